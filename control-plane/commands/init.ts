@@ -1,0 +1,55 @@
+/**
+ * `shardgate-ctl init`: seed the defaults of every setting that is absent (never overwrites an
+ * existing key unless --force). Unless --no-topology, also the shards, placement and LB weights
+ * of the local topology (stack/topology.ts), so a fresh local stack is usable at once.
+ */
+import { DEFAULT_BREAKER_SETTINGS, DEFAULT_SCALARS } from '../../src/config/schema.js';
+import { topology } from '../../stack/topology.js';
+import { commitChanges, formatChange, planChanges, readPrefix } from '../config-io.js';
+import type { CtlContext } from '../ctl-context.js';
+
+export function defaultEntries({ withTopology }: { withTopology: boolean }): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const [setting, value] of Object.entries(DEFAULT_BREAKER_SETTINGS)) {
+    entries.set(`breakers/default/${setting}`, String(value));
+  }
+  for (const [key, value] of Object.entries(DEFAULT_SCALARS)) entries.set(key, value);
+  if (withTopology) {
+    for (const shard of topology.shards) {
+      entries.set(
+        `shards/${shard.id}`,
+        JSON.stringify({
+          master: { host: topology.host, port: shard.master.port },
+          replicas: shard.replicas.map((r) => ({ host: topology.host, port: r.port, weight: 1 })),
+          database: topology.database,
+        }),
+      );
+    }
+    entries.set(
+      'placement',
+      JSON.stringify({ strategy: 'least-tenants', shards: topology.shards.map((s) => s.id) }),
+    );
+    for (const api of topology.apis) entries.set(`lb/weights/${api.id}`, String(api.weight));
+  }
+  return entries;
+}
+
+export async function initCommand(
+  ctx: CtlContext,
+  opts: { force?: boolean; topology?: boolean },
+): Promise<void> {
+  const read = await readPrefix(ctx);
+  const defaults = defaultEntries({ withTopology: opts.topology !== false });
+  const desired = new Map<string, string | undefined>();
+  for (const [key, value] of defaults) {
+    if (opts.force || !read.entries.has(key)) desired.set(key, value);
+  }
+  const changes = planChanges(read, desired);
+  if (changes.length === 0) {
+    ctx.out(`etcd already initialised (revision ${read.revision}); nothing to do`);
+    return;
+  }
+  const revision = await commitChanges(ctx, read, changes);
+  for (const c of changes) ctx.out(formatChange(c));
+  ctx.out(`initialised ${changes.length} key(s) at revision ${revision}`);
+}

@@ -1,0 +1,65 @@
+/**
+ * `status [--json]`: the cluster as etcd describes it — revision, shards with hosts and tenant
+ * counts, LB weights, breaker settings in force, rejected keys, and the instances registered
+ * under their leases with the config revision each has applied.
+ */
+import { loadState, readPrefix } from '../config-io.js';
+import type { CtlContext } from '../ctl-context.js';
+
+export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
+  const read = await readPrefix(ctx);
+  const s = loadState(read);
+  const snap = s.snapshot;
+  const tenantsPerShard = Object.fromEntries([...snap.shards.keys()].map((id) => [id, 0]));
+  for (const t of snap.tenants.values()) tenantsPerShard[t.shard] = (tenantsPerShard[t.shard] ?? 0) + 1;
+  const view = {
+    etcd: { endpoints: ctx.env.SHARDGATE_ETCD_ENDPOINTS, prefix: ctx.prefix, revision: read.revision },
+    /** what each instance's configRevision should equal once it has applied everything */
+    configRevision: snap.revision,
+    shards: [...snap.shards].map(([id, sh]) => ({ id, ...sh, tenants: tenantsPerShard[id] ?? 0 })),
+    tenants: snap.tenants.size,
+    lbWeights: Object.fromEntries(snap.lbWeights),
+    breakers: snap.breakers,
+    cache: snap.cache,
+    replication: snap.replication,
+    instances: [...snap.instances].map(([id, info]) => ({ id, ...info })),
+    rejected: s.rejected,
+  };
+  if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
+  ctx.out(
+    `etcd ${view.etcd.endpoints.join(',')} prefix ${view.etcd.prefix} revision ${view.etcd.revision}; config revision ${view.configRevision}`,
+  );
+  ctx.out('shards:');
+  for (const sh of view.shards) {
+    const replicas = sh.replicas.map((r) => `${r.host}:${r.port}(w${r.weight})`).join(', ') || 'none';
+    ctx.out(
+      `  ${sh.id.padEnd(12)} master ${sh.master.host}:${sh.master.port}  replicas ${replicas}  tenants ${sh.tenants}`,
+    );
+  }
+  ctx.out(`tenants: ${view.tenants}`);
+  ctx.out(
+    `lb weights: ${
+      Object.entries(view.lbWeights)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'none'
+    }`,
+  );
+  ctx.out(
+    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms`,
+  );
+  ctx.out('breakers:');
+  for (const [kind, b] of Object.entries(view.breakers)) {
+    ctx.out(
+      `  ${kind.padEnd(14)} ${Object.entries(b)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
+  }
+  ctx.out('instances:');
+  if (view.instances.length === 0) ctx.out('  none registered');
+  for (const i of view.instances)
+    ctx.out(
+      `  ${i.id.padEnd(12)} ${i.url.padEnd(26)} config revision ${i.configRevision}${i.configRevision === view.configRevision ? '' : ' (behind)'}  since ${i.startedAt}`,
+    );
+  for (const r of view.rejected) ctx.out(`rejected ${ctx.prefix}${r.key}: ${r.reason}`);
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { fromDocument, toDocument } from './config-document.js';
+import { canonical, planChanges } from './config-io.js';
+
+describe('config document', () => {
+  const entries = new Map([
+    ['shards/shard-1', '{"master":{"host":"127.0.0.1","port":3316},"replicas":[],"database":"shardgate"}'],
+    ['tenants/acme', '{"shard":"shard-1","status":"active"}'],
+    ['placement', '{"strategy":"least-tenants","shards":["shard-1"]}'],
+    ['breakers/redis/failure_threshold', '7'],
+    ['cache/enabled', 'true'],
+    ['lb/weights/api-1', '3'],
+  ]);
+
+  it('round-trips through YAML to the same keys with no changes', () => {
+    const back = fromDocument(parse(stringify(toDocument(entries))));
+    const read = { revision: 5, entries, mods: new Map<string, number>() };
+    expect(planChanges(read, back)).toEqual([]);
+    expect([...back.keys()].sort()).toEqual([...entries.keys()].sort());
+  });
+
+  it('keeps an invalid scalar as text so validation can name it', () => {
+    const doc = toDocument(new Map([['breakers/redis/failure_threshold', 'banana']]));
+    expect(fromDocument(doc).get('breakers/redis/failure_threshold')).toBe('banana');
+  });
+
+  it('compares JSON values semantically', () => {
+    expect(canonical('{"b":1, "a":{"d":2,"c":3}}')).toBe(canonical('{"a":{"c":3,"d":2},"b":1}'));
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * The YAML document of `config export` / `config apply`: the etcd keys of CONTRACT.md §4 as a
+ * tree. `shards/<id>`, `tenants/<id>` and `placement` hold JSON objects and appear as YAML
+ * objects; every other key is a path of sections ending in a scalar
+ * (`breakers/redis/failure_threshold: 7` ⇄ `breakers: {redis: {failure_threshold: 7}}`).
+ */
+import { UserError } from './ctl-errors.js';
+
+type Doc = Record<string, unknown>;
+
+const JSON_SECTIONS = new Set(['shards', 'tenants']);
+const NUMBER_TEXT = /^-?\d+(\.\d+)?$/;
+
+function scalarFromText(value: string): unknown {
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (NUMBER_TEXT.test(value.trim())) return Number(value);
+  return value;
+}
+
+function parseJsonOrText(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+export function toDocument(entries: Map<string, string>): Doc {
+  const doc: Doc = {};
+  for (const key of [...entries.keys()].sort()) {
+    const value = entries.get(key)!;
+    const parts = key.split('/');
+    if (key === 'placement') {
+      doc.placement = parseJsonOrText(value);
+      continue;
+    }
+    let node = doc;
+    for (const part of parts.slice(0, -1)) {
+      if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};
+      node = node[part] as Doc;
+    }
+    const leaf = parts.at(-1)!;
+    node[leaf] =
+      JSON_SECTIONS.has(parts[0]!) && parts.length === 2 ? parseJsonOrText(value) : scalarFromText(value);
+  }
+  return doc;
+}
+
+function leafText(path: string, value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value === null || value === undefined) throw new UserError(`${path}: empty value`);
+  return JSON.stringify(value);
+}
+
+export function fromDocument(doc: unknown): Map<string, string> {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new UserError('config file must be a YAML mapping of sections (shards, tenants, breakers, …)');
+  }
+  const out = new Map<string, string>();
+  const walk = (path: string[], value: unknown) => {
+    const key = path.join('/');
+    const isJsonKey = key === 'placement' || (JSON_SECTIONS.has(path[0]!) && path.length === 2);
+    if (isJsonKey) {
+      out.set(key, typeof value === 'string' ? value : JSON.stringify(value));
+      return;
+    }
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value)) walk([...path, k], v);
+      return;
+    }
+    out.set(key, leafText(key, value));
+  };
+  for (const [k, v] of Object.entries(doc)) walk([k], v);
+  return out;
+}

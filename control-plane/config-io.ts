@@ -1,0 +1,184 @@
+/**
+ * Reading and writing the etcd prefix for the CLI. Every write follows one protocol:
+ * read the prefix at revision R → build the desired changes → validate the resulting whole
+ * config with the API's own ConfigState (the same zod schema and reference checks the instances
+ * apply) → commit all changes in ONE etcd transaction guarded by "no config key changed since R".
+ * If the guard fails, nothing is written and the operator is told to re-run.
+ */
+import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
+import type { CtlContext } from './ctl-context.js';
+import { UserError } from './ctl-errors.js';
+
+export interface PrefixRead {
+  revision: number;
+  /** keys relative to the prefix → raw values */
+  entries: Map<string, string>;
+  /** keys relative to the prefix → etcd mod_revision */
+  mods: Map<string, number>;
+}
+
+export interface Change {
+  key: string;
+  old: string | undefined;
+  /** undefined = delete */
+  new: string | undefined;
+}
+
+/** Sections an operator manages; `instances/` is written by the instances themselves. */
+export const MANAGED_SECTIONS = [
+  'shards/',
+  'tenants/',
+  'placement',
+  'breakers/',
+  'cache/',
+  'replication/',
+  'lb/',
+];
+
+export function isManagedKey(key: string): boolean {
+  return MANAGED_SECTIONS.some((s) => (s.endsWith('/') ? key.startsWith(s) : key === s));
+}
+
+export async function readPrefix(ctx: CtlContext): Promise<PrefixRead> {
+  const res = await ctx.call(() => ctx.etcd.getAll().prefix(ctx.prefix).exec());
+  const entries = new Map<string, string>();
+  const mods = new Map<string, number>();
+  for (const kv of res.kvs) {
+    const key = kv.key.toString('utf8').slice(ctx.prefix.length);
+    entries.set(key, kv.value.toString('utf8'));
+    mods.set(key, Number(kv.mod_revision));
+  }
+  return { revision: Number(res.header.revision), entries, mods };
+}
+
+/** The validated view of a read, computed exactly as the API instances compute it. */
+export function loadState(read: PrefixRead): ConfigState {
+  const state = new ConfigState();
+  state.load([...read.entries].map(([k, v]): [string, string, number] => [k, v, read.mods.get(k) ?? 0]));
+  return state;
+}
+
+/** Canonical text of a value so `{"a":1, "b":2}` and `{"b":2,"a":1}` compare equal. */
+export function canonical(value: string): string {
+  const trimmed = value.trim();
+  if (!trimmed.startsWith('{')) return trimmed;
+  try {
+    return JSON.stringify(sortKeys(JSON.parse(trimmed)));
+  } catch {
+    return trimmed;
+  }
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
+  }
+  return v;
+}
+
+/** Changes needed to reach `desired` (undefined value = delete); semantically equal values are no change. */
+export function planChanges(current: PrefixRead, desired: Map<string, string | undefined>): Change[] {
+  const changes: Change[] = [];
+  for (const [key, value] of desired) {
+    const old = current.entries.get(key);
+    if (value === undefined ? old === undefined : old !== undefined && canonical(old) === canonical(value))
+      continue;
+    changes.push({ key, old, new: value });
+  }
+  return changes.sort((a, b) => a.key.localeCompare(b.key));
+}
+
+/**
+ * Validate the config that the changes would produce. Returns the rejections that concern a
+ * changed key, or that the change newly causes (e.g. deleting a shard that still holds tenants).
+ */
+export function validateChanges(current: PrefixRead, changes: Change[]): RejectedKey[] {
+  const before = loadState(current);
+  const beforeKeys = new Set(before.rejected.map((r) => `${r.key}\0${r.reason}`));
+  const next = new Map(current.entries);
+  for (const c of changes) {
+    if (c.new === undefined) next.delete(c.key);
+    else next.set(c.key, c.new);
+  }
+  // Validate from scratch (no last-good fallback), so an invalid new value is reported as such.
+  const after = new ConfigState();
+  after.load(next);
+  const changed = new Set(changes.map((c) => c.key));
+  const shardDeletes = changes.filter((c) => c.new === undefined && c.key.startsWith('shards/'));
+  const problems: RejectedKey[] = [];
+  // The cause first: a shard removed while tenants live on it (the tenants' own rejections follow).
+  for (const c of shardDeletes) {
+    const id = c.key.slice('shards/'.length);
+    const holders = [...before.snapshot.tenants].filter(([, t]) => t.shard === id).map(([tid]) => tid);
+    if (holders.length > 0) {
+      problems.push({
+        key: c.key,
+        reason: `shard still holds ${holders.length} tenant(s): ${holders.slice(0, 5).join(', ')}`,
+      });
+    }
+  }
+  problems.push(
+    ...after.rejected.filter((r) => changed.has(r.key) || !beforeKeys.has(`${r.key}\0${r.reason}`)),
+  );
+  return problems;
+}
+
+export function formatChange(c: Change): string {
+  if (c.old === undefined) return `+ ${c.key} = ${c.new}`;
+  if (c.new === undefined) return `- ${c.key} (was ${c.old})`;
+  return `~ ${c.key}: ${c.old} -> ${c.new}`;
+}
+
+function rangeEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix, 'utf8');
+  const end = Buffer.from(b);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/**
+ * Validate, then write all changes in one transaction guarded by: no managed key under the
+ * prefix was modified after the revision read. Throws UserError naming the first invalid key.
+ */
+export async function commitChanges(ctx: CtlContext, read: PrefixRead, changes: Change[]): Promise<number> {
+  const problems = validateChanges(read, changes);
+  if (problems.length > 0) {
+    const p = problems[0]!;
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+    throw new UserError(`invalid ${ctx.prefix}${p.key}: ${p.reason}${more}; nothing written`);
+  }
+  if (changes.length === 0) return read.revision;
+  const compare = MANAGED_SECTIONS.map((section) => {
+    const key = Buffer.from(ctx.prefix + section, 'utf8');
+    return {
+      key,
+      range_end: section.endsWith('/') ? rangeEnd(ctx.prefix + section) : undefined,
+      target: 'Mod' as const,
+      result: 'Less' as const,
+      mod_revision: read.revision + 1,
+    };
+  });
+  const success = changes.map((c) => {
+    const key = Buffer.from(ctx.prefix + c.key, 'utf8');
+    return c.new === undefined
+      ? { request_delete_range: { key } }
+      : { request_put: { key, value: Buffer.from(c.new, 'utf8') } };
+  });
+  const res = await ctx.call(() => ctx.etcd.kv.txn({ compare, success, failure: [] }));
+  if (!res.succeeded) {
+    throw new UserError(
+      `etcd changed since revision ${read.revision} was read; nothing written, re-run the command`,
+    );
+  }
+  return Number(res.header.revision);
+}

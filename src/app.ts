@@ -1,0 +1,98 @@
+/**
+ * createApp(services): the whole HTTP surface, runtime-neutral (no node: imports). Entries build
+ * the real adapters and call it; unit tests call it with memory adapters and `app.request()`.
+ *
+ * Cross-cutting contract (CONTRACT.md §6): every answer carries `X-Request-Id` and
+ * `X-Served-By`; every error is problem+json; bodies are capped at BODY_LIMIT_BYTES (413);
+ * unknown errors are logged with the request id and answered as a generic 500.
+ */
+
+import { swaggerUI } from '@hono/swagger-ui';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import type { AppEnv, Services } from './app-env.js';
+import { ProblemError, problemResponse } from './http/problem.js';
+import { validationProblem } from './http/validation-problem.js';
+import { registerHealthRoutes } from './routes/health.js';
+
+export type { AppEnv, Services } from './app-env.js';
+
+export const BODY_LIMIT_BYTES = 16 * 1024;
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createApp(services: Services): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationProblem(result.target, result.error);
+    },
+  });
+
+  app.use(
+    requestId({
+      headerName: 'X-Request-Id',
+      // a caller's id is kept only when it is short and plain; anything else gets a fresh one
+      generator: () => crypto.randomUUID(),
+    }),
+  );
+  app.use(async (c, next) => {
+    const incoming = c.req.header('X-Request-Id');
+    if (incoming && !REQUEST_ID_PATTERN.test(incoming)) {
+      c.set('requestId', crypto.randomUUID());
+      c.header('X-Request-Id', c.get('requestId'));
+    }
+    c.set('services', services);
+    c.set('logger', services.logger.child({ requestId: c.get('requestId') }));
+    c.header('X-Served-By', services.instanceId);
+    await next();
+  });
+  app.use(
+    bodyLimit({
+      maxSize: BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new ProblemError({
+          status: 413,
+          code: 'payload_too_large',
+          title: 'Payload too large',
+          detail: `request body exceeds ${BODY_LIMIT_BYTES} bytes`,
+        });
+      },
+    }),
+  );
+
+  registerHealthRoutes(app);
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'shardgate',
+      version: '0.1.0',
+      description: 'Multi-tenant library API over sharded MariaDB',
+    },
+  });
+  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+
+  app.notFound((c) =>
+    problemResponse(c, {
+      status: 404,
+      code: 'not_found',
+      title: 'Not found',
+      detail: `no route for ${c.req.method} ${c.req.path}`,
+    }),
+  );
+  app.onError((error, c) => {
+    if (error instanceof ProblemError) return problemResponse(c, error.init);
+    if (error instanceof HTTPException) {
+      const status = error.status;
+      return problemResponse(c, {
+        status: status as 400,
+        code: status === 400 ? 'bad_request' : `http_${status}`,
+        title: error.message || 'Request failed',
+      });
+    }
+    c.get('logger').error({ err: error, path: c.req.path, method: c.req.method }, 'unhandled error');
+    return problemResponse(c, { status: 500, code: 'internal_error', title: 'Internal server error' });
+  });
+  return app;
+}

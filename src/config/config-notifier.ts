@@ -1,0 +1,57 @@
+/**
+ * Shared bookkeeping of the config stores: the validated state, listeners and status fields.
+ * A listener that throws is reported through `onListenerError` and does not stop the others.
+ */
+import { type ConfigChange, ConfigState } from './config-state.js';
+import type { ConfigListener, ConfigStatus } from './interface.js';
+
+export class ConfigNotifier {
+  readonly state = new ConfigState();
+  loaded = false;
+  connected = false;
+  lastError: string | undefined;
+  loadedAt: string | undefined;
+  lastChangeAt: string | undefined;
+  private listeners = new Set<ConfigListener>();
+
+  constructor(
+    private readonly source: ConfigStatus['source'],
+    private readonly onListenerError: (error: unknown) => void = () => {},
+  ) {}
+
+  subscribe(listener: ConfigListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Record the outcome of a load or change and tell the listeners. */
+  publish(changes: ConfigChange[], { initial = false }: { initial?: boolean } = {}): void {
+    const now = new Date().toISOString();
+    if (initial) {
+      this.loaded = true;
+      this.loadedAt = now;
+    }
+    if (changes.length === 0 && !initial) return;
+    this.lastChangeAt = now;
+    for (const listener of this.listeners) {
+      try {
+        listener(this.state.snapshot, changes);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
+  }
+
+  status(): ConfigStatus {
+    return {
+      loaded: this.loaded,
+      revision: this.state.snapshot.revision,
+      rejected: this.state.rejected,
+      source: this.source,
+      connected: this.connected,
+      lastError: this.lastError,
+      loadedAt: this.loadedAt,
+      lastChangeAt: this.lastChangeAt,
+    };
+  }
+}

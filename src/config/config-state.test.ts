@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigState } from './config-state.js';
+
+const shard = (port: number) => JSON.stringify({ master: { host: '127.0.0.1', port }, replicas: [] });
+
+describe('ConfigState', () => {
+  it('applies valid values and falls back to built-in defaults for absent keys', () => {
+    const s = new ConfigState();
+    s.load([
+      ['breakers/default/failure_threshold', '3', 5],
+      ['breakers/redis/failure_threshold', '7', 6],
+      ['cache/enabled', 'false', 7],
+    ]);
+    expect(s.snapshot.breakers.redis.failure_threshold).toBe(7);
+    expect(s.snapshot.breakers['mysql-master'].failure_threshold).toBe(3);
+    expect(s.snapshot.breakers['mysql-master'].call_timeout_ms).toBe(2000);
+    expect(s.snapshot.cache).toEqual({ enabled: false, ttlSeconds: 60 });
+    expect(s.snapshot.revision).toBe(7);
+    expect(s.rejected).toEqual([]);
+  });
+
+  it('rejects an invalid value, reports it, and keeps the last good one', () => {
+    const s = new ConfigState();
+    s.load([['breakers/redis/failure_threshold', '7', 2]]);
+    const changes = s.put('breakers/redis/failure_threshold', 'banana', 3);
+    expect(changes).toEqual([]);
+    expect(s.snapshot.breakers.redis.failure_threshold).toBe(7);
+    expect(s.rejected).toEqual([
+      { key: 'breakers/redis/failure_threshold', reason: expect.stringContaining('must be a plain number') },
+    ]);
+    s.put('breakers/redis/failure_threshold', '9', 4);
+    expect(s.snapshot.breakers.redis.failure_threshold).toBe(9);
+    expect(s.rejected).toEqual([]);
+  });
+
+  it.each([
+    ['breakers/redis/failure_threshold', '0'],
+    ['breakers/redis/failure_threshold', '1.5'],
+    ['breakers/redis/failure_threshold', '12abc'],
+    ['breakers/nosuch/failure_threshold', '3'],
+    ['breakers/redis/nosuch', '3'],
+    ['cache/enabled', 'yes'],
+    ['cache/ttl_seconds', '-1'],
+    ['lb/weights/api-1', '257'],
+    ['shards/Bad_Id', shard(1)],
+    ['shards/s1', '{"master":{"host":"h","port":70000}}'],
+    ['shards/s1', '{"master":{"host":"h","port":1},"extra":1}'],
+    ['shards/s1', 'not json'],
+    ['shards/s1', '[1,2]'],
+    ['placement', '{"strategy":"random","shards":["s1"]}'],
+    ['nosuch/key', '1'],
+  ])('rejects %s = %s', (key, value) => {
+    const s = new ConfigState();
+    s.load([[key, value, 1]]);
+    expect(s.rejected.map((r) => r.key)).toEqual([key]);
+  });
+
+  it('rejects a tenant on an unknown shard until the shard exists', () => {
+    const s = new ConfigState();
+    s.load([['tenants/acme', '{"shard":"s1"}', 1]]);
+    expect(s.snapshot.tenants.size).toBe(0);
+    expect(s.rejected[0]).toMatchObject({ key: 'tenants/acme', reason: 'unknown shard "s1"' });
+    s.put('shards/s1', shard(3316), 2);
+    expect(s.snapshot.tenants.get('acme')).toEqual({ shard: 's1', status: 'active' });
+    expect(s.rejected).toEqual([]);
+  });
+
+  it('keeps a deleted shard that still holds tenants', () => {
+    const s = new ConfigState();
+    s.load([
+      ['shards/s1', shard(3316), 1],
+      ['tenants/acme', '{"shard":"s1","status":"readonly"}', 2],
+    ]);
+    s.delete('shards/s1');
+    expect(s.snapshot.shards.has('s1')).toBe(true);
+    expect(s.rejected[0]?.reason).toContain('tenant(s) still on it');
+    s.delete('tenants/acme');
+    expect(s.snapshot.shards.has('s1')).toBe(false);
+  });
+
+  it('reports changes with old and new values', () => {
+    const s = new ConfigState();
+    s.load([['cache/ttl_seconds', '60', 1]]);
+    expect(s.put('cache/ttl_seconds', '30', 2)).toEqual([{ key: 'cache/ttl_seconds', old: '60', new: '30' }]);
+    expect(s.delete('cache/ttl_seconds')).toEqual([{ key: 'cache/ttl_seconds', old: '30', new: undefined }]);
+  });
+
+  it('does not count instance registrations in the config revision', () => {
+    const s = new ConfigState();
+    s.load([
+      ['cache/ttl_seconds', '60', 10],
+      ['instances/api-1', '{"url":"http://x","configRevision":10,"startedAt":"now"}', 11],
+    ]);
+    expect(s.snapshot.revision).toBe(10);
+    expect(s.snapshot.instances.get('api-1')?.configRevision).toBe(10);
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * The validated view of the etcd prefix. Runtime-neutral and synchronous: the etcd watcher and
+ * the memory store both feed it raw key/value changes; it turns them into a `ConfigSnapshot`.
+ *
+ * Contract (CONTRACT.md §4): a value that fails validation is rejected and reported, and the last
+ * good value of that key stays in force. References are checked too: a tenant naming an unknown
+ * shard is rejected, and deleting a shard that still holds tenants is refused (the shard stays).
+ */
+import {
+  BREAKER_KINDS,
+  type BreakerKind,
+  type BreakerSettings,
+  DEFAULT_BREAKER_SETTINGS,
+  DEFAULT_SCALARS,
+  type InstanceInfo,
+  type ParsedKey,
+  type Placement,
+  parseConfigKey,
+  type ScalarKey,
+  type ShardConfig,
+  scalarSchemas,
+  type TenantEntry,
+} from './schema.js';
+
+export interface RejectedKey {
+  key: string;
+  reason: string;
+}
+
+export interface ConfigSnapshot {
+  /**
+   * Config revision: the highest etcd mod_revision among the config keys present (instance
+   * registrations excluded, so an instance re-registering does not move it). Two readers of the
+   * same etcd state compute the same number; `shardgate-ctl status` compares instances with it.
+   */
+  revision: number;
+  shards: ReadonlyMap<string, ShardConfig>;
+  tenants: ReadonlyMap<string, TenantEntry>;
+  placement: Placement | undefined;
+  /** settings in force per breaker kind: kind override, else `breakers/default/*`, else built-in default */
+  breakers: Readonly<Record<BreakerKind, BreakerSettings>>;
+  cache: { enabled: boolean; ttlSeconds: number };
+  replication: { maxLagSeconds: number; rywTimeoutMs: number };
+  lbWeights: ReadonlyMap<string, number>;
+  instances: ReadonlyMap<string, InstanceInfo>;
+}
+
+export interface ConfigChange {
+  key: string;
+  old: string | undefined;
+  new: string | undefined;
+}
+
+interface GoodEntry {
+  raw: string;
+  parsed: ParsedKey;
+}
+
+/** Shards first so references from tenants and placement can be checked in one pass. */
+function order(key: string): number {
+  if (key.startsWith('shards/')) return 0;
+  return 1;
+}
+
+function defaultScalar(key: ScalarKey): number | boolean {
+  const r = scalarSchemas[key].safeParse(DEFAULT_SCALARS[key]);
+  if (!r.success) throw new Error(`built-in default for ${key} is invalid`);
+  return r.data;
+}
+
+export class ConfigState {
+  private raw = new Map<string, { value: string; mod: number }>();
+  private good = new Map<string, GoodEntry>();
+  private rejectedKeys: RejectedKey[] = [];
+  private current: ConfigSnapshot;
+  constructor() {
+    this.current = this.build();
+  }
+
+  get snapshot(): ConfigSnapshot {
+    return this.current;
+  }
+
+  get rejected(): readonly RejectedKey[] {
+    return this.rejectedKeys;
+  }
+
+  /**
+   * Replace everything with a full read of the prefix (initial load, or resync after compaction).
+   * `modRevision` is each key's etcd mod_revision (a plain counter in the memory store).
+   */
+  load(entries: Iterable<[key: string, value: string, modRevision?: number]>): ConfigChange[] {
+    this.raw = new Map([...entries].map(([k, value, mod = 0]) => [k, { value, mod }]));
+    return this.recompute();
+  }
+
+  put(key: string, value: string, modRevision: number): ConfigChange[] {
+    this.raw.set(key, { value, mod: modRevision });
+    return this.recompute();
+  }
+
+  delete(key: string): ConfigChange[] {
+    this.raw.delete(key);
+    return this.recompute();
+  }
+
+  /**
+   * Re-derive the good set from the raw values, falling back to the previous good value of any
+   * key that is now invalid. O(keys) per change: fine for the directory sizes of one deployment.
+   */
+  private recompute(): ConfigChange[] {
+    const previous = this.good;
+    const next = new Map<string, GoodEntry>();
+    const rejected: RejectedKey[] = [];
+    const keys = [...this.raw.keys()].sort((a, b) => order(a) - order(b) || a.localeCompare(b));
+    let shardsDone = false;
+    for (const key of keys) {
+      if (!shardsDone && order(key) > 0) {
+        shardsDone = true;
+        this.keepDeletedShardsInUse(previous, next, rejected);
+      }
+      const { value } = this.raw.get(key)!;
+      const r = parseConfigKey(key, value);
+      const reason = r.ok ? this.referenceError(r.parsed, next) : r.reason;
+      if (r.ok && !reason) {
+        next.set(key, { raw: value, parsed: r.parsed });
+        continue;
+      }
+      const kept = previous.get(key);
+      rejected.push({ key, reason: kept ? `${reason}; keeping last good value` : (reason ?? 'invalid') });
+      if (kept) next.set(key, kept);
+    }
+    if (!shardsDone) this.keepDeletedShardsInUse(previous, next, rejected);
+    const changes: ConfigChange[] = [];
+    for (const [key, entry] of next) {
+      const old = previous.get(key)?.raw;
+      if (old !== entry.raw) changes.push({ key, old, new: entry.raw });
+    }
+    for (const [key, entry] of previous) {
+      if (!next.has(key)) changes.push({ key, old: entry.raw, new: undefined });
+    }
+    this.good = next;
+    this.rejectedKeys = rejected;
+    this.current = this.build();
+    return changes;
+  }
+
+  /** A shard deleted (or made invalid) while tenants still point at it stays in force. */
+  private keepDeletedShardsInUse(
+    previous: Map<string, GoodEntry>,
+    next: Map<string, GoodEntry>,
+    rejected: RejectedKey[],
+  ): void {
+    const wanted = new Map<string, number>();
+    for (const [key, { value }] of this.raw) {
+      if (!key.startsWith('tenants/')) continue;
+      const r = parseConfigKey(key, value);
+      const shard = r.ok && r.parsed.type === 'tenant' ? r.parsed.value.shard : undefined;
+      const kept = previous.get(key)?.parsed;
+      const fallback = kept?.type === 'tenant' ? kept.value.shard : undefined;
+      for (const id of new Set([shard, fallback])) if (id) wanted.set(id, (wanted.get(id) ?? 0) + 1);
+    }
+    for (const [key, entry] of previous) {
+      if (next.has(key) || entry.parsed.type !== 'shard' || this.raw.has(key)) continue;
+      const holders = wanted.get(entry.parsed.id) ?? 0;
+      if (holders > 0) {
+        next.set(key, entry);
+        rejected.push({ key, reason: `deleted while ${holders} tenant(s) still on it; keeping it` });
+      }
+    }
+  }
+
+  private referenceError(parsed: ParsedKey, good: Map<string, GoodEntry>): string | undefined {
+    if (parsed.type === 'tenant' && !good.has(`shards/${parsed.value.shard}`)) {
+      return `unknown shard "${parsed.value.shard}"`;
+    }
+    if (parsed.type === 'placement') {
+      const missing = parsed.value.shards.filter((s) => !good.has(`shards/${s}`));
+      if (missing.length > 0) return `unknown shard(s) ${missing.map((s) => `"${s}"`).join(', ')}`;
+    }
+    return undefined;
+  }
+
+  private build(): ConfigSnapshot {
+    const shards = new Map<string, ShardConfig>();
+    const tenants = new Map<string, TenantEntry>();
+    const lbWeights = new Map<string, number>();
+    const instances = new Map<string, InstanceInfo>();
+    const scalars = new Map<ScalarKey, number | boolean>();
+    const defaults: Partial<BreakerSettings> = {};
+    const perKind: Partial<Record<BreakerKind, Partial<BreakerSettings>>> = {};
+    let placement: Placement | undefined;
+    for (const { parsed } of this.good.values()) {
+      switch (parsed.type) {
+        case 'shard':
+          shards.set(parsed.id, parsed.value);
+          break;
+        case 'tenant':
+          tenants.set(parsed.id, parsed.value);
+          break;
+        case 'placement':
+          placement = parsed.value;
+          break;
+        case 'breaker':
+          if (parsed.scope === 'default') defaults[parsed.setting] = parsed.value;
+          else perKind[parsed.scope] = { ...perKind[parsed.scope], [parsed.setting]: parsed.value };
+          break;
+        case 'scalar':
+          scalars.set(parsed.key, parsed.value);
+          break;
+        case 'weight':
+          lbWeights.set(parsed.id, parsed.value);
+          break;
+        case 'instance':
+          instances.set(parsed.id, parsed.value);
+          break;
+      }
+    }
+    const base = { ...DEFAULT_BREAKER_SETTINGS, ...defaults };
+    const breakers = Object.fromEntries(BREAKER_KINDS.map((k) => [k, { ...base, ...perKind[k] }])) as Record<
+      BreakerKind,
+      BreakerSettings
+    >;
+    const scalar = <T extends number | boolean>(key: ScalarKey) =>
+      (scalars.get(key) ?? defaultScalar(key)) as T;
+    let revision = 0;
+    for (const [key, { mod }] of this.raw)
+      if (!key.startsWith('instances/')) revision = Math.max(revision, mod);
+    return {
+      revision,
+      shards,
+      tenants,
+      placement,
+      breakers,
+      cache: { enabled: scalar<boolean>('cache/enabled'), ttlSeconds: scalar<number>('cache/ttl_seconds') },
+      replication: {
+        maxLagSeconds: scalar<number>('replication/max_lag_seconds'),
+        rywTimeoutMs: scalar<number>('replication/ryw_timeout_ms'),
+      },
+      lbWeights,
+      instances,
+    };
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Registers this instance at `instances/<id>` under an etcd lease (CONTRACT.md §4): the key holds
+ * `{url, configRevision, startedAt}` and disappears when the instance dies (lease TTL) or
+ * deregisters on shutdown. `update()` rewrites it whenever the applied config revision moves.
+ * Failure mode: a lost lease (etcd down longer than the TTL) is replaced by a new one, retried
+ * with backoff; the API keeps serving meanwhile.
+ */
+import type { Etcd3, Lease } from 'etcd3';
+import type { Logger } from '../observability/logger.js';
+
+export interface InstanceRegistrationOptions {
+  client: Etcd3;
+  prefix: string;
+  instanceId: string;
+  url: string;
+  logger: Logger;
+  ttlSeconds?: number;
+}
+
+export class InstanceRegistration {
+  private lease: Lease | undefined;
+  private revision = 0;
+  private readonly startedAt = new Date().toISOString();
+  private stopped = false;
+  private writing: Promise<void> = Promise.resolve();
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly opts: InstanceRegistrationOptions) {}
+
+  private get key(): string {
+    return `${this.opts.prefix}instances/${this.opts.instanceId}`;
+  }
+
+  /** Record the config revision this instance has applied and publish it. */
+  update(configRevision: number): void {
+    if (configRevision === this.revision && this.lease) return;
+    this.revision = configRevision;
+    this.writing = this.writing.then(() => this.write()).catch(() => {});
+  }
+
+  private async write(): Promise<void> {
+    if (this.stopped) return;
+    const value = JSON.stringify({
+      url: this.opts.url,
+      configRevision: this.revision,
+      startedAt: this.startedAt,
+    });
+    try {
+      if (!this.lease) {
+        const lease = this.opts.client.lease(this.opts.ttlSeconds ?? 5);
+        lease.on('lost', (err) => {
+          if (this.lease !== lease || this.stopped) return;
+          this.opts.logger.warn({ err: String(err) }, 'instance lease lost; re-registering');
+          this.lease = undefined;
+          this.scheduleRetry();
+        });
+        this.lease = lease;
+      }
+      await this.lease.put(this.key).value(value).exec();
+    } catch (error) {
+      this.opts.logger.warn({ err: String(error) }, 'instance registration failed; will retry');
+      this.lease?.release();
+      this.lease = undefined;
+      this.scheduleRetry();
+    }
+  }
+
+  private scheduleRetry(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.writing = this.writing.then(() => this.write()).catch(() => {});
+    }, 1000);
+  }
+
+  /** Delete the key and revoke the lease (graceful shutdown). Best effort, bounded by etcd's deadline. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.writing;
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease) await lease.revoke().catch(() => {});
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The live config store every part of an instance reads from (CONTRACT.md §4). Reads are
+ * synchronous and never touch etcd: the store keeps the last good snapshot in memory and
+ * replaces it as changes arrive. Adapters: `etcd-config-store.ts` (cluster), `memory-config-store.ts`.
+ */
+import type { ConfigChange, ConfigSnapshot, RejectedKey } from './config-state.js';
+
+export type { ConfigChange, ConfigSnapshot, RejectedKey } from './config-state.js';
+
+export interface ConfigStatus {
+  /** false until a first full read succeeded; `/health/ready` answers 503 until then */
+  loaded: boolean;
+  /** config revision in force (see ConfigSnapshot.revision) */
+  revision: number;
+  /** last etcd revision the store has seen, instance registrations included (etcd store only) */
+  etcdRevision?: number;
+  rejected: readonly RejectedKey[];
+  source: 'etcd' | 'memory';
+  /** whether the store currently reaches its source; when false it serves the last good config */
+  connected: boolean;
+  lastError?: string;
+  loadedAt?: string;
+  lastChangeAt?: string;
+}
+
+export type ConfigListener = (snapshot: ConfigSnapshot, changes: ConfigChange[]) => void;
+
+export interface ConfigStore {
+  /** the config in force; defaults before the first load */
+  current(): ConfigSnapshot;
+  status(): ConfigStatus;
+  /** called after every applied change (including the first load); returns an unsubscribe */
+  onChange(listener: ConfigListener): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,49 @@
+/**
+ * In-memory config store for unit tests and the embedded mode: the same validation as the etcd
+ * store (ConfigState), fed by `put`/`delete` calls instead of an etcd watch.
+ */
+
+import { ConfigNotifier } from './config-notifier.js';
+import type { ConfigSnapshot } from './config-state.js';
+import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
+
+export class MemoryConfigStore implements ConfigStore {
+  private readonly notifier = new ConfigNotifier('memory');
+  private revision = 0;
+
+  /** `initial` is loaded at once, so the store is ready unless `loaded: false` is asked for. */
+  constructor({ initial = {}, loaded = true }: { initial?: Record<string, string>; loaded?: boolean } = {}) {
+    if (loaded) this.load(initial);
+  }
+
+  load(entries: Record<string, string>): void {
+    const rev = ++this.revision;
+    const changes = this.notifier.state.load(
+      Object.entries(entries).map(([k, v]): [string, string, number] => [k, v, rev]),
+    );
+    this.notifier.connected = true;
+    this.notifier.publish(changes, { initial: true });
+  }
+
+  put(key: string, value: string): void {
+    this.notifier.publish(this.notifier.state.put(key, value, ++this.revision));
+  }
+
+  delete(key: string): void {
+    this.notifier.publish(this.notifier.state.delete(key));
+  }
+
+  current(): ConfigSnapshot {
+    return this.notifier.state.snapshot;
+  }
+
+  status(): ConfigStatus {
+    return this.notifier.status();
+  }
+
+  onChange(listener: ConfigListener): () => void {
+    return this.notifier.subscribe(listener);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,209 @@
+/**
+ * The zod schema of the etcd keys of CONTRACT.md §4 — the one source used by the API's live
+ * config store and by `shardgate-ctl` before it writes anything. Keys are relative to the prefix.
+ *
+ * `parseConfigKey` never throws: an unknown key or an invalid value comes back as
+ * `{ ok: false, reason }` so the caller can report it and keep the last good value.
+ */
+import { z } from 'zod';
+
+export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const idSchema = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
+
+const hostSchema = z.string().min(1).max(253);
+const portSchema = z.number().int().min(1).max(65535);
+
+export const hostPortSchema = z.strictObject({ host: hostSchema, port: portSchema });
+
+export const replicaSchema = z.strictObject({
+  host: hostSchema,
+  port: portSchema,
+  weight: z.number().int().min(0).max(256).default(1),
+});
+
+export const shardSchema = z.strictObject({
+  master: hostPortSchema,
+  replicas: z.array(replicaSchema).max(16).default([]),
+  database: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,64}$/)
+    .default('shardgate'),
+  /** names an env var holding this shard's password; the password itself never lives in etcd */
+  passwordEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]{0,127}$/)
+    .optional(),
+});
+export type ShardConfig = z.infer<typeof shardSchema>;
+
+export const TENANT_STATUSES = ['active', 'readonly', 'suspended'] as const;
+export const tenantSchema = z.strictObject({
+  shard: idSchema,
+  status: z.enum(TENANT_STATUSES).default('active'),
+  /** display name used in emails; defaults to the tenant id */
+  name: z.string().min(1).max(200).optional(),
+});
+export type TenantEntry = z.infer<typeof tenantSchema>;
+
+export const placementSchema = z.strictObject({
+  strategy: z.enum(['least-tenants']),
+  shards: z.array(idSchema).min(1),
+});
+export type Placement = z.infer<typeof placementSchema>;
+
+export const BREAKER_KINDS = ['mysql-master', 'mysql-replica', 'redis', 'rabbitmq'] as const;
+export type BreakerKind = (typeof BREAKER_KINDS)[number];
+export const BREAKER_SETTINGS = [
+  'failure_threshold',
+  'reset_timeout_ms',
+  'half_open_max_calls',
+  'call_timeout_ms',
+] as const;
+export type BreakerSettingName = (typeof BREAKER_SETTINGS)[number];
+export type BreakerSettings = Record<BreakerSettingName, number>;
+
+/** Plain-number values: etcd stores text, so numbers are parsed strictly (no "12abc", no "1e3"). */
+const numberText = z
+  .string()
+  .trim()
+  .regex(/^-?\d+(\.\d+)?$/, 'must be a plain number')
+  .transform(Number);
+const intText = (min: number, max: number) =>
+  numberText.pipe(
+    z.number().int('must be an integer').min(min, `must be >= ${min}`).max(max, `must be <= ${max}`),
+  );
+
+export const breakerSettingSchemas: Record<BreakerSettingName, z.ZodType<number, string>> = {
+  failure_threshold: intText(1, 1000),
+  reset_timeout_ms: intText(100, 3_600_000),
+  half_open_max_calls: intText(1, 1000),
+  call_timeout_ms: intText(1, 600_000),
+};
+
+export const DEFAULT_BREAKER_SETTINGS: BreakerSettings = {
+  failure_threshold: 5,
+  reset_timeout_ms: 5000,
+  half_open_max_calls: 2,
+  call_timeout_ms: 2000,
+};
+
+const boolText = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+export const scalarSchemas = {
+  'cache/enabled': boolText,
+  'cache/ttl_seconds': intText(1, 86_400),
+  'replication/max_lag_seconds': intText(1, 86_400),
+  'replication/ryw_timeout_ms': intText(0, 60_000),
+} as const;
+export type ScalarKey = keyof typeof scalarSchemas;
+
+export const weightSchema = intText(0, 256);
+
+export const instanceSchema = z.object({
+  url: z.string(),
+  configRevision: z.number().int().min(0),
+  startedAt: z.string(),
+});
+export type InstanceInfo = z.infer<typeof instanceSchema>;
+
+/** Defaults that `shardgate-ctl init` seeds and that apply while a key is absent. */
+export const DEFAULT_SCALARS: Record<ScalarKey, string> = {
+  'cache/enabled': 'true',
+  'cache/ttl_seconds': '60',
+  'replication/max_lag_seconds': '5',
+  'replication/ryw_timeout_ms': '200',
+};
+
+export type ParsedKey =
+  | { type: 'shard'; id: string; value: ShardConfig }
+  | { type: 'tenant'; id: string; value: TenantEntry }
+  | { type: 'placement'; value: Placement }
+  | { type: 'breaker'; scope: 'default' | BreakerKind; setting: BreakerSettingName; value: number }
+  | { type: 'scalar'; key: ScalarKey; value: number | boolean }
+  | { type: 'weight'; id: string; value: number }
+  | { type: 'instance'; id: string; value: InstanceInfo };
+
+export type ParseResult = { ok: true; parsed: ParsedKey } | { ok: false; reason: string };
+
+function describe(error: z.ZodError): string {
+  return error.issues
+    .map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}
+
+function parseJson(value: string): { ok: true; data: unknown } | { ok: false; reason: string } {
+  try {
+    const data: unknown = JSON.parse(value);
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+      return { ok: false, reason: 'must be a JSON object' };
+    }
+    return { ok: true, data };
+  } catch {
+    return { ok: false, reason: 'must be valid JSON' };
+  }
+}
+
+function withSchema<T>(
+  schema: z.ZodType<T, unknown>,
+  input: unknown,
+  build: (v: T) => ParsedKey,
+): ParseResult {
+  const r = schema.safeParse(input);
+  return r.success ? { ok: true, parsed: build(r.data) } : { ok: false, reason: describe(r.error) };
+}
+
+function jsonKey<T>(schema: z.ZodType<T, unknown>, value: string, build: (v: T) => ParsedKey): ParseResult {
+  const j = parseJson(value);
+  return j.ok ? withSchema(schema, j.data, build) : j;
+}
+
+function idKey(id: string, then: () => ParseResult): ParseResult {
+  return ID_PATTERN.test(id) ? then() : { ok: false, reason: `id "${id}" must match ${ID_PATTERN.source}` };
+}
+
+/**
+ * Parse one key (relative to the prefix) and its value. Per-key checks only; references between
+ * keys (a tenant naming an unknown shard) are checked by `validateReferences`.
+ */
+export function parseConfigKey(key: string, value: string): ParseResult {
+  const parts = key.split('/');
+  const [head, a, b] = parts;
+  if (head === 'shards' && parts.length === 2 && a) {
+    return idKey(a, () => jsonKey(shardSchema, value, (v) => ({ type: 'shard', id: a, value: v })));
+  }
+  if (head === 'tenants' && parts.length === 2 && a) {
+    return idKey(a, () => jsonKey(tenantSchema, value, (v) => ({ type: 'tenant', id: a, value: v })));
+  }
+  if (key === 'placement') {
+    return jsonKey(placementSchema, value, (v) => ({ type: 'placement', value: v }));
+  }
+  if (head === 'breakers' && parts.length === 3 && a && b) {
+    const scope = a === 'default' ? 'default' : BREAKER_KINDS.find((k) => k === a);
+    if (!scope)
+      return { ok: false, reason: `unknown breaker kind "${a}" (default, ${BREAKER_KINDS.join(', ')})` };
+    const setting = BREAKER_SETTINGS.find((s) => s === b);
+    if (!setting)
+      return { ok: false, reason: `unknown breaker setting "${b}" (${BREAKER_SETTINGS.join(', ')})` };
+    return withSchema(breakerSettingSchemas[setting], value, (v) => ({
+      type: 'breaker',
+      scope,
+      setting,
+      value: v,
+    }));
+  }
+  if (key in scalarSchemas) {
+    const k = key as ScalarKey;
+    return withSchema(scalarSchemas[k] as z.ZodType<number | boolean, unknown>, value, (v) => ({
+      type: 'scalar',
+      key: k,
+      value: v,
+    }));
+  }
+  if (head === 'lb' && a === 'weights' && parts.length === 3 && b) {
+    return idKey(b, () => withSchema(weightSchema, value, (v) => ({ type: 'weight', id: b, value: v })));
+  }
+  if (head === 'instances' && parts.length === 2 && a) {
+    return jsonKey(instanceSchema, value, (v) => ({ type: 'instance', id: a, value: v }));
+  }
+  return { ok: false, reason: 'unknown key' };
+}

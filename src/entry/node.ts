@@ -1,0 +1,73 @@
+/**
+ * Node entry of one API instance (cluster mode): parse env, build the real adapters, serve
+ * createApp() on @hono/node-server, and shut down gracefully on SIGTERM/SIGINT:
+ * readiness goes 503 (HAProxy drains us), in-flight requests finish, the etcd registration is
+ * removed, then the process exits. A second signal exits at once.
+ */
+import { hostname } from 'node:os';
+import { serve } from '@hono/node-server';
+import { createApp } from '../app.js';
+import { createEtcdClient } from '../config/etcd-client.js';
+import { EtcdConfigStore } from '../config/etcd-config-store.js';
+import { InstanceRegistration } from '../config/instance-registration.js';
+import { EnvError, parseEnv } from '../env.js';
+import { createLogger } from '../observability/logger.js';
+
+function loadEnv() {
+  try {
+    return parseEnv(process.env, { require: ['SHARDGATE_JWT_SECRET'] });
+  } catch (error) {
+    if (error instanceof EnvError) {
+      console.error(`shardgate: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+const env = loadEnv();
+const instanceId = env.SHARDGATE_INSTANCE_ID ?? hostname();
+const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
+const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
+const config = new EtcdConfigStore({ client: etcd, prefix: env.SHARDGATE_ETCD_PREFIX, logger });
+const registration = new InstanceRegistration({
+  client: etcd,
+  prefix: env.SHARDGATE_ETCD_PREFIX,
+  instanceId,
+  url: `http://127.0.0.1:${env.PORT}`,
+  logger,
+});
+// Re-register only when the config revision moves: our own registration write must not loop.
+config.onChange((snapshot) => registration.update(snapshot.revision));
+
+let draining = false;
+const app = createApp({ instanceId, config, logger, lifecycle: { isDraining: () => draining } });
+
+const server = serve({ fetch: app.fetch, port: env.PORT, hostname: '0.0.0.0' }, (info) => {
+  logger.info({ port: info.port }, 'listening');
+});
+// Keep idle keep-alive connections open longer than HAProxy's `timeout http-keep-alive`, so
+// HAProxy never reuses a connection Node has just closed (a source of spurious 502s).
+if ('keepAliveTimeout' in server) {
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+}
+
+void config.start();
+
+async function shutdown(signal: string): Promise<void> {
+  if (draining) process.exit(1);
+  draining = true;
+  logger.info({ signal }, 'draining');
+  const graceMs = Number(process.env.SHARDGATE_DRAIN_MS ?? 2500);
+  // Let the load balancer see 503 on /health/ready and stop sending before we stop accepting.
+  await new Promise((r) => setTimeout(r, graceMs));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await registration.stop();
+  await config.close();
+  etcd.close();
+  logger.info({}, 'stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

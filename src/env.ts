@@ -1,0 +1,58 @@
+/**
+ * The one zod schema of the process environment (CONTRACT.md §3), parsed once at an entry and
+ * nowhere else. A missing or malformed required variable stops the process with one line naming it.
+ */
+import { z } from 'zod';
+
+const urlList = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()))
+  .pipe(z.array(z.url()).min(1));
+
+export const envSchema = z.object({
+  PORT: z.coerce.number().int().min(1).max(65535).default(8787),
+  /** `embedded` (no external services) is announced by the contract but not built yet */
+  SHARDGATE_MODE: z.enum(['cluster']).default('cluster'),
+  SHARDGATE_INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/)
+    .optional(),
+  SHARDGATE_ETCD_ENDPOINTS: urlList.default(['http://127.0.0.1:2379']),
+  SHARDGATE_ETCD_PREFIX: z
+    .string()
+    .regex(/^\/(.+\/)?$/, 'must start and end with "/"')
+    .default('/shardgate/'),
+  SHARDGATE_REDIS_URL: z.url().default('redis://127.0.0.1:6380'),
+  SHARDGATE_AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5673'),
+  SHARDGATE_DB_USER: z.string().min(1).default('shardgate'),
+  SHARDGATE_DB_PASSWORD: z.string().optional(),
+  SHARDGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  SHARDGATE_SMTP_URL: z.url().default('smtp://127.0.0.1:2525'),
+  SHARDGATE_MAIL_FROM: z.email().default('no-reply@shardgate.local'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class EnvError extends Error {}
+
+/**
+ * Parse `source` (normally process.env). `require` lists variables that this process needs even
+ * though the schema marks them optional (the API in cluster mode needs the JWT secret).
+ * Throws EnvError with one line naming the first bad variable.
+ */
+export function parseEnv(
+  source: Record<string, string | undefined>,
+  { require = [] }: { require?: (keyof Env)[] } = {},
+): Env {
+  const r = envSchema.safeParse(source);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new EnvError(`invalid environment variable ${name}: ${issue.message}`);
+  }
+  for (const name of require) {
+    if (r.data[name] === undefined) throw new EnvError(`missing required environment variable ${name}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../app.js';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { silentLogger } from '../observability/logger.js';
+
+function build({ loaded = true, draining = false } = {}) {
+  const config = new MemoryConfigStore({ loaded });
+  const app = createApp({
+    instanceId: 'api-test',
+    config,
+    logger: silentLogger,
+    lifecycle: { isDraining: () => draining },
+  });
+  return { app, config };
+}
+
+describe('health routes', () => {
+  it('answers liveness with X-Served-By and a request id', async () => {
+    const res = await build().app.request('/health');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(res.headers.get('X-Served-By')).toBe('api-test');
+    expect(res.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('keeps a plain caller request id and replaces a hostile one', async () => {
+    const { app } = build();
+    expect(
+      (await app.request('/health', { headers: { 'X-Request-Id': 'abc-123' } })).headers.get('X-Request-Id'),
+    ).toBe('abc-123');
+    const res = await app.request('/health', { headers: { 'X-Request-Id': 'x'.repeat(300) } });
+    expect(res.headers.get('X-Request-Id')).not.toBe('x'.repeat(300));
+  });
+
+  it('is not ready before config is loaded, nor while draining', async () => {
+    expect((await build({ loaded: false }).app.request('/health/ready')).status).toBe(503);
+    expect((await build({ draining: true }).app.request('/health/ready')).status).toBe(503);
+    expect((await build().app.request('/health/ready')).status).toBe(200);
+  });
+
+  it('lists rejected keys at /health/config while the last good value stays', async () => {
+    const { app, config } = build();
+    config.put('breakers/redis/failure_threshold', '7');
+    config.put('breakers/redis/failure_threshold', 'banana');
+    const body = (await (await app.request('/health/config')).json()) as {
+      rejected: { key: string }[];
+      applied: { breakers: { redis: { failure_threshold: number } } };
+    };
+    expect(body.rejected.map((r) => r.key)).toEqual(['breakers/redis/failure_threshold']);
+    expect(body.applied.breakers.redis.failure_threshold).toBe(7);
+  });
+
+  it('answers unknown routes with problem+json', async () => {
+    const res = await build().app.request('/nope');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json');
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ status: 404, code: 'not_found', title: 'Not found' });
+    expect(body.requestId).toBe(res.headers.get('X-Request-Id'));
+  });
+
+  it('serves the OpenAPI document', async () => {
+    const res = await build().app.request('/openapi.json');
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { openapi: string }).openapi).toBe('3.1.0');
+  });
+});

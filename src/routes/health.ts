@@ -1,0 +1,95 @@
+/**
+ * Health endpoints (CONTRACT.md §6):
+ * - `/health` liveness: 200 while the process can answer at all;
+ * - `/health/ready` readiness: 503 until a first config is loaded and while draining, else 200
+ *   (an open breaker does not make an instance unready: it can still serve other shards);
+ * - `/health/config`: revision in force, rejected keys with reasons, and the etcd link state.
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppEnv } from '../app-env.js';
+
+const statusBody = z.object({ status: z.string() }).openapi('HealthStatus');
+
+const configBody = z
+  .object({
+    revision: z.number().int(),
+    etcdRevision: z.number().int().optional(),
+    loaded: z.boolean(),
+    connected: z.boolean(),
+    source: z.string(),
+    lastError: z.string().optional(),
+    loadedAt: z.string().optional(),
+    lastChangeAt: z.string().optional(),
+    rejected: z.array(z.object({ key: z.string(), reason: z.string() })),
+    applied: z.record(z.string(), z.unknown()),
+  })
+  .openapi('ConfigHealth');
+
+export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health',
+      tags: ['health'],
+      responses: { 200: { description: 'alive', content: { 'application/json': { schema: statusBody } } } },
+    }),
+    (c) => c.json({ status: 'ok' }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health/ready',
+      tags: ['health'],
+      responses: {
+        200: { description: 'ready', content: { 'application/json': { schema: statusBody } } },
+        503: { description: 'not ready', content: { 'application/json': { schema: statusBody } } },
+      },
+    }),
+    (c) => {
+      const { config, lifecycle } = c.get('services');
+      if (lifecycle.isDraining()) return c.json({ status: 'draining' }, 503);
+      if (!config.status().loaded) return c.json({ status: 'config-not-loaded' }, 503);
+      return c.json({ status: 'ready' }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health/config',
+      tags: ['health'],
+      responses: {
+        200: { description: 'config state', content: { 'application/json': { schema: configBody } } },
+      },
+    }),
+    (c) => {
+      const { config } = c.get('services');
+      const s = config.status();
+      const snap = config.current();
+      return c.json(
+        {
+          revision: s.revision,
+          etcdRevision: s.etcdRevision,
+          loaded: s.loaded,
+          connected: s.connected,
+          source: s.source,
+          lastError: s.lastError,
+          loadedAt: s.loadedAt,
+          lastChangeAt: s.lastChangeAt,
+          rejected: [...s.rejected],
+          applied: {
+            shards: Object.fromEntries(snap.shards),
+            tenants: snap.tenants.size,
+            placement: snap.placement ?? null,
+            breakers: snap.breakers,
+            cache: snap.cache,
+            replication: snap.replication,
+            lbWeights: Object.fromEntries(snap.lbWeights),
+          },
+        },
+        200,
+      );
+    },
+  );
+}
