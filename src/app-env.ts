@@ -5,6 +5,8 @@
  */
 import type { ConfigStore } from './config/interface.js';
 import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import type { BreakerRegistry } from './resilience/breaker-registry.js';
 
 export interface Lifecycle {
   /** true once shutdown began: `/health/ready` answers 503 so the load balancer drains us */
@@ -16,6 +18,9 @@ export interface Services {
   config: ConfigStore;
   logger: Logger;
   lifecycle: Lifecycle;
+  metrics: Metrics;
+  /** one breaker per dependency node; every dependency call passes through one */
+  breakers: BreakerRegistry;
 }
 
 export type AppEnv = {

@@ -15,7 +15,9 @@ import { requestId } from 'hono/request-id';
 import type { AppEnv, Services } from './app-env.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { validationProblem } from './http/validation-problem.js';
+import { DependencyError } from './resilience/errors.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerMetricsRoute } from './routes/metrics.js';
 
 export type { AppEnv, Services } from './app-env.js';
 
@@ -23,6 +25,11 @@ export const BODY_LIMIT_BYTES = 16 * 1024;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createApp(services: Services): OpenAPIHono<AppEnv> {
+  const requestDuration = services.metrics.histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route template, method and status',
+    labelNames: ['route', 'method', 'status'],
+  });
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationProblem(result.target, result.error);
@@ -45,7 +52,17 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     c.set('services', services);
     c.set('logger', services.logger.child({ requestId: c.get('requestId') }));
     c.header('X-Served-By', services.instanceId);
-    await next();
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      // routePath is the matched template (`/v1/books/:id`), so ids never explode the label set
+      const route = c.res.status === 404 && c.req.routePath === '/*' ? 'unmatched' : c.req.routePath;
+      requestDuration.observe(
+        { route, method: c.req.method, status: c.res.status },
+        (performance.now() - started) / 1000,
+      );
+    }
   });
   app.use(
     bodyLimit({
@@ -62,6 +79,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   );
 
   registerHealthRoutes(app);
+  registerMetricsRoute(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -83,6 +101,17 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   );
   app.onError((error, c) => {
     if (error instanceof ProblemError) return problemResponse(c, error.init);
+    if (error instanceof DependencyError) {
+      // an open breaker or an unreachable dependency: the client may retry, say when
+      c.get('logger').warn({ dependency: error.dependency, err: error.message }, 'dependency unavailable');
+      return problemResponse(c, {
+        status: 503,
+        code: 'dependency_unavailable',
+        title: 'Service temporarily unavailable',
+        detail: error.message,
+        headers: { 'Retry-After': String(error.retryAfterSeconds) },
+      });
+    }
     if (error instanceof HTTPException) {
       const status = error.status;
       return problemResponse(c, {

@@ -12,6 +12,8 @@ import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
 import { EnvError, parseEnv } from '../env.js';
 import { createLogger } from '../observability/logger.js';
+import { createPromMetrics } from '../observability/prom-metrics.js';
+import { BreakerRegistry } from '../resilience/breaker-registry.js';
 
 function loadEnv() {
   try {
@@ -40,8 +42,18 @@ const registration = new InstanceRegistration({
 // Re-register only when the config revision moves: our own registration write must not loop.
 config.onChange((snapshot) => registration.update(snapshot.revision));
 
+const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
+const breakers = new BreakerRegistry({ config, logger, metrics });
+
 let draining = false;
-const app = createApp({ instanceId, config, logger, lifecycle: { isDraining: () => draining } });
+const app = createApp({
+  instanceId,
+  config,
+  logger,
+  metrics,
+  breakers,
+  lifecycle: { isDraining: () => draining },
+});
 
 const server = serve({ fetch: app.fetch, port: env.PORT, hostname: '0.0.0.0' }, (info) => {
   logger.info({ port: info.port }, 'listening');

@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
-import { silentLogger } from '../observability/logger.js';
+import { createMemoryServices } from '../testing/memory-services.js';
 
 function build({ loaded = true, draining = false } = {}) {
   const config = new MemoryConfigStore({ loaded });
-  const app = createApp({
-    instanceId: 'api-test',
-    config,
-    logger: silentLogger,
-    lifecycle: { isDraining: () => draining },
-  });
+  const app = createApp(createMemoryServices({ config, draining: () => draining }));
   return { app, config };
 }
 

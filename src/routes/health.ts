@@ -25,7 +25,41 @@ const configBody = z
   })
   .openapi('ConfigHealth');
 
+const breakerBody = z
+  .object({
+    configRevision: z.number().int(),
+    breakers: z.array(
+      z.object({
+        name: z.string(),
+        kind: z.string(),
+        state: z.enum(['closed', 'open', 'half_open']),
+        failures: z.number().int(),
+        settings: z.record(z.string(), z.number()),
+        since: z.string(),
+      }),
+    ),
+  })
+  .openapi('CircuitBreakers');
+
 export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health/circuit-breakers',
+      tags: ['health'],
+      responses: {
+        200: {
+          description: 'every breaker with its state and the settings in force',
+          content: { 'application/json': { schema: breakerBody } },
+        },
+      },
+    }),
+    (c) => {
+      const { config, breakers } = c.get('services');
+      return c.json({ configRevision: config.current().revision, breakers: breakers.list() }, 200);
+    },
+  );
+
   app.openapi(
     createRoute({
       method: 'get',

@@ -1,0 +1,71 @@
+/**
+ * One circuit breaker per dependency node (`mysql-master:<shard>`, `mysql-replica:<shard>:<n>`,
+ * `redis`, `rabbitmq`), created on first use, with the settings of its kind read live from the
+ * config store on every event. Transitions are logged and counted; state is exported as a gauge.
+ */
+import type { ConfigStore } from '../config/interface.js';
+import type { BreakerKind } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { type BreakerState, type BreakerView, CircuitBreaker } from './circuit-breaker.js';
+
+const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
+export class BreakerRegistry {
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly config: ConfigStore;
+  private readonly logger: Logger;
+  private readonly transitions;
+
+  constructor({ config, logger, metrics }: { config: ConfigStore; logger: Logger; metrics: Metrics }) {
+    this.config = config;
+    this.logger = logger.child({ component: 'breakers' });
+    this.transitions = metrics.counter({
+      name: 'breaker_transitions_total',
+      help: 'circuit breaker state transitions',
+      labelNames: ['breaker', 'kind', 'from', 'to'],
+    });
+    metrics.gauge({
+      name: 'breaker_state',
+      help: 'circuit breaker state (0 closed, 1 half-open, 2 open)',
+      labelNames: ['breaker', 'kind'],
+      collect: (g) => {
+        for (const b of this.breakers.values())
+          g.set({ breaker: b.name, kind: b.kind }, STATE_VALUE[b.state]);
+      },
+    });
+    config.onChange((_snap, changes) => {
+      if (changes.some((c) => c.key.startsWith('breakers/')))
+        for (const b of this.breakers.values()) b.settingsChanged();
+    });
+  }
+
+  get(name: string, kind: BreakerKind): CircuitBreaker {
+    let b = this.breakers.get(name);
+    if (!b) {
+      b = new CircuitBreaker({
+        name,
+        kind,
+        settings: () => this.config.current().breakers[kind],
+        onTransition: (t) => {
+          this.transitions.inc({ breaker: t.name, kind: t.kind, from: t.from, to: t.to });
+          this.logger.warn(
+            { breaker: t.name, kind: t.kind, from: t.from, to: t.to, failures: t.failures, reason: t.reason },
+            'breaker transition',
+          );
+        },
+      });
+      this.breakers.set(name, b);
+    }
+    return b;
+  }
+
+  /** Drop breakers of nodes that no longer exist (e.g. a replica removed from a shard). */
+  retain(keep: (name: string) => boolean): void {
+    for (const name of [...this.breakers.keys()]) if (!keep(name)) this.breakers.delete(name);
+  }
+
+  list(): BreakerView[] {
+    return [...this.breakers.values()].map((b) => b.view()).sort((a, b) => a.name.localeCompare(b.name));
+  }
+}

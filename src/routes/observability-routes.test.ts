@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../app.js';
+import { createPromMetrics } from '../observability/prom-metrics.js';
+import { createMemoryServices } from '../testing/memory-services.js';
+
+describe('/health/circuit-breakers and /metrics', () => {
+  it('lists every breaker with state, failures, settings in force and config revision', async () => {
+    const services = createMemoryServices();
+    services.config.put('breakers/mysql-replica/failure_threshold', '2');
+    const b = services.breakers.get('mysql-replica:shard-1:0', 'mysql-replica');
+    await b.execute(() => Promise.reject(new Error('x'))).catch(() => {});
+    const res = await createApp(services).request('/health/circuit-breakers');
+    const body = (await res.json()) as { configRevision: number; breakers: Record<string, unknown>[] };
+    expect(body.configRevision).toBe(services.config.current().revision);
+    expect(body.breakers).toEqual([
+      {
+        name: 'mysql-replica:shard-1:0',
+        kind: 'mysql-replica',
+        state: 'closed',
+        failures: 1,
+        settings: {
+          failure_threshold: 2,
+          reset_timeout_ms: 5000,
+          half_open_max_calls: 2,
+          call_timeout_ms: 2000,
+        },
+        since: expect.any(String),
+      },
+    ]);
+  });
+
+  it('answers an open breaker with 503 problem+json and Retry-After', async () => {
+    const services = createMemoryServices();
+    services.config.put('breakers/redis/failure_threshold', '1');
+    const app = createApp(services);
+    const breaker = services.breakers.get('redis', 'redis');
+    app.get('/probe', () => breaker.execute(() => Promise.reject(new Error('down'))));
+    await app.request('/probe');
+    const res = await app.request('/probe');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('Retry-After')).toBe('5');
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json');
+    expect(await res.json()).toMatchObject({ code: 'dependency_unavailable', status: 503 });
+  });
+
+  it('exposes request, breaker and event-loop metrics as Prometheus text', async () => {
+    const metrics = createPromMetrics();
+    const services = createMemoryServices({ metrics });
+    services.breakers.get('redis', 'redis');
+    const app = createApp(services);
+    await app.request('/health');
+    const text = await (await app.request('/metrics')).text();
+    expect(text).toContain(
+      'shardgate_http_request_duration_seconds_bucket{le="0.001",route="/health",method="GET",status="200"}',
+    );
+    expect(text).toContain('shardgate_breaker_state{breaker="redis",kind="redis"} 0');
+    expect(text).toContain('# TYPE shardgate_breaker_transitions_total counter');
+    expect(text).toContain('nodejs_eventloop_lag_seconds');
+  });
+});

@@ -1,0 +1,28 @@
+/**
+ * Services built from memory adapters, for the fast unit tests beside the code
+ * (`createApp(createMemoryServices())` + `app.request()`). Override any field.
+ */
+import type { Services } from '../app-env.js';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { silentLogger } from '../observability/logger.js';
+import { createNoopMetrics } from '../observability/metrics.js';
+import { BreakerRegistry } from '../resilience/breaker-registry.js';
+
+export function createMemoryServices(
+  overrides: Partial<Services> & { config?: MemoryConfigStore; draining?: () => boolean } = {},
+): Services & { config: MemoryConfigStore } {
+  const config = overrides.config ?? new MemoryConfigStore();
+  const metrics = overrides.metrics ?? createNoopMetrics();
+  const logger = overrides.logger ?? silentLogger;
+  const breakers = overrides.breakers ?? new BreakerRegistry({ config, logger, metrics });
+  const { draining = () => false, ...rest } = overrides;
+  return {
+    instanceId: 'api-test',
+    lifecycle: { isDraining: draining },
+    ...rest,
+    config,
+    metrics,
+    logger,
+    breakers,
+  };
+}
