@@ -3,6 +3,7 @@
  * interface with a real adapter (entry/node.ts) and a memory one (unit tests); handlers reach
  * them through `c.get('services')`, never through module singletons.
  */
+import type { ReadCache } from './cache/read-cache.js';
 import type { ConfigStore } from './config/interface.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
@@ -21,6 +22,8 @@ export interface Services {
   metrics: Metrics;
   /** one breaker per dependency node; every dependency call passes through one */
   breakers: BreakerRegistry;
+  /** Redis read cache (cache-aside, invalidated by replication position) */
+  cache: ReadCache;
 }
 
 export type AppEnv = {

@@ -7,6 +7,8 @@
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { createApp } from '../app.js';
+import { ReadCache } from '../cache/read-cache.js';
+import { RedisCacheStore } from '../cache/redis.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
@@ -44,6 +46,8 @@ config.onChange((snapshot) => registration.update(snapshot.revision));
 
 const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
 const breakers = new BreakerRegistry({ config, logger, metrics });
+const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL });
+const cache = new ReadCache({ store: cacheStore, config, breakers, logger, metrics });
 
 let draining = false;
 const app = createApp({
@@ -52,6 +56,7 @@ const app = createApp({
   logger,
   metrics,
   breakers,
+  cache,
   lifecycle: { isDraining: () => draining },
 });
 
@@ -76,6 +81,8 @@ async function shutdown(signal: string): Promise<void> {
   await new Promise((r) => setTimeout(r, graceMs));
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await registration.stop();
+  cache.close();
+  await cacheStore.close();
   await config.close();
   etcd.close();
   logger.info({}, 'stopped');

@@ -3,6 +3,7 @@
  * the app's error handler answers `DependencyError`s with 503 + Retry-After.
  */
 export class DependencyError extends Error {
+  readonly retryable = true;
   /** seconds a client should wait before retrying (Retry-After) */
   readonly retryAfterSeconds: number;
   constructor(

@@ -3,6 +3,8 @@
  * (`createApp(createMemoryServices())` + `app.request()`). Override any field.
  */
 import type { Services } from '../app-env.js';
+import { MemoryCacheStore } from '../cache/memory.js';
+import { ReadCache } from '../cache/read-cache.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
@@ -15,6 +17,8 @@ export function createMemoryServices(
   const metrics = overrides.metrics ?? createNoopMetrics();
   const logger = overrides.logger ?? silentLogger;
   const breakers = overrides.breakers ?? new BreakerRegistry({ config, logger, metrics });
+  const cache =
+    overrides.cache ?? new ReadCache({ store: new MemoryCacheStore(), config, breakers, logger, metrics });
   const { draining = () => false, ...rest } = overrides;
   return {
     instanceId: 'api-test',
@@ -24,5 +28,6 @@ export function createMemoryServices(
     metrics,
     logger,
     breakers,
+    cache,
   };
 }

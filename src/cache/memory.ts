@@ -1,0 +1,57 @@
+/** In-memory CacheStore with TTLs, for unit tests and the embedded mode. */
+import type { CacheStore } from './interface.js';
+import { mergePositions } from './position-merge.js';
+
+export class MemoryCacheStore implements CacheStore {
+  private readonly data = new Map<string, { value: string; expiresAt: number }>();
+  /** number of calls, so tests can assert on traffic */
+  calls = 0;
+  /** when set, every call throws it (simulates a dead store) */
+  failWith: Error | undefined;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private touch(): void {
+    this.calls++;
+    if (this.failWith) throw this.failWith;
+  }
+
+  private read(key: string): string | undefined {
+    const e = this.data.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= this.now()) {
+      this.data.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+
+  async get(key: string) {
+    this.touch();
+    return this.read(key);
+  }
+
+  async getVersioned(counterKey: string, prefix: string, suffix: string) {
+    this.touch();
+    const version = this.read(counterKey) ?? '';
+    return { version, value: this.read(`${prefix}${version}${suffix}`) };
+  }
+
+  async set(key: string, value: string, ttlSeconds: number) {
+    this.touch();
+    this.data.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
+  }
+
+  async del(keys: string[]) {
+    this.touch();
+    for (const k of keys) this.data.delete(k);
+  }
+
+  async raisePosition(key: string, flavour: 'mariadb' | 'mysql', position: string, ttlSeconds: number) {
+    this.touch();
+    const merged = mergePositions(flavour, this.read(key), position);
+    this.data.set(key, { value: merged, expiresAt: this.now() + ttlSeconds * 1000 });
+  }
+
+  async close() {}
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import type { ReplicationPosition } from '../domain/data-access.js';
+import { silentLogger } from '../observability/logger.js';
+import { createNoopMetrics } from '../observability/metrics.js';
+import { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { MemoryCacheStore } from './memory.js';
+import { mergePositions } from './position-merge.js';
+import { ReadCache } from './read-cache.js';
+
+function setup() {
+  const config = new MemoryConfigStore();
+  const store = new MemoryCacheStore();
+  const metrics = createNoopMetrics();
+  const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics });
+  const cache = new ReadCache({ store, config, breakers, logger: silentLogger, metrics });
+  const db = { title: 'v1', loads: 0, floors: [] as (string | undefined)[] };
+  const read = (token?: ReplicationPosition) =>
+    cache.read({
+      target: { tenantId: 'acme', version: 'book:1', entry: 'book:1' },
+      shardId: 'shard-1',
+      token,
+      load: async (floor) => {
+        db.loads++;
+        db.floors.push(floor?.gtid);
+        await new Promise((r) => setTimeout(r, 5));
+        return { value: { title: db.title }, readFrom: 'replica' as const };
+      },
+    });
+  return { config, store, cache, db, read };
+}
+
+const pos = (gtid: string): ReplicationPosition => ({ shardId: 'shard-1', flavour: 'mariadb', gtid });
+
+describe('ReadCache', () => {
+  it('misses, then hits, and a write makes the next read miss with a floor at the write', async () => {
+    const { cache, db, read } = setup();
+    expect((await read()).cache).toBe('MISS');
+    await new Promise((r) => setTimeout(r, 1));
+    expect(await read()).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    db.title = 'v2';
+    await cache.invalidate('acme', ['book:1'], pos('0-11-7'));
+    expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    expect(db.floors.at(-1)).toBe('0-11-7');
+  });
+
+  it('makes one database read for concurrent misses of one key', async () => {
+    const { db, read } = setup();
+    const results = await Promise.all(Array.from({ length: 200 }, () => read()));
+    expect(db.loads).toBe(1);
+    expect(results.every((r) => r.cache === 'MISS')).toBe(true);
+  });
+
+  it('does not serve an entry older than the caller token', async () => {
+    const { db, read } = setup();
+    await read();
+    await new Promise((r) => setTimeout(r, 1));
+    const r = await read(pos('0-11-9'));
+    expect(r.cache).toBe('MISS');
+    expect(db.floors.at(-1)).toBe('0-11-9');
+    await new Promise((r) => setTimeout(r, 1));
+    expect((await read(pos('0-11-9'))).cache).toBe('HIT');
+    expect((await read(pos('0-11-10'))).cache).toBe('MISS');
+  });
+
+  it('bypasses when disabled or when the store fails, and still answers from the database', async () => {
+    const { config, store, read } = setup();
+    config.put('cache/enabled', 'false');
+    expect((await read()).cache).toBe('BYPASS');
+    config.put('cache/enabled', 'true');
+    store.failWith = new Error('down');
+    const r = await read();
+    expect(r).toMatchObject({ cache: 'BYPASS', value: { title: 'v1' } });
+  });
+
+  it('keeps a failed invalidation and applies it when the store returns', async () => {
+    const { cache, store, db, read } = setup();
+    await read();
+    store.failWith = new Error('down');
+    db.title = 'v2';
+    await cache.invalidate('acme', ['book:1'], pos('0-11-3'));
+    store.failWith = undefined;
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    cache.close();
+  });
+});
+
+describe('mergePositions', () => {
+  it('keeps the highest seq per domain, never lowering', () => {
+    expect(mergePositions('mariadb', '0-11-9,1-12-3', '0-11-7')).toBe('0-11-9,1-12-3');
+    expect(mergePositions('mariadb', '0-11-9', '0-21-12,2-1-1')).toBe('0-21-12,2-1-1');
+    expect(mergePositions('mariadb', undefined, '0-11-1')).toBe('0-11-1');
+  });
+});

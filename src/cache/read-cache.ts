@@ -1,0 +1,254 @@
+/**
+ * Cache-aside for hot reads that is never staler than the caller's own write (issue "cache").
+ *
+ * Keys are namespaced by tenant (`sg:{<tenant>}:…`; the hash tag keeps one tenant in one slot).
+ * Each cached thing belongs to a *version key* that holds the replication position (GTID) of the
+ * last committed write that changed it — one per item (`book:<id>`) and one per list family
+ * (`books`). Entries live at `…:e:<name>:<version>…`, so:
+ * - invalidation after commit = raising the version key to the write's position (one command;
+ *   old entries are never read again and expire by TTL; list pages need no key scan);
+ * - a miss loads with that position as a read-your-writes floor, so an entry filled after a write
+ *   always contains it, even when the read went to a lagging replica (no stale refill);
+ * - an entry records the position it is known to include; a caller whose consistency token is
+ *   newer than that gets a MISS and a read at its token, never the entry.
+ * Concurrent misses of one key in one instance share one database read (single-flight).
+ *
+ * Failure modes: the store is behind the `redis` breaker; a failed or refused call turns the read
+ * into `BYPASS` (straight to the database, bounded by the breaker's call_timeout_ms). A version
+ * raise that fails is kept in memory and retried, so a write made while Redis was down still
+ * invalidates when it returns (up to MAX_PENDING raises; beyond that TTL bounds staleness).
+ */
+import type { ConfigStore } from '../config/interface.js';
+import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { gtidContains, parseGtid } from '../routing/gtid.js';
+import type { CacheStore } from './interface.js';
+import { mergePositions } from './position-merge.js';
+
+export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
+
+export interface CacheTarget {
+  tenantId: string;
+  /** version key name: `book:<id>`, `books`, `member:<id>` */
+  version: string;
+  /** entry name under that version: `book:<id>`, `books:<query>` */
+  entry: string;
+}
+
+export interface CachedRead<T> {
+  value: T;
+  cache: CacheStatus;
+  readFrom: ReadSource;
+}
+
+export interface ReadThroughOptions<T> {
+  target: CacheTarget;
+  shardId: string;
+  flavour?: ReplicationPosition['flavour'];
+  /** the caller's verified consistency token, if any */
+  token?: ReplicationPosition;
+  /** whether a loaded value may be cached (e.g. not "not found") */
+  cacheable?: (value: T) => boolean;
+  load: (floor: ReplicationPosition | undefined) => Promise<{ value: T; readFrom: ReadSource }>;
+}
+
+interface Entry<T> {
+  /** entry format version: bump when the cached shapes change */
+  f: number;
+  /** position the data is known to include ('' = unknown) */
+  p: string;
+  s: ReadSource;
+  d: T;
+}
+
+const ENTRY_FORMAT = 1;
+const VERSION_TTL_SECONDS = 24 * 3600;
+const MAX_PENDING = 10_000;
+
+export class ReadCache {
+  private readonly inflight = new Map<string, Promise<{ value: unknown; readFrom: ReadSource }>>();
+  private readonly pending = new Map<string, { flavour: 'mariadb' | 'mysql'; position: string }>();
+  private retryTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly store: CacheStore;
+  private readonly config: ConfigStore;
+  private readonly breakers: BreakerRegistry;
+  private readonly logger: Logger;
+  private readonly results;
+  private readonly loads;
+
+  constructor({
+    store,
+    config,
+    breakers,
+    logger,
+    metrics,
+  }: {
+    store: CacheStore;
+    config: ConfigStore;
+    breakers: BreakerRegistry;
+    logger: Logger;
+    metrics: Metrics;
+  }) {
+    this.store = store;
+    this.config = config;
+    this.breakers = breakers;
+    this.logger = logger.child({ component: 'cache' });
+    this.results = metrics.counter({
+      name: 'cache_requests_total',
+      help: 'read-cache lookups by result (hit, miss, bypass)',
+      labelNames: ['result'],
+    });
+    this.loads = metrics.counter({
+      name: 'cache_db_loads_total',
+      help: 'database reads made to fill the cache (after single-flight)',
+      labelNames: ['entry'],
+    });
+    metrics.gauge({
+      name: 'cache_pending_invalidations',
+      help: 'version raises waiting for Redis to come back',
+      collect: (g) => g.set({}, this.pending.size),
+    });
+  }
+
+  private redis<T>(fn: () => Promise<T>): Promise<T> {
+    return this.breakers.get('redis', 'redis').execute(() => fn());
+  }
+
+  private keys(t: CacheTarget) {
+    const ns = `sg:{${t.tenantId}}`;
+    return { version: `${ns}:v:${t.version}`, prefix: `${ns}:e:${t.entry}:`, suffix: '' };
+  }
+
+  async read<T>(opts: ReadThroughOptions<T>): Promise<CachedRead<T>> {
+    const { target, token } = opts;
+    if (!this.config.current().cache.enabled) return this.bypass(opts);
+    const k = this.keys(target);
+    let version: string;
+    let raw: string | undefined;
+    try {
+      ({ version, value: raw } = await this.redis(() =>
+        this.store.getVersioned(k.version, k.prefix, k.suffix),
+      ));
+    } catch (error) {
+      this.logger.debug({ err: String(error) }, 'cache read failed; bypassing');
+      return this.bypass(opts);
+    }
+    const flavour = token?.flavour ?? opts.flavour ?? 'mariadb';
+    const entry = raw ? this.decode<T>(raw) : undefined;
+    if (entry && (!token || this.covers(flavour, entry.p, token.gtid))) {
+      this.results.inc({ result: 'hit' });
+      return { value: entry.d, cache: 'HIT', readFrom: entry.s };
+    }
+    this.results.inc({ result: 'miss' });
+    // Read at least at the last write that touched this key, and at the caller's token.
+    const floorGtid = this.newer(flavour, version, token?.gtid);
+    const floor = floorGtid ? { shardId: opts.shardId, flavour, gtid: floorGtid } : undefined;
+    const key = `${k.prefix}${version}${k.suffix}|${floorGtid ?? ''}`;
+    let shared = this.inflight.get(key) as Promise<{ value: T; readFrom: ReadSource }> | undefined;
+    if (!shared) {
+      this.loads.inc({ entry: target.entry.split(':')[0] ?? 'entry' });
+      shared = opts.load(floor).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, shared);
+      void shared.then(
+        (loaded) => {
+          if (opts.cacheable && !opts.cacheable(loaded.value)) return;
+          const e: Entry<T> = { f: ENTRY_FORMAT, p: floorGtid ?? '', s: loaded.readFrom, d: loaded.value };
+          const ttl = this.config.current().cache.ttlSeconds;
+          this.redis(() => this.store.set(`${k.prefix}${version}${k.suffix}`, JSON.stringify(e), ttl)).catch(
+            () => {},
+          );
+        },
+        () => {},
+      );
+    }
+    const loaded = await shared;
+    return { value: loaded.value, cache: 'MISS', readFrom: loaded.readFrom };
+  }
+
+  /**
+   * After a commit: raise the version keys of everything the write changed to its position.
+   * Never throws; a failed raise is retried in the background.
+   */
+  async invalidate(
+    tenantId: string,
+    versions: string[],
+    position: ReplicationPosition | undefined,
+  ): Promise<void> {
+    if (!position) return;
+    for (const v of versions) {
+      const key = this.keys({ tenantId, version: v, entry: '' }).version;
+      try {
+        await this.redis(() =>
+          this.store.raisePosition(key, position.flavour, position.gtid, VERSION_TTL_SECONDS),
+        );
+      } catch (error) {
+        this.remember(key, position);
+        this.logger.warn({ err: String(error), key }, 'cache invalidation deferred');
+      }
+    }
+  }
+
+  close(): void {
+    clearInterval(this.retryTimer);
+  }
+
+  private async bypass<T>(opts: ReadThroughOptions<T>): Promise<CachedRead<T>> {
+    this.results.inc({ result: 'bypass' });
+    const loaded = await opts.load(opts.token);
+    return { value: loaded.value, cache: 'BYPASS', readFrom: loaded.readFrom };
+  }
+
+  private decode<T>(raw: string): Entry<T> | undefined {
+    try {
+      const e = JSON.parse(raw) as Entry<T>;
+      return e.f === ENTRY_FORMAT ? e : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private covers(flavour: ReplicationPosition['flavour'], have: string, want: string): boolean {
+    const a = parseGtid(flavour, have);
+    const b = parseGtid(flavour, want);
+    return !!a && !!b && gtidContains(a, b);
+  }
+
+  /** the later of two positions ('' / undefined = none) */
+  private newer(
+    flavour: ReplicationPosition['flavour'],
+    a: string,
+    b: string | undefined,
+  ): string | undefined {
+    if (!a) return b || undefined;
+    if (!b) return a;
+    return this.covers(flavour, a, b) ? a : b;
+  }
+
+  private remember(key: string, position: ReplicationPosition): void {
+    if (this.pending.size >= MAX_PENDING && !this.pending.has(key)) return;
+    const earlier = this.pending.get(key)?.position;
+    this.pending.set(key, {
+      flavour: position.flavour,
+      position: mergePositions(position.flavour, earlier, position.gtid),
+    });
+    this.retryTimer ??= setInterval(() => void this.retryPending(), 1000);
+    if (typeof this.retryTimer === 'object' && 'unref' in this.retryTimer) this.retryTimer.unref();
+  }
+
+  private async retryPending(): Promise<void> {
+    for (const [key, { flavour, position }] of [...this.pending]) {
+      try {
+        await this.redis(() => this.store.raisePosition(key, flavour, position, VERSION_TTL_SECONDS));
+        this.pending.delete(key);
+      } catch {
+        return; // still down; try again on the next tick
+      }
+    }
+    if (this.pending.size === 0) {
+      clearInterval(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+  }
+}
