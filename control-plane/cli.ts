@@ -7,6 +7,7 @@ import { getBreakers, setBreaker } from './commands/breakers.js';
 import { applyCommand, exportCommand } from './commands/config.js';
 import { initCommand } from './commands/init.js';
 import { setWeight } from './commands/lb.js';
+import { type LbSyncOptions, lbSyncCommand } from './commands/lb-sync.js';
 import {
   addReplica,
   addShard,
@@ -123,6 +124,14 @@ export function buildProgram(): Command {
   lb.command('weight <instanceId> <weight>')
     .description('set the HAProxy weight of an instance (0-256, 0 = drain)')
     .action(run((ctx, id: string, w: string) => setWeight(ctx, id, w)));
+
+  lb.command('sync')
+    .description('push lb/weights/* to HAProxy through its runtime API (0 = drain)')
+    .option('--watch', 'keep running: follow etcd and re-apply after HAProxy restarts')
+    .option('--socket <path>', 'HAProxy runtime API socket (default .stack/haproxy.sock)')
+    .option('--backend <name>', 'HAProxy backend of the API servers', 'api')
+    .option('--interval-ms <ms>', 'reconcile period with --watch', '1000')
+    .action(run((ctx, opts: LbSyncOptions) => lbSyncCommand(ctx, opts)));
 
   const config = program.command('config').description('export or apply the whole config as YAML');
   config

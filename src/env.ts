@@ -29,6 +29,8 @@ export const envSchema = z.object({
   SHARDGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SHARDGATE_SMTP_URL: z.url().default('smtp://127.0.0.1:2525'),
   SHARDGATE_MAIL_FROM: z.email().default('no-reply@shardgate.local'),
+  /** TCP port answering HAProxy agent-check (drain / weight %); unset = no agent */
+  SHARDGATE_AGENT_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -21,6 +21,8 @@ export interface ApiInstance {
   port: number;
   /** initial HAProxy weight, seeded into etcd `lb/weights/<id>` by `shardgate-ctl init` */
   weight: number;
+  /** TCP port of the instance's HAProxy agent-check responder (SHARDGATE_AGENT_PORT) */
+  agentPort: number;
 }
 
 export const topology = {
@@ -53,8 +55,8 @@ export const topology = {
     },
   ] satisfies ShardTopology[],
   apis: [
-    { id: 'api-1', port: 8101, weight: 1 },
-    { id: 'api-2', port: 8102, weight: 1 },
+    { id: 'api-1', port: 8101, weight: 1, agentPort: 8201 },
+    { id: 'api-2', port: 8102, weight: 1, agentPort: 8202 },
   ] satisfies ApiInstance[],
   worker: { name: 'email-worker' },
   lbSync: { name: 'lb-sync' },

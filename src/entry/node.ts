@@ -16,6 +16,7 @@ import { EnvError, parseEnv } from '../env.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { startAgentCheckServer } from './agent-check-server.js';
 
 function loadEnv() {
   try {
@@ -70,6 +71,15 @@ if ('keepAliveTimeout' in server) {
   server.headersTimeout = 66_000;
 }
 
+const agent =
+  env.SHARDGATE_AGENT_PORT === undefined
+    ? undefined
+    : startAgentCheckServer({
+        port: env.SHARDGATE_AGENT_PORT,
+        services: { breakers, logger },
+        draining: () => draining,
+      });
+
 void config.start();
 
 async function shutdown(signal: string): Promise<void> {
@@ -80,6 +90,7 @@ async function shutdown(signal: string): Promise<void> {
   // Let the load balancer see 503 on /health/ready and stop sending before we stop accepting.
   await new Promise((r) => setTimeout(r, graceMs));
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  agent?.close();
   await registration.stop();
   cache.close();
   await cacheStore.close();

@@ -1,0 +1,33 @@
+/**
+ * TCP responder for HAProxy `agent-check` (node-only): on every connection, write one line
+ * (see agentReply) and close. Event-loop lag is sampled with perf_hooks' histogram and reset
+ * after each answer, so the figure covers the last agent interval.
+ */
+import { createServer, type Server } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Services } from '../app-env.js';
+import { agentReply } from '../observability/agent-reply.js';
+
+export function startAgentCheckServer({
+  port,
+  services,
+  draining,
+}: {
+  port: number;
+  services: Pick<Services, 'breakers' | 'logger'>;
+  draining: () => boolean;
+}): Server {
+  const delay = monitorEventLoopDelay({ resolution: 20 });
+  delay.enable();
+  const server = createServer((sock) => {
+    const lagMs = delay.count > 0 ? delay.percentile(99) / 1e6 : 0;
+    delay.reset();
+    sock.end(agentReply({ draining: draining(), eventLoopLagMs: lagMs, breakers: services.breakers.list() }));
+    sock.on('error', () => {});
+  });
+  server.on('error', (error) =>
+    services.logger.error({ err: String(error), port }, 'agent-check server failed'),
+  );
+  server.listen(port, '0.0.0.0');
+  return server;
+}
