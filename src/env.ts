@@ -31,6 +31,8 @@ export const envSchema = z.object({
   SHARDGATE_MAIL_FROM: z.email().default('no-reply@shardgate.local'),
   /** TCP port answering HAProxy agent-check (drain / weight %); unset = no agent */
   SHARDGATE_AGENT_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** this instance's weight in haproxy.cfg (agent-check percentages are relative to it) */
+  SHARDGATE_LB_INITIAL_WEIGHT: z.coerce.number().int().min(1).max(256).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

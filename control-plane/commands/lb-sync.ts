@@ -1,9 +1,11 @@
 /**
  * `lb sync [--watch]`: push `lb/weights/*` to HAProxy's runtime API. One-shot by default;
  * with --watch it follows etcd live (the API's own EtcdConfigStore: validated values only, last
- * good kept, resync after compaction) and reconciles every second, so a weight change lands
- * within ~1 s and everything is re-applied after HAProxy restarts. HAProxy or etcd being down
- * is logged and retried; the daemon never exits on its own.
+ * good kept, resync after compaction): a weight change is applied at once, and HAProxy is
+ * polled every second (`show info`) so everything is re-applied after it restarts. Between
+ * those events it leaves HAProxy alone: an instance's agent-check may lower its own weight while
+ * it is degraded, and must not be fought. HAProxy or etcd being down is logged and retried; the
+ * daemon never exits on its own.
  */
 import { resolve } from 'node:path';
 import { EtcdConfigStore } from '../../src/config/etcd-config-store.js';
@@ -12,6 +14,7 @@ import { topology } from '../../stack/topology.js';
 import { loadState, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { haproxyIdentity } from '../lb/haproxy-runtime.js';
 import { WeightSync } from '../lb/weight-sync.js';
 
 export interface LbSyncOptions {
@@ -44,23 +47,34 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   const store = new EtcdConfigStore({ client: ctx.etcd, prefix: ctx.prefix, logger });
   let running = false;
   let lastError = '';
+  let appliedTo = '';
+  let dirty = true;
   const tick = async () => {
     if (running || !store.status().loaded) return;
     running = true;
     try {
-      await sync.reconcile(store.current().lbWeights);
+      const identity = await haproxyIdentity(socketPath);
+      if (identity !== appliedTo || dirty) {
+        dirty = false;
+        await sync.reconcile(store.current().lbWeights);
+        appliedTo = identity;
+      }
       if (lastError) stamp('haproxy reachable again');
       lastError = '';
     } catch (error) {
       const message = (error as Error).message;
       if (message !== lastError) stamp(`haproxy not reachable (${message}); retrying`);
       lastError = message;
+      dirty = true;
     } finally {
       running = false;
     }
   };
   store.onChange((_snap, changes) => {
-    if (changes.some((c) => c.key.startsWith('lb/weights/'))) void tick();
+    if (changes.some((c) => c.key.startsWith('lb/weights/'))) {
+      dirty = true;
+      void tick();
+    }
   });
   stamp(`lb sync watching ${ctx.prefix}lb/weights/ → ${socketPath} backend ${backend}`);
   await store.start();

@@ -57,3 +57,12 @@ export async function showServers(socketPath: string, backend: string): Promise<
   }
   return rows;
 }
+
+/** Identity of the running HAProxy process (`show info` Pid + start), to notice restarts. */
+export async function haproxyIdentity(socketPath: string): Promise<string> {
+  const info = await haproxyCommand(socketPath, 'show info');
+  const pid = /^Pid: (\d+)/m.exec(info)?.[1];
+  const start = /^Start_time_sec: (\d+)/m.exec(info)?.[1] ?? '';
+  if (!pid) throw new Error('haproxy runtime API: unexpected answer to "show info"');
+  return `${pid}@${start}`;
+}

@@ -12,17 +12,28 @@ export function startAgentCheckServer({
   port,
   services,
   draining,
+  initialWeight,
 }: {
   port: number;
-  services: Pick<Services, 'breakers' | 'logger'>;
+  services: Pick<Services, 'breakers' | 'logger' | 'config' | 'instanceId'>;
   draining: () => boolean;
+  /** the server's weight in haproxy.cfg, which HAProxy applies agent percentages to */
+  initialWeight: number;
 }): Server {
   const delay = monitorEventLoopDelay({ resolution: 20 });
   delay.enable();
   const server = createServer((sock) => {
     const lagMs = delay.count > 0 ? delay.percentile(99) / 1e6 : 0;
     delay.reset();
-    sock.end(agentReply({ draining: draining(), eventLoopLagMs: lagMs, breakers: services.breakers.list() }));
+    sock.end(
+      agentReply({
+        draining: draining(),
+        eventLoopLagMs: lagMs,
+        breakers: services.breakers.list(),
+        weight: services.config.current().lbWeights.get(services.instanceId),
+        initialWeight,
+      }),
+    );
     sock.on('error', () => {});
   });
   server.on('error', (error) =>

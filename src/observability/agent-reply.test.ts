@@ -10,18 +10,23 @@ const b = (state: BreakerView['state']): BreakerView => ({
   settings: { failure_threshold: 1, reset_timeout_ms: 1000, half_open_max_calls: 1, call_timeout_ms: 10 },
   since: '',
 });
+const base = { draining: false, eventLoopLagMs: 5, breakers: [b('closed')], weight: 4, initialWeight: 1 };
 
 describe('agentReply', () => {
-  it('says drain while shutting down', () => {
-    expect(agentReply({ draining: true, eventLoopLagMs: 0, breakers: [] })).toBe('drain\n');
+  it('says drain while shutting down or when the etcd weight is 0', () => {
+    expect(agentReply({ ...base, draining: true })).toBe('drain\n');
+    expect(agentReply({ ...base, weight: 0 })).toBe('drain\n');
   });
-  it('reports full weight when healthy and less while lagging or mostly broken', () => {
-    expect(agentReply({ draining: false, eventLoopLagMs: 5, breakers: [b('closed')] })).toBe(
-      'ready up 100%\n',
+  it('reports the etcd weight relative to the initial weight while healthy', () => {
+    expect(agentReply(base)).toBe('ready up 400%\n');
+    expect(agentReply({ ...base, weight: 3, initialWeight: 3 })).toBe('ready up 100%\n');
+    expect(agentReply({ ...base, weight: undefined })).toBe('ready up\n');
+  });
+  it('reports less while the event loop lags or most breakers are open', () => {
+    expect(agentReply({ ...base, weight: 10, eventLoopLagMs: 250 })).toBe('ready up 300%\n');
+    expect(agentReply({ ...base, weight: 8, breakers: [b('open'), b('half_open'), b('closed')] })).toBe(
+      'ready up 200%\n',
     );
-    expect(agentReply({ draining: false, eventLoopLagMs: 250, breakers: [] })).toBe('ready up 30%\n');
-    expect(
-      agentReply({ draining: false, eventLoopLagMs: 5, breakers: [b('open'), b('half_open'), b('closed')] }),
-    ).toBe('ready up 25%\n');
+    expect(agentReply({ ...base, weight: 1, eventLoopLagMs: 900 })).toBe('ready up 100%\n');
   });
 });
