@@ -3,7 +3,10 @@
  * CONTRACT.md §2 as plain processes. Exit 0 on success; `status` exits 1 unless every process
  * is running and healthy.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderDockerHaproxyConfig } from './haproxy-config.js';
+import { REPO_ROOT } from './paths.js';
 import { down, logFile, status, up } from './stack.js';
 import { topology } from './topology.js';
 
@@ -39,6 +42,13 @@ async function main(argv: string[]): Promise<number> {
       }
       return rows.every((r) => r.healthy) ? 0 : 1;
     }
+    case 'render-haproxy': {
+      // docker/haproxy/haproxy.cfg is generated from the same renderer as the local stack's
+      const file = join(REPO_ROOT, 'docker', 'haproxy', 'haproxy.cfg');
+      writeFileSync(file, renderDockerHaproxyConfig());
+      console.log(`wrote ${file}`);
+      return 0;
+    }
     case 'logs': {
       const n = rest.indexOf('-n') >= 0 ? Number(rest[rest.indexOf('-n') + 1]) : 40;
       const name = rest.find((a, i) => !a.startsWith('-') && rest[i - 1] !== '-n');
@@ -47,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      console.error(`usage: npm run stack -- up|down|status [--json]|logs [name] [-n lines]
+      console.error(`usage: npm run stack -- up|down|status [--json]|logs [name] [-n lines]|render-haproxy
 processes: ${(await status()).map((r) => r.name).join(', ')}; state in ${topology.stateDir}/`);
       return 1;
   }

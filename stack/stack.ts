@@ -296,8 +296,7 @@ export async function up(
   checkBinaries();
   const specs = processSpecs();
   const alreadyRunning = specs.filter((s) => runningPid(s.name) !== undefined).map((s) => s.name);
-  const workerBuilt = existsSync(join(REPO_ROOT, 'dist', 'src', 'entry', 'email-worker.js'));
-  const optional = new Set<string>(workerBuilt ? [] : [topology.worker.name]);
+  const optional = new Set<string>(workerBuilt() ? [] : [topology.worker.name]);
   if (specs.every((s) => alreadyRunning.includes(s.name) || optional.has(s.name))) {
     const healthy = await Promise.all(
       specs.filter((s) => alreadyRunning.includes(s.name)).map((s) => s.probe()),
@@ -405,8 +404,12 @@ export interface StatusRow {
   name: string;
   pid: number | undefined;
   port: number | undefined;
-  state: 'running' | 'dead' | 'not started';
+  state: 'running' | 'dead' | 'not started' | 'not built';
   healthy: boolean;
+}
+
+function workerBuilt(): boolean {
+  return existsSync(join(REPO_ROOT, 'dist', 'src', 'entry', 'email-worker.js'));
 }
 
 export async function status(): Promise<StatusRow[]> {
@@ -414,6 +417,15 @@ export async function status(): Promise<StatusRow[]> {
     processSpecs().map(async (s) => {
       const pid = readPid(s.name);
       const alive = pid !== undefined && isAlive(pid);
+      if (s.name === topology.worker.name && !alive && !workerBuilt()) {
+        return {
+          name: s.name,
+          pid: undefined,
+          port: undefined,
+          state: 'not built',
+          healthy: true,
+        } satisfies StatusRow;
+      }
       return {
         name: s.name,
         pid,

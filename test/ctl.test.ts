@@ -1,0 +1,90 @@
+/**
+ * shardgate-ctl against the real etcd of the local stack: exit codes, export/apply round trip,
+ * validation before any write, and instances reporting the config revision they applied.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ctl } from './helpers/ctl.js';
+import { etcdGet, etcdOverride } from './helpers/etcd.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sg-ctl-'));
+const restores: (() => void)[] = [];
+afterAll(() => {
+  for (const r of restores.reverse()) r();
+});
+
+describe('shardgate-ctl', () => {
+  it('export then apply --dry-run of the same file prints "no changes"', () => {
+    const file = join(dir, 'cfg.yaml');
+    const exp = ctl(['config', 'export', '-o', file]);
+    expect(exp.code).toBe(0);
+    const r = ctl(['config', 'apply', '-f', file, '--dry-run']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('no changes');
+    expect(r.code).toBe(0);
+  });
+
+  it('applying a file with an invalid value changes nothing in etcd and names the key', () => {
+    const file = join(dir, 'cfg.yaml');
+    ctl(['config', 'export', '-o', file]);
+    const before = etcdGet('cache/ttl_seconds');
+    const text = readFileSync(file, 'utf8')
+      .replace(/ttl_seconds: \d+/, 'ttl_seconds: 31')
+      .replace(/failure_threshold: \d+/, 'failure_threshold: banana');
+    writeFileSync(join(dir, 'bad.yaml'), text);
+    const r = ctl(['config', 'apply', '-f', join(dir, 'bad.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/invalid \/shardgate\/breakers\/default\/failure_threshold: .*nothing written/);
+    expect(etcdGet('cache/ttl_seconds')).toBe(before);
+  });
+
+  it('applies a valid change and prints the diff', () => {
+    restores.push(etcdOverride('cache/ttl_seconds', '60'));
+    const file = join(dir, 'ttl.yaml');
+    writeFileSync(file, 'cache:\n  ttl_seconds: 45\n');
+    const r = ctl(['config', 'apply', '-f', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('~ cache/ttl_seconds: 60 -> 45');
+    expect(etcdGet('cache/ttl_seconds')).toBe('45');
+  });
+
+  it('refuses invalid single writes with exit 1 and one line', () => {
+    for (const args of [
+      ['lb', 'weight', 'api-1', '300'],
+      ['breakers', 'set', 'redis', 'failure_threshold', 'x'],
+      ['tenants', 'create', 'Bad_Id'],
+      ['tenants', 'create', 'ctl-nowhere', '--shard', 'no-such-shard'],
+      ['shards', 'remove', 'no-such-shard'],
+    ]) {
+      const r = ctl(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('exits 2 when etcd is unreachable', () => {
+    const r = ctl(['status'], { SHARDGATE_ETCD_ENDPOINTS: 'http://127.0.0.1:1' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/etcd unreachable/);
+  });
+
+  it('status --json lists both instances with the config revision they applied, equal to etcd after a change', async () => {
+    restores.push(etcdOverride('replication/ryw_timeout_ms', '250'));
+    const status = await waitFor(
+      () => {
+        const s = JSON.parse(ctl(['status', '--json']).stdout) as {
+          configRevision: number;
+          instances: { id: string; configRevision: number }[];
+        };
+        const ids = s.instances.map((i) => i.id).sort();
+        const caughtUp = s.instances.filter((i) => i.configRevision === s.configRevision);
+        return ids.includes('api-1') && ids.includes('api-2') && caughtUp.length >= 2 ? s : undefined;
+      },
+      { timeoutMs: 5000, intervalMs: 250, what: 'instances at the new config revision' },
+    );
+    expect(status.instances.find((i) => i.id === 'api-1')?.configRevision).toBe(status.configRevision);
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * etcd access for integration tests: plain `etcdctl` against the local stack's etcd, as an
+ * operator would do it, with the prefix of CONTRACT.md §4.
+ */
+import { execFileSync } from 'node:child_process';
+import { topology } from '../../stack/topology.js';
+
+export const ETCD_ENDPOINT = `http://${topology.host}:${topology.etcd.port}`;
+export const PREFIX = topology.etcd.prefix;
+
+function etcdctl(args: string[]): string {
+  return execFileSync('etcdctl', [`--endpoints=${ETCD_ENDPOINT}`, ...args], {
+    env: { ...process.env, ETCDCTL_API: '3' },
+    encoding: 'utf8',
+  });
+}
+
+export function etcdPut(key: string, value: string): void {
+  etcdctl(['put', `${PREFIX}${key}`, value]);
+}
+
+export function etcdGet(key: string): string | undefined {
+  const out = etcdctl(['get', `${PREFIX}${key}`, '--print-value-only']);
+  return out === '' ? undefined : out.replace(/\n$/, '');
+}
+
+export function etcdDel(key: string): void {
+  etcdctl(['del', `${PREFIX}${key}`]);
+}
+
+/** Set a key for the duration of a test; returns a function that restores the previous value. */
+export function etcdOverride(key: string, value: string): () => void {
+  const before = etcdGet(key);
+  etcdPut(key, value);
+  return () => (before === undefined ? etcdDel(key) : etcdPut(key, before));
+}

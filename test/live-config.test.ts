@@ -1,0 +1,94 @@
+/**
+ * Issue "Foundation", Done-when 2: an operator's `etcdctl put` reaches every API instance within
+ * 2 s; an invalid value is rejected, listed at /health/config, and the last good value stays;
+ * with etcd frozen (SIGSTOP) the instances keep answering /health and /health/ready with 200.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { topology } from '../stack/topology.js';
+import { etcdOverride, etcdPut } from './helpers/etcd.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const apis = topology.apis.map((a) => `http://${topology.host}:${a.port}`);
+
+interface ConfigHealth {
+  revision: number;
+  connected: boolean;
+  rejected: { key: string; reason: string }[];
+  applied: { breakers: Record<string, Record<string, number>> };
+}
+
+async function configOf(base: string): Promise<ConfigHealth> {
+  const res = await fetch(`${base}/health/config`);
+  return (await res.json()) as ConfigHealth;
+}
+
+const restores: (() => void)[] = [];
+afterAll(() => {
+  for (const r of restores.reverse()) r();
+});
+
+describe('live config from etcd', () => {
+  it('applies a valid put on every instance within 2 s, rejects an invalid one and keeps the last good', async () => {
+    restores.push(etcdOverride('breakers/redis/failure_threshold', '3'));
+    await waitFor(
+      async () =>
+        (await Promise.all(apis.map(configOf))).every(
+          (c) => c.applied.breakers.redis?.failure_threshold === 3,
+        ),
+      {
+        what: 'threshold 3 everywhere',
+      },
+    );
+
+    const started = Date.now();
+    etcdPut('breakers/redis/failure_threshold', '7');
+    await waitFor(
+      async () =>
+        (await Promise.all(apis.map(configOf))).every(
+          (c) => c.applied.breakers.redis?.failure_threshold === 7,
+        ),
+      { timeoutMs: 2000, intervalMs: 20, what: 'failure_threshold 7 on both instances' },
+    );
+    expect(Date.now() - started).toBeLessThan(2000);
+
+    etcdPut('breakers/redis/failure_threshold', 'banana');
+    for (const base of apis) {
+      const c = await waitFor(
+        async () => {
+          const c = await configOf(base);
+          return c.rejected.some((r) => r.key === 'breakers/redis/failure_threshold') ? c : undefined;
+        },
+        { timeoutMs: 2000, what: `${base} to reject banana` },
+      );
+      expect(c.rejected.find((r) => r.key === 'breakers/redis/failure_threshold')?.reason).toMatch(/number/);
+      expect(c.applied.breakers.redis?.failure_threshold).toBe(7);
+    }
+    const cb = (await (await fetch(`${apis[0]}/health/circuit-breakers`)).json()) as {
+      configRevision: number;
+    };
+    expect(typeof cb.configRevision).toBe('number');
+  });
+
+  it('keeps answering /health and /health/ready while etcd is frozen', async () => {
+    const pid = Number(readFileSync(`${topology.stateDir}/pids/${topology.etcd.name}.pid`, 'utf8'));
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // long enough for gRPC keepalive (3 s + 2 s timeout) to notice the dead peer
+      await new Promise((r) => setTimeout(r, 6500));
+      for (const base of apis) {
+        expect((await fetch(`${base}/health`)).status).toBe(200);
+        expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+      }
+      const c = await configOf(apis[0]!);
+      expect(c.connected).toBe(false);
+      expect(c.applied.breakers.redis?.failure_threshold).toBe(7);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor(async () => (await configOf(apis[0]!)).connected, {
+      timeoutMs: 10_000,
+      what: 'etcd reconnect',
+    });
+  });
+});
