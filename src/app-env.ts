@@ -5,9 +5,14 @@
  */
 import type { ReadCache } from './cache/read-cache.js';
 import type { ConfigStore } from './config/interface.js';
+import type { TenantEntry } from './config/schema.js';
+import type { DataAccess, ReplicationPosition, TenantRef } from './domain/data-access.js';
+import type { MemberTokens, Principal } from './domain/member-tokens.js';
+import type { PasswordHasher } from './domain/password-hasher.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { BreakerRegistry } from './resilience/breaker-registry.js';
+import type { ConsistencyTokens } from './routing/consistency-token.js';
 
 export interface Lifecycle {
   /** true once shutdown began: `/health/ready` answers 503 so the load balancer drains us */
@@ -24,6 +29,14 @@ export interface Services {
   breakers: BreakerRegistry;
   /** Redis read cache (cache-aside, invalidated by replication position) */
   cache: ReadCache;
+  /** tenant data on the shards (SqlDataAccess) or in memory (MemoryDataAccess) */
+  data: DataAccess;
+  /** argon2id in production, a fast test hasher in unit tests */
+  passwords: PasswordHasher;
+  /** member JWTs (HS256) */
+  memberTokens: MemberTokens;
+  /** signs and verifies `X-Consistency-Token` */
+  consistencyTokens: ConsistencyTokens;
 }
 
 export type AppEnv = {
@@ -31,5 +44,12 @@ export type AppEnv = {
     services: Services;
     requestId: string;
     logger: Logger;
+    /** set by the /v1 tenant middleware (src/routes/v1-context.ts) on every /v1 request */
+    tenant: TenantRef;
+    tenantStatus: TenantEntry['status'];
+    /** set by the /v1 tenant middleware on reads carrying a valid `X-Consistency-Token` */
+    readPosition: ReplicationPosition | undefined;
+    /** set by `requireMember` on routes that need a Bearer token */
+    principal: Principal;
   };
 };

@@ -16,8 +16,13 @@ import type { AppEnv, Services } from './app-env.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { validationProblem } from './http/validation-problem.js';
 import { DependencyError } from './resilience/errors.js';
+import { registerAuthRoutes } from './routes/auth.js';
+import { registerBookRoutes } from './routes/books.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerLoanRoutes } from './routes/loans.js';
+import { registerMemberRoutes } from './routes/members.js';
 import { registerMetricsRoute } from './routes/metrics.js';
+import { registerV1Context } from './routes/v1-context.js';
 
 export type { AppEnv, Services } from './app-env.js';
 
@@ -80,6 +85,12 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
 
   registerHealthRoutes(app);
   registerMetricsRoute(app);
+  // the library API: tenant middleware first, then one file per resource
+  registerV1Context(app);
+  registerMemberRoutes(app);
+  registerAuthRoutes(app);
+  registerBookRoutes(app);
+  registerLoanRoutes(app);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -313,7 +313,7 @@ export async function up(
   mkdirSync(STATE_DIR, { recursive: true });
   const started: string[] = [];
   const need = (name: string) => runningPid(name) === undefined;
-  const launch = (name: string, fn: () => void | boolean) => {
+  const launch = (name: string, fn: () => unknown) => {
     if (!need(name)) return;
     if (fn() !== false) started.push(name);
   };

@@ -9,9 +9,11 @@ import { serve } from '@hono/node-server';
 import { createApp } from '../app.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { RedisCacheStore } from '../cache/redis.js';
+import { registerConfigMetrics } from '../config/config-metrics.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
+import { createDataServices } from '../db/create-data-services.js';
 import { EnvError, parseEnv } from '../env.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
@@ -46,9 +48,11 @@ const registration = new InstanceRegistration({
 config.onChange((snapshot) => registration.update(snapshot.revision));
 
 const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
+registerConfigMetrics(metrics, config);
 const breakers = new BreakerRegistry({ config, logger, metrics });
 const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL });
 const cache = new ReadCache({ store: cacheStore, config, breakers, logger, metrics });
+const dataServices = createDataServices({ env, processEnv: process.env, config, logger, breakers });
 
 let draining = false;
 const app = createApp({
@@ -58,6 +62,7 @@ const app = createApp({
   metrics,
   breakers,
   cache,
+  ...dataServices.services,
   lifecycle: { isDraining: () => draining },
 });
 
@@ -76,8 +81,9 @@ const agent =
     ? undefined
     : startAgentCheckServer({
         port: env.SHARDGATE_AGENT_PORT,
-        services: { breakers, logger },
+        services: { breakers, logger, config, instanceId },
         draining: () => draining,
+        initialWeight: env.SHARDGATE_LB_INITIAL_WEIGHT,
       });
 
 void config.start();
@@ -94,6 +100,7 @@ async function shutdown(signal: string): Promise<void> {
   await registration.stop();
   cache.close();
   await cacheStore.close();
+  await dataServices.close();
   await config.close();
   etcd.close();
   logger.info({}, 'stopped');

@@ -3,12 +3,19 @@
  * (`createApp(createMemoryServices())` + `app.request()`). Override any field.
  */
 import type { Services } from '../app-env.js';
+import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
+import { TestPasswordHasher } from '../auth/test-password-hasher.js';
 import { MemoryCacheStore } from '../cache/memory.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { HmacConsistencyTokens } from '../routing/consistency-token.js';
+
+/** the secret of memory services' member and consistency tokens (tests may forge with it) */
+export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123';
 
 export function createMemoryServices(
   overrides: Partial<Services> & { config?: MemoryConfigStore; draining?: () => boolean } = {},
@@ -23,6 +30,10 @@ export function createMemoryServices(
   return {
     instanceId: 'api-test',
     lifecycle: { isDraining: draining },
+    data: new MemoryDataAccess(),
+    passwords: new TestPasswordHasher(),
+    memberTokens: new JwtMemberTokens({ secret: TEST_SECRET }),
+    consistencyTokens: new HmacConsistencyTokens({ secret: TEST_SECRET }),
     ...rest,
     config,
     metrics,

@@ -1,0 +1,62 @@
+/**
+ * Builds the data path of a Node process in cluster mode: one mysql2 pool per database node
+ * (MysqlNodeSet), the shard router following `shards/*` in the live config with a breaker per
+ * node, SqlDataAccess over it, argon2id password hashing, member JWTs and consistency tokens.
+ * `close()` stops the lag probes and ends the pools.
+ */
+import type { Services } from '../app-env.js';
+import { Argon2Hasher } from '../auth/argon2-hasher.js';
+import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
+import type { ConfigStore } from '../config/interface.js';
+import type { Env } from '../env.js';
+import type { Logger } from '../observability/logger.js';
+import type { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { breakerNodeGuard } from '../routing/breaker-node-guard.js';
+import { HmacConsistencyTokens } from '../routing/consistency-token.js';
+import { ShardRouter } from '../routing/shard-router.js';
+import { MysqlNodeSet } from './mysql-node-set.js';
+import type { MysqlSession } from './mysql-session.js';
+import { SqlDataAccess } from './sql-data-access.js';
+
+export interface DataServices {
+  services: Pick<Services, 'data' | 'passwords' | 'memberTokens' | 'consistencyTokens'>;
+  router: ShardRouter<MysqlSession>;
+  close(): Promise<void>;
+}
+
+export function createDataServices({
+  env,
+  processEnv,
+  config,
+  logger,
+  breakers,
+}: {
+  env: Env;
+  /** where a shard's `passwordEnv` is looked up (normally process.env) */
+  processEnv: Record<string, string | undefined>;
+  config: ConfigStore;
+  logger: Logger;
+  breakers: BreakerRegistry;
+}): DataServices {
+  const secret = env.SHARDGATE_JWT_SECRET;
+  if (!secret) throw new Error('SHARDGATE_JWT_SECRET is required');
+  const nodes = new MysqlNodeSet({
+    user: env.SHARDGATE_DB_USER,
+    password: (name) => (name ? processEnv[name] : undefined) ?? env.SHARDGATE_DB_PASSWORD,
+    logger,
+  });
+  const router = new ShardRouter({ config, nodes, logger, guard: breakerNodeGuard(breakers) });
+  return {
+    services: {
+      data: new SqlDataAccess({ router }),
+      passwords: new Argon2Hasher(),
+      memberTokens: new JwtMemberTokens({ secret }),
+      consistencyTokens: new HmacConsistencyTokens({ secret }),
+    },
+    router,
+    async close() {
+      router.close();
+      await nodes.close();
+    },
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * In-memory repositories with the same contracts as the drizzle ones (tenant bound at
+ * construction, unique (tenant, email), conditional copy taking). Runtime-neutral; used by
+ * MemoryDataAccess for unit tests and, later, the embedded mode. Not concurrency-safe by itself:
+ * MemoryDataAccess serialises writes.
+ */
+import type { Book, Loan, Member, OutboxKind } from '../domain/models.js';
+import type { BookListQuery, LoanListQuery, TenantRepos } from '../domain/repositories.js';
+
+export interface OutboxRecord {
+  id: number;
+  tenantId: string;
+  kind: OutboxKind;
+  recipient: string;
+  payload: Record<string, unknown>;
+  createdAt: Date;
+}
+
+export interface MemoryTables {
+  members: Map<string, Member & { tenantId: string }>;
+  books: Map<string, Book & { tenantId: string }>;
+  loans: Map<string, Loan & { tenantId: string }>;
+  outbox: OutboxRecord[];
+  registrations: Map<string, number>;
+}
+
+export function emptyTables(): MemoryTables {
+  return { members: new Map(), books: new Map(), loans: new Map(), outbox: [], registrations: new Map() };
+}
+
+export function cloneTables(t: MemoryTables): MemoryTables {
+  const copy = <V extends object>(m: Map<string, V>) => new Map([...m].map(([k, v]) => [k, { ...v }]));
+  return {
+    members: copy(t.members),
+    books: copy(t.books),
+    loans: copy(t.loans),
+    outbox: t.outbox.map((o) => ({ ...o })),
+    registrations: new Map(t.registrations),
+  };
+}
+
+const key = (tenantId: string, id: string) => `${tenantId}/${id}`;
+const strip = <T extends { tenantId: string }>(row: T | undefined): Omit<T, 'tenantId'> | undefined => {
+  if (!row) return undefined;
+  const { tenantId: _t, ...rest } = row;
+  return { ...rest };
+};
+
+export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string): TenantRepos {
+  return {
+    tenantId,
+    members: {
+      async findById(id) {
+        return strip(tables().members.get(key(tenantId, id)));
+      },
+      async findByEmail(email) {
+        for (const m of tables().members.values())
+          if (m.tenantId === tenantId && m.email === email) return strip(m);
+        return undefined;
+      },
+      async insert(member) {
+        for (const m of tables().members.values()) {
+          if (m.tenantId === tenantId && m.email === member.email) return 'email_taken';
+        }
+        tables().members.set(key(tenantId, member.id), { ...member, tenantId });
+        return 'inserted';
+      },
+      async claimRegistrationOrdinal() {
+        const n = (tables().registrations.get(tenantId) ?? 0) + 1;
+        tables().registrations.set(tenantId, n);
+        return n;
+      },
+      async updatePassword({ id, expectedVersion, passwordHash, at }) {
+        const m = tables().members.get(key(tenantId, id));
+        if (!m || m.passwordVersion !== expectedVersion) return false;
+        Object.assign(m, { passwordHash, passwordVersion: expectedVersion + 1, updatedAt: at });
+        return true;
+      },
+    },
+    books: {
+      async findById(id) {
+        return strip(tables().books.get(key(tenantId, id)));
+      },
+      async findByIdForUpdate(id) {
+        return strip(tables().books.get(key(tenantId, id)));
+      },
+      async list({ author, afterId, limit }: BookListQuery) {
+        return [...tables().books.values()]
+          .filter(
+            (b) =>
+              b.tenantId === tenantId &&
+              (author === undefined || b.author.toLowerCase() === author.toLowerCase()),
+          )
+          .filter((b) => afterId === undefined || b.id > afterId)
+          .sort((a, b) => (a.id < b.id ? -1 : 1))
+          .slice(0, limit)
+          .map((b) => strip(b)!);
+      },
+      async insert(book) {
+        tables().books.set(key(tenantId, book.id), { ...book, tenantId });
+      },
+      async update(book) {
+        if (tables().books.has(key(tenantId, book.id)))
+          tables().books.set(key(tenantId, book.id), { ...book, tenantId });
+      },
+      async delete(id) {
+        tables().books.delete(key(tenantId, id));
+      },
+      async takeCopy(id, at) {
+        const b = tables().books.get(key(tenantId, id));
+        if (!b || b.available <= 0) return false;
+        b.available -= 1;
+        b.updatedAt = at;
+        return true;
+      },
+      async returnCopy(id, at) {
+        const b = tables().books.get(key(tenantId, id));
+        if (b && b.available < b.copies) {
+          b.available += 1;
+          b.updatedAt = at;
+        }
+      },
+    },
+    loans: {
+      async findByIdForUpdate(id) {
+        return strip(tables().loans.get(key(tenantId, id)));
+      },
+      async insert(loan) {
+        tables().loans.set(key(tenantId, loan.id), { ...loan, tenantId });
+      },
+      async markReturned(id, at) {
+        const l = tables().loans.get(key(tenantId, id));
+        if (!l || l.returnedAt !== null) return false;
+        l.returnedAt = at;
+        return true;
+      },
+      async listByMember({ memberId, beforeId, limit }: LoanListQuery) {
+        return [...tables().loans.values()]
+          .filter((l) => l.tenantId === tenantId && l.memberId === memberId)
+          .filter((l) => beforeId === undefined || l.id < beforeId)
+          .sort((a, b) => (a.id < b.id ? 1 : -1))
+          .slice(0, limit)
+          .map((l) => strip(l)!);
+      },
+    },
+    outbox: {
+      async add(message, at) {
+        const t = tables();
+        t.outbox.push({ id: t.outbox.length + 1, tenantId, ...message, createdAt: at });
+      },
+    },
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * `npm run migrate`: applies migrations/ (drizzle-kit output) to the master of every shard named
+ * by `shards/*` in etcd; replicas receive the DDL by replication.
+ *
+ * Idempotent: drizzle's migrator records applied migrations in `__drizzle_migrations` and skips
+ * them. Two runs at once against one master are serialised by `GET_LOCK('shardgate.migrate')` on
+ * the migrating connection. MySQL DDL is not transactional: a migration that fails half-way must
+ * be repaired by hand (the error names the shard and the statement).
+ *
+ * Exit codes: 0 done; 1 a shard failed or the shard config is invalid; 2 etcd unreachable. Every
+ * failure prints ONE line naming what failed.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/mysql2';
+import { migrate } from 'drizzle-orm/mysql2/migrator';
+import { createConnection } from 'mysql2/promise';
+import { createEtcdClient } from '../config/etcd-client.js';
+import { parseConfigKey, type ShardConfig } from '../config/schema.js';
+import { EnvError, parseEnv } from '../env.js';
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** migrations/ of this checkout: $SHARDGATE_MIGRATIONS_DIR, else the nearest one above this file */
+function migrationsFolder(): string {
+  const fromEnv = process.env.SHARDGATE_MIGRATIONS_DIR;
+  if (fromEnv) return resolve(fromEnv);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'migrations');
+    if (existsSync(join(candidate, 'meta', '_journal.json'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new CliError('migrations/meta/_journal.json not found (set SHARDGATE_MIGRATIONS_DIR)', 1);
+}
+
+async function readShards(endpoints: string[], prefix: string): Promise<Map<string, ShardConfig>> {
+  const etcd = createEtcdClient({ endpoints, retries: 0 });
+  try {
+    const raw = await etcd
+      .getAll()
+      .prefix(`${prefix}shards/`)
+      .strings()
+      .catch((error: unknown) => {
+        throw new CliError(`etcd unreachable at ${endpoints.join(',')}: ${(error as Error).message}`, 2);
+      });
+    const shards = new Map<string, ShardConfig>();
+    for (const [key, value] of Object.entries(raw)) {
+      const relative = key.slice(prefix.length);
+      const parsed = parseConfigKey(relative, value);
+      if (!parsed.ok) throw new CliError(`${relative}: ${parsed.reason}`, 1);
+      if (parsed.parsed.type === 'shard') shards.set(parsed.parsed.id, parsed.parsed.value);
+    }
+    if (shards.size === 0)
+      throw new CliError(`no shards under ${prefix}shards/ in etcd (run: npx shardgate-ctl init)`, 1);
+    return shards;
+  } finally {
+    etcd.close();
+  }
+}
+
+async function migrateShard(
+  id: string,
+  shard: ShardConfig,
+  { user, password, folder }: { user: string; password: string | undefined; folder: string },
+): Promise<string> {
+  const where = `${shard.master.host}:${shard.master.port}/${shard.database}`;
+  const connection = await createConnection({
+    host: shard.master.host,
+    port: shard.master.port,
+    user,
+    password,
+    database: shard.database,
+    connectTimeout: 5000,
+  }).catch((error: unknown) => {
+    throw new CliError(`shard ${id} (${where}): cannot connect: ${(error as Error).message}`, 1);
+  });
+  try {
+    const [locked] = await connection.query<[]>({
+      sql: "SELECT GET_LOCK('shardgate.migrate', 60)",
+      rowsAsArray: true,
+    });
+    if (Number((locked as unknown[][])[0]?.[0]) !== 1) {
+      throw new CliError(`shard ${id} (${where}): another migration holds the lock for over 60 s`, 1);
+    }
+    const count = async () => {
+      const [rows] = await connection
+        .query<[]>({ sql: 'SELECT COUNT(*) FROM `__drizzle_migrations`', rowsAsArray: true })
+        .catch(() => [[[0]]] as unknown as [[]]);
+      return Number((rows as unknown[][])[0]?.[0] ?? 0);
+    };
+    const before = await count();
+    await migrate(drizzle(connection), { migrationsFolder: folder }).catch((error: unknown) => {
+      const cause = (error as { cause?: { message?: string } }).cause?.message;
+      throw new CliError(
+        `shard ${id} (${where}): ${cause ?? (error as Error).message}`.replace(/\s+/g, ' '),
+        1,
+      );
+    });
+    const after = await count();
+    return `shard ${id} (${where}): ${after - before} applied, ${after} in total`;
+  } finally {
+    await connection.end().catch(() => {});
+  }
+}
+
+async function main(): Promise<void> {
+  let env: ReturnType<typeof parseEnv>;
+  try {
+    env = parseEnv(process.env);
+  } catch (error) {
+    if (error instanceof EnvError) throw new CliError(error.message, 1);
+    throw error;
+  }
+  const folder = migrationsFolder();
+  const shards = await readShards(env.SHARDGATE_ETCD_ENDPOINTS, env.SHARDGATE_ETCD_PREFIX);
+  for (const [id, shard] of [...shards].sort(([a], [b]) => a.localeCompare(b))) {
+    const password =
+      (shard.passwordEnv ? process.env[shard.passwordEnv] : undefined) ?? env.SHARDGATE_DB_PASSWORD;
+    console.log(await migrateShard(id, shard, { user: env.SHARDGATE_DB_USER, password, folder }));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    if (error instanceof CliError) {
+      console.error(`migrate: ${error.message}`);
+      process.exit(error.exitCode);
+    }
+    console.error(`migrate: ${error instanceof Error ? error.message : String(error)}`.replace(/\s+/g, ' '));
+    process.exit(1);
+  },
+);

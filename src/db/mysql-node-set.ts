@@ -1,0 +1,194 @@
+/**
+ * The pool map of the Node adapter: one mysql2 pool per distinct host:port/database, shared by
+ * every shard entry naming it, created on first `acquire` and ended `releaseGraceMs` after the
+ * last `release` (calls in flight on a removed node get that long to finish).
+ *
+ * Pools are bounded: `connectionLimit` connections, at most `queueLimit` callers waiting, a
+ * `connectTimeoutMs` on new connections, and `acquireTimeoutMs` on waiting for a free one
+ * (mysql2 has no acquire timeout of its own). TCP keepalive is on. Every failure to get or keep a
+ * connection is a `DependencyUnavailableError`; the connection it happened on is destroyed, not
+ * returned to the pool. The server flavour is detected once per pool with `SELECT VERSION()`.
+ */
+import { drizzle } from 'drizzle-orm/mysql2';
+import { createPool, type Pool, type PoolConnection } from 'mysql2/promise';
+import type { Logger } from '../observability/logger.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { DependencyError } from '../resilience/errors.js';
+import type { ServerFlavour } from '../routing/gtid.js';
+import { type NodeSet, type NodeSpec, nodeSpecKey, type SqlNode } from '../routing/sql-node.js';
+import { DatabaseError, isConnectionError, isDriverError, toUnavailable } from './mysql-errors.js';
+import { MysqlSession } from './mysql-session.js';
+
+export interface MysqlNodeSetOptions {
+  user: string;
+  /** the password for a node: its shard's `passwordEnv` variable, else SHARDGATE_DB_PASSWORD */
+  password: (passwordEnv: string | undefined) => string | undefined;
+  logger: Logger;
+  connectionLimit?: number;
+  queueLimit?: number;
+  connectTimeoutMs?: number;
+  acquireTimeoutMs?: number;
+  releaseGraceMs?: number;
+  /** InnoDB lock wait per session; the server default (50 s) would hold requests far too long */
+  lockWaitTimeoutSeconds?: number;
+}
+
+class MysqlNode implements SqlNode<MysqlSession> {
+  private flavour: Promise<ServerFlavour> | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly pool: Pool,
+    private readonly acquireTimeoutMs: number,
+  ) {}
+
+  async run<T>(fn: (session: MysqlSession) => Promise<T>): Promise<T> {
+    const connection = await this.acquire();
+    let broken = false;
+    try {
+      const flavour = await this.detectFlavour(connection);
+      return await fn(new MysqlSession(connection, flavour, drizzle(connection)));
+    } catch (error) {
+      if (error instanceof DependencyError) throw error;
+      if (isConnectionError(error)) {
+        broken = true;
+        throw toUnavailable(this.key, error);
+      }
+      if (isDriverError(error) && !(error instanceof DatabaseError)) throw new DatabaseError(this.key, error);
+      throw error;
+    } finally {
+      if (broken) connection.destroy();
+      else connection.release();
+    }
+  }
+
+  private acquire(): Promise<PoolConnection> {
+    return new Promise((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(
+          new DependencyUnavailableError(this.key, `no free connection within ${this.acquireTimeoutMs} ms`),
+        );
+      }, this.acquireTimeoutMs);
+      this.pool.getConnection().then(
+        (connection) => {
+          clearTimeout(timer);
+          if (timedOut) connection.release();
+          else resolve(connection);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          if (!timedOut) reject(toUnavailable(this.key, error));
+        },
+      );
+    });
+  }
+
+  private detectFlavour(connection: PoolConnection): Promise<ServerFlavour> {
+    this.flavour ??= connection.query<[]>({ sql: 'SELECT VERSION()', rowsAsArray: true }).then(
+      ([rows]) => (String((rows as unknown[][])[0]?.[0] ?? '').includes('MariaDB') ? 'mariadb' : 'mysql'),
+      (error: unknown) => {
+        this.flavour = undefined;
+        throw error;
+      },
+    );
+    return this.flavour;
+  }
+}
+
+interface Holder {
+  node: MysqlNode;
+  refs: number;
+  endTimer?: ReturnType<typeof setTimeout>;
+}
+
+export class MysqlNodeSet implements NodeSet<MysqlSession> {
+  private readonly holders = new Map<string, Holder>();
+  private readonly options: Required<Omit<MysqlNodeSetOptions, 'logger' | 'password' | 'user'>>;
+  private readonly logger: Logger;
+
+  constructor(private readonly base: MysqlNodeSetOptions) {
+    const {
+      connectionLimit = 10,
+      queueLimit = 100,
+      connectTimeoutMs = 2000,
+      acquireTimeoutMs = 2000,
+      releaseGraceMs = 10_000,
+      lockWaitTimeoutSeconds = 5,
+    } = base;
+    this.options = {
+      connectionLimit,
+      queueLimit,
+      connectTimeoutMs,
+      acquireTimeoutMs,
+      releaseGraceMs,
+      lockWaitTimeoutSeconds,
+    };
+    this.logger = base.logger.child({ component: 'mysql-pools' });
+  }
+
+  acquire(spec: NodeSpec): SqlNode<MysqlSession> {
+    const key = nodeSpecKey(spec);
+    let holder = this.holders.get(key);
+    if (!holder) {
+      holder = { node: new MysqlNode(key, this.createPool(spec), this.options.acquireTimeoutMs), refs: 0 };
+      this.holders.set(key, holder);
+      this.logger.info({ node: key }, 'pool created');
+    }
+    clearTimeout(holder.endTimer);
+    holder.endTimer = undefined;
+    holder.refs += 1;
+    return holder.node;
+  }
+
+  release(spec: NodeSpec): void {
+    const key = nodeSpecKey(spec);
+    const holder = this.holders.get(key);
+    if (!holder) return;
+    holder.refs -= 1;
+    if (holder.refs > 0) return;
+    holder.endTimer = setTimeout(() => {
+      this.holders.delete(key);
+      this.logger.info({ node: key }, 'pool ended');
+      void holder.node.pool.end().catch(() => {});
+    }, this.options.releaseGraceMs);
+    holder.endTimer.unref?.();
+  }
+
+  async close(): Promise<void> {
+    const holders = [...this.holders.values()];
+    this.holders.clear();
+    await Promise.all(
+      holders.map((h) => {
+        clearTimeout(h.endTimer);
+        return h.node.pool.end().catch(() => {});
+      }),
+    );
+  }
+
+  private createPool(spec: NodeSpec): Pool {
+    const pool = createPool({
+      host: spec.host,
+      port: spec.port,
+      database: spec.database,
+      user: this.base.user,
+      password: this.base.password(spec.passwordEnv),
+      connectionLimit: this.options.connectionLimit,
+      queueLimit: this.options.queueLimit,
+      connectTimeout: this.options.connectTimeoutMs,
+      waitForConnections: true,
+      enableKeepAlive: true,
+      keepAliveInitialDelay: 10_000,
+      supportBigNumbers: true,
+      multipleStatements: false,
+    });
+    const lockWait = this.options.lockWaitTimeoutSeconds;
+    // runs once per new physical connection, before it is handed out
+    pool.pool.on('connection', (connection) => {
+      // a failure here surfaces on the connection's first real query; never as an unhandled event
+      connection.query(`SET SESSION innodb_lock_wait_timeout = ${Number(lockWait)}`, () => {});
+    });
+    return pool;
+  }
+}

@@ -1,0 +1,96 @@
+/** Members of one tenant (bound at construction; every statement filters `tenant_id`). */
+import { and, eq, sql } from 'drizzle-orm';
+import type { Member } from '../../domain/models.js';
+import type { MemberRepo } from '../../domain/repositories.js';
+import { isDuplicateKey } from '../mysql-errors.js';
+import { members, tenantState } from '../schema.js';
+import { affectedRows, type Queryable } from './queryable.js';
+
+type Row = typeof members.$inferSelect;
+
+function toMember(row: Row): Member {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    passwordVersion: row.passwordVersion,
+    passwordHash: row.passwordHash,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+export class DrizzleMemberRepo implements MemberRepo {
+  constructor(
+    private readonly db: Queryable,
+    private readonly tenantId: string,
+  ) {}
+
+  async findById(id: string): Promise<Member | undefined> {
+    const rows = await this.db
+      .select()
+      .from(members)
+      .where(and(eq(members.tenantId, this.tenantId), eq(members.id, id)))
+      .limit(1);
+    return rows[0] && toMember(rows[0]);
+  }
+
+  async findByEmail(email: string): Promise<Member | undefined> {
+    const rows = await this.db
+      .select()
+      .from(members)
+      .where(and(eq(members.tenantId, this.tenantId), eq(members.email, email)))
+      .limit(1);
+    return rows[0] && toMember(rows[0]);
+  }
+
+  async insert(member: Member): Promise<'inserted' | 'email_taken'> {
+    try {
+      await this.db.insert(members).values({ tenantId: this.tenantId, ...member });
+      return 'inserted';
+    } catch (error) {
+      // MariaDB rolls back only the failed statement; the caller's Failure rolls back the rest
+      if (isDuplicateKey(error, 'members_tenant_email_uq')) return 'email_taken';
+      throw error;
+    }
+  }
+
+  async claimRegistrationOrdinal(at: Date): Promise<number> {
+    // The upsert X-locks the tenant's counter row until COMMIT/ROLLBACK: registrations of one
+    // tenant serialise here, so exactly one transaction ever reads 1.
+    await this.db
+      .insert(tenantState)
+      .values({ tenantId: this.tenantId, membersRegistered: 1, createdAt: at })
+      .onDuplicateKeyUpdate({ set: { membersRegistered: sql`${tenantState.membersRegistered} + 1` } });
+    const rows = await this.db
+      .select({ n: tenantState.membersRegistered })
+      .from(tenantState)
+      .where(eq(tenantState.tenantId, this.tenantId));
+    return rows[0]?.n ?? 1;
+  }
+
+  async updatePassword({
+    id,
+    expectedVersion,
+    passwordHash,
+    at,
+  }: {
+    id: string;
+    expectedVersion: number;
+    passwordHash: string;
+    at: Date;
+  }): Promise<boolean> {
+    const result = await this.db
+      .update(members)
+      .set({ passwordHash, passwordVersion: expectedVersion + 1, updatedAt: at })
+      .where(
+        and(
+          eq(members.tenantId, this.tenantId),
+          eq(members.id, id),
+          eq(members.passwordVersion, expectedVersion),
+        ),
+      );
+    return affectedRows(result) === 1;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Drizzle schema of one shard's `shardgate` database (migrations/ is generated from it by
+ * `npx drizzle-kit generate`; never edit generated SQL by hand).
+ *
+ * Multi-tenancy: every table carries `tenant_id`, and every index that serves a tenant query
+ * starts with it — primary keys are (tenant_id, id), so a tenant's rows cluster together and an
+ * id of another tenant is simply not found. Ids are app-generated 26-character ULID-shaped
+ * strings (src/domain/ids.ts) stored as ASCII binary, so they compare and sort as bytes.
+ * Text columns are utf8mb4 (migration 0000 sets the database default). No foreign keys: a book
+ * with returned loans may be deleted, and the outbox outlives its subjects.
+ *
+ * Concurrency invariant: 0 <= books.available <= books.copies (CHECK), taken with a conditional
+ * UPDATE in the borrow transaction.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  check,
+  customType,
+  datetime,
+  index,
+  int,
+  json,
+  mysqlEnum,
+  mysqlTable,
+  primaryKey,
+  uniqueIndex,
+  varchar,
+} from 'drizzle-orm/mysql-core';
+
+const asciiId = customType<{ data: string; driverData: string }>({
+  dataType: () => 'char(26) CHARACTER SET ascii COLLATE ascii_bin',
+});
+const tenantIdType = customType<{ data: string; driverData: string }>({
+  dataType: () => 'varchar(63) CHARACTER SET ascii COLLATE ascii_bin',
+});
+const at = (name: string) => datetime(name, { mode: 'date', fsp: 3 });
+
+/** One row per tenant on its shard: the registration counter that makes "first member" race-safe. */
+export const tenantState = mysqlTable('tenant_state', {
+  tenantId: tenantIdType('tenant_id').primaryKey(),
+  membersRegistered: int('members_registered').notNull().default(0),
+  createdAt: at('created_at').notNull(),
+});
+
+export const members = mysqlTable(
+  'members',
+  {
+    tenantId: tenantIdType('tenant_id').notNull(),
+    id: asciiId('id').notNull(),
+    email: varchar('email', { length: 254 }).notNull(),
+    name: varchar('name', { length: 200 }).notNull(),
+    passwordHash: varchar('password_hash', { length: 255 }).notNull(),
+    role: mysqlEnum('role', ['librarian', 'member']).notNull(),
+    passwordVersion: int('password_version').notNull().default(1),
+    createdAt: at('created_at').notNull(),
+    updatedAt: at('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'members_pk', columns: [t.tenantId, t.id] }),
+    uniqueIndex('members_tenant_email_uq').on(t.tenantId, t.email),
+  ],
+);
+
+export const books = mysqlTable(
+  'books',
+  {
+    tenantId: tenantIdType('tenant_id').notNull(),
+    id: asciiId('id').notNull(),
+    isbn: varchar('isbn', { length: 17 }).notNull(),
+    title: varchar('title', { length: 300 }).notNull(),
+    author: varchar('author', { length: 200 }).notNull(),
+    copies: int('copies').notNull(),
+    available: int('available').notNull(),
+    createdAt: at('created_at').notNull(),
+    updatedAt: at('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'books_pk', columns: [t.tenantId, t.id] }),
+    index('books_tenant_author_id_idx').on(t.tenantId, t.author, t.id),
+    check('books_available_range', sql`${t.available} >= 0 and ${t.available} <= ${t.copies}`),
+  ],
+);
+
+export const loans = mysqlTable(
+  'loans',
+  {
+    tenantId: tenantIdType('tenant_id').notNull(),
+    id: asciiId('id').notNull(),
+    bookId: asciiId('book_id').notNull(),
+    memberId: asciiId('member_id').notNull(),
+    borrowedAt: at('borrowed_at').notNull(),
+    returnedAt: at('returned_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'loans_pk', columns: [t.tenantId, t.id] }),
+    index('loans_tenant_member_id_idx').on(t.tenantId, t.memberId, t.id),
+    index('loans_tenant_book_returned_idx').on(t.tenantId, t.bookId, t.returnedAt),
+  ],
+);
+
+/**
+ * Transactional outbox (relayed by the email worker, issue 6). Written in the same transaction as
+ * the change it reports. The relay claims due rows with
+ * `WHERE sent_at IS NULL AND available_at <= now ORDER BY id … FOR UPDATE SKIP LOCKED` (index
+ * `outbox_pending_idx`; the one cross-tenant query, hence not led by tenant_id), sets `sent_at`
+ * after the broker confirmed, and on failure bumps `attempts`, records `last_error` and pushes
+ * `available_at` out. On MariaDB `json` is LONGTEXT with a JSON_VALID check: `payload` comes back
+ * as a string there.
+ */
+export const outbox = mysqlTable(
+  'outbox',
+  {
+    id: asciiId('id').primaryKey(),
+    tenantId: tenantIdType('tenant_id').notNull(),
+    kind: varchar('kind', { length: 40 }).notNull(),
+    recipient: varchar('recipient', { length: 254 }).notNull(),
+    payload: json('payload').notNull(),
+    createdAt: at('created_at').notNull(),
+    availableAt: at('available_at').notNull(),
+    attempts: int('attempts').notNull().default(0),
+    sentAt: at('sent_at'),
+    lastError: varchar('last_error', { length: 500 }),
+  },
+  (t) => [
+    index('outbox_pending_idx').on(t.sentAt, t.availableAt, t.id),
+    index('outbox_tenant_created_idx').on(t.tenantId, t.createdAt),
+  ],
+);

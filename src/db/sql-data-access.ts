@@ -1,0 +1,84 @@
+/**
+ * DataAccess over MariaDB/MySQL shards: the domain's `write`/`read` become router calls.
+ *
+ * write: one connection on the tenant's shard master; BEGIN, the domain function with the
+ *   tenant's repositories on that transaction, COMMIT (or ROLLBACK when it answers a Failure),
+ *   then the GTID the commit produced, read on the same connection. Deadlocks and lock-wait
+ *   timeouts roll back and retry the whole function (up to `conflictRetries` times), then answer
+ *   DependencyUnavailableError. A connection lost during COMMIT is a 503 whose write may or may
+ *   not have happened — the usual ambiguity, never a partial write.
+ * read: routed by ShardRouter (replica by lag and weight, or master), no transaction.
+ */
+import type { DataAccess, ReadOptions, ReadOutcome, TenantRef, WriteOutcome } from '../domain/data-access.js';
+import type { TenantRepos } from '../domain/repositories.js';
+import type { Failure, Result } from '../domain/result.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import type { ShardRouter } from '../routing/shard-router.js';
+import { isTransactionConflict } from './mysql-errors.js';
+import type { MysqlSession } from './mysql-session.js';
+import { drizzleTenantRepos } from './repos/tenant-repos.js';
+
+class Rollback extends Error {
+  constructor(readonly failure: Failure) {
+    super('rollback');
+  }
+}
+
+export class SqlDataAccess implements DataAccess {
+  private readonly router: ShardRouter<MysqlSession>;
+  private readonly conflictRetries: number;
+
+  constructor({
+    router,
+    conflictRetries = 3,
+  }: { router: ShardRouter<MysqlSession>; conflictRetries?: number }) {
+    this.router = router;
+    this.conflictRetries = conflictRetries;
+  }
+
+  async write<T>(
+    tenant: TenantRef,
+    fn: (repos: TenantRepos) => Promise<Result<T>>,
+  ): Promise<WriteOutcome<T>> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.router.master(tenant.shardId).run(async (session) => {
+          try {
+            const { value, gtid } = await session.transaction(async (tx) => {
+              const result = await fn(drizzleTenantRepos(tx, tenant.id));
+              if (!result.ok) throw new Rollback(result);
+              return result;
+            });
+            return { result: value, position: { shardId: tenant.shardId, flavour: session.flavour, gtid } };
+          } catch (error) {
+            if (error instanceof Rollback) return { result: error.failure };
+            throw error;
+          }
+        });
+      } catch (error) {
+        if (!isTransactionConflict(error)) throw error;
+        if (attempt >= this.conflictRetries) {
+          throw new DependencyUnavailableError(
+            `mysql-master:${tenant.shardId}`,
+            'transaction conflict persisted',
+            {
+              cause: error,
+              retryAfterSeconds: 1,
+            },
+          );
+        }
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+      }
+    }
+  }
+
+  async read<T>(
+    tenant: TenantRef,
+    options: ReadOptions,
+    fn: (repos: TenantRepos) => Promise<T>,
+  ): Promise<ReadOutcome<T>> {
+    return this.router.read(tenant.shardId, options, (session) =>
+      fn(drizzleTenantRepos(session.db, tenant.id)),
+    );
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * How the domain reaches a tenant's data without knowing about shards, pools or replicas.
+ *
+ * - `write` runs `fn` in ONE transaction on the master of the tenant's shard. A `Failure` result
+ *   rolls the transaction back (no partial write); a `Success` commits, and the answer names the
+ *   replication position the commit produced, from which routes make `X-Consistency-Token`.
+ * - `read` runs `fn` outside a transaction on a replica chosen by the router, or on the master
+ *   when no replica is healthy, when `from: 'master'` is asked, or when `position` names a write
+ *   no usable replica has applied in time. The answer says where it was served from.
+ *
+ * Both throw `DependencyUnavailableError` when the node cannot be reached (routes answer 503).
+ */
+import type { TenantRepos } from './repositories.js';
+import type { Result } from './result.js';
+
+export interface TenantRef {
+  id: string;
+  shardId: string;
+  /** display name for emails; defaults to the id */
+  name?: string;
+}
+
+/** A point in a shard's replication stream (a GTID position), opaque to the domain. */
+export interface ReplicationPosition {
+  shardId: string;
+  flavour: 'mariadb' | 'mysql';
+  gtid: string;
+}
+
+export type ReadSource = 'replica' | 'master';
+
+export interface ReadOptions {
+  /** the read must see at least this position (a verified consistency token) */
+  position?: ReplicationPosition;
+  from?: 'master';
+}
+
+export interface WriteOutcome<T> {
+  result: Result<T>;
+  /** present when the transaction committed */
+  position?: ReplicationPosition;
+}
+
+export interface ReadOutcome<T> {
+  value: T;
+  readFrom: ReadSource;
+}
+
+export interface DataAccess {
+  write<T>(tenant: TenantRef, fn: (repos: TenantRepos) => Promise<Result<T>>): Promise<WriteOutcome<T>>;
+  read<T>(
+    tenant: TenantRef,
+    options: ReadOptions,
+    fn: (repos: TenantRepos) => Promise<T>,
+  ): Promise<ReadOutcome<T>>;
+}

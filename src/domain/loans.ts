@@ -1,0 +1,122 @@
+/**
+ * Loan rules. Borrowing is one transaction on the master: take a free copy with a conditional
+ * update (`available > 0`), insert the loan, queue the receipt — so concurrent borrowers never get
+ * more copies than exist. A member may hold several copies of one book (the contract is silent;
+ * nothing in the model forbids it). Only the borrower can return a loan: to anyone else another
+ * member's loan does not exist (404), which tells nothing about other members' loans.
+ */
+import { encodeCursor } from './cursor.js';
+import type { DataAccess, ReadOptions, ReadOutcome, TenantRef, WriteOutcome } from './data-access.js';
+import { newId } from './ids.js';
+import { actingMember, readAsMember } from './member-access.js';
+import type { Principal } from './member-tokens.js';
+import type { Loan, Page } from './models.js';
+import { fail, ok, type Result } from './result.js';
+import { tenantPayload } from './tenant-payload.js';
+
+export function borrowBook(
+  data: DataAccess,
+  tenant: TenantRef,
+  principal: Principal,
+  bookId: string,
+): Promise<WriteOutcome<Loan>> {
+  return data.write(tenant, async (repos) => {
+    const actor = await actingMember(repos, principal);
+    if (!actor.ok) return actor;
+    const now = new Date();
+    if (!(await repos.books.takeCopy(bookId, now))) {
+      const book = await repos.books.findById(bookId);
+      return book
+        ? fail('conflict', 'no_copy_available', 'every copy of this book is on loan')
+        : fail('not_found', 'book_not_found', 'no such book in this tenant');
+    }
+    const book = (await repos.books.findById(bookId))!;
+    const loan: Loan = {
+      id: newId(now.getTime()),
+      bookId,
+      memberId: actor.value.id,
+      borrowedAt: now,
+      returnedAt: null,
+    };
+    await repos.loans.insert(loan);
+    await repos.outbox.add(
+      {
+        kind: 'loan_receipt',
+        recipient: actor.value.email,
+        payload: {
+          ...tenantPayload(tenant),
+          memberId: actor.value.id,
+          name: actor.value.name,
+          loanId: loan.id,
+          bookId,
+          title: book.title,
+          author: book.author,
+          borrowedAt: now.toISOString(),
+        },
+      },
+      now,
+    );
+    return ok(loan);
+  });
+}
+
+export function returnLoan(
+  data: DataAccess,
+  tenant: TenantRef,
+  principal: Principal,
+  loanId: string,
+): Promise<WriteOutcome<Loan>> {
+  return data.write(tenant, async (repos) => {
+    const actor = await actingMember(repos, principal);
+    if (!actor.ok) return actor;
+    const loan = await repos.loans.findByIdForUpdate(loanId);
+    if (!loan || loan.memberId !== actor.value.id)
+      return fail('not_found', 'loan_not_found', 'no such loan of yours');
+    if (loan.returnedAt !== null)
+      return fail('conflict', 'already_returned', 'this loan was returned already');
+    const now = new Date();
+    if (!(await repos.loans.markReturned(loanId, now))) {
+      return fail('conflict', 'already_returned', 'this loan was returned already');
+    }
+    await repos.books.returnCopy(loan.bookId, now);
+    const book = await repos.books.findById(loan.bookId);
+    await repos.outbox.add(
+      {
+        kind: 'return_receipt',
+        recipient: actor.value.email,
+        payload: {
+          ...tenantPayload(tenant),
+          memberId: actor.value.id,
+          name: actor.value.name,
+          loanId,
+          bookId: loan.bookId,
+          title: book?.title ?? null,
+          author: book?.author ?? null,
+          borrowedAt: loan.borrowedAt.toISOString(),
+          returnedAt: now.toISOString(),
+        },
+      },
+      now,
+    );
+    return ok({ ...loan, returnedAt: now });
+  });
+}
+
+export function listLoans(
+  data: DataAccess,
+  tenant: TenantRef,
+  principal: Principal,
+  query: { beforeId?: string; limit: number },
+  options: ReadOptions,
+): Promise<ReadOutcome<Result<Page<Loan>>>> {
+  return readAsMember(data, tenant, principal, options, async (repos, member) => {
+    const rows = await repos.loans.listByMember({
+      memberId: member.id,
+      beforeId: query.beforeId,
+      limit: query.limit + 1,
+    });
+    const items = rows.slice(0, query.limit);
+    const nextCursor = rows.length > query.limit ? encodeCursor(items[items.length - 1]!.id) : null;
+    return ok({ items, nextCursor });
+  });
+}

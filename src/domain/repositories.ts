@@ -1,0 +1,82 @@
+/**
+ * The storage ports of the domain. A `TenantRepos` is bound to ONE tenant when it is created
+ * (`DataAccess.write/read` build it from the tenant of the request): no method takes a tenant id
+ * and every query an adapter runs filters by the bound one, so a row of another tenant — even on
+ * the same shard — is simply not found.
+ *
+ * Methods named `...ForUpdate` lock the row until the transaction ends (only valid inside
+ * `DataAccess.write`). Adapters turn storage errors they expect (duplicate key) into return values.
+ */
+import type { Book, Loan, Member, OutboxMessage } from './models.js';
+
+export interface MemberRepo {
+  findById(id: string): Promise<Member | undefined>;
+  findByEmail(email: string): Promise<Member | undefined>;
+  /** `email_taken` when (tenant, email) exists already */
+  insert(member: Member): Promise<'inserted' | 'email_taken'>;
+  /**
+   * Counts a registration in the tenant's counter row and returns its 1-based ordinal. The row
+   * stays locked until the transaction ends, so concurrent first registrations are serialised and
+   * exactly one of them sees 1; a rolled-back registration does not count.
+   */
+  claimRegistrationOrdinal(at: Date): Promise<number>;
+  /** compare-and-set on the password version; false when it moved (or the member is gone) */
+  updatePassword(input: {
+    id: string;
+    expectedVersion: number;
+    passwordHash: string;
+    at: Date;
+  }): Promise<boolean>;
+}
+
+export interface BookListQuery {
+  author?: string;
+  /** exclusive lower bound of the id (cursor) */
+  afterId?: string;
+  limit: number;
+}
+
+export interface BookRepo {
+  findById(id: string): Promise<Book | undefined>;
+  findByIdForUpdate(id: string): Promise<Book | undefined>;
+  /** ascending by id (creation order) */
+  list(query: BookListQuery): Promise<Book[]>;
+  insert(book: Book): Promise<void>;
+  update(book: Book): Promise<void>;
+  delete(id: string): Promise<void>;
+  /**
+   * Takes one free copy: `available = available - 1` only where `available > 0`, one statement,
+   * so concurrent borrowers can never take more copies than exist. False when none was free or
+   * the book does not exist.
+   */
+  takeCopy(id: string, at: Date): Promise<boolean>;
+  /** puts one copy back (never above `copies`) */
+  returnCopy(id: string, at: Date): Promise<void>;
+}
+
+export interface LoanListQuery {
+  memberId: string;
+  /** exclusive upper bound of the id (cursor): loans are listed newest first */
+  beforeId?: string;
+  limit: number;
+}
+
+export interface LoanRepo {
+  findByIdForUpdate(id: string): Promise<Loan | undefined>;
+  insert(loan: Loan): Promise<void>;
+  /** sets `returned_at` only where it is still null; false when already returned */
+  markReturned(id: string, at: Date): Promise<boolean>;
+  listByMember(query: LoanListQuery): Promise<Loan[]>;
+}
+
+export interface OutboxRepo {
+  add(message: OutboxMessage, at: Date): Promise<void>;
+}
+
+export interface TenantRepos {
+  readonly tenantId: string;
+  members: MemberRepo;
+  books: BookRepo;
+  loans: LoanRepo;
+  outbox: OutboxRepo;
+}

@@ -1,0 +1,66 @@
+/**
+ * `POST /v1/auth/login` → `{token, expiresAt}` (401 `invalid_credentials`, the same answer for an
+ * unknown email and a wrong password) and `POST /v1/auth/change-password` (Bearer) → 204; every
+ * older token stops working and a "password changed" email is queued.
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppEnv } from '../app-env.js';
+import { changePassword, login } from '../domain/members.js';
+import { markRead, markWritten, unwrap } from './respond.js';
+import { email, jsonBody, jsonContent, password, problems, tenantHeaders } from './schemas.js';
+import { requireMember, requireWritable } from './v1-context.js';
+
+const loginBody = z.strictObject({ email, password: z.string().min(1).max(128) }).openapi('Login');
+const tokenSchema = z.object({ token: z.string(), expiresAt: z.string() }).openapi('MemberToken');
+const changePasswordBody = z
+  .strictObject({ currentPassword: z.string().min(1).max(128), newPassword: password })
+  .openapi('ChangePassword');
+
+export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/auth/login',
+      tags: ['auth'],
+      summary: 'Log in with email and password',
+      request: { headers: tenantHeaders, body: jsonBody(loginBody) },
+      responses: {
+        200: jsonContent(tokenSchema, 'a member token (JWT HS256) and when it expires'),
+        ...problems(400, 401, 403, 404, 413, 503),
+      },
+    }),
+    async (c) => {
+      const outcome = await login(c.get('services'), c.get('tenant'), c.req.valid('json'));
+      markRead(c, outcome.readFrom);
+      const issued = unwrap(outcome.value);
+      return c.json({ token: issued.token, expiresAt: issued.expiresAt.toISOString() }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/auth/change-password',
+      tags: ['auth'],
+      summary: "Change the calling member's password",
+      security: [{ bearerAuth: [] }],
+      middleware: [requireWritable, requireMember] as const,
+      request: { headers: tenantHeaders, body: jsonBody(changePasswordBody) },
+      responses: {
+        204: { description: 'changed; older tokens and the old password stop working' },
+        ...problems(400, 401, 403, 404, 413, 423, 503),
+      },
+    }),
+    async (c) => {
+      const outcome = await changePassword(
+        c.get('services'),
+        c.get('tenant'),
+        c.get('principal'),
+        c.req.valid('json'),
+      );
+      unwrap(outcome.result);
+      await markWritten(c, outcome.position);
+      return c.body(null, 204);
+    },
+  );
+}

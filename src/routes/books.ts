@@ -1,0 +1,157 @@
+/**
+ * Books: `POST /v1/books` (librarian) 201, `GET /v1/books/{id}` (public), `GET /v1/books`
+ * (`author` exact match, `cursor`, `limit` 1–100 default 20; ascending by id = creation order),
+ * `PATCH` (librarian; 409 when copies would go below the copies on loan) and `DELETE`
+ * (librarian; 409 while a copy is on loan).
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppEnv } from '../app-env.js';
+import { createBook, deleteBook, getBook, listBooks, updateBook } from '../domain/books.js';
+import { decodeCursor } from '../domain/cursor.js';
+import { invalidQuery, markRead, markWritten, readOptions, unwrap } from './respond.js';
+import {
+  authorQuery,
+  bookBody,
+  bookJson,
+  bookPatchBody,
+  bookSchema,
+  idParams,
+  jsonBody,
+  jsonContent,
+  pageLimit,
+  pageQuery,
+  problems,
+  tenantHeaders,
+} from './schemas.js';
+import { requireMember, requireWritable } from './v1-context.js';
+
+const listQuery = z.strictObject({ author: authorQuery.optional(), ...pageQuery });
+const bookPage = z
+  .object({ items: z.array(bookSchema), nextCursor: z.string().nullable() })
+  .openapi('BookPage');
+
+export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/books',
+      tags: ['books'],
+      summary: 'Add a book (librarian)',
+      security: [{ bearerAuth: [] }],
+      middleware: [requireWritable, requireMember] as const,
+      request: { headers: tenantHeaders, body: jsonBody(bookBody) },
+      responses: {
+        201: jsonContent(bookSchema, 'the new book'),
+        ...problems(400, 401, 403, 404, 413, 423, 503),
+      },
+    }),
+    async (c) => {
+      const { data } = c.get('services');
+      const outcome = await createBook(data, c.get('tenant'), c.get('principal'), c.req.valid('json'));
+      const book = unwrap(outcome.result);
+      await markWritten(c, outcome.position);
+      return c.json(bookJson(book), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/books/{id}',
+      tags: ['books'],
+      summary: 'One book',
+      request: { headers: tenantHeaders, params: idParams },
+      responses: { 200: jsonContent(bookSchema, 'the book'), ...problems(400, 403, 404, 503) },
+    }),
+    async (c) => {
+      const outcome = await getBook(
+        c.get('services').data,
+        c.get('tenant'),
+        c.req.valid('param').id,
+        readOptions(c),
+      );
+      markRead(c, outcome.readFrom);
+      return c.json(bookJson(unwrap(outcome.value)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/books',
+      tags: ['books'],
+      summary: 'Books of the tenant, optionally by author, a page at a time',
+      request: { headers: tenantHeaders, query: listQuery },
+      responses: { 200: jsonContent(bookPage, 'a page of books'), ...problems(400, 403, 404, 503) },
+    }),
+    async (c) => {
+      const query = c.req.valid('query');
+      const limit = pageLimit(query.limit);
+      if (typeof limit === 'string') throw invalidQuery('limit', limit);
+      const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      if (query.cursor !== undefined && afterId === undefined)
+        throw invalidQuery('cursor', 'not a cursor of this API');
+      const outcome = await listBooks(
+        c.get('services').data,
+        c.get('tenant'),
+        { author: query.author, afterId, limit },
+        readOptions(c),
+      );
+      markRead(c, outcome.readFrom);
+      return c.json({ items: outcome.value.items.map(bookJson), nextCursor: outcome.value.nextCursor }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/v1/books/{id}',
+      tags: ['books'],
+      summary: 'Change a book (librarian)',
+      security: [{ bearerAuth: [] }],
+      middleware: [requireWritable, requireMember] as const,
+      request: { headers: tenantHeaders, params: idParams, body: jsonBody(bookPatchBody) },
+      responses: {
+        200: jsonContent(bookSchema, 'the changed book'),
+        ...problems(400, 401, 403, 404, 409, 413, 423, 503),
+      },
+    }),
+    async (c) => {
+      const { data } = c.get('services');
+      const outcome = await updateBook(
+        data,
+        c.get('tenant'),
+        c.get('principal'),
+        c.req.valid('param').id,
+        c.req.valid('json'),
+      );
+      const book = unwrap(outcome.result);
+      await markWritten(c, outcome.position);
+      return c.json(bookJson(book), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/books/{id}',
+      tags: ['books'],
+      summary: 'Delete a book (librarian)',
+      security: [{ bearerAuth: [] }],
+      middleware: [requireWritable, requireMember] as const,
+      request: { headers: tenantHeaders, params: idParams },
+      responses: { 204: { description: 'deleted' }, ...problems(400, 401, 403, 404, 409, 423, 503) },
+    }),
+    async (c) => {
+      const outcome = await deleteBook(
+        c.get('services').data,
+        c.get('tenant'),
+        c.get('principal'),
+        c.req.valid('param').id,
+      );
+      unwrap(outcome.result);
+      await markWritten(c, outcome.position);
+      return c.body(null, 204);
+    },
+  );
+}

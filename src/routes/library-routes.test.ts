@@ -1,0 +1,295 @@
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../app.js';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import type { MemoryDataAccess } from '../db/memory-data-access.js';
+import { encodeCursor } from '../domain/cursor.js';
+import { HmacConsistencyTokens } from '../routing/consistency-token.js';
+import { createMemoryServices, TEST_SECRET } from '../testing/memory-services.js';
+
+const shard = (port: number) =>
+  JSON.stringify({
+    master: { host: '127.0.0.1', port },
+    replicas: [{ host: '127.0.0.1', port: port + 1, weight: 1 }],
+  });
+
+function setup() {
+  const config = new MemoryConfigStore({
+    initial: {
+      'shards/shard-1': shard(3316),
+      'shards/shard-2': shard(3326),
+      'tenants/acme': '{"shard":"shard-1","status":"active"}',
+      'tenants/globex': '{"shard":"shard-1","status":"active"}',
+      'tenants/far': '{"shard":"shard-2","status":"active"}',
+      'tenants/frozen': '{"shard":"shard-1","status":"readonly"}',
+      'tenants/gone': '{"shard":"shard-1","status":"suspended"}',
+    },
+  });
+  const services = createMemoryServices({ config });
+  const app = createApp(services);
+  const data = services.data as MemoryDataAccess;
+  const call = async (
+    method: string,
+    path: string,
+    {
+      tenant = 'acme',
+      body,
+      token,
+      headers = {},
+    }: { tenant?: string | null; body?: unknown; token?: string; headers?: Record<string, string> } = {},
+  ) => {
+    const h: Record<string, string> = { ...headers };
+    if (tenant !== null) h['X-Tenant-ID'] = tenant;
+    if (token) h.Authorization = `Bearer ${token}`;
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    const res = await app.request(path, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { res, status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const register = async (tenant: string, email: string, password = 'correct horse') => {
+    const r = await call('POST', '/v1/members', {
+      tenant,
+      body: { email, name: email.split('@')[0], password },
+    });
+    const l = await call('POST', '/v1/auth/login', { tenant, body: { email, password } });
+    return { member: r.json, token: l.json?.token as string, registered: r };
+  };
+  return { app, config, data, call, register };
+}
+
+describe('library routes (memory adapters)', () => {
+  it('registers the first member as librarian, later ones as members, and rejects a duplicate email', async () => {
+    const { call, register, data } = setup();
+    const a = await register('acme', 'ann@example.com');
+    expect(a.registered.status).toBe(201);
+    expect(a.member.role).toBe('librarian');
+    expect(a.registered.res.headers.get('X-Consistency-Token')).toMatch(/^v1\./);
+    expect(a.registered.res.headers.get('X-Shard')).toBe('shard-1');
+    const b = await register('acme', 'bob@example.com');
+    expect(b.member.role).toBe('member');
+    const dup = await call('POST', '/v1/members', {
+      body: { email: 'ANN@example.com', name: 'Ann 2', password: 'whatever123' },
+    });
+    expect(dup.status).toBe(409);
+    expect(dup.json.code).toBe('email_taken');
+    expect(data.committed.outbox.filter((o) => o.kind === 'welcome')).toHaveLength(2);
+    // first member of another tenant on the same shard is that tenant's librarian
+    expect((await register('globex', 'ann@example.com')).member.role).toBe('librarian');
+  });
+
+  it('logs in, answers /me, and gives the same 401 for unknown email and wrong password', async () => {
+    const { call, register } = setup();
+    const { token } = await register('acme', 'ann@example.com');
+    expect(token).toBeTruthy();
+    const me = await call('GET', '/v1/members/me', { token });
+    expect(me.status).toBe(200);
+    expect(me.json.email).toBe('ann@example.com');
+    expect(me.res.headers.get('X-Read-From')).toBe('replica');
+    const wrong = await call('POST', '/v1/auth/login', {
+      body: { email: 'ann@example.com', password: 'nope-nope' },
+    });
+    const unknown = await call('POST', '/v1/auth/login', {
+      body: { email: 'zed@example.com', password: 'nope-nope' },
+    });
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    expect({ ...wrong.json, requestId: '' }).toEqual({ ...unknown.json, requestId: '' });
+  });
+
+  it('change-password revokes older tokens and the old password', async () => {
+    const { call, register, data } = setup();
+    const { token } = await register('acme', 'ann@example.com', 'old-password');
+    const bad = await call('POST', '/v1/auth/change-password', {
+      token,
+      body: { currentPassword: 'not-it', newPassword: 'new-password' },
+    });
+    expect(bad.status).toBe(403);
+    const ok = await call('POST', '/v1/auth/change-password', {
+      token,
+      body: { currentPassword: 'old-password', newPassword: 'new-password' },
+    });
+    expect(ok.status).toBe(204);
+    expect(ok.res.headers.get('X-Consistency-Token')).toBeTruthy();
+    expect((await call('GET', '/v1/members/me', { token })).status).toBe(401);
+    const oldLogin = await call('POST', '/v1/auth/login', {
+      body: { email: 'ann@example.com', password: 'old-password' },
+    });
+    expect(oldLogin.status).toBe(401);
+    const newLogin = await call('POST', '/v1/auth/login', {
+      body: { email: 'ann@example.com', password: 'new-password' },
+    });
+    expect(newLogin.status).toBe(200);
+    expect((await call('GET', '/v1/members/me', { token: newLogin.json.token })).status).toBe(200);
+    expect(data.committed.outbox.map((o) => o.kind)).toEqual(['welcome', 'password_changed']);
+  });
+
+  it('books: librarian-only writes, public reads, pagination by cursor, author filter', async () => {
+    const { call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    const mem = await register('acme', 'mem@example.com');
+    const book = { isbn: '978-0-13-468599-1', title: 'T', author: 'A', copies: 2 };
+    expect((await call('POST', '/v1/books', { token: mem.token, body: book })).status).toBe(403);
+    expect((await call('POST', '/v1/books', { body: book })).status).toBe(401);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await call('POST', '/v1/books', {
+        token: lib.token,
+        body: { ...book, title: `T${i}`, author: i % 2 ? 'Odd' : 'Even' },
+      });
+      expect(r.status).toBe(201);
+      ids.push(r.json.id);
+    }
+    const one = await call('GET', `/v1/books/${ids[0]}`, { tenant: 'acme' });
+    expect(one.status).toBe(200);
+    expect(one.json.available).toBe(2);
+    const p1 = await call('GET', '/v1/books?limit=2');
+    expect(p1.json.items.map((b: { id: string }) => b.id)).toEqual(ids.slice(0, 2));
+    const p2 = await call('GET', `/v1/books?limit=2&cursor=${p1.json.nextCursor}`);
+    expect(p2.json.items.map((b: { id: string }) => b.id)).toEqual(ids.slice(2, 4));
+    const p3 = await call('GET', `/v1/books?limit=2&cursor=${p2.json.nextCursor}`);
+    expect(p3.json.items).toHaveLength(1);
+    expect(p3.json.nextCursor).toBeNull();
+    const odd = await call('GET', '/v1/books?author=Odd');
+    expect(odd.json.items).toHaveLength(2);
+    const patched = await call('PATCH', `/v1/books/${ids[0]}`, { token: lib.token, body: { copies: 5 } });
+    expect(patched.status).toBe(200);
+    expect(patched.json).toMatchObject({ copies: 5, available: 5 });
+    expect((await call('DELETE', `/v1/books/${ids[1]}`, { token: lib.token })).status).toBe(204);
+    expect((await call('GET', `/v1/books/${ids[1]}`)).status).toBe(404);
+  });
+
+  it('loans: borrow until no copy is free, return once, list own loans', async () => {
+    const { call, register, data } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    const mem = await register('acme', 'mem@example.com');
+    const created = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '0306406152', title: 'T', author: 'A', copies: 1 },
+    });
+    const bookId = created.json.id;
+    const loan = await call('POST', '/v1/loans', { token: mem.token, body: { bookId } });
+    expect(loan.status).toBe(201);
+    expect(loan.json.status).toBe('active');
+    const none = await call('POST', '/v1/loans', { token: lib.token, body: { bookId } });
+    expect(none.status).toBe(409);
+    expect(none.json.code).toBe('no_copy_available');
+    expect(
+      (await call('POST', '/v1/loans', { token: lib.token, body: { bookId: '01JD5X8Q9W6ZV1N2M3K4H5G6F7' } }))
+        .status,
+    ).toBe(404);
+    expect((await call('DELETE', `/v1/books/${bookId}`, { token: lib.token })).status).toBe(409);
+    // someone else's loan does not exist for the librarian
+    expect((await call('POST', `/v1/loans/${loan.json.id}/return`, { token: lib.token })).status).toBe(404);
+    const back = await call('POST', `/v1/loans/${loan.json.id}/return`, { token: mem.token });
+    expect(back.status).toBe(200);
+    expect(back.json.status).toBe('returned');
+    expect((await call('POST', `/v1/loans/${loan.json.id}/return`, { token: mem.token })).status).toBe(409);
+    const mine = await call('GET', '/v1/loans', { token: mem.token });
+    expect(mine.json.items).toHaveLength(1);
+    expect((await call('GET', '/v1/loans', { token: lib.token })).json.items).toHaveLength(0);
+    expect(data.committed.books.values().next().value?.available).toBe(1);
+    expect(data.committed.outbox.map((o) => o.kind).filter((k) => k !== 'welcome')).toEqual([
+      'loan_receipt',
+      'return_receipt',
+    ]);
+  });
+
+  it('isolates tenants: foreign token 403, foreign id 404, unknown 404, readonly 423, suspended 403', async () => {
+    const { call, register } = setup();
+    const a = await register('acme', 'ann@example.com');
+    await register('globex', 'gus@example.com');
+    const book = await call('POST', '/v1/books', {
+      token: a.token,
+      body: { isbn: '0306406152', title: 'T', author: 'A', copies: 1 },
+    });
+    expect((await call('GET', '/v1/members/me', { tenant: 'globex', token: a.token })).status).toBe(403);
+    expect((await call('GET', `/v1/books/${book.json.id}`, { tenant: 'globex' })).status).toBe(404);
+    const unknown = await call('GET', '/v1/books', { tenant: 'nope' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.code).toBe('tenant_not_found');
+    const ro = await call('POST', '/v1/members', {
+      tenant: 'frozen',
+      body: { email: 'x@example.com', name: 'x', password: 'password1' },
+    });
+    expect(ro.status).toBe(423);
+    expect((await call('GET', '/v1/books', { tenant: 'frozen' })).status).toBe(200);
+    expect((await call('GET', '/v1/books', { tenant: 'gone' })).status).toBe(403);
+    const noHeader = await call('GET', '/v1/books', { tenant: null });
+    expect(noHeader.status).toBe(400);
+    expect(noHeader.json.detail).toContain('header.X-Tenant-ID');
+  });
+
+  it('consistency tokens: valid → read with position; forged → 400; other shard → 400', async () => {
+    const { call, register } = setup();
+    const a = await register('acme', 'ann@example.com');
+    const token = a.registered.res.headers.get('X-Consistency-Token')!;
+    const me = await call('GET', '/v1/members/me', {
+      token: a.token,
+      headers: { 'X-Consistency-Token': token },
+    });
+    expect(me.status).toBe(200);
+    expect(me.res.headers.get('X-Read-From')).toBe('master');
+    const forged = `${token.slice(0, -2)}AA`;
+    const bad = await call('GET', '/v1/books', { headers: { 'X-Consistency-Token': forged } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.code).toBe('invalid_consistency_token');
+    const garbage = await call('GET', '/v1/books', { headers: { 'X-Consistency-Token': 'hello' } });
+    expect(garbage.json.code).toBe('invalid_consistency_token');
+    const other = await new HmacConsistencyTokens({
+      secret: TEST_SECRET,
+    }).sign({
+      shardId: 'shard-2',
+      flavour: 'mariadb',
+      gtid: '0-1-1',
+    });
+    const mismatch = await call('GET', '/v1/books', { headers: { 'X-Consistency-Token': other } });
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.json.code).toBe('consistency_token_shard_mismatch');
+  });
+
+  it('rejects a cursor it did not make, naming query.cursor', async () => {
+    const { call } = setup();
+    for (const cursor of ['abc', '!!!', encodeCursor('not-an-id'), btoa('{"id":"x","y":1}')]) {
+      const r = await call('GET', `/v1/books?cursor=${encodeURIComponent(cursor)}`);
+      expect(r.status).toBe(400);
+      expect(r.json.detail).toContain('query.cursor');
+    }
+  });
+
+  it('answers malformed bodies with problem+json, never 5xx, and writes nothing', async () => {
+    const { call, data } = setup();
+    const cases: [string, number][] = [
+      ['{"email":', 400],
+      ['[]', 400],
+      [JSON.stringify({ email: 'a@example.com', name: 'A', password: 'password-1', role: 'librarian' }), 400],
+      [JSON.stringify({ email: 'a@example.com', name: 'x'.repeat(20_000), password: 'password-1' }), 413],
+    ];
+    for (const [raw, status] of cases) {
+      const r = await call('POST', '/v1/members', { body: raw });
+      expect(r.status).toBe(status);
+      expect(r.res.headers.get('content-type')).toContain('application/problem+json');
+      expect(typeof r.json.code).toBe('string');
+    }
+    expect(data.committed.members.size).toBe(0);
+  });
+
+  it('documents the library API in /openapi.json', async () => {
+    const { app } = setup();
+    const doc = (await (await app.request('/openapi.json')).json()) as { paths: Record<string, unknown> };
+    for (const path of [
+      '/v1/members',
+      '/v1/members/me',
+      '/v1/auth/login',
+      '/v1/auth/change-password',
+      '/v1/books',
+      '/v1/books/{id}',
+      '/v1/loans',
+      '/v1/loans/{id}/return',
+    ]) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+  });
+});

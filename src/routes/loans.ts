@@ -1,0 +1,108 @@
+/**
+ * Loans: `POST /v1/loans {bookId}` → 201 (404 unknown book, 409 no free copy), `POST
+ * /v1/loans/{id}/return` → 200 (borrower only: another member's loan answers 404, as if it did
+ * not exist; 409 when already returned), `GET /v1/loans` the caller's own loans, newest first.
+ */
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppEnv } from '../app-env.js';
+import { decodeCursor } from '../domain/cursor.js';
+import { borrowBook, listLoans, returnLoan } from '../domain/loans.js';
+import { invalidQuery, markRead, markWritten, readOptions, unwrap } from './respond.js';
+import {
+  idParams,
+  idSchema,
+  jsonBody,
+  jsonContent,
+  loanJson,
+  loanSchema,
+  pageLimit,
+  pageQuery,
+  problems,
+  tenantHeaders,
+} from './schemas.js';
+import { requireMember, requireWritable } from './v1-context.js';
+
+const borrowBody = z.strictObject({ bookId: idSchema }).openapi('Borrow');
+const listQuery = z.strictObject(pageQuery);
+const loanPage = z
+  .object({ items: z.array(loanSchema), nextCursor: z.string().nullable() })
+  .openapi('LoanPage');
+
+export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/loans',
+      tags: ['loans'],
+      summary: 'Borrow a copy of a book',
+      security: [{ bearerAuth: [] }],
+      middleware: [requireWritable, requireMember] as const,
+      request: { headers: tenantHeaders, body: jsonBody(borrowBody) },
+      responses: {
+        201: jsonContent(loanSchema, 'the loan; queues a receipt email'),
+        ...problems(400, 401, 403, 404, 409, 413, 423, 503),
+      },
+    }),
+    async (c) => {
+      const { data } = c.get('services');
+      const outcome = await borrowBook(data, c.get('tenant'), c.get('principal'), c.req.valid('json').bookId);
+      const loan = unwrap(outcome.result);
+      await markWritten(c, outcome.position);
+      return c.json(loanJson(loan), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/loans/{id}/return',
+      tags: ['loans'],
+      summary: 'Return a loan (the borrower only)',
+      security: [{ bearerAuth: [] }],
+      middleware: [requireWritable, requireMember] as const,
+      request: { headers: tenantHeaders, params: idParams },
+      responses: {
+        200: jsonContent(loanSchema, 'the returned loan; queues a return email'),
+        ...problems(400, 401, 403, 404, 409, 423, 503),
+      },
+    }),
+    async (c) => {
+      const { data } = c.get('services');
+      const outcome = await returnLoan(data, c.get('tenant'), c.get('principal'), c.req.valid('param').id);
+      const loan = unwrap(outcome.result);
+      await markWritten(c, outcome.position);
+      return c.json(loanJson(loan), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/loans',
+      tags: ['loans'],
+      summary: "The calling member's loans, newest first",
+      security: [{ bearerAuth: [] }],
+      middleware: [requireMember] as const,
+      request: { headers: tenantHeaders, query: listQuery },
+      responses: { 200: jsonContent(loanPage, 'a page of loans'), ...problems(400, 401, 403, 404, 503) },
+    }),
+    async (c) => {
+      const query = c.req.valid('query');
+      const limit = pageLimit(query.limit);
+      if (typeof limit === 'string') throw invalidQuery('limit', limit);
+      const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      if (query.cursor !== undefined && beforeId === undefined)
+        throw invalidQuery('cursor', 'not a cursor of this API');
+      const outcome = await listLoans(
+        c.get('services').data,
+        c.get('tenant'),
+        c.get('principal'),
+        { beforeId, limit },
+        readOptions(c),
+      );
+      markRead(c, outcome.readFrom);
+      const page = unwrap(outcome.value);
+      return c.json({ items: page.items.map(loanJson), nextCursor: page.nextCursor }, 200);
+    },
+  );
+}

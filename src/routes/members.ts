@@ -1,0 +1,62 @@
+/**
+ * `POST /v1/members` (register; the tenant's first member is its librarian; 409 on a duplicate
+ * email) and `GET /v1/members/me` (Bearer). See src/domain/members.ts for the rules.
+ */
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from '../app-env.js';
+import { getMe, registerMember } from '../domain/members.js';
+import { markRead, markWritten, readOptions, unwrap } from './respond.js';
+import {
+  jsonBody,
+  jsonContent,
+  memberJson,
+  memberSchema,
+  problems,
+  registerBody,
+  tenantHeaders,
+} from './schemas.js';
+import { requireMember, requireWritable } from './v1-context.js';
+
+export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/members',
+      tags: ['members'],
+      summary: 'Register a member (the first member of a tenant becomes its librarian)',
+      middleware: [requireWritable] as const,
+      request: { headers: tenantHeaders, body: jsonBody(registerBody) },
+      responses: {
+        201: jsonContent(memberSchema, 'the new member; queues a welcome email'),
+        ...problems(400, 403, 404, 409, 413, 423, 503),
+      },
+    }),
+    async (c) => {
+      const outcome = await registerMember(c.get('services'), c.get('tenant'), c.req.valid('json'));
+      const member = unwrap(outcome.result);
+      await markWritten(c, outcome.position);
+      return c.json(memberJson(member), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/members/me',
+      tags: ['members'],
+      summary: 'The calling member',
+      security: [{ bearerAuth: [] }],
+      middleware: [requireMember] as const,
+      request: { headers: tenantHeaders },
+      responses: {
+        200: jsonContent(memberSchema, 'the member the token belongs to'),
+        ...problems(400, 401, 403, 404, 503),
+      },
+    }),
+    async (c) => {
+      const outcome = await getMe(c.get('services'), c.get('tenant'), c.get('principal'), readOptions(c));
+      markRead(c, outcome.readFrom);
+      return c.json(memberJson(unwrap(outcome.value)), 200);
+    },
+  );
+}

@@ -1,0 +1,68 @@
+/**
+ * How library routes turn domain outcomes into HTTP: a Failure becomes problem+json (kind →
+ * status), a committed write gets `X-Consistency-Token`, a read gets `X-Read-From`.
+ */
+import type { Context } from 'hono';
+import type { AppEnv } from '../app-env.js';
+import type { ReadOptions, ReadSource, ReplicationPosition } from '../domain/data-access.js';
+import type { Failure, FailureKind, Result } from '../domain/result.js';
+import { ProblemError } from '../http/problem.js';
+import { CONSISTENCY_HEADER } from './v1-context.js';
+
+const STATUS: Record<FailureKind, 401 | 403 | 404 | 409> = {
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+};
+const TITLE: Record<FailureKind, string> = {
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  conflict: 'Conflict',
+};
+
+export function failureProblem(failure: Failure): ProblemError {
+  return new ProblemError({
+    status: STATUS[failure.kind],
+    code: failure.code,
+    title: TITLE[failure.kind],
+    detail: failure.detail,
+    headers: failure.kind === 'unauthorized' ? { 'WWW-Authenticate': 'Bearer realm="shardgate"' } : undefined,
+  });
+}
+
+/** The value of a Success; a Failure is thrown as its problem. */
+export function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw failureProblem(result);
+  return result.value;
+}
+
+/** the read options of this request: the verified consistency token, if any */
+export function readOptions(c: Context<AppEnv>): ReadOptions {
+  const position = c.get('readPosition');
+  return position ? { position } : {};
+}
+
+export function markRead(c: Context<AppEnv>, readFrom: ReadSource): void {
+  c.header('X-Read-From', readFrom);
+}
+
+export async function markWritten(
+  c: Context<AppEnv>,
+  position: ReplicationPosition | undefined,
+): Promise<void> {
+  if (!position) return;
+  c.header(CONSISTENCY_HEADER, await c.get('services').consistencyTokens.sign(position));
+}
+
+/** 400 naming a query parameter that passed the schema but is still not acceptable */
+export function invalidQuery(field: string, message: string): ProblemError {
+  return new ProblemError({
+    status: 400,
+    code: 'validation_failed',
+    title: 'Invalid request',
+    detail: `query.${field}: ${message}`,
+    extra: { errors: [{ field: `query.${field}`, message }] },
+  });
+}

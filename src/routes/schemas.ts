@@ -1,0 +1,174 @@
+/**
+ * Zod/OpenAPI schemas shared by the library routes, and the JSON views of the domain records.
+ * Every object a client sends is `.strict()` (unknown fields → 400), every string is bounded,
+ * every id is pattern-checked.
+ */
+import { z } from '@hono/zod-openapi';
+import { ID_PATTERN } from '../config/schema.js';
+import { ID_REGEX } from '../domain/ids.js';
+import type { Book, Loan, Member } from '../domain/models.js';
+
+export const idSchema = z
+  .string()
+  .regex(ID_REGEX, 'must be a 26-character id')
+  .openapi({ example: '01JD5X8Q9W6ZV1N2M3K4H5G6F7' });
+
+export const tenantHeaders = z.object({
+  'x-tenant-id': z
+    .string()
+    .regex(ID_PATTERN)
+    .openapi({ description: 'the tenant (X-Tenant-ID)', example: 'acme' }),
+});
+
+export const idParams = z.strictObject({
+  id: idSchema.openapi({ param: { name: 'id', in: 'path' } }),
+});
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    requestId: z.string(),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+const problemContent = { 'application/problem+json': { schema: problemSchema } };
+
+/** OpenAPI entries for the error answers a route can give */
+export function problems<S extends number>(
+  ...statuses: S[]
+): Record<S, { description: string; content: typeof problemContent }> {
+  const text: Record<number, string> = {
+    400: 'invalid request (names the field)',
+    401: 'missing, invalid or revoked member token',
+    403: 'tenant suspended, token of another tenant, or not allowed',
+    404: 'unknown tenant or record',
+    409: 'conflict',
+    413: 'body too large',
+    423: 'tenant is read-only',
+    503: 'a dependency is unavailable (Retry-After)',
+  };
+  return Object.fromEntries(
+    statuses.map((s) => [s, { description: text[s] ?? 'error', content: problemContent }]),
+  ) as Record<S, { description: string; content: typeof problemContent }>;
+}
+
+export const email = z.email().max(254);
+export const password = z.string().min(8).max(128);
+const personName = z.string().trim().min(1).max(200);
+
+export const memberSchema = z
+  .object({
+    id: idSchema,
+    email: z.string(),
+    name: z.string(),
+    role: z.enum(['librarian', 'member']),
+    createdAt: z.string(),
+  })
+  .openapi('Member');
+
+export function memberJson(m: Member): z.infer<typeof memberSchema> {
+  return { id: m.id, email: m.email, name: m.name, role: m.role, createdAt: m.createdAt.toISOString() };
+}
+
+export const registerBody = z.strictObject({ email, name: personName, password }).openapi('RegisterMember');
+
+const isbn = z
+  .string()
+  .regex(/^(?:\d[- ]?){9}[\dX]$|^(?:\d[- ]?){12}\d$/, 'must be an ISBN-10 or ISBN-13')
+  .max(17);
+const title = z.string().trim().min(1).max(300);
+const author = z.string().trim().min(1).max(200);
+const copies = z.number().int().min(0).max(100_000);
+
+export const bookBody = z.strictObject({ isbn, title, author, copies }).openapi('NewBook');
+export const bookPatchBody = z
+  .strictObject({
+    isbn: isbn.optional(),
+    title: title.optional(),
+    author: author.optional(),
+    copies: copies.optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: 'at least one of isbn, title, author, copies' })
+  .openapi('BookPatch');
+
+export const bookSchema = z
+  .object({
+    id: idSchema,
+    isbn: z.string(),
+    title: z.string(),
+    author: z.string(),
+    copies: z.number().int(),
+    available: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Book');
+
+export function bookJson(b: Book): z.infer<typeof bookSchema> {
+  return {
+    id: b.id,
+    isbn: b.isbn,
+    title: b.title,
+    author: b.author,
+    copies: b.copies,
+    available: b.available,
+    createdAt: b.createdAt.toISOString(),
+    updatedAt: b.updatedAt.toISOString(),
+  };
+}
+
+export const loanSchema = z
+  .object({
+    id: idSchema,
+    bookId: idSchema,
+    memberId: idSchema,
+    status: z.enum(['active', 'returned']),
+    borrowedAt: z.string(),
+    returnedAt: z.string().nullable(),
+  })
+  .openapi('Loan');
+
+export function loanJson(l: Loan): z.infer<typeof loanSchema> {
+  return {
+    id: l.id,
+    bookId: l.bookId,
+    memberId: l.memberId,
+    status: l.returnedAt === null ? 'active' : 'returned',
+    borrowedAt: l.borrowedAt.toISOString(),
+    returnedAt: l.returnedAt === null ? null : l.returnedAt.toISOString(),
+  };
+}
+
+/** `limit` (1–100, default 20) and an opaque `cursor`, as query strings */
+export const pageQuery = {
+  cursor: z.string().min(1).max(200).optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, 'must be an integer 1–100')
+    .optional()
+    .openapi({ example: '20' }),
+};
+
+/** the number of a validated `limit` query string, or a 400 naming it */
+export function pageLimit(limit: string | undefined): number | string {
+  if (limit === undefined) return 20;
+  const n = Number(limit);
+  return n >= 1 && n <= 100 ? n : 'must be an integer 1–100';
+}
+
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  required: true as const,
+  content: { 'application/json': { schema } },
+});
+
+export const jsonContent = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+export { author as authorQuery };

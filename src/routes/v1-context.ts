@@ -1,0 +1,112 @@
+/**
+ * Middleware of the library API (`/v1/*`), runtime-neutral:
+ * - `tenantContext` (every /v1 request): resolves `X-Tenant-ID` in the live directory (400 / 404
+ *   / 403 suspended), sets `X-Shard`, and on reads verifies `X-Consistency-Token` (400
+ *   `invalid_consistency_token` when forged or malformed, 400 `consistency_token_shard_mismatch`
+ *   when it names another shard than the tenant's).
+ * - `requireWritable` (write routes): 423 for a `readonly` tenant.
+ * - `requireMember` (Bearer routes): 401 without a valid member token, 403 when the token was
+ *   issued for another tenant. The member row itself (exists, password version) is checked by
+ *   the domain, inside the same read or transaction that serves the request.
+ */
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../app-env.js';
+import { ProblemError } from '../http/problem.js';
+import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
+
+export const CONSISTENCY_HEADER = 'X-Consistency-Token';
+
+export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const { config, consistencyTokens } = c.get('services');
+  const lookup = resolveTenant(config.current(), c.req.header(TENANT_HEADER));
+  if (!lookup.ok) {
+    const { status, code, detail, field } = lookup.refusal;
+    throw new ProblemError({
+      status,
+      code,
+      title: status === 400 ? 'Invalid request' : 'Tenant not available',
+      detail,
+      extra: field ? { errors: [{ field: field.name, message: field.message }] } : undefined,
+    });
+  }
+  const tenant = lookup.tenant;
+  c.set('tenant', tenant);
+  c.set('tenantStatus', lookup.status);
+  c.header('X-Shard', tenant.shardId);
+  c.set('readPosition', undefined);
+  const raw = c.req.header(CONSISTENCY_HEADER);
+  if (raw !== undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
+    const verdict = await consistencyTokens.verify(raw);
+    if (!verdict.ok) {
+      throw new ProblemError({
+        status: 400,
+        code: 'invalid_consistency_token',
+        title: 'Invalid consistency token',
+        detail: `header.${CONSISTENCY_HEADER}: ${verdict.reason}`,
+      });
+    }
+    if (verdict.position.shardId !== tenant.shardId) {
+      throw new ProblemError({
+        status: 400,
+        code: 'consistency_token_shard_mismatch',
+        title: 'Consistency token of another shard',
+        detail: `header.${CONSISTENCY_HEADER} names shard "${verdict.position.shardId}", tenant "${tenant.id}" lives on "${tenant.shardId}"`,
+      });
+    }
+    c.set('readPosition', verdict.position);
+  }
+  await next();
+};
+
+export const requireWritable: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const refusal = writeRefusal(c.get('tenant').id, c.get('tenantStatus'));
+  if (refusal) {
+    throw new ProblemError({
+      status: refusal.status,
+      code: refusal.code,
+      title: 'Tenant is read-only',
+      detail: refusal.detail,
+    });
+  }
+  await next();
+};
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+export const requireMember: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const header = c.req.header('Authorization');
+  const unauthorized = (code: string, detail: string) =>
+    new ProblemError({
+      status: 401,
+      code,
+      title: 'Unauthorized',
+      detail,
+      headers: { 'WWW-Authenticate': 'Bearer realm="shardgate"' },
+    });
+  if (!header) throw unauthorized('unauthorized', 'a Bearer member token is required');
+  const match = BEARER.exec(header);
+  if (!match) throw unauthorized('invalid_token', 'header.Authorization: must be "Bearer <jwt>"');
+  const check = await c.get('services').memberTokens.verify(match[1]!);
+  if (!check.ok) throw unauthorized('invalid_token', 'the member token is invalid or expired');
+  if (check.principal.tenantId !== c.get('tenant').id) {
+    throw new ProblemError({
+      status: 403,
+      code: 'tenant_mismatch',
+      title: 'Forbidden',
+      detail: `the token was issued for another tenant than "${c.get('tenant').id}"`,
+    });
+  }
+  c.set('principal', check.principal);
+  await next();
+};
+
+/** Installs `tenantContext` on `/v1/*` and the Bearer scheme; call before registering /v1 routes. */
+export function registerV1Context(app: OpenAPIHono<AppEnv>): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  });
+  app.use('/v1/*', tenantContext);
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { HmacConsistencyTokens } from './consistency-token.js';
+
+const secret = 'a-secret-of-at-least-thirty-two-characters';
+const tokens = new HmacConsistencyTokens({ secret });
+const position = { shardId: 'shard-1', flavour: 'mariadb' as const, gtid: '0-11-42' };
+
+describe('consistency tokens', () => {
+  it('round-trips a position', async () => {
+    const token = await tokens.sign(position);
+    expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    expect(await tokens.verify(token)).toEqual({ ok: true, position });
+  });
+
+  it('rejects tokens signed with another key (including the raw JWT secret)', async () => {
+    const other = await new HmacConsistencyTokens({ secret: `${secret}x` }).sign(position);
+    expect((await tokens.verify(other)).ok).toBe(false);
+  });
+
+  it('rejects a tampered payload or signature', async () => {
+    const token = await tokens.sign(position);
+    const [v, payload, mac] = token.split('.') as [string, string, string];
+    const forgedPayload = Buffer.from(JSON.stringify({ s: 'shard-1', f: 'mariadb', g: '0-11-1' })).toString(
+      'base64url',
+    );
+    expect((await tokens.verify(`${v}.${forgedPayload}.${mac}`)).ok).toBe(false);
+    const flipped = mac.slice(0, -1) + (mac.endsWith('A') ? 'B' : 'A');
+    expect((await tokens.verify(`${v}.${payload}.${flipped}`)).ok).toBe(false);
+  });
+
+  it('rejects malformed input without throwing', async () => {
+    for (const bad of ['', 'v1', 'v1..', 'v2.a.b', 'v1.!!.??', 'x'.repeat(7000), 'v1.eyJ9.AAAA', 'a.b.c.d']) {
+      expect((await tokens.verify(bad)).ok).toBe(false);
+    }
+  });
+
+  it('rejects a correctly signed payload with a bad GTID or shard', async () => {
+    const badGtid = await tokens.sign({ ...position, gtid: "0-1-1'; --" });
+    expect(await tokens.verify(badGtid)).toMatchObject({ ok: false, reason: 'bad gtid' });
+    const badShard = await tokens.sign({ ...position, shardId: 'Shard_1' });
+    expect(await tokens.verify(badShard)).toMatchObject({ ok: false, reason: 'bad shard' });
+  });
+});

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { gtidContains, parseGtid } from './gtid.js';
+
+const maria = (t: string) => parseGtid('mariadb', t)!;
+const mysql = (t: string) => parseGtid('mysql', t)!;
+
+describe('MariaDB GTID positions', () => {
+  it('parses lists and rejects junk', () => {
+    expect(maria('0-11-42,1-12-7').flavour).toBe('mariadb');
+    expect(parseGtid('mariadb', '')).toBeDefined();
+    for (const bad of ['x', '0-11', '0-11-42,0-12-43', '0-11-4x', '0--1-2', "0-1-1'; DROP"]) {
+      expect(parseGtid('mariadb', bad)).toBeUndefined();
+    }
+  });
+
+  it('compares by seq per domain, ignoring the server id', () => {
+    expect(gtidContains(maria('0-11-42'), maria('0-11-42'))).toBe(true);
+    expect(gtidContains(maria('0-12-43'), maria('0-11-42'))).toBe(true);
+    expect(gtidContains(maria('0-11-41'), maria('0-11-42'))).toBe(false);
+    expect(gtidContains(maria('0-11-50'), maria('0-11-42,1-11-3'))).toBe(false);
+    expect(gtidContains(maria('0-11-50,1-11-3'), maria('1-11-3'))).toBe(true);
+    expect(gtidContains(maria(''), maria(''))).toBe(true);
+    expect(gtidContains(maria(''), maria('0-1-1'))).toBe(false);
+  });
+});
+
+describe('MySQL GTID sets', () => {
+  const u1 = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+  const u2 = '4e11fa47-71ca-11e1-9e33-c80aa9429563';
+
+  it('parses sets with intervals, tags and newlines', () => {
+    expect(mysql(`${u1}:1-5:7,\n${u2}:1-3`).flavour).toBe('mysql');
+    expect(parseGtid('mysql', `${u1}:tag_a:1-3`)).toBeDefined();
+    for (const bad of ['nope:1-2', `${u1}`, `${u1}:5-2`, `${u1}:0`, `${u1}:tag`]) {
+      expect(parseGtid('mysql', bad)).toBeUndefined();
+    }
+  });
+
+  it('checks interval coverage per uuid', () => {
+    expect(gtidContains(mysql(`${u1}:1-10`), mysql(`${u1}:3-5`))).toBe(true);
+    expect(gtidContains(mysql(`${u1}:1-5:7-10`), mysql(`${u1}:5-7`))).toBe(false);
+    expect(gtidContains(mysql(`${u1}:1-5,${u1}:6-10`), mysql(`${u1}:5-7`))).toBe(true);
+    expect(gtidContains(mysql(`${u1}:1-10`), mysql(`${u2}:1`))).toBe(false);
+    expect(gtidContains(mysql(`${u1}:tag_a:1-3`), mysql(`${u1}:1-3`))).toBe(false);
+  });
+
+  it('never mixes flavours', () => {
+    expect(gtidContains(maria('0-1-1'), mysql(`${u1}:1`))).toBe(false);
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * GTID positions of both server flavours, parsed so a position can be compared without asking a
+ * server. Runtime-neutral, pure.
+ *
+ * - MariaDB: a list of `domain-server-seq` (e.g. `0-11-42,1-12-7`), at most one per domain.
+ *   Position A contains B when, for every domain of B, A has that domain with seq >= B's — the
+ *   rule MASTER_GTID_WAIT uses (the server id is not compared: seq is monotonic per domain).
+ * - MySQL: a GTID set `uuid[:tag]:1-5:7,uuid2:1-3`. A contains B when every interval of B is
+ *   covered by A's intervals for the same uuid (and tag).
+ *
+ * `parseGtid` answers undefined for text that is not a position of that flavour; the empty string
+ * is the empty position (contains nothing but the empty position).
+ */
+export type ServerFlavour = 'mariadb' | 'mysql';
+
+export type GtidPosition =
+  | { flavour: 'mariadb'; domains: ReadonlyMap<string, bigint> }
+  | { flavour: 'mysql'; sets: ReadonlyMap<string, readonly (readonly [bigint, bigint])[]> };
+
+export const MAX_GTID_TEXT = 4096;
+const MARIADB_GTID = /^(\d{1,10})-(\d{1,10})-(\d{1,20})$/;
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const TAG = /^[a-zA-Z_][a-zA-Z0-9_]{0,31}$/;
+const INTERVAL = /^(\d{1,20})(?:-(\d{1,20}))?$/;
+
+function parseMariaDb(text: string): GtidPosition | undefined {
+  const domains = new Map<string, bigint>();
+  for (const part of text.split(',')) {
+    const m = MARIADB_GTID.exec(part.trim());
+    if (!m) return undefined;
+    const domain = String(BigInt(m[1]!));
+    if (domains.has(domain)) return undefined;
+    domains.set(domain, BigInt(m[3]!));
+  }
+  return { flavour: 'mariadb', domains };
+}
+
+function parseMySql(text: string): GtidPosition | undefined {
+  const sets = new Map<string, [bigint, bigint][]>();
+  for (const member of text.split(',')) {
+    const parts = member.trim().split(':');
+    const uuid = parts.shift();
+    if (!uuid || !UUID.test(uuid) || parts.length === 0) return undefined;
+    let key = uuid.toLowerCase();
+    let sawInterval = false;
+    for (const part of parts) {
+      const m = INTERVAL.exec(part);
+      if (m) {
+        const start = BigInt(m[1]!);
+        const end = m[2] === undefined ? start : BigInt(m[2]);
+        if (start < 1n || end < start) return undefined;
+        const list = sets.get(key) ?? [];
+        list.push([start, end]);
+        sets.set(key, list);
+        sawInterval = true;
+      } else if (TAG.test(part)) {
+        key = `${uuid.toLowerCase()}:${part.toLowerCase()}`;
+        sawInterval = false;
+      } else {
+        return undefined;
+      }
+    }
+    if (!sawInterval) return undefined;
+  }
+  for (const [key, list] of sets) sets.set(key, mergeIntervals(list));
+  return { flavour: 'mysql', sets };
+}
+
+function mergeIntervals(list: [bigint, bigint][]): [bigint, bigint][] {
+  const sorted = [...list].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out: [bigint, bigint][] = [];
+  for (const [s, e] of sorted) {
+    const last = out[out.length - 1];
+    // biome-ignore lint/complexity/useMathMinMax: Math.max does not take bigints
+    if (last && s <= last[1] + 1n) last[1] = e > last[1] ? e : last[1];
+    else out.push([s, e]);
+  }
+  return out;
+}
+
+export function parseGtid(flavour: ServerFlavour, raw: string): GtidPosition | undefined {
+  if (raw.length > MAX_GTID_TEXT) return undefined;
+  const text = raw.replace(/\s+/g, '');
+  if (text === '')
+    return flavour === 'mariadb' ? { flavour, domains: new Map() } : { flavour, sets: new Map() };
+  return flavour === 'mariadb' ? parseMariaDb(text) : parseMySql(text);
+}
+
+/** Does `a` include everything of `b`? Positions of different flavours never contain each other. */
+export function gtidContains(a: GtidPosition, b: GtidPosition): boolean {
+  if (a.flavour === 'mariadb' && b.flavour === 'mariadb') {
+    for (const [domain, seq] of b.domains) {
+      const have = a.domains.get(domain);
+      if (have === undefined || have < seq) return false;
+    }
+    return true;
+  }
+  if (a.flavour === 'mysql' && b.flavour === 'mysql') {
+    for (const [key, intervals] of b.sets) {
+      const have = a.sets.get(key) ?? [];
+      for (const [s, e] of intervals) {
+        if (!have.some(([hs, he]) => hs <= s && e <= he)) return false;
+      }
+    }
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ReplicaHealth } from './replica-health.js';
+
+describe('replica admission with hysteresis', () => {
+  it('admits a fresh replica on its first good probe', () => {
+    const h = new ReplicaHealth();
+    expect(h.admitted).toBe(false);
+    h.observe(0.1, 5);
+    expect(h.admitted).toBe(true);
+  });
+
+  it('excludes above the max and re-admits only after 2 probes below max/2', () => {
+    const h = new ReplicaHealth();
+    h.observe(0, 5);
+    h.observe(4.9, 5);
+    expect(h.admitted).toBe(true); // at or below max stays in
+    h.observe(5.1, 5);
+    expect(h.state).toBe('excluded');
+    h.observe(4, 5); // below max but above max/2: still out
+    expect(h.admitted).toBe(false);
+    h.observe(2, 5);
+    expect(h.admitted).toBe(false); // one good probe is not enough
+    h.observe(2.4, 5);
+    expect(h.admitted).toBe(true);
+  });
+
+  it('a bad probe in the middle of the streak restarts it', () => {
+    const h = new ReplicaHealth();
+    h.observe(10, 5);
+    h.observe(1, 5);
+    h.observe(3, 5);
+    h.observe(1, 5);
+    expect(h.admitted).toBe(false);
+    h.observe(1, 5);
+    expect(h.admitted).toBe(true);
+  });
+
+  it('a failed probe excludes at once and reports the error', () => {
+    const h = new ReplicaHealth();
+    h.observe(0, 5);
+    h.fail('ECONNREFUSED');
+    expect(h.state).toBe('excluded');
+    expect(h.lagSeconds).toBe(Number.POSITIVE_INFINITY);
+    expect(h.lastError).toBe('ECONNREFUSED');
+  });
+});

@@ -1,0 +1,237 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { silentLogger } from '../observability/logger.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { DependencyError } from '../resilience/errors.js';
+import { ShardRouter } from './shard-router.js';
+import { type NodeSession, type NodeSet, type NodeSpec, nodeSpecKey, type SqlNode } from './sql-node.js';
+
+/** A database node in memory: its GTID position and whether it answers. */
+class FakeServer {
+  position = '0-1-1';
+  down = false;
+  /** what waitFor does: reach the position within the wait, or not */
+  catchesUpOnWait = false;
+  waits = 0;
+  calls = 0;
+}
+
+interface FakeSession extends NodeSession {
+  server: FakeServer;
+}
+
+class FakeNodeSet implements NodeSet<FakeSession> {
+  readonly servers = new Map<number, FakeServer>();
+  readonly refs = new Map<string, number>();
+
+  server(port: number): FakeServer {
+    const s = this.servers.get(port) ?? new FakeServer();
+    this.servers.set(port, s);
+    return s;
+  }
+
+  acquire(spec: NodeSpec): SqlNode<FakeSession> {
+    const key = nodeSpecKey(spec);
+    this.refs.set(key, (this.refs.get(key) ?? 0) + 1);
+    const server = this.server(spec.port);
+    return {
+      key,
+      run: async (fn) => {
+        server.calls++;
+        if (server.down) throw new DependencyUnavailableError(key, 'ECONNREFUSED');
+        return fn({
+          server,
+          flavour: 'mariadb',
+          position: async () => server.position,
+          waitFor: async (gtid) => {
+            server.waits++;
+            if (server.catchesUpOnWait) server.position = gtid;
+            return server.catchesUpOnWait;
+          },
+        });
+      },
+    };
+  }
+
+  release(spec: NodeSpec): void {
+    const key = nodeSpecKey(spec);
+    this.refs.set(key, (this.refs.get(key) ?? 0) - 1);
+  }
+
+  async close(): Promise<void> {}
+}
+
+const shardJson = (replicas: { port: number; weight?: number }[]) =>
+  JSON.stringify({
+    master: { host: 'db', port: 1000 },
+    replicas: replicas.map((r) => ({ host: 'db', port: r.port, weight: r.weight ?? 1 })),
+  });
+
+function setup(
+  replicas: { port: number; weight?: number }[] = [{ port: 1001 }],
+  { random = Math.random } = {},
+) {
+  let now = 1_000_000;
+  const config = new MemoryConfigStore({
+    initial: {
+      'shards/s1': shardJson(replicas),
+      'replication/max_lag_seconds': '4',
+      'replication/ryw_timeout_ms': '200',
+    },
+  });
+  const nodes = new FakeNodeSet();
+  const router = new ShardRouter({
+    config,
+    nodes,
+    logger: silentLogger,
+    autoProbe: false,
+    now: () => now,
+    random,
+  });
+  const where = () => router.read('s1', {}, async (s) => s.server).then((r) => r.readFrom);
+  return {
+    config,
+    nodes,
+    router,
+    where,
+    master: nodes.server(1000),
+    replica: nodes.server(1001),
+    tick: async (ms = 1000) => {
+      now += ms;
+      await router.probeOnce();
+    },
+  };
+}
+
+describe('shard router: replica selection', () => {
+  it('reads from the master until a first probe admitted a replica', async () => {
+    const { where, tick } = setup();
+    expect(await where()).toBe('master');
+    await tick();
+    expect(await where()).toBe('replica');
+  });
+
+  it('excludes a replica whose SQL thread stopped once the lag passes the max, and re-admits it after catch-up with hysteresis', async () => {
+    const { where, tick, master, replica } = setup();
+    await tick();
+    // the replica stops applying; the master moves on
+    master.position = '0-1-2';
+    await tick();
+    expect(await where()).toBe('replica');
+    await tick(3000); // 3 s behind < 4
+    expect(await where()).toBe('replica');
+    await tick(1500); // 4.5 s > 4
+    expect(await where()).toBe('master');
+    replica.position = '0-1-2'; // caught up
+    await tick();
+    expect(await where()).toBe('master'); // one good probe is not enough
+    await tick();
+    expect(await where()).toBe('replica');
+  });
+
+  it('picks replicas by weight and never one of weight 0', async () => {
+    let r = 0;
+    const { router, nodes, tick } = setup(
+      [
+        { port: 1001, weight: 1 },
+        { port: 1002, weight: 3 },
+        { port: 1003, weight: 0 },
+      ],
+      {
+        random: () => {
+          r = (r + 0.13) % 1;
+          return r;
+        },
+      },
+    );
+    await tick();
+    const seen = new Map<FakeServer, number>();
+    for (let i = 0; i < 400; i++) {
+      const s = (await router.read('s1', {}, async (x) => x.server)).value;
+      seen.set(s, (seen.get(s) ?? 0) + 1);
+    }
+    expect(seen.get(nodes.server(1003))).toBeUndefined();
+    const ratio = (seen.get(nodes.server(1002)) ?? 0) / (seen.get(nodes.server(1001)) ?? 1);
+    expect(ratio).toBeGreaterThan(2);
+    expect(ratio).toBeLessThan(4.5);
+  });
+
+  it('falls back to the master when the chosen replica is unreachable, and excludes it', async () => {
+    const { where, tick, replica } = setup();
+    await tick();
+    replica.down = true;
+    expect(await where()).toBe('master');
+    replica.down = false;
+    expect(await where()).toBe('master'); // excluded until probes re-admit it
+    await tick();
+    await tick();
+    expect(await where()).toBe('replica');
+  });
+
+  it('excludes a replica whose probe fails', async () => {
+    const { where, tick, replica } = setup();
+    await tick();
+    replica.down = true;
+    await tick();
+    expect(await where()).toBe('master');
+  });
+});
+
+describe('shard router: read-your-writes', () => {
+  const token = (gtid: string) => ({ shardId: 's1', flavour: 'mariadb' as const, gtid });
+
+  it('serves a token from a replica whose probed position already contains it, without waiting', async () => {
+    const { router, tick, replica, master } = setup();
+    master.position = replica.position = '0-1-7';
+    await tick();
+    const r = await router.read('s1', { position: token('0-1-7') }, async () => 'x');
+    expect(r.readFrom).toBe('replica');
+    expect(replica.waits).toBe(0);
+  });
+
+  it('waits on a close replica, then reads there when it caught up in time', async () => {
+    const { router, tick, replica } = setup();
+    await tick();
+    replica.catchesUpOnWait = true;
+    const r = await router.read('s1', { position: token('0-1-9') }, async () => 'x');
+    expect(r.readFrom).toBe('replica');
+    expect(replica.waits).toBe(1);
+  });
+
+  it('goes to the master when the replica does not reach the token in time', async () => {
+    const { router, tick, replica } = setup();
+    await tick();
+    const r = await router.read('s1', { position: token('0-1-9') }, async () => 'x');
+    expect(r.readFrom).toBe('master');
+    expect(replica.waits).toBe(1);
+  });
+
+  it('does not wait when ryw_timeout_ms is 0', async () => {
+    const { router, tick, replica, config } = setup();
+    config.put('replication/ryw_timeout_ms', '0');
+    await tick();
+    expect((await router.read('s1', { position: token('0-1-9') }, async () => 'x')).readFrom).toBe('master');
+    expect(replica.waits).toBe(0);
+  });
+
+  it('honours from: master', async () => {
+    const { router, tick } = setup();
+    await tick();
+    expect((await router.read('s1', { from: 'master' }, async () => 1)).readFrom).toBe('master');
+  });
+});
+
+describe('shard router: config changes', () => {
+  it('rebuilds a changed shard, releases the old nodes, and forgets a removed one', async () => {
+    const { router, config, nodes } = setup();
+    expect(nodes.refs.get('db:1001/shardgate')).toBe(1);
+    config.put('shards/s1', shardJson([{ port: 1002 }]));
+    expect(nodes.refs.get('db:1001/shardgate')).toBe(0);
+    expect(nodes.refs.get('db:1002/shardgate')).toBe(1);
+    expect(nodes.refs.get('db:1000/shardgate')).toBe(1);
+    config.delete('shards/s1');
+    expect(nodes.refs.get('db:1000/shardgate')).toBe(0);
+    await expect(router.read('s1', {}, async () => 1)).rejects.toBeInstanceOf(DependencyError);
+    router.close();
+  });
+});

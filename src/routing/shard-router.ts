@@ -1,0 +1,391 @@
+/**
+ * The shard router: which database node serves a call.
+ *
+ * - Writes and transactions: `master(shardId).run(...)`.
+ * - Reads: `read(shardId, options, fn)` picks, by weight, a replica admitted by its lag
+ *   (ReplicaHealth + MasterTimeline, probed every `probeIntervalMs`), and falls back to the master
+ *   when none is admitted or the chosen replica turns out unreachable.
+ * - Read-your-writes: with `position`, a replica whose last probe shows that position applied is
+ *   used at once; else one admitted replica close enough is asked to wait for it (`waitFor`, up
+ *   to `replication/ryw_timeout_ms`, kept below the replica breaker's `call_timeout_ms`) and
+ *   serves the read on the same connection; else the master.
+ *
+ * Nodes come from a `NodeSet` (one pool per host) and are rebuilt as `shards/<id>` keys change;
+ * every node passes `NodeGuard.wrap` once, so a breaker per node sees every call including probes.
+ * `replication/max_lag_seconds` and `ryw_timeout_ms` are read from the live config on every use.
+ *
+ * Failure modes: a probe that fails or takes longer than `probeTimeoutMs` excludes the replica;
+ * at most one probe per node is in flight, so a hung server costs one connection, not one per tick.
+ * A shard missing from the config throws DependencyUnavailableError.
+ */
+import type { ConfigStore } from '../config/interface.js';
+import type { ShardConfig } from '../config/schema.js';
+import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
+import type { Logger } from '../observability/logger.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { DependencyError } from '../resilience/errors.js';
+import { type GtidPosition, gtidContains, parseGtid } from './gtid.js';
+import { MasterTimeline } from './master-timeline.js';
+import { ReplicaHealth, type ReplicaState } from './replica-health.js';
+import {
+  type NodeGuard,
+  type NodeSession,
+  type NodeSet,
+  type NodeSpec,
+  nodeSpecKey,
+  passThroughGuard,
+  type SqlNode,
+} from './sql-node.js';
+import { weightedPick } from './weighted-pick.js';
+
+export interface ShardRouterOptions<S extends NodeSession> {
+  config: ConfigStore;
+  nodes: NodeSet<S>;
+  logger: Logger;
+  guard?: NodeGuard;
+  probeIntervalMs?: number;
+  probeTimeoutMs?: number;
+  /** consecutive good probes (below half the max lag) before an excluded replica is read again */
+  readmitProbes?: number;
+  /** start the probe timer (tests drive `probeOnce` themselves) */
+  autoProbe?: boolean;
+  random?: () => number;
+  now?: () => number;
+}
+
+interface MasterEntry<S extends NodeSession> {
+  name: string;
+  spec: NodeSpec;
+  node: SqlNode<S>;
+  probing: boolean;
+}
+
+interface ReplicaEntry<S extends NodeSession> extends MasterEntry<S> {
+  weight: number;
+  health: ReplicaHealth;
+  position: GtidPosition | undefined;
+}
+
+interface ShardEntry<S extends NodeSession> {
+  id: string;
+  raw: string;
+  master: MasterEntry<S>;
+  replicas: ReplicaEntry<S>[];
+  timeline: MasterTimeline;
+}
+
+export interface ReplicaStatus {
+  name: string;
+  node: string;
+  weight: number;
+  state: ReplicaState;
+  lagSeconds: number | null;
+  lastError?: string;
+}
+
+export interface ShardStatus {
+  id: string;
+  master: { name: string; node: string };
+  replicas: ReplicaStatus[];
+}
+
+export interface ReadRequest {
+  position?: ReplicationPosition;
+  from?: 'master';
+}
+
+export interface RoutedRead<T> {
+  value: T;
+  readFrom: ReadSource;
+}
+
+const NOT_REACHED = Symbol('not-reached');
+
+export class ShardRouter<S extends NodeSession> {
+  private readonly shards = new Map<string, ShardEntry<S>>();
+  private readonly config: ConfigStore;
+  private readonly nodes: NodeSet<S>;
+  private readonly logger: Logger;
+  private readonly guard: NodeGuard;
+  private readonly probeTimeoutMs: number;
+  private readonly readmitProbes: number;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly unsubscribe: () => void;
+  private readonly timer: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
+
+  constructor({
+    config,
+    nodes,
+    logger,
+    guard = passThroughGuard,
+    probeIntervalMs = 1000,
+    probeTimeoutMs = 1500,
+    readmitProbes = 2,
+    autoProbe = true,
+    random = Math.random,
+    now = Date.now,
+  }: ShardRouterOptions<S>) {
+    this.config = config;
+    this.nodes = nodes;
+    this.logger = logger.child({ component: 'shard-router' });
+    this.guard = guard;
+    this.probeTimeoutMs = probeTimeoutMs;
+    this.readmitProbes = readmitProbes;
+    this.random = random;
+    this.now = now;
+    this.sync(config.current().shards);
+    this.unsubscribe = config.onChange((snapshot, changes) => {
+      if (changes.some((c) => c.key.startsWith('shards/'))) this.sync(snapshot.shards);
+    });
+    if (autoProbe) {
+      this.timer = setInterval(() => void this.probeOnce(), probeIntervalMs);
+      (this.timer as { unref?: () => void }).unref?.();
+      void this.probeOnce();
+    }
+  }
+
+  /** The master of a shard: every write and transaction runs through it. */
+  master(shardId: string): SqlNode<S> {
+    return this.entry(shardId).master.node;
+  }
+
+  async read<T>(
+    shardId: string,
+    request: ReadRequest,
+    fn: (session: S) => Promise<T>,
+  ): Promise<RoutedRead<T>> {
+    const shard = this.entry(shardId);
+    if (request.from !== 'master') {
+      const served = await this.readFromReplica(shard, request.position, fn);
+      if (served !== NOT_REACHED) return { value: served as T, readFrom: 'replica' };
+    }
+    return { value: await shard.master.node.run(fn), readFrom: 'master' };
+  }
+
+  private async readFromReplica<T>(
+    shard: ShardEntry<S>,
+    position: ReplicationPosition | undefined,
+    fn: (session: S) => Promise<T>,
+  ): Promise<T | typeof NOT_REACHED> {
+    const admitted = shard.replicas.filter((r) => r.health.admitted && r.weight > 0);
+    if (admitted.length === 0) return NOT_REACHED;
+    if (!position) {
+      return this.runOnReplica(weightedPick(admitted, (r) => r.weight, this.random)!, fn);
+    }
+    const wanted = parseGtid(position.flavour, position.gtid);
+    if (!wanted) return NOT_REACHED;
+    const applied = admitted.filter((r) => r.position && gtidContains(r.position, wanted));
+    if (applied.length > 0)
+      return this.runOnReplica(weightedPick(applied, (r) => r.weight, this.random)!, fn);
+
+    // A wait longer than the replica breaker's call timeout would be abandoned by the breaker and
+    // counted as a failure of a healthy replica: never wait that long.
+    const { replication, breakers } = this.config.current();
+    const timeoutMs = Math.min(replication.rywTimeoutMs, breakers['mysql-replica'].call_timeout_ms - 250);
+    if (timeoutMs <= 0) return NOT_REACHED;
+    // Only wait on a replica whose measured lag suggests it can catch up within the timeout.
+    const close = admitted.filter((r) => r.health.lagSeconds * 1000 <= timeoutMs);
+    const pick = weightedPick(close, (r) => r.weight, this.random);
+    if (!pick) return NOT_REACHED;
+    return this.runOnReplica(pick, async (session) => {
+      if (session.flavour !== position.flavour) return NOT_REACHED;
+      if (!(await session.waitFor(position.gtid, timeoutMs))) return NOT_REACHED;
+      return fn(session);
+    });
+  }
+
+  /** A replica that cannot be reached is excluded at once and the read goes to the master. */
+  private async runOnReplica<T>(
+    replica: ReplicaEntry<S>,
+    fn: (session: S) => Promise<T | typeof NOT_REACHED>,
+  ): Promise<T | typeof NOT_REACHED> {
+    try {
+      return await replica.node.run(fn);
+    } catch (error) {
+      // unreachable, timed out, or its breaker is open: all mean "not now" for this replica
+      if (!(error instanceof DependencyError)) throw error;
+      replica.health.fail(error.message);
+      this.logger.warn(
+        { replica: replica.name, err: error.message },
+        'replica unreachable; reading from master',
+      );
+      return NOT_REACHED;
+    }
+  }
+
+  /** One probe round over every shard: the master's position and each replica's, concurrently. */
+  async probeOnce(): Promise<void> {
+    await Promise.all([...this.shards.values()].map((shard) => this.probeShard(shard)));
+  }
+
+  private async probeShard(shard: ShardEntry<S>): Promise<void> {
+    const master = this.probeNode(shard.master, 'master').then((pos) => {
+      if (pos) shard.timeline.record(pos, this.now());
+    });
+    const replicas = shard.replicas.map(async (replica) => {
+      let pos: GtidPosition | undefined;
+      try {
+        pos = await this.probeNode(replica, 'replica');
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        if (replica.health.state !== 'excluded')
+          this.logger.warn({ replica: replica.name, err: reason }, 'replica probe failed');
+        replica.health.fail(reason);
+        return;
+      }
+      if (!pos) return; // previous probe still in flight
+      replica.position = pos;
+      const before = replica.health.state;
+      const max = this.config.current().replication.maxLagSeconds;
+      replica.health.observe(shard.timeline.lagSeconds(pos, this.now()), max);
+      if (replica.health.state !== before) {
+        this.logger.info(
+          {
+            replica: replica.name,
+            from: before,
+            to: replica.health.state,
+            lagSeconds: replica.health.lagSeconds,
+            max,
+          },
+          'replica admission changed',
+        );
+      }
+    });
+    await Promise.all([master.catch(() => {}), ...replicas]);
+    shard.timeline.prune(shard.replicas.flatMap((r) => (r.position ? [r.position] : [])));
+  }
+
+  /** undefined when a probe of this node is still in flight; throws when the probe fails */
+  private async probeNode(
+    entry: MasterEntry<S>,
+    role: 'master' | 'replica',
+  ): Promise<GtidPosition | undefined> {
+    if (entry.probing || this.closed) return undefined;
+    entry.probing = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const probe = entry.node
+      .run(async (session) => {
+        const text = await session.position(role);
+        const pos = parseGtid(session.flavour, text);
+        if (!pos) throw new Error(`unparseable GTID position "${text.slice(0, 80)}"`);
+        return pos;
+      })
+      .finally(() => {
+        entry.probing = false;
+      });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`probe timed out after ${this.probeTimeoutMs} ms`)),
+        this.probeTimeoutMs,
+      );
+    });
+    probe.catch(() => {}); // a probe abandoned by the timeout must not surface as unhandled
+    try {
+      return await Promise.race([probe, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  status(): ShardStatus[] {
+    return [...this.shards.values()].map((s) => ({
+      id: s.id,
+      master: { name: s.master.name, node: s.master.node.key },
+      replicas: s.replicas.map((r) => ({
+        name: r.name,
+        node: r.node.key,
+        weight: r.weight,
+        state: r.health.state,
+        lagSeconds: Number.isFinite(r.health.lagSeconds) ? r.health.lagSeconds : null,
+        lastError: r.health.lastError,
+      })),
+    }));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    clearInterval(this.timer);
+    for (const shard of this.shards.values()) this.teardown(shard);
+    this.shards.clear();
+  }
+
+  private entry(shardId: string): ShardEntry<S> {
+    const shard = this.shards.get(shardId);
+    if (!shard) throw new DependencyUnavailableError(`shard:${shardId}`, 'shard is not configured');
+    return shard;
+  }
+
+  /** Build shards that are new or changed, tear down removed ones. Keeps health of unchanged replicas. */
+  private sync(configs: ReadonlyMap<string, ShardConfig>): void {
+    if (this.closed) return;
+    for (const [id, config] of configs) {
+      const raw = JSON.stringify(config);
+      const old = this.shards.get(id);
+      if (old?.raw === raw) continue;
+      const next = this.build(id, config, raw, old);
+      this.shards.set(id, next);
+      if (old) this.teardown(old);
+      this.logger.info(
+        { shard: id, master: next.master.node.key, replicas: next.replicas.map((r) => r.node.key) },
+        old ? 'shard changed; nodes rebuilt' : 'shard added',
+      );
+    }
+    for (const [id, shard] of this.shards) {
+      if (configs.has(id)) continue;
+      this.shards.delete(id);
+      this.teardown(shard);
+      this.logger.info({ shard: id }, 'shard removed');
+    }
+  }
+
+  private build(id: string, config: ShardConfig, raw: string, old: ShardEntry<S> | undefined): ShardEntry<S> {
+    const spec = (host: string, port: number): NodeSpec => ({
+      host,
+      port,
+      database: config.database,
+      passwordEnv: config.passwordEnv,
+    });
+    const masterSpec = spec(config.master.host, config.master.port);
+    const masterName = `mysql-master:${id}`;
+    const sameMaster = old && nodeSpecKey(old.master.spec) === nodeSpecKey(masterSpec);
+    const replicas = config.replicas.map((r, i): ReplicaEntry<S> => {
+      const rSpec = spec(r.host, r.port);
+      const name = `mysql-replica:${id}:${i + 1}`;
+      const kept = old?.replicas.find((o) => o.name === name && nodeSpecKey(o.spec) === nodeSpecKey(rSpec));
+      return {
+        name,
+        spec: rSpec,
+        node: this.guard.wrap(this.nodes.acquire(rSpec), { name, kind: 'mysql-replica', shardId: id }),
+        probing: false,
+        weight: r.weight,
+        health: kept?.health ?? new ReplicaHealth({ readmitProbes: this.readmitProbes }),
+        position: kept?.position,
+      };
+    });
+    return {
+      id,
+      raw,
+      master: {
+        name: masterName,
+        spec: masterSpec,
+        node: this.guard.wrap(this.nodes.acquire(masterSpec), {
+          name: masterName,
+          kind: 'mysql-master',
+          shardId: id,
+        }),
+        probing: false,
+      },
+      replicas,
+      timeline: sameMaster ? old.timeline : new MasterTimeline(),
+    };
+  }
+
+  private teardown(shard: ShardEntry<S>): void {
+    this.nodes.release(shard.master.spec);
+    for (const r of shard.replicas) this.nodes.release(r.spec);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The seam between routing and the SQL driver. A `SqlNode` is one database server (a shard's
+ * master or one replica) and `run` is THE one place every call to it passes: the router runs
+ * probes, reads and write transactions through it, so a circuit breaker per node (issue 4) wraps
+ * exactly `run` via `NodeGuard`. Sessions are adapter-specific (`S`): the MySQL adapter gives
+ * repositories a drizzle handle on one dedicated connection; the router only needs the GTID calls.
+ */
+import type { ServerFlavour } from './gtid.js';
+
+export interface NodeSession {
+  /** detected once per server with `SELECT VERSION()` */
+  readonly flavour: ServerFlavour;
+  /**
+   * The server's replication position as text: MariaDB master `@@gtid_binlog_pos`, replica
+   * `@@gtid_slave_pos`; MySQL `@@GLOBAL.gtid_executed` for both.
+   */
+  position(role: 'master' | 'replica'): Promise<string>;
+  /**
+   * True once this server has applied `gtid` (MariaDB `MASTER_GTID_WAIT`, MySQL
+   * `WAIT_FOR_EXECUTED_GTID_SET`), waiting at most `timeoutMs`; false on timeout.
+   */
+  waitFor(gtid: string, timeoutMs: number): Promise<boolean>;
+}
+
+export interface SqlNode<S extends NodeSession = NodeSession> {
+  /** `host:port/database`, for logs */
+  readonly key: string;
+  /**
+   * Runs `fn` on one connection of this node, released afterwards. Connection-level failures
+   * (refused, timed out, lost, pool queue full) throw `DependencyUnavailableError`; SQL errors
+   * and errors thrown by `fn` pass through unchanged.
+   */
+  run<T>(fn: (session: S) => Promise<T>): Promise<T>;
+}
+
+export interface NodeSpec {
+  host: string;
+  port: number;
+  database: string;
+  /** env var holding this node's password; else SHARDGATE_DB_PASSWORD */
+  passwordEnv?: string;
+}
+
+export function nodeSpecKey(spec: NodeSpec): string {
+  return `${spec.host}:${spec.port}/${spec.database}${spec.passwordEnv ? `?${spec.passwordEnv}` : ''}`;
+}
+
+/**
+ * The pool map: one pool per distinct NodeSpec, shared by every shard entry that names it and
+ * closed (after a grace period for calls in flight) when the last holder releases it.
+ */
+export interface NodeSet<S extends NodeSession = NodeSession> {
+  acquire(spec: NodeSpec): SqlNode<S>;
+  release(spec: NodeSpec): void;
+  close(): Promise<void>;
+}
+
+export type NodeKind = 'mysql-master' | 'mysql-replica';
+
+export interface NodeIdentity {
+  /** breaker name: `mysql-master:<shard>` or `mysql-replica:<shard>:<n>` (n = 1-based position in `replicas`) */
+  name: string;
+  kind: NodeKind;
+  shardId: string;
+}
+
+/** Wraps every node the router builds; the breaker registry (issue 4) implements it. */
+export interface NodeGuard {
+  wrap<S extends NodeSession>(node: SqlNode<S>, identity: NodeIdentity): SqlNode<S>;
+}
+
+export const passThroughGuard: NodeGuard = { wrap: (node) => node };

@@ -1,0 +1,58 @@
+/**
+ * The tenant directory: `X-Tenant-ID` → the tenant's entry in the live config (etcd
+ * `tenants/<id>`, read from memory — never from etcd per request). Runtime-neutral and pure.
+ *
+ * Outcomes (CONTRACT.md §6): header missing or not matching the id pattern → 400 naming the
+ * header; unknown tenant → 404; `suspended` → 403 for everything; `readonly` → the lookup
+ * succeeds and writes answer 423 (`writeRefusal`).
+ */
+import type { ConfigSnapshot } from '../config/config-state.js';
+import { ID_PATTERN, type TenantEntry } from '../config/schema.js';
+import type { TenantRef } from '../domain/data-access.js';
+
+export const TENANT_HEADER = 'X-Tenant-ID';
+
+export interface DirectoryRefusal {
+  status: 400 | 403 | 404 | 423;
+  code: string;
+  detail: string;
+  /** for 400: the invalid field and what is wrong with it */
+  field?: { name: string; message: string };
+}
+
+export type TenantLookup =
+  | { ok: true; tenant: TenantRef; status: TenantEntry['status'] }
+  | { ok: false; refusal: DirectoryRefusal };
+
+export function resolveTenant(snapshot: ConfigSnapshot, header: string | undefined): TenantLookup {
+  if (header === undefined || header === '') return invalidHeader('required');
+  if (!ID_PATTERN.test(header)) return invalidHeader(`must match ${ID_PATTERN.source}`);
+  const entry = snapshot.tenants.get(header);
+  if (!entry) return refuse(404, 'tenant_not_found', `tenant "${header}" does not exist`);
+  if (entry.status === 'suspended') return refuse(403, 'tenant_suspended', `tenant "${header}" is suspended`);
+  return { ok: true, tenant: { id: header, shardId: entry.shard, name: entry.name }, status: entry.status };
+}
+
+/** The refusal of a write for a tenant in this status, if any. */
+export function writeRefusal(tenantId: string, status: TenantEntry['status']): DirectoryRefusal | undefined {
+  if (status === 'readonly')
+    return { status: 423, code: 'tenant_readonly', detail: `tenant "${tenantId}" is read-only` };
+  return undefined;
+}
+
+function refuse(status: DirectoryRefusal['status'], code: string, detail: string): TenantLookup {
+  return { ok: false, refusal: { status, code, detail } };
+}
+
+function invalidHeader(message: string): TenantLookup {
+  const name = `header.${TENANT_HEADER}`;
+  return {
+    ok: false,
+    refusal: {
+      status: 400,
+      code: 'validation_failed',
+      detail: `${name}: ${message}`,
+      field: { name, message },
+    },
+  };
+}

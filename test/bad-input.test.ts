@@ -1,0 +1,412 @@
+/**
+ * Issue "data path", Done-when 5: a table of malformed requests — wrong types, unknown fields,
+ * oversize bodies, bad ids, bad cursors, bad headers — all answer 4xx problem+json with a `code`
+ * (400s name the field), none answers 5xx, and the tenant's row counts do not change.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, type CallOptions, registerAndLogin } from './helpers/api.js';
+import { node, tenantRowCounts } from './helpers/shard-db.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+
+const shard = 'shard-2';
+const tenant = uniqueTenantId('bad');
+let librarian = '';
+let bookId = '';
+
+beforeAll(async () => {
+  await createTenant(tenant, shard);
+  librarian = (await registerAndLogin(tenant, 'lib@example.com')).token;
+  const book = await api('POST', '/v1/books', {
+    tenant,
+    token: librarian,
+    body: { isbn: '0306406152', title: 'Valid', author: 'Valid', copies: 2 },
+  });
+  bookId = book.json.id;
+});
+afterAll(() => removeTenant(tenant));
+
+interface Case {
+  name: string;
+  method: string;
+  path: string | (() => string);
+  options?: CallOptions;
+  /** sent with the librarian's token */
+  auth?: boolean;
+  status: number;
+  /** a field the problem must name (400s) */
+  field?: string;
+}
+
+const goodMember = { email: 'new@example.com', name: 'New', password: 'password-123' };
+const goodBook = { isbn: '0306406152', title: 'T', author: 'A', copies: 1 };
+const long = (n: number) => 'x'.repeat(n);
+
+const cases: Case[] = [
+  { name: 'register without body', method: 'POST', path: '/v1/members', status: 400, field: 'body.email' },
+  {
+    name: 'register with broken JSON',
+    method: 'POST',
+    path: '/v1/members',
+    options: { raw: '{"email":' },
+    status: 400,
+  },
+  {
+    name: 'register with a JSON array',
+    method: 'POST',
+    path: '/v1/members',
+    options: { raw: '[]' },
+    status: 400,
+    field: 'body',
+  },
+  {
+    name: 'register with JSON null',
+    method: 'POST',
+    path: '/v1/members',
+    options: { raw: 'null' },
+    status: 400,
+    field: 'body',
+  },
+  {
+    name: 'register with an unknown field',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, role: 'librarian' } },
+    status: 400,
+    field: 'body.role',
+  },
+  {
+    name: 'register with a bad email',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, email: 'not-an-email' } },
+    status: 400,
+    field: 'body.email',
+  },
+  {
+    name: 'register with a 300-char email',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, email: `${long(290)}@example.com` } },
+    status: 400,
+    field: 'body.email',
+  },
+  {
+    name: 'register with an empty name',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, name: '' } },
+    status: 400,
+    field: 'body.name',
+  },
+  {
+    name: 'register with a 201-char name',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, name: long(201) } },
+    status: 400,
+    field: 'body.name',
+  },
+  {
+    name: 'register with a short password',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, password: 'short' } },
+    status: 400,
+    field: 'body.password',
+  },
+  {
+    name: 'register with a numeric password',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, password: 12345678 } },
+    status: 400,
+    field: 'body.password',
+  },
+  {
+    name: 'register with a 20 KiB body',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, name: long(20_000) } },
+    status: 413,
+  },
+  {
+    name: 'register as text/plain',
+    method: 'POST',
+    path: '/v1/members',
+    options: { raw: JSON.stringify(goodMember), headers: { 'Content-Type': 'text/plain' } },
+    status: 415,
+  },
+  {
+    name: 'no X-Tenant-ID',
+    method: 'GET',
+    path: '/v1/books',
+    options: { tenant: null },
+    status: 400,
+    field: 'header.X-Tenant-ID',
+  },
+  {
+    name: 'malformed X-Tenant-ID',
+    method: 'GET',
+    path: '/v1/books',
+    options: { tenant: 'Bad_Tenant!' },
+    status: 400,
+    field: 'header.X-Tenant-ID',
+  },
+  {
+    name: 'unknown tenant',
+    method: 'POST',
+    path: '/v1/members',
+    options: { tenant: 't-never-created-anywhere', body: goodMember },
+    status: 404,
+  },
+  {
+    name: 'login without password',
+    method: 'POST',
+    path: '/v1/auth/login',
+    options: { body: { email: 'lib@example.com' } },
+    status: 400,
+    field: 'body.password',
+  },
+  {
+    name: 'login with an extra field',
+    method: 'POST',
+    path: '/v1/auth/login',
+    options: { body: { email: 'lib@example.com', password: 'x', admin: true } },
+    status: 400,
+    field: 'body.admin',
+  },
+  {
+    name: 'create book without a token',
+    method: 'POST',
+    path: '/v1/books',
+    options: { body: goodBook },
+    status: 401,
+  },
+  {
+    name: 'create book with a garbage token',
+    method: 'POST',
+    path: '/v1/books',
+    options: { body: goodBook, headers: { Authorization: 'Bearer a.b.c' } },
+    status: 401,
+  },
+  {
+    name: 'create book with Basic auth',
+    method: 'POST',
+    path: '/v1/books',
+    options: { body: goodBook, headers: { Authorization: 'Basic bGliOnB3' } },
+    status: 401,
+  },
+  {
+    name: 'create book with negative copies',
+    method: 'POST',
+    path: '/v1/books',
+    auth: true,
+    options: { body: { ...goodBook, copies: -1 } },
+    status: 400,
+    field: 'body.copies',
+  },
+  {
+    name: 'create book with fractional copies',
+    method: 'POST',
+    path: '/v1/books',
+    auth: true,
+    options: { body: { ...goodBook, copies: 1.5 } },
+    status: 400,
+    field: 'body.copies',
+  },
+  {
+    name: 'create book with copies as a string',
+    method: 'POST',
+    path: '/v1/books',
+    auth: true,
+    options: { body: { ...goodBook, copies: '3' } },
+    status: 400,
+    field: 'body.copies',
+  },
+  {
+    name: 'create book with a bad ISBN',
+    method: 'POST',
+    path: '/v1/books',
+    auth: true,
+    options: { body: { ...goodBook, isbn: 'ISBN-nope' } },
+    status: 400,
+    field: 'body.isbn',
+  },
+  {
+    name: 'create book with a 301-char title',
+    method: 'POST',
+    path: '/v1/books',
+    auth: true,
+    options: { body: { ...goodBook, title: long(301) } },
+    status: 400,
+    field: 'body.title',
+  },
+  {
+    name: 'create book missing author',
+    method: 'POST',
+    path: '/v1/books',
+    auth: true,
+    options: { body: { isbn: '0306406152', title: 'T', copies: 1 } },
+    status: 400,
+    field: 'body.author',
+  },
+  {
+    name: 'patch book with an empty object',
+    method: 'PATCH',
+    path: () => `/v1/books/${bookId}`,
+    auth: true,
+    options: { body: {} },
+    status: 400,
+    field: 'body',
+  },
+  {
+    name: 'patch book with an unknown field',
+    method: 'PATCH',
+    path: () => `/v1/books/${bookId}`,
+    auth: true,
+    options: { body: { available: 99 } },
+    status: 400,
+    field: 'body.available',
+  },
+  {
+    name: 'patch book with copies null',
+    method: 'PATCH',
+    path: () => `/v1/books/${bookId}`,
+    auth: true,
+    options: { body: { copies: null } },
+    status: 400,
+    field: 'body.copies',
+  },
+  {
+    name: 'get book with a malformed id',
+    method: 'GET',
+    path: '/v1/books/not-an-id',
+    status: 400,
+    field: 'path.id',
+  },
+  {
+    name: 'delete book with a lower-case id',
+    method: 'DELETE',
+    path: () => `/v1/books/${bookId.toLowerCase()}`,
+    auth: true,
+    status: 400,
+    field: 'path.id',
+  },
+  {
+    name: 'list books with limit 0',
+    method: 'GET',
+    path: '/v1/books?limit=0',
+    status: 400,
+    field: 'query.limit',
+  },
+  {
+    name: 'list books with limit 101',
+    method: 'GET',
+    path: '/v1/books?limit=101',
+    status: 400,
+    field: 'query.limit',
+  },
+  {
+    name: 'list books with limit abc',
+    method: 'GET',
+    path: '/v1/books?limit=abc',
+    status: 400,
+    field: 'query.limit',
+  },
+  {
+    name: 'list books with a forged cursor',
+    method: 'GET',
+    path: '/v1/books?cursor=eyJpZCI6Im5vcGUifQ',
+    status: 400,
+    field: 'query.cursor',
+  },
+  {
+    name: 'list books with an unknown parameter',
+    method: 'GET',
+    path: '/v1/books?sort=title',
+    status: 400,
+    field: 'query.sort',
+  },
+  {
+    name: 'list books with a 201-char author',
+    method: 'GET',
+    path: `/v1/books?author=${long(201)}`,
+    status: 400,
+    field: 'query.author',
+  },
+  {
+    name: 'list loans with limit twice',
+    method: 'GET',
+    path: '/v1/loans?limit=5&limit=6',
+    auth: true,
+    status: 400,
+    field: 'query.limit',
+  },
+  {
+    name: 'borrow with a malformed bookId',
+    method: 'POST',
+    path: '/v1/loans',
+    auth: true,
+    options: { body: { bookId: "1' OR '1'='1" } },
+    status: 400,
+    field: 'body.bookId',
+  },
+  {
+    name: 'borrow with an extra field',
+    method: 'POST',
+    path: '/v1/loans',
+    auth: true,
+    options: { body: { bookId: '01JD5X8Q9W6ZV1N2M3K4H5G6F7', memberId: 'x' } },
+    status: 400,
+    field: 'body.memberId',
+  },
+  {
+    name: 'return a malformed loan id',
+    method: 'POST',
+    path: '/v1/loans/%20/return',
+    auth: true,
+    status: 400,
+    field: 'path.id',
+  },
+  {
+    name: 'change password with a short new one',
+    method: 'POST',
+    path: '/v1/auth/change-password',
+    auth: true,
+    options: { body: { currentPassword: 'correct horse battery', newPassword: 'short' } },
+    status: 400,
+    field: 'body.newPassword',
+  },
+  {
+    name: 'read with a malformed consistency token',
+    method: 'GET',
+    path: '/v1/books',
+    options: { headers: { 'X-Consistency-Token': 'hello' } },
+    status: 400,
+  },
+];
+
+describe('bad input', () => {
+  it(`answers all ${cases.length} malformed requests with 4xx problem+json and changes no row`, async () => {
+    expect(cases.length).toBeGreaterThanOrEqual(30);
+    const master = node(shard, 'master').port;
+    const before = await tenantRowCounts(master, tenant);
+    const failures: string[] = [];
+    for (const c of cases) {
+      const path = typeof c.path === 'function' ? c.path() : c.path;
+      const options: CallOptions = { tenant, ...c.options };
+      if (c.auth) options.token = librarian;
+      const r = await api(c.method, path, options);
+      const problem = r.json as { code?: string; detail?: string; errors?: { field: string }[] } | undefined;
+      const why: string[] = [];
+      if (r.status !== c.status) why.push(`status ${r.status} (expected ${c.status})`);
+      if (!r.headers.get('content-type')?.includes('application/problem+json')) why.push('not problem+json');
+      if (typeof problem?.code !== 'string') why.push('no code');
+      if (c.field && !(problem?.detail ?? '').includes(c.field))
+        why.push(`field ${c.field} not named in "${problem?.detail}"`);
+      if (why.length > 0) failures.push(`${c.name}: ${why.join(', ')}`);
+    }
+    expect(failures).toEqual([]);
+    expect(await tenantRowCounts(master, tenant)).toEqual(before);
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * Issue "data path", Done-when 3: with the replica's SQL thread stopped, a write then a read with
+ * its consistency token returns the new data from the master (`X-Read-From: master`), on another
+ * instance than the one that wrote; without the token the read is served by the replica; once the
+ * lag passes `replication/max_lag_seconds`, token-less reads move to the master too, and return
+ * to the replica after it caught up.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
+import { etcdOverride } from './helpers/etcd.js';
+import { node, rootQuery } from './helpers/shard-db.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const shard = 'shard-1';
+const tenant = uniqueTenantId('ryw');
+const MAX_LAG_SECONDS = 2;
+const replicaPort = node(shard, 'replica').port;
+const [writer, reader] = INSTANCES as [string, string];
+const restores: (() => void)[] = [];
+
+async function readFromEverywhere(path: string): Promise<string[]> {
+  const answers = await Promise.all(INSTANCES.map((base) => api('GET', path, { tenant, base })));
+  return answers.map((a) => a.headers.get('X-Read-From') ?? `status ${a.status}`);
+}
+
+beforeAll(async () => {
+  await createTenant(tenant, shard);
+  restores.push(etcdOverride('replication/max_lag_seconds', String(MAX_LAG_SECONDS)));
+  restores.push(etcdOverride('replication/ryw_timeout_ms', '200'));
+});
+
+afterAll(async () => {
+  // never leave the replica stopped, whatever happened
+  await rootQuery(replicaPort, 'START SLAVE SQL_THREAD').catch(() => {});
+  for (const r of restores.reverse()) r();
+  removeTenant(tenant);
+});
+
+describe('read-your-writes with a stopped replica', () => {
+  it('serves token reads from the master, token-less reads from the replica until it lags too far', async () => {
+    const { token } = await registerAndLogin(tenant, 'librarian@example.com');
+    // both instances read from the replica while replication runs
+    await waitFor(async () => (await readFromEverywhere('/v1/books?limit=1')).every((r) => r === 'replica'), {
+      timeoutMs: 10_000,
+      what: 'both instances reading from the replica',
+    });
+
+    await rootQuery(replicaPort, 'STOP SLAVE SQL_THREAD');
+    const created = await api('POST', '/v1/books', {
+      tenant,
+      base: writer,
+      token,
+      body: { isbn: '0306406152', title: 'Written while the replica sleeps', author: 'RYW', copies: 1 },
+    });
+    expect(created.status).toBe(201);
+    const writtenAt = Date.now();
+    const consistency = created.headers.get('X-Consistency-Token');
+    expect(consistency).toBeTruthy();
+    const path = `/v1/books/${created.json.id}`;
+
+    // with the token, on the other instance: the new data, from the master
+    const withToken = await api('GET', path, {
+      tenant,
+      base: reader,
+      headers: { 'X-Consistency-Token': consistency! },
+    });
+    expect(withToken.status).toBe(200);
+    expect(withToken.json.title).toBe('Written while the replica sleeps');
+    expect(withToken.headers.get('X-Read-From')).toBe('master');
+
+    // without it: still the replica (which does not have the book yet)
+    const without = await api('GET', path, { tenant, base: reader });
+    expect(without.headers.get('X-Read-From')).toBe('replica');
+    expect(without.status).toBe(404);
+
+    // once the lag passes max_lag_seconds, token-less reads move to the master
+    await waitFor(async () => (await readFromEverywhere(path)).every((r) => r === 'master'), {
+      timeoutMs: (MAX_LAG_SECONDS + 5) * 1000,
+      intervalMs: 100,
+      what: 'token-less reads moving to the master',
+    });
+    expect(Date.now() - writtenAt).toBeGreaterThanOrEqual(MAX_LAG_SECONDS * 1000 - 1100);
+    const fromMaster = await api('GET', path, { tenant, base: reader });
+    expect(fromMaster.status).toBe(200);
+
+    // caught up → back to the replica, which now has the book
+    await rootQuery(replicaPort, 'START SLAVE SQL_THREAD');
+    await waitFor(async () => (await readFromEverywhere(path)).every((r) => r === 'replica'), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'reads returning to the replica',
+    });
+    const back = await api('GET', path, { tenant, base: reader });
+    expect(back.status).toBe(200);
+    expect(back.headers.get('X-Read-From')).toBe('replica');
+  });
+
+  it('rejects a forged token and a token of another shard with 400', async () => {
+    const forged = await api('GET', '/v1/books', {
+      tenant,
+      headers: { 'X-Consistency-Token': 'v1.e30.AAAA' },
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.json.code).toBe('invalid_consistency_token');
+    const other = uniqueTenantId('ryw-other');
+    await createTenant(other, 'shard-2');
+    try {
+      const { registered } = await registerAndLogin(other, 'x@example.com');
+      const foreign = registered.headers.get('X-Consistency-Token')!;
+      const mismatch = await api('GET', '/v1/books', { tenant, headers: { 'X-Consistency-Token': foreign } });
+      expect(mismatch.status).toBe(400);
+      expect(mismatch.json.code).toBe('consistency_token_shard_mismatch');
+    } finally {
+      removeTenant(other);
+    }
+  });
+});
