@@ -86,7 +86,7 @@ describe('circuit breakers with live settings', () => {
     expect(Date.now() - started).toBeLessThan(2000);
 
     const replica = shardA.replicas[0]!;
-    const name = `mysql-replica:${shardA.id}:0`;
+    const name = `mysql-replica:${shardA.id}:1`; // replicas are numbered from 1 in shards/<id> order
     const base = INSTANCES[0]!;
     expect((await breaker(base, name))?.state).toBe('closed');
     const pid = pidOf(replica.name);
