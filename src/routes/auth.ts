@@ -6,7 +6,8 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { changePassword, login } from '../domain/members.js';
-import { markRead, markWritten, unwrap } from './respond.js';
+import { markWrittenAndInvalidate } from './cached-read.js';
+import { markRead, unwrap } from './respond.js';
 import { email, jsonBody, jsonContent, password, problems, tenantHeaders } from './schemas.js';
 import { requireMember, requireWritable } from './v1-context.js';
 
@@ -59,7 +60,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
         c.req.valid('json'),
       );
       unwrap(outcome.result);
-      await markWritten(c, outcome.position);
+      await markWrittenAndInvalidate(c, outcome.position, [`member:${c.get('principal').memberId}`]);
       return c.body(null, 204);
     },
   );

@@ -8,7 +8,8 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { createBook, deleteBook, getBook, listBooks, updateBook } from '../domain/books.js';
 import { decodeCursor } from '../domain/cursor.js';
-import { invalidQuery, markRead, markWritten, readOptions, unwrap } from './respond.js';
+import { bookVersions, cachedRead, markWrittenAndInvalidate } from './cached-read.js';
+import { invalidQuery, unwrap } from './respond.js';
 import {
   authorQuery,
   bookBody,
@@ -49,7 +50,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       const { data } = c.get('services');
       const outcome = await createBook(data, c.get('tenant'), c.get('principal'), c.req.valid('json'));
       const book = unwrap(outcome.result);
-      await markWritten(c, outcome.position);
+      await markWrittenAndInvalidate(c, outcome.position, ['books']);
       return c.json(bookJson(book), 201);
     },
   );
@@ -64,14 +65,14 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       responses: { 200: jsonContent(bookSchema, 'the book'), ...problems(400, 403, 404, 503) },
     }),
     async (c) => {
-      const outcome = await getBook(
-        c.get('services').data,
-        c.get('tenant'),
-        c.req.valid('param').id,
-        readOptions(c),
+      const id = c.req.valid('param').id;
+      const json = await cachedRead(
+        c,
+        { version: `book:${id}`, entry: `book:${id}` },
+        (options) => getBook(c.get('services').data, c.get('tenant'), id, options),
+        bookJson,
       );
-      markRead(c, outcome.readFrom);
-      return c.json(bookJson(unwrap(outcome.value)), 200);
+      return c.json(json, 200);
     },
   );
 
@@ -91,14 +92,22 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
       if (query.cursor !== undefined && afterId === undefined)
         throw invalidQuery('cursor', 'not a cursor of this API');
-      const outcome = await listBooks(
-        c.get('services').data,
-        c.get('tenant'),
-        { author: query.author, afterId, limit },
-        readOptions(c),
+      const pageKey = encodeURIComponent(`${query.author ?? ''}|${afterId ?? ''}|${limit}`);
+      const json = await cachedRead(
+        c,
+        { version: 'books', entry: `books:${pageKey}` },
+        async (options) => {
+          const outcome = await listBooks(
+            c.get('services').data,
+            c.get('tenant'),
+            { author: query.author, afterId, limit },
+            options,
+          );
+          return { value: { ok: true as const, value: outcome.value }, readFrom: outcome.readFrom };
+        },
+        (page) => ({ items: page.items.map(bookJson), nextCursor: page.nextCursor }),
       );
-      markRead(c, outcome.readFrom);
-      return c.json({ items: outcome.value.items.map(bookJson), nextCursor: outcome.value.nextCursor }, 200);
+      return c.json(json, 200);
     },
   );
 
@@ -126,7 +135,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
         c.req.valid('json'),
       );
       const book = unwrap(outcome.result);
-      await markWritten(c, outcome.position);
+      await markWrittenAndInvalidate(c, outcome.position, bookVersions(book.id));
       return c.json(bookJson(book), 200);
     },
   );
@@ -150,7 +159,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
         c.req.valid('param').id,
       );
       unwrap(outcome.result);
-      await markWritten(c, outcome.position);
+      await markWrittenAndInvalidate(c, outcome.position, bookVersions(c.req.valid('param').id));
       return c.body(null, 204);
     },
   );

@@ -7,7 +7,8 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { decodeCursor } from '../domain/cursor.js';
 import { borrowBook, listLoans, returnLoan } from '../domain/loans.js';
-import { invalidQuery, markRead, markWritten, readOptions, unwrap } from './respond.js';
+import { bookVersions, markWrittenAndInvalidate } from './cached-read.js';
+import { invalidQuery, markRead, readOptions, unwrap } from './respond.js';
 import {
   idParams,
   idSchema,
@@ -47,7 +48,8 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       const { data } = c.get('services');
       const outcome = await borrowBook(data, c.get('tenant'), c.get('principal'), c.req.valid('json').bookId);
       const loan = unwrap(outcome.result);
-      await markWritten(c, outcome.position);
+      // a loan changes the book's availability, which its cached GET and list pages show
+      await markWrittenAndInvalidate(c, outcome.position, bookVersions(loan.bookId));
       return c.json(loanJson(loan), 201);
     },
   );
@@ -70,7 +72,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       const { data } = c.get('services');
       const outcome = await returnLoan(data, c.get('tenant'), c.get('principal'), c.req.valid('param').id);
       const loan = unwrap(outcome.result);
-      await markWritten(c, outcome.position);
+      await markWrittenAndInvalidate(c, outcome.position, bookVersions(loan.bookId));
       return c.json(loanJson(loan), 200);
     },
   );

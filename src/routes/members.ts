@@ -4,7 +4,9 @@
  */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
+import type { ReadOptions } from '../domain/data-access.js';
 import { getMe, registerMember } from '../domain/members.js';
+import { cachedRead } from './cached-read.js';
 import { markRead, markWritten, readOptions, unwrap } from './respond.js';
 import {
   jsonBody,
@@ -54,8 +56,19 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       },
     }),
     async (c) => {
-      const outcome = await getMe(c.get('services'), c.get('tenant'), c.get('principal'), readOptions(c));
+      const principal = c.get('principal');
+      const load = (options: ReadOptions) => getMe(c.get('services'), c.get('tenant'), principal, options);
+      const json = await cachedRead(
+        c,
+        { version: `member:${principal.memberId}`, entry: `member:${principal.memberId}` },
+        load,
+        (member) => ({ member: memberJson(member), pwv: member.passwordVersion }),
+      );
+      // an entry of another password version never answers: the database decides (revoked → 401)
+      if (json.pwv === principal.passwordVersion) return c.json(json.member, 200);
+      const outcome = await load(readOptions(c));
       markRead(c, outcome.readFrom);
+      c.header('X-Cache', 'MISS');
       return c.json(memberJson(unwrap(outcome.value)), 200);
     },
   );
