@@ -10,10 +10,12 @@ import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
 import type { ConfigStore } from '../config/interface.js';
 import type { Env } from '../env.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { breakerNodeGuard } from '../routing/breaker-node-guard.js';
 import { HmacConsistencyTokens } from '../routing/consistency-token.js';
 import { ShardRouter } from '../routing/shard-router.js';
+import { registerDataMetrics } from './data-metrics.js';
 import { MysqlNodeSet } from './mysql-node-set.js';
 import type { MysqlSession } from './mysql-session.js';
 import { SqlDataAccess } from './sql-data-access.js';
@@ -30,6 +32,7 @@ export function createDataServices({
   config,
   logger,
   breakers,
+  metrics,
 }: {
   env: Env;
   /** where a shard's `passwordEnv` is looked up (normally process.env) */
@@ -37,6 +40,7 @@ export function createDataServices({
   config: ConfigStore;
   logger: Logger;
   breakers: BreakerRegistry;
+  metrics: Metrics;
 }): DataServices {
   const secret = env.SHARDGATE_JWT_SECRET;
   if (!secret) throw new Error('SHARDGATE_JWT_SECRET is required');
@@ -46,6 +50,7 @@ export function createDataServices({
     logger,
   });
   const router = new ShardRouter({ config, nodes, logger, guard: breakerNodeGuard(breakers) });
+  registerDataMetrics({ metrics, nodes, router });
   return {
     services: {
       data: new SqlDataAccess({ router }),

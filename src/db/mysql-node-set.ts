@@ -167,6 +167,26 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
     );
   }
 
+  /**
+   * Usage of every pool, read from mysql2's pool internals (`_allConnections`,
+   * `_freeConnections`, `_connectionQueue` of the callback pool behind the promise pool);
+   * reported as 0 if a mysql2 upgrade renames them.
+   */
+  stats(): { node: string; inUse: number; idle: number; queued: number }[] {
+    return [...this.holders.values()].map(({ node }) => {
+      const inner =
+        (node.pool as unknown as { pool?: Record<string, { length?: number } | undefined> }).pool ?? {};
+      const all = inner._allConnections?.length ?? 0;
+      const free = inner._freeConnections?.length ?? 0;
+      return {
+        node: node.key,
+        inUse: Math.max(0, all - free),
+        idle: free,
+        queued: inner._connectionQueue?.length ?? 0,
+      };
+    });
+  }
+
   private createPool(spec: NodeSpec): Pool {
     const pool = createPool({
       host: spec.host,

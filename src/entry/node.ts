@@ -52,7 +52,7 @@ registerConfigMetrics(metrics, config);
 const breakers = new BreakerRegistry({ config, logger, metrics });
 const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL });
 const cache = new ReadCache({ store: cacheStore, config, breakers, logger, metrics });
-const dataServices = createDataServices({ env, processEnv: process.env, config, logger, breakers });
+const dataServices = createDataServices({ env, processEnv: process.env, config, logger, breakers, metrics });
 
 let draining = false;
 const app = createApp({

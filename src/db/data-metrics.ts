@@ -1,0 +1,83 @@
+/**
+ * Metrics of the data tier, collected at scrape time (no background work):
+ * - `db_pool_connections{node,state}` (in_use | idle) and `db_pool_queued{node}` per host pool;
+ * - `replica_lag_seconds{shard,replica}` as the router measures it (GTID-based), and
+ *   `replica_routable{shard,replica}` (1 when reads may go there);
+ * - `outbox_backlog{shard}`: unsent outbox rows per shard master, counted through the master's
+ *   breaker (a dead master leaves the last value and does not fail the scrape).
+ */
+import { count, isNull } from 'drizzle-orm';
+import type { Metrics } from '../observability/metrics.js';
+import type { ShardRouter } from '../routing/shard-router.js';
+import type { MysqlNodeSet } from './mysql-node-set.js';
+import type { MysqlSession } from './mysql-session.js';
+import { outbox } from './schema.js';
+
+export function registerDataMetrics({
+  metrics,
+  nodes,
+  router,
+}: {
+  metrics: Metrics;
+  nodes: MysqlNodeSet;
+  router: ShardRouter<MysqlSession>;
+}): void {
+  metrics.gauge({
+    name: 'db_pool_connections',
+    help: 'connections of each host pool by state',
+    labelNames: ['node', 'state'],
+    collect: (g) => {
+      for (const p of nodes.stats()) {
+        g.set({ node: p.node, state: 'in_use' }, p.inUse);
+        g.set({ node: p.node, state: 'idle' }, p.idle);
+      }
+    },
+  });
+  metrics.gauge({
+    name: 'db_pool_queued',
+    help: 'callers waiting for a connection of each host pool',
+    labelNames: ['node'],
+    collect: (g) => {
+      for (const p of nodes.stats()) g.set({ node: p.node }, p.queued);
+    },
+  });
+  metrics.gauge({
+    name: 'replica_lag_seconds',
+    help: 'replication lag of each replica as measured by the router (-1 unknown)',
+    labelNames: ['shard', 'replica'],
+    collect: (g) => {
+      for (const s of router.status()) {
+        for (const r of s.replicas) g.set({ shard: s.id, replica: r.name }, r.lagSeconds ?? -1);
+      }
+    },
+  });
+  metrics.gauge({
+    name: 'replica_routable',
+    help: '1 while reads may be routed to the replica',
+    labelNames: ['shard', 'replica'],
+    collect: (g) => {
+      for (const s of router.status()) {
+        for (const r of s.replicas) g.set({ shard: s.id, replica: r.name }, r.state === 'admitted' ? 1 : 0);
+      }
+    },
+  });
+  metrics.gauge({
+    name: 'outbox_backlog',
+    help: 'unsent outbox rows per shard master',
+    labelNames: ['shard'],
+    collect: async (g) => {
+      await Promise.all(
+        router.status().map(async (s) => {
+          try {
+            const [row] = await router
+              .master(s.id)
+              .run((session) => session.db.select({ n: count() }).from(outbox).where(isNull(outbox.sentAt)));
+            g.set({ shard: s.id }, Number(row?.n ?? 0));
+          } catch {
+            /* master unavailable: keep the last value */
+          }
+        }),
+      );
+    },
+  });
+}
