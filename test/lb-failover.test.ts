@@ -1,0 +1,133 @@
+/**
+ * Issue "control plane / HAProxy", Done-when 2: SIGTERM api-1 under a steady load through
+ * HAProxy → zero 5xx (readiness 503 + agent `drain`, then in-flight requests finish); SIGKILL
+ * api-1 under a load of GETs → zero 5xx on GETs (HAProxy redispatches and retries on connection
+ * failure / empty response) and HAProxy marks it down within 3 s. The instance is restarted after.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haproxyCommand, showServers } from '../control-plane/lb/haproxy-runtime.js';
+import { HAPROXY_SOCKET, STATE_DIR } from '../stack/paths.js';
+import { isAlive } from '../stack/process-manager.js';
+import { topology } from '../stack/topology.js';
+import { api, HAPROXY, registerAndLogin } from './helpers/api.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const victim = topology.apis[0]!.id;
+const tenant = uniqueTenantId('lbf');
+let token = '';
+let bookId = '';
+
+function pid(name: string): number {
+  return Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
+}
+
+async function restoreStack(): Promise<void> {
+  execFileSync(process.execPath, ['--import', 'tsx', 'stack/cli.ts', 'up'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  await waitFor(
+    async () => (await showServers(HAPROXY_SOCKET, topology.haproxy.backend)).every((s) => !s.maintenance),
+    {
+      timeoutMs: 10_000,
+      what: 'servers back',
+    },
+  );
+}
+
+/** `concurrency` loops of requests until `stop()`; records every status (0 = network error). */
+function load(make: (i: number) => Promise<number>, concurrency = 6) {
+  const statuses: number[] = [];
+  let running = true;
+  const loops = Array.from({ length: concurrency }, async (_, k) => {
+    let i = k;
+    while (running) {
+      statuses.push(await make(i).catch(() => 0));
+      i += concurrency;
+    }
+  });
+  return {
+    statuses,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return statuses;
+    },
+  };
+}
+
+async function serverUp(name: string): Promise<boolean> {
+  const text = await haproxyCommand(HAPROXY_SOCKET, 'show stat');
+  const row = text.split('\n').find((l) => l.startsWith(`${topology.haproxy.backend},${name},`));
+  return row ? row.split(',')[17]?.startsWith('UP') === true : false;
+}
+
+beforeAll(async () => {
+  await createTenant(tenant, 'shard-1');
+  token = (await registerAndLogin(tenant, 'lib@example.com')).token;
+  const b = await api('POST', '/v1/books', {
+    tenant,
+    token,
+    body: { isbn: '9780201633610', title: 'Design Patterns', author: 'Gamma', copies: 1000 },
+  });
+  bookId = b.json.id;
+});
+
+afterAll(async () => {
+  await restoreStack();
+  removeTenant(tenant);
+});
+
+describe('HAProxy failover', () => {
+  it('SIGTERM api-1 under steady reads and writes → zero 5xx', async () => {
+    const traffic = load(async (i) => {
+      if (i % 5 === 0) {
+        const r = await api('POST', '/v1/books', {
+          tenant,
+          token,
+          body: { isbn: '9780201633610', title: `T${i}`, author: 'Gamma', copies: 1 },
+        });
+        return r.status;
+      }
+      const r = await fetch(`${HAPROXY}/v1/books/${bookId}`, { headers: { 'X-Tenant-ID': tenant } });
+      await r.arrayBuffer();
+      return r.status;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const p = pid(victim);
+    process.kill(p, 'SIGTERM');
+    await waitFor(() => !isAlive(p), { timeoutMs: 15_000, what: `${victim} to exit after draining` });
+    await new Promise((r) => setTimeout(r, 500));
+    const statuses = await traffic.stop();
+    expect(statuses.length).toBeGreaterThan(50);
+    expect(statuses.filter((s) => s >= 500 || s === 0)).toEqual([]);
+    await restoreStack();
+  });
+
+  it('SIGKILL api-1 under GETs → zero 5xx on GETs, marked down within 3 s', async () => {
+    await waitFor(() => serverUp(victim), { timeoutMs: 10_000, what: `${victim} UP before the kill` });
+    const traffic = load(async () => {
+      const r = await fetch(`${HAPROXY}/v1/books/${bookId}`, { headers: { 'X-Tenant-ID': tenant } });
+      await r.arrayBuffer();
+      return r.status;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const killedAt = Date.now();
+    process.kill(pid(victim), 'SIGKILL');
+    await waitFor(async () => !(await serverUp(victim)), {
+      timeoutMs: 3000,
+      intervalMs: 50,
+      what: 'HAProxy marks it DOWN',
+    });
+    const downAfter = Date.now() - killedAt;
+    await new Promise((r) => setTimeout(r, 500));
+    const statuses = await traffic.stop();
+    expect(downAfter).toBeLessThan(3000);
+    expect(statuses.length).toBeGreaterThan(50);
+    expect(statuses.filter((s) => s >= 500 || s === 0)).toEqual([]);
+  });
+});
