@@ -3,7 +3,11 @@
  * 2 s; an invalid value is rejected, listed at /health/config, and the last good value stays;
  * with etcd frozen (SIGSTOP) the instances keep answering /health and /health/ready with 200.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../stack/paths.js';
+import { stackEnv } from '../stack/stack.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { topology } from '../stack/topology.js';
 import { etcdOverride, etcdPut } from './helpers/etcd.js';
@@ -90,5 +94,33 @@ describe('live config from etcd', () => {
       timeoutMs: 10_000,
       what: 'etcd reconnect',
     });
+  });
+
+  it('an instance started while etcd is unreachable answers /health 200, /health/ready 503, then 200 once etcd is back', async () => {
+    const etcdPid = Number(readFileSync(`${topology.stateDir}/pids/${topology.etcd.name}.pid`, 'utf8'));
+    const port = 8197;
+    process.kill(etcdPid, 'SIGSTOP');
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js')], {
+      env: { ...process.env, ...stackEnv(), PORT: String(port), SHARDGATE_INSTANCE_ID: 'api-late', LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    const base = `http://${topology.host}:${port}`;
+    try {
+      await waitFor(async () => (await fetch(`${base}/health`)).status === 200, { timeoutMs: 10_000, what: 'liveness' });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await fetch(`${base}/health/ready`)).status).toBe(503);
+      expect(((await (await fetch(`${base}/health/config`)).json()) as { loaded: boolean }).loaded).toBe(false);
+    } finally {
+      process.kill(etcdPid, 'SIGCONT');
+    }
+    try {
+      await waitFor(async () => (await fetch(`${base}/health/ready`)).status === 200, {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+        what: 'ready once etcd answers',
+      });
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
