@@ -13,6 +13,7 @@ import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { BreakerRegistry } from './resilience/breaker-registry.js';
 import type { ConsistencyTokens } from './routing/consistency-token.js';
+import type { ShardStatus } from './routing/shard-router.js';
 
 export interface Lifecycle {
   /** true once shutdown began: `/health/ready` answers 503 so the load balancer drains us */
@@ -31,6 +32,8 @@ export interface Services {
   cache: ReadCache;
   /** tenant data on the shards (SqlDataAccess) or in memory (MemoryDataAccess) */
   data: DataAccess;
+  /** the shard router's view of every shard: replicas with their measured lag and routing state */
+  replication: { status(): ShardStatus[] };
   /** argon2id in production, a fast test hasher in unit tests */
   passwords: PasswordHasher;
   /** member JWTs (HS256) */

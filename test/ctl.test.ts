@@ -86,5 +86,13 @@ describe('shardgate-ctl', () => {
       { timeoutMs: 5000, intervalMs: 250, what: 'instances at the new config revision' },
     );
     expect(status.instances.find((i) => i.id === 'api-1')?.configRevision).toBe(status.configRevision);
+    // live replica lag, as a running instance measures it
+    const full = JSON.parse(ctl(['status', '--json']).stdout) as {
+      shards: { id: string; replicaLag: { state: string; lagSeconds: number | null }[] | null }[];
+    };
+    for (const shard of full.shards.filter((s) => s.id.startsWith('shard-'))) {
+      expect(shard.replicaLag?.length, shard.id).toBeGreaterThan(0);
+      expect(typeof shard.replicaLag?.[0]?.lagSeconds).toBe('number');
+    }
   });
 });

@@ -6,17 +6,48 @@
 import { loadState, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 
+interface ReplicaLag {
+  name: string;
+  node: string;
+  state: string;
+  lagSeconds: number | null;
+}
+
+/** Live replica lag as a running instance measures it (the first registered one that answers). */
+async function liveReplication(
+  urls: string[],
+): Promise<{ from: string; shards: Map<string, ReplicaLag[]> } | undefined> {
+  for (const url of urls) {
+    try {
+      const res = await fetch(`${url}/health/replication`, { signal: AbortSignal.timeout(1000) });
+      if (!res.ok) continue;
+      const body = (await res.json()) as { shards: { id: string; replicas: ReplicaLag[] }[] };
+      return { from: url, shards: new Map(body.shards.map((s) => [s.id, s.replicas])) };
+    } catch {
+      /* try the next instance */
+    }
+  }
+  return undefined;
+}
+
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
   const s = loadState(read);
   const snap = s.snapshot;
   const tenantsPerShard = Object.fromEntries([...snap.shards.keys()].map((id) => [id, 0]));
   for (const t of snap.tenants.values()) tenantsPerShard[t.shard] = (tenantsPerShard[t.shard] ?? 0) + 1;
+  const live = await liveReplication([...snap.instances.values()].map((i) => i.url));
   const view = {
     etcd: { endpoints: ctx.env.SHARDGATE_ETCD_ENDPOINTS, prefix: ctx.prefix, revision: read.revision },
     /** what each instance's configRevision should equal once it has applied everything */
     configRevision: snap.revision,
-    shards: [...snap.shards].map(([id, sh]) => ({ id, ...sh, tenants: tenantsPerShard[id] ?? 0 })),
+    shards: [...snap.shards].map(([id, sh]) => ({
+      id,
+      ...sh,
+      tenants: tenantsPerShard[id] ?? 0,
+      replicaLag: live?.shards.get(id) ?? null,
+    })),
+    lagFrom: live?.from ?? null,
     tenants: snap.tenants.size,
     lbWeights: Object.fromEntries(snap.lbWeights),
     breakers: snap.breakers,
@@ -35,6 +66,11 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     ctx.out(
       `  ${sh.id.padEnd(12)} master ${sh.master.host}:${sh.master.port}  replicas ${replicas}  tenants ${sh.tenants}`,
     );
+    for (const r of sh.replicaLag ?? []) {
+      const lag = r.lagSeconds === null ? 'unknown' : `${r.lagSeconds.toFixed(1)} s`;
+      ctx.out(`    ${r.node.padEnd(28)} ${r.state.padEnd(10)} lag ${lag}`);
+    }
+    if (!sh.replicaLag) ctx.out('    replica lag: unknown (no instance reachable)');
   }
   ctx.out(`tenants: ${view.tenants}`);
   ctx.out(

@@ -21,7 +21,7 @@ import type { MysqlSession } from './mysql-session.js';
 import { SqlDataAccess } from './sql-data-access.js';
 
 export interface DataServices {
-  services: Pick<Services, 'data' | 'passwords' | 'memberTokens' | 'consistencyTokens'>;
+  services: Pick<Services, 'data' | 'passwords' | 'memberTokens' | 'consistencyTokens' | 'replication'>;
   router: ShardRouter<MysqlSession>;
   close(): Promise<void>;
 }
@@ -54,6 +54,7 @@ export function createDataServices({
   return {
     services: {
       data: new SqlDataAccess({ router }),
+      replication: router,
       passwords: new Argon2Hasher(),
       memberTokens: new JwtMemberTokens({ secret }),
       consistencyTokens: new HmacConsistencyTokens({ secret }),

@@ -41,7 +41,43 @@ const breakerBody = z
   })
   .openapi('CircuitBreakers');
 
+const replicationBody = z
+  .object({
+    shards: z.array(
+      z.object({
+        id: z.string(),
+        master: z.object({ name: z.string(), node: z.string() }),
+        replicas: z.array(
+          z.object({
+            name: z.string(),
+            node: z.string(),
+            weight: z.number(),
+            state: z.string(),
+            lagSeconds: z.number().nullable(),
+            lastError: z.string().optional(),
+          }),
+        ),
+      }),
+    ),
+  })
+  .openapi('Replication');
+
 export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health/replication',
+      tags: ['health'],
+      responses: {
+        200: {
+          description: "this instance's view of every shard: replica lag and whether reads may go there",
+          content: { 'application/json': { schema: replicationBody } },
+        },
+      },
+    }),
+    (c) => c.json({ shards: c.get('services').replication.status() }, 200),
+  );
+
   app.openapi(
     createRoute({
       method: 'get',

@@ -31,6 +31,7 @@ export function createMemoryServices(
     instanceId: 'api-test',
     lifecycle: { isDraining: draining },
     data: new MemoryDataAccess(),
+    replication: { status: () => [] },
     passwords: new TestPasswordHasher(),
     memberTokens: new JwtMemberTokens({ secret: TEST_SECRET }),
     consistencyTokens: new HmacConsistencyTokens({ secret: TEST_SECRET }),
