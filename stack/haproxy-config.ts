@@ -29,6 +29,9 @@ export interface HaproxyConfigOptions {
   servers: HaproxyServer[];
   socketPath: string;
   tenantAffinity?: boolean;
+  /** defaults: topology.haproxy.port / statsPort (tests run a second HAProxy on others) */
+  port?: number;
+  statsPort?: number;
 }
 
 export function renderHaproxyConfig({
@@ -36,6 +39,8 @@ export function renderHaproxyConfig({
   servers,
   socketPath,
   tenantAffinity = false,
+  port = topology.haproxy.port,
+  statsPort = topology.haproxy.statsPort,
 }: HaproxyConfigOptions): string {
   const h = topology.haproxy;
   const balance = tenantAffinity
@@ -68,12 +73,12 @@ defaults
   retry-on conn-failure empty-response
 
 frontend shardgate
-  bind ${bindHost}:${h.port}
+  bind ${bindHost}:${port}
   option forwardfor
 ${affinityGuard}  default_backend ${h.backend}
 
 frontend stats
-  bind ${bindHost}:${h.statsPort}
+  bind ${bindHost}:${statsPort}
   http-request use-service prometheus-exporter if { path /metrics }
   stats enable
   stats uri /stats

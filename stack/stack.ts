@@ -256,9 +256,11 @@ function startLbSync(): void {
 
 export function writeHaproxyConfig(): string {
   const file = join(STATE_DIR, 'haproxy.cfg');
+  // SHARDGATE_LB_TENANT_AFFINITY=1: balance by X-Tenant-ID (consistent hash), reject requests without it
+  const tenantAffinity = process.env.SHARDGATE_LB_TENANT_AFFINITY === '1';
   writeFileSync(
     file,
-    renderHaproxyConfig({ bindHost: H, servers: localServers(), socketPath: HAPROXY_SOCKET }),
+    renderHaproxyConfig({ bindHost: H, servers: localServers(), socketPath: HAPROXY_SOCKET, tenantAffinity }),
   );
   return file;
 }
