@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../stack/paths.js';
 import { stackEnv } from '../stack/stack.js';
-import { afterAll, describe, expect, it } from 'vitest';
 import { topology } from '../stack/topology.js';
 import { etcdOverride, etcdPut } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -101,15 +101,26 @@ describe('live config from etcd', () => {
     const port = 8197;
     process.kill(etcdPid, 'SIGSTOP');
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js')], {
-      env: { ...process.env, ...stackEnv(), PORT: String(port), SHARDGATE_INSTANCE_ID: 'api-late', LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        ...stackEnv(),
+        PORT: String(port),
+        SHARDGATE_INSTANCE_ID: 'api-late',
+        LOG_LEVEL: 'warn',
+      },
       stdio: 'ignore',
     });
     const base = `http://${topology.host}:${port}`;
     try {
-      await waitFor(async () => (await fetch(`${base}/health`)).status === 200, { timeoutMs: 10_000, what: 'liveness' });
+      await waitFor(async () => (await fetch(`${base}/health`)).status === 200, {
+        timeoutMs: 10_000,
+        what: 'liveness',
+      });
       await new Promise((r) => setTimeout(r, 1000));
       expect((await fetch(`${base}/health/ready`)).status).toBe(503);
-      expect(((await (await fetch(`${base}/health/config`)).json()) as { loaded: boolean }).loaded).toBe(false);
+      expect(((await (await fetch(`${base}/health/config`)).json()) as { loaded: boolean }).loaded).toBe(
+        false,
+      );
     } finally {
       process.kill(etcdPid, 'SIGCONT');
     }
