@@ -55,6 +55,8 @@ let tokenA = '';
 let tokenB = '';
 
 beforeAll(async () => {
+  // these tests watch where reads are routed: keep the read cache out of the way
+  restores.push(etcdOverride('cache/enabled', 'false'));
   await createTenant(tenantA, shardA.id);
   await createTenant(tenantB, shardB.id);
   tokenA = (await registerAndLogin(tenantA, 'lib-a@example.com')).token;
@@ -199,5 +201,11 @@ describe('circuit breakers with live settings', () => {
       { timeoutMs: 20_000, intervalMs: 250, what: 'writes to the restarted master' },
     );
     expect(ok.status).toBe(201);
+    // leave every instance with a closed master breaker for whatever runs next
+    await waitFor(
+      async () =>
+        (await Promise.all(INSTANCES.map((b) => breaker(b, name)))).every((b) => !b || b.state === 'closed'),
+      { timeoutMs: 15_000, intervalMs: 200, what: `${name} closed on every instance` },
+    );
   });
 });

@@ -28,6 +28,8 @@ beforeAll(async () => {
   await createTenant(tenant, shard);
   restores.push(etcdOverride('replication/max_lag_seconds', String(MAX_LAG_SECONDS)));
   restores.push(etcdOverride('replication/ryw_timeout_ms', '200'));
+  // this test watches where reads are routed: keep the read cache out of the way
+  restores.push(etcdOverride('cache/enabled', 'false'));
 });
 
 afterAll(async () => {
