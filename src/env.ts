@@ -33,6 +33,10 @@ export const envSchema = z.object({
   SHARDGATE_AGENT_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** this instance's weight in haproxy.cfg (agent-check percentages are relative to it) */
   SHARDGATE_LB_INITIAL_WEIGHT: z.coerce.number().int().min(1).max(256).default(1),
+  /** deliveries of one email before it goes to the dead-letter queue */
+  SHARDGATE_MAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  /** port of the email worker's /metrics (0 = off) */
+  SHARDGATE_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

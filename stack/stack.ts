@@ -234,7 +234,13 @@ export function startApi(id: string): void {
 export function startWorker(): boolean {
   const entry = join(REPO_ROOT, 'dist', 'src', 'entry', 'email-worker.js');
   if (!existsSync(entry)) return false;
-  startProcess({ name: topology.worker.name, command: process.execPath, args: [entry], env: stackEnv() });
+  startProcess({
+    name: topology.worker.name,
+    command: process.execPath,
+    args: [entry],
+    // 4 attempts = retries after 1 s, 2 s, 4 s, then the dead-letter queue (tests wait for it)
+    env: { ...stackEnv(), SHARDGATE_INSTANCE_ID: 'stack', SHARDGATE_MAIL_MAX_ATTEMPTS: '4' },
+  });
   return true;
 }
 

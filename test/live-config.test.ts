@@ -78,8 +78,8 @@ describe('live config from etcd', () => {
     const pid = Number(readFileSync(`${topology.stateDir}/pids/${topology.etcd.name}.pid`, 'utf8'));
     process.kill(pid, 'SIGSTOP');
     try {
-      // long enough for gRPC keepalive (3 s + 2 s timeout) to notice the dead peer
-      await new Promise((r) => setTimeout(r, 6500));
+      // long enough for gRPC keepalive (6 s + 2 s timeout) to notice the dead peer
+      await new Promise((r) => setTimeout(r, 9000));
       for (const base of apis) {
         expect((await fetch(`${base}/health`)).status).toBe(200);
         expect((await fetch(`${base}/health/ready`)).status).toBe(200);

@@ -1,6 +1,6 @@
 /**
  * One way to build an etcd3 client for the API, the worker and the CLI: gRPC keepalives so a dead
- * peer is noticed in seconds, a short dial timeout, and a watch backoff capped at 2 s so a watch
+ * peer is noticed within seconds, a short dial timeout, and a watch backoff capped at 2 s so a watch
  * resumes quickly after etcd comes back (the library default waits up to 30 s).
  */
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
@@ -19,7 +19,9 @@ export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 
     hosts: endpoints,
     dialTimeout: Math.min(callTimeoutMs, 2000),
     grpcOptions: {
-      'grpc.keepalive_time_ms': 3000,
+      // etcd refuses pings more often than its --grpc-keepalive-min-time (5 s by default) with
+      // GOAWAY "too_many_pings"; 6 s + 2 s timeout notices a dead peer within ~8 s
+      'grpc.keepalive_time_ms': 6000,
       'grpc.keepalive_timeout_ms': 2000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': 200,

@@ -119,6 +119,11 @@ export const outbox = mysqlTable(
     availableAt: at('available_at').notNull(),
     attempts: int('attempts').notNull().default(0),
     sentAt: at('sent_at'),
+    /**
+     * Set by the email worker after the SMTP server accepted the message: the idempotency record
+     * that stops a redelivered message (broker redelivery, relay re-publish) from mailing twice.
+     */
+    deliveredAt: at('delivered_at'),
     lastError: varchar('last_error', { length: 500 }),
   },
   (t) => [

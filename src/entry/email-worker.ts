@@ -1,0 +1,87 @@
+/**
+ * The email worker (`npm run worker`): outbox relay + RabbitMQ consumer + SMTP, following the
+ * shard map in etcd. Several may run. SIGTERM: stop claiming, finish in-flight deliveries,
+ * close connections. Metrics on SHARDGATE_WORKER_METRICS_PORT when set.
+ */
+import { createServer } from 'node:http';
+import { hostname } from 'node:os';
+import { createEtcdClient } from '../config/etcd-client.js';
+import { EtcdConfigStore } from '../config/etcd-config-store.js';
+import { EnvError, parseEnv } from '../env.js';
+import { AmqpConnection } from '../mail/amqp-connection.js';
+import { MailConsumer } from '../mail/mail-consumer.js';
+import { OutboxRelay } from '../mail/outbox-relay.js';
+import { OutboxStore } from '../mail/outbox-store.js';
+import { SmtpSender } from '../mail/smtp-sender.js';
+import { createLogger } from '../observability/logger.js';
+import { createPromMetrics } from '../observability/prom-metrics.js';
+import { BreakerRegistry } from '../resilience/breaker-registry.js';
+
+function loadEnv() {
+  try {
+    return parseEnv(process.env);
+  } catch (error) {
+    if (error instanceof EnvError) {
+      console.error(`shardgate worker: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+const env = loadEnv();
+const id = `${env.SHARDGATE_INSTANCE_ID ?? hostname()}-worker`;
+const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id } });
+const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
+const config = new EtcdConfigStore({ client: etcd, prefix: env.SHARDGATE_ETCD_PREFIX, logger });
+const metrics = createPromMetrics({ defaultLabels: { instance: id } });
+const breakers = new BreakerRegistry({ config, logger, metrics });
+const store = new OutboxStore({
+  config,
+  breakers,
+  logger,
+  user: env.SHARDGATE_DB_USER,
+  password: (name) => (name ? process.env[name] : undefined) ?? env.SHARDGATE_DB_PASSWORD,
+});
+const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger });
+const smtp = new SmtpSender({ url: env.SHARDGATE_SMTP_URL, from: env.SHARDGATE_MAIL_FROM });
+const relay = new OutboxRelay({ store, amqp, logger, metrics });
+const consumer = new MailConsumer({
+  amqp,
+  store,
+  smtp,
+  logger,
+  metrics,
+  maxAttempts: env.SHARDGATE_MAIL_MAX_ATTEMPTS,
+});
+
+const metricsServer =
+  env.SHARDGATE_WORKER_METRICS_PORT > 0
+    ? createServer(async (_req, res) => {
+        const { contentType, body } = await metrics.render();
+        res.writeHead(200, { 'Content-Type': contentType }).end(body);
+      }).listen(env.SHARDGATE_WORKER_METRICS_PORT)
+    : undefined;
+
+await config.start();
+relay.start();
+consumer.start();
+logger.info({ maxAttempts: env.SHARDGATE_MAIL_MAX_ATTEMPTS }, 'email worker started');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) process.exit(1);
+  stopping = true;
+  logger.info({ signal }, 'email worker stopping');
+  await relay.stop();
+  await consumer.stop();
+  await amqp.close();
+  smtp.close();
+  await store.close();
+  await config.close();
+  etcd.close();
+  metricsServer?.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,96 @@
+/**
+ * One AMQP connection with a confirm channel, (re)opened on demand through the `rabbitmq`
+ * breaker. A lost connection is dropped and the next `channel()` call reconnects (and
+ * re-declares the topology); while the breaker is open, calls fail at once with
+ * BreakerOpenError. amqplib errors become DependencyError('rabbitmq') here and nowhere else.
+ */
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
+import type { Logger } from '../observability/logger.js';
+import type { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { CallTimeoutError, DependencyError } from '../resilience/errors.js';
+import { declareMailTopology } from './amqp-topology.js';
+
+export class AmqpConnection {
+  private model: ChannelModel | undefined;
+  private confirm: ConfirmChannel | undefined;
+  private opening: Promise<ConfirmChannel> | undefined;
+  private closed = false;
+  private readonly listeners = new Set<(ch: ConfirmChannel) => void>();
+
+  constructor(
+    private readonly opts: { url: string; breakers: BreakerRegistry; logger: Logger; prefetch?: number },
+  ) {}
+
+  /** called with every new channel (the consumer re-subscribes on reconnect) */
+  onChannel(fn: (ch: ConfirmChannel) => void): void {
+    this.listeners.add(fn);
+  }
+
+  /** ms until the rabbitmq breaker lets calls through again (0 = it does now) */
+  blockedForMs(): number {
+    return this.opts.breakers.get('rabbitmq', 'rabbitmq').retryAfterMs();
+  }
+
+  /** Run `fn` on the confirm channel through the rabbitmq breaker. */
+  async run<T>(fn: (ch: ConfirmChannel) => Promise<T>): Promise<T> {
+    return this.opts.breakers
+      .get('rabbitmq', 'rabbitmq')
+      .execute(async () => {
+        try {
+          return await fn(await this.channel());
+        } catch (error) {
+          if (error instanceof DependencyError) throw error;
+          this.drop();
+          throw new DependencyError('rabbitmq', `rabbitmq: ${(error as Error).message}`, { cause: error });
+        }
+      })
+      .catch((error: unknown) => {
+        // an abandoned call leaves its channel in an unknown state: start over on the next call
+        if (error instanceof CallTimeoutError) this.drop();
+        throw error;
+      });
+  }
+
+  channel(): Promise<ConfirmChannel> {
+    if (this.confirm) return Promise.resolve(this.confirm);
+    this.opening ??= this.open().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  private async open(): Promise<ConfirmChannel> {
+    if (this.closed) throw new DependencyError('rabbitmq', 'connection closed');
+    const model = await amqp.connect(this.opts.url, { timeout: 2000, heartbeat: 5 });
+    model.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp connection error'));
+    model.on('close', () => {
+      if (this.model === model) this.drop();
+    });
+    const ch = await model.createConfirmChannel();
+    ch.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp channel error'));
+    ch.on('close', () => {
+      if (this.confirm === ch) this.drop();
+    });
+    await declareMailTopology(ch);
+    await ch.prefetch(this.opts.prefetch ?? 16);
+    this.model = model;
+    this.confirm = ch;
+    this.opts.logger.info({}, 'amqp connected; topology declared');
+    for (const l of this.listeners) l(ch);
+    return ch;
+  }
+
+  private drop(): void {
+    const model = this.model;
+    this.model = undefined;
+    this.confirm = undefined;
+    model?.close().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const model = this.model;
+    this.drop();
+    await model?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Relay: moves outbox rows of every shard to RabbitMQ. Several relays (worker processes) may run:
+ * rows are claimed with SKIP LOCKED. Per shard, a loop claims a batch, publishes each row as a
+ * persistent message with publisher confirms, and only then marks the rows sent (OutboxStore).
+ * Polls every `idleMs` when a shard has nothing due, at once again after a full batch, and backs
+ * off (the breaker's time left, or `idleMs` × 10) while RabbitMQ or the shard is unavailable.
+ * Shards added to or removed from etcd are followed on the next round.
+ */
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { BreakerOpenError, DependencyError } from '../resilience/errors.js';
+import type { AmqpConnection } from './amqp-connection.js';
+import { MAIL_EXCHANGE, MAIL_ROUTING_KEY } from './amqp-topology.js';
+import { encodeMailMessage } from './mail-message.js';
+import type { OutboxStore } from './outbox-store.js';
+
+export class OutboxRelay {
+  private stopped = false;
+  private readonly loops = new Map<string, Promise<void>>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly published;
+  private readonly failed;
+
+  constructor(
+    private readonly opts: {
+      store: OutboxStore;
+      amqp: AmqpConnection;
+      logger: Logger;
+      metrics: Metrics;
+      batchSize?: number;
+      idleMs?: number;
+    },
+  ) {
+    this.published = opts.metrics.counter({
+      name: 'mail_publish_success_total',
+      help: 'outbox rows published and confirmed by the broker',
+      labelNames: ['target'],
+    });
+    this.failed = opts.metrics.counter({
+      name: 'mail_publish_failed_total',
+      help: 'outbox publish batches that failed (rows stay pending)',
+      labelNames: ['target'],
+    });
+    opts.metrics.gauge({
+      name: 'outbox_backlog',
+      help: 'unsent outbox rows per shard master',
+      labelNames: ['shard'],
+      collect: async (g) => {
+        for (const id of opts.store.shardIds()) {
+          try {
+            g.set({ shard: id }, await opts.store.backlog(id));
+          } catch {
+            /* shard unavailable: keep the last value */
+          }
+        }
+      },
+    });
+  }
+
+  start(): void {
+    const ensure = () => {
+      for (const id of this.opts.store.shardIds()) {
+        if (!this.loops.has(id))
+          this.loops.set(
+            id,
+            this.loop(id).finally(() => this.loops.delete(id)),
+          );
+      }
+    };
+    ensure();
+    this.timer = setInterval(ensure, 1000);
+  }
+
+  private async loop(shardId: string): Promise<void> {
+    const idle = this.opts.idleMs ?? 100;
+    const batch = this.opts.batchSize ?? 100;
+    while (!this.stopped && this.opts.store.shardIds().includes(shardId)) {
+      let wait = idle;
+      const blocked = this.opts.amqp.blockedForMs();
+      if (blocked > 0) {
+        // RabbitMQ's breaker is open: claim nothing (no locks held for a publish that cannot happen)
+        await new Promise((r) => setTimeout(r, Math.min(blocked, 1000)));
+        continue;
+      }
+      try {
+        const n = await this.opts.store.claim(shardId, batch, (rows) => this.publish(shardId, rows));
+        if (n > 0) this.published.inc({ target: 'rabbitmq' }, n);
+        if (n >= batch) wait = 0;
+      } catch (error) {
+        this.failed.inc({ target: 'rabbitmq' });
+        wait = error instanceof BreakerOpenError ? Math.max(idle, error.retryAfterSeconds * 1000) : idle * 10;
+        if (!(error instanceof DependencyError))
+          this.opts.logger.error({ err: String(error), shard: shardId }, 'relay failed');
+      }
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  private async publish(
+    shardId: string,
+    rows: Parameters<Parameters<OutboxStore['claim']>[2]>[0],
+  ): Promise<void> {
+    await this.opts.amqp.run(async (ch) => {
+      for (const row of rows) {
+        ch.publish(
+          MAIL_EXCHANGE,
+          MAIL_ROUTING_KEY,
+          encodeMailMessage({
+            outboxId: row.id,
+            shardId,
+            tenantId: row.tenantId,
+            kind: row.kind,
+            recipient: row.recipient,
+            payload: row.payload,
+          }),
+          {
+            persistent: true,
+            messageId: row.id,
+            contentType: 'application/json',
+            headers: { 'x-attempts': 0 },
+          },
+        );
+      }
+      await ch.waitForConfirms();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await Promise.all(this.loops.values());
+  }
+}

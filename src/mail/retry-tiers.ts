@@ -1,0 +1,18 @@
+/**
+ * Retry delays of the consumer, as the seed formula `min(2^n s + jitter, 64 s)` with n the
+ * number of attempts made so far (1 s, 2 s, 4 s, … 64 s). RabbitMQ delays by per-queue TTL +
+ * dead-letter back to the work queue, one queue per delay; per-queue TTL cannot jitter, so the
+ * ≤ 100 ms jitter of the seed formula is dropped (it only spread retries of one burst; a tier
+ * queue releases them in arrival order anyway).
+ */
+export const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16_000, 32_000, 64_000] as const;
+
+/** the delay before attempt `attemptsMade + 1` */
+export function retryDelayMs(attemptsMade: number): number {
+  const i = Math.max(0, Math.min(attemptsMade - 1, RETRY_DELAYS_MS.length - 1));
+  return RETRY_DELAYS_MS[i]!;
+}
+
+export function retryQueueName(delayMs: number): string {
+  return `shardgate.mail.retry.${delayMs / 1000}s`;
+}
