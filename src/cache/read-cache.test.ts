@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { ReplicationPosition } from '../domain/data-access.js';
 import { silentLogger } from '../observability/logger.js';
@@ -83,6 +83,31 @@ describe('ReadCache', () => {
     await new Promise((r) => setTimeout(r, 1100));
     expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
     cache.close();
+  });
+});
+
+describe('ReadCache early refresh', () => {
+  it('renews a hot entry in the last part of its TTL with one load, answering HIT meanwhile', async () => {
+    const { config, db, read } = setup();
+    config.put('cache/ttl_seconds', '10');
+    const t0 = Date.now();
+    const now = vi.spyOn(Date, 'now').mockReturnValue(t0);
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    try {
+      await read();
+      await new Promise((r) => setTimeout(r, 1));
+      now.mockReturnValue(t0 + 5000); // mid-life: no refresh
+      expect((await read()).cache).toBe('HIT');
+      expect(db.loads).toBe(1);
+      now.mockReturnValue(t0 + 9900); // 0.1 s left of a 2 s window: refresh probability 0.95
+      const results = await Promise.all(Array.from({ length: 20 }, () => read()));
+      expect(results.every((r) => r.cache === 'HIT')).toBe(true);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(db.loads).toBe(2);
+    } finally {
+      now.mockRestore();
+      random.mockRestore();
+    }
   });
 });
 

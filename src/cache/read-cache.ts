@@ -11,7 +11,9 @@
  *   always contains it, even when the read went to a lagging replica (no stale refill);
  * - an entry records the position it is known to include; a caller whose consistency token is
  *   newer than that gets a MISS and a read at its token, never the entry.
- * Concurrent misses of one key in one instance share one database read (single-flight).
+ * Concurrent misses of one key in one instance share one database read (single-flight). Across
+ * instances, hot entries are renewed early (probabilistically, in the last 20% of their TTL) by
+ * one reader, so they do not expire under load and the instances do not refill them together.
  *
  * Failure modes: the store is behind the `redis` breaker; a failed or refused call turns the read
  * into `BYPASS` (straight to the database, bounded by the breaker's call_timeout_ms). A version
@@ -60,11 +62,15 @@ interface Entry<T> {
   /** position the data is known to include ('' = unknown) */
   p: string;
   s: ReadSource;
+  /** expiry (ms since epoch) and lifetime (ms) of the entry, for early refresh */
+  x?: number;
+  t?: number;
   d: T;
 }
 
 const ENTRY_FORMAT = 1;
 const VERSION_TTL_SECONDS = 24 * 3600;
+const EARLY_REFRESH_SHARE = 0.2;
 const MAX_PENDING = 10_000;
 
 export class ReadCache {
@@ -77,6 +83,7 @@ export class ReadCache {
   private readonly logger: Logger;
   private readonly results;
   private readonly loads;
+  private readonly refreshes;
 
   constructor({
     store,
@@ -104,6 +111,10 @@ export class ReadCache {
       name: 'cache_db_loads_total',
       help: 'database reads made to fill the cache (after single-flight)',
       labelNames: ['entry'],
+    });
+    this.refreshes = metrics.counter({
+      name: 'cache_early_refreshes_total',
+      help: 'hot entries renewed before they expired',
     });
     metrics.gauge({
       name: 'cache_pending_invalidations',
@@ -139,32 +150,70 @@ export class ReadCache {
     const entry = raw ? this.decode<T>(raw) : undefined;
     if (entry && (!token || this.covers(flavour, entry.p, token.gtid))) {
       this.results.inc({ result: 'hit' });
+      if (this.refreshDue(entry)) {
+        // early refresh: one reader renews a hot entry shortly before it expires, so it never
+        // expires under load and instances do not stampede the database together
+        this.refreshes.inc();
+        const floor = version ? { shardId: opts.shardId, flavour, gtid: version } : undefined;
+        void this.fill(opts, k, version, floor).catch(() => {});
+      }
       return { value: entry.d, cache: 'HIT', readFrom: entry.s };
     }
     this.results.inc({ result: 'miss' });
     // Read at least at the last write that touched this key, and at the caller's token.
     const floorGtid = this.newer(flavour, version, token?.gtid);
     const floor = floorGtid ? { shardId: opts.shardId, flavour, gtid: floorGtid } : undefined;
-    const key = `${k.prefix}${version}${k.suffix}|${floorGtid ?? ''}`;
-    let shared = this.inflight.get(key) as Promise<{ value: T; readFrom: ReadSource }> | undefined;
-    if (!shared) {
-      this.loads.inc({ entry: target.entry.split(':')[0] ?? 'entry' });
-      shared = opts.load(floor).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, shared);
-      void shared.then(
-        (loaded) => {
-          if (opts.cacheable && !opts.cacheable(loaded.value)) return;
-          const e: Entry<T> = { f: ENTRY_FORMAT, p: floorGtid ?? '', s: loaded.readFrom, d: loaded.value };
-          const ttl = this.config.current().cache.ttlSeconds;
-          this.redis(() => this.store.set(`${k.prefix}${version}${k.suffix}`, JSON.stringify(e), ttl)).catch(
-            () => {},
-          );
-        },
-        () => {},
-      );
-    }
-    const loaded = await shared;
+    const loaded = await this.fill(opts, k, version, floor);
     return { value: loaded.value, cache: 'MISS', readFrom: loaded.readFrom };
+  }
+
+  /**
+   * Load (single-flight per entry and floor in this instance) and store the entry under the
+   * version it was read for; the stored entry records the floor as the position it includes.
+   */
+  private fill<T>(
+    opts: ReadThroughOptions<T>,
+    k: { prefix: string; suffix: string },
+    version: string,
+    floor: ReplicationPosition | undefined,
+  ): Promise<{ value: T; readFrom: ReadSource }> {
+    const key = `${k.prefix}${version}${k.suffix}|${floor?.gtid ?? ''}`;
+    let shared = this.inflight.get(key) as Promise<{ value: T; readFrom: ReadSource }> | undefined;
+    if (shared) return shared;
+    this.loads.inc({ entry: opts.target.entry.split(':')[0] ?? 'entry' });
+    shared = opts.load(floor).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, shared);
+    void shared.then(
+      (loaded) => {
+        if (opts.cacheable && !opts.cacheable(loaded.value)) return;
+        const ttl = this.config.current().cache.ttlSeconds;
+        const e: Entry<T> = {
+          f: ENTRY_FORMAT,
+          p: floor?.gtid ?? '',
+          s: loaded.readFrom,
+          x: Date.now() + ttl * 1000,
+          t: ttl * 1000,
+          d: loaded.value,
+        };
+        this.redis(() => this.store.set(`${k.prefix}${version}${k.suffix}`, JSON.stringify(e), ttl)).catch(
+          () => {},
+        );
+      },
+      () => {},
+    );
+    return shared;
+  }
+
+  /**
+   * In the last EARLY_REFRESH_SHARE of an entry's life, each hit renews it with a probability
+   * rising from 0 to 1 (a simple form of probabilistic early expiration, "XFetch").
+   */
+  private refreshDue(entry: Entry<unknown>): boolean {
+    if (!entry.x || !entry.t) return false;
+    const window = entry.t * EARLY_REFRESH_SHARE;
+    const left = entry.x - Date.now();
+    if (left > window) return false;
+    return Math.random() < 1 - Math.max(0, left) / window;
   }
 
   /**

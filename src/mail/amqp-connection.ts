@@ -21,7 +21,7 @@ export class AmqpConnection {
     private readonly opts: { url: string; breakers: BreakerRegistry; logger: Logger; prefetch?: number },
   ) {}
 
-  /** called with every new channel (the consumer re-subscribes on reconnect) */
+  /** called with the consumer channel of every new connection (consumers re-subscribe on reconnect) */
   onChannel(fn: (ch: ConfirmChannel) => void): void {
     this.listeners.add(fn);
   }
@@ -66,17 +66,22 @@ export class AmqpConnection {
     model.on('close', () => {
       if (this.model === model) this.drop();
     });
+    // Two confirm channels: `run` publishes on one (the relay), consumers get the other, so a
+    // waitForConfirms on one side never waits for (or fails with) the other side's publishes.
     const ch = await model.createConfirmChannel();
-    ch.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp channel error'));
-    ch.on('close', () => {
-      if (this.confirm === ch) this.drop();
-    });
+    const consumerChannel = await model.createConfirmChannel();
+    for (const c of [ch, consumerChannel]) {
+      c.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp channel error'));
+      c.on('close', () => {
+        if (this.model === model) this.drop();
+      });
+    }
     await declareMailTopology(ch);
-    await ch.prefetch(this.opts.prefetch ?? 16);
+    await consumerChannel.prefetch(this.opts.prefetch ?? 16);
     this.model = model;
     this.confirm = ch;
     this.opts.logger.info({}, 'amqp connected; topology declared');
-    for (const l of this.listeners) l(ch);
+    for (const l of this.listeners) l(consumerChannel);
     return ch;
   }
 

@@ -25,6 +25,8 @@ import type { SmtpSender } from './smtp-sender.js';
 export class MailConsumer {
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   private inflight = 0;
+  private stopping = false;
+  private subscription: { ch: ConfirmChannel; consumerTag: string } | undefined;
   private readonly c;
 
   constructor(
@@ -50,9 +52,14 @@ export class MailConsumer {
       ),
     };
     opts.amqp.onChannel((ch) => {
+      if (this.stopping) return;
       ch.consume(WORK_QUEUE, (msg) => {
         if (msg) void this.handle(ch, msg);
-      }).catch((e: Error) => opts.logger.warn({ err: e.message }, 'consume failed'));
+      })
+        .then(({ consumerTag }) => {
+          this.subscription = { ch, consumerTag };
+        })
+        .catch((e: Error) => opts.logger.warn({ err: e.message }, 'consume failed'));
     });
   }
 
@@ -126,8 +133,12 @@ export class MailConsumer {
     }
   }
 
+  /** Stop taking messages (cancel the subscription), then let in-flight deliveries finish. */
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.keepAlive);
+    const sub = this.subscription;
+    if (sub) await sub.ch.cancel(sub.consumerTag).catch(() => {});
     const deadline = Date.now() + 10_000;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
