@@ -70,7 +70,9 @@ export class EtcdConfigStore implements ConfigStore {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    await this.watcher?.cancel().catch(() => {});
+    const w = this.watcher;
+    this.watcher = undefined;
+    if (w) await Promise.race([w.cancel().catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
   }
 
   /** Full read + watch; on failure, retries itself with backoff. Concurrent calls share one run. */
@@ -94,7 +96,8 @@ export class EtcdConfigStore implements ConfigStore {
   private async readAndWatch(): Promise<void> {
     const old = this.watcher;
     this.watcher = undefined;
-    await old?.cancel().catch(() => {});
+    // a watcher etcd already cancelled never answers a cancel: never wait on it for long
+    if (old) await Promise.race([old.cancel().catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
     const res = await this.client.getAll().prefix(this.prefix).exec();
     const revision = Number(res.header.revision);
     const entries = res.kvs.map((kv): [string, string, number] => [
@@ -130,7 +133,10 @@ export class EtcdConfigStore implements ConfigStore {
     watcher.on('error', (error: unknown) => {
       // A cancelled watch (typically: its resume revision was compacted) cannot resume; start over.
       this.logger.warn({ err: String(error) }, 'etcd watch cancelled; re-reading the prefix');
-      if (this.watcher === watcher && !this.closed) void this.sync(this.retryInitialMs);
+      if (this.watcher === watcher && !this.closed) {
+        this.watcher = undefined; // already cancelled by etcd: nothing to cancel
+        void this.sync(this.retryInitialMs);
+      }
     });
   }
 
