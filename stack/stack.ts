@@ -239,7 +239,12 @@ export function startWorker(): boolean {
     command: process.execPath,
     args: [entry],
     // 4 attempts = retries after 1 s, 2 s, 4 s, then the dead-letter queue (tests wait for it)
-    env: { ...stackEnv(), SHARDGATE_INSTANCE_ID: 'stack', SHARDGATE_MAIL_MAX_ATTEMPTS: '4' },
+    env: {
+      ...stackEnv(),
+      SHARDGATE_INSTANCE_ID: 'stack',
+      SHARDGATE_MAIL_MAX_ATTEMPTS: '4',
+      SHARDGATE_WORKER_METRICS_PORT: String(topology.worker.metricsPort),
+    },
   });
   return true;
 }

@@ -58,7 +58,8 @@ export const topology = {
     { id: 'api-1', port: 8101, weight: 1, agentPort: 8201 },
     { id: 'api-2', port: 8102, weight: 1, agentPort: 8202 },
   ] satisfies ApiInstance[],
-  worker: { name: 'email-worker' },
+  /** the email worker serves its Prometheus metrics on `metricsPort` */
+  worker: { name: 'email-worker', metricsPort: 9464 },
   lbSync: { name: 'lb-sync' },
 } as const;
 

@@ -28,35 +28,35 @@ async function memberRows(port: number, tenantId: string, email: string) {
 }
 
 describe('tenant-sharded data path', () => {
-  it.each(tenants)(
-    'a member of $id lands on $shard only (master, then its replica)',
-    async ({ id, shard }) => {
-      const email = `reader-${id}@example.com`;
-      const { member, registered } = await registerAndLogin(id, email);
-      expect(registered.headers.get('X-Shard')).toBe(shard);
-      expect(registered.headers.get('X-Consistency-Token')).toMatch(/^v1\./);
-      expect(member.role).toBe('librarian');
+  it.each(tenants)('a member of $id lands on $shard only (master, then its replica)', async ({
+    id,
+    shard,
+  }) => {
+    const email = `reader-${id}@example.com`;
+    const { member, registered } = await registerAndLogin(id, email);
+    expect(registered.headers.get('X-Shard')).toBe(shard);
+    expect(registered.headers.get('X-Consistency-Token')).toMatch(/^v1\./);
+    expect(member.role).toBe('librarian');
 
-      for (const n of DB_NODES) {
-        if (n.shard === shard && n.role === 'master') {
-          expect(await memberRows(n.port, id, email)).toEqual([{ id: member.id, role: 'librarian' }]);
-          const outbox = await rootQuery<{ kind: string; recipient: string }>(
-            n.port,
-            'SELECT kind, recipient FROM outbox WHERE tenant_id = ?',
-            [id],
-          );
-          expect(outbox).toEqual([{ kind: 'welcome', recipient: email }]);
-        } else if (n.shard === shard) {
-          await waitFor(async () => (await memberRows(n.port, id, email)).length === 1, {
-            timeoutMs: 5000,
-            what: `member on ${n.shard} ${n.role}`,
-          });
-        } else {
-          expect(await memberRows(n.port, id, email), `${n.shard} ${n.role} must not hold it`).toEqual([]);
-        }
+    for (const n of DB_NODES) {
+      if (n.shard === shard && n.role === 'master') {
+        expect(await memberRows(n.port, id, email)).toEqual([{ id: member.id, role: 'librarian' }]);
+        const outbox = await rootQuery<{ kind: string; recipient: string }>(
+          n.port,
+          'SELECT kind, recipient FROM outbox WHERE tenant_id = ?',
+          [id],
+        );
+        expect(outbox).toEqual([{ kind: 'welcome', recipient: email }]);
+      } else if (n.shard === shard) {
+        await waitFor(async () => (await memberRows(n.port, id, email)).length === 1, {
+          timeoutMs: 5000,
+          what: `member on ${n.shard} ${n.role}`,
+        });
+      } else {
+        expect(await memberRows(n.port, id, email), `${n.shard} ${n.role} must not hold it`).toEqual([]);
       }
-    },
-  );
+    }
+  });
 
   it("makes exactly one librarian when a tenant's first members register at the same time", async () => {
     const id = uniqueTenantId('dp-race');

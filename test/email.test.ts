@@ -212,4 +212,17 @@ describe('email side effects', () => {
       await conn.close();
     }
   });
+
+  it('exposes per-target delivery and publish counters and the outbox backlog on the worker /metrics', async () => {
+    const text = await (await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)).text();
+    for (const line of [
+      /^shardgate_mail_publish_success_total\{[^}]*target="rabbitmq"[^}]*\} \d+/m,
+      /^shardgate_mail_delivery_success_total\{[^}]*target="smtp"[^}]*\} \d+/m,
+      /^shardgate_mail_retries_total\{[^}]*target="rabbitmq"[^}]*\} \d+/m,
+      /^shardgate_mail_dead_lettered_total\{[^}]*target="rabbitmq"[^}]*\} \d+/m,
+      /^shardgate_outbox_backlog\{[^}]*shard="shard-2"[^}]*\} \d+/m,
+    ]) {
+      expect(text).toMatch(line);
+    }
+  });
 });

@@ -71,7 +71,6 @@ function mergeIntervals(list: [bigint, bigint][]): [bigint, bigint][] {
   const out: [bigint, bigint][] = [];
   for (const [s, e] of sorted) {
     const last = out[out.length - 1];
-    // biome-ignore lint/complexity/useMathMinMax: Math.max does not take bigints
     if (last && s <= last[1] + 1n) last[1] = e > last[1] ? e : last[1];
     else out.push([s, e]);
   }

@@ -43,6 +43,7 @@ describe('stack down', () => {
       topology.smtp.port,
       topology.haproxy.port,
       topology.haproxy.statsPort,
+      topology.worker.metricsPort,
       ...topology.apis.flatMap((a) => [a.port, a.agentPort]),
       ...topology.shards.flatMap((s) => [s.master.port, ...s.replicas.map((r) => r.port)]),
     ];
