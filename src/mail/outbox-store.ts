@@ -8,7 +8,7 @@
  * and mark them sent only if `publish` resolved (i.e. after the broker confirmed). A failure or
  * a crash rolls back: the rows are published again later (at-least-once; the consumer dedups).
  */
-import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
+import { createPool, type Pool, type PoolConnection, type RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
@@ -115,50 +115,29 @@ export class OutboxStore {
   }
 
   /**
-   * Claim due rows, publish them, mark them sent; returns how many were sent.
-   * READ COMMITTED: the claim locks only the rows it returns (no gap locks), so the API's
-   * inserts of new outbox rows never wait for a relay — even one stuck on a frozen broker.
-   * Only the SQL statements pass the master's breaker; the broker's time is not counted there.
+   * One READ COMMITTED transaction on a pooled connection of the shard's master; `sql` runs a
+   * statement through the master's breaker (work between statements, like a publish or an SMTP
+   * send, is not counted there). Rolls back on any error; a connection that cannot even roll
+   * back is destroyed instead of returned to the pool.
    */
-  async claim(
+  private async transaction<T>(
     shardId: string,
-    limit: number,
-    publish: (rows: OutboxRow[]) => Promise<void>,
-  ): Promise<number> {
+    fn: (sql: <R>(statement: (conn: PoolConnection) => Promise<R>) => Promise<R>) => Promise<T>,
+  ): Promise<T> {
     const conn = await this.onMaster(shardId, (pool) => pool.getConnection());
+    const sql = <R>(statement: (c: PoolConnection) => Promise<R>) =>
+      this.onMaster(shardId, () => statement(conn));
     let broken = false;
     try {
-      await this.onMaster(shardId, async () => {
-        await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-        await conn.beginTransaction();
+      await sql(async (c) => {
+        // a statement waiting on a row lock fails fast with a SQL error (not a breaker failure)
+        await c.query('SET SESSION innodb_lock_wait_timeout = 1');
+        await c.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        await c.beginTransaction();
       });
-      const [rows] = await this.onMaster(shardId, () =>
-        conn.query<RowDataPacket[]>(
-          `SELECT id, tenant_id, kind, recipient, payload FROM outbox
-            WHERE sent_at IS NULL AND available_at <= NOW(3)
-            ORDER BY sent_at, available_at, id LIMIT ? FOR UPDATE SKIP LOCKED`,
-          [limit],
-        ),
-      );
-      if (rows.length === 0) {
-        await conn.rollback();
-        return 0;
-      }
-      await publish(
-        rows.map((r) => ({
-          id: String(r.id),
-          tenantId: String(r.tenant_id),
-          kind: String(r.kind),
-          recipient: String(r.recipient),
-          payload:
-            typeof r.payload === 'string' ? JSON.parse(r.payload) : (r.payload as Record<string, unknown>),
-        })),
-      );
-      await this.onMaster(shardId, async () => {
-        await conn.query('UPDATE outbox SET sent_at = NOW(3) WHERE id IN (?)', [rows.map((r) => r.id)]);
-        await conn.commit();
-      });
-      return rows.length;
+      const result = await fn(sql);
+      await sql((c) => c.commit());
+      return result;
     } catch (error) {
       await conn.rollback().catch(() => {
         broken = true;
@@ -171,52 +150,65 @@ export class OutboxStore {
   }
 
   /**
+   * Claim due rows, publish them, mark them sent; returns how many were sent.
+   * READ COMMITTED: the claim locks only the rows it returns (no gap locks), so the API's
+   * inserts of new outbox rows never wait for a relay — even one stuck on a frozen broker.
+   */
+  async claim(
+    shardId: string,
+    limit: number,
+    publish: (rows: OutboxRow[]) => Promise<void>,
+  ): Promise<number> {
+    return this.transaction(shardId, async (sql) => {
+      const [rows] = await sql((c) =>
+        c.query<RowDataPacket[]>(
+          `SELECT id, tenant_id, kind, recipient, payload FROM outbox
+            WHERE sent_at IS NULL AND available_at <= NOW(3)
+            ORDER BY sent_at, available_at, id LIMIT ? FOR UPDATE SKIP LOCKED`,
+          [limit],
+        ),
+      );
+      if (rows.length === 0) return 0;
+      await publish(
+        rows.map((r) => ({
+          id: String(r.id),
+          tenantId: String(r.tenant_id),
+          kind: String(r.kind),
+          recipient: String(r.recipient),
+          payload:
+            typeof r.payload === 'string' ? JSON.parse(r.payload) : (r.payload as Record<string, unknown>),
+        })),
+      );
+      await sql((c) =>
+        c.query('UPDATE outbox SET sent_at = NOW(3) WHERE id IN (?)', [rows.map((r) => r.id)]),
+      );
+      return rows.length;
+    });
+  }
+
+  /**
    * Deliver an outbox row at most once across redeliveries, re-publishes and worker processes:
    * in one transaction, lock the row (`SELECT … FOR UPDATE`), skip it if `delivered_at` is set,
-   * else run `send` and set `delivered_at` before COMMIT. A concurrent duplicate waits on the
-   * lock and then sees the record. `send` failing rolls back (the row stays undelivered).
-   * Each statement passes the master's breaker; `send` itself does not (SMTP time must not count
-   * against the database). Remaining window: COMMIT failing after the SMTP server accepted.
+   * else run `send` and set `delivered_at` before COMMIT. A concurrent duplicate fails fast on
+   * the lock and is retried later, when the record is there. `send` failing rolls back (the
+   * row stays undelivered). Remaining window: COMMIT failing after the SMTP server accepted.
    */
   async deliverOnce(
     shardId: string,
     outboxId: string,
     send: () => Promise<void>,
   ): Promise<'sent' | 'duplicate'> {
-    const conn = await this.onMaster(shardId, (pool) => pool.getConnection());
-    let broken = false;
-    try {
-      await this.onMaster(shardId, async () => {
-        // a duplicate of an in-flight delivery fails fast (lock wait timeout, a SQL error that
-        // does not count against the breaker) and is retried later, when the record is there
-        await conn.query('SET SESSION innodb_lock_wait_timeout = 1');
-        await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-        await conn.beginTransaction();
-      });
-      const [rows] = await this.onMaster(shardId, () =>
-        conn.query<RowDataPacket[]>('SELECT delivered_at FROM outbox WHERE id = ? FOR UPDATE', [outboxId]),
+    return this.transaction(shardId, async (sql) => {
+      const [rows] = await sql((c) =>
+        c.query<RowDataPacket[]>('SELECT delivered_at FROM outbox WHERE id = ? FOR UPDATE', [outboxId]),
       );
-      if (rows.length > 0 && rows[0]?.delivered_at != null) {
-        await conn.commit();
-        return 'duplicate';
-      }
+      if (rows.length > 0 && rows[0]?.delivered_at != null) return 'duplicate';
       await send();
       if (rows.length > 0) {
-        await this.onMaster(shardId, () =>
-          conn.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id = ?', [outboxId]),
-        );
+        await sql((c) => c.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id = ?', [outboxId]));
       }
-      await this.onMaster(shardId, () => conn.commit());
       return 'sent';
-    } catch (error) {
-      await conn.rollback().catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      if (broken) conn.destroy();
-      else conn.release();
-    }
+    });
   }
 
   async backlog(shardId: string): Promise<number> {
