@@ -8,7 +8,7 @@
  * The replica never writes local GTIDs (gtid_strict_mode stays consistent).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { STATE_DIR } from './paths.js';
@@ -27,22 +27,43 @@ export function socketPath(node: MariaDbNode): string {
   return join(nodeDir(node), 'mysqld.sock');
 }
 
+/**
+ * Initialise a node's datadir once. Each node gets its own tmpdir: four bootstraps sharing /tmp
+ * were seen to crash mariadbd (signal 11 in ha_maria::drop_table while freeing a temporary
+ * table). A failed bootstrap leaves a partial datadir, which is removed before one more try.
+ */
 export async function initDatadir(node: MariaDbNode): Promise<boolean> {
   const datadir = join(nodeDir(node), 'data');
-  if (existsSync(join(datadir, 'mysql'))) return false;
-  mkdirSync(datadir, { recursive: true });
-  await run('mariadb-install-db', [
-    '--no-defaults',
-    `--datadir=${datadir}`,
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-    '--user=root',
-  ]);
-  return true;
+  if (
+    existsSync(join(datadir, 'mysql', 'user.frm')) ||
+    existsSync(join(datadir, 'mysql', 'global_priv.frm'))
+  ) {
+    return false;
+  }
+  const tmpdir = join(nodeDir(node), 'tmp');
+  for (let attempt = 1; ; attempt++) {
+    rmSync(datadir, { recursive: true, force: true });
+    mkdirSync(datadir, { recursive: true });
+    mkdirSync(tmpdir, { recursive: true });
+    try {
+      await run('mariadb-install-db', [
+        '--no-defaults',
+        `--datadir=${datadir}`,
+        `--tmpdir=${tmpdir}`,
+        '--auth-root-authentication-method=normal',
+        '--skip-test-db',
+        '--user=root',
+      ]);
+      return true;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
 }
 
 export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean }): number {
   const dir = nodeDir(node);
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
   return startProcess({
     name: node.name,
     command: 'mariadbd',
@@ -51,6 +72,7 @@ export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean 
       `--datadir=${join(dir, 'data')}`,
       `--socket=${socketPath(node)}`,
       `--pid-file=${join(dir, 'mysqld.pid')}`,
+      `--tmpdir=${join(dir, 'tmp')}`,
       `--port=${node.port}`,
       `--bind-address=${topology.host}`,
       `--server-id=${node.serverId}`,
