@@ -82,14 +82,14 @@ async function main(): Promise<void> {
   vitest('unit', ['--project', 'unit']);
 
   const wasUp = await stackIsUp();
-  if (!wasUp) {
-    console.log('\n=== local stack: up ===');
-    const { seconds } = await up();
-    console.log(`stack started by the test run in ${seconds.toFixed(1)} s`);
-  } else {
-    console.log('\nlocal stack already up; using it');
-  }
   try {
+    if (!wasUp) {
+      console.log('\n=== local stack: up ===');
+      const { seconds } = await up();
+      console.log(`stack started by the test run in ${seconds.toFixed(1)} s`);
+    } else {
+      console.log('\nlocal stack already up; using it');
+    }
     vitest('integration', ['--project', 'integration', '--exclude', 'test/lifecycle/**']);
     vitest(
       'lifecycle',
@@ -97,6 +97,7 @@ async function main(): Promise<void> {
       wasUp ? { SHARDGATE_TEST_RESTORE_STACK: '1' } : {},
     );
   } finally {
+    // also after a failed `up`: stop whatever part of the stack it had started
     if (!wasUp && (await status()).some((r) => r.state === 'running')) {
       console.log('\n=== local stack: down ===');
       await down();
