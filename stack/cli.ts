@@ -1,25 +1,63 @@
 /**
- * `npm run stack -- up|down|status [--json]|logs [name] [-n lines]` — the local topology of
- * CONTRACT.md §2 as plain processes. Exit 0 on success; `status` exits 1 unless every process
- * is running and healthy.
+ * `npm run stack -- <command>`: the local topology of CONTRACT.md §2 as plain processes.
+ *
+ *   up                      start what is missing; returns once HAProxy answers /health/ready
+ *   down                    stop every process the stack started (by pid), keep the data
+ *   status [--json]         every process: pid, port, state, probe; exit 0 only when all serve
+ *   logs [name] [-n lines]  the tail of one log, or of all
+ *   render-haproxy [--docker]  print the local HAProxy config, or (--docker) write
+ *                           docker/haproxy/haproxy.cfg from the same template
+ *   render-docker           write every generated file of docker/ (stack/docker-config.ts)
+ *
+ * Exit codes: 0 success; 1 failure (one line on stderr first, details after).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeDockerFiles } from './docker-config.js';
+import { renderLocalHaproxyConfig } from './haproxy.js';
 import { renderDockerHaproxyConfig } from './haproxy-config.js';
 import { REPO_ROOT } from './paths.js';
-import { down, logFile, status, up } from './stack.js';
+import { processSpecs } from './process-specs.js';
+import { down, logFile, type StatusRow, status, up } from './stack.js';
 import { topology } from './topology.js';
+
+const USAGE = `usage: npm run stack -- up | down | status [--json] | logs [name] [-n lines] | render-haproxy [--docker] | render-docker
+processes: ${processSpecs()
+  .map((s) => s.name)
+  .join(', ')}; state in ${topology.stateDir}/`;
 
 function tail(file: string, lines: number): string {
   if (!existsSync(file)) return '(no log yet)';
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .slice(-lines - 1)
-    .join('\n');
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
+function health(r: StatusRow): string {
+  if (r.state === 'not built') return 'not built yet';
+  if (r.state !== 'running') return r.state;
+  return r.healthy ? 'healthy' : 'unhealthy';
+}
+
+function printTable(rows: StatusRow[]): void {
+  const cols = [
+    ['PROCESS', ...rows.map((r) => r.name)],
+    ['PID', ...rows.map((r) => String(r.pid ?? '-'))],
+    ['PORT', ...rows.map((r) => String(r.port ?? '-'))],
+    ['HEALTH', ...rows.map(health)],
+  ];
+  const widths = cols.map((c) => Math.max(...c.map((s) => s.length)) + 2);
+  for (let i = 0; i <= rows.length; i++) {
+    const line = cols.map((c, k) => c[i]!.padEnd(widths[k]!)).join('');
+    const detail = i > 0 ? rows[i - 1]!.detail : 'DETAIL';
+    console.log(`${line}${detail ?? ''}`.trimEnd());
+  }
+}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function main([cmd, ...args]: string[]): Promise<number> {
   switch (cmd) {
     case 'up':
       await up();
@@ -29,36 +67,44 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'status': {
       const rows = await status();
-      if (rest.includes('--json')) {
-        console.log(JSON.stringify(rows, null, 2));
-      } else {
-        console.log(`${'process'.padEnd(18)}${'pid'.padEnd(9)}${'port'.padEnd(7)}state`);
-        for (const r of rows) {
-          const health = r.state === 'running' ? (r.healthy ? 'healthy' : 'unhealthy') : r.state;
-          console.log(
-            `${r.name.padEnd(18)}${String(r.pid ?? '-').padEnd(9)}${String(r.port ?? '-').padEnd(7)}${health}`,
-          );
-        }
-      }
+      if (args.includes('--json')) console.log(JSON.stringify(rows, null, 2));
+      else printTable(rows);
       return rows.every((r) => r.healthy) ? 0 : 1;
     }
+    case 'logs': {
+      const n = Number(option(args, '-n') ?? 40);
+      if (!Number.isInteger(n) || n <= 0) throw new Error(`-n wants a positive number of lines`);
+      const names = processSpecs().map((s) => s.name);
+      const name = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '-n');
+      if (name && !names.includes(name))
+        throw new Error(`no process ${name}; processes: ${names.join(', ')}`);
+      for (const nm of name ? [name] : names) {
+        if (!name) console.log(`==> ${logFile(nm)} <==`);
+        console.log(tail(logFile(nm), n));
+      }
+      return 0;
+    }
     case 'render-haproxy': {
-      // docker/haproxy/haproxy.cfg is generated from the same renderer as the local stack's
+      if (!args.includes('--docker')) {
+        process.stdout.write(renderLocalHaproxyConfig());
+        return 0;
+      }
       const file = join(REPO_ROOT, 'docker', 'haproxy', 'haproxy.cfg');
       writeFileSync(file, renderDockerHaproxyConfig());
       console.log(`wrote ${file}`);
       return 0;
     }
-    case 'logs': {
-      const n = rest.indexOf('-n') >= 0 ? Number(rest[rest.indexOf('-n') + 1]) : 40;
-      const name = rest.find((a, i) => !a.startsWith('-') && rest[i - 1] !== '-n');
-      const names = name ? [name] : (await status()).map((r) => r.name);
-      for (const nm of names) console.log(`==> ${nm} <==\n${tail(logFile(nm), n)}`);
+    case 'render-docker':
+      for (const file of writeDockerFiles()) console.log(`wrote ${file}`);
       return 0;
-    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return cmd === undefined ? 1 : 0;
     default:
-      console.error(`usage: npm run stack -- up|down|status [--json]|logs [name] [-n lines]|render-haproxy
-processes: ${(await status()).map((r) => r.name).join(', ')}; state in ${topology.stateDir}/`);
+      console.error(`stack: unknown command ${cmd}\n${USAGE}`);
       return 1;
   }
 }
@@ -66,7 +112,8 @@ processes: ${(await status()).map((r) => r.name).join(', ')}; state in ${topolog
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(`stack: ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`stack: ${message}`);
     process.exit(1);
   },
 );

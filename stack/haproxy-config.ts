@@ -6,8 +6,12 @@
  *   `set server api/<id> weight N` (shardgate-ctl lb sync) addresses them;
  * - health: `option httpchk GET /health/ready`, `check inter 1s fall 2 rise 2`, `slowstart`,
  *   and each instance's agent-check (drain while it shuts down);
- * - `option redispatch` + `retry-on conn-failure empty-response` (HAProxy retries idempotent
- *   requests only) so a killed instance costs GETs no error;
+ * - `retries 2` + `option redispatch` (the last retry goes to another server) + `retry-on
+ *   conn-failure empty-response`: a refused connect, or a connection closed before any response
+ *   byte, is retried, so a killed instance costs GETs no error. HAProxy itself would replay any
+ *   method on `empty-response`; a POST whose server died after its commit must not run twice (a
+ *   second loan, a second email), so `disable-l7-retry` limits those retries to GET/HEAD/OPTIONS
+ *   (a connect failure is still retried for every method: nothing was sent);
  * - keep-alive to the API: `http-reuse safe`; the API's keepAliveTimeout (65 s) is above
  *   HAProxy's idle reuse window, so HAProxy never reuses a connection Node just closed;
  * - stats + Prometheus exporter on :8404, runtime API socket at `level admin`.
@@ -69,7 +73,7 @@ defaults
   timeout http-keep-alive 10s
   timeout queue 5s
   option redispatch
-  retries 3
+  retries 2
   retry-on conn-failure empty-response
 
 frontend shardgate
@@ -89,6 +93,7 @@ ${balance}
   option httpchk GET /health/ready
   http-check expect status 200
   http-reuse safe
+  http-request disable-l7-retry unless { method GET HEAD OPTIONS }
   default-server check inter 1s fall 2 rise 2 slowstart 3s agent-check agent-inter 1s
 ${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight} agent-port ${s.agentPort}`).join('\n')}
 `;

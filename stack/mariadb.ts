@@ -1,18 +1,32 @@
 /**
- * MariaDB nodes of the local stack: a master and a GTID replica per shard (CONTRACT.md §2).
- * Each node has its own datadir under `.stack/<name>/`. Setup is idempotent:
- * - master: database `shardgate`, the application user (password from SHARDGATE_DB_PASSWORD,
- *   stack default `shardgate`), a replication user, and root@127.0.0.1 for tests and tools —
- *   all written to the binlog, so the replica gets them by replication;
- * - replica: `read_only=1`; `CHANGE MASTER TO … MASTER_USE_GTID=slave_pos` + `START SLAVE` once.
- * The replica never writes local GTIDs (gtid_strict_mode stays consistent).
+ * MariaDB nodes of the local stack: a master and a GTID replica per shard (CONTRACT.md §2), each
+ * with its own datadir and socket under `.stack/<name>/`.
+ *
+ * Contracts:
+ * - `initDatadir` runs `mariadb-install-db` once (retried on a crash); a complete datadir is
+ *   reused as is.
+ * - masters are durable (`innodb_flush_log_at_trx_commit=1`, `sync_binlog=1`); replicas flush
+ *   once a second (they re-fetch a lost tail from their master); buffers are small for a 2-core
+ *   box; binlogs expire after 3 days.
+ * - `setupMaster` (idempotent, on the master only, and only when not yet done as it is now): database `shardgate`, the application user
+ *   @127.0.0.1 and @localhost (password from SHARDGATE_DB_PASSWORD) with ALL on shardgate.* plus
+ *   the monitoring privileges the lag probes need (MariaDB ≥ 10.5 split them: BINLOG MONITOR =
+ *   REPLICATION CLIENT for SHOW MASTER STATUS / BINARY LOGS, SLAVE MONITOR for SHOW SLAVE
+ *   STATUS), a replication user, and root@127.0.0.1 (no password, loopback only) for tests and
+ *   tools. All of it is written to the binlog, so each replica gets it by replication.
+ * - `setupReplica`: `CHANGE MASTER TO … MASTER_USE_GTID=slave_pos; START SLAVE` once, with
+ *   `sql_log_bin=0`; the replica never writes a GTID of its own, so gtid_strict_mode holds and it
+ *   could be promoted later. A replica already pointing at its master is only (re)started.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { STATE_DIR } from './paths.js';
-import { portOpen, startProcess, waitUntil } from './process-manager.js';
+import { binary } from './preflight.js';
+import { mysqlHandshake } from './probes.js';
+import { startProcess, waitUntil } from './process-manager.js';
 import { type MariaDbNode, topology } from './topology.js';
 
 const run = promisify(execFile);
@@ -28,51 +42,56 @@ export function socketPath(node: MariaDbNode): string {
 }
 
 /**
- * Initialise a node's datadir once. Each node gets its own tmpdir: four bootstraps sharing /tmp
- * were seen to crash mariadbd (signal 11 in ha_maria::drop_table while freeing a temporary
- * table). A failed bootstrap leaves a partial datadir, which is removed before one more try.
+ * Each node's own tmpdir: four bootstraps sharing /tmp (with the system MariaDB too) were seen to
+ * crash mariadbd (signal 11 in ha_maria::drop_table while freeing a temporary table) or to lose
+ * each other's `#sql-temptable-*` files.
+ */
+export function tmpDir(node: MariaDbNode): string {
+  return join(nodeDir(node), 'tmp');
+}
+
+/**
+ * Create the datadir with `mariadb-install-db` unless it is complete; true when it was created.
+ * A failed bootstrap leaves a partial datadir: it is wiped and tried again, up to 3 times.
  */
 export async function initDatadir(node: MariaDbNode): Promise<boolean> {
   const datadir = join(nodeDir(node), 'data');
-  if (
-    existsSync(join(datadir, 'mysql', 'user.frm')) ||
-    existsSync(join(datadir, 'mysql', 'global_priv.frm'))
-  ) {
-    return false;
-  }
-  const tmpdir = join(nodeDir(node), 'tmp');
+  mkdirSync(tmpDir(node), { recursive: true });
+  const complete = ['user.frm', 'global_priv.frm'].some((f) => existsSync(join(datadir, 'mysql', f)));
+  if (complete) return false;
   for (let attempt = 1; ; attempt++) {
     rmSync(datadir, { recursive: true, force: true });
     mkdirSync(datadir, { recursive: true });
-    mkdirSync(tmpdir, { recursive: true });
     try {
-      await run('mariadb-install-db', [
+      await run(binary('mariadb-install-db'), [
         '--no-defaults',
         `--datadir=${datadir}`,
-        `--tmpdir=${tmpdir}`,
+        `--tmpdir=${tmpDir(node)}`,
         '--auth-root-authentication-method=normal',
         '--skip-test-db',
         '--user=root',
       ]);
       return true;
     } catch (error) {
-      if (attempt >= 3) throw error;
+      if (attempt < 3) continue;
+      const e = error as { stderr?: string };
+      const lines = e.stderr?.trim().split('\n').slice(-5).join('\n') ?? String(error);
+      throw new Error(`mariadb-install-db for ${node.name} failed 3 times; last attempt:\n${lines}`);
     }
   }
 }
 
 export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean }): number {
   const dir = nodeDir(node);
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
   return startProcess({
     name: node.name,
-    command: 'mariadbd',
+    command: binary('mariadbd'),
     args: [
       '--no-defaults',
       `--datadir=${join(dir, 'data')}`,
       `--socket=${socketPath(node)}`,
       `--pid-file=${join(dir, 'mysqld.pid')}`,
-      `--tmpdir=${join(dir, 'tmp')}`,
+      `--tmpdir=${tmpDir(node)}`,
       `--port=${node.port}`,
       `--bind-address=${topology.host}`,
       `--server-id=${node.serverId}`,
@@ -81,11 +100,14 @@ export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean 
       '--binlog-format=ROW',
       '--log-slave-updates=1',
       '--gtid-strict-mode=1',
+      '--binlog-expire-logs-seconds=259200',
+      '--max-binlog-size=64M',
       '--skip-name-resolve',
       '--innodb-buffer-pool-size=64M',
       '--innodb-log-file-size=48M',
       // masters: every commit durable (fsync of redo log and binlog); replicas can re-fetch what
-      // they lose from their master, so they flush once a second and spare the disk
+      // they lose from their master (gtid_slave_pos commits with the data in InnoDB), so they
+      // flush once a second and spare the disk
       ...(replica
         ? ['--innodb-flush-log-at-trx-commit=2', '--sync-binlog=0']
         : ['--innodb-flush-log-at-trx-commit=1', '--sync-binlog=1']),
@@ -98,27 +120,46 @@ export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean 
 }
 
 export async function waitForMariaDb(node: MariaDbNode, timeoutMs = 60_000): Promise<void> {
-  await waitUntil(`${node.name} on :${node.port}`, () => portOpen(node.port), timeoutMs, node.name);
+  await waitUntil(`${node.name} on :${node.port}`, () => mysqlHandshake(node.port), timeoutMs, node.name);
 }
 
+/** Run statements as root over the node's socket; tab-separated output (`names`: with a header). */
 export async function sql(node: MariaDbNode, statements: string, { names = false } = {}): Promise<string> {
   const flags = names ? ['-B'] : ['-N', '-B'];
-  const { stdout } = await run('mariadb', [
-    '--no-defaults',
-    `--socket=${socketPath(node)}`,
-    '-uroot',
-    ...flags,
-    '-e',
-    statements,
-  ]);
-  return stdout;
+  try {
+    const { stdout } = await run(
+      binary('mariadb'),
+      ['--no-defaults', `--socket=${socketPath(node)}`, '-uroot', ...flags, '-e', statements],
+      { timeout: 30_000 },
+    );
+    return stdout;
+  } catch (error) {
+    const e = error as { stderr?: string };
+    throw new Error(`${node.name}: ${e.stderr?.trim() || String(error)}`);
+  }
 }
 
 function quote(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-export async function setupMaster(node: MariaDbNode, dbPassword: string): Promise<void> {
+/**
+ * Idempotent, and quiet when there is nothing to do: the statements go to the binlog (that is how
+ * the replicas get them), so they run only when `.stack/<node>/setup.sha256` does not match what
+ * they would be — a new datadir, a changed password, a changed setup, or a setup cut off before
+ * its end.
+ */
+export async function setupMaster(node: MariaDbNode, dbPassword: string): Promise<boolean> {
+  const statements = masterSetupSql(dbPassword);
+  const marker = join(nodeDir(node), 'setup.sha256');
+  const digest = createHash('sha256').update(statements).digest('hex');
+  if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === digest) return false;
+  await sql(node, statements);
+  writeFileSync(marker, `${digest}\n`, { mode: 0o600 });
+  return true;
+}
+
+function masterSetupSql(dbPassword: string): string {
   const db = topology.database;
   const user = topology.dbUser;
   const grants = ['127.0.0.1', 'localhost']
@@ -129,30 +170,49 @@ GRANT ALL PRIVILEGES ON \`${db}\`.* TO '${user}'@'${host}';
 GRANT REPLICATION CLIENT, BINLOG MONITOR, SLAVE MONITOR, PROCESS ON *.* TO '${user}'@'${host}';`,
     )
     .join('\n');
-  await sql(
-    node,
-    `CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+  return `CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 ${grants}
 CREATE USER IF NOT EXISTS '${REPL_USER}'@'127.0.0.1' IDENTIFIED BY ${quote(REPL_PASSWORD)};
 GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN ON *.* TO '${REPL_USER}'@'127.0.0.1';
 CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;`,
-  );
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;`;
 }
 
-/** Point the replica at its master once; later `up`s find it configured and leave it alone. */
+export interface ReplicationStatus {
+  masterPort: number | undefined;
+  io: string;
+  sql: string;
+  secondsBehind: string;
+  lastError: string;
+}
+
+/** `SHOW SLAVE STATUS` of a replica; undefined when it has no master configured. */
+export async function replicationStatus(replica: MariaDbNode): Promise<ReplicationStatus | undefined> {
+  const out = await sql(replica, 'SHOW SLAVE STATUS\\G', { names: true });
+  const field = (name: string) => new RegExp(`^\\s*${name}: ?(.*)$`, 'm').exec(out)?.[1]?.trim() ?? '';
+  if (!field('Master_Port')) return undefined;
+  return {
+    masterPort: Number(field('Master_Port')) || undefined,
+    io: field('Slave_IO_Running'),
+    sql: field('Slave_SQL_Running'),
+    secondsBehind: field('Seconds_Behind_Master'),
+    lastError: field('Last_SQL_Error') || field('Last_IO_Error'),
+  };
+}
+
+/** Point the replica at its master once; later `up`s find it configured and only start it. */
 export async function setupReplica(replica: MariaDbNode, master: MariaDbNode): Promise<void> {
-  const status = await sql(replica, 'SHOW SLAVE STATUS\\G', { names: true });
-  if (status.includes(`Master_Port: ${master.port}`)) {
-    if (!/Slave_IO_Running: Yes/.test(status) || !/Slave_SQL_Running: Yes/.test(status)) {
-      await sql(replica, 'START SLAVE');
-    }
+  const status = await replicationStatus(replica);
+  if (status?.masterPort === master.port) {
+    if (status.io !== 'Yes' || status.sql !== 'Yes') await sql(replica, 'START SLAVE');
     return;
   }
   await sql(
     replica,
-    `CHANGE MASTER TO MASTER_HOST='${topology.host}', MASTER_PORT=${master.port}, MASTER_USER='${REPL_USER}',
-     MASTER_PASSWORD=${quote(REPL_PASSWORD)}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+    `SET SESSION sql_log_bin=0;
+     STOP SLAVE;
+     CHANGE MASTER TO MASTER_HOST='${topology.host}', MASTER_PORT=${master.port}, MASTER_USER='${REPL_USER}',
+       MASTER_PASSWORD=${quote(REPL_PASSWORD)}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
      START SLAVE;`,
   );
 }

@@ -1,52 +1,110 @@
 /**
- * Before `up`: every binary the stack runs must exist (else ONE line naming the Debian packages),
- * and no process the stack did not start may hold one of its ports.
+ * Checks before `up` touches anything:
+ * - every binary the stack runs exists, else ONE line naming the Debian packages to install;
+ * - no process the stack did not start holds one of the ports it is about to use, else one line
+ *   per port naming the process that holds it (the stack never kills what it did not start).
+ * `npm test` additionally needs docker-compose (to validate docker/compose.yml).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { portOpen } from './probes.js';
 
-export const DEBIAN_PACKAGES =
-  'etcd-server etcd-client haproxy mariadb-server mariadb-client redis-server rabbitmq-server';
+/** What the local stack needs from Debian (mariadb-server pulls mariadb-client). */
+export const STACK_PACKAGES = [
+  'etcd-server',
+  'etcd-client',
+  'haproxy',
+  'mariadb-server',
+  'mariadb-client',
+  'redis-server',
+  'rabbitmq-server',
+];
+/** What `npm test` needs on top of the stack. */
+export const TEST_PACKAGES = [...STACK_PACKAGES, 'docker-compose'];
 
-const BINARIES: [name: string, paths: string[]][] = [
-  ['etcd', ['/usr/bin/etcd']],
-  ['etcdctl', ['/usr/bin/etcdctl']],
-  ['haproxy', ['/usr/sbin/haproxy', '/usr/bin/haproxy']],
-  ['mariadbd', ['/usr/sbin/mariadbd', '/usr/bin/mariadbd']],
-  ['mariadb-install-db', ['/usr/bin/mariadb-install-db']],
-  ['mariadb', ['/usr/bin/mariadb']],
-  ['redis-server', ['/usr/bin/redis-server']],
-  ['rabbitmq-server', ['/usr/lib/rabbitmq/bin/rabbitmq-server']],
+interface Binary {
+  name: string;
+  paths: string[];
+  pkg: string;
+}
+
+const STACK_BINARIES: Binary[] = [
+  { name: 'etcd', paths: ['/usr/bin/etcd'], pkg: 'etcd-server' },
+  { name: 'etcdctl', paths: ['/usr/bin/etcdctl'], pkg: 'etcd-client' },
+  { name: 'haproxy', paths: ['/usr/sbin/haproxy', '/usr/bin/haproxy'], pkg: 'haproxy' },
+  { name: 'mariadbd', paths: ['/usr/sbin/mariadbd', '/usr/bin/mariadbd'], pkg: 'mariadb-server' },
+  { name: 'mariadb-install-db', paths: ['/usr/bin/mariadb-install-db'], pkg: 'mariadb-server' },
+  { name: 'mariadb', paths: ['/usr/bin/mariadb'], pkg: 'mariadb-client' },
+  { name: 'redis-server', paths: ['/usr/bin/redis-server'], pkg: 'redis-server' },
+  { name: 'rabbitmq-server', paths: ['/usr/lib/rabbitmq/bin/rabbitmq-server'], pkg: 'rabbitmq-server' },
+  { name: 'rabbitmqctl', paths: ['/usr/lib/rabbitmq/bin/rabbitmqctl'], pkg: 'rabbitmq-server' },
+];
+const TEST_BINARIES: Binary[] = [
+  ...STACK_BINARIES,
+  { name: 'docker-compose', paths: ['/usr/bin/docker-compose'], pkg: 'docker-compose' },
 ];
 
-export function missingBinaries(): string[] {
-  return BINARIES.filter(([, paths]) => !paths.some((p) => existsSync(p))).map(([name]) => name);
+/**
+ * Absolute path of a binary the stack runs. Processes are spawned by absolute path: a non-root
+ * user's PATH on Debian lacks /usr/sbin, where haproxy and mariadbd live.
+ */
+export function binary(name: string): string {
+  const b = TEST_BINARIES.find((x) => x.name === name);
+  const found = b?.paths.find((p) => existsSync(p));
+  if (!found) throw new Error(`missing ${name}: apt-get install -y ${STACK_PACKAGES.join(' ')}`);
+  return found;
 }
 
+function missing(binaries: Binary[]): Binary[] {
+  return binaries.filter((b) => !b.paths.some((p) => existsSync(p)));
+}
+
+/** Names of the missing binaries (`forTests`: include what `npm test` needs too). */
+export function missingBinaries({ forTests = false }: { forTests?: boolean } = {}): string[] {
+  return missing(forTests ? TEST_BINARIES : STACK_BINARIES).map((b) => b.name);
+}
+
+/** Debian packages providing the missing binaries, deduplicated. */
+export function missingPackages({ forTests = false }: { forTests?: boolean } = {}): string[] {
+  return [...new Set(missing(forTests ? TEST_BINARIES : STACK_BINARIES).map((b) => b.pkg))];
+}
+
+/** Throws one line: `missing etcd, haproxy: apt-get install -y <every stack package>`. */
 export function checkBinaries(): void {
-  const missing = missingBinaries();
-  if (missing.length > 0) {
-    throw new Error(`missing ${missing.join(', ')}: apt-get install -y ${DEBIAN_PACKAGES}`);
+  const names = missingBinaries();
+  if (names.length > 0) {
+    throw new Error(`missing ${names.join(', ')}: apt-get install -y ${STACK_PACKAGES.join(' ')}`);
   }
 }
 
-/** Lines naming each of `ports` that some process already listens on. */
+/** A unix socket path longer than sun_path (108 bytes incl. NUL) cannot be bound. */
+export function checkSocketPaths(paths: string[]): void {
+  const long = paths.filter((p) => Buffer.byteLength(p) > 107);
+  if (long.length > 0) {
+    throw new Error(`socket path too long for a unix socket (move the repository higher up): ${long[0]}`);
+  }
+}
+
+/** One line per port in `ports` that some process already listens on. */
 export async function foreignPortUsers(ports: number[]): Promise<string[]> {
   if (ports.length === 0) return [];
-  let out = '';
+  let listing: string | undefined;
   try {
-    out = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+    listing = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
-    return [];
+    listing = undefined; // no iproute2: fall back to connecting
   }
   const lines: string[] = [];
-  for (const port of ports) {
-    const row = out.split('\n').find((l) => new RegExp(`:${port}\\s`).test(l));
-    if (row) {
+  for (const port of [...new Set(ports)]) {
+    if (listing !== undefined) {
+      const row = listing.split('\n').find((l) => new RegExp(`:${port}\\s`).test(l));
+      if (!row) continue;
       const proc = /users:\(\("([^"]+)",pid=(\d+)/.exec(row);
       lines.push(
-        `port ${port} is taken by ${proc ? `${proc[1]} (pid ${proc[2]})` : 'another process'}, not started by this stack`,
+        `port ${port} is taken by ${proc ? `${proc[1]} (pid ${proc[2]})` : 'another process'}, which this stack did not start`,
       );
+    } else if (await portOpen(port)) {
+      lines.push(`port ${port} is taken by a process this stack did not start`);
     }
   }
   return lines;

@@ -1,134 +1,247 @@
 /**
- * Plain background processes with a pid file and a log file each. Every process is spawned
- * detached in its own process group, so `stop` can signal the whole group (e.g. RabbitMQ's beam
- * and its helpers) and nothing else: the stack never kills by name.
- * Failure modes: a stale pid file (process gone) counts as not running; a SIGSTOPped process
- * is SIGCONTed before SIGTERM so it can exit; SIGKILL after `graceMs`.
+ * Plain background processes, each with a pid file (`<pidDir>/<name>.pid`, the pid alone) and a
+ * log file (`<logDir>/<name>.log`, stdout and stderr appended).
+ *
+ * Contracts:
+ * - every process is spawned detached, in its own session and process group (pgid = pid), so it
+ *   outlives the command that started it, and `stop` can signal the whole group (RabbitMQ's start
+ *   script with its beam VM and helpers) and nothing else. Nothing is ever killed by name.
+ * - a pid counts as ours only while it is alive AND was started when its pid file was written
+ *   (the kernel's start time of the pid matches the file's mtime): a stale pid file whose pid has
+ *   since been reused by an unrelated process is reported `dead` and that process is never signalled.
+ * - `stop` SIGCONTs first (a SIGSTOPped process cannot act on SIGTERM), then SIGTERM, then SIGKILL
+ *   after `graceMs`. Group members left behind by a leader that died on its own (e.g. a beam VM
+ *   whose start script was SIGKILLed) are stopped too.
+ * - epmd, which an Erlang VM may spawn, daemonizes into its own session: it is not in the group
+ *   and is deliberately left alone (it may serve the system RabbitMQ too).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { LOG_DIR, PID_DIR } from './paths.js';
+import { httpStatus, portOpen } from './probes.js';
 
-export function pidFile(name: string): string {
-  return join(PID_DIR, `${name}.pid`);
-}
-
-export function logFile(name: string): string {
-  return join(LOG_DIR, `${name}.log`);
-}
-
-export function readPid(name: string): number | undefined {
-  const f = pidFile(name);
-  if (!existsSync(f)) return undefined;
-  const pid = Number(readFileSync(f, 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // a zombie (exited, not yet reaped) is not alive
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return true;
-  }
-}
-
-export function runningPid(name: string): number | undefined {
-  const pid = readPid(name);
-  return pid && isAlive(pid) ? pid : undefined;
-}
+export type ProcessState = 'running' | 'stopped' | 'dead' | 'not started';
 
 export interface StartOptions {
   name: string;
   command: string;
   args: string[];
+  /** merged over process.env; `undefined` removes a variable */
   env?: Record<string, string | undefined>;
   cwd?: string;
 }
 
-export function startProcess({ name, command, args, env = {}, cwd }: StartOptions): number {
-  mkdirSync(PID_DIR, { recursive: true });
-  mkdirSync(LOG_DIR, { recursive: true });
-  const fd = openSync(logFile(name), 'a');
-  const child = spawn(command, args, {
-    cwd,
-    env: { ...process.env, ...env },
-    detached: true,
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  if (!child.pid) throw new Error(`could not start ${name} (${command})`);
-  child.unref();
-  writeFileSync(pidFile(name), `${child.pid}\n`);
-  return child.pid;
+export interface StopOptions {
+  graceMs?: number;
 }
 
-/** Stop the process group of `name` (SIGCONT, SIGTERM, then SIGKILL after graceMs). */
-export async function stopProcess(name: string, { graceMs = 10_000 } = {}): Promise<boolean> {
-  const pid = readPid(name);
-  if (!pid) return false;
-  const signal = (sig: NodeJS.Signals) => {
-    for (const target of [-pid, pid]) {
-      try {
-        process.kill(target, sig);
-      } catch {
-        /* gone or not a group leader */
-      }
-    }
-  };
-  const wasAlive = isAlive(pid);
-  if (wasAlive) {
-    signal('SIGCONT');
-    signal('SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (isAlive(pid) && Date.now() < deadline) await sleep(100);
-    if (isAlive(pid)) signal('SIGKILL');
-    // the group's other members (children) get the same fate
-    signal('SIGKILL');
-    while (isAlive(pid)) await sleep(50);
+/** `/proc/<pid>/stat` fields after the command name: [state, ppid, pgrp, …, starttime at 19] */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
   }
-  rmSync(pidFile(name), { force: true });
-  return wasAlive;
+}
+
+let bootTimeMs: number | undefined;
+/** Wall-clock start of `pid` in ms (kernel clock ticks are 1/100 s on Linux), undefined if gone. */
+function startedAtMs(pid: number): number | undefined {
+  const ticks = Number(procStat(pid)?.[19]);
+  if (!Number.isFinite(ticks)) return undefined;
+  if (bootTimeMs === undefined) {
+    const btime = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+    bootTimeMs = Number(btime?.[1] ?? 0) * 1000;
+  }
+  return bootTimeMs + ticks * 10;
+}
+
+/** True while `pid` exists and is not a zombie (exited, not yet reaped). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: exists but belongs to someone else — alive, and certainly not ours
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  const state = procStat(pid)?.[0];
+  return state !== 'Z' && state !== 'X';
+}
+
+/** SIGSTOPped (or stopped by a debugger). */
+export function isStopped(pid: number): boolean {
+  const state = procStat(pid)?.[0];
+  return state === 'T' || state === 't';
+}
+
+/** Live members of process group `pgid` other than its leader. */
+function groupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === pgid) continue;
+    const stat = procStat(pid);
+    if (stat && Number(stat[2]) === pgid && stat[0] !== 'Z') members.push(pid);
+  }
+  return members;
 }
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export function portOpen(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ port, host });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
+export function createProcessManager({ pidDir, logDir }: { pidDir: string; logDir: string }) {
+  const pidFile = (name: string) => join(pidDir, `${name}.pid`);
+  const logFile = (name: string) => join(logDir, `${name}.log`);
+
+  function readPid(name: string): number | undefined {
+    const f = pidFile(name);
+    if (!existsSync(f)) return undefined;
+    const pid = Number(readFileSync(f, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+
+  /**
+   * Was `pid` started when `name`'s pid file was written? The file is written right after the
+   * spawn; a pid reused later starts after that. Slack covers btime rounding and a busy event loop.
+   */
+  function isOurs(name: string, pid: number): boolean {
+    const started = startedAtMs(pid);
+    if (started === undefined) return false;
+    let written: number;
+    try {
+      written = statSync(pidFile(name)).mtimeMs;
+    } catch {
+      return false;
+    }
+    return started <= written + 2_000 && started >= written - 60_000;
+  }
+
+  function state(name: string): ProcessState {
+    const pid = readPid(name);
+    if (pid === undefined) return 'not started';
+    if (!isAlive(pid) || !isOurs(name, pid)) return 'dead';
+    return isStopped(pid) ? 'stopped' : 'running';
+  }
+
+  /** The pid of `name` while it is ours and alive (running or stopped). */
+  function livePid(name: string): number | undefined {
+    const s = state(name);
+    return s === 'running' || s === 'stopped' ? readPid(name) : undefined;
+  }
+
+  function start({ name, command, args, env = {}, cwd }: StartOptions): number {
+    mkdirSync(pidDir, { recursive: true });
+    mkdirSync(logDir, { recursive: true });
+    const fd = openSync(logFile(name), 'a');
+    try {
+      const child = spawn(command, args, {
+        cwd,
+        env: { ...process.env, ...env },
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      // a missing command surfaces as an async 'error' event; the pid is then undefined
+      child.on('error', () => {});
+      if (!child.pid) throw new Error(`could not start ${name}: ${command} not found or not executable`);
+      child.unref();
+      writeFileSync(pidFile(name), `${child.pid}\n`);
+      return child.pid;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  function signalGroup(pid: number, signal: NodeJS.Signals, { leader }: { leader: boolean }): void {
+    const targets = leader ? [-pid, pid] : [-pid];
+    for (const target of targets) {
+      try {
+        process.kill(target, signal);
+      } catch {
+        /* gone, or the group is empty */
+      }
+    }
+  }
+
+  /** SIGCONT `name`'s group if it is stopped; true when it was. */
+  function resume(name: string): boolean {
+    const pid = livePid(name);
+    if (pid === undefined || !isStopped(pid)) return false;
+    signalGroup(pid, 'SIGCONT', { leader: true });
+    return true;
+  }
+
+  /**
+   * Stop `name` and its process group; removes the pid file. Resolves true when something of
+   * ours was alive. A pid file whose pid now belongs to another process only loses the file.
+   */
+  async function stop(name: string, { graceMs = 10_000 }: StopOptions = {}): Promise<boolean> {
+    const pid = readPid(name);
+    if (pid === undefined) return false;
+    // (a zombie leader still has its /proc entry, so its start time still identifies it)
+    const ours = isOurs(name, pid);
+    const leaderOurs = ours && isAlive(pid);
+    // a group whose leader pid was reused by someone else is not ours to touch; a group whose
+    // leader is gone (no /proc entry) can only hold our leftovers: pgids are not reused while
+    // the group has members
+    const groupIsOurs = ours || procStat(pid) === undefined;
+    const alive = () => (leaderOurs && isAlive(pid)) || (groupIsOurs && groupMembers(pid).length > 0);
+    const wasAlive = alive();
+    if (wasAlive) {
+      signalGroup(pid, 'SIGCONT', { leader: leaderOurs });
+      signalGroup(pid, 'SIGTERM', { leader: leaderOurs });
+      const deadline = Date.now() + graceMs;
+      while (alive() && Date.now() < deadline) await sleep(100);
+      if (alive()) signalGroup(pid, 'SIGKILL', { leader: leaderOurs });
+      const killDeadline = Date.now() + 5_000;
+      while (alive() && Date.now() < killDeadline) await sleep(50);
+    }
+    rmSync(pidFile(name), { force: true });
+    return wasAlive;
+  }
+
+  return { pidFile, logFile, readPid, isOurs, state, livePid, start, resume, stop };
 }
 
+export type ProcessManager = ReturnType<typeof createProcessManager>;
+
+/** The process manager of the local stack (`.stack/pids`, `.stack/logs`). */
+export const processes = createProcessManager({ pidDir: PID_DIR, logDir: LOG_DIR });
+
+export const { pidFile, logFile, readPid } = processes;
+
+/** pid of `name` while it is alive and ours (running or SIGSTOPped), else undefined */
+export function runningPid(name: string): number | undefined {
+  return processes.livePid(name);
+}
+
+export const startProcess = processes.start;
+export const stopProcess = processes.stop;
+
+/** Poll `check` until true; fails early when the process `logName` has exited. */
 export async function waitUntil(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs: number,
   logName?: string,
-) {
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
-    if (logName) {
-      const pid = readPid(logName);
-      if (pid && !isAlive(pid))
-        throw new Error(`${logName} exited while waiting for ${what}; see ${logFile(logName)}`);
+    if (logName && processes.state(logName) === 'dead') {
+      throw new Error(`${logName} exited while waiting for ${what}; see ${logFile(logName)}`);
     }
     await sleep(100);
   }
@@ -137,12 +250,5 @@ export async function waitUntil(
   );
 }
 
-export async function httpStatus(url: string, timeoutMs = 1000): Promise<number | undefined> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    await res.arrayBuffer();
-    return res.status;
-  } catch {
-    return undefined;
-  }
-}
+// probes used to live here; importers of process-manager keep working
+export { httpStatus, portOpen };

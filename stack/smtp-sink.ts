@@ -12,32 +12,44 @@ import { topology } from './topology.js';
 
 const dir = process.env.SHARDGATE_MAIL_DIR ?? MAIL_DIR;
 const port = Number(process.env.SHARDGATE_SMTP_PORT ?? topology.smtp.port);
+/** loopback locally; a container sets 0.0.0.0 so the worker's container can reach it */
+const host = process.env.SHARDGATE_SMTP_HOST ?? topology.host;
 mkdirSync(dir, { recursive: true });
+
+function smtpError(responseCode: number, message: string): Error {
+  return Object.assign(new Error(message), { responseCode });
+}
 
 const server = new SMTPServer({
   authOptional: true,
   disabledCommands: ['STARTTLS', 'AUTH'],
   size: 1024 * 1024,
   logger: false,
+  // on SIGTERM, connections still open after 1 s are dropped (a sender retries; `down` waits 10 s)
+  closeTimeout: 1000,
   onData(stream, _session, callback) {
+    const exceeded = () => (stream as unknown as { sizeExceeded?: boolean }).sizeExceeded === true;
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    // past the limit the rest is read and dropped: the reply comes after the whole DATA
+    stream.on('data', (c: Buffer) => {
+      if (!exceeded()) chunks.push(c);
+    });
     stream.on('end', () => {
-      if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
-        const err = new Error('message exceeds 1 MiB') as Error & { responseCode: number };
-        err.responseCode = 552;
-        return callback(err);
-      }
+      if (exceeded()) return callback(smtpError(552, 'message exceeds 1 MiB'));
       const name = `${Date.now()}-${randomBytes(6).toString('hex')}.eml`;
       const tmp = join(dir, `.${name}.tmp`);
-      writeFileSync(tmp, Buffer.concat(chunks));
-      renameSync(tmp, join(dir, name));
+      try {
+        writeFileSync(tmp, Buffer.concat(chunks));
+        renameSync(tmp, join(dir, name));
+      } catch (error) {
+        // disk full or the directory gone: a temporary failure, the sender retries later
+        console.error(`smtp-sink: cannot store ${name}: ${(error as Error).message}`);
+        return callback(smtpError(451, 'cannot store the message now'));
+      }
       callback();
     });
   },
 });
 server.on('error', (e) => console.error(`smtp-sink: ${e.message}`));
-server.listen(port, topology.host, () =>
-  console.log(`smtp-sink listening on ${topology.host}:${port}, writing to ${dir}`),
-);
+server.listen(port, host, () => console.log(`smtp-sink listening on ${host}:${port}, writing to ${dir}`));
 for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => server.close(() => process.exit(0)));

@@ -1,0 +1,59 @@
+/**
+ * `dist/` for the stack's Node processes (APIs, worker, lb sync, SMTP sink, `shardgate-ctl init`,
+ * migrations): rebuilt with `npm run build` (tsc -p tsconfig.build.json) when the API entry is
+ * missing or older than any non-test .ts file under src/, control-plane/ or stack/.
+ * Failure mode: tsc emits even when it reports type errors, so after a failed build the entry is
+ * back-dated — the next `up` builds again instead of running what a broken build left behind.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, statSync, utimesSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from './paths.js';
+
+const run = promisify(execFile);
+export const SOURCE_DIRS = ['src', 'control-plane', 'stack'];
+export const API_ENTRY = join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js');
+
+export function distFile(...parts: string[]): string {
+  return join(REPO_ROOT, 'dist', ...parts);
+}
+
+async function newestSourceMtime(): Promise<number> {
+  let newest = 0;
+  for (const dir of SOURCE_DIRS) {
+    const root = join(REPO_ROOT, dir);
+    if (!existsSync(root)) continue;
+    for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
+      // the build excludes tests (tsconfig.build.json), so editing one needs no rebuild
+      if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue;
+      if (entry.parentPath.includes('node_modules')) continue;
+      newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+export async function isStale(): Promise<boolean> {
+  if (!existsSync(API_ENTRY)) return true;
+  return statSync(API_ENTRY).mtimeMs < (await newestSourceMtime());
+}
+
+/** Build when stale; resolves true when it built. Throws with tsc's report when the build fails. */
+export async function buildIfStale(log: (s: string) => void): Promise<boolean> {
+  if (!(await isStale())) return false;
+  log('building dist/ (npm run build)');
+  try {
+    await run('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+  } catch (error) {
+    if (existsSync(API_ENTRY)) utimesSync(API_ENTRY, 0, 0);
+    const e = error as { stdout?: string; stderr?: string };
+    const report = `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || String(error);
+    throw new Error(`npm run build failed; fix these and run up again:\n${report}`);
+  }
+  if (!existsSync(API_ENTRY)) {
+    throw new Error(`npm run build succeeded but ${API_ENTRY} is missing: is src/entry/node.ts written yet?`);
+  }
+  return true;
+}

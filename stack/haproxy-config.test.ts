@@ -1,0 +1,79 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { localServers, renderDockerHaproxyConfig, renderHaproxyConfig } from './haproxy-config.js';
+import { binary } from './preflight.js';
+import { topology } from './topology.js';
+
+const local = renderHaproxyConfig({
+  bindHost: '127.0.0.1',
+  servers: localServers(),
+  socketPath: '/tmp/x.sock',
+});
+
+describe('HAProxy config template', () => {
+  it('balances weighted round-robin over every API instance, named by instance id', () => {
+    expect(local).toMatch(/^\s+balance roundrobin$/m);
+    for (const a of topology.apis) {
+      expect(local).toMatch(
+        new RegExp(`^\\s+server ${a.id} 127\\.0\\.0\\.1:${a.port} weight ${a.weight}\\b`, 'm'),
+      );
+    }
+  });
+
+  it('has the health checks, retries, timeouts and reuse of the contract', () => {
+    for (const line of [
+      'option httpchk GET /health/ready',
+      'http-check expect status 200',
+      'check inter 1s fall 2 rise 2',
+      'option redispatch',
+      'retries 2',
+      'retry-on conn-failure empty-response',
+      'timeout connect 2s',
+      'timeout client 30s',
+      'timeout server 30s',
+      'timeout http-keep-alive 10s',
+      'http-reuse safe',
+      'option forwardfor',
+    ]) {
+      expect(local, line).toContain(line);
+    }
+    // a POST is never replayed after it may have run
+    expect(local).toMatch(/http-request disable-l7-retry unless \{ method GET HEAD OPTIONS \}/);
+  });
+
+  it('serves stats, the Prometheus exporter and an admin runtime socket', () => {
+    expect(local).toContain(`bind 127.0.0.1:${topology.haproxy.statsPort}`);
+    expect(local).toContain('stats uri /stats');
+    expect(local).toContain('http-request use-service prometheus-exporter if { path /metrics }');
+    expect(local).toContain('stats socket /tmp/x.sock mode 600 level admin expose-fd listeners');
+  });
+
+  it('renders for docker with container hostnames from the same template', () => {
+    const docker = renderDockerHaproxyConfig();
+    for (const a of topology.apis) expect(docker).toContain(`server ${a.id} ${a.id}:${a.port}`);
+    expect(docker.replace(/\S+:\d+|\/\S+\.sock/g, '')).toBe(local.replace(/\S+:\d+|\/\S+\.sock/g, ''));
+  });
+
+  it('is accepted by haproxy -c (local and docker renders, with and without tenant affinity)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardgate-haproxy-'));
+    try {
+      const affinity = renderHaproxyConfig({
+        bindHost: '127.0.0.1',
+        servers: localServers(),
+        socketPath: '/tmp/x.sock',
+        tenantAffinity: true,
+      });
+      for (const [name, text] of Object.entries({ local, docker: renderDockerHaproxyConfig(), affinity })) {
+        const file = join(dir, `${name}.cfg`);
+        // container hostnames do not resolve here: check the docker render with loopback servers
+        writeFileSync(file, text.replace(/server (\S+) \1:/g, 'server $1 127.0.0.1:'));
+        execFileSync(binary('haproxy'), ['-c', '-q', '-f', file], { stdio: 'pipe' });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

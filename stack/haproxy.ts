@@ -1,0 +1,46 @@
+/**
+ * The stack's HAProxy: `.stack/haproxy.cfg` rendered from the one template (haproxy-config.ts)
+ * at every start, run in the foreground (`-db`) as a tracked child, runtime API on
+ * `.stack/haproxy.sock` (mode 600, level admin) for `shardgate-ctl lb sync`.
+ * The config is checked with `haproxy -c` before the start, so a bad render fails `up` with
+ * HAProxy's own message instead of a process that dies silently.
+ */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { localServers, renderHaproxyConfig } from './haproxy-config.js';
+import { HAPROXY_SOCKET, STATE_DIR } from './paths.js';
+import { binary } from './preflight.js';
+import { startProcess } from './process-manager.js';
+import { topology } from './topology.js';
+
+const run = promisify(execFile);
+export const HAPROXY_CONFIG = join(STATE_DIR, 'haproxy.cfg');
+
+export function renderLocalHaproxyConfig(): string {
+  // SHARDGATE_LB_TENANT_AFFINITY=1: balance by X-Tenant-ID (consistent hash), 400 without it
+  const tenantAffinity = process.env.SHARDGATE_LB_TENANT_AFFINITY === '1';
+  return renderHaproxyConfig({
+    bindHost: topology.host,
+    servers: localServers(),
+    socketPath: HAPROXY_SOCKET,
+    tenantAffinity,
+  });
+}
+
+export function writeHaproxyConfig(): string {
+  writeFileSync(HAPROXY_CONFIG, renderLocalHaproxyConfig());
+  return HAPROXY_CONFIG;
+}
+
+export async function startHaproxy(): Promise<number> {
+  const file = writeHaproxyConfig();
+  try {
+    await run(binary('haproxy'), ['-c', '-q', '-f', file]);
+  } catch (error) {
+    const e = error as { stderr?: string; stdout?: string };
+    throw new Error(`haproxy rejects ${file}:\n${(e.stderr || e.stdout || String(error)).trim()}`);
+  }
+  return startProcess({ name: topology.haproxy.name, command: binary('haproxy'), args: ['-db', '-f', file] });
+}

@@ -1,0 +1,59 @@
+/**
+ * One `up` or `down` at a time per state directory (`.stack/lock`, holding the holder's pid).
+ * Two concurrent `up`s would otherwise both start etcd and the loser would overwrite a live pid
+ * file with a dead one. A lock whose holder is gone (a Ctrl-C'd `up`) is taken over. Waiting
+ * longer than `timeoutMs` fails with a line naming the holder.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { isAlive, sleep } from './process-manager.js';
+
+function tryAcquire(file: string): boolean {
+  try {
+    const fd = openSync(file, 'wx');
+    writeSync(fd, `${process.pid}\n`);
+    closeSync(fd);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return false;
+  }
+}
+
+function holder(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function withLock<T>(
+  file: string,
+  fn: () => Promise<T>,
+  { timeoutMs = 180_000, log = (_: string) => {} }: { timeoutMs?: number; log?: (s: string) => void } = {},
+): Promise<T> {
+  mkdirSync(dirname(file), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  let announced = false;
+  while (!tryAcquire(file)) {
+    const pid = holder(file);
+    if (pid === process.pid) throw new Error(`${file} is already held by this process`);
+    if (pid === undefined || !isAlive(pid)) {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`another stack command (pid ${pid}) holds ${file}`);
+    if (!announced) {
+      log(`waiting for another stack command (pid ${pid}) to finish`);
+      announced = true;
+    }
+    await sleep(200);
+  }
+  try {
+    return await fn();
+  } finally {
+    if (holder(file) === process.pid) rmSync(file, { force: true });
+  }
+}
