@@ -1,0 +1,109 @@
+/**
+ * Where the CPU went during a run, from /proc: the time of each stack process (its whole process
+ * group: the stack starts every process in its own group, e.g. RabbitMQ's beam under its script),
+ * of this bench process and of extra pids, what the rest of the machine used ("other": processes
+ * that are not part of this run, i.e. noise), and the machine's user/system/iowait/idle split.
+ * Linux only. Processes are in % of one core (up to 100 × cores), the machine in % of all cores.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { topology } from '../stack/topology.js';
+import { stackPid } from './machine.js';
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+export interface CpuSnapshot {
+  at: number;
+  /** process-group id → CPU ticks of the whole group; -pid → ticks of a non-leader process */
+  groups: Map<number, number>;
+  /** jiffies of /proc/stat's `cpu` line */
+  machine: { user: number; system: number; iowait: number; idle: number; total: number };
+}
+
+export function stackProcessNames(): string[] {
+  return [
+    topology.etcd.name,
+    topology.redis.name,
+    topology.rabbitmq.name,
+    topology.smtp.name,
+    ...topology.shards.flatMap((s) => [s.master.name, ...s.replicas.map((r) => r.name)]),
+    ...topology.apis.map((a) => a.id),
+    topology.worker.name,
+    topology.lbSync.name,
+    topology.haproxy.name,
+  ];
+}
+
+export function snapshot(): CpuSnapshot {
+  const groups = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // after "pid (comm) ": state(3) ppid(4) pgrp(5) … utime(14) stime(15)
+    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    const pgrp = Number(f[2]);
+    const ticks = Number(f[11]) + Number(f[12]);
+    groups.set(pgrp, (groups.get(pgrp) ?? 0) + ticks);
+    if (pgrp !== Number(entry)) groups.set(-Number(entry), ticks);
+  }
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
+  return {
+    at: performance.now(),
+    groups,
+    machine: {
+      user: user + nice,
+      system: system + irq + softirq,
+      iowait,
+      idle,
+      total: user + nice + system + idle + iowait + irq + softirq + steal,
+    },
+  };
+}
+
+export interface CpuReport {
+  /** % of one core per stack process, `bench` (this process) and extras */
+  processes: Record<string, number>;
+  /** % of one core used by every other process of the machine during the run */
+  other: number;
+  /** % of all cores */
+  machine: { user: number; system: number; iowait: number; idle: number };
+}
+
+export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, extras: Record<string, number> = {}): CpuReport {
+  const seconds = (b.at - a.at) / 1000;
+  const pct = (ticks: number) => +((ticks / TICKS_PER_SECOND / seconds) * 100).toFixed(1);
+  const processes: Record<string, number> = {};
+  const named: [string, number | undefined][] = [
+    ...stackProcessNames().map((n): [string, number | undefined] => [n, stackPid(n)]),
+    ['bench', process.pid],
+    ...Object.entries(extras),
+  ];
+  for (const [name, pid] of named) {
+    if (!pid) continue;
+    const key = b.groups.has(pid) ? pid : -pid;
+    const after = b.groups.get(key);
+    if (after === undefined) continue;
+    processes[name] = pct(after - (a.groups.get(key) ?? 0));
+  }
+  let all = 0;
+  for (const [key, ticks] of b.groups) if (key > 0) all += ticks - (a.groups.get(key) ?? 0);
+  const ours = Object.values(processes).reduce((s, v) => s + v, 0);
+  const total = b.machine.total - a.machine.total || 1;
+  const share = (k: keyof CpuSnapshot['machine']) =>
+    +(((b.machine[k] - a.machine[k]) / total) * 100).toFixed(1);
+  const machine = {
+    user: share('user'),
+    system: share('system'),
+    iowait: share('iowait'),
+    idle: share('idle'),
+  };
+  // everything busy on the machine (kernel threads and interrupts included) minus what we named
+  const busy = ((machine.user + machine.system) / 100) * cpus().length * 100;
+  return { processes, other: +Math.max(0, Math.max(pct(all), busy) - ours).toFixed(1), machine };
+}

@@ -1,0 +1,127 @@
+/**
+ * `npx tsx bench/profile.ts [scenario-key …]` (default: health book-hit loans) — where an API
+ * instance spends its time in a scenario of the bench. Needs the local stack up and leaves the
+ * stack's own instances alone: for each scenario it starts one extra API instance
+ * (`bench-profile` on a free port, the stack's environment, `node --cpu-prof`, not behind
+ * HAProxy), loads it directly with the scenario's closed loop, stops it with SIGTERM (V8 writes
+ * the profile on exit) and prints the self time by place and by function (bench/cpu-profile.ts),
+ * with the CPU each process of the machine used meanwhile. The summary goes to
+ * bench/results/<date>-<sha>-profile.json; the profiles stay in a temporary directory.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../stack/paths.js';
+import { httpStatus, sleep } from '../stack/process-manager.js';
+import { stackEnv } from '../stack/stack.js';
+import { topology } from '../stack/topology.js';
+import { HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
+import { freePort } from './ceiling.js';
+import { format, summarise } from './cpu-profile.js';
+import { cpuBetween, snapshot } from './cpu-usage.js';
+import { etcdDel, etcdGet, etcdPut } from './etcd.js';
+import { closedLoop } from './load.js';
+import { git } from './machine.js';
+import { hotBookRequest, scenarios } from './scenarios.js';
+import { ApiClient, createFixtures, runTag } from './setup.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const H = topology.host;
+
+async function startProfiled(dir: string): Promise<{ child: ChildProcess; base: string }> {
+  const port = await freePort(H);
+  const child = spawn(
+    process.execPath,
+    ['--cpu-prof', `--cpu-prof-dir=${dir}`, join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js')],
+    {
+      env: {
+        ...process.env,
+        ...stackEnv(),
+        PORT: String(port),
+        SHARDGATE_INSTANCE_ID: 'bench-profile',
+        SHARDGATE_DRAIN_MS: '0',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const base = `http://${H}:${port}`;
+  for (let i = 0; (await httpStatus(`${base}/health/ready`)) !== 200; i++) {
+    if (i > 100 || child.exitCode !== null) throw new Error('the profiled API instance did not become ready');
+    await sleep(100);
+  }
+  return { child, base };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+  await exited;
+}
+
+async function main(): Promise<void> {
+  await preflight();
+  const keys = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['health', 'book-hit', 'loans'];
+  const tag = runTag();
+  const cacheBefore = await etcdGet('cache/enabled');
+  const dir = mkdtempSync(join(tmpdir(), 'shardgate-profile-'));
+  const children: ChildProcess[] = [];
+  const summary: Record<string, unknown> = {};
+  try {
+    console.log(`profiling ${keys.join(', ')} (${SECONDS} s each); setup …`);
+    const fixtures = await createFixtures(new ApiClient(HAPROXY, INSTANCES), tag);
+    const all = scenarios(fixtures);
+    for (const key of keys) {
+      const s = all.find((x) => x.key === key);
+      if (!s || s.kind === 'ceiling')
+        throw new Error(`no API scenario "${key}" (one of ${all.map((x) => x.key).join(', ')})`);
+      const sub = mkdtempSync(join(dir, `${key}-`));
+      const { child, base } = await startProfiled(sub);
+      children.push(child);
+      if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), [...INSTANCES, base]);
+      await closedLoop(base, s.steps, { connections: s.connections, seconds: 1 });
+      const cpu0 = snapshot();
+      const r = await closedLoop(base, s.steps, { connections: s.connections, seconds: SECONDS });
+      const cpu = cpuBetween(cpu0, snapshot(), { 'bench-profile': child.pid ?? 0 });
+      await stop(child);
+      const file = readdirSync(sub).find((f) => f.endsWith('.cpuprofile'));
+      if (!file) throw new Error(`no .cpuprofile written in ${sub}`);
+      const p = summarise(join(sub, file), 25);
+      const instanceCpu = cpu.processes['bench-profile'] ?? 0;
+      const perRequestMs = r.rps > 0 ? (instanceCpu / 100 / r.rps) * 1000 : 0;
+      console.log(
+        `\n== ${s.name}, directly on the profiled instance: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(1)} ms, ` +
+          `${r.errors} errors; the instance used ${instanceCpu} % of a core (${perRequestMs.toFixed(2)} ms CPU ` +
+          `per request); machine idle ${cpu.machine.idle} %, iowait ${cpu.machine.iowait} %`,
+      );
+      console.log(`CPU by process (% of a core): ${JSON.stringify(cpu.processes)}, other ${cpu.other}`);
+      console.log(`profile: ${join(sub, file)}\n\nself time by place:\n${format(p.byPlace)}`);
+      console.log(`\nself time by function:\n${format(p.byFunction)}`);
+      summary[key] = {
+        rps: r.rps,
+        p99: r.p99,
+        errors: r.errors,
+        cpu,
+        perRequestCpuMs: perRequestMs,
+        profile: p,
+      };
+    }
+    const sha = git().sha;
+    const date = new Date().toISOString();
+    const out = join(REPO_ROOT, 'bench', 'results', `${date.slice(0, 10)}-${sha}-profile.json`);
+    writeFileSync(out, `${JSON.stringify({ date, git: sha, seconds: SECONDS, summary }, null, 2)}\n`);
+    console.log(`\nsummary written to ${out}; profiles in ${dir}`);
+  } finally {
+    for (const c of children) await stop(c);
+    await (cacheBefore === undefined ? etcdDel('cache/enabled') : etcdPut('cache/enabled', cacheBefore));
+    await etcdDel(`tenants/${tag}-`, { prefix: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`profile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,150 @@
+/** The tables and the targets of the benchmarks issue, as Markdown. */
+import type { CpuReport } from './cpu-usage.js';
+import type { LoadResult } from './load.js';
+import type { ScenarioKind } from './scenarios.js';
+
+export type Mode = 'closed loop' | 'autocannon overallRate' | 'paced';
+
+export interface Row extends LoadResult {
+  key: string;
+  scenario: string;
+  kind: ScenarioKind;
+  via: 'haproxy' | 'direct';
+  mode: Mode;
+  connections: number;
+  /** requests per second asked for (constant-rate runs) */
+  targetRate?: number;
+  /** rps / rps of the ceiling through the same path in this run */
+  ratio: number;
+  /** what the API said it did: cache results over the run, X-Read-From of a probe */
+  check?: string;
+  cpu?: CpuReport;
+  /** set when something outside this run touched the stack meanwhile (see run.ts) */
+  disturbed?: string;
+  note?: string;
+}
+
+export interface Target {
+  what: string;
+  met: boolean;
+  value: string;
+}
+
+const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
+const pct = (v: number) => (v < 0.1 ? `${(v * 100).toFixed(1)} %` : `${(v * 100).toFixed(0)} %`);
+
+function errorText(r: Row): string {
+  if (r.errors === 0) return '0';
+  const codes = Object.entries(r.statusCodes)
+    .filter(([code]) => !code.startsWith('2'))
+    .map(([code, n]) => `${n}×${code}`);
+  if (r.socketErrors > 0) codes.push(`${r.socketErrors}×socket`);
+  return `**${r.errors}** (${codes.join(', ')})`;
+}
+
+function scenarioLabel(r: Row): string {
+  if (r.mode === 'closed loop') return r.scenario;
+  return `${r.scenario} at ${r.targetRate}/s (70 %), ${r.mode}`;
+}
+
+export function table(rows: readonly Row[]): string {
+  const head =
+    '| scenario | via | conns | req/s | p50 ms | p95 ms | p99 ms | errors | of ceiling | generator CPU | check |\n' +
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|';
+  const lines = rows.map(
+    (r) =>
+      `| ${scenarioLabel(r)} | ${r.via} | ${r.connections} | ${r.rps.toFixed(0)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${errorText(r)} | ${pct(r.ratio)} | ${r.generatorCpuPercent.toFixed(0)} % | ${[r.check, r.disturbed && `**disturbed:** ${r.disturbed}`].filter(Boolean).join('; ')} |`,
+  );
+  return [head, ...lines].join('\n');
+}
+
+/** CPU per group of processes during each run: who is busy, and whether the disk is (iowait). */
+export function cpuTable(rows: readonly Row[]): string {
+  const groups: [string, (name: string) => boolean][] = [
+    ['API', (n) => /^api-\d+$/.test(n)],
+    ['HAProxy', (n) => n === 'haproxy' || n === 'ceiling-haproxy'],
+    ['ceiling', (n) => n === 'ceiling-server'],
+    ['MariaDB', (n) => n.startsWith('shard-')],
+    ['Redis', (n) => n === 'redis'],
+    ['mail: worker + RabbitMQ + SMTP', (n) => ['email-worker', 'rabbitmq', 'smtp-sink'].includes(n)],
+    ['bench', (n) => n === 'bench'],
+  ];
+  const head = `| scenario | via | ${groups.map(([g]) => g).join(' | ')} | other | machine user / sys / iowait / idle |`;
+  const sep = `|---|---|${groups.map(() => '--:').join('|')}|--:|--:|`;
+  const lines = rows
+    .filter((r) => r.cpu)
+    .map((r) => {
+      const cells = groups.map(([, match]) =>
+        Object.entries(r.cpu!.processes)
+          .filter(([n]) => match(n))
+          .reduce((a, [, v]) => a + v, 0)
+          .toFixed(0),
+      );
+      const m = r.cpu!.machine;
+      return `| ${scenarioLabel(r)} | ${r.via} | ${cells.join(' | ')} | ${r.cpu!.other.toFixed(0)} | ${m.user.toFixed(0)} / ${m.system.toFixed(0)} / ${m.iowait.toFixed(0)} / ${m.idle.toFixed(0)} % |`;
+    });
+  return [head, sep, ...lines].join('\n');
+}
+
+export function targets(rows: readonly Row[]): Target[] {
+  const find = (key: string, via: Row['via'], mode: Mode = 'closed loop') =>
+    rows.find((r) => r.key === key && r.via === via && r.mode === mode);
+  const out: Target[] = [];
+  const ceiling = find('ceiling', 'haproxy');
+  const hit = find('book-hit', 'haproxy');
+  if (ceiling && hit) {
+    const ratio = hit.rps / ceiling.rps;
+    out.push({
+      what: 'cached book read through HAProxy ≥ 50 % of the ceiling through HAProxy',
+      met: ratio >= 0.5,
+      value: `${hit.rps.toFixed(0)} / ${ceiling.rps.toFixed(0)} req/s = ${pct(ratio)}`,
+    });
+  }
+  for (const mode of ['autocannon overallRate', 'paced'] as const) {
+    const c = find('book-hit', 'haproxy', mode);
+    if (!c) continue;
+    out.push({
+      what: `cached book read p99 < 25 ms at 70 % of its max (${mode}), 0 errors`,
+      met: c.p99 < 25 && c.errors === 0,
+      value: `p99 ${ms(c.p99)} ms at ${c.rps.toFixed(0)} of ${c.targetRate} req/s, ${c.errors} errors`,
+    });
+  }
+  const writes = find('loans', 'haproxy');
+  if (writes) {
+    out.push({
+      what: 'durable writes (borrow + return) through HAProxy ≥ 1,000/s across the two shards',
+      met: writes.rps >= 1000,
+      value: `${writes.rps.toFixed(0)}/s`,
+    });
+    out.push({
+      what: 'durable writes p99 < 150 ms',
+      met: writes.p99 < 150,
+      value: `p99 ${ms(writes.p99)} ms`,
+    });
+  }
+  const disturbed = rows.filter((r) => r.disturbed);
+  if (disturbed.length > 0)
+    out.push({
+      what: "nothing else touched the stack during the measured runs (otherwise the verdicts above are not this code's)",
+      met: false,
+      value: disturbed.map((r) => `${r.key}/${r.via}/${r.mode}: ${r.disturbed}`).join('; '),
+    });
+  const failing = rows.filter((r) => r.errors > 0);
+  out.push({
+    what: '0 errors in every scenario (non-2xx answers and socket errors)',
+    met: failing.length === 0,
+    value:
+      failing.length === 0
+        ? `0 errors in ${rows.length} runs`
+        : failing.map((r) => `${r.key}/${r.via}/${r.mode}: ${r.errors}`).join('; '),
+  });
+  return out;
+}
+
+export function targetTable(list: readonly Target[]): string {
+  return [
+    '| target | measured | verdict |',
+    '|---|---|---|',
+    ...list.map((t) => `| ${t.what} | ${t.value} | ${t.met ? 'met' : '**MISSED**'} |`),
+  ].join('\n');
+}

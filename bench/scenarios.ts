@@ -1,0 +1,210 @@
+/**
+ * The scenarios of the benchmarks issue, as autocannon request sequences over the fixtures the
+ * setup phase created. Each runs through HAProxy and directly against api-1; `cache` is the state
+ * of etcd `cache/enabled` the scenario needs (the runner sets it and waits until every instance
+ * applies it).
+ */
+import type { Ctx, Req, Step } from './load.js';
+import type { TenantFixture } from './setup.js';
+
+export type ScenarioKind = 'ceiling' | 'read' | 'cpu' | 'write' | 'mixed';
+
+export interface Scenario {
+  key: string;
+  name: string;
+  kind: ScenarioKind;
+  connections: number;
+  steps: Step[];
+  cache?: boolean;
+  /** one request sent before the run to show what the API answers (X-Read-From) */
+  probe?: Req;
+  note?: string;
+}
+
+export interface Fixtures {
+  tag: string;
+  /** one tenant with 25 books; `books[0]` is the hot book */
+  hot: TenantFixture;
+  /** registrations go to this (initially empty) tenant */
+  registrations: string;
+  /** tenants with one book of many copies and several members each, spread over both shards */
+  lenders: TenantFixture[];
+  /** 100 tenants over both shards, one librarian and two books each */
+  mixed: TenantFixture[];
+}
+
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
+
+function json(tenant: string, token?: string): Record<string, string> {
+  return {
+    'X-Tenant-ID': tenant,
+    'Content-Type': 'application/json',
+    ...(token ? { Authorization: `Bearer ${token}` } : {}),
+  };
+}
+
+function idOf(body: string): string | undefined {
+  try {
+    return (JSON.parse(body) as { id?: string }).id;
+  } catch {
+    return undefined;
+  }
+}
+
+export function hotBookRequest(f: Fixtures): Req {
+  return { path: `/v1/books/${f.hot.books[0]}`, headers: { 'X-Tenant-ID': f.hot.id } };
+}
+
+export function scenarios(f: Fixtures): Scenario[] {
+  const hotBook = hotBookRequest(f);
+  const list: Req = { path: '/v1/books?limit=20', headers: { 'X-Tenant-ID': f.hot.id } };
+  let registration = 0;
+  // loans the mixed workload borrowed and has not returned yet: its writes are half borrows,
+  // half returns, so no book runs out of copies
+  const open: { tenant: string; token: string; loan: string }[] = [];
+
+  return [
+    {
+      key: 'ceiling',
+      name: 'ceiling: bare node:http, fixed JSON',
+      kind: 'ceiling',
+      connections: 32,
+      steps: [{ build: () => ({ path: '/health' }) }],
+    },
+    {
+      key: 'health',
+      name: 'GET /health',
+      kind: 'read',
+      connections: 32,
+      steps: [{ build: () => ({ path: '/health' }) }],
+    },
+    {
+      key: 'book-hit',
+      name: 'GET /v1/books/{id} cached (HIT)',
+      kind: 'read',
+      connections: 32,
+      cache: true,
+      steps: [{ build: () => hotBook }],
+    },
+    {
+      key: 'book-uncached',
+      name: 'GET /v1/books/{id} uncached (cache off)',
+      kind: 'read',
+      connections: 32,
+      cache: false,
+      steps: [{ build: () => hotBook }],
+    },
+    {
+      key: 'list',
+      name: 'GET /v1/books?limit=20 (replica, cache off)',
+      kind: 'read',
+      connections: 32,
+      cache: false,
+      steps: [{ build: () => list }],
+      probe: list,
+    },
+    {
+      key: 'register',
+      name: 'POST /v1/members (argon2id, CPU-bound)',
+      kind: 'cpu',
+      connections: 8,
+      cache: true,
+      note: 'password hashing by design; reported apart',
+      steps: [
+        {
+          build: () => ({
+            method: 'POST',
+            path: '/v1/members',
+            headers: json(f.registrations),
+            body: JSON.stringify({
+              email: `reg${registration++}@${f.registrations}.example`,
+              name: 'Bench Member',
+              password: 'bench password 123',
+            }),
+          }),
+        },
+      ],
+    },
+    {
+      key: 'loans',
+      name: 'POST /v1/loans + /return (2 shards)',
+      kind: 'write',
+      connections: 32,
+      cache: true,
+      note: 'each borrow and each return is one durable transaction with an outbox row',
+      steps: [
+        {
+          // a random member of a random lending tenant borrows that tenant's one book …
+          build: (ctx: Ctx) => {
+            const tenant = pick(f.lenders);
+            const member = pick(tenant.members);
+            ctx.tenant = tenant.id;
+            ctx.token = member.token;
+            return {
+              method: 'POST',
+              path: '/v1/loans',
+              headers: json(tenant.id, member.token),
+              body: JSON.stringify({ bookId: tenant.books[0] }),
+            };
+          },
+          onResponse: (status, body, ctx) => {
+            if (status === 201) ctx.loan = idOf(body);
+          },
+        },
+        {
+          // … and returns it; a failed borrow restarts the pair
+          build: (ctx: Ctx) =>
+            typeof ctx.loan === 'string'
+              ? {
+                  method: 'POST',
+                  path: `/v1/loans/${ctx.loan}/return`,
+                  headers: json(ctx.tenant as string, ctx.token as string),
+                }
+              : undefined,
+        },
+      ],
+    },
+    {
+      key: 'mixed',
+      name: 'mixed 90 % read / 10 % write, 100 tenants',
+      kind: 'mixed',
+      connections: 32,
+      cache: true,
+      note: 'reads: 70 % GET book, 20 % GET page (both cached); writes: borrow or return',
+      steps: [
+        {
+          build: (ctx: Ctx) => {
+            const tenant = pick(f.mixed);
+            const r = Math.random();
+            ctx.write = undefined;
+            if (r < 0.7)
+              return { path: `/v1/books/${pick(tenant.books)}`, headers: { 'X-Tenant-ID': tenant.id } };
+            if (r < 0.9) return { path: '/v1/books?limit=20', headers: { 'X-Tenant-ID': tenant.id } };
+            const token = tenant.members[0]!.token;
+            if (open.length > 0 && Math.random() < 0.5) {
+              const loan = open.splice(Math.floor(Math.random() * open.length), 1)[0]!;
+              return {
+                method: 'POST',
+                path: `/v1/loans/${loan.loan}/return`,
+                headers: json(loan.tenant, loan.token),
+              };
+            }
+            ctx.write = { tenant: tenant.id, token };
+            return {
+              method: 'POST',
+              path: '/v1/loans',
+              headers: json(tenant.id, token),
+              body: JSON.stringify({ bookId: pick(tenant.books) }),
+            };
+          },
+          onResponse: (status, body, ctx) => {
+            const w = ctx.write as { tenant: string; token: string } | undefined;
+            if (!w || status !== 201) return;
+            const loan = idOf(body);
+            if (loan) open.push({ ...w, loan });
+          },
+        },
+      ],
+    },
+  ];
+}
