@@ -7,7 +7,9 @@
 import type { Services } from '../app-env.js';
 import { Argon2Hasher } from '../auth/argon2-hasher.js';
 import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
+import { nodeHs256Jws } from '../auth/node-hs256-jws.js';
 import type { ConfigStore } from '../config/interface.js';
+import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import type { Env } from '../env.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -56,8 +58,9 @@ export function createDataServices({
       data: new SqlDataAccess({ router }),
       replication: router,
       passwords: new Argon2Hasher(),
-      memberTokens: new JwtMemberTokens({ secret }),
-      consistencyTokens: new HmacConsistencyTokens({ secret }),
+      // node:crypto variants: same tokens as the Web Crypto defaults, no thread-pool job per MAC
+      memberTokens: new JwtMemberTokens({ secret, jws: nodeHs256Jws }),
+      consistencyTokens: new HmacConsistencyTokens({ secret, mac: nodeDerivedMac }),
     },
     router,
     async close() {

@@ -71,7 +71,9 @@ export function registerDataMetrics({
           try {
             const [row] = await router
               .master(s.id)
-              .run((session) => session.db.select({ n: count() }).from(outbox).where(isNull(outbox.sentAt)));
+              .run((session) =>
+                session.sql.db.select({ n: count() }).from(outbox).where(isNull(outbox.sentAt)),
+              );
             g.set({ shard: s.id }, Number(row?.n ?? 0));
           } catch {
             /* master unavailable: keep the last value */

@@ -10,7 +10,7 @@
  * returned to the pool. The server flavour is detected once per pool with `SELECT VERSION()`.
  */
 import { drizzle } from 'drizzle-orm/mysql2';
-import { createPool, type Pool, type PoolConnection } from 'mysql2/promise';
+import { type Connection, createPool, type Pool, type PoolConnection } from 'mysql2/promise';
 import type { Logger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
@@ -18,6 +18,7 @@ import type { ServerFlavour } from '../routing/gtid.js';
 import { type NodeSet, type NodeSpec, nodeSpecKey, type SqlNode } from '../routing/sql-node.js';
 import { DatabaseError, isConnectionError, isDriverError, toUnavailable } from './mysql-errors.js';
 import { MysqlSession } from './mysql-session.js';
+import { SqlContext } from './repos/sql-context.js';
 
 export interface MysqlNodeSetOptions {
   user: string;
@@ -35,6 +36,8 @@ export interface MysqlNodeSetOptions {
 
 class MysqlNode implements SqlNode<MysqlSession> {
   private flavour: Promise<ServerFlavour> | undefined;
+  /** per physical connection: its drizzle handle and prepared statements (gone with it) */
+  private readonly statements = new WeakMap<Connection, SqlContext>();
 
   constructor(
     readonly key: string,
@@ -47,7 +50,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
     let broken = false;
     try {
       const flavour = await this.detectFlavour(connection);
-      return await fn(new MysqlSession(connection, flavour, drizzle(connection)));
+      return await fn(new MysqlSession(connection, flavour, this.statementsOf(connection)));
     } catch (error) {
       if (error instanceof DependencyError) throw error;
       if (isConnectionError(error)) {
@@ -60,6 +63,20 @@ class MysqlNode implements SqlNode<MysqlSession> {
       if (broken) connection.destroy();
       else connection.release();
     }
+  }
+
+  private statementsOf(connection: PoolConnection): SqlContext {
+    // `connection` is this checkout's promise wrapper; `.connection` the physical (callback)
+    // connection behind it, typed as the promise class by mysql2 but without its methods
+    const physical = connection.connection as unknown as Connection & { promise(): PoolConnection };
+    let sql = this.statements.get(physical);
+    if (!sql) {
+      // bound to a promise wrapper of its own, not to this checkout's, so the prepared
+      // statements outlive the checkout
+      sql = new SqlContext(drizzle(physical.promise()));
+      this.statements.set(physical, sql);
+    }
+    return sql;
   }
 
   private acquire(): Promise<PoolConnection> {
@@ -95,6 +112,18 @@ class MysqlNode implements SqlNode<MysqlSession> {
     );
     return this.flavour;
   }
+}
+
+/**
+ * The session settings of every connection: the InnoDB lock wait, and on MariaDB ≥ 10.3 only
+ * (inside a MariaDB executable comment, `/` `*M!100300 …`, which MySQL skips as a comment)
+ * tracking of `last_gtid`, so a COMMIT's OK packet carries the GTID it produced.
+ */
+export function sessionInitSql(lockWaitTimeoutSeconds: number): string {
+  return (
+    `SET SESSION innodb_lock_wait_timeout = ${Number(lockWaitTimeoutSeconds)}` +
+    " /*M!100300 , session_track_system_variables = 'last_gtid' */"
+  );
 }
 
 interface Holder {
@@ -202,12 +231,17 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       keepAliveInitialDelay: 10_000,
       supportBigNumbers: true,
       multipleStatements: false,
+      // no stack captured per query for error messages (measurable CPU on every statement);
+      // errors are wrapped with the node key at this adapter's edge instead
+      trace: false,
     });
-    const lockWait = this.options.lockWaitTimeoutSeconds;
-    // runs once per new physical connection, before it is handed out
+    const init = sessionInitSql(this.options.lockWaitTimeoutSeconds);
+    // runs once per new physical connection, before it is handed out (queued ahead of its first
+    // query). A failure is ignored here: the lock wait falls back to the server default and the
+    // GTID of a commit to one more query (MysqlSession.transaction); it never becomes an
+    // unhandled event.
     pool.pool.on('connection', (connection) => {
-      // a failure here surfaces on the connection's first real query; never as an unhandled event
-      connection.query(`SET SESSION innodb_lock_wait_timeout = ${Number(lockWait)}`, () => {});
+      connection.query(init, () => {});
     });
     return pool;
   }

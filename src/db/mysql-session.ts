@@ -1,32 +1,34 @@
 /**
  * One checked-out connection of a MariaDB/MySQL node, as the router and the repositories use it.
- * Holds the drizzle handle (`db`) bound to THIS connection, so a transaction, the statement that
- * reads the GTID it produced, and a `MASTER_GTID_WAIT` followed by a read all run on one session.
+ * Holds the statements of THIS connection (`sql`: its drizzle handle and prepared queries), so a
+ * transaction, the GTID it produced, and a `MASTER_GTID_WAIT` followed by a read all run on one
+ * session.
  *
  * Flavour-specific SQL lives here and nowhere else:
- * | need                       | MariaDB                               | MySQL                                  |
- * |----------------------------|---------------------------------------|----------------------------------------|
- * | master position            | @@GLOBAL.gtid_binlog_pos              | @@GLOBAL.gtid_executed                 |
- * | replica applied position   | @@GLOBAL.gtid_slave_pos               | @@GLOBAL.gtid_executed                 |
- * | position of my commit      | @@last_gtid (session), right after it | @@GLOBAL.gtid_executed right after it* |
- * | wait until applied         | MASTER_GTID_WAIT(pos, seconds) = 0    | WAIT_FOR_EXECUTED_GTID_SET(set, s) = 0 |
+ * | need                       | MariaDB                                | MySQL                                  |
+ * |----------------------------|----------------------------------------|----------------------------------------|
+ * | master position            | @@GLOBAL.gtid_binlog_pos               | @@GLOBAL.gtid_executed                 |
+ * | replica applied position   | @@GLOBAL.gtid_slave_pos                | @@GLOBAL.gtid_executed                 |
+ * | position of my commit      | `last_gtid` in COMMIT's OK packet (†)  | @@GLOBAL.gtid_executed right after it* |
+ * | wait until applied         | MASTER_GTID_WAIT(pos, seconds) = 0     | WAIT_FOR_EXECUTED_GTID_SET(set, s) = 0 |
+ * (†) the session tracks `last_gtid` (`session_track_system_variables`, set when the pool opens
+ *  the connection: SESSION_INIT_SQL in mysql-node-set.ts), so the server reports the GTID of a
+ *  commit in the commit's own answer — no extra round trip. No report means the transaction wrote
+ *  nothing to the binlog (or tracking is off): the master's whole binlog position is answered
+ *  then (one more query; safe: it includes everything the transaction read).
  * *a superset of the commit: safe (a reader waits for at most a little more than needed); MySQL
  *  is detected and handled but not exercised by the test suite (the local stack is MariaDB).
  */
-import type { MySql2Database } from 'drizzle-orm/mysql2';
-import type { PoolConnection } from 'mysql2/promise';
+import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
-
-export type LibraryDb = MySql2Database;
-/** drizzle's transaction handle has the same query surface as the database handle */
-export type LibraryTx = Parameters<Parameters<LibraryDb['transaction']>[0]>[0];
+import type { SqlContext } from './repos/sql-context.js';
 
 export class MysqlSession implements NodeSession {
   constructor(
     private readonly connection: PoolConnection,
     readonly flavour: ServerFlavour,
-    readonly db: LibraryDb,
+    readonly sql: SqlContext,
   ) {}
 
   private async scalar(sql: string, params: unknown[] = []): Promise<unknown> {
@@ -57,20 +59,31 @@ export class MysqlSession implements NodeSession {
   }
 
   /**
-   * Runs `fn` in one transaction (drizzle: BEGIN … COMMIT/ROLLBACK on this connection) and answers
-   * the GTID position the commit produced. On MariaDB `@@last_gtid` is compared with its value
-   * before BEGIN: unchanged means the transaction wrote nothing to the binlog (no row changed),
-   * and the master's whole binlog position is answered instead (safe: it includes everything read).
+   * Runs `fn` in one transaction on this connection (START TRANSACTION … COMMIT; ROLLBACK when
+   * `fn` throws) and answers the GTID position the commit produced. The statements of `fn` go
+   * through `sql`, which is bound to this same connection, so they are part of the transaction.
+   * A ROLLBACK that fails (connection lost) is thrown instead of `fn`'s error, with that error as
+   * its cause, so the caller destroys the connection; nothing was committed either way.
    */
-  async transaction<T>(fn: (tx: LibraryTx) => Promise<T>): Promise<{ value: T; gtid: string }> {
+  async transaction<T>(fn: (sql: SqlContext) => Promise<T>): Promise<{ value: T; gtid: string }> {
+    await this.connection.query('START TRANSACTION');
+    let value: T;
+    try {
+      value = await fn(this.sql);
+    } catch (error) {
+      try {
+        await this.connection.query('ROLLBACK');
+      } catch (rollbackError) {
+        throw Object.assign(rollbackError as Error, { cause: error });
+      }
+      throw error;
+    }
+    const [ok] = await this.connection.query<ResultSetHeader>('COMMIT');
     if (this.flavour === 'mysql') {
-      const value = await this.db.transaction(fn);
       return { value, gtid: String((await this.scalar('SELECT @@GLOBAL.gtid_executed')) ?? '') };
     }
-    const before = String((await this.scalar('SELECT @@last_gtid')) ?? '');
-    const value = await this.db.transaction(fn);
-    const after = String((await this.scalar('SELECT @@last_gtid')) ?? '');
-    const gtid = after !== '' && after !== before ? after : await this.position('master');
-    return { value, gtid };
+    const tracked = (ok as { stateChanges?: { systemVariables?: Record<string, string> } }).stateChanges
+      ?.systemVariables?.last_gtid;
+    return { value, gtid: tracked ? tracked : await this.position('master') };
   }
 }

@@ -3,7 +3,7 @@
  *
  * write: one connection on the tenant's shard master; BEGIN, the domain function with the
  *   tenant's repositories on that transaction, COMMIT (or ROLLBACK when it answers a Failure),
- *   then the GTID the commit produced, read on the same connection. Deadlocks and lock-wait
+ *   and the GTID the commit produced (MysqlSession.transaction). Deadlocks and lock-wait
  *   timeouts roll back and retry the whole function (up to `conflictRetries` times), then answer
  *   DependencyUnavailableError. A connection lost during COMMIT is a 503 whose write may or may
  *   not have happened — the usual ambiguity, never a partial write.
@@ -44,8 +44,8 @@ export class SqlDataAccess implements DataAccess {
       try {
         return await this.router.master(tenant.shardId).run(async (session) => {
           try {
-            const { value, gtid } = await session.transaction(async (tx) => {
-              const result = await fn(drizzleTenantRepos(tx, tenant.id));
+            const { value, gtid } = await session.transaction(async (sql) => {
+              const result = await fn(drizzleTenantRepos(sql, tenant.id));
               if (!result.ok) throw new Rollback(result);
               return result;
             });
@@ -78,7 +78,7 @@ export class SqlDataAccess implements DataAccess {
     fn: (repos: TenantRepos) => Promise<T>,
   ): Promise<ReadOutcome<T>> {
     return this.router.read(tenant.shardId, options, (session) =>
-      fn(drizzleTenantRepos(session.db, tenant.id)),
+      fn(drizzleTenantRepos(session.sql, tenant.id)),
     );
   }
 }

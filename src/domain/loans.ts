@@ -1,7 +1,9 @@
 /**
- * Loan rules. Borrowing is one transaction on the master: take a free copy with a conditional
- * update (`available > 0`), insert the loan, queue the receipt — so concurrent borrowers never get
- * more copies than exist. A member may hold several copies of one book (the contract is silent;
+ * Loan rules. Borrowing is one transaction on the master: insert the loan, queue the receipt,
+ * and take a free copy with a conditional update (`available > 0`) — so concurrent borrowers
+ * never get more copies than exist. The book row is changed LAST in both borrow and return: its
+ * row lock is then held only from that statement to COMMIT, so requests for one popular book
+ * queue on it for the shortest time. No free copy rolls the loan and the receipt back. A member may hold several copies of one book (the contract is silent;
  * nothing in the model forbids it). Only the borrower can return a loan: to anyone else another
  * member's loan does not exist (404), which tells nothing about other members' loans.
  */
@@ -23,14 +25,10 @@ export function borrowBook(
   return data.write(tenant, async (repos) => {
     const actor = await actingMember(repos, principal);
     if (!actor.ok) return actor;
+    // a plain read: the title and author for the receipt, and 404 before anything is written
+    const book = await repos.books.findById(bookId);
+    if (!book) return fail('not_found', 'book_not_found', 'no such book in this tenant');
     const now = new Date();
-    if (!(await repos.books.takeCopy(bookId, now))) {
-      const book = await repos.books.findById(bookId);
-      return book
-        ? fail('conflict', 'no_copy_available', 'every copy of this book is on loan')
-        : fail('not_found', 'book_not_found', 'no such book in this tenant');
-    }
-    const book = (await repos.books.findById(bookId))!;
     const loan: Loan = {
       id: newId(now.getTime()),
       bookId,
@@ -56,6 +54,10 @@ export function borrowBook(
       },
       now,
     );
+    // last (see above). A book deleted since the read above also has no copy to take: 409.
+    if (!(await repos.books.takeCopy(bookId, now))) {
+      return fail('conflict', 'no_copy_available', 'every copy of this book is on loan');
+    }
     return ok(loan);
   });
 }
@@ -78,7 +80,6 @@ export function returnLoan(
     if (!(await repos.loans.markReturned(loanId, now))) {
       return fail('conflict', 'already_returned', 'this loan was returned already');
     }
-    await repos.books.returnCopy(loan.bookId, now);
     const book = await repos.books.findById(loan.bookId);
     await repos.outbox.add(
       {
@@ -98,6 +99,8 @@ export function returnLoan(
       },
       now,
     );
+    // last (see above)
+    await repos.books.returnCopy(loan.bookId, now);
     return ok({ ...loan, returnedAt: now });
   });
 }

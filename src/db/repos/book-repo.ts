@@ -1,11 +1,17 @@
-/** Books of one tenant (bound at construction; every statement filters `tenant_id`). */
-import { and, asc, eq, gt, lt, sql } from 'drizzle-orm';
+/**
+ * Books of one tenant (bound at construction; every statement filters `tenant_id`). The hot
+ * statements are prepared once per connection (sql-context.ts); the librarian's rare writes
+ * (insert, update, delete) are built per call.
+ */
+import { and, asc, eq, gt, lt, param, sql } from 'drizzle-orm';
 import type { Book } from '../../domain/models.js';
 import type { BookListQuery, BookRepo } from '../../domain/repositories.js';
 import { books } from '../schema.js';
 import { affectedRows, type Queryable } from './queryable.js';
+import type { SqlContext } from './sql-context.js';
 
 type Row = typeof books.$inferSelect;
+const p = sql.placeholder;
 
 function toBook(row: Row): Book {
   return {
@@ -20,68 +26,102 @@ function toBook(row: Row): Book {
   };
 }
 
-export class DrizzleBookRepo implements BookRepo {
-  constructor(
-    private readonly db: Queryable,
-    private readonly tenantId: string,
-  ) {}
+const byId = and(eq(books.tenantId, p('tenantId')), eq(books.id, p('id')));
+/** `at` encoded like a literal Date of that column (drizzle's `set` types do not take a placeholder) */
+const updatedAt = sql`${param(p('at'), books.updatedAt)}`;
+const findById = (db: Queryable) => db.select().from(books).where(byId).limit(1).prepare();
+const findByIdForUpdate = (db: Queryable) =>
+  db.select().from(books).where(byId).limit(1).for('update').prepare();
+const takeCopy = (db: Queryable) =>
+  db
+    .update(books)
+    .set({ available: sql`${books.available} - 1`, updatedAt })
+    .where(and(byId, gt(books.available, 0)))
+    .prepare();
+const returnCopy = (db: Queryable) =>
+  db
+    .update(books)
+    .set({ available: sql`${books.available} + 1`, updatedAt })
+    .where(and(byId, lt(books.available, books.copies)))
+    .prepare();
 
-  private byId(id: string) {
-    return and(eq(books.tenantId, this.tenantId), eq(books.id, id));
-  }
-
-  async findById(id: string): Promise<Book | undefined> {
-    const rows = await this.db.select().from(books).where(this.byId(id)).limit(1);
-    return rows[0] && toBook(rows[0]);
-  }
-
-  async findByIdForUpdate(id: string): Promise<Book | undefined> {
-    const rows = await this.db.select().from(books).where(this.byId(id)).limit(1).for('update');
-    return rows[0] && toBook(rows[0]);
-  }
-
-  async list({ author, afterId, limit }: BookListQuery): Promise<Book[]> {
-    // served by the primary key (tenant_id, id) or by (tenant_id, author, id)
-    const rows = await this.db
+/** one statement per filter combination: served by the primary key (tenant_id, id) or by (tenant_id, author, id) */
+function listBuilder({ author, after }: { author: boolean; after: boolean }) {
+  return (db: Queryable) =>
+    db
       .select()
       .from(books)
       .where(
         and(
-          eq(books.tenantId, this.tenantId),
-          author === undefined ? undefined : eq(books.author, author),
-          afterId === undefined ? undefined : gt(books.id, afterId),
+          eq(books.tenantId, p('tenantId')),
+          author ? eq(books.author, p('author')) : undefined,
+          after ? gt(books.id, p('afterId')) : undefined,
         ),
       )
       .orderBy(asc(books.id))
-      .limit(limit);
+      .limit(p('limit'))
+      .prepare();
+}
+const list = {
+  all: listBuilder({ author: false, after: false }),
+  after: listBuilder({ author: false, after: true }),
+  author: listBuilder({ author: true, after: false }),
+  authorAfter: listBuilder({ author: true, after: true }),
+};
+
+export class DrizzleBookRepo implements BookRepo {
+  constructor(
+    private readonly sql: SqlContext,
+    private readonly tenantId: string,
+  ) {}
+
+  async findById(id: string): Promise<Book | undefined> {
+    const rows = await this.sql.prepared(findById).execute({ tenantId: this.tenantId, id });
+    return rows[0] && toBook(rows[0]);
+  }
+
+  async findByIdForUpdate(id: string): Promise<Book | undefined> {
+    const rows = await this.sql.prepared(findByIdForUpdate).execute({ tenantId: this.tenantId, id });
+    return rows[0] && toBook(rows[0]);
+  }
+
+  async list({ author, afterId, limit }: BookListQuery): Promise<Book[]> {
+    const statement =
+      author === undefined
+        ? afterId === undefined
+          ? list.all
+          : list.after
+        : afterId === undefined
+          ? list.author
+          : list.authorAfter;
+    const rows = await this.sql
+      .prepared(statement)
+      .execute({ tenantId: this.tenantId, author, afterId, limit });
     return rows.map(toBook);
   }
 
   async insert(book: Book): Promise<void> {
-    await this.db.insert(books).values({ tenantId: this.tenantId, ...book });
+    await this.sql.db.insert(books).values({ tenantId: this.tenantId, ...book });
   }
 
   async update(book: Book): Promise<void> {
     const { id, ...fields } = book;
-    await this.db.update(books).set(fields).where(this.byId(id));
+    await this.sql.db
+      .update(books)
+      .set(fields)
+      .where(and(eq(books.tenantId, this.tenantId), eq(books.id, id)));
   }
 
   async delete(id: string): Promise<void> {
-    await this.db.delete(books).where(this.byId(id));
+    await this.sql.db.delete(books).where(and(eq(books.tenantId, this.tenantId), eq(books.id, id)));
   }
 
   async takeCopy(id: string, at: Date): Promise<boolean> {
-    const result = await this.db
-      .update(books)
-      .set({ available: sql`${books.available} - 1`, updatedAt: at })
-      .where(and(this.byId(id), gt(books.available, 0)));
+    const result = await this.sql.prepared(takeCopy).execute({ tenantId: this.tenantId, id, at });
     return affectedRows(result) === 1;
   }
 
   async returnCopy(id: string, at: Date): Promise<void> {
-    await this.db
-      .update(books)
-      .set({ available: sql`${books.available} + 1`, updatedAt: at })
-      .where(and(this.byId(id), lt(books.available, books.copies)));
+    await this.sql.prepared(returnCopy).execute({ tenantId: this.tenantId, id, at });
   }
 }

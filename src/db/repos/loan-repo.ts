@@ -1,11 +1,16 @@
-/** Loans of one tenant (bound at construction; every statement filters `tenant_id`). */
-import { and, desc, eq, isNull, lt } from 'drizzle-orm';
+/**
+ * Loans of one tenant (bound at construction; every statement filters `tenant_id`). Every
+ * statement is prepared once per connection (sql-context.ts).
+ */
+import { and, desc, eq, isNull, lt, param, sql } from 'drizzle-orm';
 import type { Loan } from '../../domain/models.js';
 import type { LoanListQuery, LoanRepo } from '../../domain/repositories.js';
 import { loans } from '../schema.js';
 import { affectedRows, type Queryable } from './queryable.js';
+import type { SqlContext } from './sql-context.js';
 
 type Row = typeof loans.$inferSelect;
+const p = sql.placeholder;
 
 function toLoan(row: Row): Loan {
   return {
@@ -17,48 +22,73 @@ function toLoan(row: Row): Loan {
   };
 }
 
-export class DrizzleLoanRepo implements LoanRepo {
-  constructor(
-    private readonly db: Queryable,
-    private readonly tenantId: string,
-  ) {}
-
-  async findByIdForUpdate(id: string): Promise<Loan | undefined> {
-    const rows = await this.db
-      .select()
-      .from(loans)
-      .where(and(eq(loans.tenantId, this.tenantId), eq(loans.id, id)))
-      .limit(1)
-      .for('update');
-    return rows[0] && toLoan(rows[0]);
-  }
-
-  async insert(loan: Loan): Promise<void> {
-    await this.db.insert(loans).values({ tenantId: this.tenantId, ...loan });
-  }
-
-  async markReturned(id: string, at: Date): Promise<boolean> {
-    const result = await this.db
-      .update(loans)
-      .set({ returnedAt: at })
-      .where(and(eq(loans.tenantId, this.tenantId), eq(loans.id, id), isNull(loans.returnedAt)));
-    return affectedRows(result) === 1;
-  }
-
-  async listByMember({ memberId, beforeId, limit }: LoanListQuery): Promise<Loan[]> {
-    // served by (tenant_id, member_id, id), scanned backwards: newest first
-    const rows = await this.db
+const byId = and(eq(loans.tenantId, p('tenantId')), eq(loans.id, p('id')));
+const findByIdForUpdate = (db: Queryable) =>
+  db.select().from(loans).where(byId).limit(1).for('update').prepare();
+/** a new loan: `returned_at` is left NULL (a placeholder's encoder would not take null) */
+const insert = (db: Queryable) =>
+  db
+    .insert(loans)
+    .values({
+      tenantId: p('tenantId'),
+      id: p('id'),
+      bookId: p('bookId'),
+      memberId: p('memberId'),
+      borrowedAt: p('borrowedAt'),
+    })
+    .prepare();
+const markReturned = (db: Queryable) =>
+  db
+    .update(loans)
+    .set({ returnedAt: sql`${param(p('at'), loans.returnedAt)}` })
+    .where(and(byId, isNull(loans.returnedAt)))
+    .prepare();
+/** served by (tenant_id, member_id, id), scanned backwards: newest first */
+function listBuilder({ before }: { before: boolean }) {
+  return (db: Queryable) =>
+    db
       .select()
       .from(loans)
       .where(
         and(
-          eq(loans.tenantId, this.tenantId),
-          eq(loans.memberId, memberId),
-          beforeId === undefined ? undefined : lt(loans.id, beforeId),
+          eq(loans.tenantId, p('tenantId')),
+          eq(loans.memberId, p('memberId')),
+          before ? lt(loans.id, p('beforeId')) : undefined,
         ),
       )
       .orderBy(desc(loans.id))
-      .limit(limit);
+      .limit(p('limit'))
+      .prepare();
+}
+const listFirst = listBuilder({ before: false });
+const listBefore = listBuilder({ before: true });
+
+export class DrizzleLoanRepo implements LoanRepo {
+  constructor(
+    private readonly sql: SqlContext,
+    private readonly tenantId: string,
+  ) {}
+
+  async findByIdForUpdate(id: string): Promise<Loan | undefined> {
+    const rows = await this.sql.prepared(findByIdForUpdate).execute({ tenantId: this.tenantId, id });
+    return rows[0] && toLoan(rows[0]);
+  }
+
+  async insert(loan: Loan): Promise<void> {
+    if (loan.returnedAt !== null) throw new Error('a new loan cannot be returned already');
+    const { id, bookId, memberId, borrowedAt } = loan;
+    await this.sql.prepared(insert).execute({ tenantId: this.tenantId, id, bookId, memberId, borrowedAt });
+  }
+
+  async markReturned(id: string, at: Date): Promise<boolean> {
+    const result = await this.sql.prepared(markReturned).execute({ tenantId: this.tenantId, id, at });
+    return affectedRows(result) === 1;
+  }
+
+  async listByMember({ memberId, beforeId, limit }: LoanListQuery): Promise<Loan[]> {
+    const rows = await this.sql
+      .prepared(beforeId === undefined ? listFirst : listBefore)
+      .execute({ tenantId: this.tenantId, memberId, beforeId, limit });
     return rows.map(toLoan);
   }
 }

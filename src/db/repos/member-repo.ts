@@ -1,12 +1,18 @@
-/** Members of one tenant (bound at construction; every statement filters `tenant_id`). */
+/**
+ * Members of one tenant (bound at construction; every statement filters `tenant_id`). The
+ * lookups every request makes are prepared once per connection (sql-context.ts); registration
+ * and password changes (argon2-bound anyway) are built per call.
+ */
 import { and, eq, sql } from 'drizzle-orm';
 import type { Member } from '../../domain/models.js';
 import type { MemberRepo } from '../../domain/repositories.js';
 import { isDuplicateKey } from '../mysql-errors.js';
 import { members, tenantState } from '../schema.js';
 import { affectedRows, type Queryable } from './queryable.js';
+import type { SqlContext } from './sql-context.js';
 
 type Row = typeof members.$inferSelect;
+const p = sql.placeholder;
 
 function toMember(row: Row): Member {
   return {
@@ -21,27 +27,38 @@ function toMember(row: Row): Member {
   };
 }
 
+const findById = (db: Queryable) =>
+  db
+    .select()
+    .from(members)
+    .where(and(eq(members.tenantId, p('tenantId')), eq(members.id, p('id'))))
+    .limit(1)
+    .prepare();
+const findByEmail = (db: Queryable) =>
+  db
+    .select()
+    .from(members)
+    .where(and(eq(members.tenantId, p('tenantId')), eq(members.email, p('email'))))
+    .limit(1)
+    .prepare();
+
 export class DrizzleMemberRepo implements MemberRepo {
+  private readonly db: Queryable;
+
   constructor(
-    private readonly db: Queryable,
+    private readonly sql: SqlContext,
     private readonly tenantId: string,
-  ) {}
+  ) {
+    this.db = sql.db;
+  }
 
   async findById(id: string): Promise<Member | undefined> {
-    const rows = await this.db
-      .select()
-      .from(members)
-      .where(and(eq(members.tenantId, this.tenantId), eq(members.id, id)))
-      .limit(1);
+    const rows = await this.sql.prepared(findById).execute({ tenantId: this.tenantId, id });
     return rows[0] && toMember(rows[0]);
   }
 
   async findByEmail(email: string): Promise<Member | undefined> {
-    const rows = await this.db
-      .select()
-      .from(members)
-      .where(and(eq(members.tenantId, this.tenantId), eq(members.email, email)))
-      .limit(1);
+    const rows = await this.sql.prepared(findByEmail).execute({ tenantId: this.tenantId, email });
     return rows[0] && toMember(rows[0]);
   }
 
