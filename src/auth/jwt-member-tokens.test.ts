@@ -1,20 +1,48 @@
 import { sign } from 'hono/jwt';
 import { describe, expect, it } from 'vitest';
+import { webCryptoHs256Jws } from './hs256-jws.js';
 import { JwtMemberTokens } from './jwt-member-tokens.js';
+import { nodeHs256Jws } from './node-hs256-jws.js';
 
 const secret = 'a-secret-of-at-least-thirty-two-characters';
 const principal = { tenantId: 'acme', memberId: '01JD5X8Q9W6ZV1N2M3K4H5G6F7', passwordVersion: 1 };
 
-describe('member JWTs', () => {
+it('tokens of the Web Crypto and the node:crypto JWS are accepted by both', async () => {
+  const web = new JwtMemberTokens({ secret, jws: webCryptoHs256Jws });
+  const node = new JwtMemberTokens({ secret, jws: nodeHs256Jws });
+  expect(await node.verify((await web.issue(principal)).token)).toEqual({ ok: true, principal });
+  expect(await web.verify((await node.issue(principal)).token)).toEqual({ ok: true, principal });
+});
+
+it('refuses a secret shorter than 32 characters', () => {
+  for (const jws of [webCryptoHs256Jws, nodeHs256Jws]) {
+    expect(() => new JwtMemberTokens({ secret: 'short', jws })).toThrow(/at least 32/);
+  }
+});
+
+describe.each([
+  ['Web Crypto', webCryptoHs256Jws],
+  ['node:crypto', nodeHs256Jws],
+])('member JWTs (%s)', (_name, jws) => {
   it('issue and verify', async () => {
-    const tokens = new JwtMemberTokens({ secret });
+    const tokens = new JwtMemberTokens({ secret, jws });
     const issued = await tokens.issue(principal);
     expect(issued.expiresAt.getTime()).toBeGreaterThan(Date.now());
     expect(await tokens.verify(issued.token)).toEqual({ ok: true, principal });
   });
 
+  it('expire by the instance clock, and accept a token issued a little "in the future"', async () => {
+    let now = Date.now();
+    const tokens = new JwtMemberTokens({ secret, jws, ttlSeconds: 60, now: () => now });
+    const issued = await tokens.issue(principal);
+    now -= 5000; // this instance's clock is 5 s behind the issuer's
+    expect((await tokens.verify(issued.token)).ok).toBe(true);
+    now += 5000 + 60_000;
+    expect(await tokens.verify(issued.token)).toMatchObject({ ok: false, reason: 'token expired' });
+  });
+
   it('reject other keys, issuers, audiences, algorithms, expired and exp-less tokens', async () => {
-    const tokens = new JwtMemberTokens({ secret });
+    const tokens = new JwtMemberTokens({ secret, jws });
     const now = Math.floor(Date.now() / 1000);
     const claims = {
       sub: principal.memberId,
@@ -25,6 +53,7 @@ describe('member JWTs', () => {
       iat: now,
       exp: now + 60,
     };
+    expect((await tokens.verify(await sign(claims, secret, 'HS256'))).ok).toBe(true);
     expect((await tokens.verify(await sign(claims, `${secret}x`, 'HS256'))).ok).toBe(false);
     expect((await tokens.verify(await sign({ ...claims, iss: 'evil' }, secret, 'HS256'))).ok).toBe(false);
     expect((await tokens.verify(await sign({ ...claims, aud: 'other' }, secret, 'HS256'))).ok).toBe(false);
@@ -33,8 +62,10 @@ describe('member JWTs', () => {
     const { exp: _exp, ...noExp } = claims;
     expect((await tokens.verify(await sign(noExp, secret, 'HS256'))).ok).toBe(false);
     expect((await tokens.verify(await sign({ ...claims, sub: 'x' }, secret, 'HS256'))).ok).toBe(false);
+    expect((await tokens.verify(await sign({ ...claims, pwv: 0 }, secret, 'HS256'))).ok).toBe(false);
     const none = `${btoa('{"alg":"none","typ":"JWT"}')}.${btoa(JSON.stringify(claims))}.`.replace(/=/g, '');
     expect((await tokens.verify(none)).ok).toBe(false);
     expect((await tokens.verify('garbage')).ok).toBe(false);
+    expect((await tokens.verify('a.b.c')).ok).toBe(false);
   });
 });

@@ -1,19 +1,22 @@
 /**
- * Member tokens as JWT HS256 through `hono/jwt` (Web Crypto; runtime-neutral). The algorithm is
- * pinned on both sides — a token whose header names another `alg` (or `none`) is rejected — and
- * `iss`, `aud` and `exp` are checked; `exp` must be present (hono only checks it when it is).
+ * Member tokens: JWT HS256 (the JWS layer is an `Hs256Jws`, src/auth/hs256-jws.ts: the algorithm
+ * pinned, `none` and every other `alg` rejected). Checked here, for both JWS implementations
+ * alike: `iss`, `aud`, `exp` (which must be present and in the future by this instance's clock),
+ * and the shape of `sub`, `tid` and `pwv`.
  *
  * Claims: `sub` member id, `tid` tenant id, `pwv` password version, `iat`, `exp`, `iss`, `aud`.
  */
-import { sign, verify } from 'hono/jwt';
 import { isId } from '../domain/ids.js';
 import type { IssuedToken, MemberTokens, Principal, TokenCheck } from '../domain/member-tokens.js';
+import { type Hs256Jws, webCryptoHs256Jws } from './hs256-jws.js';
 
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export interface JwtMemberTokensOptions {
   /** HS256 key (SHARDGATE_JWT_SECRET, at least 32 characters) */
   secret: string;
+  /** the JWS implementation for that key; the default is runtime-neutral (Web Crypto) */
+  jws?: (secret: string) => Hs256Jws;
   issuer?: string;
   audience?: string;
   ttlSeconds?: number;
@@ -21,7 +24,7 @@ export interface JwtMemberTokensOptions {
 }
 
 export class JwtMemberTokens implements MemberTokens {
-  private readonly secret: string;
+  private readonly jws: Hs256Jws;
   private readonly issuer: string;
   private readonly audience: string;
   private readonly ttlSeconds: number;
@@ -29,13 +32,13 @@ export class JwtMemberTokens implements MemberTokens {
 
   constructor({
     secret,
+    jws = webCryptoHs256Jws,
     issuer = 'shardgate',
     audience = 'shardgate-api',
     ttlSeconds = 3600,
     now = Date.now,
   }: JwtMemberTokensOptions) {
-    if (secret.length < 32) throw new Error('JWT secret must be at least 32 characters');
-    this.secret = secret;
+    this.jws = jws(secret);
     this.issuer = issuer;
     this.audience = audience;
     this.ttlSeconds = ttlSeconds;
@@ -45,19 +48,15 @@ export class JwtMemberTokens implements MemberTokens {
   async issue(principal: Principal): Promise<IssuedToken> {
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + this.ttlSeconds;
-    const token = await sign(
-      {
-        sub: principal.memberId,
-        tid: principal.tenantId,
-        pwv: principal.passwordVersion,
-        iss: this.issuer,
-        aud: this.audience,
-        iat,
-        exp,
-      },
-      this.secret,
-      'HS256',
-    );
+    const token = await this.jws.sign({
+      sub: principal.memberId,
+      tid: principal.tenantId,
+      pwv: principal.passwordVersion,
+      iss: this.issuer,
+      aud: this.audience,
+      iat,
+      exp,
+    });
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
@@ -65,12 +64,15 @@ export class JwtMemberTokens implements MemberTokens {
     if (token.length > 2048) return { ok: false, reason: 'token too long' };
     let payload: Record<string, unknown>;
     try {
-      payload = await verify(token, this.secret, { alg: 'HS256', iss: this.issuer, aud: this.audience });
+      payload = await this.jws.verify(token);
     } catch (error) {
       return { ok: false, reason: error instanceof Error ? error.name : 'invalid token' };
     }
-    const { sub, tid, pwv, exp } = payload;
-    if (typeof exp !== 'number') return { ok: false, reason: 'exp missing' };
+    const { sub, tid, pwv, exp, iss, aud } = payload;
+    if (iss !== this.issuer) return { ok: false, reason: 'bad iss' };
+    if (!(Array.isArray(aud) ? aud.includes(this.audience) : aud === this.audience))
+      return { ok: false, reason: 'bad aud' };
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) return { ok: false, reason: 'exp missing' };
     if (exp * 1000 <= this.now()) return { ok: false, reason: 'token expired' };
     if (typeof sub !== 'string' || !isId(sub)) return { ok: false, reason: 'bad sub' };
     if (typeof tid !== 'string' || !TENANT_ID.test(tid)) return { ok: false, reason: 'bad tid' };

@@ -1,11 +1,26 @@
 import { describe, expect, it } from 'vitest';
+import { webCryptoDerivedMac } from '../crypto/derived-mac.js';
+import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { HmacConsistencyTokens } from './consistency-token.js';
 
 const secret = 'a-secret-of-at-least-thirty-two-characters';
-const tokens = new HmacConsistencyTokens({ secret });
 const position = { shardId: 'shard-1', flavour: 'mariadb' as const, gtid: '0-11-42' };
 
-describe('consistency tokens', () => {
+it('tokens of the Web Crypto and the node:crypto MAC are the same and accepted by both', async () => {
+  const web = new HmacConsistencyTokens({ secret, mac: webCryptoDerivedMac });
+  const node = new HmacConsistencyTokens({ secret, mac: nodeDerivedMac });
+  const token = await web.sign(position);
+  expect(await node.sign(position)).toBe(token);
+  expect(await node.verify(token)).toEqual({ ok: true, position });
+  expect(await web.verify(await node.sign(position))).toEqual({ ok: true, position });
+});
+
+describe.each([
+  ['Web Crypto', webCryptoDerivedMac],
+  ['node:crypto', nodeDerivedMac],
+])('consistency tokens (%s)', (_name, mac) => {
+  const tokens = new HmacConsistencyTokens({ secret, mac });
+
   it('round-trips a position', async () => {
     const token = await tokens.sign(position);
     expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
@@ -13,7 +28,7 @@ describe('consistency tokens', () => {
   });
 
   it('rejects tokens signed with another key (including the raw JWT secret)', async () => {
-    const other = await new HmacConsistencyTokens({ secret: `${secret}x` }).sign(position);
+    const other = await new HmacConsistencyTokens({ secret: `${secret}x`, mac }).sign(position);
     expect((await tokens.verify(other)).ok).toBe(false);
   });
 

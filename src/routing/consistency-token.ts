@@ -4,10 +4,12 @@
  * `v1.<payload>` with a key derived by HKDF-SHA256 from the JWT secret and the label below, so a
  * member token and a consistency token can never be swapped for one another.
  *
- * Web Crypto only (runtime-neutral). `verify` never throws: a token that is too long, not of the
- * format, signed with another key, or carrying an unparseable GTID is `{ ok: false }` — routes
- * answer 400 `invalid_consistency_token`. Tokens do not expire: a GTID position stays meaningful.
+ * The MAC comes from src/crypto (`webCryptoDerivedMac` by default, runtime-neutral; the Node
+ * entry passes `nodeDerivedMac`: same key, same tokens, no thread-pool job). `verify` never
+ * throws: a token that is too long, not of the format, signed with another key, or carrying an
+ * unparseable GTID is `{ ok: false }` — routes answer 400 `invalid_consistency_token`. Tokens do not expire: a GTID position stays meaningful.
  */
+import { type DerivedMac, webCryptoDerivedMac } from '../crypto/derived-mac.js';
 import type { ReplicationPosition } from '../domain/data-access.js';
 import { base64UrlToBytes, bytesToBase64Url } from './base64url.js';
 import { parseGtid } from './gtid.js';
@@ -25,28 +27,24 @@ export interface ConsistencyTokens {
 }
 
 export class HmacConsistencyTokens implements ConsistencyTokens {
-  private readonly key: ReturnType<typeof crypto.subtle.importKey>;
+  private readonly mac: DerivedMac;
 
-  constructor({ secret }: { secret: string }) {
-    const encoder = new TextEncoder();
-    this.key = crypto.subtle
-      .importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveKey'])
-      .then((base) =>
-        crypto.subtle.deriveKey(
-          { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: encoder.encode(LABEL) },
-          base,
-          { name: 'HMAC', hash: 'SHA-256', length: 256 },
-          false,
-          ['sign', 'verify'],
-        ),
-      );
+  constructor({
+    secret,
+    mac = webCryptoDerivedMac,
+  }: {
+    secret: string;
+    /** how the MAC key is derived and used (src/crypto); the default is runtime-neutral */
+    mac?: (options: { secret: string; label: string }) => DerivedMac;
+  }) {
+    this.mac = mac({ secret, label: LABEL });
   }
 
   async sign(position: ReplicationPosition): Promise<string> {
     const payload = JSON.stringify({ s: position.shardId, f: position.flavour, g: position.gtid });
     const body = `${PREFIX}.${bytesToBase64Url(new TextEncoder().encode(payload))}`;
-    const mac = await crypto.subtle.sign('HMAC', await this.key, new TextEncoder().encode(body));
-    return `${body}.${bytesToBase64Url(new Uint8Array(mac))}`;
+    const mac = await this.mac.sign(new TextEncoder().encode(body));
+    return `${body}.${bytesToBase64Url(mac)}`;
   }
 
   async verify(token: string): Promise<TokenVerdict> {
@@ -57,9 +55,8 @@ export class HmacConsistencyTokens implements ConsistencyTokens {
     const mac = base64UrlToBytes(parts[2]!);
     if (!payloadBytes || !mac || mac.length !== 32) return { ok: false, reason: 'not a consistency token' };
     const body = new TextEncoder().encode(`${parts[0]}.${parts[1]}`);
-    // constant-time comparison inside Web Crypto
-    if (!(await crypto.subtle.verify('HMAC', await this.key, mac, body)))
-      return { ok: false, reason: 'bad signature' };
+    // constant-time comparison (DerivedMac.verify)
+    if (!(await this.mac.verify(body, mac))) return { ok: false, reason: 'bad signature' };
     let payload: unknown;
     try {
       payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
