@@ -46,7 +46,6 @@ export type AppEnv = {
   Variables: {
     services: Services;
     requestId: string;
-    logger: Logger;
     /** set by the /v1 tenant middleware (src/routes/v1-context.ts) on every /v1 request */
     tenant: TenantRef;
     tenantStatus: TenantEntry['status'];

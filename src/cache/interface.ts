@@ -19,12 +19,13 @@ export interface CacheStore {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   del(keys: string[]): Promise<void>;
   /**
-   * Raise the replication position stored at `key` to include `position` (never lowers it:
-   * concurrent writers' bumps merge, per GTID domain, into the highest of each). `ttlSeconds`
-   * bounds how long an idle version key lives.
+   * Raise the replication position stored at each of `keys` to include `position`, all in one
+   * round trip (never lowers one: concurrent writers' bumps merge, per GTID domain, into the
+   * highest of each). `ttlSeconds` bounds how long an idle version key lives. The keys must be of
+   * one tenant (one Redis Cluster slot: the `{tenant}` hash tag).
    */
-  raisePosition(
-    key: string,
+  raisePositions(
+    keys: readonly string[],
     flavour: 'mariadb' | 'mysql',
     position: string,
     ttlSeconds: number,

@@ -47,10 +47,17 @@ export class MemoryCacheStore implements CacheStore {
     for (const k of keys) this.data.delete(k);
   }
 
-  async raisePosition(key: string, flavour: 'mariadb' | 'mysql', position: string, ttlSeconds: number) {
+  async raisePositions(
+    keys: readonly string[],
+    flavour: 'mariadb' | 'mysql',
+    position: string,
+    ttlSeconds: number,
+  ) {
     this.touch();
-    const merged = mergePositions(flavour, this.read(key), position);
-    this.data.set(key, { value: merged, expiresAt: this.now() + ttlSeconds * 1000 });
+    for (const key of keys) {
+      const merged = mergePositions(flavour, this.read(key), position);
+      this.data.set(key, { value: merged, expiresAt: this.now() + ttlSeconds * 1000 });
+    }
   }
 
   async close() {}

@@ -217,8 +217,8 @@ export class ReadCache {
   }
 
   /**
-   * After a commit: raise the version keys of everything the write changed to its position.
-   * Never throws; a failed raise is retried in the background.
+   * After a commit: raise the version keys of everything the write changed to its position, in
+   * one call. Never throws; a failed raise is retried in the background.
    */
   async invalidate(
     tenantId: string,
@@ -226,16 +226,14 @@ export class ReadCache {
     position: ReplicationPosition | undefined,
   ): Promise<void> {
     if (!position) return;
-    for (const v of versions) {
-      const key = this.keys({ tenantId, version: v, entry: '' }).version;
-      try {
-        await this.redis(() =>
-          this.store.raisePosition(key, position.flavour, position.gtid, VERSION_TTL_SECONDS),
-        );
-      } catch (error) {
-        this.remember(key, position);
-        this.logger.warn({ err: String(error), key }, 'cache invalidation deferred');
-      }
+    const keys = versions.map((v) => this.keys({ tenantId, version: v, entry: '' }).version);
+    try {
+      await this.redis(() =>
+        this.store.raisePositions(keys, position.flavour, position.gtid, VERSION_TTL_SECONDS),
+      );
+    } catch (error) {
+      for (const key of keys) this.remember(key, position);
+      this.logger.warn({ err: String(error), keys }, 'cache invalidation deferred');
     }
   }
 
@@ -289,7 +287,7 @@ export class ReadCache {
   private async retryPending(): Promise<void> {
     for (const [key, { flavour, position }] of [...this.pending]) {
       try {
-        await this.redis(() => this.store.raisePosition(key, flavour, position, VERSION_TTL_SECONDS));
+        await this.redis(() => this.store.raisePositions([key], flavour, position, VERSION_TTL_SECONDS));
         this.pending.delete(key);
       } catch {
         return; // still down; try again on the next tick

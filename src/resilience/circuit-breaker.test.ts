@@ -90,7 +90,7 @@ describe('CircuitBreaker', () => {
   it('abandons a call slower than call_timeout_ms and counts it as a failure', async () => {
     const { breaker } = setup({ call_timeout_ms: 20, failure_threshold: 1 });
     let aborted = false;
-    const never = (signal: AbortSignal) =>
+    const never = ({ signal }: { signal: AbortSignal }) =>
       new Promise<string>(() => {
         signal.addEventListener('abort', () => {
           aborted = true;

@@ -7,7 +7,9 @@
  *   `reset_timeout_ms` it turns half-open.
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
  *   that many consecutive successes close it, any failure re-opens it.
- * - every call is abandoned after `call_timeout_ms` (its AbortSignal fires) and counts as a failure.
+ * - every call is abandoned after `call_timeout_ms` and counts as a failure; a call that read
+ *   `signal` of its argument sees it abort then. The AbortController is created only when a call
+ *   reads `signal` (creating one per call was a measurable share of a cached read's CPU).
  *
  * Written by hand rather than with cockatiel 3.2's CircuitBreakerPolicy: that policy admits one
  * probe and closes on its first success (no N-success close, no N concurrent probes), and it
@@ -103,7 +105,7 @@ export class CircuitBreaker {
   }
 
   async execute<T>(
-    fn: (signal: AbortSignal) => Promise<T>,
+    fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
     { isFailure = () => true }: ExecuteOptions = {},
   ): Promise<T> {
     const state = this.state;
@@ -114,17 +116,23 @@ export class CircuitBreaker {
       if (this.probesInFlight >= s.half_open_max_calls) throw new BreakerOpenError(this.name, 1000);
       this.probesInFlight++;
     }
-    const controller = new AbortController();
+    let controller: AbortController | undefined;
+    const call = {
+      get signal() {
+        controller ??= new AbortController();
+        return controller.signal;
+      },
+    };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const error = new CallTimeoutError(this.name, s.call_timeout_ms);
-        controller.abort(error);
+        controller?.abort(error);
         reject(error);
       }, s.call_timeout_ms);
     });
     try {
-      const result = await Promise.race([fn(controller.signal), timeout]);
+      const result = await Promise.race([fn(call), timeout]);
       this.recordSuccess(probe);
       return result;
     } catch (error) {

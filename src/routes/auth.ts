@@ -9,7 +9,7 @@ import { changePassword, login } from '../domain/members.js';
 import { markWrittenAndInvalidate } from './cached-read.js';
 import { markRead, unwrap } from './respond.js';
 import { email, jsonBody, jsonContent, password, problems, tenantHeaders } from './schemas.js';
-import { requireMember, requireWritable } from './v1-context.js';
+import { openapiV1, requireMember, requireWritable } from './v1-context.js';
 
 const loginBody = z.strictObject({ email, password: z.string().min(1).max(128) }).openapi('Login');
 const tokenSchema = z.object({ token: z.string(), expiresAt: z.string() }).openapi('MemberToken');
@@ -18,7 +18,8 @@ const changePasswordBody = z
   .openapi('ChangePassword');
 
 export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/auth/login',
@@ -38,7 +39,8 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/auth/change-password',

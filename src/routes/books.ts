@@ -24,7 +24,7 @@ import {
   problems,
   tenantHeaders,
 } from './schemas.js';
-import { requireMember, requireWritable } from './v1-context.js';
+import { openapiV1, requireMember, requireWritable } from './v1-context.js';
 
 const listQuery = z.strictObject({ author: authorQuery.optional(), ...pageQuery });
 const bookPage = z
@@ -32,7 +32,8 @@ const bookPage = z
   .openapi('BookPage');
 
 export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/books',
@@ -55,7 +56,8 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/books/{id}',
@@ -76,7 +78,8 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/books',
@@ -111,7 +114,8 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'patch',
       path: '/v1/books/{id}',
@@ -140,7 +144,8 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'delete',
       path: '/v1/books/{id}',

@@ -291,5 +291,14 @@ describe('library routes (memory adapters)', () => {
     ]) {
       expect(doc.paths[path], path).toBeDefined();
     }
+    // the tenant header is documented on every /v1 operation (validated once, by tenantContext)
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const [method, op] of Object.entries(operations as Record<string, { parameters?: unknown[] }>)) {
+        expect(op.parameters, `${method} ${path}`).toContainEqual(
+          expect.objectContaining({ in: 'header', name: 'x-tenant-id', required: true }),
+        );
+      }
+    }
   });
 });

@@ -21,7 +21,7 @@ import {
   problems,
   tenantHeaders,
 } from './schemas.js';
-import { requireMember, requireWritable } from './v1-context.js';
+import { openapiV1, requireMember, requireWritable } from './v1-context.js';
 
 const borrowBody = z.strictObject({ bookId: idSchema }).openapi('Borrow');
 const listQuery = z.strictObject(pageQuery);
@@ -30,7 +30,8 @@ const loanPage = z
   .openapi('LoanPage');
 
 export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/loans',
@@ -54,7 +55,8 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/loans/{id}/return',
@@ -77,7 +79,8 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/loans',

@@ -17,10 +17,11 @@ import {
   registerBody,
   tenantHeaders,
 } from './schemas.js';
-import { requireMember, requireWritable } from './v1-context.js';
+import { openapiV1, requireMember, requireWritable } from './v1-context.js';
 
 export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'post',
       path: '/v1/members',
@@ -41,7 +42,8 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
     },
   );
 
-  app.openapi(
+  openapiV1(
+    app,
     createRoute({
       method: 'get',
       path: '/v1/members/me',
