@@ -5,24 +5,34 @@
  * - RabbitMQ frozen: 100 registrations all 201; after it resumes exactly 100 welcome emails;
  * - SMTP sink frozen 10 s during 50 registrations: all 50 arrive afterwards, none twice;
  * - worker SIGKILLed mid-batch and restarted: none lost, none doubled;
- * - a poison message ends in the dead-letter queue after the configured attempts, others flow.
+ * - a poison message ends in the dead-letter queue after the configured attempts, others flow;
+ * - a row the relay still holds for a moment is mailed as soon as it is free (no retry);
+ * - messages published together whose outbox rows are free / held by another delivery /
+ *   already delivered / absent: each mailed exactly when it should be, once;
+ * - every connection of the worker's outbox pool runs READ COMMITTED with a 1 s lock wait.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_QUEUE, MAIL_EXCHANGE, MAIL_ROUTING_KEY } from '../src/mail/amqp-topology.js';
+import { encodeMailMessage } from '../src/mail/mail-message.js';
+import { createOutboxPool } from '../src/mail/outbox-pool.js';
 import { STATE_DIR } from '../stack/paths.js';
 import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { api } from './helpers/api.js';
 import { doubled, mailbox, mailsTo } from './helpers/mailbox.js';
+import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const tenant = uniqueTenantId('mail');
 const AMQP_URL = `amqp://guest:guest@${topology.host}:${topology.rabbitmq.port}`;
+const SHARD = 'shard-2';
 
 function pid(name: string): number {
   return Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
@@ -66,6 +76,59 @@ async function allArrive(emails: string[], timeoutMs: number): Promise<void> {
   });
 }
 
+/** an outbox id shaped like the API's (26 ASCII characters) */
+function outboxId(): string {
+  return randomBytes(13).toString('hex').toUpperCase();
+}
+
+/** an outbox row of the test tenant that the relay already published (sent_at set) */
+async function insertOutboxRow(
+  port: number,
+  id: string,
+  to: string,
+  { delivered }: { delivered: boolean },
+): Promise<void> {
+  await rootQuery(
+    port,
+    `INSERT INTO outbox (id, tenant_id, kind, recipient, payload, created_at, available_at, sent_at, delivered_at)
+     VALUES (?, ?, 'welcome', ?, ?, NOW(3), NOW(3), NOW(3), ${delivered ? 'NOW(3)' : 'NULL'})`,
+    [id, tenant, to, JSON.stringify({ tenantName: tenant, name: 'Reader' })],
+  );
+}
+
+/** publish welcome mails as the relay does (confirmed); returns when the broker confirmed */
+async function publishMails(mails: [outboxId: string, to: string][]): Promise<number> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createConfirmChannel();
+    for (const [id, to] of mails) {
+      ch.publish(
+        MAIL_EXCHANGE,
+        MAIL_ROUTING_KEY,
+        encodeMailMessage({
+          outboxId: id,
+          shardId: SHARD,
+          tenantId: tenant,
+          kind: 'welcome',
+          recipient: to,
+          payload: { tenantName: tenant, name: 'Reader' },
+        }),
+        { persistent: true, messageId: id, contentType: 'application/json', headers: { 'x-attempts': 0 } },
+      );
+    }
+    await ch.waitForConfirms();
+    return Date.now();
+  } finally {
+    await conn.close();
+  }
+}
+
+async function workerCounter(name: string): Promise<number> {
+  const text = await (await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)).text();
+  const m = new RegExp(`^shardgate_${name}\\{[^}]*\\} (\\d+)`, 'm').exec(text);
+  return Number(m?.[1] ?? 0);
+}
+
 /** no mail of this test run in flight: the count stays put for a moment */
 async function quiet(): Promise<void> {
   let last = -1;
@@ -81,7 +144,7 @@ async function quiet(): Promise<void> {
 }
 
 beforeAll(async () => {
-  await createTenant(tenant, 'shard-2');
+  await createTenant(tenant, SHARD);
 });
 afterAll(() => {
   removeTenant(tenant);
@@ -212,6 +275,126 @@ describe('email side effects', () => {
       await ch.close();
     } finally {
       await conn.close();
+    }
+  });
+
+  it('a message whose outbox row the relay still holds for a moment is mailed once the row is free, without a retry', async () => {
+    await quiet();
+    const master = node(SHARD, 'master').port;
+    const [to] = addresses(1, 'held');
+    const id = outboxId();
+    await insertOutboxRow(master, id, to!, { delivered: false });
+    // the relay's claim transaction keeps its rows locked until just after the broker confirmed
+    const holder = await rootConnection(master);
+    try {
+      await holder.beginTransaction();
+      await holder.query('SELECT id FROM outbox WHERE id = ? FOR UPDATE', [id]);
+      const publishedAt = await publishMails([[id, to!]]);
+      await new Promise((r) => setTimeout(r, 200));
+      await holder.commit();
+      await allArrive([to!], 3000);
+      // a retry tier would have added at least 1 s
+      const [mail] = mailsTo(to!);
+      expect(mail!.at - publishedAt).toBeLessThan(1000);
+    } finally {
+      await holder.rollback().catch(() => {});
+      await holder.end();
+    }
+  });
+
+  it('messages published together: a free row is mailed, a row held by another delivery waits for it, a delivered or vanished one follows its record', async () => {
+    await quiet();
+    const master = node(SHARD, 'master').port;
+    const [free, lockedThenFree, lockedThenDelivered, delivered, noRow] = addresses(5, 'batch');
+    const ids = {
+      free: outboxId(),
+      lockedThenFree: outboxId(),
+      lockedThenDelivered: outboxId(),
+      delivered: outboxId(),
+      noRow: outboxId(),
+    };
+    await insertOutboxRow(master, ids.free, free!, { delivered: false });
+    await insertOutboxRow(master, ids.lockedThenFree, lockedThenFree!, { delivered: false });
+    await insertOutboxRow(master, ids.lockedThenDelivered, lockedThenDelivered!, { delivered: false });
+    await insertOutboxRow(master, ids.delivered, delivered!, { delivered: true });
+    const duplicatesBefore = await workerCounter('mail_duplicates_skipped_total');
+
+    // "another delivery" holds two of the rows for longer than the worker's 1 s lock wait
+    const holder = await rootConnection(master);
+    try {
+      await holder.beginTransaction();
+      await holder.query('SELECT id FROM outbox WHERE id IN (?) FOR UPDATE', [
+        [ids.lockedThenFree, ids.lockedThenDelivered],
+      ]);
+      const publishedAt = await publishMails([
+        [ids.free, free!],
+        [ids.lockedThenFree, lockedThenFree!],
+        [ids.lockedThenDelivered, lockedThenDelivered!],
+        [ids.delivered, delivered!],
+        [ids.noRow, noRow!],
+      ]);
+      // the free row and the id without a row go out without the held ones
+      await allArrive([free!, noRow!], 5000);
+      await new Promise((r) => setTimeout(r, Math.max(0, 1800 - (Date.now() - publishedAt))));
+      expect(mailsTo(new Set([lockedThenFree!, lockedThenDelivered!]))).toEqual([]);
+      // the holder delivers one of them and lets go of both
+      await holder.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id = ?', [ids.lockedThenDelivered]);
+      await holder.commit();
+    } finally {
+      await holder.rollback().catch(() => {});
+      await holder.end();
+    }
+
+    // on its retry the released row is mailed; the one the holder delivered is not
+    await allArrive([lockedThenFree!], 15_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const mails = mailsTo(new Set([free!, lockedThenFree!, lockedThenDelivered!, delivered!, noRow!]));
+    expect(mails.map((m) => m.to).sort()).toEqual([free!, lockedThenFree!, noRow!].sort());
+    const marks = await rootQuery<{ id: string; delivered: number }>(
+      master,
+      'SELECT id, delivered_at IS NOT NULL AS delivered FROM outbox WHERE id IN (?)',
+      [[ids.free, ids.lockedThenFree]],
+    );
+    expect(marks.map((r) => Number(r.delivered))).toEqual([1, 1]);
+    expect(await workerCounter('mail_duplicates_skipped_total')).toBeGreaterThanOrEqual(duplicatesBefore + 2);
+  });
+
+  it('every connection of the outbox pool runs READ COMMITTED with a 1 s lock wait', async () => {
+    const pool = createOutboxPool({
+      host: topology.host,
+      port: node(SHARD, 'master').port,
+      database: topology.database,
+      user: 'root',
+      password: '',
+      connectionLimit: 3,
+    });
+    try {
+      const conns = await Promise.all([pool.getConnection(), pool.getConnection(), pool.getConnection()]);
+      expect(new Set(conns.map((c) => c.threadId)).size).toBe(3);
+      for (const c of conns) {
+        await c.beginTransaction();
+        // a locking read that finds nothing: starts the InnoDB transaction, locks no row
+        await c.query("SELECT id FROM outbox WHERE id = 'no-such-outbox-row' FOR UPDATE");
+        // information_schema.innodb_trx is a snapshot refreshed at most every 0.1 s
+        let level: unknown;
+        await waitFor(
+          async () => {
+            const [trx] = await c.query<RowDataPacket[]>(
+              'SELECT trx_isolation_level AS level FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()',
+            );
+            level = trx[0]?.level;
+            return level !== undefined;
+          },
+          { timeoutMs: 2000, intervalMs: 150, what: `the transaction of connection ${c.threadId}` },
+        );
+        const [wait] = await c.query<RowDataPacket[]>('SELECT @@SESSION.innodb_lock_wait_timeout AS s');
+        expect(level).toBe('READ COMMITTED');
+        expect(Number(wait[0]?.s)).toBe(1);
+        await c.rollback();
+      }
+      for (const c of conns) c.release();
+    } finally {
+      await pool.end();
     }
   });
 

@@ -1,6 +1,6 @@
 /**
  * The email worker (`npm run worker`): outbox relay + RabbitMQ consumer + SMTP, following the
- * shard map in etcd. Several may run. SIGTERM: stop claiming, finish in-flight deliveries,
+ * shard map in etcd. Several may run. SIGTERM: stop claiming, finish in-flight delivery batches,
  * close connections. Metrics on SHARDGATE_WORKER_METRICS_PORT when set.
  */
 import { createServer } from 'node:http';
@@ -43,8 +43,16 @@ const store = new OutboxStore({
   user: env.SHARDGATE_DB_USER,
   password: (name) => (name ? process.env[name] : undefined) ?? env.SHARDGATE_DB_PASSWORD,
 });
-const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger });
-const smtp = new SmtpSender({ url: env.SHARDGATE_SMTP_URL, from: env.SHARDGATE_MAIL_FROM });
+// unacked messages per consumer channel, and so the largest delivery batch per shard
+const prefetch = 16;
+const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger, prefetch });
+// A few persistent SMTP sessions; sends beyond them queue in nodemailer (a batch of 16 takes
+// four rounds of a few ms each). Idle sessions are reused first; only bursts open more.
+const smtp = new SmtpSender({
+  url: env.SHARDGATE_SMTP_URL,
+  from: env.SHARDGATE_MAIL_FROM,
+  maxConnections: 4,
+});
 const relay = new OutboxRelay({ store, amqp, logger, metrics });
 const consumer = new MailConsumer({
   amqp,
@@ -53,6 +61,7 @@ const consumer = new MailConsumer({
   logger,
   metrics,
   maxAttempts: env.SHARDGATE_MAIL_MAX_ATTEMPTS,
+  maxBatch: prefetch,
 });
 
 const metricsServer =

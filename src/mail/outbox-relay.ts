@@ -4,6 +4,10 @@
  * persistent message with publisher confirms, and only then marks the rows sent (OutboxStore).
  * Polls every `idleMs` when a shard has nothing due, at once again after a full batch, and backs
  * off (the breaker's time left, or `idleMs` × 10) while RabbitMQ or the shard is unavailable.
+ * Round trips to the shard master: a claimed batch is BEGIN, SELECT … FOR UPDATE SKIP LOCKED,
+ * UPDATE, COMMIT (session settings are per connection, outbox-pool.ts); after a poll that found
+ * nothing, the next one first asks with one plain SELECT (OutboxStore.hasDue) and opens a claim
+ * transaction only when that sees a due row — an idle poll is that one SELECT.
  * Shards added to or removed from etcd are followed on the next round.
  */
 import type { Logger } from '../observability/logger.js';
@@ -74,6 +78,8 @@ export class OutboxRelay {
   private async loop(shardId: string): Promise<void> {
     const idle = this.opts.idleMs ?? 100;
     const batch = this.opts.batchSize ?? 100;
+    // the last poll claimed nothing: probe before opening a transaction
+    let probe = true;
     while (!this.stopped && this.opts.store.shardIds().includes(shardId)) {
       let wait = idle;
       const blocked = this.opts.amqp.blockedForMs();
@@ -83,9 +89,12 @@ export class OutboxRelay {
         continue;
       }
       try {
-        const n = await this.opts.store.claim(shardId, batch, (rows) => this.publish(shardId, rows));
-        if (n > 0) this.published.inc({ target: 'rabbitmq' }, n);
-        if (n >= batch) wait = 0;
+        if (!probe || (await this.opts.store.hasDue(shardId))) {
+          const n = await this.opts.store.claim(shardId, batch, (rows) => this.publish(shardId, rows));
+          probe = n === 0;
+          if (n > 0) this.published.inc({ target: 'rabbitmq' }, n);
+          if (n >= batch) wait = 0;
+        }
       } catch (error) {
         this.failed.inc({ target: 'rabbitmq' });
         wait = error instanceof BreakerOpenError ? Math.max(idle, error.retryAfterSeconds * 1000) : idle * 10;

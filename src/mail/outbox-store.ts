@@ -1,19 +1,38 @@
 /**
  * The email worker's access to the outbox table on every shard master named in etcd: a small
- * mysql2 pool per master (rebuilt when `shards/<id>` changes), every call through that master's
- * breaker (`mysql-master:<shard>`).
+ * mysql2 pool per master (outbox-pool.ts: READ COMMITTED and a 1 s lock wait set once per
+ * connection; rebuilt when `shards/<id>` changes), every statement through that master's breaker
+ * (`mysql-master:<shard>`).
  *
  * Contract of `claim`: inside ONE transaction, lock up to `limit` due, unsent rows with
  * `FOR UPDATE SKIP LOCKED` (several relays never take the same row), hand them to `publish`,
  * and mark them sent only if `publish` resolved (i.e. after the broker confirmed). A failure or
  * a crash rolls back: the rows are published again later (at-least-once; the consumer dedups).
+ *
+ * Contract of `deliverBatch`: see there; one transaction (one durable commit) per batch.
  */
-import { createPool, type Pool, type PoolConnection, type RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
+import { createOutboxPool } from './outbox-pool.js';
+
+/**
+ * What `deliverBatch` did with each outbox id it was given (ids it was given twice count once).
+ * An id given to `send` that `send` did not report accepted is in none of these lists.
+ */
+export interface BatchDelivery {
+  /** `delivered_at` was already set: nothing sent */
+  duplicate: string[];
+  /** the row exists but another transaction holds its lock: nothing sent, nothing recorded */
+  locked: string[];
+  /** accepted by `send`; `delivered_at` committed for those with a row (see `missing`) */
+  sent: string[];
+  /** ids without an outbox row: given to `send` all the same (no record possible) */
+  missing: string[];
+}
 
 export interface OutboxRow {
   id: string;
@@ -22,6 +41,14 @@ export interface OutboxRow {
   recipient: string;
   payload: Record<string, unknown>;
 }
+
+/** runs one statement on the transaction's connection, through the master's breaker */
+type Sql = <R>(statement: (conn: PoolConnection) => Promise<R>) => Promise<R>;
+
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+
+/** the waiting lock of a delivery batch ran out: retried with SKIP LOCKED (never leaves the store) */
+class RowLockWaitTimeout extends Error {}
 
 interface ShardPool {
   raw: string;
@@ -67,18 +94,15 @@ export class OutboxStore {
         .catch(() => {});
       this.pools.set(id, {
         raw,
-        pool: createPool({
+        pool: createOutboxPool({
           host: shard.master.host,
           port: shard.master.port,
           database: shard.database,
           user: this.opts.user,
           password: this.opts.password(shard.passwordEnv),
-          // consumer prefetch (16) + relay: a delivery holds its connection while SMTP answers
+          // consumer prefetch (16, so at most 16 batches) + relay: a delivery batch holds its
+          // connection while SMTP answers
           connectionLimit: 20,
-          queueLimit: 100,
-          connectTimeout: 2000,
-          enableKeepAlive: true,
-          dateStrings: false,
         }),
       });
     }
@@ -115,26 +139,19 @@ export class OutboxStore {
   }
 
   /**
-   * One READ COMMITTED transaction on a pooled connection of the shard's master; `sql` runs a
-   * statement through the master's breaker (work between statements, like a publish or an SMTP
-   * send, is not counted there). Rolls back on any error; a connection that cannot even roll
-   * back is destroyed instead of returned to the pool.
+   * One transaction (READ COMMITTED: the session default of every outbox-pool connection) on a
+   * pooled connection of the shard's master; `sql` runs a statement through the master's breaker
+   * (work between statements, like a publish or an SMTP send, is not counted there). Rolls back
+   * on any error; a connection that cannot even roll back is destroyed instead of returned to
+   * the pool.
    */
-  private async transaction<T>(
-    shardId: string,
-    fn: (sql: <R>(statement: (conn: PoolConnection) => Promise<R>) => Promise<R>) => Promise<T>,
-  ): Promise<T> {
+  private async transaction<T>(shardId: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
     const conn = await this.onMaster(shardId, (pool) => pool.getConnection());
     const sql = <R>(statement: (c: PoolConnection) => Promise<R>) =>
       this.onMaster(shardId, () => statement(conn));
     let broken = false;
     try {
-      await sql(async (c) => {
-        // a statement waiting on a row lock fails fast with a SQL error (not a breaker failure)
-        await c.query('SET SESSION innodb_lock_wait_timeout = 1');
-        await c.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-        await c.beginTransaction();
-      });
+      await sql((c) => c.beginTransaction());
       const result = await fn(sql);
       await sql((c) => c.commit());
       return result;
@@ -187,28 +204,96 @@ export class OutboxStore {
   }
 
   /**
-   * Deliver an outbox row at most once across redeliveries, re-publishes and worker processes:
-   * in one transaction, lock the row (`SELECT … FOR UPDATE`), skip it if `delivered_at` is set,
-   * else run `send` and set `delivered_at` before COMMIT. A concurrent duplicate fails fast on
-   * the lock and is retried later, when the record is there. `send` failing rolls back (the
-   * row stays undelivered). Remaining window: COMMIT failing after the SMTP server accepted.
+   * Is any row due for the relay? A plain (non-locking, autocommit) read: one round trip, no
+   * transaction, so an idle relay poll costs little. Only a hint: `claim` decides.
    */
-  async deliverOnce(
-    shardId: string,
-    outboxId: string,
-    send: () => Promise<void>,
-  ): Promise<'sent' | 'duplicate'> {
-    return this.transaction(shardId, async (sql) => {
-      const [rows] = await sql((c) =>
-        c.query<RowDataPacket[]>('SELECT delivered_at FROM outbox WHERE id = ? FOR UPDATE', [outboxId]),
+  async hasDue(shardId: string): Promise<boolean> {
+    return this.onMaster(shardId, async (pool) => {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        'SELECT 1 FROM outbox WHERE sent_at IS NULL AND available_at <= NOW(3) LIMIT 1',
       );
-      if (rows.length > 0 && rows[0]?.delivered_at != null) return 'duplicate';
-      await send();
-      if (rows.length > 0) {
-        await sql((c) => c.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id = ?', [outboxId]));
-      }
-      return 'sent';
+      return rows.length > 0;
     });
+  }
+
+  /**
+   * Deliver a batch of outbox rows of one shard at most once across redeliveries, re-publishes
+   * and worker processes, in ONE transaction:
+   * 1. `SELECT … WHERE id IN (…) FOR UPDATE` locks the rows, waiting for a row another
+   *    transaction holds. That wait is the common case, not the exception: the relay's claim
+   *    transaction holds a row until it commits, just after the broker confirmed the message —
+   *    by then the consumer may already have it. A row with `delivered_at` set is a duplicate
+   *    (not sent); an id without a row is `missing`.
+   * 2. `send` gets the undelivered rows and the missing ids and resolves with the ids the SMTP
+   *    server accepted; it must not reject for a single failed mail.
+   * 3. `UPDATE … SET delivered_at` for the accepted ids with a row, then COMMIT.
+   * When the wait of step 1 runs out (the 1 s lock wait: a row held by a long transaction, i.e.
+   * another worker delivering a copy of it right now), that transaction is rolled back before
+   * anything was sent and the batch runs again in a new one that locks with SKIP LOCKED: the
+   * rows still held are reported `locked` (told from `missing` by a plain SELECT, which sees the
+   * latest committed rows without waiting) and are not sent — the caller retries them later,
+   * when they show `delivered_at` if that other delivery committed.
+   * Any other SQL error, or `send` rejecting, rolls the whole batch back (nothing recorded) and
+   * rejects. Remaining window: the worker dying, or COMMIT failing, after the SMTP server
+   * accepted a mail → that mail is sent again on the retry. A mail spends in that window the
+   * time until the slowest send of its batch is done, plus the UPDATE and COMMIT.
+   */
+  async deliverBatch(
+    shardId: string,
+    outboxIds: readonly string[],
+    send: (ids: string[]) => Promise<string[]>,
+  ): Promise<BatchDelivery> {
+    const ids = [...new Set(outboxIds)];
+    if (ids.length === 0) return { duplicate: [], locked: [], sent: [], missing: [] };
+    try {
+      return await this.transaction(shardId, (sql) => this.deliverLocked(sql, ids, send, 'wait'));
+    } catch (error) {
+      if (!(error instanceof RowLockWaitTimeout)) throw error;
+      return this.transaction(shardId, (sql) => this.deliverLocked(sql, ids, send, 'skip'));
+    }
+  }
+
+  private async deliverLocked(
+    sql: Sql,
+    ids: string[],
+    send: (ids: string[]) => Promise<string[]>,
+    mode: 'wait' | 'skip',
+  ): Promise<BatchDelivery> {
+    const [rows] = await sql(async (c) => {
+      try {
+        return await c.query<RowDataPacket[]>(
+          `SELECT id, delivered_at IS NOT NULL AS delivered FROM outbox WHERE id IN (?) FOR UPDATE${
+            mode === 'skip' ? ' SKIP LOCKED' : ''
+          }`,
+          [ids],
+        );
+      } catch (error) {
+        if (mode === 'wait' && (error as { errno?: number }).errno === ER_LOCK_WAIT_TIMEOUT)
+          throw new RowLockWaitTimeout('row lock wait timed out', { cause: error });
+        throw error;
+      }
+    });
+    const held = new Map(rows.map((r) => [String(r.id), Number(r.delivered) === 1]));
+    const absent = ids.filter((id) => !held.has(id));
+    // a waiting FOR UPDATE returns every row there is; only SKIP LOCKED leaves rows out
+    let existing = new Set<string>();
+    if (mode === 'skip' && absent.length > 0) {
+      const [found] = await sql((c) =>
+        c.query<RowDataPacket[]>('SELECT id FROM outbox WHERE id IN (?)', [absent]),
+      );
+      existing = new Set(found.map((r) => String(r.id)));
+    }
+    const duplicate = ids.filter((id) => held.get(id) === true);
+    const locked = absent.filter((id) => existing.has(id));
+    const missing = absent.filter((id) => !existing.has(id));
+    const toSend = [...ids.filter((id) => held.get(id) === false), ...missing];
+    const offered = new Set(toSend);
+    const sent = toSend.length > 0 ? (await send(toSend)).filter((id) => offered.has(id)) : [];
+    const mark = sent.filter((id) => held.get(id) === false);
+    if (mark.length > 0) {
+      await sql((c) => c.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id IN (?)', [mark]));
+    }
+    return { duplicate, locked, sent, missing };
   }
 
   async backlog(shardId: string): Promise<number> {

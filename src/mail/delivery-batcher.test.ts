@@ -1,0 +1,332 @@
+import type { ConsumeMessage, Options } from 'amqplib';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
+import { type BatchStore, DeliveryBatcher, type MailChannel, type MailSender } from './delivery-batcher.js';
+import { encodeMailMessage } from './mail-message.js';
+import type { BatchDelivery } from './outbox-store.js';
+
+/** what the fake channel saw: acks by delivery tag, publishes with their routing */
+class FakeChannel implements MailChannel {
+  acked: number[] = [];
+  published: { exchange: string; routingKey: string; headers: Record<string, unknown> }[] = [];
+  confirms: () => Promise<void> = async () => {};
+  ack(message: ConsumeMessage): void {
+    this.acked.push(message.fields.deliveryTag);
+  }
+  publish(exchange: string, routingKey: string, _content: Buffer, options?: Options.Publish): boolean {
+    this.published.push({ exchange, routingKey, headers: options?.headers ?? {} });
+    return true;
+  }
+  waitForConfirms(): Promise<void> {
+    return this.confirms();
+  }
+}
+
+/**
+ * The outbox of a fake shard: ids in `delivered` have `delivered_at`, ids in `lockedElsewhere`
+ * are held by another transaction, ids in neither and not in `rows` have no row. Follows the
+ * contract of OutboxStore.deliverBatch (marks only after `send`, nothing when it throws).
+ */
+class FakeStore implements BatchStore {
+  rows = new Set<string>();
+  delivered = new Set<string>();
+  lockedElsewhere = new Set<string>();
+  calls: { shardId: string; ids: string[] }[] = [];
+  /** runs inside the "transaction" after `send`; throw to fail the commit */
+  beforeCommit: () => Promise<void> = async () => {};
+  /** runs before anything; throw to fail the transaction at BEGIN */
+  onBegin: () => Promise<void> = async () => {};
+
+  async deliverBatch(
+    shardId: string,
+    outboxIds: readonly string[],
+    send: (ids: string[]) => Promise<string[]>,
+  ): Promise<BatchDelivery> {
+    const ids = [...new Set(outboxIds)];
+    this.calls.push({ shardId, ids });
+    await this.onBegin();
+    const duplicate = ids.filter((id) => this.delivered.has(id) && !this.lockedElsewhere.has(id));
+    const locked = ids.filter((id) => this.lockedElsewhere.has(id));
+    const missing = ids.filter((id) => !this.rows.has(id));
+    const toSend = ids.filter((id) => !duplicate.includes(id) && !locked.includes(id));
+    const sent = toSend.length > 0 ? await send(toSend) : [];
+    await this.beforeCommit();
+    for (const id of sent) if (this.rows.has(id)) this.delivered.add(id);
+    return { duplicate, locked, sent, missing };
+  }
+}
+
+class FakeSender implements MailSender {
+  sent: string[] = [];
+  failing = new Set<string>();
+  gate: Promise<void> = Promise.resolve();
+  async send({ outboxId }: Parameters<MailSender['send']>[0]): Promise<void> {
+    await this.gate;
+    if (this.failing.has(outboxId)) throw new Error(`smtp: 451 try again (${outboxId})`);
+    this.sent.push(outboxId);
+  }
+}
+
+function fakeMetrics(): Metrics & { counts: Map<string, number> } {
+  const counts = new Map<string, number>();
+  const handle = (name: string) => ({
+    inc: (_labels?: unknown, value = 1) => counts.set(name, (counts.get(name) ?? 0) + value),
+    set() {},
+    dec() {},
+    observe() {},
+  });
+  return {
+    counts,
+    counter: ({ name }) => handle(name),
+    gauge: ({ name }) => handle(name),
+    histogram: ({ name }) => handle(name),
+    render: async () => ({ contentType: 'text/plain', body: '' }),
+  };
+}
+
+let tag = 0;
+function message(
+  outboxId: string,
+  { shardId = 'shard-1', attempts = 0, body }: { shardId?: string; attempts?: unknown; body?: Buffer } = {},
+): ConsumeMessage {
+  const content =
+    body ??
+    encodeMailMessage({
+      outboxId,
+      shardId,
+      tenantId: 'acme',
+      kind: 'welcome',
+      recipient: `${outboxId}@example.com`,
+      payload: { tenantName: 'Acme', name: 'Ann' },
+    });
+  return {
+    content,
+    fields: { deliveryTag: ++tag, redelivered: false, exchange: '', routingKey: 'mail', consumerTag: 'c' },
+    properties: { messageId: outboxId, contentType: 'application/json', headers: { 'x-attempts': attempts } },
+  } as unknown as ConsumeMessage;
+}
+
+function setup({ maxAttempts = 4, maxBatch = 16 } = {}) {
+  const ch = new FakeChannel();
+  const store = new FakeStore();
+  const sender = new FakeSender();
+  const metrics = fakeMetrics();
+  const batcher = new DeliveryBatcher({
+    store,
+    sender,
+    logger: silentLogger,
+    metrics,
+    maxAttempts,
+    maxBatch,
+  });
+  const count = (name: string) => metrics.counts.get(name) ?? 0;
+  return { ch, store, sender, metrics, batcher, count };
+}
+
+describe('DeliveryBatcher', () => {
+  it('delivers messages that arrive together in one store transaction per shard', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    for (const id of ['a', 'b', 'c']) store.rows.add(id);
+    store.rows.add('d');
+    const msgs = [message('a'), message('b'), message('c'), message('d', { shardId: 'shard-2' })];
+    for (const m of msgs) batcher.add(ch, m);
+    expect(store.calls).toEqual([]); // collected, flushed on the next turn
+    expect(await batcher.drain(1000)).toBe(true);
+    expect(store.calls).toEqual([
+      { shardId: 'shard-1', ids: ['a', 'b', 'c'] },
+      { shardId: 'shard-2', ids: ['d'] },
+    ]);
+    expect(sender.sent.sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(ch.acked.sort()).toEqual(msgs.map((m) => m.fields.deliveryTag).sort());
+    expect(ch.published).toEqual([]);
+    expect(count('mail_delivery_success_total')).toBe(4);
+  });
+
+  it('a batch with one failing send commits the others and reroutes that one to the retry tier', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    for (const id of ['a', 'b', 'c']) store.rows.add(id);
+    sender.failing.add('b');
+    const [a, b, c] = [message('a'), message('b', { attempts: 1 }), message('c')];
+    for (const m of [a, b, c]) batcher.add(ch, m!);
+    await batcher.drain(1000);
+    expect([...store.delivered].sort()).toEqual(['a', 'c']);
+    expect(ch.published).toEqual([
+      {
+        exchange: RETRY_EXCHANGE,
+        routingKey: 'shardgate.mail.retry.2s',
+        headers: { 'x-attempts': 2, 'x-last-error': 'smtp: 451 try again (b)' },
+      },
+    ]);
+    // every one acked: a and c delivered, b once its retry copy was confirmed
+    expect(ch.acked.sort()).toEqual([a, b, c].map((m) => m!.fields.deliveryTag).sort());
+    expect(count('mail_delivery_success_total')).toBe(2);
+    expect(count('mail_delivery_failed_total')).toBe(1);
+    expect(count('mail_retries_total')).toBe(1);
+  });
+
+  it('acks a message whose row is already delivered without sending it', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    store.delivered.add('a');
+    const m = message('a');
+    batcher.add(ch, m);
+    await batcher.drain(1000);
+    expect(sender.sent).toEqual([]);
+    expect(ch.acked).toEqual([m.fields.deliveryTag]);
+    expect(count('mail_duplicates_skipped_total')).toBe(1);
+    expect(count('mail_delivery_success_total')).toBe(0);
+  });
+
+  it('does not send a message whose row another transaction holds: it goes to the retry tier', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    store.rows.add('b');
+    store.lockedElsewhere.add('b');
+    batcher.add(ch, message('a'));
+    batcher.add(ch, message('b'));
+    await batcher.drain(1000);
+    expect(sender.sent).toEqual(['a']);
+    expect(ch.published).toHaveLength(1);
+    expect(ch.published[0]?.routingKey).toBe('shardgate.mail.retry.1s');
+    expect(ch.published[0]?.headers['x-last-error']).toBe('outbox row b is locked by another delivery');
+    expect(ch.acked).toHaveLength(2);
+    expect(count('mail_delivery_failed_total')).toBe(1);
+    expect(count('mail_retries_total')).toBe(1);
+  });
+
+  it('sends a message that has no outbox row, with nothing to record', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    batcher.add(ch, message('ghost'));
+    await batcher.drain(1000);
+    expect(sender.sent).toEqual(['ghost']);
+    expect(store.delivered.size).toBe(0);
+    expect(ch.acked).toHaveLength(1);
+    expect(count('mail_delivery_success_total')).toBe(1);
+  });
+
+  it('sends one mail for two copies of an outbox id in one batch and acks the copy as a duplicate', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    batcher.add(ch, message('a'));
+    batcher.add(ch, message('a'));
+    await batcher.drain(1000);
+    expect(store.calls).toEqual([{ shardId: 'shard-1', ids: ['a'] }]);
+    expect(sender.sent).toEqual(['a']);
+    expect(ch.acked).toHaveLength(2);
+    expect(count('mail_delivery_success_total')).toBe(1);
+    expect(count('mail_duplicates_skipped_total')).toBe(1);
+  });
+
+  it('reroutes every message of the batch when the transaction fails, dead-lettering the last attempt', async () => {
+    const { ch, store, sender, batcher, count } = setup({ maxAttempts: 4 });
+    store.rows.add('a');
+    store.rows.add('b');
+    store.beforeCommit = async () => {
+      throw new Error('COMMIT failed: connection lost');
+    };
+    batcher.add(ch, message('a', { attempts: 3 }));
+    batcher.add(ch, message('b', { attempts: 0 }));
+    await batcher.drain(1000);
+    expect(sender.sent.sort()).toEqual(['a', 'b']); // the known window: sent, not recorded
+    expect(store.delivered.size).toBe(0);
+    expect(ch.published.map((p) => [p.exchange, p.routingKey, p.headers['x-attempts']])).toEqual([
+      [DEAD_EXCHANGE, '', 4],
+      [RETRY_EXCHANGE, 'shardgate.mail.retry.1s', 1],
+    ]);
+    expect(ch.acked).toHaveLength(2);
+    expect(count('mail_delivery_failed_total')).toBe(2);
+    expect(count('mail_dead_lettered_total')).toBe(1);
+    expect(count('mail_retries_total')).toBe(1);
+    expect(count('mail_delivery_success_total')).toBe(0);
+  });
+
+  it('reroutes a poison message without touching the store and keeps the others flowing', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    batcher.add(ch, message('x', { body: Buffer.from('{"not":"a mail"}') }));
+    batcher.add(ch, message('a'));
+    await batcher.drain(1000);
+    expect(store.calls).toEqual([{ shardId: 'shard-1', ids: ['a'] }]);
+    expect(sender.sent).toEqual(['a']);
+    expect(ch.published).toHaveLength(1);
+    expect(ch.published[0]?.headers['x-last-error']).toBe('not a mail message');
+    expect(ch.acked).toHaveLength(2);
+    expect(count('mail_delivery_failed_total')).toBe(1);
+  });
+
+  it('dead-letters a message whose x-attempts header is not a count', async () => {
+    const { ch, batcher, count } = setup({ maxAttempts: 4 });
+    batcher.add(ch, message('x', { attempts: 'lots', body: Buffer.from('nope') }));
+    await batcher.drain(1000);
+    expect(ch.published.map((p) => p.exchange)).toEqual([DEAD_EXCHANGE]);
+    expect(count('mail_dead_lettered_total')).toBe(1);
+  });
+
+  it('leaves failed messages unacked when the reroute is not confirmed (the broker redelivers)', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    store.rows.add('b');
+    sender.failing.add('b');
+    ch.confirms = async () => {
+      throw new Error('channel closed');
+    };
+    const a = message('a');
+    batcher.add(ch, a);
+    batcher.add(ch, message('b'));
+    await batcher.drain(1000);
+    expect(ch.acked).toEqual([a.fields.deliveryTag]);
+    expect(count('mail_retries_total')).toBe(0);
+  });
+
+  it('flushes a shard batch at once when it reaches maxBatch', async () => {
+    const { ch, store, batcher } = setup({ maxBatch: 2 });
+    for (const id of ['a', 'b', 'c']) {
+      store.rows.add(id);
+      batcher.add(ch, message(id));
+    }
+    expect(store.calls).toEqual([{ shardId: 'shard-1', ids: ['a', 'b'] }]);
+    await batcher.drain(1000);
+    expect(store.calls).toEqual([
+      { shardId: 'shard-1', ids: ['a', 'b'] },
+      { shardId: 'shard-1', ids: ['c'] },
+    ]);
+    expect(ch.acked).toHaveLength(3);
+  });
+
+  it('drain waits for an in-flight batch, and gives up after its timeout', async () => {
+    const { ch, store, sender, batcher } = setup();
+    store.rows.add('a');
+    let release = () => {};
+    sender.gate = new Promise<void>((r) => {
+      release = r;
+    });
+    batcher.add(ch, message('a'));
+    await new Promise((r) => setImmediate(r));
+    expect(store.calls).toHaveLength(1);
+    expect(await batcher.drain(30)).toBe(false);
+    expect(batcher.inFlight).toBe(1);
+    const drained = batcher.drain(1000);
+    let done = false;
+    void drained.then(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(done).toBe(false);
+    expect(ch.acked).toEqual([]);
+    release();
+    expect(await drained).toBe(true);
+    expect(ch.acked).toHaveLength(1);
+    expect(batcher.inFlight).toBe(0);
+  });
+
+  it('drain delivers messages collected but not yet flushed', async () => {
+    const { ch, store, batcher } = setup();
+    store.rows.add('a');
+    batcher.add(ch, message('a'));
+    expect(await batcher.drain(1000)).toBe(true);
+    expect(store.calls).toHaveLength(1);
+    expect(ch.acked).toHaveLength(1);
+  });
+});

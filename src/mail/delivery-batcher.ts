@@ -1,0 +1,333 @@
+/**
+ * Batched delivery of `shardgate.mail.work` messages: the messages that arrive together (in the
+ * same turn of the event loop, up to `maxBatch` per shard — the consumer's prefetch) are
+ * delivered per shard in ONE transaction on the shard master (OutboxStore.deliverBatch), their
+ * mails sent concurrently through the pooled SMTP transport. A batch is flushed on the next
+ * `setImmediate`, or at once when it reaches `maxBatch`; batches do not wait for each other.
+ *
+ * What happens to each message of a batch:
+ * - mail accepted by SMTP and `delivered_at` committed → ack (delivered);
+ * - outbox row already has `delivered_at` → ack without a mail (duplicate);
+ * - another copy of the same outbox id in the same batch → follows the first copy: ack as a
+ *   duplicate when that one was delivered or a duplicate, else rerouted with it;
+ * - outbox row locked by another transaction: the store waits for it up to the 1 s lock wait
+ *   (the relay holds its rows until just after the broker confirmed, so this is routine). Still
+ *   held after that (another worker delivering a copy right now) → not sent; rerouted like a
+ *   failure to the retry tier, where it finds `delivered_at` and is acked as a duplicate (or is
+ *   sent then, if that other delivery failed). Not nack-requeued: that would come straight back
+ *   while the lock is still held;
+ * - no outbox row at all → the mail is sent without a record (nothing to record it in), as the
+ *   single-message consumer did;
+ * - SMTP refused or timed out (this mail only) → rerouted; the others of the batch still commit;
+ * - undecodable or unrenderable (poison) → rerouted at once, never reaches the database;
+ * - the transaction failed (shard down, breaker open, COMMIT failed) → every message of the
+ *   batch is rerouted, nothing was recorded. Mails that SMTP accepted before a failed COMMIT (or
+ *   before the worker died) are sent again on the retry: the one window left, as before, but
+ *   for a batch it lasts until the slowest send of the batch is done plus UPDATE and COMMIT
+ *   (a few ms on warm SMTP sessions; see smtp-sender.ts on Nagle).
+ *
+ * Reroute: re-publish with `x-attempts + 1` to the retry tier of that attempt (per-queue TTL,
+ * dead-lettered back to the work queue), or to the dead-letter queue once `maxAttempts` is
+ * reached; the originals are acked only after the broker confirmed those publishes. When the
+ * channel is gone the originals stay unacked and the broker redelivers them.
+ *
+ * Metrics, per message: delivered, duplicates, failed (every rerouted message, counted when it
+ * is rerouted), then retried or dead (once the broker confirmed).
+ */
+import type { ConsumeMessage, Options } from 'amqplib';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
+import { decodeMailMessage, type MailMessage } from './mail-message.js';
+import { InvalidMailError, type RenderedMail, renderMail } from './mail-templates.js';
+import type { OutboxStore } from './outbox-store.js';
+import { retryDelayMs, retryQueueName } from './retry-tiers.js';
+import type { SmtpSender } from './smtp-sender.js';
+
+/** the part of an amqplib ConfirmChannel the batcher uses (acks go to a message's own channel) */
+export interface MailChannel {
+  ack(message: ConsumeMessage): void;
+  publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): boolean;
+  waitForConfirms(): Promise<void>;
+}
+export type BatchStore = Pick<OutboxStore, 'deliverBatch'>;
+export type MailSender = Pick<SmtpSender, 'send'>;
+
+export interface DeliveryBatcherOptions {
+  store: BatchStore;
+  sender: MailSender;
+  logger: Logger;
+  metrics: Metrics;
+  maxAttempts: number;
+  /** a shard's batch is delivered at once when it holds this many messages */
+  maxBatch?: number;
+}
+
+/** the outbox row is held by another transaction: the message is retried later */
+export class OutboxRowLockedError extends Error {
+  constructor(outboxId: string) {
+    super(`outbox row ${outboxId} is locked by another delivery`);
+    this.name = 'OutboxRowLockedError';
+  }
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+interface Delivery {
+  ch: MailChannel;
+  msg: ConsumeMessage;
+  message: MailMessage;
+  mail: RenderedMail;
+}
+
+interface Failure {
+  ch: MailChannel;
+  msg: ConsumeMessage;
+  error: unknown;
+}
+
+export class DeliveryBatcher {
+  private readonly pending = new Map<string, Delivery[]>();
+  private flushScheduled = false;
+  private inflight = 0;
+  private readonly idleWaiters = new Set<() => void>();
+  private readonly maxBatch: number;
+  private readonly c;
+
+  constructor(private readonly opts: DeliveryBatcherOptions) {
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 16);
+    const counter = (name: string, help: string) =>
+      opts.metrics.counter({ name, help, labelNames: ['target'] });
+    this.c = {
+      delivered: counter('mail_delivery_success_total', 'emails accepted by the SMTP server'),
+      failed: counter('mail_delivery_failed_total', 'delivery attempts that failed'),
+      retried: counter('mail_retries_total', 'messages sent to a retry tier'),
+      dead: counter('mail_dead_lettered_total', 'messages moved to the dead-letter queue'),
+      duplicates: counter(
+        'mail_duplicates_skipped_total',
+        'redelivered messages acked without a second email',
+      ),
+    };
+  }
+
+  /** messages taken and not yet acked or rerouted */
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /** Take one consumed message; it is acked or rerouted later on `ch`. */
+  add(ch: MailChannel, msg: ConsumeMessage): void {
+    this.inflight++;
+    let delivery: Delivery;
+    try {
+      const message = decodeMailMessage(msg.content);
+      if (!message) throw new InvalidMailError('not a mail message');
+      delivery = { ch, msg, message, mail: renderMail(message.kind, message.payload) };
+    } catch (error) {
+      this.c.failed.inc({ target: 'smtp' });
+      this.track(this.reroute([{ ch, msg, error }]), 1);
+      return;
+    }
+    const shardId = delivery.message.shardId;
+    const batch = this.pending.get(shardId);
+    if (batch) batch.push(delivery);
+    else this.pending.set(shardId, [delivery]);
+    if ((batch?.length ?? 1) >= this.maxBatch) this.flushShard(shardId);
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /**
+   * Deliver what is collected now, then wait until every message taken so far is acked or
+   * rerouted, or `timeoutMs` passed; resolves true when nothing is in flight any more.
+   */
+  drain(timeoutMs: number): Promise<boolean> {
+    this.flush();
+    if (this.inflight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(done);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.idleWaiters.delete(done);
+        resolve(false);
+      }, timeoutMs);
+      this.idleWaiters.add(done);
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const shardId of [...this.pending.keys()]) this.flushShard(shardId);
+  }
+
+  private flushShard(shardId: string): void {
+    const batch = this.pending.get(shardId);
+    this.pending.delete(shardId);
+    if (batch && batch.length > 0) this.track(this.deliver(shardId, batch), batch.length);
+  }
+
+  private track(work: Promise<void>, messages: number): void {
+    void work
+      .catch((error: unknown) => this.opts.logger.error({ err: String(error) }, 'mail batch failed'))
+      .finally(() => {
+        this.inflight -= messages;
+        if (this.inflight === 0) for (const w of [...this.idleWaiters]) w();
+      });
+  }
+
+  private async deliver(shardId: string, batch: Delivery[]): Promise<void> {
+    const byId = new Map<string, Delivery[]>();
+    for (const d of batch) {
+      const copies = byId.get(d.message.outboxId);
+      if (copies) copies.push(d);
+      else byId.set(d.message.outboxId, [d]);
+    }
+    const sendErrors = new Map<string, unknown>();
+    let result: Awaited<ReturnType<BatchStore['deliverBatch']>>;
+    try {
+      result = await this.opts.store.deliverBatch(shardId, [...byId.keys()], async (ids) => {
+        const outcomes = await Promise.allSettled(
+          ids.map((id) => {
+            const d = byId.get(id)?.[0];
+            if (!d) return Promise.reject(new Error(`outbox id ${id} is not in the batch`));
+            return this.opts.sender.send({ to: d.message.recipient, outboxId: id, mail: d.mail });
+          }),
+        );
+        const accepted: string[] = [];
+        outcomes.forEach((o, i) => {
+          const id = ids[i]!;
+          if (o.status === 'fulfilled') accepted.push(id);
+          else sendErrors.set(id, o.reason);
+        });
+        return accepted;
+      });
+    } catch (error) {
+      this.c.failed.inc({ target: 'smtp' }, batch.length);
+      this.opts.logger.warn(
+        { shard: shardId, messages: batch.length, err: reasonOf(error) },
+        'mail batch not delivered; rerouting all of it',
+      );
+      await this.reroute(batch.map((d) => ({ ch: d.ch, msg: d.msg, error })));
+      return;
+    }
+
+    const sent = new Set(result.sent);
+    const duplicate = new Set(result.duplicate);
+    const locked = new Set(result.locked);
+    const failures: Failure[] = [];
+    for (const [id, [first, ...copies]] of byId) {
+      if (!first) continue;
+      if (sent.has(id) || duplicate.has(id)) {
+        if (sent.has(id)) this.c.delivered.inc({ target: 'smtp' });
+        else this.c.duplicates.inc({ target: 'smtp' });
+        this.ack(first);
+        for (const copy of copies) {
+          this.c.duplicates.inc({ target: 'smtp' });
+          this.ack(copy);
+        }
+        continue;
+      }
+      const error = locked.has(id)
+        ? new OutboxRowLockedError(id)
+        : (sendErrors.get(id) ?? new Error(`outbox id ${id} was not delivered`));
+      for (const d of [first, ...copies]) {
+        this.c.failed.inc({ target: 'smtp' });
+        failures.push({ ch: d.ch, msg: d.msg, error });
+      }
+    }
+    if (failures.length > 0) {
+      this.opts.logger.warn(
+        {
+          shard: shardId,
+          messages: batch.length,
+          rerouted: failures.length,
+          err: reasonOf(failures[0]?.error),
+        },
+        'mails of a batch not delivered; rerouting them',
+      );
+    }
+    await this.reroute(failures);
+  }
+
+  /** an ack on a channel that is gone is lost; the broker redelivers and the record dedups it */
+  private ack({ ch, msg }: { ch: MailChannel; msg: ConsumeMessage }): void {
+    try {
+      ch.ack(msg);
+    } catch (error) {
+      this.opts.logger.debug({ err: (error as Error).message }, 'ack failed; the broker will redeliver');
+    }
+  }
+
+  /** never rejects: what cannot be rerouted stays unacked and is redelivered by the broker */
+  private async reroute(failures: Failure[]): Promise<void> {
+    const byChannel = new Map<MailChannel, Failure[]>();
+    for (const f of failures) {
+      const list = byChannel.get(f.ch);
+      if (list) list.push(f);
+      else byChannel.set(f.ch, [f]);
+    }
+    await Promise.all([...byChannel].map(([ch, list]) => this.rerouteOn(ch, list)));
+  }
+
+  private async rerouteOn(ch: MailChannel, failures: Failure[]): Promise<void> {
+    const routed: { f: Failure; dead: boolean; attempts: number; reason: string }[] = [];
+    try {
+      for (const f of failures) {
+        const { msg } = f;
+        const attempts = this.attemptsMade(msg);
+        const reason = reasonOf(f.error);
+        const props = {
+          persistent: true,
+          messageId: msg.properties.messageId,
+          contentType: msg.properties.contentType,
+          headers: {
+            ...msg.properties.headers,
+            'x-attempts': attempts,
+            'x-last-error': reason.slice(0, 300),
+          },
+        };
+        const dead = attempts >= this.opts.maxAttempts;
+        if (dead) ch.publish(DEAD_EXCHANGE, '', msg.content, props);
+        else ch.publish(RETRY_EXCHANGE, retryQueueName(retryDelayMs(attempts)), msg.content, props);
+        routed.push({ f, dead, attempts, reason });
+      }
+      await ch.waitForConfirms();
+    } catch (e) {
+      // the channel is gone: the broker redelivers the unacked originals later
+      this.opts.logger.warn(
+        { err: (e as Error).message, messages: failures.length },
+        'could not reroute failed mails; they will be redelivered',
+      );
+      return;
+    }
+    for (const { f, dead, attempts, reason } of routed) {
+      if (dead) {
+        this.c.dead.inc({ target: 'rabbitmq' });
+        this.opts.logger.warn(
+          { messageId: f.msg.properties.messageId, attempts, reason },
+          'mail dead-lettered',
+        );
+      } else {
+        this.c.retried.inc({ target: 'rabbitmq' });
+      }
+      this.ack(f);
+    }
+  }
+
+  /**
+   * attempts made including this one: `x-attempts` + 1. A header that is not a count cannot be
+   * trusted to ever reach `maxAttempts`: such a message goes to the dead-letter queue.
+   */
+  private attemptsMade(msg: ConsumeMessage): number {
+    const raw = msg.properties.headers?.['x-attempts'] ?? 0;
+    const n = Number(raw);
+    return Number.isInteger(n) && n >= 0 ? n + 1 : this.opts.maxAttempts;
+  }
+}
