@@ -1,7 +1,8 @@
 /**
  * What the running API says about itself, for the bench: a probe of one request (status, X-Cache,
- * X-Read-From), Prometheus samples summed over instances, and the live switch of etcd
- * `cache/enabled` (put, then wait until every instance answers accordingly).
+ * X-Read-From), Prometheus samples summed over instances, the live switch of etcd
+ * `cache/enabled` (put, then wait until every instance answers accordingly), and waiting for the
+ * email pipeline to catch up (outbox relayed, deliveries standing still).
  */
 import { httpStatus, sleep } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
@@ -100,4 +101,36 @@ export async function preflight(): Promise<void> {
     );
     process.exit(1);
   }
+}
+
+/** unsent outbox rows over every shard (every API instance reports every shard: ask one) */
+export async function outboxBacklog(): Promise<number> {
+  const backlog = await metricByLabel('outbox_backlog', 'shard', [DIRECT]);
+  return Object.values(backlog).reduce((a, b) => a + b, 0);
+}
+
+/** emails the worker has handed to the SMTP server so far */
+export async function mailsDelivered(): Promise<number> {
+  const worker = `http://${H}:${topology.worker.metricsPort}`;
+  const m = await metricByLabel('mail_delivery_success_total', 'target', [worker]);
+  return Object.values(m).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Wait (up to 3 minutes) until the email worker has relayed the outbox and then sent what it
+ * relayed (its delivery counter stands still for a second); answers the outbox rows left.
+ */
+export async function drainOutbox(): Promise<number> {
+  const deadline = Date.now() + 180_000;
+  let left = await outboxBacklog();
+  while (left > 0 && Date.now() < deadline) {
+    await sleep(500);
+    left = await outboxBacklog();
+  }
+  let last = -1;
+  for (let n = await mailsDelivered(); n !== last && Date.now() < deadline; n = await mailsDelivered()) {
+    last = n;
+    await sleep(1000);
+  }
+  return left;
 }

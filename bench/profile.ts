@@ -27,6 +27,10 @@ import { hotBookRequest, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, runTag } from './setup.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+/** connections of the closed loop (default: the scenario's own); a few show the cost unsaturated */
+const CONNECTIONS = process.env.BENCH_PROFILE_CONNECTIONS
+  ? Number(process.env.BENCH_PROFILE_CONNECTIONS)
+  : undefined;
 const H = topology.host;
 
 async function startProfiled(dir: string): Promise<{ child: ChildProcess; base: string }> {
@@ -82,9 +86,12 @@ async function main(): Promise<void> {
       const { child, base } = await startProfiled(sub);
       children.push(child);
       if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), [...INSTANCES, base]);
-      await closedLoop(base, s.steps, { connections: s.connections, seconds: 1 });
+      await closedLoop(base, s.steps, { connections: CONNECTIONS ?? s.connections, seconds: 1 });
       const cpu0 = snapshot();
-      const r = await closedLoop(base, s.steps, { connections: s.connections, seconds: SECONDS });
+      const r = await closedLoop(base, s.steps, {
+        connections: CONNECTIONS ?? s.connections,
+        seconds: SECONDS,
+      });
       const cpu = cpuBetween(cpu0, snapshot(), { 'bench-profile': child.pid ?? 0 });
       await stop(child);
       const file = readdirSync(sub).find((f) => f.endsWith('.cpuprofile'));

@@ -69,8 +69,8 @@ export function cpuTable(rows: readonly Row[]): string {
     ['mail: worker + RabbitMQ + SMTP', (n) => ['email-worker', 'rabbitmq', 'smtp-sink'].includes(n)],
     ['bench', (n) => n === 'bench'],
   ];
-  const head = `| scenario | via | ${groups.map(([g]) => g).join(' | ')} | other | machine user / sys / iowait / idle |`;
-  const sep = `|---|---|${groups.map(() => '--:').join('|')}|--:|--:|`;
+  const head = `| scenario | via | ${groups.map(([g]) => g).join(' | ')} | other | machine user / sys / iowait / idle | all CPU per request |`;
+  const sep = `|---|---|${groups.map(() => '--:').join('|')}|--:|--:|--:|`;
   const lines = rows
     .filter((r) => r.cpu)
     .map((r) => {
@@ -81,7 +81,10 @@ export function cpuTable(rows: readonly Row[]): string {
           .toFixed(0),
       );
       const m = r.cpu!.machine;
-      return `| ${scenarioLabel(r)} | ${r.via} | ${cells.join(' | ')} | ${r.cpu!.other.toFixed(0)} | ${m.user.toFixed(0)} / ${m.system.toFixed(0)} / ${m.iowait.toFixed(0)} / ${m.idle.toFixed(0)} % |`;
+      // every process of the machine, in ms of one core per answered request
+      const all = Object.values(r.cpu!.processes).reduce((a, v) => a + v, 0) + r.cpu!.other;
+      const perRequest = r.rps > 0 ? `${ms((all / 100 / r.rps) * 1000)} ms` : '–';
+      return `| ${scenarioLabel(r)} | ${r.via} | ${cells.join(' | ')} | ${r.cpu!.other.toFixed(0)} | ${m.user.toFixed(0)} / ${m.system.toFixed(0)} / ${m.iowait.toFixed(0)} / ${m.idle.toFixed(0)} % | ${perRequest} |`;
     });
   return [head, sep, ...lines].join('\n');
 }

@@ -16,9 +16,12 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../stack/paths.js';
+import { stopProcess } from '../stack/process-manager.js';
+import { up } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
 import {
   DIRECT,
+  drainOutbox,
   HAPROXY,
   INSTANCES,
   metricByLabel,
@@ -123,9 +126,19 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let ceiling: Ceiling | undefined;
   let cleaned = false;
+  /** stack processes a scenario stopped and that are not running again yet */
+  const stopped = new Set<string>();
+  const restartStopped = async () => {
+    if (stopped.size === 0) return;
+    await up({ log: () => {} });
+    stopped.clear();
+  };
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
+    await restartStopped().catch((e: unknown) =>
+      console.error(`bench: could not start the stack's stopped processes again: ${String(e)}`),
+    );
     await (cacheBefore === undefined
       ? etcdDel('cache/enabled')
       : etcdPut('cache/enabled', cacheBefore)
@@ -203,10 +216,22 @@ async function main(): Promise<void> {
       if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures));
       const base = (via: Row['via']) =>
         s.kind === 'ceiling' ? ceiling![via] : via === 'haproxy' ? HAPROXY : DIRECT;
+      for (const name of s.stops ?? []) {
+        stopped.add(name);
+        await stopProcess(name);
+      }
       await closedLoop(base('haproxy'), s.steps, { connections: s.connections, seconds: WARMUP_SECONDS });
       for (const via of ['haproxy', 'direct'] as const) {
         await measure(s, via, 'closed loop', () =>
           closedLoop(base(via), s.steps, { connections: s.connections, seconds: SECONDS }),
+        );
+      }
+      if (s.stops) {
+        const t = Date.now();
+        await restartStopped();
+        const left = await drainOutbox();
+        log(
+          `  (${s.stops.join(', ')} started again; outbox ${left === 0 ? 'empty' : `still ${left} rows`} after ${((Date.now() - t) / 1000).toFixed(0)} s)`,
         );
       }
       if (s.key !== 'book-hit') continue;

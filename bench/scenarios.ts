@@ -4,6 +4,7 @@
  * of etcd `cache/enabled` the scenario needs (the runner sets it and waits until every instance
  * applies it).
  */
+import { topology } from '../stack/topology.js';
 import type { Ctx, Req, Step } from './load.js';
 import type { TenantFixture } from './setup.js';
 
@@ -18,6 +19,11 @@ export interface Scenario {
   cache?: boolean;
   /** one request sent before the run to show what the API answers (X-Read-From) */
   probe?: Req;
+  /**
+   * stack processes stopped (SIGTERM, gracefully) for this scenario's runs and started again
+   * after them; the runner then waits until the outbox is empty before the next scenario
+   */
+  stops?: string[];
   note?: string;
 }
 
@@ -59,6 +65,38 @@ export function scenarios(f: Fixtures): Scenario[] {
   const hotBook = hotBookRequest(f);
   const list: Req = { path: '/v1/books?limit=20', headers: { 'X-Tenant-ID': f.hot.id } };
   let registration = 0;
+  // borrow + return pairs of the lending tenants (with and without the email worker)
+  const lending: Step[] = [
+    {
+      // a random member of a random lending tenant borrows that tenant's one book …
+      build: (ctx: Ctx) => {
+        const tenant = pick(f.lenders);
+        const member = pick(tenant.members);
+        ctx.tenant = tenant.id;
+        ctx.token = member.token;
+        return {
+          method: 'POST',
+          path: '/v1/loans',
+          headers: json(tenant.id, member.token),
+          body: JSON.stringify({ bookId: tenant.books[0] }),
+        };
+      },
+      onResponse: (status, body, ctx) => {
+        if (status === 201) ctx.loan = idOf(body);
+      },
+    },
+    {
+      // … and returns it; a failed borrow restarts the pair
+      build: (ctx: Ctx) =>
+        typeof ctx.loan === 'string'
+          ? {
+              method: 'POST',
+              path: `/v1/loans/${ctx.loan}/return`,
+              headers: json(ctx.tenant as string, ctx.token as string),
+            }
+          : undefined,
+    },
+  ];
   // loans the mixed workload borrowed and has not returned yet: its writes are half borrows,
   // half returns, so no book runs out of copies
   const open: { tenant: string; token: string; loan: string }[] = [];
@@ -132,37 +170,17 @@ export function scenarios(f: Fixtures): Scenario[] {
       connections: 32,
       cache: true,
       note: 'each borrow and each return is one durable transaction with an outbox row',
-      steps: [
-        {
-          // a random member of a random lending tenant borrows that tenant's one book …
-          build: (ctx: Ctx) => {
-            const tenant = pick(f.lenders);
-            const member = pick(tenant.members);
-            ctx.tenant = tenant.id;
-            ctx.token = member.token;
-            return {
-              method: 'POST',
-              path: '/v1/loans',
-              headers: json(tenant.id, member.token),
-              body: JSON.stringify({ bookId: tenant.books[0] }),
-            };
-          },
-          onResponse: (status, body, ctx) => {
-            if (status === 201) ctx.loan = idOf(body);
-          },
-        },
-        {
-          // … and returns it; a failed borrow restarts the pair
-          build: (ctx: Ctx) =>
-            typeof ctx.loan === 'string'
-              ? {
-                  method: 'POST',
-                  path: `/v1/loans/${ctx.loan}/return`,
-                  headers: json(ctx.tenant as string, ctx.token as string),
-                }
-              : undefined,
-        },
-      ],
+      steps: lending,
+    },
+    {
+      key: 'loans-mail-off',
+      name: 'POST /v1/loans + /return, email worker stopped',
+      kind: 'write',
+      connections: 32,
+      cache: true,
+      stops: [topology.worker.name],
+      note: 'the API and MariaDB alone: the outbox keeps every email; the worker sends them after the run',
+      steps: lending,
     },
     {
       key: 'mixed',
