@@ -9,7 +9,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'control-plane/**/*.test.ts', 'stack/**/*.test.ts'],
+          include: [
+            'src/**/*.test.ts',
+            'control-plane/**/*.test.ts',
+            'stack/**/*.test.ts',
+            'bench/**/*.test.ts',
+          ],
           environment: 'node',
         },
       },

@@ -10,8 +10,10 @@
  *    just measured: once with autocannon `overallRate`, once evenly paced (bench/load.ts);
  * 4. the tables and the targets on stdout, JSON into bench/results/<date>-<sha>.json.
  *
- * Environment: BENCH_SECONDS (default 6) per measured run; BENCH_KEEP_TENANTS=1 keeps this run's
- * tenants in the etcd directory afterwards (default: removed; their rows stay on the shards).
+ * Environment: BENCH_SECONDS (default 6) per measured run; BENCH_CONSTANT_SECONDS (default the
+ * larger of that and 8) per constant-rate run; BENCH_RESULTS_DIR (default bench/results) for the
+ * JSON; BENCH_KEEP_TENANTS=1 keeps this run's tenants in the etcd directory afterwards (default:
+ * removed; their rows stay on the shards).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,7 +45,8 @@ const H = topology.host;
 const API_1 = topology.apis[0]!.id;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const WARMUP_SECONDS = 1;
-const CONSTANT_SECONDS = Math.max(SECONDS, 8);
+const CONSTANT_SECONDS = Number(process.env.BENCH_CONSTANT_SECONDS ?? Math.max(SECONDS, 8));
+const RESULTS_DIR = process.env.BENCH_RESULTS_DIR ?? join(REPO_ROOT, 'bench', 'results');
 const log = (s: string) => console.log(s);
 
 type Counts = Record<string, number>;
@@ -272,7 +275,7 @@ async function main(): Promise<void> {
       rows,
       targets: targets(rows),
     };
-    const dir = join(REPO_ROOT, 'bench', 'results');
+    const dir = RESULTS_DIR;
     mkdirSync(dir, { recursive: true });
     // <date>-<sha>.json; a later run of the same commit on the same day gets -2, -3, … (never overwrites)
     const name = `${report.date.slice(0, 10)}-${gitInfo.sha}`;

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import type { CpuReport } from './cpu-usage.js';
+import { cpuTable, type Row, targets } from './report.js';
+
+function row(over: Partial<Row> & Pick<Row, 'key' | 'via' | 'rps'>): Row {
+  return {
+    seconds: 6,
+    requests: over.rps * 6,
+    p50: 1,
+    p95: 2,
+    p99: 3,
+    max: 4,
+    non2xx: 0,
+    socketErrors: 0,
+    errors: 0,
+    statusCodes: { 200: over.rps * 6 },
+    generatorCpuPercent: 10,
+    scenario: over.key,
+    kind: 'read',
+    mode: 'closed loop',
+    connections: 32,
+    ratio: 1,
+    ...over,
+  };
+}
+
+const verdict = (list: ReturnType<typeof targets>, what: RegExp) => list.find((t) => what.test(t.what))?.met;
+
+describe('target verdicts', () => {
+  it('judge the cached read against the ceiling of the same run, and the writes by rate and p99', () => {
+    const rows = [
+      row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
+      row({ key: 'book-hit', via: 'haproxy', rps: 10000 }),
+      row({ key: 'book-hit', via: 'haproxy', rps: 7000, mode: 'paced', targetRate: 7000, p99: 24.9 }),
+      row({ key: 'loans', via: 'haproxy', rps: 999, p99: 150 }),
+    ];
+    const list = targets(rows);
+    expect(verdict(list, /≥ 50 %/)).toBe(true);
+    expect(verdict(list, /\(paced\)/)).toBe(true);
+    expect(verdict(list, /1,000\/s/)).toBe(false);
+    expect(verdict(list, /p99 < 150/)).toBe(false);
+    expect(verdict(list, /0 errors/)).toBe(true);
+
+    const worse = targets([
+      row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
+      row({ key: 'book-hit', via: 'haproxy', rps: 9999 }),
+      row({ key: 'book-hit', via: 'haproxy', rps: 7000, mode: 'paced', targetRate: 7000, p99: 25 }),
+      row({ key: 'loans', via: 'haproxy', rps: 1000, p99: 149, errors: 1, non2xx: 1 }),
+    ]);
+    expect(verdict(worse, /≥ 50 %/)).toBe(false);
+    expect(verdict(worse, /\(paced\)/)).toBe(false);
+    expect(verdict(worse, /1,000\/s/)).toBe(true);
+    expect(verdict(worse, /p99 < 150/)).toBe(true);
+    expect(verdict(worse, /0 errors/)).toBe(false);
+  });
+
+  it('say so when something else touched the stack during a run', () => {
+    const list = targets([
+      row({ key: 'book-hit', via: 'haproxy', rps: 1, disturbed: '900 requests from elsewhere' }),
+    ]);
+    expect(list.find((t) => /nothing else touched/.test(t.what))?.value).toContain(
+      '900 requests from elsewhere',
+    );
+  });
+});
+
+describe('CPU table', () => {
+  it('divides the whole machine’s CPU by the answers', () => {
+    const cpu: CpuReport = {
+      processes: { 'api-1': 60, 'api-2': 40, 'shard-1-master': 50, bench: 10 },
+      other: 10,
+      machine: { user: 70, system: 20, iowait: 1, idle: 9 },
+    };
+    // 170 % of a core over 400 answers/s = 4.25 ms of CPU per answer
+    const table = cpuTable([row({ key: 'loans', via: 'haproxy', rps: 400, cpu })]);
+    expect(table).toContain('| 100 |'); // API: both instances
+    expect(table).toMatch(/\| 4\.25 ms \|$/m);
+  });
+});

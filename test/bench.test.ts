@@ -1,0 +1,94 @@
+/**
+ * Issue "benchmarks": `npm run bench` works end to end against the local stack — short runs
+ * (1 s closed loop, 2 s constant rate) so it fits in the suite; the numbers themselves are not
+ * judged here (timings belong to the bench, not to pass/fail tests). Checked: exit 0, the JSON
+ * with machine, versions and git sha, every scenario through HAProxy and directly, both
+ * constant-rate runs, what the API reported (cache hits, replica reads), 0 errors, and that the
+ * email worker the bench stops for one scenario runs again afterwards.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../stack/paths.js';
+import { runningPid } from '../stack/process-manager.js';
+import { topology } from '../stack/topology.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'shardgate-bench-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface BenchRow {
+  key: string;
+  via: string;
+  mode: string;
+  rps: number;
+  errors: number;
+  check?: string;
+  disturbed?: string;
+  cpu?: { processes: Record<string, number> };
+}
+
+describe('npm run bench', () => {
+  it('measures every scenario through HAProxy and directly, writes its JSON, and puts the stack back', () => {
+    const workerBefore = runningPid(topology.worker.name);
+    expect(workerBefore).toBeDefined();
+    const r = spawnSync('npm', ['run', '-s', 'bench'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, BENCH_SECONDS: '1', BENCH_CONSTANT_SECONDS: '2', BENCH_RESULTS_DIR: dir },
+      timeout: 420_000,
+    });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain('| target | measured | verdict |');
+    expect(r.stdout).toContain('all CPU per request');
+
+    const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+    expect(files).toHaveLength(1);
+    const report = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as {
+      git: { sha: string };
+      machine: { cpus: number };
+      versions: Record<string, string>;
+      rows: BenchRow[];
+    };
+    expect(report.git.sha).toMatch(/^[0-9a-f]{7,}$/);
+    expect(report.machine.cpus).toBeGreaterThan(0);
+    expect(report.versions.node).toBe(process.version);
+
+    const keys = [
+      'ceiling',
+      'health',
+      'book-hit',
+      'book-uncached',
+      'list',
+      'register',
+      'loans',
+      'loans-mail-off',
+      'mixed',
+    ];
+    for (const key of keys) {
+      for (const via of ['haproxy', 'direct']) {
+        const row = report.rows.find((x) => x.key === key && x.via === via && x.mode === 'closed loop');
+        expect(row, `${key} via ${via}`).toBeDefined();
+        expect(row!.rps, `${key} via ${via}`).toBeGreaterThan(0);
+        expect(row!.errors, `${key} via ${via}`).toBe(0);
+        expect(row!.disturbed, `${key} via ${via}`).toBeUndefined();
+      }
+    }
+    const modes = report.rows
+      .filter((x) => x.key === 'book-hit' && x.mode !== 'closed loop')
+      .map((x) => x.mode);
+    expect(modes.sort()).toEqual(['autocannon overallRate', 'paced']);
+    const hit = report.rows.find((x) => x.key === 'book-hit' && x.via === 'haproxy')!;
+    expect(hit.check).toContain('cache hit 100.0 %');
+    expect(report.rows.find((x) => x.key === 'list' && x.via === 'haproxy')!.check).toContain(
+      'X-Read-From: replica',
+    );
+    // the worker was stopped for loans-mail-off: no mail CPU there, and it runs again now
+    const off = report.rows.find((x) => x.key === 'loans-mail-off' && x.via === 'haproxy')!;
+    expect(off.cpu?.processes[topology.worker.name] ?? 0).toBeLessThan(5);
+    const workerAfter = runningPid(topology.worker.name);
+    expect(workerAfter).toBeDefined();
+    expect(workerAfter).not.toBe(workerBefore);
+  });
+});
