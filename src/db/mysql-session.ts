@@ -12,7 +12,7 @@
  * | position of my commit      | `last_gtid` in COMMIT's OK packet (†)  | @@GLOBAL.gtid_executed right after it* |
  * | wait until applied         | MASTER_GTID_WAIT(pos, seconds) = 0     | WAIT_FOR_EXECUTED_GTID_SET(set, s) = 0 |
  * (†) the session tracks `last_gtid` (`session_track_system_variables`, set when the pool opens
- *  the connection: SESSION_INIT_SQL in mysql-node-set.ts), so the server reports the GTID of a
+ *  the connection: `sessionInitSql` in mysql-node-set.ts), so the server reports the GTID of a
  *  commit in the commit's own answer — no extra round trip. No report means the transaction wrote
  *  nothing to the binlog (or tracking is off): the master's whole binlog position is answered
  *  then (one more query; safe: it includes everything the transaction read).
