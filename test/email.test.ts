@@ -12,7 +12,6 @@
  * - every connection of the worker's outbox pool runs READ COMMITTED with a 1 s lock wait.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -26,6 +25,7 @@ import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { api } from './helpers/api.js';
 import { doubled, mailbox, mailsTo } from './helpers/mailbox.js';
+import { insertOutboxRow, outboxId } from './helpers/outbox.js';
 import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -74,26 +74,6 @@ async function allArrive(emails: string[], timeoutMs: number): Promise<void> {
     intervalMs: 100,
     what: `${emails.length} emails`,
   });
-}
-
-/** an outbox id shaped like the API's (26 ASCII characters) */
-function outboxId(): string {
-  return randomBytes(13).toString('hex').toUpperCase();
-}
-
-/** an outbox row of the test tenant that the relay already published (sent_at set) */
-async function insertOutboxRow(
-  port: number,
-  id: string,
-  to: string,
-  { delivered }: { delivered: boolean },
-): Promise<void> {
-  await rootQuery(
-    port,
-    `INSERT INTO outbox (id, tenant_id, kind, recipient, payload, created_at, available_at, sent_at, delivered_at)
-     VALUES (?, ?, 'welcome', ?, ?, NOW(3), NOW(3), NOW(3), ${delivered ? 'NOW(3)' : 'NULL'})`,
-    [id, tenant, to, JSON.stringify({ tenantName: tenant, name: 'Reader' })],
-  );
 }
 
 /** publish welcome mails as the relay does (confirmed); returns when the broker confirmed */
@@ -283,7 +263,7 @@ describe('email side effects', () => {
     const master = node(SHARD, 'master').port;
     const [to] = addresses(1, 'held');
     const id = outboxId();
-    await insertOutboxRow(master, id, to!, { delivered: false });
+    await insertOutboxRow(master, { id, tenant, to: to!, delivered: false });
     // the relay's claim transaction keeps its rows locked until just after the broker confirmed
     const holder = await rootConnection(master);
     try {
@@ -313,10 +293,15 @@ describe('email side effects', () => {
       delivered: outboxId(),
       noRow: outboxId(),
     };
-    await insertOutboxRow(master, ids.free, free!, { delivered: false });
-    await insertOutboxRow(master, ids.lockedThenFree, lockedThenFree!, { delivered: false });
-    await insertOutboxRow(master, ids.lockedThenDelivered, lockedThenDelivered!, { delivered: false });
-    await insertOutboxRow(master, ids.delivered, delivered!, { delivered: true });
+    await insertOutboxRow(master, { id: ids.free, tenant, to: free!, delivered: false });
+    await insertOutboxRow(master, { id: ids.lockedThenFree, tenant, to: lockedThenFree!, delivered: false });
+    await insertOutboxRow(master, {
+      id: ids.lockedThenDelivered,
+      tenant,
+      to: lockedThenDelivered!,
+      delivered: false,
+    });
+    await insertOutboxRow(master, { id: ids.delivered, tenant, to: delivered!, delivered: true });
     const duplicatesBefore = await workerCounter('mail_duplicates_skipped_total');
 
     // "another delivery" holds two of the rows for longer than the worker's 1 s lock wait

@@ -46,12 +46,12 @@ const store = new OutboxStore({
 // unacked messages per consumer channel, and so the largest delivery batch per shard
 const prefetch = 16;
 const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger, prefetch });
-// A few persistent SMTP sessions; sends beyond them queue in nodemailer (a batch of 16 takes
-// four rounds of a few ms each). Idle sessions are reused first; only bursts open more.
+// Persistent SMTP sessions, one per mail of a batch until the batch commits: batches (per
+// shard) of up to 8 mails, two of them at a time. Idle sessions are reused; only bursts open more.
 const smtp = new SmtpSender({
   url: env.SHARDGATE_SMTP_URL,
   from: env.SHARDGATE_MAIL_FROM,
-  maxConnections: 4,
+  maxSessions: 16,
 });
 const relay = new OutboxRelay({ store, amqp, logger, metrics });
 const consumer = new MailConsumer({
@@ -61,7 +61,7 @@ const consumer = new MailConsumer({
   logger,
   metrics,
   maxAttempts: env.SHARDGATE_MAIL_MAX_ATTEMPTS,
-  maxBatch: prefetch,
+  maxBatch: 8,
 });
 
 const metricsServer =

@@ -3,9 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
-import { type BatchStore, DeliveryBatcher, type MailChannel, type MailSender } from './delivery-batcher.js';
+import { type BatchStore, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
 import { encodeMailMessage } from './mail-message.js';
 import type { BatchDelivery } from './outbox-store.js';
+import type { HeldMail, MailSender, OutgoingMail } from './smtp-sender.js';
 
 /** what the fake channel saw: acks by delivery tag, publishes with their routing */
 class FakeChannel implements MailChannel {
@@ -27,14 +28,17 @@ class FakeChannel implements MailChannel {
 /**
  * The outbox of a fake shard: ids in `delivered` have `delivered_at`, ids in `lockedElsewhere`
  * are held by another transaction, ids in neither and not in `rows` have no row. Follows the
- * contract of OutboxStore.deliverBatch (marks only after `send`, nothing when it throws).
+ * contract of OutboxStore.deliverBatch: hold, mark, write the dots, commit, then the answers;
+ * a refused mail's mark is cleared; a failure before the dots cancels the held mails.
  */
 class FakeStore implements BatchStore {
   rows = new Set<string>();
   delivered = new Set<string>();
   lockedElsewhere = new Set<string>();
   calls: { shardId: string; ids: string[] }[] = [];
-  /** runs inside the "transaction" after `send`; throw to fail the commit */
+  /** runs after `hold`, before the dots (the UPDATE); throw to fail the transaction there */
+  beforeDots: () => Promise<void> = async () => {};
+  /** runs after the dots were written; throw to fail the COMMIT */
   beforeCommit: () => Promise<void> = async () => {};
   /** runs before anything; throw to fail the transaction at BEGIN */
   onBegin: () => Promise<void> = async () => {};
@@ -42,7 +46,7 @@ class FakeStore implements BatchStore {
   async deliverBatch(
     shardId: string,
     outboxIds: readonly string[],
-    send: (ids: string[]) => Promise<string[]>,
+    hold: (ids: string[]) => Promise<Map<string, HeldMail>>,
   ): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
     this.calls.push({ shardId, ids });
@@ -51,21 +55,62 @@ class FakeStore implements BatchStore {
     const locked = ids.filter((id) => this.lockedElsewhere.has(id));
     const missing = ids.filter((id) => !this.rows.has(id));
     const toSend = ids.filter((id) => !duplicate.includes(id) && !locked.includes(id));
-    const sent = toSend.length > 0 ? await send(toSend) : [];
+    const held = toSend.length > 0 ? await hold(toSend) : new Map<string, HeldMail>();
+    try {
+      await this.beforeDots();
+    } catch (error) {
+      for (const h of held.values()) h.cancel();
+      throw error;
+    }
+    const released = [...held].map(([id, h]) => [id, h.release()] as const);
+    await Promise.allSettled(released.map(([, r]) => r.written));
     await this.beforeCommit();
-    for (const id of sent) if (this.rows.has(id)) this.delivered.add(id);
-    return { duplicate, locked, sent, missing };
+    const marked = [...held.keys()].filter((id) => this.rows.has(id));
+    for (const id of marked) this.delivered.add(id);
+    const sent: string[] = [];
+    const refused = new Map<string, unknown>();
+    for (const [id, r] of released) {
+      try {
+        await r.accepted;
+        sent.push(id);
+      } catch (error) {
+        refused.set(id, error);
+        this.delivered.delete(id);
+      }
+    }
+    return { duplicate, locked, sent, missing, refused };
   }
 }
 
+/** an SMTP server seen from the sender: `sent` got their final dot and were accepted */
 class FakeSender implements MailSender {
+  maxSessions = 16;
   sent: string[] = [];
+  cancelled: string[] = [];
+  /** fail before the final dot (e.g. RCPT refused, server unreachable) */
   failing = new Set<string>();
+  /** refused after the final dot (e.g. 552 at the end of DATA) */
+  refusing = new Set<string>();
   gate: Promise<void> = Promise.resolve();
-  async send({ outboxId }: Parameters<MailSender['send']>[0]): Promise<void> {
+  async hold(mails: readonly OutgoingMail[]): Promise<(HeldMail | Error)[]> {
     await this.gate;
-    if (this.failing.has(outboxId)) throw new Error(`smtp: 451 try again (${outboxId})`);
-    this.sent.push(outboxId);
+    return mails.map(({ outboxId }) => {
+      if (this.failing.has(outboxId)) return new Error(`smtp: 451 try again (${outboxId})`);
+      return {
+        release: () => {
+          const refused = this.refusing.has(outboxId);
+          if (!refused) this.sent.push(outboxId);
+          const accepted = refused
+            ? Promise.reject(new Error(`smtp: 552 refused (${outboxId})`))
+            : Promise.resolve();
+          accepted.catch(() => {});
+          return { written: Promise.resolve(), accepted };
+        },
+        cancel: () => {
+          this.cancelled.push(outboxId);
+        },
+      };
+    });
   }
 }
 
@@ -108,10 +153,11 @@ function message(
   } as unknown as ConsumeMessage;
 }
 
-function setup({ maxAttempts = 4, maxBatch = 16 } = {}) {
+function setup({ maxAttempts = 4, maxBatch = 16, maxSessions = 16 } = {}) {
   const ch = new FakeChannel();
   const store = new FakeStore();
   const sender = new FakeSender();
+  sender.maxSessions = maxSessions;
   const metrics = fakeMetrics();
   const batcher = new DeliveryBatcher({
     store,
@@ -229,7 +275,7 @@ describe('DeliveryBatcher', () => {
     batcher.add(ch, message('a', { attempts: 3 }));
     batcher.add(ch, message('b', { attempts: 0 }));
     await batcher.drain(1000);
-    expect(sender.sent.sort()).toEqual(['a', 'b']); // the known window: sent, not recorded
+    expect(sender.sent.sort()).toEqual(['a', 'b']); // the known window: the dots out, no COMMIT
     expect(store.delivered.size).toBe(0);
     expect(ch.published.map((p) => [p.exchange, p.routingKey, p.headers['x-attempts']])).toEqual([
       [DEAD_EXCHANGE, '', 4],
@@ -240,6 +286,55 @@ describe('DeliveryBatcher', () => {
     expect(count('mail_dead_lettered_total')).toBe(1);
     expect(count('mail_retries_total')).toBe(1);
     expect(count('mail_delivery_success_total')).toBe(0);
+  });
+
+  it('a failure before the final dots cancels every held mail: nothing sent, all rerouted', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    store.rows.add('b');
+    store.beforeDots = async () => {
+      throw new Error('UPDATE failed: connection lost');
+    };
+    batcher.add(ch, message('a'));
+    batcher.add(ch, message('b'));
+    await batcher.drain(1000);
+    expect(sender.sent).toEqual([]);
+    expect(sender.cancelled.sort()).toEqual(['a', 'b']);
+    expect(store.delivered.size).toBe(0);
+    expect(ch.published.map((p) => p.routingKey)).toEqual([
+      'shardgate.mail.retry.1s',
+      'shardgate.mail.retry.1s',
+    ]);
+    expect(ch.acked).toHaveLength(2);
+    expect(count('mail_delivery_failed_total')).toBe(2);
+  });
+
+  it('a mail refused after its final dot is rerouted with the reason and stays unmarked; the others commit', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    store.rows.add('b');
+    sender.refusing.add('b');
+    batcher.add(ch, message('a'));
+    batcher.add(ch, message('b'));
+    await batcher.drain(1000);
+    expect(sender.sent).toEqual(['a']);
+    expect([...store.delivered]).toEqual(['a']);
+    expect(ch.published).toHaveLength(1);
+    expect(ch.published[0]?.headers['x-last-error']).toBe('smtp: 552 refused (b)');
+    expect(ch.acked).toHaveLength(2);
+    expect(count('mail_delivery_success_total')).toBe(1);
+    expect(count('mail_delivery_failed_total')).toBe(1);
+  });
+
+  it('keeps a batch within the SMTP sessions the sender has, whatever maxBatch says', async () => {
+    const { ch, store, batcher } = setup({ maxBatch: 16, maxSessions: 2 });
+    for (const id of ['a', 'b', 'c']) {
+      store.rows.add(id);
+      batcher.add(ch, message(id));
+    }
+    await batcher.drain(1000);
+    expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b'], ['c']]);
+    expect(ch.acked).toHaveLength(3);
   });
 
   it('reroutes a poison message without touching the store and keeps the others flowing', async () => {

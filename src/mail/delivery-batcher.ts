@@ -1,8 +1,9 @@
 /**
  * Batched delivery of `shardgate.mail.work` messages: the messages that arrive together (in the
- * same turn of the event loop, up to `maxBatch` per shard — the consumer's prefetch) are
- * delivered per shard in ONE transaction on the shard master (OutboxStore.deliverBatch), their
- * mails sent concurrently through the pooled SMTP transport. A batch is flushed on the next
+ * same turn of the event loop, up to `maxBatch` per shard — at most the consumer's prefetch and
+ * the sender's SMTP sessions) are delivered per shard in ONE transaction on the shard master
+ * (OutboxStore.deliverBatch), their mails held by the SMTP server without their final dot until
+ * the transaction is ready to commit (smtp-sender.ts). A batch is flushed on the next
  * `setImmediate`, or at once when it reaches `maxBatch`; batches do not wait for each other.
  *
  * What happens to each message of a batch:
@@ -18,13 +19,16 @@
  *   while the lock is still held;
  * - no outbox row at all → the mail is sent without a record (nothing to record it in), as the
  *   single-message consumer did;
- * - SMTP refused or timed out (this mail only) → rerouted; the others of the batch still commit;
+ * - SMTP refused or timed out (this mail only), before or after its final dot → rerouted, its
+ *   mark cleared again by the store; the others of the batch still commit;
  * - undecodable or unrenderable (poison) → rerouted at once, never reaches the database;
- * - the transaction failed (shard down, breaker open, COMMIT failed) → every message of the
- *   batch is rerouted, nothing was recorded. Mails that SMTP accepted before a failed COMMIT (or
- *   before the worker died) are sent again on the retry: the one window left, as before, but
- *   for a batch it lasts until the slowest send of the batch is done plus UPDATE and COMMIT
- *   (a few ms on warm SMTP sessions; see smtp-sender.ts on Nagle).
+ * - the transaction failed before the final dots (shard down, breaker open) → the held mails
+ *   are dropped without their dot, every message of the batch is rerouted, nothing recorded;
+ * - the worker dies before the final dots → the server discards the held mails, the database
+ *   rolls the marks back, the broker redelivers: sent once, later. After the COMMIT → the mails
+ *   and the marks are both there: acked as duplicates on redelivery. The window left is between
+ *   the final dots and the COMMIT (one turn of the event loop), and a COMMIT that fails after
+ *   the dots: those mails are sent again on the retry.
  *
  * Reroute: re-publish with `x-attempts + 1` to the retry tier of that attempt (per-queue TTL,
  * dead-lettered back to the work queue), or to the dead-letter queue once `maxAttempts` is
@@ -42,7 +46,7 @@ import { decodeMailMessage, type MailMessage } from './mail-message.js';
 import { InvalidMailError, type RenderedMail, renderMail } from './mail-templates.js';
 import type { OutboxStore } from './outbox-store.js';
 import { retryDelayMs, retryQueueName } from './retry-tiers.js';
-import type { SmtpSender } from './smtp-sender.js';
+import type { HeldMail, MailSender } from './smtp-sender.js';
 
 /** the part of an amqplib ConfirmChannel the batcher uses (acks go to a message's own channel) */
 export interface MailChannel {
@@ -51,7 +55,6 @@ export interface MailChannel {
   waitForConfirms(): Promise<void>;
 }
 export type BatchStore = Pick<OutboxStore, 'deliverBatch'>;
-export type MailSender = Pick<SmtpSender, 'send'>;
 
 export interface DeliveryBatcherOptions {
   store: BatchStore;
@@ -59,7 +62,8 @@ export interface DeliveryBatcherOptions {
   logger: Logger;
   metrics: Metrics;
   maxAttempts: number;
-  /** a shard's batch is delivered at once when it holds this many messages */
+  /** a shard's batch is delivered at once when it holds this many messages (at most the
+   *  sender's `maxSessions`: every mail of a batch holds a session until the batch commits) */
   maxBatch?: number;
 }
 
@@ -97,7 +101,7 @@ export class DeliveryBatcher {
   private readonly c;
 
   constructor(private readonly opts: DeliveryBatcherOptions) {
-    this.maxBatch = Math.max(1, opts.maxBatch ?? 16);
+    this.maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 16, opts.sender.maxSessions));
     const counter = (name: string, help: string) =>
       opts.metrics.counter({ name, help, labelNames: ['target'] });
     this.c = {
@@ -189,24 +193,22 @@ export class DeliveryBatcher {
       if (copies) copies.push(d);
       else byId.set(d.message.outboxId, [d]);
     }
-    const sendErrors = new Map<string, unknown>();
+    const holdErrors = new Map<string, unknown>();
     let result: Awaited<ReturnType<BatchStore['deliverBatch']>>;
     try {
       result = await this.opts.store.deliverBatch(shardId, [...byId.keys()], async (ids) => {
-        const outcomes = await Promise.allSettled(
-          ids.map((id) => {
-            const d = byId.get(id)?.[0];
-            if (!d) return Promise.reject(new Error(`outbox id ${id} is not in the batch`));
-            return this.opts.sender.send({ to: d.message.recipient, outboxId: id, mail: d.mail });
-          }),
-        );
-        const accepted: string[] = [];
-        outcomes.forEach((o, i) => {
-          const id = ids[i]!;
-          if (o.status === 'fulfilled') accepted.push(id);
-          else sendErrors.set(id, o.reason);
+        const mails = ids.map((id) => {
+          const d = byId.get(id)?.[0];
+          if (!d) throw new Error(`outbox id ${id} is not in the batch`);
+          return { to: d.message.recipient, outboxId: id, mail: d.mail };
         });
-        return accepted;
+        const outcomes = await this.opts.sender.hold(mails);
+        const held = new Map<string, HeldMail>();
+        outcomes.forEach((o, i) => {
+          if (o instanceof Error) holdErrors.set(ids[i]!, o);
+          else held.set(ids[i]!, o);
+        });
+        return held;
       });
     } catch (error) {
       this.c.failed.inc({ target: 'smtp' }, batch.length);
@@ -236,7 +238,7 @@ export class DeliveryBatcher {
       }
       const error = locked.has(id)
         ? new OutboxRowLockedError(id)
-        : (sendErrors.get(id) ?? new Error(`outbox id ${id} was not delivered`));
+        : (result.refused.get(id) ?? holdErrors.get(id) ?? new Error(`outbox id ${id} was not delivered`));
       for (const d of [first, ...copies]) {
         this.c.failed.inc({ target: 'smtp' });
         failures.push({ ch: d.ch, msg: d.msg, error });

@@ -4,10 +4,11 @@
  * — in one transaction per shard per batch of messages that arrived together.
  *
  * Exactly-once as far as SMTP allows (OutboxStore.deliverBatch): the outbox rows are locked, a
- * row already marked `delivered_at` is acked without a second mail, else the mail is sent and
- * the mark committed, then the message is acked. The remaining window: the commit failing (or
- * the worker dying) after the SMTP server accepted, before the batch's COMMIT → one duplicate on
- * redelivery.
+ * row already marked `delivered_at` is acked without a second mail, else the mail is handed to
+ * the SMTP server without its final dot, the mark is written, the dots go out and the mark is
+ * committed at once, then the message is acked. The remaining window: the worker dying between
+ * the dots and the COMMIT (one turn of the event loop), or that COMMIT failing → one duplicate
+ * on redelivery.
  *
  * Failure (render error, SMTP down, shard unreachable, row locked by another delivery): the
  * message is re-published with `x-attempts + 1` to the retry tier of that attempt (per-queue
@@ -20,7 +21,8 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { WORK_QUEUE } from './amqp-topology.js';
-import { type BatchStore, DeliveryBatcher, type MailSender } from './delivery-batcher.js';
+import { type BatchStore, DeliveryBatcher } from './delivery-batcher.js';
+import type { MailSender } from './smtp-sender.js';
 
 export interface MailConsumerOptions {
   amqp: AmqpConnection;

@@ -9,7 +9,8 @@
  * and mark them sent only if `publish` resolved (i.e. after the broker confirmed). A failure or
  * a crash rolls back: the rows are published again later (at-least-once; the consumer dedups).
  *
- * Contract of `deliverBatch`: see there; one transaction (one durable commit) per batch.
+ * Contract of `deliverBatch`: see there; one transaction (one durable commit) per batch, the
+ * mails held by the SMTP server without their final dot until the marks are ready to commit.
  */
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
@@ -18,20 +19,30 @@ import type { Logger } from '../observability/logger.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
 import { createOutboxPool } from './outbox-pool.js';
+import type { HeldMail, ReleasedMail } from './smtp-sender.js';
 
 /**
  * What `deliverBatch` did with each outbox id it was given (ids it was given twice count once).
- * An id given to `send` that `send` did not report accepted is in none of these lists.
+ * An id given to `hold` that `hold` did not return is in none of these lists.
  */
 export interface BatchDelivery {
   /** `delivered_at` was already set: nothing sent */
   duplicate: string[];
   /** the row exists but another transaction holds its lock: nothing sent, nothing recorded */
   locked: string[];
-  /** accepted by `send`; `delivered_at` committed for those with a row (see `missing`) */
+  /** accepted by the SMTP server; `delivered_at` committed for those with a row (see `missing`) */
   sent: string[];
-  /** ids without an outbox row: given to `send` all the same (no record possible) */
+  /** ids without an outbox row: given to `hold` all the same (no record possible) */
   missing: string[];
+  /** released but not accepted (refused, or the session broke first): not marked delivered */
+  refused: Map<string, unknown>;
+}
+
+/** a batch whose transaction committed, waiting for the SMTP server's answers */
+interface PendingDelivery extends Omit<BatchDelivery, 'sent' | 'refused'> {
+  released: (readonly [string, ReleasedMail])[];
+  /** ids whose `delivered_at` the transaction set */
+  marked: Set<string>;
 }
 
 export interface OutboxRow {
@@ -217,48 +228,89 @@ export class OutboxStore {
   }
 
   /**
-   * Deliver a batch of outbox rows of one shard at most once across redeliveries, re-publishes
-   * and worker processes, in ONE transaction:
+   * Deliver a batch of outbox rows of one shard once across redeliveries, re-publishes and
+   * worker processes, in ONE transaction:
    * 1. `SELECT … WHERE id IN (…) FOR UPDATE` locks the rows, waiting for a row another
    *    transaction holds. That wait is the common case, not the exception: the relay's claim
    *    transaction holds a row until it commits, just after the broker confirmed the message —
    *    by then the consumer may already have it. A row with `delivered_at` set is a duplicate
    *    (not sent); an id without a row is `missing`.
-   * 2. `send` gets the undelivered rows and the missing ids and resolves with the ids the SMTP
-   *    server accepted; it must not reject for a single failed mail.
-   * 3. `UPDATE … SET delivered_at` for the accepted ids with a row, then COMMIT.
+   * 2. `hold` gets the undelivered rows and the missing ids and returns the mails the SMTP server
+   *    now holds without their final dot (smtp-sender.ts); it must not reject for a single mail.
+   * 3. `UPDATE … SET delivered_at` for the held ids with a row; then every final dot is written,
+   *    and as soon as they left the process, COMMIT. A worker dying before the dots leaves the
+   *    server without the mails and the rows unmarked (rolled back); after the COMMIT, both have
+   *    them. The one window left is between the dots and the COMMIT — one turn of the event loop.
+   * 4. After the COMMIT, the server's answers: 250 → `sent`. A refusal, or a session that broke
+   *    before its answer, → `refused`, and its mark is cleared again (autocommit, retried a few
+   *    times) so the retry sends it. Should that clearing fail for good the mail is lost unless
+   *    an operator clears the mark; it is logged at error level with the outbox ids.
    * When the wait of step 1 runs out (the 1 s lock wait: a row held by a long transaction, i.e.
    * another worker delivering a copy of it right now), that transaction is rolled back before
-   * anything was sent and the batch runs again in a new one that locks with SKIP LOCKED: the
+   * anything was held and the batch runs again in a new one that locks with SKIP LOCKED: the
    * rows still held are reported `locked` (told from `missing` by a plain SELECT, which sees the
    * latest committed rows without waiting) and are not sent — the caller retries them later,
    * when they show `delivered_at` if that other delivery committed.
-   * Any other SQL error, or `send` rejecting, rolls the whole batch back (nothing recorded) and
-   * rejects. Remaining window: the worker dying, or COMMIT failing, after the SMTP server
-   * accepted a mail → that mail is sent again on the retry. A mail spends in that window the
-   * time until the slowest send of its batch is done, plus the UPDATE and COMMIT.
+   * Any SQL error before the dots cancels every held mail (the server discards them), rolls back
+   * and rejects. COMMIT failing after the dots rejects too: those mails may have arrived without
+   * a record, and are sent again on the retry.
    */
   async deliverBatch(
     shardId: string,
     outboxIds: readonly string[],
-    send: (ids: string[]) => Promise<string[]>,
+    hold: (ids: string[]) => Promise<Map<string, HeldMail>>,
   ): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
-    if (ids.length === 0) return { duplicate: [], locked: [], sent: [], missing: [] };
+    if (ids.length === 0) return { duplicate: [], locked: [], sent: [], missing: [], refused: new Map() };
+    let pending: PendingDelivery;
     try {
-      return await this.transaction(shardId, (sql) => this.deliverLocked(sql, ids, send, 'wait'));
+      pending = await this.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'wait'));
     } catch (error) {
       if (!(error instanceof RowLockWaitTimeout)) throw error;
-      return this.transaction(shardId, (sql) => this.deliverLocked(sql, ids, send, 'skip'));
+      pending = await this.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'skip'));
     }
+    const { released, marked, ...outcome } = pending;
+    const answers = await Promise.allSettled(released.map(([, r]) => r.accepted));
+    const sent: string[] = [];
+    const refused = new Map<string, unknown>();
+    answers.forEach((a, i) => {
+      const id = released[i]![0];
+      if (a.status === 'fulfilled') sent.push(id);
+      else refused.set(id, a.reason);
+    });
+    const unmark = [...refused.keys()].filter((id) => marked.has(id));
+    if (unmark.length > 0) await this.clearMarks(shardId, unmark);
+    return { ...outcome, sent, refused };
+  }
+
+  /** undo `delivered_at` of mails the server did not accept; a few tries, then an error log */
+  private async clearMarks(shardId: string, ids: string[]): Promise<void> {
+    for (const delayMs of [0, 200, 1000, 3000]) {
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      try {
+        await this.onMaster(shardId, (pool) =>
+          pool.query('UPDATE outbox SET delivered_at = NULL WHERE id IN (?)', [ids]),
+        );
+        return;
+      } catch (error) {
+        this.opts.logger.warn(
+          { shard: shardId, ids, err: (error as Error).message },
+          'clearing delivery marks failed',
+        );
+      }
+    }
+    this.opts.logger.error(
+      { shard: shardId, ids },
+      'mails marked delivered that the SMTP server did not accept; the marks could not be cleared, so these mails will not be retried',
+    );
   }
 
   private async deliverLocked(
     sql: Sql,
     ids: string[],
-    send: (ids: string[]) => Promise<string[]>,
+    hold: (ids: string[]) => Promise<Map<string, HeldMail>>,
     mode: 'wait' | 'skip',
-  ): Promise<BatchDelivery> {
+  ): Promise<PendingDelivery> {
     const [rows] = await sql(async (c) => {
       try {
         return await c.query<RowDataPacket[]>(
@@ -273,8 +325,8 @@ export class OutboxStore {
         throw error;
       }
     });
-    const held = new Map(rows.map((r) => [String(r.id), Number(r.delivered) === 1]));
-    const absent = ids.filter((id) => !held.has(id));
+    const delivered = new Map(rows.map((r) => [String(r.id), Number(r.delivered) === 1]));
+    const absent = ids.filter((id) => !delivered.has(id));
     // a waiting FOR UPDATE returns every row there is; only SKIP LOCKED leaves rows out
     let existing = new Set<string>();
     if (mode === 'skip' && absent.length > 0) {
@@ -283,17 +335,27 @@ export class OutboxStore {
       );
       existing = new Set(found.map((r) => String(r.id)));
     }
-    const duplicate = ids.filter((id) => held.get(id) === true);
+    const duplicate = ids.filter((id) => delivered.get(id) === true);
     const locked = absent.filter((id) => existing.has(id));
     const missing = absent.filter((id) => !existing.has(id));
-    const toSend = [...ids.filter((id) => held.get(id) === false), ...missing];
+    const toSend = [...ids.filter((id) => delivered.get(id) === false), ...missing];
     const offered = new Set(toSend);
-    const sent = toSend.length > 0 ? (await send(toSend)).filter((id) => offered.has(id)) : [];
-    const mark = sent.filter((id) => held.get(id) === false);
-    if (mark.length > 0) {
-      await sql((c) => c.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id IN (?)', [mark]));
+    const held = toSend.length > 0 ? await hold(toSend) : new Map<string, HeldMail>();
+    const marked = new Set([...held.keys()].filter((id) => delivered.get(id) === false));
+    try {
+      for (const id of held.keys()) if (!offered.has(id)) throw new Error(`hold returned ${id}, not offered`);
+      if (marked.size > 0) {
+        await sql((c) => c.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id IN (?)', [[...marked]]));
+      }
+    } catch (error) {
+      for (const h of held.values()) h.cancel();
+      throw error;
     }
-    return { duplicate, locked, sent, missing };
+    const released = [...held].map(([id, h]) => [id, h.release()] as const);
+    // COMMIT (by `transaction`, right after this returns) once every dot left the process; a
+    // session that broke first fails its `accepted` too and is handled with the refusals
+    await Promise.allSettled(released.map(([, r]) => r.written));
+    return { duplicate, locked, missing, released, marked };
   }
 
   async backlog(shardId: string): Promise<number> {
