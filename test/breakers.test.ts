@@ -167,13 +167,18 @@ describe('circuit breakers with live settings', () => {
       expect(readA.status).toBe(200);
       expect(readA.headers.get('X-Read-From')).toBe('replica');
 
-      // half-open after reset_timeout_ms; a call_timeout_ms change keeps the state
+      // half-open after reset_timeout_ms; a call_timeout_ms change keeps the state.
+      // The shard router probes the master every second through this breaker, and a probe of
+      // the dead master opens it again: the first half-open spell may last a few ms, the later
+      // ones (the reset timer then starts at a probe) just under a second. Wait for a spell
+      // seen near its start, so the change below lands inside it.
       const half = await waitFor(
         async () => {
           const b = await breaker(base, name);
-          return b?.state === 'half_open' ? b : undefined;
+          const fresh = b?.state === 'half_open' && Date.now() - Date.parse(b.since) < 300;
+          return fresh ? b : undefined;
         },
-        { timeoutMs: 6000, intervalMs: 100, what: `${name} half-open` },
+        { timeoutMs: 3 * 3000 + 2000, intervalMs: 20, what: `${name} half-open, seen within 300 ms` },
       );
       etcdPut('breakers/mysql-master/call_timeout_ms', '700');
       const after = await waitFor(
@@ -181,7 +186,7 @@ describe('circuit breakers with live settings', () => {
           const b = await breaker(base, name);
           return b?.settings.call_timeout_ms === 700 ? b : undefined;
         },
-        { timeoutMs: 2000, what: 'new call_timeout_ms in force' },
+        { timeoutMs: 2000, intervalMs: 20, what: 'new call_timeout_ms in force' },
       );
       expect(after.state).toBe('half_open');
       expect(after.since).toBe(half.since);
