@@ -5,7 +5,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
 import { type BatchStore, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
 import { encodeMailMessage } from './mail-message.js';
-import type { BatchDelivery } from './outbox-store.js';
+import type { BatchDelivery, HoldMails } from './outbox-store.js';
 import type { HeldMail, MailSender, OutgoingMail } from './smtp-sender.js';
 
 /** what the fake channel saw: acks by delivery tag, publishes with their routing */
@@ -43,11 +43,7 @@ class FakeStore implements BatchStore {
   /** runs before anything; throw to fail the transaction at BEGIN */
   onBegin: () => Promise<void> = async () => {};
 
-  async deliverBatch(
-    shardId: string,
-    outboxIds: readonly string[],
-    hold: (ids: string[]) => Promise<Map<string, HeldMail>>,
-  ): Promise<BatchDelivery> {
+  async deliverBatch(shardId: string, outboxIds: readonly string[], hold: HoldMails): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
     this.calls.push({ shardId, ids });
     await this.onBegin();

@@ -38,6 +38,12 @@ export interface BatchDelivery {
   refused: Map<string, unknown>;
 }
 
+/**
+ * `deliverBatch`'s SMTP step: the mails of these ids, held by the server without their final
+ * dot (smtp-sender.ts); an id left out could not be held. Must not reject for a single mail.
+ */
+export type HoldMails = (ids: string[]) => Promise<Map<string, HeldMail>>;
+
 /** a batch whose transaction committed, waiting for the SMTP server's answers */
 interface PendingDelivery extends Omit<BatchDelivery, 'sent' | 'refused'> {
   released: (readonly [string, ReleasedMail])[];
@@ -255,11 +261,7 @@ export class OutboxStore {
    * and rejects. COMMIT failing after the dots rejects too: those mails may have arrived without
    * a record, and are sent again on the retry.
    */
-  async deliverBatch(
-    shardId: string,
-    outboxIds: readonly string[],
-    hold: (ids: string[]) => Promise<Map<string, HeldMail>>,
-  ): Promise<BatchDelivery> {
+  async deliverBatch(shardId: string, outboxIds: readonly string[], hold: HoldMails): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
     if (ids.length === 0) return { duplicate: [], locked: [], sent: [], missing: [], refused: new Map() };
     let pending: PendingDelivery;
@@ -308,7 +310,7 @@ export class OutboxStore {
   private async deliverLocked(
     sql: Sql,
     ids: string[],
-    hold: (ids: string[]) => Promise<Map<string, HeldMail>>,
+    hold: HoldMails,
     mode: 'wait' | 'skip',
   ): Promise<PendingDelivery> {
     const [rows] = await sql(async (c) => {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { MemoryConfigStore } from '../../src/config/memory-config-store.js';
 import { renderMail } from '../../src/mail/mail-templates.js';
-import { OutboxStore } from '../../src/mail/outbox-store.js';
+import { type HoldMails, OutboxStore } from '../../src/mail/outbox-store.js';
 import { type HeldMail, type OutgoingMail, SmtpSender } from '../../src/mail/smtp-sender.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createNoopMetrics } from '../../src/observability/metrics.js';
@@ -47,7 +47,7 @@ export interface DeliveryRig {
   store: OutboxStore;
   sender: SmtpSender;
   /** a `hold` for deliverBatch: the mails of `mails` by outbox id, errors left out */
-  holdFrom(mails: Map<string, OutgoingMail>): (ids: string[]) => Promise<Map<string, HeldMail>>;
+  holdFrom(mails: Map<string, OutgoingMail>): HoldMails;
   close(): Promise<void>;
 }
 
