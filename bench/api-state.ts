@@ -1,7 +1,8 @@
 /**
  * What the running API says about itself, for the bench: a probe of one request (status, X-Cache,
- * X-Read-From), Prometheus samples summed over instances, the live switch of etcd
- * `cache/enabled` (put, then wait until every instance answers accordingly), and waiting for the
+ * X-Read-From), Prometheus samples summed over instances, the live switches of etcd
+ * `cache/enabled` and `cache/near_max_entries` (put, then wait until every instance applies
+ * them), and waiting for the
  * email pipeline to catch up (outbox relayed, deliveries standing still).
  */
 import { httpStatus, sleep } from '../stack/process-manager.js';
@@ -66,24 +67,38 @@ export async function metricByLabel(
   return out;
 }
 
-/** Put etcd `cache/enabled` and wait until every instance answers the probe accordingly. */
+/** the etcd keys setCache flips (restore them with bench/etcd.ts `remember`) */
+export const CACHE_KEYS = ['cache/enabled', 'cache/near_max_entries'] as const;
+
+/** entries of the near cache when a scenario wants it */
+export const NEAR_ENTRIES = 10_000;
+
+/**
+ * Put etcd `cache/enabled` and `cache/near_max_entries` (NEAR_ENTRIES or 0) and wait until every
+ * instance answers the probe accordingly and reports its near cache live or off.
+ */
 export async function setCache(
   enabled: boolean,
   req: Req,
   instances: readonly string[] = INSTANCES,
+  near = false,
 ): Promise<void> {
   await etcdPut('cache/enabled', String(enabled));
+  await etcdPut('cache/near_max_entries', String(near ? NEAR_ENTRIES : 0));
   const deadline = Date.now() + 5000;
   for (;;) {
     const answers = await Promise.all(instances.map((base) => probe(base, req)));
-    if (answers.every((a) => a.status === 200 && (a.cache === 'BYPASS') === !enabled)) {
+    const live = await metricByLabel('cache_near_live', 'instance', instances);
+    const nearOk =
+      instances.length === Object.keys(live).length && Object.values(live).every((v) => v === (near ? 1 : 0));
+    if (nearOk && answers.every((a) => a.status === 200 && (a.cache === 'BYPASS') === !enabled)) {
       // one more read per instance, so the hot entry is in Redis before a HIT run starts
       if (enabled) await Promise.all(instances.map((base) => probe(base, req)));
       return;
     }
     if (Date.now() > deadline)
       throw new Error(
-        `cache/enabled=${enabled} not in force on every instance within 5 s (answers: ${answers
+        `cache/enabled=${enabled} near=${near} not in force on every instance within 5 s (near live: ${JSON.stringify(live)}; answers: ${answers
           .map((a) => `${a.status} X-Cache ${a.cache}`)
           .join(', ')})`,
       );

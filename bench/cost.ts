@@ -12,9 +12,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../stack/paths.js';
-import { drainOutbox, HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
+import { CACHE_KEYS, drainOutbox, HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
-import { etcdDel, etcdGet, etcdPut } from './etcd.js';
+import { etcdDel, remember } from './etcd.js';
 import { closedLoop } from './load.js';
 import { git } from './machine.js';
 import { hotBookRequest, scenarios } from './scenarios.js';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   await preflight();
   const keys = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['book-hit', 'loans'];
   const tag = runTag();
-  const cacheBefore = await etcdGet('cache/enabled');
+  const restoreCache = await remember(CACHE_KEYS);
   const out: Record<string, unknown> = {};
   try {
     console.log(`cost of ${keys.join(', ')}: ${CONNECTIONS} connections, ${SECONDS} s each; setup …`);
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     for (const key of keys) {
       const s = all.find((x) => x.key === key);
       if (!s || s.kind === 'ceiling') throw new Error(`no API scenario "${key}"`);
-      if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), INSTANCES);
+      if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), INSTANCES, s.near);
       await closedLoop(HAPROXY, s.steps, { connections: CONNECTIONS, seconds: 1 });
       await drainOutbox(); // the warm-up's emails go out before measuring
       const cpu0 = snapshot();
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     );
     console.log(`\nwritten to ${file}`);
   } finally {
-    await (cacheBefore === undefined ? etcdDel('cache/enabled') : etcdPut('cache/enabled', cacheBefore));
+    await restoreCache();
     await etcdDel(`tenants/${tag}-`, { prefix: true });
   }
 }

@@ -33,3 +33,17 @@ export async function etcdPut(key: string, value: string): Promise<void> {
 export async function etcdDel(key: string, { prefix = false } = {}): Promise<void> {
   await etcdctl(['del', `${topology.etcd.prefix}${key}`, ...(prefix ? ['--prefix'] : [])]);
 }
+
+/**
+ * Remember the values of `keys` now; the returned function puts them back (deleting those that
+ * were absent). For the live switches a bench run flips.
+ */
+export async function remember(keys: readonly string[]): Promise<() => Promise<void>> {
+  const before = await Promise.all(keys.map((k) => etcdGet(k)));
+  return async () => {
+    for (const [i, key] of keys.entries()) {
+      const value = before[i];
+      await (value === undefined ? etcdDel(key) : etcdPut(key, value));
+    }
+  };
+}

@@ -16,11 +16,11 @@ import { REPO_ROOT } from '../stack/paths.js';
 import { httpStatus, sleep } from '../stack/process-manager.js';
 import { stackEnv } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
-import { HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
+import { CACHE_KEYS, HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
 import { freePort } from './ceiling.js';
 import { format, summarise } from './cpu-profile.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
-import { etcdDel, etcdGet, etcdPut } from './etcd.js';
+import { etcdDel, remember } from './etcd.js';
 import { closedLoop } from './load.js';
 import { git } from './machine.js';
 import { hotBookRequest, scenarios } from './scenarios.js';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   await preflight();
   const keys = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['health', 'book-hit', 'loans'];
   const tag = runTag();
-  const cacheBefore = await etcdGet('cache/enabled');
+  const restoreCache = await remember(CACHE_KEYS);
   const dir = mkdtempSync(join(tmpdir(), 'shardgate-profile-'));
   const children: ChildProcess[] = [];
   const summary: Record<string, unknown> = {};
@@ -85,7 +85,8 @@ async function main(): Promise<void> {
       const sub = mkdtempSync(join(dir, `${key}-`));
       const { child, base } = await startProfiled(sub);
       children.push(child);
-      if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), [...INSTANCES, base]);
+      if (s.cache !== undefined)
+        await setCache(s.cache, hotBookRequest(fixtures), [...INSTANCES, base], s.near);
       await closedLoop(base, s.steps, { connections: CONNECTIONS ?? s.connections, seconds: 1 });
       const cpu0 = snapshot();
       const r = await closedLoop(base, s.steps, {
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
     console.log(`\nsummary written to ${out}; profiles in ${dir}`);
   } finally {
     for (const c of children) await stop(c);
-    await (cacheBefore === undefined ? etcdDel('cache/enabled') : etcdPut('cache/enabled', cacheBefore));
+    await restoreCache();
     await etcdDel(`tenants/${tag}-`, { prefix: true });
   }
 }

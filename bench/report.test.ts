@@ -32,11 +32,13 @@ describe('target verdicts', () => {
       row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
       row({ key: 'book-hit', via: 'haproxy', rps: 10000 }),
       row({ key: 'book-hit', via: 'haproxy', rps: 7000, mode: 'paced', targetRate: 7000, p99: 24.9 }),
+      row({ key: 'book-near', via: 'haproxy', rps: 9999 }),
       row({ key: 'loans', via: 'haproxy', rps: 999, p99: 150 }),
     ];
     const list = targets(rows);
-    expect(verdict(list, /≥ 50 %/)).toBe(true);
-    expect(verdict(list, /\(paced\)/)).toBe(true);
+    expect(verdict(list, /from Redis.*≥ 50 %/)).toBe(true);
+    expect(verdict(list, /from Redis.*\(paced\)/)).toBe(true);
+    expect(verdict(list, /near cache.*≥ 50 %/)).toBe(false);
     expect(verdict(list, /1,000\/s/)).toBe(false);
     expect(verdict(list, /p99 < 150/)).toBe(false);
     expect(verdict(list, /0 errors/)).toBe(true);
@@ -47,8 +49,9 @@ describe('target verdicts', () => {
       row({ key: 'book-hit', via: 'haproxy', rps: 7000, mode: 'paced', targetRate: 7000, p99: 25 }),
       row({ key: 'loans', via: 'haproxy', rps: 1000, p99: 149, errors: 1, non2xx: 1 }),
     ]);
-    expect(verdict(worse, /≥ 50 %/)).toBe(false);
-    expect(verdict(worse, /\(paced\)/)).toBe(false);
+    expect(verdict(worse, /from Redis.*≥ 50 %/)).toBe(false);
+    expect(verdict(worse, /from Redis.*\(paced\)/)).toBe(false);
+    expect(verdict(worse, /near cache/)).toBeUndefined();
     expect(verdict(worse, /1,000\/s/)).toBe(true);
     expect(verdict(worse, /p99 < 150/)).toBe(true);
     expect(verdict(worse, /0 errors/)).toBe(false);

@@ -94,23 +94,29 @@ export function targets(rows: readonly Row[]): Target[] {
     rows.find((r) => r.key === key && r.via === via && r.mode === mode);
   const out: Target[] = [];
   const ceiling = find('ceiling', 'haproxy');
-  const hit = find('book-hit', 'haproxy');
-  if (ceiling && hit) {
-    const ratio = hit.rps / ceiling.rps;
-    out.push({
-      what: 'cached book read through HAProxy ≥ 50 % of the ceiling through HAProxy',
-      met: ratio >= 0.5,
-      value: `${hit.rps.toFixed(0)} / ${ceiling.rps.toFixed(0)} req/s = ${pct(ratio)}`,
-    });
-  }
-  for (const mode of ['autocannon overallRate', 'paced'] as const) {
-    const c = find('book-hit', 'haproxy', mode);
-    if (!c) continue;
-    out.push({
-      what: `cached book read p99 < 25 ms at 70 % of its max (${mode}), 0 errors`,
-      met: c.p99 < 25 && c.errors === 0,
-      value: `p99 ${ms(c.p99)} ms at ${c.rps.toFixed(0)} of ${c.targetRate} req/s, ${c.errors} errors`,
-    });
+  // the cached read, judged for each way of caching: Redis (the default) and the near cache
+  for (const [key, how] of [
+    ['book-hit', 'from Redis'],
+    ['book-near', 'from the near cache'],
+  ] as const) {
+    const hit = find(key, 'haproxy');
+    if (ceiling && hit) {
+      const ratio = hit.rps / ceiling.rps;
+      out.push({
+        what: `cached book read (${how}) through HAProxy ≥ 50 % of the ceiling through HAProxy`,
+        met: ratio >= 0.5,
+        value: `${hit.rps.toFixed(0)} / ${ceiling.rps.toFixed(0)} req/s = ${pct(ratio)}`,
+      });
+    }
+    for (const mode of ['autocannon overallRate', 'paced'] as const) {
+      const c = find(key, 'haproxy', mode);
+      if (!c) continue;
+      out.push({
+        what: `cached book read (${how}) p99 < 25 ms at 70 % of its max (${mode}), 0 errors`,
+        met: c.p99 < 25 && c.errors === 0,
+        value: `p99 ${ms(c.p99)} ms at ${c.rps.toFixed(0)} of ${c.targetRate} req/s, ${c.errors} errors`,
+      });
+    }
   }
   const writes = find('loans', 'haproxy');
   if (writes) {

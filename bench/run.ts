@@ -1,7 +1,8 @@
 /**
  * `npm run bench` — shardgate against the physical ceiling of this box, side by side in one run
  * (issue "benchmarks"). Needs the local stack up (`npm run stack -- up`); starts and stops its own
- * ceiling (bench/ceiling.ts) and puts etcd `cache/enabled` back to the value it found.
+ * ceiling (bench/ceiling.ts) and puts etcd `cache/enabled` and `cache/near_max_entries` back to
+ * the values it found.
  *
  * 1. setup, not measured: tenants tagged with this run's id, members and books through the API;
  * 2. every scenario of bench/scenarios.ts: 1 s warm-up through HAProxy, then a closed-loop
@@ -22,6 +23,7 @@ import { stopProcess } from '../stack/process-manager.js';
 import { up } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
 import {
+  CACHE_KEYS,
   DIRECT,
   drainOutbox,
   HAPROXY,
@@ -34,7 +36,7 @@ import {
 } from './api-state.js';
 import { type Ceiling, startCeiling } from './ceiling.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
-import { etcdDel, etcdGet, etcdPut } from './etcd.js';
+import { etcdDel, remember } from './etcd.js';
 import { closedLoop, type LoadResult, paced } from './load.js';
 import { git, machine, rssMiB, stackPid, versions } from './machine.js';
 import { cpuTable, type Mode, type Row, table, targets, targetTable } from './report.js';
@@ -51,6 +53,9 @@ const log = (s: string) => console.log(s);
 
 type Counts = Record<string, number>;
 
+/** the cached book read, from Redis and from the near cache: also run at 70 % of their maximum */
+const HEADLINE_READS = ['book-hit', 'book-near'];
+
 /** share of hit / miss / bypass among the cache lookups the instances counted during a run */
 function cacheShares(before: Counts, after: Counts): string | undefined {
   const diff = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
@@ -65,15 +70,29 @@ function cacheShares(before: Counts, after: Counts): string | undefined {
 /** what the cache must report during a scenario's runs when nobody else touches the stack */
 const CACHE_EXPECTED: Record<string, 'hit' | 'bypass'> = {
   'book-hit': 'hit',
+  'book-near': 'hit',
   'book-uncached': 'bypass',
   list: 'bypass',
 };
 
-function checkText(s: Scenario, before: Counts, after: Counts, p?: Probe, r?: LoadResult) {
+function checkText(
+  s: Scenario,
+  before: Counts,
+  after: Counts,
+  near: { before: Counts; after: Counts },
+  p?: Probe,
+  r?: LoadResult,
+) {
   const parts: string[] = [];
   if (s.key in CACHE_EXPECTED || s.kind === 'mixed') {
     const shares = cacheShares(before, after);
     if (shares) parts.push(`cache ${shares}`);
+  }
+  if (s.near) {
+    const sum = (c: Counts) => Object.values(c).reduce((a, b) => a + b, 0);
+    const hits = (after.hit ?? 0) - (before.hit ?? 0);
+    const nearHits = sum(near.after) - sum(near.before);
+    if (hits > 0) parts.push(`from the near cache ${((nearHits / hits) * 100).toFixed(1)} % of hits`);
   }
   if (p?.readFrom) parts.push(`X-Read-From: ${p.readFrom}`);
   if (r?.generatorLag) parts.push(`generator late p99 ${r.generatorLag.p99.toFixed(1)} ms`);
@@ -124,7 +143,7 @@ async function main(): Promise<void> {
   const machineBefore = machine();
   const api1Pid = stackPid(API_1);
   const rssIdle = rssMiB(api1Pid);
-  const cacheBefore = await etcdGet('cache/enabled');
+  const restoreCache = await remember(CACHE_KEYS);
   const api = new ApiClient(HAPROXY, INSTANCES);
   const rows: Row[] = [];
   let ceiling: Ceiling | undefined;
@@ -142,10 +161,9 @@ async function main(): Promise<void> {
     await restartStopped().catch((e: unknown) =>
       console.error(`bench: could not start the stack's stopped processes again: ${String(e)}`),
     );
-    await (cacheBefore === undefined
-      ? etcdDel('cache/enabled')
-      : etcdPut('cache/enabled', cacheBefore)
-    ).catch((e: unknown) => console.error(`bench: could not restore cache/enabled: ${String(e)}`));
+    await restoreCache().catch((e: unknown) =>
+      console.error(`bench: could not restore ${CACHE_KEYS.join(' and ')}: ${String(e)}`),
+    );
     await ceiling?.stop();
     if (process.env.BENCH_KEEP_TENANTS !== '1')
       await etcdDel(`tenants/${tag}-`, { prefix: true }).catch(() => {});
@@ -178,12 +196,14 @@ async function main(): Promise<void> {
           ? await probe(via === 'haproxy' ? HAPROXY : DIRECT, s.probe)
           : undefined;
       const before = await metricByLabel('cache_requests_total', 'result');
+      const nearBefore = await metricByLabel('cache_near_hits_total', 'instance');
       const seenBefore = await metricByLabel('http_request_duration_seconds_count', 'instance');
       const cpu0 = snapshot();
       const r = await run();
       const cpu = cpuBetween(cpu0, snapshot(), ceilingPids(s));
       const seenAfter = await metricByLabel('http_request_duration_seconds_count', 'instance');
       const after = await metricByLabel('cache_requests_total', 'result');
+      const nearAfter = await metricByLabel('cache_near_hits_total', 'instance');
       const connections = mode === 'paced' ? 32 : mode === 'autocannon overallRate' ? 16 : s.connections;
       if (s.kind === 'ceiling') ceilingRps[via] = r.rps;
       const row: Row = {
@@ -195,7 +215,7 @@ async function main(): Promise<void> {
         mode,
         connections,
         ratio: r.rps / (ceilingRps[via] ?? r.rps),
-        check: checkText(s, before, after, p, r),
+        check: checkText(s, before, after, { before: nearBefore, after: nearAfter }, p, r),
         cpu,
         disturbed: disturbance(
           s,
@@ -216,7 +236,7 @@ async function main(): Promise<void> {
     };
 
     for (const s of scenarios(fixtures)) {
-      if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures));
+      if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), INSTANCES, s.near);
       const base = (via: Row['via']) =>
         s.kind === 'ceiling' ? ceiling![via] : via === 'haproxy' ? HAPROXY : DIRECT;
       for (const name of s.stops ?? []) {
@@ -237,9 +257,9 @@ async function main(): Promise<void> {
           `  (${s.stops.join(', ')} started again; outbox ${left === 0 ? 'empty' : `still ${left} rows`} after ${((Date.now() - t) / 1000).toFixed(0)} s)`,
         );
       }
-      if (s.key !== 'book-hit') continue;
-      // the headline read at a constant 70 % of the maximum just measured, through HAProxy
-      const max = rows.find((r) => r.key === 'book-hit' && r.via === 'haproxy')!;
+      if (!HEADLINE_READS.includes(s.key)) continue;
+      // the headline reads at a constant 70 % of the maximum just measured, through HAProxy
+      const max = rows.find((r) => r.key === s.key && r.via === 'haproxy')!;
       const rate = Math.round(max.rps * 0.7);
       const autocannonRate = await measure(s, 'haproxy', 'autocannon overallRate', () =>
         closedLoop(HAPROXY, s.steps, { connections: 16, seconds: CONSTANT_SECONDS, overallRate: rate }),

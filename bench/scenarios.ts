@@ -1,8 +1,8 @@
 /**
  * The scenarios of the benchmarks issue, as autocannon request sequences over the fixtures the
  * setup phase created. Each runs through HAProxy and directly against api-1; `cache` is the state
- * of etcd `cache/enabled` the scenario needs (the runner sets it and waits until every instance
- * applies it).
+ * of etcd `cache/enabled` the scenario needs and `near` whether the in-process near cache is on
+ * (`cache/near_max_entries`); the runner sets both and waits until every instance applies them.
  */
 import { topology } from '../stack/topology.js';
 import type { Ctx, Req, Step } from './load.js';
@@ -17,6 +17,8 @@ export interface Scenario {
   connections: number;
   steps: Step[];
   cache?: boolean;
+  /** with the in-process near cache on (etcd `cache/near_max_entries`); off otherwise */
+  near?: boolean;
   /** one request sent before the run to show what the API answers (X-Read-From) */
   probe?: Req;
   /**
@@ -122,6 +124,16 @@ export function scenarios(f: Fixtures): Scenario[] {
       kind: 'read',
       connections: 32,
       cache: true,
+      steps: [{ build: () => hotBook }],
+    },
+    {
+      key: 'book-near',
+      name: 'GET /v1/books/{id} cached (near cache HIT)',
+      kind: 'read',
+      connections: 32,
+      cache: true,
+      near: true,
+      note: 'cache/near_max_entries 10000: hits from process memory, kept coherent by Redis tracking',
       steps: [{ build: () => hotBook }],
     },
     {

@@ -81,7 +81,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     }`,
   );
   ctx.out(
-    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms`,
+    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms`,
   );
   ctx.out('breakers:');
   for (const [kind, b] of Object.entries(view.breakers)) {

@@ -31,4 +31,29 @@ export interface CacheStore {
     ttlSeconds: number,
   ): Promise<void>;
   close(): Promise<void>;
+  /** server-assisted invalidation of the keys this store has read, when the store offers it */
+  readonly tracking?: KeyTracking;
+}
+
+/**
+ * Invalidation messages for keys read through a CacheStore (Redis client-side caching). It lets
+ * an instance keep values in memory (near-cache.ts) and drop each one when the store's copy
+ * changes.
+ *
+ * Contract: while `live()` is true, every change of a key that was read through the store after
+ * the tracking became live (its current `epoch`) is announced to the listeners, in order with the
+ * store's replies, and at most `maxLagMs` after the store made it; a `null` list means "all keys".
+ * When tracking is lost (a connection closed, or the store stopped answering the heartbeat) some
+ * announcements may be lost with it: `live()` turns false and `epoch` changes, and everything
+ * learnt under an earlier epoch must be forgotten.
+ */
+export interface KeyTracking {
+  readonly epoch: number;
+  live(): boolean;
+  /** bound on how late an announcement can be while live (the heartbeat's limit) */
+  readonly maxLagMs: number;
+  onInvalidate(listener: (keys: readonly string[] | null) => void): void;
+  /** switch tracking on (a near cache is in use) or off (the store tracks nothing); idempotent */
+  activate(on: boolean): void;
+  close(): void;
 }

@@ -1,5 +1,6 @@
 /** In-memory CacheStore with TTLs, for unit tests and the embedded mode. */
 import type { CacheStore } from './interface.js';
+import { MemoryKeyTracking } from './memory-key-tracking.js';
 import { mergePositions } from './position-merge.js';
 
 export class MemoryCacheStore implements CacheStore {
@@ -8,6 +9,8 @@ export class MemoryCacheStore implements CacheStore {
   calls = 0;
   /** when set, every call throws it (simulates a dead store) */
   failWith: Error | undefined;
+  /** announces every change (for a near cache) */
+  readonly tracking = new MemoryKeyTracking();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -40,11 +43,13 @@ export class MemoryCacheStore implements CacheStore {
   async set(key: string, value: string, ttlSeconds: number) {
     this.touch();
     this.data.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
+    this.tracking.announce([key]);
   }
 
   async del(keys: string[]) {
     this.touch();
     for (const k of keys) this.data.delete(k);
+    this.tracking.announce(keys);
   }
 
   async raisePositions(
@@ -58,6 +63,7 @@ export class MemoryCacheStore implements CacheStore {
       const merged = mergePositions(flavour, this.read(key), position);
       this.data.set(key, { value: merged, expiresAt: this.now() + ttlSeconds * 1000 });
     }
+    this.tracking.announce(keys);
   }
 
   async close() {}

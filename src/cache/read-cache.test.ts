@@ -111,6 +111,93 @@ describe('ReadCache early refresh', () => {
   });
 });
 
+describe('ReadCache with a near cache', () => {
+  /** two instances (own config and near cache) on one store */
+  function pair() {
+    const store = new MemoryCacheStore();
+    const db = { title: 'v1', loads: 0 };
+    const instance = () => {
+      const config = new MemoryConfigStore();
+      config.put('cache/near_max_entries', '100');
+      const metrics = createNoopMetrics();
+      const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics });
+      const cache = new ReadCache({ store, config, breakers, logger: silentLogger, metrics });
+      const read = (token?: ReplicationPosition) =>
+        cache.read({
+          target: { tenantId: 'acme', version: 'book:1', entry: 'book:1' },
+          shardId: 'shard-1',
+          token,
+          load: async () => {
+            db.loads++;
+            return { value: { title: db.title }, readFrom: 'replica' as const };
+          },
+        });
+      return { config, cache, read };
+    };
+    return { store, db, a: instance(), b: instance() };
+  }
+  const settle = () => new Promise((r) => setTimeout(r, 1));
+
+  it('answers repeated hits without calling the store', async () => {
+    const { store, a } = pair();
+    expect((await a.read()).cache).toBe('MISS');
+    await settle();
+    expect((await a.read()).cache).toBe('HIT');
+    const calls = store.calls;
+    for (let i = 0; i < 5; i++)
+      expect(await a.read()).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    expect(store.calls).toBe(calls);
+  });
+
+  it("another instance's write reaches this instance's next read", async () => {
+    const { store, db, a, b } = pair();
+    await a.read();
+    await settle();
+    await a.read();
+    db.title = 'v2';
+    await b.cache.invalidate('acme', ['book:1'], pos('0-11-7'));
+    const calls = store.calls;
+    expect(await a.read()).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    expect(store.calls).toBeGreaterThan(calls);
+  });
+
+  it('does not answer a token newer than the near entry from it', async () => {
+    const { db, a } = pair();
+    await a.read();
+    await settle();
+    await a.read();
+    db.title = 'v2'; // written elsewhere, its version raise not seen yet
+    expect(await a.read(pos('0-11-9'))).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+  });
+
+  it('goes back to the store while tracking is down, and when the near cache is switched off', async () => {
+    const { store, a } = pair();
+    await a.read();
+    await settle();
+    await a.read();
+    store.tracking.down();
+    let calls = store.calls;
+    expect((await a.read()).cache).toBe('HIT');
+    expect(store.calls).toBe(calls + 1);
+    store.tracking.up();
+    a.config.put('cache/near_max_entries', '0');
+    calls = store.calls;
+    await a.read();
+    await a.read();
+    expect(store.calls).toBe(calls + 2);
+    expect(store.tracking.active).toBe(false);
+  });
+
+  it('is off by default', async () => {
+    const store = new MemoryCacheStore();
+    const config = new MemoryConfigStore();
+    const metrics = createNoopMetrics();
+    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics });
+    new ReadCache({ store, config, breakers, logger: silentLogger, metrics });
+    expect(store.tracking.active).toBe(false);
+  });
+});
+
 describe('mergePositions', () => {
   it('keeps the highest seq per domain, never lowering', () => {
     expect(mergePositions('mariadb', '0-11-9,1-12-3', '0-11-7')).toBe('0-11-9,1-12-3');

@@ -15,6 +15,9 @@
  * instances, hot entries are renewed early (probabilistically, in the last 20% of their TTL) by
  * one reader, so they do not expire under load and the instances do not refill them together.
  *
+ * With `cache/near_max_entries` > 0 and a store that offers KeyTracking, hits are answered from
+ * an in-process near cache (near-cache.ts) without a round trip; its coherence rules are there.
+ *
  * Failure modes: the store is behind the `redis` breaker; a failed or refused call turns the read
  * into `BYPASS` (straight to the database, bounded by the breaker's call_timeout_ms). A version
  * raise that fails is kept in memory and retried, so a write made while Redis was down still
@@ -27,6 +30,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { gtidContains, parseGtid } from '../routing/gtid.js';
 import type { CacheStore } from './interface.js';
+import { NearCache } from './near-cache.js';
 import { mergePositions } from './position-merge.js';
 
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
@@ -84,6 +88,8 @@ export class ReadCache {
   private readonly results;
   private readonly loads;
   private readonly refreshes;
+  private readonly near: NearCache<Entry<unknown>> | undefined;
+  private readonly nearHits;
 
   constructor({
     store,
@@ -116,11 +122,36 @@ export class ReadCache {
       name: 'cache_early_refreshes_total',
       help: 'hot entries renewed before they expired',
     });
+    this.nearHits = metrics.counter({
+      name: 'cache_near_hits_total',
+      help: 'cache hits answered from the in-process near cache (also counted as hits)',
+    });
     metrics.gauge({
       name: 'cache_pending_invalidations',
       help: 'version raises waiting for Redis to come back',
       collect: (g) => g.set({}, this.pending.size),
     });
+    const tracking = store.tracking;
+    if (tracking) {
+      const near = new NearCache<Entry<unknown>>(tracking);
+      this.near = near;
+      const apply = () => {
+        near.maxEntries = config.current().cache.nearMaxEntries;
+        tracking.activate(near.maxEntries > 0);
+      };
+      config.onChange(apply);
+      apply();
+      metrics.gauge({
+        name: 'cache_near_entries',
+        help: 'entries held by the in-process near cache',
+        collect: (g) => g.set({}, near.size),
+      });
+      metrics.gauge({
+        name: 'cache_near_live',
+        help: '1 while the near cache may answer (invalidation tracking live and the near cache on)',
+        collect: (g) => g.set({}, near.maxEntries > 0 && tracking.live() ? 1 : 0),
+      });
+    }
   }
 
   private redis<T>(fn: () => Promise<T>): Promise<T> {
@@ -136,6 +167,13 @@ export class ReadCache {
     const { target, token } = opts;
     if (!this.config.current().cache.enabled) return this.bypass(opts);
     const k = this.keys(target);
+    const flavour = token?.flavour ?? opts.flavour ?? 'mariadb';
+    const near = this.near?.lookup(k.version, (v) => `${k.prefix}${v}${k.suffix}`);
+    if (near && (!token || this.covers(flavour, near.entry.p, token.gtid))) {
+      this.nearHits.inc();
+      return this.hit(opts, k, near.version, near.entry as Entry<T>, flavour);
+    }
+    const ticket = this.near?.begin(k.version);
     let version: string;
     let raw: string | undefined;
     try {
@@ -143,21 +181,15 @@ export class ReadCache {
         this.store.getVersioned(k.version, k.prefix, k.suffix),
       ));
     } catch (error) {
+      this.near?.abandon(ticket);
       this.logger.debug({ err: String(error) }, 'cache read failed; bypassing');
       return this.bypass(opts);
     }
-    const flavour = token?.flavour ?? opts.flavour ?? 'mariadb';
+    this.near?.learn(ticket, version);
     const entry = raw ? this.decode<T>(raw) : undefined;
+    if (entry?.x) this.near?.put(`${k.prefix}${version}${k.suffix}`, entry, entry.x);
     if (entry && (!token || this.covers(flavour, entry.p, token.gtid))) {
-      this.results.inc({ result: 'hit' });
-      if (this.refreshDue(entry)) {
-        // early refresh: one reader renews a hot entry shortly before it expires, so it never
-        // expires under load and instances do not stampede the database together
-        this.refreshes.inc();
-        const floor = version ? { shardId: opts.shardId, flavour, gtid: version } : undefined;
-        void this.fill(opts, k, version, floor).catch(() => {});
-      }
-      return { value: entry.d, cache: 'HIT', readFrom: entry.s };
+      return this.hit(opts, k, version, entry, flavour);
     }
     this.results.inc({ result: 'miss' });
     // Read at least at the last write that touched this key, and at the caller's token.
@@ -165,6 +197,24 @@ export class ReadCache {
     const floor = floorGtid ? { shardId: opts.shardId, flavour, gtid: floorGtid } : undefined;
     const loaded = await this.fill(opts, k, version, floor);
     return { value: loaded.value, cache: 'MISS', readFrom: loaded.readFrom };
+  }
+
+  private hit<T>(
+    opts: ReadThroughOptions<T>,
+    k: { prefix: string; suffix: string },
+    version: string,
+    entry: Entry<T>,
+    flavour: ReplicationPosition['flavour'],
+  ): CachedRead<T> {
+    this.results.inc({ result: 'hit' });
+    if (this.refreshDue(entry)) {
+      // early refresh: one reader renews a hot entry shortly before it expires, so it never
+      // expires under load and instances do not stampede the database together
+      this.refreshes.inc();
+      const floor = version ? { shardId: opts.shardId, flavour, gtid: version } : undefined;
+      void this.fill(opts, k, version, floor).catch(() => {});
+    }
+    return { value: entry.d, cache: 'HIT', readFrom: entry.s };
   }
 
   /**
@@ -195,9 +245,9 @@ export class ReadCache {
           t: ttl * 1000,
           d: loaded.value,
         };
-        this.redis(() => this.store.set(`${k.prefix}${version}${k.suffix}`, JSON.stringify(e), ttl)).catch(
-          () => {},
-        );
+        const key = `${k.prefix}${version}${k.suffix}`;
+        this.near?.put(key, e, e.x as number);
+        this.redis(() => this.store.set(key, JSON.stringify(e), ttl)).catch(() => {});
       },
       () => {},
     );
@@ -227,6 +277,7 @@ export class ReadCache {
   ): Promise<void> {
     if (!position) return;
     const keys = versions.map((v) => this.keys({ tenantId, version: v, entry: '' }).version);
+    this.near?.forget(keys);
     try {
       await this.redis(() =>
         this.store.raisePositions(keys, position.flavour, position.gtid, VERSION_TTL_SECONDS),

@@ -6,8 +6,10 @@
  * ioredis errors become `DependencyError('redis')` here and nowhere else.
  */
 import { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
 import type { CacheStore } from './interface.js';
+import { RedisKeyTracking } from './redis-key-tracking.js';
 
 const GET_VERSIONED = `
 local v = redis.call('GET', KEYS[1]) or ''
@@ -45,12 +47,16 @@ export interface RedisCacheStoreOptions {
   url: string;
   /** hard ceiling per command; the breaker's call_timeout_ms normally abandons the call first */
   commandTimeoutMs?: number;
+  /** for the near cache's invalidation tracking (connection lost / live again) */
+  logger?: Logger;
 }
 
 export class RedisCacheStore implements CacheStore {
   private readonly redis: Redis;
+  /** invalidations of the keys read on this store's connection, for the near cache */
+  readonly tracking: RedisKeyTracking;
 
-  constructor({ url, commandTimeoutMs = 1000 }: RedisCacheStoreOptions) {
+  constructor({ url, commandTimeoutMs = 1000, logger }: RedisCacheStoreOptions) {
     this.redis = new Redis(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -67,6 +73,7 @@ export class RedisCacheStore implements CacheStore {
     this.redis.defineCommand('getVersioned', { numberOfKeys: 1, lua: GET_VERSIONED });
     // numberOfKeys is given per call (the first argument) for a variable number of keys
     this.redis.defineCommand('raisePositions', { lua: RAISE_POSITIONS });
+    this.tracking = new RedisKeyTracking(this.redis, { logger });
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
@@ -121,6 +128,7 @@ export class RedisCacheStore implements CacheStore {
   }
 
   async close() {
+    this.tracking.close();
     this.redis.disconnect();
   }
 }

@@ -14,7 +14,7 @@ describe('ConfigState', () => {
     expect(s.snapshot.breakers.redis.failure_threshold).toBe(7);
     expect(s.snapshot.breakers['mysql-master'].failure_threshold).toBe(3);
     expect(s.snapshot.breakers['mysql-master'].call_timeout_ms).toBe(2000);
-    expect(s.snapshot.cache).toEqual({ enabled: false, ttlSeconds: 60 });
+    expect(s.snapshot.cache).toEqual({ enabled: false, ttlSeconds: 60, nearMaxEntries: 0 });
     expect(s.snapshot.revision).toBe(7);
     expect(s.rejected).toEqual([]);
   });
@@ -41,6 +41,8 @@ describe('ConfigState', () => {
     ['breakers/redis/nosuch', '3'],
     ['cache/enabled', 'yes'],
     ['cache/ttl_seconds', '-1'],
+    ['cache/near_max_entries', '-5'],
+    ['cache/near_max_entries', '1000001'],
     ['lb/weights/api-1', '257'],
     ['shards/Bad_Id', shard(1)],
     ['shards/s1', '{"master":{"host":"h","port":70000}}'],

@@ -39,7 +39,8 @@ export interface ConfigSnapshot {
   placement: Placement | undefined;
   /** settings in force per breaker kind: kind override, else `breakers/default/*`, else built-in default */
   breakers: Readonly<Record<BreakerKind, BreakerSettings>>;
-  cache: { enabled: boolean; ttlSeconds: number };
+  /** nearMaxEntries: in-process entries per instance (near-cache.ts); 0 = no near cache */
+  cache: { enabled: boolean; ttlSeconds: number; nearMaxEntries: number };
   replication: { maxLagSeconds: number; rywTimeoutMs: number };
   lbWeights: ReadonlyMap<string, number>;
   instances: ReadonlyMap<string, InstanceInfo>;
@@ -232,7 +233,11 @@ export class ConfigState {
       tenants,
       placement,
       breakers,
-      cache: { enabled: scalar<boolean>('cache/enabled'), ttlSeconds: scalar<number>('cache/ttl_seconds') },
+      cache: {
+        enabled: scalar<boolean>('cache/enabled'),
+        ttlSeconds: scalar<number>('cache/ttl_seconds'),
+        nearMaxEntries: scalar<number>('cache/near_max_entries'),
+      },
       replication: {
         maxLagSeconds: scalar<number>('replication/max_lag_seconds'),
         rywTimeoutMs: scalar<number>('replication/ryw_timeout_ms'),

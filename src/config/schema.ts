@@ -92,6 +92,7 @@ const boolText = z.enum(['true', 'false']).transform((v) => v === 'true');
 export const scalarSchemas = {
   'cache/enabled': boolText,
   'cache/ttl_seconds': intText(1, 86_400),
+  'cache/near_max_entries': intText(0, 1_000_000),
   'replication/max_lag_seconds': intText(1, 86_400),
   'replication/ryw_timeout_ms': intText(0, 60_000),
 } as const;
@@ -110,6 +111,7 @@ export type InstanceInfo = z.infer<typeof instanceSchema>;
 export const DEFAULT_SCALARS: Record<ScalarKey, string> = {
   'cache/enabled': 'true',
   'cache/ttl_seconds': '60',
+  'cache/near_max_entries': '0',
   'replication/max_lag_seconds': '5',
   'replication/ryw_timeout_ms': '200',
 };

@@ -50,7 +50,7 @@ config.onChange((snapshot) => registration.update(snapshot.revision));
 const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
 registerConfigMetrics(metrics, config);
 const breakers = new BreakerRegistry({ config, logger, metrics });
-const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL });
+const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL, logger });
 const cache = new ReadCache({ store: cacheStore, config, breakers, logger, metrics });
 const dataServices = createDataServices({ env, processEnv: process.env, config, logger, breakers, metrics });
 
