@@ -33,12 +33,16 @@ describe('target verdicts', () => {
       row({ key: 'book-hit', via: 'haproxy', rps: 10000 }),
       row({ key: 'book-hit', via: 'haproxy', rps: 7000, mode: 'paced', targetRate: 7000, p99: 24.9 }),
       row({ key: 'book-near', via: 'haproxy', rps: 9999 }),
+      row({ key: 'ceiling', via: 'haproxy', rps: 14000, mode: 'paced', targetRate: 14000, p99: 12.5 }),
       row({ key: 'loans', via: 'haproxy', rps: 999, p99: 150 }),
     ];
     const list = targets(rows);
     expect(verdict(list, /from Redis.*≥ 50 %/)).toBe(true);
     expect(verdict(list, /from Redis.*\(paced\)/)).toBe(true);
     expect(verdict(list, /near cache.*≥ 50 %/)).toBe(false);
+    expect(list.find((t) => /from Redis.*\(paced\)/.test(t.what))?.value).toContain(
+      'the bare server, paced at 70 % of its own max: p99 12.5 ms',
+    );
     expect(verdict(list, /1,000\/s/)).toBe(false);
     expect(verdict(list, /p99 < 150/)).toBe(false);
     expect(verdict(list, /0 errors/)).toBe(true);

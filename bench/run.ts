@@ -7,8 +7,9 @@
  * 1. setup, not measured: tenants tagged with this run's id, members and books through the API;
  * 2. every scenario of bench/scenarios.ts: 1 s warm-up through HAProxy, then a closed-loop
  *    autocannon run through HAProxy (:8080) and one directly against api-1 (:8101);
- * 3. the headline read (cached book, through HAProxy) again at a constant 70 % of the maximum
- *    just measured: once with autocannon `overallRate`, once evenly paced (bench/load.ts);
+ * 3. the headline reads (cached book from Redis and from the near cache, through HAProxy) again
+ *    at a constant 70 % of the maximum just measured: once with autocannon `overallRate`, once
+ *    evenly paced (bench/load.ts); the ceiling evenly paced at 70 % of its own maximum as well;
  * 4. the tables and the targets on stdout, JSON into bench/results/<date>-<sha>.json.
  *
  * Environment: BENCH_SECONDS (default 6) per measured run; BENCH_CONSTANT_SECONDS (default the
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
       const after = await metricByLabel('cache_requests_total', 'result');
       const nearAfter = await metricByLabel('cache_near_hits_total', 'instance');
       const connections = mode === 'paced' ? 32 : mode === 'autocannon overallRate' ? 16 : s.connections;
-      if (s.kind === 'ceiling') ceilingRps[via] = r.rps;
+      if (s.kind === 'ceiling' && mode === 'closed loop') ceilingRps[via] = r.rps;
       const row: Row = {
         ...r,
         key: s.key,
@@ -257,10 +258,19 @@ async function main(): Promise<void> {
           `  (${s.stops.join(', ')} started again; outbox ${left === 0 ? 'empty' : `still ${left} rows`} after ${((Date.now() - t) / 1000).toFixed(0)} s)`,
         );
       }
-      if (!HEADLINE_READS.includes(s.key)) continue;
-      // the headline reads at a constant 70 % of the maximum just measured, through HAProxy
       const max = rows.find((r) => r.key === s.key && r.via === 'haproxy')!;
       const rate = Math.round(max.rps * 0.7);
+      if (s.kind === 'ceiling') {
+        // the same open-loop measure for the bare server at 70 % of its own maximum: the tail
+        // this box gives at that load with no application at all, for comparison
+        const open = await measure(s, 'haproxy', 'paced', () =>
+          paced(ceiling!.haproxy, { path: '/health' }, { rate, seconds: CONSTANT_SECONDS, sockets: 32 }),
+        );
+        open.targetRate = rate;
+        continue;
+      }
+      if (!HEADLINE_READS.includes(s.key)) continue;
+      // the headline reads at a constant 70 % of the maximum just measured, through HAProxy
       const autocannonRate = await measure(s, 'haproxy', 'autocannon overallRate', () =>
         closedLoop(HAPROXY, s.steps, { connections: 16, seconds: CONSTANT_SECONDS, overallRate: rate }),
       );

@@ -82,6 +82,8 @@ describe('npm run bench', () => {
       const hit = report.rows.find((x) => x.key === key && x.via === 'haproxy')!;
       expect(hit.check, key).toContain('cache hit 100.0 %');
     }
+    const ceilingPaced = report.rows.find((x) => x.key === 'ceiling' && x.mode === 'paced');
+    expect(ceilingPaced?.errors).toBe(0);
     // near hits are counted by both instances; a few reads after a run start may go to Redis
     const near = report.rows.find((x) => x.key === 'book-near' && x.via === 'direct')!;
     expect(Number(/from the near cache ([\d.]+) %/.exec(near.check ?? '')?.[1])).toBeGreaterThan(99);
