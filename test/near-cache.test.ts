@@ -2,7 +2,8 @@
  * The in-process near cache (`cache/near_max_entries` > 0) against the real stack: Redis :6380
  * with client-side caching (tracking redirected to a subscriber connection), both API instances.
  * - near hits make no Redis round trip (Redis' own command counters stand still);
- * - a PATCH on one instance, without its token, is seen at once by a GET on the other (30 times);
+ * - a PATCH on one instance, without its token, reaches the other's near cache within the 1 s
+ *   bound (30 times; it is normally seen by the very next read);
  * - Redis frozen (SIGSTOP) while a PATCH lands elsewhere: once the heartbeat bound has passed,
  *   the near copy is no longer served; after SIGCONT the near cache comes back;
  * - Redis SIGKILLed and started again: tracking is set up again and the next write is seen;
@@ -101,13 +102,22 @@ describe('near cache', () => {
     expect((await redisReads()) - reads).toBeLessThan(5);
   });
 
-  it('a PATCH on one instance, sent without its token, is seen at once by the other (30 rounds)', async () => {
+  it("a PATCH on one instance, sent without its token, reaches the other's near cache within the 1 s bound (30 rounds)", async () => {
+    // Redis writes the invalidation to the other instance's socket and the answer to the writer's
+    // raise one after the other, not atomically: on a loaded box a token-less read that follows
+    // the write at once can, rarely, still meet the old entry (README, "Near cache"). What is
+    // promised is the bound; without invalidations the old title would stay for the whole TTL.
+    const BOUND_MS = 1000;
     const id = await newBook('Round 0');
     for (let round = 1; round <= 30; round++) {
       await warmNear(one, id);
       await retitleOnTwo(id, `Round ${round}`);
-      const r = await api('GET', `/v1/books/${id}`, { tenant, base: one });
-      expect(r.json.title).toBe(`Round ${round}`);
+      // the margin above the bound is for the reads themselves on a busy box
+      await waitFor(
+        async () =>
+          (await api('GET', `/v1/books/${id}`, { tenant, base: one })).json.title === `Round ${round}`,
+        { timeoutMs: BOUND_MS + 500, intervalMs: 5, what: `round ${round} on the other instance` },
+      );
     }
   });
 
