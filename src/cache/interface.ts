@@ -41,8 +41,11 @@ export interface CacheStore {
  * changes.
  *
  * Contract: while `live()` is true, every change of a key that was read through the store after
- * the tracking became live (its current `epoch`) is announced to the listeners, in order with the
- * store's replies, and at most `maxLagMs` after the store made it; a `null` list means "all keys".
+ * the tracking became live (its current `epoch`) is announced to the listeners within a bound the
+ * adapter states (Redis: its heartbeat, 1 s) after the store made it; a `null` list means "all
+ * keys". Announcements come on their own connection: not ordered with the store's replies to
+ * this instance, nor with its replies to other instances (a reader elsewhere may hear of a write
+ * after the writer has its answer).
  * When tracking is lost (a connection closed, or the store stopped answering the heartbeat) some
  * announcements may be lost with it: `live()` turns false and `epoch` changes, and everything
  * learnt under an earlier epoch must be forgotten.
@@ -50,8 +53,6 @@ export interface CacheStore {
 export interface KeyTracking {
   readonly epoch: number;
   live(): boolean;
-  /** bound on how late an announcement can be while live (the heartbeat's limit) */
-  readonly maxLagMs: number;
   onInvalidate(listener: (keys: readonly string[] | null) => void): void;
   /** switch tracking on (a near cache is in use) or off (the store tracks nothing); idempotent */
   activate(on: boolean): void;

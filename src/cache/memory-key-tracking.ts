@@ -7,7 +7,6 @@ import type { KeyTracking } from './interface.js';
 
 export class MemoryKeyTracking implements KeyTracking {
   epoch = 0;
-  readonly maxLagMs = 0;
   active = false;
   private connected = true;
   private readonly listeners: ((keys: readonly string[] | null) => void)[] = [];

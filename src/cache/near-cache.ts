@@ -11,10 +11,10 @@
  * no announcement for that key arrived between sending the read and its reply (a ticket per read
  * in flight), and only within one tracking epoch. When tracking is not live, nothing is served and
  * everything is forgotten. So a token-less caller may get an entry whose version changed at most
- * `tracking.maxLagMs` ago (normally the ~0.1 ms an announcement takes; up to the heartbeat bound
- * while Redis hangs) — never more, and a caller with a consistency token still gets only an entry
- * that includes its position (checked by the read cache as for store entries). A write made by
- * this instance drops its versions here at once (`forget`).
+ * the tracking's bound ago (normally the ~0.1 ms an announcement takes; up to the heartbeat
+ * bound, 1 s, while Redis hangs) — never more; a caller with a consistency token still gets only
+ * an entry that includes its position (checked by the read cache as for store entries). A write
+ * made by this instance drops its versions here at once (`forget`).
  *
  * Bounded: at most `maxEntries` entries (least recently used out first) and 4× as many versions.
  * Entries are shared between requests: callers must not mutate them.

@@ -90,6 +90,7 @@ export class ReadCache {
   private readonly refreshes;
   private readonly near: NearCache<Entry<unknown>> | undefined;
   private readonly nearHits;
+  private unsubscribe: (() => void) | undefined;
 
   constructor({
     store,
@@ -139,7 +140,7 @@ export class ReadCache {
         near.maxEntries = config.current().cache.nearMaxEntries;
         tracking.activate(near.maxEntries > 0);
       };
-      config.onChange(apply);
+      this.unsubscribe = config.onChange(apply);
       apply();
       metrics.gauge({
         name: 'cache_near_entries',
@@ -290,6 +291,7 @@ export class ReadCache {
 
   close(): void {
     clearInterval(this.retryTimer);
+    this.unsubscribe?.();
   }
 
   private async bypass<T>(opts: ReadThroughOptions<T>): Promise<CachedRead<T>> {

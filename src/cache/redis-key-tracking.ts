@@ -54,10 +54,6 @@ export class RedisKeyTracking implements KeyTracking {
     main.on('ready', () => void this.establish());
   }
 
-  get active(): boolean {
-    return this.sub !== undefined;
-  }
-
   live(): boolean {
     return this.established && Date.now() - this.provedAt < this.maxLagMs;
   }
