@@ -55,8 +55,15 @@ describe('paced (open loop)', () => {
       const hold = at >= 500 && at < 800 ? 800 - at : 0;
       setTimeout(() => res.end('{"ok":true}'), hold);
     });
-    const r = await paced(base, { path: '/' }, { rate: 200, seconds: 1.5, sockets: 8 });
+    const samples: Array<[number, number]> = [];
+    const r = await paced(base, { path: '/' }, { rate: 200, seconds: 1.5, sockets: 8, samples });
     expect(r.errors).toBe(0);
+    // one sample per answer, [due after the start, latency]: the slow ones fell due in the stall
+    expect(samples).toHaveLength(r.requests);
+    const slow = samples.filter(([, latency]) => latency > 100).map(([due]) => due);
+    expect(slow.length).toBeGreaterThan(20);
+    expect(Math.min(...slow)).toBeGreaterThan(400);
+    expect(Math.max(...slow)).toBeLessThan(900);
     expect(r.requests).toBeGreaterThanOrEqual(290);
     // ~20 % of the requests fell due in the stall: the p95 sees it, the median does not
     expect(r.p95).toBeGreaterThan(100);

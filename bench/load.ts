@@ -152,6 +152,8 @@ export interface PacedOptions {
   /** keep-alive connections to the target; a request due while all are busy waits, and that wait counts */
   sockets?: number;
   timeoutMs?: number;
+  /** when given, each answer's [ms after the start it was due, latency ms] is pushed here */
+  samples?: Array<[number, number]>;
 }
 
 /**
@@ -243,7 +245,7 @@ class PacedConnection {
 export async function paced(
   base: string,
   req: Req,
-  { rate, seconds = 5, sockets = 32, timeoutMs = 10_000 }: PacedOptions,
+  { rate, seconds = 5, sockets = 32, timeoutMs = 10_000, samples }: PacedOptions,
 ): Promise<LoadResult> {
   const url = new URL(base);
   const host = url.hostname;
@@ -286,6 +288,7 @@ export async function paced(
         if (status === undefined) socketErrors++;
         else {
           latencies.push(last - due);
+          samples?.push([due - start, last - due]);
           statusCodes[status] = (statusCodes[status] ?? 0) + 1;
           if (status < 200 || status >= 300) non2xx++;
         }
