@@ -6,7 +6,8 @@
  * With a rate it runs the paced generator (bench/load.ts) and prints the latency histogram, the
  * worst 100 ms windows, and what each stack API instance reported for the same window: its
  * event-loop lag maximum (prom-client's, reset by each scrape) and its GC pauses. Rate 0 runs a
- * closed loop of 32 connections instead, for the maximum to take 70 % of.
+ * closed loop of 32 connections instead, for the maximum to take 70 % of. TAIL_SOCKETS sets the
+ * paced generator's connections (default 32, as in the bench).
  */
 
 import { topology } from '../stack/topology.js';

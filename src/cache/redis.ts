@@ -64,11 +64,11 @@ export class RedisCacheStore implements CacheStore {
       connectTimeout: 1000,
       retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
       lazyConnect: false,
-      // Off on purpose. ioredis 5's auto-pipelining (and its Pipeline objects in general) keep
-      // each command, its reply and the awaiting request alive across young-generation GCs: at
-      // 1,750 cached reads/s an instance promoted ~4 MB per scavenge (10-20 ms pauses and regular
-      // full GCs) against ~0.3 MB without, and its paced p99 was 2-5x worse. Without it Redis
-      // spends ~5 µs more per command, the instance no more CPU per read (bench/README.md).
+      // Off on purpose: ioredis 5's Pipeline objects (auto-pipelining, and `pipeline()` too) kept
+      // each command, its reply and the awaiting request alive across young-generation GCs. On one
+      // instance at 1,750 cached reads/s: ~4 MB promoted per scavenge and ~10 ms pauses with it,
+      // ~0.3 MB and ~2 ms without. The CPU per read is the same either way (Redis ~5 µs more, the
+      // instance ~5 µs less). bench/README.md, "Auto-pipelining off".
       enableAutoPipelining: false,
     });
     // connection errors surface on the commands; do not crash on the emitter
