@@ -39,6 +39,87 @@ export async function probe(base: string, req: Req): Promise<Probe> {
   };
 }
 
+/** What one API instance's /metrics says about itself, for where a latency tail formed. */
+export interface InstanceMetrics {
+  /** largest event-loop delay since the previous scrape (prom-client resets it on each), ms */
+  lagMaxMs: number;
+  cpuSeconds: number;
+  /** cache reads of any result */
+  cacheReads: number;
+  /** GC pauses by kind (minor, major, incremental, weakcb) */
+  gc: Record<string, { ms: number; count: number }>;
+  /** the handler-time histogram of GET /v1/books/:id: cumulative count by upper bound (s, as text) */
+  bookReads: Record<string, number>;
+}
+
+export function parseInstanceMetrics(text: string): InstanceMetrics {
+  const one = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+  const gc: InstanceMetrics['gc'] = {};
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="(\w+)"\} (\S+)/gm)) {
+    const k = gc[m[2]!] ?? { ms: 0, count: 0 };
+    gc[m[2]!] = k;
+    if (m[1] === 'sum') k.ms = Number(m[3]) * 1000;
+    else k.count = Number(m[3]);
+  }
+  let cacheReads = 0;
+  for (const m of text.matchAll(/^shardgate_cache_requests_total\{[^}]*\} (\S+)/gm))
+    cacheReads += Number(m[1]);
+  const bookReads: Record<string, number> = {};
+  for (const m of text.matchAll(
+    /^shardgate_http_request_duration_seconds_bucket\{le="([^"]+)",[^}]*route="\/v1\/books\/:id",method="GET"[^}]*\} (\S+)/gm,
+  ))
+    bookReads[m[1]!] = (bookReads[m[1]!] ?? 0) + Number(m[2]);
+  return {
+    lagMaxMs: one(/^nodejs_eventloop_lag_max_seconds\S* (\S+)/m) * 1000,
+    cpuSeconds: one(/^process_cpu_seconds_total\S* (\S+)/m),
+    cacheReads,
+    gc,
+    bookReads,
+  };
+}
+
+/** Scrape one instance (this also resets its event-loop lag maximum). */
+export async function instanceMetrics(base: string): Promise<InstanceMetrics> {
+  const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(3000) });
+  return parseInstanceMetrics(await res.text());
+}
+
+/** Book reads between two scrapes, and how many of them took longer than `bound` (s) in the handler. */
+export function bookReadsOver(
+  before: InstanceMetrics,
+  after: InstanceMetrics,
+  bound: string,
+): { all: number; over: number } {
+  const delta = (m: string) => (after.bookReads[m] ?? 0) - (before.bookReads[m] ?? 0);
+  const all = delta('+Inf');
+  return { all, over: all - delta(bound) };
+}
+
+/** What the instances saw of a run of book reads, summed over them (paced rows of the bench). */
+export interface ApiSide {
+  /** book reads the handlers answered, and how many took over 25 ms inside the handler */
+  bookReads: number;
+  bookReadsOver25ms: number;
+  /** the largest event-loop delay of any instance, ms */
+  lagMaxMs: number;
+  /** GC pauses of all instances together, ms */
+  gcMs: number;
+}
+
+export function apiSide(before: readonly InstanceMetrics[], after: readonly InstanceMetrics[]): ApiSide {
+  let bookReads = 0;
+  let bookReadsOver25ms = 0;
+  let gcMs = 0;
+  after.forEach((a, i) => {
+    const b = before[i]!;
+    const reads = bookReadsOver(b, a, '0.025');
+    bookReads += reads.all;
+    bookReadsOver25ms += reads.over;
+    for (const [kind, g] of Object.entries(a.gc)) gcMs += g.ms - (b.gc[kind]?.ms ?? 0);
+  });
+  return { bookReads, bookReadsOver25ms, lagMaxMs: Math.max(...after.map((a) => a.lagMaxMs)), gcMs };
+}
+
 /** Sum of a Prometheus metric over `instances`, by the value of one label. */
 export async function metricByLabel(
   name: string,

@@ -31,7 +31,15 @@ describe('target verdicts', () => {
     const rows = [
       row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
       row({ key: 'book-hit', via: 'haproxy', rps: 10000 }),
-      row({ key: 'book-hit', via: 'haproxy', rps: 7000, mode: 'paced', targetRate: 7000, p99: 24.9 }),
+      row({
+        key: 'book-hit',
+        via: 'haproxy',
+        rps: 7000,
+        mode: 'paced',
+        targetRate: 7000,
+        p99: 24.9,
+        api: { bookReads: 56000, bookReadsOver25ms: 3, lagMaxMs: 31.25, gcMs: 120 },
+      }),
       row({ key: 'book-near', via: 'haproxy', rps: 9999 }),
       row({ key: 'ceiling', via: 'haproxy', rps: 14000, mode: 'paced', targetRate: 14000, p99: 12.5 }),
       row({ key: 'loans', via: 'haproxy', rps: 999, p99: 150 }),
@@ -42,6 +50,10 @@ describe('target verdicts', () => {
     expect(verdict(list, /near cache.*≥ 50 %/)).toBe(false);
     expect(list.find((t) => /from Redis.*\(paced\)/.test(t.what))?.value).toContain(
       'the bare server, paced at 70 % of its own max: p99 12.5 ms',
+    );
+    // the instances' own view is shown beside the verdict, which stays the client's p99
+    expect(list.find((t) => /from Redis.*\(paced\)/.test(t.what))?.value).toContain(
+      'API: 3 of 56000 handler times over 25 ms, event-loop lag max 31.3 ms, GC 120 ms',
     );
     expect(verdict(list, /1,000\/s/)).toBe(false);
     expect(verdict(list, /p99 < 150/)).toBe(false);

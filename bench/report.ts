@@ -1,4 +1,5 @@
 /** The tables and the targets of the benchmarks issue, as Markdown. */
+import type { ApiSide } from './api-state.js';
 import type { CpuReport } from './cpu-usage.js';
 import type { LoadResult } from './load.js';
 import type { ScenarioKind } from './scenarios.js';
@@ -19,6 +20,8 @@ export interface Row extends LoadResult {
   /** what the API said it did: cache results over the run, X-Read-From of a probe */
   check?: string;
   cpu?: CpuReport;
+  /** paced book reads: what the API instances saw of the run (handler times, event-loop lag, GC) */
+  api?: ApiSide;
   /** set when something outside this run touched the stack meanwhile (see run.ts) */
   disturbed?: string;
   note?: string;
@@ -28,6 +31,14 @@ export interface Target {
   what: string;
   met: boolean;
   value: string;
+}
+
+/** the API instances' own view of a paced run, for the check column and the verdict */
+export function apiText(a: ApiSide): string {
+  return (
+    `API: ${a.bookReadsOver25ms} of ${a.bookReads} handler times over 25 ms, ` +
+    `event-loop lag max ${a.lagMaxMs.toFixed(1)} ms, GC ${a.gcMs.toFixed(0)} ms`
+  );
 }
 
 const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
@@ -119,7 +130,8 @@ export function targets(rows: readonly Row[]): Target[] {
           `p99 ${ms(c.p99)} ms at ${c.rps.toFixed(0)} of ${c.targetRate} req/s, ${c.errors} errors` +
           (mode === 'paced' && ceilingPaced
             ? ` (the bare server, paced at 70 % of its own max: p99 ${ms(ceilingPaced.p99)} ms)`
-            : ''),
+            : '') +
+          (c.api ? `; ${apiText(c.api)}` : ''),
       });
     }
   }

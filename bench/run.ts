@@ -24,11 +24,14 @@ import { stopProcess } from '../stack/process-manager.js';
 import { up } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
 import {
+  type ApiSide,
+  apiSide,
   CACHE_KEYS,
   DIRECT,
   drainOutbox,
   HAPROXY,
   INSTANCES,
+  instanceMetrics,
   metricByLabel,
   type Probe,
   preflight,
@@ -40,7 +43,7 @@ import { cpuBetween, snapshot } from './cpu-usage.js';
 import { etcdDel, remember } from './etcd.js';
 import { closedLoop, type LoadResult, paced } from './load.js';
 import { git, machine, rssMiB, stackPid, versions } from './machine.js';
-import { cpuTable, type Mode, type Row, table, targets, targetTable } from './report.js';
+import { apiText, cpuTable, type Mode, type Row, table, targets, targetTable } from './report.js';
 import { hotBookRequest, type Scenario, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, FIXTURE_COUNTS, runTag } from './setup.js';
 
@@ -83,6 +86,7 @@ function checkText(
   near: { before: Counts; after: Counts },
   p?: Probe,
   r?: LoadResult,
+  api?: ApiSide,
 ) {
   const parts: string[] = [];
   if (s.key in CACHE_EXPECTED || s.kind === 'mixed') {
@@ -97,6 +101,7 @@ function checkText(
   }
   if (p?.readFrom) parts.push(`X-Read-From: ${p.readFrom}`);
   if (r?.generatorLag) parts.push(`generator late p99 ${r.generatorLag.p99.toFixed(1)} ms`);
+  if (api) parts.push(apiText(api));
   return parts.join('; ') || undefined;
 }
 
@@ -199,9 +204,15 @@ async function main(): Promise<void> {
       const before = await metricByLabel('cache_requests_total', 'result');
       const nearBefore = await metricByLabel('cache_near_hits_total', 'instance');
       const seenBefore = await metricByLabel('http_request_duration_seconds_count', 'instance');
+      // paced book reads: the instances' own view, scraped last before the run (which also
+      // resets their event-loop lag maximum) and first after it
+      const inside = mode === 'paced' && s.kind !== 'ceiling';
+      const view0 = inside ? await Promise.all(INSTANCES.map(instanceMetrics)) : undefined;
       const cpu0 = snapshot();
       const r = await run();
       const cpu = cpuBetween(cpu0, snapshot(), ceilingPids(s));
+      const view1 = inside ? await Promise.all(INSTANCES.map(instanceMetrics)) : undefined;
+      const api = view0 && view1 ? apiSide(view0, view1) : undefined;
       const seenAfter = await metricByLabel('http_request_duration_seconds_count', 'instance');
       const after = await metricByLabel('cache_requests_total', 'result');
       const nearAfter = await metricByLabel('cache_near_hits_total', 'instance');
@@ -216,7 +227,8 @@ async function main(): Promise<void> {
         mode,
         connections,
         ratio: r.rps / (ceilingRps[via] ?? r.rps),
-        check: checkText(s, before, after, { before: nearBefore, after: nearAfter }, p, r),
+        ...(api ? { api } : {}),
+        check: checkText(s, before, after, { before: nearBefore, after: nearAfter }, p, r, api),
         cpu,
         disturbed: disturbance(
           s,

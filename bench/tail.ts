@@ -11,7 +11,15 @@
  */
 
 import { topology } from '../stack/topology.js';
-import { CACHE_KEYS, HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
+import {
+  bookReadsOver,
+  CACHE_KEYS,
+  HAPROXY,
+  INSTANCES,
+  instanceMetrics,
+  preflight,
+  setCache,
+} from './api-state.js';
 import { etcdDel, remember } from './etcd.js';
 import { closedLoop, paced } from './load.js';
 import { ApiClient, runTag } from './setup.js';
@@ -20,42 +28,6 @@ const rate = Number(process.argv[2] ?? 0);
 const near = process.argv[3] === 'near';
 const seconds = Number(process.argv[4] ?? 8);
 const EDGES = [1, 2, 5, 10, 20, 30, 40, 50, 80, Number.POSITIVE_INFINITY];
-
-interface InstanceState {
-  lagMaxMs: number;
-  cpuSeconds: number;
-  cacheReads: number;
-  /** the API's own duration histogram of GET /v1/books/:id (cumulative count by upper bound, s) */
-  handler: Map<string, number>;
-  gc: Record<string, { ms: number; count: number }>;
-}
-
-async function scrape(base: string): Promise<InstanceState> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const lag = /^nodejs_eventloop_lag_max_seconds\S* (\S+)/m.exec(text);
-  const gc: InstanceState['gc'] = {};
-  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="(\w+)"\} (\S+)/gm)) {
-    const k = gc[m[2]!] ?? { ms: 0, count: 0 };
-    gc[m[2]!] = k;
-    if (m[1] === 'sum') k.ms = Number(m[3]) * 1000;
-    else k.count = Number(m[3]);
-  }
-  const cpu = /^process_cpu_seconds_total\S* (\S+)/m.exec(text);
-  let cacheReads = 0;
-  for (const m of text.matchAll(/^shardgate_cache_requests_total\S* (\S+)/gm)) cacheReads += Number(m[1]);
-  const handler = new Map<string, number>();
-  for (const m of text.matchAll(
-    /^shardgate_http_request_duration_seconds_bucket\{le="([^"]+)",[^}]*route="\/v1\/books\/:id",method="GET"[^}]*\} (\S+)/gm,
-  ))
-    handler.set(m[1]!, (handler.get(m[1]!) ?? 0) + Number(m[2]));
-  return {
-    handler,
-    lagMaxMs: lag ? Number(lag[1]) * 1000 : Number.NaN,
-    cpuSeconds: cpu ? Number(cpu[1]) : 0,
-    cacheReads,
-    gc,
-  };
-}
 
 await preflight();
 const restore = await remember(CACHE_KEYS);
@@ -76,7 +48,7 @@ try {
     );
   } else {
     const samples: Array<[number, number]> = [];
-    const before = await Promise.all(INSTANCES.map(scrape));
+    const before = await Promise.all(INSTANCES.map(instanceMetrics));
     console.log(`paced run starts at ${new Date().toISOString()} (unix ms ${Date.now()})`);
     const r = await paced(HAPROXY, req, {
       rate,
@@ -84,7 +56,7 @@ try {
       sockets: Number(process.env.TAIL_SOCKETS ?? 32),
       samples,
     });
-    const after = await Promise.all(INSTANCES.map(scrape));
+    const after = await Promise.all(INSTANCES.map(instanceMetrics));
     console.log(
       `${what} paced at ${rate}/s: ${r.rps.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(1)} ms, ` +
         `max ${r.max.toFixed(1)} ms, ${r.errors} errors; generator late p99 ${r.generatorLag?.p99.toFixed(1)} ms, max ${r.generatorLag?.max.toFixed(1)} ms`,
@@ -103,12 +75,7 @@ try {
       console.log(
         `  api-${i + 1}: ${a.cacheReads - b.cacheReads} reads, ${(((a.cpuSeconds - b.cpuSeconds) / r.seconds) * 100).toFixed(0)} % of a core; ` +
           `event-loop lag max ${a.lagMaxMs.toFixed(1)} ms; GC ${gc}; handler time over 10 / 25 / 50 ms: ` +
-          ['0.01', '0.025', '0.05']
-            .map((le) => {
-              const all = (a.handler.get('+Inf') ?? 0) - (b.handler.get('+Inf') ?? 0);
-              return all - ((a.handler.get(le) ?? 0) - (b.handler.get(le) ?? 0));
-            })
-            .join(' / '),
+          ['0.01', '0.025', '0.05'].map((le) => bookReadsOver(b, a, le).over).join(' / '),
       );
     });
     const windows = new Map<number, number[]>();

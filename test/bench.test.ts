@@ -23,8 +23,10 @@ interface BenchRow {
   via: string;
   mode: string;
   rps: number;
+  requests: number;
   errors: number;
   check?: string;
+  api?: { bookReads: number; lagMaxMs: number };
   disturbed?: string;
   cpu?: { processes: Record<string, number> };
 }
@@ -81,6 +83,14 @@ describe('npm run bench', () => {
       expect(modes.sort(), key).toEqual(['autocannon overallRate', 'paced']);
       const hit = report.rows.find((x) => x.key === key && x.via === 'haproxy')!;
       expect(hit.check, key).toContain('cache hit 100.0 %');
+      // the paced row carries the instances' own view: every answer the generator counted was a
+      // book read in some instance's handler histogram
+      const open = report.rows.find((x) => x.key === key && x.mode === 'paced')!;
+      expect(open.api, key).toBeDefined();
+      expect(open.api!.bookReads, key).toBeGreaterThanOrEqual(open.requests);
+      expect(open.api!.bookReads, key).toBeLessThanOrEqual(open.requests + 10);
+      expect(open.api!.lagMaxMs, key).toBeGreaterThan(0);
+      expect(open.check, key).toContain('handler times over 25 ms');
     }
     const ceilingPaced = report.rows.find((x) => x.key === 'ceiling' && x.mode === 'paced');
     expect(ceilingPaced?.errors).toBe(0);
