@@ -66,6 +66,22 @@ describe('target verdicts', () => {
       row({ key: 'loans', via: 'haproxy', rps: 1000, p99: 149, errors: 1, non2xx: 1 }),
     ]);
     expect(verdict(worse, /from Redis.*≥ 50 %/)).toBe(false);
+
+    // against the start-of-run ceiling alone 50 %, but the ceiling measured right next to the read
+    // was faster: not met, and both figures are shown
+    const drift = targets([
+      row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
+      row({ key: 'book-hit', via: 'haproxy', rps: 10000, adjacentCeiling: { before: 24000, after: 22000 } }),
+    ]);
+    expect(verdict(drift, /from Redis.*≥ 50 %/)).toBe(false);
+    expect(drift[0]!.value).toBe(
+      '10000 / 20000 req/s = 50 %; the ceiling right before and after it: 24000 and 22000 req/s, of which this is 43 %',
+    );
+    const steady = targets([
+      row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
+      row({ key: 'book-hit', via: 'haproxy', rps: 10000, adjacentCeiling: { before: 19000, after: 20000 } }),
+    ]);
+    expect(verdict(steady, /from Redis.*≥ 50 %/)).toBe(true);
     expect(verdict(worse, /from Redis.*\(paced\)/)).toBe(false);
     expect(verdict(worse, /near cache/)).toBeUndefined();
     expect(verdict(worse, /1,000\/s/)).toBe(true);

@@ -43,7 +43,16 @@ import { cpuBetween, snapshot } from './cpu-usage.js';
 import { etcdDel, remember } from './etcd.js';
 import { closedLoop, type LoadResult, paced } from './load.js';
 import { git, machine, rssMiB, stackPid, versions } from './machine.js';
-import { apiText, cpuTable, type Mode, type Row, table, targets, targetTable } from './report.js';
+import {
+  adjacentText,
+  apiText,
+  cpuTable,
+  type Mode,
+  type Row,
+  table,
+  targets,
+  targetTable,
+} from './report.js';
 import { hotBookRequest, type Scenario, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, FIXTURE_COUNTS, runTag } from './setup.js';
 
@@ -248,7 +257,9 @@ async function main(): Promise<void> {
       return row;
     };
 
-    for (const s of scenarios(fixtures)) {
+    const all = scenarios(fixtures);
+    const ceilingSteps = all.find((x) => x.kind === 'ceiling')!.steps;
+    for (const s of all) {
       if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), INSTANCES, s.near);
       const base = (via: Row['via']) =>
         s.kind === 'ceiling' ? ceiling![via] : via === 'haproxy' ? HAPROXY : DIRECT;
@@ -257,10 +268,23 @@ async function main(): Promise<void> {
         await stopProcess(name);
       }
       await closedLoop(base('haproxy'), s.steps, { connections: s.connections, seconds: WARMUP_SECONDS });
+      // the headline reads also get the ceiling through HAProxy measured right before and right
+      // after their closed loop: the machine's speed drifts within a run, and this ratio does not
+      // depend on how fast it was when the run started
+      const adjacent = HEADLINE_READS.includes(s.key);
+      const ceilingNow = async () =>
+        (await closedLoop(ceiling!.haproxy, ceilingSteps, { connections: 32, seconds: SECONDS })).rps;
       for (const via of ['haproxy', 'direct'] as const) {
-        await measure(s, via, 'closed loop', () =>
+        const before = adjacent && via === 'haproxy' ? await ceilingNow() : undefined;
+        const row = await measure(s, via, 'closed loop', () =>
           closedLoop(base(via), s.steps, { connections: s.connections, seconds: SECONDS }),
         );
+        if (before !== undefined) {
+          row.adjacentCeiling = { before, after: await ceilingNow() };
+          const text = adjacentText(row);
+          row.check = row.check ? `${row.check}; ${text}` : text;
+          log(`    ${text}`);
+        }
       }
       if (s.stops) {
         const t = Date.now();

@@ -27,6 +27,7 @@ interface BenchRow {
   errors: number;
   check?: string;
   api?: { bookReads: number; lagMaxMs: number };
+  adjacentCeiling?: { before: number; after: number };
   disturbed?: string;
   cpu?: { processes: Record<string, number> };
 }
@@ -83,6 +84,10 @@ describe('npm run bench', () => {
       expect(modes.sort(), key).toEqual(['autocannon overallRate', 'paced']);
       const hit = report.rows.find((x) => x.key === key && x.via === 'haproxy')!;
       expect(hit.check, key).toContain('cache hit 100.0 %');
+      // the ceiling measured again right before and after the headline read
+      expect(hit.adjacentCeiling?.before, key).toBeGreaterThan(0);
+      expect(hit.adjacentCeiling?.after, key).toBeGreaterThan(0);
+      expect(hit.check, key).toContain('the ceiling right before and after it');
       // the paced row carries the instances' own view: every answer the generator counted was a
       // book read in some instance's handler histogram
       const open = report.rows.find((x) => x.key === key && x.mode === 'paced')!;
