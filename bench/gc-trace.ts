@@ -10,23 +10,16 @@
  * one before (≈ what it promoted to the old generation), with the paced latency beside them.
  * This is how the ioredis auto-pipelining finding in bench/README.md was measured.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { API_NODE_FLAGS } from '../stack/app-processes.js';
-import { REPO_ROOT } from '../stack/paths.js';
-import { httpStatus, sleep } from '../stack/process-manager.js';
-import { stackEnv } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
 import { CACHE_KEYS, HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
-import { freePort } from './ceiling.js';
 import { etcdDel, remember } from './etcd.js';
+import { startExtraInstance, stopExtraInstance } from './extra-instance.js';
 import { closedLoop, paced } from './load.js';
 import { scenarios } from './scenarios.js';
 import { ApiClient, runTag } from './setup.js';
-
-const H = topology.host;
 
 export interface Gc {
   kind: 'scavenge' | 'mark-compact';
@@ -82,40 +75,23 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[4] ?? 8);
   await preflight();
   const restore = await remember(CACHE_KEYS);
-  const port = await freePort(H);
-  const child = spawn(
-    process.execPath,
-    [
+  const { child, base } = await startExtraInstance({
+    id: 'bench-gc-trace',
+    nodeArgs: [
       ...API_NODE_FLAGS,
       '--trace-gc',
       ...(process.env.GC_TRACE_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-      join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js'),
     ],
-    {
-      env: {
-        ...process.env,
-        ...stackEnv(),
-        PORT: String(port),
-        SHARDGATE_INSTANCE_ID: 'bench-gc-trace',
-        SHARDGATE_DRAIN_MS: '0',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+    stdout: 'pipe',
+  });
   const events: Gc[] = [];
   let measuring = false;
   createInterface({ input: child.stdout! }).on('line', (line) => {
     const gc = parseTraceGc(line);
     if (gc && measuring) events.push(gc);
   });
-  const base = `http://${H}:${port}`;
   const tenant = `${runTag()}-gc`;
   try {
-    for (let i = 0; (await httpStatus(`${base}/health/ready`)) !== 200; i++) {
-      if (i > 100 || child.exitCode !== null) throw new Error('the extra API instance did not become ready');
-      await sleep(100);
-    }
     const api = new ApiClient(HAPROXY, INSTANCES);
     const shards = topology.shards.map((x) => x.id);
     const tenants = shards.map((shard, i) => ({ id: `${tenant}-${i}`, shard }));
@@ -157,8 +133,7 @@ async function main(): Promise<void> {
     );
     console.log(`  full collections: ${g.fullCollections}, ${g.fullPauseMs.toFixed(1)} ms in all`);
   } finally {
-    child.kill('SIGTERM');
-    await sleep(300);
+    await stopExtraInstance(child);
     await restore();
     await etcdDel(`tenants/${tenant}-`, { prefix: true });
   }

@@ -8,19 +8,16 @@
  * with the CPU each process of the machine used meanwhile. The summary goes to
  * bench/results/<date>-<sha>-profile.json; the profiles stay in a temporary directory.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../stack/paths.js';
-import { httpStatus, sleep } from '../stack/process-manager.js';
-import { stackEnv } from '../stack/stack.js';
-import { topology } from '../stack/topology.js';
 import { CACHE_KEYS, HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
-import { freePort } from './ceiling.js';
 import { format, summarise } from './cpu-profile.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
 import { etcdDel, remember } from './etcd.js';
+import { startExtraInstance, stopExtraInstance } from './extra-instance.js';
 import { closedLoop } from './load.js';
 import { git } from './machine.js';
 import { hotBookRequest, scenarios } from './scenarios.js';
@@ -31,40 +28,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = process.env.BENCH_PROFILE_CONNECTIONS
   ? Number(process.env.BENCH_PROFILE_CONNECTIONS)
   : undefined;
-const H = topology.host;
-
-async function startProfiled(dir: string): Promise<{ child: ChildProcess; base: string }> {
-  const port = await freePort(H);
-  const child = spawn(
-    process.execPath,
-    ['--cpu-prof', `--cpu-prof-dir=${dir}`, join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js')],
-    {
-      env: {
-        ...process.env,
-        ...stackEnv(),
-        PORT: String(port),
-        SHARDGATE_INSTANCE_ID: 'bench-profile',
-        SHARDGATE_DRAIN_MS: '0',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const base = `http://${H}:${port}`;
-  for (let i = 0; (await httpStatus(`${base}/health/ready`)) !== 200; i++) {
-    if (i > 100 || child.exitCode !== null) throw new Error('the profiled API instance did not become ready');
-    await sleep(100);
-  }
-  return { child, base };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
-  await exited;
-}
 
 async function main(): Promise<void> {
   await preflight();
@@ -83,7 +46,10 @@ async function main(): Promise<void> {
       if (!s || s.kind === 'ceiling')
         throw new Error(`no API scenario "${key}" (one of ${all.map((x) => x.key).join(', ')})`);
       const sub = mkdtempSync(join(dir, `${key}-`));
-      const { child, base } = await startProfiled(sub);
+      const { child, base } = await startExtraInstance({
+        id: 'bench-profile',
+        nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${sub}`],
+      });
       children.push(child);
       if (s.cache !== undefined)
         await setCache(s.cache, hotBookRequest(fixtures), [...INSTANCES, base], s.near);
@@ -94,7 +60,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
       });
       const cpu = cpuBetween(cpu0, snapshot(), { 'bench-profile': child.pid ?? 0 });
-      await stop(child);
+      await stopExtraInstance(child);
       const file = readdirSync(sub).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no .cpuprofile written in ${sub}`);
       const p = summarise(join(sub, file), 25);
@@ -123,7 +89,7 @@ async function main(): Promise<void> {
     writeFileSync(out, `${JSON.stringify({ date, git: sha, seconds: SECONDS, summary }, null, 2)}\n`);
     console.log(`\nsummary written to ${out}; profiles in ${dir}`);
   } finally {
-    for (const c of children) await stop(c);
+    for (const c of children) await stopExtraInstance(c);
     await restoreCache();
     await etcdDel(`tenants/${tag}-`, { prefix: true });
   }
