@@ -3,11 +3,12 @@
  *
  *   npx tsx bench/gc-trace.ts [redis|near|db|loans] [rate/s, default 1750] [seconds, default 8]
  *
- * Starts an extra API instance beside the stack (the stack's V8 flags plus `--trace-gc`), reads
- * one cached book from it directly with the paced generator, and prints its collections during
- * the measured window (`db`: the cache switched off, so every read goes to a replica; `loans`:
- * the bench's borrow + return pairs in a closed loop instead): scavenges, their pauses, and how much each one left in the heap beyond the
- * one before (≈ what it promoted to the old generation), with the paced latency beside them.
+ * Starts an extra API instance beside the stack (the stack's V8 flags plus `--trace-gc`, plus any
+ * in GC_TRACE_NODE_FLAGS), reads one cached book from it directly with the paced generator, and
+ * prints its collections during the measured window: scavenges, their pauses, and how much each
+ * one left in the heap beyond the one before (≈ what it promoted to the old generation), with the
+ * latency beside them. `db`: the cache switched off, so every read goes to a replica. `loans`: the
+ * bench's borrow + return pairs in a closed loop of 16 instead (the rate is not used).
  * This is how the ioredis auto-pipelining finding in bench/README.md was measured.
  */
 import { createInterface } from 'node:readline';

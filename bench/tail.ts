@@ -4,8 +4,9 @@
  *   npx tsx bench/tail.ts <rate/s | 0> [redis|near] [seconds, default 8]
  *
  * With a rate it runs the paced generator (bench/load.ts) and prints the latency histogram, the
- * worst 100 ms windows, and what each stack API instance reported for the same window: its
- * event-loop lag maximum (prom-client's, reset by each scrape) and its GC pauses. Rate 0 runs a
+ * worst 100 ms windows, and what each stack API instance reported for the same window: reads
+ * served and CPU, how many handler times exceeded 10 / 25 / 50 ms, its event-loop lag maximum
+ * (prom-client's, reset by each scrape) and its GC pauses. Rate 0 runs a
  * closed loop of 32 connections instead, for the maximum to take 70 % of. TAIL_SOCKETS sets the
  * paced generator's connections (default 32, as in the bench).
  */
