@@ -5,11 +5,9 @@
  * Contracts:
  * - `initDatadir` runs `mariadb-install-db` once (retried on a crash); a complete datadir is
  *   reused as is.
- * - masters are durable (`innodb_flush_log_at_trx_commit=1`, `sync_binlog=1`) and run their
- *   statements on MariaDB's thread pool (one thread group per master and share of the cores);
- *   replicas flush once a second (they re-fetch a lost tail from their master) and keep one
- *   thread per connection (not measured with the pool; their reads may wait in
- *   MASTER_GTID_WAIT); buffers are small for a 2-core
+ * - masters are durable (`innodb_flush_log_at_trx_commit=1`, `sync_binlog=1`); replicas flush
+ *   once a second (they re-fetch a lost tail from their master); every node runs its statements
+ *   on MariaDB's thread pool (`threadPoolGroups`); buffers are small for a 2-core
  *   box; binlogs expire after 3 days.
  * - `setupMaster` (idempotent, on the master only, and only when not yet done as it is now): database `shardgate`, the application user
  *   @127.0.0.1 and @localhost (password from SHARDGATE_DB_PASSWORD) with ALL on shardgate.* plus
@@ -85,8 +83,11 @@ export async function initDatadir(node: MariaDbNode): Promise<boolean> {
   }
 }
 
-/** the cores of this box shared by the stack's masters, at least one thread group each */
-export function masterThreadGroups(cores = availableParallelism()): number {
+/**
+ * Thread groups of each node's thread pool: the box's cores shared among the shards (a shard's
+ * master is busy with writes, its replicas with reads), at least one.
+ */
+export function threadPoolGroups(cores = availableParallelism()): number {
   return Math.max(1, Math.floor(cores / topology.shards.length));
 }
 
@@ -119,18 +120,16 @@ export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean 
       // flush once a second and spare the disk
       ...(replica
         ? ['--innodb-flush-log-at-trx-commit=2', '--sync-binlog=0']
-        : [
-            '--innodb-flush-log-at-trx-commit=1',
-            '--sync-binlog=1',
-            // the masters' statements are short and come from pooled connections: MariaDB's thread
-            // pool runs them on a few threads instead of waking one thread per connection for
-            // each statement (bench/README.md: +9–23 % borrow + return on 2 cores). One group per
-            // master when the masters share the box's cores; a statement running longer than the
-            // stall limit lets a second thread of its group take the next ones.
-            '--thread-handling=pool-of-threads',
-            `--thread-pool-size=${masterThreadGroups()}`,
-            '--thread-pool-stall-limit=50',
-          ]),
+        : ['--innodb-flush-log-at-trx-commit=1', '--sync-binlog=1']),
+      // the statements are short and come from pooled connections: MariaDB's thread pool runs
+      // them on a few threads instead of waking one thread per connection for each statement
+      // (bench/README.md, on 2 cores: borrow + return +9–23 %, reads from a replica +15–30 %).
+      // One thread group per node and share of the cores; a statement that waits (a row lock, a
+      // commit's fsync, MASTER_GTID_WAIT) or runs longer than the stall limit lets another
+      // thread of its group take the next ones.
+      '--thread-handling=pool-of-threads',
+      `--thread-pool-size=${threadPoolGroups()}`,
+      '--thread-pool-stall-limit=50',
       '--max-connections=300',
       '--performance-schema=OFF',
       '--skip-log-error',

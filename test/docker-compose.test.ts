@@ -82,7 +82,7 @@ describe('docker/compose.yml', () => {
     }
   });
 
-  it('runs each MariaDB node with its topology port and server id, replicas read-only', () => {
+  it('runs each MariaDB node with its topology port and server id on the thread pool, replicas read-only', () => {
     for (const s of topology.shards) {
       for (const [node, replica] of [
         [s.master, false] as const,
@@ -94,6 +94,7 @@ describe('docker/compose.yml', () => {
             `--port=${node.port}`,
             `--server-id=${node.serverId}`,
             '--gtid-strict-mode=1',
+            '--thread-handling=pool-of-threads',
           ]),
         );
         expect(cmd.includes('--read-only=1'), node.name).toBe(replica);
