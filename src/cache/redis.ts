@@ -2,7 +2,8 @@
  * Redis CacheStore on ioredis, configured to fail fast (ARCHITECTURE.md): no offline queue (a
  * command while disconnected fails at once instead of waiting), one retry per request, a command
  * timeout as a backstop under the breaker's `call_timeout_ms`, and a capped reconnect backoff.
- * No auto-pipelining: see the comment at the option.
+ * No auto-pipelining: see the comment at the option. The commands sent in one turn of the event
+ * loop still leave in one write (WriteCoalescer).
  * ioredis errors become `DependencyError('redis')` here and nowhere else.
  */
 import { Redis } from 'ioredis';
@@ -10,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
 import type { CacheStore } from './interface.js';
 import { RedisKeyTracking } from './redis-key-tracking.js';
+import { WriteCoalescer } from './write-coalescer.js';
 
 const GET_VERSIONED = `
 local v = redis.call('GET', KEYS[1]) or ''
@@ -55,6 +57,11 @@ export class RedisCacheStore implements CacheStore {
   private readonly redis: Redis;
   /** invalidations of the keys read on this store's connection, for the near cache */
   readonly tracking: RedisKeyTracking;
+  /** one write per event-loop turn instead of one per command: on 2 cores, cached reads +14–16 %,
+   *  Redis CPU per read 0.018 → 0.011 ms (bench/README.md, "Thread pool and coalesced writes") */
+  private readonly coalescer = new WriteCoalescer(() =>
+    this.redis.status === 'ready' ? this.redis.stream : undefined,
+  );
 
   constructor({ url, commandTimeoutMs = 1000, logger }: RedisCacheStoreOptions) {
     this.redis = new Redis(url, {
@@ -80,6 +87,8 @@ export class RedisCacheStore implements CacheStore {
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
+    // ioredis writes a command synchronously when connected: cork before it does
+    this.coalescer.beforeWrite();
     try {
       return await fn();
     } catch (error) {
