@@ -58,7 +58,7 @@ export class RedisCacheStore implements CacheStore {
   /** invalidations of the keys read on this store's connection, for the near cache */
   readonly tracking: RedisKeyTracking;
   /** one write per event-loop turn instead of one per command: on 2 cores, cached reads +14–16 %,
-   *  Redis CPU per read 0.018 → 0.011 ms (bench/README.md, "Thread pool and coalesced writes") */
+   *  Redis CPU per read 0.018 → 0.011 ms (bench/README.md, "one write per turn to Redis") */
   private readonly coalescer = new WriteCoalescer(() =>
     this.redis.status === 'ready' ? this.redis.stream : undefined,
   );
