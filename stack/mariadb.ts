@@ -7,8 +7,8 @@
  *   reused as is.
  * - masters are durable (`innodb_flush_log_at_trx_commit=1`, `sync_binlog=1`); replicas flush
  *   once a second (they re-fetch a lost tail from their master); every node runs its statements
- *   on MariaDB's thread pool (`threadPoolGroups`); buffers are small for a 2-core
- *   box; binlogs expire after 3 days.
+ *   on MariaDB's thread pool (`threadPoolGroups`); buffers are small for a 2-core box; binlogs
+ *   expire after 3 days.
  * - `setupMaster` (idempotent, on the master only, and only when not yet done as it is now): database `shardgate`, the application user
  *   @127.0.0.1 and @localhost (password from SHARDGATE_DB_PASSWORD) with ALL on shardgate.* plus
  *   the monitoring privileges the lag probes need (MariaDB ≥ 10.5 split them: BINLOG MONITOR =
