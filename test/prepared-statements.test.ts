@@ -6,14 +6,14 @@
  * the position it answers is the commit's own.
  */
 import { drizzle } from 'drizzle-orm/mysql2';
-import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionInitSql } from '../src/db/mysql-node-set.js';
 import { MysqlSession } from '../src/db/mysql-session.js';
 import { SqlContext } from '../src/db/repos/sql-context.js';
-import { dbPassword } from '../stack/stack-env.js';
+import { StatementBatcher } from '../src/db/statement-batcher.js';
 import { topology } from '../stack/topology.js';
 import { api, registerAndLogin } from './helpers/api.js';
+import { appConnection } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 
 const tenant = uniqueTenantId('prep');
@@ -102,16 +102,14 @@ describe('prepared statements on MariaDB', () => {
 describe('the GTID of a commit', () => {
   it('comes from the COMMIT answer: no SELECT of its own, and it is the commit’s last_gtid', async () => {
     const master = topology.shards[0]!.master;
-    const connection = await createConnection({
-      host: topology.host,
-      port: master.port,
-      user: topology.dbUser,
-      password: dbPassword(),
-      database: topology.database,
-    });
+    const connection = await appConnection(master.port);
     try {
       await connection.query(sessionInitSql(5));
-      const session = new MysqlSession(connection as never, 'mariadb', new SqlContext(drizzle(connection)));
+      const client = new StatementBatcher(connection);
+      const session = new MysqlSession(
+        'mariadb',
+        new SqlContext(drizzle({ client: client as never }), client),
+      );
       const selects = async () => {
         const [rows] = await connection.query("SHOW SESSION STATUS LIKE 'Com_select'");
         return Number((rows as { Value: string }[])[0]!.Value);
@@ -119,8 +117,8 @@ describe('the GTID of a commit', () => {
       // what two status reads count by themselves, then the same around a write transaction
       const idle = -(await selects()) + (await selects());
       const before = await selects();
-      const { gtid } = await session.transaction(async () => {
-        await connection.query(
+      const { gtid } = await session.transaction(async (sql) => {
+        await sql.client.query(
           `INSERT INTO tenant_state (tenant_id, members_registered, created_at) VALUES ('${tenant}-g', 0, NOW(3))`,
         );
       });

@@ -19,6 +19,7 @@ import { type NodeSet, type NodeSpec, nodeSpecKey, type SqlNode } from '../routi
 import { DatabaseError, isConnectionError, isDriverError, toUnavailable } from './mysql-errors.js';
 import { MysqlSession } from './mysql-session.js';
 import { SqlContext } from './repos/sql-context.js';
+import { StatementBatcher } from './statement-batcher.js';
 
 export interface MysqlNodeSetOptions {
   user: string;
@@ -50,7 +51,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
     let broken = false;
     try {
       const flavour = await this.detectFlavour(connection);
-      return await fn(new MysqlSession(connection, flavour, this.statementsOf(connection)));
+      return await fn(new MysqlSession(flavour, this.statementsOf(connection)));
     } catch (error) {
       if (error instanceof DependencyError) throw error;
       if (isConnectionError(error)) {
@@ -73,7 +74,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
     if (!sql) {
       // bound to a promise wrapper of its own, not to this checkout's, so the prepared
       // statements outlive the checkout
-      sql = new SqlContext(drizzle(physical.promise()));
+      const client = new StatementBatcher(physical.promise());
+      sql = new SqlContext(drizzle({ client: client as unknown as Pool }), client);
       this.statements.set(physical, sql);
     }
     return sql;
@@ -230,7 +232,9 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       enableKeepAlive: true,
       keepAliveInitialDelay: 10_000,
       supportBigNumbers: true,
-      multipleStatements: false,
+      // StatementBatcher joins a request's statements into one COM_QUERY; every statement of
+      // this adapter carries its input as escaped values, never pasted into the SQL text
+      multipleStatements: true,
       // no stack captured per query for error messages (measurable CPU on every statement);
       // errors are wrapped with the node key at this adapter's edge instead
       trace: false,

@@ -1,8 +1,8 @@
 /**
  * One checked-out connection of a MariaDB/MySQL node, as the router and the repositories use it.
- * Holds the statements of THIS connection (`sql`: its drizzle handle and prepared queries), so a
- * transaction, the GTID it produced, and a `MASTER_GTID_WAIT` followed by a read all run on one
- * session.
+ * Holds the statements of THIS connection (`sql`: its drizzle handle, prepared queries and
+ * StatementBatcher, through which every statement here goes), so a transaction, the GTID it
+ * produced, and a `MASTER_GTID_WAIT` followed by a read all run on one session.
  *
  * Flavour-specific SQL lives here and nowhere else:
  * | need                       | MariaDB                                | MySQL                                  |
@@ -19,20 +19,18 @@
  * *a superset of the commit: safe (a reader waits for at most a little more than needed); MySQL
  *  is detected and handled but not exercised by the test suite (the local stack is MariaDB).
  */
-import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
 import type { SqlContext } from './repos/sql-context.js';
 
 export class MysqlSession implements NodeSession {
   constructor(
-    private readonly connection: PoolConnection,
     readonly flavour: ServerFlavour,
     readonly sql: SqlContext,
   ) {}
 
   private async scalar(sql: string, params: unknown[] = []): Promise<unknown> {
-    const [rows] = await this.connection.query({ sql, values: params, rowsAsArray: true });
+    const [rows] = await this.sql.client.query({ sql, rowsAsArray: true }, params);
     return (rows as unknown[][])[0]?.[0];
   }
 
@@ -62,23 +60,28 @@ export class MysqlSession implements NodeSession {
    * Runs `fn` in one transaction on this connection (START TRANSACTION … COMMIT; ROLLBACK when
    * `fn` throws) and answers the GTID position the commit produced. The statements of `fn` go
    * through `sql`, which is bound to this same connection, so they are part of the transaction.
+   * START TRANSACTION is issued without waiting for its answer: it leaves in one round trip with
+   * `fn`'s first statements (StatementBatcher), and its failure fails them too.
    * A ROLLBACK that fails (connection lost) is thrown instead of `fn`'s error, with that error as
    * its cause, so the caller destroys the connection; nothing was committed either way.
    */
   async transaction<T>(fn: (sql: SqlContext) => Promise<T>): Promise<{ value: T; gtid: string }> {
-    await this.connection.query('START TRANSACTION');
+    const client = this.sql.client;
+    const begun = client.query({ sql: 'START TRANSACTION' });
     let value: T;
     try {
-      value = await fn(this.sql);
+      [, value] = await Promise.all([begun, fn(this.sql)]);
     } catch (error) {
+      // a rejected START must not surface later as an unhandled rejection
+      begun.catch(() => {});
       try {
-        await this.connection.query('ROLLBACK');
+        await client.query({ sql: 'ROLLBACK' });
       } catch (rollbackError) {
         throw Object.assign(rollbackError as Error, { cause: error });
       }
       throw error;
     }
-    const [ok] = await this.connection.query<ResultSetHeader>('COMMIT');
+    const [ok] = await client.query({ sql: 'COMMIT' });
     if (this.flavour === 'mysql') {
       return { value, gtid: String((await this.scalar('SELECT @@GLOBAL.gtid_executed')) ?? '') };
     }

@@ -6,6 +6,12 @@
  * queue on it for the shortest time. No free copy rolls the loan and the receipt back. A member may hold several copies of one book (the contract is silent;
  * nothing in the model forbids it). Only the borrower can return a loan: to anyone else another
  * member's loan does not exist (404), which tells nothing about other members' loans.
+ *
+ * Statements that do not wait for each other's answers are issued together (`Promise.all`, in
+ * the order they run); the SQL adapter sends each such group in one round trip
+ * (db/statement-batcher.ts), so a borrow is three round trips with COMMIT and a return four.
+ * A return therefore locks the loan row before it knows the token's member is still valid; an
+ * invalid one rolls back in the same request.
  */
 import { encodeCursor } from './cursor.js';
 import type { DataAccess, ReadOptions, ReadOutcome, TenantRef, WriteOutcome } from './data-access.js';
@@ -23,10 +29,9 @@ export function borrowBook(
   bookId: string,
 ): Promise<WriteOutcome<Loan>> {
   return data.write(tenant, async (repos) => {
-    const actor = await actingMember(repos, principal);
+    // the book is a plain read: the title and author for the receipt, and 404 before anything is written
+    const [actor, book] = await Promise.all([actingMember(repos, principal), repos.books.findById(bookId)]);
     if (!actor.ok) return actor;
-    // a plain read: the title and author for the receipt, and 404 before anything is written
-    const book = await repos.books.findById(bookId);
     if (!book) return fail('not_found', 'book_not_found', 'no such book in this tenant');
     const now = new Date();
     const loan: Loan = {
@@ -36,26 +41,29 @@ export function borrowBook(
       borrowedAt: now,
       returnedAt: null,
     };
-    await repos.loans.insert(loan);
-    await repos.outbox.add(
-      {
-        kind: 'loan_receipt',
-        recipient: actor.value.email,
-        payload: {
-          ...tenantPayload(tenant),
-          memberId: actor.value.id,
-          name: actor.value.name,
-          loanId: loan.id,
-          bookId,
-          title: book.title,
-          author: book.author,
-          borrowedAt: now.toISOString(),
+    const [, , took] = await Promise.all([
+      repos.loans.insert(loan),
+      repos.outbox.add(
+        {
+          kind: 'loan_receipt',
+          recipient: actor.value.email,
+          payload: {
+            ...tenantPayload(tenant),
+            memberId: actor.value.id,
+            name: actor.value.name,
+            loanId: loan.id,
+            bookId,
+            title: book.title,
+            author: book.author,
+            borrowedAt: now.toISOString(),
+          },
         },
-      },
-      now,
-    );
-    // last (see above). A book deleted since the read above also has no copy to take: 409.
-    if (!(await repos.books.takeCopy(bookId, now))) {
+        now,
+      ),
+      // last (see above). A book deleted since the read above also has no copy to take: 409.
+      repos.books.takeCopy(bookId, now),
+    ]);
+    if (!took) {
       return fail('conflict', 'no_copy_available', 'every copy of this book is on loan');
     }
     return ok(loan);
@@ -69,38 +77,43 @@ export function returnLoan(
   loanId: string,
 ): Promise<WriteOutcome<Loan>> {
   return data.write(tenant, async (repos) => {
-    const actor = await actingMember(repos, principal);
+    const [actor, loan] = await Promise.all([
+      actingMember(repos, principal),
+      repos.loans.findByIdForUpdate(loanId),
+    ]);
     if (!actor.ok) return actor;
-    const loan = await repos.loans.findByIdForUpdate(loanId);
     if (!loan || loan.memberId !== actor.value.id)
       return fail('not_found', 'loan_not_found', 'no such loan of yours');
     if (loan.returnedAt !== null)
       return fail('conflict', 'already_returned', 'this loan was returned already');
     const now = new Date();
-    if (!(await repos.loans.markReturned(loanId, now))) {
-      return fail('conflict', 'already_returned', 'this loan was returned already');
-    }
-    const book = await repos.books.findById(loan.bookId);
-    await repos.outbox.add(
-      {
-        kind: 'return_receipt',
-        recipient: actor.value.email,
-        payload: {
-          ...tenantPayload(tenant),
-          memberId: actor.value.id,
-          name: actor.value.name,
-          loanId,
-          bookId: loan.bookId,
-          title: book?.title ?? null,
-          author: book?.author ?? null,
-          borrowedAt: loan.borrowedAt.toISOString(),
-          returnedAt: now.toISOString(),
+    const [marked, book] = await Promise.all([
+      repos.loans.markReturned(loanId, now),
+      repos.books.findById(loan.bookId),
+    ]);
+    if (!marked) return fail('conflict', 'already_returned', 'this loan was returned already');
+    await Promise.all([
+      repos.outbox.add(
+        {
+          kind: 'return_receipt',
+          recipient: actor.value.email,
+          payload: {
+            ...tenantPayload(tenant),
+            memberId: actor.value.id,
+            name: actor.value.name,
+            loanId,
+            bookId: loan.bookId,
+            title: book?.title ?? null,
+            author: book?.author ?? null,
+            borrowedAt: loan.borrowedAt.toISOString(),
+            returnedAt: now.toISOString(),
+          },
         },
-      },
-      now,
-    );
-    // last (see above)
-    await repos.books.returnCopy(loan.bookId, now);
+        now,
+      ),
+      // last (see above)
+      repos.books.returnCopy(loan.bookId, now),
+    ]);
     return ok({ ...loan, returnedAt: now });
   });
 }

@@ -3,6 +3,7 @@
  * API cannot make: which node holds a row, STOP/START SLAVE. Ports come from stack/topology.ts.
  */
 import { type Connection, createConnection } from 'mysql2/promise';
+import { dbPassword } from '../../stack/stack-env.js';
 import { topology } from '../../stack/topology.js';
 
 export type ShardId = (typeof topology.shards)[number]['id'];
@@ -31,6 +32,18 @@ export async function rootConnection(port: number): Promise<Connection> {
     user: 'root',
     password: '',
     database: topology.database,
+  });
+}
+
+/** A connection as the API's database user, with multi-statements on as in the API's pools. */
+export async function appConnection(port: number): Promise<Connection> {
+  return createConnection({
+    host: topology.host,
+    port,
+    user: topology.dbUser,
+    password: dbPassword(),
+    database: topology.database,
+    multipleStatements: true,
   });
 }
 

@@ -11,12 +11,21 @@
  * The builder function is the cache key: pass a module-level function, never an inline arrow
  * (a new arrow on every call would be a new key and build every time).
  */
+import type { StatementBatcher } from '../statement-batcher.js';
 import type { Queryable } from './queryable.js';
 
 export class SqlContext {
   private readonly statements = new Map<(db: Queryable) => unknown, unknown>();
 
-  constructor(readonly db: Queryable) {}
+  /**
+   * @param db drizzle over `client`
+   * @param client the connection's StatementBatcher: raw statements (START TRANSACTION, COMMIT,
+   *   positions) go through it too, so they keep their order with drizzle's and share its batches
+   */
+  constructor(
+    readonly db: Queryable,
+    readonly client: Pick<StatementBatcher, 'query'>,
+  ) {}
 
   prepared<Q>(build: (db: Queryable) => Q): Q {
     let statement = this.statements.get(build) as Q | undefined;

@@ -1,0 +1,157 @@
+/**
+ * One round trip for the statements a request issues together on one connection.
+ *
+ * The API's pooled connections each serve one request at a time, and a request's statements
+ * used to leave one by one: a write, a wake-up of the server, an answer, a wake-up of the API —
+ * seven or eight times for a borrow or a return. On a small box each of those writes costs more
+ * CPU than the statement itself (bench/README.md). A `StatementBatcher` stands in front of one
+ * connection with mysql2's `query(options, values)` signature (drizzle's mysql2 driver and
+ * MysqlSession call it): every statement issued before the current turn's microtasks have run
+ * (`process.nextTick`) joins ONE multi-statement COM_QUERY, sent in order. So
+ * `Promise.all([a(), b()])` is one round trip, and `START TRANSACTION` issued without waiting
+ * rides along with the transaction's first statement. A statement issued alone is passed to the
+ * connection unchanged.
+ *
+ * Contract:
+ * - Order: statements reach the server in the order they were issued; batches too (mysql2 runs
+ *   one command at a time per connection and queues the rest).
+ * - Answers: each caller gets what `query` alone would have answered, `[rows or header, fields]`,
+ *   rows as arrays or objects as it asked. Each statement is formatted with its own values by
+ *   the connection's own `format` (the same escaping as a lone query), then joined.
+ * - Errors: the server stops a multi-statement at the first failing statement; that error
+ *   rejects EVERY statement of the batch, those before it included (their effects stand until
+ *   the caller's ROLLBACK — all of the API's batched statements run inside a transaction, whose
+ *   caller rolls back on any error). A lost connection rejects them all, as it would one by one.
+ * - Statements whose answers depend on a `typeCast` join a batch only with statements of the
+ *   same cast (compared by the function's source: drizzle builds an identical one per prepared
+ *   query); statements that answer no rows (`START`, `COMMIT`, `INSERT`, `UPDATE`, …) join any.
+ * - Needs `multipleStatements` on the connection. That widens what a failed escape could do (a
+ *   stacked statement), so every statement here must carry its input as values, never pasted
+ *   into the SQL text — true of drizzle and of every raw statement of this adapter.
+ */
+import type { FieldPacket, QueryOptions } from 'mysql2/promise';
+
+/** the part of a mysql2 promise connection the batcher uses */
+export interface BatchTarget {
+  query(options: QueryOptions, values?: unknown): Promise<[unknown, unknown]>;
+  format(sql: string, values?: unknown): string;
+}
+
+type TypeCast = QueryOptions['typeCast'];
+
+interface Pending {
+  options: QueryOptions;
+  values: unknown;
+  resolve: (answer: [unknown, unknown]) => void;
+  reject: (error: unknown) => void;
+}
+
+/** verbs that answer an OK packet, never rows: they fit a batch of any row settings */
+const NO_ROWS = /^\s*(START|BEGIN|COMMIT|ROLLBACK|INSERT|UPDATE|DELETE|REPLACE|SET|SAVEPOINT|RELEASE)\b/i;
+
+const castKeys = new WeakMap<object, string>();
+
+/** what a statement's answer depends on: '' for none, else its typeCast's identity by source */
+function rowSettings(options: QueryOptions): string | undefined {
+  if (NO_ROWS.test(options.sql)) return undefined;
+  const cast = options.typeCast as TypeCast;
+  if (typeof cast !== 'function') return cast === false ? 'raw' : '';
+  let key = castKeys.get(cast);
+  if (key === undefined) {
+    key = `cast:${cast.toString()}`;
+    castKeys.set(cast, key);
+  }
+  return key;
+}
+
+export class StatementBatcher {
+  private queue: Pending[] = [];
+  private scheduled = false;
+
+  constructor(private readonly target: BatchTarget) {}
+
+  query(options: QueryOptions | string, values?: unknown): Promise<[unknown, unknown]> {
+    const opts: QueryOptions = typeof options === 'string' ? { sql: options } : options;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ options: opts, values: values ?? opts.values, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        process.nextTick(() => this.flush());
+      }
+    });
+  }
+
+  /** mysql2's own formatting, for callers that build SQL text (none of the API's statements) */
+  format(sql: string, values?: unknown): string {
+    return this.target.format(sql, values);
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const queue = this.queue;
+    this.queue = [];
+    let start = 0;
+    while (start < queue.length) {
+      // the longest run from `start` whose row-answering statements share their settings
+      let settings: string | undefined;
+      let end = start;
+      for (; end < queue.length; end++) {
+        const s = rowSettings(queue[end]!.options);
+        if (s === undefined) continue;
+        if (settings === undefined) settings = s;
+        else if (s !== settings) break;
+      }
+      this.send(queue.slice(start, end));
+      start = end;
+    }
+  }
+
+  private send(batch: Pending[]): void {
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      this.target.query(only.options, only.values).then(only.resolve, only.reject);
+      return;
+    }
+    const typed = batch.find((p) => rowSettings(p.options) !== undefined)?.options;
+    let sql: string;
+    try {
+      sql = batch
+        .map((p) => (p.values === undefined ? p.options.sql : this.target.format(p.options.sql, p.values)))
+        .join(';\n');
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    this.target.query({ sql, rowsAsArray: true, typeCast: typed?.typeCast }).then(
+      ([results, fields]) => {
+        const all = results as unknown[];
+        const allFields = fields as (FieldPacket[] | undefined)[];
+        if (!Array.isArray(all) || all.length !== batch.length) {
+          const error = new Error(
+            `multi-statement answered ${all?.length} results for ${batch.length} statements`,
+          );
+          for (const p of batch) p.reject(error);
+          return;
+        }
+        batch.forEach((p, i) => {
+          const result = all[i];
+          const f = allFields[i];
+          p.resolve([p.options.rowsAsArray || !Array.isArray(result) ? result : asObjects(result, f), f]);
+        });
+      },
+      (error: unknown) => {
+        for (const p of batch) p.reject(error);
+      },
+    );
+  }
+}
+
+/** rows fetched as arrays, shaped as mysql2 shapes them without `rowsAsArray` (a later column of a duplicate name wins) */
+function asObjects(rows: unknown[], fields: FieldPacket[] | undefined): Record<string, unknown>[] {
+  const names = (fields ?? []).map((f) => f.name);
+  return (rows as unknown[][]).map((row) => {
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) o[names[i]!] = row[i];
+    return o;
+  });
+}
