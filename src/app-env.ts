@@ -3,6 +3,7 @@
  * interface with a real adapter (entry/node.ts) and a memory one (unit tests); handlers reach
  * them through `c.get('services')`, never through module singletons.
  */
+import type { Context } from 'hono';
 import type { ReadCache } from './cache/read-cache.js';
 import type { ConfigStore } from './config/interface.js';
 import type { TenantEntry } from './config/schema.js';
@@ -14,6 +15,12 @@ import type { Metrics } from './observability/metrics.js';
 import type { BreakerRegistry } from './resilience/breaker-registry.js';
 import type { ConsistencyTokens } from './routing/consistency-token.js';
 import type { ShardStatus } from './routing/shard-router.js';
+
+/**
+ * A request body the runtime read before the app saw the request (entry/pre-read-body.ts): its
+ * text, or that it was larger than the limit the runtime was given (BODY_LIMIT_BYTES).
+ */
+export type PreReadBody = { text: string; tooLarge?: undefined } | { tooLarge: true };
 
 export interface Lifecycle {
   /** true once shutdown began: `/health/ready` answers 503 so the load balancer drains us */
@@ -40,6 +47,11 @@ export interface Services {
   memberTokens: MemberTokens;
   /** signs and verifies `X-Consistency-Token` */
   consistencyTokens: ConsistencyTokens;
+  /**
+   * The body the runtime already read for this request (Node: entry/pre-read-body.ts), or
+   * undefined: then the app reads it through the Fetch API with Hono's body limit.
+   */
+  preReadBody?: (c: Context<AppEnv>) => PreReadBody | undefined;
 }
 
 export type AppEnv = {

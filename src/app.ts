@@ -60,21 +60,29 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       );
     }
   });
-  const limitBody = bodyLimit({
-    maxSize: BODY_LIMIT_BYTES,
-    onError: () => {
-      throw new ProblemError({
-        status: 413,
-        code: 'payload_too_large',
-        title: 'Payload too large',
-        detail: `request body exceeds ${BODY_LIMIT_BYTES} bytes`,
-      });
-    },
-  });
+  const tooLarge = (): never => {
+    throw new ProblemError({
+      status: 413,
+      code: 'payload_too_large',
+      title: 'Payload too large',
+      detail: `request body exceeds ${BODY_LIMIT_BYTES} bytes`,
+    });
+  };
+  const limitBody = bodyLimit({ maxSize: BODY_LIMIT_BYTES, onError: tooLarge });
   // GET and HEAD requests have no body in the Fetch API (a Request cannot be built with one), so
   // they skip the limit. Checking them would build a full Fetch Request around the Node request
   // (an AbortController and undici's Request): the largest single CPU cost of a cached GET.
-  app.use((c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)));
+  // A body the runtime already read (Services.preReadBody) goes into Hono's body cache, where
+  // `c.req.json()` and the validators find it; it was read up to the same limit.
+  app.use((c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const body = services.preReadBody?.(c);
+    if (body === undefined) return limitBody(c, next);
+    if (body.tooLarge) return tooLarge();
+    // the cache holds promises at run time (hono/dist/request.js), whatever its type says
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(body.text);
+    return next();
+  });
 
   registerHealthRoutes(app);
   registerMetricsRoute(app);

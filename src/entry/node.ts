@@ -4,9 +4,10 @@
  * readiness goes 503 (HAProxy drains us), in-flight requests finish, the etcd registration is
  * removed, then the process exits. A second signal exits at once.
  */
+import { createServer, type RequestListener, type ServerOptions } from 'node:http';
 import { hostname } from 'node:os';
-import { serve } from '@hono/node-server';
-import { createApp } from '../app.js';
+import { type HttpBindings, serve } from '@hono/node-server';
+import { BODY_LIMIT_BYTES, createApp } from '../app.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { RedisCacheStore } from '../cache/redis.js';
 import { registerConfigMetrics } from '../config/config-metrics.js';
@@ -19,6 +20,7 @@ import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { startAgentCheckServer } from './agent-check-server.js';
+import { preReadBodies, preReadBodyOf } from './pre-read-body.js';
 
 function loadEnv() {
   try {
@@ -64,11 +66,24 @@ const app = createApp({
   cache,
   ...dataServices.services,
   lifecycle: { isDraining: () => draining },
+  preReadBody: (c) => preReadBodyOf((c.env as HttpBindings | undefined)?.incoming),
 });
 
-const server = serve({ fetch: app.fetch, port: env.PORT, hostname: '0.0.0.0' }, (info) => {
-  logger.info({ port: info.port }, 'listening');
-});
+// POST bodies are read off the socket before Hono sees the request (pre-read-body.ts); Hono's
+// own clean-up of unread bodies stays off, as that module requires
+const server = serve(
+  {
+    fetch: app.fetch,
+    port: env.PORT,
+    hostname: '0.0.0.0',
+    autoCleanupIncoming: false,
+    createServer: ((options: ServerOptions, listener: RequestListener) =>
+      createServer(options, preReadBodies(listener, BODY_LIMIT_BYTES))) as typeof createServer,
+  },
+  (info) => {
+    logger.info({ port: info.port }, 'listening');
+  },
+);
 // Keep idle keep-alive connections open longer than HAProxy's `timeout http-keep-alive`, so
 // HAProxy never reuses a connection Node has just closed (a source of spurious 502s).
 if ('keepAliveTimeout' in server) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../app.js';
+import { createApp, type Services } from '../app.js';
+import type { PreReadBody } from '../app-env.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { MemoryDataAccess } from '../db/memory-data-access.js';
 import { encodeCursor } from '../domain/cursor.js';
@@ -12,7 +13,7 @@ const shard = (port: number) =>
     replicas: [{ host: '127.0.0.1', port: port + 1, weight: 1 }],
   });
 
-function setup() {
+function setup(overrides: Partial<Omit<Services, 'config'>> = {}) {
   const config = new MemoryConfigStore({
     initial: {
       'shards/shard-1': shard(3316),
@@ -24,7 +25,7 @@ function setup() {
       'tenants/gone': '{"shard":"shard-1","status":"suspended"}',
     },
   });
-  const services = createMemoryServices({ config });
+  const services = createMemoryServices({ config, ...overrides });
   const app = createApp(services);
   const data = services.data as MemoryDataAccess;
   const call = async (
@@ -274,6 +275,29 @@ describe('library routes (memory adapters)', () => {
       expect(typeof r.json.code).toBe('string');
     }
     expect(data.committed.members.size).toBe(0);
+  });
+
+  it('takes a body the runtime already read, with its verdict on the size, over the Fetch body', async () => {
+    let body: PreReadBody | undefined;
+    const { call, data } = setup({ preReadBody: () => body });
+    const member = { email: 'pre@example.com', name: 'Pre', password: 'password-1' };
+    // what the Fetch body says is ignored once the runtime read the body
+    body = { text: JSON.stringify(member) };
+    expect((await call('POST', '/v1/members', { body: '{"not":"this"}' })).status).toBe(201);
+    body = { text: '{"email":' };
+    const malformed = await call('POST', '/v1/members', { body: JSON.stringify(member) });
+    expect([malformed.status, malformed.json.code]).toEqual([400, 'bad_request']);
+    body = { tooLarge: true };
+    const big = await call('POST', '/v1/members', {
+      body: JSON.stringify({ ...member, email: 'b@example.com' }),
+    });
+    expect(big.status).toBe(413);
+    expect(big.json.code).toBe('payload_too_large');
+    // the runtime did not read this one: the app reads the Fetch body, with its own limit
+    body = undefined;
+    const own = await call('POST', '/v1/members', { body: { ...member, email: 'own@example.com' } });
+    expect(own.status).toBe(201);
+    expect(data.committed.members.size).toBe(2);
   });
 
   it('documents the library API in /openapi.json', async () => {
