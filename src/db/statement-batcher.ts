@@ -25,6 +25,10 @@
  * - Statements whose answers depend on a `typeCast` join a batch only with statements of the
  *   same cast (compared by the function's source: drizzle builds an identical one per prepared
  *   query); statements that answer no rows (`START`, `COMMIT`, `INSERT`, `UPDATE`, …) join any.
+ * - A caller must not leave a statement running when its transaction settles: after a failure
+ *   its caller rolls back and returns the connection to the pool, so a statement issued later
+ *   would run outside the transaction. Each branch of the rules' `Promise.all` is therefore ONE
+ *   statement (or checks after its only one).
  * - Needs `multipleStatements` on the connection. That widens what a failed escape could do (a
  *   stacked statement), so every statement here must carry its input as values, never pasted
  *   into the SQL text — true of drizzle and of every raw statement of this adapter.
@@ -81,38 +85,36 @@ export class StatementBatcher {
     });
   }
 
-  /** mysql2's own formatting, for callers that build SQL text (none of the API's statements) */
-  format(sql: string, values?: unknown): string {
-    return this.target.format(sql, values);
-  }
-
   private flush(): void {
     this.scheduled = false;
     const queue = this.queue;
     this.queue = [];
     let start = 0;
     while (start < queue.length) {
-      // the longest run from `start` whose row-answering statements share their settings
+      // the longest run from `start` whose row-answering statements share their settings; the
+      // first of those gives the run its typeCast
       let settings: string | undefined;
+      let typeCast: TypeCast;
       let end = start;
       for (; end < queue.length; end++) {
         const s = rowSettings(queue[end]!.options);
         if (s === undefined) continue;
-        if (settings === undefined) settings = s;
-        else if (s !== settings) break;
+        if (settings === undefined) {
+          settings = s;
+          typeCast = queue[end]!.options.typeCast;
+        } else if (s !== settings) break;
       }
-      this.send(queue.slice(start, end));
+      this.send(queue.slice(start, end), typeCast);
       start = end;
     }
   }
 
-  private send(batch: Pending[]): void {
+  private send(batch: Pending[], typeCast: TypeCast): void {
     if (batch.length === 1) {
       const only = batch[0]!;
       this.target.query(only.options, only.values).then(only.resolve, only.reject);
       return;
     }
-    const typed = batch.find((p) => rowSettings(p.options) !== undefined)?.options;
     let sql: string;
     try {
       sql = batch
@@ -122,7 +124,7 @@ export class StatementBatcher {
       for (const p of batch) p.reject(error);
       return;
     }
-    this.target.query({ sql, rowsAsArray: true, typeCast: typed?.typeCast }).then(
+    this.target.query({ sql, rowsAsArray: true, typeCast }).then(
       ([results, fields]) => {
         const all = results as unknown[];
         const allFields = fields as (FieldPacket[] | undefined)[];

@@ -47,6 +47,12 @@ export interface ReadOutcome<T> {
 }
 
 export interface DataAccess {
+  /**
+   * Runs `fn` in one transaction on the tenant's master: committed when it answers ok, rolled
+   * back when it answers a failure or throws. `fn` must have no statement still running when it
+   * settles (a `Promise.all` branch that goes on to another statement after a sibling failed
+   * would run it after the rollback).
+   */
   write<T>(tenant: TenantRef, fn: (repos: TenantRepos) => Promise<Result<T>>): Promise<WriteOutcome<T>>;
   read<T>(
     tenant: TenantRef,

@@ -27,6 +27,8 @@ import type { IncomingMessage, RequestListener } from 'node:http';
 import type { PreReadBody } from '../app-env.js';
 
 const BODY = Symbol('shardgate.preReadBody');
+/** not streaming, so one decoder serves every request */
+const utf8 = new TextDecoder();
 type WithBody = IncomingMessage & { [BODY]?: PreReadBody; rawBody?: Buffer };
 
 /** what `preReadBodies` read of this request; undefined for GET, HEAD, or a request it did not see */
@@ -67,7 +69,7 @@ export function preReadBodies(listener: RequestListener, limit: number): Request
     const onEnd = () => {
       stop();
       const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      (req as WithBody)[BODY] = { text: new TextDecoder().decode(bytes) };
+      (req as WithBody)[BODY] = { text: utf8.decode(bytes) };
       (req as WithBody).rawBody = bytes;
       listener(req, res);
     };
