@@ -72,8 +72,7 @@ export class MysqlSession implements NodeSession {
     try {
       [, value] = await Promise.all([begun, fn(this.sql)]);
     } catch (error) {
-      // a rejected START must not surface later as an unhandled rejection
-      begun.catch(() => {});
+      // a rejected START is handled by Promise.all above: it cannot surface unhandled
       try {
         await client.query({ sql: 'ROLLBACK' });
       } catch (rollbackError) {
