@@ -52,6 +52,12 @@ export interface Services {
    * undefined: then the app reads it through the Fetch API with Hono's body limit.
    */
   preReadBody?: (c: Context<AppEnv>) => PreReadBody | undefined;
+  /**
+   * Request header `name` as the Fetch API's `Headers.get` answers it, read by the runtime
+   * without building a Headers object (Node: entry/incoming-header.ts); left out, the app asks
+   * `c.req.header()`. Read it through http/request-header.ts.
+   */
+  requestHeader?: (c: Context<AppEnv>, name: string) => string | undefined;
 }
 
 export type AppEnv = {

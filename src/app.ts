@@ -13,6 +13,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { AppEnv, Services } from './app-env.js';
 import { ProblemError, problemResponse } from './http/problem.js';
+import { requestHeader } from './http/request-header.js';
 import { validationProblem } from './http/validation-problem.js';
 import { DependencyError } from './resilience/errors.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -41,12 +42,12 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   });
 
   app.use(async (c, next) => {
+    c.set('services', services);
     // a caller's id is kept only when it is short and plain; anything else gets a fresh one
-    const incoming = c.req.header('X-Request-Id');
+    const incoming = requestHeader(c, 'X-Request-Id');
     const id = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : crypto.randomUUID();
     c.set('requestId', id);
     c.header('X-Request-Id', id);
-    c.set('services', services);
     c.header('X-Served-By', services.instanceId);
     const started = performance.now();
     try {

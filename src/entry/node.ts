@@ -20,6 +20,7 @@ import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { startAgentCheckServer } from './agent-check-server.js';
+import { incomingHeader } from './incoming-header.js';
 import { preReadBodies, preReadBodyOf } from './pre-read-body.js';
 
 function loadEnv() {
@@ -67,6 +68,10 @@ const app = createApp({
   ...dataServices.services,
   lifecycle: { isDraining: () => draining },
   preReadBody: (c) => preReadBodyOf((c.env as HttpBindings | undefined)?.incoming),
+  requestHeader: (c, name) => {
+    const incoming = (c.env as HttpBindings | undefined)?.incoming;
+    return incoming ? incomingHeader(incoming, name) : c.req.header(name);
+  },
 });
 
 // POST bodies are read off the socket before Hono sees the request (pre-read-body.ts); Hono's

@@ -300,6 +300,62 @@ describe('library routes (memory adapters)', () => {
     expect(data.committed.members.size).toBe(2);
   });
 
+  it('reads the headers of a GET through the runtime, never through a Fetch Headers, and validates path and query the same', async () => {
+    // a Request that counts reads of its Fetch Headers and carries a plain copy of them, which the
+    // runtime's header reader (Services.requestHeader) answers from, as the Node entry does
+    class Watched extends Request {
+      reads = 0;
+      readonly plain: Record<string, string>;
+      constructor(url: string, headers: Record<string, string>) {
+        super(url, { headers });
+        this.plain = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+        const fetchHeaders = Object.getOwnPropertyDescriptor(Request.prototype, 'headers')?.get;
+        Object.defineProperty(this, 'headers', {
+          get: () => {
+            this.reads++;
+            return fetchHeaders?.call(this);
+          },
+        });
+      }
+    }
+    const { app, call, register } = setup({
+      requestHeader: (c, name) => {
+        const raw = c.req.raw;
+        return raw instanceof Watched ? raw.plain[name.toLowerCase()] : c.req.header(name);
+      },
+    });
+    const lib = await register('acme', 'lib@example.com');
+    const book = { isbn: '978-0-13-468599-1', title: 'T', author: 'A', copies: 1 };
+    const id = (await call('POST', '/v1/books', { token: lib.token, body: book })).json.id as string;
+    const get = async (path: string, headers: Record<string, string> = { 'X-Tenant-ID': 'acme' }) => {
+      const req = new Watched(`http://localhost${path}`, headers);
+      const res = await app.request(req);
+      return { status: res.status, json: (await res.json()) as Record<string, unknown>, reads: req.reads };
+    };
+    expect(await get(`/v1/books/${id}`)).toMatchObject({ status: 200, json: { id, title: 'T' }, reads: 0 });
+    expect(await get('/v1/books?limit=1')).toMatchObject({
+      status: 200,
+      json: { items: [{ id }] },
+      reads: 0,
+    });
+    // the tenant header really comes through the reader: another tenant does not see the book
+    expect(await get(`/v1/books/${id}`, { 'X-Tenant-ID': 'globex' })).toMatchObject({
+      status: 404,
+      reads: 0,
+    });
+    expect(await get(`/v1/books/${id}`, {})).toMatchObject({ status: 400, reads: 0 });
+    const badId = await get('/v1/books/not-an-id');
+    expect([badId.status, badId.json.code, badId.reads]).toEqual([400, 'validation_failed', 0]);
+    expect(badId.json.detail).toContain('path.id');
+    const badQuery = await get('/v1/books?bogus=1');
+    expect([badQuery.status, badQuery.json.code, badQuery.reads]).toEqual([400, 'validation_failed', 0]);
+    expect(badQuery.json.detail).toContain('query.bogus');
+    const health = await get('/health', { 'X-Request-Id': 'trace-1' });
+    expect(health).toMatchObject({ status: 200, reads: 0 });
+    const echoed = await app.request(new Watched('http://localhost/health', { 'X-Request-Id': 'trace-1' }));
+    expect(echoed.headers.get('X-Request-Id')).toBe('trace-1');
+  });
+
   it('documents the library API in /openapi.json', async () => {
     const { app } = setup();
     const doc = (await (await app.request('/openapi.json')).json()) as { paths: Record<string, unknown> };
