@@ -21,6 +21,7 @@ export async function startExtraInstance({
   id,
   nodeArgs,
   stdout = 'ignore',
+  entry = join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js'),
 }: {
   /** SHARDGATE_INSTANCE_ID */
   id: string;
@@ -28,9 +29,11 @@ export async function startExtraInstance({
   nodeArgs: readonly string[];
   /** 'pipe' to read what the process prints (e.g. `--trace-gc`) from `child.stdout` */
   stdout?: 'ignore' | 'pipe';
+  /** the API entry to run (default: the stack's `dist/`; bench/ab.ts runs builds of other revisions) */
+  entry?: string;
 }): Promise<ExtraInstance> {
   const port = await freePort(topology.host);
-  const child = spawn(process.execPath, [...nodeArgs, join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     env: {
       ...process.env,
       ...stackEnv(),
