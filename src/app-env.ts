@@ -71,5 +71,7 @@ export type AppEnv = {
     readPosition: ReplicationPosition | undefined;
     /** set by `requireMember` on routes that need a Bearer token */
     principal: Principal;
+    /** this answer's headers until it is built (http/response-headers.ts) */
+    responseHeaders: Record<string, string>;
   };
 };

@@ -14,6 +14,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppEnv, Services } from './app-env.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
+import { finishHeaders } from './http/response-headers.js';
 import { validationProblem } from './http/validation-problem.js';
 import { DependencyError } from './resilience/errors.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -47,11 +48,11 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     const incoming = requestHeader(c, 'X-Request-Id');
     const id = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : crypto.randomUUID();
     c.set('requestId', id);
-    c.header('X-Request-Id', id);
-    c.header('X-Served-By', services.instanceId);
+    c.set('responseHeaders', { 'X-Request-Id': id, 'X-Served-By': services.instanceId });
     const started = performance.now();
     try {
       await next();
+      finishHeaders(c);
     } finally {
       // routePath is the matched template (`/v1/books/:id`), so ids never explode the label set
       const route = c.res.status === 404 && c.req.routePath === '/*' ? 'unmatched' : c.req.routePath;

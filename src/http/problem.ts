@@ -5,6 +5,8 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { AppEnv } from '../app-env.js';
+import { setHeader, textBody } from './response-headers.js';
 
 export interface ProblemInit {
   status: ContentfulStatusCode;
@@ -37,7 +39,7 @@ export function problemResponse(c: Context, init: ProblemInit): Response {
     requestId,
     ...init.extra,
   };
-  for (const [name, value] of Object.entries(init.headers ?? {})) c.header(name, value);
-  c.header('Content-Type', 'application/problem+json');
-  return c.body(JSON.stringify(body), init.status);
+  const app = c as Context<AppEnv>;
+  for (const [name, value] of Object.entries(init.headers ?? {})) setHeader(app, name, value);
+  return textBody(app, JSON.stringify(body), init.status, 'application/problem+json');
 }

@@ -6,6 +6,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { changePassword, login } from '../domain/members.js';
+import { jsonResponse, textBody } from '../http/response-headers.js';
 import { markWrittenAndInvalidate } from './cached-read.js';
 import { markRead, unwrap } from './respond.js';
 import { email, jsonBody, jsonContent, password, problems, tenantHeaders } from './schemas.js';
@@ -35,7 +36,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       const outcome = await login(c.get('services'), c.get('tenant'), c.req.valid('json'));
       markRead(c, outcome.readFrom);
       const issued = unwrap(outcome.value);
-      return c.json({ token: issued.token, expiresAt: issued.expiresAt.toISOString() }, 200);
+      return jsonResponse(c, { token: issued.token, expiresAt: issued.expiresAt.toISOString() }, 200);
     },
   );
 
@@ -63,7 +64,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       );
       unwrap(outcome.result);
       await markWrittenAndInvalidate(c, outcome.position, [`member:${c.get('principal').memberId}`]);
-      return c.body(null, 204);
+      return textBody(c, null, 204);
     },
   );
 }

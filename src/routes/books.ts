@@ -8,6 +8,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { createBook, deleteBook, getBook, listBooks, updateBook } from '../domain/books.js';
 import { decodeCursor } from '../domain/cursor.js';
+import { jsonResponse, textBody } from '../http/response-headers.js';
 import { bookVersions, cachedRead, markWrittenAndInvalidate } from './cached-read.js';
 import { invalidQuery, unwrap } from './respond.js';
 import {
@@ -52,7 +53,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       const outcome = await createBook(data, c.get('tenant'), c.get('principal'), c.req.valid('json'));
       const book = unwrap(outcome.result);
       await markWrittenAndInvalidate(c, outcome.position, ['books']);
-      return c.json(bookJson(book), 201);
+      return jsonResponse(c, bookJson(book), 201);
     },
   );
 
@@ -74,7 +75,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
         (options) => getBook(c.get('services').data, c.get('tenant'), id, options),
         bookJson,
       );
-      return c.json(json, 200);
+      return jsonResponse(c, json, 200);
     },
   );
 
@@ -110,7 +111,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
         },
         (page) => ({ items: page.items.map(bookJson), nextCursor: page.nextCursor }),
       );
-      return c.json(json, 200);
+      return jsonResponse(c, json, 200);
     },
   );
 
@@ -140,7 +141,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       );
       const book = unwrap(outcome.result);
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(book.id));
-      return c.json(bookJson(book), 200);
+      return jsonResponse(c, bookJson(book), 200);
     },
   );
 
@@ -165,7 +166,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       );
       unwrap(outcome.result);
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(c.req.valid('param').id));
-      return c.body(null, 204);
+      return textBody(c, null, 204);
     },
   );
 }

@@ -9,6 +9,7 @@ import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import type { ReadOptions, ReadOutcome, ReplicationPosition } from '../domain/data-access.js';
 import type { Failure, Result } from '../domain/result.js';
+import { setHeader } from '../http/response-headers.js';
 import { failureProblem, markRead, markWritten } from './respond.js';
 
 type Cached<J> = { ok: true; json: J } | { ok: false; failure: Failure };
@@ -41,7 +42,7 @@ export async function cachedRead<T, J>(
       return { value, readFrom: out.readFrom };
     },
   });
-  c.header('X-Cache', r.cache);
+  setHeader(c, 'X-Cache', r.cache);
   markRead(c, r.readFrom);
   if (!r.value.ok) throw failureProblem(r.value.failure);
   return r.value.json;

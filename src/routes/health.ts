@@ -7,6 +7,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
+import { jsonResponse } from '../http/response-headers.js';
 
 const statusBody = z.object({ status: z.string() }).openapi('HealthStatus');
 
@@ -75,7 +76,7 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
         },
       },
     }),
-    (c) => c.json({ shards: c.get('services').replication.status() }, 200),
+    (c) => jsonResponse(c, { shards: c.get('services').replication.status() }, 200),
   );
 
   app.openapi(
@@ -92,7 +93,7 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
     }),
     (c) => {
       const { config, breakers } = c.get('services');
-      return c.json({ configRevision: config.current().revision, breakers: breakers.list() }, 200);
+      return jsonResponse(c, { configRevision: config.current().revision, breakers: breakers.list() }, 200);
     },
   );
 
@@ -103,7 +104,7 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
       tags: ['health'],
       responses: { 200: { description: 'alive', content: { 'application/json': { schema: statusBody } } } },
     }),
-    (c) => c.json({ status: 'ok' }, 200),
+    (c) => jsonResponse(c, { status: 'ok' }, 200),
   );
 
   app.openapi(
@@ -118,9 +119,9 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
     }),
     (c) => {
       const { config, lifecycle } = c.get('services');
-      if (lifecycle.isDraining()) return c.json({ status: 'draining' }, 503);
-      if (!config.status().loaded) return c.json({ status: 'config-not-loaded' }, 503);
-      return c.json({ status: 'ready' }, 200);
+      if (lifecycle.isDraining()) return jsonResponse(c, { status: 'draining' }, 503);
+      if (!config.status().loaded) return jsonResponse(c, { status: 'config-not-loaded' }, 503);
+      return jsonResponse(c, { status: 'ready' }, 200);
     },
   );
 
@@ -137,7 +138,8 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
       const { config } = c.get('services');
       const s = config.status();
       const snap = config.current();
-      return c.json(
+      return jsonResponse(
+        c,
         {
           revision: s.revision,
           etcdRevision: s.etcdRevision,

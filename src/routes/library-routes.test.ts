@@ -330,9 +330,24 @@ describe('library routes (memory adapters)', () => {
     const get = async (path: string, headers: Record<string, string> = { 'X-Tenant-ID': 'acme' }) => {
       const req = new Watched(`http://localhost${path}`, headers);
       const res = await app.request(req);
-      return { status: res.status, json: (await res.json()) as Record<string, unknown>, reads: req.reads };
+      return {
+        status: res.status,
+        json: (await res.json()) as Record<string, unknown>,
+        reads: req.reads,
+        headers: Object.fromEntries(res.headers),
+      };
     };
-    expect(await get(`/v1/books/${id}`)).toMatchObject({ status: 200, json: { id, title: 'T' }, reads: 0 });
+    const first = await get(`/v1/books/${id}`);
+    expect(first).toMatchObject({ status: 200, json: { id, title: 'T' }, reads: 0 });
+    // every header the request's middleware and route set is on the answer they built
+    expect(first.headers).toMatchObject({
+      'content-type': 'application/json',
+      'x-shard': 'shard-1',
+      'x-served-by': 'api-test',
+      'x-read-from': expect.any(String),
+      'x-cache': expect.any(String),
+      'x-request-id': expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
     expect(await get('/v1/books?limit=1')).toMatchObject({
       status: 200,
       json: { items: [{ id }] },
@@ -354,6 +369,27 @@ describe('library routes (memory adapters)', () => {
     expect(health).toMatchObject({ status: 200, reads: 0 });
     const echoed = await app.request(new Watched('http://localhost/health', { 'X-Request-Id': 'trace-1' }));
     expect(echoed.headers.get('X-Request-Id')).toBe('trace-1');
+    // an answer Hono built itself (the OpenAPI document) gets the request's headers afterwards
+    const doc = await app.request(
+      new Watched('http://localhost/openapi.json', { 'X-Request-Id': 'trace-2' }),
+    );
+    expect([doc.status, doc.headers.get('X-Request-Id'), doc.headers.get('X-Served-By')]).toEqual([
+      200,
+      'trace-2',
+      'api-test',
+    ]);
+    // a problem carries them too, with its own headers
+    const unauthorized = await app.request(
+      new Watched('http://localhost/v1/members/me', { 'X-Tenant-ID': 'acme', 'X-Request-Id': 'trace-3' }),
+    );
+    expect(unauthorized.status).toBe(401);
+    expect(Object.fromEntries(unauthorized.headers)).toMatchObject({
+      'content-type': 'application/problem+json',
+      'www-authenticate': expect.stringContaining('Bearer'),
+      'x-request-id': 'trace-3',
+      'x-served-by': 'api-test',
+      'x-shard': 'shard-1',
+    });
   });
 
   it('documents the library API in /openapi.json', async () => {

@@ -7,6 +7,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { decodeCursor } from '../domain/cursor.js';
 import { borrowBook, listLoans, returnLoan } from '../domain/loans.js';
+import { jsonResponse } from '../http/response-headers.js';
 import { bookVersions, markWrittenAndInvalidate } from './cached-read.js';
 import { invalidQuery, markRead, readOptions, unwrap } from './respond.js';
 import {
@@ -51,7 +52,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       const loan = unwrap(outcome.result);
       // a loan changes the book's availability, which its cached GET and list pages show
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(loan.bookId));
-      return c.json(loanJson(loan), 201);
+      return jsonResponse(c, loanJson(loan), 201);
     },
   );
 
@@ -75,7 +76,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       const outcome = await returnLoan(data, c.get('tenant'), c.get('principal'), c.req.valid('param').id);
       const loan = unwrap(outcome.result);
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(loan.bookId));
-      return c.json(loanJson(loan), 200);
+      return jsonResponse(c, loanJson(loan), 200);
     },
   );
 
@@ -107,7 +108,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       );
       markRead(c, outcome.readFrom);
       const page = unwrap(outcome.value);
-      return c.json({ items: page.items.map(loanJson), nextCursor: page.nextCursor }, 200);
+      return jsonResponse(c, { items: page.items.map(loanJson), nextCursor: page.nextCursor }, 200);
     },
   );
 }

@@ -6,6 +6,7 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import type { ReadOptions } from '../domain/data-access.js';
 import { getMe, registerMember } from '../domain/members.js';
+import { jsonResponse, setHeader } from '../http/response-headers.js';
 import { cachedRead } from './cached-read.js';
 import { markRead, markWritten, readOptions, unwrap } from './respond.js';
 import {
@@ -38,7 +39,7 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       const outcome = await registerMember(c.get('services'), c.get('tenant'), c.req.valid('json'));
       const member = unwrap(outcome.result);
       await markWritten(c, outcome.position);
-      return c.json(memberJson(member), 201);
+      return jsonResponse(c, memberJson(member), 201);
     },
   );
 
@@ -67,11 +68,11 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
         (member) => ({ member: memberJson(member), pwv: member.passwordVersion }),
       );
       // an entry of another password version never answers: the database decides (revoked → 401)
-      if (json.pwv === principal.passwordVersion) return c.json(json.member, 200);
+      if (json.pwv === principal.passwordVersion) return jsonResponse(c, json.member, 200);
       const outcome = await load(readOptions(c));
       markRead(c, outcome.readFrom);
-      c.header('X-Cache', 'MISS');
-      return c.json(memberJson(unwrap(outcome.value)), 200);
+      setHeader(c, 'X-Cache', 'MISS');
+      return jsonResponse(c, memberJson(unwrap(outcome.value)), 200);
     },
   );
 }

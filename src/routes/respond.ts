@@ -7,6 +7,7 @@ import type { AppEnv } from '../app-env.js';
 import type { ReadOptions, ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Failure, FailureKind, Result } from '../domain/result.js';
 import { ProblemError } from '../http/problem.js';
+import { setHeader } from '../http/response-headers.js';
 import { CONSISTENCY_HEADER } from './v1-context.js';
 
 const STATUS: Record<FailureKind, 401 | 403 | 404 | 409> = {
@@ -45,7 +46,7 @@ export function readOptions(c: Context<AppEnv>): ReadOptions {
 }
 
 export function markRead(c: Context<AppEnv>, readFrom: ReadSource): void {
-  c.header('X-Read-From', readFrom);
+  setHeader(c, 'X-Read-From', readFrom);
 }
 
 export async function markWritten(
@@ -53,7 +54,7 @@ export async function markWritten(
   position: ReplicationPosition | undefined,
 ): Promise<void> {
   if (!position) return;
-  c.header(CONSISTENCY_HEADER, await c.get('services').consistencyTokens.sign(position));
+  setHeader(c, CONSISTENCY_HEADER, await c.get('services').consistencyTokens.sign(position));
 }
 
 /** 400 naming a query parameter that passed the schema but is still not acceptable */

@@ -14,6 +14,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
+import { setHeader } from '../http/response-headers.js';
 import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
 import { urlValidator } from './url-validator.js';
 
@@ -35,7 +36,7 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   const tenant = lookup.tenant;
   c.set('tenant', tenant);
   c.set('tenantStatus', lookup.status);
-  c.header('X-Shard', tenant.shardId);
+  setHeader(c, 'X-Shard', tenant.shardId);
   c.set('readPosition', undefined);
   const raw = requestHeader(c, CONSISTENCY_HEADER);
   if (raw !== undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
