@@ -4,8 +4,9 @@
  * invalid field (http/validation-problem.ts), else hand the parsed value to `c.req.valid(target)`
  * — without reading a request header. Hono's `validator` asks for `Content-Type` before it looks
  * at the target, and on Node that first header read copies every request header into a Fetch
- * Headers: about 5 % of a cached read's CPU (bench/README.md). Used by `openapiV1` for the parts
- * of a request that live in the URL; bodies still go through zod-openapi, which needs the type.
+ * Headers: about 3 % of an instance's on-CPU samples under a cached read (bench/README.md).
+ * Used by `openapiV1` for the parts of a request that live in the URL; bodies still go through
+ * zod-openapi, which needs the type.
  *
  * The query is given to the schema as Hono's validator gives it: a key seen once is a string,
  * a key repeated is an array of its values.
