@@ -5,8 +5,7 @@
  * ~10 s or when the process exits); `stop` sends SIGTERM and SIGKILLs after 15 s.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { REPO_ROOT } from '../stack/paths.js';
+import { API_ENTRY } from '../stack/build.js';
 import { httpStatus, sleep } from '../stack/process-manager.js';
 import { stackEnv } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
@@ -21,7 +20,7 @@ export async function startExtraInstance({
   id,
   nodeArgs,
   stdout = 'ignore',
-  entry = join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js'),
+  entry = API_ENTRY,
 }: {
   /** SHARDGATE_INSTANCE_ID */
   id: string;
