@@ -7,34 +7,23 @@
  * The email pipeline works behind the API (outbox → RabbitMQ → SMTP); after the load stops the
  * run waits until the worker has relayed the outbox and its deliveries stand still, and counts
  * that CPU too, so a write's cost includes its email (the idle second at the end adds a little). Prints ms of CPU per request by process group and in total; the total
- * bounds the rate of the 2-core box: `2000 / total ms` requests/s with nothing else running.
+ * bounds the rate of the 2-core box: `cores × 1000 / total ms` requests/s with nothing else running.
  */
-import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../stack/paths.js';
 import { CACHE_KEYS, drainOutbox, HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
+import { costLines, perRequestMs, STACK_PARTS, totalMs } from './cost-parts.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
 import { etcdDel, remember } from './etcd.js';
 import { closedLoop } from './load.js';
 import { git } from './machine.js';
+import { writeResultFile } from './result-file.js';
 import { hotBookRequest, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, runTag } from './setup.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_COST_CONNECTIONS ?? 2);
-
-/** process groups of cpu-usage.ts, folded into the parts a reader compares */
-const PARTS: Record<string, string[]> = {
-  api: ['api-1', 'api-2'],
-  haproxy: ['haproxy'],
-  'mariadb masters': ['shard-1-master', 'shard-2-master'],
-  'mariadb replicas': ['shard-1-replica', 'shard-2-replica'],
-  redis: ['redis'],
-  'email worker': ['email-worker'],
-  rabbitmq: ['rabbitmq'],
-  'smtp sink': ['smtp-sink'],
-  'load generator': ['bench'],
-};
 
 async function main(): Promise<void> {
   await preflight();
@@ -58,39 +47,27 @@ async function main(): Promise<void> {
       await drainOutbox();
       const cpu1 = snapshot();
       const cpu = cpuBetween(cpu0, cpu1);
-      const elapsed = (cpu1.at - cpu0.at) / 1000;
       const n = r.requests;
-      // % of a core over the window → ms of CPU per request
-      const perReq = (pct: number) => (n > 0 ? +(((pct / 100) * elapsed * 1000) / n).toFixed(3) : 0);
-      const perRequest: Record<string, number> = {};
-      for (const [part, names] of Object.entries(PARTS)) {
-        perRequest[part] = perReq(names.reduce((sum, name) => sum + (cpu.processes[name] ?? 0), 0));
-      }
-      perRequest.other = perReq(cpu.other);
-      const total = Object.values(perRequest).reduce((a, b) => a + b, 0);
+      const perRequest = perRequestMs(cpu, (cpu1.at - cpu0.at) / 1000, n, STACK_PARTS);
       console.log(
         `\n== ${s.name}: ${n} requests at ${r.rps.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} ms, ${r.errors} errors`,
       );
-      for (const [part, ms] of Object.entries(perRequest))
-        console.log(`  ${part.padEnd(18)} ${ms.toFixed(3)} ms`);
-      console.log(
-        `  ${'total'.padEnd(18)} ${total.toFixed(3)} ms CPU per request → at most ${(2000 / total).toFixed(0)}/s on 2 cores`,
-      );
+      for (const line of costLines(perRequest, cpus().length)) console.log(line);
       out[key] = {
         requests: n,
         rps: r.rps,
         p50: r.p50,
         errors: r.errors,
         perRequestMs: perRequest,
-        totalMs: total,
+        totalMs: totalMs(perRequest),
       };
     }
-    const sha = git().sha;
     const date = new Date().toISOString();
-    const file = join(REPO_ROOT, 'bench', 'results', `${date.slice(0, 10)}-${sha}-cost.json`);
-    writeFileSync(
-      file,
-      `${JSON.stringify({ date, git: sha, connections: CONNECTIONS, results: out }, null, 2)}\n`,
+    const sha = git().sha;
+    const file = writeResultFile(
+      join(REPO_ROOT, 'bench', 'results'),
+      { date, sha, suffix: '-cost' },
+      { date, git: sha, connections: CONNECTIONS, results: out },
     );
     console.log(`\nwritten to ${file}`);
   } finally {

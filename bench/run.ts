@@ -17,7 +17,6 @@
  * JSON; BENCH_KEEP_TENANTS=1 keeps this run's tenants in the etcd directory afterwards (default:
  * removed; their rows stay on the shards).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../stack/paths.js';
 import { stopProcess } from '../stack/process-manager.js';
@@ -53,6 +52,7 @@ import {
   targets,
   targetTable,
 } from './report.js';
+import { writeResultFile } from './result-file.js';
 import { hotBookRequest, type Scenario, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, FIXTURE_COUNTS, runTag } from './setup.js';
 
@@ -344,13 +344,7 @@ async function main(): Promise<void> {
       rows,
       targets: targets(rows),
     };
-    const dir = RESULTS_DIR;
-    mkdirSync(dir, { recursive: true });
-    // <date>-<sha>.json; a later run of the same commit on the same day gets -2, -3, … (never overwrites)
-    const name = `${report.date.slice(0, 10)}-${gitInfo.sha}`;
-    let file = join(dir, `${name}.json`);
-    for (let n = 2; existsSync(file); n++) file = join(dir, `${name}-${n}.json`);
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    const file = writeResultFile(RESULTS_DIR, { date: report.date, sha: gitInfo.sha }, report);
 
     const m = report.machine;
     const v = report.versions;
