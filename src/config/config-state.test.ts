@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigState } from './config-state.js';
+import { parseConfigKey } from './schema.js';
+
+// parseConfigKey itself, counted: a change must parse only the values that changed
+vi.mock('./schema.js', async (original) => {
+  const schema = await original<typeof import('./schema.js')>();
+  return { ...schema, parseConfigKey: vi.fn(schema.parseConfigKey) };
+});
 
 const shard = (port: number) => JSON.stringify({ master: { host: '127.0.0.1', port }, replicas: [] });
 
@@ -95,5 +102,34 @@ describe('ConfigState', () => {
     ]);
     expect(s.snapshot.revision).toBe(10);
     expect(s.snapshot.instances.get('api-1')?.configRevision).toBe(10);
+  });
+
+  it('parses only the values that changed, however many keys the directory holds', () => {
+    const s = new ConfigState();
+    const tenant = (shardId: string) => JSON.stringify({ shard: shardId, name: 'T', status: 'active' });
+    s.load([
+      ['shards/s1', shard(3306), 1],
+      ...Array.from({ length: 500 }, (_, i): [string, string, number] => [
+        `tenants/t${i}`,
+        tenant('s1'),
+        i + 2,
+      ]),
+    ]);
+    const parses = vi.mocked(parseConfigKey);
+    parses.mockClear();
+    s.put('tenants/new', tenant('s1'), 600);
+    expect(parses.mock.calls).toEqual([['tenants/new', tenant('s1')]]);
+    parses.mockClear();
+    // an invalid value is parsed (and rejected) once; the old good value stays
+    s.put('tenants/t7', '{', 601);
+    expect(parses.mock.calls).toEqual([['tenants/t7', '{']]);
+    expect(s.snapshot.tenants.size).toBe(501);
+    expect(s.rejected.map((r) => r.key)).toEqual(['tenants/t7']);
+    parses.mockClear();
+    // deleting the shard is refused while its tenants hold it: decided without parsing them again
+    s.delete('shards/s1');
+    expect(parses).not.toHaveBeenCalled();
+    expect(s.snapshot.shards.has('s1')).toBe(true);
+    expect(s.snapshot.tenants.size).toBe(501);
   });
 });

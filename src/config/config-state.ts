@@ -14,6 +14,7 @@ import {
   DEFAULT_SCALARS,
   type InstanceInfo,
   type ParsedKey,
+  type ParseResult,
   type Placement,
   parseConfigKey,
   type ScalarKey,
@@ -72,6 +73,8 @@ function defaultScalar(key: ScalarKey): number | boolean {
 export class ConfigState {
   private raw = new Map<string, { value: string; mod: number }>();
   private good = new Map<string, GoodEntry>();
+  /** the last parse of each raw key, by value (see recompute) */
+  private parses = new Map<string, { raw: string; result: ParseResult }>();
   private rejectedKeys: RejectedKey[] = [];
   private current: ConfigSnapshot;
   constructor() {
@@ -107,21 +110,31 @@ export class ConfigState {
 
   /**
    * Re-derive the good set from the raw values, falling back to the previous good value of any
-   * key that is now invalid. O(keys) per change: fine for the directory sizes of one deployment.
+   * key that is now invalid. Every key's references are checked again, but a value is parsed only
+   * when it changed: `parses` keeps each key's last parse by raw value (parseConfigKey is a pure
+   * function of key and value). So one tenant put with thousands of tenants in the directory
+   * parses one value, not all of them.
    */
   private recompute(): ConfigChange[] {
     const previous = this.good;
     const next = new Map<string, GoodEntry>();
     const rejected: RejectedKey[] = [];
+    const parses = new Map<string, { raw: string; result: ParseResult }>();
+    const parse = (key: string, value: string): ParseResult => {
+      let known = parses.get(key) ?? this.parses.get(key);
+      if (known?.raw !== value) known = { raw: value, result: parseConfigKey(key, value) };
+      parses.set(key, known);
+      return known.result;
+    };
     const keys = [...this.raw.keys()].sort((a, b) => order(a) - order(b) || a.localeCompare(b));
     let shardsDone = false;
     for (const key of keys) {
       if (!shardsDone && order(key) > 0) {
         shardsDone = true;
-        this.keepDeletedShardsInUse(previous, next, rejected);
+        this.keepDeletedShardsInUse(previous, next, rejected, parse);
       }
       const { value } = this.raw.get(key)!;
-      const r = parseConfigKey(key, value);
+      const r = parse(key, value);
       const reason = r.ok ? this.referenceError(r.parsed, next) : r.reason;
       if (r.ok && !reason) {
         next.set(key, { raw: value, parsed: r.parsed });
@@ -131,7 +144,7 @@ export class ConfigState {
       rejected.push({ key, reason: kept ? `${reason}; keeping last good value` : (reason ?? 'invalid') });
       if (kept) next.set(key, kept);
     }
-    if (!shardsDone) this.keepDeletedShardsInUse(previous, next, rejected);
+    if (!shardsDone) this.keepDeletedShardsInUse(previous, next, rejected, parse);
     const changes: ConfigChange[] = [];
     for (const [key, entry] of next) {
       const old = previous.get(key)?.raw;
@@ -141,6 +154,7 @@ export class ConfigState {
       if (!next.has(key)) changes.push({ key, old: entry.raw, new: undefined });
     }
     this.good = next;
+    this.parses = parses;
     this.rejectedKeys = rejected;
     this.current = this.build();
     return changes;
@@ -151,11 +165,12 @@ export class ConfigState {
     previous: Map<string, GoodEntry>,
     next: Map<string, GoodEntry>,
     rejected: RejectedKey[],
+    parse: (key: string, value: string) => ParseResult,
   ): void {
     const wanted = new Map<string, number>();
     for (const [key, { value }] of this.raw) {
       if (!key.startsWith('tenants/')) continue;
-      const r = parseConfigKey(key, value);
+      const r = parse(key, value);
       const shard = r.ok && r.parsed.type === 'tenant' ? r.parsed.value.shard : undefined;
       const kept = previous.get(key)?.parsed;
       const fallback = kept?.type === 'tenant' ? kept.value.shard : undefined;
