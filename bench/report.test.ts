@@ -59,6 +59,17 @@ describe('target verdicts', () => {
     expect(verdict(list, /p99 < 150/)).toBe(false);
     expect(verdict(list, /0 errors/)).toBe(true);
 
+    // the writes' value shows the same writes in-process (no HTTP) of the same run beside them
+    const withCeiling = targets([
+      row({ key: 'loans', via: 'haproxy', rps: 300, p99: 200 }),
+      row({ key: 'loans-in-process', via: 'in-process', rps: 400, ratio: Number.NaN }),
+      row({ key: 'loans-in-process-mail-off', via: 'in-process', rps: 750, ratio: Number.NaN }),
+    ]);
+    expect(withCeiling.find((t) => /1,000\/s/.test(t.what))?.value).toBe(
+      '300/s; the same writes in-process without HTTP: 400/s, of which this is 75 %; without email too: 750/s',
+    );
+    expect(verdict(withCeiling, /1,000\/s/)).toBe(false);
+
     const worse = targets([
       row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
       row({ key: 'book-hit', via: 'haproxy', rps: 9999 }),

@@ -40,6 +40,7 @@ import {
 import { type Ceiling, startCeiling } from './ceiling.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
 import { etcdDel, remember } from './etcd.js';
+import { type InProcessWrites, openInProcessWrites } from './in-process-writes.js';
 import { closedLoop, type LoadResult, paced } from './load.js';
 import { git, machine, rssMiB, stackPid, versions } from './machine.js';
 import {
@@ -128,7 +129,8 @@ function disturbance(
   scrapes = 2,
 ): string | undefined {
   const sum = (c: Counts) => Object.values(c).reduce((a, b) => a + b, 0);
-  const ours = s.kind === 'ceiling' ? 0 : r.requests + r.socketErrors;
+  // the ceiling and the in-process writes send the API nothing
+  const ours = s.kind === 'ceiling' || s.inProcess ? 0 : r.requests + r.socketErrors;
   // slack: the bench's own /metrics reads, HAProxy's health checks, requests in flight at the end
   const foreign = sum(seen.after) - sum(seen.before) - ours - scrapes * INSTANCES.length - connections;
   const reasons: string[] = [];
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
   const api = new ApiClient(HAPROXY, INSTANCES);
   const rows: Row[] = [];
   let ceiling: Ceiling | undefined;
+  let inProcess: InProcessWrites | undefined;
   let cleaned = false;
   /** stack processes a scenario stopped and that are not running again yet */
   const stopped = new Set<string>();
@@ -182,6 +185,7 @@ async function main(): Promise<void> {
       console.error(`bench: could not restore ${CACHE_KEYS.join(' and ')}: ${String(e)}`),
     );
     await ceiling?.stop();
+    await inProcess?.close();
     if (process.env.BENCH_KEEP_TENANTS !== '1')
       await etcdDel(`tenants/${tag}-`, { prefix: true }).catch(() => {});
   };
@@ -237,7 +241,8 @@ async function main(): Promise<void> {
         via,
         mode,
         connections,
-        ratio: r.rps / (ceilingRps[via] ?? r.rps),
+        // the in-process writes have no HTTP ceiling to compare with (their ratio: targets())
+        ratio: via === 'in-process' ? Number.NaN : r.rps / (ceilingRps[via] ?? r.rps),
         ...(api ? { api } : {}),
         check: checkText(s, before, after, { before: nearBefore, after: nearAfter }, p, r, api),
         cpu,
@@ -264,29 +269,39 @@ async function main(): Promise<void> {
     const ceilingSteps = all.find((x) => x.kind === 'ceiling')!.steps;
     for (const s of all) {
       if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), INSTANCES, s.near);
-      const base = (via: Row['via']) =>
+      const base = (via: 'haproxy' | 'direct') =>
         s.kind === 'ceiling' ? ceiling![via] : via === 'haproxy' ? HAPROXY : DIRECT;
       for (const name of s.stops ?? []) {
         stopped.add(name);
         await stopProcess(name);
       }
-      await closedLoop(base('haproxy'), s.steps, { connections: s.connections, seconds: WARMUP_SECONDS });
-      // the headline reads also get the ceiling through HAProxy measured right before and right
-      // after their closed loop: the machine's speed drifts within a run, and this ratio does not
-      // depend on how fast it was when the run started
-      const adjacent = HEADLINE_READS.includes(s.key);
-      const ceilingNow = async () =>
-        (await closedLoop(ceiling!.haproxy, ceilingSteps, { connections: 32, seconds: SECONDS })).rps;
-      for (const via of ['haproxy', 'direct'] as const) {
-        const before = adjacent && via === 'haproxy' ? await ceilingNow() : undefined;
-        const row = await measure(s, via, 'closed loop', () =>
-          closedLoop(base(via), s.steps, { connections: s.connections, seconds: SECONDS }),
+      if (s.inProcess) {
+        // the write path without HTTP: the bench process writes through the data layer itself
+        inProcess ??= await openInProcessWrites(fixtures.lenders);
+        const writes = inProcess;
+        await writes.run({ inFlight: s.connections, seconds: WARMUP_SECONDS });
+        await measure(s, 'in-process', 'closed loop', () =>
+          writes.run({ inFlight: s.connections, seconds: SECONDS }),
         );
-        if (before !== undefined) {
-          row.adjacentCeiling = { before, after: await ceilingNow() };
-          const text = adjacentText(row);
-          row.check = row.check ? `${row.check}; ${text}` : text;
-          log(`    ${text}`);
+      } else {
+        await closedLoop(base('haproxy'), s.steps, { connections: s.connections, seconds: WARMUP_SECONDS });
+        // the headline reads also get the ceiling through HAProxy measured right before and right
+        // after their closed loop: the machine's speed drifts within a run, and this ratio does not
+        // depend on how fast it was when the run started
+        const adjacent = HEADLINE_READS.includes(s.key);
+        const ceilingNow = async () =>
+          (await closedLoop(ceiling!.haproxy, ceilingSteps, { connections: 32, seconds: SECONDS })).rps;
+        for (const via of ['haproxy', 'direct'] as const) {
+          const before = adjacent && via === 'haproxy' ? await ceilingNow() : undefined;
+          const row = await measure(s, via, 'closed loop', () =>
+            closedLoop(base(via), s.steps, { connections: s.connections, seconds: SECONDS }),
+          );
+          if (before !== undefined) {
+            row.adjacentCeiling = { before, after: await ceilingNow() };
+            const text = adjacentText(row);
+            row.check = row.check ? `${row.check}; ${text}` : text;
+            log(`    ${text}`);
+          }
         }
       }
       if (s.stops) {
@@ -297,6 +312,7 @@ async function main(): Promise<void> {
           `  (${s.stops.join(', ')} started again; outbox ${left === 0 ? 'empty' : `still ${left} rows`} after ${((Date.now() - t) / 1000).toFixed(0)} s)`,
         );
       }
+      if (s.inProcess) continue;
       const max = rows.find((r) => r.key === s.key && r.via === 'haproxy')!;
       const rate = Math.round(max.rps * 0.7);
       if (s.kind === 'ceiling') {

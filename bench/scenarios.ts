@@ -26,6 +26,11 @@ export interface Scenario {
    * after them; the runner then waits until the outbox is empty before the next scenario
    */
   stops?: string[];
+  /**
+   * run in the bench process over the API's own data services instead of over HTTP
+   * (bench/in-process-writes.ts: borrow + return of the lending tenants); `steps` is not used
+   */
+  inProcess?: boolean;
   note?: string;
 }
 
@@ -193,6 +198,25 @@ export function scenarios(f: Fixtures): Scenario[] {
       stops: [topology.worker.name],
       note: 'the API and MariaDB alone: the outbox keeps every email; the worker sends them after the run',
       steps: lending,
+    },
+    {
+      key: 'loans-in-process',
+      name: 'borrow + return in-process, no HTTP',
+      kind: 'write',
+      connections: 32,
+      inProcess: true,
+      note: 'the ceiling of the write path: the domain over the API data services in the bench process, no HTTP, JWT, HAProxy or generator',
+      steps: [],
+    },
+    {
+      key: 'loans-in-process-mail-off',
+      name: 'borrow + return in-process, no HTTP, email worker stopped',
+      kind: 'write',
+      connections: 32,
+      inProcess: true,
+      stops: [topology.worker.name],
+      note: 'the data tier alone: two masters and two replicas with one client that costs only the data layer',
+      steps: [],
     },
     {
       key: 'mixed',

@@ -2,7 +2,8 @@
  * Issue "benchmarks": `npm run bench` works end to end against the local stack — short runs
  * (1 s closed loop, 2 s constant rate) so it fits in the suite; the numbers themselves are not
  * judged here (timings belong to the bench, not to pass/fail tests). Checked: exit 0, the JSON
- * with machine, versions and git sha, every scenario through HAProxy and directly, both
+ * with machine, versions and git sha, every scenario through HAProxy and directly (the in-process
+ * writes, the write path's ceiling, in the bench process), both
  * constant-rate runs, what the API reported (cache hits, replica reads), 0 errors, and that the
  * email worker the bench stops for one scenario runs again afterwards.
  */
@@ -105,6 +106,21 @@ describe('npm run bench', () => {
     expect(report.rows.find((x) => x.key === 'list' && x.via === 'haproxy')!.check).toContain(
       'X-Read-From: replica',
     );
+    // the write path's ceiling: the same borrow + return in the bench process, without HTTP
+    for (const key of ['loans-in-process', 'loans-in-process-mail-off']) {
+      const row = report.rows.find((x) => x.key === key && x.via === 'in-process');
+      expect(row, key).toBeDefined();
+      expect(row!.rps, key).toBeGreaterThan(0);
+      expect(row!.errors, key).toBe(0);
+      expect(row!.disturbed, key).toBeUndefined();
+    }
+    expect(report.rows.filter((x) => x.key.startsWith('loans-in-process')).map((x) => x.via)).toEqual([
+      'in-process',
+      'in-process',
+    ]);
+    const inProcessOff = report.rows.find((x) => x.key === 'loans-in-process-mail-off')!;
+    expect(inProcessOff.cpu?.processes[topology.worker.name] ?? 0).toBeLessThan(5);
+    expect(r.stdout).toContain('the same writes in-process without HTTP');
     // the worker was stopped for loans-mail-off: no mail CPU there, and it runs again now
     const off = report.rows.find((x) => x.key === 'loans-mail-off' && x.via === 'haproxy')!;
     expect(off.cpu?.processes[topology.worker.name] ?? 0).toBeLessThan(5);
