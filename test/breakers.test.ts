@@ -16,7 +16,7 @@ import { STATE_DIR } from '../stack/paths.js';
 import { isAlive, portOpen } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
-import { etcdOverride, etcdPut } from './helpers/etcd.js';
+import { etcdOverride, etcdPut, etcdQuickPutter } from './helpers/etcd.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -51,6 +51,7 @@ const [shardA, shardB] = topology.shards as unknown as [
 const tenantA = uniqueTenantId('brk-a');
 const tenantB = uniqueTenantId('brk-b');
 const restores: (() => void)[] = [];
+const putters: { close(): void }[] = [];
 let tokenA = '';
 let tokenB = '';
 
@@ -64,6 +65,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const p of putters) p.close();
   for (const r of restores.reverse()) r();
   removeTenant(tenantA);
   removeTenant(tenantB);
@@ -171,7 +173,10 @@ describe('circuit breakers with live settings', () => {
       // The shard router probes the master every second through this breaker, and a probe of
       // the dead master opens it again: the first half-open spell may last a few ms, the later
       // ones (the reset timer then starts at a probe) just under a second. Wait for a spell
-      // seen near its start, so the change below lands inside it.
+      // seen near its start, so the change below lands inside it; the put goes through an
+      // etcd client connected beforehand (etcdctl's own start can eat most of the spell).
+      const putter = await etcdQuickPutter();
+      putters.push(putter);
       const half = await waitFor(
         async () => {
           const b = await breaker(base, name);
@@ -180,7 +185,7 @@ describe('circuit breakers with live settings', () => {
         },
         { timeoutMs: 3 * 3000 + 2000, intervalMs: 20, what: `${name} half-open, seen within 300 ms` },
       );
-      etcdPut('breakers/mysql-master/call_timeout_ms', '700');
+      await putter.put('breakers/mysql-master/call_timeout_ms', '700');
       const after = await waitFor(
         async () => {
           const b = await breaker(base, name);

@@ -3,6 +3,7 @@
  * operator would do it, with the prefix of CONTRACT.md §4.
  */
 import { execFileSync } from 'node:child_process';
+import { createEtcdClient } from '../../src/config/etcd-client.js';
 import { topology } from '../../stack/topology.js';
 
 export const ETCD_ENDPOINT = `http://${topology.host}:${topology.etcd.port}`;
@@ -33,4 +34,23 @@ export function etcdOverride(key: string, value: string): () => void {
   const before = etcdGet(key);
   etcdPut(key, value);
   return () => (before === undefined ? etcdDel(key) : etcdPut(key, before));
+}
+
+/**
+ * A connected etcd client, for a put that must land within a few milliseconds of a moment the
+ * test has just seen (etcdctl's process start alone can take hundreds of ms on a busy box). It
+ * connects before it returns, so the put itself is one round trip. Close it when done.
+ */
+export async function etcdQuickPutter(): Promise<{
+  put(key: string, value: string): Promise<void>;
+  close(): void;
+}> {
+  const client = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+  await client.get(`${PREFIX}cache/enabled`).string();
+  return {
+    put: async (key, value) => {
+      await client.put(`${PREFIX}${key}`).value(value);
+    },
+    close: () => client.close(),
+  };
 }
