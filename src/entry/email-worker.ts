@@ -43,8 +43,13 @@ const store = new OutboxStore({
   user: env.SHARDGATE_DB_USER,
   password: (name) => (name ? process.env[name] : undefined) ?? env.SHARDGATE_DB_PASSWORD,
 });
-// unacked messages per consumer channel, and so the largest delivery batch per shard
+// unacked messages per consumer channel: single mails (retries) or the relay's batch messages
+// of up to MAILS_PER_BATCH mails each, so up to 16 × 8 mails taken at once; batches beyond the
+// SMTP sessions wait for them in turn (smtp-sender.ts), each holding only its own rows' locks
 const prefetch = 16;
+// rows per relay message = the largest delivery batch per shard: a batch message is delivered
+// in one transaction
+const MAILS_PER_BATCH = 8;
 const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger, prefetch });
 // Persistent SMTP sessions, one per mail of a batch until the batch commits: batches (per
 // shard) of up to 8 mails, two of them at a time. Idle sessions are reused; only bursts open more.
@@ -53,7 +58,7 @@ const smtp = new SmtpSender({
   from: env.SHARDGATE_MAIL_FROM,
   maxSessions: 16,
 });
-const relay = new OutboxRelay({ store, amqp, logger, metrics });
+const relay = new OutboxRelay({ store, amqp, logger, metrics, mailsPerMessage: MAILS_PER_BATCH });
 const consumer = new MailConsumer({
   amqp,
   store,
@@ -61,7 +66,7 @@ const consumer = new MailConsumer({
   logger,
   metrics,
   maxAttempts: env.SHARDGATE_MAIL_MAX_ATTEMPTS,
-  maxBatch: 8,
+  maxBatch: MAILS_PER_BATCH,
 });
 
 const metricsServer =

@@ -4,20 +4,23 @@ import { silentLogger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
 import { type BatchStore, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
-import { encodeMailMessage } from './mail-message.js';
+import { decodeMailMessage, encodeMailMessage, encodeMails } from './mail-message.js';
 import type { BatchDelivery, HoldMails } from './outbox-store.js';
 import type { HeldMail, MailSender, OutgoingMail } from './smtp-sender.js';
+import { splitMailMessage } from './split-mail-message.js';
 
 /** what the fake channel saw: acks by delivery tag, publishes with their routing */
 class FakeChannel implements MailChannel {
   acked: number[] = [];
   published: { exchange: string; routingKey: string; headers: Record<string, unknown> }[] = [];
+  contents: Buffer[] = [];
   confirms: () => Promise<void> = async () => {};
   ack(message: ConsumeMessage): void {
     this.acked.push(message.fields.deliveryTag);
   }
-  publish(exchange: string, routingKey: string, _content: Buffer, options?: Options.Publish): boolean {
+  publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): boolean {
     this.published.push({ exchange, routingKey, headers: options?.headers ?? {} });
+    this.contents.push(content);
     return true;
   }
   waitForConfirms(): Promise<void> {
@@ -127,21 +130,24 @@ function fakeMetrics(): Metrics & { counts: Map<string, number> } {
   };
 }
 
+/** one mail of shard-1 as the relay publishes it, alone or in a batch message */
+function mailOf(outboxId: string) {
+  return {
+    outboxId,
+    shardId: 'shard-1',
+    tenantId: 'acme',
+    kind: 'welcome',
+    recipient: `${outboxId}@example.com`,
+    payload: { tenantName: 'Acme', name: 'Ann' },
+  };
+}
+
 let tag = 0;
 function message(
   outboxId: string,
   { shardId = 'shard-1', attempts = 0, body }: { shardId?: string; attempts?: unknown; body?: Buffer } = {},
 ): ConsumeMessage {
-  const content =
-    body ??
-    encodeMailMessage({
-      outboxId,
-      shardId,
-      tenantId: 'acme',
-      kind: 'welcome',
-      recipient: `${outboxId}@example.com`,
-      payload: { tenantName: 'Acme', name: 'Ann' },
-    });
+  const content = body ?? encodeMailMessage({ ...mailOf(outboxId), shardId });
   return {
     content,
     fields: { deliveryTag: ++tag, redelivered: false, exchange: '', routingKey: 'mail', consumerTag: 'c' },
@@ -184,6 +190,43 @@ describe('DeliveryBatcher', () => {
     expect(ch.acked.sort()).toEqual(msgs.map((m) => m.fields.deliveryTag).sort());
     expect(ch.published).toEqual([]);
     expect(count('mail_delivery_success_total')).toBe(4);
+  });
+
+  it('a batch message of the relay is delivered in one transaction; a failed mail travels on alone; the original is acked after all', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    for (const id of ['a', 'b', 'c']) store.rows.add(id);
+    sender.failing.add('b');
+    const original = message('batch', { body: encodeMails([mailOf('a'), mailOf('b'), mailOf('c')]) });
+    for (const part of splitMailMessage(ch, original)) batcher.add(part.ch, part.msg);
+    expect(await batcher.drain(1000)).toBe(true);
+    expect(store.calls).toEqual([{ shardId: 'shard-1', ids: ['a', 'b', 'c'] }]);
+    expect([...store.delivered].sort()).toEqual(['a', 'c']);
+    // b goes to the retry tier as a single-mail message of its own
+    expect(ch.published).toEqual([
+      {
+        exchange: RETRY_EXCHANGE,
+        routingKey: 'shardgate.mail.retry.1s',
+        headers: { 'x-attempts': 1, 'x-last-error': 'smtp: 451 try again (b)' },
+      },
+    ]);
+    expect(decodeMailMessage(ch.contents[0]!)?.outboxId).toBe('b');
+    expect(ch.acked).toEqual([original.fields.deliveryTag]);
+    expect(count('mail_delivery_success_total')).toBe(2);
+    expect(count('mail_retries_total')).toBe(1);
+  });
+
+  it('a batch message whose reroute is not confirmed stays unacked, for the broker to redeliver', async () => {
+    const { ch, store, sender, batcher } = setup();
+    for (const id of ['a', 'b']) store.rows.add(id);
+    sender.failing.add('b');
+    ch.confirms = async () => {
+      throw new Error('channel closed');
+    };
+    const original = message('batch', { body: encodeMails([mailOf('a'), mailOf('b')]) });
+    for (const part of splitMailMessage(ch, original)) batcher.add(part.ch, part.msg);
+    expect(await batcher.drain(1000)).toBe(true);
+    expect([...store.delivered]).toEqual(['a']);
+    expect(ch.acked).toEqual([]);
   });
 
   it('a batch with one failing send commits the others and reroutes that one to the retry tier', async () => {

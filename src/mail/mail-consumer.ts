@@ -1,6 +1,7 @@
 /**
  * Consumer of `shardgate.mail.work`: subscribes on every (re)connected consumer channel and hands
- * each message to the DeliveryBatcher, which renders, sends over SMTP, records delivery and acks
+ * each mail to the DeliveryBatcher (a batch message of the relay as one part per mail,
+ * split-mail-message.ts), which renders, sends over SMTP, records delivery and acks
  * — in one transaction per shard per batch of messages that arrived together.
  *
  * Exactly-once as far as SMTP allows (OutboxStore.deliverBatch): the outbox rows are locked, a
@@ -23,6 +24,7 @@ import type { AmqpConnection } from './amqp-connection.js';
 import { WORK_QUEUE } from './amqp-topology.js';
 import { type BatchStore, DeliveryBatcher } from './delivery-batcher.js';
 import type { MailSender } from './smtp-sender.js';
+import { splitMailMessage } from './split-mail-message.js';
 
 export interface MailConsumerOptions {
   amqp: AmqpConnection;
@@ -55,7 +57,9 @@ export class MailConsumer {
     opts.amqp.onChannel((ch) => {
       if (this.stopping) return;
       ch.consume(WORK_QUEUE, (msg) => {
-        if (msg) this.batcher.add(ch, msg);
+        if (!msg) return;
+        // a batch message of the relay: one delivery per mail, the original acked after all
+        for (const part of splitMailMessage(ch, msg)) this.batcher.add(part.ch, part.msg);
       })
         .then(({ consumerTag }) => {
           this.subscription = { ch, consumerTag };

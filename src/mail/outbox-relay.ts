@@ -1,7 +1,9 @@
 /**
  * Relay: moves outbox rows of every shard to RabbitMQ. Several relays (worker processes) may run:
- * rows are claimed with SKIP LOCKED. Per shard, a loop claims a batch, publishes each row as a
- * persistent message with publisher confirms, and only then marks the rows sent (OutboxStore).
+ * rows are claimed with SKIP LOCKED. Per shard, a loop claims a batch, publishes it as persistent
+ * messages of up to `mailsPerMessage` rows each (mail-message.ts; the broker and the consumer
+ * then handle one message per chunk, not per mail) with publisher confirms, and only then marks
+ * the rows sent (OutboxStore).
  * Polls every `idleMs` when a shard has nothing due, at once again after a full batch, and backs
  * off (the breaker's time left, or `idleMs` × 10) while RabbitMQ or the shard is unavailable.
  * Round trips to the shard master: a claimed batch is BEGIN, SELECT … FOR UPDATE SKIP LOCKED,
@@ -15,7 +17,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { BreakerOpenError, DependencyError } from '../resilience/errors.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { MAIL_EXCHANGE, MAIL_ROUTING_KEY } from './amqp-topology.js';
-import { encodeMailMessage } from './mail-message.js';
+import { encodeMails } from './mail-message.js';
 import type { OutboxStore } from './outbox-store.js';
 
 export class OutboxRelay {
@@ -33,6 +35,8 @@ export class OutboxRelay {
       metrics: Metrics;
       batchSize?: number;
       idleMs?: number;
+      /** rows per published message (a batch message when more than one; default 8) */
+      mailsPerMessage?: number;
     },
   ) {
     this.published = opts.metrics.counter({
@@ -109,22 +113,27 @@ export class OutboxRelay {
     shardId: string,
     rows: Parameters<Parameters<OutboxStore['claim']>[2]>[0],
   ): Promise<void> {
+    const per = this.opts.mailsPerMessage ?? 8;
     await this.opts.amqp.run(async (ch) => {
-      for (const row of rows) {
+      for (let i = 0; i < rows.length; i += per) {
+        const chunk = rows.slice(i, i + per);
         ch.publish(
           MAIL_EXCHANGE,
           MAIL_ROUTING_KEY,
-          encodeMailMessage({
-            outboxId: row.id,
-            shardId,
-            tenantId: row.tenantId,
-            kind: row.kind,
-            recipient: row.recipient,
-            payload: row.payload,
-          }),
+          encodeMails(
+            chunk.map((row) => ({
+              outboxId: row.id,
+              shardId,
+              tenantId: row.tenantId,
+              kind: row.kind,
+              recipient: row.recipient,
+              payload: row.payload,
+            })),
+          ),
           {
             persistent: true,
-            messageId: row.id,
+            // a single mail's id is its outbox id; a batch is named by its first row and size
+            messageId: chunk.length === 1 ? chunk[0]!.id : `${chunk[0]!.id}+${chunk.length}`,
             contentType: 'application/json',
             headers: { 'x-attempts': 0 },
           },

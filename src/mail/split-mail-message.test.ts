@@ -1,0 +1,93 @@
+import type { ConsumeMessage } from 'amqplib';
+import { describe, expect, it } from 'vitest';
+import type { MailChannel } from './delivery-batcher.js';
+import { decodeMailMessage, encodeMails, type MailMessage } from './mail-message.js';
+import { splitMailMessage } from './split-mail-message.js';
+
+const mail = (n: number): MailMessage => ({
+  outboxId: `01OUTBOX${n}`,
+  shardId: 'shard-1',
+  tenantId: 't1',
+  kind: 'welcome',
+  recipient: `m${n}@example.com`,
+  payload: {},
+});
+
+function message(content: Buffer): ConsumeMessage {
+  return {
+    content,
+    fields: {
+      deliveryTag: 7,
+      redelivered: false,
+      exchange: 'shardgate.mail',
+      routingKey: 'mail',
+      consumerTag: 'c',
+    },
+    properties: { messageId: 'batch', headers: { 'x-attempts': 0 }, contentType: 'application/json' },
+  } as unknown as ConsumeMessage;
+}
+
+function channel() {
+  const acked: ConsumeMessage[] = [];
+  const published: { exchange: string; content: Buffer }[] = [];
+  let confirms = 0;
+  const ch: MailChannel = {
+    ack: (m) => void acked.push(m),
+    publish: (exchange, _key, content) => {
+      published.push({ exchange, content });
+      return true;
+    },
+    waitForConfirms: async () => {
+      confirms++;
+    },
+  };
+  return { ch, acked, published, confirms: () => confirms };
+}
+
+describe('splitMailMessage', () => {
+  it('passes a single-mail message (or poison) through on the real channel', () => {
+    const { ch } = channel();
+    for (const body of [encodeMails([mail(1)]), Buffer.from('{"not":"a mail"}')]) {
+      const msg = message(body);
+      expect(splitMailMessage(ch, msg)).toEqual([{ ch, msg }]);
+    }
+  });
+
+  it('gives one single-mail part per row, named by its outbox id, with the original headers', () => {
+    const { ch } = channel();
+    const parts = splitMailMessage(ch, message(encodeMails([mail(1), mail(2), mail(3)])));
+    expect(parts.map((p) => decodeMailMessage(p.msg.content))).toEqual([mail(1), mail(2), mail(3)]);
+    expect(parts.map((p) => p.msg.properties.messageId)).toEqual(['01OUTBOX1', '01OUTBOX2', '01OUTBOX3']);
+    expect(parts.every((p) => p.msg.properties.headers?.['x-attempts'] === 0)).toBe(true);
+  });
+
+  it('acks the original once, after every part was acked, however often a part is acked', () => {
+    const { ch, acked } = channel();
+    const original = message(encodeMails([mail(1), mail(2), mail(3)]));
+    const [a, b, c] = splitMailMessage(ch, original);
+    a!.ch.ack(a!.msg);
+    a!.ch.ack(a!.msg);
+    b!.ch.ack(b!.msg);
+    expect(acked).toEqual([]);
+    c!.ch.ack(c!.msg);
+    expect(acked).toEqual([original]);
+  });
+
+  it('leaves the original unacked while one part is not (the broker then redelivers the batch)', () => {
+    const { ch, acked } = channel();
+    const [a, b] = splitMailMessage(ch, message(encodeMails([mail(1), mail(2)])));
+    a!.ch.ack(a!.msg);
+    expect(acked).toEqual([]);
+    expect(b).toBeDefined();
+  });
+
+  it('sends a part’s reroute and its confirm wait to the real channel', async () => {
+    const { ch, published, confirms } = channel();
+    const [a] = splitMailMessage(ch, message(encodeMails([mail(1), mail(2)])));
+    a!.ch.publish('shardgate.mail.retry', 'shardgate.mail.retry.1s', a!.msg.content);
+    await a!.ch.waitForConfirms();
+    expect(published).toHaveLength(1);
+    expect(decodeMailMessage(published[0]!.content)).toEqual(mail(1));
+    expect(confirms()).toBe(1);
+  });
+});

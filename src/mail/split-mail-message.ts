@@ -1,0 +1,44 @@
+/**
+ * A batch message of the work queue (several outbox rows of one shard, mail-message.ts) becomes
+ * one single-mail message per row for the DeliveryBatcher, each on a view of the channel whose
+ * `ack` acks the original message once EVERY part was acked. Publishes (reroutes to the retry
+ * tiers and the dead-letter queue) and their confirms go to the real channel, so a part that
+ * fails travels on as a single-mail message with its own `x-attempts`, like any other.
+ *
+ * Failure modes:
+ * - a part that is never acked (its reroute was not confirmed, the channel is gone) leaves the
+ *   original unacked: the broker redelivers the whole batch message, and the parts delivered
+ *   meanwhile are acked as duplicates by their `delivered_at` record — sent once;
+ * - anything that is not a batch message (a single mail, or poison) passes through unchanged;
+ * - a part acked twice counts once.
+ */
+import type { ConsumeMessage } from 'amqplib';
+import type { MailChannel } from './delivery-batcher.js';
+import { decodeMailBatch, encodeMailMessage } from './mail-message.js';
+
+export interface MessagePart {
+  ch: MailChannel;
+  msg: ConsumeMessage;
+}
+
+export function splitMailMessage(ch: MailChannel, msg: ConsumeMessage): MessagePart[] {
+  const mails = decodeMailBatch(msg.content);
+  if (!mails) return [{ ch, msg }];
+  const parts = mails.map(
+    (mail): ConsumeMessage => ({
+      ...msg,
+      content: encodeMailMessage(mail),
+      properties: { ...msg.properties, messageId: mail.outboxId },
+    }),
+  );
+  const unacked = new Set(parts);
+  const view: MailChannel = {
+    ack(part) {
+      if (!unacked.delete(part)) return;
+      if (unacked.size === 0) ch.ack(msg);
+    },
+    publish: (exchange, routingKey, content, options) => ch.publish(exchange, routingKey, content, options),
+    waitForConfirms: () => ch.waitForConfirms(),
+  };
+  return parts.map((part) => ({ ch: view, msg: part }));
+}
