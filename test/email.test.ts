@@ -8,7 +8,8 @@
  * - a poison message ends in the dead-letter queue after the configured attempts, others flow;
  * - a row the relay still holds for a moment is mailed as soon as it is free (no retry);
  * - messages published together whose outbox rows are free / held by another delivery /
- *   already delivered / absent: each mailed exactly when it should be, once;
+ *   already delivered / absent: each mailed exactly when it should be, once — as one message
+ *   per mail, and as one batch message of the relay (split per mail, rerouted per mail);
  * - every connection of the worker's outbox pool runs READ COMMITTED with a 1 s lock wait.
  */
 import { execFileSync } from 'node:child_process';
@@ -18,7 +19,7 @@ import amqp from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_QUEUE, MAIL_EXCHANGE, MAIL_ROUTING_KEY } from '../src/mail/amqp-topology.js';
-import { encodeMailMessage } from '../src/mail/mail-message.js';
+import { encodeMails } from '../src/mail/mail-message.js';
 import { createOutboxPool } from '../src/mail/outbox-pool.js';
 import { STATE_DIR } from '../stack/paths.js';
 import { isAlive } from '../stack/process-manager.js';
@@ -76,25 +77,36 @@ async function allArrive(emails: string[], timeoutMs: number): Promise<void> {
   });
 }
 
-/** publish welcome mails as the relay does (confirmed); returns when the broker confirmed */
-async function publishMails(mails: [outboxId: string, to: string][]): Promise<number> {
+/**
+ * publish welcome mails as the relay does (confirmed): one message per mail, or all of them in
+ * one batch message; returns when the broker confirmed
+ */
+async function publishMails(
+  mails: [outboxId: string, to: string][],
+  { batch = false } = {},
+): Promise<number> {
   const conn = await amqp.connect(AMQP_URL);
+  const message = ([id, to]: [string, string]) => ({
+    outboxId: id,
+    shardId: SHARD,
+    tenantId: tenant,
+    kind: 'welcome',
+    recipient: to,
+    payload: { tenantName: tenant, name: 'Reader' },
+  });
+  const props = (id: string) => ({
+    persistent: true,
+    messageId: id,
+    contentType: 'application/json',
+    headers: { 'x-attempts': 0 },
+  });
   try {
     const ch = await conn.createConfirmChannel();
-    for (const [id, to] of mails) {
-      ch.publish(
-        MAIL_EXCHANGE,
-        MAIL_ROUTING_KEY,
-        encodeMailMessage({
-          outboxId: id,
-          shardId: SHARD,
-          tenantId: tenant,
-          kind: 'welcome',
-          recipient: to,
-          payload: { tenantName: tenant, name: 'Reader' },
-        }),
-        { persistent: true, messageId: id, contentType: 'application/json', headers: { 'x-attempts': 0 } },
-      );
+    if (batch) {
+      ch.publish(MAIL_EXCHANGE, MAIL_ROUTING_KEY, encodeMails(mails.map(message)), props(`${mails[0]![0]}+`));
+    } else {
+      for (const m of mails)
+        ch.publish(MAIL_EXCHANGE, MAIL_ROUTING_KEY, encodeMails([message(m)]), props(m[0]));
     }
     await ch.waitForConfirms();
     return Date.now();
@@ -282,7 +294,10 @@ describe('email side effects', () => {
     }
   });
 
-  it('messages published together: a free row is mailed, a row held by another delivery waits for it, a delivered or vanished one follows its record', async () => {
+  it.each([
+    'one message per mail',
+    'one batch message, as the relay sends them',
+  ])('messages published together (%s): a free row is mailed, a row held by another delivery waits for it, a delivered or vanished one follows its record', async (how) => {
     await quiet();
     const master = node(SHARD, 'master').port;
     const [free, lockedThenFree, lockedThenDelivered, delivered, noRow] = addresses(5, 'batch');
@@ -311,13 +326,16 @@ describe('email side effects', () => {
       await holder.query('SELECT id FROM outbox WHERE id IN (?) FOR UPDATE', [
         [ids.lockedThenFree, ids.lockedThenDelivered],
       ]);
-      const publishedAt = await publishMails([
-        [ids.free, free!],
-        [ids.lockedThenFree, lockedThenFree!],
-        [ids.lockedThenDelivered, lockedThenDelivered!],
-        [ids.delivered, delivered!],
-        [ids.noRow, noRow!],
-      ]);
+      const publishedAt = await publishMails(
+        [
+          [ids.free, free!],
+          [ids.lockedThenFree, lockedThenFree!],
+          [ids.lockedThenDelivered, lockedThenDelivered!],
+          [ids.delivered, delivered!],
+          [ids.noRow, noRow!],
+        ],
+        { batch: how !== 'one message per mail' },
+      );
       // the free row and the id without a row go out without the held ones
       await allArrive([free!, noRow!], 5000);
       await new Promise((r) => setTimeout(r, Math.max(0, 1800 - (Date.now() - publishedAt))));
