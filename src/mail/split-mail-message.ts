@@ -9,7 +9,10 @@
  * - a part that is never acked (its reroute was not confirmed, the channel is gone) leaves the
  *   original unacked: the broker redelivers the whole batch message, and the parts delivered
  *   meanwhile are acked as duplicates by their `delivered_at` record — sent once;
- * - anything that is not a batch message (a single mail, or poison) passes through unchanged;
+ * - anything that is not a batch message (a single mail, or poison) passes through unchanged; a
+ *   batch that does not decode as a whole is poison as a whole and goes the poison way (retry
+ *   tiers, then the dead-letter queue). The relay builds batches only from outbox rows, whose
+ *   columns have the schema's limits, and a mail that fails to render fails alone after the split;
  * - a part acked twice counts once.
  */
 import type { ConsumeMessage } from 'amqplib';
