@@ -17,7 +17,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { BreakerOpenError, DependencyError } from '../resilience/errors.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { MAIL_EXCHANGE, MAIL_ROUTING_KEY } from './amqp-topology.js';
-import { encodeMails } from './mail-message.js';
+import { encodeMails, MAX_MAILS_PER_MESSAGE } from './mail-message.js';
 import type { OutboxStore } from './outbox-store.js';
 
 export class OutboxRelay {
@@ -35,7 +35,7 @@ export class OutboxRelay {
       metrics: Metrics;
       batchSize?: number;
       idleMs?: number;
-      /** rows per published message (a batch message when more than one; default 8) */
+      /** rows per published message (a batch message when more than one; default 8, 1 to MAX_MAILS_PER_MESSAGE) */
       mailsPerMessage?: number;
     },
   ) {
@@ -113,7 +113,7 @@ export class OutboxRelay {
     shardId: string,
     rows: Parameters<Parameters<OutboxStore['claim']>[2]>[0],
   ): Promise<void> {
-    const per = this.opts.mailsPerMessage ?? 8;
+    const per = Math.min(MAX_MAILS_PER_MESSAGE, Math.max(1, Math.floor(this.opts.mailsPerMessage ?? 8)));
     await this.opts.amqp.run(async (ch) => {
       for (let i = 0; i < rows.length; i += per) {
         const chunk = rows.slice(i, i + per);
