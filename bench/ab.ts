@@ -22,7 +22,7 @@ import { etcdDel, remember } from './etcd.js';
 import { type ExtraInstance, startExtraInstance, stopExtraInstance } from './extra-instance.js';
 import { closedLoop } from './load.js';
 import { pairedSummary } from './paired.js';
-import { hotBookRequest, scenarios } from './scenarios.js';
+import { apiScenario, hotBookRequest, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, runTag } from './setup.js';
 
 const CONNECTIONS = Number(process.env.AB_CONNECTIONS ?? 16);
@@ -57,8 +57,7 @@ async function main(): Promise<void> {
   const started: ExtraInstance[] = [];
   try {
     const fixtures = await createFixtures(new ApiClient(HAPROXY, INSTANCES), tag);
-    const s = scenarios(fixtures).find((x) => x.key === key);
-    if (!s || s.kind === 'ceiling') throw new Error(`no API scenario "${key}"`);
+    const s = apiScenario(scenarios(fixtures), key);
     for (const b of builds)
       started.push(
         await startExtraInstance({ id: `bench-ab-${b.sha}`, nodeArgs: API_NODE_FLAGS, entry: b.entry }),

@@ -19,7 +19,7 @@ import { etcdDel, remember } from './etcd.js';
 import { closedLoop } from './load.js';
 import { git } from './machine.js';
 import { writeResultFile } from './result-file.js';
-import { hotBookRequest, scenarios } from './scenarios.js';
+import { apiScenario, hotBookRequest, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, runTag } from './setup.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -36,8 +36,7 @@ async function main(): Promise<void> {
     const fixtures = await createFixtures(new ApiClient(HAPROXY, INSTANCES), tag);
     const all = scenarios(fixtures);
     for (const key of keys) {
-      const s = all.find((x) => x.key === key);
-      if (!s || s.kind === 'ceiling') throw new Error(`no API scenario "${key}"`);
+      const s = apiScenario(all, key);
       if (s.cache !== undefined) await setCache(s.cache, hotBookRequest(fixtures), INSTANCES, s.near);
       await closedLoop(HAPROXY, s.steps, { connections: CONNECTIONS, seconds: 1 });
       await drainOutbox(); // the warm-up's emails go out before measuring

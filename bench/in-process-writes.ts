@@ -24,6 +24,7 @@ import { createPromMetrics } from '../src/observability/prom-metrics.js';
 import { BreakerRegistry } from '../src/resilience/breaker-registry.js';
 import { stackEnv } from '../stack/stack-env.js';
 import { type LoadResult, percentile } from './load.js';
+import { pick } from './scenarios.js';
 import type { TenantFixture } from './setup.js';
 
 interface Lender {
@@ -37,8 +38,6 @@ export interface InProcessWrites {
   run(opts: { inFlight: number; seconds: number }): Promise<LoadResult>;
   close(): Promise<void>;
 }
-
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
 /** Connects to etcd and the shards as an API instance would, for the given lending tenants. */
 export async function openInProcessWrites(

@@ -20,7 +20,7 @@ import { etcdDel, remember } from './etcd.js';
 import { startExtraInstance, stopExtraInstance } from './extra-instance.js';
 import { closedLoop } from './load.js';
 import { git } from './machine.js';
-import { hotBookRequest, scenarios } from './scenarios.js';
+import { apiScenario, hotBookRequest, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, runTag } from './setup.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -42,9 +42,7 @@ async function main(): Promise<void> {
     const fixtures = await createFixtures(new ApiClient(HAPROXY, INSTANCES), tag);
     const all = scenarios(fixtures);
     for (const key of keys) {
-      const s = all.find((x) => x.key === key);
-      if (!s || s.kind === 'ceiling')
-        throw new Error(`no API scenario "${key}" (one of ${all.map((x) => x.key).join(', ')})`);
+      const s = apiScenario(all, key);
       const sub = mkdtempSync(join(dir, `${key}-`));
       const { child, base } = await startExtraInstance({
         id: 'bench-profile',

@@ -46,7 +46,7 @@ export interface Fixtures {
   mixed: TenantFixture[];
 }
 
-const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
+export const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 function json(tenant: string, token?: string): Record<string, string> {
   return {
@@ -66,6 +66,24 @@ function idOf(body: string): string | undefined {
 
 export function hotBookRequest(f: Fixtures): Req {
   return { path: `/v1/books/${f.hot.books[0]}`, headers: { 'X-Tenant-ID': f.hot.id } };
+}
+
+/**
+ * The scenario `key` of `all` that sends HTTP requests to the API (the ones the diagnostics
+ * bench/cost.ts, profile.ts and ab.ts can run); throws naming the keys that are, for the
+ * ceiling, the in-process writes (bench/data-path.ts runs those) or an unknown key.
+ */
+export function apiScenario(all: readonly Scenario[], key: string): Scenario {
+  const s = all.find((x) => x.key === key);
+  const usable = (x: Scenario) => x.kind !== 'ceiling' && !x.inProcess;
+  if (!s || !usable(s))
+    throw new Error(
+      `no API scenario "${key}" (one of ${all
+        .filter(usable)
+        .map((x) => x.key)
+        .join(', ')})`,
+    );
+  return s;
 }
 
 export function scenarios(f: Fixtures): Scenario[] {
