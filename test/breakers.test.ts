@@ -135,7 +135,8 @@ describe('circuit breakers with live settings', () => {
   it('a SIGKILLed master: 503 + Retry-After in under 50 ms once open; the other shard keeps working; half-open survives a call_timeout_ms change', async () => {
     restores.push(etcdOverride('breakers/mysql-master/failure_threshold', '2'));
     restores.push(etcdOverride('breakers/mysql-master/call_timeout_ms', '500'));
-    restores.push(etcdOverride('breakers/mysql-master/reset_timeout_ms', '3000'));
+    // not a multiple of the router's 1 s probe interval (see the half-open spell below)
+    restores.push(etcdOverride('breakers/mysql-master/reset_timeout_ms', '3500'));
     await new Promise((r) => setTimeout(r, 500));
     const base = INSTANCES[0]!;
     const name = `mysql-master:${shardA.id}`;
@@ -171,19 +172,21 @@ describe('circuit breakers with live settings', () => {
 
       // half-open after reset_timeout_ms; a call_timeout_ms change keeps the state.
       // The shard router probes the master every second through this breaker, and a probe of
-      // the dead master opens it again: the first half-open spell may last a few ms, the later
-      // ones (the reset timer then starts at a probe) just under a second. Wait for a spell
-      // seen near its start, so the change below lands inside it; the put goes through an
-      // etcd client connected beforehand (etcdctl's own start can eat most of the spell).
+      // the dead master opens it again. Once a probe opened it, the reset timer (3.5 s) ends
+      // half-way between two probes, so each half-open spell lasts about 500 ms whichever way
+      // the timers drift (with 3 s it ended right at a probe: spells of a few ms or of a whole
+      // second, by chance). Wait for a spell seen near its start, so the change below lands
+      // inside it; the put goes through an etcd client connected beforehand (etcdctl's own
+      // start can eat most of the spell).
       const putter = await etcdQuickPutter();
       putters.push(putter);
       const half = await waitFor(
         async () => {
           const b = await breaker(base, name);
-          const fresh = b?.state === 'half_open' && Date.now() - Date.parse(b.since) < 300;
+          const fresh = b?.state === 'half_open' && Date.now() - Date.parse(b.since) < 150;
           return fresh ? b : undefined;
         },
-        { timeoutMs: 3 * 3000 + 2000, intervalMs: 20, what: `${name} half-open, seen within 300 ms` },
+        { timeoutMs: 3 * 3500 + 2000, intervalMs: 20, what: `${name} half-open, seen within 150 ms` },
       );
       await putter.put('breakers/mysql-master/call_timeout_ms', '700');
       const after = await waitFor(
@@ -201,6 +204,15 @@ describe('circuit breakers with live settings', () => {
         encoding: 'utf8',
         timeout: 120_000,
       });
+      // pass or fail, leave the master breakers closed for the test files that run next (a
+      // failure here must not hide the test's own; the checks below assert it when it passed)
+      await waitFor(
+        async () =>
+          (await Promise.all(INSTANCES.map((b) => breaker(b, name).catch(() => undefined)))).every(
+            (b) => !b || b.state === 'closed',
+          ),
+        { timeoutMs: 20_000, intervalMs: 200, what: `${name} closed again` },
+      ).catch(() => {});
     }
     await waitFor(() => portOpen(shardA.master.port), { timeoutMs: 30_000, what: 'master back' });
     const ok = await waitFor(
