@@ -3,7 +3,9 @@
  * every filter combination of the book list (author, cursor) and of the loan list (cursor), a
  * borrow and a return, page after page. And the commit's GTID taken from the COMMIT's OK packet
  * (`last_gtid` session tracking): a write transaction runs no SELECT of its own to learn it, and
- * the position it answers is the commit's own.
+ * the position it answers is the commit's own — also when the COMMIT leaves with the last
+ * statements (`commitWith`), which then takes one round trip fewer, and commits nothing when one
+ * of them fails.
  */
 import { drizzle } from 'drizzle-orm/mysql2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,35 +101,85 @@ describe('prepared statements on MariaDB', () => {
   });
 });
 
+/** a MysqlSession over a fresh application connection, counting the queries it sends */
+async function countedSession() {
+  const master = topology.shards[0]!.master;
+  const connection = await appConnection(master.port);
+  await connection.query(sessionInitSql(5));
+  const sent: string[] = [];
+  const client = new StatementBatcher({
+    query: (options, values) => {
+      sent.push(options.sql);
+      return connection.query(options, values as never) as Promise<[unknown, unknown]>;
+    },
+    format: (text, values) => connection.format(text, values),
+  });
+  const session = new MysqlSession('mariadb', new SqlContext(drizzle({ client: client as never }), client));
+  const selects = async () => {
+    const [rows] = await connection.query("SHOW SESSION STATUS LIKE 'Com_select'");
+    return Number((rows as { Value: string }[])[0]!.Value);
+  };
+  return { connection, session, sent, selects };
+}
+
+const insertState = (id: string) =>
+  `INSERT INTO tenant_state (tenant_id, members_registered, created_at) VALUES ('${id}', 0, NOW(3))`;
+
 describe('the GTID of a commit', () => {
-  it('comes from the COMMIT answer: no SELECT of its own, and it is the commit’s last_gtid', async () => {
-    const master = topology.shards[0]!.master;
-    const connection = await appConnection(master.port);
+  it.each([
+    { how: 'after the last statements', early: false, roundTrips: 2 },
+    { how: 'with the last statements (commitWith)', early: true, roundTrips: 1 },
+  ])('comes from the COMMIT answer $how: no SELECT of its own, and it is the commit’s last_gtid', async ({
+    early,
+    roundTrips,
+  }) => {
+    const { connection, session, sent, selects } = await countedSession();
+    const id = `${tenant}-g${early ? 'e' : 'l'}`;
     try {
-      await connection.query(sessionInitSql(5));
-      const client = new StatementBatcher(connection);
-      const session = new MysqlSession(
-        'mariadb',
-        new SqlContext(drizzle({ client: client as never }), client),
-      );
-      const selects = async () => {
-        const [rows] = await connection.query("SHOW SESSION STATUS LIKE 'Com_select'");
-        return Number((rows as { Value: string }[])[0]!.Value);
-      };
       // what two status reads count by themselves, then the same around a write transaction
       const idle = -(await selects()) + (await selects());
       const before = await selects();
-      const { gtid } = await session.transaction(async (sql) => {
-        await sql.client.query(
-          `INSERT INTO tenant_state (tenant_id, members_registered, created_at) VALUES ('${tenant}-g', 0, NOW(3))`,
-        );
+      const { gtid } = await session.transaction(async (sql, tx) => {
+        if (early) await tx.commitWith(() => sql.client.query(insertState(id)));
+        else await sql.client.query(insertState(id));
       });
       expect((await selects()) - before).toBe(idle);
-      const [rows] = await connection.query('SELECT @@last_gtid AS g');
-      expect(gtid).toBe((rows as { g: string }[])[0]!.g);
+      // START rides with the INSERT; the COMMIT with them too, or alone after their answer
+      expect(sent).toHaveLength(roundTrips);
+      expect(sent.at(-1)).toMatch(/COMMIT$/);
+      const [rows] = await connection.query('SELECT @@last_gtid AS g, @@in_transaction AS t');
+      const { g, t } = (rows as { g: string; t: number }[])[0]!;
+      expect(t).toBe(0);
+      expect(gtid).toBe(g);
       expect(gtid).toMatch(/^\d+-\d+-\d+$/);
-      await connection.query(`DELETE FROM tenant_state WHERE tenant_id = '${tenant}-g'`);
+      const [found] = await connection.query('SELECT tenant_id FROM tenant_state WHERE tenant_id = ?', [id]);
+      expect(found).toHaveLength(1);
     } finally {
+      await connection.query('DELETE FROM tenant_state WHERE tenant_id IN (?)', [[id]]);
+      await connection.end();
+    }
+  });
+
+  it('commits nothing when a statement that leaves with the COMMIT fails', async () => {
+    const { connection, session, sent } = await countedSession();
+    const [first, second] = [`${tenant}-f1`, `${tenant}-f2`];
+    try {
+      await connection.query(insertState(second));
+      const attempt = session.transaction(async (sql, tx) => {
+        await sql.client.query(insertState(first));
+        // the second INSERT is a duplicate key: the server stops there, before the COMMIT
+        await tx.commitWith(() => sql.client.query(insertState(second)));
+      });
+      await expect(attempt).rejects.toMatchObject({ code: 'ER_DUP_ENTRY' });
+      expect(sent.at(-2)).toMatch(/COMMIT$/);
+      expect(sent.at(-1)).toBe('ROLLBACK');
+      const [rows] = await connection.query(
+        'SELECT tenant_id FROM tenant_state WHERE tenant_id IN (?) ORDER BY tenant_id',
+        [[first, second]],
+      );
+      expect(rows).toEqual([{ tenant_id: second }]);
+    } finally {
+      await connection.query('DELETE FROM tenant_state WHERE tenant_id IN (?)', [[first, second]]);
       await connection.end();
     }
   });

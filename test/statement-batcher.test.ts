@@ -2,7 +2,9 @@
  * StatementBatcher against a real MariaDB master of the local stack: statements issued together
  * leave in one COM_QUERY and each caller gets what its statement alone would have answered; a
  * failing statement fails its whole batch and stops the server there; statements of another
- * typeCast, or issued after an await, go in a query of their own, in order.
+ * typeCast, or issued after an await, go in a query of their own, in order. `queryLast` goes
+ * as the last statement of its turn's query, or after that turn's queries when they are several,
+ * and never runs after a failure.
  */
 import { sql } from 'drizzle-orm';
 import { datetime, int, mysqlTable } from 'drizzle-orm/mysql-core';
@@ -109,5 +111,83 @@ describe('StatementBatcher on MariaDB', () => {
     expect(c[0]).toEqual([['#5']]);
     await batcher.query({ sql: 'SELECT 2' });
     expect(sent).toHaveLength(3);
+  });
+
+  it('sends a queryLast as the last statement of its turn, after statements issued after it too', async () => {
+    const [, a, commit, b] = await Promise.all([
+      batcher.query({ sql: 'START TRANSACTION' }),
+      batcher.query({ sql: 'INSERT INTO batcher_scratch (id) VALUES (?)' }, [1]),
+      batcher.queryLast({ sql: 'COMMIT' }),
+      batcher.query({ sql: 'INSERT INTO batcher_scratch (id) VALUES (?)' }, [2]),
+    ]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/VALUES \(2\);\nCOMMIT$/);
+    expect((a[0] as { affectedRows: number }).affectedRows).toBe(1);
+    expect((b[0] as { affectedRows: number }).affectedRows).toBe(1);
+    expect(commit[0]).toMatchObject({ affectedRows: 0 });
+    const [rows] = await connection.query('SELECT @@in_transaction AS t');
+    expect(rows).toEqual([{ t: 0 }]);
+    await connection.query('ROLLBACK'); // nothing to undo: the COMMIT ran
+    const [ids] = await connection.query('SELECT id FROM batcher_scratch ORDER BY id');
+    expect(ids).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+
+  it('never runs a queryLast after a failing statement of its turn', async () => {
+    await connection.query('INSERT INTO batcher_scratch (id) VALUES (2)');
+    const results = await Promise.allSettled([
+      batcher.query({ sql: 'START TRANSACTION' }),
+      batcher.query({ sql: 'INSERT INTO batcher_scratch (id) VALUES (?)' }, [1]),
+      batcher.query({ sql: 'INSERT INTO batcher_scratch (id) VALUES (?)' }, [2]),
+      batcher.queryLast({ sql: 'COMMIT' }),
+    ]);
+    expect(sent).toHaveLength(1);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    const [rows] = await connection.query('SELECT @@in_transaction AS t');
+    expect(rows).toEqual([{ t: 1 }]);
+    await connection.query('ROLLBACK');
+    const [ids] = await connection.query('SELECT id FROM batcher_scratch ORDER BY id');
+    expect(ids).toEqual([{ id: 2 }]);
+  });
+
+  it('sends a queryLast alone after its turn’s queries when they are several, and only if all succeeded', async () => {
+    const cast: QueryOptions['typeCast'] = (_field, next) => next();
+    // two typeCasts: two queries, then the COMMIT
+    const ok = await Promise.all([
+      batcher.query({ sql: 'START TRANSACTION' }),
+      batcher.query({ sql: 'INSERT INTO batcher_scratch (id) VALUES (?)' }, [1]),
+      batcher.query({ sql: 'SELECT COUNT(*) FROM batcher_scratch', rowsAsArray: true }),
+      batcher.query({ sql: 'SELECT id FROM batcher_scratch', rowsAsArray: true, typeCast: cast }),
+      batcher.queryLast({ sql: 'COMMIT' }),
+    ]);
+    expect(sent).toHaveLength(3);
+    expect(sent[2]).toBe('COMMIT');
+    expect(ok[2][0]).toEqual([[1]]);
+    expect(ok[3][0]).toEqual([[1]]);
+    // the first query fails: the second still runs (it is a query of its own), the COMMIT is never sent
+    sent = [];
+    const failed = await Promise.allSettled([
+      batcher.query({ sql: 'START TRANSACTION' }),
+      batcher.query({ sql: 'INSERT INTO batcher_scratch (id) VALUES (?)' }, [1]),
+      batcher.query({ sql: 'SELECT COUNT(*) FROM batcher_scratch', rowsAsArray: true }),
+      batcher.query({ sql: 'SELECT id FROM batcher_scratch', rowsAsArray: true, typeCast: cast }),
+      batcher.queryLast({ sql: 'COMMIT' }),
+    ]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent).toHaveLength(2);
+    expect(failed.map((r) => r.status)).toEqual([
+      'rejected',
+      'rejected',
+      'rejected',
+      'fulfilled',
+      'rejected',
+    ]);
+    expect(failed[4]).toMatchObject({ status: 'rejected', reason: { code: 'ER_DUP_ENTRY' } });
+    const [rows] = await connection.query('SELECT @@in_transaction AS t');
+    expect(rows).toEqual([{ t: 1 }]);
+    await connection.query('ROLLBACK');
+  });
+
+  it('refuses a queryLast that answers rows', () => {
+    expect(() => batcher.queryLast({ sql: 'SELECT 1' })).toThrow(/without rows/);
   });
 });

@@ -5,7 +5,14 @@
  * Each commit advances a MariaDB-shaped position `0-1-<n>`. Reads report `master` when asked
  * for the master or given a position, else `replica`.
  */
-import type { DataAccess, ReadOptions, ReadOutcome, TenantRef, WriteOutcome } from '../domain/data-access.js';
+import type {
+  DataAccess,
+  ReadOptions,
+  ReadOutcome,
+  TenantRef,
+  WriteOutcome,
+  WriteTransaction,
+} from '../domain/data-access.js';
 import type { TenantRepos } from '../domain/repositories.js';
 import type { Result } from '../domain/result.js';
 import { cloneTables, emptyTables, type MemoryTables, memoryTenantRepos } from './memory-repos.js';
@@ -20,11 +27,32 @@ export class MemoryDataAccess implements DataAccess {
     return this.tables;
   }
 
-  write<T>(tenant: TenantRef, fn: (repos: TenantRepos) => Promise<Result<T>>): Promise<WriteOutcome<T>> {
+  write<T>(
+    tenant: TenantRef,
+    fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
+  ): Promise<WriteOutcome<T>> {
     const run = async (): Promise<WriteOutcome<T>> => {
       const draft = cloneTables(this.tables);
-      const result = await fn(memoryTenantRepos(() => draft, tenant.id));
-      if (!result.ok) return { result };
+      // like the SQL adapter, refuses what would go wrong there: a statement after commitWith
+      // (it would run outside the transaction), a second commitWith, a Failure after it
+      let committed = false;
+      const tables = () => {
+        if (committed) throw new Error('a statement after commitWith');
+        return draft;
+      };
+      const tx: WriteTransaction = {
+        commitWith: async (last) => {
+          if (committed) throw new Error('commitWith called twice in one transaction');
+          const value = await last();
+          committed = true;
+          return value;
+        },
+      };
+      const result = await fn(memoryTenantRepos(tables, tenant.id), tx);
+      if (!result.ok) {
+        if (committed) throw new Error(`a write answered the failure ${result.code} after commitWith`);
+        return { result };
+      }
       this.tables = draft;
       this.seq += 1;
       return { result, position: { shardId: tenant.shardId, flavour: 'mariadb', gtid: `0-1-${this.seq}` } };

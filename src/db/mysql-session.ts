@@ -19,6 +19,7 @@
  * *a superset of the commit: safe (a reader waits for at most a little more than needed); MySQL
  *  is detected and handled but not exercised by the test suite (the local stack is MariaDB).
  */
+import type { WriteTransaction } from '../domain/data-access.js';
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
 import type { SqlContext } from './repos/sql-context.js';
@@ -62,17 +63,35 @@ export class MysqlSession implements NodeSession {
    * through `sql`, which is bound to this same connection, so they are part of the transaction.
    * START TRANSACTION is issued without waiting for its answer: it leaves in one round trip with
    * `fn`'s first statements (StatementBatcher), and its failure fails them too.
+   * `tx.commitWith(last)` sends the COMMIT with `last`'s statements (`queryLast`): one round trip
+   * fewer, and a row lock taken by them is held only for the commit itself. A statement of `last`
+   * that fails stops the server before the COMMIT, and `fn`'s throw rolls back as usual. If `fn`
+   * throws after that COMMIT succeeded, the ROLLBACK finds nothing to undo: the write stands.
    * A ROLLBACK that fails (connection lost) is thrown instead of `fn`'s error, with that error as
    * its cause, so the caller destroys the connection; nothing was committed either way.
    */
-  async transaction<T>(fn: (sql: SqlContext) => Promise<T>): Promise<{ value: T; gtid: string }> {
+  async transaction<T>(
+    fn: (sql: SqlContext, tx: WriteTransaction) => Promise<T>,
+  ): Promise<{ value: T; gtid: string }> {
     const client = this.sql.client;
     const begun = client.query({ sql: 'START TRANSACTION' });
+    let commit: Promise<[unknown, unknown]> | undefined;
+    const tx: WriteTransaction = {
+      commitWith: async (last) => {
+        if (commit) throw new Error('commitWith called twice in one transaction');
+        const value = last();
+        commit = client.queryLast({ sql: 'COMMIT' });
+        const [answer] = await Promise.all([value, commit]);
+        return answer;
+      },
+    };
     let value: T;
     try {
-      [, value] = await Promise.all([begun, fn(this.sql)]);
+      [, value] = await Promise.all([begun, fn(this.sql, tx)]);
     } catch (error) {
-      // a rejected START is handled by Promise.all above: it cannot surface unhandled
+      // a rejected START is handled by Promise.all above: it cannot surface unhandled; a COMMIT
+      // sent by commitWith has settled: commitWith awaited it, or its statements' error failed it
+      commit?.catch(() => {});
       try {
         await client.query({ sql: 'ROLLBACK' });
       } catch (rollbackError) {
@@ -80,7 +99,7 @@ export class MysqlSession implements NodeSession {
       }
       throw error;
     }
-    const [ok] = await client.query({ sql: 'COMMIT' });
+    const [ok] = await (commit ?? client.query({ sql: 'COMMIT' }));
     if (this.flavour === 'mysql') {
       return { value, gtid: String((await this.scalar('SELECT @@GLOBAL.gtid_executed')) ?? '') };
     }

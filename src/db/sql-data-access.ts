@@ -2,14 +2,22 @@
  * DataAccess over MariaDB/MySQL shards: the domain's `write`/`read` become router calls.
  *
  * write: one connection on the tenant's shard master; BEGIN, the domain function with the
- *   tenant's repositories on that transaction, COMMIT (or ROLLBACK when it answers a Failure),
+ *   tenant's repositories on that transaction, COMMIT (or ROLLBACK when it answers a Failure;
+ *   `tx.commitWith` sends the COMMIT with the function's last statements),
  *   and the GTID the commit produced (MysqlSession.transaction). Deadlocks and lock-wait
  *   timeouts roll back and retry the whole function (up to `conflictRetries` times), then answer
  *   DependencyUnavailableError. A connection lost during COMMIT is a 503 whose write may or may
  *   not have happened — the usual ambiguity, never a partial write.
  * read: routed by ShardRouter (replica by lag and weight, or master), no transaction.
  */
-import type { DataAccess, ReadOptions, ReadOutcome, TenantRef, WriteOutcome } from '../domain/data-access.js';
+import type {
+  DataAccess,
+  ReadOptions,
+  ReadOutcome,
+  TenantRef,
+  WriteOutcome,
+  WriteTransaction,
+} from '../domain/data-access.js';
 import type { TenantRepos } from '../domain/repositories.js';
 import type { Failure, Result } from '../domain/result.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
@@ -38,15 +46,25 @@ export class SqlDataAccess implements DataAccess {
 
   async write<T>(
     tenant: TenantRef,
-    fn: (repos: TenantRepos) => Promise<Result<T>>,
+    fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
   ): Promise<WriteOutcome<T>> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.router.master(tenant.shardId).run(async (session) => {
           try {
-            const { value, gtid } = await session.transaction(async (sql) => {
-              const result = await fn(drizzleTenantRepos(sql, tenant.id));
-              if (!result.ok) throw new Rollback(result);
+            const { value, gtid } = await session.transaction(async (sql, tx) => {
+              let committed = false;
+              const result = await fn(drizzleTenantRepos(sql, tenant.id), {
+                commitWith: (last) => {
+                  committed = true;
+                  return tx.commitWith(last);
+                },
+              });
+              if (!result.ok) {
+                if (committed)
+                  throw new Error(`a write answered the failure ${result.code} after commitWith`);
+                throw new Rollback(result);
+              }
               return result;
             });
             return { result: value, position: { shardId: tenant.shardId, flavour: session.flavour, gtid } };

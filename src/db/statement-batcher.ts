@@ -29,6 +29,11 @@
  *   its caller rolls back and returns the connection to the pool, so a statement issued later
  *   would run outside the transaction. Each branch of the rules' `Promise.all` is therefore ONE
  *   statement (or checks after its only one).
+ * - `queryLast` (COMMIT with a transaction's final statements) joins the statements issued in the
+ *   same turn as their LAST, in their COM_QUERY: a failing statement before it stops the server
+ *   before it, so it never runs after a failure. When that turn's statements leave in several
+ *   COM_QUERYs (different typeCasts), it waits for all of them and is sent alone only when all
+ *   succeeded; otherwise it fails with the first error, unsent.
  * - Needs `multipleStatements` on the connection. That widens what a failed escape could do (a
  *   stacked statement), so every statement here must carry its input as values, never pasted
  *   into the SQL text — true of drizzle and of every raw statement of this adapter.
@@ -50,6 +55,8 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+type Answer = [unknown, unknown];
+
 /** verbs that answer an OK packet, never rows: they fit a batch of any row settings */
 const NO_ROWS = /^\s*(START|BEGIN|COMMIT|ROLLBACK|INSERT|UPDATE|DELETE|REPLACE|SET|SAVEPOINT|RELEASE)\b/i;
 
@@ -70,25 +77,47 @@ function rowSettings(options: QueryOptions): string | undefined {
 
 export class StatementBatcher {
   private queue: Pending[] = [];
+  /** `queryLast` statements of this turn, in order */
+  private lasts: Pending[] = [];
   private scheduled = false;
 
   constructor(private readonly target: BatchTarget) {}
 
-  query(options: QueryOptions | string, values?: unknown): Promise<[unknown, unknown]> {
+  query(options: QueryOptions | string, values?: unknown): Promise<Answer> {
     const opts: QueryOptions = typeof options === 'string' ? { sql: options } : options;
     return new Promise((resolve, reject) => {
       this.queue.push({ options: opts, values: values ?? opts.values, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        process.nextTick(() => this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  /**
+   * A statement that answers no rows (COMMIT), sent after every statement issued in this turn,
+   * before or after it, and only if they all succeed (see the contract above).
+   */
+  queryLast(options: QueryOptions): Promise<Answer> {
+    if (!NO_ROWS.test(options.sql))
+      throw new Error(`queryLast takes a statement without rows: ${options.sql}`);
+    return new Promise((resolve, reject) => {
+      this.lasts.push({ options, values: options.values, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(() => this.flush());
+    }
   }
 
   private flush(): void {
     this.scheduled = false;
     const queue = this.queue;
+    const lasts = this.lasts;
     this.queue = [];
+    this.lasts = [];
+    const runs: { batch: Pending[]; typeCast: TypeCast }[] = [];
     let start = 0;
     while (start < queue.length) {
       // the longest run from `start` whose row-answering statements share their settings; the
@@ -104,16 +133,36 @@ export class StatementBatcher {
           typeCast = queue[end]!.options.typeCast;
         } else if (s !== settings) break;
       }
-      this.send(queue.slice(start, end), typeCast);
+      runs.push({ batch: queue.slice(start, end), typeCast });
       start = end;
+    }
+    if (lasts.length === 0) {
+      for (const run of runs) this.send(run.batch, run.typeCast);
+    } else if (runs.length <= 1) {
+      // one COM_QUERY: the server stops at a failing statement, so the last ones never run after it
+      this.send([...(runs[0]?.batch ?? []), ...lasts], runs[0]?.typeCast);
+    } else {
+      const sent = runs.map((run) => this.send(run.batch, run.typeCast));
+      Promise.all(sent).then(
+        () => this.send(lasts, undefined),
+        (error: unknown) => {
+          for (const p of lasts) p.reject(error);
+        },
+      );
     }
   }
 
-  private send(batch: Pending[], typeCast: TypeCast): void {
+  /** sends one COM_QUERY; the promise settles like its statements (rejects with their error) */
+  private send(batch: Pending[], typeCast: TypeCast): Promise<void> {
+    const fail = (error: unknown) => {
+      for (const p of batch) p.reject(error);
+      throw error;
+    };
     if (batch.length === 1) {
       const only = batch[0]!;
-      this.target.query(only.options, only.values).then(only.resolve, only.reject);
-      return;
+      const answered = this.target.query(only.options, only.values).then(only.resolve, fail);
+      answered.catch(() => {}); // the caller sees the error; this copy only orders a queryLast
+      return answered;
     }
     let sql: string;
     try {
@@ -121,30 +170,24 @@ export class StatementBatcher {
         .map((p) => (p.values === undefined ? p.options.sql : this.target.format(p.options.sql, p.values)))
         .join(';\n');
     } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
+      const failed = Promise.resolve().then(() => fail(error));
+      failed.catch(() => {});
+      return failed;
     }
-    this.target.query({ sql, rowsAsArray: true, typeCast }).then(
-      ([results, fields]) => {
-        const all = results as unknown[];
-        const allFields = fields as (FieldPacket[] | undefined)[];
-        if (!Array.isArray(all) || all.length !== batch.length) {
-          const error = new Error(
-            `multi-statement answered ${all?.length} results for ${batch.length} statements`,
-          );
-          for (const p of batch) p.reject(error);
-          return;
-        }
-        batch.forEach((p, i) => {
-          const result = all[i];
-          const f = allFields[i];
-          p.resolve([p.options.rowsAsArray || !Array.isArray(result) ? result : asObjects(result, f), f]);
-        });
-      },
-      (error: unknown) => {
-        for (const p of batch) p.reject(error);
-      },
-    );
+    const answered = this.target.query({ sql, rowsAsArray: true, typeCast }).then(([results, fields]) => {
+      const all = results as unknown[];
+      const allFields = fields as (FieldPacket[] | undefined)[];
+      if (!Array.isArray(all) || all.length !== batch.length) {
+        fail(new Error(`multi-statement answered ${all?.length} results for ${batch.length} statements`));
+      }
+      batch.forEach((p, i) => {
+        const result = all[i];
+        const f = allFields[i];
+        p.resolve([p.options.rowsAsArray || !Array.isArray(result) ? result : asObjects(result, f), f]);
+      });
+    }, fail);
+    answered.catch(() => {});
+    return answered;
   }
 }
 

@@ -26,7 +26,7 @@ export function createBook(
   principal: Principal,
   input: BookInput,
 ): Promise<WriteOutcome<Book>> {
-  return data.write(tenant, async (repos) => {
+  return data.write(tenant, async (repos, tx) => {
     const actor = await actingMember(repos, principal, { librarian: true });
     if (!actor.ok) return actor;
     const now = new Date();
@@ -37,7 +37,7 @@ export function createBook(
       createdAt: now,
       updatedAt: now,
     };
-    await repos.books.insert(book);
+    await tx.commitWith(() => repos.books.insert(book));
     return ok(book);
   });
 }
@@ -73,7 +73,7 @@ export function updateBook(
   id: string,
   patch: Partial<BookInput>,
 ): Promise<WriteOutcome<Book>> {
-  return data.write(tenant, async (repos) => {
+  return data.write(tenant, async (repos, tx) => {
     const actor = await actingMember(repos, principal, { librarian: true });
     if (!actor.ok) return actor;
     const book = await repos.books.findByIdForUpdate(id);
@@ -88,7 +88,7 @@ export function updateBook(
       );
     }
     const updated: Book = { ...book, ...patch, copies, available, updatedAt: new Date() };
-    await repos.books.update(updated);
+    await tx.commitWith(() => repos.books.update(updated));
     return ok(updated);
   });
 }
@@ -99,7 +99,7 @@ export function deleteBook(
   principal: Principal,
   id: string,
 ): Promise<WriteOutcome<void>> {
-  return data.write(tenant, async (repos) => {
+  return data.write(tenant, async (repos, tx) => {
     const actor = await actingMember(repos, principal, { librarian: true });
     if (!actor.ok) return actor;
     const book = await repos.books.findByIdForUpdate(id);
@@ -107,7 +107,7 @@ export function deleteBook(
     if (book.available < book.copies) {
       return fail('conflict', 'book_on_loan', 'a copy of this book is on loan; it cannot be deleted');
     }
-    await repos.books.delete(id);
+    await tx.commitWith(() => repos.books.delete(id));
     return ok(undefined);
   });
 }

@@ -46,14 +46,30 @@ export interface ReadOutcome<T> {
   readFrom: ReadSource;
 }
 
+/** What a write's function may do with its transaction besides its statements. */
+export interface WriteTransaction {
+  /**
+   * Runs `last` (the transaction's final statements, issued together) and commits with them; the
+   * SQL adapter sends the COMMIT in their round trip. If one of them fails, nothing is committed
+   * and the error is thrown (the write rolls back as on any throw). After it `fn` must issue no
+   * statement and answer ok: so `last` may hold no statement whose answer could still turn the
+   * write into a Failure. A Failure answered after it is a programming error: the write throws
+   * (in the SQL adapter, committed).
+   */
+  commitWith<V>(last: () => Promise<V>): Promise<V>;
+}
+
 export interface DataAccess {
   /**
-   * Runs `fn` in one transaction on the tenant's master: committed when it answers ok, rolled
-   * back when it answers a failure or throws. `fn` must have no statement still running when it
-   * settles (a `Promise.all` branch that goes on to another statement after a sibling failed
-   * would run it after the rollback).
+   * Runs `fn` in one transaction on the tenant's master: committed when it answers ok (or by
+   * `tx.commitWith`), rolled back when it answers a failure or throws. `fn` must have no
+   * statement still running when it settles (a `Promise.all` branch that goes on to another
+   * statement after a sibling failed would run it after the rollback).
    */
-  write<T>(tenant: TenantRef, fn: (repos: TenantRepos) => Promise<Result<T>>): Promise<WriteOutcome<T>>;
+  write<T>(
+    tenant: TenantRef,
+    fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
+  ): Promise<WriteOutcome<T>>;
   read<T>(
     tenant: TenantRef,
     options: ReadOptions,

@@ -9,7 +9,10 @@
  *
  * Statements that do not wait for each other's answers are issued together (`Promise.all`, in
  * the order they run); the SQL adapter sends each such group in one round trip
- * (db/statement-batcher.ts), so a borrow is three round trips with COMMIT and a return four.
+ * (db/statement-batcher.ts), so a borrow is three round trips with COMMIT. A return is three
+ * too: its last two statements cannot fail it, so its COMMIT leaves with them (`commitWith`),
+ * and the book's row lock is held for the commit alone. A borrow's last statement decides
+ * whether it commits (a free copy or not), so its COMMIT waits for that answer.
  * A return therefore locks the loan row before it knows the token's member is still valid; an
  * invalid one rolls back in the same request.
  */
@@ -76,7 +79,7 @@ export function returnLoan(
   principal: Principal,
   loanId: string,
 ): Promise<WriteOutcome<Loan>> {
-  return data.write(tenant, async (repos) => {
+  return data.write(tenant, async (repos, tx) => {
     const [actor, loan] = await Promise.all([
       actingMember(repos, principal),
       repos.loans.findByIdForUpdate(loanId),
@@ -92,28 +95,31 @@ export function returnLoan(
       repos.books.findById(loan.bookId),
     ]);
     if (!marked) return fail('conflict', 'already_returned', 'this loan was returned already');
-    await Promise.all([
-      repos.outbox.add(
-        {
-          kind: 'return_receipt',
-          recipient: actor.value.email,
-          payload: {
-            ...tenantPayload(tenant),
-            memberId: actor.value.id,
-            name: actor.value.name,
-            loanId,
-            bookId: loan.bookId,
-            title: book?.title ?? null,
-            author: book?.author ?? null,
-            borrowedAt: loan.borrowedAt.toISOString(),
-            returnedAt: now.toISOString(),
+    // nothing below can fail the return: the COMMIT leaves with these two statements
+    await tx.commitWith(() =>
+      Promise.all([
+        repos.outbox.add(
+          {
+            kind: 'return_receipt',
+            recipient: actor.value.email,
+            payload: {
+              ...tenantPayload(tenant),
+              memberId: actor.value.id,
+              name: actor.value.name,
+              loanId,
+              bookId: loan.bookId,
+              title: book?.title ?? null,
+              author: book?.author ?? null,
+              borrowedAt: loan.borrowedAt.toISOString(),
+              returnedAt: now.toISOString(),
+            },
           },
-        },
-        now,
-      ),
-      // last (see above)
-      repos.books.returnCopy(loan.bookId, now),
-    ]);
+          now,
+        ),
+        // last (see above); a book deleted meanwhile has no copy to put back, and the return stands
+        repos.books.returnCopy(loan.bookId, now),
+      ]),
+    );
     return ok({ ...loan, returnedAt: now });
   });
 }

@@ -30,7 +30,7 @@ export async function registerMember(
   // Hash before the transaction: ~20-50 ms of CPU must not hold a connection and row locks.
   const passwordHash = await passwords.hash(input.password);
   const email = normaliseEmail(input.email);
-  return data.write(tenant, async (repos) => {
+  return data.write(tenant, async (repos, tx) => {
     const now = new Date();
     const ordinal = await repos.members.claimRegistrationOrdinal(now);
     const member: Member = {
@@ -46,19 +46,21 @@ export async function registerMember(
     if ((await repos.members.insert(member)) === 'email_taken') {
       return fail('conflict', 'email_taken', 'a member with this email exists in this tenant');
     }
-    await repos.outbox.add(
-      {
-        kind: 'welcome',
-        recipient: email,
-        payload: {
-          ...tenantPayload(tenant),
-          memberId: member.id,
-          name: member.name,
-          email,
-          role: member.role,
+    await tx.commitWith(() =>
+      repos.outbox.add(
+        {
+          kind: 'welcome',
+          recipient: email,
+          payload: {
+            ...tenantPayload(tenant),
+            memberId: member.id,
+            name: member.name,
+            email,
+            role: member.role,
+          },
         },
-      },
-      now,
+        now,
+      ),
     );
     return ok(member);
   });
@@ -111,7 +113,7 @@ export async function changePassword(
     return { result: fail('forbidden', 'wrong_current_password', 'currentPassword is wrong') };
   }
   const passwordHash = await passwords.hash(input.newPassword);
-  return data.write(tenant, async (repos) => {
+  return data.write(tenant, async (repos, tx) => {
     const now = new Date();
     // compare-and-set: a concurrent change (or a revoked token) loses instead of overwriting
     const changed = await repos.members.updatePassword({
@@ -121,18 +123,20 @@ export async function changePassword(
       at: now,
     });
     if (!changed) return fail('unauthorized', 'token_revoked', 'the token is no longer valid; log in again');
-    await repos.outbox.add(
-      {
-        kind: 'password_changed',
-        recipient: member.email,
-        payload: {
-          ...tenantPayload(tenant),
-          memberId: member.id,
-          name: member.name,
-          changedAt: now.toISOString(),
+    await tx.commitWith(() =>
+      repos.outbox.add(
+        {
+          kind: 'password_changed',
+          recipient: member.email,
+          payload: {
+            ...tenantPayload(tenant),
+            memberId: member.id,
+            name: member.name,
+            changedAt: now.toISOString(),
+          },
         },
-      },
-      now,
+        now,
+      ),
     );
     return ok(undefined);
   });

@@ -24,7 +24,7 @@ export class SqlContext {
    */
   constructor(
     readonly db: Queryable,
-    readonly client: Pick<StatementBatcher, 'query'>,
+    readonly client: Pick<StatementBatcher, 'query' | 'queryLast'>,
   ) {}
 
   prepared<Q>(build: (db: Queryable) => Q): Q {
