@@ -49,13 +49,14 @@ async function main(): Promise<void> {
       const n = r.requests;
       const perRequest = perRequestMs(cpu, (cpu1.at - cpu0.at) / 1000, n, STACK_PARTS);
       console.log(
-        `\n== ${s.name}: ${n} requests at ${r.rps.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} ms, ${r.errors} errors`,
+        `\n== ${s.name}: ${n} requests at ${r.rps.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.errors} errors`,
       );
       for (const line of costLines(perRequest, cpus().length)) console.log(line);
       out[key] = {
         requests: n,
         rps: r.rps,
         p50: r.p50,
+        p99: r.p99,
         errors: r.errors,
         perRequestMs: perRequest,
         totalMs: totalMs(perRequest),
