@@ -37,6 +37,8 @@ describe('HAProxy config template', () => {
       'timeout http-keep-alive 10s',
       'http-reuse safe',
       'option forwardfor',
+      // clients are told the idle timeout HAProxy applies to them, not the API's 65 s
+      'http-response set-header Keep-Alive timeout=10',
     ]) {
       expect(local, line).toContain(line);
     }

@@ -14,11 +14,18 @@
  *   (a connect failure is still retried for every method: nothing was sent);
  * - keep-alive to the API: `http-reuse safe`; the API's keepAliveTimeout (65 s) is above
  *   HAProxy's idle reuse window, so HAProxy never reuses a connection Node just closed;
+ * - keep-alive to clients: HAProxy closes an idle client connection after
+ *   `CLIENT_KEEP_ALIVE_SECONDS` and says so in `Keep-Alive: timeout=…`, replacing the API's
+ *   `timeout=65`. A client that trusted the API's 65 s (Node's fetch does) would send its next
+ *   request on a connection HAProxy had already closed, and fail with "other side closed";
  * - stats + Prometheus exporter on :8404, runtime API socket at `level admin`.
  * Optional tenant affinity (`tenantAffinity: true`): balance by `hdr(X-Tenant-ID)` with
  * `hash-type consistent`; requests without the header get 400 instead of round-robin.
  */
 import { topology } from './topology.js';
+
+/** how long HAProxy keeps an idle client connection, and what it tells clients */
+export const CLIENT_KEEP_ALIVE_SECONDS = 10;
 
 export interface HaproxyServer {
   name: string;
@@ -70,7 +77,7 @@ defaults
   timeout client 30s
   timeout server 30s
   timeout http-request 10s
-  timeout http-keep-alive 10s
+  timeout http-keep-alive ${CLIENT_KEEP_ALIVE_SECONDS}s
   timeout queue 5s
   option redispatch
   retries 2
@@ -79,6 +86,7 @@ defaults
 frontend shardgate
   bind ${bindHost}:${port}
   option forwardfor
+  http-response set-header Keep-Alive timeout=${CLIENT_KEEP_ALIVE_SECONDS}
 ${affinityGuard}  default_backend ${h.backend}
 
 frontend stats
