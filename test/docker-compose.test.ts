@@ -94,6 +94,7 @@ describe('docker/compose.yml', () => {
             `--port=${node.port}`,
             `--server-id=${node.serverId}`,
             '--gtid-strict-mode=1',
+            '--binlog-row-image=MINIMAL',
             '--thread-handling=pool-of-threads',
           ]),
         );

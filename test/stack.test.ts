@@ -67,14 +67,18 @@ describe('local stack: MariaDB shards', () => {
     }
   });
 
-  it('runs every master durable, and every node on the thread pool', async () => {
+  it('runs every master durable, and every node on the thread pool with minimal row images', async () => {
     for (const node of DB_NODES) {
       const [v] = await mariadb<Record<string, unknown>>(
         node.port,
         'SELECT @@innodb_flush_log_at_trx_commit AS flush, @@sync_binlog AS sync, ' +
-          '@@thread_handling AS threads, @@thread_pool_size AS groups',
+          '@@thread_handling AS threads, @@thread_pool_size AS groups, @@binlog_row_image AS image',
       );
-      expect(v, node.name).toMatchObject({ threads: 'pool-of-threads', groups: threadPoolGroups() });
+      expect(v, node.name).toMatchObject({
+        threads: 'pool-of-threads',
+        groups: threadPoolGroups(),
+        image: 'MINIMAL',
+      });
       if (node.role === 'master') expect(v, node.name).toMatchObject({ flush: 1, sync: 1 });
     }
   });
