@@ -24,6 +24,11 @@ import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js'
 import type { NodeSession } from '../routing/sql-node.js';
 import type { SqlContext } from './repos/sql-context.js';
 
+/** the transaction `fn` gets: `commitSent` once `commitWith` has sent the COMMIT */
+export interface SessionTransaction extends WriteTransaction {
+  readonly commitSent: boolean;
+}
+
 export class MysqlSession implements NodeSession {
   constructor(
     readonly flavour: ServerFlavour,
@@ -71,12 +76,15 @@ export class MysqlSession implements NodeSession {
    * its cause, so the caller destroys the connection; nothing was committed either way.
    */
   async transaction<T>(
-    fn: (sql: SqlContext, tx: WriteTransaction) => Promise<T>,
+    fn: (sql: SqlContext, tx: SessionTransaction) => Promise<T>,
   ): Promise<{ value: T; gtid: string }> {
     const client = this.sql.client;
     const begun = client.query({ sql: 'START TRANSACTION' });
     let commit: Promise<[unknown, unknown]> | undefined;
-    const tx: WriteTransaction = {
+    const tx: SessionTransaction = {
+      get commitSent() {
+        return commit !== undefined;
+      },
       commitWith: async (last) => {
         if (commit) throw new Error('commitWith called twice in one transaction');
         const value = last();

@@ -53,15 +53,9 @@ export class SqlDataAccess implements DataAccess {
         return await this.router.master(tenant.shardId).run(async (session) => {
           try {
             const { value, gtid } = await session.transaction(async (sql, tx) => {
-              let committed = false;
-              const result = await fn(drizzleTenantRepos(sql, tenant.id), {
-                commitWith: (last) => {
-                  committed = true;
-                  return tx.commitWith(last);
-                },
-              });
+              const result = await fn(drizzleTenantRepos(sql, tenant.id), tx);
               if (!result.ok) {
-                if (committed)
+                if (tx.commitSent)
                   throw new Error(`a write answered the failure ${result.code} after commitWith`);
                 throw new Rollback(result);
               }
