@@ -32,6 +32,7 @@ export const MANAGED_SECTIONS = [
   'breakers/',
   'cache/',
   'replication/',
+  'mail/',
   'lb/',
 ];
 

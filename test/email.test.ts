@@ -17,14 +17,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_QUEUE, MAIL_EXCHANGE, MAIL_ROUTING_KEY } from '../src/mail/amqp-topology.js';
 import { encodeMails } from '../src/mail/mail-message.js';
 import { createOutboxPool } from '../src/mail/outbox-pool.js';
 import { STATE_DIR } from '../stack/paths.js';
 import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
-import { api } from './helpers/api.js';
+import { api, INSTANCES } from './helpers/api.js';
+import { etcdOverride, etcdPut } from './helpers/etcd.js';
 import { doubled, mailbox, mailsTo } from './helpers/mailbox.js';
 import { insertOutboxRow, outboxId } from './helpers/outbox.js';
 import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
@@ -412,5 +413,133 @@ describe('email side effects', () => {
     ]) {
       expect(text).toMatch(line);
     }
+  });
+});
+
+describe('outbox retention (mail/outbox_retention_hours, live from etcd)', () => {
+  const HOUR_MS = 3_600_000;
+  const restores: (() => void)[] = [];
+  afterEach(() => {
+    while (restores.length > 0) restores.pop()!();
+  });
+
+  /** the worker's metric line with this shard label (or without labels) */
+  async function workerMetric(name: string, shard?: string): Promise<number> {
+    const text = await (await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)).text();
+    const labels = shard ? `\\{[^}]*shard="${shard}"[^}]*\\}` : '(?:\\{[^}]*\\})?';
+    const m = new RegExp(`^shardgate_${name}${labels} (\\d+)`, 'm').exec(text);
+    return Number(m?.[1] ?? 0);
+  }
+
+  async function present(master: number, ids: string[]): Promise<string[]> {
+    const rows = await rootQuery<{ id: string }>(
+      master,
+      'SELECT id FROM outbox WHERE id IN (?) ORDER BY id',
+      [ids],
+    );
+    return rows.map((r) => r.id).sort();
+  }
+
+  it('lowered by etcdctl put, the worker deletes the rows delivered and created longer ago at once; younger, undelivered and late-delivered rows stay; an invalid value leaves the last good one in force', async () => {
+    const master = node(SHARD, 'master').port;
+    const [a, b, c, d, e] = addresses(5, 'retention');
+    const now = Date.now();
+    const ids = {
+      old: outboxId(now - 3 * HOUR_MS),
+      oldUndelivered: outboxId(now - 3 * HOUR_MS),
+      oldDeliveredLate: outboxId(now - 3 * HOUR_MS),
+      young: outboxId(now - HOUR_MS / 2),
+    };
+    await insertOutboxRow(master, { id: ids.old, tenant, to: a!, delivered: true, deliveredHoursAgo: 3 });
+    await insertOutboxRow(master, { id: ids.oldUndelivered, tenant, to: b!, delivered: false });
+    await insertOutboxRow(master, { id: ids.oldDeliveredLate, tenant, to: c!, delivered: true });
+    await insertOutboxRow(master, { id: ids.young, tenant, to: d!, delivered: true, deliveredHoursAgo: 0.5 });
+    const kept = [ids.oldUndelivered, ids.oldDeliveredLate, ids.young].sort();
+    expect(await workerMetric('outbox_retention_hours')).toBe(168);
+    expect(await present(master, Object.values(ids))).toEqual(Object.values(ids).sort());
+    const purgedBefore = await workerMetric('outbox_purged_total', SHARD);
+
+    restores.push(etcdOverride('mail/outbox_retention_hours', '1'));
+    // a round starts as soon as the worker sees the change (its first DELETE takes the oldest
+    // rows first: a long-running local stack may hold many older ones, hence the margin)
+    await waitFor(async () => (await present(master, Object.values(ids))).length === 3, {
+      timeoutMs: 10_000,
+      what: 'the old delivered row to be purged',
+    });
+    expect(await present(master, Object.values(ids))).toEqual(kept);
+    expect(await workerMetric('outbox_purged_total', SHARD)).toBeGreaterThanOrEqual(purgedBefore + 1);
+    expect(await workerMetric('outbox_retention_hours')).toBe(1);
+
+    // an invalid value: rejected and listed by the instances, the worker keeps 1 hour
+    type ConfigHealth = {
+      rejected: { key: string; reason: string }[];
+      applied: { mail: { outboxRetentionHours: number } };
+    };
+    const configHealth = async () =>
+      (await (await fetch(`${INSTANCES[0]}/health/config`)).json()) as ConfigHealth;
+    expect((await configHealth()).applied.mail).toEqual({ outboxRetentionHours: 1 });
+    etcdPut('mail/outbox_retention_hours', '-1');
+    const rejected = await waitFor(
+      async () => (await configHealth()).rejected.find((r) => r.key === 'mail/outbox_retention_hours'),
+      { timeoutMs: 2000, what: 'the invalid retention to be listed at /health/config' },
+    );
+    expect(rejected.reason).toMatch(/>= 0/);
+    expect((await configHealth()).applied.mail).toEqual({ outboxRetentionHours: 1 });
+    expect(await workerMetric('outbox_retention_hours')).toBe(1);
+
+    // a valid value again applies at once: a row delivered 3 h ago goes with 2 hours
+    const later = outboxId(now - 3 * HOUR_MS);
+    await insertOutboxRow(master, { id: later, tenant, to: e!, delivered: true, deliveredHoursAgo: 3 });
+    etcdPut('mail/outbox_retention_hours', '2');
+    await waitFor(async () => (await present(master, [later])).length === 0, {
+      timeoutMs: 10_000,
+      what: 'the row delivered 3 h ago to be purged with a 2 h retention',
+    });
+    expect(await present(master, Object.values(ids))).toEqual(kept);
+    expect(await workerMetric('outbox_retention_hours')).toBe(2);
+  });
+
+  it('a redelivered message whose row was purged is acked as a duplicate without a mail; a row missing but younger than the retention is still mailed, and so is an old one while retention is off', async () => {
+    await quiet();
+    const [purged, youngMissing, oldWhileOff] = addresses(3, 'purged');
+    const now = Date.now();
+    const ids = {
+      purged: outboxId(now - 200 * HOUR_MS),
+      youngMissing: outboxId(now),
+      oldWhileOff: outboxId(now - 200 * HOUR_MS),
+    };
+    const duplicatesBefore = await workerCounter('mail_duplicates_skipped_total');
+    // the default retention, 168 hours
+    await publishMails(
+      [
+        [ids.purged, purged!],
+        [ids.youngMissing, youngMissing!],
+      ],
+      { batch: true },
+    );
+    await allArrive([youngMissing!], 5000);
+    await waitFor(
+      async () => (await workerCounter('mail_duplicates_skipped_total')) >= duplicatesBefore + 1,
+      {
+        timeoutMs: 5000,
+        what: 'the purged row to be counted a duplicate',
+      },
+    );
+    expect(mailsTo(purged!)).toEqual([]);
+
+    // with retention off nothing deletes rows: an id without one is owed its mail, however old
+    restores.push(etcdOverride('mail/outbox_retention_hours', '0'));
+    await waitFor(async () => (await workerMetric('outbox_retention_hours')) === 0, {
+      timeoutMs: 2000,
+      what: 'the worker to apply retention 0',
+    });
+    await publishMails([[ids.oldWhileOff, oldWhileOff!]]);
+    await allArrive([oldWhileOff!], 5000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(
+      mailsTo(new Set([purged!, youngMissing!, oldWhileOff!]))
+        .map((m) => m.to)
+        .sort(),
+    ).toEqual([youngMissing!, oldWhileOff!].sort());
   });
 });

@@ -53,6 +53,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     breakers: snap.breakers,
     cache: snap.cache,
     replication: snap.replication,
+    mail: snap.mail,
     instances: [...snap.instances].map(([id, info]) => ({ id, ...info })),
     rejected: s.rejected,
   };
@@ -81,7 +82,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     }`,
   );
   ctx.out(
-    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms`,
+    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h`,
   );
   ctx.out('breakers:');
   for (const [kind, b] of Object.entries(view.breakers)) {

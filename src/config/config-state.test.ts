@@ -22,6 +22,7 @@ describe('ConfigState', () => {
     expect(s.snapshot.breakers['mysql-master'].failure_threshold).toBe(3);
     expect(s.snapshot.breakers['mysql-master'].call_timeout_ms).toBe(2000);
     expect(s.snapshot.cache).toEqual({ enabled: false, ttlSeconds: 60, nearMaxEntries: 0 });
+    expect(s.snapshot.mail).toEqual({ outboxRetentionHours: 168 });
     expect(s.snapshot.revision).toBe(7);
     expect(s.rejected).toEqual([]);
   });
@@ -50,6 +51,9 @@ describe('ConfigState', () => {
     ['cache/ttl_seconds', '-1'],
     ['cache/near_max_entries', '-5'],
     ['cache/near_max_entries', '1000001'],
+    ['mail/outbox_retention_hours', '-1'],
+    ['mail/outbox_retention_hours', '87601'],
+    ['mail/outbox_retention_hours', '1.5'],
     ['lb/weights/api-1', '257'],
     ['shards/Bad_Id', shard(1)],
     ['shards/s1', '{"master":{"host":"h","port":70000}}'],

@@ -43,6 +43,11 @@ export interface ConfigSnapshot {
   /** nearMaxEntries: in-process entries per instance (near-cache.ts); 0 = no near cache */
   cache: { enabled: boolean; ttlSeconds: number; nearMaxEntries: number };
   replication: { maxLagSeconds: number; rywTimeoutMs: number };
+  /**
+   * outboxRetentionHours: the email worker deletes outbox rows delivered, and created, longer
+   * ago than this (outbox-retention.ts); 0 = keep every row
+   */
+  mail: { outboxRetentionHours: number };
   lbWeights: ReadonlyMap<string, number>;
   instances: ReadonlyMap<string, InstanceInfo>;
 }
@@ -257,6 +262,7 @@ export class ConfigState {
         maxLagSeconds: scalar<number>('replication/max_lag_seconds'),
         rywTimeoutMs: scalar<number>('replication/ryw_timeout_ms'),
       },
+      mail: { outboxRetentionHours: scalar<number>('mail/outbox_retention_hours') },
       lbWeights,
       instances,
     };

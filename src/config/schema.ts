@@ -95,6 +95,7 @@ export const scalarSchemas = {
   'cache/near_max_entries': intText(0, 1_000_000),
   'replication/max_lag_seconds': intText(1, 86_400),
   'replication/ryw_timeout_ms': intText(0, 60_000),
+  'mail/outbox_retention_hours': intText(0, 87_600),
 } as const;
 export type ScalarKey = keyof typeof scalarSchemas;
 
@@ -114,6 +115,7 @@ export const DEFAULT_SCALARS: Record<ScalarKey, string> = {
   'cache/near_max_entries': '0',
   'replication/max_lag_seconds': '5',
   'replication/ryw_timeout_ms': '200',
+  'mail/outbox_retention_hours': '168',
 };
 
 export type ParsedKey =

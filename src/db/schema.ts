@@ -105,7 +105,8 @@ export const loans = mysqlTable(
  * `outbox_pending_idx`; the one cross-tenant query, hence not led by tenant_id), sets `sent_at`
  * after the broker confirmed, and on failure bumps `attempts`, records `last_error` and pushes
  * `available_at` out. On MariaDB `json` is LONGTEXT with a JSON_VALID check: `payload` comes back
- * as a string there.
+ * as a string there. The email worker deletes delivered rows after `mail/outbox_retention_hours`
+ * (outbox-retention.ts), oldest id first.
  */
 export const outbox = mysqlTable(
   'outbox',

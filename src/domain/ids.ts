@@ -28,3 +28,19 @@ export function newId(now: number = Date.now()): string {
 export function isId(value: string): boolean {
   return ID_REGEX.test(value);
 }
+
+/** the creation time (ms since the epoch) of an id made by `newId`; undefined for any other string */
+export function idTime(id: string): number | undefined {
+  if (!ID_REGEX.test(id)) return undefined;
+  let t = 0;
+  for (let i = 0; i < 10; i++) t = t * 32 + ALPHABET.indexOf(id[i]!);
+  return t;
+}
+
+/**
+ * The smallest id `newId` can make at `ms`: every id made before `ms` sorts below it, byte by
+ * byte (the alphabet is in ASCII order; the columns holding ids use a binary collation).
+ */
+export function idFloor(ms: number): string {
+  return newId(ms).slice(0, 10) + '0'.repeat(16);
+}

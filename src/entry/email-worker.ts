@@ -1,7 +1,8 @@
 /**
- * The email worker (`npm run worker`): outbox relay + RabbitMQ consumer + SMTP, following the
- * shard map in etcd. Several may run. SIGTERM: stop claiming, finish in-flight delivery batches,
- * close connections. Metrics on SHARDGATE_WORKER_METRICS_PORT when set.
+ * The email worker (`npm run worker`): outbox relay + RabbitMQ consumer + SMTP + outbox
+ * retention, following the shard map in etcd. Several may run. SIGTERM: stop purging and
+ * claiming, finish in-flight delivery batches, close connections. Metrics on
+ * SHARDGATE_WORKER_METRICS_PORT when set.
  */
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
@@ -11,6 +12,7 @@ import { EnvError, parseEnv } from '../env.js';
 import { AmqpConnection } from '../mail/amqp-connection.js';
 import { MailConsumer } from '../mail/mail-consumer.js';
 import { OutboxRelay } from '../mail/outbox-relay.js';
+import { OutboxRetention } from '../mail/outbox-retention.js';
 import { OutboxStore } from '../mail/outbox-store.js';
 import { SmtpSender } from '../mail/smtp-sender.js';
 import { createLogger } from '../observability/logger.js';
@@ -59,6 +61,8 @@ const smtp = new SmtpSender({
   maxSessions: 16,
 });
 const relay = new OutboxRelay({ store, amqp, logger, metrics, mailsPerMessage: MAILS_PER_BATCH });
+// deletes delivered rows older than `mail/outbox_retention_hours` (etcd, live)
+const retention = new OutboxRetention({ store, config, logger, metrics });
 const consumer = new MailConsumer({
   amqp,
   store,
@@ -80,6 +84,7 @@ const metricsServer =
 await config.start();
 relay.start();
 consumer.start();
+retention.start();
 logger.info({ maxAttempts: env.SHARDGATE_MAIL_MAX_ATTEMPTS }, 'email worker started');
 
 let stopping = false;
@@ -87,6 +92,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) process.exit(1);
   stopping = true;
   logger.info({ signal }, 'email worker stopping');
+  await retention.stop();
   await relay.stop();
   await consumer.stop();
   await amqp.close();

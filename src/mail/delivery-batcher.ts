@@ -17,8 +17,10 @@
  *   failure to the retry tier, where it finds `delivered_at` and is acked as a duplicate (or is
  *   sent then, if that other delivery failed). Not nack-requeued: that would come straight back
  *   while the lock is still held;
- * - no outbox row at all → the mail is sent without a record (nothing to record it in), as the
- *   single-message consumer did;
+ * - no outbox row, and the id older than the outbox retention → the row was purged after its
+ *   delivery (OutboxStore.purgeDelivered): ack as a duplicate, no mail;
+ * - no outbox row at all otherwise (a master replaced by a replica that lacked the row) → the
+ *   mail is sent without a record (nothing to record it in), as the single-message consumer did;
  * - SMTP refused or timed out (this mail only), before or after its final dot → rerouted, its
  *   mark cleared again by the store; the others of the batch still commit;
  * - undecodable or unrenderable (poison) → rerouted at once, never reaches the database;

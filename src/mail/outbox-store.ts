@@ -11,10 +11,15 @@
  *
  * Contract of `deliverBatch`: see there; one transaction (one durable commit) per batch, the
  * mails held by the SMTP server without their final dot until the marks are ready to commit.
+ *
+ * Contract of `purgeDelivered` (outbox-retention.ts runs it): deletes only rows delivered AND
+ * created longer ago than `mail/outbox_retention_hours`, so `deliverBatch` can tell a purged row
+ * (a redelivered message for it is a duplicate) from a missing one by its id's time.
  */
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
+import { idFloor, idTime } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
@@ -26,13 +31,20 @@ import type { HeldMail, ReleasedMail } from './smtp-sender.js';
  * An id given to `hold` that `hold` did not return is in none of these lists.
  */
 export interface BatchDelivery {
-  /** `delivered_at` was already set: nothing sent */
+  /**
+   * `delivered_at` was already set, or the row is gone and its id is older than the outbox
+   * retention (`purgeDelivered` deleted it after its delivery): nothing sent
+   */
   duplicate: string[];
   /** the row exists but another transaction holds its lock: nothing sent, nothing recorded */
   locked: string[];
   /** accepted by the SMTP server; `delivered_at` committed for those with a row (see `missing`) */
   sent: string[];
-  /** ids without an outbox row: given to `hold` all the same (no record possible) */
+  /**
+   * ids without an outbox row, younger than the outbox retention (or retention off): given to
+   * `hold` all the same (no record possible). Rows vanish only by `purgeDelivered`, or when a
+   * master is replaced by a replica that had not received them yet — then the mail is owed.
+   */
   missing: string[];
   /** released but not accepted (refused, or the session broke first): not marked delivered */
   refused: Map<string, unknown>;
@@ -63,6 +75,7 @@ export interface OutboxRow {
 type Sql = <R>(statement: (conn: PoolConnection) => Promise<R>) => Promise<R>;
 
 const ER_LOCK_WAIT_TIMEOUT = 1205;
+const HOUR_MS = 3_600_000;
 
 /** the waiting lock of a delivery batch ran out: retried with SKIP LOCKED (never leaves the store) */
 class RowLockWaitTimeout extends Error {}
@@ -240,7 +253,8 @@ export class OutboxStore {
    *    transaction holds. That wait is the common case, not the exception: the relay's claim
    *    transaction holds a row until it commits, just after the broker confirmed the message —
    *    by then the consumer may already have it. A row with `delivered_at` set is a duplicate
-   *    (not sent); an id without a row is `missing`.
+   *    (not sent); so is an id without a row that is older than the outbox retention (purged
+   *    after its delivery, `purgeDelivered`); any other id without a row is `missing`.
    * 2. `hold` gets the undelivered rows and the missing ids and returns the mails the SMTP server
    *    now holds without their final dot (smtp-sender.ts); it must not reject for a single mail.
    * 3. `UPDATE … SET delivered_at` for the held ids with a row; then every final dot is written,
@@ -337,9 +351,15 @@ export class OutboxStore {
       );
       existing = new Set(found.map((r) => String(r.id)));
     }
-    const duplicate = ids.filter((id) => delivered.get(id) === true);
     const locked = absent.filter((id) => existing.has(id));
-    const missing = absent.filter((id) => !existing.has(id));
+    const purged = this.purgedBefore();
+    const isPurged = (id: string) =>
+      purged !== undefined && (idTime(id) ?? Number.POSITIVE_INFINITY) < purged;
+    const duplicate = [
+      ...ids.filter((id) => delivered.get(id) === true),
+      ...absent.filter((id) => !existing.has(id) && isPurged(id)),
+    ];
+    const missing = absent.filter((id) => !existing.has(id) && !isPurged(id));
     const toSend = [...ids.filter((id) => delivered.get(id) === false), ...missing];
     const offered = new Set(toSend);
     const held = toSend.length > 0 ? await hold(toSend) : new Map<string, HeldMail>();
@@ -358,6 +378,42 @@ export class OutboxStore {
     // session that broke first fails its `accepted` too and is handled with the refusals
     await Promise.allSettled(released.map(([, r]) => r.written));
     return { duplicate, locked, missing, released, marked };
+  }
+
+  /**
+   * Ids made before this moment (ms) whose row is gone were deleted by `purgeDelivered` after
+   * their delivery, as far as the worker can tell: a message for one is a duplicate. Undefined
+   * while retention is off (`mail/outbox_retention_hours` 0), when nothing deletes rows.
+   */
+  private purgedBefore(now = Date.now()): number | undefined {
+    const hours = this.opts.config.current().mail.outboxRetentionHours;
+    return hours > 0 ? now - hours * HOUR_MS : undefined;
+  }
+
+  /**
+   * Delete up to `limit` outbox rows of the shard that were created more than `retentionHours`
+   * ago (by the id's time, this process's clock: the same test `deliverBatch` applies to a
+   * missing row) AND delivered more than `retentionHours` ago (`delivered_at`, the master's
+   * clock: a mark that a refused mail's clearing may still undo is never that old). Rows never
+   * delivered (pending, retrying, dead-lettered) stay. Oldest first, one autocommit statement:
+   * READ COMMITTED locks only the rows it deletes, so it never waits for or blocks the relay's
+   * claims or a delivery (their rows are younger). Returns how many rows it deleted.
+   */
+  async purgeDelivered(
+    shardId: string,
+    retentionHours: number,
+    limit: number,
+    now = Date.now(),
+  ): Promise<number> {
+    if (!(retentionHours > 0)) throw new RangeError('retentionHours must be above 0');
+    return this.onMaster(shardId, async (pool) => {
+      const [result] = await pool.query<ResultSetHeader>(
+        `DELETE FROM outbox WHERE id < ? AND delivered_at < NOW(3) - INTERVAL ? SECOND
+          ORDER BY id LIMIT ?`,
+        [idFloor(now - retentionHours * HOUR_MS), retentionHours * 3600, limit],
+      );
+      return result.affectedRows;
+    });
   }
 
   async backlog(shardId: string): Promise<number> {

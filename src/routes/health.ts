@@ -157,6 +157,7 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
             breakers: snap.breakers,
             cache: snap.cache,
             replication: snap.replication,
+            mail: snap.mail,
             lbWeights: Object.fromEntries(snap.lbWeights),
           },
         },

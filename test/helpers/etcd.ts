@@ -17,7 +17,8 @@ function etcdctl(args: string[]): string {
 }
 
 export function etcdPut(key: string, value: string): void {
-  etcdctl(['put', `${PREFIX}${key}`, value]);
+  // '--': a value like -1 is not a flag
+  etcdctl(['put', '--', `${PREFIX}${key}`, value]);
 }
 
 export function etcdGet(key: string): string | undefined {

@@ -4,8 +4,8 @@
  * masters and SMTP sink — with the shard map of stack/topology.ts in a memory config instead of
  * etcd, so a test (or a child process it kills) can drive `deliverBatch` itself.
  */
-import { randomBytes } from 'node:crypto';
 import { MemoryConfigStore } from '../../src/config/memory-config-store.js';
+import { newId } from '../../src/domain/ids.js';
 import { renderMail } from '../../src/mail/mail-templates.js';
 import { type HoldMails, OutboxStore } from '../../src/mail/outbox-store.js';
 import { type HeldMail, type OutgoingMail, SmtpSender } from '../../src/mail/smtp-sender.js';
@@ -15,21 +15,37 @@ import { BreakerRegistry } from '../../src/resilience/breaker-registry.js';
 import { topology } from '../../stack/topology.js';
 import { rootQuery } from './shard-db.js';
 
-/** an outbox id shaped like the API's (26 ASCII characters) */
-export function outboxId(): string {
-  return randomBytes(13).toString('hex').toUpperCase();
+/** an outbox id as the API makes them (a ULID: its time tells the worker a purged row from a missing one) */
+export function outboxId(now?: number): string {
+  return newId(now);
 }
 
-/** a welcome outbox row that the relay already published (sent_at set) */
+/**
+ * a welcome outbox row that the relay already published (sent_at set); a delivered one was
+ * delivered `deliveredHoursAgo` hours ago by the master's clock (default now)
+ */
 export async function insertOutboxRow(
   port: number,
-  { id, tenant, to, delivered }: { id: string; tenant: string; to: string; delivered: boolean },
+  {
+    id,
+    tenant,
+    to,
+    delivered,
+    deliveredHoursAgo = 0,
+  }: { id: string; tenant: string; to: string; delivered: boolean; deliveredHoursAgo?: number },
 ): Promise<void> {
   await rootQuery(
     port,
     `INSERT INTO outbox (id, tenant_id, kind, recipient, payload, created_at, available_at, sent_at, delivered_at)
-     VALUES (?, ?, 'welcome', ?, ?, NOW(3), NOW(3), NOW(3), ${delivered ? 'NOW(3)' : 'NULL'})`,
-    [id, tenant, to, JSON.stringify({ tenantName: tenant, name: 'Reader' })],
+     VALUES (?, ?, 'welcome', ?, ?, NOW(3), NOW(3), NOW(3),
+             ${delivered ? 'NOW(3) - INTERVAL ? SECOND' : 'NULL'})`,
+    [
+      id,
+      tenant,
+      to,
+      JSON.stringify({ tenantName: tenant, name: 'Reader' }),
+      ...(delivered ? [deliveredHoursAgo * 3600] : []),
+    ],
   );
 }
 

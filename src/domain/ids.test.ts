@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { idFloor, idTime, newId } from './ids.js';
+
+describe('ids', () => {
+  it('idTime reads back the time newId was given', () => {
+    for (const ms of [0, 1, 1_700_000_000_123, Date.now(), 2 ** 48 - 1]) expect(idTime(newId(ms))).toBe(ms);
+  });
+
+  it('idTime is undefined for strings newId cannot make', () => {
+    for (const s of [
+      '',
+      'abc',
+      '01ARZ3NDEKTSV4RRFFQ69G5FA',
+      '01ARZ3NDEKTSV4RRFFQ69G5FAVX',
+      '01ARZ3NDEKTSV4RRFFQ69G5FAI',
+    ])
+      expect(idTime(s)).toBeUndefined();
+  });
+
+  it('idFloor(ms) sorts above every id made before ms and not above any id made at or after it', () => {
+    const ms = 1_764_000_000_000;
+    const floor = idFloor(ms);
+    expect(idTime(floor)).toBe(ms);
+    for (let i = 0; i < 200; i++) {
+      expect(newId(ms - 1 - i * 997) < floor).toBe(true);
+      expect(newId(ms + i * 997) >= floor).toBe(true);
+    }
+  });
+});
