@@ -46,10 +46,7 @@ describe('SMTP delivery held until the final dot', () => {
   it('the sink has a held mail only after its release; a cancelled one never', async () => {
     const [a, b] = [address('held'), address('cancelled')];
     const id = outboxId();
-    const outcomes = await rig.sender.hold([
-      welcomeMail(id, a, tenant),
-      welcomeMail('X1', b, tenant),
-    ]);
+    const outcomes = await rig.sender.hold([welcomeMail(id, a, tenant), welcomeMail('X1', b, tenant)]);
     expect(outcomes.map((o) => o instanceof Error)).toEqual([false, false]);
     const [heldA, heldB] = outcomes as HeldMail[];
     await sleep(500);
