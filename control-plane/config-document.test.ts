@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { scalarSchemas } from '../src/config/schema.js';
 import { fromDocument, toDocument } from './config-document.js';
-import { canonical, planChanges } from './config-io.js';
+import { canonical, isManagedKey, planChanges } from './config-io.js';
 
 describe('config document', () => {
   const entries = new Map([
@@ -27,5 +28,13 @@ describe('config document', () => {
 
   it('compares JSON values semantically', () => {
     expect(canonical('{"b":1, "a":{"d":2,"c":3}}')).toBe(canonical('{"a":{"c":3,"d":2},"b":1}'));
+  });
+});
+
+describe('managed keys', () => {
+  it('every plain setting of the schema is managed by config export/apply; instances/ is not', () => {
+    for (const key of Object.keys(scalarSchemas)) expect(isManagedKey(key)).toBe(true);
+    expect(isManagedKey('mail/outbox_retention_hours')).toBe(true);
+    expect(isManagedKey('instances/api-1')).toBe(false);
   });
 });

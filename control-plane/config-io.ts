@@ -6,6 +6,7 @@
  * If the guard fails, nothing is written and the operator is told to re-run.
  */
 import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
+import { scalarSchemas } from '../src/config/schema.js';
 import type { CtlContext } from './ctl-context.js';
 import { UserError } from './ctl-errors.js';
 
@@ -24,15 +25,17 @@ export interface Change {
   new: string | undefined;
 }
 
-/** Sections an operator manages; `instances/` is written by the instances themselves. */
+/**
+ * Sections an operator manages; `instances/` is written by the instances themselves. The
+ * sections of the plain settings (`cache/`, `replication/`, `mail/`, …) come from the schema,
+ * so a new setting is managed without a second list to keep.
+ */
 export const MANAGED_SECTIONS = [
   'shards/',
   'tenants/',
   'placement',
   'breakers/',
-  'cache/',
-  'replication/',
-  'mail/',
+  ...new Set(Object.keys(scalarSchemas).map((key) => `${key.split('/')[0]}/`)),
   'lb/',
 ];
 

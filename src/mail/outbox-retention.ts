@@ -15,12 +15,13 @@
  * skipped until the next round; the write path never waits for a purge.
  */
 import type { ConfigStore } from '../config/interface.js';
+import type { ScalarKey } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DependencyError } from '../resilience/errors.js';
 import type { OutboxStore } from './outbox-store.js';
 
-export const RETENTION_KEY = 'mail/outbox_retention_hours';
+export const RETENTION_KEY: ScalarKey = 'mail/outbox_retention_hours';
 
 export interface OutboxRetentionOptions {
   store: Pick<OutboxStore, 'shardIds' | 'purgeDelivered'>;
