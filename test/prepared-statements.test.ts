@@ -5,14 +5,17 @@
  * (`last_gtid` session tracking): a write transaction runs no SELECT of its own to learn it, and
  * the position it answers is the commit's own — also when the COMMIT leaves with the last
  * statements (`commitWith`), which then takes one round trip fewer, and commits nothing when one
- * of them fails.
+ * of them fails. A guard among those statements (`takeCopyOrStop`) stops the COMMIT in that same
+ * round trip when no copy is taken.
  */
 import { drizzle } from 'drizzle-orm/mysql2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionInitSql } from '../src/db/mysql-node-set.js';
 import { MysqlSession } from '../src/db/mysql-session.js';
 import { SqlContext } from '../src/db/repos/sql-context.js';
+import { drizzleTenantRepos } from '../src/db/repos/tenant-repos.js';
 import { StatementBatcher } from '../src/db/statement-batcher.js';
+import { CommitGuardError } from '../src/domain/data-access.js';
 import { topology } from '../stack/topology.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { appConnection } from './helpers/shard-db.js';
@@ -180,6 +183,88 @@ describe('the GTID of a commit', () => {
       expect(rows).toEqual([{ tenant_id: second }]);
     } finally {
       await connection.query('DELETE FROM tenant_state WHERE tenant_id IN (?)', [[first, second]]);
+      await connection.end();
+    }
+  });
+});
+
+describe('a guard of the COMMIT (takeCopyOrStop)', () => {
+  const available = async (connection: Awaited<ReturnType<typeof appConnection>>, id: string) => {
+    const [rows] = await connection.query('SELECT available FROM books WHERE tenant_id = ? AND id = ?', [
+      tenant,
+      id,
+    ]);
+    return (rows as { available: number }[])[0]?.available;
+  };
+
+  it('commits with the copy it took, in the same round trip', async () => {
+    const { connection, session, sent } = await countedSession();
+    const id = `${tenant}-gt`;
+    const book = bookIds[4]!;
+    try {
+      const before = await available(connection, book);
+      await session.transaction(async (sql, tx) => {
+        const repos = drizzleTenantRepos(sql, tenant);
+        await tx.commitWith(() =>
+          Promise.all([sql.client.query(insertState(id)), repos.books.takeCopyOrStop(book, new Date())]),
+        );
+      });
+      // START, the INSERT, the UPDATE, its guard and the COMMIT: one multi-statement
+      expect(sent).toHaveLength(1);
+      expect(sent[0]).toMatch(
+        /^START TRANSACTION;\n.*INSERT.*;\nupdate `books`.*;\nSET @shardgate_guard.*;\nCOMMIT$/s,
+      );
+      expect(await available(connection, book)).toBe(before! - 1);
+      const [found] = await connection.query('SELECT tenant_id FROM tenant_state WHERE tenant_id = ?', [id]);
+      expect(found).toHaveLength(1);
+    } finally {
+      await connection.query('UPDATE books SET available = available + 1 WHERE tenant_id = ? AND id = ?', [
+        tenant,
+        book,
+      ]);
+      await connection.query('DELETE FROM tenant_state WHERE tenant_id = ?', [id]);
+      await connection.end();
+    }
+  });
+
+  it.each([
+    { no: 'free copy', book: 'none-free' },
+    { no: 'such book', book: 'missing' },
+  ])('stops the round trip before its COMMIT when there is no $no: CommitGuardError, nothing committed', async ({
+    book,
+  }) => {
+    const { connection, session, sent } = await countedSession();
+    const id = `${tenant}-gs-${book}`;
+    const bookId = book === 'missing' ? 'no-such-book' : bookIds[3]!;
+    try {
+      if (book === 'none-free')
+        await connection.query('UPDATE books SET available = 0 WHERE tenant_id = ? AND id = ?', [
+          tenant,
+          bookId,
+        ]);
+      const attempt = session.transaction(async (sql, tx) => {
+        const repos = drizzleTenantRepos(sql, tenant);
+        await tx.commitWith(() =>
+          Promise.all([sql.client.query(insertState(id)), repos.books.takeCopyOrStop(bookId, new Date())]),
+        );
+      });
+      await expect(attempt).rejects.toBeInstanceOf(CommitGuardError);
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toMatch(/COMMIT$/);
+      expect(sent[1]).toBe('ROLLBACK');
+      const [found] = await connection.query('SELECT tenant_id FROM tenant_state WHERE tenant_id = ?', [id]);
+      expect(found).toHaveLength(0);
+      if (book === 'none-free') expect(await available(connection, bookId)).toBe(0);
+      // the connection is usable again, outside any transaction
+      const [rows] = await connection.query('SELECT @@in_transaction AS t');
+      expect((rows as { t: number }[])[0]!.t).toBe(0);
+    } finally {
+      if (book === 'none-free')
+        await connection.query('UPDATE books SET available = copies WHERE tenant_id = ? AND id = ?', [
+          tenant,
+          bookId,
+        ]);
+      await connection.query('DELETE FROM tenant_state WHERE tenant_id = ?', [id]);
       await connection.end();
     }
   });

@@ -5,6 +5,7 @@
  * longer roll back, a second COMMIT) throws here.
  */
 import { describe, expect, it } from 'vitest';
+import { CommitGuardError } from '../domain/data-access.js';
 import type { Book } from '../domain/models.js';
 import { fail, ok } from '../domain/result.js';
 import { MemoryDataAccess } from './memory-data-access.js';
@@ -47,6 +48,28 @@ describe('MemoryDataAccess.write', () => {
     });
     await expect(write).rejects.toThrow('duplicate key');
     expect(data.committed.books.size).toBe(0);
+  });
+
+  it('lets a write answer a Failure when a guard stopped commitWith, and commits nothing', async () => {
+    const data = new MemoryDataAccess();
+    await data.write(tenant, async (repos) => {
+      await repos.books.insert({ ...book('b1'), available: 0 });
+      return ok(undefined);
+    });
+    const out = await data.write(tenant, async (repos, tx) => {
+      try {
+        await tx.commitWith(() =>
+          Promise.all([repos.books.insert(book('b2')), repos.books.takeCopyOrStop('b1', at)]),
+        );
+      } catch (error) {
+        if (error instanceof CommitGuardError) return fail('conflict', 'no_copy_available', 'none free');
+        throw error;
+      }
+      return ok(undefined);
+    });
+    expect(out.result).toEqual(fail('conflict', 'no_copy_available', 'none free'));
+    expect(out.position).toBeUndefined();
+    expect([...data.committed.books.keys()]).toEqual(['t1/b1']);
   });
 
   it.each([

@@ -4,6 +4,7 @@
  * MemoryDataAccess for unit tests and, later, the embedded mode. Not concurrency-safe by itself:
  * MemoryDataAccess serialises writes.
  */
+import { CommitGuardError } from '../domain/data-access.js';
 import type { Book, Loan, Member, OutboxKind } from '../domain/models.js';
 import type { BookListQuery, LoanListQuery, TenantRepos } from '../domain/repositories.js';
 
@@ -106,12 +107,11 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
       async delete(id) {
         tables().books.delete(key(tenantId, id));
       },
-      async takeCopy(id, at) {
+      async takeCopyOrStop(id, at) {
         const b = tables().books.get(key(tenantId, id));
-        if (!b || b.available <= 0) return false;
+        if (!b || b.available <= 0) throw new CommitGuardError('no free copy of the book');
         b.available -= 1;
         b.updatedAt = at;
-        return true;
       },
       async returnCopy(id, at) {
         const b = tables().books.get(key(tenantId, id));

@@ -4,6 +4,7 @@
  *   turned read-only during a failover) → `DependencyUnavailableError`, retryable, 503 upstream;
  * - transaction conflicts (deadlock, lock wait timeout) → retried by the write runner;
  * - duplicate key → answered by the repository that expects it;
+ * - a commit guard's stop (commit-guard.ts) → `CommitGuardError` (mysql-session.ts, book-repo.ts);
  * - everything else is a bug or a schema problem and passes through (500, logged).
  */
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
@@ -36,6 +37,8 @@ const READ_ONLY_ERRNO = 1290;
 const DEADLOCK_ERRNO = 1213;
 const LOCK_WAIT_TIMEOUT_ERRNO = 1205;
 const DUPLICATE_KEY_ERRNO = 1062;
+/** ER_SUBQUERY_NO_1_ROW: raised on purpose by a commit guard (commit-guard.ts) */
+const SUBQUERY_NO_1_ROW_ERRNO = 1242;
 
 function asDriverError(error: unknown): DriverError | undefined {
   return typeof error === 'object' && error !== null ? (error as DriverError) : undefined;
@@ -66,6 +69,11 @@ export function driverCause(error: unknown): unknown {
     e = e.cause;
   }
   return e;
+}
+
+/** a commit guard's stop (commit-guard.ts): no other statement of this adapter has a subquery */
+export function isCommitGuardStop(error: unknown): boolean {
+  return asDriverError(driverCause(error))?.errno === SUBQUERY_NO_1_ROW_ERRNO;
 }
 
 export function isDuplicateKey(error: unknown, keyName?: string): boolean {

@@ -19,14 +19,15 @@
  * *a superset of the commit: safe (a reader waits for at most a little more than needed); MySQL
  *  is detected and handled but not exercised by the test suite (the local stack is MariaDB).
  */
-import type { WriteTransaction } from '../domain/data-access.js';
+import { CommitGuardError, type WriteTransaction } from '../domain/data-access.js';
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
+import { isCommitGuardStop } from './mysql-errors.js';
 import type { SqlContext } from './repos/sql-context.js';
 
-/** the transaction `fn` gets: `commitSent` once `commitWith` has sent the COMMIT */
+/** the transaction `fn` gets: `committed` once the COMMIT `commitWith` sent has succeeded */
 export interface SessionTransaction extends WriteTransaction {
-  readonly commitSent: boolean;
+  readonly committed: boolean;
 }
 
 export class MysqlSession implements NodeSession {
@@ -70,8 +71,10 @@ export class MysqlSession implements NodeSession {
    * `fn`'s first statements (StatementBatcher), and its failure fails them too.
    * `tx.commitWith(last)` sends the COMMIT with `last`'s statements (`queryLast`): one round trip
    * fewer, and a row lock taken by them is held only for the commit itself. A statement of `last`
-   * that fails stops the server before the COMMIT, and `fn`'s throw rolls back as usual. If `fn`
-   * throws after that COMMIT succeeded, the ROLLBACK finds nothing to undo: the write stands.
+   * that fails stops the server before the COMMIT, and `fn`'s throw rolls back as usual; a guard's
+   * stop (commit-guard.ts) is thrown as `CommitGuardError`, whichever of the round trip's
+   * statements reported it first, and `fn` may catch it and answer a Failure. If `fn` throws
+   * after that COMMIT succeeded, the ROLLBACK finds nothing to undo: the write stands.
    * A ROLLBACK that fails (connection lost) is thrown instead of `fn`'s error, with that error as
    * its cause, so the caller destroys the connection; nothing was committed either way.
    */
@@ -80,25 +83,47 @@ export class MysqlSession implements NodeSession {
   ): Promise<{ value: T; gtid: string }> {
     const client = this.sql.client;
     const begun = client.query({ sql: 'START TRANSACTION' });
+    // its failure fails `fn`'s first statements too (same round trip), or is thrown below; `fn`'s
+    // own error is the one thrown (a guard's CommitGuardError, not the raw error of its batch)
+    begun.catch(() => {});
     let commit: Promise<[unknown, unknown]> | undefined;
+    let committed = false;
     const tx: SessionTransaction = {
-      get commitSent() {
-        return commit !== undefined;
+      get committed() {
+        return committed;
       },
       commitWith: async (last) => {
         if (commit) throw new Error('commitWith called twice in one transaction');
         const value = last();
-        commit = client.queryLast({ sql: 'COMMIT' });
-        const [answer] = await Promise.all([value, commit]);
-        return answer;
+        const sent = client.queryLast({ sql: 'COMMIT' });
+        commit = sent;
+        sent.then(
+          () => {
+            committed = true;
+          },
+          () => {},
+        );
+        try {
+          const [answer] = await Promise.all([value, sent]);
+          return answer;
+        } catch (error) {
+          // one failing statement rejects every statement of its round trip, the COMMIT included,
+          // with one error: settled by now unless `last` threw by itself (then wait for the COMMIT)
+          const stopped = await sent.then(
+            () => false,
+            () => true,
+          );
+          throw stopped && isCommitGuardStop(error) ? new CommitGuardError() : error;
+        }
       },
     };
     let value: T;
     try {
-      [, value] = await Promise.all([begun, fn(this.sql, tx)]);
+      value = await fn(this.sql, tx);
+      await begun;
     } catch (error) {
-      // a rejected START is handled by Promise.all above: it cannot surface unhandled; a COMMIT
-      // sent by commitWith has settled: commitWith awaited it, or its statements' error failed it
+      // a COMMIT sent by commitWith has settled: commitWith awaited it, or its statements' error
+      // failed it
       commit?.catch(() => {});
       try {
         await client.query({ sql: 'ROLLBACK' });

@@ -55,7 +55,7 @@ export class SqlDataAccess implements DataAccess {
             const { value, gtid } = await session.transaction(async (sql, tx) => {
               const result = await fn(drizzleTenantRepos(sql, tenant.id), tx);
               if (!result.ok) {
-                if (tx.commitSent)
+                if (tx.committed)
                   throw new Error(`a write answered the failure ${result.code} after commitWith`);
                 throw new Rollback(result);
               }

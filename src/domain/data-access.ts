@@ -53,10 +53,24 @@ export interface WriteTransaction {
    * SQL adapter sends the COMMIT in their round trip. If one of them fails, nothing is committed
    * and the error is thrown (the write rolls back as on any throw). After it `fn` must issue no
    * statement and answer ok: so `last` may hold no statement whose answer could still turn the
-   * write into a Failure. A Failure answered after it is a programming error: the write throws
-   * (in the SQL adapter, committed).
+   * write into a Failure — except a guard (a repository method that says so, e.g.
+   * `BookRepo.takeCopyOrStop`): when its condition does not hold it stops the round trip before
+   * the COMMIT, `commitWith` throws `CommitGuardError`, and `fn` may answer a Failure (rolled
+   * back). A Failure answered after a COMMIT that succeeded is a programming error: the write
+   * throws (in the SQL adapter, committed).
    */
   commitWith<V>(last: () => Promise<V>): Promise<V>;
+}
+
+/**
+ * A guard among `commitWith`'s statements found its condition false: the statements issued after
+ * it and the COMMIT did not run, nothing is committed, and the write may still answer a Failure.
+ */
+export class CommitGuardError extends Error {
+  constructor(message = 'a guard of the commit stopped it') {
+    super(message);
+    this.name = 'CommitGuardError';
+  }
 }
 
 export interface DataAccess {

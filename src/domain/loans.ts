@@ -1,23 +1,32 @@
 /**
  * Loan rules. Borrowing is one transaction on the master: insert the loan, queue the receipt,
  * and take a free copy with a conditional update (`available > 0`) — so concurrent borrowers
- * never get more copies than exist. The book row is changed LAST in both borrow and return: its
- * row lock is then held only from that statement to COMMIT, so requests for one popular book
- * queue on it for the shortest time. No free copy rolls the loan and the receipt back. A member may hold several copies of one book (the contract is silent;
- * nothing in the model forbids it). Only the borrower can return a loan: to anyone else another
- * member's loan does not exist (404), which tells nothing about other members' loans.
+ * never get more copies than exist. The book row is changed LAST in both borrow and return, and
+ * in both the COMMIT leaves in the same round trip as those last statements (`tx.commitWith`):
+ * the book's row lock is held for the commit alone, so requests for one popular book queue on it
+ * for the shortest time. A borrow's copy is taken by a guard (`BookRepo.takeCopyOrStop`): no free
+ * copy stops the round trip before its COMMIT, and the loan and the receipt roll back (409). A
+ * member may hold several copies of one book (the contract is silent; nothing in the model
+ * forbids it). Only the borrower can return a loan: to anyone else another member's loan does
+ * not exist (404), which tells nothing about other members' loans.
  *
  * Statements that do not wait for each other's answers are issued together (`Promise.all`, in
  * the order they run); the SQL adapter sends each such group in one round trip
- * (db/statement-batcher.ts), so a borrow is three round trips with COMMIT. A return is three
- * too: its last two statements cannot fail it, so its COMMIT leaves with them (`commitWith`),
- * and the book's row lock is held for the commit alone. A borrow's last statement decides
- * whether it commits (a free copy or not), so its COMMIT waits for that answer.
+ * (db/statement-batcher.ts), so a borrow is two round trips: START with the two reads, then the
+ * writes with the COMMIT. A return is three: its loan row is locked and read before it knows
+ * whether the return can happen, and its last two statements cannot fail it.
  * A return therefore locks the loan row before it knows the token's member is still valid; an
  * invalid one rolls back in the same request.
  */
 import { encodeCursor } from './cursor.js';
-import type { DataAccess, ReadOptions, ReadOutcome, TenantRef, WriteOutcome } from './data-access.js';
+import {
+  CommitGuardError,
+  type DataAccess,
+  type ReadOptions,
+  type ReadOutcome,
+  type TenantRef,
+  type WriteOutcome,
+} from './data-access.js';
 import { newId } from './ids.js';
 import { actingMember, readAsMember } from './member-access.js';
 import type { Principal } from './member-tokens.js';
@@ -31,7 +40,7 @@ export function borrowBook(
   principal: Principal,
   bookId: string,
 ): Promise<WriteOutcome<Loan>> {
-  return data.write(tenant, async (repos) => {
+  return data.write(tenant, async (repos, tx) => {
     // the book is a plain read: the title and author for the receipt, and 404 before anything is written
     const [actor, book] = await Promise.all([actingMember(repos, principal), repos.books.findById(bookId)]);
     if (!actor.ok) return actor;
@@ -44,30 +53,37 @@ export function borrowBook(
       borrowedAt: now,
       returnedAt: null,
     };
-    const [, , took] = await Promise.all([
-      repos.loans.insert(loan),
-      repos.outbox.add(
-        {
-          kind: 'loan_receipt',
-          recipient: actor.value.email,
-          payload: {
-            ...tenantPayload(tenant),
-            memberId: actor.value.id,
-            name: actor.value.name,
-            loanId: loan.id,
-            bookId,
-            title: book.title,
-            author: book.author,
-            borrowedAt: now.toISOString(),
-          },
-        },
-        now,
-      ),
-      // last (see above). A book deleted since the read above also has no copy to take: 409.
-      repos.books.takeCopy(bookId, now),
-    ]);
-    if (!took) {
-      return fail('conflict', 'no_copy_available', 'every copy of this book is on loan');
+    try {
+      // the loan, its receipt and the copy leave with the COMMIT: the guard stops it when no copy
+      // was free, or the book was deleted since the read above (409 either way)
+      await tx.commitWith(() =>
+        Promise.all([
+          repos.loans.insert(loan),
+          repos.outbox.add(
+            {
+              kind: 'loan_receipt',
+              recipient: actor.value.email,
+              payload: {
+                ...tenantPayload(tenant),
+                memberId: actor.value.id,
+                name: actor.value.name,
+                loanId: loan.id,
+                bookId,
+                title: book.title,
+                author: book.author,
+                borrowedAt: now.toISOString(),
+              },
+            },
+            now,
+          ),
+          repos.books.takeCopyOrStop(bookId, now),
+        ]),
+      );
+    } catch (error) {
+      if (error instanceof CommitGuardError) {
+        return fail('conflict', 'no_copy_available', 'every copy of this book is on loan');
+      }
+      throw error;
     }
     return ok(loan);
   });

@@ -46,10 +46,12 @@ export interface BookRepo {
   delete(id: string): Promise<void>;
   /**
    * Takes one free copy: `available = available - 1` only where `available > 0`, one statement,
-   * so concurrent borrowers can never take more copies than exist. False when none was free or
-   * the book does not exist.
+   * so concurrent borrowers can never take more copies than exist. A guard of the COMMIT, for
+   * `tx.commitWith`'s statements (data-access.ts): when no copy is free or the book does not
+   * exist it rejects with `CommitGuardError`, and nothing issued after it in the transaction
+   * runs, the COMMIT included. Issue it LAST among them: the statements before it still run.
    */
-  takeCopy(id: string, at: Date): Promise<boolean>;
+  takeCopyOrStop(id: string, at: Date): Promise<void>;
   /** puts one copy back (never above `copies`) */
   returnCopy(id: string, at: Date): Promise<void>;
 }

@@ -4,10 +4,13 @@
  * (insert, update, delete) are built per call.
  */
 import { and, asc, eq, gt, lt, param, sql } from 'drizzle-orm';
+import { CommitGuardError } from '../../domain/data-access.js';
 import type { Book } from '../../domain/models.js';
 import type { BookListQuery, BookRepo } from '../../domain/repositories.js';
+import { isCommitGuardStop } from '../mysql-errors.js';
 import { books } from '../schema.js';
-import { affectedRows, type Queryable } from './queryable.js';
+import { STOP_UNLESS_ONE_ROW } from './commit-guard.js';
+import type { Queryable } from './queryable.js';
 import type { SqlContext } from './sql-context.js';
 
 type Row = typeof books.$inferSelect;
@@ -116,9 +119,16 @@ export class DrizzleBookRepo implements BookRepo {
     await this.sql.db.delete(books).where(and(eq(books.tenantId, this.tenantId), eq(books.id, id)));
   }
 
-  async takeCopy(id: string, at: Date): Promise<boolean> {
-    const result = await this.sql.prepared(takeCopy).execute({ tenantId: this.tenantId, id, at });
-    return affectedRows(result) === 1;
+  /** the UPDATE and its guard, issued together: adjacent in one round trip (both answer no rows) */
+  async takeCopyOrStop(id: string, at: Date): Promise<void> {
+    try {
+      await Promise.all([
+        this.sql.prepared(takeCopy).execute({ tenantId: this.tenantId, id, at }),
+        this.sql.client.query({ sql: STOP_UNLESS_ONE_ROW }),
+      ]);
+    } catch (error) {
+      throw isCommitGuardStop(error) ? new CommitGuardError('no free copy of the book') : error;
+    }
   }
 
   async returnCopy(id: string, at: Date): Promise<void> {

@@ -1,0 +1,16 @@
+/**
+ * A guard of a transaction's COMMIT, in plain SQL of MariaDB and MySQL: a statement that FAILS
+ * unless the statement right before it on the connection matched exactly one row. Issued in the
+ * same turn as that statement, it joins its multi-statement round trip (StatementBatcher), and
+ * the server stops the round trip there — before a COMMIT sent with it by `tx.commitWith` — when,
+ * say, no free copy was taken. The write then rolls back, and it took no round trip of its own to
+ * learn that the condition failed.
+ *
+ * How: a scalar subquery that returns two rows raises ER_SUBQUERY_NO_1_ROW (1242), which
+ * `isCommitGuardStop` (mysql-errors.ts) recognises; `ROW_COUNT()` is the previous statement's
+ * matched rows (mysql2 connects with CLIENT_FOUND_ROWS). The user variable is never read.
+ * Not `DO (…)`: DO turns the error into a warning; not `SIGNAL`: outside stored programs it is
+ * MariaDB's alone.
+ */
+export const STOP_UNLESS_ONE_ROW =
+  'SET @shardgate_guard = (SELECT 1 UNION ALL SELECT 2 FROM DUAL WHERE ROW_COUNT() <> 1)';
