@@ -14,8 +14,10 @@ import { sessionInitSql } from '../src/db/mysql-node-set.js';
 import { MysqlSession } from '../src/db/mysql-session.js';
 import { SqlContext } from '../src/db/repos/sql-context.js';
 import { drizzleTenantRepos } from '../src/db/repos/tenant-repos.js';
+import { SqlDataAccess } from '../src/db/sql-data-access.js';
 import { StatementBatcher } from '../src/db/statement-batcher.js';
 import { CommitGuardError } from '../src/domain/data-access.js';
+import { borrowBook, returnLoan } from '../src/domain/loans.js';
 import { topology } from '../stack/topology.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { appConnection } from './helpers/shard-db.js';
@@ -23,13 +25,17 @@ import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js
 
 const tenant = uniqueTenantId('prep');
 let token = '';
+let memberId = '';
 const bookIds: string[] = [];
 /** the consistency token of the latest write: reads see it (a replica that applied it, or the master) */
 let seen = '';
 
 beforeAll(async () => {
   await createTenant(tenant, topology.shards[0]!.id);
-  ({ token } = await registerAndLogin(tenant, `librarian@${tenant}.example`));
+  ({
+    token,
+    member: { id: memberId },
+  } = await registerAndLogin(tenant, `librarian@${tenant}.example`));
   // 5 books: authors A, B, A, B, A (creation order = id order)
   for (let i = 0; i < 5; i++) {
     const r = await api('POST', '/v1/books', {
@@ -265,6 +271,55 @@ describe('a guard of the COMMIT (takeCopyOrStop)', () => {
           bookId,
         ]);
       await connection.query('DELETE FROM tenant_state WHERE tenant_id = ?', [id]);
+      await connection.end();
+    }
+  });
+});
+
+describe('a borrow and a return through the domain', () => {
+  it('take two round trips each: START with the reads, then the writes with the COMMIT', async () => {
+    const { connection, session, sent } = await countedSession();
+    // the domain over this one counted session (the router's part is not under test here)
+    const data = new SqlDataAccess({
+      router: { master: () => ({ run: (f: never) => (f as (s: unknown) => unknown)(session) }) } as never,
+    });
+    const ref = { id: tenant, shardId: topology.shards[0]!.id };
+    const principal = { tenantId: tenant, memberId, passwordVersion: 1 };
+    const book = bookIds[4]!;
+    try {
+      const borrowed = await borrowBook(data, ref, principal, book);
+      expect(borrowed.result.ok, JSON.stringify(borrowed.result)).toBe(true);
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toMatch(/^START TRANSACTION;\n/);
+      expect(sent[1]).toMatch(/SET @shardgate_guard.*;\nCOMMIT$/s);
+      const loanId = borrowed.result.ok ? borrowed.result.value.id : '';
+
+      sent.length = 0;
+      const returned = await returnLoan(data, ref, principal, loanId);
+      expect(returned.result.ok, JSON.stringify(returned.result)).toBe(true);
+      expect(returned.position?.gtid).toMatch(/^\d+-\d+-\d+$/);
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toMatch(/^START TRANSACTION;\n.*for update;\n.*inner join `books`/s);
+      expect(sent[1]).toMatch(
+        /^update `loans`.*;\nSET @shardgate_guard.*;\ninsert into `outbox`.*;\nupdate `books`.*;\nCOMMIT$/s,
+      );
+      const [rows] = await connection.query(
+        'SELECT l.returned_at IS NOT NULL AS r, b.available, b.copies FROM loans l JOIN books b ON b.tenant_id = l.tenant_id AND b.id = l.book_id WHERE l.tenant_id = ? AND l.id = ?',
+        [tenant, loanId],
+      );
+      expect(rows).toEqual([{ r: 1, available: 3, copies: 3 }]);
+      const [receipt] = await connection.query(
+        "SELECT JSON_VALUE(payload, '$.title') AS title FROM outbox WHERE tenant_id = ? AND kind = 'return_receipt' AND JSON_VALUE(payload, '$.loanId') = ?",
+        [tenant, loanId],
+      );
+      expect(receipt).toEqual([{ title: 'Book 4' }]);
+
+      // a second return: refused in the first round trip (returned already), nothing written
+      sent.length = 0;
+      const again = await returnLoan(data, ref, principal, loanId);
+      expect(again.result).toMatchObject({ ok: false, code: 'already_returned' });
+      expect(sent).toEqual([expect.stringMatching(/^START TRANSACTION;/), 'ROLLBACK']);
+    } finally {
       await connection.end();
     }
   });

@@ -85,6 +85,10 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
       async findByIdForUpdate(id) {
         return strip(tables().books.get(key(tenantId, id)));
       },
+      async findByLoan(loanId) {
+        const loan = tables().loans.get(key(tenantId, loanId));
+        return loan && strip(tables().books.get(key(tenantId, loan.bookId)));
+      },
       async list({ author, afterId, limit }: BookListQuery) {
         return [...tables().books.values()]
           .filter(
@@ -128,11 +132,10 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
       async insert(loan) {
         tables().loans.set(key(tenantId, loan.id), { ...loan, tenantId });
       },
-      async markReturned(id, at) {
+      async markReturnedOrStop(id, at) {
         const l = tables().loans.get(key(tenantId, id));
-        if (!l || l.returnedAt !== null) return false;
+        if (!l || l.returnedAt !== null) throw new CommitGuardError('the loan is returned already');
         l.returnedAt = at;
-        return true;
       },
       async listByMember({ memberId, beforeId, limit }: LoanListQuery) {
         return [...tables().loans.values()]

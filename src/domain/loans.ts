@@ -12,11 +12,11 @@
  *
  * Statements that do not wait for each other's answers are issued together (`Promise.all`, in
  * the order they run); the SQL adapter sends each such group in one round trip
- * (db/statement-batcher.ts), so a borrow is two round trips: START with the two reads, then the
- * writes with the COMMIT. A return is three: its loan row is locked and read before it knows
- * whether the return can happen, and its last two statements cannot fail it.
- * A return therefore locks the loan row before it knows the token's member is still valid; an
- * invalid one rolls back in the same request.
+ * (db/statement-batcher.ts), so a borrow and a return are two round trips each: START with the
+ * reads, then the writes with the COMMIT. A return locks the loan row in its first round trip,
+ * before it knows the token's member is still valid (an invalid one rolls back in the same
+ * request), and reads the loan's book beside it; its mark of the loan is guarded like a borrow's
+ * copy (`LoanRepo.markReturnedOrStop`).
  */
 import { encodeCursor } from './cursor.js';
 import {
@@ -96,9 +96,11 @@ export function returnLoan(
   loanId: string,
 ): Promise<WriteOutcome<Loan>> {
   return data.write(tenant, async (repos, tx) => {
-    const [actor, loan] = await Promise.all([
+    // the loan locked, and its book (title and author for the receipt) read plainly beside it
+    const [actor, loan, book] = await Promise.all([
       actingMember(repos, principal),
       repos.loans.findByIdForUpdate(loanId),
+      repos.books.findByLoan(loanId),
     ]);
     if (!actor.ok) return actor;
     if (!loan || loan.memberId !== actor.value.id)
@@ -106,36 +108,40 @@ export function returnLoan(
     if (loan.returnedAt !== null)
       return fail('conflict', 'already_returned', 'this loan was returned already');
     const now = new Date();
-    const [marked, book] = await Promise.all([
-      repos.loans.markReturned(loanId, now),
-      repos.books.findById(loan.bookId),
-    ]);
-    if (!marked) return fail('conflict', 'already_returned', 'this loan was returned already');
-    // nothing below can fail the return: the COMMIT leaves with these two statements
-    await tx.commitWith(() =>
-      Promise.all([
-        repos.outbox.add(
-          {
-            kind: 'return_receipt',
-            recipient: actor.value.email,
-            payload: {
-              ...tenantPayload(tenant),
-              memberId: actor.value.id,
-              name: actor.value.name,
-              loanId,
-              bookId: loan.bookId,
-              title: book?.title ?? null,
-              author: book?.author ?? null,
-              borrowedAt: loan.borrowedAt.toISOString(),
-              returnedAt: now.toISOString(),
+    try {
+      // the mark, the receipt and the copy put back leave with the COMMIT; the mark's guard
+      // cannot stop it while the loan row is locked, and keeps the rule if that ever changes
+      await tx.commitWith(() =>
+        Promise.all([
+          repos.loans.markReturnedOrStop(loanId, now),
+          repos.outbox.add(
+            {
+              kind: 'return_receipt',
+              recipient: actor.value.email,
+              payload: {
+                ...tenantPayload(tenant),
+                memberId: actor.value.id,
+                name: actor.value.name,
+                loanId,
+                bookId: loan.bookId,
+                title: book?.title ?? null,
+                author: book?.author ?? null,
+                borrowedAt: loan.borrowedAt.toISOString(),
+                returnedAt: now.toISOString(),
+              },
             },
-          },
-          now,
-        ),
-        // last (see above); a book deleted meanwhile has no copy to put back, and the return stands
-        repos.books.returnCopy(loan.bookId, now),
-      ]),
-    );
+            now,
+          ),
+          // last (see above); a book deleted meanwhile has no copy to put back, and the return stands
+          repos.books.returnCopy(loan.bookId, now),
+        ]),
+      );
+    } catch (error) {
+      if (error instanceof CommitGuardError) {
+        return fail('conflict', 'already_returned', 'this loan was returned already');
+      }
+      throw error;
+    }
     return ok({ ...loan, returnedAt: now });
   });
 }

@@ -39,6 +39,8 @@ export interface BookListQuery {
 export interface BookRepo {
   findById(id: string): Promise<Book | undefined>;
   findByIdForUpdate(id: string): Promise<Book | undefined>;
+  /** the book of this tenant's loan `loanId`, a plain read (no lock); undefined when either is gone */
+  findByLoan(loanId: string): Promise<Book | undefined>;
   /** ascending by id (creation order) */
   list(query: BookListQuery): Promise<Book[]>;
   insert(book: Book): Promise<void>;
@@ -66,8 +68,12 @@ export interface LoanListQuery {
 export interface LoanRepo {
   findByIdForUpdate(id: string): Promise<Loan | undefined>;
   insert(loan: Loan): Promise<void>;
-  /** sets `returned_at` only where it is still null; false when already returned */
-  markReturned(id: string, at: Date): Promise<boolean>;
+  /**
+   * Sets `returned_at` only where it is still null. A guard of the COMMIT like
+   * `BookRepo.takeCopyOrStop`: when the loan is gone or returned already it rejects with
+   * `CommitGuardError`, and nothing issued after it in the transaction runs, the COMMIT included.
+   */
+  markReturnedOrStop(id: string, at: Date): Promise<void>;
   listByMember(query: LoanListQuery): Promise<Loan[]>;
 }
 

@@ -3,12 +3,12 @@
  * statements are prepared once per connection (sql-context.ts); the librarian's rare writes
  * (insert, update, delete) are built per call.
  */
-import { and, asc, eq, gt, lt, param, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, gt, lt, param, sql } from 'drizzle-orm';
 import { CommitGuardError } from '../../domain/data-access.js';
 import type { Book } from '../../domain/models.js';
 import type { BookListQuery, BookRepo } from '../../domain/repositories.js';
 import { isCommitGuardStop } from '../mysql-errors.js';
-import { books } from '../schema.js';
+import { books, loans } from '../schema.js';
 import { STOP_UNLESS_ONE_ROW } from './commit-guard.js';
 import type { Queryable } from './queryable.js';
 import type { SqlContext } from './sql-context.js';
@@ -35,6 +35,15 @@ const updatedAt = sql`${param(p('at'), books.updatedAt)}`;
 const findById = (db: Queryable) => db.select().from(books).where(byId).limit(1).prepare();
 const findByIdForUpdate = (db: Queryable) =>
   db.select().from(books).where(byId).limit(1).for('update').prepare();
+/** the book of a loan: the loan's primary key, then the book's (`loans.book_id` never changes) */
+const findByLoan = (db: Queryable) =>
+  db
+    .select(getTableColumns(books))
+    .from(loans)
+    .innerJoin(books, and(eq(books.tenantId, loans.tenantId), eq(books.id, loans.bookId)))
+    .where(and(eq(loans.tenantId, p('tenantId')), eq(loans.id, p('loanId'))))
+    .limit(1)
+    .prepare();
 const takeCopy = (db: Queryable) =>
   db
     .update(books)
@@ -85,6 +94,11 @@ export class DrizzleBookRepo implements BookRepo {
 
   async findByIdForUpdate(id: string): Promise<Book | undefined> {
     const rows = await this.sql.prepared(findByIdForUpdate).execute({ tenantId: this.tenantId, id });
+    return rows[0] && toBook(rows[0]);
+  }
+
+  async findByLoan(loanId: string): Promise<Book | undefined> {
+    const rows = await this.sql.prepared(findByLoan).execute({ tenantId: this.tenantId, loanId });
     return rows[0] && toBook(rows[0]);
   }
 

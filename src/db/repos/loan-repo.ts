@@ -3,10 +3,13 @@
  * statement is prepared once per connection (sql-context.ts).
  */
 import { and, desc, eq, isNull, lt, param, sql } from 'drizzle-orm';
+import { CommitGuardError } from '../../domain/data-access.js';
 import type { Loan } from '../../domain/models.js';
 import type { LoanListQuery, LoanRepo } from '../../domain/repositories.js';
+import { isCommitGuardStop } from '../mysql-errors.js';
 import { loans } from '../schema.js';
-import { affectedRows, type Queryable } from './queryable.js';
+import { STOP_UNLESS_ONE_ROW } from './commit-guard.js';
+import type { Queryable } from './queryable.js';
 import type { SqlContext } from './sql-context.js';
 
 type Row = typeof loans.$inferSelect;
@@ -80,9 +83,16 @@ export class DrizzleLoanRepo implements LoanRepo {
     await this.sql.prepared(insert).execute({ tenantId: this.tenantId, id, bookId, memberId, borrowedAt });
   }
 
-  async markReturned(id: string, at: Date): Promise<boolean> {
-    const result = await this.sql.prepared(markReturned).execute({ tenantId: this.tenantId, id, at });
-    return affectedRows(result) === 1;
+  /** the UPDATE and its guard, issued together: adjacent in one round trip (both answer no rows) */
+  async markReturnedOrStop(id: string, at: Date): Promise<void> {
+    try {
+      await Promise.all([
+        this.sql.prepared(markReturned).execute({ tenantId: this.tenantId, id, at }),
+        this.sql.client.query({ sql: STOP_UNLESS_ONE_ROW }),
+      ]);
+    } catch (error) {
+      throw isCommitGuardStop(error) ? new CommitGuardError('the loan is returned already') : error;
+    }
   }
 
   async listByMember({ memberId, beforeId, limit }: LoanListQuery): Promise<Loan[]> {
