@@ -4,12 +4,10 @@
  * (insert, update, delete) are built per call.
  */
 import { and, asc, eq, getTableColumns, gt, lt, param, sql } from 'drizzle-orm';
-import { CommitGuardError } from '../../domain/data-access.js';
 import type { Book } from '../../domain/models.js';
 import type { BookListQuery, BookRepo } from '../../domain/repositories.js';
-import { isCommitGuardStop } from '../mysql-errors.js';
 import { books, loans } from '../schema.js';
-import { STOP_UNLESS_ONE_ROW } from './commit-guard.js';
+import { guarded } from './commit-guard.js';
 import type { Queryable } from './queryable.js';
 import type { SqlContext } from './sql-context.js';
 
@@ -133,16 +131,12 @@ export class DrizzleBookRepo implements BookRepo {
     await this.sql.db.delete(books).where(and(eq(books.tenantId, this.tenantId), eq(books.id, id)));
   }
 
-  /** the UPDATE and its guard, issued together: adjacent in one round trip (both answer no rows) */
-  async takeCopyOrStop(id: string, at: Date): Promise<void> {
-    try {
-      await Promise.all([
-        this.sql.prepared(takeCopy).execute({ tenantId: this.tenantId, id, at }),
-        this.sql.client.query({ sql: STOP_UNLESS_ONE_ROW }),
-      ]);
-    } catch (error) {
-      throw isCommitGuardStop(error) ? new CommitGuardError('no free copy of the book') : error;
-    }
+  takeCopyOrStop(id: string, at: Date): Promise<void> {
+    return guarded(
+      this.sql,
+      this.sql.prepared(takeCopy).execute({ tenantId: this.tenantId, id, at }),
+      'no free copy of the book',
+    );
   }
 
   async returnCopy(id: string, at: Date): Promise<void> {

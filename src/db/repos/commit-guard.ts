@@ -12,5 +12,23 @@
  * Not `DO (…)`: DO turns the error into a warning; not `SIGNAL`: outside stored programs it is
  * MariaDB's alone.
  */
+import { CommitGuardError } from '../../domain/data-access.js';
+import { isCommitGuardStop } from '../mysql-errors.js';
+import type { SqlContext } from './sql-context.js';
+
 export const STOP_UNLESS_ONE_ROW =
   'SET @shardgate_guard = (SELECT 1 UNION ALL SELECT 2 FROM DUAL WHERE ROW_COUNT() <> 1)';
+
+/**
+ * `statement`, issued by the caller just now, followed by its guard in the same turn (so the two
+ * are adjacent in one round trip: both answer no rows). Rejects with CommitGuardError(`stopped`)
+ * when the statement matched no row; with the statement's own error when it failed.
+ */
+export async function guarded(sql: SqlContext, statement: Promise<unknown>, stopped: string): Promise<void> {
+  const guard = sql.client.query({ sql: STOP_UNLESS_ONE_ROW });
+  try {
+    await Promise.all([statement, guard]);
+  } catch (error) {
+    throw isCommitGuardStop(error) ? new CommitGuardError(stopped) : error;
+  }
+}

@@ -3,12 +3,10 @@
  * statement is prepared once per connection (sql-context.ts).
  */
 import { and, desc, eq, isNull, lt, param, sql } from 'drizzle-orm';
-import { CommitGuardError } from '../../domain/data-access.js';
 import type { Loan } from '../../domain/models.js';
 import type { LoanListQuery, LoanRepo } from '../../domain/repositories.js';
-import { isCommitGuardStop } from '../mysql-errors.js';
 import { loans } from '../schema.js';
-import { STOP_UNLESS_ONE_ROW } from './commit-guard.js';
+import { guarded } from './commit-guard.js';
 import type { Queryable } from './queryable.js';
 import type { SqlContext } from './sql-context.js';
 
@@ -83,16 +81,12 @@ export class DrizzleLoanRepo implements LoanRepo {
     await this.sql.prepared(insert).execute({ tenantId: this.tenantId, id, bookId, memberId, borrowedAt });
   }
 
-  /** the UPDATE and its guard, issued together: adjacent in one round trip (both answer no rows) */
-  async markReturnedOrStop(id: string, at: Date): Promise<void> {
-    try {
-      await Promise.all([
-        this.sql.prepared(markReturned).execute({ tenantId: this.tenantId, id, at }),
-        this.sql.client.query({ sql: STOP_UNLESS_ONE_ROW }),
-      ]);
-    } catch (error) {
-      throw isCommitGuardStop(error) ? new CommitGuardError('the loan is returned already') : error;
-    }
+  markReturnedOrStop(id: string, at: Date): Promise<void> {
+    return guarded(
+      this.sql,
+      this.sql.prepared(markReturned).execute({ tenantId: this.tenantId, id, at }),
+      'the loan is returned already',
+    );
   }
 
   async listByMember({ memberId, beforeId, limit }: LoanListQuery): Promise<Loan[]> {
