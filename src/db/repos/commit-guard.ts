@@ -10,7 +10,8 @@
  * `isCommitGuardStop` (mysql-errors.ts) recognises; `ROW_COUNT()` is the previous statement's
  * matched rows (mysql2 connects with CLIENT_FOUND_ROWS). The user variable is never read.
  * Not `DO (…)`: DO turns the error into a warning; not `SIGNAL`: outside stored programs it is
- * MariaDB's alone.
+ * MariaDB's alone. Nothing of it reaches the binlog (the variable is read by no statement), and
+ * MySQL 8 has every part of it, though only MariaDB runs it in the test suite (the local stack).
  */
 import { CommitGuardError } from '../../domain/data-access.js';
 import { isCommitGuardStop } from '../mysql-errors.js';
