@@ -4,7 +4,7 @@
  *   turned read-only during a failover) → `DependencyUnavailableError`, retryable, 503 upstream;
  * - transaction conflicts (deadlock, lock wait timeout) → retried by the write runner;
  * - duplicate key → answered by the repository that expects it;
- * - a commit guard's stop (commit-guard.ts) → `CommitGuardError` (mysql-session.ts, book-repo.ts);
+ * - a commit guard's stop (commit-guard.ts) → `CommitGuardError` (commit-guard.ts, mysql-session.ts);
  * - everything else is a bug or a schema problem and passes through (500, logged).
  */
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
