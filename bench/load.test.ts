@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closedLoop, paced, percentile, responseLength } from './load.js';
+import { closedLoop, type PacedSource, paced, percentile, responseBody, responseLength } from './load.js';
 
 let server: Server | undefined;
 afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
@@ -46,6 +46,18 @@ describe('responseLength', () => {
   });
 });
 
+describe('responseBody', () => {
+  it('returns the body of a Content-Length or a chunked answer', () => {
+    const plain = Buffer.from('HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{"id":"a"}');
+    expect(responseBody(plain.subarray(0, responseLength(plain)))).toBe('{"id":"a"');
+    const chunked = Buffer.from(
+      'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{"id":\r\n5\r\n"ab"}\r\n0\r\n\r\n',
+    );
+    expect(responseBody(chunked)).toBe('{"id":"ab"}');
+    expect(responseBody(Buffer.from('HTTP/1.1 204 No Content\r\n\r\n'))).toBe('');
+  });
+});
+
 describe('paced (open loop)', () => {
   it('charges a server stall to every request due during it', async () => {
     // answers at once, except that everything arriving in a 300 ms window is held to its end
@@ -69,6 +81,52 @@ describe('paced (open loop)', () => {
     expect(r.p95).toBeGreaterThan(100);
     expect(r.p50).toBeLessThan(50);
     expect(r.generatorLag).toBeDefined();
+  });
+
+  it('asks a PacedSource for each request and hands it the answer it got', async () => {
+    // a toy lending desk: POST /borrow answers 201 with a new id (chunked), POST /return/<id> 200
+    // once per id, 409 for an id it never gave out or got back already
+    let issued = 0;
+    const out = new Set<string>();
+    const seen: string[] = [];
+    const base = await serve((req, res) => {
+      seen.push(req.url!);
+      if (req.url === '/borrow') {
+        const id = `L${++issued}`;
+        out.add(id);
+        res.statusCode = 201;
+        res.write('{"id":');
+        res.end(`"${id}"}`);
+        return;
+      }
+      const id = req.url!.slice('/return/'.length);
+      res.statusCode = out.delete(id) ? 200 : 409;
+      res.end('{}');
+    });
+    const toReturn: string[] = [];
+    const answers: number[] = [];
+    const source: PacedSource = {
+      next: () => {
+        const id = toReturn.shift();
+        if (id) return { req: { method: 'POST', path: `/return/${id}` }, answered: (s) => answers.push(s) };
+        return {
+          req: { method: 'POST', path: '/borrow', body: '{}' },
+          answered: (status, body) => {
+            answers.push(status);
+            toReturn.push((JSON.parse(body) as { id: string }).id);
+          },
+        };
+      },
+    };
+    const r = await paced(base, source, { rate: 200, seconds: 1, sockets: 4 });
+    expect(r.errors).toBe(0);
+    expect(answers).toHaveLength(r.requests);
+    const returns = seen.filter((u) => u.startsWith('/return/')).length;
+    // every return named a loan borrowed before; at most the last few are still out
+    expect(returns).toBeGreaterThan(80);
+    expect(issued - returns).toBe(out.size);
+    expect(out.size).toBeLessThanOrEqual(4);
+    expect(r.statusCodes).toEqual({ 201: issued, 200: returns });
   });
 
   it('counts non-2xx answers as errors', async () => {

@@ -10,7 +10,9 @@
  * - `paced`: an open-loop generator for constant-rate runs with evenly spaced arrivals; each
  *   latency is counted from the moment the request was due, not from when it could be sent, so a
  *   stalled server or a late generator is charged in full (no coordinated omission). It also
- *   reports how late the generator itself was, to tell the two apart.
+ *   reports how late the generator itself was, to tell the two apart. It sends one fixed request,
+ *   or asks a `PacedSource` for each one (writes that depend on earlier answers, e.g. returning
+ *   the loans borrowed before).
  *
  * Latency percentiles are nearest-rank over every answer (2xx or not); socket errors and
  * timeouts have no latency and are counted apart.
@@ -146,6 +148,15 @@ export async function closedLoop(
   );
 }
 
+/**
+ * Where a paced run gets its requests when they are not all the same: `next` is called when a
+ * request is handed to a free connection (not when it fell due), so it can use every answer that
+ * arrived before; `answered` (optional) gets that request's status and body.
+ */
+export interface PacedSource {
+  next(): { req: Req; answered?: (status: number, body: string) => void };
+}
+
 export interface PacedOptions {
   rate: number;
   seconds?: number;
@@ -182,11 +193,30 @@ export function responseLength(buf: Buffer): number {
   }
 }
 
+/** The body of one complete HTTP/1.1 response (as framed by responseLength), chunks joined. */
+export function responseBody(response: Buffer): string {
+  const headerEnd = response.indexOf('\r\n\r\n');
+  if (headerEnd < 0) return '';
+  const head = response.toString('latin1', 0, headerEnd).toLowerCase();
+  const bodyStart = headerEnd + 4;
+  if (!/\r\ntransfer-encoding:[^\r]*chunked/.test(head)) return response.toString('utf8', bodyStart);
+  const parts: Buffer[] = [];
+  for (let pos = bodyStart; ; ) {
+    const eol = response.indexOf('\r\n', pos);
+    const size = eol < 0 ? 0 : Number.parseInt(response.toString('latin1', pos, eol), 16);
+    if (!(size > 0)) return Buffer.concat(parts).toString('utf8');
+    parts.push(response.subarray(eol + 2, eol + 2 + size));
+    pos = eol + 2 + size + 2;
+  }
+}
+
+type Answer = (status: number | undefined, response: Buffer) => void;
+
 /** One keep-alive connection sending one request at a time; reconnects after a failure. */
 class PacedConnection {
   private socket: Socket;
   private buf: Buffer = Buffer.alloc(0);
-  private current: { done: (status: number | undefined) => void } | undefined;
+  private current: { done: Answer } | undefined;
 
   constructor(
     private readonly host: string,
@@ -206,24 +236,25 @@ class PacedConnection {
       const end = responseLength(this.buf);
       if (end === 0 || !this.current) return;
       const status = Number(this.buf.toString('latin1', 9, 12));
+      const response = this.buf.subarray(0, end);
       this.buf = this.buf.subarray(end);
       const { done } = this.current;
       this.current = undefined;
-      done(status);
+      done(status, response);
     });
     const fail = () => {
       const c = this.current;
       this.current = undefined;
       this.buf = Buffer.alloc(0);
       if (this.socket === socket) this.socket = this.open();
-      c?.done(undefined);
+      c?.done(undefined, Buffer.alloc(0));
     };
     socket.once('error', fail);
     socket.once('close', fail);
     return socket;
   }
 
-  send(request: Buffer, done: (status: number | undefined) => void): void {
+  send(request: Buffer, done: Answer): void {
     this.current = { done };
     this.socket.write(request);
   }
@@ -240,24 +271,33 @@ class PacedConnection {
  * Open loop at a constant `rate`: request i is due at start + i / rate whatever happened before;
  * its latency runs from that moment to the end of its answer. Raw keep-alive sockets and one
  * prebuilt request keep the generator about as cheap per request as autocannon (node:http's
- * client costs about 1.5× as much CPU, which on 2 shared cores would be charged to the API).
+ * client costs about 1.5× as much CPU, which on 2 shared cores would be charged to the API);
+ * a `PacedSource`'s requests are serialised one by one, as autocannon does.
  */
 export async function paced(
   base: string,
-  req: Req,
+  source: Req | PacedSource,
   { rate, seconds = 5, sockets = 32, timeoutMs = 10_000, samples }: PacedOptions,
 ): Promise<LoadResult> {
   const url = new URL(base);
   const host = url.hostname;
   const port = Number(url.port || 80);
-  const body = req.body ?? '';
-  const headerLines = Object.entries(req.headers ?? {})
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  const request = Buffer.from(
-    `${req.method ?? 'GET'} ${req.path} HTTP/1.1\r\nHost: ${url.host}\r\n${headerLines}` +
-      `${body ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body}`,
-  );
+  const serialise = (req: Req) => {
+    const body = req.body ?? '';
+    const headerLines = Object.entries(req.headers ?? {})
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    return Buffer.from(
+      `${req.method ?? 'GET'} ${req.path} HTTP/1.1\r\nHost: ${url.host}\r\n${headerLines}` +
+        `${body ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body}`,
+    );
+  };
+  const fixed = 'next' in source ? undefined : serialise(source);
+  const nextRequest = (): { request: Buffer; answered?: (status: number, body: string) => void } => {
+    if (fixed) return { request: fixed };
+    const { req, answered } = (source as PacedSource).next();
+    return { request: serialise(req), answered };
+  };
   const pool: PacedConnection[] = [];
   const waiting: number[] = [];
   const latencies: number[] = [];
@@ -282,11 +322,13 @@ export async function paced(
       seconds * 1000 + timeoutMs,
     );
     const dispatch = (conn: PacedConnection, due: number) => {
-      conn.send(request, (status) => {
+      const { request, answered } = nextRequest();
+      conn.send(request, (status, response) => {
         settled++;
         last = performance.now();
         if (status === undefined) socketErrors++;
         else {
+          answered?.(status, responseBody(response));
           latencies.push(last - due);
           samples?.push([due - start, last - due]);
           statusCodes[status] = (statusCodes[status] ?? 0) + 1;

@@ -70,6 +70,16 @@ describe('target verdicts', () => {
     );
     expect(verdict(withCeiling, /1,000\/s/)).toBe(false);
 
+    // the writes paced at 70 % of their maximum are shown beside the p99 verdict, not judged
+    const withPaced = targets([
+      row({ key: 'loans', via: 'haproxy', rps: 300, p99: 200, connections: 32 }),
+      row({ key: 'loans', via: 'haproxy', rps: 210, p99: 40, mode: 'paced', targetRate: 210 }),
+    ]);
+    expect(withPaced.find((t) => /p99 < 150/.test(t.what))?.value).toBe(
+      'p99 200.0 ms with 32 connections; paced at 70 % of that rate (210/s): p99 40.0 ms, 0 errors',
+    );
+    expect(verdict(withPaced, /p99 < 150/)).toBe(false);
+
     const worse = targets([
       row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
       row({ key: 'book-hit', via: 'haproxy', rps: 9999 }),

@@ -174,10 +174,17 @@ export function targets(rows: readonly Row[]): Target[] {
       met: writes.rps >= 1000,
       value: `${writes.rps.toFixed(0)}/s${inProcessText(writes, find('loans-in-process', 'in-process'), find('loans-in-process-mail-off', 'in-process'))}`,
     });
+    // judged on the closed loop at its maximum rate, as the rate above; the paced run at 70 % of
+    // that rate is shown beside it, not judged: it is not the rate the target names
+    const open = find('loans', 'haproxy', 'paced');
     out.push({
       what: 'durable writes p99 < 150 ms',
       met: writes.p99 < 150,
-      value: `p99 ${ms(writes.p99)} ms`,
+      value:
+        `p99 ${ms(writes.p99)} ms with ${writes.connections} connections` +
+        (open
+          ? `; paced at 70 % of that rate (${open.targetRate}/s): p99 ${ms(open.p99)} ms, ${open.errors} errors`
+          : ''),
     });
   }
   const disturbed = rows.filter((r) => r.disturbed);

@@ -9,7 +9,8 @@
  *    autocannon run through HAProxy (:8080) and one directly against api-1 (:8101);
  * 3. the headline reads (cached book from Redis and from the near cache, through HAProxy) again
  *    at a constant 70 % of the maximum just measured: once with autocannon `overallRate`, once
- *    evenly paced (bench/load.ts); the ceiling evenly paced at 70 % of its own maximum as well;
+ *    evenly paced (bench/load.ts); the ceiling and borrow + return (with email, through HAProxy)
+ *    evenly paced at 70 % of their own maximum as well;
  * 4. the tables and the targets on stdout, JSON into bench/results/<date>-<sha>.json.
  *
  * Environment: BENCH_SECONDS (default 6) per measured run; BENCH_CONSTANT_SECONDS (default the
@@ -54,7 +55,7 @@ import {
   targetTable,
 } from './report.js';
 import { writeResultFile } from './result-file.js';
-import { hotBookRequest, type Scenario, scenarios } from './scenarios.js';
+import { hotBookRequest, pacedLending, type Scenario, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, FIXTURE_COUNTS, runTag } from './setup.js';
 
 const H = topology.host;
@@ -69,6 +70,8 @@ type Counts = Record<string, number>;
 
 /** the cached book read, from Redis and from the near cache: also run at 70 % of their maximum */
 const HEADLINE_READS = ['book-hit', 'book-near'];
+/** borrow + return with email, through HAProxy: also run paced at 70 % of its maximum */
+const PACED_WRITES = 'loans';
 
 /** share of hit / miss / bypass among the cache lookups the instances counted during a run */
 function cacheShares(before: Counts, after: Counts): string | undefined {
@@ -221,7 +224,7 @@ async function main(): Promise<void> {
       const seenBefore = await metricByLabel('http_request_duration_seconds_count', 'instance');
       // paced book reads: the instances' own view, scraped last before the run (which also
       // resets their event-loop lag maximum) and first after it
-      const inside = mode === 'paced' && s.kind !== 'ceiling';
+      const inside = mode === 'paced' && s.kind === 'read';
       const view0 = inside ? await Promise.all(INSTANCES.map(instanceMetrics)) : undefined;
       const cpu0 = snapshot();
       const r = await run();
@@ -320,6 +323,15 @@ async function main(): Promise<void> {
         // this box gives at that load with no application at all, for comparison
         const open = await measure(s, 'haproxy', 'paced', () =>
           paced(ceiling!.haproxy, { path: '/health' }, { rate, seconds: CONSTANT_SECONDS, sockets: 32 }),
+        );
+        open.targetRate = rate;
+        continue;
+      }
+      if (s.key === PACED_WRITES) {
+        // the writes at a constant 70 % of their maximum: the latency at a load the box keeps up
+        // with, where the closed loop's p99 is its 32 connections queueing (Little's law)
+        const open = await measure(s, 'haproxy', 'paced', () =>
+          paced(HAPROXY, pacedLending(fixtures), { rate, seconds: CONSTANT_SECONDS, sockets: 32 }),
         );
         open.targetRate = rate;
         continue;

@@ -5,7 +5,7 @@
  * (`cache/near_max_entries`); the runner sets both and waits until every instance applies them.
  */
 import { topology } from '../stack/topology.js';
-import type { Ctx, Req, Step } from './load.js';
+import type { Ctx, PacedSource, Req, Step } from './load.js';
 import type { TenantFixture } from './setup.js';
 
 export type ScenarioKind = 'ceiling' | 'read' | 'cpu' | 'write' | 'mixed';
@@ -64,6 +64,52 @@ function idOf(body: string): string | undefined {
   }
 }
 
+/** a loan the bench borrowed and has not returned yet, with what returning it needs */
+interface OpenLoan {
+  tenant: string;
+  token: string;
+  loan: string;
+}
+
+function borrowRequest(tenant: string, token: string, bookId: string): Req {
+  return {
+    method: 'POST',
+    path: '/v1/loans',
+    headers: json(tenant, token),
+    body: JSON.stringify({ bookId }),
+  };
+}
+
+function returnRequest({ tenant, token, loan }: OpenLoan): Req {
+  return { method: 'POST', path: `/v1/loans/${loan}/return`, headers: json(tenant, token) };
+}
+
+/**
+ * The lending tenants' borrow + return at a constant rate (bench/load.ts `paced`): each request
+ * returns the oldest loan whose borrow was answered, or, when none is waiting, borrows the one
+ * book of a random lending tenant as a random member. Over a run that makes half the writes
+ * borrows and half returns, as the closed loop's pairs do, without tying a return to the
+ * connection that borrowed.
+ */
+export function pacedLending(f: Fixtures): PacedSource {
+  const borrowed: OpenLoan[] = [];
+  return {
+    next: () => {
+      const loan = borrowed.shift();
+      if (loan) return { req: returnRequest(loan) };
+      const tenant = pick(f.lenders);
+      const { token } = pick(tenant.members);
+      return {
+        req: borrowRequest(tenant.id, token, tenant.books[0]!),
+        answered: (status, body) => {
+          const id = status === 201 ? idOf(body) : undefined;
+          if (id) borrowed.push({ tenant: tenant.id, token, loan: id });
+        },
+      };
+    },
+  };
+}
+
 export function hotBookRequest(f: Fixtures): Req {
   return { path: `/v1/books/${f.hot.books[0]}`, headers: { 'X-Tenant-ID': f.hot.id } };
 }
@@ -99,12 +145,7 @@ export function scenarios(f: Fixtures): Scenario[] {
         const member = pick(tenant.members);
         ctx.tenant = tenant.id;
         ctx.token = member.token;
-        return {
-          method: 'POST',
-          path: '/v1/loans',
-          headers: json(tenant.id, member.token),
-          body: JSON.stringify({ bookId: tenant.books[0] }),
-        };
+        return borrowRequest(tenant.id, member.token, tenant.books[0]!);
       },
       onResponse: (status, body, ctx) => {
         if (status === 201) ctx.loan = idOf(body);
@@ -114,17 +155,13 @@ export function scenarios(f: Fixtures): Scenario[] {
       // … and returns it; a failed borrow restarts the pair
       build: (ctx: Ctx) =>
         typeof ctx.loan === 'string'
-          ? {
-              method: 'POST',
-              path: `/v1/loans/${ctx.loan}/return`,
-              headers: json(ctx.tenant as string, ctx.token as string),
-            }
+          ? returnRequest({ tenant: ctx.tenant as string, token: ctx.token as string, loan: ctx.loan })
           : undefined,
     },
   ];
   // loans the mixed workload borrowed and has not returned yet: its writes are half borrows,
   // half returns, so no book runs out of copies
-  const open: { tenant: string; token: string; loan: string }[] = [];
+  const open: OpenLoan[] = [];
 
   return [
     {
@@ -254,20 +291,10 @@ export function scenarios(f: Fixtures): Scenario[] {
             if (r < 0.9) return { path: '/v1/books?limit=20', headers: { 'X-Tenant-ID': tenant.id } };
             const token = tenant.members[0]!.token;
             if (open.length > 0 && Math.random() < 0.5) {
-              const loan = open.splice(Math.floor(Math.random() * open.length), 1)[0]!;
-              return {
-                method: 'POST',
-                path: `/v1/loans/${loan.loan}/return`,
-                headers: json(loan.tenant, loan.token),
-              };
+              return returnRequest(open.splice(Math.floor(Math.random() * open.length), 1)[0]!);
             }
             ctx.write = { tenant: tenant.id, token };
-            return {
-              method: 'POST',
-              path: '/v1/loans',
-              headers: json(tenant.id, token),
-              body: JSON.stringify({ bookId: pick(tenant.books) }),
-            };
+            return borrowRequest(tenant.id, token, pick(tenant.books));
           },
           onResponse: (status, body, ctx) => {
             const w = ctx.write as { tenant: string; token: string } | undefined;
