@@ -26,6 +26,8 @@ interface BenchRow {
   rps: number;
   requests: number;
   errors: number;
+  statusCodes: Record<string, number>;
+  targetRate?: number;
   check?: string;
   api?: { bookReads: number; lagMaxMs: number };
   adjacentCeiling?: { before: number; after: number };
@@ -54,6 +56,7 @@ describe('npm run bench', () => {
       machine: { cpus: number };
       versions: Record<string, string>;
       rows: BenchRow[];
+      targets: { what: string; value: string }[];
     };
     expect(report.git.sha).toMatch(/^[0-9a-f]{7,}$/);
     expect(report.machine.cpus).toBeGreaterThan(0);
@@ -100,6 +103,21 @@ describe('npm run bench', () => {
     }
     const ceilingPaced = report.rows.find((x) => x.key === 'ceiling' && x.mode === 'paced');
     expect(ceilingPaced?.errors).toBe(0);
+    // borrow + return paced at 70 % of its maximum through HAProxy: borrows and returns both
+    // answered (a return only names a loan whose borrow was answered), none refused
+    const loansMax = report.rows.find(
+      (x) => x.key === 'loans' && x.via === 'haproxy' && x.mode === 'closed loop',
+    )!;
+    const loansPaced = report.rows.filter((x) => x.key === 'loans' && x.mode === 'paced');
+    expect(loansPaced.map((x) => x.via)).toEqual(['haproxy']);
+    expect(loansPaced[0]!.targetRate).toBe(Math.round(loansMax.rps * 0.7));
+    expect(loansPaced[0]!.errors).toBe(0);
+    expect(loansPaced[0]!.statusCodes['201']).toBeGreaterThan(0);
+    expect(loansPaced[0]!.statusCodes['200']).toBeGreaterThan(0);
+    expect(loansPaced[0]!.disturbed).toBeUndefined();
+    expect(report.targets.find((t) => t.what === 'durable writes p99 < 150 ms')?.value).toContain(
+      `paced at 70 % of that rate (${loansPaced[0]!.targetRate}/s)`,
+    );
     // near hits are counted by both instances; a few reads after a run start may go to Redis
     const near = report.rows.find((x) => x.key === 'book-near' && x.via === 'direct')!;
     expect(Number(/from the near cache ([\d.]+) %/.exec(near.check ?? '')?.[1])).toBeGreaterThan(99);
