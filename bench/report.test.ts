@@ -98,6 +98,15 @@ describe('target verdicts', () => {
     expect(drift[0]!.value).toBe(
       '10000 / 20000 req/s = 50 %; the ceiling right before and after it: 24000 and 22000 req/s, of which this is 43 %',
     );
+    // the ratio under wrk is shown beside the verdict, which stays autocannon's
+    const withWrk = targets([
+      row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
+      row({ key: 'book-hit', via: 'haproxy', rps: 9000 }),
+      row({ key: 'ceiling', via: 'haproxy', rps: 30000, mode: 'wrk' }),
+      row({ key: 'book-hit', via: 'haproxy', rps: 18000, mode: 'wrk' }),
+    ]);
+    expect(withWrk[0]!.value).toBe('9000 / 20000 req/s = 45 %; with wrk: 18000 / 30000 req/s = 60 %');
+    expect(verdict(withWrk, /from Redis.*≥ 50 %/)).toBe(false);
     const steady = targets([
       row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
       row({ key: 'book-hit', via: 'haproxy', rps: 10000, adjacentCeiling: { before: 19000, after: 20000 } }),

@@ -28,6 +28,7 @@ interface BenchRow {
   errors: number;
   statusCodes: Record<string, number>;
   targetRate?: number;
+  ratio: number;
   check?: string;
   api?: { bookReads: number; lagMaxMs: number };
   adjacentCeiling?: { before: number; after: number };
@@ -85,7 +86,7 @@ describe('npm run bench', () => {
     }
     for (const key of ['book-hit', 'book-near']) {
       const modes = report.rows.filter((x) => x.key === key && x.mode !== 'closed loop').map((x) => x.mode);
-      expect(modes.sort(), key).toEqual(['autocannon overallRate', 'paced']);
+      expect(modes.sort(), key).toEqual(['autocannon overallRate', 'paced', 'wrk']);
       const hit = report.rows.find((x) => x.key === key && x.via === 'haproxy')!;
       expect(hit.check, key).toContain('cache hit 100.0 %');
       // the ceiling measured again right before and after the headline read
@@ -100,6 +101,29 @@ describe('npm run bench', () => {
       expect(open.api!.bookReads, key).toBeLessThanOrEqual(open.requests + 10);
       expect(open.api!.lagMaxMs, key).toBeGreaterThan(0);
       expect(open.check, key).toContain('handler times over 25 ms');
+    }
+    // the cross-check with wrk: the ceiling and both headline reads through HAProxy, 0 errors,
+    // and the reads' ratio taken against the ceiling under wrk
+    const ceilingWrk = report.rows.find((x) => x.key === 'ceiling' && x.mode === 'wrk');
+    expect(ceilingWrk?.via).toBe('haproxy');
+    expect(ceilingWrk?.errors).toBe(0);
+    for (const key of ['book-hit', 'book-near']) {
+      const w = report.rows.filter((x) => x.key === key && x.mode === 'wrk');
+      expect(
+        w.map((x) => x.via),
+        key,
+      ).toEqual(['haproxy']);
+      expect(w[0]!.errors, key).toBe(0);
+      expect(w[0]!.requests, key).toBeGreaterThan(0);
+      expect(w[0]!.ratio, key).toBeCloseTo(w[0]!.rps / ceilingWrk!.rps, 6);
+      expect(
+        report.targets.find((t) =>
+          t.what.startsWith(
+            `cached book read (${key === 'book-hit' ? 'from Redis' : 'from the near cache'}) through`,
+          ),
+        )?.value,
+        key,
+      ).toContain('with wrk: ');
     }
     const ceilingPaced = report.rows.find((x) => x.key === 'ceiling' && x.mode === 'paced');
     expect(ceilingPaced?.errors).toBe(0);
