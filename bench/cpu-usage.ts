@@ -10,7 +10,12 @@ import { cpus } from 'node:os';
 import { topology } from '../stack/topology.js';
 import { stackPid } from './machine.js';
 
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+export const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** the fields of a /proc/<pid>/stat line after "pid (comm) ": [0] is state(3), [11] utime(14) */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+}
 
 export interface CpuSnapshot {
   at: number;
@@ -44,8 +49,8 @@ export function snapshot(): CpuSnapshot {
     } catch {
       continue; // exited meanwhile
     }
-    // after "pid (comm) ": state(3) ppid(4) pgrp(5) … utime(14) stime(15)
-    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    // state(3) ppid(4) pgrp(5) … utime(14) stime(15)
+    const f = statFields(stat);
     const pgrp = Number(f[2]);
     const ticks = Number(f[11]) + Number(f[12]);
     groups.set(pgrp, (groups.get(pgrp) ?? 0) + ticks);

@@ -15,10 +15,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { statFields, TICKS_PER_SECOND } from './cpu-usage.js';
 import type { LoadResult, Req } from './load.js';
 
 const run = promisify(execFile);
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 const DONE_HOOK = `done = function(summary, latency, requests)
   local e = summary.errors
@@ -63,8 +63,8 @@ export function parseWrk(stdout: string, generatorCpuPercent = Number.NaN): Load
 
 /** CPU ticks of this process's reaped children (cutime + cstime) */
 function childTicks(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[13]) + Number(fields[14]);
+  const f = statFields(readFileSync('/proc/self/stat', 'utf8'));
+  return Number(f[13]) + Number(f[14]); // cutime(16) + cstime(17)
 }
 
 /** a closed loop of `connections` with wrk against `base` + `req` (GET with headers only) */
