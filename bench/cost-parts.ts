@@ -21,15 +21,39 @@ export const STACK_PARTS: Parts = {
   'load generator': ['bench'],
 };
 
+/** % of a core over `seconds` → ms per request */
+const perRequest = (pct: number, seconds: number, requests: number) =>
+  requests > 0 ? +(((pct / 100) * seconds * 1000) / requests).toFixed(3) : 0;
+
 /** ms of CPU per request by part (and `other`) over a window of `seconds` with `requests` done */
 export function perRequestMs(cpu: CpuReport, seconds: number, requests: number, parts: Parts) {
-  // % of a core over the window → ms of CPU per request
-  const ms = (pct: number) => (requests > 0 ? +(((pct / 100) * seconds * 1000) / requests).toFixed(3) : 0);
   const out: Record<string, number> = {};
   for (const [part, names] of Object.entries(parts)) {
-    out[part] = ms(names.reduce((sum, name) => sum + (cpu.processes[name] ?? 0), 0));
+    out[part] = perRequest(
+      names.reduce((sum, name) => sum + (cpu.processes[name] ?? 0), 0),
+      seconds,
+      requests,
+    );
   }
-  out.other = ms(cpu.other);
+  out.other = perRequest(cpu.other, seconds, requests);
+  return out;
+}
+
+/**
+ * ms per request that the threads of each part were ready to run but waited for a core (and
+ * `other`: every other process of the machine); undefined when the report has no schedstat
+ */
+export function waitPerRequestMs(cpu: CpuReport, seconds: number, requests: number, parts: Parts) {
+  const waiting = cpu.waiting;
+  if (!waiting) return undefined;
+  const out: Record<string, number> = {};
+  let named = 0;
+  for (const [part, names] of Object.entries(parts)) {
+    const pct = names.reduce((sum, name) => sum + (waiting.processes[name] ?? 0), 0);
+    named += pct;
+    out[part] = perRequest(pct, seconds, requests);
+  }
+  out.other = perRequest(Math.max(0, waiting.all - named), seconds, requests);
   return out;
 }
 
@@ -37,11 +61,23 @@ export function totalMs(perRequest: Record<string, number>): number {
   return Object.values(perRequest).reduce((a, b) => a + b, 0);
 }
 
-/** the lines of one breakdown, and the rate its total allows on this machine's cores */
-export function costLines(perRequest: Record<string, number>, cores: number): string[] {
+/**
+ * The lines of one breakdown, and the rate its total allows on this machine's cores; with
+ * `waited` (waitPerRequestMs), each part's wait for a core beside its CPU.
+ */
+export function costLines(
+  perRequest: Record<string, number>,
+  cores: number,
+  waited?: Record<string, number>,
+): string[] {
   const total = totalMs(perRequest);
+  const wait = (ms: number | undefined) =>
+    waited ? `   waited for a core ${(ms ?? 0).toFixed(3).padStart(7)} ms` : '';
   return [
-    ...Object.entries(perRequest).map(([part, ms]) => `  ${part.padEnd(18)} ${ms.toFixed(3)} ms`),
-    `  ${'total'.padEnd(18)} ${total.toFixed(3)} ms CPU per request → at most ${((cores * 1000) / total).toFixed(0)}/s on ${cores} cores`,
+    ...Object.entries(perRequest).map(
+      ([part, ms]) => `  ${part.padEnd(18)} ${ms.toFixed(3)} ms${wait(waited?.[part])}`,
+    ),
+    `  ${'total'.padEnd(18)} ${total.toFixed(3)} ms CPU per request → at most ${((cores * 1000) / total).toFixed(0)}/s on ${cores} cores` +
+      (waited ? `; ${totalMs(waited).toFixed(3)} ms waited for a core` : ''),
   ];
 }

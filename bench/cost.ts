@@ -6,14 +6,16 @@
  *
  * The email pipeline works behind the API (outbox → RabbitMQ → SMTP); after the load stops the
  * run waits until the worker has relayed the outbox and its deliveries stand still, and counts
- * that CPU too, so a write's cost includes its email (the idle second at the end adds a little). Prints ms of CPU per request by process group and in total; the total
- * bounds the rate of the 2-core box: `cores × 1000 / total ms` requests/s with nothing else running.
+ * that CPU too, so a write's cost includes its email (the idle second at the end adds a little).
+ * Prints ms of CPU per request by process group and in total; the total bounds the rate of the
+ * 2-core box: `cores × 1000 / total ms` requests/s with nothing else running. Beside each part:
+ * how long its threads were ready to run but waited for a core, per request (cpu-usage.ts).
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../stack/paths.js';
 import { CACHE_KEYS, drainOutbox, HAPROXY, INSTANCES, preflight, setCache } from './api-state.js';
-import { costLines, perRequestMs, STACK_PARTS, totalMs } from './cost-parts.js';
+import { costLines, perRequestMs, STACK_PARTS, totalMs, waitPerRequestMs } from './cost-parts.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
 import { etcdDel, remember } from './etcd.js';
 import { closedLoop } from './load.js';
@@ -48,10 +50,11 @@ async function main(): Promise<void> {
       const cpu = cpuBetween(cpu0, cpu1);
       const n = r.requests;
       const perRequest = perRequestMs(cpu, (cpu1.at - cpu0.at) / 1000, n, STACK_PARTS);
+      const waited = waitPerRequestMs(cpu, (cpu1.at - cpu0.at) / 1000, n, STACK_PARTS);
       console.log(
         `\n== ${s.name}: ${n} requests at ${r.rps.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.errors} errors`,
       );
-      for (const line of costLines(perRequest, cpus().length)) console.log(line);
+      for (const line of costLines(perRequest, cpus().length, waited)) console.log(line);
       out[key] = {
         requests: n,
         rps: r.rps,
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
         p99: r.p99,
         errors: r.errors,
         perRequestMs: perRequest,
+        ...(waited ? { waitedPerRequestMs: waited } : {}),
         totalMs: totalMs(perRequest),
       };
     }

@@ -4,6 +4,13 @@
  * of this bench process and of extra pids, what the rest of the machine used ("other": processes
  * that are not part of this run, i.e. noise), and the machine's user/system/iowait/idle split.
  * Linux only. Processes are in % of one core (up to 100 × cores), the machine in % of all cores.
+ *
+ * Also how long the same processes' threads were ready to run but waited for a core (the
+ * scheduler's run-queue delay, `/proc/<pid>/task/<tid>/schedstat`, second field, in ns), in %
+ * of one core too: 300 % means three threads waiting on average all through the run. On a
+ * saturated box this is where latency comes from that no process's own timings show. Threads
+ * that ended during the run take their waits with them; without schedstat (a kernel built
+ * without CONFIG_SCHED_INFO) there is no `waiting` in the report.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,6 +28,8 @@ export interface CpuSnapshot {
   at: number;
   /** process-group id → CPU ticks of the whole group; -pid → ticks of a non-leader process */
   groups: Map<number, number>;
+  /** the same keys → ns their threads waited for a core; undefined without schedstat */
+  waits: Map<number, number> | undefined;
   /** jiffies of /proc/stat's `cpu` line */
   machine: { user: number; system: number; iowait: number; idle: number; total: number };
 }
@@ -39,8 +48,43 @@ export function stackProcessNames(): string[] {
   ];
 }
 
+/** run-queue delay (ns) of a schedstat line: "<on cpu ns> <waited ns> <timeslices>" */
+export function schedstatWait(line: string): number {
+  const waited = Number(line.trim().split(/\s+/)[1]);
+  return Number.isFinite(waited) ? waited : 0;
+}
+
+/** ns the threads of process `pid` waited for a core so far; undefined when it has gone */
+function processWait(pid: string): number | undefined {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  let sum = 0;
+  for (const tid of tasks) {
+    try {
+      sum += schedstatWait(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8'));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return sum;
+}
+
+const hasSchedstat = (() => {
+  try {
+    readFileSync('/proc/self/schedstat', 'utf8');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 export function snapshot(): CpuSnapshot {
   const groups = new Map<number, number>();
+  const waits = hasSchedstat ? new Map<number, number>() : undefined;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -55,12 +99,18 @@ export function snapshot(): CpuSnapshot {
     const ticks = Number(f[11]) + Number(f[12]);
     groups.set(pgrp, (groups.get(pgrp) ?? 0) + ticks);
     if (pgrp !== Number(entry)) groups.set(-Number(entry), ticks);
+    const waited = waits && processWait(entry);
+    if (waits && waited !== undefined) {
+      waits.set(pgrp, (waits.get(pgrp) ?? 0) + waited);
+      if (pgrp !== Number(entry)) waits.set(-Number(entry), waited);
+    }
   }
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
   return {
     at: performance.now(),
     groups,
+    waits,
     machine: {
       user: user + nice,
       system: system + irq + softirq,
@@ -78,6 +128,11 @@ export interface CpuReport {
   other: number;
   /** % of all cores */
   machine: { user: number; system: number; iowait: number; idle: number };
+  /**
+   * how long threads waited for a core, in % of one core: per named process (all its threads)
+   * and over every process of the machine (`all`); absent without schedstat
+   */
+  waiting?: { processes: Record<string, number>; all: number };
 }
 
 export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, extras: Record<string, number> = {}): CpuReport {
@@ -89,12 +144,16 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, extras: Record<string
     ['bench', process.pid],
     ...Object.entries(extras),
   ];
+  const waitPct = (ns: number) => +((Math.max(0, ns) / 1e9 / seconds) * 100).toFixed(1);
+  const waiting: Record<string, number> = {};
   for (const [name, pid] of named) {
     if (!pid) continue;
     const key = b.groups.has(pid) ? pid : -pid;
     const after = b.groups.get(key);
     if (after === undefined) continue;
     processes[name] = pct(after - (a.groups.get(key) ?? 0));
+    const waitedAfter = b.waits?.get(key);
+    if (waitedAfter !== undefined) waiting[name] = waitPct(waitedAfter - (a.waits?.get(key) ?? 0));
   }
   let all = 0;
   for (const [key, ticks] of b.groups) if (key > 0) all += ticks - (a.groups.get(key) ?? 0);
@@ -110,5 +169,10 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, extras: Record<string
   };
   // everything busy on the machine (kernel threads and interrupts included) minus what we named
   const busy = ((machine.user + machine.system) / 100) * cpus().length * 100;
-  return { processes, other: +Math.max(0, Math.max(pct(all), busy) - ours).toFixed(1), machine };
+  const other = +Math.max(0, Math.max(pct(all), busy) - ours).toFixed(1);
+  if (!a.waits || !b.waits) return { processes, other, machine };
+  let waitedAll = 0;
+  // a process that started during the run counts from zero; one that ended, not at all
+  for (const [key, ns] of b.waits) if (key > 0) waitedAll += Math.max(0, ns - (a.waits.get(key) ?? 0));
+  return { processes, other, machine, waiting: { processes: waiting, all: waitPct(waitedAll) } };
 }

@@ -23,7 +23,7 @@ import { stopProcess } from '../stack/process-manager.js';
 import { up } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
 import { drainOutbox, HAPROXY, INSTANCES, preflight } from './api-state.js';
-import { costLines, type Parts, perRequestMs, STACK_PARTS, totalMs } from './cost-parts.js';
+import { costLines, type Parts, perRequestMs, STACK_PARTS, totalMs, waitPerRequestMs } from './cost-parts.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
 import { etcdDel } from './etcd.js';
 import { openInProcessWrites } from './in-process-writes.js';
@@ -65,13 +65,15 @@ async function main(): Promise<void> {
     // with the worker running, the window's mails are sent before it closes, so their CPU counts
     if (!MAIL_OFF) await drainOutbox();
     const cpu1 = snapshot();
-    const perWrite = perRequestMs(cpuBetween(cpu0, cpu1), (cpu1.at - cpu0.at) / 1000, r.requests, PARTS);
+    const cpu = cpuBetween(cpu0, cpu1);
+    const perWrite = perRequestMs(cpu, (cpu1.at - cpu0.at) / 1000, r.requests, PARTS);
+    const waited = waitPerRequestMs(cpu, (cpu1.at - cpu0.at) / 1000, r.requests, PARTS);
     console.log(
       `\n== borrow + return in-process${MAIL_OFF ? ', email worker stopped' : ''}: ${r.requests} writes at ` +
         `${r.rps.toFixed(0)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.errors} failed` +
         `${r.errors ? ` ${JSON.stringify(r.statusCodes)}` : ''}`,
     );
-    for (const line of costLines(perWrite, cpus().length)) console.log(line);
+    for (const line of costLines(perWrite, cpus().length, waited)) console.log(line);
     const date = new Date().toISOString();
     const { sha, dirty } = git();
     const file = writeResultFile(
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
         failures: r.statusCodes,
         perWriteMs: perWrite,
         totalMs: totalMs(perWrite),
+        ...(waited ? { waitedPerWriteMs: waited } : {}),
       },
     );
     console.log(`\nwritten to ${file}`);

@@ -70,6 +70,15 @@ async function main(): Promise<void> {
           `per request); machine idle ${cpu.machine.idle} %, iowait ${cpu.machine.iowait} %`,
       );
       console.log(`CPU by process (% of a core): ${JSON.stringify(cpu.processes)}, other ${cpu.other}`);
+      const waited = cpu.waiting?.processes['bench-profile'];
+      if (waited !== undefined)
+        // V8 samples by the clock: a thread that waits for a core inside a call (a socket write
+        // that woke the receiving process, which then took the core) has that wait counted as
+        // the call's own time in the profile, though it used no CPU
+        console.log(
+          `the instance's threads waited for a core ${waited} % of a core meanwhile (all processes: ` +
+            `${cpu.waiting!.all} %); the profile counts such waits as time in the call the thread was in`,
+        );
       console.log(`profile: ${join(sub, file)}\n\nself time by place:\n${format(p.byPlace)}`);
       console.log(`\nself time by function:\n${format(p.byFunction)}`);
       summary[key] = {

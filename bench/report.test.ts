@@ -140,5 +140,18 @@ describe('CPU table', () => {
     const table = cpuTable([row({ key: 'loans', via: 'haproxy', rps: 400, cpu })]);
     expect(table).toContain('| 100 |'); // API: both instances
     expect(table).toMatch(/\| 4\.25 ms \|$/m);
+    expect(table).toMatch(/\| – \| 4\.25 ms \|$/m); // no schedstat: no waiting column value
+  });
+
+  it('shows how long threads waited for a core over the whole machine', () => {
+    const cpu: CpuReport = {
+      processes: { 'api-1': 60 },
+      other: 0,
+      machine: { user: 30, system: 0, iowait: 0, idle: 70 },
+      waiting: { processes: { 'api-1': 120 }, all: 345.4 },
+    };
+    const table = cpuTable([row({ key: 'loans', via: 'haproxy', rps: 100, cpu })]);
+    expect(table.split('\n')[0]).toContain('| waiting for a core |');
+    expect(table).toMatch(/\| 345 % \| 6\.00 ms \|$/m);
   });
 });

@@ -88,7 +88,11 @@ export function table(rows: readonly Row[]): string {
   return [head, ...lines].join('\n');
 }
 
-/** CPU per group of processes during each run: who is busy, and whether the disk is (iowait). */
+/**
+ * CPU per group of processes during each run: who is busy, and whether the disk is (iowait);
+ * and how long threads were ready but waited for a core (all processes of the machine, % of one
+ * core: 300 % = three threads waiting on average).
+ */
 export function cpuTable(rows: readonly Row[]): string {
   const groups: [string, (name: string) => boolean][] = [
     ['API', (n) => /^api-\d+$/.test(n)],
@@ -99,8 +103,8 @@ export function cpuTable(rows: readonly Row[]): string {
     ['mail: worker + RabbitMQ + SMTP', (n) => ['email-worker', 'rabbitmq', 'smtp-sink'].includes(n)],
     ['bench', (n) => n === 'bench'],
   ];
-  const head = `| scenario | via | ${groups.map(([g]) => g).join(' | ')} | other | machine user / sys / iowait / idle | all CPU per request |`;
-  const sep = `|---|---|${groups.map(() => '--:').join('|')}|--:|--:|--:|`;
+  const head = `| scenario | via | ${groups.map(([g]) => g).join(' | ')} | other | machine user / sys / iowait / idle | waiting for a core | all CPU per request |`;
+  const sep = `|---|---|${groups.map(() => '--:').join('|')}|--:|--:|--:|--:|`;
   const lines = rows
     .filter((r) => r.cpu)
     .map((r) => {
@@ -114,7 +118,8 @@ export function cpuTable(rows: readonly Row[]): string {
       // every process of the machine, in ms of one core per answered request
       const all = Object.values(r.cpu!.processes).reduce((a, v) => a + v, 0) + r.cpu!.other;
       const perRequest = r.rps > 0 ? `${ms((all / 100 / r.rps) * 1000)} ms` : '–';
-      return `| ${scenarioLabel(r)} | ${r.via} | ${cells.join(' | ')} | ${r.cpu!.other.toFixed(0)} | ${m.user.toFixed(0)} / ${m.system.toFixed(0)} / ${m.iowait.toFixed(0)} / ${m.idle.toFixed(0)} % | ${perRequest} |`;
+      const waiting = r.cpu!.waiting ? `${r.cpu!.waiting.all.toFixed(0)} %` : '–';
+      return `| ${scenarioLabel(r)} | ${r.via} | ${cells.join(' | ')} | ${r.cpu!.other.toFixed(0)} | ${m.user.toFixed(0)} / ${m.system.toFixed(0)} / ${m.iowait.toFixed(0)} / ${m.idle.toFixed(0)} % | ${waiting} | ${perRequest} |`;
     });
   return [head, sep, ...lines].join('\n');
 }

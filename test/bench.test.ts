@@ -33,7 +33,7 @@ interface BenchRow {
   api?: { bookReads: number; lagMaxMs: number };
   adjacentCeiling?: { before: number; after: number };
   disturbed?: string;
-  cpu?: { processes: Record<string, number> };
+  cpu?: { processes: Record<string, number>; waiting?: { processes: Record<string, number>; all: number } };
 }
 
 describe('npm run bench', () => {
@@ -49,6 +49,7 @@ describe('npm run bench', () => {
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('| target | measured | verdict |');
     expect(r.stdout).toContain('all CPU per request');
+    expect(r.stdout).toContain('| waiting for a core |');
 
     const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
     expect(files).toHaveLength(1);
@@ -160,6 +161,18 @@ describe('npm run bench', () => {
       'in-process',
       'in-process',
     ]);
+    // every run says how long the stack's threads waited for a core, the API instances included
+    for (const row of report.rows) {
+      expect(row.cpu?.waiting, `${row.key} ${row.via} ${row.mode}`).toBeDefined();
+      expect(Object.keys(row.cpu!.waiting!.processes)).toEqual(
+        expect.arrayContaining(['api-1', 'api-2', 'shard-1-master', 'bench']),
+      );
+    }
+    // a closed loop of writes keeps more threads busy than there are cores
+    const writes = report.rows.find(
+      (x) => x.key === 'loans' && x.via === 'haproxy' && x.mode === 'closed loop',
+    )!;
+    expect(writes.cpu!.waiting!.all).toBeGreaterThan(0);
     const inProcessOff = report.rows.find((x) => x.key === 'loans-in-process-mail-off')!;
     expect(inProcessOff.cpu?.processes[topology.worker.name] ?? 0).toBeLessThan(5);
     expect(r.stdout).toContain('the same writes in-process without HTTP');
