@@ -70,6 +70,17 @@ describe('target verdicts', () => {
     );
     expect(verdict(withCeiling, /1,000\/s/)).toBe(false);
 
+    // and how many threads waited for a core meanwhile, with the process that waited longest
+    const cpu: CpuReport = {
+      processes: { 'api-1': 30, 'shard-1-master': 29 },
+      other: 0,
+      machine: { user: 70, system: 29, iowait: 0, idle: 1 },
+      waiting: { processes: { 'api-1': 60, 'shard-1-master': 188.5 }, all: 723.3 },
+    };
+    expect(targets([row({ key: 'loans', via: 'haproxy', rps: 800, cpu })])[0]?.value).toBe(
+      "800/s; meanwhile 7.2 threads waited for a core on average, shard-1-master's longest (6.5 ms for each ms it ran)",
+    );
+
     // the writes paced at 70 % of their maximum are shown beside the p99 verdict, not judged
     const withPaced = targets([
       row({ key: 'loans', via: 'haproxy', rps: 300, p99: 200, connections: 32 }),

@@ -50,6 +50,7 @@ describe('npm run bench', () => {
     expect(r.stdout).toContain('| target | measured | verdict |');
     expect(r.stdout).toContain('all CPU per request');
     expect(r.stdout).toContain('| waiting for a core |');
+    expect(r.stdout).toMatch(/threads waited for a core on average, [\w-]+'s longest/);
 
     const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
     expect(files).toHaveLength(1);
