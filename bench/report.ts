@@ -128,7 +128,7 @@ export function cpuTable(rows: readonly Row[]): string {
  * How many threads were ready to run but had no core during a run (on average), and which
  * process waited longest, with its wait per ms of its own CPU; '' without schedstat.
  */
-export function waitingText(r: Row): string {
+function waitingText(r: Row): string {
   const w = r.cpu?.waiting;
   if (!w) return '';
   const top = Object.entries(w.processes).sort((a, b) => b[1] - a[1])[0];

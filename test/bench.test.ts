@@ -169,7 +169,7 @@ describe('npm run bench', () => {
         expect.arrayContaining(['api-1', 'api-2', 'shard-1-master', 'bench']),
       );
     }
-    // a closed loop of writes keeps more threads busy than there are cores
+    // under a closed loop of writes the box is saturated: threads do wait for a core
     const writes = report.rows.find(
       (x) => x.key === 'loans' && x.via === 'haproxy' && x.mode === 'closed loop',
     )!;
