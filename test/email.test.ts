@@ -20,8 +20,9 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_QUEUE, MAIL_EXCHANGE, MAIL_ROUTING_KEY } from '../src/mail/amqp-topology.js';
 import { encodeMails } from '../src/mail/mail-message.js';
+import { mailBoundary } from '../src/mail/mime-message.js';
 import { createOutboxPool } from '../src/mail/outbox-pool.js';
-import { STATE_DIR } from '../stack/paths.js';
+import { MAIL_DIR, STATE_DIR } from '../stack/paths.js';
 import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES } from './helpers/api.js';
@@ -153,6 +154,13 @@ describe('email side effects', () => {
     await allArrive([one!], 2000);
     const [mail] = mailsTo(one!);
     expect(mail?.subject).toBe(`Welcome to ${tenant}`);
+    // laid out by mime-message.ts, not MailComposer's fallback: the boundary names the outbox id
+    const id = /^<([^@>]+)@shardgate\.local>$/.exec(mail!.messageId)?.[1];
+    expect(id).toBeDefined();
+    const raw = readFileSync(join(MAIL_DIR, mail!.file), 'utf8');
+    expect(raw).toContain(`boundary="${mailBoundary(id!)}"`);
+    expect(raw).toMatch(/^Content-Type: text\/plain; charset=utf-8\r$/m);
+    expect(raw).toMatch(/^Content-Type: text\/html; charset=utf-8\r$/m);
 
     const emails = addresses(200, 'lat');
     const answers = await registerAll(emails);
