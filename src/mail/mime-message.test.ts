@@ -32,6 +32,12 @@ const fields = (over: Partial<MimeFields>): MimeFields => ({
   ...over,
 });
 
+/** what composeMail takes: the Message-ID comes from the outbox id */
+const withoutId = (over: Partial<MimeFields>): Omit<MimeFields, 'messageId'> => {
+  const { messageId: _, ...rest } = fields(over);
+  return rest;
+};
+
 /** a small deterministic generator (the cases must be the same on every run) */
 function random(seed: number): () => number {
   let s = seed >>> 0;
@@ -126,22 +132,23 @@ describe('buildMimeMessage', () => {
     expect(buildMimeMessage(fields({ text: trap }), mailBoundary(OUTBOX_ID))).toBeUndefined();
 
     // composeMail still sends those, with a random boundary the content cannot hold
-    const viaLibrary = (await composeMail(fields({ text: trap }), OUTBOX_ID)).toString();
+    const viaLibrary = (await composeMail(withoutId({ text: trap }), OUTBOX_ID)).toString();
     expect(viaLibrary).toContain('forged');
     const boundary = /boundary="([^"]+)"/.exec(viaLibrary)?.[1];
     expect(boundary).toBeDefined();
     expect(boundary).not.toBe(mailBoundary(OUTBOX_ID));
     expect(viaLibrary.split(`--${boundary}`)).toHaveLength(4); // before, 2 parts, the closing one
-    const named = (await composeMail(fields({ to: 'Ada <ada@example.org>' }), OUTBOX_ID)).toString();
+    const named = (await composeMail(withoutId({ to: 'Ada <ada@example.org>' }), OUTBOX_ID)).toString();
     expect(named).toMatch(/^To: Ada <ada@example\.org>$/m);
   });
 
-  it('names the outbox id in the boundary, so a retry carries the same bytes but its Date', async () => {
-    const first = (await composeMail(fields({}), OUTBOX_ID)).toString();
+  it('names the outbox id in the Message-ID and the boundary, so a retry carries the same bytes but its Date', async () => {
+    const first = (await composeMail(withoutId({}), OUTBOX_ID)).toString();
     const again = (
-      await composeMail(fields({ date: new Date(date.getTime() + 60_000) }), OUTBOX_ID)
+      await composeMail(withoutId({ date: new Date(date.getTime() + 60_000) }), OUTBOX_ID)
     ).toString();
     expect(first).toContain(`boundary="${mailBoundary(OUTBOX_ID)}"`);
+    expect(first).toMatch(new RegExp(`^Message-ID: <${OUTBOX_ID}@shardgate\\.local>\r$`, 'm'));
     const withoutDate = (s: string) => s.replace(/^Date: .*$/m, '');
     expect(withoutDate(again)).toBe(withoutDate(first));
     expect(again).not.toBe(first);

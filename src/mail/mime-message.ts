@@ -161,8 +161,13 @@ export function composeWithMailComposer(
   return new MailComposer(options).compile().build();
 }
 
-/** The mail with this outbox id: built here, or by MailComposer when it must (file comment). */
-export function composeMail(f: MimeFields, outboxId: string): Promise<Buffer> {
+/**
+ * The mail with this outbox id: its Message-ID `<outbox id@shardgate.local>` (so a receiving system
+ * can dedup too) and its boundary both come from the id. Built here, or by MailComposer when it
+ * must (file comment).
+ */
+export function composeMail(mail: Omit<MimeFields, 'messageId'>, outboxId: string): Promise<Buffer> {
+  const f = { ...mail, messageId: `${outboxId}@shardgate.local` };
   const built = buildMimeMessage(f, mailBoundary(outboxId));
   return built ? Promise.resolve(built) : composeWithMailComposer(f);
 }

@@ -30,8 +30,8 @@
  * Written by hand on top of SMTPConnection (nodemailer's documented low-level client): nodemailer's
  * pooled transport pipes a message stream into its buffers before the server said 354, so it
  * cannot tell when a held mail reached the DATA phase. The message itself is the one nodemailer's
- * MailComposer builds, laid out by mime-message.ts at a fifteenth of the CPU. The SMTP `Message-ID`
- * is derived from the outbox id, so a receiving system can dedup too.
+ * MailComposer builds, laid out by mime-message.ts at a fifteenth of the CPU, with a `Message-ID`
+ * derived from the outbox id.
  */
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -156,10 +156,7 @@ export class SmtpSender implements MailSender {
   }
 
   private compose({ to, outboxId, mail }: OutgoingMail): Promise<Buffer> {
-    return composeMail(
-      { from: this.from, to, ...mail, messageId: `${outboxId}@shardgate.local`, date: new Date() },
-      outboxId,
-    );
+    return composeMail({ from: this.from, to, ...mail, date: new Date() }, outboxId);
   }
 
   /**
