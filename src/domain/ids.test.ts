@@ -6,6 +6,13 @@ describe('ids', () => {
     for (const ms of [0, 1, 1_700_000_000_123, Date.now(), 2 ** 48 - 1]) expect(idTime(newId(ms))).toBe(ms);
   });
 
+  it('ids made across many refills of the random pool never repeat their random part', () => {
+    const randomParts = new Set<string>();
+    // 10,000 ids at one millisecond: about 39 refills of the 256-id pool
+    for (let i = 0; i < 10_000; i++) randomParts.add(newId(1_764_000_000_000).slice(10));
+    expect(randomParts.size).toBe(10_000);
+  });
+
   it('idTime is undefined for strings newId cannot make', () => {
     for (const s of [
       '',
