@@ -3,7 +3,7 @@
  * bits), generated in the app with Web Crypto so this file stays runtime-neutral. Ids sort by
  * creation time, which keeps InnoDB inserts append-mostly and lets cursors page in creation order.
  *
- * Written by hand (25 lines) rather than with the `ulid` package: its Node build imports
+ * Written by hand (about 40 lines) rather than with the `ulid` package: its Node build imports
  * node:crypto through the `node` export condition, which the runtime-neutral core must not pull in.
  * Two ids made in the same millisecond are unique (80 random bits) but not ordered between them.
  *
