@@ -3,7 +3,7 @@
  * bits), generated in the app with Web Crypto so this file stays runtime-neutral. Ids sort by
  * creation time, which keeps InnoDB inserts append-mostly and lets cursors page in creation order.
  *
- * Written by hand (about 40 lines) rather than with the `ulid` package: its Node build imports
+ * Written by hand rather than with the `ulid` package: its Node build imports
  * node:crypto through the `node` export condition, which the runtime-neutral core must not pull in.
  * Two ids made in the same millisecond are unique (80 random bits) but not ordered between them.
  *
@@ -31,17 +31,22 @@ function randomBytesForId(): Uint8Array {
 export const ID_LENGTH = 26;
 export const ID_REGEX = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
-export function newId(now: number = Date.now()): string {
+/** the 10 characters of an id that hold its millisecond time */
+function timePart(ms: number): string {
   let time = '';
-  let t = Math.floor(now);
+  let t = Math.floor(ms);
   for (let i = 0; i < 10; i++) {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }
+  return time;
+}
+
+export function newId(now: number = Date.now()): string {
   const bytes = randomBytesForId();
   let random = '';
   for (let i = 0; i < RANDOM_PER_ID; i++) random += ALPHABET[bytes[i]! % 32];
-  return time + random;
+  return timePart(now) + random;
 }
 
 export function isId(value: string): boolean {
@@ -61,5 +66,5 @@ export function idTime(id: string): number | undefined {
  * byte (the alphabet is in ASCII order; the columns holding ids use a binary collation).
  */
 export function idFloor(ms: number): string {
-  return newId(ms).slice(0, 10) + '0'.repeat(16);
+  return timePart(ms) + '0'.repeat(RANDOM_PER_ID);
 }
