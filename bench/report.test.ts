@@ -1,28 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CpuReport } from './cpu-usage.js';
-import { cpuTable, type Row, targets } from './report.js';
-
-function row(over: Partial<Row> & Pick<Row, 'key' | 'via' | 'rps'>): Row {
-  return {
-    seconds: 6,
-    requests: over.rps * 6,
-    p50: 1,
-    p95: 2,
-    p99: 3,
-    max: 4,
-    non2xx: 0,
-    socketErrors: 0,
-    errors: 0,
-    statusCodes: { 200: over.rps * 6 },
-    generatorCpuPercent: 10,
-    scenario: over.key,
-    kind: 'read',
-    mode: 'closed loop',
-    connections: 32,
-    ratio: 1,
-    ...over,
-  };
-}
+import { cpuTable, targets } from './report.js';
+import { testRow as row } from './test-row.js';
 
 const verdict = (list: ReturnType<typeof targets>, what: RegExp) => list.find((t) => what.test(t.what))?.met;
 

@@ -58,8 +58,10 @@ export function adjacentText(r: Row): string {
   );
 }
 
-const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
-const pct = (v: number) =>
+/** a duration in ms: 2 decimals under 10, else 1 */
+export const ms = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
+/** a ratio as a percentage; – for NaN (in-process rows have no ceiling) */
+export const pct = (v: number) =>
   Number.isNaN(v) ? '–' : v < 0.1 ? `${(v * 100).toFixed(1)} %` : `${(v * 100).toFixed(0)} %`;
 
 function errorText(r: Row): string {
@@ -89,6 +91,17 @@ export function table(rows: readonly Row[]): string {
 }
 
 /**
+ * The CPU of every process of the machine during a run, in ms of one core per answered request
+ * (2,000 divided by it is the most 2 cores serve with everything on one box); undefined without
+ * a CPU report or without answers.
+ */
+export function cpuMsPerRequest(r: Pick<Row, 'cpu' | 'rps'>): number | undefined {
+  if (!r.cpu || !(r.rps > 0)) return undefined;
+  const all = Object.values(r.cpu.processes).reduce((a, v) => a + v, 0) + r.cpu.other;
+  return (all / 100 / r.rps) * 1000;
+}
+
+/**
  * CPU per group of processes during each run: who is busy, and whether the disk is (iowait);
  * and how long threads were ready but waited for a core (all processes of the machine, % of one
  * core: 300 % = three threads waiting on average).
@@ -115,9 +128,8 @@ export function cpuTable(rows: readonly Row[]): string {
           .toFixed(0),
       );
       const m = r.cpu!.machine;
-      // every process of the machine, in ms of one core per answered request
-      const all = Object.values(r.cpu!.processes).reduce((a, v) => a + v, 0) + r.cpu!.other;
-      const perRequest = r.rps > 0 ? `${ms((all / 100 / r.rps) * 1000)} ms` : '–';
+      const all = cpuMsPerRequest(r);
+      const perRequest = all === undefined ? '–' : `${ms(all)} ms`;
       const waiting = r.cpu!.waiting ? `${r.cpu!.waiting.all.toFixed(0)} %` : '–';
       return `| ${scenarioLabel(r)} | ${r.via} | ${cells.join(' | ')} | ${r.cpu!.other.toFixed(0)} | ${m.user.toFixed(0)} / ${m.system.toFixed(0)} / ${m.iowait.toFixed(0)} / ${m.idle.toFixed(0)} % | ${waiting} | ${perRequest} |`;
     });

@@ -1,0 +1,142 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import {
+  type BenchResult,
+  historyLine,
+  historyTable,
+  isFullRun,
+  readHistory,
+  tallyTable,
+  targetTally,
+} from './history.js';
+import { testRow as row } from './test-row.js';
+
+const cpu = (busyPercent: number) => ({
+  processes: { 'api-1': busyPercent / 2, 'shard-1-master': busyPercent / 2 },
+  other: 0,
+  machine: { user: 50, system: 40, iowait: 0, idle: 10 },
+});
+
+function result(over: Partial<BenchResult> = {}): BenchResult {
+  return {
+    date: '2026-12-01T05:06:01.749Z',
+    git: { sha: 'abc1234', dirty: false },
+    machine: { cpuModel: 'AMD EPYC' },
+    rows: [
+      row({ key: 'ceiling', via: 'haproxy', rps: 20_000 }),
+      row({ key: 'ceiling', via: 'haproxy', mode: 'paced', rps: 14_000, p99: 6 }),
+      row({
+        key: 'book-hit',
+        via: 'haproxy',
+        rps: 10_000,
+        adjacentCeiling: { before: 18_000, after: 22_000 },
+      }),
+      row({ key: 'book-hit', via: 'direct', rps: 15_000 }),
+      row({ key: 'book-hit', via: 'haproxy', mode: 'paced', rps: 7_000, p99: 13.3 }),
+      row({ key: 'loans', via: 'haproxy', rps: 500, p99: 160, cpu: cpu(180) }),
+      row({ key: 'loans', via: 'haproxy', mode: 'paced', rps: 350, p99: 60 }),
+      row({ key: 'loans-mail-off', via: 'haproxy', rps: 900, errors: 2 }),
+    ],
+    targets: [
+      { what: 'a', met: true, value: '' },
+      { what: 'b', met: false, value: '' },
+      { what: 'c', met: true, value: '' },
+    ],
+    ...over,
+  };
+}
+
+describe('bench history', () => {
+  it('takes each value from the row of its scenario, path and mode', () => {
+    const line = historyLine(result());
+    expect(line.host).toBe('AMD');
+    expect(line.sha).toBe('abc1234');
+    expect(line.ceiling).toBe(20_000);
+    // the closed loop through HAProxy, not the direct or the paced run
+    expect(line.redisRead).toEqual({ rps: 10_000, ratio: 0.5, adjacent: 0.5, pacedP99: 13.3 });
+    expect(line.barePacedP99).toBe(6);
+    expect(line.nearRead).toBeUndefined();
+    expect(line.writes?.rps).toBe(500);
+    expect(line.writes?.ratio).toBe(0.025);
+    expect(line.writes?.p99).toBe(160);
+    expect(line.writes?.workerStopped).toBe(900);
+    // 180 % of one core over 500 writes/s
+    expect(line.writes?.cpuMs).toBeCloseTo(3.6, 6);
+    expect(line.met).toEqual({ met: 2, of: 3 });
+    expect(line.errors).toBe(2);
+    expect(line.disturbed).toBe(false);
+  });
+
+  it('marks a dirty tree and a disturbed run, and shows what a run did not measure as –', () => {
+    const r = result({ git: { sha: 'abc1234', dirty: true }, targets: undefined });
+    r.rows[2] = { ...r.rows[2]!, disturbed: 'other requests reached the API' };
+    const table = historyTable([historyLine(r)]);
+    const cells = table.split('\n')[2]!.split(' | ');
+    expect(cells[0]).toBe('| 2026-12-01 05:06 (disturbed)');
+    expect(cells[1]).toBe('`abc1234+`');
+    // the near cache (not measured): of ceiling and paced p99
+    expect(cells[7]).toBe('–');
+    expect(cells[8]).toBe('–');
+    expect(cells[10]).toBe('2.5 %');
+    expect(cells[13]).toBe('3.60 ms');
+    // no verdicts written
+    expect(cells[14]).toBe('–');
+    expect(table.split('\n')[0]!.split(' | ')).toHaveLength(cells.length);
+  });
+
+  it('counts each target by its wording over the runs, in the order the targets first appear', () => {
+    const a = historyLine(result());
+    const b = historyLine(
+      result({
+        targets: [
+          { what: 'b', met: true, value: '' },
+          { what: 'a', met: true, value: '' },
+          { what: 'd', met: false, value: '' },
+        ],
+      }),
+    );
+    const tally = targetTally([a, b, historyLine(result({ targets: undefined }))]);
+    expect(tally).toEqual([
+      { what: 'a', met: 2, of: 2 },
+      { what: 'b', met: 1, of: 2 },
+      { what: 'c', met: 1, of: 1 },
+      { what: 'd', met: 0, of: 1 },
+    ]);
+    expect(tallyTable(tally).split('\n')[3]).toBe('| b | 1 of 2 runs |');
+  });
+
+  it('reads only full runs from a folder, oldest first', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-history-'));
+    try {
+      writeFileSync(join(dir, 'b.json'), JSON.stringify(result({ date: '2026-12-01T06:00:00.000Z' })));
+      writeFileSync(join(dir, 'a.json'), JSON.stringify(result({ date: '2026-11-30T06:00:00.000Z' })));
+      writeFileSync(join(dir, 'a-cost.json'), JSON.stringify({ date: 'x', git: 'abc', results: [] }));
+      writeFileSync(join(dir, 'notes.txt'), 'not json');
+      const { lines, skipped } = readHistory(dir);
+      expect(lines.map((l) => l.date.slice(0, 10))).toEqual(['2026-11-30', '2026-12-01']);
+      expect(skipped).toEqual(['a-cost.json']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads every committed result file, each either a full run or skipped', () => {
+    const dir = fileURLToPath(new URL('./results/', import.meta.url));
+    const { lines, skipped } = readHistory(dir);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) {
+      expect(l.ceiling).toBeGreaterThan(0);
+      expect(l.writes?.rps).toBeGreaterThan(0);
+    }
+    const files = readdirSync(dir).filter((n) => n.endsWith('.json'));
+    expect(lines.length + skipped.length).toBe(files.length);
+    // the files that are no full run are the other tools' (cost, profile, data path, write latency)
+    // and the one run from before the scenario keys
+    for (const name of skipped) {
+      expect(isFullRun(JSON.parse(readFileSync(join(dir, name), 'utf8')))).toBe(false);
+    }
+  });
+});

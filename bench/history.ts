@@ -1,0 +1,192 @@
+/**
+ * Every full `npm run bench` kept in a results folder, one line each, oldest first: the host, the
+ * ceiling, the headline read and the writes, and how many targets the run met.
+ * `npx tsx bench/history.ts [--since <ISO date>] [dir]` prints the table and how often each target
+ * was met (default folder `bench/results`, or `BENCH_RESULTS_DIR`).
+ *
+ * A full run is a JSON with `rows` that carry scenario keys (bench/run.ts); the other files of
+ * the folder (cost.ts, profile.ts, data-path.ts, write-latency.ts) and runs from before the keys
+ * are skipped and counted. A value a run did not measure (the near cache and the paced ceiling
+ * came later) is shown as –. Nothing is judged again: the verdicts are the ones the run wrote.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { adjacentRatio, cpuMsPerRequest, type Mode, ms, pct, type Row, type Target } from './report.js';
+
+export interface BenchResult {
+  date: string;
+  git: { sha: string; dirty: boolean };
+  machine: { cpuModel: string };
+  rows: Row[];
+  targets?: Target[];
+}
+
+/** `adjacent`: of the mean of the ceilings right before and after the read */
+export interface ReadLine {
+  rps: number;
+  ratio: number;
+  adjacent?: number;
+  pacedP99?: number;
+}
+
+export interface HistoryLine {
+  date: string;
+  sha: string;
+  host: string;
+  ceiling?: number;
+  /** the cached read from Redis: closed-loop rate, its share of the ceiling, paced p99 at 70 % */
+  redisRead?: ReadLine;
+  barePacedP99?: number;
+  /** the same read from the near cache */
+  nearRead?: ReadLine;
+  /** `ratio`: of the ceiling through HAProxy in the same run */
+  writes?: { rps: number; ratio?: number; p99: number; workerStopped?: number; cpuMs?: number };
+  met?: { met: number; of: number };
+  /** the verdicts as the run wrote them */
+  targets: Target[];
+  errors: number;
+  disturbed: boolean;
+}
+
+/** a full run of bench/run.ts: rows keyed by scenario, with the ceiling through HAProxy */
+export function isFullRun(data: unknown): data is BenchResult {
+  const rows = (data as { rows?: unknown }).rows;
+  return (
+    Array.isArray(rows) &&
+    rows.some((r: Partial<Row>) => r.key === 'ceiling' && r.via === 'haproxy') &&
+    typeof (data as BenchResult).git?.sha === 'string'
+  );
+}
+
+export function historyLine(result: BenchResult): HistoryLine {
+  const find = (key: string, mode: Mode = 'closed loop') =>
+    result.rows.find((r) => r.key === key && r.via === 'haproxy' && r.mode === mode);
+  const ceiling = find('ceiling');
+  const read = (key: string) => {
+    const closed = find(key);
+    if (!closed || !ceiling) return undefined;
+    return {
+      rps: closed.rps,
+      ratio: closed.rps / ceiling.rps,
+      adjacent: adjacentRatio(closed),
+      pacedP99: find(key, 'paced')?.p99,
+    };
+  };
+  const writes = find('loans');
+  const host = result.machine.cpuModel;
+  return {
+    date: result.date,
+    sha: result.git.sha + (result.git.dirty ? '+' : ''),
+    host: /intel/i.test(host) ? 'Intel' : /amd/i.test(host) ? 'AMD' : host,
+    ceiling: ceiling?.rps,
+    redisRead: read('book-hit'),
+    barePacedP99: find('ceiling', 'paced')?.p99,
+    nearRead: read('book-near'),
+    writes: writes && {
+      rps: writes.rps,
+      ratio: ceiling && writes.rps / ceiling.rps,
+      p99: writes.p99,
+      workerStopped: find('loans-mail-off')?.rps,
+      cpuMs: cpuMsPerRequest(writes),
+    },
+    met: result.targets && {
+      met: result.targets.filter((t) => t.met).length,
+      of: result.targets.length,
+    },
+    targets: result.targets ?? [],
+    errors: result.rows.reduce((a, r) => a + r.errors, 0),
+    disturbed: result.rows.some((r) => r.disturbed),
+  };
+}
+
+const dash = '–';
+const num = (v: number | undefined) => (v === undefined ? dash : v.toFixed(0));
+const msOr = (v: number | undefined) => (v === undefined ? dash : ms(v));
+
+function readCell(r: ReadLine | undefined): string {
+  if (!r) return dash;
+  return `${pct(r.ratio)}${r.adjacent === undefined ? '' : ` (${pct(r.adjacent)})`}`;
+}
+
+export function historyTable(lines: readonly HistoryLine[]): string {
+  const head =
+    '| run (UTC) | git | host | ceiling via HAProxy | cached read from Redis: req/s | of ceiling (next to it) | paced p99: Redis / bare server | near cache: of ceiling (next to it) | its paced p99 | borrow + return via HAProxy | of ceiling | p99 | worker stopped | CPU per write | targets met | errors |\n' +
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+  const body = lines.map((l) =>
+    [
+      `${l.date.slice(0, 16).replace('T', ' ')}${l.disturbed ? ' (disturbed)' : ''}`,
+      `\`${l.sha}\``,
+      l.host,
+      num(l.ceiling),
+      num(l.redisRead?.rps),
+      readCell(l.redisRead),
+      `${msOr(l.redisRead?.pacedP99)} / ${msOr(l.barePacedP99)}`,
+      readCell(l.nearRead),
+      msOr(l.nearRead?.pacedP99),
+      num(l.writes?.rps),
+      l.writes?.ratio === undefined ? dash : `${(l.writes.ratio * 100).toFixed(1)} %`,
+      msOr(l.writes?.p99),
+      num(l.writes?.workerStopped),
+      l.writes?.cpuMs === undefined ? dash : `${ms(l.writes.cpuMs)} ms`,
+      l.met ? `${l.met.met} of ${l.met.of}` : dash,
+      String(l.errors),
+    ].join(' | '),
+  );
+  return [head, ...body.map((b) => `| ${b} |`)].join('\n');
+}
+
+/**
+ * How often each target was met over `lines`, in the order the targets first appear. A target is
+ * counted by its wording, so a target whose wording changed between versions of the bench
+ * appears once per wording.
+ */
+export function targetTally(lines: readonly HistoryLine[]): { what: string; met: number; of: number }[] {
+  const tally = new Map<string, { met: number; of: number }>();
+  for (const line of lines)
+    for (const t of line.targets) {
+      const entry = tally.get(t.what) ?? { met: 0, of: 0 };
+      entry.of += 1;
+      if (t.met) entry.met += 1;
+      tally.set(t.what, entry);
+    }
+  return [...tally].map(([what, v]) => ({ what, ...v }));
+}
+
+export function tallyTable(tally: ReturnType<typeof targetTally>): string {
+  return [
+    '| target | met in |',
+    '|---|--:|',
+    ...tally.map((t) => `| ${t.what} | ${t.met} of ${t.of} runs |`),
+  ].join('\n');
+}
+
+/** every full run in `dir`, oldest first, and the names of the JSON files that are not one */
+export function readHistory(dir: string): { lines: HistoryLine[]; skipped: string[] } {
+  const lines: HistoryLine[] = [];
+  const skipped: string[] = [];
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+    const data: unknown = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+    if (isFullRun(data)) lines.push(historyLine(data));
+    else skipped.push(name);
+  }
+  lines.sort((a, b) => a.date.localeCompare(b.date));
+  return { lines, skipped };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--since');
+  const since = at >= 0 ? args.splice(at, 2)[1] : undefined;
+  if (at >= 0 && !since) throw new Error('--since needs a date, e.g. --since 2026-11-30T14:00');
+  const dir =
+    args[0] ?? process.env.BENCH_RESULTS_DIR ?? fileURLToPath(new URL('./results/', import.meta.url));
+  const { lines: all, skipped } = readHistory(dir);
+  const lines = since ? all.filter((l) => l.date >= since) : all;
+  console.log(historyTable(lines));
+  console.log(`\n${tallyTable(targetTally(lines))}`);
+  console.log(
+    `\n${lines.length} full runs${since ? ` since ${since}` : ''}; ${skipped.length} other files skipped ` +
+      '(cost, profiles, data path, write latency, or runs from before scenario keys)',
+  );
+}
