@@ -65,7 +65,7 @@ describe('bench history', () => {
     expect(line.writes?.workerStopped).toBe(900);
     // 180 % of one core over 500 writes/s
     expect(line.writes?.cpuMs).toBeCloseTo(3.6, 6);
-    expect(line.met).toEqual({ met: 2, of: 3 });
+    expect(line.targets.map((t) => t.met)).toEqual([true, false, true]);
     expect(line.errors).toBe(2);
     expect(line.disturbed).toBe(false);
   });
@@ -84,6 +84,11 @@ describe('bench history', () => {
     expect(cells[13]).toBe('3.60 ms');
     // no verdicts written
     expect(cells[14]).toBe('–');
+    expect(
+      historyTable([historyLine(result())])
+        .split('\n')[2]!
+        .split(' | ')[14],
+    ).toBe('2 of 3');
     expect(table.split('\n')[0]!.split(' | ')).toHaveLength(cells.length);
   });
 
@@ -115,9 +120,13 @@ describe('bench history', () => {
       writeFileSync(join(dir, 'a.json'), JSON.stringify(result({ date: '2026-11-30T06:00:00.000Z' })));
       writeFileSync(join(dir, 'a-cost.json'), JSON.stringify({ date: 'x', git: 'abc', results: [] }));
       writeFileSync(join(dir, 'notes.txt'), 'not json');
+      writeFileSync(join(dir, 'null.json'), 'null');
       const { lines, skipped } = readHistory(dir);
       expect(lines.map((l) => l.date.slice(0, 10))).toEqual(['2026-11-30', '2026-12-01']);
-      expect(skipped).toEqual(['a-cost.json']);
+      expect(skipped.sort()).toEqual(['a-cost.json', 'null.json']);
+      // a broken file is named, not skipped: it may be a run cut short
+      writeFileSync(join(dir, 'c.json'), '{"rows": [');
+      expect(() => readHistory(dir)).toThrow(/c\.json: not a readable JSON file/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

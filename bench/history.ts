@@ -42,8 +42,7 @@ export interface HistoryLine {
   nearRead?: ReadLine;
   /** `ratio`: of the ceiling through HAProxy in the same run */
   writes?: { rps: number; ratio?: number; p99: number; workerStopped?: number; cpuMs?: number };
-  met?: { met: number; of: number };
-  /** the verdicts as the run wrote them */
+  /** the verdicts as the run wrote them; empty for a run from before the verdicts */
   targets: Target[];
   errors: number;
   disturbed: boolean;
@@ -51,6 +50,7 @@ export interface HistoryLine {
 
 /** a full run of bench/run.ts: rows keyed by scenario, with the ceiling through HAProxy */
 export function isFullRun(data: unknown): data is BenchResult {
+  if (typeof data !== 'object' || data === null) return false;
   const rows = (data as { rows?: unknown }).rows;
   return (
     Array.isArray(rows) &&
@@ -90,10 +90,6 @@ export function historyLine(result: BenchResult): HistoryLine {
       workerStopped: find('loans-mail-off')?.rps,
       cpuMs: cpuMsPerRequest(writes),
     },
-    met: result.targets && {
-      met: result.targets.filter((t) => t.met).length,
-      of: result.targets.length,
-    },
     targets: result.targets ?? [],
     errors: result.rows.reduce((a, r) => a + r.errors, 0),
     disturbed: result.rows.some((r) => r.disturbed),
@@ -129,7 +125,7 @@ export function historyTable(lines: readonly HistoryLine[]): string {
       msOr(l.writes?.p99),
       num(l.writes?.workerStopped),
       l.writes?.cpuMs === undefined ? dash : `${ms(l.writes.cpuMs)} ms`,
-      l.met ? `${l.met.met} of ${l.met.of}` : dash,
+      l.targets.length > 0 ? `${l.targets.filter((t) => t.met).length} of ${l.targets.length}` : dash,
       String(l.errors),
     ].join(' | '),
   );
@@ -166,7 +162,12 @@ export function readHistory(dir: string): { lines: HistoryLine[]; skipped: strin
   const lines: HistoryLine[] = [];
   const skipped: string[] = [];
   for (const name of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
-    const data: unknown = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+    let data: unknown;
+    try {
+      data = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+    } catch (error) {
+      throw new Error(`${join(dir, name)}: not a readable JSON file (${(error as Error).message})`);
+    }
     if (isFullRun(data)) lines.push(historyLine(data));
     else skipped.push(name);
   }
@@ -178,7 +179,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const at = args.indexOf('--since');
   const since = at >= 0 ? args.splice(at, 2)[1] : undefined;
-  if (at >= 0 && !since) throw new Error('--since needs a date, e.g. --since 2026-11-30T14:00');
+  if (at >= 0 && (!since || Number.isNaN(Date.parse(since)))) {
+    console.error(`--since needs an ISO date, e.g. --since 2026-11-30T14:00 (got ${since ?? 'nothing'})`);
+    process.exit(2);
+  }
   const dir =
     args[0] ?? process.env.BENCH_RESULTS_DIR ?? fileURLToPath(new URL('./results/', import.meta.url));
   const { lines: all, skipped } = readHistory(dir);
