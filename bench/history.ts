@@ -12,7 +12,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { adjacentRatio, cpuMsPerRequest, type Mode, ms, pct, type Row, type Target } from './report.js';
+import {
+  adjacentRatio,
+  cpuMsPerRequest,
+  findRow,
+  type Mode,
+  ms,
+  pct,
+  type Row,
+  type Target,
+} from './report.js';
 
 export interface BenchResult {
   date: string;
@@ -60,8 +69,7 @@ export function isFullRun(data: unknown): data is BenchResult {
 }
 
 export function historyLine(result: BenchResult): HistoryLine {
-  const find = (key: string, mode: Mode = 'closed loop') =>
-    result.rows.find((r) => r.key === key && r.via === 'haproxy' && r.mode === mode);
+  const find = (key: string, mode?: Mode) => findRow(result.rows, key, 'haproxy', mode);
   const ceiling = find('ceiling');
   const read = (key: string) => {
     const closed = find(key);

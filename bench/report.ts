@@ -162,9 +162,18 @@ function inProcessText(writes: Row, withMail?: Row, withoutMail?: Row): string {
   );
 }
 
+/** the run of one scenario over one path in one mode, if the rows have it */
+export function findRow(
+  rows: readonly Row[],
+  key: string,
+  via: Row['via'],
+  mode: Mode = 'closed loop',
+): Row | undefined {
+  return rows.find((r) => r.key === key && r.via === via && r.mode === mode);
+}
+
 export function targets(rows: readonly Row[]): Target[] {
-  const find = (key: string, via: Row['via'], mode: Mode = 'closed loop') =>
-    rows.find((r) => r.key === key && r.via === via && r.mode === mode);
+  const find = (key: string, via: Row['via'], mode: Mode = 'closed loop') => findRow(rows, key, via, mode);
   const out: Target[] = [];
   const ceiling = find('ceiling', 'haproxy');
   const ceilingPaced = find('ceiling', 'haproxy', 'paced');
