@@ -105,6 +105,33 @@ describe('process manager', () => {
     expect(isAlive(stranger.pid!)).toBe(true);
   });
 
+  it('knows its process by the start time it recorded, however far the wall clock drifts', async () => {
+    const pid = pm.start({ name: 'sleeper', command: 'sleep', args: ['30'] });
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    expect(readFileSync(pm.startFile('sleeper'), 'utf8').trim()).toBe(
+      stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19],
+    );
+    // the pid file's mtime an hour off the process's start, as a boot time read through a
+    // drifted wall clock would make it: still ours, and stop() stops it
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(pm.pidFile('sleeper'), old, old);
+    expect(pm.state('sleeper')).toBe('running');
+    expect(await pm.stop('sleeper', { graceMs: 1000 })).toBe(true);
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('never signals a process that reuses a pid whose recorded start time is not its own', async () => {
+    const stranger = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    strangers.push(stranger.pid!);
+    mkdirSync(join(dir, 'pids'), { recursive: true });
+    writeFileSync(pm.startFile('stale'), '12345\n');
+    // written now, so the mtime check alone would call it ours
+    writeFileSync(pm.pidFile('stale'), `${stranger.pid}\n`);
+    expect(pm.state('stale')).toBe('dead');
+    expect(await pm.stop('stale', { graceMs: 500 })).toBe(false);
+    expect(isAlive(stranger.pid!)).toBe(true);
+  });
+
   it('fails with the command name when the binary does not exist', () => {
     expect(() => pm.start({ name: 'sleeper', command: '/nonexistent/binary', args: [] })).toThrow(
       /\/nonexistent\/binary/,

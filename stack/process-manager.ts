@@ -6,9 +6,14 @@
  * - every process is spawned detached, in its own session and process group (pgid = pid), so it
  *   outlives the command that started it, and `stop` can signal the whole group (RabbitMQ's start
  *   script with its beam VM and helpers) and nothing else. Nothing is ever killed by name.
- * - a pid counts as ours only while it is alive AND was started when its pid file was written
- *   (the kernel's start time of the pid matches the file's mtime): a stale pid file whose pid has
- *   since been reused by an unrelated process is reported `dead` and that process is never signalled.
+ * - a pid counts as ours only while it is alive AND is the process `start` spawned: beside the pid
+ *   file, `<name>.start` keeps the kernel's start time of that process (clock ticks since boot,
+ *   /proc/<pid>/stat field 22), and the live pid must have the same. A stale pid file whose pid
+ *   has since been reused by an unrelated process is reported `dead` and that process is never
+ *   signalled. (Pid files without a `.start` file, from before it, fall back to comparing the
+ *   pid's start with the file's mtime. That comparison goes through the wall clock's idea of the
+ *   boot time, which drifts on a virtual machine — seen here: 2.4 s in 13 minutes — and then
+ *   called a stack of live processes dead.)
  * - `stop` SIGCONTs first (a SIGSTOPped process cannot act on SIGTERM), then SIGTERM, then SIGKILL
  *   after `graceMs`. Group members left behind by a leader that died on its own (e.g. a beam VM
  *   whose start script was SIGKILLed) are stopped too.
@@ -104,6 +109,8 @@ export function sleep(ms: number): Promise<void> {
 
 export function createProcessManager({ pidDir, logDir }: { pidDir: string; logDir: string }) {
   const pidFile = (name: string) => join(pidDir, `${name}.pid`);
+  /** the kernel's start time (clock ticks since boot) of the process `start` spawned */
+  const startFile = (name: string) => join(pidDir, `${name}.start`);
   const logFile = (name: string) => join(logDir, `${name}.log`);
 
   function readPid(name: string): number | undefined {
@@ -114,10 +121,14 @@ export function createProcessManager({ pidDir, logDir }: { pidDir: string; logDi
   }
 
   /**
-   * Was `pid` started when `name`'s pid file was written? The file is written right after the
-   * spawn; a pid reused later starts after that. Slack covers btime rounding and a busy event loop.
+   * Is `pid` the process `start` spawned for `name`? Its start time in ticks since boot is the one
+   * `start` recorded: a pid reused later started later. Without a record (a pid file from before
+   * it): was `pid` started when the pid file was written? The file is written right after the
+   * spawn; slack covers btime rounding and a busy event loop, not a drifted wall clock.
    */
   function isOurs(name: string, pid: number): boolean {
+    const recorded = readStart(name);
+    if (recorded !== undefined) return procStat(pid)?.[19] === recorded;
     const started = startedAtMs(pid);
     if (started === undefined) return false;
     let written: number;
@@ -127,6 +138,15 @@ export function createProcessManager({ pidDir, logDir }: { pidDir: string; logDi
       return false;
     }
     return started <= written + 2_000 && started >= written - 60_000;
+  }
+
+  function readStart(name: string): string | undefined {
+    try {
+      const ticks = readFileSync(startFile(name), 'utf8').trim();
+      return /^\d+$/.test(ticks) ? ticks : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   function state(name: string): ProcessState {
@@ -157,6 +177,11 @@ export function createProcessManager({ pidDir, logDir }: { pidDir: string; logDi
       child.on('error', () => {});
       if (!child.pid) throw new Error(`could not start ${name}: ${command} not found or not executable`);
       child.unref();
+      // the start time first: a reader that sees the new pid also sees its start time (a child
+      // gone already has none, and its pid file then falls back to the mtime check)
+      const ticks = procStat(child.pid)?.[19];
+      if (ticks) writeFileSync(startFile(name), `${ticks}\n`);
+      else rmSync(startFile(name), { force: true });
       writeFileSync(pidFile(name), `${child.pid}\n`);
       return child.pid;
     } finally {
@@ -184,7 +209,7 @@ export function createProcessManager({ pidDir, logDir }: { pidDir: string; logDi
   }
 
   /**
-   * Stop `name` and its process group; removes the pid file. Resolves true when something of
+   * Stop `name` and its process group; removes the pid and start files. Resolves true when something of
    * ours was alive. A pid file whose pid now belongs to another process only loses the file.
    */
   async function stop(name: string, { graceMs = 10_000 }: StopOptions = {}): Promise<boolean> {
@@ -209,10 +234,11 @@ export function createProcessManager({ pidDir, logDir }: { pidDir: string; logDi
       while (alive() && Date.now() < killDeadline) await sleep(50);
     }
     rmSync(pidFile(name), { force: true });
+    rmSync(startFile(name), { force: true });
     return wasAlive;
   }
 
-  return { pidFile, logFile, readPid, isOurs, state, livePid, start, resume, stop };
+  return { pidFile, startFile, logFile, readPid, isOurs, state, livePid, start, resume, stop };
 }
 
 export type ProcessManager = ReturnType<typeof createProcessManager>;

@@ -86,7 +86,8 @@ describe('stack down', () => {
     const open: number[] = [];
     for (const p of TOPOLOGY_PORTS) if (await portOpen(p)) open.push(p);
     expect(open).toEqual([]);
-    expect(readdirSync(PID_DIR).filter((f) => f.endsWith('.pid'))).toEqual([]);
+    // neither the pid files nor the start times recorded beside them are left
+    expect(readdirSync(PID_DIR).filter((f) => f.endsWith('.pid') || f.endsWith('.start'))).toEqual([]);
     expect(await Promise.all(SYSTEM_PORTS.map((p) => portOpen(p)))).toEqual(systemBefore);
     // data stays for the next up
     for (const s of topology.shards)
