@@ -65,6 +65,7 @@ describe('bench history', () => {
     expect(line.writes?.workerStopped).toBe(900);
     // 180 % of one core over 500 writes/s
     expect(line.writes?.cpuMs).toBeCloseTo(3.6, 6);
+    expect(line.writes?.wrkRps).toBeUndefined();
     expect(line.targets.map((t) => t.met)).toEqual([true, false, true]);
     expect(line.errors).toBe(2);
     expect(line.disturbed).toBe(false);
@@ -80,6 +81,7 @@ describe('bench history', () => {
     // the near cache (not measured): of ceiling and paced p99
     expect(cells[7]).toBe('–');
     expect(cells[8]).toBe('–');
+    expect(cells[9]).toBe('500');
     expect(cells[10]).toBe('2.5 %');
     expect(cells[13]).toBe('3.60 ms');
     // no verdicts written
@@ -90,6 +92,15 @@ describe('bench history', () => {
         .split(' | ')[14],
     ).toBe('2 of 3');
     expect(table.split('\n')[0]!.split(' | ')).toHaveLength(cells.length);
+    // a later run also has the writes under wrk, shown beside autocannon's rate
+    const withWrk = result();
+    withWrk.rows.push(row({ key: 'loans', via: 'haproxy', mode: 'wrk', rps: 640 }));
+    expect(historyLine(withWrk).writes?.wrkRps).toBe(640);
+    expect(
+      historyTable([historyLine(withWrk)])
+        .split('\n')[2]!
+        .split(' | ')[9],
+    ).toBe('500 (640)');
   });
 
   it('counts each target by its wording over the runs, in the order the targets first appear', () => {

@@ -50,7 +50,15 @@ export interface HistoryLine {
   /** the same read from the near cache */
   nearRead?: ReadLine;
   /** `ratio`: of the ceiling through HAProxy in the same run */
-  writes?: { rps: number; ratio?: number; p99: number; workerStopped?: number; cpuMs?: number };
+  writes?: {
+    rps: number;
+    ratio?: number;
+    p99: number;
+    workerStopped?: number;
+    cpuMs?: number;
+    /** the same closed loop with wrk as the generator (later runs) */
+    wrkRps?: number;
+  };
   /** the verdicts as the run wrote them; empty for a run from before the verdicts */
   targets: Target[];
   errors: number;
@@ -97,6 +105,7 @@ export function historyLine(result: BenchResult): HistoryLine {
       p99: writes.p99,
       workerStopped: find('loans-mail-off')?.rps,
       cpuMs: cpuMsPerRequest(writes),
+      wrkRps: find('loans', 'wrk')?.rps,
     },
     targets: result.targets ?? [],
     errors: result.rows.reduce((a, r) => a + r.errors, 0),
@@ -115,7 +124,7 @@ function readCell(r: ReadLine | undefined): string {
 
 export function historyTable(lines: readonly HistoryLine[]): string {
   const head =
-    '| run (UTC) | git | host | ceiling via HAProxy | cached read from Redis: req/s | of ceiling (next to it) | paced p99: Redis / bare server | near cache: of ceiling (next to it) | its paced p99 | borrow + return via HAProxy | of ceiling | p99 | worker stopped | CPU per write | targets met | errors |\n' +
+    '| run (UTC) | git | host | ceiling via HAProxy | cached read from Redis: req/s | of ceiling (next to it) | paced p99: Redis / bare server | near cache: of ceiling (next to it) | its paced p99 | borrow + return via HAProxy (with wrk) | of ceiling | p99 | worker stopped | CPU per write | targets met | errors |\n' +
     '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   const body = lines.map((l) =>
     [
@@ -128,7 +137,7 @@ export function historyTable(lines: readonly HistoryLine[]): string {
       `${msOr(l.redisRead?.pacedP99)} / ${msOr(l.barePacedP99)}`,
       readCell(l.nearRead),
       msOr(l.nearRead?.pacedP99),
-      num(l.writes?.rps),
+      `${num(l.writes?.rps)}${l.writes?.wrkRps === undefined ? '' : ` (${num(l.writes.wrkRps)})`}`,
       l.writes?.ratio === undefined ? dash : `${(l.writes.ratio * 100).toFixed(1)} %`,
       msOr(l.writes?.p99),
       num(l.writes?.workerStopped),

@@ -70,6 +70,18 @@ describe('target verdicts', () => {
     );
     expect(verdict(withPaced, /p99 < 150/)).toBe(false);
 
+    // the writes under wrk are shown beside both write verdicts, which stay autocannon's
+    const writesWrk = targets([
+      row({ key: 'loans', via: 'haproxy', rps: 700, p99: 160, connections: 32 }),
+      row({ key: 'loans', via: 'haproxy', rps: 1100, p99: 90, mode: 'wrk' }),
+    ]);
+    expect(writesWrk.find((t) => /1,000\/s/.test(t.what))?.value).toBe('700/s; with wrk: 1100/s');
+    expect(verdict(writesWrk, /1,000\/s/)).toBe(false);
+    expect(writesWrk.find((t) => /p99 < 150/.test(t.what))?.value).toBe(
+      'p99 160.0 ms with 32 connections; with wrk: p99 90.0 ms, 0 errors',
+    );
+    expect(verdict(writesWrk, /p99 < 150/)).toBe(false);
+
     const worse = targets([
       row({ key: 'ceiling', via: 'haproxy', rps: 20000 }),
       row({ key: 'book-hit', via: 'haproxy', rps: 9999 }),

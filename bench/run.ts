@@ -7,8 +7,8 @@
  * 1. setup, not measured: tenants tagged with this run's id, members and books through the API;
  * 2. every scenario of bench/scenarios.ts: 1 s warm-up through HAProxy, then a closed-loop
  *    autocannon run through HAProxy (:8080) and one directly against api-1 (:8101);
- *    The ceiling and the headline reads run through HAProxy once more with Debian's `wrk`
- *    (bench/wrk.ts), a generator in C, as a cross-check of their ratio;
+ *    The ceiling, the headline reads and borrow + return run through HAProxy once more with
+ *    Debian's `wrk` (bench/wrk.ts), a generator in C, as a cross-check;
  * 3. the headline reads (cached book from Redis and from the near cache, through HAProxy) again
  *    at a constant 70 % of the maximum just measured: once with autocannon `overallRate`, once
  *    evenly paced (bench/load.ts); the ceiling and borrow + return (with email, through HAProxy)
@@ -59,7 +59,7 @@ import {
 import { writeResultFile } from './result-file.js';
 import { hotBookRequest, pacedLending, type Scenario, scenarios } from './scenarios.js';
 import { ApiClient, createFixtures, FIXTURE_COUNTS, runTag } from './setup.js';
-import { wrk } from './wrk.js';
+import { wrk, wrkLending } from './wrk.js';
 
 const H = topology.host;
 const API_1 = topology.apis[0]!.id;
@@ -331,6 +331,13 @@ async function main(): Promise<void> {
         const req = s.kind === 'ceiling' ? { path: '/health' } : hotBookRequest(fixtures);
         await measure(s, 'haproxy', 'wrk', () =>
           wrk(base('haproxy'), req, { connections: s.connections, seconds: SECONDS }),
+        );
+      }
+      if (s.key === 'loans') {
+        // borrow + return once more with wrk: the write rate when the generator's share of the
+        // two cores is a C program's (shown beside the write verdicts, not judged)
+        await measure(s, 'haproxy', 'wrk', () =>
+          wrkLending(base('haproxy'), fixtures.lenders, { connections: s.connections, seconds: SECONDS }),
         );
       }
       const max = rows.find((r) => r.key === s.key && r.via === 'haproxy' && r.mode === 'closed loop')!;

@@ -1,8 +1,9 @@
 /**
  * Debian's `wrk` (C, epoll, one thread per core) as a second load generator: the closed loops of
- * the headline reads and of the ceiling run once more with it, so their ratio is not an artefact
- * of autocannon, which spends a large share of this 2-core box itself (bench/report.ts shows it
- * beside the verdict; the verdict stays autocannon's).
+ * the headline reads, of the ceiling and of borrow + return (a Lua script, `lendingScript`) run
+ * once more with it, so their numbers are not an artefact of autocannon, which spends a large
+ * share of this 2-core box itself (bench/report.ts shows them beside the verdicts; the verdicts
+ * stay autocannon's).
  *
  * `wrk` prints its percentiles only as text; a Lua `done` hook (written to a temporary file)
  * prints the requests, the errors and the exact p50/p95/p99/max of its latency record on one
@@ -68,18 +69,126 @@ function childTicks(): number {
 }
 
 /** a closed loop of `connections` with wrk against `base` + `req` (GET with headers only) */
-export async function wrk(
-  base: string,
-  req: Req,
-  { connections = 32, seconds = 6, threads = 2 }: WrkOptions = {},
-): Promise<LoadResult> {
+export async function wrk(base: string, req: Req, options: WrkOptions = {}): Promise<LoadResult> {
   if ((req.method ?? 'GET') !== 'GET' || req.body)
     throw new Error('wrk runs GET requests without a body only');
+  const headers = Object.entries(req.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  return runWrk(new URL(req.path, base).toString(), DONE_HOOK, headers, options);
+}
+
+/** a lending tenant as the wrk borrow + return script needs it (a TenantFixture): `books[0]` is lent */
+export interface LendingTenant {
+  id: string;
+  books: readonly string[];
+  members: readonly { id: string; token: string }[];
+}
+
+/** what may go into the script's Lua string literals unquoted: ids, tenant ids and JWTs */
+const LUA_SAFE = /^[A-Za-z0-9._-]+$/;
+
+function luaString(value: string, what: string): string {
+  if (!LUA_SAFE.test(value))
+    throw new Error(`${what} ${JSON.stringify(value)} cannot go into the wrk script`);
+  return `"${value}"`;
+}
+
+/**
+ * The Lua script of the borrow + return closed loop, as wrk runs it: after a borrow's answer the
+ * same connection returns that loan; otherwise it borrows the book of a random lending tenant as
+ * a random member (autocannon's pairs in bench/scenarios.ts, `lending`). wrk tells a `response`
+ * hook neither the request nor the connection, so the loan's own answer names what its return
+ * needs: its `id`, and its `bookId` and `memberId`, which map back to the tenant and the
+ * member's token; the next `request` of that thread, made for the same connection right after
+ * the hook, takes it. Half the writes are borrows and half returns; at the end at most one loan
+ * per connection stays out. A refused borrow or return counts in wrk's `errors.status` (every
+ * answer ≥ 400), and a borrow that failed is not returned.
+ */
+export function lendingScript(lenders: readonly LendingTenant[]): string {
+  if (lenders.length === 0 || lenders.some((l) => l.members.length === 0 || l.books.length === 0))
+    throw new Error('the wrk lending script needs lending tenants with a book and a member each');
+  const table = lenders
+    .map(
+      (l) =>
+        `  { id = ${luaString(l.id, 'tenant')}, book = ${luaString(l.books[0]!, 'book id')}, members = {\n` +
+        l.members
+          .map(
+            (m) => `    { id = ${luaString(m.id, 'member id')}, token = ${luaString(m.token, 'token')} },\n`,
+          )
+          .join('') +
+        '  } },\n',
+    )
+    .join('');
+  return `local lenders = {
+${table}}
+local byBook, byMember = {}, {}
+for _, l in ipairs(lenders) do
+  byBook[l.book] = l
+  for _, m in ipairs(l.members) do byMember[m.id] = m end
+end
+-- loans this thread saw borrowed and has not sent back yet, oldest first
+local open, head, tail = {}, 1, 0
+
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+
+init = function(args)
+  math.randomseed(os.time() * 16 + (seed or 0))
+end
+
+local function headers(tenant, token)
+  return { ["X-Tenant-ID"] = tenant, ["Authorization"] = "Bearer " .. token,
+           ["Content-Type"] = "application/json" }
+end
+
+request = function()
+  if head <= tail then
+    local o = open[head]
+    open[head] = nil
+    head = head + 1
+    return wrk.format("POST", "/v1/loans/" .. o.loan .. "/return", headers(o.tenant, o.token))
+  end
+  local l = lenders[math.random(#lenders)]
+  local m = l.members[math.random(#l.members)]
+  return wrk.format("POST", "/v1/loans", headers(l.id, m.token), '{"bookId":"' .. l.book .. '"}')
+end
+
+response = function(status, hdrs, body)
+  if status ~= 201 then return end
+  local id = body:match('"id":"([%w._-]+)"')
+  local l = byBook[body:match('"bookId":"([%w._-]+)"') or ""]
+  local m = byMember[body:match('"memberId":"([%w._-]+)"') or ""]
+  if id and l and m then
+    tail = tail + 1
+    open[tail] = { tenant = l.id, token = m.token, loan = id }
+  end
+end
+
+${DONE_HOOK}`;
+}
+
+/** borrow + return of the lending tenants, a closed loop of `connections` with wrk (lendingScript) */
+export async function wrkLending(
+  base: string,
+  lenders: readonly LendingTenant[],
+  options: WrkOptions = {},
+): Promise<LoadResult> {
+  return runWrk(new URL('/v1/loans', base).toString(), lendingScript(lenders), [], options);
+}
+
+/** runs wrk with `script` (which must end with DONE_HOOK) and reads its summary line */
+async function runWrk(
+  url: string,
+  script: string,
+  headers: string[],
+  { connections = 32, seconds = 6, threads = 2 }: WrkOptions,
+): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'shardgate-wrk-'));
   try {
-    const script = join(dir, 'done.lua');
-    writeFileSync(script, DONE_HOOK);
-    const headers = Object.entries(req.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+    const file = join(dir, 'script.lua');
+    writeFileSync(file, script);
     const args = [
       `-t${Math.min(threads, connections)}`,
       `-c${connections}`,
@@ -87,9 +196,9 @@ export async function wrk(
       '--timeout',
       '10s',
       '-s',
-      script,
+      file,
       ...headers,
-      new URL(req.path, base).toString(),
+      url,
     ];
     const ticks0 = childTicks();
     const { stdout } = await run('wrk', args, { timeout: (seconds + 30) * 1000 });
