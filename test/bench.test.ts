@@ -129,6 +129,20 @@ describe('npm run bench', () => {
     }
     const ceilingPaced = report.rows.find((x) => x.key === 'ceiling' && x.mode === 'paced');
     expect(ceilingPaced?.errors).toBe(0);
+    // borrow + return under wrk (its Lua script) through HAProxy: no borrow or return refused
+    // (a return of a loan not borrowed, or with another member's token, would answer 404), and
+    // its rate and p99 shown beside both write verdicts
+    const loansWrk = report.rows.filter((x) => x.key === 'loans' && x.mode === 'wrk');
+    expect(loansWrk.map((x) => x.via)).toEqual(['haproxy']);
+    expect(loansWrk[0]!.requests).toBeGreaterThan(0);
+    expect(loansWrk[0]!.errors).toBe(0);
+    expect(loansWrk[0]!.disturbed).toBeUndefined();
+    expect(
+      report.targets.find((t) => t.what.startsWith('durable writes (borrow + return)'))?.value,
+    ).toContain(`with wrk: ${loansWrk[0]!.rps.toFixed(0)}/s`);
+    expect(report.targets.find((t) => t.what === 'durable writes p99 < 150 ms')?.value).toContain(
+      'with wrk: p99',
+    );
     // borrow + return paced at 70 % of its maximum through HAProxy: borrows and returns both
     // answered (a return only names a loan whose borrow was answered), none refused
     const loansMax = report.rows.find(
