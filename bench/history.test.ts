@@ -5,8 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   type BenchResult,
+  correlation,
   historyLine,
   historyTable,
+  hostText,
   isFullRun,
   readHistory,
   tallyTable,
@@ -158,5 +160,39 @@ describe('bench history', () => {
     for (const name of skipped) {
       expect(isFullRun(JSON.parse(readFileSync(join(dir, name), 'utf8')))).toBe(false);
     }
+  });
+});
+
+describe('the host in the history', () => {
+  it('computes Pearson r, and nothing for too few pairs or a constant side', () => {
+    expect(correlation([1, 2, 3, 4], [10, 20, 30, 40])).toBeCloseTo(1, 12);
+    expect(correlation([1, 2, 3, 4], [40, 30, 20, 10])).toBeCloseTo(-1, 12);
+    // x = 1,2,3,4 against y = 1,3,2,4: Σdxdy = 4, Σdx² = Σdy² = 5
+    expect(correlation([1, 2, 3, 4], [1, 3, 2, 4])).toBeCloseTo(0.8, 12);
+    expect(correlation([1, 2], [1, 2])).toBeUndefined();
+    expect(correlation([1, 1, 1], [1, 2, 3])).toBeUndefined();
+    expect(() => correlation([1, 2, 3], [1, 2])).toThrow('as many');
+  });
+
+  it('relates the write rate and the CPU per write to the ceiling over the runs that have both', () => {
+    const run = (ceiling: number, writes: number, busy: number) => {
+      const r = result();
+      r.rows = r.rows.map((x) =>
+        x.key === 'ceiling' && x.mode === 'closed loop'
+          ? { ...x, rps: ceiling }
+          : x.key === 'loans' && x.mode === 'closed loop'
+            ? { ...x, rps: writes, cpu: cpu(busy) }
+            : x,
+      );
+      return historyLine(r);
+    };
+    const lines = [run(10_000, 300, 180), run(20_000, 600, 180), run(30_000, 900, 180)];
+    // the same busy share over rates of 300, 600 and 900/s: CPU per write 6, 3 and 2 ms, whose
+    // deviations (7/3, −2/3, −5/3) against the ceiling's (−10k, 0, 10k) give r = −40 / √(200 · 26/3)
+    expect(hostText(lines)).toBe(
+      'the write rate against the ceiling through HAProxy: Pearson r = 1.00 over 3 runs; the CPU per write against it: r = -0.96 over 3 runs',
+    );
+    const noWrites = historyLine(result({ rows: result().rows.filter((x) => !x.key.startsWith('loans')) }));
+    expect(hostText([...lines.slice(0, 2), noWrites])).toBeUndefined();
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Every full `npm run bench` kept in a results folder, one line each, oldest first: the host, the
  * ceiling, the headline read and the writes, and how many targets the run met.
- * `npx tsx bench/history.ts [--since <ISO date>] [dir]` prints the table and how often each target
- * was met (default folder `bench/results`, or `BENCH_RESULTS_DIR`).
+ * `npx tsx bench/history.ts [--since <ISO date>] [dir]` prints the table, how often each target
+ * was met, and how closely the write rate followed the host's speed (default folder
+ * `bench/results`, or `BENCH_RESULTS_DIR`).
  *
  * A full run is a JSON with `rows` that carry scenario keys (bench/run.ts); the other files of
  * the folder (cost.ts, profile.ts, data-path.ts, write-latency.ts) and runs from before the keys
@@ -174,6 +175,51 @@ export function tallyTable(tally: ReturnType<typeof targetTally>): string {
   ].join('\n');
 }
 
+/** Pearson's correlation of paired values; undefined for fewer than 3 pairs or a constant side */
+export function correlation(xs: readonly number[], ys: readonly number[]): number | undefined {
+  if (xs.length !== ys.length) throw new Error('correlation needs as many x as y values');
+  const n = xs.length;
+  if (n < 3) return undefined;
+  const mean = (v: readonly number[]) => v.reduce((a, x) => a + x, 0) / n;
+  const mx = mean(xs);
+  const my = mean(ys);
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = xs[i]! - mx;
+    const dy = ys[i]! - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : undefined;
+}
+
+/**
+ * How closely the write rate followed the host's speed (the ceiling through HAProxy) over the
+ * runs that measured both: a line for the history's output, or undefined below 3 such runs.
+ */
+export function hostText(lines: readonly HistoryLine[]): string | undefined {
+  const both = lines.filter((l) => l.ceiling !== undefined && l.writes !== undefined);
+  const r = correlation(
+    both.map((l) => l.ceiling!),
+    both.map((l) => l.writes!.rps),
+  );
+  if (r === undefined) return undefined;
+  const cpu = both.filter((l) => l.writes!.cpuMs !== undefined);
+  const rCpu = correlation(
+    cpu.map((l) => l.ceiling!),
+    cpu.map((l) => l.writes!.cpuMs!),
+  );
+  return (
+    `the write rate against the ceiling through HAProxy: Pearson r = ${r.toFixed(2)} over ${both.length} runs` +
+    (rCpu === undefined
+      ? ''
+      : `; the CPU per write against it: r = ${rCpu.toFixed(2)} over ${cpu.length} runs`)
+  );
+}
+
 /** every full run in `dir`, oldest first, and the names of the JSON files that are not one */
 export function readHistory(dir: string): { lines: HistoryLine[]; skipped: string[] } {
   const lines: HistoryLine[] = [];
@@ -206,6 +252,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const lines = since ? all.filter((l) => l.date >= since) : all;
   console.log(historyTable(lines));
   console.log(`\n${tallyTable(targetTally(lines))}`);
+  const host = hostText(lines);
+  if (host) console.log(`\n${host}`);
   console.log(
     `\n${lines.length} full runs${since ? ` since ${since}` : ''}; ${skipped.length} other files skipped ` +
       '(cost, profiles, data path, write latency, or runs from before scenario keys)',
