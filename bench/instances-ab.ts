@@ -3,9 +3,9 @@
  * or two behind HAProxy on this box? The scenario's closed loop through HAProxy (:8080), as in
  * `npm run bench`, in alternating rounds (bench/alternate.ts): with `api-2` at its weight in etcd
  * (`lb/weights/api-2`, as found, at least 1) and with it at 0 (drained), so HAProxy sends every
- * request to `api-1`. Before each round the weight is put with etcdctl and the round waits until HAProxy's
- * runtime API shows it (lb-sync applies it); each round prints the share `api-2` served. The
- * weight is put back at the end, also after a failure.
+ * request to `api-1`. Before each round the weight is put with etcdctl, and the round waits until
+ * HAProxy's runtime API shows it (lb-sync applies it); each round prints the share `api-2`
+ * served. The weight is put back at the end, also after a failure.
  *
  * `AB_SECONDS` (default 6) sets each round's length. Needs the local stack up; the tenants it
  * creates are removed from the etcd directory at the end (their rows stay on the shards).
