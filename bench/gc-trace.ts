@@ -9,7 +9,7 @@
  * one left in the heap beyond the one before (≈ what it promoted to the old generation), with the
  * latency beside them. `db`: the cache switched off, so every read goes to a replica. `loans`: the
  * bench's borrow + return pairs in a closed loop of 16 instead (the rate is not used).
- * This is how the ioredis auto-pipelining finding in bench/README.md was measured.
+ * This is how the ioredis auto-pipelining finding in bench/ROUNDS.md was measured.
  */
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';

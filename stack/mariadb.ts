@@ -111,7 +111,7 @@ export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean 
       '--binlog-format=ROW',
       // an UPDATE logs the primary key and the changed columns, not both images of the whole row:
       // the outbox's marks (sent_at, delivered_at) no longer carry each mail's payload twice into
-      // the binlog and through every replica (bench/README.md, seventh round: +4–6 % writes/s
+      // the binlog and through every replica (bench/ROUNDS.md, seventh round: +4–6 % writes/s
       // with email). Every table has a primary key, which the replicas apply by.
       '--binlog-row-image=MINIMAL',
       '--log-slave-updates=1',
@@ -129,7 +129,7 @@ export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean 
         : ['--innodb-flush-log-at-trx-commit=1', '--sync-binlog=1']),
       // the statements are short and come from pooled connections: MariaDB's thread pool runs
       // them on a few threads instead of waking one thread per connection for each statement
-      // (bench/README.md, on 2 cores: borrow + return +9–23 %, reads from a replica +15–30 %).
+      // (bench/ROUNDS.md, on 2 cores: borrow + return +9–23 %, reads from a replica +15–30 %).
       // One thread group per node and share of the cores; a statement that waits (a row lock, a
       // commit's fsync, MASTER_GTID_WAIT) or runs longer than the stall limit lets another
       // thread of its group take the next ones.

@@ -58,7 +58,7 @@ export class RedisCacheStore implements CacheStore {
   /** invalidations of the keys read on this store's connection, for the near cache */
   readonly tracking: RedisKeyTracking;
   /** one write per event-loop turn instead of one per command: on 2 cores, cached reads +14–16 %,
-   *  Redis CPU per read 0.018 → 0.011 ms (bench/README.md, "one write per turn to Redis") */
+   *  Redis CPU per read 0.018 → 0.011 ms (bench/ROUNDS.md, "one write per turn to Redis") */
   private readonly coalescer = new WriteCoalescer(() =>
     this.redis.status === 'ready' ? this.redis.stream : undefined,
   );
@@ -75,7 +75,7 @@ export class RedisCacheStore implements CacheStore {
       // each command, its reply and the awaiting request alive across young-generation GCs. On one
       // instance at 1,750 cached reads/s: ~4 MB promoted per scavenge and ~10 ms pauses with it,
       // ~0.3 MB and ~2 ms without. The CPU per read is the same either way (Redis ~5 µs more, the
-      // instance ~5 µs less). bench/README.md, "Auto-pipelining off".
+      // instance ~5 µs less). bench/ROUNDS.md, "Auto-pipelining off".
       enableAutoPipelining: false,
     });
     // connection errors surface on the commands; do not crash on the emitter

@@ -4,7 +4,7 @@
  * The API's pooled connections each serve one request at a time, and a request's statements
  * used to leave one by one: a write, a wake-up of the server, an answer, a wake-up of the API —
  * seven or eight times for a borrow or a return. On a small box each of those writes costs more
- * CPU than the statement itself (bench/README.md). A `StatementBatcher` stands in front of one
+ * CPU than the statement itself (bench/ROUNDS.md). A `StatementBatcher` stands in front of one
  * connection with mysql2's `query(options, values)` signature (drizzle's mysql2 driver and
  * MysqlSession call it): every statement issued before the current turn's microtasks have run
  * (`process.nextTick`) joins ONE multi-statement COM_QUERY, sent in order. So

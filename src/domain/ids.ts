@@ -10,7 +10,7 @@
  * The random bytes come from a pool refilled 4 KiB at a time (256 ids), each byte used once, as
  * Node's own `crypto.randomUUID` does: one `getRandomValues` call cost about 6 µs of CPU on the
  * 2-core bench host, for 16 bytes as for 4 KiB, and `newId` went from 8.7 to 0.76 µs
- * (bench/README.md, thirteenth round). A borrow makes two ids, a return one.
+ * (bench/ROUNDS.md, thirteenth round). A borrow makes two ids, a return one.
  */
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const RANDOM_PER_ID = 16;

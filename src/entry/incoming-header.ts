@@ -2,7 +2,7 @@
  * One request header read straight off the Node request, answering what the Fetch API's
  * `Headers.get(name)` answers, without building that Headers object. @hono/node-server builds
  * undici's Headers from every raw header the first time anything asks `c.req.header()`; under a
- * cached GET that was about 3 % of an instance's on-CPU samples (bench/README.md). createApp
+ * cached GET that was about 3 % of an instance's on-CPU samples (bench/ROUNDS.md). createApp
  * reads headers through `Services.requestHeader`; other runtimes leave it out and use
  * `c.req.header()`.
  *

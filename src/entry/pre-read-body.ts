@@ -2,7 +2,7 @@
  * Request bodies read straight off the Node request before Hono sees it, so a POST never builds
  * a Fetch `Request` around the Node request. @hono/node-server builds one (undici's Request, an
  * AbortController and a web stream over the socket) on the first access to a body; on a borrow
- * or a return that was about a tenth of an instance's CPU (bench/README.md). createApp takes the
+ * or a return that was about a tenth of an instance's CPU (bench/ROUNDS.md). createApp takes the
  * text from `Services.preReadBody` and runs its body limit on it; other runtimes leave that
  * service out and read the body through the Fetch API as before.
  *

@@ -3,7 +3,7 @@
  * `c.header()`, which keeps them in a Fetch `Headers`. @hono/node-server hands a plain object
  * straight to Node's `writeHead`; a `Headers` it first copies into one, and each `c.header()`
  * goes through undici's header validation: about 6 % of an instance's on-CPU samples under a
- * cached read (bench/README.md).
+ * cached read (bench/ROUNDS.md).
  *
  * Contract:
  * - `setHeader(c, name, value)` remembers one header for this request's answer; the last value

@@ -4,7 +4,7 @@
  * (mime-message.test.ts compares the two on varied input), without building a MailComposer tree
  * and its chain of streams for every mail: on the 2-core bench machine about 25 µs of CPU per mail
  * instead of 340–410 µs; in alternated runs under writes the worker's CPU per write fell by
- * 0.50 ms, 28 % (bench/README.md, twelfth round).
+ * 0.50 ms, 28 % (bench/ROUNDS.md, twelfth round).
  *
  * Only the fixed frame is laid out here. The encoding is nodemailer's own (mime-funcs for RFC 2047
  * words and header folding, its quoted-printable and base64 encoders), and so are the choices:

@@ -4,7 +4,7 @@
  * invalid field (http/validation-problem.ts), else hand the parsed value to `c.req.valid(target)`
  * — without reading a request header. Hono's `validator` asks for `Content-Type` before it looks
  * at the target, and on Node that first header read copies every request header into a Fetch
- * Headers: about 3 % of an instance's on-CPU samples under a cached read (bench/README.md).
+ * Headers: about 3 % of an instance's on-CPU samples under a cached read (bench/ROUNDS.md).
  * Used by `openapiV1` for the parts of a request that live in the URL; bodies still go through
  * zod-openapi, which needs the type.
  *
