@@ -7,12 +7,16 @@ import {
   type BenchResult,
   correlation,
   historyLine,
+  historyReport,
   historyTable,
   hostText,
   isFullRun,
+  README_MARKERS,
   readHistory,
+  readmeReport,
   tallyTable,
   targetTally,
+  withReport,
 } from './history.js';
 import { testRow as row } from './test-row.js';
 
@@ -194,5 +198,28 @@ describe('the host in the history', () => {
     );
     const noWrites = historyLine(result({ rows: result().rows.filter((x) => !x.key.startsWith('loans')) }));
     expect(hostText([...lines.slice(0, 2), noWrites])).toBeUndefined();
+  });
+});
+
+describe('the report in bench/README.md', () => {
+  const [from, to] = README_MARKERS;
+
+  it('replaces only the text between the two markers, and names them when one is missing', () => {
+    const readme = `# head\n\n${from}\n\nold table\n\n${to}\n\n### Files\n`;
+    const updated = withReport(readme, 'new table\n\nnew tally');
+    expect(updated).toBe(`# head\n\n${from}\n\nnew table\n\nnew tally\n\n${to}\n\n### Files\n`);
+    expect(readmeReport(updated)).toBe('new table\n\nnew tally');
+    expect(withReport(updated, 'new table\n\nnew tally')).toBe(updated);
+    expect(() => readmeReport('# head\n\nold table\n')).toThrow(from);
+    expect(() => readmeReport(`${to}\n${from}\n`)).toThrow(to);
+  });
+
+  it('holds the report of every full run committed in bench/results (npx tsx bench/history.ts --write-readme)', () => {
+    const { lines } = readHistory(fileURLToPath(new URL('./results/', import.meta.url)));
+    const readme = readFileSync(fileURLToPath(new URL('./README.md', import.meta.url)), 'utf8');
+    expect(
+      readmeReport(readme),
+      'bench/README.md is behind bench/results: npx tsx bench/history.ts --write-readme',
+    ).toBe(historyReport(lines));
   });
 });

@@ -3,14 +3,16 @@
  * ceiling, the headline read and the writes, and how many targets the run met.
  * `npx tsx bench/history.ts [--since <ISO date>] [dir]` prints the table, how often each target
  * was met, and how closely the write rate followed the host's speed (default folder
- * `bench/results`, or `BENCH_RESULTS_DIR`).
+ * `bench/results`, or `BENCH_RESULTS_DIR`). `--write-readme` puts the same report of every run in
+ * `bench/results` into `bench/README.md`, between the two markers of "Every full run"
+ * (`README_MARKERS`); `bench/history.test.ts` fails while the README differs from it.
  *
  * A full run is a JSON with `rows` that carry scenario keys (bench/run.ts); the other files of
  * the folder (cost.ts, profile.ts, data-path.ts, write-latency.ts) and runs from before the keys
  * are skipped and counted. A value a run did not measure (the near cache and the paced ceiling
  * came later) is shown as –. Nothing is judged again: the verdicts are the ones the run wrote.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -221,6 +223,38 @@ export function hostText(lines: readonly HistoryLine[]): string | undefined {
 }
 
 /** every full run in `dir`, oldest first, and the names of the JSON files that are not one */
+/** The table, the tally and the host's line: what the CLI prints, and what bench/README.md holds. */
+export function historyReport(lines: readonly HistoryLine[]): string {
+  const host = hostText(lines);
+  return [historyTable(lines), tallyTable(targetTally(lines)), ...(host ? [host] : [])].join('\n\n');
+}
+
+/** The lines of bench/README.md between which `--write-readme` puts the report of every run. */
+export const README_MARKERS = [
+  '<!-- bench/history.ts --write-readme: from here -->',
+  '<!-- to here -->',
+] as const;
+
+/** Where the report sits in `readme`: after the first marker's line, up to the second's. */
+function reportSpan(readme: string): { from: number; to: number } {
+  const start = readme.indexOf(`${README_MARKERS[0]}\n`);
+  const end = start < 0 ? -1 : readme.indexOf(`${README_MARKERS[1]}\n`, start);
+  if (end < 0) throw new Error(`bench/README.md lacks the lines ${README_MARKERS.join(' and ')}`);
+  return { from: start + README_MARKERS[0].length + 1, to: end };
+}
+
+/** The report that `readme` holds between its markers. */
+export function readmeReport(readme: string): string {
+  const { from, to } = reportSpan(readme);
+  return readme.slice(from, to).trim();
+}
+
+/** `readme` with `report` between its markers (a blank line on either side). */
+export function withReport(readme: string, report: string): string {
+  const { from, to } = reportSpan(readme);
+  return `${readme.slice(0, from)}\n${report}\n\n${readme.slice(to)}`;
+}
+
 export function readHistory(dir: string): { lines: HistoryLine[]; skipped: string[] } {
   const lines: HistoryLine[] = [];
   const skipped: string[] = [];
@@ -240,20 +274,30 @@ export function readHistory(dir: string): { lines: HistoryLine[]; skipped: strin
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
+  const writeAt = args.indexOf('--write-readme');
+  const writeReadme = writeAt >= 0;
+  if (writeReadme) args.splice(writeAt, 1);
   const at = args.indexOf('--since');
   const since = at >= 0 ? args.splice(at, 2)[1] : undefined;
   if (at >= 0 && (!since || Number.isNaN(Date.parse(since)))) {
     console.error(`--since needs an ISO date, e.g. --since 2026-11-30T14:00 (got ${since ?? 'nothing'})`);
     process.exit(2);
   }
+  if (writeReadme && (since || args[0] || process.env.BENCH_RESULTS_DIR)) {
+    console.error(
+      '--write-readme reports every run in bench/results: no --since, folder or BENCH_RESULTS_DIR',
+    );
+    process.exit(2);
+  }
   const dir =
     args[0] ?? process.env.BENCH_RESULTS_DIR ?? fileURLToPath(new URL('./results/', import.meta.url));
   const { lines: all, skipped } = readHistory(dir);
   const lines = since ? all.filter((l) => l.date >= since) : all;
-  console.log(historyTable(lines));
-  console.log(`\n${tallyTable(targetTally(lines))}`);
-  const host = hostText(lines);
-  if (host) console.log(`\n${host}`);
+  if (writeReadme) {
+    const readme = fileURLToPath(new URL('./README.md', import.meta.url));
+    writeFileSync(readme, withReport(readFileSync(readme, 'utf8'), historyReport(lines)));
+    console.log(`bench/README.md: "Every full run" now holds the report of ${lines.length} full runs`);
+  } else console.log(historyReport(lines));
   console.log(
     `\n${lines.length} full runs${since ? ` since ${since}` : ''}; ${skipped.length} other files skipped ` +
       '(cost, profiles, data path, write latency, or runs from before scenario keys)',
