@@ -6,9 +6,11 @@ import { describe, expect, it } from 'vitest';
 import {
   type BenchResult,
   correlation,
+  type HistoryLine,
   historyLine,
   historyReport,
   historyTable,
+  hostRank,
   hostText,
   isFullRun,
   README_MARKERS,
@@ -221,5 +223,47 @@ describe('the report in bench/README.md', () => {
       readmeReport(readme),
       'bench/README.md is behind bench/results: npx tsx bench/history.ts --write-readme',
     ).toBe(historyReport(lines));
+  });
+});
+
+describe('one run among the others kept', () => {
+  let minute = 0;
+  const line = (ceiling: number | undefined, writes?: number): HistoryLine => ({
+    date: `2026-12-01T10:${String(minute++).padStart(2, '0')}:00.000Z`,
+    sha: 'abc1234',
+    host: 'AMD',
+    ceiling,
+    writes: writes === undefined ? undefined : { rps: writes, p99: 100 },
+    targets: [],
+    errors: 0,
+    disturbed: false,
+  });
+
+  it('counts the slower hosts and shows the write rates of the runs within ±10 % of its ceiling', () => {
+    const run = line(15_000, 300);
+    const others = [
+      line(10_000, 200),
+      line(14_000, 280),
+      line(16_400, 350),
+      line(30_000, 900),
+      line(undefined, 1),
+    ];
+    expect(hostRank(run, [...others, run])).toBe(
+      'the ceiling through HAProxy: 15000/s, faster than 2 of the 4 other full runs kept (10000–30000/s); ' +
+        'borrow + return through HAProxy in the 2 of them within ±10 % of it: 280–350/s, in this run 300/s',
+    );
+    // 16,600 is more than 10 % above 15,000
+    expect(hostRank(run, [line(16_600, 400), line(13_400, 260)])).toBe(
+      'the ceiling through HAProxy: 15000/s, faster than 1 of the 2 other full runs kept (13400–16600/s); ' +
+        'none of them within ±10 % of it',
+    );
+  });
+
+  it('says when there is nothing to compare with, and nothing for a run without a ceiling', () => {
+    const run = line(15_000, 300);
+    expect(hostRank(run, [run])).toBe(
+      'the ceiling through HAProxy: 15000/s; no other full run kept to compare with',
+    );
+    expect(hostRank(line(undefined, 300), [run])).toBeUndefined();
   });
 });

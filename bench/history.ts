@@ -222,6 +222,33 @@ export function hostText(lines: readonly HistoryLine[]): string | undefined {
   );
 }
 
+/**
+ * Where one run's host stood among the other full runs kept (`others`, the run itself left out):
+ * how many of them had a slower ceiling through HAProxy, and the write rates of those whose
+ * ceiling was within ±10 % of it, the runs its own rates compare with. Undefined when the run has
+ * no ceiling through HAProxy.
+ */
+export function hostRank(run: HistoryLine, others: readonly HistoryLine[]): string | undefined {
+  const c = run.ceiling;
+  if (c === undefined) return undefined;
+  const kept = others.filter((l) => l.ceiling !== undefined && l !== run && l.date !== run.date);
+  if (kept.length === 0)
+    return `the ceiling through HAProxy: ${c.toFixed(0)}/s; no other full run kept to compare with`;
+  const ceilings = kept.map((l) => l.ceiling!);
+  const slower = ceilings.filter((x) => x < c).length;
+  const near = kept.filter((l) => Math.abs(l.ceiling! - c) <= c * 0.1 && l.writes !== undefined);
+  const rates = near.map((l) => l.writes!.rps);
+  return (
+    `the ceiling through HAProxy: ${c.toFixed(0)}/s, faster than ${slower} of the ${kept.length} other full runs kept ` +
+    `(${Math.min(...ceilings).toFixed(0)}–${Math.max(...ceilings).toFixed(0)}/s); ` +
+    (near.length === 0
+      ? 'none of them within ±10 % of it'
+      : `borrow + return through HAProxy in the ${near.length} of them within ±10 % of it: ` +
+        `${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)}/s` +
+        (run.writes ? `, in this run ${run.writes.rps.toFixed(0)}/s` : ''))
+  );
+}
+
 /** every full run in `dir`, oldest first, and the names of the JSON files that are not one */
 /** The table, the tally and the host's line: what the CLI prints, and what bench/README.md holds. */
 export function historyReport(lines: readonly HistoryLine[]): string {

@@ -43,6 +43,7 @@ import {
 import { type Ceiling, startCeiling } from './ceiling.js';
 import { cpuBetween, snapshot } from './cpu-usage.js';
 import { etcdDel, remember } from './etcd.js';
+import { historyLine, hostRank, readHistory } from './history.js';
 import { type InProcessWrites, openInProcessWrites } from './in-process-writes.js';
 import { closedLoop, type LoadResult, paced } from './load.js';
 import { git, machine, rssMiB, stackPid, versions } from './machine.js';
@@ -414,6 +415,13 @@ async function main(): Promise<void> {
     const pending = Object.values(backlog).reduce((a, b) => a + b, 0);
     log(`outbox rows not yet relayed to RabbitMQ when the run ended: ${pending}\n`);
     log(targetTable(report.targets));
+    // the host's speed moves the rates more than most changes do: place this run among those kept
+    try {
+      const rank = hostRank(historyLine(report), readHistory(RESULTS_DIR).lines);
+      if (rank) log(`\n${rank} (npx tsx bench/history.ts)`);
+    } catch (error) {
+      log(`\nthe other runs in ${RESULTS_DIR} could not be read: ${(error as Error).message}`);
+    }
     log(`\nwritten to ${file}`);
   } finally {
     await cleanup();

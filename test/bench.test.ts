@@ -49,6 +49,8 @@ describe('npm run bench', () => {
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('| target | measured | verdict |');
     expect(r.stdout).toContain('all CPU per request');
+    // the results folder holds this run alone
+    expect(r.stdout).toMatch(/the ceiling through HAProxy: \d+\/s; no other full run kept to compare with/);
     expect(r.stdout).toContain('| waiting for a core |');
     expect(r.stdout).toMatch(/threads waited for a core on average, [\w-]+'s longest/);
 
