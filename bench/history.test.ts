@@ -250,7 +250,7 @@ describe('one run among the others kept', () => {
     ];
     expect(hostRank(run, [...others, run])).toBe(
       'the ceiling through HAProxy: 15000/s, faster than 2 of the 4 other full runs kept (10000–30000/s); ' +
-        'borrow + return through HAProxy in the 2 of them within ±10 % of it: 280–350/s, in this run 300/s',
+        'borrow + return through HAProxy in the 2 of them within ±10 % of it (each with its own code): 280–350/s, in this run 300/s',
     );
     // 16,600 is more than 10 % above 15,000
     expect(hostRank(run, [line(16_600, 400), line(13_400, 260)])).toBe(

@@ -243,7 +243,7 @@ export function hostRank(run: HistoryLine, others: readonly HistoryLine[]): stri
     `(${Math.min(...ceilings).toFixed(0)}–${Math.max(...ceilings).toFixed(0)}/s); ` +
     (near.length === 0
       ? 'none of them within ±10 % of it'
-      : `borrow + return through HAProxy in the ${near.length} of them within ±10 % of it: ` +
+      : `borrow + return through HAProxy in the ${near.length} of them within ±10 % of it (each with its own code): ` +
         `${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)}/s` +
         (run.writes ? `, in this run ${run.writes.rps.toFixed(0)}/s` : ''))
   );
