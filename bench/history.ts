@@ -231,7 +231,7 @@ export function hostText(lines: readonly HistoryLine[]): string | undefined {
 export function hostRank(run: HistoryLine, others: readonly HistoryLine[]): string | undefined {
   const c = run.ceiling;
   if (c === undefined) return undefined;
-  const kept = others.filter((l) => l.ceiling !== undefined && l !== run && l.date !== run.date);
+  const kept = others.filter((l) => l.ceiling !== undefined && l.date !== run.date);
   if (kept.length === 0)
     return `the ceiling through HAProxy: ${c.toFixed(0)}/s; no other full run kept to compare with`;
   const ceilings = kept.map((l) => l.ceiling!);
@@ -249,7 +249,6 @@ export function hostRank(run: HistoryLine, others: readonly HistoryLine[]): stri
   );
 }
 
-/** every full run in `dir`, oldest first, and the names of the JSON files that are not one */
 /** The table, the tally and the host's line: what the CLI prints, and what bench/README.md holds. */
 export function historyReport(lines: readonly HistoryLine[]): string {
   const host = hostText(lines);
@@ -282,6 +281,7 @@ export function withReport(readme: string, report: string): string {
   return `${readme.slice(0, from)}\n${report}\n\n${readme.slice(to)}`;
 }
 
+/** every full run in `dir`, oldest first, and the names of the JSON files that are not one */
 export function readHistory(dir: string): { lines: HistoryLine[]; skipped: string[] } {
   const lines: HistoryLine[] = [];
   const skipped: string[] = [];
