@@ -3,14 +3,14 @@
  * 2 s; an invalid value is rejected, listed at /health/config, and the last good value stays;
  * with etcd frozen (SIGSTOP) the instances keep answering /health and /health/ready with 200.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../stack/paths.js';
 import { stackEnv } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
-import { etcdOverride, etcdPut } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, etcdOverride, etcdPut, PREFIX } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const apis = topology.apis.map((a) => `http://${topology.host}:${a.port}`);
@@ -72,6 +72,41 @@ describe('live config from etcd', () => {
       configRevision: number;
     };
     expect(typeof cb.configRevision).toBe('number');
+  });
+
+  it('an etcdctl del moves every instance to the default within 2 s and its config revision forward', async () => {
+    const key = 'breakers/rabbitmq/half_open_max_calls';
+    restores.push(etcdOverride(key, '4'));
+    const put = await waitFor(
+      async () => {
+        const all = await Promise.all(apis.map(configOf));
+        return all.every((c) => c.applied.breakers.rabbitmq?.half_open_max_calls === 4) ? all : undefined;
+      },
+      { what: 'half_open_max_calls 4 everywhere' },
+    );
+    const fallback = put[0]!.applied.breakers['mysql-master']?.half_open_max_calls;
+    // the key just put holds the highest mod_revision: without it the revision must not go back
+    const deleted = JSON.parse(
+      execFileSync('etcdctl', [`--endpoints=${ETCD_ENDPOINT}`, 'del', `${PREFIX}${key}`, '-w', 'json'], {
+        encoding: 'utf8',
+      }),
+    ) as { header: { revision: string | number } };
+    const at = Number(deleted.header.revision);
+    const started = Date.now();
+    await waitFor(
+      async () =>
+        (await Promise.all(apis.map(configOf))).every(
+          (c) => c.revision >= at && c.applied.breakers.rabbitmq?.half_open_max_calls === fallback,
+        ),
+      { timeoutMs: 2000, intervalMs: 20, what: `revision ${at} and the default on both instances` },
+    );
+    expect(Date.now() - started).toBeLessThan(2000);
+    for (const base of apis) {
+      const cb = (await (await fetch(`${base}/health/circuit-breakers`)).json()) as {
+        configRevision: number;
+      };
+      expect(cb.configRevision).toBeGreaterThanOrEqual(at);
+    }
   });
 
   it('keeps answering /health and /health/ready while etcd is frozen', async () => {

@@ -39,7 +39,10 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   const live = await liveReplication([...snap.instances.values()].map((i) => i.url));
   const view = {
     etcd: { endpoints: ctx.env.SHARDGATE_ETCD_ENDPOINTS, prefix: ctx.prefix, revision: read.revision },
-    /** what each instance's configRevision should equal once it has applied everything */
+    /**
+     * the least configRevision of an instance that has applied every key present; one that also
+     * watched a later delete shows more (ConfigSnapshot.revision)
+     */
     configRevision: snap.revision,
     shards: [...snap.shards].map(([id, sh]) => ({
       id,
@@ -96,7 +99,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   if (view.instances.length === 0) ctx.out('  none registered');
   for (const i of view.instances)
     ctx.out(
-      `  ${i.id.padEnd(12)} ${i.url.padEnd(26)} config revision ${i.configRevision}${i.configRevision === view.configRevision ? '' : ' (behind)'}  since ${i.startedAt}`,
+      `  ${i.id.padEnd(12)} ${i.url.padEnd(26)} config revision ${i.configRevision}${i.configRevision >= view.configRevision ? '' : ' (behind)'}  since ${i.startedAt}`,
     );
   for (const r of view.rejected) ctx.out(`rejected ${ctx.prefix}${r.key}: ${r.reason}`);
 }

@@ -108,6 +108,27 @@ describe('ConfigState', () => {
     expect(s.snapshot.instances.get('api-1')?.configRevision).toBe(10);
   });
 
+  it('moves the config revision forward on a delete, and never back, even after a full re-read', () => {
+    const s = new ConfigState();
+    s.load([
+      ['cache/enabled', 'true', 4],
+      ['cache/ttl_seconds', '30', 9],
+    ]);
+    expect(s.snapshot.revision).toBe(9);
+    // the key holding the highest mod_revision goes: the revision is the delete's, not 4
+    s.delete('cache/ttl_seconds', 12);
+    expect(s.snapshot.revision).toBe(12);
+    expect(s.snapshot.cache.ttlSeconds).toBe(60);
+    // an instance registration's delete does not move it
+    s.delete('instances/api-2', 13);
+    expect(s.snapshot.revision).toBe(12);
+    // a re-read (after compaction) sees only cache/enabled at 4: still 12
+    s.load([['cache/enabled', 'true', 4]]);
+    expect(s.snapshot.revision).toBe(12);
+    s.put('cache/enabled', 'false', 15);
+    expect(s.snapshot.revision).toBe(15);
+  });
+
   it('parses only the values that changed, however many keys the directory holds', () => {
     const s = new ConfigState();
     const tenant = (shardId: string) => JSON.stringify({ shard: shardId, name: 'T', status: 'active' });

@@ -30,9 +30,13 @@ export interface RejectedKey {
 
 export interface ConfigSnapshot {
   /**
-   * Config revision: the highest etcd mod_revision among the config keys present (instance
-   * registrations excluded, so an instance re-registering does not move it). Two readers of the
-   * same etcd state compute the same number; `shardgate-ctl status` compares instances with it.
+   * Config revision: the highest etcd revision that changed a config key this process has seen —
+   * the mod_revision of a key present, or the revision of a delete it watched (instance
+   * registrations excluded, so an instance re-registering does not move it). It never decreases
+   * within a process, not even when a delete removes the key that held the highest mod_revision.
+   * A full read cannot see past deletes, so an instance that loaded after a delete may show a
+   * lower number than one that watched it; `shardgate-ctl status` counts an instance as behind
+   * only when its number is below the highest mod_revision present.
    */
   revision: number;
   shards: ReadonlyMap<string, ShardConfig>;
@@ -69,6 +73,11 @@ function order(key: string): number {
   return 1;
 }
 
+/** instance registrations: their puts and deletes do not move the config revision */
+function isInstanceKey(key: string): boolean {
+  return key.startsWith('instances/');
+}
+
 function defaultScalar(key: ScalarKey): number | boolean {
   const r = scalarSchemas[key].safeParse(DEFAULT_SCALARS[key]);
   if (!r.success) throw new Error(`built-in default for ${key} is invalid`);
@@ -81,6 +90,8 @@ export class ConfigState {
   /** the last parse of each raw key, by value (see recompute) */
   private parses = new Map<string, { raw: string; result: ParseResult }>();
   private rejectedKeys: RejectedKey[] = [];
+  /** the config revision never goes below this: the last snapshot's, raised by watched deletes */
+  private revisionFloor = 0;
   private current: ConfigSnapshot;
   constructor() {
     this.current = this.build();
@@ -108,8 +119,10 @@ export class ConfigState {
     return this.recompute();
   }
 
-  delete(key: string): ConfigChange[] {
+  /** `revision` is the etcd revision of the delete (a plain counter in the memory store) */
+  delete(key: string, revision = 0): ConfigChange[] {
     this.raw.delete(key);
+    if (!isInstanceKey(key)) this.revisionFloor = Math.max(this.revisionFloor, revision);
     return this.recompute();
   }
 
@@ -244,9 +257,9 @@ export class ConfigState {
     >;
     const scalar = <T extends number | boolean>(key: ScalarKey) =>
       (scalars.get(key) ?? defaultScalar(key)) as T;
-    let revision = 0;
-    for (const [key, { mod }] of this.raw)
-      if (!key.startsWith('instances/')) revision = Math.max(revision, mod);
+    let revision = this.revisionFloor;
+    for (const [key, { mod }] of this.raw) if (!isInstanceKey(key)) revision = Math.max(revision, mod);
+    this.revisionFloor = revision;
     return {
       revision,
       shards,

@@ -148,7 +148,7 @@ export class EtcdConfigStore implements ConfigStore {
       const key = this.relative(event.kv);
       const changes =
         event.type === 'Delete'
-          ? this.notifier.state.delete(key)
+          ? this.notifier.state.delete(key, Number(event.kv.mod_revision) || revision)
           : this.notifier.state.put(key, event.kv.value.toString('utf8'), Number(event.kv.mod_revision));
       all.push(...changes);
     }

@@ -30,7 +30,7 @@ export class MemoryConfigStore implements ConfigStore {
   }
 
   delete(key: string): void {
-    this.notifier.publish(this.notifier.state.delete(key));
+    this.notifier.publish(this.notifier.state.delete(key, ++this.revision));
   }
 
   current(): ConfigSnapshot {
