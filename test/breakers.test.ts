@@ -16,7 +16,7 @@ import { STATE_DIR } from '../stack/paths.js';
 import { isAlive, portOpen } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
-import { etcdOverride, etcdPut, etcdQuickPutter } from './helpers/etcd.js';
+import { etcdDel, etcdOverride, etcdPut, etcdQuickPutter } from './helpers/etcd.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -72,6 +72,43 @@ afterAll(async () => {
 });
 
 describe('circuit breakers with live settings', () => {
+  it('a replica slot pointed at a live server gets a fresh breaker within 2 s; a removed shard takes its breakers along', async () => {
+    const shard = uniqueTenantId('brk-shard');
+    const name = `mysql-replica:${shard}:1`;
+    const shardJson = (replicaPort: number) =>
+      JSON.stringify({
+        master: { host: topology.host, port: shardA.master.port },
+        replicas: [{ host: topology.host, port: replicaPort, weight: 1 }],
+        database: 'shardgate',
+      });
+    // port 1: nothing listens there, so the replica's probes fail until its breaker opens
+    etcdPut(`shards/${shard}`, shardJson(1));
+    try {
+      await waitFor(
+        async () =>
+          (await Promise.all(INSTANCES.map((b) => breaker(b, name)))).every((b) => b?.state === 'open'),
+        { timeoutMs: 20_000, intervalMs: 200, what: `${name} open on every instance` },
+      );
+      etcdPut(`shards/${shard}`, shardJson(shardA.replicas[0]!.port));
+      const fixed = Date.now();
+      await waitFor(
+        async () =>
+          (await Promise.all(INSTANCES.map((b) => breaker(b, name)))).every((b) => b?.state === 'closed'),
+        { timeoutMs: 2000, intervalMs: 50, what: `a closed ${name} once it names a live replica` },
+      );
+      expect(Date.now() - fixed).toBeLessThan(2000);
+    } finally {
+      etcdDel(`shards/${shard}`);
+    }
+    await waitFor(
+      async () =>
+        (await Promise.all(INSTANCES.map(breakersOf))).every(
+          (v) => !v.breakers.some((b) => b.name.includes(`:${shard}`)),
+        ),
+      { timeoutMs: 2000, intervalMs: 50, what: `no breaker of ${shard} left` },
+    );
+  });
+
   it('a replica frozen by SIGSTOP trips its breaker; reads move to the master; SIGCONT closes it again', async () => {
     restores.push(etcdOverride('breakers/mysql-replica/call_timeout_ms', '300'));
     restores.push(etcdOverride('breakers/mysql-replica/reset_timeout_ms', '1500'));

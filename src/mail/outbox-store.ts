@@ -82,6 +82,8 @@ class RowLockWaitTimeout extends Error {}
 
 interface ShardPool {
   raw: string;
+  /** host:port of the master the pool connects to */
+  master: string;
   pool: Pool;
 }
 
@@ -117,13 +119,15 @@ export class OutboxStore {
   private sync(shards: ReadonlyMap<string, ShardConfig>): void {
     for (const [id, shard] of shards) {
       const raw = JSON.stringify(shard);
-      if (this.pools.get(id)?.raw === raw) continue;
-      this.pools
-        .get(id)
-        ?.pool.end()
-        .catch(() => {});
+      const old = this.pools.get(id);
+      if (old?.raw === raw) continue;
+      old?.pool.end().catch(() => {});
+      // another master starts with a fresh breaker, not the old one's open state
+      if (old && old.master !== `${shard.master.host}:${shard.master.port}`)
+        this.opts.breakers.remove(`mysql-master:${id}`);
       this.pools.set(id, {
         raw,
+        master: `${shard.master.host}:${shard.master.port}`,
         pool: createOutboxPool({
           host: shard.master.host,
           port: shard.master.port,
@@ -143,6 +147,7 @@ export class OutboxStore {
           ?.pool.end()
           .catch(() => {});
         this.pools.delete(id);
+        this.opts.breakers.remove(`mysql-master:${id}`);
       }
     }
   }

@@ -60,9 +60,12 @@ export class BreakerRegistry {
     return b;
   }
 
-  /** Drop breakers of nodes that no longer exist (e.g. a replica removed from a shard). */
-  retain(keep: (name: string) => boolean): void {
-    for (const name of [...this.breakers.keys()]) if (!keep(name)) this.breakers.delete(name);
+  /**
+   * Forget a breaker (its node was removed or replaced); the next `get` of the name makes a new,
+   * closed one. A call in flight on the old breaker finishes on it.
+   */
+  remove(name: string): void {
+    if (this.breakers.delete(name)) this.logger.info({ breaker: name }, 'breaker removed');
   }
 
   list(): BreakerView[] {

@@ -5,19 +5,37 @@
  * timed out); SQL outcomes such as a duplicate key or a deadlock are the caller's business and
  * count as successes. An open breaker refuses at once with BreakerOpenError (503 + Retry-After
  * upstream; the router reads from the master instead of a refused replica).
+ *
+ * A breaker belongs to the node it was made for: when a name comes to stand for another node
+ * (`shards set-master`, a replica's address changed) the new node starts with a fresh, closed
+ * breaker instead of the dead one's open state; the breakers of nodes no longer configured are
+ * dropped (`retain`), so /health/circuit-breakers and /metrics list only the nodes in force.
  */
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
 import type { NodeGuard, NodeIdentity, NodeSession, SqlNode } from './sql-node.js';
 
 export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
+  /** breaker name → the key (host:port/database) of the node its breaker was made for */
+  const nodeOf = new Map<string, string>();
   return {
     wrap<S extends NodeSession>(node: SqlNode<S>, identity: NodeIdentity): SqlNode<S> {
+      if (nodeOf.get(identity.name) !== node.key) {
+        breakers.remove(identity.name);
+        nodeOf.set(identity.name, node.key);
+      }
       const breaker = breakers.get(identity.name, identity.kind);
       return {
         key: node.key,
         run: (fn) => breaker.execute(() => node.run(fn), { isFailure: (e) => e instanceof DependencyError }),
       };
+    },
+    retain(names: ReadonlySet<string>): void {
+      for (const name of [...nodeOf.keys()]) {
+        if (names.has(name)) continue;
+        nodeOf.delete(name);
+        breakers.remove(name);
+      }
     },
   };
 }

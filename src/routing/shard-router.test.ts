@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { silentLogger } from '../observability/logger.js';
+import { createNoopMetrics } from '../observability/metrics.js';
+import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
+import { breakerNodeGuard } from './breaker-node-guard.js';
 import { ShardRouter } from './shard-router.js';
 import { type NodeSession, type NodeSet, type NodeSpec, nodeSpecKey, type SqlNode } from './sql-node.js';
 
@@ -232,6 +235,41 @@ describe('shard router: config changes', () => {
     config.delete('shards/s1');
     expect(nodes.refs.get('db:1000/shardgate')).toBe(0);
     await expect(router.read('s1', {}, async () => 1)).rejects.toBeInstanceOf(DependencyError);
+    router.close();
+  });
+
+  it('gives a replica moved to another address a fresh breaker, and drops the breakers of removed nodes', async () => {
+    const config = new MemoryConfigStore({
+      initial: {
+        'shards/s1': shardJson([{ port: 1001 }, { port: 1003 }]),
+        'shards/s2': shardJson([{ port: 1001 }]),
+        'breakers/mysql-replica/failure_threshold': '2',
+      },
+    });
+    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
+    breakers.get('redis', 'redis');
+    const nodes = new FakeNodeSet();
+    const router = new ShardRouter({
+      config,
+      nodes,
+      logger: silentLogger,
+      autoProbe: false,
+      guard: breakerNodeGuard(breakers),
+    });
+    const names = () => breakers.list().map((b) => `${b.name} ${b.state}`);
+    nodes.server(1003).down = true;
+    await router.probeOnce();
+    await router.probeOnce();
+    expect(names()).toContain('mysql-replica:s1:2 open');
+    // the dead replica's slot now names a live server: not its open breaker
+    config.put('shards/s1', shardJson([{ port: 1001 }, { port: 1004 }]));
+    expect(names()).toContain('mysql-replica:s1:2 closed');
+    await router.probeOnce();
+    expect(router.status()[0]?.replicas[1]?.state).not.toBe('excluded');
+    // the second replica and then shard s2 go: so do their breakers, and nothing else
+    config.put('shards/s1', shardJson([{ port: 1001 }]));
+    config.delete('shards/s2');
+    expect(names()).toEqual(['mysql-master:s1 closed', 'mysql-replica:s1:1 closed', 'redis closed']);
     router.close();
   });
 });

@@ -340,6 +340,9 @@ export class ShardRouter<S extends NodeSession> {
       this.teardown(shard);
       this.logger.info({ shard: id }, 'shard removed');
     }
+    this.guard.retain?.(
+      new Set([...this.shards.values()].flatMap((s) => [s.master.name, ...s.replicas.map((r) => r.name)])),
+    );
   }
 
   private build(id: string, config: ShardConfig, raw: string, old: ShardEntry<S> | undefined): ShardEntry<S> {

@@ -67,6 +67,11 @@ export interface NodeIdentity {
 /** Wraps every node the router builds; the breaker registry (issue 4) implements it. */
 export interface NodeGuard {
   wrap<S extends NodeSession>(node: SqlNode<S>, identity: NodeIdentity): SqlNode<S>;
+  /**
+   * After every change of the shard map: `names` are the identities of every node now
+   * configured; what the guard keeps for any other (a removed shard or replica) goes.
+   */
+  retain?(names: ReadonlySet<string>): void;
 }
 
 export const passThroughGuard: NodeGuard = { wrap: (node) => node };
