@@ -26,6 +26,12 @@ describe('config document', () => {
     expect(fromDocument(doc).get('breakers/redis/failure_threshold')).toBe('banana');
   });
 
+  it('names every empty leaf in one message', () => {
+    expect(() =>
+      fromDocument({ cache: { ttl_seconds: null }, breakers: { redis: { failure_threshold: null } } }),
+    ).toThrow('cache/ttl_seconds: empty value; breakers/redis/failure_threshold: empty value');
+  });
+
   it('compares JSON values semantically', () => {
     expect(canonical('{"b":1, "a":{"d":2,"c":3}}')).toBe(canonical('{"a":{"c":3,"d":2},"b":1}'));
   });

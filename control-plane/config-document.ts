@@ -46,10 +46,11 @@ export function toDocument(entries: Map<string, string>): Doc {
   return doc;
 }
 
-function leafText(path: string, value: unknown): string {
+/** The etcd text of a leaf; undefined for an empty (null) leaf, which has no text. */
+function leafText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (value === null || value === undefined) throw new UserError(`${path}: empty value`);
+  if (value === null || value === undefined) return undefined;
   return JSON.stringify(value);
 }
 
@@ -58,6 +59,7 @@ export function fromDocument(doc: unknown): Map<string, string> {
     throw new UserError('config file must be a YAML mapping of sections (shards, tenants, breakers, …)');
   }
   const out = new Map<string, string>();
+  const empty: string[] = [];
   const walk = (path: string[], value: unknown) => {
     const key = path.join('/');
     const isJsonKey = key === 'placement' || (JSON_SECTIONS.has(path[0]!) && path.length === 2);
@@ -69,8 +71,12 @@ export function fromDocument(doc: unknown): Map<string, string> {
       for (const [k, v] of Object.entries(value)) walk([...path, k], v);
       return;
     }
-    out.set(key, leafText(key, value));
+    const text = leafText(value);
+    if (text === undefined) empty.push(key);
+    else out.set(key, text);
   };
   for (const [k, v] of Object.entries(doc)) walk([k], v);
+  // every empty leaf in one line, so one run of `config apply` names them all
+  if (empty.length > 0) throw new UserError(empty.map((key) => `${key}: empty value`).join('; '));
   return out;
 }

@@ -97,9 +97,14 @@ export function planChanges(current: PrefixRead, desired: Map<string, string | u
   return changes.sort((a, b) => a.key.localeCompare(b.key));
 }
 
+/** How many tenants a refused shard removal names; the count is always exact. */
+const HOLDERS_NAMED = 5;
+
 /**
  * Validate the config that the changes would produce. Returns the rejections that concern a
  * changed key, or that the change newly causes (e.g. deleting a shard that still holds tenants).
+ * A refused shard removal is reported once, on the shard's key: the "unknown shard" rejections of
+ * the (unchanged) tenants still on it only restate that cause and are left out.
  */
 export function validateChanges(current: PrefixRead, changes: Change[]): RejectedKey[] {
   const before = loadState(current);
@@ -115,21 +120,36 @@ export function validateChanges(current: PrefixRead, changes: Change[]): Rejecte
   const changed = new Set(changes.map((c) => c.key));
   const shardDeletes = changes.filter((c) => c.new === undefined && c.key.startsWith('shards/'));
   const problems: RejectedKey[] = [];
-  // The cause first: a shard removed while tenants live on it (the tenants' own rejections follow).
+  const restated = new Set<string>();
+  // The cause first: a shard removed while tenants live on it.
   for (const c of shardDeletes) {
     const id = c.key.slice('shards/'.length);
     const holders = [...before.snapshot.tenants].filter(([, t]) => t.shard === id).map(([tid]) => tid);
     if (holders.length > 0) {
+      const named = holders.slice(0, HOLDERS_NAMED).join(', ');
+      const others = holders.length - HOLDERS_NAMED;
       problems.push({
         key: c.key,
-        reason: `shard still holds ${holders.length} tenant(s): ${holders.slice(0, 5).join(', ')}`,
+        reason: `shard still holds ${holders.length} tenant(s): ${named}${others > 0 ? ` and ${others} other tenant(s)` : ''}`,
       });
+      for (const tid of holders) if (!changed.has(`tenants/${tid}`)) restated.add(`tenants/${tid}`);
     }
   }
   problems.push(
-    ...after.rejected.filter((r) => changed.has(r.key) || !beforeKeys.has(`${r.key}\0${r.reason}`)),
+    ...after.rejected.filter(
+      (r) => !restated.has(r.key) && (changed.has(r.key) || !beforeKeys.has(`${r.key}\0${r.reason}`)),
+    ),
   );
   return problems;
+}
+
+/**
+ * The one-line message of a refused change: every problem as `invalid <prefix><key>: <reason>`,
+ * joined with "; ", then "; nothing written". Nothing is summarised as a bare count, so each
+ * number in the line counts what it says it counts.
+ */
+export function problemsMessage(prefix: string, problems: readonly RejectedKey[]): string {
+  return `${problems.map((p) => `invalid ${prefix}${p.key}: ${p.reason}`).join('; ')}; nothing written`;
 }
 
 export function formatChange(c: Change): string {
@@ -152,15 +172,11 @@ function rangeEnd(prefix: string): Buffer {
 
 /**
  * Validate, then write all changes in one transaction guarded by: no managed key under the
- * prefix was modified after the revision read. Throws UserError naming the first invalid key.
+ * prefix was modified after the revision read. Throws UserError naming every invalid key.
  */
 export async function commitChanges(ctx: CtlContext, read: PrefixRead, changes: Change[]): Promise<number> {
   const problems = validateChanges(read, changes);
-  if (problems.length > 0) {
-    const p = problems[0]!;
-    const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-    throw new UserError(`invalid ${ctx.prefix}${p.key}: ${p.reason}${more}; nothing written`);
-  }
+  if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
   if (changes.length === 0) return read.revision;
   const compare = MANAGED_SECTIONS.map((section) => {
     const key = Buffer.from(ctx.prefix + section, 'utf8');

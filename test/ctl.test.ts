@@ -16,6 +16,9 @@ afterAll(() => {
   for (const r of restores.reverse()) r();
 });
 
+/** CONTRACT.md §5: a user error is exactly one line on stderr, naming the command and the culprit. */
+const ONE_LINE = /^shardgate-ctl: [^\n]+ \(see shardgate-ctl [^\n]*--help\)\n$/;
+
 describe('shardgate-ctl', () => {
   it('export then apply --dry-run of the same file prints "no changes"', () => {
     const file = join(dir, 'cfg.yaml');
@@ -62,6 +65,46 @@ describe('shardgate-ctl', () => {
       const r = ctl(args);
       expect(r.code, args.join(' ')).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(ONE_LINE);
+    }
+  });
+
+  it('refuses a bad command line with exit 1 and one line naming the command and the culprit', () => {
+    for (const [args, expected] of [
+      [['tenants', 'create'], "tenants create: missing required argument 'id'"],
+      [['breakers', 'set', 'redis', 'failure_threshold'], "breakers set: missing required argument 'value'"],
+      [['bogus'], "shardgate-ctl: unknown command 'bogus' (see shardgate-ctl --help)"],
+      [['tenants', 'bogus'], "tenants: unknown command 'bogus' (see shardgate-ctl tenants --help)"],
+      [['lb', 'sync', '--json'], "lb sync: unknown option '--json' (see shardgate-ctl lb sync --help)"],
+      [['config', 'apply', '--dry-run'], "config apply: required option '-f, --file <file>' not specified"],
+    ] as const) {
+      const r = ctl([...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr, args.join(' ')).toMatch(ONE_LINE);
+      expect(r.stderr, args.join(' ')).toContain(expected);
+    }
+  });
+
+  it('names every invalid key of config apply in one line, and writes nothing', () => {
+    const file = join(dir, 'two-bad.yaml');
+    writeFileSync(file, 'cache:\n  ttl_seconds: 0\nbreakers:\n  default:\n    failure_threshold: banana\n');
+    const before = etcdGet('cache/ttl_seconds');
+    const r = ctl(['config', 'apply', '-f', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toMatch(
+      /^shardgate-ctl: config apply: invalid \/shardgate\/breakers\/default\/failure_threshold: .*; invalid \/shardgate\/cache\/ttl_seconds: .*; nothing written \(see shardgate-ctl config apply --help\)\n$/,
+    );
+    expect(etcdGet('cache/ttl_seconds')).toBe(before);
+  });
+
+  it('--help prints the usage on stdout and exits 0; so does a bare shardgate-ctl', () => {
+    for (const args of [['--help'], ['tenants', 'create', '--help'], []]) {
+      const r = ctl(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^Usage: shardgate-ctl /);
     }
   });
 

@@ -12,6 +12,7 @@ import {
   formatChange,
   isManagedKey,
   planChanges,
+  problemsMessage,
   readPrefix,
   validateChanges,
 } from '../config-io.js';
@@ -53,9 +54,10 @@ export async function applyCommand(
     throw new UserError(`${opts.file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
   const wanted = fromDocument(doc);
-  for (const key of wanted.keys()) {
-    if (!isManagedKey(key))
-      throw new UserError(`invalid key ${key}: not a managed config key; nothing written`);
+  const unmanaged = [...wanted.keys()].filter((key) => !isManagedKey(key));
+  if (unmanaged.length > 0) {
+    const each = unmanaged.map((key) => `invalid key ${key}: not a managed config key`);
+    throw new UserError(`${each.join('; ')}; nothing written`);
   }
   const read = await readPrefix(ctx);
   const desired = new Map<string, string | undefined>(wanted);
@@ -65,11 +67,7 @@ export async function applyCommand(
   }
   const changes = planChanges(read, desired);
   const problems = validateChanges(read, changes);
-  if (problems.length > 0) {
-    for (const p of problems.slice(1)) process.stderr.write(`invalid ${ctx.prefix}${p.key}: ${p.reason}\n`);
-    const p = problems[0]!;
-    throw new UserError(`invalid ${ctx.prefix}${p.key}: ${p.reason}; nothing written`);
-  }
+  if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
   if (changes.length === 0) {
     ctx.out('no changes');
     return;

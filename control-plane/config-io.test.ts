@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { planChanges, problemsMessage, validateChanges } from './config-io.js';
+
+const shard = '{"master":{"host":"127.0.0.1","port":3316},"replicas":[],"database":"shardgate"}';
+const tenantOn = (id: string) => `{"shard":"${id}","status":"active"}`;
+
+function readOf(entries: [string, string][]) {
+  return { revision: 7, entries: new Map(entries), mods: new Map<string, number>() };
+}
+
+function problemsOf(entries: [string, string][], desired: [string, string | undefined][]) {
+  const read = readOf(entries);
+  return validateChanges(read, planChanges(read, new Map(desired)));
+}
+
+describe('validateChanges / problemsMessage', () => {
+  const base: [string, string][] = [
+    ['shards/s1', shard],
+    ['shards/s2', shard],
+    ['tenants/a', tenantOn('s1')],
+    ['tenants/b', tenantOn('s1')],
+    ['placement', '{"strategy":"least-tenants","shards":["s1","s2"]}'],
+  ];
+
+  it('reports a refused shard removal once, with its real tenant count, and every further problem by key', () => {
+    const problems = problemsOf(base, [['shards/s1', undefined]]);
+    expect(problems.map((p) => p.key)).toEqual(['shards/s1', 'placement']);
+    expect(problems[0]!.reason).toBe('shard still holds 2 tenant(s): a, b');
+    const message = problemsMessage('/sg/', problems);
+    expect(message).toMatch(
+      /^invalid \/sg\/shards\/s1: shard still holds 2 tenant\(s\): a, b; invalid \/sg\/placement: .*s1.*; nothing written$/,
+    );
+    expect(message).not.toMatch(/more/);
+  });
+
+  it('names five holders and counts the others as tenants', () => {
+    const many: [string, string][] = ['t1', 't2', 't3', 't4', 't5', 't6', 't7'].map((t) => [
+      `tenants/${t}`,
+      tenantOn('s2'),
+    ]);
+    const problems = problemsOf([...base, ...many], [['shards/s2', undefined]]);
+    expect(problems[0]).toEqual({
+      key: 'shards/s2',
+      reason: 'shard still holds 7 tenant(s): t1, t2, t3, t4, t5 and 2 other tenant(s)',
+    });
+    expect(problems.some((p) => p.key.startsWith('tenants/'))).toBe(false);
+  });
+
+  it('still reports a tenant changed in the same request', () => {
+    const problems = problemsOf(base, [
+      ['shards/s1', undefined],
+      ['tenants/a', '{"shard":"s1","status":"sleepy"}'],
+    ]);
+    expect(problems.map((p) => p.key)).toContain('tenants/a');
+  });
+
+  it('lists every invalid key in one line', () => {
+    const problems = problemsOf(base, [
+      ['breakers/default/failure_threshold', 'banana'],
+      ['cache/ttl_seconds', '0'],
+    ]);
+    const message = problemsMessage('/sg/', problems);
+    expect(message.split('\n')).toHaveLength(1);
+    expect(message).toMatch(
+      /^invalid \/sg\/breakers\/default\/failure_threshold: .*; invalid \/sg\/cache\/ttl_seconds: .*; nothing written$/,
+    );
+  });
+});

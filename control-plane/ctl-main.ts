@@ -1,0 +1,119 @@
+/**
+ * Running shardgate-ctl: parse the command line, run the action, and turn every outcome into the
+ * exit-code contract of CONTRACT.md §5.
+ *
+ *   0  success; `--help` / `help [command]` (the help on stdout); a bare `shardgate-ctl`, which
+ *      asks for nothing and so gets the program's help on stdout.
+ *   1  a user error: exactly ONE line on stderr,
+ *        shardgate-ctl: <command>: <what is wrong> (see shardgate-ctl <command> --help)
+ *      both when commander refuses the command line (missing or unknown argument, option or
+ *      command; a command group without its subcommand) and when an action refuses the request
+ *      (UserError, e.g. `config apply` naming every invalid key).
+ *   2  etcd unreachable: one line on stderr.
+ *
+ * Commander writes help to stdout when it is asked for, and nothing to stderr: its error output
+ * is switched off on every command, and its exit is turned into a CommandLineExit that carries the
+ * command it concerns, so the line can name that command without reading any text back.
+ */
+import { type Command, CommanderError } from 'commander';
+import { EtcdUnreachableError, UserError } from './ctl-errors.js';
+import { buildProgram } from './ctl-program.js';
+
+const NAME = 'shardgate-ctl';
+
+/** Commander's exit (error, help or version) on `command`, thrown by its exitOverride. */
+class CommandLineExit extends Error {
+  constructor(
+    readonly command: Command,
+    readonly commander: CommanderError,
+  ) {
+    super(commander.message);
+  }
+}
+
+/** `tenants create` for that command; '' for the program itself. */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** Any line break, with the blanks around it, becomes one space: a message is never two lines. */
+const oneLine = (text: string) => text.trim().replace(/\s*\n\s*/g, ' ');
+
+/** The single stderr line (without its newline) of a user error concerning `command`. */
+export function userErrorLine(command: Command, message: string): string {
+  const path = commandPath(command);
+  const help = [NAME, path, '--help'].filter(Boolean).join(' ');
+  return `${NAME}: ${path ? `${path}: ` : ''}${oneLine(message)} (see ${help})`;
+}
+
+/** What is wrong with a command line that commander refused, naming the argument, option or command. */
+export function describeRefusal(command: Command, error: CommanderError): string {
+  if (error.code === 'commander.help') {
+    // help({ error: true }): a command group was given no subcommand (`tenants`), or the help
+    // command an unknown one (`help bogus`); commander's message is only a placeholder.
+    const given = command.args.at(-1);
+    if (given !== undefined) return `unknown command '${given}'`;
+    return `missing command, one of: ${command.commands.map((c) => c.name()).join(', ')}`;
+  }
+  // missingArgument, unknownCommand, unknownOption, missingMandatoryOptionValue,
+  // optionMissingArgument, excessArguments, …: commander's message names the culprit.
+  return error.message.replace(/^error: /, '');
+}
+
+function commandsOf(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(commandsOf)];
+}
+
+const writeLine = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Run shardgate-ctl with `argv` (node, script, ...args) and return the exit code. */
+export async function main(argv: string[], program: Command = buildProgram()): Promise<number> {
+  for (const command of commandsOf(program)) {
+    command.configureOutput({
+      outputError: () => {},
+      // commander's only other stderr output is the help it prints after an error
+      writeErr: () => {},
+    });
+    command.exitOverride((error) => {
+      throw new CommandLineExit(command, error);
+    });
+  }
+  let active = program;
+  program.hook('preAction', (_program, actionCommand) => {
+    active = actionCommand;
+  });
+
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return 0;
+  }
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommandLineExit) {
+      // help, helpDisplayed and version exit 0, their text already on stdout
+      if (error.commander.exitCode === 0) return 0;
+      writeLine(userErrorLine(error.command, describeRefusal(error.command, error.commander)));
+      return 1;
+    }
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0;
+      writeLine(userErrorLine(active, describeRefusal(active, error)));
+      return 1;
+    }
+    if (error instanceof UserError) {
+      writeLine(userErrorLine(active, error.message));
+      return error.exitCode;
+    }
+    if (error instanceof EtcdUnreachableError) {
+      writeLine(`${NAME}: ${oneLine(error.message)}`);
+      return error.exitCode;
+    }
+    // a bug, not a user error: the stack is worth more than one line
+    writeLine(`${NAME}: unexpected error: ${error instanceof Error ? error.stack : String(error)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The command tree of shardgate-ctl (CONTRACT.md §5). Building it has no side effect: nothing is
+ * parsed and etcd is only reached from inside an action (through its CtlContext). How a refused
+ * command line is reported is not decided here but in ctl-main.ts.
+ */
+import { Command } from 'commander';
+import { getBreakers, setBreaker } from './commands/breakers.js';
+import { applyCommand, exportCommand } from './commands/config.js';
+import { initCommand } from './commands/init.js';
+import { setWeight } from './commands/lb.js';
+import { type LbSyncOptions, lbSyncCommand } from './commands/lb-sync.js';
+import {
+  addReplica,
+  addShard,
+  listShards,
+  removeReplica,
+  removeShard,
+  setMaster,
+} from './commands/shards.js';
+import { statusCommand } from './commands/status.js';
+import { createTenant, listTenants, setTenantStatus, showTenant } from './commands/tenants.js';
+import { type CtlContext, createCtlContext } from './ctl-context.js';
+
+type Action<A extends unknown[]> = (ctx: CtlContext, ...args: A) => Promise<void>;
+
+/** Wrap a command so it gets a context, and the context is closed whatever happens. */
+function run<A extends unknown[]>(action: Action<A>) {
+  return async (...args: A) => {
+    const ctx = createCtlContext();
+    try {
+      await action(ctx, ...args);
+    } finally {
+      ctx.close();
+    }
+  };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function buildProgram(): Command {
+  const program = new Command('shardgate-ctl')
+    .description('control plane of shardgate: shards, tenants, breakers, load-balancer weights, config')
+    .exitOverride();
+
+  program
+    .command('init')
+    .description('seed etcd with the defaults of every absent key (and the local topology)')
+    .option('--force', 'overwrite existing keys with the defaults')
+    .option('--no-topology', 'do not seed the shards, placement and weights of the local stack')
+    .action(run((ctx, opts: { force?: boolean; topology?: boolean }) => initCommand(ctx, opts)));
+
+  program
+    .command('status')
+    .description('shards, tenants per shard, weights, breaker settings and registered instances')
+    .option('--json', 'machine-readable output')
+    .action(run((ctx, opts: { json?: boolean }) => statusCommand(ctx, opts)));
+
+  const shards = program.command('shards').description('manage shards (shards/<id>)');
+  shards
+    .command('list')
+    .option('--json')
+    .action(run((ctx, opts: { json?: boolean }) => listShards(ctx, opts)));
+  shards
+    .command('add <id>')
+    .description('add a shard')
+    .requiredOption('--master <host:port>', 'master address')
+    .option('--replica <host:port[@weight]>', 'replica address (repeatable)', collect)
+    .option('--database <name>', 'database name', 'shardgate')
+    .option('--password-env <VAR>', "env var holding this shard's password")
+    .action(run((ctx, id: string, opts) => addShard(ctx, id, opts)));
+  shards
+    .command('remove <id>')
+    .description('remove a shard (refused while it holds tenants)')
+    .action(run((ctx, id: string) => removeShard(ctx, id)));
+  shards
+    .command('set-master <id> <host:port>')
+    .description('point a shard at a new master')
+    .action(run((ctx, id: string, hp: string) => setMaster(ctx, id, hp)));
+  shards
+    .command('add-replica <id> <host:port>')
+    .option('--weight <n>', 'replica weight 0-256', '1')
+    .action(run((ctx, id: string, hp: string, opts: { weight?: string }) => addReplica(ctx, id, hp, opts)));
+  shards
+    .command('remove-replica <id> <host:port>')
+    .action(run((ctx, id: string, hp: string) => removeReplica(ctx, id, hp)));
+
+  const tenants = program.command('tenants').description('manage the tenant directory (tenants/<id>)');
+  tenants
+    .command('create <id>')
+    .description('create a tenant on --shard or where the placement policy puts it')
+    .option('--shard <id>', 'shard to place it on')
+    .option('--status <status>', 'active | readonly | suspended', 'active')
+    .option('--name <name>', 'display name used in emails')
+    .action(run((ctx, id: string, opts) => createTenant(ctx, id, opts)));
+  tenants
+    .command('list')
+    .option('--json')
+    .action(run((ctx, opts: { json?: boolean }) => listTenants(ctx, opts)));
+  tenants
+    .command('show <id>')
+    .option('--json')
+    .action(run((ctx, id: string, opts: { json?: boolean }) => showTenant(ctx, id, opts)));
+  tenants
+    .command('set-status <id> <status>')
+    .description('active | readonly | suspended')
+    .action(run((ctx, id: string, status: string) => setTenantStatus(ctx, id, status)));
+
+  const breakers = program
+    .command('breakers')
+    .description('circuit-breaker settings (breakers/<kind>/<setting>)');
+  breakers
+    .command('get [kind]')
+    .option('--json')
+    .action(run((ctx, kind: string | undefined, opts: { json?: boolean }) => getBreakers(ctx, kind, opts)));
+  breakers
+    .command('set <kind> <setting> <value>')
+    .description('kind: default | mysql-master | mysql-replica | redis | rabbitmq')
+    .action(
+      run((ctx, kind: string, setting: string, value: string) => setBreaker(ctx, kind, setting, value)),
+    );
+
+  const lb = program.command('lb').description('load-balancer weights');
+  lb.command('weight <instanceId> <weight>')
+    .description('set the HAProxy weight of an instance (0-256, 0 = drain)')
+    .action(run((ctx, id: string, w: string) => setWeight(ctx, id, w)));
+
+  lb.command('sync')
+    .description('push lb/weights/* to HAProxy through its runtime API (0 = drain)')
+    .option('--watch', 'keep running: follow etcd and re-apply after HAProxy restarts')
+    .option('--socket <path>', 'HAProxy runtime API socket (default .stack/haproxy.sock)')
+    .option('--backend <name>', 'HAProxy backend of the API servers', 'api')
+    .option('--interval-ms <ms>', 'reconcile period with --watch', '1000')
+    .action(run((ctx, opts: LbSyncOptions) => lbSyncCommand(ctx, opts)));
+
+  const config = program.command('config').description('export or apply the whole config as YAML');
+  config
+    .command('export')
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .option('--json', 'JSON instead of YAML')
+    .action(run((ctx, opts: { output?: string; json?: boolean }) => exportCommand(ctx, opts)));
+  config
+    .command('apply')
+    .requiredOption('-f, --file <file>', 'YAML file from `config export`')
+    .option('--dry-run', 'validate and print the diff, write nothing')
+    .option('--prune', 'delete managed keys that the file does not name')
+    .action(run((ctx, opts: { file: string; dryRun?: boolean; prune?: boolean }) => applyCommand(ctx, opts)));
+
+  return program;
+}
