@@ -69,7 +69,10 @@ export type AppEnv = {
     tenantStatus: TenantEntry['status'];
     /** set by the /v1 tenant middleware on reads carrying a valid `X-Consistency-Token` */
     readPosition: ReplicationPosition | undefined;
-    /** set by `requireMember` on routes that need a Bearer token */
+    /**
+     * set by the /v1 tenant middleware when a valid Bearer token of the tenant is sent; routes
+     * that need one have `requireMember`, which refuses a request without it
+     */
     principal: Principal;
     /** this answer's headers until it is built (http/response-headers.ts) */
     responseHeaders: Record<string, string>;

@@ -12,6 +12,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { AppEnv, Services } from './app-env.js';
+import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
 import { finishHeaders } from './http/response-headers.js';
@@ -105,14 +106,27 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   });
   app.get('/docs', swaggerUI({ url: '/openapi.json' }));
 
-  app.notFound((c) =>
-    problemResponse(c, {
+  // a known path asked with a method it has no route for: 405 with Allow, else 404
+  let allowedOn: AllowedMethods | undefined;
+  app.notFound((c) => {
+    allowedOn ??= allowedMethods(app.routes);
+    const allow = allowedOn(c.req.path);
+    if (allow.length > 0) {
+      return problemResponse(c, {
+        status: 405,
+        code: 'method_not_allowed',
+        title: 'Method not allowed',
+        detail: `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(', ')}`,
+        headers: { Allow: allow.join(', ') },
+      });
+    }
+    return problemResponse(c, {
       status: 404,
       code: 'not_found',
       title: 'Not found',
       detail: `no route for ${c.req.method} ${c.req.path}`,
-    }),
-  );
+    });
+  });
   app.onError((error, c) => {
     if (error instanceof ProblemError) return problemResponse(c, error.init);
     if (error instanceof DependencyError) {

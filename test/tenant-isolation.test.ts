@@ -41,6 +41,12 @@ describe('tenant isolation', () => {
       body: { bookId: book.json.id },
     });
     expect(foreignWrite.status).toBe(403);
+    // a token is valid only with its own tenant on public routes too, the answer cached or not
+    for (const path of ['/v1/books', `/v1/books/${book.json.id}`]) {
+      const foreignRead = await api('GET', path, { tenant: b, token: ann.token });
+      expect([path, foreignRead.status, foreignRead.json.code]).toEqual([path, 403, 'tenant_mismatch']);
+    }
+    expect((await api('GET', '/v1/books', { tenant: a, token: ann.token })).status).toBe(200);
 
     // same shard, consistency token of the write: B still cannot see A's book
     const asB = await api('GET', `/v1/books/${book.json.id}`, {
@@ -105,6 +111,7 @@ describe('tenant isolation', () => {
       const read = await api('GET', '/v1/books', { tenant: t });
       expect(read.status).toBe(403);
       expect(read.json.code).toBe('tenant_suspended');
+      expect(read.headers.get('X-Shard')).toBe(shard);
       expect((await api('GET', '/v1/members/me', { tenant: t, token })).status).toBe(403);
     } finally {
       removeTenant(t);

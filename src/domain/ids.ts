@@ -49,6 +49,11 @@ export function newId(now: number = Date.now()): string {
   return timePart(now) + random;
 }
 
+/**
+ * Whether a string can be an id of ours. Ids are opaque to clients (CONTRACT.md §6): a string that
+ * is not one names nothing, so the repositories find nothing for it (a 404 upstream) without
+ * asking the database.
+ */
 export function isId(value: string): boolean {
   return ID_REGEX.test(value);
 }

@@ -36,6 +36,7 @@ export interface BookListQuery {
   limit: number;
 }
 
+/** Every `find…` of an id finds nothing for a string that is not an id (`isId`, ids.ts). */
 export interface BookRepo {
   findById(id: string): Promise<Book | undefined>;
   findByIdForUpdate(id: string): Promise<Book | undefined>;

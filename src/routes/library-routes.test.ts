@@ -359,7 +359,10 @@ describe('library routes (memory adapters)', () => {
       reads: 0,
     });
     expect(await get(`/v1/books/${id}`, {})).toMatchObject({ status: 400, reads: 0 });
-    const badId = await get('/v1/books/not-an-id');
+    // ids are opaque: a string that is not one names no book; one too long for any id is a 400
+    const notAnId = await get('/v1/books/not-an-id');
+    expect([notAnId.status, notAnId.json.code, notAnId.reads]).toEqual([404, 'book_not_found', 0]);
+    const badId = await get(`/v1/books/${'X'.repeat(65)}`);
     expect([badId.status, badId.json.code, badId.reads]).toEqual([400, 'validation_failed', 0]);
     expect(badId.json.detail).toContain('path.id');
     const badQuery = await get('/v1/books?bogus=1');
@@ -392,6 +395,49 @@ describe('library routes (memory adapters)', () => {
     });
   });
 
+  it('checks a token sent to a public route: 401 when it is not one, 403 when it is of another tenant', async () => {
+    const { call, register } = setup();
+    const ann = await register('acme', 'ann@example.com');
+    const bob = await register('globex', 'bob@example.com');
+    expect((await call('GET', '/v1/books', { token: ann.token })).status).toBe(200);
+    const foreign = await call('GET', '/v1/books', { token: bob.token });
+    expect([foreign.status, foreign.json.code]).toEqual([403, 'tenant_mismatch']);
+    const forged = await call('GET', '/v1/books', { token: `${ann.token.slice(0, -2)}xx` });
+    expect([forged.status, forged.json.code]).toEqual([401, 'invalid_token']);
+    expect(forged.res.headers.get('WWW-Authenticate')).toContain('Bearer');
+    const notBearer = await call('GET', '/v1/books', { headers: { Authorization: 'Basic YTpi' } });
+    expect([notBearer.status, notBearer.json.code]).toEqual([401, 'invalid_token']);
+    // a route that needs a member still says so without any token
+    expect((await call('GET', '/v1/members/me')).json.code).toBe('unauthorized');
+  });
+
+  it('answers a known path asked with another method 405 with Allow, an unknown path 404', async () => {
+    const { call } = setup();
+    const put = await call('PUT', '/v1/books', { body: {} });
+    expect([put.status, put.json.code, put.res.headers.get('Allow')]).toEqual([
+      405,
+      'method_not_allowed',
+      'GET, HEAD, POST',
+    ]);
+    expect(put.res.headers.get('content-type')).toContain('application/problem+json');
+    const del = await call('DELETE', '/v1/loans/01JD5X8Q9W6ZV1N2M3K4H5G6F7/return');
+    expect([del.status, del.res.headers.get('Allow')]).toEqual([405, 'POST']);
+    expect((await call('POST', '/health')).res.headers.get('Allow')).toBe('GET, HEAD');
+    const unknown = await call('GET', '/v1/nothing-here');
+    expect([unknown.status, unknown.json.code]).toEqual([404, 'not_found']);
+  });
+
+  it('names the shard of a suspended tenant in its 403', async () => {
+    const { call, config } = setup();
+    config.put('tenants/acme', JSON.stringify({ shard: 'shard-1', status: 'suspended' }));
+    const r = await call('GET', '/v1/books');
+    expect([r.status, r.json.code, r.res.headers.get('X-Shard')]).toEqual([
+      403,
+      'tenant_suspended',
+      'shard-1',
+    ]);
+  });
+
   it('documents the library API in /openapi.json', async () => {
     const { app } = setup();
     const doc = (await (await app.request('/openapi.json')).json()) as { paths: Record<string, unknown> };
@@ -407,13 +453,30 @@ describe('library routes (memory adapters)', () => {
     ]) {
       expect(doc.paths[path], path).toBeDefined();
     }
-    // the tenant header is documented on every /v1 operation (validated once, by tenantContext)
+    // the tenant header is documented on every /v1 operation (validated once, by tenantContext),
+    // and so are the answer's headers, 401 (a token sent is checked) and 415 where a body goes
+    type Operation = {
+      parameters?: unknown[];
+      requestBody?: unknown;
+      responses: Record<string, { headers?: Record<string, unknown> }>;
+    };
     for (const [path, operations] of Object.entries(doc.paths)) {
       if (!path.startsWith('/v1/')) continue;
-      for (const [method, op] of Object.entries(operations as Record<string, { parameters?: unknown[] }>)) {
-        expect(op.parameters, `${method} ${path}`).toContainEqual(
+      for (const [method, op] of Object.entries(operations as Record<string, Operation>)) {
+        const where = `${method} ${path}`;
+        expect(op.parameters, where).toContainEqual(
           expect.objectContaining({ in: 'header', name: 'x-tenant-id', required: true }),
         );
+        expect(Object.keys(op.responses), where).toContain('401');
+        if (op.requestBody) expect(Object.keys(op.responses), where).toContain('415');
+        for (const [status, response] of Object.entries(op.responses)) {
+          const headers = Object.keys(response.headers ?? {});
+          expect(headers, `${where} ${status}`).toEqual(expect.arrayContaining(['X-Request-Id', 'X-Shard']));
+          if (status.startsWith('2'))
+            expect(headers, `${where} ${status}`).toContain(
+              method === 'get' ? 'X-Read-From' : 'X-Consistency-Token',
+            );
+        }
       }
     }
   });

@@ -4,19 +4,24 @@
  *   / 403 suspended), sets `X-Shard`, and on reads verifies `X-Consistency-Token` (400
  *   `invalid_consistency_token` when forged or malformed, 400 `consistency_token_shard_mismatch`
  *   when it names another shard than the tenant's).
+ *   A Bearer token, where one is sent, is verified on every /v1 route, public ones included:
+ *   401 when it is malformed, forged or expired, 403 when it was issued for another tenant
+ *   (CONTRACT.md §6: a token is valid only with its own `X-Tenant-ID`).
  * - `requireWritable` (write routes): 423 for a `readonly` tenant.
- * - `requireMember` (Bearer routes): 401 without a valid member token, 403 when the token was
- *   issued for another tenant. The member row itself (exists, password version) is checked by
- *   the domain, inside the same read or transaction that serves the request.
+ * - `requireMember` (Bearer routes): 401 without a member token; the token itself was verified
+ *   by `tenantContext`. The member row (exists, password version) is checked by the domain,
+ *   inside the same read or transaction that serves the request.
  */
 import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
+import type { Principal } from '../domain/member-tokens.js';
 import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader } from '../http/response-headers.js';
 import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
 import { urlValidator } from './url-validator.js';
+import { documentV1Responses } from './v1-response-docs.js';
 
 export const CONSISTENCY_HEADER = 'X-Consistency-Token';
 
@@ -24,7 +29,8 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   const { config, consistencyTokens } = c.get('services');
   const lookup = resolveTenant(config.current(), requestHeader(c, TENANT_HEADER));
   if (!lookup.ok) {
-    const { status, code, detail, field } = lookup.refusal;
+    const { status, code, detail, field, shardId } = lookup.refusal;
+    if (shardId !== undefined) setHeader(c, 'X-Shard', shardId);
     throw new ProblemError({
       status,
       code,
@@ -37,6 +43,8 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set('tenant', tenant);
   c.set('tenantStatus', lookup.status);
   setHeader(c, 'X-Shard', tenant.shardId);
+  const authorization = requestHeader(c, 'Authorization');
+  if (authorization) c.set('principal', await authenticate(c, authorization));
   c.set('readPosition', undefined);
   const raw = requestHeader(c, CONSISTENCY_HEADER);
   if (raw !== undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
@@ -77,17 +85,18 @@ export const requireWritable: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
-export const requireMember: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const header = requestHeader(c, 'Authorization');
-  const unauthorized = (code: string, detail: string) =>
-    new ProblemError({
-      status: 401,
-      code,
-      title: 'Unauthorized',
-      detail,
-      headers: { 'WWW-Authenticate': 'Bearer realm="shardgate"' },
-    });
-  if (!header) throw unauthorized('unauthorized', 'a Bearer member token is required');
+function unauthorized(code: string, detail: string): ProblemError {
+  return new ProblemError({
+    status: 401,
+    code,
+    title: 'Unauthorized',
+    detail,
+    headers: { 'WWW-Authenticate': 'Bearer realm="shardgate"' },
+  });
+}
+
+/** The member an `Authorization` header names, for the request's tenant; throws 401 / 403. */
+async function authenticate(c: Context<AppEnv>, header: string): Promise<Principal> {
   const match = BEARER.exec(header);
   if (!match) throw unauthorized('invalid_token', 'header.Authorization: must be "Bearer <jwt>"');
   const check = await c.get('services').memberTokens.verify(match[1]!);
@@ -100,7 +109,13 @@ export const requireMember: MiddlewareHandler<AppEnv> = async (c, next) => {
       detail: `the token was issued for another tenant than "${c.get('tenant').id}"`,
     });
   }
-  c.set('principal', check.principal);
+  return check.principal;
+}
+
+/** Bearer routes: `tenantContext` verified the token if one was sent; here one must have been. */
+export const requireMember: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!requestHeader(c, 'Authorization'))
+    throw unauthorized('unauthorized', 'a Bearer member token is required');
   await next();
 };
 
@@ -130,7 +145,7 @@ export function openapiV1<R extends RouteConfig>(
   route: R,
   handler: RouteHandler<R, AppEnv>,
 ): void {
-  const { middleware: _middleware, hide: _hide, ...documented } = route;
+  const { middleware: _middleware, hide: _hide, ...documented } = documentV1Responses(route);
   app.openAPIRegistry.registerPath(documented);
   const { headers: _checkedByTenantContext, params, query, ...request } = route.request ?? {};
   const own = route.middleware === undefined ? [] : [route.middleware].flat();

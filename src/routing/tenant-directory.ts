@@ -18,6 +18,8 @@ export interface DirectoryRefusal {
   detail: string;
   /** for 400: the invalid field and what is wrong with it */
   field?: { name: string; message: string };
+  /** the tenant's shard, where the tenant exists (a suspended one): answered as `X-Shard` */
+  shardId?: string;
 }
 
 export type TenantLookup =
@@ -29,7 +31,17 @@ export function resolveTenant(snapshot: ConfigSnapshot, header: string | undefin
   if (!ID_PATTERN.test(header)) return invalidHeader(`must match ${ID_PATTERN.source}`);
   const entry = snapshot.tenants.get(header);
   if (!entry) return refuse(404, 'tenant_not_found', `tenant "${header}" does not exist`);
-  if (entry.status === 'suspended') return refuse(403, 'tenant_suspended', `tenant "${header}" is suspended`);
+  if (entry.status === 'suspended') {
+    return {
+      ok: false,
+      refusal: {
+        status: 403,
+        code: 'tenant_suspended',
+        detail: `tenant "${header}" is suspended`,
+        shardId: entry.shard,
+      },
+    };
+  }
   return { ok: true, tenant: { id: header, shardId: entry.shard, name: entry.name }, status: entry.status };
 }
 

@@ -4,6 +4,7 @@
  * (insert, update, delete) are built per call.
  */
 import { and, asc, eq, getTableColumns, gt, lt, param, sql } from 'drizzle-orm';
+import { isId } from '../../domain/ids.js';
 import type { Book } from '../../domain/models.js';
 import type { BookListQuery, BookRepo } from '../../domain/repositories.js';
 import { books, loans } from '../schema.js';
@@ -86,16 +87,19 @@ export class DrizzleBookRepo implements BookRepo {
   ) {}
 
   async findById(id: string): Promise<Book | undefined> {
+    if (!isId(id)) return undefined;
     const rows = await this.sql.prepared(findById).execute({ tenantId: this.tenantId, id });
     return rows[0] && toBook(rows[0]);
   }
 
   async findByIdForUpdate(id: string): Promise<Book | undefined> {
+    if (!isId(id)) return undefined;
     const rows = await this.sql.prepared(findByIdForUpdate).execute({ tenantId: this.tenantId, id });
     return rows[0] && toBook(rows[0]);
   }
 
   async findByLoan(loanId: string): Promise<Book | undefined> {
+    if (!isId(loanId)) return undefined;
     const rows = await this.sql.prepared(findByLoan).execute({ tenantId: this.tenantId, loanId });
     return rows[0] && toBook(rows[0]);
   }

@@ -3,6 +3,7 @@
  * statement is prepared once per connection (sql-context.ts).
  */
 import { and, desc, eq, isNull, lt, param, sql } from 'drizzle-orm';
+import { isId } from '../../domain/ids.js';
 import type { Loan } from '../../domain/models.js';
 import type { LoanListQuery, LoanRepo } from '../../domain/repositories.js';
 import { loans } from '../schema.js';
@@ -71,6 +72,7 @@ export class DrizzleLoanRepo implements LoanRepo {
   ) {}
 
   async findByIdForUpdate(id: string): Promise<Loan | undefined> {
+    if (!isId(id)) return undefined;
     const rows = await this.sql.prepared(findByIdForUpdate).execute({ tenantId: this.tenantId, id });
     return rows[0] && toLoan(rows[0]);
   }

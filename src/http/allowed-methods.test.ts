@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { allowedMethods } from './allowed-methods.js';
+
+describe('allowedMethods', () => {
+  const allowed = allowedMethods([
+    { method: 'ALL', path: '/v1/*' },
+    { method: 'GET', path: '/v1/books' },
+    { method: 'POST', path: '/v1/books' },
+    { method: 'GET', path: '/v1/books/:id' },
+    { method: 'PATCH', path: '/v1/books/:id' },
+    { method: 'POST', path: '/v1/loans/:id/return' },
+    { method: 'GET', path: '/*' },
+  ]);
+
+  it('lists the methods of every route whose pattern matches, HEAD with GET, middleware left out', () => {
+    expect(allowed('/v1/books')).toEqual(['GET', 'HEAD', 'POST']);
+    expect(allowed('/v1/books/01ABC')).toEqual(['GET', 'HEAD', 'PATCH']);
+    expect(allowed('/v1/loans/x/return')).toEqual(['POST']);
+  });
+
+  it('finds nothing for a path no route names, nor across a slash', () => {
+    expect(allowed('/v1/nothing')).toEqual([]);
+    expect(allowed('/v1/books/a/b')).toEqual([]);
+    expect(allowed('/v1/loans/x/y/return')).toEqual([]);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * `documentV1Responses(route)`: the OpenAPI view of what every /v1 operation answers beyond its
+ * own responses, added in one place (`openapiV1`) instead of on each route:
+ * - the headers of CONTRACT.md §6 on every response (`X-Request-Id`, `X-Served-By`, `X-Shard`),
+ *   on successful reads `X-Read-From` and `X-Cache`, on successful writes `X-Consistency-Token`,
+ *   `WWW-Authenticate` on 401 and `Retry-After` on 503;
+ * - 401 on every operation (a Bearer token that is sent is checked, public routes included);
+ * - 415 on every operation with a body (a `Content-Type` other than JSON).
+ * Documentation only: nothing here runs per request.
+ */
+import type { RouteConfig } from '@hono/zod-openapi';
+import { problems } from './schemas.js';
+
+type Header = { description: string; schema: { type: 'string'; enum?: string[] } };
+
+const text = (description: string, values?: string[]): Header => ({
+  description,
+  schema: values ? { type: 'string', enum: values } : { type: 'string' },
+});
+
+const EVERY = {
+  'X-Request-Id': text('the request id (the caller’s own when short and plain), also in problem bodies'),
+  'X-Served-By': text('the API instance that answered'),
+  'X-Shard': text('the tenant’s shard (absent when the tenant is unknown or its header invalid)'),
+};
+const READ = {
+  'X-Read-From': text('where the data was read (on a cache HIT: where the entry was read)', [
+    'replica',
+    'master',
+  ]),
+  'X-Cache': text('where the read cache applies (book reads, /v1/members/me)', ['HIT', 'MISS', 'BYPASS']),
+};
+const WRITE = {
+  'X-Consistency-Token': text(
+    'opaque; sent back on a later read (to any instance), it sees this write or newer',
+  ),
+};
+const BY_STATUS: Record<string, Record<string, Header>> = {
+  '401': { 'WWW-Authenticate': text('Bearer realm="shardgate"') },
+  '503': { 'Retry-After': text('seconds until the dependency may be tried again') },
+};
+
+export function documentV1Responses<R extends RouteConfig>(route: R): R {
+  const read = route.method === 'get';
+  const all: RouteConfig['responses'] = {
+    ...problems(401),
+    ...(route.request?.body ? problems(415) : {}),
+    ...route.responses,
+  };
+  const responses: RouteConfig['responses'] = {};
+  for (const [status, response] of Object.entries(all)) {
+    const ok = status.startsWith('2');
+    responses[status] =
+      'description' in response
+        ? {
+            ...response,
+            headers: {
+              ...EVERY,
+              ...(ok ? (read ? READ : WRITE) : {}),
+              ...BY_STATUS[status],
+            },
+          }
+        : response;
+  }
+  return { ...route, responses };
+}
