@@ -46,6 +46,23 @@ describe('validateChanges / problemsMessage', () => {
     expect(problems.some((p) => p.key.startsWith('tenants/'))).toBe(false);
   });
 
+  it('lets one request move every tenant off a shard, or delete them, and remove the shard', () => {
+    const moved = problemsOf(base, [
+      ['shards/s1', undefined],
+      ['tenants/a', tenantOn('s2')],
+      ['tenants/b', undefined],
+      ['placement', '{"strategy":"least-tenants","shards":["s2"]}'],
+    ]);
+    expect(moved).toEqual([]);
+    // one tenant left behind still holds it, and only that one is named
+    const half = problemsOf(base, [
+      ['shards/s1', undefined],
+      ['tenants/a', tenantOn('s2')],
+      ['placement', '{"strategy":"least-tenants","shards":["s2"]}'],
+    ]);
+    expect(half).toEqual([{ key: 'shards/s1', reason: 'shard still holds 1 tenant(s): b' }]);
+  });
+
   it('still reports a tenant changed in the same request', () => {
     const problems = problemsOf(base, [
       ['shards/s1', undefined],

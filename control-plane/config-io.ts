@@ -124,7 +124,10 @@ export function validateChanges(current: PrefixRead, changes: Change[]): Rejecte
   // The cause first: a shard removed while tenants live on it.
   for (const c of shardDeletes) {
     const id = c.key.slice('shards/'.length);
-    const holders = [...before.snapshot.tenants].filter(([, t]) => t.shard === id).map(([tid]) => tid);
+    // the tenants on it once the same request is applied: one moved off it or deleted is not
+    const holders = [...before.snapshot.tenants]
+      .filter(([tid, t]) => t.shard === id && stillOn(next.get(`tenants/${tid}`), id))
+      .map(([tid]) => tid);
     if (holders.length > 0) {
       const named = holders.slice(0, HOLDERS_NAMED).join(', ');
       const others = holders.length - HOLDERS_NAMED;
@@ -141,6 +144,19 @@ export function validateChanges(current: PrefixRead, changes: Change[]): Rejecte
     ),
   );
   return problems;
+}
+
+/**
+ * Whether a tenant entry's raw value (undefined: deleted) still names `shardId`. A value that is
+ * not JSON counts as still there: its own rejection names it, and the shard is not freed by it.
+ */
+function stillOn(raw: string | undefined, shardId: string): boolean {
+  if (raw === undefined) return false;
+  try {
+    return (JSON.parse(raw) as { shard?: unknown }).shard === shardId;
+  } catch {
+    return true;
+  }
 }
 
 /**
