@@ -5,7 +5,10 @@
  * lag passes `replication/max_lag_seconds`, token-less reads move to the master too, and return
  * to the replica after it caught up.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATE_DIR } from '../stack/paths.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride } from './helpers/etcd.js';
 import { node, rootQuery } from './helpers/shard-db.js';
@@ -96,6 +99,51 @@ describe('read-your-writes with a stopped replica', () => {
     const back = await api('GET', path, { tenant, base: reader });
     expect(back.status).toBe(200);
     expect(back.headers.get('X-Read-From')).toBe('replica');
+  });
+
+  it('does not hold a token read on a frozen replica much past ryw_timeout_ms: it reads the master', async () => {
+    // a tenant of its own on the same shard, whose first member is its librarian
+    const own = uniqueTenantId('ryw-frozen');
+    await createTenant(own, shard);
+    restores.push(() => removeTenant(own));
+    const { token } = await registerAndLogin(own, 'frozen@example.com');
+    await waitFor(async () => (await readFromEverywhere('/v1/books?limit=1')).every((r) => r === 'replica'), {
+      timeoutMs: 10_000,
+      what: 'both instances reading from the replica',
+    });
+    const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${shard}-replica.pid`), 'utf8'));
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // right away, while the replica is still admitted: the read waits on it for the token
+      const created = await api('POST', '/v1/books', {
+        tenant: own,
+        base: writer,
+        token,
+        body: { isbn: '0306406152', title: 'Written while the replica is frozen', author: 'RYW', copies: 1 },
+      });
+      expect(created.status).toBe(201);
+      const started = Date.now();
+      const read = await api('GET', `/v1/books/${created.json.id}`, {
+        tenant: own,
+        base: reader,
+        headers: { 'X-Consistency-Token': created.headers.get('X-Consistency-Token')! },
+      });
+      const tookMs = Date.now() - started;
+      expect([read.status, read.json.title, read.headers.get('X-Read-From')]).toEqual([
+        200,
+        'Written while the replica is frozen',
+        'master',
+      ]);
+      // ryw_timeout_ms is 200; the replica breaker's call timeout (2 s) must not be what ends it
+      expect(tookMs).toBeLessThan(1500);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor(async () => (await readFromEverywhere('/v1/books?limit=1')).every((r) => r === 'replica'), {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      what: 'reads back on the thawed replica',
+    });
   });
 
   it('rejects a forged token and a token of another shard with 400', async () => {

@@ -15,6 +15,8 @@ class FakeServer {
   down = false;
   /** what waitFor does: reach the position within the wait, or not */
   catchesUpOnWait = false;
+  /** the wait never answers (a replica SIGSTOPped mid-read) */
+  hangsOnWait = false;
   waits = 0;
   calls = 0;
 }
@@ -48,6 +50,7 @@ class FakeNodeSet implements NodeSet<FakeSession> {
           position: async () => server.position,
           waitFor: async (gtid) => {
             server.waits++;
+            if (server.hangsOnWait) await new Promise(() => {});
             if (server.catchesUpOnWait) server.position = gtid;
             return server.catchesUpOnWait;
           },
@@ -199,6 +202,18 @@ describe('shard router: read-your-writes', () => {
     const r = await router.read('s1', { position: token('0-1-9') }, async () => 'x');
     expect(r.readFrom).toBe('replica');
     expect(replica.waits).toBe(1);
+  });
+
+  it('reads from the master soon after ryw_timeout_ms when the replica does not answer its wait at all', async () => {
+    const { router, tick, replica } = setup();
+    await tick();
+    replica.hangsOnWait = true;
+    const started = Date.now();
+    const r = await router.read('s1', { position: token('0-1-9') }, async () => 'x');
+    expect(r.readFrom).toBe('master');
+    expect(replica.waits).toBe(1);
+    // ryw_timeout_ms is 200 here; without a bound the read would wait for the hung replica forever
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('goes to the master when the replica does not reach the token in time', async () => {

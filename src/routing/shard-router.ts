@@ -100,6 +100,8 @@ export interface RoutedRead<T> {
 }
 
 const NOT_REACHED = Symbol('not-reached');
+/** how long past `ryw_timeout_ms` a read waits for a replica's answer before reading the master */
+const RYW_WAIT_MARGIN_MS = 100;
 
 export class ShardRouter<S extends NodeSession> {
   private readonly shards = new Map<string, ShardEntry<S>>();
@@ -189,11 +191,25 @@ export class ShardRouter<S extends NodeSession> {
     const close = admitted.filter((r) => r.health.lagSeconds * 1000 <= timeoutMs);
     const pick = weightedPick(close, (r) => r.weight, this.random);
     if (!pick) return NOT_REACHED;
-    return this.runOnReplica(pick, async (session) => {
+    const waited = this.runOnReplica(pick, async (session) => {
       if (session.flavour !== position.flavour) return NOT_REACHED;
       if (!(await session.waitFor(position.gtid, timeoutMs))) return NOT_REACHED;
       return fn(session);
     });
+    // The server ends its wait after timeoutMs, but a replica that does not answer at all (hung,
+    // SIGSTOPped) would hold the read until the breaker's call timeout: give up on it a little
+    // after timeoutMs and read from the master. The abandoned call finishes (or times out, and
+    // counts against the replica's breaker) on its own; its result is dropped.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<typeof NOT_REACHED>((resolve) => {
+      timer = setTimeout(() => resolve(NOT_REACHED), timeoutMs + RYW_WAIT_MARGIN_MS);
+    });
+    waited.catch(() => {}); // an abandoned call must not surface as unhandled
+    try {
+      return await Promise.race([waited, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** A replica that cannot be reached is excluded at once and the read goes to the master. */
