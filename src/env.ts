@@ -4,10 +4,18 @@
  */
 import { z } from 'zod';
 
+/** a URL of one of these schemes, e.g. `urlOf('amqp', 'amqps')` */
+const urlOf = (...schemes: string[]) =>
+  z.url({
+    protocol: new RegExp(`^(${schemes.join('|')})$`),
+    error: (issue) =>
+      issue.input === undefined ? undefined : `must be a URL of scheme ${schemes.join(' or ')}:`,
+  });
+
 const urlList = z
   .string()
   .transform((s) => s.split(',').map((x) => x.trim()))
-  .pipe(z.array(z.url()).min(1));
+  .pipe(z.array(urlOf('http', 'https')).min(1));
 
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(8787),
@@ -22,12 +30,12 @@ export const envSchema = z.object({
     .string()
     .regex(/^\/(.+\/)?$/, 'must start and end with "/"')
     .default('/shardgate/'),
-  SHARDGATE_REDIS_URL: z.url().default('redis://127.0.0.1:6380'),
-  SHARDGATE_AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5673'),
+  SHARDGATE_REDIS_URL: urlOf('redis', 'rediss').default('redis://127.0.0.1:6380'),
+  SHARDGATE_AMQP_URL: urlOf('amqp', 'amqps').default('amqp://guest:guest@127.0.0.1:5673'),
   SHARDGATE_DB_USER: z.string().min(1).default('shardgate'),
   SHARDGATE_DB_PASSWORD: z.string().optional(),
   SHARDGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-  SHARDGATE_SMTP_URL: z.url().default('smtp://127.0.0.1:2525'),
+  SHARDGATE_SMTP_URL: urlOf('smtp', 'smtps').default('smtp://127.0.0.1:2525'),
   SHARDGATE_MAIL_FROM: z.email().default('no-reply@shardgate.local'),
   /** TCP port answering HAProxy agent-check (drain / weight %); unset = no agent */
   SHARDGATE_AGENT_PORT: z.coerce.number().int().min(1).max(65535).optional(),
@@ -63,4 +71,17 @@ export function parseEnv(
     if (r.data[name] === undefined) throw new EnvError(`missing required environment variable ${name}`);
   }
   return r.data;
+}
+
+/**
+ * SHARDGATE_DB_PASSWORD has no default (CONTRACT.md §3) and may be empty for a passwordless
+ * account, so its absence does not stop a process; it is said once at start instead, because
+ * every query would otherwise fail with nothing but the server's "access denied".
+ */
+export function warnWithoutDbPassword(env: Env, logger: { warn(obj: object, msg: string): void }): void {
+  if (env.SHARDGATE_DB_PASSWORD !== undefined) return;
+  logger.warn(
+    { variable: 'SHARDGATE_DB_PASSWORD' },
+    'SHARDGATE_DB_PASSWORD is not set: the shards are reached without a password (a shard with passwordEnv uses that variable)',
+  );
 }

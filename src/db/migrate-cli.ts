@@ -81,7 +81,12 @@ async function migrateShard(
     database: shard.database,
     connectTimeout: 5000,
   }).catch((error: unknown) => {
-    throw new CliError(`shard ${id} (${where}): cannot connect: ${(error as Error).message}`, 1);
+    // the server's "access denied" does not say which variable was missing
+    const hint =
+      password === undefined && (error as { errno?: number }).errno === ER_ACCESS_DENIED
+        ? ` (no password given: is ${shard.passwordEnv ?? 'SHARDGATE_DB_PASSWORD'} set?)`
+        : '';
+    throw new CliError(`shard ${id} (${where}): cannot connect: ${(error as Error).message}${hint}`, 1);
   });
   try {
     const [locked] = await connection.query<[]>({
@@ -111,6 +116,8 @@ async function migrateShard(
     await connection.end().catch(() => {});
   }
 }
+
+const ER_ACCESS_DENIED = 1045;
 
 async function main(): Promise<void> {
   let env: ReturnType<typeof parseEnv>;

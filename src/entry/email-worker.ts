@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
-import { EnvError, parseEnv } from '../env.js';
+import { EnvError, parseEnv, warnWithoutDbPassword } from '../env.js';
 import { AmqpConnection } from '../mail/amqp-connection.js';
 import { MailConsumer } from '../mail/mail-consumer.js';
 import { OutboxRelay } from '../mail/outbox-relay.js';
@@ -34,6 +34,7 @@ function loadEnv() {
 const env = loadEnv();
 const id = `${env.SHARDGATE_INSTANCE_ID ?? hostname()}-worker`;
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id } });
+warnWithoutDbPassword(env, logger);
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
 const config = new EtcdConfigStore({ client: etcd, prefix: env.SHARDGATE_ETCD_PREFIX, logger });
 const metrics = createPromMetrics({ defaultLabels: { instance: id } });

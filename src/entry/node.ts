@@ -15,7 +15,7 @@ import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
 import { createDataServices } from '../db/create-data-services.js';
-import { EnvError, parseEnv } from '../env.js';
+import { EnvError, parseEnv, warnWithoutDbPassword } from '../env.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
@@ -38,6 +38,7 @@ function loadEnv() {
 const env = loadEnv();
 const instanceId = env.SHARDGATE_INSTANCE_ID ?? hostname();
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
+warnWithoutDbPassword(env, logger);
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
 const config = new EtcdConfigStore({ client: etcd, prefix: env.SHARDGATE_ETCD_PREFIX, logger });
 const registration = new InstanceRegistration({

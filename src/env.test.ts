@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { EnvError, parseEnv, warnWithoutDbPassword } from './env.js';
+
+describe('parseEnv', () => {
+  it('fills the defaults of CONTRACT.md §3', () => {
+    const env = parseEnv({});
+    expect(env.SHARDGATE_ETCD_ENDPOINTS).toEqual(['http://127.0.0.1:2379']);
+    expect(env.SHARDGATE_AMQP_URL).toBe('amqp://guest:guest@127.0.0.1:5673');
+    expect(env.PORT).toBe(8787);
+  });
+
+  it('takes the URL schemes each client speaks', () => {
+    const env = parseEnv({
+      SHARDGATE_ETCD_ENDPOINTS: 'https://a:2379, http://b:2379',
+      SHARDGATE_REDIS_URL: 'rediss://cache:6380',
+      SHARDGATE_AMQP_URL: 'amqps://u:p@mq:5671',
+      SHARDGATE_SMTP_URL: 'smtps://mail:465',
+    });
+    expect(env.SHARDGATE_ETCD_ENDPOINTS).toEqual(['https://a:2379', 'http://b:2379']);
+  });
+
+  it.each([
+    ['SHARDGATE_AMQP_URL', 'http://x', 'amqp or amqps'],
+    ['SHARDGATE_REDIS_URL', 'amqp://x', 'redis or rediss'],
+    ['SHARDGATE_SMTP_URL', 'nope', 'smtp or smtps'],
+    ['SHARDGATE_ETCD_ENDPOINTS', 'http://a:2379,127.0.0.1:2379', 'http or https'],
+    ['PORT', 'abc', ''],
+  ])('stops at a malformed %s with one line naming it', (name, value, why) => {
+    const parse = () => parseEnv({ [name]: value });
+    expect(parse).toThrow(EnvError);
+    expect(parse).toThrow(new RegExp(`^invalid environment variable ${name}: .*${why}`));
+    try {
+      parse();
+    } catch (error) {
+      expect((error as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('names a variable the process requires', () => {
+    expect(() => parseEnv({}, { require: ['SHARDGATE_JWT_SECRET'] })).toThrow(
+      'missing required environment variable SHARDGATE_JWT_SECRET',
+    );
+  });
+});
+
+describe('warnWithoutDbPassword', () => {
+  const said = (source: Record<string, string>) => {
+    const lines: string[] = [];
+    warnWithoutDbPassword(parseEnv(source), { warn: (_obj, msg) => lines.push(msg) });
+    return lines;
+  };
+
+  it('names SHARDGATE_DB_PASSWORD once when it is not set, and says nothing when it is, even empty', () => {
+    expect(said({})).toEqual([expect.stringContaining('SHARDGATE_DB_PASSWORD is not set')]);
+    expect(said({ SHARDGATE_DB_PASSWORD: '' })).toEqual([]);
+    expect(said({ SHARDGATE_DB_PASSWORD: 'secret' })).toEqual([]);
+  });
+});
