@@ -84,14 +84,16 @@ export function startLbSync(): number {
   });
 }
 
-async function oneShot(what: string, args: string[]): Promise<string> {
+/** Runs a one-shot command; its summary is the last line of its output, or every line joined. */
+async function oneShot(what: string, args: string[], { everyLine = false } = {}): Promise<string> {
   try {
     const { stdout } = await run(process.execPath, args, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...stackEnv() },
       timeout: 120_000,
     });
-    return stdout.trim().split('\n').at(-1) ?? '';
+    const lines = stdout.trim().split('\n');
+    return (everyLine ? lines.join('; ') : lines.at(-1)) ?? '';
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string };
     const out = `${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || String(error);
@@ -105,8 +107,8 @@ export async function ctlInit(): Promise<string> {
   return oneShot('shardgate-ctl init', [CTL, 'init']);
 }
 
-/** The migrations runner over every shard master named in etcd; a note while it is not written. */
+/** The migrations runner over every shard master named in etcd (one line per shard, joined). */
 export async function migrate(): Promise<string> {
   if (!existsSync(MIGRATE)) return 'skipped: src/db/migrate-cli.ts does not exist yet';
-  return oneShot('migrations', [MIGRATE]);
+  return oneShot('migrations', [MIGRATE], { everyLine: true });
 }
