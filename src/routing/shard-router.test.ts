@@ -7,7 +7,14 @@ import { DependencyUnavailableError } from '../resilience/dependency-unavailable
 import { DependencyError } from '../resilience/errors.js';
 import { breakerNodeGuard } from './breaker-node-guard.js';
 import { ShardRouter } from './shard-router.js';
-import { type NodeSession, type NodeSet, type NodeSpec, nodeSpecKey, type SqlNode } from './sql-node.js';
+import {
+  type NodeGuard,
+  type NodeSession,
+  type NodeSet,
+  type NodeSpec,
+  nodeSpecKey,
+  type SqlNode,
+} from './sql-node.js';
 
 /** A database node in memory: its GTID position and whether it answers. */
 class FakeServer {
@@ -75,7 +82,16 @@ const shardJson = (replicas: { port: number; weight?: number }[]) =>
 
 function setup(
   replicas: { port: number; weight?: number }[] = [{ port: 1001 }],
-  { random = Math.random } = {},
+  {
+    random = Math.random,
+    initial = {},
+    guardOf,
+  }: {
+    random?: () => number;
+    /** more etcd keys */
+    initial?: Record<string, string>;
+    guardOf?: (config: MemoryConfigStore) => NodeGuard;
+  } = {},
 ) {
   let now = 1_000_000;
   const config = new MemoryConfigStore({
@@ -83,6 +99,7 @@ function setup(
       'shards/s1': shardJson(replicas),
       'replication/max_lag_seconds': '4',
       'replication/ryw_timeout_ms': '200',
+      ...initial,
     },
   });
   const nodes = new FakeNodeSet();
@@ -93,6 +110,7 @@ function setup(
     autoProbe: false,
     now: () => now,
     random,
+    guard: guardOf?.(config),
   });
   const where = () => router.read('s1', {}, async (s) => s.server).then((r) => r.readFrom);
   return {
@@ -254,24 +272,19 @@ describe('shard router: config changes', () => {
   });
 
   it('gives a replica moved to another address a fresh breaker, and drops the breakers of removed nodes', async () => {
-    const config = new MemoryConfigStore({
+    let breakers: BreakerRegistry | undefined;
+    const { router, config, nodes } = setup([{ port: 1001 }, { port: 1003 }], {
       initial: {
-        'shards/s1': shardJson([{ port: 1001 }, { port: 1003 }]),
         'shards/s2': shardJson([{ port: 1001 }]),
         'breakers/mysql-replica/failure_threshold': '2',
       },
+      guardOf: (config) => {
+        breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
+        breakers.get('redis', 'redis');
+        return breakerNodeGuard(breakers);
+      },
     });
-    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
-    breakers.get('redis', 'redis');
-    const nodes = new FakeNodeSet();
-    const router = new ShardRouter({
-      config,
-      nodes,
-      logger: silentLogger,
-      autoProbe: false,
-      guard: breakerNodeGuard(breakers),
-    });
-    const names = () => breakers.list().map((b) => `${b.name} ${b.state}`);
+    const names = () => breakers!.list().map((b) => `${b.name} ${b.state}`);
     nodes.server(1003).down = true;
     await router.probeOnce();
     await router.probeOnce();
