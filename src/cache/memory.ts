@@ -9,13 +9,16 @@ export class MemoryCacheStore implements CacheStore {
   calls = 0;
   /** when set, every call throws it (simulates a dead store) */
   failWith: Error | undefined;
+  /** when true, every call waits until it is false again (simulates a store SIGSTOPped) */
+  hangs = false;
   /** announces every change (for a near cache) */
   readonly tracking = new MemoryKeyTracking();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  private touch(): void {
+  private async touch(): Promise<void> {
     this.calls++;
+    while (this.hangs) await new Promise((r) => setTimeout(r, 5));
     if (this.failWith) throw this.failWith;
   }
 
@@ -30,24 +33,24 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   async get(key: string) {
-    this.touch();
+    await this.touch();
     return this.read(key);
   }
 
   async getVersioned(counterKey: string, prefix: string, suffix: string) {
-    this.touch();
+    await this.touch();
     const version = this.read(counterKey) ?? '';
     return { version, value: this.read(`${prefix}${version}${suffix}`) };
   }
 
   async set(key: string, value: string, ttlSeconds: number) {
-    this.touch();
+    await this.touch();
     this.data.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
     this.tracking.announce([key]);
   }
 
   async del(keys: string[]) {
-    this.touch();
+    await this.touch();
     for (const k of keys) this.data.delete(k);
     this.tracking.announce(keys);
   }
@@ -58,7 +61,7 @@ export class MemoryCacheStore implements CacheStore {
     position: string,
     ttlSeconds: number,
   ) {
-    this.touch();
+    await this.touch();
     for (const key of keys) {
       const merged = mergePositions(flavour, this.read(key), position);
       this.data.set(key, { value: merged, expiresAt: this.now() + ttlSeconds * 1000 });

@@ -27,7 +27,7 @@ function setup() {
         return { value: { title: db.title }, readFrom: 'replica' as const };
       },
     });
-  return { config, store, cache, db, read };
+  return { config, store, cache, db, read, breakers };
 }
 
 const pos = (gtid: string): ReplicationPosition => ({ shardId: 'shard-1', flavour: 'mariadb', gtid });
@@ -71,6 +71,39 @@ describe('ReadCache', () => {
     store.failWith = new Error('down');
     const r = await read();
     expect(r).toMatchObject({ cache: 'BYPASS', value: { title: 'v1' } });
+  });
+
+  it('lets no caller wait for a half-open trial while the store hangs: trials run in the background', async () => {
+    const { config, store, read, cache, breakers } = setup();
+    config.put('breakers/redis/failure_threshold', '1');
+    config.put('breakers/redis/reset_timeout_ms', '100');
+    config.put('breakers/redis/call_timeout_ms', '500');
+    config.put('breakers/redis/half_open_max_calls', '1');
+    const breaker = breakers.get('redis', 'redis');
+    const timed = async () => {
+      const started = Date.now();
+      const r = await read();
+      return { cache: r.cache, ms: Date.now() - started };
+    };
+    store.hangs = true;
+    // the first read pays the call timeout and opens the breaker
+    expect(await timed()).toMatchObject({ cache: 'BYPASS' });
+    expect(breaker.state).toBe('open');
+    await new Promise((r) => setTimeout(r, 130));
+    expect(breaker.state).toBe('half_open');
+    // the read starts a trial in the background and bypasses at once, as does the next one
+    const calls = store.calls;
+    const during = [await timed(), await timed()];
+    expect(during.map((d) => d.cache)).toEqual(['BYPASS', 'BYPASS']);
+    expect(Math.max(...during.map((d) => d.ms))).toBeLessThan(250);
+    expect(store.calls).toBe(calls + 1); // the one trial; no caller's call
+    expect(breaker.state).toBe('half_open');
+    // the store answers again: the pending trial succeeds and closes the breaker
+    store.hangs = false;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(breaker.state).toBe('closed');
+    expect((await read()).cache).toBe('MISS');
+    cache.close();
   });
 
   it('keeps a failed invalidation and applies it when the store returns', async () => {

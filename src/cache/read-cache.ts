@@ -28,6 +28,8 @@ import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import { BreakerOpenError } from '../resilience/errors.js';
 import { gtidContains, parseGtid } from '../routing/gtid.js';
 import type { CacheStore } from './interface.js';
 import { NearCache } from './near-cache.js';
@@ -76,6 +78,8 @@ const ENTRY_FORMAT = 1;
 const VERSION_TTL_SECONDS = 24 * 3600;
 const EARLY_REFRESH_SHARE = 0.2;
 const MAX_PENDING = 10_000;
+/** what a half-open breaker's trial calls read (redis()); never written */
+const PROBE_KEY = 'sg:breaker-probe';
 
 export class ReadCache {
   private readonly inflight = new Map<string, Promise<{ value: unknown; readFrom: ReadSource }>>();
@@ -155,8 +159,37 @@ export class ReadCache {
     }
   }
 
+  /**
+   * Every store call, through the `redis` breaker. While the breaker is half-open its trial calls
+   * are background reads of a key nobody writes, not the callers' reads: a store that still hangs
+   * then costs a caller nothing (its read bypasses the cache at once) instead of the call timeout
+   * each time the reset timeout runs out.
+   */
   private redis<T>(fn: () => Promise<T>): Promise<T> {
-    return this.breakers.get('redis', 'redis').execute(() => fn());
+    const breaker = this.breakers.get('redis', 'redis');
+    if (breaker.state === 'half_open') {
+      this.probeStore(breaker);
+      return Promise.reject(new BreakerOpenError('redis', breaker.retryAfterMs()));
+    }
+    return breaker.execute(() => fn());
+  }
+
+  private probing = false;
+
+  /** trial calls, one after the other, until the half-open breaker closed or opened again */
+  private probeStore(breaker: CircuitBreaker): void {
+    if (this.probing) return;
+    this.probing = true;
+    void (async () => {
+      try {
+        while (breaker.state === 'half_open') await breaker.execute(() => this.store.get(PROBE_KEY));
+      } catch {
+        // a failed trial opened the breaker again; the next caller after its reset timeout
+        // starts the next round of trials
+      } finally {
+        this.probing = false;
+      }
+    })();
   }
 
   private keys(t: CacheTarget) {
