@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ctl } from './helpers/ctl.js';
-import { etcdGet, etcdOverride } from './helpers/etcd.js';
+import { etcdGet, etcdOverride, etcdPut } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-ctl-'));
@@ -137,5 +137,26 @@ describe('shardgate-ctl', () => {
       expect(shard.replicaLag?.length, shard.id).toBeGreaterThan(0);
       expect(typeof shard.replicaLag?.[0]?.lagSeconds).toBe('number');
     }
+  });
+
+  it('status shows no instance behind after a put that changes nothing but the revision', async () => {
+    const key = 'replication/ryw_timeout_ms';
+    restores.push(etcdOverride(key, etcdGet(key) ?? '200'));
+    // the same value again, then a rejected one: the revision moves, the config in force does not
+    etcdPut(key, etcdGet(key)!);
+    etcdPut(key, 'banana');
+    const status = await waitFor(
+      () => {
+        const s = JSON.parse(ctl(['status', '--json']).stdout) as {
+          configRevision: number;
+          instances: { id: string; configRevision: number }[];
+        };
+        const live = s.instances.filter((i) => i.id === 'api-1' || i.id === 'api-2');
+        return live.length === 2 && live.every((i) => i.configRevision >= s.configRevision) ? s : undefined;
+      },
+      { timeoutMs: 5000, intervalMs: 250, what: 'both instances at the revision of the rejected put' },
+    );
+    expect(ctl(['status']).stdout).not.toMatch(/api-[12] .*\(behind\)/);
+    expect(status.configRevision).toBeGreaterThan(0);
   });
 });

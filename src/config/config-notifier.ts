@@ -13,6 +13,8 @@ export class ConfigNotifier {
   loadedAt: string | undefined;
   lastChangeAt: string | undefined;
   private listeners = new Set<ConfigListener>();
+  /** the config revision the listeners were last told of */
+  private publishedRevision = -1;
 
   constructor(
     private readonly source: ConfigStatus['source'],
@@ -24,15 +26,22 @@ export class ConfigNotifier {
     return () => this.listeners.delete(listener);
   }
 
-  /** Record the outcome of a load or change and tell the listeners. */
+  /**
+   * Record the outcome of a load or change and tell the listeners: on a change, and also when
+   * only the config revision moved (a put of the same value, or of a rejected one), with no
+   * changes, so a listener that reports the revision (the instance registration) keeps up.
+   */
   publish(changes: ConfigChange[], { initial = false }: { initial?: boolean } = {}): void {
     const now = new Date().toISOString();
     if (initial) {
       this.loaded = true;
       this.loadedAt = now;
     }
-    if (changes.length === 0 && !initial) return;
-    this.lastChangeAt = now;
+    const revision = this.state.snapshot.revision;
+    const moved = revision !== this.publishedRevision;
+    this.publishedRevision = revision;
+    if (changes.length === 0 && !initial && !moved) return;
+    if (changes.length > 0 || initial) this.lastChangeAt = now;
     for (const listener of this.listeners) {
       try {
         listener(this.state.snapshot, changes);

@@ -23,6 +23,10 @@ export interface ConfigStatus {
   lastChangeAt?: string;
 }
 
+/**
+ * Called after a load, after every change of the config in force, and when only its revision
+ * moved (`changes` empty: a put of the same or of a rejected value). Listeners filter by key.
+ */
 export type ConfigListener = (snapshot: ConfigSnapshot, changes: ConfigChange[]) => void;
 
 export interface ConfigStore {
