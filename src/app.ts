@@ -11,6 +11,7 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { matchedRoutes } from 'hono/route';
 import type { AppEnv, Services } from './app-env.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { ProblemError, problemResponse } from './http/problem.js';
@@ -55,8 +56,10 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       await next();
       finishHeaders(c);
     } finally {
-      // routePath is the matched template (`/v1/books/:id`), so ids never explode the label set
-      const route = c.res.status === 404 && c.req.routePath === '/*' ? 'unmatched' : c.req.routePath;
+      // the template of the route the request matched (`/v1/books/:id`), so ids never explode
+      // the label set; also when a middleware answered first (401, 403, 404 tenant); 'unmatched'
+      // for a path or method no route serves (404, 405)
+      const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path ?? 'unmatched';
       requestDuration.observe(
         { route, method: c.req.method, status: c.res.status },
         (performance.now() - started) / 1000,

@@ -5,7 +5,9 @@ describe('ConfigNotifier (through the memory store)', () => {
   it('tells listeners of every move of the revision: changes, same-value puts, rejected values', () => {
     const config = new MemoryConfigStore({ initial: { 'cache/ttl_seconds': '60' } });
     const seen: { revision: number; keys: string[] }[] = [];
-    config.onChange((snap, changes) => seen.push({ revision: snap.revision, keys: changes.map((c) => c.key) }));
+    config.onChange((snap, changes) =>
+      seen.push({ revision: snap.revision, keys: changes.map((c) => c.key) }),
+    );
     config.put('cache/ttl_seconds', '30');
     config.put('cache/ttl_seconds', '30'); // same value: nothing changes but the revision
     config.put('cache/ttl_seconds', 'banana'); // rejected: the last good value stays

@@ -57,4 +57,22 @@ describe('/health/circuit-breakers and /metrics', () => {
     expect(text).toContain('# TYPE shardgate_breaker_transitions_total counter');
     expect(text).toContain('nodejs_eventloop_lag_seconds');
   });
+
+  it('labels a request with the route it matched, also when a middleware answered it', async () => {
+    const metrics = createPromMetrics();
+    const app = createApp(createMemoryServices({ metrics }));
+    const books = await app.request('/v1/books', { headers: { 'X-Tenant-ID': 'nobody' } });
+    expect(books.status).toBe(404); // the tenant middleware's answer, before the route ran
+    expect(
+      (await app.request('/v1/books', { method: 'PUT', headers: { 'X-Tenant-ID': 'nobody' } })).status,
+    ).toBe(404);
+    expect((await app.request('/health', { method: 'POST' })).status).toBe(405);
+    const text = await (await app.request('/metrics')).text();
+    const counts = text
+      .split('\n')
+      .filter((l) => l.startsWith('shardgate_http_request_duration_seconds_count'));
+    expect(counts).toContainEqual(expect.stringContaining('route="/v1/books",method="GET",status="404"'));
+    expect(counts).toContainEqual(expect.stringContaining('route="unmatched",method="POST",status="405"'));
+    expect(counts.some((l) => l.includes('route="/v1/*"'))).toBe(false);
+  });
 });
