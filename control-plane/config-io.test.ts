@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { planChanges, problemsMessage, validateChanges } from './config-io.js';
+import {
+  changedSinceExport,
+  EXPORT_HEADER,
+  exportedRevision,
+  planChanges,
+  problemsMessage,
+  validateChanges,
+} from './config-io.js';
 
 const shard = '{"master":{"host":"127.0.0.1","port":3316},"replicas":[],"database":"shardgate"}';
 const tenantOn = (id: string) => `{"shard":"${id}","status":"active"}`;
@@ -81,5 +88,43 @@ describe('validateChanges / problemsMessage', () => {
     expect(message).toMatch(
       /^invalid \/sg\/breakers\/default\/failure_threshold: .*; invalid \/sg\/cache\/ttl_seconds: .*; nothing written$/,
     );
+  });
+});
+
+describe('changedSinceExport', () => {
+  it('reads the revision of the export header, and nothing from a file without it', () => {
+    expect(exportedRevision(`${EXPORT_HEADER}42\ncache: {}\n`)).toBe(42);
+    expect(exportedRevision('cache: {}\n')).toBeUndefined();
+    expect(exportedRevision(`${EXPORT_HEADER}nope\n`)).toBeUndefined();
+  });
+
+  it('names each change of a key modified (or created) after the export, and no other', () => {
+    const read = {
+      revision: 20,
+      entries: new Map([
+        ['cache/ttl_seconds', '45'],
+        ['replication/max_lag_seconds', '6'],
+        ['tenants/new', tenantOn('s1')],
+      ]),
+      mods: new Map([
+        ['cache/ttl_seconds', 9],
+        ['replication/max_lag_seconds', 15],
+        ['tenants/new', 18],
+      ]),
+    };
+    const changes = planChanges(
+      read,
+      new Map<string, string | undefined>([
+        ['cache/ttl_seconds', '50'],
+        ['replication/max_lag_seconds', '5'],
+        ['tenants/new', undefined],
+      ]),
+    );
+    expect(changedSinceExport(read, changes, 10).map((p) => p.key)).toEqual([
+      'replication/max_lag_seconds',
+      'tenants/new',
+    ]);
+    expect(changedSinceExport(read, changes, 10)[0]!.reason).toMatch(/revision 15, after .* revision 10/);
+    expect(changedSinceExport(read, changes, 18)).toEqual([]);
   });
 });

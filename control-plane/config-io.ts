@@ -146,6 +146,35 @@ export function validateChanges(current: PrefixRead, changes: Change[]): Rejecte
   return problems;
 }
 
+/** The header `config export` writes above the YAML, naming the etcd revision it read. */
+export const EXPORT_HEADER = '# shardgate config, etcd revision ';
+
+/** The revision in an exported file's header; undefined for a file without one. */
+export function exportedRevision(text: string): number | undefined {
+  const first = text.split('\n', 1)[0] ?? '';
+  if (!first.startsWith(EXPORT_HEADER)) return undefined;
+  const n = Number(first.slice(EXPORT_HEADER.length).trim());
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * The changes that would overwrite (or delete) a key someone changed in etcd after the file was
+ * exported at `exportedAt`: applying the file would silently undo that edit. A key created since
+ * counts too.
+ */
+export function changedSinceExport(read: PrefixRead, changes: Change[], exportedAt: number): RejectedKey[] {
+  return changes.flatMap((c) => {
+    const mod = read.mods.get(c.key);
+    if (mod === undefined || mod <= exportedAt) return [];
+    return [
+      {
+        key: c.key,
+        reason: `changed in etcd at revision ${mod}, after the file was exported at revision ${exportedAt} (export again, or --force)`,
+      },
+    ];
+  });
+}
+
 /**
  * Whether a tenant entry's raw value (undefined: deleted) still names `shardId`. A value that is
  * not JSON counts as still there: its own rejection names it, and the shard is not freed by it.

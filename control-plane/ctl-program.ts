@@ -143,7 +143,12 @@ export function buildProgram(): Command {
     .requiredOption('-f, --file <file>', 'YAML file from `config export`')
     .option('--dry-run', 'validate and print the diff, write nothing')
     .option('--prune', 'delete managed keys that the file does not name')
-    .action(run((ctx, opts: { file: string; dryRun?: boolean; prune?: boolean }) => applyCommand(ctx, opts)));
+    .option('--force', 'also change keys that changed in etcd after the file was exported')
+    .action(
+      run((ctx, opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean }) =>
+        applyCommand(ctx, opts),
+      ),
+    );
 
   return program;
 }

@@ -159,4 +159,39 @@ describe('shardgate-ctl', () => {
     expect(ctl(['status']).stdout).not.toMatch(/api-[12] .*\(behind\)/);
     expect(status.configRevision).toBeGreaterThan(0);
   });
+
+  it('config apply refuses to undo an edit made in etcd after the file was exported, unless --force', () => {
+    const file = join(dir, 'stale.yaml');
+    expect(ctl(['config', 'export', '-o', file]).code).toBe(0);
+    const lag = etcdGet('replication/max_lag_seconds') ?? '5';
+    restores.push(etcdOverride('replication/max_lag_seconds', String(Number(lag) + 1)));
+    restores.push(etcdOverride('cache/ttl_seconds', etcdGet('cache/ttl_seconds') ?? '60'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/ttl_seconds: \d+/, 'ttl_seconds: 37'));
+    const r = ctl(['config', 'apply', '-f', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /replication\/max_lag_seconds: changed in etcd at revision \d+, after the file was exported/,
+    );
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(etcdGet('replication/max_lag_seconds')).toBe(String(Number(lag) + 1));
+    expect(etcdGet('cache/ttl_seconds')).not.toBe('37');
+    const forced = ctl(['config', 'apply', '-f', file, '--force']);
+    expect(forced.code).toBe(0);
+    expect(etcdGet('replication/max_lag_seconds')).toBe(lag);
+    expect(etcdGet('cache/ttl_seconds')).toBe('37');
+  });
+
+  it('status says what each instance answers, and names a weighted instance that is not registered', () => {
+    restores.push(etcdOverride('lb/weights/api-9', '2'));
+    const s = JSON.parse(ctl(['status', '--json']).stdout) as {
+      instances: { id: string; health: string }[];
+      unregisteredWeighted: string[];
+    };
+    expect(s.instances.filter((i) => i.id === 'api-1' || i.id === 'api-2').map((i) => i.health)).toEqual([
+      'ready',
+      'ready',
+    ]);
+    expect(s.unregisteredWeighted).toEqual(['api-9']);
+    expect(ctl(['status']).stdout).toMatch(/lb weights: .*\(not registered: api-9\)/);
+  });
 });

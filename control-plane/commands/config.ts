@@ -1,6 +1,8 @@
 /**
  * `config export [-o file]` and `config apply -f file [--dry-run] [--prune]`.
- * Apply validates everything first, prints a diff, and writes in one guarded transaction.
+ * Apply validates everything first, prints a diff, and writes in one guarded transaction. A file
+ * with the export header (`# shardgate config, etcd revision N`) is also refused where it would
+ * change a key that changed in etcd after revision N (someone's later edit), unless --force.
  * Keys absent from the file are left alone unless --prune (then managed keys not in the file
  * are deleted; `instances/` is never touched).
  */
@@ -8,7 +10,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { fromDocument, toDocument } from '../config-document.js';
 import {
+  changedSinceExport,
   commitChanges,
+  EXPORT_HEADER,
+  exportedRevision,
   formatChange,
   isManagedKey,
   planChanges,
@@ -28,7 +33,7 @@ export async function exportCommand(
   const doc = toDocument(managed);
   const text = opts.json
     ? `${JSON.stringify(doc, null, 2)}\n`
-    : `# shardgate config, etcd revision ${read.revision}\n${stringify(doc)}`;
+    : `${EXPORT_HEADER}${read.revision}\n${stringify(doc)}`;
   if (opts.output) {
     writeFileSync(opts.output, text);
     ctx.out(`wrote ${managed.size} key(s) at revision ${read.revision} to ${opts.output}`);
@@ -39,7 +44,7 @@ export async function exportCommand(
 
 export async function applyCommand(
   ctx: CtlContext,
-  opts: { file: string; dryRun?: boolean; prune?: boolean },
+  opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean },
 ): Promise<void> {
   let text: string;
   try {
@@ -66,7 +71,11 @@ export async function applyCommand(
       if (isManagedKey(key) && !wanted.has(key)) desired.set(key, undefined);
   }
   const changes = planChanges(read, desired);
-  const problems = validateChanges(read, changes);
+  const exportedAt = exportedRevision(text);
+  const problems = [
+    ...(exportedAt === undefined || opts.force ? [] : changedSinceExport(read, changes, exportedAt)),
+    ...validateChanges(read, changes),
+  ];
   if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
   if (changes.length === 0) {
     ctx.out('no changes');

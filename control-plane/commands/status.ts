@@ -1,7 +1,8 @@
 /**
  * `status [--json]`: the cluster as etcd describes it — revision, shards with hosts and tenant
- * counts, LB weights, breaker settings in force, rejected keys, and the instances registered
- * under their leases with the config revision each has applied.
+ * counts, LB weights (naming a weighted instance that is not registered), breaker settings in
+ * force, rejected keys, and the instances registered under their leases with the config revision
+ * each has applied and what each answers at /health/ready right now.
  */
 import { loadState, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
@@ -30,13 +31,34 @@ async function liveReplication(
   return undefined;
 }
 
+/**
+ * What each registered instance answers at `/health/ready` within 1 s: `ready`, `not ready`
+ * (503: loading its config or draining) or `not answering` (hung, or gone before its lease ran
+ * out). All asked at once.
+ */
+async function readiness(urls: string[]): Promise<Map<string, string>> {
+  const answers = await Promise.all(
+    urls.map(async (url) => {
+      try {
+        const res = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1000) });
+        await res.body?.cancel();
+        return [url, res.ok ? 'ready' : 'not ready'] as const;
+      } catch {
+        return [url, 'not answering'] as const;
+      }
+    }),
+  );
+  return new Map(answers);
+}
+
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
   const s = loadState(read);
   const snap = s.snapshot;
   const tenantsPerShard = Object.fromEntries([...snap.shards.keys()].map((id) => [id, 0]));
   for (const t of snap.tenants.values()) tenantsPerShard[t.shard] = (tenantsPerShard[t.shard] ?? 0) + 1;
-  const live = await liveReplication([...snap.instances.values()].map((i) => i.url));
+  const urls = [...snap.instances.values()].map((i) => i.url);
+  const [live, ready] = await Promise.all([liveReplication(urls), readiness(urls)]);
   const view = {
     etcd: { endpoints: ctx.env.SHARDGATE_ETCD_ENDPOINTS, prefix: ctx.prefix, revision: read.revision },
     /**
@@ -57,7 +79,11 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     cache: snap.cache,
     replication: snap.replication,
     mail: snap.mail,
-    instances: [...snap.instances].map(([id, info]) => ({ id, ...info })),
+    instances: [...snap.instances].map(([id, info]) => ({ id, ...info, health: ready.get(info.url) })),
+    /** instances with an LB weight above 0 and no registration: down, or never started */
+    unregisteredWeighted: [...snap.lbWeights]
+      .filter(([id, weight]) => weight > 0 && !snap.instances.has(id))
+      .map(([id]) => id),
     rejected: s.rejected,
   };
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
@@ -82,7 +108,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       Object.entries(view.lbWeights)
         .map(([k, v]) => `${k}=${v}`)
         .join(' ') || 'none'
-    }`,
+    }${view.unregisteredWeighted.length > 0 ? `  (not registered: ${view.unregisteredWeighted.join(', ')})` : ''}`,
   );
   ctx.out(
     `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h`,
@@ -99,7 +125,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   if (view.instances.length === 0) ctx.out('  none registered');
   for (const i of view.instances)
     ctx.out(
-      `  ${i.id.padEnd(12)} ${i.url.padEnd(26)} config revision ${i.configRevision}${i.configRevision >= view.configRevision ? '' : ' (behind)'}  since ${i.startedAt}`,
+      `  ${i.id.padEnd(12)} ${i.url.padEnd(26)} ${(i.health ?? '').padEnd(13)} config revision ${i.configRevision}${i.configRevision >= view.configRevision ? '' : ' (behind)'}  since ${i.startedAt}`,
     );
   for (const r of view.rejected) ctx.out(`rejected ${ctx.prefix}${r.key}: ${r.reason}`);
 }
