@@ -59,7 +59,12 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       // the template of the route the request matched (`/v1/books/:id`), so ids never explode
       // the label set; also when a middleware answered first (401, 403, 404 tenant); 'unmatched'
       // for a path or method no route serves (404, 405)
-      const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path ?? 'unmatched';
+      // (a handler's own template is `c.req.routePath`; only a middleware's answer, whose path
+      // is a wildcard, looks further, so the common case allocates nothing)
+      const own = c.req.routePath;
+      const route = own.endsWith('*')
+        ? (matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path ?? 'unmatched')
+        : own;
       requestDuration.observe(
         { route, method: c.req.method, status: c.res.status },
         (performance.now() - started) / 1000,
