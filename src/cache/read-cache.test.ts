@@ -106,6 +106,32 @@ describe('ReadCache', () => {
     cache.close();
   });
 
+  it('keeps a write made during the trials and raises its version as soon as they close the breaker', async () => {
+    const { config, store, read, cache, db, breakers } = setup();
+    config.put('breakers/redis/failure_threshold', '1');
+    config.put('breakers/redis/reset_timeout_ms', '100');
+    config.put('breakers/redis/call_timeout_ms', '500');
+    config.put('breakers/redis/half_open_max_calls', '1');
+    const breaker = breakers.get('redis', 'redis');
+    await read();
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await read()).cache).toBe('HIT');
+    store.hangs = true;
+    await read(); // opens the breaker
+    await new Promise((r) => setTimeout(r, 130));
+    expect(breaker.state).toBe('half_open');
+    db.title = 'v2';
+    const started = Date.now();
+    await cache.invalidate('acme', ['book:1'], pos('0-11-5')); // refused at once, kept; a trial starts
+    expect(Date.now() - started).toBeLessThan(250);
+    store.hangs = false;
+    await new Promise((r) => setTimeout(r, 50));
+    // well before the retry timer's first tick (1 s): the raise went when the trial closed it
+    expect(breaker.state).toBe('closed');
+    expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    cache.close();
+  });
+
   it('keeps a failed invalidation and applies it when the store returns', async () => {
     const { cache, store, db, read } = setup();
     await read();

@@ -161,9 +161,10 @@ export class ReadCache {
 
   /**
    * Every store call, through the `redis` breaker. While the breaker is half-open its trial calls
-   * are background reads of a key nobody writes, not the callers' reads: a store that still hangs
-   * then costs a caller nothing (its read bypasses the cache at once) instead of the call timeout
-   * each time the reset timeout runs out.
+   * are background reads of a key nobody writes, not the callers' calls: a store that still hangs
+   * then costs a caller nothing (a read bypasses the cache at once, a write's version raise is
+   * kept as pending) instead of the call timeout each time the reset timeout runs out. The
+   * raises kept meanwhile go as soon as the trials closed the breaker.
    */
   private redis<T>(fn: () => Promise<T>): Promise<T> {
     const breaker = this.breakers.get('redis', 'redis');
@@ -189,6 +190,9 @@ export class ReadCache {
       } finally {
         this.probing = false;
       }
+      // the version raises refused meanwhile (writes made while the trials ran) go now, not on
+      // the retry timer's next tick: other instances stop answering the old entry at once
+      if (breaker.state === 'closed' && this.pending.size > 0) await this.retryPending();
     })();
   }
 
