@@ -122,12 +122,12 @@ export class OutboxStore {
       const old = this.pools.get(id);
       if (old?.raw === raw) continue;
       old?.pool.end().catch(() => {});
+      const master = `${shard.master.host}:${shard.master.port}`;
       // another master starts with a fresh breaker, not the old one's open state
-      if (old && old.master !== `${shard.master.host}:${shard.master.port}`)
-        this.opts.breakers.remove(`mysql-master:${id}`);
+      if (old && old.master !== master) this.opts.breakers.remove(`mysql-master:${id}`);
       this.pools.set(id, {
         raw,
-        master: `${shard.master.host}:${shard.master.port}`,
+        master,
         pool: createOutboxPool({
           host: shard.master.host,
           port: shard.master.port,
