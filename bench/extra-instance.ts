@@ -21,6 +21,7 @@ export async function startExtraInstance({
   nodeArgs,
   stdout = 'ignore',
   entry = API_ENTRY,
+  env = {},
 }: {
   /** SHARDGATE_INSTANCE_ID */
   id: string;
@@ -30,6 +31,8 @@ export async function startExtraInstance({
   stdout?: 'ignore' | 'pipe';
   /** the API entry to run (default: the stack's `dist/`; bench/ab.ts runs builds of other revisions) */
   entry?: string;
+  /** more environment variables, over the defaults below */
+  env?: Record<string, string>;
 }): Promise<ExtraInstance> {
   const port = await freePort(topology.host);
   const child = spawn(process.execPath, [...nodeArgs, entry], {
@@ -40,6 +43,7 @@ export async function startExtraInstance({
       SHARDGATE_INSTANCE_ID: id,
       SHARDGATE_DRAIN_MS: '0',
       LOG_LEVEL: 'warn',
+      ...env,
     },
     stdio: ['ignore', stdout, 'inherit'],
   });

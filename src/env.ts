@@ -41,6 +41,13 @@ export const envSchema = z.object({
   SHARDGATE_AGENT_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** this instance's weight in haproxy.cfg (agent-check percentages are relative to it) */
   SHARDGATE_LB_INITIAL_WEIGHT: z.coerce.number().int().min(1).max(256).default(1),
+  /** on SIGTERM: how long /health/ready answers 503 before the instance stops accepting */
+  SHARDGATE_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(2500),
+  /**
+   * after the drain: how long requests still open may finish before their connections are
+   * closed (a client that never finishes its body must not hold the instance up)
+   */
+  SHARDGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /** deliveries of one email before it goes to the dead-letter queue */
   SHARDGATE_MAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   /** port of the email worker's /metrics (0 = off) */

@@ -3,7 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { localServers, renderDockerHaproxyConfig, renderHaproxyConfig } from './haproxy-config.js';
+import {
+  HAPROXY_PROBLEMS,
+  localServers,
+  problemReply,
+  renderDockerHaproxyConfig,
+  renderHaproxyConfig,
+} from './haproxy-config.js';
 import { binary } from './preflight.js';
 import { topology } from './topology.js';
 
@@ -51,6 +57,55 @@ describe('HAProxy config template', () => {
     expect(local).toContain('stats uri /stats');
     expect(local).toContain('http-request use-service prometheus-exporter if { path /metrics }');
     expect(local).toContain('stats socket /tmp/x.sock mode 600 level admin expose-fd listeners');
+  });
+
+  it("answers HAProxy's own errors as problem+json, in defaults so every proxy has them", () => {
+    const defaults = local.slice(local.indexOf('\ndefaults\n'), local.indexOf('\nfrontend '));
+    const lines = defaults.split('\n').filter((l) => l.trimStart().startsWith('http-error '));
+    const statuses = lines.map((l) => Number(/http-error status (\d+) /.exec(l)?.[1]));
+    for (const status of [400, 403, 408, 429, 500, 502, 503, 504])
+      expect(statuses, String(status)).toContain(status);
+    expect(statuses).toHaveLength(new Set(statuses).size);
+    for (const line of lines) {
+      const m =
+        /^\s+http-error status (\d+) content-type application\/problem\+json lf-string '([^']+)'(.*)$/.exec(
+          line,
+        );
+      expect(m, line).not.toBeNull();
+      const [, status = '', body = '', rest = ''] = m!;
+      // requestId is the one log-format expression; everything else is literal JSON
+      expect(body.match(/%/g), line).toHaveLength(1);
+      const problem = JSON.parse(body.replace('%[var(txn.request_id)]', 'rid-1'));
+      expect(Object.keys(problem)).toEqual(['type', 'title', 'status', 'detail', 'code', 'requestId']);
+      expect(problem.status).toBe(Number(status));
+      expect(problem.code).toMatch(/^[a-z]+(_[a-z]+)*$/);
+      expect(problem.type).toBe(`https://shardgate.dev/problems/${problem.code}`);
+      expect(problem.requestId).toBe('rid-1');
+      expect(rest, line).toBe(status === '503' || status === '429' ? ' hdr Retry-After 1' : '');
+    }
+  });
+
+  it('gives every request an id the API keeps and problem bodies quote, and waits for bodies', () => {
+    for (const line of [
+      'unique-id-format %[uuid()]',
+      // only a value matching the API's own pattern is taken from the caller (it goes into JSON)
+      'http-request set-var(txn.request_id) req.fhdr(X-Request-Id) if { req.fhdr(X-Request-Id) -m reg ^[A-Za-z0-9._:-]{1,128}$ }',
+      'http-request set-var(txn.request_id) unique-id unless { var(txn.request_id) -m found }',
+      'http-request set-header X-Request-Id %[var(txn.request_id)]',
+      'http-request wait-for-body time 10s',
+      'tune.bufsize 32768',
+    ]) {
+      expect(local, line).toContain(line);
+    }
+    // the id rules run before anything that can answer from the frontend
+    expect(local.indexOf('set-header X-Request-Id')).toBeLessThan(local.indexOf('wait-for-body'));
+  });
+
+  it('refuses problem text that would break out of the quoted log-format string', () => {
+    const base = HAPROXY_PROBLEMS[0]!;
+    for (const detail of ["it's", '100%', 'a\\b']) {
+      expect(() => problemReply({ ...base, detail }), detail).toThrow(/allowed/);
+    }
   });
 
   it('renders for docker with container hostnames from the same template', () => {

@@ -18,7 +18,25 @@
  *   `CLIENT_KEEP_ALIVE_SECONDS` and says so in `Keep-Alive: timeout=…`, replacing the API's
  *   `timeout=65`. A client that trusted the API's 65 s (Node's fetch does) would send its next
  *   request on a connection HAProxy had already closed, and fail with "other side closed";
- * - stats + Prometheus exporter on :8404, runtime API socket at `level admin`.
+ * - stats + Prometheus exporter on :8404, runtime API socket at `level admin`;
+ * - HAProxy's own error answers are problem+json (CONTRACT.md §6), see `HAPROXY_PROBLEMS`.
+ *   requestId: the frontend gives every request an id — the caller's `X-Request-Id` when it is
+ *   one the API keeps (same pattern as src/app.ts), else a fresh UUID (`unique-id-format`) — and
+ *   forwards it as `X-Request-Id`, so the id in a 502/504 body is the one the API instance logged.
+ *   Only that validated value goes into the JSON (a raw header there could break out of it).
+ *   Errors raised before the frontend's rules run answer `"requestId":""`.
+ *   Limit (HAProxy 2.6): errors its HTTP/1 parser answers before a request exists — malformed
+ *   syntax, more than `tune.http.maxhdr` (101) header lines, headers over `tune.bufsize` minus
+ *   `tune.maxrewrite`, headers not complete within `timeout http-request` — always get the
+ *   built-in HTML page; `errorfile`/`http-error` are not consulted there (checked on 2.6.12;
+ *   haproxy/haproxy#3032, fixed upstream on the 3.2 branch). Hence `tune.bufsize 32768` (twice
+ *   the memory per buffer in use; idle connections hold none): headers up to ~31 KB reach the
+ *   API instance, whose own limit (16 KB) answers 431 problem+json (src/entry/client-error.ts);
+ * - `http-request wait-for-body`: a request body must arrive within `REQUEST_TIMEOUT_SECONDS`
+ *   before the request is forwarded, so a client that sends a truncated body gets 408 at once
+ *   instead of 504 after `timeout server` (an instance's connection held meanwhile). Bodies that
+ *   fit the buffer arrive with their headers in practice, so normal POSTs do not wait (measured:
+ *   no throughput difference); a body larger than the buffer is forwarded once the buffer is full.
  * Optional tenant affinity (`tenantAffinity: true`): balance by `hdr(X-Tenant-ID)` with
  * `hash-type consistent`; requests without the header get 400 instead of round-robin.
  */
@@ -26,6 +44,103 @@ import { topology } from './topology.js';
 
 /** how long HAProxy keeps an idle client connection, and what it tells clients */
 export const CLIENT_KEEP_ALIVE_SECONDS = 10;
+/** `timeout http-request` (headers) and `wait-for-body` (body): each must arrive within this */
+export const REQUEST_TIMEOUT_SECONDS = 10;
+/** `timeout server`: an instance that has not answered by then gets the request a 504 */
+export const SERVER_TIMEOUT_SECONDS = 30;
+/** the `X-Request-Id` values the API keeps (src/app.ts REQUEST_ID_PATTERN); JSON-safe by construction */
+const REQUEST_ID_REGEX = '^[A-Za-z0-9._:-]{1,128}$';
+/** where a problem body takes the request id (log-format; the var only ever holds a validated id) */
+const REQUEST_ID_FORMAT = '%[var(txn.request_id)]';
+
+export interface HaproxyProblem {
+  status: number;
+  code: string;
+  title: string;
+  detail: string;
+  /** whole seconds; sent as `Retry-After` */
+  retryAfter?: number;
+}
+
+/**
+ * The errors HAProxy answers itself (`http-error` in defaults: every proxy inherits them), as
+ * problem+json with the codes the API uses where it has one (413, 500). 413/429 are not produced
+ * by this config today; they cover a future `deny_status` or rate limit.
+ */
+export const HAPROXY_PROBLEMS: readonly HaproxyProblem[] = [
+  {
+    status: 400,
+    code: 'bad_request',
+    title: 'Bad request',
+    detail: 'The load balancer could not process the request.',
+  },
+  { status: 403, code: 'forbidden', title: 'Forbidden', detail: 'The load balancer refused the request.' },
+  {
+    status: 408,
+    code: 'request_timeout',
+    title: 'Request timeout',
+    detail: `The request was not received completely within ${REQUEST_TIMEOUT_SECONDS} s.`,
+  },
+  { status: 413, code: 'payload_too_large', title: 'Payload too large', detail: 'The request is too large.' },
+  {
+    status: 429,
+    code: 'too_many_requests',
+    title: 'Too many requests',
+    detail: 'Too many requests; retry later.',
+    retryAfter: 1,
+  },
+  {
+    status: 500,
+    code: 'internal_error',
+    title: 'Internal server error',
+    detail: 'The load balancer failed.',
+  },
+  {
+    status: 501,
+    code: 'not_implemented',
+    title: 'Not implemented',
+    detail: 'The request uses an HTTP feature the load balancer does not support.',
+  },
+  {
+    status: 502,
+    code: 'bad_gateway',
+    title: 'Bad gateway',
+    detail: 'An API instance gave no valid answer.',
+  },
+  {
+    status: 503,
+    code: 'service_unavailable',
+    title: 'Service unavailable',
+    detail: 'No API instance is available to take the request; retry shortly.',
+    retryAfter: 1,
+  },
+  {
+    status: 504,
+    code: 'gateway_timeout',
+    title: 'Gateway timeout',
+    detail: `No API instance answered within ${SERVER_TIMEOUT_SECONDS} s.`,
+  },
+];
+
+/**
+ * `content-type … lf-string '<json>' [hdr Retry-After N]` for one problem: the JSON of
+ * CONTRACT.md §6 with requestId from the log-format variable. The text goes inside single quotes
+ * and is a log-format string, so it must hold no `'` and no `%` of its own.
+ */
+export function problemReply(p: HaproxyProblem): string {
+  const json = JSON.stringify({
+    type: `https://shardgate.dev/problems/${p.code}`,
+    title: p.title,
+    status: p.status,
+    detail: p.detail,
+    code: p.code,
+    requestId: '@REQUEST_ID@',
+  });
+  if (/['%\\]/.test(json)) throw new Error(`HAProxy problem ${p.status}: no ' % or \\ allowed in ${json}`);
+  const body = json.replace('@REQUEST_ID@', REQUEST_ID_FORMAT);
+  const retryAfter = p.retryAfter === undefined ? '' : ` hdr Retry-After ${p.retryAfter}`;
+  return `content-type application/problem+json lf-string '${body}'${retryAfter}`;
+}
 
 export interface HaproxyServer {
   name: string;
@@ -58,8 +173,14 @@ export function renderHaproxyConfig({
     ? `  balance hdr(X-Tenant-ID)
   hash-type consistent`
     : '  balance roundrobin';
+  const missingTenant = problemReply({
+    status: 400,
+    code: 'missing_tenant',
+    title: 'X-Tenant-ID required',
+    detail: 'With tenant affinity on, every /v1 request needs an X-Tenant-ID header.',
+  });
   const affinityGuard = tenantAffinity
-    ? `  http-request return status 400 content-type application/problem+json string '{"type":"https://shardgate.dev/problems/missing_tenant","title":"X-Tenant-ID required","status":400,"code":"missing_tenant"}' if { path_beg /v1 } !{ req.hdr(X-Tenant-ID) -m found }
+    ? `  http-request return status 400 ${missingTenant} if { path_beg /v1 } !{ req.hdr(X-Tenant-ID) -m found }
 `
     : '';
   return `# Generated by stack/haproxy-config.ts — do not edit; edit the renderer.
@@ -68,6 +189,7 @@ global
   stats socket ${socketPath} mode 600 level admin expose-fd listeners
   stats timeout 30s
   maxconn 4096
+  tune.bufsize 32768
 
 defaults
   mode http
@@ -75,19 +197,25 @@ defaults
   option dontlognull
   timeout connect 2s
   timeout client 30s
-  timeout server 30s
-  timeout http-request 10s
+  timeout server ${SERVER_TIMEOUT_SECONDS}s
+  timeout http-request ${REQUEST_TIMEOUT_SECONDS}s
   timeout http-keep-alive ${CLIENT_KEEP_ALIVE_SECONDS}s
   timeout queue 5s
   option redispatch
   retries 2
   retry-on conn-failure empty-response
+${HAPROXY_PROBLEMS.map((p) => `  http-error status ${p.status} ${problemReply(p)}`).join('\n')}
 
 frontend shardgate
   bind ${bindHost}:${port}
   option forwardfor
+  unique-id-format %[uuid()]
+  http-request set-var(txn.request_id) req.fhdr(X-Request-Id) if { req.fhdr(X-Request-Id) -m reg ${REQUEST_ID_REGEX} }
+  http-request set-var(txn.request_id) unique-id unless { var(txn.request_id) -m found }
+  http-request set-header X-Request-Id ${REQUEST_ID_FORMAT}
+${affinityGuard}  http-request wait-for-body time ${REQUEST_TIMEOUT_SECONDS}s
   http-response set-header Keep-Alive timeout=${CLIENT_KEEP_ALIVE_SECONDS}
-${affinityGuard}  default_backend ${h.backend}
+  default_backend ${h.backend}
 
 frontend stats
   bind ${bindHost}:${statsPort}

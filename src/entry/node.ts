@@ -20,6 +20,7 @@ import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { startAgentCheckServer } from './agent-check-server.js';
+import { installClientErrorHandler } from './client-error.js';
 import { incomingHeader } from './incoming-header.js';
 import { preReadBodies, preReadBodyOf } from './pre-read-body.js';
 
@@ -90,6 +91,7 @@ const server = serve(
     logger.info({ port: info.port }, 'listening');
   },
 );
+installClientErrorHandler(server, { logger });
 // Keep idle keep-alive connections open longer than HAProxy's `timeout http-keep-alive`, so
 // HAProxy never reuses a connection Node has just closed (a source of spurious 502s).
 if ('keepAliveTimeout' in server) {
@@ -109,14 +111,33 @@ const agent =
 
 void config.start();
 
+/**
+ * Drain, then stop in bounded time: /health/ready answers 503 for SHARDGATE_DRAIN_MS (HAProxy
+ * takes the instance out), then the server stops accepting and idle connections close.
+ * Requests still open get SHARDGATE_SHUTDOWN_TIMEOUT_MS to finish; after that their connections
+ * are closed (a client that never sends the rest of its body cannot hold the process), and if
+ * closing the adapters hangs too, the process exits 1 five seconds later.
+ */
 async function shutdown(signal: string): Promise<void> {
   if (draining) process.exit(1);
   draining = true;
   logger.info({ signal }, 'draining');
-  const graceMs = Number(process.env.SHARDGATE_DRAIN_MS ?? 2500);
-  // Let the load balancer see 503 on /health/ready and stop sending before we stop accepting.
-  await new Promise((r) => setTimeout(r, graceMs));
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await new Promise((r) => setTimeout(r, env.SHARDGATE_DRAIN_MS));
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  if ('closeIdleConnections' in server) server.closeIdleConnections();
+  const deadline = setTimeout(() => {
+    logger.warn(
+      { timeoutMs: env.SHARDGATE_SHUTDOWN_TIMEOUT_MS },
+      'requests still open at the shutdown deadline; closing their connections',
+    );
+    if ('closeAllConnections' in server) server.closeAllConnections();
+  }, env.SHARDGATE_SHUTDOWN_TIMEOUT_MS);
+  setTimeout(() => {
+    logger.error({}, 'shutdown did not finish; exiting');
+    process.exit(1);
+  }, env.SHARDGATE_SHUTDOWN_TIMEOUT_MS + 5000).unref();
+  await closed;
+  clearTimeout(deadline);
   agent?.close();
   await registration.stop();
   cache.close();

@@ -1,0 +1,104 @@
+/**
+ * Errors Node's HTTP parser raises before a request exists (`'clientError'`), answered as
+ * problem+json (CONTRACT.md §6) instead of Node's bare status line:
+ * - `HPE_HEADER_OVERFLOW` (headers over `--max-http-header-size`, 16 KB) → 431;
+ * - `HPE_CHUNK_EXTENSIONS_OVERFLOW` → 413 (Node's own choice for it);
+ * - `ERR_HTTP_REQUEST_TIMEOUT` (`server.requestTimeout`) → 408;
+ * - any other parse error → 400.
+ * The answer carries `Connection: close` and the socket is destroyed once it is written: the
+ * parser's state is broken, so nothing more can be read from that connection. As Node's default handler does,
+ * nothing is written when the socket is no longer writable (ECONNRESET: the client is gone) or
+ * the response to an earlier request on it has already started (bytes of ours would corrupt
+ * it); the socket is only destroyed then.
+ * No request exists, so `requestId` is a fresh id, also logged for correlation. The log line
+ * holds the error code, status and that id — never `err.rawPacket` or any header (credentials).
+ */
+import type { EventEmitter } from 'node:events';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { PROBLEM_TYPE_BASE } from '../http/problem.js';
+import type { Logger } from '../observability/logger.js';
+
+interface ClientProblem {
+  status: number;
+  code: string;
+  title: string;
+  detail: string;
+}
+
+export function clientErrorProblem(errorCode: string | undefined): ClientProblem {
+  switch (errorCode) {
+    case 'HPE_HEADER_OVERFLOW':
+      return {
+        status: 431,
+        code: 'headers_too_large',
+        title: 'Request header fields too large',
+        detail: 'The request headers exceed the size this server accepts.',
+      };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return {
+        status: 413,
+        code: 'payload_too_large',
+        title: 'Payload too large',
+        detail: 'The chunk extensions of the request body are too large.',
+      };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return {
+        status: 408,
+        code: 'request_timeout',
+        title: 'Request timeout',
+        detail: 'The request was not received completely in time.',
+      };
+    default:
+      return {
+        status: 400,
+        code: 'bad_request',
+        title: 'Bad request',
+        detail: 'The request is not valid HTTP.',
+      };
+  }
+}
+
+/** The raw HTTP/1.1 answer written to the socket (no request or response object exists). */
+export function clientErrorResponse(problem: ClientProblem, requestId: string): string {
+  const body = JSON.stringify({
+    type: `${PROBLEM_TYPE_BASE}${problem.code}`,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    code: problem.code,
+    requestId,
+  });
+  return [
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
+    'Content-Type: application/problem+json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `X-Request-Id: ${requestId}`,
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/** Node's own check (lib/_http_server.js socketOnError): the in-flight response, if any */
+type ServerSocket = Duplex & { _httpMessage?: { headersSent?: boolean } | null };
+
+export function installClientErrorHandler(
+  server: Pick<EventEmitter, 'on'>,
+  { logger, newId = () => crypto.randomUUID() }: { logger: Logger; newId?: () => string },
+): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: ServerSocket) => {
+    const code = err.code ?? 'unknown';
+    if (err.code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent) {
+      logger.debug({ code }, 'client connection error; nothing answered');
+      socket.destroy();
+      return;
+    }
+    const problem = clientErrorProblem(err.code);
+    const requestId = newId();
+    logger.warn({ code, status: problem.status, requestId }, 'unparseable request answered');
+    // destroyed once written: an HTTP server socket allows half-open, and a client that never
+    // closes its side must not hold it
+    socket.end(clientErrorResponse(problem, requestId), () => socket.destroy());
+  });
+}
