@@ -199,6 +199,21 @@ describe('circuit breakers with live settings', () => {
         expect(r.headers.get('Content-Type')).toBe('application/problem+json');
         expect(ms).toBeLessThan(50);
       }
+      // registrations too, 8 at once: the password is not hashed (tens of ms of CPU each) for a
+      // write that the open breaker refuses anyway
+      const registrations = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          const t0 = performance.now();
+          const r = await api('POST', '/v1/members', {
+            tenant: tenantA,
+            base,
+            body: { email: `dead-master-${i}@example.com`, name: 'N', password: 'password-123' },
+          });
+          return { status: r.status, ms: performance.now() - t0 };
+        }),
+      );
+      expect(registrations.map((r) => r.status)).toEqual(Array(8).fill(503));
+      expect(Math.max(...registrations.map((r) => r.ms))).toBeLessThan(50);
       // the other shard writes; both shards read
       const w = await api('POST', '/v1/books', { tenant: tenantB, token: tokenB, base, body: book });
       expect(w.status).toBe(201);

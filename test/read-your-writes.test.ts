@@ -146,6 +146,45 @@ describe('read-your-writes with a stopped replica', () => {
     });
   });
 
+  it('a password change revokes older member tokens at once on every instance, even while the replica lags', async () => {
+    const own = uniqueTenantId('ryw-revoke');
+    await createTenant(own, shard);
+    restores.push(() => removeTenant(own));
+    const password = 'correct horse battery';
+    const { token: old } = await registerAndLogin(own, 'revoke@example.com', { password });
+    await waitFor(async () => (await readFromEverywhere('/v1/books?limit=1')).every((r) => r === 'replica'), {
+      timeoutMs: 10_000,
+      what: 'both instances reading from the replica',
+    });
+    await rootQuery(replicaPort, 'STOP SLAVE SQL_THREAD');
+    try {
+      const changed = await api('POST', '/v1/auth/change-password', {
+        tenant: own,
+        base: writer,
+        token: old,
+        body: { currentPassword: password, newPassword: 'a brand new passphrase' },
+      });
+      expect(changed.status).toBe(204);
+      // the replica still has the old password version; the old token must not pass anywhere
+      for (const base of INSTANCES) {
+        for (const path of ['/v1/loans', '/v1/members/me']) {
+          const r = await api('GET', path, { tenant: own, base, token: old });
+          expect([base, path, r.status, r.json?.code]).toEqual([base, path, 401, 'token_revoked']);
+        }
+      }
+      const login = await api('POST', '/v1/auth/login', {
+        tenant: own,
+        base: reader,
+        body: { email: 'revoke@example.com', password: 'a brand new passphrase' },
+      });
+      expect(login.status).toBe(200);
+      const loans = await api('GET', '/v1/loans', { tenant: own, base: reader, token: login.json.token });
+      expect(loans.status).toBe(200);
+    } finally {
+      await rootQuery(replicaPort, 'START SLAVE SQL_THREAD');
+    }
+  });
+
   it('rejects a forged token and a token of another shard with 400', async () => {
     const forged = await api('GET', '/v1/books', {
       tenant,

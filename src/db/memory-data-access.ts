@@ -62,12 +62,15 @@ export class MemoryDataAccess implements DataAccess {
     return next;
   }
 
+  /** memory never refuses a write */
+  admitWrite(_tenant: TenantRef): void {}
+
   async read<T>(
     tenant: TenantRef,
     options: ReadOptions,
     fn: (repos: TenantRepos) => Promise<T>,
   ): Promise<ReadOutcome<T>> {
     const value = await fn(memoryTenantRepos(() => this.tables, tenant.id));
-    return { value, readFrom: options.from === 'master' || options.position ? 'master' : 'replica' };
+    return { value, readFrom: options.from || options.position ? 'master' : 'replica' };
   }
 }

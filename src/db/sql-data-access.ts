@@ -84,6 +84,10 @@ export class SqlDataAccess implements DataAccess {
     }
   }
 
+  admitWrite(tenant: TenantRef): void {
+    this.router.master(tenant.shardId).admit?.();
+  }
+
   async read<T>(
     tenant: TenantRef,
     options: ReadOptions,

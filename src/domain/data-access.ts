@@ -32,7 +32,12 @@ export type ReadSource = 'replica' | 'master';
 export interface ReadOptions {
   /** the read must see at least this position (a verified consistency token) */
   position?: ReplicationPosition;
-  from?: 'master';
+  /**
+   * `master`: read the master. `master-else-replica`: read the master, and only while it cannot
+   * be reached (its breaker open, refused, timed out) a replica, whatever its lag — for checks
+   * that want current data but should not fail with the master.
+   */
+  from?: 'master' | 'master-else-replica';
 }
 
 export interface WriteOutcome<T> {
@@ -84,6 +89,11 @@ export interface DataAccess {
     tenant: TenantRef,
     fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
   ): Promise<WriteOutcome<T>>;
+  /**
+   * Throws DependencyUnavailableError when a write to the tenant's master would be refused at
+   * once (its breaker is open), so a caller skips costly work before it; else returns.
+   */
+  admitWrite(tenant: TenantRef): void;
   read<T>(
     tenant: TenantRef,
     options: ReadOptions,

@@ -25,13 +25,33 @@ export async function actingMember(
   return ok(member);
 }
 
-const STALE = Symbol('stale');
+/**
+ * The member a token speaks for, as it is now: read on the master, so a password change revokes
+ * every older token at once, on every instance, whatever the replicas have applied. Only while
+ * the master cannot be reached does a replica's row decide (reads keep working through a master
+ * outage; revocation then lags by that replica's lag). A replica that has not got the member, or
+ * has an older password version, cannot decide: the master is asked again (503 while it is down).
+ */
+export async function currentMember(
+  data: DataAccess,
+  tenant: TenantRef,
+  principal: Principal,
+): Promise<ReadOutcome<Result<Member>>> {
+  const find = (repos: TenantRepos) => repos.members.findById(principal.memberId);
+  let outcome = await data.read(tenant, { from: 'master-else-replica' }, find);
+  let member = outcome.value;
+  if (outcome.readFrom !== 'master' && (!member || member.passwordVersion < principal.passwordVersion)) {
+    outcome = await data.read(tenant, { from: 'master' }, find);
+    member = outcome.value;
+  }
+  const value = member && member.passwordVersion === principal.passwordVersion ? ok(member) : REVOKED;
+  return { value, readFrom: outcome.readFrom };
+}
 
 /**
- * A read on behalf of a member. A replica may not have the member yet (just registered) or may
- * still hold an older password version: both look "stale" (row missing, or a version below the
- * token's) and the read is redone on the master, which decides. A version above the token's is a
- * revoked token wherever it is read.
+ * A read on behalf of a member: the token is checked against the member's current row
+ * (`currentMember`), then `fn` reads as `options` say (a replica, at the caller's token).
+ * `readFrom` is where `fn` read.
  */
 export async function readAsMember<T>(
   data: DataAccess,
@@ -40,15 +60,8 @@ export async function readAsMember<T>(
   options: ReadOptions,
   fn: (repos: TenantRepos, member: Member) => Promise<Result<T>>,
 ): Promise<ReadOutcome<Result<T>>> {
-  const attempt = (opts: ReadOptions, staleIsFinal: boolean) =>
-    data.read(tenant, opts, async (repos): Promise<Result<T> | typeof STALE> => {
-      const member = await repos.members.findById(principal.memberId);
-      if (!member || member.passwordVersion < principal.passwordVersion)
-        return staleIsFinal ? REVOKED : STALE;
-      if (member.passwordVersion !== principal.passwordVersion) return REVOKED;
-      return fn(repos, member);
-    });
-  const first = await attempt(options, options.from === 'master');
-  if (first.value !== STALE) return first as ReadOutcome<Result<T>>;
-  return (await attempt({ ...options, from: 'master' }, true)) as ReadOutcome<Result<T>>;
+  const check = await currentMember(data, tenant, principal);
+  if (!check.value.ok) return check as ReadOutcome<Result<T>>;
+  const member = check.value.value;
+  return data.read(tenant, options, (repos) => fn(repos, member));
 }

@@ -40,6 +40,17 @@ describe('CircuitBreaker', () => {
     expect(breaker.retryAfterMs()).toBe(700);
   });
 
+  it('refuseIfOpen throws what execute would, without calling, and passes when a call would be tried', async () => {
+    const { breaker, advance } = setup();
+    expect(() => breaker.refuseIfOpen()).not.toThrow();
+    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(boom).catch(() => {});
+    expect(() => breaker.refuseIfOpen()).toThrow(BreakerOpenError);
+    advance(1000);
+    expect(breaker.state).toBe('half_open');
+    expect(() => breaker.refuseIfOpen()).not.toThrow();
+  });
+
   it('a success resets the consecutive failure count', async () => {
     const { breaker } = setup({ failure_threshold: 2 });
     await breaker.execute(boom).catch(() => {});

@@ -104,6 +104,17 @@ export class CircuitBreaker {
     if (this.current === 'open') this.armTimer();
   }
 
+  /**
+   * Throws the BreakerOpenError `execute` would throw right now, without calling anything: lets a
+   * caller skip costly work (hashing a password) ahead of a call that would be refused.
+   */
+  refuseIfOpen(): void {
+    const state = this.state;
+    if (state === 'open') throw new BreakerOpenError(this.name, this.retryAfterMs());
+    if (state === 'half_open' && this.probesInFlight >= this.settings().half_open_max_calls)
+      throw new BreakerOpenError(this.name, 1000);
+  }
+
   async execute<T>(
     fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
     { isFailure = () => true }: ExecuteOptions = {},

@@ -4,11 +4,10 @@
  */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
-import type { ReadOptions } from '../domain/data-access.js';
 import { getMe, registerMember } from '../domain/members.js';
 import { jsonResponse, setHeader } from '../http/response-headers.js';
 import { cachedRead } from './cached-read.js';
-import { markRead, markWritten, readOptions, unwrap } from './respond.js';
+import { markRead, markWritten, unwrap } from './respond.js';
 import {
   jsonBody,
   jsonContent,
@@ -60,7 +59,7 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
     }),
     async (c) => {
       const principal = c.get('principal');
-      const load = (options: ReadOptions) => getMe(c.get('services'), c.get('tenant'), principal, options);
+      const load = () => getMe(c.get('services'), c.get('tenant'), principal);
       const json = await cachedRead(
         c,
         { version: `member:${principal.memberId}`, entry: `member:${principal.memberId}` },
@@ -69,7 +68,7 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       );
       // an entry of another password version never answers: the database decides (revoked → 401)
       if (json.pwv === principal.passwordVersion) return jsonResponse(c, json.member, 200);
-      const outcome = await load(readOptions(c));
+      const outcome = await load();
       markRead(c, outcome.readFrom);
       setHeader(c, 'X-Cache', 'MISS');
       return jsonResponse(c, memberJson(unwrap(outcome.value)), 200);

@@ -28,6 +28,7 @@ export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
       return {
         key: node.key,
         run: (fn) => breaker.execute(() => node.run(fn), { isFailure: (e) => e instanceof DependencyError }),
+        admit: () => breaker.refuseIfOpen(),
       };
     },
     retain(names: ReadonlySet<string>): void {

@@ -255,6 +255,17 @@ describe('shard router: read-your-writes', () => {
     await tick();
     expect((await router.read('s1', { from: 'master' }, async () => 1)).readFrom).toBe('master');
   });
+
+  it('master-else-replica reads the master, and a replica only while the master is unreachable', async () => {
+    const { router, tick, master } = setup();
+    await tick();
+    const read = () => router.read('s1', { from: 'master-else-replica' }, async (s) => s.server);
+    expect((await read()).readFrom).toBe('master');
+    master.down = true;
+    expect((await read()).readFrom).toBe('replica');
+    master.down = false;
+    expect((await read()).readFrom).toBe('master');
+  });
 });
 
 describe('shard router: config changes', () => {

@@ -91,7 +91,8 @@ export interface ShardStatus {
 
 export interface ReadRequest {
   position?: ReplicationPosition;
-  from?: 'master';
+  /** see ReadOptions.from in domain/data-access.ts */
+  from?: 'master' | 'master-else-replica';
 }
 
 export interface RoutedRead<T> {
@@ -159,6 +160,16 @@ export class ShardRouter<S extends NodeSession> {
     fn: (session: S) => Promise<T>,
   ): Promise<RoutedRead<T>> {
     const shard = this.entry(shardId);
+    if (request.from === 'master-else-replica') {
+      try {
+        return { value: await shard.master.node.run(fn), readFrom: 'master' };
+      } catch (error) {
+        if (!(error instanceof DependencyError)) throw error;
+        const served = await this.readFromReplica(shard, undefined, fn);
+        if (served === NOT_REACHED) throw error;
+        return { value: served as T, readFrom: 'replica' };
+      }
+    }
     if (request.from !== 'master') {
       const served = await this.readFromReplica(shard, request.position, fn);
       if (served !== NOT_REACHED) return { value: served as T, readFrom: 'replica' };

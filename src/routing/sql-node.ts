@@ -31,6 +31,11 @@ export interface SqlNode<S extends NodeSession = NodeSession> {
    * and errors thrown by `fn` pass through unchanged.
    */
   run<T>(fn: (session: S) => Promise<T>): Promise<T>;
+  /**
+   * Throws what `run` would throw at once without calling the node (its breaker is open);
+   * returns when a call would be tried. Absent = always tried.
+   */
+  admit?(): void;
 }
 
 export interface NodeSpec {
