@@ -30,6 +30,15 @@ import { registerV1Context } from './routes/v1-context.js';
 export type { AppEnv, Services } from './app-env.js';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
+/** swagger-ui-dist release /docs loads */
+const SWAGGER_UI_VERSION = '5.35.0';
+/** the answer to a body that is not plain JSON (another Content-Type, or compressed) */
+const UNSUPPORTED_MEDIA_TYPE = {
+  status: 415,
+  code: 'unsupported_media_type',
+  title: 'Unsupported Media Type',
+  detail: 'the body must be JSON, sent with Content-Type: application/json',
+} as const;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createApp(services: Services): OpenAPIHono<AppEnv> {
@@ -87,6 +96,14 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   // `c.req.json()` and the validators find it; it was read up to the same limit.
   app.use((c, next) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    // a compressed body would only fail as "malformed JSON": say what is wrong with it
+    const encoding = requestHeader(c, 'Content-Encoding');
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      throw new ProblemError({
+        ...UNSUPPORTED_MEDIA_TYPE,
+        detail: `header.Content-Encoding: "${encoding.slice(0, 40)}" is not accepted; send the body uncompressed`,
+      });
+    }
     const body = services.preReadBody?.(c);
     if (body === undefined) return limitBody(c, next);
     if (body.tooLarge) return tooLarge();
@@ -112,7 +129,9 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       description: 'Multi-tenant library API over sharded MariaDB',
     },
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  // the page loads Swagger UI from jsDelivr, pinned (an unpinned URL changes under the page);
+  // offline, /openapi.json is the document
+  app.get('/docs', swaggerUI({ url: '/openapi.json', version: SWAGGER_UI_VERSION }));
 
   // a known path asked with a method it has no route for: 405 with Allow, else 404
   let allowedOn: AllowedMethods | undefined;
@@ -153,6 +172,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     }
     if (error instanceof HTTPException) {
       const status = error.status;
+      if (status === 415) return problemResponse(c, UNSUPPORTED_MEDIA_TYPE);
       return problemResponse(c, {
         status: status as 400,
         code: status === 400 ? 'bad_request' : `http_${status}`,

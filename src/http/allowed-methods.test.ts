@@ -23,4 +23,9 @@ describe('allowedMethods', () => {
     expect(allowed('/v1/books/a/b')).toEqual([]);
     expect(allowed('/v1/loans/x/y/return')).toEqual([]);
   });
+
+  it('does not take a path with a trailing slash for the route without one (the router does not)', () => {
+    expect(allowed('/v1/books/')).toEqual([]);
+    expect(allowed('/v1/books/01ABC/')).toEqual([]);
+  });
 });

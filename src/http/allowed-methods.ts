@@ -30,5 +30,6 @@ function patternRegex(path: string): RegExp {
       return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     })
     .join('/');
-  return new RegExp(`^${body}/?$`);
+  // exact, like the router (strict): `/v1/books/` is no route, so 404, not a 405 naming GET
+  return new RegExp(`^${body}$`);
 }

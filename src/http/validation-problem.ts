@@ -10,13 +10,18 @@ const PART_NAMES: Record<string, string> = { json: 'body', query: 'query', param
 export function validationProblem(target: string, error: z.ZodError): ProblemError {
   const part = PART_NAMES[target] ?? target;
   const errors = error.issues.map((issue) => {
-    const keys =
-      issue.code === 'unrecognized_keys'
-        ? issue.keys.map((k) => [...issue.path, k].join('.'))
-        : [issue.path.join('.')];
-    return keys.map((k) => ({ field: k ? `${part}.${k}` : part, message: issue.message }));
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => ({
+        field: `${part}.${[...issue.path, k].join('.')}`,
+        message: 'unknown field',
+      }));
+    }
+    const k = issue.path.join('.');
+    return [{ field: k ? `${part}.${k}` : part, message: issue.message }];
   });
-  const flat = errors.flat();
+  // one message per field: the first check it failed (`1e300` is both too big and not an integer)
+  const seen = new Set<string>();
+  const flat = errors.flat().filter((e) => !seen.has(e.field) && seen.add(e.field));
   return new ProblemError({
     status: 400,
     code: 'validation_failed',

@@ -82,13 +82,19 @@ describe('library routes (memory adapters)', () => {
   });
 
   it('logs in, answers /me, and gives the same 401 for unknown email and wrong password', async () => {
-    const { call, register } = setup();
+    const { app, call, register } = setup();
     const { token } = await register('acme', 'ann@example.com');
     expect(token).toBeTruthy();
     const me = await call('GET', '/v1/members/me', { token });
     expect(me.status).toBe(200);
     expect(me.json.email).toBe('ann@example.com');
-    expect(me.res.headers.get('X-Read-From')).toBe('replica');
+    // the token check reads the member's current row on the master, and that row is the answer
+    expect(me.res.headers.get('X-Read-From')).toBe('master');
+    // the scheme name is case-insensitive (RFC 9110 §11.1)
+    const lower = await app.request('/v1/members/me', {
+      headers: { 'X-Tenant-ID': 'acme', Authorization: `bearer ${token}` },
+    });
+    expect(lower.status).toBe(200);
     const wrong = await call('POST', '/v1/auth/login', {
       body: { email: 'ann@example.com', password: 'nope-nope' },
     });
@@ -436,6 +442,27 @@ describe('library routes (memory adapters)', () => {
       'tenant_suspended',
       'shard-1',
     ]);
+  });
+
+  it('serves /docs with a pinned Swagger UI release', async () => {
+    const { app } = setup();
+    const page = await app.request('/docs');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/swagger-ui-dist@\d+\.\d+\.\d+\//);
+  });
+
+  it('answers a compressed body 415 naming Content-Encoding, and a trailing slash 404', async () => {
+    const { app, register } = setup();
+    await register('acme', 'ann@example.com');
+    const gz = await app.request('/v1/members', {
+      method: 'POST',
+      headers: { 'X-Tenant-ID': 'acme', 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+      body: 'x',
+    });
+    expect(gz.status).toBe(415);
+    expect(((await gz.json()) as { detail: string; code: string }).detail).toContain('Content-Encoding');
+    const slash = await app.request('/v1/books/', { headers: { 'X-Tenant-ID': 'acme' } });
+    expect(slash.status).toBe(404);
   });
 
   it('documents the library API in /openapi.json', async () => {

@@ -62,9 +62,34 @@ export function problems<S extends number>(
   ) as Record<S, { description: string; content: typeof problemContent }>;
 }
 
+/** a lone UTF-16 surrogate: JSON can carry one, but neither utf8mb4 nor MariaDB's JSON can store it */
+const LONE_SURROGATE = /\p{Cs}/u;
+/** C0/C1 control characters (NUL, newline, ESC, …): never part of a name, a title or an author */
+const CONTROL = /\p{Cc}/u;
+
+/** a one-line text field: trimmed, 1..max characters, printable, well-formed Unicode */
+function text(max: number) {
+  return z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+}
+
 export const email = z.email().max(254);
-export const password = z.string().min(8).max(128);
-const personName = z.string().trim().min(1).max(200);
+/** an address a member registers with: RFC 5321 also limits its local part to 64 characters */
+const newEmail = email.refine(
+  (s) => s.indexOf('@') <= 64,
+  'the part before "@" must be at most 64 characters',
+);
+export const password = z
+  .string()
+  .min(8)
+  .max(128)
+  .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)');
+const personName = text(200);
 
 export const memberSchema = z
   .object({
@@ -80,14 +105,16 @@ export function memberJson(m: Member): z.infer<typeof memberSchema> {
   return { id: m.id, email: m.email, name: m.name, role: m.role, createdAt: m.createdAt.toISOString() };
 }
 
-export const registerBody = z.strictObject({ email, name: personName, password }).openapi('RegisterMember');
+export const registerBody = z
+  .strictObject({ email: newEmail, name: personName, password })
+  .openapi('RegisterMember');
 
 const isbn = z
   .string()
   .regex(/^(?:\d[- ]?){9}[\dX]$|^(?:\d[- ]?){12}\d$/, 'must be an ISBN-10 or ISBN-13')
   .max(17);
-const title = z.string().trim().min(1).max(300);
-const author = z.string().trim().min(1).max(200);
+const title = text(300);
+const author = text(200);
 const copies = z.number().int().min(0).max(100_000);
 
 export const bookBody = z.strictObject({ isbn, title, author, copies }).openapi('NewBook');

@@ -83,7 +83,8 @@ export const requireWritable: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+/** the scheme name is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` work too */
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
 
 function unauthorized(code: string, detail: string): ProblemError {
   return new ProblemError({

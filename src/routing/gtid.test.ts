@@ -13,6 +13,18 @@ describe('MariaDB GTID positions', () => {
     }
   });
 
+  it('rejects numbers out of the server range (MASTER_GTID_WAIT would fail with error 1941)', () => {
+    expect(parseGtid('mariadb', '4294967295-4294967295-18446744073709551615')).toBeDefined();
+    for (const bad of [
+      '4294967296-1-1',
+      '0-4294967296-1',
+      '0-11-18446744073709551616',
+      '0-11-99999999999999999999',
+    ]) {
+      expect(parseGtid('mariadb', bad)).toBeUndefined();
+    }
+  });
+
   it('compares by seq per domain, ignoring the server id', () => {
     expect(gtidContains(maria('0-11-42'), maria('0-11-42'))).toBe(true);
     expect(gtidContains(maria('0-12-43'), maria('0-11-42'))).toBe(true);
@@ -31,7 +43,15 @@ describe('MySQL GTID sets', () => {
   it('parses sets with intervals, tags and newlines', () => {
     expect(mysql(`${u1}:1-5:7,\n${u2}:1-3`).flavour).toBe('mysql');
     expect(parseGtid('mysql', `${u1}:tag_a:1-3`)).toBeDefined();
-    for (const bad of ['nope:1-2', `${u1}`, `${u1}:5-2`, `${u1}:0`, `${u1}:tag`]) {
+    expect(parseGtid('mysql', `${u1}:1-9223372036854775807`)).toBeDefined();
+    for (const bad of [
+      'nope:1-2',
+      `${u1}`,
+      `${u1}:5-2`,
+      `${u1}:0`,
+      `${u1}:tag`,
+      `${u1}:1-9223372036854775808`,
+    ]) {
       expect(parseGtid('mysql', bad)).toBeUndefined();
     }
   });

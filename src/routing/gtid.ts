@@ -22,12 +22,18 @@ const MARIADB_GTID = /^(\d{1,10})-(\d{1,10})-(\d{1,20})$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const TAG = /^[a-zA-Z_][a-zA-Z0-9_]{0,31}$/;
 const INTERVAL = /^(\d{1,20})(?:-(\d{1,20}))?$/;
+/** MariaDB's domain and server ids are 32-bit, its sequence numbers 64-bit; MySQL's GNOs < 2^63 */
+const MAX_U32 = 2n ** 32n - 1n;
+const MAX_U64 = 2n ** 64n - 1n;
+const MAX_GNO = 2n ** 63n - 1n;
 
 function parseMariaDb(text: string): GtidPosition | undefined {
   const domains = new Map<string, bigint>();
   for (const part of text.split(',')) {
     const m = MARIADB_GTID.exec(part.trim());
     if (!m) return undefined;
+    // out of a server's range: a server would refuse to wait for it (MASTER_GTID_WAIT error 1941)
+    if (BigInt(m[1]!) > MAX_U32 || BigInt(m[2]!) > MAX_U32 || BigInt(m[3]!) > MAX_U64) return undefined;
     const domain = String(BigInt(m[1]!));
     if (domains.has(domain)) return undefined;
     domains.set(domain, BigInt(m[3]!));
@@ -48,7 +54,7 @@ function parseMySql(text: string): GtidPosition | undefined {
       if (m) {
         const start = BigInt(m[1]!);
         const end = m[2] === undefined ? start : BigInt(m[2]);
-        if (start < 1n || end < start) return undefined;
+        if (start < 1n || end < start || end > MAX_GNO) return undefined;
         const list = sets.get(key) ?? [];
         list.push([start, end]);
         sets.set(key, list);
