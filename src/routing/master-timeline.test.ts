@@ -31,4 +31,16 @@ describe('lag from the master timeline', () => {
     expect(t.size).toBe(1);
     expect(t.lagSeconds(p('0-1-9'), 20_000)).toBe(10);
   });
+
+  it('never forgets the oldest unapplied time when full: a replica behind all samples shows its whole lag', () => {
+    const t = new MasterTimeline(3);
+    for (let i = 1; i <= 1000; i++) t.record(p(`0-1-${i}`), i * 1000);
+    expect(t.size).toBe(3);
+    // stopped before the first write: 1,000 s of samples, though only 3 are kept
+    expect(t.lagSeconds(p('0-1-0'), 1_001_000)).toBe(1000);
+    // part-way through the merged span: the span's start, an overestimate (stays excluded)
+    expect(t.lagSeconds(p('0-1-500'), 1_001_000)).toBe(1000);
+    // the newest samples keep their own times
+    expect(t.lagSeconds(p('0-1-999'), 1_001_000)).toBe(1);
+  });
 });

@@ -9,8 +9,11 @@
  * grows from the first write it missed, and one that is idle with an idle master shows 0 (it has
  * the same data). The estimate lags reality by at most one probe interval.
  *
- * Bounded: at most `maxSamples` samples are kept (the oldest dropped first — a replica behind
- * all of them still shows a lag of at least that many probe intervals).
+ * Bounded: at most `maxSamples` samples are kept. When one more comes, the two oldest merge into
+ * one with the older time and the newer position, so the oldest time a replica may not have
+ * applied is never lost: a replica stopped for hours shows hours of lag, whatever
+ * `max_lag_seconds` is (up to its 86400). A replica part-way through a merged span shows the
+ * span's start, an overestimate — it stays excluded until it has passed the span.
  */
 import { type GtidPosition, gtidContains } from './gtid.js';
 
@@ -32,7 +35,10 @@ export class MasterTimeline {
     const last = this.samples[this.samples.length - 1];
     if (last && gtidContains(last.position, position)) return;
     this.samples.push({ at, position });
-    if (this.samples.length > this.maxSamples) this.samples.shift();
+    if (this.samples.length > this.maxSamples) {
+      const [oldest, next] = this.samples as [Sample, Sample];
+      this.samples.splice(0, 2, { at: oldest.at, position: next.position });
+    }
   }
 
   lagSeconds(replica: GtidPosition, now: number): number {
