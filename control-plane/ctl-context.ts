@@ -12,6 +12,8 @@ export interface CtlContext {
   etcd: Etcd3;
   prefix: string;
   out: (line: string) => void;
+  /** one line on stderr, `shardgate-ctl: <line>`: a warning that does not stop the command */
+  warn: (line: string) => void;
   /** run an etcd call; any transport failure becomes EtcdUnreachableError (exit 2) */
   call<T>(fn: () => Promise<T>): Promise<T>;
   close(): void;
@@ -31,6 +33,7 @@ export function createCtlContext(): CtlContext {
     etcd,
     prefix: env.SHARDGATE_ETCD_PREFIX,
     out: (line) => process.stdout.write(`${line}\n`),
+    warn: (line) => process.stderr.write(`shardgate-ctl: ${line}\n`),
     async call(fn) {
       try {
         return await fn();

@@ -36,7 +36,7 @@ describe('shardgate-ctl command-line errors', () => {
     [['config', 'apply', '--dry-run'], "config apply: required option '-f, --file <file>' not specified"],
     [['shards', 'add', 's9', '--master'], "shards add: option '--master <host:port>' argument missing"],
     [['tenants', 'show', 'a', 'b'], 'tenants show: too many arguments'],
-    [['tenants'], 'tenants: missing command, one of: create, list, show, set-status'],
+    [['tenants'], 'tenants: missing command, one of: create, list, show, set-status, remove'],
   ])('%j → exit 1 and one line naming it', async (args, expected) => {
     const r = await runCtl(args);
     expect(r.code).toBe(1);

@@ -4,6 +4,7 @@
  * command line is reported is not decided here but in ctl-main.ts.
  */
 import { Command } from 'commander';
+import { TENANT_STATUSES } from '../src/config/schema.js';
 import { getBreakers, setBreaker } from './commands/breakers.js';
 import { applyCommand, exportCommand } from './commands/config.js';
 import { initCommand } from './commands/init.js';
@@ -18,8 +19,9 @@ import {
   setMaster,
 } from './commands/shards.js';
 import { statusCommand } from './commands/status.js';
-import { createTenant, listTenants, setTenantStatus, showTenant } from './commands/tenants.js';
+import { createTenant, listTenants, removeTenant, setTenantStatus, showTenant } from './commands/tenants.js';
 import { type CtlContext, createCtlContext } from './ctl-context.js';
+import { REACH_TIMEOUT_MS } from './reachability.js';
 
 type Action<A extends unknown[]> = (ctx: CtlContext, ...args: A) => Promise<void>;
 
@@ -36,6 +38,12 @@ function run<A extends unknown[]>(action: Action<A>) {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const JSON_HELP = 'machine-readable output';
+/** the schema's status enum, as help text */
+const STATUSES = TENANT_STATUSES.join(' | ');
+const REACH_HELP = `Every address given must take a TCP connection within ${REACH_TIMEOUT_MS / 1000} s (no credentials needed); else the command is refused, naming the address and the error.`;
+const FORCE_HELP = 'write even if an address takes no TCP connection (warns on stderr)';
 
 export function buildProgram(): Command {
   const program = new Command('shardgate-ctl')
@@ -58,15 +66,18 @@ export function buildProgram(): Command {
   const shards = program.command('shards').description('manage shards (shards/<id>)');
   shards
     .command('list')
-    .option('--json')
+    .description('shards with their master, replicas and tenant count')
+    .option('--json', JSON_HELP)
     .action(run((ctx, opts: { json?: boolean }) => listShards(ctx, opts)));
   shards
     .command('add <id>')
-    .description('add a shard')
+    .summary('add a shard (its addresses must take a TCP connection, or --force)')
+    .description(`add a shard. ${REACH_HELP}`)
     .requiredOption('--master <host:port>', 'master address')
     .option('--replica <host:port[@weight]>', 'replica address (repeatable)', collect)
     .option('--database <name>', 'database name', 'shardgate')
     .option('--password-env <VAR>', "env var holding this shard's password")
+    .option('--force', FORCE_HELP)
     .action(run((ctx, id: string, opts) => addShard(ctx, id, opts)));
   shards
     .command('remove <id>')
@@ -74,14 +85,24 @@ export function buildProgram(): Command {
     .action(run((ctx, id: string) => removeShard(ctx, id)));
   shards
     .command('set-master <id> <host:port>')
-    .description('point a shard at a new master')
-    .action(run((ctx, id: string, hp: string) => setMaster(ctx, id, hp)));
+    .summary('point a shard at a new master (it must take a TCP connection, or --force)')
+    .description(`point a shard at a new master. ${REACH_HELP}`)
+    .option('--force', FORCE_HELP)
+    .action(run((ctx, id: string, hp: string, opts: { force?: boolean }) => setMaster(ctx, id, hp, opts)));
   shards
     .command('add-replica <id> <host:port>')
+    .summary('add a replica to a shard (it must take a TCP connection, or --force)')
+    .description(`add a replica to a shard. ${REACH_HELP}`)
     .option('--weight <n>', 'replica weight 0-256', '1')
-    .action(run((ctx, id: string, hp: string, opts: { weight?: string }) => addReplica(ctx, id, hp, opts)));
+    .option('--force', FORCE_HELP)
+    .action(
+      run((ctx, id: string, hp: string, opts: { weight?: string; force?: boolean }) =>
+        addReplica(ctx, id, hp, opts),
+      ),
+    );
   shards
     .command('remove-replica <id> <host:port>')
+    .description('remove a replica from a shard')
     .action(run((ctx, id: string, hp: string) => removeReplica(ctx, id, hp)));
 
   const tenants = program.command('tenants').description('manage the tenant directory (tenants/<id>)');
@@ -89,28 +110,45 @@ export function buildProgram(): Command {
     .command('create <id>')
     .description('create a tenant on --shard or where the placement policy puts it')
     .option('--shard <id>', 'shard to place it on')
-    .option('--status <status>', 'active | readonly | suspended', 'active')
+    .option('--status <status>', STATUSES, 'active')
     .option('--name <name>', 'display name used in emails')
     .action(run((ctx, id: string, opts) => createTenant(ctx, id, opts)));
   tenants
     .command('list')
-    .option('--json')
+    .summary('every tenant entry; one the API instances reject is marked with its problem')
+    .description(
+      'every tenants/<id> entry in etcd. One the API instances reject (unknown shard, not JSON, bad status, ...) is listed too, marked with its problem (`problem` and `value` in --json)',
+    )
+    .option('--json', JSON_HELP)
     .action(run((ctx, opts: { json?: boolean }) => listTenants(ctx, opts)));
   tenants
     .command('show <id>')
-    .option('--json')
+    .description("a tenant's entry and its shard's master; a rejected entry with its problem")
+    .option('--json', JSON_HELP)
     .action(run((ctx, id: string, opts: { json?: boolean }) => showTenant(ctx, id, opts)));
   tenants
     .command('set-status <id> <status>')
-    .description('active | readonly | suspended')
+    .summary(`set a tenant's status: ${STATUSES}`)
+    .description(
+      `set an existing tenant's status: ${STATUSES} (its other fields are kept). Refused, with nothing written, if etcd changed since it was read`,
+    )
     .action(run((ctx, id: string, status: string) => setTenantStatus(ctx, id, status)));
+  tenants
+    .command('remove <id>')
+    .summary("remove a tenant's directory entry only; its rows stay (needs --yes)")
+    .description(
+      "remove a tenant's directory entry (tenants/<id>) only: its rows stay on its shard, nothing is deleted there. The tenant answers 404 at once, so --yes is required",
+    )
+    .option('--yes', 'confirm: the tenant answers 404 from now on')
+    .action(run((ctx, id: string, opts: { yes?: boolean }) => removeTenant(ctx, id, opts)));
 
   const breakers = program
     .command('breakers')
     .description('circuit-breaker settings (breakers/<kind>/<setting>)');
   breakers
     .command('get [kind]')
-    .option('--json')
+    .description('breaker settings in force per kind, and where each comes from')
+    .option('--json', JSON_HELP)
     .action(run((ctx, kind: string | undefined, opts: { json?: boolean }) => getBreakers(ctx, kind, opts)));
   breakers
     .command('set <kind> <setting> <value>')

@@ -43,7 +43,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     return;
   }
 
-  const logger = createLogger({ base: { component: 'lb-sync' } });
+  const logger = createLogger({ base: { process: 'lb-sync' } });
   const store = new EtcdConfigStore({ client: ctx.etcd, prefix: ctx.prefix, logger });
   let running = false;
   let lastError = '';

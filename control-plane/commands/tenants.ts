@@ -1,7 +1,12 @@
 /**
- * `tenants create <id> [--shard S] [--status] [--name]`, `tenants list`, `tenants show <id>`.
+ * `tenants create <id> [--shard S] [--status] [--name]`, `tenants list`, `tenants show <id>`,
+ * `tenants set-status <id> <status>`, `tenants remove <id> --yes`.
  * Without --shard, the `placement` policy picks the shard: `least-tenants` = the shard of the
  * policy's list holding the fewest tenants (first in list order on a tie).
+ *
+ * `list` and `show` read every `tenants/` key etcd holds, not only the ones the schema accepts:
+ * an entry the API instances reject (unknown shard, not JSON, a bad status, …) is shown with
+ * its `problem`, never hidden.
  */
 import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../../src/config/schema.js';
 import { loadState, type PrefixRead, readPrefix } from '../config-io.js';
@@ -9,8 +14,77 @@ import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { writeKeys } from '../write-keys.js';
 
+type TenantStatus = TenantEntry['status'];
+const TENANTS = 'tenants/';
+
 function state(read: PrefixRead) {
   return loadState(read).snapshot;
+}
+
+/** A status word checked against the schema's enum; `what` names the argument in the error. */
+function parseStatus(status: string, what: string): TenantStatus {
+  if (!(TENANT_STATUSES as readonly string[]).includes(status)) {
+    throw new UserError(`invalid ${what} "${status}": one of ${TENANT_STATUSES.join(', ')}`);
+  }
+  return status as TenantStatus;
+}
+
+/** One `tenants/` entry as etcd holds it. */
+export interface TenantRow {
+  id: string;
+  /** null when the value does not name one (not JSON, wrong type) */
+  shard: string | null;
+  status: string | null;
+  name?: string;
+  /** why the schema rejects the entry (so the API instances do); absent when it is valid */
+  problem?: string;
+  /** the raw value, given with a problem */
+  value?: string;
+}
+
+/** The value as a JSON object, or undefined when it is not one. */
+function jsonObject(raw: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const text = (v: unknown) => (typeof v === 'string' ? v : null);
+
+/**
+ * Every `tenants/` key, sorted by id: a valid entry as the schema reads it (status defaulted), a
+ * rejected one with the schema's reason as `problem` and whatever shard/status it names.
+ */
+export function tenantRows(read: PrefixRead): TenantRow[] {
+  const s = loadState(read);
+  const reasons = new Map(s.rejected.map((r) => [r.key, r.reason]));
+  const rows: TenantRow[] = [];
+  for (const [key, raw] of read.entries) {
+    if (!key.startsWith(TENANTS)) continue;
+    const id = key.slice(TENANTS.length);
+    const good = s.snapshot.tenants.get(id);
+    const problem = reasons.get(key);
+    if (good && problem === undefined) {
+      rows.push({ id, ...good });
+      continue;
+    }
+    const loose = jsonObject(raw) ?? {};
+    const name = text(loose.name);
+    rows.push({
+      id,
+      shard: text(loose.shard),
+      status: text(loose.status),
+      ...(name ? { name } : {}),
+      problem: problem ?? 'rejected by the config schema',
+      value: raw,
+    });
+  }
+  return rows.sort((a, b) => a.id.localeCompare(b.id));
 }
 
 export function pickShard(read: PrefixRead): string {
@@ -30,48 +104,103 @@ export async function createTenant(
   opts: { shard?: string; status?: string; name?: string },
 ): Promise<void> {
   if (!ID_PATTERN.test(id)) throw new UserError(`invalid tenant id "${id}": must match ${ID_PATTERN.source}`);
-  if (opts.status && !(TENANT_STATUSES as readonly string[]).includes(opts.status)) {
-    throw new UserError(`invalid --status "${opts.status}": one of ${TENANT_STATUSES.join(', ')}`);
-  }
+  const status = opts.status ? parseStatus(opts.status, '--status') : 'active';
   await writeKeys(ctx, (read) => {
     const existing = read.entries.get(`tenants/${id}`);
     if (existing) throw new UserError(`tenant ${id} already exists: ${existing}`);
     const shard = opts.shard ?? pickShard(read);
-    const entry: TenantEntry = { shard, status: (opts.status as TenantEntry['status']) ?? 'active' };
+    const entry: TenantEntry = { shard, status };
     if (opts.name) entry.name = opts.name;
     return new Map([[`tenants/${id}`, JSON.stringify(entry)]]);
   });
 }
 
-export async function setTenantStatus(ctx: CtlContext, id: string, status: string): Promise<void> {
-  if (!(TENANT_STATUSES as readonly string[]).includes(status)) {
-    throw new UserError(`invalid status "${status}": one of ${TENANT_STATUSES.join(', ')}`);
-  }
-  await writeKeys(ctx, (read) => {
-    const raw = read.entries.get(`tenants/${id}`);
-    if (!raw) throw new UserError(`unknown tenant ${id}`);
-    return new Map([[`tenants/${id}`, JSON.stringify({ ...JSON.parse(raw), status })]]);
-  });
+/**
+ * Change only the status of an existing entry (its other fields are kept as they are). The
+ * write goes through writeKeys: the whole config is validated by the schema and the transaction
+ * is refused if any config key, this one included, changed after the read.
+ */
+export async function setTenantStatus(ctx: CtlContext, id: string, statusText: string): Promise<void> {
+  const status = parseStatus(statusText, 'status');
+  const key = `tenants/${id}`;
+  let from = '';
+  await writeKeys(
+    ctx,
+    (read) => {
+      const raw = read.entries.get(key);
+      if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
+      const entry = jsonObject(raw);
+      if (!entry) {
+        throw new UserError(
+          `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object): fix it with \`config apply\` or remove it with \`tenants remove\``,
+        );
+      }
+      // an absent status is the schema's default
+      from = entry.status === undefined ? 'active' : String(entry.status);
+      if (from === status) return new Map();
+      return new Map([[key, JSON.stringify({ ...entry, status })]]);
+    },
+    {
+      changed: () => [`tenant ${id}: ${from} -> ${status}`],
+      unchanged: `tenant ${id}: already ${status}; nothing written`,
+    },
+  );
+}
+
+/**
+ * Delete the directory entry only. The tenant's rows stay on its shard (nothing is deleted
+ * there); the tenant answers 404 at once, hence --yes.
+ */
+export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: boolean }): Promise<void> {
+  const key = `tenants/${id}`;
+  let was = '';
+  await writeKeys(
+    ctx,
+    (read) => {
+      const raw = read.entries.get(key);
+      if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
+      const shard = text(jsonObject(raw)?.shard);
+      const rows = shard ? `its rows stay on shard ${shard}` : 'its rows stay on its shard';
+      if (!opts.yes) {
+        throw new UserError(
+          `removing tenant ${id} makes it answer 404 at once (${rows}, only the directory entry goes); re-run with --yes`,
+        );
+      }
+      was = `tenant ${id} removed from the directory (was ${raw}); ${rows}, nothing was deleted there`;
+      return new Map([[key, undefined]]);
+    },
+    { changed: () => [was] },
+  );
 }
 
 export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
-  const snap = state(await readPrefix(ctx));
-  const rows = [...snap.tenants].sort(([a], [b]) => a.localeCompare(b)).map(([id, t]) => ({ id, ...t }));
+  const rows = tenantRows(await readPrefix(ctx));
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
   if (rows.length === 0) return ctx.out('no tenants');
-  for (const r of rows)
-    ctx.out(`${r.id.padEnd(24)} ${r.shard.padEnd(12)} ${r.status}${r.name ? `  ${r.name}` : ''}`);
+  for (const r of rows) {
+    const status = r.status ?? '?';
+    ctx.out(
+      `${r.id.padEnd(24)} ${(r.shard ?? '?').padEnd(12)} ${r.problem ? status.padEnd(9) : status}${r.name ? `  ${r.name}` : ''}${r.problem ? `  problem: ${r.problem}` : ''}`,
+    );
+  }
+  const bad = rows.filter((r) => r.problem).length;
+  if (bad > 0) {
+    ctx.out(
+      `${bad} of ${rows.length} entries have a problem: the API instances reject them and keep the last good value, if they had one (GET /health/config)`,
+    );
+  }
 }
 
 export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boolean }): Promise<void> {
-  const snap = state(await readPrefix(ctx));
-  const t = snap.tenants.get(id);
-  if (!t) throw new UserError(`unknown tenant ${id}`);
-  const shard = snap.shards.get(t.shard);
-  const view = { id, ...t, shardConfig: shard };
+  const read = await readPrefix(ctx);
+  const row = tenantRows(read).find((r) => r.id === id);
+  if (!row) throw new UserError(`unknown tenant ${id}`);
+  const shard = row.problem || !row.shard ? undefined : state(read).shards.get(row.shard);
+  const view = { ...row, shardConfig: shard };
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
   ctx.out(
-    `tenant ${id}\n  shard:  ${t.shard}\n  status: ${t.status}${t.name ? `\n  name:   ${t.name}` : ''}`,
+    `tenant ${id}\n  shard:  ${row.shard ?? '?'}\n  status: ${row.status ?? '?'}${row.name ? `\n  name:   ${row.name}` : ''}`,
   );
   if (shard) ctx.out(`  master: ${shard.master.host}:${shard.master.port}`);
+  if (row.problem) ctx.out(`  problem: ${row.problem}\n  value:  ${row.value}`);
 }

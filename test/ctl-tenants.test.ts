@@ -1,0 +1,341 @@
+/**
+ * shardgate-ctl against the real etcd of the local stack: `tenants set-status`, `tenants remove`,
+ * `tenants list|show` of entries the schema rejects, and the TCP reachability check of the
+ * addresses that `shards add|set-master|add-replica` write.
+ *
+ * Every tenant and shard id made here starts with `ct-`; every key made here is removed with a
+ * single-key delete at the end (never a range), and no other key is written.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { setTenantStatus } from '../control-plane/commands/tenants.js';
+import { createCtlContext } from '../control-plane/ctl-context.js';
+import { api, INSTANCES } from './helpers/api.js';
+import { ctl } from './helpers/ctl.js';
+import { etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
+import { createTenant } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+/** CONTRACT.md §5: a user error is exactly one line on stderr, naming the command and the culprit. */
+const ONE_LINE = /^shardgate-ctl: [^\n]+ \(see shardgate-ctl [^\n]*--help\)\n$/;
+/** A port nothing listens on in the local stack. */
+const CLOSED = '127.0.0.1:3999';
+
+const unique = (label: string) => `ct-${label}-${randomBytes(3).toString('hex')}`;
+
+/** Keys (relative to the prefix) this file created; each is deleted on its own at the end. */
+const created = new Set<string>();
+function cleanUp(key: string): void {
+  if (etcdGet(key) !== undefined) etcdDel(key);
+  created.delete(key);
+}
+afterAll(() => {
+  for (const key of [...created]) cleanUp(key);
+});
+
+function put(key: string, value: string): void {
+  created.add(key);
+  etcdPut(key, value);
+}
+
+async function newTenant(label: string, shard = 'shard-1'): Promise<string> {
+  const id = unique(label);
+  created.add(`tenants/${id}`);
+  await createTenant(id, shard);
+  return id;
+}
+
+/** What every API instance answers to a read of `tenant`. */
+async function answers(tenant: string): Promise<number[]> {
+  return Promise.all(
+    INSTANCES.map(async (base) => (await api('GET', '/v1/books?limit=1', { tenant, base })).status),
+  );
+}
+
+describe('shardgate-ctl tenants set-status', () => {
+  it('changes the status only, says what changed, and the instances apply it', async () => {
+    const id = unique('status');
+    created.add(`tenants/${id}`);
+    const made = ctl(['tenants', 'create', id, '--shard', 'shard-1', '--name', 'Status Test']);
+    expect(made.code, made.stderr).toBe(0);
+
+    const r = ctl(['tenants', 'set-status', id, 'suspended']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^tenant ${id}: active -> suspended\\nrevision \\d+\\n$`));
+    expect(JSON.parse(etcdGet(`tenants/${id}`)!)).toEqual({
+      shard: 'shard-1',
+      status: 'suspended',
+      name: 'Status Test',
+    });
+    await waitFor(async () => (await answers(id)).every((s) => s === 403), {
+      timeoutMs: 5000,
+      what: `${id} suspended on every instance`,
+    });
+
+    const again = ctl(['tenants', 'set-status', id, 'suspended']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(`tenant ${id}: already suspended; nothing written\n`);
+
+    const back = ctl(['tenants', 'set-status', id, 'readonly']);
+    expect(back.code).toBe(0);
+    expect(back.stdout).toMatch(new RegExp(`^tenant ${id}: suspended -> readonly\\n`));
+  });
+
+  it('refuses a status outside the schema and an unknown tenant, with one line and nothing written', async () => {
+    const id = await newTenant('badstatus');
+    const before = etcdGet(`tenants/${id}`);
+    const bad = ctl(['tenants', 'set-status', id, 'frozen']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(ONE_LINE);
+    expect(bad.stderr).toContain(
+      'tenants set-status: invalid status "frozen": one of active, readonly, suspended',
+    );
+    expect(etcdGet(`tenants/${id}`)).toBe(before);
+
+    const ghost = unique('ghost');
+    const unknown = ctl(['tenants', 'set-status', ghost, 'readonly']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(ONE_LINE);
+    expect(unknown.stderr).toContain(`unknown tenant ${ghost}`);
+    expect(etcdGet(`tenants/${ghost}`)).toBeUndefined();
+  });
+
+  it('does not overwrite an edit made between its read and its write', async () => {
+    const id = await newTenant('race');
+    const key = `tenants/${id}`;
+    const concurrent = JSON.stringify({ shard: 'shard-1', status: 'readonly', name: 'edited meanwhile' });
+    const ctx = createCtlContext();
+    ctx.out = () => {};
+    const call = ctx.call.bind(ctx);
+    let reads = 0;
+    // the first etcd call is the command's read; an operator's put lands right after it
+    ctx.call = async <T>(fn: () => Promise<T>): Promise<T> => {
+      const result = await call(fn);
+      if (reads++ === 0) etcdPut(key, concurrent);
+      return result;
+    };
+    try {
+      await expect(setTenantStatus(ctx, id, 'suspended')).rejects.toThrow(
+        /etcd changed since revision \d+ was read; nothing written, re-run the command/,
+      );
+    } finally {
+      ctx.close();
+    }
+    expect(etcdGet(key)).toBe(concurrent);
+  });
+});
+
+describe('shardgate-ctl tenants remove', () => {
+  it('needs --yes; then removes the directory entry only, and the tenant answers 404', async () => {
+    const id = await newTenant('remove');
+    const refused = ctl(['tenants', 'remove', id]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(ONE_LINE);
+    expect(refused.stderr).toContain(`removing tenant ${id} makes it answer 404 at once`);
+    expect(refused.stderr).toContain('re-run with --yes');
+    expect(etcdGet(`tenants/${id}`)).toBeDefined();
+
+    const r = ctl(['tenants', 'remove', id, '--yes']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`tenant ${id} removed from the directory`);
+    expect(r.stdout).toContain('its rows stay on shard shard-1, nothing was deleted there');
+    expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    await waitFor(async () => (await answers(id)).every((s) => s === 404), {
+      timeoutMs: 5000,
+      what: `${id} unknown on every instance`,
+    });
+
+    const gone = ctl(['tenants', 'remove', id, '--yes']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(ONE_LINE);
+    expect(gone.stderr).toContain(`unknown tenant ${id}`);
+  });
+
+  it('--help says the rows stay', () => {
+    const r = ctl(['tenants', 'remove', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain('its rows stay on its shard');
+    expect(r.stdout).toContain('--yes');
+  });
+});
+
+describe('shardgate-ctl tenants list|show of entries the schema rejects', () => {
+  it('lists every entry, marking each rejected one with its problem', async () => {
+    const good = await newTenant('listed');
+    const orphan = unique('orphan');
+    const missingShard = unique('gone');
+    const notJson = unique('notjson');
+    const badStatus = unique('badstatus');
+    const badId = `ct-Bad-${randomBytes(3).toString('hex')}`;
+    put(`tenants/${orphan}`, JSON.stringify({ shard: missingShard, status: 'active' }));
+    put(`tenants/${notJson}`, '{"shard": "shard-1",');
+    put(`tenants/${badStatus}`, JSON.stringify({ shard: 'shard-1', status: 'frozen' }));
+    put(`tenants/${badId}`, JSON.stringify({ shard: 'shard-1', status: 'active' }));
+    try {
+      const r = ctl(['tenants', 'list', '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const rows = JSON.parse(r.stdout) as {
+        id: string;
+        shard: string | null;
+        status: string | null;
+        problem?: string;
+        value?: string;
+      }[];
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      expect(byId.get(good)).toEqual({ id: good, shard: 'shard-1', status: 'active' });
+      expect(byId.get(orphan)).toMatchObject({
+        shard: missingShard,
+        status: 'active',
+        problem: `unknown shard "${missingShard}"`,
+      });
+      expect(byId.get(notJson)).toMatchObject({
+        shard: null,
+        status: null,
+        problem: 'must be valid JSON',
+        value: '{"shard": "shard-1",',
+      });
+      expect(byId.get(badStatus)).toMatchObject({ shard: 'shard-1', status: 'frozen' });
+      expect(byId.get(badStatus)?.problem).toMatch(/^status: /);
+      expect(byId.get(badId)?.problem).toMatch(/must match/);
+
+      const text = ctl(['tenants', 'list']);
+      expect(text.code).toBe(0);
+      const line = (id: string) => text.stdout.split('\n').find((l) => l.startsWith(`${id} `)) ?? '';
+      expect(line(good)).not.toContain('problem');
+      expect(line(orphan)).toContain(`problem: unknown shard "${missingShard}"`);
+      expect(line(notJson)).toContain('problem: must be valid JSON');
+      expect(line(badStatus)).toContain('problem: status: ');
+      expect(line(badId)).toContain('problem: id ');
+      expect(text.stdout).toMatch(/\d+ of \d+ entries have a problem/);
+
+      const show = ctl(['tenants', 'show', orphan, '--json']);
+      expect(show.code).toBe(0);
+      expect(JSON.parse(show.stdout)).toMatchObject({
+        id: orphan,
+        problem: `unknown shard "${missingShard}"`,
+      });
+      expect(ctl(['tenants', 'show', orphan]).stdout).toContain(`problem: unknown shard "${missingShard}"`);
+
+      // the command may be what fixes a bad status; a non-JSON entry it cannot read
+      const fixed = ctl(['tenants', 'set-status', badStatus, 'active']);
+      expect(fixed.code, fixed.stderr).toBe(0);
+      expect(fixed.stdout).toContain(`tenant ${badStatus}: frozen -> active`);
+      const unreadable = ctl(['tenants', 'set-status', notJson, 'active']);
+      expect(unreadable.code).toBe(1);
+      expect(unreadable.stderr).toMatch(ONE_LINE);
+      expect(unreadable.stderr).toContain('is not a JSON object');
+      // a rejected entry can be removed
+      const removed = ctl(['tenants', 'remove', notJson, '--yes']);
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(etcdGet(`tenants/${notJson}`)).toBeUndefined();
+    } finally {
+      for (const key of [orphan, notJson, badStatus, badId]) cleanUp(`tenants/${key}`);
+    }
+  });
+
+  it('show --json of an unknown tenant reports like every command: one stderr line, exit 1, no stdout', () => {
+    const ghost = unique('ghost');
+    const r = ctl(['tenants', 'show', ghost, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toBe(
+      `shardgate-ctl: tenants show: unknown tenant ${ghost} (see shardgate-ctl tenants show --help)\n`,
+    );
+    // the same shape as another read command's --json refusal
+    const other = ctl(['breakers', 'get', 'bogus', '--json']);
+    expect(other.code).toBe(1);
+    expect(other.stdout).toBe('');
+    expect(other.stderr).toMatch(ONE_LINE);
+  });
+});
+
+describe('shardgate-ctl shards: the addresses written must take a TCP connection', () => {
+  it('shards add refuses an unreachable master or replica, naming it, unless --force', () => {
+    const id = unique('shard');
+    const key = `shards/${id}`;
+    created.add(key);
+    try {
+      const refused = ctl(['shards', 'add', id, '--master', CLOSED]);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toMatch(ONE_LINE);
+      expect(refused.stderr).toContain(`shards add: master ${CLOSED} unreachable (`);
+      expect(refused.stderr).toContain('ECONNREFUSED');
+      expect(refused.stderr).toContain('--force');
+      expect(etcdGet(key)).toBeUndefined();
+
+      const replica = ctl(['shards', 'add', id, '--master', '127.0.0.1:3316', '--replica', CLOSED]);
+      expect(replica.code).toBe(1);
+      expect(replica.stderr).toMatch(ONE_LINE);
+      expect(replica.stderr).toContain(`replica ${CLOSED} unreachable`);
+      expect(replica.stderr).not.toContain('master');
+      expect(etcdGet(key)).toBeUndefined();
+
+      const forced = ctl(['shards', 'add', id, '--master', CLOSED, '--force']);
+      expect(forced.code).toBe(0);
+      expect(forced.stderr).toBe(
+        `shardgate-ctl: shards add: warning: master ${CLOSED} unreachable (connect ECONNREFUSED ${CLOSED}); writing it anyway (--force)\n`,
+      );
+      expect(JSON.parse(etcdGet(key)!).master).toEqual({ host: '127.0.0.1', port: 3999 });
+    } finally {
+      cleanUp(key);
+    }
+  });
+
+  it('shards add of reachable addresses writes with no warning; set-master and add-replica check too', () => {
+    const id = unique('shard');
+    const key = `shards/${id}`;
+    created.add(key);
+    try {
+      // the local stack's shard-1 servers, which are up
+      const added = ctl(['shards', 'add', id, '--master', '127.0.0.1:3316', '--replica', '127.0.0.1:3317']);
+      expect(added.stderr).toBe('');
+      expect(added.code).toBe(0);
+      const written = etcdGet(key)!;
+
+      const master = ctl(['shards', 'set-master', id, CLOSED]);
+      expect(master.code).toBe(1);
+      expect(master.stderr).toMatch(ONE_LINE);
+      expect(master.stderr).toContain(`shards set-master: master ${CLOSED} unreachable`);
+      const replica = ctl(['shards', 'add-replica', id, CLOSED]);
+      expect(replica.code).toBe(1);
+      expect(replica.stderr).toMatch(ONE_LINE);
+      expect(replica.stderr).toContain(`shards add-replica: replica ${CLOSED} unreachable`);
+      expect(etcdGet(key)).toBe(written);
+
+      const forcedReplica = ctl(['shards', 'add-replica', id, CLOSED, '--force']);
+      expect(forcedReplica.code).toBe(0);
+      expect(forcedReplica.stderr).toMatch(
+        /^shardgate-ctl: shards add-replica: warning: replica 127\.0\.0\.1:3999 /,
+      );
+      expect(JSON.parse(etcdGet(key)!).replicas).toHaveLength(2);
+      const forcedMaster = ctl(['shards', 'set-master', id, CLOSED, '--force']);
+      expect(forcedMaster.code).toBe(0);
+      expect(forcedMaster.stderr).toContain('warning: master 127.0.0.1:3999 unreachable');
+      expect(JSON.parse(etcdGet(key)!).master).toEqual({ host: '127.0.0.1', port: 3999 });
+    } finally {
+      cleanUp(key);
+    }
+  });
+
+  it('the check is a TCP connect only: a wrong database password does not matter', () => {
+    const id = unique('shard');
+    const key = `shards/${id}`;
+    created.add(key);
+    try {
+      const r = ctl(['shards', 'add', id, '--master', '127.0.0.1:3316'], {
+        SHARDGATE_DB_PASSWORD: 'not-the-password',
+      });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    } finally {
+      cleanUp(key);
+    }
+  });
+});
