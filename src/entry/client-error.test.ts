@@ -119,7 +119,7 @@ describe('installClientErrorHandler', () => {
       requestId: 'rid-test',
     });
     expect(lines).toHaveLength(1);
-    expect(lines[0]!.level).toBe('warn');
+    expect(lines[0]!.level).toBe('debug');
     expect(lines[0]!.obj).toEqual({
       code: errorCode ?? expect.stringMatching(/^HPE_/),
       status,

@@ -10,7 +10,7 @@
  * nothing is written when the socket is no longer writable (ECONNRESET: the client is gone) or
  * the response to an earlier request on it has already started (bytes of ours would corrupt
  * it); the socket is only destroyed then.
- * No request exists, so `requestId` is a fresh id, also logged for correlation. The log line
+ * No request exists, so `requestId` is a fresh id, also logged (at debug) for correlation. The log line
  * holds the error code, status and that id — never `err.rawPacket` or any header (credentials).
  */
 import type { EventEmitter } from 'node:events';
@@ -96,7 +96,8 @@ export function installClientErrorHandler(
     }
     const problem = clientErrorProblem(err.code);
     const requestId = newId();
-    logger.warn({ code, status: problem.status, requestId }, 'unparseable request answered');
+    // debug, not warn: any client can send these, and the log must not be its to flood
+    logger.debug({ code, status: problem.status, requestId }, 'unparseable request answered');
     // destroyed once written: an HTTP server socket allows half-open, and a client that never
     // closes its side must not hold it
     socket.end(clientErrorResponse(problem, requestId), () => socket.destroy());
