@@ -59,7 +59,12 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     const incoming = requestHeader(c, 'X-Request-Id');
     const id = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : crypto.randomUUID();
     c.set('requestId', id);
-    c.set('responseHeaders', { 'X-Request-Id': id, 'X-Served-By': services.instanceId });
+    // nosniff: a browser must take every answer for its declared type (JSON, problem+json)
+    c.set('responseHeaders', {
+      'X-Request-Id': id,
+      'X-Served-By': services.instanceId,
+      'X-Content-Type-Options': 'nosniff',
+    });
     const started = performance.now();
     try {
       await next();
@@ -166,7 +171,9 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
         status: 503,
         code: 'dependency_unavailable',
         title: 'Service temporarily unavailable',
-        detail: error.message,
+        // the dependency's name (`mysql-master:shard-1`), not the error: that names hosts and
+        // ports, which a client has no use for; the log line above has it
+        detail: `${error.dependency} is unavailable; retry in ${error.retryAfterSeconds} s`,
         headers: { 'Retry-After': String(error.retryAfterSeconds) },
       });
     }

@@ -149,7 +149,8 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
 
 /**
  * Delete the directory entry only. The tenant's rows stay on its shard (nothing is deleted
- * there); the tenant answers 404 at once, hence --yes.
+ * there); the tenant answers 404 at once, hence --yes. The id stays taken by those rows, which
+ * the output says.
  */
 export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: boolean }): Promise<void> {
   const key = `tenants/${id}`;
@@ -169,7 +170,14 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
       was = `tenant ${id} removed from the directory (was ${raw}); ${rows}, nothing was deleted there`;
       return new Map([[key, undefined]]);
     },
-    { changed: () => [was] },
+    {
+      changed: () => [
+        was,
+        // the rows are keyed by the tenant id: a new directory entry of that id on that shard
+        // finds them again, members, librarian and unexpired tokens included
+        `the id ${id} is not free: a tenant created with it on the same shard gets these rows, members and their tokens back`,
+      ],
+    },
   );
 }
 

@@ -28,6 +28,9 @@ describe.each([
     const tokens = new JwtMemberTokens({ secret, jws });
     const issued = await tokens.issue(principal);
     expect(issued.expiresAt.getTime()).toBeGreaterThan(Date.now());
+    // the claims as issued: iat is kept (fast-jwt's noTimestamp would strip it)
+    const claims = JSON.parse(Buffer.from(issued.token.split('.')[1]!, 'base64url').toString('utf8'));
+    expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'pwv', 'sub', 'tid']);
     expect(await tokens.verify(issued.token)).toEqual({ ok: true, principal });
   });
 
@@ -63,6 +66,22 @@ describe.each([
     expect((await tokens.verify(await sign(noExp, secret, 'HS256'))).ok).toBe(false);
     expect((await tokens.verify(await sign({ ...claims, sub: 'x' }, secret, 'HS256'))).ok).toBe(false);
     expect((await tokens.verify(await sign({ ...claims, pwv: 0 }, secret, 'HS256'))).ok).toBe(false);
+    // validly signed, but not as this API issues them: a lifetime beyond its own, not yet valid
+    expect(
+      await tokens.verify(await sign({ ...claims, exp: now + 10 * 365 * 86400 }, secret, 'HS256')),
+    ).toEqual({
+      ok: false,
+      reason: 'exp beyond the token lifetime',
+    });
+    expect(await tokens.verify(await sign({ ...claims, nbf: now + 86400 }, secret, 'HS256'))).toEqual({
+      ok: false,
+      reason: 'nbf in the future',
+    });
+    expect(await tokens.verify(await sign({ ...claims, iat: now + 86400 }, secret, 'HS256'))).toEqual({
+      ok: false,
+      reason: 'iat in the future',
+    });
+    expect((await tokens.verify(await sign({ ...claims, nbf: now - 10 }, secret, 'HS256'))).ok).toBe(true);
     const none = `${btoa('{"alg":"none","typ":"JWT"}')}.${btoa(JSON.stringify(claims))}.`.replace(/=/g, '');
     expect((await tokens.verify(none)).ok).toBe(false);
     expect((await tokens.verify('garbage')).ok).toBe(false);

@@ -1,8 +1,10 @@
 /**
  * Member tokens: JWT HS256 (the JWS layer is an `Hs256Jws`, src/auth/hs256-jws.ts: the algorithm
  * pinned, `none` and every other `alg` rejected). Checked here, for both JWS implementations
- * alike: `iss`, `aud`, `exp` (which must be present and in the future by this instance's clock),
- * and the shape of `sub`, `tid` and `pwv`.
+ * alike: `iss`, `aud`, `exp` (which must be present, in the future by this instance's clock, and
+ * no further ahead than tokens are issued for: a longer-lived token was not made here), `nbf` and
+ * `iat` where present (not ahead of this clock by more than CLOCK_SKEW_SECONDS), and the shape of
+ * `sub`, `tid` and `pwv`.
  *
  * Claims: `sub` member id, `tid` tenant id, `pwv` password version, `iat`, `exp`, `iss`, `aud`.
  */
@@ -11,6 +13,8 @@ import type { IssuedToken, MemberTokens, Principal, TokenCheck } from '../domain
 import { type Hs256Jws, webCryptoHs256Jws } from './hs256-jws.js';
 
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** how far another instance's clock may run ahead of this one's */
+const CLOCK_SKEW_SECONDS = 60;
 
 export interface JwtMemberTokensOptions {
   /** HS256 key (SHARDGATE_JWT_SECRET, at least 32 characters) */
@@ -68,12 +72,23 @@ export class JwtMemberTokens implements MemberTokens {
     } catch (error) {
       return { ok: false, reason: error instanceof Error ? error.name : 'invalid token' };
     }
-    const { sub, tid, pwv, exp, iss, aud } = payload;
+    const { sub, tid, pwv, exp, iss, aud, nbf, iat } = payload;
     if (iss !== this.issuer) return { ok: false, reason: 'bad iss' };
     if (!(Array.isArray(aud) ? aud.includes(this.audience) : aud === this.audience))
       return { ok: false, reason: 'bad aud' };
     if (typeof exp !== 'number' || !Number.isFinite(exp)) return { ok: false, reason: 'exp missing' };
-    if (exp * 1000 <= this.now()) return { ok: false, reason: 'token expired' };
+    const nowSeconds = this.now() / 1000;
+    if (exp <= nowSeconds) return { ok: false, reason: 'token expired' };
+    if (exp > nowSeconds + this.ttlSeconds + CLOCK_SKEW_SECONDS)
+      return { ok: false, reason: 'exp beyond the token lifetime' };
+    for (const [name, value] of [
+      ['nbf', nbf],
+      ['iat', iat],
+    ] as const) {
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isFinite(value)) return { ok: false, reason: `bad ${name}` };
+      if (value > nowSeconds + CLOCK_SKEW_SECONDS) return { ok: false, reason: `${name} in the future` };
+    }
     if (typeof sub !== 'string' || !isId(sub)) return { ok: false, reason: 'bad sub' };
     if (typeof tid !== 'string' || !TENANT_ID.test(tid)) return { ok: false, reason: 'bad tid' };
     if (typeof pwv !== 'number' || !Number.isInteger(pwv) || pwv < 1) return { ok: false, reason: 'bad pwv' };

@@ -7,8 +7,9 @@ import { assertHs256Secret, type Hs256Jws } from './hs256-jws.js';
 
 export function nodeHs256Jws(secret: string): Hs256Jws {
   assertHs256Secret(secret);
-  // iat/exp come with the claims; time and claim checks are JwtMemberTokens' (see hs256-jws.ts)
-  const signer = createSigner({ key: secret, algorithm: 'HS256', noTimestamp: true });
+  // iat/exp come with the claims (fast-jwt keeps a given `iat`; `noTimestamp` would drop it);
+  // time and claim checks are JwtMemberTokens' (see hs256-jws.ts)
+  const signer = createSigner({ key: secret, algorithm: 'HS256' });
   const verifier = createVerifier({
     key: secret,
     algorithms: ['HS256'],

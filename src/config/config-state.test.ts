@@ -60,12 +60,22 @@ describe('ConfigState', () => {
     ['shards/s1', '{"master":{"host":"h","port":1},"extra":1}'],
     ['shards/s1', 'not json'],
     ['shards/s1', '[1,2]'],
+    // a passwordEnv that could name any variable would hand it to whoever writes etcd
+    ['shards/s1', '{"master":{"host":"h","port":1},"passwordEnv":"SHARDGATE_JWT_SECRET"}'],
+    ['shards/s1', '{"master":{"host":"h","port":1},"passwordEnv":"SHARDGATE_DB_PASSWORD"}'],
     ['placement', '{"strategy":"random","shards":["s1"]}'],
     ['nosuch/key', '1'],
   ])('rejects %s = %s', (key, value) => {
     const s = new ConfigState();
     s.load([[key, value, 1]]);
     expect(s.rejected.map((r) => r.key)).toEqual([key]);
+  });
+
+  it('takes a passwordEnv of the form SHARDGATE_DB_PASSWORD_<SUFFIX>', () => {
+    const s = new ConfigState();
+    s.load([['shards/s1', '{"master":{"host":"h","port":1},"passwordEnv":"SHARDGATE_DB_PASSWORD_S1"}', 1]]);
+    expect(s.rejected).toEqual([]);
+    expect(s.snapshot.shards.get('s1')?.passwordEnv).toBe('SHARDGATE_DB_PASSWORD_S1');
   });
 
   it('rejects a tenant on an unknown shard until the shard exists', () => {

@@ -28,10 +28,15 @@ export const shardSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_]{1,64}$/)
     .default('shardgate'),
-  /** names an env var holding this shard's password; the password itself never lives in etcd */
+  /**
+   * names an env var holding this shard's password; the password itself never lives in etcd.
+   * Only `SHARDGATE_DB_PASSWORD_<SUFFIX>`: a key that could name any variable would let whoever
+   * writes etcd have the instances send, say, SHARDGATE_JWT_SECRET to a server of theirs as the
+   * password of a "master".
+   */
   passwordEnv: z
     .string()
-    .regex(/^[A-Z_][A-Z0-9_]{0,127}$/)
+    .regex(/^SHARDGATE_DB_PASSWORD_[A-Z0-9_]{1,100}$/, 'must be SHARDGATE_DB_PASSWORD_<SUFFIX> (A-Z, 0-9, _)')
     .optional(),
 });
 export type ShardConfig = z.infer<typeof shardSchema>;

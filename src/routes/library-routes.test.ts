@@ -90,6 +90,8 @@ describe('library routes (memory adapters)', () => {
     expect(me.json.email).toBe('ann@example.com');
     // the token check reads the member's current row on the master, and that row is the answer
     expect(me.res.headers.get('X-Read-From')).toBe('master');
+    // a member's own data is never kept by a browser or a shared cache
+    expect(me.res.headers.get('Cache-Control')).toBe('no-store');
     // the scheme name is case-insensitive (RFC 9110 §11.1)
     const lower = await app.request('/v1/members/me', {
       headers: { 'X-Tenant-ID': 'acme', Authorization: `bearer ${token}` },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { createMemoryServices } from '../testing/memory-services.js';
 
 describe('/health/circuit-breakers and /metrics', () => {
@@ -35,12 +36,23 @@ describe('/health/circuit-breakers and /metrics', () => {
     const app = createApp(services);
     const breaker = services.breakers.get('redis', 'redis');
     app.get('/probe', () => breaker.execute(() => Promise.reject(new Error('down'))));
+    // an unreachable node: the answer names the dependency, never the node's host and port
+    app.get('/node', () => {
+      throw new DependencyUnavailableError(
+        'mysql-master:s1',
+        '10.1.2.3:3306/shardgate: connect ECONNREFUSED',
+      );
+    });
     await app.request('/probe');
     const res = await app.request('/probe');
     expect(res.status).toBe(503);
     expect(res.headers.get('Retry-After')).toBe('5');
     expect(res.headers.get('Content-Type')).toBe('application/problem+json');
-    expect(await res.json()).toMatchObject({ code: 'dependency_unavailable', status: 503 });
+    const problem = (await res.json()) as { code: string; status: number; detail: string };
+    expect(problem).toMatchObject({ code: 'dependency_unavailable', status: 503 });
+    expect(problem.detail).toBe('redis is unavailable; retry in 5 s');
+    const refused = (await (await app.request('/node')).json()) as { detail: string };
+    expect(refused.detail).toBe('mysql-master:s1 is unavailable; retry in 1 s');
   });
 
   it('exposes request, breaker and event-loop metrics as Prometheus text', async () => {

@@ -9,8 +9,9 @@
  *   (CONTRACT.md §6: a token is valid only with its own `X-Tenant-ID`).
  * - `requireWritable` (write routes): 423 for a `readonly` tenant.
  * - `requireMember` (Bearer routes): 401 without a member token; the token itself was verified
- *   by `tenantContext`. The member row (exists, password version) is checked by the domain,
- *   inside the same read or transaction that serves the request.
+ *   by `tenantContext`. The member row (exists, password version) is checked by the domain:
+ *   inside the transaction of a write, on the master before a read (domain/member-access.ts).
+ * Answers to a request with a Bearer token and to every write carry `Cache-Control: no-store`.
  */
 import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -44,6 +45,10 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set('tenantStatus', lookup.status);
   setHeader(c, 'X-Shard', tenant.shardId);
   const authorization = requestHeader(c, 'Authorization');
+  // what a member reads with its token, and what a write answers (a login's token among them),
+  // must not be kept by a browser or a shared cache
+  if (authorization || (c.req.method !== 'GET' && c.req.method !== 'HEAD'))
+    setHeader(c, 'Cache-Control', 'no-store');
   if (authorization) c.set('principal', await authenticate(c, authorization));
   c.set('readPosition', undefined);
   const raw = requestHeader(c, CONSISTENCY_HEADER);
