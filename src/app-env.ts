@@ -4,6 +4,7 @@
  * them through `c.get('services')`, never through module singletons.
  */
 import type { Context } from 'hono';
+import type { LoginThrottle } from './auth/login-throttle.js';
 import type { ReadCache } from './cache/read-cache.js';
 import type { ConfigStore } from './config/interface.js';
 import type { TenantEntry } from './config/schema.js';
@@ -45,6 +46,11 @@ export interface Services {
   passwords: PasswordHasher;
   /** member JWTs (HS256) */
   memberTokens: MemberTokens;
+  /**
+   * per-account failed-login throttling (auth/login-throttle.ts): Redis, shared by the instances
+   * and failing open while Redis is unavailable; memory in unit tests
+   */
+  loginThrottle: LoginThrottle;
   /** signs and verifies `X-Consistency-Token` */
   consistencyTokens: ConsistencyTokens;
   /**

@@ -6,7 +6,7 @@
  * loop still leave in one write (WriteCoalescer).
  * ioredis errors become `DependencyError('redis')` here and nowhere else.
  */
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
 import type { CacheStore } from './interface.js';
@@ -45,6 +45,32 @@ end
 return #KEYS
 `;
 
+/**
+ * The client settings of every command connection to Redis (this store's, the login
+ * throttle's): a command while disconnected fails at once, one retry per request, `commandTimeoutMs`
+ * as a backstop under the breaker's `call_timeout_ms`, a capped reconnect backoff.
+ */
+export function failFastRedisOptions({
+  commandTimeoutMs = 1000,
+}: {
+  commandTimeoutMs?: number;
+} = {}): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 1000,
+    retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+    lazyConnect: false,
+    // Off on purpose: ioredis 5's Pipeline objects (auto-pipelining, and `pipeline()` too) kept
+    // each command, its reply and the awaiting request alive across young-generation GCs. On one
+    // instance at 1,750 cached reads/s: ~4 MB promoted per scavenge and ~10 ms pauses with it,
+    // ~0.3 MB and ~2 ms without. The CPU per read is the same either way (Redis ~5 µs more, the
+    // instance ~5 µs less). bench/ROUNDS.md, "Auto-pipelining off".
+    enableAutoPipelining: false,
+  };
+}
+
 export interface RedisCacheStoreOptions {
   url: string;
   /** hard ceiling per command; the breaker's call_timeout_ms normally abandons the call first */
@@ -64,20 +90,7 @@ export class RedisCacheStore implements CacheStore {
   );
 
   constructor({ url, commandTimeoutMs = 1000, logger }: RedisCacheStoreOptions) {
-    this.redis = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: 1000,
-      retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
-      lazyConnect: false,
-      // Off on purpose: ioredis 5's Pipeline objects (auto-pipelining, and `pipeline()` too) kept
-      // each command, its reply and the awaiting request alive across young-generation GCs. On one
-      // instance at 1,750 cached reads/s: ~4 MB promoted per scavenge and ~10 ms pauses with it,
-      // ~0.3 MB and ~2 ms without. The CPU per read is the same either way (Redis ~5 µs more, the
-      // instance ~5 µs less). bench/ROUNDS.md, "Auto-pipelining off".
-      enableAutoPipelining: false,
-    });
+    this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter
     this.redis.on('error', () => {});
     this.redis.defineCommand('getVersioned', { numberOfKeys: 1, lua: GET_VERSIONED });

@@ -8,12 +8,14 @@ import { createServer, type RequestListener, type ServerOptions } from 'node:htt
 import { hostname } from 'node:os';
 import { type HttpBindings, serve } from '@hono/node-server';
 import { BODY_LIMIT_BYTES, createApp } from '../app.js';
+import { RedisLoginThrottle } from '../auth/redis-login-throttle.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { RedisCacheStore } from '../cache/redis.js';
 import { registerConfigMetrics } from '../config/config-metrics.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
+import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
 import { EnvError, parseEnv, warnWithoutDbPassword } from '../env.js';
 import { createLogger } from '../observability/logger.js';
@@ -58,6 +60,15 @@ const breakers = new BreakerRegistry({ config, logger, metrics });
 const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL, logger });
 const cache = new ReadCache({ store: cacheStore, config, breakers, logger, metrics });
 const dataServices = createDataServices({ env, processEnv: process.env, config, logger, breakers, metrics });
+// its own connection to the cache's Redis, through the same `redis` breaker; fails open
+const loginThrottle = new RedisLoginThrottle({
+  url: env.SHARDGATE_REDIS_URL,
+  breakers,
+  logger,
+  metrics,
+  // loadEnv required the secret; its own label keeps these MACs apart from every token's
+  keyMac: nodeDerivedMac({ secret: env.SHARDGATE_JWT_SECRET!, label: 'shardgate/login-throttle/v1' }),
+});
 
 let draining = false;
 const app = createApp({
@@ -67,6 +78,7 @@ const app = createApp({
   metrics,
   breakers,
   cache,
+  loginThrottle,
   ...dataServices.services,
   lifecycle: { isDraining: () => draining },
   preReadBody: (c) => preReadBodyOf((c.env as HttpBindings | undefined)?.incoming),
@@ -142,6 +154,7 @@ async function shutdown(signal: string): Promise<void> {
   await registration.stop();
   cache.close();
   await cacheStore.close();
+  await loginThrottle.close();
   await dataServices.close();
   await config.close();
   etcd.close();

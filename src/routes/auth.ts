@@ -1,11 +1,14 @@
 /**
  * `POST /v1/auth/login` → `{token, expiresAt}` (401 `invalid_credentials`, the same answer for an
- * unknown email and a wrong password) and `POST /v1/auth/change-password` (Bearer) → 204; every
- * older token stops working and a "password changed" email is queued.
+ * unknown email and a wrong password; 429 `too_many_login_attempts` with `Retry-After` once the
+ * account has had too many failures, see auth/login-throttle.ts) and `POST /v1/auth/change-password`
+ * (Bearer) → 204; every older token stops working and a "password changed" email is queued.
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
+import { LOGIN_THROTTLE_POLICY, loginAccount } from '../auth/login-throttle.js';
 import { changePassword, login } from '../domain/members.js';
+import { ProblemError } from '../http/problem.js';
 import { jsonResponse, textBody } from '../http/response-headers.js';
 import { markWrittenAndInvalidate } from './cached-read.js';
 import { markRead, unwrap } from './respond.js';
@@ -18,6 +21,18 @@ const changePasswordBody = z
   .strictObject({ currentPassword: z.string().min(1).max(128), newPassword: password })
   .openapi('ChangePassword');
 
+const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
+
+function tooManyLoginAttempts(retryAfterSeconds: number): ProblemError {
+  return new ProblemError({
+    status: 429,
+    code: 'too_many_login_attempts',
+    title: 'Too many login attempts',
+    detail: `too many failed logins for this account; try again in ${retryAfterSeconds} s`,
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  });
+}
+
 export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiV1(
     app,
@@ -26,14 +41,31 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       path: '/v1/auth/login',
       tags: ['auth'],
       summary: 'Log in with email and password',
+      description:
+        `After ${maxFailures} failed logins of one account (tenant + email, known or not) within ` +
+        `${windowMs / 60_000} minutes, every login of that account answers 429 with Retry-After ` +
+        'until those minutes have passed, even with the right password; a successful login clears the count.',
       request: { headers: tenantHeaders, body: jsonBody(loginBody) },
       responses: {
         200: jsonContent(tokenSchema, 'a member token (JWT HS256) and when it expires'),
-        ...problems(400, 401, 403, 404, 413, 503),
+        ...problems(400, 401, 403, 404, 413, 429, 503),
       },
     }),
     async (c) => {
-      const outcome = await login(c.get('services'), c.get('tenant'), c.req.valid('json'));
+      const services = c.get('services');
+      const input = c.req.valid('json');
+      // Before the password is verified: a throttled attempt costs no hashing and tells nothing.
+      const admission = await services.loginThrottle.admit(loginAccount(c.get('tenant').id, input.email));
+      if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
+      let outcome: Awaited<ReturnType<typeof login>>;
+      try {
+        outcome = await login(services, c.get('tenant'), input);
+      } catch (error) {
+        await admission.attempt.settle('undecided');
+        throw error;
+      }
+      // the only failure of a login is invalid_credentials: unknown email or wrong password
+      await admission.attempt.settle(outcome.value.ok ? 'succeeded' : 'failed');
       markRead(c, outcome.readFrom);
       const issued = unwrap(outcome.value);
       return jsonResponse(c, { token: issued.token, expiresAt: issued.expiresAt.toISOString() }, 200);

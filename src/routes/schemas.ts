@@ -55,6 +55,7 @@ export function problems<S extends number>(
     413: 'body too large',
     415: 'the body is not application/json',
     423: 'tenant is read-only',
+    429: 'too many failed logins for this account: every login of it is refused until Retry-After',
     503: 'a dependency is unavailable (Retry-After)',
   };
   return Object.fromEntries(

@@ -3,7 +3,7 @@
  * own responses, added in one place (`openapiV1`) instead of on each route:
  * - the headers of CONTRACT.md §6 on every response (`X-Request-Id`, `X-Served-By`, `X-Shard`),
  *   on successful reads `X-Read-From` and `X-Cache`, on successful writes `X-Consistency-Token`,
- *   `WWW-Authenticate` on 401 and `Retry-After` on 503;
+ *   `WWW-Authenticate` on 401 and `Retry-After` on 429 and 503;
  * - 401 on every operation (a Bearer token that is sent is checked, public routes included);
  * - 415 on every operation with a body (a `Content-Type` other than JSON).
  * Documentation only: nothing here runs per request.
@@ -37,6 +37,7 @@ const WRITE = {
 };
 const BY_STATUS: Record<string, Record<string, Header>> = {
   '401': { 'WWW-Authenticate': text('Bearer realm="shardgate"') },
+  '429': { 'Retry-After': text('seconds until the account’s failure window ends') },
   '503': { 'Retry-After': text('seconds until the dependency may be tried again') },
 };
 

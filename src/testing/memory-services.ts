@@ -4,6 +4,7 @@
  */
 import type { Services } from '../app-env.js';
 import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
+import { MemoryLoginThrottle } from '../auth/memory-login-throttle.js';
 import { TestPasswordHasher } from '../auth/test-password-hasher.js';
 import { MemoryCacheStore } from '../cache/memory.js';
 import { ReadCache } from '../cache/read-cache.js';
@@ -34,6 +35,7 @@ export function createMemoryServices(
     replication: { status: () => [] },
     passwords: new TestPasswordHasher(),
     memberTokens: new JwtMemberTokens({ secret: TEST_SECRET }),
+    loginThrottle: new MemoryLoginThrottle(),
     consistencyTokens: new HmacConsistencyTokens({ secret: TEST_SECRET }),
     ...rest,
     config,

@@ -1,0 +1,77 @@
+/**
+ * Per-account throttling of failed logins (OWASP Authentication Cheat Sheet, "login throttling"):
+ * an account (tenant + normalised email) that has had `maxFailures` failed logins within a window
+ * of `windowMs` answers 429 to every further attempt until that window ends, whatever the
+ * password, and without verifying it (no argon2 cost is spent on a throttled attempt). The window
+ * is fixed: it starts at the first counted attempt and is not extended by later ones. A
+ * successful login clears the account's count. An unknown email is an account like any other, so
+ * the answers never tell whether it exists.
+ *
+ * Attempts are counted when they are admitted, not when they fail: `admit` reserves a slot
+ * before the password is verified, and the attempt then settles it — a failure keeps it counted,
+ * a success clears the count, an attempt without a verdict (a dependency failed) gives it back.
+ * So at most `maxFailures` verifications run per account and window, however many attempts are
+ * sent at once or spread over how many instances (counting after the failure would let a burst
+ * of parallel guesses all pass the check before the first failure is recorded). The price: more
+ * than `maxFailures` logins of one account in flight at the same moment get 429 too.
+ *
+ * Anyone who knows an email can lock that account out for one window by failing on purpose;
+ * that is the accepted cost of per-account throttling (the window ends by itself).
+ *
+ * Implementations: `MemoryLoginThrottle` (unit tests; one process) and `RedisLoginThrottle`
+ * (shared by every instance; fails open while Redis is unavailable — see that file).
+ */
+import { normaliseEmail } from '../domain/members.js';
+
+export interface LoginThrottlePolicy {
+  /** failed attempts an account may have within one window before it is throttled */
+  maxFailures: number;
+  /** window length in ms, from the first counted attempt */
+  windowMs: number;
+}
+
+/** after 10 failures within 15 minutes, 429 until those 15 minutes have passed */
+export const LOGIN_THROTTLE_POLICY: LoginThrottlePolicy = { maxFailures: 10, windowMs: 15 * 60_000 };
+
+export interface LoginAccount {
+  tenantId: string;
+  /** as `normaliseEmail` (domain/members.ts) gives it: build with `loginAccount` */
+  email: string;
+}
+
+/** the account an attempt is for: `Ann@Example.com ` and `ann@example.com` are one */
+export function loginAccount(tenantId: string, email: string): LoginAccount {
+  return { tenantId, email: normaliseEmail(email) };
+}
+
+/** how an admitted attempt ended */
+export type LoginOutcome = 'succeeded' | 'failed' | 'undecided';
+
+export interface LoginAttempt {
+  /**
+   * `failed`: stays counted (wrong password or unknown email); `succeeded`: the account's count
+   * is cleared; `undecided` (no verdict: the member lookup or the token failed): not counted.
+   * Never throws; call it once.
+   */
+  settle(outcome: LoginOutcome): Promise<void>;
+}
+
+export type LoginAdmission =
+  | { admitted: true; attempt: LoginAttempt }
+  | {
+      admitted: false;
+      /** seconds until the account's window ends (≥ 1), for `Retry-After` */
+      retryAfterSeconds: number;
+    };
+
+export interface LoginThrottle {
+  /**
+   * Before the password is verified. Never throws: an implementation that cannot reach its
+   * store admits (fails open) and says so in its own logs.
+   */
+  admit(account: LoginAccount): Promise<LoginAdmission>;
+  close(): Promise<void>;
+}
+
+/** An attempt that was not counted (the throttle failed open): settling it does nothing. */
+export const UNCOUNTED_ATTEMPT: LoginAttempt = { settle: async () => {} };

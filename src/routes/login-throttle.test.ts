@@ -1,0 +1,190 @@
+/**
+ * Failed-login throttling on `POST /v1/auth/login` with the memory throttle (auth/login-throttle.ts):
+ * 429 from the 11th attempt of an account without verifying the password, unknown emails count
+ * alike, a success clears the count, other accounts and tenants are untouched.
+ */
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../app.js';
+import { LOGIN_THROTTLE_POLICY, loginAccount } from '../auth/login-throttle.js';
+import { MemoryLoginThrottle } from '../auth/memory-login-throttle.js';
+import { TestPasswordHasher } from '../auth/test-password-hasher.js';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { createMemoryServices } from '../testing/memory-services.js';
+
+const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
+const PASSWORD = 'correct horse';
+
+/** counts every password check, dummy ones included; `failNext` makes the next check throw */
+class CountingHasher extends TestPasswordHasher {
+  checks = 0;
+  failNext = false;
+  override async verify(stored: string, password: string): Promise<boolean> {
+    this.checks++;
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('hasher broke');
+    }
+    return super.verify(stored, password);
+  }
+  override async verifyDummy(password: string): Promise<void> {
+    this.checks++;
+    return super.verifyDummy(password);
+  }
+}
+
+function setup() {
+  const config = new MemoryConfigStore({
+    initial: {
+      'shards/shard-1': JSON.stringify({
+        master: { host: '127.0.0.1', port: 3316 },
+        replicas: [{ host: '127.0.0.1', port: 3317, weight: 1 }],
+      }),
+      'tenants/acme': '{"shard":"shard-1","status":"active"}',
+      'tenants/globex': '{"shard":"shard-1","status":"active"}',
+    },
+  });
+  let now = 1_700_000_000_000;
+  const throttle = new MemoryLoginThrottle({ now: () => now });
+  const passwords = new CountingHasher();
+  const app = createApp(createMemoryServices({ config, passwords, loginThrottle: throttle }));
+  const post = async (path: string, tenant: string, body: unknown) => {
+    const res = await app.request(path, {
+      method: 'POST',
+      headers: { 'X-Tenant-ID': tenant, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { res, status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const register = (tenant: string, email: string) =>
+    post('/v1/members', tenant, { email, name: email.split('@')[0], password: PASSWORD });
+  const login = (tenant: string, email: string, password: string) =>
+    post('/v1/auth/login', tenant, { email, password });
+  return {
+    app,
+    throttle,
+    passwords,
+    register,
+    login,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
+describe('failed-login throttling (memory throttle)', () => {
+  it('answers the 11th attempt 429 with Retry-After, without checking the password, the right one included', async () => {
+    const { register, login, passwords } = setup();
+    expect((await register('acme', 'ann@example.com')).status).toBe(201);
+    for (let i = 1; i <= maxFailures; i++) {
+      const r = await login('acme', 'ann@example.com', `wrong guess ${i}`);
+      expect([i, r.status, r.json.code]).toEqual([i, 401, 'invalid_credentials']);
+    }
+    const checks = passwords.checks;
+    const throttled = await login('acme', 'ann@example.com', 'wrong guess 11');
+    expect(throttled.status).toBe(429);
+    expect(throttled.res.headers.get('Content-Type')).toBe('application/problem+json');
+    expect(throttled.json).toMatchObject({ status: 429, code: 'too_many_login_attempts' });
+    expect(throttled.json.requestId).toBe(throttled.res.headers.get('X-Request-Id'));
+    expect(Number(throttled.res.headers.get('Retry-After'))).toBe(windowMs / 1000);
+    // the right password is refused alike while throttled: no oracle
+    const right = await login('acme', 'ann@example.com', PASSWORD);
+    expect(right.status).toBe(429);
+    expect(passwords.checks).toBe(checks);
+  });
+
+  it('counts down Retry-After and admits again once the window has passed', async () => {
+    const { register, login, advance } = setup();
+    await register('acme', 'ann@example.com');
+    for (let i = 0; i < maxFailures; i++) await login('acme', 'ann@example.com', 'wrong guess');
+    advance(windowMs - 61_500);
+    const late = await login('acme', 'ann@example.com', 'wrong guess');
+    expect([late.status, late.res.headers.get('Retry-After')]).toEqual([429, '62']);
+    advance(61_500);
+    expect((await login('acme', 'ann@example.com', PASSWORD)).status).toBe(200);
+  });
+
+  it('clears the count on a successful login', async () => {
+    const { register, login, throttle } = setup();
+    await register('acme', 'ann@example.com');
+    for (let i = 0; i < maxFailures - 1; i++) {
+      expect((await login('acme', 'ann@example.com', 'wrong guess')).status).toBe(401);
+    }
+    expect((await login('acme', 'ann@example.com', PASSWORD)).status).toBe(200);
+    expect(throttle.counted(loginAccount('acme', 'ann@example.com'))).toBe(0);
+    for (let i = 0; i < maxFailures; i++) {
+      expect((await login('acme', 'ann@example.com', 'wrong guess')).status).toBe(401);
+    }
+    expect((await login('acme', 'ann@example.com', 'wrong guess')).status).toBe(429);
+  });
+
+  it('counts an unknown email like a wrong password, with the same answers', async () => {
+    const { register, login } = setup();
+    await register('acme', 'ann@example.com');
+    const known: { status: number; code: string }[] = [];
+    const unknown: { status: number; code: string }[] = [];
+    for (let i = 0; i <= maxFailures; i++) {
+      const k = await login('acme', 'ann@example.com', 'wrong guess');
+      const u = await login('acme', 'nobody@example.com', 'wrong guess');
+      known.push({ status: k.status, code: k.json.code });
+      unknown.push({ status: u.status, code: u.json.code });
+      if (i === maxFailures) {
+        expect(u.res.headers.get('Retry-After')).toBe(k.res.headers.get('Retry-After'));
+        expect({ ...u.json, requestId: '' }).toEqual({ ...k.json, requestId: '' });
+      }
+    }
+    expect(unknown).toEqual(known);
+    expect(unknown.at(-1)).toEqual({ status: 429, code: 'too_many_login_attempts' });
+  });
+
+  it('throttles one account only: another email and the same email in another tenant still log in', async () => {
+    const { register, login } = setup();
+    await register('acme', 'ann@example.com');
+    await register('acme', 'bob@example.com');
+    await register('globex', 'ann@example.com');
+    // the email is normalised: case and surrounding spaces name the same account
+    for (let i = 0; i < maxFailures; i++)
+      await login('acme', i % 2 ? 'ANN@example.com' : 'ann@example.com', 'x');
+    expect((await login('acme', 'Ann@Example.com', PASSWORD)).status).toBe(429);
+    expect((await login('acme', 'bob@example.com', 'wrong guess')).status).toBe(401);
+    expect((await login('acme', 'bob@example.com', PASSWORD)).status).toBe(200);
+    expect((await login('globex', 'ann@example.com', PASSWORD)).status).toBe(200);
+  });
+
+  it('lets through at most the limit of checks in a parallel burst', async () => {
+    const { register, login, passwords } = setup();
+    await register('acme', 'ann@example.com');
+    const before = passwords.checks;
+    const answers = await Promise.all(
+      Array.from({ length: 3 * maxFailures }, (_, i) => login('acme', 'ann@example.com', `guess ${i}`)),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(maxFailures);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(2 * maxFailures);
+    expect(passwords.checks - before).toBe(maxFailures);
+  });
+
+  it('does not count an attempt that ended without a verdict', async () => {
+    const { register, login, passwords, throttle } = setup();
+    await register('acme', 'ann@example.com');
+    await login('acme', 'ann@example.com', 'wrong guess');
+    passwords.failNext = true;
+    expect((await login('acme', 'ann@example.com', 'wrong guess')).status).toBe(500);
+    expect(throttle.counted(loginAccount('acme', 'ann@example.com'))).toBe(1);
+  });
+
+  it('does not count a request the schema refuses', async () => {
+    const { login, throttle } = setup();
+    expect((await login('acme', 'not-an-email', 'x')).status).toBe(400);
+    expect(throttle.counted(loginAccount('acme', 'not-an-email'))).toBe(0);
+  });
+
+  it('documents 429 with Retry-After on the login route', async () => {
+    const { app } = setup();
+    const doc = (await (await app.request('/openapi.json')).json()) as {
+      paths: Record<string, { post: { responses: Record<string, { headers?: Record<string, unknown> }> } }>;
+    };
+    const responses = doc.paths['/v1/auth/login']!.post.responses;
+    expect(Object.keys(responses['429']?.headers ?? {})).toContain('Retry-After');
+  });
+});

@@ -1,0 +1,141 @@
+/**
+ * Failed-login throttling against the real stack (auth/redis-login-throttle.ts): one count per
+ * account in Redis :6380, shared by both API instances.
+ * - 10 wrong logins spread over api-1 and api-2 answer 401; the 11th 429 `too_many_login_attempts`
+ *   with Retry-After, on either instance and through HAProxy, the right password included;
+ * - another email of the same tenant still logs in; an unknown email is throttled alike;
+ * - Redis holds one expiring counter per throttled account, under a MAC, never the email;
+ * - Redis frozen (SIGSTOP): logins fail open — a throttled account logs in — and only the few
+ *   before the `redis` breaker opened wait for its call timeout; after SIGCONT the count is back.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATE_DIR } from '../stack/paths.js';
+import { topology } from '../stack/topology.js';
+import { type ApiAnswer, api, HAPROXY, INSTANCES, registerAndLogin } from './helpers/api.js';
+import { etcdOverride } from './helpers/etcd.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+/** LOGIN_THROTTLE_POLICY: 10 failures within 15 minutes */
+const MAX_FAILURES = 10;
+const WINDOW_SECONDS = 15 * 60;
+const PASSWORD = 'correct horse battery';
+
+const tenant = uniqueTenantId('thr');
+const redis = new Redis(`redis://${topology.host}:${topology.redis.port}`, { lazyConnect: true });
+const restores: (() => void)[] = [];
+
+const login = (email: string, password: string, base: string) =>
+  api('POST', '/v1/auth/login', { tenant, base, body: { email, password } });
+
+async function unthrottled(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('shardgate_login_throttle_decisions_total{') && l.includes('decision="unthrottled"'),
+    );
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+function expectThrottled(r: ApiAnswer, where: string): void {
+  expect([where, r.status, r.json?.code]).toEqual([where, 429, 'too_many_login_attempts']);
+  expect(r.headers.get('Content-Type'), where).toBe('application/problem+json');
+  const retryAfter = Number(r.headers.get('Retry-After'));
+  expect(retryAfter, where).toBeGreaterThanOrEqual(1);
+  expect(retryAfter, where).toBeLessThanOrEqual(WINDOW_SECONDS);
+}
+
+beforeAll(async () => {
+  await redis.connect();
+  await createTenant(tenant, 'shard-1');
+  await registerAndLogin(tenant, 'victim@example.com', { password: PASSWORD });
+  await registerAndLogin(tenant, 'bystander@example.com', { password: PASSWORD });
+});
+afterAll(async () => {
+  for (const r of restores.reverse()) r();
+  removeTenant(tenant);
+  const keys = await redis.keys(`sg:{${tenant}}:login:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+describe('failed-login throttling', () => {
+  it('answers the 11th failed login of an account 429 on both instances, the right password too', async () => {
+    for (let i = 1; i <= MAX_FAILURES; i++) {
+      const base = INSTANCES[i % INSTANCES.length]!;
+      const r = await login('victim@example.com', `wrong guess ${i}`, base);
+      expect([i, base, r.status, r.json?.code]).toEqual([i, base, 401, 'invalid_credentials']);
+    }
+    for (const base of INSTANCES)
+      expectThrottled(await login('victim@example.com', 'wrong guess', base), base);
+    // no oracle: the right password is refused alike while the account is throttled
+    for (const base of [...INSTANCES, HAPROXY])
+      expectThrottled(await login('VICTIM@example.com', PASSWORD, base), `${base} right password`);
+
+    // another account of the same tenant is not affected
+    expect((await login('bystander@example.com', 'wrong guess', INSTANCES[0]!)).status).toBe(401);
+    expect((await login('bystander@example.com', PASSWORD, INSTANCES[1]!)).status).toBe(200);
+  });
+
+  it('throttles an unknown email alike, and stores no email in Redis', async () => {
+    for (let i = 1; i <= MAX_FAILURES; i++) {
+      const r = await login('nobody@example.com', 'wrong guess', INSTANCES[i % INSTANCES.length]!);
+      expect([i, r.status, r.json?.code]).toEqual([i, 401, 'invalid_credentials']);
+    }
+    expectThrottled(await login('nobody@example.com', 'wrong guess', HAPROXY), 'unknown email');
+
+    // victim and nobody are counted; the bystander's success cleared its count
+    const keys = await redis.keys(`sg:{${tenant}}:login:*`);
+    expect(keys).toHaveLength(2);
+    for (const key of keys) {
+      expect(key).toMatch(/^sg:\{t-thr-[0-9a-f]+\}:login:[0-9a-f]{32}$/);
+      expect(key).not.toMatch(/victim|nobody|example/);
+      expect(await redis.get(key)).toBe(String(MAX_FAILURES));
+      const ttl = await redis.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(WINDOW_SECONDS * 1000);
+    }
+  });
+
+  it('fails open while Redis is frozen: a throttled account logs in, at once once the breaker is open', async () => {
+    const CALL_TIMEOUT = 500;
+    const THRESHOLD = 3;
+    restores.push(etcdOverride('breakers/redis/call_timeout_ms', String(CALL_TIMEOUT)));
+    restores.push(etcdOverride('breakers/redis/failure_threshold', String(THRESHOLD)));
+    restores.push(etcdOverride('breakers/redis/reset_timeout_ms', '1000'));
+    const [one] = INSTANCES as [string];
+    await registerAndLogin(tenant, 'frozen@example.com', { password: PASSWORD, base: one });
+    for (let i = 0; i < MAX_FAILURES; i++) await login('frozen@example.com', 'wrong guess', one);
+    expectThrottled(await login('frozen@example.com', PASSWORD, one), 'before the freeze');
+
+    const before = await unthrottled(one);
+    const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${topology.redis.name}.pid`), 'utf8'));
+    const answers: { status: number; ms: number }[] = [];
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const until = Date.now() + 2500;
+      while (Date.now() < until) {
+        const t0 = performance.now();
+        const r = await login('frozen@example.com', PASSWORD, one);
+        answers.push({ status: r.status, ms: performance.now() - t0 });
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    expect((await unthrottled(one)) - before).toBe(answers.length);
+    // only the logins before the breaker opened wait for the call timeout (one of slack for the host)
+    expect(answers.filter((a) => a.ms >= CALL_TIMEOUT).length).toBeLessThanOrEqual(THRESHOLD + 1);
+    // the count survived the freeze: the account is throttled again once Redis answers
+    await waitFor(async () => (await login('frozen@example.com', PASSWORD, one)).status === 429, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'the throttle back after SIGCONT',
+    });
+  });
+});
