@@ -2,6 +2,7 @@ import type { ConsumeMessage, Options } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { DependencyError } from '../resilience/errors.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
 import { type BatchStore, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
 import { decodeMailMessage, encodeMailMessage, encodeMails } from './mail-message.js';
@@ -81,9 +82,22 @@ class FakeStore implements BatchStore {
   }
 }
 
+/** the server's reply refusing one mail, as SmtpSender reports it (nodemailer's responseCode) */
+function smtpReply(code: number, text: string): DependencyError {
+  const cause = Object.assign(new Error(`${code} ${text}`), { responseCode: code });
+  return new DependencyError('smtp', `smtp: ${code} ${text}`, { cause });
+}
+
+/** no reply at all: the server is unreachable, frozen or closed the connection */
+function smtpOutage(text: string): DependencyError {
+  return new DependencyError('smtp', `smtp: ${text}`, { cause: new Error(text) });
+}
+
 /** an SMTP server seen from the sender: `sent` got their final dot and were accepted */
 class FakeSender implements MailSender {
   maxSessions = 16;
+  /** every mail fails without a reply (an outage) */
+  down = false;
   sent: string[] = [];
   cancelled: string[] = [];
   /** fail before the final dot (e.g. RCPT refused, server unreachable) */
@@ -94,13 +108,14 @@ class FakeSender implements MailSender {
   async hold(mails: readonly OutgoingMail[]): Promise<(HeldMail | Error)[]> {
     await this.gate;
     return mails.map(({ outboxId }) => {
-      if (this.failing.has(outboxId)) return new Error(`smtp: 451 try again (${outboxId})`);
+      if (this.failing.has(outboxId)) return smtpReply(451, `try again (${outboxId})`);
+      if (this.down) return smtpOutage('Greeting never received');
       return {
         release: () => {
           const refused = this.refusing.has(outboxId);
           if (!refused) this.sent.push(outboxId);
           const accepted = refused
-            ? Promise.reject(new Error(`smtp: 552 refused (${outboxId})`))
+            ? Promise.reject(smtpReply(552, `refused (${outboxId})`))
             : Promise.resolve();
           accepted.catch(() => {});
           return { written: Promise.resolve(), accepted };
@@ -206,7 +221,7 @@ describe('DeliveryBatcher', () => {
       {
         exchange: RETRY_EXCHANGE,
         routingKey: 'shardgate.mail.retry.1s',
-        headers: { 'x-attempts': 1, 'x-last-error': 'smtp: 451 try again (b)' },
+        headers: { 'x-attempts': 1, 'x-outage-retries': 0, 'x-last-error': 'smtp: 451 try again (b)' },
       },
     ]);
     expect(decodeMailMessage(ch.contents[0]!)?.outboxId).toBe('b');
@@ -241,7 +256,7 @@ describe('DeliveryBatcher', () => {
       {
         exchange: RETRY_EXCHANGE,
         routingKey: 'shardgate.mail.retry.2s',
-        headers: { 'x-attempts': 2, 'x-last-error': 'smtp: 451 try again (b)' },
+        headers: { 'x-attempts': 2, 'x-outage-retries': 0, 'x-last-error': 'smtp: 451 try again (b)' },
       },
     ]);
     // every one acked: a and c delivered, b once its retry copy was confirmed
@@ -325,6 +340,36 @@ describe('DeliveryBatcher', () => {
     expect(count('mail_dead_lettered_total')).toBe(1);
     expect(count('mail_retries_total')).toBe(1);
     expect(count('mail_delivery_success_total')).toBe(0);
+  });
+
+  it('an SMTP outage uses no attempt: the mail is retried with a growing delay, never dead-lettered for it', async () => {
+    const { ch, store, sender, batcher, count } = setup({ maxAttempts: 4 });
+    store.rows.add('a');
+    sender.down = true;
+    // its last attempt left, and already six outage retries behind it
+    const msg = message('a', { attempts: 3 });
+    msg.properties.headers!['x-outage-retries'] = 6;
+    batcher.add(ch, msg);
+    await batcher.drain(1000);
+    expect(ch.published).toEqual([
+      {
+        exchange: RETRY_EXCHANGE,
+        routingKey: 'shardgate.mail.retry.64s',
+        headers: {
+          'x-attempts': 3,
+          'x-outage-retries': 7,
+          'x-last-error': 'smtp: Greeting never received',
+        },
+      },
+    ]);
+    expect(count('mail_dead_lettered_total')).toBe(0);
+    // a refusal by the server is the mail's own failure: that one uses its last attempt
+    sender.down = false;
+    sender.failing.add('a');
+    batcher.add(ch, message('a', { attempts: 3 }));
+    await batcher.drain(1000);
+    expect(ch.published[1]?.exchange).toBe(DEAD_EXCHANGE);
+    expect(count('mail_dead_lettered_total')).toBe(1);
   });
 
   it('a failure before the final dots cancels every held mail: nothing sent, all rerouted', async () => {

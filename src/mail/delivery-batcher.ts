@@ -32,10 +32,15 @@
  *   the final dots and the COMMIT (one turn of the event loop), and a COMMIT that fails after
  *   the dots: those mails are sent again on the retry.
  *
- * Reroute: re-publish with `x-attempts + 1` to the retry tier of that attempt (per-queue TTL,
- * dead-lettered back to the work queue), or to the dead-letter queue once `maxAttempts` is
- * reached; the originals are acked only after the broker confirmed those publishes. When the
- * channel is gone the originals stay unacked and the broker redelivers them.
+ * Reroute: re-publish to a retry tier (per-queue TTL, dead-lettered back to the work queue), or to
+ * the dead-letter queue once the mail has used up `maxAttempts`; the originals are acked only
+ * after the broker confirmed those publishes. When the channel is gone the originals stay unacked
+ * and the broker redelivers them. Only a failure of the mail itself (`countsAsAttempt`: the SMTP
+ * server refused it, or it is poison) uses an attempt (`x-attempts`). An outage — SMTP
+ * unreachable, frozen or dropping the connection, the shard unreachable, the row held by another
+ * delivery — says nothing about the mail: it is counted apart (`x-outage-retries`) and retried
+ * with the same growing delay, up to the longest tier (64 s), for as long as the outage lasts
+ * (up to MAX_OUTAGE_RETRIES, about a day), so a mail queued during an outage is not given up.
  *
  * Metrics, per message: delivered, duplicates, failed (every rerouted message, counted when it
  * is rerouted), then retried or dead (once the broker confirmed).
@@ -43,6 +48,7 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { DependencyError } from '../resilience/errors.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
 import { decodeMailMessage, type MailMessage } from './mail-message.js';
 import { InvalidMailError, type RenderedMail, renderMail } from './mail-templates.js';
@@ -75,6 +81,25 @@ export class OutboxRowLockedError extends Error {
     super(`outbox row ${outboxId} is locked by another delivery`);
     this.name = 'OutboxRowLockedError';
   }
+}
+
+/** outage retries of one mail before it is dead-lettered anyway: about a day at the 64 s tier */
+export const MAX_OUTAGE_RETRIES = 1400;
+
+/**
+ * Whether a failure uses one of the mail's attempts. No: an outage of a dependency (a
+ * DependencyError without an SMTP reply code — refused, timed out, no greeting, connection
+ * closed; the shard or its breaker — and a 421, the server closing for everyone) and a row held by
+ * another delivery. Yes: the SMTP server's reply refusing this mail (4xx/5xx), a poison message,
+ * any other error.
+ */
+export function countsAsAttempt(error: unknown): boolean {
+  if (error instanceof OutboxRowLockedError) return false;
+  if (error instanceof DependencyError) {
+    const code = (error.cause as { responseCode?: unknown } | undefined)?.responseCode;
+    return typeof code === 'number' && code !== 421;
+  }
+  return true;
 }
 
 function reasonOf(error: unknown): string {
@@ -285,7 +310,9 @@ export class DeliveryBatcher {
     try {
       for (const f of failures) {
         const { msg } = f;
-        const attempts = this.attemptsMade(msg);
+        const counted = countsAsAttempt(f.error);
+        const attempts = this.attemptsSoFar(msg) + (counted ? 1 : 0);
+        const outageRetries = this.outageRetriesSoFar(msg) + (counted ? 0 : 1);
         const reason = reasonOf(f.error);
         const props = {
           persistent: true,
@@ -294,12 +321,14 @@ export class DeliveryBatcher {
           headers: {
             ...msg.properties.headers,
             'x-attempts': attempts,
+            'x-outage-retries': outageRetries,
             'x-last-error': reason.slice(0, 300),
           },
         };
-        const dead = attempts >= this.opts.maxAttempts;
+        const dead = attempts >= this.opts.maxAttempts || outageRetries >= MAX_OUTAGE_RETRIES;
+        const delay = retryDelayMs(attempts + outageRetries);
         if (dead) ch.publish(DEAD_EXCHANGE, '', msg.content, props);
-        else ch.publish(RETRY_EXCHANGE, retryQueueName(retryDelayMs(attempts)), msg.content, props);
+        else ch.publish(RETRY_EXCHANGE, retryQueueName(delay), msg.content, props);
         routed.push({ f, dead, attempts, reason });
       }
       await ch.waitForConfirms();
@@ -326,12 +355,21 @@ export class DeliveryBatcher {
   }
 
   /**
-   * attempts made including this one: `x-attempts` + 1. A header that is not a count cannot be
+   * attempts used before this delivery (`x-attempts`). A header that is not a count cannot be
    * trusted to ever reach `maxAttempts`: such a message goes to the dead-letter queue.
    */
-  private attemptsMade(msg: ConsumeMessage): number {
-    const raw = msg.properties.headers?.['x-attempts'] ?? 0;
-    const n = Number(raw);
-    return Number.isInteger(n) && n >= 0 ? n + 1 : this.opts.maxAttempts;
+  private attemptsSoFar(msg: ConsumeMessage): number {
+    return countHeader(msg, 'x-attempts') ?? this.opts.maxAttempts;
   }
+
+  /** outage retries before this delivery (`x-outage-retries`), likewise */
+  private outageRetriesSoFar(msg: ConsumeMessage): number {
+    return countHeader(msg, 'x-outage-retries') ?? MAX_OUTAGE_RETRIES;
+  }
+}
+
+/** a header holding a count (absent = 0); undefined when it holds anything else */
+function countHeader(msg: ConsumeMessage, name: string): number | undefined {
+  const n = Number(msg.properties.headers?.[name] ?? 0);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
 }
