@@ -5,4 +5,12 @@
  */
 import { main } from './ctl-main.js';
 
+// A reader that stopped early (`shardgate-ctl tenants list | head -1`) is no error of ours: what
+// was asked is done (a write may already have happened), so the exit code stays the command's.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
 process.exitCode = await main(process.argv);

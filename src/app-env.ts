@@ -19,9 +19,13 @@ import type { ShardStatus } from './routing/shard-router.js';
 
 /**
  * A request body the runtime read before the app saw the request (entry/pre-read-body.ts): its
- * text, or that it was larger than the limit the runtime was given (BODY_LIMIT_BYTES).
+ * text, or that it was larger than the limit the runtime was given (BODY_LIMIT_BYTES), or that
+ * its bytes are not UTF-8 (which a lenient decoding would turn into U+FFFD and store).
  */
-export type PreReadBody = { text: string; tooLarge?: undefined } | { tooLarge: true };
+export type PreReadBody =
+  | { text: string; tooLarge?: undefined; notUtf8?: undefined }
+  | { tooLarge: true; notUtf8?: undefined }
+  | { notUtf8: true; tooLarge?: undefined };
 
 export interface Lifecycle {
   /** true once shutdown began: `/health/ready` answers 503 so the load balancer drains us */

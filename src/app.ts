@@ -112,6 +112,14 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     const body = services.preReadBody?.(c);
     if (body === undefined) return limitBody(c, next);
     if (body.tooLarge) return tooLarge();
+    if (body.notUtf8) {
+      throw new ProblemError({
+        status: 400,
+        code: 'validation_failed',
+        title: 'Invalid request',
+        detail: 'body: not valid UTF-8',
+      });
+    }
     // the cache holds promises at run time (hono/dist/request.js), whatever its type says
     (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(body.text);
     return next();

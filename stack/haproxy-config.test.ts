@@ -81,7 +81,8 @@ describe('HAProxy config template', () => {
       expect(problem.code).toMatch(/^[a-z]+(_[a-z]+)*$/);
       expect(problem.type).toBe(`https://shardgate.dev/problems/${problem.code}`);
       expect(problem.requestId).toBe('rid-1');
-      expect(rest, line).toBe(status === '503' || status === '429' ? ' hdr Retry-After 1' : '');
+      const retryAfter = status === '503' || status === '429' ? ' hdr Retry-After 1' : '';
+      expect(rest, line).toBe(`${retryAfter} hdr X-Request-Id %[var(txn.request_id)]`);
     }
   });
 

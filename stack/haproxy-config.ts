@@ -139,7 +139,8 @@ export function problemReply(p: HaproxyProblem): string {
   if (/['%\\]/.test(json)) throw new Error(`HAProxy problem ${p.status}: no ' % or \\ allowed in ${json}`);
   const body = json.replace('@REQUEST_ID@', REQUEST_ID_FORMAT);
   const retryAfter = p.retryAfter === undefined ? '' : ` hdr Retry-After ${p.retryAfter}`;
-  return `content-type application/problem+json lf-string '${body}'${retryAfter}`;
+  // the id in the header too, as the API's own answers carry it
+  return `content-type application/problem+json lf-string '${body}'${retryAfter} hdr X-Request-Id ${REQUEST_ID_FORMAT}`;
 }
 
 export interface HaproxyServer {

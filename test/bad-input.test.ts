@@ -416,6 +416,28 @@ const cases: Case[] = [
     field: 'body.name',
   },
   {
+    name: 'register with bytes that are not UTF-8 in the name (were stored as U+FFFD)',
+    method: 'POST',
+    path: '/v1/members',
+    options: {
+      raw: Buffer.concat([
+        Buffer.from('{"email":"utf8@example.com","name":"a'),
+        Buffer.from([0xff]),
+        Buffer.from('b","password":"password-123"}'),
+      ]),
+    },
+    status: 400,
+    field: 'body',
+  },
+  {
+    name: 'register with a line separator (U+2028) in the name',
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, name: 'a\u2028b' } },
+    status: 400,
+    field: 'body.name',
+  },
+  {
     name: 'register with a NUL in the name',
     method: 'POST',
     path: '/v1/members',

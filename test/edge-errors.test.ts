@@ -164,6 +164,7 @@ describe("HAProxy's own answers (rendered config) are problem+json", () => {
     const problem = expectProblem(answer, 408);
     expect(problem.code).toBe('request_timeout');
     expect(problem.requestId).toBe('edge-truncated');
+    expect(answer.headers['x-request-id']).toBe('edge-truncated');
     expect(answer.ms).toBeGreaterThan(9_000);
     expect(answer.ms).toBeLessThan(15_000);
   });
@@ -173,6 +174,7 @@ describe("HAProxy's own answers (rendered config) are problem+json", () => {
     const problem = expectProblem(answer, 503);
     expect(problem.code).toBe('service_unavailable');
     expect(problem.requestId).toBe('edge-503');
+    expect(answer.headers['x-request-id']).toBe('edge-503');
     expect(answer.headers['retry-after']).toBe('1');
   });
 

@@ -416,6 +416,8 @@ describe('email side effects', () => {
 
   it('exposes per-target delivery and publish counters and the outbox backlog on the worker /metrics', async () => {
     const text = await (await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)).text();
+    // only there: another path is 404, not the metrics again
+    expect((await fetch(`http://${topology.host}:${topology.worker.metricsPort}/health`)).status).toBe(404);
     for (const line of [
       /^shardgate_mail_publish_success_total\{[^}]*target="rabbitmq"[^}]*\} \d+/m,
       /^shardgate_mail_delivery_success_total\{[^}]*target="smtp"[^}]*\} \d+/m,

@@ -76,7 +76,12 @@ const consumer = new MailConsumer({
 
 const metricsServer =
   env.SHARDGATE_WORKER_METRICS_PORT > 0
-    ? createServer(async (_req, res) => {
+    ? createServer(async (req, res) => {
+        // only /metrics: another path is a mistake of the scraper's config, not the metrics
+        if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+          res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found; GET /metrics\n');
+          return;
+        }
         const { contentType, body } = await metrics.render();
         res.writeHead(200, { 'Content-Type': contentType }).end(body);
       }).listen(env.SHARDGATE_WORKER_METRICS_PORT)

@@ -70,6 +70,13 @@ describe('preReadBodies', () => {
     expect(r.json.body).toEqual({ text: '{"name":"Zoë"}' });
   });
 
+  it('marks a body whose bytes are not UTF-8 (a lone 0xFF, an encoded surrogate) instead of replacing them', async () => {
+    for (const bad of [Buffer.from([0x7b, 0xff, 0x7d]), Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22])]) {
+      const r = await send('POST', [bad], { 'content-length': bad.length });
+      expect(r.json.body).toEqual({ notUtf8: true });
+    }
+  });
+
   it('gives an empty body as empty text', async () => {
     const r = await send('POST', [], { 'content-length': 0 });
     expect(r.json.body).toEqual({ text: '' });

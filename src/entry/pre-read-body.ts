@@ -27,8 +27,8 @@ import type { IncomingMessage, RequestListener } from 'node:http';
 import type { PreReadBody } from '../app-env.js';
 
 const BODY = Symbol('shardgate.preReadBody');
-/** not streaming, so one decoder serves every request */
-const utf8 = new TextDecoder();
+/** not streaming, so one decoder serves every request; fatal: bytes that are not UTF-8 throw */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 type WithBody = IncomingMessage & { [BODY]?: PreReadBody; rawBody?: Buffer };
 
 /** what `preReadBodies` read of this request; undefined for GET, HEAD, or a request it did not see */
@@ -69,7 +69,13 @@ export function preReadBodies(listener: RequestListener, limit: number): Request
     const onEnd = () => {
       stop();
       const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      (req as WithBody)[BODY] = { text: utf8.decode(bytes) };
+      let body: PreReadBody;
+      try {
+        body = { text: utf8.decode(bytes) };
+      } catch {
+        body = { notUtf8: true };
+      }
+      (req as WithBody)[BODY] = body;
       (req as WithBody).rawBody = bytes;
       listener(req, res);
     };

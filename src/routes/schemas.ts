@@ -65,8 +65,11 @@ export function problems<S extends number>(
 
 /** a lone UTF-16 surrogate: JSON can carry one, but neither utf8mb4 nor MariaDB's JSON can store it */
 const LONE_SURROGATE = /\p{Cs}/u;
-/** C0/C1 control characters (NUL, newline, ESC, …): never part of a name, a title or an author */
-const CONTROL = /\p{Cc}/u;
+/**
+ * C0/C1 control characters (NUL, newline, ESC, …) and the Unicode line and paragraph separators
+ * (U+2028, U+2029): never part of a one-line name, title or author
+ */
+const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
 
 /** a one-line text field: trimmed, 1..max characters, printable, well-formed Unicode */
 function text(max: number) {
@@ -76,7 +79,7 @@ function text(max: number) {
     .min(1)
     .max(max)
     .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters or line breaks');
 }
 
 export const email = z.email().max(254);

@@ -19,8 +19,8 @@ export interface CallOptions {
   tenant?: string | null;
   token?: string;
   body?: unknown;
-  /** raw body text (sent as is) */
-  raw?: string;
+  /** raw body text or bytes (sent as is) */
+  raw?: string | Uint8Array;
   headers?: Record<string, string>;
   base?: string;
 }
