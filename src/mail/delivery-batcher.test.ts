@@ -98,6 +98,8 @@ class FakeSender implements MailSender {
   maxSessions = 16;
   /** every mail fails without a reply (an outage) */
   down = false;
+  /** every mail gets this transient reply (4xx) */
+  later: number | undefined;
   sent: string[] = [];
   cancelled: string[] = [];
   /** fail before the final dot (e.g. RCPT refused, server unreachable) */
@@ -108,8 +110,9 @@ class FakeSender implements MailSender {
   async hold(mails: readonly OutgoingMail[]): Promise<(HeldMail | Error)[]> {
     await this.gate;
     return mails.map(({ outboxId }) => {
-      if (this.failing.has(outboxId)) return smtpReply(451, `try again (${outboxId})`);
+      if (this.failing.has(outboxId)) return smtpReply(550, `mailbox unavailable (${outboxId})`);
       if (this.down) return smtpOutage('Greeting never received');
+      if (this.later) return smtpReply(this.later, 'try again later');
       return {
         release: () => {
           const refused = this.refusing.has(outboxId);
@@ -221,7 +224,11 @@ describe('DeliveryBatcher', () => {
       {
         exchange: RETRY_EXCHANGE,
         routingKey: 'shardgate.mail.retry.1s',
-        headers: { 'x-attempts': 1, 'x-outage-retries': 0, 'x-last-error': 'smtp: 451 try again (b)' },
+        headers: {
+          'x-attempts': 1,
+          'x-outage-retries': 0,
+          'x-last-error': 'smtp: 550 mailbox unavailable (b)',
+        },
       },
     ]);
     expect(decodeMailMessage(ch.contents[0]!)?.outboxId).toBe('b');
@@ -256,7 +263,11 @@ describe('DeliveryBatcher', () => {
       {
         exchange: RETRY_EXCHANGE,
         routingKey: 'shardgate.mail.retry.2s',
-        headers: { 'x-attempts': 2, 'x-outage-retries': 0, 'x-last-error': 'smtp: 451 try again (b)' },
+        headers: {
+          'x-attempts': 2,
+          'x-outage-retries': 0,
+          'x-last-error': 'smtp: 550 mailbox unavailable (b)',
+        },
       },
     ]);
     // every one acked: a and c delivered, b once its retry copy was confirmed
@@ -370,6 +381,18 @@ describe('DeliveryBatcher', () => {
     await batcher.drain(1000);
     expect(ch.published[1]?.exchange).toBe(DEAD_EXCHANGE);
     expect(count('mail_dead_lettered_total')).toBe(1);
+  });
+
+  it('a transient SMTP reply (4xx, e.g. greylisting) uses no attempt either', async () => {
+    const { ch, store, sender, batcher, count } = setup({ maxAttempts: 4 });
+    store.rows.add('a');
+    sender.later = 451;
+    batcher.add(ch, message('a', { attempts: 3 }));
+    await batcher.drain(1000);
+    expect(
+      ch.published.map((p) => [p.exchange, p.headers['x-attempts'], p.headers['x-outage-retries']]),
+    ).toEqual([[RETRY_EXCHANGE, 3, 1]]);
+    expect(count('mail_dead_lettered_total')).toBe(0);
   });
 
   it('a failure before the final dots cancels every held mail: nothing sent, all rerouted', async () => {

@@ -36,9 +36,10 @@
  * the dead-letter queue once the mail has used up `maxAttempts`; the originals are acked only
  * after the broker confirmed those publishes. When the channel is gone the originals stay unacked
  * and the broker redelivers them. Only a failure of the mail itself (`countsAsAttempt`: the SMTP
- * server refused it, or it is poison) uses an attempt (`x-attempts`). An outage — SMTP
- * unreachable, frozen or dropping the connection, the shard unreachable, the row held by another
- * delivery — says nothing about the mail: it is counted apart (`x-outage-retries`) and retried
+ * server refused it for good, 5xx, or it is poison) uses an attempt (`x-attempts`). An outage —
+ * SMTP unreachable, frozen, dropping the connection or answering 4xx "later", the shard
+ * unreachable, the row held by another delivery — says nothing about the mail: it is counted
+ * apart (`x-outage-retries`) and retried
  * with the same growing delay, up to the longest tier (64 s), for as long as the outage lasts
  * (up to MAX_OUTAGE_RETRIES, about a day), so a mail queued during an outage is not given up.
  *
@@ -89,15 +90,16 @@ export const MAX_OUTAGE_RETRIES = 1400;
 /**
  * Whether a failure uses one of the mail's attempts. No: an outage of a dependency (a
  * DependencyError without an SMTP reply code — refused, timed out, no greeting, connection
- * closed; the shard or its breaker — and a 421, the server closing for everyone) and a row held by
- * another delivery. Yes: the SMTP server's reply refusing this mail (4xx/5xx), a poison message,
- * any other error.
+ * closed; the shard or its breaker), a transient SMTP reply (4xx: "try again later", greylisting,
+ * a full mailbox or queue; RFC 5321 §4.2.1 says to retry those, for days) and a row held by
+ * another delivery. Yes: a permanent refusal of this mail by the SMTP server (5xx), a poison
+ * message, any other error.
  */
 export function countsAsAttempt(error: unknown): boolean {
   if (error instanceof OutboxRowLockedError) return false;
   if (error instanceof DependencyError) {
     const code = (error.cause as { responseCode?: unknown } | undefined)?.responseCode;
-    return typeof code === 'number' && code !== 421;
+    return typeof code === 'number' && code >= 500;
   }
   return true;
 }
