@@ -11,11 +11,12 @@
  * the dots and the COMMIT (one turn of the event loop), or that COMMIT failing → one duplicate
  * on redelivery.
  *
- * Failure (render error, SMTP down, shard unreachable, row locked by another delivery): the
- * message is re-published with `x-attempts + 1` to the retry tier of that attempt (per-queue
- * TTL, dead-lettered back to the work queue), or to the dead-letter queue once `maxAttempts` is
- * reached, and the original is acked only after that publish was confirmed. A poison message
- * therefore never blocks others. See delivery-batcher.ts for every case.
+ * Failure (render error, SMTP down or refusing, shard unreachable, row locked by another
+ * delivery): the message is re-published to a retry tier (per-queue TTL, dead-lettered back to
+ * the work queue), and the original is acked only after that publish was confirmed. Only the
+ * mail's own failures (a 5xx refusal, a poison message) use up its `maxAttempts` and end in the
+ * dead-letter queue; an outage is retried for as long as it lasts (`countsAsAttempt` in
+ * delivery-batcher.ts, which has every case). A poison message therefore never blocks others.
  */
 import type { ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
