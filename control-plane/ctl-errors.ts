@@ -1,11 +1,14 @@
 /**
  * The CLI's exit-code contract (CONTRACT.md §5): 0 success, 1 a user error (one line naming the
- * key or argument), 2 etcd unreachable.
+ * key or argument), 2 a dependency it needs is unreachable (etcd; RabbitMQ for `mail …`).
  */
 export class UserError extends Error {
   readonly exitCode = 1;
 }
 
-export class EtcdUnreachableError extends Error {
+/** a server the command needs did not answer: one line on stderr, exit 2 */
+export class UnreachableError extends Error {
   readonly exitCode = 2;
 }
+
+export class EtcdUnreachableError extends UnreachableError {}

@@ -9,14 +9,14 @@
  *      both when commander refuses the command line (missing or unknown argument, option or
  *      command; a command group without its subcommand) and when an action refuses the request
  *      (UserError, e.g. `config apply` naming every invalid key).
- *   2  etcd unreachable: one line on stderr.
+ *   2  etcd unreachable (or RabbitMQ, for `mail …`): one line on stderr.
  *
  * Commander writes help to stdout when it is asked for, and nothing to stderr: its error output
  * is switched off on every command, and its exit is turned into a CommandLineExit that carries the
  * command it concerns, so the line can name that command without reading any text back.
  */
 import { type Command, CommanderError } from 'commander';
-import { EtcdUnreachableError, UserError } from './ctl-errors.js';
+import { UnreachableError, UserError } from './ctl-errors.js';
 import { buildProgram } from './ctl-program.js';
 
 const NAME = 'shardgate-ctl';
@@ -108,7 +108,7 @@ export async function main(argv: string[], program: Command = buildProgram()): P
       writeLine(userErrorLine(active, error.message));
       return error.exitCode;
     }
-    if (error instanceof EtcdUnreachableError) {
+    if (error instanceof UnreachableError) {
       writeLine(`${NAME}: ${oneLine(error.message)}`);
       return error.exitCode;
     }

@@ -10,6 +10,7 @@ import { applyCommand, exportCommand } from './commands/config.js';
 import { initCommand } from './commands/init.js';
 import { setWeight } from './commands/lb.js';
 import { type LbSyncOptions, lbSyncCommand } from './commands/lb-sync.js';
+import { listDeadLetters, mailStatus, redriveDeadLetters } from './commands/mail.js';
 import {
   addReplica,
   addShard,
@@ -169,6 +170,33 @@ export function buildProgram(): Command {
     .option('--backend <name>', 'HAProxy backend of the API servers', 'api')
     .option('--interval-ms <ms>', 'reconcile period with --watch', '1000')
     .action(run((ctx, opts: LbSyncOptions) => lbSyncCommand(ctx, opts)));
+
+  const mail = program
+    .command('mail')
+    .description('the email queues on RabbitMQ (SHARDGATE_AMQP_URL): depths, dead letters, redrive');
+  mail
+    .command('status')
+    .description('messages in the work queue, each retry tier and the dead-letter queue')
+    .option('--json', JSON_HELP)
+    .action(run((ctx, opts: { json?: boolean }) => mailStatus(ctx, opts)));
+  mail
+    .command('dead-letters')
+    .summary('the dead-lettered mails, oldest first, with attempts and last error')
+    .description(
+      'the messages of the dead-letter queue, oldest first: outbox id, shard, tenant, kind, recipient, attempts, outage retries and the last error (poison messages marked). Reads every message once and puts it back at the tail, so the queue keeps its order',
+    )
+    .option('--limit <n>', 'show at most n messages (all are counted)', '100')
+    .option('--json', JSON_HELP)
+    .action(run((ctx, opts: { json?: boolean; limit?: string }) => listDeadLetters(ctx, opts)));
+  mail
+    .command('redrive')
+    .summary('send dead-lettered mails back to the work queue with their attempts reset')
+    .description(
+      'move dead-lettered mails (oldest first; only those of --id if given) to the work queue with their attempts reset. Poison messages stay. The worker mails each outbox id once, so a mail delivered meanwhile is not sent again',
+    )
+    .option('--id <outboxId>', 'only this mail (repeatable)', collect)
+    .option('--limit <n>', 'move at most n messages')
+    .action(run((ctx, opts: { id?: string[]; limit?: string }) => redriveDeadLetters(ctx, opts)));
 
   const config = program.command('config').description('export or apply the whole config as YAML');
   config

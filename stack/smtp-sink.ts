@@ -2,9 +2,13 @@
  * The local stack's SMTP sink (:2525): accepts every message (no auth, no TLS) and writes each as
  * one `.eml` file into `.stack/mail/`, atomically (temp file, then rename), so a reader never sees
  * half a message. Messages over 1 MiB are refused. Runs as its own process so tests can stop it.
+ *
+ * A recipient listed in `<mail dir>/.refuse` (one address per line, re-read every 250 ms) is
+ * refused at RCPT TO with `550 5.1.1`, as a real server refuses a mailbox that does not exist:
+ * tests use it to have a mail dead-lettered for real, then fix the "mailbox" and redrive it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { MAIL_DIR } from './paths.js';
@@ -15,6 +19,20 @@ const port = Number(process.env.SHARDGATE_SMTP_PORT ?? topology.smtp.port);
 /** loopback locally; a container sets 0.0.0.0 so the worker's container can reach it */
 const host = process.env.SHARDGATE_SMTP_HOST ?? topology.host;
 mkdirSync(dir, { recursive: true });
+
+const refuseFile = join(dir, '.refuse');
+let refused = new Set<string>();
+function loadRefused(): void {
+  try {
+    const lines = readFileSync(refuseFile, 'utf8').split('\n');
+    refused = new Set(lines.map((l) => l.trim().toLowerCase()).filter(Boolean));
+  } catch {
+    refused = new Set();
+  }
+}
+loadRefused();
+// a timer, not a read per recipient: the sink's cost per mail stays what the benchmarks measured
+setInterval(loadRefused, 250).unref();
 
 function smtpError(responseCode: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode });
@@ -29,6 +47,11 @@ const server = new SMTPServer({
   disableReverseLookup: true,
   // on SIGTERM, connections still open after 1 s are dropped (a sender retries; `down` waits 10 s)
   closeTimeout: 1000,
+  onRcptTo(address, _session, callback) {
+    if (refused.has(address.address.toLowerCase()))
+      return callback(smtpError(550, "5.1.1 mailbox unavailable (listed in the sink's .refuse)"));
+    callback();
+  },
   onData(stream, _session, callback) {
     const exceeded = () => (stream as unknown as { sizeExceeded?: boolean }).sizeExceeded === true;
     const chunks: Buffer[] = [];

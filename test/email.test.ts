@@ -29,7 +29,7 @@ import { topology } from '../stack/topology.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { etcdOverride, etcdPut } from './helpers/etcd.js';
 import { doubled, mailbox, mailsTo } from './helpers/mailbox.js';
-import { insertOutboxRow, outboxId } from './helpers/outbox.js';
+import { insertOutboxRow, outboxId, welcomeMessage } from './helpers/outbox.js';
 import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -89,14 +89,7 @@ async function publishMails(
   { batch = false } = {},
 ): Promise<number> {
   const conn = await amqp.connect(AMQP_URL);
-  const message = ([id, to]: [string, string]) => ({
-    outboxId: id,
-    shardId: SHARD,
-    tenantId: tenant,
-    kind: 'welcome',
-    recipient: to,
-    payload: { tenantName: tenant, name: 'Reader' },
-  });
+  const message = ([id, to]: [string, string]) => welcomeMessage(id, to, tenant, SHARD);
   const props = (id: string) => ({
     persistent: true,
     messageId: id,

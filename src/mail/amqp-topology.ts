@@ -4,7 +4,8 @@
  * - `shardgate.mail.retry` (direct) → one quorum queue per delay of retry-tiers.ts, each with
  *   `x-message-ttl` = its delay and dead-lettering back to `shardgate.mail` / `mail`;
  * - `shardgate.mail.dead` (fanout) → quorum queue `shardgate.mail.dead`: messages that failed
- *   the configured number of attempts, kept for an operator.
+ *   the configured number of attempts, kept for an operator (`shardgate-ctl mail dead-letters`,
+ *   `mail redrive`: control-plane/commands/mail.ts).
  */
 import type { Channel } from 'amqplib';
 import { RETRY_DELAYS_MS, retryQueueName } from './retry-tiers.js';

@@ -6,6 +6,7 @@
  */
 import { MemoryConfigStore } from '../../src/config/memory-config-store.js';
 import { newId } from '../../src/domain/ids.js';
+import type { MailMessage } from '../../src/mail/mail-message.js';
 import { renderMail } from '../../src/mail/mail-templates.js';
 import { type HoldMails, OutboxStore } from '../../src/mail/outbox-store.js';
 import { type HeldMail, type OutgoingMail, SmtpSender } from '../../src/mail/smtp-sender.js';
@@ -105,4 +106,16 @@ export function deliveryRig(): DeliveryRig {
 /** the welcome mail of `to`, as the worker renders it */
 export function welcomeMail(id: string, to: string, tenant: string): OutgoingMail {
   return { to, outboxId: id, mail: renderMail('welcome', { tenantName: tenant, name: 'Reader' }) };
+}
+
+/** the relay's message for a welcome row made by insertOutboxRow */
+export function welcomeMessage(id: string, to: string, tenant: string, shard: string): MailMessage {
+  return {
+    outboxId: id,
+    shardId: shard,
+    tenantId: tenant,
+    kind: 'welcome',
+    recipient: to,
+    payload: { tenantName: tenant, name: 'Reader' },
+  };
 }

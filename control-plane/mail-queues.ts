@@ -1,0 +1,220 @@
+/**
+ * The email pipeline's queues on RabbitMQ, as `shardgate-ctl mail …` reads and moves them
+ * (topology: src/mail/amqp-topology.ts). One connection per command, at SHARDGATE_AMQP_URL.
+ *
+ * Failure modes: a broker that refuses the connection, does not finish the AMQP handshake within
+ * CALL_TIMEOUT_MS, or stops answering a call for as long, is an UnreachableError (exit 2) naming
+ * the URL without its credentials. Every move of a message is publish → broker confirm → ack of
+ * the original, so an interrupted command can leave a message twice (once in each place, or twice
+ * in the dead-letter queue) but never loses one; the worker mails each outbox id once
+ * (delivered_at on the shard master), so a doubled dead letter is still one mail.
+ */
+import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
+import { DEAD_QUEUE, WORK_QUEUE } from '../src/mail/amqp-topology.js';
+import { decodeMailBatch, decodeMailMessage, type MailMessage } from '../src/mail/mail-message.js';
+import { RETRY_DELAYS_MS, retryQueueName } from '../src/mail/retry-tiers.js';
+import { UnreachableError } from './ctl-errors.js';
+
+/** how long the handshake and each broker call may take before the broker counts as unreachable */
+export const CALL_TIMEOUT_MS = 5000;
+
+/** headers the broker adds when it dead-letters (the retry tiers): dropped when a mail is redriven */
+const BROKER_DEATH_HEADERS = [
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+];
+
+/** `amqp://user:secret@host:port/vhost` → `amqp://host:port/vhost`: what an error line may show */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** One message of the dead-letter queue, as `mail dead-letters` shows it. */
+export interface DeadLetter {
+  messageId: string | null;
+  /** the mails it carries: one, or several for a batch message; none for a poison message */
+  mails: MailMessage[];
+  /** neither a mail nor a batch of mails: the worker can never send it, so it is not redriven */
+  poison: boolean;
+  bytes: number;
+  /** attempts used (`x-attempts`) and outage retries (`x-outage-retries`), as the worker counted */
+  attempts: number | null;
+  outageRetries: number | null;
+  lastError: string | null;
+  /** how often an operator redrove it before (`x-redriven`) */
+  redriven: number;
+}
+
+function count(value: unknown): number | null {
+  const n = Number(value ?? 0);
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}
+
+export function describeDeadLetter(msg: GetMessage): DeadLetter {
+  const single = decodeMailMessage(msg.content);
+  const mails = single ? [single] : (decodeMailBatch(msg.content) ?? []);
+  const h = msg.properties.headers ?? {};
+  return {
+    messageId: typeof msg.properties.messageId === 'string' ? msg.properties.messageId : null,
+    mails,
+    poison: mails.length === 0,
+    bytes: msg.content.length,
+    attempts: count(h['x-attempts']),
+    outageRetries: count(h['x-outage-retries']),
+    lastError: typeof h['x-last-error'] === 'string' ? h['x-last-error'] : null,
+    redriven: count(h['x-redriven']) ?? 0,
+  };
+}
+
+export interface QueueDepth {
+  queue: string;
+  /** null: the queue is not declared (no email worker has connected to this broker yet) */
+  messages: number | null;
+  consumers: number | null;
+}
+
+/** What a command does with one dead letter it took from the head of the queue. */
+export type Verdict = 'requeue' | 'redrive';
+
+export class MailQueues {
+  private constructor(
+    private readonly conn: amqp.ChannelModel,
+    private readonly ch: ConfirmChannel,
+    private readonly where: string,
+  ) {}
+
+  static async open(url: string): Promise<MailQueues> {
+    const where = redactUrl(url);
+    let conn: amqp.ChannelModel | undefined;
+    try {
+      conn = await deadline(amqp.connect(url, { timeout: CALL_TIMEOUT_MS }), 'connect');
+      // a broken connection must not crash the process: each call below reports its own failure
+      conn.on('error', () => {});
+      const ch = await deadline(conn.createConfirmChannel(), 'open a channel');
+      ch.on('error', () => {});
+      return new MailQueues(conn, ch, where);
+    } catch (error) {
+      await conn?.close().catch(() => {});
+      throw unreachable(where, error);
+    }
+  }
+
+  /** depth of the work queue, each retry tier and the dead-letter queue */
+  async depths(): Promise<QueueDepth[]> {
+    const names = [WORK_QUEUE, ...RETRY_DELAYS_MS.map(retryQueueName), DEAD_QUEUE];
+    const out: QueueDepth[] = [];
+    for (const queue of names) out.push({ queue, ...(await this.check(queue)) });
+    return out;
+  }
+
+  /**
+   * Take every message that is in the dead-letter queue now off its head, once, oldest first, and
+   * let `decide` say where it goes: `requeue` puts it back at the tail (so a whole pass leaves
+   * the queue in its order), `redrive` publishes it to the work queue with fresh attempt counts.
+   * `stop` ends the pass early; what was not taken stays where it is. Returns how many were taken.
+   */
+  async pass(
+    decide: (letter: DeadLetter) => Verdict,
+    stop: () => boolean = () => false,
+    chunk = 200,
+  ): Promise<number> {
+    const total = (await this.check(DEAD_QUEUE)).messages ?? 0;
+    let taken = 0;
+    while (taken < total && !stop()) {
+      const batch: GetMessage[] = [];
+      while (batch.length < chunk && taken + batch.length < total && !stop()) {
+        const msg = await this.call(this.ch.get(DEAD_QUEUE, { noAck: false }), 'get');
+        if (!msg) break;
+        batch.push(msg);
+        // decide now, so that `stop` sees this message counted
+        const verdict = decide(describeDeadLetter(msg));
+        if (verdict === 'redrive') this.publishToWork(msg);
+        else this.requeue(msg);
+      }
+      if (batch.length === 0) break;
+      await this.call(this.ch.waitForConfirms(), 'confirm');
+      // only now are the copies safe: drop the originals
+      this.ch.ack(batch.at(-1)!, true);
+      taken += batch.length;
+    }
+    return taken;
+  }
+
+  async close(): Promise<void> {
+    await this.ch.close().catch(() => {});
+    await this.conn.close().catch(() => {});
+  }
+
+  private requeue(msg: GetMessage): void {
+    // the default exchange routes by queue name: the copy goes to this queue only, not to
+    // whatever else an operator may have bound to the dead-letter exchange
+    this.ch.publish('', DEAD_QUEUE, msg.content, propsOf(msg, msg.properties.headers ?? {}));
+  }
+
+  private publishToWork(msg: GetMessage): void {
+    const headers: Record<string, unknown> = { ...(msg.properties.headers ?? {}) };
+    for (const name of BROKER_DEATH_HEADERS) delete headers[name];
+    headers['x-attempts'] = 0;
+    headers['x-outage-retries'] = 0;
+    headers['x-redriven'] = (count(headers['x-redriven']) ?? 0) + 1;
+    this.ch.publish('', WORK_QUEUE, msg.content, propsOf(msg, headers));
+  }
+
+  private async check(queue: string): Promise<Omit<QueueDepth, 'queue'>> {
+    // a missing queue closes the channel it was asked on (404): ask on a channel of its own
+    const ch = await this.call(this.conn.createChannel(), 'open a channel');
+    ch.on('error', () => {});
+    try {
+      const q = await this.call(ch.checkQueue(queue), `check ${queue}`);
+      await ch.close().catch(() => {});
+      return { messages: q.messageCount, consumers: q.consumerCount };
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return { messages: null, consumers: null };
+      throw error;
+    }
+  }
+
+  private call<T>(p: Promise<T>, what: string): Promise<T> {
+    return deadline(p, what).catch((error) => {
+      if ((error as { code?: number }).code === 404) throw error;
+      throw unreachable(this.where, error);
+    });
+  }
+}
+
+function propsOf(msg: GetMessage, headers: Record<string, unknown>): Options.Publish {
+  return {
+    persistent: true,
+    headers,
+    ...(msg.properties.messageId ? { messageId: msg.properties.messageId } : {}),
+    ...(msg.properties.contentType ? { contentType: msg.properties.contentType } : {}),
+  };
+}
+
+function deadline<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer to ${what} within ${CALL_TIMEOUT_MS / 1000} s`)),
+      CALL_TIMEOUT_MS,
+    );
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+function unreachable(where: string, error: unknown): UnreachableError {
+  if (error instanceof UnreachableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  // amqplib may quote the URL it was given: never let the credentials through
+  const clean = message.split('\n')[0]!.replace(/amqps?:\/\/[^\s@/]*@/g, 'amqp://');
+  return new UnreachableError(`rabbitmq unreachable at ${where}: ${clean || 'connection failed'}`);
+}

@@ -1,0 +1,305 @@
+/**
+ * `shardgate-ctl mail status|dead-letters|redrive` against the real stack: RabbitMQ :5673, the
+ * email worker, the shard masters' outbox and the SMTP sink.
+ *
+ * The sink refuses, with 550 at RCPT TO, the recipients listed in its `.refuse` file: a mail to
+ * one is tried the configured number of times and dead-lettered for real, as a mail to a
+ * mailbox that does not exist. Once the address is taken off the list (the mailbox "fixed"),
+ * `mail redrive` sends it back and it arrives exactly once.
+ *
+ * Every message this file puts into the dead-letter queue is taken out again at the end, by its
+ * outbox or message id; the others are left in their order.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEAD_QUEUE } from '../src/mail/amqp-topology.js';
+import { encodeMails, type MailMessage } from '../src/mail/mail-message.js';
+import { MAIL_DIR, STATE_DIR } from '../stack/paths.js';
+import { topology } from '../stack/topology.js';
+import { api } from './helpers/api.js';
+import { ctl } from './helpers/ctl.js';
+import { doubled, mailsTo } from './helpers/mailbox.js';
+import { deliveredMarks, insertOutboxRow, outboxId, welcomeMessage } from './helpers/outbox.js';
+import { node } from './helpers/shard-db.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const AMQP_URL = `amqp://guest:guest@${topology.host}:${topology.rabbitmq.port}`;
+const SHARD = 'shard-2';
+const tenant = uniqueTenantId('ctlmail');
+const REFUSE = join(MAIL_DIR, '.refuse');
+/** CONTRACT.md §5: a user error is exactly one line on stderr, naming the command and the culprit */
+const ONE_LINE = /^shardgate-ctl: [^\n]+ \(see shardgate-ctl [^\n]*--help\)\n$/;
+
+interface Listed {
+  messageId: string | null;
+  mails: MailMessage[];
+  poison: boolean;
+  attempts: number | null;
+  outageRetries: number | null;
+  lastError: string | null;
+  redriven: number;
+}
+interface Listing {
+  messages: number;
+  mails: number;
+  poison: number;
+  deadLetters: Listed[];
+}
+
+/** every message of the dead-letter queue, as `mail dead-letters --json` shows it */
+function listing(): Listing {
+  const r = ctl(['mail', 'dead-letters', '--json', '--limit', '1000000']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as Listing;
+}
+
+/** a message's own key: its outbox id, or for poison its message id */
+const keyOf = (l: Listed) => (l.poison ? `poison:${l.messageId}` : l.mails.map((m) => m.outboxId).join('+'));
+
+/** the messages of this file, in queue order */
+function ours(l: Listing, keys: Set<string>): string[] {
+  return l.deadLetters.map(keyOf).filter((k) => keys.has(k));
+}
+
+const address = (label: string) => `${label}-${randomBytes(3).toString('hex')}-${tenant}@example.com`;
+
+/** what the outbox ids and message ids this file put into the dead-letter queue are */
+const mine = new Set<string>();
+
+async function publishDead(bodies: { body: Buffer; messageId: string; headers: Record<string, unknown> }[]) {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createConfirmChannel();
+    for (const b of bodies)
+      ch.publish('', DEAD_QUEUE, b.body, { persistent: true, messageId: b.messageId, headers: b.headers });
+    await ch.waitForConfirms();
+  } finally {
+    await conn.close();
+  }
+}
+
+/** take this file's messages out of the dead-letter queue; the others go back to its tail, in order */
+async function removeMine(): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createConfirmChannel();
+    const total = (await ch.checkQueue(DEAD_QUEUE)).messageCount;
+    for (let i = 0; i < total; i++) {
+      const m = await ch.get(DEAD_QUEUE, { noAck: false });
+      if (!m) break;
+      const body = m.content.toString();
+      const isMine =
+        mine.has(String(m.properties.messageId)) ||
+        [...mine].some((id) => body.includes(`"outboxId":"${id}"`));
+      if (!isMine) {
+        ch.publish('', DEAD_QUEUE, m.content, { ...m.properties, persistent: true });
+        await ch.waitForConfirms();
+      }
+      ch.ack(m);
+    }
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
+}
+
+async function arrivesOnce(to: string): Promise<void> {
+  await waitFor(() => mailsTo(to).length > 0, {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    what: `a mail to ${to}`,
+  });
+  // a second copy would come right behind the first
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(mailsTo(to)).toHaveLength(1);
+}
+
+beforeAll(async () => {
+  await createTenant(tenant, SHARD);
+});
+
+afterAll(async () => {
+  rmSync(REFUSE, { force: true });
+  await removeMine();
+  removeTenant(tenant);
+});
+
+describe('shardgate-ctl mail', () => {
+  it('a mail the SMTP server refuses is dead-lettered for real; once the mailbox is fixed, redrive sends it once', async () => {
+    const fixed = address('refused');
+    const still = address('still-refused');
+    writeFileSync(REFUSE, `${fixed}\n${still}\n`);
+    await new Promise((r) => setTimeout(r, 600)); // the sink re-reads the list every 250 ms
+    for (const email of [fixed, still]) {
+      const r = await api('POST', '/v1/members', {
+        tenant,
+        body: { email, name: 'Refused', password: 'correct horse battery' },
+      });
+      expect(r.status).toBe(201);
+    }
+
+    // the stack's worker allows 4 attempts, 1 + 2 + 4 s apart
+    let dead: Listed[] = [];
+    await waitFor(
+      () => {
+        dead = listing().deadLetters.filter((l) => l.mails.some((m) => m.tenantId === tenant));
+        return dead.length === 2;
+      },
+      { timeoutMs: 45_000, intervalMs: 1000, what: 'both refused welcome mails in the dead-letter queue' },
+    );
+    for (const l of dead) {
+      mine.add(l.mails[0]!.outboxId);
+      expect(l.poison).toBe(false);
+      expect(l.attempts).toBe(4);
+      expect(l.outageRetries).toBe(0);
+      expect(l.lastError).toMatch(/550/);
+      expect(l.mails[0]!.kind).toBe('welcome');
+    }
+    const byRecipient = new Map(dead.map((l) => [l.mails[0]!.recipient, l.mails[0]!.outboxId]));
+    expect(mailsTo(fixed)).toHaveLength(0);
+
+    // the text listing names the mail, its attempts and the SMTP server's answer
+    const text = ctl(['mail', 'dead-letters', '--limit', '1000000']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `${byRecipient.get(fixed)}  ${SHARD}  ${tenant}  welcome  ${fixed}  attempts=4 outage-retries=0  .*550`,
+      ),
+    );
+
+    // the mailbox is fixed: only that mail is sent back
+    writeFileSync(REFUSE, `${still}\n`);
+    await new Promise((r) => setTimeout(r, 600));
+    const redrive = ctl(['mail', 'redrive', '--id', byRecipient.get(fixed)!]);
+    expect(redrive.stderr).toBe('');
+    expect(redrive.code).toBe(0);
+    expect(redrive.stdout).toMatch(/^moved 1 message\(s\) \(1 mail\(s\)\) to the work queue/);
+    await arrivesOnce(fixed);
+    expect(await deliveredMarks(node(SHARD, 'master').port, [byRecipient.get(fixed)!])).toEqual({
+      [byRecipient.get(fixed)!]: true,
+    });
+
+    // the other one stays dead and undelivered, and is not in the mailbox
+    const after = listing().deadLetters.filter((l) => l.mails.some((m) => m.tenantId === tenant));
+    expect(after.map((l) => l.mails[0]!.recipient)).toEqual([still]);
+    expect(mailsTo(still)).toHaveLength(0);
+
+    // redriven while the mailbox still refuses: it goes through all its attempts again (they
+    // were reset) and comes back dead, counted as redriven once
+    const again = ctl(['mail', 'redrive', '--id', byRecipient.get(still)!]);
+    expect(again.code).toBe(0);
+    await waitFor(
+      () => {
+        const l = listing().deadLetters.find((x) => x.mails[0]?.outboxId === byRecipient.get(still));
+        return l?.redriven === 1 && l.attempts === 4;
+      },
+      {
+        timeoutMs: 45_000,
+        intervalMs: 1000,
+        what: 'the still-refused mail dead again after 4 more attempts',
+      },
+    );
+
+    // a second redrive of the mail already sent finds nothing, and says so in one line
+    const none = ctl(['mail', 'redrive', '--id', byRecipient.get(fixed)!]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(ONE_LINE);
+    expect(none.stderr).toMatch(/no dead-lettered mail has outbox id/);
+  });
+
+  it('dead-letters leaves the queue in its order; a doubled dead letter is mailed once; poison stays', async () => {
+    const master = node(SHARD, 'master').port;
+    const [a, b] = [outboxId(), outboxId()];
+    const [toA, toB] = [address('dl-a'), address('dl-b')];
+    await insertOutboxRow(master, { id: a, tenant, to: toA, delivered: false });
+    await insertOutboxRow(master, { id: b, tenant, to: toB, delivered: false });
+    const mail = (id: string, to: string) => welcomeMessage(id, to, tenant, SHARD);
+    const poisonId = `poison-${randomBytes(4).toString('hex')}`;
+    const headers = { 'x-attempts': 4, 'x-outage-retries': 0, 'x-last-error': 'dead for the test' };
+    for (const id of [a, b, poisonId]) mine.add(id);
+    await publishDead([
+      { body: Buffer.from('{"not":"a mail"}'), messageId: poisonId, headers },
+      { body: encodeMails([mail(a, toA)]), messageId: a, headers },
+      // the same mail twice, as an interrupted move can leave it
+      { body: encodeMails([mail(a, toA)]), messageId: a, headers },
+      { body: encodeMails([mail(b, toB)]), messageId: b, headers },
+    ]);
+    const keys = new Set([`poison:${poisonId}`, a, b]);
+    const expected = [`poison:${poisonId}`, a, a, b];
+
+    const first = listing();
+    expect(ours(first, keys)).toEqual(expected);
+    const poison = first.deadLetters.find((l) => l.messageId === poisonId)!;
+    expect(poison).toMatchObject({ poison: true, mails: [], attempts: 4, lastError: 'dead for the test' });
+    // reading moved nothing: the same messages, in the same order
+    const second = listing();
+    expect(second.messages).toBe(first.messages);
+    expect(second.deadLetters.map(keyOf)).toEqual(first.deadLetters.map(keyOf));
+
+    const missing = outboxId();
+    const r = ctl(['mail', 'redrive', '--id', a, '--id', b, '--id', missing]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^moved 3 message\(s\) \(3 mail\(s\)\) to the work queue/);
+    expect(r.stdout).toMatch(/left \d+ poison message\(s\)/);
+    expect(r.stderr).toBe(`shardgate-ctl: not in the dead-letter queue: ${missing}\n`);
+    await arrivesOnce(toA);
+    await arrivesOnce(toB);
+    expect(doubled(mailsTo(new Set([toA, toB])))).toEqual([]);
+    expect(await deliveredMarks(master, [a, b])).toEqual({ [a]: true, [b]: true });
+
+    const third = listing();
+    expect(ours(third, keys)).toEqual([`poison:${poisonId}`]);
+  });
+
+  it('status shows every queue and the worker consuming the work queue', () => {
+    const r = ctl(['mail', 'status', '--json']);
+    expect(r.code).toBe(0);
+    const { queues } = JSON.parse(r.stdout) as {
+      queues: { queue: string; messages: number | null; consumers: number | null }[];
+    };
+    expect(queues.map((q) => q.queue)).toEqual([
+      'shardgate.mail.work',
+      ...[1, 2, 4, 8, 16, 32, 64].map((s) => `shardgate.mail.retry.${s}s`),
+      'shardgate.mail.dead',
+    ]);
+    expect(queues[0]!.consumers).toBeGreaterThanOrEqual(1);
+    expect(queues.at(-1)!.messages).toBeGreaterThanOrEqual(1); // this file's poison message
+  });
+
+  it('refuses a bad option in one line, and reports an unreachable broker with exit 2 and no password', () => {
+    for (const args of [
+      ['mail', 'dead-letters', '--limit', '0'],
+      ['mail', 'redrive', '--limit', 'many'],
+      ['mail', 'redrive', '--id', 'not an id!'],
+    ]) {
+      const r = ctl(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr).toMatch(/--limit|--id/);
+      expect(r.stdout).toBe('');
+    }
+    const down = ctl(['mail', 'status'], { SHARDGATE_AMQP_URL: 'amqp://guest:s3cret@127.0.0.1:1' });
+    expect(down.code).toBe(2);
+    expect(down.stderr).toMatch(/^shardgate-ctl: rabbitmq unreachable at amqp:\/\/127\.0\.0\.1:1: [^\n]+\n$/);
+    expect(down.stderr).not.toMatch(/s3cret/);
+  });
+
+  it('gives up on a frozen broker (SIGSTOP) with exit 2 instead of hanging', () => {
+    const pid = Number(readFileSync(join(STATE_DIR, 'pids', 'rabbitmq.pid'), 'utf8'));
+    process.kill(-pid, 'SIGSTOP');
+    try {
+      const r = ctl(['mail', 'dead-letters']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(
+        /^shardgate-ctl: rabbitmq unreachable at amqp:\/\/[^\n]+: no answer to connect within 5 s\n$/,
+      );
+    } finally {
+      process.kill(-pid, 'SIGCONT');
+    }
+  });
+});
