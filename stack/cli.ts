@@ -8,12 +8,14 @@
  *   render-haproxy [--docker]  print the local HAProxy config, or (--docker) write
  *                           docker/haproxy/haproxy.cfg from the same template
  *   render-docker           write every generated file of docker/ (stack/docker-config.ts)
+ *   docker-secrets          write docker/.env with the secrets compose.yml requires (kept if set)
  *
  * Exit codes: 0 success; 1 failure (one line on stderr first, details after).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDockerFiles } from './docker-config.js';
+import { DOCKER_ENV_FILE, writeDockerSecrets } from './docker-secrets.js';
 import { renderLocalHaproxyConfig } from './haproxy.js';
 import { renderDockerHaproxyConfig } from './haproxy-config.js';
 import { REPO_ROOT } from './paths.js';
@@ -21,7 +23,7 @@ import { processSpecs } from './process-specs.js';
 import { down, logFile, type StatusRow, status, up } from './stack.js';
 import { topology } from './topology.js';
 
-const USAGE = `usage: npm run stack -- up | down | status [--json] | logs [name] [-n lines] | render-haproxy [--docker] | render-docker
+const USAGE = `usage: npm run stack -- up | down | status [--json] | logs [name] [-n lines] | render-haproxy [--docker] | render-docker | docker-secrets
 processes: ${processSpecs()
   .map((s) => s.name)
   .join(', ')}; state in ${topology.stateDir}/`;
@@ -97,6 +99,15 @@ async function main([cmd, ...args]: string[]): Promise<number> {
     case 'render-docker':
       for (const file of writeDockerFiles()) console.log(`wrote ${file}`);
       return 0;
+    case 'docker-secrets': {
+      const { created, kept } = writeDockerSecrets();
+      console.log(
+        `wrote ${DOCKER_ENV_FILE} (mode 600): ${created.length ? `generated ${created.join(', ')}` : 'nothing new'}${
+          kept.length ? `; kept ${kept.join(', ')}` : ''
+        }`,
+      );
+      return 0;
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -6,11 +6,13 @@
  * that shardgate-ctl accepts the seed.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DOCKER_GENERATED } from '../stack/docker-config.js';
+import { DOCKER_SECRETS, writeDockerSecrets } from '../stack/docker-secrets.js';
 import { REPO_ROOT } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 
@@ -28,12 +30,19 @@ interface Compose {
 /** one-shot services of compose that have no long-running counterpart in the local stack */
 const ONE_SHOT = ['init'];
 
-function composeConfig(): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('docker-compose', ['-f', 'docker/compose.yml', 'config'], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, SHARDGATE_JWT_SECRET: 'compose-validation-only-secret-0123456789' },
-  });
+/** placeholder secrets for validating the file; a deployment gets random ones (docker-secrets) */
+const SECRETS = Object.fromEntries(
+  Object.keys(DOCKER_SECRETS).map((name) => [name, `validation-only-${name}`]),
+);
+
+/** `docker-compose config` of `file`, with `secrets` as the only secrets in its environment */
+function composeConfig(
+  secrets: Record<string, string> = SECRETS,
+  file = 'docker/compose.yml',
+): { code: number; stdout: string; stderr: string } {
+  const env: Record<string, string | undefined> = { ...process.env, ...secrets };
+  for (const name of Object.keys(DOCKER_SECRETS)) if (!(name in secrets)) delete env[name];
+  const r = spawnSync('docker-compose', ['-f', file, 'config'], { cwd: REPO_ROOT, encoding: 'utf8', env });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -50,6 +59,50 @@ describe('docker/compose.yml', () => {
   it('is valid for docker-compose (config exits 0)', () => {
     expect(validated.stderr).not.toMatch(/ERROR/);
     expect(validated.code).toBe(0);
+  });
+
+  it('publishes every port on 127.0.0.1 only, unless SHARDGATE_PUBLISH_HOST says otherwise', () => {
+    for (const [name, service] of Object.entries(compose.services))
+      for (const p of service.ports ?? []) {
+        const host = typeof p === 'object' ? (p as { host_ip?: string }).host_ip : String(p).split(':')[0];
+        expect(host, `${name}: ${JSON.stringify(p)}`).toBe('127.0.0.1');
+      }
+    const open = composeConfig({ ...SECRETS, SHARDGATE_PUBLISH_HOST: '0.0.0.0' });
+    expect(open.code).toBe(0);
+    expect(open.stdout).toMatch(/0\.0\.0\.0:8080:8080/);
+  });
+
+  it('refuses to start without each secret, naming it and the command that makes them', () => {
+    for (const missing of Object.keys(DOCKER_SECRETS)) {
+      const { [missing]: _, ...rest } = SECRETS;
+      const r = composeConfig(rest);
+      expect(r.code, missing).not.toBe(0);
+      expect(r.stderr, missing).toMatch(new RegExp(`run npm run stack -- docker-secrets, or set ${missing}`));
+    }
+  });
+
+  it('takes the secrets from docker/.env as docker-secrets writes it (mode 600), and keeps them on a second run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardgate-compose-'));
+    try {
+      cpSync(join(REPO_ROOT, 'docker'), dir, { recursive: true });
+      rmSync(join(dir, '.env'), { force: true });
+      const envFile = join(dir, '.env');
+      expect(writeDockerSecrets(envFile).created.sort()).toEqual(Object.keys(DOCKER_SECRETS).sort());
+      expect(statSync(envFile).mode & 0o777).toBe(0o600);
+      const first = readFileSync(envFile, 'utf8');
+      const values = [...first.matchAll(/^[A-Z_]+=(.+)$/gm)].map((m) => m[1]!);
+      expect(new Set(values).size).toBe(Object.keys(DOCKER_SECRETS).length);
+      for (const v of values) expect(v).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+      expect(writeDockerSecrets(envFile).created).toEqual([]);
+      expect(readFileSync(envFile, 'utf8')).toBe(first);
+
+      const r = composeConfig({}, join(dir, 'compose.yml'));
+      expect(r.stderr).not.toMatch(/ERROR|Missing/);
+      expect(r.code).toBe(0);
+      for (const v of values) expect(r.stdout).toContain(v);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names the same processes as the local stack topology (plus the one-shot init)', () => {
