@@ -240,6 +240,14 @@ describe('shardgate-ctl mail', () => {
     const second = listing();
     expect(second.messages).toBe(first.messages);
     expect(second.deadLetters.map(keyOf)).toEqual(first.deadLetters.map(keyOf));
+    // the worker's gauge, the thing to alert on, counts the same queue
+    const metrics = await (
+      await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)
+    ).text();
+    const gauge = /^shardgate_mail_queue_messages\{queue="shardgate\.mail\.dead"[^}]*\} (\d+)$/m.exec(
+      metrics,
+    );
+    expect(Number(gauge?.[1])).toBe(second.messages);
 
     const missing = outboxId();
     const r = ctl(['mail', 'redrive', '--id', a, '--id', b, '--id', missing]);

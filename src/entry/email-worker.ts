@@ -14,6 +14,7 @@ import { MailConsumer } from '../mail/mail-consumer.js';
 import { OutboxRelay } from '../mail/outbox-relay.js';
 import { OutboxRetention } from '../mail/outbox-retention.js';
 import { OutboxStore } from '../mail/outbox-store.js';
+import { registerQueueGauges } from '../mail/queue-gauges.js';
 import { SmtpSender } from '../mail/smtp-sender.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
@@ -62,6 +63,7 @@ const smtp = new SmtpSender({
   maxSessions: 16,
 });
 const relay = new OutboxRelay({ store, amqp, logger, metrics, mailsPerMessage: MAILS_PER_BATCH });
+registerQueueGauges({ amqp, metrics });
 // deletes delivered rows older than `mail/outbox_retention_hours` (etcd, live)
 const retention = new OutboxRetention({ store, config, logger, metrics });
 const consumer = new MailConsumer({
