@@ -94,6 +94,11 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     });
   };
   const limitBody = bodyLimit({ maxSize: BODY_LIMIT_BYTES, onError: tooLarge });
+  registerHealthRoutes(app);
+  registerMetricsRoute(app);
+  // the library API: tenant middleware first (so that a refused body below still answers with
+  // `X-Shard` and `Cache-Control: no-store`, as every /v1 answer does), then one file per resource
+  registerV1Context(app);
   // GET and HEAD requests have no body in the Fetch API (a Request cannot be built with one), so
   // they skip the limit. Checking them would build a full Fetch Request around the Node request
   // (an AbortController and undici's Request): the largest single CPU cost of a cached GET.
@@ -118,6 +123,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
         code: 'validation_failed',
         title: 'Invalid request',
         detail: 'body: not valid UTF-8',
+        extra: { errors: [{ field: 'body', message: 'not valid UTF-8' }] },
       });
     }
     // the cache holds promises at run time (hono/dist/request.js), whatever its type says
@@ -125,10 +131,6 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     return next();
   });
 
-  registerHealthRoutes(app);
-  registerMetricsRoute(app);
-  // the library API: tenant middleware first, then one file per resource
-  registerV1Context(app);
   registerMemberRoutes(app);
   registerAuthRoutes(app);
   registerBookRoutes(app);
@@ -192,6 +194,10 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
         status: status as 400,
         code: status === 400 ? 'bad_request' : `http_${status}`,
         title: error.message || 'Request failed',
+        // Hono's validators throw a 400 only for a body that is not JSON: name the field like
+        // every other 400 does
+        extra:
+          status === 400 ? { errors: [{ field: 'body', message: error.message || 'not JSON' }] } : undefined,
       });
     }
     services.logger.error(

@@ -4,6 +4,7 @@
  * - 10 wrong logins spread over api-1 and api-2 answer 401; the 11th 429 `too_many_login_attempts`
  *   with Retry-After, on either instance and through HAProxy, the right password included;
  * - another email of the same tenant still logs in; an unknown email is throttled alike;
+ * - wrong `currentPassword`s of password changes count against the same account as logins;
  * - Redis holds one expiring counter per throttled account, under a MAC, never the email;
  * - Redis frozen (SIGSTOP): logins fail open — a throttled account logs in — and only the few
  *   before the `redis` breaker opened wait for its call timeout; after SIGCONT the count is back.
@@ -100,6 +101,25 @@ describe('failed-login throttling', () => {
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(WINDOW_SECONDS * 1000);
     }
+  });
+
+  it('counts the wrong currentPassword of password changes with a stolen token against the same account', async () => {
+    const { token } = await registerAndLogin(tenant, 'stolen@example.com', { password: PASSWORD });
+    const change = (currentPassword: string, base: string) =>
+      api('POST', '/v1/auth/change-password', {
+        tenant,
+        base,
+        token,
+        body: { currentPassword, newPassword: 'a brand new password' },
+      });
+    for (let i = 1; i <= MAX_FAILURES; i++) {
+      const base = INSTANCES[i % INSTANCES.length]!;
+      const r = await change(`wrong guess ${i}`, base);
+      expect([i, base, r.status, r.json?.code]).toEqual([i, base, 403, 'wrong_current_password']);
+    }
+    for (const base of INSTANCES) expectThrottled(await change(PASSWORD, base), `${base} change-password`);
+    // one account: its logins are throttled too, and the password was not changed
+    expectThrottled(await login('stolen@example.com', PASSWORD, HAPROXY), 'login after the guesses');
   });
 
   it('fails open while Redis is frozen: a throttled account logs in, at once once the breaker is open', async () => {

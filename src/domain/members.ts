@@ -98,11 +98,21 @@ export async function login(
   return { value: ok(issued), readFrom: found.readFrom };
 }
 
+/**
+ * Asked before a password of `email` is verified; may throw to refuse the attempt (the route's
+ * login throttle answers 429 so). The attempt it returns is settled once: `failed` (wrong
+ * password), `succeeded`, or `undecided` (no verdict: something failed).
+ */
+export type PasswordCheckGuard = (email: string) => Promise<{
+  settle(outcome: 'succeeded' | 'failed' | 'undecided'): Promise<void>;
+}>;
+
 export async function changePassword(
   { data, passwords }: Pick<MemberDeps, 'data' | 'passwords'>,
   tenant: TenantRef,
   principal: Principal,
   input: { currentPassword: string; newPassword: string },
+  guard?: PasswordCheckGuard,
 ): Promise<WriteOutcome<void>> {
   const current = await data.read(tenant, { from: 'master' }, (repos) =>
     repos.members.findById(principal.memberId),
@@ -111,7 +121,18 @@ export async function changePassword(
   if (!member || member.passwordVersion !== principal.passwordVersion) {
     return { result: fail('unauthorized', 'token_revoked', 'the token is no longer valid; log in again') };
   }
-  if (!(await passwords.verify(member.passwordHash, input.currentPassword))) {
+  // a stolen token must not become an unthrottled password oracle: the guesses of currentPassword
+  // count against the same account as failed logins do
+  const attempt = await guard?.(member.email);
+  let verified: boolean;
+  try {
+    verified = await passwords.verify(member.passwordHash, input.currentPassword);
+  } catch (error) {
+    await attempt?.settle('undecided');
+    throw error;
+  }
+  await attempt?.settle(verified ? 'succeeded' : 'failed');
+  if (!verified) {
     return { result: fail('forbidden', 'wrong_current_password', 'currentPassword is wrong') };
   }
   const passwordHash = await passwords.hash(input.newPassword);

@@ -2,7 +2,8 @@
  * `POST /v1/auth/login` → `{token, expiresAt}` (401 `invalid_credentials`, the same answer for an
  * unknown email and a wrong password; 429 `too_many_login_attempts` with `Retry-After` once the
  * account has had too many failures, see auth/login-throttle.ts) and `POST /v1/auth/change-password`
- * (Bearer) → 204; every older token stops working and a "password changed" email is queued.
+ * (Bearer) → 204; every older token stops working and a "password changed" email is queued. A
+ * wrong `currentPassword` counts against the same per-account throttle as a failed login.
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
@@ -19,6 +20,11 @@ const loginBody = z.strictObject({ email, password: z.string().min(1).max(128) }
 const tokenSchema = z.object({ token: z.string(), expiresAt: z.string() }).openapi('MemberToken');
 const changePasswordBody = z
   .strictObject({ currentPassword: z.string().min(1).max(128), newPassword: password })
+  // the same password again would revoke every token and mail "password changed" for nothing
+  .refine((b) => b.newPassword !== b.currentPassword, {
+    path: ['newPassword'],
+    message: 'must differ from currentPassword',
+  })
   .openapi('ChangePassword');
 
 const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
@@ -28,7 +34,7 @@ function tooManyLoginAttempts(retryAfterSeconds: number): ProblemError {
     status: 429,
     code: 'too_many_login_attempts',
     title: 'Too many login attempts',
-    detail: `too many failed logins for this account; try again in ${retryAfterSeconds} s`,
+    detail: `too many failed password checks for this account; try again in ${retryAfterSeconds} s`,
     headers: { 'Retry-After': String(retryAfterSeconds) },
   });
 }
@@ -79,20 +85,32 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       path: '/v1/auth/change-password',
       tags: ['auth'],
       summary: "Change the calling member's password",
+      description:
+        'A wrong currentPassword counts as a failed login of the account: after ' +
+        `${maxFailures} failures within ${windowMs / 60_000} minutes (logins and password changes together) ` +
+        'the change answers 429 with Retry-After, without checking the password. newPassword must differ ' +
+        'from currentPassword.',
       security: [{ bearerAuth: [] }],
       middleware: [requireWritable, requireMember] as const,
       request: { headers: tenantHeaders, body: jsonBody(changePasswordBody) },
       responses: {
         204: { description: 'changed; older tokens and the old password stop working' },
-        ...problems(400, 401, 403, 404, 413, 423, 503),
+        ...problems(400, 401, 403, 404, 413, 423, 429, 503),
       },
     }),
     async (c) => {
+      const services = c.get('services');
+      const tenant = c.get('tenant');
       const outcome = await changePassword(
-        c.get('services'),
-        c.get('tenant'),
+        services,
+        tenant,
         c.get('principal'),
         c.req.valid('json'),
+        async (email) => {
+          const admission = await services.loginThrottle.admit(loginAccount(tenant.id, email));
+          if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
+          return admission.attempt;
+        },
       );
       unwrap(outcome.result);
       await markWrittenAndInvalidate(c, outcome.position, [`member:${c.get('principal').memberId}`]);

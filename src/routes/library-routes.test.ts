@@ -298,12 +298,16 @@ describe('library routes (memory adapters)', () => {
     body = { text: '{"email":' };
     const malformed = await call('POST', '/v1/members', { body: JSON.stringify(member) });
     expect([malformed.status, malformed.json.code]).toEqual([400, 'bad_request']);
+    expect(malformed.json.errors).toEqual([{ field: 'body', message: 'Malformed JSON in request body' }]);
     body = { tooLarge: true };
     const big = await call('POST', '/v1/members', {
       body: JSON.stringify({ ...member, email: 'b@example.com' }),
     });
     expect(big.status).toBe(413);
     expect(big.json.code).toBe('payload_too_large');
+    // an answer of /v1 like any other: the tenant's shard, and not for a cache to keep
+    expect(big.res.headers.get('X-Shard')).toBe('shard-1');
+    expect(big.res.headers.get('Cache-Control')).toBe('no-store');
     // the runtime did not read this one: the app reads the Fetch body, with its own limit
     body = undefined;
     const own = await call('POST', '/v1/members', { body: { ...member, email: 'own@example.com' } });
@@ -499,17 +503,64 @@ describe('library routes (memory adapters)', () => {
         expect(op.parameters, where).toContainEqual(
           expect.objectContaining({ in: 'header', name: 'x-tenant-id', required: true }),
         );
+        if (method === 'get')
+          expect(op.parameters, where).toContainEqual(
+            expect.objectContaining({ in: 'header', name: 'x-consistency-token', required: false }),
+          );
         expect(Object.keys(op.responses), where).toContain('401');
         if (op.requestBody) expect(Object.keys(op.responses), where).toContain('415');
         for (const [status, response] of Object.entries(op.responses)) {
           const headers = Object.keys(response.headers ?? {});
           expect(headers, `${where} ${status}`).toEqual(expect.arrayContaining(['X-Request-Id', 'X-Shard']));
           if (status.startsWith('2'))
+            // a login only reads: it answers where it read, and gives no consistency token
             expect(headers, `${where} ${status}`).toContain(
-              method === 'get' ? 'X-Read-From' : 'X-Consistency-Token',
+              method === 'get' || where === 'post /v1/auth/login' ? 'X-Read-From' : 'X-Consistency-Token',
             );
         }
       }
+    }
+  });
+
+  it('refuses a query parameter on a route that takes none, naming it, as the list routes do', async () => {
+    const { call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    const book = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '978-0-13-468599-1', title: 'T', author: 'A', copies: 1 },
+    });
+    for (const [method, path] of [
+      ['GET', `/v1/books/${book.json.id}?foo=1`],
+      ['GET', '/v1/members/me?foo=1&bar=2'],
+      ['DELETE', `/v1/books/${book.json.id}?foo=1`],
+    ] as const) {
+      const r = await call(method, path, { token: lib.token });
+      expect([path, r.status, r.json.code]).toEqual([path, 400, 'validation_failed']);
+      expect(r.json.errors.map((e: { field: string }) => e.field)).toEqual(
+        path.includes('bar') ? ['query.foo', 'query.bar'] : ['query.foo'],
+      );
+    }
+    // an empty query is no parameter
+    expect((await call('GET', `/v1/books/${book.json.id}?`)).status).toBe(200);
+  });
+
+  it('lets login and registration through with a stale or foreign Bearer token in the headers', async () => {
+    const { call, register } = setup();
+    const other = await register('globex', 'gil@example.com');
+    await register('acme', 'ann@example.com');
+    for (const token of ['a.b.c', other.token]) {
+      const login = await call('POST', '/v1/auth/login', {
+        token,
+        body: { email: 'ann@example.com', password: 'correct horse' },
+      });
+      expect(login.status).toBe(200);
+      const registered = await call('POST', '/v1/members', {
+        token,
+        body: { email: `new-${token.length}@example.com`, name: 'New', password: 'correct horse' },
+      });
+      expect(registered.status).toBe(201);
+      // everywhere else the token is still checked
+      expect((await call('GET', '/v1/books', { token })).status).toBe(token === 'a.b.c' ? 401 : 403);
     }
   });
 });

@@ -47,10 +47,14 @@ function setup() {
   const throttle = new MemoryLoginThrottle({ now: () => now });
   const passwords = new CountingHasher();
   const app = createApp(createMemoryServices({ config, passwords, loginThrottle: throttle }));
-  const post = async (path: string, tenant: string, body: unknown) => {
+  const post = async (path: string, tenant: string, body: unknown, token?: string) => {
     const res = await app.request(path, {
       method: 'POST',
-      headers: { 'X-Tenant-ID': tenant, 'Content-Type': 'application/json' },
+      headers: {
+        'X-Tenant-ID': tenant,
+        'Content-Type': 'application/json',
+        ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      },
       body: JSON.stringify(body),
     });
     const text = await res.text();
@@ -60,9 +64,12 @@ function setup() {
     post('/v1/members', tenant, { email, name: email.split('@')[0], password: PASSWORD });
   const login = (tenant: string, email: string, password: string) =>
     post('/v1/auth/login', tenant, { email, password });
+  const changePassword = (tenant: string, token: string, currentPassword: string, newPassword: string) =>
+    post('/v1/auth/change-password', tenant, { currentPassword, newPassword }, token);
   return {
     app,
     throttle,
+    changePassword,
     passwords,
     register,
     login,
@@ -186,5 +193,37 @@ describe('failed-login throttling (memory throttle)', () => {
     };
     const responses = doc.paths['/v1/auth/login']!.post.responses;
     expect(Object.keys(responses['429']?.headers ?? {})).toContain('Retry-After');
+  });
+
+  it('counts wrong currentPassword guesses of a password change against the same account', async () => {
+    const { register, login, changePassword, passwords } = setup();
+    await register('acme', 'ann@example.com');
+    const { token } = (await login('acme', 'ann@example.com', PASSWORD)).json;
+    // half the budget spent on logins, the other half on a stolen token's guesses
+    for (let i = 0; i < maxFailures / 2; i++) await login('acme', 'ann@example.com', `guess ${i}`);
+    for (let i = 0; i < maxFailures / 2; i++)
+      expect((await changePassword('acme', token, `guess ${i}`, 'a new password 1')).status).toBe(403);
+    const before = passwords.checks;
+    const throttled = await changePassword('acme', token, PASSWORD, 'a new password 1');
+    expect(throttled.status).toBe(429);
+    expect(throttled.json).toMatchObject({ code: 'too_many_login_attempts' });
+    expect(Number(throttled.res.headers.get('Retry-After'))).toBeGreaterThan(0);
+    expect(passwords.checks).toBe(before); // refused without checking the password
+    expect((await login('acme', 'ann@example.com', PASSWORD)).status).toBe(429);
+  });
+
+  it('clears the count on a password change with the right currentPassword, and refuses the same password', async () => {
+    const { register, login, changePassword } = setup();
+    await register('acme', 'ann@example.com');
+    const { token } = (await login('acme', 'ann@example.com', PASSWORD)).json;
+    for (let i = 0; i < maxFailures - 1; i++) await login('acme', 'ann@example.com', `guess ${i}`);
+    const same = await changePassword('acme', token, PASSWORD, PASSWORD);
+    expect(same.status).toBe(400);
+    expect(same.json.errors).toEqual([
+      { field: 'body.newPassword', message: 'must differ from currentPassword' },
+    ]);
+    expect((await changePassword('acme', token, PASSWORD, 'a new password 1')).status).toBe(204);
+    for (let i = 0; i < maxFailures - 1; i++) await login('acme', 'ann@example.com', `guess ${i}`);
+    expect((await login('acme', 'ann@example.com', 'a new password 1')).status).toBe(200);
   });
 });

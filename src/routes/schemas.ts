@@ -55,7 +55,7 @@ export function problems<S extends number>(
     413: 'body too large',
     415: 'the body is not application/json',
     423: 'tenant is read-only',
-    429: 'too many failed logins for this account: every login of it is refused until Retry-After',
+    429: 'too many failed password checks (logins and password changes) for this account: refused until Retry-After',
     503: 'a dependency is unavailable (Retry-After)',
   };
   return Object.fromEntries(
@@ -130,7 +130,7 @@ export const bookPatchBody = z
     copies: copies.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'at least one of isbn, title, author, copies' })
-  .openapi('BookPatch');
+  .openapi('BookPatch', { minProperties: 1 });
 
 export const bookSchema = z
   .object({
@@ -183,11 +183,12 @@ export function loanJson(l: Loan): z.infer<typeof loanSchema> {
 /** `limit` (1–100, default 20) and an opaque `cursor`, as query strings */
 export const pageQuery = {
   cursor: z.string().min(1).max(200).optional(),
+  // a string at run time (it is one in the URL), an integer 1–100 to a reader of the document
   limit: z
     .string()
     .regex(/^\d{1,3}$/, 'must be an integer 1–100')
     .optional()
-    .openapi({ example: '20' }),
+    .openapi({ type: 'integer', minimum: 1, maximum: 100, default: 20, example: 20, pattern: undefined }),
 };
 
 /** the number of a validated `limit` query string, or a 400 naming it */

@@ -6,14 +6,15 @@
  *   when it names another shard than the tenant's).
  *   A Bearer token, where one is sent, is verified on every /v1 route, public ones included:
  *   401 when it is malformed, forged or expired, 403 when it was issued for another tenant
- *   (CONTRACT.md §6: a token is valid only with its own `X-Tenant-ID`).
+ *   (CONTRACT.md §6: a token is valid only with its own `X-Tenant-ID`) — except on login and
+ *   registration, which ignore it (IGNORES_TOKEN).
  * - `requireWritable` (write routes): 423 for a `readonly` tenant.
  * - `requireMember` (Bearer routes): 401 without a member token; the token itself was verified
  *   by `tenantContext`. The member row (exists, password version) is checked by the domain:
  *   inside the transaction of a write, on the master before a read (domain/member-access.ts).
  * Answers to a request with a Bearer token and to every write carry `Cache-Control: no-store`.
  */
-import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
+import { type OpenAPIHono, type RouteConfig, type RouteHandler, z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import type { Principal } from '../domain/member-tokens.js';
@@ -25,6 +26,12 @@ import { urlValidator } from './url-validator.js';
 import { documentV1Responses } from './v1-response-docs.js';
 
 export const CONSISTENCY_HEADER = 'X-Consistency-Token';
+
+/**
+ * Routes that need no member and ignore a Bearer token: a client that keeps an expired or
+ * foreign token in its default headers must still be able to log in (or register) for a new one.
+ */
+const IGNORES_TOKEN = new Set(['POST /v1/auth/login', 'POST /v1/members']);
 
 export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   const { config, consistencyTokens } = c.get('services');
@@ -49,7 +56,8 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   // must not be kept by a browser or a shared cache
   if (authorization || (c.req.method !== 'GET' && c.req.method !== 'HEAD'))
     setHeader(c, 'Cache-Control', 'no-store');
-  if (authorization) c.set('principal', await authenticate(c, authorization));
+  if (authorization && !IGNORES_TOKEN.has(`${c.req.method} ${c.req.path}`))
+    c.set('principal', await authenticate(c, authorization));
   c.set('readPosition', undefined);
   const raw = requestHeader(c, CONSISTENCY_HEADER);
   if (raw !== undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
@@ -60,6 +68,7 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
         code: 'invalid_consistency_token',
         title: 'Invalid consistency token',
         detail: `header.${CONSISTENCY_HEADER}: ${verdict.reason}`,
+        extra: { errors: [{ field: `header.${CONSISTENCY_HEADER}`, message: verdict.reason }] },
       });
     }
     if (verdict.position.shardId !== tenant.shardId) {
@@ -68,6 +77,14 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
         code: 'consistency_token_shard_mismatch',
         title: 'Consistency token of another shard',
         detail: `header.${CONSISTENCY_HEADER} names shard "${verdict.position.shardId}", tenant "${tenant.id}" lives on "${tenant.shardId}"`,
+        extra: {
+          errors: [
+            {
+              field: `header.${CONSISTENCY_HEADER}`,
+              message: `names shard "${verdict.position.shardId}", not the tenant's "${tenant.shardId}"`,
+            },
+          ],
+        },
       });
     }
     c.set('readPosition', verdict.position);
@@ -135,6 +152,13 @@ export function registerV1Context(app: OpenAPIHono<AppEnv>): void {
   app.use('/v1/*', tenantContext);
 }
 
+const NO_QUERY = z.strictObject({});
+const refuseQuery = urlValidator('query', NO_QUERY);
+
+/** 400 naming each query parameter of a route that takes none; a URL without `?` costs one scan */
+const noQuery: MiddlewareHandler<AppEnv> = (c, next) =>
+  c.req.url.includes('?') ? refuseQuery(c, next) : next();
+
 /**
  * `app.openapi(route, handler)` for a /v1 route. The OpenAPI document shows the route as given,
  * tenant header included. At run time:
@@ -158,7 +182,8 @@ export function openapiV1<R extends RouteConfig>(
   const middleware = [
     ...own,
     ...(params ? [urlValidator('param', params)] : []),
-    ...(query ? [urlValidator('query', query)] : []),
+    // a route without query parameters refuses any, like the list routes refuse unknown ones
+    query ? urlValidator('query', query) : noQuery,
   ];
   app.openapi({ ...route, request, middleware, hide: true } as R, handler);
 }

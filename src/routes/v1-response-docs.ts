@@ -3,12 +3,15 @@
  * own responses, added in one place (`openapiV1`) instead of on each route:
  * - the headers of CONTRACT.md §6 on every response (`X-Request-Id`, `X-Served-By`, `X-Shard`),
  *   on successful reads `X-Read-From` and `X-Cache`, on successful writes `X-Consistency-Token`,
- *   `WWW-Authenticate` on 401 and `Retry-After` on 429 and 503;
+ *   `WWW-Authenticate` on 401 and `Retry-After` on 429 and 503 (no `X-Cache` on the loans list,
+ *   a login answers like a read);
+ * - the `X-Consistency-Token` request header on every GET;
  * - 401 on every operation (a Bearer token that is sent is checked, public routes included);
  * - 415 on every operation with a body (a `Content-Type` other than JSON).
  * Documentation only: nothing here runs per request.
  */
-import type { RouteConfig } from '@hono/zod-openapi';
+import { type RouteConfig, z } from '@hono/zod-openapi';
+import { MAX_TOKEN_LENGTH } from '../routing/consistency-token.js';
 import { problems } from './schemas.js';
 
 type Header = { description: string; schema: { type: 'string'; enum?: string[] } };
@@ -41,8 +44,24 @@ const BY_STATUS: Record<string, Record<string, Header>> = {
   '503': { 'Retry-After': text('seconds until the dependency may be tried again') },
 };
 
+/** reads without the read cache: no `X-Cache` */
+const UNCACHED_READS = new Set(['get /v1/loans']);
+/** a POST that only reads (a login): `X-Read-From`, no `X-Consistency-Token` */
+const READS_BY_POST = new Set(['post /v1/auth/login']);
+
+/** `X-Consistency-Token` as a reader sends it back */
+const consistencyHeader = z.object({
+  'x-consistency-token': z.string().max(MAX_TOKEN_LENGTH).optional().openapi({
+    description:
+      'the X-Consistency-Token of an earlier write: the read sees that write or newer (400 when forged or of another shard)',
+  }),
+});
+
 export function documentV1Responses<R extends RouteConfig>(route: R): R {
-  const read = route.method === 'get';
+  const op = `${route.method} ${route.path}`;
+  const read = route.method === 'get' || READS_BY_POST.has(op);
+  const readHeaders =
+    UNCACHED_READS.has(op) || READS_BY_POST.has(op) ? { 'X-Read-From': READ['X-Read-From'] } : READ;
   const all: RouteConfig['responses'] = {
     ...problems(401),
     ...(route.request?.body ? problems(415) : {}),
@@ -57,11 +76,17 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
             ...response,
             headers: {
               ...EVERY,
-              ...(ok ? (read ? READ : WRITE) : {}),
+              ...(ok ? (read ? readHeaders : WRITE) : {}),
               ...BY_STATUS[status],
             },
           }
         : response;
   }
-  return { ...route, responses };
+  // a GET takes a consistency token; documented beside the route's own headers
+  const headers = route.request?.headers;
+  const request =
+    route.method === 'get' && headers instanceof z.ZodObject
+      ? { ...route.request, headers: headers.extend(consistencyHeader.shape) }
+      : route.request;
+  return { ...route, request, responses };
 }
