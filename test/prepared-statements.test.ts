@@ -42,7 +42,7 @@ beforeAll(async () => {
       tenant,
       token,
       body: {
-        isbn: `978000000000${i}`,
+        isbn: `97800000000${i}${(10 - ((38 + 3 * i) % 10)) % 10}`, // 978-0-00-00000i, check digit included
         title: `Book ${i}`,
         author: i % 2 === 0 ? 'Author A' : 'Author B',
         copies: 3,

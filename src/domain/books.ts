@@ -3,7 +3,7 @@
  * copies: raising `copies` by n adds n free copies; lowering it below the copies on loan is a
  * conflict, as is deleting a book with a copy on loan.
  */
-import { encodeCursor } from './cursor.js';
+import { encodeCursor, listScope } from './cursor.js';
 import type { DataAccess, ReadOptions, ReadOutcome, TenantRef, WriteOutcome } from './data-access.js';
 import { newId } from './ids.js';
 import { actingMember } from './member-access.js';
@@ -62,7 +62,10 @@ export async function listBooks(
     repos.books.list({ ...query, limit: query.limit + 1 }),
   );
   const items = rows.value.slice(0, query.limit);
-  const nextCursor = rows.value.length > query.limit ? encodeCursor(items[items.length - 1]!.id) : null;
+  const nextCursor =
+    rows.value.length > query.limit
+      ? encodeCursor(items[items.length - 1]!.id, listScope.books(tenant.id, query.author))
+      : null;
   return { value: { items, nextCursor }, readFrom: rows.readFrom };
 }
 

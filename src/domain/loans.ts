@@ -18,7 +18,7 @@
  * request), and reads the loan's book beside it; its mark of the loan is guarded like a borrow's
  * copy (`LoanRepo.markReturnedOrStop`).
  */
-import { encodeCursor } from './cursor.js';
+import { encodeCursor, listScope } from './cursor.js';
 import {
   CommitGuardError,
   type DataAccess,
@@ -81,7 +81,12 @@ export function borrowBook(
       );
     } catch (error) {
       if (error instanceof CommitGuardError) {
-        return fail('conflict', 'no_copy_available', 'every copy of this book is on loan');
+        // (the book as read above: a librarian may have changed its copies since)
+        const detail =
+          book.copies === 0
+            ? 'this book has no copies to lend (copies is 0)'
+            : 'every copy of this book is on loan';
+        return fail('conflict', 'no_copy_available', detail);
       }
       throw error;
     }
@@ -160,7 +165,10 @@ export function listLoans(
       limit: query.limit + 1,
     });
     const items = rows.slice(0, query.limit);
-    const nextCursor = rows.length > query.limit ? encodeCursor(items[items.length - 1]!.id) : null;
+    const nextCursor =
+      rows.length > query.limit
+        ? encodeCursor(items[items.length - 1]!.id, listScope.loans(tenant.id, member.id))
+        : null;
     return ok({ items, nextCursor });
   });
 }

@@ -7,8 +7,8 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { createBook, deleteBook, getBook, listBooks, updateBook } from '../domain/books.js';
-import { decodeCursor } from '../domain/cursor.js';
-import { jsonResponse, textBody } from '../http/response-headers.js';
+import { decodeCursor, listScope } from '../domain/cursor.js';
+import { jsonResponse, setHeader, textBody } from '../http/response-headers.js';
 import { bookVersions, cachedRead, markWrittenAndInvalidate } from './cached-read.js';
 import { invalidQuery, unwrap } from './respond.js';
 import {
@@ -44,7 +44,10 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       middleware: [requireWritable, requireMember] as const,
       request: { headers: tenantHeaders, body: jsonBody(bookBody) },
       responses: {
-        201: jsonContent(bookSchema, 'the new book'),
+        201: {
+          ...jsonContent(bookSchema, 'the new book'),
+          headers: { Location: { description: 'the new book: /v1/books/{id}', schema: { type: 'string' } } },
+        },
         ...problems(400, 401, 403, 404, 413, 423, 503),
       },
     }),
@@ -53,6 +56,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       const outcome = await createBook(data, c.get('tenant'), c.get('principal'), c.req.valid('json'));
       const book = unwrap(outcome.result);
       await markWrittenAndInvalidate(c, outcome.position, ['books']);
+      setHeader(c, 'Location', `/v1/books/${book.id}`);
       return jsonResponse(c, bookJson(book), 201);
     },
   );
@@ -93,9 +97,12 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       const query = c.req.valid('query');
       const limit = pageLimit(query.limit);
       if (typeof limit === 'string') throw invalidQuery('limit', limit);
-      const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      if (query.cursor !== undefined && afterId === undefined)
-        throw invalidQuery('cursor', 'not a cursor of this API');
+      let afterId: string | undefined;
+      if (query.cursor !== undefined) {
+        const cursor = decodeCursor(query.cursor, listScope.books(c.get('tenant').id, query.author));
+        if (!cursor.ok) throw invalidQuery('cursor', cursor.reason);
+        afterId = cursor.id;
+      }
       const pageKey = encodeURIComponent(`${query.author ?? ''}|${afterId ?? ''}|${limit}`);
       const json = await cachedRead(
         c,

@@ -3,7 +3,7 @@ import { createApp, type Services } from '../app.js';
 import type { PreReadBody } from '../app-env.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { MemoryDataAccess } from '../db/memory-data-access.js';
-import { encodeCursor } from '../domain/cursor.js';
+import { encodeCursor, listScope } from '../domain/cursor.js';
 import { HmacConsistencyTokens } from '../routing/consistency-token.js';
 import { createMemoryServices, TEST_SECRET } from '../testing/memory-services.js';
 
@@ -151,6 +151,11 @@ describe('library routes (memory adapters)', () => {
       expect(r.status).toBe(201);
       ids.push(r.json.id);
     }
+    // a new book says where it lives, and the OpenAPI document says it does
+    const located = await call('POST', '/v1/books', { token: lib.token, body: book });
+    expect(located.res.headers.get('Location')).toBe(`/v1/books/${located.json.id}`);
+    expect((await call('GET', located.res.headers.get('Location')!)).json.id).toBe(located.json.id);
+    await call('DELETE', `/v1/books/${located.json.id}`, { token: lib.token });
     const one = await call('GET', `/v1/books/${ids[0]}`, { tenant: 'acme' });
     expect(one.status).toBe(200);
     expect(one.json.available).toBe(2);
@@ -188,6 +193,18 @@ describe('library routes (memory adapters)', () => {
     const none = await call('POST', '/v1/loans', { token: lib.token, body: { bookId } });
     expect(none.status).toBe(409);
     expect(none.json.code).toBe('no_copy_available');
+    expect(none.json.detail).toBe('every copy of this book is on loan');
+    // a book with no copies at all says so, not that they are all lent out
+    const empty = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '0306406152', title: 'None', author: 'A', copies: 0 },
+    });
+    const noCopies = await call('POST', '/v1/loans', { token: mem.token, body: { bookId: empty.json.id } });
+    expect([noCopies.status, noCopies.json.code, noCopies.json.detail]).toEqual([
+      409,
+      'no_copy_available',
+      'this book has no copies to lend (copies is 0)',
+    ]);
     expect(
       (await call('POST', '/v1/loans', { token: lib.token, body: { bookId: '01JD5X8Q9W6ZV1N2M3K4H5G6F7' } }))
         .status,
@@ -264,10 +281,40 @@ describe('library routes (memory adapters)', () => {
 
   it('rejects a cursor it did not make, naming query.cursor', async () => {
     const { call } = setup();
-    for (const cursor of ['abc', '!!!', encodeCursor('not-an-id'), btoa('{"id":"x","y":1}')]) {
+    const scope = listScope.books('acme', undefined);
+    for (const cursor of ['abc', '!!!', encodeCursor('not-an-id', scope), btoa('{"id":"x","y":1}')]) {
       const r = await call('GET', `/v1/books?cursor=${encodeURIComponent(cursor)}`);
       expect(r.status).toBe(400);
       expect(r.json.detail).toContain('query.cursor');
+    }
+  });
+
+  it('refuses a cursor of another tenant, filter or list instead of walking on from it', async () => {
+    const { call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    await register('globex', 'gil@example.com');
+    for (let i = 0; i < 3; i++)
+      await call('POST', '/v1/books', {
+        token: lib.token,
+        body: { isbn: '0306406152', title: `T${i}`, author: 'Bob', copies: 1 },
+      });
+    const first = await call('GET', '/v1/books?limit=1&author=Bob');
+    const cursor = encodeURIComponent(first.json.nextCursor);
+    // the same list: the next page, also with the filter spelled in another case
+    expect((await call('GET', `/v1/books?limit=1&author=bob&cursor=${cursor}`)).status).toBe(200);
+    for (const [tenant, path, token] of [
+      ['acme', `/v1/books?cursor=${cursor}`, undefined],
+      ['acme', `/v1/books?author=Ann&cursor=${cursor}`, undefined],
+      ['globex', `/v1/books?author=Bob&cursor=${cursor}`, undefined],
+      ['acme', `/v1/loans?cursor=${cursor}`, lib.token],
+    ] as const) {
+      const r = await call('GET', path, { tenant, token });
+      expect([tenant, path, r.status, r.json.errors]).toEqual([
+        tenant,
+        path,
+        400,
+        [{ field: 'query.cursor', message: 'a cursor of another list or filter: start again without it' }],
+      ]);
     }
   });
 
@@ -512,6 +559,7 @@ describe('library routes (memory adapters)', () => {
         for (const [status, response] of Object.entries(op.responses)) {
           const headers = Object.keys(response.headers ?? {});
           expect(headers, `${where} ${status}`).toEqual(expect.arrayContaining(['X-Request-Id', 'X-Shard']));
+          if (where === 'post /v1/books' && status === '201') expect(headers).toContain('Location');
           if (status.startsWith('2'))
             // a login only reads: it answers where it read, and gives no consistency token
             expect(headers, `${where} ${status}`).toContain(

@@ -5,7 +5,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
-import { decodeCursor } from '../domain/cursor.js';
+import { decodeCursor, listScope } from '../domain/cursor.js';
 import { borrowBook, listLoans, returnLoan } from '../domain/loans.js';
 import { jsonResponse } from '../http/response-headers.js';
 import { bookVersions, markWrittenAndInvalidate } from './cached-read.js';
@@ -96,9 +96,13 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       const query = c.req.valid('query');
       const limit = pageLimit(query.limit);
       if (typeof limit === 'string') throw invalidQuery('limit', limit);
-      const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      if (query.cursor !== undefined && beforeId === undefined)
-        throw invalidQuery('cursor', 'not a cursor of this API');
+      let beforeId: string | undefined;
+      if (query.cursor !== undefined) {
+        const scope = listScope.loans(c.get('tenant').id, c.get('principal').memberId);
+        const cursor = decodeCursor(query.cursor, scope);
+        if (!cursor.ok) throw invalidQuery('cursor', cursor.reason);
+        beforeId = cursor.id;
+      }
       const outcome = await listLoans(
         c.get('services').data,
         c.get('tenant'),

@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { ID_PATTERN } from '../config/schema.js';
+import { isbnCheckDigitValid } from '../domain/isbn.js';
 import type { Book, Loan, Member } from '../domain/models.js';
 
 /**
@@ -113,10 +114,16 @@ export const registerBody = z
   .strictObject({ email: newEmail, name: personName, password })
   .openapi('RegisterMember');
 
+const ISBN_FORMAT = /^(?:\d[- ]?){9}[\dX]$|^(?:\d[- ]?){12}\d$/;
 const isbn = z
   .string()
-  .regex(/^(?:\d[- ]?){9}[\dX]$|^(?:\d[- ]?){12}\d$/, 'must be an ISBN-10 or ISBN-13')
-  .max(17);
+  .regex(ISBN_FORMAT, 'must be an ISBN-10 or ISBN-13')
+  .max(17)
+  // a typo in one digit fails the check digit: say so instead of storing it (once the format is right)
+  .refine(
+    (v) => !ISBN_FORMAT.test(v) || isbnCheckDigitValid(v),
+    'the check digit does not match (a mistyped digit?)',
+  );
 const title = text(300);
 const author = text(200);
 const copies = z.number().int().min(0).max(100_000);

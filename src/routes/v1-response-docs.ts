@@ -75,6 +75,7 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
         ? {
             ...response,
             headers: {
+              ...((response as { headers?: Record<string, Header> }).headers ?? {}),
               ...EVERY,
               ...(ok ? (read ? readHeaders : WRITE) : {}),
               ...BY_STATUS[status],
