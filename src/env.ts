@@ -3,6 +3,7 @@
  * nowhere else. A missing or malformed required variable stops the process with one line naming it.
  */
 import { z } from 'zod';
+import { INSTANCE_ID_PATTERN } from './config/schema.js';
 
 /** a URL of one of these schemes, e.g. `urlOf('amqp', 'amqps')` */
 const urlOf = (...schemes: string[]) =>
@@ -21,10 +22,7 @@ export const envSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(8787),
   /** `embedded` (no external services) is announced by the contract but not built yet */
   SHARDGATE_MODE: z.enum(['cluster']).default('cluster'),
-  SHARDGATE_INSTANCE_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/)
-    .optional(),
+  SHARDGATE_INSTANCE_ID: z.string().regex(INSTANCE_ID_PATTERN).optional(),
   SHARDGATE_ETCD_ENDPOINTS: urlList.default(['http://127.0.0.1:2379']),
   SHARDGATE_ETCD_PREFIX: z
     .string()

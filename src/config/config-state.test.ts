@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { envSchema } from '../env.js';
 import { ConfigState } from './config-state.js';
 import { parseConfigKey } from './schema.js';
 
@@ -55,6 +56,8 @@ describe('ConfigState', () => {
     ['mail/outbox_retention_hours', '87601'],
     ['mail/outbox_retention_hours', '1.5'],
     ['lb/weights/api-1', '257'],
+    ['lb/weights/-api', '1'],
+    ['lb/weights/api 1', '1'],
     ['shards/Bad_Id', shard(1)],
     ['shards/s1', '{"master":{"host":"h","port":70000}}'],
     ['shards/s1', '{"master":{"host":"h","port":1},"extra":1}'],
@@ -69,6 +72,16 @@ describe('ConfigState', () => {
     const s = new ConfigState();
     s.load([[key, value, 1]]);
     expect(s.rejected.map((r) => r.key)).toEqual([key]);
+  });
+
+  it('takes a weight for every instance id an instance may start with (a hostname with capitals and dots)', () => {
+    const s = new ConfigState();
+    s.load([
+      ['lb/weights/API.Host-1', '2', 1],
+      ['lb/weights/vm.local', '0', 2],
+    ]);
+    expect(s.rejected).toEqual([]);
+    expect(envSchema.parse({ SHARDGATE_INSTANCE_ID: 'API.Host-1' }).SHARDGATE_INSTANCE_ID).toBe('API.Host-1');
   });
 
   it('takes a passwordEnv of the form SHARDGATE_DB_PASSWORD_<SUFFIX>', () => {

@@ -8,6 +8,12 @@
 import { z } from 'zod';
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/**
+ * An API instance's id (`SHARDGATE_INSTANCE_ID`, by default the hostname): wider than tenant and
+ * shard ids, because a hostname may have capitals and dots. `lb/weights/<id>` takes the same, so
+ * every instance that can start can be weighted; HAProxy server names allow these characters.
+ */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const idSchema = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
 
 const hostSchema = z.string().min(1).max(253);
@@ -209,7 +215,9 @@ export function parseConfigKey(key: string, value: string): ParseResult {
     }));
   }
   if (head === 'lb' && a === 'weights' && parts.length === 3 && b) {
-    return idKey(b, () => withSchema(weightSchema, value, (v) => ({ type: 'weight', id: b, value: v })));
+    if (!INSTANCE_ID_PATTERN.test(b))
+      return { ok: false, reason: `instance id "${b}" must match ${INSTANCE_ID_PATTERN.source}` };
+    return withSchema(weightSchema, value, (v) => ({ type: 'weight', id: b, value: v }));
   }
   if (head === 'instances' && parts.length === 2 && a) {
     return jsonKey(instanceSchema, value, (v) => ({ type: 'instance', id: a, value: v }));
