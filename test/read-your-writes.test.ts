@@ -165,6 +165,8 @@ describe('read-your-writes with a stopped replica', () => {
         body: { currentPassword: password, newPassword: 'a brand new passphrase' },
       });
       expect(changed.status).toBe(204);
+      // no content, so no type (src/entry/no-content-response.ts), also through HAProxy
+      expect(changed.headers.get('Content-Type')).toBeNull();
       // the replica still has the old password version; the old token must not pass anywhere
       for (const base of INSTANCES) {
         for (const path of ['/v1/loans', '/v1/members/me']) {

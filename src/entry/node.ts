@@ -24,6 +24,7 @@ import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { startAgentCheckServer } from './agent-check-server.js';
 import { installClientErrorHandler } from './client-error.js';
 import { incomingHeader } from './incoming-header.js';
+import { NoContentResponse } from './no-content-response.js';
 import { preReadBodies, preReadBodyOf } from './pre-read-body.js';
 
 function loadEnv() {
@@ -97,7 +98,11 @@ const server = serve(
     hostname: '0.0.0.0',
     autoCleanupIncoming: false,
     createServer: ((options: ServerOptions, listener: RequestListener) =>
-      createServer(options, preReadBodies(listener, BODY_LIMIT_BYTES))) as typeof createServer,
+      createServer(
+        // a 204 without the Content-Type @hono/node-server would add (no-content-response.ts)
+        { ...options, ServerResponse: NoContentResponse },
+        preReadBodies(listener, BODY_LIMIT_BYTES),
+      )) as typeof createServer,
   },
   (info) => {
     logger.info({ port: info.port }, 'listening');
