@@ -74,6 +74,12 @@ describe('ConfigState', () => {
     expect(s.rejected.map((r) => r.key)).toEqual([key]);
   });
 
+  it('ignores blanks around a boolean as around a number (a newline from echo | etcdctl put)', () => {
+    expect(parseConfigKey('cache/enabled', ' false\n')).toMatchObject({ ok: true, parsed: { value: false } });
+    expect(parseConfigKey('cache/ttl_seconds', ' 30\n')).toMatchObject({ ok: true, parsed: { value: 30 } });
+    expect(parseConfigKey('cache/enabled', 'False')).toMatchObject({ ok: false });
+  });
+
   it('takes a weight for every instance id an instance may start with (a hostname with capitals and dots)', () => {
     const s = new ConfigState();
     s.load([

@@ -98,7 +98,12 @@ export const DEFAULT_BREAKER_SETTINGS: BreakerSettings = {
   call_timeout_ms: 2000,
 };
 
-const boolText = z.enum(['true', 'false']).transform((v) => v === 'true');
+/** `true` / `false`, with surrounding blanks (a newline from `echo … | etcdctl put`) ignored like numbers' */
+const boolText = z
+  .string()
+  .trim()
+  .pipe(z.enum(['true', 'false'], 'must be true or false'))
+  .transform((v) => v === 'true');
 
 export const scalarSchemas = {
   'cache/enabled': boolText,
