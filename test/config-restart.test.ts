@@ -1,0 +1,72 @@
+/**
+ * "An invalid value is rejected while the last good one stays in force" (CONTRACT.md §4) across a
+ * restart: an API instance that starts while a key is invalid finds the key's last good value in
+ * etcd's history (src/config/etcd-config-store.ts) and enforces it, as the instances that were
+ * running when the bad value came do. A key that never had a good value stays unset.
+ *
+ * Runs its own API instance (the source tree) beside the stack; the stack's instances are left
+ * alone. Every key made here is a `tenants/t-cfgrst-…` key, removed with a single-key delete.
+ */
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ExtraInstance, startExtraInstance, stopExtraInstance } from '../bench/extra-instance.js';
+import { REPO_ROOT } from '../stack/paths.js';
+import { api, INSTANCES } from './helpers/api.js';
+import { etcdDel, etcdPut } from './helpers/etcd.js';
+import { createTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const made: string[] = [];
+let instance: ExtraInstance | undefined;
+
+afterAll(async () => {
+  if (instance) await stopExtraInstance(instance.child);
+  for (const key of made) etcdDel(key);
+});
+
+async function rejectedAt(base: string): Promise<{ key: string; reason: string }[]> {
+  return (
+    (await (await fetch(`${base}/health/config`)).json()) as { rejected: { key: string; reason: string }[] }
+  ).rejected;
+}
+
+const write = (tenant: string, base: string) =>
+  api('POST', '/v1/members', {
+    tenant,
+    base,
+    body: { email: `w-${Date.now()}@example.com`, name: 'W', password: 'correct horse battery' },
+  });
+
+describe('the last good value across a restart', () => {
+  it('a starting instance enforces the last good value of a key that is invalid now, from etcd history', async () => {
+    const kept = uniqueTenantId('cfgrst');
+    const never = uniqueTenantId('cfgrst');
+    made.push(`tenants/${kept}`, `tenants/${never}`);
+    await createTenant(kept, 'shard-1');
+    etcdPut(`tenants/${kept}`, '{"shard":"shard-1","status":"readonly"}');
+    etcdPut(`tenants/${kept}`, '{"shard":"shard-1","status":"frozen"}'); // not a status: rejected
+    etcdPut(`tenants/${never}`, '{"shard":"shard-1","status":"nope"}'); // never had a good value
+
+    // the running instances keep "readonly" (423 on a write), as they always did
+    await waitFor(async () => (await rejectedAt(INSTANCES[0]!)).some((r) => r.key === `tenants/${kept}`), {
+      timeoutMs: 2000,
+      what: 'the running instance to reject the bad value',
+    });
+    for (const base of INSTANCES) expect((await write(kept, base)).status).toBe(423);
+
+    // a fresh instance: the same, not a 404 for a tenant it would not know
+    instance = await startExtraInstance({
+      id: 'config-restart-test',
+      nodeArgs: ['--import', 'tsx'],
+      entry: join(REPO_ROOT, 'src', 'entry', 'node.ts'),
+    });
+    const answer = await write(kept, instance.base);
+    expect([answer.status, answer.json?.code]).toEqual([423, 'tenant_readonly']);
+    expect((await api('GET', '/v1/books?limit=1', { tenant: kept, base: instance.base })).status).toBe(200);
+    const rejected = await rejectedAt(instance.base);
+    expect(rejected.find((r) => r.key === `tenants/${kept}`)?.reason).toMatch(/; keeping last good value$/);
+    // without a good value in its history the key stays unset (404), and says why
+    expect(rejected.find((r) => r.key === `tenants/${never}`)?.reason).not.toMatch(/keeping/);
+    expect((await api('GET', '/v1/books?limit=1', { tenant: never, base: instance.base })).status).toBe(404);
+  });
+});
