@@ -5,8 +5,11 @@ import {
   exportedRevision,
   planChanges,
   problemsMessage,
+  REVISION_FIELD,
+  splitExportRevision,
   validateChanges,
 } from './config-io.js';
+import { UserError } from './ctl-errors.js';
 
 const shard = '{"master":{"host":"127.0.0.1","port":3316},"replicas":[],"database":"shardgate"}';
 const tenantOn = (id: string) => `{"shard":"${id}","status":"active"}`;
@@ -126,5 +129,24 @@ describe('changedSinceExport', () => {
     ]);
     expect(changedSinceExport(read, changes, 10)[0]!.reason).toMatch(/revision 15, after .* revision 10/);
     expect(changedSinceExport(read, changes, 18)).toEqual([]);
+  });
+});
+
+describe('splitExportRevision', () => {
+  const doc = { cache: { ttl_seconds: 60 } };
+
+  it('reads the YAML header, or the JSON field, which it takes out of the document', () => {
+    expect(splitExportRevision(`${EXPORT_HEADER}41\ncache: {}\n`, doc)).toEqual({ revision: 41, doc });
+    const json = { [REVISION_FIELD]: 42, ...doc };
+    expect(splitExportRevision(JSON.stringify(json), json)).toEqual({ revision: 42, doc });
+    // both: the earlier one, so no later edit goes unnoticed
+    expect(splitExportRevision(`${EXPORT_HEADER}45\n`, json).revision).toBe(42);
+  });
+
+  it('is undefined for a file with neither, and refuses a field that is not a revision', () => {
+    expect(splitExportRevision('cache: {}\n', doc)).toEqual({ revision: undefined, doc });
+    expect(splitExportRevision('', null)).toEqual({ revision: undefined, doc: null });
+    for (const bad of ['42', 0, -1, 1.5, null])
+      expect(() => splitExportRevision('', { [REVISION_FIELD]: bad, ...doc })).toThrow(UserError);
   });
 });

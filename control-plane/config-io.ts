@@ -149,12 +149,38 @@ export function validateChanges(current: PrefixRead, changes: Change[]): Rejecte
 /** The header `config export` writes above the YAML, naming the etcd revision it read. */
 export const EXPORT_HEADER = '# shardgate config, etcd revision ';
 
+/**
+ * The top-level field of `config export --json` naming the etcd revision it read (JSON has no
+ * comments). Not a config key: `config apply` takes it out of the document before reading keys.
+ */
+export const REVISION_FIELD = '$etcdRevision';
+
 /** The revision in an exported file's header; undefined for a file without one. */
 export function exportedRevision(text: string): number | undefined {
   const first = text.split('\n', 1)[0] ?? '';
   if (!first.startsWith(EXPORT_HEADER)) return undefined;
   const n = Number(first.slice(EXPORT_HEADER.length).trim());
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * The export revision of a file (`text`, parsed as `doc`): its YAML header's, or its
+ * REVISION_FIELD, which is removed from the returned document; the lower of both if it has both.
+ * undefined for a file with neither (hand-written, or its first line removed). A REVISION_FIELD
+ * that is not a revision is a UserError: the file claims a check it cannot have.
+ */
+export function splitExportRevision(text: string, doc: unknown): { revision?: number; doc: unknown } {
+  const header = exportedRevision(text);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc) || !(REVISION_FIELD in doc)) {
+    return { revision: header, doc };
+  }
+  const { [REVISION_FIELD]: field, ...rest } = doc as Record<string, unknown>;
+  if (typeof field !== 'number' || !Number.isSafeInteger(field) || field < 1) {
+    throw new UserError(
+      `${REVISION_FIELD} must be the etcd revision the file was exported at (a whole number ≥ 1), got ${JSON.stringify(field)}`,
+    );
+  }
+  return { revision: header === undefined ? field : Math.min(header, field), doc: rest };
 }
 
 /**

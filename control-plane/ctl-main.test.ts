@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
 import { UserError } from './ctl-errors.js';
-import { main } from './ctl-main.js';
+import { commandPath, main } from './ctl-main.js';
+import { buildProgram } from './ctl-program.js';
+
+const commandsOf = (c: Command): Command[] => [c, ...c.commands.flatMap(commandsOf)];
 
 /** Run main() on `args` with stdout and stderr captured; nothing here reaches etcd. */
 async function runCtl(args: string[], program?: Command) {
@@ -82,5 +86,112 @@ describe('shardgate-ctl command-line errors', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(ONE_LINE);
     expect(r.stderr).toMatch(/^shardgate-ctl: shards add: invalid shard id "Bad_Id"/);
+  });
+});
+
+describe('shardgate-ctl option values refused before any etcd call', () => {
+  // an etcd nobody answers on: a command that got as far as etcd would exit 2, not 1
+  const offline = () => vi.stubEnv('SHARDGATE_ETCD_ENDPOINTS', 'http://127.0.0.1:1');
+  const id = 'ct-opts-0a1b2c';
+  const ok = ['--master', '127.0.0.1:3999'];
+
+  it.each([
+    [
+      ['lb', 'sync', '--watch', '--interval-ms', 'abc'],
+      "lb sync: --interval-ms must be a whole number of milliseconds from 100 to 3600000, got 'abc'",
+    ],
+    [
+      ['lb', 'sync', '--watch', '--interval-ms', '0'],
+      "--interval-ms must be a whole number of milliseconds from 100 to 3600000, got '0'",
+    ],
+    [['lb', 'sync', '--interval-ms', '99'], "got '99'"],
+    [['lb', 'sync', '--interval-ms', '2.5e3'], "got '2.5e3'"],
+    [['tenants', 'create', id, '--name', ''], 'tenants create: --name must be 1–200 characters, got 0'],
+    [['tenants', 'create', id, '--name', 'x'.repeat(201)], '--name must be 1–200 characters, got 201'],
+    [
+      ['tenants', 'create', id, '--name', 'a\nb'],
+      '--name must not contain control characters, U+2028 or U+2029 (U+000A at character 2)',
+    ],
+    [['tenants', 'create', id, '--name', 'a\u2028b'], '(U+2028 at character 2)'],
+    [['tenants', 'create', id, '--name', 'tab\there'], '(U+0009 at character 4)'],
+    [['tenants', 'create', id, '--name', 'del\u007f'], '(U+007F at character 4)'],
+    [
+      ['shards', 'add', id, ...ok, '--replica', '127.0.0.1:3998', '--replica', '127.0.0.1:3998@2'],
+      'shards add: --replica 127.0.0.1:3998 is given twice',
+    ],
+    [
+      ['shards', 'add', id, ...ok, '--replica', '127.0.0.1:3999'],
+      "shards add: --replica 127.0.0.1:3999 is the shard's master (--master): a server cannot be its own replica",
+    ],
+    [
+      ['shards', 'add', id, ...ok, '--replica', 'h:1@x'],
+      "--replica 'h:1@x': the weight after @ must be a whole number 0–256",
+    ],
+    [
+      ['shards', 'add', id, ...ok, '--replica', 'h:1@257'],
+      "--replica 'h:1@257': the weight after @ must be a whole number 0–256",
+    ],
+    [
+      ['shards', 'add', id, ...ok, '--replica', 'h:1@'],
+      "--replica 'h:1@': the weight after @ must be a whole number 0–256",
+    ],
+    [
+      ['shards', 'add-replica', id, 'h:1', '--weight', 'abc'],
+      "shards add-replica: --weight 'abc': must be a whole number 0–256",
+    ],
+    [['shards', 'add-replica', id, 'h:1', '--weight', '-1'], "--weight '-1': must be a whole number 0–256"],
+  ])('%j → exit 1, one line naming the option', async (args, expected) => {
+    offline();
+    try {
+      const r = await runCtl(args);
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr).toContain(expected);
+      expect(r.code).toBe(1);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('takes a name of 200 characters with any printable Unicode, and the weights at both ends', async () => {
+    offline();
+    try {
+      // got past the option checks: the command then needs etcd, which is not there (exit 2)
+      for (const args of [
+        ['tenants', 'create', id, '--name', `Bücherei «Nord» ${'é'.repeat(183)}`],
+        ['shards', 'add', id, ...ok, '--replica', '127.0.0.1:3998@0', '--replica', '127.0.0.1:3997@256'],
+        ['shards', 'add-replica', id, 'h:1', '--weight', '256'],
+      ]) {
+        const r = await runCtl(args);
+        expect(r.stderr, args.join(' ')).toMatch(/^shardgate-ctl: etcd unreachable/);
+        expect(r.code, args.join(' ')).toBe(2);
+      }
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
+describe('shardgate-ctl help and version', () => {
+  it('--version prints the version of the package on stdout', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-V']) {
+      const r = await runCtl([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(`${version}\n`);
+    }
+  });
+
+  it('every command has a description in its group help', async () => {
+    const program = buildProgram();
+    const missing = commandsOf(program)
+      .filter((c) => c.parent && !c.description() && !c.summary())
+      .map((c) => commandPath(c));
+    expect(missing).toEqual([]);
+    const r = await runCtl(['config', '--help']);
+    expect(r.stdout).toMatch(/^ {2}export \[options\] +\S/m);
+    expect(r.stdout).toMatch(/^ {2}apply \[options\] +\S/m);
   });
 });

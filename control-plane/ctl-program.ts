@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { TENANT_STATUSES } from '../src/config/schema.js';
-import { getBreakers, setBreaker } from './commands/breakers.js';
+import { getBreakers, setBreaker, unsetBreaker } from './commands/breakers.js';
 import { applyCommand, exportCommand } from './commands/config.js';
 import { initCommand } from './commands/init.js';
 import { setWeight } from './commands/lb.js';
@@ -22,6 +22,7 @@ import {
 import { statusCommand } from './commands/status.js';
 import { createTenant, listTenants, removeTenant, setTenantStatus, showTenant } from './commands/tenants.js';
 import { type CtlContext, createCtlContext } from './ctl-context.js';
+import ctlPackage from './package.json' with { type: 'json' };
 import { REACH_TIMEOUT_MS } from './reachability.js';
 
 type Action<A extends unknown[]> = (ctx: CtlContext, ...args: A) => Promise<void>;
@@ -49,6 +50,7 @@ const FORCE_HELP = 'write even if an address takes no TCP connection (warns on s
 export function buildProgram(): Command {
   const program = new Command('shardgate-ctl')
     .description('control plane of shardgate: shards, tenants, breakers, load-balancer weights, config')
+    .version(ctlPackage.version, '-V, --version', 'print the version of shardgate-ctl')
     .exitOverride();
 
   program
@@ -75,7 +77,11 @@ export function buildProgram(): Command {
     .summary('add a shard (its addresses must take a TCP connection, or --force)')
     .description(`add a shard. ${REACH_HELP}`)
     .requiredOption('--master <host:port>', 'master address')
-    .option('--replica <host:port[@weight]>', 'replica address (repeatable)', collect)
+    .option(
+      '--replica <host:port[@weight]>',
+      'replica address, weight 0-256 (default 1); repeatable, each server once and not the master',
+      collect,
+    )
     .option('--database <name>', 'database name', 'shardgate')
     .option('--password-env <VAR>', "env var holding this shard's password")
     .option('--force', FORCE_HELP)
@@ -112,7 +118,7 @@ export function buildProgram(): Command {
     .description('create a tenant on --shard or where the placement policy puts it')
     .option('--shard <id>', 'shard to place it on')
     .option('--status <status>', STATUSES, 'active')
-    .option('--name <name>', 'display name used in emails')
+    .option('--name <name>', 'display name used in emails: 1-200 characters, no control characters')
     .action(run((ctx, id: string, opts) => createTenant(ctx, id, opts)));
   tenants
     .command('list')
@@ -148,7 +154,9 @@ export function buildProgram(): Command {
     .description('circuit-breaker settings (breakers/<kind>/<setting>)');
   breakers
     .command('get [kind]')
-    .description('breaker settings in force per kind, and where each comes from')
+    .description(
+      'breaker settings in force per kind (or of `default`), and where each comes from: the kind, default or built-in',
+    )
     .option('--json', JSON_HELP)
     .action(run((ctx, kind: string | undefined, opts: { json?: boolean }) => getBreakers(ctx, kind, opts)));
   breakers
@@ -157,10 +165,19 @@ export function buildProgram(): Command {
     .action(
       run((ctx, kind: string, setting: string, value: string) => setBreaker(ctx, kind, setting, value)),
     );
+  breakers
+    .command('unset <kind> <setting>')
+    .summary('delete one breaker setting key: a kind then follows default, default the built-in value')
+    .description(
+      'delete the key breakers/<kind>/<setting>. A kind then follows breakers/default/<setting>; unsetting a default setting makes every kind without its own key follow the built-in default. Says which value applies now; a key that is not set is no error',
+    )
+    .action(run((ctx, kind: string, setting: string) => unsetBreaker(ctx, kind, setting)));
 
   const lb = program.command('lb').description('load-balancer weights');
   lb.command('weight <instanceId> <weight>')
-    .description('set the HAProxy weight of an instance (0-256, 0 = drain)')
+    .description(
+      'set the HAProxy weight of an instance (0-256, 0 = drain); one not registered now gets it too, with a warning',
+    )
     .action(run((ctx, id: string, w: string) => setWeight(ctx, id, w)));
 
   lb.command('sync')
@@ -168,7 +185,7 @@ export function buildProgram(): Command {
     .option('--watch', 'keep running: follow etcd and re-apply after HAProxy restarts')
     .option('--socket <path>', 'HAProxy runtime API socket (default .stack/haproxy.sock)')
     .option('--backend <name>', 'HAProxy backend of the API servers', 'api')
-    .option('--interval-ms <ms>', 'reconcile period with --watch', '1000')
+    .option('--interval-ms <ms>', 'HAProxy restart check period with --watch, 100-3600000', '1000')
     .action(run((ctx, opts: LbSyncOptions) => lbSyncCommand(ctx, opts)));
 
   const mail = program
@@ -198,15 +215,23 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'move at most n messages')
     .action(run((ctx, opts: { id?: string[]; limit?: string }) => redriveDeadLetters(ctx, opts)));
 
-  const config = program.command('config').description('export or apply the whole config as YAML');
+  const config = program.command('config').description('export or apply the whole config as YAML (or JSON)');
   config
     .command('export')
+    .summary('the managed config as YAML (first line: the etcd revision read), or --json')
+    .description(
+      'print the managed config keys (all but instances/) as YAML whose first line names the etcd revision read, or as JSON with that revision in "$etcdRevision"; `config apply` uses it to refuse undoing later edits',
+    )
     .option('-o, --output <file>', 'write to a file instead of stdout')
-    .option('--json', 'JSON instead of YAML')
+    .option('--json', 'JSON instead of YAML, the revision in "$etcdRevision"')
     .action(run((ctx, opts: { output?: string; json?: boolean }) => exportCommand(ctx, opts)));
   config
     .command('apply')
-    .requiredOption('-f, --file <file>', 'YAML file from `config export`')
+    .summary('validate a config file, print the diff, write it in one guarded etcd transaction')
+    .description(
+      'validate every key of a file from `config export` (YAML or JSON; hand-written too), print the diff and write it in one etcd transaction guarded by the revision read. A key changed in etcd after the export revision of the file is refused (--force); a file with no export revision is applied with a warning that such edits cannot be detected',
+    )
+    .requiredOption('-f, --file <file>', 'YAML or JSON file, e.g. from `config export`')
     .option('--dry-run', 'validate and print the diff, write nothing')
     .option('--prune', 'delete managed keys that the file does not name')
     .option('--force', 'also change keys that changed in etcd after the file was exported')

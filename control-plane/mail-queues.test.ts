@@ -2,8 +2,8 @@ import type { GetMessage } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { encodeMails } from '../src/mail/mail-message.js';
 import { positiveCount } from './commands/mail.js';
-import { UserError } from './ctl-errors.js';
-import { describeDeadLetter, redactUrl } from './mail-queues.js';
+import { UnreachableError, UserError } from './ctl-errors.js';
+import { brokerRefusal, describeDeadLetter, redactUrl } from './mail-queues.js';
 
 const mail = (outboxId: string) => ({
   outboxId,
@@ -75,5 +75,36 @@ describe('positiveCount', () => {
     for (const bad of ['0', '-1', '1.5', 'ten', '', '1e3'])
       expect(() => positiveCount('--limit', bad)).toThrow(UserError);
     expect(() => positiveCount('--limit', 'x')).toThrow(/--limit must be a whole number ≥ 1, got 'x'/);
+  });
+});
+
+describe('brokerRefusal', () => {
+  const where = 'amqp://10.0.0.5:5673';
+
+  it('turns a refused login or vhost into a user error that names the broker, not the credentials', () => {
+    const login = brokerRefusal(
+      where,
+      new Error(
+        'Handshake terminated by server: 403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN."',
+      ),
+    );
+    expect(login).toBeInstanceOf(UserError);
+    expect(login?.message).toBe(
+      'rabbitmq at amqp://10.0.0.5:5673 refused the credentials of SHARDGATE_AMQP_URL (ACCESS_REFUSED)',
+    );
+    const vhost = brokerRefusal(
+      `${where}/prod`,
+      new Error('Expected ConnectionOpenOk; got <ConnectionClose channel:0>'),
+    );
+    expect(vhost?.message).toMatch(/^rabbitmq at amqp:\/\/10\.0\.0\.5:5673\/prod refused to open the vhost/);
+  });
+
+  it('leaves every other failure to the unreachable path', () => {
+    for (const e of [
+      new Error('connect ECONNREFUSED 127.0.0.1:1'),
+      new UnreachableError('x'),
+      'socket hang up',
+    ])
+      expect(brokerRefusal(where, e)).toBeUndefined();
   });
 });

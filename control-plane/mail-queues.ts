@@ -4,7 +4,9 @@
  *
  * Failure modes: a broker that refuses the connection, does not finish the AMQP handshake within
  * CALL_TIMEOUT_MS, or stops answering a call for as long, is an UnreachableError (exit 2) naming
- * the URL without its credentials. Every move of a message is publish → broker confirm → ack of
+ * the URL without its credentials. A broker that answers the handshake by refusing the URL's
+ * credentials (ACCESS_REFUSED) or its vhost is reachable: that is a UserError (exit 1) saying what
+ * it refused, again without the credentials. Every move of a message is publish → broker confirm → ack of
  * the original, so an interrupted command can leave a message twice (once in each place, or twice
  * in the dead-letter queue) but never loses one; the worker mails each outbox id once
  * (delivered_at on the shard master), so a doubled dead letter is still one mail.
@@ -13,7 +15,7 @@ import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqpli
 import { DEAD_QUEUE, WORK_QUEUE } from '../src/mail/amqp-topology.js';
 import { decodeMailBatch, decodeMailMessage, type MailMessage } from '../src/mail/mail-message.js';
 import { RETRY_DELAYS_MS, retryQueueName } from '../src/mail/retry-tiers.js';
-import { UnreachableError } from './ctl-errors.js';
+import { UnreachableError, UserError } from './ctl-errors.js';
 
 /** how long the handshake and each broker call may take before the broker counts as unreachable */
 export const CALL_TIMEOUT_MS = 5000;
@@ -104,7 +106,7 @@ export class MailQueues {
       return new MailQueues(conn, ch, where);
     } catch (error) {
       await conn?.close().catch(() => {});
-      throw unreachable(where, error);
+      throw brokerRefusal(where, error) ?? unreachable(where, error);
     }
   }
 
@@ -209,6 +211,27 @@ function deadline<T>(p: Promise<T>, what: string): Promise<T> {
     );
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The broker's answer to a handshake that it refused, as a UserError; undefined for any other
+ * failure. amqplib words these as `Handshake terminated by server: 403 (ACCESS-REFUSED) …` and,
+ * for a vhost that does not exist or the user may not open, `Expected ConnectionOpenOk; got
+ * <ConnectionClose …>`.
+ */
+export function brokerRefusal(where: string, error: unknown): UserError | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/\bACCESS[-_]REFUSED\b/.test(message)) {
+    return new UserError(
+      `rabbitmq at ${where} refused the credentials of SHARDGATE_AMQP_URL (ACCESS_REFUSED)`,
+    );
+  }
+  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(message)) {
+    return new UserError(
+      `rabbitmq at ${where} refused to open the vhost of SHARDGATE_AMQP_URL (no such vhost, or the user has no access to it)`,
+    );
+  }
+  return undefined;
 }
 
 function unreachable(where: string, error: unknown): UnreachableError {

@@ -297,6 +297,23 @@ describe('shardgate-ctl mail', () => {
     expect(down.stderr).not.toMatch(/s3cret/);
   });
 
+  it('a wrong password is a user error (exit 1): the broker answered; the line never shows the password', () => {
+    const secret = `ct-wrong-${randomBytes(4).toString('hex')}`;
+    const where = `${topology.host}:${topology.rabbitmq.port}`;
+    for (const args of [
+      ['mail', 'status'],
+      ['mail', 'dead-letters'],
+    ]) {
+      const r = ctl(args, { SHARDGATE_AMQP_URL: `amqp://guest:${secret}@${where}` });
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        `shardgate-ctl: ${args.join(' ')}: rabbitmq at amqp://${where} refused the credentials of SHARDGATE_AMQP_URL (ACCESS_REFUSED) (see shardgate-ctl ${args.join(' ')} --help)\n`,
+      );
+      expect(r.stderr).not.toContain(secret);
+      expect(r.code).toBe(1);
+    }
+  });
+
   it('gives up on a frozen broker (SIGSTOP) with exit 2 instead of hanging', () => {
     const pid = Number(readFileSync(join(STATE_DIR, 'pids', 'rabbitmq.pid'), 'utf8'));
     process.kill(-pid, 'SIGSTOP');

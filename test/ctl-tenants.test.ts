@@ -127,6 +127,40 @@ describe('shardgate-ctl tenants set-status', () => {
   });
 });
 
+describe('shardgate-ctl tenants set-status of an entry the instances reject', () => {
+  it('refuses, naming the problem and how to fix it, instead of "already active"', async () => {
+    const id = await newTenant('rejected');
+    const key = `tenants/${id}`;
+    expect(ctl(['tenants', 'set-status', id, 'suspended']).code).toBe(0);
+    // the instances reject these and keep enforcing the last good value (suspended)
+    const gone = unique('gone');
+    for (const [raw, problem] of [
+      ['{}', 'shard: '],
+      [JSON.stringify({ shard: gone }), `unknown shard "${gone}"`],
+      [JSON.stringify({ shard: 'shard-1', status: 'active', colour: 'red' }), 'nrecognized key'],
+    ] as const) {
+      put(key, raw);
+      const r = ctl(['tenants', 'set-status', id, 'active']);
+      expect(r.stdout, raw).toBe('');
+      expect(r.stderr, raw).toMatch(ONE_LINE);
+      expect(r.stderr, raw).toContain(
+        `tenants set-status: tenant ${id} has an entry the API instances reject (`,
+      );
+      expect(r.stderr, raw).toContain(problem);
+      expect(r.stderr, raw).toContain(`etcdctl put /shardgate/${key} `);
+      expect(r.stderr, raw).not.toContain('already');
+      expect(r.code, raw).toBe(1);
+      expect(etcdGet(key), raw).toBe(raw);
+    }
+    // an entry whose only problem is its status is fixed by the command itself
+    put(key, JSON.stringify({ shard: 'shard-1', status: 'frozen' }));
+    const fixed = ctl(['tenants', 'set-status', id, 'readonly']);
+    expect(fixed.stderr).toBe('');
+    expect(fixed.stdout).toMatch(new RegExp(`^tenant ${id}: frozen -> readonly\\n`));
+    expect(fixed.code).toBe(0);
+  });
+});
+
 describe('shardgate-ctl tenants remove', () => {
   it('needs --yes; then removes the directory entry only, and the tenant answers 404', async () => {
     const id = await newTenant('remove');
@@ -335,6 +369,67 @@ describe('shardgate-ctl shards: the addresses written must take a TCP connection
       });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
+    } finally {
+      cleanUp(key);
+    }
+  });
+});
+
+describe('shardgate-ctl shards: replicas', () => {
+  it('shards add refuses a replica given twice, or equal to the master; add-replica refuses the master', () => {
+    const id = unique('shard');
+    const key = `shards/${id}`;
+    created.add(key);
+    try {
+      const twice = ctl([
+        'shards',
+        'add',
+        id,
+        '--master',
+        '127.0.0.1:3316',
+        '--replica',
+        '127.0.0.1:3317',
+        '--replica',
+        '127.0.0.1:3317@3',
+      ]);
+      expect(twice.stderr).toBe(
+        'shardgate-ctl: shards add: --replica 127.0.0.1:3317 is given twice (see shardgate-ctl shards add --help)\n',
+      );
+      expect(twice.code).toBe(1);
+      expect(etcdGet(key)).toBeUndefined();
+      const own = ctl(['shards', 'add', id, '--master', '127.0.0.1:3316', '--replica', '127.0.0.1:3316']);
+      expect(own.stderr).toMatch(ONE_LINE);
+      expect(own.stderr).toContain("--replica 127.0.0.1:3316 is the shard's master (--master)");
+      expect(own.code).toBe(1);
+      expect(etcdGet(key)).toBeUndefined();
+
+      expect(ctl(['shards', 'add', id, '--master', '127.0.0.1:3316']).code).toBe(0);
+      const written = etcdGet(key);
+      const master = ctl(['shards', 'add-replica', id, '127.0.0.1:3316']);
+      expect(master.stderr).toBe(
+        `shardgate-ctl: shards add-replica: replica 127.0.0.1:3316 is the master of shard ${id}: a server cannot be its own replica (see shardgate-ctl shards add-replica --help)\n`,
+      );
+      expect(master.code).toBe(1);
+      expect(etcdGet(key)).toBe(written);
+    } finally {
+      cleanUp(key);
+    }
+  });
+});
+
+describe('shardgate-ctl shards list', () => {
+  it('sizes its columns to the content: a long id does not push its row out of line', () => {
+    const id = `ct-a-rather-long-shard-id-${randomBytes(3).toString('hex')}`;
+    const key = `shards/${id}`;
+    created.add(key);
+    try {
+      expect(ctl(['shards', 'add', id, '--master', '127.0.0.1:3316']).code).toBe(0);
+      const r = ctl(['shards', 'list']);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trimEnd().split('\n');
+      expect(lines.find((l) => l.startsWith(`${id} `))).toBeDefined();
+      const columns = new Set(lines.map((l) => [l.indexOf(' master '), l.indexOf('  replicas ')].join()));
+      expect(columns.size, r.stdout).toBe(1);
     } finally {
       cleanUp(key);
     }

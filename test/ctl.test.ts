@@ -2,19 +2,32 @@
  * shardgate-ctl against the real etcd of the local stack: exit codes, export/apply round trip,
  * validation before any write, and instances reporting the config revision they applied.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ctl } from './helpers/ctl.js';
-import { etcdGet, etcdOverride, etcdPut } from './helpers/etcd.js';
+import { etcdDel, etcdGet, etcdOverride, etcdPut } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-ctl-'));
 const restores: (() => void)[] = [];
+/** keys of `ct-` ids this file created; each is deleted on its own at the end (never a range) */
+const created = new Set<string>();
 afterAll(() => {
   for (const r of restores.reverse()) r();
+  for (const key of created) if (etcdGet(key) !== undefined) etcdDel(key);
 });
+
+/** a tenant of a fresh `ct-` id on shard-1, made with the CLI */
+function newTenant(label: string): string {
+  const id = `ct-${label}-${randomBytes(3).toString('hex')}`;
+  created.add(`tenants/${id}`);
+  const r = ctl(['tenants', 'create', id, '--shard', 'shard-1']);
+  expect(r.code, r.stderr).toBe(0);
+  return id;
+}
 
 /** CONTRACT.md §5: a user error is exactly one line on stderr, naming the command and the culprit. */
 const ONE_LINE = /^shardgate-ctl: [^\n]+ \(see shardgate-ctl [^\n]*--help\)\n$/;
@@ -193,5 +206,140 @@ describe('shardgate-ctl', () => {
     ]);
     expect(s.unregisteredWeighted).toEqual(['api-9']);
     expect(ctl(['status']).stdout).toMatch(/lb weights: .*\(not registered: api-9\)/);
+  });
+
+  it('config export --json names the etcd revision it read; apply refuses to undo a later edit unless --force', () => {
+    const id = newTenant('json');
+    const key = `tenants/${id}`;
+    const file = join(dir, 'cfg.json');
+    expect(ctl(['config', 'export', '--json', '-o', file]).code).toBe(0);
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { $etcdRevision?: unknown };
+    expect(Number.isSafeInteger(doc.$etcdRevision)).toBe(true);
+
+    // the field is no config key: the fresh export applies as "no changes", without a warning
+    const same = ctl(['config', 'apply', '-f', file, '--dry-run']);
+    expect(same.stderr).toBe('');
+    expect(same.stdout).toBe('no changes\n');
+
+    const edited = JSON.stringify({ shard: 'shard-1', status: 'readonly' });
+    etcdPut(key, edited);
+    const r = ctl(['config', 'apply', '-f', file]);
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `invalid /shardgate/${key}: changed in etcd at revision \\d+, after the file was exported at revision ${doc.$etcdRevision} `,
+      ),
+    );
+    expect(r.code).toBe(1);
+    expect(etcdGet(key)).toBe(edited);
+    const forced = ctl(['config', 'apply', '-f', file, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(JSON.parse(etcdGet(key)!).status).toBe('active');
+
+    const bad = join(dir, 'bad-revision.json');
+    writeFileSync(bad, JSON.stringify({ ...doc, $etcdRevision: 'yesterday' }));
+    const refused = ctl(['config', 'apply', '-f', bad, '--dry-run']);
+    expect(refused.stderr).toMatch(ONE_LINE);
+    expect(refused.stderr).toContain('$etcdRevision must be');
+    expect(refused.code).toBe(1);
+  });
+
+  it('config apply of a file with no export revision warns in one line that later edits go undetected, and applies it', () => {
+    const id = newTenant('norev');
+    const key = `tenants/${id}`;
+    const file = join(dir, 'hand.yaml');
+    writeFileSync(file, `tenants:\n  ${id}:\n    shard: shard-1\n    status: readonly\n`);
+    const warning = `shardgate-ctl: config apply: warning: ${file} names no export revision`;
+    const r = ctl(['config', 'apply', '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.startsWith(warning), r.stderr).toBe(true);
+    expect(r.stderr.split('\n')).toHaveLength(2);
+    expect(r.stderr).toContain('cannot be detected');
+    expect(JSON.parse(etcdGet(key)!).status).toBe('readonly');
+
+    // an export whose first line was removed is such a file too
+    const exported = join(dir, 'headless.yaml');
+    expect(ctl(['config', 'export', '-o', exported]).code).toBe(0);
+    writeFileSync(exported, readFileSync(exported, 'utf8').split('\n').slice(1).join('\n'));
+    const headless = ctl(['config', 'apply', '-f', exported, '--dry-run']);
+    expect(headless.code).toBe(0);
+    expect(
+      headless.stderr.startsWith(
+        `shardgate-ctl: config apply: warning: ${exported} names no export revision`,
+      ),
+    ).toBe(true);
+    expect(headless.stderr.split('\n')).toHaveLength(2);
+  });
+
+  it('a file that cannot be written or read is one line naming it and why', () => {
+    const missingDir = `/nonexistent-ct-${randomBytes(3).toString('hex')}`;
+    for (const [args, expected] of [
+      [
+        ['config', 'export', '-o', `${missingDir}/x.yaml`],
+        `config export: cannot write ${missingDir}/x.yaml: directory ${missingDir} does not exist`,
+      ],
+      [['config', 'export', '--json', '-o', dir], `config export: cannot write ${dir}: it is a directory`],
+      [
+        ['config', 'apply', '-f', join(dir, 'missing.yaml')],
+        `config apply: cannot read ${join(dir, 'missing.yaml')}: no such file`,
+      ],
+      [['config', 'apply', '-f', dir], `config apply: cannot read ${dir}: it is a directory`],
+    ] as const) {
+      const r = ctl([...args]);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr, args.join(' ')).toMatch(ONE_LINE);
+      expect(r.stderr, args.join(' ')).toContain(expected);
+      expect(r.code, args.join(' ')).toBe(1);
+    }
+  });
+
+  it('breakers get default shows the defaults in force; breakers unset deletes one override', () => {
+    type View = Record<string, Record<string, { value: number; source: string }>>;
+    const get = (kind: string) => {
+      const r = ctl(['breakers', 'get', kind, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as View;
+    };
+    const defaults = get('default').default!;
+    expect(Object.keys(defaults).sort()).toEqual([
+      'call_timeout_ms',
+      'failure_threshold',
+      'half_open_max_calls',
+      'reset_timeout_ms',
+    ]);
+    for (const v of Object.values(defaults)) expect(['default', 'built-in']).toContain(v.source);
+
+    const key = 'breakers/rabbitmq/half_open_max_calls';
+    const before = etcdGet(key);
+    if (before !== undefined) restores.push(() => etcdPut(key, before));
+    else restores.push(() => etcdGet(key) !== undefined && etcdDel(key));
+    const value = String(before === '3' ? 4 : 3);
+    expect(ctl(['breakers', 'set', 'rabbitmq', 'half_open_max_calls', value]).code).toBe(0);
+    expect(get('rabbitmq').rabbitmq!.half_open_max_calls).toEqual({
+      value: Number(value),
+      source: 'rabbitmq',
+    });
+
+    const r = ctl(['breakers', 'unset', 'rabbitmq', 'half_open_max_calls']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`- ${key} (was ${value})`);
+    expect(r.stdout).toContain(
+      `rabbitmq half_open_max_calls now follows ${defaults.half_open_max_calls!.source === 'default' ? 'breakers/default/half_open_max_calls' : 'the built-in default'} (${defaults.half_open_max_calls!.value})`,
+    );
+    expect(etcdGet(key)).toBeUndefined();
+    expect(get('rabbitmq').rabbitmq!.half_open_max_calls).toEqual(defaults.half_open_max_calls);
+
+    const again = ctl(['breakers', 'unset', 'rabbitmq', 'half_open_max_calls']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe(`${key} is not set; nothing written\n`);
+    for (const args of [
+      ['breakers', 'unset', 'bogus', 'failure_threshold'],
+      ['breakers', 'unset', 'redis', 'bogus'],
+    ]) {
+      const bad = ctl(args);
+      expect(bad.stderr, args.join(' ')).toMatch(ONE_LINE);
+      expect(bad.code, args.join(' ')).toBe(1);
+    }
   });
 });

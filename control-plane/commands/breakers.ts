@@ -1,35 +1,74 @@
-/** `breakers get [kind]` (settings in force per kind, with where each comes from) and `breakers set`. */
-import { BREAKER_KINDS, BREAKER_SETTINGS, parseConfigKey } from '../../src/config/schema.js';
-import { loadState, readPrefix } from '../config-io.js';
+/**
+ * `breakers get [kind]` (settings in force, with where each comes from), `breakers set` and
+ * `breakers unset` (delete one `breakers/<kind>/<setting>` key).
+ *
+ * A kind's setting in force is its own key, else `breakers/default/<setting>`, else the built-in
+ * default (a key the schema rejects counts as absent, as for an instance loading it fresh). So
+ * unsetting a kind's key makes it follow `default`, and unsetting a `default` key makes every kind
+ * without its own key follow the built-in default: both are allowed, and the output says which
+ * value applies now.
+ */
+import {
+  BREAKER_KINDS,
+  BREAKER_SETTINGS,
+  type BreakerKind,
+  type BreakerSettingName,
+  DEFAULT_BREAKER_SETTINGS,
+  parseConfigKey,
+} from '../../src/config/schema.js';
+import { type PrefixRead, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { writeKeys } from '../write-keys.js';
 
-export async function getBreakers(ctx: CtlContext, kind: string | undefined, opts: { json?: boolean }) {
-  if (kind && !(BREAKER_KINDS as readonly string[]).includes(kind)) {
-    throw new UserError(`unknown breaker kind "${kind}": one of ${BREAKER_KINDS.join(', ')}`);
+type Scope = 'default' | BreakerKind;
+const SCOPES: readonly Scope[] = ['default', ...BREAKER_KINDS];
+
+function parseScope(kind: string): Scope {
+  const scope = SCOPES.find((s) => s === kind);
+  if (!scope) throw new UserError(`unknown breaker kind "${kind}": one of ${SCOPES.join(', ')}`);
+  return scope;
+}
+
+function parseSetting(setting: string): BreakerSettingName {
+  const name = BREAKER_SETTINGS.find((s) => s === setting);
+  if (!name)
+    throw new UserError(`unknown breaker setting "${setting}": one of ${BREAKER_SETTINGS.join(', ')}`);
+  return name;
+}
+
+interface InForce {
+  value: number;
+  /** the scope whose key gives the value, or `built-in` */
+  source: Scope | 'built-in';
+}
+
+/** The value of `setting` in force for `scope` in `read` (see the top of this file). */
+function inForce(read: PrefixRead, scope: Scope, setting: BreakerSettingName): InForce {
+  for (const source of scope === 'default' ? (['default'] as const) : [scope, 'default' as const]) {
+    const key = `breakers/${source}/${setting}`;
+    const raw = read.entries.get(key);
+    const r = raw === undefined ? undefined : parseConfigKey(key, raw);
+    if (r?.ok && r.parsed.type === 'breaker') return { value: r.parsed.value, source };
   }
+  return { value: DEFAULT_BREAKER_SETTINGS[setting], source: 'built-in' };
+}
+
+const describeSource = (f: InForce, setting: string) =>
+  f.source === 'built-in' ? 'the built-in default' : `breakers/${f.source}/${setting}`;
+
+export async function getBreakers(ctx: CtlContext, kind: string | undefined, opts: { json?: boolean }) {
+  const scopes = kind ? [parseScope(kind)] : [...BREAKER_KINDS];
   const read = await readPrefix(ctx);
-  const s = loadState(read);
-  const kinds = kind ? [kind as (typeof BREAKER_KINDS)[number]] : [...BREAKER_KINDS];
   const view = Object.fromEntries(
-    kinds.map((k) => [
-      k,
-      Object.fromEntries(
-        BREAKER_SETTINGS.map((setting) => {
-          const source = read.entries.has(`breakers/${k}/${setting}`)
-            ? k
-            : read.entries.has(`breakers/default/${setting}`)
-              ? 'default'
-              : 'built-in';
-          return [setting, { value: s.snapshot.breakers[k][setting], source }];
-        }),
-      ),
+    scopes.map((scope) => [
+      scope,
+      Object.fromEntries(BREAKER_SETTINGS.map((setting) => [setting, inForce(read, scope, setting)])),
     ]),
   );
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
-  for (const [k, settings] of Object.entries(view)) {
-    ctx.out(k);
+  for (const [scope, settings] of Object.entries(view)) {
+    ctx.out(scope);
     for (const [setting, v] of Object.entries(settings))
       ctx.out(`  ${setting.padEnd(20)} ${String(v.value).padEnd(8)} (${v.source})`);
   }
@@ -45,4 +84,30 @@ export async function setBreaker(
   const r = parseConfigKey(key, value);
   if (!r.ok) throw new UserError(`invalid ${ctx.prefix}${key}: ${r.reason}`);
   await writeKeys(ctx, () => new Map([[key, value.trim()]]));
+}
+
+/** Delete the single key `breakers/<kind>/<setting>`; absent already is no error (nothing written). */
+export async function unsetBreaker(ctx: CtlContext, kind: string, setting: string): Promise<void> {
+  const scope = parseScope(kind);
+  const name = parseSetting(setting);
+  const key = `breakers/${scope}/${name}`;
+  let after: InForce | undefined;
+  await writeKeys(
+    ctx,
+    (read) => {
+      const rest = new Map(read.entries);
+      rest.delete(key);
+      after = inForce({ ...read, entries: rest }, scope, name);
+      return new Map([[key, undefined]]);
+    },
+    {
+      unchanged: `${key} is not set; nothing written`,
+      changed: (changes) => [
+        `- ${key} (was ${changes[0]!.old})`,
+        scope === 'default'
+          ? `kinds without their own ${name} now follow the built-in default (${DEFAULT_BREAKER_SETTINGS[name]})`
+          : `${scope} ${name} now follows ${describeSource(after!, name)} (${after!.value})`,
+      ],
+    },
+  );
 }

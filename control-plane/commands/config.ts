@@ -1,28 +1,31 @@
 /**
- * `config export [-o file]` and `config apply -f file [--dry-run] [--prune]`.
+ * `config export [-o file] [--json]` and `config apply -f file [--dry-run] [--prune] [--force]`.
  * Apply validates everything first, prints a diff, and writes in one guarded transaction. A file
- * with the export header (`# shardgate config, etcd revision N`) is also refused where it would
- * change a key that changed in etcd after revision N (someone's later edit), unless --force.
- * Keys absent from the file are left alone unless --prune (then managed keys not in the file
- * are deleted; `instances/` is never touched).
+ * with an export revision N (the YAML header `# shardgate config, etcd revision N`, or the
+ * `$etcdRevision` field of a JSON export) is also refused where it would change a key that changed
+ * in etcd after revision N (someone's later edit), unless --force. A file with no export revision
+ * cannot be checked so: it is applied, with one warning line on stderr saying so (none with
+ * --force, which asks for no such check). Keys absent from the file are left alone unless --prune
+ * (then managed keys not in the file are deleted; `instances/` is never touched).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { fromDocument, toDocument } from '../config-document.js';
 import {
   changedSinceExport,
   commitChanges,
   EXPORT_HEADER,
-  exportedRevision,
   formatChange,
   isManagedKey,
   planChanges,
   problemsMessage,
+  REVISION_FIELD,
   readPrefix,
+  splitExportRevision,
   validateChanges,
 } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { readTextFile, writeTextFile } from '../text-file.js';
 
 export async function exportCommand(
   ctx: CtlContext,
@@ -32,10 +35,10 @@ export async function exportCommand(
   const managed = new Map([...read.entries].filter(([k]) => isManagedKey(k)));
   const doc = toDocument(managed);
   const text = opts.json
-    ? `${JSON.stringify(doc, null, 2)}\n`
+    ? `${JSON.stringify({ [REVISION_FIELD]: read.revision, ...doc }, null, 2)}\n`
     : `${EXPORT_HEADER}${read.revision}\n${stringify(doc)}`;
   if (opts.output) {
-    writeFileSync(opts.output, text);
+    writeTextFile(opts.output, text);
     ctx.out(`wrote ${managed.size} key(s) at revision ${read.revision} to ${opts.output}`);
   } else {
     process.stdout.write(text);
@@ -46,18 +49,14 @@ export async function applyCommand(
   ctx: CtlContext,
   opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean },
 ): Promise<void> {
-  let text: string;
+  const text = readTextFile(opts.file);
+  let parsed: unknown;
   try {
-    text = readFileSync(opts.file, 'utf8');
-  } catch (error) {
-    throw new UserError(`cannot read ${opts.file}: ${(error as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parse(text);
+    parsed = parse(text);
   } catch (error) {
     throw new UserError(`${opts.file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
+  const { revision: exportedAt, doc } = splitExportRevision(text, parsed);
   const wanted = fromDocument(doc);
   const unmanaged = [...wanted.keys()].filter((key) => !isManagedKey(key));
   if (unmanaged.length > 0) {
@@ -71,21 +70,31 @@ export async function applyCommand(
       if (isManagedKey(key) && !wanted.has(key)) desired.set(key, undefined);
   }
   const changes = planChanges(read, desired);
-  const exportedAt = exportedRevision(text);
   const problems = [
     ...(exportedAt === undefined || opts.force ? [] : changedSinceExport(read, changes, exportedAt)),
     ...validateChanges(read, changes),
   ];
   if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
+  // only once nothing can refuse any more: a refused command has its one error line and no other
+  const warnUnchecked = () => {
+    if (exportedAt !== undefined || opts.force) return;
+    ctx.warn(
+      `config apply: warning: ${opts.file} names no export revision (no "${EXPORT_HEADER}N" first line, no "${REVISION_FIELD}"), so an edit made in etcd since it was written cannot be detected`,
+    );
+  };
   if (changes.length === 0) {
+    warnUnchecked();
     ctx.out('no changes');
     return;
   }
-  for (const c of changes) ctx.out(formatChange(c));
   if (opts.dryRun) {
+    warnUnchecked();
+    for (const c of changes) ctx.out(formatChange(c));
     ctx.out(`dry run: ${changes.length} change(s) not applied`);
     return;
   }
   const revision = await commitChanges(ctx, read, changes);
+  warnUnchecked();
+  for (const c of changes) ctx.out(formatChange(c));
   ctx.out(`applied ${changes.length} change(s) at revision ${revision}`);
 }

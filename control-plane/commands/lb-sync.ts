@@ -2,10 +2,15 @@
  * `lb sync [--watch]`: push `lb/weights/*` to HAProxy's runtime API. One-shot by default;
  * with --watch it follows etcd live (the API's own EtcdConfigStore: validated values only, last
  * good kept, resync after compaction): a weight change is applied at once, and HAProxy is
- * polled every second (`show info`) so everything is re-applied after it restarts. Between
+ * polled every --interval-ms (`show info`) so everything is re-applied after it restarts. Between
  * those events it leaves HAProxy alone: an instance's agent-check may lower its own weight while
  * it is degraded, and must not be fought. HAProxy or etcd being down is logged and retried; the
- * daemon never exits on its own.
+ * daemon never exits on its own, with one exception: a --backend that HAProxy does not have when
+ * the daemon first reaches it is a wrong name, a user error (exit 1), as in one-shot mode. (If
+ * HAProxy later restarts without it, that is logged and retried like an outage.)
+ *
+ * A weighted instance without a server in the backend is named in a warning (stderr one-shot; the
+ * daemon's log with --watch, once per change of that set).
  */
 import { resolve } from 'node:path';
 import { EtcdConfigStore } from '../../src/config/etcd-config-store.js';
@@ -14,8 +19,9 @@ import { topology } from '../../stack/topology.js';
 import { loadState, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
-import { haproxyIdentity } from '../lb/haproxy-runtime.js';
+import { haproxyIdentity, UnknownBackendError } from '../lb/haproxy-runtime.js';
 import { WeightSync } from '../lb/weight-sync.js';
+import { wholeNumber } from '../whole-number.js';
 
 export interface LbSyncOptions {
   watch?: boolean;
@@ -24,20 +30,44 @@ export interface LbSyncOptions {
   intervalMs?: string;
 }
 
+/** --interval-ms bounds: at least 100 ms, and at most an hour (far below setInterval's limit) */
+const INTERVAL_MIN_MS = 100;
+const INTERVAL_MAX_MS = 3_600_000;
+
+export function parseIntervalMs(text: string | undefined): number {
+  if (text === undefined) return 1000;
+  const ms = wholeNumber(text, INTERVAL_MIN_MS, INTERVAL_MAX_MS);
+  if (ms === undefined) {
+    throw new UserError(
+      `--interval-ms must be a whole number of milliseconds from ${INTERVAL_MIN_MS} to ${INTERVAL_MAX_MS}, got '${text}'`,
+    );
+  }
+  return ms;
+}
+
 export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promise<void> {
+  const intervalMs = parseIntervalMs(opts.intervalMs);
   const socketPath = resolve(
     opts.socket ?? process.env.SHARDGATE_HAPROXY_SOCKET ?? `${topology.stateDir}/${topology.haproxy.socket}`,
   );
   const backend = opts.backend ?? topology.haproxy.backend;
   const stamp = (line: string) => ctx.out(`${new Date().toISOString()} ${line}`);
-  const sync = new WeightSync({ socketPath, backend, log: opts.watch ? stamp : ctx.out });
+  const sync = new WeightSync({
+    socketPath,
+    backend,
+    log: opts.watch ? stamp : ctx.out,
+    warn: opts.watch ? (line) => stamp(`warning: ${line}`) : (line) => ctx.warn(`lb sync: warning: ${line}`),
+  });
+  const noBackend = () => new UserError(`haproxy at ${socketPath} has no backend ${backend} (--backend)`);
 
   if (!opts.watch) {
     const weights = loadState(await readPrefix(ctx)).snapshot.lbWeights;
     try {
-      const sent = await sync.reconcile(weights);
-      if (sent.length === 0) ctx.out(`haproxy already matches etcd (${weights.size} weight(s))`);
+      const { sent, missing } = await sync.reconcile(weights);
+      if (sent.length === 0)
+        ctx.out(`haproxy already matches etcd (${weights.size - missing.length} weight(s) applied)`);
     } catch (error) {
+      if (error instanceof UnknownBackendError) throw noBackend();
       throw new UserError(`cannot reach HAProxy runtime API at ${socketPath}: ${(error as Error).message}`);
     }
     return;
@@ -49,6 +79,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   let lastError = '';
   let appliedTo = '';
   let dirty = true;
+  let fail: (error: Error) => void = () => {};
   const tick = async () => {
     if (running || !store.status().loaded) return;
     running = true;
@@ -62,6 +93,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       if (lastError) stamp('haproxy reachable again');
       lastError = '';
     } catch (error) {
+      if (error instanceof UnknownBackendError && appliedTo === '') return fail(noBackend());
       const message = (error as Error).message;
       if (message !== lastError) stamp(`haproxy not reachable (${message}); retrying`);
       lastError = message;
@@ -79,13 +111,20 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   stamp(`lb sync watching ${ctx.prefix}lb/weights/ → ${socketPath} backend ${backend}`);
   await store.start();
   void tick();
-  const interval = setInterval(() => void tick(), Number(opts.intervalMs ?? 1000));
-  await new Promise<void>((done) => {
-    const stop = () => {
+  const interval = setInterval(() => void tick(), intervalMs);
+  await new Promise<void>((done, failed) => {
+    let stopped = false;
+    const stop = (error?: Error) => {
+      if (stopped) return;
+      stopped = true;
       clearInterval(interval);
-      void store.close().then(done);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      void store.close().then(() => (error ? failed(error) : done()));
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    const onSignal = () => stop();
+    fail = stop;
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
   });
 }

@@ -1,4 +1,8 @@
-/** `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (0–256, 0 = drain). */
+/**
+ * `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (0–256, 0 = drain). An instance that
+ * is not registered now (no `instances/<id>`: down, not started yet, or a typo) still gets its
+ * weight, with a warning on stderr naming it, printed once the write is done.
+ */
 import { parseConfigKey } from '../../src/config/schema.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
@@ -8,5 +12,15 @@ export async function setWeight(ctx: CtlContext, instanceId: string, weight: str
   const key = `lb/weights/${instanceId}`;
   const r = parseConfigKey(key, weight);
   if (!r.ok) throw new UserError(`invalid ${ctx.prefix}${key}: ${r.reason}`);
-  await writeKeys(ctx, () => new Map([[key, weight.trim()]]));
+  const registration = `instances/${instanceId}`;
+  let registered = true;
+  await writeKeys(ctx, (read) => {
+    registered = read.entries.has(registration);
+    return new Map([[key, weight.trim()]]);
+  });
+  if (!registered) {
+    ctx.warn(
+      `lb weight: warning: instance ${instanceId} is not registered now (no ${ctx.prefix}${registration}); the weight applies once it registers`,
+    );
+  }
 }

@@ -16,13 +16,14 @@
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { type DeadLetter, MailQueues } from '../mail-queues.js';
+import { wholeNumber } from '../whole-number.js';
 
 /** `--limit` and friends: a whole number ≥ 1, or a user error naming the option */
 export function positiveCount(option: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,8}$/.test(raw.trim()))
-    throw new UserError(`${option} must be a whole number ≥ 1, got '${raw}'`);
-  return Number(raw.trim());
+  const n = wholeNumber(raw, 1, 999_999_999);
+  if (n === undefined) throw new UserError(`${option} must be a whole number ≥ 1, got '${raw}'`);
+  return n;
 }
 
 async function withQueues<T>(ctx: CtlContext, fn: (q: MailQueues) => Promise<T>): Promise<T> {

@@ -3,15 +3,32 @@
  * API's schema; removing a shard that still holds tenants is refused. An address that `add`,
  * `set-master` or `add-replica` writes must take a TCP connection first (reachability.ts), unless
  * --force: then the command warns on stderr and writes it anyway.
+ *
+ * A shard's replicas are distinct servers and none is its master: `add` refuses a --replica given
+ * twice or equal to --master, `add-replica` one the shard has or its master, each before anything
+ * is probed. (`set-master` may name a replica: that is how a replica is promoted; remove it from
+ * the replicas next.) Hosts compare case-insensitively, as DNS names do; no name is resolved.
  */
-import { ID_PATTERN, parseConfigKey, type ShardConfig } from '../../src/config/schema.js';
+import { ID_PATTERN, parseConfigKey, replicaSchema, type ShardConfig } from '../../src/config/schema.js';
+import { alignColumns } from '../columns.js';
 import { loadState, type PrefixRead, problemsMessage, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { type Endpoint, unreachable } from '../reachability.js';
+import { wholeNumber } from '../whole-number.js';
 import { writeKeys } from '../write-keys.js';
 
-export function parseHostPort(text: string, what: string): { host: string; port: number } {
+/** the schema's bounds of a replica weight */
+const weightSchema = replicaSchema.shape.weight.unwrap();
+const WEIGHT_MIN = weightSchema.minValue ?? 0;
+const WEIGHT_MAX = weightSchema.maxValue ?? Number.MAX_SAFE_INTEGER;
+const WEIGHTS = `a whole number ${WEIGHT_MIN}–${WEIGHT_MAX}`;
+
+type HostPort = { host: string; port: number };
+const sameServer = (a: HostPort, b: HostPort) =>
+  a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port;
+
+export function parseHostPort(text: string, what: string): HostPort {
   const m = /^([^:\s]+):(\d{1,5})$/.exec(text);
   if (!m) throw new UserError(`invalid ${what} "${text}": expected host:port`);
   return { host: m[1]!, port: Number(m[2]) };
@@ -63,6 +80,24 @@ async function requireReachable(
   ctx.warn(`${command}: warning: ${list}; writing it anyway (--force)`);
 }
 
+/** `--replica host:port[@weight]`; the weight, if given, within the schema's bounds */
+export function parseReplica(text: string): ShardConfig['replicas'][number] {
+  const at = text.indexOf('@');
+  const hp = parseHostPort(at < 0 ? text : text.slice(0, at), '--replica');
+  if (at < 0) return { ...hp, weight: 1 };
+  const weight = wholeNumber(text.slice(at + 1), WEIGHT_MIN, WEIGHT_MAX);
+  if (weight === undefined) throw new UserError(`--replica '${text}': the weight after @ must be ${WEIGHTS}`);
+  return { ...hp, weight };
+}
+
+/** `--weight` of add-replica (default 1) */
+function parseWeightOption(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const weight = wholeNumber(text, WEIGHT_MIN, WEIGHT_MAX);
+  if (weight === undefined) throw new UserError(`--weight '${text}': must be ${WEIGHTS}`);
+  return weight;
+}
+
 const put = (id: string, shard: ShardConfig) => new Map([[`shards/${id}`, JSON.stringify(shard)]]);
 
 export async function listShards(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
@@ -74,12 +109,19 @@ export async function listShards(ctx: CtlContext, opts: { json?: boolean }): Pro
     tenants: [...s.snapshot.tenants.values()].filter((t) => t.shard === id).length,
   }));
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
-  for (const r of rows) {
-    const replicas = r.replicas.map((x) => `${x.host}:${x.port}(w${x.weight})`).join(', ') || 'none';
-    ctx.out(
-      `${r.id.padEnd(12)} master ${r.master.host}:${r.master.port}  replicas ${replicas}  tenants ${r.tenants}`,
-    );
-  }
+  for (const line of shardLines(rows)) ctx.out(line);
+}
+
+/** One aligned line per shard: id, master, replicas (with weights), tenant count. */
+export function shardLines(rows: readonly (ShardConfig & { id: string; tenants: number })[]): string[] {
+  return alignColumns(
+    rows.map((r) => [
+      r.id,
+      `master ${r.master.host}:${r.master.port}`,
+      `replicas ${r.replicas.map((x) => `${x.host}:${x.port}(w${x.weight})`).join(', ') || 'none'}`,
+      `tenants ${r.tenants}`,
+    ]),
+  );
 }
 
 export async function addShard(
@@ -90,12 +132,19 @@ export async function addShard(
   if (!ID_PATTERN.test(id)) throw new UserError(`invalid shard id "${id}": must match ${ID_PATTERN.source}`);
   const shard: ShardConfig = {
     master: parseHostPort(opts.master, '--master'),
-    replicas: (opts.replica ?? []).map((r) => {
-      const [hp, w] = r.split('@');
-      return { ...parseHostPort(hp!, '--replica'), weight: w === undefined ? 1 : Number(w) };
-    }),
+    replicas: (opts.replica ?? []).map(parseReplica),
     database: opts.database ?? 'shardgate',
   };
+  shard.replicas.forEach((r, i) => {
+    const name = `${r.host}:${r.port}`;
+    if (sameServer(r, shard.master)) {
+      throw new UserError(
+        `--replica ${name} is the shard's master (--master): a server cannot be its own replica`,
+      );
+    }
+    if (shard.replicas.slice(0, i).some((other) => sameServer(other, r)))
+      throw new UserError(`--replica ${name} is given twice`);
+  });
   if (opts.passwordEnv) shard.passwordEnv = opts.passwordEnv;
   await writeKeys(ctx, async (read) => {
     if (read.entries.has(`shards/${id}`)) throw new UserError(`shard ${id} already exists`);
@@ -142,10 +191,15 @@ export async function addReplica(
   opts: { weight?: string; force?: boolean },
 ) {
   const hp = parseHostPort(hostPort, 'replica');
-  const weight = opts.weight === undefined ? 1 : Number(opts.weight);
+  const weight = parseWeightOption(opts.weight);
   await writeKeys(ctx, async (read) => {
     const shard = shardOf(read, id);
-    if (shard.replicas.some((r) => r.host === hp.host && r.port === hp.port)) {
+    if (shard.master && sameServer(shard.master, hp)) {
+      throw new UserError(
+        `replica ${hostPort} is the master of shard ${id}: a server cannot be its own replica`,
+      );
+    }
+    if (shard.replicas.some((r) => sameServer(r, hp))) {
       throw new UserError(`shard ${id} already has replica ${hostPort}`);
     }
     const next = { ...shard, replicas: [...shard.replicas, { ...hp, weight }] };
@@ -159,7 +213,7 @@ export async function removeReplica(ctx: CtlContext, id: string, hostPort: strin
   const hp = parseHostPort(hostPort, 'replica');
   await writeKeys(ctx, (read) => {
     const shard = shardOf(read, id);
-    const replicas = shard.replicas.filter((r) => !(r.host === hp.host && r.port === hp.port));
+    const replicas = shard.replicas.filter((r) => !sameServer(r, hp));
     if (replicas.length === shard.replicas.length)
       throw new UserError(`shard ${id} has no replica ${hostPort}`);
     return put(id, { ...shard, replicas });

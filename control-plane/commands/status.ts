@@ -4,8 +4,10 @@
  * force, rejected keys, and the instances registered under their leases with the config revision
  * each has applied and what each answers at /health/ready right now.
  */
+import { alignColumns } from '../columns.js';
 import { loadState, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
+import { shardLines } from './shards.js';
 
 interface ReplicaLag {
   name: string;
@@ -91,11 +93,9 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     `etcd ${view.etcd.endpoints.join(',')} prefix ${view.etcd.prefix} revision ${view.etcd.revision}; config revision ${view.configRevision}`,
   );
   ctx.out('shards:');
-  for (const sh of view.shards) {
-    const replicas = sh.replicas.map((r) => `${r.host}:${r.port}(w${r.weight})`).join(', ') || 'none';
-    ctx.out(
-      `  ${sh.id.padEnd(12)} master ${sh.master.host}:${sh.master.port}  replicas ${replicas}  tenants ${sh.tenants}`,
-    );
+  const shardLine = shardLines(view.shards);
+  for (const [i, sh] of view.shards.entries()) {
+    ctx.out(`  ${shardLine[i]}`);
     for (const r of sh.replicaLag ?? []) {
       const lag = r.lagSeconds === null ? 'unknown' : `${r.lagSeconds.toFixed(1)} s`;
       ctx.out(`    ${r.node.padEnd(28)} ${r.state.padEnd(10)} lag ${lag}`);
@@ -123,9 +123,15 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   }
   ctx.out('instances:');
   if (view.instances.length === 0) ctx.out('  none registered');
-  for (const i of view.instances)
-    ctx.out(
-      `  ${i.id.padEnd(12)} ${i.url.padEnd(26)} ${(i.health ?? '').padEnd(13)} config revision ${i.configRevision}${i.configRevision >= view.configRevision ? '' : ' (behind)'}  since ${i.startedAt}`,
-    );
+  const instanceLines = alignColumns(
+    view.instances.map((i) => [
+      i.id,
+      i.url,
+      i.health ?? '',
+      `config revision ${i.configRevision}${i.configRevision >= view.configRevision ? '' : ' (behind)'}`,
+      `since ${i.startedAt}`,
+    ]),
+  );
+  for (const line of instanceLines) ctx.out(`  ${line}`);
   for (const r of view.rejected) ctx.out(`rejected ${ctx.prefix}${r.key}: ${r.reason}`);
 }

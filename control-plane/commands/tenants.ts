@@ -2,16 +2,24 @@
  * `tenants create <id> [--shard S] [--status] [--name]`, `tenants list`, `tenants show <id>`,
  * `tenants set-status <id> <status>`, `tenants remove <id> --yes`.
  * Without --shard, the `placement` policy picks the shard: `least-tenants` = the shard of the
- * policy's list holding the fewest tenants (first in list order on a tie).
+ * policy's list holding the fewest tenants (first in list order on a tie); with no `placement`
+ * key, every shard is a candidate. A `placement` the schema rejects is refused, not bypassed: the
+ * API instances keep its last good value (shown in GET /health/config), which this read cannot
+ * see, so picking from every shard could place a tenant on one that policy leaves out.
+ *
+ * `set-status` refuses an entry the instances reject (they keep enforcing its last good value,
+ * unknown here), unless the new status is exactly what makes the entry valid again.
  *
  * `list` and `show` read every `tenants/` key etcd holds, not only the ones the schema accepts:
  * an entry the API instances reject (unknown shard, not JSON, a bad status, …) is shown with
  * its `problem`, never hidden.
  */
 import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../../src/config/schema.js';
+import { alignColumns } from '../columns.js';
 import { loadState, type PrefixRead, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { checkDisplayName, printableName } from '../display-name.js';
 import { writeKeys } from '../write-keys.js';
 
 type TenantStatus = TenantEntry['status'];
@@ -87,8 +95,16 @@ export function tenantRows(read: PrefixRead): TenantRow[] {
   return rows.sort((a, b) => a.id.localeCompare(b.id));
 }
 
-export function pickShard(read: PrefixRead): string {
-  const snap = state(read);
+/** The shard `tenants create` puts a tenant on without --shard (see the top of this file). */
+export function pickShard(read: PrefixRead, prefix: string): string {
+  const s = loadState(read);
+  const rejected = s.rejected.find((r) => r.key === 'placement');
+  if (rejected) {
+    throw new UserError(
+      `${prefix}placement is rejected by the config schema (${rejected.reason}); the API instances keep its last good value, which etcd no longer holds, so no shard is picked: fix placement (\`config apply\`) or pass --shard`,
+    );
+  }
+  const snap = s.snapshot;
   const candidates = snap.placement?.shards ?? [...snap.shards.keys()].sort();
   if (candidates.length === 0)
     throw new UserError('no shard to place the tenant on: add one with `shards add` or pass --shard');
@@ -105,24 +121,35 @@ export async function createTenant(
 ): Promise<void> {
   if (!ID_PATTERN.test(id)) throw new UserError(`invalid tenant id "${id}": must match ${ID_PATTERN.source}`);
   const status = opts.status ? parseStatus(opts.status, '--status') : 'active';
+  const name = opts.name === undefined ? undefined : checkDisplayName(opts.name, '--name');
   await writeKeys(ctx, (read) => {
     const existing = read.entries.get(`tenants/${id}`);
     if (existing) throw new UserError(`tenant ${id} already exists: ${existing}`);
-    const shard = opts.shard ?? pickShard(read);
+    const shard = opts.shard ?? pickShard(read, ctx.prefix);
     const entry: TenantEntry = { shard, status };
-    if (opts.name) entry.name = opts.name;
+    if (name !== undefined) entry.name = name;
     return new Map([[`tenants/${id}`, JSON.stringify(entry)]]);
   });
+}
+
+/** Why the schema rejects tenant `id`'s entry in `read`; undefined when it is valid (or absent). */
+function tenantProblem(read: PrefixRead, id: string): string | undefined {
+  return loadState(read).rejected.find((r) => r.key === `${TENANTS}${id}`)?.reason;
 }
 
 /**
  * Change only the status of an existing entry (its other fields are kept as they are). The
  * write goes through writeKeys: the whole config is validated by the schema and the transaction
  * is refused if any config key, this one included, changed after the read.
+ *
+ * An entry the schema rejects is not what the instances enforce (they keep its last good value,
+ * which etcd no longer holds), so its status says nothing about the status in force: the command
+ * then refuses, naming the problem and a put that fixes it, unless writing the new status alone
+ * makes the entry valid (a bad status is the problem); it never says "already …" of such an entry.
  */
 export async function setTenantStatus(ctx: CtlContext, id: string, statusText: string): Promise<void> {
   const status = parseStatus(statusText, 'status');
-  const key = `tenants/${id}`;
+  const key = `${TENANTS}${id}`;
   let from = '';
   await writeKeys(
     ctx,
@@ -135,10 +162,21 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
           `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object): fix it with \`config apply\` or remove it with \`tenants remove\``,
         );
       }
+      const next = JSON.stringify({ ...entry, status });
+      const problem = tenantProblem(read, id);
+      if (problem !== undefined) {
+        if (tenantProblem({ ...read, entries: new Map(read.entries).set(key, next) }, id) !== undefined) {
+          const shard =
+            typeof entry.shard === 'string' && state(read).shards.has(entry.shard) ? entry.shard : '<shard>';
+          throw new UserError(
+            `tenant ${id} has an entry the API instances reject (${problem}): they keep its last good value, if they had one, so its status in force is not known here; nothing written. Make the entry valid first, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify({ shard, status })}'\``,
+          );
+        }
+      }
       // an absent status is the schema's default
       from = entry.status === undefined ? 'active' : String(entry.status);
-      if (from === status) return new Map();
-      return new Map([[key, JSON.stringify({ ...entry, status })]]);
+      if (from === status && problem === undefined) return new Map();
+      return new Map([[key, next]]);
     },
     {
       changed: () => [`tenant ${id}: ${from} -> ${status}`],
@@ -185,12 +223,14 @@ export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Pr
   const rows = tenantRows(await readPrefix(ctx));
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
   if (rows.length === 0) return ctx.out('no tenants');
-  for (const r of rows) {
-    const status = r.status ?? '?';
-    ctx.out(
-      `${r.id.padEnd(24)} ${(r.shard ?? '?').padEnd(12)} ${r.problem ? status.padEnd(9) : status}${r.name ? `  ${r.name}` : ''}${r.problem ? `  problem: ${r.problem}` : ''}`,
-    );
-  }
+  const table = rows.map((r) => [
+    r.id,
+    r.shard ?? '?',
+    r.status ?? '?',
+    r.name ? printableName(r.name) : '',
+    r.problem ? `problem: ${r.problem}` : '',
+  ]);
+  for (const line of alignColumns(table)) ctx.out(line);
   const bad = rows.filter((r) => r.problem).length;
   if (bad > 0) {
     ctx.out(
@@ -207,7 +247,7 @@ export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boo
   const view = { ...row, shardConfig: shard };
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
   ctx.out(
-    `tenant ${id}\n  shard:  ${row.shard ?? '?'}\n  status: ${row.status ?? '?'}${row.name ? `\n  name:   ${row.name}` : ''}`,
+    `tenant ${id}\n  shard:  ${row.shard ?? '?'}\n  status: ${row.status ?? '?'}${row.name ? `\n  name:   ${printableName(row.name)}` : ''}`,
   );
   if (shard) ctx.out(`  master: ${shard.master.host}:${shard.master.port}`);
   if (row.problem) ctx.out(`  problem: ${row.problem}\n  value:  ${row.value}`);

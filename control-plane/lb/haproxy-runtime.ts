@@ -38,9 +38,17 @@ export interface ServerState {
   maintenance: boolean;
 }
 
-/** `show servers state <backend>`: one row per server. */
+/** HAProxy answered that it has no backend of that name: a wrong name, not an outage. */
+export class UnknownBackendError extends Error {
+  constructor(readonly backend: string) {
+    super(`haproxy has no backend ${backend}`);
+  }
+}
+
+/** `show servers state <backend>`: one row per server. Throws UnknownBackendError for a name HAProxy does not know. */
 export async function showServers(socketPath: string, backend: string): Promise<ServerState[]> {
   const text = await haproxyCommand(socketPath, `show servers state ${backend}`);
+  if (/^Can't find backend/.test(text.trim())) throw new UnknownBackendError(backend);
   const lines = text.split('\n').filter((l) => l.trim() && !l.startsWith('#'));
   const rows: ServerState[] = [];
   for (const line of lines.slice(1)) {

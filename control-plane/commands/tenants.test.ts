@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import type { PrefixRead } from '../config-io.js';
+import { UserError } from '../ctl-errors.js';
+import { pickShard } from './tenants.js';
+
+const shard = '{"master":{"host":"127.0.0.1","port":3316}}';
+const readOf = (entries: Record<string, string>): PrefixRead => ({
+  revision: 9,
+  entries: new Map(Object.entries(entries)),
+  mods: new Map(),
+});
+const tenantsOn = (id: string, n: number) =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`tenants/${id}-t${i}`, `{"shard":"${id}"}`]));
+
+describe('pickShard (tenants create without --shard)', () => {
+  const shards = { 'shards/s1': shard, 'shards/s2': shard, 'shards/s3': shard };
+
+  it('takes the placement shard with the fewest tenants, the first on a tie', () => {
+    const read = readOf({
+      ...shards,
+      ...tenantsOn('s1', 1),
+      ...tenantsOn('s3', 2),
+      placement: '{"strategy":"least-tenants","shards":["s3","s1"]}',
+    });
+    expect(pickShard(read, '/p/')).toBe('s1');
+    expect(
+      pickShard(readOf({ ...shards, placement: '{"strategy":"least-tenants","shards":["s2","s1"]}' }), '/p/'),
+    ).toBe('s2');
+  });
+
+  it('with no placement key, picks among every shard', () => {
+    expect(pickShard(readOf({ ...shards, ...tenantsOn('s1', 1) }), '/p/')).toBe('s2');
+  });
+
+  it('refuses a placement the schema rejects instead of picking from every shard', () => {
+    for (const placement of [
+      '{"strategy":"round-robin","shards":["s1"]}',
+      '{"strategy":"least-tenants","shards":["s1","gone"]}',
+      'not json',
+    ]) {
+      const read = readOf({ ...shards, placement });
+      expect(() => pickShard(read, '/p/'), placement).toThrow(UserError);
+      expect(() => pickShard(read, '/p/'), placement).toThrow(
+        /^\/p\/placement is rejected by the config schema \(.+\); the API instances keep its last good value, .* fix placement \(`config apply`\) or pass --shard$/,
+      );
+    }
+  });
+});

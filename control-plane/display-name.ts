@@ -1,0 +1,38 @@
+/**
+ * A tenant's display name (`tenants create --name`, used in emails) is one printable line: the
+ * schema's length bounds, and no control character (C0, DEL, C1) nor U+2028 / U+2029, which
+ * break every line-oriented output (`tenants list`) and email headers.
+ */
+import { tenantSchema } from '../src/config/schema.js';
+import { UserError } from './ctl-errors.js';
+
+const nameSchema = tenantSchema.shape.name.unwrap();
+const MIN = nameSchema.minLength ?? 1;
+const MAX = nameSchema.maxLength ?? Number.POSITIVE_INFINITY;
+
+/** control characters and the Unicode line and paragraph separators */
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029]/gu;
+
+const codePoint = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/** `name` if it is a valid display name, else a UserError naming `option` and the culprit. */
+export function checkDisplayName(name: string, option: string): string {
+  if (name.length < MIN || name.length > MAX) {
+    throw new UserError(`${option} must be ${MIN}–${MAX} characters, got ${name.length}`);
+  }
+  const bad = [...name.matchAll(UNPRINTABLE)][0];
+  if (bad) {
+    throw new UserError(
+      `${option} must not contain control characters, U+2028 or U+2029 (${codePoint(bad[0])} at character ${bad.index + 1})`,
+    );
+  }
+  return name;
+}
+
+/**
+ * A name as one line of output: each unprintable character as `\u{XXXX}`. An entry written by
+ * other means than `tenants create` (etcdctl, `config apply`) may hold one; the schema accepts it.
+ */
+export function printableName(name: string): string {
+  return name.replace(UNPRINTABLE, (c) => `\\u{${c.codePointAt(0)!.toString(16).toUpperCase()}}`);
+}
