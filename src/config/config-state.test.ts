@@ -74,6 +74,15 @@ describe('ConfigState', () => {
     expect(s.rejected.map((r) => r.key)).toEqual([key]);
   });
 
+  it('refuses a tenant display name that is not one printable line (it goes into mail headers)', () => {
+    expect(parseConfigKey('tenants/t1', '{"shard":"s1","name":"Acme Library"}').ok).toBe(true);
+    for (const name of ['two\\nlines', 'bell\\u0007', 'sep\\u2028x'])
+      expect(parseConfigKey('tenants/t1', `{"shard":"s1","name":"${name}"}`)).toMatchObject({
+        ok: false,
+        reason: expect.stringContaining('control characters'),
+      });
+  });
+
   it('ignores blanks around a boolean as around a number (a newline from echo | etcdctl put)', () => {
     expect(parseConfigKey('cache/enabled', ' false\n')).toMatchObject({ ok: true, parsed: { value: false } });
     expect(parseConfigKey('cache/ttl_seconds', ' 30\n')).toMatchObject({ ok: true, parsed: { value: 30 } });

@@ -52,7 +52,13 @@ export const tenantSchema = z.strictObject({
   shard: idSchema,
   status: z.enum(TENANT_STATUSES).default('active'),
   /** display name used in emails; defaults to the tenant id */
-  name: z.string().min(1).max(200).optional(),
+  name: z
+    .string()
+    .min(1)
+    .max(200)
+    // it goes into mail headers and every line-oriented listing: one printable line
+    .regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'must not contain control characters, U+2028 or U+2029')
+    .optional(),
 });
 export type TenantEntry = z.infer<typeof tenantSchema>;
 
