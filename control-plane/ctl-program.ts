@@ -93,7 +93,9 @@ export function buildProgram(): Command {
   shards
     .command('set-master <id> <host:port>')
     .summary('point a shard at a new master (it must take a TCP connection, or --force)')
-    .description(`point a shard at a new master. ${REACH_HELP}`)
+    .description(
+      `point a shard at a new master. Naming one of the shard's replicas promotes it: it leaves the replicas in the same write (make it writable and stop its replication first). ${REACH_HELP}`,
+    )
     .option('--force', FORCE_HELP)
     .action(run((ctx, id: string, hp: string, opts: { force?: boolean }) => setMaster(ctx, id, hp, opts)));
   shards

@@ -6,8 +6,8 @@
  *
  * A shard's replicas are distinct servers and none is its master: `add` refuses a --replica given
  * twice or equal to --master, `add-replica` one the shard has or its master, each before anything
- * is probed. (`set-master` may name a replica: that is how a replica is promoted; remove it from
- * the replicas next.) Hosts compare case-insensitively, as DNS names do; no name is resolved.
+ * is probed. `set-master` may name one of the shard's replicas: that is how a replica is promoted
+ * after its master died, and it leaves the replicas in the same write. Hosts compare case-insensitively, as DNS names do; no name is resolved.
  */
 import { ID_PATTERN, parseConfigKey, replicaSchema, type ShardConfig } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
@@ -172,16 +172,25 @@ export async function setMaster(
   opts: { force?: boolean } = {},
 ): Promise<void> {
   const master = parseHostPort(hostPort, 'master');
+  let promoted = false;
   await writeKeys(ctx, async (read) => {
     const shard = shardOf(read, id);
-    const next = { ...shard, master };
+    // a replica named as the master is being promoted: it leaves the replicas in the same write,
+    // so no read is ever sent to "a replica" that is the master (nor its lag measured against itself)
+    const replicas = shard.replicas.filter((r) => !sameServer(r, master));
+    promoted = replicas.length < shard.replicas.length;
+    const next = { ...shard, master, replicas };
     checkShard(ctx, id, next);
     // the same address again changes nothing, whatever its state
-    if (shard.master.host !== master.host || shard.master.port !== master.port) {
+    if (!sameServer(shard.master, master)) {
       await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force);
     }
     return put(id, next);
   });
+  if (promoted)
+    ctx.out(
+      `shard ${id}: replica ${master.host}:${master.port} promoted to master and removed from the replicas (it must take writes and no longer follow the old master)`,
+    );
 }
 
 export async function addReplica(

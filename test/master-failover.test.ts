@@ -1,0 +1,164 @@
+/**
+ * A shard master dies; the operator promotes its replica and points the shard at it (README,
+ * "When a master dies"). On a shard of this test's own — a MariaDB master and GTID replica it
+ * starts beside the stack, registered with `shardgate-ctl shards add` — so the stack's shards are
+ * never touched:
+ * - the master SIGKILLed: writes of its tenant answer 503, reads keep coming from the replica;
+ * - the replica promoted as a DBA does it (STOP SLAVE, RESET SLAVE ALL, read_only off), then
+ *   `shardgate-ctl shards set-master <shard> <replica>`: the address leaves the replica list in
+ *   the same etcd write, and writes succeed again within 2 s (CONTRACT.md §4), through HAProxy;
+ * - everything written before the kill is there, and a member logs in and borrows as before.
+ * Everything made here is removed at the end: the tenant and shard keys (single-key deletes), the
+ * two processes, their datadirs and pid files.
+ */
+
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../bench/ceiling.js';
+import {
+  initDatadir,
+  nodeDir,
+  setupMaster,
+  setupReplica,
+  sql,
+  startMariaDb,
+  waitForMariaDb,
+} from '../stack/mariadb.js';
+import { REPO_ROOT } from '../stack/paths.js';
+import { pidFile, stopProcess } from '../stack/process-manager.js';
+import { dbPassword, stackEnv } from '../stack/stack-env.js';
+import { type MariaDbNode, topology } from '../stack/topology.js';
+import { api, HAPROXY, registerAndLogin } from './helpers/api.js';
+import { ctl } from './helpers/ctl.js';
+import { etcdDel, etcdGet } from './helpers/etcd.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const H = topology.host;
+const suffix = randomBytes(3).toString('hex');
+const shard = `ft-${suffix}`;
+const tenant = `t-failover-${suffix}`;
+let master: MariaDbNode;
+let replica: MariaDbNode;
+let masterPid = 0;
+
+const book = (title: string) => ({ isbn: '9780306406157', title, author: 'Failover', copies: 2 });
+
+beforeAll(async () => {
+  master = { name: `ft-master-${suffix}`, port: await freePort(H), serverId: 9100 };
+  replica = { name: `ft-replica-${suffix}`, port: await freePort(H), serverId: 9101 };
+  await Promise.all([initDatadir(master), initDatadir(replica)]);
+  masterPid = startMariaDb(master, { replica: false });
+  startMariaDb(replica, { replica: true });
+  await Promise.all([waitForMariaDb(master), waitForMariaDb(replica)]);
+  await setupMaster(master, dbPassword());
+  await setupReplica(replica, master);
+  const added = ctl([
+    'shards',
+    'add',
+    shard,
+    '--master',
+    `${H}:${master.port}`,
+    '--replica',
+    `${H}:${replica.port}`,
+  ]);
+  if (added.code !== 0) throw new Error(`shards add: ${added.stderr}`);
+  // the schema, as on every shard (`npm run migrate` migrates the master of every shard in etcd)
+  const migrated = spawnSync(process.execPath, ['--import', 'tsx', 'src/db/migrate-cli.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...stackEnv() },
+    encoding: 'utf8',
+  });
+  if (migrated.status !== 0) throw new Error(`migrate: ${migrated.stderr}`);
+  const created = ctl(['tenants', 'create', tenant, '--shard', shard]);
+  if (created.code !== 0) throw new Error(`tenants create: ${created.stderr}`);
+}, 180_000);
+
+afterAll(async () => {
+  if (etcdGet(`tenants/${tenant}`) !== undefined) etcdDel(`tenants/${tenant}`);
+  if (etcdGet(`shards/${shard}`) !== undefined) etcdDel(`shards/${shard}`);
+  for (const node of [master, replica]) {
+    if (!node) continue;
+    await stopProcess(node.name, { graceMs: 5000 }).catch(() => {});
+    rmSync(nodeDir(node), { recursive: true, force: true });
+    rmSync(pidFile(node.name), { force: true });
+  }
+});
+
+/** the master's GTID position, applied on the replica (or a timeout) */
+async function replicaCaughtUp(): Promise<void> {
+  const position = (await sql(master, 'SELECT @@gtid_binlog_pos')).trim();
+  const waited = (await sql(replica, `SELECT MASTER_GTID_WAIT('${position}', 10)`)).trim();
+  expect(waited).toBe('0');
+}
+
+describe('a shard master dies', () => {
+  it('the replica is promoted and set as master: writes come back within 2 s, nothing written before is lost', async () => {
+    const lib = await registerAndLogin(tenant, `lib-${suffix}@example.com`);
+    const reader = await registerAndLogin(tenant, `reader-${suffix}@example.com`);
+    const before = await api('POST', '/v1/books', {
+      tenant,
+      token: lib.token,
+      body: book('before the kill'),
+    });
+    expect(before.status).toBe(201);
+    await replicaCaughtUp();
+
+    process.kill(masterPid, 'SIGKILL');
+    await waitFor(
+      async () =>
+        (await api('POST', '/v1/books', { tenant, token: lib.token, body: book('x') })).status === 503,
+      { timeoutMs: 10_000, intervalMs: 200, what: 'writes to the dead master answering 503' },
+    );
+    // reads go on from the replica
+    const listed = await api('GET', '/v1/books?limit=10', { tenant });
+    expect(listed.status).toBe(200);
+    expect(listed.json.items.map((b: { id: string }) => b.id)).toContain(before.json.id);
+
+    // the DBA's part: the replica stops following and takes writes
+    await sql(replica, 'STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;');
+    // the operator's part
+    const promoted = ctl(['shards', 'set-master', shard, `${H}:${replica.port}`]);
+    expect(promoted.stderr).toBe('');
+    expect(promoted.code).toBe(0);
+    const entry = JSON.parse(etcdGet(`shards/${shard}`)!) as {
+      master: { port: number };
+      replicas: { port: number }[];
+    };
+    expect(entry.master.port).toBe(replica.port);
+    expect(entry.replicas.map((r) => r.port)).toEqual([]);
+
+    const t0 = Date.now();
+    let after: Awaited<ReturnType<typeof api>> | undefined;
+    await waitFor(
+      async () => {
+        after = await api('POST', '/v1/books', {
+          tenant,
+          token: lib.token,
+          body: book('after the promotion'),
+        });
+        return after.status === 201;
+      },
+      { timeoutMs: 2000, intervalMs: 50, what: 'a write to the promoted master through HAProxy' },
+    );
+    console.log(`writes back ${Date.now() - t0} ms after shards set-master`);
+    expect(after?.headers.get('X-Shard')).toBe(shard);
+
+    // nothing written before the kill is lost; members, tokens and loans work as before
+    const again = await api('GET', `/v1/books/${before.json.id}`, { tenant });
+    expect([again.status, again.json.title]).toEqual([200, 'before the kill']);
+    const login = await api('POST', '/v1/auth/login', {
+      tenant,
+      base: HAPROXY,
+      body: { email: `reader-${suffix}@example.com`, password: 'correct horse battery' },
+    });
+    expect(login.status).toBe(200);
+    const loan = await api('POST', '/v1/loans', {
+      tenant,
+      token: reader.token,
+      body: { bookId: before.json.id },
+    });
+    expect(loan.status).toBe(201);
+  });
+});
