@@ -174,10 +174,17 @@ describe('docker/compose.yml', () => {
     }
   });
 
-  it('seeds etcd with a document shardgate-ctl accepts', () => {
+  it('seeds etcd with a document shardgate-ctl accepts, as the init service applies it', () => {
+    const init = parse(
+      readFileSync(join(REPO_ROOT, 'docker', 'compose.yml'), 'utf8'),
+    ).services.init.command.at(-1);
+    const apply = /config apply (.*?) &&/
+      .exec(init)?.[1]
+      ?.replace('/seed/etcd-seed.yaml', 'docker/etcd-seed.yaml');
+    expect(apply).toBe('--force -f docker/etcd-seed.yaml');
     const r = spawnSync(
       process.execPath,
-      ['control-plane/bin/shardgate-ctl.js', 'config', 'apply', '--dry-run', '-f', 'docker/etcd-seed.yaml'],
+      ['control-plane/bin/shardgate-ctl.js', 'config', 'apply', '--dry-run', ...apply!.split(' ')],
       { cwd: REPO_ROOT, encoding: 'utf8' },
     );
     expect(r.stderr).toBe('');
