@@ -14,7 +14,7 @@
  *   inside the transaction of a write, on the master before a read (domain/member-access.ts).
  * Answers to a request with a Bearer token and to every write carry `Cache-Control: no-store`.
  */
-import { type OpenAPIHono, type RouteConfig, type RouteHandler, z } from '@hono/zod-openapi';
+import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import type { Principal } from '../domain/member-tokens.js';
@@ -22,7 +22,7 @@ import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader } from '../http/response-headers.js';
 import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
-import { urlValidator } from './url-validator.js';
+import { noQuery, urlValidator } from './url-validator.js';
 import { documentV1Responses } from './v1-response-docs.js';
 
 export const CONSISTENCY_HEADER = 'X-Consistency-Token';
@@ -152,13 +152,6 @@ export function registerV1Context(app: OpenAPIHono<AppEnv>): void {
   app.use('/v1/*', tenantContext);
 }
 
-const NO_QUERY = z.strictObject({});
-const refuseQuery = urlValidator('query', NO_QUERY);
-
-/** 400 naming each query parameter of a route that takes none; a URL without `?` costs one scan */
-const noQuery: MiddlewareHandler<AppEnv> = (c, next) =>
-  c.req.url.includes('?') ? refuseQuery(c, next) : next();
-
 /**
  * `app.openapi(route, handler)` for a /v1 route. The OpenAPI document shows the route as given,
  * tenant header included. At run time:
@@ -181,9 +174,10 @@ export function openapiV1<R extends RouteConfig>(
   const own = route.middleware === undefined ? [] : [route.middleware].flat();
   const middleware = [
     ...own,
-    ...(params ? [urlValidator('param', params)] : []),
-    // a route without query parameters refuses any, like the list routes refuse unknown ones
-    query ? urlValidator('query', query) : noQuery,
+    // a route without query parameters refuses any, like the list routes refuse unknown ones:
+    // where it has path parameters, in the same middleware
+    ...(params ? [urlValidator('param', params, { refuseQuery: !query })] : []),
+    ...(query ? [urlValidator('query', query)] : params ? [] : [noQuery]),
   ];
   app.openapi({ ...route, request, middleware, hide: true } as R, handler);
 }
