@@ -208,6 +208,17 @@ describe('shardgate-ctl', () => {
     expect(ctl(['status']).stdout).toMatch(/lb weights: .*\(not registered: api-9\)/);
   });
 
+  it('status under a prefix with no key warns that it may be the wrong prefix, and still answers', () => {
+    const prefix = `/shardgate-nothing-${randomBytes(3).toString('hex')}/`;
+    const r = ctl(['status'], { SHARDGATE_ETCD_PREFIX: prefix });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      `shardgate-ctl: no key under ${prefix} in etcd: a cluster not seeded yet (shardgate-ctl init), or SHARDGATE_ETCD_PREFIX is not the instances' prefix\n`,
+    );
+    // the stack's own prefix has keys: no such line
+    expect(ctl(['status']).stderr).toBe('');
+  });
+
   it('config export --json names the etcd revision it read; apply refuses to undo a later edit unless --force', () => {
     const id = newTenant('json');
     const key = `tenants/${id}`;

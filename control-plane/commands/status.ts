@@ -55,6 +55,11 @@ async function readiness(urls: string[]): Promise<Map<string, string>> {
 
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
+  // an empty prefix is a fresh cluster, or a mistyped SHARDGATE_ETCD_PREFIX: say which to check
+  if (read.entries.size === 0)
+    ctx.warn(
+      `no key under ${ctx.prefix} in etcd: a cluster not seeded yet (shardgate-ctl init), or SHARDGATE_ETCD_PREFIX is not the instances' prefix`,
+    );
   const s = loadState(read);
   const snap = s.snapshot;
   const tenantsPerShard = Object.fromEntries([...snap.shards.keys()].map((id) => [id, 0]));
