@@ -154,7 +154,8 @@ describe('shardgate-ctl', () => {
 
   it('status shows no instance behind after a put that changes nothing but the revision', async () => {
     const key = 'replication/ryw_timeout_ms';
-    restores.push(etcdOverride(key, etcdGet(key) ?? '200'));
+    const restore = etcdOverride(key, etcdGet(key) ?? '200');
+    restores.push(restore);
     // the same value again, then a rejected one: the revision moves, the config in force does not
     etcdPut(key, etcdGet(key)!);
     etcdPut(key, 'banana');
@@ -171,6 +172,8 @@ describe('shardgate-ctl', () => {
     );
     expect(ctl(['status']).stdout).not.toMatch(/api-[12] .*\(behind\)/);
     expect(status.configRevision).toBeGreaterThan(0);
+    // the rejected value must not outlive this test: later ones apply exports of the prefix
+    restore();
   });
 
   it('config apply refuses to undo an edit made in etcd after the file was exported, unless --force', () => {
@@ -206,6 +209,29 @@ describe('shardgate-ctl', () => {
     ]);
     expect(s.unregisteredWeighted).toEqual(['api-9']);
     expect(ctl(['status']).stdout).toMatch(/lb weights: .*\(not registered: api-9\)/);
+  });
+
+  it('config apply of an export that copied a rejected value says it stays rejected, instead of a bare "no changes"', () => {
+    const key = `tenants/ct-rejected-${randomBytes(3).toString('hex')}`;
+    created.add(key);
+    etcdPut(key, 'not json');
+    const file = join(dir, 'with-rejected.yaml');
+    try {
+      expect(ctl(['config', 'export', '-o', file]).code).toBe(0);
+      const r = ctl(['config', 'apply', '-f', file, '--dry-run']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('no changes\n');
+      expect(r.stderr).toMatch(
+        /^shardgate-ctl: config apply: warning: \d+ key\(s\) of .* stay rejected by the instances, unchanged: /,
+      );
+      expect(r.stderr).toContain(`/shardgate/${key} (must be valid JSON)`);
+      expect(r.stderr.split('\n')).toHaveLength(2);
+    } finally {
+      etcdDel(key);
+    }
+    // the key fixed (here: gone), a fresh export says nothing of it
+    expect(ctl(['config', 'export', '-o', file]).code).toBe(0);
+    expect(ctl(['config', 'apply', '-f', file, '--dry-run']).stderr).not.toContain(key);
   });
 
   it('status under a prefix with no key warns that it may be the wrong prefix, and still answers', () => {

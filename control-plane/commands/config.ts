@@ -16,6 +16,7 @@ import {
   EXPORT_HEADER,
   formatChange,
   isManagedKey,
+  loadState,
   planChanges,
   problemsMessage,
   REVISION_FIELD,
@@ -82,19 +83,36 @@ export async function applyCommand(
       `config apply: warning: ${opts.file} names no export revision (no "${EXPORT_HEADER}N" first line, no "${REVISION_FIELD}"), so an edit made in etcd since it was written cannot be detected`,
     );
   };
+  // keys the instances reject now and this apply leaves as they are: "no changes" must not read
+  // as "all is well" (an export copies a rejected value as it is)
+  const changed = new Set(changes.map((c) => c.key));
+  const stillRejected = loadState(read).rejected.filter(
+    (r) => !changed.has(r.key) && isManagedKey(r.key) && wanted.has(r.key),
+  );
+  const warnRejected = () => {
+    if (stillRejected.length === 0) return;
+    ctx.warn(
+      `config apply: warning: ${stillRejected.length} key(s) of ${opts.file} stay rejected by the instances, unchanged: ${stillRejected
+        .map((r) => `${ctx.prefix}${r.key} (${r.reason})`)
+        .join('; ')}`,
+    );
+  };
   if (changes.length === 0) {
     warnUnchecked();
+    warnRejected();
     ctx.out('no changes');
     return;
   }
   if (opts.dryRun) {
     warnUnchecked();
+    warnRejected();
     for (const c of changes) ctx.out(formatChange(c));
     ctx.out(`dry run: ${changes.length} change(s) not applied`);
     return;
   }
   const revision = await commitChanges(ctx, read, changes);
   warnUnchecked();
+  warnRejected();
   for (const c of changes) ctx.out(formatChange(c));
   ctx.out(`applied ${changes.length} change(s) at revision ${revision}`);
 }
