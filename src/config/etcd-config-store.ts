@@ -11,21 +11,17 @@
  *   cancel): close it, re-read the whole prefix and re-watch from the new revision.
  * - a key invalid at the first read: a running instance keeps the last good value of a key that
  *   turns invalid, but a process that starts has none. So the first read looks for it in etcd's
- *   history (`lastGoodInHistory`): the key's earlier versions, newest first, back to its creation
- *   or the compacted revision, at most HISTORY_STEPS of them. The newest one that validates is put
- *   in force and the current value rejected "keeping last good value", as a running instance
- *   would have done; without one the key stays rejected and unset.
+ *   history (history-restore.ts, bounded): the newest earlier version accepted with everything
+ *   else, or the deleted shard a tenant still names, is put in force and the current value
+ *   rejected "keeping last good value", as a running instance would have done; without one the
+ *   key stays rejected and unset.
  */
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
 import { ConfigNotifier } from './config-notifier.js';
 import type { ConfigSnapshot } from './config-state.js';
+import { type Entry, planHistoryRestore } from './history-restore.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
-import { parseConfigKey } from './schema.js';
-
-/** how far back the first read looks for a rejected key's last good value, per key and in all */
-const HISTORY_STEPS = 20;
-const HISTORY_KEYS = 100;
 
 export interface EtcdConfigStoreOptions {
   client: Etcd3;
@@ -153,55 +149,28 @@ export class EtcdConfigStore implements ConfigStore {
   }
 
   /**
-   * The first read found rejected keys: load again with each one's last good value from etcd's
-   * history, then apply the current value over it (rejected, the good one kept). Returns the
-   * changes of that load; a history read that fails leaves the key as the plain load had it.
+   * The first read found rejected keys: load the plan of history-restore.ts (the last good values
+   * a running instance would have kept), then apply the current values over it. Returns the
+   * changes of that load; without a plan, the plain load's.
    */
-  private async restoreLastGood(entries: [string, string, number][]) {
+  private async restoreLastGood(entries: Entry[]) {
     const state = this.notifier.state;
-    const rejected = new Set(state.rejected.map((r) => r.key));
-    const restored = new Map<string, { value: string; mod: number }>();
-    for (const [key, , mod] of entries) {
-      if (!rejected.has(key) || key.startsWith('instances/') || restored.size >= HISTORY_KEYS) continue;
-      const found = await this.lastGoodInHistory(key, mod);
-      if (found) restored.set(key, found);
-    }
-    if (restored.size === 0) return state.load(entries);
-    const changes = state.load(
-      entries.map(([key, value, mod]): [string, string, number] => {
-        const good = restored.get(key);
-        return good ? [key, good.value, good.mod] : [key, value, mod];
-      }),
-    );
-    for (const [key, value, mod] of entries) if (restored.has(key)) state.put(key, value, mod);
-    for (const [key, { mod }] of restored)
+    const plan = await planHistoryRestore(entries, async (key, revision) => {
+      const res = await this.client.get(`${this.prefix}${key}`).revision(String(revision)).exec();
+      const kv: IKeyValue | undefined = res.kvs[0];
+      return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
+    });
+    if (!plan) return state.load(entries);
+    const changes = state.load(plan.base);
+    for (const [key, value, mod] of plan.puts) state.put(key, value, mod);
+    // a restored shard is kept while tenants are on it, as a running instance keeps it
+    for (const key of plan.deletes) state.delete(key);
+    for (const [key, revision] of plan.restored)
       this.logger.warn(
-        { key, restoredFromRevision: mod, reason: state.rejected.find((r) => r.key === key)?.reason },
+        { key, restoredFromRevision: revision, reason: state.rejected.find((r) => r.key === key)?.reason },
         'config value rejected at start; its last good value from etcd history stays in force',
       );
-    // the puts reject the current values and keep the restored ones: nothing more is in force
     return changes;
-  }
-
-  /** the newest earlier version of `key` that validates on its own; undefined if none is left */
-  private async lastGoodInHistory(key: string, modRevision: number) {
-    let before = modRevision - 1;
-    for (let step = 0; step < HISTORY_STEPS && before > 0; step++) {
-      let kv: IKeyValue | undefined;
-      try {
-        const res = await this.client.get(`${this.prefix}${key}`).revision(String(before)).exec();
-        kv = res.kvs[0];
-      } catch (error) {
-        // typically: that revision was compacted away
-        this.logger.debug({ key, revision: before, err: String(error) }, 'config history not readable');
-        return undefined;
-      }
-      if (!kv) return undefined; // the key did not exist then
-      const value = kv.value.toString('utf8');
-      if (parseConfigKey(key, value).ok) return { value, mod: Number(kv.mod_revision) };
-      before = Number(kv.mod_revision) - 1;
-    }
-    return undefined;
   }
 
   private onWatchData(res: IWatchResponse): void {

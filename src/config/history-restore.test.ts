@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigState } from './config-state.js';
+import { type Entry, HISTORY_READS, planHistoryRestore, type VersionReader } from './history-restore.js';
+
+const SHARD = '{"master":{"host":"127.0.0.1","port":3316},"replicas":[]}';
+
+/** etcd's history in memory: puts and deletes in revision order, one per revision */
+function history(events: [key: string, value: string | null][]) {
+  const log = events.map(([key, value], i) => ({ key, value, rev: i + 1 }));
+  const read: VersionReader = async (key, revision) => {
+    const last = log.filter((e) => e.key === key && e.rev <= revision).at(-1);
+    if (!last || last.value === null) return undefined;
+    // mod_revision: the revision of that put
+    return { value: last.value, mod: last.rev };
+  };
+  const now = (): Entry[] => {
+    const live = new Map<string, Entry>();
+    for (const e of log) {
+      if (e.value === null) live.delete(e.key);
+      else live.set(e.key, [e.key, e.value, e.rev]);
+    }
+    return [...live.values()];
+  };
+  return { read, now };
+}
+
+/** what a starting process enforces with the plan (as etcd-config-store.ts applies it) */
+async function startWith(h: ReturnType<typeof history>) {
+  const state = new ConfigState();
+  const plan = await planHistoryRestore(h.now(), h.read);
+  if (!plan) {
+    state.load(h.now());
+    return { state, plan };
+  }
+  state.load(plan.base);
+  for (const [k, v, m] of plan.puts) state.put(k, v, m);
+  for (const k of plan.deletes) state.delete(k);
+  return { state, plan };
+}
+
+describe('planHistoryRestore', () => {
+  it('puts back the newest earlier version of a rejected key and rejects the current one, keeping it', async () => {
+    const h = history([
+      ['shards/s1', SHARD],
+      ['tenants/t1', '{"shard":"s1","status":"active"}'],
+      ['tenants/t1', '{"shard":"s1","status":"readonly"}'],
+      ['tenants/t1', 'not json'],
+    ]);
+    const { state, plan } = await startWith(h);
+    expect(state.snapshot.tenants.get('t1')?.status).toBe('readonly');
+    expect(state.rejected).toEqual([
+      { key: 'tenants/t1', reason: 'must be valid JSON; keeping last good value' },
+    ]);
+    expect(plan?.restored).toEqual(new Map([['tenants/t1', 3]]));
+  });
+
+  it('skips an earlier version that names a shard that never existed, and takes the one before', async () => {
+    const h = history([
+      ['shards/s1', SHARD],
+      ['tenants/t1', '{"shard":"s1","status":"readonly"}'],
+      ['tenants/t1', '{"shard":"ghost","status":"active"}'],
+      ['tenants/t1', 'not json'],
+    ]);
+    const { state } = await startWith(h);
+    expect(state.snapshot.tenants.get('t1')).toMatchObject({ shard: 's1', status: 'readonly' });
+  });
+
+  it('keeps a shard deleted while a tenant is still on it, as a running instance does', async () => {
+    const h = history([
+      ['shards/s2', SHARD],
+      ['tenants/t2', '{"shard":"s2","status":"active"}'],
+      ['shards/s2', null],
+    ]);
+    const { state } = await startWith(h);
+    expect(state.snapshot.tenants.get('t2')?.shard).toBe('s2');
+    expect(state.snapshot.shards.has('s2')).toBe(true);
+    expect(state.rejected).toEqual([
+      { key: 'shards/s2', reason: 'deleted while 1 tenant(s) still on it; keeping it' },
+    ]);
+  });
+
+  it('restores nothing for a key that never had a good version, and plans nothing when all is valid', async () => {
+    const bad = history([
+      ['shards/s1', SHARD],
+      ['tenants/t1', '{"shard":"s1","status":"nope"}'],
+    ]);
+    const { state, plan } = await startWith(bad);
+    expect(plan).toBeUndefined();
+    expect(state.snapshot.tenants.has('t1')).toBe(false);
+    const good = history([['shards/s1', SHARD]]);
+    expect(await planHistoryRestore(good.now(), good.read)).toBeUndefined();
+  });
+
+  it('stops at a version it cannot read (compacted) and reads at most HISTORY_READS versions in all', async () => {
+    const h = history([
+      ['shards/s1', SHARD],
+      ['tenants/t1', '{"shard":"s1","status":"readonly"}'],
+      ['tenants/t1', 'not json'],
+    ]);
+    const compacted: VersionReader = async () => {
+      throw new Error('mvcc: required revision has been compacted');
+    };
+    expect(await planHistoryRestore(h.now(), compacted)).toBeUndefined();
+
+    // many rejected keys with long histories: the reads are bounded
+    const events: [string, string | null][] = [['shards/s1', SHARD]];
+    for (let t = 0; t < 50; t++) for (let v = 0; v < 10; v++) events.push([`tenants/t${t}`, `bad ${v}`]);
+    const long = history(events);
+    let reads = 0;
+    await planHistoryRestore(long.now(), async (k, r) => {
+      reads++;
+      return long.read(k, r);
+    });
+    expect(reads).toBeLessThanOrEqual(HISTORY_READS);
+  });
+});

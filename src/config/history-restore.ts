@@ -1,0 +1,139 @@
+/**
+ * `planHistoryRestore`: what a process that starts while keys are invalid should enforce, from
+ * the keys' history — the last good value a running instance would have kept (CONTRACT.md §4).
+ * Runtime-neutral: the history is read through `VersionReader` (etcd: a get at a revision).
+ *
+ * For each key the first full read rejects (instance registrations aside):
+ * - a tenant naming a shard that is no longer in etcd gets that shard back as it was when the
+ *   tenant's value was written (a running instance keeps a deleted shard while tenants are on it);
+ * - otherwise the key's earlier versions are tried, newest first, each one that validates on its
+ *   own in turn, until one is accepted together with everything else (a version naming a shard
+ *   that never existed is skipped like an invalid one).
+ * Bounded: at most HISTORY_STEPS versions per key, HISTORY_READS reads in all, a few rounds. A
+ * version the reader cannot give (compacted away, etcd unreachable) ends that key's search; a
+ * key without an accepted version stays as the plain read had it (rejected, unset).
+ *
+ * The plan: `base` to load (current values, with restored ones in place of rejected ones and
+ * restored shards added), then `puts` (each restored key's current value, which the state rejects
+ * "keeping last good value") and `deletes` (restored shards, which the state keeps while tenants
+ * are on them).
+ */
+import { ConfigState } from './config-state.js';
+import { parseConfigKey } from './schema.js';
+
+export type Entry = [key: string, value: string, modRevision: number];
+
+/** the version of `key` live at `revision` (undefined: the key did not exist then); may throw */
+export type VersionReader = (
+  key: string,
+  revision: number,
+) => Promise<{ value: string; mod: number } | undefined>;
+
+export interface RestorePlan {
+  base: Entry[];
+  puts: Entry[];
+  deletes: string[];
+  /** key → the revision of the version put in force */
+  restored: Map<string, number>;
+}
+
+export const HISTORY_STEPS = 20;
+export const HISTORY_READS = 200;
+const ROUNDS = 6;
+
+type Version = { value: string; mod: number };
+
+export async function planHistoryRestore(
+  entries: Entry[],
+  read: VersionReader,
+): Promise<RestorePlan | undefined> {
+  const current = new Map(entries.map(([k, value, mod]): [string, Version] => [k, { value, mod }]));
+  const probe = new ConfigState();
+  const rejectedOf = (base: Map<string, Version>) => {
+    probe.load([...base].map(([k, v]): Entry => [k, v.value, v.mod]));
+    return probe.rejected.map((r) => r.key).filter((k) => !k.startsWith('instances/'));
+  };
+  if (rejectedOf(current).length === 0) return undefined;
+
+  let reads = HISTORY_READS;
+  const readSafe = async (key: string, revision: number): Promise<Version | undefined | 'stop'> => {
+    if (reads <= 0 || revision <= 0) return 'stop';
+    reads--;
+    try {
+      return await read(key, revision);
+    } catch {
+      return 'stop'; // compacted, or etcd gone: nothing older can be had
+    }
+  };
+  /** earlier versions of `key` that validate on their own, newest first */
+  const candidatesOf = async (key: string): Promise<Version[]> => {
+    const out: Version[] = [];
+    let before = (current.get(key)?.mod ?? 0) - 1;
+    for (let step = 0; step < HISTORY_STEPS; step++) {
+      const v = await readSafe(key, before);
+      if (v === 'stop' || v === undefined) break;
+      if (parseConfigKey(key, v.value).ok) out.push(v);
+      before = v.mod - 1;
+    }
+    return out;
+  };
+
+  const candidates = new Map<string, Version[]>();
+  const choice = new Map<string, number>();
+  const shardsBack = new Map<string, Version>();
+  const triedShards = new Set<string>();
+  const baseNow = () => {
+    const base = new Map(current);
+    for (const [k, i] of choice) base.set(k, candidates.get(k)![i]!);
+    for (const [k, v] of shardsBack) base.set(k, v);
+    return base;
+  };
+
+  for (let round = 0; round < ROUNDS; round++) {
+    const base = baseNow();
+    const rejected = rejectedOf(base);
+    if (rejected.length === 0) break;
+    let progress = false;
+    for (const key of rejected) {
+      const value = base.get(key);
+      if (!value) continue; // a kept deleted key: nothing to read
+      const parsed = parseConfigKey(key, value.value);
+      if (parsed.ok && parsed.parsed.type === 'tenant') {
+        const shardKey = `shards/${parsed.parsed.value.shard}`;
+        if (!base.has(shardKey) && !triedShards.has(shardKey)) {
+          triedShards.add(shardKey);
+          // the shard as it was when this tenant value was written
+          const shard = await readSafe(shardKey, value.mod);
+          if (shard && shard !== 'stop' && parseConfigKey(shardKey, shard.value).ok) {
+            shardsBack.set(shardKey, shard);
+            progress = true;
+            continue;
+          }
+        }
+      }
+      if (!candidates.has(key)) candidates.set(key, await candidatesOf(key));
+      const next = (choice.get(key) ?? -1) + 1;
+      if (next < candidates.get(key)!.length) {
+        choice.set(key, next);
+        progress = true;
+      }
+    }
+    if (!progress) break;
+  }
+
+  // keep only what is accepted in the end
+  const finalRejected = new Set(rejectedOf(baseNow()));
+  for (const key of [...choice.keys()]) if (finalRejected.has(key)) choice.delete(key);
+  for (const key of [...shardsBack.keys()]) if (finalRejected.has(key)) shardsBack.delete(key);
+  if (choice.size === 0 && shardsBack.size === 0) return undefined;
+  const base = baseNow();
+  return {
+    base: [...base].map(([k, v]): Entry => [k, v.value, v.mod]),
+    puts: [...choice.keys()].map((k): Entry => [k, current.get(k)!.value, current.get(k)!.mod]),
+    deletes: [...shardsBack.keys()],
+    restored: new Map([
+      ...[...choice].map(([k, i]): [string, number] => [k, candidates.get(k)![i]!.mod]),
+      ...[...shardsBack].map(([k, v]): [string, number] => [k, v.mod]),
+    ]),
+  };
+}
