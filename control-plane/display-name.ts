@@ -1,7 +1,8 @@
 /**
  * A tenant's display name (`tenants create --name`, used in emails) is one printable line: the
- * schema's length bounds, and no control character (C0, DEL, C1) nor U+2028 / U+2029, which
- * break every line-oriented output (`tenants list`) and email headers.
+ * schema's length bounds, not blank, and no control character (C0, DEL, C1), U+2028 / U+2029
+ * (which break every line-oriented output, `tenants list`, and email headers) nor bidi control
+ * (U+202A–U+202E, U+2066–U+2069, which reorder what a reader sees).
  */
 import { tenantSchema } from '../src/config/schema.js';
 import { UserError } from './ctl-errors.js';
@@ -11,7 +12,7 @@ const MIN = nameSchema.minLength ?? 1;
 const MAX = nameSchema.maxLength ?? Number.POSITIVE_INFINITY;
 
 /** control characters and the Unicode line and paragraph separators */
-const UNPRINTABLE = /[\p{Cc}\u2028\u2029]/gu;
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu;
 
 const codePoint = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 
@@ -20,10 +21,11 @@ export function checkDisplayName(name: string, option: string): string {
   if (name.length < MIN || name.length > MAX) {
     throw new UserError(`${option} must be ${MIN}–${MAX} characters, got ${name.length}`);
   }
+  if (!/\S/.test(name)) throw new UserError(`${option} must not be blank`);
   const bad = [...name.matchAll(UNPRINTABLE)][0];
   if (bad) {
     throw new UserError(
-      `${option} must not contain control characters, U+2028 or U+2029 (${codePoint(bad[0])} at character ${bad.index + 1})`,
+      `${option} must not contain control characters, U+2028, U+2029 or bidi controls (${codePoint(bad[0])} at character ${bad.index + 1})`,
     );
   }
   return name;

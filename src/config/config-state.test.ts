@@ -56,6 +56,11 @@ describe('ConfigState', () => {
     ['mail/outbox_retention_hours', '87601'],
     ['mail/outbox_retention_hours', '1.5'],
     ['lb/weights/api-1', '257'],
+    ['shards/s1', '{"master":{"host":"h","port":1},"replicas":[{"host":"H","port":1}]}'],
+    [
+      'shards/s1',
+      '{"master":{"host":"h","port":1},"replicas":[{"host":"r","port":2},{"host":"r","port":2,"weight":2}]}',
+    ],
     ['lb/weights/-api', '1'],
     ['lb/weights/api 1', '1'],
     ['shards/Bad_Id', shard(1)],
@@ -76,10 +81,10 @@ describe('ConfigState', () => {
 
   it('refuses a tenant display name that is not one printable line (it goes into mail headers)', () => {
     expect(parseConfigKey('tenants/t1', '{"shard":"s1","name":"Acme Library"}').ok).toBe(true);
-    for (const name of ['two\\nlines', 'bell\\u0007', 'sep\\u2028x'])
+    for (const name of ['two\\nlines', 'bell\\u0007', 'sep\\u2028x', 'gnp\\u202Eexe', '   '])
       expect(parseConfigKey('tenants/t1', `{"shard":"s1","name":"${name}"}`)).toMatchObject({
         ok: false,
-        reason: expect.stringContaining('control characters'),
+        reason: expect.stringMatching(/control characters|blank/),
       });
   });
 

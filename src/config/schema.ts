@@ -27,24 +27,44 @@ export const replicaSchema = z.strictObject({
   weight: z.number().int().min(0).max(256).default(1),
 });
 
-export const shardSchema = z.strictObject({
-  master: hostPortSchema,
-  replicas: z.array(replicaSchema).max(16).default([]),
-  database: z
-    .string()
-    .regex(/^[A-Za-z0-9_]{1,64}$/)
-    .default('shardgate'),
-  /**
-   * names an env var holding this shard's password; the password itself never lives in etcd.
-   * Only `SHARDGATE_DB_PASSWORD_<SUFFIX>`: a key that could name any variable would let whoever
-   * writes etcd have the instances send, say, SHARDGATE_JWT_SECRET to a server of theirs as the
-   * password of a "master".
-   */
-  passwordEnv: z
-    .string()
-    .regex(/^SHARDGATE_DB_PASSWORD_[A-Z0-9_]{1,100}$/, 'must be SHARDGATE_DB_PASSWORD_<SUFFIX> (A-Z, 0-9, _)')
-    .optional(),
-});
+export const shardSchema = z
+  .strictObject({
+    master: hostPortSchema,
+    replicas: z.array(replicaSchema).max(16).default([]),
+    database: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,64}$/)
+      .default('shardgate'),
+    /**
+     * names an env var holding this shard's password; the password itself never lives in etcd.
+     * Only `SHARDGATE_DB_PASSWORD_<SUFFIX>`: a key that could name any variable would let whoever
+     * writes etcd have the instances send, say, SHARDGATE_JWT_SECRET to a server of theirs as the
+     * password of a "master".
+     */
+    passwordEnv: z
+      .string()
+      .regex(
+        /^SHARDGATE_DB_PASSWORD_[A-Z0-9_]{1,100}$/,
+        'must be SHARDGATE_DB_PASSWORD_<SUFFIX> (A-Z, 0-9, _)',
+      )
+      .optional(),
+  })
+  // one server per role: a replica equal to the master would be read as a replica and have its
+  // lag measured against itself; a replica listed twice would get twice its read share
+  .superRefine((shard, ctx) => {
+    const name = (h: { host: string; port: number }) => `${h.host.toLowerCase()}:${h.port}`;
+    const seen = new Set([name(shard.master)]);
+    shard.replicas.forEach((r, i) => {
+      if (seen.has(name(r)))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['replicas', i],
+          message: `${r.host}:${r.port} is ${name(r) === name(shard.master) ? "the shard's master" : 'listed twice'}`,
+        });
+      seen.add(name(r));
+    });
+  });
+
 export type ShardConfig = z.infer<typeof shardSchema>;
 
 export const TENANT_STATUSES = ['active', 'readonly', 'suspended'] as const;
@@ -56,8 +76,13 @@ export const tenantSchema = z.strictObject({
     .string()
     .min(1)
     .max(200)
-    // it goes into mail headers and every line-oriented listing: one printable line
-    .regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'must not contain control characters, U+2028 or U+2029')
+    // it goes into mail headers and every line-oriented listing: one printable line, not blank,
+    // without the bidi controls that reorder what a reader sees (U+202A–U+202E, U+2066–U+2069)
+    .regex(
+      /^[^\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]*$/u,
+      'must not contain control characters, U+2028, U+2029 or bidi controls',
+    )
+    .regex(/\S/, 'must not be blank')
     .optional(),
 });
 export type TenantEntry = z.infer<typeof tenantSchema>;

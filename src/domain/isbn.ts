@@ -1,10 +1,11 @@
 /**
  * ISBN check digits (ISO 2108): an ISBN-10's digits weighted 10…1 sum to a multiple of 11 (`X`
- * is 10, last place only); an ISBN-13's digits weighted 1, 3, 1, 3, … sum to a multiple of 10.
+ * or `x` is 10, last place only); an ISBN-13's digits weighted 1, 3, 1, 3, … sum to a multiple of 10.
  * Hyphens and spaces between digits are ignored here and kept as the client sent them.
  */
 export function isbnCheckDigitValid(isbn: string): boolean {
-  const chars = isbn.replace(/[- ]/g, '');
+  // `x` as typed is the check digit X
+  const chars = isbn.replace(/[- ]/g, '').toUpperCase();
   if (/^\d{9}[\dX]$/.test(chars)) {
     let sum = 0;
     for (let i = 0; i < 10; i++) sum += (10 - i) * (chars[i] === 'X' ? 10 : Number(chars[i]));

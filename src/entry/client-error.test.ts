@@ -109,6 +109,7 @@ describe('installClientErrorHandler', () => {
     expect(res.headers['content-type']).toBe('application/problem+json');
     expect(res.headers.connection).toBe('close');
     expect(res.headers['x-request-id']).toBe('rid-test');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(res.body));
     expect(JSON.parse(res.body)).toEqual({
       type: `https://shardgate.dev/problems/${code}`,
@@ -117,6 +118,8 @@ describe('installClientErrorHandler', () => {
       detail: expect.any(String),
       code,
       requestId: 'rid-test',
+      // a 400 names its field like every other 400: the request itself
+      ...(status === 400 ? { errors: [{ field: 'request', message: expect.any(String) }] } : {}),
     });
     expect(lines).toHaveLength(1);
     expect(lines[0]!.level).toBe('debug');

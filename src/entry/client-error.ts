@@ -68,10 +68,13 @@ export function clientErrorResponse(problem: ClientProblem, requestId: string): 
     detail: problem.detail,
     code: problem.code,
     requestId,
+    // every 400 names what is wrong (README): here the request itself
+    ...(problem.status === 400 ? { errors: [{ field: 'request', message: problem.detail }] } : {}),
   });
   return [
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
     'Content-Type: application/problem+json',
+    'X-Content-Type-Options: nosniff',
     `Content-Length: ${Buffer.byteLength(body)}`,
     `X-Request-Id: ${requestId}`,
     'Connection: close',

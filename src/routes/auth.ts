@@ -95,7 +95,12 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, body: jsonBody(changePasswordBody) },
       responses: {
         204: { description: 'changed; older tokens and the old password stop working' },
-        ...problems(400, 401, 403, 404, 413, 423, 429, 503),
+        ...problems(400, 401, 404, 413, 423, 429, 503),
+        403: {
+          ...problems(403)[403],
+          description:
+            'currentPassword is wrong (`wrong_current_password`), the tenant is suspended, or the token is of another tenant',
+        },
       },
     }),
     async (c) => {

@@ -114,7 +114,7 @@ export const registerBody = z
   .strictObject({ email: newEmail, name: personName, password })
   .openapi('RegisterMember');
 
-const ISBN_FORMAT = /^(?:\d[- ]?){9}[\dX]$|^(?:\d[- ]?){12}\d$/;
+const ISBN_FORMAT = /^(?:\d[- ]?){9}[\dXx]$|^(?:\d[- ]?){12}\d$/;
 const isbn = z
   .string()
   .regex(ISBN_FORMAT, 'must be an ISBN-10 or ISBN-13')
