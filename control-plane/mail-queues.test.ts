@@ -1,7 +1,7 @@
 import type { GetMessage } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { encodeMails } from '../src/mail/mail-message.js';
-import { positiveCount } from './commands/mail.js';
+import { describeLetter, positiveCount, printable } from './commands/mail.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 import { brokerRefusal, describeDeadLetter, redactUrl } from './mail-queues.js';
 
@@ -106,5 +106,47 @@ describe('brokerRefusal', () => {
       'socket hang up',
     ])
       expect(brokerRefusal(where, e)).toBeUndefined();
+  });
+});
+
+describe('printable', () => {
+  it('escapes control characters, line separators and bidi controls, and the backslash', () => {
+    expect(printable('a@example.com\nshardgate-ctl: fake')).toBe('a@example.com\\nshardgate-ctl: fake');
+    expect(printable('\r\t\\')).toBe('\\r\\t\\\\');
+    expect(printable('welcome\u001b[2J\u0007\u0000\u007f')).toBe('welcome\\x1b[2J\\x07\\x00\\x7f');
+    expect(printable('\u0085\u009b')).toBe('\\x85\\x9b');
+    expect(printable('\u2028\u2029')).toBe('\\u2028\\u2029');
+    expect(printable('\u202a\u202b\u202c\u202d\u202e')).toBe('\\u202a\\u202b\\u202c\\u202d\\u202e');
+    expect(printable('\u2066\u2067\u2068\u2069\u200e\u200f\u061c')).toBe(
+      '\\u2066\\u2067\\u2068\\u2069\\u200e\\u200f\\u061c',
+    );
+  });
+
+  it('leaves printable text as it is, non-ASCII included', () => {
+    for (const text of ['smtp: 550 5.1.1 <a@example.com> unknown', 'Zoë – 東京 🙂', ''])
+      expect(printable(text)).toBe(text);
+  });
+});
+
+describe('describeLetter', () => {
+  it('prints one line per mail, escaped, and marks the mails of a batch message', () => {
+    const odd = { ...mail('01A'), recipient: 'x@example.com\nfake line', kind: 'welcome\u001b[31m' };
+    const single = describeLetter(
+      describeDeadLetter(
+        message(encodeMails([odd]), { 'x-attempts': 4, 'x-last-error': '550-a\r\n550 b\u202e' }),
+      ),
+    );
+    expect(single).toEqual([
+      '01A  shard-1  t-1  welcome\\x1b[31m  x@example.com\\nfake line  attempts=4 outage-retries=0  550-a\\r\\n550 b\\u202e',
+    ]);
+    const batch = describeLetter(describeDeadLetter(message(encodeMails([mail('01A'), mail('01B')]))));
+    expect(batch).toEqual([
+      'batch 1/2: 01A  shard-1  t-1  welcome  a@example.com  attempts=0 outage-retries=0',
+      'batch 2/2: 01B  shard-1  t-1  welcome  a@example.com  attempts=0 outage-retries=0',
+    ]);
+    const poison = describeLetter(
+      describeDeadLetter(message(Buffer.from('x'), { 'x-last-error': 'bad\u001b[0m' }, 'id\n2')),
+    );
+    expect(poison).toEqual(['poison  message-id=id\\n2  1 bytes  attempts=0 outage-retries=0  bad\\x1b[0m']);
   });
 });

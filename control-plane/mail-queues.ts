@@ -10,12 +10,28 @@
  * the original, so an interrupted command can leave a message twice (once in each place, or twice
  * in the dead-letter queue) but never loses one; the worker mails each outbox id once
  * (delivered_at on the shard master), so a doubled dead letter is still one mail.
+ *
+ * A pass over the dead-letter queue (`dead-letters`, `redrive`) first takes the lock: the
+ * exclusive queue CTL_LOCK_QUEUE, which lives as long as this connection. Two passes at the same
+ * time would interleave their takes from the head and their copies to the tail (a listing
+ * showing some messages twice and others not at all, the queue order scrambled for good, a
+ * redrive missing the mail it was asked for), so the second command is refused with a UserError.
  */
 import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
 import { DEAD_QUEUE, WORK_QUEUE } from '../src/mail/amqp-topology.js';
 import { decodeMailBatch, decodeMailMessage, type MailMessage } from '../src/mail/mail-message.js';
 import { RETRY_DELAYS_MS, retryQueueName } from '../src/mail/retry-tiers.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
+
+/**
+ * The lock of a pass over the dead-letter queue: a second connection declaring this exclusive
+ * queue gets RESOURCE_LOCKED (405). The broker deletes it when the connection that holds it
+ * closes, also when its process dies.
+ */
+export const CTL_LOCK_QUEUE = 'shardgate.mail.ctl-lock';
+
+export const LOCKED_MESSAGE =
+  'another shardgate-ctl mail command is working on the dead-letter queue; try again when it has finished';
 
 /** how long the handshake and each broker call may take before the broker counts as unreachable */
 export const CALL_TIMEOUT_MS = 5000;
@@ -87,7 +103,15 @@ export interface QueueDepth {
 /** What a command does with one dead letter it took from the head of the queue. */
 export type Verdict = 'requeue' | 'redrive';
 
+/** What a pass did: how many messages it took, of how many the queue held when it started. */
+export interface PassResult {
+  taken: number;
+  total: number;
+}
+
 export class MailQueues {
+  private locked = false;
+
   private constructor(
     private readonly conn: amqp.ChannelModel,
     private readonly ch: ConfirmChannel,
@@ -119,28 +143,59 @@ export class MailQueues {
   }
 
   /**
+   * Take the lock of the dead-letter queue (CTL_LOCK_QUEUE) for as long as this connection is
+   * open; a UserError if another command holds it. `pass` takes it itself.
+   */
+  async lock(): Promise<void> {
+    if (this.locked) return;
+    // RESOURCE_LOCKED closes the channel it was asked on: ask on a channel of its own
+    const ch = await this.call(this.conn.createChannel(), 'open a channel');
+    ch.on('error', () => {});
+    try {
+      await deadline(
+        ch.assertQueue(CTL_LOCK_QUEUE, { exclusive: true, autoDelete: true, durable: false }),
+        `declare ${CTL_LOCK_QUEUE}`,
+      );
+    } catch (error) {
+      if ((error as { code?: number }).code === 405) throw new UserError(LOCKED_MESSAGE);
+      throw unreachable(this.where, error);
+    }
+    // the queue belongs to the connection, not to the channel
+    await ch.close().catch(() => {});
+    this.locked = true;
+  }
+
+  /**
    * Take every message that is in the dead-letter queue now off its head, once, oldest first, and
-   * let `decide` say where it goes: `requeue` puts it back at the tail (so a whole pass leaves
-   * the queue in its order), `redrive` publishes it to the work queue with fresh attempt counts.
-   * `stop` ends the pass early; what was not taken stays where it is. Returns how many were taken.
+   * let `decide` say where it goes: `requeue` puts it back at the tail, `redrive` publishes it to
+   * the work queue with fresh attempt counts. A whole pass leaves the messages it put back in
+   * their order. `stop` ends the pass early, but only while no message has been put back: once
+   * one has, the pass goes on to the end, so that the ones not taken yet do not end up in front
+   * of it. What was not taken stays where it is. Holds the lock (see `lock`) from the start.
    */
   async pass(
     decide: (letter: DeadLetter) => Verdict,
     stop: () => boolean = () => false,
     chunk = 200,
-  ): Promise<number> {
+  ): Promise<PassResult> {
+    await this.lock();
     const total = (await this.check(DEAD_QUEUE)).messages ?? 0;
     let taken = 0;
-    while (taken < total && !stop()) {
+    let requeued = 0;
+    const stopping = () => requeued === 0 && stop();
+    while (taken < total && !stopping()) {
       const batch: GetMessage[] = [];
-      while (batch.length < chunk && taken + batch.length < total && !stop()) {
+      while (batch.length < chunk && taken + batch.length < total && !stopping()) {
         const msg = await this.call(this.ch.get(DEAD_QUEUE, { noAck: false }), 'get');
         if (!msg) break;
         batch.push(msg);
         // decide now, so that `stop` sees this message counted
         const verdict = decide(describeDeadLetter(msg));
         if (verdict === 'redrive') this.publishToWork(msg);
-        else this.requeue(msg);
+        else {
+          this.requeue(msg);
+          requeued++;
+        }
       }
       if (batch.length === 0) break;
       await this.call(this.ch.waitForConfirms(), 'confirm');
@@ -148,7 +203,7 @@ export class MailQueues {
       this.ch.ack(batch.at(-1)!, true);
       taken += batch.length;
     }
-    return taken;
+    return { taken, total };
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDockerFiles } from './docker-config.js';
-import { DOCKER_ENV_FILE, writeDockerSecrets } from './docker-secrets.js';
+import { DOCKER_ENV_FILE, describeDockerSecrets, writeDockerSecrets } from './docker-secrets.js';
 import { renderLocalHaproxyConfig } from './haproxy.js';
 import { renderDockerHaproxyConfig } from './haproxy-config.js';
 import { REPO_ROOT } from './paths.js';
@@ -99,15 +99,9 @@ async function main([cmd, ...args]: string[]): Promise<number> {
     case 'render-docker':
       for (const file of writeDockerFiles()) console.log(`wrote ${file}`);
       return 0;
-    case 'docker-secrets': {
-      const { created, kept } = writeDockerSecrets();
-      console.log(
-        `wrote ${DOCKER_ENV_FILE} (mode 600): ${created.length ? `generated ${created.join(', ')}` : 'nothing new'}${
-          kept.length ? `; kept ${kept.join(', ')}` : ''
-        }`,
-      );
+    case 'docker-secrets':
+      console.log(describeDockerSecrets(DOCKER_ENV_FILE, writeDockerSecrets()));
       return 0;
-    }
     case undefined:
     case 'help':
     case '--help':

@@ -8,7 +8,8 @@
  * `mail redrive` sends it back and it arrives exactly once.
  *
  * Every message this file puts into the dead-letter queue is taken out again at the end, by its
- * outbox or message id; the others are left in their order.
+ * outbox or message id; the others are left in their order. Where this file moves messages
+ * itself (removeMine, toHead) it holds the lock that `mail dead-letters|redrive` take.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,10 @@ const tenant = uniqueTenantId('ctlmail');
 const REFUSE = join(MAIL_DIR, '.refuse');
 /** CONTRACT.md §5: a user error is exactly one line on stderr, naming the command and the culprit */
 const ONE_LINE = /^shardgate-ctl: [^\n]+ \(see shardgate-ctl [^\n]*--help\)\n$/;
+/** the exclusive queue a `mail dead-letters|redrive` pass holds (control-plane/mail-queues.ts) */
+const LOCK_QUEUE = 'shardgate.mail.ctl-lock';
+const LOCKED =
+  'another shardgate-ctl mail command is working on the dead-letter queue; try again when it has finished';
 
 interface Listed {
   messageId: string | null;
@@ -83,10 +88,30 @@ async function publishDead(bodies: { body: Buffer; messageId: string; headers: R
   }
 }
 
+/**
+ * Take the lock of the dead-letter queue on `conn` (as a `mail` command's pass does), waiting up
+ * to 10 s for a command that holds it; it is released when `conn` closes.
+ */
+async function lockOn(conn: amqp.ChannelModel): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const ch = await conn.createChannel();
+    ch.on('error', () => {});
+    try {
+      await ch.assertQueue(LOCK_QUEUE, { exclusive: true, autoDelete: true, durable: false });
+      await ch.close();
+      return;
+    } catch (error) {
+      if ((error as { code?: number }).code !== 405 || tries >= 50) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** take this file's messages out of the dead-letter queue; the others go back to its tail, in order */
 async function removeMine(): Promise<void> {
   const conn = await amqp.connect(AMQP_URL);
   try {
+    await lockOn(conn);
     const ch = await conn.createConfirmChannel();
     const total = (await ch.checkQueue(DEAD_QUEUE)).messageCount;
     for (let i = 0; i < total; i++) {
@@ -100,6 +125,34 @@ async function removeMine(): Promise<void> {
         ch.publish('', DEAD_QUEUE, m.content, { ...m.properties, persistent: true });
         await ch.waitForConfirms();
       }
+      ch.ack(m);
+    }
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
+ * Publish `bodies` to the dead-letter queue and put them at its head: the messages that were
+ * there before go behind them, in their order (each taken once and published again at the tail,
+ * confirmed before its ack, as `mail dead-letters` does), so that a `redrive` without --id
+ * meets this file's messages first and moves no other.
+ */
+async function toHead(bodies: { body: Buffer; messageId: string; headers: Record<string, unknown> }[]) {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    await lockOn(conn);
+    const ch = await conn.createConfirmChannel();
+    const before = (await ch.checkQueue(DEAD_QUEUE)).messageCount;
+    for (const b of bodies)
+      ch.publish('', DEAD_QUEUE, b.body, { persistent: true, messageId: b.messageId, headers: b.headers });
+    await ch.waitForConfirms();
+    for (let i = 0; i < before; i++) {
+      const m = await ch.get(DEAD_QUEUE, { noAck: false });
+      if (!m) break;
+      ch.publish('', DEAD_QUEUE, m.content, { ...m.properties, persistent: true });
+      await ch.waitForConfirms();
       ch.ack(m);
     }
     await ch.close();
@@ -262,6 +315,197 @@ describe('shardgate-ctl mail', () => {
 
     const third = listing();
     expect(ours(third, keys)).toEqual([`poison:${poisonId}`]);
+  });
+
+  it('dead-letters and redrive take a lock on the dead-letter queue: a second command is refused in one line, status is not', async () => {
+    const conn = await amqp.connect(AMQP_URL);
+    let held = true;
+    try {
+      await lockOn(conn);
+      for (const args of [
+        ['mail', 'dead-letters'],
+        ['mail', 'dead-letters', '--json'],
+        ['mail', 'redrive', '--id', outboxId(), '--limit', '1'],
+        ['mail', 'redrive', '--id', outboxId()],
+      ]) {
+        const r = ctl(args);
+        const command = args.slice(0, 2).join(' ');
+        expect(r.stdout, args.join(' ')).toBe('');
+        expect(r.stderr, args.join(' ')).toBe(
+          `shardgate-ctl: ${command}: ${LOCKED} (see shardgate-ctl ${command} --help)\n`,
+        );
+        expect(r.code, args.join(' ')).toBe(1);
+      }
+      // the depths need no lock
+      const status = ctl(['mail', 'status']);
+      expect(status.stderr).toBe('');
+      expect(status.code).toBe(0);
+      await conn.close();
+      held = false;
+      // released with the connection that held it
+      const r = ctl(['mail', 'dead-letters']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^\d+ message\(s\) in the dead-letter queue/);
+    } finally {
+      if (held) await conn.close();
+    }
+  });
+
+  it('redrive --limit keeps the queue order, and counts the poison left exactly', async () => {
+    const master = node(SHARD, 'master').port;
+    const [a, b, c] = [outboxId(), outboxId(), outboxId()];
+    const [toA, toB, toC] = [address('lim-a'), address('lim-b'), address('lim-c')];
+    for (const [id, to] of [
+      [a, toA],
+      [b, toB],
+      [c, toC],
+    ] as const)
+      await insertOutboxRow(master, { id, tenant, to, delivered: false });
+    const mail = (id: string, to: string) => welcomeMessage(id, to, tenant, SHARD);
+    const headers = { 'x-attempts': 4, 'x-outage-retries': 0, 'x-last-error': 'dead for the test' };
+    const [p1, p2, p3, p4] = [1, 2, 3, 4].map((i) => `poison-${i}-${randomBytes(4).toString('hex')}`);
+    for (const id of [a, b, c, p1!, p2!, p3!, p4!]) mine.add(id);
+    const poisonBody = (id: string) => ({ body: Buffer.from('{"not":"a mail"}'), messageId: id, headers });
+    const keys = new Set([a, b, c, ...[p1, p2, p3, p4].map((p) => `poison:${p}`)]);
+    const othersPoison = (l: Listing) =>
+      l.poison - ours(l, keys).filter((k) => k.startsWith('poison:')).length;
+    /** what the summary says about the messages of others the pass put back */
+    const othersLeft = (l: Listing, poison: number) => {
+      const mails = l.deadLetters.filter((d) => !d.poison && !keys.has(keyOf(d))).length;
+      return `left ${poison + othersPoison(l)} poison message(s) in the dead-letter queue${
+        mails
+          ? `; left ${mails} more mail message(s) there, over --limit 1 (it counts messages, not mails)`
+          : ''
+      }`;
+    };
+
+    // [P1, P2, A, P3, …]: redrive --limit 1 passes two poison messages before it moves A; it
+    // used to stop there, leaving [P3, …, P1, P2] and saying "left 2 poison message(s)"
+    await toHead([
+      poisonBody(p1!),
+      poisonBody(p2!),
+      { body: encodeMails([mail(a, toA)]), messageId: a, headers },
+      poisonBody(p3!),
+    ]);
+    const before = listing();
+    expect(before.deadLetters.slice(0, 4).map(keyOf)).toEqual([
+      `poison:${p1}`,
+      `poison:${p2}`,
+      a,
+      `poison:${p3}`,
+    ]);
+    const r = ctl(['mail', 'redrive', '--limit', '1']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    // the poison counted is all of it: the pass went on to the end once it put P1 back
+    expect(r.stdout).toBe(
+      `moved 1 message(s) (1 mail(s)) to the work queue with their attempts reset; ${othersLeft(before, 3)}\n`,
+    );
+    const after = listing();
+    expect(after.deadLetters.slice(0, 3).map(keyOf)).toEqual([
+      `poison:${p1}`,
+      `poison:${p2}`,
+      `poison:${p3}`,
+    ]);
+    // the others kept their order too
+    const others = (l: Listing) => l.deadLetters.map(keyOf).filter((k) => !keys.has(k));
+    expect(others(after)).toEqual(others(before));
+    await arrivesOnce(toA);
+
+    // [B, C, C, P4, …]: no message is put back before the limit, so the pass stops there and
+    // the rest is not read (nothing is claimed about the poison in it)
+    await toHead([
+      { body: encodeMails([mail(b, toB)]), messageId: b, headers },
+      { body: encodeMails([mail(c, toC)]), messageId: c, headers },
+      // the same mail twice, as an interrupted move can leave it
+      { body: encodeMails([mail(c, toC)]), messageId: c, headers },
+      poisonBody(p4!),
+    ]);
+    const stop = ctl(['mail', 'redrive', '--limit', '1']);
+    expect(stop.stderr).toBe('');
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toMatch(
+      /^moved 1 message\(s\) \(1 mail\(s\)\) to the work queue with their attempts reset; stopped at --limit 1: the \d+ message\(s\) behind were not read\n$/,
+    );
+    const stopped = listing();
+    expect(stopped.deadLetters.slice(0, 3).map(keyOf)).toEqual([c, c, `poison:${p4}`]);
+    await arrivesOnce(toB);
+
+    // with --id, the pass reads the whole queue: the second copy of C is over the limit and goes
+    // back in its place, counted as such
+    const byId = ctl(['mail', 'redrive', '--id', c, '--id', b, '--limit', '1']);
+    expect(byId.code).toBe(0);
+    expect(byId.stderr).toBe(`shardgate-ctl: not in the dead-letter queue: ${b}\n`);
+    expect(byId.stdout).toBe(
+      `moved 1 message(s) (1 mail(s)) to the work queue with their attempts reset; left ${4 + othersPoison(stopped)} poison message(s) in the dead-letter queue; left 1 more mail message(s) there, over --limit 1 (it counts messages, not mails)\n`,
+    );
+    await arrivesOnce(toC);
+    const last = listing();
+    expect(ours(last, keys)).toEqual([c, `poison:${p4}`, `poison:${p1}`, `poison:${p2}`, `poison:${p3}`]);
+    expect(last.deadLetters.slice(0, 2).map(keyOf)).toEqual([c, `poison:${p4}`]);
+    expect(others(last)).toEqual(others(before));
+  });
+
+  it('the text listing escapes control characters of every field, and marks the mails of a batch message', async () => {
+    const [x, y1, y2] = [outboxId(), outboxId(), outboxId()];
+    const poisonId = `poison-odd-${randomBytes(4).toString('hex')}`;
+    for (const id of [x, y1, y2, poisonId]) mine.add(id);
+    const odd: MailMessage = {
+      outboxId: x,
+      shardId: SHARD,
+      tenantId: tenant,
+      kind: 'welcome\u001b[2J\u001b]0;owned\u0007',
+      recipient: `odd-${randomBytes(3).toString('hex')}@example.com\nshardgate-ctl: fake second line`,
+      payload: {},
+    };
+    const lastError = '550-first line\r\n550 second \u202egnp.exe\u009b31m \u2028 \u2066x\u2069\u007f';
+    const batchMail = (id: string) => ({ ...welcomeMessage(id, address('batch'), tenant, SHARD) });
+    await publishDead([
+      { body: encodeMails([odd]), messageId: x, headers: { 'x-attempts': 4, 'x-last-error': lastError } },
+      { body: encodeMails([batchMail(y1), batchMail(y2)]), messageId: y1, headers: { 'x-attempts': 4 } },
+      {
+        body: Buffer.from('\u001b[31mnot a mail'),
+        messageId: poisonId,
+        headers: { 'x-last-error': 'bad\u001b[0m' },
+      },
+    ]);
+
+    const r = ctl(['mail', 'dead-letters', '--limit', '1000000']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    // nothing raw reaches the terminal: no control character but the line ends, no bidi control
+    expect(r.stdout.replaceAll('\n', '')).not.toMatch(/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u);
+    const lines = r.stdout.split('\n');
+    expect(lines.filter((l) => l.startsWith('shardgate-ctl: fake'))).toEqual([]);
+    const line = lines.find((l) => l.startsWith(x))!;
+    expect(line).toBe(
+      `${x}  ${SHARD}  ${tenant}  welcome\\x1b[2J\\x1b]0;owned\\x07  ${odd.recipient.replace('\n', '\\n')}  attempts=4 outage-retries=0  ` +
+        '550-first line\\r\\n550 second \\u202egnp.exe\\x9b31m \\u2028 \\u2066x\\u2069\\x7f',
+    );
+    // each mail of the batch message on a line of its own, marked as such
+    expect(
+      lines.filter((l) => l.includes(y1) || l.includes(y2)).map((l) => l.slice(0, l.indexOf('  '))),
+    ).toEqual([`batch 1/2: ${y1}`, `batch 2/2: ${y2}`]);
+    expect(lines.find((l) => l.includes(poisonId))).toMatch(
+      /^poison {2}message-id=poison-odd-\w+ {2}\d+ bytes {2}attempts=0 outage-retries=0 {2}bad\\x1b\[0m$/,
+    );
+    // one summary line, then one line per mail (or poison message): no line more
+    const listed = listing();
+    const expectedLines = 1 + listed.deadLetters.reduce((n, l) => n + Math.max(1, l.mails.length), 0);
+    expect(lines.at(-1)).toBe('');
+    expect(lines.length - 1).toBe(expectedLines);
+
+    // --json keeps the fields as they are (JSON escapes them)
+    const json = listed.deadLetters.find((l) => l.messageId === x)!;
+    expect(json.mails[0]).toMatchObject({ recipient: odd.recipient, kind: odd.kind });
+    expect(json.lastError).toBe(lastError);
+
+    // --limit counts messages: a batch message is one, whatever its mails
+    const limited = ctl(['mail', 'dead-letters', '--limit', '1']);
+    expect(limited.stdout.split('\n')[0]).toMatch(
+      /; the oldest 1 message\(s\) shown \(--limit counts messages/,
+    );
   });
 
   it('status shows every queue and the worker consuming the work queue', () => {

@@ -2,11 +2,12 @@
  * docker/ mirrors the local topology (issue "Foundation"). No Docker engine runs here, so
  * Debian's docker-compose validates the file (`config` must exit 0), and this test checks that
  * it names the same services and publishes the same ports as stack/topology.ts, that the
- * generated files (HAProxy config, etcd seed) equal a fresh render of the shared templates, and
- * that shardgate-ctl accepts the seed.
+ * generated files (HAProxy config, etcd seed) equal a fresh render of the shared templates, that
+ * shardgate-ctl accepts the seed, and that the init service applies it to an empty cluster only
+ * (its shell script runs here against a stub `node`).
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -87,13 +88,14 @@ describe('docker/compose.yml', () => {
       cpSync(join(REPO_ROOT, 'docker'), dir, { recursive: true });
       rmSync(join(dir, '.env'), { force: true });
       const envFile = join(dir, '.env');
-      expect(writeDockerSecrets(envFile).created.sort()).toEqual(Object.keys(DOCKER_SECRETS).sort());
+      // no secret of the shell running the test: each one is generated into the file
+      expect(writeDockerSecrets(envFile, {}).created.sort()).toEqual(Object.keys(DOCKER_SECRETS).sort());
       expect(statSync(envFile).mode & 0o777).toBe(0o600);
       const first = readFileSync(envFile, 'utf8');
       const values = [...first.matchAll(/^[A-Z_]+=(.+)$/gm)].map((m) => m[1]!);
       expect(new Set(values).size).toBe(Object.keys(DOCKER_SECRETS).length);
       for (const v of values) expect(v).toMatch(/^[A-Za-z0-9_-]{32,}$/);
-      expect(writeDockerSecrets(envFile).created).toEqual([]);
+      expect(writeDockerSecrets(envFile, {}).created).toEqual([]);
       expect(readFileSync(envFile, 'utf8')).toBe(first);
 
       const r = composeConfig({}, join(dir, 'compose.yml'));
@@ -174,12 +176,16 @@ describe('docker/compose.yml', () => {
     }
   });
 
+  /** the init service's shell script, as compose runs it (`$$` is compose's escape of `$`) */
+  function initScript(): string[] {
+    const command = parse(readFileSync(join(REPO_ROOT, 'docker', 'compose.yml'), 'utf8')).services.init
+      .command as string[];
+    return [...command.slice(0, -1), command.at(-1)!.replaceAll('$$', '$')];
+  }
+
   it('seeds etcd with a document shardgate-ctl accepts, as the init service applies it', () => {
-    const init = parse(
-      readFileSync(join(REPO_ROOT, 'docker', 'compose.yml'), 'utf8'),
-    ).services.init.command.at(-1);
-    const apply = /config apply (.*?) &&/
-      .exec(init)?.[1]
+    const apply = /config apply (.*?);/
+      .exec(initScript().at(-1)!)?.[1]
       ?.replace('/seed/etcd-seed.yaml', 'docker/etcd-seed.yaml');
     expect(apply).toBe('--force -f docker/etcd-seed.yaml');
     const r = spawnSync(
@@ -189,5 +195,58 @@ describe('docker/compose.yml', () => {
     );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+
+  it('init applies the seed to an empty cluster only: a second `up` keeps shards, placement and weights', () => {
+    const [shell, ...args] = initScript();
+    expect(shell).toBe('sh');
+    const dir = mkdtempSync(join(tmpdir(), 'shardgate-init-'));
+    try {
+      // a stub `node` that logs what it runs and answers `shards list --json` as told
+      const log = join(dir, 'log');
+      writeFileSync(
+        join(dir, 'node'),
+        `#!/bin/sh\necho "$*" >> "${log}"\ncase "$*" in *"shards list --json"*) printf '%s\\n' "$SHARDS"; exit "$SHARDS_RC";; esac\n`,
+      );
+      chmodSync(join(dir, 'node'), 0o755);
+      const run = (shards: string, rc = 0) => {
+        rmSync(log, { force: true });
+        const r = spawnSync(shell!, args, {
+          encoding: 'utf8',
+          env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, SHARDS: shards, SHARDS_RC: String(rc) },
+        });
+        const ran = readFileSync(log, 'utf8').trim().split('\n');
+        return { code: r.status, stdout: r.stdout, ran };
+      };
+
+      const empty = run('[]');
+      expect(empty.code).toBe(0);
+      expect(empty.ran).toEqual([
+        'dist/control-plane/cli.js init --no-topology',
+        'dist/control-plane/cli.js shards list --json',
+        'dist/control-plane/cli.js config apply --force -f /seed/etcd-seed.yaml',
+        'dist/src/db/migrate-cli.js',
+      ]);
+
+      // seeded before, and a failover since: the seed is not applied again, the migrations run
+      const seeded = run('[{"id":"shard-1","master":{"host":"shard-1-replica","port":3317}}]');
+      expect(seeded.code).toBe(0);
+      expect(seeded.ran).toEqual([
+        'dist/control-plane/cli.js init --no-topology',
+        'dist/control-plane/cli.js shards list --json',
+        'dist/src/db/migrate-cli.js',
+      ]);
+      expect(seeded.stdout).toMatch(/already holds shards: the seed is not applied again/);
+
+      // etcd not answering is not "seeded": init fails (and compose starts nothing after it)
+      const down = run('', 2);
+      expect(down.code).not.toBe(0);
+      expect(down.ran).toEqual([
+        'dist/control-plane/cli.js init --no-topology',
+        'dist/control-plane/cli.js shards list --json',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -12,6 +12,13 @@
  * handed back (nack/requeue) counts as a failed delivery on a quorum queue in RabbitMQ 4.0–4.2,
  * which drops it after 20. So `dead-letters` takes every message once and publishes it again at
  * the tail (confirmed before the original is acked): a whole pass leaves the queue as it was.
+ * `dead-letters` and `redrive` hold a lock on the queue for their pass (MailQueues.lock), so a
+ * second one at the same time is refused instead of interleaving with the first.
+ *
+ * The text output shows fields of the queue's messages (recipient, kind, the remote SMTP
+ * server's last error …) that anyone able to publish there, or the remote server, chose: every
+ * control character in them is escaped (`printable`), so they can neither fake a line nor send
+ * the terminal an escape sequence. `--json` shows them as they are (JSON escapes them).
  */
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
@@ -51,19 +58,44 @@ export async function mailStatus(ctx: CtlContext, opts: { json?: boolean }): Pro
   }
 }
 
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+/**
+ * Characters a line of text output must not carry raw: control characters (C0, DEL, C1), the
+ * line and paragraph separators U+2028/2029, the bidi controls (U+202A–202E, U+2066–2069, and
+ * the marks U+061C, U+200E, U+200F) that reorder what a terminal shows, and the backslash that
+ * introduces the escapes.
+ */
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069\u061C\u200E\u200F\\]/gu;
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+
+/** `text` as part of one line of output: each unprintable character escaped (\n, \x1b, \u202e) */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const known = ESCAPES[c];
+    if (known) return known;
+    const code = c.codePointAt(0)!;
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
-function describe(letter: DeadLetter): string[] {
+/** the text lines of one dead letter: one per mail, a batch message's marked `batch i/n:` */
+export function describeLetter(letter: DeadLetter): string[] {
   const counts = `attempts=${letter.attempts ?? '?'} outage-retries=${letter.outageRetries ?? '?'}${
     letter.redriven ? ` redriven=${letter.redriven}` : ''
   }`;
-  const error = letter.lastError ? `  ${oneLine(letter.lastError)}` : '';
+  const error = letter.lastError ? `  ${printable(letter.lastError.trim())}` : '';
   if (letter.poison)
-    return [`poison  message-id=${letter.messageId ?? '-'}  ${letter.bytes} bytes  ${counts}${error}`];
+    return [
+      `poison  message-id=${letter.messageId === null ? '-' : printable(letter.messageId)}  ${letter.bytes} bytes  ${counts}${error}`,
+    ];
+  const n = letter.mails.length;
   return letter.mails.map(
-    (m) => `${m.outboxId}  ${m.shardId}  ${m.tenantId}  ${m.kind}  ${m.recipient}  ${counts}${error}`,
+    (m, i) =>
+      `${n > 1 ? `batch ${i + 1}/${n}: ` : ''}${[m.outboxId, m.shardId, m.tenantId, m.kind, m.recipient]
+        .map(printable)
+        .join('  ')}  ${counts}${error}`,
   );
 }
 
@@ -75,7 +107,7 @@ export async function listDeadLetters(
   const shown: DeadLetter[] = [];
   let poison = 0;
   let mails = 0;
-  const taken = await withQueues(ctx, (q) =>
+  const { taken } = await withQueues(ctx, (q) =>
     q.pass((letter) => {
       if (letter.poison) poison++;
       mails += letter.mails.length;
@@ -91,10 +123,12 @@ export async function listDeadLetters(
   }
   ctx.out(
     `${taken} message(s) in the dead-letter queue: ${mails} mail(s), ${poison} poison${
-      shown.length < taken ? `; the oldest ${shown.length} shown (--limit)` : ''
+      shown.length < taken
+        ? `; the oldest ${shown.length} message(s) shown (--limit counts messages; a batch message is one, whatever its mails)`
+        : ''
     }`,
   );
-  for (const letter of shown) for (const line of describe(letter)) ctx.out(line);
+  for (const letter of shown) for (const line of describeLetter(letter)) ctx.out(line);
 }
 
 export async function redriveDeadLetters(
@@ -109,36 +143,57 @@ export async function redriveDeadLetters(
   let moved = 0;
   let movedMails = 0;
   let poison = 0;
-  const taken = await withQueues(ctx, (q) =>
+  let overLimit = 0;
+  /** ids of --id whose message was not moved because the limit was reached */
+  const notMoved = new Set<string>();
+  const { taken, total } = await withQueues(ctx, (q) =>
     q.pass(
       (letter) => {
         if (letter.poison) {
           poison++;
           return 'requeue';
         }
-        if (moved >= limit) return 'requeue';
         if (ids.size > 0) {
           const matching = letter.mails.filter((m) => ids.has(m.outboxId));
           if (matching.length === 0) return 'requeue';
+          if (moved >= limit) {
+            overLimit++;
+            for (const m of matching) notMoved.add(m.outboxId);
+            return 'requeue';
+          }
           for (const m of matching) found.add(m.outboxId);
+        } else if (moved >= limit) {
+          overLimit++;
+          return 'requeue';
         }
         moved++;
         movedMails += letter.mails.length;
         return 'redrive';
       },
-      // with no --id to look for, the pass can end as soon as the limit is reached
+      // with no --id to look for, the pass may end as soon as the limit is reached (the pass goes
+      // on to the end anyway once it put a message back, so that the queue keeps its order)
       () => ids.size === 0 && moved >= limit,
     ),
   );
-  const missing = [...ids].filter((id) => !found.has(id));
+  const missing = [...ids].filter((id) => !found.has(id) && !notMoved.has(id));
   if (ids.size > 0 && found.size === 0)
     throw new UserError(
       `no dead-lettered mail has outbox id ${missing.join(', ')} (looked at ${taken} message(s))`,
     );
   if (missing.length > 0) ctx.warn(`not in the dead-letter queue: ${missing.join(', ')}`);
+  const left: string[] = [];
+  if (poison) left.push(`left ${poison} poison message(s) in the dead-letter queue`);
+  if (overLimit)
+    left.push(
+      `left ${overLimit} more mail message(s) there, over --limit ${limit} (it counts messages, not mails)`,
+    );
+  // the pass ended at the limit before it put any message back: the rest was not read, and stays
+  // in its order (so nothing is known about the poison there)
+  if (taken < total && ids.size === 0 && moved >= limit)
+    left.push(`stopped at --limit ${limit}: the ${total - taken} message(s) behind were not read`);
   ctx.out(
     `moved ${moved} message(s) (${movedMails} mail(s)) to the work queue with their attempts reset${
-      poison ? `; left ${poison} poison message(s) in the dead-letter queue` : ''
+      left.length ? `; ${left.join('; ')}` : ''
     }`,
   );
 }
