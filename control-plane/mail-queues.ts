@@ -20,7 +20,7 @@
 import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
 import { DEAD_QUEUE, WORK_QUEUE } from '../src/mail/amqp-topology.js';
 import { decodeMailBatch, decodeMailMessage, type MailMessage } from '../src/mail/mail-message.js';
-import { RETRY_DELAYS_MS, retryQueueName } from '../src/mail/retry-tiers.js';
+import { RETRY_QUEUES } from '../src/mail/retry-tiers.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 
 /**
@@ -136,7 +136,7 @@ export class MailQueues {
 
   /** depth of the work queue, each retry tier and the dead-letter queue */
   async depths(): Promise<QueueDepth[]> {
-    const names = [WORK_QUEUE, ...RETRY_DELAYS_MS.map(retryQueueName), DEAD_QUEUE];
+    const names = [WORK_QUEUE, ...RETRY_QUEUES, DEAD_QUEUE];
     const out: QueueDepth[] = [];
     for (const queue of names) out.push({ queue, ...(await this.check(queue)) });
     return out;

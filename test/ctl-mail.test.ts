@@ -121,16 +121,20 @@ async function removeMine(): Promise<void> {
       const isMine =
         mine.has(String(m.properties.messageId)) ||
         [...mine].some((id) => body.includes(`"outboxId":"${id}"`));
-      if (!isMine) {
-        ch.publish('', DEAD_QUEUE, m.content, { ...m.properties, persistent: true });
-        await ch.waitForConfirms();
-      }
-      ch.ack(m);
+      if (isMine) ch.ack(m);
+      else await toTail(ch, m);
     }
     await ch.close();
   } finally {
     await conn.close();
   }
+}
+
+/** move a message taken off the dead-letter queue to its tail: the copy confirmed, then the original acked */
+async function toTail(ch: amqp.ConfirmChannel, m: amqp.GetMessage): Promise<void> {
+  ch.publish('', DEAD_QUEUE, m.content, { ...m.properties, persistent: true });
+  await ch.waitForConfirms();
+  ch.ack(m);
 }
 
 /**
@@ -151,9 +155,7 @@ async function toHead(bodies: { body: Buffer; messageId: string; headers: Record
     for (let i = 0; i < before; i++) {
       const m = await ch.get(DEAD_QUEUE, { noAck: false });
       if (!m) break;
-      ch.publish('', DEAD_QUEUE, m.content, { ...m.properties, persistent: true });
-      await ch.waitForConfirms();
-      ch.ack(m);
+      await toTail(ch, m);
     }
     await ch.close();
   } finally {

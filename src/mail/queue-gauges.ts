@@ -9,7 +9,7 @@
 import type { Metrics } from '../observability/metrics.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { DEAD_QUEUE, WORK_QUEUE } from './amqp-topology.js';
-import { RETRY_DELAYS_MS, retryQueueName } from './retry-tiers.js';
+import { RETRY_QUEUES } from './retry-tiers.js';
 
 export function registerQueueGauges({ amqp, metrics }: { amqp: AmqpConnection; metrics: Metrics }): void {
   metrics.gauge({
@@ -21,7 +21,7 @@ export function registerQueueGauges({ amqp, metrics }: { amqp: AmqpConnection; m
         const depths = await amqp.run(async (ch) => {
           const count = async (q: string) => (await ch.checkQueue(q)).messageCount;
           let retry = 0;
-          for (const delay of RETRY_DELAYS_MS) retry += await count(retryQueueName(delay));
+          for (const q of RETRY_QUEUES) retry += await count(q);
           return { work: await count(WORK_QUEUE), retry, dead: await count(DEAD_QUEUE) };
         });
         g.set({ queue: WORK_QUEUE }, depths.work);

@@ -16,3 +16,6 @@ export function retryDelayMs(attemptsMade: number): number {
 export function retryQueueName(delayMs: number): string {
   return `shardgate.mail.retry.${delayMs / 1000}s`;
 }
+
+/** every retry tier's queue, shortest delay first */
+export const RETRY_QUEUES: readonly string[] = RETRY_DELAYS_MS.map(retryQueueName);
