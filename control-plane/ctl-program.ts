@@ -20,10 +20,13 @@ import {
   setMaster,
 } from './commands/shards.js';
 import { statusCommand } from './commands/status.js';
+import { moveTenant } from './commands/tenant-move.js';
 import { createTenant, listTenants, removeTenant, setTenantStatus, showTenant } from './commands/tenants.js';
 import { type CtlContext, createCtlContext } from './ctl-context.js';
+import { UserError } from './ctl-errors.js';
 import ctlPackage from './package.json' with { type: 'json' };
 import { REACH_TIMEOUT_MS } from './reachability.js';
+import { wholeNumber } from './whole-number.js';
 
 type Action<A extends unknown[]> = (ctx: CtlContext, ...args: A) => Promise<void>;
 
@@ -150,6 +153,37 @@ export function buildProgram(): Command {
     )
     .option('--yes', 'confirm: the tenant answers 404 from now on')
     .action(run((ctx, id: string, opts: { yes?: boolean }) => removeTenant(ctx, id, opts)));
+  tenants
+    .command('move <id>')
+    .summary("move a tenant's rows to another shard and point its entry there")
+    .description(
+      "copy a tenant's rows to the shard --to names and switch its directory entry there: an active tenant is readonly (writes answer 423) until every instance reads from the new shard; the source's rows are deleted after the switch unless --keep-source. Needs SHARDGATE_DB_PASSWORD (or the shards' passwordEnv) and Redis",
+    )
+    .requiredOption('--to <shard>', 'the shard to move it to')
+    .option(
+      '--overwrite',
+      'replace rows of the tenant the target shard holds already (left by an earlier remove or --keep-source)',
+    )
+    .option('--keep-source', "leave the tenant's rows on the shard it leaves")
+    .option(
+      '--wait-ms <ms>',
+      'how long to wait for every instance, and each replica, to apply a step: 100-600000',
+      '10000',
+    )
+    .action(
+      run(
+        (
+          ctx,
+          id: string,
+          opts: { to: string; overwrite?: boolean; keepSource?: boolean; waitMs: string },
+        ) => {
+          const waitMs = wholeNumber(opts.waitMs, 100, 600_000);
+          if (waitMs === undefined)
+            throw new UserError(`invalid --wait-ms "${opts.waitMs}": a whole number 100-600000`);
+          return moveTenant(ctx, id, { ...opts, waitMs });
+        },
+      ),
+    );
 
   const breakers = program
     .command('breakers')

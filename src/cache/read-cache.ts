@@ -1,7 +1,10 @@
 /**
  * Cache-aside for hot reads that is never staler than the caller's own write (issue "cache").
  *
- * Keys are namespaced by tenant (`sg:{<tenant>}:…`; the hash tag keeps one tenant in one slot).
+ * Keys are namespaced by tenant and shard (`sg:{<tenant>}:<shard>:…`; the hash tag keeps one
+ * tenant in one slot). The shard is part of it because positions are: after a tenant moves
+ * (`shardgate-ctl tenants move`, which clears the namespace of the shard it moves to), nothing
+ * cached, nor any version position, of its former shard is read again.
  * Each cached thing belongs to a *version key* that holds the replication position (GTID) of the
  * last committed write that changed it — one per item (`book:<id>`) and one per list family
  * (`books`). Entries live at `…:e:<name>:<version>…`, so:
@@ -18,6 +21,9 @@
  * With `cache/near_max_entries` > 0 and a store that offers KeyTracking, hits are answered from
  * an in-process near cache (near-cache.ts) without a round trip; its coherence rules are there.
  *
+ * Redis is meant to run bounded with `maxmemory-policy volatile-ttl` (stack/redis.ts says why an
+ * evicted version key does not let an older entry be served to a reader with a token).
+ *
  * Failure modes: the store is behind the `redis` breaker; a failed or refused call turns the read
  * into `BYPASS` (straight to the database, bounded by the breaker's call_timeout_ms). A version
  * raise that fails is kept in memory and retried, so a write made while Redis was down still
@@ -31,6 +37,7 @@ import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { BreakerOpenError } from '../resilience/errors.js';
 import { gtidContains, parseGtid } from '../routing/gtid.js';
+import { cacheNamespace } from './cache-namespace.js';
 import type { CacheStore } from './interface.js';
 import { NearCache } from './near-cache.js';
 import { mergePositions } from './position-merge.js';
@@ -196,15 +203,15 @@ export class ReadCache {
     })();
   }
 
-  private keys(t: CacheTarget) {
-    const ns = `sg:{${t.tenantId}}`;
+  private keys(t: CacheTarget, shardId: string) {
+    const ns = cacheNamespace(t.tenantId, shardId);
     return { version: `${ns}:v:${t.version}`, prefix: `${ns}:e:${t.entry}:`, suffix: '' };
   }
 
   async read<T>(opts: ReadThroughOptions<T>): Promise<CachedRead<T>> {
     const { target, token } = opts;
     if (!this.config.current().cache.enabled) return this.bypass(opts);
-    const k = this.keys(target);
+    const k = this.keys(target, opts.shardId);
     const flavour = token?.flavour ?? opts.flavour ?? 'mariadb';
     const near = this.near?.lookup(k.version, (v) => `${k.prefix}${v}${k.suffix}`);
     if (near && (!token || this.covers(flavour, near.entry.p, token.gtid))) {
@@ -314,7 +321,9 @@ export class ReadCache {
     position: ReplicationPosition | undefined,
   ): Promise<void> {
     if (!position) return;
-    const keys = versions.map((v) => this.keys({ tenantId, version: v, entry: '' }).version);
+    const keys = versions.map(
+      (v) => this.keys({ tenantId, version: v, entry: '' }, position.shardId).version,
+    );
     this.near?.forget(keys);
     try {
       await this.redis(() =>

@@ -9,14 +9,16 @@ import { topology } from '../../stack/topology.js';
 export type ShardId = (typeof topology.shards)[number]['id'];
 
 export interface DbNode {
+  /** the process name in the stack (pid file, logs) */
+  name: string;
   shard: string;
   role: 'master' | 'replica';
   port: number;
 }
 
 export const DB_NODES: DbNode[] = topology.shards.flatMap((s) => [
-  { shard: s.id, role: 'master' as const, port: s.master.port },
-  ...s.replicas.map((r) => ({ shard: s.id, role: 'replica' as const, port: r.port })),
+  { name: s.master.name, shard: s.id, role: 'master' as const, port: s.master.port },
+  ...s.replicas.map((r) => ({ name: r.name, shard: s.id, role: 'replica' as const, port: r.port })),
 ]);
 
 export function node(shard: string, role: 'master' | 'replica'): DbNode {

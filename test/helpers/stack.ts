@@ -24,11 +24,7 @@ export const ETCD_URL = `http://${H}:${topology.etcd.port}`;
 export const REDIS_URL = `redis://${H}:${topology.redis.port}`;
 export const AMQP_URL = `amqp://guest:guest@${H}:${topology.rabbitmq.port}`;
 
-/** Every MariaDB node of the topology with its shard and role. */
-export const DB_NODES = topology.shards.flatMap((s) => [
-  { name: s.master.name, shard: s.id, role: 'master' as const, port: s.master.port },
-  ...s.replicas.map((r) => ({ name: r.name, shard: s.id, role: 'replica' as const, port: r.port })),
-]);
+export { DB_NODES } from './shard-db.js';
 
 /** `etcdctl --endpoints=<stack etcd> …args` (API v3); stdout, throws with stderr on failure. */
 export function etcdctl(args: string[]): string {
@@ -95,38 +91,4 @@ export function stackPid(name: string): number | undefined {
   }
 }
 
-export interface WaitOptions {
-  timeoutMs?: number;
-  intervalMs?: number;
-  what?: string;
-}
-
-/**
- * Poll `check` until it returns a truthy value (returned) or the time is up (throws, naming
- * `what`, the last value and the last error). `options` may be just the timeout in ms.
- */
-export async function waitFor<T>(
-  check: () => Promise<T> | T,
-  options: number | WaitOptions = {},
-): Promise<NonNullable<T>> {
-  const {
-    timeoutMs = 5000,
-    intervalMs = 50,
-    what = 'condition',
-  } = typeof options === 'number' ? { timeoutMs: options } : options;
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  do {
-    try {
-      last = await check();
-      if (last) return last as NonNullable<T>;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  } while (Date.now() < deadline);
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}; last value ${JSON.stringify(last)}${lastError ? `, last error ${String(lastError)}` : ''}`,
-  );
-}
+export { type WaitOptions, waitFor } from './wait-for.js';

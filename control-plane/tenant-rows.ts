@@ -1,0 +1,264 @@
+/**
+ * A tenant's rows on one shard, as `tenants move` copies, checks and deletes them: every row of
+ * the tables keyed by `tenant_id` that make up the tenant's library (TENANT_TABLES). The outbox
+ * is not among them: its rows are mails the email worker delivers from the shard they were
+ * written on (it reads every shard's outbox), so a pending mail is sent once, from there.
+ *
+ * Rows are read in primary-key order, in pages of PAGE_ROWS (keyset paging), with
+ * `dateStrings` so a DATETIME goes from one server to the other as the text it is (no time-zone
+ * round trip), and every page is hashed as it passes: two reads of the same rows give the same
+ * digest, so the copy can be checked against the source after the fact.
+ *
+ * Failure modes: a server that cannot be reached is an UnreachableError (exit 2) naming the shard
+ * and address, never the password; an SQL error is thrown as it is, for the caller to undo its
+ * step.
+ */
+import { createHash } from 'node:crypto';
+import type { ResultSetHeader } from 'mysql2';
+import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
+import type { ShardConfig } from '../src/config/schema.js';
+import type { Env } from '../src/env.js';
+import { UnreachableError, UserError } from './ctl-errors.js';
+
+/** the tables of a tenant's library, each with its primary key after `tenant_id` */
+export const TENANT_TABLES = [
+  { name: 'tenant_state', key: null },
+  { name: 'members', key: 'id' },
+  { name: 'books', key: 'id' },
+  { name: 'loans', key: 'id' },
+] as const;
+
+export type TableName = (typeof TENANT_TABLES)[number]['name'];
+
+const PAGE_ROWS = 1000;
+
+/** rows and a digest of their content, per table */
+export type TableDigests = Record<TableName, { rows: number; sha256: string }>;
+
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+/** `host:port`: the only way a server is named in output */
+export const addressOf = (a: ServerAddress) => `${a.host}:${a.port}`;
+
+/**
+ * A connection to one server of a shard as the application's user, the password from the
+ * shard's `passwordEnv` or SHARDGATE_DB_PASSWORD (as the API and `npm run migrate` do).
+ */
+export async function connectShardServer(
+  env: Env,
+  shardId: string,
+  shard: ShardConfig,
+  server: ServerAddress,
+): Promise<Connection> {
+  const password =
+    (shard.passwordEnv ? process.env[shard.passwordEnv] : undefined) ?? env.SHARDGATE_DB_PASSWORD;
+  try {
+    return await createConnection({
+      host: server.host,
+      port: server.port,
+      user: env.SHARDGATE_DB_USER,
+      password,
+      database: shard.database,
+      connectTimeout: 5000,
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const message = (error as Error).message.split('\n')[0];
+    // the server answered (wrong password, unknown database): a user error, not an outage
+    if (
+      code === 'ER_ACCESS_DENIED_ERROR' ||
+      code === 'ER_BAD_DB_ERROR' ||
+      code === 'ER_DBACCESS_DENIED_ERROR'
+    )
+      throw new UserError(`shard ${shardId} (${addressOf(server)}): ${message}`);
+    throw new UnreachableError(`shard ${shardId} (${addressOf(server)}) unreachable: ${message}`);
+  }
+}
+
+/** MariaDB or MySQL: they name the replication position and its wait differently */
+export async function isMariaDb(connection: Connection): Promise<boolean> {
+  const [rows] = await connection.query<RowDataPacket[]>('SELECT VERSION() AS v');
+  return String(rows[0]?.v ?? '').includes('MariaDB');
+}
+
+/**
+ * Walk `table`'s rows of `tenantId` in key order, page by page, giving each page to `onPage`;
+ * `locking` reads them with shared locks (inside the caller's transaction), which waits for a
+ * write that holds one of them and keeps new rows out of the tenant's key range until the
+ * caller's transaction ends.
+ */
+async function eachPage(
+  connection: Connection,
+  table: (typeof TENANT_TABLES)[number],
+  tenantId: string,
+  locking: boolean,
+  onPage: (rows: RowDataPacket[]) => Promise<void> | void,
+): Promise<void> {
+  const lock = locking ? ' LOCK IN SHARE MODE' : '';
+  if (table.key === null) {
+    const [rows] = await connection.query<RowDataPacket[]>(
+      `SELECT * FROM \`${table.name}\` WHERE tenant_id = ?${lock}`,
+      [tenantId],
+    );
+    if (rows.length > 0) await onPage(rows);
+    return;
+  }
+  let after = '';
+  for (;;) {
+    const [rows] = await connection.query<RowDataPacket[]>(
+      `SELECT * FROM \`${table.name}\` WHERE tenant_id = ? AND \`${table.key}\` > ? ORDER BY \`${table.key}\` LIMIT ${PAGE_ROWS}${lock}`,
+      [tenantId, after],
+    );
+    if (rows.length === 0) return;
+    await onPage(rows);
+    if (rows.length < PAGE_ROWS) return;
+    after = String(rows.at(-1)![table.key]);
+  }
+}
+
+function emptyDigests(): { digests: TableDigests; hashes: Map<TableName, ReturnType<typeof createHash>> } {
+  const digests = {} as TableDigests;
+  const hashes = new Map<TableName, ReturnType<typeof createHash>>();
+  for (const t of TENANT_TABLES) {
+    digests[t.name] = { rows: 0, sha256: '' };
+    hashes.set(t.name, createHash('sha256'));
+  }
+  return { digests, hashes };
+}
+
+function hashRows(hash: ReturnType<typeof createHash>, rows: RowDataPacket[]): void {
+  for (const row of rows) hash.update(`${JSON.stringify(Object.entries(row))}\n`);
+}
+
+/** The tenant's rows on this server: counts and digests (a plain, non-locking read). */
+export async function digestTenant(connection: Connection, tenantId: string): Promise<TableDigests> {
+  const { digests, hashes } = emptyDigests();
+  for (const table of TENANT_TABLES) {
+    await eachPage(connection, table, tenantId, false, (rows) => {
+      digests[table.name].rows += rows.length;
+      hashRows(hashes.get(table.name)!, rows);
+    });
+    digests[table.name].sha256 = hashes.get(table.name)!.digest('hex');
+  }
+  return digests;
+}
+
+/** How many rows of the tenant this server holds, all tables together. */
+export async function countTenantRows(connection: Connection, tenantId: string): Promise<number> {
+  let total = 0;
+  for (const table of TENANT_TABLES) {
+    const [rows] = await connection.query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM \`${table.name}\` WHERE tenant_id = ?`,
+      [tenantId],
+    );
+    total += Number(rows[0]?.n ?? 0);
+  }
+  return total;
+}
+
+/**
+ * Copy every row of the tenant from `source` to `target` in one transaction on each: the source
+ * read with shared locks (a write still in flight there finishes first), the target written in
+ * one transaction that first deletes whatever rows of the tenant it held. Either the whole copy
+ * commits on the target or nothing does. Answers what was copied (as digestTenant would of the
+ * source at that moment) and the target's replication position right after its COMMIT.
+ */
+export async function copyTenant(
+  source: Connection,
+  target: Connection,
+  tenantId: string,
+): Promise<{ digests: TableDigests; position: string }> {
+  const { digests, hashes } = emptyDigests();
+  await source.query('START TRANSACTION');
+  await target.query('START TRANSACTION');
+  try {
+    for (const table of TENANT_TABLES) {
+      await target.query(`DELETE FROM \`${table.name}\` WHERE tenant_id = ?`, [tenantId]);
+    }
+    for (const table of TENANT_TABLES) {
+      await eachPage(source, table, tenantId, true, async (rows) => {
+        const columns = Object.keys(rows[0]!);
+        const list = columns.map((c) => `\`${c}\``).join(', ');
+        await target.query(`INSERT INTO \`${table.name}\` (${list}) VALUES ?`, [
+          rows.map((row) => columns.map((c) => row[c])),
+        ]);
+        digests[table.name].rows += rows.length;
+        hashRows(hashes.get(table.name)!, rows);
+      });
+      digests[table.name].sha256 = hashes.get(table.name)!.digest('hex');
+    }
+    await target.query('COMMIT');
+  } catch (error) {
+    await target.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    await source.query('COMMIT').catch(() => {});
+  }
+  return { digests, position: await masterPosition(target) };
+}
+
+/** Delete every row of the tenant on this server, in batches of PAGE_ROWS (each its own commit). */
+export async function deleteTenantRows(
+  connection: Connection,
+  tenantId: string,
+): Promise<Record<TableName, number>> {
+  const deleted = {} as Record<TableName, number>;
+  // children first: nothing is left that names a deleted row, should this stop half-way
+  for (const table of [...TENANT_TABLES].reverse()) {
+    deleted[table.name] = 0;
+    for (;;) {
+      const [result] = await connection.query<ResultSetHeader>(
+        `DELETE FROM \`${table.name}\` WHERE tenant_id = ? LIMIT ${PAGE_ROWS}`,
+        [tenantId],
+      );
+      deleted[table.name] += result.affectedRows;
+      if (result.affectedRows < PAGE_ROWS) break;
+    }
+  }
+  return deleted;
+}
+
+/** The master's whole replication position (everything it committed so far). */
+export async function masterPosition(connection: Connection): Promise<string> {
+  const sql = (await isMariaDb(connection))
+    ? 'SELECT @@GLOBAL.gtid_binlog_pos AS p'
+    : 'SELECT @@GLOBAL.gtid_executed AS p';
+  const [rows] = await connection.query<RowDataPacket[]>(sql);
+  return String(rows[0]?.p ?? '');
+}
+
+/** True once this replica has applied `position`, waiting at most `timeoutMs`. */
+export async function replicaApplied(
+  connection: Connection,
+  position: string,
+  timeoutMs: number,
+): Promise<boolean> {
+  if (position === '') return true;
+  const sql = (await isMariaDb(connection))
+    ? 'SELECT MASTER_GTID_WAIT(?, ?) AS r'
+    : 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r';
+  const [rows] = await connection.query<RowDataPacket[]>(sql, [position, timeoutMs / 1000]);
+  return Number(rows[0]?.r) === 0;
+}
+
+/** `1 tenant_state row, 12 members, 40 books, 1 loan` */
+export function describeCounts(counts: Record<TableName, number>): string {
+  return TENANT_TABLES.map((t) => {
+    const n = counts[t.name];
+    const name = t.name === 'tenant_state' ? 'tenant_state rows' : t.name;
+    return `${n} ${n === 1 ? name.slice(0, -1) : name}`;
+  }).join(', ');
+}
+
+/** The tables whose rows or content differ between two digests (empty: the same rows). */
+export function differingTables(a: TableDigests, b: TableDigests): TableName[] {
+  return TENANT_TABLES.filter(
+    (t) => a[t.name].rows !== b[t.name].rows || a[t.name].sha256 !== b[t.name].sha256,
+  ).map((t) => t.name);
+}

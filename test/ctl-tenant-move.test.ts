@@ -1,0 +1,236 @@
+/**
+ * `shardgate-ctl tenants move` against the local stack's real shards, instances and Redis: a
+ * tenant's members, books and loans move with it; members keep their tokens and consistency
+ * tokens; no cached read is staler than the moved rows, also after moving back; writes during the
+ * move answer 201 or 423 and every 201 is on the new shard; a move that cannot finish is undone.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { dbPassword } from '../stack/stack-env.js';
+import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
+import { ctl, ctlAsync } from './helpers/ctl.js';
+import { etcdGet } from './helpers/etcd.js';
+import { node, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const ENV = { SHARDGATE_DB_PASSWORD: dbPassword() };
+const created: string[] = [];
+
+async function newTenant(label: string, shard = 'shard-1'): Promise<string> {
+  const id = uniqueTenantId(label);
+  created.push(id);
+  await createTenant(id, shard);
+  return id;
+}
+
+const entry = (id: string) =>
+  JSON.parse(etcdGet(`tenants/${id}`) ?? 'null') as { shard: string; status: string };
+const masterPort = (shard: string) => node(shard, 'master').port;
+
+async function addBook(tenant: string, token: string, title: string): Promise<string> {
+  const r = await api('POST', '/v1/books', {
+    tenant,
+    token,
+    body: { isbn: '9780306406157', title, author: 'Move Tester', copies: 2 },
+  });
+  if (r.status !== 201) throw new Error(`add book: ${r.status} ${r.text}`);
+  return r.json.id;
+}
+
+/** the title every instance answers for the book */
+async function titles(tenant: string, bookId: string): Promise<string[]> {
+  const answers = await Promise.all(
+    INSTANCES.map((base) => api('GET', `/v1/books/${bookId}`, { tenant, base })),
+  );
+  return answers.map((a) => (a.status === 200 ? a.json.title : `status ${a.status}`));
+}
+
+afterAll(() => {
+  for (const id of created) removeTenant(id);
+});
+
+describe('shardgate-ctl tenants move', () => {
+  it('moves members, books and loans; tokens, consistency tokens and the cache stay right, also moving back', async () => {
+    const tenant = await newTenant('move');
+    const { token } = await registerAndLogin(tenant, 'lib@example.com');
+    const reader = await registerAndLogin(tenant, 'reader@example.com');
+    const bookId = await addBook(tenant, token, 'Before the move');
+    await addBook(tenant, token, 'Second book');
+    const loan = await api('POST', '/v1/loans', { tenant, token: reader.token, body: { bookId } });
+    expect(loan.status).toBe(201);
+    const consistency = loan.headers.get('X-Consistency-Token')!;
+    // fill the read cache on every instance (and Redis) under shard-1
+    expect(await titles(tenant, bookId)).toEqual(INSTANCES.map(() => 'Before the move'));
+    const before = await tenantRowCounts(masterPort('shard-1'), tenant);
+    expect(before).toMatchObject({ members: 2, books: 2, loans: 1, tenant_state: 1 });
+
+    const moved = ctl(['tenants', 'move', tenant, '--to', 'shard-2'], ENV);
+    expect(moved.stderr).toBe('');
+    expect(moved.code).toBe(0);
+    expect(moved.stdout).toContain(`tenant ${tenant}: active -> readonly on shard shard-1`);
+    expect(moved.stdout).toContain(
+      'copied from shard shard-1 to shard shard-2: 1 tenant_state row, 2 members, 2 books, 1 loan',
+    );
+    expect(moved.stdout).toContain(`tenant ${tenant}: readonly -> active on shard shard-2`);
+    expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'active' });
+
+    // the rows: all on shard-2 (outbox rows stay where the worker delivers them), none on shard-1
+    const after = await tenantRowCounts(masterPort('shard-2'), tenant);
+    expect({ ...after, outbox: 0 }).toEqual({ ...before, outbox: 0 });
+    const left = await tenantRowCounts(masterPort('shard-1'), tenant);
+    expect({ ...left, outbox: 0 }).toEqual({ members: 0, books: 0, loans: 0, outbox: 0, tenant_state: 0 });
+
+    for (const base of INSTANCES) {
+      const book = await api('GET', `/v1/books/${bookId}`, { tenant, base });
+      expect(book.headers.get('X-Shard')).toBe('shard-2');
+      expect(book.json).toMatchObject({ title: 'Before the move', copies: 2, available: 1 });
+      // the member's token and the consistency token of a write made on shard-1 still work
+      const loans = await api('GET', '/v1/loans', {
+        tenant,
+        base,
+        token: reader.token,
+        headers: { 'X-Consistency-Token': consistency },
+      });
+      expect(loans.status).toBe(200);
+      expect(loans.json.items.map((l: { id: string }) => l.id)).toEqual([loan.json.id]);
+    }
+    const login = await api('POST', '/v1/auth/login', {
+      tenant,
+      body: { email: 'reader@example.com', password: 'correct horse battery' },
+    });
+    expect(login.status).toBe(200);
+
+    // writes go to shard-2 and invalidate there; then back to shard-1, whose cache still holds
+    // "Before the move" under its old version: the move clears it, so no instance answers it
+    const patched = await api('PATCH', `/v1/books/${bookId}`, {
+      tenant,
+      token,
+      body: { title: 'Moved once' },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.headers.get('X-Shard')).toBe('shard-2');
+    expect(await titles(tenant, bookId)).toEqual(INSTANCES.map(() => 'Moved once'));
+    const back = ctl(['tenants', 'move', tenant, '--to', 'shard-1'], ENV);
+    expect(back.stderr).toBe('');
+    expect(back.code).toBe(0);
+    expect(back.stdout).toMatch(
+      /deleted \d+ cache keys of tenant .* on shard shard-1 \(from an earlier stay there\)/,
+    );
+    expect(await titles(tenant, bookId)).toEqual(INSTANCES.map(() => 'Moved once'));
+    const returned = await api('POST', `/v1/loans/${loan.json.id}/return`, { tenant, token: reader.token });
+    expect(returned.status).toBe(200);
+    expect(returned.headers.get('X-Shard')).toBe('shard-1');
+  });
+
+  it('writes during the move answer 201 or 423, never an error, and every 201 is on the new shard', async () => {
+    const tenant = await newTenant('move-writes');
+    const { token } = await registerAndLogin(tenant, 'lib@example.com');
+    const statuses: number[] = [];
+    const written: string[] = [];
+    let moving = true;
+    const writer = (async () => {
+      for (let i = 0; moving; i++) {
+        const r = await api('POST', '/v1/books', {
+          tenant,
+          token,
+          body: { isbn: '9780306406157', title: `Book ${i}`, author: 'Writer', copies: 1 },
+        });
+        statuses.push(r.status);
+        if (r.status === 201) written.push(r.json.id);
+      }
+    })();
+    // some writes before the move starts
+    await waitFor(() => written.length >= 5, { timeoutMs: 10_000, what: 'five books written' });
+    const moved = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2'], ENV);
+    // and some after it ended
+    const count = written.length;
+    await waitFor(() => written.length >= count + 5, { timeoutMs: 10_000, what: 'five more books' });
+    moving = false;
+    await writer;
+    expect(moved.stderr).toBe('');
+    expect(moved.code).toBe(0);
+    expect(statuses.filter((s) => s !== 201 && s !== 423)).toEqual([]);
+    expect(statuses).toContain(423);
+    const books = await rootQuery<{ id: string }>(
+      masterPort('shard-2'),
+      'SELECT id FROM books WHERE tenant_id = ? ORDER BY id',
+      [tenant],
+    );
+    expect(books.map((b) => b.id)).toEqual([...written].sort());
+    for (const id of written) {
+      const r = await api('GET', `/v1/books/${id}`, { tenant });
+      expect(r.status, id).toBe(200);
+    }
+  });
+
+  it('refuses what it cannot do, naming why, and changes nothing', async () => {
+    const tenant = await newTenant('move-refused');
+    const cases: [string[], RegExp][] = [
+      [['tenants', 'move', tenant, '--to', 'shard-1'], /is on shard shard-1 already; nothing to move/],
+      [['tenants', 'move', tenant, '--to', 'shard-9'], /unknown shard shard-9 \(known: shard-1, shard-2\)/],
+      [['tenants', 'move', 'no-such-tenant-x', '--to', 'shard-2'], /unknown tenant no-such-tenant-x/],
+      [['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '5'], /invalid --wait-ms "5"/],
+      [['tenants', 'move', tenant], /required option '--to <shard>'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = ctl(args, ENV);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    // a shard that holds rows of the tenant already: refused unless --overwrite
+    await registerAndLogin(tenant, 'a@example.com');
+    const kept = ctl(['tenants', 'move', tenant, '--to', 'shard-2', '--keep-source'], ENV);
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).toContain('stay on shard shard-1 (--keep-source)');
+    const refused = ctl(['tenants', 'move', tenant, '--to', 'shard-1'], ENV);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /shard shard-1 holds 2 rows of tenant .* already .* re-run with --overwrite/,
+    );
+    expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'active' });
+    const overwritten = ctl(['tenants', 'move', tenant, '--to', 'shard-1', '--overwrite'], ENV);
+    expect(overwritten.code).toBe(0);
+    expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
+    // a wrong password: a user error naming the shard and server, never the password
+    const denied = ctl(['tenants', 'move', tenant, '--to', 'shard-2'], {
+      SHARDGATE_DB_PASSWORD: 'not-the-password',
+    });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/shard shard-1 \(127\.0\.0\.1:\d+\): Access denied/);
+    expect(denied.stderr).not.toContain('not-the-password');
+  });
+
+  it('undoes a move whose copy the new shard cannot replicate in time: back on its shard, active, the copy gone', async () => {
+    const tenant = await newTenant('move-undo');
+    await registerAndLogin(tenant, 'a@example.com');
+    const replica = node('shard-2', 'replica').port;
+    await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
+    let r: Awaited<ReturnType<typeof ctlAsync>>;
+    try {
+      r = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '500'], ENV);
+    } finally {
+      await rootQuery(replica, 'START SLAVE SQL_THREAD');
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /replica 127\.0\.0\.1:\d+ of shard shard-2 did not apply the copy .* within 500 ms/,
+    );
+    expect(r.stderr).toMatch(
+      /move of tenant .* undone: the copy on shard shard-2 deleted, tenant .* back to active on shard shard-1/,
+    );
+    expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
+    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(0);
+    expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(1);
+    await waitFor(
+      async () =>
+        (
+          await api('POST', '/v1/members', {
+            tenant,
+            body: { email: 'b@example.com', name: 'B', password: 'password123' },
+          })
+        ).status === 201,
+      { timeoutMs: 5000, what: 'the tenant writable again' },
+    );
+  });
+});
