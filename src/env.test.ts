@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EnvError, parseEnv, warnWithoutDbPassword } from './env.js';
+import { EnvError, parseEnv, reachableHost, warnWithoutDbPassword } from './env.js';
 
 describe('parseEnv', () => {
   it('fills the defaults of CONTRACT.md §3', () => {
@@ -7,6 +7,31 @@ describe('parseEnv', () => {
     expect(env.SHARDGATE_ETCD_ENDPOINTS).toEqual(['http://127.0.0.1:2379']);
     expect(env.SHARDGATE_AMQP_URL).toBe('amqp://guest:guest@127.0.0.1:5673');
     expect(env.PORT).toBe(8787);
+  });
+
+  it('listens on loopback unless SHARDGATE_LISTEN_HOST says otherwise', () => {
+    expect(parseEnv({}).SHARDGATE_LISTEN_HOST).toBe('127.0.0.1');
+    for (const host of ['0.0.0.0', '::', '::1', '10.1.2.3', 'fd00::2', 'localhost', 'api-1', 'api.internal'])
+      expect(parseEnv({ SHARDGATE_LISTEN_HOST: host }).SHARDGATE_LISTEN_HOST).toBe(host);
+  });
+
+  it.each([
+    '',
+    ' 127.0.0.1',
+    '300.1.1.1',
+    '10.0.1',
+    '[::1]',
+    '127.0.0.1:8080',
+    'http://127.0.0.1',
+    'a_b',
+    '-api',
+    'api..internal',
+  ])('stops at a malformed SHARDGATE_LISTEN_HOST %j with one line naming it', (value) => {
+    const parse = () => parseEnv({ SHARDGATE_LISTEN_HOST: value });
+    expect(parse).toThrow(EnvError);
+    expect(parse).toThrow(
+      /^invalid environment variable SHARDGATE_LISTEN_HOST: must be an IP address or a hostname, e\.g\. [^\n]*$/,
+    );
   });
 
   it('takes the URL schemes each client speaks', () => {
@@ -40,6 +65,19 @@ describe('parseEnv', () => {
     expect(() => parseEnv({}, { require: ['SHARDGATE_JWT_SECRET'] })).toThrow(
       'missing required environment variable SHARDGATE_JWT_SECRET',
     );
+  });
+});
+
+describe('reachableHost', () => {
+  it('turns a listen address into a URL host that reaches it from this machine', () => {
+    expect(reachableHost('127.0.0.1')).toBe('127.0.0.1');
+    expect(reachableHost('0.0.0.0')).toBe('127.0.0.1');
+    expect(reachableHost('::')).toBe('[::1]');
+    expect(reachableHost('::1')).toBe('[::1]');
+    expect(reachableHost('fd00::2')).toBe('[fd00::2]');
+    expect(reachableHost('api.internal')).toBe('api.internal');
+    // a URL built from it parses back to the same host
+    expect(new URL(`http://${reachableHost('fd00::2')}:8101`).hostname).toBe('[fd00::2]');
   });
 });
 

@@ -13,6 +13,21 @@ const urlOf = (...schemes: string[]) =>
       issue.input === undefined ? undefined : `must be a URL of scheme ${schemes.join(' or ')}:`,
   });
 
+/**
+ * An address to listen on: an IPv4 or IPv6 literal (bare, no brackets) or a hostname (RFC 1123).
+ * A dotted all-numeric name is not taken for a hostname (`300.1.1.1`, `10.0.1`): it is a
+ * mistyped address, which would otherwise fail only at listen time (or resolve somewhere else).
+ */
+const listenHost = z
+  .string()
+  .refine(
+    (s) =>
+      z.ipv4().safeParse(s).success ||
+      z.ipv6().safeParse(s).success ||
+      (z.hostname().safeParse(s).success && !/^[\d.]+$/.test(s)),
+    { error: 'must be an IP address or a hostname, e.g. 127.0.0.1, ::1, 0.0.0.0 or api.internal' },
+  );
+
 const urlList = z
   .string()
   .transform((s) => s.split(',').map((x) => x.trim()))
@@ -20,6 +35,12 @@ const urlList = z
 
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(8787),
+  /**
+   * the address every listener of the process binds: the API's HTTP port, its agent-check port
+   * and the worker's metrics port. Loopback by default (CONTRACT.md §2: "all on 127.0.0.1");
+   * `0.0.0.0` / `::` for a container reached from another one (docker/compose.yml)
+   */
+  SHARDGATE_LISTEN_HOST: listenHost.default('127.0.0.1'),
   /** `embedded` (no external services) is announced by the contract but not built yet */
   SHARDGATE_MODE: z.enum(['cluster']).default('cluster'),
   SHARDGATE_INSTANCE_ID: z.string().regex(INSTANCE_ID_PATTERN).optional(),
@@ -76,6 +97,17 @@ export function parseEnv(
     if (r.data[name] === undefined) throw new EnvError(`missing required environment variable ${name}`);
   }
   return r.data;
+}
+
+/**
+ * The host for a URL that reaches a listener bound to `listenHost` from this machine (what an
+ * instance registers in etcd): a wildcard address means every interface, of which loopback is
+ * the one surely there; an IPv6 literal gets its brackets.
+ */
+export function reachableHost(listenHost: string): string {
+  if (listenHost === '0.0.0.0') return '127.0.0.1';
+  if (/^[:0]+$/.test(listenHost)) return '[::1]';
+  return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
 }
 
 /**

@@ -6,6 +6,9 @@
  * The worker and the lb sync daemon came in later issues than the stack: each is started only
  * when its compiled entry exists (`workerBuilt`, `lbSyncBuilt`); `status` lists it as "not built
  * yet" otherwise. The migrations runner is skipped with a note while it does not exist.
+ *
+ * Each listens on `topology.host` only (SHARDGATE_LISTEN_HOST, from stackEnv): the API and agent
+ * ports, the worker's metrics port (the SMTP sink binds the same address, its own default).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';

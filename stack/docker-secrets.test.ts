@@ -83,7 +83,11 @@ describe('writeDockerSecrets', () => {
     );
     const r = writeDockerSecrets(file, {});
     expect(r.kept.sort()).toEqual(['MARIADB_ROOT_PASSWORD', 'SHARDGATE_JWT_SECRET']);
-    expect(r.created.sort()).toEqual(['REPL_PASSWORD', 'SHARDGATE_DB_PASSWORD']);
+    expect(r.created.sort()).toEqual([
+      'REPL_PASSWORD',
+      'SHARDGATE_DB_PASSWORD',
+      'SHARDGATE_RABBITMQ_PASSWORD',
+    ]);
     const text = readFileSync(file, 'utf8');
     expect(text).not.toMatch(/[^\r]\n/);
     const v = values(text);
@@ -99,11 +103,28 @@ describe('writeDockerSecrets', () => {
     );
     const r = writeDockerSecrets(file, {});
     expect(r.kept.sort()).toEqual(['MARIADB_ROOT_PASSWORD', 'REPL_PASSWORD', 'SHARDGATE_DB_PASSWORD']);
-    expect(r.created).toEqual(['SHARDGATE_JWT_SECRET']);
+    expect(r.created.sort()).toEqual(['SHARDGATE_JWT_SECRET', 'SHARDGATE_RABBITMQ_PASSWORD']);
     const v = values(readFileSync(file, 'utf8'));
     expect(v.get('SHARDGATE_DB_PASSWORD')).toEqual(['db-from-before']);
     expect(v.get('REPL_PASSWORD')).toEqual(['"repl from before"']);
     expect(v.get('SHARDGATE_JWT_SECRET')).toHaveLength(1);
+  });
+
+  it('adds the RabbitMQ password to a file written before it existed, and changes nothing else', () => {
+    const before =
+      '# secrets of docker/compose.yml (npm run stack -- docker-secrets); never commit\n' +
+      'SHARDGATE_JWT_SECRET=jwt-before\nSHARDGATE_DB_PASSWORD=db-before\n' +
+      'MARIADB_ROOT_PASSWORD=root-before\nREPL_PASSWORD=repl-before\n';
+    writeFileSync(file, before);
+    const r = writeDockerSecrets(file, {});
+    expect(r.created).toEqual(['SHARDGATE_RABBITMQ_PASSWORD']);
+    expect(r.kept.sort()).toEqual(ALL.filter((n) => n !== 'SHARDGATE_RABBITMQ_PASSWORD'));
+    const text = readFileSync(file, 'utf8');
+    expect(text.startsWith(before)).toBe(true);
+    // 24 random bytes in base64url: safe inside the AMQP URL compose builds from it
+    expect(values(text).get('SHARDGATE_RABBITMQ_PASSWORD')).toEqual([
+      expect.stringMatching(/^[A-Za-z0-9_-]{32}$/),
+    ]);
   });
 
   it('writes no secret that the environment sets (compose prefers it), and says so', () => {

@@ -17,12 +17,17 @@ import { REPO_ROOT } from './paths.js';
 
 export const DOCKER_ENV_FILE = join(REPO_ROOT, 'docker', '.env');
 
-/** every secret compose.yml requires (`${NAME:?…}`), and how many random bytes each gets */
+/**
+ * every secret compose.yml requires (`${NAME:?…}`), and how many random bytes each gets.
+ * SHARDGATE_RABBITMQ_PASSWORD is the password of RabbitMQ's `shardgate` user, which compose also
+ * puts into the AMQP URLs: base64url needs no URL-encoding there.
+ */
 export const DOCKER_SECRETS = {
   SHARDGATE_JWT_SECRET: 32,
   SHARDGATE_DB_PASSWORD: 24,
   MARIADB_ROOT_PASSWORD: 24,
   REPL_PASSWORD: 24,
+  SHARDGATE_RABBITMQ_PASSWORD: 24,
 } as const;
 
 export type DockerSecret = keyof typeof DOCKER_SECRETS;

@@ -4,6 +4,8 @@
  * `shardgate`); the JWT secret from SHARDGATE_JWT_SECRET or else one generated on the first `up`
  * and kept in `.stack/secrets.env` (mode 0600) so every later `up` reuses it — tokens survive a
  * restart. Neither ever goes to git or etcd.
+ * Every listener of these processes (API, agent-check, worker metrics) binds `topology.host`
+ * (SHARDGATE_LISTEN_HOST), the address HAProxy's server lines and the tests use, and nothing else.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,6 +35,7 @@ export function jwtSecret(): string {
 export function stackEnv(): Record<string, string> {
   return {
     SHARDGATE_MODE: 'cluster',
+    SHARDGATE_LISTEN_HOST: H,
     SHARDGATE_ETCD_ENDPOINTS: `http://${H}:${topology.etcd.port}`,
     SHARDGATE_ETCD_PREFIX: topology.etcd.prefix,
     SHARDGATE_REDIS_URL: `redis://${H}:${topology.redis.port}`,

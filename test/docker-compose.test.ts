@@ -15,6 +15,7 @@ import { parse } from 'yaml';
 import { DOCKER_GENERATED } from '../stack/docker-config.js';
 import { DOCKER_SECRETS, writeDockerSecrets } from '../stack/docker-secrets.js';
 import { REPO_ROOT } from '../stack/paths.js';
+import { REDIS_MAXMEMORY, REDIS_MAXMEMORY_POLICY, REDIS_MAXMEMORY_SAMPLES } from '../stack/redis.js';
 import { topology } from '../stack/topology.js';
 
 type Port = string | number | { published: string | number; target: number };
@@ -36,13 +37,19 @@ const SECRETS = Object.fromEntries(
   Object.keys(DOCKER_SECRETS).map((name) => [name, `validation-only-${name}`]),
 );
 
-/** `docker-compose config` of `file`, with `secrets` as the only secrets in its environment */
+/** settings compose takes from the environment with a default; the test's shell must not set them */
+const SETTINGS = ['SHARDGATE_PUBLISH_HOST', 'SHARDGATE_REDIS_MAXMEMORY'];
+
+/**
+ * `docker-compose config` of `file`, with `secrets` as the only secrets (and settings of SETTINGS)
+ * in its environment
+ */
 function composeConfig(
   secrets: Record<string, string> = SECRETS,
   file = 'docker/compose.yml',
 ): { code: number; stdout: string; stderr: string } {
   const env: Record<string, string | undefined> = { ...process.env, ...secrets };
-  for (const name of Object.keys(DOCKER_SECRETS)) if (!(name in secrets)) delete env[name];
+  for (const name of [...Object.keys(DOCKER_SECRETS), ...SETTINGS]) if (!(name in secrets)) delete env[name];
   const r = spawnSync('docker-compose', ['-f', file, 'config'], { cwd: REPO_ROOT, encoding: 'utf8', env });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -158,14 +165,57 @@ describe('docker/compose.yml', () => {
     }
   });
 
-  it('gives each API container its instance id and port', () => {
+  it('gives each API container its instance id and port, listening on every interface of its container', () => {
     for (const a of topology.apis) {
       expect(compose.services[a.id]?.environment).toMatchObject({
         PORT: String(a.port),
         SHARDGATE_INSTANCE_ID: a.id,
         SHARDGATE_AGENT_PORT: String(a.agentPort),
+        // HAProxy reaches the HTTP and agent ports from its own container (the default, 127.0.0.1,
+        // would answer inside the API container only)
+        SHARDGATE_LISTEN_HOST: '0.0.0.0',
       });
     }
+    expect(compose.services[topology.worker.name]?.environment).toMatchObject({
+      SHARDGATE_LISTEN_HOST: '0.0.0.0',
+    });
+  });
+
+  it('runs RabbitMQ without guest: user shardgate with SHARDGATE_RABBITMQ_PASSWORD, in every AMQP URL', () => {
+    const password = SECRETS.SHARDGATE_RABBITMQ_PASSWORD!;
+    expect(compose.services[topology.rabbitmq.name]?.environment).toMatchObject({
+      RABBITMQ_DEFAULT_USER: 'shardgate',
+      RABBITMQ_DEFAULT_PASS: password,
+    });
+    const amqp = Object.entries(compose.services).filter(([, s]) => s.environment?.SHARDGATE_AMQP_URL);
+    // the worker consumes and publishes; init runs shardgate-ctl (its mail commands speak AMQP)
+    expect(amqp.map(([name]) => name)).toEqual(expect.arrayContaining([topology.worker.name, 'init']));
+    for (const [name, s] of amqp) {
+      const url = new URL(s.environment!.SHARDGATE_AMQP_URL!);
+      expect(
+        { user: url.username, password: url.password, host: url.hostname, port: url.port },
+        name,
+      ).toEqual({
+        user: 'shardgate',
+        password,
+        host: topology.rabbitmq.name,
+        port: String(topology.rabbitmq.port),
+      });
+    }
+    expect(validated.stdout).not.toMatch(/guest/);
+  });
+
+  it('bounds Redis memory as the local stack does, evicting the keys nearest their expiry first', () => {
+    const option = (cmd: string[] | undefined, name: string) => cmd?.[cmd.indexOf(name) + 1];
+    const cmd = compose.services[topology.redis.name]?.command;
+    expect(option(cmd, '--maxmemory')).toBe(REDIS_MAXMEMORY);
+    expect(option(cmd, '--maxmemory-policy')).toBe(REDIS_MAXMEMORY_POLICY);
+    expect(option(cmd, '--maxmemory-samples')).toBe(String(REDIS_MAXMEMORY_SAMPLES));
+    const bigger = composeConfig({ ...SECRETS, SHARDGATE_REDIS_MAXMEMORY: '1gb' });
+    expect(bigger.code).toBe(0);
+    const biggerCmd = (parse(bigger.stdout) as Compose).services[topology.redis.name]?.command;
+    expect(option(biggerCmd, '--maxmemory')).toBe('1gb');
+    expect(option(biggerCmd, '--maxmemory-policy')).toBe(REDIS_MAXMEMORY_POLICY);
   });
 
   it('commits generated files equal to a fresh render of the shared templates', () => {

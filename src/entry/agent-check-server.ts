@@ -2,6 +2,8 @@
  * TCP responder for HAProxy `agent-check` (node-only): on every connection, write one line
  * (see agentReply) and close. Event-loop lag is sampled with perf_hooks' histogram and reset
  * after each answer, so the figure covers the last agent interval.
+ * Listens on `host` only (SHARDGATE_LISTEN_HOST, loopback by default): the reply tells whether
+ * the instance drains and how its breakers and event loop stand, which only HAProxy needs.
  */
 import { createServer, type Server } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -9,11 +11,14 @@ import type { Services } from '../app-env.js';
 import { agentReply } from '../observability/agent-reply.js';
 
 export function startAgentCheckServer({
+  host,
   port,
   services,
   draining,
   initialWeight,
 }: {
+  /** the address to bind (an IP literal or a hostname); HAProxy must reach it there */
+  host: string;
   port: number;
   services: Pick<Services, 'breakers' | 'logger' | 'config' | 'instanceId'>;
   draining: () => boolean;
@@ -37,8 +42,8 @@ export function startAgentCheckServer({
     sock.on('error', () => {});
   });
   server.on('error', (error) =>
-    services.logger.error({ err: String(error), port }, 'agent-check server failed'),
+    services.logger.error({ err: String(error), host, port }, 'agent-check server failed'),
   );
-  server.listen(port, '0.0.0.0');
+  server.listen(port, host);
   return server;
 }

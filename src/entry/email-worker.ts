@@ -2,7 +2,7 @@
  * The email worker (`npm run worker`): outbox relay + RabbitMQ consumer + SMTP + outbox
  * retention, following the shard map in etcd. Several may run. SIGTERM: stop purging and
  * claiming, finish in-flight delivery batches, close connections. Metrics on
- * SHARDGATE_WORKER_METRICS_PORT when set.
+ * SHARDGATE_WORKER_METRICS_PORT when set, bound to SHARDGATE_LISTEN_HOST (loopback by default).
  */
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
@@ -86,7 +86,7 @@ const metricsServer =
         }
         const { contentType, body } = await metrics.render();
         res.writeHead(200, { 'Content-Type': contentType }).end(body);
-      }).listen(env.SHARDGATE_WORKER_METRICS_PORT)
+      }).listen(env.SHARDGATE_WORKER_METRICS_PORT, env.SHARDGATE_LISTEN_HOST)
     : undefined;
 
 await config.start();

@@ -17,7 +17,7 @@ import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
-import { EnvError, parseEnv, warnWithoutDbPassword } from '../env.js';
+import { EnvError, parseEnv, reachableHost, warnWithoutDbPassword } from '../env.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
@@ -49,7 +49,7 @@ const registration = new InstanceRegistration({
   client: etcd,
   prefix: env.SHARDGATE_ETCD_PREFIX,
   instanceId,
-  url: `http://127.0.0.1:${env.PORT}`,
+  url: `http://${reachableHost(env.SHARDGATE_LISTEN_HOST)}:${env.PORT}`,
   logger,
 });
 // Re-register only when the config revision moves: our own registration write must not loop.
@@ -90,12 +90,13 @@ const app = createApp({
 });
 
 // POST bodies are read off the socket before Hono sees the request (pre-read-body.ts); Hono's
-// own clean-up of unread bodies stays off, as that module requires
+// own clean-up of unread bodies stays off, as that module requires. Bound to
+// SHARDGATE_LISTEN_HOST only (loopback unless the deployment says otherwise), like the agent port.
 const server = serve(
   {
     fetch: app.fetch,
     port: env.PORT,
-    hostname: '0.0.0.0',
+    hostname: env.SHARDGATE_LISTEN_HOST,
     autoCleanupIncoming: false,
     createServer: ((options: ServerOptions, listener: RequestListener) =>
       createServer(
@@ -105,7 +106,7 @@ const server = serve(
       )) as typeof createServer,
   },
   (info) => {
-    logger.info({ port: info.port }, 'listening');
+    logger.info({ host: env.SHARDGATE_LISTEN_HOST, port: info.port }, 'listening');
   },
 );
 installClientErrorHandler(server, { logger });
@@ -120,6 +121,7 @@ const agent =
   env.SHARDGATE_AGENT_PORT === undefined
     ? undefined
     : startAgentCheckServer({
+        host: env.SHARDGATE_LISTEN_HOST,
         port: env.SHARDGATE_AGENT_PORT,
         services: { breakers, logger, config, instanceId },
         draining: () => draining,
