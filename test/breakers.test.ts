@@ -221,6 +221,17 @@ describe('circuit breakers with live settings', () => {
       const readA = await api('GET', '/v1/books?limit=5', { tenant: tenantA, base });
       expect(readA.status).toBe(200);
       expect(readA.headers.get('X-Read-From')).toBe('replica');
+      // a member logs in on the replica's row; a refusal there could be a change the replica
+      // has not applied, so a wrong password or an unknown email is a 503, not a 401
+      const login = (email: string, password: string) =>
+        api('POST', '/v1/auth/login', { tenant: tenantA, base, body: { email, password } });
+      const inside = await login('lib-a@example.com', 'correct horse battery');
+      expect([inside.status, inside.headers.get('X-Read-From')]).toEqual([200, 'replica']);
+      expect(
+        (await api('GET', '/v1/members/me', { tenant: tenantA, base, token: inside.json.token })).status,
+      ).toBe(200);
+      expect((await login('lib-a@example.com', 'not the password')).status).toBe(503);
+      expect((await login('nobody@example.com', 'correct horse battery')).status).toBe(503);
 
       // half-open after reset_timeout_ms; a call_timeout_ms change keeps the state.
       // The shard router probes the master every second through this breaker, and a probe of

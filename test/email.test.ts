@@ -173,12 +173,24 @@ describe('email side effects', () => {
   it('RabbitMQ frozen: 100 registrations answer 201; after it resumes exactly 100 emails, no duplicates', async () => {
     await quiet();
     const emails = addresses(100, 'mq');
+    const workerMetrics = async () =>
+      (
+        await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`, {
+          signal: AbortSignal.timeout(15_000),
+        })
+      ).text();
+    // a scrape while RabbitMQ answers has the queue depths
+    expect(await workerMetrics()).toMatch(/^shardgate_mail_queue_messages\{queue="shardgate\.mail\.dead"/m);
     signalGroup(topology.rabbitmq.name, 'SIGSTOP');
     let answers: { status: number }[] = [];
     try {
       answers = await registerAll(emails);
       await new Promise((r) => setTimeout(r, 2000));
       expect(mailsTo(new Set(emails)).length).toBe(0);
+      // the worker's queue depths cannot be read now: absent, not their last values
+      const metrics = await workerMetrics();
+      expect(metrics).toContain('# TYPE shardgate_mail_queue_messages gauge');
+      expect(metrics).not.toMatch(/^shardgate_mail_queue_messages\{/m);
     } finally {
       signalGroup(topology.rabbitmq.name, 'SIGCONT');
     }

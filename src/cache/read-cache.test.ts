@@ -145,6 +145,57 @@ describe('ReadCache', () => {
   });
 });
 
+describe('ReadCache at shutdown', () => {
+  it('delivers deferred invalidations past an open breaker once the store answers, and counts those it could not', async () => {
+    const { cache, store, db, read, config, breakers } = setup();
+    config.put('breakers/redis/failure_threshold', '1');
+    await read();
+    store.failWith = new Error('down');
+    db.title = 'v2';
+    await cache.invalidate('acme', ['book:1'], pos('0-11-3'));
+    await cache.invalidate('acme', ['books'], pos('0-11-3'));
+    expect(breakers.get('redis', 'redis').state).toBe('open');
+    // still down for the whole window: both left, and the call returns in time
+    const t0 = Date.now();
+    expect(await cache.flushPending(300)).toBe(2);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // back while the breaker is still open: delivered anyway
+    setTimeout(() => {
+      store.failWith = undefined;
+    }, 100);
+    expect(await cache.flushPending(2000)).toBe(0);
+    cache.close();
+    // another instance (a fresh cache on the same store) no longer finds the old entry
+    const other = new ReadCache({
+      store,
+      config,
+      breakers: new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() }),
+      logger: silentLogger,
+      metrics: createNoopMetrics(),
+    });
+    const r = await other.read({
+      target: { tenantId: 'acme', version: 'book:1', entry: 'book:1' },
+      shardId: 'shard-1',
+      load: async () => ({ value: { title: db.title }, readFrom: 'replica' as const }),
+    });
+    expect(r).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    other.close();
+  });
+
+  it('does not wait for a store that hangs beyond its window', async () => {
+    const { cache, store } = setup();
+    store.failWith = new Error('down');
+    await cache.invalidate('acme', ['book:1'], pos('0-11-3'));
+    store.failWith = undefined;
+    store.hangs = true;
+    const t0 = Date.now();
+    expect(await cache.flushPending(200)).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(600);
+    store.hangs = false;
+    cache.close();
+  });
+});
+
 describe('ReadCache early refresh', () => {
   it('renews a hot entry in the last part of its TTL with one load, answering HIT meanwhile', async () => {
     const { config, db, read } = setup();

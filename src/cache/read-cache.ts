@@ -383,6 +383,38 @@ export class ReadCache {
     if (typeof this.retryTimer === 'object' && 'unref' in this.retryTimer) this.retryTimer.unref();
   }
 
+  /**
+   * At shutdown, once no request is left: push the version raises still pending (writes made
+   * while Redis was unreachable), which only this process knows, trying for up to `withinMs`
+   * past the breaker (it may still be open from the outage; a stopping process sends no other
+   * call). Answers how many are left: their entries may then be served to readers without a
+   * consistency token until they expire (`cache/ttl_seconds`); a reader with the write's token
+   * never gets them (an entry older than a token misses).
+   */
+  async flushPending(withinMs: number): Promise<number> {
+    const deadline = Date.now() + withinMs;
+    while (this.pending.size > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const [key, { flavour, position }] = this.pending.entries().next().value!;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([
+          this.store.raisePositions([key], flavour, position, VERSION_TTL_SECONDS),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('timed out')), left);
+          }),
+        ]);
+        this.pending.delete(key);
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return this.pending.size;
+  }
+
   private async retryPending(): Promise<void> {
     for (const [key, { flavour, position }] of [...this.pending]) {
       try {

@@ -15,7 +15,13 @@ import type { Logger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
 import type { ServerFlavour } from '../routing/gtid.js';
-import { type NodeSet, type NodeSpec, nodeSpecKey, type SqlNode } from '../routing/sql-node.js';
+import {
+  type NodeSet,
+  type NodeSpec,
+  nodeSpecKey,
+  type RunOptions,
+  type SqlNode,
+} from '../routing/sql-node.js';
 import { DatabaseError, isConnectionError, isDriverError, toUnavailable } from './mysql-errors.js';
 import { MysqlSession } from './mysql-session.js';
 import { SqlContext } from './repos/sql-context.js';
@@ -46,21 +52,33 @@ class MysqlNode implements SqlNode<MysqlSession> {
     private readonly acquireTimeoutMs: number,
   ) {}
 
-  async run<T>(fn: (session: MysqlSession) => Promise<T>): Promise<T> {
+  async run<T>(fn: (session: MysqlSession) => Promise<T>, options: RunOptions = {}): Promise<T> {
+    const { signal } = options;
     const connection = await this.acquire();
     let broken = false;
+    // the caller gave up (the breaker's call timeout, RunOptions): close the connection now, so
+    // the server rolls back what it has not committed and `fn` cannot send a COMMIT later
+    const abandon = () => {
+      if (broken) return;
+      broken = true;
+      connection.destroy();
+    };
+    signal?.addEventListener('abort', abandon, { once: true });
     try {
+      // given up on while it waited for a connection: never start it
+      if (signal?.aborted) throw new DependencyUnavailableError(this.key, 'abandoned before it started');
       const flavour = await this.detectFlavour(connection);
       return await fn(new MysqlSession(flavour, this.statementsOf(connection)));
     } catch (error) {
       if (error instanceof DependencyError) throw error;
-      if (isConnectionError(error)) {
+      if (broken || isConnectionError(error)) {
         broken = true;
         throw toUnavailable(this.key, error);
       }
       if (isDriverError(error) && !(error instanceof DatabaseError)) throw new DatabaseError(this.key, error);
       throw error;
     } finally {
+      signal?.removeEventListener('abort', abandon);
       if (broken) connection.destroy();
       else connection.release();
     }

@@ -26,6 +26,13 @@ import { isTransactionConflict } from './mysql-errors.js';
 import type { MysqlSession } from './mysql-session.js';
 import { drizzleTenantRepos } from './repos/tenant-repos.js';
 
+/**
+ * A write the caller stopped waiting for (503 after the master breaker's call_timeout_ms) is
+ * stopped too: its connection is closed, so it does not commit once a hung master resumes
+ * (RunOptions). The 503 of a write therefore means "not applied", unless its COMMIT had left.
+ */
+const CANCELLABLE = { cancellable: true } as const;
+
 class Rollback extends Error {
   constructor(readonly failure: Failure) {
     super('rollback');
@@ -66,7 +73,7 @@ export class SqlDataAccess implements DataAccess {
             if (error instanceof Rollback) return { result: error.failure };
             throw error;
           }
-        });
+        }, CANCELLABLE);
       } catch (error) {
         if (!isTransactionConflict(error)) throw error;
         if (attempt >= this.conflictRetries) {

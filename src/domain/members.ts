@@ -9,6 +9,7 @@ import { currentMember } from './member-access.js';
 import type { IssuedToken, MemberTokens, Principal } from './member-tokens.js';
 import type { Member } from './models.js';
 import type { PasswordHasher } from './password-hasher.js';
+import type { TenantRepos } from './repositories.js';
 import { fail, ok, type Result } from './result.js';
 import { tenantPayload } from './tenant-payload.js';
 
@@ -72,7 +73,12 @@ const INVALID_CREDENTIALS = fail('unauthorized', 'invalid_credentials', 'email o
 
 /**
  * Reads on the master: a member who just registered or changed the password through another
- * instance must be able to log in at once, whatever the replicas have applied.
+ * instance must be able to log in at once, whatever the replicas have applied. While the master
+ * cannot be reached, a replica's row lets a member in whose password it confirms (reads go on
+ * through a master outage; a password changed within that replica's lag then works for that
+ * long, as token revocation does in member-access.ts). A replica cannot refuse: an unknown email
+ * or a wrong password there may be a registration or a change it has not applied, so the master
+ * is asked again, which answers 503 while it is down.
  * Unknown email and wrong password give the same failure after about the same time.
  */
 export async function login(
@@ -81,15 +87,20 @@ export async function login(
   input: { email: string; password: string },
 ): Promise<ReadOutcome<Result<IssuedToken>>> {
   const email = normaliseEmail(input.email);
-  const found = await data.read(tenant, { from: 'master' }, (repos) => repos.members.findByEmail(email));
-  const member = found.value;
+  const find = (repos: TenantRepos) => repos.members.findByEmail(email);
+  let found = await data.read(tenant, { from: 'master-else-replica' }, find);
+  let member = found.value;
+  let verified = member ? await passwords.verify(member.passwordHash, input.password) : false;
+  if (!verified && found.readFrom !== 'master') {
+    found = await data.read(tenant, { from: 'master' }, find);
+    member = found.value;
+    verified = member ? await passwords.verify(member.passwordHash, input.password) : false;
+  }
   if (!member) {
     await passwords.verifyDummy(input.password);
     return { value: INVALID_CREDENTIALS, readFrom: found.readFrom };
   }
-  if (!(await passwords.verify(member.passwordHash, input.password))) {
-    return { value: INVALID_CREDENTIALS, readFrom: found.readFrom };
-  }
+  if (!verified) return { value: INVALID_CREDENTIALS, readFrom: found.readFrom };
   const issued = await memberTokens.issue({
     tenantId: tenant.id,
     memberId: member.id,

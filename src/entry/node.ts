@@ -137,6 +137,9 @@ void config.start();
  * are closed (a client that never sends the rest of its body cannot hold the process), and if
  * closing the adapters hangs too, the process exits 1 five seconds later.
  */
+/** how long a stopping instance tries to deliver deferred cache invalidations (ReadCache.flushPending) */
+const SHUTDOWN_FLUSH_MS = 3000;
+
 async function shutdown(signal: string): Promise<void> {
   if (draining) process.exit(1);
   draining = true;
@@ -159,6 +162,14 @@ async function shutdown(signal: string): Promise<void> {
   clearTimeout(deadline);
   agent?.close();
   await registration.stop();
+  // invalidations deferred while Redis was unreachable live only in this process: push them now
+  const lost = await cache.flushPending(SHUTDOWN_FLUSH_MS);
+  if (lost > 0) {
+    logger.error(
+      { invalidations: lost },
+      'cache invalidations not delivered before exit (Redis unreachable): their entries may be served to readers without a consistency token until cache/ttl_seconds',
+    );
+  }
   cache.close();
   await cacheStore.close();
   await loginThrottle.close();

@@ -137,6 +137,7 @@ function fakeMetrics(): Metrics & { counts: Map<string, number> } {
     inc: (_labels?: unknown, value = 1) => counts.set(name, (counts.get(name) ?? 0) + value),
     set() {},
     dec() {},
+    reset() {},
     observe() {},
   });
   return {

@@ -4,7 +4,9 @@
  * A dead-lettered mail is owed until an operator redrives it (`shardgate-ctl mail redrive`), so
  * `queue="shardgate.mail.dead"` above 0 is the thing to alert on; unlike the worker's
  * `mail_dead_lettered_total`, it survives worker restarts and falls when mails are redriven.
- * While RabbitMQ is unavailable (or its breaker open) the last values stay.
+ * While RabbitMQ cannot be read (down, or its breaker open) the series are absent, not left at
+ * their last values: a scrape never shows a depth that is not the queue's now (alert on
+ * `absent(shardgate_mail_queue_messages{queue="shardgate.mail.dead"})` too).
  */
 import type { Metrics } from '../observability/metrics.js';
 import type { AmqpConnection } from './amqp-connection.js';
@@ -28,7 +30,7 @@ export function registerQueueGauges({ amqp, metrics }: { amqp: AmqpConnection; m
         g.set({ queue: 'retry' }, depths.retry);
         g.set({ queue: DEAD_QUEUE }, depths.dead);
       } catch {
-        /* RabbitMQ unavailable: keep the last values */
+        g.reset();
       }
     },
   });

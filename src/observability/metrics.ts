@@ -12,6 +12,8 @@ export interface GaugeHandle {
   set(labels: Labels, value: number): void;
   inc(labels?: Labels, value?: number): void;
   dec(labels?: Labels, value?: number): void;
+  /** forget every series: the family is exposed without values until the next `set` */
+  reset(): void;
 }
 export interface HistogramHandle {
   observe(labels: Labels, value: number): void;
@@ -32,7 +34,7 @@ export interface Metrics {
 }
 
 export function createNoopMetrics(): Metrics {
-  const handle = { inc() {}, set() {}, dec() {}, observe() {} };
+  const handle = { inc() {}, set() {}, dec() {}, reset() {}, observe() {} };
   return {
     counter: () => handle,
     gauge: () => handle,

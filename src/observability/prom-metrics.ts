@@ -10,6 +10,7 @@ function gaugeHandle(g: Gauge): GaugeHandle {
     set: (labels: Labels, value: number) => g.set(labels, value),
     inc: (labels: Labels = {}, value = 1) => g.inc(labels, value),
     dec: (labels: Labels = {}, value = 1) => g.dec(labels, value),
+    reset: () => g.reset(),
   };
 }
 

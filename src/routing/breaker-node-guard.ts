@@ -12,6 +12,7 @@
  * dropped (`retain`), so /health/circuit-breakers and /metrics list only the nodes in force.
  */
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
 import type { NodeGuard, NodeIdentity, NodeSession, SqlNode } from './sql-node.js';
 
@@ -27,7 +28,25 @@ export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
       const breaker = breakers.get(identity.name, identity.kind);
       return {
         key: node.key,
-        run: (fn) => breaker.execute(() => node.run(fn), { isFailure: (e) => e instanceof DependencyError }),
+        // a cancellable call (a write) gets the signal of the breaker's call timeout, so the call
+        // the caller gave up on (503) is stopped, not committed later; other calls do not read
+        // `signal` (an AbortController per read is measurable CPU). An unavailable node is named
+        // by its breaker in the 503, never by its address.
+        run: (fn, options) =>
+          breaker.execute(
+            (call) =>
+              node
+                .run(fn, options?.cancellable ? { ...options, signal: call.signal } : options)
+                .catch((error: unknown) => {
+                  throw error instanceof DependencyUnavailableError && error.dependency === node.key
+                    ? new DependencyUnavailableError(identity.name, error.reason, {
+                        cause: error,
+                        retryAfterSeconds: error.retryAfterSeconds,
+                      })
+                    : error;
+                }),
+            { isFailure: (e) => e instanceof DependencyError },
+          ),
         admit: () => breaker.refuseIfOpen(),
       };
     },

@@ -213,6 +213,22 @@ describe('shard router: read-your-writes', () => {
     expect(replica.waits).toBe(0);
   });
 
+  it('reads from the master soon after ryw_timeout_ms when a replica that had applied the token hangs', async () => {
+    const { router, tick, replica, master } = setup();
+    master.position = replica.position = '0-1-7';
+    await tick();
+    const started = Date.now();
+    // the replica froze after its last probe: the read itself never answers
+    const r = await router.read('s1', { position: token('0-1-7') }, async (session) =>
+      session.server === replica ? new Promise<string>(() => {}) : 'x',
+    );
+    expect(r.readFrom).toBe('master');
+    expect(r.value).toBe('x');
+    expect(replica.waits).toBe(0);
+    // without a bound it would wait for the hung replica forever (the breaker's timeout upstream)
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('waits on a close replica, then reads there when it caught up in time', async () => {
     const { router, tick, replica } = setup();
     await tick();

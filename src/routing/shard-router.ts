@@ -189,14 +189,15 @@ export class ShardRouter<S extends NodeSession> {
     }
     const wanted = parseGtid(position.flavour, position.gtid);
     if (!wanted) return NOT_REACHED;
-    const applied = admitted.filter((r) => r.position && gtidContains(r.position, wanted));
-    if (applied.length > 0)
-      return this.runOnReplica(weightedPick(applied, (r) => r.weight, this.random)!, fn);
-
     // A wait longer than the replica breaker's call timeout would be abandoned by the breaker and
     // counted as a failure of a healthy replica: never wait that long.
     const { replication, breakers } = this.config.current();
     const timeoutMs = Math.min(replication.rywTimeoutMs, breakers['mysql-replica'].call_timeout_ms - 250);
+    const applied = admitted.filter((r) => r.position && gtidContains(r.position, wanted));
+    if (applied.length > 0) {
+      const pick = weightedPick(applied, (r) => r.weight, this.random)!;
+      return this.withinRywBudget(this.runOnReplica(pick, fn), Math.max(0, timeoutMs));
+    }
     if (timeoutMs <= 0) return NOT_REACHED;
     // Only wait on a replica whose measured lag suggests it can catch up within the timeout.
     const close = admitted.filter((r) => r.health.lagSeconds * 1000 <= timeoutMs);
@@ -207,17 +208,28 @@ export class ShardRouter<S extends NodeSession> {
       if (!(await session.waitFor(position.gtid, timeoutMs))) return NOT_REACHED;
       return fn(session);
     });
-    // The server ends its wait after timeoutMs, but a replica that does not answer at all (hung,
-    // SIGSTOPped) would hold the read until the breaker's call timeout: give up on it a little
-    // after timeoutMs and read from the master. The abandoned call finishes (or times out, and
-    // counts against the replica's breaker) on its own; its result is dropped.
+    return this.withinRywBudget(waited, timeoutMs);
+  }
+
+  /**
+   * A read with a consistency token takes at most about `ryw_timeout_ms` on a replica, whether it
+   * waits for the replica to apply the token or the replica had applied it already: the server
+   * ends its own wait after timeoutMs, but a replica that does not answer at all (hung,
+   * SIGSTOPped) would hold the read until the breaker's call timeout. So give up on it a little
+   * after timeoutMs and read from the master. The abandoned call finishes (or times out, and
+   * counts against the replica's breaker) on its own; its result is dropped.
+   */
+  private async withinRywBudget<T>(
+    read: Promise<T | typeof NOT_REACHED>,
+    timeoutMs: number,
+  ): Promise<T | typeof NOT_REACHED> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<typeof NOT_REACHED>((resolve) => {
       timer = setTimeout(() => resolve(NOT_REACHED), timeoutMs + RYW_WAIT_MARGIN_MS);
     });
-    waited.catch(() => {}); // an abandoned call must not surface as unhandled
+    read.catch(() => {}); // an abandoned call must not surface as unhandled
     try {
-      return await Promise.race([waited, deadline]);
+      return await Promise.race([read, deadline]);
     } finally {
       clearTimeout(timer);
     }

@@ -30,12 +30,24 @@ export interface SqlNode<S extends NodeSession = NodeSession> {
    * (refused, timed out, lost, pool queue full) throw `DependencyUnavailableError`; SQL errors
    * and errors thrown by `fn` pass through unchanged.
    */
-  run<T>(fn: (session: S) => Promise<T>): Promise<T>;
+  run<T>(fn: (session: S) => Promise<T>, options?: RunOptions): Promise<T>;
   /**
    * Throws what `run` would throw at once without calling the node (its breaker is open);
    * returns when a call would be tried. Absent = always tried.
    */
   admit?(): void;
+}
+
+export interface RunOptions {
+  /**
+   * Abandoning the call must stop it (a write transaction): when `signal` aborts, the connection
+   * is closed at once, so a transaction whose COMMIT has not left is rolled back by the server and
+   * `fn`'s next statement fails; one that starts after the abort is never run. Only a COMMIT
+   * already sent may still apply (the caller cannot know: the usual ambiguity of a lost answer).
+   * The breaker guard supplies the signal of its call timeout when `cancellable` is set.
+   */
+  signal?: AbortSignal;
+  cancellable?: boolean;
 }
 
 export interface NodeSpec {
