@@ -6,6 +6,7 @@
  * If the guard fails, nothing is written and the operator is told to re-run.
  */
 import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
+import { type DbHostPolicy, parseDbHosts } from '../src/config/db-hosts.js';
 import { scalarSchemas } from '../src/config/schema.js';
 import type { CtlContext } from './ctl-context.js';
 import { UserError } from './ctl-errors.js';
@@ -43,6 +44,16 @@ export function isManagedKey(key: string): boolean {
   return MANAGED_SECTIONS.some((s) => (s.endsWith('/') ? key.startsWith(s) : key === s));
 }
 
+function dbHostsOfEnv(): DbHostPolicy | undefined {
+  const text = process.env.SHARDGATE_DB_HOSTS;
+  if (text === undefined) return undefined;
+  try {
+    return parseDbHosts(text);
+  } catch (error) {
+    throw new UserError(`invalid environment variable SHARDGATE_DB_HOSTS: ${(error as Error).message}`);
+  }
+}
+
 export async function readPrefix(ctx: CtlContext): Promise<PrefixRead> {
   const res = await ctx.call(() => ctx.etcd.getAll().prefix(ctx.prefix).exec());
   const entries = new Map<string, string>();
@@ -55,9 +66,12 @@ export async function readPrefix(ctx: CtlContext): Promise<PrefixRead> {
   return { revision: Number(res.header.revision), entries, mods };
 }
 
-/** The validated view of a read, computed exactly as the API instances compute it. */
+/**
+ * The validated view of a read, computed exactly as the API instances compute it, with this
+ * process's SHARDGATE_DB_HOSTS (the instances' own list is what they enforce; set the same here).
+ */
 export function loadState(read: PrefixRead): ConfigState {
-  const state = new ConfigState();
+  const state = new ConfigState({ dbHosts: dbHostsOfEnv() });
   state.load([...read.entries].map(([k, v]): [string, string, number] => [k, v, read.mods.get(k) ?? 0]));
   return state;
 }
@@ -115,7 +129,7 @@ export function validateChanges(current: PrefixRead, changes: Change[]): Rejecte
     else next.set(c.key, c.new);
   }
   // Validate from scratch (no last-good fallback), so an invalid new value is reported as such.
-  const after = new ConfigState();
+  const after = new ConfigState({ dbHosts: dbHostsOfEnv() });
   after.load(next);
   const changed = new Set(changes.map((c) => c.key));
   const shardDeletes = changes.filter((c) => c.new === undefined && c.key.startsWith('shards/'));

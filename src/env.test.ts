@@ -50,6 +50,7 @@ describe('parseEnv', () => {
     ['SHARDGATE_SMTP_URL', 'nope', 'smtp or smtps'],
     ['SHARDGATE_ETCD_ENDPOINTS', 'http://a:2379,127.0.0.1:2379', 'http or https'],
     ['PORT', 'abc', ''],
+    ['SHARDGATE_DB_HOSTS', 'db-1,db 2', '"db 2" is not a host or host:port'],
   ])('stops at a malformed %s with one line naming it', (name, value, why) => {
     const parse = () => parseEnv({ [name]: value });
     expect(parse).toThrow(EnvError);
@@ -59,6 +60,16 @@ describe('parseEnv', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain('\n');
     }
+  });
+
+  it('reads SHARDGATE_DB_HOSTS into the policy the config enforces; unset allows every server', () => {
+    expect(parseEnv({}).SHARDGATE_DB_HOSTS).toBeUndefined();
+    const policy = parseEnv({ SHARDGATE_DB_HOSTS: '127.0.0.1,db-2:3306' }).SHARDGATE_DB_HOSTS!;
+    expect([
+      policy.allows('127.0.0.1', 3317),
+      policy.allows('db-2', 3306),
+      policy.allows('db-2', 3307),
+    ]).toEqual([true, true, false]);
   });
 
   it('names a variable the process requires', () => {

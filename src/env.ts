@@ -3,6 +3,7 @@
  * nowhere else. A missing or malformed required variable stops the process with one line naming it.
  */
 import { z } from 'zod';
+import { parseDbHosts } from './config/db-hosts.js';
 import { INSTANCE_ID_PATTERN } from './config/schema.js';
 
 /** a URL of one of these schemes, e.g. `urlOf('amqp', 'amqps')` */
@@ -53,6 +54,18 @@ export const envSchema = z.object({
   SHARDGATE_AMQP_URL: urlOf('amqp', 'amqps').default('amqp://guest:guest@127.0.0.1:5673'),
   SHARDGATE_DB_USER: z.string().min(1).default('shardgate'),
   SHARDGATE_DB_PASSWORD: z.string().optional(),
+  /** the database servers a shard in etcd may name (src/config/db-hosts.ts); unset = any */
+  SHARDGATE_DB_HOSTS: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseDbHosts(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   SHARDGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SHARDGATE_SMTP_URL: urlOf('smtp', 'smtps').default('smtp://127.0.0.1:2525'),
   SHARDGATE_MAIL_FROM: z.email().default('no-reply@shardgate.local'),

@@ -43,6 +43,9 @@ export function stackEnv(): Record<string, string> {
     SHARDGATE_SMTP_URL: `smtp://${H}:${topology.smtp.port}`,
     SHARDGATE_DB_USER: topology.dbUser,
     SHARDGATE_DB_PASSWORD: dbPassword(),
+    // every MariaDB node of the stack (and of the failover test) is on this host: a shard in etcd
+    // naming another server is rejected instead of being sent the password (src/config/db-hosts.ts)
+    SHARDGATE_DB_HOSTS: H,
     SHARDGATE_JWT_SECRET: jwtSecret(),
   };
 }

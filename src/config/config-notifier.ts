@@ -2,11 +2,11 @@
  * Shared bookkeeping of the config stores: the validated state, listeners and status fields.
  * A listener that throws is reported through `onListenerError` and does not stop the others.
  */
-import { type ConfigChange, ConfigState } from './config-state.js';
+import { type ConfigChange, ConfigState, type ConfigStateOptions } from './config-state.js';
 import type { ConfigListener, ConfigStatus } from './interface.js';
 
 export class ConfigNotifier {
-  readonly state = new ConfigState();
+  readonly state: ConfigState;
   loaded = false;
   connected = false;
   lastError: string | undefined;
@@ -19,7 +19,10 @@ export class ConfigNotifier {
   constructor(
     private readonly source: ConfigStatus['source'],
     private readonly onListenerError: (error: unknown) => void = () => {},
-  ) {}
+    stateOptions: ConfigStateOptions = {},
+  ) {
+    this.state = new ConfigState(stateOptions);
+  }
 
   subscribe(listener: ConfigListener): () => void {
     this.listeners.add(listener);

@@ -6,6 +6,7 @@
  * good value of that key stays in force. References are checked too: a tenant naming an unknown
  * shard is rejected, and deleting a shard that still holds tenants is refused (the shard stays).
  */
+import { type DbHostPolicy, refusedServers } from './db-hosts.js';
 import {
   BREAKER_KINDS,
   type BreakerKind,
@@ -84,6 +85,10 @@ function defaultScalar(key: ScalarKey): number | boolean {
   return r.data;
 }
 
+export interface ConfigStateOptions {
+  dbHosts?: DbHostPolicy;
+}
+
 export class ConfigState {
   private raw = new Map<string, { value: string; mod: number }>();
   private good = new Map<string, GoodEntry>();
@@ -93,7 +98,10 @@ export class ConfigState {
   /** the config revision never goes below this: the last snapshot's, raised by watched deletes */
   private revisionFloor = 0;
   private current: ConfigSnapshot;
-  constructor() {
+  private readonly dbHosts: DbHostPolicy | undefined;
+  /** `dbHosts`: the servers a shard may name (SHARDGATE_DB_HOSTS); a shard naming another is rejected */
+  constructor({ dbHosts }: ConfigStateOptions = {}) {
+    this.dbHosts = dbHosts;
     this.current = this.build();
   }
 
@@ -205,6 +213,7 @@ export class ConfigState {
   }
 
   private referenceError(parsed: ParsedKey, good: Map<string, GoodEntry>): string | undefined {
+    if (parsed.type === 'shard') return refusedServers(this.dbHosts, parsed.value);
     if (parsed.type === 'tenant' && !good.has(`shards/${parsed.value.shard}`)) {
       return `unknown shard "${parsed.value.shard}"`;
     }

@@ -20,6 +20,7 @@ import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
 import { ConfigNotifier } from './config-notifier.js';
 import type { ConfigSnapshot } from './config-state.js';
+import type { DbHostPolicy } from './db-hosts.js';
 import { type Entry, planHistoryRestore } from './history-restore.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
 
@@ -30,6 +31,8 @@ export interface EtcdConfigStoreOptions {
   /** first and maximum delay between read attempts while etcd is unreachable */
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /** the servers a shard may name (SHARDGATE_DB_HOSTS, db-hosts.ts); absent = any */
+  dbHosts?: DbHostPolicy;
 }
 
 export class EtcdConfigStore implements ConfigStore {
@@ -46,14 +49,26 @@ export class EtcdConfigStore implements ConfigStore {
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
 
-  constructor({ client, prefix, logger, retryInitialMs = 200, retryMaxMs = 5000 }: EtcdConfigStoreOptions) {
+  private readonly dbHosts: DbHostPolicy | undefined;
+
+  constructor({
+    client,
+    prefix,
+    logger,
+    retryInitialMs = 200,
+    retryMaxMs = 5000,
+    dbHosts,
+  }: EtcdConfigStoreOptions) {
+    this.dbHosts = dbHosts;
     this.client = client;
     this.prefix = prefix;
     this.logger = logger.child({ component: 'config' });
     this.retryInitialMs = retryInitialMs;
     this.retryMaxMs = retryMaxMs;
-    this.notifier = new ConfigNotifier('etcd', (error) =>
-      this.logger.error({ err: error }, 'config listener failed'),
+    this.notifier = new ConfigNotifier(
+      'etcd',
+      (error) => this.logger.error({ err: error }, 'config listener failed'),
+      { dbHosts },
     );
   }
 
@@ -155,11 +170,15 @@ export class EtcdConfigStore implements ConfigStore {
    */
   private async restoreLastGood(entries: Entry[]) {
     const state = this.notifier.state;
-    const plan = await planHistoryRestore(entries, async (key, revision) => {
-      const res = await this.client.get(`${this.prefix}${key}`).revision(String(revision)).exec();
-      const kv: IKeyValue | undefined = res.kvs[0];
-      return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
-    });
+    const plan = await planHistoryRestore(
+      entries,
+      async (key, revision) => {
+        const res = await this.client.get(`${this.prefix}${key}`).revision(String(revision)).exec();
+        const kv: IKeyValue | undefined = res.kvs[0];
+        return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
+      },
+      { dbHosts: this.dbHosts },
+    );
     if (!plan) return state.load(entries);
     const changes = state.load(plan.base);
     for (const [key, value, mod] of plan.puts) state.put(key, value, mod);

@@ -18,7 +18,7 @@
  * "keeping last good value") and `deletes` (restored shards, which the state keeps while tenants
  * are on them).
  */
-import { ConfigState } from './config-state.js';
+import { ConfigState, type ConfigStateOptions } from './config-state.js';
 import { parseConfigKey } from './schema.js';
 
 export type Entry = [key: string, value: string, modRevision: number];
@@ -46,9 +46,10 @@ type Version = { value: string; mod: number };
 export async function planHistoryRestore(
   entries: Entry[],
   read: VersionReader,
+  stateOptions: ConfigStateOptions = {},
 ): Promise<RestorePlan | undefined> {
   const current = new Map(entries.map(([k, value, mod]): [string, Version] => [k, { value, mod }]));
-  const probe = new ConfigState();
+  const probe = new ConfigState(stateOptions);
   const rejectedOf = (base: Map<string, Version>) => {
     probe.load([...base].map(([k, v]): Entry => [k, v.value, v.mod]));
     return probe.rejected.map((r) => r.key).filter((k) => !k.startsWith('instances/'));

@@ -5,14 +5,20 @@
 
 import { ConfigNotifier } from './config-notifier.js';
 import type { ConfigSnapshot } from './config-state.js';
+import type { DbHostPolicy } from './db-hosts.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
 
 export class MemoryConfigStore implements ConfigStore {
-  private readonly notifier = new ConfigNotifier('memory');
+  private readonly notifier: ConfigNotifier;
   private revision = 0;
 
   /** `initial` is loaded at once, so the store is ready unless `loaded: false` is asked for. */
-  constructor({ initial = {}, loaded = true }: { initial?: Record<string, string>; loaded?: boolean } = {}) {
+  constructor({
+    initial = {},
+    loaded = true,
+    dbHosts,
+  }: { initial?: Record<string, string>; loaded?: boolean; dbHosts?: DbHostPolicy } = {}) {
+    this.notifier = new ConfigNotifier('memory', undefined, { dbHosts });
     if (loaded) this.load(initial);
   }
 

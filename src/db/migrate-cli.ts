@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/mysql2';
 import { migrate } from 'drizzle-orm/mysql2/migrator';
 import { createConnection } from 'mysql2/promise';
+import { refusedServers } from '../config/db-hosts.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
 import { EnvError, parseEnv } from '../env.js';
@@ -129,7 +130,14 @@ async function main(): Promise<void> {
   }
   const folder = migrationsFolder();
   const shards = await readShards(env.SHARDGATE_ETCD_ENDPOINTS, env.SHARDGATE_ETCD_PREFIX);
-  for (const [id, shard] of [...shards].sort(([a], [b]) => a.localeCompare(b))) {
+  const ordered = [...shards].sort(([a], [b]) => a.localeCompare(b));
+  // a shard pointed at a server outside SHARDGATE_DB_HOSTS gets neither the password nor DDL
+  const refused = ordered.flatMap(([id, shard]) => {
+    const why = refusedServers(env.SHARDGATE_DB_HOSTS, shard);
+    return why ? [`shard ${id}: ${why}`] : [];
+  });
+  if (refused.length > 0) throw new CliError(`${refused.join('; ')}; nothing migrated`, 1);
+  for (const [id, shard] of ordered) {
     const password =
       (shard.passwordEnv ? process.env[shard.passwordEnv] : undefined) ?? env.SHARDGATE_DB_PASSWORD;
     console.log(await migrateShard(id, shard, { user: env.SHARDGATE_DB_USER, password, folder }));

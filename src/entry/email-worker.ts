@@ -37,7 +37,12 @@ const id = `${env.SHARDGATE_INSTANCE_ID ?? hostname()}-worker`;
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id } });
 warnWithoutDbPassword(env, logger);
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
-const config = new EtcdConfigStore({ client: etcd, prefix: env.SHARDGATE_ETCD_PREFIX, logger });
+const config = new EtcdConfigStore({
+  client: etcd,
+  prefix: env.SHARDGATE_ETCD_PREFIX,
+  logger,
+  dbHosts: env.SHARDGATE_DB_HOSTS,
+});
 const metrics = createPromMetrics({ defaultLabels: { instance: id } });
 const breakers = new BreakerRegistry({ config, logger, metrics });
 const store = new OutboxStore({

@@ -44,7 +44,12 @@ const instanceId = env.SHARDGATE_INSTANCE_ID ?? hostname();
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
 warnWithoutDbPassword(env, logger);
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
-const config = new EtcdConfigStore({ client: etcd, prefix: env.SHARDGATE_ETCD_PREFIX, logger });
+const config = new EtcdConfigStore({
+  client: etcd,
+  prefix: env.SHARDGATE_ETCD_PREFIX,
+  logger,
+  dbHosts: env.SHARDGATE_DB_HOSTS,
+});
 const registration = new InstanceRegistration({
   client: etcd,
   prefix: env.SHARDGATE_ETCD_PREFIX,
