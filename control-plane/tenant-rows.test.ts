@@ -6,16 +6,17 @@ const digests = (over: Partial<TableDigests> = {}): TableDigests => ({
   members: { rows: 2, sha256: 'b' },
   books: { rows: 0, sha256: 'c' },
   loans: { rows: 1, sha256: 'd' },
+  idempotency_keys: { rows: 0, sha256: 'e' },
   ...over,
 });
 
 describe('tenant rows', () => {
   it('words counts with singulars', () => {
-    expect(describeCounts({ tenant_state: 1, members: 2, books: 0, loans: 1 })).toBe(
-      '1 tenant_state row, 2 members, 0 books, 1 loan',
+    expect(describeCounts({ tenant_state: 1, members: 2, books: 0, loans: 1, idempotency_keys: 0 })).toBe(
+      '1 tenant_state row, 2 members, 0 books, 1 loan, 0 idempotency keys',
     );
-    expect(describeCounts({ tenant_state: 0, members: 1, books: 1, loans: 3 })).toBe(
-      '0 tenant_state rows, 1 member, 1 book, 3 loans',
+    expect(describeCounts({ tenant_state: 0, members: 1, books: 1, loans: 3, idempotency_keys: 1 })).toBe(
+      '0 tenant_state rows, 1 member, 1 book, 3 loans, 1 idempotency key',
     );
   });
 

@@ -1,6 +1,7 @@
 /**
  * A tenant's rows on one shard, as `tenants move` copies, checks and deletes them: every row of
- * the tables keyed by `tenant_id` that make up the tenant's library (TENANT_TABLES). The outbox
+ * the tables keyed by `tenant_id` that make up the tenant's library, and its idempotency keys
+ * (TENANT_TABLES). The outbox
  * is not among them: its rows are mails the email worker delivers from the shard they were
  * written on (it reads every shard's outbox), so a pending mail is sent once, from there.
  *
@@ -26,6 +27,8 @@ export const TENANT_TABLES = [
   { name: 'members', key: 'id' },
   { name: 'books', key: 'id' },
   { name: 'loans', key: 'id' },
+  // a retry of a write after the move must still find the key its first attempt claimed
+  { name: 'idempotency_keys', key: 'idem_key' },
 ] as const;
 
 export type TableName = (typeof TENANT_TABLES)[number]['name'];
@@ -247,13 +250,18 @@ export async function replicaApplied(
   return Number(rows[0]?.r) === 0;
 }
 
-/** `1 tenant_state row, 12 members, 40 books, 1 loan` */
+/** `1 tenant_state row, 12 members, 40 books, 1 loan, 0 idempotency keys` */
 export function describeCounts(counts: Record<TableName, number>): string {
-  return TENANT_TABLES.map((t) => {
-    const n = counts[t.name];
-    const name = t.name === 'tenant_state' ? 'tenant_state rows' : t.name;
-    return `${n} ${n === 1 ? name.slice(0, -1) : name}`;
-  }).join(', ');
+  const names: Record<TableName, [string, string]> = {
+    tenant_state: ['tenant_state row', 'tenant_state rows'],
+    members: ['member', 'members'],
+    books: ['book', 'books'],
+    loans: ['loan', 'loans'],
+    idempotency_keys: ['idempotency key', 'idempotency keys'],
+  };
+  return TENANT_TABLES.map((t) => `${counts[t.name]} ${names[t.name][counts[t.name] === 1 ? 0 : 1]}`).join(
+    ', ',
+  );
 }
 
 /** The tables whose rows or content differ between two digests (empty: the same rows). */

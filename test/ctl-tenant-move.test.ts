@@ -69,7 +69,7 @@ describe('shardgate-ctl tenants move', () => {
     expect(moved.code).toBe(0);
     expect(moved.stdout).toContain(`tenant ${tenant}: active -> readonly on shard shard-1`);
     expect(moved.stdout).toContain(
-      'copied from shard shard-1 to shard shard-2: 1 tenant_state row, 2 members, 2 books, 1 loan',
+      'copied from shard shard-1 to shard shard-2: 1 tenant_state row, 2 members, 2 books, 1 loan, 0 idempotency keys',
     );
     expect(moved.stdout).toContain(`tenant ${tenant}: readonly -> active on shard shard-2`);
     expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'active' });
@@ -78,7 +78,14 @@ describe('shardgate-ctl tenants move', () => {
     const after = await tenantRowCounts(masterPort('shard-2'), tenant);
     expect({ ...after, outbox: 0 }).toEqual({ ...before, outbox: 0 });
     const left = await tenantRowCounts(masterPort('shard-1'), tenant);
-    expect({ ...left, outbox: 0 }).toEqual({ members: 0, books: 0, loans: 0, outbox: 0, tenant_state: 0 });
+    expect({ ...left, outbox: 0 }).toEqual({
+      members: 0,
+      books: 0,
+      loans: 0,
+      outbox: 0,
+      tenant_state: 0,
+      idempotency_keys: 0,
+    });
 
     for (const base of INSTANCES) {
       const book = await api('GET', `/v1/books/${bookId}`, { tenant, base });

@@ -4,7 +4,9 @@
  * MemoryDataAccess for unit tests and, later, the embedded mode. Not concurrency-safe by itself:
  * MemoryDataAccess serialises writes.
  */
+
 import { CommitGuardError } from '../domain/data-access.js';
+import { IdempotencyKeyTaken, type IdempotencyRecord } from '../domain/idempotency.js';
 import type { Book, Loan, Member, OutboxKind } from '../domain/models.js';
 import type { BookListQuery, LoanListQuery, TenantRepos } from '../domain/repositories.js';
 
@@ -23,10 +25,18 @@ export interface MemoryTables {
   loans: Map<string, Loan & { tenantId: string }>;
   outbox: OutboxRecord[];
   registrations: Map<string, number>;
+  idempotency: Map<string, IdempotencyRecord & { tenantId: string }>;
 }
 
 export function emptyTables(): MemoryTables {
-  return { members: new Map(), books: new Map(), loans: new Map(), outbox: [], registrations: new Map() };
+  return {
+    members: new Map(),
+    books: new Map(),
+    loans: new Map(),
+    outbox: [],
+    registrations: new Map(),
+    idempotency: new Map(),
+  };
 }
 
 export function cloneTables(t: MemoryTables): MemoryTables {
@@ -37,6 +47,7 @@ export function cloneTables(t: MemoryTables): MemoryTables {
     loans: copy(t.loans),
     outbox: t.outbox.map((o) => ({ ...o })),
     registrations: new Map(t.registrations),
+    idempotency: copy(t.idempotency),
   };
 }
 
@@ -150,6 +161,35 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
       async add(message, at) {
         const t = tables();
         t.outbox.push({ id: t.outbox.length + 1, tenantId, ...message, createdAt: at });
+      },
+    },
+    // writes are serialised here (memory-data-access.ts): a key held by a committed write is
+    // taken, there is no transaction in flight to wait for
+    idempotency: {
+      async find(idemKey) {
+        const r = strip(tables().idempotency.get(key(tenantId, idemKey)));
+        return r && { ...r, response: r.response && { ...r.response, headers: { ...r.response.headers } } };
+      },
+      async claim(idemKey, fingerprint, at) {
+        const t = tables();
+        if (t.idempotency.has(key(tenantId, idemKey))) throw new IdempotencyKeyTaken(idemKey);
+        t.idempotency.set(key(tenantId, idemKey), { tenantId, key: idemKey, fingerprint, createdAt: at });
+      },
+      async complete(idemKey, response) {
+        const row = tables().idempotency.get(key(tenantId, idemKey));
+        if (row) row.response = response;
+      },
+      async purge(before, limit) {
+        const t = tables();
+        let n = 0;
+        for (const [k, row] of t.idempotency) {
+          if (n >= limit) break;
+          if (row.tenantId === tenantId && row.createdAt < before) {
+            t.idempotency.delete(k);
+            n++;
+          }
+        }
+        return n;
       },
     },
   };

@@ -20,6 +20,7 @@ import {
   index,
   int,
   json,
+  mediumtext,
   mysqlEnum,
   mysqlTable,
   primaryKey,
@@ -130,5 +131,29 @@ export const outbox = mysqlTable(
   (t) => [
     index('outbox_pending_idx').on(t.sentAt, t.availableAt, t.id),
     index('outbox_tenant_created_idx').on(t.tenantId, t.createdAt),
+  ],
+);
+
+const idempotencyKeyType = customType<{ data: string; driverData: string }>({
+  dataType: () => 'varchar(255) CHARACTER SET ascii COLLATE ascii_bin',
+});
+
+/**
+ * Idempotency keys of writes (src/domain/idempotency.ts): the row is inserted in the transaction
+ * of the write it guards, so it exists exactly when that write committed; `response` (the JSON
+ * of the answer) is stored right after the commit. Kept about a day (purged by the API).
+ */
+export const idempotencyKeys = mysqlTable(
+  'idempotency_keys',
+  {
+    tenantId: tenantIdType('tenant_id').notNull(),
+    key: idempotencyKeyType('idem_key').notNull(),
+    fingerprint: varchar('fingerprint', { length: 64 }).notNull(),
+    createdAt: at('created_at').notNull(),
+    response: mediumtext('response'),
+  },
+  (t) => [
+    primaryKey({ name: 'idempotency_keys_pk', columns: [t.tenantId, t.key] }),
+    index('idempotency_keys_tenant_created_idx').on(t.tenantId, t.createdAt),
   ],
 );

@@ -7,6 +7,7 @@
  * Methods named `...ForUpdate` lock the row until the transaction ends (only valid inside
  * `DataAccess.write`). Adapters turn storage errors they expect (duplicate key) into return values.
  */
+import type { IdempotencyRecord, StoredResponse } from './idempotency.js';
 import type { Book, Loan, Member, OutboxMessage } from './models.js';
 
 export interface MemberRepo {
@@ -82,10 +83,25 @@ export interface OutboxRepo {
   add(message: OutboxMessage, at: Date): Promise<void>;
 }
 
+export interface IdempotencyRepo {
+  find(key: string): Promise<IdempotencyRecord | undefined>;
+  /**
+   * Inside a write, before its own statements: claims `key` for this transaction (the row commits
+   * or rolls back with the write). A transaction of another request holding the key makes this
+   * wait for it; when that one committed, this throws `IdempotencyKeyTaken`.
+   */
+  claim(key: string, fingerprint: string, at: Date): Promise<void>;
+  /** stores the answer of the write that claimed `key` (after its commit) */
+  complete(key: string, response: StoredResponse): Promise<void>;
+  /** deletes up to `limit` of the tenant's keys created before `before`; answers how many */
+  purge(before: Date, limit: number): Promise<number>;
+}
+
 export interface TenantRepos {
   readonly tenantId: string;
   members: MemberRepo;
   books: BookRepo;
   loans: LoanRepo;
   outbox: OutboxRepo;
+  idempotency: IdempotencyRepo;
 }

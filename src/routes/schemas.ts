@@ -55,6 +55,7 @@ export function problems<S extends number>(
     409: 'conflict',
     413: 'body too large',
     415: 'the body is not application/json',
+    422: 'the Idempotency-Key was sent with another request',
     423: 'tenant is read-only',
     429: 'too many failed password checks (logins and password changes) for this account: refused until Retry-After',
     503: 'a dependency is unavailable (Retry-After)',

@@ -22,8 +22,9 @@ import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader } from '../http/response-headers.js';
 import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
+import { idempotentWrite } from './idempotency.js';
 import { noQuery, urlValidator } from './url-validator.js';
-import { documentV1Responses } from './v1-response-docs.js';
+import { documentV1Responses, READS_BY_POST } from './v1-response-docs.js';
 
 export const CONSISTENCY_HEADER = 'X-Consistency-Token';
 
@@ -160,12 +161,15 @@ export function openapiV1<R extends RouteConfig>(
   app.openAPIRegistry.registerPath(documented);
   const { headers: _checkedByTenantContext, params, query, ...request } = route.request ?? {};
   const own = route.middleware === undefined ? [] : [route.middleware].flat();
+  const write = route.method !== 'get' && !READS_BY_POST.has(`${route.method} ${route.path}`);
   const middleware = [
     ...own,
     // a route without query parameters refuses any, like the list routes refuse unknown ones:
     // where it has path parameters, in the same middleware
     ...(params ? [urlValidator('param', params, { refuseQuery: !query })] : []),
     ...(query ? [urlValidator('query', query)] : params ? [] : [noQuery]),
+    // last: a request refused above (401, 403, 423, 400) claims no key
+    ...(write ? [idempotentWrite] : []),
   ];
   app.openapi({ ...route, request, middleware, hide: true } as R, handler);
 }

@@ -5,7 +5,8 @@
  *   on successful reads `X-Read-From` and `X-Cache`, on successful writes `X-Consistency-Token`,
  *   `WWW-Authenticate` on 401 and `Retry-After` on 429 and 503 (no `X-Cache` on the loans list,
  *   a login answers like a read);
- * - the `X-Consistency-Token` request header on every GET;
+ * - the `X-Consistency-Token` request header on every GET, `Idempotency-Key` on every write
+ *   (with its 409 and 422);
  * - 401 on every operation (a Bearer token that is sent is checked, public routes included);
  * - 415 on every operation with a body (a `Content-Type` other than JSON).
  * Documentation only: nothing here runs per request.
@@ -47,13 +48,21 @@ const BY_STATUS: Record<string, Record<string, Header>> = {
 /** reads without the read cache: no `X-Cache` */
 const UNCACHED_READS = new Set(['get /v1/loans']);
 /** a POST that only reads (a login): `X-Read-From`, no `X-Consistency-Token` */
-const READS_BY_POST = new Set(['post /v1/auth/login']);
+export const READS_BY_POST: ReadonlySet<string> = new Set(['post /v1/auth/login']);
+
+/** `Idempotency-Key` on every write (routes/idempotency.ts) */
+const idempotencyHeader = z.object({
+  'idempotency-key': z.string().min(1).max(255).optional().openapi({
+    description:
+      'makes the write happen once: a repeat with the same key and request gets the first answer again (`Idempotent-Replayed: true`); 409 while the first runs, 422 with another request; kept a day',
+  }),
+});
 
 /** `X-Consistency-Token` as a reader sends it back */
 const consistencyHeader = z.object({
   'x-consistency-token': z.string().max(MAX_TOKEN_LENGTH).optional().openapi({
     description:
-      'the X-Consistency-Token of an earlier write: the read sees that write or newer (400 when forged or of another shard)',
+      'the X-Consistency-Token of an earlier write: the read sees that write or newer (400 when forged; one of another shard than the tenant’s is no floor)',
   }),
 });
 
@@ -83,11 +92,24 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
           }
         : response;
   }
-  // a GET takes a consistency token; documented beside the route's own headers
+  // a GET takes a consistency token, a write an idempotency key; documented beside the route's
+  // own headers
   const headers = route.request?.headers;
+  const extra = route.method === 'get' ? consistencyHeader : read ? undefined : idempotencyHeader;
   const request =
-    route.method === 'get' && headers instanceof z.ZodObject
-      ? { ...route.request, headers: headers.extend(consistencyHeader.shape) }
+    extra && headers instanceof z.ZodObject
+      ? { ...route.request, headers: headers.extend(extra.shape) }
       : route.request;
+  if (!read) {
+    // a route's own 409 says what else conflicts; the key's conflicts come on top
+    const own = responses['409'] as { description?: string } | undefined;
+    responses['409'] = {
+      ...problems(409)['409'],
+      ...(own ?? {}),
+      description: `${own?.description ? `${own.description}; ` : ''}a request with this Idempotency-Key still running, or done with its answer lost`,
+      headers: { ...EVERY },
+    };
+    responses['422'] = { ...problems(422)['422'], headers: { ...EVERY } };
+  }
   return { ...route, request, responses };
 }

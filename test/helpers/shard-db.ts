@@ -67,7 +67,7 @@ export async function rootQuery<T = Record<string, unknown>>(
 /** Row counts of every tenant table for one tenant on one node. */
 export async function tenantRowCounts(port: number, tenantId: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const table of ['members', 'books', 'loans', 'outbox', 'tenant_state']) {
+  for (const table of ['members', 'books', 'loans', 'outbox', 'tenant_state', 'idempotency_keys']) {
     const rows = await rootQuery<{ n: number }>(
       port,
       `SELECT COUNT(*) AS n FROM \`${table}\` WHERE tenant_id = ?`,

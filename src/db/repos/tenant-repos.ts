@@ -1,5 +1,6 @@
 import type { TenantRepos } from '../../domain/repositories.js';
 import { DrizzleBookRepo } from './book-repo.js';
+import { DrizzleIdempotencyRepo } from './idempotency-repo.js';
 import { DrizzleLoanRepo } from './loan-repo.js';
 import { DrizzleMemberRepo } from './member-repo.js';
 import { DrizzleOutboxRepo } from './outbox-repo.js';
@@ -14,5 +15,6 @@ export function drizzleTenantRepos(sql: SqlContext, tenantId: string): TenantRep
     books: new DrizzleBookRepo(sql, tenantId),
     loans: new DrizzleLoanRepo(sql, tenantId),
     outbox: new DrizzleOutboxRepo(sql, tenantId),
+    idempotency: new DrizzleIdempotencyRepo(sql, tenantId),
   };
 }

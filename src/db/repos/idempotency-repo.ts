@@ -1,0 +1,69 @@
+/**
+ * Idempotency keys of one tenant (src/domain/idempotency.ts). `claim` is a plain INSERT on the
+ * primary key (tenant_id, idem_key) inside the write's transaction: InnoDB makes a concurrent
+ * INSERT of the same key wait for this transaction, and fail with a duplicate key once it
+ * committed (IdempotencyKeyTaken), or go ahead once it rolled back.
+ */
+import { and, eq, lt, sql } from 'drizzle-orm';
+import {
+  IdempotencyKeyTaken,
+  type IdempotencyRecord,
+  type StoredResponse,
+} from '../../domain/idempotency.js';
+import type { IdempotencyRepo } from '../../domain/repositories.js';
+import { isDuplicateKey } from '../mysql-errors.js';
+import { idempotencyKeys } from '../schema.js';
+import { affectedRows, type Queryable } from './queryable.js';
+import type { SqlContext } from './sql-context.js';
+
+export class DrizzleIdempotencyRepo implements IdempotencyRepo {
+  private readonly db: Queryable;
+
+  constructor(
+    sqlContext: SqlContext,
+    private readonly tenantId: string,
+  ) {
+    this.db = sqlContext.db;
+  }
+
+  private where(key: string) {
+    return and(eq(idempotencyKeys.tenantId, this.tenantId), eq(idempotencyKeys.key, key));
+  }
+
+  async find(key: string): Promise<IdempotencyRecord | undefined> {
+    const [row] = await this.db.select().from(idempotencyKeys).where(this.where(key)).limit(1);
+    if (!row) return undefined;
+    return {
+      key: row.key,
+      fingerprint: row.fingerprint,
+      createdAt: row.createdAt,
+      ...(row.response ? { response: JSON.parse(row.response) as StoredResponse } : {}),
+    };
+  }
+
+  async claim(key: string, fingerprint: string, at: Date): Promise<void> {
+    try {
+      await this.db
+        .insert(idempotencyKeys)
+        .values({ tenantId: this.tenantId, key, fingerprint, createdAt: at });
+    } catch (error) {
+      // the only unique key of the table is its primary key
+      if (isDuplicateKey(error)) throw new IdempotencyKeyTaken(key);
+      throw error;
+    }
+  }
+
+  async complete(key: string, response: StoredResponse): Promise<void> {
+    await this.db
+      .update(idempotencyKeys)
+      .set({ response: JSON.stringify(response) })
+      .where(this.where(key));
+  }
+
+  async purge(before: Date, limit: number): Promise<number> {
+    const result = await this.db.execute(
+      sql`DELETE FROM ${idempotencyKeys} WHERE ${and(eq(idempotencyKeys.tenantId, this.tenantId), lt(idempotencyKeys.createdAt, before))} LIMIT ${sql.raw(String(Math.max(1, Math.floor(limit))))}`,
+    );
+    return affectedRows(result);
+  }
+}

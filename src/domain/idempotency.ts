@@ -1,0 +1,42 @@
+/**
+ * Idempotency keys (the `Idempotency-Key` request header of IETF draft-ietf-httpapi-idempotency-
+ * key-header): a client that sends one with a write and retries with the same key after a lost
+ * answer (a timeout, a 503, a dropped connection) gets the write done once.
+ *
+ * A key is claimed by a row written in the SAME transaction as the write it guards, before the
+ * write's own statements: the row exists exactly when the write committed. A second request
+ * with the key either finds the row (and is answered from it) or, when it raced the first,
+ * waits on the row's lock inside its own transaction and then finds the key taken
+ * (IdempotencyKeyTaken), rolling back whatever it did. The answer is stored on the row right
+ * after the commit; a row without one is a write whose answer was lost (or is just being sent).
+ */
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+/** visible ASCII, as the draft's sf-string allows it, and no longer than the column */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/** how long a key is kept: a retry later than this is a new request */
+export const IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000;
+
+/** The answer of the write a key guarded, as it was sent. */
+export interface StoredResponse {
+  status: number;
+  body: string;
+  /** the headers worth giving back (Content-Type, Location, X-Consistency-Token) */
+  headers: Record<string, string>;
+}
+
+export interface IdempotencyRecord {
+  key: string;
+  /** sha-256 of who sent what (member, method, path, body): a key reused for another request differs */
+  fingerprint: string;
+  createdAt: Date;
+  /** absent until the answer was stored after the commit */
+  response?: StoredResponse;
+}
+
+/** Thrown by `IdempotencyRepo.claim` when a committed row holds the key already. */
+export class IdempotencyKeyTaken extends Error {
+  constructor(readonly key: string) {
+    super('idempotency key taken');
+    this.name = 'IdempotencyKeyTaken';
+  }
+}

@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../app.js';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import type { MemoryDataAccess } from '../db/memory-data-access.js';
+import { createMemoryServices } from '../testing/memory-services.js';
+
+function setup() {
+  const config = new MemoryConfigStore({
+    initial: {
+      'shards/shard-1': JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [] }),
+      'tenants/acme': '{"shard":"shard-1","status":"active"}',
+    },
+  });
+  const services = createMemoryServices({ config });
+  const app = createApp(services);
+  const data = services.data as MemoryDataAccess;
+  const call = async (
+    method: string,
+    path: string,
+    { body, token, key }: { body?: unknown; token?: string; key?: string } = {},
+  ) => {
+    const headers: Record<string, string> = { 'X-Tenant-ID': 'acme' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (key !== undefined) headers['Idempotency-Key'] = key;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await app.request(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { res, status: res.status, text, json: text ? JSON.parse(text) : undefined };
+  };
+  const register = async (email: string) => {
+    await call('POST', '/v1/members', { body: { email, name: 'N', password: 'correct horse' } });
+    return (await call('POST', '/v1/auth/login', { body: { email, password: 'correct horse' } })).json
+      .token as string;
+  };
+  const book = { isbn: '9780306406157', title: 'Once', author: 'A', copies: 1 };
+  return { call, register, data, book };
+}
+
+describe('Idempotency-Key', () => {
+  it('does a write once: the repeat gets the first answer again, marked replayed', async () => {
+    const { call, register, data, book } = setup();
+    const token = await register('lib@example.com');
+    const first = await call('POST', '/v1/books', { token, key: 'add-once-1', body: book });
+    const again = await call('POST', '/v1/books', { token, key: 'add-once-1', body: book });
+    expect([first.status, again.status]).toEqual([201, 201]);
+    expect(again.text).toBe(first.text);
+    expect(again.res.headers.get('Location')).toBe(first.res.headers.get('Location'));
+    expect(again.res.headers.get('X-Consistency-Token')).toBe(first.res.headers.get('X-Consistency-Token'));
+    expect(again.res.headers.get('Content-Type')).toBe('application/json');
+    expect(first.res.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(again.res.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(again.res.headers.get('X-Shard')).toBe('shard-1');
+    expect(data.committed.books.size).toBe(1);
+    // a borrow and a delete, too: one loan, one receipt
+    const bookId = first.json.id;
+    // two at once: one borrows, the other is told to retry (or, if it came late, replayed)
+    const both = await Promise.all(
+      [1, 2].map(() => call('POST', '/v1/loans', { token, key: 'borrow-1', body: { bookId } })),
+    );
+    expect(both.map((l) => `${l.status} ${l.json.code ?? ''}`).sort()).toContainEqual('201 ');
+    for (const l of both)
+      expect(['201 ', '409 idempotency_key_in_progress']).toContain(`${l.status} ${l.json.code ?? ''}`);
+    const retried = await call('POST', '/v1/loans', { token, key: 'borrow-1', body: { bookId } });
+    expect(retried.status).toBe(201);
+    expect(retried.res.headers.get('Idempotent-Replayed')).toBe('true');
+    const loans = [retried];
+    expect(data.committed.loans.size).toBe(1);
+    expect(data.committed.outbox.filter((o) => o.kind === 'loan_receipt')).toHaveLength(1);
+    const returned = await call('POST', `/v1/loans/${loans[0]!.json.id}/return`, { token, key: 'return-1' });
+    const returnedAgain = await call('POST', `/v1/loans/${loans[0]!.json.id}/return`, {
+      token,
+      key: 'return-1',
+    });
+    expect([returned.status, returnedAgain.status]).toEqual([200, 200]);
+    expect(data.committed.outbox.filter((o) => o.kind === 'return_receipt')).toHaveLength(1);
+    const deleted = await call('DELETE', `/v1/books/${bookId}`, { token, key: 'delete-1' });
+    const deletedAgain = await call('DELETE', `/v1/books/${bookId}`, { token, key: 'delete-1' });
+    expect([deleted.status, deletedAgain.status, deletedAgain.text]).toEqual([204, 204, '']);
+    expect(deletedAgain.res.headers.get('Idempotent-Replayed')).toBe('true');
+  });
+
+  it('refuses the key with another request (body, route or member) with 422, and a malformed key with 400', async () => {
+    const { call, register, book } = setup();
+    const token = await register('lib@example.com');
+    const other = await register('member@example.com');
+    expect((await call('POST', '/v1/books', { token, key: 'k-1', body: book })).status).toBe(201);
+    const cases = [
+      await call('POST', '/v1/books', { token, key: 'k-1', body: { ...book, title: 'Twice' } }),
+      await call('POST', '/v1/books', { token: other, key: 'k-1', body: book }),
+      await call('POST', '/v1/auth/change-password', {
+        token,
+        key: 'k-1',
+        body: { currentPassword: 'correct horse', newPassword: 'another horse' },
+      }),
+    ];
+    for (const r of cases) {
+      expect(r.status).toBe(422);
+      expect(r.json).toMatchObject({
+        code: 'idempotency_key_reused',
+        errors: [{ field: 'header.Idempotency-Key' }],
+      });
+    }
+    for (const key of ['x'.repeat(256), 'with space', 'é']) {
+      const r = await call('POST', '/v1/books', { token, key, body: book });
+      expect(r.status).toBe(400);
+      expect(r.json.errors).toEqual([
+        { field: 'header.Idempotency-Key', message: '1 to 255 visible ASCII characters' },
+      ]);
+    }
+  });
+
+  it('stores nothing for a write that failed, so the key can be sent again', async () => {
+    const { call, register, data } = setup();
+    await register('lib@example.com');
+    const taken = await call('POST', '/v1/members', {
+      key: 'reg-1',
+      body: { email: 'lib@example.com', name: 'N', password: 'correct horse' },
+    });
+    expect(taken.status).toBe(409);
+    expect(data.committed.idempotency.size).toBe(0);
+    const fresh = await call('POST', '/v1/members', {
+      key: 'reg-1',
+      body: { email: 'lib@example.com', name: 'N', password: 'correct horse' },
+    });
+    expect(fresh.status).toBe(409);
+    expect(fresh.res.headers.get('Idempotent-Replayed')).toBeNull();
+  });
+
+  it('answers 409 for a key whose write is still being answered, or whose answer was lost', async () => {
+    const { call, register, data, book } = setup();
+    const token = await register('lib@example.com');
+    await call('POST', '/v1/books', { token, key: 'k-2', body: book });
+    const row = [...data.committed.idempotency.values()].find((r) => r.key === 'k-2')!;
+    delete row.response;
+    const running = await call('POST', '/v1/books', { token, key: 'k-2', body: book });
+    expect([running.status, running.json.code, running.res.headers.get('Retry-After')]).toEqual([
+      409,
+      'idempotency_key_in_progress',
+      '1',
+    ]);
+    row.createdAt = new Date(Date.now() - 60_000);
+    const lost = await call('POST', '/v1/books', { token, key: 'k-2', body: book });
+    expect([lost.status, lost.json.code]).toEqual([409, 'idempotency_key_answer_lost']);
+    expect(data.committed.books.size).toBe(1);
+  });
+
+  it('leaves reads alone: a login with a key is answered as a login', async () => {
+    const { call, register } = setup();
+    await register('lib@example.com');
+    const body = { email: 'lib@example.com', password: 'correct horse' };
+    const a = await call('POST', '/v1/auth/login', { key: 'login-1', body });
+    const b = await call('POST', '/v1/auth/login', { key: 'login-1', body });
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(b.res.headers.get('Idempotent-Replayed')).toBeNull();
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * `Idempotency-Key` on the /v1 writes (src/domain/idempotency.ts has the storage contract). With
+ * a key, a write is done once per (tenant, key) however often it is sent:
+ * - the first request runs as usual, its key claimed in its own transaction; a 2xx answer is
+ *   stored on the key's row right after the commit (status, body, Content-Type, Location,
+ *   X-Consistency-Token) and the answer goes out;
+ * - a repeat with the same key and the same request (member, method, path and body, by sha-256)
+ *   gets that answer again, with `Idempotent-Replayed: true`, and changes nothing;
+ * - a repeat while the first is still running: 409 `idempotency_key_in_progress` with
+ *   Retry-After 1 (also when it raced the first into the database: its own work rolls back);
+ * - the key with another request: 422 `idempotency_key_reused`;
+ * - a key whose write committed but whose answer was never stored (the instance or the master
+ *   went away in between; older than IN_PROGRESS_MS): 409 `idempotency_key_answer_lost` — the
+ *   write is done, read the resource instead of sending it again.
+ * A write that failed (4xx, 503) stores nothing: its transaction, the key's row with it, rolled
+ * back, so the same key may be sent again. Keys are kept a day (IDEMPOTENCY_RETENTION_MS):
+ * every so often a stored answer also deletes up to PURGE_BATCH expired keys of the tenant.
+ * Without the header nothing here runs beyond one header lookup.
+ */
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../app-env.js';
+import type { DataAccess, TenantRef, WriteOutcome, WriteTransaction } from '../domain/data-access.js';
+import {
+  IDEMPOTENCY_HEADER,
+  IDEMPOTENCY_KEY_PATTERN,
+  IDEMPOTENCY_RETENTION_MS,
+  IdempotencyKeyTaken,
+  type IdempotencyRecord,
+} from '../domain/idempotency.js';
+import type { TenantRepos } from '../domain/repositories.js';
+import { ok, type Result } from '../domain/result.js';
+import { ProblemError } from '../http/problem.js';
+import { requestHeader } from '../http/request-header.js';
+import { setHeader, textBody } from '../http/response-headers.js';
+
+/** a key row without an answer younger than this is a write still being answered */
+const IN_PROGRESS_MS = 10_000;
+/** the headers of an answer that are stored and given back */
+const KEPT_HEADERS = ['Content-Type', 'Location', 'X-Consistency-Token'];
+const PURGE_SHARE = 0.05;
+const PURGE_BATCH = 100;
+
+const inProgress = () =>
+  new ProblemError({
+    status: 409,
+    code: 'idempotency_key_in_progress',
+    title: 'Request with this key in progress',
+    detail: `a request with this ${IDEMPOTENCY_HEADER} is still being processed; retry after a second`,
+    headers: { 'Retry-After': '1' },
+  });
+
+/**
+ * The tenant's DataAccess for one request with a key: its first write claims the key in the
+ * same transaction. Records whether that write committed, for the answer to be stored.
+ */
+class KeyedWrites implements DataAccess {
+  committed = false;
+  private claimed = false;
+
+  constructor(
+    private readonly inner: DataAccess,
+    private readonly key: string,
+    private readonly fingerprint: string,
+  ) {}
+
+  async write<T>(
+    tenant: TenantRef,
+    fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
+  ): Promise<WriteOutcome<T>> {
+    if (this.claimed) return this.inner.write(tenant, fn);
+    this.claimed = true;
+    try {
+      const out = await this.inner.write(tenant, async (repos, tx) => {
+        await repos.idempotency.claim(this.key, this.fingerprint, new Date());
+        return fn(repos, tx);
+      });
+      this.committed = out.result.ok;
+      return out;
+    } catch (error) {
+      // another request with this key committed while this one waited for it
+      if (error instanceof IdempotencyKeyTaken) throw inProgress();
+      throw error;
+    }
+  }
+
+  admitWrite(tenant: TenantRef): void {
+    this.inner.admitWrite(tenant);
+  }
+
+  read: DataAccess['read'] = (tenant, options, fn) => this.inner.read(tenant, options, fn);
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The answer to a request whose key has a row already. */
+function answerFrom(
+  c: Parameters<MiddlewareHandler<AppEnv>>[0],
+  record: IdempotencyRecord,
+  fingerprint: string,
+) {
+  if (record.fingerprint !== fingerprint) {
+    throw new ProblemError({
+      status: 422,
+      code: 'idempotency_key_reused',
+      title: 'Idempotency key reused',
+      detail: `this ${IDEMPOTENCY_HEADER} was sent with another request (another member, route or body); use a new key for a new request`,
+      extra: { errors: [{ field: `header.${IDEMPOTENCY_HEADER}`, message: 'used for another request' }] },
+    });
+  }
+  const { response } = record;
+  if (!response) {
+    if (Date.now() - record.createdAt.getTime() < IN_PROGRESS_MS) throw inProgress();
+    throw new ProblemError({
+      status: 409,
+      code: 'idempotency_key_answer_lost',
+      title: 'Request with this key done, answer lost',
+      detail: `the write with this ${IDEMPOTENCY_HEADER} was done at ${record.createdAt.toISOString()}, but its answer was not kept; read the resource instead of sending the write again`,
+    });
+  }
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (name !== 'Content-Type') setHeader(c, name, value);
+  }
+  setHeader(c, 'Idempotent-Replayed', 'true');
+  return response.status === 204
+    ? textBody(c, null, 204)
+    : textBody(c, response.body, response.status as 200, response.headers['Content-Type']);
+}
+
+/** After the route's own checks, before its handler: see the top of this file. */
+export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const key = requestHeader(c, IDEMPOTENCY_HEADER);
+  if (key === undefined) return next();
+  if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
+    const message = '1 to 255 visible ASCII characters';
+    throw new ProblemError({
+      status: 400,
+      code: 'invalid_request',
+      title: 'Invalid request',
+      detail: `header.${IDEMPOTENCY_HEADER}: ${message}`,
+      extra: { errors: [{ field: `header.${IDEMPOTENCY_HEADER}`, message }] },
+    });
+  }
+  const services = c.get('services');
+  const tenant = c.get('tenant');
+  const member = c.get('principal')?.memberId ?? '-';
+  const fingerprint = await sha256Hex(`${member}\n${c.req.method}\n${c.req.path}\n${await c.req.text()}`);
+  const found = await services.data.read(tenant, { from: 'master' }, (repos) => repos.idempotency.find(key));
+  if (found.value) return answerFrom(c, found.value, fingerprint);
+
+  const writes = new KeyedWrites(services.data, key, fingerprint);
+  c.set('services', { ...services, data: writes });
+  await next();
+  const res = c.res;
+  if (!writes.committed || res.status >= 300) return;
+  const headers: Record<string, string> = {};
+  for (const name of KEPT_HEADERS) {
+    const value = res.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  const response = { status: res.status, body: res.status === 204 ? '' : await res.clone().text(), headers };
+  try {
+    await services.data.write(tenant, async (repos) => {
+      await repos.idempotency.complete(key, response);
+      if (Math.random() < PURGE_SHARE)
+        await repos.idempotency.purge(new Date(Date.now() - IDEMPOTENCY_RETENTION_MS), PURGE_BATCH);
+      return ok(undefined);
+    });
+  } catch (error) {
+    // the write stands; a repeat of this key is told its answer was lost
+    services.logger.warn({ err: String(error), tenant: tenant.id }, 'idempotency answer not stored');
+  }
+};

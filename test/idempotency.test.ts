@@ -1,0 +1,126 @@
+/**
+ * `Idempotency-Key` against the real stack: a repeat through the other instance gets the first
+ * answer and changes nothing (one loan, one receipt row); eight at once borrow once; a borrow
+ * that got a 503 from a frozen master is done exactly once by its retry with the same key.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topology } from '../stack/topology.js';
+import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
+import { etcdOverride } from './helpers/etcd.js';
+import { node, rootQuery } from './helpers/shard-db.js';
+import { stackPid } from './helpers/stack.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const shard = topology.shards[0]!;
+const tenant = uniqueTenantId('idem');
+const master = node(shard.id, 'master').port;
+const [first, second] = INSTANCES as [string, string];
+const restores: (() => void)[] = [];
+let token = '';
+
+async function addBook(copies = 5): Promise<string> {
+  const r = await api('POST', '/v1/books', {
+    tenant,
+    token,
+    body: { isbn: '9780306406157', title: 'Keyed', author: 'K', copies },
+  });
+  return r.json.id;
+}
+
+async function count(table: 'loans' | 'outbox', where = ''): Promise<number> {
+  const rows = await rootQuery<{ n: number }>(
+    master,
+    `SELECT COUNT(*) AS n FROM ${table} WHERE tenant_id = ? ${where}`,
+    [tenant],
+  );
+  return Number(rows[0]?.n);
+}
+
+beforeAll(async () => {
+  await createTenant(tenant, shard.id);
+  ({ token } = await registerAndLogin(tenant, 'lib@example.com'));
+});
+
+afterAll(() => {
+  for (const restore of restores.reverse()) restore();
+  removeTenant(tenant);
+});
+
+describe('Idempotency-Key', () => {
+  it('a repeat on the other instance gets the first answer and borrows nothing more', async () => {
+    const bookId = await addBook();
+    const headers = { 'Idempotency-Key': `borrow-${Date.now()}` };
+    const a = await api('POST', '/v1/loans', { tenant, token, base: first, headers, body: { bookId } });
+    const b = await api('POST', '/v1/loans', { tenant, token, base: second, headers, body: { bookId } });
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect(b.text).toBe(a.text);
+    expect(b.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(b.headers.get('X-Served-By')).toBe('api-2');
+    expect(await count('loans')).toBe(1);
+    expect(await count('outbox', "AND kind = 'loan_receipt'")).toBe(1);
+    // the same key with another body
+    const other = await api('POST', '/v1/loans', {
+      tenant,
+      token,
+      headers,
+      body: { bookId: a.json.bookId.replace(/.$/, '0') },
+    });
+    expect([other.status, other.json.code]).toEqual([422, 'idempotency_key_reused']);
+  });
+
+  it('eight at once through HAProxy borrow once; a retry then gets that answer', async () => {
+    const bookId = await addBook();
+    const before = await count('loans');
+    const headers = { 'Idempotency-Key': `burst-${Date.now()}` };
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => api('POST', '/v1/loans', { tenant, token, headers, body: { bookId } })),
+    );
+    const outcomes = answers.map((r) => `${r.status} ${r.json.code ?? ''}`.trim());
+    expect(outcomes).toContain('201');
+    for (const o of outcomes) expect(['201', '409 idempotency_key_in_progress']).toContain(o);
+    expect(await count('loans')).toBe(before + 1);
+    const retry = await api('POST', '/v1/loans', { tenant, token, headers, body: { bookId } });
+    expect([retry.status, retry.headers.get('Idempotent-Replayed')]).toEqual([201, 'true']);
+    expect(await count('loans')).toBe(before + 1);
+  });
+
+  it('a borrow answered 503 by a frozen master is done exactly once by its retry with the same key', async () => {
+    const bookId = await addBook();
+    restores.push(etcdOverride('breakers/mysql-master/call_timeout_ms', '500'));
+    restores.push(etcdOverride('breakers/mysql-master/failure_threshold', '50'));
+    await waitFor(
+      async () => {
+        const body = (await (await fetch(`${first}/health/circuit-breakers`)).json()) as {
+          breakers: { name: string; settings: { call_timeout_ms: number } }[];
+        };
+        return (
+          body.breakers.find((b) => b.name === `mysql-master:${shard.id}`)?.settings.call_timeout_ms === 500
+        );
+      },
+      { what: 'call_timeout_ms 500 applied' },
+    );
+    const before = await count('loans');
+    const headers = { 'Idempotency-Key': `frozen-${Date.now()}` };
+    const pid = stackPid(shard.master.name)!;
+    let failed: Awaited<ReturnType<typeof api>>;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      failed = await api('POST', '/v1/loans', { tenant, token, base: first, headers, body: { bookId } });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(failed.status).toBe(503);
+    // the client retries after Retry-After, with the same key, as often as it takes
+    const done = await waitFor(
+      async () => {
+        const r = await api('POST', '/v1/loans', { tenant, token, headers, body: { bookId } });
+        return r.status === 201 ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 1000, what: 'the retry borrowing' },
+    );
+    const again = await api('POST', '/v1/loans', { tenant, token, headers, body: { bookId } });
+    expect([again.status, again.text]).toEqual([201, done.text]);
+    expect(await count('loans')).toBe(before + 1);
+  });
+});
