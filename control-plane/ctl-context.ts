@@ -1,11 +1,33 @@
 /**
  * What every command needs: the env (parsed by the API's own schema), one etcd client that fails
  * fast (no retries, short deadline), the key prefix, and output helpers.
+ *
+ * An etcd that cannot serve is an EtcdUnreachableError (exit 2) with ONE line,
+ * `etcd unreachable at <endpoints>: <reason>`, the reason in operator words (never gRPC status
+ * names or call diagnostics such as "Waiting for LB pick"):
+ * - nothing listens: `connection refused`, at once;
+ * - frozen (SIGSTOP) or black-holed: the kernel still accepts the TCP connection but nobody
+ *   answers: `no answer within DIAL_TIMEOUT_MS ms`. Before its first etcd call the context dials
+ *   the endpoints over HTTP/2 (etcd's gRPC transport) and waits for a server's SETTINGS frame.
+ *   etcd3 1.1.2 has no dial timeout (its `dialTimeout` option is read nowhere, microsoft/etcd3#137):
+ *   a call to such an etcd waits in gRPC's connect phase until its deadline, and then etcd3's reset
+ *   of the still-connecting channel (`waitForReady(now + 1 s)`, its grpc-node#1487 workaround) holds
+ *   the process one more second — with the launcher's start-up that made 6–7 s. A failed dial opens
+ *   no gRPC channel, so the command exits as soon as its line is written.
+ * - answered the dial but not a call within CALL_TIMEOUT_MS (it froze mid-command, or is
+ *   overloaded): `no answer within CALL_TIMEOUT_MS ms`. Should it freeze between the dial and the
+ *   first call's connect, that call costs the deadline plus etcd3's 1 s.
+ * With several endpoints the dial succeeds when any answers; etcd3 then picks endpoints at random,
+ * so a call may still meet a frozen one and wait out its deadline.
  */
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { type Env, EnvError, parseEnv } from '../src/env.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
+import { DIAL_TIMEOUT_MS, dialEtcd, etcdFailureReason } from './etcd-dial.js';
+
+/** deadline of each etcd call of a command */
+export const CALL_TIMEOUT_MS = 3000;
 
 export interface CtlContext {
   env: Env;
@@ -14,7 +36,10 @@ export interface CtlContext {
   out: (line: string) => void;
   /** one line on stderr, `shardgate-ctl: <line>`: a warning that does not stop the command */
   warn: (line: string) => void;
-  /** run an etcd call; any transport failure becomes EtcdUnreachableError (exit 2) */
+  /**
+   * run an etcd call (the first one after a dial, see above); any transport failure becomes
+   * EtcdUnreachableError (exit 2)
+   */
   call<T>(fn: () => Promise<T>): Promise<T>;
   close(): void;
 }
@@ -27,7 +52,15 @@ export function createCtlContext(): CtlContext {
     if (error instanceof EnvError) throw new UserError(error.message);
     throw error;
   }
-  const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS, callTimeoutMs: 3000, retries: 0 });
+  const endpoints = env.SHARDGATE_ETCD_ENDPOINTS;
+  const unreachable = (reason: string) =>
+    new EtcdUnreachableError(`etcd unreachable at ${endpoints.join(',')}: ${reason}`);
+  const etcd = createEtcdClient({ endpoints, callTimeoutMs: CALL_TIMEOUT_MS, retries: 0 });
+  let dialed: Promise<void> | undefined;
+  const dial = async () => {
+    const reason = await dialEtcd(endpoints, DIAL_TIMEOUT_MS);
+    if (reason !== undefined) throw unreachable(reason);
+  };
   return {
     env,
     etcd,
@@ -35,14 +68,13 @@ export function createCtlContext(): CtlContext {
     out: (line) => process.stdout.write(`${line}\n`),
     warn: (line) => process.stderr.write(`shardgate-ctl: ${line}\n`),
     async call(fn) {
+      dialed ??= dial();
+      await dialed;
       try {
         return await fn();
       } catch (error) {
         if (error instanceof UserError) throw error;
-        const message = error instanceof Error ? error.message : String(error);
-        throw new EtcdUnreachableError(
-          `etcd unreachable at ${env.SHARDGATE_ETCD_ENDPOINTS.join(',')}: ${message.split('\n')[0]!.replace(/\s*Resolution note:.*$/, '')}`,
-        );
+        throw unreachable(etcdFailureReason(error, CALL_TIMEOUT_MS));
       }
     },
     close: () => etcd.close(),

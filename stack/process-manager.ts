@@ -4,8 +4,8 @@
  *
  * Contracts:
  * - every process is spawned detached, in its own session and process group (pgid = pid), so it
- *   outlives the command that started it, and `stop` can signal the whole group (RabbitMQ's start
- *   script with its beam VM and helpers) and nothing else. Nothing is ever killed by name.
+ *   outlives the command that started it, and `stop` can signal the whole group (the process and
+ *   any children it forked without leaving the group) and nothing else. Nothing is ever killed by name.
  * - a pid counts as ours only while it is alive AND is the process `start` spawned: beside the pid
  *   file, `<name>.start` keeps the kernel's start time of that process (clock ticks since boot,
  *   /proc/<pid>/stat field 22), and the live pid must have the same. A stale pid file whose pid
@@ -15,8 +15,8 @@
  *   boot time, which drifts on a virtual machine — seen here: 2.4 s in 13 minutes — and then
  *   called a stack of live processes dead.)
  * - `stop` SIGCONTs first (a SIGSTOPped process cannot act on SIGTERM), then SIGTERM, then SIGKILL
- *   after `graceMs`. Group members left behind by a leader that died on its own (e.g. a beam VM
- *   whose start script was SIGKILLed) are stopped too.
+ *   after `graceMs`. Group members left behind by a leader that died on its own (e.g. children of
+ *   a SIGKILLed shell) are stopped too.
  * - epmd, which an Erlang VM may spawn, daemonizes into its own session: it is not in the group
  *   and is deliberately left alone (it may serve the system RabbitMQ too).
  */

@@ -172,7 +172,7 @@ async function upLocked(log: Log): Promise<UpResult> {
     return { started: [], resumed, seconds: (Date.now() - t0) / 1000 };
   }
 
-  // leftovers of dead processes (e.g. a beam VM whose start script was killed) are ours: stop
+  // leftovers of dead processes (e.g. children of a killed leader still in its group) are ours: stop
   // them, so that their ports are free and not mistaken for someone else's
   await Promise.all(
     specs.filter((s) => processes.state(s.name) === 'dead').map((s) => processes.stop(s.name)),

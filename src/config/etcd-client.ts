@@ -1,7 +1,12 @@
 /**
  * One way to build an etcd3 client for the API, the worker and the CLI: gRPC keepalives so a dead
- * peer is noticed within seconds, a short dial timeout, and a watch backoff capped at 2 s so a watch
+ * peer is noticed within seconds, a per-call deadline, and a watch backoff capped at 2 s so a watch
  * resumes quickly after etcd comes back (the library default waits up to 30 s).
+ *
+ * There is no dial timeout: etcd3 1.1.2 reads its `dialTimeout` option nowhere (microsoft/etcd3#137).
+ * A unary call to an etcd that takes TCP connections but never answers (SIGSTOPped) waits in gRPC's
+ * connect phase until its deadline; the CLI dials first with a budget of its own
+ * (control-plane/ctl-context.ts).
  */
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { Etcd3, type IOptions, isRecoverableError } from 'etcd3';
@@ -17,7 +22,6 @@ export interface EtcdClientOptions {
 export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 }: EtcdClientOptions): Etcd3 {
   return new Etcd3({
     hosts: endpoints,
-    dialTimeout: Math.min(callTimeoutMs, 2000),
     grpcOptions: {
       // etcd refuses pings more often than its --grpc-keepalive-min-time (5 s by default) with
       // GOAWAY "too_many_pings"; 6 s + 2 s timeout notices a dead peer within ~8 s

@@ -19,9 +19,18 @@ export function ctl(args: string[], env: Record<string, string> = {}): CtlResult
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** `ctl` without blocking the event loop: requests can run while the command does. */
-export function ctlAsync(args: string[], env: Record<string, string> = {}): Promise<CtlResult> {
+export interface TimedCtlResult extends CtlResult {
+  /** ms from spawn to exit */
+  elapsedMs: number;
+  /** ms from the first byte on stderr to exit: how long the process lingered after its line */
+  lingerMs: number;
+}
+
+/** `ctl` without blocking the event loop (requests can run while the command does), timed. */
+export function ctlAsync(args: string[], env: Record<string, string> = {}): Promise<TimedCtlResult> {
   return new Promise((resolve) => {
+    const t0 = Date.now();
+    let lineAt: number | undefined;
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
@@ -29,12 +38,14 @@ export function ctlAsync(args: string[], env: Record<string, string> = {}): Prom
       stdout += d.toString();
     });
     child.stderr.on('data', (d: Buffer) => {
+      lineAt ??= Date.now();
       stderr += d.toString();
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
+      const end = Date.now();
+      resolve({ code: code ?? -1, stdout, stderr, elapsedMs: end - t0, lingerMs: end - (lineAt ?? end) });
     });
   });
 }

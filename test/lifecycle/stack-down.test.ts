@@ -75,7 +75,8 @@ describe('stack down', () => {
     for (const name of expected) expect(pids.has(name), `${name} has a pid file`).toBe(true);
     expect([...pids].filter(([, pid]) => !isAlive(pid))).toEqual([]);
     const members = groupMembers([...pids.values()]);
-    expect(members.length).toBeGreaterThan(pids.size); // RabbitMQ's beam at least
+    // every recorded pid leads its group (RabbitMQ's is the beam VM itself, stack/rabbitmq.ts)
+    expect(members.length).toBeGreaterThanOrEqual(pids.size);
     const systemBefore = await Promise.all(SYSTEM_PORTS.map((p) => portOpen(p)));
 
     const out = stackCli(['down']);

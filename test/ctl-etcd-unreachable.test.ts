@@ -1,0 +1,91 @@
+/**
+ * shardgate-ctl against an etcd that cannot serve (CONTRACT.md §5: exit 2, one line): frozen
+ * (the stack's etcd SIGSTOPped: the kernel still accepts connections, nobody answers), not
+ * listening at all, and answering HTTP/2 but never a call. Each gives up within its budget with
+ * `shardgate-ctl: etcd unreachable at <endpoints>: <reason>`, the reason in operator words and no
+ * gRPC internals, and the process ends as soon as that line is written.
+ */
+import { createServer as createH2Server } from 'node:http2';
+import { createServer, type Server } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { topology } from '../stack/topology.js';
+import { ctl, ctlAsync, type TimedCtlResult } from './helpers/ctl.js';
+import { ETCD_URL, stackPid } from './helpers/stack.js';
+import { waitFor } from './helpers/wait-for.js';
+
+/** the line of an unreachable etcd, its reason in operator words */
+function expectUnreachableLine(r: TimedCtlResult, endpoints: string, reason: RegExp): void {
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stdout).toBe('');
+  const escaped = endpoints.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  expect(r.stderr).toMatch(
+    new RegExp(`^shardgate-ctl: etcd unreachable at ${escaped}: ${reason.source}\\n$`),
+  );
+  expect(r.stderr).not.toMatch(/LB pick|DEADLINE_EXCEEDED|UNAVAILABLE|grpc|Resolution note|name resolution/i);
+  expect(r.lingerMs, 'exits as soon as its line is written').toBeLessThan(500);
+}
+
+function listen(server: Server | ReturnType<typeof createH2Server>): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, topology.host, () => resolve((server.address() as { port: number }).port)),
+  );
+}
+
+/** a port nothing listens on: bound once by us, then closed */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  const port = await listen(server);
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe('shardgate-ctl with etcd unreachable', () => {
+  it('frozen etcd (SIGSTOP): exit 2 in under 5 s, one line "no answer within … ms", no gRPC wording', async () => {
+    const pid = stackPid(topology.etcd.name)!;
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGSTOP');
+    let r: TimedCtlResult;
+    try {
+      r = await ctlAsync(['status']);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expectUnreachableLine(r, ETCD_URL, /no answer within \d+ ms/);
+    expect(r.elapsedMs).toBeLessThan(5000);
+    // and once it runs again, the same command answers
+    await waitFor(() => ctl(['status']).code === 0, { timeoutMs: 15_000, what: 'status after SIGCONT' });
+  });
+
+  it('nothing listening at the endpoint: exit 2 at once with "connection refused"', async () => {
+    const url = `http://${topology.host}:${await closedPort()}`;
+    const r = await ctlAsync(['status'], { SHARDGATE_ETCD_ENDPOINTS: url });
+    expectUnreachableLine(r, url, /connection refused/);
+    expect(r.elapsedMs).toBeLessThan(5000);
+  });
+
+  it('a silent server that takes TCP connections and never answers: "no answer within … ms", under 5 s', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((s) => sockets.add(s));
+    const url = `http://${topology.host}:${await listen(server)}`;
+    try {
+      const r = await ctlAsync(['tenants', 'list', '--json'], { SHARDGATE_ETCD_ENDPOINTS: url });
+      expectUnreachableLine(r, url, /no answer within \d+ ms/);
+      expect(r.elapsedMs).toBeLessThan(5000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+
+  it('a server that speaks HTTP/2 but never answers a call: "no answer within 3000 ms", no lingering', async () => {
+    const server = createH2Server();
+    server.on('stream', () => {}); // takes the call, never answers it
+    const url = `http://${topology.host}:${await listen(server)}`;
+    try {
+      const r = await ctlAsync(['status'], { SHARDGATE_ETCD_ENDPOINTS: url });
+      expectUnreachableLine(r, url, /no answer within 3000 ms/);
+    } finally {
+      server.close();
+    }
+  });
+});
