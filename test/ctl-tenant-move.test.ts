@@ -208,6 +208,38 @@ describe('shardgate-ctl tenants move', () => {
     expect(denied.stderr).not.toContain('not-the-password');
   });
 
+  it('runs one move of a tenant at a time: a second one started meanwhile is refused and nothing is lost', async () => {
+    const tenant = await newTenant('move-twice');
+    await registerAndLogin(tenant, 'a@example.com');
+    await registerAndLogin(tenant, 'b@example.com');
+    const replica = node('shard-2', 'replica').port;
+    // hold the first move at its replica wait, so the second surely starts while it runs
+    await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
+    let first: Promise<Awaited<ReturnType<typeof ctlAsync>>>;
+    let second: Awaited<ReturnType<typeof ctlAsync>>;
+    try {
+      first = ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '20000'], ENV);
+      await waitFor(() => entry(tenant).status === 'readonly', {
+        timeoutMs: 15_000,
+        what: 'the first move running',
+      });
+      second = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--overwrite'], ENV);
+    } finally {
+      await rootQuery(replica, 'START SLAVE SQL_THREAD');
+    }
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/another tenants move of .* is running \(etcd lock /);
+    const done = await first;
+    expect(done.code).toBe(0);
+    expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'active' });
+    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(2);
+    const login = await api('POST', '/v1/auth/login', {
+      tenant,
+      body: { email: 'b@example.com', password: 'correct horse battery' },
+    });
+    expect(login.status).toBe(200);
+  });
+
   it('undoes a move whose copy the new shard cannot replicate in time: back on its shard, active, the copy gone', async () => {
     const tenant = await newTenant('move-undo');
     await registerAndLogin(tenant, 'a@example.com');
@@ -224,7 +256,7 @@ describe('shardgate-ctl tenants move', () => {
       /replica 127\.0\.0\.1:\d+ of shard shard-2 did not apply the copy .* within 500 ms/,
     );
     expect(r.stderr).toMatch(
-      /move of tenant .* undone: the copy on shard shard-2 deleted, tenant .* back to active on shard shard-1/,
+      /move of tenant .* undone: tenant .* back to active on shard shard-1, the copy on shard shard-2 deleted/,
     );
     expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
     expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(0);

@@ -32,6 +32,7 @@
  * else while the command runs stops it the same way. etcd unreachable exits 2, a shard server or
  * Redis unreachable exits 2, a refused step exits 1.
  */
+import { EtcdLockFailedError, type Lock } from 'etcd3';
 import { Redis } from 'ioredis';
 import type { Connection } from 'mysql2/promise';
 import { cacheNamespace } from '../../src/cache/cache-namespace.js';
@@ -61,6 +62,7 @@ export interface MoveOptions {
 }
 
 const COPY_ATTEMPTS = 3;
+const MOVE_LOCK_TTL_SECONDS = 10;
 const DEFAULT_WAIT_MS = 10_000;
 
 type Placement = Pick<TenantEntry, 'shard' | 'status'>;
@@ -123,7 +125,9 @@ async function waitForReplicas(
     } catch (error) {
       if (!(error instanceof UnreachableError)) throw error;
       // a replica that is down serves nothing; when it is back it applies the copy first in order
-      ctx.warn(`${error.message}; it applies the copy when it is back`);
+      ctx.warn(
+        `${error.message}: going on without it (the instances do not read from a replica they cannot reach, and take it back only once it has caught up, the copy included)`,
+      );
       continue;
     }
     try {
@@ -177,6 +181,16 @@ async function connectRedis(ctx: CtlContext): Promise<Redis> {
 }
 
 export async function moveTenant(ctx: CtlContext, id: string, opts: MoveOptions): Promise<void> {
+  // the entry is read under the lock: one read before it could be a finished move's old shard
+  const lock = await acquireMoveLock(ctx, id);
+  try {
+    await checkAndMove(ctx, id, opts);
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Promise<void> {
   const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
   const read = await readPrefix(ctx);
   const state = loadState(read);
@@ -198,7 +212,54 @@ export async function moveTenant(ctx: CtlContext, id: string, opts: MoveOptions)
   }
   if (from === to) throw new UserError(`tenant ${id} is on shard ${to} already; nothing to move`);
   const source = state.snapshot.shards.get(from)!;
+  await moveLocked(ctx, id, opts, { entry, from, to, source, target, waitMs });
+}
 
+/**
+ * One move of a tenant at a time: an etcd lock (a key under a lease, etcd3's Lock) beside the
+ * config prefix, not in it (`/shardgate.locks/tenant-move/<id>`), so no instance watches it. The
+ * lease ends 10 s after the command dies, freeing the tenant for the next move.
+ */
+async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock> {
+  const key = `${ctx.prefix.replace(/\/$/, '')}.locks/tenant-move/${id}`;
+  const lock = ctx.etcd.lock(key).ttl(MOVE_LOCK_TTL_SECONDS);
+  const got = await ctx.call(async () => {
+    try {
+      await lock.acquire();
+      return true;
+    } catch (error) {
+      if (error instanceof EtcdLockFailedError) return false;
+      throw error;
+    }
+  });
+  if (!got) {
+    throw new UserError(
+      `another tenants move of ${id} is running (etcd lock ${key}); wait for it to end, or ${MOVE_LOCK_TTL_SECONDS} s after it was killed`,
+    );
+  }
+  return lock;
+}
+
+async function moveLocked(
+  ctx: CtlContext,
+  id: string,
+  opts: MoveOptions,
+  {
+    entry,
+    from,
+    to,
+    source,
+    target,
+    waitMs,
+  }: {
+    entry: TenantEntry;
+    from: string;
+    to: string;
+    source: ShardConfig;
+    target: ShardConfig;
+    waitMs: number;
+  },
+): Promise<void> {
   const redis = await connectRedis(ctx);
   let sourceDb: Connection | undefined;
   let targetDb: Connection | undefined;
@@ -239,7 +300,7 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
   // only an active tenant writes; readonly and suspended ones keep what they have
   const moving: Placement = { shard: from, status: entry.status === 'active' ? 'readonly' : entry.status };
   const started = Date.now();
-  const done: Undo = { statusWritten: false, copied: false };
+  const done: Undo = { statusWritten: false, copied: false, switchSent: false };
   let copy: { digests: TableDigests; position: string };
   try {
     if (moving.status !== original.status) {
@@ -265,6 +326,9 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
   const switched: Placement = { shard: to, status: moving.status };
   let revision: number;
   try {
+    // from here the put may land even when it answers an error (etcd froze mid-call): the undo
+    // then finds the entry on the new shard and keeps both copies
+    done.switchSent = true;
     revision = await putPlacement(ctx, id, moving, switched);
   } catch (error) {
     await undo(ctx, p, moving, original, done, error);
@@ -303,6 +367,11 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
     throw error instanceof UnreachableError ? new UnreachableError(message) : new UserError(message);
   }
 
+  if (original.status === 'readonly') {
+    ctx.out(
+      `tenant ${id} stays readonly, as it was when the move started (if an interrupted move left it so: shardgate-ctl tenants set-status ${id} active)`,
+    );
+  }
   if (p.opts.keepSource) {
     ctx.out(
       `the rows of tenant ${id} stay on shard ${from} (--keep-source); a move back there needs --overwrite`,
@@ -321,9 +390,16 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
 interface Undo {
   statusWritten: boolean;
   copied: boolean;
+  /** the switch to the new shard was sent: it may have landed, whatever it answered */
+  switchSent: boolean;
 }
 
-/** Before the switch: back to the source with the old status, the target's copy deleted. */
+/**
+ * Before the switch is known to have landed: the entry goes back to the source with its old
+ * status FIRST (guarded: only from what this move wrote), and only once the entry is known to
+ * name the source is the copy on the new shard deleted. An entry that cannot be put back, or
+ * that names the new shard (the switch landed), keeps both copies: the line says where it points.
+ */
 async function undo(
   ctx: CtlContext,
   p: MovePlan,
@@ -333,19 +409,45 @@ async function undo(
   cause: unknown,
 ): Promise<void> {
   const steps: string[] = [];
+  let onSource = false;
+  let problem: string | undefined;
   try {
-    if (done.copied) {
-      await deleteTenantRows(p.targetDb, p.id);
-      steps.push(`the copy on shard ${p.to} deleted`);
-    }
-    if (done.statusWritten) {
+    if (done.statusWritten || done.switchSent) {
       await putPlacement(ctx, p.id, moving, original);
-      steps.push(`tenant ${p.id} back to ${original.status} on shard ${p.from}`);
+      if (done.statusWritten) steps.push(`tenant ${p.id} back to ${original.status} on shard ${p.from}`);
+      onSource = true;
+    } else {
+      onSource = loadState(await readPrefix(ctx)).snapshot.tenants.get(p.id)?.shard === p.from;
     }
-    ctx.warn(`move of tenant ${p.id} undone: ${steps.join(', ') || 'nothing had changed'}`);
   } catch (error) {
-    ctx.warn(
-      `move of tenant ${p.id} failed (${cause instanceof Error ? cause.message : String(cause)}) and could not be undone: ${(error as Error).message}; check \`shardgate-ctl tenants show ${p.id}\``,
-    );
+    problem = error instanceof Error ? error.message : String(error);
   }
+  if (done.copied) {
+    if (onSource) {
+      try {
+        await deleteTenantRows(p.targetDb, p.id);
+        steps.push(`the copy on shard ${p.to} deleted`);
+      } catch (error) {
+        steps.push(
+          `the copy on shard ${p.to} could not be deleted (${(error as Error).message}); no instance reads it`,
+        );
+      }
+    } else {
+      steps.push(`the copy on shard ${p.to} kept`);
+    }
+  }
+  if (problem === undefined) {
+    ctx.warn(`move of tenant ${p.id} undone: ${steps.join(', ') || 'nothing had changed'}`);
+    return;
+  }
+  let where = 'unknown (etcd did not answer)';
+  try {
+    const now = loadState(await readPrefix(ctx)).snapshot.tenants.get(p.id);
+    if (now) where = `shard ${now.shard}, ${now.status}`;
+  } catch {
+    /* etcd still unreachable */
+  }
+  ctx.warn(
+    `move of tenant ${p.id} failed (${cause instanceof Error ? cause.message : String(cause)}) and could not be undone (${problem}): its entry now names ${where}; its rows are on shard ${p.from}${done.copied ? ` and on shard ${p.to}` : ''}, nothing was deleted. Check \`shardgate-ctl tenants show ${p.id}\`: if it names ${p.to}, finish with \`shardgate-ctl tenants set-status ${p.id} ${original.status}\`; if it names ${p.from}, run the move again with --overwrite`,
+  );
 }

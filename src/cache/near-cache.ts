@@ -149,6 +149,15 @@ export class NearCache<E> {
     }
   }
 
+  /**
+   * Drop everything held under `prefix` (a tenant's namespace): the tenant moved to another
+   * shard, and Redis' tracking may no longer announce changes of keys this instance read long ago.
+   */
+  forgetPrefix(prefix: string): void {
+    for (const map of [this.versions, this.entries, this.tickets] as Map<string, unknown>[])
+      for (const k of [...map.keys()]) if (k.startsWith(prefix)) map.delete(k);
+  }
+
   clear(): void {
     this.versions.clear();
     this.entries.clear();

@@ -271,6 +271,27 @@ describe('ReadCache with a near cache', () => {
     expect(store.calls).toBeGreaterThan(calls);
   });
 
+  it('drops what it holds of a tenant that moves to another shard', async () => {
+    const { store, a } = pair();
+    a.config.put('shards/shard-1', JSON.stringify({ master: { host: 'h', port: 1 }, replicas: [] }));
+    a.config.put('shards/shard-2', JSON.stringify({ master: { host: 'h', port: 2 }, replicas: [] }));
+    a.config.put('tenants/acme', '{"shard":"shard-1","status":"active"}');
+    a.config.put('tenants/acmeco', '{"shard":"shard-1","status":"active"}');
+    await a.read();
+    await settle();
+    await a.read();
+    const calls = store.calls;
+    // another tenant's entry changes nothing; a status change neither
+    a.config.put('tenants/acmeco', '{"shard":"shard-2","status":"active"}');
+    a.config.put('tenants/acme', '{"shard":"shard-1","status":"readonly"}');
+    expect((await a.read()).cache).toBe('HIT');
+    expect(store.calls).toBe(calls);
+    // acme moves (to shard-2 and back, as far as this instance saw): its near entry is gone
+    a.config.put('tenants/acme', '{"shard":"shard-2","status":"readonly"}');
+    await a.read();
+    expect(store.calls).toBeGreaterThan(calls);
+  });
+
   it('does not answer a token newer than the near entry from it', async () => {
     const { db, a } = pair();
     await a.read();

@@ -29,6 +29,8 @@
  * raise that fails is kept in memory and retried, so a write made while Redis was down still
  * invalidates when it returns (up to MAX_PENDING raises; beyond that TTL bounds staleness).
  */
+
+import type { ConfigChange } from '../config/config-state.js';
 import type { ConfigStore } from '../config/interface.js';
 import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Logger } from '../observability/logger.js';
@@ -43,6 +45,17 @@ import { NearCache } from './near-cache.js';
 import { mergePositions } from './position-merge.js';
 
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
+
+/** the shard a raw `tenants/<id>` value names, if any */
+function shardOf(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const shard = (JSON.parse(raw) as { shard?: unknown }).shard;
+    return typeof shard === 'string' ? shard : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface CacheTarget {
   tenantId: string;
@@ -147,9 +160,15 @@ export class ReadCache {
     if (tracking) {
       const near = new NearCache<Entry<unknown>>(tracking);
       this.near = near;
-      const apply = () => {
+      const apply = (_snapshot?: unknown, changes: readonly ConfigChange[] = []) => {
         near.maxEntries = config.current().cache.nearMaxEntries;
         tracking.activate(near.maxEntries > 0);
+        // a tenant that moved (tenants/<id> names another shard): nothing held for it stays, so
+        // a move back never meets an entry of its earlier stay on that shard
+        for (const c of changes) {
+          if (!c.key.startsWith('tenants/') || shardOf(c.old) === shardOf(c.new)) continue;
+          near.forgetPrefix(`${cacheNamespace(c.key.slice('tenants/'.length), '')}`);
+        }
       };
       this.unsubscribe = config.onChange(apply);
       apply();

@@ -11,8 +11,11 @@
  * after the commit; a row without one is a write whose answer was lost (or is just being sent).
  */
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
-/** visible ASCII, as the draft's sf-string allows it, and no longer than the column */
-export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/**
+ * visible ASCII, as the draft's sf-string allows it; 200 at most, so `<member id>/<key>` fits the
+ * column (255)
+ */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 /** how long a key is kept: a retry later than this is a new request */
 export const IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000;
 

@@ -4,8 +4,11 @@
  * - the first request runs as usual, its key claimed in its own transaction; a 2xx answer is
  *   stored on the key's row right after the commit (status, body, Content-Type, Location,
  *   X-Consistency-Token) and the answer goes out;
- * - a repeat with the same key and the same request (member, method, path and body, by sha-256)
- *   gets that answer again, with `Idempotent-Replayed: true`, and changes nothing;
+ * - keys are per member (`<member id>/<key>`; `-` for registrations): another member's key is
+ *   another key;
+ * - a repeat with the same key and the same request (method, path and body with its JSON keys in
+ *   any order, by sha-256) gets that answer again, with `Idempotent-Replayed: true`, and changes
+ *   nothing; its token is checked as any request's (a revoked one gets 401, not the answer);
  * - a repeat while the first is still running: 409 `idempotency_key_in_progress` with
  *   Retry-After 1 (also when it raced the first into the database: its own work rolls back);
  * - the key with another request: 422 `idempotency_key_reused`;
@@ -27,11 +30,13 @@ import {
   IdempotencyKeyTaken,
   type IdempotencyRecord,
 } from '../domain/idempotency.js';
+import { currentMember } from '../domain/member-access.js';
 import type { TenantRepos } from '../domain/repositories.js';
 import { ok, type Result } from '../domain/result.js';
 import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader, textBody } from '../http/response-headers.js';
+import { failureProblem } from './respond.js';
 
 /** a key row without an answer younger than this is a write still being answered */
 const IN_PROGRESS_MS = 10_000;
@@ -90,6 +95,25 @@ class KeyedWrites implements DataAccess {
   read: DataAccess['read'] = (tenant, options, fn) => this.inner.read(tenant, options, fn);
 }
 
+/** JSON with its object keys sorted (the same request however a client orders them); else as sent */
+function canonicalBody(text: string): string {
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(sorted)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  try {
+    return JSON.stringify(sorted(JSON.parse(text)));
+  } catch {
+    return text;
+  }
+}
+
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -106,7 +130,7 @@ function answerFrom(
       status: 422,
       code: 'idempotency_key_reused',
       title: 'Idempotency key reused',
-      detail: `this ${IDEMPOTENCY_HEADER} was sent with another request (another member, route or body); use a new key for a new request`,
+      detail: `this ${IDEMPOTENCY_HEADER} was sent with another request (another route or body); use a new key for a new request`,
       extra: { errors: [{ field: `header.${IDEMPOTENCY_HEADER}`, message: 'used for another request' }] },
     });
   }
@@ -131,13 +155,15 @@ function answerFrom(
 
 /** After the route's own checks, before its handler: see the top of this file. */
 export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const key = requestHeader(c, IDEMPOTENCY_HEADER);
-  if (key === undefined) return next();
-  if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
-    const message = '1 to 255 visible ASCII characters';
+  const raw = requestHeader(c, IDEMPOTENCY_HEADER);
+  if (raw === undefined) return next();
+  // the draft's form is a quoted sf-string ("8e03…"); a bare token is taken as the same key
+  const given = /^"[^"\\]*"$/.test(raw) ? raw.slice(1, -1) : raw;
+  if (!IDEMPOTENCY_KEY_PATTERN.test(given)) {
+    const message = '1 to 200 visible ASCII characters';
     throw new ProblemError({
       status: 400,
-      code: 'invalid_request',
+      code: 'validation_failed',
       title: 'Invalid request',
       detail: `header.${IDEMPOTENCY_HEADER}: ${message}`,
       extra: { errors: [{ field: `header.${IDEMPOTENCY_HEADER}`, message }] },
@@ -145,10 +171,19 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const services = c.get('services');
   const tenant = c.get('tenant');
-  const member = c.get('principal')?.memberId ?? '-';
-  const fingerprint = await sha256Hex(`${member}\n${c.req.method}\n${c.req.path}\n${await c.req.text()}`);
+  const principal = c.get('principal');
+  // keys are per member (anonymous registrations share `-`): another member's key is another key
+  const key = `${principal?.memberId ?? '-'}/${given}`;
+  const fingerprint = await sha256Hex(`${c.req.method}\n${c.req.path}\n${canonicalBody(await c.req.text())}`);
   const found = await services.data.read(tenant, { from: 'master' }, (repos) => repos.idempotency.find(key));
-  if (found.value) return answerFrom(c, found.value, fingerprint);
+  if (found.value) {
+    // a replay is still a request of this token: one revoked since (password changed) gets 401
+    if (principal) {
+      const member = await currentMember(services.data, tenant, principal);
+      if (!member.value.ok) throw failureProblem(member.value);
+    }
+    return answerFrom(c, found.value, fingerprint);
+  }
 
   const writes = new KeyedWrites(services.data, key, fingerprint);
   c.set('services', { ...services, data: writes });

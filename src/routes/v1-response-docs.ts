@@ -52,9 +52,9 @@ export const READS_BY_POST: ReadonlySet<string> = new Set(['post /v1/auth/login'
 
 /** `Idempotency-Key` on every write (routes/idempotency.ts) */
 const idempotencyHeader = z.object({
-  'idempotency-key': z.string().min(1).max(255).optional().openapi({
+  'idempotency-key': z.string().min(1).max(202).optional().openapi({
     description:
-      'makes the write happen once: a repeat with the same key and request gets the first answer again (`Idempotent-Replayed: true`); 409 while the first runs, 422 with another request; kept a day',
+      'makes the write happen once: 1–200 visible ASCII characters, bare or as a quoted sf-string, per member; a repeat with the same key and request gets the first answer again (response header `Idempotent-Replayed: true`); 409 while the first runs, 422 with another request; kept a day',
   }),
 });
 
@@ -107,7 +107,12 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
       ...problems(409)['409'],
       ...(own ?? {}),
       description: `${own?.description ? `${own.description}; ` : ''}a request with this Idempotency-Key still running, or done with its answer lost`,
-      headers: { ...EVERY },
+      headers: {
+        ...EVERY,
+        'Retry-After': text(
+          'with `idempotency_key_in_progress`: seconds until the key’s answer may be there',
+        ),
+      },
     };
     responses['422'] = { ...problems(422)['422'], headers: { ...EVERY } };
   }
