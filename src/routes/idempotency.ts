@@ -1,6 +1,6 @@
 /**
  * `Idempotency-Key` on the /v1 writes (src/domain/idempotency.ts has the storage contract). With
- * a key, a write is done once per (tenant, key) however often it is sent:
+ * a key, a write is done once per (tenant, member, key) however often it is sent:
  * - the first request runs as usual, its key claimed in its own transaction; a 2xx answer is
  *   stored on the key's row right after the commit (status, body, Content-Type, Location,
  *   X-Consistency-Token) and the answer goes out;
