@@ -14,10 +14,12 @@
  * and address, never the password; an SQL error is thrown as it is, for the caller to undo its
  * step.
  */
+
 import { createHash } from 'node:crypto';
 import type { ResultSetHeader } from 'mysql2';
 import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
 import type { ShardConfig } from '../src/config/schema.js';
+import { missingPasswordHint, shardPassword } from '../src/db/shard-password.js';
 import type { Env } from '../src/env.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 
@@ -56,8 +58,7 @@ export async function connectShardServer(
   shard: ShardConfig,
   server: ServerAddress,
 ): Promise<Connection> {
-  const password =
-    (shard.passwordEnv ? process.env[shard.passwordEnv] : undefined) ?? env.SHARDGATE_DB_PASSWORD;
+  const password = shardPassword(env, shard.passwordEnv);
   try {
     return await createConnection({
       host: server.host,
@@ -78,8 +79,10 @@ export async function connectShardServer(
       code === 'ER_ACCESS_DENIED_ERROR' ||
       code === 'ER_BAD_DB_ERROR' ||
       code === 'ER_DBACCESS_DENIED_ERROR'
-    )
-      throw new UserError(`shard ${shardId} (${addressOf(server)}): ${message}`);
+    ) {
+      const hint = code === 'ER_ACCESS_DENIED_ERROR' ? missingPasswordHint(password, shard.passwordEnv) : '';
+      throw new UserError(`shard ${shardId} (${addressOf(server)}): ${message}${hint}`);
+    }
     throw new UnreachableError(`shard ${shardId} (${addressOf(server)}) unreachable: ${message}`);
   }
 }

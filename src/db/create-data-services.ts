@@ -4,6 +4,7 @@
  * node, SqlDataAccess over it, argon2id password hashing, member JWTs and consistency tokens.
  * `close()` stops the lag probes and ends the pools.
  */
+
 import type { Services } from '../app-env.js';
 import { Argon2Hasher } from '../auth/argon2-hasher.js';
 import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
@@ -20,6 +21,7 @@ import { ShardRouter } from '../routing/shard-router.js';
 import { registerDataMetrics } from './data-metrics.js';
 import { MysqlNodeSet } from './mysql-node-set.js';
 import type { MysqlSession } from './mysql-session.js';
+import { shardPassword } from './shard-password.js';
 import { SqlDataAccess } from './sql-data-access.js';
 
 export interface DataServices {
@@ -48,7 +50,7 @@ export function createDataServices({
   if (!secret) throw new Error('SHARDGATE_JWT_SECRET is required');
   const nodes = new MysqlNodeSet({
     user: env.SHARDGATE_DB_USER,
-    password: (name) => (name ? processEnv[name] : undefined) ?? env.SHARDGATE_DB_PASSWORD,
+    password: (name) => shardPassword(env, name, processEnv),
     logger,
   });
   const router = new ShardRouter({ config, nodes, logger, guard: breakerNodeGuard(breakers) });

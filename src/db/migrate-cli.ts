@@ -10,6 +10,7 @@
  * Exit codes: 0 done; 1 a shard failed or the shard config is invalid; 2 etcd unreachable. Every
  * failure prints ONE line naming what failed.
  */
+
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,7 @@ import { refusedServers } from '../config/db-hosts.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
 import { EnvError, parseEnv } from '../env.js';
+import { missingPasswordHint, shardPassword } from './shard-password.js';
 
 class CliError extends Error {
   constructor(
@@ -84,8 +86,8 @@ async function migrateShard(
   }).catch((error: unknown) => {
     // the server's "access denied" does not say which variable was missing
     const hint =
-      password === undefined && (error as { errno?: number }).errno === ER_ACCESS_DENIED
-        ? ` (no password given: is ${shard.passwordEnv ?? 'SHARDGATE_DB_PASSWORD'} set?)`
+      (error as { errno?: number }).errno === ER_ACCESS_DENIED
+        ? missingPasswordHint(password, shard.passwordEnv)
         : '';
     throw new CliError(`shard ${id} (${where}): cannot connect: ${(error as Error).message}${hint}`, 1);
   });
@@ -138,8 +140,7 @@ async function main(): Promise<void> {
   });
   if (refused.length > 0) throw new CliError(`${refused.join('; ')}; nothing migrated`, 1);
   for (const [id, shard] of ordered) {
-    const password =
-      (shard.passwordEnv ? process.env[shard.passwordEnv] : undefined) ?? env.SHARDGATE_DB_PASSWORD;
+    const password = shardPassword(env, shard.passwordEnv);
     console.log(await migrateShard(id, shard, { user: env.SHARDGATE_DB_USER, password, folder }));
   }
 }

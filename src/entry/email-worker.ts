@@ -4,10 +4,12 @@
  * claiming, finish in-flight delivery batches, close connections. Metrics on
  * SHARDGATE_WORKER_METRICS_PORT when set, bound to SHARDGATE_LISTEN_HOST (loopback by default).
  */
+
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
+import { shardPassword } from '../db/shard-password.js';
 import { EnvError, parseEnv, warnWithoutDbPassword } from '../env.js';
 import { AmqpConnection } from '../mail/amqp-connection.js';
 import { MailConsumer } from '../mail/mail-consumer.js';
@@ -50,7 +52,7 @@ const store = new OutboxStore({
   breakers,
   logger,
   user: env.SHARDGATE_DB_USER,
-  password: (name) => (name ? process.env[name] : undefined) ?? env.SHARDGATE_DB_PASSWORD,
+  password: (name) => shardPassword(env, name),
 });
 // unacked messages per consumer channel: single mails (retries) or the relay's batch messages
 // of up to MAILS_PER_BATCH mails each, so up to 16 × 8 mails taken at once; batches beyond the

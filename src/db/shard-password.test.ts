@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { missingPasswordHint, shardPassword } from './shard-password.js';
+
+describe('shard password', () => {
+  it("takes the shard's passwordEnv variable, else SHARDGATE_DB_PASSWORD", () => {
+    const env = { SHARDGATE_DB_PASSWORD: 'common' };
+    const processEnv = { SHARDGATE_DB_PASSWORD_EU: 'eu' };
+    expect(shardPassword(env, 'SHARDGATE_DB_PASSWORD_EU', processEnv)).toBe('eu');
+    expect(shardPassword(env, 'SHARDGATE_DB_PASSWORD_US', processEnv)).toBe('common');
+    expect(shardPassword(env, undefined, processEnv)).toBe('common');
+    expect(shardPassword({ SHARDGATE_DB_PASSWORD: undefined }, undefined, {})).toBeUndefined();
+  });
+
+  it('names the variable to set only when no password was sent', () => {
+    expect(missingPasswordHint(undefined, undefined)).toBe(
+      ' (no password given: is SHARDGATE_DB_PASSWORD set?)',
+    );
+    expect(missingPasswordHint(undefined, 'SHARDGATE_DB_PASSWORD_EU')).toBe(
+      ' (no password given: is SHARDGATE_DB_PASSWORD_EU set?)',
+    );
+    expect(missingPasswordHint('', undefined)).toBe('');
+  });
+});
