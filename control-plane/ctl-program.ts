@@ -157,7 +157,7 @@ export function buildProgram(): Command {
     .command('move <id>')
     .summary("move a tenant's rows to another shard and point its entry there")
     .description(
-      "copy a tenant's rows to the shard --to names and switch its directory entry there: an active tenant is readonly (writes answer 423) until every instance reads from the new shard; the source's rows are deleted after the switch unless --keep-source. Needs SHARDGATE_DB_PASSWORD (or the shards' passwordEnv) and Redis",
+      "copy a tenant's rows to the shard --to names and switch its directory entry there: an active tenant is readonly (writes answer 423) until every instance reads from the new shard; the source's rows are deleted after the switch unless --keep-source. Run again after an interrupted move, it finishes that move (--to its target) or takes it back (--to its source). Needs SHARDGATE_DB_PASSWORD (or the shards' passwordEnv) and Redis",
     )
     .requiredOption('--to <shard>', 'the shard to move it to')
     .option(

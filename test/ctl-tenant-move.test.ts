@@ -5,10 +5,12 @@
  * move answer 201 or 423 and every 201 is on the new shard; a move that cannot finish is undone.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { moveRecordKey } from '../control-plane/move-record.js';
+import { createEtcdClient } from '../src/config/etcd-client.js';
 import { dbPassword } from '../stack/stack-env.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
-import { ctl, ctlAsync } from './helpers/ctl.js';
-import { etcdGet } from './helpers/etcd.js';
+import { ctl, ctlAsync, ctlStart, type RunningCtl } from './helpers/ctl.js';
+import { ETCD_ENDPOINT, etcdGet, etcdGetKey, PREFIX } from './helpers/etcd.js';
 import { node, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -48,6 +50,29 @@ async function titles(tenant: string, bookId: string): Promise<string[]> {
 afterAll(() => {
   for (const id of created) removeTenant(id);
 });
+
+/** the move's record beside the prefix, as etcdctl shows it */
+const moveRecord = (id: string) => etcdGetKey(moveRecordKey(PREFIX, id));
+
+/** SIGKILL a running move, as a lost machine would end it */
+async function kill(run: RunningCtl): Promise<void> {
+  run.child.kill('SIGKILL');
+  await run.exited;
+}
+
+/**
+ * Run a move again once the killed one's lock has lapsed (its lease ends 10 s after the kill):
+ * until then the command answers that another move is running.
+ */
+async function rerun(args: string[]): Promise<Awaited<ReturnType<typeof ctlAsync>>> {
+  return waitFor(
+    async () => {
+      const r = await ctlAsync(args, ENV);
+      return /another tenants move of .* is running/.test(r.stderr) ? undefined : r;
+    },
+    { timeoutMs: 20_000, intervalMs: 500, what: "the killed move's lock to lapse" },
+  );
+}
 
 describe('shardgate-ctl tenants move', () => {
   it('moves members, books and loans; tokens, consistency tokens and the cache stay right, also moving back', async () => {
@@ -271,5 +296,136 @@ describe('shardgate-ctl tenants move', () => {
         ).status === 201,
       { timeoutMs: 5000, what: 'the tenant writable again' },
     );
+  });
+  it('finishes a move killed after its copy when run again, or takes it back with --to its source', async () => {
+    const finished = await newTenant('move-killed');
+    const takenBack = await newTenant('move-killed-back');
+    for (const t of [finished, takenBack]) {
+      await registerAndLogin(t, 'lib@example.com');
+      await registerAndLogin(t, 'reader@example.com');
+    }
+    const replica = node('shard-2', 'replica').port;
+    // hold each move at its replica wait, after the copy and before the switch, and kill it there
+    await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
+    try {
+      for (const t of [finished, takenBack]) {
+        const run = ctlStart(['tenants', 'move', t, '--to', 'shard-2', '--wait-ms', '30000'], ENV);
+        await waitFor(() => run.stdout().includes('copied from shard shard-1 to shard shard-2'), {
+          timeoutMs: 15_000,
+          what: 'the move to copy',
+        });
+        await kill(run);
+      }
+    } finally {
+      await rootQuery(replica, 'START SLAVE SQL_THREAD');
+    }
+    for (const t of [finished, takenBack]) {
+      expect(entry(t)).toEqual({ shard: 'shard-1', status: 'readonly' });
+      expect((await tenantRowCounts(masterPort('shard-2'), t)).members).toBe(2);
+      expect(JSON.parse(moveRecord(t) ?? 'null')).toMatchObject({
+        from: 'shard-1',
+        to: 'shard-2',
+        status: 'active',
+      });
+    }
+    // `tenants show` tells a running move (its lock held) from an interrupted one
+    expect(ctl(['tenants', 'show', finished]).stdout).toContain('move:   to shard shard-2, running since');
+    const shown = await waitFor(
+      () => {
+        const r = ctl(['tenants', 'show', finished]);
+        return r.stdout.includes('interrupted') ? r : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what: "the killed move's lock to lapse" },
+    );
+    expect(shown.stdout).toContain('move:   to shard shard-2, interrupted (started ');
+    expect(shown.stdout).toContain(`\`--to shard-1\` takes it back`);
+
+    // the same command again: the copy left on shard-2 is the dead move's, replaced without --overwrite
+    const again = await rerun(['tenants', 'move', finished, '--to', 'shard-2']);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(
+      `resuming an interrupted move of tenant ${finished} from shard shard-1 to shard shard-2`,
+    );
+    expect(again.stdout).toContain(`tenant ${finished}: readonly -> active on shard shard-2`);
+    expect(entry(finished)).toEqual({ shard: 'shard-2', status: 'active' });
+    expect((await tenantRowCounts(masterPort('shard-2'), finished)).members).toBe(2);
+    expect((await tenantRowCounts(masterPort('shard-1'), finished)).members).toBe(0);
+    expect(moveRecord(finished)).toBeUndefined();
+
+    // --to the source: back to active there, the copy gone
+    const back = await rerun(['tenants', 'move', takenBack, '--to', 'shard-1']);
+    expect(back.stderr).toBe('');
+    expect(back.code).toBe(0);
+    expect(back.stdout).toContain(`tenant ${takenBack}: readonly -> active on shard shard-1`);
+    expect(back.stdout).toContain(`the interrupted move of tenant ${takenBack} is taken back`);
+    expect(entry(takenBack)).toEqual({ shard: 'shard-1', status: 'active' });
+    expect((await tenantRowCounts(masterPort('shard-2'), takenBack)).members).toBe(0);
+    expect((await tenantRowCounts(masterPort('shard-1'), takenBack)).members).toBe(2);
+    expect(moveRecord(takenBack)).toBeUndefined();
+
+    for (const t of [finished, takenBack]) {
+      const login = await api('POST', '/v1/auth/login', {
+        tenant: t,
+        body: { email: 'reader@example.com', password: 'correct horse battery' },
+      });
+      expect(login.status).toBe(200);
+      await waitFor(
+        async () =>
+          (
+            await api('POST', '/v1/members', {
+              tenant: t,
+              body: { email: 'c@example.com', name: 'C', password: 'password123' },
+            })
+          ).status === 201,
+        { timeoutMs: 5000, what: `tenant ${t} writable again` },
+      );
+    }
+  });
+
+  it('finishes a move killed after its switch when run again', async () => {
+    const tenant = await newTenant('move-killed-late');
+    await registerAndLogin(tenant, 'lib@example.com');
+    await registerAndLogin(tenant, 'reader@example.com');
+    const watcher = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    let caught: { shard: string; status: string } | undefined;
+    try {
+      const watch = await watcher.watch().key(`${PREFIX}tenants/${tenant}`).create();
+      const run = ctlStart(['tenants', 'move', tenant, '--to', 'shard-2'], ENV);
+      // stop the command the moment its switch lands (it then waits for the instances to apply
+      // it for at least 100 ms), and kill it there
+      watch.on('put', (kv) => {
+        const value = JSON.parse(kv.value.toString()) as { shard: string; status: string };
+        if (value.shard !== 'shard-2' || caught) return;
+        run.child.kill('SIGSTOP');
+        caught = value;
+      });
+      await waitFor(() => caught, { timeoutMs: 20_000, what: 'the switch' });
+      await kill(run);
+      await watch.cancel();
+    } finally {
+      watcher.close();
+    }
+    expect(caught).toEqual({ shard: 'shard-2', status: 'readonly' });
+    expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'readonly' });
+    expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(2);
+
+    const again = await rerun(['tenants', 'move', tenant, '--to', 'shard-2']);
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(
+      `finishing an interrupted move of tenant ${tenant} from shard shard-1 to shard shard-2`,
+    );
+    expect(again.stdout).toContain('the rows on shard shard-1 are unchanged since the copy');
+    expect(again.stdout).toContain(`tenant ${tenant}: readonly -> active on shard shard-2`);
+    expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'active' });
+    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(2);
+    expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(0);
+    expect(moveRecord(tenant)).toBeUndefined();
+    const login = await api('POST', '/v1/auth/login', {
+      tenant,
+      body: { email: 'reader@example.com', password: 'correct horse battery' },
+    });
+    expect(login.status).toBe(200);
   });
 });

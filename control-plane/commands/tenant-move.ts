@@ -31,6 +31,11 @@
  * place, and names the command that finishes the job. A change of the tenant's entry by someone
  * else while the command runs stops it the same way. etcd unreachable exits 2, a shard server or
  * Redis unreachable exits 2, a refused step exits 1.
+ *
+ * A move that dies (SIGKILL, a lost machine, an undo that could not reach etcd) leaves its record
+ * (move-record.ts). The same command run again finds it and finishes the move from where the
+ * tenant's entry says it got; `--to <source>` takes back one that died before its switch. See
+ * resumeMove.
  */
 import { EtcdLockFailedError, type Lock } from 'etcd3';
 import { Redis } from 'ioredis';
@@ -40,6 +45,15 @@ import type { ShardConfig, TenantEntry } from '../../src/config/schema.js';
 import { commitChanges, loadState, planChanges, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UnreachableError, UserError } from '../ctl-errors.js';
+import {
+  deleteMoveRecord,
+  type MoveRecord,
+  moveLockKey,
+  moveRecordKey,
+  movingStatus,
+  readMoveRecord,
+  writeMoveRecord,
+} from '../move-record.js';
 import {
   addressOf,
   connectShardServer,
@@ -181,7 +195,8 @@ async function connectRedis(ctx: CtlContext): Promise<Redis> {
 }
 
 export async function moveTenant(ctx: CtlContext, id: string, opts: MoveOptions): Promise<void> {
-  // the entry is read under the lock: one read before it could be a finished move's old shard
+  // the entry and the move record are read under the lock: one read before it could be a
+  // finished move's old shard, or the record of a move that is still running
   const lock = await acquireMoveLock(ctx, id);
   try {
     await checkAndMove(ctx, id, opts);
@@ -202,17 +217,30 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
   }
   const entry = state.snapshot.tenants.get(id);
   if (!entry) throw new UserError(`unknown tenant ${id}`);
-  const from = entry.shard;
+  const shards = state.snapshot.shards;
   const to = opts.to;
-  const target = state.snapshot.shards.get(to);
-  if (!target) {
-    throw new UserError(
-      `unknown shard ${to} (known: ${[...state.snapshot.shards.keys()].sort().join(', ')})`,
-    );
+  if (!shards.has(to)) {
+    throw new UserError(`unknown shard ${to} (known: ${[...shards.keys()].sort().join(', ')})`);
   }
+  const record = await readMoveRecord(ctx, id);
+  if (record) {
+    // the instances report the revision of the last change under the prefix they applied: the
+    // entry's own (the header's may be a later write outside the prefix, such as the lock)
+    const revision = read.mods.get(`tenants/${id}`) ?? read.revision;
+    await resumeMove(ctx, id, opts, { entry, record, shards, waitMs, revision });
+    return;
+  }
+  const from = entry.shard;
   if (from === to) throw new UserError(`tenant ${id} is on shard ${to} already; nothing to move`);
-  const source = state.snapshot.shards.get(from)!;
-  await moveLocked(ctx, id, opts, { entry, from, to, source, target, waitMs });
+  await moveLocked(ctx, id, opts, {
+    entry,
+    original: entry.status,
+    from,
+    to,
+    source: shards.get(from)!,
+    target: shards.get(to)!,
+    waitMs,
+  });
 }
 
 /**
@@ -221,7 +249,7 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
  * lease ends 10 s after the command dies, freeing the tenant for the next move.
  */
 async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock> {
-  const key = `${ctx.prefix.replace(/\/$/, '')}.locks/tenant-move/${id}`;
+  const key = moveLockKey(ctx.prefix, id);
   const lock = ctx.etcd.lock(key).ttl(MOVE_LOCK_TTL_SECONDS);
   const got = await ctx.call(async () => {
     try {
@@ -240,25 +268,152 @@ async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock> {
   return lock;
 }
 
-async function moveLocked(
+/**
+ * A move of the tenant died before its end (its record is still there, and we hold the lock).
+ * Where the tenant's entry points says how far it got:
+ * - the source: the switch never landed. `--to <target>` runs the move again from the start
+ *   (the rows on the target are the dead move's copy, which no instance reads: replaced);
+ *   `--to <source>` takes it back (the tenant's status before it, the copy deleted).
+ * - the target: the switch landed. `--to <target>` finishes it: the rows are compared with the
+ *   source again (copied again if a write in flight changed them), the status restored and the
+ *   source's rows deleted. The tenant is on its new shard already, so nothing else is offered.
+ * - elsewhere: someone changed the entry by hand; nothing is guessed.
+ */
+async function resumeMove(
   ctx: CtlContext,
   id: string,
   opts: MoveOptions,
   {
     entry,
-    from,
-    to,
-    source,
-    target,
+    record,
+    shards,
     waitMs,
+    revision,
   }: {
     entry: TenantEntry;
-    from: string;
-    to: string;
-    source: ShardConfig;
-    target: ShardConfig;
+    record: MoveRecord;
+    shards: ReadonlyMap<string, ShardConfig>;
     waitMs: number;
+    revision: number;
   },
+): Promise<void> {
+  const key = moveRecordKey(ctx.prefix, id);
+  const what = `an interrupted move of tenant ${id} from shard ${record.from} to shard ${record.to} (started ${record.startedAt})`;
+  const source = shards.get(record.from);
+  const target = shards.get(record.to);
+  if (!source || !target) {
+    throw new UserError(
+      `${what} names a shard etcd no longer holds (${!source ? record.from : record.to}): check the tenant's rows on its shards, then delete ${key} with etcdctl`,
+    );
+  }
+  const moving = movingStatus(record.status);
+  if (entry.shard === record.from) {
+    if (opts.to === record.from) {
+      await takeBack(ctx, id, { entry, record, target, moving });
+      return;
+    }
+    if (opts.to !== record.to) {
+      throw new UserError(
+        `${what} is recorded (${key}): finish it with --to ${record.to}, or take it back with --to ${record.from}, before moving the tenant elsewhere`,
+      );
+    }
+    ctx.out(`resuming ${what}`);
+    // an operator may have set the status by hand since: then that is the one to end with
+    const original = entry.status === moving ? record.status : entry.status;
+    await moveLocked(
+      ctx,
+      id,
+      { ...opts, overwrite: true, keepSource: opts.keepSource || record.keepSource },
+      { entry, original, from: record.from, to: record.to, source, target, waitMs, record },
+    );
+    return;
+  }
+  if (entry.shard !== record.to) {
+    throw new UserError(
+      `${what} is recorded (${key}), but the tenant's entry names shard ${entry.shard}: check its rows on ${record.from} and ${record.to}, then delete ${key} with etcdctl`,
+    );
+  }
+  if (opts.to !== record.to) {
+    throw new UserError(
+      `${what} had switched the tenant to shard ${record.to}: finish it first with \`shardgate-ctl tenants move ${id} --to ${record.to}\``,
+    );
+  }
+  ctx.out(`finishing ${what}: the tenant's entry names shard ${record.to} already`);
+  await withShardConnections(ctx, { from: record.from, to: record.to, source, target }, async (c) => {
+    const p: MovePlan = {
+      id,
+      entry,
+      record,
+      original: record.status,
+      from: record.from,
+      to: record.to,
+      source,
+      target,
+      waitMs,
+      opts: { ...opts, keepSource: opts.keepSource || record.keepSource },
+      ...c,
+    };
+    const switched: Placement = { shard: record.to, status: entry.status };
+    if (record.verified) {
+      ctx.out(
+        `its rows on shard ${record.to} were verified before it stopped; what is left is deleting them on ${record.from}`,
+      );
+      await waitForInstances(ctx, revision, waitMs);
+    } else if (entry.status === moving) {
+      // still readonly (or suspended) on the target since the switch: its rows are the copy
+      await finishSwitch(ctx, p, { revision, switched, copy: await digestTenant(c.targetDb, id) });
+    } else {
+      ctx.out(
+        `tenant ${id} is ${entry.status} on shard ${record.to} (set since the move was interrupted): its rows there may have changed, so they are not compared with shard ${record.from}`,
+      );
+      await waitForInstances(ctx, revision, waitMs);
+    }
+    await dropSource(ctx, p);
+  });
+}
+
+/** `--to <source>` after a move died before its switch: status back, the copy deleted. */
+async function takeBack(
+  ctx: CtlContext,
+  id: string,
+  {
+    entry,
+    record,
+    target,
+    moving,
+  }: { entry: TenantEntry; record: MoveRecord; target: ShardConfig; moving: TenantEntry['status'] },
+): Promise<void> {
+  if (entry.status === moving && moving !== record.status) {
+    const revision = await putPlacement(
+      ctx,
+      id,
+      { shard: record.from, status: moving },
+      { shard: record.from, status: record.status },
+    );
+    ctx.out(`tenant ${id}: ${moving} -> ${record.status} on shard ${record.from}; revision ${revision}`);
+  }
+  const targetDb = await connectShardServer(ctx.env, record.to, target, target.master);
+  try {
+    // the entry names the source (read under the lock): no instance reads these rows
+    const deleted = await deleteTenantRows(targetDb, id);
+    ctx.out(`deleted the interrupted move's copy on shard ${record.to}: ${describeCounts(deleted)}`);
+  } finally {
+    await targetDb.end().catch(() => {});
+  }
+  await deleteMoveRecord(ctx, id);
+  ctx.out(`the interrupted move of tenant ${id} is taken back; it stays on shard ${record.from}`);
+}
+
+interface ShardConnections {
+  sourceDb: Connection;
+  targetDb: Connection;
+  redis: Redis;
+}
+
+async function withShardConnections(
+  ctx: CtlContext,
+  { from, to, source, target }: { from: string; to: string; source: ShardConfig; target: ShardConfig },
+  body: (c: ShardConnections) => Promise<void>,
 ): Promise<void> {
   const redis = await connectRedis(ctx);
   let sourceDb: Connection | undefined;
@@ -266,13 +421,7 @@ async function moveLocked(
   try {
     sourceDb = await connectShardServer(ctx.env, from, source, source.master);
     targetDb = await connectShardServer(ctx.env, to, target, target.master);
-    const stale = await countTenantRows(targetDb, id);
-    if (stale > 0 && !opts.overwrite) {
-      throw new UserError(
-        `shard ${to} holds ${stale} rows of tenant ${id} already (left by \`tenants remove\`, \`--keep-source\` or an interrupted move; no instance serves them while the directory names ${from}): re-run with --overwrite to replace them with the tenant's rows from ${from}`,
-      );
-    }
-    await runMove(ctx, { id, entry, from, to, source, target, sourceDb, targetDb, redis, waitMs, opts });
+    await body({ sourceDb, targetDb, redis });
   } finally {
     await sourceDb?.end().catch(() => {});
     await targetDb?.end().catch(() => {});
@@ -280,36 +429,65 @@ async function moveLocked(
   }
 }
 
-interface MovePlan {
-  id: string;
+interface MoveStart {
   entry: TenantEntry;
+  /** the status the tenant ends with: its status before the move */
+  original: TenantEntry['status'];
   from: string;
   to: string;
   source: ShardConfig;
   target: ShardConfig;
-  sourceDb: Connection;
-  targetDb: Connection;
-  redis: Redis;
   waitMs: number;
+  /** the record of the dead move this one resumes; a new move writes its own */
+  record?: MoveRecord;
+}
+
+async function moveLocked(ctx: CtlContext, id: string, opts: MoveOptions, start: MoveStart): Promise<void> {
+  await withShardConnections(ctx, start, async (c) => {
+    const stale = await countTenantRows(c.targetDb, id);
+    if (stale > 0 && !opts.overwrite) {
+      throw new UserError(
+        `shard ${start.to} holds ${stale} rows of tenant ${id} already (left by \`tenants remove\` or \`--keep-source\`; no instance serves them while the directory names ${start.from}): re-run with --overwrite to replace them with the tenant's rows from ${start.from}`,
+      );
+    }
+    await runMove(ctx, { id, ...start, ...c, opts });
+  });
+}
+
+interface MovePlan extends MoveStart, ShardConnections {
+  id: string;
   opts: MoveOptions;
 }
 
 async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
   const { id, entry, from, to, waitMs } = p;
-  const original: Placement = { shard: from, status: entry.status };
+  const now: Placement = { shard: from, status: entry.status };
+  const original: Placement = { shard: from, status: p.original };
   // only an active tenant writes; readonly and suspended ones keep what they have
-  const moving: Placement = { shard: from, status: entry.status === 'active' ? 'readonly' : entry.status };
+  const moving: Placement = { shard: from, status: movingStatus(p.original) };
   const started = Date.now();
   const done: Undo = { statusWritten: false, copied: false, switchSent: false };
   let copy: { digests: TableDigests; position: string };
   try {
-    if (moving.status !== original.status) {
-      const revision = await putPlacement(ctx, id, original, moving);
+    if (!p.record) {
+      p.record = {
+        from,
+        to,
+        status: p.original,
+        keepSource: Boolean(p.opts.keepSource),
+        startedAt: new Date(started).toISOString(),
+      };
+      await writeMoveRecord(ctx, id, p.record);
+    }
+    if (moving.status !== now.status) {
+      const revision = await putPlacement(ctx, id, now, moving);
       done.statusWritten = true;
       const n = await waitForInstances(ctx, revision, waitMs);
       ctx.out(
-        `tenant ${id}: ${original.status} -> ${moving.status} on shard ${from} while it moves (writes answer 423); revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`,
+        `tenant ${id}: ${now.status} -> ${moving.status} on shard ${from} while it moves (writes answer 423); revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`,
       );
+    } else if (moving.status !== original.status) {
+      done.statusWritten = true; // a resumed move: the dead one wrote it
     }
     copy = await copyTenant(p.sourceDb, p.targetDb, id);
     done.copied = true;
@@ -334,15 +512,37 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
     await undo(ctx, p, moving, original, done, error);
     throw error;
   }
-  const finish = `finish with \`shardgate-ctl tenants set-status ${id} ${original.status}\`${p.opts.keepSource ? '' : ` and delete its rows on ${from} by hand`}`;
+  await finishSwitch(ctx, p, { revision, switched, copy: copy.digests, started });
+  await dropSource(ctx, p);
+}
+
+/**
+ * After the switch: every instance applies it; the source's rows are compared with the copy (a
+ * write that began before the readonly step and committed after the copy makes them differ: the
+ * copy is made again, at most COPY_ATTEMPTS times in all); then the tenant's status before the
+ * move is restored. A failure leaves the tenant on the target, still readonly, its rows on both
+ * shards and the record in place: running the same move again finishes it.
+ */
+async function finishSwitch(
+  ctx: CtlContext,
+  p: MovePlan,
+  {
+    revision,
+    switched,
+    copy,
+    started,
+  }: { revision: number; switched: Placement; copy: TableDigests; started?: number },
+): Promise<void> {
+  const { id, from, to, waitMs } = p;
   try {
     const n = await waitForInstances(ctx, revision, waitMs);
     ctx.out(
       `tenant ${id}: shard ${from} -> ${to}; revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`,
     );
+    let digests = copy;
     for (let attempt = 1; ; attempt++) {
       const now = await digestTenant(p.sourceDb, id);
-      const changed = differingTables(copy.digests, now);
+      const changed = differingTables(digests, now);
       if (changed.length === 0) break;
       if (attempt >= COPY_ATTEMPTS) {
         throw new UserError(
@@ -352,38 +552,58 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
       ctx.out(
         `rows of ${changed.join(', ')} changed on shard ${from} during the copy (a write that was in flight): copying again`,
       );
-      copy = await copyTenant(p.sourceDb, p.targetDb, id);
-      await waitForReplicas(ctx, to, p.target, copy.position, waitMs);
+      const again = await copyTenant(p.sourceDb, p.targetDb, id);
+      await waitForReplicas(ctx, to, p.target, again.position, waitMs);
+      digests = again.digests;
     }
     ctx.out(`the rows on shard ${from} are unchanged since the copy`);
-    if (original.status !== switched.status) {
-      const last = await putPlacement(ctx, id, switched, { shard: to, status: original.status });
-      ctx.out(
-        `tenant ${id}: ${switched.status} -> ${original.status} on shard ${to}; revision ${last}; writes were refused for ${((Date.now() - started) / 1000).toFixed(1)} s`,
-      );
+    if (p.original !== switched.status) {
+      const last = await putPlacement(ctx, id, switched, { shard: to, status: p.original });
+      const refused =
+        started === undefined
+          ? ''
+          : `; writes were refused for ${((Date.now() - started) / 1000).toFixed(1)} s`;
+      ctx.out(`tenant ${id}: ${switched.status} -> ${p.original} on shard ${to}; revision ${last}${refused}`);
     }
   } catch (error) {
-    const message = `${error instanceof Error ? error.message : String(error)}; tenant ${id} is on shard ${to}, ${switched.status}, with its rows on both shards: ${finish}`;
+    const message = `${error instanceof Error ? error.message : String(error)}; tenant ${id} is on shard ${to}, ${switched.status}, with its rows on both shards: run \`shardgate-ctl tenants move ${id} --to ${to}\` again to finish the move`;
     throw error instanceof UnreachableError ? new UnreachableError(message) : new UserError(message);
   }
+}
 
-  if (original.status === 'readonly') {
-    ctx.out(
-      `tenant ${id} stays readonly, as it was when the move started (if an interrupted move left it so: shardgate-ctl tenants set-status ${id} active)`,
-    );
+/**
+ * The move's last step: the source's rows deleted (unless kept), then the record. The record is
+ * marked `verified` first: the deletion goes in pages, and a move that dies half-way through it
+ * must not take the rest of the source for a newer state of the tenant and copy it again.
+ */
+async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
+  const { id, from } = p;
+  if (p.record && !p.record.verified) {
+    p.record = { ...p.record, verified: true };
+    await writeMoveRecord(ctx, id, p.record);
+  }
+  if (p.original === 'readonly') {
+    ctx.out(`tenant ${id} stays readonly, as it was when the move started`);
   }
   if (p.opts.keepSource) {
     ctx.out(
       `the rows of tenant ${id} stay on shard ${from} (--keep-source); a move back there needs --overwrite`,
     );
-    return;
+  } else {
+    const deleted = await deleteTenantRows(p.sourceDb, id);
+    // the cache keys of the old shard are left to expire (entries by cache/ttl_seconds, versions
+    // within a day): no instance reads them, and a move back deletes them before it switches
+    ctx.out(
+      `deleted the rows of tenant ${id} on shard ${from}: ${describeCounts(deleted)}; its outbox rows stay there until the email worker has delivered them`,
+    );
   }
-  const deleted = await deleteTenantRows(p.sourceDb, id);
-  // the cache keys of the old shard are left to expire (entries by cache/ttl_seconds, versions
-  // within a day): no instance reads them, and a move back deletes them before it switches
-  ctx.out(
-    `deleted the rows of tenant ${id} on shard ${from}: ${describeCounts(deleted)}; its outbox rows stay there until the email worker has delivered them`,
-  );
+  try {
+    await deleteMoveRecord(ctx, id);
+  } catch (error) {
+    ctx.warn(
+      `the move is done, but its record ${moveRecordKey(ctx.prefix, id)} could not be deleted (${(error as Error).message}): the next move of ${id} finishes at once, or delete it with etcdctl`,
+    );
+  }
 }
 
 /** what an undo has to take back */
@@ -436,6 +656,13 @@ async function undo(
       steps.push(`the copy on shard ${p.to} kept`);
     }
   }
+  if (problem === undefined && onSource) {
+    try {
+      await deleteMoveRecord(ctx, p.id);
+    } catch (error) {
+      problem = `its record ${moveRecordKey(ctx.prefix, p.id)} stays: ${(error as Error).message}`;
+    }
+  }
   if (problem === undefined) {
     ctx.warn(`move of tenant ${p.id} undone: ${steps.join(', ') || 'nothing had changed'}`);
     return;
@@ -448,6 +675,6 @@ async function undo(
     /* etcd still unreachable */
   }
   ctx.warn(
-    `move of tenant ${p.id} failed (${cause instanceof Error ? cause.message : String(cause)}) and could not be undone (${problem}): its entry now names ${where}; its rows are on shard ${p.from}${done.copied ? ` and on shard ${p.to}` : ''}, nothing was deleted. Check \`shardgate-ctl tenants show ${p.id}\`: if it names ${p.to}, finish with \`shardgate-ctl tenants set-status ${p.id} ${original.status}\`; if it names ${p.from}, run the move again with --overwrite`,
+    `move of tenant ${p.id} failed (${cause instanceof Error ? cause.message : String(cause)}) and could not be undone (${problem}): its entry now names ${where}; its rows are on shard ${p.from}${done.copied ? ` and on shard ${p.to}` : ''}, nothing was deleted. Run \`shardgate-ctl tenants move ${p.id} --to ${p.to}\` again to finish it, or \`--to ${p.from}\` to take it back (before the switch only)`,
   );
 }

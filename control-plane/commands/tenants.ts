@@ -20,6 +20,7 @@ import { loadState, type PrefixRead, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
+import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
 import { writeKeys } from '../write-keys.js';
 
 type TenantStatus = TenantEntry['status'];
@@ -217,6 +218,14 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
       ],
     },
   );
+  // a tenant created later with this id must not inherit a dead move's record
+  const record = await readMoveRecord(ctx, id).catch(() => undefined);
+  if (record) {
+    await deleteMoveRecord(ctx, id);
+    ctx.out(
+      `the record of its interrupted move from shard ${record.from} to ${record.to} was deleted; rows it copied may be on both shards`,
+    );
+  }
 }
 
 export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
@@ -244,11 +253,24 @@ export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boo
   const row = tenantRows(read).find((r) => r.id === id);
   if (!row) throw new UserError(`unknown tenant ${id}`);
   const shard = row.problem || !row.shard ? undefined : state(read).shards.get(row.shard);
-  const view = { ...row, shardConfig: shard };
+  const record = await readMoveRecord(ctx, id).catch((error: Error) => ({ problem: error.message }));
+  const move = record && {
+    ...record,
+    running: 'problem' in record ? undefined : await moveRunning(ctx, id),
+  };
+  const view = { ...row, shardConfig: shard, ...(move ? { move } : {}) };
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
   ctx.out(
     `tenant ${id}\n  shard:  ${row.shard ?? '?'}\n  status: ${row.status ?? '?'}${row.name ? `\n  name:   ${printableName(row.name)}` : ''}`,
   );
   if (shard) ctx.out(`  master: ${shard.master.host}:${shard.master.port}`);
   if (row.problem) ctx.out(`  problem: ${row.problem}\n  value:  ${row.value}`);
+  if (move && 'problem' in move) ctx.out(`  move:   ${move.problem}`);
+  else if (move) {
+    ctx.out(
+      move.running
+        ? `  move:   to shard ${move.to}, running since ${move.startedAt} (its lock is held; a killed move's lock lapses 10 s after it died)`
+        : `  move:   to shard ${move.to}, interrupted (started ${move.startedAt}): \`shardgate-ctl tenants move ${id} --to ${move.to}\` finishes it${row.shard === move.from ? `, \`--to ${move.from}\` takes it back` : ''}`,
+    );
+  }
 }

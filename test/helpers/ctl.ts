@@ -1,5 +1,5 @@
 /** Run `shardgate-ctl` as an operator would (the package bin), capturing exit code and output. */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../control-plane/bin/shardgate-ctl.js', import.meta.url));
@@ -48,4 +48,24 @@ export function ctlAsync(args: string[], env: Record<string, string> = {}): Prom
       resolve({ code: code ?? -1, stdout, stderr, elapsedMs: end - t0, lingerMs: end - (lineAt ?? end) });
     });
   });
+}
+
+export interface RunningCtl {
+  child: ChildProcess;
+  /** what it wrote to stdout so far */
+  stdout(): string;
+  /** resolves when it has exited (killed or not) */
+  exited: Promise<void>;
+}
+
+/** `shardgate-ctl` started in the background, for a test that stops or kills it mid-command. */
+export function ctlStart(args: string[], env: Record<string, string> = {}): RunningCtl {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+  let stdout = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.resume();
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return { child, stdout: () => stdout, exited };
 }

@@ -22,7 +22,12 @@ export function etcdPut(key: string, value: string): void {
 }
 
 export function etcdGet(key: string): string | undefined {
-  const out = etcdctl(['get', `${PREFIX}${key}`, '--print-value-only']);
+  return etcdGetKey(`${PREFIX}${key}`);
+}
+
+/** a key outside the prefix, such as a move's record or lock beside it */
+export function etcdGetKey(fullKey: string): string | undefined {
+  const out = etcdctl(['get', fullKey, '--print-value-only']);
   return out === '' ? undefined : out.replace(/\n$/, '');
 }
 

@@ -1,0 +1,76 @@
+/**
+ * The record of a running or interrupted `tenants move`, beside the config prefix and not in it
+ * (`/shardgate.moves/<tenantId>`, next to the move lock `/shardgate.locks/tenant-move/<id>`), so
+ * no instance watches it and `config export` leaves it out.
+ *
+ * A move writes it, under the move lock, before its first change (the tenant's `readonly` status
+ * or, for a tenant that is readonly or suspended already, the copy), and deletes it after its last
+ * step or after an undo that took everything back. A record that a later move finds under the
+ * same lock therefore belongs to a move that died (SIGKILL, a lost machine, an undo that could not
+ * reach etcd): it says where that move was going, the tenant's status before it, and whether the
+ * source rows were to be kept, which is what the later move needs to finish it or take it back.
+ */
+import { z } from 'zod';
+import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../src/config/schema.js';
+import type { CtlContext } from './ctl-context.js';
+import { UserError } from './ctl-errors.js';
+
+const recordSchema = z.strictObject({
+  from: z.string().regex(ID_PATTERN),
+  to: z.string().regex(ID_PATTERN),
+  /** the tenant's status when the move began, restored at its end */
+  status: z.enum(TENANT_STATUSES),
+  keepSource: z.boolean(),
+  startedAt: z.string().max(40),
+  /** set once the copy was verified and the status restored: only the source's deletion is left */
+  verified: z.boolean().optional(),
+});
+
+export type MoveRecord = z.infer<typeof recordSchema>;
+
+/** the prefix without its trailing slash: `/shardgate/` → `/shardgate` */
+const base = (prefix: string) => prefix.replace(/\/$/, '');
+
+export const moveLockKey = (prefix: string, id: string) => `${base(prefix)}.locks/tenant-move/${id}`;
+export const moveRecordKey = (prefix: string, id: string) => `${base(prefix)}.moves/${id}`;
+
+/** The status a tenant has while it moves: an active one turns readonly, others keep theirs. */
+export const movingStatus = (status: TenantEntry['status']): TenantEntry['status'] =>
+  status === 'active' ? 'readonly' : status;
+
+/** The record of the tenant's move, if any; one that is not readable is a UserError naming its key. */
+export async function readMoveRecord(ctx: CtlContext, id: string): Promise<MoveRecord | undefined> {
+  const key = moveRecordKey(ctx.prefix, id);
+  const raw = await ctx.call(() => ctx.etcd.get(key).string());
+  if (raw === null) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  const result = recordSchema.safeParse(parsed);
+  if (!result.success) {
+    throw new UserError(
+      `the record of an interrupted move of tenant ${id} (${key}) is not readable: ${raw.slice(0, 200)}; check the tenant's rows on its shards, then delete the key with etcdctl`,
+    );
+  }
+  return result.data;
+}
+
+export async function writeMoveRecord(ctx: CtlContext, id: string, record: MoveRecord): Promise<void> {
+  const key = moveRecordKey(ctx.prefix, id);
+  await ctx.call(() => ctx.etcd.put(key).value(JSON.stringify(record)).exec());
+}
+
+export async function deleteMoveRecord(ctx: CtlContext, id: string): Promise<void> {
+  const key = moveRecordKey(ctx.prefix, id);
+  await ctx.call(() => ctx.etcd.delete().key(key).exec());
+}
+
+/** Whether a move of the tenant holds its lock now (a running move, not an interrupted one). */
+export async function moveRunning(ctx: CtlContext, id: string): Promise<boolean> {
+  const key = moveLockKey(ctx.prefix, id);
+  // etcd3's Lock puts exactly this key under its lease
+  return (await ctx.call(() => ctx.etcd.get(key).string())) !== null;
+}
