@@ -40,6 +40,8 @@ const UNSUPPORTED_MEDIA_TYPE = {
   detail: 'the body must be JSON, sent with Content-Type: application/json',
 } as const;
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** the `charset` parameter of a Content-Type, quoted or not */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
 export function createApp(services: Services): OpenAPIHono<AppEnv> {
   const requestDuration = services.metrics.histogram({
@@ -112,6 +114,14 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       throw new ProblemError({
         ...UNSUPPORTED_MEDIA_TYPE,
         detail: `header.Content-Encoding: "${encoding.slice(0, 40)}" is not accepted; send the body uncompressed`,
+      });
+    }
+    // JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset would be read wrongly
+    const charset = CHARSET.exec(requestHeader(c, 'Content-Type') ?? '')?.[1];
+    if (charset !== undefined && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8') {
+      throw new ProblemError({
+        ...UNSUPPORTED_MEDIA_TYPE,
+        detail: `header.Content-Type: charset "${charset.slice(0, 40)}" is not accepted; send the body as UTF-8`,
       });
     }
     const body = services.preReadBody?.(c);

@@ -17,6 +17,7 @@ import {
   bookJson,
   bookPatchBody,
   bookSchema,
+  conflicts,
   idParams,
   jsonBody,
   jsonContent,
@@ -134,7 +135,8 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, params: idParams, body: jsonBody(bookPatchBody) },
       responses: {
         200: jsonContent(bookSchema, 'the changed book'),
-        ...problems(400, 401, 403, 404, 409, 413, 423, 503),
+        ...problems(400, 401, 403, 404, 413, 423, 503),
+        ...conflicts({ copies_on_loan: 'copies would go below the copies on loan' }),
       },
     }),
     async (c) => {
@@ -162,7 +164,11 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       security: [{ bearerAuth: [] }],
       middleware: [requireWritable, requireMember] as const,
       request: { headers: tenantHeaders, params: idParams },
-      responses: { 204: { description: 'deleted' }, ...problems(400, 401, 403, 404, 409, 423, 503) },
+      responses: {
+        204: { description: 'deleted' },
+        ...problems(400, 401, 403, 404, 423, 503),
+        ...conflicts({ book_on_loan: 'a copy of the book is on loan' }),
+      },
     }),
     async (c) => {
       const outcome = await deleteBook(

@@ -118,6 +118,14 @@ describe('Idempotency-Key', () => {
         { field: 'header.Idempotency-Key', message: '1 to 200 visible ASCII characters' },
       ]);
     }
+    for (const key of ['"unterminated', '"a"b"', '"a\\b"']) {
+      const r = await call('POST', '/v1/books', { token, key, body: book });
+      expect([key, r.status, r.json.errors?.[0]?.message]).toEqual([
+        key,
+        400,
+        'a quoted key must end with its closing quote and contain no other quote or backslash',
+      ]);
+    }
   });
 
   it("keeps keys per member: another member's same key is its own request; a revoked token gets no replay", async () => {

@@ -157,10 +157,15 @@ function answerFrom(
 export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const raw = requestHeader(c, IDEMPOTENCY_HEADER);
   if (raw === undefined) return next();
-  // the draft's form is a quoted sf-string ("8e03…"); a bare token is taken as the same key
-  const given = /^"[^"\\]*"$/.test(raw) ? raw.slice(1, -1) : raw;
-  if (!IDEMPOTENCY_KEY_PATTERN.test(given)) {
-    const message = '1 to 200 visible ASCII characters';
+  // the draft's form is a quoted sf-string ("8e03…"); a bare token is taken as the same key. One
+  // that opens a quote must close it: `"abc` is a client's bug, not the key `"abc`
+  const quoted = raw.startsWith('"');
+  const given = quoted && /^"[^"\\]*"$/.test(raw) ? raw.slice(1, -1) : raw;
+  if (!IDEMPOTENCY_KEY_PATTERN.test(given) || (quoted && given === raw)) {
+    const message =
+      quoted && given === raw
+        ? 'a quoted key must end with its closing quote and contain no other quote or backslash'
+        : '1 to 200 visible ASCII characters';
     throw new ProblemError({
       status: 400,
       code: 'validation_failed',

@@ -267,6 +267,9 @@ describe('library routes (memory adapters)', () => {
     expect(bad.json.code).toBe('invalid_consistency_token');
     const garbage = await call('GET', '/v1/books', { headers: { 'X-Consistency-Token': 'hello' } });
     expect(garbage.json.code).toBe('invalid_consistency_token');
+    // an empty header is no token, not a forged one
+    const empty = await call('GET', '/v1/books', { headers: { 'X-Consistency-Token': '' } });
+    expect(empty.status).toBe(200);
     const other = await new HmacConsistencyTokens({
       secret: TEST_SECRET,
     }).sign({
@@ -477,11 +480,18 @@ describe('library routes (memory adapters)', () => {
     expect([foreign.status, foreign.json.code]).toEqual([403, 'tenant_mismatch']);
     const forged = await call('GET', '/v1/books', { token: `${ann.token.slice(0, -2)}xx` });
     expect([forged.status, forged.json.code]).toEqual([401, 'invalid_token']);
-    expect(forged.res.headers.get('WWW-Authenticate')).toContain('Bearer');
+    // RFC 6750 §3: a token that was sent and is not good says so in the challenge
+    expect(forged.res.headers.get('WWW-Authenticate')).toBe(
+      'Bearer realm="shardgate", error="invalid_token"',
+    );
     const notBearer = await call('GET', '/v1/books', { headers: { Authorization: 'Basic YTpi' } });
     expect([notBearer.status, notBearer.json.code]).toEqual([401, 'invalid_token']);
-    // a route that needs a member still says so without any token
-    expect((await call('GET', '/v1/members/me')).json.code).toBe('unauthorized');
+    // a route that needs a member still says so without any token, with no error code
+    const none = await call('GET', '/v1/members/me');
+    expect([none.json.code, none.res.headers.get('WWW-Authenticate')]).toEqual([
+      'unauthorized',
+      'Bearer realm="shardgate"',
+    ]);
   });
 
   it('answers a known path asked with another method 405 with Allow, an unknown path 404', async () => {
@@ -552,7 +562,15 @@ describe('library routes (memory adapters)', () => {
     type Operation = {
       parameters?: unknown[];
       requestBody?: unknown;
-      responses: Record<string, { headers?: Record<string, unknown> }>;
+      responses: Record<string, { description: string; headers?: Record<string, unknown> }>;
+    };
+    // each write's 409 names the domain conflicts by their problem code, beside the key's
+    const conflicts: Record<string, string> = {
+      'post /v1/members': 'email_taken',
+      'patch /v1/books/{id}': 'copies_on_loan',
+      'delete /v1/books/{id}': 'book_on_loan',
+      'post /v1/loans': 'no_copy_available',
+      'post /v1/loans/{id}/return': 'already_returned',
     };
     for (const [path, operations] of Object.entries(doc.paths)) {
       if (!path.startsWith('/v1/')) continue;
@@ -565,7 +583,11 @@ describe('library routes (memory adapters)', () => {
           expect(op.parameters, where).toContainEqual(
             expect.objectContaining({ in: 'header', name: 'x-consistency-token', required: false }),
           );
-        expect(Object.keys(op.responses), where).toContain('401');
+        // registration and login do not look at a token: no 401 of one (a login's is its credentials)
+        if (where === 'post /v1/members') expect(Object.keys(op.responses), where).not.toContain('401');
+        else expect(Object.keys(op.responses), where).toContain('401');
+        if (conflicts[where])
+          expect(op.responses['409']?.description, where).toContain(`\`${conflicts[where]}\``);
         if (op.requestBody) expect(Object.keys(op.responses), where).toContain('415');
         for (const [status, response] of Object.entries(op.responses)) {
           const headers = Object.keys(response.headers ?? {});
@@ -576,8 +598,87 @@ describe('library routes (memory adapters)', () => {
             expect(headers, `${where} ${status}`).toContain(
               method === 'get' || where === 'post /v1/auth/login' ? 'X-Read-From' : 'X-Consistency-Token',
             );
+          if (status.startsWith('2') && method !== 'get' && where !== 'post /v1/auth/login')
+            expect(headers, `${where} ${status}`).toContain('Idempotent-Replayed');
         }
       }
+    }
+  });
+
+  it('takes names and titles in any script, emoji sequences and passwords with spaces; refuses bidi controls and invisible-only text', async () => {
+    const { call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    const ok = await call('POST', '/v1/members', {
+      // Arabic and Hebrew need no bidi control; a ZWJ joins the emoji, a ZWNJ is Persian spelling
+      body: { email: 'rtl@example.com', name: 'ليلى שרה 👩\u200d💻 می\u200cخواهم', password: 'a b c d e f' },
+    });
+    expect(ok.status).toBe(201);
+    const login = await call('POST', '/v1/auth/login', {
+      body: { email: 'rtl@example.com', password: 'a b c d e f' },
+    });
+    expect(login.status).toBe(200);
+    for (const [body, field] of [
+      [{ email: 'x1@example.com', name: 'a\u2066b\u2069', password: 'password1' }, 'body.name'],
+      [{ email: 'x2@example.com', name: '\u00a0\u200b\u3000', password: 'password1' }, 'body.name'],
+      [{ email: 'x3@example.com', name: 'X', password: 'pass\u0007word' }, 'body.password'],
+    ] as const) {
+      const r = await call('POST', '/v1/members', { body });
+      expect([r.status, r.json.errors?.map((e: { field: string }) => e.field)]).toEqual([400, [field]]);
+    }
+    const book = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '978-0-13-468599-1', title: 'T\u202d', author: 'A', copies: 1 },
+    });
+    expect([book.status, book.json.errors?.[0]?.message]).toEqual([
+      400,
+      'must not contain bidi controls (U+202A–U+202E, U+2066–U+2069)',
+    ]);
+  });
+
+  it('refuses a body on a write that takes none, a charset other than UTF-8, and a query that is not UTF-8', async () => {
+    const { app, call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    const book = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '978-0-13-468599-1', title: 'T', author: 'A', copies: 2 },
+    });
+    const loan = await call('POST', '/v1/loans', { token: lib.token, body: { bookId: book.json.id } });
+    const refused = await call('POST', `/v1/loans/${loan.json.id}/return`, {
+      token: lib.token,
+      body: { x: 1 },
+    });
+    expect([refused.status, refused.json.errors]).toEqual([
+      400,
+      [{ field: 'body', message: 'this route takes no body (send none, or {})' }],
+    ]);
+    // the loan was not returned by the refused request; `{}` counts as no body
+    const returned = await call('POST', `/v1/loans/${loan.json.id}/return`, { token: lib.token, body: {} });
+    expect(returned.status).toBe(200);
+    const del = await call('DELETE', `/v1/books/${book.json.id}`, { token: lib.token, body: 'hello' });
+    expect([del.status, del.json.errors?.[0]?.field]).toEqual([400, 'body']);
+
+    const latin1 = await postWithType('/v1/members', 'application/json; charset=ISO-8859-1');
+    expect([latin1.status, latin1.json.code, latin1.json.detail]).toEqual([
+      415,
+      'unsupported_media_type',
+      'header.Content-Type: charset "ISO-8859-1" is not accepted; send the body as UTF-8',
+    ]);
+    expect((await postWithType('/v1/members', 'application/json; charset="utf-8"')).status).toBe(201);
+
+    const bad = await call('GET', '/v1/books?author=%FF');
+    expect([bad.status, bad.json.errors]).toEqual([
+      400,
+      [{ field: 'query.author', message: 'not valid percent-encoded UTF-8' }],
+    ]);
+    expect((await call('GET', '/v1/books?author=%C3%A9')).status).toBe(200);
+
+    async function postWithType(path: string, contentType: string) {
+      const res = await app.request(path, {
+        method: 'POST',
+        headers: { 'X-Tenant-ID': 'acme', 'Content-Type': contentType },
+        body: JSON.stringify({ email: `c${Math.random()}@example.com`, name: 'C', password: 'password1' }),
+      });
+      return { status: res.status, json: (await res.json()) as { code: string; detail: string } };
     }
   });
 

@@ -11,6 +11,7 @@ import { jsonResponse } from '../http/response-headers.js';
 import { bookVersions, markWrittenAndInvalidate } from './cached-read.js';
 import { invalidQuery, markRead, readOptions, unwrap } from './respond.js';
 import {
+  conflicts,
   idParams,
   idSchema,
   jsonBody,
@@ -43,7 +44,8 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, body: jsonBody(borrowBody) },
       responses: {
         201: jsonContent(loanSchema, 'the loan; queues a receipt email'),
-        ...problems(400, 401, 403, 404, 409, 413, 423, 503),
+        ...problems(400, 401, 403, 404, 413, 423, 503),
+        ...conflicts({ no_copy_available: 'every copy is on loan, or the book has no copies' }),
       },
     }),
     async (c) => {
@@ -68,7 +70,8 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, params: idParams },
       responses: {
         200: jsonContent(loanSchema, 'the returned loan; queues a return email'),
-        ...problems(400, 401, 403, 404, 409, 423, 503),
+        ...problems(400, 401, 403, 404, 423, 503),
+        ...conflicts({ already_returned: 'the loan was returned already' }),
       },
     }),
     async (c) => {

@@ -9,6 +9,7 @@ import { jsonResponse, setHeader } from '../http/response-headers.js';
 import { cachedRead } from './cached-read.js';
 import { markRead, markWritten, unwrap } from './respond.js';
 import {
+  conflicts,
   jsonBody,
   jsonContent,
   memberJson,
@@ -31,7 +32,8 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, body: jsonBody(registerBody) },
       responses: {
         201: jsonContent(memberSchema, 'the new member; queues a welcome email'),
-        ...problems(400, 403, 404, 409, 413, 423, 503),
+        ...problems(400, 403, 404, 413, 423, 503),
+        ...conflicts({ email_taken: 'a member with this email (in any letter case) exists in this tenant' }),
       },
     }),
     async (c) => {

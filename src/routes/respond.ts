@@ -6,6 +6,7 @@ import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import type { ReadOptions, ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Failure, FailureKind, Result } from '../domain/result.js';
+import { bearerChallenge } from '../http/bearer-challenge.js';
 import { ProblemError } from '../http/problem.js';
 import { setHeader } from '../http/response-headers.js';
 import { CONSISTENCY_HEADER } from './v1-context.js';
@@ -29,7 +30,8 @@ export function failureProblem(failure: Failure): ProblemError {
     code: failure.code,
     title: TITLE[failure.kind],
     detail: failure.detail,
-    headers: failure.kind === 'unauthorized' ? { 'WWW-Authenticate': 'Bearer realm="shardgate"' } : undefined,
+    headers:
+      failure.kind === 'unauthorized' ? { 'WWW-Authenticate': bearerChallenge(failure.code) } : undefined,
   });
 }
 

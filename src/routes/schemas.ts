@@ -65,6 +65,19 @@ export function problems<S extends number>(
   ) as Record<S, { description: string; content: typeof problemContent }>;
 }
 
+/**
+ * A route's own 409 answers, by their problem `code` (documentV1Responses adds the
+ * Idempotency-Key's conflicts to them)
+ */
+export function conflicts(codes: Record<string, string>): {
+  409: { description: string; content: typeof problemContent };
+} {
+  const description = Object.entries(codes)
+    .map(([code, when]) => `\`${code}\`: ${when}`)
+    .join('; ');
+  return { 409: { description, content: problemContent } };
+}
+
 /** a lone UTF-16 surrogate: JSON can carry one, but neither utf8mb4 nor MariaDB's JSON can store it */
 const LONE_SURROGATE = /\p{Cs}/u;
 /**
@@ -72,6 +85,13 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * (U+2028, U+2029): never part of a one-line name, title or author
  */
 const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
+/**
+ * the bidi controls that reorder what a reader sees (U+202A–U+202E, U+2066–U+2069): a name or a
+ * title goes into emails and subjects, where `\u202Egnp.exe` reads as `exe.png`
+ */
+const BIDI = /[\u202A-\u202E\u2066-\u2069]/u;
+/** something a reader sees: not only spaces and invisible format characters (U+200B, U+200E, …) */
+const VISIBLE = /[^\p{Z}\p{Cf}\s]/u;
 
 /** a one-line text field: trimmed, 1..max characters, printable, well-formed Unicode */
 function text(max: number) {
@@ -81,7 +101,9 @@ function text(max: number) {
     .min(1)
     .max(max)
     .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters or line breaks');
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters or line breaks')
+    .refine((s) => !BIDI.test(s), 'must not contain bidi controls (U+202A–U+202E, U+2066–U+2069)')
+    .refine((s) => VISIBLE.test(s), 'must contain a visible character');
 }
 
 export const email = z.email().max(254);
@@ -90,11 +112,19 @@ const newEmail = email.refine(
   (s) => s.indexOf('@') <= 64,
   'the part before "@" must be at most 64 characters',
 );
+/**
+ * A new password (registration, change): 8–128 characters, any printable Unicode including
+ * spaces (OWASP ASVS 2.1), but no control characters (NUL, newline, …: no keyboard types them,
+ * and some clients cut a string at NUL) and not only spaces. A login takes any string up to 128,
+ * so an older password is never locked out by a rule added later.
+ */
 export const password = z
   .string()
   .min(8)
   .max(128)
-  .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)');
+  .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
+  .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
+  .refine((s) => /\S/u.test(s), 'must not be only spaces');
 const personName = text(200);
 
 export const memberSchema = z

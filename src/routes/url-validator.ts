@@ -14,6 +14,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { type ZodType, z } from 'zod';
 import type { AppEnv } from '../app-env.js';
+import { ProblemError } from '../http/problem.js';
 import { validationProblem } from '../http/validation-problem.js';
 
 /** what a route without query parameters sees in its query: nothing is allowed */
@@ -24,6 +25,39 @@ function refuseAnyQuery(c: Context<AppEnv>): void {
   if (!c.req.url.includes('?')) return;
   const refused = NO_QUERY.safeParse(c.req.queries());
   if (!refused.success) throw validationProblem('query', refused.error);
+}
+
+/**
+ * A 400 for a query parameter whose percent-encoding is not UTF-8 (`?author=%FF`): Hono then
+ * keeps the raw text, and the search would look for "%FF". Only a URL with a `%` is scanned.
+ */
+function refuseBadEncoding(c: Context<AppEnv>): void {
+  const url = c.req.url;
+  const q = url.indexOf('?');
+  if (q < 0 || !url.includes('%', q)) return;
+  for (const pair of url.slice(q + 1).split('&')) {
+    const eq = pair.indexOf('=');
+    const rawKey = eq < 0 ? pair : pair.slice(0, eq);
+    try {
+      decodeURIComponent(pair.replaceAll('+', ' '));
+    } catch {
+      let key = rawKey;
+      try {
+        key = decodeURIComponent(rawKey);
+      } catch {
+        /* the key itself is the bad part: named as sent */
+      }
+      const field = `query.${key.slice(0, 64)}`;
+      const message = 'not valid percent-encoded UTF-8';
+      throw new ProblemError({
+        status: 400,
+        code: 'validation_failed',
+        title: 'Invalid request',
+        detail: `${field}: ${message}`,
+        extra: { errors: [{ field, message }] },
+      });
+    }
+  }
 }
 
 /** the middleware of a route with neither path nor query parameters */
@@ -43,6 +77,7 @@ export function urlValidator(
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (refuseQuery) refuseAnyQuery(c);
+    if (target === 'query') refuseBadEncoding(c);
     const value =
       target === 'param'
         ? c.req.param()

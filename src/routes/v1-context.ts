@@ -18,11 +18,13 @@ import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import type { Principal } from '../domain/member-tokens.js';
+import { bearerChallenge } from '../http/bearer-challenge.js';
 import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader } from '../http/response-headers.js';
 import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
 import { idempotentWrite } from './idempotency.js';
+import { noBody } from './no-body.js';
 import { noQuery, urlValidator } from './url-validator.js';
 import { documentV1Responses, READS_BY_POST } from './v1-response-docs.js';
 
@@ -61,7 +63,8 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
     c.set('principal', await authenticate(c, authorization));
   c.set('readPosition', undefined);
   const raw = requestHeader(c, CONSISTENCY_HEADER);
-  if (raw !== undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
+  // an empty header is no token: a client's "last token" before its first write
+  if (raw && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
     const verdict = await consistencyTokens.verify(raw);
     if (!verdict.ok) {
       throw new ProblemError({
@@ -103,7 +106,7 @@ function unauthorized(code: string, detail: string): ProblemError {
     code,
     title: 'Unauthorized',
     detail,
-    headers: { 'WWW-Authenticate': 'Bearer realm="shardgate"' },
+    headers: { 'WWW-Authenticate': bearerChallenge(code) },
   });
 }
 
@@ -168,6 +171,8 @@ export function openapiV1<R extends RouteConfig>(
     // where it has path parameters, in the same middleware
     ...(params ? [urlValidator('param', params, { refuseQuery: !query })] : []),
     ...(query ? [urlValidator('query', query)] : params ? [] : [noQuery]),
+    // a write without a body schema takes none: one sent is refused, not ignored
+    ...(write && !request.body ? [noBody] : []),
     // last: a request refused above (401, 403, 423, 400) claims no key
     ...(write ? [idempotentWrite] : []),
   ];

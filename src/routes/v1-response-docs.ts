@@ -7,7 +7,8 @@
  *   a login answers like a read);
  * - the `X-Consistency-Token` request header on every GET, `Idempotency-Key` on every write
  *   (with its 409 and 422);
- * - 401 on every operation (a Bearer token that is sent is checked, public routes included);
+ * - 401 on every operation but registration and login (a Bearer token that is sent is checked,
+ *   public routes included);
  * - 415 on every operation with a body (a `Content-Type` other than JSON).
  * Documentation only: nothing here runs per request.
  */
@@ -38,15 +39,27 @@ const WRITE = {
   'X-Consistency-Token': text(
     'opaque; sent back on a later read (to any instance), it sees this write or newer',
   ),
+  'Idempotent-Replayed': text('on the stored answer of an earlier request with the same Idempotency-Key', [
+    'true',
+  ]),
 };
 const BY_STATUS: Record<string, Record<string, Header>> = {
-  '401': { 'WWW-Authenticate': text('Bearer realm="shardgate"') },
+  '401': {
+    'WWW-Authenticate': text(
+      'Bearer realm="shardgate", with error="invalid_token" when the token sent is malformed, expired or revoked',
+    ),
+  },
   '429': { 'Retry-After': text('seconds until the account’s failure window ends') },
   '503': { 'Retry-After': text('seconds until the dependency may be tried again') },
 };
 
 /** reads without the read cache: no `X-Cache` */
 const UNCACHED_READS = new Set(['get /v1/loans']);
+/**
+ * the routes that do not look at a Bearer token (registration and login act for whoever sends
+ * them): no 401 of a token; a login's own 401 is its wrong credentials
+ */
+const TOKEN_IGNORED = new Set(['post /v1/members', 'post /v1/auth/login']);
 /** a POST that only reads (a login): `X-Read-From`, no `X-Consistency-Token` */
 export const READS_BY_POST: ReadonlySet<string> = new Set(['post /v1/auth/login']);
 
@@ -72,7 +85,7 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
   const readHeaders =
     UNCACHED_READS.has(op) || READS_BY_POST.has(op) ? { 'X-Read-From': READ['X-Read-From'] } : READ;
   const all: RouteConfig['responses'] = {
-    ...problems(401),
+    ...(TOKEN_IGNORED.has(op) ? {} : problems(401)),
     ...(route.request?.body ? problems(415) : {}),
     ...route.responses,
   };
