@@ -508,6 +508,15 @@ describe('library routes (memory adapters)', () => {
     expect((await call('POST', '/health')).res.headers.get('Allow')).toBe('GET, HEAD');
     const unknown = await call('GET', '/v1/nothing-here');
     expect([unknown.status, unknown.json.code]).toEqual([404, 'not_found']);
+    // the same without a tenant, or with an unknown one: the path is what is wrong
+    for (const tenant of [null, 'no-such-tenant']) {
+      expect((await call('GET', '/v1/nope', { tenant })).status).toBe(404);
+      const wrong = await call('PUT', '/v1/books', { tenant });
+      expect([wrong.status, wrong.res.headers.get('Allow')]).toEqual([405, 'GET, HEAD, POST']);
+    }
+    // a known route without a tenant still names the header
+    const missing = await call('GET', '/v1/books', { tenant: null });
+    expect([missing.status, missing.json.errors?.[0]?.field]).toEqual([400, 'header.X-Tenant-ID']);
   });
 
   it('names the shard of a suspended tenant in its 403', async () => {

@@ -75,9 +75,10 @@ describe('/health/circuit-breakers and /metrics', () => {
     const app = createApp(createMemoryServices({ metrics }));
     const books = await app.request('/v1/books', { headers: { 'X-Tenant-ID': 'nobody' } });
     expect(books.status).toBe(404); // the tenant middleware's answer, before the route ran
+    // a method the path has no route for is a 405 before the tenant is looked at
     expect(
       (await app.request('/v1/books', { method: 'PUT', headers: { 'X-Tenant-ID': 'nobody' } })).status,
-    ).toBe(404);
+    ).toBe(405);
     expect((await app.request('/health', { method: 'POST' })).status).toBe(405);
     const text = await (await app.request('/metrics')).text();
     const counts = text
@@ -85,6 +86,7 @@ describe('/health/circuit-breakers and /metrics', () => {
       .filter((l) => l.startsWith('shardgate_http_request_duration_seconds_count'));
     expect(counts).toContainEqual(expect.stringContaining('route="/v1/books",method="GET",status="404"'));
     expect(counts).toContainEqual(expect.stringContaining('route="unmatched",method="POST",status="405"'));
+    expect(counts).toContainEqual(expect.stringContaining('route="unmatched",method="PUT",status="405"'));
     expect(counts.some((l) => l.includes('route="/v1/*"'))).toBe(false);
   });
 });

@@ -16,6 +16,7 @@
  */
 import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import type { AppEnv } from '../app-env.js';
 import type { Principal } from '../domain/member-tokens.js';
 import { bearerChallenge } from '../http/bearer-challenge.js';
@@ -40,6 +41,9 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   const { config, consistencyTokens } = c.get('services');
   const lookup = resolveTenant(config.current(), requestHeader(c, TENANT_HEADER));
   if (!lookup.ok) {
+    // no route for this method and path: its 404 or 405 (app.ts) says more than the tenant's
+    // refusal would. Looked at only here, so a request with a good tenant pays nothing for it
+    if (!matchedRoutes(c).some((r) => r.method !== 'ALL')) return next();
     const { status, code, detail, field, shardId } = lookup.refusal;
     if (shardId !== undefined) setHeader(c, 'X-Shard', shardId);
     throw new ProblemError({
