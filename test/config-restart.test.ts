@@ -38,7 +38,7 @@ const write = (tenant: string, base: string) =>
   });
 
 describe('the last good value across a restart', () => {
-  it('a starting instance enforces the last good value of a key that is invalid now, from etcd history', async () => {
+  it('a starting instance enforces the last good value of a key that is invalid now, and a deleted shard as it was before the delete, from etcd history', async () => {
     const kept = uniqueTenantId('cfgrst');
     const never = uniqueTenantId('cfgrst');
     made.push(`tenants/${kept}`, `tenants/${never}`);
@@ -54,6 +54,30 @@ describe('the last good value across a restart', () => {
     });
     for (const base of INSTANCES) expect((await write(kept, base)).status).toBe(423);
 
+    // a shard deleted while a tenant is on it, after a failover moved its master: the running
+    // instances keep it as it was right before the delete, the failover included (no server
+    // listens on these ports: only the config is looked at)
+    const shard = uniqueTenantId('cfgrst-s');
+    const onShard = uniqueTenantId('cfgrst');
+    made.push(`tenants/${onShard}`, `shards/${shard}`);
+    const shardAt = (port: number) =>
+      JSON.stringify({ master: { host: '127.0.0.1', port }, replicas: [], database: 'shardgate' });
+    etcdPut(`shards/${shard}`, shardAt(3998));
+    etcdPut(`tenants/${onShard}`, JSON.stringify({ shard, status: 'active' }));
+    etcdPut(`shards/${shard}`, shardAt(3997));
+    etcdDel(`shards/${shard}`);
+    const masterPortAt = async (base: string) =>
+      (
+        (await (await fetch(`${base}/health/config`)).json()) as {
+          applied: { shards: Record<string, { master: { port: number } }> };
+        }
+      ).applied.shards[shard]?.master.port;
+    await waitFor(async () => (await rejectedAt(INSTANCES[0]!)).some((r) => r.key === `shards/${shard}`), {
+      timeoutMs: 2000,
+      what: 'the running instance to keep the deleted shard',
+    });
+    for (const base of INSTANCES) expect(await masterPortAt(base)).toBe(3997);
+
     // a fresh instance: the same, not a 404 for a tenant it would not know
     instance = await startExtraInstance({
       id: 'config-restart-test',
@@ -68,5 +92,8 @@ describe('the last good value across a restart', () => {
     // without a good value in its history the key stays unset (404), and says why
     expect(rejected.find((r) => r.key === `tenants/${never}`)?.reason).not.toMatch(/keeping/);
     expect((await api('GET', '/v1/books?limit=1', { tenant: never, base: instance.base })).status).toBe(404);
+    // the deleted shard as the running instances keep it: the master after the failover
+    expect(await masterPortAt(instance.base)).toBe(3997);
+    expect(rejected.find((r) => r.key === `shards/${shard}`)?.reason).toMatch(/^deleted while 1 tenant/);
   });
 });

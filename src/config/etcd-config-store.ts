@@ -130,7 +130,8 @@ export class EtcdConfigStore implements ConfigStore {
     const initial = !this.notifier.loaded;
     this.etcdRevision = revision;
     let changes = this.notifier.state.load(entries);
-    if (initial && this.notifier.state.rejected.length > 0) changes = await this.restoreLastGood(entries);
+    if (initial && this.notifier.state.rejected.length > 0)
+      changes = await this.restoreLastGood(entries, revision);
     this.notifier.connected = true;
     this.notifier.lastError = undefined;
     this.logChanges(changes, revision, initial ? 'config loaded' : 'config re-read');
@@ -168,7 +169,7 @@ export class EtcdConfigStore implements ConfigStore {
    * a running instance would have kept), then apply the current values over it. Returns the
    * changes of that load; without a plan, the plain load's.
    */
-  private async restoreLastGood(entries: Entry[]) {
+  private async restoreLastGood(entries: Entry[], revision: number) {
     const state = this.notifier.state;
     const plan = await planHistoryRestore(
       entries,
@@ -178,6 +179,7 @@ export class EtcdConfigStore implements ConfigStore {
         return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
       },
       { dbHosts: this.dbHosts },
+      revision,
     );
     if (!plan) return state.load(entries);
     const changes = state.load(plan.base);

@@ -21,13 +21,13 @@ function history(events: [key: string, value: string | null][]) {
     }
     return [...live.values()];
   };
-  return { read, now };
+  return { read, now, revision: log.length };
 }
 
 /** what a starting process enforces with the plan (as etcd-config-store.ts applies it) */
 async function startWith(h: ReturnType<typeof history>) {
   const state = new ConfigState();
-  const plan = await planHistoryRestore(h.now(), h.read);
+  const plan = await planHistoryRestore(h.now(), h.read, {}, h.revision);
   if (!plan) {
     state.load(h.now());
     return { state, plan };
@@ -88,7 +88,7 @@ describe('planHistoryRestore', () => {
     expect(plan).toBeUndefined();
     expect(state.snapshot.tenants.has('t1')).toBe(false);
     const good = history([['shards/s1', SHARD]]);
-    expect(await planHistoryRestore(good.now(), good.read)).toBeUndefined();
+    expect(await planHistoryRestore(good.now(), good.read, {}, good.revision)).toBeUndefined();
   });
 
   it('stops at a version it cannot read (compacted) and reads at most HISTORY_READS versions in all', async () => {
@@ -100,17 +100,50 @@ describe('planHistoryRestore', () => {
     const compacted: VersionReader = async () => {
       throw new Error('mvcc: required revision has been compacted');
     };
-    expect(await planHistoryRestore(h.now(), compacted)).toBeUndefined();
+    expect(await planHistoryRestore(h.now(), compacted, {}, h.revision)).toBeUndefined();
 
     // many rejected keys with long histories: the reads are bounded
     const events: [string, string | null][] = [['shards/s1', SHARD]];
     for (let t = 0; t < 50; t++) for (let v = 0; v < 10; v++) events.push([`tenants/t${t}`, `bad ${v}`]);
     const long = history(events);
     let reads = 0;
-    await planHistoryRestore(long.now(), async (k, r) => {
-      reads++;
-      return long.read(k, r);
-    });
+    await planHistoryRestore(
+      long.now(),
+      async (k, r) => {
+        reads++;
+        return long.read(k, r);
+      },
+      {},
+      long.revision,
+    );
     expect(reads).toBeLessThanOrEqual(HISTORY_READS);
+  });
+
+  it('keeps a deleted shard as it was right before the delete: a failover before it is not undone', async () => {
+    const moved = '{"master":{"host":"127.0.0.1","port":3317},"replicas":[]}';
+    const events: [string, string | null][] = [
+      ['shards/s2', SHARD],
+      ['tenants/t2', '{"shard":"s2","status":"active"}'],
+    ];
+    // unrelated writes between, so the deletion's revision has to be searched for
+    for (let i = 0; i < 40; i++) events.push([`cache/ttl_seconds`, String(60 + i)]);
+    events.push(['shards/s2', moved]);
+    for (let i = 0; i < 25; i++) events.push([`tenants/x${i}`, '{"shard":"s1","status":"active"}']);
+    events.push(['shards/s1', SHARD], ['shards/s2', null], ['cache/ttl_seconds', '30']);
+    const h = history(events);
+    const { state, plan } = await startWith(h);
+    expect(state.snapshot.shards.get('s2')?.master).toEqual({ host: '127.0.0.1', port: 3317 });
+    expect(plan?.restored.get('shards/s2')).toBe(43);
+
+    // its last version was one the instances rejected (an unknown field): the one before it
+    const rejectedLast = history([
+      ['shards/s2', SHARD],
+      ['tenants/t2', '{"shard":"s2","status":"active"}'],
+      ['shards/s2', moved],
+      ['shards/s2', '{"master":{"host":"127.0.0.1","port":3318},"replicas":[],"x":1}'],
+      ['shards/s2', null],
+    ]);
+    const second = await startWith(rejectedLast);
+    expect(second.state.snapshot.shards.get('s2')?.master).toEqual({ host: '127.0.0.1', port: 3317 });
   });
 });

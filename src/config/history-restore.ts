@@ -4,8 +4,12 @@
  * Runtime-neutral: the history is read through `VersionReader` (etcd: a get at a revision).
  *
  * For each key the first full read rejects (instance registrations aside):
- * - a tenant naming a shard that is no longer in etcd gets that shard back as it was when the
- *   tenant's value was written (a running instance keeps a deleted shard while tenants are on it);
+ * - a tenant naming a shard that is no longer in etcd gets that shard back as it was right before
+ *   its deletion, as a running instance keeps it while tenants are on it (the newest version that
+ *   validates on its own: a failover's `set-master` before the delete is kept). The deletion's
+ *   revision is found by bisecting between the tenant's revision, when the shard existed, and
+ *   the read's, when it did not: about log2(revisions between them) reads. Should the shard have
+ *   been deleted and re-created more than once since, the bisection finds one of its deletions;
  * - otherwise the key's earlier versions are tried, newest first, each one that validates on its
  *   own in turn, until one is accepted together with everything else (a version naming a shard
  *   that never existed is skipped like an invalid one).
@@ -46,7 +50,9 @@ type Version = { value: string; mod: number };
 export async function planHistoryRestore(
   entries: Entry[],
   read: VersionReader,
-  stateOptions: ConfigStateOptions = {},
+  stateOptions: ConfigStateOptions,
+  /** the revision `entries` were read at (a deletion after their newest mod revision counts) */
+  revision: number,
 ): Promise<RestorePlan | undefined> {
   const current = new Map(entries.map(([k, value, mod]): [string, Version] => [k, { value, mod }]));
   const probe = new ConfigState(stateOptions);
@@ -79,6 +85,34 @@ export async function planHistoryRestore(
     return out;
   };
 
+  /**
+   * The newest version of `key` that validates on its own before its deletion: it existed at
+   * `from`, and not at `to` (or still did, when `to` is only the newest revision known).
+   */
+  const lastVersionOf = async (key: string, from: number, to: number): Promise<Version | undefined> => {
+    const first = await readSafe(key, from);
+    if (!first || first === 'stop') return undefined;
+    let known: Version = first;
+    let lo = from;
+    let hi = to + 1;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      const v = await readSafe(key, mid);
+      if (v === 'stop') break; // out of reads: the newest version found so far
+      if (v) {
+        known = v;
+        lo = mid;
+      } else hi = mid;
+    }
+    for (let step = 0; step < HISTORY_STEPS; step++) {
+      if (parseConfigKey(key, known.value).ok) return known;
+      const older = await readSafe(key, known.mod - 1);
+      if (!older || older === 'stop') return undefined;
+      known = older;
+    }
+    return undefined;
+  };
+
   const candidates = new Map<string, Version[]>();
   const choice = new Map<string, number>();
   const shardsBack = new Map<string, Version>();
@@ -103,9 +137,9 @@ export async function planHistoryRestore(
         const shardKey = `shards/${parsed.parsed.value.shard}`;
         if (!base.has(shardKey) && !triedShards.has(shardKey)) {
           triedShards.add(shardKey);
-          // the shard as it was when this tenant value was written
-          const shard = await readSafe(shardKey, value.mod);
-          if (shard && shard !== 'stop' && parseConfigKey(shardKey, shard.value).ok) {
+          // the shard as it was right before it was deleted
+          const shard = await lastVersionOf(shardKey, value.mod, revision);
+          if (shard) {
             shardsBack.set(shardKey, shard);
             progress = true;
             continue;
