@@ -428,4 +428,26 @@ describe('shardgate-ctl tenants move', () => {
     });
     expect(login.status).toBe(200);
   });
+  it('refuses a move between two shard ids of one database, which would delete the only rows', async () => {
+    const tenant = await newTenant('move-alias');
+    await registerAndLogin(tenant, 'a@example.com');
+    const alias = uniqueTenantId('alias');
+    const master = node('shard-1', 'master');
+    const added = ctl(['shards', 'add', alias, '--master', `127.0.0.1:${master.port}`]);
+    try {
+      expect(added.code).toBe(0);
+      // a shard may get a second id (renaming it), said as a warning
+      expect(added.stderr).toContain(
+        `shard ${alias}'s master 127.0.0.1:${master.port} database shardgate is shard shard-1's too`,
+      );
+      const r = ctl(['tenants', 'move', tenant, '--to', alias], ENV);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`shards shard-1 and ${alias} name the same database`);
+      expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
+      expect((await tenantRowCounts(master.port, tenant)).members).toBe(1);
+      expect(moveRecord(tenant)).toBeUndefined();
+    } finally {
+      ctl(['shards', 'remove', alias]);
+    }
+  });
 });

@@ -15,6 +15,7 @@ import { loadState, type PrefixRead, problemsMessage, readPrefix } from '../conf
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { type Endpoint, unreachable } from '../reachability.js';
+import { sameDatabase } from '../same-database.js';
 import { wholeNumber } from '../whole-number.js';
 import { writeKeys } from '../write-keys.js';
 
@@ -154,8 +155,23 @@ export async function addShard(
       ...shard.replicas.map((r) => ({ what: 'replica', host: r.host, port: r.port })),
     ];
     await requireReachable(ctx, 'shards add', endpoints, opts.force);
+    warnSharedDatabase(ctx, read, id, shard);
     return put(id, shard);
   });
+}
+
+/**
+ * Another shard whose master is this one's master with the same database holds the same rows:
+ * fine for giving a shard a new id (tenants' entries pointed over, the old id removed), but a
+ * `tenants move` between the two is refused. Said as a warning, the write goes on.
+ */
+function warnSharedDatabase(ctx: CtlContext, read: PrefixRead, id: string, shard: ShardConfig): void {
+  for (const [other, config] of loadState(read).snapshot.shards) {
+    if (other === id || !sameDatabase(config, shard)) continue;
+    ctx.warn(
+      `shard ${id}'s master ${shard.master.host}:${shard.master.port} database ${shard.database} is shard ${other}'s too: both ids name the same rows (tenants move between them is refused)`,
+    );
+  }
 }
 
 export async function removeShard(ctx: CtlContext, id: string): Promise<void> {
@@ -184,6 +200,7 @@ export async function setMaster(
     // the same address again changes nothing, whatever its state
     if (!sameServer(shard.master, master)) {
       await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force);
+      warnSharedDatabase(ctx, read, id, next);
     }
     return put(id, next);
   });

@@ -54,6 +54,7 @@ import {
   readMoveRecord,
   writeMoveRecord,
 } from '../move-record.js';
+import { sameDatabase } from '../same-database.js';
 import {
   addressOf,
   connectShardServer,
@@ -232,13 +233,21 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
   }
   const from = entry.shard;
   if (from === to) throw new UserError(`tenant ${id} is on shard ${to} already; nothing to move`);
+  const source = shards.get(from)!;
+  const target = shards.get(to)!;
+  if (sameDatabase(source, target)) {
+    // a copy onto itself, then "deleting the old rows", would delete the only ones
+    throw new UserError(
+      `shards ${from} and ${to} name the same database (${target.master.host}:${target.master.port} ${target.database}): the tenant's rows are there already; point tenants/${id} at ${to} with \`etcdctl put\` or \`config apply\` instead`,
+    );
+  }
   await moveLocked(ctx, id, opts, {
     entry,
     original: entry.status,
     from,
     to,
-    source: shards.get(from)!,
-    target: shards.get(to)!,
+    source,
+    target,
     waitMs,
   });
 }
