@@ -5,12 +5,17 @@
  * is not registered is written with a warning.
  *
  * Every weight made here is for an instance id starting with `ct-` (no HAProxy server has one);
- * each key is removed with a single-key delete at the end.
+ * each key is removed with a single-key delete at the end. Except in "a deleted lb/weights key",
+ * which drives the real server api-2: a deleted key puts it back to its configured weight (the one
+ * in haproxy.cfg), out of a weight-0 drain, both with `lb sync` and with `--watch`, and a drain or
+ * maintenance set by hand is never undone. That block puts `lb/weights/api-2` back as it found it
+ * (one put, or one single-key delete), its agent-check back on, its state ready and its weight back.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { haproxyCommand } from '../control-plane/lb/haproxy-runtime.js';
 import { HAPROXY_SOCKET } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { ctl } from './helpers/ctl.js';
@@ -113,5 +118,196 @@ describe('shardgate-ctl lb weight', () => {
     const same = ctl(['lb', 'weight', api1, etcdGet(`lb/weights/${api1}`) ?? '1']);
     expect(same.code, same.stderr).toBe(0);
     expect(same.stderr).toBe('');
+  });
+});
+
+describe('shardgate-ctl lb sync: a deleted lb/weights key', () => {
+  const api2 = topology.apis[1]!;
+  const key = `lb/weights/${api2.id}`;
+  const backend = topology.haproxy.backend;
+  const server = `${backend}/${api2.id}`;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const savedKey = etcdGet(key);
+  let agentDisabled = false;
+  let stateSetByHand = false;
+  let watcher: ReturnType<typeof spawn> | undefined;
+
+  /** api-2's row of `show servers state`, parsed here (not by the code under test) */
+  async function row(): Promise<{ admin: number; uweight: number; iweight: number }> {
+    const text = await haproxyCommand(HAPROXY_SOCKET, `show servers state ${backend}`);
+    const f = text
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f[1] === backend && f[3] === api2.id);
+    if (!f) throw new Error(`no server ${server} in:\n${text}`);
+    return { admin: Number(f[6]), uweight: Number(f[7]), iweight: Number(f[8]) };
+  }
+  const FMAINT = 0x01;
+  const FDRAIN = 0x08;
+  const runtime = async (command: string) => {
+    const answer = (await haproxyCommand(HAPROXY_SOCKET, command)).trim();
+    expect(answer, command).toBe('');
+  };
+  const deleteKey = () => {
+    if (etcdGet(key) !== undefined) etcdDel(key);
+  };
+
+  /** `lb sync --watch` from this checkout's source, for the daemon's part */
+  async function startWatch(): Promise<() => string> {
+    let output = '';
+    const child = spawn(
+      process.execPath,
+      [BIN, 'lb', 'sync', '--watch', '--interval-ms', '100', '--socket', HAPROXY_SOCKET],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout.on('data', (d) => {
+      output += String(d);
+    });
+    child.stderr.on('data', (d) => {
+      output += String(d);
+    });
+    watcher = child;
+    await waitFor(() => output.includes('lb sync watching'), {
+      timeoutMs: 10_000,
+      what: 'lb sync --watch up',
+    });
+    await sleep(500);
+    // its own lines, not the config store's JSON log
+    return () =>
+      output
+        .split('\n')
+        .filter((l) => !l.startsWith('{'))
+        .join('\n');
+  }
+  async function stopWatch(): Promise<void> {
+    const child = watcher;
+    watcher = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  afterAll(async () => {
+    await stopWatch();
+    if (agentDisabled) await haproxyCommand(HAPROXY_SOCKET, `enable agent ${server}`);
+    if (stateSetByHand) await haproxyCommand(HAPROXY_SOCKET, `set server ${server} state ready`);
+    if (savedKey === undefined) deleteKey();
+    else etcdPut(key, savedKey);
+    await haproxyCommand(HAPROXY_SOCKET, `set server ${server} weight ${savedKey ?? api2.weight}`);
+    await waitFor(
+      async () => (await row()).uweight === Number(savedKey ?? api2.weight) && (await row()).admin === 0,
+      {
+        timeoutMs: 5000,
+        what: `${server} back to weight ${savedKey ?? api2.weight}, ready`,
+      },
+    );
+  });
+
+  it('--watch: a deleted key puts the server back to its configured weight (srv_iweight)', async () => {
+    expect((await row()).iweight).toBe(api2.weight);
+    const output = await startWatch();
+    try {
+      etcdPut(key, '4');
+      await waitFor(async () => (await row()).uweight === 4, { timeoutMs: 5000, what: 'weight 4 applied' });
+      etcdDel(key);
+      await waitFor(async () => (await row()).uweight === api2.weight, {
+        timeoutMs: 5000,
+        what: `weight ${api2.weight} (haproxy.cfg) after the delete; output:\n${output()}`,
+      });
+    } finally {
+      await stopWatch();
+    }
+  });
+
+  it('--watch: weight 0 then a deleted key: out of the drain, at the configured weight, not the one before', async () => {
+    const output = await startWatch();
+    try {
+      etcdPut(key, '3');
+      await waitFor(async () => (await row()).uweight === 3, { timeoutMs: 5000, what: 'weight 3 applied' });
+      etcdPut(key, '0');
+      await waitFor(
+        async () => {
+          const r = await row();
+          return r.uweight === 0 || (r.admin & FDRAIN) !== 0;
+        },
+        { timeoutMs: 5000, what: 'drained by weight 0' },
+      );
+      etcdDel(key);
+      await waitFor(
+        async () => {
+          const r = await row();
+          return r.uweight === api2.weight && r.admin === 0;
+        },
+        { timeoutMs: 5000, what: `ready at weight ${api2.weight} after the delete; output:\n${output()}` },
+      );
+    } finally {
+      await stopWatch();
+    }
+  });
+
+  it('one-shot lb sync: a server without a key goes back to its configured weight', async () => {
+    if (etcdGet(key) !== undefined) {
+      etcdDel(key);
+      await sleep(1500); // let the stack's own daemon act on the delete before the hand-made weight
+    }
+    // what a delete left behind when no daemon ran
+    await runtime(`set server ${server} weight 4`);
+    const r = ctl(['lb', 'sync', '--socket', HAPROXY_SOCKET]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`applied: set server ${server} weight ${api2.weight}`);
+    expect(r.stdout).not.toContain('already matches');
+    expect((await row()).uweight).toBe(api2.weight);
+    // once there: nothing more to do
+    const again = ctl(['lb', 'sync', '--socket', HAPROXY_SOCKET]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^haproxy already matches etcd/);
+  });
+
+  it('never undoes a drain or maintenance set by hand, with --watch or one-shot', async () => {
+    // the agent answers "ready" every second, which clears a hand-made drain: off for this test
+    await runtime(`disable agent ${server}`);
+    agentDisabled = true;
+    await runtime(`set server ${server} state drain`);
+    stateSetByHand = true;
+    const output = await startWatch();
+    try {
+      etcdPut(key, '3');
+      await waitFor(async () => (await row()).uweight === 3, { timeoutMs: 5000, what: 'weight 3 applied' });
+      await sleep(300);
+      expect((await row()).admin & FDRAIN, output()).toBe(FDRAIN);
+      etcdDel(key);
+      await waitFor(async () => (await row()).uweight === api2.weight, {
+        timeoutMs: 5000,
+        what: `weight ${api2.weight} after the delete`,
+      });
+      await sleep(300);
+      expect((await row()).admin & FDRAIN, output()).toBe(FDRAIN);
+
+      // maintenance by hand, then weight 0 and a delete: still in maintenance
+      await runtime(`set server ${server} state maint`);
+      etcdPut(key, '0');
+      await waitFor(async () => (await row()).uweight === 0, { timeoutMs: 5000, what: 'weight 0 applied' });
+      await sleep(300);
+      expect((await row()).admin & FMAINT, output()).toBe(FMAINT);
+      etcdDel(key);
+      await waitFor(async () => (await row()).uweight === api2.weight, {
+        timeoutMs: 5000,
+        what: `weight ${api2.weight} after the delete`,
+      });
+      await sleep(300);
+      expect((await row()).admin & FMAINT, output()).toBe(FMAINT);
+    } finally {
+      await stopWatch();
+    }
+    // one-shot, a hand-made weight on a server drained by hand: the weight is reset, the drain kept
+    await runtime(`set server ${server} state drain`);
+    await runtime(`set server ${server} weight 4`);
+    const r = ctl(['lb', 'sync', '--socket', HAPROXY_SOCKET]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/state (ready|drain|maint)/);
+    const after = await row();
+    expect(after.uweight).toBe(api2.weight);
+    expect(after.admin & FDRAIN).toBe(FDRAIN);
   });
 });

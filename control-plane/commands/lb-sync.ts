@@ -11,6 +11,12 @@
  *
  * A weighted instance without a server in the backend is named in a warning (stderr one-shot; the
  * daemon's log with --watch, once per change of that set).
+ *
+ * A server without an `lb/weights/<id>` key gets the weight haproxy.cfg gives it, in both modes: a
+ * deleted key is a weight change like any other (the daemon applies it at once; a one-shot run
+ * finds the server away from its configured weight). Weight 0 drains by weight, never by `state
+ * drain`, so deleting it ends only that drain, not one set by hand or by the instance's agent-check
+ * (see lb/weight-sync.ts).
  */
 import { resolve } from 'node:path';
 import { EtcdConfigStore } from '../../src/config/etcd-config-store.js';
@@ -63,9 +69,16 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   if (!opts.watch) {
     const weights = loadState(await readPrefix(ctx)).snapshot.lbWeights;
     try {
-      const { sent, missing } = await sync.reconcile(weights);
-      if (sent.length === 0)
-        ctx.out(`haproxy already matches etcd (${weights.size - missing.length} weight(s) applied)`);
+      const { sent, missing, unweighted } = await sync.reconcile(weights);
+      if (sent.length === 0) {
+        const configured =
+          unweighted.length > 0
+            ? `; ${unweighted.length} server(s) without a weight at their haproxy.cfg weight`
+            : '';
+        ctx.out(
+          `haproxy already matches etcd (${weights.size - missing.length} weight(s) applied${configured})`,
+        );
+      }
     } catch (error) {
       if (error instanceof UnknownBackendError) throw noBackend();
       throw new UserError(`cannot reach HAProxy runtime API at ${socketPath}: ${(error as Error).message}`);

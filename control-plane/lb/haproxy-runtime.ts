@@ -29,12 +29,39 @@ export async function haproxyCommand(socketPath: string, command: string, timeou
   });
 }
 
+/**
+ * `srv_admin_state` bits of `show servers state` (HAProxy 2.6 `enum srv_admin`, include/haproxy/
+ * server-t.h). FDRAIN is set both by `set server … state drain` and by an agent-check answering
+ * `drain` (both call srv_adm_set_drain); an agent answering `ready` clears FDRAIN and FMAINT.
+ */
+export const ADMIN = {
+  /** forced maintenance: `set server … state maint`, or an agent's `maint` */
+  FMAINT: 0x01,
+  /** maintenance inherited from a tracked server */
+  IMAINT: 0x02,
+  /** maintenance from the configuration (`disabled`) */
+  CMAINT: 0x04,
+  /** forced drain: `set server … state drain`, or an agent's `drain` */
+  FDRAIN: 0x08,
+  /** drain inherited from a tracked server */
+  IDRAIN: 0x10,
+  /** maintenance after an address resolution failure */
+  RMAINT: 0x20,
+} as const;
+const ANY_MAINT = ADMIN.FMAINT | ADMIN.IMAINT | ADMIN.CMAINT | ADMIN.RMAINT;
+const ANY_DRAIN = ADMIN.FDRAIN | ADMIN.IDRAIN;
+
 export interface ServerState {
   name: string;
-  /** user weight in force */
+  /** user weight in force (`srv_uweight`): set by `set server … weight` and agent percentages; 0 drains */
   weight: number;
-  /** administratively draining (`set server … state drain`) */
+  /** the weight in the config file (`srv_iweight`), which a new HAProxy process starts from */
+  initialWeight: number;
+  /** `srv_admin_state`, the ADMIN bits */
+  admin: number;
+  /** in an administrative drain (FDRAIN or IDRAIN): an operator's, or the agent's */
   draining: boolean;
+  /** in any maintenance (FMAINT, IMAINT, CMAINT, RMAINT) */
   maintenance: boolean;
 }
 
@@ -59,8 +86,10 @@ export async function showServers(socketPath: string, backend: string): Promise<
     rows.push({
       name: f[3]!,
       weight: Number(f[7]),
-      draining: (admin & 0x08) !== 0,
-      maintenance: (admin & 0x01) !== 0,
+      initialWeight: Number(f[8]),
+      admin,
+      draining: (admin & ANY_DRAIN) !== 0,
+      maintenance: (admin & ANY_MAINT) !== 0,
     });
   }
   return rows;

@@ -9,8 +9,27 @@ import { WeightSync } from './weight-sync.js';
 const HEADER =
   '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change\n';
 
-/** A stand-in for HAProxy's runtime socket: backend `api` with servers api-1 (weight 1) and api-2 (weight 2). */
-function fakeHaproxy(): { socketPath: string; commands: string[]; server: Server } {
+interface FakeServer {
+  name: string;
+  /** srv_admin_state */
+  admin: number;
+  /** srv_uweight */
+  weight: number;
+  /** srv_iweight, the weight in the config file */
+  initial: number;
+}
+
+/**
+ * A stand-in for HAProxy's runtime socket: backend `api` with servers api-1 (weight 1) and api-2
+ * (weight 2) unless `servers` says otherwise. `set server api/<name> weight N` changes its weight,
+ * as HAProxy does; `state ready|drain|maint` changes its admin bits as HAProxy does (and must not be
+ * sent by WeightSync).
+ */
+function fakeHaproxy(servers: FakeServer[] = defaultServers()): {
+  socketPath: string;
+  commands: string[];
+  server: Server;
+} {
   const socketPath = join(mkdtempSync(join(tmpdir(), 'sg-haproxy-')), 'sock');
   const commands: string[] = [];
   const server = createServer((sock) => {
@@ -18,14 +37,37 @@ function fakeHaproxy(): { socketPath: string; commands: string[]; server: Server
     sock.once('data', (line: string) => {
       const command = line.trim();
       commands.push(command);
+      const set = /^set server api\/(\S+) (weight|state) (\S+)$/.exec(command);
+      const target = set && servers.find((s) => s.name === set[1]);
       if (command === 'show servers state api')
-        sock.end(`${HEADER}4 api 1 api-1 127.0.0.1 2 0 1 1 7\n4 api 2 api-2 127.0.0.1 2 0 2 2 7\n\n`);
+        sock.end(
+          `${HEADER}${servers.map((s, i) => `4 api ${i + 1} ${s.name} 127.0.0.1 2 ${s.admin} ${s.weight} ${s.initial} 7\n`).join('')}\n`,
+        );
       else if (command.startsWith('show servers state ')) sock.end("Can't find backend.\n\n");
-      else sock.end('\n');
+      else if (set && !target) sock.end('No such server.\n\n');
+      else if (set && target && set[2] === 'weight') {
+        target.weight = Number(set[3]);
+        sock.end('\n');
+      } else if (set && target) {
+        // srv_adm_set_ready / _drain / _maint
+        target.admin &= ~(FMAINT | FDRAIN);
+        if (set[3] === 'drain') target.admin |= FDRAIN;
+        if (set[3] === 'maint') target.admin |= FMAINT;
+        sock.end('\n');
+      } else sock.end('\n');
     });
   });
   server.listen(socketPath);
   return { socketPath, commands, server };
+}
+
+const FMAINT = 0x01;
+const FDRAIN = 0x08;
+function defaultServers(): FakeServer[] {
+  return [
+    { name: 'api-1', admin: 0, weight: 1, initial: 1 },
+    { name: 'api-2', admin: 0, weight: 2, initial: 2 },
+  ];
 }
 
 let open: Server | undefined;
@@ -34,8 +76,8 @@ afterEach(() => {
   open = undefined;
 });
 
-function sync(backend = 'api') {
-  const fake = fakeHaproxy();
+function sync(backend = 'api', servers?: FakeServer[]) {
+  const fake = fakeHaproxy(servers);
   open = fake.server;
   const warnings: string[] = [];
   const ws = new WeightSync({
@@ -56,7 +98,11 @@ describe('WeightSync', () => {
         ['ct-ghost', 1],
       ]),
     );
-    expect(first).toEqual({ sent: ['set server api/api-1 weight 3'], missing: ['ct-ghost'] });
+    expect(first).toEqual({
+      sent: ['set server api/api-1 weight 3'],
+      missing: ['ct-ghost'],
+      unweighted: ['api-2'],
+    });
     expect(commands).toContain('set server api/api-1 weight 3');
     expect(warnings).toEqual(['no server in haproxy backend api for lb/weights/ct-ghost; not applied']);
     // the same set again (every tick of --watch): no new warning
@@ -90,5 +136,59 @@ describe('WeightSync', () => {
   it('throws UnknownBackendError for a backend HAProxy does not have', async () => {
     const { ws } = sync('bogus');
     await expect(ws.reconcile(new Map([['api-1', 1]]))).rejects.toBeInstanceOf(UnknownBackendError);
+  });
+
+  it('gives a server without a key its configured weight (srv_iweight): a deleted key is undone', async () => {
+    const servers = defaultServers();
+    const { ws, commands } = sync('api', servers);
+    await ws.reconcile(
+      new Map([
+        ['api-1', 1],
+        ['api-2', 4],
+      ]),
+    );
+    expect(servers[1]!.weight).toBe(4);
+    // lb/weights/api-2 deleted
+    const r = await ws.reconcile(new Map([['api-1', 1]]));
+    expect(r).toEqual({ sent: ['set server api/api-2 weight 2'], missing: [], unweighted: ['api-2'] });
+    expect(servers[1]!.weight).toBe(2);
+    // then nothing left to do
+    expect((await ws.reconcile(new Map([['api-1', 1]]))).sent).toEqual([]);
+    expect(commands.filter((c) => c.startsWith('set server') && c.includes(' state '))).toEqual([]);
+  });
+
+  it('drains by weight 0 and ends that drain when the key is deleted, never by "state"', async () => {
+    const servers = defaultServers();
+    const { ws, commands } = sync('api', servers);
+    expect((await ws.reconcile(new Map([['api-2', 0]]))).sent).toEqual(['set server api/api-2 weight 0']);
+    expect(servers[1]).toMatchObject({ weight: 0, admin: 0 });
+    expect((await ws.reconcile(new Map())).sent).toEqual(['set server api/api-2 weight 2']);
+    expect(servers[1]).toMatchObject({ weight: 2, admin: 0 });
+    expect(commands.filter((c) => c.startsWith('set server') && c.includes(' state '))).toEqual([]);
+  });
+
+  it('leaves a drain or maintenance set by hand or by the agent as it is, whatever the weights', async () => {
+    const servers: FakeServer[] = [
+      { name: 'api-1', admin: FDRAIN, weight: 1, initial: 1 }, // drained by hand, or by its agent
+      { name: 'api-2', admin: FMAINT, weight: 2, initial: 2 }, // maintenance by hand
+    ];
+    const { ws, commands } = sync('api', servers);
+    await ws.reconcile(
+      new Map([
+        ['api-1', 3],
+        ['api-2', 0],
+      ]),
+    );
+    expect(servers.map((s) => [s.admin, s.weight])).toEqual([
+      [FDRAIN, 3],
+      [FMAINT, 0],
+    ]);
+    // keys deleted: configured weights, the drain and the maintenance kept
+    await ws.reconcile(new Map());
+    expect(servers.map((s) => [s.admin, s.weight])).toEqual([
+      [FDRAIN, 1],
+      [FMAINT, 2],
+    ]);
+    expect(commands.filter((c) => c.startsWith('set server') && c.includes(' state '))).toEqual([]);
   });
 });

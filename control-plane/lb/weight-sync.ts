@@ -1,10 +1,23 @@
 /**
- * Applies `lb/weights/<instance>` to HAProxy through its runtime API, without reload:
- * weight N > 0 → `set server <backend>/<instance> weight N` (and `state ready` if it was
- * drained); 0 → `state drain` (existing connections finish, no new ones). `reconcile()` compares
- * HAProxy's live state with the desired weights and fixes only what differs, so calling it every
- * second also re-applies everything after HAProxy restarts (a new process starts from its config
- * file's weights). Servers in maintenance (an operator's `state maint`) are left alone.
+ * Applies `lb/weights/<instance>` to HAProxy through its runtime API, without reload, as the
+ * server's weight and nothing else: weight N (0–256) → `set server <backend>/<instance> weight N`.
+ * Weight 0 is HAProxy's own drain by weight (`srv_uweight` 0: no new connections except persistent
+ * ones, existing ones finish). A server of the backend without a key gets its configured weight,
+ * the one in haproxy.cfg (`srv_iweight` in `show servers state`): deleting a key undoes what it did,
+ * a weight-0 drain included. `reconcile()` compares HAProxy's live weights with these and fixes only
+ * what differs, so calling it every second also re-applies everything after HAProxy restarts (a new
+ * process starts from its config file's weights).
+ *
+ * The rule for drains: lb sync never sends `set server … state …`, never sets or clears the
+ * administrative drain/maintenance bits of `srv_admin_state`. HAProxy cannot say who set those:
+ * `set server … state drain` by an operator and an agent-check answering `drain` (an instance
+ * shutting down, or one whose etcd weight is 0) both set the same FDRAIN bit, and an agent's
+ * `ready` clears FDRAIN and FMAINT alike. So those bits belong to the operator and to the agent,
+ * and lb sync's own drain is the weight 0 it set, visible in HAProxy itself, to a one-shot run as
+ * much as to the daemon or to a daemon restarted since. A server drained or in maintenance by hand
+ * keeps that state whatever the weights (its weight is set, and applies once it is made ready).
+ * A drain left by an older lb sync (which drained by `state drain`) is cleared by the instance's
+ * agent (`ready` as soon as its weight is no longer 0), or by hand with `state ready`.
  *
  * A weighted instance that has no server in the backend cannot be applied: `warn` names every
  * such instance, each time that set changes (so a daemon calling reconcile() again and again
@@ -25,6 +38,8 @@ export interface Reconciled {
   sent: string[];
   /** weighted instances without a server in the backend, sorted */
   missing: string[];
+  /** servers of the backend without a key, set (or left) at their configured weight, sorted */
+  unweighted: string[];
 }
 
 export class WeightSync {
@@ -36,33 +51,34 @@ export class WeightSync {
   /** Throws when HAProxy is unreachable, and UnknownBackendError when it has no such backend. */
   async reconcile(desired: ReadonlyMap<string, number>): Promise<Reconciled> {
     const { socketPath, backend } = this.opts;
-    const servers = new Map((await showServers(socketPath, backend)).map((s) => [s.name, s]));
-    const missing = [...desired.keys()].filter((instance) => !servers.has(instance)).sort();
+    const servers = await showServers(socketPath, backend);
+    const names = new Set(servers.map((s) => s.name));
+    const missing = [...desired.keys()].filter((instance) => !names.has(instance)).sort();
     const missingText = missing.map((id) => `lb/weights/${id}`).join(', ');
     if (missing.length > 0 && missingText !== this.lastMissing) {
       this.opts.warn(`no server in haproxy backend ${backend} for ${missingText}; not applied`);
     }
     this.lastMissing = missingText;
+    const unweighted = servers
+      .filter((s) => !desired.has(s.name))
+      .map((s) => s.name)
+      .sort();
     const sent: string[] = [];
-    for (const [instance, weight] of desired) {
-      const s = servers.get(instance);
-      if (!s) continue;
-      const commands: string[] = [];
-      if (weight === 0) {
-        if (!s.draining) commands.push(`set server ${backend}/${instance} state drain`);
-      } else {
-        if (s.draining) commands.push(`set server ${backend}/${instance} state ready`);
-        if (s.weight !== weight) commands.push(`set server ${backend}/${instance} weight ${weight}`);
+    for (const s of servers) {
+      const weight = desired.get(s.name) ?? s.initialWeight;
+      if (s.weight === weight) continue;
+      const cmd = `set server ${backend}/${s.name} weight ${weight}`;
+      const answer = (await haproxyCommand(socketPath, cmd)).trim();
+      if (answer && !/^(Backend is using a static LB algorithm|$)/.test(answer)) {
+        this.opts.log(`haproxy: ${cmd}: ${answer}`);
       }
-      for (const cmd of commands) {
-        const answer = (await haproxyCommand(socketPath, cmd)).trim();
-        if (answer && !/^(Backend is using a static LB algorithm|$)/.test(answer)) {
-          this.opts.log(`haproxy: ${cmd}: ${answer}`);
-        }
-        sent.push(cmd);
-        this.opts.log(`applied: ${cmd}`);
-      }
+      sent.push(cmd);
+      this.opts.log(
+        desired.has(s.name)
+          ? `applied: ${cmd}`
+          : `applied: ${cmd} (no lb/weights/${s.name}: haproxy.cfg weight)`,
+      );
     }
-    return { sent, missing };
+    return { sent, missing, unweighted };
   }
 }
