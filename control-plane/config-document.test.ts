@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { scalarSchemas } from '../src/config/schema.js';
-import { fromDocument, toDocument } from './config-document.js';
+import { fromDocument, readDocument, toDocument } from './config-document.js';
 import { canonical, isManagedKey, planChanges } from './config-io.js';
 
 describe('config document', () => {
@@ -30,6 +30,20 @@ describe('config document', () => {
     expect(() =>
       fromDocument({ cache: { ttl_seconds: null }, breakers: { redis: { failure_threshold: null } } }),
     ).toThrow('cache/ttl_seconds: empty value; breakers/redis/failure_threshold: empty value');
+  });
+
+  it('readDocument gives the empty leaves apart from the keys, so they are named with the other problems', () => {
+    const { entries, empty } = readDocument({
+      cach: { ttl_seconds: 5 },
+      cache: { ttl_seconds: null },
+      breakers: { redis: { failure_threshold: 'banana' } },
+    });
+    expect(empty).toEqual(['cache/ttl_seconds']);
+    expect([...entries]).toEqual([
+      ['cach/ttl_seconds', '5'],
+      ['breakers/redis/failure_threshold', 'banana'],
+    ]);
+    expect(() => readDocument(['cache'])).toThrow('config file must be a YAML mapping');
   });
 
   it('compares JSON values semantically', () => {

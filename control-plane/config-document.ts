@@ -55,6 +55,18 @@ function leafText(value: unknown): string | undefined {
 }
 
 export function fromDocument(doc: unknown): Map<string, string> {
+  const { entries, empty } = readDocument(doc);
+  // every empty leaf in one line, so one run of `config apply` names them all
+  if (empty.length > 0) throw new UserError(empty.map((key) => `${key}: empty value`).join('; '));
+  return entries;
+}
+
+/**
+ * The keys of a document, and apart the keys of its empty (null) leaves, which have no value: for
+ * a caller that reports them with the file's other problems. Throws only for a document that is
+ * no mapping at all.
+ */
+export function readDocument(doc: unknown): { entries: Map<string, string>; empty: string[] } {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new UserError('config file must be a YAML mapping of sections (shards, tenants, breakers, …)');
   }
@@ -76,7 +88,5 @@ export function fromDocument(doc: unknown): Map<string, string> {
     else out.set(key, text);
   };
   for (const [k, v] of Object.entries(doc)) walk([k], v);
-  // every empty leaf in one line, so one run of `config apply` names them all
-  if (empty.length > 0) throw new UserError(empty.map((key) => `${key}: empty value`).join('; '));
-  return out;
+  return { entries: out, empty };
 }

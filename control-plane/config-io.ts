@@ -9,7 +9,7 @@ import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
 import { type DbHostPolicy, parseDbHosts } from '../src/config/db-hosts.js';
 import { scalarSchemas } from '../src/config/schema.js';
 import type { CtlContext } from './ctl-context.js';
-import { UserError } from './ctl-errors.js';
+import { ConcurrentChangeError, UserError } from './ctl-errors.js';
 
 export interface PrefixRead {
   revision: number;
@@ -44,7 +44,7 @@ export function isManagedKey(key: string): boolean {
   return MANAGED_SECTIONS.some((s) => (s.endsWith('/') ? key.startsWith(s) : key === s));
 }
 
-function dbHostsOfEnv(): DbHostPolicy | undefined {
+export function dbHostsOfEnv(): DbHostPolicy | undefined {
   const text = process.env.SHARDGATE_DB_HOSTS;
   if (text === undefined) return undefined;
   try {
@@ -138,10 +138,12 @@ export function validateChanges(current: PrefixRead, changes: Change[]): Rejecte
   // The cause first: a shard removed while tenants live on it.
   for (const c of shardDeletes) {
     const id = c.key.slice('shards/'.length);
-    // the tenants on it once the same request is applied: one moved off it or deleted is not
-    const holders = [...before.snapshot.tenants]
-      .filter(([tid, t]) => t.shard === id && stillOn(next.get(`tenants/${tid}`), id))
-      .map(([tid]) => tid);
+    // the tenants on it once the same request is applied: one moved off it or deleted is not.
+    // Read from the raw entries, not the validated ones: while the shard's own value is invalid,
+    // its tenants are rejected too ("unknown shard"), yet the instances keep routing them to it
+    const holders = [...current.entries]
+      .filter(([key, raw]) => key.startsWith('tenants/') && namesShard(raw, id) && stillOn(next.get(key), id))
+      .map(([key]) => key.slice('tenants/'.length));
     if (holders.length > 0) {
       const named = holders.slice(0, HOLDERS_NAMED).join(', ');
       const others = holders.length - HOLDERS_NAMED;
@@ -215,10 +217,111 @@ export function changedSinceExport(read: PrefixRead, changes: Change[], exported
   });
 }
 
+/** what etcd says (in a gRPC error's message) when a read names a revision it compacted away */
+const COMPACTED = 'required revision has been compacted';
+
+/** How many keys a message that could list hundreds names before it counts the others. */
+const KEYS_NAMED = 5;
+
+function namedKeys(prefix: string, keys: readonly string[]): string {
+  const named = keys.slice(0, KEYS_NAMED).map((k) => `${prefix}${k}`);
+  const others = keys.length - named.length;
+  return `${named.join(', ')}${others > 0 ? ` and ${others} other key(s)` : ''}`;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The changes that would re-create a key someone deleted in etcd after the file was exported at
+ * `exportedAt`: one the change creates (absent now) that existed at that revision
+ * (`keysAtExport`). Applying the file would silently undo that deletion, as it would an edit.
+ */
+export function deletedSinceExport(
+  changes: readonly Change[],
+  keysAtExport: ReadonlySet<string>,
+  exportedAt: number,
+): RejectedKey[] {
+  return changes
+    .filter((c) => c.old === undefined && c.new !== undefined && keysAtExport.has(c.key))
+    .map((c) => ({
+      key: c.key,
+      reason: `deleted in etcd after the file was exported at revision ${exportedAt} (export again, or --force)`,
+    }));
+}
+
+/**
+ * The keys under the prefix at revision `at` (relative to the prefix), or 'compacted' when etcd
+ * has compacted its history past that revision. Other failures are the context's (exit 2).
+ */
+export async function keysAtRevision(ctx: CtlContext, at: number): Promise<Set<string> | 'compacted'> {
+  return ctx.call(async () => {
+    try {
+      const keys = await ctx.etcd.getAll().prefix(ctx.prefix).revision(at).keys();
+      return new Set(keys.map((k) => k.slice(ctx.prefix.length)));
+    } catch (error) {
+      if (messageOf(error).includes(COMPACTED)) return 'compacted';
+      throw error;
+    }
+  });
+}
+
+/**
+ * Everything that refuses applying `changes` from a file exported at `exportedAt` to etcd as
+ * `read` found it: `notes` about the file as a whole, `problems` by key.
+ * - A revision above etcd's own: the file was not exported from this etcd (or the number was
+ *   edited), so no check against it means anything.
+ * - A key changed (or created) in etcd after the export (changedSinceExport).
+ * - A key the change creates that existed at the export revision: deleted since
+ *   (deletedSinceExport). That takes a read at the export revision; if etcd compacted its history
+ *   past it, the deletions cannot be checked, which refuses the file as well (when it creates a key).
+ */
+export async function exportRevisionProblems(
+  ctx: CtlContext,
+  read: PrefixRead,
+  changes: readonly Change[],
+  exportedAt: number,
+): Promise<{ notes: string[]; problems: RejectedKey[] }> {
+  if (exportedAt > read.revision) {
+    return {
+      notes: [
+        `the file says revision ${exportedAt} but etcd is at ${read.revision}: it was not exported from this etcd (export again, or --force)`,
+      ],
+      problems: [],
+    };
+  }
+  const problems = changedSinceExport(read, [...changes], exportedAt);
+  const creates = changes.filter((c) => c.old === undefined && c.new !== undefined);
+  if (creates.length === 0) return { notes: [], problems };
+  const keys = await keysAtRevision(ctx, exportedAt);
+  if (keys === 'compacted') {
+    return {
+      notes: [
+        `cannot check whether the ${creates.length} key(s) the file would create (${namedKeys(
+          ctx.prefix,
+          creates.map((c) => c.key),
+        )}) were deleted in etcd after it was exported at revision ${exportedAt}: etcd has compacted its history past that revision (export again, or --force)`,
+      ],
+      problems,
+    };
+  }
+  return { notes: [], problems: [...problems, ...deletedSinceExport(changes, keys, exportedAt)] };
+}
+
 /**
  * Whether a tenant entry's raw value (undefined: deleted) still names `shardId`. A value that is
  * not JSON counts as still there: its own rejection names it, and the shard is not freed by it.
  */
+/** whether a tenant's raw value names the shard (false when it is not JSON) */
+function namesShard(raw: string, shardId: string): boolean {
+  try {
+    return (JSON.parse(raw) as { shard?: unknown }).shard === shardId;
+  } catch {
+    return false;
+  }
+}
+
 function stillOn(raw: string | undefined, shardId: string): boolean {
   if (raw === undefined) return false;
   try {
@@ -229,12 +332,17 @@ function stillOn(raw: string | undefined, shardId: string): boolean {
 }
 
 /**
- * The one-line message of a refused change: every problem as `invalid <prefix><key>: <reason>`,
- * joined with "; ", then "; nothing written". Nothing is summarised as a bare count, so each
- * number in the line counts what it says it counts.
+ * The one-line message of a refused change: the `notes` about the request as a whole first, then
+ * every problem as `invalid <prefix><key>: <reason>`, joined with "; ", then "; nothing written".
+ * Nothing is summarised as a bare count, so each number in the line counts what it says it counts.
  */
-export function problemsMessage(prefix: string, problems: readonly RejectedKey[]): string {
-  return `${problems.map((p) => `invalid ${prefix}${p.key}: ${p.reason}`).join('; ')}; nothing written`;
+export function problemsMessage(
+  prefix: string,
+  problems: readonly RejectedKey[],
+  notes: readonly string[] = [],
+): string {
+  const each = [...notes, ...problems.map((p) => `invalid ${prefix}${p.key}: ${p.reason}`)];
+  return `${each.join('; ')}; nothing written`;
 }
 
 export function formatChange(c: Change): string {
@@ -256,32 +364,87 @@ function rangeEnd(prefix: string): Buffer {
 }
 
 /**
+ * etcd's default `--max-txn-ops`: it refuses a transaction with more operations than that ("too
+ * many operations in txn request"). The local stack and compose start etcd with a larger limit;
+ * an operator's own etcd may not.
+ */
+export const ETCD_DEFAULT_MAX_TXN_OPS = 128;
+
+/** what etcd says (in a gRPC error's message) when a transaction exceeds its --max-txn-ops */
+const TOO_MANY_OPS = 'too many operations in txn request';
+
+interface GuardedTxn {
+  compare: {
+    key: Buffer;
+    range_end: Buffer | undefined;
+    target: 'Mod';
+    result: 'Less';
+    mod_revision: number;
+  }[];
+  success: ({ request_delete_range: { key: Buffer } } | { request_put: { key: Buffer; value: Buffer } })[];
+  failure: never[];
+}
+
+/**
+ * The transaction that writes `changes`, guarded by: no managed key under the prefix was modified
+ * after `revision` (one compare per managed section, one put or delete per change).
+ */
+export function guardedTxn(prefix: string, revision: number, changes: readonly Change[]): GuardedTxn {
+  const compare = MANAGED_SECTIONS.map((section) => ({
+    key: Buffer.from(prefix + section, 'utf8'),
+    range_end: section.endsWith('/') ? rangeEnd(prefix + section) : undefined,
+    target: 'Mod' as const,
+    result: 'Less' as const,
+    mod_revision: revision + 1,
+  }));
+  const success = changes.map((c) => {
+    const key = Buffer.from(prefix + c.key, 'utf8');
+    return c.new === undefined
+      ? { request_delete_range: { key } }
+      : { request_put: { key, value: Buffer.from(c.new, 'utf8') } };
+  });
+  return { compare, success, failure: [] };
+}
+
+/**
+ * The operations etcd counts against its --max-txn-ops: the longest of the compare, success and
+ * failure lists of the transaction, not their sum (etcd's checkTxnRequest). For a commit that is
+ * the number of changes, or the number of managed sections when there are fewer changes.
+ */
+export function txnOperationCount(txn: GuardedTxn): number {
+  return Math.max(txn.compare.length, txn.success.length, txn.failure.length);
+}
+
+/**
+ * The UserError (exit 1) for etcd refusing a transaction as too large, which is no unreachable
+ * etcd: it answered, and the request can be made smaller. undefined for any other error.
+ */
+export function txnRefusal(error: unknown, changes: number, operations: number): UserError | undefined {
+  if (!messageOf(error).includes(TOO_MANY_OPS)) return undefined;
+  return new UserError(
+    `etcd refused to write the ${changes} change(s) in one transaction of ${operations} operations: "${TOO_MANY_OPS}" (more than its --max-txn-ops, ${ETCD_DEFAULT_MAX_TXN_OPS} unless set); nothing written: apply the file in parts, or raise etcd's --max-txn-ops`,
+  );
+}
+
+/**
  * Validate, then write all changes in one transaction guarded by: no managed key under the
- * prefix was modified after the revision read. Throws UserError naming every invalid key.
+ * prefix was modified after the revision read. Throws UserError naming every invalid key, and
+ * for a transaction etcd refuses as too large (txnRefusal).
  */
 export async function commitChanges(ctx: CtlContext, read: PrefixRead, changes: Change[]): Promise<number> {
   const problems = validateChanges(read, changes);
   if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
   if (changes.length === 0) return read.revision;
-  const compare = MANAGED_SECTIONS.map((section) => {
-    const key = Buffer.from(ctx.prefix + section, 'utf8');
-    return {
-      key,
-      range_end: section.endsWith('/') ? rangeEnd(ctx.prefix + section) : undefined,
-      target: 'Mod' as const,
-      result: 'Less' as const,
-      mod_revision: read.revision + 1,
-    };
+  const txn = guardedTxn(ctx.prefix, read.revision, changes);
+  const res = await ctx.call(async () => {
+    try {
+      return await ctx.etcd.kv.txn(txn);
+    } catch (error) {
+      throw txnRefusal(error, changes.length, txnOperationCount(txn)) ?? error;
+    }
   });
-  const success = changes.map((c) => {
-    const key = Buffer.from(ctx.prefix + c.key, 'utf8');
-    return c.new === undefined
-      ? { request_delete_range: { key } }
-      : { request_put: { key, value: Buffer.from(c.new, 'utf8') } };
-  });
-  const res = await ctx.call(() => ctx.etcd.kv.txn({ compare, success, failure: [] }));
   if (!res.succeeded) {
-    throw new UserError(
+    throw new ConcurrentChangeError(
       `etcd changed since revision ${read.revision} was read; nothing written, re-run the command`,
     );
   }

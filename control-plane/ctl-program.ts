@@ -270,7 +270,10 @@ export function buildProgram(): Command {
     .requiredOption('-f, --file <file>', 'YAML or JSON file, e.g. from `config export`')
     .option('--dry-run', 'validate and print the diff, write nothing')
     .option('--prune', 'delete managed keys that the file does not name')
-    .option('--force', 'also change keys that changed in etcd after the file was exported')
+    .option(
+      '--force',
+      'also change keys that changed or were deleted in etcd after the file was exported, and skip the revision checks',
+    )
     .action(
       run((ctx, opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean }) =>
         applyCommand(ctx, opts),

@@ -4,8 +4,10 @@
  * in one guarded transaction, print the diff.
  *
  * The transaction is guarded by "no managed key changed since the revision read" (commitChanges),
- * which includes the mod_revision of every key written: an edit made in between is never lost,
- * the command is refused and says to re-run.
+ * which includes the mod_revision of every key written: an edit made in between is never lost.
+ * Such a write is not refused at once: the command reads again and computes its keys from the new
+ * read (so an edit of the same key is seen, and the write validated against it), up to
+ * WRITE_ATTEMPTS times; only a prefix that keeps changing faster than that refuses it.
  */
 import {
   type Change,
@@ -16,6 +18,7 @@ import {
   readPrefix,
 } from './config-io.js';
 import type { CtlContext } from './ctl-context.js';
+import { ConcurrentChangeError } from './ctl-errors.js';
 
 /** How a command words its outcome, instead of the raw key diff and "no changes". */
 export interface WriteReport {
@@ -25,18 +28,42 @@ export interface WriteReport {
   unchanged?: string;
 }
 
+export const WRITE_ATTEMPTS = 8;
+
+/**
+ * Read, compute the changes from the read, commit them guarded by its revision; on a change in
+ * between, again from a new read (up to WRITE_ATTEMPTS in all). Answers the changes committed
+ * and the revision written (the read's when nothing changes).
+ */
+export async function commitFromRead(
+  ctx: CtlContext,
+  compute: (read: PrefixRead) => Change[] | Promise<Change[]>,
+): Promise<{ changes: Change[]; revision: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const read = await readPrefix(ctx);
+    const changes = await compute(read);
+    if (changes.length === 0) return { changes, revision: read.revision };
+    try {
+      return { changes, revision: await commitChanges(ctx, read, changes) };
+    } catch (error) {
+      if (!(error instanceof ConcurrentChangeError) || attempt >= WRITE_ATTEMPTS) throw error;
+      await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
+    }
+  }
+}
+
 export async function writeKeys(
   ctx: CtlContext,
   compute: (read: PrefixRead) => Map<string, string | undefined> | Promise<Map<string, string | undefined>>,
   report: WriteReport = {},
 ): Promise<Change[]> {
-  const read = await readPrefix(ctx);
-  const changes = planChanges(read, await compute(read));
+  const { changes, revision } = await commitFromRead(ctx, async (read) =>
+    planChanges(read, await compute(read)),
+  );
   if (changes.length === 0) {
     ctx.out(report.unchanged ?? 'no changes');
     return changes;
   }
-  const revision = await commitChanges(ctx, read, changes);
   for (const line of report.changed?.(changes) ?? changes.map(formatChange)) ctx.out(line);
   ctx.out(`revision ${revision}`);
   return changes;

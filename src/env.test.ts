@@ -49,6 +49,11 @@ describe('parseEnv', () => {
     ['SHARDGATE_REDIS_URL', 'amqp://x', 'redis or rediss'],
     ['SHARDGATE_SMTP_URL', 'nope', 'smtp or smtps'],
     ['SHARDGATE_ETCD_ENDPOINTS', 'http://a:2379,127.0.0.1:2379', 'http or https'],
+    [
+      'SHARDGATE_ETCD_ENDPOINTS',
+      'notaurl',
+      'must be a URL such as http://host:port \\(scheme http or https\\)$',
+    ],
     ['PORT', 'abc', ''],
     ['SHARDGATE_DB_HOSTS', 'db-1,db 2', '"db 2" is not a host or host:port'],
   ])('stops at a malformed %s with one line naming it', (name, value, why) => {

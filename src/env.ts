@@ -11,7 +11,9 @@ const urlOf = (...schemes: string[]) =>
   z.url({
     protocol: new RegExp(`^(${schemes.join('|')})$`),
     error: (issue) =>
-      issue.input === undefined ? undefined : `must be a URL of scheme ${schemes.join(' or ')}:`,
+      issue.input === undefined
+        ? undefined
+        : `must be a URL such as ${schemes[0]}://host:port (scheme ${schemes.join(' or ')})`,
   });
 
 /**

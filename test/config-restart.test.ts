@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type ExtraInstance, startExtraInstance, stopExtraInstance } from '../bench/extra-instance.js';
 import { REPO_ROOT } from '../stack/paths.js';
 import { api, INSTANCES } from './helpers/api.js';
-import { etcdDel, etcdPut } from './helpers/etcd.js';
+import { deleteShardUnderTenant, etcdDel, etcdPut } from './helpers/etcd.js';
 import { createTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -59,13 +59,7 @@ describe('the last good value across a restart', () => {
     // listens on these ports: only the config is looked at)
     const shard = uniqueTenantId('cfgrst-s');
     const onShard = uniqueTenantId('cfgrst');
-    made.push(`tenants/${onShard}`, `shards/${shard}`);
-    const shardAt = (port: number) =>
-      JSON.stringify({ master: { host: '127.0.0.1', port }, replicas: [], database: 'shardgate' });
-    etcdPut(`shards/${shard}`, shardAt(3998));
-    etcdPut(`tenants/${onShard}`, JSON.stringify({ shard, status: 'active' }));
-    etcdPut(`shards/${shard}`, shardAt(3997));
-    etcdDel(`shards/${shard}`);
+    made.push(deleteShardUnderTenant(shard, onShard));
     const masterPortAt = async (base: string) =>
       (
         (await (await fetch(`${base}/health/config`)).json()) as {

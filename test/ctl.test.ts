@@ -7,8 +7,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { createEtcdClient } from '../src/config/etcd-client.js';
+import { ETCD_MAX_TXN_OPS, etcdArgs } from '../stack/etcd.js';
 import { ctl } from './helpers/ctl.js';
-import { etcdDel, etcdGet, etcdOverride, etcdPut } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, etcdDel, etcdGet, etcdOverride, etcdPut, PREFIX } from './helpers/etcd.js';
+import { uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sg-ctl-'));
@@ -378,5 +382,145 @@ describe('shardgate-ctl', () => {
       expect(bad.stderr, args.join(' ')).toMatch(ONE_LINE);
       expect(bad.code, args.join(' ')).toBe(1);
     }
+  });
+});
+
+describe("shardgate-ctl config apply: files over etcd's default transaction size, and the export revision", () => {
+  /** `tenants:` of new ids on shard-1, as a hand-written file would name them */
+  const tenantsYaml = (ids: string[]) =>
+    stringify({ tenants: Object.fromEntries(ids.map((id) => [id, { shard: 'shard-1', status: 'active' }])) });
+
+  /** an export of the prefix cut down to one tenant entry, under the export's own first line */
+  function exportOf(id: string, file: string): number {
+    expect(ctl(['config', 'export', '-o', file]).code).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    const header = text.split('\n', 1)[0]!;
+    const revision = Number(header.match(/revision (\d+)$/)![1]);
+    const doc = parse(text) as { tenants: Record<string, unknown> };
+    expect(doc.tenants[id]).toBeDefined();
+    writeFileSync(file, `${header}\n${stringify({ tenants: { [id]: doc.tenants[id] } })}`);
+    return revision;
+  }
+
+  it('the stack and compose start etcd with --max-txn-ops raised from its default 128', () => {
+    expect(ETCD_MAX_TXN_OPS).toBeGreaterThanOrEqual(1024);
+    expect(etcdArgs()).toContain(`--max-txn-ops=${ETCD_MAX_TXN_OPS}`);
+    const compose = parse(readFileSync(new URL('../docker/compose.yml', import.meta.url), 'utf8')) as {
+      services: { etcd: { command: string[] } };
+    };
+    expect(compose.services.etcd.command).toContain(`--max-txn-ops=${ETCD_MAX_TXN_OPS}`);
+  });
+
+  it("--dry-run of more changes than etcd's default --max-txn-ops warns in one line, and exits 0", () => {
+    const ids = Array.from({ length: 130 }, () => uniqueTenantId('bulkdry'));
+    const file = join(dir, 'bulk-dry.yaml');
+    writeFileSync(file, `# hand-written\n${tenantsYaml(ids)}`);
+    const r = ctl(['config', 'apply', '-f', file, '--dry-run', '--force']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(
+      "shardgate-ctl: config apply: warning: the 130 change(s) make one etcd transaction of 130 operations: an etcd with the default --max-txn-ops (128) refuses it; apply the file in parts, or raise etcd's --max-txn-ops\n",
+    );
+    expect(r.stdout).toContain('dry run: 130 change(s) not applied');
+    for (const id of ids.slice(0, 3)) expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    // at the limit: no such line
+    const few = join(dir, 'bulk-128.yaml');
+    writeFileSync(few, tenantsYaml(ids.slice(0, 128)));
+    const ok = ctl(['config', 'apply', '-f', few, '--dry-run', '--force']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toBe('');
+  });
+
+  // Needs the stack's etcd started with --max-txn-ops (stack/etcd.ts): an etcd still running with
+  // its default refuses the file, and the command says so (exit 1, "too many operations").
+  it('applies 200 new tenants in one transaction', async () => {
+    const ids = Array.from({ length: 200 }, () => uniqueTenantId('bulk'));
+    const file = join(dir, 'bulk.yaml');
+    writeFileSync(file, tenantsYaml(ids));
+    const client = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    try {
+      const r = ctl(['config', 'apply', '-f', file, '--force']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/\napplied 200 change\(s\) at revision \d+\n$/);
+      const found = await client.getAll().prefix(`${PREFIX}tenants/t-bulk-`).keys();
+      for (const id of ids) expect(found).toContain(`${PREFIX}tenants/${id}`);
+    } finally {
+      // each key on its own, never a range
+      for (const id of ids) await client.delete().key(`${PREFIX}tenants/${id}`).exec();
+      client.close();
+    }
+  });
+
+  it('refuses to re-create a key deleted in etcd after the file was exported, unless --force', () => {
+    const id = uniqueTenantId('deleted');
+    const key = `tenants/${id}`;
+    created.add(key);
+    expect(ctl(['tenants', 'create', id, '--shard', 'shard-1']).code).toBe(0);
+    const file = join(dir, 'deleted.yaml');
+    const revision = exportOf(id, file);
+    etcdDel(key);
+    for (const args of [['--dry-run'], []]) {
+      const r = ctl(['config', 'apply', '-f', file, ...args]);
+      expect(r.stderr, args.join(' ')).toMatch(ONE_LINE);
+      expect(r.stderr).toContain(
+        `config apply: invalid /shardgate/${key}: deleted in etcd after the file was exported at revision ${revision} (export again, or --force); nothing written`,
+      );
+      expect(r.code).toBe(1);
+      expect(etcdGet(key)).toBeUndefined();
+    }
+    const forced = ctl(['config', 'apply', '-f', file, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout).toContain(`+ ${key} = `);
+    expect(JSON.parse(etcdGet(key)!).shard).toBe('shard-1');
+    // a key the file creates that did not exist at its revision is no deletion: applied
+    const fresh = uniqueTenantId('fresh');
+    created.add(`tenants/${fresh}`);
+    const header = readFileSync(file, 'utf8').split('\n', 1)[0]!;
+    writeFileSync(file, `${header}\n${tenantsYaml([fresh])}`);
+    const applied = ctl(['config', 'apply', '-f', file]);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(etcdGet(`tenants/${fresh}`)).toBeDefined();
+  });
+
+  it("refuses a file whose export revision is above etcd's (not exported from this etcd), unless --force", () => {
+    const id = uniqueTenantId('future');
+    const key = `tenants/${id}`;
+    created.add(key);
+    const yaml = join(dir, 'future.yaml');
+    writeFileSync(yaml, `# shardgate config, etcd revision 99999999\n${tenantsYaml([id])}`);
+    const json = join(dir, 'future.json');
+    writeFileSync(
+      json,
+      JSON.stringify({ $etcdRevision: 99999999, tenants: { [id]: { shard: 'shard-1', status: 'active' } } }),
+    );
+    for (const file of [yaml, json]) {
+      const r = ctl(['config', 'apply', '-f', file]);
+      expect(r.stderr, file).toMatch(ONE_LINE);
+      expect(r.stderr, file).toMatch(
+        /^shardgate-ctl: config apply: the file says revision 99999999 but etcd is at \d+: it was not exported from this etcd \(export again, or --force\); nothing written /,
+      );
+      expect(r.code, file).toBe(1);
+      expect(etcdGet(key)).toBeUndefined();
+    }
+    const forced = ctl(['config', 'apply', '-f', yaml, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(etcdGet(key)).toBeDefined();
+  });
+
+  it('names an unknown section together with every other problem of the file', () => {
+    const file = join(dir, 'unknown-section.yaml');
+    writeFileSync(
+      file,
+      'cach:\n  ttl_seconds: 5\nbreakers:\n  default:\n    failure_threshold: banana\ncache:\n  enabled:\n',
+    );
+    const r = ctl(['config', 'apply', '-f', file, '--dry-run']);
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toContain('invalid /shardgate/cach/ttl_seconds: not a managed config key');
+    expect(r.stderr).toContain('invalid /shardgate/cache/enabled: empty value');
+    expect(r.stderr).toMatch(
+      /invalid \/shardgate\/breakers\/default\/failure_threshold: [^;]+; nothing written/,
+    );
+    expect(r.code).toBe(1);
   });
 });

@@ -19,6 +19,7 @@ import {
 import { type PrefixRead, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { stateInForce } from '../state-in-force.js';
 import { writeKeys } from '../write-keys.js';
 
 type Scope = 'default' | BreakerKind;
@@ -41,6 +42,8 @@ interface InForce {
   value: number;
   /** the scope whose key gives the value, or `built-in` */
   source: Scope | 'built-in';
+  /** the source key's value in etcd now, which the instances reject (`value` is its last good one) */
+  rejected?: string;
 }
 
 /** The value of `setting` in force for `scope` in `read` (see the top of this file). */
@@ -57,20 +60,36 @@ function inForce(read: PrefixRead, scope: Scope, setting: BreakerSettingName): I
 const describeSource = (f: InForce, setting: string) =>
   f.source === 'built-in' ? 'the built-in default' : `breakers/${f.source}/${setting}`;
 
+/**
+ * The settings the instances enforce: a key etcd holds but the schema rejects counts with its last
+ * good value from etcd's history, as the instances keep it (state-in-force.ts), marked so.
+ */
 export async function getBreakers(ctx: CtlContext, kind: string | undefined, opts: { json?: boolean }) {
   const scopes = kind ? [parseScope(kind)] : [...BREAKER_KINDS];
   const read = await readPrefix(ctx);
+  const { entries, restored } = await stateInForce(ctx, read);
+  const effective = { ...read, entries };
+  const setting = (scope: Scope, name: BreakerSettingName): InForce => {
+    const f = inForce(effective, scope, name);
+    const key = `breakers/${f.source}/${name}`;
+    return restored.has(key) ? { ...f, rejected: read.entries.get(key) } : f;
+  };
   const view = Object.fromEntries(
     scopes.map((scope) => [
       scope,
-      Object.fromEntries(BREAKER_SETTINGS.map((setting) => [setting, inForce(read, scope, setting)])),
+      Object.fromEntries(BREAKER_SETTINGS.map((name) => [name, setting(scope, name)])),
     ]),
   );
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
   for (const [scope, settings] of Object.entries(view)) {
     ctx.out(scope);
-    for (const [setting, v] of Object.entries(settings))
-      ctx.out(`  ${setting.padEnd(20)} ${String(v.value).padEnd(8)} (${v.source})`);
+    for (const [name, v] of Object.entries(settings)) {
+      const note =
+        v.rejected === undefined
+          ? ''
+          : `; its last good value: etcd holds ${JSON.stringify(v.rejected.slice(0, 40))}, which the instances reject`;
+      ctx.out(`  ${name.padEnd(20)} ${String(v.value).padEnd(8)} (${v.source}${note})`);
+    }
   }
 }
 

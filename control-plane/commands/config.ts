@@ -3,18 +3,25 @@
  * Apply validates everything first, prints a diff, and writes in one guarded transaction. A file
  * with an export revision N (the YAML header `# shardgate config, etcd revision N`, or the
  * `$etcdRevision` field of a JSON export) is also refused where it would change a key that changed
- * in etcd after revision N (someone's later edit), unless --force. A file with no export revision
- * cannot be checked so: it is applied, with one warning line on stderr saying so (none with
- * --force, which asks for no such check). Keys absent from the file are left alone unless --prune
- * (then managed keys not in the file are deleted; `instances/` is never touched).
+ * in etcd after revision N, or re-create one deleted after it (someone's later edit), unless
+ * --force; so is a file whose N is above etcd's revision (not exported from this etcd), and one
+ * that would create keys when etcd has compacted revision N away (deletions cannot be checked).
+ * A file with no export revision cannot be checked so: it is applied, with one warning line on
+ * stderr saying so (none with --force, which asks for no such check). Keys absent from the file are left alone unless --prune
+ * (then managed keys not in the file are deleted; `instances/` is never touched). Every problem of
+ * the file (unknown sections, empty values, revision checks, invalid values) is named in one line.
+ * A dry run warns when the transaction would exceed etcd's default --max-txn-ops (128).
  */
 import { parse, stringify } from 'yaml';
-import { fromDocument, toDocument } from '../config-document.js';
+import type { RejectedKey } from '../../src/config/config-state.js';
+import { readDocument, toDocument } from '../config-document.js';
 import {
-  changedSinceExport,
   commitChanges,
+  ETCD_DEFAULT_MAX_TXN_OPS,
   EXPORT_HEADER,
+  exportRevisionProblems,
   formatChange,
+  guardedTxn,
   isManagedKey,
   loadState,
   planChanges,
@@ -22,6 +29,7 @@ import {
   REVISION_FIELD,
   readPrefix,
   splitExportRevision,
+  txnOperationCount,
   validateChanges,
 } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
@@ -58,12 +66,14 @@ export async function applyCommand(
     throw new UserError(`${opts.file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
   const { revision: exportedAt, doc } = splitExportRevision(text, parsed);
-  const wanted = fromDocument(doc);
-  const unmanaged = [...wanted.keys()].filter((key) => !isManagedKey(key));
-  if (unmanaged.length > 0) {
-    const each = unmanaged.map((key) => `invalid key ${key}: not a managed config key`);
-    throw new UserError(`${each.join('; ')}; nothing written`);
+  const { entries: wanted, empty } = readDocument(doc);
+  // problems of the file itself, named with every other problem in the one line (none hides another)
+  const fileProblems: RejectedKey[] = [];
+  for (const key of [...wanted.keys(), ...empty].filter((k) => !isManagedKey(k))) {
+    fileProblems.push({ key, reason: 'not a managed config key' });
+    wanted.delete(key);
   }
+  for (const key of empty.filter(isManagedKey)) fileProblems.push({ key, reason: 'empty value' });
   const read = await readPrefix(ctx);
   const desired = new Map<string, string | undefined>(wanted);
   if (opts.prune) {
@@ -71,11 +81,14 @@ export async function applyCommand(
       if (isManagedKey(key) && !wanted.has(key)) desired.set(key, undefined);
   }
   const changes = planChanges(read, desired);
-  const problems = [
-    ...(exportedAt === undefined || opts.force ? [] : changedSinceExport(read, changes, exportedAt)),
-    ...validateChanges(read, changes),
-  ];
-  if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
+  const since =
+    exportedAt === undefined || opts.force
+      ? { notes: [], problems: [] }
+      : await exportRevisionProblems(ctx, read, changes, exportedAt);
+  const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes)];
+  if (problems.length > 0 || since.notes.length > 0) {
+    throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
+  }
   // only once nothing can refuse any more: a refused command has its one error line and no other
   const warnUnchecked = () => {
     if (exportedAt !== undefined || opts.force) return;
@@ -106,6 +119,12 @@ export async function applyCommand(
   if (opts.dryRun) {
     warnUnchecked();
     warnRejected();
+    const operations = txnOperationCount(guardedTxn(ctx.prefix, read.revision, changes));
+    if (operations > ETCD_DEFAULT_MAX_TXN_OPS) {
+      ctx.warn(
+        `config apply: warning: the ${changes.length} change(s) make one etcd transaction of ${operations} operations: an etcd with the default --max-txn-ops (${ETCD_DEFAULT_MAX_TXN_OPS}) refuses it; apply the file in parts, or raise etcd's --max-txn-ops`,
+      );
+    }
     for (const c of changes) ctx.out(formatChange(c));
     ctx.out(`dry run: ${changes.length} change(s) not applied`);
     return;

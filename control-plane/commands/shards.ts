@@ -16,6 +16,7 @@ import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
+import { stateInForce } from '../state-in-force.js';
 import { wholeNumber } from '../whole-number.js';
 import { writeKeys } from '../write-keys.js';
 
@@ -101,26 +102,36 @@ function parseWeightOption(text: string | undefined): number {
 
 const put = (id: string, shard: ShardConfig) => new Map([[`shards/${id}`, JSON.stringify(shard)]]);
 
+/**
+ * The shards the instances route to: a shard whose key is rejected or was deleted under its
+ * tenants is listed with its last good value (state-in-force.ts), and `rejected` says why.
+ */
 export async function listShards(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
-  const s = loadState(read);
-  const rows = [...s.snapshot.shards].map(([id, sh]) => ({
-    id,
-    ...sh,
-    tenants: [...s.snapshot.tenants.values()].filter((t) => t.shard === id).length,
-  }));
+  const { state: s } = await stateInForce(ctx, read);
+  const rows = [...s.snapshot.shards].map(([id, sh]) => {
+    const rejected = s.rejected.find((r) => r.key === `shards/${id}`)?.reason;
+    return {
+      id,
+      ...sh,
+      tenants: [...s.snapshot.tenants.values()].filter((t) => t.shard === id).length,
+      ...(rejected ? { rejected } : {}),
+    };
+  });
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
   for (const line of shardLines(rows)) ctx.out(line);
 }
 
 /** One aligned line per shard: id, master, replicas (with weights), tenant count. */
-export function shardLines(rows: readonly (ShardConfig & { id: string; tenants: number })[]): string[] {
+export function shardLines(
+  rows: readonly (ShardConfig & { id: string; tenants: number; rejected?: string })[],
+): string[] {
   return alignColumns(
     rows.map((r) => [
       r.id,
       `master ${r.master.host}:${r.master.port}`,
       `replicas ${r.replicas.map((x) => `${x.host}:${x.port}(w${x.weight})`).join(', ') || 'none'}`,
-      `tenants ${r.tenants}`,
+      `tenants ${r.tenants}${r.rejected ? ` (its key is rejected: ${r.rejected})` : ''}`,
     ]),
   );
 }

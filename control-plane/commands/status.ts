@@ -5,8 +5,9 @@
  * each has applied and what each answers at /health/ready right now.
  */
 import { alignColumns } from '../columns.js';
-import { loadState, readPrefix } from '../config-io.js';
+import { readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
+import { stateInForce } from '../state-in-force.js';
 import { shardLines } from './shards.js';
 
 interface ReplicaLag {
@@ -60,7 +61,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     ctx.warn(
       `no key under ${ctx.prefix} in etcd: a cluster not seeded yet (shardgate-ctl init), or SHARDGATE_ETCD_PREFIX is not the instances' prefix`,
     );
-  const s = loadState(read);
+  // rejected keys count with their last good values, as the instances keep them
+  const { state: s } = await stateInForce(ctx, read);
   const snap = s.snapshot;
   const tenantsPerShard = Object.fromEntries([...snap.shards.keys()].map((id) => [id, 0]));
   for (const t of snap.tenants.values()) tenantsPerShard[t.shard] = (tenantsPerShard[t.shard] ?? 0) + 1;

@@ -42,7 +42,7 @@ import { Redis } from 'ioredis';
 import type { Connection } from 'mysql2/promise';
 import { cacheNamespace } from '../../src/cache/cache-namespace.js';
 import type { ShardConfig, TenantEntry } from '../../src/config/schema.js';
-import { commitChanges, loadState, planChanges, readPrefix } from '../config-io.js';
+import { loadState, planChanges, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UnreachableError, UserError } from '../ctl-errors.js';
 import {
@@ -67,6 +67,7 @@ import {
   replicaApplied,
   type TableDigests,
 } from '../tenant-rows.js';
+import { commitFromRead } from '../write-keys.js';
 
 export interface MoveOptions {
   to: string;
@@ -95,17 +96,20 @@ async function putPlacement(
   expected: Placement,
   next: Placement,
 ): Promise<number> {
-  const read = await readPrefix(ctx);
-  const key = `tenants/${id}`;
-  const raw = read.entries.get(key);
-  const now = loadState(read).snapshot.tenants.get(id);
-  if (raw === undefined || !now || now.shard !== expected.shard || now.status !== expected.status) {
-    throw new UserError(
-      `tenant ${id}'s entry changed while it was being moved (now ${raw ?? 'absent'}, expected shard ${expected.shard}, status ${expected.status})`,
-    );
-  }
-  const value = JSON.stringify({ ...(JSON.parse(raw) as object), shard: next.shard, status: next.status });
-  return commitChanges(ctx, read, planChanges(read, new Map([[key, value]])));
+  // another key written meanwhile (a tenant created, a weight set) is read again, not fatal
+  const { revision } = await commitFromRead(ctx, (read) => {
+    const key = `tenants/${id}`;
+    const raw = read.entries.get(key);
+    const now = loadState(read).snapshot.tenants.get(id);
+    if (raw === undefined || !now || now.shard !== expected.shard || now.status !== expected.status) {
+      throw new UserError(
+        `tenant ${id}'s entry changed while it was being moved (now ${raw ?? 'absent'}, expected shard ${expected.shard}, status ${expected.status})`,
+      );
+    }
+    const value = JSON.stringify({ ...(JSON.parse(raw) as object), shard: next.shard, status: next.status });
+    return planChanges(read, new Map([[key, value]]));
+  });
+  return revision;
 }
 
 /** Wait until every instance registered in etcd reports a config revision of at least `revision`. */

@@ -111,6 +111,15 @@ describe('ConfigState', () => {
     expect(s.snapshot.shards.get('s1')?.passwordEnv).toBe('SHARDGATE_DB_PASSWORD_S1');
   });
 
+  it('rejects a placement that lists a shard twice', () => {
+    const s = new ConfigState();
+    s.load([
+      ['shards/s1', shard(3316), 1],
+      ['placement', '{"strategy":"least-tenants","shards":["s1","s1"]}', 2],
+    ]);
+    expect(s.rejected).toEqual([{ key: 'placement', reason: 'shards: lists a shard more than once' }]);
+  });
+
   it('rejects a tenant on an unknown shard until the shard exists', () => {
     const s = new ConfigState();
     s.load([['tenants/acme', '{"shard":"s1"}', 1]]);

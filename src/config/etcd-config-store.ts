@@ -21,7 +21,7 @@ import type { Logger } from '../observability/logger.js';
 import { ConfigNotifier } from './config-notifier.js';
 import type { ConfigSnapshot } from './config-state.js';
 import type { DbHostPolicy } from './db-hosts.js';
-import { type Entry, planHistoryRestore } from './history-restore.js';
+import { applyRestorePlan, type Entry, etcdVersionReader, planHistoryRestore } from './history-restore.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
 
 export interface EtcdConfigStoreOptions {
@@ -173,19 +173,12 @@ export class EtcdConfigStore implements ConfigStore {
     const state = this.notifier.state;
     const plan = await planHistoryRestore(
       entries,
-      async (key, revision) => {
-        const res = await this.client.get(`${this.prefix}${key}`).revision(String(revision)).exec();
-        const kv: IKeyValue | undefined = res.kvs[0];
-        return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
-      },
+      etcdVersionReader(this.client, this.prefix),
       { dbHosts: this.dbHosts },
       revision,
     );
     if (!plan) return state.load(entries);
-    const changes = state.load(plan.base);
-    for (const [key, value, mod] of plan.puts) state.put(key, value, mod);
-    // a restored shard is kept while tenants are on it, as a running instance keeps it
-    for (const key of plan.deletes) state.delete(key);
+    const changes = applyRestorePlan(state, plan);
     for (const [key, revision] of plan.restored)
       this.logger.warn(
         { key, restoredFromRevision: revision, reason: state.rejected.find((r) => r.key === key)?.reason },

@@ -22,7 +22,8 @@
  * "keeping last good value") and `deletes` (restored shards, which the state keeps while tenants
  * are on them).
  */
-import { ConfigState, type ConfigStateOptions } from './config-state.js';
+import type { Etcd3 } from 'etcd3';
+import { type ConfigChange, ConfigState, type ConfigStateOptions } from './config-state.js';
 import { parseConfigKey } from './schema.js';
 
 export type Entry = [key: string, value: string, modRevision: number];
@@ -170,5 +171,26 @@ export async function planHistoryRestore(
       ...[...choice].map(([k, i]): [string, number] => [k, candidates.get(k)![i]!.mod]),
       ...[...shardsBack].map(([k, v]): [string, number] => [k, v.mod]),
     ]),
+  };
+}
+
+/**
+ * Load `plan` into `state` as a starting instance does: the base (restored values in force), then
+ * each restored key's current value (rejected, "keeping last good value"), then the deletes of
+ * restored shards (kept while tenants are on them). Answers the changes of the base's load.
+ */
+export function applyRestorePlan(state: ConfigState, plan: RestorePlan): ConfigChange[] {
+  const changes = state.load(plan.base);
+  for (const [key, value, mod] of plan.puts) state.put(key, value, mod);
+  for (const key of plan.deletes) state.delete(key);
+  return changes;
+}
+
+/** A VersionReader over an etcd3 client: a get of `<prefix><key>` at a revision. */
+export function etcdVersionReader(client: Etcd3, prefix: string): VersionReader {
+  return async (key, revision) => {
+    const res = await client.get(`${prefix}${key}`).revision(String(revision)).exec();
+    const kv = res.kvs[0];
+    return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
   };
 }

@@ -89,7 +89,14 @@ export type TenantEntry = z.infer<typeof tenantSchema>;
 
 export const placementSchema = z.strictObject({
   strategy: z.enum(['least-tenants']),
-  shards: z.array(idSchema).min(1),
+  shards: z
+    .array(idSchema)
+    .min(1)
+    .max(1000)
+    // a shard listed twice is a typo (the list was meant to name another one)
+    .refine((ids) => new Set(ids).size === ids.length, {
+      message: 'lists a shard more than once',
+    }),
 });
 export type Placement = z.infer<typeof placementSchema>;
 

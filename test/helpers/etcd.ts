@@ -60,3 +60,18 @@ export async function etcdQuickPutter(): Promise<{
     close: () => client.close(),
   };
 }
+
+/**
+ * A shard deleted in etcd while a tenant is on it, after a failover moved its master from :3998 to
+ * :3997 (no server listens on either: only the config is looked at). The instances keep it as it
+ * was right before the delete, master :3997. Answers the tenant's key, for the caller to delete.
+ */
+export function deleteShardUnderTenant(shard: string, tenant: string): string {
+  const at = (port: number) =>
+    JSON.stringify({ master: { host: '127.0.0.1', port }, replicas: [], database: 'shardgate' });
+  etcdPut(`shards/${shard}`, at(3998));
+  etcdPut(`tenants/${tenant}`, JSON.stringify({ shard, status: 'active' }));
+  etcdPut(`shards/${shard}`, at(3997));
+  etcdDel(`shards/${shard}`);
+  return `tenants/${tenant}`;
+}

@@ -1,0 +1,36 @@
+/**
+ * `stateInForce(ctx, read)`: the config the API instances enforce, as far as etcd can tell. Keys
+ * etcd holds but the schema rejects are not simply absent here: their last good values come back
+ * from etcd's history exactly as a starting instance restores them (src/config/history-restore.ts),
+ * and running instances, which saw every change, keep the same ones. So `breakers get` and
+ * `status` show 9 for a threshold whose key went from 9 to "abc", as the instances enforce,
+ * not the default. Without a rejected key this is `loadState(read)` and reads nothing more.
+ */
+import type { ConfigState } from '../src/config/config-state.js';
+import { applyRestorePlan, etcdVersionReader, planHistoryRestore } from '../src/config/history-restore.js';
+import { dbHostsOfEnv, loadState, type PrefixRead } from './config-io.js';
+import type { CtlContext } from './ctl-context.js';
+
+export interface StateInForce {
+  state: ConfigState;
+  /** every key → the value in force: a restored key's last good value in place of its current one */
+  entries: Map<string, string>;
+  /** restored key → the revision of the value in force */
+  restored: Map<string, number>;
+}
+
+export async function stateInForce(ctx: CtlContext, read: PrefixRead): Promise<StateInForce> {
+  const state = loadState(read);
+  const plain = { state, entries: read.entries, restored: new Map<string, number>() };
+  if (state.rejected.length === 0) return plain;
+  const reader = etcdVersionReader(ctx.etcd, ctx.prefix);
+  const plan = await planHistoryRestore(
+    [...read.entries].map(([k, v]): [string, string, number] => [k, v, read.mods.get(k) ?? 0]),
+    (key, revision) => ctx.call(() => reader(key, revision)),
+    { dbHosts: dbHostsOfEnv() },
+    read.revision,
+  );
+  if (!plan) return plain;
+  applyRestorePlan(state, plan);
+  return { state, entries: new Map(plan.base.map(([k, v]) => [k, v])), restored: plan.restored };
+}

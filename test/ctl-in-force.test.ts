@@ -1,0 +1,91 @@
+/**
+ * `shardgate-ctl` shows what the instances enforce while a key is rejected: the key's last good
+ * value from etcd's history (control-plane/state-in-force.ts), as the instances keep it, not the
+ * default an instance would take if the key were absent.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { INSTANCES } from './helpers/api.js';
+import { ctl } from './helpers/ctl.js';
+import { deleteShardUnderTenant, etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
+import { uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const KEY = 'breakers/redis/failure_threshold';
+const before = etcdGet(KEY);
+
+afterAll(() => {
+  if (before === undefined) etcdDel(KEY);
+  else etcdPut(KEY, before);
+});
+
+/** the redis breaker's failure_threshold an instance enforces */
+async function enforced(base: string): Promise<number | undefined> {
+  const body = (await (await fetch(`${base}/health/circuit-breakers`)).json()) as {
+    breakers: { kind: string; settings: { failure_threshold: number } }[];
+  };
+  return body.breakers.find((b) => b.kind === 'redis')?.settings.failure_threshold;
+}
+
+describe('shardgate-ctl while a key is rejected', () => {
+  it('breakers get and status show the last good value the instances keep, and say the key is rejected', async () => {
+    const good = before === '9' ? 8 : 9;
+    etcdPut(KEY, String(good));
+    await waitFor(async () => (await enforced(INSTANCES[0]!)) === good, {
+      timeoutMs: 2000,
+      what: `the instances to apply ${good}`,
+    });
+    etcdPut(KEY, 'abc');
+    await waitFor(
+      async () =>
+        (
+          (await (await fetch(`${INSTANCES[0]}/health/config`)).json()) as { rejected: { key: string }[] }
+        ).rejected.some((r) => r.key === KEY),
+      { timeoutMs: 2000, what: 'the instances to reject "abc"' },
+    );
+    for (const base of INSTANCES) expect(await enforced(base)).toBe(good);
+
+    const json = ctl(['breakers', 'get', 'redis', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout).redis.failure_threshold).toEqual({
+      value: good,
+      source: 'redis',
+      rejected: 'abc',
+    });
+    const text = ctl(['breakers', 'get', 'redis']);
+    expect(text.stdout).toContain(
+      `failure_threshold    ${String(good).padEnd(8)} (redis; its last good value: etcd holds "abc", which the instances reject)`,
+    );
+    const status = ctl(['status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    const view = JSON.parse(status.stdout) as {
+      breakers: { redis: { failure_threshold: number } };
+      rejected: { key: string; reason: string }[];
+    };
+    expect(view.breakers.redis.failure_threshold).toBe(good);
+    expect(view.rejected.find((r) => r.key === KEY)?.reason).toMatch(/; keeping last good value$/);
+  });
+  it('shards list shows a shard deleted under a tenant as the instances keep it, the failover before the delete included', async () => {
+    const shard = uniqueTenantId('inforce-s');
+    const tenant = uniqueTenantId('inforce');
+    const tenantKey = deleteShardUnderTenant(shard, tenant);
+    try {
+      const r = ctl(['shards', 'list', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const row = (
+        JSON.parse(r.stdout) as { id: string; master: { port: number }; rejected?: string }[]
+      ).find((x) => x.id === shard);
+      expect(row).toMatchObject({
+        master: { port: 3997 },
+        tenants: 1,
+        rejected: 'deleted while 1 tenant(s) still on it; keeping it',
+      });
+      expect(ctl(['shards', 'list']).stdout).toMatch(
+        new RegExp(
+          `${shard} +master 127\\.0\\.0\\.1:3997 .*tenants 1 \\(its key is rejected: deleted while 1 tenant\\(s\\) still on it; keeping it\\)`,
+        ),
+      );
+    } finally {
+      etcdDel(tenantKey);
+    }
+  });
+});
