@@ -26,6 +26,15 @@ describe('config document', () => {
     expect(fromDocument(doc).get('breakers/redis/failure_threshold')).toBe('banana');
   });
 
+  it('writes a number YAML reads with an exponent as plain digits, so the schema says it is out of range', () => {
+    const doc = parse(
+      'cache:\n  ttl_seconds: 99999999999999999999999\nreplication:\n  max_lag_seconds: 0.0000001\n',
+    );
+    const entries = fromDocument(doc);
+    expect(entries.get('cache/ttl_seconds')).toBe('100000000000000000000000');
+    expect(entries.get('replication/max_lag_seconds')).toBe('0.0000001');
+  });
+
   it('names every empty leaf in one message', () => {
     expect(() =>
       fromDocument({ cache: { ttl_seconds: null }, breakers: { redis: { failure_threshold: null } } }),

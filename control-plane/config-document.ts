@@ -49,6 +49,10 @@ export function toDocument(entries: Map<string, string>): Doc {
 /** The etcd text of a leaf; undefined for an empty (null) leaf, which has no text. */
 function leafText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
+  // YAML reads 99999999999999999999999 as 1e+23: written plain, the schema says it is out of
+  // range, not that it is no plain number (etcd's values are plain numbers)
+  if (typeof value === 'number' && Number.isFinite(value) && /e/i.test(String(value)))
+    return value.toLocaleString('en-US', { useGrouping: false, maximumFractionDigits: 20 });
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (value === null || value === undefined) return undefined;
   return JSON.stringify(value);

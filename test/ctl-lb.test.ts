@@ -109,7 +109,7 @@ describe('shardgate-ctl lb weight', () => {
     const r = ctl(['lb', 'weight', id, '2']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe(
-      `shardgate-ctl: lb weight: warning: instance ${id} is not registered now (no /shardgate/instances/${id}); the weight applies once it registers\n`,
+      `shardgate-ctl: lb weight: warning: instance ${id} is not registered now (no /shardgate/instances/${id}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies\n`,
     );
     expect(etcdGet(`lb/weights/${id}`)).toBe('2');
 

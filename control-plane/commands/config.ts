@@ -63,7 +63,9 @@ export async function applyCommand(
   try {
     parsed = parse(text);
   } catch (error) {
-    throw new UserError(`${opts.file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    // the yaml library's first line ends with ":" before a code frame that is not printed
+    const first = ((error as Error).message.split('\n')[0] ?? '').replace(/:\s*$/, '');
+    throw new UserError(`${opts.file} is not valid YAML: ${first}`);
   }
   const { revision: exportedAt, doc } = splitExportRevision(text, parsed);
   const { entries: wanted, empty } = readDocument(doc);

@@ -21,7 +21,7 @@ export async function setWeight(ctx: CtlContext, instanceId: string, weight: str
   });
   if (!registered) {
     ctx.warn(
-      `lb weight: warning: instance ${instanceId} is not registered now (no ${ctx.prefix}${registration}); the weight applies once it registers`,
+      `lb weight: warning: instance ${instanceId} is not registered now (no ${ctx.prefix}${registration}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies`,
     );
   }
 }
