@@ -7,7 +7,7 @@
  */
 import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
 import { type DbHostPolicy, parseDbHosts } from '../src/config/db-hosts.js';
-import { scalarSchemas } from '../src/config/schema.js';
+import { parseConfigKey, scalarSchemas } from '../src/config/schema.js';
 import type { CtlContext } from './ctl-context.js';
 import { ConcurrentChangeError, UserError } from './ctl-errors.js';
 
@@ -76,6 +76,18 @@ export function loadState(read: PrefixRead): ConfigState {
   return state;
 }
 
+/**
+ * Whether two values of `key` say the same: the same canonical text, or both valid with the same
+ * parsed value (defaults filled in: a replica without `"weight"` is one of weight 1), so a file
+ * that leaves out a default or orders fields otherwise rewrites no key.
+ */
+function sameMeaning(key: string, a: string, b: string): boolean {
+  if (canonical(a) === canonical(b)) return true;
+  const pa = parseConfigKey(key, a);
+  const pb = parseConfigKey(key, b);
+  return pa.ok && pb.ok && JSON.stringify(pa.parsed) === JSON.stringify(pb.parsed);
+}
+
 /** Canonical text of a value so `{"a":1, "b":2}` and `{"b":2,"a":1}` compare equal. */
 export function canonical(value: string): string {
   const trimmed = value.trim();
@@ -104,8 +116,7 @@ export function planChanges(current: PrefixRead, desired: Map<string, string | u
   const changes: Change[] = [];
   for (const [key, value] of desired) {
     const old = current.entries.get(key);
-    if (value === undefined ? old === undefined : old !== undefined && canonical(old) === canonical(value))
-      continue;
+    if (value === undefined ? old === undefined : old !== undefined && sameMeaning(key, old, value)) continue;
     changes.push({ key, old, new: value });
   }
   return changes.sort((a, b) => a.key.localeCompare(b.key));
