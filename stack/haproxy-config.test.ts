@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { credentialRateOf } from './haproxy.js';
 import {
+  DOCKER_CREDENTIAL_RATE_PER_MINUTE,
   HAPROXY_PROBLEMS,
   localServers,
   problemReply,
@@ -112,7 +114,49 @@ describe('HAProxy config template', () => {
   it('renders for docker with container hostnames from the same template', () => {
     const docker = renderDockerHaproxyConfig();
     for (const a of topology.apis) expect(docker).toContain(`server ${a.id} ${a.id}:${a.port}`);
-    expect(docker.replace(/\S+:\d+|\/\S+\.sock/g, '')).toBe(local.replace(/\S+:\d+|\/\S+\.sock/g, ''));
+    // the same but for the addresses, and the credential limit compose turns on
+    const limited = renderHaproxyConfig({
+      bindHost: '127.0.0.1',
+      servers: localServers(),
+      socketPath: '/tmp/x.sock',
+      credentialRatePerMinute: DOCKER_CREDENTIAL_RATE_PER_MINUTE,
+    });
+    expect(docker.replace(/\S+:\d+|\/\S+\.sock/g, '')).toBe(limited.replace(/\S+:\d+|\/\S+\.sock/g, ''));
+  });
+
+  it('limits credential POSTs per source address only when asked, with a problem+json 429 after the request id', () => {
+    expect(local).not.toContain('credential_rate');
+    const limited = renderHaproxyConfig({
+      bindHost: '127.0.0.1',
+      servers: localServers(),
+      socketPath: '/tmp/x.sock',
+      credentialRatePerMinute: 30,
+    });
+    const frontend = limited.split('\nfrontend shardgate\n')[1]!.split('\nfrontend stats')[0]!;
+    expect(frontend).toContain(
+      'acl credential_route_path path /v1/auth/login /v1/auth/change-password /v1/members',
+    );
+    expect(frontend).toContain('http-request track-sc1 src table credential_rate if credential_route');
+    expect(frontend).toMatch(
+      /http-request return status 429 content-type application\/problem\+json .*too_many_credential_requests.* hdr Retry-After 60 .*\{ sc1_http_req_rate\(credential_rate\) gt 30 \}/,
+    );
+    // after the request id is set, so the 429 body carries it
+    expect(frontend.indexOf('track-sc1')).toBeGreaterThan(frontend.indexOf('set-header X-Request-Id'));
+    expect(limited).toContain(
+      'backend credential_rate\n  stick-table type ipv6 size 100k expire 60s store http_req_rate(60s)',
+    );
+    expect(() =>
+      renderHaproxyConfig({ bindHost: 'h', servers: [], socketPath: 's', credentialRatePerMinute: 1.5 }),
+    ).toThrow(/whole number/);
+  });
+
+  it('takes the local limit from SHARDGATE_LB_CREDENTIAL_RATE: unset or 0 is none, anything but a whole number stops', () => {
+    expect(credentialRateOf({})).toBe(0);
+    expect(credentialRateOf({ SHARDGATE_LB_CREDENTIAL_RATE: ' 120 ' })).toBe(120);
+    for (const bad of ['-1', '1.5', 'ten', '2000000'])
+      expect(() => credentialRateOf({ SHARDGATE_LB_CREDENTIAL_RATE: bad }), bad).toThrow(
+        /^invalid SHARDGATE_LB_CREDENTIAL_RATE ".*": a whole number 0-1000000/,
+      );
   });
 
   it('is accepted by haproxy -c (local and docker renders, with and without tenant affinity)', () => {
@@ -123,6 +167,7 @@ describe('HAProxy config template', () => {
         servers: localServers(),
         socketPath: '/tmp/x.sock',
         tenantAffinity: true,
+        credentialRatePerMinute: 5,
       });
       for (const [name, text] of Object.entries({ local, docker: renderDockerHaproxyConfig(), affinity })) {
         const file = join(dir, `${name}.cfg`);

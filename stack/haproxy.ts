@@ -18,6 +18,22 @@ import { topology } from './topology.js';
 const run = promisify(execFile);
 export const HAPROXY_CONFIG = join(STATE_DIR, 'haproxy.cfg');
 
+/**
+ * SHARDGATE_LB_CREDENTIAL_RATE: credential POSTs per source address and minute (haproxy-config.ts);
+ * unset or 0, no limit. Anything but a whole number 0–1000000 stops `stack up` naming it.
+ */
+export function credentialRateOf(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SHARDGATE_LB_CREDENTIAL_RATE?.trim();
+  if (raw === undefined || raw === '') return 0;
+  const n = /^\d{1,7}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n <= 1_000_000)) {
+    throw new Error(
+      `invalid SHARDGATE_LB_CREDENTIAL_RATE "${raw.slice(0, 40)}": a whole number 0-1000000 (credential POSTs per source address and minute; 0 = no limit)`,
+    );
+  }
+  return n;
+}
+
 export function renderLocalHaproxyConfig(): string {
   // SHARDGATE_LB_TENANT_AFFINITY=1: balance by X-Tenant-ID (consistent hash), 400 without it
   const tenantAffinity = process.env.SHARDGATE_LB_TENANT_AFFINITY === '1';
@@ -26,6 +42,7 @@ export function renderLocalHaproxyConfig(): string {
     servers: localServers(),
     socketPath: HAPROXY_SOCKET,
     tenantAffinity,
+    credentialRatePerMinute: credentialRateOf(),
   });
 }
 

@@ -11,13 +11,18 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { type ExtraInstance, startExtraInstance, stopExtraInstance } from '../bench/extra-instance.js';
-import { type HaproxyServer, renderHaproxyConfig } from '../stack/haproxy-config.js';
+import {
+  type HaproxyConfigOptions,
+  type HaproxyServer,
+  renderHaproxyConfig,
+} from '../stack/haproxy-config.js';
 import { REPO_ROOT } from '../stack/paths.js';
 import { binary } from '../stack/preflight.js';
 import { portOpen } from '../stack/process-manager.js';
@@ -33,14 +38,27 @@ let instance: ExtraInstance | undefined;
 let lb = '';
 /** HAProxy whose only server is a closed port */
 let noServer = '';
+/** HAProxy in front of the test instance with a limit of 3 credential POSTs a minute per address */
+let limited = '';
 
-async function startHaproxy(name: string, servers: HaproxyServer[]): Promise<string> {
+async function startHaproxy(
+  name: string,
+  servers: HaproxyServer[],
+  options: Partial<HaproxyConfigOptions> = {},
+): Promise<string> {
   const port = await freePort(H);
   const statsPort = await freePort(H);
   const cfg = join(dir, `${name}.cfg`);
   writeFileSync(
     cfg,
-    renderHaproxyConfig({ bindHost: H, servers, socketPath: join(dir, `${name}.sock`), port, statsPort }),
+    renderHaproxyConfig({
+      bindHost: H,
+      servers,
+      socketPath: join(dir, `${name}.sock`),
+      port,
+      statsPort,
+      ...options,
+    }),
   );
   const child = spawn(binary('haproxy'), ['-db', '-f', cfg], { stdio: 'ignore' });
   haproxys.push(child);
@@ -63,10 +81,16 @@ beforeAll(async () => {
   noServer = await startHaproxy('no-server', [
     { name: 'gone', host: H, port: closed, agentPort: closed, weight: 1 },
   ]);
-  await waitFor(async () => (await fetch(`${lb}/health/ready`)).status === 200, {
-    timeoutMs: 10_000,
-    what: 'the test HAProxy to mark the instance up',
-  });
+  limited = await startHaproxy(
+    'limited',
+    [{ name: 'edge', host: H, port: instancePort, agentPort: closed, weight: 1 }],
+    { credentialRatePerMinute: 3 },
+  );
+  for (const base of [lb, limited])
+    await waitFor(async () => (await fetch(`${base}/health/ready`)).status === 200, {
+      timeoutMs: 10_000,
+      what: 'the test HAProxy to mark the instance up',
+    });
 });
 
 afterAll(async () => {
@@ -183,5 +207,56 @@ describe("HAProxy's own answers (rendered config) are problem+json", () => {
     const problem = expectProblem(answer, 503);
     expect(problem.code).toBe('service_unavailable');
     expect(problem.requestId).toMatch(UUID);
+  });
+});
+
+/** a POST from a given local source address (127.0.0.x all reach a listener on 127.0.0.1) */
+function postFrom(base: string, path: string, localAddress: string): Promise<Answer> {
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        localAddress,
+        headers: { 'Content-Type': 'application/json', 'X-Tenant-ID': 'no-such-tenant' },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)])),
+            body,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end('{"email":"a@example.com","password":"x"}');
+  });
+}
+
+describe('HAProxy limits credential POSTs per source address when asked (credentialRatePerMinute)', () => {
+  it('answers the 4th login of a minute from one address 429 problem+json with Retry-After 60; other addresses and reads go on', async () => {
+    const answers: Answer[] = [];
+    for (let i = 0; i < 4; i++) answers.push(await postFrom(limited, '/v1/auth/login', '127.0.0.3'));
+    // the first 3 reach the instance (an unknown tenant: 404 from the API)
+    expect(answers.slice(0, 3).map((a) => a.status)).toEqual([404, 404, 404]);
+    const refused = answers[3]!;
+    const problem = expectProblem(refused, 429);
+    expect(problem.code).toBe('too_many_credential_requests');
+    expect(refused.headers['retry-after']).toBe('60');
+    expect(refused.headers['x-request-id']).toBe(problem.requestId);
+    // registration and password change count in the same bucket
+    expect((await postFrom(limited, '/v1/members', '127.0.0.3')).status).toBe(429);
+    // another address has its own count; reads and other writes are not limited
+    expect((await postFrom(limited, '/v1/auth/login', '127.0.0.4')).status).toBe(404);
+    expect((await postFrom(limited, '/v1/loans', '127.0.0.3')).status).not.toBe(429);
+    expect((await get(`${limited}/health`)).status).toBe(200);
   });
 });
