@@ -311,3 +311,65 @@ describe('shardgate-ctl lb sync: a deleted lb/weights key', () => {
     expect(after.admin & FDRAIN).toBe(FDRAIN);
   });
 });
+
+describe('weights flipped between the two instances', () => {
+  const [api1, api2] = [topology.apis[0]!, topology.apis[1]!];
+  const keys = [`lb/weights/${api1.id}`, `lb/weights/${api2.id}`] as const;
+  const saved = keys.map((k) => etcdGet(k));
+  const restore = () =>
+    keys.forEach((k, i) => {
+      const v = saved[i];
+      if (v === undefined) {
+        if (etcdGet(k) !== undefined) etcdDel(k);
+      } else etcdPut(k, v);
+    });
+  afterAll(restore);
+
+  /** uweight and admin bits of each API server in HAProxy */
+  async function servers(): Promise<Map<string, { admin: number; uweight: number }>> {
+    const text = await haproxyCommand(HAPROXY_SOCKET, `show servers state ${topology.haproxy.backend}`);
+    return new Map(
+      text
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[1] === topology.haproxy.backend)
+        .map((f) => [f[3]!, { admin: Number(f[6]), uweight: Number(f[7]) }]),
+    );
+  }
+
+  it('api-1 back from 0 as api-2 goes to 0: HAProxy answers every request meanwhile (no lingering drain)', async () => {
+    etcdPut(keys[0], '0');
+    await waitFor(async () => (await servers()).get(api1.id)?.uweight === 0, {
+      timeoutMs: 5000,
+      what: `${api1.id} at weight 0`,
+    });
+    // at least two agent checks (agent-inter 1 s) at weight 0
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await servers()).get(api1.id)?.admin).toBe(0);
+    const statuses = new Map<number, number>();
+    let running = true;
+    const worker = async () => {
+      while (running) {
+        const r = await fetch(`http://${topology.host}:${topology.haproxy.port}/health`);
+        await r.arrayBuffer();
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      }
+    };
+    const workers = [worker(), worker(), worker(), worker()];
+    await new Promise((r) => setTimeout(r, 300));
+    etcdPut(keys[0], '1');
+    etcdPut(keys[1], '0');
+    await new Promise((r) => setTimeout(r, 2500));
+    running = false;
+    await Promise.all(workers);
+    restore();
+    expect([...statuses.keys()]).toEqual([200]);
+    await waitFor(
+      async () => {
+        const s = await servers();
+        return [api1.id, api2.id].every((id) => s.get(id)?.admin === 0 && (s.get(id)?.uweight ?? 0) > 0);
+      },
+      { timeoutMs: 5000, what: 'both servers back in rotation' },
+    );
+  });
+});

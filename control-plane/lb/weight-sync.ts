@@ -11,7 +11,8 @@
  * The rule for drains: lb sync never sends `set server … state …`, never sets or clears the
  * administrative drain/maintenance bits of `srv_admin_state`. HAProxy cannot say who set those:
  * `set server … state drain` by an operator and an agent-check answering `drain` (an instance
- * shutting down, or one whose etcd weight is 0) both set the same FDRAIN bit, and an agent's
+ * shutting down; for an etcd weight of 0 the agent answers `ready up 0%`, a weight) both set the
+ * same FDRAIN bit, and an agent's
  * `ready` clears FDRAIN and FMAINT alike. So those bits belong to the operator and to the agent,
  * and lb sync's own drain is the weight 0 it set, visible in HAProxy itself, to a one-shot run as
  * much as to the daemon or to a daemon restarted since. A server drained or in maintenance by hand

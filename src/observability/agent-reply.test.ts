@@ -13,9 +13,10 @@ const b = (state: BreakerView['state']): BreakerView => ({
 const base = { draining: false, eventLoopLagMs: 5, breakers: [b('closed')], weight: 4, initialWeight: 1 };
 
 describe('agentReply', () => {
-  it('says drain while shutting down or when the etcd weight is 0', () => {
+  it('says drain while shutting down, and weight 0% (a drain by weight, no admin state) when the etcd weight is 0', () => {
     expect(agentReply({ ...base, draining: true })).toBe('drain\n');
-    expect(agentReply({ ...base, weight: 0 })).toBe('drain\n');
+    expect(agentReply({ ...base, weight: 0 })).toBe('ready up 0%\n');
+    expect(agentReply({ ...base, weight: 0, draining: true })).toBe('drain\n');
   });
   it('reports the etcd weight relative to the initial weight while healthy', () => {
     expect(agentReply(base)).toBe('ready up 400%\n');

@@ -1,6 +1,11 @@
 /**
- * What an instance tells HAProxy's `agent-check` (issue 7): `drain` while shutting down (or while
- * its etcd weight is 0), else `ready up <pct>%`.
+ * What an instance tells HAProxy's `agent-check` (issue 7): `drain` while shutting down, `ready up
+ * 0%` while its etcd weight is 0, else `ready up <pct>%`.
+ *
+ * Weight 0 is a drain by weight (no new requests, open ones finish), as `shardgate-ctl lb sync`
+ * sets it, not the administrative `drain`: that one (FDRAIN) stays until the agent's next check
+ * after the weight is raised again, so flipping weights (api-1 back to 1, api-2 to 0 at once)
+ * left no server in rotation for up to an agent interval, and HAProxy answered 503.
  *
  * HAProxy applies an agent percentage to the server's *initial* weight (the one in haproxy.cfg)
  * and accepts more than 100% (capped at 256 absolute). The instance knows its etcd weight
@@ -37,7 +42,8 @@ export function healthFactor({
 }
 
 export function agentReply(inputs: AgentInputs): string {
-  if (inputs.draining || inputs.weight === 0) return 'drain\n';
+  if (inputs.draining) return 'drain\n';
+  if (inputs.weight === 0) return 'ready up 0%\n';
   if (inputs.weight === undefined) return 'ready up\n';
   const effective = Math.max(1, Math.round(inputs.weight * healthFactor(inputs)));
   return `ready up ${Math.round((effective * 100) / Math.max(1, inputs.initialWeight))}%\n`;
