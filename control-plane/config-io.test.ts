@@ -142,10 +142,14 @@ describe('validateChanges / problemsMessage', () => {
 });
 
 describe('changedSinceExport', () => {
-  it('reads the revision of the export header, and nothing from a file without it', () => {
+  it('reads the revision of the export header (past a BOM or blank lines), nothing from a file without it, and refuses a header without a revision', () => {
     expect(exportedRevision(`${EXPORT_HEADER}42\ncache: {}\n`)).toBe(42);
+    expect(exportedRevision(`\uFEFF\n\n${EXPORT_HEADER}42\ncache: {}\n`)).toBe(42);
     expect(exportedRevision('cache: {}\n')).toBeUndefined();
-    expect(exportedRevision(`${EXPORT_HEADER}nope\n`)).toBeUndefined();
+    for (const bad of ['nope', '0', '-5', '99999999999999999999', ''])
+      expect(() => exportedRevision(`${EXPORT_HEADER}${bad}\n`), bad).toThrow(
+        /^the file's header ".*" names no etcd revision/,
+      );
   });
 
   it('names each change of a key modified (or created) after the export, and no other', () => {

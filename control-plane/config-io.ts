@@ -7,6 +7,7 @@
  */
 import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
 import { type DbHostPolicy, parseDbHosts } from '../src/config/db-hosts.js';
+import { applyRestorePlan, etcdVersionReader, planHistoryRestore } from '../src/config/history-restore.js';
 import { parseConfigKey, scalarSchemas } from '../src/config/schema.js';
 import type { CtlContext } from './ctl-context.js';
 import { ConcurrentChangeError, UserError } from './ctl-errors.js';
@@ -131,17 +132,31 @@ const HOLDERS_NAMED = 5;
  * A refused shard removal is reported once, on the shard's key: the "unknown shard" rejections of
  * the (unchanged) tenants still on it only restate that cause and are left out.
  */
-export function validateChanges(current: PrefixRead, changes: Change[]): RejectedKey[] {
-  const before = loadState(current);
+export function validateChanges(
+  current: PrefixRead,
+  changes: Change[],
+  /** the values in force (stateInForce's entries): judged from them, as the instances judge it */
+  inForce?: ReadonlyMap<string, string>,
+): RejectedKey[] {
+  const dbHosts = dbHostsOfEnv();
+  // loaded over what the instances hold, the state keeps what they keep (a shard deleted while
+  // tenants are on it), so a write of such a tenant is judged as they judge it
+  const stateOf = (entries: ReadonlyMap<string, string>) => {
+    const s = new ConfigState({ dbHosts });
+    if (inForce)
+      s.load([...inForce].map(([k, v]): [string, string, number] => [k, v, current.mods.get(k) ?? 0]));
+    s.load([...entries].map(([k, v]): [string, string, number] => [k, v, current.mods.get(k) ?? 0]));
+    return s;
+  };
+  const before = stateOf(current.entries);
   const beforeKeys = new Set(before.rejected.map((r) => `${r.key}\0${r.reason}`));
   const next = new Map(current.entries);
   for (const c of changes) {
     if (c.new === undefined) next.delete(c.key);
     else next.set(c.key, c.new);
   }
-  // Validate from scratch (no last-good fallback), so an invalid new value is reported as such.
-  const after = new ConfigState({ dbHosts: dbHostsOfEnv() });
-  after.load(next);
+  // an invalid new value is reported as such (a last good value in force is no excuse for it)
+  const after = stateOf(next);
   const changed = new Set(changes.map((c) => c.key));
   const shardDeletes = changes.filter((c) => c.new === undefined && c.key.startsWith('shards/'));
   const problems: RejectedKey[] = [];
@@ -166,9 +181,10 @@ export function validateChanges(current: PrefixRead, changes: Change[]): Rejecte
     }
   }
   problems.push(
-    ...after.rejected.filter(
-      (r) => !restated.has(r.key) && (changed.has(r.key) || !beforeKeys.has(`${r.key}\0${r.reason}`)),
-    ),
+    ...after.rejected
+      .filter((r) => !restated.has(r.key) && (changed.has(r.key) || !beforeKeys.has(`${r.key}\0${r.reason}`)))
+      // the write is refused whole: no value of it is "kept", the reason alone is the problem
+      .map((r) => ({ ...r, reason: r.reason.replace(/; keeping last good value$/, '') })),
   );
   return problems;
 }
@@ -184,10 +200,23 @@ export const REVISION_FIELD = '$etcdRevision';
 
 /** The revision in an exported file's header; undefined for a file without one. */
 export function exportedRevision(text: string): number | undefined {
-  const first = text.split('\n', 1)[0] ?? '';
-  if (!first.startsWith(EXPORT_HEADER)) return undefined;
-  const n = Number(first.slice(EXPORT_HEADER.length).trim());
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  // the first line that says anything: a BOM or blank lines an editor added do not hide the header
+  const first =
+    text
+      .replace(/^\uFEFF/, '')
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l !== '') ?? '';
+  if (!first.startsWith(EXPORT_HEADER.trim())) return undefined;
+  const raw = first.slice(EXPORT_HEADER.trim().length).trim();
+  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
+  // a header that names no revision claims a check it cannot have: refused, not taken as none
+  if (!(n > 0)) {
+    throw new UserError(
+      `the file's header "${first.slice(0, 80)}" names no etcd revision ("${raw.slice(0, 30)}" is not one): export the file again, or remove the header line to apply it unchecked`,
+    );
+  }
+  return n;
 }
 
 /**
@@ -443,7 +472,7 @@ export function txnRefusal(error: unknown, changes: number, operations: number):
  * for a transaction etcd refuses as too large (txnRefusal).
  */
 export async function commitChanges(ctx: CtlContext, read: PrefixRead, changes: Change[]): Promise<number> {
-  const problems = validateChanges(read, changes);
+  const problems = validateChanges(read, changes, (await stateInForce(ctx, read)).entries);
   if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
   if (changes.length === 0) return read.revision;
   const txn = guardedTxn(ctx.prefix, read.revision, changes);
@@ -460,4 +489,36 @@ export async function commitChanges(ctx: CtlContext, read: PrefixRead, changes: 
     );
   }
   return Number(res.header.revision);
+}
+
+/**
+ * `stateInForce(ctx, read)`: the config the API instances enforce, as far as etcd can tell. Keys
+ * etcd holds but the schema rejects are not simply absent here: their last good values come back
+ * from etcd's history exactly as a starting instance restores them (src/config/history-restore.ts),
+ * and running instances, which saw every change, keep the same ones. So `breakers get` and
+ * `status` show 9 for a threshold whose key went from 9 to "abc", as the instances enforce,
+ * not the default. Without a rejected key this is `loadState(read)` and reads nothing more.
+ */
+export interface StateInForce {
+  state: ConfigState;
+  /** every key → the value in force: a restored key's last good value in place of its current one */
+  entries: Map<string, string>;
+  /** restored key → the revision of the value in force */
+  restored: Map<string, number>;
+}
+
+export async function stateInForce(ctx: CtlContext, read: PrefixRead): Promise<StateInForce> {
+  const state = loadState(read);
+  const plain = { state, entries: read.entries, restored: new Map<string, number>() };
+  if (state.rejected.length === 0) return plain;
+  const reader = etcdVersionReader(ctx.etcd, ctx.prefix);
+  const plan = await planHistoryRestore(
+    [...read.entries].map(([k, v]): [string, string, number] => [k, v, read.mods.get(k) ?? 0]),
+    (key, revision) => ctx.call(() => reader(key, revision)),
+    { dbHosts: dbHostsOfEnv() },
+    read.revision,
+  );
+  if (!plan) return plain;
+  applyRestorePlan(state, plan);
+  return { state, entries: new Map(plan.base.map(([k, v]) => [k, v])), restored: plan.restored };
 }

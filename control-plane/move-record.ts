@@ -22,6 +22,8 @@ const recordSchema = z.strictObject({
   status: z.enum(TENANT_STATUSES),
   keepSource: z.boolean(),
   startedAt: z.string().max(40),
+  /** the etcd revision read when the move began: the tenant entry's history after it is the move's */
+  startRevision: z.number().int().nonnegative().optional(),
   /** set once the copy was verified and the status restored: only the source's deletion is left */
   verified: z.boolean().optional(),
 });
@@ -73,4 +75,59 @@ export async function moveRunning(ctx: CtlContext, id: string): Promise<boolean>
   const key = moveLockKey(ctx.prefix, id);
   // etcd3's Lock puts exactly this key under its lease
   return (await ctx.call(() => ctx.etcd.get(key).string())) !== null;
+}
+
+/** how many versions of a tenant's entry `entryHistory` reads back at most */
+const HISTORY_VERSIONS = 50;
+
+export interface EntryVersion {
+  shard: string | undefined;
+  status: string | undefined;
+  mod: number;
+}
+
+/**
+ * The versions of `tenants/<id>` written after `since`, newest first, read back from etcd's
+ * history starting at the entry's current mod revision `mod`; 'unknown' when that history is
+ * compacted, longer than HISTORY_VERSIONS, or `since` is not known.
+ */
+export async function entryHistory(
+  ctx: CtlContext,
+  id: string,
+  mod: number,
+  since: number | undefined,
+): Promise<EntryVersion[] | 'unknown'> {
+  if (since === undefined) return 'unknown';
+  const key = `${ctx.prefix}tenants/${id}`;
+  const versions: EntryVersion[] = [];
+  let at = mod;
+  while (at > since) {
+    if (versions.length >= HISTORY_VERSIONS) return 'unknown';
+    const revision = at;
+    const raw = await ctx.call(async () => {
+      try {
+        const res = await ctx.etcd.get(key).revision(String(revision)).exec();
+        const kv = res.kvs[0];
+        return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
+      } catch (error) {
+        if (/required revision has been compacted/.test((error as Error).message)) return 'compacted';
+        throw error;
+      }
+    });
+    if (raw === 'compacted') return 'unknown';
+    if (!raw || raw.mod <= since) break;
+    let parsed: { shard?: unknown; status?: unknown } = {};
+    try {
+      parsed = JSON.parse(raw.value) as typeof parsed;
+    } catch {
+      /* not JSON: names no shard */
+    }
+    versions.push({
+      shard: typeof parsed.shard === 'string' ? parsed.shard : undefined,
+      status: typeof parsed.status === 'string' ? parsed.status : undefined,
+      mod: raw.mod,
+    });
+    at = raw.mod - 1;
+  }
+  return versions;
 }

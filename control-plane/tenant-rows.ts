@@ -88,6 +88,19 @@ export async function connectShardServer(
 }
 
 /** MariaDB or MySQL: they name the replication position and its wait differently */
+/**
+ * Which database a connection reached, as the server itself says: its host name, port, data
+ * directory and the schema. Two shards whose addresses differ as written (`localhost` and
+ * `127.0.0.1`) but that reach the same database answer the same.
+ */
+export async function databaseIdentity(connection: Connection): Promise<string> {
+  const [rows] = await connection.query<RowDataPacket[]>(
+    'SELECT @@hostname AS h, @@port AS p, @@datadir AS d, DATABASE() AS db',
+  );
+  const r = rows[0];
+  return r ? `${r.h}:${r.p}:${r.d}:${r.db}` : '';
+}
+
 export async function isMariaDb(connection: Connection): Promise<boolean> {
   const [rows] = await connection.query<RowDataPacket[]>('SELECT VERSION() AS v');
   return String(rows[0]?.v ?? '').includes('MariaDB');

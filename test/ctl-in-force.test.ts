@@ -84,6 +84,13 @@ describe('shardgate-ctl while a key is rejected', () => {
           `${shard} +master 127\\.0\\.0\\.1:3997 .*tenants 1 \\(its key is rejected: deleted while 1 tenant\\(s\\) still on it; keeping it\\)`,
         ),
       );
+      // its tenant is one the instances serve: shown without a problem, its status can be set
+      const shown = ctl(['tenants', 'show', tenant, '--json']);
+      expect(JSON.parse(shown.stdout)).toMatchObject({ id: tenant, shard, status: 'active' });
+      expect(JSON.parse(shown.stdout).problem).toBeUndefined();
+      const set = ctl(['tenants', 'set-status', tenant, 'readonly']);
+      expect([set.code, set.stderr]).toEqual([0, '']);
+      expect(set.stdout).toContain(`tenant ${tenant}: active -> readonly`);
     } finally {
       etcdDel(tenantKey);
     }

@@ -10,7 +10,7 @@ import { createEtcdClient } from '../src/config/etcd-client.js';
 import { dbPassword } from '../stack/stack-env.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { ctl, ctlAsync, ctlStart, type RunningCtl } from './helpers/ctl.js';
-import { ETCD_ENDPOINT, etcdGet, etcdGetKey, PREFIX } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, etcdGet, etcdGetKey, etcdPut, PREFIX } from './helpers/etcd.js';
 import { node, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -53,6 +53,32 @@ afterAll(() => {
 
 /** the move's record beside the prefix, as etcdctl shows it */
 const moveRecord = (id: string) => etcdGetKey(moveRecordKey(PREFIX, id));
+
+/**
+ * Move the tenant to shard-2 and kill the command the moment its switch lands: SIGSTOP first (it
+ * then waits at least 100 ms for the instances to apply the switch), then SIGKILL. Answers the
+ * entry the switch wrote.
+ */
+async function killAtSwitch(tenant: string): Promise<{ shard: string; status: string } | undefined> {
+  const watcher = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+  let caught: { shard: string; status: string } | undefined;
+  try {
+    const watch = await watcher.watch().key(`${PREFIX}tenants/${tenant}`).create();
+    const run = ctlStart(['tenants', 'move', tenant, '--to', 'shard-2'], ENV);
+    watch.on('put', (kv) => {
+      const value = JSON.parse(kv.value.toString()) as { shard: string; status: string };
+      if (value.shard !== 'shard-2' || caught) return;
+      run.child.kill('SIGSTOP');
+      caught = value;
+    });
+    await waitFor(() => caught, { timeoutMs: 20_000, what: 'the switch' });
+    await kill(run);
+    await watch.cancel();
+  } finally {
+    watcher.close();
+  }
+  return caught;
+}
 
 /** SIGKILL a running move, as a lost machine would end it */
 async function kill(run: RunningCtl): Promise<void> {
@@ -387,26 +413,7 @@ describe('shardgate-ctl tenants move', () => {
     const tenant = await newTenant('move-killed-late');
     await registerAndLogin(tenant, 'lib@example.com');
     await registerAndLogin(tenant, 'reader@example.com');
-    const watcher = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
-    let caught: { shard: string; status: string } | undefined;
-    try {
-      const watch = await watcher.watch().key(`${PREFIX}tenants/${tenant}`).create();
-      const run = ctlStart(['tenants', 'move', tenant, '--to', 'shard-2'], ENV);
-      // stop the command the moment its switch lands (it then waits for the instances to apply
-      // it for at least 100 ms), and kill it there
-      watch.on('put', (kv) => {
-        const value = JSON.parse(kv.value.toString()) as { shard: string; status: string };
-        if (value.shard !== 'shard-2' || caught) return;
-        run.child.kill('SIGSTOP');
-        caught = value;
-      });
-      await waitFor(() => caught, { timeoutMs: 20_000, what: 'the switch' });
-      await kill(run);
-      await watch.cancel();
-    } finally {
-      watcher.close();
-    }
-    expect(caught).toEqual({ shard: 'shard-2', status: 'readonly' });
+    expect(await killAtSwitch(tenant)).toEqual({ shard: 'shard-2', status: 'readonly' });
     expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'readonly' });
     expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(2);
 
@@ -449,5 +456,66 @@ describe('shardgate-ctl tenants move', () => {
     } finally {
       ctl(['shards', 'remove', alias]);
     }
+    // the same database under another name: the server itself says it is the same
+    const named = uniqueTenantId('alias-name');
+    expect(ctl(['shards', 'add', named, '--master', `localhost:${master.port}`]).code).toBe(0);
+    try {
+      const r = ctl(['tenants', 'move', tenant, '--to', named], ENV);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`shards shard-1 and ${named} reach the same database (the server says so`);
+      expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
+      expect((await tenantRowCounts(master.port, tenant)).members).toBe(1);
+    } finally {
+      ctl(['shards', 'remove', named]);
+    }
+  });
+  it('after a move killed at its switch, a write taken on the new shard by hand is never copied over, and nothing is deleted', async () => {
+    const tenant = await newTenant('move-killed-written');
+    const { token } = await registerAndLogin(tenant, 'lib@example.com');
+    expect(await killAtSwitch(tenant)).toEqual({ shard: 'shard-2', status: 'readonly' });
+    // an operator makes it writable on the new shard, a book is added there, then readonly again
+    expect(ctl(['tenants', 'set-status', tenant, 'active']).code).toBe(0);
+    const bookId = await waitFor(
+      async () => {
+        const r = await api('POST', '/v1/books', {
+          tenant,
+          token,
+          body: { isbn: '9780306406157', title: 'Written after the switch', author: 'A', copies: 1 },
+        });
+        return r.status === 201 ? (r.json.id as string) : undefined;
+      },
+      { timeoutMs: 5000, what: 'a write on shard-2' },
+    );
+    expect(ctl(['tenants', 'set-status', tenant, 'readonly']).code).toBe(0);
+
+    for (const to of ['shard-2', 'shard-1']) {
+      const again = await rerun(['tenants', 'move', tenant, '--to', to]);
+      expect(again.code, again.stdout).toBe(1);
+      expect(again.stderr).toMatch(
+        to === 'shard-2'
+          ? /entry was changed since the switch \(now readonly on shard-2\), and its rows of books differ between the shards: nothing deleted/
+          : /had switched the tenant to shard shard-2: finish it first/,
+      );
+    }
+    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).books).toBe(1);
+    expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(1);
+    const book = await api('GET', `/v1/books/${bookId}`, { tenant });
+    expect(book.status).toBe(200);
+    expect(moveRecord(tenant)).toBeDefined();
+  });
+  it('after a move killed at its switch and its entry pointed back by hand, neither a re-run nor a take-back deletes or overwrites a copy', async () => {
+    const tenant = await newTenant('move-killed-back');
+    await registerAndLogin(tenant, 'lib@example.com');
+    expect(await killAtSwitch(tenant)).toEqual({ shard: 'shard-2', status: 'readonly' });
+    etcdPut(`tenants/${tenant}`, JSON.stringify({ shard: 'shard-1', status: 'readonly' }));
+    for (const to of ['shard-1', 'shard-2']) {
+      const again = await rerun(['tenants', 'move', tenant, '--to', to]);
+      expect(again.code, again.stdout).toBe(1);
+      expect(again.stderr).toMatch(
+        /had switched the tenant to shard shard-2 \(etcd's history says so\), and its entry names shard-1 now: both shards may hold writes the other lacks.*nothing changed/,
+      );
+    }
+    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(1);
+    expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(1);
   });
 });

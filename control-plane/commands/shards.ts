@@ -11,12 +11,11 @@
  */
 import { ID_PATTERN, parseConfigKey, replicaSchema, type ShardConfig } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
-import { loadState, type PrefixRead, problemsMessage, readPrefix } from '../config-io.js';
+import { loadState, type PrefixRead, problemsMessage, readPrefix, stateInForce } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
-import { stateInForce } from '../state-in-force.js';
 import { wholeNumber } from '../whole-number.js';
 import { writeKeys } from '../write-keys.js';
 

@@ -47,6 +47,7 @@ import type { CtlContext } from '../ctl-context.js';
 import { UnreachableError, UserError } from '../ctl-errors.js';
 import {
   deleteMoveRecord,
+  entryHistory,
   type MoveRecord,
   moveLockKey,
   moveRecordKey,
@@ -60,6 +61,7 @@ import {
   connectShardServer,
   copyTenant,
   countTenantRows,
+  databaseIdentity,
   deleteTenantRows,
   describeCounts,
   differingTables,
@@ -253,6 +255,7 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
     source,
     target,
     waitMs,
+    startRevision: read.revision,
   });
 }
 
@@ -320,7 +323,17 @@ async function resumeMove(
     );
   }
   const moving = movingStatus(record.status);
+  const history = await entryHistory(ctx, id, revision, record.startRevision);
   if (entry.shard === record.from) {
+    // pointed back by hand after the switch: the target may hold writes the source lacks (or,
+    // once verified, the only complete copy): neither copying over it nor deleting it is safe
+    if (history === 'unknown' || history.some((v) => v.shard === record.to)) {
+      throw new UserError(
+        record.verified
+          ? `${what} had switched the tenant to shard ${record.to}, verified the rows there and was deleting those on ${record.from} when it stopped; its entry was pointed back at ${record.from} since. Shard ${record.to} holds the complete copy: point tenants/${id} at ${record.to} again (\`etcdctl put\`) and run \`shardgate-ctl tenants move ${id} --to ${record.to}\` to finish; nothing changed`
+          : `${what} ${history === 'unknown' ? 'may have switched' : 'had switched'} the tenant to shard ${record.to} (etcd's history ${history === 'unknown' ? 'cannot tell' : 'says so'}), and its entry names ${record.from} now: both shards may hold writes the other lacks. Compare the tenant's rows on the two shards, then delete ${key} with etcdctl; nothing changed`,
+      );
+    }
     if (opts.to === record.from) {
       await takeBack(ctx, id, { entry, record, target, moving });
       return;
@@ -367,19 +380,40 @@ async function resumeMove(
       ...c,
     };
     const switched: Placement = { shard: record.to, status: entry.status };
+    // the entry as the switch wrote it, unchanged since: its only version on the target
+    const untouched =
+      history !== 'unknown' &&
+      history.filter((v) => v.shard === record.to).length === 1 &&
+      entry.status === moving;
     if (record.verified) {
       ctx.out(
         `its rows on shard ${record.to} were verified before it stopped; what is left is deleting them on ${record.from}`,
       );
       await waitForInstances(ctx, revision, waitMs);
-    } else if (entry.status === moving) {
-      // still readonly (or suspended) on the target since the switch: its rows are the copy
-      await finishSwitch(ctx, p, { revision, switched, copy: await digestTenant(c.targetDb, id) });
+    } else if (untouched) {
+      // readonly (or suspended) on the target ever since the switch: its rows are the copy, and
+      // a difference can only be a write in flight on the source, copied again
+      await finishSwitch(ctx, p, {
+        revision,
+        switched,
+        copy: await digestTenant(c.targetDb, id),
+        started: Date.parse(record.startedAt) || undefined,
+        resumed: true,
+      });
     } else {
+      // changed by hand since the switch (a status set, perhaps writes taken on the target): the
+      // source is no longer the reference; its rows go only if they are the target's exactly
+      const changed = differingTables(await digestTenant(c.targetDb, id), await digestTenant(c.sourceDb, id));
+      if (changed.length > 0) {
+        throw new UserError(
+          `${what}: tenant ${id}'s entry was changed since the switch (now ${entry.status} on ${record.to}${history === 'unknown' ? ", or etcd's history cannot tell" : ''}), and its rows of ${changed.join(', ')} differ between the shards: nothing deleted. Compare them; delete the rows on ${record.from} by hand if ${record.to} has them all, then delete ${key} with etcdctl`,
+        );
+      }
       ctx.out(
-        `tenant ${id} is ${entry.status} on shard ${record.to} (set since the move was interrupted): its rows there may have changed, so they are not compared with shard ${record.from}`,
+        `tenant ${id}'s entry was changed since the switch (now ${entry.status}); its rows on both shards are the same, so it keeps that status and the rows on ${record.from} go`,
       );
       await waitForInstances(ctx, revision, waitMs);
+      p.original = entry.status;
     }
     await dropSource(ctx, p);
   });
@@ -453,10 +487,19 @@ interface MoveStart {
   waitMs: number;
   /** the record of the dead move this one resumes; a new move writes its own */
   record?: MoveRecord;
+  /** a new move: the etcd revision read before its first change, kept in its record */
+  startRevision?: number;
 }
 
 async function moveLocked(ctx: CtlContext, id: string, opts: MoveOptions, start: MoveStart): Promise<void> {
   await withShardConnections(ctx, start, async (c) => {
+    // the same database under two addresses (a host name and its IP): the copy would meet the
+    // rows themselves, under locks the copy's own reads hold
+    if ((await databaseIdentity(c.sourceDb)) === (await databaseIdentity(c.targetDb))) {
+      throw new UserError(
+        `shards ${start.from} and ${start.to} reach the same database (the server says so, whatever their addresses): the tenant's rows are there already; point tenants/${id} at ${start.to} with \`etcdctl put\` or \`config apply\` instead`,
+      );
+    }
     const stale = await countTenantRows(c.targetDb, id);
     if (stale > 0 && !opts.overwrite) {
       throw new UserError(
@@ -478,7 +521,8 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
   const original: Placement = { shard: from, status: p.original };
   // only an active tenant writes; readonly and suspended ones keep what they have
   const moving: Placement = { shard: from, status: movingStatus(p.original) };
-  const started = Date.now();
+  // a resumed move: writes were refused since the dead one began
+  const started = p.record ? Date.parse(p.record.startedAt) || Date.now() : Date.now();
   const done: Undo = { statusWritten: false, copied: false, switchSent: false };
   let copy: { digests: TableDigests; position: string };
   try {
@@ -489,6 +533,7 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
         status: p.original,
         keepSource: Boolean(p.opts.keepSource),
         startedAt: new Date(started).toISOString(),
+        ...(p.startRevision === undefined ? {} : { startRevision: p.startRevision }),
       };
       await writeMoveRecord(ctx, id, p.record);
     }
@@ -544,13 +589,17 @@ async function finishSwitch(
     switched,
     copy,
     started,
-  }: { revision: number; switched: Placement; copy: TableDigests; started?: number },
+    resumed = false,
+  }: { revision: number; switched: Placement; copy: TableDigests; started?: number; resumed?: boolean },
 ): Promise<void> {
   const { id, from, to, waitMs } = p;
   try {
     const n = await waitForInstances(ctx, revision, waitMs);
+    const applied = `revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`;
     ctx.out(
-      `tenant ${id}: shard ${from} -> ${to}; revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`,
+      resumed
+        ? `tenant ${id}: on shard ${to} since the interrupted move's switch; ${applied}`
+        : `tenant ${id}: shard ${from} -> ${to}; ${applied}`,
     );
     let digests = copy;
     for (let attempt = 1; ; attempt++) {

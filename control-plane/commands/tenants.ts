@@ -14,9 +14,10 @@
  * an entry the API instances reject (unknown shard, not JSON, a bad status, …) is shown with
  * its `problem`, never hidden.
  */
+import type { ConfigState } from '../../src/config/config-state.js';
 import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
-import { loadState, type PrefixRead, readPrefix } from '../config-io.js';
+import { loadState, type PrefixRead, readPrefix, stateInForce } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
@@ -69,8 +70,7 @@ const text = (v: unknown) => (typeof v === 'string' ? v : null);
  * Every `tenants/` key, sorted by id: a valid entry as the schema reads it (status defaulted), a
  * rejected one with the schema's reason as `problem` and whatever shard/status it names.
  */
-export function tenantRows(read: PrefixRead): TenantRow[] {
-  const s = loadState(read);
+export function tenantRows(read: PrefixRead, s: ConfigState = loadState(read)): TenantRow[] {
   const reasons = new Map(s.rejected.map((r) => [r.key, r.reason]));
   const rows: TenantRow[] = [];
   for (const [key, raw] of read.entries) {
@@ -133,9 +133,14 @@ export async function createTenant(
   });
 }
 
-/** Why the schema rejects tenant `id`'s entry in `read`; undefined when it is valid (or absent). */
-function tenantProblem(read: PrefixRead, id: string): string | undefined {
-  return loadState(read).rejected.find((r) => r.key === `${TENANTS}${id}`)?.reason;
+/**
+ * Why the instances reject tenant `id`'s entry in `read`; undefined when it is valid (or absent).
+ * Judged as they judge it (state-in-force.ts): a tenant on a shard deleted under it is valid, the
+ * instances keep that shard.
+ */
+async function tenantProblem(ctx: CtlContext, read: PrefixRead, id: string): Promise<string | undefined> {
+  const { state } = await stateInForce(ctx, read);
+  return state.rejected.find((r) => r.key === `${TENANTS}${id}`)?.reason;
 }
 
 /**
@@ -154,7 +159,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
   let from = '';
   await writeKeys(
     ctx,
-    (read) => {
+    async (read) => {
       const raw = read.entries.get(key);
       if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
       const entry = jsonObject(raw);
@@ -164,9 +169,10 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
         );
       }
       const next = JSON.stringify({ ...entry, status });
-      const problem = tenantProblem(read, id);
+      const problem = await tenantProblem(ctx, read, id);
       if (problem !== undefined) {
-        if (tenantProblem({ ...read, entries: new Map(read.entries).set(key, next) }, id) !== undefined) {
+        const after = { ...read, entries: new Map(read.entries).set(key, next) };
+        if ((await tenantProblem(ctx, after, id)) !== undefined) {
           const shard =
             typeof entry.shard === 'string' && state(read).shards.has(entry.shard) ? entry.shard : '<shard>';
           throw new UserError(
@@ -229,7 +235,8 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
 }
 
 export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
-  const rows = tenantRows(await readPrefix(ctx));
+  const read = await readPrefix(ctx);
+  const rows = tenantRows(read, (await stateInForce(ctx, read)).state);
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
   if (rows.length === 0) return ctx.out('no tenants');
   const table = rows.map((r) => [
@@ -250,7 +257,7 @@ export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Pr
 
 export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
-  const row = tenantRows(read).find((r) => r.id === id);
+  const row = tenantRows(read, (await stateInForce(ctx, read)).state).find((r) => r.id === id);
   if (!row) throw new UserError(`unknown tenant ${id}`);
   const shard = row.problem || !row.shard ? undefined : state(read).shards.get(row.shard);
   const record = await readMoveRecord(ctx, id).catch((error: Error) => ({ problem: error.message }));

@@ -619,7 +619,11 @@ describe('library routes (memory adapters)', () => {
     const lib = await register('acme', 'lib@example.com');
     const ok = await call('POST', '/v1/members', {
       // Arabic and Hebrew need no bidi control; a ZWJ joins the emoji, a ZWNJ is Persian spelling
-      body: { email: 'rtl@example.com', name: 'ليلى שרה 👩\u200d💻 می\u200cخواهم', password: 'a b c d e f' },
+      body: {
+        email: 'rtl@example.com',
+        name: 'ليلى שרה 👩\u200d💻 می\u200cخواهم ภาษาไทย हिन्दी',
+        password: 'a b c d e f',
+      },
     });
     expect(ok.status).toBe(201);
     const login = await call('POST', '/v1/auth/login', {
@@ -630,6 +634,12 @@ describe('library routes (memory adapters)', () => {
       [{ email: 'x1@example.com', name: 'a\u2066b\u2069', password: 'password1' }, 'body.name'],
       [{ email: 'x2@example.com', name: '\u00a0\u200b\u3000', password: 'password1' }, 'body.name'],
       [{ email: 'x3@example.com', name: 'X', password: 'pass\u0007word' }, 'body.password'],
+      // invisible in any other way: Hangul fillers, blank Braille, a lone combining mark
+      [{ email: 'x4@example.com', name: '\u3164\uffa0', password: 'password1' }, 'body.name'],
+      [{ email: 'x5@example.com', name: '\u2800 \u034f', password: 'password1' }, 'body.name'],
+      [{ email: 'x6@example.com', name: '\u0301\ufe0f', password: 'password1' }, 'body.name'],
+      [{ email: 'x7@example.com', name: 'a\uffff', password: 'password1' }, 'body.name'],
+      [{ email: 'x8@example.com', name: 'X', password: '\u3164'.repeat(8) }, 'body.password'],
     ] as const) {
       const r = await call('POST', '/v1/members', { body });
       expect([r.status, r.json.errors?.map((e: { field: string }) => e.field)]).toEqual([400, [field]]);

@@ -90,8 +90,14 @@ const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
  * title goes into emails and subjects, where `\u202Egnp.exe` reads as `exe.png`
  */
 const BIDI = /[\u202A-\u202E\u2066-\u2069]/u;
-/** something a reader sees: not only spaces and invisible format characters (U+200B, U+200E, …) */
-const VISIBLE = /[^\p{Z}\p{Cf}\s]/u;
+/**
+ * something a reader sees: a character that is not a space, an invisible format character (U+200B,
+ * U+200E, …), a combining mark on its own (U+034F, variation selectors, U+17B4), a Hangul filler
+ * (U+115F, U+1160, U+3164, U+FFA0) or the blank Braille pattern (U+2800)
+ */
+const VISIBLE = /[^\p{Z}\p{Cf}\p{M}\s\u115F\u1160\u3164\uFFA0\u2800]/u;
+/** U+FFFE, U+FFFF, U+FDD0–U+FDEF and the like: never characters, whatever renders them */
+const NONCHARACTER = /\p{Noncharacter_Code_Point}/u;
 
 /** a one-line text field: trimmed, 1..max characters, printable, well-formed Unicode */
 function text(max: number) {
@@ -103,6 +109,7 @@ function text(max: number) {
     .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
     .refine((s) => !CONTROL.test(s), 'must not contain control characters or line breaks')
     .refine((s) => !BIDI.test(s), 'must not contain bidi controls (U+202A–U+202E, U+2066–U+2069)')
+    .refine((s) => !NONCHARACTER.test(s), 'must not contain Unicode noncharacters (U+FFFE, U+FFFF, …)')
     .refine((s) => VISIBLE.test(s), 'must contain a visible character');
 }
 
@@ -124,7 +131,7 @@ export const password = z
   .max(128)
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
   .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
-  .refine((s) => /\S/u.test(s), 'must not be only spaces');
+  .refine((s) => VISIBLE.test(s), 'must not be only spaces or invisible characters');
 const personName = text(200);
 
 export const memberSchema = z

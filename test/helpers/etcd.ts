@@ -32,7 +32,12 @@ export function etcdGetKey(fullKey: string): string | undefined {
 }
 
 export function etcdDel(key: string): void {
-  etcdctl(['del', `${PREFIX}${key}`]);
+  etcdDelKey(`${PREFIX}${key}`);
+}
+
+/** one key outside the prefix (never a range) */
+export function etcdDelKey(fullKey: string): void {
+  etcdctl(['del', fullKey]);
 }
 
 /** Set a key for the duration of a test; returns a function that restores the previous value. */

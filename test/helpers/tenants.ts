@@ -3,9 +3,10 @@
  * operator would, removed from the directory afterwards (their rows stay, under ids never reused).
  */
 import { randomBytes } from 'node:crypto';
+import { moveRecordKey } from '../../control-plane/move-record.js';
 import { api, INSTANCES } from './api.js';
 import { ctl } from './ctl.js';
-import { etcdDel } from './etcd.js';
+import { etcdDel, etcdDelKey, etcdGetKey, PREFIX } from './etcd.js';
 import { waitFor } from './wait-for.js';
 
 export function uniqueTenantId(label: string): string {
@@ -32,8 +33,11 @@ export async function setTenantStatus(id: string, status: TenantStatus): Promise
   await waitForTenant(id, (s) => s === expected);
 }
 
+/** The tenant's entry, and the record of a move of it that a test left interrupted (if any). */
 export function removeTenant(id: string): void {
   etcdDel(`tenants/${id}`);
+  const record = moveRecordKey(PREFIX, id);
+  if (etcdGetKey(record) !== undefined) etcdDelKey(record);
 }
 
 async function waitForTenant(id: string, ok: (status: number) => boolean): Promise<void> {
