@@ -17,7 +17,7 @@ import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
 import { finishHeaders } from './http/response-headers.js';
-import { validationProblem } from './http/validation-problem.js';
+import { fieldProblem, validationProblem } from './http/validation-problem.js';
 import { DependencyError } from './resilience/errors.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerBookRoutes } from './routes/books.js';
@@ -128,13 +128,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     if (body === undefined) return limitBody(c, next);
     if (body.tooLarge) return tooLarge();
     if (body.notUtf8) {
-      throw new ProblemError({
-        status: 400,
-        code: 'validation_failed',
-        title: 'Invalid request',
-        detail: 'body: not valid UTF-8',
-        extra: { errors: [{ field: 'body', message: 'not valid UTF-8' }] },
-      });
+      throw fieldProblem('body', 'not valid UTF-8');
     }
     // the cache holds promises at run time (hono/dist/request.js), whatever its type says
     (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(body.text);

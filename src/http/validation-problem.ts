@@ -30,3 +30,14 @@ export function validationProblem(target: string, error: z.ZodError): ProblemErr
     extra: { errors: flat },
   });
 }
+
+/** A 400 naming one field (`query.author`, `body`, `header.Idempotency-Key`) and what is wrong with it. */
+export function fieldProblem(field: string, message: string): ProblemError {
+  return new ProblemError({
+    status: 400,
+    code: 'validation_failed',
+    title: 'Invalid request',
+    detail: `${field}: ${message}`,
+    extra: { errors: [{ field, message }] },
+  });
+}

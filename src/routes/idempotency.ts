@@ -36,6 +36,7 @@ import { ok, type Result } from '../domain/result.js';
 import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader, textBody } from '../http/response-headers.js';
+import { fieldProblem } from '../http/validation-problem.js';
 import { failureProblem } from './respond.js';
 
 /** a key row without an answer younger than this is a write still being answered */
@@ -166,13 +167,7 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
       quoted && given === raw
         ? 'a quoted key must end with its closing quote and contain no other quote or backslash'
         : '1 to 200 visible ASCII characters';
-    throw new ProblemError({
-      status: 400,
-      code: 'validation_failed',
-      title: 'Invalid request',
-      detail: `header.${IDEMPOTENCY_HEADER}: ${message}`,
-      extra: { errors: [{ field: `header.${IDEMPOTENCY_HEADER}`, message }] },
-    });
+    throw fieldProblem(`header.${IDEMPOTENCY_HEADER}`, message);
   }
   const services = c.get('services');
   const tenant = c.get('tenant');

@@ -7,7 +7,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
-import { ProblemError } from '../http/problem.js';
+import { fieldProblem } from '../http/validation-problem.js';
 
 const EMPTY_OBJECT = /^\s*(?:\{\s*\})?\s*$/;
 
@@ -15,14 +15,7 @@ export const noBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   // the body was read up to the size limit before (app.ts); this reads Hono's cached copy
   const text = await c.req.text();
   if (!EMPTY_OBJECT.test(text)) {
-    const message = 'this route takes no body (send none, or {})';
-    throw new ProblemError({
-      status: 400,
-      code: 'validation_failed',
-      title: 'Invalid request',
-      detail: `body: ${message}`,
-      extra: { errors: [{ field: 'body', message }] },
-    });
+    throw fieldProblem('body', 'this route takes no body (send none, or {})');
   }
   await next();
 };

@@ -9,6 +9,7 @@ import type { Failure, FailureKind, Result } from '../domain/result.js';
 import { bearerChallenge } from '../http/bearer-challenge.js';
 import { ProblemError } from '../http/problem.js';
 import { setHeader } from '../http/response-headers.js';
+import { fieldProblem } from '../http/validation-problem.js';
 import { CONSISTENCY_HEADER } from './v1-context.js';
 
 const STATUS: Record<FailureKind, 401 | 403 | 404 | 409> = {
@@ -61,11 +62,5 @@ export async function markWritten(
 
 /** 400 naming a query parameter that passed the schema but is still not acceptable */
 export function invalidQuery(field: string, message: string): ProblemError {
-  return new ProblemError({
-    status: 400,
-    code: 'validation_failed',
-    title: 'Invalid request',
-    detail: `query.${field}: ${message}`,
-    extra: { errors: [{ field: `query.${field}`, message }] },
-  });
+  return fieldProblem(`query.${field}`, message);
 }

@@ -14,8 +14,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { type ZodType, z } from 'zod';
 import type { AppEnv } from '../app-env.js';
-import { ProblemError } from '../http/problem.js';
-import { validationProblem } from '../http/validation-problem.js';
+import { fieldProblem, validationProblem } from '../http/validation-problem.js';
 
 /** what a route without query parameters sees in its query: nothing is allowed */
 const NO_QUERY = z.strictObject({});
@@ -47,15 +46,7 @@ function refuseBadEncoding(c: Context<AppEnv>): void {
       } catch {
         /* the key itself is the bad part: named as sent */
       }
-      const field = `query.${key.slice(0, 64)}`;
-      const message = 'not valid percent-encoded UTF-8';
-      throw new ProblemError({
-        status: 400,
-        code: 'validation_failed',
-        title: 'Invalid request',
-        detail: `${field}: ${message}`,
-        extra: { errors: [{ field, message }] },
-      });
+      throw fieldProblem(`query.${key.slice(0, 64)}`, 'not valid percent-encoded UTF-8');
     }
   }
 }
