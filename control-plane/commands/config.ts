@@ -29,6 +29,7 @@ import {
   REVISION_FIELD,
   readPrefix,
   splitExportRevision,
+  stateInForce,
   txnOperationCount,
   validateChanges,
 } from '../config-io.js';
@@ -87,7 +88,9 @@ export async function applyCommand(
     exportedAt === undefined || opts.force
       ? { notes: [], problems: [] }
       : await exportRevisionProblems(ctx, read, changes, exportedAt);
-  const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes)];
+  // judged as commitChanges and the instances judge it: over the values in force
+  const inForce = (await stateInForce(ctx, read)).entries;
+  const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce)];
   if (problems.length > 0 || since.notes.length > 0) {
     throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
   }
