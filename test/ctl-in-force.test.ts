@@ -3,6 +3,9 @@
  * value from etcd's history (control-plane/state-in-force.ts), as the instances keep it, not the
  * default an instance would take if the key were absent.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
@@ -10,7 +13,8 @@ import { deleteShardUnderTenant, etcdDel, etcdGet, etcdPut } from './helpers/etc
 import { uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
-const KEY = 'breakers/redis/failure_threshold';
+// mysql-master: its breakers exist from an instance's start (a Redis one only after a first cache use)
+const KEY = 'breakers/mysql-master/failure_threshold';
 const before = etcdGet(KEY);
 
 afterAll(() => {
@@ -18,12 +22,12 @@ afterAll(() => {
   else etcdPut(KEY, before);
 });
 
-/** the redis breaker's failure_threshold an instance enforces */
+/** the mysql-master breakers' failure_threshold an instance enforces */
 async function enforced(base: string): Promise<number | undefined> {
   const body = (await (await fetch(`${base}/health/circuit-breakers`)).json()) as {
     breakers: { kind: string; settings: { failure_threshold: number } }[];
   };
-  return body.breakers.find((b) => b.kind === 'redis')?.settings.failure_threshold;
+  return body.breakers.find((b) => b.kind === 'mysql-master')?.settings.failure_threshold;
 }
 
 describe('shardgate-ctl while a key is rejected', () => {
@@ -44,24 +48,24 @@ describe('shardgate-ctl while a key is rejected', () => {
     );
     for (const base of INSTANCES) expect(await enforced(base)).toBe(good);
 
-    const json = ctl(['breakers', 'get', 'redis', '--json']);
+    const json = ctl(['breakers', 'get', 'mysql-master', '--json']);
     expect(json.code, json.stderr).toBe(0);
-    expect(JSON.parse(json.stdout).redis.failure_threshold).toEqual({
+    expect(JSON.parse(json.stdout)['mysql-master'].failure_threshold).toEqual({
       value: good,
-      source: 'redis',
+      source: 'mysql-master',
       rejected: 'abc',
     });
-    const text = ctl(['breakers', 'get', 'redis']);
+    const text = ctl(['breakers', 'get', 'mysql-master']);
     expect(text.stdout).toContain(
-      `failure_threshold    ${String(good).padEnd(8)} (redis; its last good value: etcd holds "abc", which the instances reject)`,
+      `failure_threshold    ${String(good).padEnd(8)} (mysql-master; its last good value: etcd holds "abc", which the instances reject)`,
     );
     const status = ctl(['status', '--json']);
     expect(status.code, status.stderr).toBe(0);
     const view = JSON.parse(status.stdout) as {
-      breakers: { redis: { failure_threshold: number } };
+      breakers: { 'mysql-master': { failure_threshold: number } };
       rejected: { key: string; reason: string }[];
     };
-    expect(view.breakers.redis.failure_threshold).toBe(good);
+    expect(view.breakers['mysql-master'].failure_threshold).toBe(good);
     expect(view.rejected.find((r) => r.key === KEY)?.reason).toMatch(/; keeping last good value$/);
   });
   it('shards list shows a shard deleted under a tenant as the instances keep it, the failover before the delete included', async () => {
@@ -88,6 +92,12 @@ describe('shardgate-ctl while a key is rejected', () => {
       const shown = ctl(['tenants', 'show', tenant, '--json']);
       expect(JSON.parse(shown.stdout)).toMatchObject({ id: tenant, shard, status: 'active' });
       expect(JSON.parse(shown.stdout).problem).toBeUndefined();
+      // config apply judges a change of it the same way (the file names no revision: a warning)
+      const file = join(mkdtempSync(join(tmpdir(), 'sg-inforce-')), 'tenant.json');
+      writeFileSync(file, JSON.stringify({ tenants: { [tenant]: { shard, status: 'suspended' } } }));
+      const applied = ctl(['config', 'apply', '-f', file, '--dry-run']);
+      expect(applied.code, applied.stderr).toBe(0);
+      expect(applied.stdout).toContain(`tenants/${tenant}`);
       const set = ctl(['tenants', 'set-status', tenant, 'readonly']);
       expect([set.code, set.stderr]).toEqual([0, '']);
       expect(set.stdout).toContain(`tenant ${tenant}: active -> readonly`);
