@@ -5,14 +5,16 @@
  * them), and waiting for the
  * email pipeline to catch up (outbox relayed, deliveries standing still).
  */
-import { httpStatus, sleep } from '../stack/process-manager.js';
-import { topology } from '../stack/topology.js';
+import { metricSamples, metricValue } from '../stack/metric-samples.js';
+import { httpStatus } from '../stack/probes.js';
+import { sleep } from '../stack/process-manager.js';
+import { apiUrls, haproxyUrl, workerUrl } from '../stack/urls.js';
 import { etcdPut } from './etcd.js';
 import type { Req } from './load.js';
 
-const H = topology.host;
-export const HAPROXY = `http://${H}:${topology.haproxy.port}`;
-export const INSTANCES = topology.apis.map((a) => `http://${H}:${a.port}`);
+/** the bench's names for stack/urls.ts: HAProxy's frontend, and each instance directly */
+export const HAPROXY = haproxyUrl;
+export const INSTANCES = apiUrls;
 /** the instance the direct runs go to (api-1) */
 export const DIRECT = INSTANCES[0]!;
 
@@ -53,26 +55,27 @@ export interface InstanceMetrics {
 }
 
 export function parseInstanceMetrics(text: string): InstanceMetrics {
-  const one = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
   const gc: InstanceMetrics['gc'] = {};
-  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="(\w+)"\} (\S+)/gm)) {
-    const k = gc[m[2]!] ?? { ms: 0, count: 0 };
-    gc[m[2]!] = k;
-    if (m[1] === 'sum') k.ms = Number(m[3]) * 1000;
-    else k.count = Number(m[3]);
+  for (const part of ['sum', 'count'] as const) {
+    for (const { labels, value } of metricSamples(text, `nodejs_gc_duration_seconds_${part}`)) {
+      if (labels.kind === undefined) continue;
+      const k = gc[labels.kind] ?? { ms: 0, count: 0 };
+      gc[labels.kind] = k;
+      if (part === 'sum') k.ms = value * 1000;
+      else k.count = value;
+    }
   }
-  let cacheReads = 0;
-  for (const m of text.matchAll(/^shardgate_cache_requests_total\{[^}]*\} (\S+)/gm))
-    cacheReads += Number(m[1]);
   const bookReads: Record<string, number> = {};
-  for (const m of text.matchAll(
-    /^shardgate_http_request_duration_seconds_bucket\{le="([^"]+)",[^}]*route="\/v1\/books\/:id",method="GET"[^}]*\} (\S+)/gm,
-  ))
-    bookReads[m[1]!] = (bookReads[m[1]!] ?? 0) + Number(m[2]);
+  for (const { labels, value } of metricSamples(text, 'shardgate_http_request_duration_seconds_bucket', {
+    route: '/v1/books/:id',
+    method: 'GET',
+  })) {
+    if (labels.le !== undefined) bookReads[labels.le] = (bookReads[labels.le] ?? 0) + value;
+  }
   return {
-    lagMaxMs: one(/^nodejs_eventloop_lag_max_seconds\S* (\S+)/m) * 1000,
-    cpuSeconds: one(/^process_cpu_seconds_total\S* (\S+)/m),
-    cacheReads,
+    lagMaxMs: (metricValue(text, 'nodejs_eventloop_lag_max_seconds') ?? Number.NaN) * 1000,
+    cpuSeconds: metricValue(text, 'process_cpu_seconds_total') ?? Number.NaN,
+    cacheReads: metricValue(text, 'shardgate_cache_requests_total') ?? 0,
     gc,
     bookReads,
   };
@@ -127,9 +130,6 @@ export async function metricByLabel(
   instances: readonly string[] = INSTANCES,
 ): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  // the API prefixes its metric names with `shardgate_`
-  const pattern = new RegExp(`^(?:shardgate_)?${name}\\{([^}]*)\\}\\s+(\\S+)`);
-  const labelPattern = new RegExp(`${label}="([^"]*)"`);
   for (const base of instances) {
     let text = '';
     try {
@@ -138,11 +138,10 @@ export async function metricByLabel(
     } catch {
       continue;
     }
-    for (const line of text.split('\n')) {
-      const m = pattern.exec(line);
-      if (!m) continue;
-      const key = labelPattern.exec(m[1]!)?.[1] ?? '';
-      out[key] = (out[key] ?? 0) + Number(m[2]);
+    // the API and the worker prefix their metric names with `shardgate_`
+    for (const { labels, value } of metricSamples(text, `shardgate_${name}`)) {
+      const key = labels[label] ?? '';
+      out[key] = (out[key] ?? 0) + value;
     }
   }
   return out;
@@ -207,8 +206,7 @@ export async function outboxBacklog(): Promise<number> {
 
 /** emails the worker has handed to the SMTP server so far */
 export async function mailsDelivered(): Promise<number> {
-  const worker = `http://${H}:${topology.worker.metricsPort}`;
-  const m = await metricByLabel('mail_delivery_success_total', 'target', [worker]);
+  const m = await metricByLabel('mail_delivery_success_total', 'target', [workerUrl]);
   return Object.values(m).reduce((a, b) => a + b, 0);
 }
 

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderHaproxyConfig } from '../stack/haproxy-config.js';
-import { httpStatus, sleep } from '../stack/process-manager.js';
+import { httpStatus } from '../stack/probes.js';
+import { sleep } from '../stack/process-manager.js';
 
 export interface Ceiling {
   /** the bare server */

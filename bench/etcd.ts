@@ -1,19 +1,14 @@
 /** The few etcd operations the bench needs, with plain `etcdctl` as an operator would. */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { etcdctl, getArgs, printedValue, putArgs } from '../stack/etcdctl.js';
 import { topology } from '../stack/topology.js';
 
-const run = promisify(execFile);
-const ENDPOINT = `http://${topology.host}:${topology.etcd.port}`;
+const PREFIX = topology.etcd.prefix;
 
 /** etcdctl, tried up to 3 times: a busy 2-core box can make one call miss its deadline */
-async function etcdctl(args: string[]): Promise<string> {
+async function retried(args: string[]): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const { stdout } = await run('etcdctl', [`--endpoints=${ENDPOINT}`, ...args], {
-        env: { ...process.env, ETCDCTL_API: '3' },
-      });
-      return stdout;
+      return await etcdctl(args);
     } catch (error) {
       if (attempt >= 3) throw error;
       await new Promise((r) => setTimeout(r, 500 * attempt));
@@ -22,16 +17,15 @@ async function etcdctl(args: string[]): Promise<string> {
 }
 
 export async function etcdGet(key: string): Promise<string | undefined> {
-  const out = await etcdctl(['get', `${topology.etcd.prefix}${key}`, '--print-value-only']);
-  return out === '' ? undefined : out.replace(/\n$/, '');
+  return printedValue(await retried(getArgs(`${PREFIX}${key}`)));
 }
 
 export async function etcdPut(key: string, value: string): Promise<void> {
-  await etcdctl(['put', `${topology.etcd.prefix}${key}`, value]);
+  await retried(putArgs(`${PREFIX}${key}`, value));
 }
 
 export async function etcdDel(key: string, { prefix = false } = {}): Promise<void> {
-  await etcdctl(['del', `${topology.etcd.prefix}${key}`, ...(prefix ? ['--prefix'] : [])]);
+  await retried(['del', `${PREFIX}${key}`, ...(prefix ? ['--prefix'] : [])]);
 }
 
 /**

@@ -6,7 +6,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { API_ENTRY } from '../stack/build.js';
-import { httpStatus, sleep } from '../stack/process-manager.js';
+import { httpStatus } from '../stack/probes.js';
+import { sleep } from '../stack/process-manager.js';
 import { stackEnv } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
 import { freePort } from './ceiling.js';

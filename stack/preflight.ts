@@ -19,8 +19,6 @@ export const STACK_PACKAGES = [
   'redis-server',
   'rabbitmq-server',
 ];
-/** What `npm test` needs on top of the stack. */
-export const TEST_PACKAGES = [...STACK_PACKAGES, 'docker-compose'];
 
 interface Binary {
   name: string;

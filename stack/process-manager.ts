@@ -34,7 +34,6 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { LOG_DIR, PID_DIR } from './paths.js';
-import { httpStatus, portOpen } from './probes.js';
 
 export type ProcessState = 'running' | 'stopped' | 'dead' | 'not started';
 
@@ -241,8 +240,6 @@ export function createProcessManager({ pidDir, logDir }: { pidDir: string; logDi
   return { pidFile, startFile, logFile, readPid, isOurs, state, livePid, start, resume, stop };
 }
 
-export type ProcessManager = ReturnType<typeof createProcessManager>;
-
 /** The process manager of the local stack (`.stack/pids`, `.stack/logs`). */
 export const processes = createProcessManager({ pidDir: PID_DIR, logDir: LOG_DIR });
 
@@ -275,6 +272,3 @@ export async function waitUntil(
     `timed out after ${timeoutMs} ms waiting for ${what}${logName ? `; see ${logFile(logName)}` : ''}`,
   );
 }
-
-// probes used to live here; importers of process-manager keep working
-export { httpStatus, portOpen };

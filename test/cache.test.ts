@@ -12,6 +12,7 @@ import { STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride, etcdPut } from './helpers/etcd.js';
+import { scrapeMetric } from './helpers/metrics.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -30,13 +31,7 @@ async function newBook(title: string, copies = 2): Promise<string> {
   return r.json.id as string;
 }
 
-async function dbLoads(base: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith('shardgate_cache_db_loads_total{') && l.includes('entry="book"'));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const dbLoads = (base: string) => scrapeMetric(base, 'shardgate_cache_db_loads_total', { entry: 'book' });
 
 beforeAll(async () => {
   await createTenant(tenant, 'shard-2');

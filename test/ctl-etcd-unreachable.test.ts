@@ -10,7 +10,8 @@ import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { topology } from '../stack/topology.js';
 import { ctl, ctlAsync, type TimedCtlResult } from './helpers/ctl.js';
-import { ETCD_URL, stackPid } from './helpers/stack.js';
+import { ETCD_ENDPOINT } from './helpers/etcd.js';
+import { stackPid } from './helpers/stack.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /** the line of an unreachable etcd, its reason in operator words */
@@ -50,7 +51,7 @@ describe('shardgate-ctl with etcd unreachable', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    expectUnreachableLine(r, ETCD_URL, /no answer within \d+ ms/);
+    expectUnreachableLine(r, ETCD_ENDPOINT, /no answer within \d+ ms/);
     expect(r.elapsedMs).toBeLessThan(5000);
     // and once it runs again, the same command answers
     await waitFor(() => ctl(['status']).code === 0, { timeoutMs: 15_000, what: 'status after SIGCONT' });

@@ -18,6 +18,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { haproxyCommand } from '../control-plane/lb/haproxy-runtime.js';
 import { HAPROXY_SOCKET } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
+import { HAPROXY } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -350,7 +351,7 @@ describe('weights flipped between the two instances', () => {
     let running = true;
     const worker = async () => {
       while (running) {
-        const r = await fetch(`http://${topology.host}:${topology.haproxy.port}/health`);
+        const r = await fetch(`${HAPROXY}/health`);
         await r.arrayBuffer();
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       }

@@ -25,7 +25,7 @@ import {
 } from '../stack/haproxy-config.js';
 import { REPO_ROOT } from '../stack/paths.js';
 import { binary } from '../stack/preflight.js';
-import { portOpen } from '../stack/process-manager.js';
+import { portOpen } from '../stack/probes.js';
 import { topology } from '../stack/topology.js';
 import { waitFor } from './helpers/wait-for.js';
 

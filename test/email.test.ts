@@ -26,16 +26,18 @@ import { createOutboxPool } from '../src/mail/outbox-pool.js';
 import { MAIL_DIR, STATE_DIR } from '../stack/paths.js';
 import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
+import { workerUrl } from '../stack/urls.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { etcdOverride, etcdPut } from './helpers/etcd.js';
 import { doubled, mailbox, mailsTo } from './helpers/mailbox.js';
+import { scrapeMetric } from './helpers/metrics.js';
 import { insertOutboxRow, outboxId, welcomeMessage } from './helpers/outbox.js';
 import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
+import { AMQP_URL } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const tenant = uniqueTenantId('mail');
-const AMQP_URL = `amqp://guest:guest@${topology.host}:${topology.rabbitmq.port}`;
 const SHARD = 'shard-2';
 
 function pid(name: string): number {
@@ -111,11 +113,7 @@ async function publishMails(
   }
 }
 
-async function workerCounter(name: string): Promise<number> {
-  const text = await (await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)).text();
-  const m = new RegExp(`^shardgate_${name}\\{[^}]*\\} (\\d+)`, 'm').exec(text);
-  return Number(m?.[1] ?? 0);
-}
+const workerCounter = (name: string) => scrapeMetric(workerUrl, `shardgate_${name}`);
 
 /** no mail of this test run in flight: the count stays put for a moment */
 async function quiet(): Promise<void> {
@@ -175,7 +173,7 @@ describe('email side effects', () => {
     const emails = addresses(100, 'mq');
     const workerMetrics = async () =>
       (
-        await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`, {
+        await fetch(`${workerUrl}/metrics`, {
           signal: AbortSignal.timeout(15_000),
         })
       ).text();
@@ -420,9 +418,9 @@ describe('email side effects', () => {
   });
 
   it('exposes per-target delivery and publish counters and the outbox backlog on the worker /metrics', async () => {
-    const text = await (await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)).text();
+    const text = await (await fetch(`${workerUrl}/metrics`)).text();
     // only there: another path is 404, not the metrics again
-    expect((await fetch(`http://${topology.host}:${topology.worker.metricsPort}/health`)).status).toBe(404);
+    expect((await fetch(`${workerUrl}/health`)).status).toBe(404);
     for (const line of [
       /^shardgate_mail_publish_success_total\{[^}]*target="rabbitmq"[^}]*\} \d+/m,
       /^shardgate_mail_delivery_success_total\{[^}]*target="smtp"[^}]*\} \d+/m,
@@ -442,13 +440,9 @@ describe('outbox retention (mail/outbox_retention_hours, live from etcd)', () =>
     while (restores.length > 0) restores.pop()!();
   });
 
-  /** the worker's metric line with this shard label (or without labels) */
-  async function workerMetric(name: string, shard?: string): Promise<number> {
-    const text = await (await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)).text();
-    const labels = shard ? `\\{[^}]*shard="${shard}"[^}]*\\}` : '(?:\\{[^}]*\\})?';
-    const m = new RegExp(`^shardgate_${name}${labels} (\\d+)`, 'm').exec(text);
-    return Number(m?.[1] ?? 0);
-  }
+  /** the worker's metric with this shard label (any labels without one) */
+  const workerMetric = (name: string, shard?: string) =>
+    scrapeMetric(workerUrl, `shardgate_${name}`, shard ? { shard } : {});
 
   async function present(master: number, ids: string[]): Promise<string[]> {
     const rows = await rootQuery<{ id: string }>(

@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { CLIENT_KEEP_ALIVE_SECONDS } from '../stack/haproxy-config.js';
 import { topology } from '../stack/topology.js';
-import { HAPROXY_URL } from './helpers/stack.js';
+import { HAPROXY } from './helpers/api.js';
 
 describe('keep-alive towards clients', () => {
   it("advertises HAProxy's own idle timeout through :8080, not the API's", async () => {
@@ -19,14 +19,14 @@ describe('keep-alive towards clients', () => {
     expect(direct.headers.get('keep-alive')).toBe('timeout=65');
     for (let i = 0; i < 4; i++) {
       // every instance, whichever answers
-      const res = await fetch(`${HAPROXY_URL}/health`);
+      const res = await fetch(`${HAPROXY}/health`);
       await res.arrayBuffer();
       expect(res.headers.get('keep-alive')).toBe(`timeout=${CLIENT_KEEP_ALIVE_SECONDS}`);
     }
   });
 
   it('closes an idle client connection after that timeout, not before', async () => {
-    const url = new URL(HAPROXY_URL);
+    const url = new URL(HAPROXY);
     const socket = connect(Number(url.port), url.hostname);
     const answered = new Promise<number>((resolve) => socket.once('data', () => resolve(Date.now())));
     const closed = new Promise<number>((resolve) => socket.once('end', () => resolve(Date.now())));

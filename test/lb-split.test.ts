@@ -7,7 +7,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { topology } from '../stack/topology.js';
-import { etcdGet, etcdPut, HAPROXY_URL, waitFor } from './helpers/stack.js';
+import { HAPROXY } from './helpers/api.js';
+import { etcdGet, etcdPut } from './helpers/etcd.js';
+import { waitFor } from './helpers/stack.js';
 
 const ids = topology.apis.map((a) => a.id);
 const [a1, a2] = ids as [string, string];
@@ -23,7 +25,7 @@ async function split(n: number): Promise<{ counts: Record<string, number>; failu
   const counts: Record<string, number> = {};
   let failures = 0;
   for (let i = 0; i < n; i++) {
-    const res = await fetch(`${HAPROXY_URL}/health`);
+    const res = await fetch(`${HAPROXY}/health`);
     await res.arrayBuffer();
     if (res.status !== 200) failures++;
     const by = res.headers.get('X-Served-By') ?? 'none';

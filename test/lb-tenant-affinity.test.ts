@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localServers, renderHaproxyConfig } from '../stack/haproxy-config.js';
-import { portOpen } from '../stack/process-manager.js';
+import { portOpen } from '../stack/probes.js';
 import { topology } from '../stack/topology.js';
 import { waitFor } from './helpers/wait-for.js';
 

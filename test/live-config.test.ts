@@ -3,17 +3,19 @@
  * 2 s; an invalid value is rejected, listed at /health/config, and the last good value stays;
  * with etcd frozen (SIGSTOP) the instances keep answering /health and /health/ready with 200.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { etcdctlSync } from '../stack/etcdctl.js';
 import { REPO_ROOT } from '../stack/paths.js';
 import { stackEnv } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
-import { ETCD_ENDPOINT, etcdOverride, etcdPut, PREFIX } from './helpers/etcd.js';
+import { INSTANCES } from './helpers/api.js';
+import { etcdOverride, etcdPut, PREFIX } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
-const apis = topology.apis.map((a) => `http://${topology.host}:${a.port}`);
+const apis = INSTANCES;
 
 interface ConfigHealth {
   revision: number;
@@ -86,11 +88,9 @@ describe('live config from etcd', () => {
     );
     const fallback = put[0]!.applied.breakers['mysql-master']?.half_open_max_calls;
     // the key just put holds the highest mod_revision: without it the revision must not go back
-    const deleted = JSON.parse(
-      execFileSync('etcdctl', [`--endpoints=${ETCD_ENDPOINT}`, 'del', `${PREFIX}${key}`, '-w', 'json'], {
-        encoding: 'utf8',
-      }),
-    ) as { header: { revision: string | number } };
+    const deleted = JSON.parse(etcdctlSync(['del', `${PREFIX}${key}`, '-w', 'json'])) as {
+      header: { revision: string | number };
+    };
     const at = Number(deleted.header.revision);
     const started = Date.now();
     await waitFor(

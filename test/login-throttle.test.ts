@@ -17,6 +17,7 @@ import { STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { type ApiAnswer, api, HAPROXY, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride } from './helpers/etcd.js';
+import { scrapeMetric } from './helpers/metrics.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -32,16 +33,8 @@ const restores: (() => void)[] = [];
 const login = (email: string, password: string, base: string) =>
   api('POST', '/v1/auth/login', { tenant, base, body: { email, password } });
 
-async function unthrottled(base: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find(
-      (l) =>
-        l.startsWith('shardgate_login_throttle_decisions_total{') && l.includes('decision="unthrottled"'),
-    );
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const unthrottled = (base: string) =>
+  scrapeMetric(base, 'shardgate_login_throttle_decisions_total', { decision: 'unthrottled' });
 
 function expectThrottled(r: ApiAnswer, where: string): void {
   expect([where, r.status, r.json?.code]).toEqual([where, 429, 'too_many_login_attempts']);

@@ -17,6 +17,7 @@ import { STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride, etcdPut } from './helpers/etcd.js';
+import { scrapeMetric } from './helpers/metrics.js';
 import { stackCli } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -27,13 +28,7 @@ const restores: (() => void)[] = [];
 let token = '';
 const redis = new Redis(`redis://${topology.host}:${topology.redis.port}`, { lazyConnect: true });
 
-async function metric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`shardgate_${name}{`) || l.startsWith(`shardgate_${name} `));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const metric = (base: string, name: string) => scrapeMetric(base, `shardgate_${name}`);
 
 /** calls of the script behind every Redis cache read, from Redis itself */
 async function redisReads(): Promise<number> {

@@ -20,7 +20,8 @@ import { describe, expect, it } from 'vitest';
 import { threadPoolGroups } from '../stack/mariadb.js';
 import { MAIL_DIR, REPO_ROOT } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
-import { DB_NODES, mariadb, stackCli, stackPid, waitFor } from './helpers/stack.js';
+import { DB_NODES, rootQuery } from './helpers/shard-db.js';
+import { stackCli, stackPid, waitFor } from './helpers/stack.js';
 
 interface Row {
   name: string;
@@ -41,18 +42,18 @@ describe('local stack: MariaDB shards', () => {
   it('replicates a row from each master to its own replica and to no node of another shard', async () => {
     const marker = randomBytes(6).toString('hex');
     for (const shard of topology.shards) {
-      await mariadb(
+      await rootQuery(
         shard.master.port,
         'CREATE TABLE IF NOT EXISTS stack_probe (id VARCHAR(40) PRIMARY KEY, shard VARCHAR(64) NOT NULL)',
       );
-      await mariadb(shard.master.port, 'INSERT INTO stack_probe (id, shard) VALUES (?, ?)', [
+      await rootQuery(shard.master.port, 'INSERT INTO stack_probe (id, shard) VALUES (?, ?)', [
         `${marker}-${shard.id}`,
         shard.id,
       ]);
     }
     const probeIds = async (port: number) =>
       (
-        await mariadb<{ id: string }>(port, 'SELECT id FROM stack_probe WHERE id LIKE ?', [`${marker}-%`])
+        await rootQuery<{ id: string }>(port, 'SELECT id FROM stack_probe WHERE id LIKE ?', [`${marker}-%`])
       ).map((r) => r.id);
     for (const node of DB_NODES) {
       // the table itself replicates too: wait for this node to have our shard's row
@@ -69,7 +70,7 @@ describe('local stack: MariaDB shards', () => {
 
   it('runs every master durable, and every node on the thread pool with minimal row images', async () => {
     for (const node of DB_NODES) {
-      const [v] = await mariadb<Record<string, unknown>>(
+      const [v] = await rootQuery<Record<string, unknown>>(
         node.port,
         'SELECT @@innodb_flush_log_at_trx_commit AS flush, @@sync_binlog AS sync, ' +
           '@@thread_handling AS threads, @@thread_pool_size AS groups, @@binlog_row_image AS image',
@@ -86,7 +87,7 @@ describe('local stack: MariaDB shards', () => {
   it('runs every replica read-only, following its master by GTID, with no GTID of its own', async () => {
     for (const shard of topology.shards) {
       for (const replica of shard.replicas) {
-        const [v] = await mariadb<{ ro: number; pos: string }>(
+        const [v] = await rootQuery<{ ro: number; pos: string }>(
           replica.port,
           'SELECT @@read_only AS ro, @@gtid_binlog_pos AS pos',
         );
@@ -95,7 +96,7 @@ describe('local stack: MariaDB shards', () => {
         for (const gtid of (v?.pos ?? '').split(',').filter(Boolean)) {
           expect(gtid.split('-')[1], `${replica.name} ${gtid}`).toBe(String(shard.master.serverId));
         }
-        const [st] = await mariadb<Record<string, unknown>>(replica.port, 'SHOW SLAVE STATUS');
+        const [st] = await rootQuery<Record<string, unknown>>(replica.port, 'SHOW SLAVE STATUS');
         expect(st).toMatchObject({
           Master_Port: shard.master.port,
           Using_Gtid: 'Slave_Pos',

@@ -28,7 +28,6 @@ function randomBytesForId(): Uint8Array {
   return bytes;
 }
 
-export const ID_LENGTH = 26;
 export const ID_REGEX = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
 /** the 10 characters of an id that hold its millisecond time */

@@ -36,7 +36,12 @@ export interface Loan {
   returnedAt: Date | null;
 }
 
-export type OutboxKind = 'welcome' | 'password_changed' | 'loan_receipt' | 'return_receipt';
+/**
+ * The emails the outbox carries: the one list of them. mail/mail-templates.ts has a template for
+ * each (it does not compile without one).
+ */
+export const OUTBOX_KINDS = ['welcome', 'password_changed', 'loan_receipt', 'return_receipt'] as const;
+export type OutboxKind = (typeof OUTBOX_KINDS)[number];
 
 /** One email to send; written in the same transaction as the change it reports (issue 6 relays it). */
 export interface OutboxMessage {

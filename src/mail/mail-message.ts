@@ -11,8 +11,6 @@
  */
 import { z } from 'zod';
 
-export const MAIL_KINDS = ['welcome', 'password_changed', 'loan_receipt', 'return_receipt'] as const;
-
 export const mailMessageSchema = z.object({
   outboxId: z.string().min(1).max(64),
   shardId: z.string().min(1).max(63),

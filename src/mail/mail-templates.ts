@@ -1,10 +1,12 @@
 /**
  * The four emails (welcome, password changed, loan receipt, return receipt) as plain text and
- * HTML, naming the tenant's library. Every interpolated value is HTML-escaped in the HTML part.
- * A payload missing what its kind needs throws `InvalidMailError`: the consumer retries it and
- * dead-letters it after the configured attempts (a poison message never blocks the others).
+ * HTML, naming the tenant's library: one payload schema per kind of OUTBOX_KINDS
+ * (domain/models.ts), which `satisfies` checks. Every interpolated value is HTML-escaped in the
+ * HTML part. A payload missing what its kind needs throws `InvalidMailError`: the consumer retries
+ * it and dead-letters it after the configured attempts (a poison message never blocks the others).
  */
 import { z } from 'zod';
+import type { OutboxKind } from '../domain/models.js';
 
 export class InvalidMailError extends Error {}
 
@@ -25,7 +27,7 @@ const schemas = {
   password_changed: base.extend({ changedAt: z.string() }),
   loan_receipt: loan,
   return_receipt: loan.extend({ returnedAt: z.string() }),
-} as const;
+} as const satisfies Record<OutboxKind, z.ZodType>;
 
 export function escapeHtml(s: string): string {
   return s.replace(

@@ -1,10 +1,11 @@
 /**
  * HTTP calls to the library API of the local stack, through HAProxy (default) or one instance.
  */
-import { topology } from '../../stack/topology.js';
+import { apiUrls, haproxyUrl } from '../../stack/urls.js';
 
-export const HAPROXY = `http://${topology.host}:${topology.haproxy.port}`;
-export const INSTANCES = topology.apis.map((a) => `http://${topology.host}:${a.port}`);
+/** the tests' names for stack/urls.ts: HAProxy's frontend, and each instance directly */
+export const HAPROXY = haproxyUrl;
+export const INSTANCES = apiUrls;
 
 export interface ApiAnswer {
   status: number;

@@ -2,23 +2,16 @@
  * etcd access for integration tests: plain `etcdctl` against the local stack's etcd, as an
  * operator would do it, with the prefix of CONTRACT.md §4.
  */
-import { execFileSync } from 'node:child_process';
 import { createEtcdClient } from '../../src/config/etcd-client.js';
+import { etcdClientUrl } from '../../stack/etcd.js';
+import { etcdctlSync, getArgs, printedValue, putArgs } from '../../stack/etcdctl.js';
 import { topology } from '../../stack/topology.js';
 
-export const ETCD_ENDPOINT = `http://${topology.host}:${topology.etcd.port}`;
+export const ETCD_ENDPOINT = etcdClientUrl;
 export const PREFIX = topology.etcd.prefix;
 
-function etcdctl(args: string[]): string {
-  return execFileSync('etcdctl', [`--endpoints=${ETCD_ENDPOINT}`, ...args], {
-    env: { ...process.env, ETCDCTL_API: '3' },
-    encoding: 'utf8',
-  });
-}
-
 export function etcdPut(key: string, value: string): void {
-  // '--': a value like -1 is not a flag
-  etcdctl(['put', '--', `${PREFIX}${key}`, value]);
+  etcdctlSync(putArgs(`${PREFIX}${key}`, value));
 }
 
 export function etcdGet(key: string): string | undefined {
@@ -27,8 +20,7 @@ export function etcdGet(key: string): string | undefined {
 
 /** a key outside the prefix, such as a move's record or lock beside it */
 export function etcdGetKey(fullKey: string): string | undefined {
-  const out = etcdctl(['get', fullKey, '--print-value-only']);
-  return out === '' ? undefined : out.replace(/\n$/, '');
+  return printedValue(etcdctlSync(getArgs(fullKey)));
 }
 
 export function etcdDel(key: string): void {
@@ -37,7 +29,7 @@ export function etcdDel(key: string): void {
 
 /** one key outside the prefix (never a range) */
 export function etcdDelKey(fullKey: string): void {
-  etcdctl(['del', fullKey]);
+  etcdctlSync(['del', fullKey]);
 }
 
 /** Set a key for the duration of a test; returns a function that restores the previous value. */

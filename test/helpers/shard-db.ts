@@ -6,8 +6,6 @@ import { type Connection, createConnection } from 'mysql2/promise';
 import { dbPassword } from '../../stack/stack-env.js';
 import { topology } from '../../stack/topology.js';
 
-export type ShardId = (typeof topology.shards)[number]['id'];
-
 export interface DbNode {
   /** the process name in the stack (pid file, logs) */
   name: string;
