@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { scalarSchemas } from '../src/config/schema.js';
+import { canonical, isManagedKey, planChanges } from './change-plan.js';
 import { fromDocument, readDocument, toDocument } from './config-document.js';
-import { canonical, isManagedKey, planChanges } from './config-io.js';
 
 describe('config document', () => {
   const entries = new Map([

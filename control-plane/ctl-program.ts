@@ -219,7 +219,10 @@ export function buildProgram(): Command {
   lb.command('sync')
     .description('push lb/weights/* to HAProxy through its runtime API (0 = drain)')
     .option('--watch', 'keep running: follow etcd and re-apply after HAProxy restarts')
-    .option('--socket <path>', 'HAProxy runtime API socket (default .stack/haproxy.sock)')
+    .option(
+      '--socket <path>',
+      "HAProxy runtime API socket (default: SHARDGATE_HAPROXY_SOCKET, else the local stack's .stack/haproxy.sock)",
+    )
     .option('--backend <name>', 'HAProxy backend of the API servers', 'api')
     .option('--interval-ms <ms>', 'HAProxy restart check period with --watch, 100-3600000', '1000')
     .action(run((ctx, opts: LbSyncOptions) => lbSyncCommand(ctx, opts)));

@@ -6,9 +6,9 @@
  * CALL_TIMEOUT_MS, or stops answering a call for as long, is an UnreachableError (exit 2) naming
  * the URL without its credentials. A broker that answers the handshake by refusing the URL's
  * credentials (ACCESS_REFUSED) or its vhost is reachable: that is a UserError (exit 1) saying what
- * it refused, again without the credentials. Every move of a message is publish → broker confirm → ack of
- * the original, so an interrupted command can leave a message twice (once in each place, or twice
- * in the dead-letter queue) but never loses one; the worker mails each outbox id once
+ * it refused, again without the credentials. Every move of a message is publish → broker confirm
+ * → ack of the original, so an interrupted command can leave a message twice (once in each place,
+ * or twice in the dead-letter queue) but never loses one; the worker mails each outbox id once
  * (delivered_at on the shard master), so a doubled dead letter is still one mail.
  *
  * A pass over the dead-letter queue (`dead-letters`, `redrive`) first takes the lock: the

@@ -11,7 +11,9 @@
  * source rows were to be kept, which is what the later move needs to finish it or take it back.
  */
 import { z } from 'zod';
+import { looseTenantEntry } from '../src/config/loose-entry.js';
 import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../src/config/schema.js';
+import { isCompactedError } from './compacted-error.js';
 import type { CtlContext } from './ctl-context.js';
 import { UserError } from './ctl-errors.js';
 
@@ -110,23 +112,15 @@ export async function entryHistory(
         const kv = res.kvs[0];
         return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
       } catch (error) {
-        if (/required revision has been compacted/.test((error as Error).message)) return 'compacted';
+        if (isCompactedError(error)) return 'compacted';
         throw error;
       }
     });
     if (raw === 'compacted') return 'unknown';
     if (!raw || raw.mod <= since) break;
-    let parsed: { shard?: unknown; status?: unknown } = {};
-    try {
-      parsed = JSON.parse(raw.value) as typeof parsed;
-    } catch {
-      /* not JSON: names no shard */
-    }
-    versions.push({
-      shard: typeof parsed.shard === 'string' ? parsed.shard : undefined,
-      status: typeof parsed.status === 'string' ? parsed.status : undefined,
-      mod: raw.mod,
-    });
+    // a version that is not a JSON object names no shard
+    const entry = looseTenantEntry(raw.value);
+    versions.push({ shard: entry?.shard, status: entry?.status, mod: raw.mod });
     at = raw.mod - 1;
   }
   return versions;

@@ -19,8 +19,10 @@ import { createHash } from 'node:crypto';
 import type { ResultSetHeader } from 'mysql2';
 import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
 import type { ShardConfig } from '../src/config/schema.js';
+import { flavourOfVersion, positionSql, VERSION_SQL, waitSql } from '../src/db/flavour-sql.js';
 import { missingPasswordHint, shardPassword } from '../src/db/shard-password.js';
 import type { Env } from '../src/env.js';
+import type { ServerFlavour } from '../src/routing/gtid.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 
 /** the tables of a tenant's library, each with its primary key after `tenant_id` */
@@ -87,7 +89,6 @@ export async function connectShardServer(
   }
 }
 
-/** MariaDB or MySQL: they name the replication position and its wait differently */
 /**
  * Which database a connection reached, as the server itself says: its host name, port, data
  * directory and the schema. Two shards whose addresses differ as written (`localhost` and
@@ -101,9 +102,16 @@ export async function databaseIdentity(connection: Connection): Promise<string> 
   return r ? `${r.h}:${r.p}:${r.d}:${r.db}` : '';
 }
 
-export async function isMariaDb(connection: Connection): Promise<boolean> {
-  const [rows] = await connection.query<RowDataPacket[]>('SELECT VERSION() AS v');
-  return String(rows[0]?.v ?? '').includes('MariaDB');
+/** MariaDB or MySQL: they name the replication position and its wait differently */
+async function flavourOf(connection: Connection): Promise<ServerFlavour> {
+  const [rows] = await connection.query<RowDataPacket[]>({ sql: VERSION_SQL, rowsAsArray: true });
+  return flavourOfVersion(String((rows as unknown[][])[0]?.[0] ?? ''));
+}
+
+/** the first column of the first row of `sql`'s answer */
+async function scalar(connection: Connection, sql: string, params: unknown[] = []): Promise<unknown> {
+  const [rows] = await connection.query<RowDataPacket[]>({ sql, rowsAsArray: true }, params);
+  return (rows as unknown as unknown[][])[0]?.[0];
 }
 
 /**
@@ -244,12 +252,8 @@ export async function deleteTenantRows(
 }
 
 /** The master's whole replication position (everything it committed so far). */
-export async function masterPosition(connection: Connection): Promise<string> {
-  const sql = (await isMariaDb(connection))
-    ? 'SELECT @@GLOBAL.gtid_binlog_pos AS p'
-    : 'SELECT @@GLOBAL.gtid_executed AS p';
-  const [rows] = await connection.query<RowDataPacket[]>(sql);
-  return String(rows[0]?.p ?? '');
+async function masterPosition(connection: Connection): Promise<string> {
+  return String((await scalar(connection, positionSql(await flavourOf(connection), 'master'))) ?? '');
 }
 
 /** True once this replica has applied `position`, waiting at most `timeoutMs`. */
@@ -259,11 +263,8 @@ export async function replicaApplied(
   timeoutMs: number,
 ): Promise<boolean> {
   if (position === '') return true;
-  const sql = (await isMariaDb(connection))
-    ? 'SELECT MASTER_GTID_WAIT(?, ?) AS r'
-    : 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r';
-  const [rows] = await connection.query<RowDataPacket[]>(sql, [position, timeoutMs / 1000]);
-  return Number(rows[0]?.r) === 0;
+  const sql = waitSql(await flavourOf(connection));
+  return Number(await scalar(connection, sql, [position, timeoutMs / 1000])) === 0;
 }
 
 /** `1 tenant_state row, 12 members, 40 books, 1 loan, 0 idempotency keys` */

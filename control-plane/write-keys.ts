@@ -9,16 +9,11 @@
  * read (so an edit of the same key is seen, and the write validated against it), up to
  * WRITE_ATTEMPTS times; only a prefix that keeps changing faster than that refuses it.
  */
-import {
-  type Change,
-  commitChanges,
-  formatChange,
-  type PrefixRead,
-  planChanges,
-  readPrefix,
-} from './config-io.js';
+import { type Change, formatChange, planChanges } from './change-plan.js';
 import type { CtlContext } from './ctl-context.js';
 import { ConcurrentChangeError } from './ctl-errors.js';
+import { commitChanges } from './guarded-commit.js';
+import { type PrefixRead, readPrefix } from './prefix-read.js';
 
 /** How a command words its outcome, instead of the raw key diff and "no changes". */
 export interface WriteReport {

@@ -86,6 +86,11 @@ export const envSchema = z.object({
   SHARDGATE_MAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   /** port of the email worker's /metrics (0 = off) */
   SHARDGATE_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  /**
+   * HAProxy's runtime API socket for `shardgate-ctl lb sync` without --socket (relative to the
+   * working directory); unset = the local stack's `<repo>/.stack/haproxy.sock`
+   */
+  SHARDGATE_HAPROXY_SOCKET: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

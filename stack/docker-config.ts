@@ -9,26 +9,18 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { toDocument } from '../control-plane/config-document.js';
 import { renderDockerHaproxyConfig } from './haproxy-config.js';
 import { REPO_ROOT } from './paths.js';
-import { topology } from './topology.js';
+import { topologyEntries } from './topology-config.js';
 
-/** The etcd keys compose seeds, as a `shardgate-ctl config apply` document. */
+/**
+ * The etcd keys compose seeds (topologyEntries, by container hostname) as a `shardgate-ctl config
+ * apply` document: the tree `config export` writes for them, its sections in the seed's order.
+ */
 export function dockerSeedDocument(): Record<string, unknown> {
-  return {
-    shards: Object.fromEntries(
-      topology.shards.map((s) => [
-        s.id,
-        {
-          master: { host: s.master.name, port: s.master.port },
-          replicas: s.replicas.map((r) => ({ host: r.name, port: r.port, weight: 1 })),
-          database: topology.database,
-        },
-      ]),
-    ),
-    placement: { strategy: 'least-tenants', shards: topology.shards.map((s) => s.id) },
-    lb: { weights: Object.fromEntries(topology.apis.map((a) => [a.id, a.weight])) },
-  };
+  const doc = toDocument(topologyEntries({ hostOf: (node) => node.name }));
+  return { shards: doc.shards, placement: doc.placement, lb: doc.lb };
 }
 
 export function renderDockerEtcdSeed(): string {

@@ -16,9 +16,10 @@ import {
   DEFAULT_BREAKER_SETTINGS,
   parseConfigKey,
 } from '../../src/config/schema.js';
-import { type PrefixRead, readPrefix, stateInForce } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { type PrefixRead, readPrefix } from '../prefix-read.js';
+import { stateInForce } from '../state-in-force.js';
 import { writeKeys } from '../write-keys.js';
 
 type Scope = 'default' | BreakerKind;

@@ -7,35 +7,29 @@
  * --force; so is a file whose N is above etcd's revision (not exported from this etcd), and one
  * that would create keys when etcd has compacted revision N away (deletions cannot be checked).
  * A file with no export revision cannot be checked so: it is applied, with one warning line on
- * stderr saying so (none with --force, which asks for no such check). Keys absent from the file are left alone unless --prune
- * (then managed keys not in the file are deleted; `instances/` is never touched). Every problem of
- * the file (unknown sections, empty values, revision checks, invalid values) is named in one line.
+ * stderr saying so (none with --force, which asks for no such check). Keys absent from the file
+ * are left alone unless --prune (then managed keys not in the file are deleted; `instances/` is
+ * never touched). Every problem of the file (unknown sections, empty values, revision checks,
+ * invalid values) is named in one line.
  * A dry run warns when the transaction would exceed etcd's default --max-txn-ops (128).
  */
 import { parse, stringify } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
+import { formatChange, isManagedKey, planChanges } from '../change-plan.js';
 import { readDocument, toDocument } from '../config-document.js';
-import {
-  commitChanges,
-  ETCD_DEFAULT_MAX_TXN_OPS,
-  EXPORT_HEADER,
-  exportRevisionProblems,
-  formatChange,
-  guardedTxn,
-  isManagedKey,
-  loadState,
-  planChanges,
-  problemsMessage,
-  REVISION_FIELD,
-  readPrefix,
-  splitExportRevision,
-  stateInForce,
-  txnOperationCount,
-  validateChanges,
-} from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import {
+  EXPORT_HEADER,
+  exportRevisionProblems,
+  REVISION_FIELD,
+  splitExportRevision,
+} from '../export-revision.js';
+import { commitChanges, ETCD_DEFAULT_MAX_TXN_OPS, guardedTxn, txnOperationCount } from '../guarded-commit.js';
+import { loadState, readPrefix } from '../prefix-read.js';
+import { stateInForce } from '../state-in-force.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
+import { problemsMessage, validateChanges } from '../validate-changes.js';
 
 export async function exportCommand(
   ctx: CtlContext,

@@ -1,35 +1,25 @@
 /**
  * `shardgate-ctl init`: seed the defaults of every setting that is absent (never overwrites an
  * existing key unless --force). Unless --no-topology, also the shards, placement and LB weights
- * of the local topology (stack/topology.ts), so a fresh local stack is usable at once.
+ * of the local topology (stack/topology-config.ts), so a fresh local stack is usable at once.
  */
 import { DEFAULT_BREAKER_SETTINGS, DEFAULT_SCALARS } from '../../src/config/schema.js';
 import { topology } from '../../stack/topology.js';
-import { commitChanges, formatChange, planChanges, readPrefix } from '../config-io.js';
+import { topologyEntries } from '../../stack/topology-config.js';
+import { formatChange, planChanges } from '../change-plan.js';
 import type { CtlContext } from '../ctl-context.js';
+import { commitChanges } from '../guarded-commit.js';
+import { readPrefix } from '../prefix-read.js';
 
-export function defaultEntries({ withTopology }: { withTopology: boolean }): Map<string, string> {
+/** The keys `init` seeds: every setting's default, then (withTopology) the topology's keys. */
+function defaultEntries({ withTopology }: { withTopology: boolean }): Map<string, string> {
   const entries = new Map<string, string>();
   for (const [setting, value] of Object.entries(DEFAULT_BREAKER_SETTINGS)) {
     entries.set(`breakers/default/${setting}`, String(value));
   }
   for (const [key, value] of Object.entries(DEFAULT_SCALARS)) entries.set(key, value);
   if (withTopology) {
-    for (const shard of topology.shards) {
-      entries.set(
-        `shards/${shard.id}`,
-        JSON.stringify({
-          master: { host: topology.host, port: shard.master.port },
-          replicas: shard.replicas.map((r) => ({ host: topology.host, port: r.port, weight: 1 })),
-          database: topology.database,
-        }),
-      );
-    }
-    entries.set(
-      'placement',
-      JSON.stringify({ strategy: 'least-tenants', shards: topology.shards.map((s) => s.id) }),
-    );
-    for (const api of topology.apis) entries.set(`lb/weights/${api.id}`, String(api.weight));
+    for (const [key, value] of topologyEntries({ hostOf: () => topology.host })) entries.set(key, value);
   }
   return entries;
 }

@@ -20,13 +20,15 @@
  */
 import { resolve } from 'node:path';
 import { EtcdConfigStore } from '../../src/config/etcd-config-store.js';
+import type { Env } from '../../src/env.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { HAPROXY_SOCKET } from '../../stack/paths.js';
 import { topology } from '../../stack/topology.js';
-import { loadState, readPrefix } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { haproxyIdentity, UnknownBackendError } from '../lb/haproxy-runtime.js';
 import { WeightSync } from '../lb/weight-sync.js';
+import { loadState, readPrefix } from '../prefix-read.js';
 import { wholeNumber } from '../whole-number.js';
 
 export interface LbSyncOptions {
@@ -51,11 +53,21 @@ export function parseIntervalMs(text: string | undefined): number {
   return ms;
 }
 
+/**
+ * The HAProxy runtime API socket: --socket, else SHARDGATE_HAPROXY_SOCKET (either relative to the
+ * working directory), else the local stack's (stack/paths.ts: under the repository root, wherever
+ * the command runs). Absolute.
+ */
+export function haproxySocketPath(
+  socket: string | undefined,
+  env: Pick<Env, 'SHARDGATE_HAPROXY_SOCKET'>,
+): string {
+  return resolve(socket ?? env.SHARDGATE_HAPROXY_SOCKET ?? HAPROXY_SOCKET);
+}
+
 export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promise<void> {
   const intervalMs = parseIntervalMs(opts.intervalMs);
-  const socketPath = resolve(
-    opts.socket ?? process.env.SHARDGATE_HAPROXY_SOCKET ?? `${topology.stateDir}/${topology.haproxy.socket}`,
-  );
+  const socketPath = haproxySocketPath(opts.socket, ctx.env);
   const backend = opts.backend ?? topology.haproxy.backend;
   const stamp = (line: string) => ctx.out(`${new Date().toISOString()} ${line}`);
   const sync = new WeightSync({

@@ -1,8 +1,9 @@
 /**
  * `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (0–256, 0 = drain). An instance that
  * is not registered now (no `instances/<id>`: down, not started yet, or a typo) still gets its
- * weight, with a warning on stderr naming it, printed once the write is done. Without the key (deleted
- * with etcdctl), `lb sync` gives the server its haproxy.cfg weight again, ending a weight-0 drain.
+ * weight, with a warning on stderr naming it, printed once the write is done. Without the key
+ * (deleted with etcdctl), `lb sync` gives the server its haproxy.cfg weight again, ending a
+ * weight-0 drain.
  */
 import { parseConfigKey } from '../../src/config/schema.js';
 import type { CtlContext } from '../ctl-context.js';

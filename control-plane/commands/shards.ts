@@ -7,15 +7,19 @@
  * A shard's replicas are distinct servers and none is its master: `add` refuses a --replica given
  * twice or equal to --master, `add-replica` one the shard has or its master, each before anything
  * is probed. `set-master` may name one of the shard's replicas: that is how a replica is promoted
- * after its master died, and it leaves the replicas in the same write. Hosts compare case-insensitively, as DNS names do; no name is resolved.
+ * after its master died, and it leaves the replicas in the same write. Hosts compare
+ * case-insensitively, as DNS names do; no name is resolved.
  */
+import { looseEntry } from '../../src/config/loose-entry.js';
 import { ID_PATTERN, parseConfigKey, replicaSchema, type ShardConfig } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
-import { loadState, type PrefixRead, problemsMessage, readPrefix, stateInForce } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
+import { stateInForce } from '../state-in-force.js';
+import { problemsMessage } from '../validate-changes.js';
 import { wholeNumber } from '../whole-number.js';
 import { writeKeys } from '../write-keys.js';
 
@@ -41,11 +45,8 @@ function shardOf(read: PrefixRead, id: string): ShardConfig {
   const r = parseConfigKey(`shards/${id}`, raw);
   if (r.ok && r.parsed.type === 'shard') return r.parsed.value;
   // an invalid entry: the command may be what fixes it, and the write is validated anyway
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {}
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  const value = looseEntry(raw);
+  if (!value) {
     throw new UserError(`shard ${id} has no readable entry (shards/${id} = ${raw} is not a JSON object)`);
   }
   const shard = value as ShardConfig;

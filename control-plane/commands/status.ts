@@ -5,8 +5,9 @@
  * each has applied and what each answers at /health/ready right now.
  */
 import { alignColumns } from '../columns.js';
-import { readPrefix, stateInForce } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
+import { readPrefix } from '../prefix-read.js';
+import { stateInForce } from '../state-in-force.js';
 import { shardLines } from './shards.js';
 
 interface ReplicaLag {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { PrefixRead } from '../config-io.js';
 import { UserError } from '../ctl-errors.js';
+import type { PrefixRead } from '../prefix-read.js';
 import { pickShard } from './tenants.js';
 
 const shard = '{"master":{"host":"127.0.0.1","port":3316}}';

@@ -15,13 +15,15 @@
  * its `problem`, never hidden.
  */
 import type { ConfigState } from '../../src/config/config-state.js';
+import { looseEntry, looseTenantEntry } from '../../src/config/loose-entry.js';
 import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
-import { loadState, type PrefixRead, readPrefix, stateInForce } from '../config-io.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
+import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
+import { stateInForce } from '../state-in-force.js';
 import { writeKeys } from '../write-keys.js';
 
 type TenantStatus = TenantEntry['status'];
@@ -52,20 +54,6 @@ export interface TenantRow {
   value?: string;
 }
 
-/** The value as a JSON object, or undefined when it is not one. */
-function jsonObject(raw: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(raw);
-    return v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const text = (v: unknown) => (typeof v === 'string' ? v : null);
-
 /**
  * Every `tenants/` key, sorted by id: a valid entry as the schema reads it (status defaulted), a
  * rejected one with the schema's reason as `problem` and whatever shard/status it names.
@@ -82,13 +70,12 @@ export function tenantRows(read: PrefixRead, s: ConfigState = loadState(read)): 
       rows.push({ id, ...good });
       continue;
     }
-    const loose = jsonObject(raw) ?? {};
-    const name = text(loose.name);
+    const loose = looseTenantEntry(raw);
     rows.push({
       id,
-      shard: text(loose.shard),
-      status: text(loose.status),
-      ...(name ? { name } : {}),
+      shard: loose?.shard ?? null,
+      status: loose?.status ?? null,
+      ...(loose?.name ? { name: loose.name } : {}),
       problem: problem ?? 'rejected by the config schema',
       value: raw,
     });
@@ -162,7 +149,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
     async (read) => {
       const raw = read.entries.get(key);
       if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
-      const entry = jsonObject(raw);
+      const entry = looseEntry(raw);
       if (!entry) {
         throw new UserError(
           `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object): fix it with \`config apply\` or remove it with \`tenants remove\``,
@@ -205,7 +192,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
     (read) => {
       const raw = read.entries.get(key);
       if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
-      const shard = text(jsonObject(raw)?.shard);
+      const shard = looseTenantEntry(raw)?.shard;
       const rows = shard ? `its rows stay on shard ${shard}` : 'its rows stay on its shard';
       if (!opts.yes) {
         throw new UserError(

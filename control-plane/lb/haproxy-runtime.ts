@@ -72,7 +72,10 @@ export class UnknownBackendError extends Error {
   }
 }
 
-/** `show servers state <backend>`: one row per server. Throws UnknownBackendError for a name HAProxy does not know. */
+/**
+ * `show servers state <backend>`: one row per server. Throws UnknownBackendError for a name
+ * HAProxy does not know.
+ */
 export async function showServers(socketPath: string, backend: string): Promise<ServerState[]> {
   const text = await haproxyCommand(socketPath, `show servers state ${backend}`);
   if (/^Can't find backend/.test(text.trim())) throw new UnknownBackendError(backend);

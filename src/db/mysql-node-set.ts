@@ -22,6 +22,7 @@ import {
   type RunOptions,
   type SqlNode,
 } from '../routing/sql-node.js';
+import { flavourOfVersion, VERSION_SQL } from './flavour-sql.js';
 import { DatabaseError, isConnectionError, isDriverError, toUnavailable } from './mysql-errors.js';
 import { MysqlSession } from './mysql-session.js';
 import { SqlContext } from './repos/sql-context.js';
@@ -123,8 +124,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
   }
 
   private detectFlavour(connection: PoolConnection): Promise<ServerFlavour> {
-    this.flavour ??= connection.query<[]>({ sql: 'SELECT VERSION()', rowsAsArray: true }).then(
-      ([rows]) => (String((rows as unknown[][])[0]?.[0] ?? '').includes('MariaDB') ? 'mariadb' : 'mysql'),
+    this.flavour ??= connection.query<[]>({ sql: VERSION_SQL, rowsAsArray: true }).then(
+      ([rows]) => flavourOfVersion(String((rows as unknown[][])[0]?.[0] ?? '')),
       (error: unknown) => {
         this.flavour = undefined;
         throw error;

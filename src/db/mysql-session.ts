@@ -4,13 +4,10 @@
  * StatementBatcher, through which every statement here goes), so a transaction, the GTID it
  * produced, and a `MASTER_GTID_WAIT` followed by a read all run on one session.
  *
- * Flavour-specific SQL lives here and nowhere else:
+ * The flavour-specific statements are in flavour-sql.ts; the position of a commit differs too:
  * | need                       | MariaDB                                | MySQL                                  |
  * |----------------------------|----------------------------------------|----------------------------------------|
- * | master position            | @@GLOBAL.gtid_binlog_pos               | @@GLOBAL.gtid_executed                 |
- * | replica applied position   | @@GLOBAL.gtid_slave_pos                | @@GLOBAL.gtid_executed                 |
  * | position of my commit      | `last_gtid` in COMMIT's OK packet (†)  | @@GLOBAL.gtid_executed right after it* |
- * | wait until applied         | MASTER_GTID_WAIT(pos, seconds) = 0     | WAIT_FOR_EXECUTED_GTID_SET(set, s) = 0 |
  * (†) the session tracks `last_gtid` (`session_track_system_variables`, set when the pool opens
  *  the connection: `sessionInitSql` in mysql-node-set.ts), so the server reports the GTID of a
  *  commit in the commit's own answer — no extra round trip. No report means the transaction wrote
@@ -22,6 +19,7 @@
 import { CommitGuardError, type WriteTransaction } from '../domain/data-access.js';
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
+import { positionSql, waitSql } from './flavour-sql.js';
 import { isCommitGuardStop } from './mysql-errors.js';
 import type { SqlContext } from './repos/sql-context.js';
 
@@ -42,13 +40,7 @@ export class MysqlSession implements NodeSession {
   }
 
   async position(role: 'master' | 'replica'): Promise<string> {
-    const sql =
-      this.flavour === 'mysql'
-        ? 'SELECT @@GLOBAL.gtid_executed'
-        : role === 'master'
-          ? 'SELECT @@GLOBAL.gtid_binlog_pos'
-          : 'SELECT @@GLOBAL.gtid_slave_pos';
-    return String((await this.scalar(sql)) ?? '');
+    return String((await this.scalar(positionSql(this.flavour, role))) ?? '');
   }
 
   async waitFor(gtid: string, timeoutMs: number): Promise<boolean> {
@@ -58,9 +50,7 @@ export class MysqlSession implements NodeSession {
       return wanted !== undefined && have !== undefined && gtidContains(have, wanted);
     }
     const seconds = Math.max(0.001, timeoutMs / 1000);
-    const sql =
-      this.flavour === 'mysql' ? 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)' : 'SELECT MASTER_GTID_WAIT(?, ?)';
-    return Number(await this.scalar(sql, [gtid, seconds])) === 0;
+    return Number(await this.scalar(waitSql(this.flavour), [gtid, seconds])) === 0;
   }
 
   /**

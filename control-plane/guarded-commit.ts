@@ -1,0 +1,107 @@
+/**
+ * The one write protocol of the CLI: read the prefix at revision R (prefix-read.ts) → build the
+ * desired changes (change-plan.ts) → validate the resulting whole config as the instances would
+ * (validate-changes.ts, over the values in force) → commit all changes in ONE etcd transaction
+ * guarded by "no managed key changed since R". Failure modes: an invalid change, or a transaction
+ * etcd refuses as too large, is a UserError and nothing is written; a failed guard is a
+ * ConcurrentChangeError (nothing written, re-run: write-keys.ts does it itself); any other etcd
+ * failure is the context's EtcdUnreachableError (exit 2).
+ */
+import { Range } from 'etcd3';
+import { type Change, MANAGED_SECTIONS } from './change-plan.js';
+import type { CtlContext } from './ctl-context.js';
+import { ConcurrentChangeError, UserError } from './ctl-errors.js';
+import type { PrefixRead } from './prefix-read.js';
+import { stateInForce } from './state-in-force.js';
+import { problemsMessage, validateChanges } from './validate-changes.js';
+
+/**
+ * etcd's default `--max-txn-ops`: it refuses a transaction with more operations than that ("too
+ * many operations in txn request"). The local stack and compose start etcd with a larger limit;
+ * an operator's own etcd may not.
+ */
+export const ETCD_DEFAULT_MAX_TXN_OPS = 128;
+
+/** what etcd says (in a gRPC error's message) when a transaction exceeds its --max-txn-ops */
+const TOO_MANY_OPS = 'too many operations in txn request';
+
+interface GuardedTxn {
+  compare: {
+    key: Buffer;
+    range_end: Buffer | undefined;
+    target: 'Mod';
+    result: 'Less';
+    mod_revision: number;
+  }[];
+  success: ({ request_delete_range: { key: Buffer } } | { request_put: { key: Buffer; value: Buffer } })[];
+  failure: never[];
+}
+
+/**
+ * The transaction that writes `changes`, guarded by: no managed key under the prefix was modified
+ * after `revision` (one compare per managed section, one put or delete per change).
+ */
+export function guardedTxn(prefix: string, revision: number, changes: readonly Change[]): GuardedTxn {
+  const compare = MANAGED_SECTIONS.map((section) => ({
+    key: Buffer.from(prefix + section, 'utf8'),
+    // the range of every key that starts with the section
+    range_end: section.endsWith('/') ? Range.prefix(prefix + section).end : undefined,
+    target: 'Mod' as const,
+    result: 'Less' as const,
+    mod_revision: revision + 1,
+  }));
+  const success = changes.map((c) => {
+    const key = Buffer.from(prefix + c.key, 'utf8');
+    return c.new === undefined
+      ? { request_delete_range: { key } }
+      : { request_put: { key, value: Buffer.from(c.new, 'utf8') } };
+  });
+  return { compare, success, failure: [] };
+}
+
+/**
+ * The operations etcd counts against its --max-txn-ops: the longest of the compare, success and
+ * failure lists of the transaction, not their sum (etcd's checkTxnRequest). For a commit that is
+ * the number of changes, or the number of managed sections when there are fewer changes.
+ */
+export function txnOperationCount(txn: GuardedTxn): number {
+  return Math.max(txn.compare.length, txn.success.length, txn.failure.length);
+}
+
+/**
+ * The UserError (exit 1) for etcd refusing a transaction as too large, which is no unreachable
+ * etcd: it answered, and the request can be made smaller. undefined for any other error.
+ */
+function txnRefusal(error: unknown, changes: number, operations: number): UserError | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!message.includes(TOO_MANY_OPS)) return undefined;
+  return new UserError(
+    `etcd refused to write the ${changes} change(s) in one transaction of ${operations} operations: "${TOO_MANY_OPS}" (more than its --max-txn-ops, ${ETCD_DEFAULT_MAX_TXN_OPS} unless set); nothing written: apply the file in parts, or raise etcd's --max-txn-ops`,
+  );
+}
+
+/**
+ * Validate, then write all changes in one transaction guarded by: no managed key under the
+ * prefix was modified after the revision read. Throws UserError naming every invalid key, and
+ * for a transaction etcd refuses as too large (txnRefusal). Answers the revision written (the
+ * read's when there is nothing to write).
+ */
+export async function commitChanges(ctx: CtlContext, read: PrefixRead, changes: Change[]): Promise<number> {
+  const problems = validateChanges(read, changes, (await stateInForce(ctx, read)).entries);
+  if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
+  if (changes.length === 0) return read.revision;
+  const txn = guardedTxn(ctx.prefix, read.revision, changes);
+  const res = await ctx.call(async () => {
+    try {
+      return await ctx.etcd.kv.txn(txn);
+    } catch (error) {
+      throw txnRefusal(error, changes.length, txnOperationCount(txn)) ?? error;
+    }
+  });
+  if (!res.succeeded) {
+    throw new ConcurrentChangeError(
+      `etcd changed since revision ${read.revision} was read; nothing written, re-run the command`,
+    );
+  }
+  return Number(res.header.revision);
+}

@@ -1,0 +1,351 @@
+/**
+ * One run of a `tenants move` once its checks passed (tenant-move.ts has the steps): readonly,
+ * copy, switch, compare, status back, source deleted. An error before the switch is undone
+ * (undo); one after it leaves the tenant on the target, readonly, both copies and the move's
+ * record in place, and names the command that finishes the job. A shard server or Redis
+ * unreachable is an UnreachableError (exit 2), a refused step a UserError (exit 1).
+ */
+import type { Redis } from 'ioredis';
+import type { Connection } from 'mysql2/promise';
+import type { ShardConfig, TenantEntry } from '../src/config/schema.js';
+import type { CtlContext } from './ctl-context.js';
+import { UnreachableError, UserError } from './ctl-errors.js';
+import {
+  deleteMoveRecord,
+  type MoveRecord,
+  moveRecordKey,
+  movingStatus,
+  writeMoveRecord,
+} from './move-record.js';
+import { type Placement, putPlacement, waitForInstances, waitForReplicas } from './move-steps.js';
+import { loadState, readPrefix } from './prefix-read.js';
+import { clearCache, connectRedis } from './tenant-cache.js';
+import {
+  connectShardServer,
+  copyTenant,
+  countTenantRows,
+  databaseIdentity,
+  deleteTenantRows,
+  describeCounts,
+  differingTables,
+  digestTenant,
+  type TableDigests,
+} from './tenant-rows.js';
+
+export interface MoveOptions {
+  to: string;
+  overwrite?: boolean;
+  keepSource?: boolean;
+  /** how long to wait for every instance to apply a step, and for each replica to apply the copy */
+  waitMs?: number;
+}
+
+/** how often the rows are copied in all before a move gives up (finishSwitch) */
+const COPY_ATTEMPTS = 3;
+
+const countsOf = (d: TableDigests) =>
+  Object.fromEntries(Object.entries(d).map(([t, v]) => [t, v.rows])) as Record<keyof TableDigests, number>;
+
+interface ShardConnections {
+  sourceDb: Connection;
+  targetDb: Connection;
+  redis: Redis;
+}
+
+/**
+ * Run `body` with Redis, the source's master and the target's master connected, in that order
+ * (the first that does not answer stops it: an UnreachableError); all are closed when it ends,
+ * whatever happens.
+ */
+export async function withShardConnections(
+  ctx: CtlContext,
+  { from, to, source, target }: { from: string; to: string; source: ShardConfig; target: ShardConfig },
+  body: (c: ShardConnections) => Promise<void>,
+): Promise<void> {
+  const redis = await connectRedis(ctx);
+  let sourceDb: Connection | undefined;
+  let targetDb: Connection | undefined;
+  try {
+    sourceDb = await connectShardServer(ctx.env, from, source, source.master);
+    targetDb = await connectShardServer(ctx.env, to, target, target.master);
+    await body({ sourceDb, targetDb, redis });
+  } finally {
+    await sourceDb?.end().catch(() => {});
+    await targetDb?.end().catch(() => {});
+    redis.disconnect();
+  }
+}
+
+interface MoveStart {
+  entry: TenantEntry;
+  /** the status the tenant ends with: its status before the move */
+  original: TenantEntry['status'];
+  from: string;
+  to: string;
+  source: ShardConfig;
+  target: ShardConfig;
+  waitMs: number;
+  /** the record of the dead move this one resumes; a new move writes its own */
+  record?: MoveRecord;
+  /** a new move: the etcd revision read before its first change, kept in its record */
+  startRevision?: number;
+}
+
+/**
+ * The move, under its lock: refused when the two shards reach one database, or when the target
+ * holds rows of the tenant already (unless --overwrite); then runMove.
+ */
+export async function moveLocked(
+  ctx: CtlContext,
+  id: string,
+  opts: MoveOptions,
+  start: MoveStart,
+): Promise<void> {
+  await withShardConnections(ctx, start, async (c) => {
+    // the same database under two addresses (a host name and its IP): the copy would meet the
+    // rows themselves, under locks the copy's own reads hold
+    if ((await databaseIdentity(c.sourceDb)) === (await databaseIdentity(c.targetDb))) {
+      throw new UserError(
+        `shards ${start.from} and ${start.to} reach the same database (the server says so, whatever their addresses): the tenant's rows are there already; point tenants/${id} at ${start.to} with \`etcdctl put\` or \`config apply\` instead`,
+      );
+    }
+    const stale = await countTenantRows(c.targetDb, id);
+    if (stale > 0 && !opts.overwrite) {
+      throw new UserError(
+        `shard ${start.to} holds ${stale} rows of tenant ${id} already (left by \`tenants remove\` or \`--keep-source\`; no instance serves them while the directory names ${start.from}): re-run with --overwrite to replace them with the tenant's rows from ${start.from}`,
+      );
+    }
+    await runMove(ctx, { id, ...start, ...c, opts });
+  });
+}
+
+export interface MovePlan extends MoveStart, ShardConnections {
+  id: string;
+  opts: MoveOptions;
+}
+
+async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
+  const { id, entry, from, to, waitMs } = p;
+  const now: Placement = { shard: from, status: entry.status };
+  const original: Placement = { shard: from, status: p.original };
+  // only an active tenant writes; readonly and suspended ones keep what they have
+  const moving: Placement = { shard: from, status: movingStatus(p.original) };
+  // a resumed move: writes were refused since the dead one began
+  const started = p.record ? Date.parse(p.record.startedAt) || Date.now() : Date.now();
+  const done: Undo = { statusWritten: false, copied: false, switchSent: false };
+  let copy: { digests: TableDigests; position: string };
+  try {
+    if (!p.record) {
+      p.record = {
+        from,
+        to,
+        status: p.original,
+        keepSource: Boolean(p.opts.keepSource),
+        startedAt: new Date(started).toISOString(),
+        ...(p.startRevision === undefined ? {} : { startRevision: p.startRevision }),
+      };
+      await writeMoveRecord(ctx, id, p.record);
+    }
+    if (moving.status !== now.status) {
+      const revision = await putPlacement(ctx, id, now, moving);
+      done.statusWritten = true;
+      const n = await waitForInstances(ctx, revision, waitMs);
+      ctx.out(
+        `tenant ${id}: ${now.status} -> ${moving.status} on shard ${from} while it moves (writes answer 423); revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`,
+      );
+    } else if (moving.status !== original.status) {
+      done.statusWritten = true; // a resumed move: the dead one wrote it
+    }
+    copy = await copyTenant(p.sourceDb, p.targetDb, id);
+    done.copied = true;
+    ctx.out(`copied from shard ${from} to shard ${to}: ${describeCounts(countsOf(copy.digests))}`);
+    await waitForReplicas(ctx, to, p.target, copy.position, waitMs);
+    const cleared = await clearCache(p.redis, id, to);
+    if (cleared > 0)
+      ctx.out(`deleted ${cleared} cache keys of tenant ${id} on shard ${to} (from an earlier stay there)`);
+  } catch (error) {
+    await undo(ctx, p, moving, original, done, error);
+    throw error;
+  }
+
+  const switched: Placement = { shard: to, status: moving.status };
+  let revision: number;
+  try {
+    // from here the put may land even when it answers an error (etcd froze mid-call): the undo
+    // then finds the entry on the new shard and keeps both copies
+    done.switchSent = true;
+    revision = await putPlacement(ctx, id, moving, switched);
+  } catch (error) {
+    await undo(ctx, p, moving, original, done, error);
+    throw error;
+  }
+  await finishSwitch(ctx, p, { revision, switched, copy: copy.digests, started });
+  await dropSource(ctx, p);
+}
+
+/**
+ * After the switch: every instance applies it; the source's rows are compared with the copy (a
+ * write that began before the readonly step and committed after the copy makes them differ: the
+ * copy is made again, at most COPY_ATTEMPTS times in all); then the tenant's status before the
+ * move is restored. A failure leaves the tenant on the target, still readonly, its rows on both
+ * shards and the record in place: running the same move again finishes it.
+ */
+export async function finishSwitch(
+  ctx: CtlContext,
+  p: MovePlan,
+  {
+    revision,
+    switched,
+    copy,
+    started,
+    resumed = false,
+  }: { revision: number; switched: Placement; copy: TableDigests; started?: number; resumed?: boolean },
+): Promise<void> {
+  const { id, from, to, waitMs } = p;
+  try {
+    const n = await waitForInstances(ctx, revision, waitMs);
+    const applied = `revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`;
+    ctx.out(
+      resumed
+        ? `tenant ${id}: on shard ${to} since the interrupted move's switch; ${applied}`
+        : `tenant ${id}: shard ${from} -> ${to}; ${applied}`,
+    );
+    let digests = copy;
+    for (let attempt = 1; ; attempt++) {
+      const now = await digestTenant(p.sourceDb, id);
+      const changed = differingTables(digests, now);
+      if (changed.length === 0) break;
+      if (attempt >= COPY_ATTEMPTS) {
+        throw new UserError(
+          `the rows of tenant ${id} on shard ${from} kept changing after ${COPY_ATTEMPTS} copies (${changed.join(', ')}): is something other than shardgate writing them?`,
+        );
+      }
+      ctx.out(
+        `rows of ${changed.join(', ')} changed on shard ${from} during the copy (a write that was in flight): copying again`,
+      );
+      const again = await copyTenant(p.sourceDb, p.targetDb, id);
+      await waitForReplicas(ctx, to, p.target, again.position, waitMs);
+      digests = again.digests;
+    }
+    ctx.out(`the rows on shard ${from} are unchanged since the copy`);
+    if (p.original !== switched.status) {
+      const last = await putPlacement(ctx, id, switched, { shard: to, status: p.original });
+      const refused =
+        started === undefined
+          ? ''
+          : `; writes were refused for ${((Date.now() - started) / 1000).toFixed(1)} s`;
+      ctx.out(`tenant ${id}: ${switched.status} -> ${p.original} on shard ${to}; revision ${last}${refused}`);
+    }
+  } catch (error) {
+    const message = `${error instanceof Error ? error.message : String(error)}; tenant ${id} is on shard ${to}, ${switched.status}, with its rows on both shards: run \`shardgate-ctl tenants move ${id} --to ${to}\` again to finish the move`;
+    throw error instanceof UnreachableError ? new UnreachableError(message) : new UserError(message);
+  }
+}
+
+/**
+ * The move's last step: the source's rows deleted (unless kept), then the record. The record is
+ * marked `verified` first: the deletion goes in pages, and a move that dies half-way through it
+ * must not take the rest of the source for a newer state of the tenant and copy it again.
+ */
+export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
+  const { id, from } = p;
+  if (p.record && !p.record.verified) {
+    p.record = { ...p.record, verified: true };
+    await writeMoveRecord(ctx, id, p.record);
+  }
+  if (p.original === 'readonly') {
+    ctx.out(`tenant ${id} stays readonly, as it was when the move started`);
+  }
+  if (p.opts.keepSource) {
+    ctx.out(
+      `the rows of tenant ${id} stay on shard ${from} (--keep-source); a move back there needs --overwrite`,
+    );
+  } else {
+    const deleted = await deleteTenantRows(p.sourceDb, id);
+    // the cache keys of the old shard are left to expire (entries by cache/ttl_seconds, versions
+    // within a day): no instance reads them, and a move back deletes them before it switches
+    ctx.out(
+      `deleted the rows of tenant ${id} on shard ${from}: ${describeCounts(deleted)}; its outbox rows stay there until the email worker has delivered them`,
+    );
+  }
+  try {
+    await deleteMoveRecord(ctx, id);
+  } catch (error) {
+    ctx.warn(
+      `the move is done, but its record ${moveRecordKey(ctx.prefix, id)} could not be deleted (${(error as Error).message}): the next move of ${id} finishes at once, or delete it with etcdctl`,
+    );
+  }
+}
+
+/** what an undo has to take back */
+interface Undo {
+  statusWritten: boolean;
+  copied: boolean;
+  /** the switch to the new shard was sent: it may have landed, whatever it answered */
+  switchSent: boolean;
+}
+
+/**
+ * Before the switch is known to have landed: the entry goes back to the source with its old
+ * status FIRST (guarded: only from what this move wrote), and only once the entry is known to
+ * name the source is the copy on the new shard deleted. An entry that cannot be put back, or
+ * that names the new shard (the switch landed), keeps both copies: the line says where it points.
+ */
+async function undo(
+  ctx: CtlContext,
+  p: MovePlan,
+  moving: Placement,
+  original: Placement,
+  done: Undo,
+  cause: unknown,
+): Promise<void> {
+  const steps: string[] = [];
+  let onSource = false;
+  let problem: string | undefined;
+  try {
+    if (done.statusWritten || done.switchSent) {
+      await putPlacement(ctx, p.id, moving, original);
+      if (done.statusWritten) steps.push(`tenant ${p.id} back to ${original.status} on shard ${p.from}`);
+      onSource = true;
+    } else {
+      onSource = loadState(await readPrefix(ctx)).snapshot.tenants.get(p.id)?.shard === p.from;
+    }
+  } catch (error) {
+    problem = error instanceof Error ? error.message : String(error);
+  }
+  if (done.copied) {
+    if (onSource) {
+      try {
+        await deleteTenantRows(p.targetDb, p.id);
+        steps.push(`the copy on shard ${p.to} deleted`);
+      } catch (error) {
+        steps.push(
+          `the copy on shard ${p.to} could not be deleted (${(error as Error).message}); no instance reads it`,
+        );
+      }
+    } else {
+      steps.push(`the copy on shard ${p.to} kept`);
+    }
+  }
+  if (problem === undefined && onSource) {
+    try {
+      await deleteMoveRecord(ctx, p.id);
+    } catch (error) {
+      problem = `its record ${moveRecordKey(ctx.prefix, p.id)} stays: ${(error as Error).message}`;
+    }
+  }
+  if (problem === undefined) {
+    ctx.warn(`move of tenant ${p.id} undone: ${steps.join(', ') || 'nothing had changed'}`);
+    return;
+  }
+  let where = 'unknown (etcd did not answer)';
+  try {
+    const now = loadState(await readPrefix(ctx)).snapshot.tenants.get(p.id);
+    if (now) where = `shard ${now.shard}, ${now.status}`;
+  } catch {
+    /* etcd still unreachable */
+  }
+  ctx.warn(
+    `move of tenant ${p.id} failed (${cause instanceof Error ? cause.message : String(cause)}) and could not be undone (${problem}): its entry now names ${where}; its rows are on shard ${p.from}${done.copied ? ` and on shard ${p.to}` : ''}, nothing was deleted. Run \`shardgate-ctl tenants move ${p.id} --to ${p.to}\` again to finish it, or \`--to ${p.from}\` to take it back (before the switch only)`,
+  );
+}

@@ -1,0 +1,94 @@
+/**
+ * The etcd and replica steps of a `tenants move`: write the tenant's placement (guarded by what
+ * the move expects it to be), wait for every instance to apply a revision, wait for a shard's
+ * replicas to apply the copy. A step that does not happen in time, or an entry changed by someone
+ * else, is a UserError; etcd or a shard server unreachable is an UnreachableError (exit 2).
+ */
+import type { Connection } from 'mysql2/promise';
+import type { ShardConfig, TenantEntry } from '../src/config/schema.js';
+import { planChanges } from './change-plan.js';
+import type { CtlContext } from './ctl-context.js';
+import { UnreachableError, UserError } from './ctl-errors.js';
+import { loadState, readPrefix } from './prefix-read.js';
+import { addressOf, connectShardServer, replicaApplied } from './tenant-rows.js';
+import { commitFromRead } from './write-keys.js';
+
+/** where a tenant is and what it may do: the two fields of its entry a move changes */
+export type Placement = Pick<TenantEntry, 'shard' | 'status'>;
+
+/**
+ * Write the tenant's entry as `next` (its other fields kept), provided etcd still holds `expected`;
+ * answers the revision written.
+ */
+export async function putPlacement(
+  ctx: CtlContext,
+  id: string,
+  expected: Placement,
+  next: Placement,
+): Promise<number> {
+  // another key written meanwhile (a tenant created, a weight set) is read again, not fatal
+  const { revision } = await commitFromRead(ctx, (read) => {
+    const key = `tenants/${id}`;
+    const raw = read.entries.get(key);
+    const now = loadState(read).snapshot.tenants.get(id);
+    if (raw === undefined || !now || now.shard !== expected.shard || now.status !== expected.status) {
+      throw new UserError(
+        `tenant ${id}'s entry changed while it was being moved (now ${raw ?? 'absent'}, expected shard ${expected.shard}, status ${expected.status})`,
+      );
+    }
+    const value = JSON.stringify({ ...(JSON.parse(raw) as object), shard: next.shard, status: next.status });
+    return planChanges(read, new Map([[key, value]]));
+  });
+  return revision;
+}
+
+/** Wait until every instance registered in etcd reports a config revision of at least `revision`. */
+export async function waitForInstances(ctx: CtlContext, revision: number, waitMs: number): Promise<number> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const instances = loadState(await readPrefix(ctx)).snapshot.instances;
+    const behind = [...instances].filter(([, i]) => i.configRevision < revision);
+    if (behind.length === 0) return instances.size;
+    if (Date.now() >= deadline) {
+      throw new UserError(
+        `instance${behind.length > 1 ? 's' : ''} ${behind.map(([id, i]) => `${id} (at revision ${i.configRevision})`).join(', ')} did not apply revision ${revision} within ${waitMs} ms`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Wait until every replica of the shard has applied `position`; an unreachable one is warned of. */
+export async function waitForReplicas(
+  ctx: CtlContext,
+  shardId: string,
+  shard: ShardConfig,
+  position: string,
+  waitMs: number,
+): Promise<void> {
+  const applied: string[] = [];
+  for (const replica of shard.replicas) {
+    let connection: Connection;
+    try {
+      connection = await connectShardServer(ctx.env, shardId, shard, replica);
+    } catch (error) {
+      if (!(error instanceof UnreachableError)) throw error;
+      // a replica that is down serves nothing; when it is back it applies the copy first in order
+      ctx.warn(
+        `${error.message}: going on without it (the instances do not read from a replica they cannot reach, and take it back only once it has caught up, the copy included)`,
+      );
+      continue;
+    }
+    try {
+      if (!(await replicaApplied(connection, position, waitMs))) {
+        throw new UserError(
+          `replica ${addressOf(replica)} of shard ${shardId} did not apply the copy (${position}) within ${waitMs} ms`,
+        );
+      }
+      applied.push(addressOf(replica));
+    } finally {
+      await connection.end().catch(() => {});
+    }
+  }
+  if (applied.length > 0) ctx.out(`shard ${shardId}'s replicas applied the copy: ${applied.join(', ')}`);
+}

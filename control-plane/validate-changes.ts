@@ -1,0 +1,102 @@
+/**
+ * The verdict on a write before it is sent: the whole config the changes would produce, judged by
+ * the API's own ConfigState (the same zod schema and reference checks the instances apply), and
+ * the one-line message that refuses it. Pure: reads nothing (the values in force are the
+ * caller's, stateInForce's).
+ */
+import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
+import { looseTenantEntry } from '../src/config/loose-entry.js';
+import type { Change } from './change-plan.js';
+import { entriesWithMods, type PrefixRead } from './prefix-read.js';
+
+/** How many tenants a refused shard removal names; the count is always exact. */
+const HOLDERS_NAMED = 5;
+
+/**
+ * Whether a tenant entry's raw value once the request is applied (undefined: deleted) still
+ * holds `shardId`. A value that is not a JSON object counts as still there: its own rejection
+ * names it, and the instances keep the tenant's last good value, on that shard.
+ */
+function stillOn(raw: string | undefined, shardId: string): boolean {
+  if (raw === undefined) return false;
+  const entry = looseTenantEntry(raw);
+  return entry === undefined || entry.shard === shardId;
+}
+
+/**
+ * Validate the config that the changes would produce. Returns the rejections that concern a
+ * changed key, or that the change newly causes (e.g. deleting a shard that still holds tenants).
+ * A refused shard removal is reported once, on the shard's key: the "unknown shard" rejections of
+ * the (unchanged) tenants still on it only restate that cause and are left out.
+ */
+export function validateChanges(
+  current: PrefixRead,
+  changes: Change[],
+  /** the values in force (stateInForce's entries): judged from them, as the instances judge it */
+  inForce?: ReadonlyMap<string, string>,
+): RejectedKey[] {
+  // loaded over what the instances hold, the state keeps what they keep (a shard deleted while
+  // tenants are on it), so a write of such a tenant is judged as they judge it
+  const stateOf = (entries: ReadonlyMap<string, string>) => {
+    const s = new ConfigState({ dbHosts: current.dbHosts });
+    if (inForce) s.load(entriesWithMods(current, inForce));
+    s.load(entriesWithMods(current, entries));
+    return s;
+  };
+  const before = stateOf(current.entries);
+  const beforeKeys = new Set(before.rejected.map((r) => `${r.key}\0${r.reason}`));
+  const next = new Map(current.entries);
+  for (const c of changes) {
+    if (c.new === undefined) next.delete(c.key);
+    else next.set(c.key, c.new);
+  }
+  // an invalid new value is reported as such (a last good value in force is no excuse for it)
+  const after = stateOf(next);
+  const changed = new Set(changes.map((c) => c.key));
+  const shardDeletes = changes.filter((c) => c.new === undefined && c.key.startsWith('shards/'));
+  const problems: RejectedKey[] = [];
+  const restated = new Set<string>();
+  // The cause first: a shard removed while tenants live on it.
+  for (const c of shardDeletes) {
+    const id = c.key.slice('shards/'.length);
+    // the tenants on it once the same request is applied: one moved off it or deleted is not.
+    // Read from the raw entries, not the validated ones: while the shard's own value is invalid,
+    // its tenants are rejected too ("unknown shard"), yet the instances keep routing them to it
+    const holders = [...current.entries]
+      .filter(
+        ([key, raw]) =>
+          key.startsWith('tenants/') && looseTenantEntry(raw)?.shard === id && stillOn(next.get(key), id),
+      )
+      .map(([key]) => key.slice('tenants/'.length));
+    if (holders.length > 0) {
+      const named = holders.slice(0, HOLDERS_NAMED).join(', ');
+      const others = holders.length - HOLDERS_NAMED;
+      problems.push({
+        key: c.key,
+        reason: `shard still holds ${holders.length} tenant(s): ${named}${others > 0 ? ` and ${others} other tenant(s)` : ''}`,
+      });
+      for (const tid of holders) if (!changed.has(`tenants/${tid}`)) restated.add(`tenants/${tid}`);
+    }
+  }
+  problems.push(
+    ...after.rejected
+      .filter((r) => !restated.has(r.key) && (changed.has(r.key) || !beforeKeys.has(`${r.key}\0${r.reason}`)))
+      // the write is refused whole: no value of it is "kept", the reason alone is the problem
+      .map((r) => ({ ...r, reason: r.reason.replace(/; keeping last good value$/, '') })),
+  );
+  return problems;
+}
+
+/**
+ * The one-line message of a refused change: the `notes` about the request as a whole first, then
+ * every problem as `invalid <prefix><key>: <reason>`, joined with "; ", then "; nothing written".
+ * Nothing is summarised as a bare count, so each number in the line counts what it says it counts.
+ */
+export function problemsMessage(
+  prefix: string,
+  problems: readonly RejectedKey[],
+  notes: readonly string[] = [],
+): string {
+  const each = [...notes, ...problems.map((p) => `invalid ${prefix}${p.key}: ${p.reason}`)];
+  return `${each.join('; ')}; nothing written`;
+}

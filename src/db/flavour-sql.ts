@@ -1,0 +1,33 @@
+/**
+ * The SQL that differs between MariaDB and MySQL, in one place (the API's sessions, the pools'
+ * flavour detection and `shardgate-ctl tenants move` all use it). Driver-free: text only.
+ * | need                       | MariaDB                                | MySQL                                  |
+ * |----------------------------|----------------------------------------|----------------------------------------|
+ * | master position            | @@GLOBAL.gtid_binlog_pos               | @@GLOBAL.gtid_executed                 |
+ * | replica applied position   | @@GLOBAL.gtid_slave_pos                | @@GLOBAL.gtid_executed                 |
+ * | wait until applied         | MASTER_GTID_WAIT(pos, seconds) = 0     | WAIT_FOR_EXECUTED_GTID_SET(set, s) = 0 |
+ * Each statement answers one row of one column.
+ */
+import type { ServerFlavour } from '../routing/gtid.js';
+
+/** answers the server's version text, which `flavourOfVersion` reads */
+export const VERSION_SQL = 'SELECT VERSION()';
+
+/** MariaDB's version text says so (`10.11.6-MariaDB-0+deb12u1`); anything else is MySQL */
+export function flavourOfVersion(version: string): ServerFlavour {
+  return version.includes('MariaDB') ? 'mariadb' : 'mysql';
+}
+
+/** everything the server committed (`master`), or applied from its master (`replica`) */
+export function positionSql(flavour: ServerFlavour, role: 'master' | 'replica'): string {
+  if (flavour === 'mysql') return 'SELECT @@GLOBAL.gtid_executed';
+  return role === 'master' ? 'SELECT @@GLOBAL.gtid_binlog_pos' : 'SELECT @@GLOBAL.gtid_slave_pos';
+}
+
+/**
+ * Parameters (position, seconds); answers 0 once the server has applied the position. Anything
+ * else is "not applied": -1 (MariaDB) or 1 (MySQL) on timeout, NULL when an argument is NULL.
+ */
+export function waitSql(flavour: ServerFlavour): string {
+  return flavour === 'mysql' ? 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)' : 'SELECT MASTER_GTID_WAIT(?, ?)';
+}
