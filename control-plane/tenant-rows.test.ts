@@ -1,5 +1,7 @@
+import { getTableConfig, MySqlTable } from 'drizzle-orm/mysql-core';
 import { describe, expect, it } from 'vitest';
-import { describeCounts, differingTables, type TableDigests } from './tenant-rows.js';
+import * as schema from '../src/db/schema.js';
+import { describeCounts, differingTables, type TableDigests, TENANT_TABLES } from './tenant-rows.js';
 
 const digests = (over: Partial<TableDigests> = {}): TableDigests => ({
   tenant_state: { rows: 1, sha256: 'a' },
@@ -29,5 +31,26 @@ describe('tenant rows', () => {
         digests({ members: { rows: 3, sha256: 'b' }, books: { rows: 1, sha256: 'c' } }),
       ),
     ).toEqual(['members', 'books']);
+  });
+
+  it('copies every table of the schema that holds tenant rows, by its primary key after tenant_id', () => {
+    // the outbox stays on the shard it was written on (tenant-rows.ts); every other table with a
+    // tenant_id must be in TENANT_TABLES, or `tenants move` would leave its rows behind
+    const fromSchema = Object.values(schema as Record<string, unknown>)
+      .filter((t): t is MySqlTable => t instanceof MySqlTable)
+      .map((t) => getTableConfig(t))
+      .filter((t) => t.columns.some((c) => c.name === 'tenant_id') && t.name !== 'outbox')
+      .map((t) => {
+        const pk =
+          t.primaryKeys[0]?.columns.map((c) => c.name) ??
+          t.columns.filter((c) => c.primary).map((c) => c.name);
+        expect(pk[0], t.name).toBe('tenant_id');
+        return { name: t.name, key: pk[1] ?? null };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const listed = TENANT_TABLES.map((t) => ({ name: t.name, key: t.key })).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    );
+    expect(listed).toEqual(fromSchema);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The one description of the shardgate topology (CONTRACT.md §2). The local stack runner
  * (stack/), the HAProxy config template, `shardgate-ctl init` defaults and the docker/compose.yml
- * consistency test all read it; no port or process name is written anywhere else.
+ * consistency test all read it; no port or process name is written anywhere else, except the
+ * defaults of src/env.ts (src/ may not import stack/), which stack/stack-env.test.ts keeps equal.
  */
 export interface MariaDbNode {
   /** process name in `stack status` / `stack logs <name>` and the compose service name */

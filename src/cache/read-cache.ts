@@ -32,12 +32,11 @@
 
 import type { ConfigChange } from '../config/config-state.js';
 import type { ConfigStore } from '../config/interface.js';
+import { looseTenantEntry } from '../config/loose-entry.js';
 import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
-import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
-import { BreakerOpenError } from '../resilience/errors.js';
 import { gtidContains, parseGtid } from '../routing/gtid.js';
 import { cacheNamespace } from './cache-namespace.js';
 import type { CacheStore } from './interface.js';
@@ -47,15 +46,7 @@ import { mergePositions } from './position-merge.js';
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
 
 /** the shard a raw `tenants/<id>` value names, if any */
-function shardOf(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  try {
-    const shard = (JSON.parse(raw) as { shard?: unknown }).shard;
-    return typeof shard === 'string' ? shard : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const shardOf = (raw: string | undefined) => looseTenantEntry(raw)?.shard;
 
 export interface CacheTarget {
   tenantId: string;
@@ -187,39 +178,29 @@ export class ReadCache {
 
   /**
    * Every store call, through the `redis` breaker. While the breaker is half-open its trial calls
-   * are background reads of a key nobody writes, not the callers' calls: a store that still hangs
+   * run in the background (a read of a key nobody writes, or the login throttle's PING when that
+   * started the breaker's one trial loop), not the callers' calls: a store that still hangs
    * then costs a caller nothing (a read bypasses the cache at once, a write's version raise is
    * kept as pending) instead of the call timeout each time the reset timeout runs out. The
    * raises kept meanwhile go as soon as the trials closed the breaker.
    */
   private redis<T>(fn: () => Promise<T>): Promise<T> {
-    const breaker = this.breakers.get('redis', 'redis');
-    if (breaker.state === 'half_open') {
-      this.probeStore(breaker);
-      return Promise.reject(new BreakerOpenError('redis', breaker.retryAfterMs()));
-    }
-    return breaker.execute(() => fn());
+    return this.breakers.get('redis', 'redis').executeOrTrial(() => fn(), this.trials);
   }
 
-  private probing = false;
+  /** one object for every call (a cached read's path allocates nothing for it) */
+  private readonly trials = {
+    trial: () => this.store.get(PROBE_KEY),
+    onClosedByTrials: () => this.afterTrials(),
+  };
 
-  /** trial calls, one after the other, until the half-open breaker closed or opened again */
-  private probeStore(breaker: CircuitBreaker): void {
-    if (this.probing) return;
-    this.probing = true;
-    void (async () => {
-      try {
-        while (breaker.state === 'half_open') await breaker.execute(() => this.store.get(PROBE_KEY));
-      } catch {
-        // a failed trial opened the breaker again; the next caller after its reset timeout
-        // starts the next round of trials
-      } finally {
-        this.probing = false;
-      }
-      // the version raises refused meanwhile (writes made while the trials ran) go now, not on
-      // the retry timer's next tick: other instances stop answering the old entry at once
-      if (breaker.state === 'closed' && this.pending.size > 0) await this.retryPending();
-    })();
+  /**
+   * The version raises refused meanwhile (writes made while the trials ran) go as soon as the
+   * trials closed the breaker, not on the retry timer's next tick: other instances stop
+   * answering the old entry at once.
+   */
+  private afterTrials(): void {
+    if (this.pending.size > 0) void this.retryPending();
   }
 
   private keys(t: CacheTarget, shardId: string) {

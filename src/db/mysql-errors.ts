@@ -54,8 +54,12 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 export function isTransactionConflict(error: unknown): boolean {
-  const errno = asDriverError(driverCause(error))?.errno;
-  return errno === DEADLOCK_ERRNO || errno === LOCK_WAIT_TIMEOUT_ERRNO;
+  return asDriverError(driverCause(error))?.errno === DEADLOCK_ERRNO || isLockWaitTimeout(error);
+}
+
+/** `innodb_lock_wait_timeout` ran out on a row lock (the statement failed, the transaction lives) */
+export function isLockWaitTimeout(error: unknown): boolean {
+  return asDriverError(driverCause(error))?.errno === LOCK_WAIT_TIMEOUT_ERRNO;
 }
 
 /** drizzle wraps driver errors (`DrizzleQueryError`) with the driver error as `cause` */

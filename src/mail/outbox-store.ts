@@ -19,6 +19,7 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
+import { isConnectionError, isLockWaitTimeout } from '../db/mysql-errors.js';
 import { idFloor, idTime } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
@@ -74,7 +75,6 @@ export interface OutboxRow {
 /** runs one statement on the transaction's connection, through the master's breaker */
 type Sql = <R>(statement: (conn: PoolConnection) => Promise<R>) => Promise<R>;
 
-const ER_LOCK_WAIT_TIMEOUT = 1205;
 const HOUR_MS = 3_600_000;
 
 /** the waiting lock of a delivery batch ran out: retried with SKIP LOCKED (never leaves the store) */
@@ -87,17 +87,9 @@ interface ShardPool {
   pool: Pool;
 }
 
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'PROTOCOL_CONNECTION_LOST',
-  'EPIPE',
-  'EHOSTUNREACH',
-]);
-
 export class OutboxStore {
   private readonly pools = new Map<string, ShardPool>();
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly opts: {
@@ -108,7 +100,7 @@ export class OutboxStore {
       password: (passwordEnv: string | undefined) => string | undefined;
     },
   ) {
-    opts.config.onChange((snap) => this.sync(snap.shards));
+    this.unsubscribe = opts.config.onChange((snap) => this.sync(snap.shards));
     this.sync(opts.config.current().shards);
   }
 
@@ -160,11 +152,15 @@ export class OutboxStore {
         try {
           return await fn(entry.pool);
         } catch (error) {
-          const code = (error as { code?: string }).code;
-          if (code && CONNECTION_CODES.has(code)) {
-            throw new DependencyError(`mysql-master:${shardId}`, `${code}: ${(error as Error).message}`, {
-              cause: error,
-            });
+          // classified as the API's adapters do (db/mysql-errors.ts): a refused, lost or
+          // read-only master, or a full or closed pool, counts against the master's breaker
+          if (isConnectionError(error)) {
+            const code = (error as { code?: string }).code;
+            throw new DependencyError(
+              `mysql-master:${shardId}`,
+              `${code ? `${code}: ` : ''}${(error as Error).message}`,
+              { cause: error },
+            );
           }
           throw error;
         }
@@ -341,7 +337,7 @@ export class OutboxStore {
           [ids],
         );
       } catch (error) {
-        if (mode === 'wait' && (error as { errno?: number }).errno === ER_LOCK_WAIT_TIMEOUT)
+        if (mode === 'wait' && isLockWaitTimeout(error))
           throw new RowLockWaitTimeout('row lock wait timed out', { cause: error });
         throw error;
       }
@@ -430,7 +426,9 @@ export class OutboxStore {
     });
   }
 
+  /** stops following the shard map (a later change opens no pool) and ends every pool */
   async close(): Promise<void> {
+    this.unsubscribe();
     await Promise.all([...this.pools.values()].map((p) => p.pool.end().catch(() => {})));
     this.pools.clear();
   }

@@ -134,4 +134,58 @@ describe('CircuitBreaker', () => {
     await breaker.execute(boom, { isFailure: () => false }).catch(() => {});
     expect(breaker.state).toBe('closed');
   });
+
+  it('half-open, executeOrTrial refuses callers at once and runs one background trial loop for all of them', async () => {
+    const { breaker, advance } = setup();
+    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(boom).catch(() => {});
+    advance(1000);
+    expect(breaker.state).toBe('half_open');
+    const trials = { a: 0, b: 0 };
+    const closed = { a: 0, b: 0 };
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const trialA = async () => {
+      trials.a++;
+      await gate;
+    };
+    const onA = () => closed.a++;
+    const onB = () => closed.b++;
+    let called = 0;
+    const caller = () => {
+      called++;
+      return ok();
+    };
+    const first = breaker.executeOrTrial(caller, { trial: trialA, onClosedByTrials: onA });
+    const second = breaker.executeOrTrial(caller, {
+      trial: async () => void trials.b++,
+      onClosedByTrials: onB,
+    });
+    await expect(first).rejects.toBeInstanceOf(BreakerOpenError);
+    await expect(second).rejects.toBeInstanceOf(BreakerOpenError);
+    expect(called).toBe(0);
+    release();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(breaker.state).toBe('closed');
+    // half_open_max_calls (2) trials of the loop the first caller started; none of the second's
+    expect(trials).toEqual({ a: 2, b: 0 });
+    expect(closed).toEqual({ a: 1, b: 1 });
+    await expect(breaker.executeOrTrial(caller, { trial: trialA, onClosedByTrials: onA })).resolves.toBe(
+      'ok',
+    );
+    expect(called).toBe(1);
+    expect(closed).toEqual({ a: 1, b: 1 });
+  });
+
+  it('a failed trial opens the breaker again and calls no close callback', async () => {
+    const { breaker, advance } = setup();
+    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(boom).catch(() => {});
+    advance(1000);
+    let closedCalls = 0;
+    await breaker.executeOrTrial(ok, { trial: boom, onClosedByTrials: () => closedCalls++ }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 10));
+    expect(breaker.state).toBe('open');
+    expect(closedCalls).toBe(0);
+  });
 });

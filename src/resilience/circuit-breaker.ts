@@ -7,6 +7,8 @@
  *   `reset_timeout_ms` it turns half-open.
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
  *   that many consecutive successes close it, any failure re-opens it.
+ * - `executeOrTrial`: as `execute`, except that half-open it refuses the caller at once and lets
+ *   background trial calls probe instead (one loop per breaker), for dependencies that can hang.
  * - every call is abandoned after `call_timeout_ms` and counts as a failure; a call that read
  *   `signal` of its argument sees it abort then. The AbortController is created only when a call
  *   reads `signal` (creating one per call was a measurable share of a cached read's CPU).
@@ -53,6 +55,13 @@ export interface ExecuteOptions {
   isFailure?: (error: unknown) => boolean;
 }
 
+export interface TrialOptions {
+  /** a cheap call without effect (a PING, a read of a key nobody writes) */
+  trial: () => Promise<unknown>;
+  /** called once each time a round of trials closed the breaker (the same function only once) */
+  onClosedByTrials?: () => void;
+}
+
 export class CircuitBreaker {
   readonly name: string;
   readonly kind: BreakerKind;
@@ -66,6 +75,8 @@ export class CircuitBreaker {
   private sinceMs: number;
   private openedAt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private trialsRunning = false;
+  private readonly closedByTrials = new Set<() => void>();
 
   constructor({ name, kind, settings, onTransition = () => {}, now = Date.now }: CircuitBreakerOptions) {
     this.name = name;
@@ -154,6 +165,39 @@ export class CircuitBreaker {
       clearTimeout(timer);
       if (probe) this.probesInFlight--;
     }
+  }
+
+  /**
+   * `execute`, except while half-open: then the caller is refused at once (BreakerOpenError) and
+   * `trial` runs in the background, one call after the other, until the breaker closed or opened
+   * again. A dependency that still hangs then costs no caller the call timeout each time the
+   * reset timeout runs out. One trial loop per breaker, whichever caller started it (its `trial`
+   * is used); every `onClosedByTrials` given meanwhile is called once when the loop closed it.
+   */
+  executeOrTrial<T>(
+    fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
+    { trial, onClosedByTrials }: TrialOptions,
+  ): Promise<T> {
+    if (this.state !== 'half_open') return this.execute(fn);
+    if (onClosedByTrials) this.closedByTrials.add(onClosedByTrials);
+    if (!this.trialsRunning) void this.runTrials(trial);
+    return Promise.reject(new BreakerOpenError(this.name, this.retryAfterMs()));
+  }
+
+  private async runTrials(trial: () => Promise<unknown>): Promise<void> {
+    this.trialsRunning = true;
+    try {
+      while (this.state === 'half_open') await this.execute(() => trial());
+    } catch {
+      // a failed trial opened the breaker again; the next caller after its reset timeout starts
+      // the next round
+    } finally {
+      this.trialsRunning = false;
+    }
+    if (this.current !== 'closed') return;
+    const callbacks = [...this.closedByTrials];
+    this.closedByTrials.clear();
+    for (const callback of callbacks) callback();
   }
 
   private recordSuccess(probe: boolean): void {
