@@ -18,17 +18,19 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_QUEUE } from '../src/mail/amqp-topology.js';
 import { encodeMails, type MailMessage } from '../src/mail/mail-message.js';
+import { metricValue } from '../stack/metric-samples.js';
 import { MAIL_DIR, STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
+import { workerUrl } from '../stack/urls.js';
 import { api } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { doubled, mailsTo } from './helpers/mailbox.js';
 import { deliveredMarks, insertOutboxRow, outboxId, welcomeMessage } from './helpers/outbox.js';
 import { node } from './helpers/shard-db.js';
+import { AMQP_URL } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
-const AMQP_URL = `amqp://guest:guest@${topology.host}:${topology.rabbitmq.port}`;
 const SHARD = 'shard-2';
 const tenant = uniqueTenantId('ctlmail');
 const REFUSE = join(MAIL_DIR, '.refuse');
@@ -296,13 +298,9 @@ describe('shardgate-ctl mail', () => {
     expect(second.messages).toBe(first.messages);
     expect(second.deadLetters.map(keyOf)).toEqual(first.deadLetters.map(keyOf));
     // the worker's gauge, the thing to alert on, counts the same queue
-    const metrics = await (
-      await fetch(`http://${topology.host}:${topology.worker.metricsPort}/metrics`)
-    ).text();
-    const gauge = /^shardgate_mail_queue_messages\{queue="shardgate\.mail\.dead"[^}]*\} (\d+)$/m.exec(
-      metrics,
-    );
-    expect(Number(gauge?.[1])).toBe(second.messages);
+    const metrics = await (await fetch(`${workerUrl}/metrics`)).text();
+    const gauge = metricValue(metrics, 'shardgate_mail_queue_messages', { queue: 'shardgate.mail.dead' });
+    expect(gauge).toBe(second.messages);
 
     const missing = outboxId();
     const r = ctl(['mail', 'redrive', '--id', a, '--id', b, '--id', missing]);
@@ -518,7 +516,7 @@ describe('shardgate-ctl mail', () => {
     };
     expect(queues.map((q) => q.queue)).toEqual([
       'shardgate.mail.work',
-      ...[1, 2, 4, 8, 16, 32, 64].map((s) => `shardgate.mail.retry.${s}s`),
+      ...[1, 2, 4, 8, 16, 32, 64].map((s) => `shardgate.mail.delay.${s}s`),
       'shardgate.mail.dead',
     ]);
     expect(queues[0]!.consumers).toBeGreaterThanOrEqual(1);

@@ -76,7 +76,7 @@ export class AmqpConnection {
         if (this.model === model) this.drop();
       });
     }
-    await declareMailTopology(ch);
+    await declareMailTopology(model, this.opts.logger);
     await consumerChannel.prefetch(this.opts.prefetch ?? 16);
     this.model = model;
     this.confirm = ch;

@@ -1,14 +1,17 @@
 /**
  * The RabbitMQ topology of the email pipeline, declared idempotently at every (re)connect:
  * - `shardgate.mail` (direct, durable) → quorum queue `shardgate.mail.work` (key `mail`);
- * - `shardgate.mail.retry` (direct) → one quorum queue per delay of retry-tiers.ts, each with
- *   `x-message-ttl` = its delay and dead-lettering back to `shardgate.mail` / `mail`;
+ * - `shardgate.mail.retry` (direct) → one quorum queue per delay of retry-tiers.ts
+ *   (`shardgate.mail.delay.<n>s`, key `shardgate.mail.retry.<n>s`), each with `x-message-ttl` =
+ *   its delay and dead-lettering back to `shardgate.mail` / `mail`, at least once
+ *   (retryQueueArguments);
  * - `shardgate.mail.dead` (fanout) → quorum queue `shardgate.mail.dead`: messages that failed
  *   the configured number of attempts, kept for an operator (`shardgate-ctl mail dead-letters`,
  *   `mail redrive`: control-plane/commands/mail.ts).
  */
-import type { Channel } from 'amqplib';
-import { RETRY_DELAYS_MS, retryQueueName } from './retry-tiers.js';
+import type { Channel, ChannelModel } from 'amqplib';
+import type { Logger } from '../observability/logger.js';
+import { RETRY_DELAYS_MS, retryQueueName, retryRoutingKey } from './retry-tiers.js';
 
 export const MAIL_EXCHANGE = 'shardgate.mail';
 export const MAIL_ROUTING_KEY = 'mail';
@@ -19,25 +22,89 @@ export const DEAD_QUEUE = 'shardgate.mail.dead';
 
 const quorum = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
 
-export async function declareMailTopology(ch: Channel): Promise<void> {
-  await ch.assertExchange(MAIL_EXCHANGE, 'direct', { durable: true });
-  await ch.assertExchange(RETRY_EXCHANGE, 'direct', { durable: true });
-  await ch.assertExchange(DEAD_EXCHANGE, 'fanout', { durable: true });
-  await ch.assertQueue(WORK_QUEUE, quorum);
-  await ch.bindQueue(WORK_QUEUE, MAIL_EXCHANGE, MAIL_ROUTING_KEY);
+/**
+ * A retry tier's arguments. Its messages expire after the tier's delay and are dead-lettered
+ * back to the work queue AT LEAST ONCE: a message leaves the tier only once the work queue has
+ * taken it. The quorum queue default, at-most-once, drops a message the work queue cannot take
+ * at that moment; a broker restarted after a crash did that to every mail whose delay had run
+ * out while it was down, because the tiers come up before the work queue's leader is known
+ * ("leader not known. Command is dropped" in the broker's log), and nothing reported the loss.
+ * At-least-once needs `reject-publish` overflow (RabbitMQ ≥ 3.10). A copy dead-lettered twice is
+ * mailed once: the worker acks a message whose outbox row is delivered as a duplicate.
+ */
+export function retryQueueArguments(delayMs: number): Record<string, unknown> {
+  return {
+    'x-queue-type': 'quorum',
+    'x-message-ttl': delayMs,
+    'x-dead-letter-exchange': MAIL_EXCHANGE,
+    'x-dead-letter-routing-key': MAIL_ROUTING_KEY,
+    'x-dead-letter-strategy': 'at-least-once',
+    'x-overflow': 'reject-publish',
+  };
+}
+
+/**
+ * Declares the topology on channels of `model` (each closed afterwards), then retires the retry
+ * tiers of older versions: queues named like the routing keys, with at-most-once dead-lettering.
+ * Such a queue is unbound first — its routing key reaches the new tier from then on, also from
+ * a worker of the older version still running — and deleted once empty; until then its
+ * messages still reach the work queue when their delay runs out, and the next connect looks
+ * again. Unbound, nothing can arrive in it between the count and the delete.
+ */
+export async function declareMailTopology(model: ChannelModel, logger: Logger): Promise<void> {
+  await withChannel(model, async (ch) => {
+    await ch.assertExchange(MAIL_EXCHANGE, 'direct', { durable: true });
+    await ch.assertExchange(RETRY_EXCHANGE, 'direct', { durable: true });
+    await ch.assertExchange(DEAD_EXCHANGE, 'fanout', { durable: true });
+    await ch.assertQueue(WORK_QUEUE, quorum);
+    await ch.bindQueue(WORK_QUEUE, MAIL_EXCHANGE, MAIL_ROUTING_KEY);
+    await ch.assertQueue(DEAD_QUEUE, quorum);
+    await ch.bindQueue(DEAD_QUEUE, DEAD_EXCHANGE, '');
+    for (const delay of RETRY_DELAYS_MS) {
+      const q = retryQueueName(delay);
+      await ch.assertQueue(q, { durable: true, arguments: retryQueueArguments(delay) });
+      await ch.bindQueue(q, RETRY_EXCHANGE, retryRoutingKey(delay));
+    }
+  });
   for (const delay of RETRY_DELAYS_MS) {
-    const q = retryQueueName(delay);
-    await ch.assertQueue(q, {
-      durable: true,
-      arguments: {
-        'x-queue-type': 'quorum',
-        'x-message-ttl': delay,
-        'x-dead-letter-exchange': MAIL_EXCHANGE,
-        'x-dead-letter-routing-key': MAIL_ROUTING_KEY,
-      },
-    });
-    await ch.bindQueue(q, RETRY_EXCHANGE, q);
+    const legacy = retryRoutingKey(delay);
+    const held = await retireLegacyQueue(model, legacy, delay);
+    if (held > 0) {
+      logger.info(
+        { queue: legacy, messages: held },
+        'retry queue of an older version unbound; it is deleted once its messages went back to the work queue',
+      );
+    }
   }
-  await ch.assertQueue(DEAD_QUEUE, quorum);
-  await ch.bindQueue(DEAD_QUEUE, DEAD_EXCHANGE, '');
+}
+
+/** -1: no such queue; 0: deleted; n > 0: unbound, still holding n messages */
+async function retireLegacyQueue(model: ChannelModel, q: string, delay: number): Promise<number> {
+  let messages: number;
+  try {
+    // passive: a missing queue closes the channel with 404
+    messages = (await withChannel(model, (ch) => ch.checkQueue(q))).messageCount;
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return -1;
+    throw error;
+  }
+  await withChannel(model, async (ch) => {
+    await ch.unbindQueue(q, RETRY_EXCHANGE, retryRoutingKey(delay));
+    messages = (await ch.checkQueue(q)).messageCount;
+    // not `ifEmpty` (quorum queues refuse it, closing the connection): nothing routes here now
+    if (messages === 0) await ch.deleteQueue(q);
+  });
+  return messages;
+}
+
+/** runs `fn` on a channel of its own: a refused call (404, 406) closes only that channel */
+async function withChannel<T>(model: ChannelModel, fn: (ch: Channel) => Promise<T>): Promise<T> {
+  const ch = await model.createChannel();
+  // the broker's close of a refused call also arrives as an 'error' event
+  ch.on('error', () => {});
+  try {
+    return await fn(ch);
+  } finally {
+    await ch.close().catch(() => {});
+  }
 }

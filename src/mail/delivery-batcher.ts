@@ -54,7 +54,7 @@ import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
 import { decodeMailMessage, type MailMessage } from './mail-message.js';
 import { InvalidMailError, type RenderedMail, renderMail } from './mail-templates.js';
 import type { OutboxStore } from './outbox-store.js';
-import { retryDelayMs, retryQueueName } from './retry-tiers.js';
+import { retryDelayMs, retryRoutingKey } from './retry-tiers.js';
 import type { HeldMail, MailSender } from './smtp-sender.js';
 
 /** the part of an amqplib ConfirmChannel the batcher uses (acks go to a message's own channel) */
@@ -330,7 +330,7 @@ export class DeliveryBatcher {
         const dead = attempts >= this.opts.maxAttempts || outageRetries >= MAX_OUTAGE_RETRIES;
         const delay = retryDelayMs(attempts + outageRetries);
         if (dead) ch.publish(DEAD_EXCHANGE, '', msg.content, props);
-        else ch.publish(RETRY_EXCHANGE, retryQueueName(delay), msg.content, props);
+        else ch.publish(RETRY_EXCHANGE, retryRoutingKey(delay), msg.content, props);
         routed.push({ f, dead, attempts, reason });
       }
       await ch.waitForConfirms();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMailMessage, encodeMailMessage } from './mail-message.js';
 import { InvalidMailError, renderMail } from './mail-templates.js';
-import { RETRY_DELAYS_MS, retryDelayMs, retryQueueName } from './retry-tiers.js';
+import { RETRY_DELAYS_MS, retryDelayMs, retryQueueName, retryRoutingKey } from './retry-tiers.js';
 
 describe('mail templates', () => {
   it('names the library in text and HTML and escapes everything in HTML', () => {
@@ -36,7 +36,8 @@ describe('mail templates', () => {
 describe('retry tiers and messages', () => {
   it('doubles the delay per attempt up to 64 s', () => {
     expect([1, 2, 3, 7, 12].map(retryDelayMs)).toEqual([1000, 2000, 4000, 64_000, 64_000]);
-    expect(RETRY_DELAYS_MS.map(retryQueueName)[0]).toBe('shardgate.mail.retry.1s');
+    expect(RETRY_DELAYS_MS.map(retryQueueName)[0]).toBe('shardgate.mail.delay.1s');
+    expect(RETRY_DELAYS_MS.map(retryRoutingKey)[0]).toBe('shardgate.mail.retry.1s');
   });
 
   it('round-trips a message and rejects garbage', () => {

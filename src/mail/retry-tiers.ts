@@ -13,8 +13,18 @@ export function retryDelayMs(attemptsMade: number): number {
   return RETRY_DELAYS_MS[i]!;
 }
 
-export function retryQueueName(delayMs: number): string {
+/** the routing key of a tier on `shardgate.mail.retry`: what a rerouted mail is published with */
+export function retryRoutingKey(delayMs: number): string {
   return `shardgate.mail.retry.${delayMs / 1000}s`;
+}
+
+/**
+ * The tier's queue, bound to the exchange with `retryRoutingKey`. Named `delay`, not `retry`:
+ * the queues named like the routing keys were declared by versions before at-least-once
+ * dead-lettering (amqp-topology.ts), and a queue's arguments cannot change.
+ */
+export function retryQueueName(delayMs: number): string {
+  return `shardgate.mail.delay.${delayMs / 1000}s`;
 }
 
 /** every retry tier's queue, shortest delay first */
