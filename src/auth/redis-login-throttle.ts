@@ -24,9 +24,8 @@ import { failFastRedisOptions } from '../cache/redis.js';
 import type { DerivedMac } from '../crypto/derived-mac.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { WarnLimiter } from '../observability/warn-limiter.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
-import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
-import { BreakerOpenError } from '../resilience/errors.js';
 import {
   LOGIN_THROTTLE_POLICY,
   type LoginAccount,
@@ -93,12 +92,8 @@ export class RedisLoginThrottle implements LoginThrottle {
   private readonly logger: Logger;
   private readonly keyMac: DerivedMac;
   private readonly policy: LoginThrottlePolicy;
-  private readonly warnEveryMs: number;
-  private readonly now: () => number;
   private readonly decisions;
-  private lastWarnAt = Number.NEGATIVE_INFINITY;
-  private unwarned = 0;
-  private probing = false;
+  private readonly warnings: WarnLimiter;
 
   constructor({
     url,
@@ -121,8 +116,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.logger = logger.child({ component: 'login-throttle' });
     this.keyMac = keyMac;
     this.policy = policy;
-    this.warnEveryMs = warnEveryMs;
-    this.now = now;
+    this.warnings = new WarnLimiter(this.logger, warnEveryMs, now);
     this.decisions = metrics.counter({
       name: 'login_throttle_decisions_total',
       help: 'login attempts by throttle decision (admitted, throttled, unthrottled = Redis unavailable, failed open)',
@@ -177,46 +171,22 @@ export class RedisLoginThrottle implements LoginThrottle {
   }
 
   /**
-   * A call through the `redis` breaker. Half-open: refused at once, and this module's own
-   * trial PINGs run in the background until the breaker closes or opens again — a Redis that
-   * still hangs then costs no login the call timeout.
+   * A call through the `redis` breaker. Half-open: refused at once, while the breaker's one
+   * background trial loop (PINGs, or the read cache's trial reads when it started the loop) runs
+   * until the breaker closes or opens again — a Redis that still hangs costs no login the call
+   * timeout.
    */
   private call<T>(fn: () => Promise<T>): Promise<T> {
-    const breaker = this.breakers.get(BREAKER, 'redis');
-    if (breaker.state === 'half_open') {
-      this.probe(breaker);
-      return Promise.reject(new BreakerOpenError(BREAKER, breaker.retryAfterMs()));
-    }
-    return breaker.execute(() => fn());
+    return this.breakers.get(BREAKER, 'redis').executeOrTrial(() => fn(), this.trials);
   }
 
-  private probe(breaker: CircuitBreaker): void {
-    if (this.probing) return;
-    this.probing = true;
-    void (async () => {
-      try {
-        while (breaker.state === 'half_open') await breaker.execute(() => this.redis.ping());
-      } catch {
-        // a failed trial opened the breaker again; the next call after its reset timeout
-        // starts the next round
-      } finally {
-        this.probing = false;
-      }
-    })();
-  }
+  private readonly trials = { trial: () => this.redis.ping() };
 
-  /** at most one warning per `warnEveryMs`; it counts the ones it stands for */
+  /** at most one warning per `warnEveryMs` (WarnLimiter); it counts the ones it stands for */
   private unavailable(op: string, error: unknown): void {
-    const now = this.now();
-    if (now - this.lastWarnAt < this.warnEveryMs) {
-      this.unwarned++;
-      return;
-    }
-    this.logger.warn(
-      { op, err: error instanceof Error ? error.message : String(error), unwarnedSinceLast: this.unwarned },
+    this.warnings.warn(
+      { op, err: error instanceof Error ? error.message : String(error) },
       'login throttle unavailable: logins are admitted unthrottled (fail open)',
     );
-    this.lastWarnAt = now;
-    this.unwarned = 0;
   }
 }

@@ -18,6 +18,7 @@
  */
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
+import { WarnLimiter } from '../observability/warn-limiter.js';
 import { ConfigNotifier } from './config-notifier.js';
 import type { ConfigSnapshot } from './config-state.js';
 import type { DbHostPolicy } from './db-hosts.js';
@@ -48,6 +49,7 @@ export class EtcdConfigStore implements ConfigStore {
   private readonly logger: Logger;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
+  private readonly disconnectWarnings: WarnLimiter;
 
   private readonly dbHosts: DbHostPolicy | undefined;
 
@@ -63,6 +65,7 @@ export class EtcdConfigStore implements ConfigStore {
     this.client = client;
     this.prefix = prefix;
     this.logger = logger.child({ component: 'config' });
+    this.disconnectWarnings = new WarnLimiter(this.logger, 30_000);
     this.retryInitialMs = retryInitialMs;
     this.retryMaxMs = retryMaxMs;
     this.notifier = new ConfigNotifier(
@@ -132,8 +135,7 @@ export class EtcdConfigStore implements ConfigStore {
     let changes = this.notifier.state.load(entries);
     if (initial && this.notifier.state.rejected.length > 0)
       changes = await this.restoreLastGood(entries, revision);
-    this.notifier.connected = true;
-    this.notifier.lastError = undefined;
+    this.markConnected();
     this.logChanges(changes, revision, initial ? 'config loaded' : 'config re-read');
     this.notifier.publish(changes, { initial: true });
 
@@ -149,11 +151,7 @@ export class EtcdConfigStore implements ConfigStore {
     this.watcher = watcher;
     watcher.on('data', (r: IWatchResponse) => this.onWatchData(r));
     watcher.on('disconnected', (error: unknown) => this.markDisconnected(error));
-    watcher.on('connected', () => {
-      if (!this.notifier.connected) this.logger.info({}, 'etcd reconnected; watch resumed');
-      this.notifier.connected = true;
-      this.notifier.lastError = undefined;
-    });
+    watcher.on('connected', () => this.markConnected());
     watcher.on('error', (error: unknown) => {
       // A cancelled watch (typically: its resume revision was compacted) cannot resume; start over.
       this.logger.warn({ err: String(error) }, 'etcd watch cancelled; re-reading the prefix');
@@ -216,16 +214,27 @@ export class EtcdConfigStore implements ConfigStore {
     }
   }
 
+  /**
+   * Logged at once when the connection is lost, then at most every 30 s while etcd stays away
+   * (the watch's reconnects fail every few hundred ms, alternating between two messages).
+   */
   private markDisconnected(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
-    if (this.notifier.connected || this.notifier.lastError !== message) {
-      this.logger.warn(
-        { err: message, loaded: this.notifier.loaded },
-        'etcd unreachable; serving last good config',
-      );
-    }
+    this.disconnectWarnings.warn(
+      { err: message, loaded: this.notifier.loaded },
+      'etcd unreachable; serving last good config',
+    );
     this.notifier.connected = false;
     this.notifier.lastError = message;
+  }
+
+  /** a read or the watch reached etcd: logs the end of an outage it warned about */
+  private markConnected(): void {
+    const warned = this.disconnectWarnings.warned;
+    const unlogged = this.disconnectWarnings.reset();
+    if (warned) this.logger.info({ unloggedWarnings: unlogged }, 'etcd reachable again');
+    this.notifier.connected = true;
+    this.notifier.lastError = undefined;
   }
 
   private relative(kv: IKeyValue): string {

@@ -7,6 +7,7 @@
  */
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
+import { WarnLimiter } from '../observability/warn-limiter.js';
 
 export interface InstanceRegistrationOptions {
   client: Etcd3;
@@ -25,7 +26,11 @@ export class InstanceRegistration {
   private writing: Promise<void> = Promise.resolve();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly opts: InstanceRegistrationOptions) {}
+  private readonly warnings: WarnLimiter;
+
+  constructor(private readonly opts: InstanceRegistrationOptions) {
+    this.warnings = new WarnLimiter(opts.logger, 30_000);
+  }
 
   private get key(): string {
     return `${this.opts.prefix}instances/${this.opts.instanceId}`;
@@ -50,15 +55,19 @@ export class InstanceRegistration {
         const lease = this.opts.client.lease(this.opts.ttlSeconds ?? 5);
         lease.on('lost', (err) => {
           if (this.lease !== lease || this.stopped) return;
-          this.opts.logger.warn({ err: String(err) }, 'instance lease lost; re-registering');
+          this.warnings.warn({ err: String(err) }, 'instance lease lost; re-registering');
           this.lease = undefined;
           this.scheduleRetry();
         });
         this.lease = lease;
       }
       await this.lease.put(this.key).value(value).exec();
+      if (this.warnings.warned) {
+        this.opts.logger.info({ unloggedWarnings: this.warnings.reset() }, 'instance registered again');
+      }
     } catch (error) {
-      this.opts.logger.warn({ err: String(error) }, 'instance registration failed; will retry');
+      // retried every second while etcd is away: at most one warning per 30 s (WarnLimiter)
+      this.warnings.warn({ err: String(error) }, 'instance registration failed; will retry');
       this.lease?.release();
       this.lease = undefined;
       this.scheduleRetry();

@@ -1,0 +1,43 @@
+/**
+ * At most one warning per `everyMs` for one condition that repeats (a dependency down, retried
+ * every second): the first is logged at once, later ones only once `everyMs` has passed since
+ * the last logged one, each with `repeatsSinceLast` — how many it stands for. `reset()` (the
+ * condition ended) makes the next warning log at once. With `everyMs` 60 s, a dependency down
+ * for an hour costs 60 lines, not the 3,600 or more of a warning per retry.
+ */
+import type { Logger } from './logger.js';
+
+export class WarnLimiter {
+  private lastAt = Number.NEGATIVE_INFINITY;
+  private repeats = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly everyMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  warn(fields: Record<string, unknown>, msg: string): void {
+    const now = this.now();
+    if (now - this.lastAt < this.everyMs) {
+      this.repeats++;
+      return;
+    }
+    this.logger.warn({ ...fields, repeatsSinceLast: this.repeats }, msg);
+    this.lastAt = now;
+    this.repeats = 0;
+  }
+
+  /** true once a warning was logged since the last reset: the condition is on */
+  get warned(): boolean {
+    return this.lastAt !== Number.NEGATIVE_INFINITY;
+  }
+
+  /** the condition ended: the next warning is logged at once; answers how many went unlogged */
+  reset(): number {
+    const unlogged = this.repeats;
+    this.lastAt = Number.NEGATIVE_INFINITY;
+    this.repeats = 0;
+    return unlogged;
+  }
+}
