@@ -7,13 +7,14 @@
  * - wrong `currentPassword`s of password changes count against the same account as logins;
  * - Redis holds one expiring counter per throttled account, under a MAC, never the email;
  * - Redis frozen (SIGSTOP): logins fail open — a throttled account logs in — and only the few
- *   before the `redis` breaker opened wait for its call timeout; after SIGCONT the count is back.
+ *   before the `redis` breaker opened wait for its call timeout; after SIGCONT the count is back;
+ *   the instance logs one warning for the freeze and, once Redis answers, that it is back.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STATE_DIR } from '../stack/paths.js';
+import { LOG_DIR, STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { type ApiAnswer, api, HAPROXY, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride } from './helpers/etcd.js';
@@ -127,6 +128,14 @@ describe('failed-login throttling', () => {
     expectThrottled(await login('frozen@example.com', PASSWORD, one), 'before the freeze');
 
     const before = await unthrottled(one);
+    const log = join(LOG_DIR, `${topology.apis[0]!.id}.log`);
+    const logFrom = statSync(log).size;
+    const logSince = (msg: string) =>
+      readFileSync(log)
+        .subarray(logFrom)
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.includes(msg));
     const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${topology.redis.name}.pid`), 'utf8'));
     const answers: { status: number; ms: number }[] = [];
     process.kill(pid, 'SIGSTOP');
@@ -150,5 +159,11 @@ describe('failed-login throttling', () => {
       intervalMs: 100,
       what: 'the throttle back after SIGCONT',
     });
+    await waitFor(() => logSince('login throttle available again').length > 0, {
+      timeoutMs: 5000,
+      what: "api-1's log saying the throttle is back",
+    });
+    // one warning for the whole freeze, not one per login (WarnLimiter)
+    expect(logSince('login throttle unavailable')).toHaveLength(1);
   });
 });

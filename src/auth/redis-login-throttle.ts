@@ -136,6 +136,7 @@ export class RedisLoginThrottle implements LoginThrottle {
       this.unavailable('admit', error);
       return { admitted: true, attempt: UNCOUNTED_ATTEMPT };
     }
+    if (this.warnings.warned) this.available();
     const [admitted, msLeft] = reply;
     if (admitted !== 1) {
       this.decisions.inc({ decision: 'throttled' });
@@ -183,6 +184,11 @@ export class RedisLoginThrottle implements LoginThrottle {
   private readonly trials = { trial: () => this.redis.ping() };
 
   /** at most one warning per `warnEveryMs` (WarnLimiter); it counts the ones it stands for */
+  /** Redis answered again after a warning: says so, and the next outage warns at once */
+  private available(): void {
+    this.logger.info({ unloggedWarnings: this.warnings.reset() }, 'login throttle available again');
+  }
+
   private unavailable(op: string, error: unknown): void {
     this.warnings.warn(
       { op, err: error instanceof Error ? error.message : String(error) },

@@ -48,8 +48,9 @@ export function retryQueueArguments(delayMs: number): Record<string, unknown> {
  * tiers of older versions: queues named like the routing keys, with at-most-once dead-lettering.
  * Such a queue is unbound first — its routing key reaches the new tier from then on, also from
  * a worker of the older version still running — and deleted once empty; until then its
- * messages still reach the work queue when their delay runs out, and the next connect looks
- * again. Unbound, nothing can arrive in it between the count and the delete.
+ * messages still reach the work queue when their delay runs out, and a second look after the
+ * longest delay (and every later connect) deletes it. Unbound, nothing can arrive in it between
+ * the count and the delete. Failures of that second look are only logged.
  */
 export async function declareMailTopology(model: ChannelModel, logger: Logger): Promise<void> {
   await withChannel(model, async (ch) => {
@@ -66,16 +67,34 @@ export async function declareMailTopology(model: ChannelModel, logger: Logger): 
       await ch.bindQueue(q, RETRY_EXCHANGE, retryRoutingKey(delay));
     }
   });
+  if (await retireLegacyQueues(model, logger)) {
+    const timer = setTimeout(() => {
+      retireLegacyQueues(model, logger).catch((error: unknown) =>
+        logger.warn(
+          { err: (error as Error).message },
+          'could not retire old retry queues; next connect tries again',
+        ),
+      );
+    }, RETRY_DELAYS_MS.at(-1)! + 5000);
+    timer.unref();
+  }
+}
+
+/** true while one of them still holds messages */
+async function retireLegacyQueues(model: ChannelModel, logger: Logger): Promise<boolean> {
+  let holding = false;
   for (const delay of RETRY_DELAYS_MS) {
     const legacy = retryRoutingKey(delay);
     const held = await retireLegacyQueue(model, legacy, delay);
     if (held > 0) {
+      holding = true;
       logger.info(
         { queue: legacy, messages: held },
         'retry queue of an older version unbound; it is deleted once its messages went back to the work queue',
       );
     }
   }
+  return holding;
 }
 
 /** -1: no such queue; 0: deleted; n > 0: unbound, still holding n messages */
