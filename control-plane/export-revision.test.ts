@@ -131,6 +131,7 @@ describe('exportRevisionProblems: the history read of config apply', () => {
     expect(r.problems).toEqual([
       {
         key: 'tenants/gone',
+        conflict: true,
         reason: 'deleted in etcd after the file was exported at revision 30 (export again, or --force)',
       },
     ]);
@@ -182,6 +183,7 @@ describe('deletedSinceExport', () => {
     expect(deletedSinceExport(changes, atExport, 12)).toEqual([
       {
         key: 'tenants/back',
+        conflict: true,
         reason: 'deleted in etcd after the file was exported at revision 12 (export again, or --force)',
       },
     ]);

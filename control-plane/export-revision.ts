@@ -5,12 +5,12 @@
  * cannot have is a UserError; a history read etcd does not answer is the context's
  * EtcdUnreachableError (exit 2); a compacted one refuses the file (deletions cannot be checked).
  */
-import type { RejectedKey } from '../src/config/config-state.js';
 import type { Change } from './change-plan.js';
 import { isCompactedError } from './compacted-error.js';
 import type { CtlContext } from './ctl-context.js';
 import { UserError } from './ctl-errors.js';
 import type { PrefixRead } from './prefix-read.js';
+import type { KeyProblem } from './validate-changes.js';
 
 /** The header `config export` writes above the YAML, naming the etcd revision it read. */
 export const EXPORT_HEADER = '# shardgate config, etcd revision ';
@@ -67,13 +67,14 @@ export function splitExportRevision(text: string, doc: unknown): { revision?: nu
  * exported at `exportedAt`: applying the file would silently undo that edit. A key created since
  * counts too.
  */
-export function changedSinceExport(read: PrefixRead, changes: Change[], exportedAt: number): RejectedKey[] {
+export function changedSinceExport(read: PrefixRead, changes: Change[], exportedAt: number): KeyProblem[] {
   return changes.flatMap((c) => {
     const mod = read.mods.get(c.key);
     if (mod === undefined || mod <= exportedAt) return [];
     return [
       {
         key: c.key,
+        conflict: true as const,
         reason: `changed in etcd at revision ${mod}, after the file was exported at revision ${exportedAt} (export again, or --force)`,
       },
     ];
@@ -89,11 +90,12 @@ export function deletedSinceExport(
   changes: readonly Change[],
   keysAtExport: ReadonlySet<string>,
   exportedAt: number,
-): RejectedKey[] {
+): KeyProblem[] {
   return changes
     .filter((c) => c.old === undefined && c.new !== undefined && keysAtExport.has(c.key))
     .map((c) => ({
       key: c.key,
+      conflict: true as const,
       reason: `deleted in etcd after the file was exported at revision ${exportedAt} (export again, or --force)`,
     }));
 }
@@ -138,7 +140,7 @@ export async function exportRevisionProblems(
   read: PrefixRead,
   changes: readonly Change[],
   exportedAt: number,
-): Promise<{ notes: string[]; problems: RejectedKey[] }> {
+): Promise<{ notes: string[]; problems: KeyProblem[] }> {
   if (exportedAt > read.revision) {
     return {
       notes: [

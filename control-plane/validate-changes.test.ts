@@ -118,4 +118,15 @@ describe('validateChanges / problemsMessage', () => {
     const open = readOf(base);
     expect(validateChanges(open, planChanges(open, new Map([['shards/s3', elsewhere]])))).toEqual([]);
   });
+
+  it('words a change made in etcd since the export as refused, not invalid', () => {
+    expect(
+      problemsMessage('/sg/', [
+        { key: 'cache/ttl_seconds', reason: 'changed in etcd at revision 9', conflict: true },
+        { key: 'placement', reason: 'not JSON' },
+      ]),
+    ).toBe(
+      'refused /sg/cache/ttl_seconds: changed in etcd at revision 9; invalid /sg/placement: not JSON; nothing written',
+    );
+  });
 });

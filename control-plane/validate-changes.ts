@@ -88,15 +88,25 @@ export function validateChanges(
 }
 
 /**
+ * A key a change is refused for: its value is invalid, or (`conflict`) the key changed in etcd
+ * since the file was exported, whatever its value.
+ */
+export interface KeyProblem extends RejectedKey {
+  conflict?: true;
+}
+
+/**
  * The one-line message of a refused change: the `notes` about the request as a whole first, then
- * every problem as `invalid <prefix><key>: <reason>`, joined with "; ", then "; nothing written".
+ * every problem as `invalid <prefix><key>: <reason>` (`refused …` for a conflict), joined with
+ * "; ", then "; nothing written".
  * Nothing is summarised as a bare count, so each number in the line counts what it says it counts.
  */
 export function problemsMessage(
   prefix: string,
-  problems: readonly RejectedKey[],
+  problems: readonly KeyProblem[],
   notes: readonly string[] = [],
 ): string {
-  const each = [...notes, ...problems.map((p) => `invalid ${prefix}${p.key}: ${p.reason}`)];
+  const word = (p: KeyProblem) => (p.conflict ? 'refused' : 'invalid');
+  const each = [...notes, ...problems.map((p) => `${word(p)} ${prefix}${p.key}: ${p.reason}`)];
   return `${each.join('; ')}; nothing written`;
 }

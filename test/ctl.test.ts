@@ -268,7 +268,7 @@ describe('shardgate-ctl', () => {
     expect(r.stderr).toMatch(ONE_LINE);
     expect(r.stderr).toMatch(
       new RegExp(
-        `invalid /shardgate/${key}: changed in etcd at revision \\d+, after the file was exported at revision ${doc.$etcdRevision} `,
+        `refused /shardgate/${key}: changed in etcd at revision \\d+, after the file was exported at revision ${doc.$etcdRevision} `,
       ),
     );
     expect(r.code).toBe(1);
@@ -463,7 +463,7 @@ describe("shardgate-ctl config apply: files over etcd's default transaction size
       const r = ctl(['config', 'apply', '-f', file, ...args]);
       expect(r.stderr, args.join(' ')).toMatch(ONE_LINE);
       expect(r.stderr).toContain(
-        `config apply: invalid /shardgate/${key}: deleted in etcd after the file was exported at revision ${revision} (export again, or --force); nothing written`,
+        `config apply: refused /shardgate/${key}: deleted in etcd after the file was exported at revision ${revision} (export again, or --force); nothing written`,
       );
       expect(r.code).toBe(1);
       expect(etcdGet(key)).toBeUndefined();
