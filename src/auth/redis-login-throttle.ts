@@ -183,12 +183,12 @@ export class RedisLoginThrottle implements LoginThrottle {
 
   private readonly trials = { trial: () => this.redis.ping() };
 
-  /** at most one warning per `warnEveryMs` (WarnLimiter); it counts the ones it stands for */
   /** Redis answered again after a warning: says so, and the next outage warns at once */
   private available(): void {
     this.logger.info({ unloggedWarnings: this.warnings.reset() }, 'login throttle available again');
   }
 
+  /** at most one warning per `warnEveryMs` (WarnLimiter); it counts the ones it stands for */
   private unavailable(op: string, error: unknown): void {
     this.warnings.warn(
       { op, err: error instanceof Error ? error.message : String(error) },
