@@ -19,7 +19,7 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
-import { isConnectionError, isLockWaitTimeout } from '../db/mysql-errors.js';
+import { isConnectionError, isLockWaitTimeout, toUnavailable } from '../db/mysql-errors.js';
 import { idFloor, idTime } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
@@ -154,14 +154,7 @@ export class OutboxStore {
         } catch (error) {
           // classified as the API's adapters do (db/mysql-errors.ts): a refused, lost or
           // read-only master, or a full or closed pool, counts against the master's breaker
-          if (isConnectionError(error)) {
-            const code = (error as { code?: string }).code;
-            throw new DependencyError(
-              `mysql-master:${shardId}`,
-              `${code ? `${code}: ` : ''}${(error as Error).message}`,
-              { cause: error },
-            );
-          }
+          if (isConnectionError(error)) throw toUnavailable(`mysql-master:${shardId}`, error);
           throw error;
         }
       },
