@@ -26,8 +26,8 @@
  *
  * Failure modes: the store is behind the `redis` breaker; a failed or refused call turns the read
  * into `BYPASS` (straight to the database, bounded by the breaker's call_timeout_ms). A version
- * raise that fails is kept in memory and retried, so a write made while Redis was down still
- * invalidates when it returns (up to MAX_PENDING raises; beyond that TTL bounds staleness).
+ * raise that fails is kept in memory and retried (pending-raises.ts), so a write made while Redis
+ * was down still invalidates when it returns (up to 10,000 keys; beyond that TTL bounds staleness).
  */
 
 import type { ConfigChange } from '../config/config-state.js';
@@ -41,7 +41,7 @@ import { gtidContains, parseGtid } from '../routing/gtid.js';
 import { cacheNamespace } from './cache-namespace.js';
 import type { CacheStore } from './interface.js';
 import { NearCache } from './near-cache.js';
-import { mergePositions } from './position-merge.js';
+import { PendingRaises } from './pending-raises.js';
 
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
 
@@ -88,14 +88,12 @@ interface Entry<T> {
 const ENTRY_FORMAT = 1;
 const VERSION_TTL_SECONDS = 24 * 3600;
 const EARLY_REFRESH_SHARE = 0.2;
-const MAX_PENDING = 10_000;
 /** what a half-open breaker's trial calls read (redis()); never written */
 const PROBE_KEY = 'sg:breaker-probe';
 
 export class ReadCache {
   private readonly inflight = new Map<string, Promise<{ value: unknown; readFrom: ReadSource }>>();
-  private readonly pending = new Map<string, { flavour: 'mariadb' | 'mysql'; position: string }>();
-  private retryTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly pending: PendingRaises;
   private readonly store: CacheStore;
   private readonly config: ConfigStore;
   private readonly breakers: BreakerRegistry;
@@ -124,6 +122,9 @@ export class ReadCache {
     this.config = config;
     this.breakers = breakers;
     this.logger = logger.child({ component: 'cache' });
+    const raise = (key: string, flavour: ReplicationPosition['flavour'], position: string) =>
+      this.store.raisePositions([key], flavour, position, VERSION_TTL_SECONDS);
+    this.pending = new PendingRaises((...a) => this.redis(() => raise(...a)), raise);
     this.results = metrics.counter({
       name: 'cache_requests_total',
       help: 'read-cache lookups by result (hit, miss, bypass)',
@@ -200,7 +201,7 @@ export class ReadCache {
    * answering the old entry at once.
    */
   private afterTrials(): void {
-    if (this.pending.size > 0) void this.retryPending();
+    if (this.pending.size > 0) void this.pending.retryNow();
   }
 
   private keys(t: CacheTarget, shardId: string) {
@@ -330,13 +331,13 @@ export class ReadCache {
         this.store.raisePositions(keys, position.flavour, position.gtid, VERSION_TTL_SECONDS),
       );
     } catch (error) {
-      for (const key of keys) this.remember(key, position);
+      for (const key of keys) this.pending.keep(key, position);
       this.logger.warn({ err: String(error), keys }, 'cache invalidation deferred');
     }
   }
 
   close(): void {
-    clearInterval(this.retryTimer);
+    this.pending.stop();
     this.unsubscribe?.();
   }
 
@@ -372,17 +373,6 @@ export class ReadCache {
     return this.covers(flavour, a, b) ? a : b;
   }
 
-  private remember(key: string, position: ReplicationPosition): void {
-    if (this.pending.size >= MAX_PENDING && !this.pending.has(key)) return;
-    const earlier = this.pending.get(key)?.position;
-    this.pending.set(key, {
-      flavour: position.flavour,
-      position: mergePositions(position.flavour, earlier, position.gtid),
-    });
-    this.retryTimer ??= setInterval(() => void this.retryPending(), 1000);
-    if (typeof this.retryTimer === 'object' && 'unref' in this.retryTimer) this.retryTimer.unref();
-  }
-
   /**
    * At shutdown, once no request is left: push the version raises still pending (writes made
    * while Redis was unreachable), which only this process knows, trying for up to `withinMs`
@@ -392,41 +382,6 @@ export class ReadCache {
    * never gets them (an entry older than a token misses).
    */
   async flushPending(withinMs: number): Promise<number> {
-    const deadline = Date.now() + withinMs;
-    while (this.pending.size > 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      const [key, { flavour, position }] = this.pending.entries().next().value!;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        await Promise.race([
-          this.store.raisePositions([key], flavour, position, VERSION_TTL_SECONDS),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('timed out')), left);
-          }),
-        ]);
-        this.pending.delete(key);
-      } catch {
-        await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    return this.pending.size;
-  }
-
-  private async retryPending(): Promise<void> {
-    for (const [key, { flavour, position }] of [...this.pending]) {
-      try {
-        await this.redis(() => this.store.raisePositions([key], flavour, position, VERSION_TTL_SECONDS));
-        this.pending.delete(key);
-      } catch {
-        return; // still down; try again on the next tick
-      }
-    }
-    if (this.pending.size === 0) {
-      clearInterval(this.retryTimer);
-      this.retryTimer = undefined;
-    }
+    return this.pending.flush(withinMs);
   }
 }

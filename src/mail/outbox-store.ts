@@ -1,8 +1,6 @@
 /**
- * The email worker's access to the outbox table on every shard master named in etcd: a small
- * mysql2 pool per master (outbox-pool.ts: READ COMMITTED and a 1 s lock wait set once per
- * connection; rebuilt when `shards/<id>` changes), every statement through that master's breaker
- * (`mysql-master:<shard>`).
+ * The email worker's access to the outbox table on every shard master named in etcd, through
+ * master-pools.ts (a small pool per master, every statement through that master's breaker).
  *
  * Contract of `claim`: inside ONE transaction, lock up to `limit` due, unsent rows with
  * `FOR UPDATE SKIP LOCKED` (several relays never take the same row), hand them to `publish`,
@@ -16,15 +14,13 @@
  * created longer ago than `mail/outbox_retention_hours`, so `deliverBatch` can tell a purged row
  * (a redelivered message for it is a duplicate) from a missing one by its id's time.
  */
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
-import type { ShardConfig } from '../config/schema.js';
-import { isConnectionError, isLockWaitTimeout, toUnavailable } from '../db/mysql-errors.js';
+import { isLockWaitTimeout } from '../db/mysql-errors.js';
 import { idFloor, idTime } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
-import { DependencyError } from '../resilience/errors.js';
-import { createOutboxPool } from './outbox-pool.js';
+import { MasterPools, type Sql } from './master-pools.js';
 import type { HeldMail, ReleasedMail } from './smtp-sender.js';
 
 /**
@@ -73,23 +69,13 @@ export interface OutboxRow {
 }
 
 /** runs one statement on the transaction's connection, through the master's breaker */
-type Sql = <R>(statement: (conn: PoolConnection) => Promise<R>) => Promise<R>;
-
 const HOUR_MS = 3_600_000;
 
 /** the waiting lock of a delivery batch ran out: retried with SKIP LOCKED (never leaves the store) */
 class RowLockWaitTimeout extends Error {}
 
-interface ShardPool {
-  raw: string;
-  /** host:port of the master the pool connects to */
-  master: string;
-  pool: Pool;
-}
-
 export class OutboxStore {
-  private readonly pools = new Map<string, ShardPool>();
-  private readonly unsubscribe: () => void;
+  private readonly masters: MasterPools;
 
   constructor(
     private readonly opts: {
@@ -100,94 +86,11 @@ export class OutboxStore {
       password: (passwordEnv: string | undefined) => string | undefined;
     },
   ) {
-    this.unsubscribe = opts.config.onChange((snap) => this.sync(snap.shards));
-    this.sync(opts.config.current().shards);
+    this.masters = new MasterPools(opts);
   }
 
   shardIds(): string[] {
-    return [...this.pools.keys()];
-  }
-
-  private sync(shards: ReadonlyMap<string, ShardConfig>): void {
-    for (const [id, shard] of shards) {
-      const raw = JSON.stringify(shard);
-      const old = this.pools.get(id);
-      if (old?.raw === raw) continue;
-      old?.pool.end().catch(() => {});
-      const master = `${shard.master.host}:${shard.master.port}`;
-      // another master starts with a fresh breaker, not the old one's open state
-      if (old && old.master !== master) this.opts.breakers.remove(`mysql-master:${id}`);
-      this.pools.set(id, {
-        raw,
-        master,
-        pool: createOutboxPool({
-          host: shard.master.host,
-          port: shard.master.port,
-          database: shard.database,
-          user: this.opts.user,
-          password: this.opts.password(shard.passwordEnv),
-          // consumer prefetch (16, so at most 16 batches) + relay: a delivery batch holds its
-          // connection while SMTP answers
-          connectionLimit: 20,
-        }),
-      });
-    }
-    for (const id of [...this.pools.keys()]) {
-      if (!shards.has(id)) {
-        this.pools
-          .get(id)
-          ?.pool.end()
-          .catch(() => {});
-        this.pools.delete(id);
-        this.opts.breakers.remove(`mysql-master:${id}`);
-      }
-    }
-  }
-
-  private async onMaster<T>(shardId: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
-    const entry = this.pools.get(shardId);
-    if (!entry) throw new DependencyError(`mysql-master:${shardId}`, `unknown shard ${shardId}`);
-    return this.opts.breakers.get(`mysql-master:${shardId}`, 'mysql-master').execute(
-      async () => {
-        try {
-          return await fn(entry.pool);
-        } catch (error) {
-          // classified as the API's adapters do (db/mysql-errors.ts): a refused, lost or
-          // read-only master, or a full or closed pool, counts against the master's breaker
-          if (isConnectionError(error)) throw toUnavailable(`mysql-master:${shardId}`, error);
-          throw error;
-        }
-      },
-      { isFailure: (e) => e instanceof DependencyError },
-    );
-  }
-
-  /**
-   * One transaction (READ COMMITTED: the session default of every outbox-pool connection) on a
-   * pooled connection of the shard's master; `sql` runs a statement through the master's breaker
-   * (work between statements, like a publish or an SMTP send, is not counted there). Rolls back
-   * on any error; a connection that cannot even roll back is destroyed instead of returned to
-   * the pool.
-   */
-  private async transaction<T>(shardId: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
-    const conn = await this.onMaster(shardId, (pool) => pool.getConnection());
-    const sql = <R>(statement: (c: PoolConnection) => Promise<R>) =>
-      this.onMaster(shardId, () => statement(conn));
-    let broken = false;
-    try {
-      await sql((c) => c.beginTransaction());
-      const result = await fn(sql);
-      await sql((c) => c.commit());
-      return result;
-    } catch (error) {
-      await conn.rollback().catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      if (broken) conn.destroy();
-      else conn.release();
-    }
+    return this.masters.shardIds();
   }
 
   /**
@@ -200,7 +103,7 @@ export class OutboxStore {
     limit: number,
     publish: (rows: OutboxRow[]) => Promise<void>,
   ): Promise<number> {
-    return this.transaction(shardId, async (sql) => {
+    return this.masters.transaction(shardId, async (sql) => {
       const [rows] = await sql((c) =>
         c.query<RowDataPacket[]>(
           `SELECT id, tenant_id, kind, recipient, payload FROM outbox
@@ -232,7 +135,7 @@ export class OutboxStore {
    * transaction, so an idle relay poll costs little. Only a hint: `claim` decides.
    */
   async hasDue(shardId: string): Promise<boolean> {
-    return this.onMaster(shardId, async (pool) => {
+    return this.masters.onMaster(shardId, async (pool) => {
       const [rows] = await pool.query<RowDataPacket[]>(
         'SELECT 1 FROM outbox WHERE sent_at IS NULL AND available_at <= NOW(3) LIMIT 1',
       );
@@ -274,10 +177,10 @@ export class OutboxStore {
     if (ids.length === 0) return { duplicate: [], locked: [], sent: [], missing: [], refused: new Map() };
     let pending: PendingDelivery;
     try {
-      pending = await this.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'wait'));
+      pending = await this.masters.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'wait'));
     } catch (error) {
       if (!(error instanceof RowLockWaitTimeout)) throw error;
-      pending = await this.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'skip'));
+      pending = await this.masters.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'skip'));
     }
     const { released, marked, ...outcome } = pending;
     const answers = await Promise.allSettled(released.map(([, r]) => r.accepted));
@@ -298,7 +201,7 @@ export class OutboxStore {
     for (const delayMs of [0, 200, 1000, 3000]) {
       if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       try {
-        await this.onMaster(shardId, (pool) =>
+        await this.masters.onMaster(shardId, (pool) =>
           pool.query('UPDATE outbox SET delivered_at = NULL WHERE id IN (?)', [ids]),
         );
         return;
@@ -400,7 +303,7 @@ export class OutboxStore {
     now = Date.now(),
   ): Promise<number> {
     if (!(retentionHours > 0)) throw new RangeError('retentionHours must be above 0');
-    return this.onMaster(shardId, async (pool) => {
+    return this.masters.onMaster(shardId, async (pool) => {
       const [result] = await pool.query<ResultSetHeader>(
         `DELETE FROM outbox WHERE id < ? AND delivered_at < NOW(3) - INTERVAL ? SECOND
           ORDER BY id LIMIT ?`,
@@ -411,7 +314,7 @@ export class OutboxStore {
   }
 
   async backlog(shardId: string): Promise<number> {
-    return this.onMaster(shardId, async (pool) => {
+    return this.masters.onMaster(shardId, async (pool) => {
       const [rows] = await pool.query<RowDataPacket[]>(
         'SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL',
       );
@@ -419,10 +322,8 @@ export class OutboxStore {
     });
   }
 
-  /** stops following the shard map (a later change opens no pool) and ends every pool */
-  async close(): Promise<void> {
-    this.unsubscribe();
-    await Promise.all([...this.pools.values()].map((p) => p.pool.end().catch(() => {})));
-    this.pools.clear();
+  /** stops following the shard map and ends every pool */
+  close(): Promise<void> {
+    return this.masters.close();
   }
 }
