@@ -8,6 +8,7 @@ import { etcdHealthy } from './etcd.js';
 import { amqpHandshake, httpStatus, mysqlHandshake, redisPing, smtpGreeting } from './probes.js';
 import { processes } from './process-manager.js';
 import { topology } from './topology.js';
+import { workerUrl } from './urls.js';
 
 const H = topology.host;
 
@@ -77,7 +78,7 @@ export function processSpecs(): ProcessSpec[] {
       name: worker.name,
       ports: [worker.metricsPort],
       tier: 'app',
-      probe: async () => (await httpStatus(`http://${H}:${worker.metricsPort}/metrics`)) === 200,
+      probe: async () => (await httpStatus(`${workerUrl}/metrics`)) === 200,
       built: workerBuilt,
     },
     {

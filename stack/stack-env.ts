@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { etcdClientUrl } from './etcd.js';
 import { SECRETS_FILE } from './paths.js';
 import { topology } from './topology.js';
 
@@ -36,7 +37,7 @@ export function stackEnv(): Record<string, string> {
   return {
     SHARDGATE_MODE: 'cluster',
     SHARDGATE_LISTEN_HOST: H,
-    SHARDGATE_ETCD_ENDPOINTS: `http://${H}:${topology.etcd.port}`,
+    SHARDGATE_ETCD_ENDPOINTS: etcdClientUrl,
     SHARDGATE_ETCD_PREFIX: topology.etcd.prefix,
     SHARDGATE_REDIS_URL: `redis://${H}:${topology.redis.port}`,
     SHARDGATE_AMQP_URL: `amqp://guest:guest@${H}:${topology.rabbitmq.port}`,

@@ -48,10 +48,10 @@ import { awaitRabbit, startRabbit } from './rabbitmq.js';
 import { startRedis } from './redis.js';
 import { dbPassword } from './stack-env.js';
 import { type MariaDbNode, topology } from './topology.js';
+import { haproxyUrl } from './urls.js';
 
 export { stackEnv } from './stack-env.js';
 
-const H = topology.host;
 type Log = (line: string) => void;
 
 export interface StatusRow {
@@ -246,7 +246,7 @@ async function upLocked(log: Log): Promise<UpResult> {
 
     await waitUntil(
       `HAProxy :${topology.haproxy.port}/health/ready`,
-      async () => (await httpStatus(`http://${H}:${topology.haproxy.port}/health/ready`)) === 200,
+      async () => (await httpStatus(`${haproxyUrl}/health/ready`)) === 200,
       60_000,
     );
     await waitUntil(
