@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EnvError, parseEnv, reachableHost, warnWithoutDbPassword } from './env.js';
+import { EnvError, parseEnv, reachableHost } from './env.js';
 
 describe('parseEnv', () => {
   it('fills the defaults of CONTRACT.md §3', () => {
@@ -82,6 +82,14 @@ describe('parseEnv', () => {
       'missing required environment variable SHARDGATE_JWT_SECRET',
     );
   });
+
+  it('requires the database password to be set, and takes it empty (a passwordless account)', () => {
+    const require = ['SHARDGATE_DB_PASSWORD'] as const;
+    expect(() => parseEnv({}, { require: [...require] })).toThrow(
+      /^missing required environment variable SHARDGATE_DB_PASSWORD \(set it empty for a passwordless account, or when every shard in etcd names its own passwordEnv\)$/,
+    );
+    expect(parseEnv({ SHARDGATE_DB_PASSWORD: '' }, { require: [...require] }).SHARDGATE_DB_PASSWORD).toBe('');
+  });
 });
 
 describe('reachableHost', () => {
@@ -94,19 +102,5 @@ describe('reachableHost', () => {
     expect(reachableHost('api.internal')).toBe('api.internal');
     // a URL built from it parses back to the same host
     expect(new URL(`http://${reachableHost('fd00::2')}:8101`).hostname).toBe('[fd00::2]');
-  });
-});
-
-describe('warnWithoutDbPassword', () => {
-  const said = (source: Record<string, string>) => {
-    const lines: string[] = [];
-    warnWithoutDbPassword(parseEnv(source), { warn: (_obj, msg) => lines.push(msg) });
-    return lines;
-  };
-
-  it('names SHARDGATE_DB_PASSWORD once when it is not set, and says nothing when it is, even empty', () => {
-    expect(said({})).toEqual([expect.stringContaining('SHARDGATE_DB_PASSWORD is not set')]);
-    expect(said({ SHARDGATE_DB_PASSWORD: '' })).toEqual([]);
-    expect(said({ SHARDGATE_DB_PASSWORD: 'secret' })).toEqual([]);
   });
 });

@@ -98,9 +98,17 @@ export type Env = z.infer<typeof envSchema>;
 
 export class EnvError extends Error {}
 
+/** what the line of a missing required variable adds, where the way out is not obvious */
+const REQUIRED_HINTS: Partial<Record<keyof Env, string>> = {
+  SHARDGATE_DB_PASSWORD:
+    'set it empty for a passwordless account, or when every shard in etcd names its own passwordEnv',
+};
+
 /**
  * Parse `source` (normally process.env). `require` lists variables that this process needs even
- * though the schema marks them optional (the API in cluster mode needs the JWT secret).
+ * though the schema marks them optional: the API in cluster mode needs the JWT secret, the API
+ * and the worker the database password (set, though it may be empty: unset, every query would
+ * fail with nothing but the server's "access denied" while the instance reports ready).
  * Throws EnvError with one line naming the first bad variable.
  */
 export function parseEnv(
@@ -114,7 +122,9 @@ export function parseEnv(
     throw new EnvError(`invalid environment variable ${name}: ${issue.message}`);
   }
   for (const name of require) {
-    if (r.data[name] === undefined) throw new EnvError(`missing required environment variable ${name}`);
+    if (r.data[name] !== undefined) continue;
+    const hint = REQUIRED_HINTS[name];
+    throw new EnvError(`missing required environment variable ${name}${hint ? ` (${hint})` : ''}`);
   }
   return r.data;
 }
@@ -128,17 +138,4 @@ export function reachableHost(listenHost: string): string {
   if (listenHost === '0.0.0.0') return '127.0.0.1';
   if (/^[:0]+$/.test(listenHost)) return '[::1]';
   return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
-}
-
-/**
- * SHARDGATE_DB_PASSWORD has no default (CONTRACT.md §3) and may be empty for a passwordless
- * account, so its absence does not stop a process; it is said once at start instead, because
- * every query would otherwise fail with nothing but the server's "access denied".
- */
-export function warnWithoutDbPassword(env: Env, logger: { warn(obj: object, msg: string): void }): void {
-  if (env.SHARDGATE_DB_PASSWORD !== undefined) return;
-  logger.warn(
-    { variable: 'SHARDGATE_DB_PASSWORD' },
-    'SHARDGATE_DB_PASSWORD is not set: the shards are reached without a password (a shard with passwordEnv uses that variable)',
-  );
 }

@@ -3,10 +3,10 @@
  * and of the email worker (metrics port) binds that address and no other (before: the API and
  * its agent port bound 0.0.0.0, the worker's metrics every interface).
  *
- * The entries run from source (`node --import tsx`), so the test checks the code as it is, not a
- * `dist/` of an earlier build. Their dependencies point at a closed port: a listener comes up
- * before etcd, Redis or RabbitMQ answer, so the test needs nothing of the local stack and leaves
- * it alone (an instance registered in its etcd would show in `shardgate-ctl status`).
+ * The entries run from source with their dependencies at a closed port (helpers/start-entry.ts):
+ * a listener comes up before etcd, Redis or RabbitMQ answer, so the test needs nothing of the
+ * local stack and leaves it alone (an instance registered in its etcd would show in
+ * `shardgate-ctl status`).
  *
  * "Listens only there" is checked from outside the process: 127.0.0.2 (loopback too, but a
  * socket bound to 127.0.0.1 does not answer it) and every non-loopback IPv4 address of this
@@ -14,15 +14,12 @@
  * probes run against a process told `0.0.0.0`, and must then succeed: they can tell the two
  * apart.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
-import { REPO_ROOT } from '../stack/paths.js';
-
-/** a port nothing listens on: the dependencies of the started processes are "down" */
-const CLOSED = 'http://127.0.0.1:1';
+import { startEntry, stopStartedEntries } from './helpers/start-entry.js';
 
 /** addresses of this host other than 127.0.0.1: a process bound to 127.0.0.1 must refuse each */
 const OTHER_ADDRESSES = [
@@ -33,37 +30,7 @@ const OTHER_ADDRESSES = [
     .map((a) => a!.address),
 ];
 
-const started: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of started.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-});
-
-function startEntry(
-  entry: string,
-  env: Record<string, string>,
-): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      SHARDGATE_ETCD_ENDPOINTS: CLOSED,
-      SHARDGATE_REDIS_URL: CLOSED.replace('http', 'redis'),
-      SHARDGATE_AMQP_URL: CLOSED.replace('http', 'amqp'),
-      SHARDGATE_JWT_SECRET: 'listen-host-test-secret-of-at-least-32-chars',
-      SHARDGATE_DB_PASSWORD: '',
-      LOG_LEVEL: 'silent',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  started.push(child);
-  let err = '';
-  child.stderr!.on('data', (d) => {
-    err += String(d);
-  });
-  return { child, stderr: () => err };
-}
+afterEach(stopStartedEntries);
 
 /** whether a TCP connection to host:port is accepted (false when refused or after 2 s) */
 function accepts(host: string, port: number): Promise<boolean> {
@@ -151,11 +118,7 @@ describe('SHARDGATE_LISTEN_HOST', () => {
 
   it('a malformed value stops the API at start with one line naming the variable', async () => {
     const api = startEntry('src/entry/node.ts', { SHARDGATE_LISTEN_HOST: '300.1.1.1', PORT: '1' });
-    const code = await new Promise<number | null>((resolve) => {
-      if (api.child.exitCode !== null) resolve(api.child.exitCode);
-      else api.child.once('exit', (c) => resolve(c));
-    });
-    expect(code).toBe(1);
+    expect(await api.exited()).toBe(1);
     expect(api.stderr()).toMatch(
       /^shardgate: invalid environment variable SHARDGATE_LISTEN_HOST: must be an IP address or a hostname[^\n]*\n$/,
     );

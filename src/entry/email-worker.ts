@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { shardPassword } from '../db/shard-password.js';
-import { EnvError, parseEnv, warnWithoutDbPassword } from '../env.js';
+import { EnvError, parseEnv } from '../env.js';
 import { AmqpConnection } from '../mail/amqp-connection.js';
 import { MailConsumer } from '../mail/mail-consumer.js';
 import { OutboxRelay } from '../mail/outbox-relay.js';
@@ -24,7 +24,7 @@ import { BreakerRegistry } from '../resilience/breaker-registry.js';
 
 function loadEnv() {
   try {
-    return parseEnv(process.env);
+    return parseEnv(process.env, { require: ['SHARDGATE_DB_PASSWORD'] });
   } catch (error) {
     if (error instanceof EnvError) {
       console.error(`shardgate worker: ${error.message}`);
@@ -37,7 +37,6 @@ function loadEnv() {
 const env = loadEnv();
 const id = `${env.SHARDGATE_INSTANCE_ID ?? hostname()}-worker`;
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id } });
-warnWithoutDbPassword(env, logger);
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
 const config = new EtcdConfigStore({
   client: etcd,

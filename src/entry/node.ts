@@ -17,7 +17,7 @@ import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
-import { EnvError, parseEnv, reachableHost, warnWithoutDbPassword } from '../env.js';
+import { EnvError, parseEnv, reachableHost } from '../env.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
@@ -29,7 +29,7 @@ import { preReadBodies, preReadBodyOf } from './pre-read-body.js';
 
 function loadEnv() {
   try {
-    return parseEnv(process.env, { require: ['SHARDGATE_JWT_SECRET'] });
+    return parseEnv(process.env, { require: ['SHARDGATE_JWT_SECRET', 'SHARDGATE_DB_PASSWORD'] });
   } catch (error) {
     if (error instanceof EnvError) {
       console.error(`shardgate: ${error.message}`);
@@ -42,7 +42,6 @@ function loadEnv() {
 const env = loadEnv();
 const instanceId = env.SHARDGATE_INSTANCE_ID ?? hostname();
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
-warnWithoutDbPassword(env, logger);
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
 const config = new EtcdConfigStore({
   client: etcd,
