@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { envSchema } from '../env.js';
-import { ConfigState } from './config-state.js';
+import { ConfigState, foldChanges } from './config-state.js';
 import { parseConfigKey } from './schema.js';
 
 // parseConfigKey itself, counted: a change must parse only the values that changed
@@ -208,5 +208,26 @@ describe('ConfigState', () => {
     expect(parses).not.toHaveBeenCalled();
     expect(s.snapshot.shards.has('s1')).toBe(true);
     expect(s.snapshot.tenants.size).toBe(501);
+  });
+});
+
+describe('foldChanges', () => {
+  it('keeps per key the first old and the last new value, and drops a key that ended where it began', () => {
+    expect(
+      foldChanges(
+        [
+          { key: 'a', old: undefined, new: '1' },
+          { key: 'b', old: 'x', new: 'y' },
+        ],
+        [
+          { key: 'a', old: '1', new: '2' },
+          { key: 'b', old: 'y', new: 'x' },
+          { key: 'c', old: '3', new: undefined },
+        ],
+      ),
+    ).toEqual([
+      { key: 'a', old: undefined, new: '2' },
+      { key: 'c', old: '3', new: undefined },
+    ]);
   });
 });

@@ -63,6 +63,20 @@ export interface ConfigChange {
   new: string | undefined;
 }
 
+/**
+ * Several lists of changes made one after the other, as one: per key its first `old` and its last
+ * `new`, in the order keys first changed; a key that ended where it started is left out.
+ */
+export function foldChanges(...lists: readonly (readonly ConfigChange[])[]): ConfigChange[] {
+  const byKey = new Map<string, ConfigChange>();
+  for (const list of lists)
+    for (const c of list) {
+      const first = byKey.get(c.key);
+      byKey.set(c.key, { key: c.key, old: first ? first.old : c.old, new: c.new });
+    }
+  return [...byKey.values()].filter((c) => c.old !== c.new);
+}
+
 interface GoodEntry {
   raw: string;
   parsed: ParsedKey;

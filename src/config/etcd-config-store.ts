@@ -20,7 +20,7 @@ import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import { ConfigNotifier } from './config-notifier.js';
-import type { ConfigSnapshot } from './config-state.js';
+import { type ConfigSnapshot, foldChanges } from './config-state.js';
 import type { DbHostPolicy } from './db-hosts.js';
 import { applyRestorePlan, type Entry, etcdVersionReader, planHistoryRestore } from './history-restore.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
@@ -133,8 +133,10 @@ export class EtcdConfigStore implements ConfigStore {
     const initial = !this.notifier.loaded;
     this.etcdRevision = revision;
     let changes = this.notifier.state.load(entries);
+    // relative to the state before this read, as the listeners need them: a listener that acts
+    // only on the keys it follows (the shard router on `shards/`) must see every one of them
     if (initial && this.notifier.state.rejected.length > 0)
-      changes = await this.restoreLastGood(entries, revision);
+      changes = foldChanges(changes, await this.restoreLastGood(entries, revision));
     this.markConnected();
     this.logChanges(changes, revision, initial ? 'config loaded' : 'config re-read');
     this.notifier.publish(changes, { initial: true });
@@ -165,7 +167,7 @@ export class EtcdConfigStore implements ConfigStore {
   /**
    * The first read found rejected keys: load the plan of history-restore.ts (the last good values
    * a running instance would have kept), then apply the current values over it. Returns the
-   * changes of that load; without a plan, the plain load's.
+   * changes from the plain load of `entries` to that state (none without a plan).
    */
   private async restoreLastGood(entries: Entry[], revision: number) {
     const state = this.notifier.state;
@@ -175,7 +177,7 @@ export class EtcdConfigStore implements ConfigStore {
       { dbHosts: this.dbHosts },
       revision,
     );
-    if (!plan) return state.load(entries);
+    if (!plan) return [];
     const changes = applyRestorePlan(state, plan);
     for (const [key, revision] of plan.restored)
       this.logger.warn(

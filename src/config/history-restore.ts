@@ -23,7 +23,7 @@
  * are on them).
  */
 import type { Etcd3 } from 'etcd3';
-import { type ConfigChange, ConfigState, type ConfigStateOptions } from './config-state.js';
+import { type ConfigChange, ConfigState, type ConfigStateOptions, foldChanges } from './config-state.js';
 import { parseConfigKey } from './schema.js';
 
 export type Entry = [key: string, value: string, modRevision: number];
@@ -180,10 +180,10 @@ export async function planHistoryRestore(
  * restored shards (kept while tenants are on them). Answers the changes of the base's load.
  */
 export function applyRestorePlan(state: ConfigState, plan: RestorePlan): ConfigChange[] {
-  const changes = state.load(plan.base);
-  for (const [key, value, mod] of plan.puts) state.put(key, value, mod);
-  for (const key of plan.deletes) state.delete(key);
-  return changes;
+  const changes = [state.load(plan.base)];
+  for (const [key, value, mod] of plan.puts) changes.push(state.put(key, value, mod));
+  for (const key of plan.deletes) changes.push(state.delete(key));
+  return foldChanges(...changes);
 }
 
 /** A VersionReader over an etcd3 client: a get of `<prefix><key>` at a revision. */
