@@ -1,9 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { CACHE_EPOCH_KEY } from '../config/schema.js';
 import type { ReplicationPosition } from '../domain/data-access.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { CacheEpochRetirer } from './cache-epoch.js';
 import { MemoryCacheStore } from './memory.js';
 import { mergePositions } from './position-merge.js';
 import { ReadCache } from './read-cache.js';
@@ -334,5 +336,78 @@ describe('mergePositions', () => {
     expect(mergePositions('mariadb', '0-11-9,1-12-3', '0-11-7')).toBe('0-11-9,1-12-3');
     expect(mergePositions('mariadb', '0-11-9', '0-21-12,2-1-1')).toBe('0-21-12,2-1-1');
     expect(mergePositions('mariadb', undefined, '0-11-1')).toBe('0-11-1');
+  });
+});
+
+describe('ReadCache and the cache epoch', () => {
+  /** two instances on one Redis and one config; `a` moves the epoch through the config */
+  function twoInstances() {
+    const config = new MemoryConfigStore();
+    const store = new MemoryCacheStore();
+    const metrics = createNoopMetrics();
+    const moves: number[] = [];
+    const make = (epochs?: CacheEpochRetirer) =>
+      new ReadCache({
+        store,
+        config,
+        breakers: new BreakerRegistry({ config, logger: silentLogger, metrics }),
+        logger: silentLogger,
+        metrics,
+        epochs,
+      });
+    const a = make(
+      new CacheEpochRetirer(
+        async (value) => {
+          moves.push(value);
+          config.put(CACHE_EPOCH_KEY, String(value));
+        },
+        () => {},
+      ),
+    );
+    const b = make();
+    const db = { title: 'v1' };
+    const readOn = (cache: ReadCache) =>
+      cache.read({
+        target: { tenantId: 'acme', version: 'book:1', entry: 'book:1' },
+        shardId: 'shard-1',
+        load: async () => ({ value: { title: db.title }, readFrom: 'replica' as const }),
+      });
+    return { config, store, a, b, db, readOn, moves };
+  }
+
+  it('a write whose invalidation Redis refused retires the entry on every instance before it answers', async () => {
+    const { store, a, b, db, readOn, moves } = twoInstances();
+    await readOn(b);
+    await new Promise((r) => setTimeout(r, 1));
+    expect(await readOn(b)).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    db.title = 'v2';
+    // Redis refuses only the writer (a partition, or its breaker open): the raise is kept in `a`
+    const set = store.raisePositions.bind(store);
+    store.raisePositions = async () => {
+      throw new Error('unreachable from a');
+    };
+    await a.invalidate('acme', ['book:1'], pos('0-11-3'));
+    expect(moves).toHaveLength(1);
+    // `b` still reaches Redis, where the old entry is: not served, refilled under the new epoch
+    expect(await readOn(b)).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    await new Promise((r) => setTimeout(r, 1));
+    expect(await readOn(b)).toMatchObject({ cache: 'HIT', value: { title: 'v2' } });
+    store.raisePositions = set;
+    a.close();
+    b.close();
+  });
+
+  it('an operator put of another epoch retires every entry; the same epoch keeps them', async () => {
+    const { config, b, readOn } = twoInstances();
+    await readOn(b);
+    await new Promise((r) => setTimeout(r, 1));
+    config.put(CACHE_EPOCH_KEY, '0'); // absent reads as 0: nothing changes
+    expect((await readOn(b)).cache).toBe('HIT');
+    config.put(CACHE_EPOCH_KEY, '42');
+    expect((await readOn(b)).cache).toBe('MISS');
+    config.put(CACHE_EPOCH_KEY, 'soon'); // rejected: the last good epoch stays
+    await new Promise((r) => setTimeout(r, 1));
+    expect((await readOn(b)).cache).toBe('HIT');
+    b.close();
   });
 });

@@ -27,7 +27,9 @@
  * Failure modes: the store is behind the `redis` breaker; a failed or refused call turns the read
  * into `BYPASS` (straight to the database, bounded by the breaker's call_timeout_ms). A version
  * raise that fails is kept in memory and retried (pending-raises.ts), so a write made while Redis
- * was down still invalidates when it returns (up to 10,000 keys; beyond that TTL bounds staleness).
+ * was down still invalidates when it returns (up to 10,000 keys; beyond that TTL bounds staleness),
+ * and the write waits until the cache epoch moved (cache-epoch.ts): from then on no instance serves
+ * an entry filled before it, even before the raise lands, even if this instance dies first.
  */
 
 import type { ConfigChange } from '../config/config-state.js';
@@ -38,6 +40,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { gtidContains, parseGtid } from '../routing/gtid.js';
+import type { CacheEpochRetirer } from './cache-epoch.js';
 import { cacheNamespace } from './cache-namespace.js';
 import type { CacheStore } from './interface.js';
 import { NearCache } from './near-cache.js';
@@ -82,6 +85,8 @@ interface Entry<T> {
   /** expiry (ms since epoch) and lifetime (ms) of the entry, for early refresh */
   x?: number;
   t?: number;
+  /** the cache epoch it was filled under (cache-epoch.ts); absent = 0 */
+  g?: number;
   d: T;
 }
 
@@ -94,6 +99,7 @@ const PROBE_KEY = 'sg:breaker-probe';
 export class ReadCache {
   private readonly inflight = new Map<string, Promise<{ value: unknown; readFrom: ReadSource }>>();
   private readonly pending: PendingRaises;
+  private readonly epochs: CacheEpochRetirer | undefined;
   private readonly store: CacheStore;
   private readonly config: ConfigStore;
   private readonly breakers: BreakerRegistry;
@@ -111,13 +117,17 @@ export class ReadCache {
     breakers,
     logger,
     metrics,
+    epochs,
   }: {
     store: CacheStore;
     config: ConfigStore;
     breakers: BreakerRegistry;
     logger: Logger;
     metrics: Metrics;
+    /** moves the cache epoch when an invalidation cannot reach Redis; without it, TTL bounds staleness */
+    epochs?: CacheEpochRetirer;
   }) {
+    this.epochs = epochs;
     this.store = store;
     this.config = config;
     this.breakers = breakers;
@@ -211,13 +221,14 @@ export class ReadCache {
 
   async read<T>(opts: ReadThroughOptions<T>): Promise<CachedRead<T>> {
     const { target, token } = opts;
-    if (!this.config.current().cache.enabled) return this.bypass(opts);
+    const { enabled, epoch } = this.config.current().cache;
+    if (!enabled) return this.bypass(opts);
     const k = this.keys(target, opts.shardId);
     const flavour = token?.flavour ?? opts.flavour ?? 'mariadb';
     const near = this.near?.lookup(k.version, (v) => `${k.prefix}${v}${k.suffix}`);
-    if (near && (!token || this.covers(flavour, near.entry.p, token.gtid))) {
+    if (near && (near.entry.g ?? 0) === epoch && (!token || this.covers(flavour, near.entry.p, token.gtid))) {
       this.nearHits.inc();
-      return this.hit(opts, k, near.version, near.entry as Entry<T>, flavour);
+      return this.hit(opts, k, near.version, near.entry as Entry<T>, flavour, epoch);
     }
     const ticket = this.near?.begin(k.version);
     let version: string;
@@ -232,16 +243,17 @@ export class ReadCache {
       return this.bypass(opts);
     }
     this.near?.learn(ticket, version);
-    const entry = raw ? this.decode<T>(raw) : undefined;
+    // an entry of another epoch is as good as none: its refill replaces it under the same key
+    const entry = raw ? this.decode<T>(raw, epoch) : undefined;
     if (entry?.x) this.near?.put(`${k.prefix}${version}${k.suffix}`, entry, entry.x);
     if (entry && (!token || this.covers(flavour, entry.p, token.gtid))) {
-      return this.hit(opts, k, version, entry, flavour);
+      return this.hit(opts, k, version, entry, flavour, epoch);
     }
     this.results.inc({ result: 'miss' });
     // Read at least at the last write that touched this key, and at the caller's token.
     const floorGtid = this.newer(flavour, version, token?.gtid);
     const floor = floorGtid ? { shardId: opts.shardId, flavour, gtid: floorGtid } : undefined;
-    const loaded = await this.fill(opts, k, version, floor);
+    const loaded = await this.fill(opts, k, version, floor, epoch);
     return { value: loaded.value, cache: 'MISS', readFrom: loaded.readFrom };
   }
 
@@ -251,6 +263,7 @@ export class ReadCache {
     version: string,
     entry: Entry<T>,
     flavour: ReplicationPosition['flavour'],
+    epoch: number,
   ): CachedRead<T> {
     this.results.inc({ result: 'hit' });
     if (this.refreshDue(entry)) {
@@ -258,22 +271,24 @@ export class ReadCache {
       // expires under load and instances do not stampede the database together
       this.refreshes.inc();
       const floor = version ? { shardId: opts.shardId, flavour, gtid: version } : undefined;
-      void this.fill(opts, k, version, floor).catch(() => {});
+      void this.fill(opts, k, version, floor, epoch).catch(() => {});
     }
     return { value: entry.d, cache: 'HIT', readFrom: entry.s };
   }
 
   /**
-   * Load (single-flight per entry and floor in this instance) and store the entry under the
-   * version it was read for; the stored entry records the floor as the position it includes.
+   * Load (single-flight per entry, floor and epoch in this instance) and store the entry under the
+   * version it was read for; the stored entry records the floor as the position it includes, and
+   * the epoch in force when the read began (a move of the epoch during the load retires it).
    */
   private fill<T>(
     opts: ReadThroughOptions<T>,
     k: { prefix: string; suffix: string },
     version: string,
     floor: ReplicationPosition | undefined,
+    epoch: number,
   ): Promise<{ value: T; readFrom: ReadSource }> {
-    const key = `${k.prefix}${version}${k.suffix}|${floor?.gtid ?? ''}`;
+    const key = `${k.prefix}${version}${k.suffix}|${floor?.gtid ?? ''}|${epoch}`;
     let shared = this.inflight.get(key) as Promise<{ value: T; readFrom: ReadSource }> | undefined;
     if (shared) return shared;
     this.loads.inc({ entry: opts.target.entry.split(':')[0] ?? 'entry' });
@@ -289,6 +304,7 @@ export class ReadCache {
           s: loaded.readFrom,
           x: Date.now() + ttl * 1000,
           t: ttl * 1000,
+          g: epoch,
           d: loaded.value,
         };
         const key = `${k.prefix}${version}${k.suffix}`;
@@ -314,7 +330,8 @@ export class ReadCache {
 
   /**
    * After a commit: raise the version keys of everything the write changed to its position, in
-   * one call. Never throws; a failed raise is retried in the background.
+   * one call. Never throws; a failed raise is retried in the background, and resolves once the
+   * cache epoch moved after it (cache-epoch.ts), or that failed too.
    */
   async invalidate(
     tenantId: string,
@@ -332,7 +349,8 @@ export class ReadCache {
       );
     } catch (error) {
       for (const key of keys) this.pending.keep(key, position);
-      this.logger.warn({ err: String(error), keys }, 'cache invalidation deferred');
+      this.logger.warn({ err: String(error), keys }, 'cache invalidation deferred; moving the cache epoch');
+      await this.epochs?.retire();
     }
   }
 
@@ -347,10 +365,11 @@ export class ReadCache {
     return { value: loaded.value, cache: 'BYPASS', readFrom: loaded.readFrom };
   }
 
-  private decode<T>(raw: string): Entry<T> | undefined {
+  /** the entry, unless it is of another format or was filled under another epoch */
+  private decode<T>(raw: string, epoch: number): Entry<T> | undefined {
     try {
       const e = JSON.parse(raw) as Entry<T>;
-      return e.f === ENTRY_FORMAT ? e : undefined;
+      return e.f === ENTRY_FORMAT && (e.g ?? 0) === epoch ? e : undefined;
     } catch {
       return undefined;
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { envSchema } from '../env.js';
 import { ConfigState, foldChanges } from './config-state.js';
-import { parseConfigKey } from './schema.js';
+import { CACHE_EPOCH_KEY, parseConfigKey } from './schema.js';
 
 // parseConfigKey itself, counted: a change must parse only the values that changed
 vi.mock('./schema.js', async (original) => {
@@ -22,10 +22,22 @@ describe('ConfigState', () => {
     expect(s.snapshot.breakers.redis.failure_threshold).toBe(7);
     expect(s.snapshot.breakers['mysql-master'].failure_threshold).toBe(3);
     expect(s.snapshot.breakers['mysql-master'].call_timeout_ms).toBe(2000);
-    expect(s.snapshot.cache).toEqual({ enabled: false, ttlSeconds: 60, nearMaxEntries: 0 });
+    expect(s.snapshot.cache).toEqual({ enabled: false, ttlSeconds: 60, nearMaxEntries: 0, epoch: 0 });
     expect(s.snapshot.mail).toEqual({ outboxRetentionHours: 168 });
     expect(s.snapshot.revision).toBe(7);
     expect(s.rejected).toEqual([]);
+  });
+
+  it('takes the cache epoch from runtime/cache_epoch without moving the config revision', () => {
+    const s = new ConfigState();
+    s.load([['cache/enabled', 'true', 7]]);
+    const changes = s.put(CACHE_EPOCH_KEY, '1900000000000123', 9);
+    expect(changes).toEqual([{ key: CACHE_EPOCH_KEY, old: undefined, new: '1900000000000123' }]);
+    expect(s.snapshot.cache.epoch).toBe(1_900_000_000_000_123);
+    expect(s.snapshot.revision).toBe(7);
+    s.put(CACHE_EPOCH_KEY, '-1', 10);
+    expect(s.snapshot.cache.epoch).toBe(1_900_000_000_000_123);
+    expect(s.rejected.map((r) => r.key)).toEqual([CACHE_EPOCH_KEY]);
   });
 
   it('rejects an invalid value, reports it, and keeps the last good one', () => {

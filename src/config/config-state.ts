@@ -11,6 +11,7 @@ import {
   BREAKER_KINDS,
   type BreakerKind,
   type BreakerSettings,
+  CACHE_EPOCH_KEY,
   DEFAULT_BREAKER_SETTINGS,
   DEFAULT_SCALARS,
   type InstanceInfo,
@@ -45,8 +46,11 @@ export interface ConfigSnapshot {
   placement: Placement | undefined;
   /** settings in force per breaker kind: kind override, else `breakers/default/*`, else built-in default */
   breakers: Readonly<Record<BreakerKind, BreakerSettings>>;
-  /** nearMaxEntries: in-process entries per instance (near-cache.ts); 0 = no near cache */
-  cache: { enabled: boolean; ttlSeconds: number; nearMaxEntries: number };
+  /**
+   * nearMaxEntries: in-process entries per instance (near-cache.ts); 0 = no near cache;
+   * epoch: `runtime/cache_epoch` (0 while absent): entries filled under another are not served
+   */
+  cache: { enabled: boolean; ttlSeconds: number; nearMaxEntries: number; epoch: number };
   replication: { maxLagSeconds: number; rywTimeoutMs: number };
   /**
    * outboxRetentionHours: the email worker deletes outbox rows delivered, and created, longer
@@ -88,9 +92,13 @@ function order(key: string): number {
   return 1;
 }
 
-/** instance registrations: their puts and deletes do not move the config revision */
-function isInstanceKey(key: string): boolean {
-  return key.startsWith('instances/');
+/**
+ * Keys the product writes itself, not an operator's settings: instance registrations and the cache
+ * epoch. Their puts and deletes do not move the config revision (an instance would otherwise
+ * re-register after each, and `shardgate-ctl status` call the others behind).
+ */
+function isRuntimeKey(key: string): boolean {
+  return key.startsWith('instances/') || key === CACHE_EPOCH_KEY;
 }
 
 function defaultScalar(key: ScalarKey): number | boolean {
@@ -144,7 +152,7 @@ export class ConfigState {
   /** `revision` is the etcd revision of the delete (a plain counter in the memory store) */
   delete(key: string, revision = 0): ConfigChange[] {
     this.raw.delete(key);
-    if (!isInstanceKey(key)) this.revisionFloor = Math.max(this.revisionFloor, revision);
+    if (!isRuntimeKey(key)) this.revisionFloor = Math.max(this.revisionFloor, revision);
     return this.recompute();
   }
 
@@ -247,6 +255,7 @@ export class ConfigState {
     const defaults: Partial<BreakerSettings> = {};
     const perKind: Partial<Record<BreakerKind, Partial<BreakerSettings>>> = {};
     let placement: Placement | undefined;
+    let cacheEpoch = 0;
     for (const { parsed } of this.good.values()) {
       switch (parsed.type) {
         case 'shard':
@@ -271,6 +280,9 @@ export class ConfigState {
         case 'instance':
           instances.set(parsed.id, parsed.value);
           break;
+        case 'cacheEpoch':
+          cacheEpoch = parsed.value;
+          break;
       }
     }
     const base = { ...DEFAULT_BREAKER_SETTINGS, ...defaults };
@@ -281,7 +293,7 @@ export class ConfigState {
     const scalar = <T extends number | boolean>(key: ScalarKey) =>
       (scalars.get(key) ?? defaultScalar(key)) as T;
     let revision = this.revisionFloor;
-    for (const [key, { mod }] of this.raw) if (!isInstanceKey(key)) revision = Math.max(revision, mod);
+    for (const [key, { mod }] of this.raw) if (!isRuntimeKey(key)) revision = Math.max(revision, mod);
     this.revisionFloor = revision;
     return {
       revision,
@@ -293,6 +305,7 @@ export class ConfigState {
         enabled: scalar<boolean>('cache/enabled'),
         ttlSeconds: scalar<number>('cache/ttl_seconds'),
         nearMaxEntries: scalar<number>('cache/near_max_entries'),
+        epoch: cacheEpoch,
       },
       replication: {
         maxLagSeconds: scalar<number>('replication/max_lag_seconds'),

@@ -155,6 +155,15 @@ export type ScalarKey = keyof typeof scalarSchemas;
 
 export const weightSchema = intText(0, 256);
 
+/**
+ * The cache generation (read-cache.ts): a cache entry filled under another value is not served.
+ * Written by the API instances themselves when a cache invalidation could not reach Redis, and by
+ * an operator who wants every cached entry gone (any other number). Not a managed setting: `config
+ * export` leaves it out and its changes do not move the config revision (config-state.ts).
+ */
+export const CACHE_EPOCH_KEY = 'runtime/cache_epoch';
+const cacheEpochSchema = intText(0, Number.MAX_SAFE_INTEGER);
+
 export const instanceSchema = z.object({
   url: z.string(),
   configRevision: z.number().int().min(0),
@@ -179,7 +188,8 @@ export type ParsedKey =
   | { type: 'breaker'; scope: 'default' | BreakerKind; setting: BreakerSettingName; value: number }
   | { type: 'scalar'; key: ScalarKey; value: number | boolean }
   | { type: 'weight'; id: string; value: number }
-  | { type: 'instance'; id: string; value: InstanceInfo };
+  | { type: 'instance'; id: string; value: InstanceInfo }
+  | { type: 'cacheEpoch'; value: number };
 
 export type ParseResult = { ok: true; parsed: ParsedKey } | { ok: false; reason: string };
 
@@ -261,6 +271,9 @@ export function parseConfigKey(key: string, value: string): ParseResult {
     if (!INSTANCE_ID_PATTERN.test(b))
       return { ok: false, reason: `instance id "${b}" must match ${INSTANCE_ID_PATTERN.source}` };
     return withSchema(weightSchema, value, (v) => ({ type: 'weight', id: b, value: v }));
+  }
+  if (key === CACHE_EPOCH_KEY) {
+    return withSchema(cacheEpochSchema, value, (v) => ({ type: 'cacheEpoch', value: v }));
   }
   if (head === 'instances' && parts.length === 2 && a) {
     return jsonKey(instanceSchema, value, (v) => ({ type: 'instance', id: a, value: v }));

@@ -9,6 +9,8 @@ import { hostname } from 'node:os';
 import { type HttpBindings, serve } from '@hono/node-server';
 import { BODY_LIMIT_BYTES, createApp } from '../app.js';
 import { RedisLoginThrottle } from '../auth/redis-login-throttle.js';
+import { CacheEpochRetirer } from '../cache/cache-epoch.js';
+import { etcdEpochWrite } from '../cache/etcd-cache-epoch.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { RedisCacheStore } from '../cache/redis.js';
 import { registerConfigMetrics } from '../config/config-metrics.js';
@@ -20,6 +22,7 @@ import { createDataServices } from '../db/create-data-services.js';
 import { EnvError, parseEnv, reachableHost } from '../env.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
+import { WarnLimiter } from '../observability/warn-limiter.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { startAgentCheckServer } from './agent-check-server.js';
 import { installClientErrorHandler } from './client-error.js';
@@ -63,7 +66,28 @@ const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
 registerConfigMetrics(metrics, config);
 const breakers = new BreakerRegistry({ config, logger, metrics });
 const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL, logger });
-const cache = new ReadCache({ store: cacheStore, config, breakers, logger, metrics });
+const writeEpoch = etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX);
+// both conditions last as long as a Redis outage: a line at once, then one per 30 s with a count
+const epochMoves = new WarnLimiter(logger, 30_000);
+const epochFailures = new WarnLimiter(logger, 30_000);
+const cache = new ReadCache({
+  store: cacheStore,
+  config,
+  breakers,
+  logger,
+  metrics,
+  epochs: new CacheEpochRetirer(
+    async (value) => {
+      await writeEpoch(value);
+      epochMoves.warn({ epoch: value }, 'cache epoch moved: no instance serves an entry cached before it');
+    },
+    (error) =>
+      epochFailures.warn(
+        { err: String(error) },
+        'could not move the cache epoch in etcd; entries a deferred invalidation should retire stay readable until it lands or they expire',
+      ),
+  ),
+});
 const dataServices = createDataServices({ env, processEnv: process.env, config, logger, breakers, metrics });
 // its own connection to the cache's Redis, through the same `redis` breaker; fails open
 const loginThrottle = new RedisLoginThrottle({
