@@ -173,7 +173,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       detail: `no route for ${c.req.method} ${c.req.path}`,
     });
   });
-  app.onError((error, c) => {
+  app.onError(async (error, c) => {
     if (error instanceof ProblemError) return problemResponse(c, error.init);
     if (error instanceof DependencyError) {
       // an open breaker or an unreachable dependency: the client may retry, say when
@@ -194,14 +194,18 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     if (error instanceof HTTPException) {
       const status = error.status;
       if (status === 415) return problemResponse(c, UNSUPPORTED_MEDIA_TYPE);
+      // Hono's validators throw a 400 only for a body that is not JSON: name the field like
+      // every other 400 does, and say so when there was no body at all (read from Hono's body
+      // cache: the validator has read it already)
+      const message =
+        status === 400 && (await c.req.text().catch(() => '')).trim() === ''
+          ? 'the body is empty: send a JSON object'
+          : error.message;
       return problemResponse(c, {
         status: status as 400,
         code: status === 400 ? 'bad_request' : `http_${status}`,
-        title: error.message || 'Request failed',
-        // Hono's validators throw a 400 only for a body that is not JSON: name the field like
-        // every other 400 does
-        extra:
-          status === 400 ? { errors: [{ field: 'body', message: error.message || 'not JSON' }] } : undefined,
+        title: message || 'Request failed',
+        extra: status === 400 ? { errors: [{ field: 'body', message: message || 'not JSON' }] } : undefined,
       });
     }
     services.logger.error(

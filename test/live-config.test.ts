@@ -7,12 +7,13 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createEtcdClient } from '../src/config/etcd-client.js';
 import { etcdctlSync } from '../stack/etcdctl.js';
 import { REPO_ROOT } from '../stack/paths.js';
 import { stackEnv } from '../stack/stack.js';
 import { topology } from '../stack/topology.js';
 import { INSTANCES } from './helpers/api.js';
-import { etcdOverride, etcdPut, PREFIX } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, etcdOverride, etcdPut, PREFIX } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const apis = INSTANCES;
@@ -74,6 +75,38 @@ describe('live config from etcd', () => {
       configRevision: number;
     };
     expect(typeof cb.configRevision).toBe('number');
+  });
+
+  it('rejects a value that is not UTF-8 (CONTRACT.md §4) and keeps the last good one', async () => {
+    // etcdctl cannot send such bytes; etcd's own client can
+    const client = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    const key = 'tenants/t-utf8-live';
+    const good = '{"shard":"shard-1","status":"active","name":"Lib"}';
+    try {
+      etcdPut(key, good);
+      const bytes = Buffer.concat([
+        Buffer.from('{"shard":"shard-1","status":"readonly","name":"Lib'),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from('"}'),
+      ]);
+      await client.put(`${PREFIX}${key}`).value(bytes).exec();
+      for (const base of apis) {
+        const c = await waitFor(
+          async () => {
+            const c = await configOf(base);
+            return c.rejected.some((r) => r.key === key) ? c : undefined;
+          },
+          { timeoutMs: 2000, what: `${base} to reject the bytes` },
+        );
+        expect(c.rejected.find((r) => r.key === key)?.reason).toMatch(/^must be valid UTF-8/);
+      }
+      // the last good value stays: still active, so a read is not refused
+      const r = await fetch(`${apis[0]}/v1/books?limit=1`, { headers: { 'X-Tenant-ID': 't-utf8-live' } });
+      expect(r.status).toBe(200);
+    } finally {
+      etcdctlSync(['del', `${PREFIX}${key}`]);
+      client.close();
+    }
   });
 
   it('an etcdctl del moves every instance to the default within 2 s and its config revision forward', async () => {

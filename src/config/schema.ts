@@ -234,6 +234,10 @@ function idKey(id: string, then: () => ParseResult): ParseResult {
  * keys (a tenant naming an unknown shard) are checked by `validateReferences`.
  */
 export function parseConfigKey(key: string, value: string): ParseResult {
+  // etcd holds bytes; every reader decodes them as UTF-8 with U+FFFD for what is not (Buffer's
+  // toString), so that mark is how a value that is not UTF-8 (CONTRACT.md §4) shows here
+  if (value.includes('\uFFFD'))
+    return { ok: false, reason: 'must be valid UTF-8 (holds bytes that are not, or U+FFFD)' };
   const parts = key.split('/');
   const [head, a, b] = parts;
   if (head === 'shards' && parts.length === 2 && a) {

@@ -349,6 +349,18 @@ describe('library routes (memory adapters)', () => {
     expect(data.committed.members.size).toBe(0);
   });
 
+  it('names an empty JSON body as empty, not as malformed', async () => {
+    const { call } = setup();
+    for (const raw of ['', '  \n']) {
+      const r = await call('POST', '/v1/members', { body: raw });
+      expect([r.status, r.json.code, r.json.errors]).toEqual([
+        400,
+        'bad_request',
+        [{ field: 'body', message: 'the body is empty: send a JSON object' }],
+      ]);
+    }
+  });
+
   it('takes a body the runtime already read, with its verdict on the size, over the Fetch body', async () => {
     let body: PreReadBody | undefined;
     const { call, data } = setup({ preReadBody: () => body });
