@@ -41,6 +41,26 @@ async function breaker(base: string, name: string): Promise<BreakerRow | undefin
   return (await breakersOf(base)).breakers.find((b) => b.name === name);
 }
 
+/**
+ * Writes to shard A succeed again through `base`, then every instance's master breaker is closed
+ * (left so for whatever runs next).
+ */
+async function writesAgain(base: string, name: string, book: object): Promise<void> {
+  const ok = await waitFor(
+    async () => {
+      const r = await api('POST', '/v1/books', { tenant: tenantA, token: tokenA, base, body: book });
+      return r.status === 201 ? r : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 250, what: 'writes to the master once it answers again' },
+  );
+  expect(ok.status).toBe(201);
+  await waitFor(
+    async () =>
+      (await Promise.all(INSTANCES.map((b) => breaker(b, name)))).every((b) => !b || b.state === 'closed'),
+    { timeoutMs: 15_000, intervalMs: 200, what: `${name} closed on every instance` },
+  );
+}
+
 function pidOf(name: string): number {
   return Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
 }
@@ -279,19 +299,48 @@ describe('circuit breakers with live settings', () => {
       ).catch(() => {});
     }
     await waitFor(() => portOpen(shardA.master.port), { timeoutMs: 30_000, what: 'master back' });
-    const ok = await waitFor(
-      async () => {
+    await writesAgain(base, name, book);
+  });
+
+  it('a hung master (SIGSTOP): no write waits for the call timeout once the breaker opened, half-open spells included', async () => {
+    // before: while half-open, the first callers were the breaker's probes and waited the whole
+    // call timeout each time the reset timeout ran out (2 s in 9 of 21 answers, outside check)
+    const CALL_TIMEOUT = 800;
+    restores.push(etcdOverride('breakers/mysql-master/failure_threshold', '1'));
+    restores.push(etcdOverride('breakers/mysql-master/call_timeout_ms', String(CALL_TIMEOUT)));
+    restores.push(etcdOverride('breakers/mysql-master/reset_timeout_ms', '700'));
+    await new Promise((r) => setTimeout(r, 500));
+    const base = INSTANCES[0]!;
+    const name = `mysql-master:${shardA.id}`;
+    const book = { isbn: '9780131103627', title: 'K&R', author: 'Kernighan', copies: 1 };
+    const pid = pidOf(shardA.master.name);
+    process.kill(pid, 'SIGSTOP');
+    const slow: number[] = [];
+    const states = new Set<string>();
+    try {
+      await waitFor(
+        async () => {
+          await api('POST', '/v1/books', { tenant: tenantA, token: tokenA, base, body: book });
+          return (await breaker(base, name))?.state === 'open';
+        },
+        { timeoutMs: 15_000, intervalMs: 50, what: `${name} open` },
+      );
+      // several reset timeouts: the breaker goes half-open, its background trial hangs, it opens
+      const until = Date.now() + 4000;
+      while (Date.now() < until) {
+        const t0 = performance.now();
         const r = await api('POST', '/v1/books', { tenant: tenantA, token: tokenA, base, body: book });
-        return r.status === 201 ? r : undefined;
-      },
-      { timeoutMs: 20_000, intervalMs: 250, what: 'writes to the restarted master' },
-    );
-    expect(ok.status).toBe(201);
-    // leave every instance with a closed master breaker for whatever runs next
-    await waitFor(
-      async () =>
-        (await Promise.all(INSTANCES.map((b) => breaker(b, name)))).every((b) => !b || b.state === 'closed'),
-      { timeoutMs: 15_000, intervalMs: 200, what: `${name} closed on every instance` },
-    );
+        const ms = performance.now() - t0;
+        expect(r.status).toBe(503);
+        expect(Number(r.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+        if (ms >= CALL_TIMEOUT / 2) slow.push(Math.round(ms));
+        states.add((await breaker(base, name))?.state ?? 'absent');
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(slow).toEqual([]);
+    expect(states.has('half_open') || states.has('open')).toBe(true);
+    await writesAgain(base, name, book);
   });
 });

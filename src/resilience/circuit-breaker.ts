@@ -55,8 +55,8 @@ export interface ExecuteOptions {
   isFailure?: (error: unknown) => boolean;
 }
 
-export interface TrialOptions {
-  /** a cheap call without effect (a PING, a read of a key nobody writes) */
+export interface TrialOptions extends ExecuteOptions {
+  /** a cheap call without effect (a PING, a read of a key nobody writes); `isFailure` judges it too */
   trial: () => Promise<unknown>;
   /** called once each time a round of trials closed the breaker (the same function only once) */
   onClosedByTrials?: () => void;
@@ -176,18 +176,18 @@ export class CircuitBreaker {
    */
   executeOrTrial<T>(
     fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
-    { trial, onClosedByTrials }: TrialOptions,
+    options: TrialOptions,
   ): Promise<T> {
-    if (this.state !== 'half_open') return this.execute(fn);
-    if (onClosedByTrials) this.closedByTrials.add(onClosedByTrials);
-    if (!this.trialsRunning) void this.runTrials(trial);
+    if (this.state !== 'half_open') return this.execute(fn, options);
+    if (options.onClosedByTrials) this.closedByTrials.add(options.onClosedByTrials);
+    if (!this.trialsRunning) void this.runTrials(options);
     return Promise.reject(new BreakerOpenError(this.name, this.retryAfterMs()));
   }
 
-  private async runTrials(trial: () => Promise<unknown>): Promise<void> {
+  private async runTrials({ trial, isFailure }: TrialOptions): Promise<void> {
     this.trialsRunning = true;
     try {
-      while (this.state === 'half_open') await this.execute(() => trial());
+      while (this.state === 'half_open') await this.execute(() => trial(), { isFailure });
     } catch {
       // a failed trial opened the breaker again; the next caller after its reset timeout starts
       // the next round

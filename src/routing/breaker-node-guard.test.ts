@@ -44,3 +44,50 @@ describe('breaker node guard', () => {
     expect(seen[1]).toBeUndefined();
   });
 });
+
+describe('breaker node guard, half-open', () => {
+  it('refuses callers at once while background trials (a position read) probe a node that still hangs', async () => {
+    const config = new MemoryConfigStore({
+      initial: {
+        'breakers/mysql-master/call_timeout_ms': '100',
+        'breakers/mysql-master/failure_threshold': '1',
+        'breakers/mysql-master/reset_timeout_ms': '100',
+      },
+    });
+    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
+    let hangs = true;
+    const trials: string[] = [];
+    const session = {
+      position: async (role: 'master' | 'replica') => {
+        trials.push(role);
+        return '0-1-1';
+      },
+    } as unknown as NodeSession;
+    const node = breakerNodeGuard(breakers).wrap(
+      {
+        key: '10.0.0.5:3306/shardgate',
+        run: <T>(fn: (s: NodeSession) => Promise<T>): Promise<T> =>
+          hangs ? new Promise<T>(() => {}) : fn(session),
+      },
+      identity,
+    );
+    await expect(node.run(async () => 'x')).rejects.toBeInstanceOf(CallTimeoutError); // opens it
+    await new Promise((r) => setTimeout(r, 150));
+    const breaker = breakers.get(identity.name, identity.kind);
+    expect(breaker.state).toBe('half_open');
+    // still hanging: the caller is refused at once, not after the call timeout
+    const t0 = performance.now();
+    await expect(node.run(async () => 'x')).rejects.toMatchObject({ name: 'BreakerOpenError' });
+    expect(performance.now() - t0).toBeLessThan(50);
+    // the trial that started meanwhile times out and opens it again; the node comes back, and
+    // the next round of trials (position reads of the master) closes it
+    hangs = false;
+    await new Promise((r) => setTimeout(r, 250));
+    await node.run(async () => 'x').catch(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+    expect(breaker.state).toBe('closed');
+    expect(trials.length).toBeGreaterThan(0);
+    expect(new Set(trials)).toEqual(new Set(['master']));
+    expect(await node.run(async () => 'after')).toBe('after');
+  });
+});

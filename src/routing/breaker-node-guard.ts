@@ -4,7 +4,10 @@
  * `mysql-replica:<shard>:<n>`). Only dependency failures count against the node (unreachable,
  * timed out); SQL outcomes such as a duplicate key or a deadlock are the caller's business and
  * count as successes. An open breaker refuses at once with BreakerOpenError (503 + Retry-After
- * upstream; the router reads from the master instead of a refused replica).
+ * upstream; the router reads from the master instead of a refused replica). So does a half-open
+ * one: its trials are reads of the node's replication position in the background
+ * (CircuitBreaker.executeOrTrial), not the callers' calls, so a node that still hangs (SIGSTOP)
+ * costs no request the call timeout each time the reset timeout runs out.
  *
  * A breaker belongs to the node it was made for: when a name comes to stand for another node
  * (`shards set-master`, a replica's address changed) the new node starts with a fresh, closed
@@ -26,6 +29,10 @@ export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
         nodeOf.set(identity.name, node.key);
       }
       const breaker = breakers.get(identity.name, identity.kind);
+      const isFailure = (e: unknown) => e instanceof DependencyError;
+      const role = identity.kind === 'mysql-master' ? 'master' : 'replica';
+      // one object per node, not per call
+      const trials = { trial: () => node.run((s) => s.position(role)), isFailure };
       return {
         key: node.key,
         // a cancellable call (a write) gets the signal of the breaker's call timeout, so the call
@@ -33,7 +40,7 @@ export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
         // `signal` (an AbortController per read is measurable CPU). An unavailable node is named
         // by its breaker in the 503, never by its address.
         run: (fn, options) =>
-          breaker.execute(
+          breaker.executeOrTrial(
             (call) =>
               node
                 .run(fn, options?.cancellable ? { ...options, signal: call.signal } : options)
@@ -45,7 +52,7 @@ export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
                       })
                     : error;
                 }),
-            { isFailure: (e) => e instanceof DependencyError },
+            trials,
           ),
         admit: () => breaker.refuseIfOpen(),
       };
