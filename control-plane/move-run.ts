@@ -17,7 +17,13 @@ import {
   movingStatus,
   writeMoveRecord,
 } from './move-record.js';
-import { type Placement, putPlacement, waitForInstances, waitForReplicas } from './move-steps.js';
+import {
+  checkTargetReplicas,
+  type Placement,
+  putPlacement,
+  waitForInstances,
+  waitForReplicas,
+} from './move-steps.js';
 import { loadState, readPrefix } from './prefix-read.js';
 import { clearCache, connectRedis } from './tenant-cache.js';
 import {
@@ -29,6 +35,7 @@ import {
   describeCounts,
   differingTables,
   digestTenant,
+  masterPosition,
   type TableDigests,
 } from './tenant-rows.js';
 
@@ -39,6 +46,9 @@ export interface MoveOptions {
   /** how long to wait for every instance to apply a step, and for each replica to apply the copy */
   waitMs?: number;
 }
+
+/** how long a target replica may take to apply its master's position before a move starts */
+const REPLICA_CHECK_MS = 2000;
 
 /** how often the rows are copied in all before a move gives up (finishSwitch) */
 const COPY_ATTEMPTS = 3;
@@ -113,6 +123,17 @@ export async function moveLocked(
     if (stale > 0 && !opts.overwrite) {
       throw new UserError(
         `shard ${start.to} holds ${stale} rows of tenant ${id} already (left by \`tenants remove\` or \`--keep-source\`; no instance serves them while the directory names ${start.from}): re-run with --overwrite to replace them with the tenant's rows from ${start.from}`,
+      );
+    }
+    // a new move only: a resumed one finishes or takes back what its tenant is in the middle of
+    if (!start.record) {
+      const masterNow = await masterPosition(c.targetDb);
+      await checkTargetReplicas(
+        ctx,
+        start.to,
+        start.target,
+        masterNow,
+        Math.min(start.waitMs, REPLICA_CHECK_MS),
       );
     }
     await runMove(ctx, { id, ...start, ...c, opts });

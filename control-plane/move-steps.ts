@@ -58,6 +58,60 @@ export async function waitForInstances(ctx: CtlContext, revision: number, waitMs
   }
 }
 
+/**
+ * The addresses of the replicas of `shard` that did not apply `position` within `waitMs`, and of
+ * those that did; a replica that cannot be reached is warned of and in neither list (it serves
+ * nothing, and the instances take it back only once it has caught up, `position` included).
+ */
+async function replicasAt(
+  ctx: CtlContext,
+  shardId: string,
+  shard: ShardConfig,
+  position: string,
+  waitMs: number,
+): Promise<{ applied: string[]; behind: string[] }> {
+  const applied: string[] = [];
+  const behind: string[] = [];
+  for (const replica of shard.replicas) {
+    let connection: Connection;
+    try {
+      connection = await connectShardServer(ctx.env, shardId, shard, replica);
+    } catch (error) {
+      if (!(error instanceof UnreachableError)) throw error;
+      ctx.warn(
+        `${error.message}: going on without it (the instances do not read from a replica they cannot reach, and take it back only once it has caught up, the copy included)`,
+      );
+      continue;
+    }
+    try {
+      ((await replicaApplied(connection, position, waitMs)) ? applied : behind).push(addressOf(replica));
+    } finally {
+      await connection.end().catch(() => {});
+    }
+  }
+  return { applied, behind };
+}
+
+/**
+ * Before a move touches anything: every reachable replica of the target applies what its master
+ * has committed now within `withinMs`. A stopped or lagging replica would make the move set the
+ * tenant readonly, copy, wait `--wait-ms` for that replica to apply the copy, and undo it all
+ * (writes refused with 423 the whole time); refused here instead, naming the replica.
+ */
+export async function checkTargetReplicas(
+  ctx: CtlContext,
+  shardId: string,
+  shard: ShardConfig,
+  masterNow: string,
+  withinMs: number,
+): Promise<void> {
+  const { behind } = await replicasAt(ctx, shardId, shard, masterNow, withinMs);
+  if (behind.length === 0) return;
+  throw new UserError(
+    `replica ${behind.join(', ')} of shard ${shardId} did not apply its master's position (${masterNow}) within ${withinMs} ms: replication stopped or lagging. Nothing was changed; start its replication (START SLAVE) or take it out of the shard (shards remove-replica ${shardId} <host:port>), then move again`,
+  );
+}
+
 /** Wait until every replica of the shard has applied `position`; an unreachable one is warned of. */
 export async function waitForReplicas(
   ctx: CtlContext,
@@ -66,29 +120,10 @@ export async function waitForReplicas(
   position: string,
   waitMs: number,
 ): Promise<void> {
-  const applied: string[] = [];
-  for (const replica of shard.replicas) {
-    let connection: Connection;
-    try {
-      connection = await connectShardServer(ctx.env, shardId, shard, replica);
-    } catch (error) {
-      if (!(error instanceof UnreachableError)) throw error;
-      // a replica that is down serves nothing; when it is back it applies the copy first in order
-      ctx.warn(
-        `${error.message}: going on without it (the instances do not read from a replica they cannot reach, and take it back only once it has caught up, the copy included)`,
-      );
-      continue;
-    }
-    try {
-      if (!(await replicaApplied(connection, position, waitMs))) {
-        throw new UserError(
-          `replica ${addressOf(replica)} of shard ${shardId} did not apply the copy (${position}) within ${waitMs} ms`,
-        );
-      }
-      applied.push(addressOf(replica));
-    } finally {
-      await connection.end().catch(() => {});
-    }
-  }
+  const { applied, behind } = await replicasAt(ctx, shardId, shard, position, waitMs);
+  if (behind.length > 0)
+    throw new UserError(
+      `replica ${behind[0]} of shard ${shardId} did not apply the copy (${position}) within ${waitMs} ms`,
+    );
   if (applied.length > 0) ctx.out(`shard ${shardId}'s replicas applied the copy: ${applied.join(', ')}`);
 }

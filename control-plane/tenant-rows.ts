@@ -252,7 +252,8 @@ export async function deleteTenantRows(
 }
 
 /** The master's whole replication position (everything it committed so far). */
-async function masterPosition(connection: Connection): Promise<string> {
+/** everything the master committed so far */
+export async function masterPosition(connection: Connection): Promise<string> {
   return String((await scalar(connection, positionSql(await flavourOf(connection), 'master'))) ?? '');
 }
 

@@ -323,6 +323,32 @@ describe('shardgate-ctl tenants move', () => {
       { timeoutMs: 5000, what: 'the tenant writable again' },
     );
   });
+  it('refuses a move to a shard whose replica is not replicating before it changes anything', async () => {
+    // before: the move set the tenant readonly, copied, waited --wait-ms for the replica, then
+    // undid it all, refusing the tenant's writes with 423 the whole time
+    const tenant = await newTenant('move-precheck');
+    await registerAndLogin(tenant, 'a@example.com');
+    const replica = node('shard-2', 'replica').port;
+    await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
+    let r: Awaited<ReturnType<typeof ctlAsync>>;
+    try {
+      // something the stopped replica has not applied
+      await newTenant('move-precheck-other', 'shard-2').then((t) => registerAndLogin(t, 'o@example.com'));
+      r = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '5000'], ENV);
+    } finally {
+      await rootQuery(replica, 'START SLAVE SQL_THREAD');
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /replica 127\.0\.0\.1:\d+ of shard shard-2 did not apply its master's position \(.+\) within 2000 ms: replication stopped or lagging\. Nothing was changed/,
+    );
+    expect(r.stdout).not.toMatch(/readonly|copied/);
+    expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
+    expect(moveRecord(tenant)).toBeUndefined();
+    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(0);
+  });
+
   it('finishes a move killed after its copy when run again, or takes it back with --to its source', async () => {
     const finished = await newTenant('move-killed');
     const takenBack = await newTenant('move-killed-back');
