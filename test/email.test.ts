@@ -431,6 +431,16 @@ describe('email side effects', () => {
       expect(text).toMatch(line);
     }
   });
+
+  it("lists the worker's own breakers (RabbitMQ, each shard master's outbox) at /health/circuit-breakers", async () => {
+    const r = await fetch(`${workerUrl}/health/circuit-breakers`);
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { configRevision: number; breakers: { name: string; state: string }[] };
+    expect(typeof body.configRevision).toBe('number');
+    const names = body.breakers.map((b) => b.name);
+    for (const name of ['rabbitmq', 'mysql-master:shard-1', 'mysql-master:shard-2'])
+      expect(names).toContain(name);
+  });
 });
 
 describe('outbox retention (mail/outbox_retention_hours, live from etcd)', () => {

@@ -1,8 +1,9 @@
 /**
  * The email worker (`npm run worker`): outbox relay + RabbitMQ consumer + SMTP + outbox
  * retention, following the shard map in etcd. Several may run. SIGTERM: stop purging and
- * claiming, finish in-flight delivery batches, close connections. Metrics on
- * SHARDGATE_WORKER_METRICS_PORT when set, bound to SHARDGATE_LISTEN_HOST (loopback by default).
+ * claiming, finish in-flight delivery batches, close connections. Metrics and the worker's
+ * breakers on SHARDGATE_WORKER_METRICS_PORT when set (worker-http.ts), bound to
+ * SHARDGATE_LISTEN_HOST (loopback by default).
  */
 
 import { createServer } from 'node:http';
@@ -21,6 +22,7 @@ import { SmtpSender } from '../mail/smtp-sender.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { workerHttpHandler } from './worker-http.js';
 
 function loadEnv() {
   try {
@@ -84,15 +86,10 @@ const consumer = new MailConsumer({
 
 const metricsServer =
   env.SHARDGATE_WORKER_METRICS_PORT > 0
-    ? createServer(async (req, res) => {
-        // only /metrics: another path is a mistake of the scraper's config, not the metrics
-        if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-          res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found; GET /metrics\n');
-          return;
-        }
-        const { contentType, body } = await metrics.render();
-        res.writeHead(200, { 'Content-Type': contentType }).end(body);
-      }).listen(env.SHARDGATE_WORKER_METRICS_PORT, env.SHARDGATE_LISTEN_HOST)
+    ? createServer(workerHttpHandler({ metrics, breakers, config })).listen(
+        env.SHARDGATE_WORKER_METRICS_PORT,
+        env.SHARDGATE_LISTEN_HOST,
+      )
     : undefined;
 
 await config.start();

@@ -1,0 +1,51 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { silentLogger } from '../observability/logger.js';
+import { createNoopMetrics } from '../observability/metrics.js';
+import { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { workerHttpHandler } from './worker-http.js';
+
+let server: Server | undefined;
+afterEach(() => {
+  server?.close();
+});
+
+async function serve(): Promise<{ base: string; breakers: BreakerRegistry }> {
+  const config = new MemoryConfigStore({ initial: { 'breakers/rabbitmq/failure_threshold': '3' } });
+  const metrics = createNoopMetrics();
+  const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics });
+  server = createServer(workerHttpHandler({ metrics, breakers, config }));
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, breakers };
+}
+
+describe('the email worker HTTP port', () => {
+  it('lists its breakers at /health/circuit-breakers in the API shape, with the settings in force', async () => {
+    const { base, breakers } = await serve();
+    breakers.get('rabbitmq', 'rabbitmq');
+    breakers.get('mysql-master:shard-1', 'mysql-master');
+    const r = await fetch(`${base}/health/circuit-breakers`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/json');
+    const body = (await r.json()) as {
+      configRevision: number;
+      breakers: { name: string; kind: string; state: string; settings: Record<string, number> }[];
+    };
+    expect(typeof body.configRevision).toBe('number');
+    expect(body.breakers.map((b) => [b.name, b.kind, b.state]).sort()).toEqual([
+      ['mysql-master:shard-1', 'mysql-master', 'closed'],
+      ['rabbitmq', 'rabbitmq', 'closed'],
+    ]);
+    expect(body.breakers.find((b) => b.name === 'rabbitmq')?.settings.failure_threshold).toBe(3);
+  });
+
+  it('serves /metrics, 404 elsewhere, 405 with Allow for another method', async () => {
+    const { base } = await serve();
+    expect((await fetch(`${base}/metrics`)).status).toBe(200);
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    const post = await fetch(`${base}/metrics`, { method: 'POST' });
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+  });
+});

@@ -1,0 +1,44 @@
+/**
+ * The email worker's HTTP port (SHARDGATE_WORKER_METRICS_PORT): `GET /metrics` (Prometheus text)
+ * and `GET /health/circuit-breakers`, the worker's own breakers — `rabbitmq` and
+ * `mysql-master:<shard>` for the outbox — in the shape the API instances answer there
+ * (CONTRACT.md §6), so every dependency call's breaker is visible somewhere. Anything else is 404;
+ * a method other than GET or HEAD is 405 with `Allow`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConfigStore } from '../config/interface.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { BreakerRegistry } from '../resilience/breaker-registry.js';
+
+export function workerHttpHandler({
+  metrics,
+  breakers,
+  config,
+}: {
+  metrics: Metrics;
+  breakers: BreakerRegistry;
+  config: ConfigStore;
+}): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    const path = req.url?.split('?')[0];
+    if (path !== '/metrics' && path !== '/health/circuit-breakers') {
+      res
+        .writeHead(404, { 'Content-Type': 'text/plain' })
+        .end('not found; GET /metrics or GET /health/circuit-breakers\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' }).end('method not allowed\n');
+      return;
+    }
+    if (path === '/metrics') {
+      const { contentType, body } = await metrics.render();
+      res.writeHead(200, { 'Content-Type': contentType }).end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    const body = JSON.stringify({ configRevision: config.current().revision, breakers: breakers.list() });
+    res
+      .writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+      .end(req.method === 'HEAD' ? undefined : body);
+  };
+}
