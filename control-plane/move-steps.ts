@@ -10,7 +10,7 @@ import { planChanges } from './change-plan.js';
 import type { CtlContext } from './ctl-context.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 import { loadState, readPrefix } from './prefix-read.js';
-import { addressOf, connectShardServer, replicaApplied } from './tenant-rows.js';
+import { addressOf, connectShardServer, replicaApplied, replicationStopped } from './tenant-rows.js';
 import { commitFromRead } from './write-keys.js';
 
 /** where a tenant is and what it may do: the two fields of its entry a move changes */
@@ -59,16 +59,18 @@ export async function waitForInstances(ctx: CtlContext, revision: number, waitMs
 }
 
 /**
- * The addresses of the replicas of `shard` that did not apply `position` within `waitMs`, and of
- * those that did; a replica that cannot be reached is warned of and in neither list (it serves
- * nothing, and the instances take it back only once it has caught up, `position` included).
+ * The replicas of `shard` that did not apply `position` within `waitMs` (with why), and the
+ * addresses of those that did; with `running`, one whose replication threads do not both run is
+ * behind too, whatever it applied (a stopped replica of an idle master is at its position, but
+ * would not apply a copy). A replica that cannot be reached is warned of and in neither list (it
+ * serves nothing, and the instances take it back only once it has caught up, `position` included).
  */
 async function replicasAt(
   ctx: CtlContext,
   shardId: string,
   shard: ShardConfig,
   position: string,
-  waitMs: number,
+  { waitMs, running = false }: { waitMs: number; running?: boolean },
 ): Promise<{ applied: string[]; behind: string[] }> {
   const applied: string[] = [];
   const behind: string[] = [];
@@ -84,7 +86,10 @@ async function replicasAt(
       continue;
     }
     try {
-      ((await replicaApplied(connection, position, waitMs)) ? applied : behind).push(addressOf(replica));
+      const stopped = running ? await replicationStopped(connection) : undefined;
+      if (stopped) behind.push(`${addressOf(replica)} (${stopped})`);
+      else if (await replicaApplied(connection, position, waitMs)) applied.push(addressOf(replica));
+      else behind.push(`${addressOf(replica)} (did not apply ${position} within ${waitMs} ms)`);
     } finally {
       await connection.end().catch(() => {});
     }
@@ -93,10 +98,11 @@ async function replicasAt(
 }
 
 /**
- * Before a move touches anything: every reachable replica of the target applies what its master
- * has committed now within `withinMs`. A stopped or lagging replica would make the move set the
- * tenant readonly, copy, wait `--wait-ms` for that replica to apply the copy, and undo it all
- * (writes refused with 423 the whole time); refused here instead, naming the replica.
+ * Before a move touches anything: every reachable replica of the target replicates (both threads
+ * running) and applies what its master has committed now within `withinMs`. A stopped or lagging
+ * replica would make the move set the tenant readonly, copy, wait `--wait-ms` for that replica to
+ * apply the copy, and undo it all (writes refused with 423 the whole time); refused here instead,
+ * naming the replica and why.
  */
 export async function checkTargetReplicas(
   ctx: CtlContext,
@@ -105,10 +111,10 @@ export async function checkTargetReplicas(
   masterNow: string,
   withinMs: number,
 ): Promise<void> {
-  const { behind } = await replicasAt(ctx, shardId, shard, masterNow, withinMs);
+  const { behind } = await replicasAt(ctx, shardId, shard, masterNow, { waitMs: withinMs, running: true });
   if (behind.length === 0) return;
   throw new UserError(
-    `replica ${behind.join(', ')} of shard ${shardId} did not apply its master's position (${masterNow}) within ${withinMs} ms: replication stopped or lagging. Nothing was changed; start its replication (START SLAVE) or take it out of the shard (shards remove-replica ${shardId} <host:port>), then move again`,
+    `replica ${behind.join(', ')} of shard ${shardId} does not keep up with its master: replication stopped or lagging. Nothing was changed; start its replication (START SLAVE) or take it out of the shard (shards remove-replica ${shardId} <host:port>), then move again`,
   );
 }
 
@@ -120,10 +126,10 @@ export async function waitForReplicas(
   position: string,
   waitMs: number,
 ): Promise<void> {
-  const { applied, behind } = await replicasAt(ctx, shardId, shard, position, waitMs);
+  const { applied, behind } = await replicasAt(ctx, shardId, shard, position, { waitMs });
   if (behind.length > 0)
     throw new UserError(
-      `replica ${behind[0]} of shard ${shardId} did not apply the copy (${position}) within ${waitMs} ms`,
+      `replica ${behind[0]!.split(' ')[0]} of shard ${shardId} did not apply the copy (${position}) within ${waitMs} ms`,
     );
   if (applied.length > 0) ctx.out(`shard ${shardId}'s replicas applied the copy: ${applied.join(', ')}`);
 }

@@ -252,6 +252,25 @@ export async function deleteTenantRows(
 }
 
 /** The master's whole replication position (everything it committed so far). */
+/**
+ * Whether the server's replication threads both run (`SHOW SLAVE STATUS`: MariaDB and MySQL up
+ * to 8.0 name them `Slave_IO_Running` / `Slave_SQL_Running`, MySQL 8.0.22+ also `Replica_…`);
+ * a server with no replication configured answers no row: not replicating. What is not running
+ * is named, e.g. `Slave_SQL_Running: No`.
+ */
+export async function replicationStopped(connection: Connection): Promise<string | undefined> {
+  const [rows] = await connection.query<RowDataPacket[]>('SHOW SLAVE STATUS');
+  const row = rows[0];
+  if (!row) return 'no replication configured';
+  const stopped: string[] = [];
+  for (const thread of ['IO', 'SQL']) {
+    const name = `Slave_${thread}_Running` in row ? `Slave_${thread}_Running` : `Replica_${thread}_Running`;
+    const value = String(row[name] ?? '');
+    if (value !== 'Yes') stopped.push(`${name}: ${value || '?'}`);
+  }
+  return stopped.length > 0 ? stopped.join(', ') : undefined;
+}
+
 /** everything the master committed so far */
 export async function masterPosition(connection: Connection): Promise<string> {
   return String((await scalar(connection, positionSql(await flavourOf(connection), 'master'))) ?? '');

@@ -11,7 +11,7 @@ import { dbPassword } from '../stack/stack-env.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { ctl, ctlAsync, ctlStart, type RunningCtl } from './helpers/ctl.js';
 import { ETCD_ENDPOINT, etcdGet, etcdGetKey, etcdPut, PREFIX } from './helpers/etcd.js';
-import { node, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
+import { node, rootConnection, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -294,13 +294,17 @@ describe('shardgate-ctl tenants move', () => {
   it('undoes a move whose copy the new shard cannot replicate in time: back on its shard, active, the copy gone', async () => {
     const tenant = await newTenant('move-undo');
     await registerAndLogin(tenant, 'a@example.com');
-    const replica = node('shard-2', 'replica').port;
-    await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
+    // the replica replicates (the move's first check passes) but cannot apply the copy: a
+    // transaction of this test holds a gap lock where the tenant's member rows would go
+    const lock = await rootConnection(node('shard-2', 'replica').port);
     let r: Awaited<ReturnType<typeof ctlAsync>>;
     try {
+      await lock.query('START TRANSACTION');
+      await lock.query('SELECT * FROM shardgate.members WHERE tenant_id = ? FOR UPDATE', [tenant]);
       r = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '500'], ENV);
     } finally {
-      await rootQuery(replica, 'START SLAVE SQL_THREAD');
+      await lock.query('ROLLBACK').catch(() => {});
+      await lock.end();
     }
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
@@ -329,24 +333,49 @@ describe('shardgate-ctl tenants move', () => {
     const tenant = await newTenant('move-precheck');
     await registerAndLogin(tenant, 'a@example.com');
     const replica = node('shard-2', 'replica').port;
+    const refused = async (label: string) => {
+      const r = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '5000'], ENV);
+      expect([label, r.code]).toEqual([label, 1]);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).not.toMatch(/readonly|copied/);
+      expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
+      expect(moveRecord(tenant)).toBeUndefined();
+      expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(0);
+      return r.stderr;
+    };
     await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
-    let r: Awaited<ReturnType<typeof ctlAsync>>;
     try {
-      // something the stopped replica has not applied
-      await newTenant('move-precheck-other', 'shard-2').then((t) => registerAndLogin(t, 'o@example.com'));
-      r = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '5000'], ENV);
+      // the target master idle: the stopped replica is at its position, but would not apply a copy
+      expect(await refused('idle master')).toMatch(
+        /^shardgate-ctl: .*replica 127\.0\.0\.1:\d+ \(Slave_SQL_Running: No\) of shard shard-2 does not keep up with its master: replication stopped or lagging\. Nothing was changed/,
+      );
     } finally {
       await rootQuery(replica, 'START SLAVE SQL_THREAD');
     }
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(
-      /replica 127\.0\.0\.1:\d+ of shard shard-2 did not apply its master's position \(.+\) within 2000 ms: replication stopped or lagging\. Nothing was changed/,
-    );
-    expect(r.stdout).not.toMatch(/readonly|copied/);
-    expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
-    expect(moveRecord(tenant)).toBeUndefined();
-    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(0);
+    // running, but behind: a write on the target master that the replica cannot apply yet (its
+    // rows locked on the replica by a transaction of this test)
+    const other = await newTenant('move-precheck-other', 'shard-2');
+    await registerAndLogin(other, 'o@example.com');
+    await waitFor(async () => (await tenantRowCounts(replica, other)).members === 1, {
+      timeoutMs: 5000,
+      what: 'the replica to hold the other tenant',
+    });
+    const lock = await rootConnection(replica);
+    try {
+      await lock.query('START TRANSACTION');
+      await lock.query('SELECT * FROM shardgate.members WHERE tenant_id = ? FOR UPDATE', [other]);
+      // a change to the locked row on the master: the replica's SQL thread waits for the lock
+      await rootQuery(masterPort('shard-2'), 'UPDATE shardgate.members SET name = ? WHERE tenant_id = ?', [
+        'P',
+        other,
+      ]);
+      expect(await refused('lagging replica')).toMatch(
+        /replica 127\.0\.0\.1:\d+ \(did not apply .+ within 2000 ms\) of shard shard-2 does not keep up/,
+      );
+    } finally {
+      await lock.query('ROLLBACK').catch(() => {});
+      await lock.end();
+    }
   });
 
   it('finishes a move killed after its copy when run again, or takes it back with --to its source', async () => {
