@@ -6,8 +6,9 @@
  *   preflight (binaries, socket paths) → SIGCONT anything SIGSTOPped → if every built process
  *   runs and answers its probe: "stack already up …; nothing changed" → else clean up what is
  *   left of dead processes, refuse ports held by processes the stack did not start → in
- *   parallel: build dist/ when stale, etcd, Redis, RabbitMQ, the four MariaDB nodes (datadir
- *   once, master setup, GTID replication) → `shardgate-ctl init` → migrations → SMTP sink, API
+ *   parallel: build dist/ when stale, etcd (waited for), Redis, RabbitMQ, the four MariaDB nodes
+ *   (datadir once, master setup, GTID replication; a shard that etcd says failed over is left as
+ *   the failover left it, failover.ts) → `shardgate-ctl init` → migrations → SMTP sink, API
  *   instances, email worker, HAProxy, lb sync → returns when HAProxy answers
  *   `GET /health/ready` with 200 and every process answers its probe. On a failure it prints
  *   the tail of the failing process's log; what did start keeps running, and the next `up`
@@ -28,6 +29,7 @@ import {
 } from './app-processes.js';
 import { buildIfStale } from './build.js';
 import { etcdHealthy, startEtcd } from './etcd.js';
+import { type FailedOverShard, failedOverShards, failoverNote } from './failover.js';
 import { startHaproxy } from './haproxy.js';
 import { withLock } from './lock.js';
 import {
@@ -79,12 +81,23 @@ async function replicaDetail(node: MariaDbNode): Promise<string | undefined> {
 
 const replicas = new Map(topology.shards.flatMap((s) => s.replicas.map((r) => [r.name, r] as const)));
 
-async function statusOf(spec: ProcessSpec): Promise<StatusRow> {
+async function statusOf(spec: ProcessSpec, failover: Map<string, FailedOverShard>): Promise<StatusRow> {
   const state = processes.state(spec.name);
   const pid = processes.readPid(spec.name);
   const base = { name: spec.name, port: spec.ports[0], ports: spec.ports };
   if (!spec.built() && (state === 'not started' || state === 'dead')) {
     return { ...base, pid: undefined, state: 'not built', healthy: true, detail: 'not built yet' };
+  }
+  const failedOver = [...failover.values()];
+  const retired = failedOver.find((f) => f.retired.name === spec.name);
+  if (retired && (state === 'not started' || state === 'dead')) {
+    return { ...base, pid: undefined, state, healthy: true, detail: `retired: ${failoverNote(retired)}` };
+  }
+  const promoted = failedOver.find((f) => f.promoted?.name === spec.name);
+  if (promoted && state === 'running') {
+    const healthy = await spec.probe();
+    const detail = `master of shard ${promoted.shardId} since a failover${healthy ? '' : '; not answering its probe'}`;
+    return { ...base, pid, state, healthy, detail };
   }
   const healthy = state === 'running' && (await spec.probe());
   let detail: string | undefined;
@@ -100,7 +113,8 @@ async function statusOf(spec: ProcessSpec): Promise<StatusRow> {
 }
 
 export async function status(): Promise<StatusRow[]> {
-  return Promise.all(processSpecs().map(statusOf));
+  const failover = await failedOverShards();
+  return Promise.all(processSpecs().map((s) => statusOf(s, failover)));
 }
 
 function logSize(name: string): number {
@@ -161,8 +175,10 @@ async function upLocked(log: Log): Promise<UpResult> {
       () => {},
     );
   }
-  const before = await Promise.all(specs.map(statusOf));
+  const failedOverNow = await failedOverShards();
+  const before = await Promise.all(specs.map((s) => statusOf(s, failedOverNow)));
   if (before.every((r) => r.healthy)) {
+    for (const f of failedOverNow.values()) log(failoverNote(f));
     const running = before.filter((r) => r.state === 'running').length;
     log(
       resumed.length === 0
@@ -201,6 +217,10 @@ async function upLocked(log: Log): Promise<UpResult> {
   try {
     const build = background(buildIfStale(log));
     await launch(topology.etcd.name, startEtcd);
+    // the shard map decides which servers are masters: a failed-over shard is left as it is
+    await waitUntil('etcd /health', etcdHealthy, 30_000, topology.etcd.name);
+    const failover = await failedOverShards();
+    for (const f of failover.values()) log(failoverNote(f));
     await launch(topology.redis.name, startRedis);
     const rabbit = background(
       (await launch(topology.rabbitmq.name, startRabbit)) ? awaitRabbit() : Promise.resolve(),
@@ -217,6 +237,11 @@ async function upLocked(log: Log): Promise<UpResult> {
             });
             await waitForMariaDb(node);
           };
+          const failedOver = failover.get(shard.id);
+          if (failedOver) {
+            if (failedOver.promoted) await startNode(failedOver.promoted, false);
+            return;
+          }
           await Promise.all([
             startNode(shard.master, false),
             ...shard.replicas.map((r) => startNode(r, true)),
@@ -229,7 +254,6 @@ async function upLocked(log: Log): Promise<UpResult> {
 
     await build;
     await launch(topology.smtp.name, startSmtpSink);
-    await waitUntil('etcd /health', etcdHealthy, 30_000, topology.etcd.name);
     log(`etcd: ${await ctlInit()}`);
     await databases;
     log(`migrations: ${await migrate()}`);
