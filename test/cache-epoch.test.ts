@@ -15,6 +15,7 @@ import { CACHE_EPOCH_KEY } from '../src/config/schema.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdGet, etcdOverride } from './helpers/etcd.js';
+import { node, rootQuery } from './helpers/shard-db.js';
 import { stackCli, stackPid } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -110,8 +111,44 @@ describe('cache epoch: invalidations that cannot reach Redis', () => {
     await waitFor(
       async () =>
         (await api('GET', `/v1/books/${ids[0]}`, { tenant, base: two })).headers.get('X-Cache') === 'HIT',
-      { timeoutMs: 5000, intervalMs: 100, what: 'hits on api-2 again' },
+      // nothing is cached for replication/max_lag_seconds (5) + 2 s after the move
+      { timeoutMs: 15_000, intervalMs: 200, what: 'hits on api-2 again' },
     );
+  });
+
+  it('nor an entry refilled from a replica that had not applied the write, once that replica caught up', async () => {
+    // a write whose invalidation died with its writer has no floor on the refill: before, api-2
+    // refilled from the replica (its SQL thread stopped) under the new epoch and served that old
+    // title from the cache for all 20 s watched, long after the replica had caught up
+    const ids = await booksCachedOnTwo(2);
+    const replica = node('shard-1', 'replica').port;
+    await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
+    try {
+      await renameWhileRedisFrozen(ids, () => process.kill(stackPid(topology.apis[0]!.id)!, 'SIGKILL'));
+      // token-less reads on api-2 meanwhile (from that replica: the staleness a replica may have)
+      await oldTitlesSeenOnTwo(ids, 1500);
+    } finally {
+      await rootQuery(replica, 'START SLAVE SQL_THREAD');
+    }
+    try {
+      await waitFor(
+        async () =>
+          (
+            await rootQuery<{ title: string }>(
+              replica,
+              'SELECT title FROM shardgate.books WHERE tenant_id = ? AND id = ?',
+              [tenant, ids[0]],
+            )
+          )[0]?.title === `New ${ids[0]}`,
+        {
+          timeoutMs: 10_000,
+          what: 'the replica to apply the writes',
+        },
+      );
+      expect(await oldTitlesSeenOnTwo(ids, 3000)).toEqual([]);
+    } finally {
+      stackCli(['up']);
+    }
   });
 
   it('nor when the writer was SIGKILLed before it could send its invalidations', async () => {

@@ -32,7 +32,7 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 describe('CacheEpochRetirer', () => {
   it('answers a call made during a move only after a move that started after it', async () => {
     const w = gatedWrite();
-    const retirer = new CacheEpochRetirer(w.write, () => {});
+    const retirer = new CacheEpochRetirer(w.write, () => {}, { minIntervalMs: 0 });
     const first = retirer.retire();
     let secondDone = false;
     const second = retirer.retire().then(() => {
@@ -51,22 +51,56 @@ describe('CacheEpochRetirer', () => {
     expect(w.log).toEqual(['start 1', 'end', 'start 2', 'end']);
   });
 
-  it('never rejects: a failed move goes to onError', async () => {
+  it('never rejects: a failed move goes to onError, and callers then do not wait for a while', async () => {
     const w = gatedWrite();
     const errors: unknown[] = [];
-    const retirer = new CacheEpochRetirer(w.write, (e) => errors.push(e));
+    const retirer = new CacheEpochRetirer(w.write, (e) => errors.push(e), {
+      minIntervalMs: 0,
+      quietMs: 60_000,
+    });
     w.failNext();
     const done = retirer.retire();
     await tick();
     w.release();
     await expect(done).resolves.toBeUndefined();
     expect(errors).toHaveLength(1);
-    // and the next call starts a fresh move
-    const again = retirer.retire();
+    // etcd failing: the next call resolves at once and a move is tried in the background
+    let resolved = false;
+    void retirer.retire().then(() => {
+      resolved = true;
+    });
     await tick();
+    expect(resolved).toBe(true);
     expect(w.log.filter((l) => l.startsWith('start'))).toHaveLength(2);
     w.release();
-    await again;
+  });
+
+  it('gives up waiting on a move after its deadline', async () => {
+    const errors: unknown[] = [];
+    const retirer = new CacheEpochRetirer(
+      () => new Promise<void>(() => {}),
+      (e) => errors.push(e),
+      {
+        deadlineMs: 30,
+      },
+    );
+    await retirer.retire();
+    expect(String(errors[0])).toMatch(/not written within 30 ms/);
+  });
+
+  it('starts moves at least minIntervalMs apart', async () => {
+    const starts: number[] = [];
+    const retirer = new CacheEpochRetirer(
+      async () => {
+        starts.push(performance.now());
+      },
+      () => {},
+      { minIntervalMs: 50 },
+    );
+    await retirer.retire();
+    await retirer.retire();
+    expect(starts).toHaveLength(2);
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(45);
   });
 
   it('makes epochs that differ between calls in the same millisecond and stay safe integers', () => {

@@ -35,6 +35,7 @@
 import type { ConfigChange } from '../config/config-state.js';
 import type { ConfigStore } from '../config/interface.js';
 import { looseTenantEntry } from '../config/loose-entry.js';
+import { CACHE_EPOCH_KEY } from '../config/schema.js';
 import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -110,6 +111,12 @@ export class ReadCache {
   private readonly near: NearCache<Entry<unknown>> | undefined;
   private readonly nearHits;
   private unsubscribe: (() => void) | undefined;
+  private readonly unsubscribeEpoch: () => void;
+  /**
+   * When the epoch in force took effect (ms): the earlier of when this instance saw it and the
+   * time a move wrote into it (cache-epoch.ts nextEpoch; an operator's small number reads as 0).
+   */
+  private epochSince = 0;
 
   constructor({
     store,
@@ -128,6 +135,13 @@ export class ReadCache {
     epochs?: CacheEpochRetirer;
   }) {
     this.epochs = epochs;
+    const noteEpoch = () => {
+      this.epochSince = Math.min(Date.now(), Math.floor(config.current().cache.epoch / 1000));
+    };
+    noteEpoch();
+    this.unsubscribeEpoch = config.onChange((_snapshot, changes) => {
+      if (changes.some((c) => c.key === CACHE_EPOCH_KEY)) noteEpoch();
+    });
     this.store = store;
     this.config = config;
     this.breakers = breakers;
@@ -297,6 +311,7 @@ export class ReadCache {
     void shared.then(
       (loaded) => {
         if (opts.cacheable && !opts.cacheable(loaded.value)) return;
+        if (this.settling()) return;
         const ttl = this.config.current().cache.ttlSeconds;
         const e: Entry<T> = {
           f: ENTRY_FORMAT,
@@ -314,6 +329,19 @@ export class ReadCache {
       () => {},
     );
     return shared;
+  }
+
+  /**
+   * True for `replication/max_lag_seconds` + 2 s after the epoch moved: what is read then is
+   * answered but not cached. A move may stand for a write whose version raise never lands (its
+   * writer died holding it), so a fill has no floor at that write and may read a replica that
+   * has not applied it; once that long has passed, every replica the router still reads from has
+   * applied everything committed before the move (its lag is below the limit, probed each second).
+   */
+  private settling(): boolean {
+    if (this.epochSince === 0) return false;
+    const ms = (this.config.current().replication.maxLagSeconds + 2) * 1000;
+    return Date.now() - this.epochSince < ms;
   }
 
   /**
@@ -357,6 +385,7 @@ export class ReadCache {
   close(): void {
     this.pending.stop();
     this.unsubscribe?.();
+    this.unsubscribeEpoch();
   }
 
   private async bypass<T>(opts: ReadThroughOptions<T>): Promise<CachedRead<T>> {
