@@ -417,3 +417,36 @@ describe('ReadCache and the cache epoch', () => {
     b.close();
   });
 });
+
+describe('ReadCache epoch moves during an outage', () => {
+  it('a failed invalidation within 500 ms of the last move waits for no move of its own', async () => {
+    const config = new MemoryConfigStore();
+    const store = new MemoryCacheStore();
+    const metrics = createNoopMetrics();
+    let moves = 0;
+    const cache = new ReadCache({
+      store,
+      config,
+      breakers: new BreakerRegistry({ config, logger: silentLogger, metrics }),
+      logger: silentLogger,
+      metrics,
+      epochs: new CacheEpochRetirer(
+        async (value) => {
+          moves++;
+          config.put(CACHE_EPOCH_KEY, String(value));
+        },
+        () => {},
+        { minIntervalMs: 0 },
+      ),
+    });
+    store.failWith = new Error('down');
+    await cache.invalidate('acme', ['book:1'], pos('0-11-3'));
+    await cache.invalidate('acme', ['book:2'], pos('0-11-4'));
+    expect(moves).toBe(1);
+    // a move older than that: the next failure moves it again
+    config.put(CACHE_EPOCH_KEY, String((Date.now() - 600) * 1000));
+    await cache.invalidate('acme', ['book:3'], pos('0-11-5'));
+    expect(moves).toBe(2);
+    cache.close();
+  });
+});

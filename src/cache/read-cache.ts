@@ -94,6 +94,8 @@ interface Entry<T> {
 const ENTRY_FORMAT = 1;
 const VERSION_TTL_SECONDS = 24 * 3600;
 const EARLY_REFRESH_SHARE = 0.2;
+/** a failed invalidation this soon after the epoch's last move needs no move of its own (invalidate) */
+const RECENT_MOVE_MS = 500;
 /** what a half-open breaker's trial calls read (redis()); never written */
 const PROBE_KEY = 'sg:breaker-probe';
 
@@ -378,7 +380,12 @@ export class ReadCache {
     } catch (error) {
       for (const key of keys) this.pending.keep(key, position);
       this.logger.warn({ err: String(error), keys }, 'cache invalidation deferred; moving the cache epoch');
-      await this.epochs?.retire();
+      // a move of the last RECENT_MOVE_MS covers this write too: nothing is cached under it
+      // until settling() ends, and what is read then includes every write committed this soon
+      // after the move (the replicas read from lag at most max_lag_seconds + 1 s), with 0.5 s
+      // to spare for clocks; so steady writes during an outage move it about twice a second
+      const movedAt = Math.floor(this.config.current().cache.epoch / 1000);
+      if (Date.now() - movedAt >= RECENT_MOVE_MS) await this.epochs?.retire();
     }
   }
 
