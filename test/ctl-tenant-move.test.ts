@@ -29,6 +29,22 @@ const entry = (id: string) =>
   JSON.parse(etcdGet(`tenants/${id}`) ?? 'null') as { shard: string; status: string };
 const masterPort = (shard: string) => node(shard, 'master').port;
 
+/**
+ * Holds shard-2's replica at the copy of `tenants`: a transaction of the test takes gap locks
+ * where their member rows would go there, so the replica replicates (a move's first check passes)
+ * but its SQL thread waits at a copy until the returned release. (A stopped SQL thread would have
+ * the move refused before it starts.)
+ */
+async function holdReplicaAt(tenants: string[]): Promise<() => Promise<void>> {
+  const lock = await rootConnection(node('shard-2', 'replica').port);
+  await lock.query('START TRANSACTION');
+  await lock.query('SELECT * FROM shardgate.members WHERE tenant_id IN (?) FOR UPDATE', [tenants]);
+  return async () => {
+    await lock.query('ROLLBACK').catch(() => {});
+    await lock.end();
+  };
+}
+
 async function addBook(tenant: string, token: string, title: string): Promise<string> {
   const r = await api('POST', '/v1/books', {
     tenant,
@@ -263,9 +279,8 @@ describe('shardgate-ctl tenants move', () => {
     const tenant = await newTenant('move-twice');
     await registerAndLogin(tenant, 'a@example.com');
     await registerAndLogin(tenant, 'b@example.com');
-    const replica = node('shard-2', 'replica').port;
     // hold the first move at its replica wait, so the second surely starts while it runs
-    await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
+    const release = await holdReplicaAt([tenant]);
     let first: Promise<Awaited<ReturnType<typeof ctlAsync>>>;
     let second: Awaited<ReturnType<typeof ctlAsync>>;
     try {
@@ -276,7 +291,7 @@ describe('shardgate-ctl tenants move', () => {
       });
       second = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--overwrite'], ENV);
     } finally {
-      await rootQuery(replica, 'START SLAVE SQL_THREAD');
+      await release();
     }
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/another tenants move of .* is running \(etcd lock /);
@@ -294,17 +309,12 @@ describe('shardgate-ctl tenants move', () => {
   it('undoes a move whose copy the new shard cannot replicate in time: back on its shard, active, the copy gone', async () => {
     const tenant = await newTenant('move-undo');
     await registerAndLogin(tenant, 'a@example.com');
-    // the replica replicates (the move's first check passes) but cannot apply the copy: a
-    // transaction of this test holds a gap lock where the tenant's member rows would go
-    const lock = await rootConnection(node('shard-2', 'replica').port);
+    const release = await holdReplicaAt([tenant]);
     let r: Awaited<ReturnType<typeof ctlAsync>>;
     try {
-      await lock.query('START TRANSACTION');
-      await lock.query('SELECT * FROM shardgate.members WHERE tenant_id = ? FOR UPDATE', [tenant]);
       r = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '500'], ENV);
     } finally {
-      await lock.query('ROLLBACK').catch(() => {});
-      await lock.end();
+      await release();
     }
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
@@ -385,20 +395,20 @@ describe('shardgate-ctl tenants move', () => {
       await registerAndLogin(t, 'lib@example.com');
       await registerAndLogin(t, 'reader@example.com');
     }
-    const replica = node('shard-2', 'replica').port;
-    // hold each move at its replica wait, after the copy and before the switch, and kill it there
-    await rootQuery(replica, 'STOP SLAVE SQL_THREAD');
-    try {
-      for (const t of [finished, takenBack]) {
+    // hold each move at its replica wait, after the copy and before the switch, and kill it
+    // there; released before the next move, whose first check wants the replica caught up
+    for (const t of [finished, takenBack]) {
+      const release = await holdReplicaAt([t]);
+      try {
         const run = ctlStart(['tenants', 'move', t, '--to', 'shard-2', '--wait-ms', '30000'], ENV);
         await waitFor(() => run.stdout().includes('copied from shard shard-1 to shard shard-2'), {
           timeoutMs: 15_000,
           what: 'the move to copy',
         });
         await kill(run);
+      } finally {
+        await release();
       }
-    } finally {
-      await rootQuery(replica, 'START SLAVE SQL_THREAD');
     }
     for (const t of [finished, takenBack]) {
       expect(entry(t)).toEqual({ shard: 'shard-1', status: 'readonly' });
