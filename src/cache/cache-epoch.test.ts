@@ -5,15 +5,17 @@ import { CacheEpochRetirer, nextEpoch } from './cache-epoch.js';
 function gatedWrite() {
   const log: string[] = [];
   const gates: Array<() => void> = [];
-  let fail = false;
+  let failures = 0;
   const write = (value: number) => {
     log.push(`start ${log.filter((l) => l.startsWith('start')).length + 1}`);
     expect(Number.isSafeInteger(value)).toBe(true);
     return new Promise<void>((resolve, reject) => {
       gates.push(() => {
         log.push('end');
-        if (fail) reject(new Error('etcd down'));
-        else resolve();
+        if (failures > 0) {
+          failures--;
+          reject(new Error('etcd down'));
+        } else resolve();
       });
     });
   };
@@ -21,8 +23,9 @@ function gatedWrite() {
     log,
     write,
     release: () => gates.shift()?.(),
+    /** the next write released fails */
     failNext: () => {
-      fail = true;
+      failures++;
     },
   };
 }
@@ -72,6 +75,15 @@ describe('CacheEpochRetirer', () => {
     await tick();
     expect(resolved).toBe(true);
     expect(w.log.filter((l) => l.startsWith('start'))).toHaveLength(2);
+    // that background move succeeds: callers wait for moves again
+    w.release();
+    await tick();
+    let waited = true;
+    void retirer.retire().then(() => {
+      waited = false;
+    });
+    await tick();
+    expect(waited).toBe(true);
     w.release();
   });
 

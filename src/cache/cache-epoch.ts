@@ -18,9 +18,10 @@
  *
  * Failure mode: etcd unreachable too — the move fails (`onError`, after `deadlineMs`), and the
  * entries stay readable for readers without a token until the raise lands or they expire
- * (`cache/ttl_seconds`), as before this existed. For `quietMs` after a failed move, callers do
- * not wait: a move is tried in the background (one at a time) and `retire()` resolves at once, so
- * a combined Redis and etcd outage costs one write the deadline, not every write.
+ * (`cache/ttl_seconds`), as before this existed. For `quietMs` after a failed move, or until a
+ * move succeeds again, callers do not wait: a move is tried in the background (one at a time) and
+ * `retire()` resolves at once, so a combined Redis and etcd outage costs one write the deadline,
+ * not every write.
  */
 import { randomInt } from 'node:crypto';
 
@@ -77,6 +78,9 @@ export class CacheEpochRetirer {
   private start(): Promise<void> {
     const run = this.spaced()
       .then(() => this.withDeadline(this.write(nextEpoch())))
+      .then(() => {
+        this.failedAt = Number.NEGATIVE_INFINITY; // etcd takes moves again: callers wait for them
+      })
       .catch((error: unknown) => {
         this.failedAt = this.now();
         this.onError(error);
