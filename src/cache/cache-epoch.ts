@@ -24,6 +24,7 @@
  * not every write.
  */
 import { randomInt } from 'node:crypto';
+import { withDeadline } from '../resilience/with-deadline.js';
 
 /** writes a new value of the epoch; rejects when it could not */
 export type EpochWrite = (value: number) => Promise<void>;
@@ -77,7 +78,9 @@ export class CacheEpochRetirer {
 
   private start(): Promise<void> {
     const run = this.spaced()
-      .then(() => this.withDeadline(this.write(nextEpoch())))
+      .then(() =>
+        withDeadline(this.write(nextEpoch()), this.deadlineMs, `not written within ${this.deadlineMs} ms`),
+      )
       .then(() => {
         this.failedAt = Number.NEGATIVE_INFINITY; // etcd takes moves again: callers wait for them
       })
@@ -97,17 +100,5 @@ export class CacheEpochRetirer {
     const wait = this.lastStart + this.minIntervalMs - this.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     this.lastStart = this.now();
-  }
-
-  private withDeadline(write: Promise<void>): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`not written within ${this.deadlineMs} ms`)),
-        this.deadlineMs,
-      );
-    });
-    write.catch(() => {}); // its failure after the deadline is already reported
-    return Promise.race([write, deadline]).finally(() => clearTimeout(timer));
   }
 }

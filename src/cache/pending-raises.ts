@@ -13,6 +13,7 @@
  * holds some loses them, with the same TTL bound on what readers without a token may see.
  */
 import type { ReplicationPosition } from '../domain/data-access.js';
+import { withDeadline } from '../resilience/with-deadline.js';
 import { mergePositions } from './position-merge.js';
 
 type Flavour = ReplicationPosition['flavour'];
@@ -75,19 +76,11 @@ export class PendingRaises {
       const left = deadline - Date.now();
       if (left <= 0) break;
       const [key, { flavour, position }] = this.pending.entries().next().value!;
-      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        await Promise.race([
-          this.direct(key, flavour, position),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('timed out')), left);
-          }),
-        ]);
+        await withDeadline(this.direct(key, flavour, position), left, 'timed out');
         this.dropIfSame(key, position);
       } catch {
         await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
-      } finally {
-        clearTimeout(timer);
       }
     }
     return this.pending.size;
