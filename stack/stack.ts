@@ -112,9 +112,10 @@ async function statusOf(spec: ProcessSpec, failover: Map<string, FailedOverShard
   return { ...base, pid: state === 'not started' ? undefined : pid, state, healthy, detail };
 }
 
-export async function status(): Promise<StatusRow[]> {
-  const failover = await failedOverShards();
-  return Promise.all(processSpecs().map((s) => statusOf(s, failover)));
+/** `failover`: the failed-over shards when the caller has them (etcd is read otherwise) */
+export async function status(failover?: Map<string, FailedOverShard>): Promise<StatusRow[]> {
+  const shards = failover ?? (await failedOverShards());
+  return Promise.all(processSpecs().map((s) => statusOf(s, shards)));
 }
 
 function logSize(name: string): number {
@@ -275,7 +276,8 @@ async function upLocked(log: Log): Promise<UpResult> {
     );
     await waitUntil(
       'every process to answer its probe',
-      async () => (await status()).every((r) => r.healthy),
+      // the shard map read once above: not two etcdctl runs per poll
+      async () => (await status(failover)).every((r) => r.healthy),
       15_000,
     );
   } catch (error) {
