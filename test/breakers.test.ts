@@ -18,6 +18,7 @@ import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdDel, etcdOverride, etcdPut, etcdQuickPutter } from './helpers/etcd.js';
+import { rootConnection, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -342,5 +343,79 @@ describe('circuit breakers with live settings', () => {
     expect(slow).toEqual([]);
     expect(states.has('half_open') || states.has('open')).toBe(true);
     await writesAgain(base, name, book);
+  });
+
+  it('a master that hangs only on writes (global read lock) opens its breaker although its probes answer; no refused write commits later', async () => {
+    // before: the master's position probe (every second) succeeded between the writes that timed
+    // out, the count of consecutive failures started again each time, and every write waited the
+    // whole call timeout for as long as the lock was held (48 writes of 2 s in an outside check)
+    const CALL_TIMEOUT = 800;
+    const RESET = 1500;
+    restores.push(etcdOverride('breakers/mysql-master/failure_threshold', '3'));
+    restores.push(etcdOverride('breakers/mysql-master/call_timeout_ms', String(CALL_TIMEOUT)));
+    restores.push(etcdOverride('breakers/mysql-master/reset_timeout_ms', String(RESET)));
+    restores.push(etcdOverride('breakers/mysql-master/half_open_max_calls', '1'));
+    await new Promise((r) => setTimeout(r, 500));
+    const base = INSTANCES[0]!;
+    const name = `mysql-master:${shardA.id}`;
+    const prefix = `ftwrl-${Date.now()}`;
+    const lock = await rootConnection(shardA.master.port);
+    const answers: { status: number; ms: number; title: string; state: string }[] = [];
+    let i = 0;
+    const write = async () => {
+      const title = `${prefix}-${i++}`;
+      const t0 = performance.now();
+      const r = await api('POST', '/v1/books', {
+        tenant: tenantA,
+        token: tokenA,
+        base,
+        body: { isbn: '9780131103627', title, author: 'Kernighan', copies: 1 },
+      });
+      const ms = performance.now() - t0;
+      const state = (await breaker(base, name))?.state ?? 'absent';
+      answers.push({ status: r.status, ms, title, state });
+      if (r.status === 503) expect(Number(r.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+    };
+    try {
+      await lock.query('FLUSH TABLES WITH READ LOCK');
+      // the master's position probes (every second) keep answering all along
+      const until = Date.now() + 7000;
+      while (Date.now() < until) await write();
+      // last, a write abandoned right before the lock goes: the probe of a half-open spell (the
+      // first writes of the spell are refused until a background read of the master answered)
+      await waitFor(async () => (await breaker(base, name))?.state === 'half_open', {
+        timeoutMs: RESET + 1000,
+        intervalMs: 20,
+        what: `${name} half-open`,
+      });
+      const spellEnds = Date.now() + 3000;
+      do await write();
+      while ((answers.at(-1)?.ms ?? 0) < CALL_TIMEOUT && Date.now() < spellEnds);
+    } finally {
+      await lock.query('UNLOCK TABLES').finally(() => lock.end());
+    }
+    expect(answers.every((a) => a.status === 503)).toBe(true);
+    expect(answers.some((a) => a.state === 'open')).toBe(true);
+    expect(answers.at(-1)?.ms).toBeGreaterThanOrEqual(CALL_TIMEOUT);
+    // once open, a write waits the call timeout only as the one probe of a half-open spell,
+    // which comes at most once per reset timeout plus the probe's own wait
+    const slowAfterOpen = answers.filter((a, i) => i >= 3 && a.ms >= CALL_TIMEOUT / 2).length;
+    const fast = answers.filter((a) => a.ms < CALL_TIMEOUT / 2).length;
+    expect(slowAfterOpen).toBeLessThanOrEqual(Math.ceil(7000 / (RESET + CALL_TIMEOUT)) + 1);
+    expect(fast).toBeGreaterThan(slowAfterOpen);
+    await writesAgain(base, name, {
+      isbn: '9780131103627',
+      title: `${prefix}-after`,
+      author: 'K',
+      copies: 1,
+    });
+    // the writes abandoned at the call timeout were rolled back when the lock went, not committed
+    await new Promise((r) => setTimeout(r, 1000));
+    const rows = await rootQuery<{ title: string }>(
+      shardA.master.port,
+      'SELECT title FROM books WHERE tenant_id = ? AND title LIKE ?',
+      [tenantA, `${prefix}-%`],
+    );
+    expect(rows.map((r) => r.title)).toEqual([`${prefix}-after`]);
   });
 });

@@ -10,10 +10,18 @@
  * returned to the pool. The server flavour is detected once per pool with `SELECT VERSION()`.
  */
 import { drizzle } from 'drizzle-orm/mysql2';
-import { type Connection, createPool, type Pool, type PoolConnection } from 'mysql2/promise';
+import {
+  type Connection,
+  type ConnectionOptions,
+  createConnection,
+  createPool,
+  type Pool,
+  type PoolConnection,
+} from 'mysql2/promise';
 import type { Logger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
+import { withDeadline } from '../resilience/with-deadline.js';
 import type { ServerFlavour } from '../routing/gtid.js';
 import {
   type NodeSet,
@@ -51,6 +59,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
     readonly key: string,
     readonly pool: Pool,
     private readonly acquireTimeoutMs: number,
+    /** stops a server thread from another connection; settles when done or given up, never rejects */
+    private readonly killThread: (threadId: number) => Promise<void>,
   ) {}
 
   async run<T>(fn: (session: MysqlSession) => Promise<T>, options: RunOptions = {}): Promise<T> {
@@ -58,18 +68,32 @@ class MysqlNode implements SqlNode<MysqlSession> {
     const connection = await this.acquire();
     let broken = false;
     // the caller gave up (the breaker's call timeout, RunOptions): close the connection now, so
-    // the server rolls back what it has not committed and `fn` cannot send a COMMIT later
+    // `fn` cannot send a COMMIT later, and KILL its server thread. Closing alone is not enough: a
+    // server that is waiting (a global read lock, a full disk) notices the closed socket only
+    // once it reads again, and a batch whose COMMIT it has received already would then still
+    // apply, after the caller was told 503. Killed, the waiting statement fails and the
+    // transaction rolls back. Only a COMMIT the server is executing may still apply. The call
+    // settles (fails) once the KILL is done: mysql2 tells a closed connection's pending query
+    // nothing, so without that it would hang until the server answered.
+    let stop: ((error: Error) => void) | undefined;
+    const stopped = signal && new Promise<never>((_, reject) => (stop = reject));
+    stopped?.catch(() => {}); // settled unheard when the call ends first
     const abandon = () => {
       if (broken) return;
       broken = true;
+      const { threadId } = connection;
       connection.destroy();
+      void this.killThread(threadId).then(() =>
+        stop?.(new DependencyUnavailableError(this.key, 'abandoned: the caller stopped waiting')),
+      );
     };
     signal?.addEventListener('abort', abandon, { once: true });
     try {
       // given up on while it waited for a connection: never start it
       if (signal?.aborted) throw new DependencyUnavailableError(this.key, 'abandoned before it started');
       const flavour = await this.detectFlavour(connection);
-      return await fn(new MysqlSession(flavour, this.statementsOf(connection)));
+      const work = fn(new MysqlSession(flavour, this.statementsOf(connection)));
+      return await (stopped ? Promise.race([work, stopped]) : work);
     } catch (error) {
       if (error instanceof DependencyError) throw error;
       if (broken || isConnectionError(error)) {
@@ -147,6 +171,9 @@ export function sessionInitSql(lockWaitTimeoutSeconds: number): string {
   );
 }
 
+/** MariaDB and MySQL: "Unknown thread id" (the thread ended already) */
+const ER_NO_SUCH_THREAD = 1094;
+
 interface Holder {
   node: MysqlNode;
   refs: number;
@@ -182,7 +209,10 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
     const key = nodeSpecKey(spec);
     let holder = this.holders.get(key);
     if (!holder) {
-      holder = { node: new MysqlNode(key, this.createPool(spec), this.options.acquireTimeoutMs), refs: 0 };
+      const node = new MysqlNode(key, this.createPool(spec), this.options.acquireTimeoutMs, (threadId) =>
+        this.killThread(spec, key, threadId),
+      );
+      holder = { node, refs: 0 };
       this.holders.set(key, holder);
       this.logger.info({ node: key }, 'pool created');
     }
@@ -237,16 +267,55 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
     });
   }
 
-  private createPool(spec: NodeSpec): Pool {
-    const pool = createPool({
+  private connectionOptions(spec: NodeSpec): ConnectionOptions {
+    return {
       host: spec.host,
       port: spec.port,
       database: spec.database,
       user: this.base.user,
       password: this.base.password(spec.passwordEnv),
+      connectTimeout: this.options.connectTimeoutMs,
+    };
+  }
+
+  /**
+   * `KILL CONNECTION threadId` on the node, over a connection of its own (the pool's may all be
+   * busy). A user may kill its own threads without any privilege. A thread already gone is fine;
+   * any other failure (the server hangs too: bounded by the connect timeout, and twice that in
+   * all) is logged, since the abandoned statement may then still apply once the server resumes.
+   */
+  private killThread(spec: NodeSpec, key: string, threadId: number): Promise<void> {
+    const deadlineMs = 2 * this.options.connectTimeoutMs;
+    let connection: Connection | undefined;
+    const kill = async () => {
+      const own = await createConnection(this.connectionOptions(spec));
+      connection = own;
+      try {
+        await own.query('KILL CONNECTION ?', [threadId]).catch((error: unknown) => {
+          if ((error as { errno?: number }).errno !== ER_NO_SUCH_THREAD) throw error;
+        });
+      } finally {
+        own.destroy();
+      }
+    };
+    return (
+      withDeadline(kill(), deadlineMs, `no answer within ${deadlineMs} ms`)
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { node: key, threadId, err: error instanceof Error ? error.message : String(error) },
+            'could not stop an abandoned write on the server: it may still apply when the server resumes',
+          ),
+        )
+        // past the deadline: do not keep a hung connection
+        .finally(() => connection?.destroy())
+    );
+  }
+
+  private createPool(spec: NodeSpec): Pool {
+    const pool = createPool({
+      ...this.connectionOptions(spec),
       connectionLimit: this.options.connectionLimit,
       queueLimit: this.options.queueLimit,
-      connectTimeout: this.options.connectTimeoutMs,
       waitForConnections: true,
       enableKeepAlive: true,
       keepAliveInitialDelay: 10_000,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BreakerSettings } from '../config/schema.js';
-import { type BreakerTransition, CircuitBreaker } from './circuit-breaker.js';
+import { ABANDON_GRACE_MS, type BreakerTransition, CircuitBreaker } from './circuit-breaker.js';
 import { BreakerOpenError, CallTimeoutError } from './errors.js';
 
 function setup(initial: Partial<BreakerSettings> = {}) {
@@ -112,6 +112,42 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
   });
 
+  it('after the abort, waits for the call to stop (a KILL on the server) before the caller hears of the timeout', async () => {
+    const { breaker } = setup({ call_timeout_ms: 20, failure_threshold: 5 });
+    const events: string[] = [];
+    // stops 60 ms after the abort, failing as a lost connection would
+    const stopsSlowly = ({ signal }: { signal: AbortSignal }) =>
+      new Promise<string>((_, reject) => {
+        signal.addEventListener('abort', () =>
+          setTimeout(() => {
+            events.push('stopped');
+            reject(new Error('connection lost'));
+          }, 60),
+        );
+      });
+    const t0 = performance.now();
+    const error = await breaker.execute(stopsSlowly).catch((e: unknown) => e);
+    events.push('answered');
+    // the timeout is what the caller hears, not the error the call stopped with
+    expect(error).toBeInstanceOf(CallTimeoutError);
+    expect(events).toEqual(['stopped', 'answered']);
+    expect(performance.now() - t0).toBeLessThan(ABANDON_GRACE_MS);
+    // a call that still succeeded while it stopped: its result, since its effect took place
+    const lateSuccess = ({ signal }: { signal: AbortSignal }) =>
+      new Promise<string>((resolve) =>
+        signal.addEventListener('abort', () => setTimeout(() => resolve('done'), 10)),
+      );
+    await expect(breaker.execute(lateSuccess)).resolves.toBe('done');
+  });
+
+  it('an aborted call that never stops is answered ABANDON_GRACE_MS after the timeout', async () => {
+    const { breaker } = setup({ call_timeout_ms: 20 });
+    const never = ({ signal }: { signal: AbortSignal }) => new Promise<string>(() => void signal);
+    const t0 = performance.now();
+    await expect(breaker.execute(never)).rejects.toBeInstanceOf(CallTimeoutError);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(20 + ABANDON_GRACE_MS - 5);
+  });
+
   it('applies a settings change at once without resetting the state', async () => {
     const { breaker, settings, advance } = setup({ failure_threshold: 5 });
     await breaker.execute(boom).catch(() => {});
@@ -187,5 +223,111 @@ describe('CircuitBreaker', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(breaker.state).toBe('open');
     expect(closedCalls).toBe(0);
+  });
+
+  /** a write the node never answers: it times out (call_timeout_ms) */
+  const hang = () => new Promise<string>(() => {});
+
+  it('timed-out writes open it although reads succeed in between (a master that hangs only on writes)', async () => {
+    const { breaker, transitions } = setup({ failure_threshold: 3, call_timeout_ms: 10 });
+    const write = { writes: true };
+    for (let i = 0; i < 3; i++) {
+      expect(breaker.state).toBe('closed');
+      await expect(breaker.execute(hang, write)).rejects.toBeInstanceOf(CallTimeoutError);
+      if (i < 2) await expect(breaker.execute(ok)).resolves.toBe('ok');
+    }
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toMatch(/^3 write\(s\) in a row timed out: /);
+    expect(breaker.view().failures).toBe(3);
+  });
+
+  it('a write refused at once counts as any failure: a read in between resets it (the node is down, not stuck)', async () => {
+    const { breaker } = setup({ failure_threshold: 2 });
+    await breaker.execute(boom, { writes: true }).catch(() => {});
+    await breaker.execute(ok);
+    await breaker.execute(boom, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('closed');
+    await breaker.execute(boom).catch(() => {});
+    expect(breaker.state).toBe('open');
+  });
+
+  it('a successful write resets the count of failed reads too; a failed read does not add to hung writes', async () => {
+    const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(ok, { writes: true });
+    await breaker.execute(boom).catch(() => {});
+    expect(breaker.state).toBe('closed');
+    await breaker.execute(hang, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('half-open after hung writes: one read trial first, then writes probe and reads pass without closing it', async () => {
+    const { breaker, advance } = setup({ failure_threshold: 2, half_open_max_calls: 1, call_timeout_ms: 10 });
+    let trials = 0;
+    const options = { trial: async () => void trials++ };
+    const write = { ...options, writes: true };
+    await breaker.execute(hang, write).catch(() => {});
+    await breaker.execute(hang, write).catch(() => {});
+    advance(1000);
+    expect(breaker.state).toBe('half_open');
+    // until a trial (a read) answered, callers are refused, as for a node that hangs on everything
+    await expect(breaker.executeOrTrial(ok, write)).rejects.toBeInstanceOf(BreakerOpenError);
+    await new Promise((r) => setTimeout(r, 10));
+    // one trial, and it did not close the breaker: a read proves nothing about writes
+    expect(trials).toBe(1);
+    expect(breaker.state).toBe('half_open');
+    await expect(breaker.executeOrTrial(ok, options)).resolves.toBe('ok');
+    expect(breaker.state).toBe('half_open');
+    // one write probes; a second write meanwhile is refused (half_open_max_calls 1), a read passes
+    let release = () => {};
+    const gate = new Promise<string>((r) => (release = () => r('written')));
+    const probe = breaker.executeOrTrial(() => gate, write);
+    await expect(breaker.executeOrTrial(ok, write)).rejects.toBeInstanceOf(BreakerOpenError);
+    await expect(breaker.executeOrTrial(ok, options)).resolves.toBe('ok');
+    release();
+    await expect(probe).resolves.toBe('written');
+    expect(breaker.state).toBe('closed');
+    expect(trials).toBe(1);
+  });
+
+  it('half-open after hung writes: a failed read trial re-opens it, and the next spell is tried with reads alone', async () => {
+    const { breaker, advance } = setup({ failure_threshold: 1, half_open_max_calls: 1, call_timeout_ms: 10 });
+    await breaker.execute(hang, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('open');
+    advance(1000);
+    await expect(breaker.executeOrTrial(ok, { writes: true, trial: boom })).rejects.toBeInstanceOf(
+      BreakerOpenError,
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    expect(breaker.state).toBe('open');
+    advance(1000);
+    await expect(breaker.executeOrTrial(ok, { writes: true, trial: ok })).rejects.toBeInstanceOf(
+      BreakerOpenError,
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('half-open after hung writes: a write probe that hangs re-opens it, and so does a failed read', async () => {
+    const { breaker, advance, transitions } = setup({ failure_threshold: 1, call_timeout_ms: 10 });
+    const write = { writes: true, trial: ok };
+    await breaker.execute(hang, write).catch(() => {});
+    advance(1000);
+    await breaker.executeOrTrial(ok, write).catch(() => {});
+    await new Promise((r) => setTimeout(r, 10));
+    await expect(breaker.executeOrTrial(hang, write)).rejects.toBeInstanceOf(CallTimeoutError);
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toMatch(/^probe failed: /);
+    advance(1000);
+    expect(breaker.state).toBe('half_open');
+    await breaker.executeOrTrial(ok, write).catch(() => {});
+    await new Promise((r) => setTimeout(r, 10));
+    await expect(breaker.executeOrTrial(boom, { trial: ok })).rejects.toThrow('boom');
+    expect(breaker.state).toBe('open');
+    // reopened by a read: the background trials (reads) probe again, and close it
+    advance(1000);
+    await expect(breaker.executeOrTrial(ok, { trial: ok })).rejects.toBeInstanceOf(BreakerOpenError);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(breaker.state).toBe('closed');
   });
 });

@@ -2,16 +2,29 @@
  * A circuit breaker whose settings are read live on every event (CONTRACT.md §4 `breakers/…`):
  * a settings change applies to an existing breaker at once and never resets its state.
  *
- * - closed: calls pass; `failure_threshold` consecutive failures open it.
+ * - closed: calls pass; `failure_threshold` consecutive failures open it. Writes (`writes: true`)
+ *   that time out are counted apart from other failures: a read's success does not excuse them,
+ *   so a node that hangs only on writes (a master behind a global read lock, on a full disk,
+ *   waiting for a semi-sync acknowledgement) opens its breaker even while its position probes
+ *   answer. A write that fails otherwise (refused, connection lost) counts as any failed call:
+ *   the node is down, not stuck on writes.
  * - open: calls fail at once with BreakerOpenError (Retry-After = time left); after
  *   `reset_timeout_ms` it turns half-open.
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
- *   that many consecutive successes close it, any failure re-opens it.
+ *   that many consecutive successes close it, any failure re-opens it. When timed-out writes
+ *   opened it, only writes are probes (a read's success proves nothing about them) and other
+ *   calls pass as if closed; a dependency failure of one of those re-opens it too.
  * - `executeOrTrial`: as `execute`, except that half-open it refuses the caller at once and lets
  *   background trial calls probe instead (one loop per breaker), for dependencies that can hang.
+ *   When timed-out writes opened it, one trial that succeeds does not close it but lets the callers'
+ *   writes probe from then on (a trial is a read); so a node that hangs on everything (SIGSTOP)
+ *   still costs no caller the call timeout, and one that hangs on writes is tried with writes.
  * - every call is abandoned after `call_timeout_ms` and counts as a failure; a call that read
- *   `signal` of its argument sees it abort then. The AbortController is created only when a call
- *   reads `signal` (creating one per call was a measurable share of a cached read's CPU).
+ *   `signal` of its argument sees it abort then, and the caller gets the timeout once that call
+ *   settled, or ABANDON_GRACE_MS later at most: what the call does to stop (a write's KILL on
+ *   the server) is done before its caller is told it failed. The AbortController is created only
+ *   when a call reads `signal` (creating one per call was a measurable share of a cached read's
+ *   CPU).
  *
  * Written by hand rather than with cockatiel 3.2's CircuitBreakerPolicy: that policy admits one
  * probe and closes on its first success (no N-success close, no N concurrent probes), and it
@@ -23,6 +36,9 @@ import type { BreakerKind, BreakerSettings } from '../config/schema.js';
 import { BreakerOpenError, CallTimeoutError } from './errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** how long an aborted call that read `signal` may take to stop before its caller is answered */
+export const ABANDON_GRACE_MS = 500;
 
 export interface BreakerTransition {
   name: string;
@@ -53,6 +69,8 @@ export interface CircuitBreakerOptions {
 export interface ExecuteOptions {
   /** errors for which this returns false are the caller's fault (e.g. a duplicate key) and count as success */
   isFailure?: (error: unknown) => boolean;
+  /** the call changes state (a write transaction): its timeouts are counted apart (see above) */
+  writes?: boolean;
 }
 
 export interface TrialOptions extends ExecuteOptions {
@@ -69,7 +87,13 @@ export class CircuitBreaker {
   private readonly onTransition: (t: BreakerTransition) => void;
   private readonly now: () => number;
   private current: BreakerState = 'closed';
+  /** consecutive failures: all but the timeouts of writes, and those */
   private failures = 0;
+  private writeFailures = 0;
+  /** the breaker last opened on timed-out writes: half-open, only writes probe */
+  private openedByWrites = false;
+  /** this half-open spell, a trial (a read) succeeded: with `openedByWrites`, writes probe now */
+  private trialPassed = false;
   private halfOpenSuccesses = 0;
   private probesInFlight = 0;
   private sinceMs: number;
@@ -104,7 +128,7 @@ export class CircuitBreaker {
       name: this.name,
       kind: this.kind,
       state,
-      failures: this.failures,
+      failures: Math.max(this.failures, this.writeFailures),
       settings: { ...this.settings() },
       since: new Date(this.sinceMs).toISOString(),
     };
@@ -126,14 +150,21 @@ export class CircuitBreaker {
       throw new BreakerOpenError(this.name, 1000);
   }
 
+  /** half-open, whether a call is a probe (counted against `half_open_max_calls`) */
+  private probes(writes: boolean): boolean {
+    return !this.openedByWrites || writes;
+  }
+
   async execute<T>(
     fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
-    { isFailure = () => true }: ExecuteOptions = {},
+    { isFailure = () => true, writes = false }: ExecuteOptions = {},
   ): Promise<T> {
     const state = this.state;
     const s = this.settings();
     if (state === 'open') throw new BreakerOpenError(this.name, this.retryAfterMs());
-    const probe = state === 'half_open';
+    const probe = state === 'half_open' && this.probes(writes);
+    // half-open after failed writes: a read passes, and its dependency failure re-opens
+    const passed = state === 'half_open' && !probe;
     if (probe) {
       if (this.probesInFlight >= s.half_open_max_calls) throw new BreakerOpenError(this.name, 1000);
       this.probesInFlight++;
@@ -146,23 +177,33 @@ export class CircuitBreaker {
       },
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    let timedOut: CallTimeoutError | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const error = new CallTimeoutError(this.name, s.call_timeout_ms);
-        controller?.abort(error);
-        reject(error);
+        timedOut = new CallTimeoutError(this.name, s.call_timeout_ms);
+        if (!controller) return reject(timedOut);
+        // the call stops itself on abort: let it finish doing so (a write's KILL on the server)
+        // before the caller hears of the timeout, for at most ABANDON_GRACE_MS
+        controller.abort(timedOut);
+        grace = setTimeout(() => reject(timedOut), ABANDON_GRACE_MS);
       }, s.call_timeout_ms);
     });
     try {
+      // a call that still succeeded while it stopped is a success: its effect took place
       const result = await Promise.race([fn(call), timeout]);
-      this.recordSuccess(probe);
+      this.recordSuccess(probe, writes);
       return result;
-    } catch (error) {
-      if (error instanceof CallTimeoutError || isFailure(error)) this.recordFailure(probe, error);
-      else this.recordSuccess(probe);
+    } catch (caught) {
+      // a call that failed once aborted failed because of the timeout
+      const error = timedOut ?? caught;
+      if (error instanceof CallTimeoutError || isFailure(error))
+        this.recordFailure(probe || passed, writes && error instanceof CallTimeoutError, error);
+      else this.recordSuccess(probe, writes);
       throw error;
     } finally {
       clearTimeout(timer);
+      clearTimeout(grace);
       if (probe) this.probesInFlight--;
     }
   }
@@ -178,7 +219,7 @@ export class CircuitBreaker {
     fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
     options: TrialOptions,
   ): Promise<T> {
-    if (this.state !== 'half_open') return this.execute(fn, options);
+    if (this.state !== 'half_open' || this.trialPassed) return this.execute(fn, options);
     if (options.onClosedByTrials) this.closedByTrials.add(options.onClosedByTrials);
     if (!this.trialsRunning) void this.runTrials(options);
     return Promise.reject(new BreakerOpenError(this.name, this.retryAfterMs()));
@@ -187,7 +228,11 @@ export class CircuitBreaker {
   private async runTrials({ trial, isFailure }: TrialOptions): Promise<void> {
     this.trialsRunning = true;
     try {
-      while (this.state === 'half_open') await this.execute(() => trial(), { isFailure });
+      while (this.state === 'half_open' && !this.trialPassed) {
+        await this.execute(() => trial(), { isFailure });
+        // opened by writes, a read that answers only shows the writes may be tried again
+        if (this.openedByWrites && this.current === 'half_open') this.trialPassed = true;
+      }
     } catch {
       // a failed trial opened the breaker again; the next caller after its reset timeout starts
       // the next round
@@ -200,9 +245,11 @@ export class CircuitBreaker {
     for (const callback of callbacks) callback();
   }
 
-  private recordSuccess(probe: boolean): void {
+  private recordSuccess(probe: boolean, writes: boolean): void {
     if (this.current === 'closed') {
+      // a write that went through shows reads do too; a read shows nothing about writes
       this.failures = 0;
+      if (writes) this.writeFailures = 0;
       return;
     }
     if (this.current === 'half_open' && probe) {
@@ -213,13 +260,27 @@ export class CircuitBreaker {
     }
   }
 
-  private recordFailure(probe: boolean, error: unknown): void {
+  /**
+   * `counted`: a probe, or a call passed while half-open (not a late one from before);
+   * `hungWrite`: a write that timed out
+   */
+  private recordFailure(counted: boolean, hungWrite: boolean, error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
     if (this.current === 'closed') {
-      this.failures++;
-      if (this.failures >= this.settings().failure_threshold) this.transition('open', reason);
-    } else if (this.current === 'half_open' && probe) {
-      this.failures++;
+      const threshold = this.settings().failure_threshold;
+      if (hungWrite && ++this.writeFailures >= threshold) {
+        this.openedByWrites = true;
+        this.transition('open', `${this.writeFailures} write(s) in a row timed out: ${reason}`);
+      } else if (!hungWrite && ++this.failures >= threshold) {
+        this.openedByWrites = false;
+        this.transition('open', reason);
+      }
+    } else if (this.current === 'half_open' && counted) {
+      if (hungWrite) this.writeFailures++;
+      else this.failures++;
+      // anything but a hung write: the node fails more than writes now, and the background
+      // trials (reads) can tell when it is back
+      if (!hungWrite) this.openedByWrites = false;
       this.transition('open', `probe failed: ${reason}`);
     }
   }
@@ -244,13 +305,25 @@ export class CircuitBreaker {
     this.current = to;
     this.sinceMs = this.now();
     this.halfOpenSuccesses = 0;
+    this.trialPassed = false;
     if (to === 'open') {
       this.openedAt = this.sinceMs;
       this.armTimer();
     } else {
       clearTimeout(this.timer);
     }
-    if (to === 'closed') this.failures = 0;
-    this.onTransition({ name: this.name, kind: this.kind, from, to, failures: this.failures, reason });
+    if (to === 'closed') {
+      this.failures = 0;
+      this.writeFailures = 0;
+      this.openedByWrites = false;
+    }
+    this.onTransition({
+      name: this.name,
+      kind: this.kind,
+      from,
+      to,
+      failures: Math.max(this.failures, this.writeFailures),
+      reason,
+    });
   }
 }

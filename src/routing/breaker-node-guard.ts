@@ -7,7 +7,10 @@
  * upstream; the router reads from the master instead of a refused replica). So does a half-open
  * one: its trials are reads of the node's replication position in the background
  * (CircuitBreaker.executeOrTrial), not the callers' calls, so a node that still hangs (SIGSTOP)
- * costs no request the call timeout each time the reset timeout runs out.
+ * costs no request the call timeout each time the reset timeout runs out. Write transactions
+ * (`cancellable`) are counted apart from reads (CircuitBreaker `writes`): a master that hangs only
+ * on writes (a global read lock, a full disk) opens its breaker although its position probes
+ * answer every second, and half-open, callers' writes probe it, not the background reads.
  *
  * A breaker belongs to the node it was made for: when a name comes to stand for another node
  * (`shards set-master`, a replica's address changed) the new node starts with a fresh, closed
@@ -31,8 +34,9 @@ export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
       const breaker = breakers.get(identity.name, identity.kind);
       const isFailure = (e: unknown) => e instanceof DependencyError;
       const role = identity.kind === 'mysql-master' ? 'master' : 'replica';
-      // one object per node, not per call
+      // one object per node and kind of call, not per call
       const trials = { trial: () => node.run((s) => s.position(role)), isFailure };
+      const writeTrials = { ...trials, writes: true };
       return {
         key: node.key,
         // a cancellable call (a write) gets the signal of the breaker's call timeout, so the call
@@ -52,7 +56,9 @@ export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
                       })
                     : error;
                 }),
-            trials,
+            // a cancellable call is a write transaction: its failures count apart from reads',
+            // so a master that hangs only on writes opens its breaker despite its answered probes
+            options?.cancellable ? writeTrials : trials,
           ),
         admit: () => breaker.refuseIfOpen(),
       };

@@ -41,10 +41,13 @@ export interface SqlNode<S extends NodeSession = NodeSession> {
 export interface RunOptions {
   /**
    * Abandoning the call must stop it (a write transaction): when `signal` aborts, the connection
-   * is closed at once, so a transaction whose COMMIT has not left is rolled back by the server and
-   * `fn`'s next statement fails; one that starts after the abort is never run. Only a COMMIT
-   * already sent may still apply (the caller cannot know: the usual ambiguity of a lost answer).
-   * The breaker guard supplies the signal of its call timeout when `cancellable` is set.
+   * is closed at once and its server thread killed, so the server rolls back what it has not
+   * committed, including a batch it holds whose COMMIT it has not run yet (a server waiting on a
+   * global read lock), and `fn`'s next statement fails; one that starts after the abort is never
+   * run. The call settles once that is done. Only a COMMIT the server is executing may still
+   * apply (the usual ambiguity of a lost answer), or any batch already sent when the KILL itself
+   * cannot reach the server. The breaker guard supplies the signal of its call timeout when
+   * `cancellable` is set, and answers the caller once the call settled (ABANDON_GRACE_MS at most).
    */
   signal?: AbortSignal;
   cancellable?: boolean;
