@@ -19,6 +19,7 @@ import { requestHeader } from './http/request-header.js';
 import { finishHeaders } from './http/response-headers.js';
 import { fieldProblem, validationProblem } from './http/validation-problem.js';
 import { DependencyError } from './resilience/errors.js';
+import { API_INFO, documentDocRoutes } from './routes/api-document.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerBookRoutes } from './routes/books.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -140,17 +141,11 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   registerBookRoutes(app);
   registerLoanRoutes(app);
 
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'shardgate',
-      version: '0.1.0',
-      description: 'Multi-tenant library API over sharded MariaDB',
-    },
-  });
+  app.doc31('/openapi.json', { openapi: '3.1.0', info: API_INFO });
   // the page loads Swagger UI from jsDelivr, pinned (an unpinned URL changes under the page);
   // offline, /openapi.json is the document
   app.get('/docs', swaggerUI({ url: '/openapi.json', version: SWAGGER_UI_VERSION }));
+  documentDocRoutes(app);
 
   // a known path asked with a method it has no route for: 405 with Allow, else 404
   let allowedOn: AllowedMethods | undefined;

@@ -565,8 +565,15 @@ describe('library routes (memory adapters)', () => {
 
   it('documents the library API in /openapi.json', async () => {
     const { app } = setup();
-    const doc = (await (await app.request('/openapi.json')).json()) as { paths: Record<string, unknown> };
+    const doc = (await (await app.request('/openapi.json')).json()) as {
+      paths: Record<string, unknown>;
+      info: { description: string };
+    };
     for (const path of [
+      '/metrics',
+      '/docs',
+      '/openapi.json',
+      '/health',
       '/v1/members',
       '/v1/members/me',
       '/v1/auth/login',
@@ -580,7 +587,11 @@ describe('library routes (memory adapters)', () => {
     }
     // the tenant header is documented on every /v1 operation (validated once, by tenantContext),
     // and so are the answer's headers, 401 (a token sent is checked) and 415 where a body goes
+    // the answers any path can give, which no operation lists
+    for (const code of ['not_found', 'method_not_allowed', 'request_timeout', 'headers_too_large'])
+      expect(doc.info.description).toContain(`\`${code}\``);
     type Operation = {
+      description?: string;
       parameters?: unknown[];
       requestBody?: unknown;
       responses: Record<string, { description: string; headers?: Record<string, unknown> }>;
@@ -610,6 +621,9 @@ describe('library routes (memory adapters)', () => {
         if (conflicts[where])
           expect(op.responses['409']?.description, where).toContain(`\`${conflicts[where]}\``);
         if (op.requestBody) expect(Object.keys(op.responses), where).toContain('415');
+        expect(Object.keys(op.responses), where).toEqual(expect.arrayContaining(['408', '431']));
+        // a write without a body says it takes none (no-body.ts refuses anything but `{}`)
+        if (method !== 'get' && !op.requestBody) expect(op.description, where).toContain('Takes no body');
         for (const [status, response] of Object.entries(op.responses)) {
           const headers = Object.keys(response.headers ?? {});
           expect(headers, `${where} ${status}`).toEqual(expect.arrayContaining(['X-Request-Id', 'X-Shard']));

@@ -52,12 +52,14 @@ export function problems<S extends number>(
     401: 'missing, invalid or revoked member token (a token sent to a public route is checked too)',
     403: 'tenant suspended, token of another tenant, or not allowed',
     404: 'unknown tenant or record',
+    408: 'the request was not received completely in time (Node entry: `server.requestTimeout`)',
     409: 'conflict',
     413: 'body too large',
     415: 'the body is not application/json',
     422: 'the Idempotency-Key was sent with another request',
     423: 'tenant is read-only',
     429: 'too many failed password checks (logins and password changes) for this account: refused until Retry-After',
+    431: 'request headers too large (Node entry: over 16 KB)',
     503: 'a dependency is unavailable (Retry-After)',
   };
   return Object.fromEntries(

@@ -9,7 +9,10 @@
  *   (with its 409 and 422);
  * - 401 on every operation but registration and login (a Bearer token that is sent is checked,
  *   public routes included);
- * - 415 on every operation with a body (a `Content-Type` other than JSON).
+ * - 415 on every operation with a body (a `Content-Type` other than JSON);
+ * - 408 and 431 on every operation (Node's HTTP server: a request too slow to arrive, headers
+ *   too large; entry/client-error.ts);
+ * - on a write that takes no body, that it takes none (routes/no-body.ts).
  * Documentation only: nothing here runs per request.
  */
 import { type RouteConfig, z } from '@hono/zod-openapi';
@@ -63,6 +66,8 @@ const TOKEN_IGNORED = new Set(['post /v1/members', 'post /v1/auth/login']);
 /** a POST that only reads (a login): `X-Read-From`, no `X-Consistency-Token` */
 export const READS_BY_POST: ReadonlySet<string> = new Set(['post /v1/auth/login']);
 
+const NO_BODY = 'Takes no body: send none, or `{}`. Anything else is a 400 naming `body`.';
+
 /** `Idempotency-Key` on every write (routes/idempotency.ts) */
 const idempotencyHeader = z.object({
   'idempotency-key': z.string().min(1).max(202).optional().openapi({
@@ -88,6 +93,7 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
     ...(TOKEN_IGNORED.has(op) ? {} : problems(401)),
     ...(route.request?.body ? problems(415) : {}),
     ...route.responses,
+    ...problems(408, 431),
   };
   const responses: RouteConfig['responses'] = {};
   for (const [status, response] of Object.entries(all)) {
@@ -129,5 +135,9 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
     };
     responses['422'] = { ...problems(422)['422'], headers: { ...EVERY } };
   }
-  return { ...route, request, responses };
+  const description =
+    !read && !route.request?.body
+      ? [route.description, NO_BODY].filter(Boolean).join('\n\n')
+      : route.description;
+  return { ...route, request, responses, ...(description ? { description } : {}) };
 }

@@ -1,0 +1,44 @@
+/**
+ * What /openapi.json says beyond the routes' own entries:
+ * - `API_INFO`: the document's `info`, whose description states the answers every path can give
+ *   and no operation lists (OpenAPI has no place for an answer to a method a path lacks);
+ * - `documentDocRoutes`: `/openapi.json` and `/docs` themselves, which are plain routes.
+ * Documentation only: nothing here runs per request.
+ */
+import { type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppEnv } from '../app-env.js';
+
+export const API_INFO = {
+  title: 'shardgate',
+  version: '0.1.0',
+  description: [
+    'Multi-tenant library API over sharded MariaDB.',
+    'Every error is `application/problem+json` with `code` and `requestId`. Besides what each operation lists, any path can answer:',
+    '- 404 `not_found`: no route for this path;',
+    '- 405 `method_not_allowed`, with `Allow`: the path exists, not with this method;',
+    '- 408 `request_timeout` and 431 `headers_too_large` (the Node entry): the request came too slowly, or its headers exceed 16 KB; the connection is closed after them;',
+    '- 400 `bad_request`: the request is not valid HTTP.',
+  ].join('\n'),
+};
+
+export function documentDocRoutes(app: OpenAPIHono<AppEnv>): void {
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/openapi.json',
+    tags: ['documentation'],
+    summary: 'This document (OpenAPI 3.1)',
+    responses: {
+      200: {
+        description: 'the OpenAPI document',
+        content: { 'application/json': { schema: z.object({}).passthrough() } },
+      },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/docs',
+    tags: ['documentation'],
+    summary: 'Swagger UI over /openapi.json (loads its scripts from jsDelivr)',
+    responses: { 200: { description: 'an HTML page', content: { 'text/html': { schema: z.string() } } } },
+  });
+}
