@@ -18,7 +18,7 @@ import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
 import { finishHeaders } from './http/response-headers.js';
 import { fieldProblem, validationProblem } from './http/validation-problem.js';
-import { DependencyError } from './resilience/errors.js';
+import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilience/errors.js';
 import { API_INFO, documentDocRoutes } from './routes/api-document.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerBookRoutes } from './routes/books.js';
@@ -171,11 +171,22 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   app.onError(async (error, c) => {
     if (error instanceof ProblemError) return problemResponse(c, error.init);
     if (error instanceof DependencyError) {
-      // an open breaker or an unreachable dependency: the client may retry, say when
-      services.logger.warn(
+      // an open breaker or an unreachable dependency: the client may retry, say when. A refusal
+      // of an open breaker is logged at debug: its opening was logged, and a warning per refused
+      // request (50 a second under load) would bury everything else
+      services.logger[error instanceof BreakerOpenError ? 'debug' : 'warn'](
         { requestId: c.get('requestId'), dependency: error.dependency, err: error.message },
         'dependency unavailable',
       );
+      if (error instanceof CallTimeoutError && error.mayHaveApplied) {
+        return problemResponse(c, {
+          status: 503,
+          code: 'write_outcome_unknown',
+          title: 'Write outcome unknown',
+          detail: `${error.dependency} did not answer in time and the write could not be confirmed stopped: it may still be applied. Retry it with the same Idempotency-Key, or read before retrying`,
+          headers: { 'Retry-After': String(error.retryAfterSeconds) },
+        });
+      }
       return problemResponse(c, {
         status: 503,
         code: 'dependency_unavailable',

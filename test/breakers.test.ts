@@ -62,6 +62,16 @@ async function writesAgain(base: string, name: string, book: object): Promise<vo
   );
 }
 
+/** a book for tenant A through `base` */
+function postBook(base: string, title: string, copies = 1) {
+  return api('POST', '/v1/books', {
+    tenant: tenantA,
+    token: tokenA,
+    base,
+    body: { isbn: '9780131103627', title, author: 'Kernighan', copies },
+  });
+}
+
 function pidOf(name: string): number {
   return Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
 }
@@ -318,10 +328,12 @@ describe('circuit breakers with live settings', () => {
     process.kill(pid, 'SIGSTOP');
     const slow: number[] = [];
     const states = new Set<string>();
+    const codes: string[] = [];
     try {
       await waitFor(
         async () => {
-          await api('POST', '/v1/books', { tenant: tenantA, token: tokenA, base, body: book });
+          const r = await api('POST', '/v1/books', { tenant: tenantA, token: tokenA, base, body: book });
+          codes.push(`${r.status} ${(r.json as { code?: string }).code}`);
           return (await breaker(base, name))?.state === 'open';
         },
         { timeoutMs: 15_000, intervalMs: 50, what: `${name} open` },
@@ -342,6 +354,9 @@ describe('circuit breakers with live settings', () => {
     }
     expect(slow).toEqual([]);
     expect(states.has('half_open') || states.has('open')).toBe(true);
+    // the write that ran into the stopped master could not be confirmed stopped: a stopped
+    // server takes no KILL, and runs what its socket holds once it resumes
+    expect(codes[0]).toBe('503 write_outcome_unknown');
     await writesAgain(base, name, book);
   });
 
@@ -360,20 +375,15 @@ describe('circuit breakers with live settings', () => {
     const name = `mysql-master:${shardA.id}`;
     const prefix = `ftwrl-${Date.now()}`;
     const lock = await rootConnection(shardA.master.port);
-    const answers: { status: number; ms: number; title: string; state: string }[] = [];
+    const answers: { status: number; code?: string; ms: number; title: string; state: string }[] = [];
     let i = 0;
     const write = async () => {
       const title = `${prefix}-${i++}`;
       const t0 = performance.now();
-      const r = await api('POST', '/v1/books', {
-        tenant: tenantA,
-        token: tokenA,
-        base,
-        body: { isbn: '9780131103627', title, author: 'Kernighan', copies: 1 },
-      });
+      const r = await postBook(base, title);
       const ms = performance.now() - t0;
       const state = (await breaker(base, name))?.state ?? 'absent';
-      answers.push({ status: r.status, ms, title, state });
+      answers.push({ status: r.status, code: (r.json as { code?: string }).code, ms, title, state });
       if (r.status === 503) expect(Number(r.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
     };
     try {
@@ -397,6 +407,10 @@ describe('circuit breakers with live settings', () => {
     expect(answers.every((a) => a.status === 503)).toBe(true);
     expect(answers.some((a) => a.state === 'open')).toBe(true);
     expect(answers.at(-1)?.ms).toBeGreaterThanOrEqual(CALL_TIMEOUT);
+    // each write that waited was killed on the server before its 503, which says so
+    expect(new Set(answers.filter((a) => a.ms >= CALL_TIMEOUT).map((a) => a.code))).toEqual(
+      new Set(['dependency_unavailable']),
+    );
     // once open, a write waits the call timeout only as the one probe of a half-open spell,
     // which comes at most once per reset timeout plus the probe's own wait
     const slowAfterOpen = answers.filter((a, i) => i >= 3 && a.ms >= CALL_TIMEOUT / 2).length;
@@ -417,5 +431,43 @@ describe('circuit breakers with live settings', () => {
       [tenantA, `${prefix}-%`],
     );
     expect(rows.map((r) => r.title)).toEqual([`${prefix}-after`]);
+  });
+
+  it('writes that wait on a row lock past the call timeout do not open the master breaker for the whole shard', async () => {
+    const CALL_TIMEOUT = 800;
+    restores.push(etcdOverride('breakers/mysql-master/failure_threshold', '3'));
+    restores.push(etcdOverride('breakers/mysql-master/call_timeout_ms', String(CALL_TIMEOUT)));
+    await new Promise((r) => setTimeout(r, 500));
+    const base = INSTANCES[0]!;
+    const name = `mysql-master:${shardA.id}`;
+    const created = await postBook(base, `rowlock-${Date.now()}`, 5);
+    expect(created.status).toBe(201);
+    const bookId = (created.json as { id: string }).id;
+    const lock = await rootConnection(shardA.master.port);
+    const answers: string[] = [];
+    try {
+      await lock.query('BEGIN');
+      await lock.query('SELECT id FROM books WHERE tenant_id = ? AND id = ? FOR UPDATE', [tenantA, bookId]);
+      // more borrows than failure_threshold, one after the other: each waits for the row lock
+      for (let i = 0; i < 4; i++) {
+        const r = await api('POST', '/v1/loans', { tenant: tenantA, token: tokenA, base, body: { bookId } });
+        answers.push(`${r.status} ${(r.json as { code?: string }).code}`);
+      }
+      // the shard's other rows are writable all along: the breaker is still closed
+      expect((await breaker(base, name))?.state).toBe('closed');
+      expect((await postBook(base, 'another')).status).toBe(201);
+    } finally {
+      await lock.query('ROLLBACK').finally(() => lock.end());
+    }
+    // killed on the server while waiting for the row: not applied, and the answer says so
+    expect(answers).toEqual(Array(4).fill('503 dependency_unavailable'));
+    const loans = await rootQuery<{ n: number }>(
+      shardA.master.port,
+      'SELECT COUNT(*) AS n FROM loans WHERE tenant_id = ? AND book_id = ?',
+      [tenantA, bookId],
+    );
+    expect(Number(loans[0]?.n)).toBe(0);
+    const after = await api('POST', '/v1/loans', { tenant: tenantA, token: tokenA, base, body: { bookId } });
+    expect(after.status).toBe(201);
   });
 });

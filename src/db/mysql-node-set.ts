@@ -17,10 +17,11 @@ import {
   createPool,
   type Pool,
   type PoolConnection,
+  type RowDataPacket,
 } from 'mysql2/promise';
 import type { Logger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
-import { DependencyError } from '../resilience/errors.js';
+import { type AbandonReport, CallStoppedError, DependencyError } from '../resilience/errors.js';
 import { withDeadline } from '../resilience/with-deadline.js';
 import type { ServerFlavour } from '../routing/gtid.js';
 import {
@@ -60,7 +61,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
     readonly pool: Pool,
     private readonly acquireTimeoutMs: number,
     /** stops a server thread from another connection; settles when done or given up, never rejects */
-    private readonly killThread: (threadId: number) => Promise<void>,
+    private readonly killThread: (threadId: number) => Promise<AbandonReport>,
   ) {}
 
   async run<T>(fn: (session: MysqlSession) => Promise<T>, options: RunOptions = {}): Promise<T> {
@@ -73,9 +74,11 @@ class MysqlNode implements SqlNode<MysqlSession> {
     // once it reads again, and a batch whose COMMIT it has received already would then still
     // apply, after the caller was told 503. Killed, the waiting statement fails and the
     // transaction rolls back. Only a COMMIT the server is executing may still apply. The call
-    // settles (fails) once the KILL is done: mysql2 tells a closed connection's pending query
-    // nothing, so without that it would hang until the server answered.
-    let stop: ((error: Error) => void) | undefined;
+    // settles (fails) once the KILL is done, with a CallStoppedError that says whether the KILL
+    // was confirmed (else the write may still apply: a stopped server runs what its socket holds
+    // once it resumes) and whether the server was stuck; mysql2 tells a closed connection's
+    // pending query nothing, so without that it would hang until the server answered.
+    let stop: ((error: CallStoppedError) => void) | undefined;
     const stopped = signal && new Promise<never>((_, reject) => (stop = reject));
     stopped?.catch(() => {}); // settled unheard when the call ends first
     const abandon = () => {
@@ -83,9 +86,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
       broken = true;
       const { threadId } = connection;
       connection.destroy();
-      void this.killThread(threadId).then(() =>
-        stop?.(new DependencyUnavailableError(this.key, 'abandoned: the caller stopped waiting')),
-      );
+      void this.killThread(threadId).then((report) => stop?.(new CallStoppedError(this.key, report)));
     };
     signal?.addEventListener('abort', abandon, { once: true });
     try {
@@ -280,32 +281,50 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
 
   /**
    * `KILL CONNECTION threadId` on the node, over a connection of its own (the pool's may all be
-   * busy). A user may kill its own threads without any privilege. A thread already gone is fine;
-   * any other failure (the server hangs too: bounded by the connect timeout, and twice that in
-   * all) is logged, since the abandoned statement may then still apply once the server resumes.
+   * busy); a user may kill its own threads without any privilege. First it reads what the thread
+   * was doing: a state `Waiting for …` is a server-wide wait (the global read lock or backup
+   * lock, a metadata lock, a semi-sync acknowledgement, disk space), so the server is stuck on
+   * writes; anything else (`Updating`: a row lock held by another transaction) is this call's
+   * own wait. The report:
+   * - killed: the write did not apply (unless its COMMIT was running), stuck as read;
+   * - the thread was gone: the server ended it after running what it had, so it may have applied;
+   * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
+   *   that in all): it may still apply when the server resumes, and the server is stuck. Logged.
    */
-  private killThread(spec: NodeSpec, key: string, threadId: number): Promise<void> {
+  private killThread(spec: NodeSpec, key: string, threadId: number): Promise<AbandonReport> {
     const deadlineMs = 2 * this.options.connectTimeoutMs;
     let connection: Connection | undefined;
-    const kill = async () => {
+    const kill = async (): Promise<AbandonReport> => {
       const own = await createConnection(this.connectionOptions(spec));
       connection = own;
       try {
-        await own.query('KILL CONNECTION ?', [threadId]).catch((error: unknown) => {
-          if ((error as { errno?: number }).errno !== ER_NO_SUCH_THREAD) throw error;
-        });
+        const [rows] = await own.query<RowDataPacket[]>(
+          'SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?',
+          [threadId],
+        );
+        const state = rows[0]?.STATE as string | undefined;
+        if (state === undefined) return { mayHaveApplied: true, dependencyStuck: false };
+        const gone = await own.query('KILL CONNECTION ?', [threadId]).then(
+          () => false,
+          (error: unknown) => {
+            if ((error as { errno?: number }).errno === ER_NO_SUCH_THREAD) return true;
+            throw error;
+          },
+        );
+        return { mayHaveApplied: gone, dependencyStuck: !gone && state.startsWith('Waiting for ') };
       } finally {
         own.destroy();
       }
     };
     return (
       withDeadline(kill(), deadlineMs, `no answer within ${deadlineMs} ms`)
-        .catch((error: unknown) =>
+        .catch((error: unknown) => {
           this.logger.warn(
             { node: key, threadId, err: error instanceof Error ? error.message : String(error) },
             'could not stop an abandoned write on the server: it may still apply when the server resumes',
-          ),
-        )
+          );
+          return { mayHaveApplied: true, dependencyStuck: true };
+        })
         // past the deadline: do not keep a hung connection
         .finally(() => connection?.destroy())
     );

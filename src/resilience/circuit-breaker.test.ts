@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BreakerSettings } from '../config/schema.js';
 import { ABANDON_GRACE_MS, type BreakerTransition, CircuitBreaker } from './circuit-breaker.js';
-import { BreakerOpenError, CallTimeoutError } from './errors.js';
+import { BreakerOpenError, CallStoppedError, CallTimeoutError } from './errors.js';
 
 function setup(initial: Partial<BreakerSettings> = {}) {
   const settings: BreakerSettings = {
@@ -239,6 +239,31 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
     expect(transitions.at(-1)?.reason).toMatch(/^3 write\(s\) in a row timed out: /);
     expect(breaker.view().failures).toBe(3);
+  });
+
+  it('a timed-out write whose stop reports the dependency was not stuck (a row lock) counts as any failure', async () => {
+    const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    const rowLockWait = ({ signal }: { signal: AbortSignal }) =>
+      new Promise<string>((_, reject) =>
+        signal.addEventListener('abort', () =>
+          reject(new CallStoppedError('db', { mayHaveApplied: false, dependencyStuck: false })),
+        ),
+      );
+    const first = await breaker.execute(rowLockWait, { writes: true }).catch((e: unknown) => e);
+    // the caller hears of the timeout, with what the stop found: the write did not apply
+    expect(first).toBeInstanceOf(CallTimeoutError);
+    expect((first as CallTimeoutError).mayHaveApplied).toBe(false);
+    await breaker.execute(ok);
+    await breaker.execute(rowLockWait, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('closed');
+    // a stop that could not be confirmed (no answer within the grace) counts as a hung write
+    const unconfirmed = ({ signal }: { signal: AbortSignal }) => new Promise<string>(() => void signal);
+    await breaker.execute(ok);
+    const error = await breaker.execute(unconfirmed, { writes: true }).catch((e: unknown) => e);
+    expect((error as CallTimeoutError).mayHaveApplied).toBe(true);
+    await breaker.execute(ok);
+    await breaker.execute(unconfirmed, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('open');
   });
 
   it('a write refused at once counts as any failure: a read in between resets it (the node is down, not stuck)', async () => {

@@ -7,7 +7,8 @@
  *   so a node that hangs only on writes (a master behind a global read lock, on a full disk,
  *   waiting for a semi-sync acknowledgement) opens its breaker even while its position probes
  *   answer. A write that fails otherwise (refused, connection lost) counts as any failed call:
- *   the node is down, not stuck on writes.
+ *   the node is down, not stuck on writes; so does one whose stop reported that the dependency
+ *   was not stuck (`CallStoppedError`: a write that waited on a row lock of its own tenant).
  * - open: calls fail at once with BreakerOpenError (Retry-After = time left); after
  *   `reset_timeout_ms` it turns half-open.
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
@@ -33,12 +34,15 @@
  * half-open semantics were the blocker.
  */
 import type { BreakerKind, BreakerSettings } from '../config/schema.js';
-import { BreakerOpenError, CallTimeoutError } from './errors.js';
+import { type AbandonReport, BreakerOpenError, CallStoppedError, CallTimeoutError } from './errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** how long an aborted call that read `signal` may take to stop before its caller is answered */
 export const ABANDON_GRACE_MS = 500;
+
+/** an aborted call that did not say how it stopped: assume the worst of both */
+const UNCONFIRMED: AbandonReport = { mayHaveApplied: true, dependencyStuck: true };
 
 export interface BreakerTransition {
   name: string;
@@ -163,7 +167,7 @@ export class CircuitBreaker {
     const s = this.settings();
     if (state === 'open') throw new BreakerOpenError(this.name, this.retryAfterMs());
     const probe = state === 'half_open' && this.probes(writes);
-    // half-open after failed writes: a read passes, and its dependency failure re-opens
+    // half-open after timed-out writes: a read passes, and its dependency failure re-opens
     const passed = state === 'half_open' && !probe;
     if (probe) {
       if (this.probesInFlight >= s.half_open_max_calls) throw new BreakerOpenError(this.name, 1000);
@@ -178,15 +182,19 @@ export class CircuitBreaker {
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     let grace: ReturnType<typeof setTimeout> | undefined;
-    let timedOut: CallTimeoutError | undefined;
+    let aborted = false;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        timedOut = new CallTimeoutError(this.name, s.call_timeout_ms);
-        if (!controller) return reject(timedOut);
+        const error = new CallTimeoutError(this.name, s.call_timeout_ms);
+        if (!controller) return reject(error);
         // the call stops itself on abort: let it finish doing so (a write's KILL on the server)
         // before the caller hears of the timeout, for at most ABANDON_GRACE_MS
-        controller.abort(timedOut);
-        grace = setTimeout(() => reject(timedOut), ABANDON_GRACE_MS);
+        aborted = true;
+        controller.abort(error);
+        grace = setTimeout(
+          () => reject(new CallTimeoutError(this.name, s.call_timeout_ms, UNCONFIRMED)),
+          ABANDON_GRACE_MS,
+        );
       }, s.call_timeout_ms);
     });
     try {
@@ -195,10 +203,22 @@ export class CircuitBreaker {
       this.recordSuccess(probe, writes);
       return result;
     } catch (caught) {
-      // a call that failed once aborted failed because of the timeout
-      const error = timedOut ?? caught;
+      // a call that failed once aborted failed because of the timeout; how it stopped says
+      // whether its effect may still take place, and whether the dependency was stuck
+      const error =
+        aborted && !(caught instanceof CallTimeoutError)
+          ? new CallTimeoutError(
+              this.name,
+              s.call_timeout_ms,
+              caught instanceof CallStoppedError ? caught.report : UNCONFIRMED,
+            )
+          : caught;
       if (error instanceof CallTimeoutError || isFailure(error))
-        this.recordFailure(probe || passed, writes && error instanceof CallTimeoutError, error);
+        this.recordFailure(
+          probe || passed,
+          writes && error instanceof CallTimeoutError && (error.abandon?.dependencyStuck ?? true),
+          error,
+        );
       else this.recordSuccess(probe, writes);
       throw error;
     } finally {

@@ -27,10 +27,45 @@ export class BreakerOpenError extends DependencyError {
   }
 }
 
-/** The call took longer than `call_timeout_ms`; it was abandoned and counted as a failure. */
+/**
+ * What a call that stops itself on abort (a database write: its connection closed and its
+ * server thread killed) found out while stopping.
+ */
+export interface AbandonReport {
+  /** the call's effect may still take place (it could not be confirmed stopped) */
+  mayHaveApplied: boolean;
+  /** the dependency itself was stuck (waiting on a server-wide lock, unreachable), not the call */
+  dependencyStuck: boolean;
+}
+
+/** How an abandoned call stopped: what it rejects with once aborted, for the breaker to read. */
+export class CallStoppedError extends DependencyError {
+  constructor(
+    dependency: string,
+    readonly report: AbandonReport,
+  ) {
+    super(dependency, `${dependency}: abandoned at the call timeout`);
+    this.name = 'CallStoppedError';
+  }
+}
+
+/**
+ * The call took longer than `call_timeout_ms`; it was abandoned and counted as a failure.
+ * `abandon`: what the call reported while stopping, when it stops itself on abort (a write);
+ * absent for a call that is only left behind (a read).
+ */
 export class CallTimeoutError extends DependencyError {
-  constructor(dependency: string, timeoutMs: number) {
+  constructor(
+    dependency: string,
+    timeoutMs: number,
+    readonly abandon?: AbandonReport,
+  ) {
     super(dependency, `${dependency} did not answer within ${timeoutMs} ms`);
     this.name = 'CallTimeoutError';
+  }
+
+  /** a write the caller must treat as perhaps applied (retry with its Idempotency-Key) */
+  get mayHaveApplied(): boolean {
+    return this.abandon?.mayHaveApplied ?? false;
   }
 }
