@@ -8,6 +8,7 @@ import type { LoginThrottle } from './auth/login-throttle.js';
 import type { ReadCache } from './cache/read-cache.js';
 import type { ConfigStore } from './config/interface.js';
 import type { TenantEntry } from './config/schema.js';
+import type { DerivedMac } from './crypto/derived-mac.js';
 import type { DataAccess, ReplicationPosition, TenantRef } from './domain/data-access.js';
 import type { MemberTokens, Principal } from './domain/member-tokens.js';
 import type { PasswordHasher } from './domain/password-hasher.js';
@@ -57,6 +58,12 @@ export interface Services {
   loginThrottle: LoginThrottle;
   /** signs and verifies `X-Consistency-Token` */
   consistencyTokens: ConsistencyTokens;
+  /**
+   * keys the fingerprint of a request sent with an `Idempotency-Key` (routes/idempotency.ts):
+   * the stored fingerprint covers the body, passwords included, so a plain hash would let anyone
+   * who reads the table guess a password at hash speed, past argon2id
+   */
+  requestFingerprints: DerivedMac;
   /**
    * The body the runtime already read for this request (Node: entry/pre-read-body.ts), or
    * undefined: then the app reads it through the Fetch API with Hono's body limit.

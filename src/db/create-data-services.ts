@@ -11,6 +11,7 @@ import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
 import { nodeHs256Jws } from '../auth/node-hs256-jws.js';
 import type { ConfigStore } from '../config/interface.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
+import { REQUEST_FINGERPRINT_LABEL } from '../domain/idempotency.js';
 import type { Env } from '../env.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -25,7 +26,10 @@ import { shardPassword } from './shard-password.js';
 import { SqlDataAccess } from './sql-data-access.js';
 
 export interface DataServices {
-  services: Pick<Services, 'data' | 'passwords' | 'memberTokens' | 'consistencyTokens' | 'replication'>;
+  services: Pick<
+    Services,
+    'data' | 'passwords' | 'memberTokens' | 'consistencyTokens' | 'requestFingerprints' | 'replication'
+  >;
   router: ShardRouter<MysqlSession>;
   close(): Promise<void>;
 }
@@ -63,6 +67,7 @@ export function createDataServices({
       // node:crypto variants: same tokens as the Web Crypto defaults, no thread-pool job per MAC
       memberTokens: new JwtMemberTokens({ secret, jws: nodeHs256Jws }),
       consistencyTokens: new HmacConsistencyTokens({ secret, mac: nodeDerivedMac }),
+      requestFingerprints: nodeDerivedMac({ secret, label: REQUEST_FINGERPRINT_LABEL }),
     },
     router,
     async close() {

@@ -43,3 +43,6 @@ export class IdempotencyKeyTaken extends Error {
     this.name = 'IdempotencyKeyTaken';
   }
 }
+
+/** the HKDF label of the key of requests' fingerprints (Services.requestFingerprints) */
+export const REQUEST_FINGERPRINT_LABEL = 'shardgate/idempotency-fingerprint/v1';

@@ -83,6 +83,22 @@ describe('Idempotency-Key', () => {
     expect(deletedAgain.res.headers.get('Idempotent-Replayed')).toBe('true');
   });
 
+  it('stores a keyed fingerprint of the request, not a plain hash anyone could test passwords against', async () => {
+    const { call, data } = setup();
+    const body = { email: 'new@example.com', name: 'N', password: 'correct horse' };
+    expect((await call('POST', '/v1/members', { key: 'join-1', body })).status).toBe(201);
+    const [stored] = [...data.committed.idempotency.values()];
+    const canonical = `POST\n/v1/members\n${JSON.stringify({ email: body.email, name: body.name, password: body.password })}`;
+    const plain = Buffer.from(
+      await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonical)),
+    ).toString('hex');
+    expect(stored?.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored?.fingerprint).not.toBe(plain);
+    // and it still recognises the same request
+    const again = await call('POST', '/v1/members', { key: 'join-1', body });
+    expect([again.status, again.res.headers.get('Idempotent-Replayed')]).toEqual([201, 'true']);
+  });
+
   it('refuses the key with another request (body or route) with 422, and a malformed key with 400', async () => {
     const { call, register, book } = setup();
     const token = await register('lib@example.com');

@@ -7,7 +7,7 @@
  * - keys are per member (`<member id>/<key>`; `-` for registrations): another member's key is
  *   another key;
  * - a repeat with the same key and the same request (method, path and body with its JSON keys in
- *   any order, by sha-256) gets that answer again, with `Idempotent-Replayed: true`, and changes
+ *   any order, by a keyed HMAC-SHA256: the body may hold a password) gets that answer again, with `Idempotent-Replayed: true`, and changes
  *   nothing; its token is checked as any request's (a revoked one gets 401, not the answer);
  * - a repeat while the first is still running: 409 `idempotency_key_in_progress` with
  *   Retry-After 1 (also when it raced the first into the database: its own work rolls back);
@@ -22,6 +22,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
+import type { DerivedMac } from '../crypto/derived-mac.js';
 import type { DataAccess, TenantRef, WriteOutcome, WriteTransaction } from '../domain/data-access.js';
 import {
   IDEMPOTENCY_HEADER,
@@ -115,9 +116,13 @@ function canonicalBody(text: string): string {
   }
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+/**
+ * The stored fingerprint of a request: HMAC-SHA256 under a key derived from the server secret,
+ * in hex (64 characters). Not a plain SHA-256: the body it covers may hold a password.
+ */
+async function fingerprintOf(mac: DerivedMac, text: string): Promise<string> {
+  const digest = await mac.sign(new TextEncoder().encode(text));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** The answer to a request whose key has a row already. */
@@ -174,7 +179,10 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const principal = c.get('principal');
   // keys are per member (anonymous registrations share `-`): another member's key is another key
   const key = `${principal?.memberId ?? '-'}/${given}`;
-  const fingerprint = await sha256Hex(`${c.req.method}\n${c.req.path}\n${canonicalBody(await c.req.text())}`);
+  const fingerprint = await fingerprintOf(
+    services.requestFingerprints,
+    `${c.req.method}\n${c.req.path}\n${canonicalBody(await c.req.text())}`,
+  );
   const found = await services.data.read(tenant, { from: 'master' }, (repos) => repos.idempotency.find(key));
   if (found.value) {
     // a replay is still a request of this token: one revoked since (password changed) gets 401

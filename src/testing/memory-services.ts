@@ -9,7 +9,9 @@ import { TestPasswordHasher } from '../auth/test-password-hasher.js';
 import { MemoryCacheStore } from '../cache/memory.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { webCryptoDerivedMac } from '../crypto/derived-mac.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
+import { REQUEST_FINGERPRINT_LABEL } from '../domain/idempotency.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
@@ -37,6 +39,7 @@ export function createMemoryServices(
     memberTokens: new JwtMemberTokens({ secret: TEST_SECRET }),
     loginThrottle: new MemoryLoginThrottle(),
     consistencyTokens: new HmacConsistencyTokens({ secret: TEST_SECRET }),
+    requestFingerprints: webCryptoDerivedMac({ secret: TEST_SECRET, label: REQUEST_FINGERPRINT_LABEL }),
     ...rest,
     config,
     metrics,
