@@ -19,8 +19,8 @@ import { type PrefixRead, readPrefix } from './prefix-read.js';
 export interface WriteReport {
   /** lines printed after a successful write, before `revision N` */
   changed?: (changes: Change[]) => string[];
-  /** the line printed when there is nothing to write */
-  unchanged?: string;
+  /** the line printed when there is nothing to write (a function: worded from what was read) */
+  unchanged?: string | (() => string);
 }
 
 export const WRITE_ATTEMPTS = 8;
@@ -56,7 +56,8 @@ export async function writeKeys(
     planChanges(read, await compute(read)),
   );
   if (changes.length === 0) {
-    ctx.out(report.unchanged ?? 'no changes');
+    const { unchanged = 'no changes' } = report;
+    ctx.out(typeof unchanged === 'string' ? unchanged : unchanged());
     return changes;
   }
   for (const line of report.changed?.(changes) ?? changes.map(formatChange)) ctx.out(line);

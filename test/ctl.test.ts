@@ -373,7 +373,9 @@ describe('shardgate-ctl', () => {
 
     const again = ctl(['breakers', 'unset', 'rabbitmq', 'half_open_max_calls']);
     expect(again.code).toBe(0);
-    expect(again.stdout).toBe(`${key} is not set; nothing written\n`);
+    expect(again.stdout).toBe(
+      `${key} is not set; nothing written: rabbitmq half_open_max_calls follows ${defaults.half_open_max_calls!.source === 'default' ? 'breakers/default/half_open_max_calls' : 'the built-in default'} (${defaults.half_open_max_calls!.value})\n`,
+    );
     for (const args of [
       ['breakers', 'unset', 'bogus', 'failure_threshold'],
       ['breakers', 'unset', 'redis', 'bogus'],

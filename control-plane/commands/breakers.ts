@@ -111,6 +111,10 @@ export async function unsetBreaker(ctx: CtlContext, kind: string, setting: strin
   const name = parseSetting(setting);
   const key = `breakers/${scope}/${name}`;
   let after: InForce | undefined;
+  const applies = (now: string) =>
+    scope === 'default'
+      ? `kinds without their own ${name} ${now}follow the built-in default (${DEFAULT_BREAKER_SETTINGS[name]})`
+      : `${scope} ${name} ${now}follows ${describeSource(after!, name)} (${after!.value})`;
   await writeKeys(
     ctx,
     (read) => {
@@ -120,13 +124,9 @@ export async function unsetBreaker(ctx: CtlContext, kind: string, setting: strin
       return new Map([[key, undefined]]);
     },
     {
-      unchanged: `${key} is not set; nothing written`,
-      changed: (changes) => [
-        `- ${key} (was ${changes[0]!.old})`,
-        scope === 'default'
-          ? `kinds without their own ${name} now follow the built-in default (${DEFAULT_BREAKER_SETTINGS[name]})`
-          : `${scope} ${name} now follows ${describeSource(after!, name)} (${after!.value})`,
-      ],
+      // either way, say which value applies now
+      unchanged: () => `${key} is not set; nothing written: ${applies('')}`,
+      changed: (changes) => [`- ${key} (was ${changes[0]!.old})`, applies('now ')],
     },
   );
 }

@@ -87,7 +87,7 @@ export function updateBook(
       return fail(
         'conflict',
         'copies_on_loan',
-        `${book.copies - book.available} copies are on loan; copies cannot go below that`,
+        `${onLoan(book.copies - book.available)} on loan; copies cannot go below that`,
       );
     }
     const updated: Book = { ...book, ...patch, copies, available, updatedAt: new Date() };
@@ -113,4 +113,9 @@ export function deleteBook(
     await tx.commitWith(() => repos.books.delete(id));
     return ok(undefined);
   });
+}
+
+/** "1 copy is", "2 copies are" */
+function onLoan(n: number): string {
+  return n === 1 ? '1 copy is' : `${n} copies are`;
 }

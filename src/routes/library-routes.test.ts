@@ -563,6 +563,37 @@ describe('library routes (memory adapters)', () => {
     expect(slash.status).toBe(404);
   });
 
+  it('words its refusals for people: password length, copies on loan, a token that is not one', async () => {
+    const { call, register } = setup();
+    const short = await call('POST', '/v1/members', {
+      body: { email: 'short@example.com', name: 'S', password: 'seven77' },
+    });
+    expect(short.json.errors).toEqual([{ field: 'body.password', message: 'must be at least 8 characters' }]);
+    const lib = await register('acme', 'lib@example.com');
+    const book = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '978-0-13-468599-1', title: 'T', author: 'A', copies: 2 },
+    });
+    await call('POST', '/v1/loans', { token: lib.token, body: { bookId: book.json.id } });
+    const patched = await call('PATCH', `/v1/books/${book.json.id}`, {
+      token: lib.token,
+      body: { copies: 0 },
+    });
+    expect([patched.status, patched.json.detail]).toEqual([
+      409,
+      '1 copy is on loan; copies cannot go below that',
+    ]);
+    const notJwt = await call('GET', '/v1/members/me', { headers: { Authorization: 'Bearer abc' } });
+    expect([notJwt.status, notJwt.json.detail]).toEqual([
+      401,
+      'header.Authorization: the token after "Bearer " is not a member token (a JWT: three dot-separated parts)',
+    ]);
+    const basic = await call('GET', '/v1/members/me', { headers: { Authorization: 'Basic YTpi' } });
+    expect(basic.json.detail).toBe(
+      'header.Authorization: must be "Bearer " followed by the member token from /v1/auth/login',
+    );
+  });
+
   it('documents the library API in /openapi.json', async () => {
     const { app } = setup();
     const doc = (await (await app.request('/openapi.json')).json()) as {

@@ -129,8 +129,8 @@ const newEmail = email.refine(
  */
 export const password = z
   .string()
-  .min(8)
-  .max(128)
+  .min(8, 'must be at least 8 characters')
+  .max(128, 'must be at most 128 characters')
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
   .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
   .refine((s) => VISIBLE.test(s), 'must not be only spaces or invisible characters');

@@ -117,7 +117,13 @@ function unauthorized(code: string, detail: string): ProblemError {
 /** The member an `Authorization` header names, for the request's tenant; throws 401 / 403. */
 async function authenticate(c: Context<AppEnv>, header: string): Promise<Principal> {
   const match = BEARER.exec(header);
-  if (!match) throw unauthorized('invalid_token', 'header.Authorization: must be "Bearer <jwt>"');
+  if (!match) {
+    // say which part is wrong: the scheme, or the token after it
+    const detail = /^Bearer +\S/i.test(header)
+      ? 'header.Authorization: the token after "Bearer " is not a member token (a JWT: three dot-separated parts)'
+      : 'header.Authorization: must be "Bearer " followed by the member token from /v1/auth/login';
+    throw unauthorized('invalid_token', detail);
+  }
   const check = await c.get('services').memberTokens.verify(match[1]!);
   if (!check.ok) throw unauthorized('invalid_token', 'the member token is invalid or expired');
   if (check.principal.tenantId !== c.get('tenant').id) {
