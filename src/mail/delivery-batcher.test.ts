@@ -2,6 +2,7 @@ import type { ConsumeMessage, Options } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { createPromMetrics } from '../observability/prom-metrics.js';
 import { DependencyError } from '../resilience/errors.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
 import { type BatchStore, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
@@ -193,6 +194,26 @@ function setup({ maxAttempts = 4, maxBatch = 16, maxSessions = 16 } = {}) {
 }
 
 describe('DeliveryBatcher', () => {
+  it('shows every counter at 0 before its first event (so /metrics lists it and rate() sees the first)', async () => {
+    const metrics = createPromMetrics();
+    new DeliveryBatcher({
+      store: new FakeStore(),
+      sender: new FakeSender(),
+      logger: silentLogger,
+      metrics,
+      maxAttempts: 4,
+    });
+    const { body } = await metrics.render();
+    for (const line of [
+      'shardgate_mail_delivery_success_total{target="smtp"} 0',
+      'shardgate_mail_delivery_failed_total{target="smtp"} 0',
+      'shardgate_mail_duplicates_skipped_total{target="smtp"} 0',
+      'shardgate_mail_retries_total{target="rabbitmq"} 0',
+      'shardgate_mail_dead_lettered_total{target="rabbitmq"} 0',
+    ])
+      expect(body).toContain(line);
+  });
+
   it('delivers messages that arrive together in one store transaction per shard', async () => {
     const { ch, store, sender, batcher, count } = setup();
     for (const id of ['a', 'b', 'c']) store.rows.add(id);

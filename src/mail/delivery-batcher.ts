@@ -143,6 +143,9 @@ export class DeliveryBatcher {
         'redelivered messages acked without a second email',
       ),
     };
+    // every series at 0 from the start, so /metrics shows it and rate() sees its first event
+    for (const c of [this.c.delivered, this.c.failed, this.c.duplicates]) c.inc({ target: 'smtp' }, 0);
+    for (const c of [this.c.retried, this.c.dead]) c.inc({ target: 'rabbitmq' }, 0);
   }
 
   /** messages taken and not yet acked or rerouted */

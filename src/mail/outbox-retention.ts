@@ -101,7 +101,8 @@ export class OutboxRetention {
         const started = Date.now();
         const n = await this.opts.store.purgeDelivered(shardId, hours, batch);
         total += n;
-        if (n > 0) this.purged.inc({ shard: shardId }, n);
+        // 0 too: the shard's series shows from its first round on
+        this.purged.inc({ shard: shardId }, n);
         if (n < batch) break;
         // a DELETE slowed by a busy master makes the next one wait longer: a purge takes at
         // most a fifth of the time it runs
