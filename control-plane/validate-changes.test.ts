@@ -38,6 +38,18 @@ describe('validateChanges / problemsMessage', () => {
     expect(message).not.toMatch(/more/);
   });
 
+  it('judged from the values in force too, a refused shard removal is one problem, not two saying the same', () => {
+    const read = readOf(base);
+    const problems = validateChanges(
+      read,
+      planChanges(read, new Map([['shards/s1', undefined]])),
+      new Map(base),
+    );
+    expect(problems.filter((p) => p.key === 'shards/s1')).toEqual([
+      { key: 'shards/s1', reason: 'shard still holds 2 tenant(s): a, b' },
+    ]);
+  });
+
   it('refuses removing a shard whose own value is invalid while tenants are on it (the instances still route them there)', () => {
     const broken: [string, string][] = base.map(([k, v]) =>
       k === 'shards/s1' ? [k, '{"master":{"host":"127.0.0.1","port":3316},"x":1}'] : [k, v],

@@ -76,6 +76,8 @@ export function validateChanges(
         reason: `shard still holds ${holders.length} tenant(s): ${named}${others > 0 ? ` and ${others} other tenant(s)` : ''}`,
       });
       for (const tid of holders) if (!changed.has(`tenants/${tid}`)) restated.add(`tenants/${tid}`);
+      // the state's own rejection of the deleted key says the same again ("deleted while …")
+      restated.add(c.key);
     }
   }
   problems.push(

@@ -181,7 +181,9 @@ describe('shardgate-ctl tenants remove', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`tenant ${id} removed from the directory`);
     expect(r.stdout).toContain('its rows stay on shard shard-1, nothing was deleted there');
-    expect(r.stdout).toContain('is not free: a tenant created with it on the same shard gets these rows');
+    expect(r.stdout).toContain(
+      'is not free: a tenant created with it on the same shard gets back whatever rows it has there',
+    );
     expect(etcdGet(`tenants/${id}`)).toBeUndefined();
     await waitFor(async () => (await answers(id)).every((s) => s === 404), {
       timeoutMs: 5000,

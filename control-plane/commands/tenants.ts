@@ -207,7 +207,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         was,
         // the rows are keyed by the tenant id: a new directory entry of that id on that shard
         // finds them again, members, librarian and unexpired tokens included
-        `the id ${id} is not free: a tenant created with it on the same shard gets these rows, members and their tokens back`,
+        `the id ${id} is not free: a tenant created with it on the same shard gets back whatever rows it has there, members and their tokens included`,
       ],
     },
   );
