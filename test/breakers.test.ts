@@ -62,6 +62,13 @@ async function writesAgain(base: string, name: string, book: object): Promise<vo
   );
 }
 
+/** `breakers/mysql-master/<setting>` overrides for this test (restored after all), in force */
+async function masterBreaker(settings: Record<string, number>): Promise<void> {
+  for (const [setting, value] of Object.entries(settings))
+    restores.push(etcdOverride(`breakers/mysql-master/${setting}`, String(value)));
+  await new Promise((r) => setTimeout(r, 500));
+}
+
 /** a book for tenant A through `base` */
 function postBook(base: string, title: string, copies = 1) {
   return api('POST', '/v1/books', {
@@ -366,11 +373,12 @@ describe('circuit breakers with live settings', () => {
     // whole call timeout for as long as the lock was held (48 writes of 2 s in an outside check)
     const CALL_TIMEOUT = 800;
     const RESET = 1500;
-    restores.push(etcdOverride('breakers/mysql-master/failure_threshold', '3'));
-    restores.push(etcdOverride('breakers/mysql-master/call_timeout_ms', String(CALL_TIMEOUT)));
-    restores.push(etcdOverride('breakers/mysql-master/reset_timeout_ms', String(RESET)));
-    restores.push(etcdOverride('breakers/mysql-master/half_open_max_calls', '1'));
-    await new Promise((r) => setTimeout(r, 500));
+    await masterBreaker({
+      failure_threshold: 3,
+      call_timeout_ms: CALL_TIMEOUT,
+      reset_timeout_ms: RESET,
+      half_open_max_calls: 1,
+    });
     const base = INSTANCES[0]!;
     const name = `mysql-master:${shardA.id}`;
     const prefix = `ftwrl-${Date.now()}`;
@@ -433,11 +441,57 @@ describe('circuit breakers with live settings', () => {
     expect(rows.map((r) => r.title)).toEqual([`${prefix}-after`]);
   });
 
+  it('writes a stopped master commits when it resumes, after their call timeout: a 201 when the commit came within the grace, never "not applied" for a row that exists', async () => {
+    // the writes wait behind a global read lock; the master is stopped with an UNLOCK queued in
+    // its socket; the writes' call timeouts fire and their KILLs wait for the master; on SIGCONT
+    // it unlocks and commits the writes before it takes the KILLs. A KILL that finds such a
+    // thread idle must not count as "stopped" (an outside check saw 2 such 503s
+    // dependency_unavailable whose rows existed; beforeCommit's unit test has the states)
+    const CALL_TIMEOUT = 800;
+    await masterBreaker({ failure_threshold: 50, call_timeout_ms: CALL_TIMEOUT });
+    const base = INSTANCES[0]!;
+    const prefix = `resumed-${Date.now()}`;
+    const pid = pidOf(shardA.master.name);
+    const answers: { title: string; answer: string }[] = [];
+    for (let round = 0; round < 3; round++) {
+      const lock = await rootConnection(shardA.master.port);
+      await lock.query('FLUSH TABLES WITH READ LOCK');
+      let unlocked: Promise<unknown> = Promise.resolve();
+      let writes: Promise<void>[] = [];
+      try {
+        writes = [0, 1, 2, 3].map(async (i) => {
+          const title = `${prefix}-${round}-${i}`;
+          const r = await postBook(base, title);
+          answers.push({ title, answer: `${r.status} ${(r.json as { code?: string }).code ?? ''}`.trim() });
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        process.kill(pid, 'SIGSTOP');
+        unlocked = lock.query('UNLOCK TABLES');
+        // resume after the call timeouts, within the grace the API gives the KILLs
+        await new Promise((r) => setTimeout(r, CALL_TIMEOUT - 300 + 250));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+        await unlocked.finally(() => lock.end());
+      }
+      await Promise.all(writes);
+    }
+    const rows = await rootQuery<{ title: string }>(
+      shardA.master.port,
+      'SELECT title FROM books WHERE tenant_id = ? AND title LIKE ?',
+      [tenantA, `${prefix}-%`],
+    );
+    const applied = new Set(rows.map((r) => r.title));
+    // an answer that says "not applied" is never contradicted by a row, and a 201 has its row
+    expect(answers.filter((a) => a.answer === '503 dependency_unavailable' && applied.has(a.title))).toEqual(
+      [],
+    );
+    expect(answers.filter((a) => a.answer === '201' && !applied.has(a.title))).toEqual([]);
+    expect(answers).toHaveLength(12);
+  });
+
   it('writes that wait on a row lock past the call timeout do not open the master breaker for the whole shard', async () => {
     const CALL_TIMEOUT = 800;
-    restores.push(etcdOverride('breakers/mysql-master/failure_threshold', '3'));
-    restores.push(etcdOverride('breakers/mysql-master/call_timeout_ms', String(CALL_TIMEOUT)));
-    await new Promise((r) => setTimeout(r, 500));
+    await masterBreaker({ failure_threshold: 3, call_timeout_ms: CALL_TIMEOUT });
     const base = INSTANCES[0]!;
     const name = `mysql-master:${shardA.id}`;
     const created = await postBook(base, `rowlock-${Date.now()}`, 5);

@@ -81,21 +81,27 @@ class MysqlNode implements SqlNode<MysqlSession> {
     let stop: ((error: CallStoppedError) => void) | undefined;
     const stopped = signal && new Promise<never>((_, reject) => (stop = reject));
     stopped?.catch(() => {}); // settled unheard when the call ends first
+    let abandoned = false;
     const abandon = () => {
       if (broken) return;
       broken = true;
+      abandoned = true;
       const { threadId } = connection;
       connection.destroy();
       void this.killThread(threadId).then((report) => stop?.(new CallStoppedError(this.key, report)));
     };
     signal?.addEventListener('abort', abandon, { once: true });
     try {
-      // given up on while it waited for a connection: never start it
-      if (signal?.aborted) throw new DependencyUnavailableError(this.key, 'abandoned before it started');
+      // given up on while it waited for a connection: never started, so surely not applied
+      if (signal?.aborted && !abandoned)
+        throw new CallStoppedError(this.key, { mayHaveApplied: false, dependencyStuck: true });
       const flavour = await this.detectFlavour(connection);
       const work = fn(new MysqlSession(flavour, this.statementsOf(connection)));
       return await (stopped ? Promise.race([work, stopped]) : work);
     } catch (error) {
+      // abandoned: the outcome is how the KILL left the write, whatever `fn` failed with first
+      // (its next statement on the closed connection fails at once, before the KILL is done)
+      if (abandoned && stopped) await stopped;
       if (error instanceof DependencyError) throw error;
       if (broken || isConnectionError(error)) {
         broken = true;
@@ -174,6 +180,28 @@ export function sessionInitSql(lockWaitTimeoutSeconds: number): string {
 
 /** MariaDB and MySQL: "Unknown thread id" (the thread ended already) */
 const ER_NO_SUCH_THREAD = 1094;
+
+/** a thread's row of information_schema.PROCESSLIST, as `killThread` reads it */
+interface ThreadSeen {
+  COMMAND: string;
+  STATE: string | null;
+  /** the first characters of the statement it runs (of a batch: the current one) */
+  INFO: string | null;
+}
+
+/**
+ * Whether killing the thread now rolls its transaction back for sure: it runs a statement before
+ * the COMMIT (a row-lock wait shows `Updating`, `Sending data`, `Update`), or it runs the COMMIT
+ * but still waits to begin it (`Waiting for backup lock` or `… commit lock` under a global read
+ * lock). Not so for an idle thread (it has run all it received, COMMIT included), one in the
+ * COMMIT itself, or one waiting for a semi-sync acknowledgement (committed here already).
+ */
+export function beforeCommit({ COMMAND, STATE, INFO }: ThreadSeen): boolean {
+  if (COMMAND !== 'Query') return false;
+  if (!/^\s*commit\b/i.test(INFO ?? '')) return INFO !== null;
+  const state = STATE ?? '';
+  return state.startsWith('Waiting for ') && !/semi-sync/i.test(state);
+}
 
 interface Holder {
   node: MysqlNode;
@@ -286,7 +314,8 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    * lock, a metadata lock, a semi-sync acknowledgement, disk space), so the server is stuck on
    * writes; anything else (`Updating`: a row lock held by another transaction) is this call's
    * own wait. The report:
-   * - killed: the write did not apply (unless its COMMIT was running), stuck as read;
+   * - killed before its COMMIT ran (`beforeCommit`): the write did not apply; stuck as read;
+   * - killed idle or in its COMMIT: it may have applied (the server resumed and ran it all);
    * - the thread was gone: the server ended it after running what it had, so it may have applied;
    * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
    *   that in all): it may still apply when the server resumes, and the server is stuck. Logged.
@@ -299,11 +328,11 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       connection = own;
       try {
         const [rows] = await own.query<RowDataPacket[]>(
-          'SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = ?',
+          'SELECT COMMAND, STATE, LEFT(INFO, 16) AS INFO FROM information_schema.PROCESSLIST WHERE ID = ?',
           [threadId],
         );
-        const state = rows[0]?.STATE as string | undefined;
-        if (state === undefined) return { mayHaveApplied: true, dependencyStuck: false };
+        const thread = rows[0] as ThreadSeen | undefined;
+        if (!thread) return { mayHaveApplied: true, dependencyStuck: false };
         const gone = await own.query('KILL CONNECTION ?', [threadId]).then(
           () => false,
           (error: unknown) => {
@@ -311,7 +340,8 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
             throw error;
           },
         );
-        return { mayHaveApplied: gone, dependencyStuck: !gone && state.startsWith('Waiting for ') };
+        const stuck = (thread.STATE ?? '').startsWith('Waiting for ');
+        return { mayHaveApplied: gone || !beforeCommit(thread), dependencyStuck: !gone && stuck };
       } finally {
         own.destroy();
       }

@@ -28,8 +28,9 @@ import { drizzleTenantRepos } from './repos/tenant-repos.js';
 
 /**
  * A write the caller stopped waiting for (503 after the master breaker's call_timeout_ms) is
- * stopped too: its connection is closed, so it does not commit once a hung master resumes
- * (RunOptions). The 503 of a write therefore means "not applied", unless its COMMIT had left.
+ * stopped too: its connection is closed and its server thread killed (RunOptions), so it does
+ * not commit once a hung master resumes. The 503 says which: `dependency_unavailable` when the
+ * kill stopped it before its COMMIT, `write_outcome_unknown` when that could not be confirmed.
  */
 const CANCELLABLE = { cancellable: true } as const;
 
