@@ -180,6 +180,30 @@ export function sessionInitSql(lockWaitTimeoutSeconds: number): string {
 
 /** MariaDB and MySQL: "Unknown thread id" (the thread ended already) */
 const ER_NO_SUCH_THREAD = 1094;
+/** MariaDB: "Unknown query id" (that statement ended already) */
+const ER_NO_SUCH_QUERY = 1957;
+/** "Unknown column": MySQL's PROCESSLIST has no QUERY_ID */
+const ER_BAD_FIELD_ERROR = 1054;
+
+const errnoOf = (error: unknown) => (error as { errno?: number }).errno;
+
+/**
+ * The thread's row of information_schema.PROCESSLIST, or undefined when it is gone. On MySQL,
+ * whose PROCESSLIST has no QUERY_ID (and which has no `KILL QUERY ID`), without it: such a
+ * write's kill is never taken as proof that it stopped.
+ */
+async function readThread(connection: Connection, threadId: number): Promise<ThreadSeen | undefined> {
+  const read = (queryId: string) =>
+    connection.query<RowDataPacket[]>(
+      `SELECT COMMAND, STATE, LEFT(INFO, 16) AS INFO${queryId} FROM information_schema.PROCESSLIST WHERE ID = ?`,
+      [threadId],
+    );
+  const [rows] = await read(', QUERY_ID').catch((error: unknown) => {
+    if (errnoOf(error) === ER_BAD_FIELD_ERROR) return read('');
+    throw error;
+  });
+  return rows[0] as ThreadSeen | undefined;
+}
 
 /** a thread's row of information_schema.PROCESSLIST, as `killThread` reads it */
 interface ThreadSeen {
@@ -187,20 +211,20 @@ interface ThreadSeen {
   STATE: string | null;
   /** the first characters of the statement it runs (of a batch: the current one) */
   INFO: string | null;
+  /** that statement's id (MariaDB: every statement of a batch has its own) */
+  QUERY_ID?: number | string;
 }
 
 /**
- * Whether killing the thread now rolls its transaction back for sure: it runs a statement before
- * the COMMIT (a row-lock wait shows `Updating`, `Sending data`, `Update`), or it runs the COMMIT
- * but still waits to begin it (`Waiting for backup lock` or `… commit lock` under a global read
- * lock). Not so for an idle thread (it has run all it received, COMMIT included), one in the
- * COMMIT itself, or one waiting for a semi-sync acknowledgement (committed here already).
+ * Whether interrupting the statement the thread runs stops its transaction before the COMMIT:
+ * the statement is one before the COMMIT (a row-lock wait shows `Updating`, `Sending data`,
+ * `Update`; a global read lock `Waiting for backup lock`), so the rest of its batch, COMMIT
+ * included, does not run. Not so for an idle thread (it has run all it received, COMMIT
+ * included), nor for the COMMIT itself: even one still waiting to begin may be past the point
+ * where an interruption stops it by the time the interruption arrives.
  */
-export function beforeCommit({ COMMAND, STATE, INFO }: ThreadSeen): boolean {
-  if (COMMAND !== 'Query') return false;
-  if (!/^\s*commit\b/i.test(INFO ?? '')) return INFO !== null;
-  const state = STATE ?? '';
-  return state.startsWith('Waiting for ') && !/semi-sync/i.test(state);
+export function beforeCommit({ COMMAND, INFO }: ThreadSeen): boolean {
+  return COMMAND === 'Query' && INFO !== null && !/^\s*commit\b/i.test(INFO);
 }
 
 interface Holder {
@@ -314,8 +338,10 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    * lock, a metadata lock, a semi-sync acknowledgement, disk space), so the server is stuck on
    * writes; anything else (`Updating`: a row lock held by another transaction) is this call's
    * own wait. The report:
-   * - killed before its COMMIT ran (`beforeCommit`): the write did not apply; stuck as read;
-   * - killed idle or in its COMMIT: it may have applied (the server resumed and ran it all);
+   * - the statement seen before its COMMIT (`beforeCommit`) interrupted by its query id: the
+   *   write did not apply; stuck as read;
+   * - idle, in its COMMIT, or past the statement seen by the time of the kill: it may have
+   *   applied (the server resumed and ran it all);
    * - the thread was gone: the server ended it after running what it had, so it may have applied;
    * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
    *   that in all): it may still apply when the server resumes, and the server is stuck. Logged.
@@ -327,21 +353,28 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       const own = await createConnection(this.connectionOptions(spec));
       connection = own;
       try {
-        const [rows] = await own.query<RowDataPacket[]>(
-          'SELECT COMMAND, STATE, LEFT(INFO, 16) AS INFO FROM information_schema.PROCESSLIST WHERE ID = ?',
-          [threadId],
-        );
-        const thread = rows[0] as ThreadSeen | undefined;
+        const thread = await readThread(own, threadId);
         if (!thread) return { mayHaveApplied: true, dependencyStuck: false };
-        const gone = await own.query('KILL CONNECTION ?', [threadId]).then(
-          () => false,
-          (error: unknown) => {
-            if ((error as { errno?: number }).errno === ER_NO_SUCH_THREAD) return true;
-            throw error;
-          },
-        );
+        // Interrupt the very statement that was seen, if it still runs: `KILL QUERY ID` (MariaDB)
+        // fails once the thread has moved on, so a success proves the batch stopped before its
+        // COMMIT. A separate read and kill did not: a master resumed from SIGSTOP ran on to its
+        // COMMIT in between (an outside check saw 6 of 133 such writes applied).
+        const interrupted =
+          beforeCommit(thread) && thread.QUERY_ID !== undefined
+            ? await own.query('KILL QUERY ID ?', [thread.QUERY_ID]).then(
+                () => true,
+                (error: unknown) => {
+                  if (errnoOf(error) === ER_NO_SUCH_QUERY) return false;
+                  throw error;
+                },
+              )
+            : false;
+        // then end the thread, so what it has not committed rolls back now
+        await own.query('KILL CONNECTION ?', [threadId]).catch((error: unknown) => {
+          if (errnoOf(error) !== ER_NO_SUCH_THREAD) throw error;
+        });
         const stuck = (thread.STATE ?? '').startsWith('Waiting for ');
-        return { mayHaveApplied: gone || !beforeCommit(thread), dependencyStuck: !gone && stuck };
+        return { mayHaveApplied: !interrupted, dependencyStuck: stuck };
       } finally {
         own.destroy();
       }
