@@ -69,15 +69,13 @@ class MysqlNode implements SqlNode<MysqlSession> {
     const connection = await this.acquire();
     let broken = false;
     // the caller gave up (the breaker's call timeout, RunOptions): close the connection now, so
-    // `fn` cannot send a COMMIT later, and KILL its server thread. Closing alone is not enough: a
-    // server that is waiting (a global read lock, a full disk) notices the closed socket only
-    // once it reads again, and a batch whose COMMIT it has received already would then still
-    // apply, after the caller was told 503. Killed, the waiting statement fails and the
-    // transaction rolls back. Only a COMMIT the server is executing may still apply. The call
-    // settles (fails) once the KILL is done, with a CallStoppedError that says whether the KILL
-    // was confirmed (else the write may still apply: a stopped server runs what its socket holds
-    // once it resumes) and whether the server was stuck; mysql2 tells a closed connection's
-    // pending query nothing, so without that it would hang until the server answered.
+    // `fn` cannot send a COMMIT later, and stop its server thread (`killThread`). Closing alone is
+    // not enough: a server that is waiting (a global read lock, a full disk) notices the closed
+    // socket only once it reads again, and a batch whose COMMIT it has received already would
+    // then still apply, after the caller was told 503. The call settles (fails) once the kill is
+    // done, with a CallStoppedError that says whether the write surely did not apply and whether
+    // the server was stuck; mysql2 tells a closed connection's pending query nothing, so without
+    // that it would hang until the server answered.
     let stop: ((error: CallStoppedError) => void) | undefined;
     const stopped = signal && new Promise<never>((_, reject) => (stop = reject));
     stopped?.catch(() => {}); // settled unheard when the call ends first
@@ -332,9 +330,10 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
   }
 
   /**
-   * `KILL CONNECTION threadId` on the node, over a connection of its own (the pool's may all be
-   * busy); a user may kill its own threads without any privilege. First it reads what the thread
-   * was doing: a state `Waiting for …` is a server-wide wait (the global read lock or backup
+   * Stops thread `threadId` on the node, over a connection of its own (the pool's may all be
+   * busy; a user may kill its own threads without any privilege): `KILL QUERY ID` of the
+   * statement it was seen running when that is one before its COMMIT, then `KILL CONNECTION`.
+   * First it reads what the thread was doing: a state `Waiting for …` is a server-wide wait (the global read lock or backup
    * lock, a metadata lock, a semi-sync acknowledgement, disk space), so the server is stuck on
    * writes; anything else (`Updating`: a row lock held by another transaction) is this call's
    * own wait. The report:

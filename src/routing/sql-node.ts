@@ -41,13 +41,14 @@ export interface SqlNode<S extends NodeSession = NodeSession> {
 export interface RunOptions {
   /**
    * Abandoning the call must stop it (a write transaction): when `signal` aborts, the connection
-   * is closed at once and its server thread killed, so the server rolls back what it has not
-   * committed, including a batch it holds whose COMMIT it has not run yet (a server waiting on a
-   * global read lock), and `fn`'s next statement fails; one that starts after the abort is never
-   * run. The call settles once that is done. Only a COMMIT the server is executing may still
-   * apply (the usual ambiguity of a lost answer), or any batch already sent when the KILL itself
-   * cannot reach the server. The breaker guard supplies the signal of its call timeout when
-   * `cancellable` is set, and answers the caller once the call settled (ABANDON_GRACE_MS at most).
+   * is closed at once, so `fn`'s next statement fails and one that starts after the abort is never
+   * run, and its server thread is stopped (Node adapter: the statement it runs interrupted by its
+   * query id, then the thread killed), including a batch the server holds whose COMMIT it has not
+   * run yet. The call then fails with a CallStoppedError that says whether the write surely did
+   * not apply (its statement before the COMMIT was interrupted) or may have (idle, in its COMMIT,
+   * gone, or the server unreachable). The breaker guard supplies the signal of its call timeout
+   * when `cancellable` is set, and answers the caller once the call settled (ABANDON_GRACE_MS at
+   * most; past that, "may have applied").
    */
   signal?: AbortSignal;
   cancellable?: boolean;
