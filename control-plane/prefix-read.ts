@@ -4,6 +4,7 @@
  * does not answer is the context's EtcdUnreachableError (exit 2).
  */
 import { ConfigState } from '../src/config/config-state.js';
+import { configValueText } from '../src/config/config-value-text.js';
 import type { DbHostPolicy } from '../src/config/db-hosts.js';
 import type { Entry } from '../src/config/history-restore.js';
 import type { CtlContext } from './ctl-context.js';
@@ -27,7 +28,7 @@ export async function readPrefix(ctx: CtlContext): Promise<PrefixRead> {
   const mods = new Map<string, number>();
   for (const kv of res.kvs) {
     const key = kv.key.toString('utf8').slice(ctx.prefix.length);
-    entries.set(key, kv.value.toString('utf8'));
+    entries.set(key, configValueText(kv.value));
     mods.set(key, Number(kv.mod_revision));
   }
   return { revision: Number(res.header.revision), entries, mods, dbHosts: ctx.env.SHARDGATE_DB_HOSTS };

@@ -103,6 +103,19 @@ describe('live config from etcd', () => {
       // the last good value stays: still active, so a read is not refused
       const r = await fetch(`${apis[0]}/v1/books?limit=1`, { headers: { 'X-Tenant-ID': 't-utf8-live' } });
       expect(r.status).toBe(200);
+      // valid UTF-8 that spells U+FFFD is a valid value: it replaces the last good one
+      etcdPut(key, '{"shard":"shard-1","status":"suspended","name":"Lib \uFFFD"}');
+      for (const base of apis) {
+        await waitFor(
+          async () => {
+            const c = await configOf(base);
+            if (c.rejected.some((r) => r.key === key)) return undefined;
+            const r = await fetch(`${base}/v1/books?limit=1`, { headers: { 'X-Tenant-ID': 't-utf8-live' } });
+            return r.status === 200 ? undefined : r.status;
+          },
+          { timeoutMs: 2000, what: `${base} to apply the value that spells U+FFFD` },
+        );
+      }
     } finally {
       etcdctlSync(['del', `${PREFIX}${key}`]);
       client.close();

@@ -21,6 +21,7 @@ import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import { ConfigNotifier } from './config-notifier.js';
 import { type ConfigSnapshot, foldChanges } from './config-state.js';
+import { configValueText } from './config-value-text.js';
 import type { DbHostPolicy } from './db-hosts.js';
 import { applyRestorePlan, type Entry, etcdVersionReader, planHistoryRestore } from './history-restore.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
@@ -127,7 +128,7 @@ export class EtcdConfigStore implements ConfigStore {
     const revision = Number(res.header.revision);
     const entries = res.kvs.map((kv): [string, string, number] => [
       this.relative(kv),
-      kv.value.toString('utf8'),
+      configValueText(kv.value),
       Number(kv.mod_revision),
     ]);
     const initial = !this.notifier.loaded;
@@ -196,7 +197,7 @@ export class EtcdConfigStore implements ConfigStore {
       const changes =
         event.type === 'Delete'
           ? this.notifier.state.delete(key, Number(event.kv.mod_revision) || revision)
-          : this.notifier.state.put(key, event.kv.value.toString('utf8'), Number(event.kv.mod_revision));
+          : this.notifier.state.put(key, configValueText(event.kv.value), Number(event.kv.mod_revision));
       all.push(...changes);
     }
     this.logChanges(all, revision, 'config changed');

@@ -24,6 +24,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { type ConfigChange, ConfigState, type ConfigStateOptions, foldChanges } from './config-state.js';
+import { configValueText } from './config-value-text.js';
 import { parseConfigKey } from './schema.js';
 
 export type Entry = [key: string, value: string, modRevision: number];
@@ -191,6 +192,6 @@ export function etcdVersionReader(client: Etcd3, prefix: string): VersionReader 
   return async (key, revision) => {
     const res = await client.get(`${prefix}${key}`).revision(String(revision)).exec();
     const kv = res.kvs[0];
-    return kv ? { value: kv.value.toString('utf8'), mod: Number(kv.mod_revision) } : undefined;
+    return kv ? { value: configValueText(kv.value), mod: Number(kv.mod_revision) } : undefined;
   };
 }

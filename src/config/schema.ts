@@ -6,6 +6,7 @@
  * `{ ok: false, reason }` so the caller can report it and keep the last good value.
  */
 import { z } from 'zod';
+import { isNotUtf8 } from './config-value-text.js';
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /**
@@ -234,10 +235,9 @@ function idKey(id: string, then: () => ParseResult): ParseResult {
  * keys (a tenant naming an unknown shard) are checked by `validateReferences`.
  */
 export function parseConfigKey(key: string, value: string): ParseResult {
-  // etcd holds bytes; every reader decodes them as UTF-8 with U+FFFD for what is not (Buffer's
-  // toString), so that mark is how a value that is not UTF-8 (CONTRACT.md §4) shows here
-  if (value.includes('\uFFFD'))
-    return { ok: false, reason: 'must be valid UTF-8 (holds bytes that are not, or U+FFFD)' };
+  // etcd holds bytes; every reader decodes them with configValueText, which marks bytes that are
+  // not UTF-8 (CONTRACT.md §4) with a lone surrogate. A valid value may well spell U+FFFD.
+  if (isNotUtf8(value)) return { ok: false, reason: 'must be valid UTF-8 (holds bytes that are not)' };
   const parts = key.split('/');
   const [head, a, b] = parts;
   if (head === 'shards' && parts.length === 2 && a) {

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/mysql2';
 import { migrate } from 'drizzle-orm/mysql2/migrator';
 import { createConnection } from 'mysql2/promise';
+import { configValueText } from '../config/config-value-text.js';
 import { refusedServers } from '../config/db-hosts.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
@@ -51,14 +52,14 @@ async function readShards(endpoints: string[], prefix: string): Promise<Map<stri
     const raw = await etcd
       .getAll()
       .prefix(`${prefix}shards/`)
-      .strings()
+      .buffers()
       .catch((error: unknown) => {
         throw new CliError(`etcd unreachable at ${endpoints.join(',')}: ${(error as Error).message}`, 2);
       });
     const shards = new Map<string, ShardConfig>();
     for (const [key, value] of Object.entries(raw)) {
       const relative = key.slice(prefix.length);
-      const parsed = parseConfigKey(relative, value);
+      const parsed = parseConfigKey(relative, configValueText(value));
       if (!parsed.ok) throw new CliError(`${relative}: ${parsed.reason}`, 1);
       if (parsed.parsed.type === 'shard') shards.set(parsed.parsed.id, parsed.parsed.value);
     }
