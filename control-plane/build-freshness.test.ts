@@ -2,10 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-// @ts-expect-error plain JS beside the launcher, without declarations
-import { buildIsStale } from './bin/build-freshness.js';
+import { buildIsStale as stale } from './bin/build-freshness.js';
 
-const stale = buildIsStale as (root: string, also?: string[]) => boolean;
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });

@@ -6,38 +6,26 @@
  * back-dated — the next `up` builds again instead of running what a broken build left behind.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, statSync, utimesSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+// types only (erased): the rule itself is loaded from the checkout below, from source and dist alike
+import type * as Freshness from '../control-plane/bin/build-freshness.js';
 import { REPO_ROOT } from './paths.js';
 
 const run = promisify(execFile);
-export const SOURCE_DIRS = ['src', 'control-plane', 'stack'];
 export const API_ENTRY = join(REPO_ROOT, 'dist', 'src', 'entry', 'node.js');
+/** the one freshness rule, shared with the shardgate-ctl launcher (plain JS, so not under dist/) */
+const FRESHNESS = join(REPO_ROOT, 'control-plane', 'bin', 'build-freshness.js');
 
 export function distFile(...parts: string[]): string {
   return join(REPO_ROOT, 'dist', ...parts);
 }
 
-async function newestSourceMtime(): Promise<number> {
-  let newest = 0;
-  for (const dir of SOURCE_DIRS) {
-    const root = join(REPO_ROOT, dir);
-    if (!existsSync(root)) continue;
-    for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
-      // the build excludes tests (tsconfig.build.json), so editing one needs no rebuild
-      if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue;
-      if (entry.parentPath.includes('node_modules')) continue;
-      newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
-    }
-  }
-  return newest;
-}
-
 export async function isStale(): Promise<boolean> {
-  if (!existsSync(API_ENTRY)) return true;
-  return statSync(API_ENTRY).mtimeMs < (await newestSourceMtime());
+  const { buildIsStale } = (await import(pathToFileURL(FRESHNESS).href)) as typeof Freshness;
+  return buildIsStale(REPO_ROOT);
 }
 
 /** Build when stale; resolves true when it built. Throws with tsc's report when the build fails. */

@@ -1,6 +1,9 @@
 // Plain JS (the launcher runs before any TypeScript loader): whether dist/ is older than the
-// sources it is built from, by the rule of stack/build.ts — `dist/src/entry/node.js` newer than
-// every non-test .ts under src/, control-plane/ and stack/ (a failed build back-dates that entry).
+// sources it is built from. The one copy of that rule: the launcher and the local stack's `up`
+// (stack/build.ts, which builds when it holds) both call it. Fresh means `dist/src/entry/node.js`
+// is newer than every non-test .ts under src/, control-plane/ and stack/ (tests are not built;
+// a failed build back-dates that entry, so the next `up` builds again). A deleted source file
+// alone does not make the build stale: nothing it left in dist/ is imported by a fresh file.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
