@@ -232,7 +232,9 @@ export function buildProgram(): Command {
     .description('the email queues on RabbitMQ (SHARDGATE_AMQP_URL): depths, dead letters, redrive');
   mail
     .command('status')
-    .description('messages in the work queue, each retry tier and the dead-letter queue')
+    .description(
+      "messages in the work queue, each retry tier and the dead-letter queue, and in an older version's retry queues while they exist",
+    )
     .option('--json', JSON_HELP)
     .action(run((ctx, opts: { json?: boolean }) => mailStatus(ctx, opts)));
   mail

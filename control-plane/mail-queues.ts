@@ -20,7 +20,7 @@
 import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
 import { DEAD_QUEUE, WORK_QUEUE } from '../src/mail/amqp-topology.js';
 import { decodeMailBatch, decodeMailMessage, type MailMessage } from '../src/mail/mail-message.js';
-import { RETRY_QUEUES } from '../src/mail/retry-tiers.js';
+import { LEGACY_RETRY_QUEUES, RETRY_QUEUES } from '../src/mail/retry-tiers.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 
 /**
@@ -98,6 +98,8 @@ export interface QueueDepth {
   /** null: the queue is not declared (no email worker has connected to this broker yet) */
   messages: number | null;
   consumers: number | null;
+  /** a retry queue of an older version, deleted by the email worker once it is empty */
+  retiring?: true;
 }
 
 /** What a command does with one dead letter it took from the head of the queue. */
@@ -134,11 +136,19 @@ export class MailQueues {
     }
   }
 
-  /** depth of the work queue, each retry tier and the dead-letter queue */
+  /**
+   * Depth of the work queue, each retry tier and the dead-letter queue, then of every retry
+   * queue of an older version that still exists (`retiring: true`; LEGACY_RETRY_QUEUES): the
+   * mails in those are not lost, they reach the work queue when their delay runs out.
+   */
   async depths(): Promise<QueueDepth[]> {
-    const names = [WORK_QUEUE, ...RETRY_QUEUES, DEAD_QUEUE];
     const out: QueueDepth[] = [];
-    for (const queue of names) out.push({ queue, ...(await this.check(queue)) });
+    for (const queue of [WORK_QUEUE, ...RETRY_QUEUES, DEAD_QUEUE])
+      out.push({ queue, ...(await this.check(queue)) });
+    for (const queue of LEGACY_RETRY_QUEUES) {
+      const depth = await this.check(queue);
+      if (depth.messages !== null) out.push({ queue, ...depth, retiring: true });
+    }
     return out;
   }
 

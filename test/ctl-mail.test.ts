@@ -523,6 +523,36 @@ describe('shardgate-ctl mail', () => {
     expect(queues.at(-1)!.messages).toBeGreaterThanOrEqual(1); // this file's poison message
   });
 
+  it("status also shows an older version's retry queue while it exists, as retiring", async () => {
+    // such a queue is named like its routing key (src/mail/retry-tiers.ts); this one holds a
+    // message the worker never sees: nothing routes to it, and it has no TTL
+    const legacy = 'shardgate.mail.retry.64s';
+    const conn = await amqp.connect(AMQP_URL);
+    const ch = await conn.createConfirmChannel();
+    try {
+      await ch.assertQueue(legacy, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+      ch.sendToQueue(legacy, Buffer.from('held by an older version'), { persistent: true });
+      await ch.waitForConfirms();
+      const json = ctl(['mail', 'status', '--json']);
+      expect(json.stderr).toBe('');
+      expect(json.code).toBe(0);
+      const { queues } = JSON.parse(json.stdout) as {
+        queues: { queue: string; messages: number | null; retiring?: boolean }[];
+      };
+      expect(queues.at(-1)).toEqual({ queue: legacy, messages: 1, consumers: 0, retiring: true });
+      expect(queues.filter((q) => q.retiring)).toHaveLength(1);
+      const text = ctl(['mail', 'status']);
+      expect(text.code).toBe(0);
+      expect(text.stdout.trimEnd().split('\n').at(-1)).toMatch(
+        /^shardgate\.mail\.retry\.64s +1 message\(s\): an older version's retry queue; its mails go back to the work queue/,
+      );
+    } finally {
+      await ch.deleteQueue(legacy).catch(() => {});
+      await conn.close();
+    }
+    expect(ctl(['mail', 'status', '--json']).stdout).not.toContain(legacy);
+  });
+
   it('refuses a bad option in one line, and reports an unreachable broker with exit 2 and no password', () => {
     for (const args of [
       ['mail', 'dead-letters', '--limit', '0'],

@@ -53,7 +53,11 @@ export async function mailStatus(ctx: CtlContext, opts: { json?: boolean }): Pro
     const what =
       d.messages === null
         ? 'not declared (no email worker has connected yet)'
-        : `${d.messages} message(s)${d.queue.endsWith('.work') ? `, ${d.consumers} consumer(s)` : ''}`;
+        : `${d.messages} message(s)${d.queue.endsWith('.work') ? `, ${d.consumers} consumer(s)` : ''}${
+            d.retiring
+              ? ": an older version's retry queue; its mails go back to the work queue when their delay runs out, then the email worker deletes it"
+              : ''
+          }`;
     ctx.out(`${d.queue.padEnd(width)}  ${what}`);
   }
 }

@@ -29,3 +29,10 @@ export function retryQueueName(delayMs: number): string {
 
 /** every retry tier's queue, shortest delay first */
 export const RETRY_QUEUES: readonly string[] = RETRY_DELAYS_MS.map(retryQueueName);
+
+/**
+ * The retry queues of older versions, named like the routing keys: a worker retires each at
+ * connect (amqp-topology.ts), unbound at once and deleted once its messages went back to the
+ * work queue. Until then they hold mails, so `mail status` shows those that still exist.
+ */
+export const LEGACY_RETRY_QUEUES: readonly string[] = RETRY_DELAYS_MS.map(retryRoutingKey);
