@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { ResultSetHeader } from 'mysql2';
 import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
+import { formatHostPort } from '../src/config/host-port.js';
 import type { ShardConfig } from '../src/config/schema.js';
 import { flavourOfVersion, positionSql, VERSION_SQL, waitSql } from '../src/db/flavour-sql.js';
 import { missingPasswordHint, shardPassword } from '../src/db/shard-password.js';
@@ -48,7 +49,7 @@ export interface ServerAddress {
 }
 
 /** `host:port`: the only way a server is named in output */
-export const addressOf = (a: ServerAddress) => `${a.host}:${a.port}`;
+export const addressOf = (a: ServerAddress) => formatHostPort(a.host, a.port);
 
 /**
  * A connection to one server of a shard as the application's user, the password from the

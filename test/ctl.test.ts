@@ -94,6 +94,12 @@ describe('shardgate-ctl', () => {
       [['tenants', 'bogus'], "tenants: unknown command 'bogus' (see shardgate-ctl tenants --help)"],
       [['lb', 'sync', '--json'], "lb sync: unknown option '--json' (see shardgate-ctl lb sync --help)"],
       [['config', 'apply', '--dry-run'], "config apply: required option '-f, --file <file>' not specified"],
+      [
+        ['shards', 'add', 'ctl-v6', '--master', '::1:3316'],
+        'shards add: invalid --master "::1:3316": expected host:port (an IPv6 address in brackets: [::1]:3306)',
+      ],
+      // an IPv6 address in brackets is an address: here one where nothing listens
+      [['shards', 'add', 'ctl-v6', '--master', '[::1]:1'], 'shards add: master [::1]:1 unreachable ('],
     ] as const) {
       const r = ctl([...args]);
       expect(r.code, args.join(' ')).toBe(1);

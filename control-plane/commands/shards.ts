@@ -10,6 +10,8 @@
  * after its master died, and it leaves the replicas in the same write. Hosts compare
  * case-insensitively, as DNS names do; no name is resolved.
  */
+
+import { formatHostPort, parseHostPort as parseAddress } from '../../src/config/host-port.js';
 import { looseEntry } from '../../src/config/loose-entry.js';
 import { ID_PATTERN, parseConfigKey, replicaSchema, type ShardConfig } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
@@ -34,9 +36,12 @@ const sameServer = (a: HostPort, b: HostPort) =>
   a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port;
 
 export function parseHostPort(text: string, what: string): HostPort {
-  const m = /^([^:\s]+):(\d{1,5})$/.exec(text);
-  if (!m) throw new UserError(`invalid ${what} "${text}": expected host:port`);
-  return { host: m[1]!, port: Number(m[2]) };
+  const hp = parseAddress(text);
+  if (!hp)
+    throw new UserError(
+      `invalid ${what} "${text}": expected host:port (an IPv6 address in brackets: [::1]:3306)`,
+    );
+  return hp;
 }
 
 function shardOf(read: PrefixRead, id: string): ShardConfig {
@@ -76,7 +81,7 @@ async function requireReachable(
   const failed = await unreachable(endpoints);
   if (failed.length === 0) return;
   const list = failed
-    .map(({ endpoint: e, error }) => `${e.what} ${e.host}:${e.port} unreachable (${error})`)
+    .map(({ endpoint: e, error }) => `${e.what} ${formatHostPort(e.host, e.port)} unreachable (${error})`)
     .join('; ');
   if (!force) throw new UserError(`${list}; nothing written (--force to write it anyway)`);
   ctx.warn(`${command}: warning: ${list}; writing it anyway (--force)`);
@@ -129,8 +134,8 @@ export function shardLines(
   return alignColumns(
     rows.map((r) => [
       r.id,
-      `master ${r.master.host}:${r.master.port}`,
-      `replicas ${r.replicas.map((x) => `${x.host}:${x.port}(w${x.weight})`).join(', ') || 'none'}`,
+      `master ${formatHostPort(r.master.host, r.master.port)}`,
+      `replicas ${r.replicas.map((x) => `${formatHostPort(x.host, x.port)}(w${x.weight})`).join(', ') || 'none'}`,
       `tenants ${r.tenants}${r.rejected ? ` (its key is rejected: ${r.rejected})` : ''}`,
     ]),
   );
@@ -148,7 +153,7 @@ export async function addShard(
     database: opts.database ?? 'shardgate',
   };
   shard.replicas.forEach((r, i) => {
-    const name = `${r.host}:${r.port}`;
+    const name = formatHostPort(r.host, r.port);
     if (sameServer(r, shard.master)) {
       throw new UserError(
         `--replica ${name} is the shard's master (--master): a server cannot be its own replica`,
@@ -180,7 +185,7 @@ function warnSharedDatabase(ctx: CtlContext, read: PrefixRead, id: string, shard
   for (const [other, config] of loadState(read).snapshot.shards) {
     if (other === id || !sameDatabase(config, shard)) continue;
     ctx.warn(
-      `shard ${id}'s master ${shard.master.host}:${shard.master.port} database ${shard.database} is shard ${other}'s too: both ids name the same rows (tenants move between them is refused)`,
+      `shard ${id}'s master ${formatHostPort(shard.master.host, shard.master.port)} database ${shard.database} is shard ${other}'s too: both ids name the same rows (tenants move between them is refused)`,
     );
   }
 }
@@ -217,7 +222,7 @@ export async function setMaster(
   });
   if (promoted)
     ctx.out(
-      `shard ${id}: replica ${master.host}:${master.port} promoted to master and removed from the replicas (it must take writes and no longer follow the old master)`,
+      `shard ${id}: replica ${formatHostPort(master.host, master.port)} promoted to master and removed from the replicas (it must take writes and no longer follow the old master)`,
     );
 }
 

@@ -38,6 +38,7 @@
  * resumeMove (move-resume.ts).
  */
 import { EtcdLockFailedError, type Lock } from 'etcd3';
+import { formatHostPort } from '../../src/config/host-port.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { moveLockKey, readMoveRecord } from '../move-record.js';
@@ -92,7 +93,7 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
   if (sameDatabase(source, target)) {
     // a copy onto itself, then "deleting the old rows", would delete the only ones
     throw new UserError(
-      `shards ${from} and ${to} name the same database (${target.master.host}:${target.master.port} ${target.database}): the tenant's rows are there already; point tenants/${id} at ${to} with \`etcdctl put\` or \`config apply\` instead`,
+      `shards ${from} and ${to} name the same database (${formatHostPort(target.master.host, target.master.port)} ${target.database}): the tenant's rows are there already; point tenants/${id} at ${to} with \`etcdctl put\` or \`config apply\` instead`,
     );
   }
   await moveLocked(ctx, id, opts, {

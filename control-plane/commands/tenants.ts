@@ -15,6 +15,7 @@
  * its `problem`, never hidden.
  */
 import type { ConfigState } from '../../src/config/config-state.js';
+import { formatHostPort } from '../../src/config/host-port.js';
 import { looseEntry, looseTenantEntry } from '../../src/config/loose-entry.js';
 import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
@@ -257,7 +258,7 @@ export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boo
   ctx.out(
     `tenant ${id}\n  shard:  ${row.shard ?? '?'}\n  status: ${row.status ?? '?'}${row.name ? `\n  name:   ${printableName(row.name)}` : ''}`,
   );
-  if (shard) ctx.out(`  master: ${shard.master.host}:${shard.master.port}`);
+  if (shard) ctx.out(`  master: ${formatHostPort(shard.master.host, shard.master.port)}`);
   if (row.problem) ctx.out(`  problem: ${row.problem}\n  value:  ${row.value}`);
   if (move && 'problem' in move) ctx.out(`  move:   ${move.problem}`);
   else if (move) {

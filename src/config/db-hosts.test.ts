@@ -13,7 +13,7 @@ const shard = (master: string, ...replicas: string[]) => {
 describe('SHARDGATE_DB_HOSTS', () => {
   it('allows a host on any port, a host:port on that port only, case-insensitively, IPv6 in brackets', () => {
     const p = parseDbHosts(' db-1.internal , 10.0.0.7:3306,[::1],[fd00::2]:3307');
-    expect(p.text).toBe('db-1.internal,10.0.0.7:3306,::1,fd00::2:3307');
+    expect(p.text).toBe('db-1.internal,10.0.0.7:3306,[::1],[fd00::2]:3307');
     expect(p.allows('DB-1.internal', 1)).toBe(true);
     expect(p.allows('10.0.0.7', 3306)).toBe(true);
     expect(p.allows('10.0.0.7', 3307)).toBe(false);

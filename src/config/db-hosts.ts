@@ -10,6 +10,8 @@
  * written in brackets, `[::1]` or `[::1]:3306`. Hosts compare case-insensitively and are never
  * resolved (a name and its address are different entries). Unset: every server is allowed.
  */
+import { formatHostPort } from './host-port.js';
+
 export interface DbHostPolicy {
   /** the list as given, for messages */
   readonly text: string;
@@ -34,7 +36,15 @@ export function parseDbHosts(text: string): DbHostPolicy {
     });
   if (entries.length === 0) throw new Error('names no server (leave it unset to allow every server)');
   return {
-    text: entries.map((e) => (e.port === undefined ? e.host : `${e.host}:${e.port}`)).join(','),
+    text: entries
+      .map((e) =>
+        e.port === undefined
+          ? e.host.includes(':')
+            ? `[${e.host}]`
+            : e.host
+          : formatHostPort(e.host, e.port),
+      )
+      .join(','),
     allows: (host, port) => {
       const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
       return entries.some((e) => e.host === h && (e.port === undefined || e.port === port));
@@ -51,8 +61,10 @@ export function refusedServers(
   const refused = [
     ...(policy.allows(shard.master.host, shard.master.port)
       ? []
-      : [`master ${shard.master.host}:${shard.master.port}`]),
-    ...shard.replicas.filter((r) => !policy.allows(r.host, r.port)).map((r) => `replica ${r.host}:${r.port}`),
+      : [`master ${formatHostPort(shard.master.host, shard.master.port)}`]),
+    ...shard.replicas
+      .filter((r) => !policy.allows(r.host, r.port))
+      .map((r) => `replica ${formatHostPort(r.host, r.port)}`),
   ];
   return refused.length === 0
     ? undefined

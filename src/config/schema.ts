@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { isNotUtf8 } from './config-value-text.js';
+import { formatHostPort } from './host-port.js';
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /**
@@ -60,7 +61,7 @@ export const shardSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['replicas', i],
-          message: `${r.host}:${r.port} is ${name(r) === name(shard.master) ? "the shard's master" : 'listed twice'}`,
+          message: `${formatHostPort(r.host, r.port)} is ${name(r) === name(shard.master) ? "the shard's master" : 'listed twice'}`,
         });
       seen.add(name(r));
     });
