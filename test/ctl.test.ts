@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { ETCD_MAX_TXN_OPS, etcdArgs } from '../stack/etcd.js';
+import { INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { ETCD_ENDPOINT, etcdDel, etcdGet, etcdOverride, etcdPut, PREFIX } from './helpers/etcd.js';
 import { uniqueTenantId } from './helpers/tenants.js';
@@ -205,6 +206,48 @@ describe('shardgate-ctl', () => {
     expect(forced.code).toBe(0);
     expect(etcdGet('replication/max_lag_seconds')).toBe(lag);
     expect(etcdGet('cache/ttl_seconds')).toBe('37');
+  });
+
+  it('status shows the keys the instances reject with their own environment (SHARDGATE_DB_HOSTS), naming them', async () => {
+    // the instances allow 127.0.0.1 only; this command is told localhost is fine too
+    const key = `shards/ctl-dbh-${randomBytes(3).toString('hex')}`;
+    created.add(key);
+    etcdPut(
+      key,
+      '{"master":{"host":"127.0.0.1","port":3326},"replicas":[{"host":"localhost","port":3327}],"database":"shardgate"}',
+    );
+    const reason = 'replica localhost:3327 not in SHARDGATE_DB_HOSTS (127.0.0.1)';
+    await waitFor(
+      async () => {
+        const rejected = await Promise.all(
+          INSTANCES.map(async (base) => {
+            const c = (await (await fetch(`${base}/health/config`)).json()) as {
+              rejected: { key: string }[];
+            };
+            return c.rejected.some((r) => r.key === key);
+          }),
+        );
+        return rejected.every(Boolean);
+      },
+      { timeoutMs: 2000, what: 'both instances to reject the shard' },
+    );
+    const lenient = ctl(['status'], { SHARDGATE_DB_HOSTS: '127.0.0.1,localhost' });
+    expect(lenient.code).toBe(0);
+    expect(lenient.stdout).toContain(`\nrejected by api-1, api-2 ${PREFIX}${key}: ${reason}`);
+    const json = JSON.parse(
+      ctl(['status', '--json'], { SHARDGATE_DB_HOSTS: '127.0.0.1,localhost' }).stdout,
+    ) as {
+      instances: { id: string; rejected: { key: string; reason: string }[] | null }[];
+    };
+    for (const i of json.instances.filter((x) => x.id === 'api-1' || x.id === 'api-2'))
+      expect(i.rejected?.filter((r) => r.key === key).map((r) => r.reason.startsWith(reason))).toEqual([
+        true,
+      ]);
+    // judged the same way here: one line, the command's own, not repeated per instance
+    const strict = ctl(['status'], { SHARDGATE_DB_HOSTS: '127.0.0.1' });
+    expect(strict.stdout).toContain(`\nrejected ${PREFIX}${key}: ${reason}`);
+    expect(strict.stdout).not.toContain('rejected by');
+    etcdDel(key);
   });
 
   it('status says what each instance answers, and names a weighted instance that is not registered', () => {

@@ -54,6 +54,36 @@ async function readiness(urls: string[]): Promise<Map<string, string>> {
   return new Map(answers);
 }
 
+interface Rejected {
+  key: string;
+  reason: string;
+}
+
+/**
+ * The keys each instance rejects (`/health/config` within 1 s; absent when it does not answer).
+ * An instance judges with its own environment: a server outside its SHARDGATE_DB_HOSTS, a
+ * `passwordEnv` it lacks. Those it rejects while this command, run with another environment,
+ * takes the value: `status` shows them, so it never reports a config the instances do not run.
+ */
+async function instanceRejections(urls: string[]): Promise<Map<string, Rejected[]>> {
+  const answers = await Promise.all(
+    urls.map(async (url) => {
+      try {
+        const res = await fetch(`${url}/health/config`, { signal: AbortSignal.timeout(1000) });
+        if (!res.ok) {
+          await res.body?.cancel();
+          return undefined;
+        }
+        const body = (await res.json()) as { rejected?: Rejected[] };
+        return Array.isArray(body.rejected) ? ([url, body.rejected] as const) : undefined;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  return new Map(answers.filter((a) => a !== undefined));
+}
+
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
   // an empty prefix is a fresh cluster, or a mistyped SHARDGATE_ETCD_PREFIX: say which to check
@@ -67,7 +97,12 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   const tenantsPerShard = Object.fromEntries([...snap.shards.keys()].map((id) => [id, 0]));
   for (const t of snap.tenants.values()) tenantsPerShard[t.shard] = (tenantsPerShard[t.shard] ?? 0) + 1;
   const urls = [...snap.instances.values()].map((i) => i.url);
-  const [live, ready] = await Promise.all([liveReplication(urls), readiness(urls)]);
+  const [live, ready, rejections] = await Promise.all([
+    liveReplication(urls),
+    readiness(urls),
+    instanceRejections(urls),
+  ]);
+  const ownRejection = new Set(s.rejected.map((r) => `${r.key}\n${r.reason}`));
   const view = {
     etcd: { endpoints: ctx.env.SHARDGATE_ETCD_ENDPOINTS, prefix: ctx.prefix, revision: read.revision },
     /**
@@ -88,7 +123,16 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     cache: snap.cache,
     replication: snap.replication,
     mail: snap.mail,
-    instances: [...snap.instances].map(([id, info]) => ({ id, ...info, health: ready.get(info.url) })),
+    /**
+     * `rejected`: the keys the instance rejects and this command does not (its own environment
+     * differs); null when it did not answer /health/config
+     */
+    instances: [...snap.instances].map(([id, info]) => ({
+      id,
+      ...info,
+      health: ready.get(info.url),
+      rejected: rejections.get(info.url)?.filter((r) => !ownRejection.has(`${r.key}\n${r.reason}`)) ?? null,
+    })),
     /** instances with an LB weight above 0 and no registration: down, or never started */
     unregisteredWeighted: [...snap.lbWeights]
       .filter(([id, weight]) => weight > 0 && !snap.instances.has(id))
@@ -141,4 +185,12 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   );
   for (const line of instanceLines) ctx.out(`  ${line}`);
   for (const r of view.rejected) ctx.out(`rejected ${ctx.prefix}${r.key}: ${r.reason}`);
+  // the same rejection by several instances is one line naming them
+  const byInstances = new Map<string, string[]>();
+  for (const i of view.instances)
+    for (const r of i.rejected ?? []) {
+      const line = `${ctx.prefix}${r.key}: ${r.reason}`;
+      byInstances.set(line, [...(byInstances.get(line) ?? []), i.id]);
+    }
+  for (const [line, ids] of byInstances) ctx.out(`rejected by ${ids.join(', ')} ${line}`);
 }
