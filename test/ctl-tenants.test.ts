@@ -12,7 +12,7 @@ import { setTenantStatus } from '../control-plane/commands/tenants.js';
 import { createCtlContext } from '../control-plane/ctl-context.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
-import { etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
+import { etcdDel, etcdGet, etcdPut, PREFIX } from './helpers/etcd.js';
 import { createTenant } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -277,6 +277,41 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
     } finally {
       for (const key of [orphan, notJson, badStatus, badId]) cleanUp(`tenants/${key}`);
     }
+  });
+
+  it('a tenant whose entry turned invalid shows its last good shard and status, the ones in force', async () => {
+    // before: `?` for both, while the instances kept serving it from its shard
+    const id = await newTenant('lastgood', 'shard-2');
+    put(`tenants/${id}`, JSON.stringify({ shard: 'shard-2', status: 'readonly' }));
+    put(`tenants/${id}`, '{"shard":"shard-1","status":"active",}');
+    const rows = JSON.parse(ctl(['tenants', 'list', '--json']).stdout) as Record<string, unknown>[];
+    expect(rows.find((r) => r.id === id)).toEqual({
+      id,
+      shard: 'shard-2',
+      status: 'readonly',
+      problem: 'must be valid JSON; keeping last good value',
+      value: '{"shard":"shard-1","status":"active",}',
+      lastGood: true,
+    });
+    const line = ctl(['tenants', 'list'])
+      .stdout.split('\n')
+      .find((l) => l.startsWith(`${id} `));
+    expect(line).toMatch(
+      / shard-2 +readonly +problem: must be valid JSON; keeping last good value \(the shard and status shown, in force\)$/,
+    );
+    const show = ctl(['tenants', 'show', id]).stdout;
+    expect(show).toContain('  shard:  shard-2\n  status: readonly\n');
+    expect(show).toContain('  master: 127.0.0.1:3326\n');
+    expect(show).toContain('its last good value, which the instances enforce');
+    // the instances agree: readonly on shard-2 (a write is refused with 423, a read answers)
+    expect(await answers(id)).toEqual(INSTANCES.map(() => 200));
+    // set-status cannot read the entry: it names a put that fixes it, with the shard in force
+    const r = ctl(['tenants', 'set-status', id, 'active']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toContain(
+      `\`etcdctl put ${PREFIX}tenants/${id} '{"shard":"shard-2","status":"active"}'\``,
+    );
   });
 
   it('show --json of an unknown tenant reports like every command: one stderr line, exit 1, no stdout', () => {

@@ -53,11 +53,17 @@ export interface TenantRow {
   problem?: string;
   /** the raw value, given with a problem */
   value?: string;
+  /**
+   * with a problem: shard, status and name are the entry's last good value, which the instances
+   * enforce (restored from etcd's history, as they restore it), not what etcd holds now
+   */
+  lastGood?: true;
 }
 
 /**
  * Every `tenants/` key, sorted by id: a valid entry as the schema reads it (status defaulted), a
- * rejected one with the schema's reason as `problem` and whatever shard/status it names.
+ * rejected one with the schema's reason as `problem` and, given `s` = stateInForce's state, its
+ * last good value where it has one (`lastGood`), else whatever shard/status the value names.
  */
 export function tenantRows(read: PrefixRead, s: ConfigState = loadState(read)): TenantRow[] {
   const reasons = new Map(s.rejected.map((r) => [r.key, r.reason]));
@@ -67,8 +73,12 @@ export function tenantRows(read: PrefixRead, s: ConfigState = loadState(read)): 
     const id = key.slice(TENANTS.length);
     const good = s.snapshot.tenants.get(id);
     const problem = reasons.get(key);
-    if (good && problem === undefined) {
-      rows.push({ id, ...good });
+    if (good) {
+      rows.push({
+        id,
+        ...good,
+        ...(problem === undefined ? {} : { problem, value: raw, lastGood: true as const }),
+      });
       continue;
     }
     const loose = looseTenantEntry(raw);
@@ -152,8 +162,10 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
       if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
       const entry = looseEntry(raw);
       if (!entry) {
+        // the shard of its last good value, which the instances enforce, where etcd still has it
+        const shard = (await stateInForce(ctx, read)).state.snapshot.tenants.get(id)?.shard ?? '<shard>';
         throw new UserError(
-          `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object): fix it with \`config apply\` or remove it with \`tenants remove\``,
+          `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object); nothing written. Fix it, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify({ shard, status })}'\`, or remove it with \`tenants remove\``,
         );
       }
       const next = JSON.stringify({ ...entry, status });
@@ -232,7 +244,7 @@ export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Pr
     r.shard ?? '?',
     r.status ?? '?',
     r.name ? printableName(r.name) : '',
-    r.problem ? `problem: ${r.problem}` : '',
+    r.problem ? `problem: ${r.problem}${r.lastGood ? ' (the shard and status shown, in force)' : ''}` : '',
   ]);
   for (const line of alignColumns(table)) ctx.out(line);
   const bad = rows.filter((r) => r.problem).length;
@@ -247,7 +259,7 @@ export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boo
   const read = await readPrefix(ctx);
   const row = tenantRows(read, (await stateInForce(ctx, read)).state).find((r) => r.id === id);
   if (!row) throw new UserError(`unknown tenant ${id}`);
-  const shard = row.problem || !row.shard ? undefined : state(read).shards.get(row.shard);
+  const shard = (row.problem && !row.lastGood) || !row.shard ? undefined : state(read).shards.get(row.shard);
   const record = await readMoveRecord(ctx, id).catch((error: Error) => ({ problem: error.message }));
   const move = record && {
     ...record,
@@ -259,7 +271,12 @@ export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boo
     `tenant ${id}\n  shard:  ${row.shard ?? '?'}\n  status: ${row.status ?? '?'}${row.name ? `\n  name:   ${printableName(row.name)}` : ''}`,
   );
   if (shard) ctx.out(`  master: ${formatHostPort(shard.master.host, shard.master.port)}`);
-  if (row.problem) ctx.out(`  problem: ${row.problem}\n  value:  ${row.value}`);
+  if (row.problem) {
+    const inForce = row.lastGood
+      ? '\n  (shard and status above: its last good value, which the instances enforce)'
+      : '';
+    ctx.out(`  problem: ${row.problem}\n  value:  ${row.value}${inForce}`);
+  }
   if (move && 'problem' in move) ctx.out(`  move:   ${move.problem}`);
   else if (move) {
     ctx.out(
