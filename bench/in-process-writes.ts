@@ -49,7 +49,15 @@ export async function openInProcessWrites(
   const config = new EtcdConfigStore({ client: etcd, prefix: env.SHARDGATE_ETCD_PREFIX, logger });
   const metrics = createPromMetrics();
   const breakers = new BreakerRegistry({ config, logger, metrics });
-  const services = createDataServices({ env, processEnv: process.env, config, logger, breakers, metrics });
+  const services = createDataServices({
+    env,
+    processEnv: process.env,
+    config,
+    logger,
+    breakers,
+    metrics,
+    instanceId: 'bench-in-process',
+  });
   const close = async () => {
     await services.close();
     await config.close();

@@ -41,8 +41,11 @@ export function createDataServices({
   logger,
   breakers,
   metrics,
+  instanceId,
 }: {
   env: Env;
+  /** this process's instance id: its row in each master's `breaker_probes` (at most 63 chars kept) */
+  instanceId: string;
   /** where a shard's `passwordEnv` is looked up (normally process.env) */
   processEnv: Record<string, string | undefined>;
   config: ConfigStore;
@@ -57,7 +60,8 @@ export function createDataServices({
     password: (name) => shardPassword(env, name, processEnv),
     logger,
   });
-  const router = new ShardRouter({ config, nodes, logger, guard: breakerNodeGuard(breakers) });
+  const guard = breakerNodeGuard(breakers, { probeId: instanceId.slice(0, 63) });
+  const router = new ShardRouter({ config, nodes, logger, guard });
   registerDataMetrics({ metrics, nodes, router });
   return {
     services: {

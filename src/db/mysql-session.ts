@@ -43,6 +43,14 @@ export class MysqlSession implements NodeSession {
     return String((await this.scalar(positionSql(this.flavour, role))) ?? '');
   }
 
+  async probeWrite(probeId: string): Promise<void> {
+    // autocommit: one statement, one round trip; NOW(3) so every probe changes the row (binlogged)
+    await this.sql.client.query(
+      'INSERT INTO breaker_probes (probe_id, probed_at) VALUES (?, NOW(3)) ON DUPLICATE KEY UPDATE probed_at = NOW(3)',
+      [probeId],
+    );
+  }
+
   async waitFor(gtid: string, timeoutMs: number): Promise<boolean> {
     if (timeoutMs <= 0) {
       const wanted = parseGtid(this.flavour, gtid);

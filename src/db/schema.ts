@@ -2,7 +2,8 @@
  * Drizzle schema of one shard's `shardgate` database (migrations/ is generated from it by
  * `npx drizzle-kit generate`; never edit generated SQL by hand).
  *
- * Multi-tenancy: every table carries `tenant_id`, and every index that serves a tenant query
+ * Multi-tenancy: every table of tenant data carries `tenant_id` (`breaker_probes` is the one table
+ * that holds none), and every index that serves a tenant query
  * starts with it — primary keys are (tenant_id, id), so a tenant's rows cluster together and an
  * id of another tenant is simply not found. Ids are app-generated 26-character ULID-shaped
  * strings (src/domain/ids.ts) stored as ASCII binary, so they compare and sort as bytes.
@@ -157,3 +158,19 @@ export const idempotencyKeys = mysqlTable(
     index('idempotency_keys_tenant_created_idx').on(t.tenantId, t.createdAt),
   ],
 );
+
+const instanceIdType = customType<{ data: string; driverData: string }>({
+  dataType: () => 'varchar(63) CHARACTER SET ascii COLLATE ascii_bin',
+});
+
+/**
+ * Not tenant data: one row per process (`probe_id`, its instance id) whose master breaker probed
+ * this master with a write. A breaker opened by writes that timed out while the server was stuck
+ * (a global read lock, a full disk, a semi-sync acknowledgement) closes only once such a write
+ * commits (breaker-node-guard.ts); a read answering proves nothing about writes. Moves, tenant
+ * removal and the row checks of shardgate-ctl never read it.
+ */
+export const breakerProbes = mysqlTable('breaker_probes', {
+  probeId: instanceIdType('probe_id').primaryKey(),
+  probedAt: at('probed_at').notNull(),
+});

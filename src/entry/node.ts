@@ -88,7 +88,15 @@ const cache = new ReadCache({
       ),
   ),
 });
-const dataServices = createDataServices({ env, processEnv: process.env, config, logger, breakers, metrics });
+const dataServices = createDataServices({
+  env,
+  processEnv: process.env,
+  config,
+  logger,
+  breakers,
+  metrics,
+  instanceId,
+});
 // its own connection to the cache's Redis, through the same `redis` breaker; fails open
 const loginThrottle = new RedisLoginThrottle({
   url: env.SHARDGATE_REDIS_URL,

@@ -355,4 +355,74 @@ describe('CircuitBreaker', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(breaker.state).toBe('closed');
   });
+
+  it('half-open after hung writes with a write trial: a read trial, then write trials close it with no caller write', async () => {
+    const { breaker, advance, transitions } = setup({
+      failure_threshold: 2,
+      half_open_max_calls: 2,
+      call_timeout_ms: 10,
+    });
+    const log: string[] = [];
+    const reads = {
+      trial: async () => void log.push('read trial'),
+      writeTrial: async () => void log.push('write trial'),
+    };
+    const write = { ...reads, writes: true };
+    await breaker.execute(hang, write).catch(() => {});
+    await breaker.execute(hang, write).catch(() => {});
+    advance(1000);
+    expect(breaker.state).toBe('half_open');
+    // a read caller starts the trials (an idle instance's position probe): no write ever comes
+    await expect(breaker.executeOrTrial(ok, reads)).rejects.toBeInstanceOf(BreakerOpenError);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(log).toEqual(['read trial', 'write trial', 'write trial']);
+    expect(breaker.state).toBe('closed');
+    expect(transitions.at(-1)?.reason).toBe('2 successful probe(s)');
+  });
+
+  it("half-open after hung writes with a write trial: reads pass, callers' writes are refused, a hung write trial re-opens it", async () => {
+    const { breaker, advance, transitions } = setup({
+      failure_threshold: 1,
+      half_open_max_calls: 1,
+      call_timeout_ms: 10,
+    });
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let writeTrials = 0;
+    const reads = {
+      trial: ok,
+      writeTrial: () => {
+        writeTrials++;
+        return writeTrials === 1 ? gate : hang();
+      },
+    };
+    const write = { ...reads, writes: true };
+    await breaker.execute(hang, write).catch(() => {});
+    advance(1000);
+    await expect(breaker.executeOrTrial(ok, write)).rejects.toBeInstanceOf(BreakerOpenError);
+    await new Promise((r) => setTimeout(r, 1));
+    // the first write trial is under way: a caller's read passes, a caller's write is refused
+    expect(writeTrials).toBe(1);
+    let called = false;
+    const caller = async () => {
+      called = true;
+    };
+    await expect(breaker.executeOrTrial(caller, write)).rejects.toBeInstanceOf(BreakerOpenError);
+    expect(called).toBe(false);
+    await expect(breaker.executeOrTrial(ok, reads)).resolves.toBe('ok');
+    expect(breaker.state).toBe('half_open');
+    release();
+    await new Promise((r) => setTimeout(r, 1));
+    expect(breaker.state).toBe('closed');
+    // opened by hung writes again; this time the write trial hangs and re-opens it, still by writes
+    await breaker.execute(hang, write).catch(() => {});
+    advance(1000);
+    await expect(breaker.executeOrTrial(ok, reads)).rejects.toBeInstanceOf(BreakerOpenError);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toMatch(/^probe failed: /);
+    advance(1000);
+    // the next spell starts again with a read trial, and a caller's write is still refused
+    await expect(breaker.executeOrTrial(ok, write)).rejects.toBeInstanceOf(BreakerOpenError);
+  });
 });

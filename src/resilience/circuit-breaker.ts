@@ -17,9 +17,11 @@
  *   calls pass as if closed; a dependency failure of one of those re-opens it too.
  * - `executeOrTrial`: as `execute`, except that half-open it refuses the caller at once and lets
  *   background trial calls probe instead (one loop per breaker), for dependencies that can hang.
- *   When timed-out writes opened it, one trial that succeeds does not close it but lets the callers'
- *   writes probe from then on (a trial is a read); so a node that hangs on everything (SIGSTOP)
- *   still costs no caller the call timeout, and one that hangs on writes is tried with writes.
+ *   When timed-out writes opened it, the trials are writes (`writeTrial`: a write that touches no
+ *   caller's data), `half_open_max_calls` of them in a row closing it, and callers' reads pass
+ *   meanwhile; so neither a node that hangs on everything (SIGSTOP) nor one that hangs on writes
+ *   costs a caller the call timeout, and a breaker closes also on an instance that gets no
+ *   writes. Without a `writeTrial`, one read trial that succeeds lets the callers' writes probe.
  * - every call is abandoned after `call_timeout_ms` and counts as a failure; a call that read
  *   `signal` of its argument sees it abort then, and the caller gets the timeout once that call
  *   settled, or ABANDON_GRACE_MS later at most: what the call does to stop (a write's KILL on
@@ -80,6 +82,11 @@ export interface ExecuteOptions {
 export interface TrialOptions extends ExecuteOptions {
   /** a cheap call without effect (a PING, a read of a key nobody writes); `isFailure` judges it too */
   trial: () => Promise<unknown>;
+  /**
+   * The trial after timed-out writes opened the breaker: a write of no caller's data, which
+   * stops itself when `signal` aborts (as a caller's write does). Absent: see `executeOrTrial`.
+   */
+  writeTrial?: (call: { readonly signal: AbortSignal }) => Promise<unknown>;
   /** called once each time a round of trials closed the breaker (the same function only once) */
   onClosedByTrials?: () => void;
 }
@@ -96,7 +103,7 @@ export class CircuitBreaker {
   private writeFailures = 0;
   /** the breaker last opened on timed-out writes: half-open, only writes probe */
   private openedByWrites = false;
-  /** this half-open spell, a trial (a read) succeeded: with `openedByWrites`, writes probe now */
+  /** this half-open spell, a read trial succeeded: with `openedByWrites` and no write trial, callers' writes probe now */
   private trialPassed = false;
   private halfOpenSuccesses = 0;
   private probesInFlight = 0;
@@ -239,19 +246,29 @@ export class CircuitBreaker {
     fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
     options: TrialOptions,
   ): Promise<T> {
-    if (this.state !== 'half_open' || this.trialPassed) return this.execute(fn, options);
+    const state = this.state;
+    // opened by writes, once a read trial passed: reads pass; writes too unless write trials probe
+    const passes = this.trialPassed && !(options.writes && options.writeTrial);
+    if (state !== 'half_open' || passes) return this.execute(fn, options);
     if (options.onClosedByTrials) this.closedByTrials.add(options.onClosedByTrials);
     if (!this.trialsRunning) void this.runTrials(options);
     return Promise.reject(new BreakerOpenError(this.name, this.retryAfterMs()));
   }
 
-  private async runTrials({ trial, isFailure }: TrialOptions): Promise<void> {
+  private async runTrials({ trial, writeTrial, isFailure }: TrialOptions): Promise<void> {
     this.trialsRunning = true;
     try {
-      while (this.state === 'half_open' && !this.trialPassed) {
-        await this.execute(() => trial(), { isFailure });
-        // opened by writes, a read that answers only shows the writes may be tried again
-        if (this.openedByWrites && this.current === 'half_open') this.trialPassed = true;
+      while (this.state === 'half_open') {
+        if (!(this.openedByWrites && this.trialPassed)) {
+          await this.execute(() => trial(), { isFailure });
+          // opened by writes, a read that answers shows that reads may pass again, not writes
+          if (this.openedByWrites && this.current === 'half_open') this.trialPassed = true;
+        } else if (writeTrial) {
+          // a probe: half_open_max_calls of them in a row close the breaker, a hung one opens it
+          await this.execute(writeTrial, { isFailure, writes: true });
+        } else {
+          break; // the callers' writes probe from here
+        }
       }
     } catch {
       // a failed trial opened the breaker again; the next caller after its reset timeout starts

@@ -8,12 +8,13 @@ import { CallTimeoutError } from '../resilience/errors.js';
 import { breakerNodeGuard } from './breaker-node-guard.js';
 import type { NodeSession, RunOptions, SqlNode } from './sql-node.js';
 
+const PROBE = { probeId: 'api-test' };
 const identity = { name: 'mysql-master:shard-1', kind: 'mysql-master' as const, shardId: 'shard-1' };
 
 function guarded(run: SqlNode['run']): SqlNode {
   const config = new MemoryConfigStore({ initial: { 'breakers/mysql-master/call_timeout_ms': '100' } });
   const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
-  return breakerNodeGuard(breakers).wrap({ key: '10.0.0.5:3306/shardgate', run }, identity);
+  return breakerNodeGuard(breakers, PROBE).wrap({ key: '10.0.0.5:3306/shardgate', run }, identity);
 }
 
 describe('breaker node guard', () => {
@@ -63,7 +64,7 @@ describe('breaker node guard, half-open', () => {
         return '0-1-1';
       },
     } as unknown as NodeSession;
-    const node = breakerNodeGuard(breakers).wrap(
+    const node = breakerNodeGuard(breakers, PROBE).wrap(
       {
         key: '10.0.0.5:3306/shardgate',
         run: <T>(fn: (s: NodeSession) => Promise<T>): Promise<T> =>

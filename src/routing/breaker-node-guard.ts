@@ -10,7 +10,13 @@
  * costs no request the call timeout each time the reset timeout runs out. Write transactions
  * (`cancellable`) are counted apart from reads (CircuitBreaker `writes`): a master that hangs only
  * on writes (a global read lock, a full disk) opens its breaker although its position probes
- * answer every second, and half-open, callers' writes probe it, not the background reads.
+ * answer every second. Half-open, a background read trial lets the callers' reads pass again,
+ * then background write trials probe it (`probeWrite`: this process's `breaker_probes` row,
+ * stopped on the server when abandoned, as a caller's write): callers' writes are refused until
+ * `half_open_max_calls` of them committed in a row, so none waits on a master that still hangs,
+ * and the breaker closes also on an instance that gets no writes. A master without the
+ * `breaker_probes` table (migration 0004 not applied) fails the trial with an SQL error, which
+ * counts as an answer: the breaker closes as if a write had gone through.
  *
  * A breaker belongs to the node it was made for: when a name comes to stand for another node
  * (`shards set-master`, a replica's address changed) the new node starts with a fresh, closed
@@ -22,7 +28,8 @@ import { DependencyUnavailableError } from '../resilience/dependency-unavailable
 import { DependencyError } from '../resilience/errors.js';
 import type { NodeGuard, NodeIdentity, NodeSession, SqlNode } from './sql-node.js';
 
-export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
+/** `probeId`: this process's instance id, the key of its `breaker_probes` row on each master */
+export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probeId: string }): NodeGuard {
   /** breaker name → the key (host:port/database) of the node its breaker was made for */
   const nodeOf = new Map<string, string>();
   return {
@@ -34,8 +41,14 @@ export function breakerNodeGuard(breakers: BreakerRegistry): NodeGuard {
       const breaker = breakers.get(identity.name, identity.kind);
       const isFailure = (e: unknown) => e instanceof DependencyError;
       const role = identity.kind === 'mysql-master' ? 'master' : 'replica';
-      // one object per node and kind of call, not per call
-      const trials = { trial: () => node.run((s) => s.position(role)), isFailure };
+      // one object per node and kind of call, not per call; a master's trials carry the write
+      // trial whichever call starts them, so the breaker closes without callers' writes
+      const writeTrial =
+        role === 'master'
+          ? (call: { readonly signal: AbortSignal }) =>
+              node.run((s) => s.probeWrite(probeId), { cancellable: true, signal: call.signal })
+          : undefined;
+      const trials = { trial: () => node.run((s) => s.position(role)), writeTrial, isFailure };
       const writeTrials = { ...trials, writes: true };
       return {
         key: node.key,

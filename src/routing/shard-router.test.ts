@@ -55,6 +55,7 @@ class FakeNodeSet implements NodeSet<FakeSession> {
           server,
           flavour: 'mariadb',
           position: async () => server.position,
+          probeWrite: async () => {},
           waitFor: async (gtid) => {
             server.waits++;
             if (server.hangsOnWait) await new Promise(() => {});
@@ -308,7 +309,7 @@ describe('shard router: config changes', () => {
       guardOf: (config) => {
         breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
         breakers.get('redis', 'redis');
-        return breakerNodeGuard(breakers);
+        return breakerNodeGuard(breakers, { probeId: 'api-test' });
       },
     });
     const names = () => breakers!.list().map((b) => `${b.name} ${b.state}`);

@@ -20,6 +20,13 @@ export interface NodeSession {
    * `WAIT_FOR_EXECUTED_GTID_SET`), waiting at most `timeoutMs`; false on timeout.
    */
   waitFor(gtid: string, timeoutMs: number): Promise<boolean>;
+  /**
+   * Commits one write that touches no tenant data (a master's `breaker_probes` row of `probeId`):
+   * the breaker's trial of a master whose writes hung. It waits where a write waits (a global
+   * read lock, a full disk, a semi-sync acknowledgement) and fails where a write fails
+   * (`read_only`).
+   */
+  probeWrite(probeId: string): Promise<void>;
 }
 
 export interface SqlNode<S extends NodeSession = NodeSession> {
