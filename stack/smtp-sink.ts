@@ -6,6 +6,9 @@
  * A recipient listed in `<mail dir>/.refuse` (one address per line, re-read every 250 ms) is
  * refused at RCPT TO with `550 5.1.1`, as a real server refuses a mailbox that does not exist:
  * tests use it to have a mail dead-lettered for real, then fix the "mailbox" and redrive it.
+ * A recipient listed in `<mail dir>/.slow` (`address milliseconds` per line, re-read likewise)
+ * has its mail stored at once but the final dot answered that much later, as a server that has
+ * taken the mail and is slow to say so: tests use it to show the worker does not send it twice.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -20,19 +23,32 @@ const port = Number(process.env.SHARDGATE_SMTP_PORT ?? topology.smtp.port);
 const host = process.env.SHARDGATE_SMTP_HOST ?? topology.host;
 mkdirSync(dir, { recursive: true });
 
-const refuseFile = join(dir, '.refuse');
-let refused = new Set<string>();
-function loadRefused(): void {
+/** the non-blank lines of `<mail dir>/<name>`, lower-cased; none when it does not exist */
+function listLines(name: string): string[] {
   try {
-    const lines = readFileSync(refuseFile, 'utf8').split('\n');
-    refused = new Set(lines.map((l) => l.trim().toLowerCase()).filter(Boolean));
+    return readFileSync(join(dir, name), 'utf8')
+      .split('\n')
+      .map((l) => l.trim().toLowerCase())
+      .filter(Boolean);
   } catch {
-    refused = new Set();
+    return [];
   }
 }
-loadRefused();
+let refused = new Set<string>();
+/** recipient → ms the answer to the final dot is held back */
+let slow = new Map<string, number>();
+function loadLists(): void {
+  refused = new Set(listLines('.refuse'));
+  slow = new Map(
+    listLines('.slow').map((l) => {
+      const [address = '', ms = '0'] = l.split(/\s+/);
+      return [address, Math.min(Number(ms) || 0, 600_000)];
+    }),
+  );
+}
+loadLists();
 // a timer, not a read per recipient: the sink's cost per mail stays what the benchmarks measured
-setInterval(loadRefused, 250).unref();
+setInterval(loadLists, 250).unref();
 
 function smtpError(responseCode: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode });
@@ -52,7 +68,7 @@ const server = new SMTPServer({
       return callback(smtpError(550, "5.1.1 mailbox unavailable (listed in the sink's .refuse)"));
     callback();
   },
-  onData(stream, _session, callback) {
+  onData(stream, session, callback) {
     const exceeded = () => (stream as unknown as { sizeExceeded?: boolean }).sizeExceeded === true;
     const chunks: Buffer[] = [];
     // past the limit the rest is read and dropped: the reply comes after the whole DATA
@@ -71,7 +87,9 @@ const server = new SMTPServer({
         console.error(`smtp-sink: cannot store ${name}: ${(error as Error).message}`);
         return callback(smtpError(451, 'cannot store the message now'));
       }
-      callback();
+      const hold = Math.max(0, ...session.envelope.rcptTo.map((r) => slow.get(r.address.toLowerCase()) ?? 0));
+      if (hold > 0) setTimeout(() => callback(), hold);
+      else callback();
     });
   },
 });

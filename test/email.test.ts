@@ -14,7 +14,7 @@
  * - every connection of the worker's outbox pool runs READ COMMITTED with a 1 s lock wait.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -31,7 +31,7 @@ import { api, INSTANCES } from './helpers/api.js';
 import { etcdOverride, etcdPut } from './helpers/etcd.js';
 import { doubled, mailbox, mailsTo } from './helpers/mailbox.js';
 import { scrapeMetric } from './helpers/metrics.js';
-import { insertOutboxRow, outboxId, welcomeMessage } from './helpers/outbox.js';
+import { deliveredMarks, insertOutboxRow, outboxId, welcomeMessage } from './helpers/outbox.js';
 import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
 import { AMQP_URL } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -88,10 +88,10 @@ async function allArrive(emails: string[], timeoutMs: number): Promise<void> {
  */
 async function publishMails(
   mails: [outboxId: string, to: string][],
-  { batch = false } = {},
+  { batch = false, shard = SHARD } = {},
 ): Promise<number> {
   const conn = await amqp.connect(AMQP_URL);
-  const message = ([id, to]: [string, string]) => welcomeMessage(id, to, tenant, SHARD);
+  const message = ([id, to]: [string, string]) => welcomeMessage(id, to, tenant, shard);
   const props = (id: string) => ({
     persistent: true,
     messageId: id,
@@ -222,6 +222,28 @@ describe('email side effects', () => {
     expect(doubled(mails)).toEqual([]);
   });
 
+  it('a server that takes a mail and answers its final dot late (past the 5 s socket timeout) gets it once', async () => {
+    // before: the worker gave up on the answer after 5 s, cleared the delivery mark and sent the
+    // mail again, every attempt stored by the server (an outside check: 16 mails twice)
+    await quiet();
+    const emails = addresses(3, 'slowdot');
+    const slow = join(MAIL_DIR, '.slow');
+    writeFileSync(slow, emails.map((e) => `${e} 7000`).join('\n'));
+    try {
+      await new Promise((r) => setTimeout(r, 400)); // the sink re-reads its lists every 250 ms
+      const answers = await registerAll(emails);
+      expect(answers.every((a) => a.status === 201)).toBe(true);
+      await allArrive(emails, 30_000);
+      // the answers come 7 s after each dot; a retry would come after them and store another copy
+      await new Promise((r) => setTimeout(r, 12_000));
+    } finally {
+      rmSync(slow, { force: true });
+    }
+    const mails = mailsTo(new Set(emails));
+    expect(mails.length).toBe(3);
+    expect(doubled(mails)).toEqual([]);
+  });
+
   it('the worker SIGKILLed mid-batch and restarted: no email lost, none doubled', async () => {
     await quiet();
     const emails = addresses(60, 'kill');
@@ -284,6 +306,27 @@ describe('email side effects', () => {
     } finally {
       await conn.close();
     }
+  });
+
+  it('a message relayed under a shard id that is gone since (a second id of the same database, deleted) is mailed once', async () => {
+    // before: the worker took the unknown shard for an outage and retried the mail for a day
+    // (an outside check: 225 mails stuck after such an id was deleted)
+    await quiet();
+    const master = node(SHARD, 'master').port;
+    const [to] = addresses(1, 'goneid');
+    const id = outboxId();
+    await insertOutboxRow(master, { id, tenant, to: to!, delivered: false });
+    const publishedAt = await publishMails([[id, to!]], { shard: `gone-${tenant}` });
+    await allArrive([to!], 5000);
+    const [mail] = mailsTo(to!);
+    // no retry tier in between (the first is 1 s)
+    expect(mail!.at - publishedAt).toBeLessThan(1000);
+    await waitFor(async () => (await deliveredMarks(master, [id]))[id] === true, {
+      timeoutMs: 3000,
+      what: 'the row marked delivered',
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(mailsTo(to!)).toHaveLength(1);
   });
 
   it('a message whose outbox row the relay still holds for a moment is mailed once the row is free, without a retry', async () => {

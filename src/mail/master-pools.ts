@@ -9,7 +9,7 @@
  * error, a lock wait timeout) passes through unchanged and does not. An unknown shard rejects
  * with a DependencyError at once. A master that changes starts with a fresh breaker.
  */
-import type { Pool, PoolConnection } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
 import { isConnectionError, toUnavailable } from '../db/mysql-errors.js';
@@ -24,6 +24,8 @@ interface ShardPool {
   raw: string;
   /** host:port of the master the pool connects to */
   master: string;
+  /** host:port/database: two shard ids may name the same rows */
+  database: string;
   pool: Pool;
 }
 
@@ -59,6 +61,7 @@ export class MasterPools {
       this.pools.set(id, {
         raw,
         master,
+        database: `${master}/${shard.database}`,
         pool: createOutboxPool({
           host: shard.master.host,
           port: shard.master.port,
@@ -81,6 +84,33 @@ export class MasterPools {
         this.opts.breakers.remove(`mysql-master:${id}`);
       }
     }
+  }
+
+  has(shardId: string): boolean {
+    return this.pools.has(shardId);
+  }
+
+  /**
+   * A configured shard whose database holds one of `outboxIds` (each database asked once, in
+   * the order of the shard map; one that does not answer is passed over), or undefined. For a
+   * message relayed under a shard id that is gone since: a second id naming the same database,
+   * deleted while its messages were queued or waiting in a retry tier.
+   */
+  async locate(outboxIds: readonly string[]): Promise<string | undefined> {
+    const asked = new Set<string>();
+    for (const [id, entry] of this.pools) {
+      if (asked.has(entry.database)) continue;
+      asked.add(entry.database);
+      try {
+        const [rows] = await this.onMaster(id, (pool) =>
+          pool.query<RowDataPacket[]>('SELECT 1 FROM outbox WHERE id IN (?) LIMIT 1', [outboxIds]),
+        );
+        if (rows.length > 0) return id;
+      } catch {
+        // that master is down or refuses: another may hold the rows; else the caller retries
+      }
+    }
+    return undefined;
   }
 
   /** `fn` on the shard's master pool, through its breaker (failure modes above) */

@@ -20,6 +20,7 @@ import { isLockWaitTimeout } from '../db/mysql-errors.js';
 import { idFloor, idTime } from '../domain/ids.js';
 import type { Logger } from '../observability/logger.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { DependencyError } from '../resilience/errors.js';
 import { MasterPools, type Sql } from './master-pools.js';
 import type { HeldMail, ReleasedMail } from './smtp-sender.js';
 
@@ -172,9 +173,14 @@ export class OutboxStore {
    * and rejects. COMMIT failing after the dots rejects too: those mails may have arrived without
    * a record, and are sent again on the retry.
    */
-  async deliverBatch(shardId: string, outboxIds: readonly string[], hold: HoldMails): Promise<BatchDelivery> {
+  async deliverBatch(
+    relayedUnder: string,
+    outboxIds: readonly string[],
+    hold: HoldMails,
+  ): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
     if (ids.length === 0) return { duplicate: [], locked: [], sent: [], missing: [], refused: new Map() };
+    const shardId = await this.shardHolding(relayedUnder, ids);
     let pending: PendingDelivery;
     try {
       pending = await this.masters.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'wait'));
@@ -194,6 +200,24 @@ export class OutboxStore {
     const unmark = [...refused.keys()].filter((id) => marked.has(id));
     if (unmark.length > 0) await this.clearMarks(shardId, unmark);
     return { ...outcome, sent, refused };
+  }
+
+  /**
+   * The shard the message names, or, when that id is gone from the shard map, a configured shard
+   * whose database holds the rows (MasterPools.locate): their outbox rows are still owed, and
+   * the relay never publishes a row twice. None: the unknown shard's DependencyError, so the
+   * mails wait as in an outage (retried up to MAX_OUTAGE_RETRIES, about a day, then dead-lettered).
+   */
+  private async shardHolding(shardId: string, ids: readonly string[]): Promise<string> {
+    if (this.masters.has(shardId)) return shardId;
+    const holder = await this.masters.locate(ids);
+    if (holder === undefined)
+      throw new DependencyError(`mysql-master:${shardId}`, `unknown shard ${shardId}`);
+    this.opts.logger.info(
+      { shard: shardId, holder, mails: ids.length },
+      'mails relayed under a shard id that is gone: delivered through the shard whose database holds them',
+    );
+    return holder;
   }
 
   /** undo `delivered_at` of mails the server did not accept; a few tries, then an error log */

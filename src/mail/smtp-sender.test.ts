@@ -17,8 +17,11 @@ interface Sink {
   close(): Promise<void>;
 }
 
-/** an SMTP server on an ephemeral port; recipients in `refuse` are refused at RCPT TO */
-async function sink({ refuse = new Set<string>() } = {}): Promise<Sink> {
+/**
+ * an SMTP server on an ephemeral port; recipients in `refuse` are refused at RCPT TO; the final
+ * dot is answered `answerDotAfterMs` after it came (a server that is slow to take the mail)
+ */
+async function sink({ refuse = new Set<string>(), answerDotAfterMs = 0 } = {}): Promise<Sink> {
   const received: string[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -33,8 +36,10 @@ async function sink({ refuse = new Set<string>() } = {}): Promise<Sink> {
     onData(stream, session, callback) {
       stream.on('data', () => {});
       stream.on('end', () => {
-        received.push(...session.envelope.rcptTo.map((r) => r.address));
-        callback();
+        setTimeout(() => {
+          received.push(...session.envelope.rcptTo.map((r) => r.address));
+          callback();
+        }, answerDotAfterMs);
       });
     },
   });
@@ -134,6 +139,29 @@ describe('SmtpSender', () => {
     const [next] = (await s.hold([mail('h@x.test')])) as HeldMail[];
     await next!.release().accepted;
     expect(server.received).toEqual(['h@x.test']);
+  });
+
+  it('waits for the answer to the final dot past the socket timeout: a slow server that takes the mail gets it once', async () => {
+    const slow = await sink({ answerDotAfterMs: 600 });
+    cleanup.push(() => slow.close());
+    const s = sender(slow.url, { maxSessions: 1, timeoutsMs: { socket: 200, dotAnswer: 2000 } });
+    const [held] = (await s.hold([mail('k@x.test')])) as HeldMail[];
+    await expect(held!.release().accepted).resolves.toBeUndefined();
+    expect(slow.received).toEqual(['k@x.test']);
+    // the session is reused with the short timeout again: a held mail not released is dropped
+    const [next] = (await s.hold([mail('l@x.test')])) as HeldMail[];
+    await tick(400);
+    await expect(next!.release().accepted).rejects.toThrow();
+  });
+
+  it('gives up on the answer to the final dot after dotAnswer', async () => {
+    const silent = await sink({ answerDotAfterMs: 5000 });
+    cleanup.push(() => silent.close());
+    const s = sender(silent.url, { maxSessions: 1, timeoutsMs: { socket: 200, dotAnswer: 500 } });
+    const [held] = (await s.hold([mail('m@x.test')])) as HeldMail[];
+    const t0 = Date.now();
+    await expect(held!.release().accepted).rejects.toThrow(/Timeout/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
   });
 
   it('refuses more mails in one call than it has sessions', async () => {

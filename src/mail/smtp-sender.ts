@@ -19,8 +19,14 @@
  * window from "until the server answered and the batch committed" to one turn of the event loop.
  *
  * Failure modes:
- * - short timeouts: a frozen server fails a mail after `socketTimeout` (5 s), and a held mail
- *   whose dot is not released within it is discarded by the timeout closing the session;
+ * - short timeouts before the final dot: a frozen server fails a mail after `socketTimeout`
+ *   (5 s), and a held mail whose dot is not released within it is discarded by the timeout
+ *   closing the session;
+ * - a long one after it: the answer to the final dot is awaited for `dotAnswer` (10 minutes, as
+ *   RFC 5321 §4.5.3.2.6 asks), because a server that got the dot may have taken the mail: a
+ *   shorter wait gives up on mails the server then accepts, and the retry sends them twice (an
+ *   outside check froze the sink for 25 s: 16 mails arrived twice with the 5 s timeout). A session
+ *   that breaks (reset, closed) still fails the mail at once;
  * - any error on a session closes it (nodemailer's pool does the same); the next mail opens a
  *   new one. Sessions idle for `idleMs` are closed with QUIT;
  * - Nagle's algorithm is off (`noDelay`): a small final write would otherwise wait for the
@@ -50,8 +56,11 @@ export interface SmtpSenderOptions {
   maxMessages?: number;
   /** an idle session is closed after this long */
   idleMs?: number;
-  /** TCP connect, then the server's greeting, then any one answer of the server */
-  timeoutsMs?: { connect?: number; greeting?: number; socket?: number };
+  /**
+   * TCP connect, then the server's greeting, then any one answer of the server before the final
+   * dot (`socket`), and the answer to the final dot (`dotAnswer`)
+   */
+  timeoutsMs?: { connect?: number; greeting?: number; socket?: number; dotAnswer?: number };
 }
 
 export interface OutgoingMail {
@@ -85,6 +94,15 @@ function smtpError(error: unknown): DependencyError {
   return new DependencyError('smtp', `smtp: ${(error as Error).message}`, { cause: error });
 }
 
+/**
+ * Sets the inactivity timeout SMTPConnection watches (its 'timeout' handler fails the session):
+ * on the socket it reads, which is the one it was given unless it upgraded it with STARTTLS.
+ * `_socket` is SMTPConnection's own field (nodemailer 7), read here only.
+ */
+function inactivity(session: Session, ms: number): void {
+  ((session.conn as unknown as { _socket?: Socket })._socket ?? session.socket).setTimeout(ms);
+}
+
 /** one SMTP connection; `fail` ends the operation in progress when the connection breaks */
 interface Session {
   conn: SMTPConnection;
@@ -101,7 +119,7 @@ export class SmtpSender implements MailSender {
   private readonly url: ReturnType<typeof shared.parseConnectionUrl>;
   private readonly maxMessages: number;
   private readonly idleMs: number;
-  private readonly timeouts: { connect: number; greeting: number; socket: number };
+  private readonly timeouts: { connect: number; greeting: number; socket: number; dotAnswer: number };
   private readonly idle: Session[] = [];
   private busy = 0;
   private readonly waiting: { n: number; go: () => void }[] = [];
@@ -116,7 +134,7 @@ export class SmtpSender implements MailSender {
     timeoutsMs,
   }: SmtpSenderOptions) {
     this.from = from;
-    this.timeouts = { connect: 3000, greeting: 3000, socket: 5000, ...timeoutsMs };
+    this.timeouts = { connect: 3000, greeting: 3000, socket: 5000, dotAnswer: 600_000, ...timeoutsMs };
     this.url = shared.parseConnectionUrl(url);
     this.maxSessions = Math.max(1, maxSessions);
     this.maxMessages = maxMessages;
@@ -230,6 +248,8 @@ export class SmtpSender implements MailSender {
           // a caller that awaits only one of them must not see an unhandled rejection
           written.catch(() => {});
           accepted.catch(() => {});
+          // the server may take its time to answer the dot (above): wait for it that long
+          inactivity(session, this.timeouts.dotAnswer);
           body.push(null);
           return { written, accepted };
         },
@@ -243,6 +263,8 @@ export class SmtpSender implements MailSender {
         if (error) return fail(error);
         if (stage === 'done') return;
         const wasReleased = stage === 'released';
+        // the next mail on this session waits for each answer as long as any other
+        inactivity(session, this.timeouts.socket);
         finish(true);
         // a 250 without a release cannot happen (the body never ended); treat it as a failure
         if (wasReleased) {
