@@ -332,6 +332,17 @@ describe('shardgate-ctl', () => {
     expect(refused.stderr).toMatch(ONE_LINE);
     expect(refused.stderr).toContain('$etcdRevision must be');
     expect(refused.code).toBe(1);
+
+    // YAML would take the trailing comma of a hand edit; a .json file must be JSON
+    const comma = join(dir, 'comma.json');
+    writeFileSync(
+      comma,
+      `${JSON.stringify({ breakers: { redis: { failure_threshold: 7 } } }).slice(0, -1)},}`,
+    );
+    const invalid = ctl(['config', 'apply', '-f', comma, '--dry-run']);
+    expect(invalid.stderr).toMatch(ONE_LINE);
+    expect(invalid.stderr).toContain(`config apply: ${comma} is not valid JSON: `);
+    expect(invalid.code).toBe(1);
   });
 
   it('config apply of a file with no export revision warns in one line that later edits go undetected, and applies it', () => {

@@ -62,6 +62,15 @@ export async function applyCommand(
     const first = ((error as Error).message.split('\n')[0] ?? '').replace(/:\s*$/, '');
     throw new UserError(`${opts.file} is not valid YAML: ${first}`);
   }
+  // a .json file is read as YAML too (which refuses a duplicate key), and must be JSON as well:
+  // YAML takes a trailing comma or a comment that JSON does not, a sign of a hand edit gone wrong
+  if (opts.file.toLowerCase().endsWith('.json')) {
+    try {
+      JSON.parse(text);
+    } catch (error) {
+      throw new UserError(`${opts.file} is not valid JSON: ${(error as Error).message}`);
+    }
+  }
   const { revision: exportedAt, doc } = splitExportRevision(text, parsed);
   const { entries: wanted, empty } = readDocument(doc);
   // problems of the file itself, named with every other problem in the one line (none hides another)
