@@ -17,7 +17,8 @@
  */
 import { type Command, CommanderError } from 'commander';
 import { UnreachableError, UserError } from './ctl-errors.js';
-import { buildProgram } from './ctl-program.js';
+import { buildProgram, collect } from './ctl-program.js';
+import { repeatedOption } from './repeated-option.js';
 
 const NAME = 'shardgate-ctl';
 
@@ -83,6 +84,9 @@ export async function main(argv: string[], program: Command = buildProgram()): P
   let active = program;
   program.hook('preAction', (_program, actionCommand) => {
     active = actionCommand;
+    const repeated = repeatedOption(actionCommand, argv.slice(2), (option) => option.parseArg === collect);
+    if (repeated)
+      throw new UserError(`option '${repeated.flags}' given ${repeated.times} times; give it once`);
   });
 
   if (argv.length <= 2) {

@@ -4,7 +4,12 @@
  * command line is reported is not decided here but in ctl-main.ts.
  */
 import { Command } from 'commander';
-import { TENANT_STATUSES } from '../src/config/schema.js';
+import {
+  BREAKER_KINDS,
+  BREAKER_SETTING_RANGES,
+  BREAKER_SETTINGS,
+  TENANT_STATUSES,
+} from '../src/config/schema.js';
 import { getBreakers, setBreaker, unsetBreaker } from './commands/breakers.js';
 import { applyCommand, exportCommand } from './commands/config.js';
 import { initCommand } from './commands/init.js';
@@ -42,7 +47,8 @@ function run<A extends unknown[]>(action: Action<A>) {
   };
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+/** the parser of a repeatable option: every value given, in order */
+export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 const JSON_HELP = 'machine-readable output';
 /** the schema's status enum, as help text */
@@ -79,7 +85,7 @@ export function buildProgram(): Command {
     .command('add <id>')
     .summary('add a shard (its addresses must take a TCP connection, or --force)')
     .description(`add a shard. ${REACH_HELP}`)
-    .requiredOption('--master <host:port>', 'master address')
+    .requiredOption('--master <host:port>', 'master address (required)')
     .option(
       '--replica <host:port[@weight]>',
       'replica address, weight 0-256 (default 1); repeatable, each server once and not the master',
@@ -159,7 +165,7 @@ export function buildProgram(): Command {
     .description(
       "copy a tenant's rows to the shard --to names and switch its directory entry there: an active tenant is readonly (writes answer 423) until every instance reads from the new shard; the source's rows are deleted after the switch unless --keep-source. Run again after an interrupted move, it finishes that move (--to its target) or takes it back (--to its source). Needs SHARDGATE_DB_PASSWORD (or the shards' passwordEnv) and Redis",
     )
-    .requiredOption('--to <shard>', 'the shard to move it to')
+    .requiredOption('--to <shard>', 'the shard to move it to (required)')
     .option(
       '--overwrite',
       'replace rows of the tenant the target shard holds already (left by an earlier remove or --keep-source)',
@@ -197,7 +203,9 @@ export function buildProgram(): Command {
     .action(run((ctx, kind: string | undefined, opts: { json?: boolean }) => getBreakers(ctx, kind, opts)));
   breakers
     .command('set <kind> <setting> <value>')
-    .description('kind: default | mysql-master | mysql-replica | redis | rabbitmq')
+    .description(
+      `kind: default | ${BREAKER_KINDS.join(' | ')}; setting (whole numbers): ${BREAKER_SETTINGS.map((s) => `${s} ${BREAKER_SETTING_RANGES[s].join('–')}`).join(', ')}`,
+    )
     .action(
       run((ctx, kind: string, setting: string, value: string) => setBreaker(ctx, kind, setting, value)),
     );
@@ -272,7 +280,7 @@ export function buildProgram(): Command {
     .description(
       'validate every key of a file from `config export` (YAML or JSON; hand-written too), print the diff and write it in one etcd transaction guarded by the revision read. A key changed in etcd after the export revision of the file is refused (--force); a file with no export revision is applied with a warning that such edits cannot be detected',
     )
-    .requiredOption('-f, --file <file>', 'YAML or JSON file, e.g. from `config export`')
+    .requiredOption('-f, --file <file>', 'YAML or JSON file, e.g. from `config export` (required)')
     .option('--dry-run', 'validate and print the diff, write nothing')
     .option('--prune', 'delete managed keys that the file does not name')
     .option(

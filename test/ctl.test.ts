@@ -99,6 +99,11 @@ describe('shardgate-ctl', () => {
         ['shards', 'add', 'ctl-v6', '--master', '::1:3316'],
         'shards add: invalid --master "::1:3316": expected host:port (an IPv6 address in brackets: [::1]:3306)',
       ],
+      // commander would keep the last one silently
+      [
+        ['tenants', 'create', 'ctl-twice', '--shard', 'shard-1', '--shard', 'shard-2'],
+        "tenants create: option '--shard <id>' given 2 times; give it once",
+      ],
       // an IPv6 address in brackets is an address: here one where nothing listens
       [['shards', 'add', 'ctl-v6', '--master', '[::1]:1'], 'shards add: master [::1]:1 unreachable ('],
     ] as const) {

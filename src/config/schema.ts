@@ -119,16 +119,26 @@ const numberText = z
   .trim()
   .regex(/^-?\d+(\.\d+)?$/, 'must be a plain number')
   .transform(Number);
-const intText = (min: number, max: number) =>
-  numberText.pipe(
-    z.number().int('must be an integer').min(min, `must be >= ${min}`).max(max, `must be <= ${max}`),
-  );
+const intText = (min: number, max: number) => {
+  // one message names the whole range, whichever bound was crossed
+  const range = `must be a whole number from ${min} to ${max}`;
+  return numberText.pipe(z.number().int(range).min(min, range).max(max, range));
+};
 
+/** each breaker setting's bounds, inclusive (the schema and the CLI's help come from here) */
+export const BREAKER_SETTING_RANGES: Record<BreakerSettingName, readonly [min: number, max: number]> = {
+  failure_threshold: [1, 1000],
+  reset_timeout_ms: [100, 3_600_000],
+  half_open_max_calls: [1, 1000],
+  call_timeout_ms: [1, 600_000],
+};
+
+const settingText = (s: BreakerSettingName) => intText(...BREAKER_SETTING_RANGES[s]);
 export const breakerSettingSchemas: Record<BreakerSettingName, z.ZodType<number, string>> = {
-  failure_threshold: intText(1, 1000),
-  reset_timeout_ms: intText(100, 3_600_000),
-  half_open_max_calls: intText(1, 1000),
-  call_timeout_ms: intText(1, 600_000),
+  failure_threshold: settingText('failure_threshold'),
+  reset_timeout_ms: settingText('reset_timeout_ms'),
+  half_open_max_calls: settingText('half_open_max_calls'),
+  call_timeout_ms: settingText('call_timeout_ms'),
 };
 
 export const DEFAULT_BREAKER_SETTINGS: BreakerSettings = {
