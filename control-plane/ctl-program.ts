@@ -13,7 +13,7 @@ import {
 import { getBreakers, setBreaker, unsetBreaker } from './commands/breakers.js';
 import { applyCommand, exportCommand } from './commands/config.js';
 import { initCommand } from './commands/init.js';
-import { setWeight } from './commands/lb.js';
+import { listWeights, setWeight, unsetWeight } from './commands/lb.js';
 import { type LbSyncOptions, lbSyncCommand } from './commands/lb-sync.js';
 import { listDeadLetters, mailStatus, redriveDeadLetters } from './commands/mail.js';
 import {
@@ -223,6 +223,17 @@ export function buildProgram(): Command {
       'set the HAProxy weight of an instance (0-256, 0 = drain); one not registered now gets it too, with a warning',
     )
     .action(run((ctx, id: string, w: string) => setWeight(ctx, id, w)));
+  lb.command('weights')
+    .description(
+      'every weight set in etcd (lb/weights/<id>), in force, and whether its instance is registered',
+    )
+    .option('--json', JSON_HELP)
+    .action(run((ctx, opts: { json?: boolean }) => listWeights(ctx, opts)));
+  lb.command('unset <instanceId>')
+    .description(
+      "delete an instance's weight key: lb sync gives its server the haproxy.cfg weight again (ends a drain); a key that is not set is no error",
+    )
+    .action(run((ctx, id: string) => unsetWeight(ctx, id)));
 
   lb.command('sync')
     .description('push lb/weights/* to HAProxy through its runtime API (0 = drain)')

@@ -120,6 +120,42 @@ describe('shardgate-ctl lb weight', () => {
     expect(same.code, same.stderr).toBe(0);
     expect(same.stderr).toBe('');
   });
+
+  it('lb weights lists every weight in force; lb unset deletes one, a second unset is no error', () => {
+    const ghost = unique('ghost');
+    const bad = unique('bad');
+    put(`lb/weights/${ghost}`, '3');
+    put(`lb/weights/${bad}`, '300');
+    const rows = JSON.parse(ctl(['lb', 'weights', '--json']).stdout) as Record<string, unknown>[];
+    const api1 = topology.apis[0]!.id;
+    expect(rows.find((r) => r.id === api1)).toMatchObject({ registered: true });
+    expect(rows.find((r) => r.id === ghost)).toEqual({ id: ghost, weight: 3, registered: false });
+    // a rejected key with no good value: listed with its problem, no weight in force
+    expect(rows.find((r) => r.id === bad)).toEqual({
+      id: bad,
+      weight: null,
+      registered: false,
+      problem: expect.stringMatching(/^must be a whole number from 0 to 256/),
+      value: '300',
+    });
+    const text = ctl(['lb', 'weights']).stdout.split('\n');
+    expect(text.find((l) => l.startsWith(`${ghost} `))).toMatch(/^\S+ +3 +not registered$/);
+    expect(text.find((l) => l.startsWith(`${bad} `))).toMatch(
+      / \? +not registered +problem: must be a whole number/,
+    );
+
+    const r = ctl(['lb', 'unset', ghost]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^- lb/weights/${ghost} \\(was 3\\)\nlb sync gives ${ghost}'s server its haproxy.cfg weight now\nrevision \\d+\n$`,
+      ),
+    );
+    expect(etcdGet(`lb/weights/${ghost}`)).toBeUndefined();
+    const again = ctl(['lb', 'unset', ghost]);
+    expect([again.code, again.stderr]).toEqual([0, '']);
+    expect(again.stdout).toContain('is not set; nothing written');
+  });
 });
 
 describe('shardgate-ctl lb sync: a deleted lb/weights key', () => {

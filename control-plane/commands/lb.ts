@@ -1,14 +1,69 @@
 /**
  * `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (0–256, 0 = drain). An instance that
  * is not registered now (no `instances/<id>`: down, not started yet, or a typo) still gets its
- * weight, with a warning on stderr naming it, printed once the write is done. Without the key
- * (deleted with etcdctl), `lb sync` gives the server its haproxy.cfg weight again, ending a
- * weight-0 drain.
+ * weight, with a warning on stderr naming it, printed once the write is done.
+ * `lb unset <instanceId>`: delete the key; `lb sync` then gives the server its haproxy.cfg weight
+ * again, ending a weight-0 drain. `lb weights [--json]`: every weight key in force, each instance
+ * registered or not.
  */
 import { parseConfigKey } from '../../src/config/schema.js';
+import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { readPrefix } from '../prefix-read.js';
+import { stateInForce } from '../state-in-force.js';
 import { writeKeys } from '../write-keys.js';
+
+const WEIGHTS = 'lb/weights/';
+
+interface WeightRow {
+  id: string;
+  /** the weight in force (a rejected key's last good value); null: none, the key holds no good value */
+  weight: number | null;
+  registered: boolean;
+  /** why the instances reject the key's current value, and that value */
+  problem?: string;
+  value?: string;
+}
+
+export async function listWeights(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
+  const read = await readPrefix(ctx);
+  // a rejected weight key counts with its last good value, as lb sync and the instances keep it
+  const { snapshot: snap, rejected } = (await stateInForce(ctx, read)).state;
+  const ids = new Set([
+    ...snap.lbWeights.keys(),
+    ...rejected.filter((r) => r.key.startsWith(WEIGHTS)).map((r) => r.key.slice(WEIGHTS.length)),
+  ]);
+  const rows = [...ids].sort().map((id): WeightRow => {
+    const problem = rejected.find((r) => r.key === `${WEIGHTS}${id}`)?.reason;
+    return {
+      id,
+      weight: snap.lbWeights.get(id) ?? null,
+      registered: snap.instances.has(id),
+      ...(problem === undefined ? {} : { problem, value: read.entries.get(`${WEIGHTS}${id}`) }),
+    };
+  });
+  if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
+  if (rows.length === 0) return ctx.out('no weights set: every server has its haproxy.cfg weight');
+  const table = rows.map((r) => [
+    r.id,
+    r.weight === null ? '?' : String(r.weight),
+    r.registered ? 'registered' : 'not registered',
+    r.problem ? `problem: ${r.problem}` : '',
+  ]);
+  for (const line of alignColumns(table)) ctx.out(line);
+}
+
+export async function unsetWeight(ctx: CtlContext, instanceId: string): Promise<void> {
+  const key = `${WEIGHTS}${instanceId}`;
+  const r = parseConfigKey(key, '1');
+  if (!r.ok) throw new UserError(`invalid instance id ${instanceId}: ${r.reason}`);
+  const after = `lb sync gives ${instanceId}'s server its haproxy.cfg weight`;
+  await writeKeys(ctx, () => new Map([[key, undefined]]), {
+    unchanged: `${key} is not set; nothing written: ${after}`,
+    changed: (changes) => [`- ${key} (was ${changes[0]!.old})`, `${after} now`],
+  });
+}
 
 export async function setWeight(ctx: CtlContext, instanceId: string, weight: string): Promise<void> {
   const key = `lb/weights/${instanceId}`;

@@ -206,7 +206,11 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
       const raw = read.entries.get(key);
       if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
       const shard = looseTenantEntry(raw)?.shard;
-      const rows = shard ? `its rows stay on shard ${shard}` : 'its rows stay on its shard';
+      const rows = !shard
+        ? 'its rows stay on its shard'
+        : state(read).shards.has(shard)
+          ? `its rows stay on shard ${shard}`
+          : `its rows stay where they are (its entry names shard ${shard}, which the shard map does not have)`;
       if (!opts.yes) {
         throw new UserError(
           `removing tenant ${id} makes it answer 404 at once (${rows}, only the directory entry goes); re-run with --yes`,
