@@ -18,7 +18,10 @@ export type Placement = Pick<TenantEntry, 'shard' | 'status'>;
 
 /**
  * Write the tenant's entry as `next` (its other fields kept), provided etcd still holds `expected`;
- * answers the revision written.
+ * answers the revision written. In the same transaction its move mark `moving/<id>` (schema.ts
+ * moveMarkSchema): written when this turns an active tenant readonly, kept while it stays
+ * readonly (the switch, a resumed move), deleted when it gets another status (the end of the
+ * move, an undo). A tenant an operator made readonly never gets one.
  */
 export async function putPlacement(
   ctx: CtlContext,
@@ -37,7 +40,17 @@ export async function putPlacement(
       );
     }
     const value = JSON.stringify({ ...(JSON.parse(raw) as object), shard: next.shard, status: next.status });
-    return planChanges(read, new Map([[key, value]]));
+    const markKey = `moving/${id}`;
+    const mark = read.entries.get(markKey);
+    const marked = next.status === 'readonly' && (expected.status === 'active' || mark !== undefined);
+    const markValue = marked ? (mark ?? JSON.stringify({ since: new Date().toISOString() })) : undefined;
+    return planChanges(
+      read,
+      new Map([
+        [key, value],
+        [markKey, markValue],
+      ]),
+    );
   });
   return revision;
 }

@@ -201,6 +201,7 @@ describe('shardgate-ctl tenants move', () => {
     const { token } = await registerAndLogin(tenant, 'lib@example.com');
     const statuses: number[] = [];
     const written: string[] = [];
+    const refusals: { retryAfter: string | null; detail: string }[] = [];
     let moving = true;
     const writer = (async () => {
       for (let i = 0; moving; i++) {
@@ -211,6 +212,8 @@ describe('shardgate-ctl tenants move', () => {
         });
         statuses.push(r.status);
         if (r.status === 201) written.push(r.json.id);
+        if (r.status === 423)
+          refusals.push({ retryAfter: r.headers.get('Retry-After'), detail: r.json.detail });
       }
     })();
     // some writes before the move starts
@@ -225,6 +228,10 @@ describe('shardgate-ctl tenants move', () => {
     expect(moved.code).toBe(0);
     expect(statuses.filter((s) => s !== 201 && s !== 423)).toEqual([]);
     expect(statuses).toContain(423);
+    // a move's readonly says so, and when to try again (moving/<id>, gone with the move)
+    expect(new Set(refusals.map((r) => r.retryAfter))).toEqual(new Set(['1']));
+    expect(refusals[0]!.detail).toContain('while it moves to another shard');
+    expect(etcdGet(`moving/${tenant}`)).toBeUndefined();
     const books = await rootQuery<{ id: string }>(
       masterPort('shard-2'),
       'SELECT id FROM books WHERE tenant_id = ? ORDER BY id',
@@ -419,6 +426,9 @@ describe('shardgate-ctl tenants move', () => {
         status: 'active',
       });
     }
+    // the killed move's mark stays with its readonly status
+    for (const t of [finished, takenBack])
+      expect(JSON.parse(etcdGet(`moving/${t}`) ?? 'null')).toHaveProperty('since');
     // `tenants show` tells a running move (its lock held) from an interrupted one
     expect(ctl(['tenants', 'show', finished]).stdout).toContain('move:   to shard shard-2, running since');
     const shown = await waitFor(
@@ -443,6 +453,7 @@ describe('shardgate-ctl tenants move', () => {
     expect((await tenantRowCounts(masterPort('shard-2'), finished)).members).toBe(2);
     expect((await tenantRowCounts(masterPort('shard-1'), finished)).members).toBe(0);
     expect(moveRecord(finished)).toBeUndefined();
+    expect(etcdGet(`moving/${finished}`)).toBeUndefined();
 
     // --to the source: back to active there, the copy gone
     const back = await rerun(['tenants', 'move', takenBack, '--to', 'shard-1']);
@@ -454,6 +465,7 @@ describe('shardgate-ctl tenants move', () => {
     expect((await tenantRowCounts(masterPort('shard-2'), takenBack)).members).toBe(0);
     expect((await tenantRowCounts(masterPort('shard-1'), takenBack)).members).toBe(2);
     expect(moveRecord(takenBack)).toBeUndefined();
+    expect(etcdGet(`moving/${takenBack}`)).toBeUndefined();
 
     for (const t of [finished, takenBack]) {
       const login = await api('POST', '/v1/auth/login', {

@@ -183,7 +183,11 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
       // an absent status is the schema's default
       from = entry.status === undefined ? 'active' : String(entry.status);
       if (from === status && problem === undefined) return new Map();
-      return new Map([[key, next]]);
+      // an operator's status is no move's: a move mark left by a stopped move goes with it
+      return new Map([
+        [key, next],
+        [`moving/${id}`, undefined],
+      ]);
     },
     {
       changed: () => [`tenant ${id}: ${from} -> ${status}`],
@@ -217,7 +221,10 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         );
       }
       was = `tenant ${id} removed from the directory (was ${raw}); ${rows}, nothing was deleted there`;
-      return new Map([[key, undefined]]);
+      return new Map([
+        [key, undefined],
+        [`moving/${id}`, undefined],
+      ]);
     },
     {
       changed: () => [

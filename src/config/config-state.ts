@@ -58,6 +58,8 @@ export interface ConfigSnapshot {
    */
   mail: { outboxRetentionHours: number };
   lbWeights: ReadonlyMap<string, number>;
+  /** tenant id → when its move made it readonly (ms since the epoch): `moving/<id>` */
+  moving: ReadonlyMap<string, number>;
   instances: ReadonlyMap<string, InstanceInfo>;
 }
 
@@ -250,6 +252,7 @@ export class ConfigState {
     const shards = new Map<string, ShardConfig>();
     const tenants = new Map<string, TenantEntry>();
     const lbWeights = new Map<string, number>();
+    const moving = new Map<string, number>();
     const instances = new Map<string, InstanceInfo>();
     const scalars = new Map<ScalarKey, number | boolean>();
     const defaults: Partial<BreakerSettings> = {};
@@ -283,6 +286,9 @@ export class ConfigState {
         case 'cacheEpoch':
           cacheEpoch = parsed.value;
           break;
+        case 'moving':
+          moving.set(parsed.id, Date.parse(parsed.value.since));
+          break;
       }
     }
     const base = { ...DEFAULT_BREAKER_SETTINGS, ...defaults };
@@ -313,6 +319,7 @@ export class ConfigState {
       },
       mail: { outboxRetentionHours: scalar<number>('mail/outbox_retention_hours') },
       lbWeights,
+      moving,
       instances,
     };
   }

@@ -89,6 +89,23 @@ export const tenantSchema = z.strictObject({
 });
 export type TenantEntry = z.infer<typeof tenantSchema>;
 
+/**
+ * `moving/<tenantId>`: written by `shardgate-ctl tenants move` together with the `readonly` status
+ * it gives an active tenant, deleted when it gives the status back (or undoes the move). While
+ * both hold, a refused write says the tenant is moving and carries `Retry-After` (the readonly
+ * spell of a move lasts about a second). An operator's `readonly` never has one. A separate key,
+ * not a field of the tenant entry: an older instance rejects an unknown field and would keep the
+ * entry's last good value (active, on the old shard) for the whole move; an unknown key it
+ * rejects alone.
+ */
+export const moveMarkSchema = z.strictObject({
+  since: z
+    .string()
+    .max(40)
+    .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date'),
+});
+export type MoveMark = z.infer<typeof moveMarkSchema>;
+
 export const placementSchema = z.strictObject({
   strategy: z.enum(['least-tenants']),
   shards: z
@@ -201,7 +218,8 @@ export type ParsedKey =
   | { type: 'scalar'; key: ScalarKey; value: number | boolean }
   | { type: 'weight'; id: string; value: number }
   | { type: 'instance'; id: string; value: InstanceInfo }
-  | { type: 'cacheEpoch'; value: number };
+  | { type: 'cacheEpoch'; value: number }
+  | { type: 'moving'; id: string; value: MoveMark };
 
 export type ParseResult = { ok: true; parsed: ParsedKey } | { ok: false; reason: string };
 
@@ -292,6 +310,9 @@ export function parseConfigKey(key: string, value: string): ParseResult {
   }
   if (head === 'instances' && parts.length === 2 && a) {
     return jsonKey(instanceSchema, value, (v) => ({ type: 'instance', id: a, value: v }));
+  }
+  if (head === 'moving' && parts.length === 2 && a) {
+    return idKey(a, () => jsonKey(moveMarkSchema, value, (v) => ({ type: 'moving', id: a, value: v })));
   }
   return { ok: false, reason: 'unknown key' };
 }

@@ -244,11 +244,39 @@ describe('library routes (memory adapters)', () => {
       body: { email: 'x@example.com', name: 'x', password: 'password1' },
     });
     expect(ro.status).toBe(423);
+    // an operator's readonly: no hint to retry soon
+    expect(ro.res.headers.get('Retry-After')).toBeNull();
+    expect(ro.json.detail).toBe('tenant "frozen" is read-only');
     expect((await call('GET', '/v1/books', { tenant: 'frozen' })).status).toBe(200);
     expect((await call('GET', '/v1/books', { tenant: 'gone' })).status).toBe(403);
     const noHeader = await call('GET', '/v1/books', { tenant: null });
     expect(noHeader.status).toBe(400);
     expect(noHeader.json.detail).toContain('header.X-Tenant-ID');
+  });
+
+  it('a write to a tenant a move made readonly (moving/<id>) answers 423 with Retry-After; a stopped move, without', async () => {
+    const { call, config } = setup();
+    const write = () =>
+      call('POST', '/v1/members', {
+        tenant: 'frozen',
+        body: { email: 'y@example.com', name: 'y', password: 'password1' },
+      });
+    config.put('moving/frozen', JSON.stringify({ since: new Date().toISOString() }));
+    const moving = await write();
+    expect(moving.status).toBe(423);
+    expect(moving.json.code).toBe('tenant_readonly');
+    expect(moving.res.headers.get('Retry-After')).toBe('1');
+    expect(moving.json.detail).toBe(
+      'tenant "frozen" is read-only while it moves to another shard; writes resume within seconds',
+    );
+    // a move that made it readonly over a minute ago was stopped: no promise of a quick retry
+    config.put('moving/frozen', JSON.stringify({ since: new Date(Date.now() - 61_000).toISOString() }));
+    const stopped = await write();
+    expect(stopped.status).toBe(423);
+    expect(stopped.res.headers.get('Retry-After')).toBeNull();
+    // an invalid mark is rejected like any invalid value
+    config.put('moving/acme', '{"since":"yesterday"}');
+    expect(config.status().rejected.map((r) => r.key)).toContain('moving/acme');
   });
 
   it('consistency tokens: valid → read with position; forged → 400; other shard → 400', async () => {

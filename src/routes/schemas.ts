@@ -57,7 +57,7 @@ export function problems<S extends number>(
     413: 'body too large',
     415: 'the body is not application/json',
     422: 'the Idempotency-Key was sent with another request',
-    423: 'tenant is read-only',
+    423: 'tenant is read-only; while a move to another shard makes it so (about a second), with Retry-After',
     429: 'too many failed password checks (logins and password changes) for this account: refused until Retry-After',
     431: 'request headers too large (Node entry: over 16 KB)',
     503: 'a dependency is unavailable (Retry-After): `dependency_unavailable`, or on a write `write_outcome_unknown` when the master did not answer in time and the write could not be confirmed stopped (it may still apply: retry with the same Idempotency-Key)',

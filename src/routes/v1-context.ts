@@ -89,13 +89,15 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 export const requireWritable: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const refusal = writeRefusal(c.get('tenant').id, c.get('tenantStatus'));
+  const id = c.get('tenant').id;
+  const refusal = writeRefusal(id, c.get('tenantStatus'), c.get('services').config.current().moving.get(id));
   if (refusal) {
     throw new ProblemError({
       status: refusal.status,
       code: refusal.code,
       title: 'Tenant is read-only',
       detail: refusal.detail,
+      headers: refusal.retryAfterSeconds ? { 'Retry-After': String(refusal.retryAfterSeconds) } : undefined,
     });
   }
   await next();

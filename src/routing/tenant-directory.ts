@@ -20,7 +20,17 @@ export interface DirectoryRefusal {
   field?: { name: string; message: string };
   /** the tenant's shard, where the tenant exists (a suspended one): answered as `X-Shard` */
   shardId?: string;
+  /** when to try again (a move's readonly spell): answered as `Retry-After` */
+  retryAfterSeconds?: number;
 }
+
+/**
+ * How long after a move made its tenant readonly a refused write is told to retry shortly: a
+ * move's readonly spell lasts about a second; one that lasts longer is a move that was stopped
+ * (killed, or waiting on an instance), and its tenant stays readonly until an operator resumes or
+ * undoes it.
+ */
+export const MOVE_RETRY_WINDOW_MS = 60_000;
 
 export type TenantLookup =
   | { ok: true; tenant: TenantRef; status: TenantEntry['status'] }
@@ -45,11 +55,26 @@ export function resolveTenant(snapshot: ConfigSnapshot, header: string | undefin
   return { ok: true, tenant: { id: header, shardId: entry.shard, name: entry.name }, status: entry.status };
 }
 
-/** The refusal of a write for a tenant in this status, if any. */
-export function writeRefusal(tenantId: string, status: TenantEntry['status']): DirectoryRefusal | undefined {
-  if (status === 'readonly')
-    return { status: 423, code: 'tenant_readonly', detail: `tenant "${tenantId}" is read-only` };
-  return undefined;
+/**
+ * The refusal of a write for a tenant in this status, if any. `movingSince`: when a move made it
+ * readonly (`moving/<id>`, ConfigSnapshot.moving); within MOVE_RETRY_WINDOW_MS of that the
+ * refusal says so and carries `Retry-After: 1`. The code stays `tenant_readonly` either way.
+ */
+export function writeRefusal(
+  tenantId: string,
+  status: TenantEntry['status'],
+  movingSince?: number,
+  now = Date.now(),
+): DirectoryRefusal | undefined {
+  if (status !== 'readonly') return undefined;
+  if (movingSince !== undefined && now - movingSince < MOVE_RETRY_WINDOW_MS)
+    return {
+      status: 423,
+      code: 'tenant_readonly',
+      detail: `tenant "${tenantId}" is read-only while it moves to another shard; writes resume within seconds`,
+      retryAfterSeconds: 1,
+    };
+  return { status: 423, code: 'tenant_readonly', detail: `tenant "${tenantId}" is read-only` };
 }
 
 function refuse(status: DirectoryRefusal['status'], code: string, detail: string): TenantLookup {
