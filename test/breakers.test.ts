@@ -367,13 +367,17 @@ describe('circuit breakers with live settings', () => {
     await writesAgain(base, name, book);
   });
 
-  it('a master that hangs only on writes (global read lock) opens its breaker although its probes answer; then no caller write waits, and it closes after UNLOCK with no write', async () => {
+  // 2000 ms (the default): MariaDB ends a disconnected client waiting on the backup lock at the
+  // next whole second of its wait, so an abandoned write's thread is mostly gone when the kill
+  // looks for it; that once counted as "not stuck", and the breaker closed under the lock
+  it.each([
+    800, 2000,
+  ])('a master that hangs only on writes (global read lock) opens its breaker although its probes answer; then no caller write waits, and it closes after UNLOCK with no write (call_timeout_ms %i)', async (CALL_TIMEOUT) => {
     // before: the master's position probe (every second) succeeded between the writes that timed
     // out, the count of consecutive failures started again each time, and every write waited the
     // whole call timeout for as long as the lock was held (48 writes of 2 s in an outside check).
     // Then: half-open, callers' writes probed it (one waited the call timeout per spell), and an
     // instance that got no write stayed half_open. Now background write trials probe it.
-    const CALL_TIMEOUT = 800;
     const RESET = 1500;
     await masterBreaker({
       failure_threshold: 3,
@@ -411,9 +415,11 @@ describe('circuit breakers with live settings', () => {
     expect(answers.every((a) => a.status === 503)).toBe(true);
     // the writes that opened it waited, and were killed on the server before their 503
     expect(answers.slice(0, opening).every((a) => a.ms >= CALL_TIMEOUT)).toBe(true);
-    expect(new Set(answers.slice(0, opening).map((a) => a.code))).toEqual(
-      new Set(['dependency_unavailable']),
-    );
+    // (`dependency_unavailable` when the kill found the statement and interrupted it, else
+    // `write_outcome_unknown`; none applied either way, see the rows below)
+    const codes = answers.slice(0, opening).map((a) => a.code);
+    expect(codes.filter((c) => c !== 'dependency_unavailable' && c !== 'write_outcome_unknown')).toEqual([]);
+    if (CALL_TIMEOUT === 800) expect(codes).toContain('dependency_unavailable');
     // once open, no caller's write waited, half-open spells included
     const after = answers.slice(opening);
     expect(after.length).toBeGreaterThan(10);

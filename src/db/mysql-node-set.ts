@@ -341,7 +341,12 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    *   write did not apply; stuck as read;
    * - idle, in its COMMIT, or past the statement seen by the time of the kill: it may have
    *   applied (the server resumed and ran it all);
-   * - the thread was gone: the server ended it after running what it had, so it may have applied;
+   * - the thread was gone: it may have applied (the server ran what it had), and it counts as
+   *   stuck: a wait on a metadata or backup lock checks every second whether its client is still
+   *   there and ends the thread when not (MariaDB 10.11: an outside check found a write abandoned
+   *   under FLUSH TABLES WITH READ LOCK at 1.99 s gone 10 ms later, so a 2 s call timeout read
+   *   "gone" most times, and a master breaker opened by hung writes closed under the lock). A
+   *   row-lock wait is still there to be read (`Updating`), and a write that ran fine answered;
    * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
    *   that in all): it may still apply when the server resumes, and the server is stuck. Logged.
    */
@@ -353,7 +358,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       connection = own;
       try {
         const thread = await readThread(own, threadId);
-        if (!thread) return { mayHaveApplied: true, dependencyStuck: false };
+        if (!thread) return { mayHaveApplied: true, dependencyStuck: true };
         // Interrupt the very statement that was seen, if it still runs: `KILL QUERY ID` (MariaDB)
         // fails once the thread has moved on, so a success proves the batch stopped before its
         // COMMIT. A separate read and kill did not: a master resumed from SIGSTOP ran on to its
