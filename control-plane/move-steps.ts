@@ -19,9 +19,9 @@ export type Placement = Pick<TenantEntry, 'shard' | 'status'>;
 /**
  * Write the tenant's entry as `next` (its other fields kept), provided etcd still holds `expected`;
  * answers the revision written. In the same transaction its move mark `moving/<id>` (schema.ts
- * moveMarkSchema): written when this turns an active tenant readonly, kept while it stays
- * readonly (the switch, a resumed move), deleted when it gets another status (the end of the
- * move, an undo). A tenant an operator made readonly never gets one.
+ * moveMarkSchema): written when this turns an active tenant readonly, written again (dated now)
+ * while it stays readonly (the switch, a resumed move), deleted when it gets another status (the
+ * end of the move, an undo). A tenant an operator made readonly never gets one.
  */
 export async function putPlacement(
   ctx: CtlContext,
@@ -41,9 +41,9 @@ export async function putPlacement(
     }
     const value = JSON.stringify({ ...(JSON.parse(raw) as object), shard: next.shard, status: next.status });
     const markKey = `moving/${id}`;
-    const mark = read.entries.get(markKey);
-    const marked = next.status === 'readonly' && (expected.status === 'active' || mark !== undefined);
-    const markValue = marked ? (mark ?? JSON.stringify({ since: new Date().toISOString() })) : undefined;
+    const marked = next.status === 'readonly' && (expected.status === 'active' || read.entries.has(markKey));
+    // dated now at every step that keeps it (the switch, a resumed move): the move is alive
+    const markValue = marked ? JSON.stringify({ since: new Date().toISOString() }) : undefined;
     return planChanges(
       read,
       new Map([

@@ -80,6 +80,28 @@ describe('shardgate-ctl tenants set-status', () => {
     const back = ctl(['tenants', 'set-status', id, 'readonly']);
     expect(back.code).toBe(0);
     expect(back.stdout).toMatch(new RegExp(`^tenant ${id}: suspended -> readonly\\n`));
+
+    // the mark a stopped move left goes when an operator keeps the tenant readonly: its writes
+    // no longer say it is moving
+    put(`moving/${id}`, JSON.stringify({ since: new Date().toISOString() }));
+    await waitFor(
+      async () =>
+        (
+          await api('POST', '/v1/members', {
+            tenant: id,
+            body: { email: 'm@example.com', name: 'M', password: 'password123' },
+          })
+        ).headers.get('Retry-After') === '1',
+      { timeoutMs: 3000, what: 'the mark in force' },
+    );
+    const kept = ctl(['tenants', 'set-status', id, 'readonly']);
+    expect([kept.code, kept.stderr]).toEqual([0, '']);
+    expect(kept.stdout).toContain(
+      `tenant ${id}: readonly, now as an operator's (the mark of a stopped move, moving/${id}, deleted`,
+    );
+    expect(etcdGet(`moving/${id}`)).toBeUndefined();
+    const again2 = ctl(['tenants', 'set-status', id, 'readonly']);
+    expect(again2.stdout).toBe(`tenant ${id}: already readonly; nothing written\n`);
   });
 
   it('refuses a status outside the schema and an unknown tenant, with one line and nothing written', async () => {

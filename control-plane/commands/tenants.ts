@@ -155,6 +155,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
   const status = parseStatus(statusText, 'status');
   const key = `${TENANTS}${id}`;
   let from = '';
+  let markOnly = false;
   await writeKeys(
     ctx,
     async (read) => {
@@ -182,15 +183,21 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
       }
       // an absent status is the schema's default
       from = entry.status === undefined ? 'active' : String(entry.status);
-      if (from === status && problem === undefined) return new Map();
-      // an operator's status is no move's: a move mark left by a stopped move goes with it
+      // an operator's status is no move's: a move mark left by a stopped move goes with it, also
+      // when the status stays (an operator keeping a stopped move's tenant readonly)
+      markOnly = from === status && problem === undefined;
+      if (markOnly) return new Map([[`moving/${id}`, undefined]]);
       return new Map([
         [key, next],
         [`moving/${id}`, undefined],
       ]);
     },
     {
-      changed: () => [`tenant ${id}: ${from} -> ${status}`],
+      changed: () => [
+        markOnly
+          ? `tenant ${id}: ${status}, now as an operator's (the mark of a stopped move, moving/${id}, deleted: its writes no longer answer Retry-After)`
+          : `tenant ${id}: ${from} -> ${status}`,
+      ],
       unchanged: `tenant ${id}: already ${status}; nothing written`,
     },
   );

@@ -102,7 +102,11 @@ export const moveMarkSchema = z.strictObject({
   since: z
     .string()
     .max(40)
-    .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date'),
+    .regex(
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/,
+      'must be an ISO 8601 date and time',
+    )
+    .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date and time'),
 });
 export type MoveMark = z.infer<typeof moveMarkSchema>;
 

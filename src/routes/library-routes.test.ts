@@ -274,9 +274,14 @@ describe('library routes (memory adapters)', () => {
     const stopped = await write();
     expect(stopped.status).toBe(423);
     expect(stopped.res.headers.get('Retry-After')).toBeNull();
-    // an invalid mark is rejected like any invalid value
-    config.put('moving/acme', '{"since":"yesterday"}');
-    expect(config.status().rejected.map((r) => r.key)).toContain('moving/acme');
+    // nor one dated years ahead (a clock far off, or a hand edit)
+    config.put('moving/frozen', JSON.stringify({ since: '2099-01-01T00:00:00Z' }));
+    expect((await write()).res.headers.get('Retry-After')).toBeNull();
+    // an invalid mark is rejected like any invalid value: not a date and time, or only a number
+    for (const since of ['yesterday', '1', '2026-12-02']) {
+      config.put('moving/acme', JSON.stringify({ since }));
+      expect(config.status().rejected.map((r) => r.key), since).toContain('moving/acme');
+    }
   });
 
   it('consistency tokens: valid → read with position; forged → 400; other shard → 400', async () => {

@@ -67,7 +67,8 @@ export function writeRefusal(
   now = Date.now(),
 ): DirectoryRefusal | undefined {
   if (status !== 'readonly') return undefined;
-  if (movingSince !== undefined && now - movingSince < MOVE_RETRY_WINDOW_MS)
+  // symmetric: a mark dated ahead (the CLI host's clock) counts within the window, not for years
+  if (movingSince !== undefined && Math.abs(now - movingSince) < MOVE_RETRY_WINDOW_MS)
     return {
       status: 423,
       code: 'tenant_readonly',

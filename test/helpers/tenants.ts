@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { moveRecordKey } from '../../control-plane/move-record.js';
 import { api, INSTANCES } from './api.js';
 import { ctl } from './ctl.js';
-import { etcdDel, etcdDelKey, etcdGetKey, PREFIX } from './etcd.js';
+import { etcdDel, etcdDelKey, etcdGet, etcdGetKey, PREFIX } from './etcd.js';
 import { waitFor } from './wait-for.js';
 
 export function uniqueTenantId(label: string): string {
@@ -36,6 +36,8 @@ export async function setTenantStatus(id: string, status: TenantStatus): Promise
 /** The tenant's entry, and the record of a move of it that a test left interrupted (if any). */
 export function removeTenant(id: string): void {
   etcdDel(`tenants/${id}`);
+  // the mark of a move a test stopped (or pointed elsewhere by hand), as `tenants remove` does
+  if (etcdGet(`moving/${id}`) !== undefined) etcdDel(`moving/${id}`);
   const record = moveRecordKey(PREFIX, id);
   if (etcdGetKey(record) !== undefined) etcdDelKey(record);
 }
