@@ -280,7 +280,10 @@ describe('library routes (memory adapters)', () => {
     // an invalid mark is rejected like any invalid value: not a date and time, or only a number
     for (const since of ['yesterday', '1', '2026-12-02']) {
       config.put('moving/acme', JSON.stringify({ since }));
-      expect(config.status().rejected.map((r) => r.key), since).toContain('moving/acme');
+      expect(
+        config.status().rejected.map((r) => r.key),
+        since,
+      ).toContain('moving/acme');
     }
   });
 
