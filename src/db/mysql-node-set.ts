@@ -182,6 +182,8 @@ const ER_NO_SUCH_THREAD = 1094;
 const ER_NO_SUCH_QUERY = 1957;
 /** "Unknown column": MySQL's PROCESSLIST has no QUERY_ID */
 const ER_BAD_FIELD_ERROR = 1054;
+/** "Access denied; you need (at least one of) the PROCESS privilege(s)" */
+const ER_SPECIFIC_ACCESS_DENIED = 1227;
 
 const errnoOf = (error: unknown) => (error as { errno?: number }).errno;
 
@@ -200,7 +202,22 @@ async function readThread(connection: Connection, threadId: number): Promise<Thr
     if (errnoOf(error) === ER_BAD_FIELD_ERROR) return read('');
     throw error;
   });
-  return rows[0] as ThreadSeen | undefined;
+  const seen = rows[0] as Omit<ThreadSeen, 'TRX_STATE'> | undefined;
+  if (!seen) return undefined;
+  // INNODB_TRX needs the PROCESS privilege: without it, the state is not known
+  const trx = await connection
+    .query<RowDataPacket[]>(
+      'SELECT trx_state FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?',
+      [threadId],
+    )
+    .then(
+      ([trxRows]) => (trxRows[0]?.trx_state as string | undefined) ?? null,
+      (error: unknown) => {
+        if (errnoOf(error) === ER_SPECIFIC_ACCESS_DENIED) return undefined;
+        throw error;
+      },
+    );
+  return { ...seen, TRX_STATE: trx };
 }
 
 /** a thread's row of information_schema.PROCESSLIST, as `killThread` reads it */
@@ -211,6 +228,38 @@ interface ThreadSeen {
   INFO: string | null;
   /** that statement's id (MariaDB: every statement of a batch has its own) */
   QUERY_ID?: number | string;
+  /**
+   * its InnoDB transaction's state (`LOCK WAIT`: waiting for a row lock), null without one;
+   * undefined when not readable (the account lacks the PROCESS privilege)
+   */
+  TRX_STATE?: string | null;
+}
+
+/** PROCESSLIST states of a statement waiting for a row lock, for when INNODB_TRX is not readable */
+const ROW_LOCK_WAIT_STATES = new Set([
+  'Updating',
+  'Update',
+  'Statistics',
+  'Sending data',
+  'Searching rows for update',
+]);
+
+/**
+ * Whether a write abandoned at its call timeout, seen as `thread` (undefined: gone), shows the
+ * server stuck on writes. Only a wait for a row lock held by another transaction is the write's
+ * own wait (InnoDB's `LOCK WAIT`; it outlives the closed socket, so it is there to be read); all
+ * else counts as stuck: a server-wide wait (`Waiting for backup lock`, `… commit lock`,
+ * `… semi-sync ACK`, disk space), and a thread gone, idle or in between: MariaDB ends a
+ * disconnected waiter for a metadata or backup lock at the next whole second of its wait, and
+ * the kill read such a thread as `Sleep`, `Writing to net`, `Updating status` or an empty
+ * state on its way out (seen under FLUSH TABLES WITH READ LOCK; then a master breaker opened by
+ * hung writes closed under the lock). Without the PROCESS privilege, a statement in a state a
+ * row-lock wait shows (`ROW_LOCK_WAIT_STATES`) counts as its own wait.
+ */
+export function stuckOnWrites(thread: ThreadSeen | undefined): boolean {
+  if (!thread) return true;
+  if (thread.TRX_STATE !== undefined) return thread.TRX_STATE !== 'LOCK WAIT';
+  return !(thread.COMMAND === 'Query' && ROW_LOCK_WAIT_STATES.has(thread.STATE ?? ''));
 }
 
 /**
@@ -333,10 +382,9 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    * Stops thread `threadId` on the node, over a connection of its own (the pool's may all be
    * busy; a user may kill its own threads without any privilege): `KILL QUERY ID` of the
    * statement it was seen running when that is one before its COMMIT, then `KILL CONNECTION`.
-   * First it reads what the thread was doing: a state `Waiting for …` is a server-wide wait (the global read lock or backup
-   * lock, a metadata lock, a semi-sync acknowledgement, disk space), so the server is stuck on
-   * writes; anything else (`Updating`: a row lock held by another transaction) is this call's
-   * own wait. The report:
+   * First it reads what the thread was doing: a wait for a row lock held by another transaction
+   * is this call's own wait; anything else shows the server stuck on writes (`stuckOnWrites`).
+   * The report:
    * - the statement seen before its COMMIT (`beforeCommit`) interrupted by its query id: the
    *   write did not apply; stuck as read;
    * - idle, in its COMMIT, or past the statement seen by the time of the kill: it may have
@@ -344,9 +392,8 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    * - the thread was gone: it may have applied (the server ran what it had), and it counts as
    *   stuck: a wait on a metadata or backup lock checks every second whether its client is still
    *   there and ends the thread when not (MariaDB 10.11: an outside check found a write abandoned
-   *   under FLUSH TABLES WITH READ LOCK at 1.99 s gone 10 ms later, so a 2 s call timeout read
-   *   "gone" most times, and a master breaker opened by hung writes closed under the lock). A
-   *   row-lock wait is still there to be read (`Updating`), and a write that ran fine answered;
+   *   under FLUSH TABLES WITH READ LOCK at 1.99 s gone 10 ms later). A row-lock wait is still
+   *   there to be read, and a write that ran fine answered;
    * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
    *   that in all): it may still apply when the server resumes, and the server is stuck. Logged.
    */
@@ -358,7 +405,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       connection = own;
       try {
         const thread = await readThread(own, threadId);
-        if (!thread) return { mayHaveApplied: true, dependencyStuck: true };
+        if (!thread) return { mayHaveApplied: true, dependencyStuck: stuckOnWrites(thread) };
         // Interrupt the very statement that was seen, if it still runs: `KILL QUERY ID` (MariaDB)
         // fails once the thread has moved on, so a success proves the batch stopped before its
         // COMMIT. A separate read and kill did not: a master resumed from SIGSTOP ran on to its
@@ -377,8 +424,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
         await own.query('KILL CONNECTION ?', [threadId]).catch((error: unknown) => {
           if (errnoOf(error) !== ER_NO_SUCH_THREAD) throw error;
         });
-        const stuck = (thread.STATE ?? '').startsWith('Waiting for ');
-        return { mayHaveApplied: !interrupted, dependencyStuck: stuck };
+        return { mayHaveApplied: !interrupted, dependencyStuck: stuckOnWrites(thread) };
       } finally {
         own.destroy();
       }
