@@ -51,6 +51,35 @@ describe('CircuitBreaker', () => {
     expect(() => breaker.refuseIfOpen()).not.toThrow();
   });
 
+  it('refuseIfOpen with trial options: refuses a write half-open after hung writes, as executeOrTrial would, and starts the trials', async () => {
+    const { breaker, advance } = setup({ failure_threshold: 1, half_open_max_calls: 1, call_timeout_ms: 10 });
+    const log: string[] = [];
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const reads = {
+      trial: async () => void log.push('read trial'),
+      writeTrial: async () => {
+        log.push('write trial');
+        await gate;
+      },
+    };
+    const write = { ...reads, writes: true };
+    await breaker.execute(hang, write).catch(() => {});
+    advance(1000);
+    expect(breaker.state).toBe('half_open');
+    // before: admitted here, then its password hashed, then the write refused by executeOrTrial
+    expect(() => breaker.refuseIfOpen(write)).toThrow(BreakerOpenError);
+    await new Promise((r) => setTimeout(r, 1));
+    expect(log).toEqual(['read trial', 'write trial']);
+    // the read trial passed: reads are admitted, writes still refused while write trials probe
+    expect(() => breaker.refuseIfOpen(reads)).not.toThrow();
+    expect(() => breaker.refuseIfOpen(write)).toThrow(BreakerOpenError);
+    release();
+    await new Promise((r) => setTimeout(r, 1));
+    expect(breaker.state).toBe('closed');
+    expect(() => breaker.refuseIfOpen(write)).not.toThrow();
+  });
+
   it('a success resets the consecutive failure count', async () => {
     const { breaker } = setup({ failure_threshold: 2 });
     await breaker.execute(boom).catch(() => {});

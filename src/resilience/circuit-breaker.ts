@@ -152,12 +152,16 @@ export class CircuitBreaker {
 
   /**
    * Throws the BreakerOpenError `execute` would throw right now, without calling anything: lets a
-   * caller skip costly work (hashing a password) ahead of a call that would be refused.
+   * caller skip costly work (hashing a password) ahead of a call that would be refused. With
+   * `trials`: what `executeOrTrial(…, trials)` would throw, and it starts the background trials
+   * as that would (else a breaker whose callers are all refused here would never close).
    */
-  refuseIfOpen(): void {
+  refuseIfOpen(trials?: TrialOptions): void {
     const state = this.state;
     if (state === 'open') throw new BreakerOpenError(this.name, this.retryAfterMs());
-    if (state === 'half_open' && this.probesInFlight >= this.settings().half_open_max_calls)
+    if (state !== 'half_open') return;
+    if (trials && !this.passesHalfOpen(trials)) throw this.refuseAndTrial(trials);
+    if (this.probes(trials?.writes ?? false) && this.probesInFlight >= this.settings().half_open_max_calls)
       throw new BreakerOpenError(this.name, 1000);
   }
 
@@ -246,13 +250,21 @@ export class CircuitBreaker {
     fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
     options: TrialOptions,
   ): Promise<T> {
-    const state = this.state;
+    if (this.state !== 'half_open' || this.passesHalfOpen(options)) return this.execute(fn, options);
+    return Promise.reject(this.refuseAndTrial(options));
+  }
+
+  /** half-open, whether `executeOrTrial` lets the call through (as `execute`) */
+  private passesHalfOpen({ writes, writeTrial }: TrialOptions): boolean {
     // opened by writes, once a read trial passed: reads pass; writes too unless write trials probe
-    const passes = this.trialPassed && !(options.writes && options.writeTrial);
-    if (state !== 'half_open' || passes) return this.execute(fn, options);
+    return this.trialPassed && !(writes && writeTrial);
+  }
+
+  /** half-open: starts the trials (one loop per breaker) and returns the caller's refusal */
+  private refuseAndTrial(options: TrialOptions): BreakerOpenError {
     if (options.onClosedByTrials) this.closedByTrials.add(options.onClosedByTrials);
     if (!this.trialsRunning) void this.runTrials(options);
-    return Promise.reject(new BreakerOpenError(this.name, this.retryAfterMs()));
+    return new BreakerOpenError(this.name, this.retryAfterMs());
   }
 
   private async runTrials({ trial, writeTrial, isFailure }: TrialOptions): Promise<void> {

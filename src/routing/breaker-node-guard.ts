@@ -73,7 +73,8 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
             // so a master that hangs only on writes opens its breaker despite its answered probes
             options?.cancellable ? writeTrials : trials,
           ),
-        admit: () => breaker.refuseIfOpen(),
+        // asked before a write only (ahead of hashing a password): refused as its write would be
+        admit: () => breaker.refuseIfOpen(writeTrials),
       };
     },
     retain(names: ReadonlySet<string>): void {
