@@ -22,7 +22,7 @@ import {
   moveLocked,
   withShardConnections,
 } from './move-run.js';
-import { type Placement, putPlacement, waitForInstances } from './move-steps.js';
+import { type Placement, putPlacement, waitForInstances, withMoveMarkKept } from './move-steps.js';
 import {
   connectShardServer,
   deleteTenantRows,
@@ -112,58 +112,63 @@ export async function resumeMove(
     );
   }
   ctx.out(`finishing ${what}: the tenant's entry names shard ${record.to} already`);
-  await withShardConnections(ctx, { from: record.from, to: record.to, source, target }, async (c) => {
-    const p: MovePlan = {
-      id,
-      entry,
-      record,
-      original: record.status,
-      from: record.from,
-      to: record.to,
-      source,
-      target,
-      waitMs,
-      opts: { ...opts, keepSource: opts.keepSource || record.keepSource },
-      ...c,
-    };
-    const switched: Placement = { shard: record.to, status: entry.status };
-    // the entry as the switch wrote it, unchanged since: its only version on the target
-    const untouched =
-      history !== 'unknown' &&
-      history.filter((v) => v.shard === record.to).length === 1 &&
-      entry.status === moving;
-    if (record.verified) {
-      ctx.out(
-        `its rows on shard ${record.to} were verified before it stopped; what is left is deleting them on ${record.from}`,
-      );
-      await waitForInstances(ctx, revision, waitMs);
-    } else if (untouched) {
-      // readonly (or suspended) on the target ever since the switch: its rows are the copy, and
-      // a difference can only be a write in flight on the source, copied again
-      await finishSwitch(ctx, p, {
-        revision,
-        switched,
-        copy: await digestTenant(c.targetDb, id),
-        started: Date.parse(record.startedAt) || undefined,
-        resumed: true,
-      });
-    } else {
-      // changed by hand since the switch (a status set, perhaps writes taken on the target): the
-      // source is no longer the reference; its rows go only if they are the target's exactly
-      const changed = differingTables(await digestTenant(c.targetDb, id), await digestTenant(c.sourceDb, id));
-      if (changed.length > 0) {
-        throw new UserError(
-          `${what}: tenant ${id}'s entry was changed since the switch (now ${entry.status} on ${record.to}${history === 'unknown' ? ", or etcd's history cannot tell" : ''}), and its rows of ${changed.join(', ')} differ between the shards: nothing deleted. Compare them; delete the rows on ${record.from} by hand if ${record.to} has them all, then delete ${key} with etcdctl`,
+  await withShardConnections(ctx, { from: record.from, to: record.to, source, target }, (c) =>
+    withMoveMarkKept(ctx, id, async () => {
+      const p: MovePlan = {
+        id,
+        entry,
+        record,
+        original: record.status,
+        from: record.from,
+        to: record.to,
+        source,
+        target,
+        waitMs,
+        opts: { ...opts, keepSource: opts.keepSource || record.keepSource },
+        ...c,
+      };
+      const switched: Placement = { shard: record.to, status: entry.status };
+      // the entry as the switch wrote it, unchanged since: its only version on the target
+      const untouched =
+        history !== 'unknown' &&
+        history.filter((v) => v.shard === record.to).length === 1 &&
+        entry.status === moving;
+      if (record.verified) {
+        ctx.out(
+          `its rows on shard ${record.to} were verified before it stopped; what is left is deleting them on ${record.from}`,
         );
+        await waitForInstances(ctx, revision, waitMs);
+      } else if (untouched) {
+        // readonly (or suspended) on the target ever since the switch: its rows are the copy, and
+        // a difference can only be a write in flight on the source, copied again
+        await finishSwitch(ctx, p, {
+          revision,
+          switched,
+          copy: await digestTenant(c.targetDb, id),
+          started: Date.parse(record.startedAt) || undefined,
+          resumed: true,
+        });
+      } else {
+        // changed by hand since the switch (a status set, perhaps writes taken on the target): the
+        // source is no longer the reference; its rows go only if they are the target's exactly
+        const changed = differingTables(
+          await digestTenant(c.targetDb, id),
+          await digestTenant(c.sourceDb, id),
+        );
+        if (changed.length > 0) {
+          throw new UserError(
+            `${what}: tenant ${id}'s entry was changed since the switch (now ${entry.status} on ${record.to}${history === 'unknown' ? ", or etcd's history cannot tell" : ''}), and its rows of ${changed.join(', ')} differ between the shards: nothing deleted. Compare them; delete the rows on ${record.from} by hand if ${record.to} has them all, then delete ${key} with etcdctl`,
+          );
+        }
+        ctx.out(
+          `tenant ${id}'s entry was changed since the switch (now ${entry.status}); its rows on both shards are the same, so it keeps that status and the rows on ${record.from} go`,
+        );
+        await waitForInstances(ctx, revision, waitMs);
+        p.original = entry.status;
       }
-      ctx.out(
-        `tenant ${id}'s entry was changed since the switch (now ${entry.status}); its rows on both shards are the same, so it keeps that status and the rows on ${record.from} go`,
-      );
-      await waitForInstances(ctx, revision, waitMs);
-      p.original = entry.status;
-    }
-    await dropSource(ctx, p);
-  });
+      await dropSource(ctx, p);
+    }),
+  );
 }
 
 /** `--to <source>` after a move died before its switch: status back, the copy deleted. */

@@ -23,6 +23,7 @@ import {
   putPlacement,
   waitForInstances,
   waitForReplicas,
+  withMoveMarkKept,
 } from './move-steps.js';
 import { loadState, readPrefix } from './prefix-read.js';
 import { clearCache, connectRedis } from './tenant-cache.js';
@@ -136,7 +137,7 @@ export async function moveLocked(
         Math.min(start.waitMs, REPLICA_CHECK_MS),
       );
     }
-    await runMove(ctx, { id, ...start, ...c, opts });
+    await withMoveMarkKept(ctx, id, () => runMove(ctx, { id, ...start, ...c, opts }));
   });
 }
 

@@ -55,6 +55,60 @@ export async function putPlacement(
   return revision;
 }
 
+/**
+ * How often a running move dates its mark again: well inside the minute within which the API
+ * gives a moving tenant's refused writes `Retry-After` (src/routing/tenant-directory.ts
+ * MOVE_RETRY_WINDOW_MS).
+ */
+export const MOVE_MARK_REFRESH_MS = 20_000;
+
+/**
+ * Runs `body` (a move's copy, replica waits and switch) while the tenant's move mark, when there
+ * is one, is dated now every `everyMs`: a copy that takes longer than a minute keeps its refused
+ * writes' `Retry-After` to the end. It never creates a mark: each refresh is a transaction that
+ * puts only if the mark is still the version it read, so one deleted or rewritten meanwhile (the
+ * move's own next step, `set-status`, an operator's etcdctl) stays as that left it. A refresh
+ * that fails is warned of once and does not stop the move: the mark tells clients when to retry,
+ * it guards nothing. The refresh under way when `body` ends is awaited.
+ */
+export async function withMoveMarkKept<T>(
+  ctx: CtlContext,
+  id: string,
+  body: () => Promise<T>,
+  everyMs = MOVE_MARK_REFRESH_MS,
+): Promise<T> {
+  const key = `${ctx.prefix}moving/${id}`;
+  let warned = false;
+  const refresh = async () => {
+    try {
+      const kv = (await ctx.call(() => ctx.etcd.get(key).exec())).kvs[0];
+      if (!kv) return;
+      await ctx.call(() =>
+        ctx.etcd
+          .if(key, 'Mod', '==', kv.mod_revision)
+          .then(ctx.etcd.put(key).value(JSON.stringify({ since: new Date().toISOString() })))
+          .commit(),
+      );
+    } catch (error) {
+      if (warned) return;
+      warned = true;
+      ctx.warn(
+        `could not date the move mark moving/${id} again (${error instanceof Error ? error.message : String(error)}): the move goes on; writes refused more than a minute after its last date get no Retry-After`,
+      );
+    }
+  };
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(refresh);
+  }, everyMs);
+  try {
+    return await body();
+  } finally {
+    clearInterval(timer);
+    await running;
+  }
+}
+
 /** Wait until every instance registered in etcd reports a config revision of at least `revision`. */
 export async function waitForInstances(ctx: CtlContext, revision: number, waitMs: number): Promise<number> {
   const deadline = Date.now() + waitMs;

@@ -5,12 +5,14 @@
  * move answer 201 or 423 and every 201 is on the new shard; a move that cannot finish is undone.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { createCtlContext } from '../control-plane/ctl-context.js';
 import { moveRecordKey } from '../control-plane/move-record.js';
+import { withMoveMarkKept } from '../control-plane/move-steps.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { dbPassword } from '../stack/stack-env.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { ctl, ctlAsync, ctlStart, type RunningCtl } from './helpers/ctl.js';
-import { ETCD_ENDPOINT, etcdGet, etcdGetKey, etcdPut, PREFIX } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, etcdDel, etcdGet, etcdGetKey, etcdPut, PREFIX } from './helpers/etcd.js';
 import { node, rootConnection, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -242,6 +244,56 @@ describe('shardgate-ctl tenants move', () => {
       const r = await api('GET', `/v1/books/${id}`, { tenant });
       expect(r.status, id).toBe(200);
     }
+  });
+
+  it("a move longer than a minute keeps its refused writes' Retry-After: its mark is dated again while it runs, and never brought back once deleted", async () => {
+    const tenant = await newTenant('move-mark', 'shard-2');
+    const { token } = await registerAndLogin(tenant, 'lib@example.com');
+    const write = () =>
+      api('POST', '/v1/books', {
+        tenant,
+        token,
+        body: { isbn: '9780306406157', title: 'Long move', author: 'Writer', copies: 1 },
+      });
+    const refusal = async () => {
+      const r = await write();
+      return r.status === 423 ? (r.headers.get('Retry-After') ?? 'none') : `status ${r.status}`;
+    };
+    // as a move's readonly step leaves a tenant whose copy has run for two minutes
+    const raw = JSON.parse(etcdGet(`tenants/${tenant}`)!) as Record<string, unknown>;
+    etcdPut(`tenants/${tenant}`, JSON.stringify({ ...raw, status: 'readonly' }));
+    etcdPut(`moving/${tenant}`, JSON.stringify({ since: new Date(Date.now() - 120_000).toISOString() }));
+    await waitFor(async () => (await refusal()) === 'none', {
+      timeoutMs: 5000,
+      what: 'a 423 without Retry-After (mark over a minute old)',
+    });
+    const ctx = createCtlContext();
+    const warnings: string[] = [];
+    ctx.warn = (line) => warnings.push(line);
+    try {
+      await withMoveMarkKept(
+        ctx,
+        tenant,
+        async () => {
+          await waitFor(async () => (await refusal()) === '1', {
+            timeoutMs: 3000,
+            what: 'Retry-After: 1 again while the move runs',
+          });
+          const since = Date.parse((JSON.parse(etcdGet(`moving/${tenant}`)!) as { since: string }).since);
+          expect(Date.now() - since).toBeLessThan(5000);
+          // deleted meanwhile (`set-status`, an operator): three refresh periods later still gone
+          etcdDel(`moving/${tenant}`);
+          await new Promise((r) => setTimeout(r, 700));
+          expect(etcdGet(`moving/${tenant}`)).toBeUndefined();
+        },
+        200,
+      );
+    } finally {
+      ctx.close();
+    }
+    expect(warnings).toEqual([]);
+    expect(etcdGet(`moving/${tenant}`)).toBeUndefined();
+    expect(await refusal()).toBe('none');
   });
 
   it('refuses what it cannot do, naming why, and changes nothing', async () => {
