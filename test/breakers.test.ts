@@ -529,11 +529,15 @@ describe('circuit breakers with live settings', () => {
     try {
       await lock.query('BEGIN');
       await lock.query('SELECT id FROM books WHERE tenant_id = ? AND id = ? FOR UPDATE', [tenantA, bookId]);
-      // more borrows than failure_threshold, one after the other: each waits for the row lock
-      for (let i = 0; i < 4; i++) {
+      const borrow = async () => {
         const r = await api('POST', '/v1/loans', { tenant: tenantA, token: tokenA, base, body: { bookId } });
         answers.push(`${r.status} ${(r.json as { code?: string }).code}`);
-      }
+        if (r.status === 503) expect(r.headers.get('Retry-After')).toBe('1');
+      };
+      // more borrows than failure_threshold, one after the other: each waits for the row lock
+      for (let i = 0; i < 4; i++) await borrow();
+      // and twice as many at once (before: 5 at once opened the breaker, an outside check)
+      await Promise.all(Array.from({ length: 6 }, borrow));
       // the shard's other rows are writable all along: the breaker is still closed
       expect((await breaker(base, name))?.state).toBe('closed');
       expect((await postBook(base, 'another')).status).toBe(201);
@@ -541,7 +545,7 @@ describe('circuit breakers with live settings', () => {
       await lock.query('ROLLBACK').finally(() => lock.end());
     }
     // killed on the server while waiting for the row: not applied, and the answer says so
-    expect(answers).toEqual(Array(4).fill('503 dependency_unavailable'));
+    expect(answers).toEqual(Array(10).fill('503 write_contended'));
     const loans = await rootQuery<{ n: number }>(
       shardA.master.port,
       'SELECT COUNT(*) AS n FROM loans WHERE tenant_id = ? AND book_id = ?',

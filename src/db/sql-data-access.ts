@@ -30,7 +30,9 @@ import { drizzleTenantRepos } from './repos/tenant-repos.js';
  * A write the caller stopped waiting for (503 after the master breaker's call_timeout_ms) is
  * stopped too: its connection is closed and its server thread killed (RunOptions), so it does
  * not commit once a hung master resumes. The 503 says which: `dependency_unavailable` when the
- * kill stopped it before its COMMIT, `write_outcome_unknown` when that could not be confirmed.
+ * kill stopped it before its COMMIT, `write_contended` when it was stopped there while it
+ * waited on a row lock another transaction held, `write_outcome_unknown` when that could not be
+ * confirmed.
  */
 const CANCELLABLE = { cancellable: true } as const;
 

@@ -270,7 +270,7 @@ describe('CircuitBreaker', () => {
     expect(breaker.view().failures).toBe(3);
   });
 
-  it('a timed-out write whose stop reports the dependency was not stuck (a row lock) counts as any failure', async () => {
+  it('a timed-out write whose stop reports the dependency was not stuck (a row lock) counts as no failure, however many at once', async () => {
     const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
     const rowLockWait = ({ signal }: { signal: AbortSignal }) =>
       new Promise<string>((_, reject) =>
@@ -282,9 +282,26 @@ describe('CircuitBreaker', () => {
     // the caller hears of the timeout, with what the stop found: the write did not apply
     expect(first).toBeInstanceOf(CallTimeoutError);
     expect((first as CallTimeoutError).mayHaveApplied).toBe(false);
-    await breaker.execute(ok);
-    await breaker.execute(rowLockWait, { writes: true }).catch(() => {});
+    expect((first as CallTimeoutError).waitedOnRowLock).toBe(true);
+    // before: each counted as a failure, and 5 borrows of one locked book at once opened a
+    // master breaker for every tenant of the shard (an outside check)
+    const many = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        breaker.execute(rowLockWait, { writes: true }).catch((e: unknown) => e),
+      ),
+    );
+    expect(many.every((e) => e instanceof CallTimeoutError)).toBe(true);
     expect(breaker.state).toBe('closed');
+    expect(breaker.view().failures).toBe(0);
+    // nor do they excuse the failures of the node itself
+    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(rowLockWait, { writes: true }).catch(() => {});
+    await breaker.execute(boom).catch(() => {});
+    expect(breaker.state).toBe('open');
+  });
+
+  it('a timed-out write whose stop could not be confirmed counts as a hung write', async () => {
+    const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
     // a stop that could not be confirmed (no answer within the grace) counts as a hung write
     const unconfirmed = ({ signal }: { signal: AbortSignal }) => new Promise<string>(() => void signal);
     await breaker.execute(ok);

@@ -7,8 +7,11 @@
  *   so a node that hangs only on writes (a master behind a global read lock, on a full disk,
  *   waiting for a semi-sync acknowledgement) opens its breaker even while its position probes
  *   answer. A write that fails otherwise (refused, connection lost) counts as any failed call:
- *   the node is down, not stuck on writes; so does one whose stop reported that the dependency
- *   was not stuck (`CallStoppedError`: a write that waited on a row lock of its own tenant).
+ *   the node is down, not stuck on writes. A write whose stop reported that the dependency was
+ *   not stuck (`CallStoppedError`: it waited on a row lock another transaction of its tenant
+ *   held) counts as neither a failure nor a success, in any state: the node answered, and
+ *   requests queued on one busy row (a popular book, a long transaction) must not open the
+ *   breaker for every tenant of the shard, however many time out at once.
  * - open: calls fail at once with BreakerOpenError (Retry-After = time left); after
  *   `reset_timeout_ms` it turns half-open.
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
@@ -224,12 +227,11 @@ export class CircuitBreaker {
               caught instanceof CallStoppedError ? caught.report : UNCONFIRMED,
             )
           : caught;
-      if (error instanceof CallTimeoutError || isFailure(error))
-        this.recordFailure(
-          probe || passed,
-          writes && error instanceof CallTimeoutError && (error.abandon?.dependencyStuck ?? true),
-          error,
-        );
+      // a write stopped while it waited on its own row lock: says nothing of the node
+      if (error instanceof CallTimeoutError && error.waitedOnRowLock) {
+        // neither: a probe's slot is freed below, the counts stay as they were
+      } else if (error instanceof CallTimeoutError || isFailure(error))
+        this.recordFailure(probe || passed, writes && error instanceof CallTimeoutError, error);
       else this.recordSuccess(probe, writes);
       throw error;
     } finally {

@@ -57,7 +57,7 @@ export class CallStoppedError extends DependencyError {
 export class CallTimeoutError extends DependencyError {
   constructor(
     dependency: string,
-    timeoutMs: number,
+    readonly timeoutMs: number,
     readonly abandon?: AbandonReport,
   ) {
     super(dependency, `${dependency} did not answer within ${timeoutMs} ms`);
@@ -67,5 +67,10 @@ export class CallTimeoutError extends DependencyError {
   /** a write the caller must treat as perhaps applied (retry with its Idempotency-Key) */
   get mayHaveApplied(): boolean {
     return this.abandon?.mayHaveApplied ?? false;
+  }
+
+  /** a write stopped while it waited on a row lock another transaction held: the node is fine */
+  get waitedOnRowLock(): boolean {
+    return this.abandon?.dependencyStuck === false;
   }
 }
