@@ -14,9 +14,10 @@ import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv, Services } from './app-env.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
+import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
-import { finishHeaders } from './http/response-headers.js';
+import { finishHeaders, removeHeader } from './http/response-headers.js';
 import { fieldProblem, validationProblem } from './http/validation-problem.js';
 import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilience/errors.js';
 import { API_INFO, documentDocRoutes } from './routes/api-document.js';
@@ -43,6 +44,12 @@ const UNSUPPORTED_MEDIA_TYPE = {
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** the `charset` parameter of a Content-Type, quoted or not */
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
+
+/** a field given twice in a JSON body: a 400 naming it (JSON.parse would keep the last silently) */
+function refuseDuplicateKeys(text: string): void {
+  const name = duplicateJsonKey(text);
+  if (name !== undefined) throw fieldProblem(`body.${name}`, 'given more than once: send each field once');
+}
 
 export function createApp(services: Services): OpenAPIHono<AppEnv> {
   const requestDuration = services.metrics.histogram({
@@ -126,11 +133,16 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       });
     }
     const body = services.preReadBody?.(c);
-    if (body === undefined) return limitBody(c, next);
+    if (body === undefined)
+      return limitBody(c, async () => {
+        refuseDuplicateKeys(await c.req.text());
+        await next();
+      });
     if (body.tooLarge) return tooLarge();
     if (body.notUtf8) {
       throw fieldProblem('body', 'not valid UTF-8');
     }
+    refuseDuplicateKeys(body.text);
     // the cache holds promises at run time (hono/dist/request.js), whatever its type says
     (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(body.text);
     return next();
@@ -150,6 +162,9 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   // a known path asked with a method it has no route for: 405 with Allow, else 404
   let allowedOn: AllowedMethods | undefined;
   app.notFound((c) => {
+    // a mistyped path places no tenant, whichever `X-Tenant-ID` came with it (`tenantContext`
+    // ran first and named its shard)
+    removeHeader(c, 'X-Shard');
     allowedOn ??= allowedMethods(app.routes);
     const allow = allowedOn(c.req.path);
     if (allow.length > 0) {
@@ -184,6 +199,15 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
           code: 'write_outcome_unknown',
           title: 'Write outcome unknown',
           detail: `${error.dependency} did not answer in time and the write could not be confirmed stopped: it may still be applied. Retry it with the same Idempotency-Key, or read before retrying`,
+          headers: { 'Retry-After': String(error.retryAfterSeconds) },
+        });
+      }
+      if (error instanceof CallTimeoutError && error.waitedOnRowLock) {
+        return problemResponse(c, {
+          status: 503,
+          code: 'write_contended',
+          title: 'Write contended',
+          detail: `the write waited over ${error.timeoutMs} ms for rows another request of this tenant holds (the same book or member, or a long transaction) and was stopped: it was not applied; retry in ${error.retryAfterSeconds} s`,
           headers: { 'Retry-After': String(error.retryAfterSeconds) },
         });
       }

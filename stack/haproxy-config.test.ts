@@ -84,7 +84,9 @@ describe('HAProxy config template', () => {
       expect(problem.type).toBe(`https://shardgate.dev/problems/${problem.code}`);
       expect(problem.requestId).toBe('rid-1');
       const retryAfter = status === '503' || status === '429' ? ' hdr Retry-After 1' : '';
-      expect(rest, line).toBe(`${retryAfter} hdr X-Request-Id %[var(txn.request_id)]`);
+      expect(rest, line).toBe(
+        `${retryAfter} hdr X-Request-Id %[var(txn.request_id)] hdr X-Content-Type-Options nosniff`,
+      );
     }
   });
 

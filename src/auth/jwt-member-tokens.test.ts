@@ -34,6 +34,24 @@ describe.each([
     expect(await tokens.verify(issued.token)).toEqual({ ok: true, principal });
   });
 
+  it('accept one spelling of a signature: another with the same bytes (unused low bits set) is refused', async () => {
+    const tokens = new JwtMemberTokens({ secret, jws });
+    const { token } = await tokens.issue(principal);
+    const signature = token.slice(token.lastIndexOf('.') + 1);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(signature.at(-1)!);
+    expect(last % 4).toBe(0);
+    for (let bits = 1; bits < 4; bits++) {
+      const other = `${token.slice(0, -1)}${alphabet[last + bits]}`;
+      // the same bytes: a decoder cannot tell them apart
+      expect(Buffer.from(other.slice(other.lastIndexOf('.') + 1), 'base64url')).toEqual(
+        Buffer.from(signature, 'base64url'),
+      );
+      expect(await tokens.verify(other)).toMatchObject({ ok: false });
+    }
+    expect((await tokens.verify(token)).ok).toBe(true);
+  });
+
   it('expire by the instance clock, and accept a token issued a little "in the future"', async () => {
     let now = Date.now();
     const tokens = new JwtMemberTokens({ secret, jws, ttlSeconds: 60, now: () => now });

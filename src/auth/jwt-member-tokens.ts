@@ -13,6 +13,8 @@ import type { IssuedToken, MemberTokens, Principal, TokenCheck } from '../domain
 import { type Hs256Jws, webCryptoHs256Jws } from './hs256-jws.js';
 
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** an HS256 signature (32 bytes) as base64url without padding: 43 characters, the last one's 2 low bits 0 */
+const CANONICAL_HS256_SIGNATURE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 /** how far another instance's clock may run ahead of this one's */
 const CLOCK_SKEW_SECONDS = 60;
 
@@ -66,6 +68,11 @@ export class JwtMemberTokens implements MemberTokens {
 
   async verify(token: string): Promise<TokenCheck> {
     if (token.length > 2048) return { ok: false, reason: 'token too long' };
+    // one spelling per token: base64url leaves the last character's low bits unused, and a
+    // decoder ignores them, so 4 spellings of one signature would verify (harmless for the
+    // signature, but a token string kept as a key, in a log search or a denylist, would differ)
+    if (!CANONICAL_HS256_SIGNATURE.test(token.slice(token.lastIndexOf('.') + 1)))
+      return { ok: false, reason: 'signature not in canonical base64url' };
     let payload: Record<string, unknown>;
     try {
       payload = await this.jws.verify(token);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isbnCheckDigitValid } from './isbn.js';
+import { isbnCheckDigitValid, isbnPrefixValid } from './isbn.js';
 
 describe('isbnCheckDigitValid', () => {
   it('accepts ISBN-10 and ISBN-13 with the right check digit, with or without separators', () => {
@@ -26,5 +26,15 @@ describe('isbnCheckDigitValid', () => {
       '',
     ])
       expect(isbnCheckDigitValid(bad), bad).toBe(false);
+  });
+});
+
+describe('isbnPrefixValid', () => {
+  it('an ISBN-13 starts with 978 or 979; an ISBN-10 has no prefix', () => {
+    for (const ok of ['9780306406157', '979-10-90636-07-1', '0306406152'])
+      expect(isbnPrefixValid(ok), ok).toBe(true);
+    // right check digits, but product barcodes (an outside check stored them as books)
+    for (const bad of ['1234567890128', '0000000000000', '977-1234-5678-90'])
+      expect(isbnPrefixValid(bad), bad).toBe(false);
   });
 });

@@ -18,3 +18,12 @@ export function isbnCheckDigitValid(isbn: string): boolean {
   }
   return false;
 }
+
+/**
+ * An ISBN-13 is an EAN-13 of the "Bookland" prefixes (ISO 2108): it starts with 978 or 979.
+ * Another 13-digit number with a right check digit is a product barcode, not a book's number.
+ */
+export function isbnPrefixValid(isbn: string): boolean {
+  const digits = isbn.replace(/[- ]/g, '');
+  return digits.length !== 13 || digits.startsWith('978') || digits.startsWith('979');
+}

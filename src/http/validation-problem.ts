@@ -22,14 +22,29 @@ export function validationProblem(target: string, error: z.ZodError): ProblemErr
   // one message per field: the first check it failed (`1e300` is both too big and not an integer)
   const seen = new Set<string>();
   const flat = errors.flat().filter((e) => !seen.has(e.field) && seen.add(e.field));
+  // the answer stays small whatever the request holds (1,500 unknown query parameters once made
+  // a 400 of 115 KB): the first MAX_LISTED fields, each name cut at MAX_FIELD_CHARS
+  const listed = flat.slice(0, MAX_LISTED).map((e) => ({ ...e, field: cut(e.field) }));
+  const more = flat.length - listed.length;
   return new ProblemError({
     status: 400,
     code: 'validation_failed',
     title: 'Invalid request',
-    detail: flat.map((e) => `${e.field}: ${e.message}`).join('; '),
-    extra: { errors: flat },
+    detail:
+      listed.map((e) => `${e.field}: ${e.message}`).join('; ') +
+      (more > 0 ? `; and ${more} more invalid field${more === 1 ? '' : 's'}` : ''),
+    extra: { errors: listed },
   });
 }
+
+/** at most this many fields are named in one 400 */
+export const MAX_LISTED = 20;
+const MAX_FIELD_CHARS = 100;
+
+const cut = (field: string) => {
+  const chars = [...field];
+  return chars.length > MAX_FIELD_CHARS ? `${chars.slice(0, MAX_FIELD_CHARS).join('')}…` : field;
+};
 
 /** A 400 naming one field (`query.author`, `body`, `header.Idempotency-Key`) and what is wrong with it. */
 export function fieldProblem(field: string, message: string): ProblemError {

@@ -556,6 +556,11 @@ describe('library routes (memory adapters)', () => {
     expect((await call('POST', '/health')).res.headers.get('Allow')).toBe('GET, HEAD');
     const unknown = await call('GET', '/v1/nothing-here');
     expect([unknown.status, unknown.json.code]).toEqual([404, 'not_found']);
+    // a known tenant's 404 and 405 of the path name no shard, and no cache may keep them
+    for (const r of [put, del, unknown]) {
+      expect(r.res.headers.get('X-Shard')).toBeNull();
+      expect(r.res.headers.get('Cache-Control')).toBe('no-store');
+    }
     // the same without a tenant, or with an unknown one: the path is what is wrong
     for (const tenant of [null, 'no-such-tenant']) {
       expect((await call('GET', '/v1/nope', { tenant })).status).toBe(404);
@@ -565,6 +570,13 @@ describe('library routes (memory adapters)', () => {
     // a known route without a tenant still names the header
     const missing = await call('GET', '/v1/books', { tenant: null });
     expect([missing.status, missing.json.errors?.[0]?.field]).toEqual([400, 'header.X-Tenant-ID']);
+    // one URL answers per tenant: a public read and a tenant's refusal are no one's to keep
+    // (before: a shared cache in front could hand one tenant's list to another)
+    const list = await call('GET', '/v1/books');
+    const unknownTenant = await call('GET', '/v1/books', { tenant: 'no-such-tenant' });
+    expect([list.status, unknownTenant.status]).toEqual([200, 404]);
+    for (const r of [list, unknownTenant, missing])
+      expect(r.res.headers.get('Cache-Control')).toBe('no-store');
   });
 
   it('names the shard of a suspended tenant in its 403', async () => {

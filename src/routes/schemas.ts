@@ -5,7 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { ID_PATTERN } from '../config/schema.js';
-import { isbnCheckDigitValid } from '../domain/isbn.js';
+import { isbnCheckDigitValid, isbnPrefixValid } from '../domain/isbn.js';
 import type { Book, Loan, Member } from '../domain/models.js';
 
 /**
@@ -60,7 +60,7 @@ export function problems<S extends number>(
     423: 'tenant is read-only; while a move to another shard makes it so (about a second), with Retry-After',
     429: 'too many failed password checks (logins and password changes) for this account: refused until Retry-After',
     431: 'request headers too large (Node entry: over 16 KB)',
-    503: 'a dependency is unavailable (Retry-After): `dependency_unavailable`, or on a write `write_outcome_unknown` when the master did not answer in time and the write could not be confirmed stopped (it may still apply: retry with the same Idempotency-Key)',
+    503: 'a dependency is unavailable (Retry-After): `dependency_unavailable`; on a write `write_contended` when it waited past the call timeout for rows another request holds (not applied), or `write_outcome_unknown` when the master did not answer in time and the write could not be confirmed stopped (it may still apply: retry with the same Idempotency-Key)',
   };
   return Object.fromEntries(
     statuses.map((s) => [s, { description: text[s] ?? 'error', content: problemContent }]),
@@ -163,7 +163,8 @@ const isbn = z
   .refine(
     (v) => !ISBN_FORMAT.test(v) || isbnCheckDigitValid(v),
     'the check digit does not match (a mistyped digit?)',
-  );
+  )
+  .refine((v) => !ISBN_FORMAT.test(v) || isbnPrefixValid(v), 'an ISBN-13 starts with 978 or 979');
 const title = text(300);
 const author = text(200);
 const copies = z.number().int().min(0).max(100_000);

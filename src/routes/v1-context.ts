@@ -12,7 +12,7 @@
  * - `requireMember` (Bearer routes): 401 without a member token; the token itself was verified
  *   by `tenantContext`. The member row (exists, password version) is checked by the domain:
  *   inside the transaction of a write, on the master before a read (domain/member-access.ts).
- * Answers to a request with a Bearer token and to every write carry `Cache-Control: no-store`.
+ * Every /v1 answer carries `Cache-Control: no-store` (set first, so refusals carry it too).
  */
 import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -38,6 +38,11 @@ export const CONSISTENCY_HEADER = 'X-Consistency-Token';
 const IGNORES_TOKEN = new Set(['POST /v1/auth/login', 'POST /v1/members']);
 
 export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
+  // no /v1 answer is for a browser or a shared cache to keep: one URL answers per tenant
+  // (`X-Tenant-ID`), per member (a Bearer token) and per read floor (a consistency token), and
+  // a kept copy could be older than the caller's own write. Refusals included (a 404 is
+  // cacheable by default, RFC 9111 §4.2.2)
+  setHeader(c, 'Cache-Control', 'no-store');
   const { config, consistencyTokens } = c.get('services');
   const lookup = resolveTenant(config.current(), requestHeader(c, TENANT_HEADER));
   if (!lookup.ok) {
@@ -59,10 +64,6 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set('tenantStatus', lookup.status);
   setHeader(c, 'X-Shard', tenant.shardId);
   const authorization = requestHeader(c, 'Authorization');
-  // what a member reads with its token, and what a write answers (a login's token among them),
-  // must not be kept by a browser or a shared cache
-  if (authorization || (c.req.method !== 'GET' && c.req.method !== 'HEAD'))
-    setHeader(c, 'Cache-Control', 'no-store');
   if (authorization && !IGNORES_TOKEN.has(`${c.req.method} ${c.req.path}`))
     c.set('principal', await authenticate(c, authorization));
   c.set('readPosition', undefined);

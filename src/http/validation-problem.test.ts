@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { MAX_LISTED, validationProblem } from './validation-problem.js';
+
+describe('validationProblem', () => {
+  it('names each invalid field once, in detail and errors', () => {
+    const error = z.strictObject({ limit: z.number() }).safeParse({ limit: 'x', extra: 1 }).error!;
+    const problem = validationProblem('query', error).init;
+    expect(problem.extra?.errors).toEqual([
+      { field: 'query.limit', message: expect.any(String) },
+      { field: 'query.extra', message: 'unknown field' },
+    ]);
+    expect(problem.detail).toMatch(/^query\.limit: .+; query\.extra: unknown field$/);
+  });
+
+  it('stays small whatever the request holds: the first fields, each name cut, and how many more', () => {
+    // 1,500 unknown query parameters once made a 400 of 115 KB
+    const query = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`p${i}`, '1']));
+    query['x'.repeat(5000)] = '1';
+    const error = z.strictObject({}).safeParse(query).error!;
+    const problem = validationProblem('query', error).init;
+    const errors = problem.extra?.errors as { field: string }[];
+    expect(errors).toHaveLength(MAX_LISTED);
+    expect(errors[0]).toEqual({ field: 'query.p0', message: 'unknown field' });
+    expect(problem.detail).toMatch(/; and 1481 more invalid fields$/);
+    expect(JSON.stringify(problem).length).toBeLessThan(2000);
+    const long = z.strictObject({}).safeParse({ ['é'.repeat(300)]: 1 }).error!;
+    const field = (validationProblem('query', long).init.extra?.errors as { field: string }[])[0]!.field;
+    expect(field).toBe(`query.${'é'.repeat(94)}…`);
+  });
+});
