@@ -202,7 +202,16 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
           headers: { 'Retry-After': String(error.retryAfterSeconds) },
         });
       }
-      if (error instanceof CallTimeoutError && error.waitedOnRowLock) {
+      if ((error instanceof CallTimeoutError && error.ownWait === 'connection') || error.busy) {
+        return problemResponse(c, {
+          status: 503,
+          code: 'dependency_busy',
+          title: 'Service busy',
+          detail: `every connection of this instance to ${error.dependency} was in use (requests waiting on row locks, or a burst) and the request was not sent: it was not applied; retry in ${error.retryAfterSeconds} s`,
+          headers: { 'Retry-After': String(error.retryAfterSeconds) },
+        });
+      }
+      if (error instanceof CallTimeoutError && error.ownWait === 'row-lock') {
         return problemResponse(c, {
           status: 503,
           code: 'write_contended',

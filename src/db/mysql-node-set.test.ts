@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { beforeCommit, stuckOnWrites } from './mysql-node-set.js';
+import { abandonReport, beforeCommit, waitSeen } from './mysql-node-set.js';
 
 // the rows are what MariaDB 10.11's information_schema.PROCESSLIST showed for each case
 describe('beforeCommit (whether interrupting the statement seen stops a write before its COMMIT)', () => {
@@ -27,7 +27,7 @@ describe('beforeCommit (whether interrupting the statement seen stops a write be
   });
 });
 
-describe('stuckOnWrites (whether a write abandoned at its call timeout shows the server stuck on writes)', () => {
+describe('waitSeen (what a write abandoned at its call timeout was waiting for)', () => {
   const query = (STATE: string, TRX_STATE?: string | null) => ({
     COMMAND: 'Query',
     STATE,
@@ -35,27 +35,62 @@ describe('stuckOnWrites (whether a write abandoned at its call timeout shows the
     TRX_STATE,
   });
 
-  it('no: waiting for a row lock another transaction holds (its own wait)', () => {
-    expect(stuckOnWrites(query('Updating', 'LOCK WAIT'))).toBe(false);
-    expect(stuckOnWrites(query('Statistics', 'LOCK WAIT'))).toBe(false);
+  it('a row lock another transaction holds: its own wait', () => {
+    expect(waitSeen(query('Updating', 'LOCK WAIT'))).toBe('row-lock');
+    expect(waitSeen(query('Statistics', 'LOCK WAIT'))).toBe('row-lock');
   });
 
-  it('yes: a server-wide wait, and a thread gone, idle or on its way out after a disconnected backup-lock wait', () => {
-    expect(stuckOnWrites(query('Waiting for backup lock', null))).toBe(true);
-    expect(stuckOnWrites(query('Waiting for semi-sync ACK from slave', 'RUNNING'))).toBe(true);
-    expect(stuckOnWrites(undefined)).toBe(true);
+  it('a server-wide wait', () => {
+    expect(waitSeen(query('Waiting for backup lock', null))).toBe('server-wide');
+    expect(waitSeen(query('Waiting for semi-sync ACK from slave', 'RUNNING'))).toBe('server-wide');
+  });
+
+  it('unclear: a thread gone, idle or on its way out after a disconnected backup-lock wait', () => {
+    expect(waitSeen(undefined)).toBe('unclear');
     // seen in the milliseconds after MariaDB ended such a wait (FLUSH TABLES WITH READ LOCK)
-    expect(stuckOnWrites({ COMMAND: 'Sleep', STATE: '', INFO: null, TRX_STATE: null })).toBe(true);
-    expect(stuckOnWrites(query('', null))).toBe(true);
-    expect(stuckOnWrites(query('Writing to net', null))).toBe(true);
-    expect(stuckOnWrites(query('Updating status', null))).toBe(true);
+    expect(waitSeen({ COMMAND: 'Sleep', STATE: '', INFO: null, TRX_STATE: null })).toBe('unclear');
+    expect(waitSeen(query('', null))).toBe('unclear');
+    expect(waitSeen(query('Writing to net', null))).toBe('unclear');
+    expect(waitSeen(query('Updating status', null))).toBe('unclear');
   });
 
   it('without the PROCESS privilege (no InnoDB state): by the PROCESSLIST state alone', () => {
-    expect(stuckOnWrites(query('Updating'))).toBe(false);
-    expect(stuckOnWrites(query('Sending data'))).toBe(false);
-    expect(stuckOnWrites(query('Waiting for backup lock'))).toBe(true);
-    expect(stuckOnWrites(query('Writing to net'))).toBe(true);
-    expect(stuckOnWrites({ COMMAND: 'Sleep', STATE: '', INFO: null })).toBe(true);
+    expect(waitSeen(query('Updating'))).toBe('row-lock');
+    expect(waitSeen(query('Sending data'))).toBe('row-lock');
+    expect(waitSeen(query('Waiting for backup lock'))).toBe('server-wide');
+    expect(waitSeen(query('Writing to net'))).toBe('unclear');
+  });
+});
+
+describe('abandonReport (whether the server was stuck, for the breaker)', () => {
+  const onServer = { queuedMs: 3, serverMs: 2000 };
+  const mostlyQueued = { queuedMs: 1900, serverMs: 100 };
+
+  it('a row-lock wait is never the server being stuck, however it was timed', () => {
+    for (const times of [onServer, mostlyQueued])
+      expect(abandonReport({ mayHaveApplied: false, wait: 'row-lock' }, times)).toEqual({
+        mayHaveApplied: false,
+        dependencyStuck: false,
+        waitedFor: 'row-lock',
+      });
+  });
+
+  it('a server-wide wait always is', () => {
+    for (const times of [onServer, mostlyQueued])
+      expect(abandonReport({ mayHaveApplied: true, wait: 'server-wide' }, times).dependencyStuck).toBe(true);
+  });
+
+  it('an unclear one is, unless the call spent longer waiting for a connection than on the server', () => {
+    // under FLUSH TABLES WITH READ LOCK: the thread ended by the server as the kill looked
+    expect(abandonReport({ mayHaveApplied: true, wait: 'unclear' }, onServer)).toEqual({
+      mayHaveApplied: true,
+      dependencyStuck: true,
+    });
+    // got its connection as the writes ahead of it were killed, read just started
+    expect(abandonReport({ mayHaveApplied: false, wait: 'unclear' }, mostlyQueued)).toEqual({
+      mayHaveApplied: false,
+      dependencyStuck: false,
+      waitedFor: 'connection',
+    });
   });
 });

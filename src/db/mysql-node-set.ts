@@ -61,12 +61,14 @@ class MysqlNode implements SqlNode<MysqlSession> {
     readonly pool: Pool,
     private readonly acquireTimeoutMs: number,
     /** stops a server thread from another connection; settles when done or given up, never rejects */
-    private readonly killThread: (threadId: number) => Promise<AbandonReport>,
+    private readonly killThread: (threadId: number) => Promise<KillReport>,
   ) {}
 
   async run<T>(fn: (session: MysqlSession) => Promise<T>, options: RunOptions = {}): Promise<T> {
     const { signal } = options;
-    const connection = await this.acquire();
+    const askedAt = performance.now();
+    const connection = await this.acquire(signal);
+    const sentAt = performance.now();
     let broken = false;
     // the caller gave up (the breaker's call timeout, RunOptions): close the connection now, so
     // `fn` cannot send a COMMIT later, and stop its server thread (`killThread`). Closing alone is
@@ -86,13 +88,15 @@ class MysqlNode implements SqlNode<MysqlSession> {
       abandoned = true;
       const { threadId } = connection;
       connection.destroy();
-      void this.killThread(threadId).then((report) => stop?.(new CallStoppedError(this.key, report)));
+      const times = { queuedMs: sentAt - askedAt, serverMs: performance.now() - sentAt };
+      void this.killThread(threadId).then((kill) =>
+        stop?.(new CallStoppedError(this.key, abandonReport(kill, times))),
+      );
     };
     signal?.addEventListener('abort', abandon, { once: true });
     try {
-      // given up on while it waited for a connection: never started, so surely not applied
-      if (signal?.aborted && !abandoned)
-        throw new CallStoppedError(this.key, { mayHaveApplied: false, dependencyStuck: true });
+      // given up on the moment it got its connection: never started, so surely not applied
+      if (signal?.aborted && !abandoned) throw new CallStoppedError(this.key, NEVER_SENT);
       const flavour = await this.detectFlavour(connection);
       const work = fn(new MysqlSession(flavour, this.statementsOf(connection)));
       return await (stopped ? Promise.race([work, stopped]) : work);
@@ -129,27 +133,62 @@ class MysqlNode implements SqlNode<MysqlSession> {
     return sql;
   }
 
-  private acquire(): Promise<PoolConnection> {
+  /**
+   * A connection of the pool, within `acquireTimeoutMs`. Given up on (`signal`: the caller's call
+   * timeout) or timed out while it waited, it fails at once; the connection that comes later goes
+   * back to the pool. Whether the wait was for a busy pool (every connection in use: `busy`,
+   * which says nothing of the node) or for a new connection to the node (which does) is read
+   * when the wait starts.
+   */
+  private acquire(signal?: AbortSignal): Promise<PoolConnection> {
+    const queued = this.poolFull();
     return new Promise((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(
-          new DependencyUnavailableError(this.key, `no free connection within ${this.acquireTimeoutMs} ms`),
-        );
-      }, this.acquireTimeoutMs);
+      let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      const timer = setTimeout(
+        () =>
+          fail(
+            new DependencyUnavailableError(
+              this.key,
+              `no free connection within ${this.acquireTimeoutMs} ms`,
+              {
+                busy: queued,
+              },
+            ),
+          ),
+        this.acquireTimeoutMs,
+      );
+      const onAbort = () =>
+        fail(new CallStoppedError(this.key, queued ? NEVER_SENT : { ...NEVER_SENT, dependencyStuck: true }));
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.pool.getConnection().then(
         (connection) => {
+          if (settled) return connection.release();
+          settled = true;
           clearTimeout(timer);
-          if (timedOut) connection.release();
-          else resolve(connection);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(connection);
         },
-        (error: unknown) => {
-          clearTimeout(timer);
-          if (!timedOut) reject(toUnavailable(this.key, error));
-        },
+        (error: unknown) => fail(toUnavailable(this.key, error)),
       );
     });
+  }
+
+  /** every connection of the pool is in use: a caller now waits for one to be released */
+  private poolFull(): boolean {
+    const inner = (this.pool as unknown as { pool?: Record<string, { length?: number } | undefined> }).pool;
+    const limit = (inner as { config?: { connectionLimit?: number } } | undefined)?.config?.connectionLimit;
+    const all = inner?._allConnections?.length;
+    const free = inner?._freeConnections?.length;
+    // mysql2 internals renamed: taken as not full (the wait then counts against the node, as before)
+    if (limit === undefined || all === undefined || free === undefined) return false;
+    return all >= limit && free === 0;
   }
 
   private detectFlavour(connection: PoolConnection): Promise<ServerFlavour> {
@@ -186,6 +225,9 @@ const ER_BAD_FIELD_ERROR = 1054;
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
 
 const errnoOf = (error: unknown) => (error as { errno?: number }).errno;
+
+/** a write stopped while it waited for a free connection of a full pool: never sent */
+const NEVER_SENT: AbandonReport = { mayHaveApplied: false, dependencyStuck: false, waitedFor: 'connection' };
 
 /**
  * The thread's row of information_schema.PROCESSLIST, or undefined when it is gone. On MySQL,
@@ -245,21 +287,53 @@ const ROW_LOCK_WAIT_STATES = new Set([
 ]);
 
 /**
- * Whether a write abandoned at its call timeout, seen as `thread` (undefined: gone), shows the
- * server stuck on writes. Only a wait for a row lock held by another transaction is the write's
- * own wait (InnoDB's `LOCK WAIT`; it outlives the closed socket, so it is there to be read); all
- * else counts as stuck: a server-wide wait (`Waiting for backup lock`, `… commit lock`,
- * `… semi-sync ACK`, disk space), and a thread gone, idle or in between: MariaDB ends a
- * disconnected waiter for a metadata or backup lock at the next whole second of its wait, and
- * the kill read such a thread as `Sleep`, `Writing to net`, `Updating status` or an empty
- * state on its way out (seen under FLUSH TABLES WITH READ LOCK; then a master breaker opened by
- * hung writes closed under the lock). Without the PROCESS privilege, a statement in a state a
- * row-lock wait shows (`ROW_LOCK_WAIT_STATES`) counts as its own wait.
+ * What a write abandoned at its call timeout, seen as `thread` (undefined: gone), was waiting for:
+ * - `row-lock`: a row lock another transaction holds (InnoDB's `LOCK WAIT`; it outlives the
+ *   closed socket, so it is there to be read): the write's own wait. Without the PROCESS
+ *   privilege, a statement in a state a row-lock wait shows (`ROW_LOCK_WAIT_STATES`);
+ * - `server-wide`: `Waiting for …` (the backup lock of FLUSH TABLES WITH READ LOCK, the commit
+ *   lock, a semi-sync ACK, disk space): the server is stuck on writes;
+ * - `unclear`: gone, idle, or in between. MariaDB ends a disconnected waiter for a metadata or
+ *   backup lock at the next whole second of its wait, and the kill read such a thread as `Sleep`,
+ *   `Writing to net`, `Updating status` or an empty state on its way out (under FLUSH TABLES WITH
+ *   READ LOCK; counted as not stuck, a master breaker opened by hung writes closed under the
+ *   lock); a write that got its connection just before its timeout shows the same.
+ *   `abandonReport` decides by where the call spent its time.
  */
-export function stuckOnWrites(thread: ThreadSeen | undefined): boolean {
-  if (!thread) return true;
-  if (thread.TRX_STATE !== undefined) return thread.TRX_STATE !== 'LOCK WAIT';
-  return !(thread.COMMAND === 'Query' && ROW_LOCK_WAIT_STATES.has(thread.STATE ?? ''));
+export function waitSeen(thread: ThreadSeen | undefined): WaitSeen {
+  if (!thread) return 'unclear';
+  const rowLock =
+    thread.TRX_STATE !== undefined
+      ? thread.TRX_STATE === 'LOCK WAIT'
+      : thread.COMMAND === 'Query' && ROW_LOCK_WAIT_STATES.has(thread.STATE ?? '');
+  if (rowLock) return 'row-lock';
+  return (thread.STATE ?? '').startsWith('Waiting for ') ? 'server-wide' : 'unclear';
+}
+
+export type WaitSeen = 'row-lock' | 'server-wide' | 'unclear';
+
+/** what `killThread` found: whether the write may have applied, and what it was waiting for */
+export interface KillReport {
+  mayHaveApplied: boolean;
+  wait: WaitSeen;
+}
+
+/**
+ * The abandoned write's report for the breaker: a row-lock wait is its own; a server-wide wait
+ * is the server's; an unclear one is the server's unless the call spent longer waiting for a
+ * connection of the pool (`queuedMs`, every connection busy) than on the server (`serverMs`):
+ * then the server had too little of its time to be judged (an outside check: 15 borrows of one
+ * locked book at once, the 5 beyond the pool's 10 connections got theirs as the first were
+ * killed, were read just started, and counted as hung writes).
+ */
+export function abandonReport(
+  { mayHaveApplied, wait }: KillReport,
+  { queuedMs, serverMs }: { queuedMs: number; serverMs: number },
+): AbandonReport {
+  if (wait === 'row-lock') return { mayHaveApplied, dependencyStuck: false, waitedFor: 'row-lock' };
+  if (wait === 'unclear' && queuedMs > serverMs)
+    return { mayHaveApplied, dependencyStuck: false, waitedFor: 'connection' };
+  return { mayHaveApplied, dependencyStuck: true };
 }
 
 /**
@@ -382,30 +456,29 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    * Stops thread `threadId` on the node, over a connection of its own (the pool's may all be
    * busy; a user may kill its own threads without any privilege): `KILL QUERY ID` of the
    * statement it was seen running when that is one before its COMMIT, then `KILL CONNECTION`.
-   * First it reads what the thread was doing: a wait for a row lock held by another transaction
-   * is this call's own wait; anything else shows the server stuck on writes (`stuckOnWrites`).
-   * The report:
+   * First it reads what the thread was doing (`waitSeen`; `abandonReport` makes of it whether the
+   * server was stuck). The report:
    * - the statement seen before its COMMIT (`beforeCommit`) interrupted by its query id: the
    *   write did not apply; stuck as read;
    * - idle, in its COMMIT, or past the statement seen by the time of the kill: it may have
    *   applied (the server resumed and ran it all);
-   * - the thread was gone: it may have applied (the server ran what it had), and it counts as
-   *   stuck: a wait on a metadata or backup lock checks every second whether its client is still
-   *   there and ends the thread when not (MariaDB 10.11: an outside check found a write abandoned
-   *   under FLUSH TABLES WITH READ LOCK at 1.99 s gone 10 ms later). A row-lock wait is still
-   *   there to be read, and a write that ran fine answered;
+   * - the thread was gone: it may have applied (the server ran what it had), wait `unclear`: a
+   *   wait on a metadata or backup lock checks every second whether its client is still there
+   *   and ends the thread when not (MariaDB 10.11: an outside check found a write abandoned under
+   *   FLUSH TABLES WITH READ LOCK at 1.99 s gone 10 ms later). A row-lock wait is still there to
+   *   be read, and a write that ran fine answered;
    * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
-   *   that in all): it may still apply when the server resumes, and the server is stuck. Logged.
+   *   that in all): it may still apply when the server resumes; `server-wide`. Logged.
    */
-  private killThread(spec: NodeSpec, key: string, threadId: number): Promise<AbandonReport> {
+  private killThread(spec: NodeSpec, key: string, threadId: number): Promise<KillReport> {
     const deadlineMs = 2 * this.options.connectTimeoutMs;
     let connection: Connection | undefined;
-    const kill = async (): Promise<AbandonReport> => {
+    const kill = async (): Promise<KillReport> => {
       const own = await createConnection(this.connectionOptions(spec));
       connection = own;
       try {
         const thread = await readThread(own, threadId);
-        if (!thread) return { mayHaveApplied: true, dependencyStuck: stuckOnWrites(thread) };
+        if (!thread) return { mayHaveApplied: true, wait: waitSeen(thread) };
         // Interrupt the very statement that was seen, if it still runs: `KILL QUERY ID` (MariaDB)
         // fails once the thread has moved on, so a success proves the batch stopped before its
         // COMMIT. A separate read and kill did not: a master resumed from SIGSTOP ran on to its
@@ -424,7 +497,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
         await own.query('KILL CONNECTION ?', [threadId]).catch((error: unknown) => {
           if (errnoOf(error) !== ER_NO_SUCH_THREAD) throw error;
         });
-        return { mayHaveApplied: !interrupted, dependencyStuck: stuckOnWrites(thread) };
+        return { mayHaveApplied: !interrupted, wait: waitSeen(thread) };
       } finally {
         own.destroy();
       }
@@ -436,7 +509,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
             { node: key, threadId, err: error instanceof Error ? error.message : String(error) },
             'could not stop an abandoned write on the server: it may still apply when the server resumes',
           );
-          return { mayHaveApplied: true, dependencyStuck: true };
+          return { mayHaveApplied: true, wait: 'server-wide' as const };
         })
         // past the deadline: do not keep a hung connection
         .finally(() => connection?.destroy())

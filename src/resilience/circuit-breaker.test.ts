@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BreakerSettings } from '../config/schema.js';
 import { ABANDON_GRACE_MS, type BreakerTransition, CircuitBreaker } from './circuit-breaker.js';
-import { BreakerOpenError, CallStoppedError, CallTimeoutError } from './errors.js';
+import { BreakerOpenError, CallStoppedError, CallTimeoutError, DependencyError } from './errors.js';
 
 function setup(initial: Partial<BreakerSettings> = {}) {
   const settings: BreakerSettings = {
@@ -282,7 +282,7 @@ describe('CircuitBreaker', () => {
     // the caller hears of the timeout, with what the stop found: the write did not apply
     expect(first).toBeInstanceOf(CallTimeoutError);
     expect((first as CallTimeoutError).mayHaveApplied).toBe(false);
-    expect((first as CallTimeoutError).waitedOnRowLock).toBe(true);
+    expect((first as CallTimeoutError).ownWait).toBe('row-lock');
     // before: each counted as a failure, and 5 borrows of one locked book at once opened a
     // master breaker for every tenant of the shard (an outside check)
     const many = await Promise.all(
@@ -297,6 +297,49 @@ describe('CircuitBreaker', () => {
     await breaker.execute(boom).catch(() => {});
     await breaker.execute(rowLockWait, { writes: true }).catch(() => {});
     await breaker.execute(boom).catch(() => {});
+    expect(breaker.state).toBe('open');
+  });
+
+  it('a call that waited for a free connection of a full pool and was never sent counts as no failure', async () => {
+    const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    const queuedWrite = ({ signal }: { signal: AbortSignal }) =>
+      new Promise<string>((_, reject) =>
+        signal.addEventListener('abort', () =>
+          reject(
+            new CallStoppedError('db', {
+              mayHaveApplied: false,
+              dependencyStuck: false,
+              waitedFor: 'connection',
+            }),
+          ),
+        ),
+      );
+    const busy = () => Promise.reject(new DependencyError('db', 'no free connection', { busy: true }));
+    const errors = await Promise.all([
+      ...Array.from({ length: 4 }, () =>
+        breaker.execute(queuedWrite, { writes: true }).catch((e: unknown) => e),
+      ),
+      ...Array.from({ length: 4 }, () => breaker.execute(busy).catch((e: unknown) => e)),
+    ]);
+    expect((errors[0] as CallTimeoutError).ownWait).toBe('connection');
+    expect((errors[0] as CallTimeoutError).mayHaveApplied).toBe(false);
+    expect(breaker.state).toBe('closed');
+    expect(breaker.view().failures).toBe(0);
+    // a new connection the node did not give in time is the node's failure
+    const connecting = ({ signal }: { signal: AbortSignal }) =>
+      new Promise<string>((_, reject) =>
+        signal.addEventListener('abort', () =>
+          reject(
+            new CallStoppedError('db', {
+              mayHaveApplied: false,
+              dependencyStuck: true,
+              waitedFor: 'connection',
+            }),
+          ),
+        ),
+      );
+    await breaker.execute(connecting, { writes: true }).catch(() => {});
+    await breaker.execute(connecting, { writes: true }).catch(() => {});
     expect(breaker.state).toBe('open');
   });
 

@@ -11,7 +11,10 @@
  *   not stuck (`CallStoppedError`: it waited on a row lock another transaction of its tenant
  *   held) counts as neither a failure nor a success, in any state: the node answered, and
  *   requests queued on one busy row (a popular book, a long transaction) must not open the
- *   breaker for every tenant of the shard, however many time out at once.
+ *   breaker for every tenant of the shard, however many time out at once. Nor does a call that
+ *   waited for a free connection of the pool and was never sent (`DependencyError.busy`, or a
+ *   write stopped so: `ownWait` `connection`): the calls holding the connections tell of the
+ *   node, each by its own outcome.
  * - open: calls fail at once with BreakerOpenError (Retry-After = time left); after
  *   `reset_timeout_ms` it turns half-open.
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
@@ -39,7 +42,13 @@
  * half-open semantics were the blocker.
  */
 import type { BreakerKind, BreakerSettings } from '../config/schema.js';
-import { type AbandonReport, BreakerOpenError, CallStoppedError, CallTimeoutError } from './errors.js';
+import {
+  type AbandonReport,
+  BreakerOpenError,
+  CallStoppedError,
+  CallTimeoutError,
+  DependencyError,
+} from './errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -228,7 +237,10 @@ export class CircuitBreaker {
             )
           : caught;
       // a write stopped while it waited on its own row lock: says nothing of the node
-      if (error instanceof CallTimeoutError && error.waitedOnRowLock) {
+      if (
+        (error instanceof CallTimeoutError && error.ownWait !== undefined) ||
+        (error instanceof DependencyError && error.busy)
+      ) {
         // neither: a probe's slot is freed below, the counts stay as they were
       } else if (error instanceof CallTimeoutError || isFailure(error))
         this.recordFailure(probe || passed, writes && error instanceof CallTimeoutError, error);

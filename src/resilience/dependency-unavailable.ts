@@ -12,9 +12,9 @@ export class DependencyUnavailableError extends DependencyError {
     dependency: string,
     /** what went wrong, without the dependency's name (`ECONNREFUSED`, `no free connection …`) */
     readonly reason: string,
-    { cause, retryAfterSeconds }: { cause?: unknown; retryAfterSeconds?: number } = {},
+    { cause, retryAfterSeconds, busy }: { cause?: unknown; retryAfterSeconds?: number; busy?: boolean } = {},
   ) {
-    super(dependency, `${dependency}: ${reason}`, { cause, retryAfterSeconds });
+    super(dependency, `${dependency}: ${reason}`, { cause, retryAfterSeconds, busy });
     this.name = 'DependencyUnavailableError';
   }
 }

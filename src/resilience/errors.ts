@@ -6,14 +6,26 @@ export class DependencyError extends Error {
   readonly retryable = true;
   /** seconds a client should wait before retrying (Retry-After) */
   readonly retryAfterSeconds: number;
+  /**
+   * The call waited for a free connection of this process's pool to the dependency and was never
+   * sent: every connection was in use (by calls that wait on row locks, or a burst). It says
+   * nothing of the dependency itself (the calls holding the connections do), so a breaker counts
+   * it as neither failure nor success.
+   */
+  readonly busy: boolean;
   constructor(
     readonly dependency: string,
     message: string,
-    { retryAfterSeconds = 1, cause }: { retryAfterSeconds?: number; cause?: unknown } = {},
+    {
+      retryAfterSeconds = 1,
+      cause,
+      busy = false,
+    }: { retryAfterSeconds?: number; cause?: unknown; busy?: boolean } = {},
   ) {
     super(message, { cause });
     this.name = 'DependencyError';
     this.retryAfterSeconds = retryAfterSeconds;
+    this.busy = busy;
   }
 }
 
@@ -36,6 +48,11 @@ export interface AbandonReport {
   mayHaveApplied: boolean;
   /** the dependency itself was stuck (waiting on a server-wide lock, unreachable), not the call */
   dependencyStuck: boolean;
+  /**
+   * not stuck: what the call waited for instead. `row-lock` (the default): a row lock another
+   * transaction held; `connection`: a free connection of this process's pool (never sent)
+   */
+  waitedFor?: 'row-lock' | 'connection';
 }
 
 /** How an abandoned call stopped: what it rejects with once aborted, for the breaker to read. */
@@ -69,8 +86,13 @@ export class CallTimeoutError extends DependencyError {
     return this.abandon?.mayHaveApplied ?? false;
   }
 
-  /** a write stopped while it waited on a row lock another transaction held: the node is fine */
-  get waitedOnRowLock(): boolean {
-    return this.abandon?.dependencyStuck === false;
+  /**
+   * A write stopped while it waited on something of its own, not on the node: a row lock another
+   * transaction held (`row-lock`), or a free connection of the pool (`connection`: never sent).
+   * Undefined when the node was stuck, or could not be confirmed not to be.
+   */
+  get ownWait(): 'row-lock' | 'connection' | undefined {
+    if (this.abandon?.dependencyStuck !== false) return undefined;
+    return this.abandon.waitedFor ?? 'row-lock';
   }
 }

@@ -66,6 +66,7 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
                     ? new DependencyUnavailableError(identity.name, error.reason, {
                         cause: error,
                         retryAfterSeconds: error.retryAfterSeconds,
+                        busy: error.busy,
                       })
                     : error;
                 }),
