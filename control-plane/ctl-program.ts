@@ -101,9 +101,9 @@ export function buildProgram(): Command {
     .action(run((ctx, id: string) => removeShard(ctx, id)));
   shards
     .command('set-master <id> <host:port>')
-    .summary('point a shard at a new master (it must take a TCP connection, or --force)')
+    .summary('point a shard at a new master (it must take writes, or --force)')
     .description(
-      `point a shard at a new master. Naming one of the shard's replicas promotes it: it leaves the replicas in the same write (make it writable and stop its replication first). ${REACH_HELP}`,
+      `point a shard at a new master. Naming one of the shard's replicas promotes it: it leaves the replicas in the same write (make it writable and stop its replication first). ${REACH_HELP} Then the server is asked, with the application's database credentials, whether it can take the shard's writes: one that is read_only, still replicates, has received transactions it has not applied, or cannot be logged in to is refused unless --force.`,
     )
     .option('--force', FORCE_HELP)
     .action(run((ctx, id: string, hp: string, opts: { force?: boolean }) => setMaster(ctx, id, hp, opts)));

@@ -33,6 +33,7 @@ import { type MariaDbNode, topology } from '../stack/topology.js';
 import { api, HAPROXY, registerAndLogin } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { etcdDel, etcdGet } from './helpers/etcd.js';
+import { rootConnection } from './helpers/shard-db.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const H = topology.host;
@@ -104,6 +105,27 @@ describe('a shard master dies', () => {
     });
     expect(before.status).toBe(201);
     await replicaCaughtUp();
+    // the replica receives the next write but has not applied it when the master dies (its SQL
+    // thread waits for a lock a transaction on it holds where the tenant's books go): RESET SLAVE
+    // ALL would delete it with the relay log
+    // (a table of its own: a write of the tenant would make its reads wait for the replica)
+    await sql(master, `CREATE TABLE ${topology.database}.failover_marker (id INT PRIMARY KEY)`);
+    await replicaCaughtUp();
+    const hold = await rootConnection(replica.port);
+    await hold.query('START TRANSACTION');
+    await hold.query('SELECT id FROM failover_marker FOR UPDATE');
+    await sql(master, `INSERT INTO ${topology.database}.failover_marker VALUES (1)`);
+    const masterAt = (await sql(master, 'SELECT @@gtid_binlog_pos')).trim();
+    const received = async () => {
+      const [names = '', values = ''] = (await sql(replica, 'SHOW SLAVE STATUS', { names: true })).split(
+        '\n',
+      );
+      return values.split('\t')[names.split('\t').indexOf('Gtid_IO_Pos')];
+    };
+    await waitFor(async () => (await received()) === masterAt, {
+      timeoutMs: 10_000,
+      what: `the replica to receive ${masterAt}`,
+    });
 
     process.kill(masterPid, 'SIGKILL');
     await waitFor(
@@ -116,10 +138,28 @@ describe('a shard master dies', () => {
     expect(listed.status).toBe(200);
     expect(listed.json.items.map((b: { id: string }) => b.id)).toContain(before.json.id);
 
-    // the DBA's part: the replica stops following and takes writes
+    // the operator's part first, by mistake: the replica is still read-only and still tries to
+    // follow the dead master. Refused, naming both, and nothing written (before: "promoted",
+    // exit 0, and every write answered 503 until someone found out why; an outside check)
+    const ENV = { SHARDGATE_DB_PASSWORD: dbPassword() };
+    const early = ctl(['shards', 'set-master', shard, `${H}:${replica.port}`], ENV);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain(`master ${H}:${replica.port} cannot take the shard's writes`);
+    expect(early.stderr).toContain('read-only');
+    expect(early.stderr).toMatch(/still replicates from 127\.0\.0\.1:\d+ \(Slave_IO_Running: Connecting/);
+    expect(early.stderr).toContain('nothing written');
+    expect(JSON.parse(etcdGet(`shards/${shard}`)!).master.port).toBe(master.port);
+    expect(early.stderr).toContain(`received transactions it has not applied (Gtid_IO_Pos ${masterAt}`);
+
+    // the DBA's part (README): stop receiving, apply what was received, stop following the dead
+    // master, take writes
+    await sql(replica, 'STOP SLAVE IO_THREAD;');
+    await hold.query('ROLLBACK');
+    await hold.end();
+    expect((await sql(replica, `SELECT MASTER_GTID_WAIT('${masterAt}', 15)`)).trim()).toBe('0');
     await sql(replica, 'STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0;');
     // the operator's part
-    const promoted = ctl(['shards', 'set-master', shard, `${H}:${replica.port}`]);
+    const promoted = ctl(['shards', 'set-master', shard, `${H}:${replica.port}`], ENV);
     expect(promoted.stderr).toBe('');
     expect(promoted.code).toBe(0);
     const entry = JSON.parse(etcdGet(`shards/${shard}`)!) as {
@@ -145,9 +185,11 @@ describe('a shard master dies', () => {
     console.log(`writes back ${Date.now() - t0} ms after shards set-master`);
     expect(after?.headers.get('X-Shard')).toBe(shard);
 
-    // nothing written before the kill is lost; members, tokens and loans work as before
+    // nothing written before the kill is lost (the write only received, too); members, tokens
+    // and loans work as before
     const again = await api('GET', `/v1/books/${before.json.id}`, { tenant });
     expect([again.status, again.json.title]).toEqual([200, 'before the kill']);
+    expect((await sql(replica, `SELECT id FROM ${topology.database}.failover_marker`)).trim()).toBe('1');
     const login = await api('POST', '/v1/auth/login', {
       tenant,
       base: HAPROXY,

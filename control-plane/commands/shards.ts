@@ -7,7 +7,8 @@
  * A shard's replicas are distinct servers and none is its master: `add` refuses a --replica given
  * twice or equal to --master, `add-replica` one the shard has or its master, each before anything
  * is probed. `set-master` may name one of the shard's replicas: that is how a replica is promoted
- * after its master died, and it leaves the replicas in the same write. Hosts compare
+ * after its master died, and it leaves the replicas in the same write; the server must also say
+ * it can take the shard's writes (writable-master.ts), unless --force. Hosts compare
  * case-insensitively, as DNS names do; no name is resolved.
  */
 
@@ -21,8 +22,10 @@ import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
 import { stateInForce } from '../state-in-force.js';
+import { connectShardServer } from '../tenant-rows.js';
 import { problemsMessage } from '../validate-changes.js';
 import { wholeNumber } from '../whole-number.js';
+import { checkWritableMaster, type MasterCheck } from '../writable-master.js';
 import { writeKeys } from '../write-keys.js';
 
 /** the schema's bounds of a replica weight */
@@ -77,14 +80,49 @@ async function requireReachable(
   command: string,
   endpoints: Endpoint[],
   force: boolean | undefined,
-): Promise<void> {
+): Promise<boolean> {
   const failed = await unreachable(endpoints);
-  if (failed.length === 0) return;
+  if (failed.length === 0) return true;
   const list = failed
     .map(({ endpoint: e, error }) => `${e.what} ${formatHostPort(e.host, e.port)} unreachable (${error})`)
     .join('; ');
   if (!force) throw new UserError(`${list}; nothing written (--force to write it anyway)`);
   ctx.warn(`${command}: warning: ${list}; writing it anyway (--force)`);
+  return false;
+}
+
+/**
+ * `set-master`'s check of the server itself (writable-master.ts), over the application's
+ * credentials: a problem refuses the write unless `--force` (then it is a warning); a server the
+ * CLI cannot log in to is refused the same way, since nothing could be checked.
+ */
+async function requireWritableMaster(
+  ctx: CtlContext,
+  id: string,
+  shard: ShardConfig,
+  force: boolean | undefined,
+): Promise<void> {
+  const address = formatHostPort(shard.master.host, shard.master.port);
+  let check: MasterCheck;
+  try {
+    const connection = await connectShardServer(ctx.env, id, shard, shard.master);
+    try {
+      check = await checkWritableMaster(connection);
+    } finally {
+      await connection.end().catch(() => {});
+    }
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    check = { problems: [`it could not be checked (${reason})`], warnings: [] };
+  }
+  for (const warning of check.warnings) ctx.warn(`shards set-master: warning: ${address}: ${warning}`);
+  if (check.problems.length === 0) return;
+  const list = check.problems.join('; ');
+  if (!force)
+    throw new UserError(
+      `master ${address} cannot take the shard's writes: ${list}; nothing written (see README "When a master dies"; --force to write it anyway)`,
+    );
+  ctx.warn(`shards set-master: warning: master ${address}: ${list}; writing it anyway (--force)`);
 }
 
 /** `--replica host:port[@weight]`; the weight, if given, within the schema's bounds */
@@ -215,7 +253,8 @@ export async function setMaster(
     checkShard(ctx, id, next);
     // the same address again changes nothing, whatever its state
     if (!sameServer(shard.master, master)) {
-      await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force);
+      if (await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force))
+        await requireWritableMaster(ctx, id, next, opts.force);
       warnSharedDatabase(ctx, read, id, next);
     }
     return put(id, next);
