@@ -105,7 +105,10 @@ export function buildProgram(): Command {
     .description(
       `point a shard at a new master. Naming one of the shard's replicas promotes it: it leaves the replicas in the same write (make it writable and stop its replication first). ${REACH_HELP} Then the server is asked, with the application's database credentials, whether it can take the shard's writes: one that is read_only, still replicates, has received transactions it has not applied, or cannot be logged in to is refused unless --force.`,
     )
-    .option('--force', FORCE_HELP)
+    .option(
+      '--force',
+      'write even if the address takes no TCP connection, or the server says it cannot take writes (warns on stderr)',
+    )
     .action(run((ctx, id: string, hp: string, opts: { force?: boolean }) => setMaster(ctx, id, hp, opts)));
   shards
     .command('add-replica <id> <host:port>')

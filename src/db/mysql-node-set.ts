@@ -67,7 +67,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
   async run<T>(fn: (session: MysqlSession) => Promise<T>, options: RunOptions = {}): Promise<T> {
     const { signal } = options;
     const askedAt = performance.now();
-    const connection = await this.acquire(signal);
+    const connection = await this.acquire(signal, options.acquireWithinMs);
     const sentAt = performance.now();
     let broken = false;
     // the caller gave up (the breaker's call timeout, RunOptions): close the connection now, so
@@ -134,14 +134,19 @@ class MysqlNode implements SqlNode<MysqlSession> {
   }
 
   /**
-   * A connection of the pool, within `acquireTimeoutMs`. Given up on (`signal`: the caller's call
+   * A connection of the pool, within `acquireTimeoutMs` (or, waiting for a busy pool, `withinMs`
+   * when shorter: the breaker's call timeout less a margin, RunOptions). Given up on (`signal`: the caller's call
    * timeout) or timed out while it waited, it fails at once; the connection that comes later goes
    * back to the pool. Whether the wait was for a busy pool (every connection in use: `busy`,
    * which says nothing of the node) or for a new connection to the node (which does) is read
    * when the wait starts.
    */
-  private acquire(signal?: AbortSignal): Promise<PoolConnection> {
+  private acquire(signal?: AbortSignal, withinMs?: number): Promise<PoolConnection> {
     const queued = this.poolFull();
+    // `withinMs` bounds a wait for a busy pool only: a new connection's is the node's to answer
+    const timeoutMs = queued
+      ? Math.max(1, Math.min(this.acquireTimeoutMs, withinMs ?? this.acquireTimeoutMs))
+      : this.acquireTimeoutMs;
     return new Promise((resolve, reject) => {
       let settled = false;
       const fail = (error: Error) => {
@@ -156,13 +161,13 @@ class MysqlNode implements SqlNode<MysqlSession> {
           fail(
             new DependencyUnavailableError(
               this.key,
-              `no free connection within ${this.acquireTimeoutMs} ms`,
+              `no free connection within ${Math.round(timeoutMs)} ms`,
               {
                 busy: queued,
               },
             ),
           ),
-        this.acquireTimeoutMs,
+        timeoutMs,
       );
       const onAbort = () =>
         fail(new CallStoppedError(this.key, queued ? NEVER_SENT : { ...NEVER_SENT, dependencyStuck: true }));

@@ -139,6 +139,11 @@ export class CircuitBreaker {
     return this.current;
   }
 
+  /** the live `call_timeout_ms` */
+  callTimeoutMs(): number {
+    return this.settings().call_timeout_ms;
+  }
+
   /** ms until an open breaker turns half-open (0 when not open) */
   retryAfterMs(): number {
     if (this.state !== 'open') return 0;

@@ -5,7 +5,7 @@ import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { CallTimeoutError } from '../resilience/errors.js';
-import { breakerNodeGuard } from './breaker-node-guard.js';
+import { acquireWithin, breakerNodeGuard } from './breaker-node-guard.js';
 import type { NodeSession, RunOptions, SqlNode } from './sql-node.js';
 
 const PROBE = { probeId: 'api-test' };
@@ -31,7 +31,7 @@ describe('breaker node guard', () => {
     expect((error as Error).message).toBe('mysql-master:shard-1: ECONNREFUSED');
   });
 
-  it("gives a cancellable call the signal of the breaker's call timeout, and no other call a signal", async () => {
+  it("gives a cancellable call the signal of the breaker's call timeout, no other call a signal, and every call a pool wait shorter than that timeout", async () => {
     const seen: (RunOptions | undefined)[] = [];
     const node = guarded(async (fn, options) => {
       seen.push(options);
@@ -42,7 +42,10 @@ describe('breaker node guard', () => {
     expect(seen[0]?.signal?.aborted).toBe(true);
     expect(seen[0]?.signal?.reason).toBeInstanceOf(CallTimeoutError);
     await node.run(async () => 'read');
-    expect(seen[1]).toBeUndefined();
+    expect(seen[1]?.signal).toBeUndefined();
+    // a wait for a busy pool ends as `busy` before the breaker's timeout would count it
+    for (const options of seen) expect(options?.acquireWithinMs).toBe(acquireWithin(100));
+    expect([acquireWithin(100), acquireWithin(800), acquireWithin(2000)]).toEqual([90, 720, 1900]);
   });
 });
 

@@ -28,6 +28,16 @@ import { DependencyUnavailableError } from '../resilience/dependency-unavailable
 import { DependencyError } from '../resilience/errors.js';
 import type { NodeGuard, NodeIdentity, NodeSession, SqlNode } from './sql-node.js';
 
+/**
+ * How much sooner than the breaker's call timeout a call gives up waiting for a pool connection:
+ * enough for its `busy` failure to reach the breaker before the breaker's own timer fires.
+ */
+export const BREAKER_ACQUIRE_MARGIN_MS = 100;
+
+/** the pool wait of a call under `callTimeoutMs`: the margin, or a tenth of a short timeout */
+export const acquireWithin = (callTimeoutMs: number) =>
+  callTimeoutMs - Math.min(BREAKER_ACQUIRE_MARGIN_MS, callTimeoutMs / 10);
+
 /** `probeId`: this process's instance id, the key of its `breaker_probes` row on each master */
 export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probeId: string }): NodeGuard {
   /** breaker name → the key (host:port/database) of the node its breaker was made for */
@@ -60,7 +70,12 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
           breaker.executeOrTrial(
             (call) =>
               node
-                .run(fn, options?.cancellable ? { ...options, signal: call.signal } : options)
+                .run(fn, {
+                  ...options,
+                  // a wait for a busy pool ends before the call timeout, as `busy` (not counted)
+                  acquireWithinMs: acquireWithin(breaker.callTimeoutMs()),
+                  ...(options?.cancellable ? { signal: call.signal } : {}),
+                })
                 .catch((error: unknown) => {
                   throw error instanceof DependencyUnavailableError && error.dependency === node.key
                     ? new DependencyUnavailableError(identity.name, error.reason, {

@@ -59,6 +59,13 @@ export interface RunOptions {
    */
   signal?: AbortSignal;
   cancellable?: boolean;
+  /**
+   * How long the call may wait for a connection of a busy pool (every connection in use): the
+   * breaker guard gives its call timeout less a margin (`acquireWithin`), so such a call fails as
+   * `busy` (a DependencyError the breaker does not count) before the breaker's own timeout
+   * would count it against the node. Absent: the pool's own acquire timeout.
+   */
+  acquireWithinMs?: number;
 }
 
 export interface NodeSpec {
