@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { BreakerSettings } from '../config/schema.js';
 import { ABANDON_GRACE_MS, type BreakerTransition, CircuitBreaker } from './circuit-breaker.js';
-import { BreakerOpenError, CallStoppedError, CallTimeoutError, DependencyError } from './errors.js';
+import {
+  type AbandonReport,
+  BreakerOpenError,
+  CallStoppedError,
+  CallTimeoutError,
+  DependencyError,
+} from './errors.js';
 
 function setup(initial: Partial<BreakerSettings> = {}) {
   const settings: BreakerSettings = {
@@ -25,6 +31,13 @@ function setup(initial: Partial<BreakerSettings> = {}) {
 
 const ok = () => Promise.resolve('ok');
 const boom = () => Promise.reject(new Error('boom'));
+/** a call that hangs until aborted, then stops as a write does, reporting `report` */
+const stopsWith =
+  (report: AbandonReport) =>
+  ({ signal }: { signal: AbortSignal }) =>
+    new Promise<string>((_, reject) =>
+      signal.addEventListener('abort', () => reject(new CallStoppedError('db', report))),
+    );
 
 describe('CircuitBreaker', () => {
   it('opens after failure_threshold consecutive failures and refuses calls with the time left', async () => {
@@ -272,12 +285,7 @@ describe('CircuitBreaker', () => {
 
   it('a timed-out write whose stop reports the dependency was not stuck (a row lock) counts as no failure, however many at once', async () => {
     const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
-    const rowLockWait = ({ signal }: { signal: AbortSignal }) =>
-      new Promise<string>((_, reject) =>
-        signal.addEventListener('abort', () =>
-          reject(new CallStoppedError('db', { mayHaveApplied: false, dependencyStuck: false })),
-        ),
-      );
+    const rowLockWait = stopsWith({ mayHaveApplied: false, dependencyStuck: false });
     const first = await breaker.execute(rowLockWait, { writes: true }).catch((e: unknown) => e);
     // the caller hears of the timeout, with what the stop found: the write did not apply
     expect(first).toBeInstanceOf(CallTimeoutError);
@@ -302,18 +310,7 @@ describe('CircuitBreaker', () => {
 
   it('a call that waited for a free connection of a full pool and was never sent counts as no failure', async () => {
     const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
-    const queuedWrite = ({ signal }: { signal: AbortSignal }) =>
-      new Promise<string>((_, reject) =>
-        signal.addEventListener('abort', () =>
-          reject(
-            new CallStoppedError('db', {
-              mayHaveApplied: false,
-              dependencyStuck: false,
-              waitedFor: 'connection',
-            }),
-          ),
-        ),
-      );
+    const queuedWrite = stopsWith({ mayHaveApplied: false, dependencyStuck: false, waitedFor: 'connection' });
     const busy = () => Promise.reject(new DependencyError('db', 'no free connection', { busy: true }));
     const errors = await Promise.all([
       ...Array.from({ length: 4 }, () =>
@@ -326,18 +323,7 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('closed');
     expect(breaker.view().failures).toBe(0);
     // a new connection the node did not give in time is the node's failure
-    const connecting = ({ signal }: { signal: AbortSignal }) =>
-      new Promise<string>((_, reject) =>
-        signal.addEventListener('abort', () =>
-          reject(
-            new CallStoppedError('db', {
-              mayHaveApplied: false,
-              dependencyStuck: true,
-              waitedFor: 'connection',
-            }),
-          ),
-        ),
-      );
+    const connecting = stopsWith({ mayHaveApplied: false, dependencyStuck: true, waitedFor: 'connection' });
     await breaker.execute(connecting, { writes: true }).catch(() => {});
     await breaker.execute(connecting, { writes: true }).catch(() => {});
     expect(breaker.state).toBe('open');
