@@ -745,6 +745,15 @@ describe('library routes (memory adapters)', () => {
       [{ email: 'x6@example.com', name: '\u0301\ufe0f', password: 'password1' }, 'body.name'],
       [{ email: 'x7@example.com', name: 'a\uffff', password: 'password1' }, 'body.name'],
       [{ email: 'x8@example.com', name: 'X', password: '\u3164'.repeat(8) }, 'body.password'],
+      // direction marks make two names that read alike different strings
+      [{ email: 'x9@example.com', name: 'Ann\u200e', password: 'password1' }, 'body.name'],
+      [{ email: 'x10@example.com', name: 'Ann\u200f', password: 'password1' }, 'body.name'],
+      [{ email: 'x11@example.com', name: 'Ann\u061c', password: 'password1' }, 'body.name'],
+      // tag characters hide text; private-use characters show what a font likes
+      [{ email: 'x12@example.com', name: 'Ann\u{E0041}\u{E0042}', password: 'password1' }, 'body.name'],
+      [{ email: 'x13@example.com', name: '\u{1F3F4}\u{E0067}\u{E0062}', password: 'password1' }, 'body.name'],
+      [{ email: 'x14@example.com', name: 'Ann\ue000', password: 'password1' }, 'body.name'],
+      [{ email: 'x15@example.com', name: 'Ann\u{F0000}', password: 'password1' }, 'body.name'],
     ] as const) {
       const r = await call('POST', '/v1/members', { body });
       expect([r.status, r.json.errors?.map((e: { field: string }) => e.field)]).toEqual([400, [field]]);
@@ -755,8 +764,19 @@ describe('library routes (memory adapters)', () => {
     });
     expect([book.status, book.json.errors?.[0]?.message]).toEqual([
       400,
-      'must not contain bidi controls (U+202A–U+202E, U+2066–U+2069)',
+      'must not contain bidi controls or direction marks (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)',
     ]);
+    // a subdivision flag is the one place tag characters belong
+    const flag = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: {
+        isbn: '978-0-13-468599-1',
+        title: 'England \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}',
+        author: 'A',
+        copies: 1,
+      },
+    });
+    expect(flag.status).toBe(201);
   });
 
   it('refuses a body on a write that takes none, a charset other than UTF-8, and a query that is not UTF-8', async () => {
