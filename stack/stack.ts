@@ -62,7 +62,8 @@ export interface StatusRow {
   /** the main port (ports[0]) */
   port: number | undefined;
   ports: number[];
-  state: ProcessState | 'not built';
+  /** `retired`: a shard's old master after a failover, stopped on purpose (counts as healthy) */
+  state: ProcessState | 'not built' | 'retired';
   /** running and answering its probe (a `not built` process counts as healthy: nothing to run) */
   healthy: boolean;
   detail?: string;
@@ -91,7 +92,13 @@ async function statusOf(spec: ProcessSpec, failover: Map<string, FailedOverShard
   const failedOver = [...failover.values()];
   const retired = failedOver.find((f) => f.retired.name === spec.name);
   if (retired && (state === 'not started' || state === 'dead')) {
-    return { ...base, pid: undefined, state, healthy: true, detail: `retired: ${failoverNote(retired)}` };
+    return {
+      ...base,
+      pid: undefined,
+      state: 'retired',
+      healthy: true,
+      detail: `retired: ${failoverNote(retired)}`,
+    };
   }
   const promoted = failedOver.find((f) => f.promoted?.name === spec.name);
   if (promoted && state === 'running') {

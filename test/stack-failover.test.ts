@@ -61,7 +61,8 @@ describe('stack up after a master failover', () => {
     expect((await replicationStatus(replica))?.masterPort).toBe(shard.master.port);
     const rows = statusRows();
     const old = rows.find((r) => r.name === shard.master.name)!;
-    expect([old.healthy, old.detail]).toEqual([
+    expect([old.state, old.healthy, old.detail]).toEqual([
+      'retired',
       true,
       expect.stringMatching(/^retired: shard shard-2 failed over/),
     ]);
