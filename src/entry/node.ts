@@ -65,6 +65,9 @@ config.onChange((snapshot) => registration.update(snapshot.revision));
 const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
 registerConfigMetrics(metrics, config);
 const breakers = new BreakerRegistry({ config, logger, metrics });
+// listed at /health/circuit-breakers from the start, as the MySQL breakers are, not only after
+// the first call to Redis
+breakers.get('redis', 'redis');
 const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL, logger });
 const writeEpoch = etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX);
 // both conditions last as long as a Redis outage: a line at once, then one per 30 s with a count
