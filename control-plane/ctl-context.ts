@@ -25,6 +25,7 @@ import { createEtcdClient } from '../src/config/etcd-client.js';
 import { type Env, EnvError, parseEnv } from '../src/env.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
 import { DIAL_TIMEOUT_MS, dialEtcd, etcdFailureReason } from './etcd-dial.js';
+import { terminalSafe } from './terminal-safe.js';
 
 /** deadline of each etcd call of a command */
 export const CALL_TIMEOUT_MS = 3000;
@@ -65,8 +66,8 @@ export function createCtlContext(): CtlContext {
     env,
     etcd,
     prefix: env.SHARDGATE_ETCD_PREFIX,
-    out: (line) => process.stdout.write(`${line}\n`),
-    warn: (line) => process.stderr.write(`shardgate-ctl: ${line}\n`),
+    out: (line) => process.stdout.write(`${terminalSafe(line)}\n`),
+    warn: (line) => process.stderr.write(`shardgate-ctl: ${terminalSafe(line)}\n`),
     async call(fn) {
       dialed ??= dial();
       await dialed;

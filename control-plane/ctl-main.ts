@@ -19,6 +19,7 @@ import { type Command, CommanderError } from 'commander';
 import { UnreachableError, UserError } from './ctl-errors.js';
 import { buildProgram, collect } from './ctl-program.js';
 import { repeatedOption } from './repeated-option.js';
+import { terminalSafe } from './terminal-safe.js';
 
 const NAME = 'shardgate-ctl';
 
@@ -67,7 +68,7 @@ function commandsOf(command: Command): Command[] {
   return [command, ...command.commands.flatMap(commandsOf)];
 }
 
-const writeLine = (line: string) => process.stderr.write(`${line}\n`);
+const writeLine = (line: string) => process.stderr.write(`${terminalSafe(line)}\n`);
 
 /** Run shardgate-ctl with `argv` (node, script, ...args) and return the exit code. */
 export async function main(argv: string[], program: Command = buildProgram()): Promise<number> {

@@ -301,6 +301,35 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
     }
   });
 
+  it('never prints an escape sequence it read from etcd: list, show, status and --json quote it', () => {
+    // anyone who may write etcd can put ESC into a key or a value; a terminal would run it
+    const key = `${unique('esc')}\x1b[31mX`;
+    const value = unique('escval');
+    put(`tenants/${key}`, JSON.stringify({ shard: 'shard-1', status: 'active' }));
+    put(`tenants/${value}`, '{"shard":"shard-1","name":"evil\x1b[31mRED\x1b[0m\u009b2J"');
+    try {
+      const runs = [
+        ctl(['tenants', 'list']),
+        ctl(['tenants', 'list', '--json']),
+        ctl(['tenants', 'show', value]),
+        ctl(['tenants', 'show', value, '--json']),
+        ctl(['status']),
+      ];
+      for (const r of runs) {
+        const printed = `${r.stdout}${r.stderr}`;
+        expect([printed.includes('\x1b'), printed.includes('\x9b')]).toEqual([false, false]);
+      }
+      expect(runs[0]!.stdout).toContain(key.replace('\x1b', '\\u001b'));
+      expect(runs[2]!.stdout).toContain('evil\\u001b[31mRED');
+      const listed = JSON.parse(runs[1]!.stdout) as { id: string }[];
+      expect(listed.map((row) => row.id)).toContain(key);
+      expect((JSON.parse(runs[3]!.stdout) as { value?: string }).value).toContain('\x9b2J');
+    } finally {
+      cleanUp(`tenants/${key}`);
+      cleanUp(`tenants/${value}`);
+    }
+  });
+
   it('a tenant whose entry turned invalid shows its last good shard and status, the ones in force', async () => {
     // before: `?` for both, while the instances kept serving it from its shard
     const id = await newTenant('lastgood', 'shard-2');

@@ -28,6 +28,7 @@ import {
 import { commitChanges, ETCD_DEFAULT_MAX_TXN_OPS, guardedTxn, txnOperationCount } from '../guarded-commit.js';
 import { loadState, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
+import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
 import { problemsMessage, validateChanges } from '../validate-changes.js';
 
@@ -45,7 +46,7 @@ export async function exportCommand(
     writeTextFile(opts.output, text);
     ctx.out(`wrote ${managed.size} key(s) at revision ${read.revision} to ${opts.output}`);
   } else {
-    process.stdout.write(text);
+    process.stdout.write(terminalSafe(text));
   }
 }
 

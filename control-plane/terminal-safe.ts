@@ -1,0 +1,20 @@
+/**
+ * The last guard of everything shardgate-ctl prints: a raw character a terminal acts on (C0
+ * controls but tab and newline, DEL, C1: ESC starts a colour, a cursor move, a title change) or
+ * that reorders or splits what it shows (U+2028, U+2029, the bidi controls and marks) is written
+ * as `\uXXXX`. Keys and values read from etcd are the operator's data, and anyone who may write
+ * etcd can put such bytes in a tenant id or a value; the commands quote them, this makes sure
+ * the terminal never runs them.
+ *
+ * `\uXXXX` is a JSON escape, and one of YAML's double-quoted scalars: inside a `--json` document
+ * (JSON.stringify leaves DEL, C1, U+2028/2029 and bidi raw) or `config export` (the YAML
+ * library quotes non-printable characters) it keeps the value as it was. Commands that escape
+ * more for a text line of their own (`printableName`, `mail`'s `printable`) do so before this.
+ */
+const RAW = /[\p{Cc}\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu;
+
+export function terminalSafe(text: string): string {
+  return text.replace(RAW, (c) =>
+    c === '\n' || c === '\t' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
