@@ -54,11 +54,16 @@ describe('parseEnv', () => {
       'notaurl',
       'must be a URL such as http://host:port \\(scheme http or https\\)$',
     ],
+    ['SHARDGATE_ETCD_ENDPOINTS', 'http://user:sekret@127.0.0.1:2379', 'must not hold a user or password'],
+    ['SHARDGATE_ETCD_ENDPOINTS', 'http://127.0.0.1:2379/some/path', 'without a path or query'],
+    ['SHARDGATE_ETCD_ENDPOINTS', 'http://a:2379,http://b:2379?x=1', 'without a path or query'],
     ['PORT', 'abc', ''],
     ['SHARDGATE_DB_HOSTS', 'db-1,db 2', '"db 2" is not a host or host:port'],
   ])('stops at a malformed %s with one line naming it', (name, value, why) => {
     const parse = () => parseEnv({ [name]: value });
     expect(parse).toThrow(EnvError);
+    // the value is never repeated: it may hold a password
+    expect(parse).not.toThrow(/sekret/);
     expect(parse).toThrow(new RegExp(`^invalid environment variable ${name}: .*${why}`));
     try {
       parse();

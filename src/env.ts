@@ -31,10 +31,28 @@ const listenHost = z
     { error: 'must be an IP address or a hostname, e.g. 127.0.0.1, ::1, 0.0.0.0 or api.internal' },
   );
 
+/**
+ * One etcd endpoint: scheme, host and port only. The etcd client dials `host:port` and drops the
+ * rest, so a user and password in the URL would be neither sent nor kept secret (they end up in
+ * the gRPC target and its errors), and a path or query would be silently ignored.
+ */
+const etcdEndpoint = urlOf('http', 'https').superRefine((s, ctx) => {
+  // zod runs this after a failed URL check too; that check has said what is wrong
+  const url = URL.canParse(s) ? new URL(s) : undefined;
+  if (!url) return;
+  if (url.username || url.password)
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must not hold a user or password: etcd authentication is not taken from the URL',
+    });
+  else if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
+    ctx.addIssue({ code: 'custom', message: 'must be scheme://host:port only, without a path or query' });
+});
+
 const urlList = z
   .string()
   .transform((s) => s.split(',').map((x) => x.trim()))
-  .pipe(z.array(urlOf('http', 'https')).min(1));
+  .pipe(z.array(etcdEndpoint).min(1));
 
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(8787),

@@ -64,6 +64,22 @@ describe('shardgate-ctl with etcd unreachable', () => {
     expect(r.elapsedMs).toBeLessThan(5000);
   });
 
+  it('an endpoint with a password or a path is a user error (exit 1), the password never printed', () => {
+    for (const [url, why] of [
+      [`http://user:sekret@${topology.host}:2379`, 'must not hold a user or password'],
+      [`http://${topology.host}:2379/some/path`, 'without a path or query'],
+    ] as const) {
+      const r = ctl(['status'], { SHARDGATE_ETCD_ENDPOINTS: url });
+      expect([r.code, r.stdout], r.stderr).toEqual([1, '']);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^shardgate-ctl: status: invalid environment variable SHARDGATE_ETCD_ENDPOINTS: [^\\n]*${why}`,
+        ),
+      );
+      expect(r.stderr).not.toContain('sekret');
+    }
+  });
+
   it('a silent server that takes TCP connections and never answers: "no answer within … ms", under 5 s', async () => {
     const sockets = new Set<import('node:net').Socket>();
     const server = createServer((s) => sockets.add(s));
