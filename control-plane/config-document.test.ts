@@ -35,6 +35,20 @@ describe('config document', () => {
     expect(entries.get('replication/max_lag_seconds')).toBe('0.0000001');
   });
 
+  it('gives apart a number or a boolean written as a string; an exported value with blanks passes', () => {
+    const doc = parse(
+      'cache:\n  ttl_seconds: "61"\n  enabled: "true"\nlb:\n  weights:\n    api-1: !!str 2\nbreakers:\n  redis:\n    failure_threshold: "banana"\n',
+    );
+    expect(readDocument(doc).quoted).toEqual(['cache/ttl_seconds', 'cache/enabled', 'lb/weights/api-1']);
+    const exported = toDocument(
+      new Map([
+        ['cache/enabled', 'true\n'],
+        ['cache/ttl_seconds', ' 7'],
+      ]),
+    );
+    expect(readDocument(parse(stringify(exported))).quoted).toEqual([]);
+  });
+
   it('names every empty leaf in one message', () => {
     expect(() =>
       fromDocument({ cache: { ttl_seconds: null }, breakers: { redis: { failure_threshold: null } } }),

@@ -46,6 +46,16 @@ export function toDocument(entries: Map<string, string>): Doc {
   return doc;
 }
 
+/**
+ * A number or a boolean written as a string (`ttl_seconds: "61"`): the document is typed, so
+ * that is the wrong type, as `name: 123` is. An export never writes one (toDocument gives such
+ * text as a number or a boolean); a value with blanks around it (`"true\n"`, from `echo true |
+ * etcdctl put`) is how an export copies it, and passes.
+ */
+function quotedScalar(value: string): boolean {
+  return value === value.trim() && (NUMBER_TEXT.test(value) || value === 'true' || value === 'false');
+}
+
 /** The etcd text of a leaf; undefined for an empty (null) leaf, which has no text. */
 function leafText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
@@ -70,12 +80,17 @@ export function fromDocument(doc: unknown): Map<string, string> {
  * a caller that reports them with the file's other problems. Throws only for a document that is
  * no mapping at all.
  */
-export function readDocument(doc: unknown): { entries: Map<string, string>; empty: string[] } {
+export function readDocument(doc: unknown): {
+  entries: Map<string, string>;
+  empty: string[];
+  quoted: string[];
+} {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new UserError('config file must be a YAML mapping of sections (shards, tenants, breakers, …)');
   }
   const out = new Map<string, string>();
   const empty: string[] = [];
+  const quoted: string[] = [];
   const walk = (path: string[], value: unknown) => {
     const key = path.join('/');
     const isJsonKey = key === 'placement' || (JSON_SECTIONS.has(path[0]!) && path.length === 2);
@@ -90,7 +105,8 @@ export function readDocument(doc: unknown): { entries: Map<string, string>; empt
     const text = leafText(value);
     if (text === undefined) empty.push(key);
     else out.set(key, text);
+    if (typeof value === 'string' && quotedScalar(value)) quoted.push(key);
   };
   for (const [k, v] of Object.entries(doc)) walk([k], v);
-  return { entries: out, empty };
+  return { entries: out, empty, quoted };
 }

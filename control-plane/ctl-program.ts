@@ -151,7 +151,7 @@ export function buildProgram(): Command {
     .command('set-status <id> <status>')
     .summary(`set a tenant's status: ${STATUSES}`)
     .description(
-      `set an existing tenant's status: ${STATUSES} (its other fields are kept). Refused, with nothing written, if etcd changed since it was read`,
+      `set an existing tenant's status: ${STATUSES} (its other fields are kept). An edit made in etcd meanwhile is never lost: the command reads again and retries`,
     )
     .action(run((ctx, id: string, status: string) => setTenantStatus(ctx, id, status)));
   tenants

@@ -29,11 +29,11 @@ describe('validateChanges / problemsMessage', () => {
 
   it('reports a refused shard removal once, with its real tenant count, and every further problem by key', () => {
     const problems = problemsOf(base, [['shards/s1', undefined]]);
-    expect(problems.map((p) => p.key)).toEqual(['shards/s1', 'placement']);
+    expect(problems.map((p) => p.key)).toEqual(['shards/s1', 'shards/s1']);
     expect(problems[0]!.reason).toBe('shard still holds 2 tenant(s): a, b');
     const message = problemsMessage('/sg/', problems);
-    expect(message).toMatch(
-      /^invalid \/sg\/shards\/s1: shard still holds 2 tenant\(s\): a, b; invalid \/sg\/placement: .*s1.*; nothing written$/,
+    expect(message).toBe(
+      'invalid /sg/shards/s1: shard still holds 2 tenant(s): a, b; invalid /sg/shards/s1: shard is still listed in placement: take it out of placement first (config apply); nothing written',
     );
     expect(message).not.toMatch(/more/);
   });
@@ -45,9 +45,27 @@ describe('validateChanges / problemsMessage', () => {
       planChanges(read, new Map([['shards/s1', undefined]])),
       new Map(base),
     );
-    expect(problems.filter((p) => p.key === 'shards/s1')).toEqual([
-      { key: 'shards/s1', reason: 'shard still holds 2 tenant(s): a, b' },
+    expect(problems.filter((p) => p.key === 'shards/s1').map((p) => p.reason)).toEqual([
+      'shard still holds 2 tenant(s): a, b',
+      'shard is still listed in placement: take it out of placement first (config apply)',
     ]);
+  });
+
+  it('a shard without tenants but still in placement: the cause is named on the shard, once', () => {
+    const problems = problemsOf(base, [['shards/s2', undefined]]);
+    expect(problems).toEqual([
+      {
+        key: 'shards/s2',
+        reason: 'shard is still listed in placement: take it out of placement first (config apply)',
+      },
+    ]);
+    // taken out of placement in the same request, the shard goes
+    expect(
+      problemsOf(base, [
+        ['shards/s2', undefined],
+        ['placement', '{"strategy":"least-tenants","shards":["s1"]}'],
+      ]),
+    ).toEqual([]);
   });
 
   it('refuses removing a shard whose own value is invalid while tenants are on it (the instances still route them there)', () => {

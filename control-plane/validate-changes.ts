@@ -5,7 +5,7 @@
  * caller's, stateInForce's).
  */
 import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
-import { looseTenantEntry } from '../src/config/loose-entry.js';
+import { looseEntry, looseTenantEntry } from '../src/config/loose-entry.js';
 import type { Change } from './change-plan.js';
 import { entriesWithMods, type PrefixRead } from './prefix-read.js';
 
@@ -21,6 +21,13 @@ function stillOn(raw: string | undefined, shardId: string): boolean {
   if (raw === undefined) return false;
   const entry = looseTenantEntry(raw);
   return entry === undefined || entry.shard === shardId;
+}
+
+/** the shards a raw `placement` value lists, as far as it can be read */
+function placementShards(raw: string | undefined): string[] {
+  const value = raw === undefined ? undefined : looseEntry(raw);
+  const shards = value && (value as { shards?: unknown }).shards;
+  return Array.isArray(shards) ? shards.filter((s): s is string => typeof s === 'string') : [];
 }
 
 /**
@@ -78,6 +85,15 @@ export function validateChanges(
       for (const tid of holders) if (!changed.has(`tenants/${tid}`)) restated.add(`tenants/${tid}`);
       // the state's own rejection of the deleted key says the same again ("deleted while …")
       restated.add(c.key);
+    }
+    // `placement` naming it once the request is applied: its rejection ("unknown shard(s)") is
+    // the effect; the cause, and what to do, is said on the shard's key
+    if (placementShards(next.get('placement')).includes(id)) {
+      problems.push({
+        key: c.key,
+        reason: 'shard is still listed in placement: take it out of placement first (config apply)',
+      });
+      if (!changed.has('placement')) restated.add('placement');
     }
   }
   problems.push(

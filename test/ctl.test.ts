@@ -128,6 +128,24 @@ describe('shardgate-ctl', () => {
     expect(etcdGet('cache/ttl_seconds')).toBe(before);
   });
 
+  it('config apply refuses a number written as a string, naming it once, and writes nothing', () => {
+    const file = join(dir, 'quoted.yaml');
+    writeFileSync(
+      file,
+      'cache:\n  ttl_seconds: "61"\nbreakers:\n  default:\n    failure_threshold: 99999999999999999999999\n',
+    );
+    const before = [etcdGet('cache/ttl_seconds'), etcdGet('breakers/default/failure_threshold')];
+    const r = ctl(['config', 'apply', '-f', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toContain(
+      'invalid /shardgate/cache/ttl_seconds: a number or true/false written as a string ("61"); write it without quotes;',
+    );
+    // each reason once, though the value breaks two checks of one message
+    expect(r.stderr.split('must be a whole number from 1 to 1000').length - 1).toBe(1);
+    expect([etcdGet('cache/ttl_seconds'), etcdGet('breakers/default/failure_threshold')]).toEqual(before);
+  });
+
   it('--help prints the usage on stdout and exits 0; so does a bare shardgate-ctl', () => {
     for (const args of [['--help'], ['tenants', 'create', '--help'], []]) {
       const r = ctl(args);

@@ -73,7 +73,7 @@ export async function applyCommand(
     }
   }
   const { revision: exportedAt, doc } = splitExportRevision(text, parsed);
-  const { entries: wanted, empty } = readDocument(doc);
+  const { entries: wanted, empty, quoted } = readDocument(doc);
   // problems of the file itself, named with every other problem in the one line (none hides another)
   const fileProblems: RejectedKey[] = [];
   for (const key of [...wanted.keys(), ...empty].filter((k) => !isManagedKey(k))) {
@@ -81,6 +81,11 @@ export async function applyCommand(
     wanted.delete(key);
   }
   for (const key of empty.filter(isManagedKey)) fileProblems.push({ key, reason: 'empty value' });
+  for (const key of quoted.filter(isManagedKey))
+    fileProblems.push({
+      key,
+      reason: `a number or true/false written as a string ("${wanted.get(key)}"); write it without quotes`,
+    });
   const read = await readPrefix(ctx);
   const desired = new Map<string, string | undefined>(wanted);
   if (opts.prune) {

@@ -54,6 +54,14 @@ describe('ConfigState', () => {
     expect(s.rejected).toEqual([]);
   });
 
+  it('names each reason once: a value past the range and past the safe integers', () => {
+    const s = new ConfigState();
+    s.put('cache/ttl_seconds', '99999999999999999999999', 2);
+    expect(s.rejected).toEqual([
+      { key: 'cache/ttl_seconds', reason: 'must be a whole number from 1 to 86400' },
+    ]);
+  });
+
   it.each([
     ['breakers/redis/failure_threshold', '0'],
     ['breakers/redis/failure_threshold', '1.5'],

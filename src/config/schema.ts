@@ -227,10 +227,12 @@ export type ParsedKey =
 
 export type ParseResult = { ok: true; parsed: ParsedKey } | { ok: false; reason: string };
 
+/** each issue once: a value past a bound and past the safe integers breaks two checks of one message */
 function describe(error: z.ZodError): string {
-  return error.issues
-    .map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message))
-    .join('; ');
+  const lines = error.issues.map((i) =>
+    i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message,
+  );
+  return [...new Set(lines)].join('; ');
 }
 
 function parseJson(value: string): { ok: true; data: unknown } | { ok: false; reason: string } {
