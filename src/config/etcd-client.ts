@@ -1,7 +1,10 @@
 /**
  * One way to build an etcd3 client for the API, the worker and the CLI: gRPC keepalives so a dead
- * peer is noticed within seconds, a per-call deadline, and a watch backoff capped at 2 s so a watch
- * resumes quickly after etcd comes back (the library default waits up to 30 s).
+ * peer is noticed within seconds, a per-call deadline, and reconnects (gRPC's and the watch's)
+ * at most 500 ms apart, so a watch resumes quickly after etcd comes back (the library default waits
+ * up to 30 s). The contract gives a change 2 s to apply; with both backoffs capped at 2 s, a put
+ * made 1.3 s after etcd restarted took 1.7–2.9 s to apply in an outside check, as the two waits
+ * add up. A refused connect every 500 ms per process is what the cap costs while etcd is down.
  *
  * There is no dial timeout: etcd3 1.1.2 reads its `dialTimeout` option nowhere (microsoft/etcd3#137).
  * A unary call to an etcd that takes TCP connections but never answers (SIGSTOPped) waits in gRPC's
@@ -10,6 +13,10 @@
  */
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { Etcd3, type IOptions, isRecoverableError } from 'etcd3';
+
+/** the first and the longest wait between two reconnects, of gRPC and of a watch (ms) */
+export const RECONNECT_INITIAL_MS = 100;
+export const RECONNECT_MAX_MS = 500;
 
 export interface EtcdClientOptions {
   endpoints: string[];
@@ -28,16 +35,17 @@ export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 
       'grpc.keepalive_time_ms': 6000,
       'grpc.keepalive_timeout_ms': 2000,
       'grpc.keepalive_permit_without_calls': 1,
-      'grpc.initial_reconnect_backoff_ms': 200,
-      'grpc.max_reconnect_backoff_ms': 2000,
+      'grpc.initial_reconnect_backoff_ms': RECONNECT_INITIAL_MS,
+      'grpc.max_reconnect_backoff_ms': RECONNECT_MAX_MS,
     },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
       global: retry(handleWhen(isRecoverableError), { maxAttempts: retries }),
       // etcd3 calls `.next()` on this factory; its typings name the wrong cockatiel interface
-      watchBackoff: new ExponentialBackoff({ initialDelay: 200, maxDelay: 2000 }) as unknown as NonNullable<
-        IOptions['faultHandling']
-      >['watchBackoff'],
+      watchBackoff: new ExponentialBackoff({
+        initialDelay: RECONNECT_INITIAL_MS,
+        maxDelay: RECONNECT_MAX_MS,
+      }) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
     },
   });
 }

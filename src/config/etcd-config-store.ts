@@ -59,7 +59,7 @@ export class EtcdConfigStore implements ConfigStore {
     prefix,
     logger,
     retryInitialMs = 200,
-    retryMaxMs = 5000,
+    retryMaxMs = 1000,
     dbHosts,
   }: EtcdConfigStoreOptions) {
     this.dbHosts = dbHosts;
