@@ -113,6 +113,22 @@ async function publishMails(
   }
 }
 
+/**
+ * The dead letter with this message id, acked (taken off the queue), or undefined; the others
+ * are left unacked, and the broker puts them back when the channel closes.
+ */
+async function takeDeadLetter(ch: amqp.Channel, messageId: string): Promise<amqp.GetMessage | undefined> {
+  for (let i = 0; i < 1000; i++) {
+    const m = await ch.get(DEAD_QUEUE, { noAck: false });
+    if (!m) return undefined;
+    if (m.properties.messageId === messageId) {
+      ch.ack(m);
+      return m;
+    }
+  }
+  return undefined;
+}
+
 const workerCounter = (name: string) => scrapeMetric(workerUrl, `shardgate_${name}`);
 
 /** no mail of this test run in flight: the count stays put for a moment */
@@ -290,22 +306,43 @@ describe('email side effects', () => {
         intervalMs: 250,
         what: 'the poison message in the dead-letter queue',
       });
-      // find it and check it went through every attempt (the stack's worker allows 4)
-      let found: amqp.GetMessage | false = false;
-      for (let i = 0; i < 1000 && !found; i++) {
-        const m = await ch.get(DEAD_QUEUE, { noAck: false });
-        if (!m) break;
-        // leave the others unacked: closing the channel puts them back
-        if (m.properties.messageId === poisonId) {
-          found = m;
-          ch.ack(m);
-        }
-      }
-      expect(found ? found.properties.headers?.['x-attempts'] : undefined).toBe(4);
+      // it went through every attempt (the stack's worker allows 4)
+      expect((await takeDeadLetter(ch, poisonId))?.properties.headers?.['x-attempts']).toBe(4);
       await ch.close();
     } finally {
       await conn.close();
     }
+  });
+
+  it('a recipient the SMTP client refuses (CR LF in it) uses its attempts and is dead-lettered, not retried as an outage', async () => {
+    // before: nodemailer's "Invalid recipient" had no SMTP reply code, so it counted as an outage
+    // and the mail was retried for about a day (an outside check, with a row put in by hand:
+    // the API refuses such an address)
+    const master = node(SHARD, 'master').port;
+    const evil = `evil-${tenant}@example.com`;
+    const to = `inj-${tenant}@example.com\r\nBcc: ${evil}`;
+    const id = outboxId();
+    await insertOutboxRow(master, { id, tenant, to, delivered: false });
+    await publishMails([[id, to]]);
+    const conn = await amqp.connect(AMQP_URL);
+    try {
+      const ch = await conn.createChannel();
+      const dead = await waitFor(() => takeDeadLetter(ch, id), {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+        what: 'the mail with the refused recipient in the dead-letter queue',
+      });
+      expect([
+        dead.properties.headers?.['x-attempts'],
+        dead.properties.headers?.['x-outage-retries'],
+      ]).toEqual([4, 0]);
+      expect(String(dead.properties.headers?.['x-last-error'])).toContain('Invalid recipient');
+      await ch.close();
+    } finally {
+      await conn.close();
+    }
+    expect(mailsTo(evil)).toEqual([]);
+    expect((await deliveredMarks(master, [id]))[id]).toBe(false);
   });
 
   it('a message relayed under a shard id that is gone since (a second id of the same database, deleted) is mailed once', async () => {

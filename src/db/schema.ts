@@ -104,9 +104,11 @@ export const loans = mysqlTable(
  * Transactional outbox (relayed by the email worker, issue 6). Written in the same transaction as
  * the change it reports. The relay claims due rows with
  * `WHERE sent_at IS NULL AND available_at <= now ORDER BY id … FOR UPDATE SKIP LOCKED` (index
- * `outbox_pending_idx`; the one cross-tenant query, hence not led by tenant_id), sets `sent_at`
- * after the broker confirmed, and on failure bumps `attempts`, records `last_error` and pushes
- * `available_at` out. On MariaDB `json` is LONGTEXT with a JSON_VALID check: `payload` comes back
+ * `outbox_pending_idx`; the one cross-tenant query, hence not led by tenant_id) and sets `sent_at`
+ * after the broker confirmed; when publishing fails the claim rolls back and the rows stay due.
+ * `attempts` and `last_error` are not written (they stay 0 and NULL): a mail's attempts and its
+ * last error travel in its message's headers, and a dead letter shows them
+ * (`shardgate-ctl mail dead-letters`). On MariaDB `json` is LONGTEXT with a JSON_VALID check: `payload` comes back
  * as a string there. The email worker deletes delivered rows after `mail/outbox_retention_hours`
  * (outbox-retention.ts), oldest id first.
  */

@@ -5,7 +5,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { DependencyError } from '../resilience/errors.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
-import { type BatchStore, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
+import { type BatchStore, countsAsAttempt, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
 import { decodeMailMessage, encodeMailMessage, encodeMails } from './mail-message.js';
 import type { BatchDelivery, HoldMails } from './outbox-store.js';
 import type { HeldMail, MailSender, OutgoingMail } from './smtp-sender.js';
@@ -192,6 +192,27 @@ function setup({ maxAttempts = 4, maxBatch = 16, maxSessions = 16 } = {}) {
   const count = (name: string) => metrics.counts.get(name) ?? 0;
   return { ch, store, sender, metrics, batcher, count };
 }
+
+describe('countsAsAttempt', () => {
+  /** an error of nodemailer's SMTPConnection (its _formatError), as SmtpSender wraps it */
+  const nodemailerError = (message: string, code: string, command: string, responseCode?: number) =>
+    new DependencyError('smtp', `smtp: ${message}`, {
+      cause: Object.assign(new Error(message), { code, command, ...(responseCode ? { responseCode } : {}) }),
+    });
+
+  it("counts the client's own refusal of a mail and a 5xx; not an outage, a 4xx or a broken session", () => {
+    expect(
+      [
+        nodemailerError('Invalid recipient "a@b.c\\r\\nBcc: x@y.z"', 'EENVELOPE', 'API'),
+        nodemailerError('Empty message', 'EMESSAGE', 'API'),
+        nodemailerError('Recipient command failed: 550 no such user', 'EENVELOPE', 'RCPT TO', 550),
+        nodemailerError('Recipient command failed: 451 try later', 'EENVELOPE', 'RCPT TO', 451),
+        nodemailerError('Connection closed', 'ECONNECTION', 'API'),
+        nodemailerError('Greeting never received', 'ETIMEDOUT', 'CONN'),
+      ].map(countsAsAttempt),
+    ).toEqual([true, true, true, false, false, false]);
+  });
+});
 
 describe('DeliveryBatcher', () => {
   it('shows every counter at 0 before its first event (so /metrics lists it and rate() sees the first)', async () => {

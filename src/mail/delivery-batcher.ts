@@ -92,13 +92,17 @@ export const MAX_OUTAGE_RETRIES = 1400;
  * DependencyError without an SMTP reply code — refused, timed out, no greeting, connection
  * closed; the shard or its breaker), a transient SMTP reply (4xx: "try again later", greylisting,
  * a full mailbox or queue; RFC 5321 §4.2.1 says to retry those, for days) and a row held by
- * another delivery. Yes: a permanent refusal of this mail by the SMTP server (5xx), a poison
- * message, any other error.
+ * another delivery. Yes: a permanent refusal of this mail by the SMTP server (5xx), a mail the
+ * SMTP client itself refuses to send (nodemailer's own envelope or message checks, `command`
+ * `API`: a recipient with CR, LF or angle brackets, an empty message; no server would take it
+ * either, so retrying it as an outage would go on for a day), a poison message, any other error.
  */
 export function countsAsAttempt(error: unknown): boolean {
   if (error instanceof OutboxRowLockedError) return false;
   if (error instanceof DependencyError) {
-    const code = (error.cause as { responseCode?: unknown } | undefined)?.responseCode;
+    const cause = error.cause as { responseCode?: unknown; code?: unknown; command?: unknown } | undefined;
+    if (cause?.command === 'API' && (cause.code === 'EENVELOPE' || cause.code === 'EMESSAGE')) return true;
+    const code = cause?.responseCode;
     return typeof code === 'number' && code >= 500;
   }
   return true;
