@@ -64,8 +64,10 @@ export function buildProgram(): Command {
 
   program
     .command('init')
-    .description('seed etcd with the defaults of every absent key (and the local topology)')
-    .option('--force', 'overwrite existing keys with the defaults')
+    .description(
+      'seed etcd with the defaults of every absent key (and the local topology while etcd holds no shard)',
+    )
+    .option('--force', 'overwrite existing keys with the defaults, the local topology included')
     .option('--no-topology', 'do not seed the shards, placement and weights of the local stack')
     .action(run((ctx, opts: { force?: boolean; topology?: boolean }) => initCommand(ctx, opts)));
 

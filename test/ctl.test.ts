@@ -310,6 +310,40 @@ describe('shardgate-ctl', () => {
     expect(ctl(['config', 'apply', '-f', file, '--dry-run']).stderr).not.toContain(key);
   });
 
+  it('init seeds the local topology only while etcd holds no shard: a removed key stays removed, a deleted setting comes back', async () => {
+    const prefix = `/shardgate-init-${randomBytes(3).toString('hex')}/`;
+    const env = { SHARDGATE_ETCD_PREFIX: prefix };
+    const client = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    const keys = async () => (await client.getAll().prefix(prefix).keys()).map((k) => k.slice(prefix.length));
+    try {
+      expect(ctl(['init'], env).code).toBe(0);
+      const seeded = await keys();
+      expect(seeded).toEqual(
+        expect.arrayContaining([
+          'shards/shard-1',
+          'placement',
+          'lb/weights/api-1',
+          'breakers/default/failure_threshold',
+        ]),
+      );
+      // an operator drops a weight (back to haproxy.cfg's), the placement and a default setting
+      for (const key of ['lb/weights/api-1', 'placement', 'breakers/default/failure_threshold'])
+        await client.delete().key(`${prefix}${key}`);
+      const again = ctl(['init'], env);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain('initialised 1 key(s)');
+      const after = await keys();
+      expect(after).toContain('breakers/default/failure_threshold');
+      expect(after).not.toContain('lb/weights/api-1');
+      expect(after).not.toContain('placement');
+      expect(after.length).toBe(seeded.length - 2);
+    } finally {
+      // one key at a time, never a range
+      for (const key of await keys()) await client.delete().key(`${prefix}${key}`);
+      client.close();
+    }
+  });
+
   it('status under a prefix with no key warns that it may be the wrong prefix, and still answers', () => {
     const prefix = `/shardgate-nothing-${randomBytes(3).toString('hex')}/`;
     const r = ctl(['status'], { SHARDGATE_ETCD_PREFIX: prefix });

@@ -1,7 +1,12 @@
 /**
  * `shardgate-ctl init`: seed the defaults of every setting that is absent (never overwrites an
- * existing key unless --force). Unless --no-topology, also the shards, placement and LB weights
- * of the local topology (stack/topology-config.ts), so a fresh local stack is usable at once.
+ * existing key unless --force). Unless --no-topology, and only while etcd holds no shard at all,
+ * also the shards, placement and LB weights of the local topology (stack/topology-config.ts), so
+ * a fresh local stack is usable at once. Once a shard exists the topology is the operator's: a
+ * shard removed, a placement changed or a weight deleted (to fall back to haproxy.cfg's) stays so
+ * across `npm run stack -- up`, which runs `init` every time; before, each `up` put them back, and
+ * `init` against a cluster of other shards added the local stack's shards beside them. A deleted
+ * setting comes back as its default, which is what applies without it anyway.
  */
 import { DEFAULT_BREAKER_SETTINGS, DEFAULT_SCALARS } from '../../src/config/schema.js';
 import { topology } from '../../stack/topology.js';
@@ -29,7 +34,8 @@ export async function initCommand(
   opts: { force?: boolean; topology?: boolean },
 ): Promise<void> {
   const read = await readPrefix(ctx);
-  const defaults = defaultEntries({ withTopology: opts.topology !== false });
+  const hasShard = [...read.entries.keys()].some((key) => key.startsWith('shards/'));
+  const defaults = defaultEntries({ withTopology: opts.topology !== false && (opts.force || !hasShard) });
   const desired = new Map<string, string | undefined>();
   for (const [key, value] of defaults) {
     if (opts.force || !read.entries.has(key)) desired.set(key, value);
