@@ -17,10 +17,28 @@ describe('checkDisplayName', () => {
       ['ab\u0085', 'U+0085 at character 3'],
       ['a\u2029', 'U+2029 at character 2'],
       ['\u001b[31mred', 'U+001B at character 1'],
+      ['Caf\u200ee', 'U+200E at character 4'],
+      ['ab\u061c', 'U+061C at character 3'],
     ] as const) {
       expect(() => checkDisplayName(name, '--name')).toThrow(UserError);
       expect(() => checkDisplayName(name, '--name')).toThrow(culprit);
     }
+  });
+});
+
+describe('checkDisplayName and the schema', () => {
+  it('refuses what the instances would reject: stray tags, private use; a subdivision flag passes', () => {
+    expect(() => checkDisplayName('ab\u{E0041}', '--name')).toThrow(
+      '--name must not contain tag characters (U+E0000–U+E007F) outside an emoji flag',
+    );
+    expect(() => checkDisplayName('Shop \ue000', '--name')).toThrow(
+      '--name must not contain private-use characters',
+    );
+    const england = 'Leeds \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}';
+    expect(checkDisplayName(england, '--name')).toBe(england);
+    // a long run of tags between a black flag and a cancel tag is hidden text, not a flag
+    const hidden = `\u{1F3F4}${[...'ignoreall'].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('')}\u{E007F}`;
+    expect(() => checkDisplayName(hidden, '--name')).toThrow('tag characters');
   });
 });
 

@@ -11,8 +11,8 @@ const nameSchema = tenantSchema.shape.name.unwrap();
 const MIN = nameSchema.minLength ?? 1;
 const MAX = nameSchema.maxLength ?? Number.POSITIVE_INFINITY;
 
-/** control characters and the Unicode line and paragraph separators */
-const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu;
+/** control characters, the Unicode line and paragraph separators, bidi controls and marks */
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069\u061C\u200E\u200F]/gu;
 
 const codePoint = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 
@@ -25,9 +25,13 @@ export function checkDisplayName(name: string, option: string): string {
   const bad = [...name.matchAll(UNPRINTABLE)][0];
   if (bad) {
     throw new UserError(
-      `${option} must not contain control characters, U+2028, U+2029 or bidi controls (${codePoint(bad[0])} at character ${bad.index + 1})`,
+      `${option} must not contain control characters, U+2028, U+2029, bidi controls or direction marks (${codePoint(bad[0])} at character ${bad.index + 1})`,
     );
   }
+  // the rest of the schema's rules (direction marks, stray tags, private use), as the instances
+  // judge the entry: a name they would reject is never written
+  const judged = nameSchema.safeParse(name);
+  if (!judged.success) throw new UserError(`${option} ${judged.error.issues[0]!.message}`);
   return name;
 }
 

@@ -42,6 +42,9 @@ describe('parseEnv', () => {
       SHARDGATE_SMTP_URL: 'smtps://mail:465',
     });
     expect(env.SHARDGATE_ETCD_ENDPOINTS).toEqual(['https://a:2379', 'http://b:2379']);
+    expect(
+      parseEnv({ SHARDGATE_ETCD_ENDPOINTS: 'http://a:2379/,http://[::1]:2379/' }).SHARDGATE_ETCD_ENDPOINTS,
+    ).toEqual(['http://a:2379', 'http://[::1]:2379']);
   });
 
   it.each([

@@ -32,22 +32,26 @@ const listenHost = z
   );
 
 /**
- * One etcd endpoint: scheme, host and port only. The etcd client dials `host:port` and drops the
+ * One etcd endpoint: scheme, host and port only (a trailing `/` is dropped). The etcd client dials `host:port` and drops the
  * rest, so a user and password in the URL would be neither sent nor kept secret (they end up in
  * the gRPC target and its errors), and a path or query would be silently ignored.
  */
-const etcdEndpoint = urlOf('http', 'https').superRefine((s, ctx) => {
-  // zod runs this after a failed URL check too; that check has said what is wrong
-  const url = URL.canParse(s) ? new URL(s) : undefined;
-  if (!url) return;
-  if (url.username || url.password)
-    ctx.addIssue({
-      code: 'custom',
-      message: 'must not hold a user or password: etcd authentication is not taken from the URL',
-    });
-  else if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
-    ctx.addIssue({ code: 'custom', message: 'must be scheme://host:port only, without a path or query' });
-});
+const etcdEndpoint = urlOf('http', 'https')
+  .superRefine((s, ctx) => {
+    // zod runs this after a failed URL check too; that check has said what is wrong
+    const url = URL.canParse(s) ? new URL(s) : undefined;
+    if (!url) return;
+    if (url.username || url.password)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must not hold a user or password: etcd authentication is not taken from the URL',
+      });
+    else if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
+      ctx.addIssue({ code: 'custom', message: 'must be scheme://host:port only, without a path or query' });
+  })
+  // `http://etcd:2379/` as `http://etcd:2379`: the client takes the text after the scheme for
+  // the gRPC target, where a trailing slash is no address
+  .transform((s) => (URL.canParse(s) ? `${new URL(s).protocol}//${new URL(s).host}` : s));
 
 const urlList = z
   .string()

@@ -101,10 +101,19 @@ describe('ConfigState', () => {
 
   it('refuses a tenant display name that is not one printable line (it goes into mail headers)', () => {
     expect(parseConfigKey('tenants/t1', '{"shard":"s1","name":"Acme Library"}').ok).toBe(true);
-    for (const name of ['two\\nlines', 'bell\\u0007', 'sep\\u2028x', 'gnp\\u202Eexe', '   '])
+    for (const name of [
+      'two\\nlines',
+      'bell\\u0007',
+      'sep\\u2028x',
+      'gnp\\u202Eexe',
+      'Caf\\u200Ee',
+      'x\\udb40\\udc41',
+      'x\\ue000',
+      '   ',
+    ])
       expect(parseConfigKey('tenants/t1', `{"shard":"s1","name":"${name}"}`)).toMatchObject({
         ok: false,
-        reason: expect.stringMatching(/control characters|blank/),
+        reason: expect.stringMatching(/control characters|bidi|tag characters|private-use|blank/),
       });
   });
 

@@ -6,6 +6,7 @@
  * `{ ok: false, reason }` so the caller can report it and keep the last good value.
  */
 import { z } from 'zod';
+import { withoutHiddenText } from '../domain/visible-text.js';
 import { isNotUtf8 } from './config-value-text.js';
 import { formatHostPort } from './host-port.js';
 
@@ -74,16 +75,15 @@ export const tenantSchema = z.strictObject({
   shard: idSchema,
   status: z.enum(TENANT_STATUSES).default('active'),
   /** display name used in emails; defaults to the tenant id */
-  name: z
-    .string()
-    .min(1)
-    .max(200)
-    // it goes into mail headers and every line-oriented listing: one printable line, not blank,
-    // without the bidi controls that reorder what a reader sees (U+202A–U+202E, U+2066–U+2069)
-    .regex(
-      /^[^\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]*$/u,
-      'must not contain control characters, U+2028, U+2029 or bidi controls',
-    )
+  // it goes into mail headers and every line-oriented listing: one printable line, not blank,
+  // without what hides or reorders text from a reader (domain/visible-text.ts)
+  name: withoutHiddenText(
+    z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'must not contain control characters, U+2028 or U+2029'),
+  )
     .regex(/\S/, 'must not be blank')
     .optional(),
 });

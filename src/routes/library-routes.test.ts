@@ -754,6 +754,15 @@ describe('library routes (memory adapters)', () => {
       [{ email: 'x13@example.com', name: '\u{1F3F4}\u{E0067}\u{E0062}', password: 'password1' }, 'body.name'],
       [{ email: 'x14@example.com', name: 'Ann\ue000', password: 'password1' }, 'body.name'],
       [{ email: 'x15@example.com', name: 'Ann\u{F0000}', password: 'password1' }, 'body.name'],
+      // a long run of tags between a black flag and a cancel tag is hidden text, not a flag
+      [
+        {
+          email: 'x16@example.com',
+          name: `T \u{1F3F4}${[...'approveit'].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('')}\u{E007F}`,
+          password: 'password1',
+        },
+        'body.name',
+      ],
     ] as const) {
       const r = await call('POST', '/v1/members', { body });
       expect([r.status, r.json.errors?.map((e: { field: string }) => e.field)]).toEqual([400, [field]]);

@@ -7,6 +7,7 @@ import { z } from '@hono/zod-openapi';
 import { ID_PATTERN } from '../config/schema.js';
 import { isbnCheckDigitValid, isbnPrefixValid } from '../domain/isbn.js';
 import type { Book, Loan, Member } from '../domain/models.js';
+import { withoutHiddenText } from '../domain/visible-text.js';
 
 /**
  * An id a client sends. Ids are opaque (CONTRACT.md §6): any bounded string is taken, and one
@@ -88,21 +89,6 @@ const LONE_SURROGATE = /\p{Cs}/u;
  */
 const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
 /**
- * the bidi controls that reorder what a reader sees (U+202A–U+202E, U+2066–U+2069) and the
- * invisible direction marks (U+061C, U+200E, U+200F): a name or a title goes into emails and
- * subjects, where `\u202Egnp.exe` reads as `exe.png`, and a mark makes two names that read the
- * same different strings
- */
-const BIDI = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
-/**
- * Tag characters (U+E0000–U+E007F) hide ASCII text no reader sees; the one place they belong is
- * an emoji tag sequence (a subdivision flag: U+1F3F4, tags, U+E007F), which stays allowed.
- */
-const EMOJI_TAG_SEQUENCE = /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}/gu;
-const TAG = /[\u{E0000}-\u{E007F}]/u;
-/** private-use characters (U+E000–U+F8FF, planes 15 and 16): what they show differs by font */
-const PRIVATE_USE = /\p{Co}/u;
-/**
  * something a reader sees: a character that is not a space, an invisible format character (U+200B,
  * U+200E, …), a combining mark on its own (U+034F, variation selectors, U+17B4), a Hangul filler
  * (U+115F, U+1160, U+3164, U+FFA0) or the blank Braille pattern (U+2800)
@@ -113,22 +99,15 @@ const NONCHARACTER = /\p{Noncharacter_Code_Point}/u;
 
 /** a one-line text field: trimmed, 1..max characters, printable, well-formed Unicode */
 function text(max: number) {
-  return z
-    .string()
-    .trim()
-    .min(1)
-    .max(max)
-    .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters or line breaks')
-    .refine(
-      (s) => !BIDI.test(s),
-      'must not contain bidi controls or direction marks (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)',
-    )
-    .refine(
-      (s) => !TAG.test(s.replace(EMOJI_TAG_SEQUENCE, '')),
-      'must not contain tag characters (U+E0000–U+E007F) outside an emoji flag',
-    )
-    .refine((s) => !PRIVATE_USE.test(s), 'must not contain private-use characters')
+  return withoutHiddenText(
+    z
+      .string()
+      .trim()
+      .min(1)
+      .max(max)
+      .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
+      .refine((s) => !CONTROL.test(s), 'must not contain control characters or line breaks'),
+  )
     .refine((s) => !NONCHARACTER.test(s), 'must not contain Unicode noncharacters (U+FFFE, U+FFFF, …)')
     .refine((s) => VISIBLE.test(s), 'must contain a visible character');
 }

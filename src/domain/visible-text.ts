@@ -1,0 +1,39 @@
+/**
+ * Characters a one-line text shown to people (a member's name, a book's title or author, a
+ * tenant's display name in mail subjects) must not hold beyond control characters, for the API's
+ * bodies (routes/schemas.ts) and the tenant entries in etcd (config/schema.ts) alike:
+ * - bidi controls (U+202A–U+202E, U+2066–U+2069) reorder what a reader sees (`\u202Egnp.exe`
+ *   reads `exe.png`), and the invisible direction marks (U+061C, U+200E, U+200F) make two names
+ *   that read the same different strings;
+ * - tag characters (U+E0000–U+E007F) carry ASCII text no reader sees; the one place they belong
+ *   is a subdivision flag (U+1F3F4, two to six tag letters or digits, U+E007F: 🏴 England is
+ *   `gbeng`), which stays allowed, and nothing longer or of other tags passes as one;
+ * - private-use characters (U+E000–U+F8FF, planes 15 and 16) show whatever a font puts there.
+ * `withoutHiddenText` adds the three checks to a zod string schema.
+ */
+import type { z } from 'zod';
+
+export const BIDI_OR_MARK = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+export const BIDI_MESSAGE =
+  'must not contain bidi controls or direction marks (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)';
+
+const SUBDIVISION_FLAG =
+  /\u{1F3F4}[\u{E0061}-\u{E007A}]{2}[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{0,4}\u{E007F}/gu;
+const TAG = /[\u{E0000}-\u{E007F}]/u;
+export const TAG_MESSAGE = 'must not contain tag characters (U+E0000–U+E007F) outside an emoji flag';
+
+/** whether `s` holds a tag character outside a subdivision flag */
+export function hasStrayTag(s: string): boolean {
+  return TAG.test(s) && TAG.test(s.replace(SUBDIVISION_FLAG, ''));
+}
+
+export const PRIVATE_USE = /\p{Co}/u;
+export const PRIVATE_USE_MESSAGE = 'must not contain private-use characters';
+
+/** `schema` refusing each of the three, with its own message */
+export function withoutHiddenText<T extends z.ZodString>(schema: T): T {
+  return schema
+    .refine((s) => !BIDI_OR_MARK.test(s), BIDI_MESSAGE)
+    .refine((s) => !hasStrayTag(s), TAG_MESSAGE)
+    .refine((s) => !PRIVATE_USE.test(s), PRIVATE_USE_MESSAGE) as T;
+}
