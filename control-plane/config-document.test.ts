@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { scalarSchemas } from '../src/config/schema.js';
 import { canonical, isManagedKey, planChanges } from './change-plan.js';
-import { fromDocument, readDocument, toDocument } from './config-document.js';
+import { fromDocument, readDocument, toDocument, toYaml } from './config-document.js';
+import { terminalSafe } from './terminal-safe.js';
 
 describe('config document', () => {
   const entries = new Map([
@@ -47,6 +48,20 @@ describe('config document', () => {
       ]),
     );
     expect(readDocument(parse(stringify(exported))).quoted).toEqual([]);
+  });
+
+  it('toYaml double-quotes a string with a control, separator or bidi character, so the output guard keeps its value', () => {
+    const entries = new Map([
+      ['tenants/t1', '{"shard":"s1","name":"Caf\\u200ee \\u202egnp \\u2028 x"}'],
+      ['tenants/t\u001bk', '{"shard":"s1","name":"plain"}'],
+    ]);
+    const text = terminalSafe(toYaml(toDocument(entries)));
+    expect(/[\p{Cc}\u200e\u202e\u2028]/u.test(text.replace(/\n/g, ''))).toBe(false);
+    const back = fromDocument(parse(text));
+    expect([...back.keys()].sort()).toEqual([...entries.keys()].sort());
+    for (const [key, value] of entries) expect(JSON.parse(back.get(key)!)).toEqual(JSON.parse(value));
+    // a plain name stays plain
+    expect(text).toContain('name: plain');
   });
 
   it('names every empty leaf in one message', () => {

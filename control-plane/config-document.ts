@@ -4,6 +4,7 @@
  * objects; every other key is a path of sections ending in a scalar
  * (`breakers/redis/failure_threshold: 7` ⇄ `breakers: {redis: {failure_threshold: 7}}`).
  */
+import { Document, visit } from 'yaml';
 import { UserError } from './ctl-errors.js';
 
 type Doc = Record<string, unknown>;
@@ -109,4 +110,23 @@ export function readDocument(doc: unknown): {
   };
   for (const [k, v] of Object.entries(doc)) walk([k], v);
   return { entries: out, empty, quoted };
+}
+
+/** what a YAML plain or single-quoted scalar would show raw: control, separator, bidi characters */
+const HIDDEN = /[\p{Cc}\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/u;
+
+/**
+ * The YAML text of an export. A string holding a character of HIDDEN is written double-quoted,
+ * where YAML has escapes for it (`"\e"`, `"\u202e"`): shardgate-ctl's output guard
+ * (terminal-safe.ts) then turns any such character left raw into an escape that reads back as the
+ * same value, where in a plain scalar it would read back as the six characters `\u202e`.
+ */
+export function toYaml(doc: Doc): string {
+  const document = new Document(doc);
+  visit(document, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && HIDDEN.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return document.toString();
 }

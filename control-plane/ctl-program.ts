@@ -99,7 +99,7 @@ export function buildProgram(): Command {
     .action(run((ctx, id: string, opts) => addShard(ctx, id, opts)));
   shards
     .command('remove <id>')
-    .description('remove a shard (refused while it holds tenants)')
+    .description('remove a shard (refused while it holds tenants or placement lists it)')
     .action(run((ctx, id: string) => removeShard(ctx, id)));
   shards
     .command('set-master <id> <host:port>')

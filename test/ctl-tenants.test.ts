@@ -7,6 +7,9 @@
  * single-key delete at the end (never a range), and no other key is written.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { setTenantStatus } from '../control-plane/commands/tenants.js';
 import { createCtlContext } from '../control-plane/ctl-context.js';
@@ -324,6 +327,13 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
       const listed = JSON.parse(runs[1]!.stdout) as { id: string }[];
       expect(listed.map((row) => row.id)).toContain(key);
       expect((JSON.parse(runs[3]!.stdout) as { value?: string }).value).toContain('\x9b2J');
+      // an export to stdout, quoted for the terminal, applies back as no change
+      const exported = ctl(['config', 'export']);
+      expect(exported.stdout.includes('\x1b')).toBe(false);
+      const file = join(mkdtempSync(join(tmpdir(), 'ct-export-')), 'export.yaml');
+      writeFileSync(file, exported.stdout);
+      const applied = ctl(['config', 'apply', '-f', file, '--dry-run']);
+      expect([applied.code, applied.stdout], applied.stderr).toEqual([0, 'no changes\n']);
     } finally {
       cleanUp(`tenants/${key}`);
       cleanUp(`tenants/${value}`);

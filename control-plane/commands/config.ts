@@ -13,10 +13,10 @@
  * invalid values) is named in one line.
  * A dry run warns when the transaction would exceed etcd's default --max-txn-ops (128).
  */
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
 import { formatChange, isManagedKey, planChanges } from '../change-plan.js';
-import { readDocument, toDocument } from '../config-document.js';
+import { readDocument, toDocument, toYaml } from '../config-document.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import {
@@ -41,7 +41,7 @@ export async function exportCommand(
   const doc = toDocument(managed);
   const text = opts.json
     ? `${JSON.stringify({ [REVISION_FIELD]: read.revision, ...doc }, null, 2)}\n`
-    : `${EXPORT_HEADER}${read.revision}\n${stringify(doc)}`;
+    : `${EXPORT_HEADER}${read.revision}\n${toYaml(doc)}`;
   if (opts.output) {
     writeTextFile(opts.output, text);
     ctx.out(`wrote ${managed.size} key(s) at revision ${read.revision} to ${opts.output}`);
