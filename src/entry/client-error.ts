@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import { PROBLEM_TYPE_BASE } from '../http/problem.js';
 import type { Logger } from '../observability/logger.js';
 
-interface ClientProblem {
+export interface ClientProblem {
   status: number;
   code: string;
   title: string;
@@ -59,18 +59,23 @@ export function clientErrorProblem(errorCode: string | undefined): ClientProblem
   }
 }
 
-/** The raw HTTP/1.1 answer written to the socket (no request or response object exists). */
-export function clientErrorResponse(problem: ClientProblem, requestId: string): string {
-  const body = JSON.stringify({
+/** The problem+json body of such an answer; a 400 names `field` (default: the request itself). */
+export function clientProblemBody(problem: ClientProblem, requestId: string, field = 'request'): string {
+  return JSON.stringify({
     type: `${PROBLEM_TYPE_BASE}${problem.code}`,
     title: problem.title,
     status: problem.status,
     detail: problem.detail,
     code: problem.code,
     requestId,
-    // every 400 names what is wrong (README): here the request itself
-    ...(problem.status === 400 ? { errors: [{ field: 'request', message: problem.detail }] } : {}),
+    // every 400 names what is wrong (README): here the request itself, or the part named
+    ...(problem.status === 400 ? { errors: [{ field, message: problem.detail }] } : {}),
   });
+}
+
+/** The raw HTTP/1.1 answer written to the socket (no request or response object exists). */
+export function clientErrorResponse(problem: ClientProblem, requestId: string): string {
+  const body = clientProblemBody(problem, requestId);
   return [
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
     'Content-Type: application/problem+json',

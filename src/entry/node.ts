@@ -29,6 +29,7 @@ import { installClientErrorHandler } from './client-error.js';
 import { incomingHeader } from './incoming-header.js';
 import { NoContentResponse } from './no-content-response.js';
 import { preReadBodies, preReadBodyOf } from './pre-read-body.js';
+import { guardRawRequests, installRawRequestHandlers } from './raw-request-guard.js';
 
 function loadEnv() {
   try {
@@ -139,9 +140,10 @@ const server = serve(
     autoCleanupIncoming: false,
     createServer: ((options: ServerOptions, listener: RequestListener) =>
       createServer(
-        // a 204 without the Content-Type @hono/node-server would add (no-content-response.ts)
-        { ...options, ServerResponse: NoContentResponse },
-        preReadBodies(listener, BODY_LIMIT_BYTES),
+        // a 204 without the Content-Type @hono/node-server would add (no-content-response.ts);
+        // a request without Host is answered by guardRawRequests, as problem+json
+        { ...options, ServerResponse: NoContentResponse, requireHostHeader: false },
+        guardRawRequests(preReadBodies(listener, BODY_LIMIT_BYTES), { logger }),
       )) as typeof createServer,
   },
   (info) => {
@@ -149,6 +151,7 @@ const server = serve(
   },
 );
 installClientErrorHandler(server, { logger });
+installRawRequestHandlers(server, { logger });
 // Keep idle keep-alive connections open longer than HAProxy's `timeout http-keep-alive`, so
 // HAProxy never reuses a connection Node has just closed (a source of spurious 502s).
 if ('keepAliveTimeout' in server) {

@@ -1,0 +1,82 @@
+/**
+ * What Node's HTTP server answered on its own, or resolved before Hono saw it, is answered as
+ * problem+json by an API instance (src/entry/raw-request-guard.ts): a path with dot-segments
+ * (an outside check reached `/metrics` through `/x/%2e%2e/metrics`, past a frontend rule on
+ * `path_beg /metrics`), an HTTP/1.1 request without Host (a bare 400), an unmet `Expect` (a bare
+ * 417) and `CONNECT` (the connection closed without a word).
+ *
+ * The entry runs from source with its dependencies at a closed port (helpers/start-entry.ts):
+ * these answers come before any dependency is asked, and the local stack is left alone.
+ */
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../bench/ceiling.js';
+import { startEntry, stopStartedEntries } from './helpers/start-entry.js';
+import { waitFor } from './helpers/wait-for.js';
+
+let port = 0;
+
+beforeAll(async () => {
+  port = await freePort('127.0.0.1');
+  const api = startEntry('src/entry/node.ts', {
+    SHARDGATE_LISTEN_HOST: '127.0.0.1',
+    PORT: String(port),
+    SHARDGATE_AGENT_PORT: String(await freePort('127.0.0.1')),
+  });
+  await waitFor(
+    async () => {
+      if (api.child.exitCode !== null) throw new Error(`exited ${api.child.exitCode}: ${api.stderr()}`);
+      return (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200;
+    },
+    { timeoutMs: 30_000, intervalMs: 100, what: 'the instance answering /health' },
+  );
+}, 40_000);
+afterAll(stopStartedEntries);
+
+/** the whole answer to `request` sent as bytes on a new connection (until the server closes it) */
+function exchange(request: string): Promise<{ status: number; headers: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let data = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
+    socket.on('data', (d) => {
+      data += String(d);
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head = '', body = ''] = data.split('\r\n\r\n');
+      resolve({ status: Number(head.split(' ')[1]), headers: head, body });
+    });
+    socket.write(request);
+  });
+}
+
+describe('requests Node used to answer bare, or resolve', () => {
+  it.each([
+    ['GET /x/%2e%2e/metrics HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'path'],
+    ['GET /v1/books/%2E%2e/%2e%2e/health/config HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'path'],
+    ['GET /docs/../metrics HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'path'],
+    ['GET /x\\..\\metrics HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'path'],
+    ['GET /v1/books HTTP/1.1\r\nX-Tenant-ID: t\r\n\r\n', 400, 'header.Host'],
+    ['POST /v1/members HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}', 417, undefined],
+    ['CONNECT 127.0.0.1:3316 HTTP/1.1\r\nHost: 127.0.0.1:3316\r\n\r\n', 405, undefined],
+  ])('%j → %i problem+json', async (request, status, field) => {
+    const r = await exchange(request);
+    expect(r.status).toBe(status);
+    expect(r.headers).toMatch(/\r\nContent-Type: application\/problem\+json/i);
+    expect(r.headers).toMatch(/\r\nX-Request-Id: \S+/i);
+    expect(r.headers).toMatch(/\r\nX-Content-Type-Options: nosniff/i);
+    const problem = JSON.parse(r.body) as { status: number; errors?: { field: string }[] };
+    expect(problem.status).toBe(status);
+    if (field) expect(problem.errors?.map((e) => e.field)).toEqual([field]);
+  });
+
+  it('leaves alone what is fine: HTTP/1.0 without Host, dots in a query or inside a segment', async () => {
+    expect((await exchange('GET /health HTTP/1.0\r\n\r\n')).status).toBe(200);
+    expect(
+      (await exchange('GET /health?x=../y HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).status,
+    ).toBe(200);
+    // a segment with dots in it is a name like any other: no such route
+    expect((await exchange('GET /x/a..b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).status).toBe(404);
+  });
+});
