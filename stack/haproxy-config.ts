@@ -119,7 +119,8 @@ export const HAPROXY_PROBLEMS: readonly HaproxyProblem[] = [
     status: 502,
     code: 'bad_gateway',
     title: 'Bad gateway',
-    detail: 'An API instance gave no valid answer.',
+    detail:
+      'An API instance gave no valid answer; a write may still have been applied: retry it with the same Idempotency-Key.',
   },
   {
     status: 503,
@@ -132,7 +133,7 @@ export const HAPROXY_PROBLEMS: readonly HaproxyProblem[] = [
     status: 504,
     code: 'gateway_timeout',
     title: 'Gateway timeout',
-    detail: `No API instance answered within ${SERVER_TIMEOUT_SECONDS} s.`,
+    detail: `No API instance answered within ${SERVER_TIMEOUT_SECONDS} s; a write may still have been applied: retry it with the same Idempotency-Key.`,
   },
 ];
 
