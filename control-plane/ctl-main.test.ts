@@ -110,7 +110,7 @@ describe('shardgate-ctl option values refused before any etcd call', () => {
     [['tenants', 'create', id, '--name', 'x'.repeat(201)], '--name must be 1–200 characters, got 201'],
     [
       ['tenants', 'create', id, '--name', 'a\nb'],
-      '--name must not contain control characters, U+2028, U+2029 or bidi controls (U+000A at character 2)',
+      '--name must not contain control characters, U+2028, U+2029, bidi controls or direction marks (U+000A at character 2)',
     ],
     [['tenants', 'create', id, '--name', 'evil\u202Etxt'], '(U+202E at character 5)'],
     [['tenants', 'create', id, '--name', '   '], 'tenants create: --name must not be blank'],
