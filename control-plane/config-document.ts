@@ -6,6 +6,7 @@
  */
 import { Document, visit } from 'yaml';
 import { UserError } from './ctl-errors.js';
+import { TERMINAL_RAW } from './terminal-safe.js';
 
 type Doc = Record<string, unknown>;
 
@@ -112,11 +113,9 @@ export function readDocument(doc: unknown): {
   return { entries: out, empty, quoted };
 }
 
-/** what a YAML plain or single-quoted scalar would show raw: control, separator, bidi characters */
-const HIDDEN = /[\p{Cc}\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/u;
-
 /**
- * The YAML text of an export. A string holding a character of HIDDEN is written double-quoted,
+ * The YAML text of an export. A string holding a character of TERMINAL_RAW (control, separator,
+ * bidi), which a plain or single-quoted scalar would show raw, is written double-quoted,
  * where YAML has escapes for it (`"\e"`, `"\u202e"`): shardgate-ctl's output guard
  * (terminal-safe.ts) then turns any such character left raw into an escape that reads back as the
  * same value, where in a plain scalar it would read back as the six characters `\u202e`.
@@ -125,7 +124,7 @@ export function toYaml(doc: Doc): string {
   const document = new Document(doc);
   visit(document, {
     Scalar(_key, node) {
-      if (typeof node.value === 'string' && HIDDEN.test(node.value)) node.type = 'QUOTE_DOUBLE';
+      if (typeof node.value === 'string' && TERMINAL_RAW.test(node.value)) node.type = 'QUOTE_DOUBLE';
     },
   });
   return document.toString();

@@ -6,13 +6,14 @@
  */
 import { tenantSchema } from '../src/config/schema.js';
 import { UserError } from './ctl-errors.js';
+import { TERMINAL_RAW } from './terminal-safe.js';
 
 const nameSchema = tenantSchema.shape.name.unwrap();
 const MIN = nameSchema.minLength ?? 1;
 const MAX = nameSchema.maxLength ?? Number.POSITIVE_INFINITY;
 
 /** control characters, the Unicode line and paragraph separators, bidi controls and marks */
-const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069\u061C\u200E\u200F]/gu;
+const UNPRINTABLE = new RegExp(TERMINAL_RAW.source, 'gu');
 
 const codePoint = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 

@@ -11,7 +11,9 @@
  * library quotes non-printable characters) it keeps the value as it was. Commands that escape
  * more for a text line of their own (`printableName`, `mail`'s `printable`) do so before this.
  */
-const RAW = /[\p{Cc}\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu;
+/** one such character (also what `config export` double-quotes and `--name` refuses) */
+export const TERMINAL_RAW = /[\p{Cc}\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/u;
+const RAW = new RegExp(TERMINAL_RAW.source, 'gu');
 
 export function terminalSafe(text: string): string {
   return text.replace(RAW, (c) =>

@@ -10,8 +10,8 @@
  * - `Expect` other than `100-continue` ('checkExpectation'): Node's own was a bare 417;
  * - `CONNECT` ('connect'): Node closed the connection without a word. Answered 405 on the raw
  *   socket, which is then closed (its bytes after the request line are not HTTP to us).
- * Every answer is problem+json with `X-Request-Id`, `nosniff` and `Cache-Control: no-store`, and
- * closes the connection; the log line (debug) holds the reason and the request id, never the
+ * Every answer is problem+json with `X-Request-Id` and `nosniff` (those on a response object also
+ * `Cache-Control: no-store`), and closes the connection; the log line (debug) holds the reason and the request id, never the
  * path or a header (either may carry a secret).
  */
 import type { EventEmitter } from 'node:events';
