@@ -1,5 +1,5 @@
 /**
- * What every command needs: the env (parsed by the API's own schema), one etcd client that fails
+ * What every command needs: the env (the variables it reads, parsed by the API's own schema), one etcd client that fails
  * fast (no retries, short deadline), the key prefix, and output helpers.
  *
  * An etcd that cannot serve is an EtcdUnreachableError (exit 2) with ONE line,
@@ -22,16 +22,32 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../src/config/etcd-client.js';
-import { type Env, EnvError, parseEnv } from '../src/env.js';
+import { type Env, EnvError, parseEnvOf } from '../src/env.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
 import { DIAL_TIMEOUT_MS, dialEtcd, etcdFailureReason } from './etcd-dial.js';
 import { terminalSafe } from './terminal-safe.js';
+
+/**
+ * the environment variables shardgate-ctl reads (CONTRACT.md §3); the others are the API's and
+ * the worker's, and a malformed one of those does not stop a command
+ */
+export const CTL_ENV = [
+  'SHARDGATE_ETCD_ENDPOINTS',
+  'SHARDGATE_ETCD_PREFIX',
+  'SHARDGATE_DB_USER',
+  'SHARDGATE_DB_PASSWORD',
+  'SHARDGATE_DB_HOSTS',
+  'SHARDGATE_REDIS_URL',
+  'SHARDGATE_AMQP_URL',
+  'SHARDGATE_HAPROXY_SOCKET',
+] as const;
+export type CtlEnv = Pick<Env, (typeof CTL_ENV)[number]>;
 
 /** deadline of each etcd call of a command */
 export const CALL_TIMEOUT_MS = 3000;
 
 export interface CtlContext {
-  env: Env;
+  env: CtlEnv;
   etcd: Etcd3;
   prefix: string;
   out: (line: string) => void;
@@ -46,9 +62,9 @@ export interface CtlContext {
 }
 
 export function createCtlContext(): CtlContext {
-  let env: Env;
+  let env: CtlEnv;
   try {
-    env = parseEnv(process.env);
+    env = parseEnvOf(process.env, CTL_ENV);
   } catch (error) {
     if (error instanceof EnvError) throw new UserError(error.message);
     throw error;

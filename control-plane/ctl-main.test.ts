@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
 import { UserError } from './ctl-errors.js';
-import { commandPath, main } from './ctl-main.js';
+import { commandPath, MAX_ARG_CHARS, main } from './ctl-main.js';
 import { buildProgram } from './ctl-program.js';
 
 const commandsOf = (c: Command): Command[] => [c, ...c.commands.flatMap(commandsOf)];
@@ -78,6 +78,20 @@ describe('shardgate-ctl command-line errors', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       'shardgate-ctl: config apply: invalid /p/a: bad; invalid /p/b: worse; nothing written (see shardgate-ctl config apply --help)\n',
+    );
+  });
+
+  it('an argument over MAX_ARG_CHARS is refused in one short line that does not repeat it', async () => {
+    const long = 'a'.repeat(20_000);
+    for (const args of [['lb', 'weight', long, '3'], ['tenants', 'show', long], [long]]) {
+      const r = await runCtl(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr.length).toBeLessThan(300);
+      expect(r.stderr).toContain(`is 20000 characters long; no argument takes more than ${MAX_ARG_CHARS}`);
+    }
+    expect((await runCtl(['lb', 'weight', long, '3'])).stderr).toMatch(
+      /^shardgate-ctl: lb weight: argument 3 /,
     );
   });
 

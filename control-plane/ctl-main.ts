@@ -70,6 +70,23 @@ function commandsOf(command: Command): Command[] {
 
 const writeLine = (line: string) => process.stderr.write(`${terminalSafe(line)}\n`);
 
+/**
+ * the longest argument taken: ids, names (200 characters), values and file paths are all shorter;
+ * a longer one is refused without being echoed
+ */
+export const MAX_ARG_CHARS = 1024;
+
+/** the (sub)command the leading words of `args` name, as far as they name one */
+function commandNamed(program: Command, args: string[]): Command {
+  let command = program;
+  for (const word of args) {
+    const sub = command.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!sub) break;
+    command = sub;
+  }
+  return command;
+}
+
 /** Run shardgate-ctl with `argv` (node, script, ...args) and return the exit code. */
 export async function main(argv: string[], program: Command = buildProgram()): Promise<number> {
   for (const command of commandsOf(program)) {
@@ -93,6 +110,18 @@ export async function main(argv: string[], program: Command = buildProgram()): P
   if (argv.length <= 2) {
     program.outputHelp();
     return 0;
+  }
+  const tooLong = argv.slice(2).findIndex((arg) => arg.length > MAX_ARG_CHARS);
+  if (tooLong >= 0) {
+    // refused before commander or an action could repeat it in its line (once or twice)
+    const length = argv[tooLong + 2]!.length;
+    writeLine(
+      userErrorLine(
+        commandNamed(program, argv.slice(2)),
+        `argument ${tooLong + 1} is ${length} characters long; no argument takes more than ${MAX_ARG_CHARS}`,
+      ),
+    );
+    return 1;
   }
   try {
     await program.parseAsync(argv);

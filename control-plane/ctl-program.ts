@@ -257,7 +257,7 @@ export function buildProgram(): Command {
   mail
     .command('status')
     .description(
-      "messages in the work queue, each retry tier and the dead-letter queue, and in an older version's retry queues while they exist",
+      "messages ready in the work queue, each retry tier and the dead-letter queue, and in an older version's retry queues while they exist (not those a worker holds: its shardgate_mail_in_flight)",
     )
     .option('--json', JSON_HELP)
     .action(run((ctx, opts: { json?: boolean }) => mailStatus(ctx, opts)));

@@ -34,6 +34,9 @@ describe('checkDisplayName and the schema', () => {
     expect(() => checkDisplayName('Shop \ue000', '--name')).toThrow(
       '--name must not contain private-use characters',
     );
+    expect(() => checkDisplayName('Ann\u200b', '--name')).toThrow(
+      '--name must not contain invisible characters (U+00AD, U+180E, U+200B, U+2060–U+2064, U+FEFF)',
+    );
     const england = 'Leeds \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}';
     expect(checkDisplayName(england, '--name')).toBe(england);
     // a long run of tags between a black flag and a cancel tag is hidden text, not a flag

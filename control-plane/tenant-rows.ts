@@ -56,7 +56,7 @@ export const addressOf = (a: ServerAddress) => formatHostPort(a.host, a.port);
  * shard's `passwordEnv` or SHARDGATE_DB_PASSWORD (as the API and `npm run migrate` do).
  */
 export async function connectShardServer(
-  env: Env,
+  env: Pick<Env, 'SHARDGATE_DB_USER' | 'SHARDGATE_DB_PASSWORD'>,
   shardId: string,
   shard: ShardConfig,
   server: ServerAddress,

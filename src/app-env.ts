@@ -75,6 +75,13 @@ export interface Services {
    * `c.req.header()`. Read it through http/request-header.ts.
    */
   requestHeader?: (c: Context<AppEnv>, name: string) => string | undefined;
+  /**
+   * True once this request's answer can no longer be delivered: its connection was closed or
+   * half-closed by the peer (Node: entry/caller-gone.ts). A write route's data access asks it
+   * before the write begins and before its COMMIT (routes/caller-bound-writes.ts; `atCommit`
+   * for that last one). Left out: a caller is never taken for gone.
+   */
+  callerGone?: (c: Context<AppEnv>, atCommit?: boolean) => boolean;
 }
 
 export type AppEnv = {

@@ -13,6 +13,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv, Services } from './app-env.js';
+import { CallerGoneError } from './domain/data-access.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { ProblemError, problemResponse } from './http/problem.js';
@@ -185,6 +186,19 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   });
   app.onError(async (error, c) => {
     if (error instanceof ProblemError) return problemResponse(c, error.init);
+    if (error instanceof CallerGoneError) {
+      // nobody reads this answer: it is for the log, the metrics and an access log (nginx's 499)
+      services.logger.info(
+        { requestId: c.get('requestId'), path: c.req.path, method: c.req.method },
+        `write not done: ${error.message}`,
+      );
+      return problemResponse(c, {
+        status: 499 as 400,
+        code: 'client_closed_request',
+        title: 'Client closed request',
+        detail: `the connection closed ${error.stage}: nothing was written`,
+      });
+    }
     if (error instanceof DependencyError) {
       // an open breaker or an unreachable dependency: the client may retry, say when. A refusal
       // of an open breaker is logged at debug: its opening was logged, and a warning per refused

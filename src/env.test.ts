@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EnvError, parseEnv, reachableHost } from './env.js';
+import { EnvError, parseEnv, parseEnvOf, reachableHost } from './env.js';
 
 describe('parseEnv', () => {
   it('fills the defaults of CONTRACT.md §3', () => {
@@ -97,6 +97,22 @@ describe('parseEnv', () => {
       /^missing required environment variable SHARDGATE_DB_PASSWORD \(set it empty for a passwordless account, or when every shard in etcd names its own passwordEnv\)$/,
     );
     expect(parseEnv({ SHARDGATE_DB_PASSWORD: '' }, { require: [...require] }).SHARDGATE_DB_PASSWORD).toBe('');
+  });
+});
+
+describe('parseEnvOf', () => {
+  it('parses only the variables named, with their defaults', () => {
+    const env = parseEnvOf({ PORT: '', SHARDGATE_ETCD_PREFIX: '/x/' }, [
+      'SHARDGATE_ETCD_PREFIX',
+      'SHARDGATE_DB_USER',
+    ]);
+    expect(env).toEqual({ SHARDGATE_ETCD_PREFIX: '/x/', SHARDGATE_DB_USER: 'shardgate' });
+  });
+
+  it('names the first bad one of them', () => {
+    expect(() => parseEnvOf({ SHARDGATE_ETCD_PREFIX: 'x' }, ['SHARDGATE_ETCD_PREFIX'])).toThrow(
+      new EnvError('invalid environment variable SHARDGATE_ETCD_PREFIX: must start and end with "/"'),
+    );
   });
 });
 

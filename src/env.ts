@@ -138,17 +138,33 @@ export function parseEnv(
   { require = [] }: { require?: (keyof Env)[] } = {},
 ): Env {
   const r = envSchema.safeParse(source);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const name = String(issue.path[0]);
-    throw new EnvError(`invalid environment variable ${name}: ${issue.message}`);
-  }
+  if (!r.success) throw firstIssue(r.error);
   for (const name of require) {
     if (r.data[name] !== undefined) continue;
     const hint = REQUIRED_HINTS[name];
     throw new EnvError(`missing required environment variable ${name}${hint ? ` (${hint})` : ''}`);
   }
   return r.data;
+}
+
+/**
+ * Parse only the variables `names` of `source`: a process that reads a few of them (the CLI) is
+ * not stopped by a malformed variable it never uses (the API's `PORT`, which many tools set).
+ * Throws EnvError with one line naming the first bad one.
+ */
+export function parseEnvOf<K extends keyof Env>(
+  source: Record<string, string | undefined>,
+  names: readonly K[],
+): Pick<Env, K> {
+  const mask: Partial<Record<keyof Env, true>> = Object.fromEntries(names.map((n) => [n, true]));
+  const r = envSchema.pick(mask).safeParse(source);
+  if (!r.success) throw firstIssue(r.error);
+  return r.data as unknown as Pick<Env, K>;
+}
+
+function firstIssue(error: z.ZodError): EnvError {
+  const issue = error.issues[0]!;
+  return new EnvError(`invalid environment variable ${String(issue.path[0])}: ${issue.message}`);
 }
 
 /**

@@ -85,7 +85,7 @@ describe('HAProxy config template', () => {
       expect(problem.requestId).toBe('rid-1');
       const retryAfter = status === '503' || status === '429' ? ' hdr Retry-After 1' : '';
       expect(rest, line).toBe(
-        `${retryAfter} hdr X-Request-Id %[var(txn.request_id)] hdr X-Content-Type-Options nosniff`,
+        `${retryAfter} hdr X-Request-Id %[var(txn.request_id)] hdr X-Content-Type-Options nosniff hdr Cache-Control no-store`,
       );
     }
   });

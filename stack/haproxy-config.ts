@@ -154,8 +154,8 @@ export function problemReply(p: HaproxyProblem): string {
   if (/['%\\]/.test(json)) throw new Error(`HAProxy problem ${p.status}: no ' % or \\ allowed in ${json}`);
   const body = json.replace('@REQUEST_ID@', REQUEST_ID_FORMAT);
   const retryAfter = p.retryAfter === undefined ? '' : ` hdr Retry-After ${p.retryAfter}`;
-  // the id in the header too, and `nosniff`, as the API's own answers carry them
-  return `content-type application/problem+json lf-string '${body}'${retryAfter} hdr X-Request-Id ${REQUEST_ID_FORMAT} hdr X-Content-Type-Options nosniff`;
+  // the id in the header too, `nosniff` and `no-store`, as the API's own answers carry them
+  return `content-type application/problem+json lf-string '${body}'${retryAfter} hdr X-Request-Id ${REQUEST_ID_FORMAT} hdr X-Content-Type-Options nosniff hdr Cache-Control no-store`;
 }
 
 export interface HaproxyServer {

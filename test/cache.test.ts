@@ -112,7 +112,19 @@ describe('Redis read cache', () => {
     restores.push(etcdOverride('breakers/redis/reset_timeout_ms', '1000'));
     const id = await newBook('Under fire');
     await api('GET', `/v1/books/${id}`, { tenant, base: one });
-    await new Promise((r) => setTimeout(r, 300));
+    // the three settings in force on the instance before Redis freezes
+    await waitFor(
+      async () => {
+        const body = (await (await fetch(`${one}/health/circuit-breakers`)).json()) as {
+          breakers: { name: string; settings: Record<string, number> }[];
+        };
+        const s = body.breakers.find((b) => b.name === 'redis')?.settings;
+        return (
+          s?.call_timeout_ms === CALL_TIMEOUT && s.failure_threshold === 3 && s.reset_timeout_ms === 1000
+        );
+      },
+      { timeoutMs: 5000, intervalMs: 50, what: 'the redis breaker settings in force' },
+    );
     const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${topology.redis.name}.pid`), 'utf8'));
     const latencies: number[] = [];
     const statuses: number[] = [];

@@ -9,11 +9,11 @@
  * invalid then routed no shard at all (503 "shard is not configured" for every tenant) until a
  * `shards/` key changed, while reporting ready — whenever its router subscribed before the load.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { ConfigChange } from '../src/config/config-state.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { EtcdConfigStore } from '../src/config/etcd-config-store.js';
-import { silentLogger } from '../src/observability/logger.js';
+import { type Logger, silentLogger } from '../src/observability/logger.js';
 import { ETCD_ENDPOINT } from './helpers/etcd.js';
 
 const PREFIX = `/shardgate-start-changes-test-${process.pid}/`;
@@ -59,5 +59,38 @@ describe('config store start', () => {
       old: undefined,
       new: '5',
     });
+  });
+
+  it('logs each setting it loads at info, the tenant directory as one count (its entries at debug), later changes each', async () => {
+    const prefix = `${PREFIX}log/`;
+    await direct.put(`${prefix}shards/s1`).value(SHARD).exec();
+    for (const t of ['t1', 't2', 't3'])
+      await direct.put(`${prefix}tenants/${t}`).value('{"shard":"s1","status":"active"}').exec();
+    const lines: { level: string; obj: Record<string, unknown>; msg?: string }[] = [];
+    const capture = (level: string) => (obj: object, msg?: string) =>
+      lines.push({ level, obj: obj as Record<string, unknown>, msg });
+    const logger: Logger = {
+      debug: capture('debug'),
+      info: capture('info'),
+      warn: capture('warn'),
+      error: capture('error'),
+      child: () => logger,
+    };
+    const store = new EtcdConfigStore({ client: direct, prefix, logger });
+    stores.push(store);
+    await store.start();
+    const info = lines.filter((l) => l.level === 'info');
+    expect(info.some((l) => l.obj.key === 'shards/s1' && l.msg === 'config loaded')).toBe(true);
+    expect(info.filter((l) => String(l.obj.key).startsWith('tenants/'))).toEqual([]);
+    expect(info.filter((l) => l.obj.entries !== undefined).map((l) => l.obj.entries)).toEqual([3]);
+    expect(lines.filter((l) => l.level === 'debug' && String(l.obj.key).startsWith('tenants/'))).toHaveLength(
+      3,
+    );
+    // a tenant added later is an operator's change: its own info line
+    await direct.put(`${prefix}tenants/t4`).value('{"shard":"s1","status":"active"}').exec();
+    await vi.waitFor(
+      () => expect(lines.some((l) => l.level === 'info' && l.obj.key === 'tenants/t4')).toBe(true),
+      { timeout: 2000 },
+    );
   });
 });

@@ -68,6 +68,27 @@ describe('shardgate-ctl while a key is rejected', () => {
     expect(view.breakers['mysql-master'].failure_threshold).toBe(good);
     expect(view.rejected.find((r) => r.key === KEY)?.reason).toMatch(/; keeping last good value$/);
   });
+  it('breakers get says so when a kind’s key is rejected with no good value in etcd’s history: the next key applies', () => {
+    const key = 'breakers/rabbitmq/failure_threshold';
+    const saved = etcdGet(key);
+    try {
+      etcdDel(key); // a fresh key: none of its versions is a good value
+      etcdPut(key, 'abc');
+      const json = ctl(['breakers', 'get', 'rabbitmq', '--json']);
+      expect(json.code, json.stderr).toBe(0);
+      const v = JSON.parse(json.stdout).rabbitmq.failure_threshold as { source: string; ignored?: unknown };
+      expect(v.ignored).toEqual({ key, value: 'abc' });
+      expect(['default', 'built-in']).toContain(v.source);
+      const text = ctl(['breakers', 'get', 'rabbitmq']);
+      expect(text.stdout).toContain(
+        `; etcd holds "abc" at ${key}, which the instances reject, with no good value left in etcd's history)`,
+      );
+    } finally {
+      if (saved === undefined) etcdDel(key);
+      else etcdPut(key, saved);
+    }
+  });
+
   it('shards list shows a shard deleted under a tenant as the instances keep it, the failover before the delete included', async () => {
     const shard = uniqueTenantId('inforce-s');
     const tenant = uniqueTenantId('inforce');

@@ -181,6 +181,18 @@ describe('shardgate-ctl tenants set-status of an entry the instances reject', ()
       expect(r.code, raw).toBe(1);
       expect(etcdGet(key), raw).toBe(raw);
     }
+    // an entry whose only problem is its id (written by hand): no put fixes that, its removal does
+    const badId = `${unique('bad')}-X`;
+    put(`tenants/${badId}`, JSON.stringify({ shard: 'shard-1', status: 'active' }));
+    try {
+      const r = ctl(['tenants', 'set-status', badId, 'readonly']);
+      expect([r.code, r.stdout]).toEqual([1, '']);
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr).toContain('no value makes it valid; nothing written. Remove it with `tenants remove`');
+      expect(r.stderr).not.toContain('etcdctl put');
+    } finally {
+      etcdDel(`tenants/${badId}`);
+    }
     // an entry whose only problem is its status is fixed by the command itself
     put(key, JSON.stringify({ shard: 'shard-1', status: 'frozen' }));
     const fixed = ctl(['tenants', 'set-status', id, 'readonly']);
@@ -480,7 +492,7 @@ describe('shardgate-ctl shards: the addresses written must take a TCP connection
 
 /** the warning of `shards add` at shard-1's master: a second id of its database */
 function sharedWarning(id: string): string {
-  return `shardgate-ctl: shard ${id}'s master 127.0.0.1:3316 database shardgate is shard shard-1's too: both ids name the same rows (tenants move between them is refused)\n`;
+  return `shardgate-ctl: shards add: warning: shard ${id}'s master 127.0.0.1:3316 database shardgate is shard shard-1's too: both ids name the same rows (tenants move between them is refused)\n`;
 }
 
 describe('shardgate-ctl shards: replicas', () => {

@@ -87,6 +87,25 @@ describe('shardgate-ctl', () => {
     }
   });
 
+  it('is not stopped by a malformed variable it does not read; one it reads is named', () => {
+    // the API's and the worker's variables: many tools set PORT, and an empty value is common
+    const others = {
+      PORT: '',
+      SHARDGATE_MODE: 'bogus',
+      SHARDGATE_JWT_SECRET: 'short',
+      SHARDGATE_SMTP_URL: 'nope',
+      SHARDGATE_DRAIN_MS: '-1',
+    };
+    const ok = ctl(['lb', 'weights'], others);
+    expect([ok.code, ok.stderr]).toEqual([0, '']);
+    expect(ok.stdout).toContain('api-1');
+    const bad = ctl(['lb', 'weights'], { ...others, SHARDGATE_REDIS_URL: 'nope' });
+    expect([bad.code, bad.stdout]).toEqual([1, '']);
+    expect(bad.stderr).toMatch(
+      /^shardgate-ctl: lb weights: invalid environment variable SHARDGATE_REDIS_URL: [^\n]+\n$/,
+    );
+  });
+
   it('refuses a bad command line with exit 1 and one line naming the command and the culprit', () => {
     for (const [args, expected] of [
       [['tenants', 'create'], "tenants create: missing required argument 'id'"],

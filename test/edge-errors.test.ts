@@ -191,6 +191,7 @@ describe("HAProxy's own answers (rendered config) are problem+json", () => {
     expect(answer.headers['x-request-id']).toBe('edge-truncated');
     // as every answer of the API's own
     expect(answer.headers['x-content-type-options']).toBe('nosniff');
+    expect(answer.headers['cache-control']).toBe('no-store');
     expect(answer.ms).toBeGreaterThan(9_000);
     expect(answer.ms).toBeLessThan(15_000);
   });
@@ -203,6 +204,7 @@ describe("HAProxy's own answers (rendered config) are problem+json", () => {
     expect(answer.headers['x-request-id']).toBe('edge-503');
     expect(answer.headers['retry-after']).toBe('1');
     expect(answer.headers['x-content-type-options']).toBe('nosniff');
+    expect(answer.headers['cache-control']).toBe('no-store');
   });
 
   it('a request id that could break the JSON is never copied into it', async () => {

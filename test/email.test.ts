@@ -227,6 +227,18 @@ describe('email side effects', () => {
     try {
       const answers = await registerAll(emails);
       expect(answers.every((a) => a.status === 201)).toBe(true);
+      // mails the worker took and waits on the frozen sink with: in no queue's count, but shown
+      const inFlight = async () =>
+        Number(
+          /^shardgate_mail_in_flight(?:\{[^}]*\})? (\d+)/m.exec(
+            await (await fetch(`${workerUrl}/metrics`)).text(),
+          )?.[1] ?? Number.NaN,
+        );
+      await waitFor(async () => (await inFlight()) > 0, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        what: 'shardgate_mail_in_flight above 0 while the sink is frozen',
+      });
       await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - frozenAt))));
     } finally {
       signalGroup(topology.smtp.name, 'SIGCONT');

@@ -71,6 +71,29 @@ describe('tenant isolation', () => {
       headers: { 'X-Consistency-Token': consistency },
     });
     expect(asA.status).toBe(200);
+
+    // a loan is its borrower's: read back at its Location with the borrow's token, not by B
+    const loan = await api('POST', '/v1/loans', {
+      tenant: a,
+      token: ann.token,
+      body: { bookId: book.json.id },
+    });
+    expect(loan.status).toBe(201);
+    const location = loan.headers.get('Location')!;
+    expect(location).toBe(`/v1/loans/${loan.json.id}`);
+    const loanToken = loan.headers.get('X-Consistency-Token')!;
+    const own = await api('GET', location, {
+      tenant: a,
+      token: ann.token,
+      headers: { 'X-Consistency-Token': loanToken },
+    });
+    expect([own.status, own.json]).toEqual([200, loan.json]);
+    const loanAsB = await api('GET', location, {
+      tenant: b,
+      token: bob.token,
+      headers: { 'X-Consistency-Token': loanToken },
+    });
+    expect([loanAsB.status, loanAsB.json.code]).toEqual([404, 'loan_not_found']);
   });
 
   it('answers 404 for an unknown tenant', async () => {

@@ -44,6 +44,12 @@ interface InForce {
   source: Scope | 'built-in';
   /** the source key's value in etcd now, which the instances reject (`value` is its last good one) */
   rejected?: string;
+  /**
+   * a more specific key etcd holds that the instances reject, with no good value in etcd's
+   * history (never one, or compacted away): it counts as absent for an instance that starts, so
+   * `value` comes from further down the chain
+   */
+  ignored?: { key: string; value: string };
 }
 
 /** The value of `setting` in force for `scope` in `read` (see the top of this file). */
@@ -55,6 +61,26 @@ function inForce(read: PrefixRead, scope: Scope, setting: BreakerSettingName): I
     if (r?.ok && r.parsed.type === 'breaker') return { value: r.parsed.value, source };
   }
   return { value: DEFAULT_BREAKER_SETTINGS[setting], source: 'built-in' };
+}
+
+/**
+ * The first key of `scope`'s chain before `source` that etcd holds but the schema rejects (no
+ * last good value either, or it would be the source): what an operator put there is not in force.
+ */
+function rejectedAbove(
+  read: PrefixRead,
+  scope: Scope,
+  source: InForce['source'],
+  setting: BreakerSettingName,
+): InForce['ignored'] {
+  const chain: Scope[] = scope === 'default' ? ['default'] : [scope, 'default'];
+  for (const s of chain) {
+    if (s === source) return undefined;
+    const key = `breakers/${s}/${setting}`;
+    const raw = read.entries.get(key);
+    if (raw !== undefined && !parseConfigKey(key, raw).ok) return { key, value: raw };
+  }
+  return undefined;
 }
 
 const describeSource = (f: InForce, setting: string) =>
@@ -72,7 +98,9 @@ export async function getBreakers(ctx: CtlContext, kind: string | undefined, opt
   const setting = (scope: Scope, name: BreakerSettingName): InForce => {
     const f = inForce(effective, scope, name);
     const key = `breakers/${f.source}/${name}`;
-    return restored.has(key) ? { ...f, rejected: read.entries.get(key) } : f;
+    const ignored = rejectedAbove(read, scope, f.source, name);
+    const shown = ignored ? { ...f, ignored } : f;
+    return restored.has(key) ? { ...shown, rejected: read.entries.get(key) } : shown;
   };
   const view = Object.fromEntries(
     scopes.map((scope) => [
@@ -84,10 +112,13 @@ export async function getBreakers(ctx: CtlContext, kind: string | undefined, opt
   for (const [scope, settings] of Object.entries(view)) {
     ctx.out(scope);
     for (const [name, v] of Object.entries(settings)) {
-      const note =
-        v.rejected === undefined
-          ? ''
-          : `; its last good value: etcd holds ${JSON.stringify(v.rejected.slice(0, 40))}, which the instances reject`;
+      const notes = [
+        v.ignored &&
+          `etcd holds ${JSON.stringify(v.ignored.value.slice(0, 40))} at ${v.ignored.key}, which the instances reject, with no good value left in etcd's history`,
+        v.rejected !== undefined &&
+          `its last good value: etcd holds ${JSON.stringify(v.rejected.slice(0, 40))}, which the instances reject`,
+      ].filter(Boolean);
+      const note = notes.map((n) => `; ${n}`).join('');
       ctx.out(`  ${name.padEnd(20)} ${String(v.value).padEnd(8)} (${v.source}${note})`);
     }
   }

@@ -209,7 +209,7 @@ export async function addShard(
       ...shard.replicas.map((r) => ({ what: 'replica', host: r.host, port: r.port })),
     ];
     await requireReachable(ctx, 'shards add', endpoints, opts.force);
-    warnSharedDatabase(ctx, read, id, shard);
+    warnSharedDatabase(ctx, 'shards add', read, id, shard);
     return put(id, shard);
   });
 }
@@ -219,11 +219,17 @@ export async function addShard(
  * fine for giving a shard a new id (tenants' entries pointed over, the old id removed), but a
  * `tenants move` between the two is refused. Said as a warning, the write goes on.
  */
-function warnSharedDatabase(ctx: CtlContext, read: PrefixRead, id: string, shard: ShardConfig): void {
+function warnSharedDatabase(
+  ctx: CtlContext,
+  command: 'shards add' | 'shards set-master',
+  read: PrefixRead,
+  id: string,
+  shard: ShardConfig,
+): void {
   for (const [other, config] of loadState(read).snapshot.shards) {
     if (other === id || !sameDatabase(config, shard)) continue;
     ctx.warn(
-      `shard ${id}'s master ${formatHostPort(shard.master.host, shard.master.port)} database ${shard.database} is shard ${other}'s too: both ids name the same rows (tenants move between them is refused)`,
+      `${command}: warning: shard ${id}'s master ${formatHostPort(shard.master.host, shard.master.port)} database ${shard.database} is shard ${other}'s too: both ids name the same rows (tenants move between them is refused)`,
     );
   }
 }
@@ -255,7 +261,7 @@ export async function setMaster(
     if (!sameServer(shard.master, master)) {
       if (await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force))
         await requireWritableMaster(ctx, id, next, opts.force);
-      warnSharedDatabase(ctx, read, id, next);
+      warnSharedDatabase(ctx, 'shards set-master', read, id, next);
     }
     return put(id, next);
   });

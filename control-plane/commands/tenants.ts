@@ -174,6 +174,11 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
       if (problem !== undefined) {
         const after = { ...read, entries: new Map(read.entries).set(key, next) };
         if ((await tenantProblem(ctx, after, id)) !== undefined) {
+          // no value makes a key of an invalid id valid: only its removal helps
+          if (!ID_PATTERN.test(id))
+            throw new UserError(
+              `tenant ${id} has an entry the API instances reject (${problem}): no value makes it valid; nothing written. Remove it with \`tenants remove\``,
+            );
           const shard =
             typeof entry.shard === 'string' && state(read).shards.has(entry.shard) ? entry.shard : '<shard>';
           throw new UserError(

@@ -107,13 +107,14 @@ describe('ConfigState', () => {
       'sep\\u2028x',
       'gnp\\u202Eexe',
       'Caf\\u200Ee',
+      'Ann\\u200B',
       'x\\udb40\\udc41',
       'x\\ue000',
       '   ',
     ])
       expect(parseConfigKey('tenants/t1', `{"shard":"s1","name":"${name}"}`)).toMatchObject({
         ok: false,
-        reason: expect.stringMatching(/control characters|bidi|tag characters|private-use|blank/),
+        reason: expect.stringMatching(/control characters|bidi|tag characters|private-use|invisible|blank/),
       });
   });
 

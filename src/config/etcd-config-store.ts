@@ -209,12 +209,22 @@ export class EtcdConfigStore implements ConfigStore {
     this.notifier.publish(all);
   }
 
+  /**
+   * One info line per key changed. Instance registrations change with every instance start: at
+   * debug. A whole read of the prefix (at start, after a compaction) logs the tenant directory
+   * as one count, its entries at debug: thousands of tenants would bury the settings' lines.
+   */
   private logChanges(changes: { key: string; old?: string; new?: string }[], revision: number, msg: string) {
+    const wholeRead = msg !== 'config changed';
+    let entries = 0;
     for (const c of changes) {
-      // instance registrations change with every instance start; keep them out of the info log
-      const level = c.key.startsWith('instances/') ? 'debug' : 'info';
+      const directory = wholeRead && (c.key.startsWith('tenants/') || c.key.startsWith('moving/'));
+      if (directory) entries++;
+      const level = c.key.startsWith('instances/') || directory ? 'debug' : 'info';
       this.logger[level]({ key: c.key, old: c.old, new: c.new, revision }, msg);
     }
+    if (entries > 0)
+      this.logger.info({ entries, revision }, `${msg}: tenant directory (tenants/, moving/; each at debug)`);
   }
 
   /**

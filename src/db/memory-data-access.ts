@@ -5,13 +5,15 @@
  * Each commit advances a MariaDB-shaped position `0-1-<n>`. Reads report `master` when asked
  * for the master or given a position, else `replica`.
  */
-import type {
-  DataAccess,
-  ReadOptions,
-  ReadOutcome,
-  TenantRef,
-  WriteOutcome,
-  WriteTransaction,
+import {
+  CallerGoneError,
+  type DataAccess,
+  type ReadOptions,
+  type ReadOutcome,
+  type TenantRef,
+  type WriteOptions,
+  type WriteOutcome,
+  type WriteTransaction,
 } from '../domain/data-access.js';
 import type { TenantRepos } from '../domain/repositories.js';
 import type { Result } from '../domain/result.js';
@@ -30,8 +32,14 @@ export class MemoryDataAccess implements DataAccess {
   write<T>(
     tenant: TenantRef,
     fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
+    options?: WriteOptions,
   ): Promise<WriteOutcome<T>> {
+    // as the SQL adapter: asked before the write begins and before its commit
+    const refuseIfCallerGone = (stage: CallerGoneError['stage']) => {
+      if (options?.callerGone?.(stage === 'before its commit')) throw new CallerGoneError(stage);
+    };
     const run = async (): Promise<WriteOutcome<T>> => {
+      refuseIfCallerGone('before the write began');
       const draft = cloneTables(this.tables);
       // like the SQL adapter, refuses what would go wrong there: a statement after commitWith
       // (it would run outside the transaction), a second commitWith, a Failure after it
@@ -43,6 +51,7 @@ export class MemoryDataAccess implements DataAccess {
       const tx: WriteTransaction = {
         commitWith: async (last) => {
           if (committed) throw new Error('commitWith called twice in one transaction');
+          refuseIfCallerGone('before its commit');
           const value = await last();
           committed = true;
           return value;
@@ -53,6 +62,7 @@ export class MemoryDataAccess implements DataAccess {
         if (committed) throw new Error(`a write answered the failure ${result.code} after commitWith`);
         return { result };
       }
+      if (!committed) refuseIfCallerGone('before its commit');
       this.tables = draft;
       this.seq += 1;
       return { result, position: { shardId: tenant.shardId, flavour: 'mariadb', gtid: `0-1-${this.seq}` } };

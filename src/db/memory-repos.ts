@@ -137,6 +137,9 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
       },
     },
     loans: {
+      async findById(id) {
+        return strip(tables().loans.get(key(tenantId, id)));
+      },
       async findByIdForUpdate(id) {
         return strip(tables().loans.get(key(tenantId, id)));
       },

@@ -22,6 +22,7 @@ import {
 import type { Logger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { type AbandonReport, CallStoppedError, DependencyError } from '../resilience/errors.js';
+import { stallAwareTimeout, watchStalls } from '../resilience/stall-watch.js';
 import { withDeadline } from '../resilience/with-deadline.js';
 import type { ServerFlavour } from '../routing/gtid.js';
 import {
@@ -152,11 +153,13 @@ class MysqlNode implements SqlNode<MysqlSession> {
       const fail = (error: Error) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        cancelTimer();
         signal?.removeEventListener('abort', onAbort);
         reject(error);
       };
-      const timer = setTimeout(
+      // the time this process did not run is given back (stall-watch.ts): after a freeze, a
+      // wait for a connection must not end as `dependency_busy` before the pool had its turn
+      const cancelTimer = stallAwareTimeout(
         () =>
           fail(
             new DependencyUnavailableError(
@@ -176,7 +179,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
         (connection) => {
           if (settled) return connection.release();
           settled = true;
-          clearTimeout(timer);
+          cancelTimer();
           signal?.removeEventListener('abort', onAbort);
           resolve(connection);
         },
@@ -365,6 +368,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
   private readonly logger: Logger;
 
   constructor(private readonly base: MysqlNodeSetOptions) {
+    watchStalls();
     const {
       connectionLimit = 10,
       queueLimit = 100,

@@ -75,9 +75,12 @@ export class MysqlSession implements NodeSession {
    * after that COMMIT succeeded, the ROLLBACK finds nothing to undo: the write stands.
    * A ROLLBACK that fails (connection lost) is thrown instead of `fn`'s error, with that error as
    * its cause, so the caller destroys the connection; nothing was committed either way.
+   * `beforeCommit` is called and awaited right before the COMMIT is sent (before `last`'s
+   * statements, or after `fn` answered): what it throws rolls back like `fn`'s own throw.
    */
   async transaction<T>(
     fn: (sql: SqlContext, tx: SessionTransaction) => Promise<T>,
+    beforeCommit?: () => void | Promise<void>,
   ): Promise<{ value: T; gtid: string }> {
     const client = this.sql.client;
     const begun = client.query({ sql: 'START TRANSACTION' });
@@ -92,6 +95,7 @@ export class MysqlSession implements NodeSession {
       },
       commitWith: async (last) => {
         if (commit) throw new Error('commitWith called twice in one transaction');
+        await beforeCommit?.();
         const value = last();
         const sent = client.queryLast({ sql: 'COMMIT' });
         commit = sent;
@@ -119,6 +123,7 @@ export class MysqlSession implements NodeSession {
     try {
       value = await fn(this.sql, tx);
       await begun;
+      if (!commit) await beforeCommit?.();
     } catch (error) {
       // a COMMIT sent by commitWith has settled: commitWith awaited it, or its statements' error
       // failed it

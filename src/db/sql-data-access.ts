@@ -10,17 +10,20 @@
  *   not have happened — the usual ambiguity, never a partial write.
  * read: routed by ShardRouter (replica by lag and weight, or master), no transaction.
  */
-import type {
-  DataAccess,
-  ReadOptions,
-  ReadOutcome,
-  TenantRef,
-  WriteOutcome,
-  WriteTransaction,
+import {
+  CallerGoneError,
+  type DataAccess,
+  type ReadOptions,
+  type ReadOutcome,
+  type TenantRef,
+  type WriteOptions,
+  type WriteOutcome,
+  type WriteTransaction,
 } from '../domain/data-access.js';
 import type { TenantRepos } from '../domain/repositories.js';
 import type { Failure, Result } from '../domain/result.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { AFTER_STALL_MS, STALL_MIN_MS, stalledMs } from '../resilience/stall-watch.js';
 import type { ShardRouter } from '../routing/shard-router.js';
 import { isTransactionConflict } from './mysql-errors.js';
 import type { MysqlSession } from './mysql-session.js';
@@ -42,6 +45,18 @@ class Rollback extends Error {
   }
 }
 
+/**
+ * Resolves after a poll phase of the event loop that began after this call: a timer's turn, then
+ * the check phase (setImmediate), which follows a poll. One timer's turn alone is not enough: when
+ * the timer is due at once it runs before the next poll, and a FIN that was not in the poll batch
+ * of the answer just read is still unread (a CI run committed a write whose client had left
+ * during a freeze of its instance that way).
+ */
+async function afterAPoll(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 0));
+  await new Promise((r) => setImmediate(r));
+}
+
 export class SqlDataAccess implements DataAccess {
   private readonly router: ShardRouter<MysqlSession>;
   private readonly conflictRetries: number;
@@ -57,8 +72,27 @@ export class SqlDataAccess implements DataAccess {
   async write<T>(
     tenant: TenantRef,
     fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
+    options?: WriteOptions,
   ): Promise<WriteOutcome<T>> {
+    const callerGone = options?.callerGone;
+    const begun = performance.now();
+    // asked again before each COMMIT: an error thrown inside the transaction rolls it back, and
+    // is not a dependency failure, so the master's breaker counts the call as answered.
+    // After a stall of this process (frozen, paused) the answer of a write's round trip and the
+    // close of its client's connection, both arrived during the stall, may be read in the same
+    // turn, the answer first. A reset connection is seen at once (after a stall, callerGone asks
+    // the kernel, entry/caller-gone.ts); a closed one (FIN) only once Node has read it. So a
+    // write that ran during a stall, or began within AFTER_STALL_MS of one, waits until the event
+    // loop has polled its sockets once more before its COMMIT (afterAPoll); other writes pay
+    // nothing.
+    const beforeCommit = callerGone
+      ? async () => {
+          if (!callerGone() && stalledMs(begun - AFTER_STALL_MS) >= STALL_MIN_MS) await afterAPoll();
+          if (callerGone(true)) throw new CallerGoneError('before its commit');
+        }
+      : undefined;
     for (let attempt = 0; ; attempt++) {
+      if (callerGone?.()) throw new CallerGoneError('before the write began');
       try {
         return await this.router.master(tenant.shardId).run(async (session) => {
           try {
@@ -70,7 +104,7 @@ export class SqlDataAccess implements DataAccess {
                 throw new Rollback(result);
               }
               return result;
-            });
+            }, beforeCommit);
             return { result: value, position: { shardId: tenant.shardId, flavour: session.flavour, gtid } };
           } catch (error) {
             if (error instanceof Rollback) return { result: error.failure };

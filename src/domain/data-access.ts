@@ -9,6 +9,8 @@
  *   no usable replica has applied in time. The answer says where it was served from.
  *
  * Both throw `DependencyUnavailableError` when the node cannot be reached (routes answer 503).
+ * A write whose caller is gone (`WriteOptions.callerGone`) throws `CallerGoneError` instead of
+ * beginning, or of committing: nobody would learn that it was applied.
  */
 import type { TenantRepos } from './repositories.js';
 import type { Result } from './result.js';
@@ -78,6 +80,28 @@ export class CommitGuardError extends Error {
   }
 }
 
+export interface WriteOptions {
+  /**
+   * True once the write's answer can no longer reach its caller (HTTP: the client's connection
+   * closed, e.g. HAProxy gave up on an instance that was frozen and resumed). Asked before the
+   * write begins and right before its COMMIT is sent; when true the write throws
+   * `CallerGoneError`, nothing committed. A COMMIT already sent is not called back. `atCommit`:
+   * the last check, made with every means there is (Node: the kernel is asked too).
+   */
+  callerGone?: (atCommit?: boolean) => boolean;
+}
+
+/**
+ * The caller of a write went away before its COMMIT was sent: nothing was committed. Not a
+ * dependency failure (no breaker counts it).
+ */
+export class CallerGoneError extends Error {
+  constructor(readonly stage: 'before the write began' | 'before its commit') {
+    super(`the caller went away ${stage}: nothing was written`);
+    this.name = 'CallerGoneError';
+  }
+}
+
 export interface DataAccess {
   /**
    * Runs `fn` in one transaction on the tenant's master: committed when it answers ok (or by
@@ -88,6 +112,7 @@ export interface DataAccess {
   write<T>(
     tenant: TenantRef,
     fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
+    options?: WriteOptions,
   ): Promise<WriteOutcome<T>>;
   /**
    * Throws DependencyUnavailableError when a write to the tenant's master would be refused at

@@ -151,6 +151,22 @@ export function returnLoan(
   });
 }
 
+/** One loan of the calling member; another member's loan does not exist (404), as on return. */
+export function getLoan(
+  data: DataAccess,
+  tenant: TenantRef,
+  principal: Principal,
+  loanId: string,
+  options: ReadOptions,
+): Promise<ReadOutcome<Result<Loan>>> {
+  return readAsMember(data, tenant, principal, options, async (repos, member) => {
+    const loan = await repos.loans.findById(loanId);
+    if (!loan || loan.memberId !== member.id)
+      return fail('not_found', 'loan_not_found', 'no such loan of yours');
+    return ok(loan);
+  });
+}
+
 export function listLoans(
   data: DataAccess,
   tenant: TenantRef,

@@ -68,6 +68,8 @@ export interface LoanListQuery {
 }
 
 export interface LoanRepo {
+  /** a plain read (no lock): for `GET /v1/loans/{id}` */
+  findById(id: string): Promise<Loan | undefined>;
   findByIdForUpdate(id: string): Promise<Loan | undefined>;
   insert(loan: Loan): Promise<void>;
   /**

@@ -8,8 +8,12 @@
  * - tag characters (U+E0000–U+E007F) carry ASCII text no reader sees; the one place they belong
  *   is a subdivision flag (U+1F3F4, two to six tag letters or digits, U+E007F: 🏴 England is
  *   `gbeng`), which stays allowed, and nothing longer or of other tags passes as one;
- * - private-use characters (U+E000–U+F8FF, planes 15 and 16) show whatever a font puts there.
- * `withoutHiddenText` adds the three checks to a zod string schema.
+ * - private-use characters (U+E000–U+F8FF, planes 15 and 16) show whatever a font puts there;
+ * - format characters that show as nothing inside a line (U+00AD soft hyphen, U+180E, U+200B
+ *   zero width space, U+2060–U+2064 word joiner and invisible operators, U+FEFF) make `Ann\u200b`
+ *   read as `Ann`. ZWJ and ZWNJ (U+200C, U+200D) stay: emoji sequences and several scripts
+ *   need them.
+ * `withoutHiddenText` adds the four checks to a zod string schema.
  */
 import type { z } from 'zod';
 
@@ -30,10 +34,15 @@ export function hasStrayTag(s: string): boolean {
 export const PRIVATE_USE = /\p{Co}/u;
 export const PRIVATE_USE_MESSAGE = 'must not contain private-use characters';
 
-/** `schema` refusing each of the three, with its own message */
+export const INVISIBLE = /[\u00AD\u180E\u200B\u2060-\u2064\uFEFF]/u;
+export const INVISIBLE_MESSAGE =
+  'must not contain invisible characters (U+00AD, U+180E, U+200B, U+2060–U+2064, U+FEFF)';
+
+/** `schema` refusing each of the four, with its own message */
 export function withoutHiddenText<T extends z.ZodString>(schema: T): T {
   return schema
     .refine((s) => !BIDI_OR_MARK.test(s), BIDI_MESSAGE)
+    .refine((s) => !INVISIBLE.test(s), INVISIBLE_MESSAGE)
     .refine((s) => !hasStrayTag(s), TAG_MESSAGE)
     .refine((s) => !PRIVATE_USE.test(s), PRIVATE_USE_MESSAGE) as T;
 }

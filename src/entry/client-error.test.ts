@@ -110,6 +110,7 @@ describe('installClientErrorHandler', () => {
     expect(res.headers.connection).toBe('close');
     expect(res.headers['x-request-id']).toBe('rid-test');
     expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['cache-control']).toBe('no-store');
     expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(res.body));
     expect(JSON.parse(res.body)).toEqual({
       type: `https://shardgate.dev/problems/${code}`,

@@ -80,6 +80,8 @@ export function clientErrorResponse(problem: ClientProblem, requestId: string): 
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
     'Content-Type: application/problem+json',
     'X-Content-Type-Options: nosniff',
+    // a refusal is never for a cache to keep (as every /v1 answer)
+    'Cache-Control: no-store',
     `Content-Length: ${Buffer.byteLength(body)}`,
     `X-Request-Id: ${requestId}`,
     'Connection: close',

@@ -25,6 +25,7 @@ import { createPromMetrics } from '../observability/prom-metrics.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { startAgentCheckServer } from './agent-check-server.js';
+import { askKernel, callerGoneOf } from './caller-gone.js';
 import { installClientErrorHandler } from './client-error.js';
 import { incomingHeader } from './incoming-header.js';
 import { NoContentResponse } from './no-content-response.js';
@@ -123,6 +124,8 @@ const app = createApp({
   ...dataServices.services,
   lifecycle: { isDraining: () => draining },
   preReadBody: (c) => preReadBodyOf((c.env as HttpBindings | undefined)?.incoming),
+  callerGone: (c, atCommit) =>
+    callerGoneOf((c.env as HttpBindings | undefined)?.incoming, atCommit ? askKernel : undefined),
   requestHeader: (c, name) => {
     const incoming = (c.env as HttpBindings | undefined)?.incoming;
     return incoming ? incomingHeader(incoming, name) : c.req.header(name);

@@ -235,6 +235,25 @@ describe('DeliveryBatcher', () => {
       expect(body).toContain(line);
   });
 
+  it('shows the messages it holds, which the queues no longer count, as mail_in_flight', async () => {
+    const metrics = createPromMetrics();
+    const store = new FakeStore();
+    const sender = new FakeSender();
+    let open = () => {};
+    sender.gate = new Promise((r) => (open = r)); // an SMTP server that does not answer yet
+    const batcher = new DeliveryBatcher({ store, sender, logger: silentLogger, metrics, maxAttempts: 4 });
+    const ch = new FakeChannel();
+    for (const id of ['a', 'b']) {
+      store.rows.add(id);
+      batcher.add(ch, message(id));
+    }
+    await new Promise((r) => setImmediate(r)); // flushed: both wait for the SMTP server
+    expect((await metrics.render()).body).toContain('shardgate_mail_in_flight 2');
+    open();
+    expect(await batcher.drain(1000)).toBe(true);
+    expect((await metrics.render()).body).toContain('shardgate_mail_in_flight 0');
+  });
+
   it('delivers messages that arrive together in one store transaction per shard', async () => {
     const { ch, store, sender, batcher, count } = setup();
     for (const id of ['a', 'b', 'c']) store.rows.add(id);

@@ -147,6 +147,14 @@ export class DeliveryBatcher {
         'redelivered messages acked without a second email',
       ),
     };
+    // the queues' depths (queue-gauges.ts, `mail status`) leave these out: RabbitMQ counts only
+    // messages ready to hand out. During an SMTP outage a mail can sit here, owed, for its SMTP
+    // timeout before it goes to a retry tier, while every queue reads 0
+    opts.metrics.gauge({
+      name: 'mail_in_flight',
+      help: 'messages this worker took from the work queue and has not yet acked or sent to a retry tier',
+      collect: (g) => g.set({}, this.inflight),
+    });
     // every series at 0 from the start, so /metrics shows it and rate() sees its first event
     for (const c of [this.c.delivered, this.c.failed, this.c.duplicates]) c.inc({ target: 'smtp' }, 0);
     for (const c of [this.c.retried, this.c.dead]) c.inc({ target: 'rabbitmq' }, 0);

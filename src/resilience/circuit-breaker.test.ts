@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { BreakerSettings } from '../config/schema.js';
 import { ABANDON_GRACE_MS, type BreakerTransition, CircuitBreaker } from './circuit-breaker.js';
 import {
@@ -8,6 +8,7 @@ import {
   CallTimeoutError,
   DependencyError,
 } from './errors.js';
+import { STALL_MIN_MS } from './stall-watch.js';
 
 function setup(initial: Partial<BreakerSettings> = {}) {
   const settings: BreakerSettings = {
@@ -18,6 +19,8 @@ function setup(initial: Partial<BreakerSettings> = {}) {
     ...initial,
   };
   let t = 0;
+  /** ms the test says the process did not run during any call */
+  let stalled = 0;
   const transitions: BreakerTransition[] = [];
   const breaker = new CircuitBreaker({
     name: 'mysql-replica:shard-1:0',
@@ -25,8 +28,16 @@ function setup(initial: Partial<BreakerSettings> = {}) {
     settings: () => settings,
     onTransition: (x) => transitions.push(x),
     now: () => t,
+    monotonicNow: () => t,
+    stalledMs: () => stalled,
   });
-  return { breaker, settings, transitions, advance: (ms: number) => (t += ms) };
+  return {
+    breaker,
+    settings,
+    transitions,
+    advance: (ms: number) => (t += ms),
+    stall: (ms: number) => (stalled = ms),
+  };
 }
 
 const ok = () => Promise.resolve('ok');
@@ -152,6 +163,80 @@ describe('CircuitBreaker', () => {
     await expect(breaker.execute(never)).rejects.toBeInstanceOf(CallTimeoutError);
     expect(aborted).toBe(true);
     expect(breaker.state).toBe('open');
+  });
+
+  it('a call during which this process did not run (SIGSTOP, a VM pause) gets that time back, once', async () => {
+    // fake timers: which of the deadline's timer and the answer fires first is the test's choice,
+    // not the machine's load (a busy CI box once ran both in one late turn, the answer first)
+    vi.useFakeTimers();
+    try {
+      const { breaker, stall } = setup({ call_timeout_ms: 20, failure_threshold: 1 });
+      // the call's answer arrives during the stall: read after it, it is a success
+      let answer: (v: string) => void = () => {};
+      const answered = breaker.execute(() => new Promise<string>((r) => (answer = r)));
+      stall(5_000); // at its deadline, the watch says the process did not run for 5 s of the call
+      await vi.advanceTimersByTimeAsync(30); // the deadline fired; the call got min(5 s, 20 ms) more
+      answer('ok');
+      await expect(answered).resolves.toBe('ok');
+      expect(breaker.state).toBe('closed');
+      // a call that does not answer in the time given back is a timeout
+      const twice = breaker.execute(() => new Promise<string>(() => {}));
+      const timedOut = expect(twice).rejects.toBeInstanceOf(CallTimeoutError);
+      await vi.advanceTimersByTimeAsync(45);
+      await timedOut;
+      expect(breaker.state).toBe('open');
+      // a stall under STALL_MIN_MS (the event loop's usual lag): the usual timeout, 20 ms and one
+      // turn; an answer 30 ms in comes too late (it would be in time had the deadline moved)
+      const other = setup({ call_timeout_ms: 20, failure_threshold: 1 });
+      other.stall(STALL_MIN_MS - 1);
+      let late: (v: string) => void = () => {};
+      const lateAnswer = other.breaker.execute(() => new Promise<string>((r) => (late = r)));
+      const verdict = expect(lateAnswer).rejects.toBeInstanceOf(CallTimeoutError);
+      await vi.advanceTimersByTimeAsync(30);
+      late('late');
+      await verdict;
+      expect(other.breaker.state).toBe('open');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a step of the wall clock is no stall: the call times out on time', async () => {
+    let wall = 0;
+    const breaker = new CircuitBreaker({
+      name: 'mysql-master:shard-1',
+      kind: 'mysql-master',
+      settings: () => ({
+        failure_threshold: 1,
+        reset_timeout_ms: 1000,
+        half_open_max_calls: 1,
+        call_timeout_ms: 20,
+      }),
+      now: () => wall,
+      // the default monotonic clock: performance.now()
+    });
+    // fake timeouts only (the monotonic clock and the stall watch stay real): the deadline and
+    // the answer fire in the order of their times, not in one late turn of a busy machine
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      // answers 10 ms after its deadline: too late, unless the step were taken for a stall
+      const late = breaker.execute(() => new Promise<string>((r) => setTimeout(() => r('late'), 30)));
+      wall += 60_000; // NTP stepped the clock a minute ahead
+      const verdict = expect(late).rejects.toBeInstanceOf(CallTimeoutError);
+      await vi.advanceTimersByTimeAsync(30);
+      await verdict;
+      expect(breaker.state).toBe('open');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('an answer read in the event loop turn of the deadline is not abandoned', async () => {
+    const { breaker } = setup({ call_timeout_ms: 20, failure_threshold: 1 });
+    // the answer's timer is due in the same turn as the breaker's (both 20 ms, the breaker's first)
+    const onTheDeadline = () => new Promise<string>((r) => setTimeout(() => r('ok'), 20));
+    await expect(breaker.execute(onTheDeadline)).resolves.toBe('ok');
+    expect(breaker.state).toBe('closed');
   });
 
   it('after the abort, waits for the call to stop (a KILL on the server) before the caller hears of the timeout', async () => {
@@ -493,8 +578,8 @@ describe('CircuitBreaker', () => {
     await breaker.execute(hang, write).catch(() => {});
     advance(1000);
     await expect(breaker.executeOrTrial(ok, reads)).rejects.toBeInstanceOf(BreakerOpenError);
-    await new Promise((r) => setTimeout(r, 30));
-    expect(breaker.state).toBe('open');
+    // the hung write trial times out (its call timeout and one turn) and opens it again
+    await vi.waitFor(() => expect(breaker.state).toBe('open'), { timeout: 2_000, interval: 5 });
     expect(transitions.at(-1)?.reason).toMatch(/^probe failed: /);
     advance(1000);
     // the next spell starts again with a read trial, and a caller's write is still refused

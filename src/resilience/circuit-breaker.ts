@@ -28,7 +28,13 @@
  *   meanwhile; so neither a node that hangs on everything (SIGSTOP) nor one that hangs on writes
  *   costs a caller the call timeout, and a breaker closes also on an instance that gets no
  *   writes. Without a `writeTrial`, one read trial that succeeds lets the callers' writes probe.
- * - every call is abandoned after `call_timeout_ms` and counts as a failure; a call that read
+ * - every call is abandoned after `call_timeout_ms` and counts as a failure, except that the time
+ *   this process did not run during the call (stall-watch.ts: STALL_MIN_MS or more) is given back
+ *   once, up to `call_timeout_ms`: an outside check froze an instance for 35 s, and on SIGCONT the
+ *   writes it had in flight all timed out at once and opened the master's breaker (642 requests
+ *   answered 503 over the next 5 s while the master was fine). The cost: a dependency that really
+ *   hangs across such a stall is reported that much later. An answer read in the event loop's
+ *   turn right after the deadline still counts. A call that read
  *   `signal` of its argument sees it abort then, and the caller gets the timeout once that call
  *   settled, or ABANDON_GRACE_MS later at most: what the call does to stop (a write's KILL on
  *   the server) is done before its caller is told it failed. The AbortController is created only
@@ -49,6 +55,12 @@ import {
   CallTimeoutError,
   DependencyError,
 } from './errors.js';
+import {
+  type StallClock,
+  stallAwareTimeout,
+  stalledMs as watchedStalls,
+  watchStalls,
+} from './stall-watch.js';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -82,6 +94,13 @@ export interface CircuitBreakerOptions {
   settings: () => BreakerSettings;
   onTransition?: (t: BreakerTransition) => void;
   now?: () => number;
+  /**
+   * a clock that never steps (default `performance.now`): a call's deadline is measured on it, so
+   * a wall-clock step (NTP, a VM's clock re-synced) is not taken for a stall of this process
+   */
+  monotonicNow?: () => number;
+  /** ms of [from, to] (on `monotonicNow`) this process did not run (default: stall-watch.ts) */
+  stalledMs?: (from: number, to: number) => number;
 }
 
 export interface ExecuteOptions {
@@ -109,6 +128,8 @@ export class CircuitBreaker {
   private readonly settings: () => BreakerSettings;
   private readonly onTransition: (t: BreakerTransition) => void;
   private readonly now: () => number;
+  /** the clock of call deadlines and what stalled it (stall-watch.ts) */
+  private readonly clock: StallClock;
   private current: BreakerState = 'closed';
   /** consecutive failures: all but the timeouts of writes, and those */
   private failures = 0;
@@ -125,12 +146,22 @@ export class CircuitBreaker {
   private trialsRunning = false;
   private readonly closedByTrials = new Set<() => void>();
 
-  constructor({ name, kind, settings, onTransition = () => {}, now = Date.now }: CircuitBreakerOptions) {
+  constructor({
+    name,
+    kind,
+    settings,
+    onTransition = () => {},
+    now = Date.now,
+    monotonicNow = () => performance.now(),
+    stalledMs,
+  }: CircuitBreakerOptions) {
     this.name = name;
     this.kind = kind;
     this.settings = settings;
     this.onTransition = onTransition;
     this.now = now;
+    if (!stalledMs) watchStalls();
+    this.clock = { now: monotonicNow, stalledMs: stalledMs ?? watchedStalls };
     this.sinceMs = now();
   }
 
@@ -208,11 +239,12 @@ export class CircuitBreaker {
         return controller.signal;
       },
     };
+    let cancelDeadline = () => {};
     let timer: ReturnType<typeof setTimeout> | undefined;
     let grace: ReturnType<typeof setTimeout> | undefined;
     let aborted = false;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      const expire = () => {
         const error = new CallTimeoutError(this.name, s.call_timeout_ms);
         if (!controller) return reject(error);
         // the call stops itself on abort: let it finish doing so (a write's KILL on the server)
@@ -223,7 +255,17 @@ export class CircuitBreaker {
           () => reject(new CallTimeoutError(this.name, s.call_timeout_ms, UNCONFIRMED)),
           ABANDON_GRACE_MS,
         );
-      }, s.call_timeout_ms);
+      };
+      // the time this process did not run during the call is given back, once (the dependency
+      // may have answered meanwhile, unread); then one more turn of the event loop: an answer
+      // already received but not yet read settles the call before it is abandoned
+      cancelDeadline = stallAwareTimeout(
+        () => {
+          timer = setTimeout(expire, 0);
+        },
+        s.call_timeout_ms,
+        this.clock,
+      );
     });
     try {
       // a call that still succeeded while it stopped is a success: its effect took place
@@ -252,6 +294,7 @@ export class CircuitBreaker {
       else this.recordSuccess(probe, writes);
       throw error;
     } finally {
+      cancelDeadline();
       clearTimeout(timer);
       clearTimeout(grace);
       if (probe) this.probesInFlight--;

@@ -54,7 +54,13 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, body: jsonBody(loginBody) },
       responses: {
         200: jsonContent(tokenSchema, 'a member token (JWT HS256) and when it expires'),
-        ...problems(400, 401, 403, 404, 413, 429, 503),
+        ...problems(400, 404, 413, 429, 503),
+        // a login looks at no Bearer token: its own 401 and 403 are of the tenant and the account
+        401: {
+          ...problems(401)[401],
+          description: '`invalid_credentials`: the email or the password is wrong',
+        },
+        403: { ...problems(403)[403], description: 'the tenant is suspended' },
       },
     }),
     async (c) => {

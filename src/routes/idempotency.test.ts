@@ -37,7 +37,7 @@ function setup() {
       .token as string;
   };
   const book = { isbn: '9780306406157', title: 'Once', author: 'A', copies: 1 };
-  return { call, register, data, book };
+  return { call, register, data, book, services };
 }
 
 describe('Idempotency-Key', () => {
@@ -97,6 +97,27 @@ describe('Idempotency-Key', () => {
     // and it still recognises the same request
     const again = await call('POST', '/v1/members', { key: 'join-1', body });
     expect([again.status, again.res.headers.get('Idempotent-Replayed')]).toEqual([201, 'true']);
+  });
+
+  it('takes no body and `{}` for the same request on a route without a body, also for a key stored before', async () => {
+    const { call, register, data, book, services } = setup();
+    const token = await register('lib@example.com');
+    const bookId = (await call('POST', '/v1/books', { token, body: { ...book, copies: 2 } })).json.id;
+    const loanId = (await call('POST', '/v1/loans', { token, body: { bookId } })).json.id;
+    const path = `/v1/loans/${loanId}/return`;
+    expect((await call('POST', path, { token, key: 'ret-1' })).status).toBe(200);
+    const withBraces = await call('POST', path, { token, key: 'ret-1', body: {} });
+    expect([withBraces.status, withBraces.res.headers.get('Idempotent-Replayed')]).toEqual([200, 'true']);
+    // a key stored before: no body was fingerprinted as the empty string
+    const stored = [...data.committed.idempotency.values()].find((r) => r.key.endsWith('/ret-1'))!;
+    const legacy = await services.requestFingerprints.sign(new TextEncoder().encode(`POST\n${path}\n`));
+    stored.fingerprint = [...legacy].map((b) => b.toString(16).padStart(2, '0')).join('');
+    for (const body of [undefined, {}]) {
+      const again = await call('POST', path, { token, key: 'ret-1', body });
+      expect([again.status, again.res.headers.get('Idempotent-Replayed')]).toEqual([200, 'true']);
+    }
+    // another body is another request
+    expect((await call('POST', path, { token, key: 'ret-1', body: { x: 1 } })).status).toBe(400);
   });
 
   it('refuses the key with another request (body or route) with 422, and a malformed key with 400', async () => {

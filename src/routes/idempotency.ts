@@ -23,7 +23,13 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import type { DerivedMac } from '../crypto/derived-mac.js';
-import type { DataAccess, TenantRef, WriteOutcome, WriteTransaction } from '../domain/data-access.js';
+import type {
+  DataAccess,
+  TenantRef,
+  WriteOptions,
+  WriteOutcome,
+  WriteTransaction,
+} from '../domain/data-access.js';
 import {
   IDEMPOTENCY_HEADER,
   IDEMPOTENCY_KEY_PATTERN,
@@ -73,14 +79,19 @@ class KeyedWrites implements DataAccess {
   async write<T>(
     tenant: TenantRef,
     fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
+    options?: WriteOptions,
   ): Promise<WriteOutcome<T>> {
-    if (this.claimed) return this.inner.write(tenant, fn);
+    if (this.claimed) return this.inner.write(tenant, fn, options);
     this.claimed = true;
     try {
-      const out = await this.inner.write(tenant, async (repos, tx) => {
-        await repos.idempotency.claim(this.key, this.fingerprint, new Date());
-        return fn(repos, tx);
-      });
+      const out = await this.inner.write(
+        tenant,
+        async (repos, tx) => {
+          await repos.idempotency.claim(this.key, this.fingerprint, new Date());
+          return fn(repos, tx);
+        },
+        options,
+      );
       this.committed = out.result.ok;
       return out;
     } catch (error) {
@@ -97,8 +108,13 @@ class KeyedWrites implements DataAccess {
   read: DataAccess['read'] = (tenant, options, fn) => this.inner.read(tenant, options, fn);
 }
 
-/** JSON with its object keys sorted (the same request however a client orders them); else as sent */
+/**
+ * JSON with its object keys sorted (the same request however a client orders them); else as
+ * sent. No body is `{}`: a route without a body takes either (`noBody`), and a body route refuses
+ * an empty one before a key is claimed.
+ */
 function canonicalBody(text: string): string {
+  if (text.trim() === '') return '{}';
   const sorted = (v: unknown): unknown =>
     Array.isArray(v)
       ? v.map(sorted)
@@ -126,12 +142,8 @@ async function fingerprintOf(mac: DerivedMac, text: string): Promise<string> {
 }
 
 /** The answer to a request whose key has a row already. */
-function answerFrom(
-  c: Parameters<MiddlewareHandler<AppEnv>>[0],
-  record: IdempotencyRecord,
-  fingerprint: string,
-) {
-  if (record.fingerprint !== fingerprint) {
+function answerFrom(c: Parameters<MiddlewareHandler<AppEnv>>[0], record: IdempotencyRecord, same: boolean) {
+  if (!same) {
     throw new ProblemError({
       status: 422,
       code: 'idempotency_key_reused',
@@ -179,10 +191,9 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const principal = c.get('principal');
   // keys are per member (anonymous registrations share `-`): another member's key is another key
   const key = `${principal?.memberId ?? '-'}/${given}`;
-  const fingerprint = await fingerprintOf(
-    services.requestFingerprints,
-    `${c.req.method}\n${c.req.path}\n${canonicalBody(await c.req.text())}`,
-  );
+  const request = `${c.req.method}\n${c.req.path}\n`;
+  const body = canonicalBody(await c.req.text());
+  const fingerprint = await fingerprintOf(services.requestFingerprints, request + body);
   const found = await services.data.read(tenant, { from: 'master' }, (repos) => repos.idempotency.find(key));
   if (found.value) {
     // a replay is still a request of this token: one revoked since (password changed) gets 401
@@ -190,7 +201,12 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
       const member = await currentMember(services.data, tenant, principal);
       if (!member.value.ok) throw failureProblem(member.value);
     }
-    return answerFrom(c, found.value, fingerprint);
+    // a key stored before no body was taken for `{}` fingerprinted no body as the empty string
+    const same =
+      found.value.fingerprint === fingerprint ||
+      (body === '{}' &&
+        found.value.fingerprint === (await fingerprintOf(services.requestFingerprints, request)));
+    return answerFrom(c, found.value, same);
   }
 
   const writes = new KeyedWrites(services.data, key, fingerprint);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApp, type Services } from '../app.js';
 import type { PreReadBody } from '../app-env.js';
+import { TestPasswordHasher } from '../auth/test-password-hasher.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { MemoryDataAccess } from '../db/memory-data-access.js';
 import { encodeCursor, listScope } from '../domain/cursor.js';
@@ -660,6 +661,7 @@ describe('library routes (memory adapters)', () => {
       '/v1/books',
       '/v1/books/{id}',
       '/v1/loans',
+      '/v1/loans/{id}',
       '/v1/loans/{id}/return',
     ]) {
       expect(doc.paths[path], path).toBeDefined();
@@ -700,13 +702,23 @@ describe('library routes (memory adapters)', () => {
         if (conflicts[where])
           expect(op.responses['409']?.description, where).toContain(`\`${conflicts[where]}\``);
         if (op.requestBody) expect(Object.keys(op.responses), where).toContain('415');
+        // a write without a body refuses one too: too large, or not JSON
+        if (method !== 'get' && !op.requestBody)
+          expect(Object.keys(op.responses), where).toEqual(expect.arrayContaining(['413', '415']));
+        // registration and login look at no token: their 403 is the tenant's, their 401 the login's
+        if (where === 'post /v1/members' || where === 'post /v1/auth/login')
+          expect(op.responses['403']?.description, where).toBe('the tenant is suspended');
+        if (where === 'post /v1/auth/login')
+          expect(op.responses['401']?.description).toContain('invalid_credentials');
         expect(Object.keys(op.responses), where).toEqual(expect.arrayContaining(['408', '431']));
         // a write without a body says it takes none (no-body.ts refuses anything but `{}`)
         if (method !== 'get' && !op.requestBody) expect(op.description, where).toContain('Takes no body');
         for (const [status, response] of Object.entries(op.responses)) {
           const headers = Object.keys(response.headers ?? {});
           expect(headers, `${where} ${status}`).toEqual(expect.arrayContaining(['X-Request-Id', 'X-Shard']));
-          if (where === 'post /v1/books' && status === '201') expect(headers).toContain('Location');
+          if ((where === 'post /v1/books' || where === 'post /v1/loans') && status === '201')
+            expect(headers, where).toContain('Location');
+          if (status === '423') expect(headers, where).toContain('Retry-After');
           if (status.startsWith('2'))
             // a login only reads: it answers where it read, and gives no consistency token
             expect(headers, `${where} ${status}`).toContain(
@@ -754,6 +766,11 @@ describe('library routes (memory adapters)', () => {
       [{ email: 'x13@example.com', name: '\u{1F3F4}\u{E0067}\u{E0062}', password: 'password1' }, 'body.name'],
       [{ email: 'x14@example.com', name: 'Ann\ue000', password: 'password1' }, 'body.name'],
       [{ email: 'x15@example.com', name: 'Ann\u{F0000}', password: 'password1' }, 'body.name'],
+      // format characters that show as nothing: `Ann\u200b` reads as Ann
+      ...['\u200b', '\u2060', '\u00ad', '\u180e', '\ufeff', '\u2063'].map(
+        (c, i) =>
+          [{ email: `y${i}@example.com`, name: `An${c}n`, password: 'password1' }, 'body.name'] as const,
+      ),
       // a long run of tags between a black flag and a cancel tag is hidden text, not a flag
       [
         {
@@ -786,6 +803,17 @@ describe('library routes (memory adapters)', () => {
       },
     });
     expect(flag.status).toBe(201);
+    // ZWJ and ZWNJ stay: an emoji sequence, a Persian word
+    const joined = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: {
+        isbn: '978-0-13-468599-1',
+        title: '\u{1F469}\u200D\u{1F4BB} \u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645',
+        author: 'A',
+        copies: 1,
+      },
+    });
+    expect(joined.status).toBe(201);
   });
 
   it('refuses a body on a write that takes none, a charset other than UTF-8, and a query that is not UTF-8', async () => {
@@ -875,5 +903,155 @@ describe('library routes (memory adapters)', () => {
       // everywhere else the token is still checked
       expect((await call('GET', '/v1/books', { token })).status).toBe(token === 'a.b.c' ? 401 : 403);
     }
+  });
+});
+
+describe('a query parameter given twice', () => {
+  it('is a 400 naming it, not a library message about arrays', async () => {
+    const { call } = setup();
+    const r = await call('GET', '/v1/books?limit=1&limit=2');
+    expect(r.status).toBe(400);
+    expect(r.json.errors).toEqual([
+      { field: 'query.limit', message: 'given more than once: send each parameter once' },
+    ]);
+    expect((await call('GET', '/v1/books?limit=1')).status).toBe(200);
+  });
+});
+
+describe('one loan: GET /v1/loans/{id}, the Location of a borrow', () => {
+  it("answers the borrower's own loan; not to another member, nor to another tenant", async () => {
+    const { call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    const mem = await register('acme', 'mem@example.com');
+    const book = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '0306406152', title: 'T', author: 'A', copies: 2 },
+    });
+    const loan = await call('POST', '/v1/loans', { token: mem.token, body: { bookId: book.json.id } });
+    expect(loan.status).toBe(201);
+    const location = loan.res.headers.get('Location');
+    expect(location).toBe(`/v1/loans/${loan.json.id}`);
+    const one = await call('GET', location!, { token: mem.token });
+    expect(one.status).toBe(200);
+    expect(one.json).toEqual(loan.json);
+    expect(one.res.headers.get('Cache-Control')).toBe('no-store');
+    // returned: the same loan with its return time
+    await call('POST', `${location}/return`, { token: mem.token });
+    expect((await call('GET', location!, { token: mem.token })).json.returnedAt).toEqual(expect.any(String));
+    // to anyone else it does not exist, as on return
+    const other = await call('GET', location!, { token: lib.token });
+    expect(other.status).toBe(404);
+    expect(other.json.code).toBe('loan_not_found');
+    expect((await call('GET', '/v1/loans/01JD5X8Q9W6ZV1N2M3K4H5G6F7', { token: mem.token })).status).toBe(
+      404,
+    );
+    // ids are opaque: one of another shape is just not found
+    expect((await call('GET', '/v1/loans/nope', { token: mem.token })).status).toBe(404);
+    expect((await call('GET', location!)).status).toBe(401);
+    // another tenant's member, with a token of that tenant
+    const far = await register('globex', 'far@example.com');
+    expect((await call('GET', location!, { tenant: 'globex', token: far.token })).status).toBe(404);
+  });
+});
+
+describe('a write whose caller has gone (Services.callerGone)', () => {
+  /** `answers`: what callerGone says on its 1st, 2nd, … call in a request; then its last value */
+  function goneSetup(overrides: Partial<Omit<Services, 'config'>> = {}) {
+    let answers: boolean[] = [false];
+    let asked = 0;
+    /** `atCommit` of each call, in order */
+    const atCommits: boolean[] = [];
+    const ctx = setup({
+      ...overrides,
+      callerGone: (_c, atCommit) => {
+        const answer = answers[Math.min(asked, answers.length - 1)]!;
+        asked += 1;
+        atCommits.push(atCommit === true);
+        return answer;
+      },
+    });
+    const goneAfter = (...next: boolean[]) => {
+      answers = next;
+      asked = 0;
+      atCommits.length = 0;
+    };
+    return { ...ctx, goneAfter, atCommits };
+  }
+
+  async function library() {
+    const ctx = goneSetup();
+    const lib = await ctx.register('acme', 'lib@example.com');
+    const book = await ctx.call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '0306406152', title: 'T', author: 'A', copies: 2 },
+    });
+    return { ...ctx, lib, bookId: book.json.id as string };
+  }
+
+  it('is not begun: 499 client_closed_request, no loan, no receipt, the copy still free', async () => {
+    const { call, data, lib, bookId, goneAfter } = await library();
+    const outbox = data.committed.outbox.length;
+    goneAfter(true);
+    const r = await call('POST', '/v1/loans', { token: lib.token, body: { bookId } });
+    expect(r.status).toBe(499);
+    expect(r.json).toMatchObject({ code: 'client_closed_request', status: 499 });
+    expect(r.json.detail).toBe('the connection closed before the write began: nothing was written');
+    expect(data.committed.loans.size).toBe(0);
+    expect(data.committed.outbox).toHaveLength(outbox);
+    expect([...data.committed.books.values()].find((b) => b.id === bookId)?.available).toBe(2);
+    // reads do not ask
+    expect((await call('GET', `/v1/books/${bookId}`)).status).toBe(200);
+  });
+
+  it('gone while the transaction ran: rolled back before its COMMIT', async () => {
+    const { call, data, lib, bookId, goneAfter, atCommits } = await library();
+    // present when the write begins, gone when its COMMIT would be sent
+    goneAfter(false, true);
+    const r = await call('POST', '/v1/loans', { token: lib.token, body: { bookId } });
+    // before it began, then the check before the COMMIT: the one asked with every means
+    expect(atCommits).toEqual([false, true]);
+    expect(r.status).toBe(499);
+    expect(r.json.detail).toBe('the connection closed before its commit: nothing was written');
+    expect(data.committed.loans.size).toBe(0);
+    expect([...data.committed.books.values()].find((b) => b.id === bookId)?.available).toBe(2);
+  });
+
+  it('a registration is refused before its password is hashed; a present caller is served', async () => {
+    const hasher = new TestPasswordHasher();
+    let hashed = 0;
+    const passwords = {
+      hash: (p: string) => {
+        hashed += 1;
+        return hasher.hash(p);
+      },
+      verify: hasher.verify.bind(hasher),
+      verifyDummy: hasher.verifyDummy.bind(hasher),
+    };
+    const { call, data, goneAfter } = goneSetup({ passwords });
+    goneAfter(true);
+    const body = { email: 'ann@example.com', name: 'Ann', password: 'correct horse' };
+    expect((await call('POST', '/v1/members', { body })).status).toBe(499);
+    expect(hashed).toBe(0);
+    expect(data.committed.members.size).toBe(0);
+    goneAfter(false);
+    expect((await call('POST', '/v1/members', { body })).status).toBe(201);
+    expect(hashed).toBe(1);
+    expect(data.committed.members.size).toBe(1);
+  });
+
+  it('claims no Idempotency-Key: the same key sent again is done once', async () => {
+    const { call, data, lib, bookId, goneAfter } = await library();
+    const headers = { 'Idempotency-Key': 'borrow-1' };
+    goneAfter(false, true);
+    expect((await call('POST', '/v1/loans', { token: lib.token, body: { bookId }, headers })).status).toBe(
+      499,
+    );
+    expect(data.committed.idempotency.size).toBe(0);
+    goneAfter(false);
+    const again = await call('POST', '/v1/loans', { token: lib.token, body: { bookId }, headers });
+    expect(again.status).toBe(201);
+    const replay = await call('POST', '/v1/loans', { token: lib.token, body: { bookId }, headers });
+    expect(replay.res.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(data.committed.loans.size).toBe(1);
   });
 });

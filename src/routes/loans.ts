@@ -1,13 +1,14 @@
 /**
- * Loans: `POST /v1/loans {bookId}` → 201 (404 unknown book, 409 no free copy), `POST
- * /v1/loans/{id}/return` → 200 (borrower only: another member's loan answers 404, as if it did
- * not exist; 409 when already returned), `GET /v1/loans` the caller's own loans, newest first.
+ * Loans: `POST /v1/loans {bookId}` → 201 with `Location: /v1/loans/{id}` (404 unknown book, 409
+ * no free copy), `POST /v1/loans/{id}/return` → 200 (borrower only: another member's loan answers
+ * 404, as if it did not exist; 409 when already returned), `GET /v1/loans/{id}` one of the
+ * caller's loans (404 likewise), `GET /v1/loans` the caller's own loans, newest first.
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { decodeCursor, listScope } from '../domain/cursor.js';
-import { borrowBook, listLoans, returnLoan } from '../domain/loans.js';
-import { jsonResponse } from '../http/response-headers.js';
+import { borrowBook, getLoan, listLoans, returnLoan } from '../domain/loans.js';
+import { jsonResponse, setHeader } from '../http/response-headers.js';
 import { bookVersions, markWrittenAndInvalidate } from './cached-read.js';
 import { invalidQuery, markRead, readOptions, unwrap } from './respond.js';
 import {
@@ -43,7 +44,10 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       middleware: [requireWritable, requireMember] as const,
       request: { headers: tenantHeaders, body: jsonBody(borrowBody) },
       responses: {
-        201: jsonContent(loanSchema, 'the loan; queues a receipt email'),
+        201: {
+          ...jsonContent(loanSchema, 'the loan; queues a receipt email'),
+          headers: { Location: { description: 'the new loan: /v1/loans/{id}', schema: { type: 'string' } } },
+        },
         ...problems(400, 401, 403, 404, 413, 423, 503),
         ...conflicts({ no_copy_available: 'every copy is on loan, or the book has no copies' }),
       },
@@ -54,6 +58,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       const loan = unwrap(outcome.result);
       // a loan changes the book's availability, which its cached GET and list pages show
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(loan.bookId));
+      setHeader(c, 'Location', `/v1/loans/${loan.id}`);
       return jsonResponse(c, loanJson(loan), 201);
     },
   );
@@ -80,6 +85,31 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       const loan = unwrap(outcome.result);
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(loan.bookId));
       return jsonResponse(c, loanJson(loan), 200);
+    },
+  );
+
+  openapiV1(
+    app,
+    createRoute({
+      method: 'get',
+      path: '/v1/loans/{id}',
+      tags: ['loans'],
+      summary: "One of the calling member's loans",
+      security: [{ bearerAuth: [] }],
+      middleware: [requireMember] as const,
+      request: { headers: tenantHeaders, params: idParams },
+      responses: { 200: jsonContent(loanSchema, 'the loan'), ...problems(400, 401, 403, 404, 503) },
+    }),
+    async (c) => {
+      const outcome = await getLoan(
+        c.get('services').data,
+        c.get('tenant'),
+        c.get('principal'),
+        c.req.valid('param').id,
+        readOptions(c),
+      );
+      markRead(c, outcome.readFrom);
+      return jsonResponse(c, loanJson(unwrap(outcome.value)), 200);
     },
   );
 

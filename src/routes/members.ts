@@ -32,7 +32,9 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, body: jsonBody(registerBody) },
       responses: {
         201: jsonContent(memberSchema, 'the new member; queues a welcome email'),
-        ...problems(400, 403, 404, 413, 423, 503),
+        ...problems(400, 404, 413, 423, 503),
+        // a registration looks at no Bearer token
+        403: { ...problems(403)[403], description: 'the tenant is suspended' },
         ...conflicts({ email_taken: 'a member with this email (in any letter case) exists in this tenant' }),
       },
     }),

@@ -24,6 +24,7 @@ import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader } from '../http/response-headers.js';
 import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
+import { callerBoundWrites } from './caller-bound-writes.js';
 import { idempotentWrite } from './idempotency.js';
 import { noBody } from './no-body.js';
 import { noQuery, urlValidator } from './url-validator.js';
@@ -186,8 +187,9 @@ export function openapiV1<R extends RouteConfig>(
     ...(query ? [urlValidator('query', query)] : params ? [] : [noQuery]),
     // a write without a body schema takes none: one sent is refused, not ignored
     ...(write && !request.body ? [noBody] : []),
-    // last: a request refused above (401, 403, 423, 400) claims no key
-    ...(write ? [idempotentWrite] : []),
+    // a request refused above (401, 403, 423, 400) claims no key; then a write whose caller has
+    // gone is not begun (the key's own bookkeeping, done by idempotentWrite, still is)
+    ...(write ? [idempotentWrite, callerBoundWrites] : []),
   ];
   app.openapi({ ...route, request, middleware, hide: true } as R, handler);
 }

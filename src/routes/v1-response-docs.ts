@@ -52,12 +52,15 @@ const BY_STATUS: Record<string, Record<string, Header>> = {
       'Bearer realm="shardgate", with error="invalid_token" when the token sent is malformed, expired or revoked',
     ),
   },
+  '423': {
+    'Retry-After': text('while a move to another shard holds the tenant: seconds until it may be over'),
+  },
   '429': { 'Retry-After': text('seconds until the account’s failure window ends') },
   '503': { 'Retry-After': text('seconds until the dependency may be tried again') },
 };
 
 /** reads without the read cache: no `X-Cache` */
-const UNCACHED_READS = new Set(['get /v1/loans']);
+const UNCACHED_READS = new Set(['get /v1/loans', 'get /v1/loans/{id}']);
 /**
  * the routes that do not look at a Bearer token (registration and login act for whoever sends
  * them): no 401 of a token; a login's own 401 is its wrong credentials
@@ -91,7 +94,8 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
     UNCACHED_READS.has(op) || READS_BY_POST.has(op) ? { 'X-Read-From': READ['X-Read-From'] } : READ;
   const all: RouteConfig['responses'] = {
     ...(TOKEN_IGNORED.has(op) ? {} : problems(401)),
-    ...(route.request?.body ? problems(415) : {}),
+    // a write without a body refuses one (`noBody`) as a body write refuses a bad one
+    ...(route.request?.body ? problems(415) : read ? {} : problems(413, 415)),
     ...route.responses,
     ...problems(408, 431),
   };

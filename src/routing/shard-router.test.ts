@@ -230,6 +230,49 @@ describe('shard router: read-your-writes', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('reads from the master soon after ryw_timeout_ms when the replica hangs on a read without a token', async () => {
+    const { router, tick, replica } = setup();
+    await tick();
+    const started = Date.now();
+    // the replica froze after its last probe (still admitted): the read never answers there
+    const r = await router.read('s1', {}, async (session) =>
+      session.server === replica ? new Promise<string>(() => {}) : 'x',
+    );
+    expect(r.readFrom).toBe('master');
+    expect(r.value).toBe('x');
+    expect(replica.calls).toBeGreaterThan(0);
+    // ryw_timeout_ms is 200 here; without a bound the read would wait for the hung replica forever
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('excludes a replica that did not answer a read within the budget: the next reads go to the master at once', async () => {
+    const { router, tick, replica, where } = setup();
+    await tick();
+    const slow = await router.read('s1', {}, async (session) =>
+      session.server === replica ? new Promise<string>((r) => setTimeout(() => r('late'), 1000)) : 'x',
+    );
+    expect(slow.readFrom).toBe('master');
+    const calls = replica.calls;
+    // not asked again (no second slow query piling up there) until its probes re-admit it
+    expect(await where()).toBe('master');
+    expect(replica.calls).toBe(calls);
+    await tick();
+    await tick();
+    expect(await where()).toBe('replica');
+  });
+
+  it('with the master unreachable, waits for a slow replica past the budget rather than fail the read', async () => {
+    const { router, tick, replica, master } = setup();
+    await tick();
+    master.down = true;
+    const started = Date.now();
+    const r = await router.read('s1', { from: 'master-else-replica' }, async (session) =>
+      session.server === replica ? new Promise<string>((res) => setTimeout(() => res('slow'), 400)) : 'x',
+    );
+    expect([r.readFrom, r.value]).toEqual(['replica', 'slow']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(390);
+  });
+
   it('waits on a close replica, then reads there when it caught up in time', async () => {
     const { router, tick, replica } = setup();
     await tick();

@@ -24,6 +24,7 @@ import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Logger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
+import { stallAwareTimeout } from '../resilience/stall-watch.js';
 import { type GtidPosition, gtidContains, parseGtid } from './gtid.js';
 import { MasterTimeline } from './master-timeline.js';
 import { ReplicaHealth, type ReplicaState } from './replica-health.js';
@@ -165,7 +166,9 @@ export class ShardRouter<S extends NodeSession> {
         return { value: await shard.master.node.run(fn), readFrom: 'master' };
       } catch (error) {
         if (!(error instanceof DependencyError)) throw error;
-        const served = await this.readFromReplica(shard, undefined, fn);
+        // the master failed: the replica is all there is, so its answer is waited for as long as
+        // its breaker allows (no ryw budget: giving up would fail a read a slow replica serves)
+        const served = await this.readFromReplica(shard, undefined, fn, { bounded: false });
         if (served === NOT_REACHED) throw error;
         return { value: served as T, readFrom: 'replica' };
       }
@@ -181,22 +184,25 @@ export class ShardRouter<S extends NodeSession> {
     shard: ShardEntry<S>,
     position: ReplicationPosition | undefined,
     fn: (session: S) => Promise<T>,
+    { bounded = true }: { bounded?: boolean } = {},
   ): Promise<T | typeof NOT_REACHED> {
     const admitted = shard.replicas.filter((r) => r.health.admitted && r.weight > 0);
     if (admitted.length === 0) return NOT_REACHED;
-    if (!position) {
-      return this.runOnReplica(weightedPick(admitted, (r) => r.weight, this.random)!, fn);
-    }
-    const wanted = parseGtid(position.flavour, position.gtid);
-    if (!wanted) return NOT_REACHED;
     // A wait longer than the replica breaker's call timeout would be abandoned by the breaker and
     // counted as a failure of a healthy replica: never wait that long.
     const { replication, breakers } = this.config.current();
     const timeoutMs = Math.min(replication.rywTimeoutMs, breakers['mysql-replica'].call_timeout_ms - 250);
+    if (!position) {
+      const pick = weightedPick(admitted, (r) => r.weight, this.random)!;
+      const read = this.runOnReplica(pick, fn);
+      return bounded ? this.withinRywBudget(read, Math.max(0, timeoutMs), pick) : read;
+    }
+    const wanted = parseGtid(position.flavour, position.gtid);
+    if (!wanted) return NOT_REACHED;
     const applied = admitted.filter((r) => r.position && gtidContains(r.position, wanted));
     if (applied.length > 0) {
       const pick = weightedPick(applied, (r) => r.weight, this.random)!;
-      return this.withinRywBudget(this.runOnReplica(pick, fn), Math.max(0, timeoutMs));
+      return this.withinRywBudget(this.runOnReplica(pick, fn), Math.max(0, timeoutMs), pick);
     }
     if (timeoutMs <= 0) return NOT_REACHED;
     // Only wait on a replica whose measured lag suggests it can catch up within the timeout.
@@ -208,30 +214,48 @@ export class ShardRouter<S extends NodeSession> {
       if (!(await session.waitFor(position.gtid, timeoutMs))) return NOT_REACHED;
       return fn(session);
     });
+    // not excluded when late: the server's own wait ends at timeoutMs, a load spike may add the
+    // margin to its answer, and a replica still catching up is not a sick one
     return this.withinRywBudget(waited, timeoutMs);
   }
 
   /**
-   * A read with a consistency token takes at most about `ryw_timeout_ms` on a replica, whether it
-   * waits for the replica to apply the token or the replica had applied it already: the server
-   * ends its own wait after timeoutMs, but a replica that does not answer at all (hung,
-   * SIGSTOPped) would hold the read until the breaker's call timeout. So give up on it a little
-   * after timeoutMs and read from the master. The abandoned call finishes (or times out, and
+   * A read takes at most about `ryw_timeout_ms` on a replica: with a consistency token, whether
+   * it waits for the replica to apply the token or the replica had applied it already; without
+   * one, its query. The server ends its own wait after timeoutMs, but a replica that does not
+   * answer at all (hung, SIGSTOPped) would hold the read until the breaker's call timeout (2 s by
+   * default: an outside check saw every read without a token take 2 s for the first 2 s of a
+   * replica's SIGSTOP). So give up on it a little after timeoutMs and read from the master.
+   * A replica (`replica`) whose query took that long is excluded until its probes re-admit it
+   * (two in a row that find it caught up): the reads after this one go to the master at once,
+   * and a replica that is merely slow is not asked every read twice, its own queries piling up
+   * in its pool. The time this process did not run is given back once (stall-watch.ts): a stall
+   * of the instance is no fault of the replica. The abandoned call finishes (or times out, and
    * counts against the replica's breaker) on its own; its result is dropped.
    */
   private async withinRywBudget<T>(
     read: Promise<T | typeof NOT_REACHED>,
     timeoutMs: number,
+    replica?: ReplicaEntry<S>,
   ): Promise<T | typeof NOT_REACHED> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancel = () => {};
     const deadline = new Promise<typeof NOT_REACHED>((resolve) => {
-      timer = setTimeout(() => resolve(NOT_REACHED), timeoutMs + RYW_WAIT_MARGIN_MS);
+      cancel = stallAwareTimeout(() => {
+        const ms = timeoutMs + RYW_WAIT_MARGIN_MS;
+        if (replica?.health.admitted)
+          this.logger.warn(
+            { replica: replica.name, ms },
+            'replica did not answer a read in time; excluded until its probes re-admit it',
+          );
+        replica?.health.fail(`no answer to a read within ${ms} ms`);
+        resolve(NOT_REACHED);
+      }, timeoutMs + RYW_WAIT_MARGIN_MS);
     });
     read.catch(() => {}); // an abandoned call must not surface as unhandled
     try {
       return await Promise.race([read, deadline]);
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
   }
 

@@ -25,6 +25,7 @@ function toLoan(row: Row): Loan {
 }
 
 const byId = and(eq(loans.tenantId, p('tenantId')), eq(loans.id, p('id')));
+const findById = (db: Queryable) => db.select().from(loans).where(byId).limit(1).prepare();
 const findByIdForUpdate = (db: Queryable) =>
   db.select().from(loans).where(byId).limit(1).for('update').prepare();
 /** a new loan: `returned_at` is left NULL (a placeholder's encoder would not take null) */
@@ -71,9 +72,17 @@ export class DrizzleLoanRepo implements LoanRepo {
     private readonly tenantId: string,
   ) {}
 
-  async findByIdForUpdate(id: string): Promise<Loan | undefined> {
+  findById(id: string): Promise<Loan | undefined> {
+    return this.one(findById, id);
+  }
+
+  findByIdForUpdate(id: string): Promise<Loan | undefined> {
+    return this.one(findByIdForUpdate, id);
+  }
+
+  private async one(statement: typeof findById, id: string): Promise<Loan | undefined> {
     if (!isId(id)) return undefined;
-    const rows = await this.sql.prepared(findByIdForUpdate).execute({ tenantId: this.tenantId, id });
+    const rows = await this.sql.prepared(statement).execute({ tenantId: this.tenantId, id });
     return rows[0] && toLoan(rows[0]);
   }
 
