@@ -20,6 +20,7 @@ describe('cpuBetween', () => {
     at: ms,
     groups: new Map([[process.pid, ticks]]),
     waits: waitNs === undefined ? undefined : new Map([[process.pid, waitNs]]),
+    processWaits: waitNs === undefined ? undefined : new Map([[process.pid, waitNs]]),
     machine,
   });
 
@@ -28,6 +29,26 @@ describe('cpuBetween', () => {
     const r = cpuBetween(at(0, 0, 1e9), at(2000, 100, 4e9));
     expect(r.processes.bench).toBe(50);
     expect(r.waiting).toEqual({ processes: { bench: 150 }, all: 150 });
+  });
+
+  it('sums the machine’s wait per process: one that ended does not hide the others’', () => {
+    // a group of two: a process (pid 1001) that waited 3 s and ended during the window, and one
+    // (pid 1002) that waited 2 s in it; the group's own sum fell by 1 s
+    const snap = (ms: number, group: number, perPid: [number, number][]): CpuSnapshot => ({
+      at: ms,
+      groups: new Map([[1001, 0]]),
+      waits: new Map([[1001, group]]),
+      processWaits: new Map(perPid),
+      machine,
+    });
+    const r = cpuBetween(
+      snap(0, 3e9, [
+        [1001, 3e9],
+        [1002, 0],
+      ]),
+      snap(2000, 2e9, [[1002, 2e9]]),
+    );
+    expect(r.waiting?.all).toBe(100);
   });
 
   it('leaves waiting out when schedstat was not there', () => {

@@ -30,6 +30,11 @@ export interface CpuSnapshot {
   groups: Map<number, number>;
   /** the same keys → ns their threads waited for a core; undefined without schedstat */
   waits: Map<number, number> | undefined;
+  /**
+   * pid → ns its threads waited for a core (the machine's total is summed per process: a group's
+   * sum drops when one of its processes ends, which would hide the waits of the others)
+   */
+  processWaits: Map<number, number> | undefined;
   /** jiffies of /proc/stat's `cpu` line */
   machine: { user: number; system: number; iowait: number; idle: number; total: number };
 }
@@ -85,6 +90,7 @@ const hasSchedstat = (() => {
 export function snapshot(): CpuSnapshot {
   const groups = new Map<number, number>();
   const waits = hasSchedstat ? new Map<number, number>() : undefined;
+  const processWaits = hasSchedstat ? new Map<number, number>() : undefined;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -101,6 +107,7 @@ export function snapshot(): CpuSnapshot {
     if (pgrp !== Number(entry)) groups.set(-Number(entry), ticks);
     const waited = waits && processWait(entry);
     if (waits && waited !== undefined) {
+      processWaits?.set(Number(entry), waited);
       waits.set(pgrp, (waits.get(pgrp) ?? 0) + waited);
       if (pgrp !== Number(entry)) waits.set(-Number(entry), waited);
     }
@@ -111,6 +118,7 @@ export function snapshot(): CpuSnapshot {
     at: performance.now(),
     groups,
     waits,
+    processWaits,
     machine: {
       user: user + nice,
       system: system + irq + softirq,
@@ -170,9 +178,9 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, extras: Record<string
   // everything busy on the machine (kernel threads and interrupts included) minus what we named
   const busy = ((machine.user + machine.system) / 100) * cpus().length * 100;
   const other = +Math.max(0, Math.max(pct(all), busy) - ours).toFixed(1);
-  if (!a.waits || !b.waits) return { processes, other, machine };
+  if (!a.processWaits || !b.processWaits) return { processes, other, machine };
   let waitedAll = 0;
   // a process that started during the run counts from zero; one that ended, not at all
-  for (const [key, ns] of b.waits) if (key > 0) waitedAll += Math.max(0, ns - (a.waits.get(key) ?? 0));
+  for (const [pid, ns] of b.processWaits) waitedAll += Math.max(0, ns - (a.processWaits.get(pid) ?? 0));
   return { processes, other, machine, waiting: { processes: waiting, all: waitPct(waitedAll) } };
 }
