@@ -402,6 +402,22 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
     expect(other.stdout).toBe('');
     expect(other.stderr).toMatch(ONE_LINE);
   });
+
+  it('an id that could never be a tenant is named as such by show, set-status, remove and move', () => {
+    for (const args of [
+      ['tenants', 'show', 'BAD ID!'],
+      ['tenants', 'set-status', 'BAD ID!', 'readonly'],
+      ['tenants', 'remove', 'BAD ID!', '--yes'],
+      ['tenants', 'move', 'BAD ID!', '--to', 'shard-2'],
+    ]) {
+      const r = ctl(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(ONE_LINE);
+      expect(r.stderr, args.join(' ')).toContain(
+        'unknown tenant "BAD ID!": not a valid tenant id either (must match ',
+      );
+    }
+  });
 });
 
 describe('shardgate-ctl shards: the addresses written must take a TCP connection', () => {

@@ -654,7 +654,10 @@ describe("shardgate-ctl config apply: files over etcd's default transaction size
     );
     const r = ctl(['config', 'apply', '-f', file, '--dry-run']);
     expect(r.stderr).toMatch(ONE_LINE);
-    expect(r.stderr).toContain('invalid /shardgate/cach/ttl_seconds: not a managed config key');
+    // the misspelt section once, with its nearest name, not each of its keys
+    expect(r.stderr).toContain(
+      'invalid /shardgate/cach: not a config section (1 key(s) under it; the sections are shards, tenants, placement, breakers, cache, replication, mail, lb): did you mean cache?',
+    );
     expect(r.stderr).toContain('invalid /shardgate/cache/enabled: empty value');
     expect(r.stderr).toMatch(
       /invalid \/shardgate\/breakers\/default\/failure_threshold: [^;]+; nothing written/,

@@ -30,6 +30,7 @@ import { loadState, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
 import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
+import { unmanagedKeyProblems } from '../unmanaged-keys.js';
 import { problemsMessage, validateChanges } from '../validate-changes.js';
 
 export async function exportCommand(
@@ -76,10 +77,9 @@ export async function applyCommand(
   const { entries: wanted, empty, quoted } = readDocument(doc);
   // problems of the file itself, named with every other problem in the one line (none hides another)
   const fileProblems: RejectedKey[] = [];
-  for (const key of [...wanted.keys(), ...empty].filter((k) => !isManagedKey(k))) {
-    fileProblems.push({ key, reason: 'not a managed config key' });
-    wanted.delete(key);
-  }
+  const unmanaged = [...wanted.keys(), ...empty].filter((k) => !isManagedKey(k));
+  fileProblems.push(...unmanagedKeyProblems(unmanaged));
+  for (const key of unmanaged) wanted.delete(key);
   for (const key of empty.filter(isManagedKey)) fileProblems.push({ key, reason: 'empty value' });
   for (const key of quoted.filter(isManagedKey))
     fileProblems.push({

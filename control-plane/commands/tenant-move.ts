@@ -46,6 +46,7 @@ import { resumeMove } from '../move-resume.js';
 import { type MoveOptions, moveLocked } from '../move-run.js';
 import { loadState, readPrefix } from '../prefix-read.js';
 import { sameDatabase } from '../same-database.js';
+import { unknownTenant } from '../unknown-tenant.js';
 
 const MOVE_LOCK_TTL_SECONDS = 10;
 const DEFAULT_WAIT_MS = 10_000;
@@ -72,7 +73,7 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
     );
   }
   const entry = state.snapshot.tenants.get(id);
-  if (!entry) throw new UserError(`unknown tenant ${id}`);
+  if (!entry) throw unknownTenant(id);
   const shards = state.snapshot.shards;
   const to = opts.to;
   if (!shards.has(to)) {

@@ -25,6 +25,7 @@ import { checkDisplayName, printableName } from '../display-name.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
+import { unknownTenant } from '../unknown-tenant.js';
 import { writeKeys } from '../write-keys.js';
 
 type TenantStatus = TenantEntry['status'];
@@ -160,7 +161,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
     ctx,
     async (read) => {
       const raw = read.entries.get(key);
-      if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
+      if (raw === undefined) throw unknownTenant(id);
       const entry = looseEntry(raw);
       if (!entry) {
         // the shard of its last good value, which the instances enforce, where etcd still has it
@@ -220,7 +221,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
     ctx,
     (read) => {
       const raw = read.entries.get(key);
-      if (raw === undefined) throw new UserError(`unknown tenant ${id}`);
+      if (raw === undefined) throw unknownTenant(id);
       const shard = looseTenantEntry(raw)?.shard;
       const rows = !shard
         ? 'its rows stay on its shard'
@@ -281,7 +282,7 @@ export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Pr
 export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
   const row = tenantRows(read, (await stateInForce(ctx, read)).state).find((r) => r.id === id);
-  if (!row) throw new UserError(`unknown tenant ${id}`);
+  if (!row) throw unknownTenant(id);
   const shard = (row.problem && !row.lastGood) || !row.shard ? undefined : state(read).shards.get(row.shard);
   const record = await readMoveRecord(ctx, id).catch((error: Error) => ({ problem: error.message }));
   const move = record && {
