@@ -17,6 +17,7 @@ import type { Metrics } from './observability/metrics.js';
 import type { BreakerRegistry } from './resilience/breaker-registry.js';
 import type { ConsistencyTokens } from './routing/consistency-token.js';
 import type { ShardStatus } from './routing/shard-router.js';
+import type { WritesInFlight } from './routing/writes-in-flight.js';
 
 /**
  * A request body the runtime read before the app saw the request (entry/pre-read-body.ts): its
@@ -82,6 +83,12 @@ export interface Services {
    * for that last one). Left out: a caller is never taken for gone.
    */
   callerGone?: (c: Context<AppEnv>, atCommit?: boolean) => boolean;
+  /**
+   * The writes that passed their last directory check and have not finished
+   * (routing/writes-in-flight.ts): the instance reports a config revision only once those it
+   * refuses have. Left out (tests, a runtime that reports no revision): writes are checked, not held.
+   */
+  writesInFlight?: WritesInFlight;
 }
 
 export type AppEnv = {

@@ -246,6 +246,67 @@ describe('shardgate-ctl tenants move', () => {
     }
   });
 
+  it('registrations that wait for their password hash while the move runs: every 201 is on the new shard, none is left on the old one', async () => {
+    // before: a registration passed the readonly check when it arrived, waited seconds for its
+    // hash, and committed on the old shard after the move's last comparison (an outside check:
+    // 23 and 63 registrations answered 201 were lost, their welcome mails sent)
+    const tenant = await newTenant('move-regs');
+    // enough that the last hashes are still queued when the move makes the tenant readonly
+    // (150: about 5 s of hashing on the two instances of this box)
+    const N = 150;
+    const answers: { status: number; code?: string; email: string }[] = [];
+    const registrations = Array.from({ length: N }, async (_, i) => {
+      const email = `r${i}@example.com`;
+      const r = await api('POST', '/v1/members', {
+        tenant,
+        base: INSTANCES[i % INSTANCES.length],
+        body: { email, name: `R ${i}`, password: 'password-123' },
+      });
+      answers.push({ status: r.status, code: r.json?.code, email });
+    });
+    // the hashes queue on the instances: start the move once the first ones are through
+    await waitFor(() => answers.some((a) => a.status === 201), { timeoutMs: 30_000, what: 'a first 201' });
+    const moved = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2'], ENV);
+    await Promise.all(registrations);
+    expect(moved.stderr).toBe('');
+    expect(moved.code).toBe(0);
+    const unexpected = answers.filter(
+      (a) => a.status !== 201 && a.code !== 'tenant_readonly' && a.code !== 'tenant_moved',
+    );
+    expect(unexpected).toEqual([]);
+    const created201 = answers
+      .filter((a) => a.status === 201)
+      .map((a) => a.email)
+      .sort();
+    const members = async (shard: string) =>
+      (
+        await rootQuery<{ email: string }>(
+          masterPort(shard),
+          'SELECT email FROM members WHERE tenant_id = ? ORDER BY email',
+          [tenant],
+        )
+      )
+        .map((m) => m.email)
+        .sort();
+    // the move's last steps finish within the command; wait a moment for a late commit anyway
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await members('shard-2')).toEqual(created201);
+    expect(await members('shard-1')).toEqual([]);
+    // each of them got its welcome mail queued once (outbox rows stay on the shard they were
+    // written on until delivered), and no refused one did
+    let welcomes = 0;
+    for (const shard of ['shard-1', 'shard-2']) {
+      const [row] = await rootQuery<{ n: number }>(
+        masterPort(shard),
+        "SELECT COUNT(*) AS n FROM outbox WHERE tenant_id = ? AND kind = 'welcome'",
+        [tenant],
+      );
+      welcomes += Number(row!.n);
+    }
+    expect(welcomes).toBe(created201.length);
+    expect(created201.length).toBeLessThan(N);
+  });
+
   it("a move longer than a minute keeps its refused writes' Retry-After: its mark is dated again while it runs, and never brought back once deleted", async () => {
     const tenant = await newTenant('move-mark', 'shard-2');
     const { token } = await registerAndLogin(tenant, 'lib@example.com');

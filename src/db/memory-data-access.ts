@@ -34,12 +34,14 @@ export class MemoryDataAccess implements DataAccess {
     fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
     options?: WriteOptions,
   ): Promise<WriteOutcome<T>> {
-    // as the SQL adapter: asked before the write begins and before its commit
-    const refuseIfCallerGone = (stage: CallerGoneError['stage']) => {
+    // as the SQL adapter: the caller asked before the write begins and before its commit, then
+    // `admitCommit` right before it
+    const refuseUnwanted = (stage: CallerGoneError['stage']) => {
       if (options?.callerGone?.(stage === 'before its commit')) throw new CallerGoneError(stage);
+      if (stage === 'before its commit') options?.admitCommit?.();
     };
     const run = async (): Promise<WriteOutcome<T>> => {
-      refuseIfCallerGone('before the write began');
+      refuseUnwanted('before the write began');
       const draft = cloneTables(this.tables);
       // like the SQL adapter, refuses what would go wrong there: a statement after commitWith
       // (it would run outside the transaction), a second commitWith, a Failure after it
@@ -51,7 +53,7 @@ export class MemoryDataAccess implements DataAccess {
       const tx: WriteTransaction = {
         commitWith: async (last) => {
           if (committed) throw new Error('commitWith called twice in one transaction');
-          refuseIfCallerGone('before its commit');
+          refuseUnwanted('before its commit');
           const value = await last();
           committed = true;
           return value;
@@ -62,7 +64,7 @@ export class MemoryDataAccess implements DataAccess {
         if (committed) throw new Error(`a write answered the failure ${result.code} after commitWith`);
         return { result };
       }
-      if (!committed) refuseIfCallerGone('before its commit');
+      if (!committed) refuseUnwanted('before its commit');
       this.tables = draft;
       this.seq += 1;
       return { result, position: { shardId: tenant.shardId, flavour: 'mariadb', gtid: `0-1-${this.seq}` } };

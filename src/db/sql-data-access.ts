@@ -75,6 +75,7 @@ export class SqlDataAccess implements DataAccess {
     options?: WriteOptions,
   ): Promise<WriteOutcome<T>> {
     const callerGone = options?.callerGone;
+    const admitCommit = options?.admitCommit;
     const begun = performance.now();
     // asked again before each COMMIT: an error thrown inside the transaction rolls it back, and
     // is not a dependency failure, so the master's breaker counts the call as answered.
@@ -85,12 +86,17 @@ export class SqlDataAccess implements DataAccess {
     // write that ran during a stall, or began within AFTER_STALL_MS of one, waits until the event
     // loop has polled its sockets once more before its COMMIT (afterAPoll); other writes pay
     // nothing.
-    const beforeCommit = callerGone
-      ? async () => {
-          if (!callerGone() && stalledMs(begun - AFTER_STALL_MS) >= STALL_MIN_MS) await afterAPoll();
-          if (callerGone(true)) throw new CallerGoneError('before its commit');
-        }
-      : undefined;
+    // then `admitCommit`, last and in the same turn as the COMMIT's send
+    const beforeCommit =
+      callerGone || admitCommit
+        ? async () => {
+            if (callerGone) {
+              if (!callerGone() && stalledMs(begun - AFTER_STALL_MS) >= STALL_MIN_MS) await afterAPoll();
+              if (callerGone(true)) throw new CallerGoneError('before its commit');
+            }
+            admitCommit?.();
+          }
+        : undefined;
     for (let attempt = 0; ; attempt++) {
       if (callerGone?.()) throw new CallerGoneError('before the write began');
       try {

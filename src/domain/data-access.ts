@@ -89,6 +89,13 @@ export interface WriteOptions {
    * the last check, made with every means there is (Node: the kernel is asked too).
    */
   callerGone?: (atCommit?: boolean) => boolean;
+  /**
+   * Called right before the COMMIT is sent, after `callerGone`: what it throws rolls the write
+   * back and reaches the caller as it is (HTTP: the tenant's directory entry no longer admits the
+   * write, routes/directory-bound-writes.ts). Synchronous, so that nothing changes between its
+   * check and the COMMIT's being sent.
+   */
+  admitCommit?: () => void;
 }
 
 /**

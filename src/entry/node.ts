@@ -24,6 +24,7 @@ import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { reportAfterWrites, WritesInFlight } from '../routing/writes-in-flight.js';
 import { startAgentCheckServer } from './agent-check-server.js';
 import { askKernel, callerGoneOf } from './caller-gone.js';
 import { installClientErrorHandler } from './client-error.js';
@@ -62,7 +63,19 @@ const registration = new InstanceRegistration({
   logger,
 });
 // Re-register only when the config revision moves: our own registration write must not loop.
-config.onChange((snapshot) => registration.update(snapshot.revision));
+// A revision is reported once the writes it refuses have finished (writes-in-flight.ts): a tenant
+// move waits for this report before it copies the tenant's rows.
+const writesInFlight = new WritesInFlight();
+reportAfterWrites(
+  config,
+  writesInFlight,
+  (revision) => registration.update(revision),
+  (revision, held) =>
+    logger.warn(
+      { revision, held },
+      'config revision reported though writes it refuses are still held (a leaked hold: a bug)',
+    ),
+);
 
 const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
 registerConfigMetrics(metrics, config);
@@ -124,6 +137,7 @@ const app = createApp({
   ...dataServices.services,
   lifecycle: { isDraining: () => draining },
   preReadBody: (c) => preReadBodyOf((c.env as HttpBindings | undefined)?.incoming),
+  writesInFlight,
   callerGone: (c, atCommit) =>
     callerGoneOf((c.env as HttpBindings | undefined)?.incoming, atCommit ? askKernel : undefined),
   requestHeader: (c, name) => {

@@ -28,20 +28,17 @@ import type { TenantRepos } from '../domain/repositories.js';
 import type { Result } from '../domain/result.js';
 
 class CallerBoundWrites implements DataAccess {
-  private readonly options: WriteOptions;
-
   constructor(
     private readonly inner: DataAccess,
     private readonly callerGone: (atCommit?: boolean) => boolean,
-  ) {
-    this.options = { callerGone };
-  }
+  ) {}
 
   write<T>(
     tenant: TenantRef,
     fn: (repos: TenantRepos, tx: WriteTransaction) => Promise<Result<T>>,
+    options?: WriteOptions,
   ): Promise<WriteOutcome<T>> {
-    return this.inner.write(tenant, fn, this.options);
+    return this.inner.write(tenant, fn, { ...options, callerGone: this.callerGone });
   }
 
   admitWrite(tenant: TenantRef): void {

@@ -6,6 +6,7 @@ import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { MemoryDataAccess } from '../db/memory-data-access.js';
 import { encodeCursor, listScope } from '../domain/cursor.js';
 import { HmacConsistencyTokens } from '../routing/consistency-token.js';
+import { WritesInFlight } from '../routing/writes-in-flight.js';
 import { createMemoryServices, TEST_SECRET } from '../testing/memory-services.js';
 
 const shard = (port: number) =>
@@ -253,6 +254,76 @@ describe('library routes (memory adapters)', () => {
     const noHeader = await call('GET', '/v1/books', { tenant: null });
     expect(noHeader.status).toBe(400);
     expect(noHeader.json.detail).toContain('header.X-Tenant-ID');
+  });
+
+  it('a write whose tenant a move made readonly, or switched, while it ran is not committed; an admitted one holds the revision report until its request ended', async () => {
+    // a registration passes requireWritable, then waits for its password hash (seconds under
+    // load): meanwhile the tenant turns readonly, or its entry names another shard
+    let arrived = () => {};
+    let proceed = () => {};
+    const hasher = new TestPasswordHasher();
+    const passwords = {
+      verify: hasher.verify.bind(hasher),
+      verifyDummy: hasher.verifyDummy.bind(hasher),
+      hash: async (password: string) => {
+        arrived();
+        await new Promise<void>((r) => {
+          proceed = r;
+        });
+        return hasher.hash(password);
+      },
+    };
+    const holds: { tenant: string; revision: number }[] = [];
+    const writesInFlight = new (class extends WritesInFlight {
+      override hold(tenant: { id: string; shardId: string }, revision: number) {
+        holds.push({ tenant: tenant.id, revision });
+        return super.hold(tenant, revision);
+      }
+    })();
+    const { call, config, data } = setup({ passwords, writesInFlight });
+    const register = (email: string) =>
+      call('POST', '/v1/members', { body: { email, name: 'n', password: 'password1' } });
+    const during = async (email: string, change: () => void) => {
+      config.put('tenants/acme', '{"shard":"shard-1","status":"active"}');
+      config.delete('moving/acme');
+      const hashing = new Promise<void>((r) => {
+        arrived = r;
+      });
+      const answer = register(email);
+      await hashing;
+      change();
+      proceed();
+      return answer;
+    };
+
+    const readonly = await during('a@example.com', () => {
+      config.put('tenants/acme', '{"shard":"shard-1","status":"readonly"}');
+      config.put('moving/acme', JSON.stringify({ since: new Date().toISOString() }));
+    });
+    expect(readonly.status).toBe(423);
+    expect(readonly.json.code).toBe('tenant_readonly');
+    expect(readonly.res.headers.get('Retry-After')).toBe('1');
+
+    const moved = await during('b@example.com', () => {
+      config.put('tenants/acme', '{"shard":"shard-2","status":"active"}');
+    });
+    expect(moved.status).toBe(503);
+    expect(moved.json.code).toBe('tenant_moved');
+    expect(moved.res.headers.get('Retry-After')).toBe('1');
+    expect([...data.committed.members.values()].filter((m) => m.tenantId === 'acme')).toEqual([]);
+    expect(data.committed.outbox.filter((o) => o.tenantId === 'acme')).toEqual([]);
+
+    expect(holds).toEqual([]);
+
+    // admitted: held (under the revision it was checked by) while its request ran, then released
+    let revision = -1;
+    const admitted = await during('c@example.com', () => {
+      revision = config.current().revision;
+    });
+    expect(admitted.status).toBe(201);
+    expect(holds).toEqual([{ tenant: 'acme', revision }]);
+    expect(writesInFlight.size).toBe(0);
+    expect([...data.committed.members.values()].filter((m) => m.tenantId === 'acme')).toHaveLength(1);
   });
 
   it('a write to a tenant a move made readonly (moving/<id>) answers 423 with Retry-After; a stopped move, without', async () => {

@@ -25,6 +25,7 @@ import { requestHeader } from '../http/request-header.js';
 import { setHeader } from '../http/response-headers.js';
 import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
 import { callerBoundWrites } from './caller-bound-writes.js';
+import { directoryBoundWrites, directoryProblem } from './directory-bound-writes.js';
 import { idempotentWrite } from './idempotency.js';
 import { noBody } from './no-body.js';
 import { noQuery, urlValidator } from './url-validator.js';
@@ -93,15 +94,7 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
 export const requireWritable: MiddlewareHandler<AppEnv> = async (c, next) => {
   const id = c.get('tenant').id;
   const refusal = writeRefusal(id, c.get('tenantStatus'), c.get('services').config.current().moving.get(id));
-  if (refusal) {
-    throw new ProblemError({
-      status: refusal.status,
-      code: refusal.code,
-      title: 'Tenant is read-only',
-      detail: refusal.detail,
-      headers: refusal.retryAfterSeconds ? { 'Retry-After': String(refusal.retryAfterSeconds) } : undefined,
-    });
-  }
+  if (refusal) throw directoryProblem(refusal);
   await next();
 };
 
@@ -187,9 +180,10 @@ export function openapiV1<R extends RouteConfig>(
     ...(query ? [urlValidator('query', query)] : params ? [] : [noQuery]),
     // a write without a body schema takes none: one sent is refused, not ignored
     ...(write && !request.body ? [noBody] : []),
-    // a request refused above (401, 403, 423, 400) claims no key; then a write whose caller has
-    // gone is not begun (the key's own bookkeeping, done by idempotentWrite, still is)
-    ...(write ? [idempotentWrite, callerBoundWrites] : []),
+    // a request refused above (401, 403, 423, 400) claims no key; a write commits only while
+    // the tenant's entry still admits it (a move may have begun since); then a write whose
+    // caller has gone is not begun (the key's own bookkeeping, done by idempotentWrite, still is)
+    ...(write ? [directoryBoundWrites, idempotentWrite, callerBoundWrites] : []),
   ];
   app.openapi({ ...route, request, middleware, hide: true } as R, handler);
 }

@@ -13,7 +13,7 @@ import type { TenantRef } from '../domain/data-access.js';
 export const TENANT_HEADER = 'X-Tenant-ID';
 
 export interface DirectoryRefusal {
-  status: 400 | 403 | 404 | 423;
+  status: 400 | 403 | 404 | 423 | 503;
   code: string;
   detail: string;
   /** for 400: the invalid field and what is wrong with it */
@@ -93,4 +93,28 @@ function invalidHeader(message: string): TenantLookup {
       field: { name, message },
     },
   };
+}
+
+/**
+ * The refusal of a write for tenant `tenant` (as resolved when its request began) under
+ * `snapshot`, if any: the tenant removed (404) or suspended (403) since, readonly (423, see
+ * `writeRefusal`), or its entry now names another shard (503 `tenant_moved`, retry at once: the
+ * write would land on the shard it left). Asked again right before a write's COMMIT
+ * (routes/directory-bound-writes.ts), and by an instance before it reports a config revision.
+ */
+export function commitRefusal(
+  snapshot: ConfigSnapshot,
+  tenant: TenantRef,
+  now = Date.now(),
+): DirectoryRefusal | undefined {
+  const lookup = resolveTenant(snapshot, tenant.id);
+  if (!lookup.ok) return lookup.refusal;
+  if (lookup.tenant.shardId !== tenant.shardId)
+    return {
+      status: 503,
+      code: 'tenant_moved',
+      detail: `tenant "${tenant.id}" moved to another shard while this write ran: it was not applied; retry it`,
+      retryAfterSeconds: 1,
+    };
+  return writeRefusal(tenant.id, lookup.status, snapshot.moving.get(tenant.id), now);
 }
