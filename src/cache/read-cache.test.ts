@@ -419,7 +419,7 @@ describe('ReadCache and the cache epoch', () => {
 });
 
 describe('ReadCache epoch moves during an outage', () => {
-  it('a failed invalidation within 500 ms of the last move waits for no move of its own', async () => {
+  function failingCache() {
     const config = new MemoryConfigStore();
     const store = new MemoryCacheStore();
     const metrics = createNoopMetrics();
@@ -440,13 +440,34 @@ describe('ReadCache epoch moves during an outage', () => {
       ),
     });
     store.failWith = new Error('down');
+    return { config, cache, moves: () => moves };
+  }
+
+  it('a failed invalidation within 500 ms of the last move waits for no move of its own', async () => {
+    const { config, cache, moves } = failingCache();
     await cache.invalidate('acme', ['book:1'], pos('0-11-3'));
     await cache.invalidate('acme', ['book:2'], pos('0-11-4'));
-    expect(moves).toBe(1);
+    expect(moves()).toBe(1);
     // a move older than that: the next failure moves it again
     config.put(CACHE_EPOCH_KEY, String((Date.now() - 600) * 1000));
     await cache.invalidate('acme', ['book:3'], pos('0-11-5'));
-    expect(moves).toBe(2);
+    expect(moves()).toBe(2);
     cache.close();
+  });
+
+  it('an operator epoch beyond the clock does not stop the moves (it is no time of a move)', async () => {
+    const { config, cache, moves } = failingCache();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      // within the schema's range; read as a time it is the year 2255
+      config.put(CACHE_EPOCH_KEY, '9000000000000000');
+      vi.setSystemTime(Date.now() + 1000);
+      await cache.invalidate('acme', ['book:1'], pos('0-11-3'));
+      expect(moves()).toBe(1);
+      expect(config.current().cache.epoch).not.toBe(9_000_000_000_000_000);
+    } finally {
+      vi.useRealTimers();
+      cache.close();
+    }
   });
 });

@@ -39,6 +39,7 @@ import { CACHE_EPOCH_KEY } from '../config/schema.js';
 import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { WarnLimiter } from '../observability/warn-limiter.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { gtidContains, parseGtid } from '../routing/gtid.js';
 import type { CacheEpochRetirer } from './cache-epoch.js';
@@ -119,6 +120,7 @@ export class ReadCache {
    * time a move wrote into it (cache-epoch.ts nextEpoch; an operator's small number reads as 0).
    */
   private epochSince = 0;
+  private readonly deferrals: WarnLimiter;
 
   constructor({
     store,
@@ -148,6 +150,7 @@ export class ReadCache {
     this.config = config;
     this.breakers = breakers;
     this.logger = logger.child({ component: 'cache' });
+    this.deferrals = new WarnLimiter(this.logger, 10_000);
     const raise = (key: string, flavour: ReplicationPosition['flavour'], position: string) =>
       this.store.raisePositions([key], flavour, position, VERSION_TTL_SECONDS);
     this.pending = new PendingRaises((...a) => this.redis(() => raise(...a)), raise);
@@ -379,13 +382,18 @@ export class ReadCache {
       );
     } catch (error) {
       for (const key of keys) this.pending.keep(key, position);
-      this.logger.warn({ err: String(error), keys }, 'cache invalidation deferred; moving the cache epoch');
+      // once per 10 s while Redis refuses them (an outside check: 3,079 lines in one outage)
+      this.deferrals.warn(
+        { err: String(error), keys },
+        'cache invalidation deferred; moving the cache epoch',
+      );
       // a move of the last RECENT_MOVE_MS covers this write too: nothing is cached under it
       // until settling() ends, and what is read then includes every write committed this soon
       // after the move (the replicas read from lag at most max_lag_seconds + 1 s), with 0.5 s
       // to spare for clocks; so steady writes during an outage move it about twice a second
-      const movedAt = Math.floor(this.config.current().cache.epoch / 1000);
-      if (Date.now() - movedAt >= RECENT_MOVE_MS) await this.epochs?.retire();
+      // (when the epoch in force took effect here: an operator's value is no time, and one
+      // beyond the clock, 9e15, read as one, stopped every later move until that date)
+      if (Date.now() - this.epochSince >= RECENT_MOVE_MS) await this.epochs?.retire();
     }
   }
 
