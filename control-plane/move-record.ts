@@ -26,7 +26,10 @@ const recordSchema = z.strictObject({
   startedAt: z.string().max(40),
   /** the etcd revision read when the move began: the tenant entry's history after it is the move's */
   startRevision: z.number().int().nonnegative().optional(),
-  /** set once the copy was verified and the status restored: only the source's deletion is left */
+  /**
+   * set once the copy was verified, before the status is restored: what is left is restoring it
+   * (where the entry still has the move's status) and deleting the source's rows
+   */
   verified: z.boolean().optional(),
 });
 

@@ -138,6 +138,11 @@ export async function resumeMove(
           `its rows on shard ${record.to} were verified before it stopped; what is left is deleting them on ${record.from}`,
         );
         await waitForInstances(ctx, revision, waitMs);
+        // killed before it restored the status: restored now (a status set by hand since stays)
+        if (entry.status === moving && record.status !== moving) {
+          const last = await putPlacement(ctx, id, switched, { shard: record.to, status: record.status });
+          ctx.out(`tenant ${id}: ${moving} -> ${record.status} on shard ${record.to}; revision ${last}`);
+        }
       } else if (untouched) {
         // readonly (or suspended) on the target ever since the switch: its rows are the copy, and
         // a difference can only be a write in flight on the source, copied again

@@ -250,18 +250,32 @@ export async function finishSwitch(
       digests = again.digests;
     }
     ctx.out(`the rows on shard ${from} are unchanged since the copy`);
+    // recorded before the status changes: a move killed between the two is finished by a re-run
+    // (the status restored then, the source deleted), not refused as an entry changed by hand
+    await markVerified(ctx, p);
     if (p.original !== switched.status) {
       const last = await putPlacement(ctx, id, switched, { shard: to, status: p.original });
+      const seconds = started === undefined ? '' : ((Date.now() - started) / 1000).toFixed(1);
+      // a resumed move knows only when the dead one began, not when its readonly took effect
       const refused =
         started === undefined
           ? ''
-          : `; writes were refused for ${((Date.now() - started) / 1000).toFixed(1)} s`;
+          : resumed
+            ? `; writes were refused for at most ${seconds} s (since the interrupted move began)`
+            : `; writes were refused for ${seconds} s`;
       ctx.out(`tenant ${id}: ${switched.status} -> ${p.original} on shard ${to}; revision ${last}${refused}`);
     }
   } catch (error) {
     const message = `${error instanceof Error ? error.message : String(error)}; tenant ${id} is on shard ${to}, ${switched.status}, with its rows on both shards: run \`shardgate-ctl tenants move ${id} --to ${to}\` again to finish the move`;
     throw error instanceof UnreachableError ? new UnreachableError(message) : new UserError(message);
   }
+}
+
+/** the record says the copy was verified: only the status and the source's deletion are left */
+async function markVerified(ctx: CtlContext, p: MovePlan): Promise<void> {
+  if (!p.record || p.record.verified) return;
+  p.record = { ...p.record, verified: true };
+  await writeMoveRecord(ctx, p.id, p.record);
 }
 
 /**
@@ -271,10 +285,7 @@ export async function finishSwitch(
  */
 export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
   const { id, from } = p;
-  if (p.record && !p.record.verified) {
-    p.record = { ...p.record, verified: true };
-    await writeMoveRecord(ctx, id, p.record);
-  }
+  await markVerified(ctx, p);
   if (p.original === 'readonly') {
     ctx.out(`tenant ${id} stays readonly, as it was when the move started`);
   }

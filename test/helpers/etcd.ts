@@ -23,6 +23,11 @@ export function etcdGetKey(fullKey: string): string | undefined {
   return printedValue(etcdctlSync(getArgs(fullKey)));
 }
 
+/** a key outside the prefix, such as a move's record */
+export function etcdPutKey(fullKey: string, value: string): void {
+  etcdctlSync(putArgs(fullKey, value));
+}
+
 export function etcdDel(key: string): void {
   etcdDelKey(`${PREFIX}${key}`);
 }
