@@ -75,9 +75,10 @@ describe('snapshot (this machine, /proc)', () => {
       const waited = burners.map((_, i) => r.waiting!.processes[`burner-${i}`] ?? 0);
       const used = burners.map((_, i) => r.processes[`burner-${i}`] ?? 0);
       // n busy processes on n/2 cores: together they run about n/2 cores' worth and wait about as
-      // long; with the rest of the test run on the same cores they may get less than half of that
-      // (98.5 % of one core seen on 2 cores), so only a quarter is asked for
-      expect(used.reduce((s, v) => s + v, 0)).toBeGreaterThan(25 * n * 0.5);
+      // long. How much they run depends on what else the cores do (the rest of the test run, other
+      // load: 42 % of a core for 4 burners seen on 2 cores), so only that each ran is asked for;
+      // other load only makes them wait longer, so a quarter of their time waiting is
+      for (const [i, v] of used.entries()) expect(v, `burner-${i}`).toBeGreaterThan(0);
       expect(waited.reduce((s, v) => s + v, 0)).toBeGreaterThan(25 * n);
       expect(r.waiting!.all).toBeGreaterThanOrEqual(waited.reduce((s, v) => s + v, 0) - 1);
     } finally {
