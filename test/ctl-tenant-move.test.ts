@@ -279,9 +279,9 @@ describe('shardgate-ctl tenants move', () => {
     await Promise.all(registrations);
     expect(moved.stderr).toBe('');
     expect(moved.code).toBe(0);
-    const unexpected = answers.filter(
-      (a) => a.status !== 201 && a.code !== 'tenant_readonly' && a.code !== 'tenant_moved',
-    );
+    // one that reaches its COMMIT after the switch is written on the new shard, not refused
+    // `tenant_moved` (before: 6–50 of 150 per run)
+    const unexpected = answers.filter((a) => a.status !== 201 && a.code !== 'tenant_readonly');
     expect(unexpected).toEqual([]);
     const created201 = answers
       .filter((a) => a.status === 201)

@@ -76,6 +76,7 @@ export class SqlDataAccess implements DataAccess {
   ): Promise<WriteOutcome<T>> {
     const callerGone = options?.callerGone;
     const admitCommit = options?.admitCommit;
+    const runOptions = options?.track ? { ...CANCELLABLE, track: options.track } : CANCELLABLE;
     const begun = performance.now();
     // asked again before each COMMIT: an error thrown inside the transaction rolls it back, and
     // is not a dependency failure, so the master's breaker counts the call as answered.
@@ -116,7 +117,7 @@ export class SqlDataAccess implements DataAccess {
             if (error instanceof Rollback) return { result: error.failure };
             throw error;
           }
-        }, CANCELLABLE);
+        }, runOptions);
       } catch (error) {
         if (!isTransactionConflict(error)) throw error;
         if (attempt >= this.conflictRetries) {

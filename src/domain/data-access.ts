@@ -96,6 +96,13 @@ export interface WriteOptions {
    * check and the COMMIT's being sent.
    */
   admitCommit?: () => void;
+  /**
+   * Told each attempt's run on the master when it starts (SQL adapter: RunOptions.track). A
+   * write its breaker gave up on (503 `write_outcome_unknown`) is answered before its run has
+   * settled; the run settles once its server thread was stopped (or the stop given up on), after
+   * which no COMMIT of it can still land.
+   */
+  track?: (run: Promise<unknown>) => void;
 }
 
 /**

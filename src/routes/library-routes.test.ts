@@ -304,16 +304,25 @@ describe('library routes (memory adapters)', () => {
     expect(readonly.json.code).toBe('tenant_readonly');
     expect(readonly.res.headers.get('Retry-After')).toBe('1');
 
-    const moved = await during('b@example.com', () => {
-      config.put('tenants/acme', '{"shard":"shard-2","status":"active"}');
+    // switched, still readonly there (the move's last step is to come): the new entry's 423
+    const switchedReadonly = await during('b@example.com', () => {
+      config.put('tenants/acme', '{"shard":"shard-2","status":"readonly"}');
     });
-    expect(moved.status).toBe(503);
-    expect(moved.json.code).toBe('tenant_moved');
-    expect(moved.res.headers.get('Retry-After')).toBe('1');
+    expect(switchedReadonly.status).toBe(423);
+    expect(switchedReadonly.json.code).toBe('tenant_readonly');
     expect([...data.committed.members.values()].filter((m) => m.tenantId === 'acme')).toEqual([]);
     expect(data.committed.outbox.filter((o) => o.tenantId === 'acme')).toEqual([]);
-
     expect(holds).toEqual([]);
+
+    // switched and active there: written there, as a new request would be (its token names it)
+    const switched = await during('b@example.com', () => {
+      config.put('tenants/acme', '{"shard":"shard-2","status":"active"}');
+    });
+    expect(switched.status).toBe(201);
+    const token = switched.res.headers.get('X-Consistency-Token') ?? '';
+    expect(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).s).toBe('shard-2');
+    expect(holds).toEqual([{ tenant: 'acme', revision: config.current().revision }]);
+    holds.length = 0;
 
     // admitted: held (under the revision it was checked by) while its request ran, then released
     let revision = -1;
@@ -323,7 +332,7 @@ describe('library routes (memory adapters)', () => {
     expect(admitted.status).toBe(201);
     expect(holds).toEqual([{ tenant: 'acme', revision }]);
     expect(writesInFlight.size).toBe(0);
-    expect([...data.committed.members.values()].filter((m) => m.tenantId === 'acme')).toHaveLength(1);
+    expect([...data.committed.members.values()].filter((m) => m.tenantId === 'acme')).toHaveLength(2);
   });
 
   it('a write to a tenant a move made readonly (moving/<id>) answers 423 with Retry-After; a stopped move, without', async () => {

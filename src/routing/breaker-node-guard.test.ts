@@ -47,6 +47,34 @@ describe('breaker node guard', () => {
     for (const options of seen) expect(options?.acquireWithinMs).toBe(acquireWithin(100));
     expect([acquireWithin(100), acquireWithin(800), acquireWithin(2000)]).toEqual([90, 720, 1900]);
   });
+
+  it("tells `track` the node's own run, which settles after the caller was answered when the breaker gave up on it", async () => {
+    let stopped = () => {};
+    // a node that stops an abandoned write only after the breaker's grace (a slow KILL)
+    const node = guarded(
+      (_fn, options) =>
+        new Promise((_, reject) => {
+          options?.signal?.addEventListener('abort', () => {
+            stopped = () => reject(new Error('stopped on the server'));
+          });
+        }),
+    );
+    const tracked: Promise<unknown>[] = [];
+    let settled = false;
+    const call = node.run(async () => 'x', { cancellable: true, track: (run) => tracked.push(run) });
+    await expect(call).rejects.toBeInstanceOf(CallTimeoutError);
+    expect(tracked).toHaveLength(1);
+    void tracked[0]!
+      .catch(() => {})
+      .then(() => {
+        settled = true;
+      });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(settled).toBe(false);
+    stopped();
+    await tracked[0]!.catch(() => {});
+    expect(settled).toBe(true);
+  });
 });
 
 describe('breaker node guard, half-open', () => {

@@ -68,23 +68,24 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
         // by its breaker in the 503, never by its address.
         run: (fn, options) =>
           breaker.executeOrTrial(
-            (call) =>
-              node
-                .run(fn, {
-                  ...options,
-                  // a wait for a busy pool ends before the call timeout, as `busy` (not counted)
-                  acquireWithinMs: acquireWithin(breaker.callTimeoutMs()),
-                  ...(options?.cancellable ? { signal: call.signal } : {}),
-                })
-                .catch((error: unknown) => {
-                  throw error instanceof DependencyUnavailableError && error.dependency === node.key
-                    ? new DependencyUnavailableError(identity.name, error.reason, {
-                        cause: error,
-                        retryAfterSeconds: error.retryAfterSeconds,
-                        busy: error.busy,
-                      })
-                    : error;
-                }),
+            (call) => {
+              const run = node.run(fn, {
+                ...options,
+                // a wait for a busy pool ends before the call timeout, as `busy` (not counted)
+                acquireWithinMs: acquireWithin(breaker.callTimeoutMs()),
+                ...(options?.cancellable ? { signal: call.signal } : {}),
+              });
+              options?.track?.(run);
+              return run.catch((error: unknown) => {
+                throw error instanceof DependencyUnavailableError && error.dependency === node.key
+                  ? new DependencyUnavailableError(identity.name, error.reason, {
+                      cause: error,
+                      retryAfterSeconds: error.retryAfterSeconds,
+                      busy: error.busy,
+                    })
+                  : error;
+              });
+            },
             // a cancellable call is a write transaction: its failures count apart from reads',
             // so a master that hangs only on writes opens its breaker despite its answered probes
             options?.cancellable ? writeTrials : trials,

@@ -66,6 +66,13 @@ export interface RunOptions {
    * would count it against the node. Absent: the pool's own acquire timeout.
    */
   acquireWithinMs?: number;
+  /**
+   * Told the node's own run of this call when it starts. Given up on by its breaker (answered
+   * to the caller after ABANDON_GRACE_MS at most), that run settles only once the call's server
+   * thread was stopped, or the stop given up on (twice the connect timeout): a caller that must
+   * know no COMMIT of the call can land any more waits for it (routes/directory-bound-writes.ts).
+   */
+  track?: (run: Promise<unknown>) => void;
 }
 
 export interface NodeSpec {

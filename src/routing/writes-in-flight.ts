@@ -12,8 +12,10 @@
  * there where nothing served them).
  *
  * A hold ends when its request has finished (the write, and the idempotency answer stored after
- * it). Failure mode: a COMMIT its breaker gave up on (`write_outcome_unknown`) ends its hold
- * though it may still land; a move over a master that hangs so is not protected by this.
+ * it) and its runs on the master have settled: a COMMIT its breaker gave up on
+ * (`write_outcome_unknown`) is answered before its server thread was stopped, and holds until
+ * then. Failure mode: a master that cannot be reached to stop it (twice the connect timeout) may
+ * still apply it when it resumes; the hold ends when the stop is given up on.
  * Runtime-neutral.
  */
 import type { ConfigSnapshot } from '../config/config-state.js';
