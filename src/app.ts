@@ -216,6 +216,15 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
           headers: { 'Retry-After': String(error.retryAfterSeconds) },
         });
       }
+      if (error.outcomeUnknown) {
+        return problemResponse(c, {
+          status: 503,
+          code: 'write_outcome_unknown',
+          title: 'Write outcome unknown',
+          detail: `the connection to ${error.dependency} was lost after the write's COMMIT was sent: it may have been applied. Retry it with the same Idempotency-Key, or read before retrying`,
+          headers: { 'Retry-After': String(error.retryAfterSeconds) },
+        });
+      }
       if ((error instanceof CallTimeoutError && error.ownWait === 'connection') || error.busy) {
         return problemResponse(c, {
           status: 503,

@@ -522,6 +522,51 @@ describe('circuit breakers with live settings', () => {
     expect(answers).toHaveLength(12);
   });
 
+  it('a master set read_only by hand: its breaker opens on the refused writes and stays open while writes would fail, though its reads answer; closed again once writable', async () => {
+    const RESET = 600;
+    await masterBreaker({ failure_threshold: 3, reset_timeout_ms: RESET });
+    const base = INSTANCES[0]!;
+    const name = `mysql-master:${shardA.id}`;
+    const states: string[] = [];
+    const answers: string[] = [];
+    await rootQuery(shardA.master.port, 'SET GLOBAL read_only = 1');
+    try {
+      await waitFor(
+        async () => {
+          const r = await postBook(base, 'read-only');
+          answers.push(`${r.status} ${(r.json as { code?: string }).code}`);
+          return (await breaker(base, name))?.state === 'open';
+        },
+        { timeoutMs: 10_000, intervalMs: 50, what: `${name} open` },
+      );
+      expect((await breakersOf(base)).breakers.find((b) => b.name === name)).toBeDefined();
+      // several reset timeouts, callers writing and reading all along: before, the half-open
+      // read trial closed it within 50 ms each time (10 s of failing writes under a closed breaker)
+      const until = Date.now() + 5 * RESET;
+      while (Date.now() < until) {
+        const [w] = await Promise.all([
+          postBook(base, 'read-only'),
+          api('GET', '/v1/books?limit=1', { tenant: tenantA, base }),
+        ]);
+        answers.push(`${w.status} ${(w.json as { code?: string }).code}`);
+        states.push((await breaker(base, name))?.state ?? 'none');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await rootQuery(shardA.master.port, 'SET GLOBAL read_only = 0');
+    }
+    expect(states).not.toContain('closed');
+    // refused, never applied: each says so
+    expect(answers.filter((a) => a !== '503 dependency_unavailable')).toEqual([]);
+    const books = await rootQuery<{ n: number }>(
+      shardA.master.port,
+      "SELECT COUNT(*) AS n FROM books WHERE tenant_id = ? AND title = 'read-only'",
+      [tenantA],
+    );
+    expect(Number(books[0]?.n)).toBe(0);
+    await writesAgain(base, name, { isbn: '9780131103627', title: 'writable', author: 'K', copies: 1 });
+  });
+
   it('writes that wait on a row lock past the call timeout do not open the master breaker for the whole shard', async () => {
     const CALL_TIMEOUT = 800;
     await masterBreaker({ failure_threshold: 3, call_timeout_ms: CALL_TIMEOUT });

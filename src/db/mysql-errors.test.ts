@@ -5,7 +5,9 @@ import {
   isConnectionError,
   isDuplicateKey,
   isLockWaitTimeout,
+  isLostConnection,
   isTransactionConflict,
+  toUnavailable,
 } from './mysql-errors.js';
 
 function driverError(fields: { code?: string; errno?: number; fatal?: boolean; message?: string }) {
@@ -57,5 +59,39 @@ describe('mysql error classification', () => {
     expect(isDuplicateKey(e, 'members_email')).toBe(true);
     expect(isDuplicateKey(e, 'books_isbn')).toBe(false);
     expect(isCommitGuardStop(driverError({ errno: 1242 }))).toBe(true);
+  });
+
+  it('tells a connection that is gone (killed, reset, closed) from a server that refuses or cannot be reached', () => {
+    for (const e of [
+      driverError({ code: 'PROTOCOL_CONNECTION_LOST', fatal: true }),
+      driverError({ code: 'EPIPE', fatal: true }),
+      driverError({ code: 'ECONNRESET', fatal: true }),
+      driverError({ code: 'ER_CONNECTION_KILLED', errno: 1927, fatal: true }),
+      driverError({ message: "Can't add new command when connection is in closed state" }),
+      new Error('Failed query', { cause: driverError({ code: 'PROTOCOL_CONNECTION_LOST' }) }),
+    ])
+      expect(isLostConnection(e), e.message).toBe(true);
+    for (const e of [
+      driverError({ code: 'ECONNREFUSED' }),
+      driverError({ code: 'ETIMEDOUT' }),
+      driverError({ code: 'ER_CON_COUNT_ERROR', errno: 1040 }),
+      driverError({ code: 'ER_OPTION_PREVENTS_STATEMENT', errno: 1290 }),
+      driverError({ code: 'ER_DUP_ENTRY', errno: 1062 }),
+    ])
+      expect(isLostConnection(e), e.message).toBe(false);
+  });
+
+  it('says a write lost after its COMMIT was sent may have applied, and a read-only server refuses writes only', () => {
+    const lost = driverError({ code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
+    expect(toUnavailable('m', lost).outcomeUnknown).toBe(false);
+    expect(toUnavailable('m', lost, { commitSent: true }).outcomeUnknown).toBe(true);
+    expect(toUnavailable('m', lost).writesOnly).toBe(false);
+    const readOnly = toUnavailable('m', driverError({ code: 'ER_OPTION_PREVENTS_STATEMENT', errno: 1290 }), {
+      commitSent: true,
+    });
+    expect(readOnly.writesOnly).toBe(true);
+    // the server refused the statement: nothing applied
+    expect(readOnly.outcomeUnknown).toBe(false);
+    expect(readOnly.message).toBe('m: the server is read-only (ER_OPTION_PREVENTS_STATEMENT)');
   });
 });

@@ -86,9 +86,41 @@ export function isDuplicateKey(error: unknown, keyName?: string): boolean {
   return keyName === undefined || (e.message ?? '').includes(keyName);
 }
 
-export function toUnavailable(node: string, error: unknown): DependencyUnavailableError {
+/**
+ * `error` (a connection-level one) as the node's unavailability. `commitSent`: the connection
+ * failed after the write's COMMIT was sent, so the write may have been applied (an outside check
+ * had 3 of 97 writes whose connection was killed in `Commit` applied, answered "not applied").
+ * A read-only server refuses writes only (`writesOnly`).
+ */
+export function toUnavailable(
+  node: string,
+  error: unknown,
+  { commitSent = false }: { commitSent?: boolean } = {},
+): DependencyUnavailableError {
   const e = asDriverError(driverCause(error));
-  return new DependencyUnavailableError(node, e?.code ?? e?.message ?? 'connection failed');
+  const readOnly = e?.errno === READ_ONLY_ERRNO;
+  return new DependencyUnavailableError(
+    node,
+    readOnly
+      ? 'the server is read-only (ER_OPTION_PREVENTS_STATEMENT)'
+      : (e?.code ?? e?.message ?? 'connection failed'),
+    { writesOnly: readOnly, outcomeUnknown: commitSent && !readOnly },
+  );
+}
+
+/** MariaDB's ER_CONNECTION_KILLED, sent to a connection an operator or wait_timeout ended */
+const CONNECTION_KILLED_ERRNO = 1927;
+const LOST_CODES = new Set(['PROTOCOL_CONNECTION_LOST', 'EPIPE', 'ECONNRESET', 'ER_CONNECTION_KILLED']);
+
+/**
+ * The connection itself was gone (killed on the server while idle in the pool, closed by its
+ * `wait_timeout`, reset), as opposed to a server that refuses or cannot be reached.
+ */
+export function isLostConnection(error: unknown): boolean {
+  const e = asDriverError(driverCause(error));
+  if (!e) return false;
+  if (e.errno === CONNECTION_KILLED_ERRNO || (e.code && LOST_CODES.has(e.code))) return true;
+  return typeof e.message === 'string' && e.message.includes('connection is in closed state');
 }
 
 /**

@@ -29,6 +29,12 @@ export interface SessionTransaction extends WriteTransaction {
 }
 
 export class MysqlSession implements NodeSession {
+  /**
+   * A COMMIT was sent on this session (and may have been applied, whatever its answer): a lost
+   * connection after this is a write of unknown outcome, and the call is never run again.
+   */
+  commitSent = false;
+
   constructor(
     readonly flavour: ServerFlavour,
     readonly sql: SqlContext,
@@ -97,6 +103,7 @@ export class MysqlSession implements NodeSession {
         if (commit) throw new Error('commitWith called twice in one transaction');
         await beforeCommit?.();
         const value = last();
+        this.commitSent = true;
         const sent = client.queryLast({ sql: 'COMMIT' });
         commit = sent;
         sent.then(
@@ -135,6 +142,7 @@ export class MysqlSession implements NodeSession {
       }
       throw error;
     }
+    if (!commit) this.commitSent = true;
     const [ok] = await (commit ?? client.query({ sql: 'COMMIT' }));
     if (this.flavour === 'mysql') {
       return { value, gtid: String((await this.scalar('SELECT @@GLOBAL.gtid_executed')) ?? '') };

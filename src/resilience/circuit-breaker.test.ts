@@ -540,6 +540,35 @@ describe('CircuitBreaker', () => {
     expect(transitions.at(-1)?.reason).toBe('2 successful probe(s)');
   });
 
+  it('writes a read-only server refuses open it as hung writes do: read trials do not close it, a refused write trial re-opens it', async () => {
+    const { breaker, advance, transitions } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    const readOnly = () =>
+      Promise.reject(new DependencyError('db', 'db: the server is read-only', { writesOnly: true }));
+    const log: string[] = [];
+    const trials = {
+      trial: async () => void log.push('read trial'),
+      writeTrial: async () => {
+        log.push('write trial');
+        return readOnly();
+      },
+      isFailure: (e: unknown) => e instanceof DependencyError,
+    };
+    const write = { ...trials, writes: true };
+    await breaker.executeOrTrial(readOnly, write).catch(() => {});
+    // a read that answers in between excuses nothing (its position probes answer all along)
+    await breaker.executeOrTrial(ok, trials);
+    await breaker.executeOrTrial(readOnly, write).catch(() => {});
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toMatch(/^2 write\(s\) in a row were refused: /);
+    advance(1000);
+    // before: the read trial closed it (2 successful probes) while every write still failed
+    await expect(breaker.executeOrTrial(ok, trials)).rejects.toBeInstanceOf(BreakerOpenError);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(log).toEqual(['read trial', 'write trial']);
+    expect(breaker.state).toBe('open');
+    expect(transitions.map((t) => t.to)).not.toContain('closed');
+  });
+
   it("half-open after hung writes with a write trial: reads pass, callers' writes are refused, a hung write trial re-opens it", async () => {
     const { breaker, advance, transitions } = setup({
       failure_threshold: 1,

@@ -7,7 +7,10 @@
  *   so a node that hangs only on writes (a master behind a global read lock, on a full disk,
  *   waiting for a semi-sync acknowledgement) opens its breaker even while its position probes
  *   answer. A write that fails otherwise (refused, connection lost) counts as any failed call:
- *   the node is down, not stuck on writes. A write whose stop reported that the dependency was
+ *   the node is down, not stuck on writes; except one refused by a read-only server
+ *   (`DependencyError.writesOnly`), counted with the timed-out writes: its position probes
+ *   answer, and before this its read trials closed the breaker at once (an outside check saw it
+ *   closed for 10 s of failing writes under `read_only=1`). A write whose stop reported that the dependency was
  *   not stuck (`CallStoppedError`: it waited on a row lock another transaction of its tenant
  *   held) counts as neither a failure nor a success, in any state: the node answered, and
  *   requests queued on one busy row (a popular book, a long transaction) must not open the
@@ -290,7 +293,12 @@ export class CircuitBreaker {
       ) {
         // neither: a probe's slot is freed below, the counts stay as they were
       } else if (error instanceof CallTimeoutError || isFailure(error))
-        this.recordFailure(probe || passed, writes && error instanceof CallTimeoutError, error);
+        this.recordFailure(
+          probe || passed,
+          writes &&
+            (error instanceof CallTimeoutError || (error instanceof DependencyError && error.writesOnly)),
+          error,
+        );
       else this.recordSuccess(probe, writes);
       throw error;
     } finally {
@@ -373,7 +381,8 @@ export class CircuitBreaker {
 
   /**
    * `counted`: a probe, or a call passed while half-open (not a late one from before);
-   * `hungWrite`: a write that timed out
+   * `hungWrite`: a write that timed out, or that the node refused as read-only
+   * (`DependencyError.writesOnly`): either way its reads may still answer
    */
   private recordFailure(counted: boolean, hungWrite: boolean, error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
@@ -381,7 +390,8 @@ export class CircuitBreaker {
       const threshold = this.settings().failure_threshold;
       if (hungWrite && ++this.writeFailures >= threshold) {
         this.openedByWrites = true;
-        this.transition('open', `${this.writeFailures} write(s) in a row timed out: ${reason}`);
+        const how = error instanceof CallTimeoutError ? 'timed out' : 'were refused';
+        this.transition('open', `${this.writeFailures} write(s) in a row ${how}: ${reason}`);
       } else if (!hungWrite && ++this.failures >= threshold) {
         this.openedByWrites = false;
         this.transition('open', reason);

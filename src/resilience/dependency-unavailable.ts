@@ -5,16 +5,16 @@
  * each; the only other place that rethrows one is the database breaker guard, which names a
  * node by its breaker (`mysql-master:shard-1`) instead of its address.
  */
-import { DependencyError } from './errors.js';
+import { DependencyError, type DependencyErrorOptions } from './errors.js';
 
 export class DependencyUnavailableError extends DependencyError {
   constructor(
     dependency: string,
     /** what went wrong, without the dependency's name (`ECONNREFUSED`, `no free connection …`) */
     readonly reason: string,
-    { cause, retryAfterSeconds, busy }: { cause?: unknown; retryAfterSeconds?: number; busy?: boolean } = {},
+    options: DependencyErrorOptions = {},
   ) {
-    super(dependency, `${dependency}: ${reason}`, { cause, retryAfterSeconds, busy });
+    super(dependency, `${dependency}: ${reason}`, options);
     this.name = 'DependencyUnavailableError';
   }
 }

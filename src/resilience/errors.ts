@@ -13,6 +13,17 @@ export class DependencyError extends Error {
    * it as neither failure nor success.
    */
   readonly busy: boolean;
+  /**
+   * The node refused the call as a write (a read-only server: a master demoted, or set
+   * `read_only` by hand) while it may still answer reads: a breaker counts it with timed-out
+   * writes, so its half-open trials are writes, not reads that would close it at once.
+   */
+  readonly writesOnly: boolean;
+  /**
+   * The connection was lost after the write's COMMIT was sent: the write may have been applied
+   * (503 `write_outcome_unknown`, not `dependency_unavailable`, which says it was not).
+   */
+  readonly outcomeUnknown: boolean;
   constructor(
     readonly dependency: string,
     message: string,
@@ -20,13 +31,25 @@ export class DependencyError extends Error {
       retryAfterSeconds = 1,
       cause,
       busy = false,
-    }: { retryAfterSeconds?: number; cause?: unknown; busy?: boolean } = {},
+      writesOnly = false,
+      outcomeUnknown = false,
+    }: DependencyErrorOptions = {},
   ) {
     super(message, { cause });
     this.name = 'DependencyError';
     this.retryAfterSeconds = retryAfterSeconds;
     this.busy = busy;
+    this.writesOnly = writesOnly;
+    this.outcomeUnknown = outcomeUnknown;
   }
+}
+
+export interface DependencyErrorOptions {
+  retryAfterSeconds?: number;
+  cause?: unknown;
+  busy?: boolean;
+  writesOnly?: boolean;
+  outcomeUnknown?: boolean;
 }
 
 /** The breaker of `dependency` is open (or half-open with all probe slots taken): the call was not made. */

@@ -3,8 +3,9 @@ import { createApp, type Services } from '../app.js';
 import type { PreReadBody } from '../app-env.js';
 import { TestPasswordHasher } from '../auth/test-password-hasher.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
-import type { MemoryDataAccess } from '../db/memory-data-access.js';
+import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { encodeCursor, listScope } from '../domain/cursor.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { HmacConsistencyTokens } from '../routing/consistency-token.js';
 import { WritesInFlight } from '../routing/writes-in-flight.js';
 import { createMemoryServices, TEST_SECRET } from '../testing/memory-services.js';
@@ -658,6 +659,27 @@ describe('library routes (memory adapters)', () => {
     expect([list.status, unknownTenant.status]).toEqual([200, 404]);
     for (const r of [list, unknownTenant, missing])
       expect(r.res.headers.get('Cache-Control')).toBe('no-store');
+  });
+
+  it('answers a write whose connection was lost before its COMMIT 503 dependency_unavailable, after it 503 write_outcome_unknown', async () => {
+    for (const [outcomeUnknown, code] of [
+      [false, 'dependency_unavailable'],
+      [true, 'write_outcome_unknown'],
+    ] as const) {
+      const data = new MemoryDataAccess();
+      data.write = async () => {
+        throw new DependencyUnavailableError('mysql-master:shard-1', 'PROTOCOL_CONNECTION_LOST', {
+          outcomeUnknown,
+        });
+      };
+      const { call } = setup({ data });
+      const r = await call('POST', '/v1/members', {
+        body: { email: 'a@example.com', name: 'A', password: 'password1' },
+      });
+      expect(r.status).toBe(503);
+      expect(r.json.code).toBe(code);
+      expect(r.res.headers.get('Retry-After')).toBe('1');
+    }
   });
 
   it('names the shard of a suspended tenant in its 403', async () => {

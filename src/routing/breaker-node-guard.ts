@@ -82,6 +82,8 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
                       cause: error,
                       retryAfterSeconds: error.retryAfterSeconds,
                       busy: error.busy,
+                      writesOnly: error.writesOnly,
+                      outcomeUnknown: error.outcomeUnknown,
                     })
                   : error;
               });
