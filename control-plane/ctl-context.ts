@@ -24,7 +24,7 @@ import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { type Env, EnvError, parseEnvOf } from '../src/env.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
-import { DIAL_TIMEOUT_MS, dialEtcd, etcdFailureReason } from './etcd-dial.js';
+import { DIAL_TIMEOUT_MS, dialEtcd, etcdFailureReason, etcdRefusal } from './etcd-dial.js';
 import { terminalSafe } from './terminal-safe.js';
 
 /**
@@ -91,6 +91,8 @@ export function createCtlContext(): CtlContext {
         return await fn();
       } catch (error) {
         if (error instanceof UserError) throw error;
+        const refused = etcdRefusal(error);
+        if (refused) throw new UserError(refused);
         throw unreachable(etcdFailureReason(error, CALL_TIMEOUT_MS));
       }
     },

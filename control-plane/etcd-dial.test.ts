@@ -2,7 +2,7 @@ import { createServer as createH2Server } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dialEtcd, etcdFailureReason } from './etcd-dial.js';
+import { dialEtcd, etcdFailureReason, etcdRefusal } from './etcd-dial.js';
 
 const servers: { close(): unknown }[] = [];
 const sockets = new Set<Socket>();
@@ -83,5 +83,17 @@ describe('etcdFailureReason', () => {
       'Connection dropped',
     );
     expect(etcdFailureReason(new Error(''), 3000)).toBe('connection failed');
+  });
+});
+
+describe('etcdRefusal', () => {
+  it('names a request etcd refused as too large as a user error, and nothing else', () => {
+    // what etcd3 1.1 throws for an apply over --max-request-bytes
+    const tooLarge = new Error('etcdserver: request is too large');
+    expect(etcdRefusal(tooLarge)).toMatch(/^etcd refused the request as larger than its --max-request-bytes/);
+    expect(
+      etcdRefusal(new GRPCUnavailableError('14 UNAVAILABLE: No connection established')),
+    ).toBeUndefined();
+    expect(etcdRefusal(new Error('connect ECONNREFUSED 127.0.0.1:2379'))).toBeUndefined();
   });
 });

@@ -95,3 +95,15 @@ export function etcdFailureReason(error: unknown, timeoutMs: number): string {
     .trim();
   return reason || 'connection failed';
 }
+
+/**
+ * etcd answered and refused the request itself (it is reachable): a one-line user error, or
+ * undefined for a failure to reach it. A request over etcd's `--max-request-bytes` (a
+ * `config apply` of thousands of long values) was reported as "etcd unreachable", exit 2.
+ */
+export function etcdRefusal(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/request is too large/.test(message))
+    return 'etcd refused the request as larger than its --max-request-bytes (1.5 MiB unless set); nothing was written: write it in parts (config apply: split the file)';
+  return undefined;
+}

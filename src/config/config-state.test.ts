@@ -261,3 +261,112 @@ describe('foldChanges', () => {
     ]);
   });
 });
+
+describe('ConfigState, changes of tenants, move marks and instances alone', () => {
+  const plain = (s: ConfigState) => ({
+    ...s.snapshot,
+    shards: [...s.snapshot.shards].sort(),
+    tenants: [...s.snapshot.tenants].sort(),
+    moving: [...s.snapshot.moving].sort(),
+    instances: [...s.snapshot.instances].sort(),
+    lbWeights: [...s.snapshot.lbWeights].sort(),
+    rejected: s.rejected,
+  });
+
+  it('end where deriving everything on every change ends, change for change (a random walk)', () => {
+    const local = new ConfigState();
+    const whole = new ConfigState({ incremental: false });
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const values = [
+      '{"shard":"shard-1","status":"active"}',
+      '{"shard":"shard-2","status":"readonly"}',
+      '{"shard":"shard-9","status":"active"}', // unknown shard: rejected
+      '{"shard":"shard-1","status":"paused"}', // invalid status: rejected
+      'not json',
+    ];
+    const start: [string, string, number][] = [
+      ['shards/shard-1', shard(3316), 1],
+      ['shards/shard-2', shard(3326), 2],
+      ['tenants/a', values[0]!, 3],
+    ];
+    local.load(start);
+    whole.load(start);
+    for (let rev = 10; rev < 600; rev++) {
+      const kind = random(10);
+      const id = `t${random(6)}`;
+      let batch: Parameters<ConfigState['apply']>[0];
+      if (kind < 5)
+        batch = [
+          { type: 'put', key: `tenants/${id}`, value: values[random(values.length)]!, modRevision: rev },
+        ];
+      else if (kind < 6) batch = [{ type: 'delete', key: `tenants/${id}`, revision: rev }];
+      else if (kind < 7)
+        batch = [
+          {
+            type: 'put',
+            key: `moving/${id}`,
+            value: JSON.stringify({ since: new Date(rev * 1000).toISOString() }),
+            modRevision: rev,
+          },
+        ];
+      else if (kind < 8)
+        batch = [
+          {
+            type: 'put',
+            key: `instances/api-${random(2)}`,
+            value: JSON.stringify({
+              url: 'http://127.0.0.1:8101',
+              configRevision: rev,
+              startedAt: new Date(0).toISOString(),
+            }),
+            modRevision: rev,
+          },
+        ];
+      else if (kind < 9)
+        // a batch, as one watch response of a transaction carries
+        batch = [
+          { type: 'put', key: `tenants/${id}`, value: values[random(2)]!, modRevision: rev },
+          { type: 'delete', key: `moving/${id}`, revision: rev },
+          { type: 'put', key: CACHE_EPOCH_KEY, value: String(rev), modRevision: rev },
+        ];
+      // now and then a shard deleted with tenants on it (kept), and put back
+      else
+        batch = [
+          random(2) === 0
+            ? { type: 'delete', key: 'shards/shard-2', revision: rev }
+            : { type: 'put', key: 'shards/shard-2', value: shard(3326), modRevision: rev },
+        ];
+      const a = local.apply(batch);
+      const b = whole.apply(batch);
+      expect(new Set(a.map((c) => JSON.stringify(c))), `change ${rev}`).toEqual(
+        new Set(b.map((c) => JSON.stringify(c))),
+      );
+      expect(plain(local), `after change ${rev}`).toEqual(plain(whole));
+    }
+  });
+
+  it('leave a snapshot handed out before as it was', () => {
+    const s = new ConfigState();
+    s.load([
+      ['shards/shard-1', shard(3316), 1],
+      ['tenants/a', '{"shard":"shard-1","status":"active"}', 2],
+    ]);
+    const before = s.snapshot;
+    s.put('tenants/b', '{"shard":"shard-1","status":"active"}', 3);
+    s.put(
+      'instances/api-1',
+      JSON.stringify({ url: 'http://x:1', configRevision: 3, startedAt: new Date(0).toISOString() }),
+      4,
+    );
+    expect([...before.tenants.keys()]).toEqual(['a']);
+    expect(before.instances.size).toBe(0);
+    expect(before.revision).toBe(2);
+    expect([...s.snapshot.tenants.keys()].sort()).toEqual(['a', 'b']);
+    // an instance's registration does not move the config revision
+    expect(s.snapshot.revision).toBe(3);
+  });
+});

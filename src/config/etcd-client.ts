@@ -24,6 +24,8 @@ import { Etcd3, type IOptions, isRecoverableError } from 'etcd3';
 /** the first and the longest wait between two reconnects, of gRPC and of a watch (ms) */
 export const RECONNECT_INITIAL_MS = 100;
 export const RECONNECT_MAX_MS = 500;
+/** the largest answer taken from etcd (a read of the whole prefix) */
+export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
 export interface EtcdClientOptions {
   endpoints: string[];
@@ -44,6 +46,10 @@ export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': RECONNECT_INITIAL_MS,
       'grpc.max_reconnect_backoff_ms': RECONNECT_MAX_MS,
+      // the whole prefix is read in one range (at start, after a compaction, by the CLI): gRPC's
+      // default of 4 MiB stopped instances and the CLI at 20,000 tenants with 160-character names
+      // (5.2 MB, an outside check), reported as "etcd unreachable". 256 MiB is about a million
+      'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
     },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {

@@ -20,7 +20,7 @@ import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import { ConfigNotifier } from './config-notifier.js';
-import { type ConfigSnapshot, foldChanges } from './config-state.js';
+import { type ConfigSnapshot, foldChanges, type RawEvent } from './config-state.js';
 import { configValueText } from './config-value-text.js';
 import type { DbHostPolicy } from './db-hosts.js';
 import { applyRestorePlan, type Entry, etcdVersionReader, planHistoryRestore } from './history-restore.js';
@@ -191,15 +191,20 @@ export class EtcdConfigStore implements ConfigStore {
   private onWatchData(res: IWatchResponse): void {
     const revision = Number(res.header.revision);
     this.etcdRevision = revision;
-    const all = [];
-    for (const event of res.events) {
-      const key = this.relative(event.kv);
-      const changes =
-        event.type === 'Delete'
-          ? this.notifier.state.delete(key, Number(event.kv.mod_revision) || revision)
-          : this.notifier.state.put(key, configValueText(event.kv.value), Number(event.kv.mod_revision));
-      all.push(...changes);
-    }
+    // one response's events at once: the snapshot is derived once for all of them
+    const all = this.notifier.state.apply(
+      res.events.map((event): RawEvent => {
+        const key = this.relative(event.kv);
+        return event.type === 'Delete'
+          ? { type: 'delete', key, revision: Number(event.kv.mod_revision) || revision }
+          : {
+              type: 'put',
+              key,
+              value: configValueText(event.kv.value),
+              modRevision: Number(event.kv.mod_revision),
+            };
+      }),
+    );
     this.logChanges(all, revision, 'config changed');
     for (const r of this.notifier.state.rejected) {
       if (res.events.some((e) => this.relative(e.kv) === r.key)) {
