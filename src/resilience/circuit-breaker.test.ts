@@ -393,6 +393,43 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
   });
 
+  it('a write whose stop reports only after the grace that it waited on a row lock is counted, then taken back while closed', async () => {
+    const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    // the kill's report comes 100 ms after the grace (its own connection slow on a loaded box)
+    const lateRowLock = ({ signal }: { signal: AbortSignal }) =>
+      new Promise<string>((_, reject) =>
+        signal.addEventListener('abort', () =>
+          setTimeout(
+            () => reject(new CallStoppedError('db', { mayHaveApplied: false, dependencyStuck: false })),
+            ABANDON_GRACE_MS + 100,
+          ),
+        ),
+      );
+    for (let i = 0; i < 3; i++) {
+      const error = await breaker.execute(lateRowLock, { writes: true }).catch((e: unknown) => e);
+      // the caller is answered at the grace, unconfirmed
+      expect((error as CallTimeoutError).mayHaveApplied).toBe(true);
+      expect(breaker.view().failures).toBe(1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(breaker.view().failures, `write ${i}`).toBe(0);
+    }
+    expect(breaker.state).toBe('closed');
+    // a stuck node's late report takes nothing back
+    const lateStuck = ({ signal }: { signal: AbortSignal }) =>
+      new Promise<string>((_, reject) =>
+        signal.addEventListener('abort', () =>
+          setTimeout(
+            () => reject(new CallStoppedError('db', { mayHaveApplied: true, dependencyStuck: true })),
+            ABANDON_GRACE_MS + 100,
+          ),
+        ),
+      );
+    await breaker.execute(lateStuck, { writes: true }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    await breaker.execute(lateStuck, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('open');
+  });
+
   it('a call that waited for a free connection of a full pool and was never sent counts as no failure', async () => {
     const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
     const queuedWrite = stopsWith({ mayHaveApplied: false, dependencyStuck: false, waitedFor: 'connection' });

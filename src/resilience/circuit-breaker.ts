@@ -12,7 +12,9 @@
  *   answer, and before this its read trials closed the breaker at once (an outside check saw it
  *   closed for 10 s of failing writes under `read_only=1`). A write whose stop reported that the dependency was
  *   not stuck (`CallStoppedError`: it waited on a row lock another transaction of its tenant
- *   held) counts as neither a failure nor a success, in any state: the node answered, and
+ *   held) counts as neither a failure nor a success, in any state (one whose report came after
+ *   ABANDON_GRACE_MS was counted as hung then, and is taken back when the report comes, while
+ *   the breaker is still closed): the node answered, and
  *   requests queued on one busy row (a popular book, a long transaction) must not open the
  *   breaker for every tenant of the shard, however many time out at once. Nor does a call that
  *   waited for a free connection of the pool and was never sent (`DependencyError.busy`, or a
@@ -246,6 +248,7 @@ export class CircuitBreaker {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let grace: ReturnType<typeof setTimeout> | undefined;
     let aborted = false;
+    let graceOver = false;
     const timeout = new Promise<never>((_, reject) => {
       const expire = () => {
         const error = new CallTimeoutError(this.name, s.call_timeout_ms);
@@ -254,10 +257,10 @@ export class CircuitBreaker {
         // before the caller hears of the timeout, for at most ABANDON_GRACE_MS
         aborted = true;
         controller.abort(error);
-        grace = setTimeout(
-          () => reject(new CallTimeoutError(this.name, s.call_timeout_ms, UNCONFIRMED)),
-          ABANDON_GRACE_MS,
-        );
+        grace = setTimeout(() => {
+          graceOver = true;
+          reject(new CallTimeoutError(this.name, s.call_timeout_ms, UNCONFIRMED));
+        }, ABANDON_GRACE_MS);
       };
       // the time this process did not run during the call is given back, once (the dependency
       // may have answered meanwhile, unread); then one more turn of the event loop: an answer
@@ -271,8 +274,17 @@ export class CircuitBreaker {
       );
     });
     try {
+      const running = fn(call);
+      if (writes)
+        // a write whose stop reported only after the grace that the node was not stuck (it
+        // waited on a row lock; the kill's own connection was slow on a loaded box) was counted
+        // as hung: that count is taken back while the breaker is still closed
+        running.catch((error: unknown) => {
+          if (graceOver && error instanceof CallStoppedError && !error.report.dependencyStuck)
+            this.forgiveHungWrite();
+        });
       // a call that still succeeded while it stopped is a success: its effect took place
-      const result = await Promise.race([fn(call), timeout]);
+      const result = await Promise.race([running, timeout]);
       this.recordSuccess(probe, writes);
       return result;
     } catch (caught) {
@@ -404,6 +416,11 @@ export class CircuitBreaker {
       if (!hungWrite) this.openedByWrites = false;
       this.transition('open', `probe failed: ${reason}`);
     }
+  }
+
+  /** a write counted as hung turned out to have waited on its own row lock: uncounted */
+  private forgiveHungWrite(): void {
+    if (this.current === 'closed' && this.writeFailures > 0) this.writeFailures--;
   }
 
   private maybeHalfOpen(): void {
