@@ -35,6 +35,7 @@ import type {
 import type { TenantRepos } from '../domain/repositories.js';
 import type { Result } from '../domain/result.js';
 import { ProblemError } from '../http/problem.js';
+import { setHeader } from '../http/response-headers.js';
 import { commitRefusal, type DirectoryRefusal, resolveTenant } from '../routing/tenant-directory.js';
 
 /** the answer to a write its tenant's entry refuses; the same as requireWritable's for a 423 */
@@ -133,6 +134,8 @@ export const directoryBoundWrites: MiddlewareHandler<AppEnv> = async (c, next) =
       this.current = to;
       this.switches += 1;
       c.set('tenant', to);
+      // the answer names the shard that took the write (an outside check: 109 answers said the old)
+      setHeader(c, 'X-Shard', to.shardId);
     },
   };
   let release: (() => void) | undefined;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { MemoryDataAccess } from '../db/memory-data-access.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { createMemoryServices } from '../testing/memory-services.js';
 
 function setup() {
@@ -186,6 +187,29 @@ describe('Idempotency-Key', () => {
     expect(changed.status).toBe(204);
     const replay = await call('POST', '/v1/loans', { token: other, key: 'borrow', body: { bookId } });
     expect([replay.status, replay.json.code]).toEqual([401, 'token_revoked']);
+  });
+
+  it("stores the answer again when the master's connection was lost storing it the first time", async () => {
+    const { call, register, data, book } = setup();
+    const token = await register('lib@example.com');
+    // the book's write goes through; the first store of its answer loses its connection
+    const write = data.write.bind(data);
+    let writes = 0;
+    data.write = (tenant, fn, options) => {
+      writes++;
+      if (writes === 2)
+        return Promise.reject(
+          new DependencyUnavailableError('mysql-master:shard-1', 'PROTOCOL_CONNECTION_LOST'),
+        );
+      return write(tenant, fn, options);
+    };
+    const first = await call('POST', '/v1/books', { token, key: 'lost-store-1', body: book });
+    expect(first.status).toBe(201);
+    expect(writes).toBe(3);
+    const again = await call('POST', '/v1/books', { token, key: 'lost-store-1', body: book });
+    expect(again.status).toBe(201);
+    expect(again.res.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(again.text).toBe(first.text);
   });
 
   it('stores nothing for a write that failed, so the key can be sent again', async () => {

@@ -44,6 +44,7 @@ import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader, textBody } from '../http/response-headers.js';
 import { fieldProblem } from '../http/validation-problem.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { failureProblem } from './respond.js';
 
 /** a key row without an answer younger than this is a write still being answered */
@@ -220,12 +221,20 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (value !== null) headers[name] = value;
   }
   const response = { status: res.status, body: res.status === 204 ? '' : await res.clone().text(), headers };
-  try {
-    await services.data.write(tenant, async (repos) => {
+  const store = () =>
+    services.data.write(tenant, async (repos) => {
       await repos.idempotency.complete(key, response);
       if (Math.random() < PURGE_SHARE)
         await repos.idempotency.purge(new Date(Date.now() - IDEMPOTENCY_RETENTION_MS), PURGE_BATCH);
       return ok(undefined);
+    });
+  try {
+    // storing the answer again is harmless (the same row, the same answer): one more try when
+    // the master's connection was lost (an outside check that killed connections every 2 s left
+    // 2 keys whose repeat was told "still in progress" after their 201 and 200)
+    await store().catch((error: unknown) => {
+      if (!(error instanceof DependencyUnavailableError)) throw error;
+      return store();
     });
   } catch (error) {
     // the write stands; a repeat of this key is told its answer was lost

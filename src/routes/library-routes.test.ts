@@ -320,6 +320,7 @@ describe('library routes (memory adapters)', () => {
       config.put('tenants/acme', '{"shard":"shard-2","status":"active"}');
     });
     expect(switched.status).toBe(201);
+    expect(switched.res.headers.get('X-Shard')).toBe('shard-2');
     const token = switched.res.headers.get('X-Consistency-Token') ?? '';
     expect(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).s).toBe('shard-2');
     expect(holds).toEqual([{ tenant: 'acme', revision: config.current().revision }]);
