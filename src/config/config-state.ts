@@ -7,6 +7,7 @@
  * shard is rejected, and deleting a shard that still holds tenants is refused (the shard stays).
  */
 import { type DbHostPolicy, refusedServers } from './db-hosts.js';
+import { LayeredMap } from './layered-map.js';
 import {
   BREAKER_KINDS,
   type BreakerKind,
@@ -239,19 +240,20 @@ export class ConfigState {
     }
     this.revisionFloor = revision = Math.max(revision, this.revisionFloor);
     if (changes.length === 0 && revision === this.current.revision) return changes;
-    // copies of only the maps a change touched; snapshots handed out before stay as they were
+    // new maps of only those a change touched; snapshots handed out before stay as they were.
+    // The directory is layered (layered-map.ts): a copy of it per tenant put was O(tenants)
     const prev = this.current;
-    let tenants: Map<string, TenantEntry> | undefined;
+    const tenantSets: [string, TenantEntry][] = [];
+    const tenantDeletes: string[] = [];
     let moving: Map<string, number> | undefined;
     let instances: Map<string, InstanceInfo> | undefined;
     let epoch = prev.cache.epoch;
     for (const { key, new: now } of changes) {
       const parsed = now === undefined ? undefined : this.good.get(key)?.parsed;
       if (key.startsWith('tenants/')) {
-        tenants ??= new Map(prev.tenants);
         const id = key.slice('tenants/'.length);
-        if (parsed?.type === 'tenant') tenants.set(id, parsed.value);
-        else tenants.delete(id);
+        if (parsed?.type === 'tenant') tenantSets.push([id, parsed.value]);
+        else tenantDeletes.push(id);
       } else if (key.startsWith('moving/')) {
         moving ??= new Map(prev.moving);
         const id = key.slice('moving/'.length);
@@ -269,7 +271,10 @@ export class ConfigState {
     this.current = {
       ...prev,
       revision,
-      tenants: tenants ?? prev.tenants,
+      tenants:
+        tenantSets.length + tenantDeletes.length === 0
+          ? prev.tenants
+          : LayeredMap.over(prev.tenants).with(tenantSets, tenantDeletes),
       moving: moving ?? prev.moving,
       instances: instances ?? prev.instances,
       cache: epoch === prev.cache.epoch ? prev.cache : { ...prev.cache, epoch },
