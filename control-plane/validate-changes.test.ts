@@ -51,6 +51,23 @@ describe('validateChanges / problemsMessage', () => {
     ]);
   });
 
+  it('a new tenant on a shard deleted but kept for its tenants (as the instances hold it) is refused', () => {
+    // etcd no longer has shards/s1; the values in force (restored from history) still do
+    const inForce = new Map(base);
+    const read = readOf(base.filter(([key]) => key !== 'shards/s1'));
+    const problems = validateChanges(
+      read,
+      planChanges(read, new Map([['tenants/c', tenantOn('s1')]])),
+      inForce,
+    );
+    expect(problems).toEqual([
+      { key: 'tenants/c', reason: 'shard "s1" is deleted (kept only for the tenants still on it)' },
+    ]);
+    // a tenant still on it may change
+    const readonly = '{"shard":"s1","status":"readonly"}';
+    expect(validateChanges(read, planChanges(read, new Map([['tenants/a', readonly]])), inForce)).toEqual([]);
+  });
+
   it('a shard without tenants but still in placement: the cause is named on the shard, once', () => {
     const problems = problemsOf(base, [['shards/s2', undefined]]);
     expect(problems).toEqual([

@@ -173,6 +173,48 @@ describe('ConfigState', () => {
     expect(s.snapshot.shards.has('s1')).toBe(false);
   });
 
+  it('takes no new tenant onto a deleted shard kept for its tenants; those still on it may change', () => {
+    const s = new ConfigState();
+    s.load([
+      ['shards/s1', shard(3316), 1],
+      ['shards/s2', shard(3326), 2],
+      ['tenants/acme', '{"shard":"s1","status":"active"}', 3],
+      ['tenants/beta', '{"shard":"s2","status":"active"}', 4],
+    ]);
+    s.delete('shards/s1', 5);
+    expect(s.snapshot.shards.has('s1')).toBe(true);
+    const refusal = 'shard "s1" is deleted (kept only for the tenants still on it)';
+    // a new tenant, and one on another shard, may not name it; neither holds it
+    s.put('tenants/new', '{"shard":"s1","status":"active"}', 6);
+    s.put('tenants/beta', '{"shard":"s1","status":"active"}', 7);
+    expect(s.snapshot.tenants.has('new')).toBe(false);
+    expect(s.snapshot.tenants.get('beta')?.shard).toBe('s2');
+    expect(s.rejected).toEqual(
+      expect.arrayContaining([
+        { key: 'tenants/new', reason: refusal },
+        { key: 'tenants/beta', reason: `${refusal}; keeping last good value` },
+        { key: 'shards/s1', reason: 'deleted while 1 tenant(s) still on it; keeping it' },
+      ]),
+    );
+    // the tenant on it may change its status (a move off it makes it readonly first)
+    s.put('tenants/acme', '{"shard":"s1","status":"readonly"}', 8);
+    expect(s.snapshot.tenants.get('acme')).toEqual({ shard: 's1', status: 'readonly' });
+    // once it is off the shard, the shard goes, though the refused entry still names it
+    s.put('tenants/acme', '{"shard":"s2","status":"active"}', 9);
+    s.put('cache/ttl_seconds', '30', 10);
+    expect(s.snapshot.shards.has('s1')).toBe(false);
+    expect(s.rejected.find((r) => r.key === 'tenants/new')?.reason).toBe('unknown shard "s1"');
+    // and a shard deleted in the same change as a new tenant naming it is not kept for it
+    const t = new ConfigState();
+    t.load([['shards/s1', shard(3316), 1]]);
+    t.apply([
+      { type: 'put', key: 'tenants/late', value: '{"shard":"s1","status":"active"}', modRevision: 2 },
+      { type: 'delete', key: 'shards/s1', revision: 3 },
+    ]);
+    expect(t.snapshot.shards.has('s1')).toBe(false);
+    expect(t.snapshot.tenants.has('late')).toBe(false);
+  });
+
   it('reports changes with old and new values', () => {
     const s = new ConfigState();
     s.load([['cache/ttl_seconds', '60', 1]]);

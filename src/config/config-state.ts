@@ -140,7 +140,7 @@ export class ConfigState {
   private parses = new Map<string, { raw: string; result: ParseResult }>();
   private rejectedKeys: RejectedKey[] = [];
   /** shards deleted but kept in force for the tenants still on them (keepDeletedShardsInUse) */
-  private keptShards = 0;
+  private keptShards: ReadonlySet<string> = new Set();
   /** the config revision never goes below this: the last snapshot's, raised by watched deletes */
   private revisionFloor = 0;
   private current: ConfigSnapshot;
@@ -195,7 +195,7 @@ export class ConfigState {
         if (!isRuntimeKey(e.key)) this.revisionFloor = Math.max(this.revisionFloor, e.revision ?? 0);
       }
     }
-    const local = this.incremental && this.keptShards === 0 && events.every((e) => isLocalKey(e.key));
+    const local = this.incremental && this.keptShards.size === 0 && events.every((e) => isLocalKey(e.key));
     if (events.length > 0 && local) return this.recomputeLocal(new Set(events.map((e) => e.key)));
     return this.recompute();
   }
@@ -218,7 +218,7 @@ export class ConfigState {
         if (known?.raw !== raw.value) known = { raw: raw.value, result: parseConfigKey(key, raw.value) };
         this.parses.set(key, known);
         const r = known.result;
-        const reason = r.ok ? this.referenceError(r.parsed, this.good) : r.reason;
+        const reason = r.ok ? this.referenceError(r.parsed, this.good, previous) : r.reason;
         if (r.ok && !reason) next = { raw: raw.value, parsed: r.parsed };
         else {
           rejected.push({
@@ -302,7 +302,7 @@ export class ConfigState {
     };
     const check = (key: string, value: string) => {
       const r = parse(key, value);
-      const reason = r.ok ? this.referenceError(r.parsed, next) : r.reason;
+      const reason = r.ok ? this.referenceError(r.parsed, next, previous.get(key)) : r.reason;
       if (r.ok && !reason) {
         next.set(key, { raw: value, parsed: r.parsed });
         return;
@@ -313,7 +313,7 @@ export class ConfigState {
     };
     // shards first (tenants and the placement name them), then the rest; no sort of all keys
     for (const [key, { value }] of this.raw) if (isShardKey(key)) check(key, value);
-    this.keptShards = this.keepDeletedShardsInUse(previous, next, rejected, parse);
+    this.keptShards = this.keepDeletedShardsInUse(previous, next, rejected);
     for (const [key, { value }] of this.raw) if (!isShardKey(key)) check(key, value);
     rejected.sort(byKey);
     const changes: ConfigChange[] = [];
@@ -331,39 +331,54 @@ export class ConfigState {
     return changes;
   }
 
-  /** A shard deleted (or made invalid) while tenants still point at it stays in force; how many. */
+  /**
+   * A shard deleted while tenants still stand on it stays in force; the ids kept. A tenant stands
+   * on a shard when its last good entry names it (a new tenant naming a kept shard is refused by
+   * referenceError, so it holds nothing; one whose new value names another shard holds it until
+   * that value is in force).
+   */
   private keepDeletedShardsInUse(
     previous: Map<string, GoodEntry>,
     next: Map<string, GoodEntry>,
     rejected: RejectedKey[],
-    parse: (key: string, value: string) => ParseResult,
-  ): number {
-    const wanted = new Map<string, number>();
-    for (const [key, { value }] of this.raw) {
+  ): Set<string> {
+    const holders = new Map<string, number>();
+    for (const key of this.raw.keys()) {
       if (!key.startsWith('tenants/')) continue;
-      const r = parse(key, value);
-      const shard = r.ok && r.parsed.type === 'tenant' ? r.parsed.value.shard : undefined;
-      const kept = previous.get(key)?.parsed;
-      const fallback = kept?.type === 'tenant' ? kept.value.shard : undefined;
-      for (const id of new Set([shard, fallback])) if (id) wanted.set(id, (wanted.get(id) ?? 0) + 1);
+      const was = previous.get(key)?.parsed;
+      if (was?.type === 'tenant') holders.set(was.value.shard, (holders.get(was.value.shard) ?? 0) + 1);
     }
-    let kept = 0;
+    const kept = new Set<string>();
     for (const [key, entry] of previous) {
       if (next.has(key) || entry.parsed.type !== 'shard' || this.raw.has(key)) continue;
-      const holders = wanted.get(entry.parsed.id) ?? 0;
-      if (holders > 0) {
+      const count = holders.get(entry.parsed.id) ?? 0;
+      if (count > 0) {
         next.set(key, entry);
-        rejected.push({ key, reason: `deleted while ${holders} tenant(s) still on it; keeping it` });
-        kept++;
+        rejected.push({ key, reason: `deleted while ${count} tenant(s) still on it; keeping it` });
+        kept.add(entry.parsed.id);
       }
     }
     return kept;
   }
 
-  private referenceError(parsed: ParsedKey, good: Map<string, GoodEntry>): string | undefined {
+  /**
+   * `before`: the key's last good entry. A shard deleted but kept for its tenants takes no new
+   * one: a tenant may name it only if its last good entry did (a status change of a tenant still
+   * on it, e.g. a move off it making it readonly).
+   */
+  private referenceError(
+    parsed: ParsedKey,
+    good: Map<string, GoodEntry>,
+    before: GoodEntry | undefined,
+  ): string | undefined {
     if (parsed.type === 'shard') return refusedServers(this.dbHosts, parsed.value);
     if (parsed.type === 'tenant' && !good.has(`shards/${parsed.value.shard}`)) {
       return `unknown shard "${parsed.value.shard}"`;
+    }
+    if (parsed.type === 'tenant' && this.keptShards.has(parsed.value.shard)) {
+      const was = before?.parsed.type === 'tenant' ? before.parsed.value.shard : undefined;
+      if (was !== parsed.value.shard)
+        return `shard "${parsed.value.shard}" is deleted (kept only for the tenants still on it)`;
     }
     if (parsed.type === 'placement') {
       const missing = parsed.value.shards.filter((s) => !good.has(`shards/${s}`));
