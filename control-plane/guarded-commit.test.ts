@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CtlContextStub, ctlContextStub } from '../test/helpers/ctl-context-stub.js';
 import { type Change, MANAGED_SECTIONS } from './change-plan.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
-import { commitChanges, ETCD_DEFAULT_MAX_TXN_OPS, guardedTxn, txnOperationCount } from './guarded-commit.js';
+import {
+  commitChanges,
+  ETCD_DEFAULT_MAX_TXN_OPS,
+  guardedTxn,
+  guardFor,
+  txnOperationCount,
+} from './guarded-commit.js';
 
 const shard = '{"master":{"host":"127.0.0.1","port":3316},"replicas":[],"database":"shardgate"}';
 const tenantOn = (id: string) => `{"shard":"${id}","status":"active"}`;
@@ -43,6 +49,26 @@ describe('etcd failures of config apply, through the context of a command', () =
     expect(compare.every((c) => c.mod_revision === 51 && c.target === 'Mod' && c.result === 'Less')).toBe(
       true,
     );
+  });
+
+  it('narrow: a write of tenant entries and move marks alone is guarded by the other sections and its own tenant keys', () => {
+    const tenantWrite: Change[] = [
+      { key: 'tenants/a', old: undefined, new: tenantOn('s1') },
+      { key: 'moving/a', old: '{}', new: undefined },
+    ];
+    const narrow = guardFor(tenantWrite, { narrow: true });
+    expect(narrow).not.toContain('tenants/');
+    expect(narrow).toEqual([...MANAGED_SECTIONS.filter((s) => s !== 'tenants/'), 'tenants/a']);
+    const compare = guardedTxn('/sg/', 50, tenantWrite, narrow).compare;
+    // the tenant key alone, not a range
+    expect(compare.find((c) => c.key.toString() === '/sg/tenants/a')?.range_end).toBeUndefined();
+    expect(compare.find((c) => c.key.toString() === '/sg/shards/')?.range_end?.toString()).toBe(
+      '/sg/shards0',
+    );
+    // not narrow, or anything but tenants and move marks in the write: every section
+    expect(guardFor(tenantWrite)).toEqual(MANAGED_SECTIONS);
+    const withShardKey = [...tenantWrite, { key: 'shards/s1', old: undefined, new: shard }];
+    expect(guardFor(withShardKey, { narrow: true })).toEqual(MANAGED_SECTIONS);
   });
 
   it('a transaction etcd refuses as too large is a user error (exit 1) in one line saying what to do; any other failure exit 2', async () => {

@@ -38,11 +38,36 @@ interface GuardedTxn {
 }
 
 /**
- * The transaction that writes `changes`, guarded by: no managed key under the prefix was modified
- * after `revision` (one compare per managed section, one put or delete per change).
+ * What a commit of `changes` is guarded by (managed sections, and single keys): every managed
+ * section, unless `narrow` and the changes are tenant entries and their move marks only. Those
+ * are guarded by every other section and by the tenant keys written: no other tenant's entry
+ * bears on whether they are valid (a tenant names a shard; the placement and shard keys stay
+ * guarded), so a tenant created or changed meanwhile by someone else does not refuse the write.
+ * `tenants create` picks a least-tenants shard from its read, which such a write may leave a
+ * tenant off; two creates of the same id still collide on the key. `config apply` is not narrow:
+ * it writes a whole document, which any change in between makes stale.
  */
-export function guardedTxn(prefix: string, revision: number, changes: readonly Change[]): GuardedTxn {
-  const compare = MANAGED_SECTIONS.map((section) => ({
+export function guardFor(changes: readonly Change[], { narrow = false } = {}): readonly string[] {
+  const tenantOnly = changes.every((c) => c.key.startsWith('tenants/') || c.key.startsWith('moving/'));
+  if (!narrow || !tenantOnly) return MANAGED_SECTIONS;
+  return [
+    ...MANAGED_SECTIONS.filter((s) => s !== 'tenants/'),
+    ...changes.filter((c) => c.key.startsWith('tenants/')).map((c) => c.key),
+  ];
+}
+
+/**
+ * The transaction that writes `changes`, guarded by: no key of `guard` (guardFor: managed
+ * sections, and single keys) was modified after `revision` (one compare per entry, one put or
+ * delete per change).
+ */
+export function guardedTxn(
+  prefix: string,
+  revision: number,
+  changes: readonly Change[],
+  guard: readonly string[] = MANAGED_SECTIONS,
+): GuardedTxn {
+  const compare = guard.map((section) => ({
     key: Buffer.from(prefix + section, 'utf8'),
     // the range of every key that starts with the section
     range_end: section.endsWith('/') ? Range.prefix(prefix + section).end : undefined,
@@ -82,15 +107,20 @@ function txnRefusal(error: unknown, changes: number, operations: number): UserEr
 
 /**
  * Validate, then write all changes in one transaction guarded by: no managed key under the
- * prefix was modified after the revision read. Throws UserError naming every invalid key, and
- * for a transaction etcd refuses as too large (txnRefusal). Answers the revision written (the
- * read's when there is nothing to write).
+ * prefix was modified after the revision read (`narrow`: see guardFor). Throws UserError naming
+ * every invalid key, and for a transaction etcd refuses as too large (txnRefusal). Answers the
+ * revision written (the read's when there is nothing to write).
  */
-export async function commitChanges(ctx: CtlContext, read: PrefixRead, changes: Change[]): Promise<number> {
+export async function commitChanges(
+  ctx: CtlContext,
+  read: PrefixRead,
+  changes: Change[],
+  { narrow = false } = {},
+): Promise<number> {
   const problems = validateChanges(read, changes, (await stateInForce(ctx, read)).entries);
   if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
   if (changes.length === 0) return read.revision;
-  const txn = guardedTxn(ctx.prefix, read.revision, changes);
+  const txn = guardedTxn(ctx.prefix, read.revision, changes, guardFor(changes, { narrow }));
   const res = await ctx.call(async () => {
     try {
       return await ctx.etcd.kv.txn(txn);

@@ -4,7 +4,9 @@
  * in one guarded transaction, print the diff.
  *
  * The transaction is guarded by "no managed key changed since the revision read" (commitChanges),
- * which includes the mod_revision of every key written: an edit made in between is never lost.
+ * which includes the mod_revision of every key written: an edit made in between is never lost. A
+ * write of tenant entries alone is not refused for other tenants' changes (guardFor), so
+ * `tenants create` run in parallel, or beside a bulk load of the directory, is not refused.
  * Such a write is not refused at once: the command reads again and computes its keys from the new
  * read (so an edit of the same key is seen, and the write validated against it), up to
  * WRITE_ATTEMPTS times; only a prefix that keeps changing faster than that refuses it.
@@ -39,7 +41,7 @@ export async function commitFromRead(
     const changes = await compute(read);
     if (changes.length === 0) return { changes, revision: read.revision };
     try {
-      return { changes, revision: await commitChanges(ctx, read, changes) };
+      return { changes, revision: await commitChanges(ctx, read, changes, { narrow: true }) };
     } catch (error) {
       if (!(error instanceof ConcurrentChangeError) || attempt >= WRITE_ATTEMPTS) throw error;
       await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));

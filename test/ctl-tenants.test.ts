@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { setTenantStatus } from '../control-plane/commands/tenants.js';
+import { createTenant as createTenantCommand, setTenantStatus } from '../control-plane/commands/tenants.js';
 import { createCtlContext } from '../control-plane/ctl-context.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
@@ -46,6 +46,19 @@ async function newTenant(label: string, shard = 'shard-1'): Promise<string> {
   created.add(`tenants/${id}`);
   await createTenant(id, shard);
   return id;
+}
+
+/** A quiet context of a command whose every etcd call is followed by `after` (someone else's edit). */
+function ctxWithAfterEachCall(after: () => void): ReturnType<typeof createCtlContext> {
+  const ctx = createCtlContext();
+  ctx.out = () => {};
+  const call = ctx.call.bind(ctx);
+  ctx.call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const result = await call(fn);
+    after();
+    return result;
+  };
+  return ctx;
 }
 
 /** What every API instance answers to a read of `tenant`. */
@@ -131,16 +144,11 @@ describe('shardgate-ctl tenants set-status', () => {
     const id = await newTenant('race');
     const key = `tenants/${id}`;
     const concurrent = JSON.stringify({ shard: 'shard-1', status: 'readonly', name: 'edited meanwhile' });
-    const ctx = createCtlContext();
-    ctx.out = () => {};
-    const call = ctx.call.bind(ctx);
     let reads = 0;
     // the first etcd call is the command's read; an operator's put lands right after it
-    ctx.call = async <T>(fn: () => Promise<T>): Promise<T> => {
-      const result = await call(fn);
+    const ctx = ctxWithAfterEachCall(() => {
       if (reads++ === 0) etcdPut(key, concurrent);
-      return result;
-    };
+    });
     try {
       await setTenantStatus(ctx, id, 'suspended');
     } finally {
@@ -153,6 +161,27 @@ describe('shardgate-ctl tenants set-status', () => {
       status: 'suspended',
       name: 'edited meanwhile',
     });
+  });
+});
+
+describe("shardgate-ctl tenants: writes beside other tenants' changes", () => {
+  it('create and set-status are not refused while other tenants are written after every read', async () => {
+    let calls = 0;
+    // someone else's tenant lands after each etcd call of the command: a guard over the whole
+    // directory refused all of its attempts ("etcd changed since revision …")
+    const ctx = ctxWithAfterEachCall(() => {
+      put(`tenants/${unique(`other${calls++}`)}`, JSON.stringify({ shard: 'shard-2', status: 'active' }));
+    });
+    const id = unique('beside');
+    created.add(`tenants/${id}`);
+    try {
+      await createTenantCommand(ctx, id, { shard: 'shard-1' });
+      await setTenantStatus(ctx, id, 'readonly');
+    } finally {
+      ctx.close();
+    }
+    expect(JSON.parse(etcdGet(`tenants/${id}`)!)).toEqual({ shard: 'shard-1', status: 'readonly' });
+    expect(calls).toBeGreaterThanOrEqual(2);
   });
 });
 
