@@ -343,8 +343,10 @@ describe('shardgate-ctl', () => {
           'placement',
           'lb/weights/api-1',
           'breakers/default/failure_threshold',
+          'breakers/redis/call_timeout_ms',
         ]),
       );
+      expect(await client.get(`${prefix}breakers/redis/call_timeout_ms`).string()).toBe('250');
       // an operator drops a weight (back to haproxy.cfg's), the placement and a default setting
       for (const key of ['lb/weights/api-1', 'placement', 'breakers/default/failure_threshold'])
         await client.delete().key(`${prefix}${key}`);

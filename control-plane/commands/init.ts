@@ -6,9 +6,10 @@
  * shard removed, a placement changed or a weight deleted (to fall back to haproxy.cfg's) stays so
  * across `npm run stack -- up`, which runs `init` every time; before, each `up` put them back, and
  * `init` against a cluster of other shards added the local stack's shards beside them. A deleted
- * setting comes back as its default, which is what applies without it anyway.
+ * setting comes back as its default, which is what applies without it anyway, except a seeded
+ * per-kind breaker setting (`breakers/redis/call_timeout_ms`), without which the default key applies.
  */
-import { DEFAULT_BREAKER_SETTINGS, DEFAULT_SCALARS } from '../../src/config/schema.js';
+import { DEFAULT_BREAKER_SETTINGS, DEFAULT_SCALARS, SEEDED_KIND_SETTINGS } from '../../src/config/schema.js';
 import { topology } from '../../stack/topology.js';
 import { topologyEntries } from '../../stack/topology-config.js';
 import { formatChange, planChanges } from '../change-plan.js';
@@ -16,12 +17,18 @@ import type { CtlContext } from '../ctl-context.js';
 import { commitChanges } from '../guarded-commit.js';
 import { readPrefix } from '../prefix-read.js';
 
-/** The keys `init` seeds: every setting's default, then (withTopology) the topology's keys. */
+/**
+ * The keys `init` seeds: every setting's default and the per-kind breaker settings of
+ * SEEDED_KIND_SETTINGS, then (withTopology) the topology's keys.
+ */
 function defaultEntries({ withTopology }: { withTopology: boolean }): Map<string, string> {
   const entries = new Map<string, string>();
   for (const [setting, value] of Object.entries(DEFAULT_BREAKER_SETTINGS)) {
     entries.set(`breakers/default/${setting}`, String(value));
   }
+  for (const [kind, settings] of Object.entries(SEEDED_KIND_SETTINGS))
+    for (const [setting, value] of Object.entries(settings))
+      entries.set(`breakers/${kind}/${setting}`, String(value));
   for (const [key, value] of Object.entries(DEFAULT_SCALARS)) entries.set(key, value);
   if (withTopology) {
     for (const [key, value] of topologyEntries({ hostOf: () => topology.host })) entries.set(key, value);

@@ -169,6 +169,16 @@ export const DEFAULT_BREAKER_SETTINGS: BreakerSettings = {
   call_timeout_ms: 2000,
 };
 
+/**
+ * Per-kind settings `shardgate-ctl init` seeds beside `breakers/default/*` (keys like any other:
+ * deleted, `breakers/default/*` applies). A cached read that waits longer than a read of the
+ * database is worth nothing, so `redis` gives up after 250 ms, not 2 s: a Redis answering every
+ * command in 900 ms (`CLIENT PAUSE`) kept each cached read at 0.9 s with its breaker closed.
+ */
+export const SEEDED_KIND_SETTINGS: Partial<Record<BreakerKind, Partial<BreakerSettings>>> = {
+  redis: { call_timeout_ms: 250 },
+};
+
 /** `true` / `false`, with surrounding blanks (a newline from `echo … | etcdctl put`) ignored like numbers' */
 const boolText = z
   .string()
