@@ -2,7 +2,8 @@
  * What Node's HTTP server answered on its own, or resolved before Hono saw it, is answered as
  * problem+json by an API instance (src/entry/raw-request-guard.ts): a path with dot-segments
  * (an outside check reached `/metrics` through `/x/%2e%2e/metrics`, past a frontend rule on
- * `path_beg /metrics`), an HTTP/1.1 request without Host (a bare 400), an unmet `Expect` (a bare
+ * `path_beg /metrics`) or percent-encoded letters (`/%6detrics`), a request target that is no
+ * path (`OPTIONS *`) or a Host no URL can be built with (bare 400s), an HTTP/1.1 request without Host (a bare 400), an unmet `Expect` (a bare
  * 417) and `CONNECT` (the connection closed without a word).
  *
  * The entry runs from source with its dependencies at a closed port (helpers/start-entry.ts):
@@ -60,12 +61,27 @@ describe('requests Node used to answer bare, or resolve', () => {
     ['GET /v1/books HTTP/1.1\r\nX-Tenant-ID: t\r\n\r\n', 400, 'header.Host'],
     ['POST /v1/members HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}', 417, undefined],
     ['CONNECT 127.0.0.1:3316 HTTP/1.1\r\nHost: 127.0.0.1:3316\r\n\r\n', 405, undefined],
+    // a percent-encoded letter: Hono routed /%6detrics as /metrics (an outside check)
+    ['GET /%6detrics HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'path'],
+    ['GET /health/%63onfig HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'path'],
+    ['GET /v1/%62ooks HTTP/1.1\r\nHost: a\r\nX-Tenant-ID: t\r\n\r\n', 400, 'path'],
+    // what @hono/node-server cannot build a URL of: it answered a bare text/plain 400
+    ['OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n', 400, 'path'],
+    [
+      'GET /v1/books HTTP/1.1\r\nHost: x:abc\r\nX-Tenant-ID: t\r\nConnection: close\r\n\r\n',
+      400,
+      'header.Host',
+    ],
+    ['GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
+    ['GET /health HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
+    ['GET /health HTTP/1.1\r\nHost: x:99999\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
   ])('%j → %i problem+json', async (request, status, field) => {
     const r = await exchange(request);
     expect(r.status).toBe(status);
     expect(r.headers).toMatch(/\r\nContent-Type: application\/problem\+json/i);
     expect(r.headers).toMatch(/\r\nX-Request-Id: \S+/i);
     expect(r.headers).toMatch(/\r\nX-Content-Type-Options: nosniff/i);
+    expect(r.headers).toMatch(/\r\nX-Served-By: \S+/i);
     const problem = JSON.parse(r.body) as { status: number; errors?: { field: string }[] };
     expect(problem.status).toBe(status);
     if (field) expect(problem.errors?.map((e) => e.field)).toEqual([field]);
@@ -78,5 +94,13 @@ describe('requests Node used to answer bare, or resolve', () => {
     ).toBe(200);
     // a segment with dots in it is a name like any other: no such route
     expect((await exchange('GET /x/a..b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).status).toBe(404);
+    // escapes in the query, of reserved characters in the path, a host with a port, IPv6
+    for (const request of [
+      'GET /health?x=%41%7e HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      'GET /health HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n',
+      'GET /health HTTP/1.1\r\nHost: API.example:80\r\nConnection: close\r\n\r\n',
+    ])
+      expect((await exchange(request)).status, request).toBe(200);
+    expect((await exchange('GET /x%2Fy HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).status).toBe(404);
   });
 });

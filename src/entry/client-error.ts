@@ -74,7 +74,8 @@ export function clientProblemBody(problem: ClientProblem, requestId: string, fie
 }
 
 /** The raw HTTP/1.1 answer written to the socket (no request or response object exists). */
-export function clientErrorResponse(problem: ClientProblem, requestId: string): string {
+/** `servedBy`: the instance id, as `X-Served-By` (every answer of an instance names it) */
+export function clientErrorResponse(problem: ClientProblem, requestId: string, servedBy?: string): string {
   const body = clientProblemBody(problem, requestId);
   return [
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
@@ -84,6 +85,7 @@ export function clientErrorResponse(problem: ClientProblem, requestId: string): 
     'Cache-Control: no-store',
     `Content-Length: ${Buffer.byteLength(body)}`,
     `X-Request-Id: ${requestId}`,
+    ...(servedBy === undefined ? [] : [`X-Served-By: ${servedBy}`]),
     'Connection: close',
     '',
     body,
@@ -95,7 +97,11 @@ type ServerSocket = Duplex & { _httpMessage?: { headersSent?: boolean } | null }
 
 export function installClientErrorHandler(
   server: Pick<EventEmitter, 'on'>,
-  { logger, newId = () => crypto.randomUUID() }: { logger: Logger; newId?: () => string },
+  {
+    logger,
+    servedBy,
+    newId = () => crypto.randomUUID(),
+  }: { logger: Logger; servedBy?: string; newId?: () => string },
 ): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: ServerSocket) => {
     const code = err.code ?? 'unknown';
@@ -110,6 +116,6 @@ export function installClientErrorHandler(
     logger.debug({ code, status: problem.status, requestId }, 'unparseable request answered');
     // destroyed once written: an HTTP server socket allows half-open, and a client that never
     // closes its side must not hold it
-    socket.end(clientErrorResponse(problem, requestId), () => socket.destroy());
+    socket.end(clientErrorResponse(problem, requestId, servedBy), () => socket.destroy());
   });
 }

@@ -4,9 +4,9 @@
  * readiness goes 503 (HAProxy drains us), in-flight requests finish, the etcd registration is
  * removed, then the process exits. A second signal exits at once.
  */
-import { createServer, type RequestListener, type ServerOptions } from 'node:http';
+import { createServer, type ServerOptions } from 'node:http';
 import { hostname } from 'node:os';
-import { type HttpBindings, serve } from '@hono/node-server';
+import { getRequestListener, type HttpBindings, serve } from '@hono/node-server';
 import { BODY_LIMIT_BYTES, createApp } from '../app.js';
 import { RedisLoginThrottle } from '../auth/redis-login-throttle.js';
 import { CacheEpochRetirer } from '../cache/cache-epoch.js';
@@ -31,7 +31,7 @@ import { installClientErrorHandler } from './client-error.js';
 import { incomingHeader } from './incoming-header.js';
 import { NoContentResponse } from './no-content-response.js';
 import { preReadBodies, preReadBodyOf } from './pre-read-body.js';
-import { guardRawRequests, installRawRequestHandlers } from './raw-request-guard.js';
+import { guardRawRequests, installRawRequestHandlers, requestErrorResponse } from './raw-request-guard.js';
 
 function loadEnv() {
   try {
@@ -149,26 +149,34 @@ const app = createApp({
 // POST bodies are read off the socket before Hono sees the request (pre-read-body.ts); Hono's
 // own clean-up of unread bodies stays off, as that module requires. Bound to
 // SHARDGATE_LISTEN_HOST only (loopback unless the deployment says otherwise), like the agent port.
+// The request listener is @hono/node-server's own, made here rather than by `serve` (which passes
+// no `errorHandler`) so that a request it cannot build a URL of is answered as problem+json.
+const rawOptions = { logger, servedBy: instanceId };
+const requestListener = getRequestListener(app.fetch, {
+  hostname: env.SHARDGATE_LISTEN_HOST,
+  autoCleanupIncoming: false,
+  errorHandler: (error) => requestErrorResponse(error, rawOptions),
+});
 const server = serve(
   {
     fetch: app.fetch,
     port: env.PORT,
     hostname: env.SHARDGATE_LISTEN_HOST,
     autoCleanupIncoming: false,
-    createServer: ((options: ServerOptions, listener: RequestListener) =>
+    createServer: ((options: ServerOptions) =>
       createServer(
         // a 204 without the Content-Type @hono/node-server would add (no-content-response.ts);
         // a request without Host is answered by guardRawRequests, as problem+json
         { ...options, ServerResponse: NoContentResponse, requireHostHeader: false },
-        guardRawRequests(preReadBodies(listener, BODY_LIMIT_BYTES), { logger }),
+        guardRawRequests(preReadBodies(requestListener, BODY_LIMIT_BYTES), rawOptions),
       )) as typeof createServer,
   },
   (info) => {
     logger.info({ host: env.SHARDGATE_LISTEN_HOST, port: info.port }, 'listening');
   },
 );
-installClientErrorHandler(server, { logger });
-installRawRequestHandlers(server, { logger });
+installClientErrorHandler(server, rawOptions);
+installRawRequestHandlers(server, rawOptions);
 // Keep idle keep-alive connections open longer than HAProxy's `timeout http-keep-alive`, so
 // HAProxy never reuses a connection Node has just closed (a source of spurious 502s).
 if ('keepAliveTimeout' in server) {

@@ -13,6 +13,14 @@ describe('dotSegmentPath', () => {
       '/x\\..\\metrics',
       '/x%5c..%5cmetrics',
       '..',
+      '/%6detrics',
+      '/health/%63onfig',
+      '/v1/%62ooks',
+      '/v1/books/%30',
+      '/a%2Db',
+      '/a%5fb',
+      '/a%7Eb',
+      '/a%5A',
     ])
       expect(dotSegmentPath(url), url).toBe(true);
     for (const url of [
@@ -24,6 +32,14 @@ describe('dotSegmentPath', () => {
       '/v1/books?cursor=a%2e%2e',
       '/',
       '/health',
+      '/v1/books?author=%41',
+      '/a%2Fb',
+      '/a%20b',
+      '/a%40b',
+      '/a%5Bb',
+      '/a%3a',
+      '/a%60b',
+      '/a%7Bb',
     ])
       expect(dotSegmentPath(url), url).toBe(false);
   });

@@ -4,30 +4,50 @@
  * - a path with a `.` or `..` segment, raw or percent-encoded (`/x/%2e%2e/metrics`), or a
  *   backslash where a slash would be (`\`): the WHATWG URL that @hono/node-server builds
  *   resolves them, so `/x/%2e%2e/metrics` was served as `/metrics`, past a frontend rule that
- *   denies `path_beg /metrics` (README). Answered 400, field `path`;
+ *   denies `path_beg /metrics` (README). Also a percent-encoded letter, digit, `-`, `.`, `_` or
+ *   `~` (RFC 3986's unreserved characters, which no client needs to encode): Hono decodes the
+ *   path before it routes, so `/%6detrics` was served as `/metrics` past the same rule (an
+ *   outside check). Answered 400, field `path`;
+ * - a request target that is neither a path nor an absolute http(s) URL (`OPTIONS *`):
+ *   @hono/node-server cannot build a URL of it and answered a bare 400. Answered 400, field `path`;
  * - an HTTP/1.1 request without `Host` (RFC 9112 §3.2): Node's own answer was a bare 400 with no
  *   body (`requireHostHeader` is turned off for this). Answered 400, field `header.Host`;
  * - `Expect` other than `100-continue` ('checkExpectation'): Node's own was a bare 417;
  * - `CONNECT` ('connect'): Node closed the connection without a word. Answered 405 on the raw
  *   socket, which is then closed (its bytes after the request line are not HTTP to us).
- * Every answer is problem+json with `X-Request-Id` and `nosniff` (those on a response object also
- * `Cache-Control: no-store`), and closes the connection; the log line (debug) holds the reason and the request id, never the
+ * A Host that @hono/node-server cannot build a URL with (`x:abc`, `a b`, `[::1`) is answered by
+ * `requestErrorResponse`, its `errorHandler`: 400, field `header.Host` (it answered a bare 400).
+ * Every answer is problem+json with `X-Request-Id`, `nosniff` and `X-Served-By` (those on a
+ * response object also `Cache-Control: no-store`), and closes the connection; the log line (debug) holds the reason and the request id, never the
  * path or a header (either may carry a secret).
  */
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { RequestError } from '@hono/node-server';
 import type { Logger } from '../observability/logger.js';
 import { type ClientProblem, clientErrorResponse, clientProblemBody } from './client-error.js';
 
 /** a `.` or `..` segment (also `%2e`), or a backslash (also `%5c`), in the path before `?` */
 const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
 const BACKSLASH = /\\|%5c/i;
+/** a percent-encoded unreserved character: 0-9 A-Z a-z - . _ ~ */
+const ENCODED_UNRESERVED = /%(3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|2d|2e|5f|7e)/i;
 
+/** whether the path (before `?`) of a request target is one the guard refuses (see the top) */
 export function dotSegmentPath(url: string): boolean {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
-  return DOT_SEGMENT.test(path) || BACKSLASH.test(path);
+  return (
+    DOT_SEGMENT.test(path) || BACKSLASH.test(path) || (path.includes('%') && ENCODED_UNRESERVED.test(path))
+  );
+}
+
+const UPPER = /[A-Z]/;
+
+/** origin-form (`/…`) or absolute-form http(s); not `*` or an authority */
+function servableTarget(url: string): boolean {
+  return url.startsWith('/') || url.startsWith('http://') || url.startsWith('https://');
 }
 
 const badRequest = (detail: string): ClientProblem => ({
@@ -37,8 +57,10 @@ const badRequest = (detail: string): ClientProblem => ({
   detail,
 });
 const PATH = badRequest(
-  'The path must not contain "." or ".." segments or backslashes, raw or percent-encoded.',
+  'The path must not contain "." or ".." segments or backslashes, raw or percent-encoded, nor percent-encode a letter, a digit, "-", ".", "_" or "~".',
 );
+const TARGET = badRequest('The request target must be a path starting with "/" ("*" is not served).');
+const HOST = badRequest('The Host header is not a valid host with an optional port.');
 const NO_HOST = badRequest('An HTTP/1.1 request must carry a Host header.');
 const EXPECTATION: ClientProblem = {
   status: 417,
@@ -53,31 +75,65 @@ const CONNECT: ClientProblem = {
   detail: 'CONNECT is not served here.',
 };
 
-type Options = { logger: Logger; newId?: () => string };
+/** `servedBy`: the instance id, sent as `X-Served-By` as on every other answer */
+type Options = { logger: Logger; servedBy: string; newId?: () => string };
 
-function answer(res: ServerResponse, problem: ClientProblem, field: string, { logger, newId }: Options) {
+function refusal(problem: ClientProblem, field: string, { logger, newId, servedBy }: Options) {
   const requestId = (newId ?? (() => crypto.randomUUID()))();
   logger.debug({ status: problem.status, requestId, reason: problem.detail }, 'raw request refused');
   const body = clientProblemBody(problem, requestId, field);
-  res.shouldKeepAlive = false;
-  res.writeHead(problem.status, {
+  const headers = {
     'Content-Type': 'application/problem+json',
     'X-Content-Type-Options': 'nosniff',
     'Cache-Control': 'no-store',
     'X-Request-Id': requestId,
-    'Content-Length': Buffer.byteLength(body),
+    'X-Served-By': servedBy,
+    'Content-Length': String(Buffer.byteLength(body)),
     Connection: 'close',
-  });
+  };
+  return { body, headers };
+}
+
+function answer(res: ServerResponse, problem: ClientProblem, field: string, options: Options) {
+  const { body, headers } = refusal(problem, field, options);
+  res.shouldKeepAlive = false;
+  res.writeHead(problem.status, headers);
   res.end(body);
+}
+
+/**
+ * The `errorHandler` of @hono/node-server's request listener: a request it could not build a URL
+ * of (a Host such as `x:abc`, `a b`, `x:99999`, `[::1`) is answered 400 problem+json, field
+ * `header.Host`, instead of its bare 400; anything else thrown before the app answered, 500.
+ */
+export function requestErrorResponse(error: unknown, options: Options): Response {
+  const bad = error instanceof RequestError;
+  const problem: ClientProblem = bad
+    ? HOST
+    : { status: 500, code: 'internal_error', title: 'Internal server error', detail: 'The request failed.' };
+  if (!bad)
+    options.logger.error(
+      { err: error instanceof Error ? error.message : String(error) },
+      'request failed before the app',
+    );
+  const { body, headers } = refusal(problem, bad ? 'header.Host' : 'request', options);
+  return new Response(body, { status: problem.status, headers });
 }
 
 /** `listener` behind the path and Host checks; the server must be made with `requireHostHeader: false` */
 export function guardRawRequests(listener: RequestListener, options: Options): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
     if (req.url !== undefined && dotSegmentPath(req.url)) answer(res, PATH, 'path', options);
+    else if (req.url !== undefined && !servableTarget(req.url)) answer(res, TARGET, 'path', options);
     else if (req.httpVersion === '1.1' && req.headers.host === undefined)
       answer(res, NO_HOST, 'header.Host', options);
-    else listener(req, res);
+    else {
+      // a host is case-insensitive; @hono/node-server refuses one in capitals with a port
+      // (`API.example:80`: the URL's lowercased hostname is not the header's)
+      const host = req.headers.host;
+      if (host !== undefined && UPPER.test(host)) req.headers.host = host.toLowerCase();
+      listener(req, res);
+    }
   };
 }
 
@@ -89,6 +145,6 @@ export function installRawRequestHandlers(server: Pick<EventEmitter, 'on'>, opti
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     const requestId = (options.newId ?? (() => crypto.randomUUID()))();
     options.logger.debug({ status: 405, requestId }, 'CONNECT refused');
-    socket.end(clientErrorResponse(CONNECT, requestId), () => socket.destroy());
+    socket.end(clientErrorResponse(CONNECT, requestId, options.servedBy), () => socket.destroy());
   });
 }
