@@ -30,7 +30,7 @@ import { askKernel, callerGoneOf } from './caller-gone.js';
 import { installClientErrorHandler } from './client-error.js';
 import { incomingHeader } from './incoming-header.js';
 import { NoContentResponse } from './no-content-response.js';
-import { preReadBodies, preReadBodyOf } from './pre-read-body.js';
+import { installExpectContinue, preReadBodies, preReadBodyOf } from './pre-read-body.js';
 import { guardRawRequests, installRawRequestHandlers, requestErrorResponse } from './raw-request-guard.js';
 
 function loadEnv() {
@@ -177,6 +177,7 @@ const server = serve(
 );
 installClientErrorHandler(server, rawOptions);
 installRawRequestHandlers(server, rawOptions);
+installExpectContinue(server, BODY_LIMIT_BYTES);
 // Keep idle keep-alive connections open longer than HAProxy's `timeout http-keep-alive`, so
 // HAProxy never reuses a connection Node has just closed (a source of spurious 502s).
 if ('keepAliveTimeout' in server) {
