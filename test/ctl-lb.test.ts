@@ -7,16 +7,20 @@
  * Every weight made here is for an instance id starting with `ct-` (no HAProxy server has one);
  * each key is removed with a single-key delete at the end. Except in "a deleted lb/weights key",
  * which drives the real server api-2: a deleted key puts it back to its configured weight (the one
- * in haproxy.cfg), out of a weight-0 drain, both with `lb sync` and with `--watch`, and a drain or
- * maintenance set by hand is never undone. That block puts `lb/weights/api-2` back as it found it
+ * in haproxy.cfg), out of a weight-0 drain, both with `lb sync` and with `--watch` (and with the
+ * stack's daemon stopped, by the instance's agent-check), and a drain or maintenance set by hand
+ * is never undone, by the sync nor by the agent-check. That block puts `lb/weights/api-2` back as it found it
  * (one put, or one single-key delete), its agent-check back on, its state ready and its weight back.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { haproxyCommand } from '../control-plane/lb/haproxy-runtime.js';
-import { HAPROXY_SOCKET } from '../stack/paths.js';
+import { READY_MS } from '../src/entry/agent-check-server.js';
+import { HAPROXY_SOCKET, STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { HAPROXY } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
@@ -301,8 +305,48 @@ describe('shardgate-ctl lb sync: a deleted lb/weights key', () => {
     expect(again.stdout).toMatch(/^haproxy already matches etcd/);
   });
 
+  it("the instance's agent-check keeps a maintenance or drain set by hand, and applies a deleted key without the sync daemon", async () => {
+    // past the first replies after the instance's start, the only ones that say `ready` (they
+    // end the drain its predecessor set as it shut down)
+    await waitFor(
+      () => {
+        const since = JSON.parse(etcdGet(`instances/${api2.id}`) ?? '{}').startedAt as string | undefined;
+        return since !== undefined && Date.now() - Date.parse(since) > READY_MS + 1000;
+      },
+      { timeoutMs: READY_MS + 15_000, intervalMs: 250, what: `${api2.id} running for ${READY_MS + 1000} ms` },
+    );
+    await runtime(`set server ${server} state maint`);
+    stateSetByHand = true;
+    // three agent intervals (1 s each): it answered `ready` every time before, which ended it
+    await sleep(3500);
+    expect((await row()).admin & FMAINT).toBe(FMAINT);
+    await runtime(`set server ${server} state drain`);
+    await sleep(3500);
+    expect((await row()).admin & FDRAIN).toBe(FDRAIN);
+    await runtime(`set server ${server} state ready`);
+    stateSetByHand = false;
+    // the stack's sync daemon stopped: the agent alone applies a weight, and a deleted key (the
+    // weight in haproxy.cfg); it used to keep the weight it had
+    const daemon = Number(readFileSync(join(STATE_DIR, 'pids', 'lb-sync.pid'), 'utf8'));
+    process.kill(daemon, 'SIGSTOP');
+    try {
+      etcdPut(key, '5');
+      await waitFor(async () => (await row()).uweight === 5, {
+        timeoutMs: 5000,
+        what: 'weight 5 by the agent',
+      });
+      etcdDel(key);
+      await waitFor(async () => (await row()).uweight === api2.weight, {
+        timeoutMs: 5000,
+        what: `weight ${api2.weight} by the agent after the delete`,
+      });
+    } finally {
+      process.kill(daemon, 'SIGCONT');
+    }
+  });
+
   it('never undoes a drain or maintenance set by hand, with --watch or one-shot', async () => {
-    // the agent answers "ready" every second, which clears a hand-made drain: off for this test
+    // the sync daemon's part alone: the agent (which keeps it too, above) off for this test
     await runtime(`disable agent ${server}`);
     agentDisabled = true;
     await runtime(`set server ${server} state drain`);

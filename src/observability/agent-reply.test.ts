@@ -10,7 +10,14 @@ const b = (state: BreakerView['state']): BreakerView => ({
   settings: { failure_threshold: 1, reset_timeout_ms: 1000, half_open_max_calls: 1, call_timeout_ms: 10 },
   since: '',
 });
-const base = { draining: false, eventLoopLagMs: 5, breakers: [b('closed')], weight: 4, initialWeight: 1 };
+const base = {
+  draining: false,
+  eventLoopLagMs: 5,
+  breakers: [b('closed')],
+  weight: 4,
+  initialWeight: 1,
+  announceReady: true,
+};
 
 describe('agentReply', () => {
   it('says drain while shutting down, and weight 0% (a drain by weight, no admin state) when the etcd weight is 0', () => {
@@ -21,7 +28,11 @@ describe('agentReply', () => {
   it('reports the etcd weight relative to the initial weight while healthy', () => {
     expect(agentReply(base)).toBe('ready up 400%\n');
     expect(agentReply({ ...base, weight: 3, initialWeight: 3 })).toBe('ready up 100%\n');
-    expect(agentReply({ ...base, weight: undefined })).toBe('ready up\n');
+    // no etcd weight: the weight in haproxy.cfg, as `lb sync` sets it for a deleted key
+    expect(agentReply({ ...base, weight: undefined })).toBe('ready up 100%\n');
+    expect(agentReply({ ...base, weight: undefined, initialWeight: 10, eventLoopLagMs: 250 })).toBe(
+      'ready up 30%\n',
+    );
   });
   it('reports less while the event loop lags or most breakers are open', () => {
     expect(agentReply({ ...base, weight: 10, eventLoopLagMs: 250 })).toBe('ready up 300%\n');
@@ -29,5 +40,10 @@ describe('agentReply', () => {
       'ready up 200%\n',
     );
     expect(agentReply({ ...base, weight: 1, eventLoopLagMs: 900 })).toBe('ready up 100%\n');
+  });
+  it("leads with ready only when told to: later replies leave an operator's drain or maintenance alone", () => {
+    expect(agentReply({ ...base, announceReady: false })).toBe('up 400%\n');
+    expect(agentReply({ ...base, announceReady: false, weight: 0 })).toBe('up 0%\n');
+    expect(agentReply({ ...base, announceReady: false, draining: true })).toBe('drain\n');
   });
 });

@@ -1,6 +1,13 @@
 /**
- * What an instance tells HAProxy's `agent-check` (issue 7): `drain` while shutting down, `ready up
- * 0%` while its etcd weight is 0, else `ready up <pct>%`.
+ * What an instance tells HAProxy's `agent-check` (issue 7): `drain` while shutting down, `up 0%`
+ * while its etcd weight is 0, else `up <pct>%`; the word `ready` only in its first replies
+ * (`announceReady`, see agent-check-server.ts).
+ *
+ * `ready` ends any drain or maintenance of the server, whoever set it: the one this instance's
+ * predecessor set as it shut down (the reason to send it after a start), but also an operator's
+ * `set server … state maint|drain`. Sent on every reply it undid an operator's maintenance within
+ * a second (an outside check); now an operator's state stays, except one set while the instance
+ * was starting.
  *
  * Weight 0 is a drain by weight (no new requests, open ones finish), as `shardgate-ctl lb sync`
  * sets it, not the administrative `drain`: that one (FDRAIN) stays until the agent's next check
@@ -13,7 +20,8 @@
  * to the initial weight: while healthy this is exactly the weight `shardgate-ctl lb sync` sets,
  * so the two never fight; while the event loop lags or most breakers are open the factor drops
  * and HAProxy sends this instance less traffic without marking it down. Without an etcd weight
- * the reply carries no percentage and HAProxy keeps whatever weight it has.
+ * the reply is relative to the weight in haproxy.cfg (`100%` while healthy), as `lb sync` sets it
+ * for a deleted key: without one, `lb unset` did nothing while the sync daemon was down.
  */
 import type { BreakerView } from '../resilience/circuit-breaker.js';
 
@@ -26,6 +34,8 @@ export interface AgentInputs {
   weight: number | undefined;
   /** the weight HAProxy's config gives this server (percentages are relative to it) */
   initialWeight: number;
+  /** lead with `ready`: ends a drain or maintenance, the predecessor's `drain` included */
+  announceReady: boolean;
 }
 
 export function healthFactor({
@@ -43,8 +53,9 @@ export function healthFactor({
 
 export function agentReply(inputs: AgentInputs): string {
   if (inputs.draining) return 'drain\n';
-  if (inputs.weight === 0) return 'ready up 0%\n';
-  if (inputs.weight === undefined) return 'ready up\n';
-  const effective = Math.max(1, Math.round(inputs.weight * healthFactor(inputs)));
-  return `ready up ${Math.round((effective * 100) / Math.max(1, inputs.initialWeight))}%\n`;
+  const lead = inputs.announceReady ? 'ready ' : '';
+  if (inputs.weight === 0) return `${lead}up 0%\n`;
+  const weight = inputs.weight ?? inputs.initialWeight;
+  const effective = Math.max(1, Math.round(weight * healthFactor(inputs)));
+  return `${lead}up ${Math.round((effective * 100) / Math.max(1, inputs.initialWeight))}%\n`;
 }
