@@ -225,9 +225,10 @@ export function buildProgram(): Command {
   const lb = program.command('lb').description('load-balancer weights');
   lb.command('weight <instanceId> <weight>')
     .description(
-      'set the HAProxy weight of an instance (0-256, 0 = drain); one not registered now gets it too, with a warning',
+      'set the HAProxy weight of an instance (a whole number 0-256, 0 = drain); one not registered now gets it too, with a warning. A 0 that leaves no registered instance with a weight above 0 (HAProxy would answer every request 503) is refused unless --force',
     )
-    .action(run((ctx, id: string, w: string) => setWeight(ctx, id, w)));
+    .option('--force', 'drain the last registered instance with a weight above 0 too')
+    .action(run((ctx, id: string, w: string, opts: { force?: boolean }) => setWeight(ctx, id, w, opts)));
   lb.command('weights')
     .description(
       'every weight set in etcd (lb/weights/<id>), in force, and whether its instance is registered',

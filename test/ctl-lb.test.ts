@@ -125,6 +125,49 @@ describe('shardgate-ctl lb weight', () => {
     expect(same.stderr).toBe('');
   });
 
+  it('writes a whole number as the number it is, and refuses anything else in one line', () => {
+    const id = unique('typed');
+    created.add(`lb/weights/${id}`);
+    expect(ctl(['lb', 'weight', id, '007']).code).toBe(0);
+    expect(etcdGet(`lb/weights/${id}`)).toBe('7');
+    for (const bad of ['1.0', '-0', '1e2', '257', '9'.repeat(1000)]) {
+      const r = ctl(['lb', 'weight', id, bad]);
+      expect(r.code, bad.slice(0, 20)).toBe(1);
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr).toContain('is not a whole number 0–256');
+    }
+    expect(etcdGet(`lb/weights/${id}`)).toBe('7');
+  });
+
+  it('weight 0 for the last registered instance with a weight above 0 is refused, unless --force', () => {
+    const [api1, api2] = [topology.apis[0]!.id, topology.apis[1]!.id];
+    const keys = [`lb/weights/${api1}`, `lb/weights/${api2}`];
+    const saved = keys.map((k) => etcdGet(k));
+    try {
+      etcdPut(keys[1]!, '0');
+      const r = ctl(['lb', 'weight', api1, '0']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr).toContain(`${api1} is the last registered instance with a weight above 0`);
+      expect(etcdGet(keys[0]!)).toBe(saved[0]);
+      // the other one back above 0: allowed
+      etcdPut(keys[1]!, '1');
+      expect(ctl(['lb', 'weight', api1, '0']).code).toBe(0);
+      etcdPut(keys[0]!, saved[0] ?? '1');
+      // --force drains them all
+      etcdPut(keys[1]!, '0');
+      const forced = ctl(['lb', 'weight', api1, '0', '--force']);
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(etcdGet(keys[0]!)).toBe('0');
+    } finally {
+      keys.forEach((k, i) => {
+        const v = saved[i];
+        if (v === undefined) etcdGet(k) !== undefined && etcdDel(k);
+        else etcdPut(k, v);
+      });
+    }
+  });
+
   it('lb weights lists every weight in force; lb unset deletes one, a second unset is no error', () => {
     const ghost = unique('ghost');
     const bad = unique('bad');

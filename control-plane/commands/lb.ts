@@ -1,17 +1,21 @@
 /**
- * `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (0–256, 0 = drain). An instance that
- * is not registered now (no `instances/<id>`: down, not started yet, or a typo) still gets its
- * weight, with a warning on stderr naming it, printed once the write is done.
+ * `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (a whole number 0–256, written as
+ * the number: `007` is 7; 0 = drain). An instance that is not registered now (no
+ * `instances/<id>`: down, not started yet, or a typo) still gets its weight, with a warning on
+ * stderr naming it, printed once the write is done. A 0 that would leave no registered instance
+ * with a weight above 0 is refused unless `--force` (refuseLastDrain).
  * `lb unset <instanceId>`: delete the key; `lb sync` then gives the server its haproxy.cfg weight
  * again, ending a weight-0 drain. `lb weights [--json]`: every weight key in force, each instance
  * registered or not.
  */
+import type { ConfigSnapshot } from '../../src/config/config-state.js';
 import { parseConfigKey } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
-import { readPrefix } from '../prefix-read.js';
+import { loadState, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
+import { wholeNumber } from '../whole-number.js';
 import { writeKeys } from '../write-keys.js';
 
 const WEIGHTS = 'lb/weights/';
@@ -65,19 +69,48 @@ export async function unsetWeight(ctx: CtlContext, instanceId: string): Promise<
   });
 }
 
-export async function setWeight(ctx: CtlContext, instanceId: string, weight: string): Promise<void> {
+export async function setWeight(
+  ctx: CtlContext,
+  instanceId: string,
+  weightText: string,
+  { force = false }: { force?: boolean } = {},
+): Promise<void> {
   const key = `lb/weights/${instanceId}`;
-  const r = parseConfigKey(key, weight);
-  if (!r.ok) throw new UserError(`invalid ${ctx.prefix}${key}: ${r.reason}`);
+  const id = parseConfigKey(key, '1');
+  if (!id.ok) throw new UserError(`invalid instance id ${instanceId}: ${id.reason}`);
+  // written as the number it is ("007", " 1 " → "7", "1"), as --weight and @w take it
+  const weight = wholeNumber(weightText, 0, 256);
+  if (weight === undefined)
+    throw new UserError(`invalid ${ctx.prefix}${key}: "${clip(weightText)}" is not a whole number 0–256`);
   const registration = `instances/${instanceId}`;
   let registered = true;
   await writeKeys(ctx, (read) => {
     registered = read.entries.has(registration);
-    return new Map([[key, weight.trim()]]);
+    if (weight === 0 && !force) refuseLastDrain(loadState(read).snapshot, instanceId);
+    return new Map([[key, String(weight)]]);
   });
   if (!registered) {
     ctx.warn(
       `lb weight: warning: instance ${instanceId} is not registered now (no ${ctx.prefix}${registration}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies`,
     );
   }
+}
+
+/** a long text shown in a message: its first 40 characters and how long it was */
+function clip(text: string): string {
+  return text.length <= 40 ? text : `${text.slice(0, 40)}… (${text.length} characters)`;
+}
+
+/**
+ * Weight 0 for `instanceId` while it is the last registered instance HAProxy sends requests to
+ * (its weight in force above 0, or none: the haproxy.cfg weight), every other one at 0: HAProxy
+ * would answer every request 503. Refused; `--force` does it.
+ */
+function refuseLastDrain(snap: ConfigSnapshot, instanceId: string): void {
+  const serving = (id: string) => snap.instances.has(id) && snap.lbWeights.get(id) !== 0;
+  if (!serving(instanceId)) return;
+  if ([...snap.instances.keys()].some((id) => id !== instanceId && serving(id))) return;
+  throw new UserError(
+    `${instanceId} is the last registered instance with a weight above 0: weight 0 leaves HAProxy no server to send requests to (every request answered 503); nothing written. Re-run with --force to drain them all`,
+  );
 }
