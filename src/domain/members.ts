@@ -8,6 +8,7 @@ import { newId } from './ids.js';
 import { currentMember } from './member-access.js';
 import type { IssuedToken, MemberTokens, Principal } from './member-tokens.js';
 import type { Member } from './models.js';
+import { normalizingHasher } from './normalizing-hasher.js';
 import type { PasswordHasher } from './password-hasher.js';
 import type { TenantRepos } from './repositories.js';
 import { fail, ok, type Result } from './result.js';
@@ -24,10 +25,11 @@ export function normaliseEmail(email: string): string {
 }
 
 export async function registerMember(
-  { data, passwords }: Pick<MemberDeps, 'data' | 'passwords'>,
+  { data, passwords: hasher }: Pick<MemberDeps, 'data' | 'passwords'>,
   tenant: TenantRef,
   input: { email: string; name: string; password: string },
 ): Promise<WriteOutcome<Member>> {
+  const passwords = normalizingHasher(hasher);
   // Hash before the transaction: ~20-50 ms of CPU must not hold a connection and row locks. But
   // not ahead of a master whose breaker is open: that answers 503 at once, without the hashing.
   data.admitWrite(tenant);
@@ -82,10 +84,11 @@ const INVALID_CREDENTIALS = fail('unauthorized', 'invalid_credentials', 'email o
  * Unknown email and wrong password give the same failure after about the same time.
  */
 export async function login(
-  { data, passwords, memberTokens }: MemberDeps,
+  { data, passwords: hasher, memberTokens }: MemberDeps,
   tenant: TenantRef,
   input: { email: string; password: string },
 ): Promise<ReadOutcome<Result<IssuedToken>>> {
+  const passwords = normalizingHasher(hasher);
   const email = normaliseEmail(input.email);
   const find = (repos: TenantRepos) => repos.members.findByEmail(email);
   let found = await data.read(tenant, { from: 'master-else-replica' }, find);
@@ -119,12 +122,13 @@ export type PasswordCheckGuard = (email: string) => Promise<{
 }>;
 
 export async function changePassword(
-  { data, passwords }: Pick<MemberDeps, 'data' | 'passwords'>,
+  { data, passwords: hasher }: Pick<MemberDeps, 'data' | 'passwords'>,
   tenant: TenantRef,
   principal: Principal,
   input: { currentPassword: string; newPassword: string },
   guard?: PasswordCheckGuard,
 ): Promise<WriteOutcome<void>> {
+  const passwords = normalizingHasher(hasher);
   const current = await data.read(tenant, { from: 'master' }, (repos) =>
     repos.members.findById(principal.memberId),
   );

@@ -111,6 +111,19 @@ describe('library routes (memory adapters)', () => {
     expect({ ...wrong.json, requestId: '' }).toEqual({ ...unknown.json, requestId: '' });
   });
 
+  it('takes a password in any Unicode normal form: registered composed, it logs in decomposed or full-width', async () => {
+    const { call, register } = setup();
+    await register('acme', 'ann@example.com', 'caf\u00e9 horse 1');
+    for (const password of ['cafe\u0301 horse 1', 'caf\u00e9 horse \uff11']) {
+      const r = await call('POST', '/v1/auth/login', { body: { email: 'ann@example.com', password } });
+      expect(r.status, JSON.stringify(password)).toBe(200);
+    }
+    const wrong = await call('POST', '/v1/auth/login', {
+      body: { email: 'ann@example.com', password: 'cafe horse 1' },
+    });
+    expect(wrong.status).toBe(401);
+  });
+
   it('change-password revokes older tokens and the old password', async () => {
     const { call, register, data } = setup();
     const { token } = await register('acme', 'ann@example.com', 'old-password');

@@ -1,0 +1,24 @@
+/**
+ * Passwords hashed and compared in Unicode NFKC (NIST SP 800-63B §5.1.1.2: normalise before
+ * hashing): `café` typed as é (U+00E9) or as e + U+0301, or with a full-width letter, is one
+ * password. Before, they were hashed as typed, so a member who registered on one keyboard could
+ * be refused on another (an outside check: NFD at login after NFC at registration, 401).
+ *
+ * A hash made before (of the password as typed) still verifies: when the normalised password does
+ * not, and the password as typed differs from it, that is tried too. Such a member's hash is
+ * normalised at their next password change. The extra `verify` is spent only on passwords that
+ * NFKC changes, which ASCII ones never are.
+ */
+import type { PasswordHasher } from './password-hasher.js';
+
+export function normalizingHasher(inner: PasswordHasher): PasswordHasher {
+  return {
+    hash: (password) => inner.hash(password.normalize('NFKC')),
+    async verify(stored, password) {
+      const normal = password.normalize('NFKC');
+      if (await inner.verify(stored, normal)) return true;
+      return normal !== password && inner.verify(stored, password);
+    },
+    verifyDummy: (password) => inner.verifyDummy(password.normalize('NFKC')),
+  };
+}
