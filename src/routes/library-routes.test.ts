@@ -711,7 +711,13 @@ describe('library routes (memory adapters)', () => {
     const { app } = setup();
     const page = await app.request('/docs');
     expect(page.status).toBe(200);
-    expect(await page.text()).toMatch(/swagger-ui-dist@\d+\.\d+\.\d+\//);
+    const html = await page.text();
+    expect(html).toMatch(/swagger-ui-dist@\d+\.\d+\.\d+\//);
+    // each file it loads from the CDN with its subresource integrity
+    const tags = html.match(/<(script src|link rel="stylesheet" href)="https:[^>]*>/g) ?? [];
+    expect(tags).toHaveLength(2);
+    for (const tag of tags)
+      expect(tag).toMatch(/ integrity="sha384-[A-Za-z0-9+/]{64}" crossorigin="anonymous"/);
   });
 
   it('answers a compressed body 415 naming Content-Encoding, and a trailing slash 404', async () => {
