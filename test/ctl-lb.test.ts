@@ -363,6 +363,13 @@ describe('shardgate-ctl lb sync: a deleted lb/weights key', () => {
     // three agent intervals (1 s each): it answered `ready` every time before, which ended it
     await sleep(3500);
     expect((await row()).admin & FMAINT).toBe(FMAINT);
+    // and status says so: etcd's weight alone said nothing was wrong
+    const status = ctl(['status']);
+    expect(status.stdout).toContain(`  ! ${api2.id} is in maintenance in HAProxy: it gets no requests`);
+    const json = JSON.parse(ctl(['status', '--json']).stdout) as { haproxy: { differences: string[] } };
+    expect(json.haproxy.differences).toEqual([
+      `${api2.id} is in maintenance in HAProxy: it gets no requests`,
+    ]);
     await runtime(`set server ${server} state drain`);
     await sleep(3500);
     expect((await row()).admin & FDRAIN).toBe(FDRAIN);

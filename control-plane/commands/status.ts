@@ -2,12 +2,17 @@
  * `status [--json]`: the cluster as etcd describes it — revision, shards with hosts and tenant
  * counts, LB weights (naming a weighted instance that is not registered), breaker settings in
  * force, rejected keys, and the instances registered under their leases with the config revision
- * each has applied and what each answers at /health/ready right now.
+ * each has applied and what each answers at /health/ready right now. On HAProxy's host also its
+ * servers, and each instance HAProxy treats otherwise than etcd asks (lb/haproxy-view.ts).
  */
+
+import { topology } from '../../stack/topology.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
+import { haproxyView } from '../lb/haproxy-view.js';
 import { readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
+import { haproxySocketPath } from './lb-sync.js';
 import { shardLines } from './shards.js';
 
 interface ReplicaLag {
@@ -97,10 +102,11 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   const tenantsPerShard = Object.fromEntries([...snap.shards.keys()].map((id) => [id, 0]));
   for (const t of snap.tenants.values()) tenantsPerShard[t.shard] = (tenantsPerShard[t.shard] ?? 0) + 1;
   const urls = [...snap.instances.values()].map((i) => i.url);
-  const [live, ready, rejections] = await Promise.all([
+  const [live, ready, rejections, haproxy] = await Promise.all([
     liveReplication(urls),
     readiness(urls),
     instanceRejections(urls),
+    haproxyView(haproxySocketPath(undefined, ctx.env), topology.haproxy.backend, snap),
   ]);
   const ownRejection = new Set(s.rejected.map((r) => `${r.key}\n${r.reason}`));
   const view = {
@@ -133,6 +139,11 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       health: ready.get(info.url),
       rejected: rejections.get(info.url)?.filter((r) => !ownRejection.has(`${r.key}\n${r.reason}`)) ?? null,
     })),
+    /**
+     * HAProxy's servers as its runtime socket shows them, and each difference from etcd; null
+     * when there is no socket here (status run off HAProxy's host)
+     */
+    haproxy: haproxy ?? null,
     /** instances with an LB weight above 0 and no registration: down, or never started */
     unregisteredWeighted: [...snap.lbWeights]
       .filter(([id, weight]) => weight > 0 && !snap.instances.has(id))
@@ -161,6 +172,16 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
         .join(' ') || 'none'
     }${view.unregisteredWeighted.length > 0 ? `  (not registered: ${view.unregisteredWeighted.join(', ')})` : ''}`,
   );
+  if (haproxy) {
+    const servers = haproxy.servers
+      ?.map((sv) => {
+        const state = sv.maintenance ? 'maint' : sv.draining ? 'drain' : sv.running ? 'up' : 'down';
+        return `${sv.name} ${state} weight ${sv.weight}`;
+      })
+      .join(', ');
+    ctx.out(`haproxy backend ${haproxy.backend}: ${servers ?? `not asked (${haproxy.error})`}`);
+    for (const line of haproxy.differences) ctx.out(`  ! ${line}`);
+  }
   ctx.out(
     `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h`,
   );

@@ -63,6 +63,8 @@ export interface ServerState {
   draining: boolean;
   /** in any maintenance (FMAINT, IMAINT, CMAINT, RMAINT) */
   maintenance: boolean;
+  /** `srv_op_state` 2 (running): its checks pass; 0 stopped (down), 1 starting, 3 stopping */
+  running: boolean;
 }
 
 /** HAProxy answered that it has no backend of that name: a wrong name, not an outage. */
@@ -93,6 +95,7 @@ export async function showServers(socketPath: string, backend: string): Promise<
       admin,
       draining: (admin & ANY_DRAIN) !== 0,
       maintenance: (admin & ANY_MAINT) !== 0,
+      running: Number(f[5]) === 2,
     });
   }
   return rows;

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import type { InstanceInfo } from '../../src/config/schema.js';
+import type { ServerState } from './haproxy-runtime.js';
+import { differences } from './haproxy-view.js';
+
+const server = (name: string, over: Partial<ServerState> = {}): ServerState => ({
+  name,
+  weight: 1,
+  initialWeight: 1,
+  admin: 0,
+  draining: false,
+  maintenance: false,
+  running: true,
+  ...over,
+});
+const info: InstanceInfo = { url: 'http://x', configRevision: 1, startedAt: 'now' };
+
+describe('differences (status: HAProxy next to etcd)', () => {
+  it('names each server HAProxy sends fewer requests than etcd asks, and a weighted instance without one', () => {
+    const snap = {
+      lbWeights: new Map([
+        ['a', 1],
+        ['b', 1],
+        ['c', 1],
+        ['d', 5],
+        ['e', 2],
+        ['f', 0],
+        ['ghost', 3],
+      ]),
+      instances: new Map([['ghost', info]]),
+    };
+    expect(
+      differences(
+        [
+          server('a'),
+          server('b', { maintenance: true }),
+          server('c', { draining: true }),
+          server('d', { running: false, weight: 5 }),
+          server('e', { weight: 1 }),
+          // weight 0 in etcd: drained on purpose, whatever HAProxy shows
+          server('f', { maintenance: true, weight: 0 }),
+          // no key: the haproxy.cfg weight is asked
+          server('g', { weight: 0, initialWeight: 2 }),
+        ],
+        snap,
+      ),
+    ).toEqual([
+      'b is in maintenance in HAProxy: it gets no requests',
+      'c is drained in HAProxy: it gets no new requests',
+      'd is down in HAProxy (its checks fail): it gets no requests',
+      'e has weight 1 in HAProxy, 2 in etcd (its agent lowers it while the instance lags or its breakers are open)',
+      'g has weight 0 in HAProxy (2 in haproxy.cfg, no key in etcd): it gets no requests',
+      "ghost is registered with weight 3 but has no server in HAProxy's backend: it gets no requests",
+    ]);
+  });
+});
