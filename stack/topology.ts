@@ -20,7 +20,12 @@ export interface ShardTopology {
 export interface ApiInstance {
   id: string;
   port: number;
-  /** initial HAProxy weight, seeded into etcd `lb/weights/<id>` by `shardgate-ctl init` */
+  /**
+   * initial HAProxy weight, seeded into etcd `lb/weights/<id>` by `shardgate-ctl init`. 10, not
+   * 1: an instance's agent-check lowers its weight by a percentage while it lags or its breakers
+   * are open (agent-reply.ts), and a weight of 1 has no room below it but 0 (an outside check:
+   * six 0.3 s freezes left a lagging instance at weight 1 and its full share).
+   */
   weight: number;
   /** TCP port of the instance's HAProxy agent-check responder (SHARDGATE_AGENT_PORT) */
   agentPort: number;
@@ -56,8 +61,8 @@ export const topology = {
     },
   ] satisfies ShardTopology[],
   apis: [
-    { id: 'api-1', port: 8101, weight: 1, agentPort: 8201 },
-    { id: 'api-2', port: 8102, weight: 1, agentPort: 8202 },
+    { id: 'api-1', port: 8101, weight: 10, agentPort: 8201 },
+    { id: 'api-2', port: 8102, weight: 10, agentPort: 8202 },
   ] satisfies ApiInstance[],
   /** the email worker serves its Prometheus metrics on `metricsPort` */
   worker: { name: 'email-worker', metricsPort: 9464 },

@@ -335,6 +335,9 @@ describe('shardgate-ctl lb sync: a deleted lb/weights key', () => {
       etcdDel(key);
       await sleep(1500); // let the stack's own daemon act on the delete before the hand-made weight
     }
+    // the sync's part alone: the agent, which reports the configured weight too, off for this test
+    await runtime(`disable agent ${server}`);
+    agentDisabled = true;
     // what a delete left behind when no daemon ran
     await runtime(`set server ${server} weight 4`);
     const r = ctl(['lb', 'sync', '--socket', HAPROXY_SOCKET]);
@@ -346,6 +349,8 @@ describe('shardgate-ctl lb sync: a deleted lb/weights key', () => {
     const again = ctl(['lb', 'sync', '--socket', HAPROXY_SOCKET]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^haproxy already matches etcd/);
+    await runtime(`enable agent ${server}`);
+    agentDisabled = false;
   });
 
   it("the instance's agent-check keeps a maintenance or drain set by hand, and applies a deleted key without the sync daemon", async () => {
