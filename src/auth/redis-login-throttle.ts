@@ -181,7 +181,8 @@ export class RedisLoginThrottle implements LoginThrottle {
     return this.breakers.get(BREAKER, 'redis').executeOrTrial(() => fn(), this.trials);
   }
 
-  private readonly trials = { trial: () => this.redis.ping() };
+  // slow answers count as failures, as the read cache's on the same breaker
+  private readonly trials = { trial: () => this.redis.ping(), slowFails: true };
 
   /** Redis answered again after a warning: says so, and the next outage warns at once */
   private available(): void {

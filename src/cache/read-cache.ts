@@ -222,6 +222,8 @@ export class ReadCache {
   private readonly trials = {
     trial: () => this.store.get(PROBE_KEY),
     onClosedByTrials: () => this.afterTrials(),
+    // an answer slower than half the call timeout is worth less than the database's
+    slowFails: true,
   };
 
   /**

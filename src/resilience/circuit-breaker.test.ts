@@ -51,6 +51,35 @@ const stopsWith =
     );
 
 describe('CircuitBreaker', () => {
+  it('slowFails: a success after more than half of call_timeout_ms counts as a failure, its answer still given', async () => {
+    const { breaker, advance, stall, transitions } = setup();
+    /** answers after `ms` on the breaker's clock */
+    const answersAfter = (ms: number) => () => {
+      advance(ms);
+      return Promise.resolve('late');
+    };
+    // without the option a slow answer is a success
+    await expect(breaker.execute(answersAfter(150))).resolves.toBe('late');
+    await expect(breaker.execute(answersAfter(150))).resolves.toBe('late');
+    expect(breaker.state).toBe('closed');
+    // with it: two in a row (failure_threshold 2) open the breaker; the callers got their answers
+    await expect(breaker.execute(answersAfter(150), { slowFails: true })).resolves.toBe('late');
+    expect(breaker.state).toBe('closed');
+    await expect(breaker.execute(answersAfter(101), { slowFails: true })).resolves.toBe('late');
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toMatch(/answered after 101 ms, over half of call_timeout_ms/);
+    // half-open, a slow probe opens it again; a quick one (at half, or slow only by this
+    // process's own stall) counts as a success
+    advance(1000);
+    await expect(breaker.execute(answersAfter(150), { slowFails: true })).resolves.toBe('late');
+    expect(breaker.state).toBe('open');
+    advance(1000);
+    await breaker.execute(answersAfter(100), { slowFails: true });
+    stall(100);
+    await breaker.execute(answersAfter(150), { slowFails: true });
+    expect(breaker.state).toBe('closed');
+  });
+
   it('opens after failure_threshold consecutive failures and refuses calls with the time left', async () => {
     const { breaker, advance } = setup();
     await expect(breaker.execute(boom)).rejects.toThrow('boom');

@@ -46,6 +46,10 @@
  *   when a call reads `signal` (creating one per call was a measurable share of a cached read's
  *   CPU).
  *
+ * - `slowFails` (a cache's calls): a success slower than half of `call_timeout_ms` counts as a
+ *   failure (its caller keeps the answer), so a dependency that answers, but too slowly to be
+ *   worth waiting for, opens the breaker like one that does not answer.
+ *
  * Written by hand rather than with cockatiel 3.2's CircuitBreakerPolicy: that policy admits one
  * probe and closes on its first success (no N-success close, no N concurrent probes), and it
  * does not expose the time left while open, which Retry-After needs. Cockatiel's breaker and
@@ -113,6 +117,14 @@ export interface ExecuteOptions {
   isFailure?: (error: unknown) => boolean;
   /** the call changes state (a write transaction): its timeouts are counted apart (see above) */
   writes?: boolean;
+  /**
+   * A success after more than half of `call_timeout_ms` (less the time this process did not
+   * run) counts as a failure; its caller still gets its answer. For a cache, whose slow answer
+   * is worth less than a read of the database: a Redis answering each command in 200 ms (or one
+   * paused, `CLIENT PAUSE`, answering now and then just before the timeout) kept its breaker
+   * closed and every cached read that slow.
+   */
+  slowFails?: boolean;
 }
 
 export interface TrialOptions extends ExecuteOptions {
@@ -225,9 +237,10 @@ export class CircuitBreaker {
 
   async execute<T>(
     fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
-    { isFailure = () => true, writes = false }: ExecuteOptions = {},
+    { isFailure = () => true, writes = false, slowFails = false }: ExecuteOptions = {},
   ): Promise<T> {
     const state = this.state;
+    const started = slowFails ? this.clock.now() : 0;
     const s = this.settings();
     if (state === 'open') throw new BreakerOpenError(this.name, this.retryAfterMs());
     const probe = state === 'half_open' && this.probes(writes);
@@ -285,7 +298,14 @@ export class CircuitBreaker {
         });
       // a call that still succeeded while it stopped is a success: its effect took place
       const result = await Promise.race([running, timeout]);
-      this.recordSuccess(probe, writes);
+      const slowMs = slowFails ? this.slowness(started, s.call_timeout_ms) : 0;
+      if (slowMs > 0)
+        this.recordFailure(
+          probe || passed,
+          false,
+          new Error(`answered after ${Math.round(slowMs)} ms, over half of call_timeout_ms`),
+        );
+      else this.recordSuccess(probe, writes);
       return result;
     } catch (caught) {
       // a call that failed once aborted failed because of the timeout; how it stopped says
@@ -349,12 +369,19 @@ export class CircuitBreaker {
     return new BreakerOpenError(this.name, this.retryAfterMs());
   }
 
-  private async runTrials({ trial, writeTrial, isFailure }: TrialOptions): Promise<void> {
+  /** ms the call since `started` took, this process's stalls excepted, when over half of `callTimeoutMs`; else 0 */
+  private slowness(started: number, callTimeoutMs: number): number {
+    const now = this.clock.now();
+    const took = now - started - this.clock.stalledMs(started, now);
+    return took > callTimeoutMs / 2 ? took : 0;
+  }
+
+  private async runTrials({ trial, writeTrial, isFailure, slowFails }: TrialOptions): Promise<void> {
     this.trialsRunning = true;
     try {
       while (this.state === 'half_open') {
         if (!(this.openedByWrites && this.trialPassed)) {
-          await this.execute(() => trial(), { isFailure });
+          await this.execute(() => trial(), { isFailure, slowFails });
           // opened by writes, a read that answers shows that reads may pass again, not writes
           if (this.openedByWrites && this.current === 'half_open') this.trialPassed = true;
         } else if (writeTrial) {
