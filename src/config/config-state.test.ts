@@ -173,6 +173,29 @@ describe('ConfigState', () => {
     expect(s.snapshot.shards.has('s1')).toBe(false);
   });
 
+  it('while a deleted shard is kept, only a change of a tenant on it derives everything again', () => {
+    const s = new ConfigState();
+    s.load([
+      ['shards/s1', shard(3316), 1],
+      ['shards/s2', shard(3326), 2],
+      ['tenants/on', '{"shard":"s1","status":"active"}', 3],
+      ['tenants/off', '{"shard":"s2","status":"active"}', 4],
+    ]);
+    s.delete('shards/s1', 5);
+    const whole = vi.spyOn(s as unknown as { recompute: () => unknown }, 'recompute');
+    // other tenants, new ones, instances: the change alone (each did a whole derivation before)
+    s.put('tenants/off', '{"shard":"s2","status":"readonly"}', 6);
+    s.put('tenants/new', '{"shard":"s2","status":"active"}', 7);
+    s.put('tenants/refused', '{"shard":"s1","status":"active"}', 8);
+    s.put('instances/api-1', '{"url":"http://x","configRevision":8,"startedAt":"now"}', 9);
+    expect(whole).not.toHaveBeenCalled();
+    expect(s.snapshot.tenants.has('refused')).toBe(false);
+    // the tenant on the kept shard moves off: the whole, which lets the shard go
+    s.put('tenants/on', '{"shard":"s2","status":"active"}', 10);
+    expect(whole).toHaveBeenCalledTimes(1);
+    expect(s.snapshot.shards.has('s1')).toBe(false);
+  });
+
   it('takes no new tenant onto a deleted shard kept for its tenants; those still on it may change', () => {
     const s = new ConfigState();
     s.load([
@@ -196,6 +219,13 @@ describe('ConfigState', () => {
         { key: 'shards/s1', reason: 'deleted while 1 tenant(s) still on it; keeping it' },
       ]),
     );
+    // nor may the placement, where new tenants go
+    s.put('placement', '{"strategy":"least-tenants","shards":["s1","s2"]}', 7);
+    expect(s.rejected.find((r) => r.key === 'placement')?.reason).toBe(
+      'shard(s) "s1" deleted (kept only for the tenants still on them)',
+    );
+    expect(s.snapshot.placement).toBeUndefined();
+    s.delete('placement', 7);
     // the tenant on it may change its status (a move off it makes it readonly first)
     s.put('tenants/acme', '{"shard":"s1","status":"readonly"}', 8);
     expect(s.snapshot.tenants.get('acme')).toEqual({ shard: 's1', status: 'readonly' });

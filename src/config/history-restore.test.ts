@@ -65,6 +65,22 @@ describe('planHistoryRestore', () => {
     expect(state.snapshot.tenants.get('t1')).toMatchObject({ shard: 's1', status: 'readonly' });
   });
 
+  it('keeps a shard deleted under a tenant written again after the delete (made readonly)', async () => {
+    const h = history([
+      ['shards/s2', SHARD],
+      ['tenants/t2', '{"shard":"s2","status":"active"}'],
+      ['shards/s2', null],
+      ['tenants/t2', '{"shard":"s2","status":"readonly"}'],
+      ['cache/ttl_seconds', '30'],
+    ]);
+    const { state } = await startWith(h);
+    expect(state.snapshot.tenants.get('t2')).toEqual({ shard: 's2', status: 'readonly' });
+    expect(state.snapshot.shards.has('s2')).toBe(true);
+    expect(state.rejected).toEqual([
+      { key: 'shards/s2', reason: 'deleted while 1 tenant(s) still on it; keeping it' },
+    ]);
+  });
+
   it('keeps a shard deleted while a tenant is still on it, as a running instance does', async () => {
     const h = history([
       ['shards/s2', SHARD],

@@ -8,7 +8,8 @@
  *   its deletion, as a running instance keeps it while tenants are on it (the newest version that
  *   validates on its own: a failover's `set-master` before the delete is kept). The deletion's
  *   revision is found by bisecting between the tenant's revision, when the shard existed, and
- *   the read's, when it did not: about log2(revisions between them) reads. Should the shard have
+ *   the read's, when it did not: about log2(revisions between them) reads. When the tenant was
+ *   written again after the shard's delete, its earlier versions naming that shard are tried. Should the shard have
  *   been deleted and re-created more than once since, the bisection finds one of its deletions;
  * - otherwise the key's earlier versions are tried, newest first, each one that validates on its
  *   own in turn, until one is accepted together with everything else (a version naming a shard
@@ -115,6 +116,30 @@ export async function planHistoryRestore(
     return undefined;
   };
 
+  /**
+   * `shardKey` as it was right before its deletion, found from a tenant on it: from the tenant's
+   * version in `value`, or from an earlier one naming the same shard when the shard was already
+   * gone when that was written (a tenant put, say made readonly, after the shard's delete: a
+   * starting instance sent it to 404 while the running ones served it — an outside check).
+   */
+  const shardBefore = async (key: string, shardKey: string, value: Version): Promise<Version | undefined> => {
+    let version: Version | undefined = value;
+    for (let step = 0; version && step < HISTORY_STEPS; step++) {
+      const parsed = parseConfigKey(key, version.value);
+      if (
+        parsed.ok &&
+        parsed.parsed.type === 'tenant' &&
+        `shards/${parsed.parsed.value.shard}` === shardKey
+      ) {
+        const shard = await lastVersionOf(shardKey, version.mod, revision);
+        if (shard) return shard;
+      }
+      const older = await readSafe(key, version.mod - 1);
+      version = older === 'stop' ? undefined : older;
+    }
+    return undefined;
+  };
+
   const candidates = new Map<string, Version[]>();
   const choice = new Map<string, number>();
   const shardsBack = new Map<string, Version>();
@@ -140,7 +165,7 @@ export async function planHistoryRestore(
         if (!base.has(shardKey) && !triedShards.has(shardKey)) {
           triedShards.add(shardKey);
           // the shard as it was right before it was deleted
-          const shard = await lastVersionOf(shardKey, value.mod, revision);
+          const shard = await shardBefore(key, shardKey, value);
           if (shard) {
             shardsBack.set(shardKey, shard);
             progress = true;
