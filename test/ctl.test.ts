@@ -358,6 +358,11 @@ describe('shardgate-ctl', () => {
       expect(after).not.toContain('lb/weights/api-1');
       expect(after).not.toContain('placement');
       expect(after.length).toBe(seeded.length - 2);
+      // Redis's seeded timeout is not put back over an operator's lower default
+      await client.put(`${prefix}breakers/default/call_timeout_ms`).value('100');
+      await client.delete().key(`${prefix}breakers/redis/call_timeout_ms`);
+      expect(ctl(['init'], env).stdout).toContain('nothing to do');
+      expect(await keys()).not.toContain('breakers/redis/call_timeout_ms');
     } finally {
       // one key at a time, never a range
       for (const key of await keys()) await client.delete().key(`${prefix}${key}`);

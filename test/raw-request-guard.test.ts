@@ -99,6 +99,7 @@ describe('requests Node used to answer bare, or resolve', () => {
       'GET /health?x=%41%7e HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
       'GET /health HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n',
       'GET /health HTTP/1.1\r\nHost: API.example:80\r\nConnection: close\r\n\r\n',
+      'GET /health HTTP/1.1\r\nHost: localhost:\r\nConnection: close\r\n\r\n',
     ])
       expect((await exchange(request)).status, request).toBe(200);
     expect((await exchange('GET /x%2Fy HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).status).toBe(404);

@@ -15,7 +15,7 @@ import { topologyEntries } from '../../stack/topology-config.js';
 import { formatChange, planChanges } from '../change-plan.js';
 import type { CtlContext } from '../ctl-context.js';
 import { commitChanges } from '../guarded-commit.js';
-import { readPrefix } from '../prefix-read.js';
+import { type PrefixRead, readPrefix } from '../prefix-read.js';
 
 /**
  * The keys `init` seeds: every setting's default and the per-kind breaker settings of
@@ -36,6 +36,18 @@ function defaultEntries({ withTopology }: { withTopology: boolean }): Map<string
   return entries;
 }
 
+/**
+ * A seeded per-kind breaker setting that would be above the operator's own default for it
+ * (`breakers/default/<setting>`, say a call timeout of 100 with Redis's 250 deleted): not seeded,
+ * the kind keeps following the default. The seeds are there to lower a default, not to raise one.
+ */
+function raisesOwnDefault(read: PrefixRead, key: string, value: string): boolean {
+  const m = /^breakers\/([^/]+)\/([^/]+)$/.exec(key);
+  if (!m || m[1] === 'default') return false;
+  const own = Number(read.entries.get(`breakers/default/${m[2]}`));
+  return Number.isFinite(own) && own > 0 && own < Number(value);
+}
+
 export async function initCommand(
   ctx: CtlContext,
   opts: { force?: boolean; topology?: boolean },
@@ -45,7 +57,8 @@ export async function initCommand(
   const defaults = defaultEntries({ withTopology: opts.topology !== false && (opts.force || !hasShard) });
   const desired = new Map<string, string | undefined>();
   for (const [key, value] of defaults) {
-    if (opts.force || !read.entries.has(key)) desired.set(key, value);
+    if (opts.force || (!read.entries.has(key) && !raisesOwnDefault(read, key, value)))
+      desired.set(key, value);
   }
   const changes = planChanges(read, desired);
   if (changes.length === 0) {

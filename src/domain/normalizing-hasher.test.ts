@@ -21,4 +21,26 @@ describe('normalizingHasher', () => {
     expect(await hasher.verify(legacy, decomposed)).toBe(true);
     expect(await hasher.verify(legacy, 'cafe horse')).toBe(false);
   });
+
+  it('spends as many verifies on an unknown email as on a wrong password of a known one', async () => {
+    const calls = { verify: 0, dummy: 0 };
+    const counting = normalizingHasher({
+      hash: (p) => inner.hash(p),
+      verify: async (h, p) => {
+        calls.verify++;
+        return inner.verify(h, p);
+      },
+      verifyDummy: async (p) => {
+        calls.dummy++;
+        await inner.verifyDummy(p);
+      },
+    });
+    const stored = await counting.hash('something else');
+    for (const wrong of ['wr0ng\uff50assword1', 'wrong password']) {
+      calls.verify = calls.dummy = 0;
+      await counting.verify(stored, wrong);
+      await counting.verifyDummy(wrong);
+      expect(calls.dummy, wrong).toBe(calls.verify);
+    }
+  });
 });

@@ -61,10 +61,13 @@ export function installExpectContinue(server: Pick<EventEmitter, 'on' | 'emit'>,
 /**
  * The rest of a refused body: dropped as it comes, the connection kept, unless the client waits
  * for a `100 Continue` (no body is coming: close after the answer) or sends more than
- * LINGER_MAX_BYTES or for longer than LINGER_MAX_MS (then the connection is destroyed).
+ * LINGER_MAX_BYTES or for longer than LINGER_MAX_MS (then the connection is destroyed, whatever
+ * length it declared: by then the answer has long been sent).
  */
 function lingerOrClose(req: WithBody, res: ServerResponse, received: number, linger: Linger): void {
-  if (req[NO_CONTINUE] || declaredLength(req) > linger.maxBytes) {
+  // a length declared over the bound is read up to it too: closed at once, the reset lost the
+  // answer to clients still sending (7–10 of 12 bodies of 9 MB sent directly, an outside check)
+  if (req[NO_CONTINUE]) {
     res.shouldKeepAlive = false;
     req.resume();
     return;

@@ -128,10 +128,12 @@ export function guardRawRequests(listener: RequestListener, options: Options): R
     else if (req.httpVersion === '1.1' && req.headers.host === undefined)
       answer(res, NO_HOST, 'header.Host', options);
     else {
-      // a host is case-insensitive; @hono/node-server refuses one in capitals with a port
-      // (`API.example:80`: the URL's lowercased hostname is not the header's)
+      // a host is case-insensitive, and its port may be empty (RFC 3986 §3.2.3); @hono/node-server
+      // refuses one in capitals with a port (`API.example:80`: the URL's lowercased hostname is
+      // not the header's) and one with an empty port (`localhost:`)
       const host = req.headers.host;
-      if (host !== undefined && UPPER.test(host)) req.headers.host = host.toLowerCase();
+      if (host !== undefined && (UPPER.test(host) || host.endsWith(':')))
+        req.headers.host = host.toLowerCase().replace(/:$/, '');
       listener(req, res);
     }
   };

@@ -122,6 +122,12 @@ describe('library routes (memory adapters)', () => {
       body: { email: 'ann@example.com', password: 'cafe horse 1' },
     });
     expect(wrong.status).toBe(401);
+    // its length is counted as it is hashed: 8 code units sent, 4 characters in NFKC
+    const short = await call('POST', '/v1/members', {
+      body: { email: 'bob@example.com', name: 'Bob', password: 'e\u0301'.repeat(4) },
+    });
+    expect(short.status).toBe(400);
+    expect(short.json.errors).toEqual([{ field: 'body.password', message: 'must be at least 8 characters' }]);
   });
 
   it('change-password revokes older tokens and the old password', async () => {
