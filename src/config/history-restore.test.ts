@@ -81,6 +81,19 @@ describe('planHistoryRestore', () => {
     ]);
   });
 
+  it('restores the shard from a tenant on it when another tenant naming it, put after the delete, is looked at first', async () => {
+    const h = history([
+      ['shards/s2', SHARD],
+      ['tenants/t2', '{"shard":"s2","status":"active"}'],
+      ['shards/s2', null],
+      // refused by a running instance: it never stood on s2; its id sorts first
+      ['tenants/a-new', '{"shard":"s2","status":"active"}'],
+    ]);
+    const { state } = await startWith(h);
+    expect(state.snapshot.shards.has('s2')).toBe(true);
+    expect(state.snapshot.tenants.get('t2')?.shard).toBe('s2');
+  });
+
   it('keeps a shard deleted while a tenant is still on it, as a running instance does', async () => {
     const h = history([
       ['shards/s2', SHARD],

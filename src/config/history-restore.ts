@@ -143,6 +143,12 @@ export async function planHistoryRestore(
   const candidates = new Map<string, Version[]>();
   const choice = new Map<string, number>();
   const shardsBack = new Map<string, Version>();
+  /**
+   * `<shard key>\n<tenant key>` pairs looked up: each tenant naming a gone shard tries once. Per
+   * shard, the first tenant to try it could be one refused by the running instances (put naming
+   * it after its delete, with no earlier version on it): its failed lookup left the shard gone,
+   * and every tenant really on it answered 404 on the starting instance (an outside check).
+   */
   const triedShards = new Set<string>();
   const baseNow = () => {
     const base = new Map(current);
@@ -162,8 +168,8 @@ export async function planHistoryRestore(
       const parsed = parseConfigKey(key, value.value);
       if (parsed.ok && parsed.parsed.type === 'tenant') {
         const shardKey = `shards/${parsed.parsed.value.shard}`;
-        if (!base.has(shardKey) && !triedShards.has(shardKey)) {
-          triedShards.add(shardKey);
+        if (!base.has(shardKey) && !triedShards.has(`${shardKey}\n${key}`)) {
+          triedShards.add(`${shardKey}\n${key}`);
           // the shard as it was right before it was deleted
           const shard = await shardBefore(key, shardKey, value);
           if (shard) {

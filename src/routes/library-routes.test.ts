@@ -128,6 +128,11 @@ describe('library routes (memory adapters)', () => {
     });
     expect(short.status).toBe(400);
     expect(short.json.errors).toEqual([{ field: 'body.password', message: 'must be at least 8 characters' }]);
+    // and in characters, not UTF-16 units: four emoji are four
+    const emoji = await call('POST', '/v1/members', {
+      body: { email: 'bob@example.com', name: 'Bob', password: '\u{1F600}'.repeat(4) },
+    });
+    expect(emoji.status).toBe(400);
   });
 
   it('change-password revokes older tokens and the old password', async () => {

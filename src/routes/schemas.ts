@@ -130,7 +130,8 @@ export const password = z
   .max(128, 'must be at most 128 characters')
   // counted as it is hashed (normalizing-hasher.ts): "e" + U+0301 four times is 8 code units
   // typed but the 4 characters "éééé" hashed, and was taken (an outside check)
-  .refine((s) => s.normalize('NFKC').length >= 8, 'must be at least 8 characters')
+  // in code points: an emoji is one character, not two UTF-16 units ("😀" × 4 was taken)
+  .refine((s) => [...s.normalize('NFKC')].length >= 8, 'must be at least 8 characters')
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
   .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
   .refine((s) => VISIBLE.test(s), 'must not be only spaces or invisible characters');
