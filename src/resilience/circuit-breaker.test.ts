@@ -133,12 +133,33 @@ describe('CircuitBreaker', () => {
     expect(() => breaker.refuseIfOpen(write)).not.toThrow();
   });
 
-  it('a success resets the consecutive failure count', async () => {
+  it('a success takes back one failure: failures as often as successes keep it closed', async () => {
     const { breaker } = setup({ failure_threshold: 2 });
-    await breaker.execute(boom).catch(() => {});
-    await breaker.execute(ok);
-    await breaker.execute(boom).catch(() => {});
+    for (let i = 0; i < 20; i++) {
+      await breaker.execute(boom).catch(() => {});
+      await breaker.execute(ok);
+    }
     expect(breaker.state).toBe('closed');
+    expect(breaker.view().failures).toBe(0);
+  });
+
+  it('failures that outnumber successes open it, though never failure_threshold in a row', async () => {
+    // a Redis paused in a loop (CLIENT PAUSE 900): three reads time out, the fourth slips through
+    const { breaker, transitions } = setup({ failure_threshold: 5 });
+    const seen: string[] = [];
+    for (let cycle = 0; cycle < 3 && breaker.state === 'closed'; cycle++) {
+      for (let i = 0; i < 3 && breaker.state === 'closed'; i++) {
+        await breaker.execute(boom).catch(() => {});
+        seen.push(`F${breaker.view().failures}`);
+      }
+      if (breaker.state !== 'closed') break;
+      await breaker.execute(ok);
+      seen.push(`S${breaker.view().failures}`);
+    }
+    // before, each success ended the count: it never passed 3 and the breaker stayed closed
+    expect(seen).toEqual(['F1', 'F2', 'F3', 'S2', 'F3', 'F4', 'F5']);
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toBe('boom');
   });
 
   it('turns half-open after reset_timeout_ms and closes after half_open_max_calls successes', async () => {

@@ -2,7 +2,12 @@
  * A circuit breaker whose settings are read live on every event (CONTRACT.md §4 `breakers/…`):
  * a settings change applies to an existing breaker at once and never resets its state.
  *
- * - closed: calls pass; `failure_threshold` consecutive failures open it. Writes (`writes: true`)
+ * - closed: calls pass; the count of failures reaching `failure_threshold` opens it. A failure
+ *   adds one, a success takes one back (down to 0): so `failure_threshold` failures in a row open
+ *   it, and so do failures that outnumber successes, however they alternate. Before, a success
+ *   ended the count: a Redis paused in a loop (`CLIENT PAUSE 900` over and over), where three
+ *   reads timed out and the fourth slipped through, kept its breaker closed and each cached read
+ *   waiting the timeout. Failures as often as successes (or rarer) never open it. Writes (`writes: true`)
  *   that time out are counted apart from other failures: a read's success does not excuse them,
  *   so a node that hangs only on writes (a master behind a global read lock, on a full disk,
  *   waiting for a semi-sync acknowledgement) opens its breaker even while its position probes
@@ -148,7 +153,7 @@ export class CircuitBreaker {
   /** the clock of call deadlines and what stalled it (stall-watch.ts) */
   private readonly clock: StallClock;
   private current: BreakerState = 'closed';
-  /** consecutive failures: all but the timeouts of writes, and those */
+  /** failures less successes since the last transition (never below 0): all but the timeouts of writes; and those in a row */
   private failures = 0;
   private writeFailures = 0;
   /** the breaker last opened on timed-out writes: half-open, only writes probe */
@@ -405,8 +410,9 @@ export class CircuitBreaker {
 
   private recordSuccess(probe: boolean, writes: boolean): void {
     if (this.current === 'closed') {
-      // a write that went through shows reads do too; a read shows nothing about writes
-      this.failures = 0;
+      // one success takes back one failure, not all of them: a node that fails more calls than
+      // it answers still opens it (see the class comment); a read shows nothing about writes
+      if (this.failures > 0) this.failures--;
       if (writes) this.writeFailures = 0;
       return;
     }
