@@ -71,6 +71,20 @@ describe('the last good value across a restart', () => {
       what: 'the running instance to keep the deleted shard',
     });
     for (const base of INSTANCES) expect(await masterPortAt(base)).toBe(3997);
+    // a new tenant put naming the kept shard after its delete: refused by the running instances
+    const late = uniqueTenantId('cfgrst');
+    made.push(`tenants/${late}`);
+    etcdPut(`tenants/${late}`, JSON.stringify({ shard, status: 'active' }));
+    const lateRefused = /is deleted \(kept only for the tenants still on it\)$/;
+    await waitFor(
+      async () =>
+        lateRefused.test(
+          (await rejectedAt(INSTANCES[0]!)).find((r) => r.key === `tenants/${late}`)?.reason ?? '',
+        ),
+      { timeoutMs: 2000, what: 'the running instance to refuse a new tenant on the kept shard' },
+    );
+    for (const base of INSTANCES)
+      expect((await api('GET', '/v1/books?limit=1', { tenant: late, base })).status).toBe(404);
 
     // a fresh instance: the same, not a 404 for a tenant it would not know
     instance = await startExtraInstance({
@@ -89,5 +103,9 @@ describe('the last good value across a restart', () => {
     // the deleted shard as the running instances keep it: the master after the failover
     expect(await masterPortAt(instance.base)).toBe(3997);
     expect(rejected.find((r) => r.key === `shards/${shard}`)?.reason).toMatch(/^deleted while 1 tenant/);
+    // and refuses the new tenant on it as they do (before, it served it: the shard was loaded as
+    // present, then counted it as one of the shard's tenants)
+    expect(rejected.find((r) => r.key === `tenants/${late}`)?.reason).toMatch(lateRefused);
+    expect((await api('GET', '/v1/books?limit=1', { tenant: late, base: instance.base })).status).toBe(404);
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigState } from './config-state.js';
-import { type Entry, HISTORY_READS, planHistoryRestore, type VersionReader } from './history-restore.js';
+import {
+  applyRestorePlan,
+  type Entry,
+  HISTORY_READS,
+  planHistoryRestore,
+  type VersionReader,
+} from './history-restore.js';
 
 const SHARD = '{"master":{"host":"127.0.0.1","port":3316},"replicas":[]}';
 
@@ -32,11 +38,28 @@ async function startWith(h: ReturnType<typeof history>) {
     state.load(h.now());
     return { state, plan };
   }
-  state.load(plan.base);
-  for (const [k, v, m] of plan.puts) state.put(k, v, m);
-  for (const k of plan.deletes) state.delete(k);
+  applyRestorePlan(state, plan);
   return { state, plan };
 }
+
+/** what an instance that ran through `events`, one change at a time, enforces */
+function runningThrough(events: [key: string, value: string | null][]) {
+  const state = new ConfigState();
+  state.load([]);
+  events.forEach(([key, value], i) => {
+    if (value === null) state.delete(key);
+    else state.put(key, value, i + 1);
+  });
+  return state;
+}
+
+/** the parts of a state a request sees, and what it reports rejected */
+const enforced = (state: ConfigState) => ({
+  shards: [...state.snapshot.shards.keys()].sort(),
+  tenants: Object.fromEntries([...state.snapshot.tenants].sort()),
+  placement: state.snapshot.placement,
+  rejected: state.rejected.map((r) => r.key),
+});
 
 describe('planHistoryRestore', () => {
   it('puts back the newest earlier version of a rejected key and rejects the current one, keeping it', async () => {
@@ -92,6 +115,48 @@ describe('planHistoryRestore', () => {
     const { state } = await startWith(h);
     expect(state.snapshot.shards.has('s2')).toBe(true);
     expect(state.snapshot.tenants.get('t2')?.shard).toBe('s2');
+  });
+
+  it('enforces what a running instance does with writes naming a kept shard after its delete', async () => {
+    const events: [string, string | null][] = [
+      ['shards/s1', SHARD],
+      ['shards/s2', SHARD],
+      ['placement', '{"strategy":"least-tenants","shards":["s1"]}'],
+      ['tenants/on-s1', '{"shard":"s1","status":"active"}'],
+      ['tenants/held', '{"shard":"s2","status":"active"}'],
+      ['cache/ttl_seconds', '40'],
+      ['shards/s2', null],
+      // refused by a running instance: a new tenant, a move onto the kept shard, a placement
+      // naming it; taken: a tenant still on it made readonly
+      ['tenants/new', '{"shard":"s2","status":"active"}'],
+      ['tenants/on-s1', '{"shard":"s2","status":"active"}'],
+      ['placement', '{"strategy":"least-tenants","shards":["s1","s2"]}'],
+      ['tenants/held', '{"shard":"s2","status":"readonly"}'],
+      ['cache/ttl_seconds', '30'],
+    ];
+    const running = runningThrough(events);
+    expect(enforced(running)).toEqual({
+      shards: ['s1', 's2'],
+      tenants: {
+        held: { shard: 's2', status: 'readonly' },
+        'on-s1': { shard: 's1', status: 'active' },
+      },
+      placement: { strategy: 'least-tenants', shards: ['s1'] },
+      rejected: ['placement', 'shards/s2', 'tenants/new', 'tenants/on-s1'],
+    });
+    // before, a starting instance took all three: the restored shard was loaded as present
+    const { state } = await startWith(history(events));
+    expect(enforced(state)).toEqual(enforced(running));
+
+    // a tenant that went onto s1 after the delete, then named s2: its s1 version stays
+    const later: [string, string | null][] = [
+      ...events,
+      ['tenants/late', '{"shard":"s1","status":"active"}'],
+      ['tenants/late', '{"shard":"s2","status":"readonly"}'],
+    ];
+    const second = await startWith(history(later));
+    expect(enforced(second.state)).toEqual(enforced(runningThrough(later)));
+    expect(second.state.snapshot.tenants.get('late')).toEqual({ shard: 's1', status: 'active' });
   });
 
   it('keeps a shard deleted while a tenant is still on it, as a running instance does', async () => {

@@ -18,10 +18,15 @@
  * version the reader cannot give (compacted away, etcd unreachable) ends that key's search; a
  * key without an accepted version stays as the plain read had it (rejected, unset).
  *
+ * - a tenant or the placement written after a restored shard's delete and naming it (a new
+ *   tenant, a move onto it) gets the version a running instance kept, as that refused the write
+ *   (a shard kept for its tenants takes no new one): the newest earlier version not naming the
+ *   shard, or none. A tenant that stood on the shard at its delete keeps its later versions.
+ *
  * The plan: `base` to load (current values, with restored ones in place of rejected ones and
- * restored shards added), then `puts` (each restored key's current value, which the state rejects
- * "keeping last good value") and `deletes` (restored shards, which the state keeps while tenants
- * are on them).
+ * restored shards added), then `deletes` (restored shards, which the state keeps while tenants
+ * are on them) and `puts` (each restored key's current value, which the state rejects "keeping
+ * last good value").
  */
 import type { Etcd3 } from 'etcd3';
 import { type ConfigChange, ConfigState, type ConfigStateOptions, foldChanges } from './config-state.js';
@@ -92,7 +97,11 @@ export async function planHistoryRestore(
    * The newest version of `key` that validates on its own before its deletion: it existed at
    * `from`, and not at `to` (or still did, when `to` is only the newest revision known).
    */
-  const lastVersionOf = async (key: string, from: number, to: number): Promise<Version | undefined> => {
+  const lastVersionOf = async (
+    key: string,
+    from: number,
+    to: number,
+  ): Promise<{ version: Version; existedAt: number } | undefined> => {
     const first = await readSafe(key, from);
     if (!first || first === 'stop') return undefined;
     let known: Version = first;
@@ -108,7 +117,7 @@ export async function planHistoryRestore(
       } else hi = mid;
     }
     for (let step = 0; step < HISTORY_STEPS; step++) {
-      if (parseConfigKey(key, known.value).ok) return known;
+      if (parseConfigKey(key, known.value).ok) return { version: known, existedAt: lo };
       const older = await readSafe(key, known.mod - 1);
       if (!older || older === 'stop') return undefined;
       known = older;
@@ -122,7 +131,11 @@ export async function planHistoryRestore(
    * gone when that was written (a tenant put, say made readonly, after the shard's delete: a
    * starting instance sent it to 404 while the running ones served it — an outside check).
    */
-  const shardBefore = async (key: string, shardKey: string, value: Version): Promise<Version | undefined> => {
+  const shardBefore = async (
+    key: string,
+    shardKey: string,
+    value: Version,
+  ): Promise<{ version: Version; existedAt: number } | undefined> => {
     let version: Version | undefined = value;
     for (let step = 0; version && step < HISTORY_STEPS; step++) {
       const parsed = parseConfigKey(key, version.value);
@@ -142,7 +155,8 @@ export async function planHistoryRestore(
 
   const candidates = new Map<string, Version[]>();
   const choice = new Map<string, number>();
-  const shardsBack = new Map<string, Version>();
+  /** restored shards: the version, and a revision at which the shard still existed (its delete came after) */
+  const shardsBack = new Map<string, { version: Version; existedAt: number }>();
   /**
    * `<shard key>\n<tenant key>` pairs looked up: each tenant naming a gone shard tries once. Per
    * shard, the first tenant to try it could be one refused by the running instances (put naming
@@ -153,7 +167,7 @@ export async function planHistoryRestore(
   const baseNow = () => {
     const base = new Map(current);
     for (const [k, i] of choice) base.set(k, candidates.get(k)![i]!);
-    for (const [k, v] of shardsBack) base.set(k, v);
+    for (const [k, v] of shardsBack) base.set(k, v.version);
     return base;
   };
 
@@ -195,15 +209,68 @@ export async function planHistoryRestore(
   for (const key of [...shardsBack.keys()]) if (finalRejected.has(key)) shardsBack.delete(key);
   if (choice.size === 0 && shardsBack.size === 0) return undefined;
   const base = baseNow();
+  const restored = new Map([
+    ...[...choice].map(([k, i]): [string, number] => [k, candidates.get(k)![i]!.mod]),
+    ...[...shardsBack].map(([k, v]): [string, number] => [k, v.version.mod]),
+  ]);
+  const puts = [...choice.keys()];
+  // writes naming a restored shard after its delete: what the running instances kept instead
+  for (const [shardKey, { existedAt }] of shardsBack) {
+    const shard = shardKey.slice('shards/'.length);
+    for (const [key, value] of [...base]) {
+      if (value.mod <= existedAt || !names(key, value, shard)) continue;
+      const kept = await keptInstead(key, value, shard, existedAt);
+      if (kept === 'as is') continue;
+      if (kept) {
+        base.set(key, kept);
+        restored.set(key, kept.mod);
+      } else base.delete(key);
+      if (!puts.includes(key)) puts.push(key);
+    }
+  }
   return {
     base: [...base].map(([k, v]): Entry => [k, v.value, v.mod]),
-    puts: [...choice.keys()].map((k): Entry => [k, current.get(k)!.value, current.get(k)!.mod]),
+    puts: puts.map((k): Entry => [k, current.get(k)!.value, current.get(k)!.mod]),
     deletes: [...shardsBack.keys()],
-    restored: new Map([
-      ...[...choice].map(([k, i]): [string, number] => [k, candidates.get(k)![i]!.mod]),
-      ...[...shardsBack].map(([k, v]): [string, number] => [k, v.mod]),
-    ]),
+    restored,
   };
+
+  /**
+   * `value`, written after `shard` was deleted (it still existed at `existedAt`) and naming it:
+   * what a running instance enforces for `key` instead. A shard kept for its tenants takes no
+   * new one and no placement names it (config-state.ts): the newest earlier version that does
+   * not name it, valid on its own (undefined: none, the key did not exist then). A tenant that
+   * stood on the shard when it was deleted stays on it: its later writes are taken, 'as is'. So
+   * is a key whose history cannot be read that far (compacted): before this, every such write
+   * was taken by a starting instance, and a new tenant refused by the running ones was served.
+   */
+  async function keptInstead(
+    key: string,
+    value: Version,
+    shard: string,
+    existedAt: number,
+  ): Promise<Version | undefined | 'as is'> {
+    let version = value;
+    for (let step = 0; step < HISTORY_STEPS; step++) {
+      const older = await readSafe(key, version.mod - 1);
+      if (older === 'stop') return 'as is';
+      if (older === undefined) return undefined;
+      version = older;
+      if (!parseConfigKey(key, older.value).ok) continue; // refused by the running ones too
+      if (!names(key, older, shard)) return older;
+      if (older.mod <= existedAt) return key === 'placement' ? older : 'as is';
+    }
+    return 'as is';
+  }
+}
+
+/** whether `value` of `key` (a tenant or the placement) names `shard` */
+function names(key: string, value: Version, shard: string): boolean {
+  const parsed = parseConfigKey(key, value.value);
+  if (!parsed.ok) return false;
+  if (parsed.parsed.type === 'tenant') return parsed.parsed.value.shard === shard;
+  if (parsed.parsed.type === 'placement') return parsed.parsed.value.shards.includes(shard);
+  return false;
 }
 
 /**
@@ -213,8 +280,10 @@ export async function planHistoryRestore(
  */
 export function applyRestorePlan(state: ConfigState, plan: RestorePlan): ConfigChange[] {
   const changes = [state.load(plan.base)];
-  for (const [key, value, mod] of plan.puts) changes.push(state.put(key, value, mod));
+  // the deletes first: a put naming a restored shard is then judged as the running instances
+  // judged it, against a shard kept only for its tenants
   for (const key of plan.deletes) changes.push(state.delete(key));
+  for (const [key, value, mod] of plan.puts) changes.push(state.put(key, value, mod));
   return foldChanges(...changes);
 }
 
