@@ -100,6 +100,9 @@ describe('requests Node used to answer bare, or resolve', () => {
       'GET /health HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n',
       'GET /health HTTP/1.1\r\nHost: API.example:80\r\nConnection: close\r\n\r\n',
       'GET /health HTTP/1.1\r\nHost: localhost:\r\nConnection: close\r\n\r\n',
+      // absolute-form, its scheme in capitals (before, 400: @hono/node-server takes only http://)
+      'GET HTTP://LOCALHOST/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+      'GET http://localhost/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
     ])
       expect((await exchange(request)).status, request).toBe(200);
     expect((await exchange('GET /x%2Fy HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).status).toBe(404);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dotSegmentPath } from './raw-request-guard.js';
+import { dotSegmentPath, servableTarget } from './raw-request-guard.js';
 
 describe('dotSegmentPath', () => {
   it('finds "." and ".." segments, raw or percent-encoded, and backslashes, in the path only', () => {
@@ -42,5 +42,16 @@ describe('dotSegmentPath', () => {
       '/a%7Bb',
     ])
       expect(dotSegmentPath(url), url).toBe(false);
+  });
+});
+
+describe('servableTarget', () => {
+  it('takes a path, and an absolute http(s) URL with its scheme in lower case; nothing else', () => {
+    expect(servableTarget('/v1/books?x=HTTP://a')).toBe('/v1/books?x=HTTP://a');
+    expect(servableTarget('http://a/health')).toBe('http://a/health');
+    expect(servableTarget('HTTP://LOCALHOST/Health')).toBe('http://LOCALHOST/Health');
+    expect(servableTarget('Https://a/x')).toBe('https://a/x');
+    for (const url of ['*', 'localhost:8080', 'ftp://a/x', 'http:/a', 'HTTP:a', ''])
+      expect(servableTarget(url), url).toBeUndefined();
   });
 });

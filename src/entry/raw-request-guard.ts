@@ -9,7 +9,8 @@
  *   path before it routes, so `/%6detrics` was served as `/metrics` past the same rule (an
  *   outside check). Answered 400, field `path`;
  * - a request target that is neither a path nor an absolute http(s) URL (`OPTIONS *`):
- *   @hono/node-server cannot build a URL of it and answered a bare 400. Answered 400, field `path`;
+ *   @hono/node-server cannot build a URL of it and answered a bare 400. Answered 400, field `path`
+ *   (an absolute URL's scheme is taken in any case: `servableTarget`);
  * - an HTTP/1.1 request without `Host` (RFC 9112 §3.2): Node's own answer was a bare 400 with no
  *   body (`requireHostHeader` is turned off for this). Answered 400, field `header.Host`;
  * - `Expect` other than `100-continue` ('checkExpectation'): Node's own was a bare 417;
@@ -45,9 +46,19 @@ export function dotSegmentPath(url: string): boolean {
 
 const UPPER = /[A-Z]/;
 
-/** origin-form (`/…`) or absolute-form http(s); not `*` or an authority */
-function servableTarget(url: string): boolean {
-  return url.startsWith('/') || url.startsWith('http://') || url.startsWith('https://');
+const ABSOLUTE = /^https?:\/\//i;
+
+/**
+ * The request target as @hono/node-server takes it: origin-form (`/…`) as is, absolute-form
+ * http(s) with its scheme in lower case (a scheme is case-insensitive, RFC 3986 §3.1; it takes
+ * only `http://` and `https://`, and `HTTP://host/health` was refused); undefined for anything
+ * else (`*`, an authority).
+ */
+export function servableTarget(url: string): string | undefined {
+  if (url.startsWith('/')) return url;
+  if (!ABSOLUTE.test(url)) return undefined;
+  const colon = url.indexOf(':');
+  return url.slice(0, colon).toLowerCase() + url.slice(colon);
 }
 
 const badRequest = (detail: string): ClientProblem => ({
@@ -123,8 +134,10 @@ export function requestErrorResponse(error: unknown, options: Options): Response
 /** `listener` behind the path and Host checks; the server must be made with `requireHostHeader: false` */
 export function guardRawRequests(listener: RequestListener, options: Options): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
+    let target: string | undefined;
     if (req.url !== undefined && dotSegmentPath(req.url)) answer(res, PATH, 'path', options);
-    else if (req.url !== undefined && !servableTarget(req.url)) answer(res, TARGET, 'path', options);
+    else if (req.url !== undefined && (target = servableTarget(req.url)) === undefined)
+      answer(res, TARGET, 'path', options);
     else if (req.httpVersion === '1.1' && req.headers.host === undefined)
       answer(res, NO_HOST, 'header.Host', options);
     else {
@@ -134,6 +147,7 @@ export function guardRawRequests(listener: RequestListener, options: Options): R
       const host = req.headers.host;
       if (host !== undefined && (UPPER.test(host) || host.endsWith(':')))
         req.headers.host = host.toLowerCase().replace(/:$/, '');
+      if (target !== undefined && target !== req.url) req.url = target;
       listener(req, res);
     }
   };
