@@ -134,10 +134,9 @@ export function requestErrorResponse(error: unknown, options: Options): Response
 /** `listener` behind the path and Host checks; the server must be made with `requireHostHeader: false` */
 export function guardRawRequests(listener: RequestListener, options: Options): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    let target: string | undefined;
+    const target = req.url === undefined ? undefined : servableTarget(req.url);
     if (req.url !== undefined && dotSegmentPath(req.url)) answer(res, PATH, 'path', options);
-    else if (req.url !== undefined && (target = servableTarget(req.url)) === undefined)
-      answer(res, TARGET, 'path', options);
+    else if (req.url !== undefined && target === undefined) answer(res, TARGET, 'path', options);
     else if (req.httpVersion === '1.1' && req.headers.host === undefined)
       answer(res, NO_HOST, 'header.Host', options);
     else {

@@ -34,13 +34,10 @@ const breakerBody = z
         name: z.string(),
         kind: z.string(),
         state: z.enum(['closed', 'open', 'half_open']),
-        failures: z
-          .number()
-          .int()
-          .openapi({
-            description:
-              'failures less successes since the last state change (never below 0); the breaker opens when it reaches failure_threshold. Write transactions that timed out are counted apart, in a row; the larger count is shown',
-          }),
+        failures: z.number().int().openapi({
+          description:
+            'failures less successes since the last state change (never below 0); the breaker opens when it reaches failure_threshold. Write transactions that timed out are counted apart, in a row; the larger count is shown',
+        }),
         settings: z.record(z.string(), z.number()),
         since: z.string(),
       }),
