@@ -101,7 +101,7 @@ export async function planHistoryRestore(
     key: string,
     from: number,
     to: number,
-  ): Promise<{ version: Version; existedAt: number } | undefined> => {
+  ): Promise<{ version: Version; existedAt: number | undefined } | undefined> => {
     const first = await readSafe(key, from);
     if (!first || first === 'stop') return undefined;
     let known: Version = first;
@@ -117,7 +117,9 @@ export async function planHistoryRestore(
       } else hi = mid;
     }
     for (let step = 0; step < HISTORY_STEPS; step++) {
-      if (parseConfigKey(key, known.value).ok) return { version: known, existedAt: lo };
+      // the deletion's revision is known only when the search ran to its end
+      if (parseConfigKey(key, known.value).ok)
+        return { version: known, existedAt: hi - lo === 1 ? lo : undefined };
       const older = await readSafe(key, known.mod - 1);
       if (!older || older === 'stop') return undefined;
       known = older;
@@ -135,7 +137,7 @@ export async function planHistoryRestore(
     key: string,
     shardKey: string,
     value: Version,
-  ): Promise<{ version: Version; existedAt: number } | undefined> => {
+  ): Promise<{ version: Version; existedAt: number | undefined } | undefined> => {
     let version: Version | undefined = value;
     for (let step = 0; version && step < HISTORY_STEPS; step++) {
       const parsed = parseConfigKey(key, version.value);
@@ -155,8 +157,11 @@ export async function planHistoryRestore(
 
   const candidates = new Map<string, Version[]>();
   const choice = new Map<string, number>();
-  /** restored shards: the version, and a revision at which the shard still existed (its delete came after) */
-  const shardsBack = new Map<string, { version: Version; existedAt: number }>();
+  /**
+   * restored shards: the version, and the last revision at which the shard existed (its delete
+   * came right after; undefined when the search for it stopped short: out of reads, compacted)
+   */
+  const shardsBack = new Map<string, { version: Version; existedAt: number | undefined }>();
   /**
    * `<shard key>\n<tenant key>` pairs looked up: each tenant naming a gone shard tries once. Per
    * shard, the first tenant to try it could be one refused by the running instances (put naming
@@ -216,6 +221,7 @@ export async function planHistoryRestore(
   const puts = [...choice.keys()];
   // writes naming a restored shard after its delete: what the running instances kept instead
   for (const [shardKey, { existedAt }] of shardsBack) {
+    if (existedAt === undefined) continue; // as before: such writes are taken
     const shard = shardKey.slice('shards/'.length);
     for (const [key, value] of [...base]) {
       if (value.mod <= existedAt || !names(key, value, shard)) continue;
