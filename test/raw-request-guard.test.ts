@@ -3,7 +3,8 @@
  * problem+json by an API instance (src/entry/raw-request-guard.ts): a path with dot-segments
  * (an outside check reached `/metrics` through `/x/%2e%2e/metrics`, past a frontend rule on
  * `path_beg /metrics`) or percent-encoded letters (`/%6detrics`), a request target that is no
- * path (`OPTIONS *`) or a Host no URL can be built with (bare 400s), an HTTP/1.1 request without Host (a bare 400), an unmet `Expect` (a bare
+ * path (`OPTIONS *`) or a Host no URL can be built with (bare 400s) or that is no host name (one in Unicode passed and
+ * carried a path of its own), an HTTP/1.1 request without Host (a bare 400), an unmet `Expect` (a bare
  * 417) and `CONNECT` (the connection closed without a word).
  *
  * The entry runs from source with its dependencies at a closed port (helpers/start-entry.ts):
@@ -48,7 +49,8 @@ function exchange(request: string): Promise<{ status: number; headers: string; b
       const [head = '', body = ''] = data.split('\r\n\r\n');
       resolve({ status: Number(head.split(' ')[1]), headers: head, body });
     });
-    socket.write(request);
+    // one byte per character: a Host with bytes over 0x7f is sent as such
+    socket.write(Buffer.from(request, 'latin1'));
   });
 }
 
@@ -75,6 +77,12 @@ describe('requests Node used to answer bare, or resolve', () => {
     ['GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
     ['GET /health HTTP/1.1\r\nHost: [::1\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
     ['GET /health HTTP/1.1\r\nHost: x:99999\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
+    // a Host whose IDNA form is as long as the header passed @hono/node-server's check, and its
+    // path became the URL's: `/metrics` served for `GET /`, past a frontend rule on the path
+    ['GET / HTTP/1.1\r\nHost: a\u00c0\u00c7\u00d7/metrics?\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
+    ['GET / HTTP/1.1\r\nHost: aa\u00e9.a\u00e9\u00fc/health/config?\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
+    ['GET /health HTTP/1.1\r\nHost: b\u00fccher.example\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
+    ['GET /health HTTP/1.1\r\nHost: x/metrics?\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
   ])('%j → %i problem+json', async (request, status, field) => {
     const r = await exchange(request);
     expect(r.status).toBe(status);

@@ -46,6 +46,15 @@ export function dotSegmentPath(url: string): boolean {
 
 const UPPER = /[A-Z]/;
 
+/**
+ * A Host the API serves: a name or IPv4 address of letters, digits, `-`, `.` and `_`, or an IPv6
+ * address in brackets, with an optional port. Anything else is a 400 before @hono/node-server
+ * builds a URL of `http://<Host><path>`: it checks only that the URL's hostname is as long as the
+ * Host, and a Host in Unicode whose IDNA form (`xn--…`) is exactly that long could carry a path of
+ * its own (`aÀÇ×/metrics?` made `GET /` a request for `/metrics`, past a frontend rule on it).
+ */
+const HOST_SYNTAX = /^(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::\d*)?$/i;
+
 const ABSOLUTE = /^https?:\/\//i;
 
 /**
@@ -139,6 +148,8 @@ export function guardRawRequests(listener: RequestListener, options: Options): R
     else if (req.url !== undefined && target === undefined) answer(res, TARGET, 'path', options);
     else if (req.httpVersion === '1.1' && req.headers.host === undefined)
       answer(res, NO_HOST, 'header.Host', options);
+    else if (req.headers.host !== undefined && !HOST_SYNTAX.test(req.headers.host))
+      answer(res, HOST, 'header.Host', options);
     else {
       // a host is case-insensitive, and its port may be empty (RFC 3986 §3.2.3); @hono/node-server
       // refuses one in capitals with a port (`API.example:80`: the URL's lowercased hostname is
