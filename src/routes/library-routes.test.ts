@@ -133,6 +133,17 @@ describe('library routes (memory adapters)', () => {
       body: { email: 'bob@example.com', name: 'Bob', password: '\u{1F600}'.repeat(4) },
     });
     expect(emoji.status).toBe(400);
+    // nor fewer than 8 as typed: NFKC makes some characters longer ("\ufdfa" is 18 in NFKC)
+    for (const password of ['\ufdfa', '\u337f\u337f', '\ufb03'.repeat(3)]) {
+      const expanded = await call('POST', '/v1/members', {
+        body: { email: 'bob@example.com', name: 'Bob', password },
+      });
+      expect([password, expanded.status, expanded.json.errors]).toEqual([
+        password,
+        400,
+        [{ field: 'body.password', message: 'must be at least 8 characters' }],
+      ]);
+    }
   });
 
   it('change-password revokes older tokens and the old password', async () => {

@@ -119,8 +119,8 @@ const newEmail = email.refine(
   'the part before "@" must be at most 64 characters',
 );
 /**
- * A new password (registration, change): 8–128 characters (at least 8 once normalized to NFKC,
- * as it is hashed; at most 128 as sent), any printable Unicode including
+ * A new password (registration, change): 8–128 characters (at least 8 in code points as typed and
+ * once normalized to NFKC, as it is hashed; at most 128 as sent), any printable Unicode including
  * spaces (OWASP ASVS 2.1), but no control characters (NUL, newline, …: no keyboard types them,
  * and some clients cut a string at NUL) and not only spaces. A login takes any string up to 128,
  * so an older password is never locked out by a rule added later.
@@ -131,7 +131,12 @@ export const password = z
   // counted as it is hashed (normalizing-hasher.ts): "e" + U+0301 four times is 8 code units
   // typed but the 4 characters "éééé" hashed, and was taken (an outside check)
   // in code points: an emoji is one character, not two UTF-16 units ("😀" × 4 was taken)
-  .refine((s) => [...s.normalize('NFKC')].length >= 8, 'must be at least 8 characters')
+  // both as typed and as hashed: NFKC also makes some characters longer ("\ufdfa" is 18, and
+  // one character was taken — a review)
+  .refine(
+    (s) => [...s].length >= 8 && [...s.normalize('NFKC')].length >= 8,
+    'must be at least 8 characters',
+  )
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
   .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
   .refine((s) => VISIBLE.test(s), 'must not be only spaces or invisible characters');
