@@ -240,4 +240,54 @@ describe('planHistoryRestore', () => {
     const second = await startWith(rejectedLast);
     expect(second.state.snapshot.shards.get('s2')?.master).toEqual({ host: '127.0.0.1', port: 3317 });
   });
+
+  it('looks a deleted shard up once for all its tenants, so 40 of them leave reads for the rest (review)', async () => {
+    const moved = '{"master":{"host":"127.0.0.1","port":3399},"replicas":[]}';
+    const events: [string, string | null][] = [
+      ['shards/s1', SHARD],
+      ['shards/s2', SHARD],
+    ];
+    for (let t = 0; t < 40; t++)
+      events.push([`tenants/t${String(t).padStart(2, '0')}`, '{"shard":"s2","status":"active"}']);
+    for (let i = 0; i < 2000; i++) events.push(['cache/ttl_seconds', String(60 + (i % 100))]);
+    events.push(['shards/s2', moved]); // a failover by set-master
+    for (let i = 0; i < 3; i++) events.push(['cache/ttl_seconds', String(60 + i)]);
+    events.push(['shards/s2', null], ['tenants/zz-new', '{"shard":"s2","status":"active"}']);
+    const { state } = await startWith(history(events));
+    expect(state.snapshot.shards.get('s2')?.master).toEqual({ host: '127.0.0.1', port: 3399 });
+    expect(enforced(state)).toEqual(enforced(runningThrough(events)));
+  });
+
+  it('takes the last delete of a shard deleted, re-created and deleted again (review)', async () => {
+    const recreated = '{"master":{"host":"127.0.0.1","port":3399},"replicas":[]}';
+    const events: [string, string | null][] = [
+      ['shards/s1', SHARD],
+      ['shards/s2', SHARD],
+      ['tenants/b-old', '{"shard":"s2","status":"active"}'],
+      ['tenants/c-other', '{"shard":"s2","status":"active"}'],
+    ];
+    for (let i = 0; i < 30; i++) events.push(['cache/ttl_seconds', String(60 + i)]);
+    events.push(['shards/s2', null]);
+    for (let i = 0; i < 30; i++) events.push(['cache/ttl_seconds', String(60 + i)]);
+    events.push(['shards/s2', recreated], ['tenants/a-new', '{"shard":"s2","status":"active"}']);
+    for (let i = 0; i < 30; i++) events.push(['cache/ttl_seconds', String(60 + i)]);
+    events.push(['shards/s2', null]);
+    const { state } = await startWith(history(events));
+    expect(state.snapshot.shards.get('s2')?.master).toEqual({ host: '127.0.0.1', port: 3399 });
+    expect(enforced(state)).toEqual(enforced(runningThrough(events)));
+  });
+
+  it('does not restore a version of a tenant the running instances refused: one naming a shard that did not exist (review)', async () => {
+    const events: [string, string | null][] = [
+      ['shards/s1', SHARD],
+      ['shards/s2', SHARD],
+      ['tenants/x', '{"shard":"s2","status":"active"}'],
+      ['shards/s2', null],
+      ['tenants/x', '{"shard":"typo","status":"active"}'],
+      ['tenants/x', '{"shard":"s2","status":"readonly"}'],
+    ];
+    const { state } = await startWith(history(events));
+    expect(state.snapshot.tenants.get('x')).toEqual({ shard: 's2', status: 'readonly' });
+    expect(enforced(state)).toEqual(enforced(runningThrough(events)));
+  });
 });

@@ -11,6 +11,8 @@
  *   the read's, when it did not: about log2(revisions between them) reads. When the tenant was
  *   written again after the shard's delete, its earlier versions naming that shard are tried. Should the shard have
  *   been deleted and re-created more than once since, the bisection finds one of its deletions;
+ *   a tenant that named it after that one searches again from its own revision, and the later
+ *   delete found is kept. One search per shard otherwise, however many tenants stood on it;
  * - otherwise the key's earlier versions are tried, newest first, each one that validates on its
  *   own in turn, until one is accepted together with everything else (a version naming a shard
  *   that never existed is skipped like an invalid one).
@@ -21,7 +23,8 @@
  * - a tenant or the placement written after a restored shard's delete and naming it (a new
  *   tenant, a move onto it) gets the version a running instance kept, as that refused the write
  *   (a shard kept for its tenants takes no new one): the newest earlier version not naming the
- *   shard, or none. A tenant that stood on the shard at its delete keeps its later versions.
+ *   shard (and naming only shards that existed at its revision), or none. A tenant that stood on
+ *   the shard at its delete keeps its later versions.
  *
  * The plan: `base` to load (current values, with restored ones in place of rejected ones and
  * restored shards added), then `deletes` (restored shards, which the state keeps while tenants
@@ -137,9 +140,12 @@ export async function planHistoryRestore(
     key: string,
     shardKey: string,
     value: Version,
+    /** the shard is known to have existed until then: a version of the tenant no newer tells nothing new */
+    knownUntil: number | undefined,
   ): Promise<{ version: Version; existedAt: number | undefined } | undefined> => {
     let version: Version | undefined = value;
     for (let step = 0; version && step < HISTORY_STEPS; step++) {
+      if (knownUntil !== undefined && version.mod <= knownUntil) return undefined;
       const parsed = parseConfigKey(key, version.value);
       if (
         parsed.ok &&
@@ -187,16 +193,24 @@ export async function planHistoryRestore(
       const parsed = parseConfigKey(key, value.value);
       if (parsed.ok && parsed.parsed.type === 'tenant') {
         const shardKey = `shards/${parsed.parsed.value.shard}`;
-        if (!base.has(shardKey) && !triedShards.has(`${shardKey}\n${key}`)) {
+        if (!current.has(shardKey) && !triedShards.has(`${shardKey}\n${key}`)) {
           triedShards.add(`${shardKey}\n${key}`);
-          // the shard as it was right before it was deleted
-          const shard = await shardBefore(key, shardKey, value);
-          if (shard) {
+          // the shard as it was right before it was deleted. Once a delete is known, a tenant
+          // looks only when it named the shard after that delete (a re-created shard deleted
+          // again: the later delete is the one the running instances kept it at), so the
+          // tenants of a shard do not each spend the reads of a search (40 tenants left none,
+          // and a restore short of reads enforced the shard's master from before a failover
+          // and served a tenant the running instances refused — a review)
+          const known = shardsBack.get(shardKey);
+          const shard = await shardBefore(key, shardKey, value, known?.existedAt);
+          if (shard && isBetter(shard, known)) {
             shardsBack.set(shardKey, shard);
             progress = true;
             continue;
           }
         }
+        // the shard was restored during this round: the tenant is judged again in the next
+        if (!base.has(shardKey) && shardsBack.has(shardKey)) continue;
       }
       if (!candidates.has(key)) candidates.set(key, await candidatesOf(key));
       const next = (choice.get(key) ?? -1) + 1;
@@ -263,11 +277,49 @@ export async function planHistoryRestore(
       if (older === undefined) return undefined;
       version = older;
       if (!parseConfigKey(key, older.value).ok) continue; // refused by the running ones too
-      if (!names(key, older, shard)) return older;
+      if (!names(key, older, shard)) {
+        // refused by the running ones too when a shard it names did not exist then (a typo):
+        // restored, it would be rejected here and the tenant dropped (a review)
+        const existed = await namedShardsExisted(key, older);
+        if (existed === 'stop') return 'as is';
+        if (existed) return older;
+        continue;
+      }
       if (older.mod <= existedAt) return key === 'placement' ? older : 'as is';
     }
     return 'as is';
   }
+
+  /** whether every shard `version` of `key` names existed at its revision ('stop': unknown) */
+  async function namedShardsExisted(key: string, version: Version): Promise<boolean | 'stop'> {
+    const parsed = parseConfigKey(key, version.value);
+    const shards = !parsed.ok
+      ? []
+      : parsed.parsed.type === 'tenant'
+        ? [parsed.parsed.value.shard]
+        : parsed.parsed.type === 'placement'
+          ? parsed.parsed.value.shards
+          : [];
+    for (const shard of shards) {
+      const v = await readSafe(`shards/${shard}`, version.mod);
+      if (v === 'stop') return 'stop';
+      if (!v) return false;
+    }
+    return true;
+  }
+}
+
+/**
+ * Of two lookups of one deleted shard, the one to keep: one that found its delete exactly over
+ * one that stopped short, and of two exact ones the later delete.
+ */
+function isBetter(
+  found: { existedAt: number | undefined },
+  known: { existedAt: number | undefined } | undefined,
+): boolean {
+  if (!known) return true;
+  if (found.existedAt === undefined) return false;
+  return known.existedAt === undefined || found.existedAt > known.existedAt;
 }
 
 /** whether `value` of `key` (a tenant or the placement) names `shard` */
