@@ -80,7 +80,11 @@ describe('requests Node used to answer bare, or resolve', () => {
     // a Host whose IDNA form is as long as the header passed @hono/node-server's check, and its
     // path became the URL's: `/metrics` served for `GET /`, past a frontend rule on the path
     ['GET / HTTP/1.1\r\nHost: a\u00c0\u00c7\u00d7/metrics?\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
-    ['GET / HTTP/1.1\r\nHost: aa\u00e9.a\u00e9\u00fc/health/config?\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
+    [
+      'GET / HTTP/1.1\r\nHost: aa\u00e9.a\u00e9\u00fc/health/config?\r\nConnection: close\r\n\r\n',
+      400,
+      'header.Host',
+    ],
     ['GET /health HTTP/1.1\r\nHost: b\u00fccher.example\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
     ['GET /health HTTP/1.1\r\nHost: x/metrics?\r\nConnection: close\r\n\r\n', 400, 'header.Host'],
   ])('%j → %i problem+json', async (request, status, field) => {

@@ -133,10 +133,7 @@ export const password = z
   // in code points: an emoji is one character, not two UTF-16 units ("😀" × 4 was taken)
   // both as typed and as hashed: NFKC also makes some characters longer ("\ufdfa" is 18, and
   // one character was taken — a review)
-  .refine(
-    (s) => [...s].length >= 8 && [...s.normalize('NFKC')].length >= 8,
-    'must be at least 8 characters',
-  )
+  .refine((s) => [...s].length >= 8 && [...s.normalize('NFKC')].length >= 8, 'must be at least 8 characters')
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
   .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
   .refine((s) => VISIBLE.test(s), 'must not be only spaces or invisible characters');
