@@ -159,7 +159,10 @@ export class CircuitBreaker {
   /** the clock of call deadlines and what stalled it (stall-watch.ts) */
   private readonly clock: StallClock;
   private current: BreakerState = 'closed';
-  /** failures less successes since the last transition (never below 0): all but the timeouts of writes; and those in a row */
+  /**
+   * failures less successes since the breaker last closed (never below 0): all but the timeouts
+   * of writes; `writeFailures` those in a row. Open or half-open, a failed probe adds one
+   */
   private failures = 0;
   private writeFailures = 0;
   /** the breaker last opened on timed-out writes: half-open, only writes probe */

@@ -36,7 +36,7 @@ const breakerBody = z
         state: z.enum(['closed', 'open', 'half_open']),
         failures: z.number().int().openapi({
           description:
-            'failures less successes since the last state change (never below 0); the breaker opens when it reaches failure_threshold. Write transactions that timed out are counted apart, in a row; the larger count is shown',
+            'failures less successes since the breaker last closed (never below 0); the breaker opens when it reaches failure_threshold, and while it is open or half-open each failed probe adds one. Write transactions that timed out are counted apart, in a row; the larger count is shown',
         }),
         settings: z.record(z.string(), z.number()),
         since: z.string(),
