@@ -135,20 +135,44 @@ describe('preReadBodies', () => {
 
   it('closes a connection whose refused body goes on past the bounds (bytes, or time)', async () => {
     // more than LINGER.maxBytes declared, and sent: answered, then destroyed once past it
+    // (the byte counts tell the byte bound from the time bound: at 500 bytes every 5 ms, the
+    // 400 ms of LINGER.maxMs would let tens of KB through, and a slow timer still over 6 KB)
     const declared = rawConnection();
-    declared.socket.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${LINGER.maxBytes * 3}\r\n\r\n`);
+    let isClosed = false;
+    void declared.closed.then(() => {
+      isClosed = true;
+    });
+    declared.socket.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${LINGER.maxBytes * 100}\r\n\r\n`);
     await until(() => declared.received().includes('"tooLarge":true'));
-    const flood = setInterval(() => declared.socket.writable && declared.socket.write('x'.repeat(200)), 5);
+    // under the bound the connection stays open: the rest is read, not cut off at once
+    declared.socket.write('x'.repeat(LINGER.maxBytes / 2));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(isClosed).toBe(false);
+    let sent = LINGER.maxBytes / 2;
+    const flood = setInterval(() => {
+      if (declared.socket.writable) {
+        declared.socket.write('x'.repeat(500));
+        sent += 500;
+      }
+    }, 5);
     await declared.closed;
     clearInterval(flood);
+    expect(sent).toBeLessThan(LINGER.maxBytes * 6);
     // chunked, sent on and on: destroyed once past LINGER.maxBytes
     const endless = rawConnection();
     endless.socket.write('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n');
-    const chunk = `${(200).toString(16)}\r\n${'y'.repeat(200)}\r\n`;
-    const writer = setInterval(() => endless.socket.writable && endless.socket.write(chunk), 5);
+    const chunk = `${(500).toString(16)}\r\n${'y'.repeat(500)}\r\n`;
+    let chunked = 0;
+    const writer = setInterval(() => {
+      if (endless.socket.writable) {
+        endless.socket.write(chunk);
+        chunked += 500;
+      }
+    }, 5);
     await endless.closed;
     clearInterval(writer);
     expect(endless.received()).toContain('"tooLarge":true');
+    expect(chunked).toBeLessThan(LINGER.maxBytes * 6);
     // a body that stops coming: destroyed after LINGER.maxMs
     const stalled = rawConnection();
     const t0 = Date.now();
