@@ -65,6 +65,14 @@ describe('ReadCache', () => {
     expect((await read(pos('0-11-10'))).cache).toBe('MISS');
   });
 
+  it('loads at both the version and the token when neither contains the other (writes in two GTID domains)', async () => {
+    const { cache, db, read } = setup();
+    await cache.invalidate('acme', ['book:1'], pos('0-1-60,1-2-5'));
+    await read(pos('1-2-7'));
+    // the token alone (1-2-7) would let a replica without the version's write 0-1-60 fill it
+    expect(db.floors.at(-1)).toBe('0-1-60,1-2-7');
+  });
+
   it('bypasses when disabled or when the store fails, and still answers from the database', async () => {
     const { config, store, read } = setup();
     config.put('cache/enabled', 'false');

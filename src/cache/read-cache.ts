@@ -47,6 +47,7 @@ import { cacheNamespace } from './cache-namespace.js';
 import type { CacheStore } from './interface.js';
 import { NearCache } from './near-cache.js';
 import { PendingRaises } from './pending-raises.js';
+import { mergePositions } from './position-merge.js';
 
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
 
@@ -427,7 +428,12 @@ export class ReadCache {
     return !!a && !!b && gtidContains(a, b);
   }
 
-  /** the later of two positions ('' / undefined = none) */
+  /**
+   * The later of two positions ('' / undefined = none); when neither contains the other (writes
+   * in more than one GTID domain, or MySQL sets of different servers), both: the MariaDB domains'
+   * higher seqs, MySQL's two sets joined (a review: the token alone let a replica without the
+   * version's write fill the entry under that version).
+   */
   private newer(
     flavour: ReplicationPosition['flavour'],
     a: string,
@@ -435,7 +441,12 @@ export class ReadCache {
   ): string | undefined {
     if (!a) return b || undefined;
     if (!b) return a;
-    return this.covers(flavour, a, b) ? a : b;
+    const pa = parseGtid(flavour, a);
+    const pb = parseGtid(flavour, b);
+    if (!pa || !pb) return b;
+    if (gtidContains(pa, pb)) return a;
+    if (gtidContains(pb, pa)) return b;
+    return flavour === 'mariadb' ? mergePositions(flavour, a, b) : `${a},${b}`;
   }
 
   /**
