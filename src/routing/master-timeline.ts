@@ -9,11 +9,25 @@
  * grows from the first write it missed, and one that is idle with an idle master shows 0 (it has
  * the same data). The estimate lags reality by at most one probe interval.
  *
- * Bounded: at most `maxSamples` samples are kept. When one more comes, the two oldest merge into
- * one with the older time and the newer position, so the oldest time a replica may not have
- * applied is never lost: a replica stopped for hours shows hours of lag, whatever
- * `max_lag_seconds` is (up to its 86400). A replica part-way through a merged span shows the
- * span's start, an overestimate — it stays excluded until it has passed the span.
+ * Only a lower bound behind the oldest sample (`atLeast`). The timeline knows nothing older than
+ * its first sample: the first position seen since it was created (instance start, a new master)
+ * or the one kept by `prune`. A replica that lacks it lacks a write the master had at that
+ * sample's time, so its lag is at least `now − that time` — and may be hours more. Such a lag
+ * says "unknown" while it is within `max_lag_seconds` and "over the limit" once it is past it:
+ * admission (replica-health.ts) must not read it as exact. An empty timeline (the master never
+ * answered yet) bounds nothing: `{ seconds: 0, atLeast: true }`.
+ *
+ * Invariant that keeps every other lag exact: the first sample is never merged away or pruned
+ * past a replica that has applied it. `prune` keeps the newest sample every listed replica has
+ * applied as the first one, so a listed replica that stalls afterwards still contains the first
+ * sample and its lag is measured from the next one, exactly. A replica not listed at the prune
+ * (added since, or never probed) may lack it and gets the lower bound, as it should.
+ *
+ * Bounded: at most `maxSamples` (≥ 2) samples are kept. When one more comes, the two oldest after
+ * the first merge into one with the older time and the newer position, so the oldest time a
+ * replica may not have applied is never lost: a replica stopped for hours shows hours of lag,
+ * whatever `max_lag_seconds` is (up to its 86400). A replica part-way through a merged span shows
+ * the span's start, an overestimate — it stays excluded until it has passed the span.
  */
 import { type GtidPosition, gtidContains } from './gtid.js';
 
@@ -22,10 +36,20 @@ interface Sample {
   position: GtidPosition;
 }
 
+export interface ReplicaLag {
+  /** seconds behind the master; only a lower bound when `atLeast` */
+  seconds: number;
+  /** the replica lacks the oldest sample known: its lag is `seconds` or more, how much more is unknown */
+  atLeast: boolean;
+}
+
 export class MasterTimeline {
   private samples: Sample[] = [];
+  private readonly maxSamples: number;
 
-  constructor(private readonly maxSamples = 900) {}
+  constructor(maxSamples = 900) {
+    this.maxSamples = Math.max(2, maxSamples);
+  }
 
   get size(): number {
     return this.samples.length;
@@ -36,22 +60,30 @@ export class MasterTimeline {
     if (last && gtidContains(last.position, position)) return;
     this.samples.push({ at, position });
     if (this.samples.length > this.maxSamples) {
-      const [oldest, next] = this.samples as [Sample, Sample];
-      this.samples.splice(0, 2, { at: oldest.at, position: next.position });
+      const [, older, newer] = this.samples as [Sample, Sample, Sample];
+      this.samples.splice(1, 2, { at: older.at, position: newer.position });
     }
   }
 
-  lagSeconds(replica: GtidPosition, now: number): number {
-    for (const sample of this.samples) {
-      if (!gtidContains(replica, sample.position)) return Math.max(0, (now - sample.at) / 1000);
+  lag(replica: GtidPosition, now: number): ReplicaLag {
+    const age = (sample: Sample) => Math.max(0, (now - sample.at) / 1000);
+    const [first, ...rest] = this.samples;
+    if (!first) return { seconds: 0, atLeast: true };
+    if (!gtidContains(replica, first.position)) return { seconds: age(first), atLeast: true };
+    for (const sample of rest) {
+      if (!gtidContains(replica, sample.position)) return { seconds: age(sample), atLeast: false };
     }
-    return 0;
+    return { seconds: 0, atLeast: false };
   }
 
-  /** Forget samples every listed replica has applied (the newest is always kept). */
+  /**
+   * Forget the samples before the newest one every listed replica has applied; that one stays
+   * first (see the invariant above). `applied` lists the last known position of every replica
+   * that has one.
+   */
   prune(applied: GtidPosition[]): void {
     if (applied.length === 0) return;
-    while (this.samples.length > 1 && applied.every((p) => gtidContains(p, this.samples[0]!.position))) {
+    while (this.samples.length > 1 && applied.every((p) => gtidContains(p, this.samples[1]!.position))) {
       this.samples.shift();
     }
   }

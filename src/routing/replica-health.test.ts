@@ -43,4 +43,25 @@ describe('replica admission with hysteresis', () => {
     expect(h.lagSeconds).toBe(Number.POSITIVE_INFINITY);
     expect(h.lastError).toBe('ECONNREFUSED');
   });
+
+  it('a lag known only as a lower bound within the max admits nothing: unknown, not a good probe', () => {
+    const h = new ReplicaHealth();
+    h.observe(2, 5, { atLeast: true });
+    expect(h.state).toBe('unknown');
+    expect(h.lagSeconds).toBe(Number.POSITIVE_INFINITY);
+    expect(h.lastError).toMatch(/unknown/);
+    h.observe(0, 5); // now exact and good: admitted at once, as a fresh replica
+    expect(h.admitted).toBe(true);
+    h.observe(1, 5, { atLeast: true }); // an admitted replica whose lag is no longer bounded
+    expect(h.state).toBe('unknown');
+    h.observe(6, 5, { atLeast: true }); // a lower bound past the max: known to be over it
+    expect(h.state).toBe('excluded');
+    expect(h.lagSeconds).toBe(6);
+    h.observe(1, 5);
+    h.observe(1, 5, { atLeast: true }); // breaks the re-admission streak, stays excluded
+    h.observe(1, 5);
+    expect(h.state).toBe('excluded');
+    h.observe(1, 5);
+    expect(h.admitted).toBe(true);
+  });
 });

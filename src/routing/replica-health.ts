@@ -3,6 +3,12 @@
  * around the limit does not flap: it is excluded as soon as its lag exceeds `max_lag_seconds` (or
  * a probe fails), and re-admitted only after `readmitProbes` consecutive probes below half the
  * limit. A replica never probed yet is admitted by its first probe below half the limit.
+ *
+ * A lag known only as a lower bound (`atLeast`: the replica lacks the oldest master position the
+ * timeline knows, see master-timeline.ts) admits nothing: past the limit it excludes like any lag
+ * over it; within the limit the lag is unknown — an admitted or never-judged replica goes (back)
+ * to `unknown`, not read from, and is admitted by its first exact probe below half the limit; an
+ * excluded one stays excluded and its re-admission streak restarts.
  */
 export type ReplicaState = 'unknown' | 'admitted' | 'excluded';
 
@@ -25,7 +31,7 @@ export class ReplicaHealth {
     return this.stateValue === 'admitted';
   }
 
-  /** last measured lag in seconds (Infinity when the last probe failed or none ran) */
+  /** last measured lag in seconds (Infinity when the last probe failed, none ran, or it is unknown) */
   get lagSeconds(): number {
     return this.lag;
   }
@@ -34,11 +40,18 @@ export class ReplicaHealth {
     return this.error;
   }
 
-  observe(lagSeconds: number, maxLagSeconds: number): void {
+  observe(lagSeconds: number, maxLagSeconds: number, { atLeast = false }: { atLeast?: boolean } = {}): void {
     this.lag = lagSeconds;
     this.error = undefined;
     if (lagSeconds > maxLagSeconds) {
       this.exclude();
+      return;
+    }
+    if (atLeast) {
+      this.lag = Number.POSITIVE_INFINITY;
+      this.error = `lag unknown: at least ${lagSeconds} s (behind the oldest master position this instance knows)`;
+      this.goodStreak = 0;
+      if (this.stateValue === 'admitted') this.stateValue = 'unknown';
       return;
     }
     if (this.stateValue === 'admitted') return;

@@ -26,6 +26,8 @@ class FakeServer {
   hangsOnWait = false;
   waits = 0;
   calls = 0;
+  /** how long a position read takes (real time) */
+  positionDelayMs = 0;
 }
 
 interface FakeSession extends NodeSession {
@@ -54,7 +56,10 @@ class FakeNodeSet implements NodeSet<FakeSession> {
         return fn({
           server,
           flavour: 'mariadb',
-          position: async () => server.position,
+          position: async () => {
+            if (server.positionDelayMs > 0) await new Promise((r) => setTimeout(r, server.positionDelayMs));
+            return server.position;
+          },
           probeWrite: async () => {},
           waitFor: async (gtid) => {
             server.waits++;
@@ -199,6 +204,105 @@ describe('shard router: replica selection', () => {
     replica.down = true;
     await tick();
     expect(await where()).toBe('master');
+  });
+});
+
+describe('shard router: a lag the timeline cannot bound (fresh or pruned history)', () => {
+  const replicaStatus = (router: ShardRouter<FakeSession>, i = 0) => router.status()[0]!.replicas[i]!;
+
+  it('does not admit a replica far behind at instance start; excludes it once the timeline is older than the max', async () => {
+    const { router, where, tick, master, replica } = setup();
+    // an instance starts while the replica's SQL thread has been stopped for hours
+    master.position = '0-1-900000';
+    replica.position = '0-1-5';
+    for (let i = 0; i < 4; i++) {
+      await tick(); // the timeline is 0..3 s old: the replica's lag is "at least that", unknown
+      expect(await where()).toBe('master');
+    }
+    expect(replicaStatus(router).state).toBe('unknown');
+    await tick(2000); // 5 s > max 4: now the lag is known to be over the limit
+    expect(await where()).toBe('master');
+    expect(replicaStatus(router).state).toBe('excluded');
+    expect(replicaStatus(router).lagSeconds).toBeGreaterThan(4);
+    replica.position = '0-1-900000'; // caught up: re-admitted with the usual hysteresis
+    await tick();
+    expect(await where()).toBe('master');
+    await tick();
+    expect(await where()).toBe('replica');
+  });
+
+  it('admits at once at start a replica that has applied everything, and one that lacks only the newest sample', async () => {
+    const { where, tick, master, replica } = setup();
+    master.position = '0-1-7';
+    replica.position = '0-1-7';
+    await tick();
+    expect(await where()).toBe('replica');
+    master.position = '0-1-8'; // the replica lacks only the newest sample
+    await tick();
+    expect(await where()).toBe('replica');
+    await tick(3000);
+    expect(await where()).toBe('replica'); // 3 s < 4: exact lag, admitted as before
+  });
+
+  it('judges the first probe against the master sample of the same round, however late the master answers', async () => {
+    const { where, tick, master } = setup();
+    master.positionDelayMs = 30; // the replica answers first, while the timeline is still empty
+    await tick();
+    expect(await where()).toBe('replica');
+  });
+
+  it('keeps an exact lag for a replica trailing a busy master that stalls, across prunes', async () => {
+    const { where, tick, master, replica } = setup();
+    await tick();
+    for (let i = 2; i <= 9; i++) {
+      master.position = `0-1-${i}`;
+      if (i < 5 || i > 7) replica.position = `0-1-${i - 1}`; // trails by a probe; stalls at 5..7
+      await tick();
+      expect(await where()).toBe('replica');
+    }
+  });
+
+  it('does not keep a replica admitted against a new master it is far behind (shards set-master)', async () => {
+    const { router, config, nodes, where, tick, replica } = setup();
+    await tick();
+    expect(await where()).toBe('replica');
+    nodes.server(1005).position = '0-2-5000';
+    config.put(
+      'shards/s1',
+      JSON.stringify({
+        master: { host: 'db', port: 1005 },
+        replicas: [{ host: 'db', port: 1001, weight: 1 }],
+      }),
+    );
+    await tick();
+    expect(await where()).toBe('master');
+    expect(replicaStatus(router).state).not.toBe('admitted');
+    replica.position = '0-2-5000'; // it has what the new master has: admitted at once
+    await tick();
+    expect(await where()).toBe('replica');
+  });
+
+  it('does not admit a stale replica added next to a busy master (the timeline was pruned to its newest sample)', async () => {
+    const { router, config, nodes, tick, master, replica } = setup();
+    for (let i = 2; i <= 30; i++) {
+      master.position = `0-1-${i}`;
+      replica.position = `0-1-${i}`;
+      await tick();
+    }
+    nodes.server(1002).position = '0-1-1'; // hours behind
+    config.put('shards/s1', shardJson([{ port: 1001 }, { port: 1002 }]));
+    for (let i = 31; i <= 35; i++) {
+      master.position = `0-1-${i}`;
+      replica.position = `0-1-${i}`;
+      await tick();
+      expect(replicaStatus(router, 1).state).not.toBe('admitted');
+      expect(replicaStatus(router, 0).state).toBe('admitted');
+    }
+    expect(replicaStatus(router, 1).state).toBe('excluded'); // 5 s of history it lacks > 4
+    nodes.server(1002).position = '0-1-35';
+    await tick();
+    await tick();
+    expect(replicaStatus(router, 1).state).toBe('admitted');
   });
 });
 

@@ -14,6 +14,13 @@
  * every node passes `NodeGuard.wrap` once, so a breaker per node sees every call including probes.
  * `replication/max_lag_seconds` and `ryw_timeout_ms` are read from the live config on every use.
  *
+ * A replica is judged against the master sample of the same probe round. One that lacks the
+ * oldest master position the shard's timeline knows (fresh at start and on a master change;
+ * pruned to what every probed replica applied) has a lag only bounded from below: it is not read
+ * from until it applies that position, and is excluded once the position is older than
+ * `max_lag_seconds` (master-timeline.ts, replica-health.ts). So with the master unreachable since
+ * the instance started, no replica of that shard is read.
+ *
  * Failure modes: a probe that fails or takes longer than `probeTimeoutMs` excludes the replica;
  * at most one probe per node is in flight, so a hung server costs one connection, not one per tick.
  * A shard missing from the config throws DependencyUnavailableError.
@@ -284,9 +291,11 @@ export class ShardRouter<S extends NodeSession> {
   }
 
   private async probeShard(shard: ShardEntry<S>): Promise<void> {
-    const master = this.probeNode(shard.master, 'master').then((pos) => {
-      if (pos) shard.timeline.record(pos, this.now());
-    });
+    const master = this.probeNode(shard.master, 'master')
+      .then((pos) => {
+        if (pos) shard.timeline.record(pos, this.now());
+      })
+      .catch(() => {});
     const replicas = shard.replicas.map(async (replica) => {
       let pos: GtidPosition | undefined;
       try {
@@ -300,9 +309,14 @@ export class ShardRouter<S extends NodeSession> {
       }
       if (!pos) return; // previous probe still in flight
       replica.position = pos;
+      // judged against this round's master sample: at instance start the timeline is empty until
+      // the master answers, and an empty timeline bounds no lag (a caught-up replica would wait a
+      // round for nothing)
+      await master;
       const before = replica.health.state;
       const max = this.config.current().replication.maxLagSeconds;
-      replica.health.observe(shard.timeline.lagSeconds(pos, this.now()), max);
+      const lag = shard.timeline.lag(pos, this.now());
+      replica.health.observe(lag.seconds, max, { atLeast: lag.atLeast });
       if (replica.health.state !== before) {
         this.logger.info(
           {
@@ -316,7 +330,7 @@ export class ShardRouter<S extends NodeSession> {
         );
       }
     });
-    await Promise.all([master.catch(() => {}), ...replicas]);
+    await Promise.all([master, ...replicas]);
     shard.timeline.prune(shard.replicas.flatMap((r) => (r.position ? [r.position] : [])));
   }
 
