@@ -3,6 +3,8 @@
  * breaker. A lost connection is dropped and the next `channel()` call reconnects (and
  * re-declares the topology); while the breaker is open, calls fail at once with
  * BreakerOpenError. amqplib errors become DependencyError('rabbitmq') here and nowhere else.
+ * A connection that opens but cannot give its channels or declare the topology is closed before
+ * the failure is passed on (one connection per retry would leak otherwise).
  */
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
@@ -66,18 +68,27 @@ export class AmqpConnection {
     model.on('close', () => {
       if (this.model === model) this.drop();
     });
-    // Two confirm channels: `run` publishes on one (the relay), consumers get the other, so a
-    // waitForConfirms on one side never waits for (or fails with) the other side's publishes.
-    const ch = await model.createConfirmChannel();
-    const consumerChannel = await model.createConfirmChannel();
-    for (const c of [ch, consumerChannel]) {
-      c.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp channel error'));
-      c.on('close', () => {
-        if (this.model === model) this.drop();
-      });
+    let ch: ConfirmChannel;
+    let consumerChannel: ConfirmChannel;
+    try {
+      // Two confirm channels: `run` publishes on one (the relay), consumers get the other, so a
+      // waitForConfirms on one side never waits for (or fails with) the other side's publishes.
+      ch = await model.createConfirmChannel();
+      consumerChannel = await model.createConfirmChannel();
+      for (const c of [ch, consumerChannel]) {
+        c.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp channel error'));
+        c.on('close', () => {
+          if (this.model === model) this.drop();
+        });
+      }
+      await declareMailTopology(model, this.opts.logger);
+      await consumerChannel.prefetch(this.opts.prefetch ?? 16);
+    } catch (error) {
+      // connected but not usable (no channel, a topology the broker refuses): this connection
+      // is nobody's, so it is closed here, else every retry of the caller would leak one
+      model.close().catch(() => {});
+      throw error;
     }
-    await declareMailTopology(model, this.opts.logger);
-    await consumerChannel.prefetch(this.opts.prefetch ?? 16);
     this.model = model;
     this.confirm = ch;
     this.opts.logger.info({}, 'amqp connected; topology declared');

@@ -14,11 +14,21 @@ import { splitMailMessage } from './split-mail-message.js';
 /** what the fake channel saw: acks by delivery tag, publishes with their routing */
 class FakeChannel implements MailChannel {
   acked: number[] = [];
+  /** nacked with requeue, by delivery tag */
+  requeued: number[] = [];
+  /** gone: ack and nack throw, as amqplib's do on a closed channel */
+  closed = false;
   published: { exchange: string; routingKey: string; headers: Record<string, unknown> }[] = [];
   contents: Buffer[] = [];
   confirms: () => Promise<void> = async () => {};
   ack(message: ConsumeMessage): void {
+    if (this.closed) throw new Error('Channel closed');
     this.acked.push(message.fields.deliveryTag);
+  }
+  nack(message: ConsumeMessage, allUpTo?: boolean, requeue?: boolean): void {
+    if (this.closed) throw new Error('Channel closed');
+    if (allUpTo === false && requeue === true) this.requeued.push(message.fields.deliveryTag);
+    else throw new Error('only a nack of one message with requeue is expected');
   }
   publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): boolean {
     this.published.push({ exchange, routingKey, headers: options?.headers ?? {} });
@@ -304,6 +314,7 @@ describe('DeliveryBatcher', () => {
     for (const id of ['a', 'b']) store.rows.add(id);
     sender.failing.add('b');
     ch.confirms = async () => {
+      ch.closed = true;
       throw new Error('channel closed');
     };
     const original = message('batch', { body: encodeMails([mailOf('a'), mailOf('b')]) });
@@ -534,6 +545,7 @@ describe('DeliveryBatcher', () => {
     store.rows.add('b');
     sender.failing.add('b');
     ch.confirms = async () => {
+      ch.closed = true;
       throw new Error('channel closed');
     };
     const a = message('a');
@@ -541,6 +553,24 @@ describe('DeliveryBatcher', () => {
     batcher.add(ch, message('b'));
     await batcher.drain(1000);
     expect(ch.acked).toEqual([a.fields.deliveryTag]);
+    expect(count('mail_retries_total')).toBe(0);
+  });
+
+  it('requeues the originals when the broker nacks their reroute on a live channel', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    store.rows.add('b');
+    sender.failing.add('b');
+    ch.confirms = async () => {
+      throw new Error('message nacked');
+    };
+    const [a, b] = [message('a'), message('b')];
+    batcher.add(ch, a);
+    batcher.add(ch, b);
+    expect(await batcher.drain(1000)).toBe(true);
+    expect(batcher.inFlight).toBe(0);
+    expect(ch.acked).toEqual([a.fields.deliveryTag]);
+    expect(ch.requeued).toEqual([b.fields.deliveryTag]);
     expect(count('mail_retries_total')).toBe(0);
   });
 

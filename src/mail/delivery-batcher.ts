@@ -35,7 +35,13 @@
  * Reroute: re-publish to a retry tier (per-queue TTL, dead-lettered back to the work queue), or to
  * the dead-letter queue once the mail has used up `maxAttempts`; the originals are acked only
  * after the broker confirmed those publishes. When the channel is gone the originals stay unacked
- * and the broker redelivers them. Only a failure of the mail itself (`countsAsAttempt`: the SMTP
+ * and the broker redelivers them. When the broker nacks a reroute on a channel still open, the
+ * originals are nacked with requeue (left unacked they would hold prefetch slots until the
+ * channel closed, while `mail_in_flight` no longer counts them): they come back on the work
+ * queue at once, their headers unchanged (the attempt is not counted), and a reroute the broker
+ * did confirm before the nack leaves a second copy, acked as a duplicate by its record. A broker
+ * that nacks every reroute (a retry queue refusing publishes) keeps these mails cycling through
+ * the work queue without delay until it takes them. Only a failure of the mail itself (`countsAsAttempt`: the SMTP
  * server refused it for good, 5xx, or it is poison) uses an attempt (`x-attempts`). An outage —
  * SMTP unreachable, frozen, dropping the connection or answering 4xx "later", the shard
  * unreachable, the row held by another delivery — says nothing about the mail: it is counted
@@ -60,6 +66,8 @@ import type { HeldMail, MailSender } from './smtp-sender.js';
 /** the part of an amqplib ConfirmChannel the batcher uses (acks go to a message's own channel) */
 export interface MailChannel {
   ack(message: ConsumeMessage): void;
+  /** throws on a channel that is gone, as `ack` does (amqplib: IllegalOperationError) */
+  nack(message: ConsumeMessage, allUpTo?: boolean, requeue?: boolean): void;
   publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): boolean;
   waitForConfirms(): Promise<void>;
 }
@@ -311,7 +319,17 @@ export class DeliveryBatcher {
     }
   }
 
-  /** never rejects: what cannot be rerouted stays unacked and is redelivered by the broker */
+  /** back to the work queue (false: the channel is gone, and its close requeues the message) */
+  private requeue({ ch, msg }: Failure): boolean {
+    try {
+      ch.nack(msg, false, true);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** never rejects: what cannot be rerouted is requeued, or redelivered once its channel closed */
   private async reroute(failures: Failure[]): Promise<void> {
     const byChannel = new Map<MailChannel, Failure[]>();
     for (const f of failures) {
@@ -350,9 +368,12 @@ export class DeliveryBatcher {
       }
       await ch.waitForConfirms();
     } catch (e) {
-      // the channel is gone: the broker redelivers the unacked originals later
+      // a nack of the publishes (channel open) or the channel gone: either way the originals go
+      // back to the broker, by a nack with requeue or, when the channel is gone, by its close
+      let requeued = 0;
+      for (const f of failures) if (this.requeue(f)) requeued++;
       this.opts.logger.warn(
-        { err: (e as Error).message, messages: failures.length },
+        { err: (e as Error).message, messages: failures.length, requeued },
         'could not reroute failed mails; they will be redelivered',
       );
       return;

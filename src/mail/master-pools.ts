@@ -1,13 +1,20 @@
 /**
  * The email worker's pools on the shard masters named in etcd: one small mysql2 pool per master
- * (outbox-pool.ts: READ COMMITTED and a 1 s lock wait set once per connection), rebuilt when
- * `shards/<id>` changes and ended when the shard goes, every statement through that master's
- * breaker (`mysql-master:<shard>`).
+ * (outbox-pool.ts: READ COMMITTED and a 1 s lock wait set once per connection), every statement
+ * through that master's breaker (`mysql-master:<shard>`).
+ *
+ * A pool is replaced only when what it connects to changes (`shards/<id>`'s master, database or
+ * passwordEnv; an edit of the replicas or their weights keeps it), and retired when the shard
+ * goes. A retired pool takes no new work but is ended only once the calls and transactions that
+ * already use it are done: ending it under a delivery between its final dots and its COMMIT
+ * would roll the marks back and send those mails again.
  *
  * Failure modes: a refused, lost or read-only master, or a full or closed pool, rejects with a
  * DependencyError (db/mysql-errors.ts) that counts against the breaker; any other error (a SQL
  * error, a lock wait timeout) passes through unchanged and does not. An unknown shard rejects
- * with a DependencyError at once. A master that changes starts with a fresh breaker.
+ * with a DependencyError at once. A master that changes starts with a fresh breaker. A pool
+ * connection that arrives after the breaker gave up waiting for it (mysql2's pool has no acquire
+ * timeout) goes straight back to the pool, as db/mysql-node-set.ts does on the API side.
  */
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
@@ -15,18 +22,34 @@ import type { ShardConfig } from '../config/schema.js';
 import { isConnectionError, toUnavailable } from '../db/mysql-errors.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
-import { createOutboxPool } from './outbox-pool.js';
+import { createOutboxPool, type OutboxPoolOptions } from './outbox-pool.js';
 
 /** runs one statement on the transaction's connection, through the master's breaker */
 export type Sql = <R>(statement: (conn: PoolConnection) => Promise<R>) => Promise<R>;
 
 interface ShardPool {
-  raw: string;
+  /** what the pool connects to (master, database, passwordEnv): a change replaces the pool */
+  target: string;
   /** host:port of the master the pool connects to */
   master: string;
   /** host:port/database: two shard ids may name the same rows */
   database: string;
   pool: Pool;
+  /** calls and transactions using the pool now */
+  users: number;
+  /** replaced or its shard gone: ended once `users` is 0 */
+  retired: boolean;
+}
+
+/** ends a retired pool once nothing uses it any more */
+function endIfIdle(entry: ShardPool): void {
+  if (entry.retired && entry.users === 0) entry.pool.end().catch(() => {});
+}
+
+function retire(entry: ShardPool | undefined): void {
+  if (!entry || entry.retired) return;
+  entry.retired = true;
+  endIfIdle(entry);
 }
 
 export class MasterPools {
@@ -39,6 +62,8 @@ export class MasterPools {
       breakers: BreakerRegistry;
       user: string;
       password: (passwordEnv: string | undefined) => string | undefined;
+      /** the pool of one master (tests pass a fake) */
+      createPool?: (options: OutboxPoolOptions) => Pool;
     },
   ) {
     this.unsubscribe = opts.config.onChange((snap) => this.sync(snap.shards));
@@ -51,18 +76,18 @@ export class MasterPools {
 
   private sync(shards: ReadonlyMap<string, ShardConfig>): void {
     for (const [id, shard] of shards) {
-      const raw = JSON.stringify(shard);
+      const target = JSON.stringify([shard.master, shard.database, shard.passwordEnv ?? null]);
       const old = this.pools.get(id);
-      if (old?.raw === raw) continue;
-      old?.pool.end().catch(() => {});
+      if (old?.target === target) continue;
+      retire(old);
       const master = `${shard.master.host}:${shard.master.port}`;
       // another master starts with a fresh breaker, not the old one's open state
       if (old && old.master !== master) this.opts.breakers.remove(`mysql-master:${id}`);
       this.pools.set(id, {
-        raw,
+        target,
         master,
         database: `${master}/${shard.database}`,
-        pool: createOutboxPool({
+        pool: (this.opts.createPool ?? createOutboxPool)({
           host: shard.master.host,
           port: shard.master.port,
           database: shard.database,
@@ -72,14 +97,13 @@ export class MasterPools {
           // connection while SMTP answers
           connectionLimit: 20,
         }),
+        users: 0,
+        retired: false,
       });
     }
     for (const id of [...this.pools.keys()]) {
       if (!shards.has(id)) {
-        this.pools
-          .get(id)
-          ?.pool.end()
-          .catch(() => {});
+        retire(this.pools.get(id));
         this.pools.delete(id);
         this.opts.breakers.remove(`mysql-master:${id}`);
       }
@@ -115,12 +139,28 @@ export class MasterPools {
 
   /** `fn` on the shard's master pool, through its breaker (failure modes above) */
   async onMaster<T>(shardId: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
+    const entry = this.entry(shardId);
+    entry.users++;
+    try {
+      return await this.through(shardId, () => fn(entry.pool));
+    } finally {
+      entry.users--;
+      endIfIdle(entry);
+    }
+  }
+
+  private entry(shardId: string): ShardPool {
     const entry = this.pools.get(shardId);
     if (!entry) throw new DependencyError(`mysql-master:${shardId}`, `unknown shard ${shardId}`);
+    return entry;
+  }
+
+  /** `fn` through the shard's master breaker, its errors classified (failure modes above) */
+  private through<T>(shardId: string, fn: () => Promise<T>): Promise<T> {
     return this.opts.breakers.get(`mysql-master:${shardId}`, 'mysql-master').execute(
       async () => {
         try {
-          return await fn(entry.pool);
+          return await fn();
         } catch (error) {
           // classified as the API's adapters do (db/mysql-errors.ts): a refused, lost or
           // read-only master, or a full or closed pool, counts against the master's breaker
@@ -137,12 +177,48 @@ export class MasterPools {
    * pooled connection of the shard's master; `sql` runs a statement through the master's breaker
    * (work between statements, like a publish or an SMTP send, is not counted there). Rolls back
    * on any error; a connection that cannot even roll back is destroyed instead of returned to
-   * the pool.
+   * the pool. The whole transaction runs on the pool it started on, which is not ended under it
+   * (a replaced master's pool waits for it).
+   *
+   * Waiting for a connection counts against the breaker's call timeout. mysql2's pool has no
+   * acquire timeout, so when the breaker gives up first the request stays queued in the pool:
+   * the connection it is handed later is nobody's, and is released at once (else the pool would
+   * shrink by one for good at every such timeout, until the shard's mail stalled).
    */
   async transaction<T>(shardId: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
-    const conn = await this.onMaster(shardId, (pool) => pool.getConnection());
+    const entry = this.entry(shardId);
+    entry.users++;
+    try {
+      return await this.transactionOn(shardId, entry.pool, fn);
+    } finally {
+      entry.users--;
+      endIfIdle(entry);
+    }
+  }
+
+  private async transactionOn<T>(shardId: string, pool: Pool, fn: (sql: Sql) => Promise<T>): Promise<T> {
+    let asked: Promise<PoolConnection> | undefined;
+    let conn: PoolConnection;
+    try {
+      conn = await this.through(shardId, () => {
+        asked = pool.getConnection();
+        return asked;
+      });
+    } catch (error) {
+      // given up on (call timeout) while the pool still looks for a connection: whatever it
+      // hands over later goes back at once. A connection that came in time but lost the race
+      // with the timeout is released the same way; a failed request has nothing to give back
+      // (into a pool ended meanwhile, a replaced master's: mysql2 closes it then)
+      asked
+        ?.then(
+          (late) => late.release(),
+          () => {},
+        )
+        .catch(() => {});
+      throw error;
+    }
     const sql = <R>(statement: (c: PoolConnection) => Promise<R>) =>
-      this.onMaster(shardId, () => statement(conn));
+      this.through(shardId, () => statement(conn));
     let broken = false;
     try {
       await sql((c) => c.beginTransaction());

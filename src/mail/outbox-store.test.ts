@@ -1,10 +1,12 @@
+import type { Pool } from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
-import { OutboxStore } from './outbox-store.js';
+import { type HoldMails, OutboxStore } from './outbox-store.js';
+import type { HeldMail } from './smtp-sender.js';
 
 // port 1 on the loopback: nothing listens, so a connection is refused at once
 const shard = (port: number) => JSON.stringify({ master: { host: '127.0.0.1', port }, replicas: [] });
@@ -35,5 +37,99 @@ describe('OutboxStore', () => {
     await outbox.close();
     config.put('shards/shard-3', shard(1));
     expect(outbox.shardIds()).toEqual([]);
+  });
+});
+
+/**
+ * One shard master's outbox as a pool: `delivered` is `delivered_at` as committed. A transaction
+ * sees its own marks and publishes them at COMMIT; with `commitLost` the COMMIT applies on the
+ * "server" but its answer is lost (the connection dies), as after a breaker timeout.
+ */
+class FakeOutboxPool {
+  delivered = new Map<string, boolean>();
+  commitLost = false;
+  async getConnection() {
+    const marks = new Set<string>();
+    return {
+      beginTransaction: async () => {},
+      query: async (text: string, params: unknown[]) => {
+        const ids = params[0] as string[];
+        if (text.startsWith('SELECT id, delivered_at'))
+          return [
+            ids
+              .filter((id) => this.delivered.has(id))
+              .map((id) => ({ id, delivered: this.delivered.get(id) ? 1 : 0 })),
+          ];
+        if (text.startsWith('UPDATE outbox SET delivered_at = NOW')) {
+          for (const id of ids) marks.add(id);
+          return [{}];
+        }
+        throw new Error(`unexpected ${text}`);
+      },
+      commit: async () => {
+        for (const id of marks) this.delivered.set(id, true);
+        if (this.commitLost)
+          throw Object.assign(new Error('Connection lost'), {
+            code: 'PROTOCOL_CONNECTION_LOST',
+            fatal: true,
+          });
+      },
+      rollback: async () => {
+        if (this.commitLost) throw new Error("Can't add new command when connection is in closed state");
+      },
+      release: () => {},
+      destroy: () => {},
+    };
+  }
+  async query(text: string, params: unknown[]) {
+    if (!text.startsWith('UPDATE outbox SET delivered_at = NULL')) throw new Error(`unexpected ${text}`);
+    for (const id of params[0] as string[]) this.delivered.set(id, false);
+    return [{}];
+  }
+  async end() {}
+}
+
+describe('OutboxStore.deliverBatch', () => {
+  it('clears the mark of a mail refused after its dot when the COMMIT fails but applied', async () => {
+    const config = new MemoryConfigStore({ initial: { 'shards/shard-1': shard(3306) } });
+    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
+    const pool = new FakeOutboxPool();
+    const outbox = new OutboxStore({
+      config,
+      breakers,
+      logger: silentLogger,
+      user: 'u',
+      password: () => undefined,
+      createPool: () => pool as unknown as Pool,
+    });
+    const [a, b] = ['01JABCDEFGHJKMNPQRSTVWXYZ0', '01JABCDEFGHJKMNPQRSTVWXYZ1'];
+    pool.delivered.set(a, false).set(b, false);
+    pool.commitLost = true;
+    const refusal = new DependencyError('smtp', '550 rejected after DATA');
+    const hold: HoldMails = async (ids) =>
+      new Map(
+        ids.map((id): [string, HeldMail] => [
+          id,
+          {
+            cancel() {},
+            release() {
+              const accepted = id === b ? Promise.reject(refusal) : Promise.resolve();
+              accepted.catch(() => {});
+              return { written: Promise.resolve(), accepted };
+            },
+          },
+        ]),
+      );
+    try {
+      await expect(outbox.deliverBatch('shard-1', [a, b], hold)).rejects.toBeInstanceOf(DependencyError);
+      // a's mark committed: the retry acks it as a duplicate; b was refused: the retry sends it
+      expect(Object.fromEntries(pool.delivered)).toEqual({ [a]: true, [b]: false });
+      pool.commitLost = false;
+      const retry = await outbox.deliverBatch('shard-1', [a, b], hold);
+      expect(retry.duplicate).toEqual([a]);
+      expect(retry.refused.has(b)).toBe(true);
+    } finally {
+      await outbox.close();
+    }
   });
 });

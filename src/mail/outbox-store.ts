@@ -14,7 +14,7 @@
  * created longer ago than `mail/outbox_retention_hours`, so `deliverBatch` can tell a purged row
  * (a redelivered message for it is a duplicate) from a missing one by its id's time.
  */
-import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import { isLockWaitTimeout } from '../db/mysql-errors.js';
 import { idFloor, idTime } from '../domain/ids.js';
@@ -22,6 +22,7 @@ import type { Logger } from '../observability/logger.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
 import { MasterPools, type Sql } from './master-pools.js';
+import type { OutboxPoolOptions } from './outbox-pool.js';
 import type { HeldMail, ReleasedMail } from './smtp-sender.js';
 
 /**
@@ -85,6 +86,8 @@ export class OutboxStore {
       logger: Logger;
       user: string;
       password: (passwordEnv: string | undefined) => string | undefined;
+      /** the pool of one shard master (tests pass a fake) */
+      createPool?: (options: OutboxPoolOptions) => Pool;
     },
   ) {
     this.masters = new MasterPools(opts);
@@ -171,7 +174,11 @@ export class OutboxStore {
    * when they show `delivered_at` if that other delivery committed.
    * Any SQL error before the dots cancels every held mail (the server discards them), rolls back
    * and rejects. COMMIT failing after the dots rejects too: those mails may have arrived without
-   * a record, and are sent again on the retry.
+   * a record, and are sent again on the retry. Such a COMMIT may also have applied (its answer
+   * lost, or the breaker gave up on it): before rejecting, the SMTP answers are awaited and the
+   * marks of the mails refused after their dot are cleared as in step 4, so the retry sends them
+   * rather than acking them as duplicates. The window left there: a clearing that fails for good
+   * (logged at error level, as in step 4).
    */
   async deliverBatch(
     relayedUnder: string,
@@ -181,14 +188,43 @@ export class OutboxStore {
     const ids = [...new Set(outboxIds)];
     if (ids.length === 0) return { duplicate: [], locked: [], sent: [], missing: [], refused: new Map() };
     const shardId = await this.shardHolding(relayedUnder, ids);
+    // the batch as it stood when the dots were written: set once `deliverLocked` returned, so a
+    // transaction that fails after that failed at its COMMIT
+    let dotted: PendingDelivery | undefined;
+    const attempt = (mode: 'wait' | 'skip') =>
+      this.masters.transaction(shardId, async (sql) => {
+        dotted = await this.deliverLocked(sql, ids, hold, mode);
+        return dotted;
+      });
     let pending: PendingDelivery;
     try {
-      pending = await this.masters.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'wait'));
+      try {
+        pending = await attempt('wait');
+      } catch (error) {
+        if (!(error instanceof RowLockWaitTimeout)) throw error;
+        pending = await attempt('skip');
+      }
     } catch (error) {
-      if (!(error instanceof RowLockWaitTimeout)) throw error;
-      pending = await this.masters.transaction(shardId, (sql) => this.deliverLocked(sql, ids, hold, 'skip'));
+      // the COMMIT failed or its outcome is unknown (lost answer, breaker timeout): it may have
+      // applied. The marks of mails the server refused must not outlive it either way, or the
+      // retry would ack those mails as duplicates and they would never be sent; clearing a mark
+      // that never committed is harmless. The clearing UPDATE waits for the row locks the batch
+      // held (1 s lock wait, then clearMarks' retries), so it lands after a COMMIT the server
+      // was still applying. The accepted ones stay as the COMMIT left them (sent again on the
+      // retry if it did not apply).
+      if (dotted) await this.settleAnswers(shardId, dotted);
+      throw error;
     }
     const { released, marked, ...outcome } = pending;
+    const { sent, refused } = await this.settleAnswers(shardId, pending);
+    return { ...outcome, sent, refused };
+  }
+
+  /** the SMTP server's answers of a batch whose dots were written; refused mails unmarked */
+  private async settleAnswers(
+    shardId: string,
+    { released, marked }: PendingDelivery,
+  ): Promise<Pick<BatchDelivery, 'sent' | 'refused'>> {
     const answers = await Promise.allSettled(released.map(([, r]) => r.accepted));
     const sent: string[] = [];
     const refused = new Map<string, unknown>();
@@ -199,7 +235,7 @@ export class OutboxStore {
     });
     const unmark = [...refused.keys()].filter((id) => marked.has(id));
     if (unmark.length > 0) await this.clearMarks(shardId, unmark);
-    return { ...outcome, sent, refused };
+    return { sent, refused };
   }
 
   /**

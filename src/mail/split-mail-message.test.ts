@@ -29,10 +29,15 @@ function message(content: Buffer): ConsumeMessage {
 
 function channel() {
   const acked: ConsumeMessage[] = [];
+  const requeued: ConsumeMessage[] = [];
   const published: { exchange: string; content: Buffer }[] = [];
   let confirms = 0;
   const ch: MailChannel = {
     ack: (m) => void acked.push(m),
+    nack: (m, allUpTo, requeue) => {
+      if (allUpTo !== false || requeue !== true) throw new Error('only a requeue of one message');
+      requeued.push(m);
+    },
     publish: (exchange, _key, content) => {
       published.push({ exchange, content });
       return true;
@@ -41,7 +46,7 @@ function channel() {
       confirms++;
     },
   };
-  return { ch, acked, published, confirms: () => confirms };
+  return { ch, acked, requeued, published, confirms: () => confirms };
 }
 
 describe('splitMailMessage', () => {
@@ -79,6 +84,18 @@ describe('splitMailMessage', () => {
     a!.ch.ack(a!.msg);
     expect(acked).toEqual([]);
     expect(b).toBeDefined();
+  });
+
+  it('requeues the original once when a part is nacked, and acks it no more after', () => {
+    const { ch, acked, requeued } = channel();
+    const original = message(encodeMails([mail(1), mail(2), mail(3)]));
+    const [a, b, c] = splitMailMessage(ch, original);
+    a!.ch.ack(a!.msg);
+    b!.ch.nack(b!.msg, false, true);
+    c!.ch.nack(c!.msg, false, true);
+    c!.ch.ack(c!.msg);
+    expect(requeued).toEqual([original]);
+    expect(acked).toEqual([]);
   });
 
   it('sends a part’s reroute and its confirm wait to the real channel', async () => {

@@ -13,7 +13,11 @@
  *   batch that does not decode as a whole is poison as a whole and goes the poison way (retry
  *   tiers, then the dead-letter queue). The relay builds batches only from outbox rows, whose
  *   columns have the schema's limits, and a mail that fails to render fails alone after the split;
- * - a part acked twice counts once.
+ * - a part acked twice counts once;
+ * - a part nacked (its reroute nacked by the broker: requeued, delivery-batcher.ts) nacks the
+ *   original with requeue, once, and the original is then neither acked nor nacked again by
+ *   the other parts (the broker would close the channel on an unknown delivery tag): the whole
+ *   batch message comes back and its delivered parts are acked as duplicates.
  */
 import type { ConsumeMessage } from 'amqplib';
 import type { MailChannel } from './delivery-batcher.js';
@@ -35,10 +39,17 @@ export function splitMailMessage(ch: MailChannel, msg: ConsumeMessage): MessageP
     }),
   );
   const unacked = new Set(parts);
+  let nacked = false;
   const view: MailChannel = {
     ack(part) {
-      if (!unacked.delete(part)) return;
+      if (!unacked.delete(part) || nacked) return;
       if (unacked.size === 0) ch.ack(msg);
+    },
+    nack(part, _allUpTo, requeue) {
+      if (!unacked.has(part) || nacked) return;
+      // a nack that throws (channel gone) leaves the original unacked, for the broker to redeliver
+      ch.nack(msg, false, requeue);
+      nacked = true;
     },
     publish: (exchange, routingKey, content, options) => ch.publish(exchange, routingKey, content, options),
     waitForConfirms: () => ch.waitForConfirms(),
