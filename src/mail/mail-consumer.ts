@@ -58,7 +58,17 @@ export class MailConsumer {
     opts.amqp.onChannel((ch) => {
       if (this.stopping) return;
       ch.consume(WORK_QUEUE, (msg) => {
-        if (!msg) return;
+        if (!msg) {
+          // the broker cancelled the subscription (the work queue was deleted, or its node
+          // went): nothing would come any more on a channel that stays open. Closing it drops
+          // the connection; the keep-alive reconnects, declares the topology again and
+          // subscribes anew. Unacked messages of this channel are redelivered (duplicates of
+          // delivered ones are acked by their record)
+          if (this.stopping) return;
+          opts.logger.warn({ queue: WORK_QUEUE }, 'consumer cancelled by the broker; reconnecting');
+          ch.close().catch(() => {});
+          return;
+        }
         // a batch message of the relay: one delivery per mail, the original acked after all
         for (const part of splitMailMessage(ch, msg)) this.batcher.add(part.ch, part.msg);
       })

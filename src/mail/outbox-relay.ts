@@ -12,6 +12,8 @@
  * transaction only when that sees a due row — an idle poll is that one SELECT.
  * Shards added to or removed from etcd are followed on the next round.
  */
+
+import type { ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { BreakerOpenError, DependencyError } from '../resilience/errors.js';
@@ -115,32 +117,59 @@ export class OutboxRelay {
   ): Promise<void> {
     const per = Math.min(MAX_MAILS_PER_MESSAGE, Math.max(1, Math.floor(this.opts.mailsPerMessage ?? 8)));
     await this.opts.amqp.run(async (ch) => {
-      for (let i = 0; i < rows.length; i += per) {
-        const chunk = rows.slice(i, i + per);
-        ch.publish(
-          MAIL_EXCHANGE,
-          MAIL_ROUTING_KEY,
-          encodeMails(
-            chunk.map((row) => ({
-              outboxId: row.id,
-              shardId,
-              tenantId: row.tenantId,
-              kind: row.kind,
-              recipient: row.recipient,
-              payload: row.payload,
-            })),
-          ),
-          {
-            persistent: true,
-            // a single mail's id is its outbox id; a batch is named by its first row and size
-            messageId: chunk.length === 1 ? chunk[0]!.id : `${chunk[0]!.id}+${chunk.length}`,
-            contentType: 'application/json',
-            headers: { 'x-attempts': 0 },
-          },
-        );
+      // mandatory: a message no queue takes (the work queue deleted by hand) comes back as a
+      // `return` before its confirm, instead of being confirmed and dropped — its rows would be
+      // marked sent and their mails lost. Then the claim rolls back (the rows are claimed again)
+      // and the connection is dropped, so the next one declares the topology again
+      const ids = new Set<string>();
+      let returned = 0;
+      const onReturn = (msg: { properties: { messageId?: string } }) => {
+        if (ids.has(msg.properties.messageId ?? '')) returned++;
+      };
+      ch.on('return', onReturn);
+      try {
+        await this.publishOn(ch, shardId, rows, per, ids);
+      } finally {
+        ch.off('return', onReturn);
       }
-      await ch.waitForConfirms();
+      if (returned > 0)
+        throw new Error(`${returned} message(s) unroutable: no queue bound to ${MAIL_EXCHANGE}`);
     });
+  }
+
+  /** publishes `rows`, `per` mails a message, and waits for the broker's confirms */
+  private async publishOn(
+    ch: ConfirmChannel,
+    shardId: string,
+    rows: Parameters<Parameters<OutboxStore['claim']>[2]>[0],
+    per: number,
+    ids: Set<string>,
+  ): Promise<void> {
+    for (let i = 0; i < rows.length; i += per) {
+      const chunk = rows.slice(i, i + per);
+      ch.publish(
+        MAIL_EXCHANGE,
+        MAIL_ROUTING_KEY,
+        encodeMails(
+          chunk.map((row) => ({
+            outboxId: row.id,
+            shardId,
+            tenantId: row.tenantId,
+            kind: row.kind,
+            recipient: row.recipient,
+            payload: row.payload,
+          })),
+        ),
+        {
+          persistent: true,
+          mandatory: true,
+          messageId: messageIdOf(chunk, ids),
+          contentType: 'application/json',
+          headers: { 'x-attempts': 0 },
+        },
+      );
+    }
+    await ch.waitForConfirms();
   }
 
   async stop(): Promise<void> {
@@ -148,4 +177,11 @@ export class OutboxRelay {
     clearInterval(this.timer);
     await Promise.all(this.loops.values());
   }
+}
+
+/** a single mail's id is its outbox id; a batch is named by its first row and size (added to `ids`) */
+function messageIdOf(chunk: { id: string }[], ids: Set<string>): string {
+  const id = chunk.length === 1 ? chunk[0]!.id : `${chunk[0]!.id}+${chunk.length}`;
+  ids.add(id);
+  return id;
 }
