@@ -38,6 +38,17 @@ class FakeChannel implements MailChannel {
   waitForConfirms(): Promise<void> {
     return this.confirms();
   }
+  /** listeners of `return` (a mandatory publish no queue took) */
+  returns = new Set<(message: ConsumeMessage) => void>();
+  on(_event: 'return', listener: (message: ConsumeMessage) => void): void {
+    this.returns.add(listener);
+  }
+  off(_event: 'return', listener: (message: ConsumeMessage) => void): void {
+    this.returns.delete(listener);
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 }
 
 /**
@@ -571,6 +582,27 @@ describe('DeliveryBatcher', () => {
     expect(batcher.inFlight).toBe(0);
     expect(ch.acked).toEqual([a.fields.deliveryTag]);
     expect(ch.requeued).toEqual([b.fields.deliveryTag]);
+    expect(count('mail_retries_total')).toBe(0);
+  });
+
+  it('requeues the originals and closes the channel when no queue took their reroute (a tier deleted by hand)', async () => {
+    const { ch, store, sender, batcher, count } = setup();
+    store.rows.add('a');
+    store.rows.add('b');
+    sender.failing.add('b');
+    // the broker returns the mandatory publish before it confirms it
+    ch.confirms = async () => {
+      for (const listener of ch.returns) listener(message('b'));
+    };
+    const [a, b] = [message('a'), message('b')];
+    batcher.add(ch, a);
+    batcher.add(ch, b);
+    expect(await batcher.drain(1000)).toBe(true);
+    expect(ch.published.length).toBe(1);
+    expect(ch.acked).toEqual([a.fields.deliveryTag]);
+    expect(ch.requeued).toEqual([b.fields.deliveryTag]);
+    expect(ch.closed).toBe(true);
+    expect(ch.returns.size).toBe(0);
     expect(count('mail_retries_total')).toBe(0);
   });
 

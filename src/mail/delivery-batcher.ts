@@ -70,6 +70,11 @@ export interface MailChannel {
   nack(message: ConsumeMessage, allUpTo?: boolean, requeue?: boolean): void;
   publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): boolean;
   waitForConfirms(): Promise<void>;
+  /** a `mandatory` publish no queue took comes back as `return`, before its confirm (amqplib) */
+  on(event: 'return', listener: (message: ConsumeMessage) => void): unknown;
+  off(event: 'return', listener: (message: ConsumeMessage) => void): unknown;
+  /** ends the channel: the connection is dropped, and the next one declares the topology again */
+  close(): Promise<void>;
 }
 export type BatchStore = Pick<OutboxStore, 'deliverBatch'>;
 
@@ -342,6 +347,15 @@ export class DeliveryBatcher {
 
   private async rerouteOn(ch: MailChannel, failures: Failure[]): Promise<void> {
     const routed: { f: Failure; dead: boolean; attempts: number; reason: string }[] = [];
+    // mandatory: a tier or the dead-letter queue deleted by hand takes nothing, and the broker
+    // would confirm the publish and drop it (the original acked, the mail lost). A return seen
+    // while this reroute waits for its confirms (another reroute's on the channel too: then both
+    // go back, and a copy confirmed into a tier is acked later as a duplicate) fails the reroute
+    let returned = 0;
+    const onReturn = () => {
+      returned++;
+    };
+    ch.on('return', onReturn);
     try {
       for (const f of failures) {
         const { msg } = f;
@@ -351,6 +365,7 @@ export class DeliveryBatcher {
         const reason = reasonOf(f.error);
         const props = {
           persistent: true,
+          mandatory: true,
           messageId: msg.properties.messageId,
           contentType: msg.properties.contentType,
           headers: {
@@ -367,6 +382,17 @@ export class DeliveryBatcher {
         routed.push({ f, dead, attempts, reason });
       }
       await ch.waitForConfirms();
+      if (returned > 0) {
+        // back to the work queue, and a new connection that declares the queues again (else
+        // the requeued mails would fail and come back at once, over and over)
+        for (const f of failures) this.requeue(f);
+        ch.close().catch(() => {});
+        this.opts.logger.warn(
+          { returned, messages: failures.length },
+          'a retry or dead-letter queue took no rerouted mail (deleted?); requeued, reconnecting',
+        );
+        return;
+      }
     } catch (e) {
       // a nack of the publishes (channel open) or the channel gone: either way the originals go
       // back to the broker, by a nack with requeue or, when the channel is gone, by its close
@@ -377,6 +403,8 @@ export class DeliveryBatcher {
         'could not reroute failed mails; they will be redelivered',
       );
       return;
+    } finally {
+      ch.off('return', onReturn);
     }
     for (const { f, dead, attempts, reason } of routed) {
       if (dead) {

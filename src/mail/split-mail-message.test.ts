@@ -32,6 +32,7 @@ function channel() {
   const requeued: ConsumeMessage[] = [];
   const published: { exchange: string; content: Buffer }[] = [];
   let confirms = 0;
+  let closed = 0;
   const ch: MailChannel = {
     ack: (m) => void acked.push(m),
     nack: (m, allUpTo, requeue) => {
@@ -45,11 +46,29 @@ function channel() {
     waitForConfirms: async () => {
       confirms++;
     },
+    on: () => ch,
+    off: () => ch,
+    close: async () => {
+      closed++;
+    },
   };
-  return { ch, acked, requeued, published, confirms: () => confirms };
+  return { ch, acked, requeued, published, confirms: () => confirms, closed: () => closed };
 }
 
 describe('splitMailMessage', () => {
+  it('hands the return listeners and a close of a part to the real channel', async () => {
+    const { ch, closed } = channel();
+    let onCalls = 0;
+    const real = { ...ch, on: () => onCalls++, off: () => onCalls++ } as MailChannel;
+    const [part] = splitMailMessage(real, message(encodeMails([mail(1), mail(2)])));
+    const listener = () => {};
+    part!.ch.on('return', listener);
+    part!.ch.off('return', listener);
+    expect(onCalls).toBe(2);
+    await part!.ch.close();
+    expect(closed()).toBe(1);
+  });
+
   it('passes a single-mail message (or poison) through on the real channel', () => {
     const { ch } = channel();
     for (const body of [encodeMails([mail(1)]), Buffer.from('{"not":"a mail"}')]) {

@@ -53,6 +53,9 @@ export function splitMailMessage(ch: MailChannel, msg: ConsumeMessage): MessageP
     },
     publish: (exchange, routingKey, content, options) => ch.publish(exchange, routingKey, content, options),
     waitForConfirms: () => ch.waitForConfirms(),
+    on: (event, listener) => ch.on(event, listener),
+    off: (event, listener) => ch.off(event, listener),
+    close: () => ch.close(),
   };
   return parts.map((part) => ({ ch: view, msg: part }));
 }
