@@ -62,12 +62,18 @@ export function installExpectContinue(server: Pick<EventEmitter, 'on' | 'emit'>,
  * The rest of a refused body: dropped as it comes, the connection kept, unless the client waits
  * for a `100 Continue` (no body is coming: close after the answer) or sends more than
  * LINGER_MAX_BYTES or for longer than LINGER_MAX_MS (then the connection is destroyed, whatever
- * length it declared: by then the answer has long been sent).
+ * length it declared: by then the answer has long been sent). `received`: the bytes of it already
+ * read. Also used by the raw-request guard for the requests it refuses.
  */
-function lingerOrClose(req: WithBody, res: ServerResponse, received: number, linger: Linger): void {
+export function lingerOrClose(
+  req: IncomingMessage,
+  res: ServerResponse,
+  received: number,
+  linger: Linger = { maxBytes: LINGER_MAX_BYTES, maxMs: LINGER_MAX_MS },
+): void {
   // a length declared over the bound is read up to it too: closed at once, the reset lost the
   // answer to clients still sending (7–10 of 12 bodies of 9 MB sent directly, an outside check)
-  if (req[NO_CONTINUE]) {
+  if ((req as WithBody)[NO_CONTINUE]) {
     res.shouldKeepAlive = false;
     req.resume();
     return;
