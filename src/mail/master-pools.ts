@@ -139,20 +139,20 @@ export class MasterPools {
 
   /** `fn` on the shard's master pool, through its breaker (failure modes above) */
   async onMaster<T>(shardId: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
-    const entry = this.entry(shardId);
+    return this.using(shardId, (pool) => this.through(shardId, () => fn(pool)));
+  }
+
+  /** `fn` on the shard's current pool, which is not ended while `fn` runs (unknown shard: rejects) */
+  private async using<T>(shardId: string, fn: (pool: Pool) => Promise<T>): Promise<T> {
+    const entry = this.pools.get(shardId);
+    if (!entry) throw new DependencyError(`mysql-master:${shardId}`, `unknown shard ${shardId}`);
     entry.users++;
     try {
-      return await this.through(shardId, () => fn(entry.pool));
+      return await fn(entry.pool);
     } finally {
       entry.users--;
       endIfIdle(entry);
     }
-  }
-
-  private entry(shardId: string): ShardPool {
-    const entry = this.pools.get(shardId);
-    if (!entry) throw new DependencyError(`mysql-master:${shardId}`, `unknown shard ${shardId}`);
-    return entry;
   }
 
   /** `fn` through the shard's master breaker, its errors classified (failure modes above) */
@@ -186,14 +186,7 @@ export class MasterPools {
    * shrink by one for good at every such timeout, until the shard's mail stalled).
    */
   async transaction<T>(shardId: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
-    const entry = this.entry(shardId);
-    entry.users++;
-    try {
-      return await this.transactionOn(shardId, entry.pool, fn);
-    } finally {
-      entry.users--;
-      endIfIdle(entry);
-    }
+    return this.using(shardId, (pool) => this.transactionOn(shardId, pool, fn));
   }
 
   private async transactionOn<T>(shardId: string, pool: Pool, fn: (sql: Sql) => Promise<T>): Promise<T> {
