@@ -489,6 +489,36 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
   });
 
+  it("a late row-lock report takes back only its own write's count, not one counted after a success reset the run", async () => {
+    const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    const lateReport =
+      (report: { mayHaveApplied: boolean; dependencyStuck: boolean }, afterMs: number) =>
+      ({ signal }: { signal: AbortSignal }) =>
+        new Promise<string>((_, reject) =>
+          signal.addEventListener('abort', () =>
+            setTimeout(() => reject(new CallStoppedError('db', report)), ABANDON_GRACE_MS + afterMs),
+          ),
+        );
+    // A: waited on a row lock, its report comes 150 ms after the grace
+    const a = breaker
+      .execute(lateReport({ mayHaveApplied: false, dependencyStuck: false }, 150), { writes: true })
+      .catch(() => {});
+    await new Promise((r) => setTimeout(r, ABANDON_GRACE_MS + 50));
+    expect(breaker.view().failures).toBe(1);
+    // a write that succeeds ends the run of hung writes; B hangs for real (the node is stuck)
+    await breaker.execute(ok, { writes: true });
+    expect(breaker.view().failures).toBe(0);
+    const b = breaker.execute(hang, { writes: true }).catch(() => {});
+    await b;
+    expect(breaker.view().failures).toBe(1);
+    await a;
+    await new Promise((r) => setTimeout(r, 200));
+    // before: A's report took B's count back
+    expect(breaker.view().failures).toBe(1);
+    await breaker.execute(hang, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('open');
+  });
+
   it('a call that waited for a free connection of a full pool and was never sent counts as no failure', async () => {
     const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
     const queuedWrite = stopsWith({ mayHaveApplied: false, dependencyStuck: false, waitedFor: 'connection' });

@@ -165,6 +165,8 @@ export class CircuitBreaker {
    */
   private failures = 0;
   private writeFailures = 0;
+  /** which run of hung writes `writeFailures` counts: a new one each time the count goes back to 0 */
+  private writeRun = 0;
   /** the breaker last opened on timed-out writes: half-open, only writes probe */
   private openedByWrites = false;
   /** this half-open spell, a read trial succeeded: with `openedByWrites` and no write trial, callers' writes probe now */
@@ -300,15 +302,18 @@ export class CircuitBreaker {
         this.clock,
       );
     });
+    /** the run of hung writes this call was counted in, if it was */
+    let countedInRun: number | undefined;
     try {
       const running = fn(call);
       if (writes)
         // a write whose stop reported only after the grace that the node was not stuck (it
         // waited on a row lock; the kill's own connection was slow on a loaded box) was counted
-        // as hung: that count is taken back while the breaker is still closed
+        // as hung: that count is taken back while the breaker is still closed, in the same run
+        // (after a success reset the count, what it holds is other writes')
         running.catch((error: unknown) => {
           if (graceOver && error instanceof CallStoppedError && !error.report.dependencyStuck)
-            this.forgiveHungWrite();
+            if (countedInRun !== undefined) this.forgiveHungWrite(countedInRun);
         });
       // a call that still succeeded while it stopped is a success: its effect took place
       const result = await Promise.race([running, timeout]);
@@ -338,14 +343,13 @@ export class CircuitBreaker {
         (error instanceof DependencyError && error.busy)
       ) {
         // neither: a probe's slot is freed below, the counts stay as they were
-      } else if (error instanceof CallTimeoutError || isFailure(error))
-        this.recordFailure(
-          probe || passed,
+      } else if (error instanceof CallTimeoutError || isFailure(error)) {
+        const hungWrite =
           writes &&
-            (error instanceof CallTimeoutError || (error instanceof DependencyError && error.writesOnly)),
-          error,
-        );
-      else this.recordSuccess(probe, writes);
+          (error instanceof CallTimeoutError || (error instanceof DependencyError && error.writesOnly));
+        if (hungWrite && this.current === 'closed') countedInRun = this.writeRun;
+        this.recordFailure(probe || passed, hungWrite, error);
+      } else this.recordSuccess(probe, writes);
       throw error;
     } finally {
       cancelDeadline();
@@ -422,7 +426,7 @@ export class CircuitBreaker {
       // one success takes back one failure, not all of them: a node that fails more calls than
       // it answers still opens it (see the class comment); a read shows nothing about writes
       if (this.failures > 0) this.failures--;
-      if (writes) this.writeFailures = 0;
+      if (writes) this.resetWriteFailures();
       return;
     }
     if (this.current === 'half_open' && probe) {
@@ -460,9 +464,14 @@ export class CircuitBreaker {
     }
   }
 
-  /** a write counted as hung turned out to have waited on its own row lock: uncounted */
-  private forgiveHungWrite(): void {
-    if (this.current === 'closed' && this.writeFailures > 0) this.writeFailures--;
+  /** a write counted as hung in run `run` turned out to have waited on its own row lock: uncounted */
+  private forgiveHungWrite(run: number): void {
+    if (this.current === 'closed' && this.writeRun === run && this.writeFailures > 0) this.writeFailures--;
+  }
+
+  private resetWriteFailures(): void {
+    if (this.writeFailures > 0) this.writeRun++;
+    this.writeFailures = 0;
   }
 
   private maybeHalfOpen(): void {
@@ -494,7 +503,7 @@ export class CircuitBreaker {
     }
     if (to === 'closed') {
       this.failures = 0;
-      this.writeFailures = 0;
+      this.resetWriteFailures();
       this.openedByWrites = false;
     }
     this.onTransition({
