@@ -58,6 +58,15 @@ export interface MysqlNodeSetOptions {
   lockWaitTimeoutSeconds?: number;
 }
 
+/**
+ * mysql2's refusal of a caller when every connection is in use and its queue (`queueLimit`) is
+ * full: this instance's own burst, which says nothing of the node (`busy`, not counted by its
+ * breaker). Counted as the node failing, five such refusals opened a healthy master's breaker.
+ */
+function queueFull(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Queue limit reached.';
+}
+
 /** a pooled connection was found gone before anything of the call could apply: run it again */
 class StaleConnection extends Error {}
 /** at most this many connections per call (each gone one is dropped from the pool) */
@@ -223,7 +232,18 @@ class MysqlNode implements SqlNode<MysqlSession> {
           signal?.removeEventListener('abort', onAbort);
           resolve(connection);
         },
-        (error: unknown) => fail(toUnavailable(this.key, error)),
+        (error: unknown) =>
+          fail(
+            queueFull(error)
+              ? new DependencyUnavailableError(
+                  this.key,
+                  'every connection is in use and the queue for one is full',
+                  {
+                    busy: true,
+                  },
+                )
+              : toUnavailable(this.key, error),
+          ),
       );
     });
   }

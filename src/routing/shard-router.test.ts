@@ -20,6 +20,8 @@ import {
 class FakeServer {
   position = '0-1-1';
   down = false;
+  /** this process's pool to it is full (every connection in use, the queue full): `busy` */
+  busy = false;
   /** what waitFor does: reach the position within the wait, or not */
   catchesUpOnWait = false;
   /** the wait never answers (a replica SIGSTOPped mid-read) */
@@ -53,6 +55,7 @@ class FakeNodeSet implements NodeSet<FakeSession> {
       run: async (fn) => {
         server.calls++;
         if (server.down) throw new DependencyUnavailableError(key, 'ECONNREFUSED');
+        if (server.busy) throw new DependencyUnavailableError(key, 'queue full', { busy: true });
         return fn({
           server,
           flavour: 'mariadb',
@@ -184,6 +187,17 @@ describe('shard router: replica selection', () => {
     const ratio = (seen.get(nodes.server(1002)) ?? 0) / (seen.get(nodes.server(1001)) ?? 1);
     expect(ratio).toBeGreaterThan(2);
     expect(ratio).toBeLessThan(4.5);
+  });
+
+  it("reads the master when this instance's pool to the replica is full, and does not exclude it", async () => {
+    const { where, tick, replica, router } = setup();
+    await tick();
+    replica.busy = true;
+    expect(await where()).toBe('master');
+    replica.busy = false;
+    // before: excluded as if unreachable, until its probes re-admitted it
+    expect(router.status()[0]!.replicas[0]!.state).not.toBe('excluded');
+    expect(await where()).toBe('replica');
   });
 
   it('falls back to the master when the chosen replica is unreachable, and excludes it', async () => {

@@ -266,7 +266,11 @@ export class ShardRouter<S extends NodeSession> {
     }
   }
 
-  /** A replica that cannot be reached is excluded at once and the read goes to the master. */
+  /**
+   * A replica that cannot be reached is excluded at once and the read goes to the master. One
+   * this instance's pool has no connection for (`busy`: every connection in use and the queue
+   * full, this instance's own burst) is not: that read goes to the master, the next may use it.
+   */
   private async runOnReplica<T>(
     replica: ReplicaEntry<S>,
     fn: (session: S) => Promise<T | typeof NOT_REACHED>,
@@ -276,6 +280,7 @@ export class ShardRouter<S extends NodeSession> {
     } catch (error) {
       // unreachable, timed out, or its breaker is open: all mean "not now" for this replica
       if (!(error instanceof DependencyError)) throw error;
+      if (error.busy) return NOT_REACHED;
       replica.health.fail(error.message);
       this.logger.warn(
         { replica: replica.name, err: error.message },
