@@ -82,34 +82,60 @@ const INVALID_CREDENTIALS = fail('unauthorized', 'invalid_credentials', 'email o
  * or a wrong password there may be a registration or a change it has not applied, so the master
  * is asked again, which answers 503 while it is down.
  * Unknown email and wrong password give the same failure after about the same time.
+ *
+ * `attempt` (the login throttle's) is settled once: `succeeded`, `failed` (unknown email or wrong
+ * password), or `undecided` when something failed before a verdict. A password a replica's row
+ * refused, then the master not answering, is `failed` although the answer is 503: counted as
+ * undecided, a master outage made login an unthrottled password oracle (503 for every wrong
+ * guess, 200 for the right one; an outside check ran 200 guesses, none counted).
  */
 export async function login(
   { data, passwords: hasher, memberTokens }: MemberDeps,
   tenant: TenantRef,
   input: { email: string; password: string },
+  attempt?: PasswordCheckAttempt,
 ): Promise<ReadOutcome<Result<IssuedToken>>> {
   const passwords = normalizingHasher(hasher);
   const email = normaliseEmail(input.email);
   const find = (repos: TenantRepos) => repos.members.findByEmail(email);
-  let found = await data.read(tenant, { from: 'master-else-replica' }, find);
-  let member = found.value;
-  let verified = member ? await passwords.verify(member.passwordHash, input.password) : false;
-  if (!verified && found.readFrom !== 'master') {
-    found = await data.read(tenant, { from: 'master' }, find);
-    member = found.value;
-    verified = member ? await passwords.verify(member.passwordHash, input.password) : false;
+  let refusedByReplica = false;
+  let outcome: ReadOutcome<Result<IssuedToken>>;
+  try {
+    let found = await data.read(tenant, { from: 'master-else-replica' }, find);
+    let member = found.value;
+    let verified = member ? await passwords.verify(member.passwordHash, input.password) : false;
+    if (!verified && found.readFrom !== 'master') {
+      refusedByReplica = member !== undefined;
+      found = await data.read(tenant, { from: 'master' }, find);
+      refusedByReplica = false;
+      member = found.value;
+      verified = member ? await passwords.verify(member.passwordHash, input.password) : false;
+    }
+    if (!member) await passwords.verifyDummy(input.password);
+    outcome =
+      member && verified
+        ? {
+            value: ok(
+              await memberTokens.issue({
+                tenantId: tenant.id,
+                memberId: member.id,
+                passwordVersion: member.passwordVersion,
+              }),
+            ),
+            readFrom: found.readFrom,
+          }
+        : { value: INVALID_CREDENTIALS, readFrom: found.readFrom };
+  } catch (error) {
+    await attempt?.settle(refusedByReplica ? 'failed' : 'undecided');
+    throw error;
   }
-  if (!member) {
-    await passwords.verifyDummy(input.password);
-    return { value: INVALID_CREDENTIALS, readFrom: found.readFrom };
-  }
-  if (!verified) return { value: INVALID_CREDENTIALS, readFrom: found.readFrom };
-  const issued = await memberTokens.issue({
-    tenantId: tenant.id,
-    memberId: member.id,
-    passwordVersion: member.passwordVersion,
-  });
-  return { value: ok(issued), readFrom: found.readFrom };
+  await attempt?.settle(outcome.value.ok ? 'succeeded' : 'failed');
+  return outcome;
+}
+
+/** one password check's slot in the login throttle, settled once (PasswordCheckGuard) */
+export interface PasswordCheckAttempt {
+  settle(outcome: 'succeeded' | 'failed' | 'undecided'): Promise<void>;
 }
 
 /**
@@ -117,9 +143,7 @@ export async function login(
  * login throttle answers 429 so). The attempt it returns is settled once: `failed` (wrong
  * password), `succeeded`, or `undecided` (no verdict: something failed).
  */
-export type PasswordCheckGuard = (email: string) => Promise<{
-  settle(outcome: 'succeeded' | 'failed' | 'undecided'): Promise<void>;
-}>;
+export type PasswordCheckGuard = (email: string) => Promise<PasswordCheckAttempt>;
 
 export async function changePassword(
   { data, passwords: hasher }: Pick<MemberDeps, 'data' | 'passwords'>,

@@ -69,15 +69,8 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       // Before the password is verified: a throttled attempt costs no hashing and tells nothing.
       const admission = await services.loginThrottle.admit(loginAccount(c.get('tenant').id, input.email));
       if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
-      let outcome: Awaited<ReturnType<typeof login>>;
-      try {
-        outcome = await login(services, c.get('tenant'), input);
-      } catch (error) {
-        await admission.attempt.settle('undecided');
-        throw error;
-      }
-      // the only failure of a login is invalid_credentials: unknown email or wrong password
-      await admission.attempt.settle(outcome.value.ok ? 'succeeded' : 'failed');
+      // login settles the attempt: the only failure of a login is invalid_credentials
+      const outcome = await login(services, c.get('tenant'), input, admission.attempt);
       markRead(c, outcome.readFrom);
       const issued = unwrap(outcome.value);
       return jsonResponse(c, { token: issued.token, expiresAt: issued.expiresAt.toISOString() }, 200);

@@ -9,6 +9,9 @@ import { LOGIN_THROTTLE_POLICY, loginAccount } from '../auth/login-throttle.js';
 import { MemoryLoginThrottle } from '../auth/memory-login-throttle.js';
 import { TestPasswordHasher } from '../auth/test-password-hasher.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { MemoryDataAccess } from '../db/memory-data-access.js';
+import type { DataAccess } from '../domain/data-access.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { createMemoryServices } from '../testing/memory-services.js';
 
 const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
@@ -32,6 +35,25 @@ class CountingHasher extends TestPasswordHasher {
   }
 }
 
+/**
+ * The memory data layer as the shard router behaves while the master does not answer (`down`):
+ * a read `from: 'master'` fails, `master-else-replica` is answered by the replica.
+ */
+function masterOutage(inner: MemoryDataAccess) {
+  const state = { down: false };
+  const data: DataAccess = {
+    write: (tenant, fn, options) => inner.write(tenant, fn, options),
+    admitWrite: (tenant) => inner.admitWrite(tenant),
+    async read(tenant, options, fn) {
+      if (state.down && options.from === 'master')
+        throw new DependencyUnavailableError('mysql-master:shard-1', 'ECONNREFUSED');
+      const read = await inner.read(tenant, options, fn);
+      return state.down ? { ...read, readFrom: 'replica' } : read;
+    },
+  };
+  return { data, state };
+}
+
 function setup() {
   const config = new MemoryConfigStore({
     initial: {
@@ -46,7 +68,10 @@ function setup() {
   let now = 1_700_000_000_000;
   const throttle = new MemoryLoginThrottle({ now: () => now });
   const passwords = new CountingHasher();
-  const app = createApp(createMemoryServices({ config, passwords, loginThrottle: throttle }));
+  const outage = masterOutage(new MemoryDataAccess());
+  const app = createApp(
+    createMemoryServices({ config, passwords, loginThrottle: throttle, data: outage.data }),
+  );
   const post = async (path: string, tenant: string, body: unknown, token?: string) => {
     const res = await app.request(path, {
       method: 'POST',
@@ -68,6 +93,7 @@ function setup() {
     post('/v1/auth/change-password', tenant, { currentPassword, newPassword }, token);
   return {
     app,
+    outage: outage.state,
     throttle,
     changePassword,
     passwords,
@@ -178,6 +204,29 @@ describe('failed-login throttling (memory throttle)', () => {
     passwords.failNext = true;
     expect((await login('acme', 'ann@example.com', 'wrong guess')).status).toBe(500);
     expect(throttle.counted(loginAccount('acme', 'ann@example.com'))).toBe(1);
+  });
+
+  it('counts a password a replica refused while the master does not answer (503), and then throttles', async () => {
+    const { register, login, outage, throttle } = setup();
+    await register('acme', 'ann@example.com');
+    outage.down = true;
+    // before: every wrong guess answered 503 uncounted, the right one 200: a password oracle
+    for (let i = 0; i < maxFailures; i++)
+      expect((await login('acme', 'ann@example.com', `guess ${i}`)).status).toBe(503);
+    expect(throttle.counted(loginAccount('acme', 'ann@example.com'))).toBe(maxFailures);
+    expect((await login('acme', 'ann@example.com', PASSWORD)).status).toBe(429);
+    // an unknown email: no password was checked (the replica has no row), so no verdict
+    expect((await login('acme', 'nobody@example.com', 'guess')).status).toBe(503);
+    expect(throttle.counted(loginAccount('acme', 'nobody@example.com'))).toBe(0);
+  });
+
+  it('lets a member in whose password the replica confirms while the master does not answer', async () => {
+    const { register, login, outage, throttle } = setup();
+    await register('acme', 'ann@example.com');
+    await login('acme', 'ann@example.com', 'wrong guess');
+    outage.down = true;
+    expect((await login('acme', 'ann@example.com', PASSWORD)).status).toBe(200);
+    expect(throttle.counted(loginAccount('acme', 'ann@example.com'))).toBe(0);
   });
 
   it('does not count a request the schema refuses', async () => {
