@@ -20,6 +20,7 @@ import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
 import { finishHeaders, removeHeader } from './http/response-headers.js';
 import { fieldProblem, validationProblem } from './http/validation-problem.js';
+import { loggableError } from './observability/loggable-error.js';
 import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilience/errors.js';
 import { API_INFO, documentDocRoutes } from './routes/api-document.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -304,7 +305,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       });
     }
     services.logger.error(
-      { requestId: c.get('requestId'), err: error, path: c.req.path, method: c.req.method },
+      { requestId: c.get('requestId'), err: loggableError(error), path: c.req.path, method: c.req.method },
       'unhandled error',
     );
     return problemResponse(c, { status: 500, code: 'internal_error', title: 'Internal server error' });
