@@ -215,7 +215,7 @@ export function renderHaproxyConfig({
     credentialRatePerMinute > 0
       ? `  acl credential_route method POST
   acl credential_route_path path /v1/auth/login /v1/auth/change-password /v1/members
-  http-request track-sc1 src table ${CREDENTIAL_TABLE} if credential_route credential_route_path
+  http-request track-sc1 src,ipmask(32,64) table ${CREDENTIAL_TABLE} if credential_route credential_route_path
   http-request return status 429 ${tooMany} if credential_route credential_route_path { sc1_http_req_rate(${CREDENTIAL_TABLE}) gt ${credentialRatePerMinute} }
 `
       : '';
