@@ -135,6 +135,10 @@ export function buildProgram(): Command {
     .option('--shard <id>', 'shard to place it on')
     .option('--status <status>', STATUSES, 'active')
     .option('--name <name>', 'display name used in emails: 1-200 characters, no control characters')
+    .option(
+      '--adopt-rows',
+      "create it although the shard still holds rows of an earlier tenant of this id (they become its rows, members and their tokens included); without it, such an id is refused when SHARDGATE_DB_PASSWORD (or the shard's passwordEnv) is set to check with",
+    )
     .action(run((ctx, id: string, opts) => createTenant(ctx, id, opts)));
   tenants
     .command('list')

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTenant as createTenantCommand, setTenantStatus } from '../control-plane/commands/tenants.js';
 import { createCtlContext } from '../control-plane/ctl-context.js';
+import { dbPassword } from '../stack/stack-env.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { etcdDel, etcdGet, etcdPut, PREFIX } from './helpers/etcd.js';
@@ -248,7 +249,7 @@ describe('shardgate-ctl tenants remove', () => {
     expect(r.stdout).toContain(`tenant ${id} removed from the directory`);
     expect(r.stdout).toContain('its rows stay on shard shard-1, nothing was deleted there');
     expect(r.stdout).toContain(
-      'is not free: a tenant created with it on the same shard gets back whatever rows it has there',
+      'is not free: a tenant created with it on the same shard would get back whatever rows it has there',
     );
     expect(etcdGet(`tenants/${id}`)).toBeUndefined();
     await waitFor(async () => (await answers(id)).every((s) => s === 404), {
@@ -260,6 +261,45 @@ describe('shardgate-ctl tenants remove', () => {
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(ONE_LINE);
     expect(gone.stderr).toContain(`unknown tenant ${id}`);
+  });
+
+  it('create refuses an id whose rows an earlier tenant left on the shard, unless --adopt-rows', async () => {
+    const id = await newTenant('reuse');
+    const member = await api('POST', '/v1/members', {
+      tenant: id,
+      body: { email: 'first@example.com', name: 'First', password: 'correct horse battery' },
+    });
+    expect(member.status).toBe(201);
+    expect(ctl(['tenants', 'remove', id, '--yes']).code).toBe(0);
+    const withPassword = { SHARDGATE_DB_PASSWORD: dbPassword() };
+    // before: created, and the earlier tenant's librarian and tokens worked again
+    const refused = ctl(['tenants', 'create', id, '--shard', 'shard-1'], withPassword);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(ONE_LINE);
+    expect(refused.stderr).toContain(
+      `tenant id ${id} was used before: shard shard-1 still holds its rows (1 member(s), 0 book(s), 0 loan(s))`,
+    );
+    expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    // on a shard without its rows, nothing comes back: created
+    const elsewhere = ctl(['tenants', 'create', id, '--shard', 'shard-2'], withPassword);
+    expect(elsewhere.stderr).toBe('');
+    expect(elsewhere.code).toBe(0);
+    expect(ctl(['tenants', 'remove', id, '--yes']).code).toBe(0);
+    // a check that cannot run warns and creates
+    const wrong = ctl(['tenants', 'create', id, '--shard', 'shard-1'], {
+      SHARDGATE_DB_PASSWORD: 'not-the-password',
+    });
+    expect(wrong.code).toBe(0);
+    expect(wrong.stderr).toContain(
+      `could not check shard shard-1 for rows an earlier tenant ${id} left there`,
+    );
+    expect(wrong.stderr).not.toContain('not-the-password');
+    expect(ctl(['tenants', 'remove', id, '--yes']).code).toBe(0);
+    const adopted = ctl(['tenants', 'create', id, '--shard', 'shard-1', '--adopt-rows'], withPassword);
+    expect(adopted.stderr).toBe('');
+    expect(adopted.code).toBe(0);
+    expect(etcdGet(`tenants/${id}`)).toBe('{"shard":"shard-1","status":"active"}');
   });
 
   it('--help says the rows stay', () => {

@@ -22,6 +22,7 @@ import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
+import { anyRows, leftoverRows, type RowCounts } from '../leftover-rows.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
@@ -114,18 +115,33 @@ export function pickShard(read: PrefixRead, prefix: string): string {
   return candidates.reduce((best, s) => (counts.get(s)! < counts.get(best)! ? s : best), candidates[0]!);
 }
 
+/**
+ * `tenants create`: refuses an id whose rows an earlier tenant of that id left on the shard
+ * (leftover-rows.ts: they would be this tenant's, members and tokens included) unless
+ * `adoptRows` (`--adopt-rows`: bringing such a tenant back on purpose).
+ */
 export async function createTenant(
   ctx: CtlContext,
   id: string,
-  opts: { shard?: string; status?: string; name?: string },
+  opts: { shard?: string; status?: string; name?: string; adoptRows?: boolean },
 ): Promise<void> {
   if (!ID_PATTERN.test(id)) throw new UserError(`invalid tenant id "${id}": must match ${ID_PATTERN.source}`);
   const status = opts.status ? parseStatus(opts.status, '--status') : 'active';
   const name = opts.name === undefined ? undefined : checkDisplayName(opts.name, '--name');
-  await writeKeys(ctx, (read) => {
+  const checked = new Map<string, RowCounts | undefined>();
+  await writeKeys(ctx, async (read) => {
     const existing = read.entries.get(`tenants/${id}`);
     if (existing) throw new UserError(`tenant ${id} already exists: ${existing}`);
     const shard = opts.shard ?? pickShard(read, ctx.prefix);
+    const shardConfig = state(read).shards.get(shard);
+    if (!opts.adoptRows && shardConfig) {
+      if (!checked.has(shard)) checked.set(shard, await leftoverRows(ctx, id, shard, shardConfig));
+      const rows = checked.get(shard);
+      if (anyRows(rows))
+        throw new UserError(
+          `tenant id ${id} was used before: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it gets them back, members, librarian and their tokens included; pick another id, or pass --adopt-rows to bring that tenant back`,
+        );
+    }
     const entry: TenantEntry = { shard, status };
     if (name !== undefined) entry.name = name;
     return new Map([[`tenants/${id}`, JSON.stringify(entry)]]);
@@ -244,7 +260,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         was,
         // the rows are keyed by the tenant id: a new directory entry of that id on that shard
         // finds them again, members, librarian and unexpired tokens included
-        `the id ${id} is not free: a tenant created with it on the same shard gets back whatever rows it has there, members and their tokens included`,
+        `the id ${id} is not free: a tenant created with it on the same shard would get back whatever rows it has there, members and their tokens included (\`tenants create\` refuses it while the rows are there, unless --adopt-rows)`,
       ],
     },
   );
