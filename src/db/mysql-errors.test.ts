@@ -43,6 +43,21 @@ describe('mysql error classification', () => {
     expect(driverCause(wrapped)).toBe((wrapped as { cause: unknown }).cause);
   });
 
+  it('classifies a driver error by itself even when it carries a cause (the closed-state error of a ROLLBACK)', () => {
+    // mysql2's error for a command on a dead connection: fatal, no errno, no code
+    const closed = () =>
+      driverError({ message: "Can't add new command when connection is in closed state", fatal: true });
+    const withCause = Object.assign(closed(), { cause: new Error('rollback') });
+    expect(driverCause(withCause)).toBe(withCause);
+    expect(isConnectionError(withCause)).toBe(true);
+    expect(isLostConnection(withCause)).toBe(true);
+    const coded = Object.assign(driverError({ code: 'PROTOCOL_CONNECTION_LOST', fatal: true }), {
+      cause: new Error('refused'),
+    });
+    expect(isConnectionError(coded)).toBe(true);
+    expect(isLostConnection(coded)).toBe(true);
+  });
+
   it('tells a lock wait timeout and a deadlock apart; both are conflicts', () => {
     const wait = driverError({ errno: 1205 });
     const deadlock = driverError({ errno: 1213 });

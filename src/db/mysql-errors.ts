@@ -62,17 +62,25 @@ export function isLockWaitTimeout(error: unknown): boolean {
   return asDriverError(driverCause(error))?.errno === LOCK_WAIT_TIMEOUT_ERRNO;
 }
 
-/** drizzle wraps driver errors (`DrizzleQueryError`) with the driver error as `cause` */
+/**
+ * drizzle wraps driver errors (`DrizzleQueryError`) with the driver error as `cause`: followed to
+ * the first error that is the driver's own (an `errno`, a `code`, or `fatal`). A driver error that
+ * carries a `cause` of its own is classified by itself: mysql2's error for a command on a dead
+ * connection ("Can't add new command when connection is in closed state": fatal, no errno, no
+ * code) was once given the domain error it failed to roll back as its cause, and following that
+ * classified a lost connection as an application error (a 409 answered 500).
+ */
 export function driverCause(error: unknown): unknown {
   let e = error;
-  for (
-    let i = 0;
-    i < 3 && e instanceof Error && (e as { errno?: number }).errno === undefined && e.cause;
-    i++
-  ) {
+  for (let i = 0; i < 3 && e instanceof Error && !isOwnDriverError(e) && e.cause; i++) {
     e = e.cause;
   }
   return e;
+}
+
+function isOwnDriverError(error: Error): boolean {
+  const e = error as DriverError;
+  return e.errno !== undefined || typeof e.code === 'string' || e.fatal === true;
 }
 
 /** a commit guard's stop (commit-guard.ts): no other statement of this adapter has a subquery */

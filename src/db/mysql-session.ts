@@ -20,8 +20,9 @@ import { CommitGuardError, type WriteTransaction } from '../domain/data-access.j
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
 import { positionSql, waitSql } from './flavour-sql.js';
-import { isCommitGuardStop } from './mysql-errors.js';
+import { isCommitGuardStop, isConnectionError } from './mysql-errors.js';
 import type { SqlContext } from './repos/sql-context.js';
+import type { StatementBatcher } from './statement-batcher.js';
 
 /** the transaction `fn` gets: `committed` once the COMMIT `commitWith` sent has succeeded */
 export interface SessionTransaction extends WriteTransaction {
@@ -79,10 +80,29 @@ export class MysqlSession implements NodeSession {
    * stop (commit-guard.ts) is thrown as `CommitGuardError`, whichever of the round trip's
    * statements reported it first, and `fn` may catch it and answer a Failure. If `fn` throws
    * after that COMMIT succeeded, the ROLLBACK finds nothing to undo: the write stands.
-   * A ROLLBACK that fails (connection lost) is thrown instead of `fn`'s error, with that error as
-   * its cause, so the caller destroys the connection; nothing was committed either way.
+   * A promise of `last` that fails client-side before its statement is issued (a precondition,
+   * a value that does not encode) cancels the COMMIT (`queryLast`'s `unless`): the others'
+   * statements go out without it and are rolled back, as the contract of `commitWith` says
+   * (domain/data-access.ts). That holds for a promise that fails within the microtasks of
+   * `last`'s call (the batch leaves on `process.nextTick`, after them); one that fails later,
+   * after waiting on I/O or a timer, is too late to stop the COMMIT: `last` must not wait so.
+   * A COMMIT that fails (a guard stopped it and `fn` answered ok all the same, or the server
+   * refused it) is rolled back too before its error is thrown: the transaction may still be open,
+   * and the next START TRANSACTION on the pooled connection would commit its statements.
    * `beforeCommit` is called and awaited right before the COMMIT is sent (before `last`'s
    * statements, or after `fn` answered): what it throws rolls back like `fn`'s own throw.
+   * A ROLLBACK that fails (connection lost, or refused) leaves the session's state unknown: the
+   * connection is destroyed here (StatementBatcher.destroy), so it never goes back to the pool,
+   * and the error thrown is
+   * - the COMMIT's own connection error when commitWith's COMMIT was lost (sent, outcome unknown),
+   *   even if `fn` caught it and threw something else: the caller answers that the write's outcome
+   *   is unknown;
+   * - else the error the transaction failed with, as it is. A refusal (a Failure), a guard's
+   *   stop, a caller gone, a bug: nothing was committed (no COMMIT was sent, or it was stopped or
+   *   refused), so the refusal is still the right answer (a 409 stays a 409). A connection error
+   *   of `fn`'s statements stays that (503, or a retry on a fresh connection). The ROLLBACK's
+   *   error is dropped: set as its cause, the refusal made the classification miss the lost
+   *   connection, and the raw driver error answered 500 (mysql-errors.ts `driverCause`).
    */
   async transaction<T>(
     fn: (sql: SqlContext, tx: SessionTransaction) => Promise<T>,
@@ -95,6 +115,8 @@ export class MysqlSession implements NodeSession {
     begun.catch(() => {});
     let commit: Promise<[unknown, unknown]> | undefined;
     let committed = false;
+    /** what commitWith's COMMIT failed with (stopped, cancelled, refused or lost) */
+    let commitFailure: unknown;
     const tx: SessionTransaction = {
       get committed() {
         return committed;
@@ -103,14 +125,19 @@ export class MysqlSession implements NodeSession {
         if (commit) throw new Error('commitWith called twice in one transaction');
         await beforeCommit?.();
         const value = last();
+        // a promise of `last` failing before the batch leaves cancels the COMMIT (see above)
+        const failed = new AbortController();
+        value.then(undefined, (error: unknown) => failed.abort(error));
         this.commitSent = true;
-        const sent = client.queryLast({ sql: 'COMMIT' });
+        const sent = client.queryLast({ sql: 'COMMIT' }, failed.signal);
         commit = sent;
         sent.then(
           () => {
             committed = true;
           },
-          () => {},
+          (error: unknown) => {
+            commitFailure = error;
+          },
         );
         try {
           const [answer] = await Promise.all([value, sent]);
@@ -126,6 +153,16 @@ export class MysqlSession implements NodeSession {
         }
       },
     };
+    // ROLLBACK after the transaction failed with `error`; answers the error to throw (see above)
+    const rollBack = async (error: unknown): Promise<unknown> => {
+      try {
+        await client.query({ sql: 'ROLLBACK' });
+        return error;
+      } catch {
+        destroyConnection(client);
+        return commitFailure !== undefined && isConnectionError(commitFailure) ? commitFailure : error;
+      }
+    };
     let value: T;
     try {
       value = await fn(this.sql, tx);
@@ -135,15 +172,15 @@ export class MysqlSession implements NodeSession {
       // a COMMIT sent by commitWith has settled: commitWith awaited it, or its statements' error
       // failed it
       commit?.catch(() => {});
-      try {
-        await client.query({ sql: 'ROLLBACK' });
-      } catch (rollbackError) {
-        throw Object.assign(rollbackError as Error, { cause: error });
-      }
-      throw error;
+      throw await rollBack(error);
     }
     if (!commit) this.commitSent = true;
-    const [ok] = await (commit ?? client.query({ sql: 'COMMIT' }));
+    let ok: unknown;
+    try {
+      [ok] = await (commit ?? client.query({ sql: 'COMMIT' }));
+    } catch (error) {
+      throw await rollBack(error);
+    }
     if (this.flavour === 'mysql') {
       return { value, gtid: String((await this.scalar('SELECT @@GLOBAL.gtid_executed')) ?? '') };
     }
@@ -151,4 +188,13 @@ export class MysqlSession implements NodeSession {
       ?.systemVariables?.last_gtid;
     return { value, gtid: tracked ? tracked : await this.position('master') };
   }
+}
+
+/**
+ * Closes the session's connection (StatementBatcher.destroy: out of its pool, never reused).
+ * SqlContext types its client by the statements only; a stand-in without `destroy` (a test's)
+ * is left as it is.
+ */
+function destroyConnection(client: SqlContext['client']): void {
+  (client as Partial<Pick<StatementBatcher, 'destroy'>>).destroy?.();
 }

@@ -33,7 +33,13 @@
  *   same turn as their LAST, in their COM_QUERY: a failing statement before it stops the server
  *   before it, so it never runs after a failure. When that turn's statements leave in several
  *   COM_QUERYs (different typeCasts), it waits for all of them and is sent alone only when all
- *   succeeded; otherwise it fails with the first error, unsent.
+ *   succeeded; otherwise it fails with the first error, unsent. Its `unless` signal cancels it:
+ *   fired when the statement is about to be sent (at the flush, or once the other COM_QUERYs
+ *   answered), it is not sent and fails with the signal's reason; the turn's other statements go
+ *   out without it. MysqlSession fires it when one of a COMMIT's companion promises failed
+ *   client-side (a precondition, a value that does not encode) before its statement was issued:
+ *   the others would otherwise commit without it. A signal fired after the statement was sent
+ *   changes nothing (the server decides then).
  * - Needs `multipleStatements` on the connection. That widens what a failed escape could do (a
  *   stacked statement), so every statement here must carry its input as values, never pasted
  *   into the SQL text — true of drizzle and of every raw statement of this adapter.
@@ -44,6 +50,11 @@ import type { FieldPacket, QueryOptions } from 'mysql2/promise';
 export interface BatchTarget {
   query(options: QueryOptions, values?: unknown): Promise<[unknown, unknown]>;
   format(sql: string, values?: unknown): string;
+  /**
+   * closes the connection at once; a pooled one leaves its pool (mysql2 PoolConnection). A
+   * stand-in without it (a test's) stays as it is.
+   */
+  destroy?(): void;
 }
 
 type TypeCast = QueryOptions['typeCast'];
@@ -53,6 +64,8 @@ interface Pending {
   values: unknown;
   resolve: (answer: [unknown, unknown]) => void;
   reject: (error: unknown) => void;
+  /** `queryLast` only: not sent once fired (see the contract above) */
+  unless?: AbortSignal;
 }
 
 type Answer = [unknown, unknown];
@@ -93,15 +106,26 @@ export class StatementBatcher {
 
   /**
    * A statement that answers no rows (COMMIT), sent after every statement issued in this turn,
-   * before or after it, and only if they all succeed (see the contract above).
+   * before or after it, and only if they all succeed and `unless` has not fired by the time it
+   * would be sent (see the contract above).
    */
-  queryLast(options: QueryOptions): Promise<Answer> {
+  queryLast(options: QueryOptions, unless?: AbortSignal): Promise<Answer> {
     if (!NO_ROWS.test(options.sql))
       throw new Error(`queryLast takes a statement without rows: ${options.sql}`);
     return new Promise((resolve, reject) => {
-      this.lasts.push({ options, values: options.values, resolve, reject });
+      this.lasts.push({ options, values: options.values, resolve, reject, unless });
       this.schedule();
     });
+  }
+
+  /**
+   * Closes the connection at once (`BatchTarget.destroy`): for a session whose state is unknown,
+   * e.g. a ROLLBACK that failed, so that it is never returned to the pool with a transaction
+   * possibly open. Call it with no statement of the caller's still waiting for its answer
+   * (mysql2 may never settle those).
+   */
+  destroy(): void {
+    this.target.destroy?.();
   }
 
   private schedule(): void {
@@ -114,7 +138,7 @@ export class StatementBatcher {
   private flush(): void {
     this.scheduled = false;
     const queue = this.queue;
-    const lasts = this.lasts;
+    const lasts = wanted(this.lasts);
     this.queue = [];
     this.lasts = [];
     const runs: { batch: Pending[]; typeCast: TypeCast }[] = [];
@@ -144,7 +168,10 @@ export class StatementBatcher {
     } else {
       const sent = runs.map((run) => this.send(run.batch, run.typeCast));
       Promise.all(sent).then(
-        () => this.send(lasts, undefined),
+        () => {
+          const still = wanted(lasts);
+          if (still.length > 0) this.send(still, undefined);
+        },
         (error: unknown) => {
           for (const p of lasts) p.reject(error);
         },
@@ -189,6 +216,15 @@ export class StatementBatcher {
     answered.catch(() => {});
     return answered;
   }
+}
+
+/** the `queryLast` statements still to send: one whose `unless` fired fails with its reason, unsent */
+function wanted(lasts: Pending[]): Pending[] {
+  return lasts.filter((p) => {
+    if (!p.unless?.aborted) return true;
+    p.reject(p.unless.reason);
+    return false;
+  });
 }
 
 /** rows fetched as arrays, shaped as mysql2 shapes them without `rowsAsArray` (a later column of a duplicate name wins) */
