@@ -6,6 +6,7 @@ import { EtcdUnreachableError, UserError } from './ctl-errors.js';
 import {
   commitChanges,
   ETCD_DEFAULT_MAX_TXN_OPS,
+  exactKeys,
   guardedTxn,
   guardFor,
   txnOperationCount,
@@ -69,6 +70,43 @@ describe('etcd failures of config apply, through the context of a command', () =
     expect(guardFor(tenantWrite)).toEqual(MANAGED_SECTIONS);
     const withShardKey = [...tenantWrite, { key: 'shards/s1', old: undefined, new: shard }];
     expect(guardFor(withShardKey, { narrow: true })).toEqual(MANAGED_SECTIONS);
+  });
+
+  it('compares exactly the keys written and the shards their values name, as read; none for a key the read lacked', () => {
+    const read = {
+      mods: new Map([
+        ['tenants/a', 40],
+        ['shards/s1', 12],
+        ['shards/s2', 13],
+        ['placement', 20],
+      ]),
+    };
+    const changes: Change[] = [
+      { key: 'tenants/a', old: tenantOn('s1'), new: tenantOn('s2') },
+      { key: 'tenants/new', old: undefined, new: tenantOn('s1') },
+      { key: 'placement', old: '{}', new: '{"strategy":"least-tenants","shards":["s1","s2"]}' },
+    ];
+    expect(exactKeys(read, changes)).toEqual(
+      new Map([
+        ['tenants/a', 40],
+        ['shards/s2', 13],
+        ['shards/s1', 12],
+        ['placement', 20],
+      ]),
+    );
+    const narrow = guardFor(changes.slice(0, 2), { narrow: true });
+    const compare = guardedTxn(
+      '/sg/',
+      50,
+      changes.slice(0, 2),
+      narrow,
+      exactKeys(read, changes.slice(0, 2)),
+    ).compare;
+    const of = (key: string) => compare.filter((c) => c.key.toString() === `/sg/${key}`);
+    // a key written is compared once, exactly; a new one by "not modified since the read"
+    expect(of('tenants/a')).toEqual([expect.objectContaining({ result: 'Equal', mod_revision: 40 })]);
+    expect(of('tenants/new')).toEqual([expect.objectContaining({ result: 'Less', mod_revision: 51 })]);
+    expect(of('shards/s2')).toEqual([expect.objectContaining({ result: 'Equal', mod_revision: 13 })]);
   });
 
   it('a transaction etcd refuses as too large is a user error (exit 1) in one line saying what to do; any other failure exit 2', async () => {

@@ -8,6 +8,7 @@
  * failure is the context's EtcdUnreachableError (exit 2).
  */
 import { Range } from 'etcd3';
+import { looseEntry, looseTenantEntry } from '../src/config/loose-entry.js';
 import { type Change, MANAGED_SECTIONS } from './change-plan.js';
 import type { CtlContext } from './ctl-context.js';
 import { ConcurrentChangeError, UserError } from './ctl-errors.js';
@@ -30,7 +31,7 @@ interface GuardedTxn {
     key: Buffer;
     range_end: Buffer | undefined;
     target: 'Mod';
-    result: 'Less';
+    result: 'Less' | 'Equal';
     mod_revision: number;
   }[];
   success: ({ request_delete_range: { key: Buffer } } | { request_put: { key: Buffer; value: Buffer } })[];
@@ -58,23 +59,42 @@ export function guardFor(changes: readonly Change[], { narrow = false } = {}): r
 
 /**
  * The transaction that writes `changes`, guarded by: no key of `guard` (guardFor: managed
- * sections, and single keys) was modified after `revision` (one compare per entry, one put or
- * delete per change).
+ * sections, and single keys) was modified after `revision`, and every key of `exact` still has
+ * the mod revision it had when read. One compare per entry of each (a single key in both: the
+ * exact one), one put or delete per change.
+ *
+ * The first alone cannot see a delete: a key deleted after the read is in no range any more, so
+ * nothing of it is compared (an outside check: a tenant removed while `set-status` ran came back,
+ * a tenant was written onto a shard removed meanwhile). `exact` holds the keys written and the
+ * shards the written values name (exactKeys); a delete of one sets its mod revision to 0, which
+ * no compare equals.
  */
 export function guardedTxn(
   prefix: string,
   revision: number,
   changes: readonly Change[],
   guard: readonly string[] = MANAGED_SECTIONS,
+  exact: ReadonlyMap<string, number> = new Map(),
 ): GuardedTxn {
-  const compare = guard.map((section) => ({
-    key: Buffer.from(prefix + section, 'utf8'),
-    // the range of every key that starts with the section
-    range_end: section.endsWith('/') ? Range.prefix(prefix + section).end : undefined,
-    target: 'Mod' as const,
-    result: 'Less' as const,
-    mod_revision: revision + 1,
-  }));
+  // a single key compared exactly needs no "not modified since" compare as well
+  const compare: GuardedTxn['compare'] = guard
+    .filter((section) => !exact.has(section))
+    .map((section) => ({
+      key: Buffer.from(prefix + section, 'utf8'),
+      // the range of every key that starts with the section
+      range_end: section.endsWith('/') ? Range.prefix(prefix + section).end : undefined,
+      target: 'Mod' as const,
+      result: 'Less' as const,
+      mod_revision: revision + 1,
+    }));
+  for (const [key, mod] of exact)
+    compare.push({
+      key: Buffer.from(prefix + key, 'utf8'),
+      range_end: undefined,
+      target: 'Mod',
+      result: 'Equal',
+      mod_revision: mod,
+    });
   const success = changes.map((c) => {
     const key = Buffer.from(prefix + c.key, 'utf8');
     return c.new === undefined
@@ -87,7 +107,7 @@ export function guardedTxn(
 /**
  * The operations etcd counts against its --max-txn-ops: the longest of the compare, success and
  * failure lists of the transaction, not their sum (etcd's checkTxnRequest). For a commit that is
- * the number of changes, or the number of managed sections when there are fewer changes.
+ * its compares: the guarded sections, the keys written and the shards their values name.
  */
 export function txnOperationCount(txn: GuardedTxn): number {
   return Math.max(txn.compare.length, txn.success.length, txn.failure.length);
@@ -120,7 +140,13 @@ export async function commitChanges(
   const problems = validateChanges(read, changes, (await stateInForce(ctx, read)).entries);
   if (problems.length > 0) throw new UserError(problemsMessage(ctx.prefix, problems));
   if (changes.length === 0) return read.revision;
-  const txn = guardedTxn(ctx.prefix, read.revision, changes, guardFor(changes, { narrow }));
+  const txn = guardedTxn(
+    ctx.prefix,
+    read.revision,
+    changes,
+    guardFor(changes, { narrow }),
+    exactKeys(read, changes),
+  );
   const res = await ctx.call(async () => {
     try {
       return await ctx.etcd.kv.txn(txn);
@@ -134,4 +160,32 @@ export async function commitChanges(
     );
   }
   return Number(res.header.revision);
+}
+
+/**
+ * The keys whose mod revision must not have changed since `read` for `changes` to be written as
+ * validated: each key written (edited or deleted meanwhile: the change would undo that), and each
+ * shard a written tenant entry or placement names (deleted meanwhile: the value would name an
+ * unknown shard); each with its mod revision in `read`. Only keys `read` holds: one it did not
+ * hold can only have been created since, which the guard's compares already see (a range, or
+ * the key itself), so a bulk load of new tenants takes no compare per tenant.
+ */
+export function exactKeys(read: Pick<PrefixRead, 'mods'>, changes: readonly Change[]): Map<string, number> {
+  const keys = new Map<string, number>();
+  const add = (key: string) => {
+    const mod = read.mods.get(key);
+    if (mod !== undefined && mod > 0) keys.set(key, mod);
+  };
+  for (const c of changes) {
+    add(c.key);
+    if (c.new === undefined) continue;
+    if (c.key.startsWith('tenants/')) {
+      const shard = looseTenantEntry(c.new)?.shard;
+      if (shard) add(`shards/${shard}`);
+    } else if (c.key === 'placement') {
+      const shards = (looseEntry(c.new) as { shards?: unknown } | undefined)?.shards;
+      if (Array.isArray(shards)) for (const id of shards) if (typeof id === 'string') add(`shards/${id}`);
+    }
+  }
+  return keys;
 }

@@ -165,6 +165,54 @@ describe('shardgate-ctl tenants set-status', () => {
   });
 });
 
+describe('shardgate-ctl: deletes made between a read and its write', () => {
+  it('set-status of a tenant removed meanwhile does not bring it back: it reads again and finds none', async () => {
+    const id = await newTenant('gone');
+    const key = `tenants/${id}`;
+    let calls = 0;
+    // the tenant is removed right after the command's first read
+    const ctx = ctxWithAfterEachCall(() => {
+      if (calls++ === 0) etcdDel(key);
+    });
+    let error: unknown;
+    try {
+      await setTenantStatus(ctx, id, 'readonly');
+    } catch (e) {
+      error = e;
+    } finally {
+      ctx.close();
+    }
+    // before: written, the removed tenant back as readonly (the guard saw no change: a deleted key
+    // is in no range)
+    expect(etcdGet(key)).toBeUndefined();
+    expect(String(error)).toContain(`unknown tenant ${id}`);
+  });
+
+  it('create onto a shard removed meanwhile is refused after a new read, not written', async () => {
+    const shardId = unique('s');
+    put(
+      `shards/${shardId}`,
+      JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [], database: 'shardgate' }),
+    );
+    const id = unique('orphan');
+    created.add(`tenants/${id}`);
+    let calls = 0;
+    const ctx = ctxWithAfterEachCall(() => {
+      if (calls++ === 0) cleanUp(`shards/${shardId}`);
+    });
+    let error: unknown;
+    try {
+      await createTenantCommand(ctx, id, { shard: shardId });
+    } catch (e) {
+      error = e;
+    } finally {
+      ctx.close();
+    }
+    expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    expect(String(error)).toContain(shardId);
+  });
+});
+
 describe("shardgate-ctl tenants: writes beside other tenants' changes", () => {
   it('create and set-status are not refused while other tenants are written after every read', async () => {
     let calls = 0;

@@ -25,7 +25,13 @@ import {
   REVISION_FIELD,
   splitExportRevision,
 } from '../export-revision.js';
-import { commitChanges, ETCD_DEFAULT_MAX_TXN_OPS, guardedTxn, txnOperationCount } from '../guarded-commit.js';
+import {
+  commitChanges,
+  ETCD_DEFAULT_MAX_TXN_OPS,
+  exactKeys,
+  guardedTxn,
+  txnOperationCount,
+} from '../guarded-commit.js';
 import { loadState, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
 import { terminalSafe } from '../terminal-safe.js';
@@ -133,7 +139,9 @@ export async function applyCommand(
   if (opts.dryRun) {
     warnUnchecked();
     warnRejected();
-    const operations = txnOperationCount(guardedTxn(ctx.prefix, read.revision, changes));
+    const operations = txnOperationCount(
+      guardedTxn(ctx.prefix, read.revision, changes, undefined, exactKeys(read, changes)),
+    );
     if (operations > ETCD_DEFAULT_MAX_TXN_OPS) {
       ctx.warn(
         `config apply: warning: the ${changes.length} change(s) make one etcd transaction of ${operations} operations: an etcd with the default --max-txn-ops (${ETCD_DEFAULT_MAX_TXN_OPS}) refuses it; apply the file in parts, or raise etcd's --max-txn-ops`,
