@@ -123,4 +123,25 @@ describe('Idempotency-Key', () => {
     expect([again.status, again.text]).toEqual([201, done.text]);
     expect(await count('loans')).toBe(before + 1);
   });
+
+  it('a key older than a day is a new request, its row not purged yet: borrowed again', async () => {
+    const bookId = await addBook();
+    const key = `daily-${Date.now()}`;
+    const headers = { 'Idempotency-Key': key };
+    const first = await api('POST', '/v1/loans', { tenant, token, headers, body: { bookId } });
+    expect(first.status).toBe(201);
+    // the row made two days old, as a quiet tenant's are (purging is lazy)
+    await rootQuery(
+      master,
+      'UPDATE idempotency_keys SET created_at = NOW() - INTERVAL 2 DAY WHERE tenant_id = ? AND idem_key LIKE ?',
+      [tenant, `%/${key}`],
+    );
+    const before = await count('loans');
+    // before: the day-old answer replayed, nothing borrowed
+    const later = await api('POST', '/v1/loans', { tenant, token, headers, body: { bookId } });
+    expect(later.status).toBe(201);
+    expect(later.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(later.json.id).not.toBe(first.json.id);
+    expect(await count('loans')).toBe(before + 1);
+  });
 });

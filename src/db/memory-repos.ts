@@ -6,7 +6,7 @@
  */
 
 import { CommitGuardError } from '../domain/data-access.js';
-import { IdempotencyKeyTaken, type IdempotencyRecord } from '../domain/idempotency.js';
+import { expiredBefore, IdempotencyKeyTaken, type IdempotencyRecord } from '../domain/idempotency.js';
 import type { Book, Loan, Member, OutboxKind } from '../domain/models.js';
 import type { BookListQuery, LoanListQuery, TenantRepos } from '../domain/repositories.js';
 
@@ -169,13 +169,16 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
     // writes are serialised here (memory-data-access.ts): a key held by a committed write is
     // taken, there is no transaction in flight to wait for
     idempotency: {
-      async find(idemKey) {
+      async find(idemKey, since) {
         const r = strip(tables().idempotency.get(key(tenantId, idemKey)));
+        if (r && r.createdAt < since) return undefined;
         return r && { ...r, response: r.response && { ...r.response, headers: { ...r.response.headers } } };
       },
       async claim(idemKey, fingerprint, at) {
         const t = tables();
-        if (t.idempotency.has(key(tenantId, idemKey))) throw new IdempotencyKeyTaken(idemKey);
+        const held = t.idempotency.get(key(tenantId, idemKey));
+        if (held && held.createdAt < expiredBefore(at)) t.idempotency.delete(key(tenantId, idemKey));
+        else if (held) throw new IdempotencyKeyTaken(idemKey);
         t.idempotency.set(key(tenantId, idemKey), { tenantId, key: idemKey, fingerprint, createdAt: at });
       },
       async complete(idemKey, response) {

@@ -19,6 +19,15 @@ export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 /** how long a key is kept: a retry later than this is a new request */
 export const IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000;
 
+/**
+ * Rows of keys created before this, seen at `at`, are expired: a request with such a key is a new
+ * request, whether or not the row was purged yet (purging is lazy: a quiet tenant kept keys for
+ * days, and a key reused after a day answered 422 or replayed a day-old answer).
+ */
+export function expiredBefore(at: Date): Date {
+  return new Date(at.getTime() - IDEMPOTENCY_RETENTION_MS);
+}
+
 /** The answer of the write a key guarded, as it was sent. */
 export interface StoredResponse {
   status: number;

@@ -86,11 +86,13 @@ export interface OutboxRepo {
 }
 
 export interface IdempotencyRepo {
-  find(key: string): Promise<IdempotencyRecord | undefined>;
+  /** the key's row, unless it is expired (created before `since`): then as if absent */
+  find(key: string, since: Date): Promise<IdempotencyRecord | undefined>;
   /**
    * Inside a write, before its own statements: claims `key` for this transaction (the row commits
    * or rolls back with the write). A transaction of another request holding the key makes this
-   * wait for it; when that one committed, this throws `IdempotencyKeyTaken`.
+   * wait for it; when that one committed, this throws `IdempotencyKeyTaken`. A row of the key
+   * created before `expiredBefore(at)` is deleted first, in the same transaction: the key is free.
    */
   claim(key: string, fingerprint: string, at: Date): Promise<void>;
   /** stores the answer of the write that claimed `key` (after its commit) */

@@ -247,6 +247,27 @@ describe('Idempotency-Key', () => {
     expect(data.committed.books.size).toBe(1);
   });
 
+  it('takes a key older than a day as a new one, purged or not: the write is done again', async () => {
+    const { call, register, data, book } = setup();
+    const token = await register('lib@example.com');
+    const first = await call('POST', '/v1/books', { token, key: 'daily', body: book });
+    expect(first.status).toBe(201);
+    const row = [...data.committed.idempotency.values()].find((r) => r.key.endsWith('/daily'))!;
+    // two days old and not purged yet (purging is lazy): before, 422 for another body, a replay
+    // of the old answer for the same body, and no write either way
+    row.createdAt = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    const other = await call('POST', '/v1/books', { token, key: 'daily', body: { ...book, title: 'Twice' } });
+    expect(other.status).toBe(201);
+    expect(other.res.headers.get('Idempotent-Replayed')).toBeNull();
+    expect(other.json.id).not.toBe(first.json.id);
+    expect(data.committed.books.size).toBe(2);
+    // the key is the new request's now: its repeat is replayed
+    const again = await call('POST', '/v1/books', { token, key: 'daily', body: { ...book, title: 'Twice' } });
+    expect(again.res.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(again.json.id).toBe(other.json.id);
+    expect(data.committed.books.size).toBe(2);
+  });
+
   it('leaves reads alone: a login with a key is answered as a login', async () => {
     const { call, register } = setup();
     await register('lib@example.com');

@@ -31,6 +31,7 @@ import type {
   WriteTransaction,
 } from '../domain/data-access.js';
 import {
+  expiredBefore,
   IDEMPOTENCY_HEADER,
   IDEMPOTENCY_KEY_PATTERN,
   IDEMPOTENCY_RETENTION_MS,
@@ -195,7 +196,9 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const request = `${c.req.method}\n${c.req.path}\n`;
   const body = canonicalBody(await c.req.text());
   const fingerprint = await fingerprintOf(services.requestFingerprints, request + body);
-  const found = await services.data.read(tenant, { from: 'master' }, (repos) => repos.idempotency.find(key));
+  const found = await services.data.read(tenant, { from: 'master' }, (repos) =>
+    repos.idempotency.find(key, expiredBefore(new Date())),
+  );
   if (found.value) {
     // a replay is still a request of this token: one revoked since (password changed) gets 401
     if (principal) {

@@ -4,8 +4,9 @@
  * INSERT of the same key wait for this transaction, and fail with a duplicate key once it
  * committed (IdempotencyKeyTaken), or go ahead once it rolled back.
  */
-import { and, eq, lt, sql } from 'drizzle-orm';
+import { and, eq, gte, lt, sql } from 'drizzle-orm';
 import {
+  expiredBefore,
   IdempotencyKeyTaken,
   type IdempotencyRecord,
   type StoredResponse,
@@ -30,8 +31,12 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
     return and(eq(idempotencyKeys.tenantId, this.tenantId), eq(idempotencyKeys.key, key));
   }
 
-  async find(key: string): Promise<IdempotencyRecord | undefined> {
-    const [row] = await this.db.select().from(idempotencyKeys).where(this.where(key)).limit(1);
+  async find(key: string, since: Date): Promise<IdempotencyRecord | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(idempotencyKeys)
+      .where(and(this.where(key), gte(idempotencyKeys.createdAt, since)))
+      .limit(1);
     if (!row) return undefined;
     return {
       key: row.key,
@@ -42,10 +47,16 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
   }
 
   async claim(key: string, fingerprint: string, at: Date): Promise<void> {
+    // issued together (one round trip, StatementBatcher), the expired row's delete first; a
+    // concurrent claim of the same key waits on the row this delete or insert locked
+    const expired = this.db
+      .delete(idempotencyKeys)
+      .where(and(this.where(key), lt(idempotencyKeys.createdAt, expiredBefore(at))));
+    const insert = this.db
+      .insert(idempotencyKeys)
+      .values({ tenantId: this.tenantId, key, fingerprint, createdAt: at });
     try {
-      await this.db
-        .insert(idempotencyKeys)
-        .values({ tenantId: this.tenantId, key, fingerprint, createdAt: at });
+      await Promise.all([expired, insert]);
     } catch (error) {
       // the only unique key of the table is its primary key
       if (isDuplicateKey(error)) throw new IdempotencyKeyTaken(key);
