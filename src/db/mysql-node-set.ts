@@ -56,6 +56,8 @@ export interface MysqlNodeSetOptions {
   releaseGraceMs?: number;
   /** InnoDB lock wait per session; the server default (50 s) would hold requests far too long */
   lockWaitTimeoutSeconds?: number;
+  /** a transaction idle this long is ended by the server, its locks released (sessionInitSql) */
+  idleTransactionTimeoutSeconds?: number;
 }
 
 /**
@@ -274,12 +276,18 @@ class MysqlNode implements SqlNode<MysqlSession> {
 /**
  * The session settings of every connection: the InnoDB lock wait, and on MariaDB ≥ 10.3 only
  * (inside a MariaDB executable comment, `/` `*M!100300 …`, which MySQL skips as a comment)
- * tracking of `last_gtid`, so a COMMIT's OK packet carries the GTID it produced.
+ * tracking of `last_gtid`, so a COMMIT's OK packet carries the GTID it produced, and
+ * `idle_transaction_timeout`: a transaction that sends nothing for that long is ended by the
+ * server (its connection closed), so an instance frozen mid-transaction (SIGSTOP, a VM paused)
+ * does not hold its row locks — a book's, a tenant's registration counter — against every
+ * other instance until it resumes. No write of this adapter waits between its statements on
+ * anything but the server; the instance, on resume, finds the connection gone before its COMMIT
+ * was sent: not applied. MySQL has no such setting (there the locks stay until `wait_timeout`).
  */
-export function sessionInitSql(lockWaitTimeoutSeconds: number): string {
+export function sessionInitSql(lockWaitTimeoutSeconds: number, idleTransactionTimeoutSeconds = 10): string {
   return (
     `SET SESSION innodb_lock_wait_timeout = ${Number(lockWaitTimeoutSeconds)}` +
-    " /*M!100300 , session_track_system_variables = 'last_gtid' */"
+    ` /*M!100300 , session_track_system_variables = 'last_gtid', idle_transaction_timeout = ${Number(idleTransactionTimeoutSeconds)} */`
   );
 }
 
@@ -436,6 +444,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       acquireTimeoutMs = 2000,
       releaseGraceMs = 10_000,
       lockWaitTimeoutSeconds = 5,
+      idleTransactionTimeoutSeconds = 10,
     } = base;
     this.options = {
       connectionLimit,
@@ -444,6 +453,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       acquireTimeoutMs,
       releaseGraceMs,
       lockWaitTimeoutSeconds,
+      idleTransactionTimeoutSeconds,
     };
     this.logger = base.logger.child({ component: 'mysql-pools' });
   }
@@ -601,7 +611,10 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       // errors are wrapped with the node key at this adapter's edge instead
       trace: false,
     });
-    const init = sessionInitSql(this.options.lockWaitTimeoutSeconds);
+    const init = sessionInitSql(
+      this.options.lockWaitTimeoutSeconds,
+      this.options.idleTransactionTimeoutSeconds,
+    );
     // runs once per new physical connection, before it is handed out (queued ahead of its first
     // query). A failure is ignored here: the lock wait falls back to the server default and the
     // GTID of a commit to one more query (MysqlSession.transaction); it never becomes an
