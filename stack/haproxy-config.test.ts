@@ -138,7 +138,9 @@ describe('HAProxy config template', () => {
     expect(frontend).toContain(
       'acl credential_route_path path /v1/auth/login /v1/auth/change-password /v1/members',
     );
-    expect(frontend).toContain('http-request track-sc1 src table credential_rate if credential_route');
+    expect(frontend).toContain(
+      'http-request track-sc1 src,ipmask(32,64) table credential_rate if credential_route',
+    );
     expect(frontend).toMatch(
       /http-request return status 429 content-type application\/problem\+json .*too_many_credential_requests.* hdr Retry-After 60 .*\{ sc1_http_req_rate\(credential_rate\) gt 30 \}/,
     );
