@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { scalarSchemas } from '../src/config/schema.js';
 import { canonical, isManagedKey, planChanges } from './change-plan.js';
-import { fromDocument, readDocument, toDocument, toYaml } from './config-document.js';
+import { fromDocument, nonNameKeys, readDocument, toDocument, toYaml } from './config-document.js';
 import { terminalSafe } from './terminal-safe.js';
 
 describe('config document', () => {
@@ -82,6 +82,48 @@ describe('config document', () => {
       ['breakers/redis/failure_threshold', 'banana'],
     ]);
     expect(() => readDocument(['cache'])).toThrow('config file must be a YAML mapping');
+  });
+
+  it('nonNameKeys names every key YAML reads as a number, a boolean or null, as written, with its parsed path', () => {
+    const text = [
+      'tenants:',
+      '  007:',
+      '    shard: shard-1',
+      '  1e3: {shard: shard-1, status: readonly}',
+      '  0x10: {shard: shard-1, status: readonly}',
+      '  "008": {shard: shard-1}',
+      '  acme: {shard: shard-1, 1: x}',
+      'lb:',
+      '  weights: {007: 0, true: 1, ~: 2, api-1: 3}',
+      '',
+    ].join('\n');
+    const found = nonNameKeys(text);
+    expect(found.map((f) => [f.key, f.parsedPath])).toEqual([
+      ['tenants/007', 'tenants/7'],
+      ['tenants/1e3', 'tenants/1000'],
+      ['tenants/0x10', 'tenants/16'],
+      ['tenants/acme/1', 'tenants/acme/1'],
+      ['lb/weights/007', 'lb/weights/7'],
+      ['lb/weights/true', 'lb/weights/true'],
+      ['lb/weights/~', 'lb/weights/'],
+    ]);
+    expect(found[0]!.reason).toBe('a key YAML reads as the number 7, not as the name 007: quote it ("007")');
+    // the parsed document has them under the other id, which is what the check guards against
+    expect([...readDocument(parse(text)).entries.keys()]).toContain('lb/weights/7');
+    // quoted keys, and an export's own text, pass
+    expect(nonNameKeys('lb:\n  weights:\n    "1e3": 5\n    \'007\': 1\n')).toEqual([]);
+    expect(
+      nonNameKeys(
+        toYaml(
+          toDocument(
+            new Map([
+              ['lb/weights/007', '1'],
+              ['tenants/1e3', '{}'],
+            ]),
+          ),
+        ),
+      ),
+    ).toEqual([]);
   });
 
   it('compares JSON values semantically', () => {

@@ -4,7 +4,7 @@
  * objects; every other key is a path of sections ending in a scalar
  * (`breakers/redis/failure_threshold: 7` ⇄ `breakers: {redis: {failure_threshold: 7}}`).
  */
-import { Document, visit } from 'yaml';
+import { Document, isAlias, isMap, isScalar, isSeq, type Node, parseDocument, visit } from 'yaml';
 import { UserError } from './ctl-errors.js';
 import { TERMINAL_RAW } from './terminal-safe.js';
 
@@ -111,6 +111,68 @@ export function readDocument(doc: unknown): {
   };
   for (const [k, v] of Object.entries(doc)) walk([k], v);
   return { entries: out, empty, quoted };
+}
+
+/** A map key of a config file that YAML reads as something other than a name. */
+export interface NonNameKey {
+  /** the key's path as the file writes it (`tenants/007`), for the message */
+  key: string;
+  /** the same path as the parsed document has it (`tenants/7`): the keys read from it are void */
+  parsedPath: string;
+  reason: string;
+}
+
+function describeKey(value: unknown): string {
+  if (value === null) return 'null (no name)';
+  if (typeof value === 'number') return `the number ${String(value)}`;
+  if (typeof value === 'boolean') return `the boolean ${String(value)}`;
+  return 'no name';
+}
+
+/**
+ * The map keys of config file `text` (which must parse: call after `parse`) that YAML reads as no
+ * string: a plain `007`, `1e3`, `0x10` is the number 7, 1000, 16, `true` a boolean, `~` or nothing
+ * null, `[a, b]` a collection. Every key of a config file is a name (a section, an id, a setting,
+ * a JSON field), and the parsed document has such a key only as the text of its value
+ * (`tenants/7`, `lb/weights/1000`): a different id from the one written, silently. Each is
+ * returned (the caller refuses the file, asking to quote it), in the file's order. A key that is
+ * an alias is judged by the node it names; a value that is an alias is not followed (its anchor
+ * is checked where it is written). A JSON file's keys are always strings.
+ */
+export function nonNameKeys(text: string): NonNameKey[] {
+  const document = parseDocument(text);
+  const found: NonNameKey[] = [];
+  const walk = (node: unknown, path: string[], parsedPath: string[]) => {
+    if (isSeq(node)) {
+      for (const [i, item] of node.items.entries())
+        walk(item, [...path, String(i)], [...parsedPath, String(i)]);
+      return;
+    }
+    if (!isMap(node)) return;
+    for (const pair of node.items) {
+      const written = pair.key as Node | null;
+      const key = isAlias(written) ? written.resolve(document) : written;
+      const source = written?.range ? text.slice(written.range[0], written.range[1]).trim() : '';
+      if (isScalar(key) && typeof key.value === 'string') {
+        walk(pair.value, [...path, key.value], [...parsedPath, key.value]);
+        continue;
+      }
+      const value = isScalar(key) ? key.value : key === null ? null : undefined;
+      // as the parsed document names it: yaml gives a key the text of its value, '' for null
+      const parsed = value === null || value === undefined ? '' : String(value);
+      const shown = source === '' ? '(empty key)' : source;
+      found.push({
+        key: [...path, shown].join('/'),
+        parsedPath: [...parsedPath, parsed].join('/'),
+        reason:
+          isScalar(key) && source !== ''
+            ? `a key YAML reads as ${describeKey(value)}, not as the name ${source}: quote it ("${source.replace(/["\\]/g, '\\$&')}")`
+            : `a key YAML reads as ${describeKey(value)}: a key must be a name`,
+      });
+    }
+  };
+  walk(document.contents, [], []);
+  return found;
 }
 
 /**

@@ -3,6 +3,13 @@
  * the API's own ConfigState (the same zod schema and reference checks the instances apply), and
  * the one-line message that refuses it. Pure: reads nothing (the values in force are the
  * caller's, stateInForce's).
+ *
+ * A shard's `passwordEnv` is not checked against this process's environment (ConfigState gets no
+ * `processEnv`), though the instances reject one naming a variable they lack
+ * (src/config/password-env.ts): shardgate-ctl commonly runs where the instances' secrets are not
+ * (an operator's shell), so its environment says nothing of theirs. Refusing would block a right
+ * value, and a warning would fire for every right one too. `status` asks the instances
+ * (`/health/config`) and names what they reject, this included.
  */
 import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
 import { looseEntry, looseTenantEntry } from '../src/config/loose-entry.js';

@@ -16,7 +16,7 @@
 import { parse } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
 import { formatChange, isManagedKey, planChanges } from '../change-plan.js';
-import { readDocument, toDocument, toYaml } from '../config-document.js';
+import { nonNameKeys, readDocument, toDocument, toYaml } from '../config-document.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import {
@@ -80,9 +80,21 @@ export async function applyCommand(
     }
   }
   const { revision: exportedAt, doc } = splitExportRevision(text, parsed);
-  const { entries: wanted, empty, quoted } = readDocument(doc);
+  const fromFile = readDocument(doc);
+  const { entries: wanted } = fromFile;
   // problems of the file itself, named with every other problem in the one line (none hides another)
   const fileProblems: RejectedKey[] = [];
+  // a key YAML reads as a number (`007:` is 7), a boolean or null names another id than the one
+  // written: refused, and the keys the parsed document made of it are no keys of the file
+  const nonNames = nonNameKeys(text);
+  const voided = (key: string) =>
+    nonNames.some(
+      (n) => key === n.parsedPath || key.startsWith(`${n.parsedPath}/`) || n.parsedPath.startsWith(`${key}/`),
+    );
+  for (const n of nonNames) fileProblems.push({ key: n.key, reason: n.reason });
+  for (const key of [...wanted.keys()]) if (voided(key)) wanted.delete(key);
+  const empty = fromFile.empty.filter((k) => !voided(k));
+  const quoted = fromFile.quoted.filter((k) => !voided(k));
   const unmanaged = [...wanted.keys(), ...empty].filter((k) => !isManagedKey(k));
   fileProblems.push(...unmanagedKeyProblems(unmanaged));
   for (const key of unmanaged) wanted.delete(key);

@@ -12,6 +12,11 @@
  * A weighted instance without a server in the backend is named in a warning (stderr one-shot; the
  * daemon's log with --watch, once per change of that set).
  *
+ * One-shot, the weights are the ones in force (state-in-force.ts), as the daemon and the instances
+ * hold them: a key the schema rejects (`abc`) keeps its last good value from etcd's history. One
+ * with no such value (never valid, or compacted away) leaves that server's weight as it is, with a
+ * warning: the key exists, so the haproxy.cfg weight of an absent key would be wrong to push.
+ *
  * A server without an `lb/weights/<id>` key gets the weight haproxy.cfg gives it, in both modes: a
  * deleted key is a weight change like any other (the daemon applies it at once; a one-shot run
  * finds the server away from its configured weight). Weight 0 drains by weight, never by `state
@@ -28,7 +33,8 @@ import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { haproxyIdentity, UnknownBackendError } from '../lb/haproxy-runtime.js';
 import { WeightSync } from '../lb/weight-sync.js';
-import { loadState, readPrefix } from '../prefix-read.js';
+import { readPrefix } from '../prefix-read.js';
+import { stateInForce } from '../state-in-force.js';
 import { wholeNumber } from '../whole-number.js';
 
 export interface LbSyncOptions {
@@ -37,6 +43,8 @@ export interface LbSyncOptions {
   backend?: string;
   intervalMs?: string;
 }
+
+const WEIGHT_KEY = 'lb/weights/';
 
 /** --interval-ms bounds: at least 100 ms, and at most an hour (far below setInterval's limit) */
 const INTERVAL_MIN_MS = 100;
@@ -79,16 +87,37 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   const noBackend = () => new UserError(`haproxy at ${socketPath} has no backend ${backend} (--backend)`);
 
   if (!opts.watch) {
-    const weights = loadState(await readPrefix(ctx)).snapshot.lbWeights;
+    const { state, restored } = await stateInForce(ctx, await readPrefix(ctx));
+    const weights = state.snapshot.lbWeights;
+    const rejected = state.rejected.filter((r) => r.key.startsWith(WEIGHT_KEY));
+    const held = new Set(
+      rejected.map((r) => r.key.slice(WEIGHT_KEY.length)).filter((id) => !weights.has(id)),
+    );
     try {
-      const { sent, missing, unweighted } = await sync.reconcile(weights);
+      const { sent, missing, unweighted, held: left } = await sync.reconcile(weights, held);
+      // after HAProxy answered: a refused run has its one error line and no other
+      if (rejected.length > 0) {
+        ctx.warn(
+          `lb sync: warning: ${rejected
+            .map((r) => {
+              const id = r.key.slice(WEIGHT_KEY.length);
+              const kept = held.has(id)
+                ? `no last good value in etcd's history: server ${id} left at the weight it has`
+                : `its last good value ${weights.get(id)}${restored.has(r.key) ? ` (revision ${restored.get(r.key)})` : ''} applies, as the instances keep it`;
+              return `${ctx.prefix}${r.key} is rejected (${r.reason.replace(/; keeping last good value$/, '')}); ${kept}`;
+            })
+            .join('; ')}`,
+        );
+      }
       if (sent.length === 0) {
         const configured =
           unweighted.length > 0
             ? `; ${unweighted.length} server(s) without a weight at their haproxy.cfg weight`
             : '';
+        const kept =
+          left.length > 0 ? `; ${left.length} server(s) with a rejected weight left as they are` : '';
         ctx.out(
-          `haproxy already matches etcd (${weights.size - missing.length} weight(s) applied${configured})`,
+          `haproxy already matches etcd (${weights.size - missing.length} weight(s) applied${configured}${kept})`,
         );
       }
     } catch (error) {
@@ -99,7 +128,9 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   }
 
   const logger = createLogger({ base: { process: 'lb-sync' } });
-  const store = new EtcdConfigStore({ client: ctx.etcd, prefix: ctx.prefix, logger });
+  // lb/weights only: the shards are no concern of this process, whose environment lacks the
+  // instances' password variables (a shard naming one would be logged as rejected here)
+  const store = new EtcdConfigStore({ client: ctx.etcd, prefix: ctx.prefix, logger, processEnv: null });
   let running = false;
   let lastError = '';
   let appliedTo = '';

@@ -102,6 +102,7 @@ describe('WeightSync', () => {
       sent: ['set server api/api-1 weight 3'],
       missing: ['ct-ghost'],
       unweighted: ['api-2'],
+      held: [],
     });
     expect(commands).toContain('set server api/api-1 weight 3');
     expect(warnings).toEqual(['no server in haproxy backend api for lb/weights/ct-ghost; not applied']);
@@ -150,11 +151,38 @@ describe('WeightSync', () => {
     expect(servers[1]!.weight).toBe(4);
     // lb/weights/api-2 deleted
     const r = await ws.reconcile(new Map([['api-1', 1]]));
-    expect(r).toEqual({ sent: ['set server api/api-2 weight 2'], missing: [], unweighted: ['api-2'] });
+    expect(r).toEqual({
+      sent: ['set server api/api-2 weight 2'],
+      missing: [],
+      unweighted: ['api-2'],
+      held: [],
+    });
     expect(servers[1]!.weight).toBe(2);
     // then nothing left to do
     expect((await ws.reconcile(new Map([['api-1', 1]]))).sent).toEqual([]);
     expect(commands.filter((c) => c.startsWith('set server') && c.includes(' state '))).toEqual([]);
+  });
+
+  it('leaves a held server (its key rejected, no value in force) at the weight it has, not its configured one', async () => {
+    const servers = defaultServers();
+    servers[1]!.weight = 7; // the last good value, which HAProxy got before the key went bad
+    const logged: string[] = [];
+    const fake = fakeHaproxy(servers);
+    open = fake.server;
+    const ws = new WeightSync({
+      socketPath: fake.socketPath,
+      backend: 'api',
+      log: (l) => logged.push(l),
+      warn: () => {},
+    });
+    const r = await ws.reconcile(new Map([['api-1', 1]]), new Set(['api-2']));
+    expect(r).toEqual({ sent: [], missing: [], unweighted: [], held: ['api-2'] });
+    expect(servers[1]!.weight).toBe(7);
+    expect(fake.commands.filter((c) => c.startsWith('set server'))).toEqual([]);
+    expect(logged.join('\n')).not.toContain('no lb/weights/api-2');
+    // a value in force wins over `held`
+    const again = await ws.reconcile(new Map([['api-2', 3]]), new Set(['api-2']));
+    expect(again.sent).toContain('set server api/api-2 weight 3');
   });
 
   it('drains by weight 0 and ends that drain when the key is deleted, never by "state"', async () => {

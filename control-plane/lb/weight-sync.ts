@@ -20,6 +20,10 @@
  * A drain left by an older lb sync (which drained by `state drain`) is cleared by the instance's
  * agent (`ready` as soon as its weight is no longer 0), or by hand with `state ready`.
  *
+ * A server in `held` (its key exists but the schema rejects it and no last good value of it is
+ * known: a one-shot run) is left at the weight it has: the key is not absent, so the haproxy.cfg
+ * weight would be a guess the instances do not make.
+ *
  * A weighted instance that has no server in the backend cannot be applied: `warn` names every
  * such instance, each time that set changes (so a daemon calling reconcile() again and again
  * says it once, not on every call). A backend HAProxy does not have throws UnknownBackendError.
@@ -41,6 +45,8 @@ export interface Reconciled {
   missing: string[];
   /** servers of the backend without a key, set (or left) at their configured weight, sorted */
   unweighted: string[];
+  /** servers of `held` in the backend, left at the weight they have, sorted */
+  held: string[];
 }
 
 export class WeightSync {
@@ -50,7 +56,11 @@ export class WeightSync {
   constructor(private readonly opts: WeightSyncOptions) {}
 
   /** Throws when HAProxy is unreachable, and UnknownBackendError when it has no such backend. */
-  async reconcile(desired: ReadonlyMap<string, number>): Promise<Reconciled> {
+  async reconcile(
+    desired: ReadonlyMap<string, number>,
+    /** instances whose key exists with no value in force: never given their haproxy.cfg weight */
+    held: ReadonlySet<string> = new Set(),
+  ): Promise<Reconciled> {
     const { socketPath, backend } = this.opts;
     const servers = await showServers(socketPath, backend);
     const names = new Set(servers.map((s) => s.name));
@@ -61,11 +71,16 @@ export class WeightSync {
     }
     this.lastMissing = missingText;
     const unweighted = servers
-      .filter((s) => !desired.has(s.name))
+      .filter((s) => !desired.has(s.name) && !held.has(s.name))
+      .map((s) => s.name)
+      .sort();
+    const heldServers = servers
+      .filter((s) => !desired.has(s.name) && held.has(s.name))
       .map((s) => s.name)
       .sort();
     const sent: string[] = [];
     for (const s of servers) {
+      if (!desired.has(s.name) && held.has(s.name)) continue;
       const weight = desired.get(s.name) ?? s.initialWeight;
       if (s.weight === weight) continue;
       const cmd = `set server ${backend}/${s.name} weight ${weight}`;
@@ -80,6 +95,6 @@ export class WeightSync {
           : `applied: ${cmd} (no lb/weights/${s.name}: haproxy.cfg weight)`,
       );
     }
-    return { sent, missing, unweighted };
+    return { sent, missing, unweighted, held: heldServers };
   }
 }

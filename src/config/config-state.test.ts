@@ -141,6 +141,38 @@ describe('ConfigState', () => {
     expect(s.snapshot.shards.get('s1')?.passwordEnv).toBe('SHARDGATE_DB_PASSWORD_S1');
   });
 
+  it('rejects a shard whose passwordEnv names a variable the process lacks, naming it; the last good value stays', () => {
+    const withEnv = (env: string, port: number) =>
+      JSON.stringify({ master: { host: '127.0.0.1', port }, replicas: [], passwordEnv: env });
+    const s = new ConfigState({
+      processEnv: { SHARDGATE_DB_PASSWORD_S1: 'pw', SHARDGATE_DB_PASSWORD_EMPTY: '' },
+    });
+    s.load([
+      ['shards/s1', withEnv('SHARDGATE_DB_PASSWORD_S1', 3316), 1],
+      ['shards/s2', withEnv('SHARDGATE_DB_PASSWORD_EMPTY', 3326), 2],
+      ['shards/s3', withEnv('SHARDGATE_DB_PASSWORD_NOPE', 3336), 3],
+    ]);
+    expect(s.rejected).toEqual([
+      {
+        key: 'shards/s3',
+        reason: "passwordEnv SHARDGATE_DB_PASSWORD_NOPE is not set in this process's environment",
+      },
+    ]);
+    expect([...s.snapshot.shards.keys()].sort()).toEqual(['s1', 's2']);
+    // a typo put over a good value: rejected, the good one stays in force
+    s.put('shards/s1', withEnv('SHARDGATE_DB_PASSWORD_S1X', 3317), 4);
+    expect(s.rejected).toContainEqual({
+      key: 'shards/s1',
+      reason:
+        "passwordEnv SHARDGATE_DB_PASSWORD_S1X is not set in this process's environment; keeping last good value",
+    });
+    expect(s.snapshot.shards.get('s1')?.master.port).toBe(3316);
+    // without an environment to judge by (shardgate-ctl), not checked
+    const unchecked = new ConfigState();
+    unchecked.load([['shards/s3', withEnv('SHARDGATE_DB_PASSWORD_NOPE', 3336), 1]]);
+    expect(unchecked.rejected).toEqual([]);
+  });
+
   it('rejects a placement that lists a shard twice', () => {
     const s = new ConfigState();
     s.load([

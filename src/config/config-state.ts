@@ -8,6 +8,7 @@
  */
 import { type DbHostPolicy, refusedServers } from './db-hosts.js';
 import { LayeredMap } from './layered-map.js';
+import { type ProcessEnv, refusedPasswordEnv } from './password-env.js';
 import {
   BREAKER_KINDS,
   type BreakerKind,
@@ -129,6 +130,12 @@ function defaultScalar(key: ScalarKey): number | boolean {
 
 export interface ConfigStateOptions {
   dbHosts?: DbHostPolicy;
+  /**
+   * the environment a shard's `passwordEnv` is looked up in (the instances' process.env): a shard
+   * naming a variable absent from it is rejected (password-env.ts). Absent: not checked, for a
+   * process that judges values for others with another environment (shardgate-ctl).
+   */
+  processEnv?: ProcessEnv;
   /** false: every change derives everything again (`recomputeLocal` never used; tests compare) */
   incremental?: boolean;
 }
@@ -147,8 +154,11 @@ export class ConfigState {
   private readonly dbHosts: DbHostPolicy | undefined;
   /** `dbHosts`: the servers a shard may name (SHARDGATE_DB_HOSTS); a shard naming another is rejected */
   private readonly incremental: boolean;
-  constructor({ dbHosts, incremental = true }: ConfigStateOptions = {}) {
+  /** where a shard's `passwordEnv` must be set; undefined: not checked */
+  private readonly processEnv: ProcessEnv | undefined;
+  constructor({ dbHosts, processEnv, incremental = true }: ConfigStateOptions = {}) {
     this.dbHosts = dbHosts;
+    this.processEnv = processEnv;
     this.incremental = incremental;
     this.current = this.build();
   }
@@ -390,7 +400,13 @@ export class ConfigState {
     good: Map<string, GoodEntry>,
     before: GoodEntry | undefined,
   ): string | undefined {
-    if (parsed.type === 'shard') return refusedServers(this.dbHosts, parsed.value);
+    if (parsed.type === 'shard') {
+      const why = [
+        refusedServers(this.dbHosts, parsed.value),
+        refusedPasswordEnv(this.processEnv, parsed.value.passwordEnv),
+      ].filter((r) => r !== undefined);
+      return why.length > 0 ? why.join('; ') : undefined;
+    }
     if (parsed.type === 'tenant' && !good.has(`shards/${parsed.value.shard}`)) {
       return `unknown shard "${parsed.value.shard}"`;
     }

@@ -25,6 +25,7 @@ import { configValueText } from './config-value-text.js';
 import type { DbHostPolicy } from './db-hosts.js';
 import { applyRestorePlan, type Entry, etcdVersionReader, planHistoryRestore } from './history-restore.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
+import type { ProcessEnv } from './password-env.js';
 
 export interface EtcdConfigStoreOptions {
   client: Etcd3;
@@ -35,6 +36,11 @@ export interface EtcdConfigStoreOptions {
   retryMaxMs?: number;
   /** the servers a shard may name (SHARDGATE_DB_HOSTS, db-hosts.ts); absent = any */
   dbHosts?: DbHostPolicy;
+  /**
+   * the environment a shard's `passwordEnv` must be set in (password-env.ts): process.env unless
+   * given; null for a process that connects to no shard (`lb sync --watch`), which checks none
+   */
+  processEnv?: ProcessEnv | null;
 }
 
 export class EtcdConfigStore implements ConfigStore {
@@ -53,6 +59,7 @@ export class EtcdConfigStore implements ConfigStore {
   private readonly disconnectWarnings: WarnLimiter;
 
   private readonly dbHosts: DbHostPolicy | undefined;
+  private readonly processEnv: ProcessEnv | undefined;
 
   constructor({
     client,
@@ -61,8 +68,10 @@ export class EtcdConfigStore implements ConfigStore {
     retryInitialMs = 200,
     retryMaxMs = 1000,
     dbHosts,
+    processEnv = process.env,
   }: EtcdConfigStoreOptions) {
     this.dbHosts = dbHosts;
+    this.processEnv = processEnv ?? undefined;
     this.client = client;
     this.prefix = prefix;
     this.logger = logger.child({ component: 'config' });
@@ -72,7 +81,7 @@ export class EtcdConfigStore implements ConfigStore {
     this.notifier = new ConfigNotifier(
       'etcd',
       (error) => this.logger.error({ err: error }, 'config listener failed'),
-      { dbHosts },
+      { dbHosts, processEnv: this.processEnv },
     );
   }
 
@@ -175,7 +184,7 @@ export class EtcdConfigStore implements ConfigStore {
     const plan = await planHistoryRestore(
       entries,
       etcdVersionReader(this.client, this.prefix),
-      { dbHosts: this.dbHosts },
+      { dbHosts: this.dbHosts, processEnv: this.processEnv },
       revision,
     );
     if (!plan) return [];

@@ -2,13 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { missingPasswordHint, shardPassword } from './shard-password.js';
 
 describe('shard password', () => {
-  it("takes the shard's passwordEnv variable, else SHARDGATE_DB_PASSWORD", () => {
+  it("takes the shard's passwordEnv variable, else (naming none) SHARDGATE_DB_PASSWORD", () => {
     const env = { SHARDGATE_DB_PASSWORD: 'common' };
-    const processEnv = { SHARDGATE_DB_PASSWORD_EU: 'eu' };
+    const processEnv = { SHARDGATE_DB_PASSWORD_EU: 'eu', SHARDGATE_DB_PASSWORD_DEV: '' };
     expect(shardPassword(env, 'SHARDGATE_DB_PASSWORD_EU', processEnv)).toBe('eu');
-    expect(shardPassword(env, 'SHARDGATE_DB_PASSWORD_US', processEnv)).toBe('common');
+    expect(shardPassword(env, 'SHARDGATE_DB_PASSWORD_DEV', processEnv)).toBe('');
     expect(shardPassword(env, undefined, processEnv)).toBe('common');
     expect(shardPassword({ SHARDGATE_DB_PASSWORD: undefined }, undefined, {})).toBeUndefined();
+  });
+
+  it('sends no password for a passwordEnv the process lacks, never the shared one (a typo in etcd)', () => {
+    const env = { SHARDGATE_DB_PASSWORD: 'common' };
+    expect(shardPassword(env, 'SHARDGATE_DB_PASSWORD_NOPE', {})).toBeUndefined();
+    expect(
+      missingPasswordHint(shardPassword(env, 'SHARDGATE_DB_PASSWORD_NOPE', {}), 'SHARDGATE_DB_PASSWORD_NOPE'),
+    ).toBe(' (no password given: is SHARDGATE_DB_PASSWORD_NOPE set?)');
   });
 
   it('names the variable to set only when no password was sent', () => {

@@ -1,7 +1,14 @@
 /**
  * A shard's database password, as every process that connects looks it up: the variable its
- * `passwordEnv` names (`SHARDGATE_DB_PASSWORD_<SUFFIX>`), else SHARDGATE_DB_PASSWORD. The
- * password never lives in etcd (CONTRACT.md §3).
+ * `passwordEnv` names (`SHARDGATE_DB_PASSWORD_<SUFFIX>`), else, for a shard that names none,
+ * SHARDGATE_DB_PASSWORD. The password never lives in etcd (CONTRACT.md §3).
+ *
+ * A shard naming a variable the process lacks gets no password (undefined), never
+ * SHARDGATE_DB_PASSWORD in its stead: a typo in etcd must not send the shared password to that
+ * shard's servers. The instances reject such a shard outright (src/config/password-env.ts), so
+ * only a process that reads shards unvalidated by its environment (`npm run migrate`,
+ * shardgate-ctl's row checks) meets one, and its "access denied" names the variable
+ * (missingPasswordHint).
  */
 import type { Env } from '../env.js';
 
@@ -10,7 +17,7 @@ export function shardPassword(
   passwordEnv: string | undefined,
   processEnv: Record<string, string | undefined> = process.env,
 ): string | undefined {
-  return (passwordEnv ? processEnv[passwordEnv] : undefined) ?? env.SHARDGATE_DB_PASSWORD;
+  return passwordEnv ? processEnv[passwordEnv] : env.SHARDGATE_DB_PASSWORD;
 }
 
 /**
