@@ -35,7 +35,7 @@ describe('checkDisplayName and the schema', () => {
       '--name must not contain private-use characters',
     );
     expect(() => checkDisplayName('Ann\u200b', '--name')).toThrow(
-      '--name must not contain invisible characters (U+00AD, U+180E, U+200B, U+2060–U+2064, U+FEFF)',
+      '--name must not contain invisible characters (U+00AD, U+034F, U+115F, U+1160, U+17B4, U+17B5, U+180E, U+200B, U+2060–U+206F, U+2800, U+3164, U+FEFF, U+FFA0, U+FFF9–U+FFFB, U+1D173–U+1D17A)',
     );
     const england = 'Leeds \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}';
     expect(checkDisplayName(england, '--name')).toBe(england);

@@ -9,10 +9,15 @@
  *   is a subdivision flag (U+1F3F4, two to six tag letters or digits, U+E007F: 🏴 England is
  *   `gbeng`), which stays allowed, and nothing longer or of other tags passes as one;
  * - private-use characters (U+E000–U+F8FF, planes 15 and 16) show whatever a font puts there;
- * - format characters that show as nothing inside a line (U+00AD soft hyphen, U+180E, U+200B
- *   zero width space, U+2060–U+2064 word joiner and invisible operators, U+FEFF) make `Ann\u200b`
- *   read as `Ann`. ZWJ and ZWNJ (U+200C, U+200D) stay: emoji sequences and several scripts
- *   need them.
+ * - characters that show as nothing inside a line make `Ann\u200b` read as `Ann`: format
+ *   characters (U+00AD soft hyphen, U+180E, U+200B zero width space, U+2060–U+206F word joiner,
+ *   invisible operators and the deprecated format controls, U+FEFF, U+FFF9–U+FFFB interlinear
+ *   annotation, U+1D173–U+1D17A musical format), the combining grapheme joiner (U+034F), the
+ *   Khmer inherent vowels (U+17B4, U+17B5, "not to be used"), the Hangul fillers (U+115F,
+ *   U+1160, U+3164, U+FFA0) and the blank Braille pattern (U+2800): an outside check stored
+ *   `Ann\u3164`, read as `Ann`. ZWJ and ZWNJ (U+200C, U+200D) stay: emoji sequences and several
+ *   scripts need them; so do the Mongolian variation selectors (U+180B–U+180D, U+180F), which
+ *   choose a letter's form.
  * `withoutHiddenText` adds the four checks to a zod string schema.
  */
 import type { z } from 'zod';
@@ -34,9 +39,10 @@ export function hasStrayTag(s: string): boolean {
 export const PRIVATE_USE = /\p{Co}/u;
 export const PRIVATE_USE_MESSAGE = 'must not contain private-use characters';
 
-export const INVISIBLE = /[\u00AD\u180E\u200B\u2060-\u2064\uFEFF]/u;
+export const INVISIBLE =
+  /[\u00AD\u115F\u1160\u180E\u200B\u2060-\u206F\u2800\u3164\uFEFF\uFFA0\uFFF9-\uFFFB\u{1D173}-\u{1D17A}]|\u034F|\u17B4|\u17B5/u;
 export const INVISIBLE_MESSAGE =
-  'must not contain invisible characters (U+00AD, U+180E, U+200B, U+2060–U+2064, U+FEFF)';
+  'must not contain invisible characters (U+00AD, U+034F, U+115F, U+1160, U+17B4, U+17B5, U+180E, U+200B, U+2060–U+206F, U+2800, U+3164, U+FEFF, U+FFA0, U+FFF9–U+FFFB, U+1D173–U+1D17A)';
 
 /** `schema` refusing each of the four, with its own message */
 export function withoutHiddenText<T extends z.ZodString>(schema: T): T {

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { withoutHiddenText } from './visible-text.js';
+
+const name = withoutHiddenText(z.string());
+
+describe('withoutHiddenText', () => {
+  it('refuses a character that shows as nothing inside a name', () => {
+    // `Ann\u3164` was stored and read as `Ann` (an outside check), as were the others after it
+    for (const c of [
+      '\u200b',
+      '\u2062',
+      '\u3164',
+      '\uffa0',
+      '\u115f',
+      '\u1160',
+      '\u2800',
+      '\u034f',
+      '\u206a',
+      '\u206f',
+      '\u2065',
+      '\u17b4',
+      '\u{1d173}',
+      '\ufff9',
+    ])
+      expect(name.safeParse(`Ann${c}`).success, `U+${c.codePointAt(0)!.toString(16)}`).toBe(false);
+  });
+
+  it('takes names of any script, emoji sequences, and the Mongolian variation selectors', () => {
+    for (const s of [
+      'Ann',
+      '김민준',
+      'សុខា',
+      'ᠮᠣᠩᠭᠣᠯ\u180b',
+      'Zoë 👩\u200d👩\u200d👧',
+      'می\u200cخواهم',
+      'Ана',
+      '⠁⠃⠉',
+    ])
+      expect(name.safeParse(s).success, s).toBe(true);
+  });
+});
