@@ -113,11 +113,27 @@ function text(max: number) {
 }
 
 export const email = z.email().max(254);
-/** an address a member registers with: RFC 5321 also limits its local part to 64 characters */
-const newEmail = email.refine(
-  (s) => s.indexOf('@') <= 64,
-  'the part before "@" must be at most 64 characters',
-);
+/** a domain name's label (RFC 1035 §2.3.1): letters, digits and inner hyphens, 1–63 characters */
+const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+/**
+ * An address a member registers with, one the mail path delivers: RFC 5321 limits the local
+ * part to 64 characters and the whole path to 256 octets with its brackets, which SMTP servers
+ * take as at most 253 characters for the address (smtp-server does); every label of the domain
+ * is a host name's. Before, `x@example-.com` and a 254-character address were registered (201)
+ * and their welcome mail refused by the SMTP server (501) and dead-lettered, an outside check.
+ * A login takes any address up to 254 (`email`): an account made before still logs in.
+ */
+const newEmail = email
+  .max(253)
+  .refine((s) => s.indexOf('@') <= 64, 'the part before "@" must be at most 64 characters')
+  .refine(
+    (s) =>
+      s
+        .slice(s.lastIndexOf('@') + 1)
+        .split('.')
+        .every((label) => DOMAIN_LABEL.test(label)),
+    'every part of the domain must be 1–63 letters, digits or inner hyphens (no "-" at either end)',
+  );
 /**
  * A new password (registration, change): 8–128 characters (at least 8 in code points as typed and
  * once normalized to NFKC, as it is hashed; at most 128 as sent), any printable Unicode including
@@ -170,7 +186,9 @@ const isbn = z
   .refine((v) => !ISBN_FORMAT.test(v) || isbnPrefixValid(v), 'an ISBN-13 starts with 978 or 979');
 const title = text(300);
 const author = text(200);
-const copies = z.number().int().min(0).max(100_000);
+// the range first, and the first failure only: `int()` also checks the safe-integer range, and
+// 2^53 copies was told "expected int to be <=9007199254740991" (an outside check)
+const copies = z.number().min(0, { abort: true }).max(100_000, { abort: true }).int();
 
 export const bookBody = z.strictObject({ isbn, title, author, copies }).openapi('NewBook');
 export const bookPatchBody = z
