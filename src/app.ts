@@ -67,12 +67,16 @@ function swaggerPage(asset: { css: string[]; js: string[] }): string {
     </div>`;
 }
 /** the answer to a body that is not plain JSON (another Content-Type, or compressed) */
-const UNSUPPORTED_MEDIA_TYPE = {
-  status: 415,
-  code: 'unsupported_media_type',
-  title: 'Unsupported Media Type',
-  detail: 'the body must be JSON, sent with Content-Type: application/json',
-} as const;
+/** a 415 naming the header at fault in its detail and `errors`, as a 400 names its field */
+function unsupportedMediaType(field: 'header.Content-Type' | 'header.Content-Encoding', message: string) {
+  return {
+    status: 415,
+    code: 'unsupported_media_type',
+    title: 'Unsupported Media Type',
+    detail: `${field}: ${message}`,
+    extra: { errors: [{ field, message }] },
+  } as const;
+}
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** the `charset` parameter of a Content-Type, quoted or not */
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
@@ -151,18 +155,22 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     // a compressed body would only fail as "malformed JSON": say what is wrong with it
     const encoding = requestHeader(c, 'Content-Encoding');
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      throw new ProblemError({
-        ...UNSUPPORTED_MEDIA_TYPE,
-        detail: `header.Content-Encoding: "${encoding.slice(0, 40)}" is not accepted; send the body uncompressed`,
-      });
+      throw new ProblemError(
+        unsupportedMediaType(
+          'header.Content-Encoding',
+          `"${encoding.slice(0, 40)}" is not accepted; send the body uncompressed`,
+        ),
+      );
     }
     // JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset would be read wrongly
     const charset = CHARSET.exec(requestHeader(c, 'Content-Type') ?? '')?.[1];
     if (charset !== undefined && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8') {
-      throw new ProblemError({
-        ...UNSUPPORTED_MEDIA_TYPE,
-        detail: `header.Content-Type: charset "${charset.slice(0, 40)}" is not accepted; send the body as UTF-8`,
-      });
+      throw new ProblemError(
+        unsupportedMediaType(
+          'header.Content-Type',
+          `charset "${charset.slice(0, 40)}" is not accepted; send the body as UTF-8`,
+        ),
+      );
     }
     const body = services.preReadBody?.(c);
     if (body === undefined)
@@ -289,7 +297,14 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     }
     if (error instanceof HTTPException) {
       const status = error.status;
-      if (status === 415) return problemResponse(c, UNSUPPORTED_MEDIA_TYPE);
+      if (status === 415)
+        return problemResponse(
+          c,
+          unsupportedMediaType(
+            'header.Content-Type',
+            'the body must be JSON, sent with Content-Type: application/json',
+          ),
+        );
       // Hono's validators throw a 400 only for a body that is not JSON: name the field like
       // every other 400 does, and say so when there was no body at all (read from Hono's body
       // cache: the validator has read it already)

@@ -989,6 +989,10 @@ describe('library routes (memory adapters)', () => {
       'header.Content-Type: charset "ISO-8859-1" is not accepted; send the body as UTF-8',
     ]);
     expect((await postWithType('/v1/members', 'application/json; charset="utf-8"')).status).toBe(201);
+    // a 415 names its header as a 400 names its field (it named none without a Content-Type)
+    const untyped = await postWithType('/v1/members', 'text/plain');
+    expect([untyped.status, untyped.json.errors?.[0]?.field]).toEqual([415, 'header.Content-Type']);
+    expect(latin1.json.errors?.[0]?.field).toBe('header.Content-Type');
 
     const bad = await call('GET', '/v1/books?author=%FF');
     expect([bad.status, bad.json.errors]).toEqual([
