@@ -1007,7 +1007,10 @@ describe('library routes (memory adapters)', () => {
         headers: { 'X-Tenant-ID': 'acme', 'Content-Type': contentType },
         body: JSON.stringify({ email: `c${Math.random()}@example.com`, name: 'C', password: 'password1' }),
       });
-      return { status: res.status, json: (await res.json()) as { code: string; detail: string } };
+      return {
+        status: res.status,
+        json: (await res.json()) as { code: string; detail: string; errors?: { field: string }[] },
+      };
     }
   });
 
