@@ -211,3 +211,45 @@ describe('shardgate-ctl help and version', () => {
     expect(r.stdout).toMatch(/^ {2}apply \[options\] +\S/m);
   });
 });
+
+describe('small fixes: help of a subcommand, --interval-ms without --watch, an empty -o', () => {
+  it('`help <command> <sub>` prints the help of the subcommand, exit 0', async () => {
+    for (const [args, usage] of [
+      [['help', 'lb', 'weight'], 'Usage: shardgate-ctl lb weight [options] <instanceId> <weight>'],
+      [['help', 'config', 'apply'], 'Usage: shardgate-ctl config apply [options]'],
+      [['help', 'lb'], 'Usage: shardgate-ctl lb [options] [command]'],
+      [['help'], 'Usage: shardgate-ctl [options] [command]'],
+      [['lb', 'help', 'weight'], 'Usage: shardgate-ctl lb weight [options] <instanceId> <weight>'],
+    ] as const) {
+      const r = await runCtl([...args]);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.split('\n')[0]).toBe(usage);
+    }
+  });
+
+  it('`help` naming an unknown subcommand: one line naming it, exit 1', async () => {
+    const r = await runCtl(['help', 'lb', 'bogus']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe("shardgate-ctl: lb: unknown command 'bogus' (see shardgate-ctl lb --help)\n");
+    const top = await runCtl(['help', 'bogus']);
+    expect(top.stderr).toBe("shardgate-ctl: unknown command 'bogus' (see shardgate-ctl --help)\n");
+  });
+
+  it('lb sync --interval-ms without --watch is refused in one line, exit 1', async () => {
+    const r = await runCtl(['lb', 'sync', '--interval-ms', '500']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toContain('lb sync: --interval-ms needs --watch');
+  });
+
+  it('config export -o "" is refused in one line, exit 1, before reaching etcd', async () => {
+    const r = await runCtl(['config', 'export', '-o', '']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toContain("config export: option '-o, --output <file>' names no file");
+  });
+});

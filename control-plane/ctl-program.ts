@@ -253,7 +253,12 @@ export function buildProgram(): Command {
       "HAProxy runtime API socket (default: SHARDGATE_HAPROXY_SOCKET, else the local stack's .stack/haproxy.sock)",
     )
     .option('--backend <name>', 'HAProxy backend of the API servers', 'api')
-    .option('--interval-ms <ms>', 'HAProxy restart check period with --watch, 100-3600000', '1000')
+    // no commander default: a one-shot sync given --interval-ms is refused (lb-sync.ts), so the
+    // option must be absent unless given; parseIntervalMs gives 1000 then
+    .option(
+      '--interval-ms <ms>',
+      'HAProxy restart check period, only with --watch: 100-3600000 (default: 1000)',
+    )
     .action(run((ctx, opts: LbSyncOptions) => lbSyncCommand(ctx, opts)));
 
   const mail = program
@@ -313,6 +318,24 @@ export function buildProgram(): Command {
         applyCommand(ctx, opts),
       ),
     );
+
+  // `help <command> [<subcommand>…]`: commander's own help command looks at its first word only
+  // (`help lb weight` printed the help of `lb`), so this one walks every word given. Added last,
+  // so the groups keep their own implicit `help [command]`.
+  program.helpCommand(false);
+  program
+    .command('help [command...]')
+    .description('display help for command')
+    .action((words: string[]) => {
+      let command: Command = program;
+      for (const word of words) {
+        const sub = command.commands.find((c) => c.name() === word || c.aliases().includes(word));
+        // on the command it concerns, as commander refuses an unknown command: one line naming it
+        if (!sub) return command.error(`unknown command '${word}'`, { code: 'commander.unknownCommand' });
+        command = sub;
+      }
+      command.help();
+    });
 
   return program;
 }

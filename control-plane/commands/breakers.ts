@@ -19,6 +19,7 @@ import {
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { type PrefixRead, readPrefix } from '../prefix-read.js';
+import { settingNumber } from '../setting-number.js';
 import { stateInForce } from '../state-in-force.js';
 import { writeKeys } from '../write-keys.js';
 
@@ -131,9 +132,11 @@ export async function setBreaker(
   value: string,
 ): Promise<void> {
   const key = `breakers/${kind}/${setting}`;
-  const r = parseConfigKey(key, value);
+  // digits only, written in canonical form ("007" → "7"; "7.0" refused: a whole-number setting), as
+  // `lb weight` does; a value that says the same as etcd's (7 beside a stored "7.0") writes nothing
+  const r = settingNumber(key, value);
   if (!r.ok) throw new UserError(`invalid ${ctx.prefix}${key}: ${r.reason}`);
-  await writeKeys(ctx, () => new Map([[key, value.trim()]]));
+  await writeKeys(ctx, () => new Map([[key, r.text]]));
 }
 
 /** Delete the single key `breakers/<kind>/<setting>`; absent already is no error (nothing written). */

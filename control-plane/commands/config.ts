@@ -19,6 +19,7 @@ import { formatChange, isManagedKey, planChanges } from '../change-plan.js';
 import { nonNameKeys, readDocument, toDocument, toYaml } from '../config-document.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { exportableEntries } from '../export-keys.js';
 import {
   EXPORT_HEADER,
   exportRevisionProblems,
@@ -32,7 +33,7 @@ import {
   guardedTxn,
   txnOperationCount,
 } from '../guarded-commit.js';
-import { loadState, readPrefix } from '../prefix-read.js';
+import { readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
 import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
@@ -43,8 +44,17 @@ export async function exportCommand(
   ctx: CtlContext,
   opts: { output?: string; json?: boolean },
 ): Promise<void> {
+  // an empty -o names no file: refused rather than taken for none (stdout)
+  if (opts.output === '') throw new UserError("option '-o, --output <file>' names no file (got '')");
   const read = await readPrefix(ctx);
-  const managed = new Map([...read.entries].filter(([k]) => isManagedKey(k)));
+  const { entries: managed, leftOut } = exportableEntries(read.entries);
+  if (leftOut.length > 0) {
+    ctx.warn(
+      `config export: warning: left out ${leftOut.length} key(s) that are no config keys (the instances reject them as unknown keys; a file cannot hold them): ${leftOut
+        .map((k) => `${ctx.prefix}${k}`)
+        .join(', ')}`,
+    );
+  }
   const doc = toDocument(managed);
   const text = opts.json
     ? `${JSON.stringify({ [REVISION_FIELD]: read.revision, ...doc }, null, 2)}\n`
@@ -116,8 +126,8 @@ export async function applyCommand(
       ? { notes: [], problems: [] }
       : await exportRevisionProblems(ctx, read, changes, exportedAt);
   // judged as commitChanges and the instances judge it: over the values in force
-  const inForce = (await stateInForce(ctx, read)).entries;
-  const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce)];
+  const inForce = await stateInForce(ctx, read);
+  const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce.entries)];
   if (problems.length > 0 || since.notes.length > 0) {
     throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
   }
@@ -129,9 +139,10 @@ export async function applyCommand(
     );
   };
   // keys the instances reject now and this apply leaves as they are: "no changes" must not read
-  // as "all is well" (an export copies a rejected value as it is)
+  // as "all is well" (an export copies a rejected value as it is). As the instances judge them,
+  // over the values in force: a tenant on a deleted shard they keep for it is no rejected key
   const changed = new Set(changes.map((c) => c.key));
-  const stillRejected = loadState(read).rejected.filter(
+  const stillRejected = inForce.state.rejected.filter(
     (r) => !changed.has(r.key) && isManagedKey(r.key) && wanted.has(r.key),
   );
   const warnRejected = () => {

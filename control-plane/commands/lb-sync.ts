@@ -75,6 +75,9 @@ export function haproxySocketPath(
 
 export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promise<void> {
   const intervalMs = parseIntervalMs(opts.intervalMs);
+  // a one-shot sync polls nothing: an --interval-ms there would be silently ignored
+  if (opts.intervalMs !== undefined && !opts.watch)
+    throw new UserError('--interval-ms needs --watch (a one-shot sync does not poll HAProxy)');
   const socketPath = haproxySocketPath(opts.socket, ctx.env);
   const backend = opts.backend ?? topology.haproxy.backend;
   const stamp = (line: string) => ctx.out(`${new Date().toISOString()} ${line}`);

@@ -1,6 +1,7 @@
 /**
- * `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (a whole number 0–256, written as
- * the number: `007` is 7; 0 = drain). An instance that is not registered now (no
+ * `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (a whole number 0–256, digits only,
+ * written in canonical form: `007` is 7; `7.0` and `-0` refused; 0 = drain; setting-number.ts,
+ * as `breakers set`). An instance that is not registered now (no
  * `instances/<id>`: down, not started yet, or a typo) still gets its weight, with a warning on
  * stderr naming it, printed once the write is done. A 0 that would leave no registered instance
  * with a weight above 0 is refused unless `--force` (refuseLastDrain).
@@ -9,13 +10,13 @@
  * registered or not.
  */
 import type { ConfigSnapshot } from '../../src/config/config-state.js';
-import { parseConfigKey } from '../../src/config/schema.js';
+import { INSTANCE_ID_PATTERN } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { loadState, readPrefix } from '../prefix-read.js';
+import { settingNumber } from '../setting-number.js';
 import { stateInForce } from '../state-in-force.js';
-import { wholeNumber } from '../whole-number.js';
 import { writeKeys } from '../write-keys.js';
 
 const WEIGHTS = 'lb/weights/';
@@ -59,9 +60,7 @@ export async function listWeights(ctx: CtlContext, opts: { json?: boolean }): Pr
 }
 
 export async function unsetWeight(ctx: CtlContext, instanceId: string): Promise<void> {
-  const key = `${WEIGHTS}${instanceId}`;
-  const r = parseConfigKey(key, '1');
-  if (!r.ok) throw new UserError(`invalid instance id ${instanceId}: ${r.reason}`);
+  const key = `${WEIGHTS}${parseInstanceId(instanceId)}`;
   const after = `lb sync gives ${instanceId}'s server its haproxy.cfg weight`;
   await writeKeys(ctx, () => new Map([[key, undefined]]), {
     unchanged: `${key} is not set; nothing written: ${after}`,
@@ -75,25 +74,34 @@ export async function setWeight(
   weightText: string,
   { force = false }: { force?: boolean } = {},
 ): Promise<void> {
-  const key = `lb/weights/${instanceId}`;
-  const id = parseConfigKey(key, '1');
-  if (!id.ok) throw new UserError(`invalid instance id ${instanceId}: ${id.reason}`);
-  // written as the number it is ("007", " 1 " → "7", "1"), as --weight and @w take it
-  const weight = wholeNumber(weightText, 0, 256);
-  if (weight === undefined)
+  const key = `${WEIGHTS}${parseInstanceId(instanceId)}`;
+  // written as the number it is ("007", " 1 " → "7", "1"), as `breakers set` does
+  const weight = settingNumber(key, weightText);
+  if (!weight.ok)
     throw new UserError(`invalid ${ctx.prefix}${key}: "${clip(weightText)}" is not a whole number 0–256`);
   const registration = `instances/${instanceId}`;
   let registered = true;
   await writeKeys(ctx, (read) => {
     registered = read.entries.has(registration);
-    if (weight === 0 && !force) refuseLastDrain(loadState(read).snapshot, instanceId);
-    return new Map([[key, String(weight)]]);
+    if (weight.value === 0 && !force) refuseLastDrain(loadState(read).snapshot, instanceId);
+    return new Map([[key, weight.text]]);
   });
   if (!registered) {
     ctx.warn(
       `lb weight: warning: instance ${instanceId} is not registered now (no ${ctx.prefix}${registration}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies`,
     );
   }
+}
+
+/** The instance id of `lb weight|unset`, checked before it becomes part of a key (`''` names no key). */
+function parseInstanceId(instanceId: string): string {
+  if (instanceId === '')
+    throw new UserError(`invalid instance id "": it is empty; it must match ${INSTANCE_ID_PATTERN.source}`);
+  if (!INSTANCE_ID_PATTERN.test(instanceId))
+    throw new UserError(
+      `invalid instance id "${clip(instanceId)}": must match ${INSTANCE_ID_PATTERN.source}`,
+    );
+  return instanceId;
 }
 
 /** a long text shown in a message: its first 40 characters and how long it was */

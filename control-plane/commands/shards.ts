@@ -12,17 +12,26 @@
  * case-insensitively, as DNS names do; no name is resolved.
  */
 
+import type { ConfigState } from '../../src/config/config-state.js';
 import { formatHostPort, parseHostPort as parseAddress } from '../../src/config/host-port.js';
 import { looseEntry } from '../../src/config/loose-entry.js';
-import { ID_PATTERN, parseConfigKey, replicaSchema, type ShardConfig } from '../../src/config/schema.js';
+import {
+  hostPortSchema,
+  ID_PATTERN,
+  parseConfigKey,
+  replicaSchema,
+  type ShardConfig,
+} from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { instanceRejections, type Rejected } from '../instance-rejections.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
 import { stateInForce } from '../state-in-force.js';
 import { connectShardServer } from '../tenant-rows.js';
+import { terminalSafe } from '../terminal-safe.js';
 import { problemsMessage } from '../validate-changes.js';
 import { wholeNumber } from '../whole-number.js';
 import { checkWritableMaster, type MasterCheck } from '../writable-master.js';
@@ -146,35 +155,125 @@ function parseWeightOption(text: string | undefined): number {
 const put = (id: string, shard: ShardConfig) => new Map([[`shards/${id}`, JSON.stringify(shard)]]);
 
 /**
- * The shards the instances route to: a shard whose key is rejected or was deleted under its
- * tenants is listed with its last good value (state-in-force.ts), and `rejected` says why.
+ * One row of `shards list` and `status`: every `shards/` key etcd holds, and each shard the
+ * instances keep after its key was deleted under its tenants. A shard counts with its value in
+ * force (a rejected key's last good value, state-in-force.ts); a key rejected with no good value
+ * to fall back on shows what its value names (master null where it names none), as `tenants list`
+ * shows a rejected entry. `problem` says why the key is rejected: by the schema here, or by the
+ * instances named in `rejectedBy` (they judge with their own environment: SHARDGATE_DB_HOSTS, a
+ * `passwordEnv`).
+ */
+export interface ShardRow {
+  id: string;
+  master: HostPort | null;
+  replicas: ShardConfig['replicas'];
+  database: string | null;
+  passwordEnv?: string;
+  tenants: number;
+  /** this command's reason for a key counted with its last good value (the row shows that value) */
+  rejected?: string;
+  problem?: string;
+  /** the key's value in etcd, when it has a problem */
+  value?: string;
+  /** the row shows the key's last good value, which the instances enforce */
+  lastGood?: true;
+  /** the instances that reject a key this command takes */
+  rejectedBy?: string[];
+}
+
+/**
+ * The rows of `read` (sorted by id); `s` = stateInForce's state; `byInstance` = the keys each
+ * registered instance rejects, by instance id (instance-rejections.ts).
+ */
+export function shardRows(
+  read: PrefixRead,
+  s: ConfigState,
+  byInstance: ReadonlyMap<string, readonly Rejected[]> = new Map(),
+): ShardRow[] {
+  const own = new Map(s.rejected.map((r) => [r.key, r.reason]));
+  const ids = new Set([
+    ...s.snapshot.shards.keys(),
+    ...[...read.entries.keys()].filter((k) => k.startsWith(SHARDS)).map((k) => k.slice(SHARDS.length)),
+  ]);
+  const tenants = (id: string) => [...s.snapshot.tenants.values()].filter((t) => t.shard === id).length;
+  return [...ids].sort().map((id): ShardRow => {
+    const key = `${SHARDS}${id}`;
+    const raw = read.entries.get(key);
+    const reason = own.get(key);
+    // what the instances reject and this command does not
+    const others = new Map<string, string[]>();
+    for (const [instance, rejected] of byInstance)
+      for (const r of rejected)
+        if (r.key === key && r.reason !== reason)
+          others.set(r.reason, [...(others.get(r.reason) ?? []), instance]);
+    const rejectedBy = [...new Set([...others.values()].flat())].sort();
+    const theirs = [...others].map(([why, by]) => `rejected by ${by.join(', ')}: ${why}`).join('; ');
+    const problem = reason ?? (theirs || undefined);
+    const marks = {
+      ...(problem === undefined ? {} : { problem, ...(raw === undefined ? {} : { value: raw }) }),
+      ...(rejectedBy.length > 0 ? { rejectedBy } : {}),
+    };
+    const good = s.snapshot.shards.get(id);
+    if (good)
+      return {
+        id,
+        ...good,
+        tenants: tenants(id),
+        ...(reason === undefined ? {} : { rejected: reason, lastGood: true as const }),
+        ...marks,
+      };
+    const loose = looseEntry(raw);
+    const master = hostPortSchema.safeParse(loose?.master);
+    const replicas = Array.isArray(loose?.replicas) ? loose.replicas : [];
+    return {
+      id,
+      master: master.success ? master.data : null,
+      replicas: replicas.flatMap((r) => {
+        const p = replicaSchema.safeParse(r);
+        return p.success ? [p.data] : [];
+      }),
+      database: typeof loose?.database === 'string' ? loose.database : null,
+      tenants: tenants(id),
+      ...marks,
+      problem: problem ?? 'rejected by the config schema',
+    };
+  });
+}
+
+const SHARDS = 'shards/';
+
+/**
+ * The shards the instances route to, and every other `shards/` key with its problem (shardRows):
+ * a key the schema or the registered instances reject is marked, as `tenants list` marks one.
  */
 export async function listShards(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
   const { state: s } = await stateInForce(ctx, read);
-  const rows = [...s.snapshot.shards].map(([id, sh]) => {
-    const rejected = s.rejected.find((r) => r.key === `shards/${id}`)?.reason;
-    return {
-      id,
-      ...sh,
-      tenants: [...s.snapshot.tenants.values()].filter((t) => t.shard === id).length,
-      ...(rejected ? { rejected } : {}),
-    };
-  });
+  const instances = [...s.snapshot.instances];
+  const byUrl = await instanceRejections(instances.map(([, i]) => i.url));
+  const byInstance = new Map(
+    instances.flatMap(([id, i]) => (byUrl.has(i.url) ? [[id, byUrl.get(i.url)!]] : [])),
+  );
+  const rows = shardRows(read, s, byInstance);
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
+  if (rows.length === 0) return ctx.out('no shards');
   for (const line of shardLines(rows)) ctx.out(line);
+  const bad = rows.filter((r) => r.problem).length;
+  if (bad > 0)
+    ctx.out(
+      `${bad} of ${rows.length} shards have a problem: the API instances reject their keys and keep the last good value, if they had one (GET /health/config)`,
+    );
 }
 
-/** One aligned line per shard: id, master, replicas (with weights), tenant count. */
-export function shardLines(
-  rows: readonly (ShardConfig & { id: string; tenants: number; rejected?: string })[],
-): string[] {
+/** One aligned line per shard: id, master, replicas (with weights), tenant count, its problem. */
+export function shardLines(rows: readonly ShardRow[]): string[] {
   return alignColumns(
     rows.map((r) => [
       r.id,
-      `master ${formatHostPort(r.master.host, r.master.port)}`,
+      `master ${r.master ? formatHostPort(r.master.host, r.master.port) : '?'}`,
       `replicas ${r.replicas.map((x) => `${formatHostPort(x.host, x.port)}(w${x.weight})`).join(', ') || 'none'}`,
       `tenants ${r.tenants}${r.rejected ? ` (its key is rejected: ${r.rejected})` : ''}`,
+      r.problem && !r.rejected ? `problem: ${terminalSafe(r.problem)}` : '',
     ]),
   );
 }

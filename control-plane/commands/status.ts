@@ -9,11 +9,12 @@
 import { topology } from '../../stack/topology.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
+import { instanceRejections } from '../instance-rejections.js';
 import { haproxyView } from '../lb/haproxy-view.js';
 import { readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
 import { haproxySocketPath } from './lb-sync.js';
-import { shardLines } from './shards.js';
+import { shardLines, shardRows } from './shards.js';
 
 interface ReplicaLag {
   name: string;
@@ -59,36 +60,6 @@ async function readiness(urls: string[]): Promise<Map<string, string>> {
   return new Map(answers);
 }
 
-interface Rejected {
-  key: string;
-  reason: string;
-}
-
-/**
- * The keys each instance rejects (`/health/config` within 1 s; absent when it does not answer).
- * An instance judges with its own environment: a server outside its SHARDGATE_DB_HOSTS, a
- * `passwordEnv` it lacks. Those it rejects while this command, run with another environment,
- * takes the value: `status` shows them, so it never reports a config the instances do not run.
- */
-async function instanceRejections(urls: string[]): Promise<Map<string, Rejected[]>> {
-  const answers = await Promise.all(
-    urls.map(async (url) => {
-      try {
-        const res = await fetch(`${url}/health/config`, { signal: AbortSignal.timeout(1000) });
-        if (!res.ok) {
-          await res.body?.cancel();
-          return undefined;
-        }
-        const body = (await res.json()) as { rejected?: Rejected[] };
-        return Array.isArray(body.rejected) ? ([url, body.rejected] as const) : undefined;
-      } catch {
-        return undefined;
-      }
-    }),
-  );
-  return new Map(answers.filter((a) => a !== undefined));
-}
-
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
   // an empty prefix is a fresh cluster, or a mistyped SHARDGATE_ETCD_PREFIX: say which to check
@@ -99,16 +70,33 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   // rejected keys count with their last good values, as the instances keep them
   const { state: s } = await stateInForce(ctx, read);
   const snap = s.snapshot;
-  const tenantsPerShard = Object.fromEntries([...snap.shards.keys()].map((id) => [id, 0]));
-  for (const t of snap.tenants.values()) tenantsPerShard[t.shard] = (tenantsPerShard[t.shard] ?? 0) + 1;
   const urls = [...snap.instances.values()].map((i) => i.url);
-  const [live, ready, rejections, haproxy] = await Promise.all([
+  const socket = haproxySocketPath(undefined, ctx.env);
+  const [live, ready, rejections, found] = await Promise.all([
     liveReplication(urls),
     readiness(urls),
     instanceRejections(urls),
-    haproxyView(haproxySocketPath(undefined, ctx.env), topology.haproxy.backend, snap),
+    haproxyView(socket, topology.haproxy.backend, snap),
   ]);
+  // no socket at the default path: not HAProxy's host; at a path set on purpose: a problem to say
+  const haproxy =
+    found ??
+    (ctx.env.SHARDGATE_HAPROXY_SOCKET === undefined
+      ? undefined
+      : {
+          socket,
+          backend: topology.haproxy.backend,
+          servers: null,
+          error: `no socket at ${socket} (SHARDGATE_HAPROXY_SOCKET)`,
+          differences: [],
+        });
   const ownRejection = new Set(s.rejected.map((r) => `${r.key}\n${r.reason}`));
+  const byInstance = new Map(
+    [...snap.instances].flatMap(([id, i]) => {
+      const r = rejections.get(i.url);
+      return r ? [[id, r] as const] : [];
+    }),
+  );
   const view = {
     etcd: { endpoints: ctx.env.SHARDGATE_ETCD_ENDPOINTS, prefix: ctx.prefix, revision: read.revision },
     /**
@@ -116,11 +104,10 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
      * watched a later delete shows more (ConfigSnapshot.revision)
      */
     configRevision: snap.revision,
-    shards: [...snap.shards].map(([id, sh]) => ({
-      id,
+    /** every shard key, a rejected one with its `problem` (shards.ts shardRows) */
+    shards: shardRows(read, s, byInstance).map((sh) => ({
       ...sh,
-      tenants: tenantsPerShard[id] ?? 0,
-      replicaLag: live?.shards.get(id) ?? null,
+      replicaLag: live?.shards.get(sh.id) ?? null,
     })),
     lagFrom: live?.from ?? null,
     tenants: snap.tenants.size,
@@ -141,7 +128,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     })),
     /**
      * HAProxy's servers as its runtime socket shows them, and each difference from etcd; null
-     * when there is no socket here (status run off HAProxy's host)
+     * when there is no socket here (status run off HAProxy's host); `servers` null and `error`
+     * when the socket could not be reached (a SHARDGATE_HAPROXY_SOCKET naming no socket included)
      */
     haproxy: haproxy ?? null,
     /** instances with an LB weight above 0 and no registration: down, or never started */
@@ -162,7 +150,11 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       const lag = r.lagSeconds === null ? 'unknown' : `${r.lagSeconds.toFixed(1)} s`;
       ctx.out(`    ${r.node.padEnd(28)} ${r.state.padEnd(10)} lag ${lag}`);
     }
-    if (!sh.replicaLag) ctx.out('    replica lag: unknown (no instance reachable)');
+    if (sh.replicaLag) continue;
+    if (!live) ctx.out('    replica lag: unknown (no instance reachable)');
+    else if (sh.problem)
+      ctx.out(`    replica lag: not measured (${live.from} does not route to a shard whose key is rejected)`);
+    else ctx.out(`    replica lag: unknown (not reported by ${live.from})`);
   }
   ctx.out(`tenants: ${view.tenants}`);
   ctx.out(
@@ -179,7 +171,11 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
         return `${sv.name} ${state} weight ${sv.weight}`;
       })
       .join(', ');
-    ctx.out(`haproxy backend ${haproxy.backend}: ${servers ?? `not asked (${haproxy.error})`}`);
+    ctx.out(
+      servers === undefined
+        ? `haproxy: socket ${haproxy.socket} could not be reached (${haproxy.error}); backend ${haproxy.backend} not asked`
+        : `haproxy backend ${haproxy.backend}: ${servers}`,
+    );
     for (const line of haproxy.differences) ctx.out(`  ! ${line}`);
   }
   ctx.out(

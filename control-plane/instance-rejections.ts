@@ -1,0 +1,30 @@
+/**
+ * The keys each registered instance rejects (`/health/config` within 1 s; absent when it does not
+ * answer). An instance judges with its own environment: a server outside its SHARDGATE_DB_HOSTS, a
+ * `passwordEnv` it lacks. Those it rejects while shardgate-ctl, run with another environment,
+ * takes the value: `status` and `shards list` show them, so neither reports a config the
+ * instances do not run. All asked at once; keyed by the instance's url.
+ */
+export interface Rejected {
+  key: string;
+  reason: string;
+}
+
+export async function instanceRejections(urls: string[]): Promise<Map<string, Rejected[]>> {
+  const answers = await Promise.all(
+    urls.map(async (url) => {
+      try {
+        const res = await fetch(`${url}/health/config`, { signal: AbortSignal.timeout(1000) });
+        if (!res.ok) {
+          await res.body?.cancel();
+          return undefined;
+        }
+        const body = (await res.json()) as { rejected?: Rejected[] };
+        return Array.isArray(body.rejected) ? ([url, body.rejected] as const) : undefined;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  return new Map(answers.filter((a) => a !== undefined));
+}

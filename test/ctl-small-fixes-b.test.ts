@@ -1,0 +1,80 @@
+/**
+ * Small fixes of `shardgate-ctl config`: a file that is no config text (a device) is refused in
+ * one line; `config apply` judges the keys it warns about as the instances do (over the values in
+ * force); `config export` leaves out a key no file can hold (a nested unknown key, an unknown
+ * top-level key), naming it, so export → apply stays a no-op. Everything under a prefix of its own.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ctl } from './helpers/ctl.js';
+import { etcdDelKey, etcdPutKey } from './helpers/etcd.js';
+
+const PREFIX = `/cb-${randomBytes(4).toString('hex')}/`;
+const env = { SHARDGATE_ETCD_PREFIX: PREFIX };
+const dir = mkdtempSync(join(tmpdir(), 'sg-ctl-small-b-'));
+const created = new Set<string>();
+const put = (key: string, value: string) => {
+  created.add(key);
+  etcdPutKey(`${PREFIX}${key}`, value);
+};
+const shard = (port: number) =>
+  JSON.stringify({ master: { host: '127.0.0.1', port }, replicas: [], database: 'shardgate' });
+const TENANT = (s: string) => JSON.stringify({ shard: s, status: 'active' });
+const ONE_LINE = /^shardgate-ctl: [^\n]+\n$/;
+
+afterAll(() => {
+  for (const key of created) etcdDelKey(`${PREFIX}${key}`);
+});
+
+describe('shardgate-ctl config: small fixes', () => {
+  it('config apply -f /dev/zero or /dev/urandom: refused in one line, exit 1, nothing read', () => {
+    for (const device of ['/dev/zero', '/dev/urandom']) {
+      const r = ctl(['config', 'apply', '-f', device, '--dry-run'], env);
+      expect(r.code, `${device}: ${r.stderr}`).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr).toContain(`cannot read ${device}: not a regular file`);
+    }
+  });
+
+  it('config apply warns of no rejected key for a tenant on a deleted shard the instances keep for it', () => {
+    put('shards/cb-s1', shard(3998));
+    put('tenants/cb-t1', TENANT('cb-s1'));
+    etcdDelKey(`${PREFIX}shards/cb-s1`); // the instances keep it for cb-t1
+    const list = ctl(['tenants', 'list', '--json'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).not.toContain('problem');
+    const file = join(dir, 't.yaml');
+    writeFileSync(file, 'tenants:\n  cb-t1: {shard: cb-s1, status: active}\n');
+    const r = ctl(['config', 'apply', '-f', file, '--dry-run', '--force'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('no changes\n');
+    expect(r.stderr).not.toContain('stay rejected');
+    expect(r.stderr).toBe('');
+  });
+
+  it('config export leaves out a nested unknown key and an unknown top-level key, naming them: export → apply is a no-op', () => {
+    put('shards/cb-s2', shard(3316));
+    put('tenants/cb-x', TENANT('cb-s2'));
+    put('tenants/cb-x/sub', TENANT('cb-s2'));
+    put('tenants/cb-y/sub', TENANT('cb-s2'));
+    put('cb-topkey', 'x');
+    const file = join(dir, 'e.yaml');
+    const exported = ctl(['config', 'export', '-o', file], env);
+    expect(exported.code, exported.stderr).toBe(0);
+    // first the round trip: before, the file held tenant cb-x with a field `sub`, refused whole
+    const applied = ctl(['config', 'apply', '-f', file, '--dry-run'], env);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toBe('no changes\n');
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain('sub');
+    expect(text).not.toContain('cb-y');
+    expect(exported.stderr).toMatch(ONE_LINE);
+    expect(exported.stderr).toContain('config export: warning: left out 3 key(s)');
+    for (const key of ['cb-topkey', 'tenants/cb-x/sub', 'tenants/cb-y/sub'])
+      expect(exported.stderr).toContain(`${PREFIX}${key}`);
+  });
+});
