@@ -1,7 +1,7 @@
 /**
- * Small `shardgate-ctl` fixes (an outside check), against the local stack's etcd:
- * - `breakers set` and `lb weight` read a number as the schema does and write its canonical form
- *   (`7.0` and `007` → `7`); a fraction is refused for both;
+ * `shardgate-ctl` input and reports (from an outside check), against the local stack's etcd:
+ * - `breakers set` and `lb weight` read a number alike and write its canonical form (`007` →
+ *   `7`); a fraction, `7.0` included, is refused by both;
  * - `shards list` (text and --json) and `status` mark a shard key the schema or the instances
  *   reject, and `status` does not claim no instance was reachable for it;
  * - `status` with a SHARDGATE_HAPROXY_SOCKET naming no socket says so (exit 0);

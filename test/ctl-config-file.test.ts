@@ -1,5 +1,5 @@
 /**
- * Small fixes of `shardgate-ctl config`: a file that is no config text (a device) is refused in
+ * `shardgate-ctl config` files: a file that is no config text (a device) is refused in
  * one line; `config apply` judges the keys it warns about as the instances do (over the values in
  * force); `config export` leaves out a key no file can hold (a nested unknown key, an unknown
  * top-level key), naming it, so export → apply stays a no-op. Everything under a prefix of its own.
