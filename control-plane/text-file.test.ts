@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,5 +66,14 @@ describe('readTextFile refuses what is no config file text', () => {
     const bom = join(dir, 'bom.yaml');
     writeFileSync(bom, '\uFEFFa: 1\n');
     expect(readTextFile(bom)).toBe('\uFEFFa: 1\n');
+  });
+
+  it('reads a pipe (-f /dev/stdin in a pipeline), bounded as a file is', async () => {
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    // a writer on the other end, as a shell pipeline's previous command is
+    const writer = spawn('sh', ['-c', `printf 'a: 1\\n' > "${fifo}"`]);
+    expect(readTextFile(fifo)).toBe('a: 1\n');
+    await new Promise((r) => writer.once('close', r));
   });
 });

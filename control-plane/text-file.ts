@@ -34,23 +34,25 @@ export const MAX_TEXT_FILE_BYTES = 16 * 1024 * 1024;
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * The text of `file`: a regular file of at most `maxBytes` bytes that is UTF-8 text. A device
- * (`/dev/zero`, `/dev/urandom`), a pipe or a socket is refused before it is read (it could be
- * endless), a larger file after at most `maxBytes + 1` bytes are read (it may grow meanwhile), and
- * one that is not valid UTF-8 or holds a NUL byte (binary) is refused too, each with one UserError.
- * A BOM is kept, as the caller expects it.
+ * The text of `file`: a regular file or a pipe (`-f /dev/stdin` at the end of a pipeline) of at
+ * most `maxBytes` bytes that is UTF-8 text. A device (`/dev/zero`, `/dev/urandom`, a terminal) or
+ * a socket is refused before it is read; more than `maxBytes` is refused after at most
+ * `maxBytes + 1` bytes are read (a file may grow meanwhile, a pipe may be endless), and text that
+ * is not valid UTF-8 or holds a NUL byte (binary) is refused too, each with one UserError. A BOM
+ * is kept, as the caller expects it.
  */
 export function readTextFile(file: string, maxBytes = MAX_TEXT_FILE_BYTES): string {
   const refuse = (why: string) => new UserError(`cannot read ${file}: ${why}`);
   let bytes: Buffer;
   try {
-    // stat first: opening a FIFO for reading would block until a writer comes
+    // stat first: what is neither a file nor a pipe is refused before it is opened
     const stat = statSync(file);
     if (stat.isDirectory()) throw refuse('it is a directory');
-    if (!stat.isFile()) throw refuse('not a regular file (a device, a pipe or a socket)');
+    const readable = (st: { isFile(): boolean; isFIFO(): boolean }) => st.isFile() || st.isFIFO();
+    if (!readable(stat)) throw refuse('not a regular file or a pipe (a device or a socket)');
     const fd = openSync(file, 'r');
     try {
-      if (!fstatSync(fd).isFile()) throw refuse('not a regular file (a device, a pipe or a socket)');
+      if (!readable(fstatSync(fd))) throw refuse('not a regular file or a pipe (a device or a socket)');
       const buffer = Buffer.allocUnsafe(maxBytes + 1);
       let length = 0;
       for (;;) {
