@@ -1069,6 +1069,68 @@ describe('a query parameter given twice', () => {
   });
 });
 
+describe('a one-value header sent twice', () => {
+  it('is refused with a message that says so, for the tenant, the Bearer token and the consistency token', async () => {
+    const { call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    const twice = 'one value only: the header was sent more than once, or holds a list';
+    const tenant = await call('GET', '/v1/books', { tenant: null, headers: { 'X-Tenant-ID': 'acme, acme' } });
+    expect([tenant.status, tenant.json.errors]).toEqual([
+      400,
+      [{ field: 'header.X-Tenant-ID', message: twice }],
+    ]);
+    const bearer = await call('GET', '/v1/members/me', {
+      headers: { Authorization: `Bearer ${lib.token}, Bearer ${lib.token}` },
+    });
+    expect([bearer.status, bearer.json.detail]).toEqual([401, `header.Authorization: ${twice}`]);
+    const book = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '978-0-13-468599-1', title: 'T', author: 'A', copies: 1 },
+    });
+    const written = book.res.headers.get('X-Consistency-Token')!;
+    const read = await call('GET', `/v1/books/${book.json.id}`, {
+      headers: { 'X-Consistency-Token': `${written}, ${written}` },
+    });
+    expect([read.status, read.json.code, read.json.detail]).toEqual([
+      400,
+      'invalid_consistency_token',
+      `header.X-Consistency-Token: ${twice}`,
+    ]);
+    // one of each still works
+    const once = await call('GET', `/v1/books/${book.json.id}`, {
+      headers: { 'X-Consistency-Token': written },
+    });
+    expect(once.status).toBe(200);
+  });
+});
+
+describe('a query parameter with a value and no name', () => {
+  it('is a 400 on every route instead of being dropped; a bare `&` stays nothing', async () => {
+    const { call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    const book = await call('POST', '/v1/books', {
+      token: lib.token,
+      body: { isbn: '978-0-13-468599-1', title: 'T', author: 'A', copies: 1 },
+    });
+    for (const path of [
+      '/v1/books?=x',
+      '/v1/books?limit=5&=x',
+      `/v1/books/${book.json.id}?=1`,
+      '/v1/members/me?=',
+    ]) {
+      const r = await call('GET', path, { token: lib.token });
+      expect([path, r.status, r.json.errors]).toEqual([
+        path,
+        400,
+        [{ field: 'query', message: 'a parameter has a value but no name (`=` right after `?` or `&`)' }],
+      ]);
+    }
+    expect((await call('GET', '/v1/books?limit=5&')).status).toBe(200);
+    expect((await call('GET', '/v1/books?&limit=5')).status).toBe(200);
+    expect((await call('GET', '/v1/books?author=a%3D%3Db')).status).toBe(200);
+  });
+});
+
 describe('one loan: GET /v1/loans/{id}, the Location of a borrow', () => {
   it("answers the borrower's own loan; not to another member, nor to another tenant", async () => {
     const { call, register } = setup();

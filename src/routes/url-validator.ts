@@ -19,21 +19,36 @@ import { fieldProblem, validationProblem } from '../http/validation-problem.js';
 /** what a route without query parameters sees in its query: nothing is allowed */
 const NO_QUERY = z.strictObject({});
 
+/**
+ * A 400 for a parameter with a value and no name (`?=x`, `?limit=5&=x`): Hono's query parser
+ * drops it, so without this the request would be answered as if it had not been sent. A bare `&`
+ * or `?` (no name, no value) is nothing and stays allowed.
+ */
+function refuseNamelessParameter(url: string, q: number): void {
+  if (url.charCodeAt(q + 1) === 61 /* = */ || url.includes('&=', q))
+    throw fieldProblem('query', 'a parameter has a value but no name (`=` right after `?` or `&`)');
+}
+
 /** a 400 naming each query parameter, for a route that takes none; a URL without `?` costs one scan */
 function refuseAnyQuery(c: Context<AppEnv>): void {
-  if (!c.req.url.includes('?')) return;
+  const q = c.req.url.indexOf('?');
+  if (q < 0) return;
+  refuseNamelessParameter(c.req.url, q);
   const refused = NO_QUERY.safeParse(c.req.queries());
   if (!refused.success) throw validationProblem('query', refused.error);
 }
 
 /**
- * A 400 for a query parameter whose percent-encoding is not UTF-8 (`?author=%FF`): Hono then
- * keeps the raw text, and the search would look for "%FF". Only a URL with a `%` is scanned.
+ * A 400 for a nameless parameter (above), or for a query parameter whose percent-encoding is not
+ * UTF-8 (`?author=%FF`): Hono then keeps the raw text, and the search would look for "%FF". Only
+ * a URL with a `%` is scanned for the latter.
  */
-function refuseBadEncoding(c: Context<AppEnv>): void {
+function refuseBadQueryText(c: Context<AppEnv>): void {
   const url = c.req.url;
   const q = url.indexOf('?');
-  if (q < 0 || !url.includes('%', q)) return;
+  if (q < 0) return;
+  refuseNamelessParameter(url, q);
+  if (!url.includes('%', q)) return;
   for (const pair of url.slice(q + 1).split('&')) {
     const eq = pair.indexOf('=');
     const rawKey = eq < 0 ? pair : pair.slice(0, eq);
@@ -79,7 +94,7 @@ export function urlValidator(
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (refuseQuery) refuseAnyQuery(c);
-    if (target === 'query') refuseBadEncoding(c);
+    if (target === 'query') refuseBadQueryText(c);
     const value = target === 'param' ? c.req.param() : singleValues(c.req.queries());
     const result = await schema.safeParseAsync(value);
     if (!result.success) throw validationProblem(target, result.error);

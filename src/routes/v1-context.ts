@@ -21,6 +21,7 @@ import type { AppEnv } from '../app-env.js';
 import type { Principal } from '../domain/member-tokens.js';
 import { bearerChallenge } from '../http/bearer-challenge.js';
 import { ProblemError } from '../http/problem.js';
+import { REPEATED_HEADER } from '../http/repeated-header.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader } from '../http/response-headers.js';
 import { resolveTenant, TENANT_HEADER, writeRefusal } from '../routing/tenant-directory.js';
@@ -72,7 +73,9 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   const raw = requestHeader(c, CONSISTENCY_HEADER);
   // an empty header is no token: a client's "last token" before its first write
   if (raw && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
-    const verdict = await consistencyTokens.verify(raw);
+    const verdict = raw.includes(',')
+      ? ({ ok: false, reason: REPEATED_HEADER } as const)
+      : await consistencyTokens.verify(raw);
     if (!verdict.ok) {
       throw new ProblemError({
         status: 400,
@@ -116,9 +119,11 @@ async function authenticate(c: Context<AppEnv>, header: string): Promise<Princip
   const match = BEARER.exec(header);
   if (!match) {
     // say which part is wrong: the scheme, or the token after it
-    const detail = /^Bearer +\S/i.test(header)
-      ? 'header.Authorization: the token after "Bearer " is not a member token (a JWT: three dot-separated parts)'
-      : 'header.Authorization: must be "Bearer " followed by the member token from /v1/auth/login';
+    const detail = header.includes(',')
+      ? `header.Authorization: ${REPEATED_HEADER}`
+      : /^Bearer +\S/i.test(header)
+        ? 'header.Authorization: the token after "Bearer " is not a member token (a JWT: three dot-separated parts)'
+        : 'header.Authorization: must be "Bearer " followed by the member token from /v1/auth/login';
     throw unauthorized('invalid_token', detail);
   }
   const check = await c.get('services').memberTokens.verify(match[1]!);

@@ -9,6 +9,7 @@
 import type { ConfigSnapshot } from '../config/config-state.js';
 import { ID_PATTERN, type TenantEntry } from '../config/schema.js';
 import type { TenantRef } from '../domain/data-access.js';
+import { REPEATED_HEADER } from '../http/repeated-header.js';
 
 export const TENANT_HEADER = 'X-Tenant-ID';
 
@@ -38,7 +39,8 @@ export type TenantLookup =
 
 export function resolveTenant(snapshot: ConfigSnapshot, header: string | undefined): TenantLookup {
   if (header === undefined || header === '') return invalidHeader('required');
-  if (!ID_PATTERN.test(header)) return invalidHeader(`must match ${ID_PATTERN.source}`);
+  if (!ID_PATTERN.test(header))
+    return invalidHeader(header.includes(',') ? REPEATED_HEADER : `must match ${ID_PATTERN.source}`);
   const entry = snapshot.tenants.get(header);
   if (!entry) return refuse(404, 'tenant_not_found', `tenant "${header}" does not exist`);
   if (entry.status === 'suspended') {
