@@ -2,17 +2,19 @@
  * Cache-aside for the hot reads of the library API (GET book, GET book pages, GET /members/me),
  * through `services.cache` (src/cache/read-cache.ts: tenant-namespaced, invalidated by the
  * replication position of each write, never staler than the caller's consistency token).
- * Only successful answers are cached, as the JSON the route returns. Sets `X-Cache` and
+ * Only successful answers are cached (and of those only what `keepIf` says of where they were
+ * read from), as the JSON the route returns. Sets `X-Cache` and
  * `X-Read-From` (on a HIT: where the entry was read from).
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
-import type { ReadOptions, ReadOutcome, ReplicationPosition } from '../domain/data-access.js';
+import type { ReadOptions, ReadOutcome, ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Failure, Result } from '../domain/result.js';
 import { setHeader } from '../http/response-headers.js';
 import { failureProblem, markRead, markWritten } from './respond.js';
 
-type Cached<J> = { ok: true; json: J } | { ok: false; failure: Failure };
+/** `keep`: false for a value that answers this caller but is not to be stored (`keepIf`) */
+type Cached<J> = { ok: true; json: J; keep: boolean } | { ok: false; failure: Failure };
 
 export interface CacheKeys {
   /** what a write invalidates: `book:<id>`, `books`, `member:<id>` */
@@ -26,6 +28,7 @@ export async function cachedRead<T, J>(
   keys: CacheKeys,
   load: (options: ReadOptions) => Promise<ReadOutcome<Result<T>>>,
   toJson: (value: T) => J,
+  { keepIf = () => true }: { keepIf?: (readFrom: ReadSource) => boolean } = {},
 ): Promise<J> {
   const tenant = c.get('tenant');
   const token = c.get('readPosition');
@@ -33,11 +36,11 @@ export async function cachedRead<T, J>(
     target: { tenantId: tenant.id, version: keys.version, entry: keys.entry },
     shardId: tenant.shardId,
     token,
-    cacheable: (v) => v.ok,
+    cacheable: (v) => v.ok && v.keep,
     load: async (floor) => {
       const out = await load(floor ? { position: floor } : {});
       const value: Cached<J> = out.value.ok
-        ? { ok: true, json: toJson(out.value.value) }
+        ? { ok: true, json: toJson(out.value.value), keep: keepIf(out.readFrom) }
         : { ok: false, failure: out.value };
       return { value, readFrom: out.readFrom };
     },

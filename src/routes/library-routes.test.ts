@@ -173,6 +173,51 @@ describe('library routes (memory adapters)', () => {
     expect(data.committed.outbox.map((o) => o.kind)).toEqual(['welcome', 'password_changed']);
   });
 
+  it("GET /members/me: a revoked token's concurrent miss does not answer a valid token's caller", async () => {
+    const { call, register, data } = setup();
+    const { token: old } = await register('acme', 'ann@example.com', 'old-password');
+    const changed = await call('POST', '/v1/auth/change-password', {
+      token: old,
+      body: { currentPassword: 'old-password', newPassword: 'new-password' },
+    });
+    expect(changed.status).toBe(204);
+    const login = await call('POST', '/v1/auth/login', {
+      body: { email: 'ann@example.com', password: 'new-password' },
+    });
+    // slow reads, so the two misses below overlap; the revoked token's starts first
+    const read = data.read.bind(data);
+    data.read = (async (...args: Parameters<typeof read>) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return read(...args);
+    }) as typeof data.read;
+    const [revoked, valid] = await Promise.all([
+      call('GET', '/v1/members/me', { token: old }),
+      call('GET', '/v1/members/me', { token: login.json.token }),
+    ]);
+    expect([revoked.status, valid.status, valid.json.email]).toEqual([401, 200, 'ann@example.com']);
+  });
+
+  it('GET /members/me: a row read from a replica (the master down) answers but is not cached', async () => {
+    const { call, register, data } = setup();
+    const { token } = await register('acme', 'ann@example.com');
+    const read = data.read.bind(data);
+    let from: 'replica' | undefined = 'replica';
+    data.read = (async (...args: Parameters<typeof read>) => {
+      const out = await read(...args);
+      return from ? { ...out, readFrom: from } : out;
+    }) as typeof data.read;
+    const first = await call('GET', '/v1/members/me', { token });
+    const second = await call('GET', '/v1/members/me', { token });
+    expect([first.status, first.res.headers.get('X-Cache'), second.res.headers.get('X-Cache')]).toEqual([
+      200,
+      'MISS',
+      'MISS',
+    ]);
+    from = undefined;
+    await call('GET', '/v1/members/me', { token });
+    expect((await call('GET', '/v1/members/me', { token })).res.headers.get('X-Cache')).toBe('HIT');
+  });
+
   it('books: librarian-only writes, public reads, pagination by cursor, author filter', async () => {
     const { call, register } = setup();
     const lib = await register('acme', 'lib@example.com');

@@ -64,11 +64,20 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
     async (c) => {
       const principal = c.get('principal');
       const load = () => getMe(c.get('services'), c.get('tenant'), principal);
+      // The entry is per password version: concurrent misses share one load (read-cache.ts), and
+      // a load for a revoked token answers REVOKED, which a valid token's caller must not get.
+      // Only a row read on the master is kept: the load ignores the read floor (it reads the
+      // master, a replica only while the master is down), so a replica's row could be older than
+      // the floor the entry would claim.
       const json = await cachedRead(
         c,
-        { version: `member:${principal.memberId}`, entry: `member:${principal.memberId}` },
+        {
+          version: `member:${principal.memberId}`,
+          entry: `member:${principal.memberId}:pwv${principal.passwordVersion}`,
+        },
         load,
         (member) => ({ member: memberJson(member), pwv: member.passwordVersion }),
+        { keepIf: (readFrom) => readFrom === 'master' },
       );
       // an entry of another password version never answers: the database decides (revoked → 401)
       if (json.pwv === principal.passwordVersion) return jsonResponse(c, json.member, 200);
