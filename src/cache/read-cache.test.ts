@@ -16,7 +16,12 @@ function setup() {
   const metrics = createNoopMetrics();
   const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics });
   const cache = new ReadCache({ store, config, breakers, logger: silentLogger, metrics });
-  const db = { title: 'v1', loads: 0, floors: [] as (string | undefined)[] };
+  const db = {
+    title: 'v1',
+    loads: 0,
+    floors: [] as (string | undefined)[],
+    flavours: [] as (string | undefined)[],
+  };
   const read = (token?: ReplicationPosition) =>
     cache.read({
       target: { tenantId: 'acme', version: 'book:1', entry: 'book:1' },
@@ -25,6 +30,7 @@ function setup() {
       load: async (floor) => {
         db.loads++;
         db.floors.push(floor?.gtid);
+        db.flavours.push(floor?.flavour);
         await new Promise((r) => setTimeout(r, 5));
         return { value: { title: db.title }, readFrom: 'replica' as const };
       },
@@ -44,6 +50,17 @@ describe('ReadCache', () => {
     await cache.invalidate('acme', ['book:1'], pos('0-11-7'));
     expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
     expect(db.floors.at(-1)).toBe('0-11-7');
+  });
+
+  it("a token-less miss of a MySQL shard's key reads at a floor of the MySQL flavour", async () => {
+    const { cache, db, read } = setup();
+    const set = '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7';
+    await cache.invalidate('acme', ['book:1'], { shardId: 'shard-1', flavour: 'mysql', gtid: set });
+    expect((await read()).cache).toBe('MISS');
+    expect([db.floors.at(-1), db.flavours.at(-1)]).toEqual([set, 'mysql']);
+    await cache.invalidate('acme', ['book:1'], pos('0-11-7'));
+    await read();
+    expect([db.floors.at(-1), db.flavours.at(-1)]).toEqual(['0-11-7', 'mariadb']);
   });
 
   it('makes one database read for concurrent misses of one key', async () => {

@@ -41,7 +41,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
-import { gtidContains, parseGtid } from '../routing/gtid.js';
+import { gtidContains, gtidTextFlavour, parseGtid } from '../routing/gtid.js';
 import type { CacheEpochRetirer } from './cache-epoch.js';
 import { cacheNamespace } from './cache-namespace.js';
 import type { CacheStore } from './interface.js';
@@ -246,11 +246,17 @@ export class ReadCache {
     const { enabled, epoch } = this.config.current().cache;
     if (!enabled) return this.bypass(opts);
     const k = this.keys(target, opts.shardId);
-    const flavour = token?.flavour ?? opts.flavour ?? 'mariadb';
+    // a version key's text says its flavour (a MySQL GTID set has `uuid:`); a floor built from it
+    // must carry that flavour, or the router cannot parse it and reads the master
+    const flavourOf = (version: string) => token?.flavour ?? opts.flavour ?? gtidTextFlavour(version);
     const near = this.near?.lookup(k.version, (v) => `${k.prefix}${v}${k.suffix}`);
-    if (near && (near.entry.g ?? 0) === epoch && (!token || this.covers(flavour, near.entry.p, token.gtid))) {
+    if (
+      near &&
+      (near.entry.g ?? 0) === epoch &&
+      (!token || this.covers(token.flavour, near.entry.p, token.gtid))
+    ) {
       this.nearHits.inc();
-      return this.hit(opts, k, near.version, near.entry as Entry<T>, flavour, epoch);
+      return this.hit(opts, k, near.version, near.entry as Entry<T>, flavourOf(near.version), epoch);
     }
     const ticket = this.near?.begin(k.version);
     let version: string;
@@ -268,6 +274,7 @@ export class ReadCache {
     // an entry of another epoch is as good as none: its refill replaces it under the same key
     const entry = raw ? this.decode<T>(raw, epoch) : undefined;
     if (entry?.x) this.near?.put(`${k.prefix}${version}${k.suffix}`, entry, entry.x);
+    const flavour = flavourOf(version);
     if (entry && (!token || this.covers(flavour, entry.p, token.gtid))) {
       return this.hit(opts, k, version, entry, flavour, epoch);
     }

@@ -83,6 +83,15 @@ function mergeIntervals(list: [bigint, bigint][]): [bigint, bigint][] {
   return out;
 }
 
+/**
+ * The flavour a position's text is written in: a MySQL GTID set names server UUIDs (`uuid:1-7`),
+ * a MariaDB position never has a `:` (`0-1-7`). Empty text (no position) counts as MariaDB; it
+ * parses as the empty set either way.
+ */
+export function gtidTextFlavour(text: string): ServerFlavour {
+  return text.includes(':') ? 'mysql' : 'mariadb';
+}
+
 export function parseGtid(flavour: ServerFlavour, raw: string): GtidPosition | undefined {
   if (raw.length > MAX_GTID_TEXT) return undefined;
   const text = raw.replace(/\s+/g, '');
