@@ -295,11 +295,20 @@ export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
     );
   } else {
     const deleted = await deleteTenantRows(p.sourceDb, id);
-    // the cache keys of the old shard are left to expire (entries by cache/ttl_seconds, versions
-    // within a day): no instance reads them, and a move back deletes them before it switches
     ctx.out(
       `deleted the rows of tenant ${id} on shard ${from}: ${describeCounts(deleted)}; its outbox rows stay there until the email worker has delivered them`,
     );
+    // the old shard's cache keys go with its rows: no instance reads them while the tenant is
+    // elsewhere, but a tenant created later with this id on that shard (no rows left there, so
+    // `tenants create` lets it) would be served them until they expire
+    try {
+      const cleared = await clearCache(p.redis, id, from);
+      if (cleared > 0) ctx.out(`deleted ${cleared} cache keys of tenant ${id} on shard ${from}`);
+    } catch (error) {
+      ctx.warn(
+        `the cache keys of tenant ${id} on shard ${from} could not be deleted (${(error as Error).message}); they expire within cache/ttl_seconds (entries) and a day (versions)`,
+      );
+    }
   }
   try {
     await deleteMoveRecord(ctx, id);

@@ -4,12 +4,15 @@
  * tokens; no cached read is staler than the moved rows, also after moving back; writes during the
  * move answer 201 or 423 and every 201 is on the new shard; a move that cannot finish is undone.
  */
+
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCtlContext } from '../control-plane/ctl-context.js';
 import { moveRecordKey } from '../control-plane/move-record.js';
 import { withMoveMarkKept } from '../control-plane/move-steps.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { dbPassword } from '../stack/stack-env.js';
+import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { ctl, ctlAsync, ctlStart, type RunningCtl } from './helpers/ctl.js';
 import { ETCD_ENDPOINT, etcdDel, etcdGet, etcdGetKey, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
@@ -127,6 +130,17 @@ async function rerun(args: string[]): Promise<Awaited<ReturnType<typeof ctlAsync
   );
 }
 
+/** the read cache's keys of a tenant on a shard, as Redis holds them */
+async function cacheKeys(tenant: string, shard: string): Promise<string[]> {
+  const redis = new Redis(`redis://${topology.host}:${topology.redis.port}`, { lazyConnect: true });
+  try {
+    await redis.connect();
+    return await redis.keys(`sg:{${tenant}}:${shard}:*`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 describe('shardgate-ctl tenants move', () => {
   it('moves members, books and loans; tokens, consistency tokens and the cache stay right, also moving back', async () => {
     const tenant = await newTenant('move');
@@ -151,6 +165,12 @@ describe('shardgate-ctl tenants move', () => {
     );
     expect(moved.stdout).toContain(`tenant ${tenant}: readonly -> active on shard shard-2`);
     expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'active' });
+    // the old shard's cache keys went with its rows: a tenant created later with this id there
+    // must not be served them (a move back finds none to delete)
+    expect(moved.stdout).toMatch(
+      new RegExp(`deleted [1-9]\\d* cache keys of tenant ${tenant} on shard shard-1\n`),
+    );
+    expect(await cacheKeys(tenant, 'shard-1')).toEqual([]);
 
     // the rows: all on shard-2 (outbox rows stay where the worker delivers them), none on shard-1
     const after = await tenantRowCounts(masterPort('shard-2'), tenant);
@@ -198,8 +218,11 @@ describe('shardgate-ctl tenants move', () => {
     const back = ctl(['tenants', 'move', tenant, '--to', 'shard-1'], ENV);
     expect(back.stderr).toBe('');
     expect(back.code).toBe(0);
+    expect(back.stdout).not.toMatch(
+      /cache keys of tenant .* on shard shard-1 \(from an earlier stay there\)/,
+    );
     expect(back.stdout).toMatch(
-      /deleted \d+ cache keys of tenant .* on shard shard-1 \(from an earlier stay there\)/,
+      new RegExp(`deleted [1-9]\\d* cache keys of tenant ${tenant} on shard shard-2\n`),
     );
     expect(await titles(tenant, bookId)).toEqual(INSTANCES.map(() => 'Moved once'));
     const returned = await api('POST', `/v1/loans/${loan.json.id}/return`, { tenant, token: reader.token });
