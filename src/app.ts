@@ -249,6 +249,8 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
         { requestId: c.get('requestId'), dependency: error.dependency, err: error.message },
         'dependency unavailable',
       );
+      if ((error instanceof CallTimeoutError && error.mayHaveApplied) || error.outcomeUnknown)
+        await services.cache.afterUncertainWrite();
       if (error instanceof CallTimeoutError && error.mayHaveApplied) {
         return problemResponse(c, {
           status: 503,

@@ -428,6 +428,19 @@ describe('ReadCache and the cache epoch', () => {
     b.close();
   });
 
+  it('a write of unknown outcome retires every entry on every instance before it answers', async () => {
+    const { b, a, db, readOn, moves } = twoInstances();
+    await readOn(b);
+    await new Promise((r) => setTimeout(r, 1));
+    expect(await readOn(b)).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    db.title = 'v2'; // applied, but the writer never learnt it nor its position
+    await a.afterUncertainWrite();
+    expect(moves).toHaveLength(1);
+    expect(await readOn(b)).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    a.close();
+    b.close();
+  });
+
   it('an operator put of another epoch retires every entry; the same epoch keeps them', async () => {
     const { config, b, readOn } = twoInstances();
     await readOn(b);

@@ -407,6 +407,19 @@ export class ReadCache {
     }
   }
 
+  /**
+   * After a write whose outcome is unknown (its COMMIT sent and not confirmed, or a hung write not
+   * confirmed stopped): it may have applied at a position nobody knows, so no version key can be
+   * raised for it. The cache epoch moves instead (as for a raise Redis refused), so a reader
+   * without a token does not take the entry from before it for the answer ("read before
+   * retrying", the 503 says) and send the write again. Never throws; a move of the last 0.5 s
+   * covers it as above. A hung write that applies later than the settling window after this
+   * move is not covered: its entries live until the next write of the key or `cache/ttl_seconds`.
+   */
+  async afterUncertainWrite(): Promise<void> {
+    if (Date.now() - this.epochSince >= RECENT_MOVE_MS) await this.epochs?.retire();
+  }
+
   close(): void {
     this.pending.stop();
     this.unsubscribe?.();

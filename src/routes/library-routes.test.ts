@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createApp, type Services } from '../app.js';
 import type { PreReadBody } from '../app-env.js';
 import { TestPasswordHasher } from '../auth/test-password-hasher.js';
+import { ReadCache } from '../cache/read-cache.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { encodeCursor, listScope } from '../domain/cursor.js';
@@ -754,12 +755,17 @@ describe('library routes (memory adapters)', () => {
         });
       };
       const { call } = setup({ data });
+      const uncertain = vi.spyOn(ReadCache.prototype, 'afterUncertainWrite');
       const r = await call('POST', '/v1/members', {
         body: { email: 'a@example.com', name: 'A', password: 'password1' },
       });
       expect(r.status).toBe(503);
       expect(r.json.code).toBe(code);
       expect(r.res.headers.get('Retry-After')).toBe('1');
+      // a write that may have applied retires the cache's entries (read-cache.ts), one that was
+      // not applied leaves them
+      expect(uncertain).toHaveBeenCalledTimes(outcomeUnknown ? 1 : 0);
+      uncertain.mockRestore();
     }
   });
 
