@@ -5,6 +5,7 @@
  */
 import { type ClientHttp2Session, connect } from 'node:http2';
 import { GRPCDeadlineExceededError } from 'etcd3';
+import { errnoReason } from './errno-reason.js';
 
 /** how long the first call waits for an endpoint to answer at all (etcdctl's --dial-timeout default) */
 export const DIAL_TIMEOUT_MS = 2000;
@@ -58,20 +59,9 @@ function dialOne(endpoint: string, timeoutMs: number): { answered: Promise<void>
   };
 }
 
-/** socket errors an operator recognises, by errno code */
-const ERRNO_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ENOTFOUND: 'unknown host',
-  EAI_AGAIN: 'host name lookup failed',
-  ETIMEDOUT: 'connect timed out',
-};
-
 /**
  * The cause of a failed etcd call or dial in operator words: a deadline is `no answer within
- * <timeoutMs> ms`, a socket error its errno in words (found also inside gRPC's
+ * <timeoutMs> ms`, a socket error its errno in words (errno-reason.ts; found also inside gRPC's
  * "No connection established. Last error: …"), anything else its first line without gRPC's
  * status prefix (`14 UNAVAILABLE: `) and diagnostics.
  */
@@ -80,9 +70,8 @@ export function etcdFailureReason(error: unknown, timeoutMs: number): string {
   if (error instanceof GRPCDeadlineExceededError || /\bDEADLINE_EXCEEDED\b/.test(message)) {
     return `no answer within ${timeoutMs} ms`;
   }
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const errno = [code, ...(message.match(/\bE[A-Z_]{3,}\b/g) ?? [])].find((c) => c && c in ERRNO_REASONS);
-  if (errno) return ERRNO_REASONS[errno]!;
+  const errno = errnoReason(error);
+  if (errno) return errno;
   const reason = message
     .split('\n')[0]!
     .replace(/\s*Resolution note:.*$/, '')

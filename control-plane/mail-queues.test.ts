@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeMails } from '../src/mail/mail-message.js';
 import { describeLetter, positiveCount, printable } from './commands/mail.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
-import { brokerRefusal, describeDeadLetter, redactUrl } from './mail-queues.js';
+import { brokerRefusal, brokerUnreachable, describeDeadLetter, redactUrl } from './mail-queues.js';
 
 const mail = (outboxId: string) => ({
   outboxId,
@@ -106,6 +106,40 @@ describe('brokerRefusal', () => {
       'socket hang up',
     ])
       expect(brokerRefusal(where, e)).toBeUndefined();
+  });
+});
+
+describe('brokerUnreachable', () => {
+  const where = 'amqp://127.0.0.1:5699';
+
+  it("words a socket error as the etcd line does, not as Node's raw message", () => {
+    // before: `rabbitmq unreachable at …: connect ECONNREFUSED 127.0.0.1:5699`
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5699'), { code: 'ECONNREFUSED' });
+    const e = brokerUnreachable(where, refused);
+    expect(e).toBeInstanceOf(UnreachableError);
+    expect(e.message).toBe('rabbitmq unreachable at amqp://127.0.0.1:5699: connection refused');
+    expect(brokerUnreachable(where, new Error('getaddrinfo ENOTFOUND rabbit.invalid')).message).toBe(
+      'rabbitmq unreachable at amqp://127.0.0.1:5699: unknown host',
+    );
+  });
+
+  it('keeps the first line of any other failure, without credentials', () => {
+    expect(brokerUnreachable(where, new Error('no answer to the handshake within 5 s')).message).toBe(
+      'rabbitmq unreachable at amqp://127.0.0.1:5699: no answer to the handshake within 5 s',
+    );
+    const quoted = brokerUnreachable(
+      where,
+      new Error('bad frame from amqp://guest:secret@127.0.0.1:5699\nmore'),
+    );
+    expect(quoted.message).toBe(
+      'rabbitmq unreachable at amqp://127.0.0.1:5699: bad frame from amqp://127.0.0.1:5699',
+    );
+    expect(quoted.message).not.toContain('secret');
+  });
+
+  it('passes an UnreachableError through', () => {
+    const e = new UnreachableError('rabbitmq unreachable at x: y');
+    expect(brokerUnreachable(where, e)).toBe(e);
   });
 });
 

@@ -22,6 +22,7 @@ import { DEAD_QUEUE, WORK_QUEUE } from '../src/mail/amqp-topology.js';
 import { decodeMailBatch, decodeMailMessage, type MailMessage } from '../src/mail/mail-message.js';
 import { LEGACY_RETRY_QUEUES, RETRY_QUEUES } from '../src/mail/retry-tiers.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
+import { errnoReason } from './errno-reason.js';
 
 /**
  * The lock of a pass over the dead-letter queue: a second connection declaring this exclusive
@@ -132,7 +133,7 @@ export class MailQueues {
       return new MailQueues(conn, ch, where);
     } catch (error) {
       await conn?.close().catch(() => {});
-      throw brokerRefusal(where, error) ?? unreachable(where, error);
+      throw brokerRefusal(where, error) ?? brokerUnreachable(where, error);
     }
   }
 
@@ -168,7 +169,7 @@ export class MailQueues {
       );
     } catch (error) {
       if ((error as { code?: number }).code === 405) throw new UserError(LOCKED_MESSAGE);
-      throw unreachable(this.where, error);
+      throw brokerUnreachable(this.where, error);
     }
     // the queue belongs to the connection, not to the channel
     await ch.close().catch(() => {});
@@ -253,7 +254,7 @@ export class MailQueues {
   private call<T>(p: Promise<T>, what: string): Promise<T> {
     return deadline(p, what).catch((error) => {
       if ((error as { code?: number }).code === 404) throw error;
-      throw unreachable(this.where, error);
+      throw brokerUnreachable(this.where, error);
     });
   }
 }
@@ -299,8 +300,15 @@ export function brokerRefusal(where: string, error: unknown): UserError | undefi
   return undefined;
 }
 
-function unreachable(where: string, error: unknown): UnreachableError {
+/**
+ * The broker could not be reached (exit 2): one line, the reason a socket error's errno in the
+ * words the etcd line uses (errno-reason.ts: `connection refused`, not Node's
+ * `connect ECONNREFUSED 127.0.0.1:5672`), else the error's first line without credentials.
+ */
+export function brokerUnreachable(where: string, error: unknown): UnreachableError {
   if (error instanceof UnreachableError) return error;
+  const errno = errnoReason(error);
+  if (errno) return new UnreachableError(`rabbitmq unreachable at ${where}: ${errno}`);
   const message = error instanceof Error ? error.message : String(error);
   // amqplib may quote the URL it was given: never let the credentials through
   const clean = message.split('\n')[0]!.replace(/amqps?:\/\/[^\s@/]*@/g, 'amqp://');

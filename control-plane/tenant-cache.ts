@@ -1,18 +1,28 @@
 /**
- * The read cache as `tenants move` touches it: one Redis connection that fails fast, and the
- * deletion of a tenant's keys on one shard. Redis not answering is an UnreachableError (exit 2)
- * naming its address; a failure mid-deletion is thrown as it is.
+ * The read cache as `tenants move`, `create` and `remove` touch it: one Redis connection that
+ * fails fast, and the deletion of a tenant's keys on one shard or on all. For a move, Redis not
+ * answering is an UnreachableError (exit 2) naming its address and a failure mid-deletion is
+ * thrown as it is; for create and remove (`forgetTenantKeys`) either is a warning: they need
+ * etcd only, and what is left expires (`cache/ttl_seconds`).
  */
 import { Redis } from 'ioredis';
-import { cacheNamespace } from '../src/cache/cache-namespace.js';
+import { cacheNamespace, tenantKeyPrefix } from '../src/cache/cache-namespace.js';
 import type { CtlContext } from './ctl-context.js';
 import { UnreachableError } from './ctl-errors.js';
 
-/** Delete the read cache's keys of the tenant on one shard (UNLINK, in SCAN pages). */
-export async function clearCache(redis: Redis, tenantId: string, shardId: string): Promise<number> {
+/**
+ * Delete the read cache's keys of the tenant on one shard, or with `shardId` undefined every key
+ * of the id (UNLINK, in SCAN pages).
+ */
+export async function clearCache(
+  redis: Redis,
+  tenantId: string,
+  shardId: string | undefined,
+): Promise<number> {
   let cursor = '0';
   let removed = 0;
-  const match = `${cacheNamespace(tenantId, shardId)}:*`;
+  const match =
+    shardId === undefined ? `${tenantKeyPrefix(tenantId)}*` : `${cacheNamespace(tenantId, shardId)}:*`;
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
     cursor = next;
@@ -40,7 +50,33 @@ export async function connectRedis(ctx: CtlContext): Promise<Redis> {
     redis.disconnect();
     const where = new URL(url);
     throw new UnreachableError(
-      `redis unreachable at ${where.hostname}:${where.port || 6379}: ${(error as Error).message.split('\n')[0]} (a move clears the tenant's cache entries on the target shard)`,
+      `redis unreachable at ${where.hostname}:${where.port || 6379}: ${(error as Error).message.split('\n')[0]} (a move clears the tenant's cache entries on the shards it moves between)`,
     );
+  }
+}
+
+/**
+ * `tenants create` (on the shard it places the tenant on, before the entry is written) and
+ * `tenants remove` (every shard, after): delete what a tenant of this id left in the cache. An
+ * instance serves a tenant's entries from Redis whatever created them, so without this a tenant
+ * created with a removed or moved-away tenant's id, on a shard whose rows of it are gone, was
+ * served the earlier tenant's books until they expired. Never throws: Redis not answering is a
+ * warning naming what is left.
+ */
+export async function forgetTenantKeys(ctx: CtlContext, tenantId: string, shardId?: string): Promise<void> {
+  let redis: Redis | undefined;
+  try {
+    redis = await connectRedis(ctx);
+    const cleared = await clearCache(redis, tenantId, shardId);
+    if (cleared > 0)
+      ctx.out(
+        `deleted ${cleared} cache keys of tenant id ${tenantId}${shardId === undefined ? '' : ` on shard ${shardId}`}`,
+      );
+  } catch (error) {
+    ctx.warn(
+      `the cache keys of tenant id ${tenantId} could not be deleted (${(error as Error).message.replace(/ \(a move .*\)$/, '')}): what an earlier tenant of this id left cached expires within cache/ttl_seconds`,
+    );
+  } finally {
+    redis?.disconnect();
   }
 }

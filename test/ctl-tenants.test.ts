@@ -10,10 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTenant as createTenantCommand, setTenantStatus } from '../control-plane/commands/tenants.js';
 import { createCtlContext } from '../control-plane/ctl-context.js';
 import { dbPassword } from '../stack/stack-env.js';
+import { topology } from '../stack/topology.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { etcdDel, etcdGet, etcdPut, PREFIX } from './helpers/etcd.js';
@@ -291,14 +293,16 @@ describe('shardgate-ctl tenants remove', () => {
     expect(refused.stderr).toContain('re-run with --yes');
     expect(etcdGet(`tenants/${id}`)).toBeDefined();
 
-    const r = ctl(['tenants', 'remove', id, '--yes']);
+    // the tenant never had a row: before, the output still said "the id … is not free"
+    const r = ctl(['tenants', 'remove', id, '--yes'], { SHARDGATE_DB_PASSWORD: dbPassword() });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`tenant ${id} removed from the directory`);
     expect(r.stdout).toContain('its rows stay on shard shard-1, nothing was deleted there');
     expect(r.stdout).toContain(
-      'is not free: a tenant created with it on the same shard would get back whatever rows it has there',
+      `shard shard-1 holds no member, book or loan of tenant ${id}: a tenant created with this id there starts empty`,
     );
+    expect(r.stdout).not.toContain('not free');
     expect(etcdGet(`tenants/${id}`)).toBeUndefined();
     await waitFor(async () => (await answers(id)).every((s) => s === 404), {
       timeoutMs: 5000,
@@ -318,8 +322,12 @@ describe('shardgate-ctl tenants remove', () => {
       body: { email: 'first@example.com', name: 'First', password: 'correct horse battery' },
     });
     expect(member.status).toBe(201);
-    expect(ctl(['tenants', 'remove', id, '--yes']).code).toBe(0);
     const withPassword = { SHARDGATE_DB_PASSWORD: dbPassword() };
+    const removed = ctl(['tenants', 'remove', id, '--yes'], withPassword);
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain(
+      `the id ${id} is not free: shard shard-1 still holds its rows (1 member(s), 0 book(s), 0 loan(s))`,
+    );
     // before: created, and the earlier tenant's librarian and tokens worked again
     const refused = ctl(['tenants', 'create', id, '--shard', 'shard-1'], withPassword);
     expect(refused.code).toBe(1);
@@ -343,11 +351,52 @@ describe('shardgate-ctl tenants remove', () => {
       `could not check shard shard-1 for rows an earlier tenant ${id} left there`,
     );
     expect(wrong.stderr).not.toContain('not-the-password');
-    expect(ctl(['tenants', 'remove', id, '--yes']).code).toBe(0);
+    // rows not checked (the server refuses the password): the id may still be taken
+    const unchecked = ctl(['tenants', 'remove', id, '--yes'], { SHARDGATE_DB_PASSWORD: 'not-the-password' });
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.stdout).toContain(`the id ${id} may not be free: its rows were not checked`);
     const adopted = ctl(['tenants', 'create', id, '--shard', 'shard-1', '--adopt-rows'], withPassword);
     expect(adopted.stderr).toBe('');
     expect(adopted.code).toBe(0);
     expect(etcdGet(`tenants/${id}`)).toBe('{"shard":"shard-1","status":"active"}');
+  });
+
+  it('create and remove delete what an earlier tenant of the id left in the cache; Redis down is a warning', async () => {
+    const id = `ct-cache-${randomBytes(3).toString('hex')}`;
+    const redis = new Redis(`redis://${topology.host}:${topology.redis.port}`, { lazyConnect: true });
+    await redis.connect();
+    try {
+      // what an earlier tenant of this id (moved away, rows deleted) left: served by whatever
+      // tenant of the id is on shard-2 until it expires
+      const left = [`sg:{${id}}:shard-2:v:book:x`, `sg:{${id}}:shard-2:e:book:x:0-1-5`];
+      for (const key of left) await redis.set(key, 'old', 'EX', 600);
+      await redis.set(`sg:{${id}-other}:shard-2:v:book:x`, 'another id', 'EX', 600);
+      const created = ctl(['tenants', 'create', id, '--shard', 'shard-2']);
+      expect(created.stderr).toBe('');
+      expect(created.code).toBe(0);
+      expect(created.stdout).toContain(`deleted 2 cache keys of tenant id ${id} on shard shard-2`);
+      expect(await redis.exists(...left)).toBe(0);
+      expect(await redis.exists(`sg:{${id}-other}:shard-2:v:book:x`)).toBe(1);
+
+      await redis.set(`sg:{${id}}:shard-1:v:books`, 'old', 'EX', 600);
+      const removed = ctl(['tenants', 'remove', id, '--yes']);
+      expect(removed.code).toBe(0);
+      expect(removed.stdout).toContain(`deleted 1 cache keys of tenant id ${id}`);
+      expect(await redis.exists(`sg:{${id}}:shard-1:v:books`)).toBe(0);
+
+      // Redis not answering: created all the same, with a warning naming what is left
+      const unreachable = ctl(['tenants', 'create', id, '--shard', 'shard-2'], {
+        SHARDGATE_REDIS_URL: 'redis://127.0.0.1:1',
+      });
+      expect(unreachable.code).toBe(0);
+      expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
+      expect(unreachable.stderr).toContain(`the cache keys of tenant id ${id} could not be deleted`);
+      expect(etcdGet(`tenants/${id}`)).toBe('{"shard":"shard-2","status":"active"}');
+    } finally {
+      await redis.unlink(`sg:{${id}-other}:shard-2:v:book:x`);
+      redis.disconnect();
+      if (etcdGet(`tenants/${id}`)) ctl(['tenants', 'remove', id, '--yes']);
+    }
   });
 
   it('--help says the rows stay', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../ctl-errors.js';
 import type { PrefixRead } from '../prefix-read.js';
-import { pickShard } from './tenants.js';
+import { idAfterRemoval, pickShard } from './tenants.js';
 
 const shard = '{"master":{"host":"127.0.0.1","port":3316}}';
 const readOf = (entries: Record<string, string>): PrefixRead => ({
@@ -44,5 +44,30 @@ describe('pickShard (tenants create without --shard)', () => {
         /^\/p\/placement is rejected by the config schema \(.+\); the API instances keep its last good value, .* fix placement \(`config apply`\) or pass --shard$/,
       );
     }
+  });
+});
+
+describe('idAfterRemoval (what tenants remove says of the id)', () => {
+  it('says the id is not free when the shard holds its rows, and names them', () => {
+    const line = idAfterRemoval('acme', 'shard-1', { members: 2, books: 1, loans: 0 });
+    expect(line).toMatch(
+      /^the id acme is not free: shard shard-1 still holds its rows \(2 member\(s\), 1 book\(s\), 0 loan\(s\)\)/,
+    );
+    expect(line).toContain('unless --adopt-rows');
+  });
+
+  it('says it may not be free when the rows could not be checked', () => {
+    const line = idAfterRemoval('acme', 'shard-1', undefined);
+    expect(line).toMatch(/^the id acme may not be free: its rows were not checked/);
+    expect(line).not.toContain('is not free');
+  });
+
+  it('does not call the id taken when the shard holds none of its rows', () => {
+    // before: "the id … is not free" after every removal, rows or none
+    const line = idAfterRemoval('acme', 'shard-1', { members: 0, books: 0, loans: 0 });
+    expect(line).toBe(
+      'shard shard-1 holds no member, book or loan of tenant acme: a tenant created with this id there starts empty',
+    );
+    expect(line).not.toContain('not free');
   });
 });

@@ -17,7 +17,7 @@
 import type { ConfigState } from '../../src/config/config-state.js';
 import { formatHostPort } from '../../src/config/host-port.js';
 import { looseEntry, looseTenantEntry } from '../../src/config/loose-entry.js';
-import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../../src/config/schema.js';
+import { ID_PATTERN, type ShardConfig, TENANT_STATUSES, type TenantEntry } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
@@ -26,6 +26,7 @@ import { anyRows, leftoverRows, type RowCounts } from '../leftover-rows.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
+import { forgetTenantKeys } from '../tenant-cache.js';
 import { unknownTenant } from '../unknown-tenant.js';
 import { writeKeys } from '../write-keys.js';
 
@@ -129,6 +130,7 @@ export async function createTenant(
   const status = opts.status ? parseStatus(opts.status, '--status') : 'active';
   const name = opts.name === undefined ? undefined : checkDisplayName(opts.name, '--name');
   const checked = new Map<string, RowCounts | undefined>();
+  const forgotten = new Set<string>();
   await writeKeys(ctx, async (read) => {
     const existing = read.entries.get(`tenants/${id}`);
     if (existing) throw new UserError(`tenant ${id} already exists: ${existing}`);
@@ -144,6 +146,11 @@ export async function createTenant(
     }
     const entry: TenantEntry = { shard, status };
     if (name !== undefined) entry.name = name;
+    // before the entry exists, so no instance reads what an earlier tenant of the id left there
+    if (!forgotten.has(shard)) {
+      await forgetTenantKeys(ctx, id, shard);
+      forgotten.add(shard);
+    }
     return new Map([[`tenants/${id}`, JSON.stringify(entry)]]);
   });
 }
@@ -226,19 +233,39 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
 }
 
 /**
+ * What `tenants remove` says of the id after the removal, from the rows of the tenant on its
+ * shard's master (leftoverRows, as `tenants create` checks them): not free when rows were found,
+ * maybe not free when they could not be checked (`rows` undefined: no password to check with,
+ * the check failed and warned, or the entry names no shard of the shard map), free when none were.
+ */
+export function idAfterRemoval(id: string, shard: string | undefined, rows: RowCounts | undefined): string {
+  const comesBack = 'members and their tokens included';
+  if (anyRows(rows)) {
+    return `the id ${id} is not free: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it on that shard would get them back, ${comesBack} (\`tenants create\` refuses it while the rows are there, unless --adopt-rows)`;
+  }
+  if (rows === undefined) {
+    return `the id ${id} may not be free: its rows were not checked (that needs its shard in the shard map, SHARDGATE_DB_PASSWORD or the shard's passwordEnv set, and the master to let the check in); a tenant created with it on the same shard would get back whatever rows it has there, ${comesBack} (\`tenants create\` refuses it while the rows are there, unless --adopt-rows)`;
+  }
+  return `shard ${shard} holds no member, book or loan of tenant ${id}: a tenant created with this id there starts empty`;
+}
+
+/**
  * Delete the directory entry only. The tenant's rows stay on its shard (nothing is deleted
- * there); the tenant answers 404 at once, hence --yes. The id stays taken by those rows, which
- * the output says.
+ * there); the tenant answers 404 at once, hence --yes. The id stays taken by those rows: the
+ * output says so when rows were found or could not be checked (idAfterRemoval).
  */
 export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: boolean }): Promise<void> {
   const key = `tenants/${id}`;
   let was = '';
+  let shard: string | undefined;
+  let shardConfig: ShardConfig | undefined;
   await writeKeys(
     ctx,
     (read) => {
       const raw = read.entries.get(key);
       if (raw === undefined) throw unknownTenant(id);
-      const shard = looseTenantEntry(raw)?.shard;
+      shard = looseTenantEntry(raw)?.shard;
+      shardConfig = shard ? state(read).shards.get(shard) : undefined;
       const rows = !shard
         ? 'its rows stay on its shard'
         : state(read).shards.has(shard)
@@ -255,15 +282,14 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         [`moving/${id}`, undefined],
       ]);
     },
-    {
-      changed: () => [
-        was,
-        // the rows are keyed by the tenant id: a new directory entry of that id on that shard
-        // finds them again, members, librarian and unexpired tokens included
-        `the id ${id} is not free: a tenant created with it on the same shard would get back whatever rows it has there, members and their tokens included (\`tenants create\` refuses it while the rows are there, unless --adopt-rows)`,
-      ],
-    },
+    { changed: () => [was] },
   );
+  // the rows are keyed by the tenant id: a new directory entry of that id on that shard finds
+  // them again, members, librarian and unexpired tokens included. Checked once the removal is
+  // written.
+  const rows = shard && shardConfig ? await leftoverRows(ctx, id, shard, shardConfig) : undefined;
+  ctx.out(idAfterRemoval(id, shard, rows));
+  await forgetTenantKeys(ctx, id);
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
   if (record) {
