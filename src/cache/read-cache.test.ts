@@ -441,6 +441,44 @@ describe('ReadCache and the cache epoch', () => {
     b.close();
   });
 
+  it('a Redis that lost its keys (restart, FLUSHALL) moves the epoch once the watch sees it', async () => {
+    const config = new MemoryConfigStore();
+    const store = new MemoryCacheStore();
+    const metrics = createNoopMetrics();
+    let moves = 0;
+    const cache = new ReadCache({
+      store,
+      config,
+      breakers: new BreakerRegistry({ config, logger: silentLogger, metrics }),
+      logger: silentLogger,
+      metrics,
+      storeWatchMs: 5,
+      epochs: new CacheEpochRetirer(
+        async (value) => {
+          moves++;
+          config.put(CACHE_EPOCH_KEY, String(value));
+        },
+        () => {},
+      ),
+    });
+    const read = () =>
+      cache.read({
+        target: { tenantId: 'acme', version: 'book:1', entry: 'book:1' },
+        shardId: 'shard-1',
+        load: async () => ({ value: { title: 'old' }, readFrom: 'replica' as const }),
+      });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(moves).toBe(0); // a mark found absent at the start is written, not taken for a loss
+    await read();
+    await new Promise((r) => setTimeout(r, 1));
+    expect((await read()).cache).toBe('HIT');
+    await store.del(['sg:store-mark']); // what a FLUSHALL or a restart leaves
+    await new Promise((r) => setTimeout(r, 30));
+    expect(moves).toBe(1);
+    expect((await read()).cache).toBe('MISS');
+    cache.close();
+  });
+
   it('an operator put of another epoch retires every entry; the same epoch keeps them', async () => {
     const { config, b, readOn } = twoInstances();
     await readOn(b);

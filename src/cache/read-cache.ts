@@ -100,6 +100,13 @@ const EARLY_REFRESH_SHARE = 0.2;
 const RECENT_MOVE_MS = 500;
 /** what a half-open breaker's trial calls read (redis()); never written */
 const PROBE_KEY = 'sg:breaker-probe';
+/**
+ * Written once by the first instance that finds it absent, with a TTL of ten years (the stack's
+ * `volatile-ttl` eviction takes keys of the shortest TTL first): gone means Redis lost its keys
+ * (a restart without persistence, FLUSHALL). See `watchStore`.
+ */
+const STORE_MARK_KEY = 'sg:store-mark';
+const STORE_MARK_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
 export class ReadCache {
   private readonly inflight = new Map<string, Promise<{ value: unknown; readFrom: ReadSource }>>();
@@ -122,6 +129,9 @@ export class ReadCache {
    */
   private epochSince = 0;
   private readonly deferrals: WarnLimiter;
+  private readonly storeWatch: ReturnType<typeof setInterval> | undefined;
+  /** the store mark was seen (or written) by this instance: its absence now means a loss */
+  private storeMarked = false;
 
   constructor({
     store,
@@ -130,6 +140,7 @@ export class ReadCache {
     logger,
     metrics,
     epochs,
+    storeWatchMs = 1000,
   }: {
     store: CacheStore;
     config: ConfigStore;
@@ -138,8 +149,14 @@ export class ReadCache {
     metrics: Metrics;
     /** moves the cache epoch when an invalidation cannot reach Redis; without it, TTL bounds staleness */
     epochs?: CacheEpochRetirer;
+    /** how often Redis is asked whether it lost its keys (`watchStore`); 0 = never */
+    storeWatchMs?: number;
   }) {
     this.epochs = epochs;
+    if (storeWatchMs > 0) {
+      this.storeWatch = setInterval(() => void this.watchStore(), storeWatchMs);
+      this.storeWatch.unref();
+    }
     const noteEpoch = () => {
       this.epochSince = Math.min(Date.now(), Math.floor(config.current().cache.epoch / 1000));
     };
@@ -420,7 +437,39 @@ export class ReadCache {
     if (Date.now() - this.epochSince >= RECENT_MOVE_MS) await this.epochs?.retire();
   }
 
+  /**
+   * A Redis that lost every key (restarted without persistence, FLUSHALL) lost the version keys
+   * of recent writes too: a reader without a token then fills from a replica with no floor, and a
+   * replica that has not applied such a write yet would have its old row cached for the whole
+   * TTL, not just the replica lag. Each `storeWatchMs` this looks for the store mark; gone after
+   * this instance saw it, the cache epoch moves (every instance drops what it filled meanwhile
+   * and caches nothing for max_lag_seconds + 2 s, as after a refused raise). A failed look is
+   * no answer (Redis down: reads bypass the cache anyway).
+   */
+  private async watchStore(): Promise<void> {
+    try {
+      const present = (await this.redis(() => this.store.get(STORE_MARK_KEY))) !== undefined;
+      if (present) {
+        this.storeMarked = true;
+        return;
+      }
+      await this.redis(() => this.store.set(STORE_MARK_KEY, '1', STORE_MARK_TTL_SECONDS));
+      if (!this.storeMarked) {
+        this.storeMarked = true;
+        return;
+      }
+      this.logger.warn(
+        { key: STORE_MARK_KEY },
+        'Redis lost its keys (restarted or flushed): moving the cache epoch',
+      );
+      await this.epochs?.retire();
+    } catch {
+      /* Redis not answering: looked at again on the next tick */
+    }
+  }
+
   close(): void {
+    if (this.storeWatch) clearInterval(this.storeWatch);
     this.pending.stop();
     this.unsubscribe?.();
     this.unsubscribeEpoch();
