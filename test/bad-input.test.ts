@@ -3,8 +3,9 @@
  * oversize bodies, bad ids, bad cursors, bad headers — all answer 4xx problem+json with a `code`
  * (400s name the field), none answers 5xx, and the tenant's row counts do not change.
  */
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, type CallOptions, registerAndLogin } from './helpers/api.js';
+import { api, type CallOptions, HAPROXY, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { node, tenantRowCounts } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 
@@ -666,5 +667,42 @@ describe('bodies far over the limit, through HAProxy', () => {
         seen.push(`${i}: ${r.status} (expected ${expected})`);
     }
     expect(seen).toEqual([]);
+  });
+});
+
+describe('a one-value header sent twice, as two header lines', () => {
+  /** GET with each header sent once per value (Node writes an array value as several lines) */
+  function getTwice(base: string, path: string, headers: Record<string, string[]>) {
+    return new Promise<{
+      status: number;
+      body: { detail?: string; errors?: { field: string; message: string }[] };
+    }>((resolve, reject) => {
+      const req = httpRequest(new URL(path, base), { headers }, (res) => {
+        let text = '';
+        res.on('data', (d) => {
+          text += String(d);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('is refused saying so, directly and through HAProxy (it read as one invalid value before)', async () => {
+    const twice = 'one value only: the header was sent more than once, or holds a list';
+    for (const base of [HAPROXY, INSTANCES[0]!]) {
+      const t = await getTwice(base, '/v1/books', { 'X-Tenant-ID': [tenant, tenant] });
+      expect([base, t.status, t.body.errors]).toEqual([
+        base,
+        400,
+        [{ field: 'header.X-Tenant-ID', message: twice }],
+      ]);
+      const a = await getTwice(base, '/v1/members/me', {
+        'X-Tenant-ID': [tenant],
+        Authorization: [`Bearer ${librarian}`, `Bearer ${librarian}`],
+      });
+      expect([base, a.status, a.body.detail]).toEqual([base, 401, `header.Authorization: ${twice}`]);
+    }
   });
 });
