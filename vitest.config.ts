@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Two tiers (ARCHITECTURE.md rule 9): fast unit tests beside the code with memory adapters, and
 // integration tests in test/ against the real processes of the local stack. `npm test` runs
@@ -16,13 +16,29 @@ export default defineConfig({
             'bench/**/*.test.ts',
           ],
           environment: 'node',
+          allowOnly: false,
         },
       },
       {
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          // `stack down` must never run in the middle of the others: its own project, run last
+          exclude: [...configDefaults.exclude, 'test/lifecycle/**'],
           environment: 'node',
+          allowOnly: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+          sequence: { concurrent: false },
+        },
+      },
+      {
+        test: {
+          name: 'lifecycle',
+          include: ['test/lifecycle/**/*.test.ts'],
+          environment: 'node',
+          allowOnly: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,

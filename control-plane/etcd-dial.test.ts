@@ -1,7 +1,7 @@
 import { createServer as createH2Server } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { dialEtcd, etcdFailureReason, etcdRefusal } from './etcd-dial.js';
 
 const servers: { close(): unknown }[] = [];
@@ -30,28 +30,60 @@ async function closed(): Promise<string> {
   return url;
 }
 
+/**
+ * The dial's own timer is faked (network I/O is real): a dial that settles while no timer time
+ * passes did not wait for its timeout, whatever the box's speed.
+ */
+function fakeDialTimer(): void {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+}
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** `promise` settled or not after the network had `rounds` chances to answer (no timer time passes) */
+async function settledAfterIo(promise: Promise<unknown>, rounds = 50): Promise<boolean> {
+  let settled = false;
+  promise.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  for (let i = 0; i < rounds && !settled; i++) await new Promise((r) => setImmediate(r));
+  return settled;
+}
+
 describe('dialEtcd', () => {
   it('resolves undefined when the server answers HTTP/2', async () => {
     expect(await dialEtcd([await http2()], 1000)).toBeUndefined();
   });
 
   it('names a refused connection at once', async () => {
-    const t0 = Date.now();
-    expect(await dialEtcd([await closed()], 1000)).toBe('connection refused');
-    expect(Date.now() - t0).toBeLessThan(500);
+    const url = await closed();
+    fakeDialTimer();
+    // settles with no timer time passed: it did not wait for its 1000 ms
+    expect(await dialEtcd([url], 1000)).toBe('connection refused');
   });
 
   it('gives up on a server that accepts but never answers after its timeout', async () => {
-    const t0 = Date.now();
-    expect(await dialEtcd([await silent()], 300)).toBe('no answer within 300 ms');
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    const url = await silent();
+    fakeDialTimer();
+    const dial = dialEtcd([url], 300);
+    // connected, no answer: still waiting 1 ms before its timeout, given up at it
+    vi.advanceTimersByTime(299);
+    expect(await settledAfterIo(dial)).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(await dial).toBe('no answer within 300 ms');
   });
 
   it('succeeds as soon as one endpoint answers, without waiting for a silent one', async () => {
-    const t0 = Date.now();
-    expect(await dialEtcd([await silent(), await http2()], 2000)).toBeUndefined();
-    expect(Date.now() - t0).toBeLessThan(1000);
+    const endpoints = [await silent(), await http2()];
+    fakeDialTimer();
+    // settles with no timer time passed: it did not wait for the silent one's 2000 ms
+    expect(await dialEtcd(endpoints, 2000)).toBeUndefined();
   });
 
   it('names each endpoint when their reasons differ', async () => {

@@ -40,6 +40,7 @@ const STACK_BINARIES: Binary[] = [
 const TEST_BINARIES: Binary[] = [
   ...STACK_BINARIES,
   { name: 'docker-compose', paths: ['/usr/bin/docker-compose'], pkg: 'docker-compose' },
+  { name: 'ss', paths: ['/usr/bin/ss', '/bin/ss'], pkg: 'iproute2' },
 ];
 
 /**

@@ -15,6 +15,7 @@ import { CACHE_EPOCH_KEY } from '../src/config/schema.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdGet, etcdOverride } from './helpers/etcd.js';
+import { breakerSettingsInForce } from './helpers/live-config.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { stackCli, stackPid } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -34,6 +35,11 @@ beforeAll(async () => {
   restores.push(etcdOverride('breakers/redis/call_timeout_ms', '300'));
   restores.push(etcdOverride('breakers/redis/failure_threshold', '1'));
   restores.push(etcdOverride('breakers/redis/reset_timeout_ms', '5000'));
+  await breakerSettingsInForce('redis', {
+    call_timeout_ms: 300,
+    failure_threshold: 1,
+    reset_timeout_ms: 5000,
+  });
 });
 afterAll(() => {
   for (const r of restores.reverse()) r();

@@ -7,6 +7,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../bench/ceiling.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { EtcdConfigStore } from '../src/config/etcd-config-store.js';
 import { silentLogger } from '../src/observability/logger.js';
@@ -15,7 +16,7 @@ import { ETCD_ENDPOINT } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const PREFIX = `/shardgate-compaction-test-${process.pid}/`;
-const RELAY_PORT = 23790;
+const RELAY_PORT = await freePort(topology.host);
 
 /** TCP relay to etcd that can be cut (all connections dropped, new ones refused) and restored */
 function relay(): { server: Server; cut(): void; restore(): void } {
@@ -48,6 +49,8 @@ function relay(): { server: Server; cut(): void; restore(): void } {
 
 const direct = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
 const r = relay();
+// a bind failure fails the file here, instead of an unhandled `error` event
+await new Promise<void>((listening, failed) => r.server.once('listening', listening).once('error', failed));
 const viaRelay = createEtcdClient({ endpoints: [`http://${topology.host}:${RELAY_PORT}`] });
 const store = new EtcdConfigStore({
   client: viaRelay,

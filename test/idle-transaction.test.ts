@@ -12,6 +12,7 @@ import { MysqlNodeSet } from '../src/db/mysql-node-set.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { topology } from '../stack/topology.js';
 import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
+import { waitFor } from './helpers/wait-for.js';
 
 const master = node(topology.shards[0]!.id, 'master').port;
 const nodes = new MysqlNodeSet({
@@ -54,7 +55,12 @@ describe('a transaction left idle with a row locked', () => {
         () => 'committed',
         (error: unknown) => `failed: ${(error as Error).message}`,
       );
-    await new Promise((r) => setTimeout(r, 200));
+    // the row is locked before the other writer starts, however long the UPDATE took
+    await waitFor(() => events.includes('locked'), {
+      timeoutMs: 3000,
+      intervalMs: 10,
+      what: 'the row locked',
+    });
     expect(events).toEqual(['locked']);
     // another writer of the same row, with a lock wait longer than the freeze
     const other = await rootConnection(master);

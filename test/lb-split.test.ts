@@ -18,7 +18,8 @@ const saved = ids.map((id) => [id, etcdGet(`lb/weights/${id}`)] as const);
 
 afterAll(async () => {
   for (const [id, w] of saved) etcdPut(`lb/weights/${id}`, w ?? String(defaults.get(id)));
-  await new Promise((r) => setTimeout(r, 1500));
+  // the next file starts with HAProxy splitting by the restored weights
+  await settle(expectedShares());
 });
 
 async function split(n: number): Promise<{ counts: Record<string, number>; failures: number }> {

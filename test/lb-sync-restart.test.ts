@@ -1,20 +1,23 @@
 /**
  * `lb sync --watch` re-applies etcd weights after HAProxy restarts (issue "control plane" item 2):
  * a fresh HAProxy starts from its config file's weights; within a few seconds the daemon has
- * pushed the etcd weight again through the runtime API.
+ * pushed the etcd weight again through the runtime API. Each instance's agent-check applies the
+ * etcd weight as well, so it is disabled on the new HAProxy for the check, and the daemon's log
+ * must show the command it sent.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { showServers } from '../control-plane/lb/haproxy-runtime.js';
-import { HAPROXY_SOCKET, STATE_DIR } from '../stack/paths.js';
+import { haproxyCommand, showServers } from '../control-plane/lb/haproxy-runtime.js';
+import { HAPROXY_SOCKET, LOG_DIR, STATE_DIR } from '../stack/paths.js';
 import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { etcdOverride } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const api1 = topology.apis[0]!.id;
+const server = `${topology.haproxy.backend}/${api1}`;
 const restores: (() => void)[] = [];
 afterAll(() => {
   for (const r of restores.reverse()) r();
@@ -33,6 +36,9 @@ describe('lb sync after an HAProxy restart', () => {
     restores.push(etcdOverride(`lb/weights/${api1}`, '5'));
     await waitFor(async () => (await weightOf(api1)) === 5, { timeoutMs: 3000, what: 'weight 5 applied' });
 
+    // the daemon's log from here on: what it sends after the restart
+    const logFile = join(LOG_DIR, `${topology.lbSync.name}.log`);
+    const logFrom = statSync(logFile).size;
     const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${topology.haproxy.name}.pid`), 'utf8'));
     process.kill(pid, 'SIGKILL');
     await waitFor(() => !isAlive(pid), { what: 'haproxy gone' });
@@ -40,11 +46,23 @@ describe('lb sync after an HAProxy restart', () => {
       encoding: 'utf8',
       timeout: 120_000,
     });
-    const w = await waitFor(async () => ((await weightOf(api1)) === 5 ? 5 : undefined), {
-      timeoutMs: 5000,
-      intervalMs: 100,
-      what: 'weight 5 re-applied after the restart',
-    });
-    expect(w).toBe(5);
+    // api-1's agent-check applies the etcd weight too: switched off on the new process, so only
+    // the daemon can set it (switched on again below)
+    await waitFor(
+      async () => (await haproxyCommand(HAPROXY_SOCKET, `disable agent ${server}`)).trim() === '',
+      { timeoutMs: 5000, intervalMs: 20, what: `disable agent ${server} on the new HAProxy` },
+    );
+    try {
+      await waitFor(async () => (await weightOf(api1)) === 5, {
+        timeoutMs: 5000,
+        intervalMs: 100,
+        what: 'weight 5 re-applied after the restart, its agent-check disabled',
+      });
+      // and it was the daemon that sent it
+      const sent = readFileSync(logFile, 'utf8').slice(logFrom);
+      expect(sent).toContain(`applied: set server ${server} weight 5\n`);
+    } finally {
+      await haproxyCommand(HAPROXY_SOCKET, `enable agent ${server}`);
+    }
   });
 });

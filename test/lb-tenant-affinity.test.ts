@@ -10,32 +10,45 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../bench/ceiling.js';
+import { showServers } from '../control-plane/lb/haproxy-runtime.js';
 import { localServers, renderHaproxyConfig } from '../stack/haproxy-config.js';
 import { portOpen } from '../stack/probes.js';
 import { topology } from '../stack/topology.js';
 import { waitFor } from './helpers/wait-for.js';
 
-const PORT = 8093;
+let PORT = 0;
 const dir = mkdtempSync(join(tmpdir(), 'sg-affinity-'));
 let haproxy: ChildProcess;
 
 beforeAll(async () => {
+  PORT = await freePort(topology.host);
+  const socketPath = join(dir, 'haproxy.sock');
   const cfg = join(dir, 'haproxy.cfg');
   writeFileSync(
     cfg,
     renderHaproxyConfig({
       bindHost: topology.host,
       servers: localServers(),
-      socketPath: join(dir, 'haproxy.sock'),
+      socketPath,
       tenantAffinity: true,
       port: PORT,
-      statsPort: 8094,
+      statsPort: await freePort(topology.host),
     }),
   );
   haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: 'ignore' });
   await waitFor(() => portOpen(PORT), { timeoutMs: 5000, what: 'affinity HAProxy' });
-  // health checks need a moment to mark both servers up
-  await new Promise((r) => setTimeout(r, 2500));
+  // the port is this HAProxy's, not some other process's: it is still running
+  expect(haproxy.exitCode, 'the affinity HAProxy exited (its bind failed?)').toBeNull();
+  // both servers marked UP by their health checks (its own runtime socket)
+  const servers = localServers().map((s) => s.name);
+  await waitFor(
+    async () => {
+      const up = (await showServers(socketPath, topology.haproxy.backend)).filter((s) => s.running);
+      return servers.every((name) => up.some((s) => s.name === name));
+    },
+    { timeoutMs: 10_000, intervalMs: 100, what: `${servers.join(', ')} UP on the affinity HAProxy` },
+  );
 });
 
 afterAll(() => {

@@ -59,7 +59,7 @@ async function waitListening(port: number, proc: { child: ChildProcess; stderr: 
 /** local addresses of the TCP sockets listening on `port` (`ss`), undefined where there is no ss */
 function listeners(port: number): string[] | undefined {
   const r = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
-  if (r.error) return undefined;
+  if (r.error || r.status !== 0) return undefined;
   return r.stdout
     .trim()
     .split('\n')
@@ -70,7 +70,9 @@ function listeners(port: number): string[] | undefined {
 async function expectOnlyLoopback(port: number): Promise<void> {
   for (const other of OTHER_ADDRESSES) expect(await accepts(other, port), `${other}:${port}`).toBe(false);
   const bound = listeners(port);
-  if (bound) expect(bound, `ss -ltn sport = :${port}`).toEqual([`127.0.0.1:${port}`]);
+  // half of the "listens only there" check: a missing `ss` (iproute2) fails it, not skips it
+  expect(bound, 'ss (Debian package iproute2) could not be run').toBeDefined();
+  expect(bound, `ss -ltn sport = :${port}`).toEqual([`127.0.0.1:${port}`]);
 }
 
 describe('SHARDGATE_LISTEN_HOST', () => {
@@ -112,7 +114,8 @@ describe('SHARDGATE_LISTEN_HOST', () => {
     for (const p of [port, agentPort]) {
       for (const other of OTHER_ADDRESSES) expect(await accepts(other, p), `${other}:${p}`).toBe(true);
       const bound = listeners(p);
-      if (bound) expect(bound).toEqual([`0.0.0.0:${p}`]);
+      expect(bound, 'ss (Debian package iproute2) could not be run').toBeDefined();
+      expect(bound, `ss -ltn sport = :${p}`).toEqual([`0.0.0.0:${p}`]);
     }
   });
 

@@ -18,6 +18,7 @@ import { LOG_DIR, STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { type ApiAnswer, api, HAPROXY, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride } from './helpers/etcd.js';
+import { breakerSettingsInForce } from './helpers/live-config.js';
 import { scrapeMetric } from './helpers/metrics.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -122,6 +123,11 @@ describe('failed-login throttling', () => {
     restores.push(etcdOverride('breakers/redis/call_timeout_ms', String(CALL_TIMEOUT)));
     restores.push(etcdOverride('breakers/redis/failure_threshold', String(THRESHOLD)));
     restores.push(etcdOverride('breakers/redis/reset_timeout_ms', '1000'));
+    await breakerSettingsInForce('redis', {
+      call_timeout_ms: CALL_TIMEOUT,
+      failure_threshold: THRESHOLD,
+      reset_timeout_ms: 1000,
+    });
     const [one] = INSTANCES as [string];
     await registerAndLogin(tenant, 'frozen@example.com', { password: PASSWORD, base: one });
     for (let i = 0; i < MAX_FAILURES; i++) await login('frozen@example.com', 'wrong guess', one);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATE_DIR } from '../stack/paths.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride } from './helpers/etcd.js';
+import { configInForce } from './helpers/live-config.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -33,6 +34,13 @@ beforeAll(async () => {
   restores.push(etcdOverride('replication/ryw_timeout_ms', '200'));
   // this test watches where reads are routed: keep the read cache out of the way
   restores.push(etcdOverride('cache/enabled', 'false'));
+  await configInForce(
+    (a) =>
+      !a.cache.enabled &&
+      a.replication.maxLagSeconds === MAX_LAG_SECONDS &&
+      a.replication.rywTimeoutMs === 200,
+    `cache/enabled false, replication/max_lag_seconds ${MAX_LAG_SECONDS}, replication/ryw_timeout_ms 200`,
+  );
 });
 
 afterAll(async () => {

@@ -14,6 +14,7 @@ import { stackEnv } from '../stack/stack-env.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride } from './helpers/etcd.js';
 import { startInstanceWithRedis } from './helpers/instance-with-redis.js';
+import { configInForce } from './helpers/live-config.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { stopStartedEntries } from './helpers/start-entry.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -29,6 +30,10 @@ beforeAll(async () => {
   // long enough that a lag measured from the new instance's first sample stays under it
   restores.push(etcdOverride('replication/max_lag_seconds', '60'));
   restores.push(etcdOverride('cache/enabled', 'false'));
+  await configInForce(
+    (a) => !a.cache.enabled && a.replication.maxLagSeconds === 60,
+    'cache/enabled false, replication/max_lag_seconds 60',
+  );
 });
 
 afterAll(async () => {

@@ -8,13 +8,17 @@
  * 2. unit tests (`vitest run --project unit`: memory adapters, no services);
  * 3. the local stack is brought up unless every process already serves; the time it took is
  *    printed. The run "owns" the stack only when none of its processes was running before;
- * 4. integration and fault tests against the real processes (everything but test/lifecycle);
- * 5. the lifecycle test (`stack down` leaves nothing behind). When the run does not own the
- *    stack, it runs with SHARDGATE_TEST_RESTORE_STACK=1 and brings the stack back afterwards;
+ * 4. integration and fault tests against the real processes (the `integration` project, which
+ *    excludes test/lifecycle);
+ * 5. the lifecycle test (`stack down` leaves nothing behind; its own vitest project, `lifecycle`).
+ *    When the run does not own the stack, it runs with SHARDGATE_TEST_RESTORE_STACK=1 and brings
+ *    the stack back afterwards;
  * 6. an owned stack that is still up is stopped — also when its `up` failed half-way;
  * 7. the last line is exactly `N passed, N failed`, summed over every vitest run (their JSON
  *    reports). A run that crashed (no report, or a non-zero exit without a failed test: a file
- *    that failed to load) counts as one failed test. Exit code 1 when anything failed.
+ *    that failed to load) counts as one failed test; a skipped or todo test counts as failed (both
+ *    vitest projects set `allowOnly: false`, so a stray `.only` fails too). Exit code 1 when
+ *    anything failed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -91,7 +95,10 @@ function vitest(label: string, args: string[], env: Record<string, string> = {})
   const report = JSON.parse(readFileSync(out, 'utf8')) as VitestReport;
   totals.passed += report.numPassedTests;
   totals.failed += report.numFailedTests;
-  totals.skipped += report.numPendingTests + report.numTodoTests;
+  // a skipped or todo test is a defect: it fails the run, not just a warning above the last line
+  const skipped = report.numPendingTests + report.numTodoTests;
+  totals.skipped += skipped;
+  totals.failed += skipped;
   if (r.status !== 0 && report.numFailedTests === 0) {
     problems.push(`${label}: vitest exited ${r.status} without a failed test (a file failed to load?)`);
     totals.failed += 1;
@@ -116,12 +123,8 @@ async function main(): Promise<void> {
         `local stack: ${started.length} process(es) started by this run in ${seconds.toFixed(1)} s`,
       );
     }
-    vitest('integration', ['--project', 'integration', '--exclude', 'test/lifecycle/**']);
-    vitest(
-      'lifecycle',
-      ['--project', 'integration', 'test/lifecycle/'],
-      owned ? {} : { SHARDGATE_TEST_RESTORE_STACK: '1' },
-    );
+    vitest('integration', ['--project', 'integration']);
+    vitest('lifecycle', ['--project', 'lifecycle'], owned ? {} : { SHARDGATE_TEST_RESTORE_STACK: '1' });
   } finally {
     // anything with a pid file: running, stopped, or dead with leftovers in its process group
     if (owned && (await status()).some((r) => r.state !== 'not started' && r.state !== 'not built')) {
@@ -141,7 +144,9 @@ main()
     console.log('');
     for (const p of problems) console.error(p);
     if (totals.skipped > 0)
-      console.error(`${totals.skipped} test(s) skipped or todo: a skipped test is a defect`);
+      console.error(
+        `${totals.skipped} test(s) skipped or todo, counted as failed: a skipped test is a defect`,
+      );
     console.log(`${totals.passed} passed, ${totals.failed} failed`);
     process.exit(totals.failed > 0 ? 1 : 0);
   });

@@ -311,19 +311,33 @@ describe('CircuitBreaker', () => {
           }, 60),
         );
       });
-    const t0 = performance.now();
-    const error = await breaker.execute(stopsSlowly).catch((e: unknown) => e);
-    events.push('answered');
-    // the timeout is what the caller hears, not the error the call stopped with
-    expect(error).toBeInstanceOf(CallTimeoutError);
-    expect(events).toEqual(['stopped', 'answered']);
-    expect(performance.now() - t0).toBeLessThan(ABANDON_GRACE_MS);
-    // a call that still succeeded while it stopped: its result, since its effect took place
-    const lateSuccess = ({ signal }: { signal: AbortSignal }) =>
-      new Promise<string>((resolve) =>
-        signal.addEventListener('abort', () => setTimeout(() => resolve('done'), 10)),
-      );
-    await expect(breaker.execute(lateSuccess)).resolves.toBe('done');
+    // fake timeouts: the answer comes when the call stopped (20 + 60 ms of timer time, plus the
+    // event loop turns in between, well under 100), not at the end of the grace
+    // (20 + ABANDON_GRACE_MS), however late a busy machine runs the timers
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let error: unknown;
+      const answered = breaker.execute(stopsSlowly).catch((e: unknown) => {
+        error = e;
+        events.push('answered');
+      });
+      expect(100).toBeLessThan(20 + ABANDON_GRACE_MS);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(events).toEqual(['stopped', 'answered']);
+      await answered;
+      // the timeout is what the caller hears, not the error the call stopped with
+      expect(error).toBeInstanceOf(CallTimeoutError);
+      // a call that still succeeded while it stopped: its result, since its effect took place
+      const lateSuccess = ({ signal }: { signal: AbortSignal }) =>
+        new Promise<string>((resolve) =>
+          signal.addEventListener('abort', () => setTimeout(() => resolve('done'), 10)),
+        );
+      const late = breaker.execute(lateSuccess);
+      await vi.advanceTimersByTimeAsync(100);
+      await expect(late).resolves.toBe('done');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('an aborted call that never stops is answered ABANDON_GRACE_MS after the timeout', async () => {

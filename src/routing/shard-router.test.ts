@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
@@ -88,6 +88,32 @@ const shardJson = (replicas: { port: number; weight?: number }[]) =>
     master: { host: 'db', port: 1000 },
     replicas: replicas.map((r) => ({ host: 'db', port: r.port, weight: r.weight ?? 1 })),
   });
+
+/** ryw_timeout_ms (200 in setup()) plus the router's margin of 100 ms for a replica's answer */
+const RYW_BUDGET_MS = 200 + 100;
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/**
+ * With fake timers installed: `read` (started after them) has settled once `ms` of timer time
+ * passed. Without a bound on the hung replica it would never settle, whatever the box's speed.
+ */
+async function settledAfter<T>(read: Promise<T>, ms: number): Promise<T> {
+  let settled = false;
+  read.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  await vi.advanceTimersByTimeAsync(ms);
+  expect(settled, `settled after ${ms} ms of timer time`).toBe(true);
+  return read;
+}
 
 function setup(
   replicas: { port: number; weight?: number }[] = [{ port: 1001 }],
@@ -336,31 +362,35 @@ describe('shard router: read-your-writes', () => {
     const { router, tick, replica, master } = setup();
     master.position = replica.position = '0-1-7';
     await tick();
-    const started = Date.now();
-    // the replica froze after its last probe: the read itself never answers
-    const r = await router.read('s1', { position: token('0-1-7') }, async (session) =>
-      session.server === replica ? new Promise<string>(() => {}) : 'x',
+    vi.useFakeTimers();
+    // the replica froze after its last probe: the read itself never answers; without a bound it
+    // would wait for the hung replica forever (the breaker's timeout upstream). ryw_timeout_ms 200
+    const r = await settledAfter(
+      router.read('s1', { position: token('0-1-7') }, async (session) =>
+        session.server === replica ? new Promise<string>(() => {}) : 'x',
+      ),
+      RYW_BUDGET_MS,
     );
     expect(r.readFrom).toBe('master');
     expect(r.value).toBe('x');
     expect(replica.waits).toBe(0);
-    // without a bound it would wait for the hung replica forever (the breaker's timeout upstream)
-    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('reads from the master soon after ryw_timeout_ms when the replica hangs on a read without a token', async () => {
     const { router, tick, replica } = setup();
     await tick();
-    const started = Date.now();
-    // the replica froze after its last probe (still admitted): the read never answers there
-    const r = await router.read('s1', {}, async (session) =>
-      session.server === replica ? new Promise<string>(() => {}) : 'x',
+    vi.useFakeTimers();
+    // the replica froze after its last probe (still admitted): the read never answers there.
+    // ryw_timeout_ms is 200 here; without a bound the read would wait for the hung replica forever
+    const r = await settledAfter(
+      router.read('s1', {}, async (session) =>
+        session.server === replica ? new Promise<string>(() => {}) : 'x',
+      ),
+      RYW_BUDGET_MS,
     );
     expect(r.readFrom).toBe('master');
     expect(r.value).toBe('x');
     expect(replica.calls).toBeGreaterThan(0);
-    // ryw_timeout_ms is 200 here; without a bound the read would wait for the hung replica forever
-    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('excludes a replica that did not answer a read within the budget: the next reads go to the master at once', async () => {
@@ -404,12 +434,15 @@ describe('shard router: read-your-writes', () => {
     const { router, tick, replica } = setup();
     await tick();
     replica.hangsOnWait = true;
-    const started = Date.now();
-    const r = await router.read('s1', { position: token('0-1-9') }, async () => 'x');
-    expect(r.readFrom).toBe('master');
-    expect(replica.waits).toBe(1);
+    vi.useFakeTimers();
     // ryw_timeout_ms is 200 here; without a bound the read would wait for the hung replica forever
-    expect(Date.now() - started).toBeLessThan(2000);
+    const r = await settledAfter(
+      router.read('s1', { position: token('0-1-9') }, async () => 'x'),
+      RYW_BUDGET_MS,
+    );
+    expect(r.readFrom).toBe('master');
+    expect(r.value).toBe('x');
+    expect(replica.waits).toBe(1);
   });
 
   it('goes to the master when the replica does not reach the token in time', async () => {

@@ -4,10 +4,16 @@ export interface WaitOptions {
   what?: string;
 }
 
+/** a failed `expect` (vitest's AssertionError, also `expect.fail`/`assert`) */
+function isAssertionError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AssertionError';
+}
+
 /**
  * Poll `check` until it returns a truthy value (returned) or the time is up (throws, naming
  * `what`, the last value and the last error). `check` runs at least once; `options` may be just
- * the timeout in ms.
+ * the timeout in ms. Any other error `check` throws is taken as "not yet" and polled again, but a
+ * failed `expect` inside `check` is rethrown at once: it must fail the test, not be retried away.
  */
 export async function waitFor<T>(
   check: () => Promise<T> | T,
@@ -26,6 +32,7 @@ export async function waitFor<T>(
       last = await check();
       if (last) return last as NonNullable<T>;
     } catch (error) {
+      if (isAssertionError(error)) throw error;
       lastError = error;
     }
     await new Promise((r) => setTimeout(r, intervalMs));
