@@ -38,6 +38,31 @@ function setup() {
   return { config, store, cache, db, read, breakers };
 }
 
+/** a ReadCache whose epoch moves land in its own config at once; `moves()` counts them */
+function cacheMovingEpochs({ storeWatchMs }: { storeWatchMs?: number } = {}) {
+  const config = new MemoryConfigStore();
+  const store = new MemoryCacheStore();
+  const metrics = createNoopMetrics();
+  let moves = 0;
+  const cache = new ReadCache({
+    store,
+    config,
+    breakers: new BreakerRegistry({ config, logger: silentLogger, metrics }),
+    logger: silentLogger,
+    metrics,
+    storeWatchMs,
+    epochs: new CacheEpochRetirer(
+      async (value) => {
+        moves++;
+        config.put(CACHE_EPOCH_KEY, String(value));
+      },
+      () => {},
+      { minIntervalMs: 0 },
+    ),
+  });
+  return { config, store, cache, moves: () => moves };
+}
+
 const pos = (gtid: string): ReplicationPosition => ({ shardId: 'shard-1', flavour: 'mariadb', gtid });
 
 describe('ReadCache', () => {
@@ -442,25 +467,7 @@ describe('ReadCache and the cache epoch', () => {
   });
 
   it('a Redis that lost its keys (restart, FLUSHALL) moves the epoch once the watch sees it', async () => {
-    const config = new MemoryConfigStore();
-    const store = new MemoryCacheStore();
-    const metrics = createNoopMetrics();
-    let moves = 0;
-    const cache = new ReadCache({
-      store,
-      config,
-      breakers: new BreakerRegistry({ config, logger: silentLogger, metrics }),
-      logger: silentLogger,
-      metrics,
-      storeWatchMs: 5,
-      epochs: new CacheEpochRetirer(
-        async (value) => {
-          moves++;
-          config.put(CACHE_EPOCH_KEY, String(value));
-        },
-        () => {},
-      ),
-    });
+    const { store, cache, moves } = cacheMovingEpochs({ storeWatchMs: 5 });
     const read = () =>
       cache.read({
         target: { tenantId: 'acme', version: 'book:1', entry: 'book:1' },
@@ -468,13 +475,13 @@ describe('ReadCache and the cache epoch', () => {
         load: async () => ({ value: { title: 'old' }, readFrom: 'replica' as const }),
       });
     await new Promise((r) => setTimeout(r, 30));
-    expect(moves).toBe(0); // a mark found absent at the start is written, not taken for a loss
+    expect(moves()).toBe(0); // a mark found absent at the start is written, not taken for a loss
     await read();
     await new Promise((r) => setTimeout(r, 1));
     expect((await read()).cache).toBe('HIT');
     await store.del(['sg:store-mark']); // what a FLUSHALL or a restart leaves
     await new Promise((r) => setTimeout(r, 30));
-    expect(moves).toBe(1);
+    expect(moves()).toBe(1);
     expect((await read()).cache).toBe('MISS');
     cache.close();
   });
@@ -496,27 +503,9 @@ describe('ReadCache and the cache epoch', () => {
 
 describe('ReadCache epoch moves during an outage', () => {
   function failingCache() {
-    const config = new MemoryConfigStore();
-    const store = new MemoryCacheStore();
-    const metrics = createNoopMetrics();
-    let moves = 0;
-    const cache = new ReadCache({
-      store,
-      config,
-      breakers: new BreakerRegistry({ config, logger: silentLogger, metrics }),
-      logger: silentLogger,
-      metrics,
-      epochs: new CacheEpochRetirer(
-        async (value) => {
-          moves++;
-          config.put(CACHE_EPOCH_KEY, String(value));
-        },
-        () => {},
-        { minIntervalMs: 0 },
-      ),
-    });
+    const { config, store, cache, moves } = cacheMovingEpochs();
     store.failWith = new Error('down');
-    return { config, cache, moves: () => moves };
+    return { config, cache, moves };
   }
 
   it('a failed invalidation within 500 ms of the last move waits for no move of its own', async () => {
