@@ -55,7 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const r of restores.reverse()) r();
   removeTenant(tenant);
-  const keys = await redis.keys(`sg:{${tenant}}:login:*`);
+  const keys = await redis.keys(`sg:{${tenant}}:_login:*`);
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
 });
@@ -86,10 +86,10 @@ describe('failed-login throttling', () => {
     expectThrottled(await login('nobody@example.com', 'wrong guess', HAPROXY), 'unknown email');
 
     // victim and nobody are counted; the bystander's success cleared its count
-    const keys = await redis.keys(`sg:{${tenant}}:login:*`);
+    const keys = await redis.keys(`sg:{${tenant}}:_login:*`);
     expect(keys).toHaveLength(2);
     for (const key of keys) {
-      expect(key).toMatch(/^sg:\{t-thr-[0-9a-f]+\}:login:[0-9a-f]{32}$/);
+      expect(key).toMatch(/^sg:\{t-thr-[0-9a-f]+\}:_login:[0-9a-f]{32}$/);
       expect(key).not.toMatch(/victim|nobody|example/);
       expect(await redis.get(key)).toBe(String(MAX_FAILURES));
       const ttl = await redis.pttl(key);

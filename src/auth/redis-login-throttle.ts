@@ -1,6 +1,8 @@
 /**
  * LoginThrottle on Redis, shared by every API instance: one counter per account at
- * `sg:{<tenant>}:login:<mac>` (the tenant's hash tag, like the read cache), where `<mac>` is a
+ * `sg:{<tenant>}:_login:<mac>` (the tenant's hash tag, like the read cache; `_` because a shard
+ * id cannot hold one, so no shard's cache namespace `sg:{<tenant>}:<shard>:` covers the counters
+ * and a tenant move that clears one leaves them alone), where `<mac>` is a
  * keyed MAC of tenant + normalised email (`keyMac`, derived from the server secret): no email is
  * stored in clear, and one cannot be confirmed by hashing a guess without the secret. Changing the
  * secret orphans the counters (they expire with their window).
@@ -168,7 +170,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     const hex = Array.from(mac.subarray(0, MAC_HEX_CHARS / 2), (b) => b.toString(16).padStart(2, '0')).join(
       '',
     );
-    return `sg:{${tenantId}}:login:${hex}`;
+    return `sg:{${tenantId}}:_login:${hex}`;
   }
 
   /**
