@@ -1,15 +1,21 @@
+import { parseGtid } from '../routing/gtid.js';
+
 /**
- * Merge of two replication positions as stored in cache version keys: per MariaDB GTID domain
- * the highest seq wins, so concurrent raises never lower a version. For MySQL GTID sets the newer
- * text simply replaces the old (documented approximation; MySQL shards are not in the local stack).
- * The same rule runs in Lua inside Redis (redis.ts) and here for the memory store.
+ * Merge of two replication positions as stored in cache version keys, so concurrent raises never
+ * lower a version (a raise arriving after a newer one keeps the newer): per MariaDB GTID domain
+ * the highest seq wins; MySQL GTID sets are united (per uuid, and tag, the union of intervals,
+ * members sorted by key, intervals ascending). Text that does not parse as the flavour's
+ * position replaces what was there. The same rule runs in Lua inside Redis (redis.ts) and here
+ * for the memory store; the Lua keeps a MySQL set with a number past 2^53 - 1 (15 digits: Lua's
+ * doubles) as the newer text replaces it, which this does too.
  */
 export function mergePositions(
   flavour: 'mariadb' | 'mysql',
   current: string | undefined,
   next: string,
 ): string {
-  if (!current || flavour === 'mysql') return next;
+  if (!current) return next;
+  if (flavour === 'mysql') return uniteMySql(current, next) ?? next;
   const domains = new Map<string, { server: string; seq: bigint }>();
   for (const text of [current, next]) {
     for (const part of text.split(',')) {
@@ -23,5 +29,27 @@ export function mergePositions(
   return [...domains]
     .sort(([a], [b]) => Number(a) - Number(b))
     .map(([d, { server, seq }]) => `${d}-${server}-${seq}`)
+    .join(',');
+}
+
+function uniteMySql(current: string, next: string): string | undefined {
+  if (/\d{16}/.test(current) || /\d{16}/.test(next)) return undefined;
+  const a = parseGtid('mysql', current);
+  const b = parseGtid('mysql', next);
+  if (a?.flavour !== 'mysql' || b?.flavour !== 'mysql') return undefined;
+  const keys = [...new Set([...a.sets.keys(), ...b.sets.keys()])].sort();
+  return keys
+    .map((key) => {
+      const all = [...(a.sets.get(key) ?? []), ...(b.sets.get(key) ?? [])].sort((x, y) =>
+        x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0,
+      );
+      const out: [bigint, bigint][] = [];
+      for (const [s, e] of all) {
+        const last = out[out.length - 1];
+        if (last && s <= last[1] + 1n) last[1] = e > last[1] ? e : last[1];
+        else out.push([s, e]);
+      }
+      return [key, ...out.map(([s, e]) => (s === e ? `${s}` : `${s}-${e}`))].join(':');
+    })
     .join(',');
 }

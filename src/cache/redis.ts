@@ -18,8 +18,60 @@ local v = redis.call('GET', KEYS[1]) or ''
 return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
 `;
 
-/** Same rule as position-merge.ts: per GTID domain keep the highest seq; mysql: replace. */
+/**
+ * Same rule as position-merge.ts: MariaDB, per GTID domain the highest seq; MySQL, the union of
+ * the two GTID sets (per uuid and tag, intervals sorted and joined; a number of 16 digits or more,
+ * past what Lua's doubles hold exactly, or text that is no set: the newer text replaces).
+ */
 const RAISE_POSITIONS = `
+local function mysql_union(texts)
+  local sets, keys = {}, {}
+  for _, text in ipairs(texts) do
+    if string.find(text, '%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d') then return nil end
+    for member in string.gmatch(text, '[^,]+') do
+      member = string.gsub(member, '%s', '')
+      local uuid, key = nil, nil
+      for part in string.gmatch(member, '[^:]+') do
+        if not uuid then
+          if not string.match(part, '^%x+%-%x+%-%x+%-%x+%-%x+$') then return nil end
+          uuid = string.lower(part)
+          key = uuid
+        else
+          local s, e = string.match(part, '^(%d+)%-(%d+)$')
+          if not s then s = string.match(part, '^(%d+)$'); e = s end
+          if s then
+            if not sets[key] then sets[key] = {}; table.insert(keys, key) end
+            table.insert(sets[key], {tonumber(s), tonumber(e)})
+          elseif string.match(part, '^[%a_][%w_]*$') then
+            key = uuid .. ':' .. string.lower(part)
+          else
+            return nil
+          end
+        end
+      end
+      if not uuid then return nil end
+    end
+  end
+  table.sort(keys)
+  local members = {}
+  for _, key in ipairs(keys) do
+    local list = sets[key]
+    table.sort(list, function(x, y) return x[1] < y[1] end)
+    local parts, ls, le = {key}, nil, nil
+    for _, iv in ipairs(list) do
+      if ls and iv[1] <= le + 1 then
+        if iv[2] > le then le = iv[2] end
+      else
+        if ls then table.insert(parts, ls == le and string.format('%d', ls) or string.format('%d-%d', ls, le)) end
+        ls, le = iv[1], iv[2]
+      end
+    end
+    table.insert(parts, ls == le and string.format('%d', ls) or string.format('%d-%d', ls, le))
+    table.insert(members, table.concat(parts, ':'))
+  end
+  return table.concat(members, ',')
+end
+
 for _, key in ipairs(KEYS) do
   local cur = redis.call('GET', key)
   local nextpos = ARGV[2]
@@ -39,6 +91,8 @@ for _, key in ipairs(KEYS) do
       table.insert(parts, d .. '-' .. e[1] .. '-' .. e[2])
     end
     nextpos = table.concat(parts, ',')
+  elseif cur and cur ~= '' and ARGV[1] == 'mysql' then
+    nextpos = mysql_union({cur, ARGV[2]}) or ARGV[2]
   end
   redis.call('SET', key, nextpos, 'EX', ARGV[3])
 end

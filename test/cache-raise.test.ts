@@ -1,0 +1,44 @@
+/**
+ * Version raises as Redis merges them (the Lua of src/cache/redis.ts, run by the stack's real
+ * Redis) give the same text as the memory store's rule (src/cache/position-merge.ts), MySQL GTID
+ * sets included: a raise that arrives after a newer one never lowers a version.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mergePositions } from '../src/cache/position-merge.js';
+import { RedisCacheStore } from '../src/cache/redis.js';
+import { topology } from '../stack/topology.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const store = new RedisCacheStore({ url: `redis://${topology.host}:${topology.redis.port}` });
+afterAll(() => store.close());
+const A = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+const B = '0fd4b3b6-0000-11e1-9e33-c80aa9429562';
+
+const cases: [flavour: 'mariadb' | 'mysql', first: string, second: string][] = [
+  ['mariadb', '0-1-10,1-2-3', '0-1-9,2-3-1'],
+  ['mysql', `${A}:1-11`, `${A}:1-10`],
+  ['mysql', `${A}:1-5:9`, `${A}:6-7,${B}:1-3`],
+  ['mysql', `${A.toUpperCase()}:1-2`, `${A}:3,${A}:tag_x:1-4`],
+  ['mysql', `${A}:1-2`, `${A}:1-1234567890123456`],
+  ['mysql', 'not a set', `${A}:1-2`],
+];
+
+describe('version raises in Redis', () => {
+  it.each(cases)('%s: %s then %s merge as the memory store merges them', async (flavour, first, second) => {
+    await waitFor(() => store.get('sg:probe').then(() => true), { timeoutMs: 5000, what: 'redis' });
+    const key = `sg:{t-raise-${randomBytes(3).toString('hex')}}:shard-1:v:book:1`;
+    await store.raisePositions([key], flavour, first, 60);
+    await store.raisePositions([key], flavour, second, 60);
+    expect(await store.get(key)).toBe(mergePositions(flavour, first, second));
+    await store.del([key]);
+  });
+
+  it('MySQL: the later, lower raise keeps the higher set', async () => {
+    const key = `sg:{t-raise-${randomBytes(3).toString('hex')}}:shard-1:v:book:1`;
+    await store.raisePositions([key], 'mysql', `${A}:1-11`, 60);
+    await store.raisePositions([key], 'mysql', `${A}:1-10`, 60);
+    expect(await store.get(key)).toBe(`${A}:1-11`);
+    await store.del([key]);
+  });
+});
