@@ -866,6 +866,20 @@ describe('library routes (memory adapters)', () => {
     // the answers any path can give, which no operation lists
     for (const code of ['not_found', 'method_not_allowed', 'request_timeout', 'headers_too_large'])
       expect(doc.info.description).toContain(`\`${code}\``);
+    // the rules a body must meet beyond its JSON shape are in the schemas (an outside check sent
+    // a 7-character password and a wrong ISBN check digit that the document allowed)
+    const schemas = (
+      doc as unknown as {
+        components: {
+          schemas: Record<
+            string,
+            { properties: Record<string, { minLength?: number; description?: string }> }
+          >;
+        };
+      }
+    ).components.schemas;
+    expect(schemas.RegisterMember?.properties.password?.minLength).toBe(8);
+    expect(schemas.NewBook?.properties.isbn?.description).toContain('check digit');
     type Operation = {
       description?: string;
       parameters?: unknown[];

@@ -152,7 +152,12 @@ export const password = z
   .refine((s) => [...s].length >= 8 && [...s.normalize('NFKC')].length >= 8, 'must be at least 8 characters')
   .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
   .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
-  .refine((s) => VISIBLE.test(s), 'must not be only spaces or invisible characters');
+  .refine((s) => VISIBLE.test(s), 'must not be only spaces or invisible characters')
+  .openapi({
+    minLength: 8,
+    description:
+      '8–128 characters (at least 8 as typed and once normalized to NFKC, as it is hashed), any printable Unicode including spaces; no control characters, not only spaces',
+  });
 const personName = text(200);
 
 export const memberSchema = z
@@ -183,7 +188,12 @@ const isbn = z
     (v) => !ISBN_FORMAT.test(v) || isbnCheckDigitValid(v),
     'the check digit does not match (a mistyped digit?)',
   )
-  .refine((v) => !ISBN_FORMAT.test(v) || isbnPrefixValid(v), 'an ISBN-13 starts with 978 or 979');
+  .refine((v) => !ISBN_FORMAT.test(v) || isbnPrefixValid(v), 'an ISBN-13 starts with 978 or 979')
+  .openapi({
+    description:
+      'an ISBN-10 or ISBN-13 (digits, optionally separated by single hyphens or spaces) whose check digit matches; an ISBN-13 starts with 978 or 979',
+    example: '978-0-13-468599-1',
+  });
 const title = text(300);
 const author = text(200);
 // the range first, and the first failure only: `int()` also checks the safe-integer range, and
