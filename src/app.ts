@@ -18,7 +18,7 @@ import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
-import { finishHeaders, removeHeader } from './http/response-headers.js';
+import { finishHeaders, removeHeader, setHeader, textBody } from './http/response-headers.js';
 import { fieldProblem, validationProblem } from './http/validation-problem.js';
 import { loggableError } from './observability/loggable-error.js';
 import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilience/errors.js';
@@ -202,7 +202,9 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   );
   documentDocRoutes(app);
 
-  // a known path asked with a method it has no route for: 405 with Allow, else 404
+  // a known path asked with a method it has no route for: 405 with Allow, else 404; OPTIONS of a
+  // known path is answered 204 with the same Allow (no CORS headers: browsers still refuse
+  // cross-origin calls, as before)
   let allowedOn: AllowedMethods | undefined;
   app.notFound((c) => {
     // a mistyped path places no tenant, whichever `X-Tenant-ID` came with it (`tenantContext`
@@ -210,6 +212,10 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     removeHeader(c, 'X-Shard');
     allowedOn ??= allowedMethods(app.routes);
     const allow = allowedOn(c.req.path);
+    if (allow.length > 0 && c.req.method === 'OPTIONS') {
+      setHeader(c, 'Allow', allow.join(', '));
+      return textBody(c, null, 204);
+    }
     if (allow.length > 0) {
       return problemResponse(c, {
         status: 405,

@@ -139,6 +139,23 @@ describe('requests Node used to answer bare, or resolve', () => {
   });
 });
 
+describe('OPTIONS', () => {
+  it('of a known path is 204 with Allow and no body, and the connection serves the next request', async () => {
+    // before: 405 method_not_allowed for every path
+    const r = await exchange(
+      'OPTIONS /v1/books HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      { untilClose: true },
+    );
+    expect(r.status).toBe(204);
+    expect(r.headers).toMatch(/\r\nAllow: GET, HEAD, OPTIONS, POST(\r\n|$)/i);
+    expect(r.headers).toMatch(/\r\nX-Request-Id: \S+/i);
+    // nothing between the 204's head and the next answer's status line
+    expect(r.body).toMatch(/^HTTP\/1\.1 200 /);
+    const unknown = await exchange('OPTIONS /v1/nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(unknown.status).toBe(404);
+  });
+});
+
 /** the status of the answer to a POST of `size` bytes to `path`, its whole body written first */
 function postBody(path: string, size: number): Promise<number | string> {
   return new Promise((resolve) => {

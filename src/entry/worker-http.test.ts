@@ -41,11 +41,17 @@ describe('the email worker HTTP port', () => {
     expect(body.breakers.find((b) => b.name === 'rabbitmq')?.settings.failure_threshold).toBe(3);
   });
 
-  it('serves /metrics, 404 elsewhere, 405 with Allow for another method', async () => {
+  it('serves /metrics, 404 elsewhere, 204 to OPTIONS and 405 for another method, both with Allow', async () => {
     const { base } = await serve();
     expect((await fetch(`${base}/metrics`)).status).toBe(200);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     const post = await fetch(`${base}/metrics`, { method: 'POST' });
-    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD, OPTIONS']);
+    const options = await fetch(`${base}/metrics`, { method: 'OPTIONS' });
+    expect([options.status, options.headers.get('allow'), await options.text()]).toEqual([
+      204,
+      'GET, HEAD, OPTIONS',
+      '',
+    ]);
   });
 });

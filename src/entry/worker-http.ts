@@ -3,12 +3,14 @@
  * and `GET /health/circuit-breakers`, the worker's own breakers — `rabbitmq` and
  * `mysql-master:<shard>` for the outbox — in the shape the API instances answer there
  * (CONTRACT.md §6), so every dependency call's breaker is visible somewhere. Anything else is 404;
- * a method other than GET or HEAD is 405 with `Allow`.
+ * OPTIONS is 204 and a method other than GET or HEAD 405, both with `Allow`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConfigStore } from '../config/interface.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
+
+const ALLOW = 'GET, HEAD, OPTIONS';
 
 export function workerHttpHandler({
   metrics,
@@ -27,8 +29,12 @@ export function workerHttpHandler({
         .end('not found; GET /metrics or GET /health/circuit-breakers\n');
       return;
     }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { Allow: ALLOW }).end();
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' }).end('method not allowed\n');
+      res.writeHead(405, { 'Content-Type': 'text/plain', Allow: ALLOW }).end('method not allowed\n');
       return;
     }
     if (path === '/metrics') {

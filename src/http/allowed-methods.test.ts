@@ -12,10 +12,10 @@ describe('allowedMethods', () => {
     { method: 'GET', path: '/*' },
   ]);
 
-  it('lists the methods of every route whose pattern matches, HEAD with GET, middleware left out', () => {
-    expect(allowed('/v1/books')).toEqual(['GET', 'HEAD', 'POST']);
-    expect(allowed('/v1/books/01ABC')).toEqual(['GET', 'HEAD', 'PATCH']);
-    expect(allowed('/v1/loans/x/return')).toEqual(['POST']);
+  it('lists the methods of every route whose pattern matches, HEAD with GET, OPTIONS, middleware left out', () => {
+    expect(allowed('/v1/books')).toEqual(['GET', 'HEAD', 'OPTIONS', 'POST']);
+    expect(allowed('/v1/books/01ABC')).toEqual(['GET', 'HEAD', 'OPTIONS', 'PATCH']);
+    expect(allowed('/v1/loans/x/return')).toEqual(['OPTIONS', 'POST']);
   });
 
   it('finds nothing for a path no route names, nor across a slash', () => {

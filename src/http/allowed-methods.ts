@@ -2,7 +2,8 @@
  * `allowedMethods(routes)`: the methods an app answers on a path, for a 405 with `Allow` when a
  * request names a known path with a method it has no route for (RFC 9110 §15.5.6). `routes` are
  * Hono's `app.routes` (`{method, path}` with `:param` and `*` patterns); middleware entries
- * (method `ALL`) and the catch-all `/*` do not count. A GET route also answers HEAD.
+ * (method `ALL`) and the catch-all `/*` do not count. A GET route also answers HEAD, and every
+ * known path OPTIONS (RFC 9110 §9.3.7: 204 with the same `Allow`); an unknown path has none.
  */
 export type AllowedMethods = (path: string) => string[];
 
@@ -17,6 +18,7 @@ export function allowedMethods(routes: readonly { method: string; path: string }
       methods.add(p.method);
       if (p.method === 'GET') methods.add('HEAD');
     }
+    if (methods.size > 0) methods.add('OPTIONS');
     return [...methods].sort();
   };
 }

@@ -706,18 +706,49 @@ describe('library routes (memory adapters)', () => {
     ]);
   });
 
+  it('answers OPTIONS of a known path 204 with Allow, of an unknown path 404 (RFC 9110 §9.3.7)', async () => {
+    const { call } = setup();
+    // before: 405 method_not_allowed, though the path exists
+    for (const [path, allow] of [
+      ['/v1/books', 'GET, HEAD, OPTIONS, POST'],
+      ['/v1/books/01JD5X8Q9W6ZV1N2M3K4H5G6F7', 'DELETE, GET, HEAD, OPTIONS, PATCH'],
+      ['/v1/loans/01JD5X8Q9W6ZV1N2M3K4H5G6F7/return', 'OPTIONS, POST'],
+      ['/health', 'GET, HEAD, OPTIONS'],
+    ] as const) {
+      for (const tenant of [undefined, null, 'no-such-tenant']) {
+        const r = await call('OPTIONS', path, tenant === undefined ? {} : { tenant });
+        expect([path, r.status, r.res.headers.get('Allow'), r.res.headers.get('X-Shard')]).toEqual([
+          path,
+          204,
+          allow,
+          null,
+        ]);
+        expect(r.json).toBeUndefined();
+        expect(r.res.headers.get('X-Request-Id')).toBeTruthy();
+        // not a CORS preflight answer
+        expect(r.res.headers.get('Access-Control-Allow-Origin')).toBeNull();
+      }
+    }
+    const unknown = await call('OPTIONS', '/v1/nothing-here');
+    expect([unknown.status, unknown.json.code, unknown.res.headers.get('Allow')]).toEqual([
+      404,
+      'not_found',
+      null,
+    ]);
+  });
+
   it('answers a known path asked with another method 405 with Allow, an unknown path 404', async () => {
     const { call } = setup();
     const put = await call('PUT', '/v1/books', { body: {} });
     expect([put.status, put.json.code, put.res.headers.get('Allow')]).toEqual([
       405,
       'method_not_allowed',
-      'GET, HEAD, POST',
+      'GET, HEAD, OPTIONS, POST',
     ]);
     expect(put.res.headers.get('content-type')).toContain('application/problem+json');
     const del = await call('DELETE', '/v1/loans/01JD5X8Q9W6ZV1N2M3K4H5G6F7/return');
-    expect([del.status, del.res.headers.get('Allow')]).toEqual([405, 'POST']);
-    expect((await call('POST', '/health')).res.headers.get('Allow')).toBe('GET, HEAD');
+    expect([del.status, del.res.headers.get('Allow')]).toEqual([405, 'OPTIONS, POST']);
+    expect((await call('POST', '/health')).res.headers.get('Allow')).toBe('GET, HEAD, OPTIONS');
     const unknown = await call('GET', '/v1/nothing-here');
     expect([unknown.status, unknown.json.code]).toEqual([404, 'not_found']);
     // a known tenant's 404 and 405 of the path name no shard, and no cache may keep them
@@ -729,7 +760,7 @@ describe('library routes (memory adapters)', () => {
     for (const tenant of [null, 'no-such-tenant']) {
       expect((await call('GET', '/v1/nope', { tenant })).status).toBe(404);
       const wrong = await call('PUT', '/v1/books', { tenant });
-      expect([wrong.status, wrong.res.headers.get('Allow')]).toEqual([405, 'GET, HEAD, POST']);
+      expect([wrong.status, wrong.res.headers.get('Allow')]).toEqual([405, 'GET, HEAD, OPTIONS, POST']);
     }
     // a known route without a tenant still names the header
     const missing = await call('GET', '/v1/books', { tenant: null });
