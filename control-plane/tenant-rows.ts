@@ -21,6 +21,7 @@ import { type Connection, createConnection, type RowDataPacket } from 'mysql2/pr
 import { formatHostPort } from '../src/config/host-port.js';
 import type { ShardConfig } from '../src/config/schema.js';
 import { flavourOfVersion, positionSql, VERSION_SQL, waitSql } from '../src/db/flavour-sql.js';
+import { SET_SESSION_SQL_MODE } from '../src/db/session-sql-mode.js';
 import { missingPasswordHint, shardPassword } from '../src/db/shard-password.js';
 import type { Env } from '../src/env.js';
 import type { ServerFlavour } from '../src/routing/gtid.js';
@@ -62,6 +63,24 @@ export async function connectShardServer(
   server: ServerAddress,
 ): Promise<Connection> {
   const password = shardPassword(env, shard.passwordEnv);
+  const connection = await openShardServer(env, shardId, shard, server, password);
+  try {
+    // rows are copied as values mysql2 escapes with backslashes (session-sql-mode.ts)
+    await connection.query(SET_SESSION_SQL_MODE);
+  } catch (error) {
+    connection.destroy();
+    throw error;
+  }
+  return connection;
+}
+
+async function openShardServer(
+  env: Pick<Env, 'SHARDGATE_DB_USER'>,
+  shardId: string,
+  shard: ShardConfig,
+  server: ServerAddress,
+  password: string | undefined,
+): Promise<Connection> {
   try {
     return await createConnection({
       host: server.host,

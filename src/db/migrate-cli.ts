@@ -22,6 +22,7 @@ import { refusedServers } from '../config/db-hosts.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
 import { EnvError, parseEnv } from '../env.js';
+import { SET_SESSION_SQL_MODE } from './session-sql-mode.js';
 import { missingPasswordHint, shardPassword } from './shard-password.js';
 
 class CliError extends Error {
@@ -93,6 +94,8 @@ async function migrateShard(
     throw new CliError(`shard ${id} (${where}): cannot connect: ${(error as Error).message}${hint}`, 1);
   });
   try {
+    // the migrator's own statements carry values too (its journal's hashes), escaped by mysql2
+    await connection.query(SET_SESSION_SQL_MODE);
     const [locked] = await connection.query<[]>({
       sql: "SELECT GET_LOCK('shardgate.migrate', 60)",
       rowsAsArray: true,

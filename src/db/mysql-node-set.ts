@@ -42,6 +42,7 @@ import {
 } from './mysql-errors.js';
 import { MysqlSession } from './mysql-session.js';
 import { SqlContext } from './repos/sql-context.js';
+import { SET_SESSION_SQL_MODE } from './session-sql-mode.js';
 import { StatementBatcher } from './statement-batcher.js';
 
 export interface MysqlNodeSetOptions {
@@ -274,7 +275,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
 }
 
 /**
- * The session settings of every connection: the InnoDB lock wait, and on MariaDB ≥ 10.3 only
+ * The session settings of every connection: the pinned `sql_mode` (session-sql-mode.ts: values
+ * are escaped by mysql2 with backslashes), the InnoDB lock wait, and on MariaDB ≥ 10.3 only
  * (inside a MariaDB executable comment, `/` `*M!100300 …`, which MySQL skips as a comment)
  * tracking of `last_gtid`, so a COMMIT's OK packet carries the GTID it produced, and
  * `idle_transaction_timeout`: a transaction that sends nothing for that long is ended by the
@@ -286,7 +288,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
  */
 export function sessionInitSql(lockWaitTimeoutSeconds: number, idleTransactionTimeoutSeconds = 10): string {
   return (
-    `SET SESSION innodb_lock_wait_timeout = ${Number(lockWaitTimeoutSeconds)}` +
+    `${SET_SESSION_SQL_MODE}, innodb_lock_wait_timeout = ${Number(lockWaitTimeoutSeconds)}` +
     ` /*M!100300 , session_track_system_variables = 'last_gtid', idle_transaction_timeout = ${Number(idleTransactionTimeoutSeconds)} */`
   );
 }
@@ -616,11 +618,13 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       this.options.idleTransactionTimeoutSeconds,
     );
     // runs once per new physical connection, before it is handed out (queued ahead of its first
-    // query). A failure is ignored here: the lock wait falls back to the server default and the
-    // GTID of a commit to one more query (MysqlSession.transaction); it never becomes an
-    // unhandled event.
+    // query). A connection it failed on is destroyed, never used: without the pinned sql_mode a
+    // value's escaping may not hold (session-sql-mode.ts); the query queued behind it fails as
+    // a lost connection would. It never becomes an unhandled event.
     pool.pool.on('connection', (connection) => {
-      connection.query(init, () => {});
+      connection.query(init, (error) => {
+        if (error) connection.destroy();
+      });
     });
     return pool;
   }

@@ -7,6 +7,8 @@
  *   rows they return (no gap locks), and a plain SELECT sees the latest committed rows.
  * - `innodb_lock_wait_timeout = 1`: a statement waiting on a row lock fails fast with a SQL
  *   error (not a breaker failure).
+ * - the pinned `sql_mode` (db/session-sql-mode.ts): mysql2 escapes values with backslashes,
+ *   which a server with `NO_BACKSLASH_ESCAPES` would not read as escapes.
  * A connection on which either SET fails is destroyed: whatever was queued behind it fails (a
  * retryable error for the caller) and the pool opens a fresh one next time; no transaction ever
  * runs with the server defaults (REPEATABLE READ, 50 s).
@@ -14,6 +16,7 @@
  * `trace: false` skips mysql2's stack capture per query (errors lose the caller's frames).
  */
 import { createPool, type Pool } from 'mysql2/promise';
+import { SET_SESSION_SQL_MODE } from '../db/session-sql-mode.js';
 
 export interface OutboxPoolOptions {
   host: string;
@@ -56,7 +59,7 @@ export function createOutboxPool({
       if (error) connection.destroy();
     };
     connection.query(
-      `SET SESSION innodb_lock_wait_timeout = ${Math.max(1, Math.floor(lockWaitTimeoutSeconds))}`,
+      `${SET_SESSION_SQL_MODE}, innodb_lock_wait_timeout = ${Math.max(1, Math.floor(lockWaitTimeoutSeconds))}`,
       destroyOnError,
     );
     connection.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', destroyOnError);
