@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { credentialRateOf } from './haproxy.js';
 import {
   DOCKER_CREDENTIAL_RATE_PER_MINUTE,
+  DOCKER_DNS,
   HAPROXY_PROBLEMS,
   localServers,
   problemReply,
@@ -116,12 +117,13 @@ describe('HAProxy config template', () => {
   it('renders for docker with container hostnames from the same template', () => {
     const docker = renderDockerHaproxyConfig();
     for (const a of topology.apis) expect(docker).toContain(`server ${a.id} ${a.id}:${a.port}`);
-    // the same but for the addresses, and the credential limit compose turns on
+    // the same but for the addresses, and the credential limit and run-time resolution compose turns on
     const limited = renderHaproxyConfig({
       bindHost: '127.0.0.1',
       servers: localServers(),
       socketPath: '/tmp/x.sock',
       credentialRatePerMinute: DOCKER_CREDENTIAL_RATE_PER_MINUTE,
+      resolver: { name: 'docker', nameserver: DOCKER_DNS },
     });
     expect(docker.replace(/\S+:\d+|\/\S+\.sock/g, '')).toBe(limited.replace(/\S+:\d+|\/\S+\.sock/g, ''));
   });
@@ -161,6 +163,31 @@ describe('HAProxy config template', () => {
       expect(() => credentialRateOf({ SHARDGATE_LB_CREDENTIAL_RATE: bad }), bad).toThrow(
         /^invalid SHARDGATE_LB_CREDENTIAL_RATE ".*": a whole number 0-1000000/,
       );
+  });
+
+  it("re-resolves the docker servers by Docker's DNS; the local render names addresses and has no resolvers", () => {
+    const docker = renderDockerHaproxyConfig();
+    expect(docker).toMatch(/^resolvers docker\n {2}nameserver dns 127\.0\.0\.11:53\n/m);
+    for (const a of topology.apis)
+      expect(docker).toMatch(
+        new RegExp(
+          `^\\s+server ${a.id} ${a.id}:${a.port} .* resolvers docker init-addr last,libc,none$`,
+          'm',
+        ),
+      );
+    expect(local).not.toMatch(/resolvers|init-addr/);
+  });
+
+  it('lets HAProxy start in compose before the API containers resolve (init-addr none)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardgate-haproxy-'));
+    try {
+      // as written: api-1/api-2 do not resolve here, as in a container started before them
+      const file = join(dir, 'docker.cfg');
+      writeFileSync(file, renderDockerHaproxyConfig());
+      execFileSync(binary('haproxy'), ['-c', '-q', '-f', file], { stdio: 'pipe' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('is accepted by haproxy -c (local and docker renders, with and without tenant affinity)', () => {

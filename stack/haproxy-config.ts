@@ -166,10 +166,34 @@ export interface HaproxyServer {
   weight: number;
 }
 
+/**
+ * Name resolution at run time (compose: Docker's embedded DNS). Without it HAProxy resolves each
+ * server's hostname once, at start, through libc: a recreated API container gets a new address,
+ * and HAProxy keeps checking (and sending to) the old one until it restarts itself.
+ */
+export interface HaproxyResolver {
+  /** `resolvers` section name, referenced by each server */
+  name: string;
+  /** `host:port` of the DNS server */
+  nameserver: string;
+}
+
+/**
+ * A resolution answer is kept `hold valid` while later queries fail, and re-queried every
+ * `timeout resolve`. NXDOMAIN (a stopped container has no record) and the other failures keep
+ * the last address for `hold nx`/`other` before the server goes to maintenance: health checks
+ * already mark it down meanwhile, and it comes back with the first valid answer.
+ * `init-addr last,libc,none`: the state file's address, else libc at start, else no address
+ * (the server starts in maintenance), so HAProxy starts even before the API containers exist.
+ */
+export const RESOLVER_SERVER_OPTIONS = 'init-addr last,libc,none';
+
 export interface HaproxyConfigOptions {
   bindHost: string;
   servers: HaproxyServer[];
   socketPath: string;
+  /** resolve the servers' hostnames at run time too; absent: once, at start (local: IPs only) */
+  resolver?: HaproxyResolver;
   tenantAffinity?: boolean;
   /** credential POSTs per source address and minute; 0 or absent: no limit */
   credentialRatePerMinute?: number;
@@ -186,8 +210,26 @@ export function renderHaproxyConfig({
   credentialRatePerMinute = 0,
   port = topology.haproxy.port,
   statsPort = topology.haproxy.statsPort,
+  resolver,
 }: HaproxyConfigOptions): string {
   const h = topology.haproxy;
+  const resolvers = resolver
+    ? `
+resolvers ${resolver.name}
+  nameserver dns ${resolver.nameserver}
+  accepted_payload_size 8192
+  resolve_retries 3
+  timeout resolve 1s
+  timeout retry 1s
+  hold valid 10s
+  hold obsolete 30s
+  hold nx 30s
+  hold other 30s
+  hold refused 30s
+  hold timeout 30s
+`
+    : '';
+  const serverResolution = resolver ? ` resolvers ${resolver.name} ${RESOLVER_SERVER_OPTIONS}` : '';
   const balance = tenantAffinity
     ? `  balance hdr(X-Tenant-ID)
   hash-type consistent`
@@ -266,7 +308,7 @@ frontend stats
   stats enable
   stats uri /stats
   stats refresh 5s
-
+${resolvers}
 backend ${h.backend}
 ${balance}
   option httpchk GET /health/ready
@@ -274,7 +316,7 @@ ${balance}
   http-reuse safe
   http-request disable-l7-retry unless { method GET HEAD OPTIONS }
   default-server check inter 1s fall 2 rise 2 slowstart 3s agent-check agent-inter 1s
-${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight} agent-port ${s.agentPort}`).join('\n')}
+${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight} agent-port ${s.agentPort}${serverResolution}`).join('\n')}
 ${credentialTable}`;
 }
 
@@ -288,7 +330,13 @@ export function localServers(): HaproxyServer[] {
   }));
 }
 
-/** docker/compose.yml service names are the instance ids; HAProxy listens on all interfaces there. */
+/** Docker's embedded DNS server, in every container of a user-defined network (compose's default) */
+export const DOCKER_DNS = '127.0.0.11:53';
+
+/**
+ * docker/compose.yml service names are the instance ids, resolved by Docker's DNS at run time
+ * (a recreated container has a new address); HAProxy listens on all interfaces there.
+ */
 export function renderDockerHaproxyConfig(): string {
   return renderHaproxyConfig({
     bindHost: '0.0.0.0',
@@ -301,5 +349,6 @@ export function renderDockerHaproxyConfig(): string {
     })),
     socketPath: '/var/run/haproxy/haproxy.sock',
     credentialRatePerMinute: DOCKER_CREDENTIAL_RATE_PER_MINUTE,
+    resolver: { name: 'docker', nameserver: DOCKER_DNS },
   });
 }

@@ -5,13 +5,28 @@
  * generated files (HAProxy config, etcd seed) equal a fresh render of the shared templates, that
  * shardgate-ctl accepts the seed, and that the init service applies it to an empty cluster only
  * (its shell script runs here against a stub `node`).
+ * What `config` cannot see and a container would only show at run time is checked from the file
+ * and the Dockerfile: each container listens on the port it publishes, each replica follows its
+ * own shard's master, every Node entry is built from a source file, start order behind `init`,
+ * the weights HAProxy and the agent-check agree on, state on named volumes, restart policies and
+ * stop grace periods, and the image's mail directory and `shardgate-ctl` link.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { envSchema } from '../src/env.js';
 import { DOCKER_GENERATED } from '../stack/docker-config.js';
 import { DOCKER_SECRETS, writeDockerSecrets } from '../stack/docker-secrets.js';
 import { REPO_ROOT } from '../stack/paths.js';
@@ -19,15 +34,33 @@ import { REDIS_MAXMEMORY, REDIS_MAXMEMORY_POLICY, REDIS_MAXMEMORY_SAMPLES } from
 import { topology } from '../stack/topology.js';
 
 type Port = string | number | { published: string | number; target: number };
+type Mount = string | { type?: string; source?: string; target: string };
 interface Service {
+  image?: string;
+  build?: unknown;
+  user?: string;
+  hostname?: string;
+  restart?: string;
+  stop_grace_period?: string;
   ports?: Port[];
   command?: string[];
   environment?: Record<string, string>;
+  volumes?: Mount[];
   depends_on?: Record<string, { condition: string }> | string[];
 }
 interface Compose {
   services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
 }
+
+/** the image docker/Dockerfile builds; every service running it is a Node process of ours */
+const NODE_IMAGE = 'shardgate:local';
+const DOCKERFILE = readFileSync(join(REPO_ROOT, 'docker', 'Dockerfile'), 'utf8');
+const DOCKER_HAPROXY_CFG = readFileSync(join(REPO_ROOT, 'docker', 'haproxy', 'haproxy.cfg'), 'utf8');
+const MARIADB_NODES = topology.shards.flatMap((s) => [s.master, ...s.replicas]);
+/** where the official images keep their data */
+const MARIADB_DATADIR = '/var/lib/mysql';
+const RABBITMQ_DATADIR = '/var/lib/rabbitmq';
 
 /** one-shot services of compose that have no long-running counterpart in the local stack */
 const ONE_SHOT = ['init'];
@@ -58,6 +91,85 @@ function published(ports: Port[] = []): number[] {
   return ports.map((p) =>
     typeof p === 'object' ? Number(p.published) : Number(String(p).split(':').at(-2) ?? p),
   );
+}
+
+/** the container side of each port mapping (`host:published:target[/proto]`) */
+function containerPorts(ports: Port[] = []): number[] {
+  return ports.map((p) =>
+    typeof p === 'object' ? Number(p.target) : Number(String(p).split(':').at(-1)!.split('/')[0]),
+  );
+}
+
+/** `--name=value` of a command, or the argument after `--name` */
+function flag(cmd: string[] = [], name: string): string | undefined {
+  const joined = cmd.find((a) => a.startsWith(`${name}=`));
+  if (joined !== undefined) return joined.slice(name.length + 1);
+  const i = cmd.indexOf(name);
+  return i >= 0 ? cmd[i + 1] : undefined;
+}
+
+/**
+ * The ports a service's process listens on inside its container, read from what configures it
+ * (command line, environment, haproxy.cfg), not from its `ports:`: a mapping to another container
+ * port (`8080:80`) publishes a port nothing answers on.
+ */
+function listensOn(name: string, s: Service): number[] {
+  const env = s.environment ?? {};
+  if (MARIADB_NODES.some((n) => n.name === name)) return [Number(flag(s.command, '--port'))];
+  if (topology.apis.some((a) => a.id === name)) return [Number(env.PORT)];
+  switch (name) {
+    case topology.etcd.name:
+      return (flag(s.command, '--listen-client-urls') ?? '').split(',').map((u) => Number(new URL(u).port));
+    case topology.redis.name:
+      return [Number(flag(s.command, '--port'))];
+    case topology.rabbitmq.name:
+      return [Number(env.RABBITMQ_NODE_PORT)];
+    case topology.smtp.name:
+      // stack/smtp-sink.ts: SHARDGATE_SMTP_PORT, else the topology's port
+      return [Number(env.SHARDGATE_SMTP_PORT ?? topology.smtp.port)];
+    case topology.haproxy.name:
+      return [...DOCKER_HAPROXY_CFG.matchAll(/^\s+bind \S+:(\d+)/gm)].map((m) => Number(m[1]));
+    case topology.worker.name:
+      return [Number(env.SHARDGATE_WORKER_METRICS_PORT ?? 0)].filter((p) => p > 0);
+    default:
+      return [];
+  }
+}
+
+/** `[source, target]` of each mount; source undefined for an anonymous volume */
+function mounts(s: Service): [string | undefined, string][] {
+  return (s.volumes ?? []).map((v) => {
+    if (typeof v === 'object') return [v.source, v.target];
+    const parts = v.split(':');
+    return parts.length === 1 ? [undefined, parts[0]!] : [parts[0], parts[1]!];
+  });
+}
+
+/** the `dist/….js` files a command runs (also inside a `sh -c` script) */
+function distEntries(cmd: string[]): string[] {
+  return cmd.flatMap((a) => a.match(/\bdist\/[\w./-]+\.js\b/g) ?? []);
+}
+
+/** a Dockerfile's stages, each the text from its FROM to the next */
+function dockerStages(text: string): string[] {
+  return text.split(/^(?=FROM )/m).filter((s) => s.startsWith('FROM '));
+}
+
+/** a Dockerfile's instructions, continuation lines joined */
+function instructions(text: string): string[] {
+  return text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'));
+}
+
+/** a compose duration (`20s`, `1m30s`, `500ms`) in milliseconds; undefined when unset */
+function durationMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = [...String(text).matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.map((m) => m[0]).join('') !== String(text)) throw new Error(`not a duration: ${text}`);
+  return parts.reduce((sum, m) => sum + Number(m[1]) * unit[m[2]!]!, 0);
 }
 
 describe('docker/compose.yml', () => {
@@ -138,10 +250,200 @@ describe('docker/compose.yml', () => {
     expect(ports(topology.smtp.name)).toEqual([topology.smtp.port]);
     expect(ports(topology.haproxy.name)).toEqual([topology.haproxy.port, topology.haproxy.statsPort].sort());
     for (const a of topology.apis) expect(ports(a.id)).toEqual([a.port]);
+    // the local stack's worker serves /metrics on the topology's port; so does its container
+    expect(ports(topology.worker.name)).toEqual([topology.worker.metricsPort]);
+    expect(compose.services[topology.worker.name]?.environment?.SHARDGATE_WORKER_METRICS_PORT).toBe(
+      String(topology.worker.metricsPort),
+    );
     for (const s of topology.shards) {
       expect(ports(s.master.name)).toEqual([s.master.port]);
       for (const r of s.replicas) expect(ports(r.name)).toEqual([r.port]);
     }
+  });
+
+  it('maps each published port to the same container port, the one its service listens on', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      const inside = containerPorts(service.ports).sort();
+      expect(inside, `${name}: container ports = its published ports`).toEqual(
+        published(service.ports).sort(),
+      );
+      expect(inside, `${name}: container ports = the ports it listens on`).toEqual(
+        listensOn(name, service).sort(),
+      );
+    }
+  });
+
+  it("points each replica at its own shard's master (host and port of stack/topology.ts), started after it", () => {
+    for (const s of topology.shards)
+      for (const r of s.replicas) {
+        const replica = compose.services[r.name];
+        expect(replica?.environment, r.name).toMatchObject({
+          MASTER_HOST: s.master.name,
+          MASTER_PORT: String(s.master.port),
+        });
+        expect(
+          (replica?.depends_on as Record<string, { condition: string }>)?.[s.master.name],
+          r.name,
+        ).toEqual({
+          condition: 'service_healthy',
+        });
+      }
+  });
+
+  it('runs in every Node container a dist/ entry that the build makes from a source file', () => {
+    // tsc (tsconfig.build.json) turns <dir>/x.ts of its include into dist/<dir>/x.js; dist/ here
+    // may be stale or absent, so the source is what must exist
+    const include = (
+      JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] }
+    ).include;
+    const cmd = instructions(dockerStages(DOCKERFILE).at(-1)!).findLast((l) => l.startsWith('CMD '));
+    const imageCmd = JSON.parse(cmd!.slice('CMD '.length)) as string[];
+    const node = Object.entries(compose.services).filter(([, s]) => s.image === NODE_IMAGE);
+    expect(node.map(([name]) => name)).toEqual(
+      expect.arrayContaining([topology.smtp.name, topology.worker.name, topology.lbSync.name, 'init']),
+    );
+    for (const [name, service] of [...node, ['Dockerfile CMD', { command: imageCmd }] as const]) {
+      const entries = distEntries(service.command ?? imageCmd);
+      expect(entries.length, `${name}: ${JSON.stringify(service.command ?? imageCmd)}`).toBeGreaterThan(0);
+      for (const entry of entries) {
+        const source = entry.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+        expect(include, `${name}: ${entry}`).toContain(source.split('/')[0]);
+        expect(source.endsWith('.test.ts'), `${name}: ${entry}`).toBe(false);
+        expect(existsSync(join(REPO_ROOT, source)), `${name}: ${entry} (no ${source})`).toBe(true);
+      }
+    }
+  });
+
+  it('starts the API and worker containers only after init completed successfully', () => {
+    // `service_started` would start them against an unseeded etcd and unmigrated shards, and
+    // start them even when init failed
+    for (const name of [...topology.apis.map((a) => a.id), topology.worker.name]) {
+      const deps = compose.services[name]?.depends_on as Record<string, { condition: string }> | undefined;
+      expect(deps?.init, name).toEqual({ condition: 'service_completed_successfully' });
+    }
+    const init = compose.services.init?.depends_on as Record<string, { condition: string }>;
+    for (const n of MARIADB_NODES) expect(init?.[n.name], n.name).toEqual({ condition: 'service_healthy' });
+  });
+
+  it("gives each API container the topology's LB weight, the weight haproxy.cfg gives its server", () => {
+    // the agent-check answers in percent of SHARDGATE_LB_INITIAL_WEIGHT: any other value than the
+    // server's configured weight is read by HAProxy as a weight change (`up 1000%`), which
+    // `lb sync` then undoes
+    for (const a of topology.apis) {
+      expect(compose.services[a.id]?.environment?.SHARDGATE_LB_INITIAL_WEIGHT, a.id).toBe(String(a.weight));
+      expect(DOCKER_HAPROXY_CFG).toMatch(new RegExp(`^\\s+server ${a.id} \\S+ weight ${a.weight} `, 'm'));
+    }
+  });
+
+  it("creates the SMTP sink's mail directory in the image, owned by node, before USER node", () => {
+    // a named volume starts as a copy of the image directory it mounts over, owner included; with
+    // no directory there, Docker creates it root-owned 755, and the sink (user node) can write no
+    // message: it answers 451 and every mail goes to the dead-letter queue
+    const sink = compose.services[topology.smtp.name]!;
+    const mailDir = sink.environment?.SHARDGATE_MAIL_DIR;
+    expect(mailDir).toBeDefined();
+    expect(sink.user ?? 'node').toBe('node');
+    const [source] = mounts(sink).find(([, target]) => target === mailDir) ?? [];
+    expect(Object.keys(compose.volumes ?? {}), `${mailDir}: a named volume`).toContain(source);
+    const runtime = instructions(dockerStages(DOCKERFILE).at(-1)!);
+    const user = runtime.findIndex((l) => /^USER node\s*$/.test(l));
+    expect(user).toBeGreaterThan(0);
+    const dir = new RegExp(`\\s${mailDir!.replace(/[/.]/g, '\\$&')}(\\s|$)`);
+    const runs = runtime.slice(0, user).filter((l) => l.startsWith('RUN ') && dir.test(l));
+    expect(
+      runs.some((l) => /\bmkdir\b/.test(l)),
+      `RUN mkdir … ${mailDir} before USER node`,
+    ).toBe(true);
+    expect(
+      runs.some((l) => /\bchown\s+(-\S+\s+)*node(:node)?\s/.test(l)),
+      `RUN chown node … ${mailDir} before USER node`,
+    ).toBe(true);
+  });
+
+  it('keeps the state of every stateful service on a named volume of its own, so `down` and `up` keep it', () => {
+    const stateDirs: Record<string, string | undefined> = {
+      ...Object.fromEntries(MARIADB_NODES.map((n) => [n.name, MARIADB_DATADIR])),
+      [topology.rabbitmq.name]: RABBITMQ_DATADIR,
+      [topology.etcd.name]: flag(compose.services[topology.etcd.name]?.command, '--data-dir'),
+      [topology.smtp.name]: compose.services[topology.smtp.name]?.environment?.SHARDGATE_MAIL_DIR,
+    };
+    const named = Object.keys(compose.volumes ?? {});
+    const used: string[] = [];
+    for (const [name, dir] of Object.entries(stateDirs)) {
+      expect(dir, name).toBeDefined();
+      const [source] = mounts(compose.services[name]!).find(([, target]) => target === dir) ?? [];
+      expect(named, `${name}: ${dir} on a named volume`).toContain(source);
+      used.push(source!);
+    }
+    // two nodes on one volume would share (and corrupt) one datadir
+    expect(new Set(used).size).toBe(used.length);
+    // RabbitMQ names its data directory after its node name, whose host part is the container's
+    // hostname: a hostname that changed with each container would leave the data behind
+    const rabbit = compose.services[topology.rabbitmq.name]!;
+    expect(rabbit.hostname).toBeDefined();
+    expect(rabbit.environment?.RABBITMQ_NODENAME).toBe(topology.rabbitmq.node);
+    expect(rabbit.environment?.RABBITMQ_NODENAME?.split('@')[1]).toBe(rabbit.hostname);
+    // Redis holds a cache only: it must persist nothing (else it needs a volume too)
+    const redis = compose.services[topology.redis.name]?.command;
+    expect(flag(redis, '--save')).toBe('');
+    expect(flag(redis, '--appendonly')).toBe('no');
+  });
+
+  it('restarts every long-running service unless stopped by hand; the one-shot init never', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (ONE_SHOT.includes(name)) expect(service.restart ?? 'no', name).toBe('no');
+      else expect(['unless-stopped', 'always'], name).toContain(service.restart);
+    }
+  });
+
+  it('gives the API and worker containers longer than their own shutdown before SIGKILL', () => {
+    // node.ts: drain, then SHARDGATE_SHUTDOWN_TIMEOUT_MS for open requests, then it exits 1
+    // itself 5 s later; Docker's default 10 s would kill a draining instance mid-request
+    for (const name of [...topology.apis.map((a) => a.id), topology.worker.name]) {
+      const env = compose.services[name]?.environment ?? {};
+      const drain = envSchema.shape.SHARDGATE_DRAIN_MS.parse(env.SHARDGATE_DRAIN_MS);
+      const shutdown = envSchema.shape.SHARDGATE_SHUTDOWN_TIMEOUT_MS.parse(env.SHARDGATE_SHUTDOWN_TIMEOUT_MS);
+      const grace = durationMs(compose.services[name]?.stop_grace_period);
+      expect(grace, name).toBeDefined();
+      expect(grace!, name).toBeGreaterThan(drain + shutdown + 5000);
+    }
+  });
+
+  it('re-resolves the API containers by Docker DNS (a recreated container gets a new address)', () => {
+    expect(DOCKER_HAPROXY_CFG).toMatch(/^resolvers docker\n(\s+.*\n)*?\s+nameserver \S+ 127\.0\.0\.11:53\n/m);
+    for (const a of topology.apis)
+      expect(DOCKER_HAPROXY_CFG).toMatch(
+        new RegExp(
+          `^\\s+server ${a.id} ${a.id}:${a.port} .*\\bresolvers docker init-addr last,libc,none\\b`,
+          'm',
+        ),
+      );
+  });
+
+  it('links shardgate-ctl in the image: its bin is in place when npm ci links the workspace', () => {
+    // npm skips a workspace bin whose file is missing at install time, without a word
+    const bin = (
+      JSON.parse(readFileSync(join(REPO_ROOT, 'control-plane', 'package.json'), 'utf8')) as {
+        bin: Record<string, string>;
+      }
+    ).bin['shardgate-ctl'];
+    const file = `control-plane/${bin}`;
+    const build = instructions(dockerStages(DOCKERFILE)[0]!);
+    const ci = build.findIndex((l) => /^RUN npm ci\b/.test(l));
+    expect(ci).toBeGreaterThan(0);
+    const copied = build
+      .slice(0, ci)
+      .filter((l) => l.startsWith('COPY ') && !l.includes('--from'))
+      .flatMap((l) => l.split(/\s+/).slice(1, -1))
+      .map((src) => src.replace(/\/$/, ''));
+    expect(
+      copied.some((src) => file === src || file.startsWith(`${src}/`)),
+      `COPY of ${file} before npm ci`,
+    ).toBe(true);
+    // and the runtime stage has the bin the link points at
+    expect(instructions(dockerStages(DOCKERFILE).at(-1)!)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^COPY --from=build \/app\/control-plane(\/bin)? /)]),
+    );
   });
 
   it('runs each MariaDB node with its topology port and server id on the thread pool, replicas read-only', () => {
