@@ -14,7 +14,11 @@ export async function instanceRejections(urls: string[]): Promise<Map<string, Re
   const answers = await Promise.all(
     urls.map(async (url) => {
       try {
-        const res = await fetch(`${url}/health/config`, { signal: AbortSignal.timeout(1000) });
+        // no redirect followed: only the instance's own answer counts
+        const res = await fetch(`${url}/health/config`, {
+          signal: AbortSignal.timeout(1000),
+          redirect: 'error',
+        });
         if (!res.ok) {
           await res.body?.cancel();
           return undefined;

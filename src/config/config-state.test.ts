@@ -134,6 +134,29 @@ describe('ConfigState', () => {
     expect(envSchema.parse({ SHARDGATE_INSTANCE_ID: 'API.Host-1' }).SHARDGATE_INSTANCE_ID).toBe('API.Host-1');
   });
 
+  it('takes an instance url of scheme, host and port only (shardgate-ctl fetches it)', () => {
+    const entry = (url: string) =>
+      parseConfigKey('instances/api-1', JSON.stringify({ url, configRevision: 1, startedAt: 'now' })).ok;
+    for (const good of [
+      'http://127.0.0.1:8101',
+      'https://api-1.example:443',
+      'http://[::1]:8102',
+      'http://x',
+    ])
+      expect([good, entry(good)]).toEqual([good, true]);
+    for (const bad of [
+      'file:///etc/passwd',
+      'http://user:pw@10.0.0.1:80',
+      'http://169.254.169.254/latest/meta-data',
+      'http://127.0.0.1:8101/',
+      'http://127.0.0.1:8101?x=1',
+      'http://127.0.0.1:8101#x',
+      'not a url',
+      `http://${'a'.repeat(2050)}`,
+    ])
+      expect([bad, entry(bad)]).toEqual([bad, false]);
+  });
+
   it('takes a passwordEnv of the form SHARDGATE_DB_PASSWORD_<SUFFIX>', () => {
     const s = new ConfigState();
     s.load([['shards/s1', '{"master":{"host":"h","port":1},"passwordEnv":"SHARDGATE_DB_PASSWORD_S1"}', 1]]);

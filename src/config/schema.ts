@@ -207,8 +207,37 @@ export const weightSchema = intText(0, 256);
 export const CACHE_EPOCH_KEY = 'runtime/cache_epoch';
 const cacheEpochSchema = intText(0, Number.MAX_SAFE_INTEGER);
 
+/**
+ * Where an instance answers: `http(s)://host:port`, nothing more. `shardgate-ctl status` and
+ * `shards list` fetch `<url>/health/config` of every registered instance: a value any etcd writer
+ * can put must not make the operator's machine fetch a path, a query, another scheme or send
+ * credentials (an outside review).
+ */
+const instanceUrlSchema = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return false;
+    }
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.username === '' &&
+      url.password === '' &&
+      url.pathname === '/' &&
+      !value.endsWith('/') &&
+      url.search === '' &&
+      url.hash === '' &&
+      !value.includes('?') &&
+      !value.includes('#')
+    );
+  }, 'must be http(s)://host:port, without a path, query or credentials');
+
 export const instanceSchema = z.object({
-  url: z.string(),
+  url: instanceUrlSchema,
   configRevision: z.number().int().min(0),
   startedAt: z.string(),
 });
