@@ -36,6 +36,16 @@ const tenantIdType = customType<{ data: string; driverData: string }>({
   dataType: () => 'varchar(63) CHARACTER SET ascii COLLATE ascii_bin',
 });
 const at = (name: string) => datetime(name, { mode: 'date', fsp: 3 });
+/**
+ * A book's author, which `GET /v1/books?author=` compares: utf8mb4_unicode_520_ci ignores case
+ * and accents as the database default (utf8mb4_unicode_ci) does, but gives every character outside
+ * the Basic Multilingual Plane a weight of its own. Under utf8mb4_unicode_ci they all weigh the
+ * same, so `?author=🦄 Grin` found `😀 Grin` and `🐉 Grin`, and `𠮷野` found `𩸽野` (an outside
+ * check). Exists on MariaDB ≥ 10.0 and MySQL ≥ 5.6.
+ */
+const authorType = customType<{ data: string; driverData: string }>({
+  dataType: () => 'varchar(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci',
+});
 
 /** One row per tenant on its shard: the registration counter that makes "first member" race-safe. */
 export const tenantState = mysqlTable('tenant_state', {
@@ -70,7 +80,7 @@ export const books = mysqlTable(
     id: asciiId('id').notNull(),
     isbn: varchar('isbn', { length: 17 }).notNull(),
     title: varchar('title', { length: 300 }).notNull(),
-    author: varchar('author', { length: 200 }).notNull(),
+    author: authorType('author').notNull(),
     copies: int('copies').notNull(),
     available: int('available').notNull(),
     createdAt: at('created_at').notNull(),

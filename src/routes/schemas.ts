@@ -191,7 +191,7 @@ const isbn = z
   .refine((v) => !ISBN_FORMAT.test(v) || isbnPrefixValid(v), 'an ISBN-13 starts with 978 or 979')
   .openapi({
     description:
-      'an ISBN-10 or ISBN-13 (digits, optionally separated by single hyphens or spaces) whose check digit matches; an ISBN-13 starts with 978 or 979',
+      'an ISBN-10 or ISBN-13 (digits, optionally separated by single hyphens or spaces, at most 17 characters in all) whose check digit matches; an ISBN-13 starts with 978 or 979; kept as sent, not unique',
     example: '978-0-13-468599-1',
   });
 const title = text(300);
