@@ -53,5 +53,23 @@ export class IdempotencyKeyTaken extends Error {
   }
 }
 
+/**
+ * Thrown by `IdempotencyRepo.claim` when the claim met a concurrent claim of the key in the
+ * database (a deadlock or a lock wait between their inserts: InnoDB's insert-intention locks on
+ * one key, after the holder rolled back). `cause` is the driver's error, so the adapter still
+ * retries the write as a transaction conflict; a conflict that persists, its last attempt's
+ * claim failing so, is a request with the same key in progress, not an unavailable master
+ * (routes/idempotency.ts).
+ */
+export class IdempotencyKeyContended extends Error {
+  constructor(
+    readonly key: string,
+    options: { cause: unknown },
+  ) {
+    super('idempotency key contended', options);
+    this.name = 'IdempotencyKeyContended';
+  }
+}
+
 /** the HKDF label of the key of requests' fingerprints (Services.requestFingerprints) */
 export const REQUEST_FINGERPRINT_LABEL = 'shardgate/idempotency-fingerprint/v1';

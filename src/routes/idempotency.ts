@@ -35,6 +35,7 @@ import {
   IDEMPOTENCY_HEADER,
   IDEMPOTENCY_KEY_PATTERN,
   IDEMPOTENCY_RETENTION_MS,
+  IdempotencyKeyContended,
   IdempotencyKeyTaken,
   type IdempotencyRecord,
 } from '../domain/idempotency.js';
@@ -46,6 +47,7 @@ import { requestHeader } from '../http/request-header.js';
 import { setHeader, textBody } from '../http/response-headers.js';
 import { fieldProblem } from '../http/validation-problem.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { DependencyError } from '../resilience/errors.js';
 import { failureProblem } from './respond.js';
 
 /** a key row without an answer younger than this is a write still being answered */
@@ -71,6 +73,8 @@ const inProgress = () =>
 class KeyedWrites implements DataAccess {
   committed = false;
   private claimed = false;
+  /** the latest attempt's claim met a concurrent claim of the key (IdempotencyKeyContended) */
+  private claimContended = false;
 
   constructor(
     private readonly inner: DataAccess,
@@ -89,7 +93,14 @@ class KeyedWrites implements DataAccess {
       const out = await this.inner.write(
         tenant,
         async (repos, tx) => {
-          await repos.idempotency.claim(this.key, this.fingerprint, new Date());
+          // each attempt of the write (a conflict is retried) claims again
+          try {
+            await repos.idempotency.claim(this.key, this.fingerprint, new Date());
+            this.claimContended = false;
+          } catch (error) {
+            this.claimContended = error instanceof IdempotencyKeyContended;
+            throw error;
+          }
           return fn(repos, tx);
         },
         options,
@@ -97,8 +108,12 @@ class KeyedWrites implements DataAccess {
       this.committed = out.result.ok;
       return out;
     } catch (error) {
-      // another request with this key committed while this one waited for it
+      // another request with this key committed while this one waited for it, or their claims
+      // kept meeting in the database until the adapter's retries ran out (its last attempt's
+      // claim was the one that failed): a 503 "transaction conflict persisted" before, with the
+      // master healthy (8 of 300 same-key retries of a borrow with no copy free, an outside check)
       if (error instanceof IdempotencyKeyTaken) throw inProgress();
+      if (this.claimContended && error instanceof DependencyError) throw inProgress();
       throw error;
     }
   }

@@ -7,12 +7,13 @@
 import { and, eq, gte, lt, sql } from 'drizzle-orm';
 import {
   expiredBefore,
+  IdempotencyKeyContended,
   IdempotencyKeyTaken,
   type IdempotencyRecord,
   type StoredResponse,
 } from '../../domain/idempotency.js';
 import type { IdempotencyRepo } from '../../domain/repositories.js';
-import { isDuplicateKey } from '../mysql-errors.js';
+import { isDuplicateKey, isTransactionConflict } from '../mysql-errors.js';
 import { idempotencyKeys } from '../schema.js';
 import { affectedRows, type Queryable } from './queryable.js';
 import type { SqlContext } from './sql-context.js';
@@ -60,6 +61,9 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
     } catch (error) {
       // the only unique key of the table is its primary key
       if (isDuplicateKey(error)) throw new IdempotencyKeyTaken(key);
+      // concurrent claims of one key can deadlock once its holder rolled back (a request whose
+      // write failed): still retried as a conflict, then answered as a request in progress
+      if (isTransactionConflict(error)) throw new IdempotencyKeyContended(key, { cause: error });
       throw error;
     }
   }
