@@ -9,7 +9,10 @@
  *
  * One round trip per decision: a script checks the count, counts the attempt and sets the
  * window's expiry on the first one (PEXPIRE; also on a counter found without one, so no counter
- * can outlive its window). A success is one more round trip (DEL); a failure none.
+ * can outlive its window). A success is one more round trip (DEL); a failure one more too: it is
+ * counted apart (`<key>:failed`, same window), so a refusal can tell a full count of failures
+ * (Retry-After: the window's rest) from one of checks still in flight (Retry-After: 1 s). A
+ * failure whose count cannot reach Redis stays counted as an attempt all the same.
  *
  * Failure mode: FAIL OPEN. Every call goes through the `redis` breaker, shared with the read
  * cache. While Redis is down, slow or its breaker open, logins are admitted unthrottled and a
@@ -37,7 +40,10 @@ import {
   UNCOUNTED_ATTEMPT,
 } from './login-throttle.js';
 
-/** KEYS[1] counter; ARGV max failures, window ms → {1 admitted | 0 throttled, ms left in the window} */
+/**
+ * KEYS[1] counter, KEYS[2] failures; ARGV max failures, window ms → {1 admitted | 0 throttled, ms
+ * left in the window, failures counted}
+ */
 const ADMIT = `
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 local admitted = 0
@@ -50,7 +56,16 @@ if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   ttl = tonumber(ARGV[2])
 end
-return {admitted, ttl}
+return {admitted, ttl, tonumber(redis.call('GET', KEYS[2]) or '0')}
+`;
+
+/** a failed attempt: one more failure, expiring with the counter's window (KEYS as ADMIT's) */
+const FAIL = `
+local f = redis.call('INCR', KEYS[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then ttl = tonumber(ARGV[1]) end
+redis.call('PEXPIRE', KEYS[2], ttl)
+return f
 `;
 
 /** an admitted attempt without a verdict: uncount it (the window's expiry is kept) */
@@ -66,7 +81,13 @@ const BREAKER = 'redis';
 const MAC_HEX_CHARS = 32;
 
 interface ThrottleCommands {
-  loginAdmit(key: string, maxFailures: number, windowMs: number): Promise<[number, number]>;
+  loginAdmit(
+    key: string,
+    failedKey: string,
+    maxFailures: number,
+    windowMs: number,
+  ): Promise<[number, number, number]>;
+  loginFail(key: string, failedKey: string, windowMs: number): Promise<number>;
   loginRelease(key: string): Promise<number>;
 }
 
@@ -111,7 +132,8 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter
     this.redis.on('error', () => {});
-    this.redis.defineCommand('loginAdmit', { numberOfKeys: 1, lua: ADMIT });
+    this.redis.defineCommand('loginAdmit', { numberOfKeys: 2, lua: ADMIT });
+    this.redis.defineCommand('loginFail', { numberOfKeys: 2, lua: FAIL });
     this.redis.defineCommand('loginRelease', { numberOfKeys: 1, lua: RELEASE });
     this.commands = this.redis as unknown as ThrottleCommands;
     this.breakers = breakers;
@@ -128,10 +150,11 @@ export class RedisLoginThrottle implements LoginThrottle {
 
   async admit(account: LoginAccount): Promise<LoginAdmission> {
     const key = await this.key(account);
-    let reply: [number, number];
+    const failedKey = `${key}:failed`;
+    let reply: [number, number, number];
     try {
       reply = await this.call(() =>
-        this.commands.loginAdmit(key, this.policy.maxFailures, this.policy.windowMs),
+        this.commands.loginAdmit(key, failedKey, this.policy.maxFailures, this.policy.windowMs),
       );
     } catch (error) {
       this.decisions.inc({ decision: 'unthrottled' });
@@ -139,9 +162,12 @@ export class RedisLoginThrottle implements LoginThrottle {
       return { admitted: true, attempt: UNCOUNTED_ATTEMPT };
     }
     if (this.warnings.warned) this.available();
-    const [admitted, msLeft] = reply;
+    const [admitted, msLeft, failed] = reply;
     if (admitted !== 1) {
       this.decisions.inc({ decision: 'throttled' });
+      // the count is full of checks still in flight: they settle within the second
+      if (Number(failed) < this.policy.maxFailures)
+        return { admitted: false, retryAfterSeconds: 1, inFlight: true };
       return { admitted: false, retryAfterSeconds: Math.max(1, Math.ceil(Number(msLeft) / 1000)) };
     }
     this.decisions.inc({ decision: 'admitted' });
@@ -149,12 +175,16 @@ export class RedisLoginThrottle implements LoginThrottle {
       admitted: true,
       attempt: {
         settle: async (outcome) => {
-          if (outcome === 'failed') return;
           try {
-            if (outcome === 'succeeded') await this.call(() => this.redis.del(key));
+            if (outcome === 'failed')
+              await this.call(() => this.commands.loginFail(key, failedKey, this.policy.windowMs));
+            else if (outcome === 'succeeded') await this.call(() => this.redis.del(key, failedKey));
             else await this.call(() => this.commands.loginRelease(key));
           } catch (error) {
-            this.unavailable(outcome === 'succeeded' ? 'clear' : 'release', error);
+            this.unavailable(
+              outcome === 'failed' ? 'fail' : outcome === 'succeeded' ? 'clear' : 'release',
+              error,
+            );
           }
         },
       },

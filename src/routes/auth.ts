@@ -29,12 +29,20 @@ const changePasswordBody = z
 
 const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
 
-function tooManyLoginAttempts(retryAfterSeconds: number): ProblemError {
+function tooManyLoginAttempts({
+  retryAfterSeconds,
+  inFlight,
+}: {
+  retryAfterSeconds: number;
+  inFlight?: boolean;
+}): ProblemError {
   return new ProblemError({
     status: 429,
     code: 'too_many_login_attempts',
     title: 'Too many login attempts',
-    detail: `too many failed password checks for this account; try again in ${retryAfterSeconds} s`,
+    detail: inFlight
+      ? `too many password checks of this account at once; try again in ${retryAfterSeconds} s`
+      : `too many failed password checks for this account; try again in ${retryAfterSeconds} s`,
     headers: { 'Retry-After': String(retryAfterSeconds) },
   });
 }
@@ -68,7 +76,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       const input = c.req.valid('json');
       // Before the password is verified: a throttled attempt costs no hashing and tells nothing.
       const admission = await services.loginThrottle.admit(loginAccount(c.get('tenant').id, input.email));
-      if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
+      if (!admission.admitted) throw tooManyLoginAttempts(admission);
       // login settles the attempt: the only failure of a login is invalid_credentials
       const outcome = await login(services, c.get('tenant'), input, admission.attempt);
       markRead(c, outcome.readFrom);
@@ -112,7 +120,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
         c.req.valid('json'),
         async (email) => {
           const admission = await services.loginThrottle.admit(loginAccount(tenant.id, email));
-          if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
+          if (!admission.admitted) throw tooManyLoginAttempts(admission);
           return admission.attempt;
         },
       );
