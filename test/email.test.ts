@@ -5,7 +5,8 @@
  * - RabbitMQ frozen: 100 registrations all 201; after it resumes exactly 100 welcome emails;
  * - SMTP sink frozen 30 s during 12 registrations (longer than the mail attempts last): all 12
  *   arrive afterwards, none twice;
- * - worker SIGKILLed mid-batch and restarted: none lost, none doubled;
+ * - worker SIGKILLed mid-batch and restarted: none lost; sent again only from the dots-to-COMMIT
+ *   gap (README "Email"), one batch at most, each copy the same Message-ID;
  * - a poison message ends in the dead-letter queue after the configured attempts, others flow;
  * - a row the relay still holds for a moment is mailed as soon as it is free (no retry);
  * - messages published together whose outbox rows are free / held by another delivery /
@@ -272,7 +273,7 @@ describe('email side effects', () => {
     expect(doubled(mails)).toEqual([]);
   });
 
-  it('the worker SIGKILLed mid-batch and restarted: no email lost, none doubled', async () => {
+  it('the worker SIGKILLed mid-batch and restarted: no email lost; a mail sent again only from the dots-to-COMMIT gap, as the same message', async () => {
     await quiet();
     const emails = addresses(60, 'kill');
     const registering = registerAll(emails);
@@ -292,8 +293,19 @@ describe('email side effects', () => {
     await allArrive(emails, 60_000);
     await new Promise((r) => setTimeout(r, 2000));
     const mails = mailsTo(new Set(emails));
-    expect(mails.length).toBe(60);
-    expect(doubled(mails)).toEqual([]);
+    // none lost: every address got its mail
+    expect(new Set(mails.map((m) => m.to)).size).toBe(60);
+    // SMTP has no idempotent submission: a kill between a batch's final dots and its durable
+    // COMMIT (a few ms; README "Email") sends that batch again after the restart. Only that gap:
+    // at most one batch (8 mails) twice, each copy the same message (its Message-ID carries the
+    // outbox id, so a receiver can drop it). CI once saw 1 of 60 so; most kills miss the gap.
+    const again = doubled(mails);
+    expect(mails.length - 60).toBe(again.length);
+    expect(again.length).toBeLessThanOrEqual(8);
+    for (const to of again) {
+      const ids = new Set(mails.filter((m) => m.to === to).map((m) => m.messageId));
+      expect([to, ids.size]).toEqual([to, 1]);
+    }
   });
 
   it('a poison message is dead-lettered after the configured attempts and does not block others', async () => {
