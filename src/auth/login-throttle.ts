@@ -13,10 +13,7 @@
  * So at most `maxFailures` verifications run per account and window, however many attempts are
  * sent at once or spread over how many instances (counting after the failure would let a burst
  * of parallel guesses all pass the check before the first failure is recorded). The price: more
- * than `maxFailures` logins of one account in flight at the same moment get 429 too, but with
- * `Retry-After: 1` while fewer than `maxFailures` of the window's checks have failed (before,
- * the window's 15 minutes: 20 same-key password changes at once, the password right, told 10
- * clients to wait 15 minutes for a change that had succeeded — an outside check).
+ * than `maxFailures` logins of one account in flight at the same moment get 429 too.
  *
  * Anyone who knows an email can lock that account out for one window by failing on purpose;
  * that is the accepted cost of per-account throttling (the window ends by itself).
@@ -63,14 +60,8 @@ export type LoginAdmission =
   | { admitted: true; attempt: LoginAttempt }
   | {
       admitted: false;
-      /**
-       * for `Retry-After` (≥ 1): seconds until the account's window ends once `maxFailures`
-       * checks have failed in it; 1 while fewer have, the rest of the count being checks still
-       * in flight (`inFlight`), which settle within the second
-       */
+      /** seconds until the account's window ends (≥ 1), for `Retry-After` */
       retryAfterSeconds: number;
-      /** refused for checks in flight, not for failures: the same request may be sent again shortly */
-      inFlight?: boolean;
     };
 
 export interface LoginThrottle {

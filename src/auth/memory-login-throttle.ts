@@ -14,8 +14,6 @@ import {
 interface Window {
   /** attempts counted (failed, or still in flight) */
   count: number;
-  /** attempts that failed */
-  failed: number;
   endsAt: number;
 }
 
@@ -41,12 +39,10 @@ export class MemoryLoginThrottle implements LoginThrottle {
       window = undefined;
     }
     if (window && window.count >= this.policy.maxFailures) {
-      if (window.failed < this.policy.maxFailures)
-        return { admitted: false, retryAfterSeconds: 1, inFlight: true };
       return { admitted: false, retryAfterSeconds: Math.max(1, Math.ceil((window.endsAt - now) / 1000)) };
     }
     if (!window) {
-      window = { count: 0, failed: 0, endsAt: now + this.policy.windowMs };
+      window = { count: 0, endsAt: now + this.policy.windowMs };
       this.windows.set(key, window);
     }
     window.count++;
@@ -58,8 +54,7 @@ export class MemoryLoginThrottle implements LoginThrottle {
           // only the window this attempt was counted in: a newer one owes it nothing
           if (this.windows.get(key) !== counted) return;
           if (outcome === 'succeeded') this.windows.delete(key);
-          else if (outcome === 'failed') counted.failed++;
-          else if (--counted.count <= 0) this.windows.delete(key);
+          else if (outcome === 'undecided' && --counted.count <= 0) this.windows.delete(key);
         },
       },
     };

@@ -9,10 +9,7 @@
  *
  * One round trip per decision: a script checks the count, counts the attempt and sets the
  * window's expiry on the first one (PEXPIRE; also on a counter found without one, so no counter
- * can outlive its window). A success is one more round trip (DEL); a failure one more too: it is
- * counted apart (`<key>:failed`, same window), so a refusal can tell a full count of failures
- * (Retry-After: the window's rest) from one of checks still in flight (Retry-After: 1 s). A
- * failure whose count cannot reach Redis stays counted as an attempt all the same.
+ * can outlive its window). A success is one more round trip (DEL); a failure none.
  *
  * Failure mode: FAIL OPEN. Every call goes through the `redis` breaker, shared with the read
  * cache. While Redis is down, slow or its breaker open, logins are admitted unthrottled and a
@@ -40,10 +37,7 @@ import {
   UNCOUNTED_ATTEMPT,
 } from './login-throttle.js';
 
-/**
- * KEYS[1] counter, KEYS[2] failures; ARGV max failures, window ms → {1 admitted | 0 throttled, ms
- * left in the window, failures counted}
- */
+/** KEYS[1] counter; ARGV max failures, window ms → {1 admitted | 0 throttled, ms left in the window} */
 const ADMIT = `
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 local admitted = 0
@@ -56,16 +50,7 @@ if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   ttl = tonumber(ARGV[2])
 end
-return {admitted, ttl, tonumber(redis.call('GET', KEYS[2]) or '0')}
-`;
-
-/** a failed attempt: one more failure, expiring with the counter's window (KEYS as ADMIT's) */
-const FAIL = `
-local f = redis.call('INCR', KEYS[2])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then ttl = tonumber(ARGV[1]) end
-redis.call('PEXPIRE', KEYS[2], ttl)
-return f
+return {admitted, ttl}
 `;
 
 /** an admitted attempt without a verdict: uncount it (the window's expiry is kept) */
@@ -81,13 +66,7 @@ const BREAKER = 'redis';
 const MAC_HEX_CHARS = 32;
 
 interface ThrottleCommands {
-  loginAdmit(
-    key: string,
-    failedKey: string,
-    maxFailures: number,
-    windowMs: number,
-  ): Promise<[number, number, number]>;
-  loginFail(key: string, failedKey: string, windowMs: number): Promise<number>;
+  loginAdmit(key: string, maxFailures: number, windowMs: number): Promise<[number, number]>;
   loginRelease(key: string): Promise<number>;
 }
 
@@ -132,8 +111,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter
     this.redis.on('error', () => {});
-    this.redis.defineCommand('loginAdmit', { numberOfKeys: 2, lua: ADMIT });
-    this.redis.defineCommand('loginFail', { numberOfKeys: 2, lua: FAIL });
+    this.redis.defineCommand('loginAdmit', { numberOfKeys: 1, lua: ADMIT });
     this.redis.defineCommand('loginRelease', { numberOfKeys: 1, lua: RELEASE });
     this.commands = this.redis as unknown as ThrottleCommands;
     this.breakers = breakers;
@@ -150,11 +128,10 @@ export class RedisLoginThrottle implements LoginThrottle {
 
   async admit(account: LoginAccount): Promise<LoginAdmission> {
     const key = await this.key(account);
-    const failedKey = `${key}:failed`;
-    let reply: [number, number, number];
+    let reply: [number, number];
     try {
       reply = await this.call(() =>
-        this.commands.loginAdmit(key, failedKey, this.policy.maxFailures, this.policy.windowMs),
+        this.commands.loginAdmit(key, this.policy.maxFailures, this.policy.windowMs),
       );
     } catch (error) {
       this.decisions.inc({ decision: 'unthrottled' });
@@ -162,12 +139,9 @@ export class RedisLoginThrottle implements LoginThrottle {
       return { admitted: true, attempt: UNCOUNTED_ATTEMPT };
     }
     if (this.warnings.warned) this.available();
-    const [admitted, msLeft, failed] = reply;
+    const [admitted, msLeft] = reply;
     if (admitted !== 1) {
       this.decisions.inc({ decision: 'throttled' });
-      // the count is full of checks still in flight: they settle within the second
-      if (Number(failed) < this.policy.maxFailures)
-        return { admitted: false, retryAfterSeconds: 1, inFlight: true };
       return { admitted: false, retryAfterSeconds: Math.max(1, Math.ceil(Number(msLeft) / 1000)) };
     }
     this.decisions.inc({ decision: 'admitted' });
@@ -175,16 +149,12 @@ export class RedisLoginThrottle implements LoginThrottle {
       admitted: true,
       attempt: {
         settle: async (outcome) => {
+          if (outcome === 'failed') return;
           try {
-            if (outcome === 'failed')
-              await this.call(() => this.commands.loginFail(key, failedKey, this.policy.windowMs));
-            else if (outcome === 'succeeded') await this.call(() => this.redis.del(key, failedKey));
+            if (outcome === 'succeeded') await this.call(() => this.redis.del(key));
             else await this.call(() => this.commands.loginRelease(key));
           } catch (error) {
-            this.unavailable(
-              outcome === 'failed' ? 'fail' : outcome === 'succeeded' ? 'clear' : 'release',
-              error,
-            );
+            this.unavailable(outcome === 'succeeded' ? 'clear' : 'release', error);
           }
         },
       },

@@ -29,20 +29,12 @@ const changePasswordBody = z
 
 const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
 
-function tooManyLoginAttempts({
-  retryAfterSeconds,
-  inFlight,
-}: {
-  retryAfterSeconds: number;
-  inFlight?: boolean;
-}): ProblemError {
+function tooManyLoginAttempts(retryAfterSeconds: number): ProblemError {
   return new ProblemError({
     status: 429,
     code: 'too_many_login_attempts',
     title: 'Too many login attempts',
-    detail: inFlight
-      ? `too many password checks of this account at once; try again in ${retryAfterSeconds} s`
-      : `too many failed password checks for this account; try again in ${retryAfterSeconds} s`,
+    detail: `too many failed password checks for this account; try again in ${retryAfterSeconds} s`,
     headers: { 'Retry-After': String(retryAfterSeconds) },
   });
 }
@@ -76,7 +68,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       const input = c.req.valid('json');
       // Before the password is verified: a throttled attempt costs no hashing and tells nothing.
       const admission = await services.loginThrottle.admit(loginAccount(c.get('tenant').id, input.email));
-      if (!admission.admitted) throw tooManyLoginAttempts(admission);
+      if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
       // login settles the attempt: the only failure of a login is invalid_credentials
       const outcome = await login(services, c.get('tenant'), input, admission.attempt);
       markRead(c, outcome.readFrom);
@@ -120,7 +112,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
         c.req.valid('json'),
         async (email) => {
           const admission = await services.loginThrottle.admit(loginAccount(tenant.id, email));
-          if (!admission.admitted) throw tooManyLoginAttempts(admission);
+          if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
           return admission.attempt;
         },
       );
