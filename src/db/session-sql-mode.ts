@@ -1,7 +1,8 @@
 /**
- * The `sql_mode` every MySQL/MariaDB connection of shardgate sets for its session, whatever the
- * server's global one is (the instances' pools, the outbox's, `shardgate-ctl`'s row copies,
- * migrations).
+ * The `sql_mode` every MySQL/MariaDB connection of shardgate that sends values sets for its
+ * session, whatever the server's global one is (the instances' pools, the outbox's,
+ * `shardgate-ctl`'s row copies, migrations; not the short connection that stops a hung write's
+ * thread, which sends numbers only).
  *
  * Why: mysql2 (under Drizzle and StatementBatcher) puts values into the SQL text itself, escaping
  * a quote with a backslash. A server whose `sql_mode` holds `NO_BACKSLASH_ESCAPES` (a setting a

@@ -22,7 +22,7 @@ import {
 } from '../domain/data-access.js';
 import type { TenantRepos } from '../domain/repositories.js';
 import type { Failure, Result } from '../domain/result.js';
-import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { ConflictPersistedError } from '../resilience/dependency-unavailable.js';
 import { AFTER_STALL_MS, STALL_MIN_MS, stalledMs } from '../resilience/stall-watch.js';
 import type { ShardRouter } from '../routing/shard-router.js';
 import { isTransactionConflict } from './mysql-errors.js';
@@ -121,14 +121,10 @@ export class SqlDataAccess implements DataAccess {
       } catch (error) {
         if (!isTransactionConflict(error)) throw error;
         if (attempt >= this.conflictRetries) {
-          throw new DependencyUnavailableError(
-            `mysql-master:${tenant.shardId}`,
-            'transaction conflict persisted',
-            {
-              cause: error,
-              retryAfterSeconds: 1,
-            },
-          );
+          throw new ConflictPersistedError(`mysql-master:${tenant.shardId}`, {
+            cause: error,
+            retryAfterSeconds: 1,
+          });
         }
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
       }

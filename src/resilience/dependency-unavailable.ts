@@ -18,3 +18,16 @@ export class DependencyUnavailableError extends DependencyError {
     this.name = 'DependencyUnavailableError';
   }
 }
+
+/**
+ * A write whose transaction kept meeting others' locks (deadlocks, lock wait timeouts) until the
+ * adapter's retries ran out: the master answered every attempt. Told apart from the other
+ * unavailabilities (no free connection, a lost connection) so that a caller that knows what it
+ * contended for can answer more precisely (routes/idempotency.ts: its own key, in progress).
+ */
+export class ConflictPersistedError extends DependencyUnavailableError {
+  constructor(dependency: string, options: DependencyErrorOptions = {}) {
+    super(dependency, 'transaction conflict persisted', options);
+    this.name = 'ConflictPersistedError';
+  }
+}

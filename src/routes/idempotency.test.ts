@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { MemoryDataAccess } from '../db/memory-data-access.js';
-import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { IdempotencyKeyContended } from '../domain/idempotency.js';
+import { ConflictPersistedError, DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { createMemoryServices } from '../testing/memory-services.js';
 
 function setup() {
@@ -210,6 +211,42 @@ describe('Idempotency-Key', () => {
     expect(again.status).toBe(201);
     expect(again.res.headers.get('Idempotent-Replayed')).toBe('true');
     expect(again.text).toBe(first.text);
+  });
+
+  it('answers 409 in progress when claims of the key kept deadlocking, 503 when the last attempt failed otherwise', async () => {
+    const { call, register, data, book } = setup();
+    const token = await register('lib@example.com');
+    const write = data.write.bind(data);
+    /** the adapter: one attempt whose claim meets another claim of the key, then `last` */
+    const contendedThen = (last: Error) => {
+      data.write = async (tenant, fn, options) => {
+        await write(
+          tenant,
+          (repos, tx) => {
+            const idempotency = Object.assign(Object.create(repos.idempotency), {
+              claim: async () => {
+                throw new IdempotencyKeyContended('k', { cause: new Error('ER_LOCK_DEADLOCK') });
+              },
+            });
+            return fn(Object.assign(Object.create(repos), { idempotency }), tx);
+          },
+          options,
+        ).catch(() => {});
+        throw last;
+      };
+    };
+    // its retries ran out on the same contention: the other request with the key is running
+    contendedThen(new ConflictPersistedError('mysql-master:shard-1', { retryAfterSeconds: 1 }));
+    const racing = await call('POST', '/v1/books', { token, key: 'k-race', body: book });
+    expect([racing.status, racing.json.code]).toEqual([409, 'idempotency_key_in_progress']);
+    // the retry found no free connection before its claim ran: that is the master's 503 (before
+    // the flag of the attempt before made it a 409)
+    contendedThen(
+      new DependencyUnavailableError('mysql-master:shard-1', 'no free connection within 1000 ms'),
+    );
+    const busy = await call('POST', '/v1/books', { token, key: 'k-busy', body: book });
+    expect([busy.status, busy.json.code]).toEqual([503, 'dependency_unavailable']);
+    expect(data.committed.books.size).toBe(0);
   });
 
   it('stores nothing for a write that failed, so the key can be sent again', async () => {

@@ -46,7 +46,7 @@ import { ProblemError } from '../http/problem.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader, textBody } from '../http/response-headers.js';
 import { fieldProblem } from '../http/validation-problem.js';
-import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { ConflictPersistedError, DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { failureProblem } from './respond.js';
 
 /** a key row without an answer younger than this is a write still being answered */
@@ -112,8 +112,9 @@ class KeyedWrites implements DataAccess {
       // claim was the one that failed): a 503 "transaction conflict persisted" before, with the
       // master healthy (8 of 300 same-key retries of a borrow with no copy free, an outside check)
       if (error instanceof IdempotencyKeyTaken) throw inProgress();
-      // (not a breaker that opened or a call that timed out meanwhile: those are the master's)
-      if (this.claimContended && error instanceof DependencyUnavailableError) throw inProgress();
+      // (only the conflict's own error: an attempt that failed before its claim ran — no free
+      // connection, a breaker that opened — leaves the flag of the one before, and is the master's)
+      if (this.claimContended && error instanceof ConflictPersistedError) throw inProgress();
       throw error;
     }
   }
