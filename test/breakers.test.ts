@@ -264,8 +264,11 @@ describe('circuit breakers with live settings', () => {
       console.log(
         `CPU of 8 registrations: refused ${refusedCpu.toFixed(3)} s, hashed ${hashedCpu.toFixed(3)} s`,
       );
+      // refusals that hashed would cost at least what the hashes did; half of it tells them apart
+      // with room for a scrape's and a GC's noise (a CI run measured 0.061 s refused against
+      // 0.217 s hashed, over the quarter this bound was before)
       expect(refusedCpu, `CPU s of 8 refused registrations; 8 that hashed took ${hashedCpu}`).toBeLessThan(
-        hashedCpu / 4,
+        hashedCpu / 2,
       );
       // the other shard writes; both shards read
       const w = await api('POST', '/v1/books', { tenant: tenantB, token: tokenB, base, body: book });
