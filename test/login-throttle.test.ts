@@ -8,12 +8,22 @@
  * - Redis holds one expiring counter per throttled account, under a MAC, never the email;
  * - Redis frozen (SIGSTOP): logins fail open — a throttled account logs in — and only the few
  *   before the `redis` breaker opened wait for its call timeout; after SIGCONT the count is back;
- *   the instance logs one warning for the freeze and, once Redis answers, that it is back.
+ *   the instance logs one warning for the freeze and, once Redis answers, that it is back;
+ * - a burst of logins with the right password is told to retry in 1 s, never the window's 900 s;
+ * - RedisLoginThrottle follows the rules every throttle does (testing/login-throttle-spec.ts),
+ *   against this Redis and its clock.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisLoginThrottle } from '../src/auth/redis-login-throttle.js';
+import { MemoryConfigStore } from '../src/config/memory-config-store.js';
+import { webCryptoDerivedMac } from '../src/crypto/derived-mac.js';
+import { createLogger } from '../src/observability/logger.js';
+import { createNoopMetrics } from '../src/observability/metrics.js';
+import { BreakerRegistry } from '../src/resilience/breaker-registry.js';
+import { describeLoginThrottle } from '../src/testing/login-throttle-spec.js';
 import { LOG_DIR, STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { type ApiAnswer, api, HAPROXY, INSTANCES, registerAndLogin } from './helpers/api.js';
@@ -89,9 +99,10 @@ describe('failed-login throttling', () => {
     const keys = await redis.keys(`sg:{${tenant}}:_login:*`);
     expect(keys).toHaveLength(2);
     for (const key of keys) {
-      expect(key).toMatch(/^sg:\{t-thr-[0-9a-f]+\}:_login:[0-9a-f]{32}$/);
+      expect(key).toMatch(/^sg:\{t-thr-[0-9a-f]+\}:_login:h:[0-9a-f]{32}$/);
       expect(key).not.toMatch(/victim|nobody|example/);
-      expect(await redis.get(key)).toBe(String(MAX_FAILURES));
+      // the window's failures; no attempt left in flight
+      expect(await redis.hgetall(key)).toEqual({ f: String(MAX_FAILURES) });
       const ttl = await redis.pttl(key);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(WINDOW_SECONDS * 1000);
@@ -115,6 +126,45 @@ describe('failed-login throttling', () => {
     for (const base of INSTANCES) expectThrottled(await change(PASSWORD, base), `${base} change-password`);
     // one account: its logins are throttled too, and the password was not changed
     expectThrottled(await login('stolen@example.com', PASSWORD, HAPROXY), 'login after the guesses');
+  });
+
+  it('tells a burst of logins with the right password to retry in 1 s, not to wait out the window', async () => {
+    await registerAndLogin(tenant, 'burst@example.com', { password: PASSWORD });
+    // more at once than the budget, over both instances: the first 10 admitted are still being
+    // checked (argon2) when the others ask
+    const answers = await Promise.all(
+      Array.from({ length: 3 * MAX_FAILURES }, (_, i) =>
+        login('burst@example.com', PASSWORD, INSTANCES[i % INSTANCES.length]!),
+      ),
+    );
+    const refused = answers.filter((a) => a.status !== 200);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect([r.status, r.json?.code, r.headers.get('Retry-After')]).toEqual([
+        429,
+        'too_many_login_attempts',
+        '1',
+      ]);
+    }
+    // nothing failed: the account logs in at once
+    expect((await login('burst@example.com', PASSWORD, HAPROXY)).status).toBe(200);
+  });
+
+  it("takes over an earlier version's counter as that many failures, with its expiry", async () => {
+    const before = new Set(await redis.keys(`sg:{${tenant}}:_login:*`));
+    expect((await login('upgraded@example.com', 'wrong guess', HAPROXY)).status).toBe(401);
+    const [key] = (await redis.keys(`sg:{${tenant}}:_login:*`)).filter((k) => !before.has(k));
+    expect(key).toMatch(/:_login:h:/);
+    // as a version before the hash left it: a string counter of 10 at the key without `h:`
+    const legacy = key!.replace(':_login:h:', ':_login:');
+    await redis.del(key!);
+    await redis.set(legacy, String(MAX_FAILURES), 'PX', 60_000);
+    const r = await login('upgraded@example.com', PASSWORD, HAPROXY);
+    expectThrottled(r, 'after the upgrade');
+    expect(Number(r.headers.get('Retry-After'))).toBeLessThanOrEqual(60);
+    expect(await redis.exists(legacy)).toBe(0);
+    expect(await redis.hgetall(key!)).toEqual({ f: String(MAX_FAILURES) });
+    expect(await redis.pttl(key!)).toBeLessThanOrEqual(60_000);
   });
 
   it('fails open while Redis is frozen: a throttled account logs in, at once once the breaker is open', async () => {
@@ -172,4 +222,23 @@ describe('failed-login throttling', () => {
     // one warning for the whole freeze, not one per login (WarnLimiter)
     expect(logSince('login throttle unavailable')).toHaveLength(1);
   });
+});
+
+describeLoginThrottle('RedisLoginThrottle', {
+  make: async (policy) => {
+    const config = new MemoryConfigStore();
+    const logger = createLogger({ level: 'silent' });
+    const metrics = createNoopMetrics();
+    const throttle = new RedisLoginThrottle({
+      url: `redis://${topology.host}:${topology.redis.port}`,
+      breakers: new BreakerRegistry({ config, logger, metrics }),
+      logger,
+      metrics,
+      keyMac: webCryptoDerivedMac({ secret: 'spec-secret-spec-secret-spec-secret-01', label: 'spec' }),
+      policy,
+    });
+    await throttle.ready();
+    return throttle;
+  },
+  advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 });

@@ -8,12 +8,20 @@
  * the answers never tell whether it exists.
  *
  * Attempts are counted when they are admitted, not when they fail: `admit` reserves a slot
- * before the password is verified, and the attempt then settles it — a failure keeps it counted,
- * a success clears the count, an attempt without a verdict (a dependency failed) gives it back.
- * So at most `maxFailures` verifications run per account and window, however many attempts are
- * sent at once or spread over how many instances (counting after the failure would let a burst
- * of parallel guesses all pass the check before the first failure is recorded). The price: more
- * than `maxFailures` logins of one account in flight at the same moment get 429 too.
+ * before the password is verified, and the attempt then settles it — a failure turns it into a
+ * counted failure, a success clears the account's failures, an attempt without a verdict (a
+ * dependency failed) gives it back. So at most `maxFailures` verifications run per account and
+ * window, however many attempts are sent at once or spread over how many instances (counting
+ * after the failure would let a burst of parallel guesses all pass the check before the first
+ * failure is recorded). The price: while failures and attempts in flight together reach
+ * `maxFailures`, a further attempt is refused too — but told to retry in 1 s (`reason:
+ * 'in_flight'`), not to wait out the window, which only `maxFailures` settled failures earn.
+ *
+ * Each attempt belongs to the window it was admitted in: settling it after that window ended (or
+ * after the account's failures were cleared and a new window began) changes nothing in the new
+ * one. An attempt not settled within `staleAttemptMs` (its process died, or its settle could not
+ * reach the store) is counted as a failure then — it may have checked the password — and its late
+ * settle changes nothing.
  *
  * Anyone who knows an email can lock that account out for one window by failing on purpose;
  * that is the accepted cost of per-account throttling (the window ends by itself).
@@ -28,10 +36,19 @@ export interface LoginThrottlePolicy {
   maxFailures: number;
   /** window length in ms, from the first counted attempt */
   windowMs: number;
+  /** an admitted attempt not settled within this many ms is counted as a failure */
+  staleAttemptMs: number;
 }
 
-/** after 10 failures within 15 minutes, 429 until those 15 minutes have passed */
-export const LOGIN_THROTTLE_POLICY: LoginThrottlePolicy = { maxFailures: 10, windowMs: 15 * 60_000 };
+/**
+ * After 10 failures within 15 minutes, 429 until those 15 minutes have passed. A login's steps are
+ * each bounded by a breaker's call timeout (seconds), so one unsettled after a minute is not coming.
+ */
+export const LOGIN_THROTTLE_POLICY: LoginThrottlePolicy = {
+  maxFailures: 10,
+  windowMs: 15 * 60_000,
+  staleAttemptMs: 60_000,
+};
 
 export interface LoginAccount {
   tenantId: string;
@@ -49,9 +66,10 @@ export type LoginOutcome = 'succeeded' | 'failed' | 'undecided';
 
 export interface LoginAttempt {
   /**
-   * `failed`: stays counted (wrong password or unknown email); `succeeded`: the account's count
-   * is cleared; `undecided` (no verdict: the member lookup or the token failed): not counted.
-   * Never throws; call it once.
+   * `failed`: counted as a failure (wrong password or unknown email); `succeeded`: the account's
+   * failures are cleared; `undecided` (no verdict: the member lookup or the token failed): not
+   * counted. Does nothing once the attempt's window has ended or the attempt went stale. Never
+   * throws; call it once.
    */
   settle(outcome: LoginOutcome): Promise<void>;
 }
@@ -60,9 +78,26 @@ export type LoginAdmission =
   | { admitted: true; attempt: LoginAttempt }
   | {
       admitted: false;
-      /** seconds until the account's window ends (≥ 1), for `Retry-After` */
+      /**
+       * `failures`: `maxFailures` failed within the window; `in_flight`: failures and attempts
+       * still being checked together reach it
+       */
+      reason: 'failures' | 'in_flight';
+      /** for `Retry-After` (≥ 1): the rest of the window for `failures`, 1 for `in_flight` */
       retryAfterSeconds: number;
     };
+
+/** a refusal because `maxFailures` have failed: until the window ends, `msLeft` from now */
+export function refusedForFailures(msLeft: number): LoginAdmission {
+  return { admitted: false, reason: 'failures', retryAfterSeconds: Math.max(1, Math.ceil(msLeft / 1000)) };
+}
+
+/** a refusal because attempts in flight fill the budget: they settle within moments */
+export const REFUSED_IN_FLIGHT: LoginAdmission = {
+  admitted: false,
+  reason: 'in_flight',
+  retryAfterSeconds: 1,
+};
 
 export interface LoginThrottle {
   /**

@@ -1,15 +1,31 @@
 /**
- * LoginThrottle on Redis, shared by every API instance: one counter per account at
- * `sg:{<tenant>}:_login:<mac>` (the tenant's hash tag, like the read cache; `_` because a shard
+ * LoginThrottle on Redis, shared by every API instance: one hash per account at
+ * `sg:{<tenant>}:_login:h:<mac>` (the tenant's hash tag, like the read cache; `_` because a shard
  * id cannot hold one, so no shard's cache namespace `sg:{<tenant>}:<shard>:` covers the counters
  * and a tenant move that clears one leaves them alone), where `<mac>` is a
  * keyed MAC of tenant + normalised email (`keyMac`, derived from the server secret): no email is
  * stored in clear, and one cannot be confirmed by hashing a guess without the secret. Changing the
  * secret orphans the counters (they expire with their window).
  *
- * One round trip per decision: a script checks the count, counts the attempt and sets the
- * window's expiry on the first one (PEXPIRE; also on a counter found without one, so no counter
- * can outlive its window). A success is one more round trip (DEL); a failure none.
+ * The hash: `f` the window's settled failures, `a:<attempt id>` each attempt in flight with when
+ * it was admitted (Redis's own clock, `TIME`, so instances' clocks do not matter). The key's
+ * expiry is the window: everything in it ends together, so neither a failure nor an attempt can
+ * outlive its window, and an attempt settled after its window ended finds its field gone and
+ * changes nothing. At most `maxFailures` + 1 fields. A field that is not a number (only an outside
+ * writer makes one) is taken as a stale attempt, a bad `f` as its whole part.
+ *
+ * Versions before the hash kept a string counter at `sg:{<tenant>}:_login:<mac>` (attempts failed
+ * or in flight). The next admission takes it over as that many failures, with its expiry when the
+ * hash has none, and deletes it; while such an instance still runs (a rolling upgrade) it keeps
+ * counting there, and what it counts is taken over by the next admission here, in-flight attempts
+ * as failures. The two versions never meet a key of the other's type.
+ *
+ * One round trip per decision: a script turns stale attempts into failures, decides, records the
+ * attempt and sets the window's expiry on the first one (also on a key found without one). One
+ * more round trip to settle (every outcome: a failure moves from in flight to `f`; an attempt
+ * found stale counts as a failure whatever it says, as the next admission would have counted it).
+ * Both scripts keep the key's expiry across the moment a hash emptied by HDEL is deleted and
+ * written again.
  *
  * Failure mode: FAIL OPEN. Every call goes through the `redis` breaker, shared with the read
  * cache. While Redis is down, slow or its breaker open, logins are admitted unthrottled and a
@@ -18,10 +34,14 @@
  * A login then costs no more than the breaker allows: refused at once while it is open or
  * half-open (the half-open trials are this module's own background PINGs, never a login's
  * call — as in cache/read-cache.ts), at most `call_timeout_ms` (capped by the client's
- * `commandTimeoutMs`) while it is still closed. A settle that cannot reach Redis is dropped: a
- * success whose count is not cleared leaves it to expire with its window.
+ * `commandTimeoutMs`) while it is still closed. An error Redis answers (a script's, a key's type)
+ * fails that login open too but does not count against the breaker: Redis is up. A settle that
+ * cannot reach Redis is dropped: its attempt stays in flight and is counted as a failure once
+ * stale (`staleAttemptMs`), so a success whose failures were not cleared leaves them to expire
+ * with their window.
  */
-import { Redis } from 'ioredis';
+import { once } from 'node:events';
+import { Redis, ReplyError } from 'ioredis';
 import { failFastRedisOptions } from '../cache/redis.js';
 import type { DerivedMac } from '../crypto/derived-mac.js';
 import type { Logger } from '../observability/logger.js';
@@ -32,33 +52,91 @@ import {
   LOGIN_THROTTLE_POLICY,
   type LoginAccount,
   type LoginAdmission,
+  type LoginOutcome,
   type LoginThrottle,
   type LoginThrottlePolicy,
+  REFUSED_IN_FLIGHT,
+  refusedForFailures,
   UNCOUNTED_ATTEMPT,
 } from './login-throttle.js';
 
-/** KEYS[1] counter; ARGV max failures, window ms → {1 admitted | 0 throttled, ms left in the window} */
-const ADMIT = `
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-local admitted = 0
-if n < tonumber(ARGV[1]) then
-  redis.call('INCR', KEYS[1])
-  admitted = 1
-end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  ttl = tonumber(ARGV[2])
-end
-return {admitted, ttl}
+/** the time on Redis's clock, in ms (scripts may call TIME: Redis 5+ replicates their effects) */
+const NOW = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 `;
 
-/** an admitted attempt without a verdict: uncount it (the window's expiry is kept) */
-const RELEASE = `
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 1 then return redis.call('DECR', KEYS[1]) end
-if n == 1 then redis.call('DEL', KEYS[1]) end
-return 0
+/**
+ * KEYS[1] the account's hash, KEYS[2] its counter of earlier versions; ARGV max failures, window
+ * ms, stale attempt ms, attempt id → {1 admitted | 0 refused, ms left in the window, 1 refused
+ * for attempts in flight | 0 otherwise}
+ */
+const ADMIT = `${NOW}
+local key, legacy = KEYS[1], KEYS[2]
+local max, windowMs, staleMs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl = redis.call('PTTL', key)
+local failed, inFlight, rewrite = 0, 0, false
+if redis.call('TYPE', legacy).ok == 'string' then
+  local n = math.floor(tonumber(redis.call('GET', legacy)) or 0)
+  local legacyTtl = redis.call('PTTL', legacy)
+  redis.call('DEL', legacy)
+  if n > 0 then
+    failed, rewrite = n, true
+    if ttl <= 0 then ttl = legacyTtl end
+  end
+end
+local fields = redis.call('HGETALL', key)
+for i = 1, #fields, 2 do
+  local name, value = fields[i], tonumber(fields[i + 1])
+  if name == 'f' then
+    if value == nil or value ~= math.floor(value) or value < 0 then
+      value, rewrite = math.max(0, math.floor(value or 0)), true
+    end
+    failed = failed + value
+  elseif value == nil or now - value >= staleMs then
+    redis.call('HDEL', key, name)
+    failed, rewrite = failed + 1, true
+  else
+    inFlight = inFlight + 1
+  end
+end
+if rewrite then redis.call('HSET', key, 'f', failed) end
+local admitted, busy = 0, 0
+if failed >= max then
+  busy = 0
+elseif failed + inFlight >= max then
+  busy = 1
+else
+  redis.call('HSET', key, 'a:' .. ARGV[4], now)
+  admitted = 1
+end
+if redis.call('EXISTS', key) == 1 then
+  if ttl <= 0 then ttl = windowMs end
+  redis.call('PEXPIRE', key, ttl)
+end
+return {admitted, ttl, busy}
+`;
+
+/**
+ * KEYS[1] the account's hash; ARGV attempt id, outcome, stale attempt ms → 1 settled | 0 not
+ * (its window ended, or the attempt was stale: counted as a failure)
+ */
+const SETTLE = `${NOW}
+local key, field = KEYS[1], 'a:' .. ARGV[1]
+if redis.call('TYPE', key).ok ~= 'hash' then return 0 end
+local at = tonumber(redis.call('HGET', key, field))
+if at == nil then return 0 end
+local ttl = redis.call('PTTL', key)
+redis.call('HDEL', key, field)
+local stale = now - at >= tonumber(ARGV[3])
+if stale or ARGV[2] == 'failed' then
+  redis.call('HINCRBY', key, 'f', 1)
+elseif ARGV[2] == 'succeeded' then
+  redis.call('HDEL', key, 'f')
+end
+if ttl > 0 and redis.call('EXISTS', key) == 1 then redis.call('PEXPIRE', key, ttl) end
+if stale then return 0 end
+return 1
 `;
 
 /** the breaker every Redis call of this instance passes (cache/read-cache.ts uses it too) */
@@ -66,8 +144,15 @@ const BREAKER = 'redis';
 const MAC_HEX_CHARS = 32;
 
 interface ThrottleCommands {
-  loginAdmit(key: string, maxFailures: number, windowMs: number): Promise<[number, number]>;
-  loginRelease(key: string): Promise<number>;
+  loginAdmit(
+    key: string,
+    legacyKey: string,
+    maxFailures: number,
+    windowMs: number,
+    staleAttemptMs: number,
+    attemptId: string,
+  ): Promise<[number, number, number]>;
+  loginSettle(key: string, attemptId: string, outcome: LoginOutcome, staleAttemptMs: number): Promise<number>;
 }
 
 export interface RedisLoginThrottleOptions {
@@ -111,8 +196,8 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter
     this.redis.on('error', () => {});
-    this.redis.defineCommand('loginAdmit', { numberOfKeys: 1, lua: ADMIT });
-    this.redis.defineCommand('loginRelease', { numberOfKeys: 1, lua: RELEASE });
+    this.redis.defineCommand('loginAdmit', { numberOfKeys: 2, lua: ADMIT });
+    this.redis.defineCommand('loginSettle', { numberOfKeys: 1, lua: SETTLE });
     this.commands = this.redis as unknown as ThrottleCommands;
     this.breakers = breakers;
     this.logger = logger.child({ component: 'login-throttle' });
@@ -121,17 +206,19 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.warnings = new WarnLimiter(this.logger, warnEveryMs, now);
     this.decisions = metrics.counter({
       name: 'login_throttle_decisions_total',
-      help: 'login attempts by throttle decision (admitted, throttled, unthrottled = Redis unavailable, failed open)',
+      help: 'login attempts by throttle decision (admitted; throttled = too many failures; in_flight = refused while attempts in flight fill the budget; unthrottled = Redis unavailable, failed open)',
       labelNames: ['decision'],
     });
   }
 
   async admit(account: LoginAccount): Promise<LoginAdmission> {
-    const key = await this.key(account);
-    let reply: [number, number];
+    const { key, legacyKey } = await this.keys(account);
+    const attemptId = crypto.randomUUID();
+    const { maxFailures, windowMs, staleAttemptMs } = this.policy;
+    let reply: [number, number, number];
     try {
       reply = await this.call(() =>
-        this.commands.loginAdmit(key, this.policy.maxFailures, this.policy.windowMs),
+        this.commands.loginAdmit(key, legacyKey, maxFailures, windowMs, staleAttemptMs, attemptId),
       );
     } catch (error) {
       this.decisions.inc({ decision: 'unthrottled' });
@@ -139,38 +226,45 @@ export class RedisLoginThrottle implements LoginThrottle {
       return { admitted: true, attempt: UNCOUNTED_ATTEMPT };
     }
     if (this.warnings.warned) this.available();
-    const [admitted, msLeft] = reply;
+    const [admitted, msLeft, inFlight] = reply;
     if (admitted !== 1) {
-      this.decisions.inc({ decision: 'throttled' });
-      return { admitted: false, retryAfterSeconds: Math.max(1, Math.ceil(Number(msLeft) / 1000)) };
+      this.decisions.inc({ decision: inFlight === 1 ? 'in_flight' : 'throttled' });
+      return inFlight === 1 ? REFUSED_IN_FLIGHT : refusedForFailures(Number(msLeft));
     }
     this.decisions.inc({ decision: 'admitted' });
     return {
       admitted: true,
       attempt: {
         settle: async (outcome) => {
-          if (outcome === 'failed') return;
           try {
-            if (outcome === 'succeeded') await this.call(() => this.redis.del(key));
-            else await this.call(() => this.commands.loginRelease(key));
+            await this.call(() => this.commands.loginSettle(key, attemptId, outcome, staleAttemptMs));
           } catch (error) {
-            this.unavailable(outcome === 'succeeded' ? 'clear' : 'release', error);
+            // left in flight: counted as a failure once stale (policy.staleAttemptMs)
+            this.unavailable(`settle ${outcome}`, error);
           }
         },
       },
     };
   }
 
+  /**
+   * Resolves once the connection is up. Until then every command fails at once (no offline queue)
+   * and `admit` fails open, so a caller that needs the throttle in force (a test) awaits this.
+   */
+  async ready(): Promise<void> {
+    if (this.redis.status !== 'ready') await once(this.redis, 'ready');
+  }
+
   async close(): Promise<void> {
     this.redis.disconnect();
   }
 
-  private async key({ tenantId, email }: LoginAccount): Promise<string> {
+  private async keys({ tenantId, email }: LoginAccount): Promise<{ key: string; legacyKey: string }> {
     const mac = await this.keyMac.sign(new TextEncoder().encode(`${tenantId}\u0000${email}`));
     const hex = Array.from(mac.subarray(0, MAC_HEX_CHARS / 2), (b) => b.toString(16).padStart(2, '0')).join(
       '',
     );
-    return `sg:{${tenantId}}:_login:${hex}`;
+    return { key: `sg:{${tenantId}}:_login:h:${hex}`, legacyKey: `sg:{${tenantId}}:_login:${hex}` };
   }
 
   /**
@@ -183,8 +277,13 @@ export class RedisLoginThrottle implements LoginThrottle {
     return this.breakers.get(BREAKER, 'redis').executeOrTrial(() => fn(), this.trials);
   }
 
-  // slow answers count as failures, as the read cache's on the same breaker
-  private readonly trials = { trial: () => this.redis.ping(), slowFails: true };
+  // slow answers count as failures, as the read cache's on the same breaker; an error Redis
+  // answered (ReplyError: a script's or a key type's) does not: Redis is up
+  private readonly trials = {
+    trial: () => this.redis.ping(),
+    slowFails: true,
+    isFailure: (error: unknown) => !(error instanceof ReplyError),
+  };
 
   /** Redis answered again after a warning: says so, and the next outage warns at once */
   private available(): void {

@@ -1,18 +1,19 @@
 /**
  * `POST /v1/auth/login` → `{token, expiresAt}` (401 `invalid_credentials`, the same answer for an
  * unknown email and a wrong password; 429 `too_many_login_attempts` with `Retry-After` once the
- * account has had too many failures, see auth/login-throttle.ts) and `POST /v1/auth/change-password`
+ * account has had too many failures, or for 1 s while too many of its checks are in flight, see
+ * auth/login-throttle.ts) and `POST /v1/auth/change-password`
  * (Bearer) → 204; every older token stops working and a "password changed" email is queued. A
  * wrong `currentPassword` counts against the same per-account throttle as a failed login.
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
-import { LOGIN_THROTTLE_POLICY, loginAccount } from '../auth/login-throttle.js';
+import { LOGIN_THROTTLE_POLICY, type LoginAdmission, loginAccount } from '../auth/login-throttle.js';
 import { changePassword, login } from '../domain/members.js';
 import { ProblemError } from '../http/problem.js';
 import { jsonResponse, textBody } from '../http/response-headers.js';
 import { markWrittenAndInvalidate } from './cached-read.js';
-import { markRead, unwrap } from './respond.js';
+import { markRead, unwrap, unwrapWrite } from './respond.js';
 import { email, jsonBody, jsonContent, password, problems, tenantHeaders } from './schemas.js';
 import { openapiV1, requireMember, requireWritable } from './v1-context.js';
 
@@ -29,12 +30,16 @@ const changePasswordBody = z
 
 const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
 
-function tooManyLoginAttempts(retryAfterSeconds: number): ProblemError {
+function tooManyLoginAttempts(refused: Extract<LoginAdmission, { admitted: false }>): ProblemError {
+  const { reason, retryAfterSeconds } = refused;
   return new ProblemError({
     status: 429,
     code: 'too_many_login_attempts',
     title: 'Too many login attempts',
-    detail: `too many failed password checks for this account; try again in ${retryAfterSeconds} s`,
+    detail:
+      reason === 'failures'
+        ? `too many failed password checks for this account; try again in ${retryAfterSeconds} s`
+        : `too many password checks of this account at once; try again in ${retryAfterSeconds} s`,
     headers: { 'Retry-After': String(retryAfterSeconds) },
   });
 }
@@ -50,7 +55,9 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       description:
         `After ${maxFailures} failed logins of one account (tenant + email, known or not) within ` +
         `${windowMs / 60_000} minutes, every login of that account answers 429 with Retry-After ` +
-        'until those minutes have passed, even with the right password; a successful login clears the count.',
+        'until those minutes have passed, even with the right password; a successful login clears the count. ' +
+        `While failures and logins of the account still being checked together reach ${maxFailures}, a further ` +
+        'one answers 429 with Retry-After: 1.',
       request: { headers: tenantHeaders, body: jsonBody(loginBody) },
       responses: {
         200: jsonContent(tokenSchema, 'a member token (JWT HS256) and when it expires'),
@@ -68,7 +75,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       const input = c.req.valid('json');
       // Before the password is verified: a throttled attempt costs no hashing and tells nothing.
       const admission = await services.loginThrottle.admit(loginAccount(c.get('tenant').id, input.email));
-      if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
+      if (!admission.admitted) throw tooManyLoginAttempts(admission);
       // login settles the attempt: the only failure of a login is invalid_credentials
       const outcome = await login(services, c.get('tenant'), input, admission.attempt);
       markRead(c, outcome.readFrom);
@@ -112,11 +119,11 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
         c.req.valid('json'),
         async (email) => {
           const admission = await services.loginThrottle.admit(loginAccount(tenant.id, email));
-          if (!admission.admitted) throw tooManyLoginAttempts(admission.retryAfterSeconds);
+          if (!admission.admitted) throw tooManyLoginAttempts(admission);
           return admission.attempt;
         },
       );
-      unwrap(outcome.result);
+      await unwrapWrite(c, outcome);
       await markWrittenAndInvalidate(c, outcome.position, [`member:${c.get('principal').memberId}`]);
       return textBody(c, null, 204);
     },

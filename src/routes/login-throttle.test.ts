@@ -197,6 +197,24 @@ describe('failed-login throttling (memory throttle)', () => {
     expect(passwords.checks - before).toBe(maxFailures);
   });
 
+  it('tells a burst of right passwords to retry in 1 s, not to wait out the window', async () => {
+    const { register, login } = setup();
+    await register('acme', 'ann@example.com');
+    const answers = await Promise.all(
+      Array.from({ length: 2 * maxFailures }, () => login('acme', 'ann@example.com', PASSWORD)),
+    );
+    const refused = answers.filter((a) => a.status === 429);
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(maxFailures);
+    expect(refused).toHaveLength(maxFailures);
+    for (const r of refused) {
+      expect(r.res.headers.get('Retry-After')).toBe('1');
+      expect(r.json).toMatchObject({ code: 'too_many_login_attempts' });
+      expect(r.json.detail).toBe('too many password checks of this account at once; try again in 1 s');
+    }
+    // nothing failed, so nothing to wait for
+    expect((await login('acme', 'ann@example.com', PASSWORD)).status).toBe(200);
+  });
+
   it('does not count an attempt that ended without a verdict', async () => {
     const { register, login, passwords, throttle } = setup();
     await register('acme', 'ann@example.com');
