@@ -175,6 +175,67 @@ describe('read-your-writes with a stopped replica', () => {
     });
   });
 
+  it("a refused write's token shows what the refusal saw: the loan that holds the last copy, from the master", async () => {
+    const own = uniqueTenantId('ryw-refused');
+    await createTenant(own, shard);
+    restores.push(() => removeTenant(own));
+    const { token } = await registerAndLogin(own, 'refused@example.com');
+    // the replica stays admitted however long this takes: a read goes to the master only for a token
+    const restoreLag = etcdOverride('replication/max_lag_seconds', '3600');
+    await configInForce((a) => a.replication.maxLagSeconds === 3600, 'replication/max_lag_seconds 3600');
+    await waitFor(async () => (await readFromEverywhere('/v1/books?limit=1')).every((r) => r === 'replica'), {
+      timeoutMs: 10_000,
+      what: 'both instances reading from the replica',
+    });
+    await rootQuery(replicaPort, 'STOP SLAVE SQL_THREAD');
+    try {
+      const book = await api('POST', '/v1/books', {
+        tenant: own,
+        base: writer,
+        token,
+        body: { isbn: '0306406152', title: 'One copy', author: 'RYW', copies: 1 },
+      });
+      expect(book.status).toBe(201);
+      const lent = await api('POST', '/v1/loans', {
+        tenant: own,
+        base: writer,
+        token,
+        body: { bookId: book.json.id },
+      });
+      expect(lent.status).toBe(201);
+      const refused = await api('POST', '/v1/loans', {
+        tenant: own,
+        base: reader,
+        token,
+        body: { bookId: book.json.id },
+      });
+      expect([refused.status, refused.json.code]).toEqual([409, 'no_copy_available']);
+      const refusedToken = refused.headers.get('X-Consistency-Token');
+      expect(refusedToken).toBeTruthy();
+      const path = `/v1/books/${book.json.id}`;
+      const withToken = await api('GET', path, {
+        tenant: own,
+        base: reader,
+        headers: { 'X-Consistency-Token': refusedToken! },
+      });
+      expect([withToken.status, withToken.json.available, withToken.headers.get('X-Read-From')]).toEqual([
+        200,
+        0,
+        'master',
+      ]);
+      // without it: the replica, which has neither the book nor the loan yet
+      const without = await api('GET', path, { tenant: own, base: reader });
+      expect([without.status, without.headers.get('X-Read-From')]).toEqual([404, 'replica']);
+    } finally {
+      await rootQuery(replicaPort, 'START SLAVE SQL_THREAD');
+      restoreLag();
+    }
+    await configInForce(
+      (a) => a.replication.maxLagSeconds === MAX_LAG_SECONDS,
+      `replication/max_lag_seconds ${MAX_LAG_SECONDS}`,
+    );
+  });
+
   it('a password change revokes older member tokens at once on every instance, even while the replica lags', async () => {
     const own = uniqueTenantId('ryw-revoke');
     await createTenant(own, shard);

@@ -52,7 +52,7 @@ describe('MemoryDataAccess.write', () => {
 
   it('lets a write answer a Failure when a guard stopped commitWith, and commits nothing', async () => {
     const data = new MemoryDataAccess();
-    await data.write(tenant, async (repos) => {
+    const before = await data.write(tenant, async (repos) => {
       await repos.books.insert({ ...book('b1'), available: 0 });
       return ok(undefined);
     });
@@ -68,7 +68,8 @@ describe('MemoryDataAccess.write', () => {
       return ok(undefined);
     });
     expect(out.result).toEqual(fail('conflict', 'no_copy_available', 'none free'));
-    expect(out.position).toBeUndefined();
+    // the position the refusal saw: the last commit's, nothing newer
+    expect(out.position).toEqual(before.position);
     expect([...data.committed.books.keys()]).toEqual(['t1/b1']);
   });
 

@@ -10,6 +10,7 @@ import {
   type DataAccess,
   type ReadOptions,
   type ReadOutcome,
+  type ReplicationPosition,
   type TenantRef,
   type WriteOptions,
   type WriteOutcome,
@@ -62,16 +63,21 @@ export class MemoryDataAccess implements DataAccess {
       const result = await fn(memoryTenantRepos(tables, tenant.id), tx);
       if (!result.ok) {
         if (committed) throw new Error(`a write answered the failure ${result.code} after commitWith`);
-        return { result };
+        // as the SQL adapter: the position the refusal saw
+        return { result, position: this.position(tenant) };
       }
       if (!committed) refuseUnwanted('before its commit');
       this.tables = draft;
       this.seq += 1;
-      return { result, position: { shardId: tenant.shardId, flavour: 'mariadb', gtid: `0-1-${this.seq}` } };
+      return { result, position: this.position(tenant) };
     };
     const next = this.chain.then(run, run);
     this.chain = next.catch(() => {});
     return next;
+  }
+
+  private position(tenant: TenantRef): ReplicationPosition {
+    return { shardId: tenant.shardId, flavour: 'mariadb', gtid: `0-1-${this.seq}` };
   }
 
   /** memory never refuses a write */

@@ -114,8 +114,13 @@ export class SqlDataAccess implements DataAccess {
             }, beforeCommit);
             return { result: value, position: { shardId: tenant.shardId, flavour: session.flavour, gtid } };
           } catch (error) {
-            if (error instanceof Rollback) return { result: error.failure };
-            throw error;
+            if (!(error instanceof Rollback)) throw error;
+            // the refusal stands whether or not the position can be read: it only lacks a token then
+            const gtid = await session.position('master').catch(() => undefined);
+            return {
+              result: error.failure,
+              ...(gtid ? { position: { shardId: tenant.shardId, flavour: session.flavour, gtid } } : {}),
+            };
           }
         }, runOptions);
       } catch (error) {

@@ -44,7 +44,12 @@ export interface ReadOptions {
 
 export interface WriteOutcome<T> {
   result: Result<T>;
-  /** present when the transaction committed */
+  /**
+   * When the transaction committed: the position of its commit. When `fn` answered a Failure
+   * (rolled back): the master's position then, so a read with it sees at least what the refusal
+   * saw (CONTRACT.md §6: every write answers a consistency token); absent if that could not be
+   * read. Absent when nothing reached the master.
+   */
   position?: ReplicationPosition;
 }
 

@@ -10,7 +10,7 @@ import { createBook, deleteBook, getBook, listBooks, updateBook } from '../domai
 import { decodeCursor, listScope } from '../domain/cursor.js';
 import { jsonResponse, setHeader, textBody } from '../http/response-headers.js';
 import { bookVersions, cachedRead, markWrittenAndInvalidate } from './cached-read.js';
-import { invalidQuery, unwrap } from './respond.js';
+import { invalidQuery, unwrapWrite } from './respond.js';
 import {
   authorQuery,
   bookBody,
@@ -55,7 +55,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     async (c) => {
       const { data } = c.get('services');
       const outcome = await createBook(data, c.get('tenant'), c.get('principal'), c.req.valid('json'));
-      const book = unwrap(outcome.result);
+      const book = await unwrapWrite(c, outcome);
       await markWrittenAndInvalidate(c, outcome.position, ['books']);
       setHeader(c, 'Location', `/v1/books/${book.id}`);
       return jsonResponse(c, bookJson(book), 201);
@@ -148,7 +148,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
         c.req.valid('param').id,
         c.req.valid('json'),
       );
-      const book = unwrap(outcome.result);
+      const book = await unwrapWrite(c, outcome);
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(book.id));
       return jsonResponse(c, bookJson(book), 200);
     },
@@ -177,7 +177,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
         c.get('principal'),
         c.req.valid('param').id,
       );
-      unwrap(outcome.result);
+      await unwrapWrite(c, outcome);
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(c.req.valid('param').id));
       return textBody(c, null, 204);
     },

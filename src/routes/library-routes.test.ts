@@ -80,6 +80,11 @@ describe('library routes (memory adapters)', () => {
     });
     expect(dup.status).toBe(409);
     expect(dup.json.code).toBe('email_taken');
+    // a refused write answers a token too (CONTRACT §6): of the position the refusal saw, which
+    // holds bob's registration, the write before it
+    const refusedToken = dup.res.headers.get('X-Consistency-Token');
+    expect(refusedToken).toMatch(/^v1\./);
+    expect(refusedToken).toBe(b.registered.res.headers.get('X-Consistency-Token'));
     expect(data.committed.outbox.filter((o) => o.kind === 'welcome')).toHaveLength(2);
     // first member of another tenant on the same shard is that tenant's librarian
     expect((await register('globex', 'ann@example.com')).member.role).toBe('librarian');
@@ -277,6 +282,15 @@ describe('library routes (memory adapters)', () => {
     const none = await call('POST', '/v1/loans', { token: lib.token, body: { bookId } });
     expect(none.status).toBe(409);
     expect(none.json.code).toBe('no_copy_available');
+    // with the refusal's token, a read sees the loan that holds the copy
+    const seen = await call('GET', `/v1/books/${bookId}`, {
+      headers: { 'X-Consistency-Token': none.res.headers.get('X-Consistency-Token') ?? '' },
+    });
+    expect([seen.status, seen.json.available, seen.res.headers.get('X-Read-From')]).toEqual([
+      200,
+      0,
+      'master',
+    ]);
     expect(none.json.detail).toBe('every copy of this book is on loan');
     // a book with no copies at all says so, not that they are all lent out
     const empty = await call('POST', '/v1/books', {

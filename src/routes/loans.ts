@@ -10,7 +10,7 @@ import { decodeCursor, listScope } from '../domain/cursor.js';
 import { borrowBook, getLoan, listLoans, returnLoan } from '../domain/loans.js';
 import { jsonResponse, setHeader } from '../http/response-headers.js';
 import { bookVersions, markWrittenAndInvalidate } from './cached-read.js';
-import { invalidQuery, markRead, readOptions, unwrap } from './respond.js';
+import { invalidQuery, markRead, readOptions, unwrap, unwrapWrite } from './respond.js';
 import {
   conflicts,
   idParams,
@@ -55,7 +55,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
     async (c) => {
       const { data } = c.get('services');
       const outcome = await borrowBook(data, c.get('tenant'), c.get('principal'), c.req.valid('json').bookId);
-      const loan = unwrap(outcome.result);
+      const loan = await unwrapWrite(c, outcome);
       // a loan changes the book's availability, which its cached GET and list pages show
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(loan.bookId));
       setHeader(c, 'Location', `/v1/loans/${loan.id}`);
@@ -82,7 +82,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
     async (c) => {
       const { data } = c.get('services');
       const outcome = await returnLoan(data, c.get('tenant'), c.get('principal'), c.req.valid('param').id);
-      const loan = unwrap(outcome.result);
+      const loan = await unwrapWrite(c, outcome);
       await markWrittenAndInvalidate(c, outcome.position, bookVersions(loan.bookId));
       return jsonResponse(c, loanJson(loan), 200);
     },

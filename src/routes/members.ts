@@ -7,7 +7,7 @@ import type { AppEnv } from '../app-env.js';
 import { getMe, registerMember } from '../domain/members.js';
 import { jsonResponse, setHeader } from '../http/response-headers.js';
 import { cachedRead } from './cached-read.js';
-import { markRead, markWritten, unwrap } from './respond.js';
+import { markRead, markWritten, unwrap, unwrapWrite } from './respond.js';
 import {
   conflicts,
   jsonBody,
@@ -40,7 +40,7 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
     }),
     async (c) => {
       const outcome = await registerMember(c.get('services'), c.get('tenant'), c.req.valid('json'));
-      const member = unwrap(outcome.result);
+      const member = await unwrapWrite(c, outcome);
       await markWritten(c, outcome.position);
       return jsonResponse(c, memberJson(member), 201);
     },

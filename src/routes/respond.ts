@@ -1,10 +1,11 @@
 /**
  * How library routes turn domain outcomes into HTTP: a Failure becomes problem+json (kind →
- * status), a committed write gets `X-Consistency-Token`, a read gets `X-Read-From`.
+ * status), a write gets `X-Consistency-Token` (committed or refused, `unwrapWrite`), a read gets
+ * `X-Read-From`.
  */
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
-import type { ReadOptions, ReadSource, ReplicationPosition } from '../domain/data-access.js';
+import type { ReadOptions, ReadSource, ReplicationPosition, WriteOutcome } from '../domain/data-access.js';
 import type { Failure, FailureKind, Result } from '../domain/result.js';
 import { bearerChallenge } from '../http/bearer-challenge.js';
 import { ProblemError } from '../http/problem.js';
@@ -40,6 +41,18 @@ export function failureProblem(failure: Failure): ProblemError {
 export function unwrap<T>(result: Result<T>): T {
   if (!result.ok) throw failureProblem(result);
   return result.value;
+}
+
+/**
+ * The value of a write that committed; a refused one (a Failure, rolled back) is thrown as its
+ * problem, answering the consistency token of the master's position when it was refused, so a
+ * read with it sees what the refusal saw (the member who holds the email, the loan that holds
+ * the last copy).
+ */
+export async function unwrapWrite<T>(c: Context<AppEnv>, outcome: WriteOutcome<T>): Promise<T> {
+  if (outcome.result.ok) return outcome.result.value;
+  await markWritten(c, outcome.position);
+  throw failureProblem(outcome.result);
 }
 
 /** the read options of this request: the verified consistency token, if any */
