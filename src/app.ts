@@ -16,6 +16,7 @@ import type { AppEnv, Services } from './app-env.js';
 import { CallerGoneError } from './domain/data-access.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
+import { echoText } from './http/echo-text.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
 import { finishHeaders, removeHeader, setHeader, textBody } from './http/response-headers.js';
@@ -221,7 +222,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
         status: 405,
         code: 'method_not_allowed',
         title: 'Method not allowed',
-        detail: `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(', ')}`,
+        detail: `${c.req.method} is not allowed on ${echoText(c.req.path)}; allowed: ${allow.join(', ')}`,
         headers: { Allow: allow.join(', ') },
       });
     }
@@ -229,7 +230,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       status: 404,
       code: 'not_found',
       title: 'Not found',
-      detail: `no route for ${c.req.method} ${c.req.path}`,
+      detail: `no route for ${c.req.method} ${echoText(c.req.path)}`,
     });
   });
   app.onError(async (error, c) => {

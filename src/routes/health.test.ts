@@ -55,6 +55,13 @@ describe('health routes', () => {
     expect(body.requestId).toBe(res.headers.get('X-Request-Id'));
   });
 
+  it('quotes an unknown path clipped and with its control and bidi characters escaped', async () => {
+    // an outside check: a 7,000-character path came back whole (7,187 bytes), U+202E and CR LF raw
+    const res = await build().app.request(`/v1/%E2%80%AEabc%0d%0aX:y${'p'.repeat(7000)}`);
+    const { detail } = (await res.json()) as { detail: string };
+    expect(detail).toBe(`no route for GET /v1/\\u{202E}abc\\u{D}\\u{A}X:y${'p'.repeat(107)}…`);
+  });
+
   it('serves the OpenAPI document', async () => {
     const res = await build().app.request('/openapi.json');
     expect(res.status).toBe(200);
