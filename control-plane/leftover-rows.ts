@@ -6,9 +6,10 @@
  * owner's first registration became a plain member).
  *
  * Checked only when the command has a database password to check with (SHARDGATE_DB_PASSWORD
- * set, even empty, or the shard's `passwordEnv`): without one, nothing is asked. A check that
- * cannot run (the master unreachable, the password refused) is a warning, not a refusal: creating
- * a tenant needs etcd only.
+ * set, even empty, or the shard's `passwordEnv`). Without one, or when the check cannot run (the
+ * master unreachable, the password refused), a warning says the rows were not checked and what
+ * that risks (an outside check: a `create` without the password printed nothing, and the old
+ * librarian logged in), not a refusal: creating a tenant needs etcd only.
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { ShardConfig } from '../src/config/schema.js';
@@ -29,7 +30,12 @@ export async function leftoverRows(
   shardId: string,
   shard: ShardConfig,
 ): Promise<RowCounts | undefined> {
-  if (shardPassword(ctx.env, shard.passwordEnv) === undefined) return undefined;
+  if (shardPassword(ctx.env, shard.passwordEnv) === undefined) {
+    ctx.warn(
+      `did not check shard ${shardId} for rows an earlier tenant ${tenantId} left there: no database password (${shard.passwordEnv ?? 'SHARDGATE_DB_PASSWORD'} is not set); if the id was used before on that shard, this tenant gets its members, librarian and tokens back`,
+    );
+    return undefined;
+  }
   let connection: Awaited<ReturnType<typeof connectShardServer>> | undefined;
   try {
     connection = await connectShardServer(ctx.env, shardId, shard, shard.master);

@@ -337,6 +337,21 @@ describe('shardgate-ctl tenants remove', () => {
       `tenant id ${id} was used before: shard shard-1 still holds its rows (1 member(s), 0 book(s), 0 loan(s))`,
     );
     expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    // without a password nothing can be checked: created, with a warning that says so (before:
+    // silent, and the earlier tenant's librarian logged in; an outside check)
+    const saved = process.env.SHARDGATE_DB_PASSWORD;
+    delete process.env.SHARDGATE_DB_PASSWORD;
+    let blind: ReturnType<typeof ctl>;
+    try {
+      blind = ctl(['tenants', 'create', id, '--shard', 'shard-1']);
+    } finally {
+      if (saved !== undefined) process.env.SHARDGATE_DB_PASSWORD = saved;
+    }
+    expect(blind.code).toBe(0);
+    expect(blind.stderr).toContain(
+      `did not check shard shard-1 for rows an earlier tenant ${id} left there: no database password (SHARDGATE_DB_PASSWORD is not set)`,
+    );
+    expect(ctl(['tenants', 'remove', id, '--yes'], withPassword).code).toBe(0);
     // on a shard without its rows, nothing comes back: created
     const elsewhere = ctl(['tenants', 'create', id, '--shard', 'shard-2'], withPassword);
     expect(elsewhere.stderr).toBe('');
@@ -371,7 +386,9 @@ describe('shardgate-ctl tenants remove', () => {
       const left = [`sg:{${id}}:shard-2:v:book:x`, `sg:{${id}}:shard-2:e:book:x:0-1-5`];
       for (const key of left) await redis.set(key, 'old', 'EX', 600);
       await redis.set(`sg:{${id}-other}:shard-2:v:book:x`, 'another id', 'EX', 600);
-      const created = ctl(['tenants', 'create', id, '--shard', 'shard-2']);
+      // with the password, so the rows are checked (none) and nothing is warned about
+      const withPassword = { SHARDGATE_DB_PASSWORD: dbPassword() };
+      const created = ctl(['tenants', 'create', id, '--shard', 'shard-2'], withPassword);
       expect(created.stderr).toBe('');
       expect(created.code).toBe(0);
       expect(created.stdout).toContain(`deleted 2 cache keys of tenant id ${id} on shard shard-2`);
@@ -386,6 +403,7 @@ describe('shardgate-ctl tenants remove', () => {
 
       // Redis not answering: created all the same, with a warning naming what is left
       const unreachable = ctl(['tenants', 'create', id, '--shard', 'shard-2'], {
+        ...withPassword,
         SHARDGATE_REDIS_URL: 'redis://127.0.0.1:1',
       });
       expect(unreachable.code).toBe(0);
