@@ -196,6 +196,20 @@ describe("HAProxy's own answers (rendered config) are problem+json", () => {
     expect(answer.ms).toBeLessThan(15_000);
   });
 
+  it('straight to an instance, a body that never completes gets 408 within 15 s, not after 300 s', async () => {
+    // before: no answer for Node's default 300 s (an outside check gave up after 75 s)
+    const answer = await raw(
+      instance!.base,
+      'POST /v1/members HTTP/1.1\r\nHost: x\r\nX-Tenant-ID: t1\r\nX-Request-Id: edge-direct-truncated\r\n' +
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ema',
+      25_000,
+    );
+    const problem = expectProblem(answer, 408);
+    expect(problem.code).toBe('request_timeout');
+    expect(answer.ms).toBeGreaterThan(14_000);
+    expect(answer.ms).toBeLessThan(20_000);
+  });
+
   it('no server available gets 503 with Retry-After and the request id', async () => {
     const answer = await get(`${noServer}/v1/books`, { 'X-Tenant-ID': 't1', 'X-Request-Id': 'edge-503' });
     const problem = expectProblem(answer, 503);

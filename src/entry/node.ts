@@ -151,6 +151,16 @@ const app = createApp({
 // SHARDGATE_LISTEN_HOST only (loopback unless the deployment says otherwise), like the agent port.
 // The request listener is @hono/node-server's own, made here rather than by `serve` (which passes
 // no `errorHandler`) so that a request it cannot build a URL of is answered as problem+json.
+/**
+ * A request (headers and body) must have arrived within this, else 408 problem+json
+ * (client-error.ts) and the connection closed; Node's default is 300 s, so a client that sent part
+ * of a body held a connection for 5 minutes (an outside check, straight to an instance). Above
+ * HAProxy's own 10 s (stack/haproxy-config.ts), which answers such a client first on the public
+ * path. Only the request's arrival: a handler may take longer, and an idle keep-alive connection
+ * is not a request. Checked every CONNECTIONS_CHECK_MS.
+ */
+const REQUEST_TIMEOUT_MS = 15_000;
+const CONNECTIONS_CHECK_MS = 1000;
 const rawOptions = { logger, servedBy: instanceId };
 const requestListener = getRequestListener(app.fetch, {
   hostname: env.SHARDGATE_LISTEN_HOST,
@@ -167,7 +177,13 @@ const server = serve(
       createServer(
         // a 204 without the Content-Type @hono/node-server would add (no-content-response.ts);
         // a request without Host is answered by guardRawRequests, as problem+json
-        { ...options, ServerResponse: NoContentResponse, requireHostHeader: false },
+        {
+          ...options,
+          ServerResponse: NoContentResponse,
+          requireHostHeader: false,
+          requestTimeout: REQUEST_TIMEOUT_MS,
+          connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+        },
         guardRawRequests(preReadBodies(requestListener, BODY_LIMIT_BYTES), rawOptions),
       )) as typeof createServer,
   },
@@ -180,9 +196,12 @@ installRawRequestHandlers(server, rawOptions);
 installExpectContinue(server, BODY_LIMIT_BYTES);
 // Keep idle keep-alive connections open longer than HAProxy's `timeout http-keep-alive`, so
 // HAProxy never reuses a connection Node has just closed (a source of spurious 502s).
+// headersTimeout counts from a request's first byte, not over the idle gap before it (Node 20: a
+// 2 s headersTimeout, 5 s idle, the next request answered), so it need not exceed keepAliveTimeout;
+// it must not exceed requestTimeout, which Node then never enforces (seen with 66 s against 2 s).
 if ('keepAliveTimeout' in server) {
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  server.headersTimeout = REQUEST_TIMEOUT_MS;
 }
 
 const agent =
