@@ -8,9 +8,18 @@ describe('ids', () => {
 
   it('ids made across many refills of the random pool never repeat their random part', () => {
     const randomParts = new Set<string>();
-    // 10,000 ids at one millisecond: about 39 refills of the 256-id pool
-    for (let i = 0; i < 10_000; i++) randomParts.add(newId(1_764_000_000_000).slice(10));
+    // 10,000 ids, each in a millisecond of its own (so each draws from the pool): about 39 refills
+    // of the 256-id pool
+    for (let i = 0; i < 10_000; i++) randomParts.add(newId(1_764_000_000_000 + i).slice(10));
     expect(randomParts.size).toBe(10_000);
+  });
+
+  it('ids made in one millisecond sort in the order they were made, and are unique', () => {
+    const ids = Array.from({ length: 5000 }, () => newId(1_764_000_000_500));
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+    // (5,000 steps of one carry into the next digit every 32)
+    for (const id of ids) expect(idTime(id)).toBe(1_764_000_000_500);
   });
 
   it('idTime is undefined for strings newId cannot make', () => {

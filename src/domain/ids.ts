@@ -5,7 +5,11 @@
  *
  * Written by hand rather than with the `ulid` package: its Node build imports
  * node:crypto through the `node` export condition, which the runtime-neutral core must not pull in.
- * Two ids made in the same millisecond are unique (80 random bits) but not ordered between them.
+ * Two ids one process makes in the same millisecond are ordered too (monotonic, as ULID's
+ * monotonic factory): the second one's random part is the first one's plus one, so books a
+ * librarian's script creates within one millisecond list in the order they were made. Ids of two
+ * processes in one millisecond are unique (80 random bits) but not ordered between them. A clock
+ * that goes back gets fresh random bits at its own time: the time part is always the time given.
  *
  * The random bytes come from a pool refilled 4 KiB at a time (256 ids), each byte used once, as
  * Node's own `crypto.randomUUID` does: one `getRandomValues` call cost about 6 µs of CPU on the
@@ -41,11 +45,32 @@ function timePart(ms: number): string {
   return time;
 }
 
+/** the last id's millisecond and random digits (indexes into ALPHABET), for the next one in it */
+let lastMs = -1;
+const lastDigits = new Uint8Array(RANDOM_PER_ID);
+
 export function newId(now: number = Date.now()): string {
-  const bytes = randomBytesForId();
+  const ms = Math.floor(now);
+  if (ms !== lastMs || !increment(lastDigits)) {
+    const bytes = randomBytesForId();
+    for (let i = 0; i < RANDOM_PER_ID; i++) lastDigits[i] = bytes[i]! % 32;
+    lastMs = ms;
+  }
   let random = '';
-  for (let i = 0; i < RANDOM_PER_ID; i++) random += ALPHABET[bytes[i]! % 32];
-  return timePart(now) + random;
+  for (let i = 0; i < RANDOM_PER_ID; i++) random += ALPHABET[lastDigits[i]!];
+  return timePart(ms) + random;
+}
+
+/** adds one to base-32 `digits`; false when they were all 31 (then left as they were) */
+function increment(digits: Uint8Array): boolean {
+  for (let i = digits.length - 1; i >= 0; i--) {
+    if (digits[i]! < 31) {
+      digits[i]! += 1;
+      digits.fill(0, i + 1);
+      return true;
+    }
+  }
+  return false;
 }
 
 /**
