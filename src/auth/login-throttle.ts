@@ -4,14 +4,15 @@
  * of `windowMs` answers 429 to every further attempt until that window ends, whatever the
  * password, and without verifying it (no argon2 cost is spent on a throttled attempt). The window
  * is fixed: it starts at the first counted attempt and is not extended by later ones. A
- * successful login clears the account's count. An unknown email is an account like any other, so
- * the answers never tell whether it exists.
+ * successful login clears the account's failures; with no other attempt in flight it ends the
+ * window too, and the next attempt starts a new one. An unknown email is an account like any
+ * other, so the answers never tell whether it exists.
  *
  * Attempts are counted when they are admitted, not when they fail: `admit` reserves a slot
  * before the password is verified, and the attempt then settles it — a failure turns it into a
  * counted failure, a success clears the account's failures, an attempt without a verdict (a
- * dependency failed) gives it back. So at most `maxFailures` verifications run per account and
- * window, however many attempts are sent at once or spread over how many instances (counting
+ * dependency failed) gives it back. So at most `maxFailures` failing verifications run per
+ * account and window (a success, which needs the password, clears them), however many attempts are sent at once or spread over how many instances (counting
  * after the failure would let a burst of parallel guesses all pass the check before the first
  * failure is recorded). The price: while failures and attempts in flight together reach
  * `maxFailures`, a further attempt is refused too — but told to retry in 1 s (`reason:

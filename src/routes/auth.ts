@@ -94,7 +94,8 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       description:
         'A wrong currentPassword counts as a failed login of the account: after ' +
         `${maxFailures} failures within ${windowMs / 60_000} minutes (logins and password changes together) ` +
-        'the change answers 429 with Retry-After, without checking the password. newPassword must differ ' +
+        'the change answers 429 with Retry-After, without checking the password (Retry-After: 1 while ' +
+        `failures and checks of the account in flight together reach ${maxFailures}). newPassword must differ ` +
         'from currentPassword.',
       security: [{ bearerAuth: [] }],
       middleware: [requireWritable, requireMember] as const,
