@@ -36,7 +36,7 @@ describe('MysqlSession.commitSent', () => {
       }),
     ).rejects.toThrow('Connection lost');
     // the failed COMMIT is rolled back (it fails too here: the connection is gone)
-    expect(sent).toEqual(['START TRANSACTION', 'COMMIT', 'ROLLBACK']);
+    expect(sent).toEqual(['START TRANSACTION', 'COMMIT', 'ROLLBACK', 'SELECT @@GLOBAL.gtid_binlog_pos']);
     expect(session.commitSent).toBe(true);
   });
 
@@ -55,7 +55,7 @@ describe('MysqlSession.commitSent', () => {
         throw new Error('refused');
       }),
     ).rejects.toThrow('refused');
-    expect(sent).toEqual(['START TRANSACTION', 'ROLLBACK']);
+    expect(sent).toEqual(['START TRANSACTION', 'ROLLBACK', 'SELECT @@GLOBAL.gtid_binlog_pos']);
     expect(session.commitSent).toBe(false);
   });
 });
@@ -131,7 +131,7 @@ describe('MysqlSession.transaction when its ROLLBACK fails', () => {
         throw refusal;
       }),
     ).rejects.toBe(refusal);
-    expect(sent).toEqual(['START TRANSACTION', 'ROLLBACK']);
+    expect(sent).toEqual(['START TRANSACTION', 'ROLLBACK', 'SELECT @@GLOBAL.gtid_binlog_pos']);
     expect(destroyed()).toBe(true);
     expect(session.commitSent).toBe(false);
   });
@@ -200,7 +200,7 @@ describe('MysqlSession commitWith', () => {
       ),
     ).rejects.toBe(refused);
     expect(sent.some((s) => s.includes('COMMIT'))).toBe(false);
-    expect(sent).toEqual(['START TRANSACTION;\nINSERT a', 'ROLLBACK']);
+    expect(sent).toEqual(['START TRANSACTION;\nINSERT a', 'ROLLBACK;\nSELECT @@GLOBAL.gtid_binlog_pos']);
     expect(destroyed()).toBe(false);
   });
 });
@@ -230,7 +230,7 @@ describe('MysqlSession.transaction when its COMMIT fails', () => {
     expect(sent).toEqual([
       'START TRANSACTION;\nSELECT 1',
       'INSERT outbox;\nUPDATE GUARD;\nCOMMIT',
-      'ROLLBACK',
+      'ROLLBACK;\nSELECT @@GLOBAL.gtid_binlog_pos',
     ]);
     expect(destroyed()).toBe(false);
   });
@@ -241,7 +241,7 @@ describe('MysqlSession.transaction when its COMMIT fails', () => {
       if (sql === 'COMMIT') throw refused;
     });
     await expect(session.transaction(async () => 1)).rejects.toBe(refused);
-    expect(sent).toEqual(['START TRANSACTION', 'COMMIT', 'ROLLBACK']);
+    expect(sent).toEqual(['START TRANSACTION', 'COMMIT', 'ROLLBACK', 'SELECT @@GLOBAL.gtid_binlog_pos']);
     expect(destroyed()).toBe(false);
   });
 
@@ -252,6 +252,46 @@ describe('MysqlSession.transaction when its COMMIT fails', () => {
       if (sql === 'ROLLBACK') throw closedState();
     });
     await expect(session.transaction(async () => 1)).rejects.toBe(refused);
+    expect(destroyed()).toBe(true);
+  });
+});
+
+describe('MysqlSession.rolledBackAt', () => {
+  it("is the master's position, read in the ROLLBACK's own round trip: what a refusal saw, for its token", async () => {
+    const sent: string[] = [];
+    const target: BatchTarget = {
+      async query(options) {
+        sent.push(options.sql);
+        const statements = options.sql.split(';\n');
+        const answers = statements.map((s) => (s.startsWith('SELECT @@GLOBAL') ? [['0-1-42']] : {}));
+        return statements.length === 1 ? [answers[0], undefined] : [answers, statements.map(() => undefined)];
+      },
+      format: (sql) => sql,
+      destroy() {},
+    };
+    const session = new MysqlSession('mariadb', {
+      client: new StatementBatcher(target),
+    } as unknown as SqlContext);
+    await expect(
+      session.transaction(async () => {
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    // (a refusal before any statement: the START TRANSACTION rides along too)
+    expect(sent).toEqual(['START TRANSACTION;\nROLLBACK;\nSELECT @@GLOBAL.gtid_binlog_pos']);
+    expect(session.rolledBackAt).toBe('0-1-42');
+  });
+
+  it('is undefined when that round trip failed (the refusal stands, without a token)', async () => {
+    const { session, destroyed } = scripted((sql) => {
+      if (sql === 'ROLLBACK') throw closedState();
+    });
+    await expect(
+      session.transaction(async () => {
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    expect(session.rolledBackAt).toBeUndefined();
     expect(destroyed()).toBe(true);
   });
 });

@@ -35,6 +35,12 @@ export class MysqlSession implements NodeSession {
    * connection after this is a write of unknown outcome, and the call is never run again.
    */
   commitSent = false;
+  /**
+   * The master's replication position, read in the same round trip as the ROLLBACK of this
+   * session's last transaction that rolled back (a refusal's: what it saw, or newer); undefined
+   * when that round trip failed. No extra round trip, so no extra chance to hang.
+   */
+  rolledBackAt: string | undefined;
 
   constructor(
     readonly flavour: ServerFlavour,
@@ -155,8 +161,14 @@ export class MysqlSession implements NodeSession {
     };
     // ROLLBACK after the transaction failed with `error`; answers the error to throw (see above)
     const rollBack = async (error: unknown): Promise<unknown> => {
+      this.rolledBackAt = undefined;
       try {
-        await client.query({ sql: 'ROLLBACK' });
+        // issued in one turn: one round trip (StatementBatcher)
+        const [, [rows]] = await Promise.all([
+          client.query({ sql: 'ROLLBACK' }),
+          client.query({ sql: positionSql(this.flavour, 'master'), rowsAsArray: true }),
+        ]);
+        this.rolledBackAt = String((rows as unknown[][])[0]?.[0] ?? '') || undefined;
         return error;
       } catch {
         destroyConnection(client);

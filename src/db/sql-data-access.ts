@@ -115,8 +115,9 @@ export class SqlDataAccess implements DataAccess {
             return { result: value, position: { shardId: tenant.shardId, flavour: session.flavour, gtid } };
           } catch (error) {
             if (!(error instanceof Rollback)) throw error;
-            // the refusal stands whether or not the position can be read: it only lacks a token then
-            const gtid = await session.position('master').catch(() => undefined);
+            // read with the ROLLBACK (no round trip of its own); a refusal whose position could
+            // not be read stands without a token
+            const gtid = session.rolledBackAt;
             return {
               result: error.failure,
               ...(gtid ? { position: { shardId: tenant.shardId, flavour: session.flavour, gtid } } : {}),

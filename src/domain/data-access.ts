@@ -46,9 +46,10 @@ export interface WriteOutcome<T> {
   result: Result<T>;
   /**
    * When the transaction committed: the position of its commit. When `fn` answered a Failure
-   * (rolled back): the master's position then, so a read with it sees at least what the refusal
-   * saw (CONTRACT.md §6: every write answers a consistency token); absent if that could not be
-   * read. Absent when nothing reached the master.
+   * (rolled back): the master's position then (the SQL adapter reads it in the ROLLBACK's round
+   * trip), so a read with it sees at least what the refusal saw (CONTRACT.md §6: every write
+   * answers a consistency token); absent if that round trip failed. Absent when nothing reached
+   * the master.
    */
   position?: ReplicationPosition;
 }

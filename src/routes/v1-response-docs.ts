@@ -2,7 +2,8 @@
  * `documentV1Responses(route)`: the OpenAPI view of what every /v1 operation answers beyond its
  * own responses, added in one place (`openapiV1`) instead of on each route:
  * - the headers of CONTRACT.md §6 on every response (`X-Request-Id`, `X-Served-By`, `X-Shard`),
- *   on successful reads `X-Read-From` and `X-Cache`, on successful writes `X-Consistency-Token`,
+ *   on successful reads `X-Read-From` and `X-Cache`, on successful writes `X-Consistency-Token`
+ *   (and on a write's 403/404/409: a refusal in its transaction answers one too),
  *   `WWW-Authenticate` on 401 and `Retry-After` on 429 and 503 (no `X-Cache` on the loans list,
  *   a login answers like a read);
  * - the `X-Consistency-Token` request header on every GET, `Idempotency-Key` on every write
@@ -46,6 +47,13 @@ const WRITE = {
     'true',
   ]),
 };
+/** a write refused in its transaction (409, 404 of an id, 403 of a role) */
+const REFUSED_WRITE = {
+  'X-Consistency-Token': text(
+    'on a refusal decided in the write’s transaction: the master’s position then; a read with it sees what the refusal saw',
+  ),
+};
+const REFUSABLE = new Set(['403', '404', '409']);
 const BY_STATUS: Record<string, Record<string, Header>> = {
   '401': {
     'WWW-Authenticate': text(
@@ -55,7 +63,11 @@ const BY_STATUS: Record<string, Record<string, Header>> = {
   '423': {
     'Retry-After': text('while a move to another shard holds the tenant: seconds until it may be over'),
   },
-  '429': { 'Retry-After': text('seconds until the account’s failure window ends') },
+  '429': {
+    'Retry-After': text(
+      'seconds until the account’s failure window ends; 1 while checks of the account in flight fill its budget',
+    ),
+  },
   '503': { 'Retry-After': text('seconds until the dependency may be tried again') },
 };
 
@@ -109,7 +121,7 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
             headers: {
               ...((response as { headers?: Record<string, Header> }).headers ?? {}),
               ...EVERY,
-              ...(ok ? (read ? readHeaders : WRITE) : {}),
+              ...(ok ? (read ? readHeaders : WRITE) : !read && REFUSABLE.has(status) ? REFUSED_WRITE : {}),
               ...BY_STATUS[status],
             },
           }
@@ -132,6 +144,7 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
       description: `${own?.description ? `${own.description}; ` : ''}a request with this Idempotency-Key still running, or done with its answer lost`,
       headers: {
         ...EVERY,
+        ...REFUSED_WRITE,
         'Retry-After': text(
           'with `idempotency_key_in_progress`: seconds until the key’s answer may be there',
         ),
