@@ -10,6 +10,9 @@
  * librarian's script creates within one millisecond list in the order they were made. Ids of two
  * processes in one millisecond are unique (80 random bits) but not ordered between them. A clock
  * that goes back gets fresh random bits at its own time: the time part is always the time given.
+ * (Digits that would overflow, all 31, draw fresh ones and lose that order: about 2^-80.) The
+ * price, as ULID's: an id tells the next one made in its millisecond; ids are not secrets here
+ * (every read checks tenant and member).
  *
  * The random bytes come from a pool refilled 4 KiB at a time (256 ids), each byte used once, as
  * Node's own `crypto.randomUUID` does: one `getRandomValues` call cost about 6 µs of CPU on the

@@ -1,6 +1,7 @@
 /**
- * Text a caller sent, made fit to quote in an answer's `detail`: at most `max` characters (code
- * points; longer text ends in `…`), and every control or format character — CR, LF, NUL, the
+ * Text a caller sent, made fit to quote in an answer's `detail`: its first `max` characters (code
+ * points; longer text ends in `…`; an escape below lengthens its character to at most 10), and
+ * every control or format character — CR, LF, NUL, the
  * bidirectional overrides (U+202E) that make text read backwards — written as `\u{…}`, so the
  * quote shows what was sent and can neither run long nor disguise itself. JSON escaping alone
  * keeps the body valid, not the text honest.
