@@ -12,6 +12,7 @@ import { jsonResponse, setHeader, textBody } from '../http/response-headers.js';
 import { bookVersions, cachedRead, markWrittenAndInvalidate } from './cached-read.js';
 import { invalidQuery, unwrapWrite } from './respond.js';
 import {
+  absentWhenEmpty,
   authorQuery,
   bookBody,
   bookJson,
@@ -28,7 +29,7 @@ import {
 } from './schemas.js';
 import { openapiV1, requireMember, requireWritable } from './v1-context.js';
 
-const listQuery = z.strictObject({ author: authorQuery.optional(), ...pageQuery });
+const listQuery = z.strictObject({ author: absentWhenEmpty(authorQuery), ...pageQuery });
 const bookPage = z
   .object({ items: z.array(bookSchema), nextCursor: z.string().nullable() })
   .openapi('BookPage');

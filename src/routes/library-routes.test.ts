@@ -1215,6 +1215,37 @@ describe('a one-value header sent twice', () => {
   });
 });
 
+describe('an optional query parameter sent empty', () => {
+  it('is one not sent: the contract writes the list route `?author=&cursor=&limit=` (it was a 400)', async () => {
+    const { call, register } = setup();
+    const lib = await register('acme', 'lib@example.com');
+    for (let i = 0; i < 22; i++) {
+      await call('POST', '/v1/books', {
+        token: lib.token,
+        body: { isbn: '978-0-13-468599-1', title: `T${i}`, author: i % 2 ? 'Odd' : 'Even', copies: 1 },
+      });
+    }
+    const plain = await call('GET', '/v1/books');
+    for (const path of [
+      '/v1/books?author=&cursor=&limit=',
+      '/v1/books?author=%20&limit=%20',
+      '/v1/books?cursor=',
+    ]) {
+      const r = await call('GET', path);
+      expect([path, r.status, r.json.items.length]).toEqual([path, 200, 20]);
+      expect(r.json).toEqual(plain.json);
+    }
+    // the empty ones are absent, the others apply
+    const odd = await call('GET', '/v1/books?author=Odd&cursor=&limit=');
+    expect([odd.status, odd.json.items.length]).toEqual([200, 11]);
+    const loans = await call('GET', '/v1/loans?cursor=&limit=', { token: lib.token });
+    expect([loans.status, loans.json.items]).toEqual([200, []]);
+    // what is sent and wrong is still a 400 naming it
+    const zero = await call('GET', '/v1/books?limit=0&cursor=');
+    expect([zero.status, zero.json.errors?.[0]?.field]).toEqual([400, 'query.limit']);
+  });
+});
+
 describe('a query parameter with a value and no name', () => {
   it('is a 400 on every route instead of being dropped; a bare `&` stays nothing', async () => {
     const { call, register } = setup();

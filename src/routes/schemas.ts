@@ -260,14 +260,24 @@ export function loanJson(l: Loan): z.infer<typeof loanSchema> {
 }
 
 /** `limit` (1–100, default 20) and an opaque `cursor`, as query strings */
+/**
+ * An optional query parameter sent empty (`?cursor=&limit=`, as CONTRACT.md §6 writes the list
+ * route, or blank) is one not sent: a client that fills a URL template with nothing for "none"
+ * gets the default, not a 400 (an outside check got 400 for the contract's own example).
+ */
+export function absentWhenEmpty<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
+}
+
 export const pageQuery = {
-  cursor: z.string().min(1).max(200).optional(),
+  cursor: absentWhenEmpty(z.string().min(1).max(200)),
   // a string at run time (it is one in the URL), an integer 1–100 to a reader of the document
-  limit: z
-    .string()
-    .regex(/^\d{1,3}$/, 'must be an integer 1–100')
-    .optional()
-    .openapi({ type: 'integer', minimum: 1, maximum: 100, default: 20, example: 20, pattern: undefined }),
+  limit: absentWhenEmpty(
+    z
+      .string()
+      .regex(/^\d{1,3}$/, 'must be an integer 1–100')
+      .openapi({ type: 'integer', minimum: 1, maximum: 100, default: 20, example: 20, pattern: undefined }),
+  ),
 };
 
 /** the number of a validated `limit` query string, or a 400 naming it */
