@@ -19,7 +19,7 @@ import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { echoText } from './http/echo-text.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
-import { finishHeaders, removeHeader, setHeader, textBody } from './http/response-headers.js';
+import { finishHeaders, setHeader, textBody } from './http/response-headers.js';
 import { fieldProblem, validationProblem } from './http/validation-problem.js';
 import { loggableError } from './observability/loggable-error.js';
 import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilience/errors.js';
@@ -208,9 +208,8 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   // cross-origin calls, as before)
   let allowedOn: AllowedMethods | undefined;
   app.notFound((c) => {
-    // a mistyped path places no tenant, whichever `X-Tenant-ID` came with it (`tenantContext`
-    // ran first and named its shard)
-    removeHeader(c, 'X-Shard');
+    // under /v1 a known tenant's shard stays named (`tenantContext` ran first): CONTRACT.md §6
+    // puts `X-Shard` on every /v1 answer, a mistyped path's included
     allowedOn ??= allowedMethods(app.routes);
     const allow = allowedOn(c.req.path);
     if (allow.length > 0 && c.req.method === 'OPTIONS') {

@@ -36,11 +36,6 @@ export function setHeader(c: Context<AppEnv>, name: string, value: string): void
   headersOf(c)[name] = value;
 }
 
-/** forgets a header `setHeader` set for this request's answer (the same spelling) */
-export function removeHeader(c: Context<AppEnv>, name: string): void {
-  delete c.get('responseHeaders')?.[name];
-}
-
 export function textBody(
   c: Context<AppEnv>,
   text: string | null,

@@ -732,11 +732,13 @@ describe('library routes (memory adapters)', () => {
     ] as const) {
       for (const tenant of [undefined, null, 'no-such-tenant']) {
         const r = await call('OPTIONS', path, tenant === undefined ? {} : { tenant });
+        // the known tenant's shard on a /v1 path (CONTRACT §6: every /v1 answer), else none
+        const shard = tenant === undefined && path.startsWith('/v1/') ? 'shard-1' : null;
         expect([path, r.status, r.res.headers.get('Allow'), r.res.headers.get('X-Shard')]).toEqual([
           path,
           204,
           allow,
-          null,
+          shard,
         ]);
         expect(r.json).toBeUndefined();
         expect(r.res.headers.get('X-Request-Id')).toBeTruthy();
@@ -766,9 +768,10 @@ describe('library routes (memory adapters)', () => {
     expect((await call('POST', '/health')).res.headers.get('Allow')).toBe('GET, HEAD, OPTIONS');
     const unknown = await call('GET', '/v1/nothing-here');
     expect([unknown.status, unknown.json.code]).toEqual([404, 'not_found']);
-    // a known tenant's 404 and 405 of the path name no shard, and no cache may keep them
+    // a known tenant's 404 and 405 of the path name its shard (CONTRACT §6: every /v1 answer),
+    // and no cache may keep them
     for (const r of [put, del, unknown]) {
-      expect(r.res.headers.get('X-Shard')).toBeNull();
+      expect(r.res.headers.get('X-Shard')).toBe('shard-1');
       expect(r.res.headers.get('Cache-Control')).toBe('no-store');
     }
     // the same without a tenant, or with an unknown one: the path is what is wrong
