@@ -39,7 +39,7 @@ describe('HAProxy config template', () => {
       'check inter 1s fall 2 rise 2',
       'option redispatch',
       'retries 2',
-      'retry-on conn-failure empty-response',
+      'retry-on conn-failure empty-response response-timeout',
       'timeout connect 2s',
       'timeout client 30s',
       'timeout server 30s',
@@ -53,6 +53,9 @@ describe('HAProxy config template', () => {
     }
     // a POST is never replayed after it may have run
     expect(local).toMatch(/http-request disable-l7-retry unless \{ method GET HEAD OPTIONS \}/);
+    // a read unanswered for 10 s is tried again (elsewhere once the silent instance is down);
+    // three tries fit in the writes' 30 s
+    expect(local).toContain('http-request set-timeout server 10s if { method GET HEAD OPTIONS }');
   });
 
   it('serves stats, the Prometheus exporter and an admin runtime socket', () => {

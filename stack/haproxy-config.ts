@@ -12,6 +12,15 @@
  *   method on `empty-response`; a POST whose server died after its commit must not run twice (a
  *   second loan, a second email), so `disable-l7-retry` limits those retries to GET/HEAD/OPTIONS
  *   (a connect failure is still retried for every method: nothing was sent);
+ * - a GET/HEAD/OPTIONS that an instance has not answered within `READ_SERVER_TIMEOUT_SECONDS`
+ *   (`http-request set-timeout server`) is retried too (`retry-on response-timeout`), on another
+ *   instance once the health checks have marked the silent one down (2 s): a frozen instance
+ *   (SIGSTOP, a stalled event loop) costs the reads sent to it that long, not a 504 after
+ *   `timeout server`. A read's own bounds with the default settings are well under it (a
+ *   database call 2 s, a Redis call 250 ms, the wait for a replica 200 ms). A read that really
+ *   takes longer (`call_timeout_ms` raised past it) runs up to three times and gets the 504
+ *   after 3 × 10 s, as `timeout server` would have given it. Writes keep the 30 s: one that may
+ *   have run is never sent again;
  * - keep-alive to the API: `http-reuse safe`; the API's keepAliveTimeout (65 s) is above
  *   HAProxy's idle reuse window, so HAProxy never reuses a connection Node just closed;
  * - keep-alive to clients: HAProxy closes an idle client connection after
@@ -62,6 +71,11 @@ export const CLIENT_KEEP_ALIVE_SECONDS = 10;
 export const REQUEST_TIMEOUT_SECONDS = 10;
 /** `timeout server`: an instance that has not answered by then gets the request a 504 */
 export const SERVER_TIMEOUT_SECONDS = 30;
+/**
+ * `timeout server` of a GET/HEAD/OPTIONS, which is then retried (`retry-on response-timeout`):
+ * its three tries together take as long as `SERVER_TIMEOUT_SECONDS`, the 504's "within 30 s"
+ */
+export const READ_SERVER_TIMEOUT_SECONDS = SERVER_TIMEOUT_SECONDS / 3;
 /** the `X-Request-Id` values the API keeps (src/app.ts REQUEST_ID_PATTERN); JSON-safe by construction */
 const REQUEST_ID_REGEX = '^[A-Za-z0-9._:-]{1,128}$';
 /** where a problem body takes the request id (log-format; the var only ever holds a validated id) */
@@ -288,7 +302,7 @@ defaults
   timeout queue 5s
   option redispatch
   retries 2
-  retry-on conn-failure empty-response
+  retry-on conn-failure empty-response response-timeout
 ${HAPROXY_PROBLEMS.map((p) => `  http-error status ${p.status} ${problemReply(p)}`).join('\n')}
 
 frontend shardgate
@@ -315,6 +329,7 @@ ${balance}
   http-check expect status 200
   http-reuse safe
   http-request disable-l7-retry unless { method GET HEAD OPTIONS }
+  http-request set-timeout server ${READ_SERVER_TIMEOUT_SECONDS}s if { method GET HEAD OPTIONS }
   default-server check inter 1s fall 2 rise 2 slowstart 3s agent-check agent-inter 1s
 ${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight} agent-port ${s.agentPort}${serverResolution}`).join('\n')}
 ${credentialTable}`;

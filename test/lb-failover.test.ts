@@ -2,7 +2,9 @@
  * Issue "control plane / HAProxy", Done-when 2: SIGTERM api-1 under a steady load through
  * HAProxy → zero 5xx (readiness 503 + agent `drain`, then in-flight requests finish); SIGKILL
  * api-1 under a load of GETs → zero 5xx on GETs (HAProxy redispatches and retries on connection
- * failure / empty response) and HAProxy marks it down within 3 s. The instance is restarted after.
+ * failure / empty response) and HAProxy marks it down within 3 s; SIGSTOP api-1 under GETs → zero
+ * 5xx: the GETs it holds are retried after 10 s on api-2 (`retry-on response-timeout`), where they
+ * used to wait for `timeout server` (30 s) and get 504. The instance is restarted after.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -60,10 +62,16 @@ function load(make: (i: number) => Promise<number>, concurrency = 6) {
   };
 }
 
+/** a server's row of `show stat` (CSV; the header line names the columns) */
+async function statRow(name: string): Promise<Record<string, string>> {
+  const lines = (await haproxyCommand(HAPROXY_SOCKET, 'show stat')).split('\n');
+  const header = lines[0]!.replace(/^# /, '').split(',');
+  const row = lines.find((l) => l.startsWith(`${topology.haproxy.backend},${name},`))?.split(',') ?? [];
+  return Object.fromEntries(header.map((h, i) => [h, row[i] ?? '']));
+}
+
 async function serverUp(name: string): Promise<boolean> {
-  const text = await haproxyCommand(HAPROXY_SOCKET, 'show stat');
-  const row = text.split('\n').find((l) => l.startsWith(`${topology.haproxy.backend},${name},`));
-  return row ? row.split(',')[17]?.startsWith('UP') === true : false;
+  return (await statRow(name)).status?.startsWith('UP') === true;
 }
 
 beforeAll(async () => {
@@ -135,4 +143,39 @@ describe('HAProxy failover', () => {
     expect(statuses.length).toBeGreaterThan(50);
     expect(statuses.filter((s) => s >= 500 || s === 0)).toEqual([]);
   });
+
+  it('SIGSTOP api-1 under GETs → zero 5xx: the GETs it holds are answered by api-2', async () => {
+    await restoreStack();
+    await waitFor(() => serverUp(victim), { timeoutMs: 15_000, what: `${victim} UP before the freeze` });
+    const retriesBefore = Number((await statRow(victim)).wretr);
+    const servedBy = new Set<string>();
+    const traffic = load(async () => {
+      const r = await fetch(`${HAPROXY}/v1/books/${bookId}`, { headers: { 'X-Tenant-ID': tenant } });
+      await r.arrayBuffer();
+      servedBy.add(r.headers.get('X-Served-By') ?? '');
+      return r.status;
+    });
+    const frozen = pid(victim);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      process.kill(frozen, 'SIGSTOP');
+      await waitFor(async () => !(await serverUp(victim)), {
+        timeoutMs: 5000,
+        what: 'HAProxy marks it DOWN',
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      // waits for the requests the frozen instance holds: answered elsewhere after 10 s, or a 504
+      // after `timeout server` (30 s) without the read's retry
+      const statuses = await traffic.stop();
+      expect(statuses.length).toBeGreaterThan(50);
+      expect(statuses.filter((s) => s >= 500 || s === 0)).toEqual([]);
+      // the load did reach the frozen instance: HAProxy retried requests it held
+      expect(Number((await statRow(victim)).wretr)).toBeGreaterThan(retriesBefore);
+      expect(servedBy).toContain(topology.apis[1]!.id);
+    } finally {
+      process.kill(frozen, 'SIGCONT');
+      await traffic.stop();
+      await waitFor(() => serverUp(victim), { timeoutMs: 15_000, what: `${victim} UP after SIGCONT` });
+    }
+  }, 90_000);
 });
