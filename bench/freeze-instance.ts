@@ -5,8 +5,10 @@
  * Needs the local stack up. Creates a tenant on shard-1 with CLIENTS members, each with a book of
  * many copies, and lets the members borrow in closed loops through HAProxy (:8080), each borrow
  * with its own `Idempotency-Key`. After 5 s `api-2` is SIGSTOPped for FREEZE_SECONDS (default
- * 35: past HAProxy's `timeout server` of 30 s, so HAProxy answers the requests it holds with 504),
- * then SIGCONTed; 5 s later the loops stop.
+ * 35: past HAProxy's `timeout server` of 30 s), then SIGCONTed; 5 s later the loops stop. HAProxy
+ * sends a keyed write the frozen instance holds to the other after 10 s (stack/haproxy-config.ts
+ * `resendable`); before that it answered them 504 after 30 s. The loans written are counted
+ * against the answers: one per 201, and at most one per key refused or timed out.
  *
  * Prints the answers by status, the writes `api-2` logged as not done because their client had
  * gone (before a write began, before its COMMIT), and for each write answered 504 whether it was
@@ -49,6 +51,9 @@ try {
   const logStart = readFileSync(join(LOG_DIR, `${INSTANCE}.log`), 'utf8').length;
   const counts: Record<string, number> = {};
   const timedOut: string[] = [];
+  let answered201 = 0;
+  /** keys answered neither 201 nor 504 (a 409 while a first try still ran, a lost connection) */
+  const refused: string[] = [];
   const answeredAt = new Map<string, number>();
   let stop = false;
   let frozenAt = 0;
@@ -74,8 +79,12 @@ try {
           token: m.token,
           body: { bookId: m.bookId },
           headers: { 'Idempotency-Key': key },
-        }).catch(() => ({ status: 0 }));
-        counts[r.status] = (counts[r.status] ?? 0) + 1;
+        }).catch(() => ({ status: 0, json: undefined }));
+        // a refusal by its problem code: `409 idempotency_key_in_progress` is not `409 no_copy_available`
+        const code = r.status >= 400 && typeof r.json?.code === 'string' ? ` ${r.json.code}` : '';
+        counts[`${r.status}${code}`] = (counts[`${r.status}${code}`] ?? 0) + 1;
+        if (r.status === 201) answered201++;
+        else if (r.status !== 504) refused.push(`${m.id}/${key}`);
         if (r.status === 504) {
           timedOut.push(`${m.id}/${key}`);
           answeredAt.set(`${m.id}/${key}`, Date.now());
@@ -132,6 +141,27 @@ try {
         tenant,
         frozen: `${hms(frozenAt)}–${hms(resumedAt)} UTC`,
         answers: counts,
+        // every key makes one loan at most: loansWritten = answered201 + refusedButApplied + applied
+        loansWritten: Number(
+          (
+            await rootQuery<{ n: number }>(
+              master.port,
+              'SELECT COUNT(*) AS n FROM loans WHERE tenant_id = ?',
+              [tenant],
+            )
+          )[0]?.n,
+        ),
+        answered201,
+        refusedButApplied: (
+          await Promise.all(
+            refused.map((key) =>
+              rootQuery(master.port, 'SELECT 1 FROM idempotency_keys WHERE tenant_id = ? AND idem_key = ?', [
+                tenant,
+                key,
+              ]),
+            ),
+          )
+        ).filter((rows) => rows.length > 0).length,
         timedOut: timedOut.length,
         notWritten: timedOut.length - applied.length,
         applied: applied.length,

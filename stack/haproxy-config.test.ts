@@ -51,11 +51,14 @@ describe('HAProxy config template', () => {
     ]) {
       expect(local, line).toContain(line);
     }
-    // a POST is never replayed after it may have run
-    expect(local).toMatch(/http-request disable-l7-retry unless \{ method GET HEAD OPTIONS \}/);
-    // a read unanswered for 10 s is tried again (elsewhere once the silent instance is down);
-    // three tries fit in the writes' 30 s
-    expect(local).toContain('http-request set-timeout server 10s if { method GET HEAD OPTIONS }');
+    // a write without an Idempotency-Key is never sent again after it may have run
+    expect(local).toContain('acl resendable method GET HEAD OPTIONS\n');
+    expect(local).toContain('acl resendable req.hdr(Idempotency-Key) -m found\n');
+    expect(local).toContain('http-request disable-l7-retry unless resendable\n');
+    expect(local.match(/acl resendable /g)).toHaveLength(2);
+    // one unanswered for 10 s is tried again (elsewhere once the silent instance is down);
+    // three tries fit in the others' 30 s
+    expect(local).toContain('http-request set-timeout server 10s if resendable\n');
   });
 
   it('serves stats, the Prometheus exporter and an admin runtime socket', () => {

@@ -7,20 +7,22 @@
  * - health: `option httpchk GET /health/ready`, `check inter 1s fall 2 rise 2`, `slowstart`,
  *   and each instance's agent-check (drain while it shuts down);
  * - `retries 2` + `option redispatch` (the last retry goes to another server) + `retry-on
- *   conn-failure empty-response`: a refused connect, or a connection closed before any response
- *   byte, is retried, so a killed instance costs GETs no error. HAProxy itself would replay any
- *   method on `empty-response`; a POST whose server died after its commit must not run twice (a
- *   second loan, a second email), so `disable-l7-retry` limits those retries to GET/HEAD/OPTIONS
- *   (a connect failure is still retried for every method: nothing was sent);
- * - a GET/HEAD/OPTIONS that an instance has not answered within `READ_SERVER_TIMEOUT_SECONDS`
- *   (`http-request set-timeout server`) is retried too (`retry-on response-timeout`), on another
- *   instance once the health checks have marked the silent one down (2 s): a frozen instance
- *   (SIGSTOP, a stalled event loop) costs the reads sent to it that long, not a 504 after
- *   `timeout server`. A read's own bounds with the default settings are well under it (a
- *   database call 2 s, a Redis call 250 ms, the wait for a replica 200 ms). A read that really
- *   takes longer (`call_timeout_ms` raised past it) runs up to three times and gets the 504
- *   after 3 × 10 s, as `timeout server` would have given it. Writes keep the 30 s: one that may
- *   have run is never sent again;
+ *   conn-failure empty-response response-timeout`: a refused connect, a connection closed before
+ *   any response byte, or no answer within `RESENDABLE_SERVER_TIMEOUT_SECONDS` is retried, on
+ *   another instance once the health checks have marked the silent one down (2 s). So a killed
+ *   instance costs GETs no error, and a frozen one (SIGSTOP, a stalled event loop) costs the reads
+ *   sent to it 10 s, not a 504 after `timeout server`. HAProxy itself would replay any method;
+ *   a write whose server died after its commit must not run twice (a second loan, a second
+ *   email), so only the `resendable` requests are sent again: GET/HEAD/OPTIONS, and writes that
+ *   carry an `Idempotency-Key`, which the API does once per key whichever instance gets them
+ *   (src/routes/idempotency.ts: a repeat gets the first answer, or 409 while the first still
+ *   runs, or 409 `idempotency_key_answer_lost` once it is done). An empty or malformed key is a
+ *   400 from any instance, so sending it again writes nothing either. Other writes keep
+ *   `timeout server` (30 s) and are never sent again once sent (a connect failure is retried for
+ *   every method: nothing was sent). A read's own bounds with the default settings are well under
+ *   10 s (a database call 2 s, a Redis call 250 ms, the wait for a replica 200 ms); a request
+ *   that really takes longer (`call_timeout_ms` raised past it) runs up to three times and gets
+ *   the 504 after 3 × 10 s, as `timeout server` would have given it;
  * - keep-alive to the API: `http-reuse safe`; the API's keepAliveTimeout (65 s) is above
  *   HAProxy's idle reuse window, so HAProxy never reuses a connection Node just closed;
  * - keep-alive to clients: HAProxy closes an idle client connection after
@@ -58,6 +60,7 @@
  * the limit must be set for that (or left off). Off in the local stack (tests and benchmarks all
  * come from 127.0.0.1; SHARDGATE_LB_CREDENTIAL_RATE turns it on), on in compose.
  */
+import { IDEMPOTENCY_HEADER } from '../src/domain/idempotency.js';
 import { topology } from './topology.js';
 
 /** the stick table of the credential-route limit */
@@ -72,10 +75,11 @@ export const REQUEST_TIMEOUT_SECONDS = 10;
 /** `timeout server`: an instance that has not answered by then gets the request a 504 */
 export const SERVER_TIMEOUT_SECONDS = 30;
 /**
- * `timeout server` of a GET/HEAD/OPTIONS, which is then retried (`retry-on response-timeout`):
- * its three tries together take as long as `SERVER_TIMEOUT_SECONDS`, the 504's "within 30 s"
+ * `timeout server` of a request HAProxy may send again (a GET/HEAD/OPTIONS, or a write with an
+ * `Idempotency-Key`), which is then retried (`retry-on response-timeout`): its three tries
+ * together take as long as `SERVER_TIMEOUT_SECONDS`, the 504's "within 30 s"
  */
-export const READ_SERVER_TIMEOUT_SECONDS = SERVER_TIMEOUT_SECONDS / 3;
+export const RESENDABLE_SERVER_TIMEOUT_SECONDS = SERVER_TIMEOUT_SECONDS / 3;
 /** the `X-Request-Id` values the API keeps (src/app.ts REQUEST_ID_PATTERN); JSON-safe by construction */
 const REQUEST_ID_REGEX = '^[A-Za-z0-9._:-]{1,128}$';
 /** where a problem body takes the request id (log-format; the var only ever holds a validated id) */
@@ -328,8 +332,10 @@ ${balance}
   option httpchk GET /health/ready
   http-check expect status 200
   http-reuse safe
-  http-request disable-l7-retry unless { method GET HEAD OPTIONS }
-  http-request set-timeout server ${READ_SERVER_TIMEOUT_SECONDS}s if { method GET HEAD OPTIONS }
+  acl resendable method GET HEAD OPTIONS
+  acl resendable req.hdr(${IDEMPOTENCY_HEADER}) -m found
+  http-request disable-l7-retry unless resendable
+  http-request set-timeout server ${RESENDABLE_SERVER_TIMEOUT_SECONDS}s if resendable
   default-server check inter 1s fall 2 rise 2 slowstart 3s agent-check agent-inter 1s
 ${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight} agent-port ${s.agentPort}${serverResolution}`).join('\n')}
 ${credentialTable}`;

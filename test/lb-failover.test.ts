@@ -4,7 +4,9 @@
  * api-1 under a load of GETs → zero 5xx on GETs (HAProxy redispatches and retries on connection
  * failure / empty response) and HAProxy marks it down within 3 s; SIGSTOP api-1 under GETs → zero
  * 5xx: the GETs it holds are retried after 10 s on api-2 (`retry-on response-timeout`), where they
- * used to wait for `timeout server` (30 s) and get 504. The instance is restarted after.
+ * used to wait for `timeout server` (30 s) and get 504; SIGKILL api-1 while it holds writes with
+ * an `Idempotency-Key` → each is sent again to api-2 and done once (a write without a key is never
+ * sent again). The instance is restarted after.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { HAPROXY_SOCKET, STATE_DIR } from '../stack/paths.js';
 import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { api, HAPROXY, registerAndLogin } from './helpers/api.js';
+import { node, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -176,6 +179,57 @@ describe('HAProxy failover', () => {
       process.kill(frozen, 'SIGCONT');
       await traffic.stop();
       await waitFor(() => serverUp(victim), { timeoutMs: 15_000, what: `${victim} UP after SIGCONT` });
+    }
+  }, 90_000);
+
+  it('SIGKILL api-1 holding writes with an Idempotency-Key → each sent again to api-2 and done once', async () => {
+    await restoreStack();
+    await waitFor(() => serverUp(victim), { timeoutMs: 15_000, what: `${victim} UP before the freeze` });
+    const before = await statRow(victim);
+    const run = `${process.pid}-${Date.now()}`;
+    const titles = Array.from({ length: 12 }, (_, i) => `keyed-${run}-${i}`);
+    // a client that sends a write with a key until it has a final answer, as the README says
+    const write = async (title: string) => {
+      for (let attempt = 0; ; attempt++) {
+        const r = await api('POST', '/v1/books', {
+          tenant,
+          token,
+          headers: { 'Idempotency-Key': `k-${title}` },
+          body: { isbn: '9780201633610', title, author: 'Gamma', copies: 1 },
+        }).catch(() => undefined);
+        if (r?.status === 409 && r.json?.code === 'idempotency_key_in_progress' && attempt < 10) {
+          await new Promise((res) => setTimeout(res, 1000 * Number(r.headers.get('Retry-After') ?? 1)));
+          continue;
+        }
+        return { status: r?.status ?? 0, code: r?.json?.code, servedBy: r?.headers.get('X-Served-By') };
+      }
+    };
+    // frozen first, so that it takes its share of the writes (the checks mark it down after ~2 s)
+    // and has run none of them when it is killed
+    const frozen = pid(victim);
+    process.kill(frozen, 'SIGSTOP');
+    const answers = Promise.all(titles.map(write));
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(frozen, 'SIGKILL');
+    const done = await answers;
+    try {
+      expect(done.filter((a) => a.status !== 201)).toEqual([]);
+      expect(new Set(done.map((a) => a.servedBy))).toEqual(new Set([topology.apis[1]!.id]));
+      const rows = await rootQuery<{ title: string; n: number }>(
+        node('shard-1', 'master').port,
+        'SELECT title, COUNT(*) AS n FROM books WHERE tenant_id = ? AND title LIKE ? GROUP BY title',
+        [tenant, `keyed-${run}-%`],
+      );
+      expect(Object.fromEntries(rows.map((r) => [r.title, Number(r.n)]))).toEqual(
+        Object.fromEntries(titles.map((t) => [t, 1])),
+      );
+      // the writes did reach the killed instance: HAProxy sent them again
+      const after = await statRow(victim);
+      expect(Number(after.wretr) + Number(after.wredis)).toBeGreaterThan(
+        Number(before.wretr) + Number(before.wredis),
+      );
+    } finally {
+      await restoreStack();
     }
   }, 90_000);
 });
