@@ -6,23 +6,27 @@
  *   `set server api/<id> weight N` (shardgate-ctl lb sync) addresses them;
  * - health: `option httpchk GET /health/ready`, `check inter 1s fall 2 rise 2`, `slowstart`,
  *   and each instance's agent-check (drain while it shuts down);
- * - `retries 2` + `option redispatch` (the last retry goes to another server) + `retry-on
- *   conn-failure empty-response response-timeout`: a refused connect, a connection closed before
- *   any response byte, or no answer within `RESENDABLE_SERVER_TIMEOUT_SECONDS` is retried, on
- *   another instance once the health checks have marked the silent one down (2 s). So a killed
- *   instance costs GETs no error, and a frozen one (SIGSTOP, a stalled event loop) costs the reads
- *   sent to it 10 s, not a 504 after `timeout server`. HAProxy itself would replay any method;
- *   a write whose server died after its commit must not run twice (a second loan, a second
- *   email), so only the `resendable` requests are sent again: GET/HEAD/OPTIONS, and writes that
- *   carry an `Idempotency-Key`, which the API does once per key whichever instance gets them
- *   (src/routes/idempotency.ts: a repeat gets the first answer, or 409 while the first still
- *   runs, or 409 `idempotency_key_answer_lost` once it is done). An empty or malformed key is a
- *   400 from any instance, so sending it again writes nothing either. Other writes keep
- *   `timeout server` (30 s) and are never sent again once sent (a connect failure is retried for
- *   every method: nothing was sent). A read's own bounds with the default settings are well under
- *   10 s (a database call 2 s, a Redis call 250 ms, the wait for a replica 200 ms); a request
- *   that really takes longer (`call_timeout_ms` raised past it) runs up to three times and gets
- *   the 504 after 3 × 10 s, as `timeout server` would have given it;
+ * - `retries 2` + `option redispatch` + `retry-on conn-failure empty-response response-timeout`:
+ *   a refused connect, a connection closed before any response byte, or no answer within
+ *   `RESENDABLE_SERVER_TIMEOUT_SECONDS` is retried. With `roundrobin` and another server up,
+ *   HAProxy 2.6 sends each retry to another server; with tenant affinity (a hash) only the last
+ *   retry goes elsewhere. So a killed instance costs GETs no error, and a frozen one (SIGSTOP, a
+ *   stalled event loop) costs the reads sent to it 10 s, not a 504 after `timeout server`.
+ *   HAProxy itself would replay any method; a write whose server died after its commit must not
+ *   run twice (a second loan, a second email), so only the `resendable` requests are sent again:
+ *   GET/HEAD/OPTIONS, and writes that carry an `Idempotency-Key`, which the API does once per
+ *   key whichever instance gets them (src/routes/idempotency.ts: a repeat gets the first answer,
+ *   409 while the first still runs, or 409 `idempotency_key_answer_lost`). A try HAProxy gave up
+ *   on is rolled back before its COMMIT (its caller is gone, routes/caller-bound-writes.ts)
+ *   unless it had committed. An empty or malformed key is a 400 from any instance, so sending it
+ *   again writes nothing either. A login (a POST that reads) ignores the key: sent again it
+ *   writes nothing, and the lost try counts against the login throttle as one in flight would.
+ *   Other writes keep `timeout server` (30 s) and are never sent again once sent (a connect
+ *   failure is retried for every method: nothing was sent). A read's own bounds with the default
+ *   settings are well under 10 s (a database call 2 s, a Redis call 250 ms, the wait for a
+ *   replica 200 ms); a request that really takes longer (`call_timeout_ms` raised past it) is
+ *   tried up to three times and gets the 504 within 30 s, as `timeout server` would have given
+ *   it: a read, or a keyed write none of whose tries committed;
  * - keep-alive to the API: `http-reuse safe`; the API's keepAliveTimeout (65 s) is above
  *   HAProxy's idle reuse window, so HAProxy never reuses a connection Node just closed;
  * - keep-alive to clients: HAProxy closes an idle client connection after
