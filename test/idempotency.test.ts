@@ -59,13 +59,11 @@ describe('Idempotency-Key', () => {
     expect(b.headers.get('X-Served-By')).toBe('api-2');
     expect(await count('loans')).toBe(1);
     expect(await count('outbox', "AND kind = 'loan_receipt'")).toBe(1);
-    // the same key with another body
-    const other = await api('POST', '/v1/loans', {
-      tenant,
-      token,
-      headers,
-      body: { bookId: a.json.bookId.replace(/.$/, '0') },
-    });
+    // the same key with another body (another last character: an id that already ends in '0'
+    // must not be sent back unchanged, which would be the first body and replay its 201)
+    const otherBookId = a.json.bookId.replace(/.$/, (c: string) => (c === '0' ? '1' : '0'));
+    expect(otherBookId).not.toBe(a.json.bookId);
+    const other = await api('POST', '/v1/loans', { tenant, token, headers, body: { bookId: otherBookId } });
     expect([other.status, other.json.code]).toEqual([422, 'idempotency_key_reused']);
   });
 
