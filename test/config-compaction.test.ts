@@ -5,6 +5,7 @@
  * when the relay lets it through again, etcd cancels the resumed watch (compacted) and the store
  * must re-read everything and end up with the latest values.
  */
+import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
@@ -15,7 +16,8 @@ import { topology } from '../stack/topology.js';
 import { ETCD_ENDPOINT } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
-const PREFIX = `/shardgate-compaction-test-${process.pid}/`;
+// random too: an interrupted run may have left keys under an earlier prefix of the same pid
+const PREFIX = `/shardgate-compaction-test-${process.pid}-${randomBytes(4).toString('hex')}/`;
 const RELAY_PORT = await freePort(topology.host);
 
 /** TCP relay to etcd that can be cut (all connections dropped, new ones refused) and restored */

@@ -9,6 +9,7 @@
  * invalid then routed no shard at all (503 "shard is not configured" for every tenant) until a
  * `shards/` key changed, while reporting ready — whenever its router subscribed before the load.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { ConfigChange } from '../src/config/config-state.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
@@ -16,7 +17,8 @@ import { EtcdConfigStore } from '../src/config/etcd-config-store.js';
 import { type Logger, silentLogger } from '../src/observability/logger.js';
 import { ETCD_ENDPOINT } from './helpers/etcd.js';
 
-const PREFIX = `/shardgate-start-changes-test-${process.pid}/`;
+// random too: an interrupted run may have left keys under an earlier prefix of the same pid
+const PREFIX = `/shardgate-start-changes-test-${process.pid}-${randomBytes(4).toString('hex')}/`;
 const SHARD = '{"master":{"host":"127.0.0.1","port":3316},"replicas":[],"database":"shardgate"}';
 
 const direct = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });

@@ -19,7 +19,7 @@ import { StatementBatcher } from '../src/db/statement-batcher.js';
 import { CommitGuardError } from '../src/domain/data-access.js';
 import { borrowBook, returnLoan } from '../src/domain/loans.js';
 import { topology } from '../stack/topology.js';
-import { api, registerAndLogin } from './helpers/api.js';
+import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { appConnection } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 
@@ -36,11 +36,13 @@ beforeAll(async () => {
     token,
     member: { id: memberId },
   } = await registerAndLogin(tenant, `librarian@${tenant}.example`));
-  // 5 books: authors A, B, A, B, A (creation order = id order)
+  // 5 books: authors A, B, A, B, A (creation order = id order: all made by one instance, whose ids
+  // are monotonic; two instances' ids within one millisecond are not ordered, src/domain/ids.ts)
   for (let i = 0; i < 5; i++) {
     const r = await api('POST', '/v1/books', {
       tenant,
       token,
+      base: INSTANCES[0],
       body: {
         isbn: `97800000000${i}${(10 - ((38 + 3 * i) % 10)) % 10}`, // 978-0-00-00000i, check digit included
         title: `Book ${i}`,
@@ -92,7 +94,7 @@ describe('prepared statements on MariaDB', () => {
   it('borrow, list own loans newest first page after page, and return', async () => {
     const loans: string[] = [];
     for (const id of bookIds.slice(0, 3)) {
-      const r = await api('POST', '/v1/loans', { tenant, token, body: { bookId: id } });
+      const r = await api('POST', '/v1/loans', { tenant, token, base: INSTANCES[0], body: { bookId: id } });
       expect(r.status, r.text).toBe(201);
       loans.push(r.json.id);
       seen = r.headers.get('X-Consistency-Token')!;

@@ -143,22 +143,35 @@ describe('local stack: SMTP sink', () => {
     const before = eml();
     const subject = `probe ${randomBytes(6).toString('hex')}`;
     await smtp.sendMail({ from: 'probe@shardgate.local', to: 'sink@example.com', subject, text: 'hello' });
+    // only this message's files: the directory is shared, and the worker may deliver others meanwhile
+    const ours = () =>
+      [...eml()].filter(
+        (f) => !before.has(f) && readFileSync(join(MAIL_DIR, f), 'utf8').includes(`Subject: ${subject}`),
+      );
     const added = await waitFor(() => {
-      const now = [...eml()].filter((f) => !before.has(f));
+      const now = ours();
       return now.length > 0 ? now : undefined;
     }, 5000);
     expect(added).toHaveLength(1);
     expect(added[0]).toMatch(/^\d+-[0-9a-f]+\.eml$/);
-    expect(readFileSync(join(MAIL_DIR, added[0]!), 'utf8')).toContain(`Subject: ${subject}`);
     expect(readdirSync(MAIL_DIR).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   it('refuses a message over 1 MiB and writes nothing', async () => {
     const before = eml();
+    const subject = `oversized ${randomBytes(6).toString('hex')}`;
     await expect(
-      smtp.sendMail({ from: 'probe@shardgate.local', to: 'sink@example.com', text: 'x'.repeat(1_100_000) }),
+      smtp.sendMail({
+        from: 'probe@shardgate.local',
+        to: 'sink@example.com',
+        subject,
+        text: 'x'.repeat(1_100_000),
+      }),
     ).rejects.toThrow(/552|size|exceed/i);
-    expect([...eml()].filter((f) => !before.has(f))).toEqual([]);
+    const written = [...eml()].filter(
+      (f) => !before.has(f) && readFileSync(join(MAIL_DIR, f), 'utf8').includes(`Subject: ${subject}`),
+    );
+    expect(written).toEqual([]);
   });
 });
 

@@ -5,7 +5,11 @@ export function bytesToBase64Url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-/** undefined for anything that is not base64url */
+/**
+ * undefined for anything that is not base64url as `bytesToBase64Url` writes it: a last character
+ * whose unused bits are set (`…c` and `…d` can decode alike) is refused, so one byte string has
+ * one spelling, as the JWT verifier's
+ */
 export function base64UrlToBytes(text: string): Uint8Array | undefined {
   if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return undefined;
   const padded = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
@@ -13,7 +17,7 @@ export function base64UrlToBytes(text: string): Uint8Array | undefined {
     const binary = atob(padded);
     const bytes = new Uint8Array(binary.length);
     for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes;
+    return bytesToBase64Url(bytes) === text ? bytes : undefined;
   } catch {
     return undefined;
   }
