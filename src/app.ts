@@ -15,6 +15,7 @@ import { matchedRoutes } from 'hono/route';
 import type { AppEnv, Services } from './app-env.js';
 import { CallerGoneError } from './domain/data-access.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
+import { answerCors } from './http/cors.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { echoText } from './http/echo-text.js';
 import { ProblemError, problemResponse } from './http/problem.js';
@@ -100,6 +101,13 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     },
   });
 
+  // the methods served on a path, from the routes registered below (built at the first request)
+  let allowedOn: AllowedMethods | undefined;
+  const methodsOn = (path: string): string[] => {
+    allowedOn ??= allowedMethods(app.routes);
+    return allowedOn(path);
+  };
+
   app.use(async (c, next) => {
     c.set('services', services);
     // a caller's id is kept only when it is short and plain; anything else gets a fresh one
@@ -114,8 +122,13 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     });
     const started = performance.now();
     try {
-      await next();
-      finishHeaders(c);
+      // a preflight from an allowed origin is answered here, before any tenant or body check
+      const preflight = answerCors(c, services.config.current().cors.allowedOrigins, methodsOn);
+      if (preflight) c.res = preflight;
+      else {
+        await next();
+        finishHeaders(c);
+      }
     } finally {
       // the template of the route the request matched (`/v1/books/:id`), so ids never explode
       // the label set; also when a middleware answered first (401, 403, 404 tenant); 'unmatched'
@@ -204,14 +217,12 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   documentDocRoutes(app);
 
   // a known path asked with a method it has no route for: 405 with Allow, else 404; OPTIONS of a
-  // known path is answered 204 with the same Allow (no CORS headers: browsers still refuse
-  // cross-origin calls, as before)
-  let allowedOn: AllowedMethods | undefined;
+  // known path is answered 204 with the same Allow (a preflight from an origin that
+  // `cors/allowed_origins` lists was answered by the first middleware, http/cors.ts)
   app.notFound((c) => {
     // under /v1 a known tenant's shard stays named (`tenantContext` ran first): CONTRACT.md §6
     // puts `X-Shard` on every /v1 answer, a mistyped path's included
-    allowedOn ??= allowedMethods(app.routes);
-    const allow = allowedOn(c.req.path);
+    const allow = methodsOn(c.req.path);
     if (allow.length > 0 && c.req.method === 'OPTIONS') {
       setHeader(c, 'Allow', allow.join(', '));
       return textBody(c, null, 204);

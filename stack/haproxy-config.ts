@@ -263,7 +263,7 @@ resolvers ${resolver.name}
     detail: 'With tenant affinity on, every /v1 request needs an X-Tenant-ID header.',
   });
   const affinityGuard = tenantAffinity
-    ? `  http-request return status 400 ${missingTenant} if { path_beg /v1 } !{ req.hdr(X-Tenant-ID) -m found }
+    ? `  http-request return status 400 ${missingTenant} if { path_beg /v1 } !{ req.hdr(X-Tenant-ID) -m found } !{ method OPTIONS }
 `
     : '';
   if (!Number.isInteger(credentialRatePerMinute) || credentialRatePerMinute < 0)

@@ -2,7 +2,7 @@
  * Optional tenant affinity (issue "control plane" item 5): with the switch on, HAProxy balances
  * by `hdr(X-Tenant-ID)` with `hash-type consistent` — one tenant always lands on the same
  * instance — and a /v1 request without the header gets 400 problem+json instead of silently
- * falling back to round-robin. Runs a second HAProxy with the affinity config on spare ports,
+ * falling back to round-robin, except an OPTIONS (a CORS preflight carries no X-Tenant-ID). Runs a second HAProxy with the affinity config on spare ports,
  * in front of the stack's real API instances; the stack's own HAProxy is untouched.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -81,5 +81,15 @@ describe('tenant affinity switch', () => {
     expect(res.headers.get('Content-Type')).toBe('application/problem+json');
     expect(((await res.json()) as { code: string }).code).toBe('missing_tenant');
     expect((await fetch(`http://${topology.host}:${PORT}/health`)).status).toBe(200);
+  });
+
+  it('passes an OPTIONS without X-Tenant-ID to an instance: a browser sends its CORS preflight so', async () => {
+    const res = await fetch(`http://${topology.host}:${PORT}/v1/books`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://library.example.org', 'Access-Control-Request-Method': 'POST' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('Allow')).toBe('GET, HEAD, OPTIONS, POST');
+    expect(res.headers.get('X-Served-By')).toMatch(/^api-\d$/);
   });
 });

@@ -116,6 +116,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     cache: snap.cache,
     replication: snap.replication,
     mail: snap.mail,
+    cors: snap.cors,
     /**
      * `rejected`: the keys the instance rejects and this command does not (its own environment
      * differs); null when it did not answer /health/config
@@ -179,7 +180,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     for (const line of haproxy.differences) ctx.out(`  ! ${line}`);
   }
   ctx.out(
-    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h`,
+    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h  cors: ${view.cors.allowedOrigins.length === 0 ? 'no origin' : view.cors.allowedOrigins.join(',')}`,
   );
   ctx.out('breakers:');
   for (const [kind, b] of Object.entries(view.breakers)) {

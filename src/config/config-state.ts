@@ -6,6 +6,8 @@
  * good value of that key stays in force. References are checked too: a tenant naming an unknown
  * shard is rejected, and deleting a shard that still holds tenants is refused (the shard stays).
  */
+
+import { CORS_ORIGINS_KEY } from './cors-origins.js';
 import { type DbHostPolicy, refusedServers } from './db-hosts.js';
 import { LayeredMap } from './layered-map.js';
 import { type ProcessEnv, refusedPasswordEnv } from './password-env.js';
@@ -22,6 +24,7 @@ import {
   type Placement,
   parseConfigKey,
   type ScalarKey,
+  type ScalarValue,
   type ShardConfig,
   scalarSchemas,
   type TenantEntry,
@@ -59,6 +62,8 @@ export interface ConfigSnapshot {
    * ago than this (outbox-retention.ts); 0 = keep every row
    */
   mail: { outboxRetentionHours: number };
+  /** `cors/allowed_origins` (cors-origins.ts): empty = none, `['*']` = every origin */
+  cors: { allowedOrigins: readonly string[] };
   lbWeights: ReadonlyMap<string, number>;
   /** tenant id → when its move made it readonly (ms since the epoch): `moving/<id>` */
   moving: ReadonlyMap<string, number>;
@@ -122,7 +127,7 @@ function isRuntimeKey(key: string): boolean {
   return key.startsWith('instances/') || key === CACHE_EPOCH_KEY;
 }
 
-function defaultScalar(key: ScalarKey): number | boolean {
+function defaultScalar(key: ScalarKey): ScalarValue {
   const r = scalarSchemas[key].safeParse(DEFAULT_SCALARS[key]);
   if (!r.success) throw new Error(`built-in default for ${key} is invalid`);
   return r.data;
@@ -432,7 +437,7 @@ export class ConfigState {
     const lbWeights = new Map<string, number>();
     const moving = new Map<string, number>();
     const instances = new Map<string, InstanceInfo>();
-    const scalars = new Map<ScalarKey, number | boolean>();
+    const scalars = new Map<ScalarKey, ScalarValue>();
     const defaults: Partial<BreakerSettings> = {};
     const perKind: Partial<Record<BreakerKind, Partial<BreakerSettings>>> = {};
     let placement: Placement | undefined;
@@ -474,8 +479,7 @@ export class ConfigState {
       BreakerKind,
       BreakerSettings
     >;
-    const scalar = <T extends number | boolean>(key: ScalarKey) =>
-      (scalars.get(key) ?? defaultScalar(key)) as T;
+    const scalar = <T extends ScalarValue>(key: ScalarKey) => (scalars.get(key) ?? defaultScalar(key)) as T;
     let revision = this.revisionFloor;
     for (const [key, { mod }] of this.raw) if (!isRuntimeKey(key)) revision = Math.max(revision, mod);
     this.revisionFloor = revision;
@@ -496,6 +500,7 @@ export class ConfigState {
         rywTimeoutMs: scalar<number>('replication/ryw_timeout_ms'),
       },
       mail: { outboxRetentionHours: scalar<number>('mail/outbox_retention_hours') },
+      cors: { allowedOrigins: scalar<readonly string[]>(CORS_ORIGINS_KEY) },
       lbWeights,
       moving,
       instances,

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { withoutHiddenText } from '../domain/visible-text.js';
 import { isNotUtf8 } from './config-value-text.js';
+import { CORS_ORIGINS_KEY, corsOriginsSchema } from './cors-origins.js';
 import { formatHostPort } from './host-port.js';
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -193,8 +194,11 @@ export const scalarSchemas = {
   'replication/max_lag_seconds': intText(1, 86_400),
   'replication/ryw_timeout_ms': intText(0, 60_000),
   'mail/outbox_retention_hours': intText(0, 87_600),
+  [CORS_ORIGINS_KEY]: corsOriginsSchema,
 } as const;
 export type ScalarKey = keyof typeof scalarSchemas;
+/** what a plain setting parses to: a number, a boolean, or a list (`cors/allowed_origins`) */
+export type ScalarValue = number | boolean | readonly string[];
 
 export const weightSchema = intText(0, 256);
 
@@ -251,6 +255,8 @@ export const DEFAULT_SCALARS: Record<ScalarKey, string> = {
   'replication/max_lag_seconds': '5',
   'replication/ryw_timeout_ms': '200',
   'mail/outbox_retention_hours': '168',
+  // no origin: browsers on other sites are refused, as before the key existed
+  [CORS_ORIGINS_KEY]: '',
 };
 
 export type ParsedKey =
@@ -258,7 +264,7 @@ export type ParsedKey =
   | { type: 'tenant'; id: string; value: TenantEntry }
   | { type: 'placement'; value: Placement }
   | { type: 'breaker'; scope: 'default' | BreakerKind; setting: BreakerSettingName; value: number }
-  | { type: 'scalar'; key: ScalarKey; value: number | boolean }
+  | { type: 'scalar'; key: ScalarKey; value: ScalarValue }
   | { type: 'weight'; id: string; value: number }
   | { type: 'instance'; id: string; value: InstanceInfo }
   | { type: 'cacheEpoch'; value: number }
@@ -339,7 +345,7 @@ export function parseConfigKey(key: string, value: string): ParseResult {
   }
   if (key in scalarSchemas) {
     const k = key as ScalarKey;
-    return withSchema(scalarSchemas[k] as z.ZodType<number | boolean, unknown>, value, (v) => ({
+    return withSchema(scalarSchemas[k] as z.ZodType<ScalarValue, unknown>, value, (v) => ({
       type: 'scalar',
       key: k,
       value: v,

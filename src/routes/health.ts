@@ -161,6 +161,7 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
             cache: snap.cache,
             replication: snap.replication,
             mail: snap.mail,
+            cors: snap.cors,
             lbWeights: Object.fromEntries(snap.lbWeights),
           },
         },

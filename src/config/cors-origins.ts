@@ -1,0 +1,84 @@
+/**
+ * `cors/allowed_origins`: the browser origins allowed to call the API from another site (CORS,
+ * http/cors.ts). The value is a list of origins, separated by commas or blanks
+ * (`https://app.example.com, http://localhost:5173`), or the same as a JSON array of strings
+ * (what `config apply` writes for a YAML list); empty, the default, allows none; `*` alone allows
+ * every origin (the API takes bearer tokens, never cookies, so no credentials are shared).
+ *
+ * Each origin must be written as a browser sends it in `Origin` (RFC 6454 §6.2): `http` or
+ * `https`, the host in lower case, no default port, no path, no trailing slash. A value written
+ * otherwise would never match, so it is refused with the spelling that would (`HTTPS://App.Example.com/`
+ * → `https://app.example.com`), and the last good value stays in force.
+ */
+import { z } from 'zod';
+
+export const CORS_ORIGINS_KEY = 'cors/allowed_origins';
+/** at most this many origins; more is a list that belongs in a frontend rule */
+export const MAX_CORS_ORIGINS = 100;
+const MAX_TEXT = 8192;
+
+type Listed = { ok: true; items: string[] } | { ok: false; reason: string };
+
+/** the entries as written: a JSON array of strings, or text split at commas and blanks */
+function entries(text: string): Listed {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('[')) return { ok: true, items: trimmed.split(/[\s,]+/).filter((s) => s !== '') };
+  let data: unknown;
+  try {
+    data = JSON.parse(trimmed);
+  } catch {
+    return { ok: false, reason: 'starts with "[" but is not a JSON array' };
+  }
+  if (!Array.isArray(data) || !data.every((s): s is string => typeof s === 'string'))
+    return { ok: false, reason: 'must be a JSON array of strings' };
+  return { ok: true, items: data.map((s) => s.trim()).filter((s) => s !== '') };
+}
+
+/** why `entry` is not an origin a browser sends, or undefined when it is one */
+function originProblem(entry: string): string | undefined {
+  const shown = JSON.stringify(entry.slice(0, 80));
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    return `${shown} is not an origin: write scheme://host[:port], as https://app.example.com`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return `${shown} is not an origin: the scheme must be http or https`;
+  if (url.origin !== entry) {
+    const plain = url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+    return plain
+      ? `${shown} is not written as a browser sends it: write ${JSON.stringify(url.origin)}`
+      : `${shown} is not an origin: no credentials, path, query or fragment`;
+  }
+  return undefined;
+}
+
+/** the origins of a value, or the first reason it is refused */
+export function parseCorsOrigins(text: string): Listed {
+  if (text.length > MAX_TEXT) return { ok: false, reason: `must be at most ${MAX_TEXT} characters` };
+  const listed = entries(text);
+  if (!listed.ok) return listed;
+  const { items } = listed;
+  if (items.includes('*'))
+    return items.length === 1
+      ? listed
+      : { ok: false, reason: '"*" allows every origin: it must be the only entry' };
+  if (items.length > MAX_CORS_ORIGINS)
+    return { ok: false, reason: `lists ${items.length} origins; at most ${MAX_CORS_ORIGINS}` };
+  const seen = new Set<string>();
+  for (const item of items) {
+    const problem = originProblem(item);
+    if (problem) return { ok: false, reason: problem };
+    if (seen.has(item)) return { ok: false, reason: `lists ${JSON.stringify(item)} more than once` };
+    seen.add(item);
+  }
+  return listed;
+}
+
+export const corsOriginsSchema = z.string().transform((text, ctx): readonly string[] => {
+  const r = parseCorsOrigins(text);
+  if (r.ok) return r.items;
+  ctx.addIssue({ code: 'custom', message: r.reason });
+  return z.NEVER;
+});

@@ -1,0 +1,97 @@
+/**
+ * CORS (the Fetch standard's protocol) for the origins `cors/allowed_origins` lists, read live
+ * from the config in force (config/cors-origins.ts): a browser script on one of those sites may
+ * call the API and read its answers and the headers a client needs (the consistency token first).
+ *
+ * Contract (for the library API, `/v1` and below; the health, metrics and docs paths never get
+ * a CORS header, so no web page a user visits can read them, `*` or not):
+ * - A request whose `Origin` is listed gets `Access-Control-Allow-Origin` (that origin) and
+ *   `Access-Control-Expose-Headers` on its answer, whatever the answer (errors too, so a script
+ *   can read a problem+json). With `*`, every request gets `Access-Control-Allow-Origin: *`, with
+ *   an `Origin` or without (a copy cached from a request without one then serves a script too).
+ *   No `Allow-Credentials`: the API takes bearer tokens, never cookies.
+ * - A preflight (`OPTIONS` with `Access-Control-Request-Method`) from a listed origin to a known
+ *   path is answered here, 204, before the tenant is looked at (a preflight carries no
+ *   `X-Tenant-ID` or `Authorization`): `Allow` and `Access-Control-Allow-Methods` are the path's
+ *   methods, `Access-Control-Allow-Headers` the request headers the API reads, and
+ *   `Access-Control-Max-Age` 600 s; `Cache-Control: no-store` as on every `/v1` answer. An unknown
+ *   path gets its usual 404.
+ * - Any other origin, or none, gets no CORS header: the browser keeps its script from the answer.
+ *   The server still answers as without CORS (a request the browser sends without a preflight,
+ *   such as a form POST, is served and refused as usual: a write needs `Authorization` and JSON,
+ *   and neither can be sent without a preflight).
+ * - While origins other than `*` are listed, every `/v1` answer says `Vary: Origin`, so no cache
+ *   hands one origin's answer to another.
+ * - Answers given before createApp runs (the Node entry's 400/408/417/431) and HAProxy's own carry
+ *   no CORS header.
+ *
+ * Written here rather than with `hono/cors`: that middleware answers every `OPTIONS` 204 (an
+ * unknown path, a plain `OPTIONS` without a preflight's header and a refused origin's too, with no
+ * `Allow`), sets `Expose-Headers` for refused origins, and writes through `c.header()`, which the
+ * plain-object headers of response-headers.ts replace.
+ */
+import type { Context } from 'hono';
+import type { AppEnv } from '../app-env.js';
+import { IDEMPOTENCY_HEADER } from '../domain/idempotency.js';
+import { requestHeader } from './request-header.js';
+import { setHeader, textBody } from './response-headers.js';
+
+/** request headers a browser script may send (beyond the CORS-safelisted ones) */
+export const CORS_ALLOW_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'X-Tenant-ID',
+  IDEMPOTENCY_HEADER,
+  'X-Consistency-Token',
+  'X-Request-Id',
+].join(', ');
+/** answer headers a browser script may read (beyond the CORS-safelisted ones) */
+export const CORS_EXPOSE_HEADERS = [
+  'X-Request-Id',
+  'X-Served-By',
+  'X-Shard',
+  'X-Read-From',
+  'X-Cache',
+  'X-Consistency-Token',
+  'Idempotent-Replayed',
+  'Retry-After',
+  'Allow',
+  'Location',
+].join(', ');
+/** how long a browser may keep a preflight's answer, in seconds */
+export const CORS_MAX_AGE_SECONDS = 600;
+
+/**
+ * Sets the CORS headers of this request's answer. Returns the preflight's 204 when the request is
+ * one from a listed origin to a path that `allowedOn` knows (methods non-empty), else undefined
+ * (the request goes on). `allowedOn` is asked only for such a preflight.
+ */
+export function answerCors(
+  c: Context<AppEnv>,
+  allowedOrigins: readonly string[],
+  allowedOn: (path: string) => readonly string[],
+): Response | undefined {
+  if (allowedOrigins.length === 0) return undefined;
+  const path = c.req.path;
+  if (path !== '/v1' && !path.startsWith('/v1/')) return undefined;
+  const any = allowedOrigins.length === 1 && allowedOrigins[0] === '*';
+  if (any) {
+    setHeader(c, 'Access-Control-Allow-Origin', '*');
+  } else {
+    setHeader(c, 'Vary', 'Origin');
+    const origin = requestHeader(c, 'Origin');
+    if (origin === undefined || !allowedOrigins.includes(origin)) return undefined;
+    setHeader(c, 'Access-Control-Allow-Origin', origin);
+  }
+  setHeader(c, 'Access-Control-Expose-Headers', CORS_EXPOSE_HEADERS);
+  if (c.req.method !== 'OPTIONS' || requestHeader(c, 'Access-Control-Request-Method') === undefined)
+    return undefined;
+  const methods = allowedOn(path);
+  if (methods.length === 0) return undefined;
+  setHeader(c, 'Allow', methods.join(', '));
+  setHeader(c, 'Access-Control-Allow-Methods', methods.join(', '));
+  setHeader(c, 'Access-Control-Allow-Headers', CORS_ALLOW_HEADERS);
+  setHeader(c, 'Access-Control-Max-Age', String(CORS_MAX_AGE_SECONDS));
+  setHeader(c, 'Cache-Control', 'no-store');
+  return textBody(c, null, 204);
+}
