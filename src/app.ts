@@ -15,7 +15,7 @@ import { matchedRoutes } from 'hono/route';
 import type { AppEnv, Services } from './app-env.js';
 import { CallerGoneError } from './domain/data-access.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
-import { answerCors } from './http/cors.js';
+import { answerCors, crossOriginWriteRefusal } from './http/cors.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { echoText } from './http/echo-text.js';
 import { ProblemError, problemResponse } from './http/problem.js';
@@ -159,6 +159,13 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   // the library API: tenant middleware first (so that a refused body below still answers with
   // `X-Shard` and `Cache-Control: no-store`, as every /v1 answer does), then one file per resource
   registerV1Context(app);
+  // a write from a page on an origin not allowed (http/cors.ts), before its body is read; a path
+  // no route serves keeps its 404 or 405
+  app.use('/v1/*', (c, next) => {
+    const refusal = crossOriginWriteRefusal(c, services.config.current().cors.allowedOrigins);
+    if (refusal && matchedRoutes(c).some((r) => r.method !== 'ALL')) throw new ProblemError(refusal);
+    return next();
+  });
   // GET and HEAD requests have no body in the Fetch API (a Request cannot be built with one), so
   // they skip the limit. Checking them would build a full Fetch Request around the Node request
   // (an AbortController and undici's Request): the largest single CPU cost of a cached GET.

@@ -86,6 +86,18 @@ describe('CORS from cors/allowed_origins', () => {
     expect(other.status).toBe(200);
     expect(other.headers.get('Access-Control-Allow-Origin')).toBeNull();
     expect(other.headers.get('Access-Control-Expose-Headers')).toBeNull();
+
+    // a write from another site (as a browser sends it on the strength of a preflight it cached
+    // before that origin was taken off the list) is refused, and writes nothing
+    const email = `cross-site-${Date.now()}@example.org`;
+    const member = { email, name: 'Cross Site', password: 'correct horse battery' };
+    const crossSite = await api('POST', '/v1/members', {
+      tenant,
+      headers: { Origin: 'https://elsewhere.example' },
+      body: member,
+    });
+    expect([crossSite.status, crossSite.json.code]).toEqual([403, 'origin_not_allowed']);
+    expect((await api('POST', '/v1/members', { tenant, body: member })).status).toBe(201);
   });
 
   it('an invalid value is rejected on every instance, naming the spelling that would match, and the last good one stays', async () => {

@@ -159,3 +159,56 @@ describe('CORS from cors/allowed_origins', () => {
     expect(cors(none)).toEqual({});
   });
 });
+
+describe('a write from a page on an origin not allowed', () => {
+  const register = (app: ReturnType<typeof setup>['app'], email: string, origin?: string) =>
+    app.request('/v1/members', {
+      method: 'POST',
+      headers: {
+        'X-Tenant-ID': 'acme',
+        'Content-Type': 'application/json',
+        ...(origin === undefined ? {} : { Origin: origin }),
+      },
+      body: JSON.stringify({ email, name: 'Ann', password: 'correct horse battery' }),
+    });
+
+  it('is refused 403 before anything is written, the key empty or listing others', async () => {
+    for (const allowed of [undefined, 'https://app.example.com']) {
+      const { app } = setup(allowed);
+      const refused = await register(app, 'ann@example.com', 'https://evil.example');
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('Content-Type')).toBe('application/problem+json');
+      const body = (await refused.json()) as { code: string; detail: string };
+      expect(body).toMatchObject({
+        code: 'origin_not_allowed',
+        detail: 'a write from a page on https://evil.example: that origin is not in cors/allowed_origins',
+      });
+      expect(refused.headers.get('X-Shard')).toBe('shard-1');
+      // nothing was written: the same address registers afterwards
+      expect((await register(app, 'ann@example.com')).status).toBe(201);
+    }
+  });
+
+  it('passes from a listed origin, from "*", from the API\'s own host, without an Origin, and for reads', async () => {
+    expect(
+      (await register(setup('https://app.example.com').app, 'a@example.com', 'https://app.example.com'))
+        .status,
+    ).toBe(201);
+    expect((await register(setup('*').app, 'b@example.com', 'https://any.example')).status).toBe(201);
+    // app.request's URL is http://localhost/…: a page of /docs on the same host
+    expect((await register(setup().app, 'c@example.com', 'http://localhost')).status).toBe(201);
+    expect((await register(setup().app, 'd@example.com')).status).toBe(201);
+    const read = await setup().app.request('/v1/books', {
+      headers: { 'X-Tenant-ID': 'acme', Origin: 'https://evil.example' },
+    });
+    expect(read.status).toBe(200);
+    // a path no route serves keeps its 404; "null" (a sandboxed page) is no origin allowed
+    const { app } = setup();
+    const unknown = await app.request('/v1/nothing', {
+      method: 'POST',
+      headers: { 'X-Tenant-ID': 'acme', Origin: 'https://evil.example' },
+    });
+    expect(unknown.status).toBe(404);
+    expect((await register(app, 'e@example.com', 'null')).status).toBe(403);
+  });
+});

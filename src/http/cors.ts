@@ -24,6 +24,12 @@
  *   hands one origin's answer to another.
  * - Answers given before createApp runs (the Node entry's 400/408/417/431) and HAProxy's own carry
  *   no CORS header.
+ * - A write (any method but GET, HEAD and OPTIONS) whose `Origin` is neither listed nor the API's
+ *   own host is refused 403 `origin_not_allowed` before anything is written
+ *   (`crossOriginWriteRefusal`). A browser keeps a preflight's answer up to its max age, and
+ *   sends writes on that strength without asking again: without this, an origin taken off the
+ *   list could still write (not read the answers) for up to 600 s. Clients that are no browser
+ *   send no `Origin` and are not affected.
  *
  * Written here rather than with `hono/cors`: that middleware answers every `OPTIONS` 204 (an
  * unknown path, a plain `OPTIONS` without a preflight's header and a refused origin's too, with no
@@ -33,6 +39,8 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../app-env.js';
 import { IDEMPOTENCY_HEADER } from '../domain/idempotency.js';
+import { echoText } from './echo-text.js';
+import type { ProblemInit } from './problem.js';
 import { requestHeader } from './request-header.js';
 import { setHeader, textBody } from './response-headers.js';
 
@@ -57,6 +65,7 @@ export const CORS_EXPOSE_HEADERS = [
   'Retry-After',
   'Allow',
   'Location',
+  'WWW-Authenticate',
 ].join(', ');
 /** how long a browser may keep a preflight's answer, in seconds */
 export const CORS_MAX_AGE_SECONDS = 600;
@@ -94,4 +103,40 @@ export function answerCors(
   setHeader(c, 'Access-Control-Max-Age', String(CORS_MAX_AGE_SECONDS));
   setHeader(c, 'Cache-Control', 'no-store');
   return textBody(c, null, 204);
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * whether `origin` names the host the request was sent to (a page of the API's own site, such as
+ * /docs): the request URL's host, which the Node entry builds from `Host`. The scheme is not
+ * compared: a TLS proxy in front turns https into http.
+ */
+function sameHost(origin: string, requestUrl: string): boolean {
+  try {
+    return new URL(origin).host === new URL(requestUrl).host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The 403 of a write from a page on an origin `cors/allowed_origins` does not list (nor `*`),
+ * other than the API's own host; undefined for a read, a request without `Origin`, or an allowed
+ * one. See the module comment for why the browser's own check is not enough.
+ */
+export function crossOriginWriteRefusal(
+  c: Context<AppEnv>,
+  allowedOrigins: readonly string[],
+): ProblemInit | undefined {
+  if (SAFE_METHODS.has(c.req.method)) return undefined;
+  const origin = requestHeader(c, 'Origin');
+  if (origin === undefined || allowedOrigins.includes(origin) || allowedOrigins[0] === '*') return undefined;
+  if (sameHost(origin, c.req.url)) return undefined;
+  return {
+    status: 403,
+    code: 'origin_not_allowed',
+    title: 'Origin not allowed',
+    detail: `a write from a page on ${echoText(origin)}: that origin is not in cors/allowed_origins`,
+  };
 }

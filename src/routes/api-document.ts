@@ -17,6 +17,7 @@ export const API_INFO = {
     '- 404 `not_found`: no route for this path;',
     '- 405 `method_not_allowed`, with `Allow`: the path exists, not with this method;',
     '- 204 to `OPTIONS` of a path that exists, with `Allow` (and, under `/v1`, CORS headers for an origin the `cors/allowed_origins` setting lists);',
+    "- 403 `origin_not_allowed`: a `/v1` write whose `Origin` is neither in `cors/allowed_origins` nor the API's own host (a browser page on another site); nothing is written;",
     '- 408 `request_timeout` and 431 `headers_too_large` (the Node entry): the request came too slowly, or its headers exceed 16 KB; the connection is closed after them;',
     '- 417 `expectation_failed` (the Node entry): an `Expect` other than `100-continue`;',
     '- 400 `bad_request`: the request is not valid HTTP, an HTTP/1.1 request has no `Host`, or its path has a `.` or `..` segment or a backslash (raw or percent-encoded; the Node entry).',
