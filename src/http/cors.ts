@@ -17,9 +17,7 @@
  *   `Access-Control-Max-Age` 600 s; `Cache-Control: no-store` as on every `/v1` answer. An unknown
  *   path gets its usual 404.
  * - Any other origin, or none, gets no CORS header: the browser keeps its script from the answer.
- *   The server still answers as without CORS (a request the browser sends without a preflight,
- *   such as a form POST, is served and refused as usual: a write needs `Authorization` and JSON,
- *   and neither can be sent without a preflight).
+ *   A read is served as without CORS; a write is refused (below).
  * - While origins other than `*` are listed, every `/v1` answer says `Vary: Origin`, so no cache
  *   hands one origin's answer to another.
  * - Answers given before createApp runs (the Node entry's 400/408/417/431) and HAProxy's own carry
