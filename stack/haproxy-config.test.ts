@@ -32,6 +32,21 @@ describe('HAProxy config template', () => {
     }
   });
 
+  it('with tenant affinity, refuses a /v1 request without X-Tenant-ID unless it is an OPTIONS (a CORS preflight has none)', () => {
+    const affinity = renderHaproxyConfig({
+      bindHost: '127.0.0.1',
+      servers: localServers(),
+      socketPath: '/tmp/x.sock',
+      tenantAffinity: true,
+    });
+    const guard = affinity.split('\n').filter((line) => line.includes('missing_tenant'));
+    expect(guard).toHaveLength(1);
+    expect(guard[0]).toMatch(
+      / if \{ path_beg \/v1 \} !\{ req\.hdr\(X-Tenant-ID\) -m found \} !\{ method OPTIONS \}$/,
+    );
+    expect(local).not.toContain('missing_tenant');
+  });
+
   it('has the health checks, retries, timeouts and reuse of the contract', () => {
     for (const line of [
       'option httpchk GET /health/ready',

@@ -29,7 +29,7 @@ import { waitFor } from './helpers/wait-for.js';
 
 const ONE_LINE = /^shardgate-ctl: [^\n]+ \(see shardgate-ctl [^\n]*--help\)\n$/;
 const BIN = fileURLToPath(new URL('../control-plane/bin/shardgate-ctl.js', import.meta.url));
-const unique = (label: string) => `ct-${label}-${randomBytes(3).toString('hex')}`;
+const unique = (label: string) => `ct-${label}-${randomBytes(4).toString('hex')}`;
 
 const created = new Set<string>();
 afterAll(() => {

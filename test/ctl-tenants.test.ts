@@ -27,7 +27,7 @@ const ONE_LINE = /^shardgate-ctl: [^\n]+ \(see shardgate-ctl [^\n]*--help\)\n$/;
 /** A port nothing listens on in the local stack. */
 const CLOSED = '127.0.0.1:3999';
 
-const unique = (label: string) => `ct-${label}-${randomBytes(3).toString('hex')}`;
+const unique = (label: string) => `ct-${label}-${randomBytes(4).toString('hex')}`;
 
 /** Keys (relative to the prefix) this file created; each is deleted on its own at the end. */
 const created = new Set<string>();
@@ -377,7 +377,7 @@ describe('shardgate-ctl tenants remove', () => {
   });
 
   it('create and remove delete what an earlier tenant of the id left in the cache; Redis down is a warning', async () => {
-    const id = `ct-cache-${randomBytes(3).toString('hex')}`;
+    const id = `ct-cache-${randomBytes(4).toString('hex')}`;
     const redis = new Redis(`redis://${topology.host}:${topology.redis.port}`, { lazyConnect: true });
     await redis.connect();
     try {
