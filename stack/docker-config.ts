@@ -1,7 +1,7 @@
 /**
  * The files of docker/ that are generated from stack/topology.ts, so compose and the local stack
  * never disagree: the HAProxy config (same template as the local one, container hostnames) and
- * the etcd seed that compose's one-shot `init` service applies with `shardgate-ctl config apply`
+ * the (empty) CORS origins map it loads, and the etcd seed that compose's one-shot `init` service applies with `shardgate-ctl config apply`
  * (the shards, placement and LB weights of the topology, addressed by container hostname).
  * `npm run stack -- render-docker` rewrites them; test/docker-compose.test.ts fails when a
  * committed file differs from a fresh render.
@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { toDocument } from '../control-plane/config-document.js';
-import { renderDockerHaproxyConfig } from './haproxy-config.js';
+import { CORS_MAP_FILE, CORS_MAP_SEED, renderDockerHaproxyConfig } from './haproxy-config.js';
 import { REPO_ROOT } from './paths.js';
 import { topologyEntries } from './topology-config.js';
 
@@ -32,6 +32,7 @@ ${stringify(dockerSeedDocument())}`;
 /** repository-relative path → renderer */
 export const DOCKER_GENERATED: Record<string, () => string> = {
   'docker/haproxy/haproxy.cfg': renderDockerHaproxyConfig,
+  [`docker/haproxy/${CORS_MAP_FILE}`]: () => CORS_MAP_SEED,
   'docker/etcd-seed.yaml': renderDockerEtcdSeed,
 };
 

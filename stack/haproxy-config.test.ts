@@ -3,8 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CORS_EXPOSE_HEADERS } from '../src/http/cors.js';
 import { credentialRateOf } from './haproxy.js';
 import {
+  CORS_MAP_FILE,
+  CORS_MAP_SEED,
   DOCKER_CREDENTIAL_RATE_PER_MINUTE,
   DOCKER_DNS,
   HAPROXY_PROBLEMS,
@@ -20,7 +23,25 @@ const local = renderHaproxyConfig({
   bindHost: '127.0.0.1',
   servers: localServers(),
   socketPath: '/tmp/x.sock',
+  corsMapFile: `/tmp/x/${CORS_MAP_FILE}`,
 });
+
+/** with tenant affinity and the credential limit too */
+const affinityLimited = renderHaproxyConfig({
+  bindHost: '127.0.0.1',
+  servers: localServers(),
+  socketPath: '/tmp/x.sock',
+  tenantAffinity: true,
+  credentialRatePerMinute: 5,
+  corsMapFile: `/tmp/x/${CORS_MAP_FILE}`,
+});
+
+/** `text` with its CORS map file moved into `dir`, where an empty one is written (for haproxy -c) */
+function withMapIn(dir: string, text: string): string {
+  const file = join(dir, CORS_MAP_FILE);
+  writeFileSync(file, CORS_MAP_SEED);
+  return text.replace(/[^\s(]+\/cors-origins\.map/g, file);
+}
 
 describe('HAProxy config template', () => {
   it('balances weighted round-robin over every API instance, named by instance id', () => {
@@ -145,8 +166,49 @@ describe('HAProxy config template', () => {
       socketPath: '/tmp/x.sock',
       credentialRatePerMinute: DOCKER_CREDENTIAL_RATE_PER_MINUTE,
       resolver: { name: 'docker', nameserver: DOCKER_DNS },
+      corsMapFile: `/usr/local/etc/haproxy/${CORS_MAP_FILE}`,
     });
     expect(docker.replace(/\S+:\d+|\/\S+\.sock/g, '')).toBe(limited.replace(/\S+:\d+|\/\S+\.sock/g, ''));
+  });
+
+  it("gives HAProxy's own /v1 answers the CORS headers of the map lb sync fills, never an instance's", () => {
+    const frontend = local.split('\nfrontend shardgate\n')[1]!.split('\nfrontend stats')[0]!;
+    const map = `/tmp/x/${CORS_MAP_FILE}`;
+    // the listed value from the map, never the request's own text; `*` alone for every origin
+    expect(frontend).toContain(
+      `http-request set-var(txn.cors_origin) req.fhdr(Origin),map(${map}) if cors_path\n`,
+    );
+    expect(frontend).toContain(
+      `http-request set-var(txn.cors_origin) str(*),map(${map}) if cors_path !{ var(txn.cors_origin) -m found }\n`,
+    );
+    expect(frontend).toMatch(/^ {2}acl cors_path path \/v1\n {2}acl cors_path path_beg \/v1\/\n/m);
+    // decided before any rule that answers (affinity, the credential limit, the body wait)
+    const at = (text: string) => affinityLimited.indexOf(text);
+    expect(at('set-var(txn.cors_origin) str(*)')).toBeGreaterThan(0);
+    for (const later of ['return status 400', 'return status 429', 'wait-for-body'])
+      expect(at('set-var(txn.cors_origin) str(*)'), later).toBeLessThan(at(later));
+    // only on answers without X-Served-By (HAProxy's own): an instance's answer is the instance's
+    const own = 'if { var(txn.cors_origin) -m found } !{ res.hdr(X-Served-By) -m found }';
+    expect(frontend).toContain(
+      `http-after-response set-header Access-Control-Allow-Origin %[var(txn.cors_origin)] ${own}\n`,
+    );
+    expect(frontend).toContain(
+      `http-after-response set-header Access-Control-Expose-Headers "${CORS_EXPOSE_HEADERS}" ${own}\n`,
+    );
+    expect(frontend).toContain(
+      `http-after-response set-header Vary Origin ${own} !{ var(txn.cors_origin) -m str * }\n`,
+    );
+    expect(renderDockerHaproxyConfig()).toContain(`map(/usr/local/etc/haproxy/${CORS_MAP_FILE})`);
+    // without a map file, no CORS rule at all; a map of another name would never be found
+    const bare = renderHaproxyConfig({
+      bindHost: '127.0.0.1',
+      servers: localServers(),
+      socketPath: '/tmp/x.sock',
+    });
+    expect(bare).not.toMatch(/cors|Access-Control/i);
+    expect(() =>
+      renderHaproxyConfig({ bindHost: 'h', servers: [], socketPath: 's', corsMapFile: '/tmp/origins.map' }),
+    ).toThrow(/corsMapFile must end in cors-origins\.map/);
   });
 
   it('limits credential POSTs per source address only when asked, with a problem+json 429 after the request id', () => {
@@ -204,7 +266,7 @@ describe('HAProxy config template', () => {
     try {
       // as written: api-1/api-2 do not resolve here, as in a container started before them
       const file = join(dir, 'docker.cfg');
-      writeFileSync(file, renderDockerHaproxyConfig());
+      writeFileSync(file, withMapIn(dir, renderDockerHaproxyConfig()));
       execFileSync(binary('haproxy'), ['-c', '-q', '-f', file], { stdio: 'pipe' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -214,17 +276,11 @@ describe('HAProxy config template', () => {
   it('is accepted by haproxy -c (local and docker renders, with and without tenant affinity)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardgate-haproxy-'));
     try {
-      const affinity = renderHaproxyConfig({
-        bindHost: '127.0.0.1',
-        servers: localServers(),
-        socketPath: '/tmp/x.sock',
-        tenantAffinity: true,
-        credentialRatePerMinute: 5,
-      });
-      for (const [name, text] of Object.entries({ local, docker: renderDockerHaproxyConfig(), affinity })) {
+      const renders = { local, docker: renderDockerHaproxyConfig(), affinity: affinityLimited };
+      for (const [name, text] of Object.entries(renders)) {
         const file = join(dir, `${name}.cfg`);
         // container hostnames do not resolve here: check the docker render with loopback servers
-        writeFileSync(file, text.replace(/server (\S+) \1:/g, 'server $1 127.0.0.1:'));
+        writeFileSync(file, withMapIn(dir, text).replace(/server (\S+) \1:/g, 'server $1 127.0.0.1:'));
         execFileSync(binary('haproxy'), ['-c', '-q', '-f', file], { stdio: 'pipe' });
       }
     } finally {

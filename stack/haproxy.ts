@@ -1,7 +1,8 @@
 /**
  * The stack's HAProxy: `.stack/haproxy.cfg` rendered from the one template (haproxy-config.ts)
  * at every start, run in the foreground (`-db`) as a tracked child, runtime API on
- * `.stack/haproxy.sock` (mode 600, level admin) for `shardgate-ctl lb sync`.
+ * `.stack/haproxy.sock` (mode 600, level admin) for `shardgate-ctl lb sync`, which also fills
+ * `.stack/cors-origins.map` in HAProxy's memory (written empty here).
  * The config is checked with `haproxy -c` before the start, so a bad render fails `up` with
  * HAProxy's own message instead of a process that dies silently.
  */
@@ -9,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { localServers, renderHaproxyConfig } from './haproxy-config.js';
+import { CORS_MAP_FILE, CORS_MAP_SEED, localServers, renderHaproxyConfig } from './haproxy-config.js';
 import { HAPROXY_SOCKET, STATE_DIR } from './paths.js';
 import { binary } from './preflight.js';
 import { startProcess } from './process-manager.js';
@@ -17,6 +18,8 @@ import { topology } from './topology.js';
 
 const run = promisify(execFile);
 export const HAPROXY_CONFIG = join(STATE_DIR, 'haproxy.cfg');
+/** the CORS origins map (haproxy-config.ts corsRules): seeded empty at every start, filled by lb sync */
+export const HAPROXY_CORS_MAP = join(STATE_DIR, CORS_MAP_FILE);
 
 /**
  * SHARDGATE_LB_CREDENTIAL_RATE: credential POSTs per source address and minute (haproxy-config.ts);
@@ -43,10 +46,12 @@ export function renderLocalHaproxyConfig(): string {
     socketPath: HAPROXY_SOCKET,
     tenantAffinity,
     credentialRatePerMinute: credentialRateOf(),
+    corsMapFile: HAPROXY_CORS_MAP,
   });
 }
 
 export function writeHaproxyConfig(): string {
+  writeFileSync(HAPROXY_CORS_MAP, CORS_MAP_SEED);
   writeFileSync(HAPROXY_CONFIG, renderLocalHaproxyConfig());
   return HAPROXY_CONFIG;
 }

@@ -16,7 +16,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { haproxyCommand, showServers } from '../control-plane/lb/haproxy-runtime.js';
-import { type HaproxyServer, renderHaproxyConfig } from '../stack/haproxy-config.js';
+import {
+  CORS_MAP_FILE,
+  CORS_MAP_SEED,
+  type HaproxyServer,
+  renderHaproxyConfig,
+} from '../stack/haproxy-config.js';
 import { binary } from '../stack/preflight.js';
 import { topology } from '../stack/topology.js';
 import { ctlAsync } from './helpers/ctl.js';
@@ -52,6 +57,8 @@ async function haproxyWith(weights: Record<'api-1' | 'api-2', number>): Promise<
   for (const name of ['api-1', 'api-2'])
     servers.push({ name, host, port: await freePort(host), agentPort: await freePort(host), weight: 10 });
   const cfg = join(dir, 'haproxy.cfg');
+  const corsMapFile = join(dir, CORS_MAP_FILE);
+  writeFileSync(corsMapFile, CORS_MAP_SEED);
   writeFileSync(
     cfg,
     renderHaproxyConfig({
@@ -60,6 +67,7 @@ async function haproxyWith(weights: Record<'api-1' | 'api-2', number>): Promise<
       socketPath,
       port: await freePort(host),
       statsPort: await freePort(host),
+      corsMapFile,
     }),
   );
   const child = spawn(binary('haproxy'), ['-db', '-f', cfg], { stdio: 'ignore' });
@@ -118,7 +126,8 @@ describe('one-shot lb sync: a rejected weight key', () => {
     expect(await liveWeights(socket)).toEqual({ 'api-1': 4, 'api-2': 7 });
     expect(r.stdout).not.toContain('no lb/weights/api-1');
     expect(r.stdout).toMatch(
-      /^haproxy already matches etcd \(1 weight\(s\) applied; 1 server\(s\) with a rejected weight left as they are\)\n$/,
+      // this test's prefix has no cors/allowed_origins: none, and the HAProxy's map is empty
+      /^haproxy already matches etcd \(1 weight\(s\) applied; 1 server\(s\) with a rejected weight left as they are; cors\/allowed_origins: 0 origin\(s\)\)\n$/,
     );
     expect(r.stderr).toContain(`${prefix}lb/weights/api-1 is rejected (`);
     expect(r.stderr).toContain(

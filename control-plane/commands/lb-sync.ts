@@ -1,9 +1,11 @@
 /**
- * `lb sync [--watch]`: push `lb/weights/*` to HAProxy's runtime API. One-shot by default;
+ * `lb sync [--watch]`: push `lb/weights/*` to HAProxy's runtime API, and `cors/allowed_origins` to
+ * its map of CORS origins (lb/cors-sync.ts: the CORS headers of HAProxy's own answers). One-shot by default;
  * with --watch it follows etcd live (the API's own EtcdConfigStore: validated values only, last
  * good kept, resync after compaction): a weight change is applied at once, and HAProxy is
- * polled every --interval-ms (`show info`) so everything is re-applied after it restarts. Between
- * those events it leaves HAProxy alone: an instance's agent-check may lower its own weight while
+ * polled every --interval-ms (`show info`) so everything is re-applied after it restarts; the
+ * CORS map is compared on every poll too (nothing else writes it). Between those events it leaves
+ * the weights alone: an instance's agent-check may lower its own weight while
  * it is degraded, and must not be fought. HAProxy or etcd being down is logged and retried; the
  * daemon never exits on its own, with one exception: a --backend that HAProxy does not have when
  * the daemon first reaches it is a wrong name, a user error (exit 1), as in one-shot mode. (If
@@ -24,6 +26,7 @@
  * (see lb/weight-sync.ts).
  */
 import { resolve } from 'node:path';
+import { CORS_ORIGINS_KEY } from '../../src/config/cors-origins.js';
 import { EtcdConfigStore } from '../../src/config/etcd-config-store.js';
 import type { Env } from '../../src/env.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -31,6 +34,7 @@ import { HAPROXY_SOCKET } from '../../stack/paths.js';
 import { topology } from '../../stack/topology.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { CorsSync } from '../lb/cors-sync.js';
 import { haproxyIdentity, UnknownBackendError } from '../lb/haproxy-runtime.js';
 import { WeightSync } from '../lb/weight-sync.js';
 import { readPrefix } from '../prefix-read.js';
@@ -87,6 +91,11 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     log: opts.watch ? stamp : ctx.out,
     warn: opts.watch ? (line) => stamp(`warning: ${line}`) : (line) => ctx.warn(`lb sync: warning: ${line}`),
   });
+  const cors = new CorsSync({
+    socketPath,
+    log: opts.watch ? stamp : ctx.out,
+    warn: opts.watch ? (line) => stamp(`warning: ${line}`) : (line) => ctx.warn(`lb sync: warning: ${line}`),
+  });
   const noBackend = () => new UserError(`haproxy at ${socketPath} has no backend ${backend} (--backend)`);
 
   if (!opts.watch) {
@@ -98,6 +107,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     );
     try {
       const { sent, missing, unweighted, held: left } = await sync.reconcile(weights, held);
+      const origins = await cors.reconcile(state.snapshot.cors.allowedOrigins);
       // after HAProxy answered: a refused run has its one error line and no other
       if (rejected.length > 0) {
         ctx.warn(
@@ -112,15 +122,17 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
             .join('; ')}`,
         );
       }
-      if (sent.length === 0) {
+      if (sent.length === 0 && !origins.changed) {
         const configured =
           unweighted.length > 0
             ? `; ${unweighted.length} server(s) without a weight at their haproxy.cfg weight`
             : '';
         const kept =
           left.length > 0 ? `; ${left.length} server(s) with a rejected weight left as they are` : '';
+        const corsCount =
+          origins.origins === undefined ? '' : `; ${CORS_ORIGINS_KEY}: ${origins.origins.length} origin(s)`;
         ctx.out(
-          `haproxy already matches etcd (${weights.size - missing.length} weight(s) applied${configured}${kept})`,
+          `haproxy already matches etcd (${weights.size - missing.length} weight(s) applied${configured}${kept}${corsCount})`,
         );
       }
     } catch (error) {
@@ -131,8 +143,9 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   }
 
   const logger = createLogger({ base: { process: 'lb-sync' } });
-  // lb/weights only: the shards are no concern of this process, whose environment lacks the
-  // instances' password variables (a shard naming one would be logged as rejected here)
+  // lb/weights and cors/allowed_origins only: the shards are no concern of this process, whose
+  // environment lacks the instances' password variables (a shard naming one would be logged as
+  // rejected here)
   const store = new EtcdConfigStore({ client: ctx.etcd, prefix: ctx.prefix, logger, processEnv: null });
   let running = false;
   let lastError = '';
@@ -149,6 +162,8 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
         await sync.reconcile(store.current().lbWeights);
         appliedTo = identity;
       }
+      // every tick: two reads when nothing differs, and a map cleared by hand is refilled
+      await cors.reconcile(store.current().cors.allowedOrigins);
       if (lastError) stamp('haproxy reachable again');
       lastError = '';
     } catch (error) {
@@ -162,12 +177,14 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     }
   };
   store.onChange((_snap, changes) => {
-    if (changes.some((c) => c.key.startsWith('lb/weights/'))) {
+    if (changes.some((c) => c.key.startsWith(WEIGHT_KEY) || c.key === CORS_ORIGINS_KEY)) {
       dirty = true;
       void tick();
     }
   });
-  stamp(`lb sync watching ${ctx.prefix}lb/weights/ → ${socketPath} backend ${backend}`);
+  stamp(
+    `lb sync watching ${ctx.prefix}${WEIGHT_KEY} and ${ctx.prefix}${CORS_ORIGINS_KEY} → ${socketPath} backend ${backend}`,
+  );
   await store.start();
   void tick();
   const interval = setInterval(() => void tick(), intervalMs);

@@ -20,8 +20,9 @@
  *   A read is served as without CORS; a write is refused (below).
  * - While origins other than `*` are listed, every `/v1` answer says `Vary: Origin`, so no cache
  *   hands one origin's answer to another.
- * - Answers given before createApp runs (the Node entry's 400/408/417/431) and HAProxy's own carry
- *   no CORS header.
+ * - Answers given before createApp runs (the Node entry's 400/408/417/431) carry no CORS header.
+ *   HAProxy gives its own answers (no `X-Served-By`) the same headers from a map `lb sync` fills
+ *   (stack/haproxy-config.ts corsRules), and never touches an instance's.
  * - A write (any method but GET, HEAD and OPTIONS) whose `Origin` is neither listed nor the API's
  *   own host is refused 403 `origin_not_allowed` before anything is written
  *   (`crossOriginWriteRefusal`). A browser keeps a preflight's answer up to its max age, and
