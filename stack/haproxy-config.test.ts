@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CORS_EXPOSE_HEADERS } from '../src/http/cors.js';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from '../src/http/cors.js';
 import { credentialRateOf } from './haproxy.js';
 import {
   CORS_MAP_FILE,
@@ -176,12 +176,17 @@ describe('HAProxy config template', () => {
     const map = `/tmp/x/${CORS_MAP_FILE}`;
     // the listed value from the map, never the request's own text; `*` alone for every origin
     expect(frontend).toContain(
-      `http-request set-var(txn.cors_origin) req.fhdr(Origin),map(${map}) if cors_path\n`,
+      `http-request set-var(txn.cors_origin) req.fhdr(Origin),map(${map}) if cors_path { req.fhdr_cnt(Origin) eq 1 }\n`,
     );
     expect(frontend).toContain(
       `http-request set-var(txn.cors_origin) str(*),map(${map}) if cors_path !{ var(txn.cors_origin) -m found }\n`,
     );
     expect(frontend).toMatch(/^ {2}acl cors_path path \/v1\n {2}acl cors_path path_beg \/v1\/\n/m);
+    // a listed origin's preflight while no server is usable: 204 for the method asked (one of the
+    // API's, checked: it goes into the header), so the browser sends the request and reads the 503
+    expect(frontend).toContain(
+      `http-request return status 204 hdr Access-Control-Allow-Methods %[req.fhdr(Access-Control-Request-Method)] hdr Access-Control-Allow-Headers "${CORS_ALLOW_HEADERS}" hdr Access-Control-Max-Age 5 hdr Cache-Control no-store hdr X-Request-Id %[var(txn.request_id)] if METH_OPTIONS { var(txn.cors_origin) -m found } { req.fhdr(Access-Control-Request-Method) -m reg ^(GET|HEAD|POST|PUT|PATCH|DELETE)$ } { nbsrv(api) lt 1 }\n`,
+    );
     // decided before any rule that answers (affinity, the credential limit, the body wait)
     const at = (text: string) => affinityLimited.indexOf(text);
     expect(at('set-var(txn.cors_origin) str(*)')).toBeGreaterThan(0);
@@ -208,7 +213,15 @@ describe('HAProxy config template', () => {
     expect(bare).not.toMatch(/cors|Access-Control/i);
     expect(() =>
       renderHaproxyConfig({ bindHost: 'h', servers: [], socketPath: 's', corsMapFile: '/tmp/origins.map' }),
-    ).toThrow(/corsMapFile must end in cors-origins\.map/);
+    ).toThrow(/corsMapFile must be named cors-origins\.map/);
+    expect(() =>
+      renderHaproxyConfig({
+        bindHost: 'h',
+        servers: [],
+        socketPath: 's',
+        corsMapFile: '/tmp/my-cors-origins.map',
+      }),
+    ).toThrow(/corsMapFile must be named cors-origins\.map/);
   });
 
   it('limits credential POSTs per source address only when asked, with a problem+json 429 after the request id', () => {

@@ -64,8 +64,9 @@
  * the limit must be set for that (or left off). Off in the local stack (tests and benchmarks all
  * come from 127.0.0.1; SHARDGATE_LB_CREDENTIAL_RATE turns it on), on in compose.
  */
+import { basename } from 'node:path';
 import { IDEMPOTENCY_HEADER } from '../src/domain/idempotency.js';
-import { CORS_EXPOSE_HEADERS } from '../src/http/cors.js';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from '../src/http/cors.js';
 import { topology } from './topology.js';
 
 /** the stick table of the credential-route limit */
@@ -190,30 +191,42 @@ export const CORS_MAP_FILE = 'cors-origins.map';
 export const CORS_MAP_SEED = `# Filled at run time by shardgate-ctl lb sync from cors/allowed_origins; do not edit.\n`;
 
 /**
- * CORS headers on HAProxy's own answers (a 503 with no instance up, 504, 502, 408, the credential
- * limit's 429, tenant affinity's 400), as the API gives its own (src/http/cors.ts): without them a
- * browser script sees a network error instead of a problem+json and `Retry-After`.
+ * CORS headers on HAProxy's own answers (a 503 with no instance up, 504, 502, the 408 of a body
+ * that never arrives, the credential limit's 429, tenant affinity's 400), as the API gives its own
+ * (src/http/cors.ts): without them a browser script sees a network error instead of a
+ * problem+json and `Retry-After`.
  *
  * The map `corsMapFile` holds each origin of `cors/allowed_origins` as key and value (`*` alone for
  * every origin); `lb sync` replaces its content in HAProxy's memory, atomically (prepare, add,
  * commit), whenever the key changes and after HAProxy restarts; HAProxy starts with the file's
- * (empty) content. Only the listed value goes into the header, never the request's own text.
+ * (empty) content. Only the listed value goes into the header, never the request's own text. The
+ * origin is looked up when the request's headers arrive; a request with more than one `Origin`
+ * gets none (as from the API).
  *
  * Only answers without `X-Served-By` get them: every answer of an API instance names the instance,
  * and for those the instance alone decides (its config is authoritative; a map left stale by an
  * lb sync that is down must never open an API answer to an origin the instances no longer list).
- * Paths as the API's: `/v1` and below. Errors raised before the frontend's rules run (HAProxy's
- * parser answers, see above) carry none.
+ * `Vary: Origin` comes with the origin only (these answers are `no-store`). Paths as the API's:
+ * `/v1` and below. Errors raised before the frontend's rules run (HAProxy's parser answers, see
+ * above; a 408 for headers that never finish) carry none.
+ *
+ * A preflight (`OPTIONS` with `Access-Control-Request-Method`) from a listed origin while the
+ * backend has no usable server is answered here, 204: a browser sends the request itself only
+ * after a 2xx preflight, so without it the 503 would stay a network error for every request that
+ * needs one (all with `X-Tenant-ID` or `Authorization`). It allows the method asked for (one of
+ * the API's), the request headers the API reads, and is kept by the browser for
+ * `NO_SERVER_PREFLIGHT_MAX_AGE_SECONDS` only; the request then gets the 503.
  */
-export function corsRules(mapFile: string): { request: string; response: string } {
-  if (!mapFile.endsWith(CORS_MAP_FILE))
-    throw new Error(`corsMapFile must end in ${CORS_MAP_FILE}, not ${mapFile}`);
+export function corsRules(mapFile: string, backend: string): { request: string; response: string } {
+  if (basename(mapFile) !== CORS_MAP_FILE)
+    throw new Error(`corsMapFile must be named ${CORS_MAP_FILE}, not ${mapFile}`);
   const own = '{ var(txn.cors_origin) -m found } !{ res.hdr(X-Served-By) -m found }';
   return {
     request: `  acl cors_path path /v1
   acl cors_path path_beg /v1/
-  http-request set-var(txn.cors_origin) req.fhdr(Origin),map(${mapFile}) if cors_path
+  http-request set-var(txn.cors_origin) req.fhdr(Origin),map(${mapFile}) if cors_path { req.fhdr_cnt(Origin) eq 1 }
   http-request set-var(txn.cors_origin) str(*),map(${mapFile}) if cors_path !{ var(txn.cors_origin) -m found }
+  http-request return status 204 hdr Access-Control-Allow-Methods %[req.fhdr(Access-Control-Request-Method)] hdr Access-Control-Allow-Headers "${CORS_ALLOW_HEADERS}" hdr Access-Control-Max-Age ${NO_SERVER_PREFLIGHT_MAX_AGE_SECONDS} hdr Cache-Control no-store hdr X-Request-Id ${REQUEST_ID_FORMAT} if METH_OPTIONS { var(txn.cors_origin) -m found } { req.fhdr(Access-Control-Request-Method) -m reg ^(GET|HEAD|POST|PUT|PATCH|DELETE)$ } { nbsrv(${backend}) lt 1 }
 `,
     response: `  http-after-response set-header Access-Control-Allow-Origin %[var(txn.cors_origin)] if ${own}
   http-after-response set-header Access-Control-Expose-Headers "${CORS_EXPOSE_HEADERS}" if ${own}
@@ -221,6 +234,9 @@ export function corsRules(mapFile: string): { request: string; response: string 
 `,
   };
 }
+
+/** how long a browser keeps HAProxy's own preflight answer (no instance up), in seconds */
+export const NO_SERVER_PREFLIGHT_MAX_AGE_SECONDS = 5;
 
 export interface HaproxyServer {
   name: string;
@@ -338,7 +354,7 @@ backend ${CREDENTIAL_TABLE}
   stick-table type ipv6 size 100k expire 60s store http_req_rate(60s)
 `
       : '';
-  const cors = corsMapFile === undefined ? { request: '', response: '' } : corsRules(corsMapFile);
+  const cors = corsMapFile === undefined ? { request: '', response: '' } : corsRules(corsMapFile, h.backend);
   return `# Generated by stack/haproxy-config.ts — do not edit; edit the renderer.
 global
   log stdout format raw local0 notice

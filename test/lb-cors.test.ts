@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
+import { corsMapId, mapKeys } from '../control-plane/lb/cors-sync.js';
 import { haproxyCommand, showServers } from '../control-plane/lb/haproxy-runtime.js';
 import {
   CORS_MAP_FILE,
@@ -21,10 +22,11 @@ import {
   REQUEST_TIMEOUT_SECONDS,
   renderHaproxyConfig,
 } from '../stack/haproxy-config.js';
+import { HAPROXY_SOCKET } from '../stack/paths.js';
 import { portOpen } from '../stack/probes.js';
 import { topology } from '../stack/topology.js';
 import { HAPROXY, registerAndLogin } from './helpers/api.js';
-import { ctl, ctlStart, type RunningCtl } from './helpers/ctl.js';
+import { ctl, ctlAsync, ctlStart, type RunningCtl } from './helpers/ctl.js';
 import { etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
 import { configInForce } from './helpers/live-config.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -78,6 +80,28 @@ async function get(base: string, path: string, origin?: string, headers: Record<
   });
   const body = await res.text();
   return { status: res.status, headers: res.headers, body };
+}
+
+/** what a server answers to `text` sent as is, until it closes the connection */
+function rawRequest(url: URL, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(url.port), url.hostname);
+    let answer = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => {
+      answer += d;
+    });
+    sock.on('error', reject);
+    sock.on('close', () => resolve(answer));
+    sock.write(text);
+  });
+}
+
+/** `show map` of the stack HAProxy's CORS map */
+async function stackMap(): Promise<string> {
+  const id = corsMapId(await haproxyCommand(HAPROXY_SOCKET, 'show map'));
+  if (id === undefined) throw new Error(`the stack's HAProxy has no ${CORS_MAP_FILE}`);
+  return haproxyCommand(HAPROXY_SOCKET, `show map ${id}`);
 }
 
 const allowOf = (a: { headers: Headers }) => a.headers.get('Access-Control-Allow-Origin');
@@ -218,6 +242,77 @@ describe('CORS headers on HAProxy’s own answers', () => {
     expect(daemon.child.exitCode).toBeNull();
   });
 
+  it('answers a listed preflight itself while no instance is usable, so the browser sends the request and reads the 503', async () => {
+    etcdPut(KEY, SITE);
+    await origins([SITE]);
+    const r = ctl(['lb', 'sync', '--socket', down.socket]);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor(
+      async () => (await showServers(down.socket, topology.haproxy.backend)).every((sv) => !sv.running),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: 'the closed-port server DOWN',
+      },
+    );
+    const preflight = (origin: string, method: string) =>
+      fetch(`${down.url}/v1/books`, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: origin,
+          'Access-Control-Request-Method': method,
+          'Access-Control-Request-Headers': 'authorization, x-tenant-id',
+        },
+      });
+    const ok = await preflight(SITE, 'POST');
+    expect(ok.status).toBe(204);
+    expect(allowOf(ok)).toBe(SITE);
+    expect(ok.headers.get('Access-Control-Allow-Methods')).toBe('POST');
+    const allowHeaders = (ok.headers.get('Access-Control-Allow-Headers') ?? '').split(', ');
+    for (const h of ['Authorization', 'X-Tenant-ID']) expect(allowHeaders).toContain(h);
+    expect(ok.headers.get('Access-Control-Max-Age')).toBe('5');
+    // the request the browser then sends: HAProxy's 503, readable
+    const then = await get(down.url, '/v1/books', SITE, { 'X-Tenant-ID': tenant });
+    expect(then.status).toBe(503);
+    expect(allowOf(then)).toBe(SITE);
+    // another origin, a method the API has not, a plain OPTIONS: HAProxy's 503, no CORS
+    for (const res of [
+      await preflight(OTHER, 'POST'),
+      await preflight(SITE, 'TRACE'),
+      await fetch(`${down.url}/v1/books`, { method: 'OPTIONS', headers: { Origin: OTHER } }),
+    ]) {
+      expect(res.status).toBe(503);
+      expect(res.headers.get('Access-Control-Allow-Methods')).toBeNull();
+    }
+    expect(allowOf(await preflight(SITE, 'TRACE'))).toBe(SITE); // the 503 itself is readable
+    // two Origin headers (no browser sends them): none, as from the instances
+    const url = new URL(down.url);
+    const twice = await rawRequest(
+      url,
+      `GET /v1/books HTTP/1.1\r\nHost: ${url.host}\r\nOrigin: ${OTHER}\r\nOrigin: ${SITE}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(twice).toMatch(/^HTTP\/1\.1 503 /);
+    expect(twice.toLowerCase()).not.toContain('access-control-allow-origin');
+  });
+
+  it('two lb sync runs at once both succeed and leave the list of etcd', async () => {
+    for (let round = 0; round < 5; round++) {
+      const list = [`https://r${round}.example`, `https://r${round}-b.example`, SITE];
+      etcdPut(KEY, list.join(', '));
+      await origins(list);
+      const runs = await Promise.all([0, 1].map(() => ctlAsync(['lb', 'sync', '--socket', down.socket])));
+      for (const run of runs) expect(run.code, `round ${round}: ${run.stderr}`).toBe(0);
+      expect(
+        mapKeys(
+          await haproxyCommand(
+            down.socket,
+            `show map ${corsMapId(await haproxyCommand(down.socket, 'show map'))}`,
+          ),
+        ).sort(),
+      ).toEqual([...list].sort());
+    }
+  });
+
   it('never adds CORS to an answer of an API instance, even from a map left stale', async () => {
     etcdPut(KEY, SITE);
     await origins([SITE]);
@@ -231,6 +326,14 @@ describe('CORS headers on HAProxy’s own answers', () => {
     for (const o of [OTHER, SITE]) await haproxyCommand(up.socket, `add map @${version} #${id} ${o} ${o}`);
     await haproxyCommand(up.socket, `commit map @${version} #${id}`);
     expect(await haproxyCommand(up.socket, `show map #${id}`)).toContain(OTHER);
+    // `status` on that HAProxy names the difference (the sign of an lb sync that is not running)
+    const status = ctl(['status', '--json'], { SHARDGATE_HAPROXY_SOCKET: up.socket });
+    expect(status.code, status.stderr).toBe(0);
+    expect(
+      (JSON.parse(status.stdout) as { haproxy: { differences: string[] } }).haproxy.differences,
+    ).toContain(
+      `HAProxy's ${CORS_MAP_FILE} lists ${OTHER}, ${SITE}, etcd ${SITE}: its own answers follow the map until lb sync runs`,
+    );
 
     const { token } = await registerAndLogin(tenant, 'reader@lb-cors.example', { base: up.url });
     const headers = { 'X-Tenant-ID': tenant, Authorization: `Bearer ${token}` };
@@ -251,20 +354,17 @@ describe('CORS headers on HAProxy’s own answers', () => {
       etcdPut(KEY, SITE);
       await origins([SITE]);
       const haproxy = new URL(HAPROXY);
-      // the stack's lb sync daemon has the map filled by the time the request is answered (10 s)
-      const answer = await new Promise<string>((resolve, reject) => {
-        const sock = connect(Number(haproxy.port), haproxy.hostname);
-        let text = '';
-        sock.setEncoding('utf8');
-        sock.on('data', (d) => {
-          text += d;
-        });
-        sock.on('error', reject);
-        sock.on('close', () => resolve(text));
-        sock.write(
-          `POST /v1/books HTTP/1.1\r\nHost: ${haproxy.host}\r\nOrigin: ${SITE}\r\nX-Tenant-ID: ${tenant}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"title":`,
-        );
+      // HAProxy looks the origin up when the headers arrive: wait for the stack's lb sync daemon
+      // to have written it into the stack HAProxy's map
+      await waitFor(async () => mapKeys(await stackMap()).includes(SITE), {
+        timeoutMs: 2000,
+        intervalMs: 50,
+        what: `${SITE} in the stack HAProxy's ${CORS_MAP_FILE}`,
       });
+      const answer = await rawRequest(
+        haproxy,
+        `POST /v1/books HTTP/1.1\r\nHost: ${haproxy.host}\r\nOrigin: ${SITE}\r\nX-Tenant-ID: ${tenant}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"title":`,
+      );
       const [head = '', body = ''] = answer.split('\r\n\r\n');
       expect(head).toMatch(/^HTTP\/1\.1 408 /);
       expect(head).toMatch(

@@ -59,7 +59,8 @@ describe('lb sync after an HAProxy restart', () => {
         what: 'weight 5 re-applied after the restart, its agent-check disabled',
       });
       // and it was the daemon that sent it
-      const sent = readFileSync(logFile, 'utf8').slice(logFrom);
+      // bytes from the size taken above (the log holds multi-byte characters: `→`)
+      const sent = readFileSync(logFile).subarray(logFrom).toString('utf8');
       expect(sent).toContain(`applied: set server ${server} weight 5\n`);
     } finally {
       await haproxyCommand(HAPROXY_SOCKET, `enable agent ${server}`);

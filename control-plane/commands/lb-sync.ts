@@ -107,7 +107,12 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     );
     try {
       const { sent, missing, unweighted, held: left } = await sync.reconcile(weights, held);
-      const origins = await cors.reconcile(state.snapshot.cors.allowedOrigins);
+      // HAProxy answered the weights: a failure here is the map's, not a way to reach HAProxy
+      const origins = await cors.reconcile(state.snapshot.cors.allowedOrigins).catch((error: Error) => {
+        throw new UserError(
+          `${sent.length > 0 ? 'weights applied, but ' : ''}CORS origins not applied to HAProxy at ${socketPath}: ${error.message}`,
+        );
+      });
       // after HAProxy answered: a refused run has its one error line and no other
       if (rejected.length > 0) {
         ctx.warn(
@@ -137,6 +142,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       }
     } catch (error) {
       if (error instanceof UnknownBackendError) throw noBackend();
+      if (error instanceof UserError) throw error;
       throw new UserError(`cannot reach HAProxy runtime API at ${socketPath}: ${(error as Error).message}`);
     }
     return;
@@ -152,26 +158,41 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   let appliedTo = '';
   let dirty = true;
   let fail: (error: Error) => void = () => {};
+  let corsError = '';
   const tick = async () => {
     if (running || !store.status().loaded) return;
     running = true;
     try {
-      const identity = await haproxyIdentity(socketPath);
-      if (identity !== appliedTo || dirty) {
-        dirty = false;
-        await sync.reconcile(store.current().lbWeights);
-        appliedTo = identity;
+      let reached = false;
+      try {
+        const identity = await haproxyIdentity(socketPath);
+        reached = true;
+        if (identity !== appliedTo || dirty) {
+          dirty = false;
+          await sync.reconcile(store.current().lbWeights);
+          appliedTo = identity;
+        }
+        if (lastError) stamp('haproxy reachable again');
+        lastError = '';
+      } catch (error) {
+        if (error instanceof UnknownBackendError && appliedTo === '') return fail(noBackend());
+        const message = (error as Error).message;
+        if (message !== lastError) stamp(`haproxy not reachable (${message}); retrying`);
+        lastError = message;
+        dirty = true;
       }
-      // every tick: two reads when nothing differs, and a map cleared by hand is refilled
-      await cors.reconcile(store.current().cors.allowedOrigins);
-      if (lastError) stamp('haproxy reachable again');
-      lastError = '';
-    } catch (error) {
-      if (error instanceof UnknownBackendError && appliedTo === '') return fail(noBackend());
-      const message = (error as Error).message;
-      if (message !== lastError) stamp(`haproxy not reachable (${message}); retrying`);
-      lastError = message;
-      dirty = true;
+      if (!reached) return;
+      // every tick, whatever became of the weights: two reads when nothing differs, and a map
+      // cleared by hand is refilled. A failure here leaves the weights alone (no `dirty`).
+      try {
+        await cors.reconcile(store.current().cors.allowedOrigins);
+        corsError = '';
+      } catch (error) {
+        const message = (error as Error).message;
+        if (message !== corsError)
+          stamp(`warning: CORS origins not applied to haproxy (${message}); retrying`);
+        corsError = message;
+      }
     } finally {
       running = false;
     }

@@ -7,48 +7,82 @@ import { CorsSync, corsMapId, mapKeys } from './cors-sync.js';
 
 /**
  * A stand-in for HAProxy 2.6's runtime socket with one map, `#3`, loaded from `file`: `show map`,
- * `show map #3`, and `prepare`/`add @v`/`commit @v` as HAProxy does them (entries of a prepared
- * version are invisible until its commit, which drops the older ones). `rejectAdd` answers every
- * `add map` with an error, as HAProxy does for a version that is not the one prepared.
+ * `show map #3`, and `prepare`/`add @v`/`commit @v` as HAProxy 2.6.12 does them (checked on a real
+ * one): `prepare` opens version next+1; an `add` to any version up to the last prepared one is
+ * taken (to one already committed over too, its entry then orphaned); `commit @v` of a version at
+ * or below the one in force is refused "Version number out of range.", else makes it the one in
+ * force and drops older versions (later prepared ones stay). `beforeCommit` runs once, before the
+ * first commit is answered: another writer at that moment. `rejectAdd` answers every `add` with an
+ * error.
  */
-function fakeHaproxy(file: string | undefined, opts: { rejectAdd?: boolean } = {}) {
+function fakeHaproxy(
+  file: string | undefined,
+  opts: { rejectAdd?: boolean; beforeCommit?: (other: Writer) => void } = {},
+) {
   const socketPath = join(mkdtempSync(join(tmpdir(), 'sg-cors-sync-')), 'sock');
   const commands: string[] = [];
-  let live: string[] = [];
-  const pending = new Map<number, string[]>();
+  const versions = new Map<number, string[]>();
+  let current = 0;
   let next = 0;
+  let live: string[] = [];
+  const prepare = () => {
+    next += 1;
+    versions.set(next, []);
+    return next;
+  };
+  const commit = (v: number): string => {
+    if (v <= current) return 'Version number out of range.';
+    live = versions.get(v) ?? [];
+    current = v;
+    for (const k of [...versions.keys()]) if (k <= v) versions.delete(k);
+    return '';
+  };
+  const other: Writer = {
+    write(list) {
+      const v = prepare();
+      versions.get(v)!.push(...list);
+      commit(v);
+    },
+  };
+  let beforeCommit = opts.beforeCommit;
   const server = createServer((sock) => {
     sock.setEncoding('utf8');
     sock.once('data', (line: string) => {
       const command = line.trim();
       commands.push(command);
       const add = /^add map @(\d+) #3 (\S+) (\S+)$/.exec(command);
-      const commit = /^commit map @(\d+) #3$/.exec(command);
+      const commitCmd = /^commit map @(\d+) #3$/.exec(command);
       if (command === 'show map') {
         sock.end(
-          `# id (file) description\n${file === undefined ? '' : `3 (${file}) pattern loaded from file '${file}' used by map at file 'h.cfg' line 42. curr_ver=0 next_ver=0 entry_cnt=${live.length}\n`}\n`,
+          `# id (file) description\n${file === undefined ? '' : `3 (${file}) pattern loaded from file '${file}' used by map at file 'h.cfg' line 42. curr_ver=${current} next_ver=${next} entry_cnt=${live.length}\n`}\n`,
         );
       } else if (command === 'show map #3') {
         sock.end(`${live.map((k, i) => `0x55f26dfbd9a${i} ${k} ${k}\n`).join('')}\n`);
       } else if (command === 'prepare map #3') {
-        next += 1;
-        pending.set(next, []);
-        sock.end(`New version created: ${next}\n\n`);
-      } else if (add && !opts.rejectAdd && pending.has(Number(add[1]))) {
-        pending.get(Number(add[1]))!.push(add[2]!);
+        sock.end(`New version created: ${prepare()}\n\n`);
+      } else if (add && opts.rejectAdd) {
+        sock.end('Unknown version.\n\n');
+      } else if (add && Number(add[1]) <= next) {
+        versions.get(Number(add[1]))?.push(add[2]!);
         sock.end('\n');
       } else if (add) {
-        sock.end('Unknown version.\n\n');
-      } else if (commit && pending.has(Number(commit[1]))) {
-        live = pending.get(Number(commit[1]))!;
-        pending.clear();
-        sock.end('\n');
+        sock.end("Version number in the future, please use 'prepare map' before.\n\n");
+      } else if (commitCmd) {
+        const hook = beforeCommit;
+        beforeCommit = undefined;
+        hook?.(other);
+        sock.end(`${commit(Number(commitCmd[1]))}\n\n`);
       } else sock.end('Unknown command.\n\n');
     });
   });
   server.listen(socketPath);
   servers.push(server);
   return { socketPath, commands, live: () => live };
+}
+
+/** another lb sync, writing the map whole between two commands of the one under test */
+interface Writer {
+  write(list: string[]): void;
 }
 
 const servers: Server[] = [];
@@ -134,11 +168,50 @@ describe('CorsSync', () => {
     const haproxy = fakeHaproxy('cors-origins.map', { rejectAdd: true });
     const { cors, logs } = sync(haproxy.socketPath);
     await expect(cors.reconcile(['https://a.example'])).rejects.toThrow(
-      'haproxy runtime API: "add map @1 #3 https://a.example https://a.example": Unknown version.',
+      'haproxy runtime API: add of https://a.example to map #3: Unknown version.',
     );
     expect(haproxy.commands.some((c) => c.startsWith('commit'))).toBe(false);
     expect(haproxy.live()).toEqual([]);
     expect(logs).toEqual([]);
+  });
+
+  it('loses a race to another writer of the same list without an error, and wins one against another list', async () => {
+    const same = fakeHaproxy('cors-origins.map', { beforeCommit: (o) => o.write(['https://a.example']) });
+    const a = sync(same.socketPath);
+    expect(await a.cors.reconcile(['https://a.example'])).toEqual({
+      origins: ['https://a.example'],
+      changed: false,
+    });
+    expect(same.live()).toEqual(['https://a.example']);
+    expect(same.commands.slice(-3)).toEqual(['commit map @1 #3', 'show map', 'show map #3']);
+    expect(a.logs).toEqual([]);
+
+    const other = fakeHaproxy('cors-origins.map', { beforeCommit: (o) => o.write(['https://b.example']) });
+    const b = sync(other.socketPath);
+    expect(await b.cors.reconcile(['https://a.example'])).toEqual({
+      origins: ['https://a.example'],
+      changed: true,
+    });
+    expect(other.live()).toEqual(['https://a.example']);
+    expect(other.commands.filter((c) => c.startsWith('commit'))).toEqual([
+      'commit map @1 #3',
+      'commit map @3 #3',
+    ]);
+  });
+
+  it('refuses, before preparing anything, an origin the runtime API would not read as one word', async () => {
+    const haproxy = fakeHaproxy('cors-origins.map');
+    const { cors } = sync(haproxy.socketPath);
+    for (const bad of [
+      'http://a;b.example',
+      'http://a b.example',
+      'http://a\\b.example',
+      'https://a.example/x',
+    ])
+      await expect(cors.reconcile(['https://ok.example', bad]), bad).rejects.toThrow(
+        `cors/allowed_origins: ${JSON.stringify(bad)} cannot be written to HAProxy's map`,
+      );
+    expect(haproxy.commands).toEqual([]);
   });
 
   it('throws when HAProxy is not there (callers retry)', async () => {

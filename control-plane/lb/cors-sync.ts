@@ -47,46 +47,71 @@ export function mapKeys(text: string): string[] {
     .filter((k): k is string => k !== undefined);
 }
 
-/** an answer of the runtime API that is not an error: empty, or a line saying what was done */
-function expectQuiet(command: string, answer: string): void {
-  const text = answer.trim();
-  if (text !== '') throw new Error(`haproxy runtime API: "${command}": ${text}`);
-}
+/**
+ * What an origin may hold to go to the runtime API as one word: the runtime CLI ends a command at
+ * `;` and splits at blanks, and `\` escapes. cors-origins.ts lets no other origin through; this is
+ * the check at the point of use.
+ */
+const RUNTIME_WORD = /^(?:\*|https?:\/\/[A-Za-z0-9_.:[\]-]+)$/;
+
+/** how many times a sync that lost to another writer's commit starts again */
+const ATTEMPTS = 3;
+
+const sameOrigins = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && [...a].sort().join(' ') === [...b].sort().join(' ');
 
 export class CorsSync {
   private warnedMissing = false;
 
   constructor(private readonly opts: CorsSyncOptions) {}
 
+  /**
+   * Makes HAProxy's map list `origins`. Two writers at once (the daemon and a one-shot run) each
+   * prepare a version; HAProxy commits the later one and refuses to commit an older one after it
+   * ("Version number out of range"): the one refused reads the map again, and is done when it
+   * lists these origins, else starts again (at most ATTEMPTS times). A version prepared and never
+   * committed (an error between) holds its entries until the next commit drops it.
+   */
   async reconcile(origins: readonly string[]): Promise<CorsReconciled> {
     const { socketPath } = this.opts;
-    const id = corsMapId(await haproxyCommand(socketPath, 'show map'));
-    if (id === undefined) {
-      if (!this.warnedMissing)
-        this.opts.warn(
-          `haproxy has no map ${CORS_MAP_FILE} (its config predates it): its own answers (503, 504, 429, …) carry no CORS header; re-render and restart it`,
+    const unfit = origins.find((o) => !RUNTIME_WORD.test(o));
+    if (unfit !== undefined)
+      throw new Error(
+        `cors/allowed_origins: ${JSON.stringify(unfit)} cannot be written to HAProxy's map (an origin is http(s)://host[:port] of letters, digits and "-_.:[]")`,
+      );
+    for (let attempt = 1; ; attempt++) {
+      const id = corsMapId(await haproxyCommand(socketPath, 'show map'));
+      if (id === undefined) {
+        if (!this.warnedMissing)
+          this.opts.warn(
+            `haproxy has no map ${CORS_MAP_FILE} (its config predates it): its own answers (503, 504, 429, …) carry no CORS header; re-render and restart it`,
+          );
+        this.warnedMissing = true;
+        return { origins: undefined, changed: false };
+      }
+      this.warnedMissing = false;
+      if (sameOrigins(mapKeys(await haproxyCommand(socketPath, `show map ${id}`)), origins))
+        return { origins, changed: false };
+      const prepared = await haproxyCommand(socketPath, `prepare map ${id}`);
+      const version = /New version created: (\d+)/.exec(prepared)?.[1];
+      if (version === undefined)
+        throw new Error(`haproxy runtime API: prepare of map ${id}: ${prepared.trim()}`);
+      for (const origin of origins) {
+        const answer = (
+          await haproxyCommand(socketPath, `add map @${version} ${id} ${origin} ${origin}`)
+        ).trim();
+        if (answer !== '') throw new Error(`haproxy runtime API: add of ${origin} to map ${id}: ${answer}`);
+      }
+      const committed = (await haproxyCommand(socketPath, `commit map @${version} ${id}`)).trim();
+      if (committed === '') {
+        this.opts.log(
+          `applied: cors/allowed_origins → haproxy map ${CORS_MAP_FILE}: ${origins.length === 0 ? 'no origin' : origins.join(', ')}`,
         );
-      this.warnedMissing = true;
-      return { origins: undefined, changed: false };
+        return { origins, changed: true };
+      }
+      // another writer committed a later version meanwhile
+      if (!/out of range/i.test(committed) || attempt === ATTEMPTS)
+        throw new Error(`haproxy runtime API: commit of map ${id}: ${committed}`);
     }
-    this.warnedMissing = false;
-    const current = mapKeys(await haproxyCommand(socketPath, `show map ${id}`));
-    const same =
-      current.length === origins.length && [...current].sort().join(' ') === [...origins].sort().join(' ');
-    if (same) return { origins, changed: false };
-    const prepared = await haproxyCommand(socketPath, `prepare map ${id}`);
-    const version = /New version created: (\d+)/.exec(prepared)?.[1];
-    if (version === undefined)
-      throw new Error(`haproxy runtime API: "prepare map ${id}": ${prepared.trim()}`);
-    for (const origin of origins) {
-      const command = `add map @${version} ${id} ${origin} ${origin}`;
-      expectQuiet(command, await haproxyCommand(socketPath, command));
-    }
-    const commit = `commit map @${version} ${id}`;
-    expectQuiet(commit, await haproxyCommand(socketPath, commit));
-    this.opts.log(
-      `applied: cors/allowed_origins → haproxy map ${CORS_MAP_FILE}: ${origins.length === 0 ? 'no origin' : origins.join(', ')}`,
-    );
-    return { origins, changed: true };
   }
 }

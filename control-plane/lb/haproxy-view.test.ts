@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceInfo } from '../../src/config/schema.js';
 import type { ServerState } from './haproxy-runtime.js';
-import { differences } from './haproxy-view.js';
+import { corsDifference, differences } from './haproxy-view.js';
 
 const server = (name: string, over: Partial<ServerState> = {}): ServerState => ({
   name,
@@ -51,6 +51,28 @@ describe('differences (status: HAProxy next to etcd)', () => {
       'e has weight 1 in HAProxy, 2 in etcd (its agent lowers it while the instance lags or its breakers are open)',
       'g has weight 0 in HAProxy (2 in haproxy.cfg, no key in etcd): it gets no requests',
       "ghost is registered with weight 3 but has no server in HAProxy's backend: it gets no requests",
+    ]);
+  });
+});
+
+describe('corsDifference (status: HAProxy’s CORS map next to etcd)', () => {
+  it('says nothing when the map lists etcd’s origins in any order, or there is neither map nor origin', () => {
+    expect(
+      corsDifference(['https://b.example', 'https://a.example'], ['https://a.example', 'https://b.example']),
+    ).toEqual([]);
+    expect(corsDifference([], [])).toEqual([]);
+    expect(corsDifference(undefined, [])).toEqual([]);
+  });
+
+  it('names both lists when they differ, and a missing map while origins are listed', () => {
+    expect(corsDifference(['https://a.example'], ['*'])).toEqual([
+      "HAProxy's cors-origins.map lists https://a.example, etcd *: its own answers follow the map until lb sync runs",
+    ]);
+    expect(corsDifference(['https://a.example', 'https://b.example'], [])).toEqual([
+      "HAProxy's cors-origins.map lists https://a.example, https://b.example, etcd no origin: its own answers follow the map until lb sync runs",
+    ]);
+    expect(corsDifference(undefined, ['https://a.example'])).toEqual([
+      'HAProxy has no cors-origins.map (its config predates it): its own answers carry no CORS header',
     ]);
   });
 });

@@ -4,14 +4,18 @@
  * fewer requests than etcd's weight asks (in maintenance or drained, by hand or by its agent;
  * down by its checks; another weight) and each weighted registered instance without a server.
  * Before, `status` showed `api-1=1 … ready` while HAProxy, its server in maintenance by hand,
- * sent it nothing (an outside check).
+ * sent it nothing (an outside check). Also a line when HAProxy's map of CORS origins (the CORS
+ * headers of its own answers, filled by `lb sync`) lists other origins than etcd, or is missing
+ * while origins are listed: the sign of an `lb sync --watch` that is not running.
  *
  * Asked only when a socket file is there (`status` runs on any host; only HAProxy's has one), for
  * at most 1 s; a failure is shown as such, never fatal to `status`.
  */
 import { existsSync } from 'node:fs';
 import type { ConfigSnapshot } from '../../src/config/config-state.js';
-import { type ServerState, showServers } from './haproxy-runtime.js';
+import { CORS_MAP_FILE } from '../../stack/haproxy-config.js';
+import { corsMapId, mapKeys } from './cors-sync.js';
+import { haproxyCommand, type ServerState, showServers } from './haproxy-runtime.js';
 
 export interface HaproxyView {
   socket: string;
@@ -27,17 +31,42 @@ export interface HaproxyView {
 export async function haproxyView(
   socket: string,
   backend: string,
-  snap: Pick<ConfigSnapshot, 'lbWeights' | 'instances'>,
+  snap: Pick<ConfigSnapshot, 'lbWeights' | 'instances' | 'cors'>,
 ): Promise<HaproxyView | undefined> {
   if (!existsSync(socket)) return undefined;
   let servers: ServerState[];
+  let corsMap: readonly string[] | undefined;
   try {
     servers = await showServers(socket, backend);
+    const id = corsMapId(await haproxyCommand(socket, 'show map'));
+    corsMap = id === undefined ? undefined : mapKeys(await haproxyCommand(socket, `show map ${id}`));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return { socket, backend, servers: null, error: message, differences: [] };
   }
-  return { socket, backend, servers, differences: differences(servers, snap) };
+  return {
+    socket,
+    backend,
+    servers,
+    differences: [...differences(servers, snap), ...corsDifference(corsMap, snap.cors.allowedOrigins)],
+  };
+}
+
+const originList = (origins: readonly string[]) => (origins.length === 0 ? 'no origin' : origins.join(', '));
+
+/**
+ * The line for a map of CORS origins (`undefined`: HAProxy has none) that is not etcd's list, in
+ * any order; none when they match, or when there is no map and no origin is listed.
+ */
+export function corsDifference(map: readonly string[] | undefined, origins: readonly string[]): string[] {
+  if (map === undefined)
+    return origins.length === 0
+      ? []
+      : [`HAProxy has no ${CORS_MAP_FILE} (its config predates it): its own answers carry no CORS header`];
+  if (map.length === origins.length && [...map].sort().join(' ') === [...origins].sort().join(' ')) return [];
+  return [
+    `HAProxy's ${CORS_MAP_FILE} lists ${originList(map)}, etcd ${originList(origins)}: its own answers follow the map until lb sync runs`,
+  ];
 }
 
 export function differences(

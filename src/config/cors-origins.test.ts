@@ -38,6 +38,24 @@ describe('cors/allowed_origins', () => {
     expect(origins('null')).toContain('is not an origin');
   });
 
+  it('refuses a host no page has, such as a `;` typed for a comma (HAProxy would read it as a command end)', () => {
+    const hostRule =
+      'is not an origin: the host must be letters, digits, "-", "_" and "." (or an IP address)';
+    expect(origins('https://a.example; https://b.example')).toBe(`refused: "https://a.example;" ${hostRule}`);
+    for (const bad of [
+      'http://a;b.example',
+      "http://a'b.example",
+      'http://a$b.example',
+      'http://a*b.example',
+    ])
+      expect(origins(bad), bad).toBe(`refused: ${JSON.stringify(bad)} ${hostRule}`);
+    expect(origins('http://my_host.internal:8080, http://127.0.0.1:3000, https://a.example.')).toEqual([
+      'http://my_host.internal:8080',
+      'http://127.0.0.1:3000',
+      'https://a.example.',
+    ]);
+  });
+
   it('refuses "*" beside other origins, a duplicate, too many, a JSON array of other things', () => {
     expect(origins('*, https://a.example')).toBe(
       'refused: "*" allows every origin: it must be the only entry',

@@ -16,6 +16,8 @@ export const CORS_ORIGINS_KEY = 'cors/allowed_origins';
 /** at most this many origins; more is a list that belongs in a frontend rule */
 export const MAX_CORS_ORIGINS = 100;
 const MAX_TEXT = 8192;
+/** a host name (as the URL parser writes it: lower case, IDNs as `xn--`), IPv4, or [IPv6] */
+const ORIGIN_HOST = /^(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])$/;
 
 type Listed = { ok: true; items: string[] } | { ok: false; reason: string };
 
@@ -45,6 +47,11 @@ function originProblem(entry: string): string | undefined {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     return `${shown} is not an origin: the scheme must be http or https`;
+  // the URL parser takes `;`, `'`, `$`, `*` and more in a host, which no page's host has (DNS
+  // names are letters, digits and `-`; IDNs arrive as `xn--`): `https://a.example;` is a typo, and
+  // HAProxy's runtime API would read a `;` as the end of a command (control-plane/lb/cors-sync.ts)
+  if (!ORIGIN_HOST.test(url.hostname))
+    return `${shown} is not an origin: the host must be letters, digits, "-", "_" and "." (or an IP address)`;
   if (url.origin !== entry) {
     const plain = url.username === '' && url.password === '' && url.search === '' && url.hash === '';
     return plain
