@@ -85,17 +85,13 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   const socketPath = haproxySocketPath(opts.socket, ctx.env);
   const backend = opts.backend ?? topology.haproxy.backend;
   const stamp = (line: string) => ctx.out(`${new Date().toISOString()} ${line}`);
-  const sync = new WeightSync({
-    socketPath,
-    backend,
-    log: opts.watch ? stamp : ctx.out,
-    warn: opts.watch ? (line) => stamp(`warning: ${line}`) : (line) => ctx.warn(`lb sync: warning: ${line}`),
-  });
-  const cors = new CorsSync({
-    socketPath,
-    log: opts.watch ? stamp : ctx.out,
-    warn: opts.watch ? (line) => stamp(`warning: ${line}`) : (line) => ctx.warn(`lb sync: warning: ${line}`),
-  });
+  // the daemon's lines carry a time; a one-shot run's warnings go to stderr
+  const log = opts.watch ? stamp : ctx.out;
+  const warn = opts.watch
+    ? (line: string) => stamp(`warning: ${line}`)
+    : (line: string) => ctx.warn(`lb sync: warning: ${line}`);
+  const sync = new WeightSync({ socketPath, backend, log, warn });
+  const cors = new CorsSync({ socketPath, log, warn });
   const noBackend = () => new UserError(`haproxy at ${socketPath} has no backend ${backend} (--backend)`);
 
   if (!opts.watch) {
