@@ -213,9 +213,11 @@ export const CORS_MAP_SEED = `# Filled at run time by shardgate-ctl lb sync from
  * A preflight (`OPTIONS` with `Access-Control-Request-Method`) from a listed origin while the
  * backend has no usable server is answered here, 204: a browser sends the request itself only
  * after a 2xx preflight, so without it the 503 would stay a network error for every request that
- * needs one (all with `X-Tenant-ID` or `Authorization`). It allows the method asked for (one of
- * the API's), the request headers the API reads, and is kept by the browser for
- * `NO_SERVER_PREFLIGHT_MAX_AGE_SECONDS` only; the request then gets the 503.
+ * needs one (all with `X-Tenant-ID` or `Authorization`). It allows the method asked for (any of
+ * the API's: HAProxy does not know which path has which; the instances still answer 405), the
+ * request headers the API reads, and is kept by the browser for
+ * `NO_SERVER_PREFLIGHT_MAX_AGE_SECONDS` only; the request then gets the 503. Until the checks
+ * mark the last instance DOWN (`fall 2`, about 2 s) a preflight still goes to it and gets the 503.
  */
 export function corsRules(mapFile: string, backend: string): { request: string; response: string } {
   if (basename(mapFile) !== CORS_MAP_FILE)
