@@ -185,7 +185,7 @@ describe('HAProxy config template', () => {
     // a listed origin's preflight while no server is usable: 204 for the method asked (one of the
     // API's, checked: it goes into the header), so the browser sends the request and reads the 503
     expect(frontend).toContain(
-      `http-request return status 204 hdr Access-Control-Allow-Methods %[req.fhdr(Access-Control-Request-Method)] hdr Access-Control-Allow-Headers "${CORS_ALLOW_HEADERS}" hdr Access-Control-Max-Age 5 hdr Cache-Control no-store hdr X-Request-Id %[var(txn.request_id)] if METH_OPTIONS { var(txn.cors_origin) -m found } { req.fhdr(Access-Control-Request-Method) -m reg ^(GET|HEAD|POST|PUT|PATCH|DELETE)$ } { nbsrv(api) lt 1 }\n`,
+      `http-request return status 204 hdr Access-Control-Allow-Methods %[req.fhdr(Access-Control-Request-Method)] hdr Access-Control-Allow-Headers "${CORS_ALLOW_HEADERS}" hdr Access-Control-Max-Age 5 hdr Cache-Control no-store hdr X-Request-Id %[var(txn.request_id)] if METH_OPTIONS { var(txn.cors_origin) -m found } { req.fhdr_cnt(Access-Control-Request-Method) eq 1 } { req.fhdr(Access-Control-Request-Method) -m reg ^(GET|HEAD|POST|PUT|PATCH|DELETE)$ } { nbsrv(api) lt 1 }\n`,
     );
     // decided before any rule that answers (affinity, the credential limit, the body wait)
     const at = (text: string) => affinityLimited.indexOf(text);

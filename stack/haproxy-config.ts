@@ -213,7 +213,8 @@ export const CORS_MAP_SEED = `# Filled at run time by shardgate-ctl lb sync from
  * A preflight (`OPTIONS` with `Access-Control-Request-Method`) from a listed origin while the
  * backend has no usable server is answered here, 204: a browser sends the request itself only
  * after a 2xx preflight, so without it the 503 would stay a network error for every request that
- * needs one (all with `X-Tenant-ID` or `Authorization`). It allows the method asked for (any of
+ * needs one (all with `X-Tenant-ID` or `Authorization`). It allows the method asked for (one
+ * header, checked before it is copied into the answer: an ACL passes when any copy matches; any of
  * the API's: HAProxy does not know which path has which; the instances still answer 405), the
  * request headers the API reads, and is kept by the browser for
  * `NO_SERVER_PREFLIGHT_MAX_AGE_SECONDS` only; the request then gets the 503. Until the checks
@@ -228,7 +229,7 @@ export function corsRules(mapFile: string, backend: string): { request: string; 
   acl cors_path path_beg /v1/
   http-request set-var(txn.cors_origin) req.fhdr(Origin),map(${mapFile}) if cors_path { req.fhdr_cnt(Origin) eq 1 }
   http-request set-var(txn.cors_origin) str(*),map(${mapFile}) if cors_path !{ var(txn.cors_origin) -m found }
-  http-request return status 204 hdr Access-Control-Allow-Methods %[req.fhdr(Access-Control-Request-Method)] hdr Access-Control-Allow-Headers "${CORS_ALLOW_HEADERS}" hdr Access-Control-Max-Age ${NO_SERVER_PREFLIGHT_MAX_AGE_SECONDS} hdr Cache-Control no-store hdr X-Request-Id ${REQUEST_ID_FORMAT} if METH_OPTIONS { var(txn.cors_origin) -m found } { req.fhdr(Access-Control-Request-Method) -m reg ^(GET|HEAD|POST|PUT|PATCH|DELETE)$ } { nbsrv(${backend}) lt 1 }
+  http-request return status 204 hdr Access-Control-Allow-Methods %[req.fhdr(Access-Control-Request-Method)] hdr Access-Control-Allow-Headers "${CORS_ALLOW_HEADERS}" hdr Access-Control-Max-Age ${NO_SERVER_PREFLIGHT_MAX_AGE_SECONDS} hdr Cache-Control no-store hdr X-Request-Id ${REQUEST_ID_FORMAT} if METH_OPTIONS { var(txn.cors_origin) -m found } { req.fhdr_cnt(Access-Control-Request-Method) eq 1 } { req.fhdr(Access-Control-Request-Method) -m reg ^(GET|HEAD|POST|PUT|PATCH|DELETE)$ } { nbsrv(${backend}) lt 1 }
 `,
     response: `  http-after-response set-header Access-Control-Allow-Origin %[var(txn.cors_origin)] if ${own}
   http-after-response set-header Access-Control-Expose-Headers "${CORS_EXPOSE_HEADERS}" if ${own}

@@ -292,6 +292,13 @@ describe('CORS headers on HAProxy’s own answers', () => {
       `GET /v1/books HTTP/1.1\r\nHost: ${url.host}\r\nOrigin: ${OTHER}\r\nOrigin: ${SITE}\r\nConnection: close\r\n\r\n`,
     );
     expect(twice).toMatch(/^HTTP\/1\.1 503 /);
+    // two Access-Control-Request-Method: the 503, never an unchecked copy in the 204
+    const twoMethods = await rawRequest(
+      url,
+      `OPTIONS /v1/books HTTP/1.1\r\nHost: ${url.host}\r\nOrigin: ${SITE}\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Method: x<y>\r\nConnection: close\r\n\r\n`,
+    );
+    expect(twoMethods).toMatch(/^HTTP\/1\.1 503 /);
+    expect(twoMethods.toLowerCase()).not.toContain('access-control-allow-methods');
     expect(twice.toLowerCase()).not.toContain('access-control-allow-origin');
   });
 

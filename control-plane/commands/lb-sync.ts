@@ -182,6 +182,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       // cleared by hand is refilled. A failure here leaves the weights alone (no `dirty`).
       try {
         await cors.reconcile(store.current().cors.allowedOrigins);
+        if (corsError) stamp('CORS origins in haproxy match etcd again');
         corsError = '';
       } catch (error) {
         const message = (error as Error).message;

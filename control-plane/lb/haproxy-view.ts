@@ -8,8 +8,9 @@
  * headers of its own answers, filled by `lb sync`) lists other origins than etcd, or is missing
  * while origins are listed: the sign of an `lb sync --watch` that is not running.
  *
- * Asked only when a socket file is there (`status` runs on any host; only HAProxy's has one), for
- * at most 1 s; a failure is shown as such, never fatal to `status`.
+ * Asked only when a socket file is there (`status` runs on any host; only HAProxy's has one), each
+ * command for at most 2 s; a failure is shown as such, never fatal to `status`. A map that cannot
+ * be read is a line of its own, the servers still shown.
  */
 import { existsSync } from 'node:fs';
 import type { ConfigSnapshot } from '../../src/config/config-state.js';
@@ -34,22 +35,22 @@ export async function haproxyView(
   snap: Pick<ConfigSnapshot, 'lbWeights' | 'instances' | 'cors'>,
 ): Promise<HaproxyView | undefined> {
   if (!existsSync(socket)) return undefined;
+  const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
   let servers: ServerState[];
-  let corsMap: readonly string[] | undefined;
   try {
     servers = await showServers(socket, backend);
-    const id = corsMapId(await haproxyCommand(socket, 'show map'));
-    corsMap = id === undefined ? undefined : mapKeys(await haproxyCommand(socket, `show map ${id}`));
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    return { socket, backend, servers: null, error: message, differences: [] };
+    return { socket, backend, servers: null, error: messageOf(error), differences: [] };
   }
-  return {
-    socket,
-    backend,
-    servers,
-    differences: [...differences(servers, snap), ...corsDifference(corsMap, snap.cors.allowedOrigins)],
-  };
+  let cors: string[];
+  try {
+    const id = corsMapId(await haproxyCommand(socket, 'show map'));
+    const map = id === undefined ? undefined : mapKeys(await haproxyCommand(socket, `show map ${id}`));
+    cors = corsDifference(map, snap.cors.allowedOrigins);
+  } catch (error) {
+    cors = [`HAProxy's ${CORS_MAP_FILE} could not be read (${messageOf(error)})`];
+  }
+  return { socket, backend, servers, differences: [...differences(servers, snap), ...cors] };
 }
 
 const originList = (origins: readonly string[]) => (origins.length === 0 ? 'no origin' : origins.join(', '));
