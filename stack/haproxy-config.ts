@@ -183,7 +183,7 @@ export function problemReply(p: HaproxyProblem): string {
 }
 
 /**
- * The name of the map file of CORS origins: the renderer's `corsMapFile` must end in it, and
+ * The name of the map file of CORS origins: the renderer's `corsMapFile` must be named so, and
  * `lb sync` finds the map in HAProxy's `show map` by it.
  */
 export const CORS_MAP_FILE = 'cors-origins.map';

@@ -57,7 +57,8 @@ const RUNTIME_WORD = /^(?:\*|https?:\/\/[A-Za-z0-9_.:[\]-]+)$/;
 /** how many times a sync that lost to another writer's commit starts again */
 const ATTEMPTS = 3;
 
-const sameOrigins = (a: readonly string[], b: readonly string[]) =>
+/** the same origins, in any order */
+export const sameOrigins = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && [...a].sort().join(' ') === [...b].sort().join(' ');
 
 export class CorsSync {

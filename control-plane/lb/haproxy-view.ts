@@ -15,7 +15,7 @@
 import { existsSync } from 'node:fs';
 import type { ConfigSnapshot } from '../../src/config/config-state.js';
 import { CORS_MAP_FILE } from '../../stack/haproxy-config.js';
-import { corsMapId, mapKeys } from './cors-sync.js';
+import { corsMapId, mapKeys, sameOrigins } from './cors-sync.js';
 import { haproxyCommand, type ServerState, showServers } from './haproxy-runtime.js';
 
 export interface HaproxyView {
@@ -64,7 +64,7 @@ export function corsDifference(map: readonly string[] | undefined, origins: read
     return origins.length === 0
       ? []
       : [`HAProxy has no ${CORS_MAP_FILE} (its config predates it): its own answers carry no CORS header`];
-  if (map.length === origins.length && [...map].sort().join(' ') === [...origins].sort().join(' ')) return [];
+  if (sameOrigins(map, origins)) return [];
   return [
     `HAProxy's ${CORS_MAP_FILE} lists ${originList(map)}, etcd ${originList(origins)}: its own answers follow the map until lb sync runs`,
   ];
