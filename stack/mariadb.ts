@@ -14,13 +14,16 @@
  *   @127.0.0.1 and @localhost (password from SHARDGATE_DB_PASSWORD) with ALL on shardgate.* plus
  *   the monitoring privileges the lag probes need (MariaDB ≥ 10.5 split them: BINLOG MONITOR =
  *   REPLICATION CLIENT for SHOW MASTER STATUS / BINARY LOGS, SLAVE MONITOR for SHOW SLAVE
- *   STATUS), a replication user, and root@127.0.0.1 (no password, loopback only) for tests and
- *   tools. All of it is written to the binlog, so each replica gets it by replication.
+ *   STATUS), a replication user (its password generated into `.stack/secrets.env`: stack-env.ts),
+ *   and root@127.0.0.1 (no password, loopback only) for tests and tools, and for fault tests from
+ *   outside the project (`STOP SLAVE` on a replica). All of it is written to the binlog, so each
+ *   replica gets it by replication.
  * - `setupReplica`: `CHANGE MASTER TO … MASTER_USE_GTID=slave_pos; START SLAVE` once, with
  *   `sql_log_bin=0`; the replica never writes a GTID of its own, so gtid_strict_mode holds and it
- *   could be promoted later. A replica already pointing at its master is only (re)started.
+ *   could be promoted later. A replica already pointing at its master is only (re)started, or
+ *   given the replication password when it holds another.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -30,11 +33,11 @@ import { STATE_DIR } from './paths.js';
 import { binary } from './preflight.js';
 import { mysqlHandshake } from './probes.js';
 import { startProcess, waitUntil } from './process-manager.js';
+import { replicationPassword } from './stack-env.js';
 import { type MariaDbNode, topology } from './topology.js';
 
 const run = promisify(execFile);
 const REPL_USER = 'repl';
-const REPL_PASSWORD = 'repl-local-stack';
 
 export function nodeDir(node: MariaDbNode): string {
   return join(STATE_DIR, node.name);
@@ -148,20 +151,40 @@ export async function waitForMariaDb(node: MariaDbNode, timeoutMs = 60_000): Pro
   await waitUntil(`${node.name} on :${node.port}`, () => mysqlHandshake(node.port), timeoutMs, node.name);
 }
 
-/** Run statements as root over the node's socket; tab-separated output (`names`: with a header). */
-export async function sql(node: MariaDbNode, statements: string, { names = false } = {}): Promise<string> {
+/**
+ * Run statements as root over the node's socket; tab-separated output (`names`: with a header).
+ * The statements go on the client's standard input, not its command line: they can carry
+ * passwords (`IDENTIFIED BY`, `MASTER_PASSWORD`), which `ps` would show any local user, and an
+ * error then names the node and what the server said, never the statements.
+ */
+export function sql(node: MariaDbNode, statements: string, { names = false } = {}): Promise<string> {
   const flags = names ? ['-B'] : ['-N', '-B'];
-  try {
-    const { stdout } = await run(
+  return new Promise((resolve, reject) => {
+    const child = spawn(
       binary('mariadb'),
-      ['--no-defaults', `--socket=${socketPath(node)}`, '-uroot', ...flags, '-e', statements],
-      { timeout: 30_000 },
+      ['--no-defaults', `--socket=${socketPath(node)}`, '-uroot', ...flags],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        timeout: 30_000,
+      },
     );
-    return stdout;
-  } catch (error) {
-    const e = error as { stderr?: string };
-    throw new Error(`${node.name}: ${e.stderr?.trim() || String(error)}`);
-  }
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (error) => reject(new Error(`${node.name}: ${error.message}`)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(stdout);
+      else
+        reject(
+          new Error(
+            `${node.name}: ${stderr.trim() || `mariadb client ended with ${signal ?? `exit code ${code}`}`}`,
+          ),
+        );
+    });
+    child.stdin.on('error', () => {}); // a client that ended early: its exit says why
+    child.stdin.end(statements);
+  });
 }
 
 function quote(s: string): string {
@@ -197,7 +220,8 @@ GRANT REPLICATION CLIENT, BINLOG MONITOR, SLAVE MONITOR, PROCESS ON *.* TO '${us
     .join('\n');
   return `CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 ${grants}
-CREATE USER IF NOT EXISTS '${REPL_USER}'@'127.0.0.1' IDENTIFIED BY ${quote(REPL_PASSWORD)};
+CREATE USER IF NOT EXISTS '${REPL_USER}'@'127.0.0.1' IDENTIFIED BY ${quote(replicationPassword())};
+ALTER USER '${REPL_USER}'@'127.0.0.1' IDENTIFIED BY ${quote(replicationPassword())};
 GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN ON *.* TO '${REPL_USER}'@'127.0.0.1';
 CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;`;
@@ -225,19 +249,32 @@ export async function replicationStatus(replica: MariaDbNode): Promise<Replicati
   };
 }
 
-/** Point the replica at its master once; later `up`s find it configured and only start it. */
+/**
+ * Point the replica at its master once; later `up`s find it configured and only start it. The
+ * replication password it was given is remembered (`.stack/<replica>/repl-password.sha256`): when
+ * it is not the one setupMaster set now (a stack set up when the password was a fixed one, or an
+ * `up` cut off between the master's setup and this), the replica gets the new one, keeping its
+ * position; else it would fail at its next reconnect, for good.
+ */
 export async function setupReplica(replica: MariaDbNode, master: MariaDbNode): Promise<void> {
+  const password = replicationPassword();
+  const marker = join(nodeDir(replica), 'repl-password.sha256');
+  const digest = createHash('sha256').update(password).digest('hex');
+  const given = existsSync(marker) && readFileSync(marker, 'utf8').trim() === digest;
   const status = await replicationStatus(replica);
   if (status?.masterPort === master.port) {
-    if (status.io !== 'Yes' || status.sql !== 'Yes') await sql(replica, 'START SLAVE');
-    return;
+    if (!given)
+      await sql(replica, `STOP SLAVE; CHANGE MASTER TO MASTER_PASSWORD=${quote(password)}; START SLAVE;`);
+    else if (status.io !== 'Yes' || status.sql !== 'Yes') await sql(replica, 'START SLAVE');
+  } else {
+    await sql(
+      replica,
+      `SET SESSION sql_log_bin=0;
+       STOP SLAVE;
+       CHANGE MASTER TO MASTER_HOST='${topology.host}', MASTER_PORT=${master.port}, MASTER_USER='${REPL_USER}',
+         MASTER_PASSWORD=${quote(password)}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+       START SLAVE;`,
+    );
   }
-  await sql(
-    replica,
-    `SET SESSION sql_log_bin=0;
-     STOP SLAVE;
-     CHANGE MASTER TO MASTER_HOST='${topology.host}', MASTER_PORT=${master.port}, MASTER_USER='${REPL_USER}',
-       MASTER_PASSWORD=${quote(REPL_PASSWORD)}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
-     START SLAVE;`,
-  );
+  if (!given) writeFileSync(marker, `${digest}\n`, { mode: 0o600 });
 }

@@ -1,6 +1,19 @@
+import { execFile } from 'node:child_process';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseEnv } from '../src/env.js';
-import { stackEnv } from './stack-env.js';
+import { stackEnv, stackSecrets } from './stack-env.js';
 
 describe('stack environment', () => {
   beforeEach(() => {
@@ -27,4 +40,88 @@ describe('stack environment', () => {
       expect(stack[name], name).toEqual(defaults[name]);
     }
   });
+});
+
+describe('the stack secrets file', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'stack-secrets-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('generates every secret once, owner-only, and reads the same ones back', () => {
+    const file = join(dir, 'nested', 'secrets.env');
+    const first = stackSecrets(file);
+    expect(Object.keys(first).sort()).toEqual(['SHARDGATE_JWT_SECRET', 'STACK_REPL_PASSWORD']);
+    for (const value of Object.values(first)) expect(value).toMatch(/^[A-Za-z0-9_-]{24,}$/);
+    expect(new Set(Object.values(first)).size).toBe(2);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(stackSecrets(file)).toEqual(first);
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(2);
+  });
+
+  it("keeps what an older stack's file holds and adds only the missing ones", () => {
+    const file = join(dir, 'secrets.env');
+    writeFileSync(file, 'SHARDGATE_JWT_SECRET=from-before\n', { mode: 0o600 });
+    const secrets = stackSecrets(file);
+    expect(secrets.SHARDGATE_JWT_SECRET).toBe('from-before');
+    expect(secrets.STACK_REPL_PASSWORD).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('SHARDGATE_JWT_SECRET=from-before');
+    expect(lines).toHaveLength(2);
+  });
+
+  it('takes the first line of a name, so two processes that both appended agree', () => {
+    const file = join(dir, 'secrets.env');
+    stackSecrets(file);
+    const before = stackSecrets(file).STACK_REPL_PASSWORD;
+    appendFileSync(file, 'STACK_REPL_PASSWORD=appended-later\n');
+    expect(stackSecrets(file).STACK_REPL_PASSWORD).toBe(before);
+  });
+
+  it('adds a missing one on a line of its own after a last line without its newline', () => {
+    const file = join(dir, 'secrets.env');
+    writeFileSync(file, 'SHARDGATE_JWT_SECRET=typed-by-hand', { mode: 0o600 });
+    const secrets = stackSecrets(file);
+    expect(secrets.SHARDGATE_JWT_SECRET).toBe('typed-by-hand');
+    expect(readFileSync(file, 'utf8')).toMatch(
+      /^SHARDGATE_JWT_SECRET=typed-by-hand\nSTACK_REPL_PASSWORD=[\w-]{24}\n$/,
+    );
+  });
+
+  it('takes over a lock left by a process that died holding it', () => {
+    const file = join(dir, 'secrets.env');
+    writeFileSync(`${file}.lock`, '');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${file}.lock`, old, old);
+    expect(Object.keys(stackSecrets(file))).toHaveLength(2);
+    expect(() => statSync(`${file}.lock`)).toThrow(/ENOENT/);
+  });
+
+  it('waits for a process holding the lock, then takes what that process wrote', async () => {
+    const file = join(dir, 'secrets.env');
+    const lock = `${file}.lock`;
+    writeFileSync(lock, ''); // another process is writing the file
+    const script = `import { stackSecrets } from ${JSON.stringify(new URL('./stack-env.ts', import.meta.url).pathname)};
+      process.stdout.write(JSON.stringify(stackSecrets(${JSON.stringify(file)})));`;
+    const child = promisify(execFile)(process.execPath, [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      script,
+    ]);
+    await new Promise((r) => setTimeout(r, 1500));
+    // what the holder wrote, then its release
+    writeFileSync(file, 'SHARDGATE_JWT_SECRET=holder-jwt\nSTACK_REPL_PASSWORD=holder-repl\n', {
+      mode: 0o600,
+    });
+    rmSync(lock);
+    const { stdout } = await child;
+    expect(JSON.parse(stdout)).toEqual({
+      SHARDGATE_JWT_SECRET: 'holder-jwt',
+      STACK_REPL_PASSWORD: 'holder-repl',
+    });
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(2);
+  }, 30_000);
 });

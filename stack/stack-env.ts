@@ -1,14 +1,28 @@
 /**
  * The environment every shardgate process of the local stack gets (CONTRACT.md §3), built from
- * stack/topology.ts. Secrets: the DB password comes from SHARDGATE_DB_PASSWORD (stack default
- * `shardgate`); the JWT secret from SHARDGATE_JWT_SECRET or else one generated on the first `up`
- * and kept in `.stack/secrets.env` (mode 0600) so every later `up` reuses it — tokens survive a
- * restart. Neither ever goes to git or etcd.
+ * stack/topology.ts.
+ * Secrets: the JWT secret and the replication user's password are generated on first use
+ * (normally the first `up`, under its lock) and kept in `.stack/secrets.env` (mode 0600,
+ * `KEY=value` lines a shell can source), so every later `up` reuses them: tokens survive a
+ * restart and the replicas keep their master. Neither ever goes to git or etcd.
+ * SHARDGATE_JWT_SECRET in the environment wins over the file. The DB password comes from
+ * SHARDGATE_DB_PASSWORD, else the stack default CONTRACT.md §2 names (`shardgate`), which outside
+ * tests may use; root has none (stack/mariadb.ts).
  * Every listener of these processes (API, agent-check, worker metrics) binds `topology.host`
  * (SHARDGATE_LISTEN_HOST), the address HAProxy's server lines and the tests use, and nothing else.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { etcdClientUrl } from './etcd.js';
 import { SECRETS_FILE } from './paths.js';
@@ -16,21 +30,87 @@ import { topology } from './topology.js';
 
 const H = topology.host;
 
+/** what `.stack/secrets.env` holds, with the random bytes each is made of (base64url) */
+const GENERATED = { SHARDGATE_JWT_SECRET: 32, STACK_REPL_PASSWORD: 18 } as const;
+type SecretName = keyof typeof GENERATED;
+
+function secretsInFile(file: string): Map<string, string> {
+  const found = new Map<string, string>();
+  if (!existsSync(file)) return found;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.+)$/.exec(line);
+    // the first line of a name wins: two processes that both found it missing converge on it
+    if (m && !found.has(m[1]!)) found.set(m[1]!, m[2]!);
+  }
+  return found;
+}
+
+/**
+ * The generated secrets of `file`, every missing one generated and appended first (a file of an
+ * older stack keeps what it has). Appending happens under `<file>.lock` (created exclusively), so
+ * two processes never both add a name: the shell that sources the file takes a name's last line,
+ * this its first, and the two must agree. Exported for its test; the stack reads SECRETS_FILE.
+ */
+export function stackSecrets(file: string): Record<SecretName, string> {
+  const names = Object.keys(GENERATED) as SecretName[];
+  let known = secretsInFile(file);
+  if (names.some((n) => !known.has(n)))
+    withLock(`${file}.lock`, () => {
+      known = secretsInFile(file);
+      const missing = names.filter((n) => !known.has(n));
+      if (missing.length === 0) return;
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      // a hand-edited file without its last newline: the first new line must not join it
+      const lead = text === '' || text.endsWith('\n') ? '' : '\n';
+      const lines = missing.map((n) => `${n}=${randomBytes(GENERATED[n]).toString('base64url')}\n`).join('');
+      appendFileSync(file, lead + lines, { mode: 0o600 });
+      chmodSync(file, 0o600);
+      known = secretsInFile(file);
+    });
+  const missing = names.filter((n) => !known.has(n));
+  if (missing.length > 0) throw new Error(`${file}: no ${missing.join(', ')} after writing it`);
+  return Object.fromEntries(names.map((n) => [n, known.get(n)!])) as Record<SecretName, string>;
+}
+
+/** lock files older than this are left over by a process that died holding them */
+const STALE_LOCK_MS = 10_000;
+
+/** `fn` while holding `lock` (a file created with O_EXCL), waiting up to 5 s for another holder */
+function withLock(lock: string, fn: () => void): void {
+  mkdirSync(dirname(lock), { recursive: true });
+  const deadline = Date.now() + 5000;
+  let fd: number | undefined;
+  while (fd === undefined) {
+    try {
+      fd = openSync(lock, 'wx', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > STALE_LOCK_MS) rmSync(lock, { force: true });
+      else if (Date.now() > deadline)
+        throw new Error(`${lock} is held by another process; remove it if none runs`);
+      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+  try {
+    fn();
+  } finally {
+    closeSync(fd);
+    rmSync(lock, { force: true });
+  }
+}
+
 export function dbPassword(): string {
   return process.env.SHARDGATE_DB_PASSWORD ?? topology.defaultDbPassword;
 }
 
 export function jwtSecret(): string {
-  if (process.env.SHARDGATE_JWT_SECRET) return process.env.SHARDGATE_JWT_SECRET;
-  if (existsSync(SECRETS_FILE)) {
-    const m = /^SHARDGATE_JWT_SECRET=(.+)$/m.exec(readFileSync(SECRETS_FILE, 'utf8'));
-    if (m?.[1]) return m[1];
-  }
-  const secret = randomBytes(32).toString('base64url');
-  mkdirSync(dirname(SECRETS_FILE), { recursive: true });
-  writeFileSync(SECRETS_FILE, `SHARDGATE_JWT_SECRET=${secret}\n`, { mode: 0o600 });
-  chmodSync(SECRETS_FILE, 0o600);
-  return secret;
+  return process.env.SHARDGATE_JWT_SECRET || stackSecrets(SECRETS_FILE).SHARDGATE_JWT_SECRET;
+}
+
+/** the password of the stack's replication user (stack/mariadb.ts); not an environment variable of the product */
+export function replicationPassword(): string {
+  return stackSecrets(SECRETS_FILE).STACK_REPL_PASSWORD;
 }
 
 export function stackEnv(): Record<string, string> {

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MysqlNodeSet } from '../src/db/mysql-node-set.js';
 import { silentLogger } from '../src/observability/logger.js';
+import { dbPassword } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -17,7 +18,7 @@ import { waitFor } from './helpers/wait-for.js';
 const master = node(topology.shards[0]!.id, 'master').port;
 const nodes = new MysqlNodeSet({
   user: topology.dbUser,
-  password: () => process.env.SHARDGATE_DB_PASSWORD ?? 'shardgate',
+  password: dbPassword,
   logger: silentLogger,
   connectionLimit: 2,
   idleTransactionTimeoutSeconds: 1,

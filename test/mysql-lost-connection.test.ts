@@ -22,6 +22,7 @@ import type { MysqlSession } from '../src/db/mysql-session.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { DependencyUnavailableError } from '../src/resilience/dependency-unavailable.js';
 import type { SqlNode } from '../src/routing/sql-node.js';
+import { dbPassword } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { rootQuery } from './helpers/shard-db.js';
 
@@ -113,7 +114,7 @@ beforeAll(async () => {
   proxy = await relay();
   nodes = new MysqlNodeSet({
     user: topology.dbUser,
-    password: () => process.env.SHARDGATE_DB_PASSWORD ?? 'shardgate',
+    password: dbPassword,
     logger: silentLogger,
     connectionLimit: 4,
   });

@@ -15,13 +15,14 @@ import { createNoopMetrics } from '../src/observability/metrics.js';
 import { BreakerRegistry } from '../src/resilience/breaker-registry.js';
 import { DependencyUnavailableError } from '../src/resilience/dependency-unavailable.js';
 import { breakerNodeGuard } from '../src/routing/breaker-node-guard.js';
+import { dbPassword } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 
 const master = topology.shards[0]!.master;
 // scaled down from the defaults (10 connections, a queue of 100)
 const nodes = new MysqlNodeSet({
   user: topology.dbUser,
-  password: () => process.env.SHARDGATE_DB_PASSWORD ?? 'shardgate',
+  password: dbPassword,
   logger: silentLogger,
   connectionLimit: 2,
   queueLimit: 3,

@@ -18,7 +18,8 @@ import { createConnection } from 'mysql2/promise';
 import { createTransport } from 'nodemailer';
 import { describe, expect, it } from 'vitest';
 import { threadPoolGroups } from '../stack/mariadb.js';
-import { MAIL_DIR, REPO_ROOT } from '../stack/paths.js';
+import { MAIL_DIR, REPO_ROOT, SECRETS_FILE, STATE_DIR } from '../stack/paths.js';
+import { dbPassword, replicationPassword } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { DB_NODES, rootQuery } from './helpers/shard-db.js';
 import { stackCli, stackPid, waitFor } from './helpers/stack.js';
@@ -113,7 +114,7 @@ describe('local stack: MariaDB shards', () => {
       host: topology.host,
       port: shard!.replicas[0]!.port,
       user: topology.dbUser,
-      password: process.env.SHARDGATE_DB_PASSWORD ?? topology.defaultDbPassword,
+      password: dbPassword(),
       database: topology.database,
     });
     try {
@@ -126,6 +127,25 @@ describe('local stack: MariaDB shards', () => {
       await expect(conn.query('SELECT * FROM mysql.user')).rejects.toThrow(/denied/);
     } finally {
       await conn.end();
+    }
+  });
+
+  it('gives the replication user a password of its own, kept out of git in .stack/secrets.env', async () => {
+    const [shard] = topology.shards;
+    const login = (user: string, password: string) =>
+      createConnection({ host: topology.host, port: shard!.master.port, user, password }).then((c) =>
+        c.end(),
+      );
+    // the value it had when it was written in the repository
+    await expect(login('repl', 'repl-local-stack')).rejects.toThrow(/denied/);
+    await login('repl', replicationPassword());
+    expect(readFileSync(SECRETS_FILE, 'utf8')).toContain(`STACK_REPL_PASSWORD=${replicationPassword()}\n`);
+    // and every replica holds it (its next reconnect uses it) and replicates
+    for (const replica of topology.shards.flatMap((s) => s.replicas)) {
+      const masterInfo = readFileSync(join(STATE_DIR, replica.name, 'data', 'master.info'), 'utf8');
+      expect(masterInfo.split('\n'), replica.name).toContain(replicationPassword());
+      const [row] = await rootQuery(replica.port, 'SHOW SLAVE STATUS');
+      expect(row).toMatchObject({ Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes' });
     }
   });
 });
