@@ -17,8 +17,22 @@ export class BreakerRegistry {
   private readonly logger: Logger;
   private readonly transitions;
 
-  constructor({ config, logger, metrics }: { config: ConfigStore; logger: Logger; metrics: Metrics }) {
+  private readonly loopIdleMs: (() => number) | undefined;
+
+  constructor({
+    config,
+    logger,
+    metrics,
+    loopIdleMs,
+  }: {
+    config: ConfigStore;
+    logger: Logger;
+    metrics: Metrics;
+    /** the event loop's idle time, where the runtime tells it (circuit-breaker.ts `loopIdleMs`) */
+    loopIdleMs?: () => number;
+  }) {
     this.config = config;
+    this.loopIdleMs = loopIdleMs;
     this.logger = logger.child({ component: 'breakers' });
     this.transitions = metrics.counter({
       name: 'breaker_transitions_total',
@@ -47,6 +61,7 @@ export class BreakerRegistry {
         name,
         kind,
         settings: () => this.config.current().breakers[kind],
+        loopIdleMs: this.loopIdleMs,
         onTransition: (t) => {
           this.transitions.inc({ breaker: t.name, kind: t.kind, from: t.from, to: t.to });
           this.logger.warn(

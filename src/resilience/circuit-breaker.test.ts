@@ -10,7 +10,7 @@ import {
 } from './errors.js';
 import { STALL_MIN_MS } from './stall-watch.js';
 
-function setup(initial: Partial<BreakerSettings> = {}) {
+function setup(initial: Partial<BreakerSettings> = {}, { loopIdle = false } = {}) {
   const settings: BreakerSettings = {
     failure_threshold: 2,
     reset_timeout_ms: 1000,
@@ -21,6 +21,8 @@ function setup(initial: Partial<BreakerSettings> = {}) {
   let t = 0;
   /** ms the test says the process did not run during any call */
   let stalled = 0;
+  /** the event loop's idle time so far (`loopIdle`) */
+  let idle = 0;
   const transitions: BreakerTransition[] = [];
   const breaker = new CircuitBreaker({
     name: 'mysql-replica:shard-1:0',
@@ -30,6 +32,7 @@ function setup(initial: Partial<BreakerSettings> = {}) {
     now: () => t,
     monotonicNow: () => t,
     stalledMs: () => stalled,
+    loopIdleMs: loopIdle ? () => idle : undefined,
   });
   return {
     breaker,
@@ -37,6 +40,7 @@ function setup(initial: Partial<BreakerSettings> = {}) {
     transitions,
     advance: (ms: number) => (t += ms),
     stall: (ms: number) => (stalled = ms),
+    idleFor: (ms: number) => (idle += ms),
   };
 }
 
@@ -78,6 +82,26 @@ describe('CircuitBreaker', () => {
     stall(100);
     await breaker.execute(answersAfter(150), { slowFails: true });
     expect(breaker.state).toBe('closed');
+  });
+
+  it("slowFails with the loop's idle time: only the time the process waited idle for the answer counts", async () => {
+    const { breaker, advance, idleFor, transitions } = setup({}, { loopIdle: true });
+    /** answers after `ms`, of which the loop waited idle `idleMs` (busy with other work the rest) */
+    const answersAfter = (ms: number, idleMs: number) => () => {
+      advance(ms);
+      idleFor(idleMs);
+      return Promise.resolve('late');
+    };
+    // an instance busy with other requests: 160 ms to see each answer, 20 ms of it waiting
+    for (let i = 0; i < 6; i++) await breaker.execute(answersAfter(160, 20), { slowFails: true });
+    expect(breaker.state).toBe('closed');
+    // a dependency that is slow itself: the loop waited (idle) most of the time
+    await breaker.execute(answersAfter(160, 150), { slowFails: true });
+    await breaker.execute(answersAfter(160, 150), { slowFails: true });
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toMatch(
+      /answered after 150 ms of waiting for it, over half of call_timeout_ms/,
+    );
   });
 
   it('opens after failure_threshold consecutive failures and refuses calls with the time left', async () => {
