@@ -154,33 +154,38 @@ export async function waitForMariaDb(node: MariaDbNode, timeoutMs = 60_000): Pro
 /**
  * Run statements as root over the node's socket; tab-separated output (`names`: with a header).
  * The statements go on the client's standard input, not its command line: they can carry
- * passwords (`IDENTIFIED BY`, `MASTER_PASSWORD`), which `ps` would show any local user, and an
- * error then names the node and what the server said, never the statements.
+ * passwords (`IDENTIFIED BY`, `MASTER_PASSWORD`), which `ps` would show any local user; and the
+ * client does not print a failing statement (`--skip-print-query-on-error`; on by default in
+ * batch mode), so an error names the node and the server's message, never the statement.
  */
 export function sql(node: MariaDbNode, statements: string, { names = false } = {}): Promise<string> {
   const flags = names ? ['-B'] : ['-N', '-B'];
   return new Promise((resolve, reject) => {
     const child = spawn(
       binary('mariadb'),
-      ['--no-defaults', `--socket=${socketPath(node)}`, '-uroot', ...flags],
-      {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: 30_000,
-      },
+      ['--no-defaults', `--socket=${socketPath(node)}`, '-uroot', '--skip-print-query-on-error', ...flags],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
     );
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, 30_000);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (error) => reject(new Error(`${node.name}: ${error.message}`)));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`${node.name}: ${error.message}`));
+    });
     child.on('close', (code, signal) => {
-      if (code === 0) resolve(stdout);
-      else
-        reject(
-          new Error(
-            `${node.name}: ${stderr.trim() || `mariadb client ended with ${signal ?? `exit code ${code}`}`}`,
-          ),
-        );
+      clearTimeout(timer);
+      if (code === 0) return resolve(stdout);
+      const why = timedOut
+        ? 'no answer within 30 s'
+        : stderr.trim() || `mariadb client ended with ${signal ?? `exit code ${code}`}`;
+      reject(new Error(`${node.name}: ${why}`));
     });
     child.stdin.on('error', () => {}); // a client that ended early: its exit says why
     child.stdin.end(statements);

@@ -98,6 +98,18 @@ describe('the stack secrets file', () => {
     expect(() => statSync(`${file}.lock`)).toThrow(/ENOENT/);
   });
 
+  it('takes over at once a lock naming a process that is gone', async () => {
+    const file = join(dir, 'secrets.env');
+    const gone = await promisify(execFile)(process.execPath, [
+      '-e',
+      'process.stdout.write(String(process.pid))',
+    ]);
+    writeFileSync(`${file}.lock`, gone.stdout);
+    const started = Date.now();
+    expect(Object.keys(stackSecrets(file))).toHaveLength(2);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('waits for a process holding the lock, then takes what that process wrote', async () => {
     const file = join(dir, 'secrets.env');
     const lock = `${file}.lock`;

@@ -22,6 +22,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { etcdClientUrl } from './etcd.js';
@@ -72,31 +73,59 @@ export function stackSecrets(file: string): Record<SecretName, string> {
   return Object.fromEntries(names.map((n) => [n, known.get(n)!])) as Record<SecretName, string>;
 }
 
-/** lock files older than this are left over by a process that died holding them */
+/**
+ * A lock is left over when the process named in it is gone, or, naming none (an empty file, cut
+ * off while written), once it is this old: the work under it takes milliseconds.
+ */
 const STALE_LOCK_MS = 10_000;
 
-/** `fn` while holding `lock` (a file created with O_EXCL), waiting up to 5 s for another holder */
+/**
+ * `fn` while holding `lock` (a file created with O_EXCL, holding this process's pid), waiting up
+ * to twice STALE_LOCK_MS for another holder. Two processes that both find a lock left over by a
+ * dead one could both take it over (one removing the other's new lock): that needs a crashed
+ * holder and two first `up`s at once, and costs at worst a name written twice.
+ */
 function withLock(lock: string, fn: () => void): void {
   mkdirSync(dirname(lock), { recursive: true });
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 2 * STALE_LOCK_MS;
   let fd: number | undefined;
   while (fd === undefined) {
     try {
       fd = openSync(lock, 'wx', 0o600);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > STALE_LOCK_MS) rmSync(lock, { force: true });
+      if (leftOver(lock)) rmSync(lock, { force: true });
       else if (Date.now() > deadline)
         throw new Error(`${lock} is held by another process; remove it if none runs`);
       else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }
   }
   try {
+    writeSync(fd, String(process.pid));
     fn();
   } finally {
     closeSync(fd);
     rmSync(lock, { force: true });
+  }
+}
+
+function leftOver(lock: string): boolean {
+  let text: string;
+  let age: number;
+  try {
+    text = readFileSync(lock, 'utf8').trim();
+    age = Date.now() - statSync(lock).mtimeMs;
+  } catch {
+    return false; // gone meanwhile: the next attempt takes it
+  }
+  const pid = Number(text);
+  if (!/^\d+$/.test(text) || pid <= 0) return age > STALE_LOCK_MS;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    // EPERM: a process of another user has that pid, alive
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

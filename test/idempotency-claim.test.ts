@@ -4,7 +4,8 @@
  * never waits for it (before, a DELETE of the key's expired row, issued first, took a gap lock,
  * and two requests with their own keys deadlocked: answered `409 idempotency_key_in_progress`,
  * 1–6 of 90 registrations at once in an outside check); a claim of the same key waits, and is
- * taken once the first commits; an expired row is replaced.
+ * taken once the first commits, also when two waited (a first fix deadlocked them: each asked
+ * for the exclusive lock of a row the other held shared); an expired row is replaced.
  */
 import { drizzle } from 'drizzle-orm/mysql2';
 import type { Connection } from 'mysql2/promise';
@@ -103,6 +104,21 @@ describe('idempotency key claims on MariaDB', () => {
     await a.connection.query('ROLLBACK');
     await expect(after).resolves.toBeUndefined();
     await b.connection.query('COMMIT');
+  });
+
+  it('three claims of one key: the two that waited are both told it is taken, neither deadlocks', async () => {
+    const [a, b, c] = [await session(), await session(), await session()];
+    for (const s of [a, b, c]) await s.connection.query('START TRANSACTION');
+    await a.repo.claim('three-1', FINGERPRINT, new Date());
+    const waiting = [b, c].map((s) => s.repo.claim('three-1', FINGERPRINT, new Date()));
+    expect(await settledWithin(Promise.race(waiting), 500)).toBe('pending');
+    await a.connection.query('COMMIT');
+    const outcomes = await Promise.allSettled(waiting);
+    for (const o of outcomes) {
+      expect(o.status).toBe('rejected');
+      expect((o as PromiseRejectedResult).reason).toBeInstanceOf(IdempotencyKeyTaken);
+    }
+    for (const s of [b, c]) await s.connection.query('ROLLBACK');
   });
 
   it("replaces a key's expired row, and refuses one that has not expired", async () => {

@@ -104,6 +104,21 @@ describe('CircuitBreaker', () => {
     );
   });
 
+  it('slowFails with the loop busy: an answer after 0.9 of call_timeout_ms is slow all the same', async () => {
+    const { breaker, advance, transitions } = setup({}, { loopIdle: true });
+    const busyFor = (ms: number) => () => {
+      advance(ms); // the loop never idle meanwhile
+      return Promise.resolve('late');
+    };
+    await breaker.execute(busyFor(170), { slowFails: true });
+    await breaker.execute(busyFor(170), { slowFails: true });
+    expect(breaker.state).toBe('closed');
+    await breaker.execute(busyFor(190), { slowFails: true });
+    await breaker.execute(busyFor(190), { slowFails: true });
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toMatch(/answered after 190 ms, over 0.9 of call_timeout_ms/);
+  });
+
   it('opens after failure_threshold consecutive failures and refuses calls with the time left', async () => {
     const { breaker, advance } = setup();
     await expect(breaker.execute(boom)).rejects.toThrow('boom');

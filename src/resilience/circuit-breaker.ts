@@ -86,6 +86,12 @@ import {
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
+/**
+ * With the event loop's idle time known, a call whose answer took this share of
+ * `call_timeout_ms` or more counts as slow however busy the loop was meanwhile (see `slowness`)
+ */
+export const BUSY_SLOW_SHARE = 0.9;
+
 /** how long an aborted call that read `signal` may take to stop before its caller is answered */
 export const ABANDON_GRACE_MS = 500;
 
@@ -331,17 +337,8 @@ export class CircuitBreaker {
         });
       // a call that still succeeded while it stopped is a success: its effect took place
       const result = await Promise.race([running, timeout]);
-      const slowMs = slowFails ? this.slowness(started, idleBefore, s.call_timeout_ms) : 0;
-      if (slowMs > 0)
-        this.recordFailure(
-          probe || passed,
-          false,
-          new Error(
-            idleBefore === undefined
-              ? `answered after ${Math.round(slowMs)} ms, over half of call_timeout_ms`
-              : `answered after ${Math.round(slowMs)} ms of waiting for it, over half of call_timeout_ms`,
-          ),
-        );
+      const slow = slowFails ? this.slowness(started, idleBefore, s.call_timeout_ms) : undefined;
+      if (slow) this.recordFailure(probe || passed, false, new Error(slow));
       else this.recordSuccess(probe, writes);
       return result;
     } catch (caught) {
@@ -406,21 +403,33 @@ export class CircuitBreaker {
   }
 
   /**
-   * ms the call since `started` took, this process's stalls excepted, when over half of
-   * `callTimeoutMs`; else 0. With the event loop's idle time known (`idleBefore`), only the time
-   * it waited idle counts: under load on a 2-core box the loop of an instance was busy (no idle
-   * time at all) for the whole 125–167 ms of cached reads whose Redis answered within 4 ms
+   * Why the call was slow (a failure's reason), when it took, this process's stalls excepted,
+   * over half of `callTimeoutMs`; else undefined. With the event loop's idle time known (`idleBefore`), that is the
+   * time it waited idle for the answer, or the call's time when that is over BUSY_SLOW_SHARE of
+   * `callTimeoutMs`: under load on a 2-core box the loop of an instance was busy (no idle time
+   * at all) for the whole 125–167 ms of cached reads whose Redis answered within 4 ms
    * (`redis-cli --latency`), and their breaker opened as slow 4–5 times in 30 s, sending 68–90 %
-   * of the cached reads to the database.
+   * of the cached reads to the database. The cost: on an instance that busy, a dependency
+   * answering between half and BUSY_SLOW_SHARE of the timeout is not seen as slow. Idle time
+   * holds no stall (libuv drops the wait a SIGSTOP interrupted; a loop held busy is not idle):
+   * stalls are taken from the wall time only.
    */
-  private slowness(started: number, idleBefore: number | undefined, callTimeoutMs: number): number {
+  private slowness(
+    started: number,
+    idleBefore: number | undefined,
+    callTimeoutMs: number,
+  ): string | undefined {
     const now = this.clock.now();
-    const stalled = this.clock.stalledMs(started, now);
-    const waited =
-      idleBefore === undefined || !this.loopIdleMs ? now - started : this.loopIdleMs() - idleBefore;
-    // a stall while the loop waited counts as idle time too (the process was stopped in its wait)
-    const took = Math.max(0, waited - stalled);
-    return took > callTimeoutMs / 2 ? took : 0;
+    const took = now - started - this.clock.stalledMs(started, now);
+    const slow = `answered after ${Math.round(took)} ms, over`;
+    if (idleBefore === undefined || !this.loopIdleMs)
+      return took > callTimeoutMs / 2 ? `${slow} half of call_timeout_ms` : undefined;
+    const waited = this.loopIdleMs() - idleBefore;
+    if (waited > callTimeoutMs / 2)
+      return `answered after ${Math.round(waited)} ms of waiting for it, over half of call_timeout_ms`;
+    return took > callTimeoutMs * BUSY_SLOW_SHARE
+      ? `${slow} ${BUSY_SLOW_SHARE} of call_timeout_ms`
+      : undefined;
   }
 
   private async runTrials({ trial, writeTrial, isFailure, slowFails }: TrialOptions): Promise<void> {

@@ -60,12 +60,18 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
     const row = { tenantId: this.tenantId, key, fingerprint, createdAt: at };
     try {
       if (affectedRows(await this.db.insert(idempotencyKeys).ignore().values(row)) === 1) return;
-      // the key's row is there: taken, unless it expired; then it is replaced (its DELETE locks
-      // that row, which exists: no gap)
-      const expired = await this.db
+      // The key's row is there, and the ignored INSERT holds a shared lock on it. Read whether it
+      // expired under that same lock (it never waits); only an expired row is deleted (an
+      // exclusive lock on a row that exists: no gap) and claimed again. A DELETE asked of every
+      // waiter wanted the exclusive lock of a row the others held shared: three claims of one
+      // key deadlocked once its holder committed, and so did two with the holder's `complete`.
+      const [expired] = await this.db.execute(
+        sql`SELECT 1 AS expired FROM ${idempotencyKeys} WHERE ${and(this.where(key), lt(idempotencyKeys.createdAt, expiredBefore(at)))} LOCK IN SHARE MODE`,
+      );
+      if ((expired as unknown as unknown[]).length === 0) throw new IdempotencyKeyTaken(key);
+      await this.db
         .delete(idempotencyKeys)
         .where(and(this.where(key), lt(idempotencyKeys.createdAt, expiredBefore(at))));
-      if (affectedRows(expired) === 0) throw new IdempotencyKeyTaken(key);
       await this.db.insert(idempotencyKeys).values(row);
     } catch (error) {
       // the only unique key of the table is its primary key
