@@ -2,7 +2,8 @@
  * One `up` or `down` at a time per state directory (`.stack/lock`, holding the holder's pid).
  * Two concurrent `up`s would otherwise both start etcd and the loser would overwrite a live pid
  * file with a dead one. A lock whose holder is gone (a Ctrl-C'd `up`) is taken over. Waiting
- * longer than `timeoutMs` fails with a line naming the holder.
+ * longer than `timeoutMs` fails with a line naming the holder. `withLockSync` is the same for a
+ * short synchronous `fn`.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -29,6 +30,17 @@ function holder(file: string): number | undefined {
   }
 }
 
+/** whether `file` is held by a live process other than this one; a lock left over is removed */
+function heldByAnother(file: string): number | undefined {
+  const pid = holder(file);
+  if (pid === process.pid) throw new Error(`${file} is already held by this process`);
+  if (pid === undefined || !isAlive(pid)) {
+    rmSync(file, { force: true });
+    return undefined;
+  }
+  return pid;
+}
+
 export async function withLock<T>(
   file: string,
   fn: () => Promise<T>,
@@ -38,12 +50,8 @@ export async function withLock<T>(
   const deadline = Date.now() + timeoutMs;
   let announced = false;
   while (!tryAcquire(file)) {
-    const pid = holder(file);
-    if (pid === process.pid) throw new Error(`${file} is already held by this process`);
-    if (pid === undefined || !isAlive(pid)) {
-      rmSync(file, { force: true });
-      continue;
-    }
+    const pid = heldByAnother(file);
+    if (pid === undefined) continue;
     if (Date.now() > deadline) throw new Error(`another stack command (pid ${pid}) holds ${file}`);
     if (!announced) {
       log(`waiting for another stack command (pid ${pid}) to finish`);
@@ -53,6 +61,26 @@ export async function withLock<T>(
   }
   try {
     return await fn();
+  } finally {
+    if (holder(file) === process.pid) rmSync(file, { force: true });
+  }
+}
+
+/**
+ * `withLock` for a short synchronous `fn` (stack-env.ts writing `.stack/secrets.env`, read by
+ * synchronous callers): the wait blocks the thread, 20 ms at a time, up to `timeoutMs`.
+ */
+export function withLockSync<T>(file: string, fn: () => T, { timeoutMs = 20_000 } = {}): T {
+  mkdirSync(dirname(file), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  while (!tryAcquire(file)) {
+    const pid = heldByAnother(file);
+    if (pid === undefined) continue;
+    if (Date.now() > deadline) throw new Error(`another process (pid ${pid}) holds ${file}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
+  try {
+    return fn();
   } finally {
     if (holder(file) === process.pid) rmSync(file, { force: true });
   }

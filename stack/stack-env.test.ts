@@ -113,7 +113,7 @@ describe('the stack secrets file', () => {
   it('waits for a process holding the lock, then takes what that process wrote', async () => {
     const file = join(dir, 'secrets.env');
     const lock = `${file}.lock`;
-    writeFileSync(lock, ''); // another process is writing the file
+    writeFileSync(lock, String(process.pid)); // another process, alive, is writing the file
     const script = `import { stackSecrets } from ${JSON.stringify(new URL('./stack-env.ts', import.meta.url).pathname)};
       process.stdout.write(JSON.stringify(stackSecrets(${JSON.stringify(file)})));`;
     const child = promisify(execFile)(process.execPath, [

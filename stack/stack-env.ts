@@ -12,20 +12,9 @@
  * (SHARDGATE_LISTEN_HOST), the address HAProxy's server lines and the tests use, and nothing else.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  appendFileSync,
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync, chmodSync, existsSync, readFileSync } from 'node:fs';
 import { etcdClientUrl } from './etcd.js';
+import { withLockSync } from './lock.js';
 import { SECRETS_FILE } from './paths.js';
 import { topology } from './topology.js';
 
@@ -48,15 +37,16 @@ function secretsInFile(file: string): Map<string, string> {
 
 /**
  * The generated secrets of `file`, every missing one generated and appended first (a file of an
- * older stack keeps what it has). Appending happens under `<file>.lock` (created exclusively), so
- * two processes never both add a name: the shell that sources the file takes a name's last line,
+ * older stack keeps what it has). Appending happens under `<file>.lock` (lock.ts, as `up`'s own
+ * lock: a holder's pid, taken over when that process is gone), so two processes never both add a
+ * name: the shell that sources the file takes a name's last line,
  * this its first, and the two must agree. Exported for its test; the stack reads SECRETS_FILE.
  */
 export function stackSecrets(file: string): Record<SecretName, string> {
   const names = Object.keys(GENERATED) as SecretName[];
   let known = secretsInFile(file);
   if (names.some((n) => !known.has(n)))
-    withLock(`${file}.lock`, () => {
+    withLockSync(`${file}.lock`, () => {
       known = secretsInFile(file);
       const missing = names.filter((n) => !known.has(n));
       if (missing.length === 0) return;
@@ -71,62 +61,6 @@ export function stackSecrets(file: string): Record<SecretName, string> {
   const missing = names.filter((n) => !known.has(n));
   if (missing.length > 0) throw new Error(`${file}: no ${missing.join(', ')} after writing it`);
   return Object.fromEntries(names.map((n) => [n, known.get(n)!])) as Record<SecretName, string>;
-}
-
-/**
- * A lock is left over when the process named in it is gone, or, naming none (an empty file, cut
- * off while written), once it is this old: the work under it takes milliseconds.
- */
-const STALE_LOCK_MS = 10_000;
-
-/**
- * `fn` while holding `lock` (a file created with O_EXCL, holding this process's pid), waiting up
- * to twice STALE_LOCK_MS for another holder. Two processes that both find a lock left over by a
- * dead one could both take it over (one removing the other's new lock): that needs a crashed
- * holder and two first `up`s at once, and costs at worst a name written twice.
- */
-function withLock(lock: string, fn: () => void): void {
-  mkdirSync(dirname(lock), { recursive: true });
-  const deadline = Date.now() + 2 * STALE_LOCK_MS;
-  let fd: number | undefined;
-  while (fd === undefined) {
-    try {
-      fd = openSync(lock, 'wx', 0o600);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      if (leftOver(lock)) rmSync(lock, { force: true });
-      else if (Date.now() > deadline)
-        throw new Error(`${lock} is held by another process; remove it if none runs`);
-      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-    }
-  }
-  try {
-    writeSync(fd, String(process.pid));
-    fn();
-  } finally {
-    closeSync(fd);
-    rmSync(lock, { force: true });
-  }
-}
-
-function leftOver(lock: string): boolean {
-  let text: string;
-  let age: number;
-  try {
-    text = readFileSync(lock, 'utf8').trim();
-    age = Date.now() - statSync(lock).mtimeMs;
-  } catch {
-    return false; // gone meanwhile: the next attempt takes it
-  }
-  const pid = Number(text);
-  if (!/^\d+$/.test(text) || pid <= 0) return age > STALE_LOCK_MS;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    // EPERM: a process of another user has that pid, alive
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
 }
 
 export function dbPassword(): string {
