@@ -145,9 +145,10 @@ export interface ExecuteOptions {
   /**
    * A success after more than half of `call_timeout_ms` (less the time this process did not
    * run) counts as a failure; its caller still gets its answer. With `loopIdleMs`, the time is
-   * the time the event loop waited, idle, while the call ran: the rest it was busy with other
-   * work, and an answer that came meanwhile waited in this process, not at the dependency. For a cache, whose slow answer
-   * is worth less than a read of the database: a Redis answering each command in 200 ms (or one
+   * the time the event loop waited, idle, while the call ran (the rest it was busy with other
+   * work, and an answer that came meanwhile waited in this process), or the whole time once it
+   * is over BUSY_SLOW_SHARE of the timeout (`slowness`). For a cache, whose slow answer is worth
+   * less than a read of the database: a Redis answering each command in 200 ms (or one
    * paused, `CLIENT PAUSE`, answering now and then just before the timeout) kept its breaker
    * closed and every cached read that slow.
    */
