@@ -559,6 +559,21 @@ const cases: Case[] = [
     status: 400,
     field: 'body.email',
   },
+  ...[
+    'two..dots@example.com',
+    '.first@example.com',
+    'last.@example.com',
+    '"quoted"@example.com',
+    'a(b)@example.com',
+  ].map((address) => ({
+    // a local part is a dot-atom of RFC 5322 atext; a quoted one is not taken
+    name: `register with the address ${address}`,
+    method: 'POST',
+    path: '/v1/members',
+    options: { body: { ...goodMember, email: address } },
+    status: 400,
+    field: 'body.email',
+  })),
   {
     name: 'register with a 254-character address (the mail path takes 253)',
     method: 'POST',

@@ -38,8 +38,11 @@ export interface MimeFields {
 }
 
 const BOUNDARY_PREFIX = '=_sg';
-/** what needs no quoting, encoding or punycode in an address header */
-const PLAIN_ADDRESS = /^[A-Za-z0-9_'+.-]+@[A-Za-z0-9.-]+$/;
+/**
+ * what needs no quoting, encoding or punycode in an address header: a local part of RFC 5322
+ * `atext` and dots (what the API registers, routes/schemas.ts), an ASCII host name
+ */
+const PLAIN_ADDRESS = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+$/;
 const LINE = 76;
 /** RFC 2046 boundary characters, without the space */
 const BOUNDARY = /^[A-Za-z0-9'()+_,./:=?-]{1,70}$/;

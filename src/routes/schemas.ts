@@ -112,7 +112,17 @@ function text(max: number) {
     .refine((s) => VISIBLE.test(s), 'must contain a visible character');
 }
 
-export const email = z.email().max(254);
+/**
+ * RFC 5322 §3.2.3 `atext`: what a local part holds unquoted. A local part is a dot-atom of it (no
+ * "." first, last or twice); a quoted one (`"a b"@…`) is not taken. zod's own email pattern takes
+ * only letters, digits and `_'+-.`, so `o&co@example.com` or `a/b@example.com` was refused (400)
+ * though RFC 5322 and SMTP take them (an outside check); every character added is plain in a
+ * header and on the SMTP envelope (no quoting, none is a separator). The domain part is zod's.
+ */
+const ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-";
+const ADDRESS = new RegExp(`^[${ATEXT}]+(?:\\.[${ATEXT}]+)*@(?:[A-Za-z0-9][A-Za-z0-9-]*\\.)+[A-Za-z]{2,}$`);
+/** A login's address: any such address up to 254 (RFC 5321's path less its brackets). */
+export const email = z.email({ pattern: ADDRESS }).max(254);
 /** a domain name's label (RFC 1035 §2.3.1): letters, digits and inner hyphens, 1–63 characters */
 const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 /**
