@@ -346,6 +346,91 @@ describe('shard router: a lag the timeline cannot bound (fresh or pruned history
   });
 });
 
+describe('shard router: a replica that does not follow the master', () => {
+  const status = (router: ShardRouter<FakeSession>) => router.status()[0]!.replicas[0]!;
+  const tokenRead = (router: ShardRouter<FakeSession>, gtid: string) =>
+    router
+      .read('s1', { position: { shardId: 's1', flavour: 'mariadb', gtid } }, async () => 'x')
+      .then((r) => r.readFrom);
+
+  it("is never read from when its position is ahead of the master's (another shard's replica), and stays excluded as both move on", async () => {
+    // an outside check: shards add-replica of shard-1's replica to a shard whose master is
+    // shard-2's; its sequence numbers in domain 0 were higher, so it looked caught up (lag 0)
+    const { router, where, tick, master, replica } = setup();
+    master.position = '0-21-107';
+    replica.position = '0-11-272';
+    await tick();
+    expect(await where()).toBe('master');
+    expect(await tokenRead(router, '0-21-108')).toBe('master');
+    await tick();
+    expect(status(router).state).toBe('excluded');
+    expect(status(router).lastError).toMatch(/ahead of the master's/);
+    for (let i = 0; i < 5; i++) {
+      // its own master writes on; this one passes the foreign sequence number
+      master.position = `0-21-${300 + i}`;
+      replica.position = `0-11-${300 + i}`;
+      await tick();
+      expect(await where()).toBe('master');
+      expect(await tokenRead(router, `0-21-${300 + i}`)).toBe('master');
+    }
+    expect(status(router).lastError).toMatch(/ahead of the master's/);
+  });
+
+  it('is judged again once re-seeded from its master (its position no longer contains the one it was caught at)', async () => {
+    const { router, where, tick, master, replica } = setup();
+    master.position = '0-21-107';
+    replica.position = '0-11-272';
+    await tick();
+    await tick();
+    expect(status(router).state).toBe('excluded');
+    replica.position = '0-21-107';
+    await tick();
+    await tick();
+    expect(await where()).toBe('replica');
+    expect(status(router).lastError).toBeUndefined();
+  });
+
+  it('excludes replicas a new master lacks the writes of (shards set-master to a server they never followed)', async () => {
+    const { router, config, nodes, where, tick, master, replica } = setup();
+    master.position = replica.position = '0-11-272';
+    await tick();
+    expect(await where()).toBe('replica');
+    nodes.server(1005).position = '0-21-107';
+    config.put(
+      'shards/s1',
+      JSON.stringify({
+        master: { host: 'db', port: 1005 },
+        replicas: [{ host: 'db', port: 1001, weight: 1 }],
+      }),
+    );
+    for (let i = 0; i < 4; i++) {
+      await tick();
+      expect(await where()).toBe('master');
+    }
+    expect(status(router).lastError).toMatch(/ahead of the master's/);
+  });
+
+  it("admits a busy master's own replica that read ahead of the same round's master sample", async () => {
+    const { where, tick, master, replica } = setup();
+    // the replica's position was read a moment after the master's, which wrote meanwhile
+    master.position = '0-1-10';
+    replica.position = '0-1-11';
+    await tick();
+    expect(await where()).toBe('master');
+    master.position = '0-1-12';
+    replica.position = '0-1-12';
+    await tick();
+    expect(await where()).toBe('replica');
+    for (let i = 13; i < 20; i++) {
+      // read ahead of each round's sample again: the master's later position always has it
+      master.position = `0-1-${i}`;
+      replica.position = `0-1-${i + 1}`;
+      await tick();
+      expect(await where()).toBe('replica');
+    }
+  });
+});
+
 describe('shard router: read-your-writes', () => {
   const token = (gtid: string) => ({ shardId: 's1', flavour: 'mariadb' as const, gtid });
 

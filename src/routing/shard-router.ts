@@ -21,6 +21,19 @@
  * `max_lag_seconds` (master-timeline.ts, replica-health.ts). So with the master unreachable since
  * the instance started, no replica of that shard is read.
  *
+ * A replica must replicate from the shard's master: its applied position can never be ahead of
+ * what the master has at a later moment. One that is (`shards add-replica` of another shard's
+ * replica, `set-master` to a server its replicas never followed: an outside check saw token reads
+ * of a new book answer 404 from such a replica, shown as lag 0) has transactions the master does
+ * not — the sequence numbers of a MariaDB domain alone made it look caught up. Each probe compares
+ * the replica's previous position with the master's position read after it (a probe clock orders
+ * them; comparing within one round would race a busy master). Such a replica is excluded and stays
+ * so, whatever its lag, until its position stops containing the one it was caught at (re-seeded,
+ * replication reset) or the shard's master changes. A foreign replica behind the master never
+ * contains the timeline's samples, so its lag keeps it out; equal sequence numbers of another
+ * server are not told apart (server ids are not compared), which only a replica that is exactly as
+ * far along in every domain, at every probe, could exploit.
+ *
  * Failure modes: a probe that fails or takes longer than `probeTimeoutMs` excludes the replica;
  * at most one probe per node is in flight, so a hung server costs one connection, not one per tick.
  * A shard missing from the config throws DependencyUnavailableError.
@@ -72,6 +85,10 @@ interface ReplicaEntry<S extends NodeSession> extends MasterEntry<S> {
   weight: number;
   health: ReplicaHealth;
   position: GtidPosition | undefined;
+  /** the probe clock when `position` was read */
+  positionAt: number;
+  /** the position at which it was found ahead of its master (file comment), while it holds */
+  diverged: GtidPosition | undefined;
 }
 
 interface ShardEntry<S extends NodeSession> {
@@ -80,6 +97,8 @@ interface ShardEntry<S extends NodeSession> {
   master: MasterEntry<S>;
   replicas: ReplicaEntry<S>[];
   timeline: MasterTimeline;
+  /** the master's newest position, with the probe clock when the probe that read it began */
+  lastMaster: { position: GtidPosition; startedAt: number } | undefined;
 }
 
 export interface ReplicaStatus {
@@ -109,6 +128,8 @@ export interface RoutedRead<T> {
 }
 
 const NOT_REACHED = Symbol('not-reached');
+const AHEAD_OF_MASTER =
+  "replica has applied transactions the shard's master does not have (its GTID position is ahead of the master's): it does not replicate from this master; excluded";
 /** how long past `ryw_timeout_ms` a read waits for a replica's answer before reading the master */
 const RYW_WAIT_MARGIN_MS = 100;
 
@@ -125,6 +146,8 @@ export class ShardRouter<S extends NodeSession> {
   private readonly unsubscribe: () => void;
   private readonly timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /** orders probe events: a replica's reading before a master probe's start (file comment) */
+  private probeClock = 0;
 
   constructor({
     config,
@@ -296,12 +319,16 @@ export class ShardRouter<S extends NodeSession> {
   }
 
   private async probeShard(shard: ShardEntry<S>): Promise<void> {
+    const startedAt = ++this.probeClock;
     const master = this.probeNode(shard.master, 'master')
       .then((pos) => {
-        if (pos) shard.timeline.record(pos, this.now());
+        if (!pos) return;
+        shard.timeline.record(pos, this.now());
+        shard.lastMaster = { position: pos, startedAt };
       })
       .catch(() => {});
     const replicas = shard.replicas.map(async (replica) => {
+      const previous = replica.position && { position: replica.position, at: replica.positionAt };
       let pos: GtidPosition | undefined;
       try {
         pos = await this.probeNode(replica, 'replica');
@@ -314,10 +341,21 @@ export class ShardRouter<S extends NodeSession> {
       }
       if (!pos) return; // previous probe still in flight
       replica.position = pos;
+      replica.positionAt = ++this.probeClock;
       // judged against this round's master sample: at instance start the timeline is empty until
       // the master answers, and an empty timeline bounds no lag (a caught-up replica would wait a
       // round for nothing)
       await master;
+      if (this.aheadOfMaster(shard, replica, previous)) {
+        if (replica.health.state !== 'excluded') this.logger.warn({ replica: replica.name }, AHEAD_OF_MASTER);
+        replica.health.fail(AHEAD_OF_MASTER);
+        return;
+      }
+      // never judged yet and ahead of this round's master sample: a foreign replica would be
+      // admitted for a round before the check above can catch it; a busy master's own replica,
+      // read a moment after the master, is admitted at one of its next probes
+      const sample = shard.lastMaster;
+      if (replica.health.state === 'unknown' && sample && !gtidContains(sample.position, pos)) return;
       const before = replica.health.state;
       const max = this.config.current().replication.maxLagSeconds;
       const lag = shard.timeline.lag(pos, this.now());
@@ -337,6 +375,28 @@ export class ShardRouter<S extends NodeSession> {
     });
     await Promise.all([master, ...replicas]);
     shard.timeline.prune(shard.replicas.flatMap((r) => (r.position ? [r.position] : [])));
+  }
+
+  /**
+   * Whether the replica holds transactions its master does not (file comment): its previous
+   * position, read before the master's newest probe began, is not contained in that probe's
+   * position. Remembered until the replica's position no longer contains the one it was caught at.
+   */
+  private aheadOfMaster(
+    shard: ShardEntry<S>,
+    replica: ReplicaEntry<S>,
+    previous: { position: GtidPosition; at: number } | undefined,
+  ): boolean {
+    if (replica.diverged) {
+      if (gtidContains(replica.position!, replica.diverged)) return true;
+      replica.diverged = undefined; // re-seeded: judged again from its next probe
+      return false;
+    }
+    const master = shard.lastMaster;
+    if (!replica.diverged && previous && master && previous.at < master.startedAt) {
+      if (!gtidContains(master.position, previous.position)) replica.diverged = previous.position;
+    }
+    return replica.diverged !== undefined;
   }
 
   /** undefined when a probe of this node is still in flight; throws when the probe fails */
@@ -449,6 +509,9 @@ export class ShardRouter<S extends NodeSession> {
         weight: r.weight,
         health: kept?.health ?? new ReplicaHealth({ readmitProbes: this.readmitProbes }),
         position: kept?.position,
+        positionAt: kept?.positionAt ?? 0,
+        // judged again against a new master
+        diverged: sameMaster ? kept?.diverged : undefined,
       };
     });
     return {
@@ -466,6 +529,7 @@ export class ShardRouter<S extends NodeSession> {
       },
       replicas,
       timeline: sameMaster ? old.timeline : new MasterTimeline(),
+      lastMaster: sameMaster ? old.lastMaster : undefined,
     };
   }
 
