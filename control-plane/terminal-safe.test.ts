@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { terminalSafe } from './terminal-safe.js';
+import { oneLine, terminalSafe } from './terminal-safe.js';
 
 describe('terminalSafe', () => {
   it('escapes what a terminal acts on, keeps newlines, tabs and any printable script', () => {
@@ -14,5 +14,13 @@ describe('terminalSafe', () => {
     const text = terminalSafe(JSON.stringify(value, null, 2));
     expect(/[\p{Cc}\u202e\u2028]/u.test(text.replace(/[\n\t]/g, ''))).toBe(false);
     expect(JSON.parse(text)).toEqual(value);
+  });
+});
+
+describe('oneLine', () => {
+  it('also writes a newline and a tab as escapes: one value never makes a second line or column', () => {
+    expect(oneLine('t-q\nt-forged   shard-2  suspended')).toBe('t-q\\u000at-forged   shard-2  suspended');
+    expect(oneLine('a\tb\x1b[31m\r\u2028')).toBe('a\\u0009b\\u001b[31m\\u000d\\u2028');
+    expect(oneLine('ليلى 👩\u200d💻 é')).toBe('ليلى 👩\u200d💻 é');
   });
 });

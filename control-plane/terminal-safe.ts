@@ -20,3 +20,13 @@ export function terminalSafe(text: string): string {
     c === '\n' || c === '\t' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }
+
+/**
+ * A value inside one line of a text listing (a tenant id, a key, a reason): `terminalSafe`, and a
+ * newline or tab as `\u000a` / `\u0009` too. An id read from etcd may hold a newline (`etcdctl
+ * put` takes any key), and left raw it printed a forged row that `awk` matched as a tenant (an
+ * outside check).
+ */
+export function oneLine(text: string): string {
+  return terminalSafe(text).replace(/[\n\t]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

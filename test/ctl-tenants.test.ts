@@ -19,6 +19,7 @@ import { topology } from '../stack/topology.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { etcdDel, etcdGet, etcdPut, PREFIX } from './helpers/etcd.js';
+import { rootQuery } from './helpers/shard-db.js';
 import { createTenant } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -536,6 +537,26 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
     }
   });
 
+  it('a newline in a key read from etcd is written as an escape: it forges no row in list or status', () => {
+    // an outside check: the key's second half printed as a tenant row that awk matched
+    const forged = unique('forged');
+    const key = `${unique('nl')}\n${forged}   shard-2  suspended`;
+    put(`tenants/${key}`, JSON.stringify({ shard: 'nope', status: 'active' }));
+    try {
+      for (const args of [['tenants', 'list'], ['status']]) {
+        const r = ctl(args);
+        const lines = r.stdout.split('\n');
+        expect(
+          lines.filter((l) => l.startsWith(forged)),
+          args.join(' '),
+        ).toEqual([]);
+        expect(r.stdout, args.join(' ')).toContain(key.replace('\n', '\\u000a'));
+      }
+    } finally {
+      cleanUp(`tenants/${key}`);
+    }
+  });
+
   it('a tenant whose entry turned invalid shows its last good shard and status, the ones in force', async () => {
     // before: `?` for both, while the instances kept serving it from its shard
     const id = await newTenant('lastgood', 'shard-2');
@@ -736,6 +757,144 @@ describe('shardgate-ctl shards: replicas', () => {
     }
   });
 });
+
+/**
+ * The local stack's two shards, ordered by their masters' GTID sequence numbers (domain 0): the
+ * replica of `ahead` has applied transactions the master of `behind` does not have. MariaDB
+ * positions compare by sequence number per domain only, so a replica of the other shard is seen
+ * as not following only in that direction (control-plane/replica-follows.ts).
+ */
+async function shardsBySeq(): Promise<{ ahead: ShardServers; behind: ShardServers }> {
+  const seqs = await Promise.all(
+    topology.shards.map(async (s) => {
+      const [row] = await rootQuery<{ pos: string }>(s.master.port, 'SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+      const seq = /(?:^|,)0-\d+-(\d+)/.exec(row?.pos ?? '')?.[1];
+      return {
+        seq: Number(seq ?? 0),
+        master: `127.0.0.1:${s.master.port}`,
+        replica: `127.0.0.1:${s.replicas[0]!.port}`,
+        id: s.id,
+      };
+    }),
+  );
+  const [a, b] = seqs.sort((x, y) => y.seq - x.seq);
+  expect(a!.seq, 'the two masters are at different sequence numbers').toBeGreaterThan(b!.seq);
+  return { ahead: a!, behind: b! };
+}
+interface ShardServers {
+  id: string;
+  master: string;
+  replica: string;
+}
+
+describe('shardgate-ctl shards: a replica must replicate from the shard master', () => {
+  // an outside check: shard-1's replica added to a shard whose master is shard-2's, exit 0 and no
+  // warning; set-master to a server the replicas never followed, exit 0 and silent
+  it('add-replica refuses a replica ahead of the master, naming both positions, unless --force; takes the right one silently', async () => {
+    const { ahead, behind } = await shardsBySeq();
+    const id = unique('follow');
+    const key = `shards/${id}`;
+    created.add(key);
+    try {
+      const added = ctl(['shards', 'add', id, '--master', behind.master]);
+      expect(added.code, added.stderr).toBe(0);
+      const written = etcdGet(key);
+
+      const refused = ctl(['shards', 'add-replica', id, ahead.replica], ENV);
+      expect(refused.stderr).toMatch(ONE_LINE);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `^shardgate-ctl: shards add-replica: replica ${esc(ahead.replica)} has applied transactions master ${esc(behind.master)} does not have \\(replica 0-\\d+-\\d+, master 0-\\d+-\\d+\\): it does not replicate from this shard's master; nothing written \\(--force to write it anyway\\)`,
+        ),
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(etcdGet(key)).toBe(written);
+
+      const right = ctl(['shards', 'add-replica', id, behind.replica], ENV);
+      expect(right.stderr).toBe('');
+      expect(right.code).toBe(0);
+      expect(JSON.parse(etcdGet(key)!).replicas).toEqual([{ ...hostPort(behind.replica), weight: 1 }]);
+
+      const forced = ctl(['shards', 'add-replica', id, ahead.replica, '--force'], ENV);
+      expect(forced.code).toBe(0);
+      expect(forced.stderr).toMatch(
+        new RegExp(
+          `^shardgate-ctl: shards add-replica: warning: replica ${esc(ahead.replica)} has applied transactions master ${esc(behind.master)} does not have \\(replica [^)]+\\): it does not replicate from this shard's master; writing it anyway \\(--force\\)\n$`,
+        ),
+      );
+      expect(JSON.parse(etcdGet(key)!).replicas).toHaveLength(2);
+    } finally {
+      cleanUp(key);
+    }
+  });
+
+  it('add-replica refuses a replica it cannot check (a login refused), as set-master refuses a master it cannot check, unless --force', () => {
+    const id = unique('follow');
+    const key = `shards/${id}`;
+    created.add(key);
+    try {
+      expect(ctl(['shards', 'add', id, '--master', '127.0.0.1:3316']).code).toBe(0);
+      const written = etcdGet(key);
+      const denied = ctl(['shards', 'add-replica', id, '127.0.0.1:3317'], {
+        SHARDGATE_DB_PASSWORD: 'not-the-password',
+      });
+      expect(denied.stderr).toMatch(ONE_LINE);
+      expect(denied.stderr).toContain(
+        'shards add-replica: whether replica 127.0.0.1:3317 replicates from master 127.0.0.1:3316 could not be checked (',
+      );
+      expect(denied.stderr).toContain('Access denied');
+      expect(denied.stderr).not.toContain('not-the-password');
+      expect(denied.code).toBe(1);
+      expect(etcdGet(key)).toBe(written);
+      const forced = ctl(['shards', 'add-replica', id, '127.0.0.1:3317', '--force'], {
+        SHARDGATE_DB_PASSWORD: 'not-the-password',
+      });
+      expect(forced.stderr).toMatch(
+        /^shardgate-ctl: shards add-replica: warning: whether replica 127\.0\.0\.1:3317 replicates from master 127\.0\.0\.1:3316 could not be checked \(.*Access denied.*\); writing it anyway \(--force\)\n$/,
+      );
+      expect(forced.code).toBe(0);
+      expect(JSON.parse(etcdGet(key)!).replicas).toHaveLength(1);
+    } finally {
+      cleanUp(key);
+    }
+  });
+
+  it('set-master to a server a staying replica is ahead of warns, naming it, and writes', async () => {
+    const { ahead, behind } = await shardsBySeq();
+    const id = unique('follow');
+    const key = `shards/${id}`;
+    created.add(key);
+    try {
+      const added = ctl(['shards', 'add', id, '--master', ahead.master, '--replica', ahead.replica]);
+      expect(added.code, added.stderr).toBe(0);
+      const r = ctl(['shards', 'set-master', id, behind.master], ENV);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^shardgate-ctl: shards set-master: warning: replica ${esc(ahead.replica)} has applied transactions the new master ${esc(behind.master)} does not have \\(replica 0-\\d+-\\d+, master 0-\\d+-\\d+\\): it will not be read from until it is re-seeded from the new master$`,
+          ),
+        ),
+      );
+      // the only other line: the new master's database is the other shard's too
+      expect(lines.filter((l) => !l.includes('re-seeded'))).toEqual([
+        `shardgate-ctl: shards set-master: warning: shard ${id}'s master ${behind.master} database shardgate is shard ${behind.id}'s too: both ids name the same rows (tenants move between them is refused)`,
+      ]);
+      expect(JSON.parse(etcdGet(key)!).master).toEqual(hostPort(behind.master));
+    } finally {
+      cleanUp(key);
+    }
+  });
+});
+
+const ENV = { SHARDGATE_DB_PASSWORD: dbPassword() };
+const esc = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const hostPort = (address: string) => {
+  const [host, port] = address.split(':');
+  return { host, port: Number(port) };
+};
 
 describe('shardgate-ctl shards list', () => {
   it('sizes its columns to the content: a long id does not push its row out of line', () => {

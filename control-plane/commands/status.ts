@@ -13,6 +13,7 @@ import { instanceRejections } from '../instance-rejections.js';
 import { haproxyView } from '../lb/haproxy-view.js';
 import { readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
+import { oneLine } from '../terminal-safe.js';
 import { haproxySocketPath } from './lb-sync.js';
 import { shardLines, shardRows } from './shards.js';
 
@@ -202,12 +203,12 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     ]),
   );
   for (const line of instanceLines) ctx.out(`  ${line}`);
-  for (const r of view.rejected) ctx.out(`rejected ${ctx.prefix}${r.key}: ${r.reason}`);
+  for (const r of view.rejected) ctx.out(`rejected ${ctx.prefix}${oneLine(r.key)}: ${oneLine(r.reason)}`);
   // the same rejection by several instances is one line naming them
   const byInstances = new Map<string, string[]>();
   for (const i of view.instances)
     for (const r of i.rejected ?? []) {
-      const line = `${ctx.prefix}${r.key}: ${r.reason}`;
+      const line = `${ctx.prefix}${oneLine(r.key)}: ${oneLine(r.reason)}`;
       byInstances.set(line, [...(byInstances.get(line) ?? []), i.id]);
     }
   for (const [line, ids] of byInstances) ctx.out(`rejected by ${ids.join(', ')} ${line}`);

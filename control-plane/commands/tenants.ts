@@ -27,6 +27,7 @@ import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
+import { oneLine } from '../terminal-safe.js';
 import { unknownTenant } from '../unknown-tenant.js';
 import { writeKeys } from '../write-keys.js';
 
@@ -306,11 +307,13 @@ export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Pr
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
   if (rows.length === 0) return ctx.out('no tenants');
   const table = rows.map((r) => [
-    r.id,
+    oneLine(r.id),
     r.shard ?? '?',
     r.status ?? '?',
     r.name ? printableName(r.name) : '',
-    r.problem ? `problem: ${r.problem}${r.lastGood ? ' (the shard and status shown, in force)' : ''}` : '',
+    r.problem
+      ? `problem: ${oneLine(r.problem)}${r.lastGood ? ' (the shard and status shown, in force)' : ''}`
+      : '',
   ]);
   for (const line of alignColumns(table)) ctx.out(line);
   const bad = rows.filter((r) => r.problem).length;
