@@ -17,8 +17,10 @@
  * - answered the dial but not a call within CALL_TIMEOUT_MS (it froze mid-command, or is
  *   overloaded): `no answer within CALL_TIMEOUT_MS ms`. Should it freeze between the dial and the
  *   first call's connect, that call costs the deadline plus etcd3's 1 s.
- * With several endpoints the dial succeeds when any answers; etcd3 then picks endpoints at random,
- * so a call may still meet a frozen one and wait out its deadline.
+ * With several endpoints the dial succeeds when any answers; etcd3 then picks endpoints at random.
+ * A call that meets one where nothing listens goes on to the next (createEtcdClient: nothing of it
+ * was sent, so `retries: 0` still never repeats a write), and one live endpoint is enough; a call
+ * may still meet a frozen one and wait out its deadline.
  */
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../src/config/etcd-client.js';

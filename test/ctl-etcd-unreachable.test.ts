@@ -6,13 +6,20 @@
  * the reason in operator words and no gRPC internals, and the process ends as soon as that line is
  * written. The call deadline against a server that answers the dial but never a call is a unit
  * test beside the code (control-plane/ctl-context.test.ts): only a stand-in for etcd does that.
+ *
+ * One live endpoint among dead ones (CONTRACT.md §3: SHARDGATE_ETCD_ENDPOINTS is a list) is
+ * enough: every call, read or guarded write, goes on from a dead endpoint to a live one (an
+ * outside check saw about half the commands exit 2 "connection refused"); so does a call of the
+ * client the API and the worker share (src/config/etcd-client.ts).
  */
 import { createServer, type Server } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEtcdClient } from '../src/config/etcd-client.js';
 import { topology } from '../stack/topology.js';
 import { ctl, ctlAsync, type TimedCtlResult } from './helpers/ctl.js';
-import { ETCD_ENDPOINT } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, PREFIX } from './helpers/etcd.js';
 import { stackPid } from './helpers/stack.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -42,10 +49,15 @@ function listen(server: Server): Promise<number> {
 
 /** a port nothing listens on: bound once by us, then closed */
 async function closedPort(): Promise<number> {
-  const server = createServer();
-  const port = await listen(server);
-  await new Promise((r) => server.close(r));
-  return port;
+  return (await closedPorts(1))[0]!;
+}
+
+/** `n` distinct ports nothing listens on: bound at once, then closed */
+async function closedPorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  const ports = await Promise.all(servers.map(listen));
+  await Promise.all(servers.map((server) => new Promise((r) => server.close(r))));
+  return ports;
 }
 
 describe('shardgate-ctl with etcd unreachable', () => {
@@ -86,6 +98,76 @@ describe('shardgate-ctl with etcd unreachable', () => {
         ),
       );
       expect(r.stderr).not.toContain('sekret');
+    }
+  });
+});
+
+describe('shardgate-ctl with one live etcd endpoint among dead ones', () => {
+  const tenant = uniqueTenantId('deadep');
+  let dead: string[] = [];
+  /** the live endpoint between two dead ones: first and last in the list */
+  let mixed = '';
+  beforeAll(async () => {
+    dead = (await closedPorts(2)).map((port) => `http://${topology.host}:${port}`);
+    mixed = [dead[0], ETCD_ENDPOINT, dead[1]].join(',');
+    await createTenant(tenant, topology.shards[0]!.id);
+  });
+  afterAll(() => removeTenant(tenant));
+
+  it('20 reads all answer (exit 0) as with the live endpoint alone', async () => {
+    const alone = ctl(['tenants', 'list']);
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stdout).toContain(tenant);
+    for (let i = 0; i < 20; i++) {
+      const r = await ctlAsync(['tenants', 'list'], { SHARDGATE_ETCD_ENDPOINTS: mixed });
+      expect([i, r.code, r.stderr]).toEqual([i, 0, '']);
+      expect(r.stdout).toContain(tenant);
+    }
+  });
+
+  it('10 guarded writes all apply (exit 0), each once, etcd in step with every exit', async () => {
+    const live = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    /** the tenant's entry: its status, and its version (etcd counts every put of the key) */
+    const inEtcd = async () => {
+      const kv = (await live.get(`${PREFIX}tenants/${tenant}`).exec()).kvs[0]!;
+      return {
+        status: (JSON.parse(kv.value.toString()) as { status: string }).status,
+        version: Number(kv.version),
+      };
+    };
+    try {
+      for (let i = 0; i < 10; i++) {
+        const status = i % 2 === 0 ? 'readonly' : 'active';
+        const before = await inEtcd();
+        const r = await ctlAsync(['tenants', 'set-status', tenant, status], {
+          SHARDGATE_ETCD_ENDPOINTS: mixed,
+        });
+        expect([i, r.code, r.stderr]).toEqual([i, 0, '']);
+        // written once: not a second time on another endpoint after a failure
+        expect(await inEtcd()).toEqual({ status, version: before.version + 1 });
+      }
+    } finally {
+      live.close();
+    }
+  });
+
+  it('only dead endpoints: still exit 2, one line "connection refused" naming them all', async () => {
+    const endpoints = dead.join(',');
+    const r = await ctlAsync(['tenants', 'list'], { SHARDGATE_ETCD_ENDPOINTS: endpoints });
+    expectUnreachableLine(r, endpoints, /connection refused/);
+    expect(r.elapsedMs).toBeLessThan(GAVE_UP_WITHIN_MS);
+  });
+
+  it("the API's and the worker's client (retries 1): 20 fresh clients' first calls all answer", async () => {
+    // a fresh client per call: its first call meets whichever endpoint the shuffle gives first,
+    // and before the fix 2 dead of 3 failed about 1 first call in 4 despite the retry
+    for (let i = 0; i < 20; i++) {
+      const client = createEtcdClient({ endpoints: [dead[0]!, ETCD_ENDPOINT, dead[1]!] });
+      try {
+        expect(await client.get(`${PREFIX}tenants/${tenant}`).string()).toContain(topology.shards[0]!.id);
+      } finally {
+        client.close();
+      }
     }
   });
 });

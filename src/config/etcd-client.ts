@@ -13,13 +13,23 @@
  * several endpoints a failed one is still skipped, and one that is back is tried again as soon as
  * gRPC would reconnect to it.
  *
+ * With several endpoints etcd3 picks one at random for each call (a shuffle per call) and, with
+ * `retries` 0, failed any call that met a dead one: the CLI, given one live and one refusing
+ * endpoint, exited 2 "connection refused" on about half its runs (an outside check; its writes
+ * 11 of 12). A call that found no connection to start on (isConnectFailure) now goes on to the
+ * next endpoint of that call's shuffle, whatever `retries` says: nothing of it was sent, so even
+ * a guarded transaction cannot be applied twice. Only `retries` repeats a call that may have
+ * reached etcd (a deadline, a dropped connection). Watches and lease keepalives do not take this
+ * path: etcd3 reconnects their streams to a random endpoint every RECONNECT_MAX_MS at most until
+ * one holds.
+ *
  * There is no dial timeout: etcd3 1.1.2 reads its `dialTimeout` option nowhere (microsoft/etcd3#137).
  * A unary call to an etcd that takes TCP connections but never answers (SIGSTOPped) waits in gRPC's
  * connect phase until its deadline; the CLI dials first with a budget of its own
  * (control-plane/ctl-context.ts).
  */
-import { ConsecutiveBreaker, circuitBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
-import { Etcd3, type IOptions, isRecoverableError } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, ExponentialBackoff, handleWhen, retry, wrap } from 'cockatiel';
+import { Etcd3, GRPCUnavailableError, type IOptions, isRecoverableError } from 'etcd3';
 
 /** the first and the longest wait between two reconnects, of gRPC and of a watch (ms) */
 export const RECONNECT_INITIAL_MS = 100;
@@ -31,8 +41,22 @@ export interface EtcdClientOptions {
   endpoints: string[];
   /** per-call deadline for unary calls (ms) */
   callTimeoutMs?: number;
-  /** retries of a unary call on a recoverable error (the CLI wants 0 to fail fast) */
+  /**
+   * retries of a unary call on a recoverable error (the CLI wants 0 to fail fast); a connect
+   * failure on one endpoint moving on to the next is not one (isConnectFailure)
+   */
   retries?: number;
+}
+
+/**
+ * A unary call that never started: gRPC's picker failed it with UNAVAILABLE "No connection
+ * established. Last error: connect ECONNREFUSED …" (nothing listens, host unreachable) before
+ * any stream existed, so not a byte of it reached etcd and it may be made again elsewhere, a
+ * write as well. A call that had started and then lost its connection fails otherwise
+ * ("Connection dropped", a reset, a deadline) and is not one.
+ */
+export function isConnectFailure(error: unknown): boolean {
+  return error instanceof GRPCUnavailableError && /\bNo connection established\b/.test(error.message);
 }
 
 export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 }: EtcdClientOptions): Etcd3 {
@@ -58,7 +82,14 @@ export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 
           halfOpenAfter: RECONNECT_MAX_MS,
           breaker: new ConsecutiveBreaker(3),
         }),
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: retries }),
+      // outermost `retries`; within each of those 1 + `retries` tries, a connect failure moves on
+      // to the next endpoint, endpoints.length attempts at most (etcd3 shares one shuffle across a
+      // call's attempts: with `retries` 0 and no host breaker open, each endpoint once). Each
+      // attempt has a deadline of its own (defaultCallOptions is asked again)
+      global: wrap(
+        retry(handleWhen(isRecoverableError), { maxAttempts: retries }),
+        retry(handleWhen(isConnectFailure), { maxAttempts: endpoints.length - 1 }),
+      ),
       // etcd3 calls `.next()` on this factory; its typings name the wrong cockatiel interface
       watchBackoff: new ExponentialBackoff({
         initialDelay: RECONNECT_INITIAL_MS,
