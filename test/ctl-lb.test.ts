@@ -14,7 +14,8 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -164,6 +165,40 @@ describe('shardgate-ctl lb weight', () => {
         const v = saved[i];
         if (v === undefined) etcdGet(k) !== undefined && etcdDel(k);
         else etcdPut(k, v);
+      });
+    }
+  });
+
+  it('config apply of weights that drain every registered instance is refused as lb weight refuses it, unless --force', () => {
+    // an outside check: a file with every weight at 0 was applied (HAProxy answered every request 503)
+    const [api1, api2] = [topology.apis[0]!.id, topology.apis[1]!.id];
+    const keys = [`lb/weights/${api1}`, `lb/weights/${api2}`];
+    const saved = keys.map((k) => etcdGet(k));
+    const file = join(mkdtempSync(join(tmpdir(), 'ct-drain-')), 'weights.yaml');
+    writeFileSync(file, `lb:\n  weights:\n    ${api1}: 0\n    ${api2}: 0\n`);
+    try {
+      for (const args of [['--dry-run'], []]) {
+        const r = ctl(['config', 'apply', '-f', file, ...args]);
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(ONE_LINE);
+        expect(r.stderr).toContain('leaves no registered instance');
+        expect(r.stderr).toContain('HAProxy would answer every request 503');
+        expect(keys.map((k) => etcdGet(k))).toEqual(saved);
+      }
+      // one instance left above 0: no refusal (a dry run, so nothing is drained)
+      writeFileSync(file, `lb:\n  weights:\n    ${api1}: 0\n`);
+      const one = ctl(['config', 'apply', '-f', file, '--dry-run']);
+      expect(one.code, one.stderr).toBe(0);
+      // --force lifts the check
+      writeFileSync(file, `lb:\n  weights:\n    ${api1}: 0\n    ${api2}: 0\n`);
+      const forced = ctl(['config', 'apply', '-f', file, '--dry-run', '--force']);
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(forced.stdout).toContain('dry run: 2 change(s) not applied');
+    } finally {
+      keys.forEach((k, i) => {
+        const v = saved[i];
+        if (v === undefined) etcdGet(k) !== undefined && etcdDel(k);
+        else if (etcdGet(k) !== v) etcdPut(k, v);
       });
     }
   });

@@ -12,10 +12,12 @@
  * never touched). Every problem of the file (unknown sections, empty values, revision checks,
  * invalid values) is named in one line.
  * A dry run warns when the transaction would exceed etcd's default --max-txn-ops (128).
+ * Weights that would leave no registered instance above 0 are refused as `lb weight` refuses
+ * them (lastDrainProblem), unless --force.
  */
 import { parse } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
-import { formatChange, isManagedKey, planChanges } from '../change-plan.js';
+import { type Change, formatChange, isManagedKey, planChanges } from '../change-plan.js';
 import { nonNameKeys, readDocument, toDocument, toYaml } from '../config-document.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
@@ -33,12 +35,13 @@ import {
   guardedTxn,
   txnOperationCount,
 } from '../guarded-commit.js';
-import { readPrefix } from '../prefix-read.js';
-import { stateInForce } from '../state-in-force.js';
+import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
+import { type StateInForce, stateInForce } from '../state-in-force.js';
 import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
 import { unmanagedKeyProblems } from '../unmanaged-keys.js';
 import { problemsMessage, validateChanges } from '../validate-changes.js';
+import { servingInstances } from './lb.js';
 
 export async function exportCommand(
   ctx: CtlContext,
@@ -128,6 +131,8 @@ export async function applyCommand(
   // judged as commitChanges and the instances judge it: over the values in force
   const inForce = await stateInForce(ctx, read);
   const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce.entries)];
+  const drain = opts.force ? undefined : lastDrainProblem(read, changes, inForce);
+  if (drain) problems.push(drain);
   if (problems.length > 0 || since.notes.length > 0) {
     throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
   }
@@ -179,4 +184,29 @@ export async function applyCommand(
   warnRejected();
   for (const c of changes) ctx.out(formatChange(c));
   ctx.out(`applied ${changes.length} change(s) at revision ${revision}`);
+}
+
+/**
+ * The check `lb weight` makes (refuseLastDrain), for a whole file: changes that leave no
+ * registered instance with a weight above 0, while one had it, are refused unless --force. Before,
+ * a file with every weight at 0 was applied (an outside check), and HAProxy answered every
+ * request 503. Judged over the values in force, as the instances and lb sync hold them.
+ */
+function lastDrainProblem(
+  read: PrefixRead,
+  changes: readonly Change[],
+  inForce: StateInForce,
+): RejectedKey | undefined {
+  const before = servingInstances(inForce.state.snapshot);
+  if (before.length === 0 || !changes.some((c) => c.key.startsWith('lb/weights/'))) return undefined;
+  const entries = new Map(inForce.entries);
+  for (const c of changes) {
+    if (c.new === undefined) entries.delete(c.key);
+    else entries.set(c.key, c.new);
+  }
+  if (servingInstances(loadState({ ...read, entries }).snapshot).length > 0) return undefined;
+  return {
+    key: 'lb/weights/',
+    reason: `the file leaves no registered instance (${before.join(', ')}) with a weight above 0: HAProxy would answer every request 503 (--force applies it anyway)`,
+  };
 }

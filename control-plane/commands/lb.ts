@@ -115,10 +115,17 @@ function clip(text: string): string {
  * would answer every request 503. Refused; `--force` does it.
  */
 function refuseLastDrain(snap: ConfigSnapshot, instanceId: string): void {
-  const serving = (id: string) => snap.instances.has(id) && snap.lbWeights.get(id) !== 0;
-  if (!serving(instanceId)) return;
-  if ([...snap.instances.keys()].some((id) => id !== instanceId && serving(id))) return;
+  const serving = servingInstances(snap);
+  if (!serving.includes(instanceId) || serving.length > 1) return;
   throw new UserError(
     `${instanceId} is the last registered instance with a weight above 0: weight 0 leaves HAProxy no server to send requests to (every request answered 503); nothing written. Re-run with --force to drain them all`,
   );
+}
+
+/**
+ * The registered instances HAProxy sends requests to: a weight in force above 0, or none (the
+ * haproxy.cfg weight). None of them is a HAProxy that answers every request 503.
+ */
+export function servingInstances(snap: ConfigSnapshot): string[] {
+  return [...snap.instances.keys()].filter((id) => snap.lbWeights.get(id) !== 0);
 }
