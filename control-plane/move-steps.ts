@@ -10,7 +10,15 @@ import { planChanges } from './change-plan.js';
 import type { CtlContext } from './ctl-context.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 import { loadState, readPrefix } from './prefix-read.js';
-import { addressOf, connectShardServer, replicaApplied, replicationStopped } from './tenant-rows.js';
+import {
+  addressOf,
+  connectShardServer,
+  type FollowCheck,
+  followPositions,
+  replicaApplied,
+  replicaFollows,
+  replicationStopped,
+} from './tenant-rows.js';
 import { commitFromRead } from './write-keys.js';
 
 /** where a tenant is and what it may do: the two fields of its entry a move changes */
@@ -126,11 +134,18 @@ export async function waitForInstances(ctx: CtlContext, revision: number, waitMs
 }
 
 /**
- * The replicas of `shard` that did not apply `position` within `waitMs` (with why), and the
- * addresses of those that did; with `running`, one whose replication threads do not both run is
- * behind too, whatever it applied (a stopped replica of an idle master is at its position, but
- * would not apply a copy). A replica that cannot be reached is warned of and in neither list (it
- * serves nothing, and the instances take it back only once it has caught up, `position` included).
+ * The replicas of `shard` that did not apply `position` within `waitMs` (with why), the addresses
+ * of those that did, and those that do not follow the shard's master; with `running`, one whose
+ * replication threads do not both run is behind too, whatever it applied (a stopped replica of an
+ * idle master is at its position, but would not apply a copy). A replica counts as having applied
+ * `position` only if its position contains it (MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET) AND
+ * is contained in the master's read after it (tenant-rows.ts replicaFollows): MariaDB's wait
+ * compares sequence numbers per domain only, so a replica of another master whose numbers are
+ * higher "applied" any position of this one (an outside check: a move said shard-1's replica
+ * applied a copy on shard-2's master). Such a replica is a stranger, with what was read. A
+ * replica that cannot be reached is warned of and in no list (it serves nothing, and the
+ * instances take it back only once it has caught up, `position` included). The master is
+ * connected to once, when the first replica has applied `position`; failing that is thrown.
  */
 async function replicasAt(
   ctx: CtlContext,
@@ -138,38 +153,58 @@ async function replicasAt(
   shard: ShardConfig,
   position: string,
   { waitMs, running = false }: { waitMs: number; running?: boolean },
-): Promise<{ applied: string[]; behind: string[] }> {
+): Promise<{ applied: string[]; behind: string[]; strangers: string[] }> {
   const applied: string[] = [];
   const behind: string[] = [];
-  for (const replica of shard.replicas) {
-    let connection: Connection;
-    try {
-      connection = await connectShardServer(ctx.env, shardId, shard, replica);
-    } catch (error) {
-      if (!(error instanceof UnreachableError)) throw error;
-      ctx.warn(
-        `${error.message}: going on without it (the instances do not read from a replica they cannot reach, and take it back only once it has caught up, the copy included)`,
-      );
-      continue;
+  const strangers: string[] = [];
+  let master: Connection | undefined;
+  try {
+    for (const replica of shard.replicas) {
+      let connection: Connection;
+      try {
+        connection = await connectShardServer(ctx.env, shardId, shard, replica);
+      } catch (error) {
+        if (!(error instanceof UnreachableError)) throw error;
+        ctx.warn(
+          `${error.message}: going on without it (the instances do not read from a replica they cannot reach, and take it back only once it has caught up, the copy included)`,
+        );
+        continue;
+      }
+      try {
+        const stopped = running ? await replicationStopped(connection) : undefined;
+        if (stopped) behind.push(`${addressOf(replica)} (${stopped})`);
+        else if (!(await replicaApplied(connection, position, waitMs)))
+          behind.push(`${addressOf(replica)} (did not apply ${position} within ${waitMs} ms)`);
+        else {
+          master ??= await connectShardServer(ctx.env, shardId, shard, shard.master);
+          const check = await replicaFollows(connection, master);
+          if (check.follows === true) applied.push(addressOf(replica));
+          else strangers.push(notFollowing(addressOf(replica), addressOf(shard.master), check));
+        }
+      } finally {
+        await connection.end().catch(() => {});
+      }
     }
-    try {
-      const stopped = running ? await replicationStopped(connection) : undefined;
-      if (stopped) behind.push(`${addressOf(replica)} (${stopped})`);
-      else if (await replicaApplied(connection, position, waitMs)) applied.push(addressOf(replica));
-      else behind.push(`${addressOf(replica)} (did not apply ${position} within ${waitMs} ms)`);
-    } finally {
-      await connection.end().catch(() => {});
-    }
+  } finally {
+    await master?.end().catch(() => {});
   }
-  return { applied, behind };
+  return { applied, behind, strangers };
+}
+
+/** `replica A has applied transactions master M does not have (replica …, master …)` */
+function notFollowing(replica: string, master: string, check: FollowCheck): string {
+  return check.follows === false
+    ? `replica ${replica} has applied transactions master ${master} does not have ${followPositions(check)}`
+    : `replica ${replica}'s position could not be compared with master ${master}'s ${followPositions(check)}`;
 }
 
 /**
  * Before a move touches anything: every reachable replica of the target replicates (both threads
- * running) and applies what its master has committed now within `withinMs`. A stopped or lagging
- * replica would make the move set the tenant readonly, copy, wait `--wait-ms` for that replica to
- * apply the copy, and undo it all (writes refused with 423 the whole time); refused here instead,
- * naming the replica and why.
+ * running), applies what its master has committed now within `withinMs`, and follows that master
+ * (replicasAt). A stopped or lagging replica would make the move set the tenant readonly, copy,
+ * wait `--wait-ms` for that replica to apply the copy, and undo it all (writes refused with 423
+ * the whole time); one that follows another server would be said to hold a copy it never got.
+ * Refused here instead, naming the replica and why.
  */
 export async function checkTargetReplicas(
   ctx: CtlContext,
@@ -178,14 +213,24 @@ export async function checkTargetReplicas(
   masterNow: string,
   withinMs: number,
 ): Promise<void> {
-  const { behind } = await replicasAt(ctx, shardId, shard, masterNow, { waitMs: withinMs, running: true });
+  const { behind, strangers } = await replicasAt(ctx, shardId, shard, masterNow, {
+    waitMs: withinMs,
+    running: true,
+  });
+  if (strangers.length > 0)
+    throw new UserError(
+      `${strangers.join('; ')}: it does not replicate from shard ${shardId}'s master. Nothing was changed; take it out of the shard (shards remove-replica ${shardId} <host:port>) or re-seed it from the shard's master, then move again`,
+    );
   if (behind.length === 0) return;
   throw new UserError(
     `replica ${behind.join(', ')} of shard ${shardId} does not keep up with its master: replication stopped or lagging. Nothing was changed; start its replication (START SLAVE) or take it out of the shard (shards remove-replica ${shardId} <host:port>), then move again`,
   );
 }
 
-/** Wait until every replica of the shard has applied `position`; an unreachable one is warned of. */
+/**
+ * Wait until every replica of the shard has applied `position` and follows the shard's master
+ * (replicasAt); an unreachable one is warned of.
+ */
 export async function waitForReplicas(
   ctx: CtlContext,
   shardId: string,
@@ -193,7 +238,11 @@ export async function waitForReplicas(
   position: string,
   waitMs: number,
 ): Promise<void> {
-  const { applied, behind } = await replicasAt(ctx, shardId, shard, position, { waitMs });
+  const { applied, behind, strangers } = await replicasAt(ctx, shardId, shard, position, { waitMs });
+  if (strangers.length > 0)
+    throw new UserError(
+      `${strangers[0]}: it does not replicate from shard ${shardId}'s master, so it does not hold the copy (${position})`,
+    );
   if (behind.length > 0)
     throw new UserError(
       `replica ${behind[0]!.split(' ')[0]} of shard ${shardId} did not apply the copy (${position}) within ${waitMs} ms`,

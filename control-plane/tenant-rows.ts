@@ -26,6 +26,7 @@ import { missingPasswordHint, shardPassword } from '../src/db/shard-password.js'
 import type { Env } from '../src/env.js';
 import type { ServerFlavour } from '../src/routing/gtid.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
+import { followsMaster } from './replica-follows.js';
 
 /** the tables of a tenant's library, each with its primary key after `tenant_id` */
 export const TENANT_TABLES = [
@@ -293,7 +294,45 @@ export async function replicationStopped(connection: Connection): Promise<string
 
 /** everything the master committed so far */
 export async function masterPosition(connection: Connection): Promise<string> {
-  return String((await scalar(connection, positionSql(await flavourOf(connection), 'master'))) ?? '');
+  return (await positionOf(connection, 'master')).position;
+}
+
+/** the server's position as `role` (flavour-sql.ts positionSql), and the flavour it is written in */
+async function positionOf(
+  connection: Connection,
+  role: 'master' | 'replica',
+): Promise<{ flavour: ServerFlavour; position: string }> {
+  const flavour = await flavourOf(connection);
+  return { flavour, position: String((await scalar(connection, positionSql(flavour, role))) ?? '') };
+}
+
+/** What `replicaFollows` read (the replica's position first) and its verdict. */
+export interface FollowCheck {
+  replica: string;
+  master: string;
+  /**
+   * replica-follows.ts followsMaster: false when the replica has applied transactions the master
+   * does not have; undefined when the positions cannot be compared (a text that is not a
+   * position, or a MariaDB server and a MySQL one)
+   */
+  follows: boolean | undefined;
+}
+
+/**
+ * Does the server on `replica` replicate from the one on `master`? Reads the replica's applied
+ * position, THEN the master's committed one: in that order a replica of that master is always
+ * contained in it (replica-follows.ts). SQL errors are thrown as they are.
+ */
+export async function replicaFollows(replica: Connection, master: Connection): Promise<FollowCheck> {
+  const r = await positionOf(replica, 'replica');
+  const m = await positionOf(master, 'master');
+  const follows = r.flavour === m.flavour ? followsMaster(r.position, m.position, r.flavour) : undefined;
+  return { replica: r.position, master: m.position, follows };
+}
+
+/** `(replica 0-11-272, master 0-21-107)`: the two positions a FollowCheck read, for a message */
+export function followPositions(check: FollowCheck): string {
+  return `(replica ${check.replica || 'empty'}, master ${check.master || 'empty'})`;
 }
 
 /** True once this replica has applied `position`, waiting at most `timeoutMs`. */

@@ -72,6 +72,29 @@ afterAll(() => {
   for (const id of created) removeTenant(id);
 });
 
+/**
+ * The local stack's two shards, ordered by their masters' GTID sequence numbers (domain 0), with
+ * their master's and replica's ports: the replica of `ahead` has applied transactions the master
+ * of `behind` does not have. MariaDB positions compare by sequence number per domain only, so a
+ * replica of the other shard is seen as not following only in that direction
+ * (control-plane/replica-follows.ts).
+ */
+async function shardsBySeq(): Promise<{
+  ahead: { id: string; master: number; replica: number };
+  behind: { id: string; master: number; replica: number };
+}> {
+  const seqs = await Promise.all(
+    topology.shards.map(async (s) => {
+      const [row] = await rootQuery<{ pos: string }>(s.master.port, 'SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+      const seq = /(?:^|,)0-\d+-(\d+)/.exec(row?.pos ?? '')?.[1];
+      return { seq: Number(seq ?? 0), id: s.id, master: s.master.port, replica: s.replicas[0]!.port };
+    }),
+  );
+  const [a, b] = seqs.sort((x, y) => y.seq - x.seq);
+  expect(a!.seq, 'the two masters are at different sequence numbers').toBeGreaterThan(b!.seq);
+  return { ahead: a!, behind: b! };
+}
+
 /** the move's record beside the prefix, as etcdctl shows it */
 const moveRecord = (id: string) => etcdGetKey(moveRecordKey(PREFIX, id));
 
@@ -702,6 +725,46 @@ describe('shardgate-ctl tenants move', () => {
     expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'active' });
     expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(0);
     expect(moveRecord(tenant)).toBeUndefined();
+  });
+
+  // an outside check: a shard whose master is shard-2's and whose replica is shard-1's, added
+  // with --force; the move said "replicas applied the copy: <shard-1's replica>", which held none
+  // of the rows (MariaDB's wait compares sequence numbers per domain only)
+  it('refuses a move to a shard whose replica follows another master, before it changes anything', async () => {
+    const { ahead, behind } = await shardsBySeq();
+    const tenant = await newTenant('move-stranger', ahead.id);
+    await registerAndLogin(tenant, 'a@example.com');
+    const target = uniqueTenantId('stranger');
+    const added = ctl([
+      'shards',
+      'add',
+      target,
+      '--master',
+      `127.0.0.1:${behind.master}`,
+      '--replica',
+      `127.0.0.1:${ahead.replica}`,
+    ]);
+    try {
+      expect(added.code, added.stderr).toBe(0);
+      const r = ctl(['tenants', 'move', tenant, '--to', target], ENV);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^shardgate-ctl: .*replica 127\\.0\\.0\\.1:${ahead.replica} has applied transactions master 127\\.0\\.0\\.1:${behind.master} does not have \\(replica 0-\\d+-\\d+, master 0-\\d+-\\d+\\): it does not replicate from shard ${target}'s master\\. Nothing was changed`,
+        ),
+      );
+      expect(r.stdout).not.toContain('applied the copy');
+      expect(r.code).toBe(1);
+      expect(entry(tenant)).toEqual({ shard: ahead.id, status: 'active' });
+      expect((await tenantRowCounts(behind.master, tenant)).members).toBe(0);
+      expect(moveRecord(tenant)).toBeUndefined();
+    } finally {
+      // the move this refuses went through before: the tenant back first, so the shard can go
+      if (entry(tenant).shard === target)
+        etcdPut(`tenants/${tenant}`, JSON.stringify({ shard: ahead.id, status: 'active' }));
+      const removed = ctl(['shards', 'remove', target]);
+      if (removed.code !== 0) etcdDel(`shards/${target}`);
+    }
   });
 
   it('refuses a move between two shard ids of one database, which would delete the only rows', async () => {

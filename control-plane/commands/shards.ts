@@ -10,8 +10,13 @@
  * after its master died, and it leaves the replicas in the same write; the server must also say
  * it can take the shard's writes (writable-master.ts), unless --force. Hosts compare
  * case-insensitively, as DNS names do; no name is resolved.
+ *
+ * A replica must replicate from its shard's master: its applied position read first must be
+ * contained in the master's read after it (replica-follows.ts). `add-replica` refuses one that is
+ * not, unless --force; `set-master` to a new server warns of each replica that stays and is not.
  */
 
+import type { Connection } from 'mysql2/promise';
 import type { ConfigState } from '../../src/config/config-state.js';
 import { formatHostPort, parseHostPort as parseAddress } from '../../src/config/host-port.js';
 import { looseEntry } from '../../src/config/loose-entry.js';
@@ -30,7 +35,7 @@ import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
 import { stateInForce } from '../state-in-force.js';
-import { connectShardServer } from '../tenant-rows.js';
+import { connectShardServer, type FollowCheck, followPositions, replicaFollows } from '../tenant-rows.js';
 import { terminalSafe } from '../terminal-safe.js';
 import { problemsMessage } from '../validate-changes.js';
 import { wholeNumber } from '../whole-number.js';
@@ -132,6 +137,93 @@ async function requireWritableMaster(
       `master ${address} cannot take the shard's writes: ${list}; nothing written (see README "When a master dies"; --force to write it anyway)`,
     );
   ctx.warn(`shards set-master: warning: master ${address}: ${list}; writing it anyway (--force)`);
+}
+
+/**
+ * Whether the server at `replica` replicates from the one at `master` (tenant-rows.ts
+ * replicaFollows: the replica's applied position read first, then the master's), over the
+ * application's credentials: the check, or why it could not be made (a login refused, a server
+ * that does not answer, an SQL error).
+ */
+async function followCheck(
+  ctx: CtlContext,
+  id: string,
+  shard: ShardConfig,
+  replica: HostPort,
+  master: HostPort,
+): Promise<FollowCheck | { error: string }> {
+  const connections: Connection[] = [];
+  try {
+    const r = await connectShardServer(ctx.env, id, shard, replica);
+    connections.push(r);
+    const m = await connectShardServer(ctx.env, id, shard, master);
+    connections.push(m);
+    return await replicaFollows(r, m);
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    for (const c of connections) await c.end().catch(() => {});
+  }
+}
+
+/**
+ * `add-replica`'s check that the server replicates from the shard's master (followCheck): one
+ * that has applied transactions the master does not have follows another server, and the
+ * instances would read its rows as the shard's (an outside check added shard-1's replica to a
+ * shard whose master is shard-2's: exit 0, no warning). Refused unless `--force`, then a warning.
+ *
+ * A check that cannot be made (the CLI cannot log in to either server, one does not answer, the
+ * positions cannot be compared) is refused the same way, unless `--force`: set-master's
+ * convention (requireWritableMaster), chosen so that a server nothing could be asked of is not
+ * written on the operator's word alone unless they say so. The TCP check before this one has the
+ * same --force semantics; an address it found unreachable is not asked (the caller skips this).
+ */
+async function requireFollowing(
+  ctx: CtlContext,
+  id: string,
+  shard: ShardConfig,
+  replica: HostPort,
+  force: boolean | undefined,
+): Promise<void> {
+  const r = formatHostPort(replica.host, replica.port);
+  const m = formatHostPort(shard.master.host, shard.master.port);
+  const check = await followCheck(ctx, id, shard, replica, shard.master);
+  if ('follows' in check && check.follows === true) return;
+  const problem =
+    'error' in check
+      ? `whether replica ${r} replicates from master ${m} could not be checked (${check.error})`
+      : check.follows === false
+        ? `replica ${r} has applied transactions master ${m} does not have ${followPositions(check)}: it does not replicate from this shard's master`
+        : `whether replica ${r} replicates from master ${m} could not be checked: their positions cannot be compared ${followPositions(check)}`;
+  if (!force) throw new UserError(`${problem}; nothing written (--force to write it anyway)`);
+  ctx.warn(`shards add-replica: warning: ${problem}; writing it anyway (--force)`);
+}
+
+/**
+ * `set-master`'s check of each replica that stays in the shard against the new master
+ * (followCheck): one ahead of it is a warning, never a refusal (a master died: the operator must
+ * be able to promote another server whatever its replicas applied); the instances do not read
+ * from such a replica until it is re-seeded from the new master. A replica that cannot be checked
+ * is a warning too, for the same reason.
+ */
+async function warnReplicasAhead(ctx: CtlContext, id: string, shard: ShardConfig): Promise<void> {
+  const m = formatHostPort(shard.master.host, shard.master.port);
+  for (const replica of shard.replicas) {
+    const r = formatHostPort(replica.host, replica.port);
+    const check = await followCheck(ctx, id, shard, replica, shard.master);
+    if ('error' in check)
+      ctx.warn(
+        `shards set-master: warning: whether replica ${r} replicates from the new master ${m} could not be checked (${check.error})`,
+      );
+    else if (check.follows === false)
+      ctx.warn(
+        `shards set-master: warning: replica ${r} has applied transactions the new master ${m} does not have ${followPositions(check)}: it will not be read from until it is re-seeded from the new master`,
+      );
+    else if (check.follows === undefined)
+      ctx.warn(
+        `shards set-master: warning: whether replica ${r} replicates from the new master ${m} could not be checked: their positions cannot be compared ${followPositions(check)}`,
+      );
+  }
 }
 
 /** `--replica host:port[@weight]`; the weight, if given, within the schema's bounds */
@@ -358,8 +450,10 @@ export async function setMaster(
     checkShard(ctx, id, next);
     // the same address again changes nothing, whatever its state
     if (!sameServer(shard.master, master)) {
-      if (await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force))
+      if (await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force)) {
         await requireWritableMaster(ctx, id, next, opts.force);
+        await warnReplicasAhead(ctx, id, next);
+      }
       warnSharedDatabase(ctx, 'shards set-master', read, id, next);
     }
     return put(id, next);
@@ -390,7 +484,8 @@ export async function addReplica(
     }
     const next = { ...shard, replicas: [...shard.replicas, { ...hp, weight }] };
     checkShard(ctx, id, next);
-    await requireReachable(ctx, 'shards add-replica', [{ what: 'replica', ...hp }], opts.force);
+    if (await requireReachable(ctx, 'shards add-replica', [{ what: 'replica', ...hp }], opts.force))
+      await requireFollowing(ctx, id, next, hp, opts.force);
     return put(id, next);
   });
 }
