@@ -13,10 +13,12 @@
  * invalid values) is named in one line.
  * A dry run warns when the transaction would exceed etcd's default --max-txn-ops (128).
  * Weights that would leave no registered instance above 0 are refused as `lb weight` refuses
- * them (lastDrainProblem), unless --force.
+ * them (lastDrainProblem), and new servers are asked what `shards add` / `set-master` ask them
+ * (checkShardServers), unless --force.
  */
 import { parse } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
+import { parseConfigKey, type ShardConfig } from '../../src/config/schema.js';
 import { type Change, formatChange, isManagedKey, planChanges } from '../change-plan.js';
 import { nonNameKeys, readDocument, toDocument, toYaml } from '../config-document.js';
 import type { CtlContext } from '../ctl-context.js';
@@ -42,6 +44,7 @@ import { readTextFile, writeTextFile } from '../text-file.js';
 import { unmanagedKeyProblems } from '../unmanaged-keys.js';
 import { problemsMessage, validateChanges } from '../validate-changes.js';
 import { servingInstances } from './lb.js';
+import { requireReachable, requireWritableMaster, sameServer } from './shards.js';
 
 export async function exportCommand(
   ctx: CtlContext,
@@ -136,6 +139,7 @@ export async function applyCommand(
   if (problems.length > 0 || since.notes.length > 0) {
     throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
   }
+  await checkShardServers(ctx, changes, opts.force);
   // only once nothing can refuse any more: a refused command has its one error line and no other
   const warnUnchecked = () => {
     if (exportedAt !== undefined || opts.force) return;
@@ -209,4 +213,46 @@ function lastDrainProblem(
     key: 'lb/weights/',
     reason: `the file leaves no registered instance (${before.join(', ')}) with a weight above 0: HAProxy would answer every request 503 (--force applies it anyway)`,
   };
+}
+
+/**
+ * The servers a file names anew are asked what `shards add`, `add-replica` and `set-master` ask
+ * them (commands/shards.ts): every new address takes a TCP connection, and a shard's new master
+ * can take its writes (not read-only, not replicating). Refused unless --force, which asks for no
+ * such check, as for the export revision (compose's init applies its seed with --force before the
+ * servers it names are up). Before, a file pointed a shard at a read-only replica and added one at
+ * a dead address, and a dry run listed both without a word (an outside check). Asked in a dry run
+ * too: it only reads.
+ * A replica's follow check (add-replica's) is not made here: a file that adds a shard and its
+ * replicas at once is how a new shard is described, and its master may have no writes yet.
+ */
+async function checkShardServers(
+  ctx: CtlContext,
+  changes: readonly Change[],
+  force: boolean | undefined,
+): Promise<void> {
+  if (force) return;
+  for (const c of changes) {
+    if (!c.key.startsWith('shards/') || c.new === undefined) continue;
+    const id = c.key.slice('shards/'.length);
+    const next = shardValue(c.key, c.new);
+    if (!next) continue; // validateChanges named it
+    const old = c.old === undefined ? undefined : shardValue(c.key, c.old);
+    const newMaster = !old || !sameServer(old.master, next.master);
+    const endpoints = [
+      ...(newMaster ? [{ what: `shard ${id}'s master`, ...next.master }] : []),
+      ...next.replicas
+        .filter((r) => !old?.replicas.some((o) => sameServer(o, r)))
+        .map((r) => ({ what: `shard ${id}'s replica`, host: r.host, port: r.port })),
+    ];
+    if (endpoints.length === 0) continue;
+    await requireReachable(ctx, 'config apply', endpoints, false);
+    // a shard's master changed: set-master's check (a new shard's master is only reached, as add's)
+    if (old && newMaster) await requireWritableMaster(ctx, id, next, false, 'config apply');
+  }
+}
+
+function shardValue(key: string, value: string): ShardConfig | undefined {
+  const r = parseConfigKey(key, value);
+  return r.ok && r.parsed.type === 'shard' ? r.parsed.value : undefined;
 }

@@ -49,7 +49,7 @@ const WEIGHT_MAX = weightSchema.maxValue ?? Number.MAX_SAFE_INTEGER;
 const WEIGHTS = `a whole number ${WEIGHT_MIN}–${WEIGHT_MAX}`;
 
 type HostPort = { host: string; port: number };
-const sameServer = (a: HostPort, b: HostPort) =>
+export const sameServer = (a: HostPort, b: HostPort) =>
   a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port;
 
 export function parseHostPort(text: string, what: string): HostPort {
@@ -89,7 +89,7 @@ function checkShard(ctx: CtlContext, id: string, shard: ShardConfig): void {
  * Refuse (UserError) unless every endpoint takes a TCP connection; with `force`, warn on stderr
  * naming each one that does not, and go on. `command` names the command in the warning.
  */
-async function requireReachable(
+export async function requireReachable(
   ctx: CtlContext,
   command: string,
   endpoints: Endpoint[],
@@ -110,11 +110,12 @@ async function requireReachable(
  * credentials: a problem refuses the write unless `--force` (then it is a warning); a server the
  * CLI cannot log in to is refused the same way, since nothing could be checked.
  */
-async function requireWritableMaster(
+export async function requireWritableMaster(
   ctx: CtlContext,
   id: string,
   shard: ShardConfig,
   force: boolean | undefined,
+  command = 'shards set-master',
 ): Promise<void> {
   const address = formatHostPort(shard.master.host, shard.master.port);
   let check: MasterCheck;
@@ -129,14 +130,14 @@ async function requireWritableMaster(
     const reason = error instanceof Error ? error.message : String(error);
     check = { problems: [`it could not be checked (${reason})`], warnings: [] };
   }
-  for (const warning of check.warnings) ctx.warn(`shards set-master: warning: ${address}: ${warning}`);
+  for (const warning of check.warnings) ctx.warn(`${command}: warning: ${address}: ${warning}`);
   if (check.problems.length === 0) return;
   const list = check.problems.join('; ');
   if (!force)
     throw new UserError(
       `master ${address} cannot take the shard's writes: ${list}; nothing written (see README "When a master dies"; --force to write it anyway)`,
     );
-  ctx.warn(`shards set-master: warning: master ${address}: ${list}; writing it anyway (--force)`);
+  ctx.warn(`${command}: warning: master ${address}: ${list}; writing it anyway (--force)`);
 }
 
 /**
