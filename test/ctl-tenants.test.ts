@@ -592,6 +592,22 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
     );
   });
 
+  it("set-status of a rejected entry names a put that keeps the entry's display name", () => {
+    // an outside check: the suggested put dropped "name", which the tenant's mails carry
+    const id = unique('named');
+    put(`tenants/${id}`, JSON.stringify({ shard: 'no-such-shard', status: 'active', name: 'Acme Library' }));
+    try {
+      const r = ctl(['tenants', 'set-status', id, 'readonly']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr).toContain(
+        `\`etcdctl put ${PREFIX}tenants/${id} '{"shard":"<shard>","status":"readonly","name":"Acme Library"}'\``,
+      );
+    } finally {
+      cleanUp(`tenants/${id}`);
+    }
+  });
+
   it('show --json of an unknown tenant reports like every command: one stderr line, exit 1, no stdout', () => {
     const ghost = unique('ghost');
     const r = ctl(['tenants', 'show', ghost, '--json']);

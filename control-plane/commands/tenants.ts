@@ -17,7 +17,13 @@
 import type { ConfigState } from '../../src/config/config-state.js';
 import { formatHostPort } from '../../src/config/host-port.js';
 import { looseEntry, looseTenantEntry } from '../../src/config/loose-entry.js';
-import { ID_PATTERN, type ShardConfig, TENANT_STATUSES, type TenantEntry } from '../../src/config/schema.js';
+import {
+  ID_PATTERN,
+  type ShardConfig,
+  TENANT_STATUSES,
+  type TenantEntry,
+  tenantSchema,
+} from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
@@ -176,6 +182,14 @@ async function tenantProblem(ctx: CtlContext, read: PrefixRead, id: string): Pro
  * then refuses, naming the problem and a put that fixes it, unless writing the new status alone
  * makes the entry valid (a bad status is the problem); it never says "already …" of such an entry.
  */
+/**
+ * The entry's display name for a put that fixes it, when the schema takes it: a suggested put
+ * without it dropped the name the tenant's mails carry (an outside check).
+ */
+function keptName(name: unknown): { name?: string } {
+  return typeof name === 'string' && tenantSchema.shape.name.safeParse(name).success ? { name } : {};
+}
+
 export async function setTenantStatus(ctx: CtlContext, id: string, statusText: string): Promise<void> {
   const status = parseStatus(statusText, 'status');
   const key = `${TENANTS}${id}`;
@@ -189,9 +203,10 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
       const entry = looseEntry(raw);
       if (!entry) {
         // the shard of its last good value, which the instances enforce, where etcd still has it
-        const shard = (await stateInForce(ctx, read)).state.snapshot.tenants.get(id)?.shard ?? '<shard>';
+        const good = (await stateInForce(ctx, read)).state.snapshot.tenants.get(id);
+        const fix = { shard: good?.shard ?? '<shard>', status, ...keptName(good?.name) };
         throw new UserError(
-          `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object); nothing written. Fix it, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify({ shard, status })}'\`, or remove it with \`tenants remove\``,
+          `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object); nothing written. Fix it, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(fix)}'\`, or remove it with \`tenants remove\``,
         );
       }
       const next = JSON.stringify({ ...entry, status });
@@ -206,8 +221,9 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
             );
           const shard =
             typeof entry.shard === 'string' && state(read).shards.has(entry.shard) ? entry.shard : '<shard>';
+          const fix = { shard, status, ...keptName(entry.name) };
           throw new UserError(
-            `tenant ${id} has an entry the API instances reject (${problem}): they keep its last good value, if they had one, so its status in force is not known here; nothing written. Make the entry valid first, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify({ shard, status })}'\``,
+            `tenant ${id} has an entry the API instances reject (${problem}): they keep its last good value, if they had one, so its status in force is not known here; nothing written. Make the entry valid first, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(fix)}'\``,
           );
         }
       }
