@@ -85,6 +85,10 @@ describe('ConfigState', () => {
     ['lb/weights/api 1', '1'],
     ['shards/Bad_Id', shard(1)],
     ['shards/s1', '{"master":{"host":"h","port":70000}}'],
+    // a database client connects to none of these (an IPv6 address is written bare, "::1")
+    ['shards/s1', '{"master":{"host":"127.0.0.1 ","port":3316}}'],
+    ['shards/s1', '{"master":{"host":"[::1]","port":3316}}'],
+    ['shards/s1', '{"master":{"host":"h","port":1},"replicas":[{"host":"db/x","port":2}]}'],
     ['shards/s1', '{"master":{"host":"h","port":1},"extra":1}'],
     ['shards/s1', 'not json'],
     ['shards/s1', '[1,2]'],

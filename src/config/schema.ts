@@ -20,7 +20,16 @@ export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const idSchema = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
 
-const hostSchema = z.string().min(1).max(253);
+/**
+ * A host name or an IP address as a database client takes it: no blank, no brackets (an IPv6
+ * address is written bare, `::1`), no slash. `"127.0.0.1 "` and `"[::1]"` were taken and every
+ * connection to them failed; shown as `127.0.0.1 :3316` and `[[::1]]:3316` (an outside check).
+ */
+const hostSchema = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[^\s[\]/]+$/, 'must be a host name or an IP address, without blanks, brackets or slashes');
 const portSchema = z.number().int().min(1).max(65535);
 
 export const hostPortSchema = z.strictObject({ host: hostSchema, port: portSchema });
