@@ -30,6 +30,18 @@ afterAll(() => {
 });
 
 describe('shardgate-ctl config: small fixes', () => {
+  it('config apply refuses a YAML tag it does not resolve in one line, without the library warning', () => {
+    // an outside check: `!!float 61` printed a raw YAMLWarning, then "written as a string"
+    const file = join(dir, 'tagged.yaml');
+    for (const value of ['!!float 61', '!!str {a: 1}']) {
+      writeFileSync(file, `cache:\n  ttl_seconds: ${value}\n`);
+      const r = ctl(['config', 'apply', '-f', file, '--dry-run'], env);
+      expect(r.code, value).toBe(1);
+      expect(r.stderr).toMatch(ONE_LINE);
+      expect(r.stderr).toContain(`${file} is not valid YAML: Unresolved tag: tag:yaml.org,2002:`);
+    }
+  });
+
   it('config apply asks the servers a file names anew what shards add and set-master ask: unreachable or read-only is refused unless --force', () => {
     // an outside check: a file pointed a shard at a read-only replica and added one at a dead
     // address; the dry run listed both without a word

@@ -16,7 +16,7 @@
  * them (lastDrainProblem), and new servers are asked what `shards add` / `set-master` ask them
  * (checkShardServers), unless --force.
  */
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
 import { parseConfigKey, type ShardConfig } from '../../src/config/schema.js';
 import { type Change, formatChange, isManagedKey, planChanges } from '../change-plan.js';
@@ -78,13 +78,19 @@ export async function applyCommand(
   opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean },
 ): Promise<void> {
   const text = readTextFile(opts.file);
+  // the yaml library's first line ends with ":" before a code frame that is not printed
+  const firstLine = (message: string) => (message.split('\n')[0] ?? '').replace(/:\s*$/, '');
   let parsed: unknown;
   try {
-    parsed = parse(text);
+    // a warning (a tag it does not resolve, `!!float 61`) is refused like an error: the library
+    // printed it raw on stderr and read the value as a string, which was then refused as "written
+    // as a string" (an outside check)
+    const document = parseDocument(text);
+    const problem = document.errors[0] ?? document.warnings[0];
+    if (problem) throw problem;
+    parsed = document.toJS();
   } catch (error) {
-    // the yaml library's first line ends with ":" before a code frame that is not printed
-    const first = ((error as Error).message.split('\n')[0] ?? '').replace(/:\s*$/, '');
-    throw new UserError(`${opts.file} is not valid YAML: ${first}`);
+    throw new UserError(`${opts.file} is not valid YAML: ${firstLine((error as Error).message)}`);
   }
   // a .json file is read as YAML too (which refuses a duplicate key), and must be JSON as well:
   // YAML takes a trailing comma or a comment that JSON does not, a sign of a hand edit gone wrong
