@@ -173,11 +173,13 @@ async function followCheck(
  * instances would read its rows as the shard's (an outside check added shard-1's replica to a
  * shard whose master is shard-2's: exit 0, no warning). Refused unless `--force`, then a warning.
  *
- * A check that cannot be made (the CLI cannot log in to either server, one does not answer, the
- * positions cannot be compared) is refused the same way, unless `--force`: set-master's
- * convention (requireWritableMaster), chosen so that a server nothing could be asked of is not
- * written on the operator's word alone unless they say so. The TCP check before this one has the
- * same --force semantics; an address it found unreachable is not asked (the caller skips this).
+ * A check that cannot be made (the CLI cannot log in to either server, which is what happens
+ * without SHARDGATE_DB_PASSWORD; one does not answer; the positions cannot be compared) is a
+ * warning, and the replica is written: adding a replica needs etcd only (CONTRACT.md §5), as
+ * `tenants create`'s row check warns when it cannot look. The stakes are lower than set-master's,
+ * which refuses a master it cannot check: the instances exclude such a replica themselves
+ * (src/routing/shard-router.ts) once they see it ahead of the master. An address the TCP check
+ * before this one found unreachable is not asked (the caller skips this).
  */
 async function requireFollowing(
   ctx: CtlContext,
@@ -190,12 +192,17 @@ async function requireFollowing(
   const m = formatHostPort(shard.master.host, shard.master.port);
   const check = await followCheck(ctx, id, shard, replica, shard.master);
   if ('follows' in check && check.follows === true) return;
-  const problem =
-    'error' in check
-      ? `whether replica ${r} replicates from master ${m} could not be checked (${check.error})`
-      : check.follows === false
-        ? `replica ${r} has applied transactions master ${m} does not have ${followPositions(check)}: it does not replicate from this shard's master`
-        : `whether replica ${r} replicates from master ${m} could not be checked: their positions cannot be compared ${followPositions(check)}`;
+  if ('error' in check || check.follows === undefined) {
+    const why =
+      'error' in check
+        ? `(${check.error})`
+        : `: their positions cannot be compared ${followPositions(check)}`;
+    ctx.warn(
+      `shards add-replica: warning: whether replica ${r} replicates from master ${m} could not be checked ${why}; written all the same (the instances do not read from a replica ahead of its master)`,
+    );
+    return;
+  }
+  const problem = `replica ${r} has applied transactions master ${m} does not have ${followPositions(check)}: it does not replicate from this shard's master`;
   if (!force) throw new UserError(`${problem}; nothing written (--force to write it anyway)`);
   ctx.warn(`shards add-replica: warning: ${problem}; writing it anyway (--force)`);
 }
