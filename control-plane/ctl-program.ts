@@ -311,7 +311,7 @@ export function buildProgram(): Command {
     .option('--prune', 'delete managed keys that the file does not name')
     .option(
       '--force',
-      'also change keys that changed or were deleted in etcd after the file was exported, skip the revision checks, apply weights that leave no registered instance above 0, and ask no server of the file anything',
+      'also change keys that changed or were deleted in etcd after the file was exported, skip the revision checks, apply weights that leave no registered instance above 0, and ask no server of the file anything (without it, a new address that takes no connection and a new master that is read-only or replicating are warned of)',
     )
     .action(
       run((ctx, opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean }) =>

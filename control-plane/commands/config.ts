@@ -13,11 +13,12 @@
  * invalid values) is named in one line.
  * A dry run warns when the transaction would exceed etcd's default --max-txn-ops (128).
  * Weights that would leave no registered instance above 0 are refused as `lb weight` refuses
- * them (lastDrainProblem), and new servers are asked what `shards add` / `set-master` ask them
- * (checkShardServers), unless --force.
+ * them (lastDrainProblem), unless --force; new servers are asked what `shards add` /
+ * `set-master` ask them, each problem a warning (warnShardServers).
  */
 import { parseDocument } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
+import { formatHostPort } from '../../src/config/host-port.js';
 import { parseConfigKey, type ShardConfig } from '../../src/config/schema.js';
 import { type Change, formatChange, isManagedKey, planChanges } from '../change-plan.js';
 import { nonNameKeys, readDocument, toDocument, toYaml } from '../config-document.js';
@@ -38,13 +39,14 @@ import {
   txnOperationCount,
 } from '../guarded-commit.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
+import { unreachable } from '../reachability.js';
 import { type StateInForce, stateInForce } from '../state-in-force.js';
 import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
 import { unmanagedKeyProblems } from '../unmanaged-keys.js';
 import { problemsMessage, validateChanges } from '../validate-changes.js';
 import { servingInstances } from './lb.js';
-import { requireReachable, requireWritableMaster, sameServer } from './shards.js';
+import { sameServer, writableMasterCheck } from './shards.js';
 
 export async function exportCommand(
   ctx: CtlContext,
@@ -145,7 +147,7 @@ export async function applyCommand(
   if (problems.length > 0 || since.notes.length > 0) {
     throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
   }
-  await checkShardServers(ctx, changes, opts.force);
+  await warnShardServers(ctx, changes, opts.force);
   // only once nothing can refuse any more: a refused command has its one error line and no other
   const warnUnchecked = () => {
     if (exportedAt !== undefined || opts.force) return;
@@ -222,17 +224,16 @@ function lastDrainProblem(
 }
 
 /**
- * The servers a file names anew are asked what `shards add`, `add-replica` and `set-master` ask
- * them (commands/shards.ts): every new address takes a TCP connection, and a shard's new master
- * can take its writes (not read-only, not replicating). Refused unless --force, which asks for no
- * such check, as for the export revision (compose's init applies its seed with --force before the
- * servers it names are up). Before, a file pointed a shard at a read-only replica and added one at
- * a dead address, and a dry run listed both without a word (an outside check). Asked in a dry run
- * too: it only reads.
- * A replica's follow check (add-replica's) is not made here: a file that adds a shard and its
- * replicas at once is how a new shard is described, and its master may have no writes yet.
+ * The servers a file names anew are asked what `shards add` and `set-master` ask them
+ * (commands/shards.ts): every new address takes a TCP connection, and a shard's new master can
+ * take its writes (not read-only, not replicating). Each problem is a warning line before the
+ * write, in a dry run too (it only reads); the file is applied all the same: a file is the bulk
+ * path (a seed written before its servers are up, a copy of another site's config) and needs etcd
+ * only. Before, a file pointed a shard at a read-only replica and added one at a dead address, and
+ * a dry run listed both without a word (an outside check). --force asks for no such check, as for
+ * the export revision (compose's init applies its seed with --force).
  */
-async function checkShardServers(
+async function warnShardServers(
   ctx: CtlContext,
   changes: readonly Change[],
   force: boolean | undefined,
@@ -251,10 +252,15 @@ async function checkShardServers(
         .filter((r) => !old?.replicas.some((o) => sameServer(o, r)))
         .map((r) => ({ what: `shard ${id}'s replica`, host: r.host, port: r.port })),
     ];
-    if (endpoints.length === 0) continue;
-    await requireReachable(ctx, 'config apply', endpoints, false);
+    const failed = await unreachable(endpoints);
+    for (const { endpoint: e, error } of failed)
+      ctx.warn(`config apply: warning: ${e.what} ${formatHostPort(e.host, e.port)} unreachable (${error})`);
     // a shard's master changed: set-master's check (a new shard's master is only reached, as add's)
-    if (old && newMaster) await requireWritableMaster(ctx, id, next, false, 'config apply');
+    if (!old || !newMaster || failed.some((f) => f.endpoint.what.endsWith('master'))) continue;
+    const check = await writableMasterCheck(ctx, id, next);
+    const master = formatHostPort(next.master.host, next.master.port);
+    for (const line of [...check.problems, ...check.warnings])
+      ctx.warn(`config apply: warning: shard ${id}'s new master ${master}: ${line}`);
   }
 }
 

@@ -89,7 +89,7 @@ function checkShard(ctx: CtlContext, id: string, shard: ShardConfig): void {
  * Refuse (UserError) unless every endpoint takes a TCP connection; with `force`, warn on stderr
  * naming each one that does not, and go on. `command` names the command in the warning.
  */
-export async function requireReachable(
+async function requireReachable(
   ctx: CtlContext,
   command: string,
   endpoints: Endpoint[],
@@ -110,14 +110,30 @@ export async function requireReachable(
  * credentials: a problem refuses the write unless `--force` (then it is a warning); a server the
  * CLI cannot log in to is refused the same way, since nothing could be checked.
  */
-export async function requireWritableMaster(
+async function requireWritableMaster(
   ctx: CtlContext,
   id: string,
   shard: ShardConfig,
   force: boolean | undefined,
-  command = 'shards set-master',
 ): Promise<void> {
   const address = formatHostPort(shard.master.host, shard.master.port);
+  const check = await writableMasterCheck(ctx, id, shard);
+  for (const warning of check.warnings) ctx.warn(`shards set-master: warning: ${address}: ${warning}`);
+  if (check.problems.length === 0) return;
+  const list = check.problems.join('; ');
+  if (!force)
+    throw new UserError(
+      `master ${address} cannot take the shard's writes: ${list}; nothing written (see README "When a master dies"; --force to write it anyway)`,
+    );
+  ctx.warn(`shards set-master: warning: master ${address}: ${list}; writing it anyway (--force)`);
+}
+
+/** writable-master.ts's check of a shard's master; one that cannot be made is its problem */
+export async function writableMasterCheck(
+  ctx: CtlContext,
+  id: string,
+  shard: ShardConfig,
+): Promise<MasterCheck> {
   let check: MasterCheck;
   try {
     const connection = await connectShardServer(ctx.env, id, shard, shard.master);
@@ -130,14 +146,7 @@ export async function requireWritableMaster(
     const reason = error instanceof Error ? error.message : String(error);
     check = { problems: [`it could not be checked (${reason})`], warnings: [] };
   }
-  for (const warning of check.warnings) ctx.warn(`${command}: warning: ${address}: ${warning}`);
-  if (check.problems.length === 0) return;
-  const list = check.problems.join('; ');
-  if (!force)
-    throw new UserError(
-      `master ${address} cannot take the shard's writes: ${list}; nothing written (see README "When a master dies"; --force to write it anyway)`,
-    );
-  ctx.warn(`${command}: warning: master ${address}: ${list}; writing it anyway (--force)`);
+  return check;
 }
 
 /**
