@@ -101,6 +101,31 @@ describe('Idempotency-Key', () => {
     expect([again.status, again.res.headers.get('Idempotent-Replayed')]).toEqual([201, 'true']);
   });
 
+  it("scopes a registration's key by the address it registers: strangers' keys never meet", async () => {
+    // an outside check: every registration of a tenant shared one scope, so the same key from
+    // another person got 422 idempotency_key_reused (or 409 while the first ran) for a day
+    const { call, data } = setup();
+    const alice = { email: 'alice@example.com', name: 'Alice', password: 'correct horse' };
+    const bob = { email: 'bob@example.com', name: 'Bob', password: 'battery staple' };
+    const first = await call('POST', '/v1/members', { key: 'signup', body: alice });
+    const other = await call('POST', '/v1/members', { key: 'signup', body: bob });
+    expect([first.status, other.status]).toEqual([201, 201]);
+    expect(other.res.headers.get('Idempotent-Replayed')).toBeNull();
+    // a retry of one registration (the address in another case) still finds its key
+    const retry = await call('POST', '/v1/members', { key: 'signup', body: alice });
+    expect([retry.status, retry.text, retry.res.headers.get('Idempotent-Replayed')]).toEqual([
+      201,
+      first.text,
+      'true',
+    ]);
+    const changed = await call('POST', '/v1/members', {
+      key: 'signup',
+      body: { ...alice, email: 'Alice@Example.com', name: 'Another' },
+    });
+    expect([changed.status, changed.json.code]).toEqual([422, 'idempotency_key_reused']);
+    expect(data.committed.idempotency.size).toBe(2);
+  });
+
   it('takes no body and `{}` for the same request on a route without a body, also for a key stored before', async () => {
     const { call, register, data, book, services } = setup();
     const token = await register('lib@example.com');

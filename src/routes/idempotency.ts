@@ -4,8 +4,8 @@
  * - the first request runs as usual, its key claimed in its own transaction; a 2xx answer is
  *   stored on the key's row right after the commit (status, body, Content-Type, Location,
  *   X-Consistency-Token) and the answer goes out;
- * - keys are per member (`<member id>/<key>`; `-` for registrations): another member's key is
- *   another key;
+ * - keys are per member (`<member id>/<key>`; for a registration, `-` and a digest of the
+ *   address it registers): another member's key, or another registration's, is another key;
  * - a repeat with the same key and the same request (method, path and body with its JSON keys in
  *   any order, by a keyed HMAC-SHA256: the body may hold a password) gets that answer again, with `Idempotent-Replayed: true`, and changes
  *   nothing; its token is checked as any request's (a revoked one gets 401, not the answer);
@@ -40,6 +40,7 @@ import {
   type IdempotencyRecord,
 } from '../domain/idempotency.js';
 import { currentMember } from '../domain/member-access.js';
+import { normaliseEmail } from '../domain/members.js';
 import type { TenantRepos } from '../domain/repositories.js';
 import { ok, type Result } from '../domain/result.js';
 import { ProblemError } from '../http/problem.js';
@@ -154,6 +155,26 @@ function canonicalBody(text: string): string {
  * The stored fingerprint of a request: HMAC-SHA256 under a key derived from the server secret,
  * in hex (64 characters). Not a plain SHA-256: the body it covers may hold a password.
  */
+/**
+ * The scope of a key sent without a token (a registration): `-` and a keyed digest of the address
+ * it registers (22 hex characters; the key column holds `-`, 22, `/` and a 200-character key).
+ * Before, every registration of a tenant shared `-`: a client with predictable keys got others'
+ * sign-ups answered 422 `idempotency_key_reused` or 409 for a day, and the 422 told a stranger
+ * that the key had been used (an outside check). A retry of one registration has the same
+ * address, so it still finds its key. A body without an address (no route sends one here) keeps
+ * `-`.
+ */
+async function anonymousScope(mac: DerivedMac, text: string): Promise<string> {
+  let email: unknown;
+  try {
+    email = (JSON.parse(text) as { email?: unknown } | null)?.email;
+  } catch {
+    return '-';
+  }
+  if (typeof email !== 'string') return '-';
+  return `-${(await fingerprintOf(mac, `email\n${normaliseEmail(email)}`)).slice(0, 22)}`;
+}
+
 async function fingerprintOf(mac: DerivedMac, text: string): Promise<string> {
   const digest = await mac.sign(new TextEncoder().encode(text));
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -207,10 +228,11 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const services = c.get('services');
   const tenant = c.get('tenant');
   const principal = c.get('principal');
-  // keys are per member (anonymous registrations share `-`): another member's key is another key
-  const key = `${principal?.memberId ?? '-'}/${given}`;
+  const text = await c.req.text();
+  // keys are per member: another member's key is another key
+  const key = `${principal?.memberId ?? (await anonymousScope(services.requestFingerprints, text))}/${given}`;
   const request = `${c.req.method}\n${c.req.path}\n`;
-  const body = canonicalBody(await c.req.text());
+  const body = canonicalBody(text);
   const fingerprint = await fingerprintOf(services.requestFingerprints, request + body);
   const found = await services.data.read(tenant, { from: 'master' }, (repos) =>
     repos.idempotency.find(key, expiredBefore(new Date())),
