@@ -6,6 +6,7 @@
  * | master position            | @@GLOBAL.gtid_binlog_pos               | @@GLOBAL.gtid_executed                 |
  * | replica applied position   | @@GLOBAL.gtid_slave_pos                | @@GLOBAL.gtid_executed                 |
  * | wait until applied         | MASTER_GTID_WAIT(pos, seconds) = 0     | WAIT_FOR_EXECUTED_GTID_SET(set, s) = 0 |
+ * | who wrote what (binlog)    | @@GLOBAL.gtid_binlog_state             | — (a GTID set names its servers)       |
  * Each statement answers one row of one column.
  */
 import type { ServerFlavour } from '../routing/gtid.js';
@@ -23,6 +24,12 @@ export function positionSql(flavour: ServerFlavour, role: 'master' | 'replica'):
   if (flavour === 'mysql') return 'SELECT @@GLOBAL.gtid_executed';
   return role === 'master' ? 'SELECT @@GLOBAL.gtid_binlog_pos' : 'SELECT @@GLOBAL.gtid_slave_pos';
 }
+
+/**
+ * MariaDB: the last sequence number of every (domain, server id) in the master's binlog, written
+ * there or replicated; MySQL has no such need (its GTID sets name each server's UUID).
+ */
+export const BINLOG_STATE_SQL = 'SELECT @@GLOBAL.gtid_binlog_state';
 
 /**
  * Parameters (position, seconds); answers 0 once the server has applied the position. Anything

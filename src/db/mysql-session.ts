@@ -19,7 +19,7 @@
 import { CommitGuardError, type WriteTransaction } from '../domain/data-access.js';
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
-import { positionSql, waitSql } from './flavour-sql.js';
+import { BINLOG_STATE_SQL, positionSql, waitSql } from './flavour-sql.js';
 import { isCommitGuardStop, isConnectionError } from './mysql-errors.js';
 import type { SqlContext } from './repos/sql-context.js';
 import type { StatementBatcher } from './statement-batcher.js';
@@ -54,6 +54,11 @@ export class MysqlSession implements NodeSession {
 
   async position(role: 'master' | 'replica'): Promise<string> {
     return String((await this.scalar(positionSql(this.flavour, role))) ?? '');
+  }
+
+  async binlogState(): Promise<string | undefined> {
+    if (this.flavour !== 'mariadb') return undefined;
+    return String((await this.scalar(BINLOG_STATE_SQL)) ?? '');
   }
 
   async probeWrite(probeId: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gtidContains, parseGtid } from './gtid.js';
+import { gtidContains, parseBinlogState, parseGtid, writtenBy } from './gtid.js';
 
 const maria = (t: string) => parseGtid('mariadb', t)!;
 const mysql = (t: string) => parseGtid('mysql', t)!;
@@ -66,5 +66,31 @@ describe('MySQL GTID sets', () => {
 
   it('never mixes flavours', () => {
     expect(gtidContains(maria('0-1-1'), mysql(`${u1}:1`))).toBe(false);
+  });
+});
+
+describe('MariaDB binlog state (writtenBy)', () => {
+  it('parses every (domain, server) with its last sequence number, and rejects junk', () => {
+    const state = parseBinlogState('0-11-272, 0-21-300,1-21-7')!;
+    expect([...state]).toEqual([
+      ['0-11', 272n],
+      ['0-21', 300n],
+      ['1-21', 7n],
+    ]);
+    expect(parseBinlogState('')?.size).toBe(0);
+    for (const bad of ['x', '0-11', '0-11-4x']) expect(parseBinlogState(bad)).toBeUndefined();
+  });
+
+  it("takes a position whose last transaction per domain the binlog holds, under that server's id", () => {
+    const state = parseBinlogState('0-11-272,0-21-300')!;
+    expect(writtenBy(state, maria('0-21-299'))).toBe(true);
+    expect(writtenBy(state, maria('0-11-272'))).toBe(true); // an earlier master's, replicated
+    expect(writtenBy(state, maria(''))).toBe(true);
+    // another master's transactions: a server the binlog never held, or past its last one
+    expect(writtenBy(state, maria('0-12-107'))).toBe(false);
+    expect(writtenBy(state, maria('0-11-273'))).toBe(false);
+    expect(writtenBy(state, maria('0-21-300,1-21-1'))).toBe(false);
+    // MySQL positions name their servers in the set: not judged here
+    expect(writtenBy(state, mysql('3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5'))).toBe(true);
   });
 });

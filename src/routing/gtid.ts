@@ -14,7 +14,12 @@
 export type ServerFlavour = 'mariadb' | 'mysql';
 
 export type GtidPosition =
-  | { flavour: 'mariadb'; domains: ReadonlyMap<string, bigint> }
+  | {
+      flavour: 'mariadb';
+      domains: ReadonlyMap<string, bigint>;
+      /** each domain's server id, of the position's last transaction in it */
+      servers?: ReadonlyMap<string, bigint>;
+    }
   | { flavour: 'mysql'; sets: ReadonlyMap<string, readonly (readonly [bigint, bigint])[]> };
 
 export const MAX_GTID_TEXT = 4096;
@@ -29,6 +34,7 @@ const MAX_GNO = 2n ** 63n - 1n;
 
 function parseMariaDb(text: string): GtidPosition | undefined {
   const domains = new Map<string, bigint>();
+  const servers = new Map<string, bigint>();
   for (const part of text.split(',')) {
     const m = MARIADB_GTID.exec(part.trim());
     if (!m) return undefined;
@@ -37,8 +43,44 @@ function parseMariaDb(text: string): GtidPosition | undefined {
     const domain = String(BigInt(m[1]!));
     if (domains.has(domain)) return undefined;
     domains.set(domain, BigInt(m[3]!));
+    servers.set(domain, BigInt(m[2]!));
   }
-  return { flavour: 'mariadb', domains };
+  return { flavour: 'mariadb', domains, servers };
+}
+
+/**
+ * MariaDB's `@@gtid_binlog_state`: `domain-server-seq` for every (domain, server id) the binlog
+ * holds, several per domain; keyed `domain-server`. undefined when the text is not one.
+ */
+export function parseBinlogState(raw: string): ReadonlyMap<string, bigint> | undefined {
+  const text = raw.replace(/\s+/g, '');
+  const state = new Map<string, bigint>();
+  if (text === '') return state;
+  for (const part of text.split(',')) {
+    const m = MARIADB_GTID.exec(part);
+    if (!m) return undefined;
+    const key = `${BigInt(m[1]!)}-${BigInt(m[2]!)}`;
+    const seq = BigInt(m[3]!);
+    if ((state.get(key) ?? -1n) < seq) state.set(key, seq);
+  }
+  return state;
+}
+
+/**
+ * Could `position` (a replica's) have come from the binlog whose state this is? Each domain's last
+ * transaction, by its server id and sequence number, must be in it: a master's binlog holds every
+ * transaction its replicas apply, under the server id that wrote it. Sequence numbers alone do not
+ * tell a replica of another master whose numbers trail this one's (every shard writes domain 0).
+ * A position that names no server ids (not MariaDB's) is not judged: true.
+ */
+export function writtenBy(state: ReadonlyMap<string, bigint>, position: GtidPosition): boolean {
+  if (position.flavour !== 'mariadb' || !position.servers) return true;
+  for (const [domain, seq] of position.domains) {
+    const server = position.servers.get(domain);
+    if (server === undefined) continue;
+    if ((state.get(`${domain}-${server}`) ?? -1n) < seq) return false;
+  }
+  return true;
 }
 
 function parseMySql(text: string): GtidPosition | undefined {

@@ -30,6 +30,8 @@ class FakeServer {
   calls = 0;
   /** how long a position read takes (real time) */
   positionDelayMs = 0;
+  /** a MariaDB master's @@gtid_binlog_state; its position when not set */
+  binlogState: string | undefined;
 }
 
 interface FakeSession extends NodeSession {
@@ -63,6 +65,7 @@ class FakeNodeSet implements NodeSet<FakeSession> {
             if (server.positionDelayMs > 0) await new Promise((r) => setTimeout(r, server.positionDelayMs));
             return server.position;
           },
+          binlogState: async () => server.binlogState ?? server.position,
           probeWrite: async () => {},
           waitFor: async (gtid) => {
             server.waits++;
@@ -307,6 +310,8 @@ describe('shard router: a lag the timeline cannot bound (fresh or pruned history
     await tick();
     expect(await where()).toBe('replica');
     nodes.server(1005).position = '0-2-5000';
+    // promoted from a replica of the old master (log_slave_updates): its binlog holds server 1's
+    nodes.server(1005).binlogState = '0-1-1,0-2-5000';
     config.put(
       'shards/s1',
       JSON.stringify({
@@ -376,7 +381,7 @@ describe('shard router: a replica that does not follow the master', () => {
     expect(status(router).lastError).toMatch(/ahead of the master's/);
   });
 
-  it('is judged again once re-seeded from its master (its position no longer contains the one it was caught at)', async () => {
+  it('is judged again once re-seeded from its master, and read from once a probe finds it following', async () => {
     const { router, where, tick, master, replica } = setup();
     master.position = '0-21-107';
     replica.position = '0-11-272';
@@ -384,7 +389,8 @@ describe('shard router: a replica that does not follow the master', () => {
     await tick();
     expect(status(router).state).toBe('excluded');
     replica.position = '0-21-107';
-    await tick();
+    await tick(); // judged by the position read before: still the foreign one
+    await tick(); // found the master's; re-admitted with the usual hysteresis
     await tick();
     expect(await where()).toBe('replica');
     expect(status(router).lastError).toBeUndefined();
@@ -408,6 +414,43 @@ describe('shard router: a replica that does not follow the master', () => {
       expect(await where()).toBe('master');
     }
     expect(status(router).lastError).toMatch(/ahead of the master's/);
+  });
+
+  it("is caught by the master's binlog state when its sequence numbers trail the master's (it would look a second behind)", async () => {
+    const { router, where, tick, master, replica } = setup();
+    master.position = '0-21-100';
+    replica.position = '0-11-90';
+    await tick();
+    expect(await where()).toBe('master');
+    // another master's replica, a few transactions behind this one: it contains the older
+    // sample by sequence number, so its lag read about 0 s and it was admitted
+    master.position = '0-21-105';
+    replica.position = '0-11-102';
+    await tick();
+    for (let i = 0; i < 4; i++) {
+      master.position = `0-21-${110 + i * 5}`;
+      replica.position = `0-11-${108 + i * 5}`;
+      await tick();
+      expect(await where()).toBe('master');
+    }
+    expect(status(router).state).toBe('excluded');
+    expect(status(router).lastError).toMatch(/ahead of the master's/);
+  });
+
+  it('keeps a replica that applied what an earlier master wrote, as the binlog of a promoted one holds it', async () => {
+    const { where, tick, master, replica } = setup();
+    // the master was promoted from a replica of server 11 (log_slave_updates): its binlog holds
+    // 11's transactions and its own; the replica's last applied one is still 11's
+    master.position = '0-21-300';
+    master.binlogState = '0-11-272,0-21-300';
+    replica.position = '0-11-272';
+    await tick();
+    await tick();
+    replica.position = '0-21-300';
+    for (let i = 0; i < 3; i++) {
+      await tick();
+      expect(await where()).toBe('replica');
+    }
   });
 
   it("admits a busy master's own replica that read ahead of the same round's master sample", async () => {

@@ -27,12 +27,13 @@
  * of a new book answer 404 from such a replica, shown as lag 0) has transactions the master does
  * not — the sequence numbers of a MariaDB domain alone made it look caught up. Each probe compares
  * the replica's previous position with the master's position read after it (a probe clock orders
- * them; comparing within one round would race a busy master). Such a replica is excluded and stays
- * so, whatever its lag, until its position stops containing the one it was caught at (re-seeded,
- * replication reset) or the shard's master changes. A foreign replica behind the master never
- * contains the timeline's samples, so its lag keeps it out; equal sequence numbers of another
- * server are not told apart (server ids are not compared), which only a replica that is exactly as
- * far along in every domain, at every probe, could exploit.
+ * them; comparing within one round would race a busy master); on MariaDB also with the master's
+ * binlog state: the server id that wrote each domain's last transaction the replica applied must
+ * be in the master's binlog at that sequence number or later (gtid.ts writtenBy), which catches a
+ * foreign replica whose numbers trail the master's too. Such a replica is excluded, whatever its
+ * lag, until a later probe finds its position the master's (re-seeded from it) or the shard's
+ * master changes. MySQL's GTID sets name each server's UUID, so containment alone tells a foreign
+ * replica there.
  *
  * Failure modes: a probe that fails or takes longer than `probeTimeoutMs` excludes the replica;
  * at most one probe per node is in flight, so a hung server costs one connection, not one per tick.
@@ -45,7 +46,7 @@ import type { Logger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
 import { stallAwareTimeout } from '../resilience/stall-watch.js';
-import { type GtidPosition, gtidContains, parseGtid } from './gtid.js';
+import { type GtidPosition, gtidContains, parseBinlogState, parseGtid, writtenBy } from './gtid.js';
 import { MasterTimeline } from './master-timeline.js';
 import { ReplicaHealth, type ReplicaState } from './replica-health.js';
 import {
@@ -87,8 +88,8 @@ interface ReplicaEntry<S extends NodeSession> extends MasterEntry<S> {
   position: GtidPosition | undefined;
   /** the probe clock when `position` was read */
   positionAt: number;
-  /** the position at which it was found ahead of its master (file comment), while it holds */
-  diverged: GtidPosition | undefined;
+  /** its last judged position was not its master's (file comment) */
+  diverged: boolean;
 }
 
 interface ShardEntry<S extends NodeSession> {
@@ -97,8 +98,11 @@ interface ShardEntry<S extends NodeSession> {
   master: MasterEntry<S>;
   replicas: ReplicaEntry<S>[];
   timeline: MasterTimeline;
-  /** the master's newest position, with the probe clock when the probe that read it began */
-  lastMaster: { position: GtidPosition; startedAt: number } | undefined;
+  /**
+   * the master's newest position (and MariaDB binlog state, read after it), with the probe clock
+   * when the probe that read them began
+   */
+  lastMaster: { position: GtidPosition; state?: ReadonlyMap<string, bigint>; startedAt: number } | undefined;
 }
 
 export interface ReplicaStatus {
@@ -129,7 +133,7 @@ export interface RoutedRead<T> {
 
 const NOT_REACHED = Symbol('not-reached');
 const AHEAD_OF_MASTER =
-  "replica has applied transactions the shard's master does not have (its GTID position is ahead of the master's): it does not replicate from this master; excluded";
+  "replica has applied transactions the shard's master does not have (its GTID position is ahead of the master's, or names a server the master's binlog does not hold): it does not replicate from this master; excluded";
 /** how long past `ryw_timeout_ms` a read waits for a replica's answer before reading the master */
 const RYW_WAIT_MARGIN_MS = 100;
 
@@ -321,17 +325,17 @@ export class ShardRouter<S extends NodeSession> {
   private async probeShard(shard: ShardEntry<S>): Promise<void> {
     const startedAt = ++this.probeClock;
     const master = this.probeNode(shard.master, 'master')
-      .then((pos) => {
-        if (!pos) return;
-        shard.timeline.record(pos, this.now());
-        shard.lastMaster = { position: pos, startedAt };
+      .then((read) => {
+        if (!read) return;
+        shard.timeline.record(read.position, this.now());
+        shard.lastMaster = { ...read, startedAt };
       })
       .catch(() => {});
     const replicas = shard.replicas.map(async (replica) => {
       const previous = replica.position && { position: replica.position, at: replica.positionAt };
       let pos: GtidPosition | undefined;
       try {
-        pos = await this.probeNode(replica, 'replica');
+        pos = (await this.probeNode(replica, 'replica'))?.position;
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (replica.health.state !== 'excluded')
@@ -380,39 +384,41 @@ export class ShardRouter<S extends NodeSession> {
   /**
    * Whether the replica holds transactions its master does not (file comment): its previous
    * position, read before the master's newest probe began, is not contained in that probe's
-   * position. Remembered until the replica's position no longer contains the one it was caught at.
+   * position, or (MariaDB) names a server id and sequence number the master's binlog state does
+   * not reach. Judged again at every probe that has such a pair; the last verdict holds between.
    */
   private aheadOfMaster(
     shard: ShardEntry<S>,
     replica: ReplicaEntry<S>,
     previous: { position: GtidPosition; at: number } | undefined,
   ): boolean {
-    if (replica.diverged) {
-      if (gtidContains(replica.position!, replica.diverged)) return true;
-      replica.diverged = undefined; // re-seeded: judged again from its next probe
-      return false;
-    }
     const master = shard.lastMaster;
-    if (!replica.diverged && previous && master && previous.at < master.startedAt) {
-      if (!gtidContains(master.position, previous.position)) replica.diverged = previous.position;
+    if (previous && master && previous.at < master.startedAt) {
+      replica.diverged = !(
+        gtidContains(master.position, previous.position) &&
+        (!master.state || writtenBy(master.state, previous.position))
+      );
     }
-    return replica.diverged !== undefined;
+    return replica.diverged;
   }
 
   /** undefined when a probe of this node is still in flight; throws when the probe fails */
   private async probeNode(
     entry: MasterEntry<S>,
     role: 'master' | 'replica',
-  ): Promise<GtidPosition | undefined> {
+  ): Promise<{ position: GtidPosition; state?: ReadonlyMap<string, bigint> } | undefined> {
     if (entry.probing || this.closed) return undefined;
     entry.probing = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const probe = entry.node
       .run(async (session) => {
         const text = await session.position(role);
-        const pos = parseGtid(session.flavour, text);
-        if (!pos) throw new Error(`unparseable GTID position "${text.slice(0, 80)}"`);
-        return pos;
+        const position = parseGtid(session.flavour, text);
+        if (!position) throw new Error(`unparseable GTID position "${text.slice(0, 80)}"`);
+        // read after the position: it holds at least what the position names
+        const stateText = role === 'master' ? await session.binlogState?.() : undefined;
+        const state = stateText === undefined ? undefined : parseBinlogState(stateText);
+        return { position, ...(state ? { state } : {}) };
       })
       .finally(() => {
         entry.probing = false;
@@ -511,7 +517,7 @@ export class ShardRouter<S extends NodeSession> {
         position: kept?.position,
         positionAt: kept?.positionAt ?? 0,
         // judged again against a new master
-        diverged: sameMaster ? kept?.diverged : undefined,
+        diverged: (sameMaster && kept?.diverged) || false,
       };
     });
     return {

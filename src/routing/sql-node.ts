@@ -16,6 +16,12 @@ export interface NodeSession {
    */
   position(role: 'master' | 'replica'): Promise<string>;
   /**
+   * MariaDB: the master's `@@gtid_binlog_state` (the last sequence number of every domain and
+   * server id its binlog holds), so a replica's position can be told to come from it; undefined
+   * where the flavour needs none (MySQL). Optional: a session without it is not asked.
+   */
+  binlogState?(): Promise<string | undefined>;
+  /**
    * True once this server has applied `gtid` (MariaDB `MASTER_GTID_WAIT`, MySQL
    * `WAIT_FOR_EXECUTED_GTID_SET`), waiting at most `timeoutMs`; false on timeout.
    */
