@@ -20,6 +20,16 @@ describe('followsMaster (a replica position contained in its master position rea
     expect(followsMaster('0-21-5', '', 'mariadb')).toBe(false);
   });
 
+  it("MariaDB with the master's binlog state: a replica of another master whose numbers trail this one's does not", () => {
+    // shard-2's replica (server 21's transactions) against shard-1's master, further along
+    expect(followsMaster('0-21-107', '0-11-272', 'mariadb')).toBe(true); // numbers alone
+    expect(followsMaster('0-21-107', '0-11-272', 'mariadb', '0-11-272')).toBe(false);
+    // a promoted master's binlog holds the old master's transactions (log_slave_updates)
+    expect(followsMaster('0-11-272', '0-12-280', 'mariadb', '0-11-272,0-12-280')).toBe(true);
+    expect(followsMaster('', '0-12-280', 'mariadb', '0-12-280')).toBe(true);
+    expect(followsMaster('0-11-272', '0-12-280', 'mariadb', 'junk')).toBeUndefined();
+  });
+
   it('MySQL: every interval of the replica is covered by the master', () => {
     const a = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
     const b = '4f22ab58-71ca-11e1-9e33-c80aa9429563';

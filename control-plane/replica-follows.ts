@@ -9,12 +9,18 @@
  * not have follows another server (an outside check added shard-1's replica to a shard whose
  * master is shard-2's: exit 0, and a move then said that replica "applied the copy").
  *
- * Limit: MariaDB positions compare by sequence number per domain (MASTER_GTID_WAIT's rule; the
- * server id is not compared, since a promoted master goes on in the same domain under its own id).
- * A replica of another master whose sequence numbers happen to be lower than this master's is not
- * caught here; it is caught later, when it does not apply what this master writes.
+ * MariaDB positions compare by sequence number per domain (MASTER_GTID_WAIT's rule), so with the
+ * master's `@@gtid_binlog_state` (`binlogState`) the server id of each domain's last transaction
+ * the replica applied must also be in the master's binlog that far (gtid.ts writtenBy): that
+ * catches a replica of another master whose sequence numbers are lower than this master's.
  */
-import { gtidContains, parseGtid, type ServerFlavour } from '../src/routing/gtid.js';
+import {
+  gtidContains,
+  parseBinlogState,
+  parseGtid,
+  type ServerFlavour,
+  writtenBy,
+} from '../src/routing/gtid.js';
 
 /**
  * true: the replica's applied position is contained in the master's (read after it); false: the
@@ -25,9 +31,11 @@ export function followsMaster(
   replicaText: string,
   masterText: string,
   flavour: ServerFlavour,
+  binlogState?: string,
 ): boolean | undefined {
   const replica = parseGtid(flavour, replicaText);
   const master = parseGtid(flavour, masterText);
-  if (!replica || !master) return undefined;
-  return gtidContains(master, replica);
+  const state = binlogState === undefined ? undefined : parseBinlogState(binlogState);
+  if (!replica || !master || (binlogState !== undefined && !state)) return undefined;
+  return gtidContains(master, replica) && (!state || writtenBy(state, replica));
 }

@@ -20,7 +20,13 @@ import type { ResultSetHeader } from 'mysql2';
 import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
 import { formatHostPort } from '../src/config/host-port.js';
 import type { ShardConfig } from '../src/config/schema.js';
-import { flavourOfVersion, positionSql, VERSION_SQL, waitSql } from '../src/db/flavour-sql.js';
+import {
+  BINLOG_STATE_SQL,
+  flavourOfVersion,
+  positionSql,
+  VERSION_SQL,
+  waitSql,
+} from '../src/db/flavour-sql.js';
 import { SET_SESSION_SQL_MODE } from '../src/db/session-sql-mode.js';
 import { missingPasswordHint, shardPassword } from '../src/db/shard-password.js';
 import type { Env } from '../src/env.js';
@@ -326,7 +332,10 @@ export interface FollowCheck {
 export async function replicaFollows(replica: Connection, master: Connection): Promise<FollowCheck> {
   const r = await positionOf(replica, 'replica');
   const m = await positionOf(master, 'master');
-  const follows = r.flavour === m.flavour ? followsMaster(r.position, m.position, r.flavour) : undefined;
+  // read after the master's position: it holds at least what that names
+  const state = m.flavour === 'mariadb' ? String((await scalar(master, BINLOG_STATE_SQL)) ?? '') : undefined;
+  const follows =
+    r.flavour === m.flavour ? followsMaster(r.position, m.position, r.flavour, state) : undefined;
   return { replica: r.position, master: m.position, follows };
 }
 
