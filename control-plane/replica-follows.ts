@@ -14,13 +14,7 @@
  * the replica applied must also be in the master's binlog that far (gtid.ts writtenBy): that
  * catches a replica of another master whose sequence numbers are lower than this master's.
  */
-import {
-  gtidContains,
-  parseBinlogState,
-  parseGtid,
-  type ServerFlavour,
-  writtenBy,
-} from '../src/routing/gtid.js';
+import { followsPosition, parseBinlogState, parseGtid, type ServerFlavour } from '../src/routing/gtid.js';
 
 /**
  * true: the replica's applied position is contained in the master's (read after it); false: the
@@ -37,5 +31,5 @@ export function followsMaster(
   const master = parseGtid(flavour, masterText);
   const state = binlogState === undefined ? undefined : parseBinlogState(binlogState);
   if (!replica || !master || (binlogState !== undefined && !state)) return undefined;
-  return gtidContains(master, replica) && (!state || writtenBy(state, replica));
+  return followsPosition(master, replica, state);
 }

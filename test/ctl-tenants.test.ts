@@ -537,11 +537,14 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
     }
   });
 
-  it('a newline in a key read from etcd is written as an escape: it forges no row in list or status', () => {
-    // an outside check: the key's second half printed as a tenant row that awk matched
+  it('a newline in a key read from etcd is written as an escape: it forges no row in list or status, nor a blank a column of list', () => {
+    // an outside check: the key's second half printed as a tenant row that awk matched; a review:
+    // blanks in an id forged the columns of its own row
     const forged = unique('forged');
     const key = `${unique('nl')}\n${forged}   shard-2  suspended`;
+    const blanks = `${unique('sp')} shard-2 active`;
     put(`tenants/${key}`, JSON.stringify({ shard: 'nope', status: 'active' }));
+    put(`tenants/${blanks}`, JSON.stringify({ shard: 'nope', status: 'active' }));
     try {
       for (const args of [['tenants', 'list'], ['status']]) {
         const r = ctl(args);
@@ -550,10 +553,17 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
           lines.filter((l) => l.startsWith(forged)),
           args.join(' '),
         ).toEqual([]);
-        expect(r.stdout, args.join(' ')).toContain(key.replace('\n', '\\u000a'));
+        const shown = args[0] === 'tenants' ? key.replace(/ /g, '\\u0020') : key;
+        expect(r.stdout, args.join(' ')).toContain(shown.replace('\n', '\\u000a'));
       }
+      const row = ctl(['tenants', 'list'])
+        .stdout.split('\n')
+        .find((l) => l.startsWith(blanks.split(' ')[0]!));
+      expect(row?.split(/ +/)[0]).toBe(blanks.replace(/ /g, '\\u0020'));
+      expect(row?.split(/ +/)[1]).toBe('nope');
     } finally {
       cleanUp(`tenants/${key}`);
+      cleanUp(`tenants/${blanks}`);
     }
   });
 

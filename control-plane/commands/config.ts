@@ -87,7 +87,8 @@ export async function applyCommand(
     // a warning (a tag it does not resolve, `!!float 61`) is refused like an error: the library
     // printed it raw on stderr and read the value as a string, which was then refused as "written
     // as a string" (an outside check)
-    const document = parseDocument(text);
+    // logLevel 'error': a warning of toJS() (a collection as a key) is not printed raw either
+    const document = parseDocument(text, { logLevel: 'error' });
     const problem = document.errors[0] ?? document.warnings[0];
     if (problem) throw problem;
     parsed = document.toJS();

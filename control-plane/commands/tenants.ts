@@ -323,7 +323,8 @@ export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Pr
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
   if (rows.length === 0) return ctx.out('no tenants');
   const table = rows.map((r) => [
-    oneLine(r.id),
+    // a blank in an id (a plain etcdctl put) is shown escaped: it would forge a column for awk
+    oneLine(r.id).replace(/ /g, '\\u0020'),
     r.shard ?? '?',
     r.status ?? '?',
     r.name ? printableName(r.name) : '',

@@ -152,10 +152,6 @@ function canonicalBody(text: string): string {
 }
 
 /**
- * The stored fingerprint of a request: HMAC-SHA256 under a key derived from the server secret,
- * in hex (64 characters). Not a plain SHA-256: the body it covers may hold a password.
- */
-/**
  * The scope of a key sent without a token (a registration): `-` and a keyed digest of the address
  * it registers (22 hex characters; the key column holds `-`, 22, `/` and a 200-character key).
  * Before, every registration of a tenant shared `-`: a client with predictable keys got others'
@@ -175,6 +171,10 @@ async function anonymousScope(mac: DerivedMac, text: string): Promise<string> {
   return `-${(await fingerprintOf(mac, `email\n${normaliseEmail(email)}`)).slice(0, 22)}`;
 }
 
+/**
+ * The stored fingerprint of a request: HMAC-SHA256 under a key derived from the server secret,
+ * in hex (64 characters). Not a plain SHA-256: the body it covers may hold a password.
+ */
 async function fingerprintOf(mac: DerivedMac, text: string): Promise<string> {
   const digest = await mac.sign(new TextEncoder().encode(text));
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');

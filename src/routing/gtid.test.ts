@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gtidContains, parseBinlogState, parseGtid, writtenBy } from './gtid.js';
+import { followsPosition, gtidContains, parseBinlogState, parseGtid, writtenBy } from './gtid.js';
 
 const maria = (t: string) => parseGtid('mariadb', t)!;
 const mysql = (t: string) => parseGtid('mysql', t)!;
@@ -66,6 +66,26 @@ describe('MySQL GTID sets', () => {
 
   it('never mixes flavours', () => {
     expect(gtidContains(maria('0-1-1'), mysql(`${u1}:1`))).toBe(false);
+  });
+});
+
+describe('followsPosition', () => {
+  it("MySQL: judges the UUIDs the master names; a replica's own transactions (its UUID) do not shut it out", () => {
+    const m = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+    const r = '4f22ab58-71ca-11e1-9e33-c80aa9429563';
+    // an ANALYZE TABLE on the replica wrote r:1 into its gtid_executed
+    expect(followsPosition(mysql(`${m}:1-105`), mysql(`${m}:1-100,${r}:1`))).toBe(true);
+    expect(followsPosition(mysql(`${m}:1-105`), mysql(`${m}:1-106`))).toBe(false);
+    expect(followsPosition(mysql(`${m}:1-105`), mysql(`${r}:1-50`))).toBe(false); // another master's
+    expect(followsPosition(mysql(`${m}:1-105`), mysql(''))).toBe(true);
+  });
+
+  it('MariaDB: contained, and written by a server the binlog holds that far', () => {
+    const state = parseBinlogState('0-21-110')!;
+    expect(followsPosition(maria('0-21-110'), maria('0-21-108'), state)).toBe(true);
+    expect(followsPosition(maria('0-21-110'), maria('0-11-108'), state)).toBe(false);
+    expect(followsPosition(maria('0-21-110'), maria('0-11-108'))).toBe(true); // numbers alone
+    expect(followsPosition(maria('0-21-110'), maria('0-21-111'), state)).toBe(false);
   });
 });
 

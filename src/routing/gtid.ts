@@ -49,6 +49,32 @@ function parseMariaDb(text: string): GtidPosition | undefined {
 }
 
 /**
+ * Could `replica` (a replica's applied position) have come from the master whose position, read
+ * after it, is `master` (and MariaDB binlog state `state`, read after that)?
+ * - MariaDB: contained by sequence number per domain, and each domain's last transaction is in the
+ *   master's binlog under the server id that wrote it (writtenBy). This needs distinct server ids
+ *   on the masters of different shards: with MariaDB's default of 1 on all of them a foreign
+ *   replica trailing the master passes.
+ * - MySQL: every interval of a server UUID the master's set names is covered by it. A UUID the
+ *   master does not name is left out: a replica's `gtid_executed` holds its own transactions
+ *   (an `ANALYZE TABLE`, a user made before `read_only`) under its own UUID, and judging those
+ *   shut a genuine replica out for good (a review). A replica that has applied something, none
+ *   of it under a UUID the master names (while the master names some), follows another server.
+ */
+export function followsPosition(
+  master: GtidPosition,
+  replica: GtidPosition,
+  state?: ReadonlyMap<string, bigint>,
+): boolean {
+  if (master.flavour === 'mysql' && replica.flavour === 'mysql') {
+    const shared = new Map([...replica.sets].filter(([key]) => master.sets.has(key)));
+    if (shared.size === 0 && replica.sets.size > 0 && master.sets.size > 0) return false;
+    return gtidContains(master, { flavour: 'mysql', sets: shared });
+  }
+  return gtidContains(master, replica) && (!state || writtenBy(state, replica));
+}
+
+/**
  * MariaDB's `@@gtid_binlog_state`: `domain-server-seq` for every (domain, server id) the binlog
  * holds, several per domain; keyed `domain-server`. undefined when the text is not one.
  */

@@ -437,6 +437,41 @@ describe('shard router: a replica that does not follow the master', () => {
     expect(status(router).lastError).toMatch(/ahead of the master's/);
   });
 
+  it('is never read from when added next to a running master it trails by sequence number, its first probe included', async () => {
+    // a review: its lag read about 0 on its first probe, before any later master position could
+    // judge it, and a read was served by it
+    const { router, config, nodes, tick, master, replica } = setup();
+    // the shard's own replica trails by three transactions: the timeline keeps the samples it
+    // has not applied, which the foreign replica's numbers pass
+    for (let i = 1; i <= 5; i++) {
+      master.position = `0-21-${100 + i}`;
+      replica.position = `0-21-${97 + i}`;
+      await tick();
+    }
+    const foreign = nodes.server(1002);
+    config.put(
+      'shards/s1',
+      JSON.stringify({
+        master: { host: 'db', port: 1000 },
+        replicas: [
+          { host: 'db', port: 1001, weight: 1 },
+          { host: 'db', port: 1002, weight: 1 },
+        ],
+      }),
+    );
+    for (let round = 0; round < 3; round++) {
+      master.position = `0-21-${106 + round}`;
+      replica.position = `0-21-${103 + round}`;
+      foreign.position = `0-11-${104 + round}`;
+      await tick();
+      for (let i = 0; i < 20; i++) {
+        const { value } = await router.read('s1', {}, async (s) => s.server);
+        expect(value).not.toBe(foreign);
+      }
+    }
+    expect(router.status()[0]!.replicas[1]!.lastError).toMatch(/ahead of the master's/);
+  });
+
   it('keeps a replica that applied what an earlier master wrote, as the binlog of a promoted one holds it', async () => {
     const { where, tick, master, replica } = setup();
     // the master was promoted from a replica of server 11 (log_slave_updates): its binlog holds

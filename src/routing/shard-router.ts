@@ -46,7 +46,7 @@ import type { Logger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
 import { stallAwareTimeout } from '../resilience/stall-watch.js';
-import { type GtidPosition, gtidContains, parseBinlogState, parseGtid, writtenBy } from './gtid.js';
+import { followsPosition, type GtidPosition, gtidContains, parseBinlogState, parseGtid } from './gtid.js';
 import { MasterTimeline } from './master-timeline.js';
 import { ReplicaHealth, type ReplicaState } from './replica-health.js';
 import {
@@ -355,11 +355,17 @@ export class ShardRouter<S extends NodeSession> {
         replica.health.fail(AHEAD_OF_MASTER);
         return;
       }
-      // never judged yet and ahead of this round's master sample: a foreign replica would be
-      // admitted for a round before the check above can catch it; a busy master's own replica,
-      // read a moment after the master, is admitted at one of its next probes
+      // never judged yet and not (yet) following this round's master sample: a foreign replica,
+      // ahead of it or trailing it (binlog state), would be admitted for a round before the check
+      // above can catch it (a review saw one read from); a busy master's own replica, read a
+      // moment after the master, is admitted at one of its next probes
       const sample = shard.lastMaster;
-      if (replica.health.state === 'unknown' && sample && !gtidContains(sample.position, pos)) return;
+      if (
+        replica.health.state === 'unknown' &&
+        sample &&
+        !followsPosition(sample.position, pos, sample.state)
+      )
+        return;
       const before = replica.health.state;
       const max = this.config.current().replication.maxLagSeconds;
       const lag = shard.timeline.lag(pos, this.now());
@@ -394,10 +400,7 @@ export class ShardRouter<S extends NodeSession> {
   ): boolean {
     const master = shard.lastMaster;
     if (previous && master && previous.at < master.startedAt) {
-      replica.diverged = !(
-        gtidContains(master.position, previous.position) &&
-        (!master.state || writtenBy(master.state, previous.position))
-      );
+      replica.diverged = !followsPosition(master.position, previous.position, master.state);
     }
     return replica.diverged;
   }
@@ -415,9 +418,21 @@ export class ShardRouter<S extends NodeSession> {
         const text = await session.position(role);
         const position = parseGtid(session.flavour, text);
         if (!position) throw new Error(`unparseable GTID position "${text.slice(0, 80)}"`);
-        // read after the position: it holds at least what the position names
-        const stateText = role === 'master' ? await session.binlogState?.() : undefined;
-        const state = stateText === undefined ? undefined : parseBinlogState(stateText);
+        // read after the position: it holds at least what the position names. One that fails or
+        // does not parse leaves the state unknown (sequence numbers alone judge), not the probe
+        let state: ReadonlyMap<string, bigint> | undefined;
+        if (role === 'master' && session.binlogState) {
+          const text = await session.binlogState().catch((error: unknown) => {
+            if (error instanceof DependencyError) throw error;
+            return undefined;
+          });
+          state = text === undefined ? undefined : parseBinlogState(text);
+          if (text !== undefined && !state)
+            this.logger.warn(
+              { master: entry.name, state: text.slice(0, 80) },
+              'unparseable gtid_binlog_state',
+            );
+        }
         return { position, ...(state ? { state } : {}) };
       })
       .finally(() => {
