@@ -32,8 +32,8 @@
  * be in the master's binlog at that sequence number or later (gtid.ts writtenBy), which catches a
  * foreign replica whose numbers trail the master's too. Such a replica is excluded, whatever its
  * lag, until a later probe finds its position the master's (re-seeded from it) or the shard's
- * master changes. MySQL's GTID sets name each server's UUID, so containment alone tells a foreign
- * replica there.
+ * master changes. On MySQL the server UUIDs the master names are compared and a replica's own
+ * transactions left out (gtid.ts followsPosition).
  *
  * Failure modes: a probe that fails or takes longer than `probeTimeoutMs` excludes the replica;
  * at most one probe per node is in flight, so a hung server costs one connection, not one per tick.
