@@ -137,7 +137,7 @@ export function buildProgram(): Command {
     .option('--name <name>', 'display name used in emails: 1-200 characters, no control characters')
     .option(
       '--adopt-rows',
-      "create it although the shard still holds rows of an earlier tenant of this id (they become its rows, members and their tokens included); without it, such an id is refused when SHARDGATE_DB_PASSWORD (or the shard's passwordEnv) is set to check with",
+      "create it although the shard still holds rows of an earlier tenant of this id (they become its rows, members and their tokens included); without it, such an id is refused when SHARDGATE_DB_PASSWORD (or the shard's passwordEnv) is set to count them, and, when they cannot be counted, if `tenants remove` recorded it as removed from that shard with its rows left",
     )
     .action(run((ctx, id: string, opts) => createTenant(ctx, id, opts)));
   tenants

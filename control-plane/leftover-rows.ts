@@ -23,22 +23,21 @@ export interface RowCounts {
   loans: number;
 }
 
-/** the rows of `tenantId` on the shard's master; undefined when not checked (warned) */
-export async function leftoverRows(
-  ctx: Pick<CtlContext, 'env' | 'warn'>,
+/** The rows of `tenantId` on the shard's master, or why they could not be counted. */
+export type RowCheck = RowCounts | { unchecked: string };
+
+/** Counts the rows; a missing password or a failed check is `{ unchecked: reason }`, never thrown. */
+export async function checkLeftoverRows(
+  env: CtlContext['env'],
   tenantId: string,
   shardId: string,
   shard: ShardConfig,
-): Promise<RowCounts | undefined> {
-  if (shardPassword(ctx.env, shard.passwordEnv) === undefined) {
-    ctx.warn(
-      `did not check shard ${shardId} for rows an earlier tenant ${tenantId} left there: no database password (${shard.passwordEnv ?? 'SHARDGATE_DB_PASSWORD'} is not set); if the id was used before on that shard, this tenant gets its members, librarian and tokens back`,
-    );
-    return undefined;
-  }
+): Promise<RowCheck> {
+  if (shardPassword(env, shard.passwordEnv) === undefined)
+    return { unchecked: `no database password (${shard.passwordEnv ?? 'SHARDGATE_DB_PASSWORD'} is not set)` };
   let connection: Awaited<ReturnType<typeof connectShardServer>> | undefined;
   try {
-    connection = await connectShardServer(ctx.env, shardId, shard, shard.master);
+    connection = await connectShardServer(env, shardId, shard, shard.master);
     const [rows] = await connection.query<RowDataPacket[]>(
       `SELECT (SELECT COUNT(*) FROM members WHERE tenant_id = ?) AS members,
               (SELECT COUNT(*) FROM books WHERE tenant_id = ?) AS books,
@@ -48,14 +47,33 @@ export async function leftoverRows(
     const r = (rows[0] ?? {}) as Record<string, unknown>;
     return { members: Number(r.members ?? 0), books: Number(r.books ?? 0), loans: Number(r.loans ?? 0) };
   } catch (error) {
-    ctx.warn(
-      `could not check shard ${shardId} for rows an earlier tenant ${tenantId} left there: ${(error as Error).message.split('\n')[0]}`,
-    );
-    return undefined;
+    return { unchecked: (error as Error).message.split('\n')[0] ?? 'the check failed' };
   } finally {
     connection?.destroy();
   }
 }
 
-export const anyRows = (c: RowCounts | undefined): c is RowCounts =>
-  c !== undefined && c.members + c.books + c.loans > 0;
+/** The warning of a check that could not count the rows. */
+export function uncheckedWarning(tenantId: string, shardId: string, reason: string): string {
+  return reason.startsWith('no database password')
+    ? `did not check shard ${shardId} for rows an earlier tenant ${tenantId} left there: ${reason}; if the id was used before on that shard, this tenant gets its members, librarian and tokens back`
+    : `could not check shard ${shardId} for rows an earlier tenant ${tenantId} left there: ${reason}`;
+}
+
+/** the rows of `tenantId` on the shard's master; undefined when not checked (warned) */
+export async function leftoverRows(
+  ctx: Pick<CtlContext, 'env' | 'warn'>,
+  tenantId: string,
+  shardId: string,
+  shard: ShardConfig,
+): Promise<RowCounts | undefined> {
+  const check = await checkLeftoverRows(ctx.env, tenantId, shardId, shard);
+  if ('unchecked' in check) {
+    ctx.warn(uncheckedWarning(tenantId, shardId, check.unchecked));
+    return undefined;
+  }
+  return check;
+}
+
+export const anyRows = (c: RowCheck | undefined): c is RowCounts =>
+  c !== undefined && !('unchecked' in c) && c.members + c.books + c.loans > 0;

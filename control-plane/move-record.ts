@@ -36,7 +36,7 @@ const recordSchema = z.strictObject({
 export type MoveRecord = z.infer<typeof recordSchema>;
 
 /** the prefix without its trailing slash: `/shardgate/` → `/shardgate` */
-const base = (prefix: string) => prefix.replace(/\/$/, '');
+export const base = (prefix: string) => prefix.replace(/\/$/, '');
 
 export const moveLockKey = (prefix: string, id: string) => `${base(prefix)}.locks/tenant-move/${id}`;
 export const moveRecordKey = (prefix: string, id: string) => `${base(prefix)}.moves/${id}`;

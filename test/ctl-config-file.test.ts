@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { removalRecordKey } from '../control-plane/removal-record.js';
 import { ctl } from './helpers/ctl.js';
 import { etcdDelKey, etcdPutKey } from './helpers/etcd.js';
 
@@ -25,8 +26,12 @@ const shard = (port: number) =>
 const TENANT = (s: string) => JSON.stringify({ shard: s, status: 'active' });
 const ONE_LINE = /^shardgate-ctl: [^\n]+\n$/;
 
+/** removal records beside the prefix (full keys) */
+const records = new Set<string>();
+
 afterAll(() => {
   for (const key of created) etcdDelKey(`${PREFIX}${key}`);
+  for (const key of records) etcdDelKey(key);
 });
 
 describe('shardgate-ctl config: small fixes', () => {
@@ -72,6 +77,35 @@ describe('shardgate-ctl config: small fixes', () => {
     const forced = ctl(['config', 'apply', '-f', file, '--force'], withPassword);
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stderr).toBe('');
+    expect(forced.stdout).toContain('applied 1 change(s)');
+  });
+
+  it('config apply refuses a tenant it adds on a shard `tenants remove` left its rows on, unless --force', () => {
+    put('shards/cb-s3', shard(3316));
+    put('shards/cb-s4', shard(3326));
+    const record = removalRecordKey(PREFIX, 'cb-back', 'cb-s3');
+    records.add(record);
+    etcdPutKey(record, JSON.stringify({ removedAt: '2026-12-05T01:00:00.000Z', rows: 'unchecked' }));
+    const file = join(dir, 'back.yaml');
+    writeFileSync(file, 'tenants:\n  cb-back: {shard: cb-s3, status: active}\n');
+    const refused = ctl(['config', 'apply', '-f', file, '--dry-run'], env);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(ONE_LINE);
+    expect(refused.stderr).toContain(`${PREFIX}tenants/cb-back`);
+    expect(refused.stderr).toContain(
+      'tenant id cb-back was removed from shard cb-s3 at 2026-12-05T01:00:00.000Z with its rows left there: a tenant of that id there gets them back',
+    );
+    // on another shard, nothing comes back
+    writeFileSync(file, 'tenants:\n  cb-back: {shard: cb-s4, status: active}\n');
+    const elsewhere = ctl(['config', 'apply', '-f', file, '--dry-run'], env);
+    expect(elsewhere.code, elsewhere.stderr).toBe(0);
+    expect(elsewhere.stdout).toContain('dry run: 1 change(s) not applied');
+    // --force applies it, as a bring-back on purpose
+    writeFileSync(file, 'tenants:\n  cb-back: {shard: cb-s3, status: active}\n');
+    created.add('tenants/cb-back');
+    const forced = ctl(['config', 'apply', '-f', file, '--force'], env);
+    expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toContain('applied 1 change(s)');
   });
 

@@ -14,11 +14,12 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTenant as createTenantCommand, setTenantStatus } from '../control-plane/commands/tenants.js';
 import { createCtlContext } from '../control-plane/ctl-context.js';
+import { removalRecordKey } from '../control-plane/removal-record.js';
 import { dbPassword } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
-import { etcdDel, etcdGet, etcdPut, PREFIX } from './helpers/etcd.js';
+import { etcdDel, etcdDelKey, etcdGet, etcdGetKey, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
 import { rootQuery } from './helpers/shard-db.js';
 import { createTenant } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -36,9 +37,23 @@ function cleanUp(key: string): void {
   if (etcdGet(key) !== undefined) etcdDel(key);
   created.delete(key);
 }
+/** Keys beside the prefix (removal records) this file created or caused; deleted one by one. */
+const rawKeys = new Set<string>();
 afterAll(() => {
   for (const key of [...created]) cleanUp(key);
+  for (const key of rawKeys) if (etcdGetKey(key) !== undefined) etcdDelKey(key);
 });
+
+/** `run` with SHARDGATE_DB_PASSWORD unset, as an operator with etcd access only runs the CLI. */
+function withoutPassword<T>(run: () => T): T {
+  const saved = process.env.SHARDGATE_DB_PASSWORD;
+  delete process.env.SHARDGATE_DB_PASSWORD;
+  try {
+    return run();
+  } finally {
+    if (saved !== undefined) process.env.SHARDGATE_DB_PASSWORD = saved;
+  }
+}
 
 function put(key: string, value: string): void {
   created.add(key);
@@ -318,6 +333,8 @@ describe('shardgate-ctl tenants remove', () => {
 
   it('create refuses an id whose rows an earlier tenant left on the shard, unless --adopt-rows', async () => {
     const id = await newTenant('reuse');
+    const record = removalRecordKey(PREFIX, id, 'shard-1');
+    rawKeys.add(record);
     const member = await api('POST', '/v1/members', {
       tenant: id,
       body: { email: 'first@example.com', name: 'First', password: 'correct horse battery' },
@@ -329,6 +346,10 @@ describe('shardgate-ctl tenants remove', () => {
     expect(removed.stdout).toContain(
       `the id ${id} is not free: shard shard-1 still holds its rows (1 member(s), 0 book(s), 0 loan(s))`,
     );
+    expect(removed.stdout).toContain(
+      `\`tenants create\` of it on shard shard-1 refuses it while the rows are there or cannot be counted, unless --adopt-rows`,
+    );
+    expect(JSON.parse(etcdGetKey(record)!)).toMatchObject({ rows: 'present' });
     // before: created, and the earlier tenant's librarian and tokens worked again
     const refused = ctl(['tenants', 'create', id, '--shard', 'shard-1'], withPassword);
     expect(refused.code).toBe(1);
@@ -338,43 +359,89 @@ describe('shardgate-ctl tenants remove', () => {
       `tenant id ${id} was used before: shard shard-1 still holds its rows (1 member(s), 0 book(s), 0 loan(s))`,
     );
     expect(etcdGet(`tenants/${id}`)).toBeUndefined();
-    // without a password nothing can be checked: created, with a warning that says so (before:
-    // silent, and the earlier tenant's librarian logged in; an outside check)
-    const saved = process.env.SHARDGATE_DB_PASSWORD;
-    delete process.env.SHARDGATE_DB_PASSWORD;
-    let blind: ReturnType<typeof ctl>;
-    try {
-      blind = ctl(['tenants', 'create', id, '--shard', 'shard-1']);
-    } finally {
-      if (saved !== undefined) process.env.SHARDGATE_DB_PASSWORD = saved;
-    }
-    expect(blind.code).toBe(0);
-    expect(blind.stderr).toContain(
-      `did not check shard shard-1 for rows an earlier tenant ${id} left there: no database password (SHARDGATE_DB_PASSWORD is not set)`,
+    // without a password the rows cannot be counted, but the removal was recorded: refused in one
+    // line (before: created with a warning, and the old librarian's token worked in the new tenant)
+    const blind = withoutPassword(() => ctl(['tenants', 'create', id, '--shard', 'shard-1']));
+    expect(blind.code).toBe(1);
+    expect(blind.stdout).toBe('');
+    expect(blind.stderr).toMatch(ONE_LINE);
+    expect(blind.stderr).toMatch(
+      new RegExp(
+        `tenant id ${id} was removed from shard shard-1 at \\d{4}-\\d\\d-\\d\\dT[^ ]+ with its rows left there, and they cannot be counted now \\(no database password \\(SHARDGATE_DB_PASSWORD is not set\\)\\)`,
+      ),
     );
-    expect(ctl(['tenants', 'remove', id, '--yes'], withPassword).code).toBe(0);
-    // on a shard without its rows, nothing comes back: created
-    const elsewhere = ctl(['tenants', 'create', id, '--shard', 'shard-2'], withPassword);
-    expect(elsewhere.stderr).toBe('');
-    expect(elsewhere.code).toBe(0);
-    expect(ctl(['tenants', 'remove', id, '--yes']).code).toBe(0);
-    // a check that cannot run warns and creates
+    expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    // nor when the check cannot run (the server refuses the password)
     const wrong = ctl(['tenants', 'create', id, '--shard', 'shard-1'], {
       SHARDGATE_DB_PASSWORD: 'not-the-password',
     });
-    expect(wrong.code).toBe(0);
-    expect(wrong.stderr).toContain(
-      `could not check shard shard-1 for rows an earlier tenant ${id} left there`,
-    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(ONE_LINE);
+    expect(wrong.stderr).toContain(`tenant id ${id} was removed from shard shard-1 at `);
+    expect(wrong.stderr).toContain('they cannot be counted now (');
     expect(wrong.stderr).not.toContain('not-the-password');
-    // rows not checked (the server refuses the password): the id may still be taken
-    const unchecked = ctl(['tenants', 'remove', id, '--yes'], { SHARDGATE_DB_PASSWORD: 'not-the-password' });
-    expect(unchecked.code).toBe(0);
-    expect(unchecked.stdout).toContain(`the id ${id} may not be free: its rows were not checked`);
-    const adopted = ctl(['tenants', 'create', id, '--shard', 'shard-1', '--adopt-rows'], withPassword);
+    expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    // on a shard without its rows, nothing comes back: created, also without a password (with
+    // the warning), and its removal there, which counts none, leaves no record
+    const elsewhere = withoutPassword(() => ctl(['tenants', 'create', id, '--shard', 'shard-2']));
+    expect(elsewhere.code).toBe(0);
+    expect(elsewhere.stderr).toContain(
+      `did not check shard shard-2 for rows an earlier tenant ${id} left there: no database password (SHARDGATE_DB_PASSWORD is not set)`,
+    );
+    expect(ctl(['tenants', 'remove', id, '--yes'], withPassword).code).toBe(0);
+    expect(etcdGetKey(removalRecordKey(PREFIX, id, 'shard-2'))).toBeUndefined();
+    // taken back on purpose: no check, no warning, and the record goes
+    const adopted = withoutPassword(() =>
+      ctl(['tenants', 'create', id, '--shard', 'shard-1', '--adopt-rows']),
+    );
     expect(adopted.stderr).toBe('');
     expect(adopted.code).toBe(0);
     expect(etcdGet(`tenants/${id}`)).toBe('{"shard":"shard-1","status":"active"}');
+    expect(etcdGetKey(record)).toBeUndefined();
+    // a removal that cannot count the rows records it too
+    const unchecked = ctl(['tenants', 'remove', id, '--yes'], { SHARDGATE_DB_PASSWORD: 'not-the-password' });
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.stdout).toContain(`the id ${id} may not be free: its rows were not checked`);
+    expect(JSON.parse(etcdGetKey(record)!)).toMatchObject({ rows: 'unchecked' });
+  });
+
+  it('create without a password warns of an id never recorded as removed; one whose rows are gone loses its record', async () => {
+    // an id no `tenants remove` recorded (new, or removed by a plain etcdctl del): created, warned
+    const fresh = unique('fresh');
+    created.add(`tenants/${fresh}`);
+    const made = withoutPassword(() => ctl(['tenants', 'create', fresh, '--shard', 'shard-2']));
+    expect(made.code).toBe(0);
+    expect(made.stderr).toContain(
+      `did not check shard shard-2 for rows an earlier tenant ${fresh} left there: no database password`,
+    );
+    // a record of rows since deleted (by hand): a create that counts none there takes the id and
+    // deletes the record
+    const cleared = unique('cleared');
+    created.add(`tenants/${cleared}`);
+    const record = removalRecordKey(PREFIX, cleared, 'shard-1');
+    rawKeys.add(record);
+    etcdPutKey(record, JSON.stringify({ removedAt: new Date().toISOString(), rows: 'present' }));
+    const refused = withoutPassword(() => ctl(['tenants', 'create', cleared, '--shard', 'shard-1']));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`tenant id ${cleared} was removed from shard shard-1 at `);
+    const counted = ctl(['tenants', 'create', cleared, '--shard', 'shard-1'], {
+      SHARDGATE_DB_PASSWORD: dbPassword(),
+    });
+    expect(counted.stderr).toBe('');
+    expect(counted.code).toBe(0);
+    expect(etcdGetKey(record)).toBeUndefined();
+    // a record that is not readable still says the id was removed there
+    const garbled = unique('garbled');
+    created.add(`tenants/${garbled}`);
+    const garbledRecord = removalRecordKey(PREFIX, garbled, 'shard-1');
+    rawKeys.add(garbledRecord);
+    etcdPutKey(garbledRecord, 'not json');
+    const blocked = withoutPassword(() => ctl(['tenants', 'create', garbled, '--shard', 'shard-1']));
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toMatch(ONE_LINE);
+    expect(blocked.stderr).toContain(
+      `tenant id ${garbled} was removed from shard shard-1 with its rows left there, and they cannot be counted now`,
+    );
   });
 
   it('create and remove delete what an earlier tenant of the id left in the cache; Redis down is a warning', async () => {

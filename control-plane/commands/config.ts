@@ -13,13 +13,15 @@
  * invalid values) is named in one line.
  * A dry run warns when the transaction would exceed etcd's default --max-txn-ops (128).
  * Weights that would leave no registered instance above 0 are refused as `lb weight` refuses
- * them (lastDrainProblem), unless --force; new servers are asked what `shards add` /
+ * them (lastDrainProblem), unless --force, and so is a tenant the file adds on a shard that
+ * `tenants remove` left its rows on (removedTenantProblems); new servers are asked what `shards add` /
  * `set-master` ask them, each problem a warning (warnShardServers).
  */
 import { parseDocument } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
 import { formatHostPort } from '../../src/config/host-port.js';
-import { parseConfigKey, type ShardConfig } from '../../src/config/schema.js';
+import { looseTenantEntry } from '../../src/config/loose-entry.js';
+import { ID_PATTERN, parseConfigKey, type ShardConfig } from '../../src/config/schema.js';
 import { type Change, formatChange, isManagedKey, planChanges } from '../change-plan.js';
 import { nonNameKeys, readDocument, toDocument, toYaml } from '../config-document.js';
 import type { CtlContext } from '../ctl-context.js';
@@ -40,6 +42,7 @@ import {
 } from '../guarded-commit.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { unreachable } from '../reachability.js';
+import { readRemovalRecord } from '../removal-record.js';
 import { type StateInForce, stateInForce } from '../state-in-force.js';
 import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
@@ -145,6 +148,7 @@ export async function applyCommand(
   const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce.entries)];
   const drain = opts.force ? undefined : lastDrainProblem(read, changes, inForce);
   if (drain) problems.push(drain);
+  if (!opts.force) problems.push(...(await removedTenantProblems(ctx, changes)));
   if (problems.length > 0 || since.notes.length > 0) {
     throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
   }
@@ -222,6 +226,30 @@ function lastDrainProblem(
     key: 'lb/weights/',
     reason: `the file leaves no registered instance (${before.join(', ')}) with a weight above 0: HAProxy would answer every request 503 (--force applies it anyway)`,
   };
+}
+
+/**
+ * What `tenants create` refuses without counting rows (removal-record.ts), for a whole file: a
+ * tenant entry the file adds, or points at another shard, whose id `tenants remove` recorded as
+ * removed from that shard with its rows left there would get them back, members, librarian and
+ * their tokens included. Refused unless --force; the file path counts no rows.
+ */
+async function removedTenantProblems(ctx: CtlContext, changes: readonly Change[]): Promise<RejectedKey[]> {
+  const problems: RejectedKey[] = [];
+  for (const c of changes) {
+    if (!c.key.startsWith('tenants/') || c.new === undefined) continue;
+    const id = c.key.slice('tenants/'.length);
+    const shard = looseTenantEntry(c.new)?.shard;
+    if (!ID_PATTERN.test(id) || typeof shard !== 'string' || !ID_PATTERN.test(shard)) continue;
+    if (c.old !== undefined && looseTenantEntry(c.old)?.shard === shard) continue;
+    const removed = await readRemovalRecord(ctx, id, shard);
+    if (!removed) continue;
+    problems.push({
+      key: c.key,
+      reason: `tenant id ${id} was removed from shard ${shard}${removed.removedAt ? ` at ${removed.removedAt}` : ''} with its rows left there: a tenant of that id there gets them back, members, librarian and their tokens included (\`tenants create --adopt-rows\` brings that tenant back; --force applies it anyway)`,
+    });
+  }
+  return problems;
 }
 
 /**

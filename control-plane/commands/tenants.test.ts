@@ -62,6 +62,16 @@ describe('idAfterRemoval (what tenants remove says of the id)', () => {
     expect(line).not.toContain('is not free');
   });
 
+  it('says create refuses the id on that shard also when it cannot count the rows, once the removal is recorded', () => {
+    const line = idAfterRemoval('acme', 'shard-1', undefined, true);
+    expect(line).toContain(
+      '`tenants create` of it on shard shard-1 refuses it while the rows are there or cannot be counted, unless --adopt-rows',
+    );
+    expect(idAfterRemoval('acme', 'shard-1', undefined)).toContain(
+      '`tenants create` refuses it while the rows are there, unless --adopt-rows',
+    );
+  });
+
   it('does not call the id taken when the shard holds none of its rows', () => {
     // before: "the id … is not free" after every removal, rows or none
     const line = idAfterRemoval('acme', 'shard-1', { members: 0, books: 0, loans: 0 });

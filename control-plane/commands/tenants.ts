@@ -28,9 +28,22 @@ import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
-import { anyRows, leftoverRows, type RowCounts } from '../leftover-rows.js';
+import {
+  anyRows,
+  checkLeftoverRows,
+  leftoverRows,
+  type RowCheck,
+  type RowCounts,
+  uncheckedWarning,
+} from '../leftover-rows.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
+import {
+  deleteRemovalRecord,
+  type RemovalRecord,
+  readRemovalRecord,
+  writeRemovalRecord,
+} from '../removal-record.js';
 import { stateInForce } from '../state-in-force.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
 import { oneLine } from '../terminal-safe.js';
@@ -126,7 +139,10 @@ export function pickShard(read: PrefixRead, prefix: string): string {
 /**
  * `tenants create`: refuses an id whose rows an earlier tenant of that id left on the shard
  * (leftover-rows.ts: they would be this tenant's, members and tokens included) unless
- * `adoptRows` (`--adopt-rows`: bringing such a tenant back on purpose).
+ * `adoptRows` (`--adopt-rows`: bringing such a tenant back on purpose). When the rows cannot be
+ * counted (no database password, the check failed), an id that `tenants remove` recorded as
+ * removed from that shard with its rows left (removal-record.ts) is refused too; any other id is
+ * created with a warning that the rows were not checked.
  */
 export async function createTenant(
   ctx: CtlContext,
@@ -136,19 +152,29 @@ export async function createTenant(
   if (!ID_PATTERN.test(id)) throw new UserError(`invalid tenant id "${id}": must match ${ID_PATTERN.source}`);
   const status = opts.status ? parseStatus(opts.status, '--status') : 'active';
   const name = opts.name === undefined ? undefined : checkDisplayName(opts.name, '--name');
-  const checked = new Map<string, RowCounts | undefined>();
+  const checked = new Map<string, { rows: RowCheck; removed: RemovalRecord | undefined }>();
   const forgotten = new Set<string>();
+  let placed: string | undefined;
   await writeKeys(ctx, async (read) => {
     const existing = read.entries.get(`tenants/${id}`);
     if (existing) throw new UserError(`tenant ${id} already exists: ${existing}`);
     const shard = opts.shard ?? pickShard(read, ctx.prefix);
     const shardConfig = state(read).shards.get(shard);
+    placed = undefined;
     if (!opts.adoptRows && shardConfig) {
-      if (!checked.has(shard)) checked.set(shard, await leftoverRows(ctx, id, shard, shardConfig));
-      const rows = checked.get(shard);
+      if (!checked.has(shard)) {
+        const rows = await checkLeftoverRows(ctx.env, id, shard, shardConfig);
+        const removed = 'unchecked' in rows ? await readRemovalRecord(ctx, id, shard) : undefined;
+        checked.set(shard, { rows, removed });
+      }
+      const { rows, removed } = checked.get(shard)!;
       if (anyRows(rows))
         throw new UserError(
           `tenant id ${id} was used before: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it gets them back, members, librarian and their tokens included; pick another id, or pass --adopt-rows to bring that tenant back`,
+        );
+      if ('unchecked' in rows && removed)
+        throw new UserError(
+          `tenant id ${id} was removed from shard ${shard}${removed.removedAt ? ` at ${removed.removedAt}` : ''} with its rows left there, and they cannot be counted now (${rows.unchecked}): a tenant created with it there gets them back, members, librarian and their tokens included; set the database password so they can be counted, pick another id or --shard, or pass --adopt-rows to bring that tenant back`,
         );
     }
     const entry: TenantEntry = { shard, status };
@@ -158,8 +184,14 @@ export async function createTenant(
       await forgetTenantKeys(ctx, id, shard);
       forgotten.add(shard);
     }
+    placed = shard;
     return new Map([[`tenants/${id}`, JSON.stringify(entry)]]);
   });
+  if (placed === undefined) return;
+  const rows = checked.get(placed)?.rows;
+  if (rows && 'unchecked' in rows) ctx.warn(uncheckedWarning(id, placed, rows.unchecked));
+  // the rows were taken back on purpose, or there are none: the id is in use on that shard again
+  else if (opts.adoptRows || rows) await deleteRemovalRecord(ctx, id, placed);
 }
 
 /**
@@ -254,16 +286,43 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
  * shard's master (leftoverRows, as `tenants create` checks them): not free when rows were found,
  * maybe not free when they could not be checked (`rows` undefined: no password to check with,
  * the check failed and warned, or the entry names no shard of the shard map), free when none were.
+ * `recorded`: a removal record is left (recordRemoval), so `create` refuses the id on that shard
+ * also when it cannot count the rows.
  */
-export function idAfterRemoval(id: string, shard: string | undefined, rows: RowCounts | undefined): string {
+export function idAfterRemoval(
+  id: string,
+  shard: string | undefined,
+  rows: RowCounts | undefined,
+  recorded = false,
+): string {
   const comesBack = 'members and their tokens included';
+  const refuses = recorded
+    ? `\`tenants create\` of it on shard ${shard} refuses it while the rows are there or cannot be counted, unless --adopt-rows`
+    : `\`tenants create\` refuses it while the rows are there, unless --adopt-rows`;
   if (anyRows(rows)) {
-    return `the id ${id} is not free: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it on that shard would get them back, ${comesBack} (\`tenants create\` refuses it while the rows are there, unless --adopt-rows)`;
+    return `the id ${id} is not free: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it on that shard would get them back, ${comesBack} (${refuses})`;
   }
   if (rows === undefined) {
-    return `the id ${id} may not be free: its rows were not checked (that needs its shard in the shard map, SHARDGATE_DB_PASSWORD or the shard's passwordEnv set, and the master to let the check in); a tenant created with it on the same shard would get back whatever rows it has there, ${comesBack} (\`tenants create\` refuses it while the rows are there, unless --adopt-rows)`;
+    return `the id ${id} may not be free: its rows were not checked (that needs its shard in the shard map, SHARDGATE_DB_PASSWORD or the shard's passwordEnv set, and the master to let the check in); a tenant created with it on the same shard would get back whatever rows it has there, ${comesBack} (${refuses})`;
   }
   return `shard ${shard} holds no member, book or loan of tenant ${id}: a tenant created with this id there starts empty`;
+}
+
+/**
+ * Leave the removal record `tenants create` needs to refuse the id on that shard without a
+ * database password (removal-record.ts), or delete an old one when no rows are left. The removal
+ * is written already: a failure here is a warning naming what it risks.
+ */
+async function recordRemoval(ctx: CtlContext, id: string, shard: string, rows: RowCounts | undefined) {
+  const left = rows === undefined ? 'unchecked' : anyRows(rows) ? 'present' : undefined;
+  try {
+    if (left) await writeRemovalRecord(ctx, id, shard, left);
+    else await deleteRemovalRecord(ctx, id, shard);
+  } catch (error) {
+    ctx.warn(
+      `the removal record of tenant id ${id} on shard ${shard} could not be ${left ? 'written' : 'deleted'} (${(error as Error).message.split('\n')[0]}): ${left ? 'a `tenants create` of the id there without a database password will only warn' : 'a `tenants create` of the id there without a database password will refuse it'}`,
+    );
+  }
 }
 
 /**
@@ -305,7 +364,9 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   // them again, members, librarian and unexpired tokens included. Checked once the removal is
   // written.
   const rows = shard && shardConfig ? await leftoverRows(ctx, id, shard, shardConfig) : undefined;
-  ctx.out(idAfterRemoval(id, shard, rows));
+  const recorded = shard !== undefined && shardConfig !== undefined && ID_PATTERN.test(id);
+  ctx.out(idAfterRemoval(id, shard, rows, recorded));
+  if (recorded) await recordRemoval(ctx, id, shard!, rows);
   await forgetTenantKeys(ctx, id);
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
