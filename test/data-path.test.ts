@@ -35,7 +35,7 @@ describe('tenant-sharded data path', () => {
     const email = `reader-${id}@example.com`;
     const { member, registered } = await registerAndLogin(id, email);
     expect(registered.headers.get('X-Shard')).toBe(shard);
-    expect(registered.headers.get('X-Consistency-Token')).toMatch(/^v1\./);
+    expect(registered.headers.get('X-Consistency-Token')).toMatch(/^v2\./);
     expect(member.role).toBe('librarian');
 
     for (const n of DB_NODES) {

@@ -290,6 +290,97 @@ describe('read-your-writes with a stopped replica', () => {
     }
   });
 
+  it('a token is sealed (v2, no GTID, shard or tenant readable in it) and bound to its tenant: another tenant of the shard gets no floor from it, an altered one is a 400', async () => {
+    const a = uniqueTenantId('ryw-sealed-a');
+    const b = uniqueTenantId('ryw-sealed-b');
+    await createTenant(a, shard);
+    restores.push(() => removeTenant(a));
+    await createTenant(b, shard);
+    restores.push(() => removeTenant(b));
+    const { token } = await registerAndLogin(a, 'sealed@example.com');
+    // the replica stays admitted however long this takes: a read goes to the master only for a floor
+    const restoreLag = etcdOverride('replication/max_lag_seconds', '3600');
+    await configInForce((c) => c.replication.maxLagSeconds === 3600, 'replication/max_lag_seconds 3600');
+    await waitFor(async () => (await readFromEverywhere('/v1/books?limit=1')).every((r) => r === 'replica'), {
+      timeoutMs: 10_000,
+      what: 'both instances reading from the replica',
+    });
+    const masterPort = node(shard, 'master').port;
+    const binlogPos = async () =>
+      String((await rootQuery(masterPort, 'SELECT @@gtid_binlog_pos AS p'))[0]!.p)
+        .split(',')
+        .filter(Boolean)
+        .map((g) => g.split('-').map(BigInt) as [bigint, bigint, bigint]);
+    await rootQuery(replicaPort, 'STOP SLAVE SQL_THREAD');
+    try {
+      const before = await binlogPos();
+      const created = await api('POST', '/v1/books', {
+        tenant: a,
+        base: writer,
+        token,
+        body: { isbn: '0306406152', title: 'Sealed', author: 'RYW', copies: 1 },
+      });
+      expect(created.status).toBe(201);
+      const after = await binlogPos();
+      const sealed = created.headers.get('X-Consistency-Token')!;
+      expect(sealed).toMatch(/^v2\.[A-Za-z0-9_-]+$/);
+      // every GTID the master wrote around the write (the write's is one of them), the shard and
+      // the tenant: none in the bytes of any part of the token
+      const secrets = [shard, a, '"g"', '"t"'];
+      for (const [domain, server, seq] of after) {
+        const from = before.find(([d]) => d === domain)?.[2] ?? 0n;
+        expect(seq - from).toBeLessThan(1000n);
+        for (let n = from + 1n; n <= seq; n++) secrets.push(`${domain}-${server}-${n}`);
+      }
+      expect(secrets.length).toBeGreaterThan(4);
+      for (const part of sealed.split('.')) {
+        const text = Buffer.from(part, 'base64url').toString('latin1');
+        for (const secret of secrets) expect(text).not.toContain(secret);
+      }
+      const path = `/v1/books/${created.json.id}`;
+      // its own tenant: a floor the stopped replica lacks, so the master answers
+      const own = await api('GET', path, {
+        tenant: a,
+        base: reader,
+        headers: { 'X-Consistency-Token': sealed },
+      });
+      expect([own.status, own.headers.get('X-Read-From')]).toEqual([200, 'master']);
+      // another tenant of the same shard: no 400 and no floor (the replica answers, as without a token)
+      for (const base of INSTANCES) {
+        const foreign = await api('GET', '/v1/books', {
+          tenant: b,
+          base,
+          headers: { 'X-Consistency-Token': sealed },
+        });
+        expect([
+          base,
+          foreign.status,
+          foreign.headers.get('X-Shard'),
+          foreign.headers.get('X-Read-From'),
+        ]).toEqual([base, 200, shard, 'replica']);
+        expect(foreign.json.items).toEqual([]);
+      }
+      // one byte of the sealed part altered (a character in the middle: all its bits are data)
+      const body = sealed.slice(3);
+      const i = Math.floor(body.length / 2);
+      const altered = `v2.${body.slice(0, i)}${body[i] === 'A' ? 'B' : 'A'}${body.slice(i + 1)}`;
+      for (const tenantId of [a, b]) {
+        const refused = await api('GET', path, {
+          tenant: tenantId,
+          headers: { 'X-Consistency-Token': altered },
+        });
+        expect([refused.status, refused.json.code]).toEqual([400, 'invalid_consistency_token']);
+      }
+    } finally {
+      await rootQuery(replicaPort, 'START SLAVE SQL_THREAD');
+      restoreLag();
+    }
+    await configInForce(
+      (c) => c.replication.maxLagSeconds === MAX_LAG_SECONDS,
+      `replication/max_lag_seconds ${MAX_LAG_SECONDS}`,
+    );
+  });
+
   it('rejects a forged token with 400; a token of another shard is no floor (a tenant that moved keeps reading)', async () => {
     const forged = await api('GET', '/v1/books', {
       tenant,

@@ -10,6 +10,7 @@ import { Argon2Hasher } from '../auth/argon2-hasher.js';
 import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
 import { nodeHs256Jws } from '../auth/node-hs256-jws.js';
 import type { ConfigStore } from '../config/interface.js';
+import { nodeDerivedCipher } from '../crypto/node-derived-cipher.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { REQUEST_FINGERPRINT_LABEL } from '../domain/idempotency.js';
 import type { Env } from '../env.js';
@@ -17,7 +18,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { breakerNodeGuard } from '../routing/breaker-node-guard.js';
-import { HmacConsistencyTokens } from '../routing/consistency-token.js';
+import { SealedConsistencyTokens } from '../routing/consistency-token.js';
 import { ShardRouter } from '../routing/shard-router.js';
 import { registerDataMetrics } from './data-metrics.js';
 import { MysqlNodeSet } from './mysql-node-set.js';
@@ -68,9 +69,14 @@ export function createDataServices({
       data: new SqlDataAccess({ router }),
       replication: router,
       passwords: new Argon2Hasher(),
-      // node:crypto variants: same tokens as the Web Crypto defaults, no thread-pool job per MAC
+      // node:crypto variants: same keys and tokens as the Web Crypto defaults, no thread-pool job
+      // per MAC or seal
       memberTokens: new JwtMemberTokens({ secret, jws: nodeHs256Jws }),
-      consistencyTokens: new HmacConsistencyTokens({ secret, mac: nodeDerivedMac }),
+      consistencyTokens: new SealedConsistencyTokens({
+        secret,
+        cipher: nodeDerivedCipher,
+        mac: nodeDerivedMac,
+      }),
       requestFingerprints: nodeDerivedMac({ secret, label: REQUEST_FINGERPRINT_LABEL }),
     },
     router,

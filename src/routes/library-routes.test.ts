@@ -4,10 +4,11 @@ import type { PreReadBody } from '../app-env.js';
 import { TestPasswordHasher } from '../auth/test-password-hasher.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { webCryptoDerivedMac } from '../crypto/derived-mac.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { encodeCursor, listScope } from '../domain/cursor.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
-import { HmacConsistencyTokens } from '../routing/consistency-token.js';
+import { SealedConsistencyTokens } from '../routing/consistency-token.js';
 import { WritesInFlight } from '../routing/writes-in-flight.js';
 import { createMemoryServices, TEST_SECRET } from '../testing/memory-services.js';
 
@@ -71,7 +72,7 @@ describe('library routes (memory adapters)', () => {
     const a = await register('acme', 'ann@example.com');
     expect(a.registered.status).toBe(201);
     expect(a.member.role).toBe('librarian');
-    expect(a.registered.res.headers.get('X-Consistency-Token')).toMatch(/^v1\./);
+    expect(a.registered.res.headers.get('X-Consistency-Token')).toMatch(/^v2\./);
     expect(a.registered.res.headers.get('X-Shard')).toBe('shard-1');
     const b = await register('acme', 'bob@example.com');
     expect(b.member.role).toBe('member');
@@ -83,8 +84,14 @@ describe('library routes (memory adapters)', () => {
     // a refused write answers a token too (CONTRACT §6): of the position the refusal saw, which
     // holds bob's registration, the write before it
     const refusedToken = dup.res.headers.get('X-Consistency-Token');
-    expect(refusedToken).toMatch(/^v1\./);
-    expect(refusedToken).toBe(b.registered.res.headers.get('X-Consistency-Token'));
+    expect(refusedToken).toMatch(/^v2\./);
+    // (sealed with a random IV: the same position is another token text each time)
+    const tokens = new SealedConsistencyTokens({ secret: TEST_SECRET });
+    const refusedAt = await tokens.verify(refusedToken!, 'acme');
+    expect(refusedAt.ok && refusedAt.position).toBeTruthy();
+    expect(refusedAt).toEqual(
+      await tokens.verify(b.registered.res.headers.get('X-Consistency-Token')!, 'acme'),
+    );
     expect(data.committed.outbox.filter((o) => o.kind === 'welcome')).toHaveLength(2);
     // first member of another tenant on the same shard is that tenant's librarian
     expect((await register('globex', 'ann@example.com')).member.role).toBe('librarian');
@@ -418,7 +425,8 @@ describe('library routes (memory adapters)', () => {
     expect(switched.status).toBe(201);
     expect(switched.res.headers.get('X-Shard')).toBe('shard-2');
     const token = switched.res.headers.get('X-Consistency-Token') ?? '';
-    expect(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).s).toBe('shard-2');
+    const verdict = await new SealedConsistencyTokens({ secret: TEST_SECRET }).verify(token, 'acme');
+    expect(verdict.ok && verdict.position?.shardId).toBe('shard-2');
     expect(holds).toEqual([{ tenant: 'acme', revision: config.current().revision }]);
     holds.length = 0;
 
@@ -466,7 +474,7 @@ describe('library routes (memory adapters)', () => {
     }
   });
 
-  it('consistency tokens: valid → read with position; forged → 400; other shard → 400', async () => {
+  it('consistency tokens: valid → read with position; forged → 400; other shard or tenant → no floor', async () => {
     const { call, register } = setup();
     const a = await register('acme', 'ann@example.com');
     const token = a.registered.res.headers.get('X-Consistency-Token')!;
@@ -488,27 +496,41 @@ describe('library routes (memory adapters)', () => {
     // an empty header is no token, not a forged one
     const empty = await call('GET', '/v1/books', { headers: { 'X-Consistency-Token': '' } });
     expect(empty.status).toBe(200);
-    const other = await new HmacConsistencyTokens({
-      secret: TEST_SECRET,
-    }).sign({
-      shardId: 'shard-2',
-      flavour: 'mariadb',
-      gtid: '0-1-1',
-    });
+    const tokens = new SealedConsistencyTokens({ secret: TEST_SECRET });
+    const other = await tokens.sign({ shardId: 'shard-2', flavour: 'mariadb', gtid: '0-1-1' }, 'acme');
     // of another shard: no floor (the memory data access reads from a "replica" without one)
     const mismatch = await call('GET', '/v1/books', { headers: { 'X-Consistency-Token': other } });
     expect(mismatch.status).toBe(200);
     expect(mismatch.res.headers.get('X-Read-From')).toBe('replica');
+    const shard1 = { shardId: 'shard-1', flavour: 'mariadb', gtid: '0-1-1' } as const;
     const own = await call('GET', '/v1/books', {
-      headers: {
-        'X-Consistency-Token': await new HmacConsistencyTokens({ secret: TEST_SECRET }).sign({
-          shardId: 'shard-1',
-          flavour: 'mariadb',
-          gtid: '0-1-1',
-        }),
-      },
+      headers: { 'X-Consistency-Token': await tokens.sign(shard1, 'acme') },
     });
     expect(own.res.headers.get('X-Read-From')).toBe('master');
+    // of another tenant of the same shard: no floor either, and no 400 (pages of their own: no
+    // cache entry an earlier read left)
+    const foreign = await call('GET', '/v1/books?limit=3', {
+      headers: { 'X-Consistency-Token': await tokens.sign(shard1, 'globex') },
+    });
+    expect([foreign.status, foreign.res.headers.get('X-Read-From')]).toEqual([200, 'replica']);
+    // the tokens a write answers are bound to its tenant
+    await register('globex', 'gil@example.com');
+    const asGlobex = await call('GET', '/v1/books?limit=4', {
+      tenant: 'globex',
+      headers: { 'X-Consistency-Token': token },
+    });
+    expect([asGlobex.status, asGlobex.res.headers.get('X-Read-From')]).toEqual([200, 'replica']);
+    // a v1 token (issued before v2, still held by clients) is still a floor
+    const v1 = 'v1.eyJzIjoic2hhcmQtMSIsImYiOiJtYXJpYWRiIiwiZyI6IjAtMS0xIn0';
+    const v1Mac = Buffer.from(
+      await webCryptoDerivedMac({ secret: TEST_SECRET, label: 'shardgate/consistency-token/v1' }).sign(
+        new TextEncoder().encode(v1),
+      ),
+    ).toString('base64url');
+    const legacy = await call('GET', '/v1/books?limit=5', {
+      headers: { 'X-Consistency-Token': `${v1}.${v1Mac}` },
+    });
+    expect([legacy.status, legacy.res.headers.get('X-Read-From')]).toEqual([200, 'master']);
   });
 
   it('rejects a cursor it did not make, naming query.cursor', async () => {

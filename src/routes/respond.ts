@@ -70,7 +70,11 @@ export async function markWritten(
   position: ReplicationPosition | undefined,
 ): Promise<void> {
   if (!position) return;
-  setHeader(c, CONSISTENCY_HEADER, await c.get('services').consistencyTokens.sign(position));
+  setHeader(
+    c,
+    CONSISTENCY_HEADER,
+    await c.get('services').consistencyTokens.sign(position, c.get('tenant').id),
+  );
 }
 
 /** 400 naming a query parameter that passed the schema but is still not acceptable */

@@ -2,8 +2,8 @@
  * Middleware of the library API (`/v1/*`), runtime-neutral:
  * - `tenantContext` (every /v1 request): resolves `X-Tenant-ID` in the live directory (400 / 404
  *   / 403 suspended), sets `X-Shard`, and on reads verifies `X-Consistency-Token` (400
- *   `invalid_consistency_token` when forged or malformed; one of another shard than the tenant's
- *   is no floor for the read: see below).
+ *   `invalid_consistency_token` when forged or malformed; one of another tenant, or of another
+ *   shard than the tenant's, is no floor for the read: see below).
  *   A Bearer token, where one is sent, is verified on every /v1 route, public ones included:
  *   401 when it is malformed, forged or expired, 403 when it was issued for another tenant
  *   (CONTRACT.md §6: a token is valid only with its own `X-Tenant-ID`) — except on login and
@@ -75,7 +75,7 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (raw && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
     const verdict = raw.includes(',')
       ? ({ ok: false, reason: REPEATED_HEADER } as const)
-      : await consistencyTokens.verify(raw);
+      : await consistencyTokens.verify(raw, tenant.id);
     if (!verdict.ok) {
       throw new ProblemError({
         status: 400,
@@ -85,11 +85,13 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
         extra: { errors: [{ field: `header.${CONSISTENCY_HEADER}`, message: verdict.reason }] },
       });
     }
-    // A token of another shard names a position of that shard, which says nothing here. The
-    // tenant moved since (`shardgate-ctl tenants move` switches only once the new shard's
-    // replicas hold every row the old one had), or it is a token of another tenant: either way
-    // every replica of this shard serves what the token asked for, so the read needs no floor.
-    if (verdict.position.shardId === tenant.shardId) c.set('readPosition', verdict.position);
+    // A token of another tenant (v2 tokens name theirs) is no floor: the read goes on as without
+    // one, and its answer says nothing of that tenant. A token of another shard names a position
+    // of that shard, which says nothing here. The tenant moved since (`shardgate-ctl tenants move`
+    // switches only once the new shard's replicas hold every row the old one had), or it is a v1
+    // token of another tenant: either way every replica of this shard serves what the token asked
+    // for, so the read needs no floor.
+    if (verdict.position?.shardId === tenant.shardId) c.set('readPosition', verdict.position);
   }
   await next();
 };

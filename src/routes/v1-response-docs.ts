@@ -95,7 +95,7 @@ const idempotencyHeader = z.object({
 const consistencyHeader = z.object({
   'x-consistency-token': z.string().max(MAX_TOKEN_LENGTH).optional().openapi({
     description:
-      'the X-Consistency-Token of an earlier write: the read sees that write or newer (400 when forged; one of another shard than the tenant’s is no floor)',
+      'the X-Consistency-Token of an earlier write: the read sees that write or newer (400 when forged; one of another tenant, or of another shard than the tenant’s, is no floor)',
   }),
 });
 

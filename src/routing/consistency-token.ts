@@ -1,72 +1,143 @@
 /**
- * `X-Consistency-Token`: which write a later read must see. Format `v1.<payload>.<mac>`, both
- * base64url; payload is JSON `{"s":shardId,"f":flavour,"g":gtid}`; mac is HMAC-SHA256 over
- * `v1.<payload>` with a key derived by HKDF-SHA256 from the JWT secret and the label below, so a
- * member token and a consistency token can never be swapped for one another.
+ * `X-Consistency-Token`: which write a later read must see, readable only by the API and bound
+ * to the tenant it was issued for.
  *
- * The MAC comes from src/crypto (`webCryptoDerivedMac` by default, runtime-neutral; the Node
- * entry passes `nodeDerivedMac`: same key, same tokens, no thread-pool job). `verify` never
- * throws: a token that is too long, not of the format, signed with another key, or carrying an
- * unparseable GTID is `{ ok: false }` — routes answer 400 `invalid_consistency_token`. Tokens do not expire: a GTID position stays meaningful.
+ * Issued: `v2.<sealed>`, base64url of `iv (12) | ciphertext | tag (16)`: AES-256-GCM of the JSON
+ * `{"s":shardId,"f":flavour,"g":gtid,"t":tenantId}` under a key derived by HKDF-SHA256 from the
+ * JWT secret and LABEL_V2 (src/crypto/derived-cipher.ts), a random IV per token, and the
+ * additional authenticated data `v2`, so the sealed part cannot be re-labelled as another version.
+ * A holder learns nothing of the shard's GTID (with v1 a tenant could count the writes of the
+ * other tenants of its shard): the JSON is padded with spaces to a multiple of 128 bytes, so not
+ * even the number of the GTID's digits shows in the token's length.
+ * The tenant id is inside the sealed payload, not in the authenticated data: a token of another
+ * tenant must open, to be told apart from a forged one (a 400). It is the verdict
+ * `{ ok: true, position: undefined, ignored }`, no floor for the read, like a token of another shard:
+ * the reader learns nothing about that tenant, and no client that sends one breaks.
+ *
+ * Still accepted, never issued: `v1.<payload>.<mac>`, both base64url, payload the JSON
+ * `{"s","f","g"}` in clear, mac HMAC-SHA256 over `v1.<payload>` under the key of LABEL_V1
+ * (src/crypto/derived-mac.ts). Clients hold such tokens and tokens do not expire (a GTID position
+ * stays meaningful); a v1 token names no tenant, so it is a floor for any tenant of its shard.
+ *
+ * The Node entry passes the node:crypto implementations (`nodeDerivedCipher`, `nodeDerivedMac`:
+ * same keys, same tokens, no thread-pool job); the defaults are runtime-neutral Web Crypto.
+ * `verify` never throws: a token that is too long, not of a format, sealed or signed with another
+ * key, altered, or carrying an unparseable GTID is `{ ok: false }` — routes answer 400
+ * `invalid_consistency_token`.
  */
+import { type DerivedCipher, webCryptoDerivedCipher } from '../crypto/derived-cipher.js';
 import { type DerivedMac, webCryptoDerivedMac } from '../crypto/derived-mac.js';
 import type { ReplicationPosition } from '../domain/data-access.js';
 import { base64UrlToBytes, bytesToBase64Url } from './base64url.js';
 import { parseGtid } from './gtid.js';
 
-const LABEL = 'shardgate/consistency-token/v1';
-const PREFIX = 'v1';
+const LABEL_V1 = 'shardgate/consistency-token/v1';
+const LABEL_V2 = 'shardgate/consistency-token/v2';
+const V1 = 'v1';
+const V2 = 'v2';
+/** the longest token a reader may send; a v2 token of the longest GTID (MAX_GTID_TEXT) fits */
 export const MAX_TOKEN_LENGTH = 6000;
 const SHARD_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const encoder = new TextEncoder();
+const V2_AAD = encoder.encode(V2);
+const PAD_TO = 128;
 
-export type TokenVerdict = { ok: true; position: ReplicationPosition } | { ok: false; reason: string };
+export type TokenVerdict =
+  | { ok: true; position: ReplicationPosition }
+  /** a genuine token issued for another tenant: no floor for this read, and nothing said of it */
+  | { ok: true; position: undefined; ignored: 'another tenant' }
+  | { ok: false; reason: string };
 
 export interface ConsistencyTokens {
-  sign(position: ReplicationPosition): Promise<string>;
-  verify(token: string): Promise<TokenVerdict>;
+  /** a v2 token of `position`, for reads of `tenantId` */
+  sign(position: ReplicationPosition, tenantId: string): Promise<string>;
+  /** the floor `token` sets for a read of `tenantId` */
+  verify(token: string, tenantId: string): Promise<TokenVerdict>;
 }
 
-export class HmacConsistencyTokens implements ConsistencyTokens {
+export class SealedConsistencyTokens implements ConsistencyTokens {
+  private readonly cipher: DerivedCipher;
   private readonly mac: DerivedMac;
 
   constructor({
     secret,
+    cipher = webCryptoDerivedCipher,
     mac = webCryptoDerivedMac,
   }: {
     secret: string;
-    /** how the MAC key is derived and used (src/crypto); the default is runtime-neutral */
+    /** how the v2 key is derived and used (src/crypto); the default is runtime-neutral */
+    cipher?: (options: { secret: string; label: string }) => DerivedCipher;
+    /** how the v1 MAC key is derived and used (src/crypto); the default is runtime-neutral */
     mac?: (options: { secret: string; label: string }) => DerivedMac;
   }) {
-    this.mac = mac({ secret, label: LABEL });
+    this.cipher = cipher({ secret, label: LABEL_V2 });
+    this.mac = mac({ secret, label: LABEL_V1 });
   }
 
-  async sign(position: ReplicationPosition): Promise<string> {
-    const payload = JSON.stringify({ s: position.shardId, f: position.flavour, g: position.gtid });
-    const body = `${PREFIX}.${bytesToBase64Url(new TextEncoder().encode(payload))}`;
-    const mac = await this.mac.sign(new TextEncoder().encode(body));
-    return `${body}.${bytesToBase64Url(mac)}`;
+  async sign(position: ReplicationPosition, tenantId: string): Promise<string> {
+    const payload = JSON.stringify({
+      s: position.shardId,
+      f: position.flavour,
+      g: position.gtid,
+      t: tenantId,
+    });
+    const bytes = encoder.encode(payload);
+    // padded with JSON whitespace to a multiple of PAD_TO bytes: the token's length does not
+    // follow the GTID's digits (the magnitude of the shard's sequence number)
+    const padded = new Uint8Array(Math.ceil(bytes.length / PAD_TO) * PAD_TO).fill(0x20);
+    padded.set(bytes);
+    const sealed = await this.cipher.seal(padded, V2_AAD);
+    return `${V2}.${bytesToBase64Url(sealed)}`;
   }
 
-  async verify(token: string): Promise<TokenVerdict> {
+  async verify(token: string, tenantId: string): Promise<TokenVerdict> {
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'too long' };
     const parts = token.split('.');
-    if (parts.length !== 3 || parts[0] !== PREFIX) return { ok: false, reason: 'not a consistency token' };
-    const payloadBytes = base64UrlToBytes(parts[1]!);
-    const mac = base64UrlToBytes(parts[2]!);
-    if (!payloadBytes || !mac || mac.length !== 32) return { ok: false, reason: 'not a consistency token' };
-    const body = new TextEncoder().encode(`${parts[0]}.${parts[1]}`);
-    // constant-time comparison (DerivedMac.verify)
-    if (!(await this.mac.verify(body, mac))) return { ok: false, reason: 'bad signature' };
-    let payload: unknown;
-    try {
-      payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
-    } catch {
-      return { ok: false, reason: 'bad payload' };
-    }
-    const { s, f, g } = (payload ?? {}) as Record<string, unknown>;
-    if (typeof s !== 'string' || !SHARD_ID.test(s)) return { ok: false, reason: 'bad shard' };
-    if (f !== 'mariadb' && f !== 'mysql') return { ok: false, reason: 'bad flavour' };
-    if (typeof g !== 'string' || !parseGtid(f, g)) return { ok: false, reason: 'bad gtid' };
-    return { ok: true, position: { shardId: s, flavour: f, gtid: g } };
+    if (parts.length === 2 && parts[0] === V2) return this.verifyV2(parts[1]!, tenantId);
+    if (parts.length === 3 && parts[0] === V1) return this.verifyV1(parts[1]!, parts[2]!);
+    return { ok: false, reason: 'not a consistency token' };
   }
+
+  private async verifyV2(text: string, tenantId: string): Promise<TokenVerdict> {
+    const sealed = base64UrlToBytes(text);
+    if (!sealed) return { ok: false, reason: 'not a consistency token' };
+    // too short, another key, altered: all alike (DerivedCipher.open)
+    const plain = await this.cipher.open(sealed, V2_AAD);
+    if (!plain) return { ok: false, reason: 'bad signature' };
+    const payload = parsePayload(plain);
+    if (!payload) return { ok: false, reason: 'bad payload' };
+    const { t } = payload;
+    if (typeof t !== 'string') return { ok: false, reason: 'bad tenant' };
+    // before anything else of the payload: no answer depends on another tenant's position
+    if (t !== tenantId) return { ok: true, position: undefined, ignored: 'another tenant' };
+    return checkPosition(payload);
+  }
+
+  private async verifyV1(payloadText: string, macText: string): Promise<TokenVerdict> {
+    const payloadBytes = base64UrlToBytes(payloadText);
+    const mac = base64UrlToBytes(macText);
+    if (!payloadBytes || !mac || mac.length !== 32) return { ok: false, reason: 'not a consistency token' };
+    // constant-time comparison (DerivedMac.verify)
+    if (!(await this.mac.verify(encoder.encode(`${V1}.${payloadText}`), mac)))
+      return { ok: false, reason: 'bad signature' };
+    const payload = parsePayload(payloadBytes);
+    if (!payload) return { ok: false, reason: 'bad payload' };
+    return checkPosition(payload);
+  }
+}
+
+function parsePayload(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const payload: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function checkPosition({ s, f, g }: Record<string, unknown>): TokenVerdict {
+  if (typeof s !== 'string' || !SHARD_ID.test(s)) return { ok: false, reason: 'bad shard' };
+  if (f !== 'mariadb' && f !== 'mysql') return { ok: false, reason: 'bad flavour' };
+  if (typeof g !== 'string' || !parseGtid(f, g)) return { ok: false, reason: 'bad gtid' };
+  return { ok: true, position: { shardId: s, flavour: f, gtid: g } };
 }

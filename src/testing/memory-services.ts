@@ -15,7 +15,7 @@ import { REQUEST_FINGERPRINT_LABEL } from '../domain/idempotency.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
-import { HmacConsistencyTokens } from '../routing/consistency-token.js';
+import { SealedConsistencyTokens } from '../routing/consistency-token.js';
 
 /** the secret of memory services' member and consistency tokens (tests may forge with it) */
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123';
@@ -38,7 +38,7 @@ export function createMemoryServices(
     passwords: new TestPasswordHasher(),
     memberTokens: new JwtMemberTokens({ secret: TEST_SECRET }),
     loginThrottle: new MemoryLoginThrottle(),
-    consistencyTokens: new HmacConsistencyTokens({ secret: TEST_SECRET }),
+    consistencyTokens: new SealedConsistencyTokens({ secret: TEST_SECRET }),
     requestFingerprints: webCryptoDerivedMac({ secret: TEST_SECRET, label: REQUEST_FINGERPRINT_LABEL }),
     ...rest,
     config,
