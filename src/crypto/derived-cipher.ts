@@ -18,6 +18,7 @@
  * `open` never throws: anything that is too short, sealed under another key or label, with other
  * `aad`, or altered in any byte answers undefined.
  */
+import { webCryptoDerivedKey } from './derived-mac.js';
 export interface DerivedCipher {
   seal(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
   open(sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array | undefined>;
@@ -26,19 +27,8 @@ export interface DerivedCipher {
 export const IV_BYTES = 12;
 export const TAG_BYTES = 16;
 
-export function webCryptoDerivedCipher({ secret, label }: { secret: string; label: string }): DerivedCipher {
-  const encoder = new TextEncoder();
-  const key = crypto.subtle
-    .importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveKey'])
-    .then((base) =>
-      crypto.subtle.deriveKey(
-        { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: encoder.encode(label) },
-        base,
-        { name: 'AES-GCM', length: 256 },
-        false,
-        ['encrypt', 'decrypt'],
-      ),
-    );
+export function webCryptoDerivedCipher(options: { secret: string; label: string }): DerivedCipher {
+  const key = webCryptoDerivedKey(options, { name: 'AES-GCM', length: 256 }, ['encrypt', 'decrypt']);
   return {
     async seal(plaintext, aad) {
       const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));

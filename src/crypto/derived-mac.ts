@@ -16,19 +16,34 @@ export interface DerivedMac {
   verify(data: Uint8Array, mac: Uint8Array): Promise<boolean>;
 }
 
-export function webCryptoDerivedMac({ secret, label }: { secret: string; label: string }): DerivedMac {
+/**
+ * The Web Crypto key HKDF-SHA256(secret, salt = empty, info = label) for `algorithm`: the one
+ * derivation of every key made from the JWT secret (MACs here, ciphers in derived-cipher.ts).
+ */
+export function webCryptoDerivedKey(
+  { secret, label }: { secret: string; label: string },
+  algorithm: Parameters<typeof crypto.subtle.deriveKey>[2],
+  usages: Parameters<typeof crypto.subtle.deriveKey>[4],
+): ReturnType<typeof crypto.subtle.deriveKey> {
   const encoder = new TextEncoder();
-  const key = crypto.subtle
+  return crypto.subtle
     .importKey('raw', encoder.encode(secret), 'HKDF', false, ['deriveKey'])
     .then((base) =>
       crypto.subtle.deriveKey(
         { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: encoder.encode(label) },
         base,
-        { name: 'HMAC', hash: 'SHA-256', length: 256 },
+        algorithm,
         false,
-        ['sign', 'verify'],
+        usages,
       ),
     );
+}
+
+export function webCryptoDerivedMac(options: { secret: string; label: string }): DerivedMac {
+  const key = webCryptoDerivedKey(options, { name: 'HMAC', hash: 'SHA-256', length: 256 }, [
+    'sign',
+    'verify',
+  ]);
   return {
     async sign(data) {
       return new Uint8Array(await crypto.subtle.sign('HMAC', await key, data));
