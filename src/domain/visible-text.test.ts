@@ -40,3 +40,27 @@ describe('withoutHiddenText', () => {
       expect(name.safeParse(s).success, s).toBe(true);
   });
 });
+
+describe('withoutHiddenText: ZWJ and ZWNJ', () => {
+  it('refuses a joiner that joins nothing: at either end, next to a blank, or next to another', () => {
+    // `Ann\u200d` was stored, and listed as a fourth author "Ann" (an outside check)
+    for (const s of [
+      'Ann\u200d',
+      '\u200cAnn',
+      'Ann\u200d\u200d\u200d',
+      'An\u200d\u200dn',
+      'Ann \u200dLee',
+      'Ann\u200c Lee',
+      '\u200d',
+    ]) {
+      const result = name.safeParse(s);
+      expect(result.success, JSON.stringify(s)).toBe(false);
+      expect(result.error?.issues[0]?.message).toContain('zero-width joiner or non-joiner');
+    }
+  });
+
+  it('takes one between two characters it can join', () => {
+    for (const s of ['👩\u200d💻', 'می\u200cخواهم', 'क्\u200dष', 'Zoë 👩\u200d👩\u200d👧 Lee'])
+      expect(name.safeParse(s).success, JSON.stringify(s)).toBe(true);
+  });
+});

@@ -16,9 +16,11 @@
  *   Khmer inherent vowels (U+17B4, U+17B5, "not to be used"), the Hangul fillers (U+115F,
  *   U+1160, U+3164, U+FFA0) and the blank Braille pattern (U+2800): an outside check stored
  *   `Ann\u3164`, read as `Ann`. ZWJ and ZWNJ (U+200C, U+200D) stay: emoji sequences and several
- *   scripts need them; so do the Mongolian variation selectors (U+180B–U+180D, U+180F), which
- *   choose a letter's form.
- * `withoutHiddenText` adds the four checks to a zod string schema.
+ *   scripts need them, but only between two characters they can join: at either end of the
+ *   text, next to a blank or next to another joiner they join nothing and show as nothing
+ *   (`Ann\u200d` read as `Ann`, an outside check); so do the Mongolian variation selectors
+ *   (U+180B–U+180D, U+180F), which choose a letter's form.
+ * `withoutHiddenText` adds the five checks to a zod string schema.
  */
 import type { z } from 'zod';
 
@@ -44,11 +46,17 @@ export const INVISIBLE =
 export const INVISIBLE_MESSAGE =
   'must not contain invisible characters (U+00AD, U+034F, U+115F, U+1160, U+17B4, U+17B5, U+180E, U+200B, U+2060–U+206F, U+2800, U+3164, U+FEFF, U+FFA0, U+FFF9–U+FFFB, U+1D173–U+1D17A)';
 
-/** `schema` refusing each of the four, with its own message */
+/** a ZWJ or ZWNJ at either end, next to a blank, or next to another one: joining nothing */
+export const LOOSE_JOINER = /(?:^|[\s\u200C\u200D])[\u200C\u200D]|[\u200C\u200D](?:$|\s)/u;
+export const LOOSE_JOINER_MESSAGE =
+  'must not hold a zero-width joiner or non-joiner (U+200C, U+200D) that joins nothing: at either end, next to a blank or next to another one';
+
+/** `schema` refusing each of the five, with its own message */
 export function withoutHiddenText<T extends z.ZodString>(schema: T): T {
   return schema
     .refine((s) => !BIDI_OR_MARK.test(s), BIDI_MESSAGE)
     .refine((s) => !INVISIBLE.test(s), INVISIBLE_MESSAGE)
+    .refine((s) => !LOOSE_JOINER.test(s), LOOSE_JOINER_MESSAGE)
     .refine((s) => !hasStrayTag(s), TAG_MESSAGE)
     .refine((s) => !PRIVATE_USE.test(s), PRIVATE_USE_MESSAGE) as T;
 }

@@ -21,8 +21,9 @@ const loginBody = z.strictObject({ email, password: z.string().min(1).max(128) }
 const tokenSchema = z.object({ token: z.string(), expiresAt: z.string() }).openapi('MemberToken');
 const changePasswordBody = z
   .strictObject({ currentPassword: z.string().min(1).max(128), newPassword: password })
-  // the same password again would revoke every token and mail "password changed" for nothing
-  .refine((b) => b.newPassword !== b.currentPassword, {
+  // the same password again would revoke every token and mail "password changed" for nothing;
+  // compared as hashed (NFKC): a full-width or decomposed spelling of it is the same password
+  .refine((b) => b.newPassword.normalize('NFKC') !== b.currentPassword.normalize('NFKC'), {
     path: ['newPassword'],
     message: 'must differ from currentPassword',
   })

@@ -289,6 +289,20 @@ describe('failed-login throttling (memory throttle)', () => {
     expect(same.json.errors).toEqual([
       { field: 'body.newPassword', message: 'must differ from currentPassword' },
     ]);
+    // the same password spelt otherwise (full-width letters, a decomposed accent) is hashed as the
+    // same: refused too (an outside check got 204, every token revoked, and a mail)
+    const wide = [...PASSWORD].map((ch) =>
+      /[!-~]/.test(ch) ? String.fromCodePoint(ch.codePointAt(0)! + 0xfee0) : ch,
+    );
+    expect(wide.join('')).not.toBe(PASSWORD);
+    expect(wide.join('').normalize('NFKC')).toBe(PASSWORD.normalize('NFKC'));
+    const spelt = await changePassword('acme', token, PASSWORD, wide.join(''));
+    expect(spelt.status).toBe(400);
+    expect(spelt.json.errors).toEqual([
+      { field: 'body.newPassword', message: 'must differ from currentPassword' },
+    ]);
+    const decomposed = await changePassword('acme', token, 'café1234', 'cafe\u03011234');
+    expect(decomposed.status).toBe(400);
     expect((await changePassword('acme', token, PASSWORD, 'a new password 1')).status).toBe(204);
     for (let i = 0; i < maxFailures - 1; i++) await login('acme', 'ann@example.com', `guess ${i}`);
     expect((await login('acme', 'ann@example.com', 'a new password 1')).status).toBe(200);
