@@ -1,7 +1,8 @@
 /**
  * Middleware of the library API (`/v1/*`), runtime-neutral:
  * - `tenantContext` (every /v1 request): resolves `X-Tenant-ID` in the live directory (400 / 404
- *   / 403 suspended), sets `X-Shard`, and on reads verifies `X-Consistency-Token` (400
+ *   / 403 suspended; 503 `config_not_loaded` instead of 404 before the instance's first read of
+ *   etcd), sets `X-Shard`, and on reads verifies `X-Consistency-Token` (400
  *   `invalid_consistency_token` when forged or malformed; one of another tenant, or of another
  *   shard than the tenant's, is no floor for the read: see below).
  *   A Bearer token, where one is sent, is verified on every /v1 route, public ones included:
@@ -40,6 +41,18 @@ export const CONSISTENCY_HEADER = 'X-Consistency-Token';
  */
 const IGNORES_TOKEN = new Set(['POST /v1/auth/login', 'POST /v1/members']);
 
+/** 503 of an instance that has not read its config from etcd yet (/health/ready says so too) */
+function configNotLoaded(): ProblemError {
+  return new ProblemError({
+    status: 503,
+    code: 'config_not_loaded',
+    title: 'Not ready',
+    detail:
+      'this instance has not read the tenant directory from etcd yet; retry (another instance may answer)',
+    headers: { 'Retry-After': '1' },
+  });
+}
+
 export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   // no /v1 answer is for a browser or a shared cache to keep: one URL answers per tenant
   // (`X-Tenant-ID`), per member (a Bearer token) and per read floor (a consistency token), and
@@ -52,6 +65,10 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
     // no route for this method and path: its 404 or 405 (app.ts) says more than the tenant's
     // refusal would. Looked at only here, so a request with a good tenant pays nothing for it
     if (!matchedRoutes(c).some((r) => r.method !== 'ALL')) return next();
+    // before its first read of etcd (just started, or etcd unreachable since), an instance knows
+    // no tenant: "does not exist" would be false (an outside check got 404 tenant_not_found from a
+    // restarted instance for its first ~40 ms). Looked at only on a refusal: no cost when served
+    if (lookup.refusal.status === 404 && !config.status().loaded) throw configNotLoaded();
     const { status, code, detail, field, shardId } = lookup.refusal;
     if (shardId !== undefined) setHeader(c, 'X-Shard', shardId);
     throw new ProblemError({
