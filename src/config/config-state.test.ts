@@ -28,6 +28,23 @@ describe('ConfigState', () => {
     expect(s.rejected).toEqual([]);
   });
 
+  it("rejects a shard whose database is one of the server's own schemas, keeping the last good value", () => {
+    const s = new ConfigState();
+    const at = (database: string) =>
+      JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [], database });
+    s.load([['shards/s1', at('shardgate'), 5]]);
+    for (const [i, database] of ['mysql', 'INFORMATION_SCHEMA', 'performance_schema', 'sys'].entries()) {
+      s.put('shards/s1', at(database), 6 + i);
+      expect(s.snapshot.shards.get('s1')?.database, database).toBe('shardgate');
+      expect(s.rejected.find((r) => r.key === 'shards/s1')?.reason, database).toContain(
+        'names a schema of the server itself',
+      );
+    }
+    s.put('shards/s1', at('library_2'), 20);
+    expect(s.snapshot.shards.get('s1')?.database).toBe('library_2');
+    expect(s.rejected).toEqual([]);
+  });
+
   it('takes the cache epoch from runtime/cache_epoch without moving the config revision', () => {
     const s = new ConfigState();
     s.load([['cache/enabled', 'true', 7]]);

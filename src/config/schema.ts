@@ -40,13 +40,20 @@ export const replicaSchema = z.strictObject({
   weight: z.number().int().min(0).max(256).default(1),
 });
 
+const SYSTEM_SCHEMAS = ['mysql', 'information_schema', 'performance_schema', 'sys'];
+
 export const shardSchema = z
   .strictObject({
     master: hostPortSchema,
     replicas: z.array(replicaSchema).max(16).default([]),
+    /** a schema of the product's tables: the server's own (`mysql`, …) hold none, and every request would answer 503 */
     database: z
       .string()
       .regex(/^[A-Za-z0-9_]{1,64}$/)
+      .refine(
+        (d) => !SYSTEM_SCHEMAS.includes(d.toLowerCase()),
+        `names a schema of the server itself (${SYSTEM_SCHEMAS.join(', ')}), not one of shardgate's tables`,
+      )
       .default('shardgate'),
     /**
      * names an env var holding this shard's password; the password itself never lives in etcd.
