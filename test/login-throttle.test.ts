@@ -17,6 +17,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loginAccount } from '../src/auth/login-throttle.js';
 import { RedisLoginThrottle } from '../src/auth/redis-login-throttle.js';
 import { MemoryConfigStore } from '../src/config/memory-config-store.js';
 import { webCryptoDerivedMac } from '../src/crypto/derived-mac.js';
@@ -221,6 +222,70 @@ describe('failed-login throttling', () => {
     });
     // one warning for the whole freeze, not one per login (WarnLimiter)
     expect(logSince('login throttle unavailable')).toHaveLength(1);
+  });
+});
+
+describe('RedisLoginThrottle and a frozen Redis', () => {
+  it('leaves no attempt of an admission it gave up on: after the freeze the account has no failures', async () => {
+    // an outside check: accounts that only ever sent the right password were locked for the
+    // window after two 10 s Redis freezes. Each admission given up on at the call timeout still
+    // ran when Redis resumed, recording an attempt nothing settled, a failure once stale.
+    const CALL_TIMEOUT = 200;
+    const STALE_MS = 1000;
+    const config = new MemoryConfigStore({
+      initial: {
+        // the breaker stays closed: every admission is sent, and given up on
+        'breakers/redis/call_timeout_ms': String(CALL_TIMEOUT),
+        'breakers/redis/failure_threshold': '1000',
+      },
+    });
+    const logger = createLogger({ level: 'silent' });
+    const metrics = createNoopMetrics();
+    const throttle = new RedisLoginThrottle({
+      url: `redis://${topology.host}:${topology.redis.port}`,
+      breakers: new BreakerRegistry({ config, logger, metrics }),
+      logger,
+      metrics,
+      keyMac: webCryptoDerivedMac({ secret: 'freeze-secret-freeze-secret-freeze-01', label: 'freeze' }),
+      policy: { maxFailures: MAX_FAILURES, windowMs: 60_000, staleAttemptMs: STALE_MS },
+    });
+    const frozenTenant = `${tenant}-fz`;
+    try {
+      await throttle.ready();
+      const account = loginAccount(frozenTenant, 'right@example.com');
+      const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${topology.redis.name}.pid`), 'utf8'));
+      let givenUp = 0;
+      process.kill(pid, 'SIGSTOP');
+      try {
+        for (let i = 0; i < 6; i++) {
+          const t0 = performance.now();
+          const admission = await throttle.admit(account);
+          expect(admission.admitted).toBe(true);
+          if (performance.now() - t0 >= CALL_TIMEOUT - 20) givenUp++;
+          // the login succeeded (the right password): a settle of an uncounted attempt does nothing
+          if (admission.admitted) await admission.attempt.settle('succeeded');
+        }
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      expect(givenUp).toBe(6);
+      // Redis runs what waited in its socket; then every attempt it recorded would be stale
+      await new Promise((r) => setTimeout(r, STALE_MS + 500));
+      const keys = await redis.keys(`sg:{${frozenTenant}}:_login:h:*`);
+      const fields = keys.length === 0 ? {} : await redis.hgetall(keys[0]!);
+      expect(fields).toEqual({});
+      // and the account is not one failure nearer its limit: 9 wrong passwords, then the right one
+      for (let i = 0; i < MAX_FAILURES - 1; i++) {
+        const a = await throttle.admit(account);
+        expect(a.admitted, `wrong password ${i + 1}`).toBe(true);
+        if (a.admitted) await a.attempt.settle('failed');
+      }
+      expect((await throttle.admit(account)).admitted).toBe(true);
+    } finally {
+      await throttle.close();
+      const keys = await redis.keys(`sg:{${frozenTenant}}:_login:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
   });
 });
 

@@ -38,7 +38,9 @@
  * fails that login open too but does not count against the breaker: Redis is up. A settle that
  * cannot reach Redis is dropped: its attempt stays in flight and is counted as a failure once
  * stale (`staleAttemptMs`), so a success whose failures were not cleared leaves them to expire
- * with their window.
+ * with their window. An admission given up on (the call timeout) is followed by a delete of its
+ * attempt on the same connection (`forget`): a frozen Redis that runs the admission late runs
+ * the delete right after it, so no attempt of a login that was let through unthrottled stays.
  */
 import { once } from 'node:events';
 import { Redis, ReplyError } from 'ioredis';
@@ -216,11 +218,16 @@ export class RedisLoginThrottle implements LoginThrottle {
     const attemptId = crypto.randomUUID();
     const { maxFailures, windowMs, staleAttemptMs } = this.policy;
     let reply: [number, number, number];
+    let sent = false;
     try {
-      reply = await this.call(() =>
-        this.commands.loginAdmit(key, legacyKey, maxFailures, windowMs, staleAttemptMs, attemptId),
-      );
+      reply = await this.call(() => {
+        sent = true;
+        return this.commands.loginAdmit(key, legacyKey, maxFailures, windowMs, staleAttemptMs, attemptId);
+      });
     } catch (error) {
+      // an admission given up on (the call timeout) may still run: a frozen Redis runs it when it
+      // resumes, and nothing would settle the attempt it records
+      if (sent) this.forget(key, attemptId);
       this.decisions.inc({ decision: 'unthrottled' });
       this.unavailable('admit', error);
       return { admitted: true, attempt: UNCOUNTED_ATTEMPT };
@@ -245,6 +252,20 @@ export class RedisLoginThrottle implements LoginThrottle {
         },
       },
     };
+  }
+
+  /**
+   * Deletes the attempt an admission given up on may have recorded. Sent on the same connection
+   * right behind the admission, so Redis runs it after it: a Redis that was frozen (SIGSTOP, a
+   * long fork) runs both when it resumes, and the attempt is gone at once. Before, each such
+   * attempt stayed in flight and turned into a failure once stale: an outside check had accounts
+   * that only ever sent the right password locked for the 15-minute window after two 10 s Redis
+   * freezes. Not through the breaker (its verdict is about the admission, already counted), not
+   * awaited; when the connection is gone it fails at once (no offline queue), and so did the
+   * admission's delivery, or Redis drops both with the connection.
+   */
+  private forget(key: string, attemptId: string): void {
+    this.redis.hdel(key, `a:${attemptId}`).catch(() => {});
   }
 
   /**
