@@ -124,7 +124,8 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
       },
       async takeCopyOrStop(id, at) {
         const b = tables().books.get(key(tenantId, id));
-        if (!b || b.available <= 0) throw new CommitGuardError('no free copy of the book');
+        if (!b) throw new CommitGuardError('no such book', 'no_row');
+        if (b.available <= 0) throw new CommitGuardError('no free copy of the book', 'check');
         b.available -= 1;
         b.updatedAt = at;
       },

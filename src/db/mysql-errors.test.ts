@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  commitGuardStopOf,
   driverCause,
-  isCommitGuardStop,
   isConnectionError,
   isDuplicateKey,
   isLockWaitTimeout,
@@ -73,7 +73,13 @@ describe('mysql error classification', () => {
     expect(isDuplicateKey(e)).toBe(true);
     expect(isDuplicateKey(e, 'members_email')).toBe(true);
     expect(isDuplicateKey(e, 'books_isbn')).toBe(false);
-    expect(isCommitGuardStop(driverError({ errno: 1242 }))).toBe(true);
+  });
+
+  it("tells a commit guard's stop (no row) from a CHECK constraint's refusal, MariaDB's and MySQL's", () => {
+    expect(commitGuardStopOf(driverError({ errno: 1242 }))).toBe('no_row');
+    expect(commitGuardStopOf(driverError({ errno: 4025 }))).toBe('check');
+    expect(commitGuardStopOf(driverError({ errno: 3819 }))).toBe('check');
+    expect(commitGuardStopOf(driverError({ errno: 1062 }))).toBeUndefined();
   });
 
   it('tells a connection that is gone (killed, reset, closed) from a server that refuses or cannot be reached', () => {

@@ -4,7 +4,8 @@
  *   turned read-only during a failover) → `DependencyUnavailableError`, retryable, 503 upstream;
  * - transaction conflicts (deadlock, lock wait timeout) → retried by the write runner;
  * - duplicate key → answered by the repository that expects it;
- * - a commit guard's stop (commit-guard.ts) → `CommitGuardError` (commit-guard.ts, mysql-session.ts);
+ * - a commit guard's stop, or a CHECK constraint refusing a guarded statement (commit-guard.ts)
+ *   → `CommitGuardError` (commit-guard.ts, mysql-session.ts);
  * - everything else is a bug or a schema problem and passes through (500, logged).
  */
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
@@ -39,6 +40,8 @@ const LOCK_WAIT_TIMEOUT_ERRNO = 1205;
 const DUPLICATE_KEY_ERRNO = 1062;
 /** ER_SUBQUERY_NO_1_ROW: raised on purpose by a commit guard (commit-guard.ts) */
 const SUBQUERY_NO_1_ROW_ERRNO = 1242;
+const MARIADB_CHECK_FAILED_ERRNO = 4025;
+const MYSQL_CHECK_VIOLATED_ERRNO = 3819;
 
 function asDriverError(error: unknown): DriverError | undefined {
   return typeof error === 'object' && error !== null ? (error as DriverError) : undefined;
@@ -83,9 +86,17 @@ function isOwnDriverError(error: Error): boolean {
   return e.errno !== undefined || typeof e.code === 'string' || e.fatal === true;
 }
 
-/** a commit guard's stop (commit-guard.ts): no other statement of this adapter has a subquery */
-export function isCommitGuardStop(error: unknown): boolean {
-  return asDriverError(driverCause(error))?.errno === SUBQUERY_NO_1_ROW_ERRNO;
+/**
+ * Which stop of a commit guard `error` is (CommitGuardError's `stop`): `no_row`, the guard's own
+ * (the statement before it matched no row; no other statement of this adapter has a subquery); `check`, a CHECK constraint refused a guarded
+ * statement's change (MariaDB ER_CONSTRAINT_FAILED 4025, MySQL ER_CHECK_CONSTRAINT_VIOLATED 3819).
+ * Only statements of `commitWith` are judged so (commit-guard.ts, mysql-session.ts).
+ */
+export function commitGuardStopOf(error: unknown): 'no_row' | 'check' | undefined {
+  const errno = asDriverError(driverCause(error))?.errno;
+  if (errno === SUBQUERY_NO_1_ROW_ERRNO) return 'no_row';
+  if (errno === MARIADB_CHECK_FAILED_ERRNO || errno === MYSQL_CHECK_VIOLATED_ERRNO) return 'check';
+  return undefined;
 }
 
 export function isDuplicateKey(error: unknown, keyName?: string): boolean {

@@ -20,7 +20,7 @@ import { CommitGuardError, type WriteTransaction } from '../domain/data-access.j
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
 import { BINLOG_STATE_SQL, positionSql, waitSql } from './flavour-sql.js';
-import { isCommitGuardStop, isConnectionError } from './mysql-errors.js';
+import { commitGuardStopOf, isConnectionError } from './mysql-errors.js';
 import type { SqlContext } from './repos/sql-context.js';
 import type { StatementBatcher } from './statement-batcher.js';
 
@@ -160,7 +160,8 @@ export class MysqlSession implements NodeSession {
             () => false,
             () => true,
           );
-          throw stopped && isCommitGuardStop(error) ? new CommitGuardError() : error;
+          const stop = stopped ? commitGuardStopOf(error) : undefined;
+          throw stop ? new CommitGuardError(undefined, stop) : error;
         }
       },
     };

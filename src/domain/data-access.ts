@@ -78,9 +78,15 @@ export interface WriteTransaction {
 /**
  * A guard among `commitWith`'s statements found its condition false: the statements issued after
  * it and the COMMIT did not run, nothing is committed, and the write may still answer a Failure.
+ * `stop` says which condition: `no_row`, the guarded statement matched no row (the row is gone);
+ * `check`, it matched its row but a CHECK constraint of the table refused the change (say, no
+ * free copy left: `available >= 0`).
  */
 export class CommitGuardError extends Error {
-  constructor(message = 'a guard of the commit stopped it') {
+  constructor(
+    message = 'a guard of the commit stopped it',
+    readonly stop: 'no_row' | 'check' = 'no_row',
+  ) {
     super(message);
     this.name = 'CommitGuardError';
   }

@@ -55,7 +55,8 @@ export function borrowBook(
     };
     try {
       // the loan, its receipt and the copy leave with the COMMIT: the guard stops it when no copy
-      // was free, or the book was deleted since the read above (409 either way)
+      // was free (409), or the book was deleted since the read above (404: an outside check had a
+      // third of the borrows racing a delete told that every copy was on loan)
       await tx.commitWith(() =>
         Promise.all([
           repos.loans.insert(loan),
@@ -80,6 +81,8 @@ export function borrowBook(
         ]),
       );
     } catch (error) {
+      if (error instanceof CommitGuardError && error.stop === 'no_row')
+        return fail('not_found', 'book_not_found', 'no such book in this tenant');
       if (error instanceof CommitGuardError) {
         // (the book as read above: a librarian may have changed its copies since)
         const detail =

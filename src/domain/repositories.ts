@@ -49,10 +49,11 @@ export interface BookRepo {
   update(book: Book): Promise<void>;
   delete(id: string): Promise<void>;
   /**
-   * Takes one free copy: `available = available - 1` only where `available > 0`, one statement,
-   * so concurrent borrowers can never take more copies than exist. A guard of the COMMIT, for
-   * `tx.commitWith`'s statements (data-access.ts): when no copy is free or the book does not
-   * exist it rejects with `CommitGuardError`, and nothing issued after it in the transaction
+   * Takes one free copy: `available = available - 1`, one statement that the table's CHECK
+   * (`available >= 0`) refuses when no copy is free, so concurrent borrowers can never take more
+   * copies than exist. A guard of the COMMIT, for `tx.commitWith`'s statements (data-access.ts):
+   * it rejects with `CommitGuardError`, stop `check` when no copy is free, `no_row` when the book
+   * does not exist (deleted since it was read), and nothing issued after it in the transaction
    * runs, the COMMIT included. Issue it LAST among them: the statements before it still run.
    */
   takeCopyOrStop(id: string, at: Date): Promise<void>;

@@ -47,7 +47,7 @@ const takeCopy = (db: Queryable) =>
   db
     .update(books)
     .set({ available: sql`${books.available} - 1`, updatedAt })
-    .where(and(byId, gt(books.available, 0)))
+    .where(byId)
     .prepare();
 const returnCopy = (db: Queryable) =>
   db

@@ -7,14 +7,14 @@
  * learn that the condition failed.
  *
  * How: a scalar subquery that returns two rows raises ER_SUBQUERY_NO_1_ROW (1242), which
- * `isCommitGuardStop` (mysql-errors.ts) recognises; `ROW_COUNT()` is the previous statement's
+ * `commitGuardStopOf` (mysql-errors.ts) recognises; `ROW_COUNT()` is the previous statement's
  * matched rows (mysql2 connects with CLIENT_FOUND_ROWS). The user variable is never read.
  * Not `DO (…)`: DO turns the error into a warning; not `SIGNAL`: outside stored programs it is
  * MariaDB's alone. Nothing of it reaches the binlog (the variable is read by no statement), and
  * MySQL 8 has every part of it, though only MariaDB runs it in the test suite (the local stack).
  */
 import { CommitGuardError } from '../../domain/data-access.js';
-import { isCommitGuardStop } from '../mysql-errors.js';
+import { commitGuardStopOf } from '../mysql-errors.js';
 import type { SqlContext } from './sql-context.js';
 
 export const STOP_UNLESS_ONE_ROW =
@@ -23,13 +23,15 @@ export const STOP_UNLESS_ONE_ROW =
 /**
  * `statement`, issued by the caller just now, followed by its guard in the same turn (so the two
  * are adjacent in one round trip: both answer no rows). Rejects with CommitGuardError(`stopped`)
- * when the statement matched no row; with the statement's own error when it failed.
+ * when the statement matched no row (stop `no_row`) or a CHECK constraint refused its change
+ * (stop `check`); with the statement's own error when it failed otherwise.
  */
 export async function guarded(sql: SqlContext, statement: Promise<unknown>, stopped: string): Promise<void> {
   const guard = sql.client.query({ sql: STOP_UNLESS_ONE_ROW });
   try {
     await Promise.all([statement, guard]);
   } catch (error) {
-    throw isCommitGuardStop(error) ? new CommitGuardError(stopped) : error;
+    const stop = commitGuardStopOf(error);
+    throw stop ? new CommitGuardError(stopped, stop) : error;
   }
 }
