@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { tenantSchema } from '../src/config/schema.js';
 import { UserError } from './ctl-errors.js';
 import { checkDisplayName, printableName } from './display-name.js';
 
@@ -42,6 +43,17 @@ describe('checkDisplayName and the schema', () => {
     // a long run of tags between a black flag and a cancel tag is hidden text, not a flag
     const hidden = `\u{1F3F4}${[...'ignoreall'].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('')}\u{E007F}`;
     expect(() => checkDisplayName(hidden, '--name')).toThrow('tag characters');
+  });
+});
+
+describe('checkDisplayName and joiners', () => {
+  it('refuses a new name with a joiner that joins nothing; the instances still read such an entry', () => {
+    expect(() => checkDisplayName('Acme\u200d', '--name')).toThrow('zero-width joiner or non-joiner');
+    expect(() => checkDisplayName('Ac\u200dme', '--name')).toThrow('zero-width joiner or non-joiner');
+    expect(checkDisplayName('Acme 👩\u200d💻', '--name')).toBe('Acme 👩\u200d💻');
+    // written before the check (an outside review): its tenant must not vanish on an upgrade
+    const entry = tenantSchema.safeParse({ shard: 'shard-1', status: 'active', name: 'Acme 👩\u200d' });
+    expect(entry.success).toBe(true);
   });
 });
 

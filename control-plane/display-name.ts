@@ -5,6 +5,7 @@
  * (U+202A–U+202E, U+2066–U+2069, which reorder what a reader sees).
  */
 import { tenantSchema } from '../src/config/schema.js';
+import { hasLooseJoiner, LOOSE_JOINER_MESSAGE } from '../src/domain/visible-text.js';
 import { UserError } from './ctl-errors.js';
 import { TERMINAL_RAW } from './terminal-safe.js';
 
@@ -33,6 +34,8 @@ export function checkDisplayName(name: string, option: string): string {
   // judge the entry: a name they would reject is never written
   const judged = nameSchema.safeParse(name);
   if (!judged.success) throw new UserError(`${option} ${judged.error.issues[0]!.message}`);
+  // a new name is held to what the API holds names to (the instances still read an older one)
+  if (hasLooseJoiner(name)) throw new UserError(`${option} ${LOOSE_JOINER_MESSAGE}`);
   return name;
 }
 

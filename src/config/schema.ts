@@ -100,6 +100,8 @@ export const tenantSchema = z.strictObject({
       .min(1)
       .max(200)
       .regex(/^[^\p{Cc}\u2028\u2029]*$/u, 'must not contain control characters, U+2028 or U+2029'),
+    // read back from etcd: a name valid before the joiner check must stay so (visible-text.ts)
+    { looseJoiners: 'allow' },
   )
     .regex(/\S/, 'must not be blank')
     .optional(),

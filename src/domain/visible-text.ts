@@ -16,10 +16,10 @@
  *   Khmer inherent vowels (U+17B4, U+17B5, "not to be used"), the Hangul fillers (U+115F,
  *   U+1160, U+3164, U+FFA0) and the blank Braille pattern (U+2800): an outside check stored
  *   `Ann\u3164`, read as `Ann`. ZWJ and ZWNJ (U+200C, U+200D) stay: emoji sequences and several
- *   scripts need them, but only between two characters they can join: at either end of the
- *   text, next to a blank or next to another joiner they join nothing and show as nothing
- *   (`Ann\u200d` read as `Ann`, an outside check); so do the Mongolian variation selectors
- *   (U+180B–U+180D, U+180F), which choose a letter's form.
+ *   scripts need them, but only where they join something (hasLooseJoiner: next to a virama,
+ *   between letters of a joining script, inside an emoji sequence): anywhere else they show as
+ *   nothing (`Ann\u200d`, `An\u200dn` read as `Ann`; outside checks); so do the Mongolian
+ *   variation selectors (U+180B–U+180D, U+180F), which choose a letter's form.
  * `withoutHiddenText` adds the five checks to a zod string schema.
  */
 import type { z } from 'zod';
@@ -46,17 +46,66 @@ export const INVISIBLE =
 export const INVISIBLE_MESSAGE =
   'must not contain invisible characters (U+00AD, U+034F, U+115F, U+1160, U+17B4, U+17B5, U+180E, U+200B, U+2060–U+206F, U+2800, U+3164, U+FEFF, U+FFA0, U+FFF9–U+FFFB, U+1D173–U+1D17A)';
 
-/** a ZWJ or ZWNJ at either end, next to a blank, or next to another one: joining nothing */
-export const LOOSE_JOINER = /(?:^|[\s\u200C\u200D])[\u200C\u200D]|[\u200C\u200D](?:$|\s)/u;
-export const LOOSE_JOINER_MESSAGE =
-  'must not hold a zero-width joiner or non-joiner (U+200C, U+200D) that joins nothing: at either end, next to a blank or next to another one';
+/**
+ * Viramas (Unicode canonical combining class 9, as of Unicode 14): a joiner next to one asks for
+ * a conjunct, half or chillu form (`ര്\u200d` is a Malayalam chillu, at a word's end too).
+ */
+const VIRAMA =
+  /[\u{94D}\u{9CD}\u{A4D}\u{ACD}\u{B4D}\u{BCD}\u{C4D}\u{CCD}\u{D3B}-\u{D3C}\u{D4D}\u{DCA}\u{E3A}\u{EBA}\u{F84}\u{1039}-\u{103A}\u{1714}-\u{1715}\u{1734}\u{17D2}\u{1A60}\u{1B44}\u{1BAA}-\u{1BAB}\u{1BF2}-\u{1BF3}\u{2D7F}\u{A806}\u{A82C}\u{A8C4}\u{A953}\u{A9C0}\u{AAF6}\u{ABED}\u{10A3F}\u{11046}\u{11070}\u{1107F}\u{110B9}\u{11133}-\u{11134}\u{111C0}\u{11235}\u{112EA}\u{1134D}\u{11442}\u{114C2}\u{115BF}\u{1163F}\u{116B6}\u{1172B}\u{11839}\u{1193D}-\u{1193E}\u{119E0}\u{11A34}\u{11A47}\u{11A99}\u{11C3F}\u{11D44}-\u{11D45}\u{11D97}]/u;
+/** scripts whose letters join each other: a joiner between two of their letters picks a form */
+const JOINING_SCRIPT =
+  /[\p{scx=Arabic}\p{scx=Syriac}\p{scx=Nko}\p{scx=Mongolian}\p{scx=Mandaic}\p{scx=Manichaean}\p{scx=Psalter_Pahlavi}\p{scx=Adlam}\p{scx=Hanifi_Rohingya}\p{scx=Sogdian}]/u;
+const PICTOGRAPH = /\p{Extended_Pictographic}/u;
+/** what may end the emoji before a ZWJ of an emoji sequence: a pictograph, VS16, a skin tone */
+const EMOJI_END = /\p{Extended_Pictographic}|\u{FE0F}|\p{Emoji_Modifier}/u;
+const MARK = /\p{M}/u;
+const JOINER = /[\u200C\u200D]/u;
 
-/** `schema` refusing each of the five, with its own message */
-export function withoutHiddenText<T extends z.ZodString>(schema: T): T {
+/**
+ * Whether `s` holds a ZWJ or ZWNJ (U+200D, U+200C) that joins nothing, after the context rules of
+ * RFC 5892's CONTEXTJ, widened to emoji: one is taken next to a virama (either side), between two
+ * letters of a joining script (Arabic, Syriac, …; marks after the first one skipped), or, a ZWJ,
+ * between two parts of an emoji sequence. Anywhere else (Latin, Cyrillic, CJK, at either end
+ * without a virama, next to a blank or another joiner) it changes nothing a reader sees:
+ * `An\u200dn` reads as `Ann` (an outside review).
+ */
+export function hasLooseJoiner(s: string): boolean {
+  if (!JOINER.test(s)) return false;
+  const chars = [...s];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    if (c !== '\u200C' && c !== '\u200D') continue;
+    const prev = chars[i - 1];
+    const next = chars[i + 1];
+    if (prev === undefined) return true;
+    if (VIRAMA.test(prev) || (next !== undefined && VIRAMA.test(next))) continue;
+    if (next === undefined) return true;
+    if (c === '\u200D' && EMOJI_END.test(prev) && PICTOGRAPH.test(next)) continue;
+    let base = i - 1;
+    while (base > 0 && MARK.test(chars[base]!)) base--;
+    if (JOINING_SCRIPT.test(chars[base]!) && JOINING_SCRIPT.test(next)) continue;
+    return true;
+  }
+  return false;
+}
+export const LOOSE_JOINER_MESSAGE =
+  'must not hold a zero-width joiner or non-joiner (U+200C, U+200D) that joins nothing: one is taken next to a virama, between two letters of a joining script (Arabic, Syriac, …) or inside an emoji sequence';
+
+/**
+ * `schema` refusing each of the five, with its own message. `looseJoiners: 'allow'` leaves out
+ * the joiner check, for values read back from etcd (config/schema.ts): a tenant entry whose name
+ * was valid before the check existed must not turn invalid under a running deployment (its
+ * tenant would answer 404 on an instance started with no earlier good version of it); where such
+ * names are written (the CLI's --name) they are checked with `hasLooseJoiner` itself.
+ */
+export function withoutHiddenText<T extends z.ZodString>(
+  schema: T,
+  { looseJoiners = 'refuse' }: { looseJoiners?: 'refuse' | 'allow' } = {},
+): T {
   return schema
     .refine((s) => !BIDI_OR_MARK.test(s), BIDI_MESSAGE)
     .refine((s) => !INVISIBLE.test(s), INVISIBLE_MESSAGE)
-    .refine((s) => !LOOSE_JOINER.test(s), LOOSE_JOINER_MESSAGE)
+    .refine((s) => looseJoiners === 'allow' || !hasLooseJoiner(s), LOOSE_JOINER_MESSAGE)
     .refine((s) => !hasStrayTag(s), TAG_MESSAGE)
     .refine((s) => !PRIVATE_USE.test(s), PRIVATE_USE_MESSAGE) as T;
 }
