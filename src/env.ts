@@ -97,6 +97,11 @@ export const envSchema = z.object({
   SHARDGATE_AGENT_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** this instance's weight in haproxy.cfg (agent-check percentages are relative to it) */
   SHARDGATE_LB_INITIAL_WEIGHT: z.coerce.number().int().min(1).max(256).default(1),
+  /**
+   * the consistency token version this instance issues (routing/consistency-token.ts): `v1` only
+   * while instances of a release before v2 tokens still run beside it (they answer a v2 token 400)
+   */
+  SHARDGATE_CONSISTENCY_TOKENS: z.enum(['v1', 'v2']).default('v2'),
   /** on SIGTERM: how long /health/ready answers 503 before the instance stops accepting */
   SHARDGATE_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(2500),
   /**

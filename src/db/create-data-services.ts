@@ -76,6 +76,7 @@ export function createDataServices({
         secret,
         cipher: nodeDerivedCipher,
         mac: nodeDerivedMac,
+        issue: env.SHARDGATE_CONSISTENCY_TOKENS,
       }),
       requestFingerprints: nodeDerivedMac({ secret, label: REQUEST_FINGERPRINT_LABEL }),
     },

@@ -219,6 +219,25 @@ describe.each(implementations)('consistency tokens (%s)', (_name, crypto) => {
     expect(await tokens.verify(token, longTenant)).toEqual({ ok: true, position: longest });
   });
 
+  it('issues v1 tokens when told to (a rolling upgrade from a release that knows only v1), and verifies both', async () => {
+    const upgrading = new SealedConsistencyTokens({ secret, ...crypto, issue: 'v1' });
+    const token = await upgrading.sign(position, tenant);
+    expect(token).toMatch(/^v1\.[^.]+\.[^.]+$/);
+    // what a release before v2 checks: the readable payload and the HMAC of the v1 key
+    const [, payload] = token.split('.');
+    expect(JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8'))).toEqual({
+      s: position.shardId,
+      f: position.flavour,
+      g: position.gtid,
+    });
+    expect(token).toBe(await signV1({ s: position.shardId, f: position.flavour, g: position.gtid }));
+    expect(await upgrading.verify(token, tenant)).toEqual({ ok: true, position });
+    expect(await upgrading.verify(await tokens.sign(position, tenant), tenant)).toEqual({
+      ok: true,
+      position,
+    });
+  });
+
   describe('v1 tokens, issued before v2, still verify with their checks', () => {
     it('for any tenant (a v1 token names none)', async () => {
       for (const [token, p] of ISSUED_V1) {

@@ -7,8 +7,12 @@
  * JWT secret and LABEL_V2 (src/crypto/derived-cipher.ts), a random IV per token, and the
  * additional authenticated data `v2`, so the sealed part cannot be re-labelled as another version.
  * A holder learns nothing of the shard's GTID (with v1 a tenant could count the writes of the
- * other tenants of its shard): the JSON is padded with spaces to a multiple of 128 bytes, so not
- * even the number of the GTID's digits shows in the token's length.
+ * other tenants of its shard): the JSON is padded with spaces to a multiple of 128 bytes, so the
+ * token's length changes only where the payload crosses one (for one tenant and shard: at one
+ * magnitude of the sequence number at most, or with more GTID domains or MySQL server UUIDs),
+ * not with every digit.
+ * `issue: 'v1'` (SHARDGATE_CONSISTENCY_TOKENS) issues the v1 tokens below instead, for a rolling
+ * upgrade from a release that knows only those.
  * The tenant id is inside the sealed payload, not in the authenticated data: a token of another
  * tenant must open, to be told apart from a forged one (a 400). It is the verdict
  * `{ ok: true, position: undefined, ignored }`, no floor for the read, like a token of another shard:
@@ -55,16 +59,27 @@ export interface ConsistencyTokens {
   verify(token: string, tenantId: string): Promise<TokenVerdict>;
 }
 
+/** the token version `sign` issues: v2, or v1 while instances of a release before v2 still run */
+export type IssuedTokenVersion = 'v1' | 'v2';
+
 export class SealedConsistencyTokens implements ConsistencyTokens {
   private readonly cipher: DerivedCipher;
   private readonly mac: DerivedMac;
+  private readonly issue: IssuedTokenVersion;
 
   constructor({
     secret,
     cipher = webCryptoDerivedCipher,
     mac = webCryptoDerivedMac,
+    issue = 'v2',
   }: {
     secret: string;
+    /**
+     * `v1` during a rolling upgrade from a release that knows only v1 (SHARDGATE_CONSISTENCY_TOKENS):
+     * an instance of that release answers a v2 token 400, and HAProxy sends a client's reads to
+     * either; both versions are verified either way
+     */
+    issue?: IssuedTokenVersion;
     /** how the v2 key is derived and used (src/crypto); the default is runtime-neutral */
     cipher?: (options: { secret: string; label: string }) => DerivedCipher;
     /** how the v1 MAC key is derived and used (src/crypto); the default is runtime-neutral */
@@ -72,9 +87,11 @@ export class SealedConsistencyTokens implements ConsistencyTokens {
   }) {
     this.cipher = cipher({ secret, label: LABEL_V2 });
     this.mac = mac({ secret, label: LABEL_V1 });
+    this.issue = issue;
   }
 
   async sign(position: ReplicationPosition, tenantId: string): Promise<string> {
+    if (this.issue === 'v1') return this.signV1(position);
     const payload = JSON.stringify({
       s: position.shardId,
       f: position.flavour,
@@ -83,11 +100,18 @@ export class SealedConsistencyTokens implements ConsistencyTokens {
     });
     const bytes = encoder.encode(payload);
     // padded with JSON whitespace to a multiple of PAD_TO bytes: the token's length does not
-    // follow the GTID's digits (the magnitude of the shard's sequence number)
+    // follow every digit of the GTID (see the top of this file)
     const padded = new Uint8Array(Math.ceil(bytes.length / PAD_TO) * PAD_TO).fill(0x20);
     padded.set(bytes);
     const sealed = await this.cipher.seal(padded, V2_AAD);
     return `${V2}.${bytesToBase64Url(sealed)}`;
+  }
+
+  /** the v1 token of a release before v2: readable, signed, naming no tenant */
+  private async signV1(position: ReplicationPosition): Promise<string> {
+    const payload = JSON.stringify({ s: position.shardId, f: position.flavour, g: position.gtid });
+    const body = `${V1}.${bytesToBase64Url(encoder.encode(payload))}`;
+    return `${body}.${bytesToBase64Url(await this.mac.sign(encoder.encode(body)))}`;
   }
 
   async verify(token: string, tenantId: string): Promise<TokenVerdict> {
