@@ -311,11 +311,18 @@ export function buildProgram(): Command {
     .option('--prune', 'delete managed keys that the file does not name')
     .option(
       '--force',
-      'also change keys that changed or were deleted in etcd after the file was exported, skip the revision checks, apply weights that leave no registered instance above 0, and ask no server of the file anything (without it, a new address that takes no connection and a new master that is read-only or replicating are warned of)',
+      'also change keys that changed or were deleted in etcd after the file was exported, skip the revision checks, apply weights that leave no registered instance above 0, apply a tenant on a shard it was recorded as removed from (as --adopt-rows), and ask no server of the file anything (without it, a new address that takes no connection and a new master that is read-only or replicating are warned of)',
+    )
+    .option(
+      '--adopt-rows',
+      'apply a tenant entry on a shard that `tenants remove` (or an earlier apply) recorded it as removed from with its rows left there: the tenant gets those rows back, members and their tokens included (refused without it; --force skips that check too)',
     )
     .action(
-      run((ctx, opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean }) =>
-        applyCommand(ctx, opts),
+      run(
+        (
+          ctx,
+          opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean; adoptRows?: boolean },
+        ) => applyCommand(ctx, opts),
       ),
     );
 

@@ -26,6 +26,7 @@ import {
   withMoveMarkKept,
 } from './move-steps.js';
 import { loadState, readPrefix } from './prefix-read.js';
+import { updateRemovalRecord } from './removal-record.js';
 import { clearCache, connectRedis } from './tenant-cache.js';
 import {
   connectShardServer,
@@ -289,12 +290,17 @@ export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
   if (p.original === 'readonly') {
     ctx.out(`tenant ${id} stays readonly, as it was when the move started`);
   }
+  // the target's rows are the tenant's now: an earlier removal's record there is void
+  await updateRemovalRecord(ctx, id, p.to, undefined);
   if (p.opts.keepSource) {
     ctx.out(
       `the rows of tenant ${id} stay on shard ${from} (--keep-source); a move back there needs --overwrite`,
     );
+    // a tenant created later with this id on that shard would get them back (removal-record.ts)
+    await updateRemovalRecord(ctx, id, from, 'present');
   } else {
     const deleted = await deleteTenantRows(p.sourceDb, id);
+    await updateRemovalRecord(ctx, id, from, undefined);
     ctx.out(
       `deleted the rows of tenant ${id} on shard ${from}: ${describeCounts(deleted)}; its outbox rows stay there until the email worker has delivered them`,
     );

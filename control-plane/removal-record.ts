@@ -10,10 +10,14 @@
  * in the new tenant). With this record it refuses an id removed from that shard while the rows
  * cannot be counted, unless `--adopt-rows`.
  *
- * Written only when the rows were found or could not be counted; deleted when a later `create`
- * or `remove` counts none there, and when `create --adopt-rows` takes them back. A record that
- * cannot be read counts as one (it still says the id was removed there). A tenant removed by a
- * plain `etcdctl del` leaves none: `create` then warns as before.
+ * Written by `tenants remove` when the rows were found or could not be counted (for both shards
+ * of an interrupted move), by `config apply` for each tenant entry it deletes (it counts no rows),
+ * and by `tenants move --keep-source` for the source it leaves the rows on. Deleted when a later
+ * `create` or `remove` counts none there, when `create --adopt-rows` or `config apply
+ * --adopt-rows`/`--force` takes them back, when a move deletes the source's rows, and for a
+ * move's target (its rows are the tenant's now). A record that cannot be read counts as one (it
+ * still says the id was removed there). A tenant removed by a plain `etcdctl del` leaves none:
+ * `create` then warns as before.
  */
 import type { CtlContext } from './ctl-context.js';
 import { base } from './move-record.js';
@@ -72,4 +76,25 @@ export async function deleteRemovalRecord(ctx: CtlContext, id: string, shard: st
       .key(removalRecordKey(ctx.prefix, id, shard))
       .exec(),
   );
+}
+
+/**
+ * Writes (`rows` given) or deletes (`rows` undefined) the record once the command's own change is
+ * written: a failure is then a warning naming what it risks, never the command's failure (the
+ * change stands).
+ */
+export async function updateRemovalRecord(
+  ctx: CtlContext,
+  id: string,
+  shard: string,
+  rows: 'present' | 'unchecked' | undefined,
+): Promise<void> {
+  try {
+    if (rows) await writeRemovalRecord(ctx, id, shard, rows);
+    else await deleteRemovalRecord(ctx, id, shard);
+  } catch (error) {
+    ctx.warn(
+      `the removal record of tenant id ${id} on shard ${shard} (${removalRecordKey(ctx.prefix, id, shard)}) could not be ${rows ? 'written' : 'deleted'} (${(error as Error).message.split('\n')[0]}): ${rows ? 'a `tenants create` of the id there without a database password will only warn' : 'a `tenants create` of the id there without a database password will refuse it; delete the key with etcdctl'}`,
+    );
+  }
 }

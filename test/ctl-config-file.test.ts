@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removalRecordKey } from '../control-plane/removal-record.js';
 import { ctl } from './helpers/ctl.js';
-import { etcdDelKey, etcdPutKey } from './helpers/etcd.js';
+import { etcdDelKey, etcdGetKey, etcdPutKey } from './helpers/etcd.js';
 
 const PREFIX = `/cb-${randomBytes(4).toString('hex')}/`;
 const env = { SHARDGATE_ETCD_PREFIX: PREFIX };
@@ -96,17 +96,35 @@ describe('shardgate-ctl config: small fixes', () => {
     expect(refused.stderr).toContain(
       'tenant id cb-back was removed from shard cb-s3 at 2026-12-05T01:00:00.000Z with its rows left there: a tenant of that id there gets them back',
     );
+    expect(refused.stderr).toContain('(--adopt-rows brings that tenant back)');
     // on another shard, nothing comes back
     writeFileSync(file, 'tenants:\n  cb-back: {shard: cb-s4, status: active}\n');
     const elsewhere = ctl(['config', 'apply', '-f', file, '--dry-run'], env);
     expect(elsewhere.code, elsewhere.stderr).toBe(0);
     expect(elsewhere.stdout).toContain('dry run: 1 change(s) not applied');
-    // --force applies it, as a bring-back on purpose
+    // --adopt-rows applies it, as a bring-back on purpose, and the record goes
     writeFileSync(file, 'tenants:\n  cb-back: {shard: cb-s3, status: active}\n');
     created.add('tenants/cb-back');
+    const adopted = ctl(['config', 'apply', '-f', file, '--adopt-rows'], env);
+    expect(adopted.code, adopted.stderr).toBe(0);
+    expect(adopted.stdout).toContain('applied 1 change(s)');
+    expect(etcdGetKey(record)).toBeUndefined();
+    // a file that deletes the entry (--prune) records it: this path counts no rows
+    writeFileSync(
+      file,
+      'shards:\n  cb-s3: {master: {host: 127.0.0.1, port: 3316}, replicas: [], database: shardgate}\n',
+    );
+    const pruned = ctl(['config', 'apply', '-f', file, '--prune', '--force'], env);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toContain(
+      'tenant cb-back removed from the directory: its rows stay on shard cb-s3, and `tenants create` of the id there refuses it while they cannot be counted, unless --adopt-rows',
+    );
+    expect(JSON.parse(etcdGetKey(record)!)).toMatchObject({ rows: 'unchecked' });
+    // --force brings it back too (it skips every check), and takes the record away
+    writeFileSync(file, 'tenants:\n  cb-back: {shard: cb-s3, status: active}\n');
     const forced = ctl(['config', 'apply', '-f', file, '--force'], env);
     expect(forced.code, forced.stderr).toBe(0);
-    expect(forced.stdout).toContain('applied 1 change(s)');
+    expect(etcdGetKey(record)).toBeUndefined();
   });
 
   it('config apply -f /dev/zero or /dev/urandom: refused in one line, exit 1, nothing read', () => {

@@ -10,12 +10,22 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createCtlContext } from '../control-plane/ctl-context.js';
 import { moveRecordKey } from '../control-plane/move-record.js';
 import { withMoveMarkKept } from '../control-plane/move-steps.js';
+import { removalRecordKey } from '../control-plane/removal-record.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { dbPassword } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { ctl, ctlAsync, ctlStart, type RunningCtl } from './helpers/ctl.js';
-import { ETCD_ENDPOINT, etcdDel, etcdGet, etcdGetKey, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
+import {
+  ETCD_ENDPOINT,
+  etcdDel,
+  etcdDelKey,
+  etcdGet,
+  etcdGetKey,
+  etcdPut,
+  etcdPutKey,
+  PREFIX,
+} from './helpers/etcd.js';
 import { node, rootConnection, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -432,6 +442,15 @@ describe('shardgate-ctl tenants move', () => {
     const kept = ctl(['tenants', 'move', tenant, '--to', 'shard-2', '--keep-source'], ENV);
     expect(kept.code).toBe(0);
     expect(kept.stdout).toContain('stay on shard shard-1 (--keep-source)');
+    // the rows left there are recorded: a create of the id there without a password refuses it
+    // (an outside review: a keep-source move left them unrecorded)
+    const sourceRecord = removalRecordKey(PREFIX, tenant, 'shard-1');
+    try {
+      expect(JSON.parse(etcdGetKey(sourceRecord)!)).toMatchObject({ rows: 'present' });
+    } catch (error) {
+      etcdDelKey(sourceRecord);
+      throw error;
+    }
     const refused = ctl(['tenants', 'move', tenant, '--to', 'shard-1'], ENV);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(
@@ -441,6 +460,9 @@ describe('shardgate-ctl tenants move', () => {
     const overwritten = ctl(['tenants', 'move', tenant, '--to', 'shard-1', '--overwrite'], ENV);
     expect(overwritten.code).toBe(0);
     expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
+    // its target's rows are the tenant's, and its source's are deleted: no record of either
+    expect(etcdGetKey(sourceRecord)).toBeUndefined();
+    expect(etcdGetKey(removalRecordKey(PREFIX, tenant, 'shard-2'))).toBeUndefined();
     // a wrong password: a user error naming the shard and server, never the password
     const denied = ctl(['tenants', 'move', tenant, '--to', 'shard-2'], {
       SHARDGATE_DB_PASSWORD: 'not-the-password',

@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTenant as createTenantCommand, setTenantStatus } from '../control-plane/commands/tenants.js';
 import { createCtlContext } from '../control-plane/ctl-context.js';
+import { moveRecordKey } from '../control-plane/move-record.js';
 import { removalRecordKey } from '../control-plane/removal-record.js';
 import { dbPassword } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
@@ -442,6 +443,38 @@ describe('shardgate-ctl tenants remove', () => {
     expect(blocked.stderr).toContain(
       `tenant id ${garbled} was removed from shard shard-1 with its rows left there, and they cannot be counted now`,
     );
+  });
+
+  it('remove of a tenant whose move was interrupted records the other shard of the move too', async () => {
+    // an outside review: the move may have copied rows to its target, which nothing recorded
+    const id = await newTenant('moved', 'shard-1');
+    const moveRecord = moveRecordKey(PREFIX, id);
+    rawKeys.add(moveRecord);
+    for (const shard of ['shard-1', 'shard-2']) rawKeys.add(removalRecordKey(PREFIX, id, shard));
+    etcdPutKey(
+      moveRecord,
+      JSON.stringify({
+        from: 'shard-1',
+        to: 'shard-2',
+        status: 'active',
+        keepSource: false,
+        startedAt: new Date().toISOString(),
+      }),
+    );
+    const removed = ctl(['tenants', 'remove', id, '--yes'], { SHARDGATE_DB_PASSWORD: dbPassword() });
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain(
+      'the record of its interrupted move from shard shard-1 to shard-2 was deleted',
+    );
+    expect(etcdGetKey(moveRecord)).toBeUndefined();
+    // shard-1 was counted (no rows: no record); shard-2 was not
+    expect(etcdGetKey(removalRecordKey(PREFIX, id, 'shard-1'))).toBeUndefined();
+    expect(JSON.parse(etcdGetKey(removalRecordKey(PREFIX, id, 'shard-2'))!)).toMatchObject({
+      rows: 'unchecked',
+    });
+    const blind = withoutPassword(() => ctl(['tenants', 'create', id, '--shard', 'shard-2']));
+    expect(blind.code).toBe(1);
+    expect(blind.stderr).toContain(`tenant id ${id} was removed from shard shard-2 at `);
   });
 
   it('create and remove delete what an earlier tenant of the id left in the cache; Redis down is a warning', async () => {

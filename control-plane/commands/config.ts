@@ -42,7 +42,7 @@ import {
 } from '../guarded-commit.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { unreachable } from '../reachability.js';
-import { readRemovalRecord } from '../removal-record.js';
+import { readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
 import { type StateInForce, stateInForce } from '../state-in-force.js';
 import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
@@ -80,7 +80,7 @@ export async function exportCommand(
 
 export async function applyCommand(
   ctx: CtlContext,
-  opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean },
+  opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean; adoptRows?: boolean },
 ): Promise<void> {
   const text = readTextFile(opts.file);
   // the yaml library's first line ends with ":" before a code frame that is not printed
@@ -148,7 +148,7 @@ export async function applyCommand(
   const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce.entries)];
   const drain = opts.force ? undefined : lastDrainProblem(read, changes, inForce);
   if (drain) problems.push(drain);
-  if (!opts.force) problems.push(...(await removedTenantProblems(ctx, changes)));
+  if (!opts.force && !opts.adoptRows) problems.push(...(await removedTenantProblems(ctx, changes)));
   if (problems.length > 0 || since.notes.length > 0) {
     throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
   }
@@ -201,6 +201,7 @@ export async function applyCommand(
   warnRejected();
   for (const c of changes) ctx.out(formatChange(c));
   ctx.out(`applied ${changes.length} change(s) at revision ${revision}`);
+  await recordTenantChanges(ctx, changes, Boolean(opts.force || opts.adoptRows));
 }
 
 /**
@@ -232,7 +233,7 @@ function lastDrainProblem(
  * What `tenants create` refuses without counting rows (removal-record.ts), for a whole file: a
  * tenant entry the file adds, or points at another shard, whose id `tenants remove` recorded as
  * removed from that shard with its rows left there would get them back, members, librarian and
- * their tokens included. Refused unless --force; the file path counts no rows.
+ * their tokens included. Refused unless --adopt-rows (or --force); the file path counts no rows.
  */
 async function removedTenantProblems(ctx: CtlContext, changes: readonly Change[]): Promise<RejectedKey[]> {
   const problems: RejectedKey[] = [];
@@ -246,10 +247,38 @@ async function removedTenantProblems(ctx: CtlContext, changes: readonly Change[]
     if (!removed) continue;
     problems.push({
       key: c.key,
-      reason: `tenant id ${id} was removed from shard ${shard}${removed.removedAt ? ` at ${removed.removedAt}` : ''} with its rows left there: a tenant of that id there gets them back, members, librarian and their tokens included (\`tenants create --adopt-rows\` brings that tenant back; --force applies it anyway)`,
+      reason: `tenant id ${id} was removed from shard ${shard}${removed.removedAt ? ` at ${removed.removedAt}` : ''} with its rows left there: a tenant of that id there gets them back, members, librarian and their tokens included (--adopt-rows brings that tenant back)`,
     });
   }
   return problems;
+}
+
+/**
+ * The removal records of the tenant entries an applied file changed (removal-record.ts): a
+ * deleted entry (`--prune`, a file that drops it) leaves its rows on its shard, and this path
+ * counts no rows, so it is recorded; a tenant a file brought back on a recorded shard with
+ * `--adopt-rows` or `--force` (removedTenantProblems let it through) takes those rows again, so
+ * that record goes.
+ */
+async function recordTenantChanges(ctx: CtlContext, changes: readonly Change[], adopted: boolean) {
+  for (const c of changes) {
+    if (!c.key.startsWith('tenants/')) continue;
+    const id = c.key.slice('tenants/'.length);
+    if (!ID_PATTERN.test(id)) continue;
+    const shardOf = (value: string | undefined) => {
+      const shard = value === undefined ? undefined : looseTenantEntry(value)?.shard;
+      return typeof shard === 'string' && ID_PATTERN.test(shard) ? shard : undefined;
+    };
+    const [before, after] = [shardOf(c.old), shardOf(c.new)];
+    if (before && c.new === undefined) {
+      await updateRemovalRecord(ctx, id, before, 'unchecked');
+      ctx.out(
+        `tenant ${id} removed from the directory: its rows stay on shard ${before}, and \`tenants create\` of the id there refuses it while they cannot be counted, unless --adopt-rows`,
+      );
+    } else if (after && after !== before && adopted && (await readRemovalRecord(ctx, id, after))) {
+      await updateRemovalRecord(ctx, id, after, undefined);
+    }
+  }
 }
 
 /**

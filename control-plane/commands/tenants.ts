@@ -38,12 +38,7 @@ import {
 } from '../leftover-rows.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
-import {
-  deleteRemovalRecord,
-  type RemovalRecord,
-  readRemovalRecord,
-  writeRemovalRecord,
-} from '../removal-record.js';
+import { type RemovalRecord, readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
 import { stateInForce } from '../state-in-force.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
 import { oneLine } from '../terminal-safe.js';
@@ -191,7 +186,7 @@ export async function createTenant(
   const rows = checked.get(placed)?.rows;
   if (rows && 'unchecked' in rows) ctx.warn(uncheckedWarning(id, placed, rows.unchecked));
   // the rows were taken back on purpose, or there are none: the id is in use on that shard again
-  else if (opts.adoptRows || rows) await deleteRemovalRecord(ctx, id, placed);
+  else if (opts.adoptRows || rows) await updateRemovalRecord(ctx, id, placed, undefined);
 }
 
 /**
@@ -314,15 +309,12 @@ export function idAfterRemoval(
  * is written already: a failure here is a warning naming what it risks.
  */
 async function recordRemoval(ctx: CtlContext, id: string, shard: string, rows: RowCounts | undefined) {
-  const left = rows === undefined ? 'unchecked' : anyRows(rows) ? 'present' : undefined;
-  try {
-    if (left) await writeRemovalRecord(ctx, id, shard, left);
-    else await deleteRemovalRecord(ctx, id, shard);
-  } catch (error) {
-    ctx.warn(
-      `the removal record of tenant id ${id} on shard ${shard} could not be ${left ? 'written' : 'deleted'} (${(error as Error).message.split('\n')[0]}): ${left ? 'a `tenants create` of the id there without a database password will only warn' : 'a `tenants create` of the id there without a database password will refuse it'}`,
-    );
-  }
+  await updateRemovalRecord(
+    ctx,
+    id,
+    shard,
+    rows === undefined ? 'unchecked' : anyRows(rows) ? 'present' : undefined,
+  );
 }
 
 /**
@@ -371,6 +363,10 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
   if (record) {
+    // the move copied rows to its target, and its source may keep some: both shards may hold
+    // rows of the id now, so both are recorded (the entry's own shard is, above)
+    for (const other of [record.from, record.to].filter((s) => s !== shard))
+      await updateRemovalRecord(ctx, id, other, 'unchecked');
     await deleteMoveRecord(ctx, id);
     ctx.out(
       `the record of its interrupted move from shard ${record.from} to ${record.to} was deleted; rows it copied may be on both shards`,
