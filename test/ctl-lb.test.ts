@@ -15,6 +15,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +26,8 @@ import { READY_MS } from '../src/entry/agent-check-server.js';
 import { HAPROXY_SOCKET, STATE_DIR } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
 import { HAPROXY } from './helpers/api.js';
-import { ctl } from './helpers/ctl.js';
-import { etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
+import { ctl, ctlAsync } from './helpers/ctl.js';
+import { etcdDel, etcdDelKey, etcdGet, etcdGetKey, etcdPut, etcdPutKey } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const ONE_LINE = /^shardgate-ctl: [^\n]+ \(see shardgate-ctl [^\n]*--help\)\n$/;
@@ -166,6 +168,76 @@ describe('shardgate-ctl lb weight', () => {
         if (v === undefined) etcdGet(k) !== undefined && etcdDel(k);
         else etcdPut(k, v);
       });
+    }
+  });
+
+  it('weight 0 that leaves only instances not answering ready is refused, lb weight and config apply alike, unless --force', async () => {
+    // (ctlAsync: this process's servers must answer while the CLI runs)
+    // an outside check: api-1 drained 0.3 s after SIGTERM to api-2 (draining, /health/ready 503);
+    // 24 of 60 requests through HAProxy were answered 503 in the next 3.4 s. Two instances of a
+    // prefix of its own, each a server of this test answering /health/ready as told
+    const prefix = `/ct-ready-${randomBytes(4).toString('hex')}/`;
+    const env = { SHARDGATE_ETCD_PREFIX: prefix };
+    const ready = new Map<string, boolean>();
+    const servers = await Promise.all(
+      ['x1', 'x2'].map(
+        (id) =>
+          new Promise<{ id: string; server: Server; url: string }>((resolve) => {
+            const server = createServer((_req, res) => {
+              res.statusCode = ready.get(id) ? 200 : 503;
+              res.end();
+            });
+            server.listen(0, '127.0.0.1', () =>
+              resolve({ id, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+            );
+          }),
+      ),
+    );
+    const keys: string[] = [];
+    try {
+      for (const { id, url } of servers) {
+        keys.push(`${prefix}instances/${id}`);
+        etcdPutKey(
+          `${prefix}instances/${id}`,
+          JSON.stringify({ url, configRevision: 0, startedAt: new Date().toISOString() }),
+        );
+      }
+      keys.push(`${prefix}lb/weights/x1`, `${prefix}lb/weights/x2`);
+      ready.set('x1', true).set('x2', false);
+      const refused = await ctlAsync(['lb', 'weight', 'x1', '0'], env);
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toMatch(ONE_LINE);
+      expect(refused.stderr).toContain(
+        'weight 0 for x1 leaves HAProxy no server that serves: no other instance with a weight above 0 answers ready now (x2: not ready)',
+      );
+      expect(etcdGetKey(`${prefix}lb/weights/x1`)).toBeUndefined();
+      // a file that drains it is refused alike, in a dry run too
+      const file = join(mkdtempSync(join(tmpdir(), 'ct-ready-')), 'weights.yaml');
+      writeFileSync(file, 'lb:\n  weights:\n    x1: 0\n');
+      const apply = await ctlAsync(['config', 'apply', '-f', file, '--dry-run'], env);
+      expect(apply.code, apply.stderr).toBe(1);
+      expect(apply.stderr).toContain('answers ready now (x2: not ready)');
+      // the other one ready: allowed
+      ready.set('x2', true);
+      const allowed = await ctlAsync(['lb', 'weight', 'x1', '0'], env);
+      expect(allowed.code, allowed.stderr).toBe(0);
+      expect(etcdGetKey(`${prefix}lb/weights/x1`)).toBe('0');
+      etcdDelKey(`${prefix}lb/weights/x1`);
+      // one that does not answer at all counts as not serving too; --force drains all the same
+      servers[1]!.server.close();
+      ready.set('x2', false);
+      etcdPutKey(
+        `${prefix}instances/x2`,
+        JSON.stringify({ url: 'http://127.0.0.1:1', configRevision: 0, startedAt: new Date().toISOString() }),
+      );
+      const gone = await ctlAsync(['lb', 'weight', 'x1', '0'], env);
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toContain('(x2: not answering)');
+      const forced = await ctlAsync(['lb', 'weight', 'x1', '0', '--force'], env);
+      expect(forced.code, forced.stderr).toBe(0);
+    } finally {
+      for (const key of keys) etcdDelKey(key);
+      for (const { server } of servers) server.close();
     }
   });
 

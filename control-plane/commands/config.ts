@@ -48,7 +48,7 @@ import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
 import { unmanagedKeyProblems } from '../unmanaged-keys.js';
 import { problemsMessage, validateChanges } from '../validate-changes.js';
-import { servingInstances } from './lb.js';
+import { drainLeavesNoReadyServer, servingInstances } from './lb.js';
 import { sameServer, writableMasterCheck } from './shards.js';
 
 export async function exportCommand(
@@ -146,7 +146,7 @@ export async function applyCommand(
   // judged as commitChanges and the instances judge it: over the values in force
   const inForce = await stateInForce(ctx, read);
   const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce.entries)];
-  const drain = opts.force ? undefined : lastDrainProblem(read, changes, inForce);
+  const drain = opts.force ? undefined : await lastDrainProblem(read, changes, inForce);
   if (drain) problems.push(drain);
   if (!opts.force && !opts.adoptRows) problems.push(...(await removedTenantProblems(ctx, changes)));
   if (problems.length > 0 || since.notes.length > 0) {
@@ -205,16 +205,17 @@ export async function applyCommand(
 }
 
 /**
- * The check `lb weight` makes (refuseLastDrain), for a whole file: changes that leave no
- * registered instance with a weight above 0, while one had it, are refused unless --force. Before,
- * a file with every weight at 0 was applied (an outside check), and HAProxy answered every
- * request 503. Judged over the values in force, as the instances and lb sync hold them.
+ * The checks `lb weight` makes (refuseLastDrain, drainLeavesNoReadyServer), for a whole file:
+ * changes that leave no registered instance with a weight above 0, while one had it, or only ones
+ * that do not answer ready, are refused unless --force. Before, a file with every weight at 0 was
+ * applied (an outside check), and HAProxy answered every request 503. Judged over the values in
+ * force, as the instances and lb sync hold them.
  */
-function lastDrainProblem(
+async function lastDrainProblem(
   read: PrefixRead,
   changes: readonly Change[],
   inForce: StateInForce,
-): RejectedKey | undefined {
+): Promise<RejectedKey | undefined> {
   const before = servingInstances(inForce.state.snapshot);
   if (before.length === 0 || !changes.some((c) => c.key.startsWith('lb/weights/'))) return undefined;
   const entries = new Map(inForce.entries);
@@ -222,11 +223,18 @@ function lastDrainProblem(
     if (c.new === undefined) entries.delete(c.key);
     else entries.set(c.key, c.new);
   }
-  if (servingInstances(loadState({ ...read, entries }).snapshot).length > 0) return undefined;
-  return {
-    key: 'lb/weights/',
-    reason: `the file leaves no registered instance (${before.join(', ')}) with a weight above 0: HAProxy would answer every request 503 (--force applies it anyway)`,
-  };
+  const after = loadState({ ...read, entries }).snapshot;
+  const staying = servingInstances(after);
+  if (staying.length === 0)
+    return {
+      key: 'lb/weights/',
+      reason: `the file leaves no registered instance (${before.join(', ')}) with a weight above 0: HAProxy would answer every request 503 (--force applies it anyway)`,
+    };
+  const problem = await drainLeavesNoReadyServer(
+    after,
+    before.filter((id) => !staying.includes(id)),
+  );
+  return problem ? { key: 'lb/weights/', reason: `${problem} (--force applies it anyway)` } : undefined;
 }
 
 /**

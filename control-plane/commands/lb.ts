@@ -4,7 +4,8 @@
  * as `breakers set`). An instance that is not registered now (no
  * `instances/<id>`: down, not started yet, or a typo) still gets its weight, with a warning on
  * stderr naming it, printed once the write is done. A 0 that would leave no registered instance
- * with a weight above 0 is refused unless `--force` (refuseLastDrain).
+ * with a weight above 0 is refused unless `--force` (refuseLastDrain), and so is one that leaves
+ * only instances that do not answer ready (drainLeavesNoReadyServer).
  * `lb unset <instanceId>`: delete the key; `lb sync` then gives the server its haproxy.cfg weight
  * again, ending a weight-0 drain. `lb weights [--json]`: every weight key in force, each instance
  * registered or not.
@@ -14,6 +15,7 @@ import { INSTANCE_ID_PATTERN } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { readiness } from '../instance-readiness.js';
 import { loadState, readPrefix } from '../prefix-read.js';
 import { settingNumber } from '../setting-number.js';
 import { stateInForce } from '../state-in-force.js';
@@ -81,9 +83,17 @@ export async function setWeight(
     throw new UserError(`invalid ${ctx.prefix}${key}: "${clip(weightText)}" is not a whole number 0–256`);
   const registration = `instances/${instanceId}`;
   let registered = true;
-  await writeKeys(ctx, (read) => {
+  await writeKeys(ctx, async (read) => {
     registered = read.entries.has(registration);
-    if (weight.value === 0 && !force) refuseLastDrain(loadState(read).snapshot, instanceId);
+    if (weight.value === 0 && !force) {
+      const snap = loadState(read).snapshot;
+      refuseLastDrain(snap, instanceId);
+      const after = { ...snap, lbWeights: new Map(snap.lbWeights).set(instanceId, 0) };
+      const problem = servingInstances(snap).includes(instanceId)
+        ? await drainLeavesNoReadyServer(after, [instanceId])
+        : undefined;
+      if (problem) throw new UserError(`${problem}; nothing written. Re-run with --force to drain it anyway`);
+    }
     return new Map([[key, weight.text]]);
   });
   if (!registered) {
@@ -120,6 +130,27 @@ function refuseLastDrain(snap: ConfigSnapshot, instanceId: string): void {
   throw new UserError(
     `${instanceId} is the last registered instance with a weight above 0: weight 0 leaves HAProxy no server to send requests to (every request answered 503); nothing written. Re-run with --force to drain them all`,
   );
+}
+
+/**
+ * Why draining `drained` (instances serving before, weight 0 in `after`) leaves HAProxy no server
+ * that serves, though registered instances with a weight above 0 stay in `after`: none of those
+ * answers ready now (draining after SIGTERM, loading its config, hung). Undefined when one does,
+ * when nothing is drained, or when none stays (refuseLastDrain's case). Before, only registration
+ * counted: an outside check drained api-1 0.3 s after SIGTERM to api-2, and 24 of 60 requests
+ * through HAProxy were answered 503 in the next 3.4 s.
+ */
+export async function drainLeavesNoReadyServer(
+  after: ConfigSnapshot,
+  drained: readonly string[],
+): Promise<string | undefined> {
+  const staying = servingInstances(after);
+  if (drained.length === 0 || staying.length === 0) return undefined;
+  const urls = new Map(staying.map((id) => [id, after.instances.get(id)!.url]));
+  const answers = await readiness([...urls.values()]);
+  const states = staying.map((id) => [id, answers.get(urls.get(id)!)] as const);
+  if (states.some(([, state]) => state === 'ready')) return undefined;
+  return `weight 0 for ${drained.join(', ')} leaves HAProxy no server that serves: no other instance with a weight above 0 answers ready now (${states.map(([id, state]) => `${id}: ${state}`).join(', ')}), and every request would be answered 503`;
 }
 
 /**

@@ -9,6 +9,7 @@
 import { topology } from '../../stack/topology.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
+import { readiness } from '../instance-readiness.js';
 import { instanceRejections } from '../instance-rejections.js';
 import { haproxyView } from '../lb/haproxy-view.js';
 import { readPrefix } from '../prefix-read.js';
@@ -39,26 +40,6 @@ async function liveReplication(
     }
   }
   return undefined;
-}
-
-/**
- * What each registered instance answers at `/health/ready` within 1 s: `ready`, `not ready`
- * (503: loading its config or draining) or `not answering` (hung, or gone before its lease ran
- * out). All asked at once.
- */
-async function readiness(urls: string[]): Promise<Map<string, string>> {
-  const answers = await Promise.all(
-    urls.map(async (url) => {
-      try {
-        const res = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1000) });
-        await res.body?.cancel();
-        return [url, res.ok ? 'ready' : 'not ready'] as const;
-      } catch {
-        return [url, 'not answering'] as const;
-      }
-    }),
-  );
-  return new Map(answers);
 }
 
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
