@@ -15,6 +15,7 @@ import {
   connectShardServer,
   type FollowCheck,
   followPositions,
+  notFollowingReason,
   replicaApplied,
   replicaFollows,
   replicationStopped,
@@ -194,7 +195,7 @@ async function replicasAt(
 /** `replica A has applied transactions master M does not have (replica …, master …)` */
 function notFollowing(replica: string, master: string, check: FollowCheck): string {
   return check.follows === false
-    ? `replica ${replica} has applied transactions master ${master} does not have ${followPositions(check)}`
+    ? notFollowingReason(replica, master, check)
     : `replica ${replica}'s position could not be compared with master ${master}'s ${followPositions(check)}`;
 }
 

@@ -322,21 +322,40 @@ export interface FollowCheck {
    * position, or a MariaDB server and a MySQL one)
    */
   follows: boolean | undefined;
+  /**
+   * the server has no replication configured (SHOW SLAVE STATUS answers no row): a master, or a
+   * stand-alone server, whose empty applied position is contained in any master's; `follows` is
+   * false then (an outside check added shard-2's master as shard-1's replica: exit 0, no warning)
+   */
+  notReplicating?: true;
 }
 
 /**
- * Does the server on `replica` replicate from the one on `master`? Reads the replica's applied
- * position, THEN the master's committed one: in that order a replica of that master is always
- * contained in it (replica-follows.ts). SQL errors are thrown as they are.
+ * Does the server on `replica` replicate from the one on `master`? Checks that it replicates at
+ * all, then reads its applied position, THEN the master's committed one: in that order a replica
+ * of that master is always contained in it (replica-follows.ts). SQL errors are thrown as they
+ * are.
  */
 export async function replicaFollows(replica: Connection, master: Connection): Promise<FollowCheck> {
+  const notReplicating = (await replicationStopped(replica)) === 'no replication configured';
   const r = await positionOf(replica, 'replica');
   const m = await positionOf(master, 'master');
   // read after the master's position: it holds at least what that names
   const state = m.flavour === 'mariadb' ? String((await scalar(master, BINLOG_STATE_SQL)) ?? '') : undefined;
+  if (notReplicating) return { replica: r.position, master: m.position, follows: false, notReplicating };
   const follows =
     r.flavour === m.flavour ? followsMaster(r.position, m.position, r.flavour, state) : undefined;
   return { replica: r.position, master: m.position, follows };
+}
+
+/**
+ * Why a replica does not follow its master (`follows` false): not replicating at all, or ahead of
+ * it; for the messages of add-replica, set-master and tenants move.
+ */
+export function notFollowingReason(replica: string, master: string, check: FollowCheck): string {
+  return check.notReplicating
+    ? `${replica} is not a replica: it has no replication configured (SHOW SLAVE STATUS answers no row), so it does not replicate from master ${master}`
+    : `replica ${replica} has applied transactions master ${master} does not have ${followPositions(check)}`;
 }
 
 /** `(replica 0-11-272, master 0-21-107)`: the two positions a FollowCheck read, for a message */

@@ -955,6 +955,33 @@ describe('shardgate-ctl shards: a replica must replicate from the shard master',
     }
   });
 
+  it("add-replica refuses a server that replicates from nothing (another shard's master), saying so", async () => {
+    // an outside check: shard-2's master added as shard-1's replica, and the reverse, exit 0 with no
+    // warning: its applied position is empty, which any master's position contains
+    const { ahead, behind } = await shardsBySeq();
+    for (const [master, stranger] of [
+      [behind.master, ahead.master],
+      [ahead.master, behind.master],
+    ] as const) {
+      const id = unique('norepl');
+      const key = `shards/${id}`;
+      created.add(key);
+      try {
+        expect(ctl(['shards', 'add', id, '--master', master]).code).toBe(0);
+        const written = etcdGet(key);
+        const refused = ctl(['shards', 'add-replica', id, stranger], ENV);
+        expect(refused.code, refused.stderr).toBe(1);
+        expect(refused.stderr).toMatch(ONE_LINE);
+        expect(refused.stderr).toContain(
+          `${stranger} is not a replica: it has no replication configured (SHOW SLAVE STATUS answers no row), so it does not replicate from master ${master}; nothing written (--force to write it anyway)`,
+        );
+        expect(etcdGet(key)).toBe(written);
+      } finally {
+        cleanUp(key);
+      }
+    }
+  });
+
   it('add-replica writes a replica it cannot check (a login refused, as without SHARDGATE_DB_PASSWORD) with a warning: adding one needs etcd only', () => {
     const id = unique('follow');
     const key = `shards/${id}`;

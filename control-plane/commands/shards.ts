@@ -35,7 +35,13 @@ import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
 import { stateInForce } from '../state-in-force.js';
-import { connectShardServer, type FollowCheck, followPositions, replicaFollows } from '../tenant-rows.js';
+import {
+  connectShardServer,
+  type FollowCheck,
+  followPositions,
+  notFollowingReason,
+  replicaFollows,
+} from '../tenant-rows.js';
 import { terminalSafe } from '../terminal-safe.js';
 import { problemsMessage } from '../validate-changes.js';
 import { wholeNumber } from '../whole-number.js';
@@ -211,7 +217,9 @@ async function requireFollowing(
     );
     return;
   }
-  const problem = `replica ${r} has applied transactions master ${m} does not have ${followPositions(check)}: it does not replicate from this shard's master`;
+  const problem = check.notReplicating
+    ? notFollowingReason(r, m, check)
+    : `${notFollowingReason(r, m, check)}: it does not replicate from this shard's master`;
   if (!force) throw new UserError(`${problem}; nothing written (--force to write it anyway)`);
   ctx.warn(`shards add-replica: warning: ${problem}; writing it anyway (--force)`);
 }
@@ -234,7 +242,7 @@ async function warnReplicasAhead(ctx: CtlContext, id: string, shard: ShardConfig
       );
     else if (check.follows === false)
       ctx.warn(
-        `shards set-master: warning: replica ${r} has applied transactions the new master ${m} does not have ${followPositions(check)}: it will not be read from until it is re-seeded from the new master`,
+        `shards set-master: warning: ${check.notReplicating ? notFollowingReason(r, `${m} (the new master)`, check) : `replica ${r} has applied transactions the new master ${m} does not have ${followPositions(check)}`}: it will not be read from until it is re-seeded from the new master`,
       );
     else if (check.follows === undefined)
       ctx.warn(
