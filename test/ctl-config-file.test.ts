@@ -127,6 +127,26 @@ describe('shardgate-ctl config: small fixes', () => {
     expect(etcdGetKey(record)).toBeUndefined();
   });
 
+  it('config apply warns of a tenant a file points at another shard: its rows do not follow', () => {
+    // an outside check: a tenant of 3,302 members repointed with only the diff line printed
+    put('shards/cb-s5', shard(3316));
+    put('shards/cb-s6', shard(3326));
+    put('tenants/cb-rp', TENANT('cb-s5'));
+    const file = join(dir, 'repoint.yaml');
+    writeFileSync(file, 'tenants:\n  cb-rp: {shard: cb-s6, status: active}\n');
+    const r = ctl(['config', 'apply', '-f', file, '--dry-run'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      'shardgate-ctl: config apply: warning: tenant cb-rp is pointed from shard cb-s5 to shard cb-s6: its rows stay on cb-s5, and on cb-s6 it answers as a new, empty library; `tenants move cb-rp --to cb-s6` copies them',
+    );
+    expect(r.stdout).toContain('dry run: 1 change(s) not applied');
+    // a status change only: no warning
+    writeFileSync(file, 'tenants:\n  cb-rp: {shard: cb-s5, status: readonly}\n');
+    const status = ctl(['config', 'apply', '-f', file, '--dry-run'], env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stderr).not.toContain('is pointed from');
+  });
+
   it('config apply -f /dev/zero or /dev/urandom: refused in one line, exit 1, nothing read', () => {
     for (const device of ['/dev/zero', '/dev/urandom']) {
       const r = ctl(['config', 'apply', '-f', device, '--dry-run'], env);
