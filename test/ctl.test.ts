@@ -205,6 +205,55 @@ describe('shardgate-ctl', () => {
     }
   });
 
+  it('status names a breaker the instances report open, and why a replica is excluded', async () => {
+    // an outside check: a shard whose master was down showed nothing wrong in status while every
+    // write of its tenants answered 503, and the text left out the reason --json gave
+    const shard = `ct-dead-${randomBytes(3).toString('hex')}`;
+    created.add(`shards/${shard}`);
+    const made = ctl([
+      'shards',
+      'add',
+      shard,
+      '--master',
+      '127.0.0.1:3999',
+      '--replica',
+      '127.0.0.1:3998',
+      '--force',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    const tenant = uniqueTenantId('ct-dead');
+    created.add(`tenants/${tenant}`);
+    expect(ctl(['tenants', 'create', tenant, '--shard', shard]).code).toBe(0);
+    const [api1] = INSTANCES as [string];
+    const breaker = `mysql-master:${shard}`;
+    const status = await waitFor(
+      async () => {
+        // writes to the dead master until its breaker opens on api-1
+        await fetch(`${api1}/v1/members`, {
+          method: 'POST',
+          headers: { 'X-Tenant-ID': tenant, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ email: 'a@example.com', name: 'A', password: 'correct horse' }),
+        }).then((r) => r.body?.cancel());
+        const s = JSON.parse(ctl(['status', '--json']).stdout) as {
+          openBreakers: { breaker: string; state: string; instances: string[] }[];
+        };
+        return s.openBreakers.find((b) => b.breaker === breaker && b.instances.includes('api-1'))
+          ? s
+          : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, what: `${breaker} reported open by api-1` },
+    );
+    expect(status.openBreakers.find((b) => b.breaker === breaker)?.state).toMatch(/^(open|half-open)$/);
+    const text = ctl(['status']).stdout;
+    expect(text).toMatch(
+      new RegExp(`  ! ${breaker} (open|half-open) on [^\n]*api-1[^\n]*: its calls are refused at once`),
+    );
+    // the excluded replica with its reason, as --json gives it
+    expect(text).toMatch(/127\.0\.0\.1:3998\/shardgate +excluded +lag [^\n]+ \(.+\)/);
+    etcdDel(`tenants/${tenant}`);
+    etcdDel(`shards/${shard}`);
+  });
+
   it('status shows no instance behind after a put that changes nothing but the revision', async () => {
     const key = 'replication/ryw_timeout_ms';
     const restore = etcdOverride(key, etcdGet(key) ?? '200');

@@ -2,13 +2,15 @@
  * `status [--json]`: the cluster as etcd describes it — revision, shards with hosts and tenant
  * counts, LB weights (naming a weighted instance that is not registered), breaker settings in
  * force, rejected keys, and the instances registered under their leases with the config revision
- * each has applied and what each answers at /health/ready right now. On HAProxy's host also its
+ * each has applied and what each answers at /health/ready right now, the breakers they report
+ * open or half-open, and why an instance excludes a replica. On HAProxy's host also its
  * servers, and each instance HAProxy treats otherwise than etcd asks (lb/haproxy-view.ts).
  */
 
 import { topology } from '../../stack/topology.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
+import { breakerTrouble } from '../instance-breakers.js';
 import { readiness } from '../instance-readiness.js';
 import { instanceRejections } from '../instance-rejections.js';
 import { haproxyView } from '../lb/haproxy-view.js';
@@ -23,6 +25,8 @@ interface ReplicaLag {
   node: string;
   state: string;
   lagSeconds: number | null;
+  /** why the instance does not read from it, when it does not */
+  lastError?: string | null;
 }
 
 /** Live replica lag as a running instance measures it (the first registered one that answers). */
@@ -54,11 +58,12 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   const snap = s.snapshot;
   const urls = [...snap.instances.values()].map((i) => i.url);
   const socket = haproxySocketPath(undefined, ctx.env);
-  const [live, ready, rejections, found] = await Promise.all([
+  const [live, ready, rejections, found, troubled] = await Promise.all([
     liveReplication(urls),
     readiness(urls),
     instanceRejections(urls),
     haproxyView(socket, topology.haproxy.backend, snap),
+    breakerTrouble([...snap.instances].map(([id, info]) => ({ id, url: info.url }))),
   ]);
   // no socket at the default path: not HAProxy's host; at a path set on purpose: a problem to say
   const haproxy =
@@ -95,6 +100,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     tenants: snap.tenants.size,
     lbWeights: Object.fromEntries(snap.lbWeights),
     breakers: snap.breakers,
+    /** the breakers the instances report open or half-open now (instance-breakers.ts) */
+    openBreakers: troubled,
     cache: snap.cache,
     replication: snap.replication,
     mail: snap.mail,
@@ -131,7 +138,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     ctx.out(`  ${shardLine[i]}`);
     for (const r of sh.replicaLag ?? []) {
       const lag = r.lagSeconds === null ? 'unknown' : `${r.lagSeconds.toFixed(1)} s`;
-      ctx.out(`    ${r.node.padEnd(28)} ${r.state.padEnd(10)} lag ${lag}`);
+      const why = r.state !== 'admitted' && r.lastError ? `  (${oneLine(r.lastError)})` : '';
+      ctx.out(`    ${r.node.padEnd(28)} ${r.state.padEnd(10)} lag ${lag}${why}`);
     }
     if (sh.replicaLag) continue;
     if (!live) ctx.out('    replica lag: unknown (no instance reachable)');
@@ -172,6 +180,10 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
         .join(' ')}`,
     );
   }
+  for (const b of view.openBreakers)
+    ctx.out(
+      `  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: its calls are refused at once`,
+    );
   ctx.out('instances:');
   if (view.instances.length === 0) ctx.out('  none registered');
   const instanceLines = alignColumns(

@@ -1,0 +1,48 @@
+/**
+ * The circuit breakers the registered API instances report open or half-open right now
+ * (`GET /health/circuit-breakers`), for `status`: a shard master that is down shows there, and
+ * nowhere else the control plane looks (an outside check: `status` showed nothing wrong while
+ * every write of a shard's tenants answered 503). All instances asked at once, each within 1 s;
+ * one that does not answer is left out (status says what each answers at /health/ready).
+ */
+export interface BreakerTrouble {
+  /** e.g. `mysql-master:shard-1` */
+  breaker: string;
+  state: 'open' | 'half-open';
+  /** the instances reporting it so, in registration order */
+  instances: string[];
+}
+
+interface BreakerBody {
+  breakers?: { name?: unknown; state?: unknown }[];
+}
+
+export async function breakerTrouble(instances: { id: string; url: string }[]): Promise<BreakerTrouble[]> {
+  const reports = await Promise.all(
+    instances.map(async ({ id, url }) => {
+      try {
+        const res = await fetch(`${url}/health/circuit-breakers`, { signal: AbortSignal.timeout(1000) });
+        if (!res.ok) {
+          await res.body?.cancel();
+          return [];
+        }
+        const body = (await res.json()) as BreakerBody;
+        return (body.breakers ?? []).flatMap((b) =>
+          typeof b.name === 'string' && (b.state === 'open' || b.state === 'half-open')
+            ? [{ id, breaker: b.name, state: b.state as BreakerTrouble['state'] }]
+            : [],
+        );
+      } catch {
+        return [];
+      }
+    }),
+  );
+  const byBreaker = new Map<string, BreakerTrouble>();
+  for (const { id, breaker, state } of reports.flat()) {
+    const key = `${breaker}\n${state}`;
+    const entry = byBreaker.get(key) ?? { breaker, state, instances: [] };
+    entry.instances.push(id);
+    byBreaker.set(key, entry);
+  }
+  return [...byBreaker.values()].sort((a, b) => a.breaker.localeCompare(b.breaker));
+}
