@@ -157,6 +157,10 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
   const started = p.record ? Date.parse(p.record.startedAt) || Date.now() : Date.now();
   const done: Undo = { statusWritten: false, copied: false, switchSent: false };
   let copy: { digests: TableDigests; position: string };
+  // since when writes are refused: this move's own readonly, or, when a dead move's is still in
+  // force, at most since that one began (an outside check: a resumed move whose tenant had been
+  // set active again in between reported 16.0 s refused, for about 1.5 s)
+  let refused = { since: started, atMost: Boolean(p.record) };
   try {
     if (!p.record) {
       p.record = {
@@ -170,6 +174,7 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
       await writeMoveRecord(ctx, id, p.record);
     }
     if (moving.status !== now.status) {
+      refused = { since: Date.now(), atMost: false };
       const revision = await putPlacement(ctx, id, now, moving);
       done.statusWritten = true;
       const n = await waitForInstances(ctx, revision, waitMs);
@@ -202,7 +207,13 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
     await undo(ctx, p, moving, original, done, error);
     throw error;
   }
-  await finishSwitch(ctx, p, { revision, switched, copy: copy.digests, started });
+  await finishSwitch(ctx, p, {
+    revision,
+    switched,
+    copy: copy.digests,
+    started: refused.since,
+    refusedAtMost: refused.atMost,
+  });
   await dropSource(ctx, p);
 }
 
@@ -222,7 +233,16 @@ export async function finishSwitch(
     copy,
     started,
     resumed = false,
-  }: { revision: number; switched: Placement; copy: TableDigests; started?: number; resumed?: boolean },
+    refusedAtMost = resumed,
+  }: {
+    revision: number;
+    switched: Placement;
+    copy: TableDigests;
+    /** since when writes are refused; `refusedAtMost`: at most since then (a dead move began it) */
+    started?: number;
+    resumed?: boolean;
+    refusedAtMost?: boolean;
+  },
 ): Promise<void> {
   const { id, from, to, waitMs } = p;
   try {
@@ -261,7 +281,7 @@ export async function finishSwitch(
       const refused =
         started === undefined
           ? ''
-          : resumed
+          : refusedAtMost
             ? `; writes were refused for at most ${seconds} s (since the interrupted move began)`
             : `; writes were refused for ${seconds} s`;
       ctx.out(`tenant ${id}: ${switched.status} -> ${p.original} on shard ${to}; revision ${last}${refused}`);

@@ -588,13 +588,14 @@ describe('shardgate-ctl tenants move', () => {
   it('finishes a move killed after its copy when run again, or takes it back with --to its source', async () => {
     const finished = await newTenant('move-killed');
     const takenBack = await newTenant('move-killed-back');
-    for (const t of [finished, takenBack]) {
+    const reactivated = await newTenant('move-killed-active');
+    for (const t of [finished, takenBack, reactivated]) {
       await registerAndLogin(t, 'lib@example.com');
       await registerAndLogin(t, 'reader@example.com');
     }
     // hold each move at its replica wait, after the copy and before the switch, and kill it
     // there; released before the next move, whose first check wants the replica caught up
-    for (const t of [finished, takenBack]) {
+    for (const t of [finished, takenBack, reactivated]) {
       const release = await holdReplicaAt([t]);
       try {
         const run = ctlStart(['tenants', 'move', t, '--to', 'shard-2', '--wait-ms', '30000'], ENV);
@@ -638,7 +639,12 @@ describe('shardgate-ctl tenants move', () => {
     expect(again.stdout).toContain(
       `resuming an interrupted move of tenant ${finished} from shard shard-1 to shard shard-2`,
     );
-    expect(again.stdout).toContain(`tenant ${finished}: readonly -> active on shard shard-2`);
+    // the dead move's readonly was in force all along: refused since at most when it began
+    expect(again.stdout).toMatch(
+      new RegExp(
+        `tenant ${finished}: readonly -> active on shard shard-2; revision \\d+; writes were refused for at most [\\d.]+ s \\(since the interrupted move began\\)`,
+      ),
+    );
     expect(entry(finished)).toEqual({ shard: 'shard-2', status: 'active' });
     expect((await tenantRowCounts(masterPort('shard-2'), finished)).members).toBe(2);
     expect((await tenantRowCounts(masterPort('shard-1'), finished)).members).toBe(0);
@@ -656,6 +662,17 @@ describe('shardgate-ctl tenants move', () => {
     expect((await tenantRowCounts(masterPort('shard-1'), takenBack)).members).toBe(2);
     expect(moveRecord(takenBack)).toBeUndefined();
     expect(etcdGet(`moving/${takenBack}`)).toBeUndefined();
+
+    // made active again by hand before the re-run: the re-run's own readonly is what writes were
+    // refused for, never the time since the dead move began (an outside check read 16.0 s for
+    // about 1.5 s)
+    expect(ctl(['tenants', 'set-status', reactivated, 'active']).code).toBe(0);
+    const resumed = await rerun(['tenants', 'move', reactivated, '--to', 'shard-2']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const refusedFor = /writes were refused for ([\d.]+) s$/m.exec(resumed.stdout);
+    expect(refusedFor, resumed.stdout).not.toBeNull();
+    expect(Number(refusedFor![1])).toBeLessThanOrEqual(resumed.elapsedMs / 1000 + 0.05);
+    expect(entry(reactivated)).toEqual({ shard: 'shard-2', status: 'active' });
 
     for (const t of [finished, takenBack]) {
       const login = await api('POST', '/v1/auth/login', {
