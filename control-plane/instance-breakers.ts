@@ -1,5 +1,6 @@
 /**
- * The circuit breakers the registered API instances report open or half-open right now
+ * The circuit breakers the registered API instances report open or half_open right now (the
+ * contract's spelling, CONTRACT.md §6)
  * (`GET /health/circuit-breakers`), for `status`: a shard master that is down shows there, and
  * nowhere else the control plane looks (an outside check: `status` showed nothing wrong while
  * every write of a shard's tenants answered 503). All instances asked at once, each within 1 s;
@@ -8,7 +9,7 @@
 export interface BreakerTrouble {
   /** e.g. `mysql-master:shard-1` */
   breaker: string;
-  state: 'open' | 'half-open';
+  state: 'open' | 'half_open';
   /** the instances reporting it so, in registration order */
   instances: string[];
 }
@@ -28,7 +29,7 @@ export async function breakerTrouble(instances: { id: string; url: string }[]): 
         }
         const body = (await res.json()) as BreakerBody;
         return (body.breakers ?? []).flatMap((b) =>
-          typeof b.name === 'string' && (b.state === 'open' || b.state === 'half-open')
+          typeof b.name === 'string' && (b.state === 'open' || b.state === 'half_open')
             ? [{ id, breaker: b.name, state: b.state as BreakerTrouble['state'] }]
             : [],
         );

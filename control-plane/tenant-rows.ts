@@ -323,7 +323,7 @@ export interface FollowCheck {
    */
   follows: boolean | undefined;
   /**
-   * the server has no replication configured (SHOW SLAVE STATUS answers no row): a master, or a
+   * the server has no replication configured (replicationConfigured): a master, or a
    * stand-alone server, whose empty applied position is contained in any master's; `follows` is
    * false then (an outside check added shard-2's master as shard-1's replica: exit 0, no warning)
    */
@@ -337,7 +337,7 @@ export interface FollowCheck {
  * are.
  */
 export async function replicaFollows(replica: Connection, master: Connection): Promise<FollowCheck> {
-  const notReplicating = (await replicationStopped(replica)) === 'no replication configured';
+  const notReplicating = (await replicationConfigured(replica)) === false;
   const r = await positionOf(replica, 'replica');
   const m = await positionOf(master, 'master');
   // read after the master's position: it holds at least what that names
@@ -346,6 +346,25 @@ export async function replicaFollows(replica: Connection, master: Connection): P
   const follows =
     r.flavour === m.flavour ? followsMaster(r.position, m.position, r.flavour, state) : undefined;
   return { replica: r.position, master: m.position, follows };
+}
+
+/**
+ * Whether the server has any replication configured: MariaDB's every connection, named ones of a
+ * multi-source replica included (SHOW ALL SLAVES STATUS), MySQL's every channel. Undefined when
+ * the account may not ask (SLAVE MONITOR / REPLICATION CLIENT missing): the position check alone
+ * judges then, as before this check existed.
+ */
+async function replicationConfigured(connection: Connection): Promise<boolean | undefined> {
+  const sql = (await flavourOf(connection)) === 'mariadb' ? 'SHOW ALL SLAVES STATUS' : 'SHOW SLAVE STATUS';
+  try {
+    const [rows] = await connection.query<RowDataPacket[]>(sql);
+    return rows.length > 0;
+  } catch (error) {
+    const errno = (error as { errno?: number }).errno;
+    // ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR
+    if (errno === 1227 || errno === 1142) return undefined;
+    throw error;
+  }
 }
 
 /**

@@ -140,6 +140,16 @@ describe('shardgate-ctl config: small fixes', () => {
       'shardgate-ctl: config apply: warning: tenant cb-rp is pointed from shard cb-s5 to shard cb-s6: its rows stay on cb-s5, and on cb-s6 it answers as a new, empty library; `tenants move cb-rp --to cb-s6` copies them',
     );
     expect(r.stdout).toContain('dry run: 1 change(s) not applied');
+    // applied: the rows left on cb-s5 are recorded, as for a removal (an outside review)
+    const record = removalRecordKey(PREFIX, 'cb-rp', 'cb-s5');
+    records.add(record);
+    records.add(removalRecordKey(PREFIX, 'cb-rp', 'cb-s6'));
+    const applied = ctl(['config', 'apply', '-f', file], env);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(JSON.parse(etcdGetKey(record)!)).toMatchObject({ rows: 'unchecked' });
+    writeFileSync(file, 'tenants:\n  cb-rp: {shard: cb-s5, status: active}\n');
+    expect(ctl(['config', 'apply', '-f', file, '--adopt-rows'], env).code).toBe(0);
+    expect(etcdGetKey(record)).toBeUndefined();
     // a status change only: no warning
     writeFileSync(file, 'tenants:\n  cb-rp: {shard: cb-s5, status: readonly}\n');
     const status = ctl(['config', 'apply', '-f', file, '--dry-run'], env);

@@ -243,10 +243,10 @@ describe('shardgate-ctl', () => {
       },
       { timeoutMs: 20_000, intervalMs: 200, what: `${breaker} reported open by api-1` },
     );
-    expect(status.openBreakers.find((b) => b.breaker === breaker)?.state).toMatch(/^(open|half-open)$/);
+    expect(status.openBreakers.find((b) => b.breaker === breaker)?.state).toMatch(/^(open|half_open)$/);
     const text = ctl(['status']).stdout;
     expect(text).toMatch(
-      new RegExp(`  ! ${breaker} (open|half-open) on [^\n]*api-1[^\n]*: its calls are refused at once`),
+      new RegExp(`  ! ${breaker} (open|half_open) on [^\n]*api-1[^\n]*: its calls are refused at once`),
     );
     // the excluded replica with its reason, as --json gives it
     expect(text).toMatch(/127\.0\.0\.1:3998\/shardgate +excluded +lag [^\n]+ \(.+\)/);

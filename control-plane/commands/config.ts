@@ -147,11 +147,12 @@ export async function applyCommand(
   const inForce = await stateInForce(ctx, read);
   const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce.entries)];
   const drain = opts.force ? undefined : await lastDrainProblem(read, changes, inForce);
-  if (drain) problems.push(drain);
+  if (drain && 'key' in drain) problems.push(drain);
   if (!opts.force && !opts.adoptRows) problems.push(...(await removedTenantProblems(ctx, changes)));
   if (problems.length > 0 || since.notes.length > 0) {
     throw new UserError(problemsMessage(ctx.prefix, problems, since.notes));
   }
+  if (drain && 'warning' in drain) ctx.warn(drain.warning);
   await warnShardServers(ctx, changes, opts.force);
   warnTenantsRepointed(ctx, changes);
   // only once nothing can refuse any more: a refused command has its one error line and no other
@@ -216,7 +217,7 @@ async function lastDrainProblem(
   read: PrefixRead,
   changes: readonly Change[],
   inForce: StateInForce,
-): Promise<RejectedKey | undefined> {
+): Promise<RejectedKey | { warning: string } | undefined> {
   const before = servingInstances(inForce.state.snapshot);
   if (before.length === 0 || !changes.some((c) => c.key.startsWith('lb/weights/'))) return undefined;
   const entries = new Map(inForce.entries);
@@ -231,11 +232,14 @@ async function lastDrainProblem(
       key: 'lb/weights/',
       reason: `the file leaves no registered instance (${before.join(', ')}) with a weight above 0: HAProxy would answer every request 503 (--force applies it anyway)`,
     };
-  const problem = await drainLeavesNoReadyServer(
+  const drain = await drainLeavesNoReadyServer(
     after,
     before.filter((id) => !staying.includes(id)),
   );
-  return problem ? { key: 'lb/weights/', reason: `${problem} (--force applies it anyway)` } : undefined;
+  if (!drain) return undefined;
+  return drain.answered
+    ? { key: 'lb/weights/', reason: `${drain.problem} (--force applies it anyway)` }
+    : { warning: `config apply: warning: ${drain.problem}` };
 }
 
 /**
@@ -264,8 +268,8 @@ async function removedTenantProblems(ctx: CtlContext, changes: readonly Change[]
 
 /**
  * The removal records of the tenant entries an applied file changed (removal-record.ts): a
- * deleted entry (`--prune`, a file that drops it) leaves its rows on its shard, and this path
- * counts no rows, so it is recorded; a tenant a file brought back on a recorded shard with
+ * deleted entry (`--prune`, a file that drops it) or one pointed at another shard leaves its rows
+ * on its shard, and this path counts no rows, so it is recorded; a tenant a file brought back on a recorded shard with
  * `--adopt-rows` or `--force` (removedTenantProblems let it through) takes those rows again, so
  * that record goes.
  */
@@ -279,14 +283,16 @@ async function recordTenantChanges(ctx: CtlContext, changes: readonly Change[], 
       return typeof shard === 'string' && ID_PATTERN.test(shard) ? shard : undefined;
     };
     const [before, after] = [shardOf(c.old), shardOf(c.new)];
-    if (before && c.new === undefined) {
+    // deleted, or pointed at another shard: the rows stay where they were
+    if (before && before !== after) {
       await updateRemovalRecord(ctx, id, before, 'unchecked');
-      ctx.out(
-        `tenant ${id} removed from the directory: its rows stay on shard ${before}, and \`tenants create\` of the id there refuses it while they cannot be counted, unless --adopt-rows`,
-      );
-    } else if (after && after !== before && adopted && (await readRemovalRecord(ctx, id, after))) {
-      await updateRemovalRecord(ctx, id, after, undefined);
+      if (c.new === undefined)
+        ctx.out(
+          `tenant ${id} removed from the directory: its rows stay on shard ${before}, and \`tenants create\` of the id there refuses it while they cannot be counted, unless --adopt-rows`,
+        );
     }
+    // brought back on a shard recorded (removedTenantProblems let it through): its rows are its own
+    if (after && after !== before && adopted) await updateRemovalRecord(ctx, id, after, undefined);
   }
 }
 

@@ -83,19 +83,23 @@ export async function setWeight(
     throw new UserError(`invalid ${ctx.prefix}${key}: "${clip(weightText)}" is not a whole number 0–256`);
   const registration = `instances/${instanceId}`;
   let registered = true;
+  let unanswered: string | undefined;
   await writeKeys(ctx, async (read) => {
     registered = read.entries.has(registration);
     if (weight.value === 0 && !force) {
       const snap = loadState(read).snapshot;
       refuseLastDrain(snap, instanceId);
       const after = { ...snap, lbWeights: new Map(snap.lbWeights).set(instanceId, 0) };
-      const problem = servingInstances(snap).includes(instanceId)
+      const drain = servingInstances(snap).includes(instanceId)
         ? await drainLeavesNoReadyServer(after, [instanceId])
         : undefined;
-      if (problem) throw new UserError(`${problem}; nothing written. Re-run with --force to drain it anyway`);
+      if (drain?.answered)
+        throw new UserError(`${drain.problem}; nothing written. Re-run with --force to drain it anyway`);
+      unanswered = drain?.problem;
     }
     return new Map([[key, weight.text]]);
   });
+  if (unanswered) ctx.warn(`lb weight: warning: ${unanswered}`);
   if (!registered) {
     ctx.warn(
       `lb weight: warning: instance ${instanceId} is not registered now (no ${ctx.prefix}${registration}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies`,
@@ -135,22 +139,34 @@ function refuseLastDrain(snap: ConfigSnapshot, instanceId: string): void {
 /**
  * Why draining `drained` (instances serving before, weight 0 in `after`) leaves HAProxy no server
  * that serves, though registered instances with a weight above 0 stay in `after`: none of those
- * answers ready now (draining after SIGTERM, loading its config, hung). Undefined when one does,
- * when nothing is drained, or when none stays (refuseLastDrain's case). Before, only registration
+ * answers ready now. `answered`: at least one answered 503 (draining after SIGTERM, loading its
+ * config), a refusal; none answering at all (down, hung, or its registered URL not reachable from
+ * this host) is a warning. Undefined when one is ready, when nothing is drained, or when none
+ * stays (refuseLastDrain's case). Before, only registration
  * counted: an outside check drained api-1 0.3 s after SIGTERM to api-2, and 24 of 60 requests
  * through HAProxy were answered 503 in the next 3.4 s.
  */
 export async function drainLeavesNoReadyServer(
   after: ConfigSnapshot,
   drained: readonly string[],
-): Promise<string | undefined> {
+): Promise<{ problem: string; answered: boolean } | undefined> {
   const staying = servingInstances(after);
   if (drained.length === 0 || staying.length === 0) return undefined;
   const urls = new Map(staying.map((id) => [id, after.instances.get(id)!.url]));
   const answers = await readiness([...urls.values()]);
   const states = staying.map((id) => [id, answers.get(urls.get(id)!)] as const);
   if (states.some(([, state]) => state === 'ready')) return undefined;
-  return `weight 0 for ${drained.join(', ')} leaves HAProxy no server that serves: no other instance with a weight above 0 answers ready now (${states.map(([id, state]) => `${id}: ${state}`).join(', ')}), and every request would be answered 503`;
+  const listed = states.map(([id, state]) => `${id}: ${state}`).join(', ');
+  // none answered at all: maybe down, maybe only unreachable from this host (an instance
+  // registers 127.0.0.1 when it listens on every address: compose, another container). Said,
+  // not refused: the operator knows which
+  const answered = states.some(([, state]) => state === 'not ready');
+  return {
+    answered,
+    problem: answered
+      ? `weight 0 for ${drained.join(', ')} leaves HAProxy no server that serves: no other instance with a weight above 0 answers ready now (${listed}), and every request would be answered 503`
+      : `weight 0 for ${drained.join(', ')}: no other instance with a weight above 0 answered /health/ready from here (${listed}); if none of them serves, HAProxy answers every request 503`,
+  };
 }
 
 /**
