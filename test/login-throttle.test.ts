@@ -17,7 +17,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loginAccount } from '../src/auth/login-throttle.js';
+import { type LoginThrottlePolicy, loginAccount } from '../src/auth/login-throttle.js';
 import { RedisLoginThrottle } from '../src/auth/redis-login-throttle.js';
 import { MemoryConfigStore } from '../src/config/memory-config-store.js';
 import { webCryptoDerivedMac } from '../src/crypto/derived-mac.js';
@@ -225,6 +225,20 @@ describe('failed-login throttling', () => {
   });
 });
 
+/** A RedisLoginThrottle of this test on the stack's Redis, with breakers of `config` */
+function throttleOnStackRedis(config: MemoryConfigStore, policy: LoginThrottlePolicy): RedisLoginThrottle {
+  const logger = createLogger({ level: 'silent' });
+  const metrics = createNoopMetrics();
+  return new RedisLoginThrottle({
+    url: `redis://${topology.host}:${topology.redis.port}`,
+    breakers: new BreakerRegistry({ config, logger, metrics }),
+    logger,
+    metrics,
+    keyMac: webCryptoDerivedMac({ secret: 'spec-secret-spec-secret-spec-secret-01', label: 'spec' }),
+    policy,
+  });
+}
+
 describe('RedisLoginThrottle and a frozen Redis', () => {
   it('leaves no attempt of an admission it gave up on: after the freeze the account has no failures', async () => {
     // an outside check: accounts that only ever sent the right password were locked for the
@@ -239,15 +253,10 @@ describe('RedisLoginThrottle and a frozen Redis', () => {
         'breakers/redis/failure_threshold': '1000',
       },
     });
-    const logger = createLogger({ level: 'silent' });
-    const metrics = createNoopMetrics();
-    const throttle = new RedisLoginThrottle({
-      url: `redis://${topology.host}:${topology.redis.port}`,
-      breakers: new BreakerRegistry({ config, logger, metrics }),
-      logger,
-      metrics,
-      keyMac: webCryptoDerivedMac({ secret: 'freeze-secret-freeze-secret-freeze-01', label: 'freeze' }),
-      policy: { maxFailures: MAX_FAILURES, windowMs: 60_000, staleAttemptMs: STALE_MS },
+    const throttle = throttleOnStackRedis(config, {
+      maxFailures: MAX_FAILURES,
+      windowMs: 60_000,
+      staleAttemptMs: STALE_MS,
     });
     const frozenTenant = `${tenant}-fz`;
     try {
@@ -291,17 +300,7 @@ describe('RedisLoginThrottle and a frozen Redis', () => {
 
 describeLoginThrottle('RedisLoginThrottle', {
   make: async (policy) => {
-    const config = new MemoryConfigStore();
-    const logger = createLogger({ level: 'silent' });
-    const metrics = createNoopMetrics();
-    const throttle = new RedisLoginThrottle({
-      url: `redis://${topology.host}:${topology.redis.port}`,
-      breakers: new BreakerRegistry({ config, logger, metrics }),
-      logger,
-      metrics,
-      keyMac: webCryptoDerivedMac({ secret: 'spec-secret-spec-secret-spec-secret-01', label: 'spec' }),
-      policy,
-    });
+    const throttle = throttleOnStackRedis(new MemoryConfigStore(), policy);
     await throttle.ready();
     return throttle;
   },

@@ -64,10 +64,25 @@ export async function listWeights(ctx: CtlContext, opts: { json?: boolean }): Pr
 export async function unsetWeight(ctx: CtlContext, instanceId: string): Promise<void> {
   const key = `${WEIGHTS}${parseInstanceId(instanceId)}`;
   const after = `lb sync gives ${instanceId}'s server its haproxy.cfg weight`;
-  await writeKeys(ctx, () => new Map([[key, undefined]]), {
-    unchanged: `${key} is not set; nothing written: ${after}`,
-    changed: (changes) => [`- ${key} (was ${changes[0]!.old})`, `${after} now`],
-  });
+  let registered = true;
+  await writeKeys(
+    ctx,
+    (read) => {
+      registered = read.entries.has(`instances/${instanceId}`);
+      return new Map([[key, undefined]]);
+    },
+    {
+      unchanged: `${key} is not set; nothing written: ${after}`,
+      changed: (changes) => [`- ${key} (was ${changes[0]!.old})`, `${after} now`],
+    },
+  );
+  // "its server" may not exist (an outside check unset the weight of a typo): said as lb weight says it
+  if (!registered) ctx.warn(notRegistered('lb unset', ctx.prefix, instanceId));
+}
+
+/** the warning of lb weight|unset for an instance with no registration now */
+function notRegistered(command: string, prefix: string, instanceId: string): string {
+  return `${command}: warning: instance ${instanceId} is not registered now (no ${prefix}instances/${instanceId}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies`;
 }
 
 export async function setWeight(
@@ -100,11 +115,7 @@ export async function setWeight(
     return new Map([[key, weight.text]]);
   });
   if (unanswered) ctx.warn(`lb weight: warning: ${unanswered}`);
-  if (!registered) {
-    ctx.warn(
-      `lb weight: warning: instance ${instanceId} is not registered now (no ${ctx.prefix}${registration}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies`,
-    );
-  }
+  if (!registered) ctx.warn(notRegistered('lb weight', ctx.prefix, instanceId));
 }
 
 /** The instance id of `lb weight|unset`, checked before it becomes part of a key (`''` names no key). */
