@@ -15,6 +15,7 @@ import type { PasswordHasher } from './domain/password-hasher.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { BreakerRegistry } from './resilience/breaker-registry.js';
+import type { DocsAssets } from './routes/docs-page.js';
 import type { ConsistencyTokens } from './routing/consistency-token.js';
 import type { ShardStatus } from './routing/shard-router.js';
 import type { WritesInFlight } from './routing/writes-in-flight.js';
@@ -89,6 +90,11 @@ export interface Services {
    * refuses have. Left out (tests, a runtime that reports no revision): writes are checked, not held.
    */
   writesInFlight?: WritesInFlight;
+  /**
+   * Swagger UI's files for `/docs` (routes/docs-page.ts; Node: entry/swagger-ui-files.ts, from
+   * the swagger-ui-dist package). Left out: the page loads them from jsDelivr.
+   */
+  docsAssets?: DocsAssets;
 }
 
 export type AppEnv = {

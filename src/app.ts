@@ -7,7 +7,6 @@
  * unknown errors are logged with the request id and answered as a generic 500.
  */
 
-import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -27,6 +26,7 @@ import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilienc
 import { API_INFO, documentDocRoutes } from './routes/api-document.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerBookRoutes } from './routes/books.js';
+import { registerDocsRoutes } from './routes/docs-page.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerLoanRoutes } from './routes/loans.js';
 import { registerMemberRoutes } from './routes/members.js';
@@ -36,38 +36,6 @@ import { registerV1Context } from './routes/v1-context.js';
 export type { AppEnv, Services } from './app-env.js';
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
-/** swagger-ui-dist release /docs loads */
-const SWAGGER_UI_VERSION = '5.35.0';
-/**
- * Subresource integrity of that release's two files: the sha384 of the files in the npm package
- * swagger-ui-dist@5.35.0, which jsDelivr serves as they are (`npm pack swagger-ui-dist@5.35.0`,
- * then `openssl dgst -sha384 -binary <file> | base64`). A browser refuses other bytes from the
- * CDN. A new SWAGGER_UI_VERSION needs new values.
- */
-const SWAGGER_UI_INTEGRITY: Readonly<Record<string, string>> = {
-  'swagger-ui-bundle.js': 'sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9',
-  'swagger-ui.css': 'sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I',
-};
-
-/** the attributes of `url`'s integrity check (none for a file not listed above) */
-function integrityOf(url: string): string {
-  const hash = SWAGGER_UI_INTEGRITY[url.slice(url.lastIndexOf('/') + 1)];
-  return hash ? ` integrity="${hash}" crossorigin="anonymous"` : '';
-}
-
-/** the page of @hono/swagger-ui's own, with the integrity of each file */
-function swaggerPage(asset: { css: string[]; js: string[] }): string {
-  return `<div>
-      <div id="swagger-ui"></div>
-      ${asset.css.map((url) => `<link rel="stylesheet" href="${url}"${integrityOf(url)} />`).join('')}
-      ${asset.js.map((url) => `<script src="${url}"${integrityOf(url)}></script>`).join('')}
-      <script>
-        window.onload = () => {
-          window.ui = SwaggerUIBundle({ dom_id: '#swagger-ui', url: '/openapi.json' })
-        }
-      </script>
-    </div>`;
-}
 /** the answer to a body that is not plain JSON (another Content-Type, or compressed) */
 /** a 415 naming the header at fault in its detail and `errors`, as a 400 names its field */
 function unsupportedMediaType(field: 'header.Content-Type' | 'header.Content-Encoding', message: string) {
@@ -215,12 +183,8 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   registerLoanRoutes(app);
 
   app.doc31('/openapi.json', { openapi: '3.1.0', info: API_INFO });
-  // the page loads Swagger UI from jsDelivr, pinned (an unpinned URL changes under the page);
-  // offline, /openapi.json is the document
-  app.get(
-    '/docs',
-    swaggerUI({ url: '/openapi.json', version: SWAGGER_UI_VERSION, manuallySwaggerUIHtml: swaggerPage }),
-  );
+  // Swagger UI, pinned: from this instance when the entry gives its files, else from jsDelivr
+  registerDocsRoutes(app, services.docsAssets);
   documentDocRoutes(app);
 
   // a known path asked with a method it has no route for: 405 with Allow, else 404; OPTIONS of a

@@ -32,6 +32,7 @@ import { incomingHeader } from './incoming-header.js';
 import { NoContentResponse } from './no-content-response.js';
 import { installExpectContinue, preReadBodies, preReadBodyOf } from './pre-read-body.js';
 import { guardRawRequests, installRawRequestHandlers, requestErrorResponse } from './raw-request-guard.js';
+import { swaggerUiFiles } from './swagger-ui-files.js';
 
 function loadEnv() {
   try {
@@ -132,6 +133,9 @@ const loginThrottle = new RedisLoginThrottle({
   keyMac: nodeDerivedMac({ secret: env.SHARDGATE_JWT_SECRET!, label: 'shardgate/login-throttle/v1' }),
 });
 
+const docs = swaggerUiFiles();
+if (!docs.assets) logger.warn({ reason: docs.reason }, '/docs loads Swagger UI from jsDelivr');
+
 let draining = false;
 const app = createApp({
   instanceId,
@@ -145,6 +149,7 @@ const app = createApp({
   lifecycle: { isDraining: () => draining },
   preReadBody: (c) => preReadBodyOf((c.env as HttpBindings | undefined)?.incoming),
   writesInFlight,
+  docsAssets: docs.assets,
   callerGone: (c, atCommit) =>
     callerGoneOf((c.env as HttpBindings | undefined)?.incoming, atCommit ? askKernel : undefined),
   requestHeader: (c, name) => {

@@ -8,7 +8,7 @@
  * Contract:
  * - `setHeader(c, name, value)` remembers one header for this request's answer; the last value
  *   for a name wins. Use one spelling per name (`X-Cache`, not also `x-cache`).
- * - `jsonResponse(c, object, status)` and `textBody(c, text, status, contentType)` build the
+ * - `jsonResponse(c, object, status)` and `textBody(c, text, status, contentType)` (text or bytes) build the
  *   answer with every header set so far; a header set after that is not in it.
  * - `finishHeaders(c)` is for createApp's first middleware, after the route ran: an answer built
  *   some other way (the OpenAPI document, the docs page, anything Hono builds itself) gets the
@@ -38,7 +38,7 @@ export function setHeader(c: Context<AppEnv>, name: string, value: string): void
 
 export function textBody(
   c: Context<AppEnv>,
-  text: string | null,
+  text: string | Uint8Array | null,
   status: StatusCode,
   contentType?: string,
 ): Response {

@@ -41,7 +41,8 @@ export function documentDocRoutes(app: OpenAPIHono<AppEnv>): void {
     method: 'get',
     path: '/docs',
     tags: ['documentation'],
-    summary: 'Swagger UI over /openapi.json (loads its scripts from jsDelivr)',
+    summary:
+      'Swagger UI over /openapi.json (its files from this instance; from jsDelivr on a runtime without them)',
     responses: { 200: { description: 'an HTML page', content: { 'text/html': { schema: z.string() } } } },
   });
 }
