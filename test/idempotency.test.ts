@@ -108,6 +108,28 @@ describe('Idempotency-Key', () => {
     expect(outcomes.get('409 no_copy_available')).toBeGreaterThan(0);
   });
 
+  it("a registration's repeat with guessed passwords, across both instances, meets the login throttle", async () => {
+    // an outside check found a registration's password by replaying its key: 201 for the right
+    // guess, 422 for others, 101 guesses in 0.4 s, none throttled
+    const email = `vic-${Date.now()}@example.com`;
+    const vic = { email, name: 'Vic', password: 'Summer2026!' };
+    const headers = { 'Idempotency-Key': `signup-${email}` };
+    expect((await api('POST', '/v1/members', { tenant, headers, body: vic })).status).toBe(201);
+    const answers: number[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      const guess = await api('POST', '/v1/members', {
+        tenant,
+        headers,
+        base: INSTANCES[i % 2],
+        body: { ...vic, password: `guess-number-${i}` },
+      });
+      answers.push(guess.status);
+    }
+    expect(answers).toEqual([...Array(10).fill(422), 429, 429]);
+    const right = await api('POST', '/v1/members', { tenant, headers, body: vic });
+    expect([right.status, right.json.code]).toEqual([429, 'too_many_login_attempts']);
+  });
+
   it('a borrow answered 503 by a frozen master is done exactly once by its retry with the same key', async () => {
     const bookId = await addBook();
     restores.push(etcdOverride('breakers/mysql-master/call_timeout_ms', '500'));

@@ -8,13 +8,13 @@
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
-import { LOGIN_THROTTLE_POLICY, type LoginAdmission, loginAccount } from '../auth/login-throttle.js';
+import { LOGIN_THROTTLE_POLICY, loginAccount } from '../auth/login-throttle.js';
 import { changePassword, login } from '../domain/members.js';
-import { ProblemError } from '../http/problem.js';
 import { jsonResponse, textBody } from '../http/response-headers.js';
 import { markWrittenAndInvalidate } from './cached-read.js';
 import { markRead, unwrap, unwrapWrite } from './respond.js';
 import { email, jsonBody, jsonContent, password, problems, tenantHeaders } from './schemas.js';
+import { tooManyLoginAttempts } from './too-many-login-attempts.js';
 import { openapiV1, requireMember, requireWritable } from './v1-context.js';
 
 const loginBody = z.strictObject({ email, password: z.string().min(1).max(128) }).openapi('Login');
@@ -30,20 +30,6 @@ const changePasswordBody = z
   .openapi('ChangePassword');
 
 const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
-
-function tooManyLoginAttempts(refused: Extract<LoginAdmission, { admitted: false }>): ProblemError {
-  const { reason, retryAfterSeconds } = refused;
-  return new ProblemError({
-    status: 429,
-    code: 'too_many_login_attempts',
-    title: 'Too many login attempts',
-    detail:
-      reason === 'failures'
-        ? `too many failed password checks for this account; try again in ${retryAfterSeconds} s`
-        : `too many password checks of this account at once; try again in ${retryAfterSeconds} s`,
-    headers: { 'Retry-After': String(retryAfterSeconds) },
-  });
-}
 
 export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
   openapiV1(

@@ -126,6 +126,43 @@ describe('Idempotency-Key', () => {
     expect(data.committed.idempotency.size).toBe(2);
   });
 
+  it("makes a registration's repeat a password check of its address: throttled, a wrong guess counted as a failed login", async () => {
+    // an outside check: replaying a known registration key with guessed passwords found the
+    // first one (201 replayed against 422) in 101 guesses in 0.4 s, with no throttle in the way
+    const { call } = setup();
+    const vic = { email: 'vic@example.com', name: 'Vic', password: 'Summer2026!' };
+    expect((await call('POST', '/v1/members', { key: 'signup-vic', body: vic })).status).toBe(201);
+    // the member's own retries (the same body) count nothing, however many
+    for (let i = 0; i < 12; i += 1) {
+      const retry = await call('POST', '/v1/members', { key: 'signup-vic', body: vic });
+      expect([retry.status, retry.res.headers.get('Idempotent-Replayed')]).toEqual([201, 'true']);
+    }
+    const answers: number[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      const guess = await call('POST', '/v1/members', {
+        key: 'signup-vic',
+        body: { ...vic, password: `guess-number-${i}` },
+      });
+      answers.push(guess.status);
+    }
+    // ten wrong guesses (LOGIN_THROTTLE_POLICY.maxFailures), then every check of the address is refused
+    expect(answers).toEqual([...Array(10).fill(422), 429, 429]);
+    const right = await call('POST', '/v1/members', { key: 'signup-vic', body: vic });
+    expect([right.status, right.json.code]).toEqual([429, 'too_many_login_attempts']);
+    expect(right.res.headers.get('Retry-After')).toMatch(/^\d+$/);
+    // the same account as a login's: the guesses locked the login too
+    const login = await call('POST', '/v1/auth/login', {
+      body: { email: 'VIC@example.com', password: vic.password },
+    });
+    expect(login.status).toBe(429);
+    // a first registration is no password check: another address is not held up
+    const ann = await call('POST', '/v1/members', {
+      key: 'signup-vic',
+      body: { email: 'ann@example.com', name: 'Ann', password: 'correct horse' },
+    });
+    expect(ann.status).toBe(201);
+  });
+
   it('takes no body and `{}` for the same request on a route without a body, also for a key stored before', async () => {
     const { call, register, data, book, services } = setup();
     const token = await register('lib@example.com');

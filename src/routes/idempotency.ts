@@ -12,6 +12,9 @@
  * - a repeat while the first is still running: 409 `idempotency_key_in_progress` with
  *   Retry-After 1 (also when it raced the first into the database: its own work rolls back);
  * - the key with another request: 422 `idempotency_key_reused`;
+ * - a registration's repeat (no token: its body holds a password) is a password check of its
+ *   address first: the login throttle admits it or answers 429, and a body other than the first
+ *   one's counts as a failed login;
  * - a key whose write committed but whose answer was never stored (the instance or the master
  *   went away in between; older than IN_PROGRESS_MS): 409 `idempotency_key_answer_lost` — the
  *   write is done, read the resource instead of sending it again.
@@ -22,6 +25,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../app-env.js';
+import { type LoginAttempt, loginAccount } from '../auth/login-throttle.js';
 import type { DerivedMac } from '../crypto/derived-mac.js';
 import type {
   DataAccess,
@@ -49,6 +53,7 @@ import { setHeader, textBody } from '../http/response-headers.js';
 import { fieldProblem } from '../http/validation-problem.js';
 import { ConflictPersistedError, DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { failureProblem } from './respond.js';
+import { tooManyLoginAttempts } from './too-many-login-attempts.js';
 
 /** a key row without an answer younger than this is a write still being answered */
 const IN_PROGRESS_MS = 10_000;
@@ -158,17 +163,17 @@ function canonicalBody(text: string): string {
  * sign-ups answered 422 `idempotency_key_reused` or 409 for a day, and the 422 told a stranger
  * that the key had been used (an outside check). A retry of one registration has the same
  * address, so it still finds its key. A body without an address (no route sends one here) keeps
- * `-`.
+ * `-`. `email` is the address, for the login throttle of a repeat (see `idempotentWrite`).
  */
-async function anonymousScope(mac: DerivedMac, text: string): Promise<string> {
+async function anonymousScope(mac: DerivedMac, text: string): Promise<{ scope: string; email?: string }> {
   let email: unknown;
   try {
     email = (JSON.parse(text) as { email?: unknown } | null)?.email;
   } catch {
-    return '-';
+    return { scope: '-' };
   }
-  if (typeof email !== 'string') return '-';
-  return `-${(await fingerprintOf(mac, `email\n${normaliseEmail(email)}`)).slice(0, 22)}`;
+  if (typeof email !== 'string') return { scope: '-' };
+  return { scope: `-${(await fingerprintOf(mac, `email\n${normaliseEmail(email)}`)).slice(0, 22)}`, email };
 }
 
 /**
@@ -210,6 +215,16 @@ function answerFrom(c: Parameters<MiddlewareHandler<AppEnv>>[0], record: Idempot
     : textBody(c, response.body, response.status as 200, response.headers['Content-Type']);
 }
 
+/** the login throttle's admission of a registration's repeat (429 when it refuses) */
+async function admitRepeat(
+  c: Parameters<MiddlewareHandler<AppEnv>>[0],
+  email: string,
+): Promise<LoginAttempt> {
+  const admission = await c.get('services').loginThrottle.admit(loginAccount(c.get('tenant').id, email));
+  if (!admission.admitted) throw tooManyLoginAttempts(admission);
+  return admission.attempt;
+}
+
 /** After the route's own checks, before its handler: see the top of this file. */
 export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const raw = requestHeader(c, IDEMPOTENCY_HEADER);
@@ -230,7 +245,8 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const principal = c.get('principal');
   const text = await c.req.text();
   // keys are per member: another member's key is another key
-  const key = `${principal?.memberId ?? (await anonymousScope(services.requestFingerprints, text))}/${given}`;
+  const anonymous = principal ? undefined : await anonymousScope(services.requestFingerprints, text);
+  const key = `${principal?.memberId ?? anonymous?.scope}/${given}`;
   const request = `${c.req.method}\n${c.req.path}\n`;
   const body = canonicalBody(text);
   const fingerprint = await fingerprintOf(services.requestFingerprints, request + body);
@@ -243,11 +259,18 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
       const member = await currentMember(services.data, tenant, principal);
       if (!member.value.ok) throw failureProblem(member.value);
     }
+    // A registration's body holds its password, so a repeat's answer (the stored 201, or 422)
+    // tells whether a guess is the password it was first sent with: an outside check found it in
+    // 101 guesses in 0.4 s, past argon2id and the login throttle. So a repeat of a key sent
+    // without a token is a password check of that address: admitted by the login throttle, and a
+    // differing body counts as a failed login (an equal one counts nothing).
+    const attempt = anonymous?.email === undefined ? undefined : await admitRepeat(c, anonymous.email);
     // a key stored before no body was taken for `{}` fingerprinted no body as the empty string
     const same =
       found.value.fingerprint === fingerprint ||
       (body === '{}' &&
         found.value.fingerprint === (await fingerprintOf(services.requestFingerprints, request)));
+    await attempt?.settle(same ? 'undecided' : 'failed');
     return answerFrom(c, found.value, same);
   }
 

@@ -33,6 +33,12 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       responses: {
         201: jsonContent(memberSchema, 'the new member; queues a welcome email'),
         ...problems(400, 404, 413, 423, 503),
+        // a repeat of an Idempotency-Key compares the password it was first sent with
+        429: {
+          ...problems(429)[429],
+          description:
+            'an Idempotency-Key sent again for this address while its account is throttled: a repeat is a password check (one with another body counts as a failed login)',
+        },
         // a registration looks at no Bearer token
         403: { ...problems(403)[403], description: 'the tenant is suspended' },
         ...conflicts({ email_taken: 'a member with this email (in any letter case) exists in this tenant' }),

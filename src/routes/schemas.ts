@@ -59,7 +59,7 @@ export function problems<S extends number>(
     415: 'the body is not application/json',
     422: 'the Idempotency-Key was sent with another request',
     423: 'tenant is read-only; while a move to another shard makes it so (about a second), with Retry-After',
-    429: 'too many failed password checks (logins and password changes) for this account: refused until Retry-After',
+    429: 'too many failed password checks (logins, password changes, registration repeats) for this account: refused until Retry-After',
     431: 'request headers too large (Node entry: over 16 KB)',
     503: 'a dependency is unavailable (Retry-After): `dependency_unavailable`; on a write `write_contended` when it waited past the call timeout for rows another request holds (not applied), `dependency_busy` when every connection of the instance to the master was in use (not sent), `write_outcome_unknown` when the master did not answer in time and the write could not be confirmed stopped (it may still apply: retry with the same Idempotency-Key), `tenant_moved` when the tenant was switched to another shard twice while the write ran (not applied: retry; switched once, the write goes to the new shard), or `config_not_loaded` from an instance that has not read the tenant directory from etcd yet (just started, or etcd unreachable since)',
   };
