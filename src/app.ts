@@ -14,6 +14,7 @@ import { matchedRoutes } from 'hono/route';
 import type { AppEnv, Services } from './app-env.js';
 import { CallerGoneError } from './domain/data-access.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
+import { BODY_LIMIT_BYTES, BODY_LIMIT_DETAIL } from './http/body-limit.js';
 import { answerCors, crossOriginWriteRefusal } from './http/cors.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { echoText } from './http/echo-text.js';
@@ -35,7 +36,8 @@ import { registerV1Context } from './routes/v1-context.js';
 
 export type { AppEnv, Services } from './app-env.js';
 
-export const BODY_LIMIT_BYTES = 16 * 1024;
+export { BODY_LIMIT_BYTES } from './http/body-limit.js';
+
 /** the answer to a body that is not plain JSON (another Content-Type, or compressed) */
 /** a 415 naming the header at fault in its detail and `errors`, as a 400 names its field */
 function unsupportedMediaType(field: 'header.Content-Type' | 'header.Content-Encoding', message: string) {
@@ -118,7 +120,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       status: 413,
       code: 'payload_too_large',
       title: 'Payload too large',
-      detail: `request body exceeds ${BODY_LIMIT_BYTES} bytes`,
+      detail: BODY_LIMIT_DETAIL,
     });
   };
   const limitBody = bodyLimit({ maxSize: BODY_LIMIT_BYTES, onError: tooLarge });

@@ -196,6 +196,22 @@ describe("HAProxy's own answers (rendered config) are problem+json", () => {
     expect(answer.ms).toBeLessThan(15_000);
   });
 
+  it('a body declared above the limit gets 413 at once, however slowly it is sent, not 408 after 10 s', async () => {
+    // an outside check: 200 KB declared and sent at 2 KB/s got 408 after 10 s through HAProxy
+    // (wait-for-body held it), 413 at once from an instance
+    const answer = await raw(
+      lb,
+      'POST /v1/members HTTP/1.1\r\nHost: x\r\nX-Tenant-ID: t1\r\nX-Request-Id: edge-too-large\r\n' +
+        'Content-Type: application/json\r\nContent-Length: 200000\r\n\r\n{"email":"',
+      5_000,
+    );
+    const problem = expectProblem(answer, 413);
+    expect(problem).toMatchObject({ code: 'payload_too_large', detail: 'request body exceeds 16384 bytes' });
+    expect(problem.requestId).toBe('edge-too-large');
+    expect(answer.headers['x-content-type-options']).toBe('nosniff');
+    expect(answer.ms).toBeLessThan(4_000);
+  });
+
   it('straight to an instance, a body that never completes gets 408 within 15 s, not after 300 s', async () => {
     // before: no answer for Node's default 300 s (an outside check gave up after 75 s)
     const answer = await raw(
