@@ -86,6 +86,32 @@ describe('the last good value across a restart', () => {
     for (const base of INSTANCES)
       expect((await api('GET', '/v1/books?limit=1', { tenant: late, base })).status).toBe(404);
 
+    // a tenant put naming a shard not there yet (refused), then the shard put (the running
+    // instances take the tenant on it), then deleted under it: kept (an outside check: a fresh
+    // instance served the version before, shard-1 active, and took a write the running ones
+    // answered 423)
+    const early = uniqueTenantId('cfgrst');
+    const earlyShard = uniqueTenantId('cfgrst-s');
+    made.push(`tenants/${early}`);
+    await createTenant(early, 'shard-1');
+    etcdPut(`tenants/${early}`, JSON.stringify({ shard: earlyShard, status: 'readonly' }));
+    etcdPut(
+      `shards/${earlyShard}`,
+      JSON.stringify({ master: { host: '127.0.0.1', port: 3996 }, replicas: [], database: 'shardgate' }),
+    );
+    etcdDel(`shards/${earlyShard}`);
+    await waitFor(
+      async () => (await rejectedAt(INSTANCES[0]!)).some((r) => r.key === `shards/${earlyShard}`),
+      {
+        timeoutMs: 2000,
+        what: 'the running instance to keep the shard deleted under the tenant',
+      },
+    );
+    for (const base of INSTANCES) {
+      const refused = await write(early, base);
+      expect([refused.status, refused.headers.get('X-Shard')]).toEqual([423, earlyShard]);
+    }
+
     // a fresh instance: the same, not a 404 for a tenant it would not know
     instance = await startExtraInstance({
       id: 'config-restart-test',
@@ -107,5 +133,8 @@ describe('the last good value across a restart', () => {
     // present, then counted it as one of the shard's tenants)
     expect(rejected.find((r) => r.key === `tenants/${late}`)?.reason).toMatch(lateRefused);
     expect((await api('GET', '/v1/books?limit=1', { tenant: late, base: instance.base })).status).toBe(404);
+    // the tenant written before its shard: on that shard, readonly, as the running ones have it
+    const early423 = await write(early, instance.base);
+    expect([early423.status, early423.headers.get('X-Shard')]).toEqual([423, earlyShard]);
   });
 });

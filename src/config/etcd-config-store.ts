@@ -23,7 +23,13 @@ import { ConfigNotifier } from './config-notifier.js';
 import { type ConfigSnapshot, foldChanges, type RawEvent } from './config-state.js';
 import { configValueText } from './config-value-text.js';
 import type { DbHostPolicy } from './db-hosts.js';
-import { applyRestorePlan, type Entry, etcdVersionReader, planHistoryRestore } from './history-restore.js';
+import {
+  applyRestorePlan,
+  type Entry,
+  etcdPutsReader,
+  etcdVersionReader,
+  planHistoryRestore,
+} from './history-restore.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
 import type { ProcessEnv } from './password-env.js';
 
@@ -186,6 +192,7 @@ export class EtcdConfigStore implements ConfigStore {
       etcdVersionReader(this.client, this.prefix),
       { dbHosts: this.dbHosts, processEnv: this.processEnv },
       revision,
+      etcdPutsReader(this.client, this.prefix),
     );
     if (!plan) return [];
     const changes = applyRestorePlan(state, plan);

@@ -4,6 +4,7 @@ import {
   applyRestorePlan,
   type Entry,
   HISTORY_READS,
+  type PutsReader,
   planHistoryRestore,
   type VersionReader,
 } from './history-restore.js';
@@ -27,13 +28,16 @@ function history(events: [key: string, value: string | null][]) {
     }
     return [...live.values()];
   };
-  return { read, now, revision: log.length };
+  /** the revisions of the puts of `key` after `after`, as a watch from there sees them */
+  const puts: PutsReader = async (key, after) =>
+    log.filter((e) => e.key === key && e.rev > after && e.value !== null).map((e) => e.rev);
+  return { read, puts, now, revision: log.length };
 }
 
 /** what a starting process enforces with the plan (as etcd-config-store.ts applies it) */
 async function startWith(h: ReturnType<typeof history>) {
   const state = new ConfigState();
-  const plan = await planHistoryRestore(h.now(), h.read, {}, h.revision);
+  const plan = await planHistoryRestore(h.now(), h.read, {}, h.revision, h.puts);
   if (!plan) {
     state.load(h.now());
     return { state, plan };
@@ -102,6 +106,49 @@ describe('planHistoryRestore', () => {
     expect(state.rejected).toEqual([
       { key: 'shards/s2', reason: 'deleted while 1 tenant(s) still on it; keeping it' },
     ]);
+  });
+
+  it('keeps a shard created after the tenant that names it was written, and deleted under it', async () => {
+    // an outside check: the tenant's put naming a shard not there yet was refused, the shard's
+    // put made the running instances take it (readonly, on sb), the shard's delete kept sb; a
+    // starting instance found no sb at the tenant's revision and served the older entry
+    // (shard-1, active): writes to another database, 201 where the running ones answered 423
+    const events: [string, string | null][] = [
+      ['shards/s1', SHARD],
+      ['tenants/t', '{"shard":"s1","status":"active"}'],
+      ['tenants/t', '{"shard":"sb","status":"readonly"}'],
+      ['shards/sb', SHARD.replace('3316', '3326')],
+      ['cache/ttl_seconds', '30'],
+      ['shards/sb', null],
+    ];
+    const running = enforced(runningThrough(events));
+    expect(running.tenants.t).toEqual({ shard: 'sb', status: 'readonly' });
+    expect(enforced((await startWith(history(events))).state)).toEqual(running);
+    // a new tenant written before its shard existed: served on it, not 404
+    const fresh: [string, string | null][] = [
+      ['shards/s1', SHARD],
+      ['tenants/n', '{"shard":"sc","status":"active"}'],
+      ['shards/sc', SHARD],
+      ['shards/sc', null],
+    ];
+    const runningFresh = enforced(runningThrough(fresh));
+    expect(runningFresh.tenants.n).toEqual({ shard: 'sc', status: 'active' });
+    expect(enforced((await startWith(history(fresh))).state)).toEqual(runningFresh);
+  });
+
+  it('does not take a shard created only after the tenant version naming it was replaced', async () => {
+    const events: [string, string | null][] = [
+      ['shards/s1', SHARD],
+      ['tenants/t', '{"shard":"s1","status":"active"}'],
+      // refused (no sb yet), then replaced by a put the running instances refuse too
+      ['tenants/t', '{"shard":"sb","status":"readonly"}'],
+      ['tenants/t', 'not json'],
+      ['shards/sb', SHARD],
+      ['shards/sb', null],
+    ];
+    const running = enforced(runningThrough(events));
+    expect(running.tenants.t).toEqual({ shard: 's1', status: 'active' });
+    expect(enforced((await startWith(history(events))).state)).toEqual(running);
   });
 
   it('restores the shard from a tenant on it when another tenant naming it, put after the delete, is looked at first', async () => {

@@ -13,6 +13,8 @@
  *   been deleted and re-created more than once since, the bisection finds one of its deletions;
  *   a tenant that named it after that one searches again from its own revision, and the later
  *   delete found is kept. One search per shard otherwise, however many tenants stood on it;
+ *   A tenant version written before its shard existed (refused then, taken once the shard was
+ *   put) finds the shard from that put on (`PutsReader`);
  * - otherwise the key's earlier versions are tried, newest first, each one that validates on its
  *   own in turn, until one is accepted together with everything else (a version naming a shard
  *   that never existed is skipped like an invalid one).
@@ -44,6 +46,13 @@ export type VersionReader = (
   revision: number,
 ) => Promise<{ value: string; mod: number } | undefined>;
 
+/**
+ * The revisions of the puts of `key` after revision `after`, up to now, oldest first (etcd: a
+ * watch from `after + 1`); may throw (compacted). Optional: without it, a shard created after the
+ * tenant version naming it is not found (as before it existed).
+ */
+export type PutsReader = (key: string, after: number) => Promise<number[]>;
+
 export interface RestorePlan {
   base: Entry[];
   puts: Entry[];
@@ -64,6 +73,7 @@ export async function planHistoryRestore(
   stateOptions: ConfigStateOptions,
   /** the revision `entries` were read at (a deletion after their newest mod revision counts) */
   revision: number,
+  putsOf?: PutsReader,
 ): Promise<RestorePlan | undefined> {
   const current = new Map(entries.map(([k, value, mod]): [string, Version] => [k, { value, mod }]));
   const probe = new ConfigState(stateOptions);
@@ -83,13 +93,18 @@ export async function planHistoryRestore(
       return 'stop'; // compacted, or etcd gone: nothing older can be had
     }
   };
+  /** per key: the mod revisions of every version read, valid or not (see `untilOf`) */
+  const modsRead = new Map<string, number[]>();
   /** earlier versions of `key` that validate on their own, newest first */
   const candidatesOf = async (key: string): Promise<Version[]> => {
     const out: Version[] = [];
     let before = (current.get(key)?.mod ?? 0) - 1;
+    const mods = modsRead.get(key) ?? [];
+    modsRead.set(key, mods);
     for (let step = 0; step < HISTORY_STEPS; step++) {
       const v = await readSafe(key, before);
       if (v === 'stop' || v === undefined) break;
+      mods.push(v.mod);
       if (parseConfigKey(key, v.value).ok) out.push(v);
       before = v.mod - 1;
     }
@@ -131,6 +146,42 @@ export async function planHistoryRestore(
   };
 
   /**
+   * The last revision at which the version of `key` written at `mod` was its value: right before
+   * the next version (valid or not: an invalid put replaced it as the value a later shard put
+   * is judged with), now for the current one.
+   */
+  const untilOf = (key: string, mod: number): number => {
+    const next = [current.get(key)?.mod ?? Number.POSITIVE_INFINITY, ...(modsRead.get(key) ?? [])]
+      .filter((m) => m > mod)
+      .reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+    return next === Number.POSITIVE_INFINITY ? revision : next - 1;
+  };
+
+  /** per key: the puts after the smallest revision asked so far, or 'stop' (unreadable) */
+  const putsRead = new Map<string, { after: number; puts: number[] } | 'stop'>();
+  /** the first put of `key` in (after, until], undefined when none, 'stop' when unknown */
+  const firstPutIn = async (
+    key: string,
+    after: number,
+    until: number,
+  ): Promise<number | undefined | 'stop'> => {
+    if (!putsOf) return 'stop';
+    let known = putsRead.get(key);
+    if (known === undefined || (known !== 'stop' && known.after > after)) {
+      if (reads <= 0) return 'stop';
+      reads--;
+      try {
+        known = { after, puts: await putsOf(key, after) };
+      } catch {
+        known = 'stop'; // compacted, or etcd gone
+      }
+      putsRead.set(key, known);
+    }
+    if (known === 'stop') return 'stop';
+    return known.puts.find((rev) => rev > after && rev <= until);
+  };
+
+  /**
    * `shardKey` as it was right before its deletion, found from a tenant on it: from the tenant's
    * version in `value`, or from an earlier one naming the same shard when the shard was already
    * gone when that was written (a tenant put, say made readonly, after the shard's delete: a
@@ -144,6 +195,8 @@ export async function planHistoryRestore(
     knownUntil: number | undefined,
   ): Promise<{ version: Version; existedAt: number | undefined } | undefined> => {
     let version: Version | undefined = value;
+    // the last revision at which `version` was the tenant's value
+    let until = untilOf(key, value.mod);
     for (let step = 0; version && step < HISTORY_STEPS; step++) {
       if (knownUntil !== undefined && version.mod <= knownUntil) return undefined;
       const parsed = parseConfigKey(key, version.value);
@@ -154,7 +207,17 @@ export async function planHistoryRestore(
       ) {
         const shard = await lastVersionOf(shardKey, version.mod, revision);
         if (shard) return shard;
+        // The shard was not there when this version was written: refused then, and taken by
+        // the running instances once the shard was put while it still was the tenant's value
+        // (an outside check: a starting instance served the version before, on another shard,
+        // and took writes the running ones refused). From that put, the shard until its delete.
+        const created = await firstPutIn(shardKey, version.mod, until);
+        if (created !== undefined && created !== 'stop') {
+          const later = await lastVersionOf(shardKey, created, revision);
+          if (later) return later;
+        }
       }
+      until = version.mod - 1;
       const older = await readSafe(key, version.mod - 1);
       version = older === 'stop' ? undefined : older;
     }
@@ -343,6 +406,40 @@ export function applyRestorePlan(state: ConfigState, plan: RestorePlan): ConfigC
   for (const key of plan.deletes) changes.push(state.delete(key));
   for (const [key, value, mod] of plan.puts) changes.push(state.put(key, value, mod));
   return foldChanges(...changes);
+}
+
+/**
+ * A PutsReader over an etcd3 client: a watch of `<prefix><key>` from `after + 1`. etcd sends a
+ * watch's stored events within its sync loop (every 100 ms) and then only new ones, and has no
+ * end-of-history mark a client of etcd3 can ask for: the events that came within `quietMs` of
+ * the watch's start (and then within `quietMs` of each other) are taken as the key's history.
+ * Only a starting instance's restore asks, for a shard a rejected tenant names and that is gone.
+ */
+export function etcdPutsReader(client: Etcd3, prefix: string, quietMs = 1000): PutsReader {
+  return async (key, after) => {
+    const watcher = await client
+      .watch()
+      .key(`${prefix}${key}`)
+      .startRevision(String(after + 1))
+      .create();
+    try {
+      return await new Promise<number[]>((resolve, reject) => {
+        const puts: number[] = [];
+        let timer = setTimeout(() => resolve(puts), quietMs);
+        watcher.on('data', (res) => {
+          for (const event of res.events) if (event.type === 'Put') puts.push(Number(event.kv.mod_revision));
+          clearTimeout(timer);
+          timer = setTimeout(() => resolve(puts), quietMs);
+        });
+        watcher.on('error', (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+      });
+    } finally {
+      await watcher.cancel().catch(() => {});
+    }
+  };
 }
 
 /** A VersionReader over an etcd3 client: a get of `<prefix><key>` at a revision. */
