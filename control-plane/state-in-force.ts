@@ -4,7 +4,12 @@
  * or etcd not answering) ends that key's search: it stays rejected and unset, as in the plain read.
  */
 import type { ConfigState } from '../src/config/config-state.js';
-import { applyRestorePlan, etcdVersionReader, planHistoryRestore } from '../src/config/history-restore.js';
+import {
+  applyRestorePlan,
+  etcdPutsReader,
+  etcdVersionReader,
+  planHistoryRestore,
+} from '../src/config/history-restore.js';
 import type { CtlContext } from './ctl-context.js';
 import { entriesWithMods, loadState, type PrefixRead } from './prefix-read.js';
 
@@ -34,6 +39,8 @@ export async function stateInForce(ctx: CtlContext, read: PrefixRead): Promise<S
     (key, revision) => ctx.call(() => reader(key, revision)),
     { dbHosts: read.dbHosts },
     read.revision,
+    // a watch (at least 1 s): asked only for a gone shard a rejected tenant names
+    etcdPutsReader(ctx.etcd, ctx.prefix),
   );
   if (!plan) return plain;
   applyRestorePlan(state, plan);
