@@ -64,7 +64,10 @@ describe('ConfigState', () => {
     expect(changes).toEqual([]);
     expect(s.snapshot.breakers.redis.failure_threshold).toBe(7);
     expect(s.rejected).toEqual([
-      { key: 'breakers/redis/failure_threshold', reason: expect.stringContaining('must be a plain number') },
+      {
+        key: 'breakers/redis/failure_threshold',
+        reason: expect.stringContaining('must be a plain whole number'),
+      },
     ]);
     s.put('breakers/redis/failure_threshold', '9', 4);
     expect(s.snapshot.breakers.redis.failure_threshold).toBe(9);

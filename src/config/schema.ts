@@ -153,11 +153,27 @@ export const BREAKER_SETTINGS = [
 export type BreakerSettingName = (typeof BREAKER_SETTINGS)[number];
 export type BreakerSettings = Record<BreakerSettingName, number>;
 
-/** Plain-number values: etcd stores text, so numbers are parsed strictly (no "12abc", no "1e3"). */
-const numberText = z
-  .string()
-  .trim()
-  .regex(/^-?\d+(\.\d+)?$/, 'must be a plain number')
+/**
+ * The value of a plain setting without the blanks `etcdctl put` may leave around it (a newline
+ * from `echo … |`, a CRLF): spaces, tabs, CR and LF only. JavaScript's `trim` also takes a BOM,
+ * a no-break or an ideographic space, which an outside check got accepted as a weight.
+ */
+const blanksTrimmed = z.string().transform((s) => s.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ''));
+
+/**
+ * Plain-number values: etcd stores text, so numbers are parsed strictly, as the CLI writes them:
+ * decimal digits, no sign, point, exponent or leading zero (`-0` drained an instance through a
+ * raw put the CLI refuses; `5.0`, `007`, `1e3` and `12abc` are refused too).
+ */
+const numberText = blanksTrimmed
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^(0|[1-9][0-9]*)$/,
+        'must be a plain whole number: decimal digits only (no sign, point, exponent or leading zero)',
+      ),
+  )
   .transform(Number);
 const intText = (min: number, max: number) => {
   // one message names the whole range, whichever bound was crossed
@@ -199,9 +215,7 @@ export const SEEDED_KIND_SETTINGS: Partial<Record<BreakerKind, Partial<BreakerSe
 };
 
 /** `true` / `false`, with surrounding blanks (a newline from `echo … | etcdctl put`) ignored like numbers' */
-const boolText = z
-  .string()
-  .trim()
+const boolText = blanksTrimmed
   .pipe(z.enum(['true', 'false'], 'must be true or false'))
   .transform((v) => v === 'true');
 

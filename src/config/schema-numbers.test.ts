@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfigKey } from './schema.js';
+
+const KEYS = ['lb/weights/api-2', 'breakers/default/failure_threshold', 'cache/ttl_seconds'];
+
+describe('a plain number in etcd', () => {
+  it('is decimal digits with blanks etcdctl leaves (space, tab, CR, LF) around them', () => {
+    for (const key of KEYS)
+      for (const text of ['9', ' 9', '9\n', ' 9\r\n', '\t9 '])
+        expect(parseConfigKey(key, text), `${key} ${JSON.stringify(text)}`).toMatchObject({
+          ok: true,
+          parsed: { value: 9 },
+        });
+    expect(parseConfigKey('lb/weights/api-2', '0')).toMatchObject({ ok: true, parsed: { value: 0 } });
+  });
+
+  it('refuses what the CLI refuses: a sign, a point, an exponent, a leading zero, other blanks', () => {
+    // an outside check: `etcdctl put …/lb/weights/api-2 -- -0` drained api-2, `lb weight` refuses it
+    for (const key of KEYS)
+      for (const text of [
+        '-0',
+        '+9',
+        '9.0',
+        '5.0',
+        '007',
+        '1e1',
+        '0x10',
+        '\uFEFF9',
+        '\u30009',
+        '\u00a09',
+        '9\u00a0',
+        '',
+        ' ',
+      ])
+        expect(parseConfigKey(key, text), `${key} ${JSON.stringify(text)}`).toMatchObject({
+          ok: false,
+          reason: expect.stringContaining('must be a plain whole number'),
+        });
+  });
+
+  it('takes true and false with the same blanks only', () => {
+    expect(parseConfigKey('cache/enabled', 'false\n')).toMatchObject({ ok: true, parsed: { value: false } });
+    expect(parseConfigKey('cache/enabled', '\uFEFFfalse').ok).toBe(false);
+  });
+});
