@@ -24,6 +24,7 @@ import {
   BINLOG_STATE_SQL,
   flavourOfVersion,
   positionSql,
+  replicationStatusSql,
   VERSION_SQL,
   waitSql,
 } from '../src/db/flavour-sql.js';
@@ -355,7 +356,7 @@ export async function replicaFollows(replica: Connection, master: Connection): P
  * judges then, as before this check existed.
  */
 async function replicationConfigured(connection: Connection): Promise<boolean | undefined> {
-  const sql = (await flavourOf(connection)) === 'mariadb' ? 'SHOW ALL SLAVES STATUS' : 'SHOW SLAVE STATUS';
+  const sql = replicationStatusSql(await flavourOf(connection));
   try {
     const [rows] = await connection.query<RowDataPacket[]>(sql);
     return rows.length > 0;

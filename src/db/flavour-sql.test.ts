@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flavourOfVersion, positionSql, waitSql } from './flavour-sql.js';
+import { flavourOfVersion, positionSql, replicationStatusSql, waitSql } from './flavour-sql.js';
 
 describe('flavour SQL', () => {
   it("reads the flavour from the server's version text", () => {
@@ -15,5 +15,7 @@ describe('flavour SQL', () => {
     expect(positionSql('mysql', 'replica')).toBe('SELECT @@GLOBAL.gtid_executed');
     expect(waitSql('mariadb')).toBe('SELECT MASTER_GTID_WAIT(?, ?)');
     expect(waitSql('mysql')).toBe('SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)');
+    expect(replicationStatusSql('mariadb')).toBe('SHOW ALL SLAVES STATUS');
+    expect(replicationStatusSql('mysql')).toBe('SHOW REPLICA STATUS');
   });
 });

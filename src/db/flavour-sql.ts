@@ -7,7 +7,8 @@
  * | replica applied position   | @@GLOBAL.gtid_slave_pos                | @@GLOBAL.gtid_executed                 |
  * | wait until applied         | MASTER_GTID_WAIT(pos, seconds) = 0     | WAIT_FOR_EXECUTED_GTID_SET(set, s) = 0 |
  * | who wrote what (binlog)    | @@GLOBAL.gtid_binlog_state             | — (a GTID set names its servers)       |
- * Each statement answers one row of one column.
+ * | replication threads        | SHOW ALL SLAVES STATUS                 | SHOW REPLICA STATUS                    |
+ * Each statement answers one row of one column, but the replication status (a row per connection).
  */
 import type { ServerFlavour } from '../routing/gtid.js';
 
@@ -37,4 +38,16 @@ export const BINLOG_STATE_SQL = 'SELECT @@GLOBAL.gtid_binlog_state';
  */
 export function waitSql(flavour: ServerFlavour): string {
   return flavour === 'mysql' ? 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)' : 'SELECT MASTER_GTID_WAIT(?, ?)';
+}
+
+/**
+ * The replication threads' status, one row per connection (MariaDB: every named connection of a
+ * multi-source replica too; MySQL: every channel); no row on a server that replicates from none.
+ * MySQL's `SHOW REPLICA STATUS` needs 8.0.22+ (`SHOW SLAVE STATUS` is gone in 8.4); it spells the
+ * columns `Replica_…`/`Source_…`, MariaDB `Slave_…`/`Master_…` (replication-stopped.ts reads
+ * both). Needs SLAVE MONITOR (MariaDB ≥ 10.5) or REPLICATION CLIENT (MySQL): without it the server
+ * answers errno 1227 (or 1142).
+ */
+export function replicationStatusSql(flavour: ServerFlavour): string {
+  return flavour === 'mysql' ? 'SHOW REPLICA STATUS' : 'SHOW ALL SLAVES STATUS';
 }

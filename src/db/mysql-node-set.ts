@@ -41,6 +41,7 @@ import {
   toUnavailable,
 } from './mysql-errors.js';
 import { MysqlSession } from './mysql-session.js';
+import { ReplicationWatch } from './replication-watch.js';
 import { SqlContext } from './repos/sql-context.js';
 import { SET_SESSION_SQL_MODE } from './session-sql-mode.js';
 import { StatementBatcher } from './statement-batcher.js';
@@ -86,6 +87,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
     private readonly acquireTimeoutMs: number,
     /** stops a server thread from another connection; settles when done or given up, never rejects */
     private readonly killThread: (threadId: number) => Promise<KillReport>,
+    /** remembers, for the pool's life, whether this node's replication status may be read */
+    private readonly replication: ReplicationWatch,
   ) {}
 
   /**
@@ -148,7 +151,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
       // given up on the moment it got its connection: never started, so surely not applied
       if (signal?.aborted && !abandoned) throw new CallStoppedError(this.key, NEVER_SENT);
       const flavour = await this.detectFlavour(connection);
-      session = new MysqlSession(flavour, this.statementsOf(connection));
+      session = new MysqlSession(flavour, this.statementsOf(connection), this.replication);
       const work = fn(session);
       return await (stopped ? Promise.race([work, stopped]) : work);
     } catch (error) {
@@ -464,8 +467,12 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
     const key = nodeSpecKey(spec);
     let holder = this.holders.get(key);
     if (!holder) {
-      const node = new MysqlNode(key, this.createPool(spec), this.options.acquireTimeoutMs, (threadId) =>
-        this.killThread(spec, key, threadId),
+      const node = new MysqlNode(
+        key,
+        this.createPool(spec),
+        this.options.acquireTimeoutMs,
+        (threadId) => this.killThread(spec, key, threadId),
+        new ReplicationWatch(key, this.logger),
       );
       holder = { node, refs: 0 };
       this.holders.set(key, holder);

@@ -21,6 +21,7 @@ import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js'
 import type { NodeSession } from '../routing/sql-node.js';
 import { BINLOG_STATE_SQL, positionSql, waitSql } from './flavour-sql.js';
 import { commitGuardStopOf, isConnectionError } from './mysql-errors.js';
+import type { ReplicationWatch } from './replication-watch.js';
 import type { SqlContext } from './repos/sql-context.js';
 import type { StatementBatcher } from './statement-batcher.js';
 
@@ -45,6 +46,8 @@ export class MysqlSession implements NodeSession {
   constructor(
     readonly flavour: ServerFlavour,
     readonly sql: SqlContext,
+    /** its node's replication-status check (replication-watch.ts); none: never asked */
+    private readonly replication?: ReplicationWatch,
   ) {}
 
   private async scalar(sql: string, params: unknown[] = []): Promise<unknown> {
@@ -59,6 +62,14 @@ export class MysqlSession implements NodeSession {
   async binlogState(): Promise<string | undefined> {
     if (this.flavour !== 'mariadb') return undefined;
     return String((await this.scalar(BINLOG_STATE_SQL)) ?? '');
+  }
+
+  async replicationStopped(): Promise<string | undefined> {
+    if (!this.replication) return undefined;
+    return this.replication.stopped(this.flavour, async (sql) => {
+      const [rows] = await this.sql.client.query({ sql });
+      return rows as Record<string, unknown>[];
+    });
   }
 
   async probeWrite(probeId: string): Promise<void> {

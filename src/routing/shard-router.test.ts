@@ -32,6 +32,10 @@ class FakeServer {
   positionDelayMs = 0;
   /** a MariaDB master's @@gtid_binlog_state; its position when not set */
   binlogState: string | undefined;
+  /** what replicationStopped answers (a replica whose thread stopped on an error) */
+  stopped: string | undefined;
+  /** replicationStopped throws (the node stops answering after its position read) */
+  stoppedThrows = false;
 }
 
 interface FakeSession extends NodeSession {
@@ -66,6 +70,10 @@ class FakeNodeSet implements NodeSet<FakeSession> {
             return server.position;
           },
           binlogState: async () => server.binlogState ?? server.position,
+          replicationStopped: async () => {
+            if (server.stoppedThrows) throw new DependencyUnavailableError(key, 'connection lost');
+            return server.stopped;
+          },
           probeWrite: async () => {},
           waitFor: async (gtid) => {
             server.waits++;
@@ -247,6 +255,55 @@ describe('shard router: replica selection', () => {
     replica.down = true;
     await tick();
     expect(await where()).toBe('master');
+  });
+});
+
+describe('shard router: a replica whose replication stopped on an error', () => {
+  const DUPLICATE = "replication stopped: SQL thread error 1062: Duplicate entry 't-1' for key 'PRIMARY'";
+
+  it('is excluded at the next probe with the reason as its lastError, though its lag is 0, and re-admitted after the readmit probes once it runs again', async () => {
+    const { where, tick, replica, router } = setup();
+    await tick();
+    expect(await where()).toBe('replica');
+    replica.stopped = DUPLICATE; // an idle shard: its lag stays 0
+    await tick();
+    expect(await where()).toBe('master');
+    const status = () => router.status()[0]!.replicas[0]!;
+    expect(status()).toMatchObject({ state: 'excluded', lastError: DUPLICATE, lagSeconds: null });
+    await tick();
+    expect(status()).toMatchObject({ state: 'excluded', lastError: DUPLICATE });
+    replica.stopped = undefined; // repaired: its SQL thread runs again
+    await tick();
+    expect(await where()).toBe('master'); // one good probe is not enough
+    expect(status().lastError).toBeUndefined();
+    await tick();
+    expect(await where()).toBe('replica');
+    expect(status()).toMatchObject({ state: 'admitted', lagSeconds: 0 });
+  });
+
+  it('is never admitted when its first probe finds it stopped', async () => {
+    const { where, tick, replica, router } = setup();
+    replica.stopped = DUPLICATE;
+    await tick();
+    expect(await where()).toBe('master');
+    expect(router.status()[0]!.replicas[0]!).toMatchObject({ state: 'excluded', lastError: DUPLICATE });
+  });
+
+  it('fails the probe when the status read fails', async () => {
+    const { where, tick, replica, router } = setup();
+    await tick();
+    replica.stoppedThrows = true;
+    await tick();
+    expect(await where()).toBe('master');
+    expect(router.status()[0]!.replicas[0]!.lastError).toMatch(/connection lost/);
+  });
+
+  it('does not ask the master', async () => {
+    const { tick, master } = setup();
+    let asked = 0;
+    Object.defineProperty(master, 'stopped', { get: () => void asked++ });
+    await tick();
+    expect(asked).toBe(0);
   });
 });
 

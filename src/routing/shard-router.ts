@@ -35,6 +35,11 @@
  * master changes. On MySQL the server UUIDs the master names are compared and a replica's own
  * transactions left out (gtid.ts followsPosition).
  *
+ * A replica whose replication stopped on an error (its SQL thread on a duplicate key, its IO
+ * thread given up: replication-stopped.ts) is excluded at the probe that sees it, its reason as
+ * its `lastError`, whatever its lag: on an idle shard its lag would never grow. A plain `STOP
+ * SLAVE`, or an IO thread still connecting to its master, is left to the lag.
+ *
  * Failure modes: a probe that fails or takes longer than `probeTimeoutMs` excludes the replica;
  * at most one probe per node is in flight, so a hung server costs one connection, not one per tick.
  * A shard missing from the config throws DependencyUnavailableError.
@@ -334,8 +339,11 @@ export class ShardRouter<S extends NodeSession> {
     const replicas = shard.replicas.map(async (replica) => {
       const previous = replica.position && { position: replica.position, at: replica.positionAt };
       let pos: GtidPosition | undefined;
+      let stopped: string | undefined;
       try {
-        pos = (await this.probeNode(replica, 'replica'))?.position;
+        const read = await this.probeNode(replica, 'replica');
+        pos = read?.position;
+        stopped = read?.stopped;
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (replica.health.state !== 'excluded')
@@ -353,6 +361,18 @@ export class ShardRouter<S extends NodeSession> {
       if (this.aheadOfMaster(shard, replica, previous)) {
         if (replica.health.state !== 'excluded') this.logger.warn({ replica: replica.name }, AHEAD_OF_MASTER);
         replica.health.fail(AHEAD_OF_MASTER);
+        return;
+      }
+      // its replication stopped on an error (replication-stopped.ts): it will only fall further
+      // behind, so it goes now, not once its lag passes the max (on an idle shard: never); its
+      // lag judges it again once its threads run (re-admitted after `readmitProbes` good probes)
+      if (stopped) {
+        if (replica.health.state !== 'excluded' || replica.health.lastError !== stopped)
+          this.logger.warn(
+            { replica: replica.name, reason: stopped },
+            'replica excluded: its replication stopped',
+          );
+        replica.health.fail(stopped);
         return;
       }
       // never judged yet and not (yet) following this round's master sample: a foreign replica,
@@ -405,11 +425,15 @@ export class ShardRouter<S extends NodeSession> {
     return replica.diverged;
   }
 
-  /** undefined when a probe of this node is still in flight; throws when the probe fails */
+  /**
+   * undefined when a probe of this node is still in flight; throws when the probe fails. A
+   * replica is also asked, after its position and within the same timeout, whether its
+   * replication stopped on an error (`stopped`, NodeSession.replicationStopped).
+   */
   private async probeNode(
     entry: MasterEntry<S>,
     role: 'master' | 'replica',
-  ): Promise<{ position: GtidPosition; state?: ReadonlyMap<string, bigint> } | undefined> {
+  ): Promise<{ position: GtidPosition; state?: ReadonlyMap<string, bigint>; stopped?: string } | undefined> {
     if (entry.probing || this.closed) return undefined;
     entry.probing = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -433,7 +457,9 @@ export class ShardRouter<S extends NodeSession> {
               'unparseable gtid_binlog_state',
             );
         }
-        return { position, ...(state ? { state } : {}) };
+        // what it throws fails the probe (the node did not answer); undefined when it cannot tell
+        const stopped = role === 'replica' ? await session.replicationStopped?.() : undefined;
+        return { position, ...(state ? { state } : {}), ...(stopped ? { stopped } : {}) };
       })
       .finally(() => {
         entry.probing = false;

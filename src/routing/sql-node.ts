@@ -22,6 +22,15 @@ export interface NodeSession {
    */
   binlogState?(): Promise<string | undefined>;
   /**
+   * Why this replica's replication has stopped for good (a thread stopped by an error, e.g. the
+   * SQL thread by a duplicate key 1062: replication-stopped.ts), or undefined: running, stopped
+   * without an error (`STOP SLAVE`), retrying its master (`Connecting`), not a replica, or the
+   * status not readable (the account lacks SLAVE MONITOR / REPLICATION CLIENT: the adapter then
+   * stops asking). Throws when the node does not answer. Optional: a session without it is not
+   * asked, and its replicas are judged by their lag alone.
+   */
+  replicationStopped?(): Promise<string | undefined>;
+  /**
    * True once this server has applied `gtid` (MariaDB `MASTER_GTID_WAIT`, MySQL
    * `WAIT_FOR_EXECUTED_GTID_SET`), waiting at most `timeoutMs`; false on timeout.
    */

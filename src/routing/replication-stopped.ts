@@ -1,0 +1,69 @@
+/**
+ * Why a replica's replication has stopped for good, from the rows of its replication status
+ * (flavour-sql.ts replicationStatusSql: one row per connection or channel). Pure: rows in, reason
+ * out. Columns are read in either spelling: MariaDB and MySQL before 8.0.22 `Slave_IO_Running`,
+ * MySQL 8.0.22+ `Replica_IO_Running`; `Last_SQL_Errno`, `Last_IO_Errno` and their texts are named
+ * alike in both.
+ *
+ * A reason (the first connection that has one) when
+ * - its SQL thread is not running and `Last_SQL_Errno` is not 0: an event failed to apply (a
+ *   duplicate key 1062, a missing row 1032). It stays stopped until an operator acts, so the
+ *   replica will only fall further behind: excluded at once, not 5 s later when its lag tells;
+ * - its IO thread is `No` with `Last_IO_Errno` not 0: it gave up fetching (the master's binlog
+ *   purged past it, a server id clash). An IO thread `Connecting` is retrying (the master is down
+ *   or restarting) and is no reason: the lag judges it, as it judges a replica whose master
+ *   merely stalls.
+ * No reason: a thread stopped with errno 0 (a plain `STOP SLAVE`: the operator's choice, the lag
+ * judges it), and no row at all (not a replica: the position probes judge that).
+ */
+
+/** the most of a server's error text a reason carries */
+const ERROR_TEXT_MAX = 200;
+
+export type ReplicationStatusRow = Record<string, unknown>;
+
+export function replicationStopped(rows: readonly ReplicationStatusRow[]): string | undefined {
+  for (const row of rows) {
+    const reason = stoppedReason(row);
+    if (reason) return reason;
+  }
+  return undefined;
+}
+
+function stoppedReason(row: ReplicationStatusRow): string | undefined {
+  const connection = text(column(row, 'Connection_name') ?? column(row, 'Channel_Name'));
+  const where = connection ? ` (connection '${connection}')` : '';
+  const sqlErrno = Number(column(row, 'Last_SQL_Errno') ?? 0);
+  if (threadRunning(row, 'SQL') !== 'Yes' && sqlErrno) {
+    return `replication stopped${where}: SQL thread error ${sqlErrno}: ${trimmed(column(row, 'Last_SQL_Error'))}`;
+  }
+  const ioErrno = Number(column(row, 'Last_IO_Errno') ?? 0);
+  if (threadRunning(row, 'IO') === 'No' && ioErrno) {
+    return `replication stopped${where}: IO thread error ${ioErrno}: ${trimmed(column(row, 'Last_IO_Error'))}`;
+  }
+  return undefined;
+}
+
+/** `Yes`, `No`, `Connecting` (IO thread), or '' when the column is missing */
+function threadRunning(row: ReplicationStatusRow, thread: 'IO' | 'SQL'): string {
+  return text(column(row, `Slave_${thread}_Running`) ?? column(row, `Replica_${thread}_Running`));
+}
+
+/** a column by name, its case ignored (MariaDB `Connection_name`, MySQL `Channel_Name`) */
+function column(row: ReplicationStatusRow, name: string): unknown {
+  if (name in row) return row[name];
+  const lower = name.toLowerCase();
+  for (const key of Object.keys(row)) if (key.toLowerCase() === lower) return row[key];
+  return undefined;
+}
+
+function text(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  // a driver may answer bytes for a text column; runtime-neutral: no Buffer here
+  return (value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value)).trim();
+}
+
+function trimmed(value: unknown): string {
+  const all = text(value).replace(/\s+/g, ' ');
+  return all.length > ERROR_TEXT_MAX ? `${all.slice(0, ERROR_TEXT_MAX)}…` : all;
+}
