@@ -31,6 +31,7 @@ import {
   planHistoryRestore,
 } from './history-restore.js';
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
+import { loggedValue } from './logged-value.js';
 import type { ProcessEnv } from './password-env.js';
 
 export interface EtcdConfigStoreOptions {
@@ -223,8 +224,11 @@ export class EtcdConfigStore implements ConfigStore {
     );
     this.logChanges(all, revision, 'config changed');
     for (const r of this.notifier.state.rejected) {
-      if (res.events.some((e) => this.relative(e.kv) === r.key)) {
-        this.logger.warn({ key: r.key, reason: r.reason, revision }, 'config value rejected');
+      const event = res.events.findLast((e) => this.relative(e.kv) === r.key);
+      if (event) {
+        // the value too (etcd holds no secret: CONTRACT.md), cut to LOGGED_VALUE_MAX
+        const value = event.type === 'Put' ? loggedValue(configValueText(event.kv.value)) : undefined;
+        this.logger.warn({ key: r.key, reason: r.reason, value, revision }, 'config value rejected');
       }
     }
     this.notifier.publish(all);
@@ -242,7 +246,7 @@ export class EtcdConfigStore implements ConfigStore {
       const directory = wholeRead && (c.key.startsWith('tenants/') || c.key.startsWith('moving/'));
       if (directory) entries++;
       const level = c.key.startsWith('instances/') || directory ? 'debug' : 'info';
-      this.logger[level]({ key: c.key, old: c.old, new: c.new, revision }, msg);
+      this.logger[level]({ key: c.key, old: loggedValue(c.old), new: loggedValue(c.new), revision }, msg);
     }
     if (entries > 0)
       this.logger.info({ entries, revision }, `${msg}: tenant directory (tenants/, moving/; each at debug)`);

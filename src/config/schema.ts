@@ -5,8 +5,10 @@
  * `parseConfigKey` never throws: an unknown key or an invalid value comes back as
  * `{ ok: false, reason }` so the caller can report it and keep the last good value.
  */
+
 import { z } from 'zod';
 import { withoutHiddenText } from '../domain/visible-text.js';
+import { duplicateJsonKey } from '../http/duplicate-json-key.js';
 import { isNotUtf8 } from './config-value-text.js';
 import { CORS_ORIGINS_KEY, corsOriginsSchema } from './cors-origins.js';
 import { formatHostPort } from './host-port.js';
@@ -318,6 +320,11 @@ function parseJson(value: string): { ok: true; data: unknown } | { ok: false; re
     if (data === null || typeof data !== 'object' || Array.isArray(data)) {
       return { ok: false, reason: 'must be a JSON object' };
     }
+    // JSON.parse keeps the last of a name given twice: `{"status":"active","status":"suspended"}`
+    // was taken as suspended where a reader of the first saw active (an outside check); the API
+    // refuses such a body, and `config apply` such a file
+    const twice = duplicateJsonKey(value);
+    if (twice !== undefined) return { ok: false, reason: `${twice}: given more than once` };
     return { ok: true, data };
   } catch {
     return { ok: false, reason: 'must be valid JSON' };

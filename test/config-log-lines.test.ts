@@ -1,0 +1,53 @@
+/**
+ * What an instance logs of a config change (src/config/etcd-config-store.ts): each value cut to
+ * LOGGED_VALUE_MAX characters, and a rejected value named with its reason. An outside check put a
+ * 1 MB tenant value (valid JSON, padded) and put it back: 4 MB more log on every process.
+ * Reads the stack's api-1 log; its tenant keys are removed with single-key deletes.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LOG_DIR } from '../stack/paths.js';
+import { etcdDel, etcdPut } from './helpers/etcd.js';
+import { uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const LOG = join(LOG_DIR, 'api-1.log');
+const made: string[] = [];
+
+afterAll(() => {
+  for (const key of made) etcdDel(key);
+});
+
+/** the api-1 log lines written since `from` (a byte offset) that name `key` */
+function linesOf(from: number, key: string): string[] {
+  const text = readFileSync(LOG).subarray(from).toString('utf8');
+  return text.split('\n').filter((line) => line.includes(`"key":"${key}"`));
+}
+
+describe('config change log lines', () => {
+  it('cut a large value and name a rejected one with its reason', async () => {
+    const tenant = uniqueTenantId('loglines');
+    const key = `tenants/${tenant}`;
+    made.push(key);
+    const from = statSync(LOG).size;
+    // 100,000 blanks inside a valid entry
+    etcdPut(key, `{"shard":"shard-1",${' '.repeat(100_000)}"status":"active"}`);
+    const changed = await waitFor(
+      async () => linesOf(from, key).find((line) => line.includes('"msg":"config changed"')),
+      { timeoutMs: 3000, what: 'api-1 to log the change' },
+    );
+    expect(changed.length).toBeLessThan(2000);
+    expect(changed).toContain('… (100037 characters)');
+
+    const before = statSync(LOG).size;
+    etcdPut(key, '{"shard":"shard-1","status":"active","status":"suspended"}');
+    const rejected = await waitFor(
+      async () => linesOf(before, key).find((line) => line.includes('"msg":"config value rejected"')),
+      { timeoutMs: 3000, what: 'api-1 to log the rejection' },
+    );
+    const line = JSON.parse(rejected) as { reason: string; value: string };
+    expect(line.reason).toMatch(/^status: given more than once/);
+    expect(line.value).toBe('{"shard":"shard-1","status":"active","status":"suspended"}');
+  });
+});
