@@ -22,6 +22,7 @@ import { formatHostPort } from '../src/config/host-port.js';
 import type { ShardConfig } from '../src/config/schema.js';
 import {
   BINLOG_STATE_SQL,
+  defaultReplicationStatusSql,
   flavourOfVersion,
   positionSql,
   replicationStatusSql,
@@ -281,13 +282,15 @@ export async function deleteTenantRows(
 
 /** The master's whole replication position (everything it committed so far). */
 /**
- * Whether the server's replication threads both run (`SHOW SLAVE STATUS`: MariaDB and MySQL up
+ * Whether the server's replication threads both run (`SHOW SLAVE STATUS`, MySQL's `SHOW REPLICA STATUS`: MariaDB and MySQL up
  * to 8.0 name them `Slave_IO_Running` / `Slave_SQL_Running`, MySQL 8.0.22+ also `Replica_…`);
  * a server with no replication configured answers no row: not replicating. What is not running
  * is named, e.g. `Slave_SQL_Running: No`.
  */
 export async function replicationStopped(connection: Connection): Promise<string | undefined> {
-  const [rows] = await connection.query<RowDataPacket[]>('SHOW SLAVE STATUS');
+  const [rows] = await connection.query<RowDataPacket[]>(
+    defaultReplicationStatusSql(await flavourOf(connection)),
+  );
   const row = rows[0];
   if (!row) return 'no replication configured';
   const stopped: string[] = [];

@@ -16,6 +16,7 @@
  * account lacks SLAVE MONITOR / REPLICATION CLIENT).
  */
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { defaultReplicationStatusSql, flavourOfVersion } from '../src/db/flavour-sql.js';
 
 export interface MasterCheck {
   problems: string[];
@@ -35,7 +36,9 @@ export async function checkWritableMaster(connection: Connection): Promise<Maste
     problems.push('it is read-only (@@read_only = 1) and would refuse every write');
   let status: RowDataPacket | undefined;
   try {
-    [[status]] = await connection.query<RowDataPacket[]>('SHOW SLAVE STATUS');
+    [[status]] = await connection.query<RowDataPacket[]>(
+      defaultReplicationStatusSql(flavourOfVersion(String(vars?.version ?? ''))),
+    );
   } catch (error) {
     if ((error as { errno?: number }).errno !== ER_SPECIFIC_ACCESS_DENIED) throw error;
     warnings.push(

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { flavourOfVersion, positionSql, replicationStatusSql, waitSql } from './flavour-sql.js';
+import {
+  defaultReplicationStatusSql,
+  flavourOfVersion,
+  positionSql,
+  replicationStatusSql,
+  waitSql,
+} from './flavour-sql.js';
 
 describe('flavour SQL', () => {
   it("reads the flavour from the server's version text", () => {
@@ -17,5 +23,7 @@ describe('flavour SQL', () => {
     expect(waitSql('mysql')).toBe('SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)');
     expect(replicationStatusSql('mariadb')).toBe('SHOW ALL SLAVES STATUS');
     expect(replicationStatusSql('mysql')).toBe('SHOW REPLICA STATUS');
+    expect(defaultReplicationStatusSql('mariadb')).toBe('SHOW SLAVE STATUS');
+    expect(defaultReplicationStatusSql('mysql')).toBe('SHOW REPLICA STATUS');
   });
 });

@@ -51,3 +51,12 @@ export function waitSql(flavour: ServerFlavour): string {
 export function replicationStatusSql(flavour: ServerFlavour): string {
   return flavour === 'mysql' ? 'SHOW REPLICA STATUS' : 'SHOW ALL SLAVES STATUS';
 }
+
+/**
+ * The default replication connection's status (MariaDB; a named connection of a multi-source
+ * replica is not in it) or MySQL's channels: `SHOW SLAVE STATUS` is gone in MySQL 8.4, so MySQL
+ * is asked `SHOW REPLICA STATUS` (8.0.22+). For the control plane's checks of one replica.
+ */
+export function defaultReplicationStatusSql(flavour: ServerFlavour): string {
+  return flavour === 'mysql' ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS';
+}
