@@ -50,6 +50,26 @@ describe('config document', () => {
     expect(readDocument(parse(stringify(exported))).quoted).toEqual([]);
   });
 
+  it('gives apart a number or a boolean written as a string whatever blanks it holds', () => {
+    // an outside check: " 61", "61\n" and "\ufeff61 " were applied, blanks and BOM written to etcd
+    const doc = parse(
+      'cache:\n  ttl_seconds: " 61"\n  near_max_entries: "61\\n"\n  enabled: " true"\nreplication:\n  max_lag_seconds: "\\ufeff61 "\n',
+    );
+    expect(readDocument(doc).quoted).toEqual([
+      'cache/ttl_seconds',
+      'cache/near_max_entries',
+      'cache/enabled',
+      'replication/max_lag_seconds',
+    ]);
+  });
+
+  it('exports a boolean with blanks around it as the boolean, so the file applies as no change', () => {
+    const entries = new Map([['cache/enabled', 'true\n']]);
+    const back = fromDocument(parse(stringify(toDocument(entries))));
+    expect(back.get('cache/enabled')).toBe('true');
+    expect(planChanges({ revision: 5, entries, mods: new Map<string, number>() }, back)).toEqual([]);
+  });
+
   it('toYaml double-quotes a string with a control, separator or bidi character, so the output guard keeps its value', () => {
     const entries = new Map([
       ['tenants/t1', '{"shard":"s1","name":"Caf\\u200ee \\u202egnp \\u2028 x"}'],

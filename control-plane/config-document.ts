@@ -14,7 +14,10 @@ const JSON_SECTIONS = new Set(['shards', 'tenants']);
 const NUMBER_TEXT = /^-?\d+(\.\d+)?$/;
 
 function scalarFromText(value: string): unknown {
-  if (value === 'true' || value === 'false') return value === 'true';
+  // blanks around a boolean or a number (`echo true | etcdctl put`) are left out: an export never
+  // holds either as a string, which apply refuses (quotedScalar). The instances ignore ASCII
+  // blanks only: a value with a BOM around it (rejected) is exported plain, and applied so.
+  if (value.trim() === 'true' || value.trim() === 'false') return value.trim() === 'true';
   if (NUMBER_TEXT.test(value.trim())) return Number(value);
   return value;
 }
@@ -50,12 +53,14 @@ export function toDocument(entries: Map<string, string>): Doc {
 
 /**
  * A number or a boolean written as a string (`ttl_seconds: "61"`): the document is typed, so
- * that is the wrong type, as `name: 123` is. An export never writes one (toDocument gives such
- * text as a number or a boolean); a value with blanks around it (`"true\n"`, from `echo true |
- * etcdctl put`) is how an export copies it, and passes.
+ * that is the wrong type, as `name: 123` is, whatever blanks the string holds (`" 61"`, `"61\n"`,
+ * `"\ufeff61 "`: an outside check had those applied, the blanks and the BOM written to etcd as
+ * they were). An export never writes one: toDocument gives such text, blanks around it or not, as
+ * a number or a boolean.
  */
 function quotedScalar(value: string): boolean {
-  return value === value.trim() && (NUMBER_TEXT.test(value) || value === 'true' || value === 'false');
+  const trimmed = value.trim();
+  return NUMBER_TEXT.test(trimmed) || trimmed === 'true' || trimmed === 'false';
 }
 
 /** The etcd text of a leaf; undefined for an empty (null) leaf, which has no text. */

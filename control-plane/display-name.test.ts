@@ -27,6 +27,25 @@ describe('checkDisplayName', () => {
   });
 });
 
+describe('checkDisplayName counts as the schema counts', () => {
+  it('counts characters (code points), not UTF-16 units: 200 emoji pass, 201 do not, as the instances judge them', () => {
+    // an outside check: 150 emoji were refused as "got 300", while the instances take 200
+    const schema = tenantSchema.shape.name.unwrap();
+    for (const [name, valid] of [
+      ['😀'.repeat(150), true],
+      ['😀'.repeat(200), true],
+      ['😀'.repeat(201), false],
+      [`${'x'.repeat(199)}😀`, true],
+    ] as const) {
+      expect(schema.safeParse(name).success, name).toBe(valid);
+      if (valid) expect(checkDisplayName(name, '--name')).toBe(name);
+      else expect(() => checkDisplayName(name, '--name')).toThrow('--name must be 1–200 characters, got 201');
+    }
+    // a culprit's position in characters too
+    expect(() => checkDisplayName('😀😀\nx', '--name')).toThrow('U+000A at character 3');
+  });
+});
+
 describe('checkDisplayName and the schema', () => {
   it('refuses what the instances would reject: stray tags, private use; a subdivision flag passes', () => {
     expect(() => checkDisplayName('ab\u{E0041}', '--name')).toThrow(

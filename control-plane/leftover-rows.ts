@@ -53,26 +53,14 @@ export async function checkLeftoverRows(
   }
 }
 
-/** The warning of a check that could not count the rows. */
+/**
+ * `tenants create`'s warning of a check that could not count the rows (`tenants remove` says it
+ * in its own line: idAfterRemoval).
+ */
 export function uncheckedWarning(tenantId: string, shardId: string, reason: string): string {
   return reason.startsWith('no database password')
     ? `did not check shard ${shardId} for rows an earlier tenant ${tenantId} left there: ${reason}; if the id was used before on that shard, this tenant gets its members, librarian and tokens back`
     : `could not check shard ${shardId} for rows an earlier tenant ${tenantId} left there: ${reason}`;
-}
-
-/** the rows of `tenantId` on the shard's master; undefined when not checked (warned) */
-export async function leftoverRows(
-  ctx: Pick<CtlContext, 'env' | 'warn'>,
-  tenantId: string,
-  shardId: string,
-  shard: ShardConfig,
-): Promise<RowCounts | undefined> {
-  const check = await checkLeftoverRows(ctx.env, tenantId, shardId, shard);
-  if ('unchecked' in check) {
-    ctx.warn(uncheckedWarning(tenantId, shardId, check.unchecked));
-    return undefined;
-  }
-  return check;
 }
 
 export const anyRows = (c: RowCheck | undefined): c is RowCounts =>

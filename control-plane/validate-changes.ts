@@ -7,9 +7,10 @@
  * A shard's `passwordEnv` is not checked against this process's environment (ConfigState gets no
  * `processEnv`), though the instances reject one naming a variable they lack
  * (src/config/password-env.ts): shardgate-ctl commonly runs where the instances' secrets are not
- * (an operator's shell), so its environment says nothing of theirs. Refusing would block a right
- * value, and a warning would fire for every right one too. `status` asks the instances
- * (`/health/config`) and names what they reject, this included.
+ * (an operator's shell), so its environment says nothing of theirs: refusing would block a right
+ * value. `shards add` and `config apply` warn of a variable their own environment lacks
+ * (password-env-warning.ts); `status` asks the instances (`/health/config`) and names what they
+ * reject, this included.
  */
 import { ConfigState, type RejectedKey } from '../src/config/config-state.js';
 import { looseEntry, looseTenantEntry } from '../src/config/loose-entry.js';

@@ -47,6 +47,93 @@ describe('shardgate-ctl config: small fixes', () => {
     }
   });
 
+  it('config apply refuses a number written as a string with blanks or a BOM, or not as plain digits, naming each key in one line', () => {
+    // an outside check: " 61", "61\n" and "\ufeff61 " were applied (the BOM and the blank written
+    // to etcd as they were), and so were 1e2, 0x3e, 0o76, -0 and 10.0, which lb weight refuses
+    const file = join(dir, 'numbers.yaml');
+    const cases: [string, string, string][] = [
+      [
+        'cache/ttl_seconds',
+        '" 61"',
+        'a number or true/false written as a string (" 61"); write it without quotes',
+      ],
+      ['cache/ttl_seconds', '"61\\n"', 'a number or true/false written as a string ("61\\u000a")'],
+      ['cache/ttl_seconds', '"\\ufeff61 "', 'a number or true/false written as a string ("\\ufeff61 ")'],
+      [
+        'cache/ttl_seconds',
+        '1e2',
+        'written 1e2, which YAML reads as 100: write a number as decimal digits only',
+      ],
+      ['breakers/redis/failure_threshold', '0x3e', 'written 0x3e, which YAML reads as 62'],
+      ['breakers/redis/failure_threshold', '0o76', 'written 0o76, which YAML reads as 62'],
+      ['lb/weights/cb-api', '-0', 'written -0, which YAML reads as 0'],
+      ['lb/weights/cb-api', '10.0', 'written 10.0, which YAML reads as 10'],
+    ];
+    for (const [key, value, reason] of cases) {
+      created.add(key); // deleted at the end should an apply write it after all
+      const [a, b, c] = key.split('/');
+      writeFileSync(file, c ? `${a}:\n  ${b}:\n    ${c}: ${value}\n` : `${a}:\n  ${b}: ${value}\n`);
+      const r = ctl(['config', 'apply', '-f', file], env);
+      expect(r.code, value).toBe(1);
+      expect(r.stdout, value).toBe('');
+      expect(r.stderr, value).toMatch(ONE_LINE);
+      expect(r.stderr, value).toContain(`config apply: invalid ${PREFIX}${key}: ${reason}`);
+      expect(etcdGetKey(`${PREFIX}${key}`), value).toBeUndefined();
+    }
+    // a JSON file is judged the same: 10.0 is no plain number there either
+    const json = join(dir, 'numbers.json');
+    writeFileSync(json, '{"cache": {"ttl_seconds": 10.0}}\n');
+    const fromJson = ctl(['config', 'apply', '-f', json], env);
+    expect(fromJson.code).toBe(1);
+    expect(fromJson.stderr).toMatch(ONE_LINE);
+    expect(fromJson.stderr).toContain(
+      `invalid ${PREFIX}cache/ttl_seconds: written 10.0, which YAML reads as 10`,
+    );
+    // plain digits are applied
+    writeFileSync(file, 'cache:\n  ttl_seconds: 61\n');
+    const plain = ctl(['config', 'apply', '-f', file], env);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(etcdGetKey(`${PREFIX}cache/ttl_seconds`)).toBe('61');
+  });
+
+  it('shards add and config apply warn of a passwordEnv this environment lacks, and write it', () => {
+    // an outside check: `shards add --password-env SHARDGATE_DB_PASSWORD_NOPE` wrote with exit 0
+    // and no word, and every instance then rejected the shard
+    const missing = 'SHARDGATE_DB_PASSWORD_CB_NOPE';
+    expect(process.env[missing]).toBeUndefined();
+    const id = `cb-pw-${randomBytes(3).toString('hex')}`;
+    created.add(`shards/${id}`);
+    const added = ctl(['shards', 'add', id, '--master', '127.0.0.1:3316', '--password-env', missing], env);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stderr).toBe(
+      `shardgate-ctl: shards add: warning: shard ${id}'s passwordEnv ${missing} is not set in this command's environment: an instance whose environment lacks it too rejects the shard's entry (check GET /health/config or shardgate-ctl status)\n`,
+    );
+    expect(JSON.parse(etcdGetKey(`${PREFIX}shards/${id}`)!).passwordEnv).toBe(missing);
+    // set here (empty counts: a passwordless account): no warning
+    const other = `cb-pw-${randomBytes(3).toString('hex')}`;
+    created.add(`shards/${other}`);
+    const quiet = ctl(['shards', 'add', other, '--master', '127.0.0.1:3326', '--password-env', missing], {
+      ...env,
+      [missing]: '',
+    });
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toBe('');
+    // config apply: a shard the file writes with the variable, warned before the write, in a dry
+    // run too; one whose passwordEnv the file leaves as it is, not
+    const third = `cb-pw-${randomBytes(3).toString('hex')}`;
+    const file = join(dir, 'password-env.yaml');
+    const entry = (port: number) =>
+      `{master: {host: 127.0.0.1, port: ${port}}, replicas: [], database: shardgate, passwordEnv: ${missing}}`;
+    writeFileSync(file, `shards:\n  ${other}: ${entry(3326)}\n  ${third}: ${entry(3316)}\n`);
+    const dry = ctl(['config', 'apply', '-f', file, '--dry-run', '--force'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toBe(
+      `shardgate-ctl: config apply: warning: shard ${third}'s passwordEnv ${missing} is not set in this command's environment: an instance whose environment lacks it too rejects the shard's entry (check GET /health/config or shardgate-ctl status)\n`,
+    );
+    expect(dry.stdout).toContain('dry run: 1 change(s) not applied');
+    expect(etcdGetKey(`${PREFIX}shards/${third}`)).toBeUndefined();
+  });
+
   it('config apply warns, before it writes, of the servers a file names anew that shards add or set-master would refuse; --force asks nothing', () => {
     // an outside check: a file pointed a shard at a read-only replica and added one at a dead
     // address; the dry run listed both without a word

@@ -332,6 +332,25 @@ describe('shardgate-ctl tenants remove', () => {
     expect(gone.stderr).toContain(`unknown tenant ${id}`);
   });
 
+  it('without a database password says in its own line that the id may not be free, and prints no warning of create', async () => {
+    // an outside check: remove printed create's "did not check shard … this tenant gets its
+    // members, librarian and tokens back" next to its own "may not be free" line
+    const id = await newTenant('remove-blind');
+    rawKeys.add(removalRecordKey(PREFIX, id, 'shard-1'));
+    const r = withoutPassword(() => ctl(['tenants', 'remove', id, '--yes']));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(
+      `the id ${id} may not be free: its rows were not checked (no database password (SHARDGATE_DB_PASSWORD is not set)); a tenant created with it on the same shard would get back whatever rows it has there`,
+    );
+    expect(r.stdout).not.toContain('did not check shard');
+    expect(r.stdout).not.toContain('this tenant gets');
+    expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    expect(JSON.parse(etcdGetKey(removalRecordKey(PREFIX, id, 'shard-1'))!)).toMatchObject({
+      rows: 'unchecked',
+    });
+  });
+
   it('create refuses an id whose rows an earlier tenant left on the shard, unless --adopt-rows', async () => {
     const id = await newTenant('reuse');
     const record = removalRecordKey(PREFIX, id, 'shard-1');

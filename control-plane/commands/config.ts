@@ -20,7 +20,7 @@
 import { parseDocument } from 'yaml';
 import type { RejectedKey } from '../../src/config/config-state.js';
 import { formatHostPort } from '../../src/config/host-port.js';
-import { looseTenantEntry } from '../../src/config/loose-entry.js';
+import { looseEntry, looseTenantEntry } from '../../src/config/loose-entry.js';
 import { ID_PATTERN, parseConfigKey, type ShardConfig } from '../../src/config/schema.js';
 import { type Change, formatChange, isManagedKey, planChanges } from '../change-plan.js';
 import { nonNameKeys, readDocument, toDocument, toYaml } from '../config-document.js';
@@ -40,6 +40,8 @@ import {
   guardedTxn,
   txnOperationCount,
 } from '../guarded-commit.js';
+import { passwordEnvWarning } from '../password-env-warning.js';
+import { nonPlainNumbers } from '../plain-numbers.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { unreachable } from '../reachability.js';
 import { readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
@@ -127,11 +129,18 @@ export async function applyCommand(
   fileProblems.push(...unmanagedKeyProblems(unmanaged));
   for (const key of unmanaged) wanted.delete(key);
   for (const key of empty.filter(isManagedKey)) fileProblems.push({ key, reason: 'empty value' });
+  // each key named once: a quoted value the schema rejects too (`"\ufeff61 "`) is named as quoted
+  const named = new Set(quoted);
   for (const key of quoted.filter(isManagedKey))
     fileProblems.push({
       key,
-      reason: `a number or true/false written as a string ("${wanted.get(key)}"); write it without quotes`,
+      reason: `a number or true/false written as a string (${shownString(wanted.get(key)!)}); write it without quotes`,
     });
+  // a number written otherwise than as plain digits (`1e2`, `0x3e`, `10.0`), which `lb weight`
+  // refuses too; its key's other checks are not named too (`-0` is also out of range)
+  const unplain = nonPlainNumbers(text).filter((n) => isManagedKey(n.key) && !voided(n.key));
+  fileProblems.push(...unplain);
+  for (const n of unplain) named.add(n.key);
   const read = await readPrefix(ctx);
   const desired = new Map<string, string | undefined>(wanted);
   if (opts.prune) {
@@ -145,7 +154,11 @@ export async function applyCommand(
       : await exportRevisionProblems(ctx, read, changes, exportedAt);
   // judged as commitChanges and the instances judge it: over the values in force
   const inForce = await stateInForce(ctx, read);
-  const problems = [...fileProblems, ...since.problems, ...validateChanges(read, changes, inForce.entries)];
+  const problems = [
+    ...fileProblems,
+    ...since.problems,
+    ...validateChanges(read, changes, inForce.entries).filter((p) => !named.has(p.key)),
+  ];
   const drain = opts.force ? undefined : await lastDrainProblem(read, changes, inForce);
   if (drain && 'key' in drain) problems.push(drain);
   if (!opts.force && !opts.adoptRows) problems.push(...(await removedTenantProblems(ctx, changes)));
@@ -154,6 +167,7 @@ export async function applyCommand(
   }
   if (drain && 'warning' in drain) ctx.warn(drain.warning);
   await warnShardServers(ctx, changes, opts.force);
+  warnPasswordEnvs(ctx, changes);
   warnTenantsRepointed(ctx, changes);
   // only once nothing can refuse any more: a refused command has its one error line and no other
   const warnUnchecked = () => {
@@ -204,6 +218,19 @@ export async function applyCommand(
   for (const c of changes) ctx.out(formatChange(c));
   ctx.out(`applied ${changes.length} change(s) at revision ${revision}`);
   await recordTenantChanges(ctx, changes, Boolean(opts.force || opts.adoptRows));
+}
+
+/**
+ * A string of a file that reads as a number or a boolean, for a message: quoted, each character
+ * but printable ASCII as `\uXXXX` (its blanks: a newline would break the one-line message, a BOM
+ * or a no-break space would not show).
+ */
+function shownString(value: string): string {
+  const escaped = value.replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return `"${escaped}"`;
 }
 
 /**
@@ -293,6 +320,22 @@ async function recordTenantChanges(ctx: CtlContext, changes: readonly Change[], 
     }
     // brought back on a shard recorded (removedTenantProblems let it through): its rows are its own
     if (after && after !== before && adopted) await updateRemovalRecord(ctx, id, after, undefined);
+  }
+}
+
+/**
+ * A shard the file writes with a `passwordEnv` this command's environment lacks, new or changed
+ * (one unchanged the instances judged already): a warning line each, before the write and in a
+ * dry run (password-env-warning.ts says why not a refusal).
+ */
+function warnPasswordEnvs(ctx: CtlContext, changes: readonly Change[]): void {
+  for (const c of changes) {
+    if (!c.key.startsWith('shards/') || c.new === undefined) continue;
+    const passwordEnv = looseEntry(c.new)?.passwordEnv;
+    if (typeof passwordEnv !== 'string') continue;
+    if (c.old !== undefined && looseEntry(c.old)?.passwordEnv === passwordEnv) continue;
+    const warning = passwordEnvWarning('config apply', c.key.slice('shards/'.length), passwordEnv);
+    if (warning) ctx.warn(warning);
   }
 }
 

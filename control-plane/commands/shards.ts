@@ -31,6 +31,7 @@ import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { instanceRejections, type Rejected } from '../instance-rejections.js';
+import { passwordEnvWarning } from '../password-env-warning.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
@@ -428,6 +429,9 @@ export async function addShard(
     warnSharedDatabase(ctx, 'shards add', read, id, shard);
     return put(id, shard);
   });
+  // once written, so a refused add has its one error line and no other
+  const unset = passwordEnvWarning('shards add', id, shard.passwordEnv);
+  if (unset) ctx.warn(unset);
 }
 
 /**

@@ -62,6 +62,16 @@ describe('idAfterRemoval (what tenants remove says of the id)', () => {
     expect(line).not.toContain('is not free');
   });
 
+  it("says why the rows could not be counted in its own line, not in create's words", () => {
+    const line = idAfterRemoval('acme', 'shard-1', {
+      unchecked: 'no database password (SHARDGATE_DB_PASSWORD is not set)',
+    });
+    expect(line).toMatch(
+      /^the id acme may not be free: its rows were not checked \(no database password \(SHARDGATE_DB_PASSWORD is not set\)\); a tenant created with it/,
+    );
+    expect(line).not.toContain('this tenant gets');
+  });
+
   it('says create refuses the id on that shard also when it cannot count the rows, once the removal is recorded', () => {
     const line = idAfterRemoval('acme', 'shard-1', undefined, true);
     expect(line).toContain(

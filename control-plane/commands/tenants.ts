@@ -28,14 +28,7 @@ import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
-import {
-  anyRows,
-  checkLeftoverRows,
-  leftoverRows,
-  type RowCheck,
-  type RowCounts,
-  uncheckedWarning,
-} from '../leftover-rows.js';
+import { anyRows, checkLeftoverRows, type RowCheck, uncheckedWarning } from '../leftover-rows.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type RemovalRecord, readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
@@ -278,16 +271,19 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
 
 /**
  * What `tenants remove` says of the id after the removal, from the rows of the tenant on its
- * shard's master (leftoverRows, as `tenants create` checks them): not free when rows were found,
- * maybe not free when they could not be checked (`rows` undefined: no password to check with,
- * the check failed and warned, or the entry names no shard of the shard map), free when none were.
+ * shard's master (checkLeftoverRows, as `tenants create` counts them): not free when rows were
+ * found, maybe not free when they could not be counted (`{ unchecked: reason }`: no password to
+ * count with, the master unreachable or refusing it; undefined: the entry names no shard of the
+ * shard map), free when none were. Its one line says why it could not count: `create`'s warning
+ * ("did not check … this tenant gets its members … back") speaks of a tenant being created, and
+ * printed by remove it read as if one were (an outside check).
  * `recorded`: a removal record is left (recordRemoval), so `create` refuses the id on that shard
  * also when it cannot count the rows.
  */
 export function idAfterRemoval(
   id: string,
   shard: string | undefined,
-  rows: RowCounts | undefined,
+  rows: RowCheck | undefined,
   recorded = false,
 ): string {
   const comesBack = 'members and their tokens included';
@@ -297,8 +293,12 @@ export function idAfterRemoval(
   if (anyRows(rows)) {
     return `the id ${id} is not free: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it on that shard would get them back, ${comesBack} (${refuses})`;
   }
-  if (rows === undefined) {
-    return `the id ${id} may not be free: its rows were not checked (that needs its shard in the shard map, SHARDGATE_DB_PASSWORD or the shard's passwordEnv set, and the master to let the check in); a tenant created with it on the same shard would get back whatever rows it has there, ${comesBack} (${refuses})`;
+  if (rows === undefined || 'unchecked' in rows) {
+    const why =
+      rows === undefined
+        ? "that needs its shard in the shard map, SHARDGATE_DB_PASSWORD or the shard's passwordEnv set, and the master to let the check in"
+        : rows.unchecked;
+    return `the id ${id} may not be free: its rows were not checked (${why}); a tenant created with it on the same shard would get back whatever rows it has there, ${comesBack} (${refuses})`;
   }
   return `shard ${shard} holds no member, book or loan of tenant ${id}: a tenant created with this id there starts empty`;
 }
@@ -308,12 +308,12 @@ export function idAfterRemoval(
  * database password (removal-record.ts), or delete an old one when no rows are left. The removal
  * is written already: a failure here is a warning naming what it risks.
  */
-async function recordRemoval(ctx: CtlContext, id: string, shard: string, rows: RowCounts | undefined) {
+async function recordRemoval(ctx: CtlContext, id: string, shard: string, rows: RowCheck) {
   await updateRemovalRecord(
     ctx,
     id,
     shard,
-    rows === undefined ? 'unchecked' : anyRows(rows) ? 'present' : undefined,
+    'unchecked' in rows ? 'unchecked' : anyRows(rows) ? 'present' : undefined,
   );
 }
 
@@ -353,12 +353,12 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
     { changed: () => [was] },
   );
   // the rows are keyed by the tenant id: a new directory entry of that id on that shard finds
-  // them again, members, librarian and unexpired tokens included. Checked once the removal is
-  // written.
-  const rows = shard && shardConfig ? await leftoverRows(ctx, id, shard, shardConfig) : undefined;
-  const recorded = shard !== undefined && shardConfig !== undefined && ID_PATTERN.test(id);
+  // them again, members, librarian and unexpired tokens included. Counted once the removal is
+  // written; a count that cannot run is said in remove's own line (idAfterRemoval), no warning.
+  const rows = shard && shardConfig ? await checkLeftoverRows(ctx.env, id, shard, shardConfig) : undefined;
+  const recorded = shard !== undefined && rows !== undefined && ID_PATTERN.test(id);
   ctx.out(idAfterRemoval(id, shard, rows, recorded));
-  if (recorded) await recordRemoval(ctx, id, shard!, rows);
+  if (recorded) await recordRemoval(ctx, id, shard!, rows!);
   await forgetTenantKeys(ctx, id);
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
