@@ -33,7 +33,7 @@
  * are on them) and `puts` (each restored key's current value, which the state rejects "keeping
  * last good value").
  */
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
 import { type ConfigChange, ConfigState, type ConfigStateOptions, foldChanges } from './config-state.js';
 import { configValueText } from './config-value-text.js';
 import { parseConfigKey } from './schema.js';
@@ -63,6 +63,8 @@ export interface RestorePlan {
 
 export const HISTORY_STEPS = 20;
 export const HISTORY_READS = 200;
+/** watches of a gone shard's puts at one start (each takes at least its quiet second) */
+export const HISTORY_WATCHES = 3;
 const ROUNDS = 6;
 
 type Version = { value: string; mod: number };
@@ -157,29 +159,43 @@ export async function planHistoryRestore(
     return next === Number.POSITIVE_INFINITY ? revision : next - 1;
   };
 
-  /** per key: the puts after the smallest revision asked so far, or 'stop' (unreadable) */
-  const putsRead = new Map<string, { after: number; puts: number[] } | 'stop'>();
-  /** the first put of `key` in (after, until], undefined when none, 'stop' when unknown */
+  /** per key: the puts after the smallest revision read so far (a failed read keeps what it had) */
+  const putsRead = new Map<string, { after: number; puts: number[] }>();
+  let watches = HISTORY_WATCHES;
+  /**
+   * The first put of `key` (a shard) in (after, until], undefined when none, 'stop' when unknown.
+   * One watch per shard in the common case: the first one starts before every current tenant
+   * entry naming the shard, so the other tenants on it are answered from it; only an older
+   * version of a tenant (written again since) needs another, and at most HISTORY_WATCHES run.
+   */
   const firstPutIn = async (
     key: string,
     after: number,
     until: number,
   ): Promise<number | undefined | 'stop'> => {
     if (!putsOf) return 'stop';
-    let known = putsRead.get(key);
-    if (known === undefined || (known !== 'stop' && known.after > after)) {
-      if (reads <= 0) return 'stop';
-      reads--;
+    const known = putsRead.get(key);
+    if (known === undefined || known.after > after) {
+      if (watches <= 0) return 'stop';
+      watches--;
+      const from = Math.min(after, ...namingMods(key));
       try {
-        known = { after, puts: await putsOf(key, after) };
+        putsRead.set(key, { after: from, puts: await putsOf(key, from) });
       } catch {
-        known = 'stop'; // compacted, or etcd gone
+        // compacted, or etcd gone: this window is unknown, what an earlier watch read still holds
+        return 'stop';
       }
-      putsRead.set(key, known);
     }
-    if (known === 'stop') return 'stop';
-    return known.puts.find((rev) => rev > after && rev <= until);
+    return putsRead.get(key)!.puts.find((rev) => rev > after && rev <= until);
   };
+  /** the mod revisions of the current tenant entries naming shard key `key` (each less one) */
+  const namingMods = (key: string): number[] =>
+    [...current].flatMap(([k, v]) => {
+      const parsed = parseConfigKey(k, v.value);
+      return parsed.ok && parsed.parsed.type === 'tenant' && `shards/${parsed.parsed.value.shard}` === key
+        ? [v.mod]
+        : [];
+    });
 
   /**
    * `shardKey` as it was right before its deletion, found from a tenant on it: from the tenant's
@@ -414,32 +430,63 @@ export function applyRestorePlan(state: ConfigState, plan: RestorePlan): ConfigC
  * end-of-history mark a client of etcd3 can ask for: the events that came within `quietMs` of
  * the watch's start (and then within `quietMs` of each other) are taken as the key's history.
  * Only a starting instance's restore asks, for a shard a rejected tenant names and that is gone.
+ * Rejects when etcd cancels the watch (its start revision compacted away) or after `deadlineMs`.
  */
-export function etcdPutsReader(client: Etcd3, prefix: string, quietMs = 1000): PutsReader {
+export function etcdPutsReader(client: Etcd3, prefix: string, quietMs = 1000, deadlineMs = 5000): PutsReader {
   return async (key, after) => {
-    const watcher = await client
-      .watch()
-      .key(`${prefix}${key}`)
-      .startRevision(String(after + 1))
-      .create();
-    try {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let gaveUp = false;
+    let watcher: Watcher | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no history of ${key} within ${deadlineMs} ms`)), deadlineMs);
+    });
+    const watch = (async () => {
+      const created = await client
+        .watch()
+        .key(`${prefix}${key}`)
+        .startRevision(String(after + 1))
+        .create();
+      if (gaveUp) void stopWatching(created); // created after the deadline: nobody reads it
+      watcher = created;
       return await new Promise<number[]>((resolve, reject) => {
         const puts: number[] = [];
-        let timer = setTimeout(() => resolve(puts), quietMs);
-        watcher.on('data', (res) => {
+        let quiet = setTimeout(() => resolve(puts), quietMs);
+        created.on('data', (res) => {
           for (const event of res.events) if (event.type === 'Put') puts.push(Number(event.kv.mod_revision));
-          clearTimeout(timer);
-          timer = setTimeout(() => resolve(puts), quietMs);
+          clearTimeout(quiet);
+          quiet = setTimeout(() => resolve(puts), quietMs);
         });
-        watcher.on('error', (error) => {
-          clearTimeout(timer);
+        // a start revision etcd compacted away: it cancels the watch and says so here
+        created.on('error', (error) => {
+          clearTimeout(quiet);
           reject(error);
         });
       });
+    })();
+    watch.catch(() => {}); // given up on at the deadline: its own end is of no interest
+    try {
+      return await Promise.race([watch, deadline]);
     } finally {
-      await watcher.cancel().catch(() => {});
+      gaveUp = true;
+      clearTimeout(timer);
+      if (watcher) await stopWatching(watcher);
     }
   };
+}
+
+/**
+ * Cancels `watcher`, waiting at most 500 ms: a watch etcd already cancelled (its start revision
+ * compacted) never answers a cancel, and an instance's start waited on it for good (a review).
+ */
+async function stopWatching(watcher: Watcher): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    watcher.cancel().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 500);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 /** A VersionReader over an etcd3 client: a get of `<prefix><key>` at a revision. */
