@@ -66,7 +66,7 @@ describe('ConfigState', () => {
     expect(s.rejected).toEqual([
       {
         key: 'breakers/redis/failure_threshold',
-        reason: expect.stringContaining('must be a plain whole number'),
+        reason: expect.stringContaining('written as plain decimal digits'),
       },
     ]);
     s.put('breakers/redis/failure_threshold', '9', 4);

@@ -34,7 +34,7 @@ describe('a plain number in etcd', () => {
       ])
         expect(parseConfigKey(key, text), `${key} ${JSON.stringify(text)}`).toMatchObject({
           ok: false,
-          reason: expect.stringContaining('must be a plain whole number'),
+          reason: expect.stringContaining('written as plain decimal digits'),
         });
   });
 

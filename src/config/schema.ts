@@ -165,22 +165,22 @@ const blanksTrimmed = z.string().transform((s) => s.replace(/^[ \t\r\n]+|[ \t\r\
 /**
  * Plain-number values: etcd stores text, so numbers are parsed strictly, as the CLI writes them:
  * decimal digits, no sign, point, exponent or leading zero (`-0` drained an instance through a
- * raw put the CLI refuses; `5.0`, `007`, `1e3` and `12abc` are refused too).
+ * raw put the CLI refuses; `5.0`, `007`, `1e3` and `12abc` are refused too). One message names
+ * the whole range, whichever rule or bound was crossed.
  */
-const numberText = blanksTrimmed
-  .pipe(
-    z
-      .string()
-      .regex(
-        /^(0|[1-9][0-9]*)$/,
-        'must be a plain whole number: decimal digits only (no sign, point, exponent or leading zero)',
-      ),
-  )
-  .transform(Number);
 const intText = (min: number, max: number) => {
-  // one message names the whole range, whichever bound was crossed
   const range = `must be a whole number from ${min} to ${max}`;
-  return numberText.pipe(z.number().int(range).min(min, range).max(max, range));
+  return blanksTrimmed
+    .pipe(
+      z
+        .string()
+        .regex(
+          /^(0|[1-9][0-9]*)$/,
+          `${range}, written as plain decimal digits (no sign, point, exponent or leading zero)`,
+        ),
+    )
+    .transform(Number)
+    .pipe(z.number().int(range).min(min, range).max(max, range));
 };
 
 /** each breaker setting's bounds, inclusive (the schema and the CLI's help come from here) */
