@@ -1,6 +1,6 @@
 /**
  * What an instance logs of a config change (src/config/etcd-config-store.ts): each value cut to
- * LOGGED_VALUE_MAX characters, and a rejected value named with its reason. An outside check put a
+ * LOGGED_VALUE_MAX characters, and a rejected key with its reason (not the value). An outside check put a
  * 1 MB tenant value (valid JSON, padded) and put it back: 4 MB more log on every process.
  * Reads the stack's api-1 log; its tenant keys are removed with single-key deletes.
  */
@@ -26,7 +26,7 @@ function linesOf(from: number, key: string): string[] {
 }
 
 describe('config change log lines', () => {
-  it('cut a large value and name a rejected one with its reason', async () => {
+  it('cut a large value, and give a rejected key its reason, not its value', async () => {
     const tenant = uniqueTenantId('loglines');
     const key = `tenants/${tenant}`;
     made.push(key);
@@ -46,8 +46,9 @@ describe('config change log lines', () => {
       async () => linesOf(before, key).find((line) => line.includes('"msg":"config value rejected"')),
       { timeoutMs: 3000, what: 'api-1 to log the rejection' },
     );
-    const line = JSON.parse(rejected) as { reason: string; value: string };
+    const line = JSON.parse(rejected) as { reason: string; value?: string };
     expect(line.reason).toMatch(/^status: given more than once/);
-    expect(line.value).toBe('{"shard":"shard-1","status":"active","status":"suspended"}');
+    // not the value: a rejected one may hold a secret put there by mistake
+    expect(line.value).toBeUndefined();
   });
 });

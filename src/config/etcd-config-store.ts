@@ -224,11 +224,11 @@ export class EtcdConfigStore implements ConfigStore {
     );
     this.logChanges(all, revision, 'config changed');
     for (const r of this.notifier.state.rejected) {
-      const event = res.events.findLast((e) => this.relative(e.kv) === r.key);
-      if (event) {
-        // the value too (etcd holds no secret: CONTRACT.md), cut to LOGGED_VALUE_MAX
-        const value = event.type === 'Put' ? loggedValue(configValueText(event.kv.value)) : undefined;
-        this.logger.warn({ key: r.key, reason: r.reason, value, revision }, 'config value rejected');
+      if (res.events.some((e) => this.relative(e.kv) === r.key)) {
+        // not the value: a rejected one may hold what does not belong in etcd (a shard's
+        // `password`, refused as an unknown field: a review); the reason cut as a value is, since
+        // it may quote a name of any length
+        this.logger.warn({ key: r.key, reason: loggedValue(r.reason), revision }, 'config value rejected');
       }
     }
     this.notifier.publish(all);
