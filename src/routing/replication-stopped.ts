@@ -10,7 +10,8 @@
  *   duplicate key 1062, a missing row 1032). It stays stopped until an operator acts, so the
  *   replica will only fall further behind: excluded at once, not 5 s later when its lag tells;
  * - its IO thread is `No` with `Last_IO_Errno` not 0: it gave up fetching (the master's binlog
- *   purged past it, a server id clash). An IO thread `Connecting` is retrying (the master is down
+ *   purged past it, a server id clash; not a client error 2000–2999 such as 2003, which it retries
+ *   and which stays set after a `STOP SLAVE` made meanwhile). An IO thread `Connecting` is retrying (the master is down
  *   or restarting) and is no reason: the lag judges it, as it judges a replica whose master
  *   merely stalls.
  * No reason: a thread stopped with errno 0 (a plain `STOP SLAVE`: the operator's choice, the lag
@@ -38,7 +39,10 @@ function stoppedReason(row: ReplicationStatusRow): string | undefined {
     return `replication stopped${where}: SQL thread error ${sqlErrno}: ${trimmed(column(row, 'Last_SQL_Error'))}`;
   }
   const ioErrno = Number(column(row, 'Last_IO_Errno') ?? 0);
-  if (threadRunning(row, 'IO') === 'No' && ioErrno) {
+  // a client error (2000–2999: 2003 cannot connect, 2013 lost) is one the IO thread retries; its
+  // errno stays set after a `STOP SLAVE` made while it retried (reset only when the thread
+  // starts), so a thread `No` with one was stopped by hand, not given up (a review)
+  if (threadRunning(row, 'IO') === 'No' && ioErrno && !(ioErrno >= 2000 && ioErrno < 3000)) {
     return `replication stopped${where}: IO thread error ${ioErrno}: ${trimmed(column(row, 'Last_IO_Error'))}`;
   }
   return undefined;
