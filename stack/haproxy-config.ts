@@ -49,7 +49,9 @@
  *   API instance, whose own limit (16 KB) answers 431 problem+json (src/entry/client-error.ts);
  * - a request whose `Content-Length` is above the API's BODY_LIMIT_BYTES is answered 413
  *   problem+json at once, as an instance answers it: before, `wait-for-body` held one sent slowly
- *   until its 10 s were up and answered 408 (an outside check, 200 KB declared at 2 KB/s);
+ *   until its 10 s were up and answered 408 (an outside check, 200 KB declared at 2 KB/s).
+ *   `hdr_val` reads a 32-bit integer, so a length of 2^31 or more wraps: a length with more
+ *   digits than the limit has is matched as text too (a review: 2147483648 still got the 408);
  * - `http-request wait-for-body`: a request body must arrive within `REQUEST_TIMEOUT_SECONDS`
  *   before the request is forwarded, so a client that sends a truncated body gets 408 at once
  *   instead of 504 after `timeout server` (an instance's connection held meanwhile). Bodies that
@@ -398,7 +400,7 @@ frontend shardgate
   http-request set-var(txn.request_id) req.fhdr(X-Request-Id) if { req.fhdr(X-Request-Id) -m reg ${REQUEST_ID_REGEX} }
   http-request set-var(txn.request_id) unique-id unless { var(txn.request_id) -m found }
   http-request set-header X-Request-Id ${REQUEST_ID_FORMAT}
-${cors.request}${affinityGuard}${credentialLimit}  http-request return status 413 ${tooLarge} if { req.hdr_val(content-length) gt ${BODY_LIMIT_BYTES} }
+${cors.request}${affinityGuard}${credentialLimit}  http-request return status 413 ${tooLarge} if { req.hdr_val(content-length) gt ${BODY_LIMIT_BYTES} } || { req.hdr(content-length) -m reg ^0*[1-9][0-9]{${String(BODY_LIMIT_BYTES).length},}$ }
   http-request wait-for-body time ${REQUEST_TIMEOUT_SECONDS}s
   http-response set-header Keep-Alive timeout=${CLIENT_KEEP_ALIVE_SECONDS}
 ${cors.response}  default_backend ${h.backend}

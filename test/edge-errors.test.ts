@@ -210,6 +210,17 @@ describe("HAProxy's own answers (rendered config) are problem+json", () => {
     expect(problem.requestId).toBe('edge-too-large');
     expect(answer.headers['x-content-type-options']).toBe('nosniff');
     expect(answer.ms).toBeLessThan(4_000);
+    // a length past 2^31, which HAProxy's integer conversion wraps (a review: 408 after 10 s)
+    for (const length of ['2147483648', '4294967296', '99999999999']) {
+      const wrapped = await raw(
+        lb,
+        'POST /v1/members HTTP/1.1\r\nHost: x\r\nX-Tenant-ID: t1\r\n' +
+          `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n{"email":"`,
+        5_000,
+      );
+      expect([length, wrapped.status]).toEqual([length, 413]);
+      expect(wrapped.ms).toBeLessThan(4_000);
+    }
   });
 
   it('straight to an instance, a body that never completes gets 408 within 15 s, not after 300 s', async () => {
