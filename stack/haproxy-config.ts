@@ -47,11 +47,14 @@
  *   haproxy/haproxy#3032, fixed upstream on the 3.2 branch). Hence `tune.bufsize 32768` (twice
  *   the memory per buffer in use; idle connections hold none): headers up to ~31 KB reach the
  *   API instance, whose own limit (16 KB) answers 431 problem+json (src/entry/client-error.ts);
- * - a request whose `Content-Length` is above the API's BODY_LIMIT_BYTES is answered 413
- *   problem+json at once, as an instance answers it: before, `wait-for-body` held one sent slowly
- *   until its 10 s were up and answered 408 (an outside check, 200 KB declared at 2 KB/s).
- *   `hdr_val` reads a 32-bit integer, so a length of 2^31 or more wraps: a length with more
- *   digits than the limit has is matched as text too (a review: 2147483648 still got the 408);
+ * - a request whose `Content-Length` is above the API's BODY_LIMIT_BYTES is forwarded at once,
+ *   not held by `wait-for-body`: the instance answers it 413 (or 404 for an unknown tenant) on
+ *   its headers and reads the rest of the body so the answer is not lost to a reset. Before, one
+ *   sent slowly was held until its 10 s were up and answered 408 (an outside check, 200 KB
+ *   declared at 2 KB/s). HAProxy answering the 413 itself closed the connection under a body
+ *   still coming in, and lost answers to the reset (test/bad-input.test.ts). `hdr_val` reads a
+ *   32-bit integer, so a length of 2^31 or more wraps: a length with more digits than the limit
+ *   has is matched as text too (a review: 2147483648 still got the 408);
  * - `http-request wait-for-body`: a request body must arrive within `REQUEST_TIMEOUT_SECONDS`
  *   before the request is forwarded, so a client that sends a truncated body gets 408 at once
  *   instead of 504 after `timeout server` (an instance's connection held meanwhile). Bodies that
@@ -71,7 +74,7 @@
  */
 import { basename } from 'node:path';
 import { IDEMPOTENCY_HEADER } from '../src/domain/idempotency.js';
-import { BODY_LIMIT_BYTES, BODY_LIMIT_DETAIL } from '../src/http/body-limit.js';
+import { BODY_LIMIT_BYTES } from '../src/http/body-limit.js';
 import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from '../src/http/cors.js';
 import { topology } from './topology.js';
 
@@ -348,12 +351,6 @@ resolvers ${resolver.name}
     detail: `More than ${credentialRatePerMinute} logins, registrations or password changes from this address within a minute; retry later.`,
     retryAfter: 60,
   });
-  const tooLarge = problemReply({
-    status: 413,
-    code: 'payload_too_large',
-    title: 'Payload too large',
-    detail: BODY_LIMIT_DETAIL,
-  });
   const credentialLimit =
     credentialRatePerMinute > 0
       ? `  acl credential_route method POST
@@ -400,8 +397,7 @@ frontend shardgate
   http-request set-var(txn.request_id) req.fhdr(X-Request-Id) if { req.fhdr(X-Request-Id) -m reg ${REQUEST_ID_REGEX} }
   http-request set-var(txn.request_id) unique-id unless { var(txn.request_id) -m found }
   http-request set-header X-Request-Id ${REQUEST_ID_FORMAT}
-${cors.request}${affinityGuard}${credentialLimit}  http-request return status 413 ${tooLarge} if { req.hdr_val(content-length) gt ${BODY_LIMIT_BYTES} } || { req.hdr(content-length) -m reg ^0*[1-9][0-9]{${String(BODY_LIMIT_BYTES).length},}$ }
-  http-request wait-for-body time ${REQUEST_TIMEOUT_SECONDS}s
+${cors.request}${affinityGuard}${credentialLimit}  http-request wait-for-body time ${REQUEST_TIMEOUT_SECONDS}s unless { req.hdr_val(content-length) gt ${BODY_LIMIT_BYTES} } || { req.hdr(content-length) -m reg ^0*[1-9][0-9]{${String(BODY_LIMIT_BYTES).length},}$ }
   http-response set-header Keep-Alive timeout=${CLIENT_KEEP_ALIVE_SECONDS}
 ${cors.response}  default_backend ${h.backend}
 

@@ -1,7 +1,8 @@
 /**
  * The largest request body the API takes, in bytes (413 `payload_too_large` above it). One number
  * for the app (createApp), the Node entry's pre-read and `Expect: 100-continue`, and the stack's
- * HAProxy, which answers a declared length above it itself (stack/haproxy-config.ts).
+ * HAProxy, which forwards a declared length above it at once, without waiting for the body
+ * (stack/haproxy-config.ts).
  */
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
