@@ -3,8 +3,8 @@
  * LB weight is a whole number in the schema): digits only, blanks around them ignored, leading
  * zeros allowed (`007` is 7), no sign, no fraction (`7.0`, `-0` refused, as `--weight` and `@w`
  * refuse them: whole-number.ts), within the key's schema range. Answered with the canonical
- * decimal form written to etcd (`7`); a stored value that says the same (`7.0` put by etcdctl)
- * makes the write no change (change-plan.ts compares parsed values).
+ * decimal form written to etcd (`7`); a stored `7.0` put by etcdctl, which the instances reject,
+ * is rewritten as `7` (change-plan.ts compares parsed values).
  */
 import { parseConfigKey } from '../src/config/schema.js';
 import { wholeNumber } from './whole-number.js';

@@ -34,7 +34,7 @@ function run(args: string[], extra: Record<string, string> = {}) {
 }
 
 describe('numbers: breakers set and lb weight read and write them alike', () => {
-  it('breakers set writes 007 as 7 and refuses 7.0, as lb weight does; a stored 7.0 and 7 are no change', () => {
+  it('breakers set writes 007 as 7 and refuses 7.0, as lb weight does; a stored 7.0 (rejected by the instances) is rewritten as 7', () => {
     const key = 'breakers/redis/failure_threshold';
     const r = run(['breakers', 'set', 'redis', 'failure_threshold', '007']);
     expect(r.code, r.stderr).toBe(0);
@@ -47,9 +47,10 @@ describe('numbers: breakers set and lb weight read and write them alike', () => 
       expect(refused.stderr).toContain('whole number');
     }
     expect(get(key)).toBe('7');
-    // a value etcdctl put that the instances read as 7: the same number typed is no change
+    // a value etcdctl put as 7.0, which the instances reject: typing 7 writes it as they take it
     etcdPutKey(`${PREFIX}${key}`, '7.0');
-    expect(run(['breakers', 'set', 'redis', 'failure_threshold', '7']).stdout).toBe('no changes\n');
+    expect(run(['breakers', 'set', 'redis', 'failure_threshold', '7']).code).toBe(0);
+    expect(get(key)).toBe('7');
     expect(run(['breakers', 'set', 'redis', 'failure_threshold', '007']).stdout).toBe('no changes\n');
     expect(run(['breakers', 'set', 'redis', 'failure_threshold', '08']).code).toBe(0);
     expect(get(key)).toBe('8');
@@ -66,9 +67,11 @@ describe('numbers: breakers set and lb weight read and write them alike', () => 
     expect(typed.code, typed.stderr).toBe(0);
     expect(get(weight)).toBe('7');
     etcdPutKey(`${PREFIX}${weight}`, '7.0');
+    expect(run(['lb', 'weight', id, '7']).code).toBe(0);
+    expect(get(weight)).toBe('7');
     expect(run(['lb', 'weight', id, '7']).stdout).toBe('no changes\n');
     expect(run(['lb', 'weight', id, '1.5']).code).toBe(1);
-    expect(get(weight)).toBe('7.0');
+    expect(get(weight)).toBe('7');
   });
 });
 
