@@ -337,12 +337,18 @@ describe('shardgate-ctl tenants move', () => {
     expect(moved.code).toBe(0);
     // one that reaches its COMMIT after the switch is written on the new shard, not refused
     // `tenant_moved` (before: 6–50 of 150 per run)
-    const unexpected = answers.filter((a) => a.status !== 201 && a.code !== 'tenant_readonly');
+    // `write_outcome_unknown` is the documented answer of a COMMIT the master did not confirm
+    // within the breaker's call timeout (a slow host, the move copying rows meanwhile: 6 of 150
+    // on one run); such a registration may or may not be there, on the new shard only
+    const unexpected = answers.filter(
+      (a) => a.status !== 201 && a.code !== 'tenant_readonly' && a.code !== 'write_outcome_unknown',
+    );
     expect(unexpected).toEqual([]);
     const created201 = answers
       .filter((a) => a.status === 201)
       .map((a) => a.email)
       .sort();
+    const unknown = new Set(answers.filter((a) => a.code === 'write_outcome_unknown').map((a) => a.email));
     const members = async (shard: string) =>
       (
         await rootQuery<{ email: string }>(
@@ -355,7 +361,8 @@ describe('shardgate-ctl tenants move', () => {
         .sort();
     // the move's last steps finish within the command; wait a moment for a late commit anyway
     await new Promise((r) => setTimeout(r, 1000));
-    expect(await members('shard-2')).toEqual(created201);
+    const onNew = await members('shard-2');
+    expect(onNew.filter((email) => !unknown.has(email))).toEqual(created201);
     expect(await members('shard-1')).toEqual([]);
     // each of them got its welcome mail queued once (outbox rows stay on the shard they were
     // written on until delivered), and no refused one did
@@ -368,7 +375,7 @@ describe('shardgate-ctl tenants move', () => {
       );
       welcomes += Number(row!.n);
     }
-    expect(welcomes).toBe(created201.length);
+    expect(welcomes).toBe(onNew.length);
     expect(created201.length).toBeLessThan(N);
   });
 
