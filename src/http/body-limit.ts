@@ -6,5 +6,5 @@
  */
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
-/** the 413's detail, the same from an instance and from HAProxy */
+/** the 413's detail (createApp) */
 export const BODY_LIMIT_DETAIL = `request body exceeds ${BODY_LIMIT_BYTES} bytes`;
