@@ -108,6 +108,10 @@ describe('ConfigState', () => {
     // a database client connects to none of these (an IPv6 address is written bare, "::1")
     ['shards/s1', '{"master":{"host":"127.0.0.1 ","port":3316}}'],
     ['shards/s1', '{"master":{"host":"[::1]","port":3316}}'],
+    // a host:port in host (one colon, or a name with colons): the port belongs in "port"
+    ['shards/s1', '{"master":{"host":"127.0.0.1:3316","port":3316}}'],
+    ['shards/s1', '{"master":{"host":"h","port":1},"replicas":[{"host":"db-r:3317","port":3317}]}'],
+    ['shards/s1', '{"master":{"host":"db.local:3316:1","port":3316}}'],
     ['shards/s1', '{"master":{"host":"h","port":1},"replicas":[{"host":"db/x","port":2}]}'],
     ['shards/s1', '{"master":{"host":"h","port":1},"extra":1}'],
     ['shards/s1', 'not json'],
@@ -121,6 +125,24 @@ describe('ConfigState', () => {
     const s = new ConfigState();
     s.load([[key, value, 1]]);
     expect(s.rejected.map((r) => r.key)).toEqual([key]);
+  });
+
+  it('takes a bare IPv6 address as a host and names "port" when a host carries one', () => {
+    for (const host of [
+      '::1',
+      '2001:db8::7',
+      '::ffff:127.0.0.1',
+      'fe80::1%eth0',
+      'db-1.internal',
+      '10.0.0.5',
+    ]) {
+      expect(parseConfigKey('shards/s1', JSON.stringify({ master: { host, port: 3316 } })).ok, host).toBe(
+        true,
+      );
+    }
+    const refused = parseConfigKey('shards/s1', '{"master":{"host":"127.0.0.1:3316","port":3316}}');
+    expect(refused.ok).toBe(false);
+    expect(JSON.stringify(refused)).toContain('put the port in \\"port\\"');
   });
 
   it('refuses a tenant display name that is not one printable line (it goes into mail headers)', () => {

@@ -23,6 +23,12 @@ export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const idSchema = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
 
 /**
+ * The text of an IPv6 address: hex groups and at least two colons, an IPv4 tail, a zone. A host
+ * with one colon is a `host:port` put in `host` ("127.0.0.1:3316"), which no client connects to.
+ */
+const IPV6_TEXT = /^(?=(?:[^:]*:){2})[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?$/;
+
+/**
  * A host name or an IP address as a database client takes it: no blank, no brackets (an IPv6
  * address is written bare, `::1`), no slash. `"127.0.0.1 "` and `"[::1]"` were taken and every
  * connection to them failed; shown as `127.0.0.1 :3316` and `[[::1]]:3316` (an outside check).
@@ -31,7 +37,11 @@ const hostSchema = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[^\s[\]/]+$/, 'must be a host name or an IP address, without blanks, brackets or slashes');
+  .regex(/^[^\s[\]/]+$/, 'must be a host name or an IP address, without blanks, brackets or slashes')
+  .refine((host) => !host.includes(':') || IPV6_TEXT.test(host), {
+    message:
+      'must not carry a port ("db1:3316"): put the port in "port"; a colon belongs only in an IPv6 address',
+  });
 const portSchema = z.number().int().min(1).max(65535);
 
 export const hostPortSchema = z.strictObject({ host: hostSchema, port: portSchema });
