@@ -23,10 +23,15 @@ export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const idSchema = z.string().regex(ID_PATTERN, 'must match ^[a-z0-9][a-z0-9-]{0,62}$');
 
 /**
- * The text of an IPv6 address: hex groups and at least two colons, an IPv4 tail, a zone. A host
- * with one colon is a `host:port` put in `host` ("127.0.0.1:3316"), which no client connects to.
+ * Whether a host with a colon is an IPv6 address (zod's check, RFC 4291 text), with an optional
+ * zone (`fe80::1%eth0`). Anything else with a colon is no host a client connects to: mostly a
+ * `host:port` put in `host` ("127.0.0.1:3316"), also `10.0.0.5:3316:1` or `12345::1` (a review).
  */
-const IPV6_TEXT = /^(?=(?:[^:]*:){2})[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?$/;
+const ipv6Address = z.ipv6();
+function isIpv6Text(host: string): boolean {
+  const [address = '', zone] = host.split(/%(.*)/s);
+  return ipv6Address.safeParse(address).success && (zone === undefined || /^[A-Za-z0-9._-]+$/.test(zone));
+}
 
 /**
  * A host name or an IP address as a database client takes it: no blank, no brackets (an IPv6
@@ -38,9 +43,9 @@ const hostSchema = z
   .min(1)
   .max(253)
   .regex(/^[^\s[\]/]+$/, 'must be a host name or an IP address, without blanks, brackets or slashes')
-  .refine((host) => !host.includes(':') || IPV6_TEXT.test(host), {
+  .refine((host) => !host.includes(':') || isIpv6Text(host), {
     message:
-      'must not carry a port ("db1:3316"): put the port in "port"; a colon belongs only in an IPv6 address',
+      'must not carry a port ("db1:3316"): put the port in "port"; a host with a colon must be an IPv6 address',
   });
 const portSchema = z.number().int().min(1).max(65535);
 
