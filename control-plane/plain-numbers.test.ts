@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPlainNumberText, nonPlainNumbers } from './plain-numbers.js';
+import { isPlainNumberText, jsonNumberTokens, nonPlainNumbers } from './plain-numbers.js';
 
 describe('nonPlainNumbers (a config file number not written as plain digits)', () => {
   it('names each number YAML reads from other text than decimal digits, by its etcd key', () => {
@@ -56,5 +56,37 @@ describe('nonPlainNumbers (a config file number not written as plain digits)', (
       expect(isPlainNumberText(ok), ok).toBe(true);
     for (const bad of ['007', '00', ' 7', '7 ', '+7', '-0', '7.0', '1e2', '0x3e', '1_000', ''])
       expect(isPlainNumberText(bad), JSON.stringify(bad)).toBe(false);
+  });
+
+  it('judges the numbers inside a shard, tenant or placement written as one JSON string, not its strings', () => {
+    const text = [
+      'shards:',
+      `  s1: '{"master":{"host":"h","port":3.316e3},"replicas":[{"host":"r","port":3317,"weight":1e0}]}'`,
+      `  s2: '{"master":{"host":"h","port":3326}}'`,
+      'tenants:',
+      `  t1: '{"shard":"s2","name":"Room 1e2 -0 10.0"}'`,
+      `  t2: '{"shard":"s2","name":"Esc \\" 7.0","x":-0}'`,
+    ].join('\n');
+    const found = nonPlainNumbers(text);
+    expect(found.map((n) => [n.key, n.reason.split(':')[0]])).toEqual([
+      ['shards/s1', 'the JSON text writes a number 3.316e3'],
+      ['shards/s1', 'the JSON text writes a number 1e0'],
+      ['tenants/t2', 'the JSON text writes a number -0'],
+    ]);
+  });
+
+  it('follows an alias, also of an anchor on the export revision, and stops at a recursive one', () => {
+    const found = nonPlainNumbers('$etcdRevision: &w 0x10\nlb:\n  weights:\n    api-1: *w\n');
+    expect(found.map((n) => n.key)).toEqual(['lb/weights/api-1']);
+    expect(nonPlainNumbers('lb: &a\n  weights:\n    api-1: 1\n    loop: *a\n')).toEqual([]);
+  });
+
+  it('reads the number tokens of JSON text outside its strings', () => {
+    expect(jsonNumberTokens('{"a":[1,-2.5e+3,0],"b":"7 \\"8\\" 9","c":10}')).toEqual([
+      '1',
+      '-2.5e+3',
+      '0',
+      '10',
+    ]);
   });
 });

@@ -9,8 +9,11 @@
  * numeric value of the schema is a whole number (settings, weights, ports), so nothing valid is
  * refused; the range is the schema's to judge.
  *
- * A value that is an alias is not followed (its anchor is judged where it is written); a map key
- * that is no string is left to nonNameKeys (config-document.ts), which refuses it.
+ * An alias is followed and judged where it is used (its anchor may sit on `$etcdRevision`, which
+ * is judged elsewhere, or on nothing that is checked; a review). A shard, tenant or placement
+ * written as one JSON string goes to etcd as that text, so the numbers inside it are judged too
+ * (`'{"master":{"host":"h","port":3.316e3}}'`). A map key that is no string is left to nonNameKeys
+ * (config-document.ts), which refuses it.
  */
 import { isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { REVISION_FIELD } from './export-revision.js';
@@ -32,17 +35,55 @@ function keyAndField(path: readonly string[]): { key: string; field: string[] } 
   return { key: path.slice(0, depth).join('/'), field: path.slice(depth) };
 }
 
+/** Whether `path` is a key whose value is one JSON value: `placement`, `shards/<id>`, `tenants/<id>`. */
+function isJsonKeyPath(path: readonly string[]): boolean {
+  return (path.length === 1 && path[0] === 'placement') || (path.length === 2 && JSON_SECTIONS.has(path[0]!));
+}
+
 /** Whether `source` is how a number of a file must be written: digits, no leading zero. */
 export function isPlainNumberText(source: string): boolean {
   return isWholeNumberText(source) && !/^0\d/.test(source);
 }
 
+/**
+ * The number tokens of JSON text, outside its strings, in order: `-?digits(.digits)?(e±digits)?`.
+ * Text that is no JSON yields what it yields; the instances' schema refuses it anyway.
+ */
+export function jsonNumberTokens(json: string): string[] {
+  const tokens: string[] = [];
+  const number = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  for (let i = 0; i < json.length; ) {
+    const c = json[i]!;
+    if (c === '"') {
+      for (i++; i < json.length && json[i] !== '"'; i++) if (json[i] === '\\') i++;
+      i++;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      number.lastIndex = i;
+      const token = number.exec(json)?.[0] ?? c;
+      tokens.push(token);
+      i += token.length;
+    } else i++;
+  }
+  return tokens;
+}
+
+const PLAIN_RULE =
+  'write a number as decimal digits only, without sign, fraction, exponent, base prefix or leading zero';
+
 /** The numbers of config file `text` (which must parse) not written as plain digits, in file order. */
 export function nonPlainNumbers(text: string): NonPlainNumber[] {
   const document = parseDocument(text);
   const found: NonPlainNumber[] = [];
+  const following = new Set<unknown>();
   const walk = (node: unknown, path: string[]) => {
-    if (isAlias(node)) return;
+    if (isAlias(node)) {
+      const target = node.resolve(document);
+      if (!target || following.has(target)) return; // a recursive alias
+      following.add(target);
+      walk(target, path);
+      following.delete(target);
+      return;
+    }
     if (isSeq(node)) {
       for (const [i, item] of node.items.entries()) walk(item, [...path, String(i)]);
       return;
@@ -56,14 +97,26 @@ export function nonPlainNumbers(text: string): NonPlainNumber[] {
       }
       return;
     }
-    if (!isScalar(node) || typeof node.value !== 'number') return;
+    if (!isScalar(node)) return;
+    if (typeof node.value === 'string' && isJsonKeyPath(path)) {
+      for (const token of jsonNumberTokens(node.value)) {
+        if (!isPlainNumberText(token)) {
+          found.push({
+            key: path.join('/'),
+            reason: `the JSON text writes a number ${token}: ${PLAIN_RULE}`,
+          });
+        }
+      }
+      return;
+    }
+    if (typeof node.value !== 'number') return;
     const source = node.source ?? String(node.value);
     if (isPlainNumberText(source)) return;
     const { key, field } = keyAndField(path);
     const hint = Number.isFinite(node.value) && /^\d+$/.test(String(node.value)) ? ` (${node.value})` : '';
     found.push({
       key,
-      reason: `${field.length > 0 ? `${field.join('.')}: ` : ''}written ${source}, which YAML reads as ${node.value}: write a number as decimal digits only, without sign, fraction, exponent, base prefix or leading zero${hint}`,
+      reason: `${field.length > 0 ? `${field.join('.')}: ` : ''}written ${source}, which YAML reads as ${node.value}: ${PLAIN_RULE}${hint}`,
     });
   };
   walk(document.contents, []);
