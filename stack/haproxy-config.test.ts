@@ -91,10 +91,34 @@ describe('HAProxy config template', () => {
     expect(local).toContain('acl resendable method GET HEAD OPTIONS\n');
     expect(local).toContain('acl resendable req.hdr(Idempotency-Key) -m found\n');
     expect(local).toContain('http-request disable-l7-retry unless resendable\n');
-    expect(local.match(/acl resendable /g)).toHaveLength(2);
+    // two lines in each backend: the main one and its fallback
+    expect(local.match(/acl resendable /g)).toHaveLength(4);
     // one unanswered for 10 s is tried again (elsewhere once the silent instance is down);
     // three tries fit in the others' 30 s
     expect(local).toContain('http-request set-timeout server 10s if resendable\n');
+  });
+
+  it('fails open to a fallback backend of the same servers with lenient checks when the main one has none usable', () => {
+    // an outside check: the busy survivor's check took over 1 s with its peer gone, and every
+    // request was answered 503 for seconds
+    const frontend = local.slice(local.indexOf('\nfrontend shardgate'), local.indexOf('\nfrontend stats'));
+    expect(frontend).toContain('  use_backend api_fallback if { nbsrv(api) lt 1 }\n  default_backend api\n');
+    const main = local.slice(local.indexOf('\nbackend api\n'), local.indexOf('\nbackend api_fallback\n'));
+    const fallback = local.slice(local.indexOf('\nbackend api_fallback\n'));
+    const servers = (text: string) => text.split('\n').filter((l) => l.startsWith('  server '));
+    expect(servers(main).map((l) => l.split(' ').slice(3, 6).join(' '))).toEqual(
+      servers(fallback).map((l) => l.split(' ').slice(3, 6).join(' ')),
+    );
+    expect(servers(fallback)).toEqual(
+      topology.apis.map((a) => `  server ${a.id} 127.0.0.1:${a.port} weight ${a.weight}`),
+    );
+    expect(fallback).toContain('  timeout check 5s\n  default-server check inter 1s fall 2 rise 1\n');
+    expect(fallback).not.toContain('agent');
+    for (const line of [
+      'option httpchk GET /health/ready',
+      'http-request disable-l7-retry unless resendable',
+    ])
+      expect(fallback, line).toContain(line);
   });
 
   it('serves stats, the Prometheus exporter and an admin runtime socket', () => {

@@ -73,10 +73,14 @@
  * come from 127.0.0.1; SHARDGATE_LB_CREDENTIAL_RATE turns it on), on in compose.
  */
 import { basename } from 'node:path';
+import { fallbackBackend } from '../control-plane/lb/haproxy-runtime.js';
 import { IDEMPOTENCY_HEADER } from '../src/domain/idempotency.js';
 import { BODY_LIMIT_BYTES } from '../src/http/body-limit.js';
 import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from '../src/http/cors.js';
 import { topology } from './topology.js';
+
+/** the fallback backend's `timeout check` (control-plane/lb/haproxy-runtime.ts fallbackBackend) */
+export const FALLBACK_CHECK_TIMEOUT_SECONDS = 5;
 
 /** the stick table of the credential-route limit */
 const CREDENTIAL_TABLE = 'credential_rate';
@@ -328,6 +332,13 @@ resolvers ${resolver.name}
 `
     : '';
   const serverResolution = resolver ? ` resolvers ${resolver.name} ${RESOLVER_SERVER_OPTIONS}` : '';
+  const backendRules = `  option httpchk GET /health/ready
+  http-check expect status 200
+  http-reuse safe
+  acl resendable method GET HEAD OPTIONS
+  acl resendable req.hdr(${IDEMPOTENCY_HEADER}) -m found
+  http-request disable-l7-retry unless resendable
+  http-request set-timeout server ${RESENDABLE_SERVER_TIMEOUT_SECONDS}s if resendable`;
   const balance = tenantAffinity
     ? `  balance hdr(X-Tenant-ID)
   hash-type consistent`
@@ -399,7 +410,8 @@ frontend shardgate
   http-request set-header X-Request-Id ${REQUEST_ID_FORMAT}
 ${cors.request}${affinityGuard}${credentialLimit}  http-request wait-for-body time ${REQUEST_TIMEOUT_SECONDS}s unless { req.hdr_val(content-length) gt ${BODY_LIMIT_BYTES} } || { req.hdr(content-length) -m reg ^0*[1-9][0-9]{${String(BODY_LIMIT_BYTES).length},}$ }
   http-response set-header Keep-Alive timeout=${CLIENT_KEEP_ALIVE_SECONDS}
-${cors.response}  default_backend ${h.backend}
+${cors.response}  use_backend ${fallbackBackend(h.backend)} if { nbsrv(${h.backend}) lt 1 }
+  default_backend ${h.backend}
 
 frontend stats
   bind ${bindHost}:${statsPort}
@@ -410,15 +422,16 @@ frontend stats
 ${resolvers}
 backend ${h.backend}
 ${balance}
-  option httpchk GET /health/ready
-  http-check expect status 200
-  http-reuse safe
-  acl resendable method GET HEAD OPTIONS
-  acl resendable req.hdr(${IDEMPOTENCY_HEADER}) -m found
-  http-request disable-l7-retry unless resendable
-  http-request set-timeout server ${RESENDABLE_SERVER_TIMEOUT_SECONDS}s if resendable
+${backendRules}
   default-server check inter 1s fall 2 rise 2 slowstart 3s agent-check agent-inter 1s
 ${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight} agent-port ${s.agentPort}${serverResolution}`).join('\n')}
+
+backend ${fallbackBackend(h.backend)}
+${balance}
+${backendRules}
+  timeout check ${FALLBACK_CHECK_TIMEOUT_SECONDS}s
+  default-server check inter 1s fall 2 rise 1
+${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight}${serverResolution}`).join('\n')}
 ${credentialTable}`;
 }
 

@@ -451,6 +451,31 @@ describe('shardgate-ctl lb sync: a deleted lb/weights key', () => {
     }
   });
 
+  it("--watch: a change of another instance's key leaves this server's weight as its agent set it", async () => {
+    // an outside check: api-2's agent had lowered it to 1, a put of lb/weights/api-1 made it 10 again
+    const output = await startWatch();
+    const other = unique('other');
+    try {
+      await runtime(`disable agent ${server}`);
+      agentDisabled = true;
+      await runtime(`set server ${server} weight 5`); // as the agent lowers it on a lagging loop
+      put(`lb/weights/${other}`, '3');
+      // the watcher took the change: it names the key, which has no server in the backend
+      await waitFor(() => output().includes(`lb/weights/${other}`), {
+        timeoutMs: 5000,
+        what: `the watcher's line about lb/weights/${other}; output:\n${output()}`,
+      });
+      await sleep(500);
+      expect((await row()).uweight).toBe(5);
+    } finally {
+      await stopWatch();
+      await runtime(`enable agent ${server}`);
+      agentDisabled = false;
+      etcdDel(`lb/weights/${other}`);
+      created.delete(`lb/weights/${other}`);
+    }
+  });
+
   it('one-shot lb sync: a server without a key goes back to its configured weight', async () => {
     if (etcdGet(key) !== undefined) {
       etcdDel(key);

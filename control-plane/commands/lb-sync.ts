@@ -3,7 +3,8 @@
  * its map of CORS origins (lb/cors-sync.ts: the CORS headers of HAProxy's own answers). One-shot by default;
  * with --watch it follows etcd live (the API's own EtcdConfigStore: validated values only, last
  * good kept, resync after compaction): a weight change is applied at once, and HAProxy is
- * polled every --interval-ms (`show info`) so everything is re-applied after it restarts; the
+ * polled every --interval-ms (`show info`) so everything is re-applied after it restarts (a
+ * change applies to the changed instances' servers only); the
  * CORS map is compared on every poll too (nothing else writes it). Between those events it leaves
  * the weights alone: an instance's agent-check may lower its own weight while
  * it is degraded, and must not be fought. HAProxy or etcd being down is logged and retried; the
@@ -152,7 +153,11 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   let running = false;
   let lastError = '';
   let appliedTo = '';
-  let dirty = true;
+  // the servers whose weight to reconcile on the next tick: the instances whose key changed, or
+  // all of them (start, HAProxy restarted or unreachable). A change of one key reconciled every
+  // server, setting back an agent-lowered weight of another (an outside check: api-2's agent had
+  // it at 1, a put of lb/weights/api-1 made it 10 again).
+  let pending: Set<string> | 'all' = 'all';
   let fail: (error: Error) => void = () => {};
   let corsError = '';
   const tick = async () => {
@@ -163,9 +168,11 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       try {
         const identity = await haproxyIdentity(socketPath);
         reached = true;
-        if (identity !== appliedTo || dirty) {
-          dirty = false;
-          await sync.reconcile(store.current().lbWeights);
+        if (identity !== appliedTo) pending = 'all';
+        if (pending === 'all' || pending.size > 0) {
+          const only = pending === 'all' ? undefined : pending;
+          pending = new Set();
+          await sync.reconcile(store.current().lbWeights, undefined, only);
           appliedTo = identity;
         }
         if (lastError) stamp('haproxy reachable again');
@@ -175,11 +182,11 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
         const message = (error as Error).message;
         if (message !== lastError) stamp(`haproxy not reachable (${message}); retrying`);
         lastError = message;
-        dirty = true;
+        pending = 'all';
       }
       if (!reached) return;
       // every tick, whatever became of the weights: two reads when nothing differs, and a map
-      // cleared by hand is refilled. A failure here leaves the weights alone (no `dirty`).
+      // cleared by hand is refilled. A failure here leaves the weights alone (nothing `pending`).
       try {
         await cors.reconcile(store.current().cors.allowedOrigins);
         if (corsError) stamp('CORS origins in haproxy match etcd again');
@@ -195,10 +202,9 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     }
   };
   store.onChange((_snap, changes) => {
-    if (changes.some((c) => c.key.startsWith(WEIGHT_KEY) || c.key === CORS_ORIGINS_KEY)) {
-      dirty = true;
-      void tick();
-    }
+    const weighted = changes.filter((c) => c.key.startsWith(WEIGHT_KEY));
+    if (pending !== 'all') for (const c of weighted) pending.add(c.key.slice(WEIGHT_KEY.length));
+    if (weighted.length > 0 || changes.some((c) => c.key === CORS_ORIGINS_KEY)) void tick();
   });
   stamp(
     `lb sync watching ${ctx.prefix}${WEIGHT_KEY} and ${ctx.prefix}${CORS_ORIGINS_KEY} → ${socketPath} backend ${backend}`,

@@ -90,6 +90,23 @@ function sync(backend = 'api', servers?: FakeServer[]) {
 }
 
 describe('WeightSync', () => {
+  it('with `only`, sets those servers alone and leaves the others as they are', async () => {
+    const servers = defaultServers();
+    servers[1]!.weight = 1; // api-2 lowered by its agent
+    const { ws, commands } = sync('api', servers);
+    const result = await ws.reconcile(
+      new Map([
+        ['api-1', 7],
+        ['api-2', 2],
+      ]),
+      undefined,
+      new Set(['api-1']),
+    );
+    expect(result.sent).toEqual(['set server api/api-1 weight 7']);
+    expect(commands.filter((c) => c.startsWith('set server'))).toEqual(['set server api/api-1 weight 7']);
+    expect(servers[1]!.weight).toBe(1);
+  });
+
   it('names the weighted instances without a server, once per change of that set', async () => {
     const { ws, warnings, commands } = sync();
     const first = await ws.reconcile(

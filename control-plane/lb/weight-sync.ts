@@ -24,11 +24,23 @@
  * known: a one-shot run) is left at the weight it has: the key is not absent, so the haproxy.cfg
  * weight would be a guess the instances do not make.
  *
+ * The same weights go to the backend's fallback (`<backend>_fallback`, haproxy-runtime.ts
+ * fallbackBackend) when HAProxy has one, so a drain by weight 0 holds there too; its servers have
+ * no agent, so nothing there lowers a weight. Its commands are neither logged nor reported in
+ * `sent` (a one-shot run's "already matches" judges the main backend), and its missing servers
+ * are not warned about.
+ *
  * A weighted instance that has no server in the backend cannot be applied: `warn` names every
  * such instance, each time that set changes (so a daemon calling reconcile() again and again
  * says it once, not on every call). A backend HAProxy does not have throws UnknownBackendError.
  */
-import { haproxyCommand, showServers } from './haproxy-runtime.js';
+import {
+  fallbackBackend,
+  haproxyCommand,
+  type ServerState,
+  showServers,
+  UnknownBackendError,
+} from './haproxy-runtime.js';
 
 export interface WeightSyncOptions {
   socketPath: string;
@@ -60,6 +72,11 @@ export class WeightSync {
     desired: ReadonlyMap<string, number>,
     /** instances whose key exists with no value in force: never given their haproxy.cfg weight */
     held: ReadonlySet<string> = new Set(),
+    /**
+     * the servers to set, when not all: a daemon applying a changed key leaves the others' weights
+     * alone, which their agents may have lowered (agent-reply.ts). The reports cover all servers.
+     */
+    only?: ReadonlySet<string>,
   ): Promise<Reconciled> {
     const { socketPath, backend } = this.opts;
     const servers = await showServers(socketPath, backend);
@@ -78,9 +95,32 @@ export class WeightSync {
       .filter((s) => !desired.has(s.name) && held.has(s.name))
       .map((s) => s.name)
       .sort();
+    const sent = await this.apply(backend, servers, desired, held, only);
+    // the fallback backend's servers take the same weights, when HAProxy has one
+    const fallback = fallbackBackend(backend);
+    const spare = await showServers(socketPath, fallback).catch((error: unknown) => {
+      if (error instanceof UnknownBackendError) return [];
+      throw error;
+    });
+    await this.apply(fallback, spare, desired, held, only, false);
+    return { sent, missing, unweighted, held: heldServers };
+  }
+
+  /** Sets each server of `backend` that is off its weight; the commands sent. */
+  private async apply(
+    backend: string,
+    servers: readonly ServerState[],
+    desired: ReadonlyMap<string, number>,
+    held: ReadonlySet<string>,
+    only: ReadonlySet<string> | undefined,
+    /** log each command (the main backend's); the fallback's follow them unsaid */
+    logged = true,
+  ): Promise<string[]> {
+    const { socketPath } = this.opts;
     const sent: string[] = [];
     for (const s of servers) {
       if (!desired.has(s.name) && held.has(s.name)) continue;
+      if (only && !only.has(s.name)) continue;
       const weight = desired.get(s.name) ?? s.initialWeight;
       if (s.weight === weight) continue;
       const cmd = `set server ${backend}/${s.name} weight ${weight}`;
@@ -89,12 +129,13 @@ export class WeightSync {
         this.opts.log(`haproxy: ${cmd}: ${answer}`);
       }
       sent.push(cmd);
-      this.opts.log(
-        desired.has(s.name)
-          ? `applied: ${cmd}`
-          : `applied: ${cmd} (no lb/weights/${s.name}: haproxy.cfg weight)`,
-      );
+      if (logged)
+        this.opts.log(
+          desired.has(s.name)
+            ? `applied: ${cmd}`
+            : `applied: ${cmd} (no lb/weights/${s.name}: haproxy.cfg weight)`,
+        );
     }
-    return { sent, missing, unweighted, held: heldServers };
+    return sent;
   }
 }
