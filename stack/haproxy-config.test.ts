@@ -106,19 +106,31 @@ describe('HAProxy config template', () => {
     const main = local.slice(local.indexOf('\nbackend api\n'), local.indexOf('\nbackend api_fallback\n'));
     const fallback = local.slice(local.indexOf('\nbackend api_fallback\n'));
     const servers = (text: string) => text.split('\n').filter((l) => l.startsWith('  server '));
-    expect(servers(main).map((l) => l.split(' ').slice(3, 6).join(' '))).toEqual(
-      servers(fallback).map((l) => l.split(' ').slice(3, 6).join(' ')),
-    );
+    // the same servers, agent included (a weight of 0 and a shutdown's drain hold there too)
+    expect(servers(fallback)).toEqual(servers(main));
     expect(servers(fallback)).toEqual(
-      topology.apis.map((a) => `  server ${a.id} 127.0.0.1:${a.port} weight ${a.weight}`),
+      topology.apis.map(
+        (a) => `  server ${a.id} 127.0.0.1:${a.port} weight ${a.weight} agent-port ${a.agentPort}`,
+      ),
     );
-    expect(fallback).toContain('  timeout check 5s\n  default-server check inter 1s fall 2 rise 1\n');
-    expect(fallback).not.toContain('agent');
+    // twice the main one's patience, one failure out: with every instance hung it empties first
+    expect(fallback).toContain(
+      '  timeout check 2s\n  default-server check inter 1s fall 1 rise 1 agent-check agent-inter 1s\n',
+    );
     for (const line of [
       'option httpchk GET /health/ready',
       'http-request disable-l7-retry unless resendable',
     ])
       expect(fallback, line).toContain(line);
+    // with tenant affinity, the fallback hashes tenants as the main backend does
+    const affinityMain = affinityLimited.slice(
+      affinityLimited.indexOf('\nbackend api\n'),
+      affinityLimited.indexOf('\nbackend api_fallback\n'),
+    );
+    const affinityFallback = affinityLimited.slice(affinityLimited.indexOf('\nbackend api_fallback\n'));
+    const balanceOf = (text: string) => text.split('\n').filter((l) => /^ {2}(balance|hash-type) /.test(l));
+    expect(balanceOf(affinityFallback)).toEqual(balanceOf(affinityMain));
+    expect(balanceOf(affinityFallback).join('\n')).toContain('balance hdr(X-Tenant-ID)');
   });
 
   it('serves stats, the Prometheus exporter and an admin runtime socket', () => {

@@ -80,7 +80,7 @@ import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from '../src/http/cors.js';
 import { topology } from './topology.js';
 
 /** the fallback backend's `timeout check` (control-plane/lb/haproxy-runtime.ts fallbackBackend) */
-export const FALLBACK_CHECK_TIMEOUT_SECONDS = 5;
+export const FALLBACK_CHECK_TIMEOUT_SECONDS = 2;
 
 /** the stick table of the credential-route limit */
 const CREDENTIAL_TABLE = 'credential_rate';
@@ -430,8 +430,8 @@ backend ${fallbackBackend(h.backend)}
 ${balance}
 ${backendRules}
   timeout check ${FALLBACK_CHECK_TIMEOUT_SECONDS}s
-  default-server check inter 1s fall 2 rise 1
-${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight}${serverResolution}`).join('\n')}
+  default-server check inter 1s fall 1 rise 1 agent-check agent-inter 1s
+${servers.map((s) => `  server ${s.name} ${s.host}:${s.port} weight ${s.weight} agent-port ${s.agentPort}${serverResolution}`).join('\n')}
 ${credentialTable}`;
 }
 

@@ -3,7 +3,8 @@
  * real HAProxy and lb sync daemon: with no usable server in the main backend, requests go to the
  * same instances through the fallback instead of a 503 (an outside check: a busy survivor was
  * marked DOWN by a 1 s check with its peer gone, and every request got 503 for seconds); and the
- * etcd weights reach the fallback's servers too, so a drain by weight holds there.
+ * etcd weights reach the fallback's servers too (lb sync, and the instances' agent-check), so a
+ * drain by weight holds there.
  *
  * Both main servers are put in maintenance by hand (as failed checks would take them out) and
  * set ready again in `finally`; `lb/weights/api-2` is put back as it was found.
@@ -74,5 +75,21 @@ describe('HAProxy fallback backend', () => {
       timeoutMs: 5000,
       what: `${fallback}/${api2.id} drained by weight 0`,
     });
+    // and the drain holds when the fallback serves: every answer from the other instance
+    try {
+      for (const api of topology.apis)
+        await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${api.id} state maint`);
+      const served: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await fetch(`${HAPROXY}/health`);
+        await r.arrayBuffer();
+        expect(r.status).toBe(200);
+        served.push(r.headers.get('X-Served-By') ?? '');
+      }
+      expect(new Set(served)).toEqual(new Set([topology.apis[0]!.id]));
+    } finally {
+      for (const api of topology.apis)
+        await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${api.id} state ready`);
+    }
   });
 });

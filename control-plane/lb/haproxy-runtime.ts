@@ -69,16 +69,17 @@ export interface ServerState {
 
 /**
  * The backend the frontend uses while the main one has no usable server (`nbsrv` 0): the same
- * servers, weights set by lb sync as in the main one (lb/weight-sync.ts), no agent-check, and a
- * check that waits 5 s for `/health/ready` (stack/haproxy-config.ts FALLBACK_CHECK_TIMEOUT_SECONDS)
- * instead of the main one's 1 s. Fail-open: a busy survivor whose check took over 1 s was marked
- * DOWN in the main backend with its peer gone, and HAProxy answered every request 503 for 2–6 s
- * (an outside check: 241 and 54 answers, load average 5.9 on 2 cores). The main backend keeps its
- * fast checks, so a hung instance still leaves rotation in about 3.5 s while another serves.
- * Here a server refusing connections or not ready (draining, loading its config) is out within
- * about 2 s, a hung one within about 11 s; with every weight 0 (`lb weight --force`) there is no
- * server either, and HAProxy answers 503 as before. Not followed here: an administrative drain or
- * maintenance set on the main backend's server, by hand or by the agent.
+ * servers with the same agent-check (so an etcd weight of 0 and a shutdown's `drain` hold there
+ * too, with or without lb sync, which also sets its weights: lb/weight-sync.ts), and a check that
+ * waits 2 s for `/health/ready` (stack/haproxy-config.ts FALLBACK_CHECK_TIMEOUT_SECONDS) instead
+ * of the main one's 1 s, one failure taking a server out. Fail-open: a busy survivor whose check
+ * took over 1 s was marked DOWN in the main backend with its peer gone, and HAProxy answered every
+ * request 503 for 2–6 s (an outside check: 241 and 54 answers, load average 5.9 on 2 cores). The
+ * main backend keeps its fast checks, so a hung instance still leaves rotation in about 3.5 s
+ * while another serves; here it is out after one such wait, in about 2–3 s, before the main backend empties, so with
+ * every instance hung HAProxy still answers 503 at once (a review: a 5 s check with two failures
+ * held requests 10–30 s). With every weight 0 there is no server either: 503 as before. Not
+ * followed here: a drain or maintenance set by hand on the main backend's server.
  */
 export const fallbackBackend = (backend: string): string => `${backend}_fallback`;
 

@@ -25,7 +25,11 @@ interface FakeServer {
  * as HAProxy does; `state ready|drain|maint` changes its admin bits as HAProxy does (and must not be
  * sent by WeightSync).
  */
-function fakeHaproxy(servers: FakeServer[] = defaultServers()): {
+function fakeHaproxy(
+  servers: FakeServer[] = defaultServers(),
+  /** servers of backend `api_fallback`, which the fake has only when given */
+  fallback?: FakeServer[],
+): {
   socketPath: string;
   commands: string[];
   server: Server;
@@ -37,11 +41,14 @@ function fakeHaproxy(servers: FakeServer[] = defaultServers()): {
     sock.once('data', (line: string) => {
       const command = line.trim();
       commands.push(command);
-      const set = /^set server api\/(\S+) (weight|state) (\S+)$/.exec(command);
-      const target = set && servers.find((s) => s.name === set[1]);
-      if (command === 'show servers state api')
+      const set = /^set server (api|api_fallback)\/(\S+) (weight|state) (\S+)$/.exec(command)?.slice(1);
+      const list = set?.[0] === 'api' ? servers : fallback;
+      const target = set && list?.find((s) => s.name === set[1]);
+      const shown = /^show servers state (api|api_fallback)$/.exec(command)?.[1];
+      const rows = shown === 'api' ? servers : shown ? fallback : undefined;
+      if (shown && rows)
         sock.end(
-          `${HEADER}${servers.map((s, i) => `4 api ${i + 1} ${s.name} 127.0.0.1 2 ${s.admin} ${s.weight} ${s.initial} 7\n`).join('')}\n`,
+          `${HEADER}${rows.map((s, i) => `4 ${shown} ${i + 1} ${s.name} 127.0.0.1 2 ${s.admin} ${s.weight} ${s.initial} 7\n`).join('')}\n`,
         );
       else if (command.startsWith('show servers state ')) sock.end("Can't find backend.\n\n");
       else if (set && !target) sock.end('No such server.\n\n');
@@ -76,8 +83,8 @@ afterEach(() => {
   open = undefined;
 });
 
-function sync(backend = 'api', servers?: FakeServer[]) {
-  const fake = fakeHaproxy(servers);
+function sync(backend = 'api', servers?: FakeServer[], fallback?: FakeServer[]) {
+  const fake = fakeHaproxy(servers, fallback);
   open = fake.server;
   const warnings: string[] = [];
   const ws = new WeightSync({
@@ -90,6 +97,34 @@ function sync(backend = 'api', servers?: FakeServer[]) {
 }
 
 describe('WeightSync', () => {
+  it('gives the fallback backend the same weights, unsaid, and the same `only` and `held`', async () => {
+    const fallback = defaultServers();
+    const lines: string[] = [];
+    const fake = fakeHaproxy(defaultServers(), fallback);
+    open = fake.server;
+    const ws = new WeightSync({
+      socketPath: fake.socketPath,
+      backend: 'api',
+      log: (l) => lines.push(l),
+      warn: () => {},
+    });
+    const result = await ws.reconcile(new Map([['api-1', 0]]), new Set(['api-2']));
+    // api-2 is held: left alone in both; api-1 drained in both, only the main one's said
+    expect(fallback.map((s) => s.weight)).toEqual([0, 2]);
+    expect(result.sent).toEqual(['set server api/api-1 weight 0']);
+    expect(lines).toEqual(['applied: set server api/api-1 weight 0']);
+    expect(fake.commands).toContain('set server api_fallback/api-1 weight 0');
+    await ws.reconcile(
+      new Map([
+        ['api-1', 5],
+        ['api-2', 9],
+      ]),
+      undefined,
+      new Set(['api-2']),
+    );
+    expect(fallback.map((s) => s.weight)).toEqual([0, 9]);
+  });
+
   it('with `only`, sets those servers alone and leaves the others as they are', async () => {
     const servers = defaultServers();
     servers[1]!.weight = 1; // api-2 lowered by its agent
