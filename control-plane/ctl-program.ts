@@ -182,7 +182,7 @@ export function buildProgram(): Command {
     .option('--keep-source', "leave the tenant's rows on the shard it leaves")
     .option(
       '--wait-ms <ms>',
-      'how long to wait for every instance, and each replica, to apply a step: 100-600000',
+      'how long to wait for every instance, and each replica, to apply a step, and for a shard server to answer a statement (at least 1000): 100-600000',
       '10000',
     )
     .action(

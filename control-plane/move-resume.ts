@@ -22,7 +22,13 @@ import {
   moveLocked,
   withShardConnections,
 } from './move-run.js';
-import { type Placement, putPlacement, waitForInstances, withMoveMarkKept } from './move-steps.js';
+import {
+  type Placement,
+  putPlacement,
+  statementBoundMs,
+  waitForInstances,
+  withMoveMarkKept,
+} from './move-steps.js';
 import {
   connectShardServer,
   deleteTenantRows,
@@ -82,7 +88,7 @@ export async function resumeMove(
       );
     }
     if (opts.to === record.from) {
-      await takeBack(ctx, id, { entry, record, target, moving });
+      await takeBack(ctx, id, { entry, record, target, moving, waitMs });
       return;
     }
     if (opts.to !== record.to) {
@@ -112,7 +118,7 @@ export async function resumeMove(
     );
   }
   ctx.out(`finishing ${what}: the tenant's entry names shard ${record.to} already`);
-  await withShardConnections(ctx, { from: record.from, to: record.to, source, target }, (c) =>
+  await withShardConnections(ctx, { from: record.from, to: record.to, source, target, waitMs }, (c) =>
     withMoveMarkKept(ctx, id, async () => {
       const p: MovePlan = {
         id,
@@ -185,7 +191,14 @@ async function takeBack(
     record,
     target,
     moving,
-  }: { entry: TenantEntry; record: MoveRecord; target: ShardConfig; moving: TenantEntry['status'] },
+    waitMs,
+  }: {
+    entry: TenantEntry;
+    record: MoveRecord;
+    target: ShardConfig;
+    moving: TenantEntry['status'];
+    waitMs: number;
+  },
 ): Promise<void> {
   if (entry.status === moving && moving !== record.status) {
     const revision = await putPlacement(
@@ -196,7 +209,9 @@ async function takeBack(
     );
     ctx.out(`tenant ${id}: ${moving} -> ${record.status} on shard ${record.from}; revision ${revision}`);
   }
-  const targetDb = await connectShardServer(ctx.env, record.to, target, target.master);
+  const targetDb = await connectShardServer(ctx.env, record.to, target, target.master, {
+    statementTimeoutMs: statementBoundMs(waitMs),
+  });
   try {
     // the entry names the source (read under the lock): no instance reads these rows
     const deleted = await deleteTenantRows(targetDb, id);

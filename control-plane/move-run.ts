@@ -3,7 +3,13 @@
  * copy, switch, compare, status back, source deleted. An error before the switch is undone
  * (undo); one after it leaves the tenant on the target, readonly, both copies and the move's
  * record in place, and names the command that finishes the job. A shard server or Redis
- * unreachable is an UnreachableError (exit 2), a refused step a UserError (exit 1).
+ * unreachable is an UnreachableError (exit 2), a refused step a UserError (exit 1); an undone
+ * move's error is ONE line: what failed, then what the undo did and left.
+ *
+ * No call to a shard server waits unboundedly while the tenant is read-only: the masters'
+ * connections answer each statement within statementBoundMs(--wait-ms) or count as not
+ * answering (shard-server.ts), and the replica waits are bounded by --wait-ms (move-steps.ts).
+ * A frozen master (SIGSTOP) once held a tenant read-only until it was resumed.
  */
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mysql2/promise';
@@ -21,6 +27,7 @@ import {
   checkTargetReplicas,
   type Placement,
   putPlacement,
+  statementBoundMs,
   waitForInstances,
   waitForReplicas,
   withMoveMarkKept,
@@ -45,7 +52,10 @@ export interface MoveOptions {
   to: string;
   overwrite?: boolean;
   keepSource?: boolean;
-  /** how long to wait for every instance to apply a step, and for each replica to apply the copy */
+  /**
+   * how long to wait for every instance to apply a step, for each replica to apply the copy, and
+   * (statementBoundMs: at least 1 s) for a shard server to answer one statement
+   */
   waitMs?: number;
 }
 
@@ -67,19 +77,26 @@ interface ShardConnections {
 /**
  * Run `body` with Redis, the source's master and the target's master connected, in that order
  * (the first that does not answer stops it: an UnreachableError); all are closed when it ends,
- * whatever happens.
+ * whatever happens. Each statement on the masters is bounded by statementBoundMs(waitMs).
  */
 export async function withShardConnections(
   ctx: CtlContext,
-  { from, to, source, target }: { from: string; to: string; source: ShardConfig; target: ShardConfig },
+  {
+    from,
+    to,
+    source,
+    target,
+    waitMs,
+  }: { from: string; to: string; source: ShardConfig; target: ShardConfig; waitMs: number },
   body: (c: ShardConnections) => Promise<void>,
 ): Promise<void> {
   const redis = await connectRedis(ctx);
+  const bounds = { statementTimeoutMs: statementBoundMs(waitMs) };
   let sourceDb: Connection | undefined;
   let targetDb: Connection | undefined;
   try {
-    sourceDb = await connectShardServer(ctx.env, from, source, source.master);
-    targetDb = await connectShardServer(ctx.env, to, target, target.master);
+    sourceDb = await connectShardServer(ctx.env, from, source, source.master, bounds);
+    targetDb = await connectShardServer(ctx.env, to, target, target.master, bounds);
     await body({ sourceDb, targetDb, redis });
   } finally {
     await sourceDb?.end().catch(() => {});
@@ -155,7 +172,7 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
   const moving: Placement = { shard: from, status: movingStatus(p.original) };
   // a resumed move: writes were refused since the dead one began
   const started = p.record ? Date.parse(p.record.startedAt) || Date.now() : Date.now();
-  const done: Undo = { statusWritten: false, copied: false, switchSent: false };
+  const done: Undo = { statusWritten: false, copy: 'none', switchSent: false };
   let copy: { digests: TableDigests; position: string };
   // since when writes are refused: this move's own readonly, or, when a dead move's is still in
   // force, at most since that one began (an outside check: a resumed move whose tenant had been
@@ -184,16 +201,15 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
     } else if (moving.status !== original.status) {
       done.statusWritten = true; // a resumed move: the dead one wrote it
     }
-    copy = await copyTenant(p.sourceDb, p.targetDb, id);
-    done.copied = true;
+    copy = await copyTenant(p.sourceDb, p.targetDb, id, { onCommitSent: () => (done.copy = 'maybe') });
+    done.copy = 'made';
     ctx.out(`copied from shard ${from} to shard ${to}: ${describeCounts(countsOf(copy.digests))}`);
     await waitForReplicas(ctx, to, p.target, copy.position, waitMs);
     const cleared = await clearCache(p.redis, id, to);
     if (cleared > 0)
       ctx.out(`deleted ${cleared} cache keys of tenant ${id} on shard ${to} (from an earlier stay there)`);
   } catch (error) {
-    await undo(ctx, p, moving, original, done, error);
-    throw error;
+    throw await undone(ctx, p, moving, original, done, error);
   }
 
   const switched: Placement = { shard: to, status: moving.status };
@@ -204,8 +220,7 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
     done.switchSent = true;
     revision = await putPlacement(ctx, id, moving, switched);
   } catch (error) {
-    await undo(ctx, p, moving, original, done, error);
-    throw error;
+    throw await undone(ctx, p, moving, original, done, error);
   }
   await finishSwitch(ctx, p, {
     revision,
@@ -319,7 +334,16 @@ export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
     // a tenant created later with this id on that shard would get them back (removal-record.ts)
     await updateRemovalRecord(ctx, id, from, 'present');
   } else {
-    const deleted = await deleteTenantRows(p.sourceDb, id);
+    let deleted: Awaited<ReturnType<typeof deleteTenantRows>>;
+    try {
+      deleted = await deleteTenantRows(p.sourceDb, id);
+    } catch (error) {
+      // the tenant is on its new shard already; the record (verified) stays for the re-run
+      if (!(error instanceof UnreachableError)) throw error;
+      throw new UnreachableError(
+        `${error.message}; tenant ${id} is on shard ${p.to}, ${p.original}, but its rows on shard ${from} are not all deleted: run \`shardgate-ctl tenants move ${id} --to ${p.to}\` again to delete them`,
+      );
+    }
     await updateRemovalRecord(ctx, id, from, undefined);
     ctx.out(
       `deleted the rows of tenant ${id} on shard ${from}: ${describeCounts(deleted)}; its outbox rows stay there until the email worker has delivered them`,
@@ -348,16 +372,48 @@ export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
 /** what an undo has to take back */
 interface Undo {
   statusWritten: boolean;
-  copied: boolean;
+  /**
+   * what the target holds of this move's copy: nothing; `maybe` the whole copy (its COMMIT was
+   * sent, and the target failed before it answered: killed, or frozen, at the COMMIT); the copy
+   */
+  copy: 'none' | 'maybe' | 'made';
   /** the switch to the new shard was sent: it may have landed, whatever it answered */
   switchSent: boolean;
+}
+
+/**
+ * The error a move that failed before its switch ends with, once undone (undo): a UserError or an
+ * UnreachableError is given, as ONE line, what failed and then what the undo did and left (an
+ * outside check had the undo's line, then a stack trace, exit 1, for a target master killed mid-
+ * copy); any other error (a bug) is thrown as it was, after the undo's line.
+ */
+async function undone(
+  ctx: CtlContext,
+  p: MovePlan,
+  moving: Placement,
+  original: Placement,
+  done: Undo,
+  cause: unknown,
+): Promise<unknown> {
+  const outcome = await undo(ctx, p, moving, original, done);
+  if (!(cause instanceof UserError || cause instanceof UnreachableError)) {
+    ctx.warn(outcome);
+    return cause;
+  }
+  const message = `${cause.message}; ${outcome}`;
+  return cause instanceof UnreachableError ? new UnreachableError(message) : new UserError(message);
 }
 
 /**
  * Before the switch is known to have landed: the entry goes back to the source with its old
  * status FIRST (guarded: only from what this move wrote), and only once the entry is known to
  * name the source is the copy on the new shard deleted. An entry that cannot be put back, or
- * that names the new shard (the switch landed), keeps both copies: the line says where it points.
+ * that names the new shard (the switch landed), keeps both copies: the outcome says where it
+ * points. The move's record is deleted only when nothing is left: a copy on the target that could
+ * not be deleted (its master killed or frozen) keeps it, so the next move of the tenant knows the
+ * rows there for this move's copy (and replaces them, or `--to <source>` deletes them) instead of
+ * taking them for rows left by `tenants remove` (an outside check: the next move was refused,
+ * naming that wrong cause, and needed --overwrite). Answers the outcome, in words.
  */
 async function undo(
   ctx: CtlContext,
@@ -365,10 +421,11 @@ async function undo(
   moving: Placement,
   original: Placement,
   done: Undo,
-  cause: unknown,
-): Promise<void> {
+): Promise<string> {
   const steps: string[] = [];
+  const record = moveRecordKey(ctx.prefix, p.id);
   let onSource = false;
+  let copyLeft = false;
   let problem: string | undefined;
   try {
     if (done.statusWritten || done.switchSent) {
@@ -381,30 +438,32 @@ async function undo(
   } catch (error) {
     problem = error instanceof Error ? error.message : String(error);
   }
-  if (done.copied) {
+  if (done.copy !== 'none') {
+    const copy =
+      done.copy === 'made' ? `the copy on shard ${p.to}` : `the copy on shard ${p.to}, if its COMMIT landed,`;
     if (onSource) {
       try {
         await deleteTenantRows(p.targetDb, p.id);
-        steps.push(`the copy on shard ${p.to} deleted`);
+        steps.push(`${copy} deleted`);
       } catch (error) {
+        copyLeft = true;
         steps.push(
-          `the copy on shard ${p.to} could not be deleted (${(error as Error).message}); no instance reads it`,
+          `${copy} could not be deleted (${(error as Error).message}); no instance reads it, and the move's record ${record} stays: \`shardgate-ctl tenants move ${p.id} --to ${p.to}\` replaces it, \`--to ${p.from}\` deletes it`,
         );
       }
     } else {
-      steps.push(`the copy on shard ${p.to} kept`);
+      steps.push(`${copy} kept`);
     }
   }
-  if (problem === undefined && onSource) {
+  if (problem === undefined && onSource && !copyLeft) {
     try {
       await deleteMoveRecord(ctx, p.id);
     } catch (error) {
-      problem = `its record ${moveRecordKey(ctx.prefix, p.id)} stays: ${(error as Error).message}`;
+      problem = `its record ${record} stays: ${(error as Error).message}`;
     }
   }
   if (problem === undefined) {
-    ctx.warn(`move of tenant ${p.id} undone: ${steps.join(', ') || 'nothing had changed'}`);
-    return;
+    return `move of tenant ${p.id} undone: ${steps.join(', ') || 'nothing had changed'}`;
   }
   let where = 'unknown (etcd did not answer)';
   try {
@@ -413,7 +472,11 @@ async function undo(
   } catch {
     /* etcd still unreachable */
   }
-  ctx.warn(
-    `move of tenant ${p.id} failed (${cause instanceof Error ? cause.message : String(cause)}) and could not be undone (${problem}): its entry now names ${where}; its rows are on shard ${p.from}${done.copied ? ` and on shard ${p.to}` : ''}, nothing was deleted. Run \`shardgate-ctl tenants move ${p.id} --to ${p.to}\` again to finish it, or \`--to ${p.from}\` to take it back (before the switch only)`,
-  );
+  const copies =
+    done.copy === 'made'
+      ? ` and on shard ${p.to}`
+      : done.copy === 'maybe'
+        ? ` (and on shard ${p.to} if the copy's COMMIT landed)`
+        : '';
+  return `move of tenant ${p.id} could not be undone (${problem}): its entry now names ${where}; its rows are on shard ${p.from}${copies}, nothing was deleted. Run \`shardgate-ctl tenants move ${p.id} --to ${p.to}\` again to finish it, or \`--to ${p.from}\` to take it back (before the switch only)`;
 }

@@ -10,6 +10,7 @@ import { planChanges } from './change-plan.js';
 import type { CtlContext } from './ctl-context.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 import { loadState, readPrefix } from './prefix-read.js';
+import { CONNECT_TIMEOUT_MS, ServerUnreachableError } from './shard-server.js';
 import {
   addressOf,
   connectShardServer,
@@ -21,6 +22,16 @@ import {
   replicationStopped,
 } from './tenant-rows.js';
 import { commitFromRead } from './write-keys.js';
+
+/** the least time a statement of a move on a shard server is given, whatever --wait-ms says */
+export const MIN_STATEMENT_BOUND_MS = 1000;
+
+/**
+ * How long a shard server may take to answer one statement of a move (a page of the copy, its
+ * COMMIT, a position, a comparison) before it counts as not answering: `--wait-ms`, at least
+ * MIN_STATEMENT_BOUND_MS (a page of 1,000 rows is no 100 ms job on a loaded box).
+ */
+export const statementBoundMs = (waitMs: number) => Math.max(waitMs, MIN_STATEMENT_BOUND_MS);
 
 /** where a tenant is and what it may do: the two fields of its entry a move changes */
 export type Placement = Pick<TenantEntry, 'shard' | 'status'>;
@@ -147,6 +158,12 @@ export async function waitForInstances(ctx: CtlContext, revision: number, waitMs
  * replica that cannot be reached is warned of and in no list (it serves nothing, and the
  * instances take it back only once it has caught up, `position` included). The master is
  * connected to once, when the first replica has applied `position`; failing that is thrown.
+ *
+ * Bounded: each replica has `waitMs` in all, its login included (that within
+ * statementBoundMs(waitMs) and CONNECT_TIMEOUT_MS): one that does not log in within that is
+ * unreachable, one that stops answering after it
+ * logged in (frozen mid-wait) is behind. A move calls this while its tenant is read-only, where
+ * a 5 s login to a frozen replica once outlasted `--wait-ms 3000` (an outside check: 5.4 s).
  */
 async function replicasAt(
   ctx: CtlContext,
@@ -158,12 +175,15 @@ async function replicasAt(
   const applied: string[] = [];
   const behind: string[] = [];
   const strangers: string[] = [];
+  const statementTimeoutMs = statementBoundMs(waitMs);
+  const bounds = { connectTimeoutMs: Math.min(CONNECT_TIMEOUT_MS, statementTimeoutMs), statementTimeoutMs };
   let master: Connection | undefined;
   try {
     for (const replica of shard.replicas) {
+      const deadline = Date.now() + waitMs;
       let connection: Connection;
       try {
-        connection = await connectShardServer(ctx.env, shardId, shard, replica);
+        connection = await connectShardServer(ctx.env, shardId, shard, replica, bounds);
       } catch (error) {
         if (!(error instanceof UnreachableError)) throw error;
         ctx.warn(
@@ -174,14 +194,18 @@ async function replicasAt(
       try {
         const stopped = running ? await replicationStopped(connection) : undefined;
         if (stopped) behind.push(`${addressOf(replica)} (${stopped})`);
-        else if (!(await replicaApplied(connection, position, waitMs)))
+        else if (!(await replicaApplied(connection, position, deadline - Date.now())))
           behind.push(`${addressOf(replica)} (did not apply ${position} within ${waitMs} ms)`);
         else {
-          master ??= await connectShardServer(ctx.env, shardId, shard, shard.master);
+          master ??= await connectShardServer(ctx.env, shardId, shard, shard.master, bounds);
           const check = await replicaFollows(connection, master);
           if (check.follows === true) applied.push(addressOf(replica));
           else strangers.push(notFollowing(addressOf(replica), addressOf(shard.master), check));
         }
+      } catch (error) {
+        // the replica took the login, then stopped answering: it holds nothing we can vouch for
+        if (!(error instanceof ServerUnreachableError && error.server === addressOf(replica))) throw error;
+        behind.push(`${addressOf(replica)} (${error.reason})`);
       } finally {
         await connection.end().catch(() => {});
       }

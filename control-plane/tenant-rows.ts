@@ -10,16 +10,15 @@
  * round trip), and every page is hashed as it passes: two reads of the same rows give the same
  * digest, so the copy can be checked against the source after the fact.
  *
- * Failure modes: a server that cannot be reached is an UnreachableError (exit 2) naming the shard
- * and address, never the password; an SQL error is thrown as it is, for the caller to undo its
- * step.
+ * Failure modes: the connections come from shard-server.ts: a server that cannot be reached, or
+ * does not answer a statement within the connection's bound, is an UnreachableError (exit 2)
+ * naming the shard and address, never the password; an SQL error is thrown as it is, for the
+ * caller to undo its step.
  */
 
 import { createHash } from 'node:crypto';
 import type { ResultSetHeader } from 'mysql2';
-import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
-import { formatHostPort } from '../src/config/host-port.js';
-import type { ShardConfig } from '../src/config/schema.js';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import {
   BINLOG_STATE_SQL,
   defaultReplicationStatusSql,
@@ -29,11 +28,7 @@ import {
   VERSION_SQL,
   waitSql,
 } from '../src/db/flavour-sql.js';
-import { SET_SESSION_SQL_MODE } from '../src/db/session-sql-mode.js';
-import { missingPasswordHint, shardPassword } from '../src/db/shard-password.js';
-import type { Env } from '../src/env.js';
 import type { ServerFlavour } from '../src/routing/gtid.js';
-import { UnreachableError, UserError } from './ctl-errors.js';
 import { followsMaster } from './replica-follows.js';
 
 /** the tables of a tenant's library, each with its primary key after `tenant_id` */
@@ -53,70 +48,9 @@ const PAGE_ROWS = 1000;
 /** rows and a digest of their content, per table */
 export type TableDigests = Record<TableName, { rows: number; sha256: string }>;
 
-export interface ServerAddress {
-  host: string;
-  port: number;
-}
-
-/** `host:port`: the only way a server is named in output */
-export const addressOf = (a: ServerAddress) => formatHostPort(a.host, a.port);
-
-/**
- * A connection to one server of a shard as the application's user, the password from the
- * shard's `passwordEnv` or SHARDGATE_DB_PASSWORD (as the API and `npm run migrate` do).
- */
-export async function connectShardServer(
-  env: Pick<Env, 'SHARDGATE_DB_USER' | 'SHARDGATE_DB_PASSWORD'>,
-  shardId: string,
-  shard: ShardConfig,
-  server: ServerAddress,
-): Promise<Connection> {
-  const password = shardPassword(env, shard.passwordEnv);
-  const connection = await openShardServer(env, shardId, shard, server, password);
-  try {
-    // rows are copied as values mysql2 escapes with backslashes (session-sql-mode.ts)
-    await connection.query(SET_SESSION_SQL_MODE);
-  } catch (error) {
-    connection.destroy();
-    throw error;
-  }
-  return connection;
-}
-
-async function openShardServer(
-  env: Pick<Env, 'SHARDGATE_DB_USER'>,
-  shardId: string,
-  shard: ShardConfig,
-  server: ServerAddress,
-  password: string | undefined,
-): Promise<Connection> {
-  try {
-    return await createConnection({
-      host: server.host,
-      port: server.port,
-      user: env.SHARDGATE_DB_USER,
-      password,
-      database: shard.database,
-      connectTimeout: 5000,
-      dateStrings: true,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-    });
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    const message = (error as Error).message.split('\n')[0];
-    // the server answered (wrong password, unknown database): a user error, not an outage
-    if (
-      code === 'ER_ACCESS_DENIED_ERROR' ||
-      code === 'ER_BAD_DB_ERROR' ||
-      code === 'ER_DBACCESS_DENIED_ERROR'
-    ) {
-      const hint = code === 'ER_ACCESS_DENIED_ERROR' ? missingPasswordHint(password, shard.passwordEnv) : '';
-      throw new UserError(`shard ${shardId} (${addressOf(server)}): ${message}${hint}`);
-    }
-    throw new UnreachableError(`shard ${shardId} (${addressOf(server)}) unreachable: ${message}`);
-  }
-}
+// the connection itself, bounded in time, is shard-server.ts's; re-exported for the commands that
+// take it from here
+export { addressOf, connectShardServer, type ServerAddress } from './shard-server.js';
 
 /**
  * Which database a connection reached, as the server itself says: its host name, port, data
@@ -137,9 +71,20 @@ async function flavourOf(connection: Connection): Promise<ServerFlavour> {
   return flavourOfVersion(String((rows as unknown[][])[0]?.[0] ?? ''));
 }
 
-/** the first column of the first row of `sql`'s answer */
-async function scalar(connection: Connection, sql: string, params: unknown[] = []): Promise<unknown> {
-  const [rows] = await connection.query<RowDataPacket[]>({ sql, rowsAsArray: true }, params);
+/**
+ * the first column of the first row of `sql`'s answer; `timeout`: the statement's own bound, in
+ * place of its connection's (shard-server.ts)
+ */
+async function scalar(
+  connection: Connection,
+  sql: string,
+  params: unknown[] = [],
+  timeout?: number,
+): Promise<unknown> {
+  const [rows] = await connection.query<RowDataPacket[]>(
+    { sql, rowsAsArray: true, ...(timeout === undefined ? {} : { timeout }) },
+    params,
+  );
   return (rows as unknown as unknown[][])[0]?.[0];
 }
 
@@ -224,11 +169,17 @@ export async function countTenantRows(connection: Connection, tenantId: string):
  * one transaction that first deletes whatever rows of the tenant it held. Either the whole copy
  * commits on the target or nothing does. Answers what was copied (as digestTenant would of the
  * source at that moment) and the target's replication position right after its COMMIT.
+ *
+ * A failure before the target's COMMIT was sent leaves nothing there (the transaction is rolled
+ * back, or dies with its connection). `onCommitSent` is called right before the COMMIT goes out:
+ * from then on a failure (the target killed or frozen at its COMMIT, or before it answered the
+ * position) may leave the whole copy committed there, and the caller must count with it.
  */
 export async function copyTenant(
   source: Connection,
   target: Connection,
   tenantId: string,
+  { onCommitSent }: { onCommitSent?: () => void } = {},
 ): Promise<{ digests: TableDigests; position: string }> {
   const { digests, hashes } = emptyDigests();
   await source.query('START TRANSACTION');
@@ -249,6 +200,7 @@ export async function copyTenant(
       });
       digests[table.name].sha256 = hashes.get(table.name)!.digest('hex');
     }
+    onCommitSent?.();
     await target.query('COMMIT');
   } catch (error) {
     await target.query('ROLLBACK').catch(() => {});
@@ -386,15 +338,25 @@ export function followPositions(check: FollowCheck): string {
   return `(replica ${check.replica || 'empty'}, master ${check.master || 'empty'})`;
 }
 
-/** True once this replica has applied `position`, waiting at most `timeoutMs`. */
+/** how much longer than its wait the server may take to answer a wait for a position */
+export const WAIT_ANSWER_GRACE_MS = 1000;
+
+/**
+ * True once this replica has applied `position`, waiting at most `timeoutMs` (at least 0.1 s: a
+ * wait of 0 is no wait on MariaDB but an endless one on MySQL). The wait's statement is bounded
+ * by `timeoutMs` + WAIT_ANSWER_GRACE_MS, whatever its connection's bound.
+ */
 export async function replicaApplied(
   connection: Connection,
   position: string,
   timeoutMs: number,
 ): Promise<boolean> {
   if (position === '') return true;
+  const waitMs = Math.max(timeoutMs, 100);
   const sql = waitSql(await flavourOf(connection));
-  return Number(await scalar(connection, sql, [position, timeoutMs / 1000])) === 0;
+  return (
+    Number(await scalar(connection, sql, [position, waitMs / 1000], waitMs + WAIT_ANSWER_GRACE_MS)) === 0
+  );
 }
 
 /** `1 tenant_state row, 12 members, 40 books, 1 loan, 0 idempotency keys` */

@@ -1,0 +1,294 @@
+/**
+ * `shardgate-ctl tenants move` when the target shard's servers fail mid-move: its master frozen
+ * (SIGSTOP) or killed (SIGKILL) while the tenant is read-only, its replica frozen. The command
+ * must end within a bound tied to `--wait-ms`, exit 2 with ONE line (no stack trace) naming what
+ * failed and what it left, the tenant active and writable on its shard again; a copy it could not
+ * delete keeps the move's record, so the next move replaces it as an interrupted move's copy.
+ *
+ * Outside checks before these: a frozen master held the tenant read-only until it was resumed
+ * (8.6 and 20.6 s), then the move went on and exited 0; a killed one ended in
+ * `unexpected error: … Connection lost` with a stack trace, exit 1, and a copy that had committed
+ * was later taken for rows left by `tenants remove`; a frozen replica was waited for 5 s (a login
+ * timeout) while read-only, past `--wait-ms 3000`.
+ *
+ * Only shard-2's servers are stopped or killed, each brought back at the end of its test
+ * (SIGCONT, or `npm run stack -- up`).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { moveRecordKey } from '../control-plane/move-record.js';
+import { createEtcdClient } from '../src/config/etcd-client.js';
+import { dbPassword } from '../stack/stack-env.js';
+import { api, registerAndLogin } from './helpers/api.js';
+import { ctlAsync } from './helpers/ctl.js';
+import { ETCD_ENDPOINT, etcdGet, etcdGetKey, PREFIX } from './helpers/etcd.js';
+import { node, rootConnection, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
+import { stackCli, stackPid } from './helpers/stack.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const BIN = fileURLToPath(new URL('../control-plane/bin/shardgate-ctl.js', import.meta.url));
+const ENV = { SHARDGATE_DB_PASSWORD: dbPassword() };
+const WAIT_MS = 3000;
+/** what a move may take past `--wait-ms` once a server stopped answering: the undo, the exit */
+const SLACK_MS = 3000;
+
+const MASTER = node('shard-2', 'master');
+const REPLICA = node('shard-2', 'replica');
+const created: string[] = [];
+
+afterAll(() => {
+  for (const id of created) removeTenant(id);
+});
+
+async function newTenant(label: string): Promise<string> {
+  const id = uniqueTenantId(label);
+  created.push(id);
+  await createTenant(id, 'shard-1');
+  await registerAndLogin(id, 'lib@example.com');
+  return id;
+}
+
+const entry = (id: string) =>
+  JSON.parse(etcdGet(`tenants/${id}`) ?? 'null') as { shard: string; status: string } | null;
+const moveRecord = (id: string) => etcdGetKey(moveRecordKey(PREFIX, id));
+
+interface MoveRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** ms from the fault to the command's exit */
+  afterFaultMs: number;
+}
+
+/**
+ * `tenants move <tenant> --to shard-2 --wait-ms WAIT_MS`, with `fault` run once when `at` says:
+ * `readonly`, the moment etcd holds the tenant's readonly entry (the command then waits for the
+ * instances to apply it, so the fault lands before its copy); `copied`, when it printed its copy.
+ * `stuck` runs if the command has not ended `giveUpMs` after the fault (a frozen server resumed,
+ * so that the old code's hang ends and is measured).
+ */
+async function moveWithFault(
+  tenant: string,
+  at: 'readonly' | 'copied',
+  fault: () => void | Promise<void>,
+  {
+    waitMs = WAIT_MS,
+    stuck,
+    giveUpMs = 20_000,
+  }: { waitMs?: number; stuck?: () => void; giveUpMs?: number } = {},
+): Promise<MoveRun> {
+  const watcher = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+  let faultAt: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const strike = () => {
+    if (faultAt !== undefined) return;
+    faultAt = Date.now();
+    void fault();
+    if (stuck) timer = setTimeout(stuck, giveUpMs);
+  };
+  try {
+    const watch = await watcher.watch().key(`${PREFIX}tenants/${tenant}`).create();
+    watch.on('put', (kv) => {
+      const value = JSON.parse(kv.value.toString()) as { shard: string; status: string };
+      if (at === 'readonly' && value.status === 'readonly') strike();
+    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', String(waitMs)],
+      { env: { ...process.env, ...ENV } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (at === 'copied' && /^copied from shard/m.test(stdout)) strike();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    const exitedAt = Date.now();
+    await watch.cancel();
+    expect(faultAt, `the fault (${at}) struck before the command ended: ${stdout} ${stderr}`).toBeDefined();
+    return { code, stdout, stderr, afterFaultMs: exitedAt - faultAt! };
+  } finally {
+    clearTimeout(timer);
+    watcher.close();
+  }
+}
+
+/** the one line of an ended move's stderr, checked to be one line without a stack trace */
+function oneLine(r: MoveRun): string {
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/unexpected error|\n\s+at /);
+  return lines[0]!;
+}
+
+/** the tenant back on shard-1, active, its move's record gone, and taking writes */
+async function backOnShardOne(tenant: string, { recordKept = false } = {}): Promise<void> {
+  expect(entry(tenant)).toMatchObject({ shard: 'shard-1', status: 'active' });
+  if (recordKept) expect(moveRecord(tenant)).toBeDefined();
+  else expect(moveRecord(tenant)).toBeUndefined();
+  await waitFor(
+    async () =>
+      (
+        await api('POST', '/v1/members', {
+          tenant,
+          body: { email: `w${Date.now()}@example.com`, name: 'W', password: 'password123' },
+        })
+      ).status === 201,
+    { timeoutMs: 5000, what: 'the tenant writable again' },
+  );
+}
+
+/** shard-2's killed master started again by the stack, and its replica replicating again */
+async function restartShardTwo(): Promise<void> {
+  stackCli(['up']);
+  await waitFor(
+    async () => {
+      const [s] = await rootQuery<{ Slave_IO_Running: string; Slave_SQL_Running: string }>(
+        REPLICA.port,
+        'SHOW SLAVE STATUS',
+      );
+      return s?.Slave_IO_Running === 'Yes' && s.Slave_SQL_Running === 'Yes';
+    },
+    { timeoutMs: 30_000, intervalMs: 250, what: "shard-2's replica replicating again" },
+  );
+}
+
+describe('shardgate-ctl tenants move when the target shard fails', () => {
+  it('a target master frozen (SIGSTOP) while the tenant is read-only: exit 2 within --wait-ms + 3 s, one line, the move undone', async () => {
+    const tenant = await newTenant('move-frozen');
+    const pid = stackPid(MASTER.name)!;
+    let frozen = false;
+    const thaw = () => {
+      if (!frozen) return;
+      frozen = false;
+      process.kill(pid, 'SIGCONT');
+    };
+    try {
+      const r = await moveWithFault(
+        tenant,
+        'readonly',
+        () => {
+          process.kill(pid, 'SIGSTOP');
+          frozen = true;
+        },
+        { stuck: thaw },
+      );
+      // checked while the master is still frozen: the tenant does not wait for it
+      expect([r.code, r.afterFaultMs < WAIT_MS + SLACK_MS], `${r.afterFaultMs} ms: ${r.stderr}`).toEqual([
+        2,
+        true,
+      ]);
+      expect(oneLine(r)).toMatch(
+        new RegExp(
+          `^shardgate-ctl: shard shard-2 \\(127\\.0\\.0\\.1:${MASTER.port}\\) did not answer within ${WAIT_MS} ms; move of tenant ${tenant} undone: tenant ${tenant} back to active on shard shard-1$`,
+        ),
+      );
+      expect(r.stdout).not.toMatch(/copied from/);
+      await backOnShardOne(tenant);
+    } finally {
+      thaw();
+    }
+    // resumed, the master rolls back the copy's open transaction: nothing of the tenant there
+    await waitFor(async () => (await tenantRowCounts(MASTER.port, tenant)).members === 0, {
+      timeoutMs: 10_000,
+      what: 'no rows of the tenant on shard-2',
+    });
+  });
+
+  it('a target master killed (SIGKILL) while the tenant is read-only: exit 2, one line, the move undone', async () => {
+    const tenant = await newTenant('move-killed-master');
+    const pid = stackPid(MASTER.name)!;
+    try {
+      const r = await moveWithFault(tenant, 'readonly', () => {
+        process.kill(pid, 'SIGKILL');
+      });
+      expect([r.code, r.afterFaultMs < WAIT_MS + SLACK_MS], `${r.afterFaultMs} ms: ${r.stderr}`).toEqual([
+        2,
+        true,
+      ]);
+      expect(oneLine(r)).toMatch(
+        new RegExp(
+          `^shardgate-ctl: shard shard-2 \\(127\\.0\\.0\\.1:${MASTER.port}\\) unreachable: .*; move of tenant ${tenant} undone: tenant ${tenant} back to active on shard shard-1$`,
+        ),
+      );
+      await backOnShardOne(tenant);
+    } finally {
+      await restartShardTwo();
+    }
+  });
+
+  it('a target master killed after the copy committed: exit 2, one line naming the copy left, and the next move replaces it as the interrupted move it is', async () => {
+    const tenant = await newTenant('move-killed-copy');
+    const pid = stackPid(MASTER.name)!;
+    // the replica held at the copy (gap locks where the tenant's member rows go), so the
+    // command is still waiting for it when the master dies
+    const lock = await rootConnection(REPLICA.port);
+    await lock.query('START TRANSACTION');
+    await lock.query('SELECT * FROM shardgate.members WHERE tenant_id = ? FOR UPDATE', [tenant]);
+    const release = async () => {
+      await lock.query('ROLLBACK').catch(() => {});
+      await lock.end().catch(() => {});
+    };
+    try {
+      const r = await moveWithFault(
+        tenant,
+        'copied',
+        async () => {
+          // the replica receives the copy before its master dies
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          process.kill(pid, 'SIGKILL');
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await release();
+        },
+        { waitMs: 10_000 },
+      );
+      expect([r.code, r.afterFaultMs < 10_000 + SLACK_MS], `${r.afterFaultMs} ms: ${r.stderr}`).toEqual([
+        2,
+        true,
+      ]);
+      expect(oneLine(r)).toMatch(
+        new RegExp(
+          `^shardgate-ctl: shard shard-2 \\(127\\.0\\.0\\.1:${MASTER.port}\\) unreachable: .*; move of tenant ${tenant} undone: tenant ${tenant} back to active on shard shard-1, the copy on shard shard-2 could not be deleted \\(.*\\); no instance reads it, and the move's record /shardgate\\.moves/${tenant} stays: \`shardgate-ctl tenants move ${tenant} --to shard-2\` replaces it, \`--to shard-1\` deletes it$`,
+        ),
+      );
+      await backOnShardOne(tenant, { recordKept: true });
+    } finally {
+      await release();
+      await restartShardTwo();
+    }
+    expect((await tenantRowCounts(MASTER.port, tenant)).members).toBe(1);
+    // before: refused, the copy taken for rows left by `tenants remove` (--overwrite needed)
+    const again = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2'], ENV);
+    expect([again.code, again.stderr]).toEqual([0, '']);
+    expect(again.stdout).toMatch(/^resuming an interrupted move of tenant /);
+    expect(entry(tenant)).toMatchObject({ shard: 'shard-2', status: 'active' });
+    expect(moveRecord(tenant)).toBeUndefined();
+    expect((await tenantRowCounts(MASTER.port, tenant)).members).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a target replica frozen: the move does not wait for it past --wait-ms while the tenant is read-only', async () => {
+    const tenant = await newTenant('move-frozen-replica');
+    const pid = stackPid(REPLICA.name)!;
+    process.kill(pid, 'SIGSTOP');
+    let r: Awaited<ReturnType<typeof ctlAsync>>;
+    try {
+      r = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', String(WAIT_MS)], ENV);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect([r.code, r.stderr]).toEqual([
+      0,
+      expect.stringMatching(/127\.0\.0\.1:\d+\) unreachable: .*going on without it/),
+    ]);
+    const refused = Number(/writes were refused for ([\d.]+) s/.exec(r.stdout)?.[1]);
+    // before: 5.4 s with --wait-ms 3000 (the replica's 5 s login timeout, while read-only)
+    expect(refused, r.stdout).toBeLessThan(WAIT_MS / 1000 + 1.5);
+    expect(entry(tenant)).toMatchObject({ shard: 'shard-2', status: 'active' });
+  });
+});
