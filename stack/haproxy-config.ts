@@ -4,6 +4,9 @@
  *
  * - frontend :8080 → backend `api`, weighted roundrobin; server names are instance ids so
  *   `set server api/<id> weight N` (shardgate-ctl lb sync) addresses them;
+ * - while backend `api` has no usable server, the frontend uses `api_fallback`: the same servers,
+ *   agent-check and weights, a 2 s check out on its first failure (fail-open; haproxy-runtime.ts
+ *   fallbackBackend says why);
  * - health: `option httpchk GET /health/ready`, `check inter 1s fall 2 rise 2`, `slowstart`,
  *   and each instance's agent-check (drain while it shuts down);
  * - `retries 2` + `option redispatch` + `retry-on conn-failure empty-response response-timeout`:

@@ -25,10 +25,10 @@
  * weight would be a guess the instances do not make.
  *
  * The same weights go to the backend's fallback (`<backend>_fallback`, haproxy-runtime.ts
- * fallbackBackend) when HAProxy has one, so a drain by weight 0 holds there too; its servers have
- * no agent, so nothing there lowers a weight. Its commands are neither logged nor reported in
- * `sent` (a one-shot run's "already matches" judges the main backend), and its missing servers
- * are not warned about.
+ * fallbackBackend) when HAProxy has one, so a drain by weight 0 holds there too (its servers have
+ * the instances' agent-check as well, which reports the same weight). Its commands are neither
+ * logged nor reported in `sent` (a one-shot run's "already matches" judges the main backend), and
+ * its missing servers are not warned about.
  *
  * A weighted instance that has no server in the backend cannot be applied: `warn` names every
  * such instance, each time that set changes (so a daemon calling reconcile() again and again
