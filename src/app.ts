@@ -21,7 +21,7 @@ import { echoText } from './http/echo-text.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestHeader } from './http/request-header.js';
 import { finishHeaders, setHeader, textBody } from './http/response-headers.js';
-import { fieldProblem, validationProblem } from './http/validation-problem.js';
+import { fieldProblem, unreadableBody, validationProblem } from './http/validation-problem.js';
 import { loggableError } from './observability/loggable-error.js';
 import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilience/errors.js';
 import { API_INFO, documentDocRoutes } from './routes/api-document.js';
@@ -171,7 +171,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       });
     if (body.tooLarge) return tooLarge();
     if (body.notUtf8) {
-      throw fieldProblem('body', 'not valid UTF-8');
+      throw unreadableBody('not valid UTF-8');
     }
     refuseDuplicateKeys(body.text);
     // the cache holds promises at run time (hono/dist/request.js), whatever its type says
@@ -300,15 +300,17 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       // Hono's validators throw a 400 only for a body that is not JSON: name the field like
       // every other 400 does, and say so when there was no body at all (read from Hono's body
       // cache: the validator has read it already)
-      const message =
-        status === 400 && (await c.req.text().catch(() => '')).trim() === ''
-          ? 'the body is empty: send a JSON object'
-          : error.message;
+      if (status === 400) {
+        const empty = (await c.req.text().catch(() => '')).trim() === '';
+        return problemResponse(
+          c,
+          unreadableBody(empty ? 'the body is empty: send a JSON object' : error.message || 'not JSON').init,
+        );
+      }
       return problemResponse(c, {
-        status: status as 400,
-        code: status === 400 ? 'bad_request' : `http_${status}`,
-        title: message || 'Request failed',
-        extra: status === 400 ? { errors: [{ field: 'body', message: message || 'not JSON' }] } : undefined,
+        status,
+        code: `http_${status}`,
+        title: error.message || 'Request failed',
       });
     }
     services.logger.error(

@@ -56,3 +56,19 @@ export function fieldProblem(field: string, message: string): ProblemError {
     extra: { errors: [{ field, message }] },
   });
 }
+
+/**
+ * A 400 for a body that cannot be read as JSON at all (not JSON, empty, not UTF-8): `bad_request`
+ * with one title whatever the cause (RFC 9457 §3.1.3: a type's title does not change between
+ * occurrences), the cause in `detail` and `errors` naming `body`. A body that reads but holds
+ * invalid values is `validation_failed` (validationProblem).
+ */
+export function unreadableBody(message: string): ProblemError {
+  return new ProblemError({
+    status: 400,
+    code: 'bad_request',
+    title: 'Bad request',
+    detail: `body: ${message}`,
+    extra: { errors: [{ field: 'body', message }] },
+  });
+}

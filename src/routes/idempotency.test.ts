@@ -219,14 +219,24 @@ describe('Idempotency-Key', () => {
         { field: 'header.Idempotency-Key', message: '1 to 200 visible ASCII characters' },
       ]);
     }
-    for (const key of ['"unterminated', '"a"b"', '"a\\b"']) {
+    for (const key of ['"unterminated', '"a"b"', '"a\\b"', '"a\\"', '"a\\\\\\"']) {
       const r = await call('POST', '/v1/books', { token, key, body: book });
       expect([key, r.status, r.json.errors?.[0]?.message]).toEqual([
         key,
         400,
-        'a quoted key must end with its closing quote and contain no other quote or backslash',
+        'a quoted key must end with its closing quote, and a quote or backslash inside it must be escaped with a backslash',
       ]);
     }
+    // the draft's sf-string escapes (RFC 8941 §3.3.3): `"q\"t\\s"` is the bare key `q"t\s`
+    // (before: a 400 saying a quoted key holds no quote or backslash)
+    const escaped = await call('POST', '/v1/books', { token, key: '"q\\"t\\\\s"', body: book });
+    const bare = await call('POST', '/v1/books', { token, key: 'q"t\\s', body: book });
+    expect([escaped.status, bare.status, bare.res.headers.get('Idempotent-Replayed'), bare.text]).toEqual([
+      201,
+      201,
+      'true',
+      escaped.text,
+    ]);
   });
 
   it("keeps keys per member: another member's same key is its own request; a revoked token gets no replay", async () => {

@@ -225,18 +225,25 @@ async function admitRepeat(
   return admission.attempt;
 }
 
+/** the text of an RFC 8941 sf-string (`"a\\"b"` is `a"b`), undefined when `raw` is none */
+export function sfString(raw: string): string | undefined {
+  if (!/^"(?:[^"\\]|\\["\\])*"$/.test(raw)) return undefined;
+  return raw.slice(1, -1).replace(/\\(["\\])/g, '$1');
+}
+
 /** After the route's own checks, before its handler: see the top of this file. */
 export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const raw = requestHeader(c, IDEMPOTENCY_HEADER);
   if (raw === undefined) return next();
-  // the draft's form is a quoted sf-string ("8e03…"); a bare token is taken as the same key. One
-  // that opens a quote must close it: `"abc` is a client's bug, not the key `"abc`
+  // the draft's form is a quoted sf-string ("8e03…", RFC 8941 §3.3.3: `\"` and `\\` inside
+  // stand for `"` and `\`); a bare token is taken as the same key. One that opens a quote must
+  // close it: `"abc` is a client's bug, not the key `"abc`
   const quoted = raw.startsWith('"');
-  const given = quoted && /^"[^"\\]*"$/.test(raw) ? raw.slice(1, -1) : raw;
-  if (!IDEMPOTENCY_KEY_PATTERN.test(given) || (quoted && given === raw)) {
+  const given = quoted ? sfString(raw) : raw;
+  if (given === undefined || !IDEMPOTENCY_KEY_PATTERN.test(given)) {
     const message =
-      quoted && given === raw
-        ? 'a quoted key must end with its closing quote and contain no other quote or backslash'
+      given === undefined
+        ? 'a quoted key must end with its closing quote, and a quote or backslash inside it must be escaped with a backslash'
         : '1 to 200 visible ASCII characters';
     throw fieldProblem(`header.${IDEMPOTENCY_HEADER}`, message);
   }

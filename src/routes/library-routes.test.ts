@@ -593,9 +593,11 @@ describe('library routes (memory adapters)', () => {
     const { call } = setup();
     for (const raw of ['', '  \n']) {
       const r = await call('POST', '/v1/members', { body: raw });
-      expect([r.status, r.json.code, r.json.errors]).toEqual([
+      expect([r.status, r.json.code, r.json.title, r.json.detail, r.json.errors]).toEqual([
         400,
         'bad_request',
+        'Bad request',
+        'body: the body is empty: send a JSON object',
         [{ field: 'body', message: 'the body is empty: send a JSON object' }],
       ]);
     }
@@ -612,6 +614,23 @@ describe('library routes (memory adapters)', () => {
     const malformed = await call('POST', '/v1/members', { body: JSON.stringify(member) });
     expect([malformed.status, malformed.json.code]).toEqual([400, 'bad_request']);
     expect(malformed.json.errors).toEqual([{ field: 'body', message: 'Malformed JSON in request body' }]);
+    // one title for one type, whatever made the body unreadable (RFC 9457 §3.1.3); before, the
+    // title was the cause here, and bytes that are not UTF-8 were a validation_failed
+    body = { notUtf8: true };
+    const notUtf8 = await call('POST', '/v1/members', { body: JSON.stringify(member) });
+    expect([
+      malformed.json.title,
+      notUtf8.status,
+      notUtf8.json.code,
+      notUtf8.json.title,
+      notUtf8.json.errors,
+    ]).toEqual([
+      'Bad request',
+      400,
+      'bad_request',
+      'Bad request',
+      [{ field: 'body', message: 'not valid UTF-8' }],
+    ]);
     body = { tooLarge: true };
     const big = await call('POST', '/v1/members', {
       body: JSON.stringify({ ...member, email: 'b@example.com' }),
@@ -815,6 +834,38 @@ describe('library routes (memory adapters)', () => {
     expect([list.status, unknownTenant.status]).toEqual([200, 404]);
     for (const r of [list, unknownTenant, missing])
       expect(r.res.headers.get('Cache-Control')).toBe('no-store');
+  });
+
+  it("answers a wrong path or method 404 / 405 / OPTIONS 204 before looking at the caller's credentials", async () => {
+    const { call, register } = setup();
+    const { token: globexToken } = await register('globex', 'g@example.com');
+    // before: 401 invalid_token, 403 tenant_mismatch or 400 invalid_consistency_token, which
+    // told a client that mistyped a path to log in again (an outside check)
+    const credentials: Record<string, string>[] = [
+      { Authorization: 'Bearer garbage' },
+      { Authorization: 'Basic abc' },
+      { Authorization: `Bearer ${globexToken}` },
+      { 'X-Consistency-Token': 'forged' },
+    ];
+    for (const headers of credentials) {
+      const nope = await call('GET', '/v1/nope', { headers });
+      const slash = await call('GET', '/v1/books/', { headers });
+      const put = await call('PUT', '/v1/books', { headers, body: {} });
+      const options = await call('OPTIONS', '/v1/books', { headers });
+      expect(
+        [nope.status, nope.json.code, slash.status, put.status, put.res.headers.get('Allow')],
+        JSON.stringify(headers),
+      ).toEqual([404, 'not_found', 404, 405, 'GET, HEAD, OPTIONS, POST']);
+      expect([options.status, options.res.headers.get('Allow')]).toEqual([204, 'GET, HEAD, OPTIONS, POST']);
+      for (const r of [nope, put, options]) expect(r.res.headers.get('X-Shard')).toBe('shard-1');
+      // on a route the credentials are looked at as before (HEAD is served by the GET route)
+      const head = await call('HEAD', '/v1/books', { headers });
+      const served = await call('GET', '/v1/books', { headers });
+      expect(head.status).toBe(served.status);
+      expect(served.status, JSON.stringify(headers)).toBe(
+        headers.Authorization === `Bearer ${globexToken}` ? 403 : headers.Authorization ? 401 : 400,
+      );
+    }
   });
 
   it('answers a write whose connection was lost before its COMMIT 503 dependency_unavailable, after it 503 write_outcome_unknown', async () => {
@@ -1097,6 +1148,31 @@ describe('library routes (memory adapters)', () => {
       },
     });
     expect(joined.status).toBe(201);
+  });
+
+  it('removes blanks around a name, and refuses a line break, U+2028, U+2029 or U+FEFF there as anywhere else', async () => {
+    const { call } = setup();
+    // before: String#trim dropped these at either end, and `Ann\u2028` was stored as `Ann`
+    const refused = ['\u2028', '\u2029', '\ufeff', '\n', '\r\n', '\u0085'].flatMap((c) => [
+      `Ann${c}`,
+      `${c}Ann`,
+    ]);
+    for (const [i, name] of refused.entries()) {
+      const r = await call('POST', '/v1/members', {
+        body: { email: `edge${i}@example.com`, name, password: 'password1' },
+      });
+      expect([JSON.stringify(name), r.status, r.json.errors?.[0]?.field]).toEqual([
+        JSON.stringify(name),
+        400,
+        'body.name',
+      ]);
+    }
+    for (const [i, name] of [' Ann ', '\u00a0Ann\u3000', '\tAnn\t', '\u2009 Ann'].entries()) {
+      const r = await call('POST', '/v1/members', {
+        body: { email: `blank${i}@example.com`, name, password: 'password1' },
+      });
+      expect([JSON.stringify(name), r.status, r.json.name]).toEqual([JSON.stringify(name), 201, 'Ann']);
+    }
   });
 
   it('refuses a body on a write that takes none, a charset other than UTF-8, and a query that is not UTF-8', async () => {

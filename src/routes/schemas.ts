@@ -97,12 +97,21 @@ const VISIBLE = /[^\p{Z}\p{Cf}\p{M}\s\u115F\u1160\u3164\uFFA0\u2800]/u;
 /** U+FFFE, U+FFFF, U+FDD0–U+FDEF and the like: never characters, whatever renders them */
 const NONCHARACTER = /\p{Noncharacter_Code_Point}/u;
 
-/** a one-line text field: trimmed, 1..max characters, printable, well-formed Unicode */
+/**
+ * Blanks at either end: spaces of any width (Unicode's space separators: U+0020, U+00A0, U+3000,
+ * …) and tabs. Not String#trim's set, which also drops line breaks, U+2028, U+2029 and U+FEFF
+ * there, so `"Ann\u2028"` was stored as `Ann` though such a character is a 400 anywhere else in
+ * the value (an outside check).
+ */
+const EDGE_BLANKS = /^[\p{Zs}\t]+|[\p{Zs}\t]+$/gu;
+export const trimBlanks = (s: string) => s.replace(EDGE_BLANKS, '');
+
+/** a one-line text field: trimmed of blanks, 1..max characters, printable, well-formed Unicode */
 function text(max: number) {
   return withoutHiddenText(
     z
       .string()
-      .trim()
+      .overwrite(trimBlanks)
       .min(1)
       .max(max)
       .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')

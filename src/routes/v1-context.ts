@@ -53,6 +53,9 @@ function configNotLoaded(): ProblemError {
   });
 }
 
+/** whether a route of the API serves this method and path (app.ts answers the others) */
+const routed = (c: Context<AppEnv>) => matchedRoutes(c).some((r) => r.method !== 'ALL');
+
 export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   // no /v1 answer is for a browser or a shared cache to keep: one URL answers per tenant
   // (`X-Tenant-ID`), per member (a Bearer token) and per read floor (a consistency token), and
@@ -63,8 +66,8 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   const lookup = resolveTenant(config.current(), requestHeader(c, TENANT_HEADER));
   if (!lookup.ok) {
     // no route for this method and path: its 404 or 405 (app.ts) says more than the tenant's
-    // refusal would. Looked at only here, so a request with a good tenant pays nothing for it
-    if (!matchedRoutes(c).some((r) => r.method !== 'ALL')) return next();
+    // refusal would. Looked at only on a refusal, so a request with a good tenant pays nothing
+    if (!routed(c)) return next();
     // before its first read of etcd (just started, or etcd unreachable since), an instance knows
     // no tenant: "does not exist" would be false (an outside check got 404 tenant_not_found from a
     // restarted instance for its first ~40 ms). Looked at only on a refusal: no cost when served
@@ -84,10 +87,14 @@ export const tenantContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set('tenantStatus', lookup.status);
   setHeader(c, 'X-Shard', tenant.shardId);
   const authorization = requestHeader(c, 'Authorization');
+  const raw = requestHeader(c, CONSISTENCY_HEADER);
+  // the path's 404, 405 or OPTIONS 204 (app.ts) comes before what the credentials say, as it does
+  // before the tenant's refusal: a client with an expired token that mistypes a path is told of
+  // the path, not to log in again (an outside check got 401 for `GET /v1/nope`)
+  if ((authorization || raw) && !routed(c)) return next();
   if (authorization && !IGNORES_TOKEN.has(`${c.req.method} ${c.req.path}`))
     c.set('principal', await authenticate(c, authorization));
   c.set('readPosition', undefined);
-  const raw = requestHeader(c, CONSISTENCY_HEADER);
   // an empty header is no token: a client's "last token" before its first write
   if (raw && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
     const verdict = raw.includes(',')
