@@ -93,7 +93,9 @@ export function readDocument(doc: unknown): {
   quoted: string[];
 } {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new UserError('config file must be a YAML mapping of sections (shards, tenants, breakers, …)');
+    throw new UserError(
+      'config file must be a YAML mapping or a JSON object of sections (shards, tenants, breakers, …)',
+    );
   }
   const out = new Map<string, string>();
   const empty: string[] = [];

@@ -49,6 +49,40 @@ describe('shardgate-ctl command-line errors', () => {
     expect(r.stderr).toContain(expected);
   });
 
+  it.each([
+    [
+      ['shards', 'add', 't-x', '--mastr', '127.0.0.1:3316'],
+      "shardgate-ctl: shards add: unknown option '--mastr' (Did you mean --master?) (see shardgate-ctl shards add --help)\n",
+    ],
+    [
+      ['config', 'apply', '--flie', 'x.yaml'],
+      "shardgate-ctl: config apply: unknown option '--flie' (Did you mean --file?) (see shardgate-ctl config apply --help)\n",
+    ],
+    [
+      ['tenants', 'move', 't-x', '--ot', 's2'],
+      "shardgate-ctl: tenants move: unknown option '--ot' (Did you mean --to?) (see shardgate-ctl tenants move --help)\n",
+    ],
+  ])('a misspelled required option %j is unknown, with commander\'s suggestion, not "not specified"', async (args, line) => {
+    const r = await runCtl(args);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(line);
+  });
+
+  it('a required option left out is still refused, before the action runs', async () => {
+    const action = vi.fn();
+    const program = buildProgram();
+    commandsOf(program)
+      .find((c) => commandPath(c) === 'shards add')!
+      .action(action);
+    const r = await runCtl(['shards', 'add', 't-x', '--database', 'db'], program);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "shardgate-ctl: shards add: required option '--master <host:port>' not specified (see shardgate-ctl shards add --help)\n",
+    );
+    expect(action).not.toHaveBeenCalled();
+  });
+
   it('--help prints the full help on stdout and exits 0', async () => {
     for (const args of [['--help'], ['help'], ['config', 'apply', '--help'], ['help', 'tenants']]) {
       const r = await runCtl(args);
@@ -209,6 +243,27 @@ describe('shardgate-ctl help and version', () => {
     const r = await runCtl(['config', '--help']);
     expect(r.stdout).toMatch(/^ {2}export \[options\] +\S/m);
     expect(r.stdout).toMatch(/^ {2}apply \[options\] +\S/m);
+  });
+});
+
+describe('help texts that say what the command does', () => {
+  /** the help of `args`, its lines joined as commander wrapped them */
+  const helpOf = async (args: string[]) => (await runCtl([...args, '--help'])).stdout.replace(/\s+/g, ' ');
+
+  it('tenants move --wait-ms: 100-600000 is the option, at least 1000 only the bound of a statement', async () => {
+    const help = await helpOf(['tenants', 'move']);
+    expect(help).toContain(
+      '--wait-ms <ms> 100-600000 ms: how long to wait for every instance, and each replica, to apply a step; also how long a shard server may take to answer one statement, but there never less than 1000 ms',
+    );
+    expect(help).not.toContain('(at least 1000): 100-600000');
+  });
+
+  it('lb sync names both things it pushes: the weights and the CORS origins', async () => {
+    const help = await helpOf(['lb', 'sync']);
+    expect(help).toContain(
+      'push lb/weights/* (0 = drain; a server without a key gets its haproxy.cfg weight)',
+    );
+    expect(help).toContain("and cors/allowed_origins (HAProxy's map of CORS origins");
   });
 });
 

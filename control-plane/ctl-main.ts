@@ -14,8 +14,13 @@
  * Commander writes help to stdout when it is asked for, and nothing to stderr: its error output
  * is switched off on every command, and its exit is turned into a CommandLineExit that carries the
  * command it concerns, so the line can name that command without reading any text back.
+ *
+ * An unknown option outranks a missing required one: `shards add s1 --mastr h:1` is refused as
+ * "unknown option '--mastr' (Did you mean --master?)", not as "required option '--master …' not
+ * specified". Commander checks required options first, so they are enforced here instead (see
+ * requireMandatoryOptionsLast), after commander has refused unknown options and arguments.
  */
-import { type Command, CommanderError } from 'commander';
+import { type Command, CommanderError, type Option } from 'commander';
 import { UnreachableError, UserError } from './ctl-errors.js';
 import { buildProgram, collect } from './ctl-program.js';
 import { repeatedOption } from './repeated-option.js';
@@ -87,6 +92,32 @@ function commandNamed(program: Command, args: string[]): Command {
   return command;
 }
 
+/**
+ * Take the required options of every command away from commander and return a check of them for
+ * the preAction hook, which runs after commander's checks of unknown options and of arguments.
+ * The check fails with commander's own code and wording for a required option not given.
+ */
+function requireMandatoryOptionsLast(program: Command): (command: Command) => void {
+  const mandatory = new Map<Command, Option[]>();
+  for (const command of commandsOf(program)) {
+    const options = command.options.filter((option) => option.mandatory);
+    for (const option of options) option.makeOptionMandatory(false);
+    mandatory.set(command, options);
+  }
+  return (command) => {
+    for (let c: Command | null = command; c; c = c.parent) {
+      const owner = c;
+      const missing = mandatory
+        .get(owner)
+        ?.find((o) => owner.getOptionValue(o.attributeName()) === undefined);
+      if (missing)
+        owner.error(`error: required option '${missing.flags}' not specified`, {
+          code: 'commander.missingMandatoryOptionValue',
+        });
+    }
+  };
+}
+
 /** Run shardgate-ctl with `argv` (node, script, ...args) and return the exit code. */
 export async function main(argv: string[], program: Command = buildProgram()): Promise<number> {
   for (const command of commandsOf(program)) {
@@ -99,9 +130,11 @@ export async function main(argv: string[], program: Command = buildProgram()): P
       throw new CommandLineExit(command, error);
     });
   }
+  const checkMandatoryOptions = requireMandatoryOptionsLast(program);
   let active = program;
   program.hook('preAction', (_program, actionCommand) => {
     active = actionCommand;
+    checkMandatoryOptions(actionCommand);
     const repeated = repeatedOption(actionCommand, argv.slice(2), (option) => option.parseArg === collect);
     if (repeated)
       throw new UserError(`option '${repeated.flags}' given ${repeated.times} times; give it once`);

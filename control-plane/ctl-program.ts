@@ -29,6 +29,7 @@ import { moveTenant } from './commands/tenant-move.js';
 import { createTenant, listTenants, removeTenant, setTenantStatus, showTenant } from './commands/tenants.js';
 import { type CtlContext, createCtlContext } from './ctl-context.js';
 import { UserError } from './ctl-errors.js';
+import { MIN_STATEMENT_BOUND_MS } from './move-steps.js';
 import ctlPackage from './package.json' with { type: 'json' };
 import { REACH_TIMEOUT_MS } from './reachability.js';
 import { wholeNumber } from './whole-number.js';
@@ -182,7 +183,7 @@ export function buildProgram(): Command {
     .option('--keep-source', "leave the tenant's rows on the shard it leaves")
     .option(
       '--wait-ms <ms>',
-      'how long to wait for every instance, and each replica, to apply a step, and for a shard server to answer a statement (at least 1000): 100-600000',
+      `100-600000 ms: how long to wait for every instance, and each replica, to apply a step; also how long a shard server may take to answer one statement, but there never less than ${MIN_STATEMENT_BOUND_MS} ms`,
       '10000',
     )
     .action(
@@ -226,7 +227,11 @@ export function buildProgram(): Command {
     )
     .action(run((ctx, kind: string, setting: string) => unsetBreaker(ctx, kind, setting)));
 
-  const lb = program.command('lb').description('load-balancer weights');
+  const lb = program
+    .command('lb')
+    .description(
+      "load-balancer weights; `lb sync` pushes them and the CORS origins to HAProxy's runtime API",
+    );
   lb.command('weight <instanceId> <weight>')
     .description(
       'set the HAProxy weight of an instance (a whole number 0-256, 0 = drain); one not registered now gets it too, with a warning. A 0 that leaves no registered instance with a weight above 0 (HAProxy would answer every request 503) is refused unless --force',
@@ -246,7 +251,9 @@ export function buildProgram(): Command {
     .action(run((ctx, id: string) => unsetWeight(ctx, id)));
 
   lb.command('sync')
-    .description('push lb/weights/* to HAProxy through its runtime API (0 = drain)')
+    .description(
+      "push lb/weights/* (0 = drain; a server without a key gets its haproxy.cfg weight) and cors/allowed_origins (HAProxy's map of CORS origins, for the CORS headers of its own answers) to HAProxy through its runtime API",
+    )
     .option('--watch', 'keep running: follow etcd and re-apply after HAProxy restarts')
     .option(
       '--socket <path>',

@@ -51,6 +51,19 @@ describe('nonPlainNumbers (a config file number not written as plain digits)', (
     expect(found.map((n) => n.key)).toEqual(['cache/ttl_seconds', 'lb/weights/a']);
   });
 
+  it('names JSON, not YAML, in the reasons for a JSON file, the keys and fields named alike', () => {
+    const found = nonPlainNumbers(
+      '{"cache": {"ttl_seconds": 1e2}, "shards": {"s1": {"master": {"host": "h", "port": 3316}, "replicas": [{"host": "r", "port": 3317, "weight": 1e0}]}}}',
+      { format: 'JSON' },
+    );
+    expect(found.map((n) => n.key)).toEqual(['cache/ttl_seconds', 'shards/s1']);
+    expect(found[0]!.reason).toBe(
+      'written 1e2, which JSON reads as 100: write a number as decimal digits only, without sign, fraction, exponent, base prefix or leading zero (100)',
+    );
+    expect(found[1]!.reason).toMatch(/^replicas\.0\.weight: written 1e0, which JSON reads as 1:/);
+    expect(found.map((n) => n.reason).join(' ')).not.toContain('YAML');
+  });
+
   it('takes the text `lb weight` takes, less blanks and leading zeros', () => {
     for (const ok of ['0', '7', '256', '99999999999999999999999'])
       expect(isPlainNumberText(ok), ok).toBe(true);

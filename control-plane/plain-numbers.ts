@@ -70,8 +70,16 @@ export function jsonNumberTokens(json: string): string[] {
 const PLAIN_RULE =
   'write a number as decimal digits only, without sign, fraction, exponent, base prefix or leading zero';
 
-/** The numbers of config file `text` (which must parse) not written as plain digits, in file order. */
-export function nonPlainNumbers(text: string): NonPlainNumber[] {
+/**
+ * The numbers of config file `text` (which must parse) not written as plain digits, in file order.
+ * `format` names the file's language in the reasons ("written 1e2, which JSON reads as 100"): a
+ * .json file is parsed as YAML too, but the numbers JSON allows (`1e2`, `10.0`, `-0`) are read as
+ * the same values by both.
+ */
+export function nonPlainNumbers(
+  text: string,
+  { format = 'YAML' }: { format?: 'YAML' | 'JSON' } = {},
+): NonPlainNumber[] {
   const document = parseDocument(text);
   const found: NonPlainNumber[] = [];
   const following = new Set<unknown>();
@@ -116,7 +124,7 @@ export function nonPlainNumbers(text: string): NonPlainNumber[] {
     const hint = Number.isFinite(node.value) && /^\d+$/.test(String(node.value)) ? ` (${node.value})` : '';
     found.push({
       key,
-      reason: `${field.length > 0 ? `${field.join('.')}: ` : ''}written ${source}, which YAML reads as ${node.value}: ${PLAIN_RULE}${hint}`,
+      reason: `${field.length > 0 ? `${field.join('.')}: ` : ''}written ${source}, which ${format} reads as ${node.value}: ${PLAIN_RULE}${hint}`,
     });
   };
   walk(document.contents, []);

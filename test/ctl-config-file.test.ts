@@ -87,7 +87,7 @@ describe('shardgate-ctl config: small fixes', () => {
     expect(fromJson.code).toBe(1);
     expect(fromJson.stderr).toMatch(ONE_LINE);
     expect(fromJson.stderr).toContain(
-      `invalid ${PREFIX}cache/ttl_seconds: written 10.0, which YAML reads as 10`,
+      `invalid ${PREFIX}cache/ttl_seconds: written 10.0, which JSON reads as 10`,
     );
     // plain digits are applied
     writeFileSync(file, 'cache:\n  ttl_seconds: 61\n');

@@ -306,7 +306,7 @@ describe('shardgate-ctl lb weight', () => {
     );
 
     // an id with no registration is named so: it may be a typo with no server in HAProxy
-    const notRegistered = `shardgate-ctl: lb unset: warning: instance ${ghost} is not registered now (no /shardgate/instances/${ghost}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies\n`;
+    const notRegistered = `shardgate-ctl: lb unset: warning: instance ${ghost} is not registered now (no /shardgate/instances/${ghost}); lb sync gives its server of that name the haproxy.cfg weight, if its backend has one: for a typo of the id no server changes\n`;
     const r = ctl(['lb', 'unset', ghost]);
     expect([r.code, r.stderr]).toEqual([0, notRegistered]);
     expect(r.stdout).toMatch(

@@ -80,11 +80,18 @@ export async function exportCommand(
   }
 }
 
-export async function applyCommand(
-  ctx: CtlContext,
-  opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean; adoptRows?: boolean },
-): Promise<void> {
-  const text = readTextFile(opts.file);
+/** a file named `*.json` (any case): read as YAML like any other, and also held to JSON's rules */
+export const isJsonFile = (file: string) => file.toLowerCase().endsWith('.json');
+
+/**
+ * The document of config file `file` holding `text`. Every file is read by the YAML parser (YAML
+ * 1.2, of which JSON is a part): a YAML file's problem is "not valid YAML", a .json file's "not
+ * valid JSON", with "read as YAML" where the YAML parser found it (a duplicate key, which
+ * JSON.parse would take, the last one winning). A .json file must be JSON as well: YAML takes a
+ * trailing comma or a comment that JSON does not, a sign of a hand edit gone wrong.
+ */
+export function parseConfigFile(file: string, text: string): unknown {
+  const json = isJsonFile(file);
   // the yaml library's first line ends with ":" before a code frame that is not printed
   const firstLine = (message: string) => (message.split('\n')[0] ?? '').replace(/:\s*$/, '');
   let parsed: unknown;
@@ -98,17 +105,26 @@ export async function applyCommand(
     if (problem) throw problem;
     parsed = document.toJS();
   } catch (error) {
-    throw new UserError(`${opts.file} is not valid YAML: ${firstLine((error as Error).message)}`);
+    const what = json ? 'valid JSON read as YAML (of which JSON is a part)' : 'valid YAML';
+    throw new UserError(`${file} is not ${what}: ${firstLine((error as Error).message)}`);
   }
-  // a .json file is read as YAML too (which refuses a duplicate key), and must be JSON as well:
-  // YAML takes a trailing comma or a comment that JSON does not, a sign of a hand edit gone wrong
-  if (opts.file.toLowerCase().endsWith('.json')) {
+  if (json) {
     try {
       JSON.parse(text);
     } catch (error) {
-      throw new UserError(`${opts.file} is not valid JSON: ${(error as Error).message}`);
+      throw new UserError(`${file} is not valid JSON: ${(error as Error).message}`);
     }
   }
+  return parsed;
+}
+
+export async function applyCommand(
+  ctx: CtlContext,
+  opts: { file: string; dryRun?: boolean; prune?: boolean; force?: boolean; adoptRows?: boolean },
+): Promise<void> {
+  const text = readTextFile(opts.file);
+  const parsed = parseConfigFile(opts.file, text);
+  const json = isJsonFile(opts.file);
   const { revision: exportedAt, doc } = splitExportRevision(text, parsed);
   const fromFile = readDocument(doc);
   const { entries: wanted } = fromFile;
@@ -138,7 +154,9 @@ export async function applyCommand(
     });
   // a number written otherwise than as plain digits (`1e2`, `0x3e`, `10.0`), which `lb weight`
   // refuses too; its key's other checks are not named too (`-0` is also out of range)
-  const unplain = nonPlainNumbers(text).filter((n) => isManagedKey(n.key) && !voided(n.key));
+  const unplain = nonPlainNumbers(text, { format: json ? 'JSON' : 'YAML' }).filter(
+    (n) => isManagedKey(n.key) && !voided(n.key),
+  );
   fileProblems.push(...unplain);
   for (const n of unplain) named.add(n.key);
   const read = await readPrefix(ctx);

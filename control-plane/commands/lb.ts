@@ -80,9 +80,16 @@ export async function unsetWeight(ctx: CtlContext, instanceId: string): Promise<
   if (!registered) ctx.warn(notRegistered('lb unset', ctx.prefix, instanceId));
 }
 
-/** the warning of lb weight|unset for an instance with no registration now */
-function notRegistered(command: string, prefix: string, instanceId: string): string {
-  return `${command}: warning: instance ${instanceId} is not registered now (no ${prefix}instances/${instanceId}); HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies`;
+/**
+ * the warning of lb weight|unset for an instance with no registration now: what lb sync does with
+ * the weight written (weight) or deleted (unset) when the backend has no server of that name
+ */
+export function notRegistered(command: 'lb weight' | 'lb unset', prefix: string, instanceId: string): string {
+  const effect =
+    command === 'lb weight'
+      ? 'HAProxy applies the weight to its server of that name (lb sync), if its backend has one: a typo of the id never applies'
+      : 'lb sync gives its server of that name the haproxy.cfg weight, if its backend has one: for a typo of the id no server changes';
+  return `${command}: warning: instance ${instanceId} is not registered now (no ${prefix}instances/${instanceId}); ${effect}`;
 }
 
 export async function setWeight(

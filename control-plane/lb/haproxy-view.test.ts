@@ -53,6 +53,30 @@ describe('differences (status: HAProxy next to etcd)', () => {
       "ghost is registered with weight 3 but has no server in HAProxy's backend: it gets no requests",
     ]);
   });
+
+  it("explains a weight above etcd's as not applied yet, never as the agent lowering it", () => {
+    const snap = {
+      lbWeights: new Map([
+        ['api-1', 3],
+        ['api-2', 3],
+      ]),
+      instances: new Map(),
+    };
+    expect(
+      differences(
+        [
+          server('api-1', { weight: 10 }),
+          server('api-2', { weight: 3 }),
+          // no key: the haproxy.cfg weight is asked, and HAProxy has more
+          server('api-3', { weight: 4, initialWeight: 1 }),
+        ],
+        snap,
+      ),
+    ).toEqual([
+      "api-1 has weight 10 in HAProxy, 3 in etcd (not applied yet: lb sync sets it and the instance's agent reports it at its next check; is `lb sync --watch` running?)",
+      "api-3 has weight 4 in HAProxy, 1 in haproxy.cfg, no key in etcd (not applied yet: lb sync sets it and the instance's agent reports it at its next check; is `lb sync --watch` running?)",
+    ]);
+  });
 });
 
 describe('corsDifference (status: HAProxy’s CORS map next to etcd)', () => {

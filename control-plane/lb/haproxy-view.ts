@@ -2,7 +2,9 @@
  * What HAProxy does with the instances, next to what etcd says, for `shardgate-ctl status`: each
  * server of the backend as the runtime socket shows it, and a line for each one HAProxy sends
  * fewer requests than etcd's weight asks (in maintenance or drained, by hand or by its agent;
- * down by its checks; another weight) and each weighted registered instance without a server.
+ * down by its checks; a lower weight, which its agent sets while the instance is unwell), each one
+ * with a higher weight than etcd's (not applied yet: the agent never raises a weight), and each
+ * weighted registered instance without a server.
  * Before, `status` showed `api-1=1 … ready` while HAProxy, its server in maintenance by hand,
  * sent it nothing (an outside check). Also a line when HAProxy's map of CORS origins (the CORS
  * headers of its own answers, filled by `lb sync`) lists other origins than etcd, or is missing
@@ -84,9 +86,14 @@ export function differences(
     else if (!s.running) lines.push(`${s.name} is down in HAProxy (its checks fail): it gets no requests`);
     else if (s.weight === 0)
       lines.push(`${s.name} has weight 0 in HAProxy (${wanted} ${source}): it gets no requests`);
-    else if (s.weight !== wanted)
+    else if (s.weight < wanted)
       lines.push(
         `${s.name} has weight ${s.weight} in HAProxy, ${wanted} ${source} (its agent lowers it while the instance lags or its breakers are open)`,
+      );
+    // above: the agent only ever lowers the weight it is given, so this one is not applied yet
+    else if (s.weight > wanted)
+      lines.push(
+        `${s.name} has weight ${s.weight} in HAProxy, ${wanted} ${source} (not applied yet: lb sync sets it and the instance's agent reports it at its next check; is \`lb sync --watch\` running?)`,
       );
   }
   const names = new Set(servers.map((s) => s.name));
