@@ -51,18 +51,26 @@ export class OutboxRelay {
       help: 'outbox publish batches that failed (rows stay pending)',
       labelNames: ['target'],
     });
+    let backlogs = new Map<string, number>();
     opts.metrics.gauge({
       name: 'outbox_backlog',
       help: 'unsent outbox rows per shard master',
       labelNames: ['shard'],
+      // the shards configured now, and only those: a removed shard's series goes (before, it
+      // stayed at its last value for good); one that does not answer keeps its last value
       collect: async (g) => {
+        const now = new Map<string, number>();
         for (const id of opts.store.shardIds()) {
           try {
-            g.set({ shard: id }, await opts.store.backlog(id));
+            now.set(id, await opts.store.backlog(id));
           } catch {
-            /* shard unavailable: keep the last value */
+            const last = backlogs.get(id);
+            if (last !== undefined) now.set(id, last);
           }
         }
+        backlogs = now;
+        g.reset();
+        for (const [shard, n] of now) g.set({ shard }, n);
       },
     });
   }

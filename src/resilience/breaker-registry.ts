@@ -43,7 +43,11 @@ export class BreakerRegistry {
       name: 'breaker_state',
       help: 'circuit breaker state (0 closed, 1 half-open, 2 open)',
       labelNames: ['breaker', 'kind'],
+      // the breakers held now, and only those: a removed one's series goes with it (before, a
+      // removed shard's breaker stayed in /metrics at its last state, "open" for good, while
+      // /health/circuit-breakers no longer listed it: an outside check)
       collect: (g) => {
+        g.reset();
         for (const b of this.breakers.values())
           g.set({ breaker: b.name, kind: b.kind }, STATE_VALUE[b.state]);
       },

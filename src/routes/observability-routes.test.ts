@@ -68,6 +68,14 @@ describe('/health/circuit-breakers and /metrics', () => {
     expect(text).toContain('shardgate_breaker_state{breaker="redis",kind="redis"} 0');
     expect(text).toContain('# TYPE shardgate_breaker_transitions_total counter');
     expect(text).toContain('nodejs_eventloop_lag_seconds');
+    // a removed breaker (its shard removed) leaves /metrics as it leaves /health/circuit-breakers;
+    // before, its series stayed at its last state for good (an outside check saw one "open")
+    services.breakers.get('mysql-master:s9', 'mysql-master');
+    expect(await (await app.request('/metrics')).text()).toContain('breaker="mysql-master:s9"');
+    services.breakers.remove('mysql-master:s9');
+    const after = await (await app.request('/metrics')).text();
+    expect(after).not.toContain('breaker="mysql-master:s9",kind');
+    expect(after).toContain('shardgate_breaker_state{breaker="redis",kind="redis"} 0');
   });
 
   it('labels a request with the route it matched, also when a middleware answered it', async () => {
