@@ -19,8 +19,11 @@ import { answerCors, crossOriginWriteRefusal } from './http/cors.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { echoText } from './http/echo-text.js';
 import { ProblemError, problemResponse } from './http/problem.js';
+import { requestDurationHistogram, UNMATCHED_ROUTE } from './http/request-duration.js';
 import { requestHeader } from './http/request-header.js';
+import { requestIdOf } from './http/request-id.js';
 import { finishHeaders, setHeader, textBody } from './http/response-headers.js';
+import { utf8Text } from './http/utf8-text.js';
 import { fieldProblem, unreadableBody, validationProblem } from './http/validation-problem.js';
 import { loggableError } from './observability/loggable-error.js';
 import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilience/errors.js';
@@ -49,7 +52,6 @@ function unsupportedMediaType(field: 'header.Content-Type' | 'header.Content-Enc
     extra: { errors: [{ field, message }] },
   } as const;
 }
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** the `charset` parameter of a Content-Type, quoted or not */
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
@@ -60,11 +62,7 @@ function refuseDuplicateKeys(text: string): void {
 }
 
 export function createApp(services: Services): OpenAPIHono<AppEnv> {
-  const requestDuration = services.metrics.histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration by route template, method and status',
-    labelNames: ['route', 'method', 'status'],
-  });
+  const requestDuration = requestDurationHistogram(services.metrics);
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationProblem(result.target, result.error);
@@ -81,8 +79,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   app.use(async (c, next) => {
     c.set('services', services);
     // a caller's id is kept only when it is short and plain; anything else gets a fresh one
-    const incoming = requestHeader(c, 'X-Request-Id');
-    const id = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : crypto.randomUUID();
+    const id = requestIdOf(requestHeader(c, 'X-Request-Id'));
     c.set('requestId', id);
     // nosniff: a browser must take every answer for its declared type (JSON, problem+json)
     c.set('responseHeaders', {
@@ -101,13 +98,13 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       }
     } finally {
       // the template of the route the request matched (`/v1/books/:id`), so ids never explode
-      // the label set; also when a middleware answered first (401, 403, 404 tenant); 'unmatched'
+      // the label set; also when a middleware answered first (401, 403, 404 tenant); `unmatched`
       // for a path or method no route serves (404, 405)
       // (a handler's own template is `c.req.routePath`; only a middleware's answer, whose path
       // is a wildcard, looks further, so the common case allocates nothing)
       const own = c.req.routePath;
       const route = own.endsWith('*')
-        ? (matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path ?? 'unmatched')
+        ? (matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path ?? UNMATCHED_ROUTE)
         : own;
       requestDuration.observe(
         { route, method: c.req.method, status: c.res.status },
@@ -164,9 +161,14 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       );
     }
     const body = services.preReadBody?.(c);
+    // another runtime: the body read through the Fetch API, within the limit, and held to UTF-8
+    // as the Node entry holds it (the Fetch API's text() would store U+FFFD for such bytes)
     if (body === undefined)
       return limitBody(c, async () => {
-        refuseDuplicateKeys(await c.req.text());
+        const text = utf8Text(await c.req.arrayBuffer());
+        if (text === undefined) throw unreadableBody('not valid UTF-8');
+        refuseDuplicateKeys(text);
+        (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
         await next();
       });
     if (body.tooLarge) return tooLarge();

@@ -1,20 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../observability/logger.js';
+import { createPromMetrics } from '../observability/prom-metrics.js';
+import { recordingLogger } from '../testing/recording-logger.js';
 import { installClientErrorHandler } from './client-error.js';
 
-const lines: { level: string; obj: object; msg?: string }[] = [];
-const logger: Logger = {
-  debug: (obj, msg) => lines.push({ level: 'debug', obj, msg }),
-  info: (obj, msg) => lines.push({ level: 'info', obj, msg }),
-  warn: (obj, msg) => lines.push({ level: 'warn', obj, msg }),
-  error: (obj, msg) => lines.push({ level: 'error', obj, msg }),
-  child: () => logger,
-};
+const { logger, lines } = recordingLogger();
 
 let server: Server;
 let port = 0;
+const metrics = createPromMetrics();
 
 beforeAll(async () => {
   server = createServer(
@@ -30,7 +25,7 @@ beforeAll(async () => {
       res.end('ok');
     },
   );
-  installClientErrorHandler(server, { logger, newId: () => 'rid-test' });
+  installClientErrorHandler(server, { logger, metrics, newId: () => 'rid-test' });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
 });
@@ -123,7 +118,7 @@ describe('installClientErrorHandler', () => {
       ...(status === 400 ? { errors: [{ field: 'request', message: expect.any(String) }] } : {}),
     });
     expect(lines).toHaveLength(1);
-    expect(lines[0]!.level).toBe('debug');
+    expect(lines[0]!.level).toBe('info');
     expect(lines[0]!.obj).toEqual({
       code: errorCode ?? expect.stringMatching(/^HPE_/),
       status,
@@ -140,6 +135,29 @@ describe('installClientErrorHandler', () => {
     expect(text).toContain('started');
     expect(text).not.toContain('problem+json');
     expect(lines.map((l) => l.level)).toEqual(['debug']);
+  });
+
+  it('counts an unknown method (FOO) as route="unmatched", method="unknown": the label set stays bounded', async () => {
+    const count = async () => {
+      const { body } = await metrics.render();
+      const line = body
+        .split('\n')
+        .find((l) =>
+          l.startsWith(
+            'shardgate_http_request_duration_seconds_count{route="unmatched",method="unknown",status="400"}',
+          ),
+        );
+      return line === undefined ? 0 : Number(line.split(' ').pop());
+    };
+    const before = await count();
+    lines.length = 0;
+    for (let i = 0; i < 10; i++) {
+      const { text } = await raw(`FOO${i} /x${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(parse(text).status).toBe(400);
+    }
+    expect(await count()).toBe(before + 10);
+    expect(lines.map((l) => l.level)).toEqual(Array(10).fill('info'));
+    expect((await metrics.render()).body).not.toMatch(/FOO|x0/);
   });
 
   it('leaves the server serving after a client error', async () => {

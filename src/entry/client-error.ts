@@ -10,14 +10,19 @@
  * nothing is written when the socket is no longer writable (ECONNRESET: the client is gone) or
  * the response to an earlier request on it has already started (bytes of ours would corrupt
  * it); the socket is only destroyed then.
- * No request exists, so `requestId` is a fresh id, also logged (at debug) for correlation. The log line
- * holds the error code, status and that id — never `err.rawPacket` or any header (credentials).
+ * No request exists, so `requestId` is a fresh id (no header of it was parsed), logged at info
+ * with the error code and status — never `err.rawPacket` or any header (credentials) — and the
+ * answer counted in `http_request_duration_seconds` (http/request-duration.ts) as
+ * `route="unmatched"`, `method="unknown"` (an unknown method such as `FOO` is one of these errors),
+ * so refusals before Hono are seen as the app's are; an outside check found them in neither.
  */
 import type { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PROBLEM_TYPE_BASE } from '../http/problem.js';
+import { requestDurationHistogram, UNMATCHED_ROUTE } from '../http/request-duration.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 
 export interface ClientProblem {
   status: number;
@@ -100,10 +105,13 @@ export function installClientErrorHandler(
   {
     logger,
     servedBy,
+    metrics,
     newId = () => crypto.randomUUID(),
-  }: { logger: Logger; servedBy?: string; newId?: () => string },
+  }: { logger: Logger; servedBy?: string; metrics?: Metrics; newId?: () => string },
 ): void {
+  const requestDuration = metrics && requestDurationHistogram(metrics);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: ServerSocket) => {
+    const started = performance.now();
     const code = err.code ?? 'unknown';
     if (err.code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent) {
       logger.debug({ code }, 'client connection error; nothing answered');
@@ -112,8 +120,13 @@ export function installClientErrorHandler(
     }
     const problem = clientErrorProblem(err.code);
     const requestId = newId();
-    // debug, not warn: any client can send these, and the log must not be its to flood
-    logger.debug({ code, status: problem.status, requestId }, 'unparseable request answered');
+    // info, not warn: any client can send these; one line each, no part of the request in it
+    logger.info({ code, status: problem.status, requestId }, 'unparseable request answered');
+    // the method label is fixed: the parser did not take one (and `FOO` must not become a label)
+    requestDuration?.observe(
+      { route: UNMATCHED_ROUTE, method: 'unknown', status: problem.status },
+      (performance.now() - started) / 1000,
+    );
     // destroyed once written: an HTTP server socket allows half-open, and a client that never
     // closes its side must not hold it
     socket.end(clientErrorResponse(problem, requestId, servedBy), () => socket.destroy());

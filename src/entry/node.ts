@@ -173,7 +173,7 @@ const app = createApp({
  */
 const REQUEST_TIMEOUT_MS = 15_000;
 const CONNECTIONS_CHECK_MS = 1000;
-const rawOptions = { logger, servedBy: instanceId };
+const rawOptions = { logger, servedBy: instanceId, metrics };
 const requestListener = getRequestListener(app.fetch, {
   hostname: env.SHARDGATE_LISTEN_HOST,
   autoCleanupIncoming: false,

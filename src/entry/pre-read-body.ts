@@ -9,7 +9,7 @@
  * Contract of `preReadBodies(listener, limit)`:
  * - GET and HEAD pass through untouched (no body in the Fetch API).
  * - Any other method: the body is read to its end and handed on as `{ text }` (UTF-8, a leading
- *   BOM dropped and invalid bytes replaced, as the Fetch API's `text()` does); an empty body is
+ *   BOM dropped, as the Fetch API's `text()` does; bytes that are not UTF-8 are `{ notUtf8: true }`); an empty body is
  *   `{ text: '' }`. The bytes are also left as `incoming.rawBody`, from which @hono/node-server
  *   builds the Fetch body should anything still ask for `c.req.raw.body` (@hono/zod-openapi
  *   does, to tell an empty body from a body without a Content-Type); without it that Request
@@ -32,6 +32,7 @@
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { PreReadBody } from '../app-env.js';
+import { utf8Text } from '../http/utf8-text.js';
 
 const BODY = Symbol('shardgate.preReadBody');
 /** set on a request whose client waits for a `100 Continue` it will not get */
@@ -39,8 +40,6 @@ const NO_CONTINUE = Symbol('shardgate.noContinue');
 /** how much of a refused body is read (and dropped) after the answer, and for how long */
 export const LINGER_MAX_BYTES = 8 * 1024 * 1024;
 export const LINGER_MAX_MS = 5000;
-/** not streaming, so one decoder serves every request; fatal: bytes that are not UTF-8 throw */
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 type WithBody = IncomingMessage & { [BODY]?: PreReadBody; [NO_CONTINUE]?: true; rawBody?: Buffer };
 
 const declaredLength = (req: IncomingMessage) => Number(req.headers['content-length']);
@@ -144,13 +143,8 @@ export function preReadBodies(
     const onEnd = () => {
       stop();
       const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      let body: PreReadBody;
-      try {
-        body = { text: utf8.decode(bytes) };
-      } catch {
-        body = { notUtf8: true };
-      }
-      (req as WithBody)[BODY] = body;
+      const text = utf8Text(bytes);
+      (req as WithBody)[BODY] = text === undefined ? { notUtf8: true } : { text };
       (req as WithBody).rawBody = bytes;
       listener(req, res);
     };

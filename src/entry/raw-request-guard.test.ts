@@ -1,5 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { dotSegmentPath, servableTarget } from './raw-request-guard.js';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestDurationHistogram } from '../http/request-duration.js';
+import { createPromMetrics } from '../observability/prom-metrics.js';
+import { recordingLogger } from '../testing/recording-logger.js';
+import {
+  dotSegmentPath,
+  guardRawRequests,
+  installRawRequestHandlers,
+  PATH_LOGGED,
+  servableTarget,
+} from './raw-request-guard.js';
 
 describe('dotSegmentPath', () => {
   it('finds "." and ".." segments, raw or percent-encoded, and backslashes, in the path only', () => {
@@ -53,5 +64,106 @@ describe('servableTarget', () => {
     expect(servableTarget('Https://a/x')).toBe('https://a/x');
     for (const url of ['*', 'localhost:8080', 'ftp://a/x', 'http:/a', 'HTTP:a', ''])
       expect(servableTarget(url), url).toBeUndefined();
+  });
+});
+
+describe('a refusal before Hono (an outside check: unseen in /metrics, logged at debug, a fresh id)', () => {
+  const { logger, lines } = recordingLogger();
+  const metrics = createPromMetrics();
+  // declared first, as createApp does at start-up: the refusals observe the same family
+  requestDurationHistogram(metrics);
+  let server: Server;
+  let port = 0;
+  beforeAll(async () => {
+    const options = { logger, servedBy: 'api-test', metrics, newId: () => 'rid-fresh' };
+    server = createServer(
+      { requireHostHeader: false },
+      guardRawRequests((_req, res) => res.end('served'), options),
+    );
+    installRawRequestHandlers(server, options);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+
+  const send = (path: string, headers: Record<string, string>, method = 'GET') =>
+    new Promise<{ status: number; requestId: string | undefined; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, requestId: res.headers['x-request-id'] as string, body }),
+        );
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const count = async (labels: string) => {
+    const { body } = await metrics.render();
+    const line = body
+      .split('\n')
+      .find((l) => l.startsWith(`shardgate_http_request_duration_seconds_count{${labels}}`));
+    return line === undefined ? 0 : Number(line.split(' ').pop());
+  };
+
+  it('keeps a valid caller X-Request-Id, as the app does, and a fresh one for an invalid id', async () => {
+    for (const [path, host] of [
+      ['/x/%2e%2e/metrics', 'api.example'],
+      ['/%6detrics', 'api.example'],
+      ['/health', 'x:abc'],
+    ] as const) {
+      const kept = await send(path, { Host: host, 'X-Request-Id': 'haproxy-id.1:2' });
+      expect(kept.status, path).toBe(400);
+      expect(kept.requestId, path).toBe('haproxy-id.1:2');
+      expect(JSON.parse(kept.body).requestId).toBe('haproxy-id.1:2');
+    }
+    const replaced = await send('/x/%2e%2e/metrics', { Host: 'a', 'X-Request-Id': 'not plain!' });
+    expect(replaced.requestId).toBe('rid-fresh');
+    expect((await send('/x/..', { Host: 'a' })).requestId).toBe('rid-fresh');
+  });
+
+  it('logs the refusal at info with id, method, cut path without query, reason and status; no header', async () => {
+    lines.length = 0;
+    const long = `/x/%2e%2e/${'a'.repeat(300)}`;
+    await send(`${long}?token=secret-query`, {
+      Host: 'a',
+      'X-Request-Id': 'rid-1',
+      Authorization: 'Bearer secret-h',
+    });
+    await send('/health', { Host: 'x:abc', 'X-Request-Id': 'rid-2' }, 'DELETE');
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      ['info', 'raw request refused'],
+      ['info', 'raw request refused'],
+    ]);
+    expect(lines[0]!.obj).toEqual({
+      status: 400,
+      requestId: 'rid-1',
+      method: 'GET',
+      path: `${long.slice(0, PATH_LOGGED)}…`,
+      reason: expect.stringContaining('segments'),
+    });
+    expect(lines[1]!.obj).toMatchObject({
+      status: 400,
+      requestId: 'rid-2',
+      method: 'DELETE',
+      path: '/health',
+    });
+    expect((lines[1]!.obj as { reason: string }).reason).toContain('Host');
+    expect(JSON.stringify(lines)).not.toMatch(/secret|x:abc/);
+  });
+
+  it('counts each refusal in http_request_duration_seconds as route="unmatched", label set bounded', async () => {
+    const before = await count('route="unmatched",method="GET",status="400"');
+    const beforePut = await count('route="unmatched",method="PUT",status="400"');
+    for (let i = 0; i < 10; i++) await send(`/x${i}/%2e%2e/metrics`, { Host: 'a' });
+    await send('/health', { Host: 'x:abc' }, 'PUT');
+    expect(await count('route="unmatched",method="GET",status="400"')).toBe(before + 10);
+    expect(await count('route="unmatched",method="PUT",status="400"')).toBe(beforePut + 1);
+    const { body } = await metrics.render();
+    expect(body).not.toMatch(/shardgate_http_request_duration_seconds_count\{[^}]*(metrics|x0)/);
   });
 });

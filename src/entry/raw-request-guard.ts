@@ -23,16 +23,28 @@
  * connection: the request's body is read and dropped behind the answer, within the bounds of a
  * refused large body (`lingerOrClose`), so a client still sending it gets the answer (closing at
  * once made the kernel reset the connection under the body still coming, and the reset lost 6
- * of 20 answers to 1 MB bodies sent directly in one run). An unmet `Expect` and `CONNECT` close it. The log
- * line (debug) holds the reason and the request id, never the path or a header (either may carry
- * a secret).
+ * of 20 answers to 1 MB bodies sent directly in one run). An unmet `Expect` and `CONNECT` close it.
+ * A refusal is seen as an app answer is (an outside check found them only in debug lines, in no
+ * metric, and under an id of their own):
+ * - `X-Request-Id` is the caller's own when the app would keep it (http/request-id.ts), so the id
+ *   HAProxy forwards is the one answered and logged; otherwise a fresh one;
+ * - one info line: status, reason, request id, method and the path cut to PATH_LOGGED characters
+ *   without its query (a query or a header may carry a secret; no header is logged);
+ * - counted in `http_request_duration_seconds` (http/request-duration.ts) as `route="unmatched"`
+ *   with the method Node parsed (one of its fixed list) and the status, so the label set stays
+ *   bounded whatever the path. A Host @hono/node-server refused (`requestErrorResponse`) has no
+ *   request at hand (its `errorHandler` is given only the error): a fresh id, method `unknown`.
  */
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
+import { requestDurationHistogram, UNMATCHED_ROUTE } from '../http/request-duration.js';
+import { requestIdOf } from '../http/request-id.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { type ClientProblem, clientErrorResponse, clientProblemBody } from './client-error.js';
+import { incomingHeader } from './incoming-header.js';
 import { lingerOrClose } from './pre-read-body.js';
 
 /** a `.` or `..` segment (also `%2e`), or a backslash (also `%5c`), in the path before `?` */
@@ -102,11 +114,34 @@ const CONNECT: ClientProblem = {
 };
 
 /** `servedBy`: the instance id, sent as `X-Served-By` as on every other answer */
-type Options = { logger: Logger; servedBy: string; newId?: () => string };
+type Options = { logger: Logger; servedBy: string; metrics: Metrics; newId?: () => string };
 
-function refusal(problem: ClientProblem, field: string, { logger, newId, servedBy }: Options, close = true) {
-  const requestId = (newId ?? (() => crypto.randomUUID()))();
-  logger.debug({ status: problem.status, requestId, reason: problem.detail }, 'raw request refused');
+/** how much of a refused path is logged */
+export const PATH_LOGGED = 100;
+
+/** the path of a request target as logged: no query (it may carry a secret), at most PATH_LOGGED characters */
+export function loggedPath(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  return path.length > PATH_LOGGED ? `${path.slice(0, PATH_LOGGED)}…` : path;
+}
+
+/** `req`: the refused request, when there is one */
+function refusal(
+  problem: ClientProblem,
+  field: string,
+  { logger, newId, servedBy, metrics }: Options,
+  req: IncomingMessage | undefined,
+  close = true,
+) {
+  const started = performance.now();
+  const requestId = requestIdOf(req && incomingHeader(req, 'X-Request-Id'), newId);
+  const method = req?.method ?? 'unknown';
+  logger.info(
+    { status: problem.status, requestId, method, path: loggedPath(req?.url), reason: problem.detail },
+    'raw request refused',
+  );
   const body = clientProblemBody(problem, requestId, field);
   const headers = {
     'Content-Type': 'application/problem+json',
@@ -117,12 +152,24 @@ function refusal(problem: ClientProblem, field: string, { logger, newId, servedB
     'Content-Length': String(Buffer.byteLength(body)),
     ...(close ? { Connection: 'close' } : {}),
   };
-  return { body, headers };
+  // Node's parser takes only the methods of its fixed list (`FOO` is a clientError), so the
+  // method label is bounded as the app's is
+  requestDurationHistogram(metrics).observe(
+    { route: UNMATCHED_ROUTE, method, status: problem.status },
+    (performance.now() - started) / 1000,
+  );
+  return { body, headers, requestId };
 }
 
 /** the answer, and the connection closed after it */
-function answerAndClose(res: ServerResponse, problem: ClientProblem, field: string, options: Options) {
-  const { body, headers } = refusal(problem, field, options);
+function answerAndClose(
+  req: IncomingMessage,
+  res: ServerResponse,
+  problem: ClientProblem,
+  field: string,
+  options: Options,
+) {
+  const { body, headers } = refusal(problem, field, options, req);
   res.shouldKeepAlive = false;
   res.writeHead(problem.status, headers);
   res.end(body);
@@ -136,7 +183,7 @@ function refuse(
   field: string,
   options: Options,
 ) {
-  const { body, headers } = refusal(problem, field, options, false);
+  const { body, headers } = refusal(problem, field, options, req, false);
   lingerOrClose(req, res, 0);
   res.writeHead(problem.status, headers);
   res.end(body);
@@ -157,7 +204,7 @@ export function requestErrorResponse(error: unknown, options: Options): Response
       { err: error instanceof Error ? error.message : String(error) },
       'request failed before the app',
     );
-  const { body, headers } = refusal(problem, bad ? 'header.Host' : 'request', options);
+  const { body, headers } = refusal(problem, bad ? 'header.Host' : 'request', options, undefined);
   return new Response(body, { status: problem.status, headers });
 }
 
@@ -186,12 +233,12 @@ export function guardRawRequests(listener: RequestListener, options: Options): R
 
 /** problem+json answers to an unmet `Expect` and to `CONNECT` */
 export function installRawRequestHandlers(server: Pick<EventEmitter, 'on'>, options: Options): void {
-  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) =>
-    answerAndClose(res, EXPECTATION, 'header.Expect', options),
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
+    answerAndClose(req, res, EXPECTATION, 'header.Expect', options),
   );
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    const requestId = (options.newId ?? (() => crypto.randomUUID()))();
-    options.logger.debug({ status: 405, requestId }, 'CONNECT refused');
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    // logged and counted as every refusal; the answer is written to the raw socket
+    const { requestId } = refusal(CONNECT, 'request', options, req);
     socket.end(clientErrorResponse(CONNECT, requestId, options.servedBy), () => socket.destroy());
   });
 }

@@ -589,6 +589,30 @@ describe('library routes (memory adapters)', () => {
     expect(data.committed.members.size).toBe(0);
   });
 
+  it('refuses a body that is not UTF-8 read through the Fetch API too (no runtime pre-read), and drops a leading BOM', async () => {
+    const { app } = setup();
+    const send = (bytes: Uint8Array) =>
+      app.request('/v1/members', {
+        method: 'POST',
+        headers: { 'X-Tenant-ID': 'acme', 'Content-Type': 'application/json' },
+        body: bytes,
+      });
+    const encode = (s: string) => new TextEncoder().encode(s);
+    const body = (name: string) =>
+      `{"email":"u${name.length}@example.com","name":"${name}","password":"password1"}`;
+    // before: 201, the name stored as `Ann\ufffd` (the Fetch API's text() replaces such bytes)
+    const [head, tail] = body('Ann#').split('#') as [string, string];
+    const bad = await send(new Uint8Array([...encode(head), 0xff, ...encode(tail)]));
+    const problem = (await bad.json()) as { code: string; errors: unknown };
+    expect([bad.status, problem.code, problem.errors]).toEqual([
+      400,
+      'bad_request',
+      [{ field: 'body', message: 'not valid UTF-8' }],
+    ]);
+    const bom = await send(new Uint8Array([0xef, 0xbb, 0xbf, ...encode(body('Bea'))]));
+    expect([bom.status, ((await bom.json()) as { name: string }).name]).toEqual([201, 'Bea']);
+  });
+
   it('names an empty JSON body as empty, not as malformed', async () => {
     const { call } = setup();
     for (const raw of ['', '  \n']) {
