@@ -160,9 +160,13 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   let pending: Set<string> | 'all' = 'all';
   let fail: (error: Error) => void = () => {};
   let corsError = '';
+  /** the tick running now, if one is: a stop waits for it (below) */
+  let current: Promise<void> = Promise.resolve();
   const tick = async () => {
     if (running || !store.status().loaded) return;
     running = true;
+    let ended: () => void = () => {};
+    current = new Promise((r) => (ended = r));
     try {
       let reached = false;
       try {
@@ -199,6 +203,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       }
     } finally {
       running = false;
+      ended();
     }
   };
   store.onChange((_snap, changes) => {
@@ -220,7 +225,9 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       clearInterval(interval);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      void store.close().then(() => (error ? failed(error) : done()));
+      // the running tick's `set server` commands are finished first: the CLI exits once this
+      // returns (cli.ts), which would cut them off and leave HAProxy's weights half set
+      void current.then(() => store.close()).then(() => (error ? failed(error) : done()));
     };
     const onSignal = () => stop();
     fail = stop;

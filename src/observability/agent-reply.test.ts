@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BreakerView } from '../resilience/circuit-breaker.js';
-import { agentReply } from './agent-reply.js';
+import { agentReply, percentFor } from './agent-reply.js';
 
 const b = (state: BreakerView['state']): BreakerView => ({
   name: 'x',
@@ -33,6 +33,24 @@ describe('agentReply', () => {
     expect(agentReply({ ...base, weight: undefined, initialWeight: 10, eventLoopLagMs: 250 })).toBe(
       'ready up 30%\n',
     );
+  });
+  it('gives the percentage that HAProxy (floor(initial × pct / 100)) turns into the weight asked, never into 0', () => {
+    const applied = (initial: number, pct: number) => Math.floor((initial * pct) / 100);
+    const wrong: string[] = [];
+    for (let initial = 1; initial <= 256; initial++) {
+      // the weights some whole percentage gives: every one for initial weights up to 100
+      const reachable = new Set<number>();
+      for (let p = 0; applied(initial, p) <= 256; p++) reachable.add(applied(initial, p));
+      for (let weight = 1; weight <= 256; weight++) {
+        const got = applied(initial, percentFor(weight, initial));
+        const ok = reachable.has(weight) ? got === weight : got > weight;
+        if (!ok || (initial <= 100 && got !== weight)) wrong.push(`${weight} of ${initial}: ${got}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    // before: weight 1 of 256 was `up 0%`, a drain; of 200 `up 1%`, weight 2, which stays so
+    expect(agentReply({ ...base, weight: 1, initialWeight: 256 })).toBe('ready up 1%\n');
+    expect(agentReply({ ...base, weight: 3, initialWeight: 7 })).toBe('ready up 43%\n');
   });
   it('reports less while the event loop lags or most breakers are open', () => {
     expect(agentReply({ ...base, weight: 10, eventLoopLagMs: 250 })).toBe('ready up 300%\n');

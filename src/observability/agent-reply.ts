@@ -57,5 +57,22 @@ export function agentReply(inputs: AgentInputs): string {
   if (inputs.weight === 0) return `${lead}up 0%\n`;
   const weight = inputs.weight ?? inputs.initialWeight;
   const effective = Math.max(1, Math.round(weight * healthFactor(inputs)));
-  return `${lead}up ${Math.round((effective * 100) / Math.max(1, inputs.initialWeight))}%\n`;
+  return `${lead}up ${percentFor(effective, inputs.initialWeight)}%\n`;
+}
+
+/**
+ * The whole percentage that HAProxy turns into `weight` on a server of initial weight `initial`:
+ * it sets `floor(initial × pct / 100)`. The least pct reaching `weight`, so the weight is never
+ * below the one asked (0 would drain the instance: a rounded 0% did, for weight 1 of 256), and
+ * exactly it whenever a whole percentage gives it, which every weight does for initial weights up
+ * to 100 (the default is 10). Above 100 a weight may come out a little higher (weight 1 of 200
+ * is 2), for want of finer percentages.
+ */
+export function percentFor(weight: number, initial: number): number {
+  const base = Math.max(1, initial);
+  let pct = Math.ceil((weight * 100) / base);
+  // float error in the division: step back while a lower whole percentage still reaches it
+  while (pct > 1 && Math.floor((base * (pct - 1)) / 100) >= weight) pct--;
+  while (Math.floor((base * pct) / 100) < weight) pct++;
+  return pct;
 }
