@@ -85,9 +85,10 @@ const NO_BODY = 'Takes no body: send none, or `{}`. Anything else is a 400 namin
 
 /** `Idempotency-Key` on every write (routes/idempotency.ts) */
 const idempotencyHeader = z.object({
-  'idempotency-key': z.string().min(1).max(202).optional().openapi({
+  // quoted, with every character escaped (`\"`, `\\`): 2 × 200 + 2
+  'idempotency-key': z.string().min(1).max(402).optional().openapi({
     description:
-      'makes the write happen once: 1–200 visible ASCII characters, bare or as a quoted sf-string, per member; a repeat with the same key and request gets the first answer again (response header `Idempotent-Replayed: true`); 409 while the first runs, 422 with another request; kept a day',
+      'makes the write happen once: 1–200 visible ASCII characters, bare or as a quoted sf-string (`"a\\"b"` is the key `a"b`), per member; a repeat with the same key and request gets the first answer again (response header `Idempotent-Replayed: true`); 409 while the first runs, 422 with another request; kept a day',
   }),
 });
 
