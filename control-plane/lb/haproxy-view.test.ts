@@ -77,6 +77,32 @@ describe('differences (status: HAProxy next to etcd)', () => {
       "api-3 has weight 4 in HAProxy, 1 in haproxy.cfg, no key in etcd (not applied yet: lb sync sets it and the instance's agent reports it at its next check; is `lb sync --watch` running?)",
     ]);
   });
+
+  it('names a drain in etcd that HAProxy has not applied, and takes the weight the agent gives for the one asked', () => {
+    const snap = {
+      lbWeights: new Map([
+        ['api-1', 0],
+        ['api-2', 1],
+        ['api-3', 0],
+      ]),
+      instances: new Map(),
+    };
+    expect(
+      differences(
+        [
+          // before: nothing, though the drained instance still got requests
+          server('api-1', { weight: 10 }),
+          // weight 1 of initial weight 200 is `up 1%`, which HAProxy makes 2: applied, no line
+          server('api-2', { weight: 2, initialWeight: 200 }),
+          // drained and at 0: as asked
+          server('api-3', { weight: 0 }),
+        ],
+        snap,
+      ),
+    ).toEqual([
+      'api-1 has weight 10 in HAProxy, 0 in etcd: it still gets requests (not applied yet: is `lb sync --watch` running?)',
+    ]);
+  });
 });
 
 describe('corsDifference (status: HAProxy’s CORS map next to etcd)', () => {

@@ -16,6 +16,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { ConfigSnapshot } from '../../src/config/config-state.js';
+import { percentFor } from '../../src/observability/agent-reply.js';
 import { CORS_MAP_FILE } from '../../stack/haproxy-config.js';
 import { corsMapId, mapKeys, sameOrigins } from './cors-sync.js';
 import { haproxyCommand, type ServerState, showServers } from './haproxy-runtime.js';
@@ -78,22 +79,32 @@ export function differences(
 ): string[] {
   const lines: string[] = [];
   for (const s of servers) {
-    const wanted = snap.lbWeights.get(s.name) ?? s.initialWeight;
+    const asked = snap.lbWeights.get(s.name) ?? s.initialWeight;
     const source = snap.lbWeights.has(s.name) ? 'in etcd' : 'in haproxy.cfg, no key in etcd';
-    if (wanted === 0) continue;
+    if (asked === 0) {
+      // a drain that has not reached HAProxy: the instance still gets requests
+      if (s.weight > 0 && s.running && !s.maintenance && !s.draining)
+        lines.push(
+          `${s.name} has weight ${s.weight} in HAProxy, 0 ${source}: it still gets requests (not applied yet: is \`lb sync --watch\` running?)`,
+        );
+      continue;
+    }
+    // what HAProxy makes of the agent's whole percentage (agent-reply.ts): the weight asked,
+    // or a little more for an initial weight above 100
+    const wanted = Math.floor((s.initialWeight * percentFor(asked, s.initialWeight)) / 100);
     if (s.maintenance) lines.push(`${s.name} is in maintenance in HAProxy: it gets no requests`);
     else if (s.draining) lines.push(`${s.name} is drained in HAProxy: it gets no new requests`);
     else if (!s.running) lines.push(`${s.name} is down in HAProxy (its checks fail): it gets no requests`);
     else if (s.weight === 0)
-      lines.push(`${s.name} has weight 0 in HAProxy (${wanted} ${source}): it gets no requests`);
+      lines.push(`${s.name} has weight 0 in HAProxy (${asked} ${source}): it gets no requests`);
     else if (s.weight < wanted)
       lines.push(
-        `${s.name} has weight ${s.weight} in HAProxy, ${wanted} ${source} (its agent lowers it while the instance lags or its breakers are open)`,
+        `${s.name} has weight ${s.weight} in HAProxy, ${asked} ${source} (its agent lowers it while the instance lags or its breakers are open)`,
       );
     // above: the agent only ever lowers the weight it is given, so this one is not applied yet
     else if (s.weight > wanted)
       lines.push(
-        `${s.name} has weight ${s.weight} in HAProxy, ${wanted} ${source} (not applied yet: lb sync sets it and the instance's agent reports it at its next check; is \`lb sync --watch\` running?)`,
+        `${s.name} has weight ${s.weight} in HAProxy, ${asked} ${source} (not applied yet: lb sync sets it and the instance's agent reports it at its next check; is \`lb sync --watch\` running?)`,
       );
   }
   const names = new Set(servers.map((s) => s.name));
