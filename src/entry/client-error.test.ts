@@ -118,7 +118,7 @@ describe('installClientErrorHandler', () => {
       ...(status === 400 ? { errors: [{ field: 'request', message: expect.any(String) }] } : {}),
     });
     expect(lines).toHaveLength(1);
-    expect(lines[0]!.level).toBe('info');
+    expect(lines[0]!.level).toBe('debug');
     expect(lines[0]!.obj).toEqual({
       code: errorCode ?? expect.stringMatching(/^HPE_/),
       status,
@@ -156,7 +156,7 @@ describe('installClientErrorHandler', () => {
       expect(parse(text).status).toBe(400);
     }
     expect(await count()).toBe(before + 10);
-    expect(lines.map((l) => l.level)).toEqual(Array(10).fill('info'));
+    expect(lines.map((l) => l.level)).toEqual(Array(10).fill('debug'));
     expect((await metrics.render()).body).not.toMatch(/FOO|x0/);
   });
 

@@ -10,8 +10,8 @@
  * nothing is written when the socket is no longer writable (ECONNRESET: the client is gone) or
  * the response to an earlier request on it has already started (bytes of ours would corrupt
  * it); the socket is only destroyed then.
- * No request exists, so `requestId` is a fresh id (no header of it was parsed), logged at info
- * with the error code and status — never `err.rawPacket` or any header (credentials) — and the
+ * No request exists, so `requestId` is a fresh id (no header of it was parsed), logged at debug
+ * (any client can send these: the log must not be its to flood) with the error code and status — never `err.rawPacket` or any header (credentials) — and the
  * answer counted in `http_request_duration_seconds` (http/request-duration.ts) as
  * `route="unmatched"`, `method="unknown"` (an unknown method such as `FOO` is one of these errors),
  * so refusals before Hono are seen as the app's are; an outside check found them in neither.
@@ -120,8 +120,9 @@ export function installClientErrorHandler(
     }
     const problem = clientErrorProblem(err.code);
     const requestId = newId();
-    // info, not warn: any client can send these; one line each, no part of the request in it
-    logger.info({ code, status: problem.status, requestId }, 'unparseable request answered');
+    // debug: any client can send these, and the log must not be its to flood; the metric below
+    // counts every one. No part of the request in the line
+    logger.debug({ code, status: problem.status, requestId }, 'unparseable request answered');
     // the method label is fixed: the parser did not take one (and `FOO` must not become a label)
     requestDuration?.observe(
       { route: UNMATCHED_ROUTE, method: 'unknown', status: problem.status },

@@ -67,7 +67,7 @@ describe('servableTarget', () => {
   });
 });
 
-describe('a refusal before Hono (an outside check: unseen in /metrics, logged at debug, a fresh id)', () => {
+describe('a refusal before Hono (an outside check: unseen in /metrics, a fresh id)', () => {
   const { logger, lines } = recordingLogger();
   const metrics = createPromMetrics();
   // declared first, as createApp does at start-up: the refusals observe the same family
@@ -126,7 +126,7 @@ describe('a refusal before Hono (an outside check: unseen in /metrics, logged at
     expect((await send('/x/..', { Host: 'a' })).requestId).toBe('rid-fresh');
   });
 
-  it('logs the refusal at info with id, method, cut path without query, reason and status; no header', async () => {
+  it('logs the refusal (at debug) with id, method, cut path without query, reason and status; no header', async () => {
     lines.length = 0;
     const long = `/x/%2e%2e/${'a'.repeat(300)}`;
     await send(`${long}?token=secret-query`, {
@@ -136,8 +136,8 @@ describe('a refusal before Hono (an outside check: unseen in /metrics, logged at
     });
     await send('/health', { Host: 'x:abc', 'X-Request-Id': 'rid-2' }, 'DELETE');
     expect(lines.map((l) => [l.level, l.msg])).toEqual([
-      ['info', 'raw request refused'],
-      ['info', 'raw request refused'],
+      ['debug', 'raw request refused'],
+      ['debug', 'raw request refused'],
     ]);
     expect(lines[0]!.obj).toEqual({
       status: 400,

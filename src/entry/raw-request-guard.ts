@@ -24,12 +24,13 @@
  * refused large body (`lingerOrClose`), so a client still sending it gets the answer (closing at
  * once made the kernel reset the connection under the body still coming, and the reset lost 6
  * of 20 answers to 1 MB bodies sent directly in one run). An unmet `Expect` and `CONNECT` close it.
- * A refusal is seen as an app answer is (an outside check found them only in debug lines, in no
- * metric, and under an id of their own):
+ * A refusal is seen as an app answer is (an outside check found them in no metric, and under an
+ * id of their own):
  * - `X-Request-Id` is the caller's own when the app would keep it (http/request-id.ts), so the id
  *   HAProxy forwards is the one answered and logged; otherwise a fresh one;
- * - one info line: status, reason, request id, method and the path cut to PATH_LOGGED characters
- *   without its query (a query or a header may carry a secret; no header is logged);
+ * - one debug line (any client can send these: the log must not be its to flood): status,
+ *   reason, request id, method and the path cut to PATH_LOGGED characters without its query (a
+ *   query or a header may carry a secret; no header is logged);
  * - counted in `http_request_duration_seconds` (http/request-duration.ts) as `route="unmatched"`
  *   with the method Node parsed (one of its fixed list) and the status, so the label set stays
  *   bounded whatever the path. A Host @hono/node-server refused (`requestErrorResponse`) has no
@@ -138,7 +139,9 @@ function refusal(
   const started = performance.now();
   const requestId = requestIdOf(req && incomingHeader(req, 'X-Request-Id'), newId);
   const method = req?.method ?? 'unknown';
-  logger.info(
+  // debug: any client can send these, and the log must not be its to flood; the metric below
+  // counts every one
+  logger.debug(
     { status: problem.status, requestId, method, path: loggedPath(req?.url), reason: problem.detail },
     'raw request refused',
   );
