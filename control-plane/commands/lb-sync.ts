@@ -37,6 +37,7 @@ import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { CorsSync } from '../lb/cors-sync.js';
 import { haproxyIdentity, UnknownBackendError } from '../lb/haproxy-runtime.js';
+import { SerialRuns } from '../lb/serial-runs.js';
 import { WeightSync } from '../lb/weight-sync.js';
 import { readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
@@ -150,7 +151,6 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   // environment lacks the instances' password variables (a shard naming one would be logged as
   // rejected here)
   const store = new EtcdConfigStore({ client: ctx.etcd, prefix: ctx.prefix, logger, processEnv: null });
-  let running = false;
   let lastError = '';
   let appliedTo = '';
   // the servers whose weight to reconcile on the next tick: the instances whose key changed, or
@@ -160,63 +160,57 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   let pending: Set<string> | 'all' = 'all';
   let fail: (error: Error) => void = () => {};
   let corsError = '';
-  /** the tick running now, if one is: a stop waits for it (below) */
-  let current: Promise<void> = Promise.resolve();
   const tick = async () => {
-    if (running || !store.status().loaded) return;
-    running = true;
-    let ended: () => void = () => {};
-    current = new Promise((r) => (ended = r));
+    if (!store.status().loaded) return;
+    let reached = false;
     try {
-      let reached = false;
-      try {
-        const identity = await haproxyIdentity(socketPath);
-        reached = true;
-        if (identity !== appliedTo) pending = 'all';
-        if (pending === 'all' || pending.size > 0) {
-          const only = pending === 'all' ? undefined : pending;
-          pending = new Set();
-          await sync.reconcile(store.current().lbWeights, undefined, only);
-          appliedTo = identity;
-        }
-        if (lastError) stamp('haproxy reachable again');
-        lastError = '';
-      } catch (error) {
-        if (error instanceof UnknownBackendError && appliedTo === '') return fail(noBackend());
-        const message = (error as Error).message;
-        if (message !== lastError) stamp(`haproxy not reachable (${message}); retrying`);
-        lastError = message;
-        pending = 'all';
+      const identity = await haproxyIdentity(socketPath);
+      reached = true;
+      if (identity !== appliedTo) pending = 'all';
+      if (pending === 'all' || pending.size > 0) {
+        const only = pending === 'all' ? undefined : pending;
+        pending = new Set();
+        await sync.reconcile(store.current().lbWeights, undefined, only);
+        appliedTo = identity;
       }
-      if (!reached) return;
-      // every tick, whatever became of the weights: two reads when nothing differs, and a map
-      // cleared by hand is refilled. A failure here leaves the weights alone (nothing `pending`).
-      try {
-        await cors.reconcile(store.current().cors.allowedOrigins);
-        if (corsError) stamp('CORS origins in haproxy match etcd again');
-        corsError = '';
-      } catch (error) {
-        const message = (error as Error).message;
-        if (message !== corsError)
-          stamp(`warning: CORS origins not applied to haproxy (${message}); retrying`);
-        corsError = message;
-      }
-    } finally {
-      running = false;
-      ended();
+      if (lastError) stamp('haproxy reachable again');
+      lastError = '';
+    } catch (error) {
+      if (error instanceof UnknownBackendError && appliedTo === '') return fail(noBackend());
+      const message = (error as Error).message;
+      if (message !== lastError) stamp(`haproxy not reachable (${message}); retrying`);
+      lastError = message;
+      pending = 'all';
+    }
+    if (!reached) return;
+    // every tick, whatever became of the weights: two reads when nothing differs, and a map
+    // cleared by hand is refilled. A failure here leaves the weights alone (nothing `pending`).
+    try {
+      await cors.reconcile(store.current().cors.allowedOrigins);
+      if (corsError) stamp('CORS origins in haproxy match etcd again');
+      corsError = '';
+    } catch (error) {
+      const message = (error as Error).message;
+      if (message !== corsError) stamp(`warning: CORS origins not applied to haproxy (${message}); retrying`);
+      corsError = message;
     }
   };
+  // one tick at a time; a change during one gets one more right after it, and a stop waits for
+  // the running one (below)
+  const ticks = new SerialRuns(tick, (error) =>
+    stamp(`warning: sync failed (${(error as Error).message}); retrying`),
+  );
   store.onChange((_snap, changes) => {
     const weighted = changes.filter((c) => c.key.startsWith(WEIGHT_KEY));
     if (pending !== 'all') for (const c of weighted) pending.add(c.key.slice(WEIGHT_KEY.length));
-    if (weighted.length > 0 || changes.some((c) => c.key === CORS_ORIGINS_KEY)) void tick();
+    if (weighted.length > 0 || changes.some((c) => c.key === CORS_ORIGINS_KEY)) ticks.run();
   });
   stamp(
     `lb sync watching ${ctx.prefix}${WEIGHT_KEY} and ${ctx.prefix}${CORS_ORIGINS_KEY} → ${socketPath} backend ${backend}`,
   );
   await store.start();
-  void tick();
-  const interval = setInterval(() => void tick(), intervalMs);
+  ticks.run();
+  const interval = setInterval(() => ticks.run(), intervalMs);
   await new Promise<void>((done, failed) => {
     let stopped = false;
     const stop = (error?: Error) => {
@@ -227,7 +221,10 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       process.off('SIGINT', onSignal);
       // the running tick's `set server` commands are finished first: the CLI exits once this
       // returns (cli.ts), which would cut them off and leave HAProxy's weights half set
-      void current.then(() => store.close()).then(() => (error ? failed(error) : done()));
+      void ticks
+        .close()
+        .then(() => store.close())
+        .then(() => (error ? failed(error) : done()));
     };
     const onSignal = () => stop();
     fail = stop;
