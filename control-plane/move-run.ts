@@ -34,7 +34,7 @@ import {
 } from './move-steps.js';
 import { loadState, readPrefix } from './prefix-read.js';
 import { updateRemovalRecord } from './removal-record.js';
-import { clearCache, connectRedis } from './tenant-cache.js';
+import { clearCache, connectRedis, redisUnreachable } from './tenant-cache.js';
 import {
   connectShardServer,
   copyTenant,
@@ -90,7 +90,8 @@ export async function withShardConnections(
   }: { from: string; to: string; source: ShardConfig; target: ShardConfig; waitMs: number },
   body: (c: ShardConnections) => Promise<void>,
 ): Promise<void> {
-  const redis = await connectRedis(ctx);
+  // the cache is cleared while the tenant is read-only: Redis gets the shard servers' bound
+  const redis = await connectRedis(ctx, { commandTimeoutMs: statementBoundMs(waitMs) });
   const bounds = { statementTimeoutMs: statementBoundMs(waitMs) };
   let sourceDb: Connection | undefined;
   let targetDb: Connection | undefined;
@@ -205,7 +206,9 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
     done.copy = 'made';
     ctx.out(`copied from shard ${from} to shard ${to}: ${describeCounts(countsOf(copy.digests))}`);
     await waitForReplicas(ctx, to, p.target, copy.position, waitMs);
-    const cleared = await clearCache(p.redis, id, to);
+    const cleared = await clearCache(p.redis, id, to).catch((error: unknown) => {
+      throw redisUnreachable(ctx, error);
+    });
     if (cleared > 0)
       ctx.out(`deleted ${cleared} cache keys of tenant ${id} on shard ${to} (from an earlier stay there)`);
   } catch (error) {

@@ -31,13 +31,22 @@ export async function clearCache(
   return removed;
 }
 
-/** A connection to SHARDGATE_REDIS_URL that answered a PING; it never reconnects nor retries. */
-export async function connectRedis(ctx: CtlContext): Promise<Redis> {
-  const url = ctx.env.SHARDGATE_REDIS_URL;
-  const redis = new Redis(url, {
+/** how long one Redis command of the control plane may take, unless the caller bounds it lower */
+export const REDIS_COMMAND_TIMEOUT_MS = 5000;
+
+/**
+ * A connection to SHARDGATE_REDIS_URL that answered a PING; it never reconnects nor retries. Each
+ * command fails after `commandTimeoutMs` (at most REDIS_COMMAND_TIMEOUT_MS): a move passes its
+ * `--wait-ms` bound, since it clears the cache while the tenant is read-only.
+ */
+export async function connectRedis(
+  ctx: CtlContext,
+  { commandTimeoutMs = REDIS_COMMAND_TIMEOUT_MS }: { commandTimeoutMs?: number } = {},
+): Promise<Redis> {
+  const redis = new Redis(ctx.env.SHARDGATE_REDIS_URL, {
     lazyConnect: true,
     connectTimeout: 3000,
-    commandTimeout: 5000,
+    commandTimeout: Math.min(commandTimeoutMs, REDIS_COMMAND_TIMEOUT_MS),
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
@@ -48,11 +57,20 @@ export async function connectRedis(ctx: CtlContext): Promise<Redis> {
     return redis;
   } catch (error) {
     redis.disconnect();
-    const where = new URL(url);
-    throw new UnreachableError(
-      `redis unreachable at ${where.hostname}:${where.port || 6379}: ${(error as Error).message.split('\n')[0]} (a move clears the tenant's cache entries on the shards it moves between)`,
-    );
+    throw redisUnreachable(ctx, error);
   }
+}
+
+/**
+ * Redis not answering (a refused connection, a command timed out, a dropped connection) as the
+ * UnreachableError of a move (exit 2) naming its address and the first line of the cause.
+ */
+export function redisUnreachable(ctx: CtlContext, error: unknown): UnreachableError {
+  const where = new URL(ctx.env.SHARDGATE_REDIS_URL);
+  const cause = error instanceof Error ? error.message : String(error);
+  return new UnreachableError(
+    `redis unreachable at ${where.hostname}:${where.port || 6379}: ${cause.split('\n')[0]} (a move clears the tenant's cache entries on the shards it moves between)`,
+  );
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * `shardgate-ctl tenants move` when the target shard's servers fail mid-move: its master frozen
- * (SIGSTOP) or killed (SIGKILL) while the tenant is read-only, its replica frozen. The command
+ * (SIGSTOP) or killed (SIGKILL) while the tenant is read-only, its replica frozen; and when the
+ * source shard's master is frozen while the tenant is read-only (a tenant of shard-2 moved to
+ * shard-1). The command
  * must end within a bound tied to `--wait-ms`, exit 2 with ONE line (no stack trace) naming what
  * failed and what it left, the tenant active and writable on its shard again; a copy it could not
  * delete keeps the move's record, so the next move replaces it as an interrupted move's copy.
@@ -11,14 +13,17 @@
  * was later taken for rows left by `tenants remove`; a frozen replica was waited for 5 s (a login
  * timeout) while read-only, past `--wait-ms 3000`.
  *
- * Only shard-2's servers are stopped or killed, each brought back at the end of its test
+ * Only shard-2's servers are stopped or killed (as target or as source), each brought back at the end of its test
  * (SIGCONT, or `npm run stack -- up`).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../bench/ceiling.js';
 import { moveRecordKey } from '../control-plane/move-record.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
+import { binary } from '../stack/preflight.js';
 import { dbPassword } from '../stack/stack-env.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { ctlAsync } from './helpers/ctl.js';
@@ -42,10 +47,10 @@ afterAll(() => {
   for (const id of created) removeTenant(id);
 });
 
-async function newTenant(label: string): Promise<string> {
+async function newTenant(label: string, shard = 'shard-1'): Promise<string> {
   const id = uniqueTenantId(label);
   created.push(id);
-  await createTenant(id, 'shard-1');
+  await createTenant(id, shard);
   await registerAndLogin(id, 'lib@example.com');
   return id;
 }
@@ -65,7 +70,7 @@ interface MoveRun {
 }
 
 /**
- * `tenants move <tenant> --to shard-2 --wait-ms WAIT_MS`, with `fault` run once when `at` says:
+ * `tenants move <tenant> --to <to> --wait-ms WAIT_MS` (`to` shard-2 unless given), with `fault` run once when `at` says:
  * `readonly`, the moment etcd holds the tenant's readonly entry (the command then waits for the
  * instances to apply it, so the fault lands before its copy); `copied`, when it printed its copy.
  * `stuck` runs if the command has not ended `giveUpMs` after the fault (a frozen server resumed,
@@ -79,7 +84,9 @@ async function moveWithFault(
     waitMs = WAIT_MS,
     stuck,
     giveUpMs = 20_000,
-  }: { waitMs?: number; stuck?: () => void; giveUpMs?: number } = {},
+    to = 'shard-2',
+    env = {},
+  }: { waitMs?: number; stuck?: () => void; giveUpMs?: number; to?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<MoveRun> {
   const watcher = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
   let faultAt: number | undefined;
@@ -98,8 +105,8 @@ async function moveWithFault(
     });
     const child = spawn(
       process.execPath,
-      [BIN, 'tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', String(waitMs)],
-      { env: { ...process.env, ...ENV } },
+      [BIN, 'tenants', 'move', tenant, '--to', to, '--wait-ms', String(waitMs)],
+      { env: { ...process.env, ...ENV, ...env } },
     );
     let stdout = '';
     let stderr = '';
@@ -138,9 +145,9 @@ function oneLine(r: MoveRun): string {
   return lines[0]!;
 }
 
-/** the tenant back on shard-1, active, its move's record gone, and taking writes */
-async function backOnShardOne(tenant: string, { recordKept = false } = {}): Promise<void> {
-  expect(entry(tenant)).toMatchObject({ shard: 'shard-1', status: 'active' });
+/** the tenant back on its shard (shard-1 unless given), active, its move's record gone, and taking writes */
+async function backOnShard(tenant: string, { recordKept = false, shard = 'shard-1' } = {}): Promise<void> {
+  expect(entry(tenant)).toMatchObject({ shard, status: 'active' });
   if (recordKept) expect(moveRecord(tenant)).toBeDefined();
   else expect(moveRecord(tenant)).toBeUndefined();
   await waitFor(
@@ -198,7 +205,7 @@ describe('shardgate-ctl tenants move when the target shard fails', () => {
         ),
       );
       expect(r.stdout).not.toMatch(/copied from/);
-      await backOnShardOne(tenant);
+      await backOnShard(tenant);
     } finally {
       thaw();
     }
@@ -222,7 +229,7 @@ describe('shardgate-ctl tenants move when the target shard fails', () => {
           `^shardgate-ctl: shard shard-2 \\(127\\.0\\.0\\.1:${MASTER.port}\\) unreachable: .*; move of tenant ${tenant} undone: tenant ${tenant} back to active on shard shard-1$`,
         ),
       );
-      await backOnShardOne(tenant);
+      await backOnShard(tenant);
     } finally {
       await restartShardTwo();
     }
@@ -259,7 +266,7 @@ describe('shardgate-ctl tenants move when the target shard fails', () => {
           `^shardgate-ctl: shard shard-2 \\(127\\.0\\.0\\.1:${MASTER.port}\\) unreachable: .*; move of tenant ${tenant} undone: tenant ${tenant} back to active on shard shard-1, the copy on shard shard-2 could not be deleted \\(.*\\); no instance reads it, and the move's record /shardgate\\.moves/${tenant} stays: \`shardgate-ctl tenants move ${tenant} --to shard-2\` replaces it, \`--to shard-1\` deletes it$`,
         ),
       );
-      await backOnShardOne(tenant, { recordKept: true });
+      await backOnShard(tenant, { recordKept: true });
     } finally {
       await release();
       await restartShardTwo();
@@ -292,5 +299,100 @@ describe('shardgate-ctl tenants move when the target shard fails', () => {
     // before: 5.4 s with --wait-ms 3000 (the replica's 5 s login timeout, while read-only)
     expect(refused, r.stdout).toBeLessThan(WAIT_MS / 1000 + 1.5);
     expect(entry(tenant)).toMatchObject({ shard: 'shard-2', status: 'active' });
+  });
+});
+
+describe('shardgate-ctl tenants move when the source shard fails', () => {
+  it('a source master frozen (SIGSTOP) while the tenant is read-only: exit 2 within --wait-ms + 3 s, one line, the tenant active on its shard again and nothing left on the target', async () => {
+    const tenant = await newTenant('move-frozen-source', 'shard-2');
+    const target = node('shard-1', 'master');
+    const pid = stackPid(MASTER.name)!;
+    let frozen = false;
+    const thaw = () => {
+      if (!frozen) return;
+      frozen = false;
+      process.kill(pid, 'SIGCONT');
+    };
+    try {
+      const r = await moveWithFault(
+        tenant,
+        'readonly',
+        () => {
+          process.kill(pid, 'SIGSTOP');
+          frozen = true;
+        },
+        { stuck: thaw, to: 'shard-1' },
+      );
+      // checked while the source master is still frozen: the tenant is not left read-only for it
+      expect([r.code, r.afterFaultMs < WAIT_MS + SLACK_MS], r.timeline).toEqual([2, true]);
+      expect(oneLine(r)).toMatch(
+        new RegExp(
+          `^shardgate-ctl: shard shard-2 \\(127\\.0\\.0\\.1:${MASTER.port}\\) did not answer within ${WAIT_MS} ms; move of tenant ${tenant} undone: tenant ${tenant} back to active on shard shard-2$`,
+        ),
+      );
+      expect(r.stdout).not.toMatch(/copied from/);
+      expect(entry(tenant)).toMatchObject({ shard: 'shard-2', status: 'active' });
+      expect(moveRecord(tenant)).toBeUndefined();
+      expect(await tenantRowCounts(target.port, tenant)).toMatchObject({ members: 0 });
+    } finally {
+      thaw();
+    }
+    // resumed, the source master takes the tenant's writes again
+    await backOnShard(tenant, { shard: 'shard-2' });
+    expect((await tenantRowCounts(MASTER.port, tenant)).members).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('shardgate-ctl tenants move when Redis stops answering', () => {
+  it('Redis frozen while the tenant is read-only: the cache step is bounded by --wait-ms, exit 2, one line naming Redis, the move undone', async () => {
+    // the command's own Redis (SHARDGATE_REDIS_URL), frozen here; the instances keep the stack's
+    const port = await freePort('127.0.0.1');
+    const server: ChildProcess = spawn(
+      binary('redis-server'),
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    probe.on('error', () => {}); // refused until the server listens
+    const tenant = await newTenant('move-frozen-redis');
+    // the target's replica held at the copy (as above), so the command is still waiting for it
+    // when Redis freezes, and reaches the cache step after
+    const lock = await rootConnection(REPLICA.port);
+    await lock.query('START TRANSACTION');
+    await lock.query('SELECT * FROM shardgate.members WHERE tenant_id = ? FOR UPDATE', [tenant]);
+    const release = async () => {
+      await lock.query('ROLLBACK').catch(() => {});
+      await lock.end().catch(() => {});
+    };
+    const waitMs = 2000;
+    try {
+      await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+        what: "the test's redis-server answering",
+      });
+      const r = await moveWithFault(
+        tenant,
+        'copied',
+        async () => {
+          server.kill('SIGSTOP');
+          await release();
+        },
+        { waitMs, env: { SHARDGATE_REDIS_URL: `redis://127.0.0.1:${port}` } },
+      );
+      // before: Redis's 5 s command timeout, then an unexpected error with a stack trace (exit 1)
+      expect([r.code, r.afterFaultMs < waitMs + SLACK_MS], r.timeline).toEqual([2, true]);
+      expect(oneLine(r)).toMatch(
+        new RegExp(
+          `^shardgate-ctl: redis unreachable at 127\\.0\\.0\\.1:${port}: .*; move of tenant ${tenant} undone: tenant ${tenant} back to active on shard shard-1, the copy on shard shard-2 deleted$`,
+        ),
+      );
+      await backOnShard(tenant);
+      expect((await tenantRowCounts(MASTER.port, tenant)).members).toBe(0);
+    } finally {
+      await release();
+      probe.disconnect();
+      server.kill('SIGKILL');
+    }
   });
 });
