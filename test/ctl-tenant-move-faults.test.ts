@@ -162,6 +162,36 @@ async function backOnShard(tenant: string, { recordKept = false, shard = 'shard-
   );
 }
 
+/** SIGSTOP and SIGCONT of one process; `thaw` does nothing unless it is frozen */
+function freezer(pid: number): { freeze: () => void; thaw: () => void } {
+  let frozen = false;
+  return {
+    freeze: () => {
+      process.kill(pid, 'SIGSTOP');
+      frozen = true;
+    },
+    thaw: () => {
+      if (!frozen) return;
+      frozen = false;
+      process.kill(pid, 'SIGCONT');
+    },
+  };
+}
+
+/**
+ * shard-2's replica held where the tenant's member rows go (gap locks of an open transaction), so
+ * it does not apply the copy, and a move waits for it, until the answer is called (idempotent)
+ */
+async function holdReplicaAt(tenant: string): Promise<() => Promise<void>> {
+  const lock = await rootConnection(REPLICA.port);
+  await lock.query('START TRANSACTION');
+  await lock.query('SELECT * FROM shardgate.members WHERE tenant_id = ? FOR UPDATE', [tenant]);
+  return async () => {
+    await lock.query('ROLLBACK').catch(() => {});
+    await lock.end().catch(() => {});
+  };
+}
+
 /** shard-2's killed master started again by the stack, and its replica replicating again */
 async function restartShardTwo(): Promise<void> {
   stackCli(['up']);
@@ -181,22 +211,9 @@ describe('shardgate-ctl tenants move when the target shard fails', () => {
   it('a target master frozen (SIGSTOP) while the tenant is read-only: exit 2 within --wait-ms + 3 s, one line, the move undone', async () => {
     const tenant = await newTenant('move-frozen');
     const pid = stackPid(MASTER.name)!;
-    let frozen = false;
-    const thaw = () => {
-      if (!frozen) return;
-      frozen = false;
-      process.kill(pid, 'SIGCONT');
-    };
+    const { freeze, thaw } = freezer(pid);
     try {
-      const r = await moveWithFault(
-        tenant,
-        'readonly',
-        () => {
-          process.kill(pid, 'SIGSTOP');
-          frozen = true;
-        },
-        { stuck: thaw },
-      );
+      const r = await moveWithFault(tenant, 'readonly', freeze, { stuck: thaw });
       // checked while the master is still frozen: the tenant does not wait for it
       expect([r.code, r.afterFaultMs < WAIT_MS + SLACK_MS], r.timeline).toEqual([2, true]);
       expect(oneLine(r)).toMatch(
@@ -240,13 +257,7 @@ describe('shardgate-ctl tenants move when the target shard fails', () => {
     const pid = stackPid(MASTER.name)!;
     // the replica held at the copy (gap locks where the tenant's member rows go), so the
     // command is still waiting for it when the master dies
-    const lock = await rootConnection(REPLICA.port);
-    await lock.query('START TRANSACTION');
-    await lock.query('SELECT * FROM shardgate.members WHERE tenant_id = ? FOR UPDATE', [tenant]);
-    const release = async () => {
-      await lock.query('ROLLBACK').catch(() => {});
-      await lock.end().catch(() => {});
-    };
+    const release = await holdReplicaAt(tenant);
     try {
       const r = await moveWithFault(
         tenant,
@@ -307,22 +318,9 @@ describe('shardgate-ctl tenants move when the source shard fails', () => {
     const tenant = await newTenant('move-frozen-source', 'shard-2');
     const target = node('shard-1', 'master');
     const pid = stackPid(MASTER.name)!;
-    let frozen = false;
-    const thaw = () => {
-      if (!frozen) return;
-      frozen = false;
-      process.kill(pid, 'SIGCONT');
-    };
+    const { freeze, thaw } = freezer(pid);
     try {
-      const r = await moveWithFault(
-        tenant,
-        'readonly',
-        () => {
-          process.kill(pid, 'SIGSTOP');
-          frozen = true;
-        },
-        { stuck: thaw, to: 'shard-1' },
-      );
+      const r = await moveWithFault(tenant, 'readonly', freeze, { stuck: thaw, to: 'shard-1' });
       // checked while the source master is still frozen: the tenant is not left read-only for it
       expect([r.code, r.afterFaultMs < WAIT_MS + SLACK_MS], r.timeline).toEqual([2, true]);
       expect(oneLine(r)).toMatch(
@@ -357,13 +355,7 @@ describe('shardgate-ctl tenants move when Redis stops answering', () => {
     const tenant = await newTenant('move-frozen-redis');
     // the target's replica held at the copy (as above), so the command is still waiting for it
     // when Redis freezes, and reaches the cache step after
-    const lock = await rootConnection(REPLICA.port);
-    await lock.query('START TRANSACTION');
-    await lock.query('SELECT * FROM shardgate.members WHERE tenant_id = ? FOR UPDATE', [tenant]);
-    const release = async () => {
-      await lock.query('ROLLBACK').catch(() => {});
-      await lock.end().catch(() => {});
-    };
+    const release = await holdReplicaAt(tenant);
     const waitMs = 2000;
     try {
       await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', {
