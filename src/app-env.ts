@@ -37,6 +37,11 @@ export interface Lifecycle {
 
 export interface Services {
   instanceId: string;
+  /**
+   * when this process started (ISO 8601), as its registration `instances/<id>` in etcd says: with
+   * the id, it names this process apart from an earlier or later one of the same instance
+   */
+  startedAt: string;
   config: ConfigStore;
   logger: Logger;
   lifecycle: Lifecycle;

@@ -21,6 +21,7 @@ import { uniqueTenantId } from './helpers/tenants.js';
 const master = topology.shards[0]!.master.port;
 const tenant = uniqueTenantId('idclaim');
 const FINGERPRINT = 'f'.repeat(64);
+const CLAIMANT = 'claim-test 2026-01-01T00:00:00.000Z';
 const sessions: Connection[] = [];
 
 /** a session of its own (as a request's write gets from the pool) and the repo on it */
@@ -66,11 +67,11 @@ describe('idempotency key claims on MariaDB', () => {
     await b.connection.query('START TRANSACTION');
     try {
       // adjacent keys of one tenant, no row between them or after them: one gap of the index
-      await a.repo.claim('k-02', FINGERPRINT, new Date());
-      const other = b.repo.claim('k-03', FINGERPRINT, new Date());
+      await a.repo.claim('k-02', FINGERPRINT, new Date(), CLAIMANT);
+      const other = b.repo.claim('k-03', FINGERPRINT, new Date(), CLAIMANT);
       expect(await settledWithin(other, 1500)).toBe('resolved');
       // and the first one's transaction can still go on in that gap
-      await a.repo.claim('k-04', FINGERPRINT, new Date());
+      await a.repo.claim('k-04', FINGERPRINT, new Date(), CLAIMANT);
       await Promise.all([a.connection.query('COMMIT'), b.connection.query('COMMIT')]);
     } finally {
       await a.connection.query('ROLLBACK').catch(() => {});
@@ -89,8 +90,8 @@ describe('idempotency key claims on MariaDB', () => {
     const b = await session();
     await a.connection.query('START TRANSACTION');
     await b.connection.query('START TRANSACTION');
-    await a.repo.claim('same-1', FINGERPRINT, new Date());
-    const second = b.repo.claim('same-1', FINGERPRINT, new Date());
+    await a.repo.claim('same-1', FINGERPRINT, new Date(), CLAIMANT);
+    const second = b.repo.claim('same-1', FINGERPRINT, new Date(), CLAIMANT);
     expect(await settledWithin(second, 500)).toBe('pending');
     await a.connection.query('COMMIT');
     await expect(second).rejects.toBeInstanceOf(IdempotencyKeyTaken);
@@ -98,8 +99,8 @@ describe('idempotency key claims on MariaDB', () => {
 
     await a.connection.query('START TRANSACTION');
     await b.connection.query('START TRANSACTION');
-    await a.repo.claim('same-2', FINGERPRINT, new Date());
-    const after = b.repo.claim('same-2', FINGERPRINT, new Date());
+    await a.repo.claim('same-2', FINGERPRINT, new Date(), CLAIMANT);
+    const after = b.repo.claim('same-2', FINGERPRINT, new Date(), CLAIMANT);
     expect(await settledWithin(after, 500)).toBe('pending');
     await a.connection.query('ROLLBACK');
     await expect(after).resolves.toBeUndefined();
@@ -109,8 +110,8 @@ describe('idempotency key claims on MariaDB', () => {
   it('three claims of one key: the two that waited are both told it is taken, neither deadlocks', async () => {
     const [a, b, c] = [await session(), await session(), await session()];
     for (const s of [a, b, c]) await s.connection.query('START TRANSACTION');
-    await a.repo.claim('three-1', FINGERPRINT, new Date());
-    const waiting = [b, c].map((s) => s.repo.claim('three-1', FINGERPRINT, new Date()));
+    await a.repo.claim('three-1', FINGERPRINT, new Date(), CLAIMANT);
+    const waiting = [b, c].map((s) => s.repo.claim('three-1', FINGERPRINT, new Date(), CLAIMANT));
     expect(await settledWithin(Promise.race(waiting), 500)).toBe('pending');
     await a.connection.query('COMMIT');
     const outcomes = await Promise.allSettled(waiting);
@@ -124,8 +125,8 @@ describe('idempotency key claims on MariaDB', () => {
   it("replaces a key's expired row, and refuses one that has not expired", async () => {
     const a = await session();
     const long = new Date(Date.now() - IDEMPOTENCY_RETENTION_MS - 60_000);
-    await a.repo.claim('old-1', 'a'.repeat(64), long);
-    await a.repo.claim('old-1', FINGERPRINT, new Date());
+    await a.repo.claim('old-1', 'a'.repeat(64), long, CLAIMANT);
+    await a.repo.claim('old-1', FINGERPRINT, new Date(), CLAIMANT);
     const [row] = await rootQuery<{ fingerprint: string; created_at: Date }>(
       master,
       'SELECT fingerprint, created_at FROM idempotency_keys WHERE tenant_id = ? AND idem_key = ?',
@@ -133,6 +134,8 @@ describe('idempotency key claims on MariaDB', () => {
     );
     expect(row?.fingerprint).toBe(FINGERPRINT);
     expect(Date.now() - new Date(row!.created_at).getTime()).toBeLessThan(IDEMPOTENCY_RETENTION_MS);
-    await expect(a.repo.claim('old-1', FINGERPRINT, new Date())).rejects.toBeInstanceOf(IdempotencyKeyTaken);
+    await expect(a.repo.claim('old-1', FINGERPRINT, new Date(), CLAIMANT)).rejects.toBeInstanceOf(
+      IdempotencyKeyTaken,
+    );
   });
 });

@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
-import { etcdOverride } from './helpers/etcd.js';
+import { etcdGet, etcdOverride } from './helpers/etcd.js';
 import { node, rootQuery } from './helpers/shard-db.js';
-import { stackPid } from './helpers/stack.js';
+import { stackCli, stackPid } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -188,5 +188,51 @@ describe('Idempotency-Key', () => {
     expect(later.headers.get('Idempotent-Replayed')).toBeNull();
     expect(later.json.id).not.toBe(first.json.id);
     expect(await count('loans')).toBe(before + 1);
+  });
+
+  it('a keyed write whose claimant was SIGKILLed before its answer was stored: answer_lost at once, not in progress for 10 s', async () => {
+    const bookId = await addBook();
+    const key = `killed-${Date.now()}`;
+    const headers = { 'Idempotency-Key': key };
+    const done = await api('POST', '/v1/loans', { tenant, token, base: first, headers, body: { bookId } });
+    expect(done.status).toBe(201);
+    const where = 'WHERE tenant_id = ? AND idem_key LIKE ?';
+    const [row] = await rootQuery<{ claimed_by: string }>(
+      master,
+      `SELECT claimed_by FROM idempotency_keys ${where}`,
+      [tenant, `%/${key}`],
+    );
+    const registered = JSON.parse(etcdGet('instances/api-1') ?? '{}') as { startedAt?: string };
+    expect(row?.claimed_by).toBe(`api-1 ${registered.startedAt}`);
+    // as if api-1 had died between its COMMIT and storing the answer; the row made young for 40 s
+    // (shifted, whatever the server's time zone), so only who claimed it can end "in progress"
+    await rootQuery(
+      master,
+      `UPDATE idempotency_keys SET response = NULL, created_at = created_at + INTERVAL 30 SECOND ${where}`,
+      [tenant, `%/${key}`],
+    );
+    const repeat = async () =>
+      (await api('POST', '/v1/loans', { tenant, token, base: second, headers, body: { bookId } })).json.code;
+    expect(await repeat()).toBe('idempotency_key_in_progress');
+    process.kill(stackPid('api-1')!, 'SIGKILL');
+    try {
+      // gone from etcd within its 5 s lease, or registered again by its next start
+      await waitFor(async () => (await repeat()) === 'idempotency_key_answer_lost', {
+        timeoutMs: 15_000,
+        intervalMs: 250,
+        what: 'answer_lost from api-2 once api-1 no longer runs',
+      });
+    } finally {
+      stackCli(['up']);
+      await waitFor(
+        async () => (await fetch(`${first}/health/ready`).catch(() => undefined))?.status === 200,
+        {
+          timeoutMs: 30_000,
+          what: 'api-1 ready again',
+        },
+      );
+    }
+    // the borrow was done once: the repeats borrowed nothing (the id is the API's own, no quote in it)
+    expect(await count('loans', `AND book_id = '${bookId}'`)).toBe(1);
   });
 });

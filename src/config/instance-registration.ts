@@ -13,6 +13,8 @@ export interface InstanceRegistrationOptions {
   client: Etcd3;
   prefix: string;
   instanceId: string;
+  /** when this process started (ISO 8601); now unless given */
+  startedAt?: string;
   url: string;
   logger: Logger;
   ttlSeconds?: number;
@@ -21,7 +23,7 @@ export interface InstanceRegistrationOptions {
 export class InstanceRegistration {
   private lease: Lease | undefined;
   private revision = 0;
-  private readonly startedAt = new Date().toISOString();
+  private readonly startedAt: string;
   private stopped = false;
   private writing: Promise<void> = Promise.resolve();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -30,6 +32,7 @@ export class InstanceRegistration {
 
   constructor(private readonly opts: InstanceRegistrationOptions) {
     this.warnings = new WarnLimiter(opts.logger, 30_000);
+    this.startedAt = opts.startedAt ?? new Date().toISOString();
   }
 
   private get key(): string {

@@ -175,12 +175,18 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
         if (r && r.createdAt < since) return undefined;
         return r && { ...r, response: r.response && { ...r.response, headers: { ...r.response.headers } } };
       },
-      async claim(idemKey, fingerprint, at) {
+      async claim(idemKey, fingerprint, at, claimant) {
         const t = tables();
         const held = t.idempotency.get(key(tenantId, idemKey));
         if (held && held.createdAt < expiredBefore(at)) t.idempotency.delete(key(tenantId, idemKey));
         else if (held) throw new IdempotencyKeyTaken(idemKey);
-        t.idempotency.set(key(tenantId, idemKey), { tenantId, key: idemKey, fingerprint, createdAt: at });
+        t.idempotency.set(key(tenantId, idemKey), {
+          tenantId,
+          key: idemKey,
+          fingerprint,
+          createdAt: at,
+          claimedBy: claimant,
+        });
       },
       async complete(idemKey, response) {
         const row = tables().idempotency.get(key(tenantId, idemKey));

@@ -164,6 +164,12 @@ export const idempotencyKeys = mysqlTable(
     fingerprint: varchar('fingerprint', { length: 64 }).notNull(),
     createdAt: at('created_at').notNull(),
     response: mediumtext('response'),
+    /**
+     * the process that claimed the key (`<instance id> <its start time>`, routes/idempotency.ts
+     * claimantOf): a repeat that finds no answer yet asks whether that process still runs. NULL
+     * on rows written before it was added.
+     */
+    claimedBy: varchar('claimed_by', { length: 200 }),
   },
   (t) => [
     primaryKey({ name: 'idempotency_keys_pk', columns: [t.tenantId, t.key] }),

@@ -43,6 +43,8 @@ export interface IdempotencyRecord {
   createdAt: Date;
   /** absent until the answer was stored after the commit */
   response?: StoredResponse;
+  /** the process that claimed the key (routes/idempotency.ts claimantOf); absent on older rows */
+  claimedBy?: string;
 }
 
 /** Thrown by `IdempotencyRepo.claim` when a committed row holds the key already. */

@@ -94,8 +94,9 @@ export interface IdempotencyRepo {
    * or rolls back with the write). A transaction of another request holding the key makes this
    * wait for it; when that one committed, this throws `IdempotencyKeyTaken`. A row of the key
    * created before `expiredBefore(at)` is deleted first, in the same transaction: the key is free.
+   * `claimant` names the process (kept on the row as `claimedBy`).
    */
-  claim(key: string, fingerprint: string, at: Date): Promise<void>;
+  claim(key: string, fingerprint: string, at: Date, claimant: string): Promise<void>;
   /** stores the answer of the write that claimed `key` (after its commit) */
   complete(key: string, response: StoredResponse): Promise<void>;
   /** deletes up to `limit` of the tenant's keys created before `before`; answers how many */

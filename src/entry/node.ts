@@ -48,6 +48,8 @@ function loadEnv() {
 
 const env = loadEnv();
 const instanceId = env.SHARDGATE_INSTANCE_ID ?? hostname();
+// this process, apart from an earlier or later one of the same id (registration, idempotency claims)
+const startedAt = new Date().toISOString();
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
 const config = new EtcdConfigStore({
@@ -60,6 +62,7 @@ const registration = new InstanceRegistration({
   client: etcd,
   prefix: env.SHARDGATE_ETCD_PREFIX,
   instanceId,
+  startedAt,
   url: `http://${reachableHost(env.SHARDGATE_LISTEN_HOST)}:${env.PORT}`,
   logger,
 });
@@ -139,6 +142,7 @@ if (!docs.assets) logger.warn({ reason: docs.reason }, '/docs loads Swagger UI f
 let draining = false;
 const app = createApp({
   instanceId,
+  startedAt,
   config,
   logger,
   metrics,

@@ -356,6 +356,46 @@ describe('Idempotency-Key', () => {
     expect(data.committed.books.size).toBe(1);
   });
 
+  it('answers answer_lost at once, not in progress, when the process that claimed the key runs no more', async () => {
+    const { call, register, data, book, services } = setup();
+    const token = await register('lib@example.com');
+    const instance = (startedAt: string) =>
+      JSON.stringify({ url: 'http://127.0.0.1:8101', configRevision: 1, startedAt });
+    // this instance and a peer, each registered as it runs now
+    services.config.put(`instances/${services.instanceId}`, instance(services.startedAt));
+    services.config.put('instances/api-peer', instance('2026-01-01T00:00:00.000Z'));
+    await call('POST', '/v1/books', { token, key: 'k-3', body: book });
+    const row = [...data.committed.idempotency.values()].find((r) => r.key.endsWith('/k-3'))!;
+    expect(row.claimedBy).toBe(`${services.instanceId} ${services.startedAt}`);
+    delete row.response;
+    const codeOf = async () => (await call('POST', '/v1/books', { token, key: 'k-3', body: book })).json.code;
+    const claimedBy = (who: string) => {
+      row.claimedBy = who;
+    };
+
+    // this very process, or a peer that runs the start that claimed it: still being answered
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    claimedBy('api-peer 2026-01-01T00:00:00.000Z');
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    // an earlier start of this instance, a peer restarted since, a peer no longer registered
+    claimedBy(`${services.instanceId} 2025-12-31T23:59:59.000Z`);
+    expect(await codeOf()).toBe('idempotency_key_answer_lost');
+    claimedBy('api-peer 2025-12-31T23:59:59.000Z');
+    expect(await codeOf()).toBe('idempotency_key_answer_lost');
+    claimedBy('api-gone 2026-01-01T00:00:00.000Z');
+    expect(await codeOf()).toBe('idempotency_key_answer_lost');
+    // not known: a row from before claims were named, a name that does not parse
+    delete row.claimedBy;
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    claimedBy('no-start-time');
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    // an instance that does not see its own registration judges no other (etcd stale, or none)
+    claimedBy('api-gone 2026-01-01T00:00:00.000Z');
+    services.config.delete(`instances/${services.instanceId}`);
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    expect(data.committed.books.size).toBe(1);
+  });
+
   it('takes a key older than a day as a new one, purged or not: the write is done again', async () => {
     const { call, register, data, book } = setup();
     const token = await register('lib@example.com');

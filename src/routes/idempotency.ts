@@ -16,15 +16,19 @@
  *   address first: the login throttle admits it or answers 429, and a body other than the first
  *   one's counts as a failed login;
  * - a key whose write committed but whose answer was never stored (the instance or the master
- *   went away in between; older than IN_PROGRESS_MS): 409 `idempotency_key_answer_lost` — the
- *   write is done, read the resource instead of sending it again.
+ *   went away in between): 409 `idempotency_key_answer_lost` — the write is done, read the
+ *   resource instead of sending it again. That is once the key is older than IN_PROGRESS_MS, or
+ *   at once when the process that claimed it no longer runs (claimantGone: its registration in
+ *   etcd is gone or names a later start). Before, a borrow committed on an instance SIGKILLed
+ *   right after was answered "in progress, retry after a second" for 10 s, to a client whose
+ *   retries ended sooner (an outside check).
  * A write that failed (4xx, 503) stores nothing: its transaction, the key's row with it, rolled
  * back, so the same key may be sent again. Keys are kept a day (IDEMPOTENCY_RETENTION_MS):
  * every so often a stored answer also deletes up to PURGE_BATCH expired keys of the tenant.
  * Without the header nothing here runs beyond one header lookup.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../app-env.js';
+import type { AppEnv, Services } from '../app-env.js';
 import { type LoginAttempt, loginAccount } from '../auth/login-throttle.js';
 import type { DerivedMac } from '../crypto/derived-mac.js';
 import type {
@@ -85,6 +89,7 @@ class KeyedWrites implements DataAccess {
     private readonly inner: DataAccess,
     private readonly key: string,
     private readonly fingerprint: string,
+    private readonly claimant: string,
   ) {}
 
   async write<T>(
@@ -100,7 +105,7 @@ class KeyedWrites implements DataAccess {
         async (repos, tx) => {
           // each attempt of the write (a conflict is retried) claims again
           try {
-            await repos.idempotency.claim(this.key, this.fingerprint, new Date());
+            await repos.idempotency.claim(this.key, this.fingerprint, new Date(), this.claimant);
             this.claimContended = false;
           } catch (error) {
             this.claimContended = error instanceof IdempotencyKeyContended;
@@ -185,6 +190,36 @@ async function fingerprintOf(mac: DerivedMac, text: string): Promise<string> {
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** the name a claim of this process leaves on the key's row: `<instance id> <its start time>` */
+export const claimantOf = (services: Pick<Services, 'instanceId' | 'startedAt'>): string =>
+  `${services.instanceId} ${services.startedAt}`;
+
+/**
+ * Whether the process that claimed a key (`claimedBy`, from claimantOf) is known to run no more:
+ * this instance's earlier start, or another instance whose registration (`instances/<id>`, under
+ * a 5 s lease) is gone from the live config or names another start. Not known, so false: a row
+ * from before claims were named; a name that does not parse; an instance that does not see its
+ * own registration (none in use, as on a runtime that does not register, or etcd not answering:
+ * the others' may be stale or missing too). A claimant alive but briefly unregistered (its lease
+ * lost and renewed) is taken for gone: its write did commit, so the answer lost is true, only
+ * the stored answer is not given back.
+ */
+export function claimantGone(
+  claimedBy: string | undefined,
+  services: Pick<Services, 'instanceId' | 'startedAt' | 'config'>,
+): boolean {
+  if (claimedBy === undefined) return false;
+  const cut = claimedBy.lastIndexOf(' ');
+  if (cut <= 0) return false;
+  const id = claimedBy.slice(0, cut);
+  const startedAt = claimedBy.slice(cut + 1);
+  if (id === services.instanceId) return startedAt !== services.startedAt;
+  const { instances } = services.config.current();
+  const self = instances.get(services.instanceId);
+  if (self?.startedAt !== services.startedAt) return false;
+  return instances.get(id)?.startedAt !== startedAt;
+}
+
 /** The answer to a request whose key has a row already. */
 function answerFrom(c: Parameters<MiddlewareHandler<AppEnv>>[0], record: IdempotencyRecord, same: boolean) {
   if (!same) {
@@ -198,7 +233,8 @@ function answerFrom(c: Parameters<MiddlewareHandler<AppEnv>>[0], record: Idempot
   }
   const { response } = record;
   if (!response) {
-    if (Date.now() - record.createdAt.getTime() < IN_PROGRESS_MS) throw inProgress();
+    const young = Date.now() - record.createdAt.getTime() < IN_PROGRESS_MS;
+    if (young && !claimantGone(record.claimedBy, c.get('services'))) throw inProgress();
     throw new ProblemError({
       status: 409,
       code: 'idempotency_key_answer_lost',
@@ -281,7 +317,7 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
     return answerFrom(c, found.value, same);
   }
 
-  const writes = new KeyedWrites(services.data, key, fingerprint);
+  const writes = new KeyedWrites(services.data, key, fingerprint, claimantOf(services));
   c.set('services', { ...services, data: writes });
   await next();
   const res = c.res;

@@ -32,6 +32,7 @@ export function createMemoryServices(
   const { draining = () => false, ...rest } = overrides;
   return {
     instanceId: 'api-test',
+    startedAt: new Date().toISOString(),
     lifecycle: { isDraining: draining },
     data: new MemoryDataAccess(),
     replication: { status: () => [] },

@@ -44,10 +44,11 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
       fingerprint: row.fingerprint,
       createdAt: row.createdAt,
       ...(row.response ? { response: JSON.parse(row.response) as StoredResponse } : {}),
+      ...(row.claimedBy ? { claimedBy: row.claimedBy } : {}),
     };
   }
 
-  async claim(key: string, fingerprint: string, at: Date): Promise<void> {
+  async claim(key: string, fingerprint: string, at: Date, claimant: string): Promise<void> {
     // The INSERT alone, so a claim locks only its own key's row: a DELETE of the key's expired
     // row issued first (as before) took a gap lock when there was none (the usual case), and two
     // claims of different keys in one gap each waited on the other's: a deadlock, answered as a
@@ -57,7 +58,7 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
     // START TRANSACTION that leaves in the same round trip, mysql-session.ts); every value fits
     // its column (a key is at most 227 characters of the 255), so IGNORE turns nothing else
     // into a warning.
-    const row = { tenantId: this.tenantId, key, fingerprint, createdAt: at };
+    const row = { tenantId: this.tenantId, key, fingerprint, createdAt: at, claimedBy: claimant };
     try {
       if (affectedRows(await this.db.insert(idempotencyKeys).ignore().values(row)) === 1) return;
       // The key's row is there, and the ignored INSERT holds a shared lock on it. Read whether it
