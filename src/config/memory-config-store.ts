@@ -39,6 +39,11 @@ export class MemoryConfigStore implements ConfigStore {
     this.notifier.publish(this.notifier.state.delete(key, ++this.revision));
   }
 
+  /** as an etcd store that lost (false) or found again (true) its etcd: the snapshot is kept */
+  setConnected(connected: boolean): void {
+    this.notifier.connected = connected;
+  }
+
   current(): ConfigSnapshot {
     return this.notifier.state.snapshot;
   }

@@ -389,8 +389,21 @@ describe('Idempotency-Key', () => {
     expect(await codeOf()).toBe('idempotency_key_in_progress');
     claimedBy('no-start-time');
     expect(await codeOf()).toBe('idempotency_key_in_progress');
-    // an instance that does not see its own registration judges no other (etcd stale, or none)
+    // a later start than the one running or registered: two processes of one id, not a dead one
+    claimedBy(`${services.instanceId} 2099-01-01T00:00:00.000Z`);
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    claimedBy('api-peer 2026-06-01T00:00:00.000Z');
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    // an instance started just now, not registered yet (it registers once ready)
+    claimedBy(`api-new ${new Date().toISOString()}`);
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    // an instance whose etcd is gone judges no other: the registrations it holds may be stale
     claimedBy('api-gone 2026-01-01T00:00:00.000Z');
+    expect(await codeOf()).toBe('idempotency_key_answer_lost');
+    services.config.setConnected(false);
+    expect(await codeOf()).toBe('idempotency_key_in_progress');
+    services.config.setConnected(true);
+    // nor one that does not see its own registration (none in use)
     services.config.delete(`instances/${services.instanceId}`);
     expect(await codeOf()).toBe('idempotency_key_in_progress');
     expect(data.committed.books.size).toBe(1);

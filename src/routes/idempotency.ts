@@ -194,30 +194,41 @@ async function fingerprintOf(mac: DerivedMac, text: string): Promise<string> {
 export const claimantOf = (services: Pick<Services, 'instanceId' | 'startedAt'>): string =>
   `${services.instanceId} ${services.startedAt}`;
 
+/** how long after its start an instance may go unregistered before its claims count as orphaned */
+const REGISTRATION_GRACE_MS = 10_000;
+
 /**
  * Whether the process that claimed a key (`claimedBy`, from claimantOf) is known to run no more:
- * this instance's earlier start, or another instance whose registration (`instances/<id>`, under
- * a 5 s lease) is gone from the live config or names another start. Not known, so false: a row
- * from before claims were named; a name that does not parse; an instance that does not see its
- * own registration (none in use, as on a runtime that does not register, or etcd not answering:
- * the others' may be stale or missing too). A claimant alive but briefly unregistered (its lease
- * lost and renewed) is taken for gone: its write did commit, so the answer lost is true, only
- * the stored answer is not given back.
+ * a later start of the same instance id runs (this process, or the one registered at
+ * `instances/<id>`), or the id has no registration (its 5 s lease ran out) though its claimant
+ * started over REGISTRATION_GRACE_MS ago (a new instance registers just after it is ready).
+ * Not known, so false: a row from before claims were named; a name that does not parse; a
+ * registration of an earlier start (two processes with one instance id: ids must be unique, as
+ * they are HAProxy's server names too); an instance whose config is not connected to etcd, or that
+ * does not see its own registration (none in use, as on a runtime that does not register), since
+ * the others' may be stale or missing too. A claimant alive but briefly unregistered (its lease
+ * lost and renewed, with etcd answering the others) is taken for gone: its write did commit, so
+ * "answer lost" is true, only the stored answer is not given back.
  */
 export function claimantGone(
   claimedBy: string | undefined,
   services: Pick<Services, 'instanceId' | 'startedAt' | 'config'>,
+  now = Date.now(),
 ): boolean {
   if (claimedBy === undefined) return false;
   const cut = claimedBy.lastIndexOf(' ');
   if (cut <= 0) return false;
   const id = claimedBy.slice(0, cut);
   const startedAt = claimedBy.slice(cut + 1);
-  if (id === services.instanceId) return startedAt !== services.startedAt;
+  // toISOString() times: their text order is their time order
+  if (id === services.instanceId) return services.startedAt > startedAt;
+  if (!services.config.status().connected) return false;
   const { instances } = services.config.current();
-  const self = instances.get(services.instanceId);
-  if (self?.startedAt !== services.startedAt) return false;
-  return instances.get(id)?.startedAt !== startedAt;
+  if (instances.get(services.instanceId)?.startedAt !== services.startedAt) return false;
+  const registered = instances.get(id);
+  if (registered) return registered.startedAt > startedAt;
+  const started = Date.parse(startedAt);
+  return Number.isFinite(started) && now - started > REGISTRATION_GRACE_MS;
 }
 
 /** The answer to a request whose key has a row already. */
