@@ -34,7 +34,7 @@ import {
 } from './move-steps.js';
 import { loadState, readPrefix } from './prefix-read.js';
 import { updateRemovalRecord } from './removal-record.js';
-import { clearCache, connectRedis, redisUnreachable } from './tenant-cache.js';
+import { clearCache, connectRedis, redisFailure } from './tenant-cache.js';
 import {
   connectShardServer,
   copyTenant,
@@ -207,7 +207,7 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
     ctx.out(`copied from shard ${from} to shard ${to}: ${describeCounts(countsOf(copy.digests))}`);
     await waitForReplicas(ctx, to, p.target, copy.position, waitMs);
     const cleared = await clearCache(p.redis, id, to).catch((error: unknown) => {
-      throw redisUnreachable(ctx, error);
+      throw redisFailure(ctx, error);
     });
     if (cleared > 0)
       ctx.out(`deleted ${cleared} cache keys of tenant ${id} on shard ${to} (from an earlier stay there)`);

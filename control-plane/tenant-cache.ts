@@ -1,14 +1,15 @@
 /**
  * The read cache as `tenants move`, `create` and `remove` touch it: one Redis connection that
  * fails fast, and the deletion of a tenant's keys on one shard or on all. For a move, Redis not
- * answering is an UnreachableError (exit 2) naming its address and a failure mid-deletion is
- * thrown as it is; for create and remove (`forgetTenantKeys`) either is a warning: they need
- * etcd only, and what is left expires (`cache/ttl_seconds`).
+ * answering (at connect, or a command timed out or cut off mid-deletion) is an UnreachableError
+ * (exit 2) naming its address, and an error Redis answers (NOPERM, READONLY) a UserError (exit 1);
+ * for create and remove (`forgetTenantKeys`) either is a warning: they need etcd only, and what
+ * is left expires (`cache/ttl_seconds`).
  */
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { cacheNamespace, tenantKeyPrefix } from '../src/cache/cache-namespace.js';
 import type { CtlContext } from './ctl-context.js';
-import { UnreachableError } from './ctl-errors.js';
+import { UnreachableError, UserError } from './ctl-errors.js';
 
 /**
  * Delete the read cache's keys of the tenant on one shard, or with `shardId` undefined every key
@@ -57,17 +58,23 @@ export async function connectRedis(
     return redis;
   } catch (error) {
     redis.disconnect();
-    throw redisUnreachable(ctx, error);
+    throw redisFailure(ctx, error);
   }
 }
 
 /**
- * Redis not answering (a refused connection, a command timed out, a dropped connection) as the
- * UnreachableError of a move (exit 2) naming its address and the first line of the cause.
+ * A failed Redis call of a move, as its one line: Redis not answering (a refused connection, a
+ * command timed out, a dropped connection) is an UnreachableError (exit 2); an error Redis
+ * answered (ReplyError: NOAUTH, NOPERM, READONLY, …) a UserError (exit 1), Redis being there.
+ * Each names Redis's address and the first line of the cause.
  */
-export function redisUnreachable(ctx: CtlContext, error: unknown): UnreachableError {
+export function redisFailure(ctx: CtlContext, error: unknown): UnreachableError | UserError {
   const where = new URL(ctx.env.SHARDGATE_REDIS_URL);
   const cause = error instanceof Error ? error.message : String(error);
+  if (error instanceof ReplyError)
+    return new UserError(
+      `redis at ${where.hostname}:${where.port || 6379} answered: ${cause.split('\n')[0]} (a move clears the tenant's cache entries on the shards it moves between)`,
+    );
   return new UnreachableError(
     `redis unreachable at ${where.hostname}:${where.port || 6379}: ${cause.split('\n')[0]} (a move clears the tenant's cache entries on the shards it moves between)`,
   );
