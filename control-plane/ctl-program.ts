@@ -254,7 +254,10 @@ export function buildProgram(): Command {
     .description(
       "push lb/weights/* (0 = drain; a server without a key gets its haproxy.cfg weight) and cors/allowed_origins (HAProxy's map of CORS origins, for the CORS headers of its own answers) to HAProxy through its runtime API",
     )
-    .option('--watch', 'keep running: follow etcd and re-apply after HAProxy restarts')
+    .option(
+      '--watch',
+      "keep running: follow etcd and re-apply after HAProxy restarts; also copy each server's maint or drain set by hand to the fallback backend",
+    )
     .option(
       '--socket <path>',
       "HAProxy runtime API socket (default: SHARDGATE_HAPROXY_SOCKET, else the local stack's .stack/haproxy.sock)",

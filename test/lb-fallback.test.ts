@@ -6,8 +6,10 @@
  * etcd weights reach the fallback's servers too (lb sync, and the instances' agent-check), so a
  * drain by weight holds there.
  *
- * Both main servers are put in maintenance by hand (as failed checks would take them out) and
- * set ready again in `finally`; `lb/weights/api-2` is put back as it was found.
+ * Both main servers are taken out as failed checks would take them out (their health and agent
+ * checks disabled, their health forced down), and given back their checks in `finally`; a
+ * maintenance by hand would not do here, since lb sync now holds it in the fallback too (the last
+ * test). `lb/weights/api-2` is put back as it was found.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { haproxyCommand } from '../control-plane/lb/haproxy-runtime.js';
@@ -33,6 +35,39 @@ async function weights(of: string): Promise<Map<string, number>> {
   return new Map(rows.map((f) => [f[3]!, Number(f[7])]));
 }
 
+/** every server of the main backend DOWN, as if its checks failed: its checks off, health down */
+async function mainBackendDown(): Promise<void> {
+  for (const api of topology.apis) {
+    for (const cmd of [`disable agent`, `disable health`, `set server`]) {
+      const line =
+        cmd === 'set server' ? `set server ${backend}/${api.id} health down` : `${cmd} ${backend}/${api.id}`;
+      expect((await haproxyCommand(HAPROXY_SOCKET, line)).trim(), line).toBe('');
+    }
+  }
+}
+
+/** the main backend's checks on again: its servers come back up as they pass them */
+async function mainBackendChecked(): Promise<void> {
+  for (const api of topology.apis) {
+    await haproxyCommand(HAPROXY_SOCKET, `enable health ${backend}/${api.id}`);
+    await haproxyCommand(HAPROXY_SOCKET, `enable agent ${backend}/${api.id}`);
+  }
+  await waitFor(async () => (await upIn(backend)).size === topology.apis.length, {
+    timeoutMs: 10_000,
+    what: `every server of ${backend} up again`,
+  });
+}
+
+/** the servers of a backend whose checks pass (`srv_op_state` 2) */
+async function upIn(of: string): Promise<Set<string>> {
+  const text = await haproxyCommand(HAPROXY_SOCKET, `show servers state ${of}`);
+  const rows = text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1] === of && f[5] === '2');
+  return new Set(rows.map((f) => f[3]!));
+}
+
 afterAll(async () => {
   if (savedWeight === undefined) {
     if (etcdGet(weightKey) !== undefined) etcdDel(weightKey);
@@ -44,11 +79,7 @@ describe('HAProxy fallback backend', () => {
     const before = await fetch(`${HAPROXY}/health`);
     expect(before.status).toBe(200);
     try {
-      for (const api of topology.apis) {
-        expect(
-          (await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${api.id} state maint`)).trim(),
-        ).toBe('');
-      }
+      await mainBackendDown();
       const served = new Set<string>();
       for (let i = 0; i < 6; i++) {
         const r = await fetch(`${HAPROXY}/health`);
@@ -59,8 +90,7 @@ describe('HAProxy fallback backend', () => {
       // round-robin over the fallback's servers, both instances being up
       expect([...served].sort()).toEqual(topology.apis.map((a) => a.id).sort());
     } finally {
-      for (const api of topology.apis)
-        await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${api.id} state ready`);
+      await mainBackendChecked();
     }
   });
 
@@ -77,8 +107,7 @@ describe('HAProxy fallback backend', () => {
     });
     // and the drain holds when the fallback serves: every answer from the other instance
     try {
-      for (const api of topology.apis)
-        await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${api.id} state maint`);
+      await mainBackendDown();
       const served: string[] = [];
       for (let i = 0; i < 6; i++) {
         const r = await fetch(`${HAPROXY}/health`);
@@ -88,8 +117,58 @@ describe('HAProxy fallback backend', () => {
       }
       expect(new Set(served)).toEqual(new Set([topology.apis[0]!.id]));
     } finally {
-      for (const api of topology.apis)
-        await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${api.id} state ready`);
+      await mainBackendChecked();
+    }
+  });
+
+  it('holds a maintenance or drain set by hand on a main server in the fallback too (lb sync --watch), and ends only its own copy', async () => {
+    const server = api2.id;
+    const adminOf = async (of: string) => {
+      const text = await haproxyCommand(HAPROXY_SOCKET, `show servers state ${of}`);
+      const row = text
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .find((f) => f[1] === of && f[3] === server);
+      return Number(row?.[6]);
+    };
+    const FMAINT = 0x01;
+    const FDRAIN = 0x08;
+    try {
+      await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${server} state maint`);
+      // before: the fallback's server stayed ready, and got requests once the main backend emptied
+      await waitFor(async () => ((await adminOf(fallback)) & FMAINT) !== 0, {
+        timeoutMs: 5000,
+        what: `${fallback}/${server} in maintenance`,
+      });
+      await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${server} state drain`);
+      await waitFor(async () => (await adminOf(fallback)) === FDRAIN, {
+        timeoutMs: 5000,
+        what: `${fallback}/${server} drained, out of maintenance`,
+      });
+      // and with the main backend down, the fallback serves through the other instance only
+      await mainBackendDown();
+      const served: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const r = await fetch(`${HAPROXY}/health`);
+        await r.arrayBuffer();
+        expect(r.status).toBe(200);
+        served.push(r.headers.get('X-Served-By') ?? '');
+      }
+      expect(new Set(served)).toEqual(new Set([topology.apis[0]!.id]));
+      await mainBackendChecked();
+      await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${server} state ready`);
+      await waitFor(async () => (await adminOf(fallback)) === 0, {
+        timeoutMs: 5000,
+        what: `${fallback}/${server} ready again`,
+      });
+      // a drain of the fallback's own (as an instance's agent sets on shutdown) is not ended
+      await haproxyCommand(HAPROXY_SOCKET, `set server ${fallback}/${server} state drain`);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await adminOf(fallback)).toBe(FDRAIN);
+    } finally {
+      await mainBackendChecked();
+      await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${server} state ready`);
+      await haproxyCommand(HAPROXY_SOCKET, `set server ${fallback}/${server} state ready`);
     }
   });
 });

@@ -5,7 +5,8 @@
  * good kept, resync after compaction): a weight change is applied at once, and HAProxy is
  * polled every --interval-ms (`show info`) so everything is re-applied after it restarts (a
  * change applies to the changed instances' servers only); the
- * CORS map is compared on every poll too (nothing else writes it). Between those events it leaves
+ * CORS map is compared on every poll too (nothing else writes it), and so is each server's maint or
+ * drain set by hand in the backend, copied to its fallback (lb/admin-mirror.ts). Between those events it leaves
  * the weights alone: an instance's agent-check may lower its own weight while
  * it is degraded, and must not be fought. HAProxy or etcd being down is logged and retried; the
  * daemon never exits on its own, with one exception: a --backend that HAProxy does not have when
@@ -35,6 +36,7 @@ import { HAPROXY_SOCKET } from '../../stack/paths.js';
 import { topology } from '../../stack/topology.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { AdminMirror } from '../lb/admin-mirror.js';
 import { CorsSync } from '../lb/cors-sync.js';
 import { haproxyIdentity, UnknownBackendError } from '../lb/haproxy-runtime.js';
 import { SerialRuns } from '../lb/serial-runs.js';
@@ -94,6 +96,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     : (line: string) => ctx.warn(`lb sync: warning: ${line}`);
   const sync = new WeightSync({ socketPath, backend, log, warn });
   const cors = new CorsSync({ socketPath, log, warn });
+  const mirror = new AdminMirror({ socketPath, backend, log });
   const noBackend = () => new UserError(`haproxy at ${socketPath} has no backend ${backend} (--backend)`);
 
   if (!opts.watch) {
@@ -160,6 +163,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   let pending: Set<string> | 'all' = 'all';
   let fail: (error: Error) => void = () => {};
   let corsError = '';
+  let mirrorError = '';
   const tick = async () => {
     if (!store.status().loaded) return;
     let reached = false;
@@ -193,6 +197,17 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       const message = (error as Error).message;
       if (message !== corsError) stamp(`warning: CORS origins not applied to haproxy (${message}); retrying`);
       corsError = message;
+    }
+    // every tick too: an operator's maint or drain of a server, held in the fallback backend
+    try {
+      await mirror.run();
+      if (mirrorError) stamp('maint/drain states mirrored to the fallback backend again');
+      mirrorError = '';
+    } catch (error) {
+      const message = (error as Error).message;
+      if (message !== mirrorError)
+        stamp(`warning: maint/drain states not mirrored to the fallback backend (${message}); retrying`);
+      mirrorError = message;
     }
   };
   // one tick at a time; a change during one gets one more right after it, and a stop waits for
