@@ -35,6 +35,18 @@ async function weights(of: string): Promise<Map<string, number>> {
   return new Map(rows.map((f) => [f[3]!, Number(f[7])]));
 }
 
+/** the instances that answered 6 `GET /health` through HAProxy, each answer checked to be a 200 */
+async function servedBy(): Promise<Set<string>> {
+  const served = new Set<string>();
+  for (let i = 0; i < 6; i++) {
+    const r = await fetch(`${HAPROXY}/health`);
+    await r.arrayBuffer();
+    expect(r.status).toBe(200);
+    served.add(r.headers.get('X-Served-By') ?? '');
+  }
+  return served;
+}
+
 /** every server of the main backend DOWN, as if its checks failed: its checks off, health down */
 async function mainBackendDown(): Promise<void> {
   for (const api of topology.apis) {
@@ -80,15 +92,8 @@ describe('HAProxy fallback backend', () => {
     expect(before.status).toBe(200);
     try {
       await mainBackendDown();
-      const served = new Set<string>();
-      for (let i = 0; i < 6; i++) {
-        const r = await fetch(`${HAPROXY}/health`);
-        await r.arrayBuffer();
-        expect(r.status).toBe(200);
-        served.add(r.headers.get('X-Served-By') ?? '');
-      }
       // round-robin over the fallback's servers, both instances being up
-      expect([...served].sort()).toEqual(topology.apis.map((a) => a.id).sort());
+      expect([...(await servedBy())].sort()).toEqual(topology.apis.map((a) => a.id).sort());
     } finally {
       await mainBackendChecked();
     }
@@ -108,14 +113,7 @@ describe('HAProxy fallback backend', () => {
     // and the drain holds when the fallback serves: every answer from the other instance
     try {
       await mainBackendDown();
-      const served: string[] = [];
-      for (let i = 0; i < 6; i++) {
-        const r = await fetch(`${HAPROXY}/health`);
-        await r.arrayBuffer();
-        expect(r.status).toBe(200);
-        served.push(r.headers.get('X-Served-By') ?? '');
-      }
-      expect(new Set(served)).toEqual(new Set([topology.apis[0]!.id]));
+      expect(await servedBy()).toEqual(new Set([topology.apis[0]!.id]));
     } finally {
       await mainBackendChecked();
     }
@@ -147,14 +145,7 @@ describe('HAProxy fallback backend', () => {
       });
       // and with the main backend down, the fallback serves through the other instance only
       await mainBackendDown();
-      const served: string[] = [];
-      for (let i = 0; i < 6; i++) {
-        const r = await fetch(`${HAPROXY}/health`);
-        await r.arrayBuffer();
-        expect(r.status).toBe(200);
-        served.push(r.headers.get('X-Served-By') ?? '');
-      }
-      expect(new Set(served)).toEqual(new Set([topology.apis[0]!.id]));
+      expect(await servedBy()).toEqual(new Set([topology.apis[0]!.id]));
       await mainBackendChecked();
       await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${server} state ready`);
       await waitFor(async () => (await adminOf(fallback)) === 0, {
