@@ -157,9 +157,10 @@ describe('HAProxy fallback backend', () => {
       await new Promise((r) => setTimeout(r, 2500));
       expect(await adminOf(fallback)).toBe(FDRAIN);
     } finally {
-      await mainBackendChecked();
+      // the states first: a server left in maintenance would keep the wait below from ending
       await haproxyCommand(HAPROXY_SOCKET, `set server ${backend}/${server} state ready`);
       await haproxyCommand(HAPROXY_SOCKET, `set server ${fallback}/${server} state ready`);
+      await mainBackendChecked();
     }
   });
 });
