@@ -5,14 +5,16 @@
  * `api` only, and once `api` had no usable server HAProxy sent requests to api-1 through
  * `api_fallback` all the same.
  *
- * What is mirrored: FMAINT (`set server … state maint`) and FDRAIN (`state drain`), as
- * `set server <fallback>/<name> state maint|drain`; when the main server leaves that state, the
- * fallback's server is set `ready` again, but only where this mirror set it (`mirrored`): an
- * instance's agent-check sets its own `drain` on both backends as it shuts down, a second or so
- * apart, and a mirror that cleared a fallback drain it did not set would fight it. So the mirror
- * remembers what it set, in memory: a daemon started again does not clear a fallback state its
- * predecessor set (the instance's next start does: its agent's `ready` ends any drain or
- * maintenance on both backends, agent-reply.ts).
+ * The fallback's FMAINT and FDRAIN follow the main server's (`set server <fallback>/<name> state
+ * maint|drain|ready`), from what both backends show now: no memory, so a daemon started again, or
+ * two at once, agree. One exception: a fallback drain while the main server has none is left when
+ * that server fails its checks there, since it is an instance's agent-check answering `drain` as
+ * the instance shuts down (it answers `/health/ready` 503 meanwhile, so the fallback's check takes
+ * it down within about 2 s); the agent checks of the two backends run apart, and ending it would
+ * fight the agent. A running server's fallback drain without one in the main backend is a copy
+ * left behind (its main server made ready while no daemon ran) and is ended. The agent never
+ * answers `maint`, so a fallback maintenance is always a copy: one set by hand on the fallback
+ * itself is ended too (the fallback's states are lb sync's).
  *
  * Maintenance wins over drain; a weight of 0 is no admin state and is not mirrored here (the
  * weights go to both backends: weight-sync.ts).
@@ -41,35 +43,25 @@ export interface MirrorStep {
 }
 
 /**
- * The steps that bring the fallback's servers to the main backend's states, and what is mirrored
- * after them. Pure: the caller sends `set server <fallback>/<server> state <state>` for each step
- * and keeps `mirrored` for the next call. A server missing from either backend is left alone.
+ * The steps that bring the fallback's servers to the main backend's states (see the top of this
+ * file). Pure: the caller sends `set server <fallback>/<server> state <state>` for each. A server
+ * missing from either backend is left alone.
  */
-export function mirrorSteps(
-  main: readonly ServerState[],
-  spare: readonly ServerState[],
-  mirrored: ReadonlyMap<string, MirroredState>,
-): { steps: MirrorStep[]; mirrored: Map<string, MirroredState> } {
+export function mirrorSteps(main: readonly ServerState[], spare: readonly ServerState[]): MirrorStep[] {
   const steps: MirrorStep[] = [];
-  const next = new Map<string, MirroredState>();
   const spareByName = new Map(spare.map((s) => [s.name, s]));
   for (const server of main) {
     const copy = spareByName.get(server.name);
     if (!copy) continue;
     const want = adminStateOf(server);
     const have = adminStateOf(copy);
-    const ours = mirrored.get(server.name);
     if (want !== undefined) {
-      if (have !== want && !(want === 'drain' && have === 'maint' && ours === undefined)) {
-        steps.push({ server: server.name, state: want });
-        next.set(server.name, want);
-      } else if (ours !== undefined) next.set(server.name, ours);
-      continue;
+      if (have !== want) steps.push({ server: server.name, state: want });
+    } else if (have === 'maint' || (have === 'drain' && copy.running)) {
+      steps.push({ server: server.name, state: 'ready' });
     }
-    // the main server left the state: end the fallback's copy of it, if it is ours and still there
-    if (ours !== undefined && have === ours) steps.push({ server: server.name, state: 'ready' });
   }
-  return { steps, mirrored: next };
+  return steps;
 }
 
 /**
@@ -78,8 +70,6 @@ export function mirrorSteps(
  * answer (the daemon logs it and tries again on its next tick).
  */
 export class AdminMirror {
-  private mirrored = new Map<string, MirroredState>();
-
   constructor(private readonly opts: { socketPath: string; backend: string; log: (line: string) => void }) {}
 
   async run(): Promise<void> {
@@ -91,17 +81,12 @@ export class AdminMirror {
     });
     if (!spare) return;
     const main = await showServers(socketPath, backend);
-    const { steps, mirrored } = mirrorSteps(main, spare, this.mirrored);
-    for (const step of steps) {
+    for (const step of mirrorSteps(main, spare)) {
       const cmd = `set server ${fallback}/${step.server} state ${step.state}`;
       const answer = (await haproxyCommand(socketPath, cmd)).trim();
       log(
-        `applied: ${cmd} (${step.state === 'ready' ? `${backend}/${step.server} left its maint/drain` : `as ${backend}/${step.server}`})${answer ? `: ${answer}` : ''}`,
+        `applied: ${cmd} (${step.state === 'ready' ? `${backend}/${step.server} is in neither` : `as ${backend}/${step.server}`})${answer ? `: ${answer}` : ''}`,
       );
-      // kept as sent, so a failure at the next step forgets none of them
-      if (step.state === 'ready') this.mirrored.delete(step.server);
-      else this.mirrored.set(step.server, step.state);
     }
-    this.mirrored = mirrored;
   }
 }

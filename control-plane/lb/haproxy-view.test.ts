@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceInfo } from '../../src/config/schema.js';
 import type { ServerState } from './haproxy-runtime.js';
-import { corsDifference, differences } from './haproxy-view.js';
+import { corsDifference, differences, fallbackDifferences } from './haproxy-view.js';
 
 const server = (name: string, over: Partial<ServerState> = {}): ServerState => ({
   name,
@@ -124,5 +124,34 @@ describe('corsDifference (status: HAProxy’s CORS map next to etcd)', () => {
     expect(corsDifference(undefined, ['https://a.example'])).toEqual([
       'HAProxy has no cors-origins.map (its config predates it): its own answers carry no CORS header',
     ]);
+  });
+});
+
+describe('fallbackDifferences (status: a maint or drain not held in the fallback)', () => {
+  const at = (name: string, admin: number, running = true): ServerState => ({
+    name,
+    weight: 10,
+    initialWeight: 10,
+    admin,
+    draining: (admin & 0x08) !== 0,
+    maintenance: (admin & 0x01) !== 0,
+    running,
+  });
+
+  it('names a server whose maint or drain differs between the backends, and nothing when they agree', () => {
+    expect(
+      fallbackDifferences(
+        'api',
+        [at('api-1', 0x01), at('api-2', 0), at('api-3', 0x08)],
+        [at('api-1', 0), at('api-2', 0x01), at('api-3', 0x08)],
+      ),
+    ).toEqual([
+      'api-1 is in maintenance in api but not in api_fallback: it gets requests there once api has no usable server (is `lb sync --watch` running?)',
+      'api-2 is in maintenance in api_fallback but not in api: it gets no requests there once api has no usable server (is `lb sync --watch` running?)',
+    ]);
+  });
+
+  it("says nothing of an instance's own drain as it shuts down (down in the fallback)", () => {
+    expect(fallbackDifferences('api', [at('api-1', 0)], [at('api-1', 0x08, false)])).toEqual([]);
   });
 });

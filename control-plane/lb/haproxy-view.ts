@@ -8,7 +8,8 @@
  * Before, `status` showed `api-1=1 … ready` while HAProxy, its server in maintenance by hand,
  * sent it nothing (an outside check). Also a line when HAProxy's map of CORS origins (the CORS
  * headers of its own answers, filled by `lb sync`) lists other origins than etcd, or is missing
- * while origins are listed: the sign of an `lb sync --watch` that is not running.
+ * while origins are listed, and for a server whose maint or drain differs in the fallback
+ * backend: each the sign of an `lb sync --watch` that is not running.
  *
  * Asked only when a socket file is there (`status` runs on any host; only HAProxy's has one), each
  * command for at most 2 s; a failure is shown as such, never fatal to `status`. A map that cannot
@@ -18,8 +19,15 @@ import { existsSync } from 'node:fs';
 import type { ConfigSnapshot } from '../../src/config/config-state.js';
 import { percentFor } from '../../src/observability/agent-reply.js';
 import { CORS_MAP_FILE } from '../../stack/haproxy-config.js';
+import { adminStateOf, mirrorSteps } from './admin-mirror.js';
 import { corsMapId, mapKeys, sameOrigins } from './cors-sync.js';
-import { haproxyCommand, type ServerState, showServers } from './haproxy-runtime.js';
+import {
+  fallbackBackend,
+  haproxyCommand,
+  type ServerState,
+  showServers,
+  UnknownBackendError,
+} from './haproxy-runtime.js';
 
 export interface HaproxyView {
   socket: string;
@@ -53,7 +61,37 @@ export async function haproxyView(
   } catch (error) {
     cors = [`HAProxy's ${CORS_MAP_FILE} could not be read (${messageOf(error)})`];
   }
-  return { socket, backend, servers, differences: [...differences(servers, snap), ...cors] };
+  let fallback: string[];
+  try {
+    const spare = await showServers(socket, fallbackBackend(backend)).catch((error: unknown) => {
+      if (error instanceof UnknownBackendError) return [];
+      throw error;
+    });
+    fallback = fallbackDifferences(backend, servers, spare);
+  } catch (error) {
+    fallback = [`HAProxy's backend ${fallbackBackend(backend)} could not be read (${messageOf(error)})`];
+  }
+  return { socket, backend, servers, differences: [...differences(servers, snap), ...fallback, ...cors] };
+}
+
+const stateName = { maint: 'in maintenance', drain: 'drained' } as const;
+
+/**
+ * A line for each server whose maint or drain differs between the backend and its fallback, as
+ * `lb sync --watch` would set it (admin-mirror.ts): the sign of a daemon that is not running,
+ * which matters once the backend has no usable server and the fallback serves.
+ */
+export function fallbackDifferences(
+  backend: string,
+  main: readonly ServerState[],
+  spare: readonly ServerState[],
+): string[] {
+  const fallback = fallbackBackend(backend);
+  return mirrorSteps(main, spare).map(({ server, state }) =>
+    state === 'ready'
+      ? `${server} is ${stateName[adminStateOf(spare.find((s) => s.name === server)!)!]} in ${fallback} but not in ${backend}: it gets no requests there once ${backend} has no usable server (is \`lb sync --watch\` running?)`
+      : `${server} is ${stateName[state]} in ${backend} but not in ${fallback}: it gets requests there once ${backend} has no usable server (is \`lb sync --watch\` running?)`,
+  );
 }
 
 const originList = (origins: readonly string[]) => (origins.length === 0 ? 'no origin' : origins.join(', '));
