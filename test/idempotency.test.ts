@@ -191,6 +191,15 @@ describe('Idempotency-Key', () => {
   });
 
   it('a keyed write whose claimant was SIGKILLed before its answer was stored: answer_lost once its registration is gone, within the 10 s it read as in progress', async () => {
+    // a claim made over 10 s after api-1's start: its registration, once gone, says it is dead
+    // (one made sooner may be of an instance not registered yet)
+    await waitFor(
+      () => {
+        const since = JSON.parse(etcdGet('instances/api-1') ?? '{}').startedAt as string | undefined;
+        return since !== undefined && Date.now() - Date.parse(since) > 11_000;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'api-1 running for 11 s' },
+    );
     const bookId = await addBook();
     const key = `killed-${Date.now()}`;
     const headers = { 'Idempotency-Key': key };

@@ -194,14 +194,15 @@ async function fingerprintOf(mac: DerivedMac, text: string): Promise<string> {
 export const claimantOf = (services: Pick<Services, 'instanceId' | 'startedAt'>): string =>
   `${services.instanceId} ${services.startedAt}`;
 
-/** how long after its start an instance may go unregistered before its claims count as orphaned */
+/** how long after its start an instance may still be unregistered (it registers once ready) */
 const REGISTRATION_GRACE_MS = 10_000;
 
 /**
  * Whether the process that claimed a key (`claimedBy`, from claimantOf) is known to run no more:
  * a later start of the same instance id runs (this process, or the one registered at
- * `instances/<id>`), or the id has no registration (its 5 s lease ran out) though its claimant
- * started over REGISTRATION_GRACE_MS ago (a new instance registers just after it is ready).
+ * `instances/<id>`), or the id has no registration (its 5 s lease ran out) though the claim was
+ * made over REGISTRATION_GRACE_MS after its claimant started (a new instance registers just
+ * after it is ready): both times are of the claimant's clock, so no skew between hosts counts.
  * Not known, so false: a row from before claims were named; a name that does not parse; a
  * registration of an earlier start (two processes with one instance id: ids must be unique, as
  * they are HAProxy's server names too); an instance whose config is not connected to etcd, or that
@@ -213,7 +214,8 @@ const REGISTRATION_GRACE_MS = 10_000;
 export function claimantGone(
   claimedBy: string | undefined,
   services: Pick<Services, 'instanceId' | 'startedAt' | 'config'>,
-  now = Date.now(),
+  /** when the claim was made (the row's `created_at`, of the claimant's clock) */
+  claimedAt: Date,
 ): boolean {
   if (claimedBy === undefined) return false;
   const cut = claimedBy.lastIndexOf(' ');
@@ -228,7 +230,7 @@ export function claimantGone(
   const registered = instances.get(id);
   if (registered) return registered.startedAt > startedAt;
   const started = Date.parse(startedAt);
-  return Number.isFinite(started) && now - started > REGISTRATION_GRACE_MS;
+  return Number.isFinite(started) && claimedAt.getTime() - started > REGISTRATION_GRACE_MS;
 }
 
 /** The answer to a request whose key has a row already. */
@@ -245,7 +247,7 @@ function answerFrom(c: Parameters<MiddlewareHandler<AppEnv>>[0], record: Idempot
   const { response } = record;
   if (!response) {
     const young = Date.now() - record.createdAt.getTime() < IN_PROGRESS_MS;
-    if (young && !claimantGone(record.claimedBy, c.get('services'))) throw inProgress();
+    if (young && !claimantGone(record.claimedBy, c.get('services'), record.createdAt)) throw inProgress();
     throw new ProblemError({
       status: 409,
       code: 'idempotency_key_answer_lost',
