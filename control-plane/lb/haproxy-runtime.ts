@@ -65,6 +65,8 @@ export interface ServerState {
   maintenance: boolean;
   /** `srv_op_state` 2 (running): its checks pass; 0 stopped (down), 1 starting, 3 stopping */
   running: boolean;
+  /** `srv_op_state` 1: up again, in its slowstart (HAProxy sends it requests already); unset: no */
+  starting?: boolean;
 }
 
 /**
@@ -112,6 +114,7 @@ export async function showServers(socketPath: string, backend: string): Promise<
       draining: (admin & ANY_DRAIN) !== 0,
       maintenance: (admin & ANY_MAINT) !== 0,
       running: Number(f[5]) === 2,
+      starting: Number(f[5]) === 1,
     });
   }
   return rows;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceInfo } from '../../src/config/schema.js';
 import type { ServerState } from './haproxy-runtime.js';
-import { corsDifference, differences, fallbackDifferences } from './haproxy-view.js';
+import { corsDifference, differences, fallbackDifferences, fallbackInUse } from './haproxy-view.js';
 
 const server = (name: string, over: Partial<ServerState> = {}): ServerState => ({
   name,
@@ -153,5 +153,39 @@ describe('fallbackDifferences (status: a maint or drain not held in the fallback
 
   it("says nothing of an instance's own drain as it shuts down (down in the fallback)", () => {
     expect(fallbackDifferences('api', [at('api-1', 0)], [at('api-1', 0x08, false)])).toEqual([]);
+  });
+});
+
+describe('fallbackInUse (status: the main backend empty)', () => {
+  const at = (name: string, over: Partial<ServerState> = {}): ServerState => ({
+    name,
+    weight: 10,
+    initialWeight: 10,
+    admin: 0,
+    draining: false,
+    maintenance: false,
+    running: true,
+    ...over,
+  });
+
+  it('says nothing while the main backend has a usable server, or there is no fallback', () => {
+    expect(
+      fallbackInUse('api', [at('api-1'), at('api-2', { running: false })], [at('api-1'), at('api-2')]),
+    ).toEqual([]);
+    expect(fallbackInUse('api', [at('api-1', { running: false })], [])).toEqual([]);
+    // in its slowstart after coming up again, HAProxy sends it requests already
+    expect(fallbackInUse('api', [at('api-1', { running: false, starting: true })], [at('api-1')])).toEqual(
+      [],
+    );
+  });
+
+  it('names the fallback servers that serve once none of the main backend is usable, or the 503', () => {
+    const main = [at('api-1', { maintenance: true, admin: 1 }), at('api-2', { running: false })];
+    expect(fallbackInUse('api', main, [at('api-1', { maintenance: true, admin: 1 }), at('api-2')])).toEqual([
+      'api has no usable server: HAProxy sends requests to api_fallback, to api-2',
+    ]);
+    expect(
+      fallbackInUse('api', main, [at('api-1', { maintenance: true, admin: 1 }), at('api-2', { weight: 0 })]),
+    ).toEqual(['api has no usable server, nor has api_fallback: HAProxy answers 503']);
   });
 });

@@ -67,7 +67,7 @@ export async function haproxyView(
       if (error instanceof UnknownBackendError) return [];
       throw error;
     });
-    fallback = fallbackDifferences(backend, servers, spare);
+    fallback = [...fallbackInUse(backend, servers, spare), ...fallbackDifferences(backend, servers, spare)];
   } catch (error) {
     fallback = [`HAProxy's backend ${fallbackBackend(backend)} could not be read (${messageOf(error)})`];
   }
@@ -75,6 +75,30 @@ export async function haproxyView(
 }
 
 const stateName = { maint: 'in maintenance', drain: 'drained' } as const;
+
+/** a server HAProxy may send a new request to: up (or in its slowstart), no maint or drain, a weight */
+const usable = (s: ServerState) =>
+  (s.running || s.starting === true) && !s.maintenance && !s.draining && s.weight > 0;
+
+/**
+ * The line saying that the backend has no usable server, so HAProxy serves through its fallback
+ * (and to which servers there): the other lines' "it gets no requests" speak of the backend only
+ * (an outside check saw api-2 "down … it gets no requests" while the fallback served it).
+ */
+export function fallbackInUse(
+  backend: string,
+  main: readonly ServerState[],
+  spare: readonly ServerState[],
+): string[] {
+  if (spare.length === 0 || main.some(usable)) return [];
+  const serving = spare.filter(usable).map((s) => s.name);
+  const fallback = fallbackBackend(backend);
+  return [
+    serving.length > 0
+      ? `${backend} has no usable server: HAProxy sends requests to ${fallback}, to ${serving.join(', ')}`
+      : `${backend} has no usable server, nor has ${fallback}: HAProxy answers 503`,
+  ];
+}
 
 /**
  * A line for each server whose maint or drain differs between the backend and its fallback, as
