@@ -128,15 +128,16 @@ describe('corsDifference (status: HAProxy’s CORS map next to etcd)', () => {
 });
 
 describe('fallbackDifferences (status: a maint or drain not held in the fallback)', () => {
-  const at = (name: string, admin: number, running = true): ServerState => ({
-    name,
-    weight: 10,
-    initialWeight: 10,
-    admin,
-    draining: (admin & 0x08) !== 0,
-    maintenance: (admin & 0x01) !== 0,
-    running,
-  });
+  // a server of weight 10 with these admin bits (0x01 maint, 0x08 drain)
+  const at = (name: string, admin: number, running = true) =>
+    server(name, {
+      weight: 10,
+      initialWeight: 10,
+      admin,
+      draining: (admin & 0x08) !== 0,
+      maintenance: (admin & 0x01) !== 0,
+      running,
+    });
 
   it('names a server whose maint or drain differs between the backends, and nothing when they agree', () => {
     expect(
@@ -157,16 +158,8 @@ describe('fallbackDifferences (status: a maint or drain not held in the fallback
 });
 
 describe('fallbackInUse (status: the main backend empty)', () => {
-  const at = (name: string, over: Partial<ServerState> = {}): ServerState => ({
-    name,
-    weight: 10,
-    initialWeight: 10,
-    admin: 0,
-    draining: false,
-    maintenance: false,
-    running: true,
-    ...over,
-  });
+  const at = (name: string, over: Partial<ServerState> = {}) =>
+    server(name, { weight: 10, initialWeight: 10, ...over });
 
   it('says nothing while the main backend has a usable server, or there is no fallback', () => {
     expect(
