@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { STATE_DIR } from './paths.js';
 import { binary } from './preflight.js';
-import { mysqlHandshake } from './probes.js';
+import { mysqlLogin } from './probes.js';
 import { startProcess, waitUntil } from './process-manager.js';
 import { replicationPassword } from './stack-env.js';
 import { type MariaDbNode, topology } from './topology.js';
@@ -148,7 +148,7 @@ export function startMariaDb(node: MariaDbNode, { replica }: { replica: boolean 
 }
 
 export async function waitForMariaDb(node: MariaDbNode, timeoutMs = 60_000): Promise<void> {
-  await waitUntil(`${node.name} on :${node.port}`, () => mysqlHandshake(node.port), timeoutMs, node.name);
+  await waitUntil(`${node.name} on :${node.port}`, () => mysqlLogin(node.port), timeoutMs, node.name);
 }
 
 /**

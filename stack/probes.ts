@@ -5,6 +5,7 @@
  * after its timeout; none throws.
  */
 import { connect } from 'node:net';
+import { createConnection } from 'mysql2';
 
 /** A TCP connect to `host:port` succeeds within `timeoutMs`. */
 export function portOpen(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
@@ -81,6 +82,29 @@ export const amqpHandshake = (port: number) =>
 export const smtpGreeting = (port: number) =>
   tcpExchange(port, { accept: (b) => /^220[ -]/.test(b.toString('latin1')) });
 
-/** MariaDB/MySQL greets with a handshake packet: protocol version 10 after the 4-byte header. */
-export const mysqlHandshake = (port: number) =>
-  tcpExchange(port, { accept: (b) => b.length >= 5 && b[4] === 10 });
+/**
+ * MariaDB/MySQL lets root log in (no password, as mariadb-install-db leaves the local stack's nodes) and
+ * answers a ping. The probe logs in rather than reading the server's greeting and hanging up: a
+ * connection closed before it authenticates is an "Aborted connection … 'unauthenticated'" warning
+ * in the server's log, two per node for every `stack status`, which buried real ones (an outside
+ * check). This one ends with COM_QUIT, which the server does not log. False on a refused login
+ * too (a node out of connections is not one to call healthy).
+ */
+export function mysqlLogin(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = createConnection({ host, port, user: 'root', connectTimeout: timeoutMs });
+    let settled = false;
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    function finish(ok: boolean): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (ok) conn.end(() => {});
+      else conn.destroy();
+      resolve(ok);
+    }
+    // an error after the answer (the server gone while COM_QUIT is sent) changes nothing
+    conn.on('error', () => finish(false));
+    conn.ping((error) => finish(!error));
+  });
+}

@@ -5,7 +5,7 @@
  */
 import { lbSyncBuilt, workerBuilt } from './app-processes.js';
 import { etcdHealthy } from './etcd.js';
-import { amqpHandshake, httpStatus, mysqlHandshake, redisPing, smtpGreeting } from './probes.js';
+import { amqpHandshake, httpStatus, mysqlLogin, redisPing, smtpGreeting } from './probes.js';
 import { processes } from './process-manager.js';
 import { topology } from './topology.js';
 import { workerUrl } from './urls.js';
@@ -61,7 +61,7 @@ export function processSpecs(): ProcessSpec[] {
           name: n.name,
           ports: [n.port],
           tier: 'data',
-          probe: () => mysqlHandshake(n.port),
+          probe: () => mysqlLogin(n.port),
           built: always,
         }),
       ),
