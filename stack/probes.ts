@@ -82,17 +82,36 @@ export const amqpHandshake = (port: number) =>
 export const smtpGreeting = (port: number) =>
   tcpExchange(port, { accept: (b) => /^220[ -]/.test(b.toString('latin1')) });
 
+/** mysql2's error for a login the server answered with a refusal of the user */
+const LOGIN_REFUSED = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_HOST_NOT_PRIVILEGED',
+]);
+const serverRefusedLogin = (error: { code?: string }) => LOGIN_REFUSED.has(error.code ?? '');
+
 /**
  * MariaDB/MySQL lets root log in (no password, as mariadb-install-db leaves the local stack's nodes) and
  * answers a ping. The probe logs in rather than reading the server's greeting and hanging up: a
  * connection closed before it authenticates is an "Aborted connection … 'unauthenticated'" warning
  * in the server's log, two per node for every `stack status`, which buried real ones (an outside
- * check). This one ends with COM_QUIT, which the server does not log. False on a refused login
- * too (a node out of connections is not one to call healthy).
+ * check). This one ends with COM_QUIT, which the server does not log.
+ *
+ * A server that refuses root's login (a password set on it, or no root@127.0.0.1) answers all the
+ * same, so it is up, as the greeting probe had it, and logs a warning per probe then. False on
+ * anything else: no answer within `timeoutMs`, a closed port, or "too many connections" (a node
+ * out of connections is not one to call healthy).
  */
-export function mysqlLogin(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
+export function mysqlLogin(
+  port: number,
+  {
+    host = '127.0.0.1',
+    user = 'root',
+    timeoutMs = 1000,
+  }: { host?: string; user?: string; timeoutMs?: number } = {},
+): Promise<boolean> {
   return new Promise((resolve) => {
-    const conn = createConnection({ host, port, user: 'root', connectTimeout: timeoutMs });
+    const conn = createConnection({ host, port, user, connectTimeout: timeoutMs });
     let settled = false;
     const timer = setTimeout(() => finish(false), timeoutMs);
     function finish(ok: boolean): void {
@@ -105,6 +124,6 @@ export function mysqlLogin(port: number, host = '127.0.0.1', timeoutMs = 1000): 
     }
     // an error after the answer (the server gone while COM_QUIT is sent) changes nothing
     conn.on('error', () => finish(false));
-    conn.ping((error) => finish(!error));
+    conn.ping((error) => finish(!error || serverRefusedLogin(error)));
   });
 }

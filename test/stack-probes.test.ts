@@ -2,7 +2,8 @@
  * The local stack's MariaDB probe (stack/probes.ts mysqlLogin, used by `stack up` and `stack
  * status`) against the real nodes: it logs in and quits, so the server's log gets no "Aborted
  * connection … 'unauthenticated'" warning per probe, as it did when the probe read the greeting
- * and hung up; and a node that holds its port but does not answer (SIGSTOP) is not healthy.
+ * and hung up; a node that refuses root's login still answers, so it is up; and a node that holds
+ * its port but does not answer (SIGSTOP) is not healthy.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,10 +25,14 @@ describe('the stack MariaDB probe', () => {
     expect(readFileSync(log).subarray(from).toString('utf8')).not.toContain('Aborted connection');
   });
 
+  it('true when the server refuses the login: it answers, so it is up (a root password set by hand)', async () => {
+    expect(await mysqlLogin(topology.shards[0]!.master.port, { user: 'no-such-user' })).toBe(true);
+  });
+
   it('false for a port that is no MariaDB (an API instance) and for a frozen node, within its timeout', async () => {
     const api = topology.apis[0]!;
     let started = Date.now();
-    expect(await mysqlLogin(api.port, '127.0.0.1', 500)).toBe(false);
+    expect(await mysqlLogin(api.port, { timeoutMs: 500 })).toBe(false);
     expect(Date.now() - started).toBeLessThan(2000);
 
     const node = topology.shards[1]!.replicas[0]!;
@@ -35,7 +40,7 @@ describe('the stack MariaDB probe', () => {
     process.kill(pid, 'SIGSTOP');
     try {
       started = Date.now();
-      expect(await mysqlLogin(node.port, '127.0.0.1', 500)).toBe(false);
+      expect(await mysqlLogin(node.port, { timeoutMs: 500 })).toBe(false);
       expect(Date.now() - started).toBeLessThan(2000);
     } finally {
       process.kill(pid, 'SIGCONT');
