@@ -348,6 +348,54 @@ describe('circuit breakers with live settings', () => {
     await writesAgain(base, name, book);
   });
 
+  it("a hung master (SIGSTOP), its breaker still closed: token reads check the member on the replica after the master read budget, not the breaker's call timeout", async () => {
+    // A token's member check reads the master, else a replica (domain/member-access.ts). Before,
+    // each such read waited out the master breaker's call timeout until enough had failed to
+    // open it (an outside check: 2 s per `GET /v1/loans`). Here the call timeout is 5 s and the
+    // breaker cannot open, so every read that waited for it would take 5 s; now the first waits
+    // the master read budget (500 ms) and the next skip the master until a probe answers.
+    await masterBreaker({ failure_threshold: 1000, call_timeout_ms: 5000 });
+    const base = INSTANCES[0]!;
+    const replication = async () =>
+      (
+        (await (await fetch(`${base}/health/replication`)).json()) as {
+          shards: { id: string; master: { unanswered?: string } }[];
+        }
+      ).shards.find((s) => s.id === shardA.id)!.master;
+    expect(await replication()).not.toHaveProperty('unanswered');
+    const pid = pidOf(shardA.master.name);
+    const answers: string[] = [];
+    let unanswered: string | undefined;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const until = Date.now() + 3000;
+      while (Date.now() < until) {
+        const t0 = performance.now();
+        const r = await api('GET', '/v1/loans', { tenant: tenantA, token: tokenA, base });
+        answers.push(`${r.status} ${Math.round(performance.now() - t0)} ms`);
+      }
+      unanswered = (await replication()).unanswered;
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(
+      answers.every((a) => a.startsWith('200 ')),
+      answers.join(', '),
+    ).toBe(true);
+    // 2,500 ms: far above the 500 ms budget on a busy box, half the 5 s call timeout
+    expect(
+      answers.filter((a) => Number(a.split(' ')[1]) >= 2500),
+      answers.join(', '),
+    ).toEqual([]);
+    expect(answers.length).toBeGreaterThan(3);
+    expect(unanswered).toMatch(/^(no answer to a read within 500 ms|probe failed: )/);
+    await waitFor(async () => (await replication()).unanswered === undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'the master answers its probe again',
+    });
+  });
+
   it('a hung master (SIGSTOP): no write waits for the call timeout once the breaker opened, half-open spells included', async () => {
     // before: while half-open, the first callers were the breaker's probes and waited the whole
     // call timeout each time the reset timeout ran out (2 s in 9 of 21 answers, outside check).

@@ -50,7 +50,12 @@ const replicationBody = z
     shards: z.array(
       z.object({
         id: z.string(),
-        master: z.object({ name: z.string(), node: z.string() }),
+        master: z.object({
+          name: z.string(),
+          node: z.string(),
+          // set while reads that may use a replica skip the master: why (shard-router.ts)
+          unanswered: z.string().optional(),
+        }),
         replicas: z.array(
           z.object({
             name: z.string(),

@@ -36,6 +36,8 @@ class FakeServer {
   stopped: string | undefined;
   /** replicationStopped throws (the node stops answering after its position read) */
   stoppedThrows = false;
+  /** every call waits for this before it runs (a SIGSTOPped server: it never answers meanwhile) */
+  hang: Promise<void> | undefined;
 }
 
 interface FakeSession extends NodeSession {
@@ -60,6 +62,7 @@ class FakeNodeSet implements NodeSet<FakeSession> {
       key,
       run: async (fn) => {
         server.calls++;
+        if (server.hang) await server.hang;
         if (server.down) throw new DependencyUnavailableError(key, 'ECONNREFUSED');
         if (server.busy) throw new DependencyUnavailableError(key, 'queue full', { busy: true });
         return fn({
@@ -696,6 +699,89 @@ describe('shard router: read-your-writes', () => {
     expect((await read()).readFrom).toBe('replica');
     master.down = false;
     expect((await read()).readFrom).toBe('master');
+  });
+});
+
+describe('shard router: a master that does not answer (master-else-replica)', () => {
+  const memberRead = (router: ShardRouter<FakeSession>) =>
+    router.read('s1', { from: 'master-else-replica' }, async (s) => s.server);
+
+  it('gives up on it after 500 ms for a replica, then skips it until a probe of it answers', async () => {
+    const { router, tick, master, replica } = setup();
+    await tick();
+    let resume = () => {};
+    master.hang = new Promise((r) => {
+      resume = r;
+    });
+    vi.useFakeTimers();
+    // without the budget the read would wait for the master as long as it hangs
+    const first = await settledAfter(memberRead(router), 500);
+    expect(first.readFrom).toBe('replica');
+    expect(first.value).toBe(replica);
+    expect(router.status()[0]!.master.unanswered).toBe('no answer to a read within 500 ms');
+    // the next ones go to the replica at once: the master is not asked
+    const calls = master.calls;
+    expect((await memberRead(router)).readFrom).toBe('replica');
+    expect(master.calls).toBe(calls);
+    vi.useRealTimers();
+    master.hang = undefined;
+    resume();
+    await tick();
+    expect(router.status()[0]!.master.unanswered).toBeUndefined();
+    expect((await memberRead(router)).readFrom).toBe('master');
+  });
+
+  it("the budget stays 250 ms below the master breaker's call timeout", async () => {
+    const { router, tick, master, config } = setup();
+    config.put('breakers/mysql-master/call_timeout_ms', '600');
+    await tick();
+    master.hang = new Promise(() => {});
+    vi.useFakeTimers();
+    expect((await settledAfter(memberRead(router), 350)).readFrom).toBe('replica');
+    expect(router.status()[0]!.master.unanswered).toBe('no answer to a read within 350 ms');
+  });
+
+  it('with no replica admitted, waits for the master its own time', async () => {
+    const { router, master } = setup();
+    let resume = () => {};
+    master.hang = new Promise((r) => {
+      resume = r;
+    });
+    vi.useFakeTimers();
+    let settled = false;
+    const read = memberRead(router).then((r) => {
+      settled = true;
+      return r;
+    });
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(settled).toBe(false);
+    master.hang = undefined;
+    resume();
+    expect((await read).readFrom).toBe('master');
+  });
+
+  it('after a failed probe of the master, such reads go to a replica at once until one answers', async () => {
+    const { router, tick, master } = setup();
+    await tick();
+    master.down = true;
+    await tick();
+    expect(router.status()[0]!.master.unanswered).toMatch(/^probe failed: /);
+    master.down = false;
+    const calls = master.calls;
+    expect((await memberRead(router)).readFrom).toBe('replica');
+    expect(master.calls).toBe(calls);
+    await tick();
+    expect((await memberRead(router)).readFrom).toBe('master');
+  });
+
+  it('a read that only may use a replica is not one: plain reads and from: master are unchanged', async () => {
+    const { router, tick, master, where } = setup();
+    await tick();
+    master.down = true;
+    await tick();
+    master.down = false;
+    expect(await where()).toBe('replica');
+    expect((await router.read('s1', { from: 'master' }, async () => 1)).readFrom).toBe('master');
   });
 });
 

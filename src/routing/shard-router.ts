@@ -108,6 +108,11 @@ interface ShardEntry<S extends NodeSession> {
    * when the probe that read them began
    */
   lastMaster: { position: GtidPosition; state?: ReadonlyMap<string, bigint>; startedAt: number } | undefined;
+  /**
+   * why the master is taken as not answering (`readMasterElseReplica`): a read it left without an
+   * answer past the master read budget, or a failed probe; cleared by its next answered probe
+   */
+  masterUnanswered: string | undefined;
 }
 
 export interface ReplicaStatus {
@@ -121,7 +126,8 @@ export interface ReplicaStatus {
 
 export interface ShardStatus {
   id: string;
-  master: { name: string; node: string };
+  /** `unanswered`: why reads that may use a replica skip the master now (readMasterElseReplica) */
+  master: { name: string; node: string; unanswered?: string };
   replicas: ReplicaStatus[];
 }
 
@@ -141,6 +147,13 @@ const AHEAD_OF_MASTER =
   "replica has applied transactions the shard's master does not have (its GTID position is ahead of the master's, or names a server the master's binlog does not hold): it does not replicate from this master; excluded";
 /** how long past `ryw_timeout_ms` a read waits for a replica's answer before reading the master */
 const RYW_WAIT_MARGIN_MS = 100;
+/**
+ * how long a `master-else-replica` read (a token's member check, a login) waits for the master
+ * before it asks a replica instead: a healthy master answers such a primary-key read in
+ * milliseconds, while a hung one would hold it for its breaker's whole call timeout (capped 250 ms
+ * below it, like a replica's wait)
+ */
+const MASTER_READ_BUDGET_MS = 500;
 
 export class ShardRouter<S extends NodeSession> {
   private readonly shards = new Map<string, ShardEntry<S>>();
@@ -200,23 +213,77 @@ export class ShardRouter<S extends NodeSession> {
     fn: (session: S) => Promise<T>,
   ): Promise<RoutedRead<T>> {
     const shard = this.entry(shardId);
-    if (request.from === 'master-else-replica') {
-      try {
-        return { value: await shard.master.node.run(fn), readFrom: 'master' };
-      } catch (error) {
-        if (!(error instanceof DependencyError)) throw error;
-        // the master failed: the replica is all there is, so its answer is waited for as long as
-        // its breaker allows (no ryw budget: giving up would fail a read a slow replica serves)
-        const served = await this.readFromReplica(shard, undefined, fn, { bounded: false });
-        if (served === NOT_REACHED) throw error;
-        return { value: served as T, readFrom: 'replica' };
-      }
-    }
+    if (request.from === 'master-else-replica') return this.readMasterElseReplica(shard, fn);
     if (request.from !== 'master') {
       const served = await this.readFromReplica(shard, request.position, fn);
       if (served !== NOT_REACHED) return { value: served as T, readFrom: 'replica' };
     }
     return { value: await shard.master.node.run(fn), readFrom: 'master' };
+  }
+
+  /**
+   * The master's answer, else a replica's: the master fails (unreachable, its breaker open), or
+   * does not answer within the master read budget (`MASTER_READ_BUDGET_MS`, at most its breaker's
+   * `call_timeout_ms` minus 250 ms; time this process stalled is given back). Until a probe of the
+   * master answers again (about a second), such reads go to a replica at once, and so they do
+   * after a failed probe of the master: before, each one waited out the breaker's call timeout (2
+   * s) until enough of them had failed to open it (an outside check: token reads of a tenant whose
+   * master was SIGSTOPped took 2 s each). With no replica to ask, the master's own answer (or
+   * failure) is waited for. A replica's answer is waited for as long as its breaker allows (no
+   * ryw budget: giving up would fail a read a slow replica serves).
+   */
+  private async readMasterElseReplica<T>(
+    shard: ShardEntry<S>,
+    fn: (session: S) => Promise<T>,
+  ): Promise<RoutedRead<T>> {
+    const fromReplica = async (): Promise<RoutedRead<T> | undefined> => {
+      const served = await this.readFromReplica(shard, undefined, fn, { bounded: false });
+      return served === NOT_REACHED ? undefined : { value: served as T, readFrom: 'replica' };
+    };
+    if (shard.masterUnanswered !== undefined) {
+      const served = await fromReplica();
+      if (served) return served;
+      return { value: await shard.master.node.run(fn), readFrom: 'master' };
+    }
+    const read = shard.master.node.run(fn);
+    read.catch(() => {}); // abandoned for a replica's answer: must not surface as unhandled
+    const budget = Math.min(
+      MASTER_READ_BUDGET_MS,
+      this.config.current().breakers['mysql-master'].call_timeout_ms - 250,
+    );
+    let answered: { value: T } | undefined;
+    try {
+      answered = budget > 0 ? await this.withinBudget(read, budget) : { value: await read };
+    } catch (error) {
+      if (!(error instanceof DependencyError)) throw error;
+      const served = await fromReplica();
+      if (!served) throw error;
+      return served;
+    }
+    if (answered) return { value: answered.value, readFrom: 'master' };
+    const reason = `no answer to a read within ${budget} ms`;
+    if (shard.masterUnanswered === undefined)
+      this.logger.warn(
+        { master: shard.master.name, ms: budget },
+        'master did not answer a read in time; reads that may use a replica go to one until a probe of the master answers',
+      );
+    shard.masterUnanswered = reason;
+    const served = await fromReplica();
+    if (served) return served;
+    return { value: await read, readFrom: 'master' };
+  }
+
+  /** `read`'s value, or undefined once `ms` of this process's running time passed without it */
+  private async withinBudget<T>(read: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
+    let cancel = () => {};
+    const deadline = new Promise<undefined>((resolve) => {
+      cancel = stallAwareTimeout(() => resolve(undefined), ms);
+    });
+    try {
+      return await Promise.race([read.then((value) => ({ value })), deadline]);
+    } finally {
+      cancel();
+    }
   }
 
   private async readFromReplica<T>(
@@ -334,8 +401,16 @@ export class ShardRouter<S extends NodeSession> {
         if (!read) return;
         shard.timeline.record(read.position, this.now());
         shard.lastMaster = { ...read, startedAt };
+        if (shard.masterUnanswered !== undefined)
+          this.logger.info(
+            { master: shard.master.name },
+            'master answers its probe again; reads use it again',
+          );
+        shard.masterUnanswered = undefined;
       })
-      .catch(() => {});
+      .catch((error: unknown) => {
+        shard.masterUnanswered = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
+      });
     const replicas = shard.replicas.map(async (replica) => {
       const previous = replica.position && { position: replica.position, at: replica.positionAt };
       let pos: GtidPosition | undefined;
@@ -481,7 +556,11 @@ export class ShardRouter<S extends NodeSession> {
   status(): ShardStatus[] {
     return [...this.shards.values()].map((s) => ({
       id: s.id,
-      master: { name: s.master.name, node: s.master.node.key },
+      master: {
+        name: s.master.name,
+        node: s.master.node.key,
+        ...(s.masterUnanswered === undefined ? {} : { unanswered: s.masterUnanswered }),
+      },
       replicas: s.replicas.map((r) => ({
         name: r.name,
         node: r.node.key,
@@ -577,6 +656,7 @@ export class ShardRouter<S extends NodeSession> {
       replicas,
       timeline: sameMaster ? old.timeline : new MasterTimeline(),
       lastMaster: sameMaster ? old.lastMaster : undefined,
+      masterUnanswered: sameMaster ? old.masterUnanswered : undefined,
     };
   }
 
