@@ -4,11 +4,20 @@ import { settingNumber } from './setting-number.js';
 const KEYS = ['breakers/redis/failure_threshold', 'lb/weights/ca-x'];
 
 describe('settingNumber', () => {
-  it('takes digits (leading zeros, blanks around them) and answers the canonical form', () => {
+  it('takes digits (blanks around them) and answers the canonical form', () => {
     for (const key of KEYS) {
-      expect(settingNumber(key, '007')).toEqual({ ok: true, value: 7, text: '7' });
+      expect(settingNumber(key, '7')).toEqual({ ok: true, value: 7, text: '7' });
       expect(settingNumber(key, ' 7 \n')).toEqual({ ok: true, value: 7, text: '7' });
     }
+  });
+
+  it('refuses a leading zero, as the instances do, naming it', () => {
+    for (const key of KEYS)
+      for (const text of ['007', '010', '00']) {
+        const r = settingNumber(key, text);
+        expect(r.ok, `${key} ${text}`).toBe(false);
+        expect(r.ok ? '' : r.reason).toContain('leading zero');
+      }
   });
 
   it('refuses a fraction (7.0 too: these settings are whole numbers), a sign, out of range, not a number', () => {

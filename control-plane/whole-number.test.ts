@@ -8,8 +8,23 @@ describe('wholeNumber', () => {
     expect(wholeNumber('100', 100, 3_600_000)).toBe(100);
   });
 
-  it('refuses anything else: out of bounds, sign, fraction, exponent, hex, empty', () => {
-    for (const text of ['257', '-1', '+1', '1.5', '1e3', '0x10', '', ' ', 'abc', '1 2', '9'.repeat(16)])
+  it('refuses anything else: out of bounds, sign, fraction, exponent, hex, leading zero, empty', () => {
+    for (const text of [
+      '257',
+      '-1',
+      '+1',
+      '1.5',
+      '1e3',
+      '0x10',
+      '010',
+      '00',
+      ' 007 ',
+      '',
+      ' ',
+      'abc',
+      '1 2',
+      '9'.repeat(16),
+    ])
       expect(wholeNumber(text, 0, 256), JSON.stringify(text)).toBeUndefined();
     expect(wholeNumber('99', 100, 200)).toBeUndefined();
   });

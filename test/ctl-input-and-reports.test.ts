@@ -34,28 +34,29 @@ function run(args: string[], extra: Record<string, string> = {}) {
 }
 
 describe('numbers: breakers set and lb weight read and write them alike', () => {
-  it('breakers set writes 007 as 7 and refuses 7.0, as lb weight does; a stored 7.0 (rejected by the instances) is rewritten as 7', () => {
+  it('breakers set writes " 7 " as 7 and refuses 007 and 7.0, as lb weight does and as the instances do; a stored 7.0 (rejected by the instances) is rewritten as 7', () => {
     const key = 'breakers/redis/failure_threshold';
-    const r = run(['breakers', 'set', 'redis', 'failure_threshold', '007']);
+    const r = run(['breakers', 'set', 'redis', 'failure_threshold', ' 7 ']);
     expect(r.code, r.stderr).toBe(0);
     expect(get(key)).toBe('7');
-    for (const bad of ['7.0', '7.5', '-7']) {
+    for (const bad of ['007', '010', '7.0', '7.5', '-7']) {
       const refused = run(['breakers', 'set', 'redis', 'failure_threshold', bad]);
       expect(refused.code, bad).toBe(1);
       expect(refused.stderr).toMatch(ONE_LINE);
       expect(refused.stderr).toContain(`${PREFIX}${key}`);
       expect(refused.stderr).toContain('whole number');
     }
+    expect(run(['breakers', 'set', 'redis', 'failure_threshold', '010']).stderr).toContain('leading zero');
     expect(get(key)).toBe('7');
     // a value etcdctl put as 7.0, which the instances reject: typing 7 writes it as they take it
     etcdPutKey(`${PREFIX}${key}`, '7.0');
     expect(run(['breakers', 'set', 'redis', 'failure_threshold', '7']).code).toBe(0);
     expect(get(key)).toBe('7');
-    expect(run(['breakers', 'set', 'redis', 'failure_threshold', '007']).stdout).toBe('no changes\n');
-    expect(run(['breakers', 'set', 'redis', 'failure_threshold', '08']).code).toBe(0);
+    expect(run(['breakers', 'set', 'redis', 'failure_threshold', '7 ']).stdout).toBe('no changes\n');
+    expect(run(['breakers', 'set', 'redis', 'failure_threshold', '8']).code).toBe(0);
     expect(get(key)).toBe('8');
 
-    // lb weight: the same reading (it already refused 1.0 and wrote 007 as 7: breakers set now matches it)
+    // lb weight: the same reading
     const id = `ca-w-${randomBytes(2).toString('hex')}`;
     const weight = `lb/weights/${id}`;
     const refused = run(['lb', 'weight', id, '1.0']);
@@ -63,7 +64,9 @@ describe('numbers: breakers set and lb weight read and write them alike', () => 
     expect(refused.stderr).toMatch(ONE_LINE);
     expect(refused.stderr).toContain(`${PREFIX}${weight}`);
     expect(get(weight)).toBeUndefined();
-    const typed = run(['lb', 'weight', id, '007']);
+    expect(run(['lb', 'weight', id, '007']).code).toBe(1);
+    expect(get(weight)).toBeUndefined();
+    const typed = run(['lb', 'weight', id, ' 7']);
     expect(typed.code, typed.stderr).toBe(0);
     expect(get(weight)).toBe('7');
     etcdPutKey(`${PREFIX}${weight}`, '7.0');
