@@ -362,7 +362,12 @@ describe('circuit breakers with live settings', () => {
           shards: { id: string; master: { unanswered?: string } }[];
         }
       ).shards.find((s) => s.id === shardA.id)!.master;
-    expect(await replication()).not.toHaveProperty('unanswered');
+    // the test before restarted this master: a probe of it answers by now
+    await waitFor(async () => (await replication()).unanswered === undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'the master answering its probes before the test',
+    });
     const pid = pidOf(shardA.master.name);
     const answers: string[] = [];
     let unanswered: string | undefined;

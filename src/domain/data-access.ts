@@ -36,8 +36,9 @@ export interface ReadOptions {
   position?: ReplicationPosition;
   /**
    * `master`: read the master. `master-else-replica`: read the master, and only while it cannot
-   * be reached (its breaker open, refused, timed out) a replica, whatever its lag — for checks
-   * that want current data but should not fail with the master.
+   * be reached (its breaker open, refused, timed out, or not answering within the router's master
+   * read budget: shard-router.ts readMasterElseReplica) an admitted replica — for checks that
+   * want current data but should not fail or hang with the master.
    */
   from?: 'master' | 'master-else-replica';
 }

@@ -28,7 +28,8 @@ export async function actingMember(
 /**
  * The member a token speaks for, as it is now: read on the master, so a password change revokes
  * every older token at once, on every instance, whatever the replicas have applied. Only while
- * the master cannot be reached does a replica's row decide (reads keep working through a master
+ * the master cannot be reached, or hangs (no answer within 500 ms: shard-router.ts
+ * readMasterElseReplica), does a replica's row decide (reads keep working through a master
  * outage; revocation then lags by that replica's lag). A replica that has not got the member, or
  * has an older password version, cannot decide: the master is asked again (503 while it is down).
  */

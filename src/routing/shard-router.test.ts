@@ -36,8 +36,10 @@ class FakeServer {
   stopped: string | undefined;
   /** replicationStopped throws (the node stops answering after its position read) */
   stoppedThrows = false;
-  /** every call waits for this before it runs (a SIGSTOPped server: it never answers meanwhile) */
+  /** a query on a connection (a position probe, a test's `hung` read) waits for this: a SIGSTOPped server */
   hang: Promise<void> | undefined;
+  /** a call waits for this before it has a connection: this process's pool busy with its own calls */
+  poolWait: Promise<void> | undefined;
 }
 
 interface FakeSession extends NodeSession {
@@ -62,13 +64,14 @@ class FakeNodeSet implements NodeSet<FakeSession> {
       key,
       run: async (fn) => {
         server.calls++;
-        if (server.hang) await server.hang;
+        if (server.poolWait) await server.poolWait;
         if (server.down) throw new DependencyUnavailableError(key, 'ECONNREFUSED');
         if (server.busy) throw new DependencyUnavailableError(key, 'queue full', { busy: true });
         return fn({
           server,
           flavour: 'mariadb',
           position: async () => {
+            if (server.hang) await server.hang;
             if (server.positionDelayMs > 0) await new Promise((r) => setTimeout(r, server.positionDelayMs));
             return server.position;
           },
@@ -703,16 +706,27 @@ describe('shard router: read-your-writes', () => {
 });
 
 describe('shard router: a master that does not answer (master-else-replica)', () => {
+  /** a member read: its query waits on the server while the server hangs */
   const memberRead = (router: ShardRouter<FakeSession>) =>
-    router.read('s1', { from: 'master-else-replica' }, async (s) => s.server);
-
-  it('gives up on it after 500 ms for a replica, then skips it until a probe of it answers', async () => {
-    const { router, tick, master, replica } = setup();
-    await tick();
+    router.read('s1', { from: 'master-else-replica' }, async (s) => {
+      if (s.server.hang) await s.server.hang;
+      return s.server;
+    });
+  const hang = (server: FakeServer) => {
     let resume = () => {};
-    master.hang = new Promise((r) => {
+    server.hang = new Promise((r) => {
       resume = r;
     });
+    return () => {
+      server.hang = undefined;
+      resume();
+    };
+  };
+
+  it('gives up on it after 500 ms for a replica, then skips it until a probe begun later answers', async () => {
+    const { router, tick, master, replica } = setup();
+    await tick();
+    const resume = hang(master);
     vi.useFakeTimers();
     // without the budget the read would wait for the master as long as it hangs
     const first = await settledAfter(memberRead(router), 500);
@@ -723,8 +737,10 @@ describe('shard router: a master that does not answer (master-else-replica)', ()
     const calls = master.calls;
     expect((await memberRead(router)).readFrom).toBe('replica');
     expect(master.calls).toBe(calls);
+    // a read that must use the master still does
+    void router.read('s1', { from: 'master' }, async () => 1);
+    expect(master.calls).toBe(calls + 1);
     vi.useRealTimers();
-    master.hang = undefined;
     resume();
     await tick();
     expect(router.status()[0]!.master.unanswered).toBeUndefined();
@@ -735,7 +751,7 @@ describe('shard router: a master that does not answer (master-else-replica)', ()
     const { router, tick, master, config } = setup();
     config.put('breakers/mysql-master/call_timeout_ms', '600');
     await tick();
-    master.hang = new Promise(() => {});
+    hang(master);
     vi.useFakeTimers();
     expect((await settledAfter(memberRead(router), 350)).readFrom).toBe('replica');
     expect(router.status()[0]!.master.unanswered).toBe('no answer to a read within 350 ms');
@@ -743,10 +759,7 @@ describe('shard router: a master that does not answer (master-else-replica)', ()
 
   it('with no replica admitted, waits for the master its own time', async () => {
     const { router, master } = setup();
-    let resume = () => {};
-    master.hang = new Promise((r) => {
-      resume = r;
-    });
+    const resume = hang(master);
     vi.useFakeTimers();
     let settled = false;
     const read = memberRead(router).then((r) => {
@@ -755,14 +768,33 @@ describe('shard router: a master that does not answer (master-else-replica)', ()
     });
     await vi.advanceTimersByTimeAsync(2000);
     expect(settled).toBe(false);
-    master.hang = undefined;
     resume();
     expect((await read).readFrom).toBe('master');
   });
 
-  it('after a failed probe of the master, such reads go to a replica at once until one answers', async () => {
+  it('a read that waits past the budget for a connection of its own pool goes to a replica, without marking the master', async () => {
     const { router, tick, master } = setup();
     await tick();
+    let free = () => {};
+    master.poolWait = new Promise((r) => {
+      free = r;
+    });
+    vi.useFakeTimers();
+    expect((await settledAfter(memberRead(router), 500)).readFrom).toBe('replica');
+    master.poolWait = undefined;
+    free();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(router.status()[0]!.master.unanswered).toBeUndefined();
+    expect((await memberRead(router)).readFrom).toBe('master');
+  });
+
+  it('a failed probe of the master sends such reads to a replica at once until one answers; a busy pool does not', async () => {
+    const { router, tick, master } = setup();
+    await tick();
+    master.busy = true;
+    await tick();
+    expect(router.status()[0]!.master.unanswered).toBeUndefined();
+    master.busy = false;
     master.down = true;
     await tick();
     expect(router.status()[0]!.master.unanswered).toMatch(/^probe failed: /);
@@ -774,14 +806,15 @@ describe('shard router: a master that does not answer (master-else-replica)', ()
     expect((await memberRead(router)).readFrom).toBe('master');
   });
 
-  it('a read that only may use a replica is not one: plain reads and from: master are unchanged', async () => {
-    const { router, tick, master, where } = setup();
+  it('a probe of the master that times out marks it too', async () => {
+    const { router, tick, master } = setup();
     await tick();
-    master.down = true;
-    await tick();
-    master.down = false;
-    expect(await where()).toBe('replica');
-    expect((await router.read('s1', { from: 'master' }, async () => 1)).readFrom).toBe('master');
+    hang(master);
+    vi.useFakeTimers();
+    const round = router.probeOnce();
+    await vi.advanceTimersByTimeAsync(1500);
+    await round;
+    expect(router.status()[0]!.master.unanswered).toBe('probe failed: probe timed out after 1500 ms');
   });
 });
 

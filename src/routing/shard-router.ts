@@ -113,6 +113,14 @@ interface ShardEntry<S extends NodeSession> {
    * answer past the master read budget, or a failed probe; cleared by its next answered probe
    */
   masterUnanswered: string | undefined;
+  /** the probe clock when `masterUnanswered` was set: a probe begun before cannot clear it */
+  masterUnansweredAt: number;
+}
+
+class ProbeTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`probe timed out after ${ms} ms`);
+  }
 }
 
 export interface ReplicaStatus {
@@ -222,15 +230,22 @@ export class ShardRouter<S extends NodeSession> {
   }
 
   /**
-   * The master's answer, else a replica's: the master fails (unreachable, its breaker open), or
-   * does not answer within the master read budget (`MASTER_READ_BUDGET_MS`, at most its breaker's
-   * `call_timeout_ms` minus 250 ms; time this process stalled is given back). Until a probe of the
-   * master answers again (about a second), such reads go to a replica at once, and so they do
-   * after a failed probe of the master: before, each one waited out the breaker's call timeout (2
-   * s) until enough of them had failed to open it (an outside check: token reads of a tenant whose
-   * master was SIGSTOPped took 2 s each). With no replica to ask, the master's own answer (or
-   * failure) is waited for. A replica's answer is waited for as long as its breaker allows (no
-   * ryw budget: giving up would fail a read a slow replica serves).
+   * The master's answer, else a replica's. A read asks a replica when the master fails
+   * (unreachable, its breaker open: no `busy` pool needed), or has not answered within the master
+   * read budget (`MASTER_READ_BUDGET_MS`, at most its breaker's `call_timeout_ms` minus 250 ms;
+   * time this process stalled is given back), this instance's wait for a connection included.
+   * With no replica to ask, or one that fails, the master's own answer (or failure) is waited for.
+   * A replica's answer is waited for as long as its breaker allows (no ryw budget: giving up would
+   * fail a read a slow replica serves).
+   *
+   * The master is taken as not answering (`masterUnanswered`) when it held such a read's query
+   * longer than the budget (the clock starts once the query has a connection: a pool busy with
+   * this instance's own burst is no fault of the master), or a probe of it failed to reach it or
+   * timed out. Until a probe begun after that answers (about a second), such reads go to a replica
+   * at once. Before, each one waited out the breaker's call timeout (2 s) until enough of them had
+   * failed to open it (an outside check: token reads of a tenant whose master was SIGSTOPped took
+   * 2 s each). Revocation and login then rest on a replica's row, as while the master is down:
+   * while no master probe answers, the replica's lag is measured against the master's last sample.
    */
   private async readMasterElseReplica<T>(
     shard: ShardEntry<S>,
@@ -245,15 +260,35 @@ export class ShardRouter<S extends NodeSession> {
       if (served) return served;
       return { value: await shard.master.node.run(fn), readFrom: 'master' };
     }
-    const read = shard.master.node.run(fn);
-    read.catch(() => {}); // abandoned for a replica's answer: must not surface as unhandled
     const budget = Math.min(
       MASTER_READ_BUDGET_MS,
       this.config.current().breakers['mysql-master'].call_timeout_ms - 250,
     );
+    if (budget <= 0) {
+      try {
+        return { value: await shard.master.node.run(fn), readFrom: 'master' };
+      } catch (error) {
+        if (!(error instanceof DependencyError)) throw error;
+        const served = await fromReplica();
+        if (!served) throw error;
+        return served;
+      }
+    }
+    const read = shard.master.node.run(async (session) => {
+      const cancel = stallAwareTimeout(
+        () => this.masterUnanswered(shard, `no answer to a read within ${budget} ms`),
+        budget,
+      );
+      try {
+        return await fn(session);
+      } finally {
+        cancel();
+      }
+    });
+    read.catch(() => {}); // abandoned for a replica's answer: must not surface as unhandled
     let answered: { value: T } | undefined;
     try {
-      answered = budget > 0 ? await this.withinBudget(read, budget) : { value: await read };
+      answered = await this.withinBudget(read, budget);
     } catch (error) {
       if (!(error instanceof DependencyError)) throw error;
       const served = await fromReplica();
@@ -261,16 +296,23 @@ export class ShardRouter<S extends NodeSession> {
       return served;
     }
     if (answered) return { value: answered.value, readFrom: 'master' };
-    const reason = `no answer to a read within ${budget} ms`;
-    if (shard.masterUnanswered === undefined)
-      this.logger.warn(
-        { master: shard.master.name, ms: budget },
-        'master did not answer a read in time; reads that may use a replica go to one until a probe of the master answers',
-      );
-    shard.masterUnanswered = reason;
-    const served = await fromReplica();
+    // a replica that throws what is no dependency failure (not answering) leaves the read to the
+    // master's own answer, as with no replica at all
+    const served = await fromReplica().catch(() => undefined);
     if (served) return served;
     return { value: await read, readFrom: 'master' };
+  }
+
+  /** marks the master as not answering, from the probe clock's now (see readMasterElseReplica) */
+  private masterUnanswered(shard: ShardEntry<S>, reason: string): void {
+    if (this.shards.get(shard.id) !== shard) return; // rebuilt or removed meanwhile
+    if (shard.masterUnanswered === undefined)
+      this.logger.warn(
+        { master: shard.master.name, reason },
+        'master not answering; reads that may use a replica go to one until a probe of the master answers',
+      );
+    shard.masterUnanswered = reason;
+    shard.masterUnansweredAt = ++this.probeClock;
   }
 
   /** `read`'s value, or undefined once `ms` of this process's running time passed without it */
@@ -401,15 +443,22 @@ export class ShardRouter<S extends NodeSession> {
         if (!read) return;
         shard.timeline.record(read.position, this.now());
         shard.lastMaster = { ...read, startedAt };
-        if (shard.masterUnanswered !== undefined)
+        // only a probe begun after the master was marked: one sent before may answer from a
+        // master that hangs since
+        if (shard.masterUnanswered !== undefined && startedAt > shard.masterUnansweredAt) {
           this.logger.info(
             { master: shard.master.name },
             'master answers its probe again; reads use it again',
           );
-        shard.masterUnanswered = undefined;
+          shard.masterUnanswered = undefined;
+        }
       })
       .catch((error: unknown) => {
-        shard.masterUnanswered = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
+        // not reached, or no answer in time; a pool busy with this instance's own calls, or an
+        // answer this code could not read, says nothing of the master
+        const unreached =
+          error instanceof ProbeTimeoutError || (error instanceof DependencyError && !error.busy);
+        if (unreached) this.masterUnanswered(shard, `probe failed: ${(error as Error).message}`);
       });
     const replicas = shard.replicas.map(async (replica) => {
       const previous = replica.position && { position: replica.position, at: replica.positionAt };
@@ -511,7 +560,7 @@ export class ShardRouter<S extends NodeSession> {
   ): Promise<{ position: GtidPosition; state?: ReadonlyMap<string, bigint>; stopped?: string } | undefined> {
     if (entry.probing || this.closed) return undefined;
     entry.probing = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancel = () => {};
     const probe = entry.node
       .run(async (session) => {
         const text = await session.position(role);
@@ -539,9 +588,11 @@ export class ShardRouter<S extends NodeSession> {
       .finally(() => {
         entry.probing = false;
       });
+    // stall-aware: a probe whose answer waited on the socket while this process did not run is
+    // no fault of the node
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`probe timed out after ${this.probeTimeoutMs} ms`)),
+      cancel = stallAwareTimeout(
+        () => reject(new ProbeTimeoutError(this.probeTimeoutMs)),
         this.probeTimeoutMs,
       );
     });
@@ -549,7 +600,7 @@ export class ShardRouter<S extends NodeSession> {
     try {
       return await Promise.race([probe, timeout]);
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
   }
 
@@ -657,6 +708,7 @@ export class ShardRouter<S extends NodeSession> {
       timeline: sameMaster ? old.timeline : new MasterTimeline(),
       lastMaster: sameMaster ? old.lastMaster : undefined,
       masterUnanswered: sameMaster ? old.masterUnanswered : undefined,
+      masterUnansweredAt: sameMaster ? old.masterUnansweredAt : 0,
     };
   }
 
