@@ -1216,6 +1216,16 @@ describe('library routes (memory adapters)', () => {
       [{ field: 'body', message: 'this route takes no body (send none, or {})' }],
     ]);
     // the loan was not returned by the refused request; `{}` counts as no body
+    // `{}` only as JSON, as any body (it was taken as text/plain)
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const typed = await app.request(`/v1/loans/${loan.json.id}/return`, {
+        method: 'POST',
+        headers: { 'X-Tenant-ID': 'acme', Authorization: `Bearer ${lib.token}`, 'Content-Type': type },
+        body: '{}',
+      });
+      const json = (await typed.json()) as { errors?: { field: string }[] };
+      expect([typed.status, json.errors?.[0]?.field], type).toEqual([415, 'header.Content-Type']);
+    }
     const returned = await call('POST', `/v1/loans/${loan.json.id}/return`, { token: lib.token, body: {} });
     expect(returned.status).toBe(200);
     const del = await call('DELETE', `/v1/books/${book.json.id}`, { token: lib.token, body: 'hello' });
