@@ -404,6 +404,23 @@ describe('CircuitBreaker', () => {
     expect(breaker.view()).toMatchObject({ state: 'half_open', since, settings: { call_timeout_ms: 999 } });
   });
 
+  it('a failure_threshold lowered to the failures counted opens a closed breaker at once, not at the next failure', async () => {
+    const { breaker, settings, transitions } = setup({ failure_threshold: 5 });
+    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(boom).catch(() => {});
+    settings.failure_threshold = 3;
+    breaker.settingsChanged();
+    expect(breaker.state).toBe('closed');
+    settings.failure_threshold = 2;
+    breaker.settingsChanged();
+    expect(breaker.state).toBe('open');
+    expect(transitions.at(-1)?.reason).toBe('failure_threshold lowered to 2: 2 failure(s) counted');
+    // a raised one later changes nothing more
+    settings.failure_threshold = 5;
+    breaker.settingsChanged();
+    expect(breaker.state).toBe('open');
+  });
+
   it('does not count caller errors marked as non-failures', async () => {
     const { breaker } = setup({ failure_threshold: 1 });
     await breaker.execute(boom, { isFailure: () => false }).catch(() => {});

@@ -246,9 +246,30 @@ export class CircuitBreaker {
     };
   }
 
-  /** Re-arm the open→half-open timer after `reset_timeout_ms` changed (state is kept). */
+  /**
+   * After a settings change: an open breaker re-arms its open→half-open timer (`reset_timeout_ms`);
+   * a closed one whose count already reaches a lowered `failure_threshold` opens now, as the next
+   * failure would have opened it (an operator lowers it to cut off a node that hangs: before, each
+   * instance waited for one more failure, a call timeout, an outside check). Nothing else changes
+   * state.
+   */
   settingsChanged(): void {
     if (this.current === 'open') this.armTimer();
+    if (this.current !== 'closed') return;
+    const threshold = this.settings().failure_threshold;
+    if (this.writeFailures >= threshold) {
+      this.openedByWrites = true;
+      this.transition(
+        'open',
+        `failure_threshold lowered to ${threshold}: ${this.writeFailures} write(s) in a row failed`,
+      );
+    } else if (this.failures >= threshold) {
+      this.openedByWrites = false;
+      this.transition(
+        'open',
+        `failure_threshold lowered to ${threshold}: ${this.failures} failure(s) counted`,
+      );
+    }
   }
 
   /**
