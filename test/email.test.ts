@@ -571,6 +571,28 @@ describe('email side effects', () => {
     for (const name of ['rabbitmq', 'mysql-master:shard-1', 'mysql-master:shard-2'])
       expect(names).toContain(name);
   });
+
+  it('answers /health/config: a value put in etcd that the worker rejects is listed with its reason, the last good one applied', async () => {
+    const key = 'breakers/rabbitmq/half_open_max_calls';
+    const restore = etcdOverride(key, 'abc');
+    try {
+      type Health = {
+        rejected: { key: string; reason: string }[];
+        applied: { breakers: { rabbitmq: { half_open_max_calls: number } } };
+      };
+      const body = await waitFor(
+        async () => {
+          const h = (await (await fetch(`${workerUrl}/health/config`)).json()) as Health;
+          return h.rejected.some((r) => r.key === key) ? h : undefined;
+        },
+        { timeoutMs: 5000, intervalMs: 100, what: `the worker lists ${key} as rejected` },
+      );
+      expect(body.rejected.find((r) => r.key === key)?.reason).toContain('whole number');
+      expect(typeof body.applied.breakers.rabbitmq.half_open_max_calls).toBe('number');
+    } finally {
+      restore();
+    }
+  });
 });
 
 describe('outbox retention (mail/outbox_retention_hours, live from etcd)', () => {

@@ -12,13 +12,13 @@ afterEach(() => {
   server?.close();
 });
 
-async function serve(): Promise<{ base: string; breakers: BreakerRegistry }> {
+async function serve(): Promise<{ base: string; breakers: BreakerRegistry; config: MemoryConfigStore }> {
   const config = new MemoryConfigStore({ initial: { 'breakers/rabbitmq/failure_threshold': '3' } });
   const metrics = createNoopMetrics();
   const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics });
   server = createServer(workerHttpHandler({ metrics, breakers, config }));
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, breakers };
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, breakers, config };
 }
 
 describe('the email worker HTTP port', () => {
@@ -39,6 +39,19 @@ describe('the email worker HTTP port', () => {
       ['rabbitmq', 'rabbitmq', 'closed'],
     ]);
     expect(body.breakers.find((b) => b.name === 'rabbitmq')?.settings.failure_threshold).toBe(3);
+  });
+
+  it('answers /health/config as the API instances do: a rejected key with its reason, the last good value applied', async () => {
+    const { base, config } = await serve();
+    config.put('breakers/rabbitmq/failure_threshold', 'abc');
+    const r = await fetch(`${base}/health/config`);
+    expect([r.status, r.headers.get('content-type')]).toEqual([200, 'application/json']);
+    const body = (await r.json()) as {
+      rejected: { key: string; reason: string }[];
+      applied: { breakers: { rabbitmq: { failure_threshold: number } } };
+    };
+    expect(body.rejected.map((x) => x.key)).toEqual(['breakers/rabbitmq/failure_threshold']);
+    expect(body.applied.breakers.rabbitmq.failure_threshold).toBe(3);
   });
 
   it('serves /metrics, 404 elsewhere, 204 to OPTIONS and 405 for another method, both with Allow', async () => {

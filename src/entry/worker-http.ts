@@ -1,16 +1,20 @@
 /**
- * The email worker's HTTP port (SHARDGATE_WORKER_METRICS_PORT): `GET /metrics` (Prometheus text)
- * and `GET /health/circuit-breakers`, the worker's own breakers — `rabbitmq` and
+ * The email worker's HTTP port (SHARDGATE_WORKER_METRICS_PORT): `GET /metrics` (Prometheus text),
+ * `GET /health/circuit-breakers`, the worker's own breakers — `rabbitmq` and
  * `mysql-master:<shard>` for the outbox — in the shape the API instances answer there
- * (CONTRACT.md §6), so every dependency call's breaker is visible somewhere. Anything else is 404;
+ * (CONTRACT.md §6), so every dependency call's breaker is visible somewhere, and `GET
+ * /health/config` as the instances answer it (a value the worker rejected was in its log only: an
+ * outside check). Anything else is 404;
  * OPTIONS is 204 and a method other than GET or HEAD 405, both with `Allow`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { configHealth } from '../config/config-health.js';
 import type { ConfigStore } from '../config/interface.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 
 const ALLOW = 'GET, HEAD, OPTIONS';
+const PATHS = new Set(['/metrics', '/health/circuit-breakers', '/health/config']);
 
 export function workerHttpHandler({
   metrics,
@@ -22,11 +26,11 @@ export function workerHttpHandler({
   config: ConfigStore;
 }): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
-    const path = req.url?.split('?')[0];
-    if (path !== '/metrics' && path !== '/health/circuit-breakers') {
+    const path = req.url?.split('?')[0] ?? '';
+    if (!PATHS.has(path)) {
       res
         .writeHead(404, { 'Content-Type': 'text/plain' })
-        .end('not found; GET /metrics or GET /health/circuit-breakers\n');
+        .end('not found; GET /metrics, /health/circuit-breakers or /health/config\n');
       return;
     }
     if (req.method === 'OPTIONS') {
@@ -42,7 +46,11 @@ export function workerHttpHandler({
       res.writeHead(200, { 'Content-Type': contentType }).end(req.method === 'HEAD' ? undefined : body);
       return;
     }
-    const body = JSON.stringify({ configRevision: config.current().revision, breakers: breakers.list() });
+    const body = JSON.stringify(
+      path === '/health/config'
+        ? configHealth(config)
+        : { configRevision: config.current().revision, breakers: breakers.list() },
+    );
     res
       .writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
       .end(req.method === 'HEAD' ? undefined : body);

@@ -7,6 +7,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
+import { configHealth } from '../config/config-health.js';
 import { jsonResponse } from '../http/response-headers.js';
 
 const statusBody = z.object({ status: z.string() }).openapi('HealthStatus');
@@ -142,36 +143,6 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
         200: { description: 'config state', content: { 'application/json': { schema: configBody } } },
       },
     }),
-    (c) => {
-      const { config } = c.get('services');
-      const s = config.status();
-      const snap = config.current();
-      return jsonResponse(
-        c,
-        {
-          revision: s.revision,
-          etcdRevision: s.etcdRevision,
-          loaded: s.loaded,
-          connected: s.connected,
-          source: s.source,
-          lastError: s.lastError,
-          loadedAt: s.loadedAt,
-          lastChangeAt: s.lastChangeAt,
-          rejected: [...s.rejected],
-          applied: {
-            shards: Object.fromEntries(snap.shards),
-            tenants: snap.tenants.size,
-            placement: snap.placement ?? null,
-            breakers: snap.breakers,
-            cache: snap.cache,
-            replication: snap.replication,
-            mail: snap.mail,
-            cors: snap.cors,
-            lbWeights: Object.fromEntries(snap.lbWeights),
-          },
-        },
-        200,
-      );
-    },
+    (c) => jsonResponse(c, configHealth(c.get('services').config), 200),
   );
 }
