@@ -17,7 +17,7 @@ export function validationProblem(target: string, error: z.ZodError): ProblemErr
       }));
     }
     const k = issue.path.join('.');
-    return [{ field: k ? `${part}.${k}` : part, message: issue.message }];
+    return [{ field: k ? `${part}.${k}` : part, message: issueMessage(issue) }];
   });
   // one message per field: the first check it failed (`1e300` is both too big and not an integer)
   const seen = new Set<string>();
@@ -35,6 +35,19 @@ export function validationProblem(target: string, error: z.ZodError): ProblemErr
       (more > 0 ? `; and ${more} more invalid field${more === 1 ? '' : 's'}` : ''),
     extra: { errors: listed },
   });
+}
+
+/**
+ * A wrong type in words, not zod's ("Invalid input: expected string, received undefined": an
+ * outside check of the first hour): a field left out is `required`, else what it must be and
+ * what was sent (`must be a number, not a string`). Every other issue keeps the schema's message.
+ */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'invalid_type') return issue.message;
+  const received = /received (\w+)$/.exec(issue.message)?.[1];
+  if (received === 'undefined') return 'required';
+  const article = /^[aeiou]/.test(issue.expected) ? 'an' : 'a';
+  return `must be ${article} ${issue.expected}${received ? `, not ${received === 'null' ? 'null' : `${/^[aeiou]/.test(received) ? 'an' : 'a'} ${received}`}` : ''}`;
 }
 
 /** at most this many fields are named in one 400 */
