@@ -573,7 +573,7 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
       expect(byId.get(orphan)).toMatchObject({
         shard: missingShard,
         status: 'active',
-        problem: `unknown shard "${missingShard}"`,
+        problem: expect.stringMatching(new RegExp(`^unknown shard "${missingShard}" \\(known: .*shard-1`)),
       });
       expect(byId.get(notJson)).toMatchObject({
         shard: null,
@@ -599,7 +599,7 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
       expect(show.code).toBe(0);
       expect(JSON.parse(show.stdout)).toMatchObject({
         id: orphan,
-        problem: `unknown shard "${missingShard}"`,
+        problem: expect.stringMatching(new RegExp(`^unknown shard "${missingShard}" \\(known: .*shard-1`)),
       });
       expect(ctl(['tenants', 'show', orphan]).stdout).toContain(`problem: unknown shard "${missingShard}"`);
 
