@@ -573,7 +573,7 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
       expect(byId.get(orphan)).toMatchObject({
         shard: missingShard,
         status: 'active',
-        problem: expect.stringMatching(new RegExp(`^unknown shard "${missingShard}" \\(known: .*shard-1`)),
+        problem: `unknown shard "${missingShard}"`,
       });
       expect(byId.get(notJson)).toMatchObject({
         shard: null,
@@ -599,7 +599,7 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
       expect(show.code).toBe(0);
       expect(JSON.parse(show.stdout)).toMatchObject({
         id: orphan,
-        problem: expect.stringMatching(new RegExp(`^unknown shard "${missingShard}" \\(known: .*shard-1`)),
+        problem: `unknown shard "${missingShard}"`,
       });
       expect(ctl(['tenants', 'show', orphan]).stdout).toContain(`problem: unknown shard "${missingShard}"`);
 

@@ -260,17 +260,10 @@ describe('ConfigState', () => {
     const s = new ConfigState();
     s.load([['tenants/acme', '{"shard":"s1"}', 1]]);
     expect(s.snapshot.tenants.size).toBe(0);
-    expect(s.rejected[0]).toMatchObject({
-      key: 'tenants/acme',
-      reason: 'unknown shard "s1" (no shard is configured)',
-    });
+    expect(s.rejected[0]).toMatchObject({ key: 'tenants/acme', reason: 'unknown shard "s1"' });
     s.put('shards/s1', shard(3316), 2);
     expect(s.snapshot.tenants.get('acme')).toEqual({ shard: 's1', status: 'active' });
     expect(s.rejected).toEqual([]);
-    // a typo names the shards there are
-    s.put('tenants/typo', '{"shard":"s9"}', 3);
-    expect(s.rejected).toEqual([{ key: 'tenants/typo', reason: 'unknown shard "s9" (known: s1)' }]);
-    s.delete('tenants/typo', 4);
   });
 
   it('keeps a deleted shard that still holds tenants', () => {
@@ -346,7 +339,7 @@ describe('ConfigState', () => {
     s.put('tenants/acme', '{"shard":"s2","status":"active"}', 9);
     s.put('cache/ttl_seconds', '30', 10);
     expect(s.snapshot.shards.has('s1')).toBe(false);
-    expect(s.rejected.find((r) => r.key === 'tenants/new')?.reason).toMatch(/^unknown shard "s1" \(known: /);
+    expect(s.rejected.find((r) => r.key === 'tenants/new')?.reason).toBe('unknown shard "s1"');
     // and a shard deleted in the same change as a new tenant naming it is not kept for it
     const t = new ConfigState();
     t.load([['shards/s1', shard(3316), 1]]);

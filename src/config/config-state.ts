@@ -413,7 +413,7 @@ export class ConfigState {
       return why.length > 0 ? why.join('; ') : undefined;
     }
     if (parsed.type === 'tenant' && !good.has(`shards/${parsed.value.shard}`)) {
-      return `unknown shard "${parsed.value.shard}" (${knownShards(good)})`;
+      return `unknown shard "${parsed.value.shard}"`;
     }
     if (parsed.type === 'tenant' && this.keptShards.has(parsed.value.shard)) {
       const was = before?.parsed.type === 'tenant' ? before.parsed.value.shard : undefined;
@@ -506,15 +506,4 @@ export class ConfigState {
       instances,
     };
   }
-}
-
-/** the shards a tenant may name, for a refusal that names an unknown one (at most 10 listed) */
-function knownShards(good: Map<string, GoodEntry>): string {
-  const ids = [...good.keys()]
-    .filter((k) => k.startsWith('shards/'))
-    .map((k) => k.slice('shards/'.length))
-    .sort();
-  if (ids.length === 0) return 'no shard is configured';
-  const listed = ids.slice(0, 10).join(', ');
-  return `known: ${listed}${ids.length > 10 ? `, and ${ids.length - 10} more` : ''}`;
 }
