@@ -806,6 +806,66 @@ describe('shard router: a master that does not answer (master-else-replica)', ()
     expect((await memberRead(router)).readFrom).toBe('master');
   });
 
+  it('a probe begun before the mark cannot clear it: its answer may predate the hang', async () => {
+    const { router, tick, master } = setup();
+    await tick();
+    vi.useFakeTimers();
+    // a probe whose answer takes 800 ms, begun before the master hangs
+    master.positionDelayMs = 800;
+    const early = router.probeOnce();
+    hang(master);
+    const read = memberRead(router);
+    await vi.advanceTimersByTimeAsync(500);
+    expect((await read).readFrom).toBe('replica');
+    expect(router.status()[0]!.master.unanswered).toBe('no answer to a read within 500 ms');
+    await vi.advanceTimersByTimeAsync(300);
+    await early;
+    expect(router.status()[0]!.master.unanswered).toBe('no answer to a read within 500 ms');
+  });
+
+  it('a probe that times out waiting for a connection of its own pool does not mark the master', async () => {
+    const { router, tick, master } = setup();
+    await tick();
+    master.poolWait = new Promise(() => {});
+    vi.useFakeTimers();
+    const round = router.probeOnce();
+    await vi.advanceTimersByTimeAsync(1500);
+    await round;
+    expect(router.status()[0]!.master.unanswered).toBeUndefined();
+  });
+
+  it('while the master is marked, a replica read that fails with a query error falls back to the master', async () => {
+    const { router, tick, master, replica } = setup();
+    await tick();
+    master.down = true;
+    await tick();
+    master.down = false;
+    expect(router.status()[0]!.master.unanswered).toBeDefined();
+    const r = await router.read('s1', { from: 'master-else-replica' }, async (s) => {
+      if (s.server === replica) throw new Error('Unknown column');
+      return s.server;
+    });
+    expect([r.readFrom, r.value]).toEqual(['master', master]);
+  });
+
+  it('a mark outlives a rebuild of the shard that keeps its master, not one that changes it', async () => {
+    const { router, tick, master, config } = setup();
+    await tick();
+    master.down = true;
+    await tick();
+    master.down = false;
+    config.put('shards/s1', shardJson([{ port: 1001, weight: 2 }]));
+    expect(router.status()[0]!.master.unanswered).toMatch(/^probe failed: /);
+    config.put(
+      'shards/s1',
+      JSON.stringify({
+        master: { host: 'db', port: 1009 },
+        replicas: [{ host: 'db', port: 1001, weight: 2 }],
+      }),
+    );
+    expect(router.status()[0]!.master.unanswered).toBeUndefined();
+  });
+
   it('a probe of the master that times out marks it too', async () => {
     const { router, tick, master } = setup();
     await tick();

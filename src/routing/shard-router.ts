@@ -118,7 +118,11 @@ interface ShardEntry<S extends NodeSession> {
 }
 
 class ProbeTimeoutError extends Error {
-  constructor(ms: number) {
+  /** `onServer`: the probe had its connection and waited on the node (else on this process's pool) */
+  constructor(
+    ms: number,
+    readonly onServer: boolean,
+  ) {
     super(`probe timed out after ${ms} ms`);
   }
 }
@@ -255,8 +259,18 @@ export class ShardRouter<S extends NodeSession> {
       const served = await this.readFromReplica(shard, undefined, fn, { bounded: false });
       return served === NOT_REACHED ? undefined : { value: served as T, readFrom: 'replica' };
     };
+    // where the master's answer can still serve the read: a replica that throws what is no
+    // dependency failure (a query error) leaves it to the master, logged, as with no replica
+    const fromReplicaElseMaster = () =>
+      fromReplica().catch((error: unknown) => {
+        this.logger.warn(
+          { shard: shard.id, err: (error as Error).message },
+          'replica read failed; reading from master',
+        );
+        return undefined;
+      });
     if (shard.masterUnanswered !== undefined) {
-      const served = await fromReplica();
+      const served = await fromReplicaElseMaster();
       if (served) return served;
       return { value: await shard.master.node.run(fn), readFrom: 'master' };
     }
@@ -296,16 +310,17 @@ export class ShardRouter<S extends NodeSession> {
       return served;
     }
     if (answered) return { value: answered.value, readFrom: 'master' };
-    // a replica that throws what is no dependency failure (not answering) leaves the read to the
-    // master's own answer, as with no replica at all
-    const served = await fromReplica().catch(() => undefined);
+    const served = await fromReplicaElseMaster();
     if (served) return served;
     return { value: await read, readFrom: 'master' };
   }
 
   /** marks the master as not answering, from the probe clock's now (see readMasterElseReplica) */
-  private masterUnanswered(shard: ShardEntry<S>, reason: string): void {
-    if (this.shards.get(shard.id) !== shard) return; // rebuilt or removed meanwhile
+  private masterUnanswered(seen: ShardEntry<S>, reason: string): void {
+    // the shard as it is now: rebuilt meanwhile with the same master (a replica changed), the
+    // mark holds for it; removed, or with another master, it does not
+    const shard = this.shards.get(seen.id);
+    if (!shard || nodeSpecKey(shard.master.spec) !== nodeSpecKey(seen.master.spec)) return;
     if (shard.masterUnanswered === undefined)
       this.logger.warn(
         { master: shard.master.name, reason },
@@ -456,8 +471,11 @@ export class ShardRouter<S extends NodeSession> {
       .catch((error: unknown) => {
         // not reached, or no answer in time; a pool busy with this instance's own calls, or an
         // answer this code could not read, says nothing of the master
+        // a timeout only once the probe had its connection: one that waited for this process's
+        // own busy pool (writes on row locks, a burst) says nothing of the master
         const unreached =
-          error instanceof ProbeTimeoutError || (error instanceof DependencyError && !error.busy);
+          (error instanceof ProbeTimeoutError && error.onServer) ||
+          (error instanceof DependencyError && !error.busy);
         if (unreached) this.masterUnanswered(shard, `probe failed: ${(error as Error).message}`);
       });
     const replicas = shard.replicas.map(async (replica) => {
@@ -561,8 +579,10 @@ export class ShardRouter<S extends NodeSession> {
     if (entry.probing || this.closed) return undefined;
     entry.probing = true;
     let cancel = () => {};
+    let onServer = false;
     const probe = entry.node
       .run(async (session) => {
+        onServer = true;
         const text = await session.position(role);
         const position = parseGtid(session.flavour, text);
         if (!position) throw new Error(`unparseable GTID position "${text.slice(0, 80)}"`);
@@ -592,7 +612,7 @@ export class ShardRouter<S extends NodeSession> {
     // no fault of the node
     const timeout = new Promise<never>((_, reject) => {
       cancel = stallAwareTimeout(
-        () => reject(new ProbeTimeoutError(this.probeTimeoutMs)),
+        () => reject(new ProbeTimeoutError(this.probeTimeoutMs, onServer)),
         this.probeTimeoutMs,
       );
     });
