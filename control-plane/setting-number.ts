@@ -1,7 +1,7 @@
 /**
  * A number typed for a whole-number key (`breakers set`, `lb weight`; every breaker setting and
- * LB weight is a whole number in the schema): digits only, blanks around them ignored, leading
- * zeros allowed (`007` is 7), no sign, no fraction (`7.0`, `-0` refused, as `--weight` and `@w`
+ * LB weight is a whole number in the schema): digits only, blanks around them ignored, no
+ * leading zero (`007`, as the instances refuse it), no sign, no fraction (`7.0`, `-0` refused, as `--weight` and `@w`
  * refuse them: whole-number.ts), within the key's schema range. Answered with the canonical
  * decimal form written to etcd (`7`); a stored `7.0` put by etcdctl, which the instances reject,
  * is rewritten as `7` (change-plan.ts compares parsed values).

@@ -132,7 +132,7 @@ export async function setBreaker(
   value: string,
 ): Promise<void> {
   const key = `breakers/${kind}/${setting}`;
-  // digits only, written in canonical form ("007" → "7"; "7.0" refused: a whole-number setting), as
+  // digits only, written in canonical form (" 7" → "7"; "007" and "7.0" refused), as
   // `lb weight` does; a value that says the same as etcd's (7 beside a stored "7.0") writes nothing
   const r = settingNumber(key, value);
   if (!r.ok) throw new UserError(`invalid ${ctx.prefix}${key}: ${r.reason}`);

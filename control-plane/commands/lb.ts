@@ -1,6 +1,6 @@
 /**
  * `lb weight <instanceId> <weight>`: write `lb/weights/<id>` (a whole number 0–256, digits only,
- * written in canonical form: `007` is 7; `7.0` and `-0` refused; 0 = drain; setting-number.ts,
+ * written in canonical form: ` 7` is 7; `007`, `7.0` and `-0` refused; 0 = drain; setting-number.ts,
  * as `breakers set`). An instance that is not registered now (no
  * `instances/<id>`: down, not started yet, or a typo) still gets its weight, with a warning on
  * stderr naming it, printed once the write is done. A 0 that would leave no registered instance

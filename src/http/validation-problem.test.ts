@@ -19,13 +19,17 @@ describe('validationProblem', () => {
       copies: z.number(),
       tags: z.array(z.string()),
       ok: z.boolean(),
+      n: z.number().int(),
+      own: z.string({ error: 'a name, please' }),
     });
-    const error = schema.safeParse({ copies: '3', tags: {}, ok: null }).error!;
+    const error = schema.safeParse({ copies: '3', tags: {}, ok: null, n: 3.5, own: 1 }).error!;
     expect(validationProblem('json', error).init.extra?.errors).toEqual([
       { field: 'body.email', message: 'required' },
       { field: 'body.copies', message: 'must be a number, not a string' },
       { field: 'body.tags', message: 'must be an array, not an object' },
       { field: 'body.ok', message: 'must be a boolean, not null' },
+      { field: 'body.n', message: 'must be a whole number, not a number' },
+      { field: 'body.own', message: 'a name, please' },
     ]);
   });
 

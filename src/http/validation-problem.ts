@@ -40,14 +40,21 @@ export function validationProblem(target: string, error: z.ZodError): ProblemErr
 /**
  * A wrong type in words, not zod's ("Invalid input: expected string, received undefined": an
  * outside check of the first hour): a field left out is `required`, else what it must be and
- * what was sent (`must be a number, not a string`). Every other issue keeps the schema's message.
+ * what was sent (`must be a number, not a string`; an integer is `a whole number`). Only zod's
+ * own wording is rewritten: a message a schema gives itself, and every other issue, stay.
  */
 function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code !== 'invalid_type') return issue.message;
-  const received = /received (\w+)$/.exec(issue.message)?.[1];
+  const zods = /^Invalid input: expected (\w+), received (\w+)$/.exec(issue.message);
+  if (issue.code !== 'invalid_type' || !zods) return issue.message;
+  const [, expected, received] = zods as unknown as [string, string, string];
   if (received === 'undefined') return 'required';
-  const article = /^[aeiou]/.test(issue.expected) ? 'an' : 'a';
-  return `must be ${article} ${issue.expected}${received ? `, not ${received === 'null' ? 'null' : `${/^[aeiou]/.test(received) ? 'an' : 'a'} ${received}`}` : ''}`;
+  const noun = (type: string) =>
+    type === 'int'
+      ? 'a whole number'
+      : type === 'null' || type === 'NaN' || type === 'never'
+        ? type
+        : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+  return `must be ${noun(expected)}, not ${noun(received)}`;
 }
 
 /** at most this many fields are named in one 400 */
