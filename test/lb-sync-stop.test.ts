@@ -7,10 +7,11 @@
  * A private HAProxy process (its own runtime socket, one backend, no checks) stands in for the
  * stack's, so neither the stack's own lb-sync nor an instance's agent-check can apply the weight
  * for it: the weight in it can only come from the daemon under test. The HAProxy is SIGSTOPped so
- * the daemon's tick, started by an etcd change, waits on its socket (for under the runtime API's
- * 2 s answer timeout); the daemon gets SIGTERM meanwhile, and the HAProxy is resumed.
+ * the daemon's tick, started by an etcd change, waits on its socket (seen in the listener's
+ * backlog; for under the runtime API's 2 s answer timeout); the daemon gets SIGTERM meanwhile,
+ * and the HAProxy is resumed.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +56,18 @@ function startChild(command: string, args: string[]): { child: ChildProcess; out
   child.stderr!.on('data', (d) => (output += String(d)));
   children.push(child);
   return { child, output: () => output };
+}
+
+/**
+ * Connections waiting in the private HAProxy's runtime socket for it to accept them (the
+ * listener's Recv-Q in `ss`): with HAProxy stopped, the daemon's tick is one of them once it has
+ * sent its command. HAProxy binds the socket under a temporary name and renames it, so `ss`
+ * lists it as `<socket>.<pid>.tmp`.
+ */
+function waitingOnSocket(): number {
+  const lines = execFileSync(binary('ss'), ['-xlnH'], { encoding: 'utf8' }).split('\n');
+  const line = lines.find((l) => l.includes(`${socket}.`) || l.includes(`${socket} `));
+  return Number(line?.trim().split(/\s+/)[2] ?? 0);
 }
 
 async function weight(): Promise<number | undefined> {
@@ -109,10 +122,15 @@ describe('lb sync --watch stopped during a tick', () => {
     let resumed = false;
     try {
       etcdPut(KEY, '7');
-      // the change reaches the daemon within milliseconds; its tick then waits on the socket
-      await sleep(400);
+      // the change reaches the daemon; its tick then waits on the socket (under the runtime
+      // API's 2 s answer timeout from here on)
+      await waitFor(() => waitingOnSocket() > 0, {
+        timeoutMs: 1500,
+        intervalMs: 20,
+        what: `the daemon's tick waiting on the stopped HAProxy: ${daemon.output()}`,
+      });
       daemon.child.kill('SIGTERM');
-      await sleep(400);
+      await sleep(300);
       // still there: it waits for the tick, which waits for HAProxy
       expect(daemon.child.exitCode, daemon.output()).toBeNull();
       expect(daemon.child.signalCode, daemon.output()).toBeNull();
