@@ -300,9 +300,12 @@ describe('circuit breakers with live settings', () => {
       const putter = await etcdQuickPutter();
       putters.push(putter);
       // On a busy box the put may apply after the ~500 ms spell ended: a probe of the dead master
-      // then opened it again (state `open`, `since` well after the spell began), which says
-      // nothing of the change; such a try is made again with another spell, up to 3 times. Any
-      // other outcome (closed, or a new half-open spell) is the change resetting the state.
+      // then opened it again (state `open`, `since` after the spell began), which says nothing of
+      // the change; such a try is made again with another spell, up to 3 times. The first spell
+      // may be short too: the breaker was opened by a write, not a probe, so its reset timer can
+      // end just before a probe (one CI-like run: half-open at .369, a probe reopened it at
+      // .402). Any other outcome (closed, or a new half-open spell) is the change resetting the
+      // state, and so is an `open` in all three tries.
       for (let attempt = 1; ; attempt++) {
         const half = await waitFor(
           async () => {
@@ -321,8 +324,7 @@ describe('circuit breakers with live settings', () => {
           },
           { timeoutMs: 2000, intervalMs: 20, what: 'new call_timeout_ms in force' },
         );
-        const reopenedByProbe =
-          after.state === 'open' && Date.parse(after.since) >= Date.parse(half.since) + 300;
+        const reopenedByProbe = after.state === 'open' && Date.parse(after.since) > Date.parse(half.since);
         if (reopenedByProbe && attempt < 3) continue;
         expect(after.state).toBe('half_open');
         expect(after.since).toBe(half.since);
