@@ -339,9 +339,13 @@ describe('shardgate-ctl tenants move', () => {
     // `tenant_moved` (before: 6–50 of 150 per run)
     // `write_outcome_unknown` is the documented answer of a COMMIT the master did not confirm
     // within the breaker's call timeout (a slow host, the move copying rows meanwhile: 6 of 150
-    // on one run); such a registration may or may not be there, on the new shard only
+    // on one run); such a registration may or may not be there, on the new shard only.
+    // `write_contended` and `dependency_busy` are the documented answers of a write that waited
+    // past the call timeout for rows or for a connection, not applied (a CI run on a host at half
+    // its usual speed: 5 and 3 of 150); the checks below hold them to it, as they are not 201s
+    const notApplied = new Set(['tenant_readonly', 'write_contended', 'dependency_busy']);
     const unexpected = answers.filter(
-      (a) => a.status !== 201 && a.code !== 'tenant_readonly' && a.code !== 'write_outcome_unknown',
+      (a) => a.status !== 201 && !notApplied.has(a.code ?? '') && a.code !== 'write_outcome_unknown',
     );
     expect(unexpected).toEqual([]);
     const created201 = answers
