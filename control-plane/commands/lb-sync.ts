@@ -220,17 +220,17 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     if (pending !== 'all') for (const c of weighted) pending.add(c.key.slice(WEIGHT_KEY.length));
     if (weighted.length > 0 || changes.some((c) => c.key === CORS_ORIGINS_KEY)) ticks.run();
   });
-  stamp(
-    `lb sync watching ${ctx.prefix}${WEIGHT_KEY} and ${ctx.prefix}${CORS_ORIGINS_KEY} → ${socketPath} backend ${backend}`,
-  );
-  await store.start();
-  ticks.run();
-  const interval = setInterval(() => ticks.run(), intervalMs);
-  await new Promise<void>((done, failed) => {
-    let stopped = false;
+  // A stop (SIGTERM, SIGINT, or `fail`) is taken from before etcd is first read: one during the
+  // start, which waits as long as etcd does not answer, ends it with no tick and exit 0. Without a
+  // handler yet, the signal's default action killed the process outright (a supervisor's SIGTERM
+  // during a slow start). A second signal once stopping has its default action again: it ends a
+  // stop stuck on HAProxy.
+  let stopping = false;
+  let interval: ReturnType<typeof setInterval> | undefined;
+  const ended = new Promise<void>((done, failed) => {
     const stop = (error?: Error) => {
-      if (stopped) return;
-      stopped = true;
+      if (stopping) return;
+      stopping = true;
       clearInterval(interval);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
@@ -246,4 +246,13 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+  stamp(
+    `lb sync watching ${ctx.prefix}${WEIGHT_KEY} and ${ctx.prefix}${CORS_ORIGINS_KEY} → ${socketPath} backend ${backend}`,
+  );
+  await Promise.race([store.start().catch((error: Error) => fail(error)), ended.catch(() => {})]);
+  if (!stopping) {
+    ticks.run();
+    interval = setInterval(() => ticks.run(), intervalMs);
+  }
+  await ended;
 }
