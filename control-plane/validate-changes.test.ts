@@ -131,6 +131,18 @@ describe('validateChanges / problemsMessage', () => {
     expect(problems.map((p) => p.key)).toContain('tenants/a');
   });
 
+  it('names the known shards with an unknown one, not a deleted or invalid one', () => {
+    const entries: [string, string][] = [...base, ['shards/s3', '{"master":{}}']];
+    const problems = problemsOf(entries, [
+      ['tenants/c', tenantOn('s9')],
+      ['shards/s2', undefined],
+    ]);
+    expect(problems.find((p) => p.key === 'tenants/c')?.reason).toBe('unknown shard "s9" (known: s1)');
+    expect(problems.map((p) => p.key)).toContain('shards/s2');
+    const none = problemsOf([], [['tenants/c', tenantOn('s9')]]);
+    expect(none).toEqual([{ key: 'tenants/c', reason: 'unknown shard "s9" (known: none)' }]);
+  });
+
   it('lists every invalid key in one line', () => {
     const problems = problemsOf(base, [
       ['breakers/default/failure_threshold', 'banana'],

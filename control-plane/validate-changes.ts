@@ -108,9 +108,29 @@ export function validateChanges(
     ...after.rejected
       .filter((r) => !restated.has(r.key) && (changed.has(r.key) || !beforeKeys.has(`${r.key}\0${r.reason}`)))
       // the write is refused whole: no value of it is "kept", the reason alone is the problem
-      .map((r) => ({ ...r, reason: r.reason.replace(/; keeping last good value$/, '') })),
+      .map((r) => ({
+        ...r,
+        reason: withKnownShards(r.reason.replace(/; keeping last good value$/, ''), next, after),
+      })),
   );
   return problems;
+}
+
+/**
+ * An "unknown shard" reason with the shards a tenant or the placement may name once the request
+ * is applied: the valid `shards/*` keys (not one deleted, even if the instances keep it for its
+ * tenants), as `tenants move` names them. Added here, to the CLI's refusal only: the state's own
+ * reason is compared as it is (the filter above, and `status`), and must not change with the
+ * shard list.
+ */
+function withKnownShards(reason: string, next: ReadonlyMap<string, string>, after: ConfigState): string {
+  if (!reason.startsWith('unknown shard')) return reason;
+  const invalid = new Set(after.rejected.map((r) => r.key));
+  const known = [...next.keys()]
+    .filter((key) => key.startsWith('shards/') && !invalid.has(key))
+    .map((key) => key.slice('shards/'.length))
+    .sort();
+  return `${reason} (known: ${known.length > 0 ? known.join(', ') : 'none'})`;
 }
 
 /**

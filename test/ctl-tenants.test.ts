@@ -88,6 +88,19 @@ async function answers(tenant: string): Promise<number[]> {
   );
 }
 
+describe('shardgate-ctl tenants create on an unknown shard', () => {
+  it('refuses, naming the shards it could use, and writes nothing', () => {
+    const id = unique('noshard');
+    created.add(`tenants/${id}`);
+    const r = ctl(['tenants', 'create', id, '--shard', 'shard-9']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toContain(`invalid /shardgate/tenants/${id}: unknown shard "shard-9" (known: `);
+    expect(r.stderr).toMatch(/\(known: [^)]*\bshard-1, [^)]*\bshard-2\b[^)]*\); nothing written/);
+    expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+  });
+});
+
 describe('shardgate-ctl tenants set-status', () => {
   it('changes the status only, says what changed, and the instances apply it', async () => {
     const id = unique('status');
