@@ -421,6 +421,19 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
   });
 
+  it('a lowered failure_threshold does not open a breaker on failures older than reset_timeout_ms', async () => {
+    const { breaker, settings, advance } = setup({ failure_threshold: 5, reset_timeout_ms: 1000 });
+    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(boom).catch(() => {});
+    advance(1001);
+    settings.failure_threshold = 2;
+    breaker.settingsChanged();
+    expect(breaker.state).toBe('closed');
+    // the count is kept: the next failure opens it, as it would have before the change
+    await breaker.execute(boom).catch(() => {});
+    expect(breaker.state).toBe('open');
+  });
+
   it('does not count caller errors marked as non-failures', async () => {
     const { breaker } = setup({ failure_threshold: 1 });
     await breaker.execute(boom, { isFailure: () => false }).catch(() => {});
