@@ -28,7 +28,7 @@ describe('validationProblem', () => {
       { field: 'body.copies', message: 'must be a number, not a string' },
       { field: 'body.tags', message: 'must be an array, not an object' },
       { field: 'body.ok', message: 'must be a boolean, not null' },
-      { field: 'body.n', message: 'must be a whole number, not a number' },
+      { field: 'body.n', message: 'must be a whole number, not a fraction' },
       { field: 'body.own', message: 'a name, please' },
     ]);
   });

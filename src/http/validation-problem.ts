@@ -40,14 +40,17 @@ export function validationProblem(target: string, error: z.ZodError): ProblemErr
 /**
  * A wrong type in words, not zod's ("Invalid input: expected string, received undefined": an
  * outside check of the first hour): a field left out is `required`, else what it must be and
- * what was sent (`must be a number, not a string`; an integer is `a whole number`). Only zod's
- * own wording is rewritten: a message a schema gives itself, and every other issue, stay.
+ * what was sent (`must be a number, not a string`; an integer is `a whole number`, and 1.5 is
+ * `a fraction`). Only zod's own wording is rewritten: a message a schema gives itself, and every
+ * other issue, stay.
  */
 function issueMessage(issue: z.core.$ZodIssue): string {
   const zods = /^Invalid input: expected (\w+), received (\w+)$/.exec(issue.message);
   if (issue.code !== 'invalid_type' || !zods) return issue.message;
   const [, expected, received] = zods as unknown as [string, string, string];
   if (received === 'undefined') return 'required';
+  // "a whole number, not a number" read as a contradiction (an outside check)
+  if (expected === 'int' && received === 'number') return 'must be a whole number, not a fraction';
   const noun = (type: string) =>
     type === 'int'
       ? 'a whole number'
