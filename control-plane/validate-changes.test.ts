@@ -131,7 +131,7 @@ describe('validateChanges / problemsMessage', () => {
     expect(problems.map((p) => p.key)).toContain('tenants/a');
   });
 
-  it('names the known shards with an unknown one, not a deleted or invalid one', () => {
+  it('names the known shards with an unknown one, not a deleted one or one never valid', () => {
     const entries: [string, string][] = [...base, ['shards/s3', '{"master":{}}']];
     const problems = problemsOf(entries, [
       ['tenants/c', tenantOn('s9')],
@@ -139,6 +139,15 @@ describe('validateChanges / problemsMessage', () => {
     ]);
     expect(problems.find((p) => p.key === 'tenants/c')?.reason).toBe('unknown shard "s9" (known: s1)');
     expect(problems.map((p) => p.key)).toContain('shards/s2');
+    // an invalid value whose last good one is in force: the instances still know that shard
+    const kept = readOf(entries);
+    const inForce = new Map([...entries, ['shards/s3', shard]]);
+    const withKept = validateChanges(
+      kept,
+      planChanges(kept, new Map([['tenants/c', tenantOn('s9')]])),
+      inForce,
+    );
+    expect(withKept).toEqual([{ key: 'tenants/c', reason: 'unknown shard "s9" (known: s1, s2, s3)' }]);
     const none = problemsOf([], [['tenants/c', tenantOn('s9')]]);
     expect(none).toEqual([{ key: 'tenants/c', reason: 'unknown shard "s9" (known: none)' }]);
   });

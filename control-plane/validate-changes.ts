@@ -118,18 +118,15 @@ export function validateChanges(
 
 /**
  * An "unknown shard" reason with the shards a tenant or the placement may name once the request
- * is applied: the valid `shards/*` keys (not one deleted, even if the instances keep it for its
- * tenants), as `tenants move` names them. Added here, to the CLI's refusal only: the state's own
- * reason is compared as it is (the filter above, and `status`), and must not change with the
+ * is applied: those the state holds (a valid value, or a last good one kept for an invalid
+ * value) whose `shards/*` key is still there (not one deleted, even if the instances keep it for
+ * its tenants), as `tenants move` names them. Added here, to the CLI's refusal only: the state's
+ * own reason is compared as it is (the filter above, and `status`), and must not change with the
  * shard list.
  */
 function withKnownShards(reason: string, next: ReadonlyMap<string, string>, after: ConfigState): string {
   if (!reason.startsWith('unknown shard')) return reason;
-  const invalid = new Set(after.rejected.map((r) => r.key));
-  const known = [...next.keys()]
-    .filter((key) => key.startsWith('shards/') && !invalid.has(key))
-    .map((key) => key.slice('shards/'.length))
-    .sort();
+  const known = [...after.snapshot.shards.keys()].filter((id) => next.has(`shards/${id}`)).sort();
   return `${reason} (known: ${known.length > 0 ? known.join(', ') : 'none'})`;
 }
 

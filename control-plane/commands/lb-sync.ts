@@ -162,6 +162,11 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   // it at 1, a put of lb/weights/api-1 made it 10 again).
   let pending: Set<string> | 'all' = 'all';
   let fail: (error: Error) => void = () => {};
+  // set once a stop is asked for (below)
+  let stopping = false;
+  // the first error that asked for the stop, or came during it (a wrong --backend found by the
+  // tick a signal's stop waits for): the exit code is the error's
+  let stopError: Error | undefined;
   let corsError = '';
   let mirrorError = '';
   const tick = async () => {
@@ -186,7 +191,9 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       lastError = message;
       pending = 'all';
     }
-    if (!reached) return;
+    // a stop waits for this tick: the weights are sent, the rest is left for the next daemon
+    // (each command may wait up to the runtime API's 2 s answer timeout)
+    if (!reached || stopping) return;
     // every tick, whatever became of the weights: two reads when nothing differs, and a map
     // cleared by hand is refilled. A failure here leaves the weights alone (nothing `pending`).
     try {
@@ -225,10 +232,10 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   // handler yet, the signal's default action killed the process outright (a supervisor's SIGTERM
   // during a slow start). A second signal once stopping has its default action again: it ends a
   // stop stuck on HAProxy.
-  let stopping = false;
   let interval: ReturnType<typeof setInterval> | undefined;
   const ended = new Promise<void>((done, failed) => {
     const stop = (error?: Error) => {
+      stopError ??= error;
       if (stopping) return;
       stopping = true;
       clearInterval(interval);
@@ -239,7 +246,7 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
       void ticks
         .close()
         .then(() => store.close())
-        .then(() => (error ? failed(error) : done()));
+        .then(() => (stopError ? failed(stopError) : done()));
     };
     const onSignal = () => stop();
     fail = stop;

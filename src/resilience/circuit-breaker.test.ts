@@ -421,16 +421,44 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
   });
 
-  it('a lowered failure_threshold does not open a breaker on failures older than reset_timeout_ms', async () => {
-    const { breaker, settings, advance } = setup({ failure_threshold: 5, reset_timeout_ms: 1000 });
+  it('a lowered failure_threshold opens a breaker only on failures at most max(reset_timeout_ms, call_timeout_ms) old', async () => {
+    const failTwice = async () => {
+      const made = setup({ failure_threshold: 5, reset_timeout_ms: 1000, call_timeout_ms: 1500 });
+      await made.breaker.execute(boom).catch(() => {});
+      await made.breaker.execute(boom).catch(() => {});
+      return made;
+    };
+    // older than reset_timeout_ms, but a hung node fails a caller only once per call timeout
+    const hung = await failTwice();
+    hung.advance(1500);
+    hung.settings.failure_threshold = 2;
+    hung.breaker.settingsChanged();
+    expect(hung.breaker.state).toBe('open');
+
+    const idle = await failTwice();
+    idle.advance(1501);
+    idle.settings.failure_threshold = 2;
+    idle.breaker.settingsChanged();
+    expect(idle.breaker.state).toBe('closed');
+    // the count is kept: the next failure opens it, as it would have before the change
+    await idle.breaker.execute(boom).catch(() => {});
+    expect(idle.breaker.state).toBe('open');
+  });
+
+  it('a lowered failure_threshold judges old hung writes by their own age, not by a recent read failure', async () => {
+    const { breaker, settings, advance } = setup({
+      failure_threshold: 5,
+      reset_timeout_ms: 1000,
+      call_timeout_ms: 10,
+    });
+    await breaker.execute(hang, { writes: true }).catch(() => {});
+    await breaker.execute(hang, { writes: true }).catch(() => {});
+    advance(5000);
     await breaker.execute(boom).catch(() => {});
-    await breaker.execute(boom).catch(() => {});
-    advance(1001);
     settings.failure_threshold = 2;
     breaker.settingsChanged();
     expect(breaker.state).toBe('closed');
-    // the count is kept: the next failure opens it, as it would have before the change
-    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(hang, { writes: true }).catch(() => {});
     expect(breaker.state).toBe('open');
   });
 

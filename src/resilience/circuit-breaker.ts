@@ -182,8 +182,9 @@ export class CircuitBreaker {
    * of writes; `writeFailures` those in a row. Open or half-open, a failed probe adds one
    */
   private failures = 0;
-  /** when a closed breaker last counted a failure (its monotonic clock): see settingsChanged */
+  /** when a closed breaker last counted a failure, and a hung write (its monotonic clock): see settingsChanged */
   private lastFailureAt = Number.NEGATIVE_INFINITY;
+  private lastWriteFailureAt = Number.NEGATIVE_INFINITY;
   private writeFailures = 0;
   /** which run of hung writes `writeFailures` counts: a new one each time the count goes back to 0 */
   private writeRun = 0;
@@ -252,23 +253,27 @@ export class CircuitBreaker {
    * After a settings change: an open breaker re-arms its open→half-open timer (`reset_timeout_ms`);
    * a closed one whose count already reaches a lowered `failure_threshold` opens now, as the next
    * failure would have opened it (an operator lowers it to cut off a node that hangs: before, each
-   * instance waited for one more failure, a call timeout, an outside check). Only while the last
-   * failure is at most `reset_timeout_ms` old: counts age only by successes, so a breaker that
-   * sees little traffic may hold failures from long ago, which say nothing of the node now (an
-   * open breaker would have tried it again by then). Nothing else changes state.
+   * instance waited for one more failure, a call timeout, an outside check). Only while that
+   * count's last failure is recent, at most the longer of `reset_timeout_ms` and `call_timeout_ms`
+   * old (a hung node fails a caller once per call timeout): counts age only by successes, so a
+   * breaker that sees little traffic may hold failures from long ago, which say nothing of the
+   * node now (an open breaker would have tried it again by then). The hung writes and the other
+   * failures are judged apart: a recent read failure says nothing of a write count's age.
+   * Nothing else changes state.
    */
   settingsChanged(): void {
     if (this.current === 'open') this.armTimer();
     if (this.current !== 'closed') return;
-    const { failure_threshold: threshold, reset_timeout_ms } = this.settings();
-    if (this.clock.now() - this.lastFailureAt > reset_timeout_ms) return;
-    if (this.writeFailures >= threshold) {
+    const { failure_threshold: threshold, reset_timeout_ms, call_timeout_ms } = this.settings();
+    const now = this.clock.now();
+    const recent = (at: number) => now - at <= Math.max(reset_timeout_ms, call_timeout_ms);
+    if (this.writeFailures >= threshold && recent(this.lastWriteFailureAt)) {
       this.openedByWrites = true;
       this.transition(
         'open',
         `failure_threshold lowered to ${threshold}: ${this.writeFailures} write(s) in a row failed`,
       );
-    } else if (this.failures >= threshold) {
+    } else if (this.failures >= threshold && recent(this.lastFailureAt)) {
       this.openedByWrites = false;
       this.transition(
         'open',
@@ -511,7 +516,8 @@ export class CircuitBreaker {
     const reason = error instanceof Error ? error.message : String(error);
     if (this.current === 'closed') {
       const threshold = this.settings().failure_threshold;
-      this.lastFailureAt = this.clock.now();
+      if (hungWrite) this.lastWriteFailureAt = this.clock.now();
+      else this.lastFailureAt = this.clock.now();
       if (hungWrite && ++this.writeFailures >= threshold) {
         this.openedByWrites = true;
         const how = error instanceof CallTimeoutError ? 'timed out' : 'were refused';
