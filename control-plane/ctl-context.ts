@@ -42,6 +42,7 @@ export const CTL_ENV = [
   'SHARDGATE_REDIS_URL',
   'SHARDGATE_AMQP_URL',
   'SHARDGATE_HAPROXY_SOCKET',
+  'SHARDGATE_WORKER_URLS',
 ] as const;
 export type CtlEnv = Pick<Env, (typeof CTL_ENV)[number]>;
 

@@ -114,6 +114,11 @@ export const envSchema = z.object({
   /** port of the email worker's /metrics (0 = off) */
   SHARDGATE_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /**
+   * the email workers' metrics ports that `shardgate-ctl status` asks for their breakers and
+   * rejected keys (`http://host:port`, comma separated); unset = the local stack's worker
+   */
+  SHARDGATE_WORKER_URLS: urlList.optional(),
+  /**
    * HAProxy's runtime API socket for `shardgate-ctl lb sync` without --socket (relative to the
    * working directory); unset = the local stack's `<repo>/.stack/haproxy.sock`
    */

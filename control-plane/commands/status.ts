@@ -17,6 +17,7 @@ import { haproxyView } from '../lb/haproxy-view.js';
 import { readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
 import { oneLine } from '../terminal-safe.js';
+import { workerUrls } from '../worker-urls.js';
 import { haproxySocketPath } from './lb-sync.js';
 import { shardLines, shardRows } from './shards.js';
 
@@ -58,12 +59,16 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   const snap = s.snapshot;
   const urls = [...snap.instances.values()].map((i) => i.url);
   const socket = haproxySocketPath(undefined, ctx.env);
-  const [live, ready, rejections, found, troubled] = await Promise.all([
+  const workers = workerUrls(ctx.env);
+  const [live, ready, rejections, found, troubled, workerRejections, workerTrouble] = await Promise.all([
     liveReplication(urls),
     readiness(urls),
     instanceRejections(urls),
     haproxyView(socket, topology.haproxy.backend, snap),
     breakerTrouble([...snap.instances].map(([id, info]) => ({ id, url: info.url }))),
+    // a worker answering /health/config is answering; its breakers as the instances'
+    instanceRejections(workers.urls),
+    breakerTrouble(workers.urls.map((url) => ({ id: url, url }))),
   ]);
   // no socket at the default path: not HAProxy's host; at a path set on purpose: a problem to say
   const haproxy =
@@ -127,6 +132,21 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       .filter(([id, weight]) => weight > 0 && !snap.instances.has(id))
       .map(([id]) => id),
     rejected: s.rejected,
+    /**
+     * the email workers asked (SHARDGATE_WORKER_URLS, else the local stack's when it answers):
+     * `answering` at /health/config, the keys it rejects and this command does not (null when
+     * not answering), and the breakers it reports open or half-open (`openBreakers[].instances`
+     * holds its url)
+     */
+    workers: workers.urls
+      .filter((url) => workers.explicit || workerRejections.has(url))
+      .map((url) => ({
+        url,
+        answering: workerRejections.has(url),
+        rejected:
+          workerRejections.get(url)?.filter((r) => !ownRejection.has(`${r.key}\n${r.reason}`)) ?? null,
+      })),
+    workerOpenBreakers: workerTrouble,
   };
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
   ctx.out(
@@ -205,4 +225,20 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       byInstances.set(line, [...(byInstances.get(line) ?? []), i.id]);
     }
   for (const [line, ids] of byInstances) ctx.out(`rejected by ${ids.join(', ')} ${line}`);
+  if (view.workers.length === 0) {
+    // the local stack's default, not answering: status may well run where no worker is
+    ctx.out(
+      `email workers: none answering at ${workers.urls.join(', ')} (SHARDGATE_WORKER_URLS names yours)`,
+    );
+    return;
+  }
+  ctx.out('email workers:');
+  for (const w of view.workers) ctx.out(`  ${w.url}  ${w.answering ? 'answering' : 'not answering'}`);
+  for (const b of view.workerOpenBreakers)
+    ctx.out(
+      `  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: its calls are refused at once`,
+    );
+  for (const w of view.workers)
+    for (const r of w.rejected ?? [])
+      ctx.out(`rejected by worker ${w.url} ${ctx.prefix}${oneLine(r.key)}: ${oneLine(r.reason)}`);
 }
