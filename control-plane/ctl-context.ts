@@ -46,6 +46,10 @@ export const CTL_ENV = [
 ] as const;
 export type CtlEnv = Pick<Env, (typeof CTL_ENV)[number]>;
 
+/** the end of the line of a write etcd did not answer (CtlContext.call) */
+export const WRITE_OUTCOME_UNKNOWN =
+  'the write was sent and may have been applied: read it back (shardgate-ctl status, tenants show, etcdctl get) before repeating it';
+
 /** deadline of each etcd call of a command */
 export const CALL_TIMEOUT_MS = 3000;
 
@@ -58,9 +62,10 @@ export interface CtlContext {
   warn: (line: string) => void;
   /**
    * run an etcd call (the first one after a dial, see above); any transport failure becomes
-   * EtcdUnreachableError (exit 2)
+   * EtcdUnreachableError (exit 2). `write`: the call changes keys, and one not answered (but not
+   * refused a connection) may have been applied, which its line says
    */
-  call<T>(fn: () => Promise<T>): Promise<T>;
+  call<T>(fn: () => Promise<T>, opts?: { write?: boolean }): Promise<T>;
   close(): void;
 }
 
@@ -87,7 +92,7 @@ export function createCtlContext(): CtlContext {
     prefix: env.SHARDGATE_ETCD_PREFIX,
     out: (line) => process.stdout.write(`${terminalSafe(line)}\n`),
     warn: (line) => process.stderr.write(`shardgate-ctl: ${terminalSafe(line)}\n`),
-    async call(fn) {
+    async call(fn, opts) {
       dialed ??= dial();
       await dialed;
       try {
@@ -96,7 +101,13 @@ export function createCtlContext(): CtlContext {
         if (error instanceof UserError) throw error;
         const refused = etcdRefusal(error);
         if (refused) throw new UserError(refused);
-        throw unreachable(etcdFailureReason(error, CALL_TIMEOUT_MS));
+        const reason = etcdFailureReason(error, CALL_TIMEOUT_MS);
+        // etcd answers a write after committing it: one sent and not answered may be in force.
+        // Exit 2 alone read as "nothing written" (an outside check: a tenant status change,
+        // reported unreachable, was applied); only a refused connection sent nothing
+        if (opts?.write && reason !== 'connection refused')
+          throw unreachable(`${reason}; ${WRITE_OUTCOME_UNKNOWN}`);
+        throw unreachable(reason);
       }
     },
     close: () => etcd.close(),

@@ -147,13 +147,16 @@ export async function commitChanges(
     guardFor(changes, { narrow }),
     exactKeys(read, changes),
   );
-  const res = await ctx.call(async () => {
-    try {
-      return await ctx.etcd.kv.txn(txn);
-    } catch (error) {
-      throw txnRefusal(error, changes.length, txnOperationCount(txn)) ?? error;
-    }
-  });
+  const res = await ctx.call(
+    async () => {
+      try {
+        return await ctx.etcd.kv.txn(txn);
+      } catch (error) {
+        throw txnRefusal(error, changes.length, txnOperationCount(txn)) ?? error;
+      }
+    },
+    { write: true },
+  );
   if (!res.succeeded) {
     throw new ConcurrentChangeError(
       `etcd changed since revision ${read.revision} was read; nothing written, re-run the command`,

@@ -67,12 +67,12 @@ export async function readMoveRecord(ctx: CtlContext, id: string): Promise<MoveR
 
 export async function writeMoveRecord(ctx: CtlContext, id: string, record: MoveRecord): Promise<void> {
   const key = moveRecordKey(ctx.prefix, id);
-  await ctx.call(() => ctx.etcd.put(key).value(JSON.stringify(record)).exec());
+  await ctx.call(() => ctx.etcd.put(key).value(JSON.stringify(record)).exec(), { write: true });
 }
 
 export async function deleteMoveRecord(ctx: CtlContext, id: string): Promise<void> {
   const key = moveRecordKey(ctx.prefix, id);
-  await ctx.call(() => ctx.etcd.delete().key(key).exec());
+  await ctx.call(() => ctx.etcd.delete().key(key).exec(), { write: true });
 }
 
 /** Whether a move of the tenant holds its lock now (a running move, not an interrupted one). */

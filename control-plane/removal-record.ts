@@ -61,20 +61,24 @@ export async function writeRemovalRecord(
   rows: 'present' | 'unchecked',
 ): Promise<void> {
   const value = JSON.stringify({ removedAt: new Date().toISOString(), rows });
-  await ctx.call(() =>
-    ctx.etcd
-      .put(removalRecordKey(ctx.prefix, id, shard))
-      .value(value)
-      .exec(),
+  await ctx.call(
+    () =>
+      ctx.etcd
+        .put(removalRecordKey(ctx.prefix, id, shard))
+        .value(value)
+        .exec(),
+    { write: true },
   );
 }
 
 export async function deleteRemovalRecord(ctx: CtlContext, id: string, shard: string): Promise<void> {
-  await ctx.call(() =>
-    ctx.etcd
-      .delete()
-      .key(removalRecordKey(ctx.prefix, id, shard))
-      .exec(),
+  await ctx.call(
+    () =>
+      ctx.etcd
+        .delete()
+        .key(removalRecordKey(ctx.prefix, id, shard))
+        .exec(),
+    { write: true },
   );
 }
 

@@ -12,12 +12,12 @@
  * outside check saw about half the commands exit 2 "connection refused"); so does a call of the
  * client the API and the worker share (src/config/etcd-client.ts).
  */
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { topology } from '../stack/topology.js';
 import { ctl, ctlAsync, type TimedCtlResult } from './helpers/ctl.js';
-import { ETCD_ENDPOINT, PREFIX } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, etcdGet, PREFIX } from './helpers/etcd.js';
 import { stackPid } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -170,4 +170,52 @@ describe('shardgate-ctl with one live etcd endpoint among dead ones', () => {
       }
     }
   });
+});
+
+/**
+ * A write etcd applied but whose answer never came back (a partition right after the request
+ * left; an outside check froze etcd mid-command): exit 2 as any unanswered call, and the line says
+ * the write may be in force. It used to read as any unreachable etcd, and the operator took the
+ * change for not made. A proxy passes everything to the stack's etcd until the client has sent
+ * the tenant's new value, then drops every answer on that connection.
+ */
+describe('shardgate-ctl: a write sent and not answered', () => {
+  const tenant = uniqueTenantId('lostanswer');
+  const proxy = createServer((client) => {
+    const upstream = connect(Number(new URL(ETCD_ENDPOINT).port), new URL(ETCD_ENDPOINT).hostname);
+    let holed = false;
+    client.on('data', (d: Buffer) => {
+      upstream.write(d);
+      if (d.includes('"status":"readonly"')) holed = true;
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (!holed) client.write(d);
+    });
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  let endpoint = '';
+  beforeAll(async () => {
+    endpoint = `http://${topology.host}:${await listen(proxy)}`;
+    await createTenant(tenant, topology.shards[0]!.id);
+  });
+  afterAll(async () => {
+    removeTenant(tenant);
+    await new Promise((r) => proxy.close(r));
+  });
+
+  it('exit 2, and the line says the write may have been applied (it was)', async () => {
+    const r = await ctlAsync(['tenants', 'set-status', tenant, 'readonly'], {
+      SHARDGATE_ETCD_ENDPOINTS: endpoint,
+    });
+    expectUnreachableLine(
+      r,
+      endpoint,
+      /no answer within 3000 ms; the write was sent and may have been applied: read it back \(shardgate-ctl status, tenants show, etcdctl get\) before repeating it/,
+    );
+    expect(r.elapsedMs).toBeLessThan(GAVE_UP_WITHIN_MS);
+    expect(JSON.parse(etcdGet(`tenants/${tenant}`)!)).toMatchObject({ status: 'readonly' });
+  }, 30_000);
 });
