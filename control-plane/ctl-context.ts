@@ -24,6 +24,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient } from '../src/config/etcd-client.js';
+import { routeGrpcLog } from '../src/config/grpc-log.js';
 import { type Env, EnvError, parseEnvOf } from '../src/env.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
 import { DIAL_TIMEOUT_MS, dialEtcd, etcdFailureReason, etcdRefusal } from './etcd-dial.js';
@@ -80,6 +81,8 @@ export function createCtlContext(): CtlContext {
   const endpoints = env.SHARDGATE_ETCD_ENDPOINTS;
   const unreachable = (reason: string) =>
     new EtcdUnreachableError(`etcd unreachable at ${endpoints.join(',')}: ${reason}`);
+  // gRPC's own stderr lines would add to the command's one line of its own (grpc-log.ts)
+  routeGrpcLog(undefined);
   const etcd = createEtcdClient({ endpoints, callTimeoutMs: CALL_TIMEOUT_MS, retries: 0 });
   let dialed: Promise<void> | undefined;
   const dial = async () => {

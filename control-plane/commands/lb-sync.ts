@@ -30,6 +30,7 @@
 import { resolve } from 'node:path';
 import { CORS_ORIGINS_KEY } from '../../src/config/cors-origins.js';
 import { EtcdConfigStore } from '../../src/config/etcd-config-store.js';
+import { routeGrpcLog } from '../../src/config/grpc-log.js';
 import type { Env } from '../../src/env.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { HAPROXY_SOCKET } from '../../stack/paths.js';
@@ -150,6 +151,8 @@ export async function lbSyncCommand(ctx: CtlContext, opts: LbSyncOptions): Promi
   }
 
   const logger = createLogger({ base: { process: 'lb-sync' } });
+  // a daemon keeps its etcd client for hours: gRPC's own lines go to its log, as JSON
+  routeGrpcLog(logger);
   // lb/weights and cors/allowed_origins only: the shards are no concern of this process, whose
   // environment lacks the instances' password variables (a shard naming one would be logged as
   // rejected here)

@@ -5,7 +5,7 @@
  * Failure mode: a lost lease (etcd down longer than the TTL) is replaced by a new one, retried
  * with backoff; the API keeps serving meanwhile.
  */
-import type { Etcd3, Lease } from 'etcd3';
+import { type Etcd3, EtcdLeaseInvalidError, type Lease } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 
@@ -18,6 +18,18 @@ export interface InstanceRegistrationOptions {
   url: string;
   logger: Logger;
   ttlSeconds?: number;
+}
+
+/**
+ * Why a lease was lost, in words. etcd3 builds its EtcdLeaseInvalidError message around a lease id
+ * and, when its keepalives went unanswered for twice the TTL, passes a sentence for the id: the
+ * log read "Lease We lost connection to etcd and our lease has expired. is expired or revoked".
+ */
+export function leaseLostReason(err: unknown): string {
+  if (!(err instanceof EtcdLeaseInvalidError)) return String(err);
+  return /We lost connection to etcd/.test(err.message)
+    ? 'no keepalive answered for twice the lease TTL: etcd unreachable'
+    : 'etcd no longer holds the lease: expired or revoked';
 }
 
 export class InstanceRegistration {
@@ -58,7 +70,7 @@ export class InstanceRegistration {
         const lease = this.opts.client.lease(this.opts.ttlSeconds ?? 5);
         lease.on('lost', (err) => {
           if (this.lease !== lease || this.stopped) return;
-          this.warnings.warn({ err: String(err) }, 'instance lease lost; re-registering');
+          this.warnings.warn({ err: leaseLostReason(err) }, 'instance lease lost; re-registering');
           this.lease = undefined;
           this.scheduleRetry();
         });

@@ -10,6 +10,7 @@ import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
+import { routeGrpcLog } from '../config/grpc-log.js';
 import { shardPassword } from '../db/shard-password.js';
 import { EnvError, parseEnv } from '../env.js';
 import { AmqpConnection } from '../mail/amqp-connection.js';
@@ -39,6 +40,7 @@ function loadEnv() {
 const env = loadEnv();
 const id = `${env.SHARDGATE_INSTANCE_ID ?? hostname()}-worker`;
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id } });
+routeGrpcLog(logger);
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
 const config = new EtcdConfigStore({
   client: etcd,

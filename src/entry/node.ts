@@ -16,6 +16,7 @@ import { RedisCacheStore } from '../cache/redis.js';
 import { registerConfigMetrics } from '../config/config-metrics.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
+import { routeGrpcLog } from '../config/grpc-log.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
@@ -51,6 +52,7 @@ const instanceId = env.SHARDGATE_INSTANCE_ID ?? hostname();
 // this process, apart from an earlier or later one of the same id (registration, idempotency claims)
 const startedAt = new Date().toISOString();
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
+routeGrpcLog(logger);
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
 const config = new EtcdConfigStore({
   client: etcd,

@@ -1,0 +1,37 @@
+import { Writable } from 'node:stream';
+import { LogVerbosity } from '@grpc/grpc-js/build/src/constants.js';
+import * as grpcLogging from '@grpc/grpc-js/build/src/logging.js';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { routeGrpcLog } from './grpc-log.js';
+
+const original = grpcLogging.getLogger();
+afterEach(() => grpcLogging.setLogger(original));
+
+describe('routeGrpcLog', () => {
+  it("turns grpc-js's plain-text lines into one JSON warning each, or drops them", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    routeGrpcLog(pino({ base: null, timestamp: false }, sink));
+    grpcLogging.log(
+      LogVerbosity.ERROR,
+      'Connection to %s rejected by server because of excess pings',
+      'dns:x:2379',
+    );
+    expect(lines.map((l) => JSON.parse(l))).toEqual([
+      {
+        level: 40,
+        component: 'grpc',
+        msg: 'Connection to dns:x:2379 rejected by server because of excess pings',
+      },
+    ]);
+    routeGrpcLog(undefined);
+    expect(() => grpcLogging.log(LogVerbosity.ERROR, 'dropped')).not.toThrow();
+    expect(lines).toHaveLength(1);
+  });
+});
