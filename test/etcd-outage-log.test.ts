@@ -62,9 +62,28 @@ describe('etcd down', () => {
       const next = before === '9' ? 8 : 9;
       const pid = stackPid(topology.etcd.name);
       if (pid === undefined) throw new Error('etcd is not running');
+      const killedAt = Date.now();
       process.kill(pid, 'SIGKILL');
       await new Promise((r) => setTimeout(r, OUTAGE_MS));
       for (const base of INSTANCES) expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+      // /health/config: since when, and the error behind the etcd client's own breaker (which
+      // refuses its retries with cockatiel's "circuit breaker is open" every other time)
+      for (let i = 0; i < 5; i++) {
+        for (const base of INSTANCES) {
+          const status = (await (await fetch(`${base}/health/config`)).json()) as {
+            connected: boolean;
+            disconnectedSince?: string;
+            lastError?: string;
+          };
+          expect(status.connected, base).toBe(false);
+          const since = Date.parse(status.disconnectedSince ?? '');
+          expect(since, `${base}: ${status.disconnectedSince}`).toBeGreaterThanOrEqual(killedAt - 1000);
+          expect(since, `${base}: ${status.disconnectedSince}`).toBeLessThanOrEqual(Date.now());
+          expect(status.lastError, base).toBeTruthy();
+          expect(status.lastError, base).not.toMatch(/circuit breaker is open/);
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
       // `up` in the background: the put goes in as soon as etcd takes one, as an operator's
       // might, not after `up` has checked every other process
       const up = spawn(process.execPath, ['--import', 'tsx', 'stack/cli.ts', 'up'], {
@@ -120,6 +139,13 @@ describe('etcd down', () => {
         expect(registration.length, `${name}: ${registration.join('\n')}`).toBeLessThanOrEqual(4);
         const reconnect = lines.find((l) => l.includes('etcd reachable again'))!;
         expect(JSON.parse(reconnect).unloggedWarnings, name).toBeGreaterThan(0);
+        // every line JSON: gRPC's own messages ("excess pings" after a restart) were plain text
+        for (const line of lines) expect(() => JSON.parse(line), `${name}: ${line}`).not.toThrow();
+      }
+      for (const base of INSTANCES) {
+        const status = (await (await fetch(`${base}/health/config`)).json()) as Record<string, unknown>;
+        expect(status.connected, base).toBe(true);
+        expect(status, base).not.toHaveProperty('disconnectedSince');
       }
     },
     UP_TIMEOUT_MS + 120_000,

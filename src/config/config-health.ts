@@ -14,6 +14,7 @@ export function configHealth(config: ConfigStore) {
     etcdRevision: s.etcdRevision,
     loaded: s.loaded,
     connected: s.connected,
+    disconnectedSince: s.disconnectedSince,
     source: s.source,
     lastError: s.lastError,
     loadedAt: s.loadedAt,

@@ -9,6 +9,7 @@ export class ConfigNotifier {
   readonly state: ConfigState;
   loaded = false;
   connected = false;
+  disconnectedSince: string | undefined;
   lastError: string | undefined;
   loadedAt: string | undefined;
   lastChangeAt: string | undefined;
@@ -61,6 +62,7 @@ export class ConfigNotifier {
       rejected: this.state.rejected,
       source: this.source,
       connected: this.connected,
+      disconnectedSince: this.disconnectedSince,
       lastError: this.lastError,
       loadedAt: this.loadedAt,
       lastChangeAt: this.lastChangeAt,

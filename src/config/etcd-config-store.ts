@@ -262,8 +262,14 @@ export class EtcdConfigStore implements ConfigStore {
       { err: message, loaded: this.notifier.loaded },
       'etcd unreachable; serving last good config',
     );
+    // the outage's start, not its latest retry; before the first connection there is none
+    if (this.notifier.connected) this.notifier.disconnectedSince = new Date().toISOString();
     this.notifier.connected = false;
-    this.notifier.lastError = message;
+    // etcd3's own breaker (cockatiel's BrokenCircuitError) refusing the next retry says nothing
+    // of etcd: the error behind it stays
+    // (it alternated with the watch's error every 0.5 s, an outside check)
+    const ownBreaker = (error as { isBrokenCircuitError?: unknown } | null)?.isBrokenCircuitError === true;
+    if (!(ownBreaker && this.notifier.lastError)) this.notifier.lastError = message;
   }
 
   /** a read or the watch reached etcd: logs the end of an outage it warned about */
@@ -272,6 +278,7 @@ export class EtcdConfigStore implements ConfigStore {
     const unlogged = this.disconnectWarnings.reset();
     if (warned) this.logger.info({ unloggedWarnings: unlogged }, 'etcd reachable again');
     this.notifier.connected = true;
+    this.notifier.disconnectedSince = undefined;
     this.notifier.lastError = undefined;
   }
 

@@ -18,6 +18,8 @@ export interface ConfigStatus {
   source: 'etcd' | 'memory';
   /** whether the store currently reaches its source; when false it serves the last good config */
   connected: boolean;
+  /** since when it does not (ISO 8601), while `connected` is false after a first connection */
+  disconnectedSince?: string;
   lastError?: string;
   loadedAt?: string;
   lastChangeAt?: string;

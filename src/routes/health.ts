@@ -18,6 +18,7 @@ const configBody = z
     etcdRevision: z.number().int().optional(),
     loaded: z.boolean(),
     connected: z.boolean(),
+    disconnectedSince: z.string().optional(),
     source: z.string(),
     lastError: z.string().optional(),
     loadedAt: z.string().optional(),
