@@ -23,7 +23,7 @@
  * may still meet a frozen one and wait out its deadline.
  */
 import type { Etcd3 } from 'etcd3';
-import { createEtcdClient } from '../src/config/etcd-client.js';
+import { createEtcdClient, isConnectFailure } from '../src/config/etcd-client.js';
 import { routeGrpcLog } from '../src/config/grpc-log.js';
 import { type Env, EnvError, parseEnvOf } from '../src/env.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
@@ -49,7 +49,17 @@ export type CtlEnv = Pick<Env, (typeof CTL_ENV)[number]>;
 
 /** the end of the line of a write etcd did not answer (CtlContext.call) */
 export const WRITE_OUTCOME_UNKNOWN =
-  'the write was sent and may have been applied: read it back (shardgate-ctl status, tenants show, etcdctl get) before repeating it';
+  'etcd may have applied the write: read it back (shardgate-ctl status, tenants show, etcdctl get) before repeating it';
+
+/** failures before a connection existed: a write failing so never left (errno-reason.ts words) */
+const NOT_SENT = new Set([
+  'connection refused',
+  'host unreachable',
+  'network unreachable',
+  'unknown host',
+  'host name lookup failed',
+  'connect timed out',
+]);
 
 /** deadline of each etcd call of a command */
 export const CALL_TIMEOUT_MS = 3000;
@@ -63,8 +73,8 @@ export interface CtlContext {
   warn: (line: string) => void;
   /**
    * run an etcd call (the first one after a dial, see above); any transport failure becomes
-   * EtcdUnreachableError (exit 2). `write`: the call changes keys, and one not answered (but not
-   * refused a connection) may have been applied, which its line says
+   * EtcdUnreachableError (exit 2). `write`: the call changes keys, and one not answered (other
+   * than for want of a connection) may have been applied, which its line says
    */
   call<T>(fn: () => Promise<T>, opts?: { write?: boolean }): Promise<T>;
   close(): void;
@@ -107,8 +117,9 @@ export function createCtlContext(): CtlContext {
         const reason = etcdFailureReason(error, CALL_TIMEOUT_MS);
         // etcd answers a write after committing it: one sent and not answered may be in force.
         // Exit 2 alone read as "nothing written" (an outside check: a tenant status change,
-        // reported unreachable, was applied); only a refused connection sent nothing
-        if (opts?.write && reason !== 'connection refused')
+        // reported unreachable, was applied). Only a failure to connect sent nothing; a deadline
+        // is taken as possibly sent, though it may have run out while still connecting
+        if (opts?.write && !isConnectFailure(error) && !NOT_SENT.has(reason))
           throw unreachable(`${reason}; ${WRITE_OUTCOME_UNKNOWN}`);
         throw unreachable(reason);
       }

@@ -103,11 +103,13 @@ export async function withMoveMarkKept<T>(
     try {
       const kv = (await ctx.call(() => ctx.etcd.get(key).exec())).kvs[0];
       if (!kv) return;
-      await ctx.call(() =>
-        ctx.etcd
-          .if(key, 'Mod', '==', kv.mod_revision)
-          .then(ctx.etcd.put(key).value(JSON.stringify({ since: new Date().toISOString() })))
-          .commit(),
+      await ctx.call(
+        () =>
+          ctx.etcd
+            .if(key, 'Mod', '==', kv.mod_revision)
+            .then(ctx.etcd.put(key).value(JSON.stringify({ since: new Date().toISOString() })))
+            .commit(),
+        { write: true },
       );
     } catch (error) {
       if (warned) return;

@@ -15,5 +15,8 @@ export function workerUrls(env: Pick<CtlEnv, 'SHARDGATE_WORKER_URLS'>): {
   explicit: boolean;
 } {
   const set = env.SHARDGATE_WORKER_URLS;
-  return set === undefined ? { urls: [STACK_WORKER_URL], explicit: false } : { urls: set, explicit: true };
+  // once each: a URL listed twice is one worker
+  return set === undefined
+    ? { urls: [STACK_WORKER_URL], explicit: false }
+    : { urls: [...new Set(set)], explicit: true };
 }

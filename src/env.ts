@@ -32,31 +32,32 @@ const listenHost = z
   );
 
 /**
- * One etcd endpoint: scheme, host and port only (a trailing `/` is dropped). The etcd client dials `host:port` and drops the
- * rest, so a user and password in the URL would be neither sent nor kept secret (they end up in
- * the gRPC target and its errors), and a path or query would be silently ignored.
+ * One etcd endpoint or worker health port: scheme, host and port only (a trailing `/` is
+ * dropped). The etcd client dials `host:port` and drops the rest, so a user and password in the
+ * URL would be neither sent nor kept secret (they end up in the gRPC target and its errors), and a
+ * path or query would be silently ignored. `noCredentials` says why a user and password are
+ * refused, for the variable's own error.
  */
-const etcdEndpoint = urlOf('http', 'https')
-  .superRefine((s, ctx) => {
-    // zod runs this after a failed URL check too; that check has said what is wrong
-    const url = URL.canParse(s) ? new URL(s) : undefined;
-    if (!url) return;
-    if (url.username || url.password)
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must not hold a user or password: etcd authentication is not taken from the URL',
-      });
-    else if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
-      ctx.addIssue({ code: 'custom', message: 'must be scheme://host:port only, without a path or query' });
-  })
-  // `http://etcd:2379/` as `http://etcd:2379`: the client takes the text after the scheme for
-  // the gRPC target, where a trailing slash is no address
-  .transform((s) => (URL.canParse(s) ? `${new URL(s).protocol}//${new URL(s).host}` : s));
+const hostPortUrl = (noCredentials: string) =>
+  urlOf('http', 'https')
+    .superRefine((s, ctx) => {
+      // zod runs this after a failed URL check too; that check has said what is wrong
+      const url = URL.canParse(s) ? new URL(s) : undefined;
+      if (!url) return;
+      if (url.username || url.password)
+        ctx.addIssue({ code: 'custom', message: `must not hold a user or password: ${noCredentials}` });
+      else if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
+        ctx.addIssue({ code: 'custom', message: 'must be scheme://host:port only, without a path or query' });
+    })
+    // `http://etcd:2379/` as `http://etcd:2379`: the client takes the text after the scheme for
+    // the gRPC target, where a trailing slash is no address
+    .transform((s) => (URL.canParse(s) ? `${new URL(s).protocol}//${new URL(s).host}` : s));
 
-const urlList = z
-  .string()
-  .transform((s) => s.split(',').map((x) => x.trim()))
-  .pipe(z.array(etcdEndpoint).min(1));
+const urlListOf = (noCredentials: string) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()))
+    .pipe(z.array(hostPortUrl(noCredentials)).min(1));
 
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(8787),
@@ -69,7 +70,9 @@ export const envSchema = z.object({
   /** `embedded` (no external services) is announced by the contract but not built yet */
   SHARDGATE_MODE: z.enum(['cluster']).default('cluster'),
   SHARDGATE_INSTANCE_ID: z.string().regex(INSTANCE_ID_PATTERN).optional(),
-  SHARDGATE_ETCD_ENDPOINTS: urlList.default(['http://127.0.0.1:2379']),
+  SHARDGATE_ETCD_ENDPOINTS: urlListOf('etcd authentication is not taken from the URL').default([
+    'http://127.0.0.1:2379',
+  ]),
   SHARDGATE_ETCD_PREFIX: z
     .string()
     .regex(/^\/(.+\/)?$/, 'must start and end with "/"')
@@ -117,7 +120,7 @@ export const envSchema = z.object({
    * the email workers' metrics ports that `shardgate-ctl status` asks for their breakers and
    * rejected keys (`http://host:port`, comma separated); unset = the local stack's worker
    */
-  SHARDGATE_WORKER_URLS: urlList.optional(),
+  SHARDGATE_WORKER_URLS: urlListOf("a worker's health port takes none").optional(),
   /**
    * HAProxy's runtime API socket for `shardgate-ctl lb sync` without --socket (relative to the
    * working directory); unset = the local stack's `<repo>/.stack/haproxy.sock`

@@ -104,10 +104,28 @@ describe('shardgate-ctl status and the email workers', () => {
     ]);
   }, 30_000);
 
+  it("asks a URL listed twice once, and leaves out an API instance's with a warning", async () => {
+    const instance = 'http://127.0.0.1:8101';
+    const r = await ctlAsync(['status'], {
+      SHARDGATE_WORKER_URLS: `${standInUrl},${standInUrl}/,${instance}`,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(
+      `shardgate-ctl: SHARDGATE_WORKER_URLS: ${instance} is API instance api-1, not an email worker; left out\n`,
+    );
+    const tail = r.stdout.slice(r.stdout.indexOf('email workers:'));
+    expect(tail.split('\n').filter((l) => l.startsWith('  http'))).toEqual([`  ${standInUrl}  answering`]);
+    expect(tail).toContain(`  ! rabbitmq open on ${standInUrl}: its calls are refused at once\n`);
+  }, 30_000);
+
   it('refuses a malformed SHARDGATE_WORKER_URLS, naming the variable', async () => {
     const r = await ctlAsync(['status'], { SHARDGATE_WORKER_URLS: 'http://127.0.0.1:9464/metrics' });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('SHARDGATE_WORKER_URLS');
     expect(r.stdout).toBe('');
+    const secret = await ctlAsync(['status'], { SHARDGATE_WORKER_URLS: 'http://u:sekret@127.0.0.1:9464' });
+    expect(secret.code).toBe(1);
+    expect(secret.stderr).toContain("must not hold a user or password: a worker's health port takes none");
+    expect(secret.stderr).not.toContain('sekret');
   }, 30_000);
 });

@@ -59,7 +59,16 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   const snap = s.snapshot;
   const urls = [...snap.instances.values()].map((i) => i.url);
   const socket = haproxySocketPath(undefined, ctx.env);
-  const workers = workerUrls(ctx.env);
+  const listed = workerUrls(ctx.env);
+  // an instance answers the same two paths: listed as a worker, its breakers would be counted
+  // twice and its rejected keys said to be a worker's
+  const instanceByUrl = new Map([...snap.instances].map(([id, info]) => [info.url, id]));
+  for (const url of listed.urls) {
+    const id = instanceByUrl.get(url);
+    if (id !== undefined)
+      ctx.warn(`SHARDGATE_WORKER_URLS: ${url} is API instance ${id}, not an email worker; left out`);
+  }
+  const workers = { ...listed, urls: listed.urls.filter((url) => !instanceByUrl.has(url)) };
   const [live, ready, rejections, found, troubled, workerRejections, workerTrouble] = await Promise.all([
     liveReplication(urls),
     readiness(urls),
@@ -135,8 +144,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     /**
      * the email workers asked (SHARDGATE_WORKER_URLS, else the local stack's when it answers):
      * `answering` at /health/config, the keys it rejects and this command does not (null when
-     * not answering), and the breakers it reports open or half-open (`openBreakers[].instances`
-     * holds its url)
+     * not answering), and the breakers it reports open or half-open (`workerOpenBreakers`, whose
+     * `instances` hold the worker urls)
      */
     workers: workers.urls
       .filter((url) => workers.explicit || workerRejections.has(url))

@@ -117,15 +117,19 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
 async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock> {
   const key = moveLockKey(ctx.prefix, id);
   const lock = ctx.etcd.lock(key).ttl(MOVE_LOCK_TTL_SECONDS);
-  const got = await ctx.call(async () => {
-    try {
-      await lock.acquire();
-      return true;
-    } catch (error) {
-      if (error instanceof EtcdLockFailedError) return false;
-      throw error;
-    }
-  });
+  // a write: an acquisition whose answer was lost may hold the lock until its TTL runs out
+  const got = await ctx.call(
+    async () => {
+      try {
+        await lock.acquire();
+        return true;
+      } catch (error) {
+        if (error instanceof EtcdLockFailedError) return false;
+        throw error;
+      }
+    },
+    { write: true },
+  );
   if (!got) {
     throw new UserError(
       `another tenants move of ${id} is running (etcd lock ${key}); wait for it to end, or ${MOVE_LOCK_TTL_SECONDS} s after it was killed`,

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import { LogVerbosity } from '@grpc/grpc-js/build/src/constants.js';
 import * as grpcLogging from '@grpc/grpc-js/build/src/logging.js';
@@ -9,6 +10,12 @@ const original = grpcLogging.getLogger();
 afterEach(() => grpcLogging.setLogger(original));
 
 describe('routeGrpcLog', () => {
+  it('sets the logger of the grpc-js that etcd3 loads: one copy in node_modules', () => {
+    const require = createRequire(import.meta.url);
+    const fromEtcd3 = createRequire(require.resolve('etcd3')).resolve('@grpc/grpc-js');
+    expect(fromEtcd3).toBe(require.resolve('@grpc/grpc-js'));
+  });
+
   it("turns grpc-js's plain-text lines into one JSON warning each, or drops them", () => {
     const lines: string[] = [];
     const sink = new Writable({

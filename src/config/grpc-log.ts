@@ -5,8 +5,9 @@
  * 127.0.0.1:2379 rejected by server because of excess pings. Increasing ping interval to 12000
  * ms" after an etcd restart (an outside check), which broke a process's JSON log line by line.
  *
- * `routeGrpcLog(logger)` sends them to the process's logger as warnings, one JSON line each,
- * `component: grpc`; at grpc-js's default verbosity only its errors come. With no logger (the
+ * `routeGrpcLog(logger)` sends them to the process's logger, one JSON line each, `component:
+ * grpc`: its errors as warnings (the only ones at grpc-js's default verbosity), its info and
+ * debug lines as such. With no logger (the
  * CLI, which reports its own failures in one line of its own) they are dropped.
  */
 import { format } from 'node:util';
@@ -15,6 +16,10 @@ import type { Logger } from '../observability/logger.js';
 
 export function routeGrpcLog(logger: Logger | undefined): void {
   const grpc = logger?.child({ component: 'grpc' });
-  const line = (...args: unknown[]) => grpc?.warn({}, format(...args));
-  setLogger({ error: line, info: line, debug: line });
+  setLogger({
+    error: (...args: unknown[]) => grpc?.warn({}, format(...args)),
+    // only with GRPC_VERBOSITY=INFO or DEBUG (and GRPC_TRACE)
+    info: (...args: unknown[]) => grpc?.info({}, format(...args)),
+    debug: (...args: unknown[]) => grpc?.debug({}, format(...args)),
+  });
 }
