@@ -116,6 +116,11 @@ describe('shardgate-ctl status and the email workers', () => {
     const tail = r.stdout.slice(r.stdout.indexOf('email workers:'));
     expect(tail.split('\n').filter((l) => l.startsWith('  http'))).toEqual([`  ${standInUrl}  answering`]);
     expect(tail).toContain(`  ! rabbitmq open on ${standInUrl}: its calls are refused at once\n`);
+    const only = await ctlAsync(['status'], { SHARDGATE_WORKER_URLS: instance });
+    expect(only.code, only.stderr).toBe(0);
+    expect(only.stdout).toContain(
+      '\nemail workers: none listed (SHARDGATE_WORKER_URLS names only API instances)\n',
+    );
   }, 30_000);
 
   it('refuses a malformed SHARDGATE_WORKER_URLS, naming the variable', async () => {

@@ -237,7 +237,9 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   if (view.workers.length === 0) {
     // the local stack's default, not answering: status may well run where no worker is
     ctx.out(
-      `email workers: none answering at ${workers.urls.join(', ')} (SHARDGATE_WORKER_URLS names yours)`,
+      workers.urls.length === 0
+        ? 'email workers: none listed (SHARDGATE_WORKER_URLS names only API instances)'
+        : `email workers: none answering at ${workers.urls.join(', ')} (SHARDGATE_WORKER_URLS names yours)`,
     );
     return;
   }
