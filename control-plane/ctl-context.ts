@@ -27,6 +27,7 @@ import { createEtcdClient, isConnectFailure } from '../src/config/etcd-client.js
 import { routeGrpcLog } from '../src/config/grpc-log.js';
 import { type Env, EnvError, parseEnvOf } from '../src/env.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
+import { NOT_CONNECTED_REASONS } from './errno-reason.js';
 import { DIAL_TIMEOUT_MS, dialEtcd, etcdFailureReason, etcdRefusal } from './etcd-dial.js';
 import { terminalSafe } from './terminal-safe.js';
 
@@ -50,16 +51,6 @@ export type CtlEnv = Pick<Env, (typeof CTL_ENV)[number]>;
 /** the end of the line of a write etcd did not answer (CtlContext.call) */
 export const WRITE_OUTCOME_UNKNOWN =
   'etcd may have applied the write: read it back (shardgate-ctl status, tenants show, etcdctl get) before repeating it';
-
-/** failures before a connection existed: a write failing so never left (errno-reason.ts words) */
-const NOT_SENT = new Set([
-  'connection refused',
-  'host unreachable',
-  'network unreachable',
-  'unknown host',
-  'host name lookup failed',
-  'connect timed out',
-]);
 
 /** deadline of each etcd call of a command */
 export const CALL_TIMEOUT_MS = 3000;
@@ -119,7 +110,7 @@ export function createCtlContext(): CtlContext {
         // Exit 2 alone read as "nothing written" (an outside check: a tenant status change,
         // reported unreachable, was applied). Only a failure to connect sent nothing; a deadline
         // is taken as possibly sent, though it may have run out while still connecting
-        if (opts?.write && !isConnectFailure(error) && !NOT_SENT.has(reason))
+        if (opts?.write && !isConnectFailure(error) && !NOT_CONNECTED_REASONS.has(reason))
           throw unreachable(`${reason}; ${WRITE_OUTCOME_UNKNOWN}`);
         throw unreachable(reason);
       }

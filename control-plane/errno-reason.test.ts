@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errnoReason } from './errno-reason.js';
+import { errnoReason, NOT_CONNECTED_REASONS } from './errno-reason.js';
 
 describe('errnoReason', () => {
   it("words an error's errno code", () => {
@@ -23,5 +23,16 @@ describe('errnoReason', () => {
     expect(errnoReason(new Error('Handshake terminated by server: 403 (ACCESS-REFUSED)'))).toBeUndefined();
     expect(errnoReason(Object.assign(new Error('EPIPE'), { code: 'EPIPE' }))).toBeUndefined();
     expect(errnoReason(undefined)).toBeUndefined();
+  });
+
+  it('counts every reason but a reset as a failure to connect', () => {
+    expect([...NOT_CONNECTED_REASONS].sort()).toEqual([
+      'connect timed out',
+      'connection refused',
+      'host name lookup failed',
+      'host unreachable',
+      'network unreachable',
+      'unknown host',
+    ]);
   });
 });

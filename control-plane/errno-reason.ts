@@ -16,6 +16,17 @@ const ERRNO_REASONS: Record<string, string> = {
 };
 
 /**
+ * The reasons of a failure to connect at all: a request failing so never left (every one but
+ * `connection reset`, which can cut a request already sent). CtlContext.call tells an unanswered
+ * write that may be in force from one that is not by it.
+ */
+export const NOT_CONNECTED_REASONS: ReadonlySet<string> = new Set(
+  Object.entries(ERRNO_REASONS)
+    .filter(([code]) => code !== 'ECONNRESET')
+    .map(([, reason]) => reason),
+);
+
+/**
  * The words for the error's errno: its `code`, else the first known code in its message (gRPC
  * words one as "No connection established. Last error: … ECONNREFUSED …"); undefined when it
  * names none.

@@ -266,8 +266,8 @@ export class EtcdConfigStore implements ConfigStore {
     if (this.notifier.connected) this.notifier.disconnectedSince = new Date().toISOString();
     this.notifier.connected = false;
     // etcd3's own breaker (cockatiel's BrokenCircuitError) refusing the next retry says nothing
-    // of etcd: the error behind it stays
-    // (it alternated with the watch's error every 0.5 s, an outside check)
+    // of etcd: the error behind it stays (it alternated with the watch's error every 0.5 s, an
+    // outside check)
     const ownBreaker = (error as { isBrokenCircuitError?: unknown } | null)?.isBrokenCircuitError === true;
     if (!(ownBreaker && this.notifier.lastError)) this.notifier.lastError = message;
   }

@@ -7,8 +7,8 @@
  *
  * `routeGrpcLog(logger)` sends them to the process's logger, one JSON line each, `component:
  * grpc`: its errors as warnings (the only ones at grpc-js's default verbosity), its info and
- * debug lines as such. With no logger (the
- * CLI, which reports its own failures in one line of its own) they are dropped.
+ * debug lines as such. With no logger (the CLI, which reports its own failures in one line of
+ * its own) they are dropped.
  */
 import { format } from 'node:util';
 import { setLogger } from '@grpc/grpc-js';
