@@ -110,8 +110,13 @@ export async function ctlInit(): Promise<string> {
   return oneShot('shardgate-ctl init', [CTL, 'init']);
 }
 
-/** The migrations runner over every shard master named in etcd (one line per shard, joined). */
+/**
+ * The migrations runner over the topology's shards (one line per shard, joined). Another shard in
+ * etcd (an operator's, or one a test left behind) is listed as not migrated rather than stopping
+ * the stack when its server is down or outside SHARDGATE_DB_HOSTS.
+ */
 export async function migrate(): Promise<string> {
   if (!existsSync(MIGRATE)) return 'skipped: src/db/migrate-cli.ts does not exist yet';
-  return oneShot('migrations', [MIGRATE], { everyLine: true });
+  const shards = topology.shards.flatMap((s) => ['--shard', s.id]);
+  return oneShot('migrations', [MIGRATE, ...shards], { everyLine: true });
 }

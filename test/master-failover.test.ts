@@ -74,12 +74,17 @@ beforeAll(async () => {
     `${H}:${replica.port}`,
   ]);
   if (added.code !== 0) throw new Error(`shards add: ${added.stderr}`);
-  // the schema, as on every shard (`npm run migrate` migrates the master of every shard in etcd)
-  const migrated = spawnSync(process.execPath, ['--import', 'tsx', 'src/db/migrate-cli.ts'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...stackEnv() },
-    encoding: 'utf8',
-  });
+  // the schema, as on every shard (`npm run migrate -- --shard <id>`: this one only, whatever else
+  // is in etcd)
+  const migrated = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'src/db/migrate-cli.ts', '--shard', shard],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...stackEnv() },
+      encoding: 'utf8',
+    },
+  );
   if (migrated.status !== 0) throw new Error(`migrate: ${migrated.stderr}`);
   const created = ctl(['tenants', 'create', tenant, '--shard', shard]);
   if (created.code !== 0) throw new Error(`tenants create: ${created.stderr}`);

@@ -7,8 +7,16 @@
  * the migrating connection. MySQL DDL is not transactional: a migration that fails half-way must
  * be repaired by hand (the error names the shard and the statement).
  *
- * Exit codes: 0 done; 1 a shard failed or the shard config is invalid; 2 etcd unreachable. Every
- * failure prints ONE line naming what failed.
+ * `--shard <id>` (repeatable) migrates only the shards named; the others in etcd are listed as not
+ * migrated and neither their values nor their servers are checked (`npm run stack -- up` names the
+ * topology's shards, so a shard some test or operator left in etcd does not stop the stack).
+ *
+ * Every shard is tried even when one before it failed: the shards are separate databases, and one
+ * unreachable master must not leave the others unmigrated. A shard pointed at a server outside
+ * SHARDGATE_DB_HOSTS is refused before anything runs (nothing migrated), as is an invalid value.
+ *
+ * Exit codes: 0 done; 1 a shard failed, the shard config is invalid or the arguments are wrong;
+ * 2 etcd unreachable. Every failure prints ONE line naming what failed (one per failed shard).
  */
 
 import { existsSync } from 'node:fs';
@@ -22,6 +30,7 @@ import { refusedServers } from '../config/db-hosts.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
 import { EnvError, parseEnv } from '../env.js';
+import { parseShardArgs } from './parse-shard-args.js';
 import { SET_SESSION_SQL_MODE } from './session-sql-mode.js';
 import { missingPasswordHint, shardPassword } from './shard-password.js';
 
@@ -47,7 +56,11 @@ function migrationsFolder(): string {
   throw new CliError('migrations/meta/_journal.json not found (set SHARDGATE_MIGRATIONS_DIR)', 1);
 }
 
-async function readShards(endpoints: string[], prefix: string): Promise<Map<string, ShardConfig>> {
+async function readShards(
+  endpoints: string[],
+  prefix: string,
+  named: Set<string> | undefined,
+): Promise<Map<string, ShardConfig | undefined>> {
   const etcd = createEtcdClient({ endpoints, retries: 0 });
   try {
     const raw = await etcd
@@ -57,15 +70,30 @@ async function readShards(endpoints: string[], prefix: string): Promise<Map<stri
       .catch((error: unknown) => {
         throw new CliError(`etcd unreachable at ${endpoints.join(',')}: ${(error as Error).message}`, 2);
       });
-    const shards = new Map<string, ShardConfig>();
+    // undefined: in etcd but not named by --shard
+    const shards = new Map<string, ShardConfig | undefined>();
     for (const [key, value] of Object.entries(raw)) {
       const relative = key.slice(prefix.length);
+      // a shard not named is neither migrated nor judged
+      const id = relative.slice('shards/'.length);
+      if (named && !named.has(id)) {
+        shards.set(id, undefined);
+        continue;
+      }
       const parsed = parseConfigKey(relative, configValueText(value));
       if (!parsed.ok) throw new CliError(`${relative}: ${parsed.reason}`, 1);
       if (parsed.parsed.type === 'shard') shards.set(parsed.parsed.id, parsed.parsed.value);
     }
     if (shards.size === 0)
       throw new CliError(`no shards under ${prefix}shards/ in etcd (run: npx shardgate-ctl init)`, 1);
+    const unknown = [...(named ?? [])].filter((id) => !shards.has(id));
+    if (unknown.length > 0) {
+      const known = [...shards.keys()].sort((a, b) => a.localeCompare(b)).join(', ');
+      throw new CliError(
+        `unknown shard ${unknown.map((id) => `"${id}"`).join(', ')} (known: ${known}); nothing migrated`,
+        1,
+      );
+    }
     return shards;
   } finally {
     etcd.close();
@@ -134,19 +162,33 @@ async function main(): Promise<void> {
     if (error instanceof EnvError) throw new CliError(error.message, 1);
     throw error;
   }
+  const args = parseShardArgs(process.argv.slice(2));
+  if (!args.ok) throw new CliError(args.reason, 1);
+  const named = args.named;
   const folder = migrationsFolder();
-  const shards = await readShards(env.SHARDGATE_ETCD_ENDPOINTS, env.SHARDGATE_ETCD_PREFIX);
-  const ordered = [...shards].sort(([a], [b]) => a.localeCompare(b));
+  const shards = await readShards(env.SHARDGATE_ETCD_ENDPOINTS, env.SHARDGATE_ETCD_PREFIX, named);
+  const sorted = [...shards].sort(([a], [b]) => a.localeCompare(b));
+  const ordered = sorted.flatMap(([id, shard]) => (shard ? [[id, shard] as const] : []));
+  const skipped = sorted.flatMap(([id, shard]) => (shard ? [] : [id]));
   // a shard pointed at a server outside SHARDGATE_DB_HOSTS gets neither the password nor DDL
   const refused = ordered.flatMap(([id, shard]) => {
     const why = refusedServers(env.SHARDGATE_DB_HOSTS, shard);
     return why ? [`shard ${id}: ${why}`] : [];
   });
   if (refused.length > 0) throw new CliError(`${refused.join('; ')}; nothing migrated`, 1);
+  let failed = 0;
   for (const [id, shard] of ordered) {
     const password = shardPassword(env, shard.passwordEnv);
-    console.log(await migrateShard(id, shard, { user: env.SHARDGATE_DB_USER, password, folder }));
+    try {
+      console.log(await migrateShard(id, shard, { user: env.SHARDGATE_DB_USER, password, folder }));
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      console.error(`migrate: ${error.message}`);
+      failed++;
+    }
   }
+  if (skipped.length > 0) console.log(`not named, not migrated: ${skipped.join(', ')}`);
+  if (failed > 0) throw new CliError(`${failed} of ${ordered.length} shard(s) failed`, 1);
 }
 
 main().then(
