@@ -71,6 +71,9 @@ export async function registerMember(
   });
 }
 
+/** re-reads of a verified member's row for a password change made meanwhile (`login`) */
+const MAX_RECHECKS = 2;
+
 const INVALID_CREDENTIALS = fail('unauthorized', 'invalid_credentials', 'email or password is wrong');
 
 /**
@@ -82,6 +85,12 @@ const INVALID_CREDENTIALS = fail('unauthorized', 'invalid_credentials', 'email o
  * or a wrong password there may be a registration or a change it has not applied, so the master
  * is asked again, which answers 503 while it is down.
  * Unknown email and wrong password give the same failure after about the same time.
+ *
+ * A password change that commits while the password is being verified (tens of ms of hashing)
+ * would make the login answer 200 with a token its change has already revoked: once verified and
+ * settled, the row is read again by id right before the token is issued (`passwordStillChecked`).
+ * A change committing after that re-read revokes the token as it revokes any older token. A login
+ * the re-read refuses stays settled `succeeded`: its password was right when it was checked.
  *
  * `attempt` (the login throttle's) is settled once: `succeeded`, `failed` (unknown email or wrong
  * password), or `undecided` when something failed before a verdict. A password a replica's row
@@ -99,38 +108,60 @@ export async function login(
   const email = normaliseEmail(input.email);
   const find = (repos: TenantRepos) => repos.members.findByEmail(email);
   let refusedByReplica = false;
-  let outcome: ReadOutcome<Result<IssuedToken>>;
+  let found: ReadOutcome<Member | undefined>;
+  let verified: boolean;
   try {
-    let found = await data.read(tenant, { from: 'master-else-replica' }, find);
-    let member = found.value;
-    let verified = member ? await passwords.verify(member.passwordHash, input.password) : false;
+    found = await data.read(tenant, { from: 'master-else-replica' }, find);
+    verified = found.value ? await passwords.verify(found.value.passwordHash, input.password) : false;
     if (!verified && found.readFrom !== 'master') {
-      refusedByReplica = member !== undefined;
+      refusedByReplica = found.value !== undefined;
       found = await data.read(tenant, { from: 'master' }, find);
       refusedByReplica = false;
-      member = found.value;
-      verified = member ? await passwords.verify(member.passwordHash, input.password) : false;
+      verified = found.value ? await passwords.verify(found.value.passwordHash, input.password) : false;
     }
-    if (!member) await passwords.verifyDummy(input.password);
-    outcome =
-      member && verified
-        ? {
-            value: ok(
-              await memberTokens.issue({
-                tenantId: tenant.id,
-                memberId: member.id,
-                passwordVersion: member.passwordVersion,
-              }),
-            ),
-            readFrom: found.readFrom,
-          }
-        : { value: INVALID_CREDENTIALS, readFrom: found.readFrom };
+    if (!found.value) await passwords.verifyDummy(input.password);
   } catch (error) {
     await attempt?.settle(refusedByReplica ? 'failed' : 'undecided');
     throw error;
   }
-  await attempt?.settle(outcome.value.ok ? 'succeeded' : 'failed');
-  return outcome;
+  await attempt?.settle(verified ? 'succeeded' : 'failed');
+  const member =
+    verified && found.value
+      ? await passwordStillChecked(data, tenant, found.value, input, passwords)
+      : undefined;
+  if (!member) return { value: INVALID_CREDENTIALS, readFrom: found.readFrom };
+  const token = await memberTokens.issue({
+    tenantId: tenant.id,
+    memberId: member.id,
+    passwordVersion: member.passwordVersion,
+  });
+  return { value: ok(token), readFrom: found.readFrom };
+}
+
+/**
+ * The member whose password `input` matched, read again right before its token is issued: the
+ * same row when its password version has not moved on (a lagging replica's older one is not a
+ * change), the newer row when the password matches that one's hash too, else undefined (changed
+ * to another password, or the member is gone). At most MAX_RECHECKS reads.
+ */
+async function passwordStillChecked(
+  data: DataAccess,
+  tenant: TenantRef,
+  verified: Member,
+  input: { password: string },
+  passwords: PasswordHasher,
+): Promise<Member | undefined> {
+  let member = verified;
+  for (let round = 0; round < MAX_RECHECKS; round++) {
+    const again = await data.read(tenant, { from: 'master-else-replica' }, (repos) =>
+      repos.members.findById(member.id),
+    );
+    if (!again.value) return undefined;
+    if (again.value.passwordVersion <= member.passwordVersion) return member;
+    member = again.value;
+    if (!(await passwords.verify(member.passwordHash, input.password))) return undefined;
+  }
+  return member;
 }
 
 /** one password check's slot in the login throttle, settled once (PasswordCheckGuard) */
