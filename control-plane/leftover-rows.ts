@@ -23,8 +23,14 @@ export interface RowCounts {
   loans: number;
 }
 
-/** The rows of `tenantId` on the shard's master, or why they could not be counted. */
-export type RowCheck = RowCounts | { unchecked: string };
+/**
+ * The rows of `tenantId` on the shard's master, or why they could not be counted; `noSchema`
+ * when the server answered that the tables are not there (the shard was never migrated).
+ */
+export type RowCheck = RowCounts | { unchecked: string; noSchema?: true };
+
+/** ER_NO_SUCH_TABLE */
+const NO_SUCH_TABLE_ERRNO = 1146;
 
 /** Counts the rows; a missing password or a failed check is `{ unchecked: reason }`, never thrown. */
 export async function checkLeftoverRows(
@@ -47,7 +53,10 @@ export async function checkLeftoverRows(
     const r = (rows[0] ?? {}) as Record<string, unknown>;
     return { members: Number(r.members ?? 0), books: Number(r.books ?? 0), loans: Number(r.loans ?? 0) };
   } catch (error) {
-    return { unchecked: (error as Error).message.split('\n')[0] ?? 'the check failed' };
+    const unchecked = (error as Error).message.split('\n')[0] ?? 'the check failed';
+    return (error as { errno?: number }).errno === NO_SUCH_TABLE_ERRNO
+      ? { unchecked, noSchema: true }
+      : { unchecked };
   } finally {
     connection?.destroy();
   }

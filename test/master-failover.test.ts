@@ -12,7 +12,6 @@
  * two processes, their datadirs and pid files.
  */
 
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,14 +25,14 @@ import {
   startMariaDb,
   waitForMariaDb,
 } from '../stack/mariadb.js';
-import { REPO_ROOT } from '../stack/paths.js';
 import { pidFile, stopProcess } from '../stack/process-manager.js';
-import { dbPassword, stackEnv } from '../stack/stack-env.js';
+import { dbPassword } from '../stack/stack-env.js';
 import { type MariaDbNode, topology } from '../stack/topology.js';
 import { api, HAPROXY, registerAndLogin } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { etcdDel, etcdGet, etcdOverride } from './helpers/etcd.js';
 import { configInForce } from './helpers/live-config.js';
+import { runMigrate } from './helpers/migrate.js';
 import { rootConnection } from './helpers/shard-db.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -76,16 +75,8 @@ beforeAll(async () => {
   if (added.code !== 0) throw new Error(`shards add: ${added.stderr}`);
   // the schema, as on every shard (`npm run migrate -- --shard <id>`: this one only, whatever else
   // is in etcd)
-  const migrated = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', 'src/db/migrate-cli.ts', '--shard', shard],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...stackEnv() },
-      encoding: 'utf8',
-    },
-  );
-  if (migrated.status !== 0) throw new Error(`migrate: ${migrated.stderr}`);
+  const migrated = runMigrate(['--shard', shard]);
+  if (migrated.code !== 0) throw new Error(`migrate: ${migrated.stderr}`);
   const created = ctl(['tenants', 'create', tenant, '--shard', shard]);
   if (created.code !== 0) throw new Error(`tenants create: ${created.stderr}`);
   restoreMaxLag = etcdOverride('replication/max_lag_seconds', String(MAX_LAG_SECONDS));

@@ -432,6 +432,9 @@ export async function addShard(
   // once written, so a refused add has its one error line and no other
   const unset = passwordEnvWarning('shards add', id, shard.passwordEnv);
   if (unset) ctx.warn(unset);
+  ctx.out(
+    `next: put the schema on it with \`npm run migrate -- --shard ${id}\` before a tenant is created there`,
+  );
 }
 
 /**

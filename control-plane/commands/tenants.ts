@@ -130,7 +130,8 @@ export function pickShard(read: PrefixRead, prefix: string): string {
  * `adoptRows` (`--adopt-rows`: bringing such a tenant back on purpose). When the rows cannot be
  * counted (no database password, the check failed), an id that `tenants remove` recorded as
  * removed from that shard with its rows left (removal-record.ts) is refused too; any other id is
- * created with a warning that the rows were not checked.
+ * created with a warning that the rows were not checked. A shard whose master answers that it has
+ * no tables (never migrated) is refused, unless `adoptRows` (which skips the look altogether).
  */
 export async function createTenant(
   ctx: CtlContext,
@@ -156,6 +157,11 @@ export async function createTenant(
         checked.set(shard, { rows, removed });
       }
       const { rows, removed } = checked.get(shard)!;
+      // every request of the tenant would fail there (503, the log naming the missing table)
+      if ('noSchema' in rows)
+        throw new UserError(
+          `shard ${shard} has no schema (${rows.unchecked}): put it there first with \`npm run migrate -- --shard ${shard}\`; nothing written`,
+        );
       if (anyRows(rows))
         throw new UserError(
           `tenant id ${id} was used before: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it gets them back, members, librarian and their tokens included; pick another id, or pass --adopt-rows to bring that tenant back`,

@@ -6,7 +6,9 @@ import {
   isDuplicateKey,
   isLockWaitTimeout,
   isLostConnection,
+  isSchemaMissing,
   isTransactionConflict,
+  toSchemaMissing,
   toUnavailable,
 } from './mysql-errors.js';
 
@@ -114,5 +116,26 @@ describe('mysql error classification', () => {
     // the server refused the statement: nothing applied
     expect(readOnly.outcomeUnknown).toBe(false);
     expect(readOnly.message).toBe('m: the server is read-only (ER_OPTION_PREVENTS_STATEMENT)');
+  });
+
+  it('tells a table or column the server lacks (a shard not migrated) apart, as an answer of the node naming the fix', () => {
+    const table = driverError({
+      code: 'ER_NO_SUCH_TABLE',
+      errno: 1146,
+      message: "Table 'x.members' doesn't exist",
+    });
+    const column = driverError({ code: 'ER_BAD_FIELD_ERROR', errno: 1054, message: "Unknown column 'a'" });
+    for (const e of [table, column, new Error('wrapped', { cause: table })])
+      expect(isSchemaMissing(e)).toBe(true);
+    for (const e of [
+      driverError({ code: 'ER_PARSE_ERROR', errno: 1064 }),
+      driverError({ code: 'ECONNREFUSED' }),
+    ])
+      expect(isSchemaMissing(e)).toBe(false);
+    const unavailable = toSchemaMissing('127.0.0.1:3316/x', table);
+    expect(unavailable.answered).toBe(true);
+    expect(unavailable.reason).toBe(
+      "ER_NO_SUCH_TABLE: Table 'x.members' doesn't exist: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard <that shard>)",
+    );
   });
 });

@@ -6,7 +6,10 @@
  * - duplicate key → answered by the repository that expects it;
  * - a commit guard's stop, or a CHECK constraint refusing a guarded statement (commit-guard.ts)
  *   → `CommitGuardError` (commit-guard.ts, mysql-session.ts);
- * - everything else is a bug or a schema problem and passes through (500, logged).
+ * - a table or column this build's statements name that the server lacks (a shard never migrated,
+ *   or migrated by an older build) → `DependencyUnavailableError` naming the fix, 503 upstream,
+ *   `answered`: a breaker counts it as the SQL outcome it is, not against the node;
+ * - everything else is a bug and passes through (500, logged).
  */
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 
@@ -124,6 +127,28 @@ export function toUnavailable(
       ? 'the server is read-only (ER_OPTION_PREVENTS_STATEMENT)'
       : (e?.code ?? e?.message ?? 'connection failed'),
     { writesOnly: readOnly, outcomeUnknown: commitSent && !readOnly },
+  );
+}
+
+/** ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR: the server's schema lacks what a statement names */
+const SCHEMA_MISSING_ERRNOS = new Set([1146, 1054]);
+
+export function isSchemaMissing(error: unknown): boolean {
+  const errno = asDriverError(driverCause(error))?.errno;
+  return errno !== undefined && SCHEMA_MISSING_ERRNOS.has(errno);
+}
+
+/**
+ * `error` (isSchemaMissing) as the node's unavailability (`answered`: not held against it). The
+ * reason, for the log (never a client's answer), says how to fix it; the log line's
+ * `dependency` (`mysql-master:shard-3`) names the shard.
+ */
+export function toSchemaMissing(node: string, error: unknown): DependencyUnavailableError {
+  const e = asDriverError(driverCause(error));
+  return new DependencyUnavailableError(
+    node,
+    `${e?.code ?? 'schema'}: ${e?.message ?? 'schema missing'}: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard <that shard>)`,
+    { answered: true },
   );
 }
 

@@ -38,6 +38,8 @@ import {
   isConnectionError,
   isDriverError,
   isLostConnection,
+  isSchemaMissing,
+  toSchemaMissing,
   toUnavailable,
 } from './mysql-errors.js';
 import { MysqlSession } from './mysql-session.js';
@@ -165,6 +167,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
         if (retry) throw new StaleConnection();
         throw toUnavailable(this.key, error, { commitSent: session?.commitSent });
       }
+      if (isSchemaMissing(error)) throw toSchemaMissing(this.key, error);
       if (isDriverError(error) && !(error instanceof DatabaseError)) throw new DatabaseError(this.key, error);
       throw error;
     } finally {

@@ -19,7 +19,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
-import { isConnectionError, toUnavailable } from '../db/mysql-errors.js';
+import { isConnectionError, isSchemaMissing, toSchemaMissing, toUnavailable } from '../db/mysql-errors.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
 import { createOutboxPool, type OutboxPoolOptions } from './outbox-pool.js';
@@ -165,6 +165,7 @@ export class MasterPools {
           // classified as the API's adapters do (db/mysql-errors.ts): a refused, lost or
           // read-only master, or a full or closed pool, counts against the master's breaker
           if (isConnectionError(error)) throw toUnavailable(`mysql-master:${shardId}`, error);
+          if (isSchemaMissing(error)) throw toSchemaMissing(`mysql-master:${shardId}`, error);
           throw error;
         }
       },

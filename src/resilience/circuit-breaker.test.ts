@@ -182,6 +182,18 @@ describe('CircuitBreaker', () => {
     expect(breaker.view().failures).toBe(0);
   });
 
+  it('an answered DependencyError (a table the server lacks) is a success, not a failure; another is a failure', async () => {
+    const { breaker } = setup({ failure_threshold: 2 });
+    const isFailure = (e: unknown) => e instanceof DependencyError;
+    const answered = () => Promise.reject(new DependencyError('db', 'ER_NO_SUCH_TABLE', { answered: true }));
+    for (let i = 0; i < 5; i++)
+      await expect(breaker.execute(answered, { isFailure })).rejects.toThrow('ER_NO_SUCH_TABLE');
+    expect([breaker.state, breaker.view().failures]).toEqual(['closed', 0]);
+    const down = () => Promise.reject(new DependencyError('db', 'ECONNREFUSED'));
+    for (let i = 0; i < 2; i++) await breaker.execute(down, { isFailure }).catch(() => {});
+    expect(breaker.state).toBe('open');
+  });
+
   it('failures that outnumber successes open it, though never failure_threshold in a row', async () => {
     // a Redis paused in a loop (CLIENT PAUSE 900): three reads time out, the fourth slips through
     const { breaker, transitions } = setup({ failure_threshold: 5 });

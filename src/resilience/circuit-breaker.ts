@@ -390,7 +390,10 @@ export class CircuitBreaker {
         (error instanceof DependencyError && error.busy)
       ) {
         // neither: a probe's slot is freed below, the counts stay as they were
-      } else if (error instanceof CallTimeoutError || isFailure(error)) {
+      } else if (
+        error instanceof CallTimeoutError ||
+        (isFailure(error) && !(error instanceof DependencyError && error.answered))
+      ) {
         const hungWrite =
           writes &&
           (error instanceof CallTimeoutError || (error instanceof DependencyError && error.writesOnly));

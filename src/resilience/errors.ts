@@ -24,6 +24,12 @@ export class DependencyError extends Error {
    * (503 `write_outcome_unknown`, not `dependency_unavailable`, which says it was not).
    */
   readonly outcomeUnknown: boolean;
+  /**
+   * The dependency answered, refusing the call for what it holds rather than for its health (a
+   * table this build names is missing: a shard never migrated). A breaker counts it as a success,
+   * as any SQL outcome: the node is up, and opening its breaker would refuse the calls that work.
+   */
+  readonly answered: boolean;
   constructor(
     readonly dependency: string,
     message: string,
@@ -33,6 +39,7 @@ export class DependencyError extends Error {
       busy = false,
       writesOnly = false,
       outcomeUnknown = false,
+      answered = false,
     }: DependencyErrorOptions = {},
   ) {
     super(message, { cause });
@@ -41,6 +48,7 @@ export class DependencyError extends Error {
     this.busy = busy;
     this.writesOnly = writesOnly;
     this.outcomeUnknown = outcomeUnknown;
+    this.answered = answered;
   }
 }
 
@@ -50,6 +58,7 @@ export interface DependencyErrorOptions {
   busy?: boolean;
   writesOnly?: boolean;
   outcomeUnknown?: boolean;
+  answered?: boolean;
 }
 
 /** The breaker of `dependency` is open (or half-open with all probe slots taken): the call was not made. */

@@ -84,6 +84,7 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
                       busy: error.busy,
                       writesOnly: error.writesOnly,
                       outcomeUnknown: error.outcomeUnknown,
+                      answered: error.answered,
                     })
                   : error;
               });

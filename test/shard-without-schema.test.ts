@@ -1,0 +1,106 @@
+/**
+ * A shard whose database has no tables (added, never migrated): `shards add` says to migrate it,
+ * `tenants create` refuses it naming the command, and a tenant placed there anyway (its entry
+ * written by hand) gets 503 `dependency_unavailable` with the fix in the instance's log, not a
+ * 500; once `npm run migrate -- --shard <id>` has run, its requests are served.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOG_DIR } from '../stack/paths.js';
+import { stackEnv } from '../stack/stack-env.js';
+import { topology } from '../stack/topology.js';
+import { api, INSTANCES } from './helpers/api.js';
+import { ctl } from './helpers/ctl.js';
+import { etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
+import { runMigrate } from './helpers/migrate.js';
+import { node, rootQuery } from './helpers/shard-db.js';
+import { uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const suffix = randomBytes(3).toString('hex');
+const shard = `nm-${suffix}`;
+const database = `nomig_${suffix}`;
+const tenant = uniqueTenantId('nomig');
+const master = node('shard-1', 'master');
+const H = topology.host;
+const APP_HOSTS = [H, 'localhost'];
+
+const register = (email: string) =>
+  api('POST', '/v1/members', { tenant, body: { email, name: 'Nomig', password: 'correct horse battery' } });
+
+describe('a shard whose database was never migrated', () => {
+  beforeAll(async () => {
+    await rootQuery(master.port, `CREATE DATABASE \`${database}\``);
+    for (const host of APP_HOSTS)
+      await rootQuery(master.port, `GRANT ALL ON \`${database}\`.* TO ?@?`, [topology.dbUser, host]);
+  }, 30_000);
+  afterAll(async () => {
+    etcdDel(`tenants/${tenant}`);
+    etcdDel(`shards/${shard}`);
+    for (const host of APP_HOSTS)
+      await rootQuery(master.port, `REVOKE ALL ON \`${database}\`.* FROM ?@?`, [topology.dbUser, host]).catch(
+        () => {},
+      );
+    await rootQuery(master.port, `DROP DATABASE IF EXISTS \`${database}\``);
+  }, 30_000);
+
+  it('shards add says to migrate it; tenants create refuses it, naming the command', () => {
+    const added = ctl(['shards', 'add', shard, '--master', `${H}:${master.port}`, '--database', database]);
+    expect(added.stderr).toBe('');
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain(
+      `next: put the schema on it with \`npm run migrate -- --shard ${shard}\` before a tenant is created there\n`,
+    );
+    const created = ctl(['tenants', 'create', tenant, '--shard', shard], stackEnv());
+    expect(created.code).toBe(1);
+    expect(created.stderr).toBe(
+      `shardgate-ctl: tenants create: shard ${shard} has no schema (Table '${database}.members' doesn't exist): put it there first with \`npm run migrate -- --shard ${shard}\`; nothing written (see shardgate-ctl tenants create --help)\n`,
+    );
+    expect(etcdGet(`tenants/${tenant}`)).toBeUndefined();
+  }, 60_000);
+
+  it('a tenant placed there anyway gets 503 dependency_unavailable, the log naming the fix; after migrate, 201', async () => {
+    etcdPut(`tenants/${tenant}`, JSON.stringify({ shard, status: 'active' }));
+    await waitFor(
+      async () =>
+        (await Promise.all(INSTANCES.map((base) => api('GET', '/v1/books', { tenant, base })))).every(
+          (a) => a.status !== 404,
+        ),
+      { timeoutMs: 5000, what: `tenant ${tenant} on every instance` },
+    );
+    for (const base of INSTANCES) {
+      const write = await api('POST', '/v1/members', {
+        tenant,
+        base,
+        body: { email: 'a@example.com', name: 'A', password: 'correct horse battery' },
+      });
+      expect([write.status, write.json?.code, write.json?.detail]).toEqual([
+        503,
+        'dependency_unavailable',
+        expect.stringMatching(new RegExp(`^mysql-master:${shard} is unavailable`)),
+      ]);
+      expect(write.headers.get('Content-Type')).toBe('application/problem+json');
+      const read = await api('GET', '/v1/books', { tenant, base });
+      expect([read.status, read.json?.code]).toEqual([503, 'dependency_unavailable']);
+    }
+    // the reason is in the log, never in an answer
+    const log = readFileSync(join(LOG_DIR, `${topology.apis[0]!.id}.log`), 'utf8');
+    const line = log.split('\n').find((l) => l.includes(`"dependency":"mysql-master:${shard}"`));
+    expect(line).toContain(
+      `doesn't exist: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard <that shard>)`,
+    );
+    // an answer of the node, not its failure: its breaker stays closed
+    for (const base of INSTANCES) {
+      const breakers = await api('GET', '/health/circuit-breakers', { base });
+      const own = breakers.json.breakers.find((b: { name: string }) => b.name === `mysql-master:${shard}`);
+      expect([own?.state, own?.failures]).toEqual(['closed', 0]);
+    }
+
+    const migrated = runMigrate(['--shard', shard]);
+    expect(migrated.stderr).toBe('');
+    expect(migrated.stdout).toMatch(new RegExp(`^shard ${shard} \\(.+\\): [1-9]\\d* applied`, 'm'));
+    expect((await register('after@example.com')).status).toBe(201);
+  }, 60_000);
+});
