@@ -25,6 +25,7 @@ import {
   setMaster,
 } from './commands/shards.js';
 import { statusCommand } from './commands/status.js';
+import { deleteTenantRowsCommand } from './commands/tenant-delete-rows.js';
 import { moveTenant } from './commands/tenant-move.js';
 import { createTenant, listTenants, removeTenant, setTenantStatus, showTenant } from './commands/tenants.js';
 import { type CtlContext, createCtlContext } from './ctl-context.js';
@@ -169,6 +170,19 @@ export function buildProgram(): Command {
     )
     .option('--yes', 'confirm: the tenant answers 404 from now on')
     .action(run((ctx, id: string, opts: { yes?: boolean }) => removeTenant(ctx, id, opts)));
+  tenants
+    .command('delete-rows <id>')
+    .summary('delete every row of a removed tenant id on one shard (needs --yes)')
+    .description(
+      "delete every row tenant <id> holds on the master of the shard --shard names (members, books, loans, idempotency keys, mails already delivered), so the id is free there; mails not delivered yet stay and are sent. Refused while the directory places the tenant on that shard (tenants remove it first) or a move of it is recorded. Needs SHARDGATE_DB_PASSWORD (or the shard's passwordEnv); cannot be undone, hence --yes",
+    )
+    .requiredOption('--shard <shard>', 'the shard whose rows of the id are deleted (required)')
+    .option('--yes', 'confirm: the rows are deleted for good')
+    .action(
+      run((ctx, id: string, opts: { shard: string; yes?: boolean }) =>
+        deleteTenantRowsCommand(ctx, id, opts),
+      ),
+    );
   tenants
     .command('move <id>')
     .summary("move a tenant's rows to another shard and point its entry there")

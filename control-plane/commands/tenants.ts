@@ -297,7 +297,7 @@ export function idAfterRemoval(
     ? `\`tenants create\` of it on shard ${shard} refuses it while the rows are there or cannot be counted, unless --adopt-rows`
     : `\`tenants create\` refuses it while the rows are there, unless --adopt-rows`;
   if (anyRows(rows)) {
-    return `the id ${id} is not free: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it on that shard would get them back, ${comesBack} (${refuses})`;
+    return `the id ${id} is not free: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it on that shard would get them back, ${comesBack} (${refuses}); \`tenants delete-rows ${id} --shard ${shard} --yes\` deletes them`;
   }
   if (rows === undefined || 'unchecked' in rows) {
     const why =

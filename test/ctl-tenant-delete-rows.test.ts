@@ -1,0 +1,121 @@
+/**
+ * `shardgate-ctl tenants delete-rows <id> --shard <s> --yes` on the local stack: refused while the
+ * tenant is in the directory there, without --yes and for an unknown shard; after `tenants
+ * remove` it deletes every row of the id on the shard's master (a mail not delivered yet stays),
+ * and `tenants create` of the id there then finds nothing to refuse.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stackEnv } from '../stack/stack-env.js';
+import { api, registerAndLogin } from './helpers/api.js';
+import { ctl } from './helpers/ctl.js';
+import { insertOutboxRow, outboxId } from './helpers/outbox.js';
+import { node, rootQuery } from './helpers/shard-db.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const tenant = uniqueTenantId('delrows');
+const master = node('shard-1', 'master');
+const TABLES = ['tenant_state', 'members', 'books', 'loans', 'idempotency_keys', 'outbox'];
+const pendingMail = outboxId();
+
+async function rowsOf(id: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of TABLES) {
+    const [row] = await rootQuery<{ n: number }>(
+      master.port,
+      `SELECT COUNT(*) AS n FROM ${table} WHERE tenant_id = ?`,
+      [id],
+    );
+    counts[table] = Number(row?.n);
+  }
+  return counts;
+}
+
+describe('tenants delete-rows', () => {
+  beforeAll(async () => {
+    await createTenant(tenant, 'shard-1');
+    const ann = await registerAndLogin(tenant, 'ann@example.com');
+    await registerAndLogin(tenant, 'bob@example.com');
+    const book = await api('POST', '/v1/books', {
+      tenant,
+      token: ann.token,
+      body: { isbn: '0306406152', title: 'Gone soon', author: 'A', copies: 2 },
+    });
+    expect(book.status).toBe(201);
+    const loan = await api('POST', '/v1/loans', {
+      tenant,
+      token: ann.token,
+      headers: { 'Idempotency-Key': 'delrows-1' },
+      body: { bookId: book.json.id },
+    });
+    expect(loan.status).toBe(201);
+    // two welcomes and a loan receipt, delivered by the stack's worker
+    await waitFor(
+      async () =>
+        (
+          await rootQuery<{ n: number }>(
+            master.port,
+            'SELECT COUNT(*) AS n FROM outbox WHERE tenant_id = ? AND delivered_at IS NOT NULL',
+            [tenant],
+          )
+        )[0]?.n === 3,
+      { timeoutMs: 20_000, what: 'three mails delivered' },
+    );
+    // a mail published but not delivered yet: it must stay
+    await insertOutboxRow(master.port, { id: pendingMail, tenant, to: 'ann@example.com', delivered: false });
+  }, 60_000);
+  afterAll(async () => {
+    removeTenant(tenant);
+    await rootQuery(master.port, 'DELETE FROM outbox WHERE id = ?', [pendingMail]);
+  });
+
+  it('refuses while the tenant is in the directory on that shard, without --yes, and for an unknown shard', async () => {
+    const live = ctl(['tenants', 'delete-rows', tenant, '--shard', 'shard-1', '--yes'], stackEnv());
+    expect(live.code).toBe(1);
+    expect(live.stderr).toContain(
+      `tenant ${tenant} is in the directory on shard shard-1: its rows are in use; remove it first (tenants remove ${tenant} --yes); nothing deleted`,
+    );
+    const unknown = ctl(['tenants', 'delete-rows', tenant, '--shard', 'shard-9', '--yes'], stackEnv());
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(
+      /unknown shard "shard-9" \(known: .*shard-1, shard-2.*\); nothing deleted/,
+    );
+
+    const removed = ctl(['tenants', 'remove', tenant, '--yes'], stackEnv());
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain(`\`tenants delete-rows ${tenant} --shard shard-1 --yes\` deletes them`);
+    const unconfirmed = ctl(['tenants', 'delete-rows', tenant, '--shard', 'shard-1'], stackEnv());
+    expect(unconfirmed.code).toBe(1);
+    expect(unconfirmed.stderr).toContain('cannot be undone; re-run with --yes');
+    expect(await rowsOf(tenant)).toMatchObject({ members: 2, books: 1, loans: 1, outbox: 4 });
+  }, 60_000);
+
+  it('deletes every row of the id on the shard but a mail not delivered yet; create then starts empty', async () => {
+    const r = ctl(['tenants', 'delete-rows', tenant, '--shard', 'shard-1', '--yes'], stackEnv());
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^shard shard-1: deleted 2 member\\(s\\), 1 book\\(s\\), 1 loan\\(s\\), [1-9]\\d* idempotency key\\(s\\), 3 delivered mail\\(s\\) of tenant ${tenant}; the id is free there; 1 mail\\(s\\) not delivered yet stay in the outbox and will be sent\\n$`,
+      ),
+    );
+    expect(await rowsOf(tenant)).toEqual({
+      tenant_state: 0,
+      members: 0,
+      books: 0,
+      loans: 0,
+      idempotency_keys: 0,
+      outbox: 1,
+    });
+    // the id is free: create counts no row and refuses nothing, and the tenant starts empty
+    const created = ctl(['tenants', 'create', tenant, '--shard', 'shard-1'], stackEnv());
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    await waitFor(async () => (await api('GET', '/v1/books', { tenant })).status === 200, {
+      timeoutMs: 5000,
+      what: 'the tenant created again',
+    });
+    const books = await api('GET', '/v1/books', { tenant });
+    expect(books.json.items).toEqual([]);
+  }, 60_000);
+});
