@@ -29,10 +29,19 @@ import { waitFor } from './helpers/wait-for.js';
  */
 const GAVE_UP_WITHIN_MS = 15_000;
 
+/** `status`'s view without etcd (status-without-etcd.ts), HAProxy's backend and the workers in it */
+const WITHOUT_ETCD =
+  /^etcd does not answer: what answers without it \(the instances serve with the config they have\)\nhaproxy backend api: api-1 \w+ weight \d+, api-2 \w+ weight \d+\ninstances \(HAProxy's servers\):\n( {2}.*\n){2}email workers:\n {2}http:\/\/127\.0\.0\.1:9464 {2}answering\n$/;
+
 /** the line of an unreachable etcd, its reason in operator words */
-function expectUnreachableLine(r: TimedCtlResult, endpoints: string, reason: RegExp): void {
+function expectUnreachableLine(
+  r: TimedCtlResult,
+  endpoints: string,
+  reason: RegExp,
+  { stdout = /^$/ }: { stdout?: RegExp } = {},
+): void {
   expect(r.code, r.stderr).toBe(2);
-  expect(r.stdout).toBe('');
+  expect(r.stdout).toMatch(stdout);
   const escaped = endpoints.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   expect(r.stderr).toMatch(
     new RegExp(`^shardgate-ctl: etcd unreachable at ${escaped}: ${reason.source}\\n$`),
@@ -71,7 +80,12 @@ describe('shardgate-ctl with etcd unreachable', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    expectUnreachableLine(r, ETCD_ENDPOINT, /no answer within \d+ ms/);
+    // status says, on stdout, what answers without etcd: HAProxy's servers and the instances
+    expectUnreachableLine(r, ETCD_ENDPOINT, /no answer within \d+ ms/, { stdout: WITHOUT_ETCD });
+    for (const api of topology.apis)
+      expect(r.stdout).toMatch(
+        new RegExp(`^  ${api.id} +http://\\S+:${api.port} +ready +config revision \\d+ +etcd `, 'm'),
+      );
     expect(r.elapsedMs).toBeLessThan(GAVE_UP_WITHIN_MS);
     // and once it runs again, the same command answers
     await waitFor(() => ctl(['status']).code === 0, { timeoutMs: 15_000, what: 'status after SIGCONT' });
@@ -80,7 +94,7 @@ describe('shardgate-ctl with etcd unreachable', () => {
   it('nothing listening at the endpoint: exit 2 at once with "connection refused"', async () => {
     const url = `http://${topology.host}:${await closedPort()}`;
     const r = await ctlAsync(['status'], { SHARDGATE_ETCD_ENDPOINTS: url });
-    expectUnreachableLine(r, url, /connection refused/);
+    expectUnreachableLine(r, url, /connection refused/, { stdout: WITHOUT_ETCD });
     // "at once": had it waited out the dial's budget the reason would be "no answer within 2000 ms"
     expect(r.elapsedMs).toBeLessThan(GAVE_UP_WITHIN_MS);
   });

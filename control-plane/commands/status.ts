@@ -5,21 +5,25 @@
  * each has applied and what each answers at /health/ready right now, the breakers they report
  * open or half-open, and why an instance excludes a replica. On HAProxy's host also its
  * servers, and each instance HAProxy treats otherwise than etcd asks (lb/haproxy-view.ts).
+ * With etcd not answering, what can be asked without it (status-without-etcd.ts), then exit 2.
  */
 
 import { topology } from '../../stack/topology.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
+import { EtcdUnreachableError } from '../ctl-errors.js';
 import { breakerTrouble } from '../instance-breakers.js';
 import { readiness } from '../instance-readiness.js';
 import { instanceRejections } from '../instance-rejections.js';
+import { serverStateWord } from '../lb/haproxy-runtime.js';
 import { haproxyView } from '../lb/haproxy-view.js';
-import { readPrefix } from '../prefix-read.js';
+import { type PrefixRead, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
 import { oneLine } from '../terminal-safe.js';
 import { workerUrls } from '../worker-urls.js';
 import { haproxySocketPath } from './lb-sync.js';
 import { shardLines, shardRows } from './shards.js';
+import { statusWithoutEtcd } from './status-without-etcd.js';
 
 interface ReplicaLag {
   name: string;
@@ -48,7 +52,14 @@ async function liveReplication(
 }
 
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
-  const read = await readPrefix(ctx);
+  let read: PrefixRead;
+  try {
+    read = await readPrefix(ctx);
+  } catch (error) {
+    // exit 2 all the same, after what HAProxy, the instances and the workers say without etcd
+    if (error instanceof EtcdUnreachableError) return statusWithoutEtcd(ctx, opts, error);
+    throw error;
+  }
   // an empty prefix is a fresh cluster, or a mistyped SHARDGATE_ETCD_PREFIX: say which to check
   if (read.entries.size === 0)
     ctx.warn(
@@ -187,8 +198,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   if (haproxy) {
     const servers = haproxy.servers
       ?.map((sv) => {
-        const state = sv.maintenance ? 'maint' : sv.draining ? 'drain' : sv.running ? 'up' : 'down';
-        return `${sv.name} ${state} weight ${sv.weight}`;
+        return `${sv.name} ${serverStateWord(sv)} weight ${sv.weight}`;
       })
       .join(', ');
     ctx.out(

@@ -3,7 +3,9 @@
  * connection, answer read until HAProxy closes it. Errors (socket missing while HAProxy
  * restarts, refused) are thrown as-is; callers retry.
  */
+
 import { connect } from 'node:net';
+import { formatHostPort } from '../../src/config/host-port.js';
 
 export async function haproxyCommand(socketPath: string, command: string, timeoutMs = 2000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -67,6 +69,8 @@ export interface ServerState {
   running: boolean;
   /** `srv_op_state` 1: up again, in its slowstart (HAProxy sends it requests already); unset: no */
   starting?: boolean;
+  /** `srv_addr:srv_port` (an IPv6 address in brackets); unset when HAProxy did not say */
+  address?: string;
 }
 
 /**
@@ -96,6 +100,10 @@ export class UnknownBackendError extends Error {
  * `show servers state <backend>`: one row per server. Throws UnknownBackendError for a name
  * HAProxy does not know.
  */
+/** a server's state in one word, as `status` prints it */
+export const serverStateWord = (sv: ServerState): 'maint' | 'drain' | 'up' | 'down' =>
+  sv.maintenance ? 'maint' : sv.draining ? 'drain' : sv.running ? 'up' : 'down';
+
 export async function showServers(socketPath: string, backend: string): Promise<ServerState[]> {
   const text = await haproxyCommand(socketPath, `show servers state ${backend}`);
   if (/^Can't find backend/.test(text.trim())) throw new UnknownBackendError(backend);
@@ -115,6 +123,7 @@ export async function showServers(socketPath: string, backend: string): Promise<
       maintenance: (admin & ANY_MAINT) !== 0,
       running: Number(f[5]) === 2,
       starting: Number(f[5]) === 1,
+      ...(f[4] && /^\d+$/.test(f[18] ?? '') ? { address: formatHostPort(f[4], Number(f[18])) } : {}),
     });
   }
   return rows;

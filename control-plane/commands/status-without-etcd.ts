@@ -1,0 +1,115 @@
+/**
+ * `status` when etcd does not answer: what can still be asked without it, then the etcd error
+ * (exit 2, its one line on stderr). The instances keep serving with the config they loaded, so
+ * an operator in an outage wants to know whether they do: HAProxy's servers (on HAProxy's host,
+ * from its runtime socket; their addresses are how the instances are found, since the registry
+ * is in etcd), what each answers at `/health/ready` and `/health/config` (the config revision it
+ * runs, and since when it has lost etcd), and the email workers. Each asked within 1 s.
+ *
+ * Nothing here is from etcd: no shard map, weights in etcd or registrations. An instance that
+ * HAProxy does not list (status run off HAProxy's host, an instance outside its backend) is not
+ * found.
+ */
+import { topology } from '../../stack/topology.js';
+import { alignColumns } from '../columns.js';
+import type { CtlContext } from '../ctl-context.js';
+import type { EtcdUnreachableError } from '../ctl-errors.js';
+import { readiness } from '../instance-readiness.js';
+import { serverStateWord, showServers } from '../lb/haproxy-runtime.js';
+import { oneLine } from '../terminal-safe.js';
+import { workerUrls } from '../worker-urls.js';
+import { haproxySocketPath } from './lb-sync.js';
+
+interface ConfigHealth {
+  revision: number;
+  connected: boolean;
+  disconnectedSince?: string | null;
+}
+
+/** `/health/config`'s revision and etcd connection, or undefined when it did not answer */
+async function configHealth(url: string): Promise<ConfigHealth | undefined> {
+  try {
+    const res = await fetch(`${url}/health/config`, { signal: AbortSignal.timeout(1000) });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    const body = (await res.json()) as ConfigHealth;
+    return { revision: body.revision, connected: body.connected, disconnectedSince: body.disconnectedSince };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function statusWithoutEtcd(
+  ctx: CtlContext,
+  opts: { json?: boolean },
+  error: EtcdUnreachableError,
+): Promise<never> {
+  const socket = haproxySocketPath(undefined, ctx.env);
+  const backend = topology.haproxy.backend;
+  let servers: Awaited<ReturnType<typeof showServers>> | null = null;
+  let haproxyError: string | undefined;
+  try {
+    servers = await showServers(socket, backend);
+  } catch (e) {
+    haproxyError = e instanceof Error ? e.message : String(e);
+  }
+  const instances = (servers ?? []).flatMap((sv) =>
+    sv.address ? [{ id: sv.name, url: `http://${sv.address}` }] : [],
+  );
+  const workers = workerUrls(ctx.env).urls.filter((url) => !instances.some((i) => i.url === url));
+  const [ready, configs, workerConfigs] = await Promise.all([
+    readiness(instances.map((i) => i.url)),
+    Promise.all(instances.map((i) => configHealth(i.url))),
+    Promise.all(workers.map((url) => configHealth(url))),
+  ]);
+  const view = {
+    etcd: { endpoints: ctx.env.SHARDGATE_ETCD_ENDPOINTS, prefix: ctx.prefix, unreachable: error.message },
+    haproxy: { socket, backend, servers, ...(haproxyError ? { error: haproxyError } : {}) },
+    instances: instances.map((i, n) => ({
+      ...i,
+      health: ready.get(i.url),
+      config: configs[n] ?? null,
+    })),
+    workers: workers.map((url, n) => ({
+      url,
+      answering: workerConfigs[n] !== undefined,
+      config: workerConfigs[n] ?? null,
+    })),
+  };
+  if (opts.json) ctx.out(JSON.stringify(view, null, 2));
+  else {
+    ctx.out('etcd does not answer: what answers without it (the instances serve with the config they have)');
+    ctx.out(
+      servers === null
+        ? `haproxy: socket ${socket} could not be asked (${oneLine(haproxyError ?? '')}); its instances are not known`
+        : `haproxy backend ${backend}: ${
+            servers
+              .map((sv) => {
+                return `${sv.name} ${serverStateWord(sv)} weight ${sv.weight}`;
+              })
+              .join(', ') || 'no server'
+          }`,
+    );
+    if (view.instances.length > 0) ctx.out("instances (HAProxy's servers):");
+    const lines = alignColumns(
+      view.instances.map((i) => [
+        i.id,
+        i.url,
+        i.health ?? '',
+        i.config ? `config revision ${i.config.revision}` : '',
+        !i.config
+          ? ''
+          : i.config.connected
+            ? 'etcd connected'
+            : `etcd lost${i.config.disconnectedSince ? ` since ${i.config.disconnectedSince}` : ''}`,
+      ]),
+    );
+    for (const line of lines) ctx.out(`  ${line}`);
+    const listed = view.workers.filter((w) => w.answering || workerUrls(ctx.env).explicit);
+    if (listed.length > 0) ctx.out('email workers:');
+    for (const w of listed) ctx.out(`  ${w.url}  ${w.answering ? 'answering' : 'not answering'}`);
+  }
+  throw error;
+}
