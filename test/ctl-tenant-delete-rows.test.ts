@@ -5,9 +5,11 @@
  * and `tenants create` of the id there then finds nothing to refuse.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { moveRecordKey } from '../control-plane/move-record.js';
 import { stackEnv } from '../stack/stack-env.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
+import { etcdDel, etcdDelKey, etcdGet, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
 import { insertOutboxRow, outboxId } from './helpers/outbox.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -17,6 +19,11 @@ const tenant = uniqueTenantId('delrows');
 const master = node('shard-1', 'master');
 const TABLES = ['tenant_state', 'members', 'books', 'loans', 'idempotency_keys', 'outbox'];
 const pendingMail = outboxId();
+const HOUR_MS = 3_600_000;
+/** the setting in force, its default when absent */
+const retentionHours = Number(etcdGet('mail/outbox_retention_hours') ?? 72);
+/** a mail delivered, and created, before the retention window: the worker's purge would delete it */
+const oldMail = outboxId(Date.now() - (retentionHours + 1) * HOUR_MS);
 
 async function rowsOf(id: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
@@ -63,10 +70,17 @@ describe('tenants delete-rows', () => {
     );
     // a mail published but not delivered yet: it must stay
     await insertOutboxRow(master.port, { id: pendingMail, tenant, to: 'ann@example.com', delivered: false });
+    await insertOutboxRow(master.port, {
+      id: oldMail,
+      tenant,
+      to: 'ann@example.com',
+      delivered: true,
+      deliveredHoursAgo: retentionHours + 1,
+    });
   }, 60_000);
   afterAll(async () => {
     removeTenant(tenant);
-    await rootQuery(master.port, 'DELETE FROM outbox WHERE id = ?', [pendingMail]);
+    await rootQuery(master.port, 'DELETE FROM outbox WHERE tenant_id = ?', [tenant]);
   });
 
   it('refuses while the tenant is in the directory on that shard, without --yes, and for an unknown shard', async () => {
@@ -87,16 +101,16 @@ describe('tenants delete-rows', () => {
     const unconfirmed = ctl(['tenants', 'delete-rows', tenant, '--shard', 'shard-1'], stackEnv());
     expect(unconfirmed.code).toBe(1);
     expect(unconfirmed.stderr).toContain('cannot be undone; re-run with --yes');
-    expect(await rowsOf(tenant)).toMatchObject({ members: 2, books: 1, loans: 1, outbox: 4 });
+    expect(await rowsOf(tenant)).toMatchObject({ members: 2, books: 1, loans: 1, outbox: 5 });
   }, 60_000);
 
-  it('deletes every row of the id on the shard but a mail not delivered yet; create then starts empty', async () => {
+  it('deletes every row of the id on the shard; mails delivered recently or not at all stay; create then starts empty', async () => {
     const r = ctl(['tenants', 'delete-rows', tenant, '--shard', 'shard-1', '--yes'], stackEnv());
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
       new RegExp(
-        `^shard shard-1: deleted 2 member\\(s\\), 1 book\\(s\\), 1 loan\\(s\\), [1-9]\\d* idempotency key\\(s\\), 3 delivered mail\\(s\\) of tenant ${tenant}; the id is free there; 1 mail\\(s\\) not delivered yet stay in the outbox and will be sent\\n$`,
+        `^shard shard-1: deleted 2 member\\(s\\), 1 book\\(s\\), 1 loan\\(s\\), [1-9]\\d* idempotency key\\(s\\), 1 delivered mail\\(s\\) of tenant ${tenant}; the id is free there; 3 mail\\(s\\) delivered within mail/outbox_retention_hours \\(${retentionHours} h\\) stay until the worker purges them, so a redelivered copy is not sent twice; 1 mail\\(s\\) not delivered \\(due, retrying or dead-lettered\\) stay in the outbox\\n$`,
       ),
     );
     expect(await rowsOf(tenant)).toEqual({
@@ -105,7 +119,7 @@ describe('tenants delete-rows', () => {
       books: 0,
       loans: 0,
       idempotency_keys: 0,
-      outbox: 1,
+      outbox: 4,
     });
     // the id is free: create counts no row and refuses nothing, and the tenant starts empty
     const created = ctl(['tenants', 'create', tenant, '--shard', 'shard-1'], stackEnv());
@@ -117,5 +131,40 @@ describe('tenants delete-rows', () => {
     });
     const books = await api('GET', '/v1/books', { tenant });
     expect(books.json.items).toEqual([]);
+  }, 60_000);
+
+  it('refuses a tenant the instances keep on that shard by its last good value, and one with a move record', async () => {
+    const other = uniqueTenantId('delrows-kept');
+    await createTenant(other, 'shard-1');
+    try {
+      // rejected by the instances (a bad status): they keep serving it on shard-1
+      etcdPut(`tenants/${other}`, JSON.stringify({ shard: 'shard-2', status: 'bogus' }));
+      const kept = ctl(['tenants', 'delete-rows', other, '--shard', 'shard-1', '--yes'], stackEnv());
+      expect(kept.code).toBe(1);
+      expect(kept.stderr).toContain(`tenant ${other} is in the directory on shard shard-1`);
+      // written on shard-2 (rejected): refused there too
+      expect(ctl(['tenants', 'delete-rows', other, '--shard', 'shard-2', '--yes'], stackEnv()).code).toBe(1);
+
+      etcdDel(`tenants/${other}`);
+      const record = moveRecordKey(PREFIX, other);
+      etcdPutKey(
+        record,
+        JSON.stringify({
+          from: 'shard-1',
+          to: 'shard-2',
+          status: 'active',
+          startedAt: new Date().toISOString(),
+        }),
+      );
+      try {
+        const moving = ctl(['tenants', 'delete-rows', other, '--shard', 'shard-1', '--yes'], stackEnv());
+        expect(moving.code).toBe(1);
+        expect(moving.stderr).toContain(`tenant ${other} has the record of a move`);
+      } finally {
+        etcdDelKey(record);
+      }
+    } finally {
+      removeTenant(other);
+    }
   }, 60_000);
 });

@@ -24,6 +24,7 @@ const shard = `nm-${suffix}`;
 const database = `nomig_${suffix}`;
 const tenant = uniqueTenantId('nomig');
 const master = node('shard-1', 'master');
+const replica = node('shard-1', 'replica');
 const H = topology.host;
 const APP_HOSTS = [H, 'localhost'];
 
@@ -35,6 +36,13 @@ describe('a shard whose database was never migrated', () => {
     await rootQuery(master.port, `CREATE DATABASE \`${database}\``);
     for (const host of APP_HOSTS)
       await rootQuery(master.port, `GRANT ALL ON \`${database}\`.* TO ?@?`, [topology.dbUser, host]);
+    await waitFor(
+      async () => (await rootQuery(replica.port, 'SHOW DATABASES LIKE ?', [database])).length === 1,
+      {
+        timeoutMs: 10_000,
+        what: `${database} on the replica`,
+      },
+    );
   }, 30_000);
   afterAll(async () => {
     etcdDel(`tenants/${tenant}`);
@@ -47,7 +55,9 @@ describe('a shard whose database was never migrated', () => {
   }, 30_000);
 
   it('shards add says to migrate it; tenants create refuses it, naming the command', () => {
-    const added = ctl(['shards', 'add', shard, '--master', `${H}:${master.port}`, '--database', database]);
+    // the replica gets the empty database by replication, as a new shard's would
+    const servers = ['--master', `${H}:${master.port}`, '--replica', `${H}:${replica.port}`];
+    const added = ctl(['shards', 'add', shard, ...servers, '--database', database]);
     expect(added.stderr).toBe('');
     expect(added.code).toBe(0);
     expect(added.stdout).toContain(
@@ -70,6 +80,18 @@ describe('a shard whose database was never migrated', () => {
         ),
       { timeoutMs: 5000, what: `tenant ${tenant} on every instance` },
     );
+    const replicaStates = async () =>
+      Promise.all(
+        INSTANCES.map(async (base) => {
+          const replication = await api('GET', '/health/replication', { base });
+          const own = replication.json.shards.find((sh: { id: string }) => sh.id === shard);
+          return own?.replicas.map((r: { state: string }) => r.state).join(',');
+        }),
+      );
+    await waitFor(async () => (await replicaStates()).every((s) => s === 'admitted'), {
+      timeoutMs: 10_000,
+      what: `the replica of ${shard} admitted`,
+    });
     for (const base of INSTANCES) {
       const write = await api('POST', '/v1/members', {
         tenant,
@@ -91,7 +113,9 @@ describe('a shard whose database was never migrated', () => {
     expect(line).toContain(
       `doesn't exist: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard <that shard>)`,
     );
-    // an answer of the node, not its failure: its breaker stays closed
+    // an answer of the node, not its failure: the replica stays admitted (before, every read
+    // excluded it) and the master's breaker counts no failure
+    expect(await replicaStates()).toEqual(INSTANCES.map(() => 'admitted'));
     for (const base of INSTANCES) {
       const breakers = await api('GET', '/health/circuit-breakers', { base });
       const own = breakers.json.breakers.find((b: { name: string }) => b.name === `mysql-master:${shard}`);

@@ -1,35 +1,56 @@
 /**
  * `tenants delete-rows <id> --shard <s> --yes`: delete every row a tenant id holds on one shard's
- * master (members, books, loans, idempotency keys, its tenant_state, and its mails already
- * delivered), so the id is free there and nothing of that tenant is kept. `tenants remove` deletes
- * the directory entry only; this is the second step of taking a tenant off for good, and the way
- * to clear rows a `tenants move --keep-source` or an interrupted move left behind.
+ * master (members, books, loans, idempotency keys, its tenant_state, and its delivered mails), so
+ * the id is free there. `tenants remove` deletes the directory entry only; this is the second step
+ * of taking a tenant off for good, and the way to clear rows a `tenants move --keep-source` or an
+ * interrupted move left behind.
  *
- * Refused (exit 1, nothing deleted) while the directory places the tenant on that shard (it is
- * live there: remove it first), while a record of a move of it exists (the move may still copy
- * or delete rows: finish or take it back), without --yes, for an unknown shard, and without a
- * database password (the rows cannot be reached). Mails not delivered yet (outbox rows whose
- * delivery the worker has not recorded) stay and are sent; the line says how many.
+ * Refused (exit 1, nothing deleted) while the tenant is placed on that shard (its entry as
+ * written, or the last good value the instances keep of an entry they reject: stateInForce), while
+ * a record of a move of it exists, without --yes, for an unknown shard, and without a database
+ * password. It holds the tenant's move lock throughout, so no `tenants move` of the id runs
+ * meanwhile, and reads the directory again after deleting: a tenant created there meanwhile is
+ * said (exit 1), since its first rows may be gone.
  *
- * Failure modes: the master unreachable or not answering is exit 2 (shard-server.ts), with what
- * was deleted until then lost from the output only: each batch commits on its own and every
- * batch deletes children before parents (tenant-rows.ts deleteTenantRows), so running the command
- * again deletes the rest. The removal record of the id on that shard is deleted once the rows
- * are; Redis entries of the id are cleared as `tenants create` clears them.
+ * Mails: a delivered one is deleted only once the worker's own purge would (delivered, and
+ * created, more than `mail/outbox_retention_hours` ago): younger ones keep a redelivered copy from
+ * being sent twice (outbox-store.ts), and stay until that purge. Mails not delivered (due,
+ * retrying, or dead-lettered) stay too; the line counts both.
+ *
+ * Failure modes: the master unreachable or not answering is exit 2 (shard-server.ts); an SQL
+ * error is exit 1 naming it. Each batch commits on its own and deletes children before parents
+ * (tenant-rows.ts deleteTenantRows), so running the command again deletes the rest. The removal
+ * record of the id on that shard is deleted once the rows are; Redis entries of the id are
+ * cleared as `tenants create` clears them.
  */
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { looseTenantEntry } from '../../src/config/loose-entry.js';
-import { ID_PATTERN } from '../../src/config/schema.js';
+import { ID_PATTERN, type ShardConfig } from '../../src/config/schema.js';
 import { shardPassword } from '../../src/db/shard-password.js';
+import { idFloor } from '../../src/domain/ids.js';
 import type { CtlContext } from '../ctl-context.js';
-import { UserError } from '../ctl-errors.js';
+import { UnreachableError, UserError } from '../ctl-errors.js';
 import { readMoveRecord } from '../move-record.js';
 import { loadState, readPrefix } from '../prefix-read.js';
 import { updateRemovalRecord } from '../removal-record.js';
+import { stateInForce } from '../state-in-force.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
 import { connectShardServer, deleteTenantRows } from '../tenant-rows.js';
+import { acquireMoveLock } from './tenant-move.js';
 
 const DELIVERED_PAGE_ROWS = 1000;
+
+/** the shard the instances place `id` on (a rejected entry's last good value), or as written */
+async function placedOn(ctx: CtlContext, id: string): Promise<Set<string>> {
+  const read = await readPrefix(ctx);
+  const { state } = await stateInForce(ctx, read);
+  const shards = new Set<string>();
+  const inForce = state.snapshot.tenants.get(id)?.shard;
+  if (inForce) shards.add(inForce);
+  const written = looseTenantEntry(read.entries.get(`tenants/${id}`))?.shard;
+  if (written) shards.add(written);
+  return shards;
+}
 
 export async function deleteTenantRowsCommand(
   ctx: CtlContext,
@@ -44,13 +65,11 @@ export async function deleteTenantRowsCommand(
     const known = [...snapshot.shards.keys()].sort((a, b) => a.localeCompare(b)).join(', ');
     throw new UserError(`unknown shard "${opts.shard}" (known: ${known}); nothing deleted`);
   }
-  // the entry as written, valid or not: one the instances reject may still be in force as it was
-  const written = looseTenantEntry(read.entries.get(`tenants/${id}`))?.shard;
-  if (snapshot.tenants.get(id)?.shard === opts.shard || written === opts.shard) {
-    throw new UserError(
+  const live = () =>
+    new UserError(
       `tenant ${id} is in the directory on shard ${opts.shard}: its rows are in use; remove it first (tenants remove ${id} --yes); nothing deleted`,
     );
-  }
+  if ((await placedOn(ctx, id)).has(opts.shard)) throw live();
   if (await readMoveRecord(ctx, id).catch(() => 'unreadable')) {
     throw new UserError(
       `tenant ${id} has the record of a move (tenants show ${id}): finish it or take it back with tenants move first; nothing deleted`,
@@ -66,40 +85,86 @@ export async function deleteTenantRowsCommand(
       `the rows of shard ${opts.shard} need the database password: set ${shard.passwordEnv ?? 'SHARDGATE_DB_PASSWORD'}; nothing deleted`,
     );
   }
-  const connection = await connectShardServer(ctx.env, opts.shard, shard, shard.master);
-  let deleted: Awaited<ReturnType<typeof deleteTenantRows>>;
-  let mails = 0;
-  let pending = 0;
+  const lock = await acquireMoveLock(ctx, id);
   try {
-    deleted = await deleteTenantRows(connection, id);
-    // delivered mails hold the members' addresses; a mail not delivered yet is still owed
-    for (;;) {
+    // a move that began and ended between the checks above and the lock left its record or
+    // placed the tenant here: judged again under the lock
+    if ((await placedOn(ctx, id)).has(opts.shard)) throw live();
+    const retentionHours = snapshot.mail.outboxRetentionHours;
+    const done = await deleteOnMaster(ctx, id, opts.shard, shard, retentionHours);
+    await updateRemovalRecord(ctx, id, opts.shard, undefined);
+    await forgetTenantKeys(ctx, id, opts.shard);
+    const counts = [
+      `${done.rows.members} member(s)`,
+      `${done.rows.books} book(s)`,
+      `${done.rows.loans} loan(s)`,
+      `${done.rows.idempotency_keys} idempotency key(s)`,
+      `${done.mails} delivered mail(s)`,
+    ].join(', ');
+    const kept = [
+      done.recent > 0
+        ? `${done.recent} mail(s) delivered within mail/outbox_retention_hours (${retentionHours} h) stay until the worker purges them, so a redelivered copy is not sent twice`
+        : '',
+      done.undelivered > 0
+        ? `${done.undelivered} mail(s) not delivered (due, retrying or dead-lettered) stay in the outbox`
+        : '',
+    ].filter(Boolean);
+    ctx.out(
+      `shard ${opts.shard}: deleted ${counts} of tenant ${id}; the id is free there${kept.map((k) => `; ${k}`).join('')}`,
+    );
+    // a create (or a move here) that slipped in after the check: its first rows may be gone
+    if ((await placedOn(ctx, id)).has(opts.shard))
+      throw new UserError(
+        `tenant ${id} was placed on shard ${opts.shard} while its rows were deleted: rows it wrote before the delete ended may be gone`,
+      );
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+async function deleteOnMaster(
+  ctx: CtlContext,
+  id: string,
+  shardId: string,
+  shard: ShardConfig,
+  retentionHours: number,
+): Promise<{
+  rows: Awaited<ReturnType<typeof deleteTenantRows>>;
+  mails: number;
+  recent: number;
+  undelivered: number;
+}> {
+  const connection = await connectShardServer(ctx.env, shardId, shard, shard.master);
+  try {
+    const rows = await deleteTenantRows(connection, id);
+    let mails = 0;
+    // as the worker's purge (outbox-store.ts purgeDelivered): created and delivered that long ago
+    for (; retentionHours > 0; ) {
       const [result] = await connection.query<ResultSetHeader>(
-        `DELETE FROM outbox WHERE tenant_id = ? AND delivered_at IS NOT NULL LIMIT ${DELIVERED_PAGE_ROWS}`,
-        [id],
+        `DELETE FROM outbox WHERE tenant_id = ? AND id < ? AND delivered_at < NOW(3) - INTERVAL ? SECOND LIMIT ${DELIVERED_PAGE_ROWS}`,
+        [id, idFloor(Date.now() - retentionHours * HOUR_MS), retentionHours * 3600],
       );
       mails += result.affectedRows;
       if (result.affectedRows < DELIVERED_PAGE_ROWS) break;
     }
-    const [rows] = await connection.query<RowDataPacket[]>(
-      'SELECT COUNT(*) AS n FROM outbox WHERE tenant_id = ?',
+    const [left] = await connection.query<RowDataPacket[]>(
+      'SELECT COALESCE(SUM(delivered_at IS NOT NULL), 0) AS recent, COALESCE(SUM(delivered_at IS NULL), 0) AS undelivered FROM outbox WHERE tenant_id = ?',
       [id],
     );
-    pending = Number(rows[0]?.n ?? 0);
+    return {
+      rows,
+      mails,
+      recent: Number(left[0]?.recent ?? 0),
+      undelivered: Number(left[0]?.undelivered ?? 0),
+    };
+  } catch (error) {
+    if (error instanceof UnreachableError) throw error;
+    throw new UserError(
+      `shard ${shardId}: ${(error as Error).message.split('\n')[0]}; what was deleted before it stays deleted: run the command again for the rest`,
+    );
   } finally {
     connection.destroy();
   }
-  await updateRemovalRecord(ctx, id, opts.shard, undefined);
-  await forgetTenantKeys(ctx, id, opts.shard);
-  const counts = [
-    `${deleted.members} member(s)`,
-    `${deleted.books} book(s)`,
-    `${deleted.loans} loan(s)`,
-    `${deleted.idempotency_keys} idempotency key(s)`,
-    `${mails} delivered mail(s)`,
-  ].join(', ');
-  ctx.out(
-    `shard ${opts.shard}: deleted ${counts} of tenant ${id}; the id is free there` +
-      (pending > 0 ? `; ${pending} mail(s) not delivered yet stay in the outbox and will be sent` : ''),
-  );
 }
+
+const HOUR_MS = 3_600_000;

@@ -114,7 +114,7 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
  * config prefix, not in it (`/shardgate.locks/tenant-move/<id>`), so no instance watches it. The
  * lease ends 10 s after the command dies, freeing the tenant for the next move.
  */
-async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock> {
+export async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock> {
   const key = moveLockKey(ctx.prefix, id);
   const lock = ctx.etcd.lock(key).ttl(MOVE_LOCK_TTL_SECONDS);
   // a write: an acquisition whose answer was lost may hold the lock until its TTL runs out

@@ -182,8 +182,12 @@ async function main(): Promise<void> {
     try {
       console.log(await migrateShard(id, shard, { user: env.SHARDGATE_DB_USER, password, folder }));
     } catch (error) {
-      if (!(error instanceof CliError)) throw error;
-      console.error(`migrate: ${error.message}`);
+      // any failure of one shard (a connection lost mid-way included) is its line, not the end
+      const line =
+        error instanceof CliError
+          ? error.message
+          : `shard ${id} (${shard.master.host}:${shard.master.port}/${shard.database}): ${error instanceof Error ? error.message : String(error)}`;
+      console.error(`migrate: ${line}`.replace(/\s+/g, ' '));
       failed++;
     }
   }

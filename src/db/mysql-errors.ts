@@ -6,8 +6,7 @@
  * - duplicate key → answered by the repository that expects it;
  * - a commit guard's stop, or a CHECK constraint refusing a guarded statement (commit-guard.ts)
  *   → `CommitGuardError` (commit-guard.ts, mysql-session.ts);
- * - a table or column this build's statements name that the server lacks (a shard never migrated,
- *   or migrated by an older build) → `DependencyUnavailableError` naming the fix, 503 upstream,
+ * - a table this build's statements name that the server lacks (a shard never migrated) → `DependencyUnavailableError` naming the fix, 503 upstream,
  *   `answered`: a breaker counts it as the SQL outcome it is, not against the node;
  * - everything else is a bug and passes through (500, logged).
  */
@@ -130,8 +129,12 @@ export function toUnavailable(
   );
 }
 
-/** ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR: the server's schema lacks what a statement names */
-const SCHEMA_MISSING_ERRNOS = new Set([1146, 1054]);
+/**
+ * ER_NO_SUCH_TABLE: the server's schema lacks a table a statement names (a shard never migrated).
+ * Not ER_BAD_FIELD_ERROR: an unknown column is as likely a bug of the statement, which must stay
+ * a 500 rather than a 503 its clients retry.
+ */
+const SCHEMA_MISSING_ERRNOS = new Set([1146]);
 
 export function isSchemaMissing(error: unknown): boolean {
   const errno = asDriverError(driverCause(error))?.errno;

@@ -140,8 +140,8 @@ export async function login(
 
 /**
  * The member whose password `input` matched, read again right before its token is issued: the
- * same row when its password version has not moved on (a lagging replica's older one is not a
- * change), the newer row when the password matches that one's hash too, else undefined (changed
+ * same row when its password version has not moved on (a lagging replica's older one, or its
+ * lack of the row, is not a change), the newer row when the password matches that one's hash too, else undefined (changed
  * to another password, or the member is gone). At most MAX_RECHECKS reads.
  */
 async function passwordStillChecked(
@@ -156,7 +156,8 @@ async function passwordStillChecked(
     const again = await data.read(tenant, { from: 'master-else-replica' }, (repos) =>
       repos.members.findById(member.id),
     );
-    if (!again.value) return undefined;
+    // gone on the master; a replica that lacks the row (it may lag) cannot say so
+    if (!again.value) return again.readFrom === 'master' ? undefined : member;
     if (again.value.passwordVersion <= member.passwordVersion) return member;
     member = again.value;
     if (!(await passwords.verify(member.passwordHash, input.password))) return undefined;

@@ -282,7 +282,8 @@ export class ShardRouter<S extends NodeSession> {
       try {
         return { value: await shard.master.node.run(fn), readFrom: 'master' };
       } catch (error) {
-        if (!(error instanceof DependencyError)) throw error;
+        // the master answered (a table it lacks: DependencyError.answered): not a master to skip
+        if (!(error instanceof DependencyError) || error.answered) throw error;
         const served = await fromReplica();
         if (!served) throw error;
         return served;
@@ -304,7 +305,7 @@ export class ShardRouter<S extends NodeSession> {
     try {
       answered = await this.withinBudget(read, budget);
     } catch (error) {
-      if (!(error instanceof DependencyError)) throw error;
+      if (!(error instanceof DependencyError) || error.answered) throw error;
       const served = await fromReplica();
       if (!served) throw error;
       return served;
@@ -424,6 +425,7 @@ export class ShardRouter<S extends NodeSession> {
 
   /**
    * A replica that cannot be reached is excluded at once and the read goes to the master. One
+   * that answered without the schema the read needs (`answered`) is not excluded. One
    * this instance's pool has no connection for (`busy`: every connection in use and the queue
    * full, this instance's own burst) is not: that read goes to the master, the next may use it.
    */
@@ -437,6 +439,15 @@ export class ShardRouter<S extends NodeSession> {
       // unreachable, timed out, or its breaker is open: all mean "not now" for this replica
       if (!(error instanceof DependencyError)) throw error;
       if (error.busy) return NOT_REACHED;
+      // it answered, lacking a table (DDL of a migration not applied there yet): this read goes
+      // to the master, and the replica stays admitted
+      if (error.answered) {
+        this.logger.warn(
+          { replica: replica.name, err: error.message },
+          'replica lacks the schema; reading from master',
+        );
+        return NOT_REACHED;
+      }
       replica.health.fail(error.message);
       this.logger.warn(
         { replica: replica.name, err: error.message },
