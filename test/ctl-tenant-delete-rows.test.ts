@@ -21,7 +21,7 @@ const TABLES = ['tenant_state', 'members', 'books', 'loans', 'idempotency_keys',
 const pendingMail = outboxId();
 const HOUR_MS = 3_600_000;
 /** the setting in force, its default when absent */
-const retentionHours = Number(etcdGet('mail/outbox_retention_hours') ?? 72);
+const retentionHours = Number(etcdGet('mail/outbox_retention_hours') ?? 168);
 /** a mail delivered, and created, before the retention window: the worker's purge would delete it */
 const oldMail = outboxId(Date.now() - (retentionHours + 1) * HOUR_MS);
 
@@ -110,7 +110,7 @@ describe('tenants delete-rows', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
       new RegExp(
-        `^shard shard-1: deleted 2 member\\(s\\), 1 book\\(s\\), 1 loan\\(s\\), [1-9]\\d* idempotency key\\(s\\), 1 delivered mail\\(s\\) of tenant ${tenant}; the id is free there; 3 mail\\(s\\) delivered within mail/outbox_retention_hours \\(${retentionHours} h\\) stay until the worker purges them, so a redelivered copy is not sent twice; 1 mail\\(s\\) not delivered \\(due, retrying or dead-lettered\\) stay in the outbox\\n$`,
+        `^shard shard-1: deleted 2 member\\(s\\), 1 book\\(s\\), 1 loan\\(s\\), [1-9]\\d* idempotency key\\(s\\), 1 delivered mail\\(s\\) of tenant ${tenant}; 3 delivered mail\\(s\\) stay \\(they were delivered within mail/outbox_retention_hours \\(${retentionHours} h\\): they stay until the worker purges them, so a redelivered copy is not sent twice\\); 1 mail\\(s\\) not delivered \\(due, retrying or dead-lettered\\) stay in the outbox; the id is free there\\n$`,
       ),
     );
     expect(await rowsOf(tenant)).toEqual({
@@ -141,7 +141,7 @@ describe('tenants delete-rows', () => {
       etcdPut(`tenants/${other}`, JSON.stringify({ shard: 'shard-2', status: 'bogus' }));
       const kept = ctl(['tenants', 'delete-rows', other, '--shard', 'shard-1', '--yes'], stackEnv());
       expect(kept.code).toBe(1);
-      expect(kept.stderr).toContain(`tenant ${other} is in the directory on shard shard-1`);
+      expect(kept.stderr).toContain(`tenant ${other}'s entry is one the instances reject (`);
       // written on shard-2 (rejected): refused there too
       expect(ctl(['tenants', 'delete-rows', other, '--shard', 'shard-2', '--yes'], stackEnv()).code).toBe(1);
 

@@ -58,7 +58,14 @@ export async function statusWithoutEtcd(
   const instances = (servers ?? []).flatMap((sv) =>
     sv.address ? [{ id: sv.name, url: `http://${sv.address}` }] : [],
   );
-  const workers = workerUrls(ctx.env).urls.filter((url) => !instances.some((i) => i.url === url));
+  const listed = workerUrls(ctx.env);
+  // an instance answers the worker's paths too: listed as one, it is left out with a warning
+  for (const url of listed.urls) {
+    const instance = instances.find((i) => i.url === url);
+    if (instance)
+      ctx.warn(`SHARDGATE_WORKER_URLS: ${url} is API instance ${instance.id}, not an email worker; left out`);
+  }
+  const workers = listed.urls.filter((url) => !instances.some((i) => i.url === url));
   const [ready, configs, workerConfigs] = await Promise.all([
     readiness(instances.map((i) => i.url)),
     Promise.all(instances.map((i) => configHealth(i.url))),
@@ -72,11 +79,10 @@ export async function statusWithoutEtcd(
       health: ready.get(i.url),
       config: configs[n] ?? null,
     })),
-    workers: workers.map((url, n) => ({
-      url,
-      answering: workerConfigs[n] !== undefined,
-      config: workerConfigs[n] ?? null,
-    })),
+    // the local stack's default only when it answers (status may run where no worker is)
+    workers: workers
+      .map((url, n) => ({ url, answering: workerConfigs[n] !== undefined, config: workerConfigs[n] ?? null }))
+      .filter((w) => w.answering || listed.explicit),
   };
   if (opts.json) ctx.out(JSON.stringify(view, null, 2));
   else {
@@ -107,9 +113,8 @@ export async function statusWithoutEtcd(
       ]),
     );
     for (const line of lines) ctx.out(`  ${line}`);
-    const listed = view.workers.filter((w) => w.answering || workerUrls(ctx.env).explicit);
-    if (listed.length > 0) ctx.out('email workers:');
-    for (const w of listed) ctx.out(`  ${w.url}  ${w.answering ? 'answering' : 'not answering'}`);
+    if (view.workers.length > 0) ctx.out('email workers:');
+    for (const w of view.workers) ctx.out(`  ${w.url}  ${w.answering ? 'answering' : 'not answering'}`);
   }
   throw error;
 }

@@ -5,26 +5,27 @@
  * of taking a tenant off for good, and the way to clear rows a `tenants move --keep-source` or an
  * interrupted move left behind.
  *
- * Refused (exit 1, nothing deleted) while the tenant is placed on that shard (its entry as
- * written, or the last good value the instances keep of an entry they reject: stateInForce), while
- * a record of a move of it exists, without --yes, for an unknown shard, and without a database
- * password. It holds the tenant's move lock throughout, so no `tenants move` of the id runs
- * meanwhile, and reads the directory again after deleting: a tenant created there meanwhile is
- * said (exit 1), since its first rows may be gone.
+ * Refused (exit 1, nothing deleted) while the tenant's entry places it on that shard or is one
+ * the instances reject (they may serve its last good value, there), while a record of a move of
+ * it exists, without --yes, for an unknown shard, and without a database password. It holds the
+ * tenant's move lock throughout, so no `tenants move` of the id runs meanwhile, and reads the
+ * directory again after deleting: a tenant created there meanwhile (`create` takes no lock) is
+ * an exit 1 whose line says what was deleted, since its first rows may be gone.
  *
  * Mails: a delivered one is deleted only once the worker's own purge would (delivered, and
  * created, more than `mail/outbox_retention_hours` ago): younger ones keep a redelivered copy from
- * being sent twice (outbox-store.ts), and stay until that purge. Mails not delivered (due,
- * retrying, or dead-lettered) stay too; the line counts both.
+ * being sent twice (outbox-store.ts), and stay until that purge; none when the setting is 0 (the
+ * worker keeps every mail) or rejected (the worker runs a value this command cannot know). Mails
+ * not delivered (due, retrying, or dead-lettered) stay too; the line counts both.
  *
- * Failure modes: the master unreachable or not answering is exit 2 (shard-server.ts); an SQL
+ * Failure modes: the master unreachable, or not answering a statement within 30 s, is exit 2
+ * (shard-server.ts); an SQL
  * error is exit 1 naming it. Each batch commits on its own and deletes children before parents
  * (tenant-rows.ts deleteTenantRows), so running the command again deletes the rest. The removal
  * record of the id on that shard is deleted once the rows are; Redis entries of the id are
  * cleared as `tenants create` clears them.
  */
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { looseTenantEntry } from '../../src/config/loose-entry.js';
 import { ID_PATTERN, type ShardConfig } from '../../src/config/schema.js';
 import { shardPassword } from '../../src/db/shard-password.js';
 import { idFloor } from '../../src/domain/ids.js';
@@ -33,23 +34,28 @@ import { UnreachableError, UserError } from '../ctl-errors.js';
 import { readMoveRecord } from '../move-record.js';
 import { loadState, readPrefix } from '../prefix-read.js';
 import { updateRemovalRecord } from '../removal-record.js';
-import { stateInForce } from '../state-in-force.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
 import { connectShardServer, deleteTenantRows } from '../tenant-rows.js';
 import { acquireMoveLock } from './tenant-move.js';
 
 const DELIVERED_PAGE_ROWS = 1000;
 
-/** the shard the instances place `id` on (a rejected entry's last good value), or as written */
-async function placedOn(ctx: CtlContext, id: string): Promise<Set<string>> {
+/**
+ * Why the rows of `id` on `shardId` may be in use, or undefined: its directory entry places it
+ * there, or is one the instances reject (they may keep serving its last good value, which the
+ * CLI cannot always read back: history compacted), so any rejected entry refuses.
+ */
+async function inUse(ctx: CtlContext, id: string, shardId: string): Promise<string | undefined> {
   const read = await readPrefix(ctx);
-  const { state } = await stateInForce(ctx, read);
-  const shards = new Set<string>();
-  const inForce = state.snapshot.tenants.get(id)?.shard;
-  if (inForce) shards.add(inForce);
-  const written = looseTenantEntry(read.entries.get(`tenants/${id}`))?.shard;
-  if (written) shards.add(written);
-  return shards;
+  const raw = read.entries.get(`tenants/${id}`);
+  if (raw === undefined) return undefined;
+  const state = loadState(read);
+  const rejected = state.rejected.find((r) => r.key === `tenants/${id}`);
+  if (rejected)
+    return `tenant ${id}'s entry is one the instances reject (${rejected.reason}): they may still serve it by its last good value; fix it or remove it first (tenants remove ${id} --yes)`;
+  if (state.snapshot.tenants.get(id)?.shard === shardId)
+    return `tenant ${id} is in the directory on shard ${shardId}: its rows are in use; remove it first (tenants remove ${id} --yes)`;
+  return undefined;
 }
 
 export async function deleteTenantRowsCommand(
@@ -59,17 +65,14 @@ export async function deleteTenantRowsCommand(
 ): Promise<void> {
   if (!ID_PATTERN.test(id)) throw new UserError(`invalid tenant id "${id}": must match ${ID_PATTERN.source}`);
   const read = await readPrefix(ctx);
-  const { snapshot } = loadState(read);
+  const { snapshot, rejected } = loadState(read);
   const shard = snapshot.shards.get(opts.shard);
   if (!shard) {
     const known = [...snapshot.shards.keys()].sort((a, b) => a.localeCompare(b)).join(', ');
     throw new UserError(`unknown shard "${opts.shard}" (known: ${known}); nothing deleted`);
   }
-  const live = () =>
-    new UserError(
-      `tenant ${id} is in the directory on shard ${opts.shard}: its rows are in use; remove it first (tenants remove ${id} --yes); nothing deleted`,
-    );
-  if ((await placedOn(ctx, id)).has(opts.shard)) throw live();
+  const refusal = await inUse(ctx, id, opts.shard);
+  if (refusal) throw new UserError(`${refusal}; nothing deleted`);
   if (await readMoveRecord(ctx, id).catch(() => 'unreadable')) {
     throw new UserError(
       `tenant ${id} has the record of a move (tenants show ${id}): finish it or take it back with tenants move first; nothing deleted`,
@@ -89,9 +92,16 @@ export async function deleteTenantRowsCommand(
   try {
     // a move that began and ended between the checks above and the lock left its record or
     // placed the tenant here: judged again under the lock
-    if ((await placedOn(ctx, id)).has(opts.shard)) throw live();
-    const retentionHours = snapshot.mail.outboxRetentionHours;
-    const done = await deleteOnMaster(ctx, id, opts.shard, shard, retentionHours);
+    const late = await inUse(ctx, id, opts.shard);
+    if (late) throw new UserError(`${late}; nothing deleted`);
+    // the worker's retention as it enforces it: a rejected value is not what it runs, so no mail
+    // is deleted then (a younger one than it keeps would let a redelivered copy be sent twice)
+    const retention = rejected.some((r) => r.key === 'mail/outbox_retention_hours')
+      ? undefined
+      : snapshot.mail.outboxRetentionHours;
+    const done = await deleteOnMaster(ctx, id, opts.shard, shard, retention ?? 0);
+    // a create (or a move here) that slipped in after the check: its first rows may be gone
+    const placed = await inUse(ctx, id, opts.shard);
     await updateRemovalRecord(ctx, id, opts.shard, undefined);
     await forgetTenantKeys(ctx, id, opts.shard);
     const counts = [
@@ -101,22 +111,24 @@ export async function deleteTenantRowsCommand(
       `${done.rows.idempotency_keys} idempotency key(s)`,
       `${done.mails} delivered mail(s)`,
     ].join(', ');
+    const why =
+      retention === undefined
+        ? 'mail/outbox_retention_hours is rejected, so the worker runs a value this command cannot know'
+        : retention === 0
+          ? 'mail/outbox_retention_hours is 0: the worker keeps every mail'
+          : `they were delivered within mail/outbox_retention_hours (${retention} h): they stay until the worker purges them, so a redelivered copy is not sent twice`;
     const kept = [
-      done.recent > 0
-        ? `${done.recent} mail(s) delivered within mail/outbox_retention_hours (${retentionHours} h) stay until the worker purges them, so a redelivered copy is not sent twice`
-        : '',
+      done.recent > 0 ? `${done.recent} delivered mail(s) stay (${why})` : '',
       done.undelivered > 0
         ? `${done.undelivered} mail(s) not delivered (due, retrying or dead-lettered) stay in the outbox`
         : '',
     ].filter(Boolean);
-    ctx.out(
-      `shard ${opts.shard}: deleted ${counts} of tenant ${id}; the id is free there${kept.map((k) => `; ${k}`).join('')}`,
-    );
-    // a create (or a move here) that slipped in after the check: its first rows may be gone
-    if ((await placedOn(ctx, id)).has(opts.shard))
+    const line = `shard ${opts.shard}: deleted ${counts} of tenant ${id}${kept.map((k) => `; ${k}`).join('')}`;
+    if (placed)
       throw new UserError(
-        `tenant ${id} was placed on shard ${opts.shard} while its rows were deleted: rows it wrote before the delete ended may be gone`,
+        `${line}; but meanwhile ${placed.replace(/; (fix|remove) it.*$/, '')}: rows it wrote before the delete ended may be gone`,
       );
+    ctx.out(`${line}; the id is free there`);
   } finally {
     await lock.release().catch(() => {});
   }
@@ -134,7 +146,10 @@ async function deleteOnMaster(
   recent: number;
   undelivered: number;
 }> {
-  const connection = await connectShardServer(ctx.env, shardId, shard, shard.master);
+  // every statement bounded: a master that stops answering is exit 2, and the move lock goes
+  const connection = await connectShardServer(ctx.env, shardId, shard, shard.master, {
+    statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+  });
   try {
     const rows = await deleteTenantRows(connection, id);
     let mails = 0;
@@ -160,7 +175,7 @@ async function deleteOnMaster(
   } catch (error) {
     if (error instanceof UnreachableError) throw error;
     throw new UserError(
-      `shard ${shardId}: ${(error as Error).message.split('\n')[0]}; what was deleted before it stays deleted: run the command again for the rest`,
+      `shard ${shardId}: ${(error as Error).message.split('\n')[0]}; what was deleted before it stays deleted: once that is fixed, run the command again for the rest`,
     );
   } finally {
     connection.destroy();
@@ -168,3 +183,5 @@ async function deleteOnMaster(
 }
 
 const HOUR_MS = 3_600_000;
+/** one DELETE of at most 1,000 rows, or the count: far more than either takes */
+const STATEMENT_TIMEOUT_MS = 30_000;

@@ -132,7 +132,7 @@ export async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock
   );
   if (!got) {
     throw new UserError(
-      `another tenants move of ${id} is running (etcd lock ${key}); wait for it to end, or ${MOVE_LOCK_TTL_SECONDS} s after it was killed`,
+      `another tenants move of ${id} (or tenants delete-rows of it) is running (etcd lock ${key}); wait for it to end, or ${MOVE_LOCK_TTL_SECONDS} s after it was killed`,
     );
   }
   return lock;

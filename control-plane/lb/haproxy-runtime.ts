@@ -96,14 +96,14 @@ export class UnknownBackendError extends Error {
   }
 }
 
-/**
- * `show servers state <backend>`: one row per server. Throws UnknownBackendError for a name
- * HAProxy does not know.
- */
 /** a server's state in one word, as `status` prints it */
 export const serverStateWord = (sv: ServerState): 'maint' | 'drain' | 'up' | 'down' =>
   sv.maintenance ? 'maint' : sv.draining ? 'drain' : sv.running ? 'up' : 'down';
 
+/**
+ * `show servers state <backend>`: one row per server. Throws UnknownBackendError for a name
+ * HAProxy does not know.
+ */
 export async function showServers(socketPath: string, backend: string): Promise<ServerState[]> {
   const text = await haproxyCommand(socketPath, `show servers state ${backend}`);
   if (/^Can't find backend/.test(text.trim())) throw new UnknownBackendError(backend);
@@ -123,7 +123,10 @@ export async function showServers(socketPath: string, backend: string): Promise<
       maintenance: (admin & ANY_MAINT) !== 0,
       running: Number(f[5]) === 2,
       starting: Number(f[5]) === 1,
-      ...(f[4] && /^\d+$/.test(f[18] ?? '') ? { address: formatHostPort(f[4], Number(f[18])) } : {}),
+      // an unresolved server shows `-` and port 0: no address
+      ...(f[4] && f[4] !== '-' && /^[1-9]\d*$/.test(f[18] ?? '')
+        ? { address: formatHostPort(f[4], Number(f[18])) }
+        : {}),
     });
   }
   return rows;

@@ -264,6 +264,39 @@ describe('shard router: replica selection', () => {
   });
 });
 
+describe('shard router: a node that answers without a table (answered)', () => {
+  /** a read whose table `lacking` does not have, as mysql-errors.ts toSchemaMissing words it */
+  const readLacking =
+    (lacking: FakeServer) =>
+    async (s: FakeSession): Promise<FakeServer> => {
+      if (s.server === lacking)
+        throw new DependencyUnavailableError('node', "ER_NO_SUCH_TABLE: Table 'x.books' doesn't exist", {
+          answered: true,
+        });
+      return s.server;
+    };
+
+  it('a replica lacking it passes the read to the master and stays admitted', async () => {
+    const { router, tick, replica, master, where } = setup();
+    await tick();
+    const read = await router.read('s1', {}, readLacking(replica));
+    expect([read.readFrom, read.value]).toEqual(['master', master]);
+    // before: excluded as if unreachable, every read, until probes re-admitted it
+    expect(router.status()[0]!.replicas[0]!.state).toBe('admitted');
+    expect(await where()).toBe('replica');
+  });
+
+  it('a master lacking it fails a master-else-replica read instead of asking a replica', async () => {
+    const { router, tick, master, replica } = setup();
+    await tick();
+    const calls = replica.calls;
+    await expect(router.read('s1', { from: 'master-else-replica' }, readLacking(master))).rejects.toThrow(
+      'ER_NO_SUCH_TABLE',
+    );
+    expect(replica.calls).toBe(calls);
+  });
+});
+
 describe('shard router: a replica whose replication stopped on an error', () => {
   const DUPLICATE = "replication stopped: SQL thread error 1062: Duplicate entry 't-1' for key 'PRIMARY'";
 
