@@ -10,24 +10,34 @@ export interface Rejected {
   reason: string;
 }
 
+/** what `status` reads of an instance's (or a worker's) `/health/config` answer */
+export interface ConfigHealthAnswer {
+  revision?: number;
+  connected?: boolean;
+  disconnectedSince?: string | null;
+  rejected?: Rejected[];
+}
+
+/** `url`'s own `/health/config` answer within 1 s; undefined when it gives none (or not a 2xx) */
+export async function configHealthOf(url: string): Promise<ConfigHealthAnswer | undefined> {
+  try {
+    // no redirect followed: only the instance's own answer counts
+    const res = await fetch(`${url}/health/config`, { signal: AbortSignal.timeout(1000), redirect: 'error' });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    return (await res.json()) as ConfigHealthAnswer;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function instanceRejections(urls: string[]): Promise<Map<string, Rejected[]>> {
   const answers = await Promise.all(
     urls.map(async (url) => {
-      try {
-        // no redirect followed: only the instance's own answer counts
-        const res = await fetch(`${url}/health/config`, {
-          signal: AbortSignal.timeout(1000),
-          redirect: 'error',
-        });
-        if (!res.ok) {
-          await res.body?.cancel();
-          return undefined;
-        }
-        const body = (await res.json()) as { rejected?: Rejected[] };
-        return Array.isArray(body.rejected) ? ([url, body.rejected] as const) : undefined;
-      } catch {
-        return undefined;
-      }
+      const rejected = (await configHealthOf(url))?.rejected;
+      return Array.isArray(rejected) ? ([url, rejected] as const) : undefined;
     }),
   );
   return new Map(answers.filter((a) => a !== undefined));

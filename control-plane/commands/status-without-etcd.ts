@@ -15,30 +15,18 @@ import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import type { EtcdUnreachableError } from '../ctl-errors.js';
 import { readiness } from '../instance-readiness.js';
+import { configHealthOf } from '../instance-rejections.js';
 import { serverStateWord, showServers } from '../lb/haproxy-runtime.js';
 import { oneLine } from '../terminal-safe.js';
 import { workerUrls } from '../worker-urls.js';
 import { haproxySocketPath } from './lb-sync.js';
 
-interface ConfigHealth {
-  revision: number;
-  connected: boolean;
-  disconnectedSince?: string | null;
-}
-
-/** `/health/config`'s revision and etcd connection, or undefined when it did not answer */
-async function configHealth(url: string): Promise<ConfigHealth | undefined> {
-  try {
-    const res = await fetch(`${url}/health/config`, { signal: AbortSignal.timeout(1000) });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    const body = (await res.json()) as ConfigHealth;
-    return { revision: body.revision, connected: body.connected, disconnectedSince: body.disconnectedSince };
-  } catch {
-    return undefined;
-  }
+/** the revision and etcd connection `/health/config` reports, or undefined when none came */
+async function configHealth(url: string) {
+  const body = await configHealthOf(url);
+  return (
+    body && { revision: body.revision, connected: body.connected, disconnectedSince: body.disconnectedSince }
+  );
 }
 
 export async function statusWithoutEtcd(

@@ -32,7 +32,7 @@ import { idFloor } from '../../src/domain/ids.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UnreachableError, UserError } from '../ctl-errors.js';
 import { readMoveRecord } from '../move-record.js';
-import { loadState, readPrefix } from '../prefix-read.js';
+import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { updateRemovalRecord } from '../removal-record.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
 import { connectShardServer, deleteTenantRows } from '../tenant-rows.js';
@@ -41,22 +41,43 @@ import { acquireMoveLock } from './tenant-move.js';
 const DELIVERED_PAGE_ROWS = 1000;
 
 /**
- * Why the rows of `id` on `shardId` may be in use, or undefined: its directory entry places it
- * there, or is one the instances reject (they may keep serving its last good value, which the
- * CLI cannot always read back: history compacted), so any rejected entry refuses.
+ * Why the rows of `id` on `shardId` may be in use, and what to do first; undefined when they are
+ * not: its directory entry places it there, or is one the instances reject (they may keep serving
+ * its last good value, which the CLI cannot always read back: history compacted), or a move of it
+ * is recorded. `read`: the config read already made, else a fresh one.
  */
-async function inUse(ctx: CtlContext, id: string, shardId: string): Promise<string | undefined> {
-  const read = await readPrefix(ctx);
-  const raw = read.entries.get(`tenants/${id}`);
-  if (raw === undefined) return undefined;
-  const state = loadState(read);
-  const rejected = state.rejected.find((r) => r.key === `tenants/${id}`);
-  if (rejected)
-    return `tenant ${id}'s entry is one the instances reject (${rejected.reason}): they may still serve it by its last good value; fix it or remove it first (tenants remove ${id} --yes)`;
-  if (state.snapshot.tenants.get(id)?.shard === shardId)
-    return `tenant ${id} is in the directory on shard ${shardId}: its rows are in use; remove it first (tenants remove ${id} --yes)`;
+async function inUse(
+  ctx: CtlContext,
+  id: string,
+  shardId: string,
+  read?: PrefixRead,
+): Promise<{ why: string; first: string } | undefined> {
+  const current = read ?? (await readPrefix(ctx));
+  const remove = `remove it first (tenants remove ${id} --yes)`;
+  if (current.entries.has(`tenants/${id}`)) {
+    const state = loadState(current);
+    const rejected = state.rejected.find((r) => r.key === `tenants/${id}`);
+    if (rejected)
+      return {
+        why: `tenant ${id}'s entry is one the instances reject (${rejected.reason}): they may still serve it by its last good value`,
+        first: `fix it or ${remove}`,
+      };
+    if (state.snapshot.tenants.get(id)?.shard === shardId)
+      return {
+        why: `tenant ${id} is in the directory on shard ${shardId}: its rows are in use`,
+        first: remove,
+      };
+  }
+  if (await readMoveRecord(ctx, id).catch(() => 'unreadable'))
+    return {
+      why: `tenant ${id} has the record of a move (tenants show ${id})`,
+      first: 'finish it or take it back with tenants move first',
+    };
   return undefined;
 }
+
+const refused = (use: { why: string; first: string }) =>
+  new UserError(`${use.why}; ${use.first}; nothing deleted`);
 
 export async function deleteTenantRowsCommand(
   ctx: CtlContext,
@@ -71,13 +92,8 @@ export async function deleteTenantRowsCommand(
     const known = [...snapshot.shards.keys()].sort((a, b) => a.localeCompare(b)).join(', ');
     throw new UserError(`unknown shard "${opts.shard}" (known: ${known}); nothing deleted`);
   }
-  const refusal = await inUse(ctx, id, opts.shard);
-  if (refusal) throw new UserError(`${refusal}; nothing deleted`);
-  if (await readMoveRecord(ctx, id).catch(() => 'unreadable')) {
-    throw new UserError(
-      `tenant ${id} has the record of a move (tenants show ${id}): finish it or take it back with tenants move first; nothing deleted`,
-    );
-  }
+  const use = await inUse(ctx, id, opts.shard, read);
+  if (use) throw refused(use);
   if (!opts.yes) {
     throw new UserError(
       `deleting every row of tenant ${id} on shard ${opts.shard} cannot be undone; re-run with --yes`,
@@ -90,10 +106,10 @@ export async function deleteTenantRowsCommand(
   }
   const lock = await acquireMoveLock(ctx, id);
   try {
-    // a move that began and ended between the checks above and the lock left its record or
-    // placed the tenant here: judged again under the lock
+    // a move that began between the check above and the lock left its record or placed the
+    // tenant here: judged again under the lock
     const late = await inUse(ctx, id, opts.shard);
-    if (late) throw new UserError(`${late}; nothing deleted`);
+    if (late) throw refused(late);
     // the worker's retention as it enforces it: a rejected value is not what it runs, so no mail
     // is deleted then (a younger one than it keeps would let a redelivered copy be sent twice)
     const retention = rejected.some((r) => r.key === 'mail/outbox_retention_hours')
@@ -126,7 +142,7 @@ export async function deleteTenantRowsCommand(
     const line = `shard ${opts.shard}: deleted ${counts} of tenant ${id}${kept.map((k) => `; ${k}`).join('')}`;
     if (placed)
       throw new UserError(
-        `${line}; but meanwhile ${placed.replace(/; (fix|remove) it.*$/, '')}: rows it wrote before the delete ended may be gone`,
+        `${line}; but meanwhile ${placed.why}: rows it wrote before the delete ended may be gone`,
       );
     ctx.out(`${line}; the id is free there`);
   } finally {
