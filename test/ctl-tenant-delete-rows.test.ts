@@ -2,14 +2,16 @@
  * `shardgate-ctl tenants delete-rows <id> --shard <s> --yes` on the local stack: refused while the
  * tenant is in the directory there, without --yes and for an unknown shard; after `tenants
  * remove` it deletes every row of the id on the shard's master (a mail not delivered yet stays),
- * and `tenants create` of the id there then finds nothing to refuse.
+ * and `tenants create` of the id there then finds nothing to refuse. A create of an id whose lock
+ * a delete-rows (or move) holds is refused, nothing written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { moveRecordKey } from '../control-plane/move-record.js';
+import { moveLockKey, moveRecordKey } from '../control-plane/move-record.js';
+import { createEtcdClient } from '../src/config/etcd-client.js';
 import { stackEnv } from '../stack/stack-env.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
-import { etcdDel, etcdDelKey, etcdGet, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, etcdDel, etcdDelKey, etcdGet, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
 import { insertOutboxRow, outboxId } from './helpers/outbox.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -167,4 +169,29 @@ describe('tenants delete-rows', () => {
       removeTenant(other);
     }
   }, 60_000);
+
+  it('tenants create of an id is refused while a delete-rows (or move) of it holds its lock, nothing written', async () => {
+    const id = uniqueTenantId('delrows-lock');
+    const etcd = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    // the lock as delete-rows takes it (move-lock.ts)
+    const lock = etcd.lock(moveLockKey(PREFIX, id)).ttl(10);
+    await lock.acquire();
+    try {
+      const refused = ctl(['tenants', 'create', id, '--shard', 'shard-1'], stackEnv());
+      // before: created while the rows of the id were being deleted under it
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `^shardgate-ctl: tenants create: another tenants move of ${id} \\(or tenants delete-rows or create of it\\) is running \\(etcd lock /shardgate\\.locks/tenant-move/${id}\\);`,
+        ),
+      );
+      expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    } finally {
+      await lock.release();
+      etcd.close();
+    }
+    const created = ctl(['tenants', 'create', id, '--shard', 'shard-1'], stackEnv());
+    expect([created.code, created.stderr]).toEqual([0, '']);
+    etcdDel(`tenants/${id}`);
+  }, 30_000);
 });

@@ -16,7 +16,7 @@ import { createTenant as createTenantCommand, setTenantStatus } from '../control
 import { createCtlContext } from '../control-plane/ctl-context.js';
 import { moveRecordKey } from '../control-plane/move-record.js';
 import { removalRecordKey } from '../control-plane/removal-record.js';
-import { dbPassword } from '../stack/stack-env.js';
+import { dbPassword, stackEnv } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
@@ -823,9 +823,15 @@ describe('shardgate-ctl shards: the addresses written must take a TCP connection
     try {
       // the local stack's shard-1 servers, which are up: no reachability warning, only the one
       // that shard-1 names the same database
-      const added = ctl(['shards', 'add', id, '--master', '127.0.0.1:3316', '--replica', '127.0.0.1:3317']);
+      const added = ctl(
+        ['shards', 'add', id, '--master', '127.0.0.1:3316', '--replica', '127.0.0.1:3317'],
+        stackEnv(),
+      );
       expect(added.stderr).toBe(sharedWarning(id));
       expect(added.code).toBe(0);
+      // shard-1's database is migrated: nothing more to do (before: "next: put the schema on it")
+      expect(added.stdout).toMatch(/^schema: up to date \(\d+ migrations applied there\)\n$/m);
+      expect(added.stdout).not.toContain('next:');
       const written = etcdGet(key)!;
 
       const master = ctl(['shards', 'set-master', id, CLOSED]);

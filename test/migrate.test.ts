@@ -2,14 +2,17 @@
  * `npm run migrate` against the stack's shards with one more shard in etcd whose master does not
  * answer (a shard a test or an operator left behind): every other shard is still migrated, the
  * failure is one line naming the shard, and `--shard` (what `npm run stack -- up` passes) leaves
- * the other shard out instead of failing.
+ * the other shard out instead of failing. A master frozen (SIGSTOP) while migrate waits on it is
+ * given up on after 10 s without an answer to a ping, and the next shard is still migrated.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { topology } from '../stack/topology.js';
 import { etcdDel, etcdPut } from './helpers/etcd.js';
-import { runMigrate } from './helpers/migrate.js';
+import { runMigrate, runMigrateAsync } from './helpers/migrate.js';
+import { node, rootConnection } from './helpers/shard-db.js';
+import { stackPid, waitFor } from './helpers/stack.js';
 
 const stray = `mg-${randomBytes(3).toString('hex')}`;
 const H = topology.host;
@@ -63,4 +66,54 @@ describe('npm run migrate with a shard whose master does not answer', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^migrate: unknown argument "shard-1" \(usage: npm run migrate/);
   }, 60_000);
+});
+
+describe('npm run migrate with a master that freezes while it waits on it', () => {
+  const master = node('shard-1', 'master');
+
+  it('gives up on it after 10 s without an answer to a ping, names it, and migrates the next shard (exit 1)', async () => {
+    // the migration lock held here, so migrate waits on shard-1's master in GET_LOCK when it freezes
+    const holder = await rootConnection(master.port);
+    const pid = stackPid(master.name)!;
+    let frozen = false;
+    try {
+      await holder.query("SELECT GET_LOCK('shardgate.migrate', 0)");
+      const run = runMigrateAsync(topology.shards.flatMap((s) => ['--shard', s.id]));
+      await waitFor(
+        async () => {
+          const [rows] = await holder.query<[]>(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT GET_LOCK(%' AND ID <> CONNECTION_ID()",
+          );
+          return rows.length > 0;
+        },
+        { timeoutMs: 30_000, intervalMs: 50, what: "migrate waiting for shard-1's migration lock" },
+      );
+      process.kill(pid, 'SIGSTOP');
+      frozen = true;
+      const started = Date.now();
+      const r = await run;
+      const tookMs = Date.now() - started;
+      process.kill(pid, 'SIGCONT');
+      frozen = false;
+      // before: migrate waited on the frozen master for ever (killed here at 60 s, code -1)
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^migrate: shard shard-1 \\(${H}:${master.port}/shardgate\\): the master answered no ping for 10 s \\(frozen\\?\\), so this shard was given up on; .*run migrate again once it answers$`,
+          'm',
+        ),
+      );
+      expect(r.stderr).toMatch(/^migrate: 1 of 2 shard\(s\) failed$/m);
+      expect(r.stdout).toMatch(migratedLine('shard-2'));
+      // 10 s of silence, a ping a second, then shard-2: a bound generous for a loaded box
+      expect(tookMs).toBeLessThan(30_000);
+    } finally {
+      if (frozen) process.kill(pid, 'SIGCONT');
+      await holder.end().catch(() => {});
+    }
+    // thawed, the master migrates again (its lock released with the holder's connection)
+    const again = runMigrate(['--shard', 'shard-1']);
+    expect([again.code, again.stderr]).toEqual([0, '']);
+    expect(again.stdout).toMatch(migratedLine('shard-1'));
+  }, 90_000);
 });

@@ -57,7 +57,7 @@ describe('a shard whose database was never migrated', () => {
   it('shards add says to migrate it; tenants create refuses it, naming the command', () => {
     // the replica gets the empty database by replication, as a new shard's would
     const servers = ['--master', `${H}:${master.port}`, '--replica', `${H}:${replica.port}`];
-    const added = ctl(['shards', 'add', shard, ...servers, '--database', database]);
+    const added = ctl(['shards', 'add', shard, ...servers, '--database', database], stackEnv());
     expect(added.stderr).toBe('');
     expect(added.code).toBe(0);
     expect(added.stdout).toContain(

@@ -27,6 +27,7 @@ import {
   replicaSchema,
   type ShardConfig,
 } from '../../src/config/schema.js';
+import { migrationCount } from '../../src/db/migrations-folder.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
@@ -35,6 +36,7 @@ import { passwordEnvWarning } from '../password-env-warning.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
+import { schemaLine, schemaState } from '../schema-state.js';
 import { stateInForce } from '../state-in-force.js';
 import {
   connectShardServer,
@@ -432,9 +434,7 @@ export async function addShard(
   // once written, so a refused add has its one error line and no other
   const unset = passwordEnvWarning('shards add', id, shard.passwordEnv);
   if (unset) ctx.warn(unset);
-  ctx.out(
-    `next: put the schema on it with \`npm run migrate -- --shard ${id}\` before a tenant is created there`,
-  );
+  ctx.out(schemaLine(id, await schemaState(ctx.env, id, shard), migrationCount()));
 }
 
 /**

@@ -8,9 +8,10 @@
  * Refused (exit 1, nothing deleted) while the tenant's entry places it on that shard or is one
  * the instances reject (they may serve its last good value, there), while a record of a move of
  * it exists, without --yes, for an unknown shard, and without a database password. It holds the
- * tenant's move lock throughout, so no `tenants move` of the id runs meanwhile, and reads the
- * directory again after deleting: a tenant created there meanwhile (`create` takes no lock) is
- * an exit 1 whose line says what was deleted, since its first rows may be gone.
+ * tenant's move lock throughout (move-lock.ts), so no `tenants move` or `tenants create` of the
+ * id runs meanwhile, and reads the directory again after deleting: an entry placed there
+ * meanwhile all the same (written by hand) is an exit 1 whose line says what was deleted, since
+ * its first rows may be gone.
  *
  * Mails: a delivered one is deleted only once the worker's own purge would (delivered, and
  * created, more than `mail/outbox_retention_hours` ago): younger ones keep a redelivered copy from
@@ -19,8 +20,7 @@
  * not delivered (due, retrying, or dead-lettered) stay too; the line counts both.
  *
  * Failure modes: the master unreachable, or not answering a statement within 30 s, is exit 2
- * (shard-server.ts); an SQL
- * error is exit 1 naming it. Each batch commits on its own and deletes children before parents
+ * (shard-server.ts); an SQL error is exit 1 naming it. Each batch commits on its own and deletes children before parents
  * (tenant-rows.ts deleteTenantRows), so running the command again deletes the rest. The removal
  * record of the id on that shard is deleted once the rows are; Redis entries of the id are
  * cleared as `tenants create` clears them.
@@ -31,12 +31,12 @@ import { shardPassword } from '../../src/db/shard-password.js';
 import { idFloor } from '../../src/domain/ids.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UnreachableError, UserError } from '../ctl-errors.js';
+import { acquireMoveLock } from '../move-lock.js';
 import { readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { updateRemovalRecord } from '../removal-record.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
 import { connectShardServer, deleteTenantRows } from '../tenant-rows.js';
-import { acquireMoveLock } from './tenant-move.js';
 
 const DELIVERED_PAGE_ROWS = 1000;
 
@@ -116,7 +116,8 @@ export async function deleteTenantRowsCommand(
       ? undefined
       : snapshot.mail.outboxRetentionHours;
     const done = await deleteOnMaster(ctx, id, opts.shard, shard, retention ?? 0);
-    // a create (or a move here) that slipped in after the check: its first rows may be gone
+    // an entry placed here meanwhile without the lock (written by hand, or an older CLI): its
+    // first rows may be gone
     const placed = await inUse(ctx, id, opts.shard);
     await updateRemovalRecord(ctx, id, opts.shard, undefined);
     await forgetTenantKeys(ctx, id, opts.shard);

@@ -37,29 +37,23 @@
  * tenant's entry says it got; `--to <source>` takes back one that died before its switch. See
  * resumeMove (move-resume.ts).
  */
-import { EtcdLockFailedError, type Lock } from 'etcd3';
 import { formatHostPort } from '../../src/config/host-port.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
-import { moveLockKey, readMoveRecord } from '../move-record.js';
+import { withMoveLock } from '../move-lock.js';
+import { readMoveRecord } from '../move-record.js';
 import { resumeMove } from '../move-resume.js';
 import { type MoveOptions, moveLocked } from '../move-run.js';
 import { loadState, readPrefix } from '../prefix-read.js';
 import { sameDatabase } from '../same-database.js';
 import { unknownTenant } from '../unknown-tenant.js';
 
-const MOVE_LOCK_TTL_SECONDS = 10;
 const DEFAULT_WAIT_MS = 10_000;
 
 export async function moveTenant(ctx: CtlContext, id: string, opts: MoveOptions): Promise<void> {
   // the entry and the move record are read under the lock: one read before it could be a
   // finished move's old shard, or the record of a move that is still running
-  const lock = await acquireMoveLock(ctx, id);
-  try {
-    await checkAndMove(ctx, id, opts);
-  } finally {
-    await lock.release().catch(() => {});
-  }
+  await withMoveLock(ctx, id, () => checkAndMove(ctx, id, opts));
 }
 
 async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Promise<void> {
@@ -107,33 +101,4 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
     waitMs,
     startRevision: read.revision,
   });
-}
-
-/**
- * One move of a tenant at a time: an etcd lock (a key under a lease, etcd3's Lock) beside the
- * config prefix, not in it (`/shardgate.locks/tenant-move/<id>`), so no instance watches it. The
- * lease ends 10 s after the command dies, freeing the tenant for the next move.
- */
-export async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock> {
-  const key = moveLockKey(ctx.prefix, id);
-  const lock = ctx.etcd.lock(key).ttl(MOVE_LOCK_TTL_SECONDS);
-  // a write: an acquisition whose answer was lost may hold the lock until its TTL runs out
-  const got = await ctx.call(
-    async () => {
-      try {
-        await lock.acquire();
-        return true;
-      } catch (error) {
-        if (error instanceof EtcdLockFailedError) return false;
-        throw error;
-      }
-    },
-    { write: true },
-  );
-  if (!got) {
-    throw new UserError(
-      `another tenants move of ${id} (or tenants delete-rows of it) is running (etcd lock ${key}); wait for it to end, or ${MOVE_LOCK_TTL_SECONDS} s after it was killed`,
-    );
-  }
-  return lock;
 }

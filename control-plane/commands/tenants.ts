@@ -29,6 +29,7 @@ import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
 import { anyRows, checkLeftoverRows, type RowCheck, uncheckedWarning } from '../leftover-rows.js';
+import { withMoveLock } from '../move-lock.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type RemovalRecord, readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
@@ -144,48 +145,52 @@ export async function createTenant(
   const checked = new Map<string, { rows: RowCheck; removed: RemovalRecord | undefined }>();
   const forgotten = new Set<string>();
   let placed: string | undefined;
-  await writeKeys(ctx, async (read) => {
-    const existing = read.entries.get(`tenants/${id}`);
-    if (existing) throw new UserError(`tenant ${id} already exists: ${existing}`);
-    const shard = opts.shard ?? pickShard(read, ctx.prefix);
-    const shardConfig = state(read).shards.get(shard);
-    placed = undefined;
-    if (!opts.adoptRows && shardConfig) {
-      if (!checked.has(shard)) {
-        const rows = await checkLeftoverRows(ctx.env, id, shard, shardConfig);
-        const removed = 'unchecked' in rows ? await readRemovalRecord(ctx, id, shard) : undefined;
-        checked.set(shard, { rows, removed });
+  // a delete-rows (or move) of this id running now would delete or copy the new tenant's first
+  // rows under it: they hold the same lock, so one waits for nothing and is refused
+  await withMoveLock(ctx, id, async () => {
+    await writeKeys(ctx, async (read) => {
+      const existing = read.entries.get(`tenants/${id}`);
+      if (existing) throw new UserError(`tenant ${id} already exists: ${existing}`);
+      const shard = opts.shard ?? pickShard(read, ctx.prefix);
+      const shardConfig = state(read).shards.get(shard);
+      placed = undefined;
+      if (!opts.adoptRows && shardConfig) {
+        if (!checked.has(shard)) {
+          const rows = await checkLeftoverRows(ctx.env, id, shard, shardConfig);
+          const removed = 'unchecked' in rows ? await readRemovalRecord(ctx, id, shard) : undefined;
+          checked.set(shard, { rows, removed });
+        }
+        const { rows, removed } = checked.get(shard)!;
+        // every request of the tenant would fail there (503, the log naming the missing table)
+        if ('noSchema' in rows)
+          throw new UserError(
+            `shard ${shard} has no schema (${rows.unchecked}): put it there first with \`npm run migrate -- --shard ${shard}\`; nothing written`,
+          );
+        if (anyRows(rows))
+          throw new UserError(
+            `tenant id ${id} was used before: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it gets them back, members, librarian and their tokens included; pick another id, or pass --adopt-rows to bring that tenant back`,
+          );
+        if ('unchecked' in rows && removed)
+          throw new UserError(
+            `tenant id ${id} was removed from shard ${shard}${removed.removedAt ? ` at ${removed.removedAt}` : ''} with its rows left there, and they cannot be counted now (${rows.unchecked}): a tenant created with it there gets them back, members, librarian and their tokens included; set the database password so they can be counted, pick another id or --shard, or pass --adopt-rows to bring that tenant back`,
+          );
       }
-      const { rows, removed } = checked.get(shard)!;
-      // every request of the tenant would fail there (503, the log naming the missing table)
-      if ('noSchema' in rows)
-        throw new UserError(
-          `shard ${shard} has no schema (${rows.unchecked}): put it there first with \`npm run migrate -- --shard ${shard}\`; nothing written`,
-        );
-      if (anyRows(rows))
-        throw new UserError(
-          `tenant id ${id} was used before: shard ${shard} still holds its rows (${rows.members} member(s), ${rows.books} book(s), ${rows.loans} loan(s)), and a tenant created with it gets them back, members, librarian and their tokens included; pick another id, or pass --adopt-rows to bring that tenant back`,
-        );
-      if ('unchecked' in rows && removed)
-        throw new UserError(
-          `tenant id ${id} was removed from shard ${shard}${removed.removedAt ? ` at ${removed.removedAt}` : ''} with its rows left there, and they cannot be counted now (${rows.unchecked}): a tenant created with it there gets them back, members, librarian and their tokens included; set the database password so they can be counted, pick another id or --shard, or pass --adopt-rows to bring that tenant back`,
-        );
-    }
-    const entry: TenantEntry = { shard, status };
-    if (name !== undefined) entry.name = name;
-    // before the entry exists, so no instance reads what an earlier tenant of the id left there
-    if (!forgotten.has(shard)) {
-      await forgetTenantKeys(ctx, id, shard);
-      forgotten.add(shard);
-    }
-    placed = shard;
-    return new Map([[`tenants/${id}`, JSON.stringify(entry)]]);
+      const entry: TenantEntry = { shard, status };
+      if (name !== undefined) entry.name = name;
+      // before the entry exists, so no instance reads what an earlier tenant of the id left there
+      if (!forgotten.has(shard)) {
+        await forgetTenantKeys(ctx, id, shard);
+        forgotten.add(shard);
+      }
+      placed = shard;
+      return new Map([[`tenants/${id}`, JSON.stringify(entry)]]);
+    });
+    if (placed === undefined) return;
+    const rows = checked.get(placed)?.rows;
+    if (rows && 'unchecked' in rows) ctx.warn(uncheckedWarning(id, placed, rows.unchecked));
+    // the rows were taken back on purpose, or there are none: the id is in use on that shard again
+    else if (opts.adoptRows || rows) await updateRemovalRecord(ctx, id, placed, undefined);
   });
-  if (placed === undefined) return;
-  const rows = checked.get(placed)?.rows;
-  if (rows && 'unchecked' in rows) ctx.warn(uncheckedWarning(id, placed, rows.unchecked));
-  // the rows were taken back on purpose, or there are none: the id is in use on that shard again
-  else if (opts.adoptRows || rows) await updateRemovalRecord(ctx, id, placed, undefined);
 }
 
 /**

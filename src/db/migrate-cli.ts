@@ -19,17 +19,17 @@
  * 2 etcd unreachable. Every failure prints ONE line naming what failed (one per failed shard).
  */
 
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { connect, type Socket } from 'node:net';
 import { drizzle } from 'drizzle-orm/mysql2';
 import { migrate } from 'drizzle-orm/mysql2/migrator';
-import { createConnection } from 'mysql2/promise';
+import { type Connection, type ConnectionOptions, createConnection } from 'mysql2/promise';
 import { configValueText } from '../config/config-value-text.js';
 import { refusedServers } from '../config/db-hosts.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
 import { EnvError, parseEnv } from '../env.js';
+import { watchLiveness } from './liveness-watch.js';
+import { findMigrationsFolder } from './migrations-folder.js';
 import { parseShardArgs } from './parse-shard-args.js';
 import { SET_SESSION_SQL_MODE } from './session-sql-mode.js';
 import { missingPasswordHint, shardPassword } from './shard-password.js';
@@ -43,17 +43,11 @@ class CliError extends Error {
   }
 }
 
-/** migrations/ of this checkout: $SHARDGATE_MIGRATIONS_DIR, else the nearest one above this file */
 function migrationsFolder(): string {
-  const fromEnv = process.env.SHARDGATE_MIGRATIONS_DIR;
-  if (fromEnv) return resolve(fromEnv);
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'migrations');
-    if (existsSync(join(candidate, 'meta', '_journal.json'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new CliError('migrations/meta/_journal.json not found (set SHARDGATE_MIGRATIONS_DIR)', 1);
+  const folder = findMigrationsFolder();
+  if (!folder)
+    throw new CliError('migrations/meta/_journal.json not found (set SHARDGATE_MIGRATIONS_DIR)', 1);
+  return folder;
 }
 
 async function readShards(
@@ -100,27 +94,75 @@ async function readShards(
   }
 }
 
+/** A connection on a socket of its own, so that one given up on can be torn down outright. */
+async function connectOwned(
+  options: ConnectionOptions,
+): Promise<{ connection: Connection; kill: (error: Error) => void }> {
+  let socket: Socket | undefined;
+  const connection = await createConnection({
+    ...options,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    stream: () => {
+      socket = connect({ host: options.host!, port: options.port! });
+      return socket;
+    },
+  }).catch((error: unknown) => {
+    socket?.destroy();
+    throw error;
+  });
+  // lost while idle (killed here or by the server): not a process-ending 'error' event; the next
+  // statement on it fails and says so
+  connection.on('error', () => {});
+  // mysql2's destroy() only half-closes, which a frozen server never completes; an error on the
+  // socket fails the statement waiting on it
+  return { connection, kill: (error) => socket!.destroy(error) };
+}
+
 async function migrateShard(
   id: string,
   shard: ShardConfig,
   { user, password, folder }: { user: string; password: string | undefined; folder: string },
 ): Promise<string> {
   const where = `${shard.master.host}:${shard.master.port}/${shard.database}`;
-  const connection = await createConnection({
+  const options: ConnectionOptions = {
     host: shard.master.host,
     port: shard.master.port,
     user,
     password,
     database: shard.database,
-    connectTimeout: 5000,
-  }).catch((error: unknown) => {
-    // the server's "access denied" does not say which variable was missing
-    const hint =
-      (error as { errno?: number }).errno === ER_ACCESS_DENIED
-        ? missingPasswordHint(password, shard.passwordEnv)
-        : '';
-    throw new CliError(`shard ${id} (${where}): cannot connect: ${(error as Error).message}${hint}`, 1);
+  };
+  const connectOrSay = (what: string) =>
+    connectOwned(options).catch((error: unknown) => {
+      // the server's "access denied" does not say which variable was missing
+      const hint =
+        (error as { errno?: number }).errno === ER_ACCESS_DENIED
+          ? missingPasswordHint(password, shard.passwordEnv)
+          : '';
+      throw new CliError(
+        `shard ${id} (${where}): cannot connect${what}: ${(error as Error).message}${hint}`,
+        1,
+      );
+    });
+  const { connection, kill } = await connectOrSay('');
+  const watchdog = await connectOrSay(' a second time (to watch the first)').catch((error: unknown) => {
+    kill(new Error('not used'));
+    throw error;
   });
+  // a DDL statement has no time bound (an ALTER of a big table takes what it takes), but a master
+  // that answers no ping on the second connection is frozen: give up on this shard, go on
+  let frozen: CliError | undefined;
+  const stopWatch = watchLiveness(
+    () => watchdog.connection.query('SELECT 1'),
+    (silentMs) => {
+      frozen = new CliError(
+        `shard ${id} (${where}): the master answered no ping for ${silentMs / 1000} s (frozen?), so this shard was given up on; what it applied before stays applied: run migrate again once it answers`,
+        1,
+      );
+      kill(frozen);
+      watchdog.kill(frozen);
+    },
+    { silentMs: SILENT_MS },
+  );
   try {
     // the migrator's own statements carry values too (its journal's hashes), escaped by mysql2
     await connection.query(SET_SESSION_SQL_MODE);
@@ -134,7 +176,10 @@ async function migrateShard(
     const count = async () => {
       const [rows] = await connection
         .query<[]>({ sql: 'SELECT COUNT(*) FROM `__drizzle_migrations`', rowsAsArray: true })
-        .catch(() => [[[0]]] as unknown as [[]]);
+        .catch(() => {
+          if (frozen) throw frozen;
+          return [[[0]]] as unknown as [[]];
+        });
       return Number((rows as unknown[][])[0]?.[0] ?? 0);
     };
     const before = await count();
@@ -147,11 +192,22 @@ async function migrateShard(
     });
     const after = await count();
     return `shard ${id} (${where}): ${after - before} applied, ${after} in total`;
+  } catch (error) {
+    throw frozen ?? error;
   } finally {
-    await connection.end().catch(() => {});
+    stopWatch();
+    if (frozen) {
+      kill(frozen);
+      watchdog.kill(frozen);
+    } else {
+      await Promise.all([connection.end(), watchdog.connection.end()]).catch(() => {});
+    }
   }
 }
 
+const CONNECT_TIMEOUT_MS = 5000;
+/** no answer to a ping for this long: the master is taken as frozen (liveness-watch.ts) */
+const SILENT_MS = 10_000;
 const ER_ACCESS_DENIED = 1045;
 
 async function main(): Promise<void> {

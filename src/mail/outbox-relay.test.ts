@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
+import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { OutboxRelay } from './outbox-relay.js';
 import type { OutboxStore } from './outbox-store.js';
@@ -43,5 +44,60 @@ describe('OutboxRelay metrics', () => {
     // s2 removed: its series goes (before: it stayed for good)
     shards = ['s1'];
     expect(await series()).toEqual(['shardgate_outbox_backlog{shard="s1"} 4']);
+  });
+});
+
+describe('OutboxRelay failures', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('logs a failure that repeats every second (a shard without the outbox table) at once, then once a minute, and at once again after a success', async () => {
+    vi.useFakeTimers();
+    const lines: { fields: Record<string, unknown>; msg: string }[] = [];
+    const logger = {
+      error: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
+    } as unknown as Logger;
+    let failing = true;
+    let polls = 0;
+    const store = {
+      shardIds: () => ['s3'],
+      backlog: async () => 0,
+      hasDue: async () => {
+        polls++;
+        if (failing)
+          throw new DependencyUnavailableError(
+            'mysql-master:s3',
+            "ER_NO_SUCH_TABLE: Table 'shardgate.outbox' doesn't exist",
+            {
+              answered: true,
+            },
+          );
+        return false;
+      },
+    } as unknown as OutboxStore;
+    const relay = new OutboxRelay({
+      store,
+      amqp: { blockedForMs: () => 0 } as unknown as AmqpConnection,
+      logger,
+      metrics: createPromMetrics(),
+      idleMs: 100,
+    });
+    relay.start();
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(polls).toBeGreaterThanOrEqual(25); // retried about every second
+    // before: one line per retry
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ msg: 'relay failed', fields: { shard: 's3', repeatsSinceLast: 0 } });
+    await vi.advanceTimersByTimeAsync(31_000);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]!.fields.repeatsSinceLast).toBeGreaterThanOrEqual(50);
+    failing = false;
+    await vi.advanceTimersByTimeAsync(2_000);
+    failing = true;
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(lines).toHaveLength(3);
+    expect(lines[2]!.fields.repeatsSinceLast).toBe(0);
+    const stopped = relay.stop();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await stopped;
   });
 });

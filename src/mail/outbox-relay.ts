@@ -16,11 +16,15 @@
 import type { ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { WarnLimiter } from '../observability/warn-limiter.js';
 import { BreakerOpenError, DependencyError } from '../resilience/errors.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { MAIL_EXCHANGE, MAIL_ROUTING_KEY } from './amqp-topology.js';
 import { encodeMails, MAX_MAILS_PER_MESSAGE } from './mail-message.js';
 import type { OutboxStore } from './outbox-store.js';
+
+/** a relay failure that repeats: logged at once, then once a minute with how many it stands for */
+const FAILURE_LOG_EVERY_MS = 60_000;
 
 export class OutboxRelay {
   private stopped = false;
@@ -94,6 +98,8 @@ export class OutboxRelay {
     const batch = this.opts.batchSize ?? 100;
     // the last poll claimed nothing: probe before opening a transaction
     let probe = true;
+    // a failure retried every second (a shard without the outbox table) is one line a minute
+    const errors = new WarnLimiter(this.opts.logger, FAILURE_LOG_EVERY_MS, Date.now, 'error');
     while (!this.stopped && this.opts.store.shardIds().includes(shardId)) {
       let wait = idle;
       const blocked = this.opts.amqp.blockedForMs();
@@ -109,12 +115,13 @@ export class OutboxRelay {
           if (n > 0) this.published.inc({ target: 'rabbitmq' }, n);
           if (n >= batch) wait = 0;
         }
+        errors.reset();
       } catch (error) {
         this.failed.inc({ target: 'rabbitmq' });
         wait = error instanceof BreakerOpenError ? Math.max(idle, error.retryAfterSeconds * 1000) : idle * 10;
         // a shard that answered without the outbox table (never migrated) is said, as a bug is
         if (!(error instanceof DependencyError) || error.answered)
-          this.opts.logger.error({ err: String(error), shard: shardId }, 'relay failed');
+          errors.warn({ err: String(error), shard: shardId }, 'relay failed');
       }
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }

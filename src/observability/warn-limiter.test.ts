@@ -40,4 +40,16 @@ describe('WarnLimiter', () => {
     limiter.warn({}, 'down again');
     expect(lines.map((l) => l.msg)).toEqual(['down', 'down again']);
   });
+
+  it("with level 'error' logs at error level, limited the same way", () => {
+    const errors: string[] = [];
+    const logger = {
+      warn: () => errors.push('a warning'),
+      error: (_fields: Record<string, unknown>, msg: string) => errors.push(msg),
+    } as unknown as Logger;
+    let t = 0;
+    const limiter = new WarnLimiter(logger, 60_000, () => t, 'error');
+    for (let i = 0; i < 10; i++, t += 1000) limiter.warn({}, 'relay failed');
+    expect(errors).toEqual(['relay failed']);
+  });
 });

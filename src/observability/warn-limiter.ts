@@ -3,7 +3,8 @@
  * every second): the first is logged at once, later ones only once `everyMs` has passed since
  * the last logged one, each with `repeatsSinceLast` — how many it stands for. `reset()` (the
  * condition ended) makes the next warning log at once. With `everyMs` 60 s, a dependency down
- * for an hour costs 60 lines, not the 3,600 or more of a warning per retry.
+ * for an hour costs 60 lines, not the 3,600 or more of a warning per retry. `level` 'error' logs
+ * the same way at error level (a condition that is a fault of the setup, not of a dependency).
  */
 import type { Logger } from './logger.js';
 
@@ -15,6 +16,7 @@ export class WarnLimiter {
     private readonly logger: Logger,
     private readonly everyMs: number,
     private readonly now: () => number = Date.now,
+    private readonly level: 'warn' | 'error' = 'warn',
   ) {}
 
   warn(fields: Record<string, unknown>, msg: string): void {
@@ -23,7 +25,7 @@ export class WarnLimiter {
       this.repeats++;
       return;
     }
-    this.logger.warn({ ...fields, repeatsSinceLast: this.repeats }, msg);
+    this.logger[this.level]({ ...fields, repeatsSinceLast: this.repeats }, msg);
     this.lastAt = now;
     this.repeats = 0;
   }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
-import { silentLogger } from '../observability/logger.js';
+import { type Logger, silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
@@ -138,7 +138,9 @@ function setup(
     random = Math.random,
     initial = {},
     guardOf,
+    logger = silentLogger,
   }: {
+    logger?: Logger;
     random?: () => number;
     /** more etcd keys */
     initial?: Record<string, string>;
@@ -158,7 +160,7 @@ function setup(
   const router = new ShardRouter({
     config,
     nodes,
-    logger: silentLogger,
+    logger,
     autoProbe: false,
     now: () => now,
     random,
@@ -284,6 +286,25 @@ describe('shard router: a node that answers without a table (answered)', () => {
     // before: excluded as if unreachable, every read, until probes re-admitted it
     expect(router.status()[0]!.replicas[0]!.state).toBe('admitted');
     expect(await where()).toBe('replica');
+  });
+
+  it('says so in the log at most once a minute, with how many reads each line stands for', async () => {
+    const warnings: { fields: Record<string, unknown>; msg: string }[] = [];
+    const logger: Logger = {
+      ...silentLogger,
+      warn: (fields: Record<string, unknown>, msg: string) => warnings.push({ fields, msg }),
+      child: () => logger,
+    };
+    const { router, tick, replica } = setup(undefined, { logger });
+    await tick();
+    const lacking = () => warnings.filter((w) => w.msg === 'replica lacks the schema; reading from master');
+    for (let i = 0; i < 50; i++) await router.read('s1', {}, readLacking(replica));
+    // before: one line per read
+    expect(lacking()).toHaveLength(1);
+    await tick(61_000);
+    await router.read('s1', {}, readLacking(replica));
+    expect(lacking()).toHaveLength(2);
+    expect(lacking()[1]!.fields).toMatchObject({ replica: 'mysql-replica:s1:1', repeatsSinceLast: 49 });
   });
 
   it('a master lacking it fails a master-else-replica read instead of asking a replica', async () => {

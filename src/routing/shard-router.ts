@@ -48,6 +48,7 @@ import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
 import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Logger } from '../observability/logger.js';
+import { WarnLimiter } from '../observability/warn-limiter.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
 import { stallAwareTimeout } from '../resilience/stall-watch.js';
@@ -95,6 +96,8 @@ interface ReplicaEntry<S extends NodeSession> extends MasterEntry<S> {
   positionAt: number;
   /** its last judged position was not its master's (file comment) */
   diverged: boolean;
+  /** "lacks the schema" at most once a minute: said on a read, which may come thousands a second */
+  schemaWarnings: WarnLimiter;
 }
 
 interface ShardEntry<S extends NodeSession> {
@@ -159,6 +162,8 @@ const AHEAD_OF_MASTER =
   "replica has applied transactions the shard's master does not have (its GTID position is ahead of the master's, or names a server the master's binlog does not hold): it does not replicate from this master; excluded";
 /** how long past `ryw_timeout_ms` a read waits for a replica's answer before reading the master */
 const RYW_WAIT_MARGIN_MS = 100;
+/** a replica lacking the schema: one warning a minute (with how many it stands for) */
+const SCHEMA_WARN_EVERY_MS = 60_000;
 /**
  * how long a `master-else-replica` read (a token's member check, a login) waits for the master
  * before it asks a replica instead: a healthy master answers such a primary-key read in
@@ -442,7 +447,7 @@ export class ShardRouter<S extends NodeSession> {
       // it answered, lacking a table (DDL of a migration not applied there yet): this read goes
       // to the master, and the replica stays admitted
       if (error.answered) {
-        this.logger.warn(
+        replica.schemaWarnings.warn(
           { replica: replica.name, err: error.message },
           'replica lacks the schema; reading from master',
         );
@@ -720,6 +725,7 @@ export class ShardRouter<S extends NodeSession> {
         positionAt: kept?.positionAt ?? 0,
         // judged again against a new master
         diverged: (sameMaster && kept?.diverged) || false,
+        schemaWarnings: kept?.schemaWarnings ?? new WarnLimiter(this.logger, SCHEMA_WARN_EVERY_MS, this.now),
       };
     });
     return {
