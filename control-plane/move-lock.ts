@@ -15,22 +15,21 @@ const MOVE_LOCK_TTL_SECONDS = 10;
 export async function acquireMoveLock(ctx: CtlContext, id: string): Promise<Lock> {
   const key = moveLockKey(ctx.prefix, id);
   const lock = ctx.etcd.lock(key).ttl(MOVE_LOCK_TTL_SECONDS);
-  // a write: an acquisition whose answer was lost may hold the lock until its TTL runs out
-  const got = await ctx.call(
-    async () => {
-      try {
-        await lock.acquire();
-        return true;
-      } catch (error) {
-        if (error instanceof EtcdLockFailedError) return false;
-        throw error;
-      }
-    },
-    { write: true },
-  );
+  // not said to be a write whose outcome is unknown when etcd does not answer: nothing else is
+  // written yet, and a lock taken all the same ends with its lease (a command run again within
+  // 10 s is refused naming the lock)
+  const got = await ctx.call(async () => {
+    try {
+      await lock.acquire();
+      return true;
+    } catch (error) {
+      if (error instanceof EtcdLockFailedError) return false;
+      throw error;
+    }
+  });
   if (!got) {
     throw new UserError(
-      `another tenants move of ${id} (or tenants delete-rows or create of it) is running (etcd lock ${key}); wait for it to end, or ${MOVE_LOCK_TTL_SECONDS} s after it was killed`,
+      `tenant ${id} is busy: a tenants move, delete-rows or create of it is running (etcd lock ${key}); wait for it to end, or ${MOVE_LOCK_TTL_SECONDS} s after it was killed`,
     );
   }
   return lock;

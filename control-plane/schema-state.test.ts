@@ -33,4 +33,16 @@ describe('schemaLine', () => {
       `schema: 7 migration(s) applied there (this build's own count not found: run ${migrate} to be sure)`,
     );
   });
+
+  it('says a database ahead of this build is so, not up to date', () => {
+    expect(schemaLine('s9', { applied: 9 }, 7)).toBe(
+      "schema: 9 migrations applied there, more than this build's 7 (a newer build migrated it)",
+    );
+  });
+
+  it('says to create a database the master does not have, before migrating it', () => {
+    expect(schemaLine('s9', { unchecked: "shard s9 (10.0.0.5:3306): Unknown database 'lib'" }, 7)).toBe(
+      `next: create its database on the master (shard s9 (10.0.0.5:3306): Unknown database 'lib'; README, "Adding a shard"), then put the schema there with ${migrate}`,
+    );
+  });
 });

@@ -56,11 +56,15 @@ export function schemaLine(id: string, state: SchemaState, inBuild: number | und
   const command = `\`npm run migrate -- --shard ${id}\``;
   if ('missing' in state)
     return `next: put the schema on it with ${command} before a tenant is created there`;
+  if ('unchecked' in state && /\bUnknown database\b/.test(state.unchecked))
+    return `next: create its database on the master (${state.unchecked}; README, "Adding a shard"), then put the schema there with ${command}`;
   if ('unchecked' in state)
     return `next: unless its database has this build's schema already, put it there with ${command} before a tenant is created there (not checked: ${state.unchecked})`;
   if (inBuild === undefined)
     return `schema: ${state.applied} migration(s) applied there (this build's own count not found: run ${command} to be sure)`;
   if (state.applied < inBuild)
     return `next: bring its schema up to date with ${command} (${state.applied} of this build's ${inBuild} migrations applied there)`;
+  if (state.applied > inBuild)
+    return `schema: ${state.applied} migrations applied there, more than this build's ${inBuild} (a newer build migrated it)`;
   return `schema: up to date (${state.applied} migrations applied there)`;
 }

@@ -3,14 +3,17 @@
  * tenant is in the directory there, without --yes and for an unknown shard; after `tenants
  * remove` it deletes every row of the id on the shard's master (a mail not delivered yet stays),
  * and `tenants create` of the id there then finds nothing to refuse. A create of an id whose lock
- * a delete-rows (or move) holds is refused, nothing written.
+ * a delete-rows (or move) holds is refused, nothing written. A registered instance that still
+ * serves the removed tenant (it has not applied the removal) makes it refuse after 10 s.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { moveLockKey, moveRecordKey } from '../control-plane/move-record.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { stackEnv } from '../stack/stack-env.js';
 import { api, registerAndLogin } from './helpers/api.js';
-import { ctl } from './helpers/ctl.js';
+import { ctl, ctlAsync } from './helpers/ctl.js';
 import { ETCD_ENDPOINT, etcdDel, etcdDelKey, etcdGet, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
 import { insertOutboxRow, outboxId } from './helpers/outbox.js';
 import { node, rootQuery } from './helpers/shard-db.js';
@@ -182,7 +185,7 @@ describe('tenants delete-rows', () => {
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(
         new RegExp(
-          `^shardgate-ctl: tenants create: another tenants move of ${id} \\(or tenants delete-rows or create of it\\) is running \\(etcd lock /shardgate\\.locks/tenant-move/${id}\\);`,
+          `^shardgate-ctl: tenants create: tenant ${id} is busy: a tenants move, delete-rows or create of it is running \\(etcd lock /shardgate\\.locks/tenant-move/${id}\\);`,
         ),
       );
       expect(etcdGet(`tenants/${id}`)).toBeUndefined();
@@ -194,4 +197,45 @@ describe('tenants delete-rows', () => {
     expect([created.code, created.stderr]).toEqual([0, '']);
     etcdDel(`tenants/${id}`);
   }, 30_000);
+
+  it('waits for every registered instance to stop serving the removed tenant, and refuses after 10 s when one still does', async () => {
+    const id = uniqueTenantId('delrows-lagging');
+    await createTenant(id, 'shard-1');
+    await registerAndLogin(id, 'cy@example.com');
+    expect(ctl(['tenants', 'remove', id, '--yes'], stackEnv()).code).toBe(0);
+    // an instance that has not applied the removal: it answers the tenant's requests as before
+    const standIn = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"items":[]}');
+    });
+    await new Promise<void>((r) => standIn.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(standIn.address() as AddressInfo).port}`;
+    const instance = `zz-lagging-${id.slice(-8)}`;
+    const etcd = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    // registered as an instance registers itself: under a lease, gone when this test is
+    const lease = etcd.lease(30);
+    try {
+      await lease
+        .put(`${PREFIX}instances/${instance}`)
+        .value(JSON.stringify({ url, configRevision: 1, startedAt: new Date().toISOString() }));
+      const refused = await ctlAsync(
+        ['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'],
+        stackEnv(),
+      );
+      // before: deleted at once, an instance still writing the tenant's rows or not
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(
+        `instance(s) ${instance} (${url}: HTTP 200) still serve tenant ${id} or cannot be asked 10 s on: one that has not applied its removal could write its rows after they are deleted; nothing deleted`,
+      );
+      expect(refused.elapsedMs).toBeGreaterThanOrEqual(10_000);
+      expect((await rowsOf(id)).members).toBe(1);
+    } finally {
+      await lease.revoke().catch(() => {});
+      etcd.close();
+      standIn.close();
+    }
+    // the real instances answer 404 tenant_not_found: nothing to wait for
+    const done = await ctlAsync(['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'], stackEnv());
+    expect([done.code, done.stderr]).toEqual([0, '']);
+    expect((await rowsOf(id)).members).toBe(0);
+  }, 60_000);
 });

@@ -157,7 +157,9 @@ async function rerun(args: string[]): Promise<Awaited<ReturnType<typeof ctlAsync
   return waitFor(
     async () => {
       const r = await ctlAsync(args, ENV);
-      return /another tenants move of .* is running/.test(r.stderr) ? undefined : r;
+      return /tenant .* is busy: a tenants move, delete-rows or create of it is running/.test(r.stderr)
+        ? undefined
+        : r;
     },
     { timeoutMs: 20_000, intervalMs: 500, what: "the killed move's lock to lapse" },
   );
@@ -502,7 +504,9 @@ describe('shardgate-ctl tenants move', () => {
       await release();
     }
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/another tenants move of .* is running \(etcd lock /);
+    expect(second.stderr).toMatch(
+      /is busy: a tenants move, delete-rows or create of it is running \(etcd lock /,
+    );
     const done = await first;
     expect(done.code).toBe(0);
     expect(entry(tenant)).toEqual({ shard: 'shard-2', status: 'active' });

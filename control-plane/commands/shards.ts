@@ -420,6 +420,7 @@ export async function addShard(
       throw new UserError(`--replica ${name} is given twice`);
   });
   if (opts.passwordEnv) shard.passwordEnv = opts.passwordEnv;
+  let reachable = true;
   await writeKeys(ctx, async (read) => {
     if (read.entries.has(`shards/${id}`)) throw new UserError(`shard ${id} already exists`);
     checkShard(ctx, id, shard);
@@ -427,14 +428,18 @@ export async function addShard(
       { what: 'master', ...shard.master },
       ...shard.replicas.map((r) => ({ what: 'replica', host: r.host, port: r.port })),
     ];
-    await requireReachable(ctx, 'shards add', endpoints, opts.force);
+    reachable = await requireReachable(ctx, 'shards add', endpoints, opts.force);
     warnSharedDatabase(ctx, 'shards add', read, id, shard);
     return put(id, shard);
   });
   // once written, so a refused add has its one error line and no other
   const unset = passwordEnvWarning('shards add', id, shard.passwordEnv);
   if (unset) ctx.warn(unset);
-  ctx.out(schemaLine(id, await schemaState(ctx.env, id, shard), migrationCount()));
+  // a server found unreachable (written with --force) is not waited on a second time
+  const state = reachable
+    ? await schemaState(ctx.env, id, shard)
+    : { unchecked: 'a server of the shard was unreachable' };
+  ctx.out(schemaLine(id, state, migrationCount()));
 }
 
 /**

@@ -10,8 +10,10 @@
  * it exists, without --yes, for an unknown shard, and without a database password. It holds the
  * tenant's move lock throughout (move-lock.ts), so no `tenants move` or `tenants create` of the
  * id runs meanwhile, and reads the directory again after deleting: an entry placed there
- * meanwhile all the same (written by hand) is an exit 1 whose line says what was deleted, since
- * its first rows may be gone.
+ * meanwhile all the same (written by hand or by `config apply`) is an exit 1 whose line says
+ * what was deleted, since its first rows may be gone. Before it deletes, every registered API
+ * instance must have stopped serving the removed tenant (instances-serving.ts; up to 10 s): one
+ * that has not applied the removal could write its rows after they are deleted.
  *
  * Mails: a delivered one is deleted only once the worker's own purge would (delivered, and
  * created, more than `mail/outbox_retention_hours` ago): younger ones keep a redelivered copy from
@@ -31,6 +33,7 @@ import { shardPassword } from '../../src/db/shard-password.js';
 import { idFloor } from '../../src/domain/ids.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UnreachableError, UserError } from '../ctl-errors.js';
+import { instancesServing } from '../instances-serving.js';
 import { acquireMoveLock } from '../move-lock.js';
 import { readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
@@ -79,6 +82,36 @@ async function inUse(
 const refused = (use: { why: string; first: string }) =>
   new UserError(`${use.why}; ${use.first}; nothing deleted`);
 
+/** how long the instances get to apply the tenant's removal before the command gives up */
+const REMOVAL_APPLIED_WAIT_MS = 10_000;
+
+/**
+ * With the tenant out of the directory, every registered instance must have applied that: one
+ * that still serves it could write its rows after they are deleted (instances-serving.ts). Asked
+ * again every 200 ms for up to 10 s; a tenant whose entry places it on another shard (rows left
+ * by a move) is served there, rightly, and not waited on.
+ */
+async function waitUntilNoInstanceServes(ctx: CtlContext, id: string): Promise<void> {
+  const deadline = Date.now() + REMOVAL_APPLIED_WAIT_MS;
+  for (;;) {
+    const read = await readPrefix(ctx);
+    if (read.entries.has(`tenants/${id}`)) return;
+    const instances = [...loadState(read).snapshot.instances].map(([instance, info]) => ({
+      id: instance,
+      url: info.url,
+    }));
+    const serving = await instancesServing(instances, id);
+    if (serving.length === 0) return;
+    if (Date.now() >= deadline) {
+      const list = serving.map((s) => `${s.id} (${s.url}: ${s.answer})`).join(', ');
+      const silent = serving.every((s) => s.answer.startsWith('no answer'));
+      const message = `instance(s) ${list} still serve tenant ${id} or cannot be asked ${REMOVAL_APPLIED_WAIT_MS / 1000} s on: one that has not applied its removal could write its rows after they are deleted; nothing deleted (check GET /health/config there, and run again once it has applied it or its registration is gone)`;
+      throw silent ? new UnreachableError(message) : new UserError(message);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export async function deleteTenantRowsCommand(
   ctx: CtlContext,
   id: string,
@@ -110,13 +143,14 @@ export async function deleteTenantRowsCommand(
     // tenant here: judged again under the lock
     const late = await inUse(ctx, id, opts.shard);
     if (late) throw refused(late);
+    await waitUntilNoInstanceServes(ctx, id);
     // the worker's retention as it enforces it: a rejected value is not what it runs, so no mail
     // is deleted then (a younger one than it keeps would let a redelivered copy be sent twice)
     const retention = rejected.some((r) => r.key === 'mail/outbox_retention_hours')
       ? undefined
       : snapshot.mail.outboxRetentionHours;
     const done = await deleteOnMaster(ctx, id, opts.shard, shard, retention ?? 0);
-    // an entry placed here meanwhile without the lock (written by hand, or an older CLI): its
+    // an entry placed here meanwhile without the lock (by hand, `config apply`, an older CLI): its
     // first rows may be gone
     const placed = await inUse(ctx, id, opts.shard);
     await updateRemovalRecord(ctx, id, opts.shard, undefined);

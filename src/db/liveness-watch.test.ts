@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { watchLiveness } from './liveness-watch.js';
 
 describe('watchLiveness', () => {
-  beforeEach(() => vi.useFakeTimers());
+  beforeEach(() =>
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'performance'] }),
+  );
   afterEach(() => vi.useRealTimers());
 
   it('calls onSilent once when no ping has been answered for silentMs', async () => {
@@ -16,7 +18,8 @@ describe('watchLiveness', () => {
       onSilent,
       { everyMs: 100, silentMs: 1000 },
     );
-    await vi.advanceTimersByTimeAsync(950);
+    // the ping goes out at the first tick (100 ms) and has waited 950 ms at 1,050
+    await vi.advanceTimersByTimeAsync(1050);
     expect(onSilent).not.toHaveBeenCalled();
     // one ping in flight at a time: a frozen server does not pile them up
     expect(pings).toBe(1);
@@ -73,6 +76,35 @@ describe('watchLiveness', () => {
     stop();
     await vi.advanceTimersByTimeAsync(5000);
     expect(ping).not.toHaveBeenCalled();
+    expect(onSilent).not.toHaveBeenCalled();
+  });
+
+  it('does not take a stall of its own process for silence: a late tick adds at most two intervals', async () => {
+    const onSilent = vi.fn();
+    let t = 0;
+    let answer: (() => void) | undefined;
+    watchLiveness(
+      () =>
+        new Promise<void>((resolve) => {
+          answer = resolve;
+        }),
+      onSilent,
+      { everyMs: 100, silentMs: 1000, now: () => t },
+    );
+    t += 100;
+    await vi.advanceTimersByTimeAsync(100); // the first ping goes out
+    expect(answer).toBeDefined();
+    // the process stalls for 5 s with the ping in flight; its answer is waiting when it resumes
+    t += 5000;
+    await vi.advanceTimersByTimeAsync(100);
+    // before: silent at once (5 s > 1 s); now the late tick counted 200 ms
+    expect(onSilent).not.toHaveBeenCalled();
+    answer!();
+    for (let i = 0; i < 50; i++) {
+      t += 100;
+      await vi.advanceTimersByTimeAsync(100);
+      answer!();
+    }
     expect(onSilent).not.toHaveBeenCalled();
   });
 });

@@ -155,7 +155,7 @@ async function migrateShard(
     () => watchdog.connection.query('SELECT 1'),
     (silentMs) => {
       frozen = new CliError(
-        `shard ${id} (${where}): the master answered no ping for ${silentMs / 1000} s (frozen?), so this shard was given up on; what it applied before stays applied: run migrate again once it answers`,
+        `shard ${id} (${where}): the master answered no ping for ${silentMs / 1000} s (frozen?), so this shard was given up on; a statement it was running may still complete once the server runs again, without being recorded as applied (MariaDB's DDL is not transactional): once it answers, check its schema against migrations/ before running migrate again`,
         1,
       );
       kill(frozen);
@@ -200,12 +200,20 @@ async function migrateShard(
       kill(frozen);
       watchdog.kill(frozen);
     } else {
-      await Promise.all([connection.end(), watchdog.connection.end()]).catch(() => {});
+      // a ping still in flight holds end()'s QUIT behind it: a master that froze just now would
+      // hold it for ever, so end() gets a bound and the sockets are destroyed after it
+      const ended = Promise.all([connection.end(), watchdog.connection.end()]).catch(() => {});
+      await Promise.race([ended, new Promise((r) => setTimeout(r, END_WAIT_MS).unref())]);
+      const done = new Error('migration finished');
+      kill(done);
+      watchdog.kill(done);
     }
   }
 }
 
 const CONNECT_TIMEOUT_MS = 5000;
+/** how long a connection's polite close may take before its socket is destroyed */
+const END_WAIT_MS = 2000;
 /** no answer to a ping for this long: the master is taken as frozen (liveness-watch.ts) */
 const SILENT_MS = 10_000;
 const ER_ACCESS_DENIED = 1045;

@@ -55,7 +55,9 @@ describe('OutboxRelay failures', () => {
     const lines: { fields: Record<string, unknown>; msg: string }[] = [];
     const logger = {
       error: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
+      info: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
     } as unknown as Logger;
+    let failure = "ER_NO_SUCH_TABLE: Table 'shardgate.outbox' doesn't exist";
     let failing = true;
     let polls = 0;
     const store = {
@@ -63,14 +65,7 @@ describe('OutboxRelay failures', () => {
       backlog: async () => 0,
       hasDue: async () => {
         polls++;
-        if (failing)
-          throw new DependencyUnavailableError(
-            'mysql-master:s3',
-            "ER_NO_SUCH_TABLE: Table 'shardgate.outbox' doesn't exist",
-            {
-              answered: true,
-            },
-          );
+        if (failing) throw new DependencyUnavailableError('mysql-master:s3', failure, { answered: true });
         return false;
       },
     } as unknown as OutboxStore;
@@ -90,12 +85,24 @@ describe('OutboxRelay failures', () => {
     await vi.advanceTimersByTimeAsync(31_000);
     expect(lines).toHaveLength(2);
     expect(lines[1]!.fields.repeatsSinceLast).toBeGreaterThanOrEqual(50);
-    failing = false;
-    await vi.advanceTimersByTimeAsync(2_000);
-    failing = true;
+    // another kind of failure is logged at once, not folded into the first one's count
+    failure = 'ER_LOCK_DEADLOCK: Deadlock found';
     await vi.advanceTimersByTimeAsync(1_500);
     expect(lines).toHaveLength(3);
-    expect(lines[2]!.fields.repeatsSinceLast).toBe(0);
+    expect(lines[2]!.fields).toMatchObject({
+      repeatsSinceLast: 0,
+      err: expect.stringContaining('ER_LOCK_DEADLOCK'),
+    });
+    failing = false;
+    await vi.advanceTimersByTimeAsync(2_000);
+    // the end of the failures says how many went unlogged
+    expect(lines).toHaveLength(4);
+    expect(lines[3]).toMatchObject({ msg: 'relay failures ended', fields: { shard: 's3' } });
+    expect(lines[3]!.fields.unlogged).toBeGreaterThan(0);
+    failing = true;
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(lines).toHaveLength(5);
+    expect(lines[4]!.fields.repeatsSinceLast).toBe(0);
     const stopped = relay.stop();
     await vi.advanceTimersByTimeAsync(2_000);
     await stopped;

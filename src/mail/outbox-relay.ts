@@ -25,6 +25,8 @@ import type { OutboxStore } from './outbox-store.js';
 
 /** a relay failure that repeats: logged at once, then once a minute with how many it stands for */
 const FAILURE_LOG_EVERY_MS = 60_000;
+/** distinct failures remembered per shard before the memory starts over */
+const MAX_FAILURE_KINDS = 20;
 
 export class OutboxRelay {
   private stopped = false;
@@ -98,8 +100,26 @@ export class OutboxRelay {
     const batch = this.opts.batchSize ?? 100;
     // the last poll claimed nothing: probe before opening a transaction
     let probe = true;
-    // a failure retried every second (a shard without the outbox table) is one line a minute
-    const errors = new WarnLimiter(this.opts.logger, FAILURE_LOG_EVERY_MS, Date.now, 'error');
+    // a failure retried every second (a shard without the outbox table) is one line a minute,
+    // each distinct error its own: a second kind of failure is logged at once, not folded in
+    const limiters = new Map<string, WarnLimiter>();
+    const logFailure = (error: unknown) => {
+      const text = String(error);
+      let limiter = limiters.get(text);
+      if (!limiter) {
+        if (limiters.size >= MAX_FAILURE_KINDS) limiters.clear();
+        limiter = new WarnLimiter(this.opts.logger, FAILURE_LOG_EVERY_MS, Date.now, 'error');
+        limiters.set(text, limiter);
+      }
+      limiter.warn({ err: text, shard: shardId }, 'relay failed');
+    };
+    /** a success ends the failures: how many went unlogged is said once */
+    const failuresEnded = () => {
+      let unlogged = 0;
+      for (const limiter of limiters.values()) unlogged += limiter.reset();
+      limiters.clear();
+      if (unlogged > 0) this.opts.logger.info({ shard: shardId, unlogged }, 'relay failures ended');
+    };
     while (!this.stopped && this.opts.store.shardIds().includes(shardId)) {
       let wait = idle;
       const blocked = this.opts.amqp.blockedForMs();
@@ -115,13 +135,12 @@ export class OutboxRelay {
           if (n > 0) this.published.inc({ target: 'rabbitmq' }, n);
           if (n >= batch) wait = 0;
         }
-        errors.reset();
+        if (limiters.size > 0) failuresEnded();
       } catch (error) {
         this.failed.inc({ target: 'rabbitmq' });
         wait = error instanceof BreakerOpenError ? Math.max(idle, error.retryAfterSeconds * 1000) : idle * 10;
         // a shard that answered without the outbox table (never migrated) is said, as a bug is
-        if (!(error instanceof DependencyError) || error.answered)
-          errors.warn({ err: String(error), shard: shardId }, 'relay failed');
+        if (!(error instanceof DependencyError) || error.answered) logFailure(error);
       }
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
