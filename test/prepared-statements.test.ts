@@ -6,7 +6,8 @@
  * the position it answers is the commit's own — also when the COMMIT leaves with the last
  * statements (`commitWith`), which then takes one round trip fewer, and commits nothing when one
  * of them fails. A guard among those statements (`takeCopyOrStop`) stops the COMMIT in that same
- * round trip when no copy is taken.
+ * round trip when no copy is taken. And the lists read a page, not the tenant, when one author
+ * holds the newest tenth of its books or one member the oldest tenth of its loans.
  */
 import { drizzle } from 'drizzle-orm/mysql2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -330,5 +331,94 @@ describe('a borrow and a return through the domain', () => {
     } finally {
       await connection.end();
     }
+  });
+});
+
+describe('the lists read a page, not the tenant, when one author or member dominates', () => {
+  // rows written here directly: 100,000 books, the newest 12,000 by one author, and 100,000
+  // loans, the oldest 12,000 of one member. Left to choose, MariaDB walks the primary key for
+  // such a page (88,021 rows read for 21 here; an outside check saw 86,475). At 40,000 rows with
+  // the same shares it still picks the index, so the test needs this many to fail without it.
+  const skewed = uniqueTenantId('prep-skew');
+  const N = 100_000;
+  const FEW = 12_000;
+  const id = (i: number) => `01J${String(i).padStart(23, '0')}`;
+  let connection: Awaited<ReturnType<typeof appConnection>>;
+  let repos: ReturnType<typeof drizzleTenantRepos>;
+
+  beforeAll(async () => {
+    ({ connection } = await countedSession());
+    const client = new StatementBatcher({
+      query: (options, values) => connection.query(options, values as never) as Promise<[unknown, unknown]>,
+      format: (text, values) => connection.format(text, values),
+    });
+    repos = drizzleTenantRepos(new SqlContext(drizzle({ client: client as never }), client), skewed);
+    const at = '2026-01-01 00:00:00.000';
+    for (let from = 0; from < N; from += 2000) {
+      const rows = Array.from({ length: 2000 }, (_, k) => from + k);
+      await connection.query(
+        'INSERT INTO books (tenant_id, id, isbn, title, author, copies, available, created_at, updated_at) VALUES ?',
+        [
+          rows.map((i) => [
+            skewed,
+            id(i),
+            '0306406152',
+            `B${i}`,
+            i >= N - FEW ? 'New Author' : 'Old Author',
+            1,
+            1,
+            at,
+            at,
+          ]),
+        ],
+      );
+      await connection.query(
+        'INSERT INTO loans (tenant_id, id, book_id, member_id, borrowed_at, returned_at) VALUES ?',
+        [rows.map((i) => [skewed, id(i), id(i), i < FEW ? 'M-OLD' : 'M-NEW', at, at])],
+      );
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await connection.query('DELETE FROM loans WHERE tenant_id = ?', [skewed]);
+    await connection.query('DELETE FROM books WHERE tenant_id = ?', [skewed]);
+    await connection.end();
+  }, 120_000);
+
+  /** rows the server's handlers read for `fn`, on this connection */
+  async function rowsRead(fn: () => Promise<unknown>): Promise<number> {
+    const read = async () => {
+      const [rows] = await connection.query("SHOW SESSION STATUS LIKE 'Handler_read%'");
+      return (rows as { Variable_name: string; Value: string }[])
+        .filter((r) => /^Handler_read_(next|prev|rnd_next|key|first|last)$/.test(r.Variable_name))
+        .reduce((sum, r) => sum + Number(r.Value), 0);
+    };
+    const before = await read();
+    await fn();
+    return (await read()) - before;
+  }
+
+  it("an author's first page and a page deep in it", async () => {
+    let page: Awaited<ReturnType<typeof repos.books.list>> = [];
+    const first = await rowsRead(async () => {
+      page = await repos.books.list({ author: 'New Author', limit: 21 });
+    });
+    expect(page.map((b) => b.id)).toEqual(Array.from({ length: 21 }, (_, k) => id(N - FEW + k)));
+    // before: about 88,000 (every older book walked by id); a page and SHOW STATUS's own reads now
+    expect(first).toBeLessThan(200);
+    const deep = await rowsRead(async () => {
+      page = await repos.books.list({ author: 'New Author', afterId: id(N - 100), limit: 21 });
+    });
+    expect(page[0]!.id).toBe(id(N - 99));
+    expect(deep).toBeLessThan(200);
+  });
+
+  it("a member's first page of loans, newest first", async () => {
+    let page: Awaited<ReturnType<typeof repos.loans.listByMember>> = [];
+    const read = await rowsRead(async () => {
+      page = await repos.loans.listByMember({ memberId: 'M-OLD', limit: 21 });
+    });
+    expect(page.map((l) => l.id)).toEqual(Array.from({ length: 21 }, (_, k) => id(FEW - 1 - k)));
+    // before: about 88,000 (every newer loan walked backwards by id)
+    expect(read).toBeLessThan(200);
   });
 });

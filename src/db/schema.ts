@@ -73,6 +73,11 @@ export const members = mysqlTable(
   ],
 );
 
+/** the author filter's index, named by the list query as FORCE INDEX (book-repo.ts) */
+export const BOOKS_BY_AUTHOR_INDEX = 'books_tenant_author_id_idx';
+/** a member's loans, newest first; named by the list query as FORCE INDEX (loan-repo.ts) */
+export const LOANS_BY_MEMBER_INDEX = 'loans_tenant_member_id_idx';
+
 export const books = mysqlTable(
   'books',
   {
@@ -88,7 +93,7 @@ export const books = mysqlTable(
   },
   (t) => [
     primaryKey({ name: 'books_pk', columns: [t.tenantId, t.id] }),
-    index('books_tenant_author_id_idx').on(t.tenantId, t.author, t.id),
+    index(BOOKS_BY_AUTHOR_INDEX).on(t.tenantId, t.author, t.id),
     check('books_available_range', sql`${t.available} >= 0 and ${t.available} <= ${t.copies}`),
   ],
 );
@@ -105,7 +110,7 @@ export const loans = mysqlTable(
   },
   (t) => [
     primaryKey({ name: 'loans_pk', columns: [t.tenantId, t.id] }),
-    index('loans_tenant_member_id_idx').on(t.tenantId, t.memberId, t.id),
+    index(LOANS_BY_MEMBER_INDEX).on(t.tenantId, t.memberId, t.id),
     index('loans_tenant_book_returned_idx').on(t.tenantId, t.bookId, t.returnedAt),
   ],
 );

@@ -48,4 +48,35 @@ describe('validationProblem', () => {
     const field = (validationProblem('query', long).init.extra?.errors as { field: string }[])[0]!.field;
     expect(field).toBe(`query.${'é'.repeat(94)}…`);
   });
+
+  it("words a length or range bound for people, keeping a schema's own message", () => {
+    const schema = z.strictObject({
+      cursor: z.string().min(1).max(200),
+      empty: z.string().min(1),
+      short: z.string().min(8),
+      copies: z.number().min(0).max(100_000),
+      few: z.number().min(1),
+      under: z.number().lt(10),
+      own: z.string().max(3, 'three at most'),
+    });
+    const error = schema.safeParse({
+      cursor: 'a'.repeat(201),
+      empty: '',
+      short: 'abc',
+      copies: 100_001,
+      few: 0,
+      under: 10,
+      own: 'abcd',
+    }).error!;
+    expect(validationProblem('query', error).init.extra?.errors).toEqual([
+      // before: "Too big: expected string to have <=200 characters" (an outside check)
+      { field: 'query.cursor', message: 'must be at most 200 characters' },
+      { field: 'query.empty', message: 'must not be empty' },
+      { field: 'query.short', message: 'must be at least 8 characters' },
+      { field: 'query.copies', message: 'must be at most 100000' },
+      { field: 'query.few', message: 'must be at least 1' },
+      { field: 'query.under', message: 'must be less than 10' },
+      { field: 'query.own', message: 'three at most' },
+    ]);
+  });
 });

@@ -45,6 +45,8 @@ export function validationProblem(target: string, error: z.ZodError): ProblemErr
  * other issue, stay.
  */
 function issueMessage(issue: z.core.$ZodIssue): string {
+  if ((issue.code === 'too_big' || issue.code === 'too_small') && /^Too (big|small): /.test(issue.message))
+    return boundMessage(issue);
   const zods = /^Invalid input: expected (\w+), received (\w+)$/.exec(issue.message);
   if (issue.code !== 'invalid_type' || !zods) return issue.message;
   const [, expected, received] = zods as unknown as [string, string, string];
@@ -58,6 +60,27 @@ function issueMessage(issue: z.core.$ZodIssue): string {
         ? type
         : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
   return `must be ${noun(expected)}, not ${noun(received)}`;
+}
+
+/**
+ * A length or range bound in words ("Too big: expected string to have <=200 characters" was
+ * zod's, an outside check): `must be at most 200 characters`, `must not be empty`, `must be at
+ * least 1`. Other origins (arrays, dates) keep zod's wording.
+ */
+function boundMessage(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall): string {
+  const big = issue.code === 'too_big';
+  const bound = Number(big ? issue.maximum : issue.minimum);
+  const inclusive = issue.inclusive !== false;
+  if (issue.origin === 'string') {
+    if (!big && bound === 1 && inclusive) return 'must not be empty';
+    const n = inclusive ? bound : big ? bound - 1 : bound + 1;
+    return `must be at ${big ? 'most' : 'least'} ${n} character${n === 1 ? '' : 's'}`;
+  }
+  if (issue.origin === 'number' || issue.origin === 'int')
+    return inclusive
+      ? `must be at ${big ? 'most' : 'least'} ${bound}`
+      : `must be ${big ? 'less' : 'more'} than ${bound}`;
+  return issue.message;
 }
 
 /** at most this many fields are named in one 400 */

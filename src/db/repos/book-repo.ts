@@ -7,7 +7,7 @@ import { and, asc, eq, getTableColumns, gt, lt, param, sql } from 'drizzle-orm';
 import { isId } from '../../domain/ids.js';
 import type { Book } from '../../domain/models.js';
 import type { BookListQuery, BookRepo } from '../../domain/repositories.js';
-import { books, loans } from '../schema.js';
+import { BOOKS_BY_AUTHOR_INDEX, books, loans } from '../schema.js';
 import { guarded } from './commit-guard.js';
 import type { Queryable } from './queryable.js';
 import type { SqlContext } from './sql-context.js';
@@ -56,12 +56,18 @@ const returnCopy = (db: Queryable) =>
     .where(and(byId, lt(books.available, books.copies)))
     .prepare();
 
-/** one statement per filter combination: served by the primary key (tenant_id, id) or by (tenant_id, author, id) */
+/**
+ * One statement per filter combination: served by the primary key (tenant_id, id) or, with an
+ * author, by (tenant_id, author, id), named as FORCE INDEX. Left to choose, MariaDB walked the
+ * primary key in id order and filtered by author whenever one author held about a tenth of the
+ * tenant's books: 86,475 rows read for a page of 21 in an outside check (100,000 books, the
+ * author's 12,000 the newest); deeper cursor pages read more index entries the deeper they were.
+ */
 function listBuilder({ author, after }: { author: boolean; after: boolean }) {
   return (db: Queryable) =>
     db
       .select()
-      .from(books)
+      .from(books, author ? { forceIndex: BOOKS_BY_AUTHOR_INDEX } : undefined)
       .where(
         and(
           eq(books.tenantId, p('tenantId')),

@@ -6,7 +6,7 @@ import { and, desc, eq, isNull, lt, param, sql } from 'drizzle-orm';
 import { isId } from '../../domain/ids.js';
 import type { Loan } from '../../domain/models.js';
 import type { LoanListQuery, LoanRepo } from '../../domain/repositories.js';
-import { loans } from '../schema.js';
+import { LOANS_BY_MEMBER_INDEX, loans } from '../schema.js';
 import { guarded } from './commit-guard.js';
 import type { Queryable } from './queryable.js';
 import type { SqlContext } from './sql-context.js';
@@ -46,12 +46,17 @@ const markReturned = (db: Queryable) =>
     .set({ returnedAt: sql`${param(p('at'), loans.returnedAt)}` })
     .where(and(byId, isNull(loans.returnedAt)))
     .prepare();
-/** served by (tenant_id, member_id, id), scanned backwards: newest first */
+/**
+ * Served by (tenant_id, member_id, id), scanned backwards: newest first; named as FORCE INDEX.
+ * Left to choose, MariaDB walked the primary key backwards and filtered by member whenever one
+ * member held about a tenth of the tenant's loans, older than the rest: 16,858 rows read for a
+ * first page of 21 in an outside check.
+ */
 function listBuilder({ before }: { before: boolean }) {
   return (db: Queryable) =>
     db
       .select()
-      .from(loans)
+      .from(loans, { forceIndex: LOANS_BY_MEMBER_INDEX })
       .where(
         and(
           eq(loans.tenantId, p('tenantId')),
