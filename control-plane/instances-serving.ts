@@ -3,14 +3,15 @@
  * /v1/books?limit=1` with the tenant's `X-Tenant-ID` and no token. An instance whose directory no
  * longer has the tenant answers 404 `tenant_not_found` before anything else is looked at; any
  * other answer (401 asking for a token, 423 readonly, 503) means it still places the tenant
- * somewhere, and no answer within 1 s means it cannot be told (frozen, or gone before its
- * lease ran out). What `tenants delete-rows` waits on before it deletes: an instance that has not
- * applied the removal could still write the tenant's rows after they were deleted.
+ * somewhere, and no answer within 1 s, a refused connection or an answer from another process
+ * (its `X-Served-By` not the instance's id) means it cannot be told. What `tenants delete-rows`
+ * waits on when the removal's revision is not recorded (tenant-delete-rows.ts): it needs each
+ * registered URL to reach its instance from where the command runs.
  */
 export interface StillServing {
   id: string;
   url: string;
-  /** what it answered: `HTTP 401 unauthorized`, or `no answer within 1000 ms` */
+  /** what it answered (`HTTP 200`), or why it could not be asked (`no answer within 1000 ms`) */
   answer: string;
 }
 
@@ -26,8 +27,14 @@ export async function instancesServing(
         const res = await fetch(`${url}/v1/books?limit=1`, {
           headers: { 'X-Tenant-ID': tenant },
           signal: AbortSignal.timeout(ASK_TIMEOUT_MS),
+          redirect: 'error',
         });
         const body = await res.text();
+        // the registered URL reached another process (a port shared by instances of several
+        // hosts, the CLI on another machine): its answer says nothing of this instance
+        const servedBy = res.headers.get('X-Served-By');
+        if (servedBy !== id)
+          return { id, url, answer: `answered as ${servedBy ?? 'something else'}, not as ${id}` };
         let code: unknown;
         try {
           code = (JSON.parse(body) as { code?: unknown }).code;
@@ -36,8 +43,18 @@ export async function instancesServing(
         }
         if (res.status === 404 && code === 'tenant_not_found') return undefined;
         return { id, url, answer: `HTTP ${res.status}${typeof code === 'string' ? ` ${code}` : ''}` };
-      } catch {
-        return { id, url, answer: `no answer within ${ASK_TIMEOUT_MS} ms` };
+      } catch (error) {
+        const cause = (error as { cause?: { code?: string } }).cause?.code;
+        return {
+          id,
+          url,
+          answer:
+            cause === 'ECONNREFUSED'
+              ? 'connection refused'
+              : (error as Error).name === 'TimeoutError'
+                ? `no answer within ${ASK_TIMEOUT_MS} ms`
+                : `not asked: ${(error as Error).message}`,
+        };
       }
     }),
   );

@@ -27,6 +27,11 @@ export interface RemovalRecord {
   removedAt: string | undefined;
   /** whether the removal found rows or could not count them */
   rows: 'present' | 'unchecked' | undefined;
+  /**
+   * the etcd revision that deleted the directory entry (`tenants remove` records it): what
+   * `tenants delete-rows` waits for every instance to have applied; undefined when not recorded
+   */
+  revision: number | undefined;
 }
 
 export const removalRecordKey = (prefix: string, id: string, shard: string) =>
@@ -51,7 +56,11 @@ export async function readRemovalRecord(
       ? parsed.removedAt
       : undefined;
   const rows = parsed.rows === 'present' || parsed.rows === 'unchecked' ? parsed.rows : undefined;
-  return { removedAt, rows };
+  const revision =
+    typeof parsed.revision === 'number' && Number.isSafeInteger(parsed.revision) && parsed.revision > 0
+      ? parsed.revision
+      : undefined;
+  return { removedAt, rows, revision };
 }
 
 export async function writeRemovalRecord(
@@ -59,8 +68,13 @@ export async function writeRemovalRecord(
   id: string,
   shard: string,
   rows: 'present' | 'unchecked',
+  revision?: number,
 ): Promise<void> {
-  const value = JSON.stringify({ removedAt: new Date().toISOString(), rows });
+  const value = JSON.stringify({
+    removedAt: new Date().toISOString(),
+    rows,
+    ...(revision ? { revision } : {}),
+  });
   await ctx.call(
     () =>
       ctx.etcd
@@ -92,9 +106,10 @@ export async function updateRemovalRecord(
   id: string,
   shard: string,
   rows: 'present' | 'unchecked' | undefined,
+  revision?: number,
 ): Promise<void> {
   try {
-    if (rows) await writeRemovalRecord(ctx, id, shard, rows);
+    if (rows) await writeRemovalRecord(ctx, id, shard, rows, revision);
     else await deleteRemovalRecord(ctx, id, shard);
   } catch (error) {
     ctx.warn(

@@ -10,11 +10,21 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { moveLockKey, moveRecordKey } from '../control-plane/move-record.js';
+import { removalRecordKey } from '../control-plane/removal-record.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { stackEnv } from '../stack/stack-env.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { ctl, ctlAsync } from './helpers/ctl.js';
-import { ETCD_ENDPOINT, etcdDel, etcdDelKey, etcdGet, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
+import {
+  ETCD_ENDPOINT,
+  etcdDel,
+  etcdDelKey,
+  etcdGet,
+  etcdGetKey,
+  etcdPut,
+  etcdPutKey,
+  PREFIX,
+} from './helpers/etcd.js';
 import { insertOutboxRow, outboxId } from './helpers/outbox.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -198,25 +208,43 @@ describe('tenants delete-rows', () => {
     etcdDel(`tenants/${id}`);
   }, 30_000);
 
-  it('waits for every registered instance to stop serving the removed tenant, and refuses after 10 s when one still does', async () => {
-    const id = uniqueTenantId('delrows-lagging');
-    await createTenant(id, 'shard-1');
-    await registerAndLogin(id, 'cy@example.com');
-    expect(ctl(['tenants', 'remove', id, '--yes'], stackEnv()).code).toBe(0);
-    // an instance that has not applied the removal: it answers the tenant's requests as before
+  /**
+   * A registered instance that has not applied the removal: under a lease (gone with this test),
+   * reporting revision 1, and answering the tenant's requests as before (as `instance`).
+   */
+  async function laggingInstance(instance: string) {
     const standIn = createServer((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"items":[]}');
+      res.writeHead(200, { 'Content-Type': 'application/json', 'X-Served-By': instance }).end('{"items":[]}');
     });
     await new Promise<void>((r) => standIn.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(standIn.address() as AddressInfo).port}`;
-    const instance = `zz-lagging-${id.slice(-8)}`;
     const etcd = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
-    // registered as an instance registers itself: under a lease, gone when this test is
     const lease = etcd.lease(30);
+    await lease
+      .put(`${PREFIX}instances/${instance}`)
+      .value(JSON.stringify({ url, configRevision: 1, startedAt: new Date().toISOString() }));
+    return {
+      url,
+      gone: async () => {
+        await lease.revoke().catch(() => {});
+        etcd.close();
+        standIn.close();
+      },
+    };
+  }
+
+  it('waits up to 10 s for every registered instance to apply the removal, and refuses, nothing deleted, when one has not', async () => {
+    const id = uniqueTenantId('delrows-lagging');
+    await createTenant(id, 'shard-1');
+    await registerAndLogin(id, 'cy@example.com');
+    const removed = ctl(['tenants', 'remove', id, '--yes'], stackEnv());
+    expect(removed.code).toBe(0);
+    // tenants remove records the revision that deleted the entry: the one to wait for
+    const revision = Number(/^revision (\d+)$/m.exec(removed.stdout)?.[1]);
+    expect(JSON.parse(etcdGetKey(removalRecordKey(PREFIX, id, 'shard-1'))!)).toMatchObject({ revision });
+    const instance = `zz-lagging-${id.slice(-8)}`;
+    const lagging = await laggingInstance(instance);
     try {
-      await lease
-        .put(`${PREFIX}instances/${instance}`)
-        .value(JSON.stringify({ url, configRevision: 1, startedAt: new Date().toISOString() }));
       const refused = await ctlAsync(
         ['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'],
         stackEnv(),
@@ -224,16 +252,40 @@ describe('tenants delete-rows', () => {
       // before: deleted at once, an instance still writing the tenant's rows or not
       expect(refused.code, refused.stderr).toBe(1);
       expect(refused.stderr).toContain(
-        `instance(s) ${instance} (${url}: HTTP 200) still serve tenant ${id} or cannot be asked 10 s on: one that has not applied its removal could write its rows after they are deleted; nothing deleted`,
+        `instance ${instance} (at revision 1) did not apply revision ${revision} within 10000 ms (the removal of tenant ${id}): one that has not applied the removal of tenant ${id} could write its rows after they are deleted; nothing deleted`,
       );
       expect(refused.elapsedMs).toBeGreaterThanOrEqual(10_000);
       expect((await rowsOf(id)).members).toBe(1);
     } finally {
-      await lease.revoke().catch(() => {});
-      etcd.close();
-      standIn.close();
+      await lagging.gone();
     }
-    // the real instances answer 404 tenant_not_found: nothing to wait for
+    // the stack's instances have applied it: nothing to wait for
+    const done = await ctlAsync(['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'], stackEnv());
+    expect([done.code, done.stderr]).toEqual([0, '']);
+    expect((await rowsOf(id)).members).toBe(0);
+  }, 60_000);
+
+  it('without a recorded revision (removed by etcdctl) asks each instance as a client, and refuses when one still serves the tenant', async () => {
+    const id = uniqueTenantId('delrows-asked');
+    await createTenant(id, 'shard-1');
+    await registerAndLogin(id, 'di@example.com');
+    etcdDel(`tenants/${id}`);
+    const instance = `zz-serving-${id.slice(-8)}`;
+    const lagging = await laggingInstance(instance);
+    try {
+      const refused = await ctlAsync(
+        ['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'],
+        stackEnv(),
+      );
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(
+        `instance(s) ${instance} (${lagging.url}: HTTP 200) still serve tenant ${id} or cannot be asked 10 s on (it was removed without \`tenants remove\`, which records the revision to wait for): one that has not applied the removal of tenant ${id} could write its rows after they are deleted; nothing deleted`,
+      );
+      expect((await rowsOf(id)).members).toBe(1);
+    } finally {
+      await lagging.gone();
+    }
+    // the stack's instances answer 404 tenant_not_found
     const done = await ctlAsync(['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'], stackEnv());
     expect([done.code, done.stderr]).toEqual([0, '']);
     expect((await rowsOf(id)).members).toBe(0);

@@ -36,8 +36,9 @@ import { UnreachableError, UserError } from '../ctl-errors.js';
 import { instancesServing } from '../instances-serving.js';
 import { acquireMoveLock } from '../move-lock.js';
 import { readMoveRecord } from '../move-record.js';
+import { waitForInstances } from '../move-steps.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
-import { updateRemovalRecord } from '../removal-record.js';
+import { readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
 import { connectShardServer, deleteTenantRows } from '../tenant-rows.js';
 
@@ -87,14 +88,32 @@ const REMOVAL_APPLIED_WAIT_MS = 10_000;
 
 /**
  * With the tenant out of the directory, every registered instance must have applied that: one
- * that still serves it could write its rows after they are deleted (instances-serving.ts). Asked
- * again every 200 ms for up to 10 s; a tenant whose entry places it on another shard (rows left
- * by a move) is served there, rightly, and not waited on.
+ * that still serves it could write its rows after they are deleted. `tenants remove` records the
+ * revision that deleted the entry, and an instance reports a revision only once its writes begun
+ * under the older config have finished (writes-in-flight.ts), as `tenants move` relies on: up to
+ * 10 s for all to reach it. A tenant removed otherwise (`etcdctl del`, `config apply`) has no
+ * revision recorded; then each instance is asked as a client (instances-serving.ts), which needs
+ * its registered URL to be reachable from here. A tenant whose entry places it on another shard
+ * (rows left by a move) is served there, rightly, and not waited on.
  */
-async function waitUntilNoInstanceServes(ctx: CtlContext, id: string): Promise<void> {
+async function waitUntilNoInstanceServes(ctx: CtlContext, id: string, shardId: string): Promise<void> {
+  const first = await readPrefix(ctx);
+  if (first.entries.has(`tenants/${id}`)) return;
+  const revision = (await readRemovalRecord(ctx, id, shardId))?.revision;
+  const risk = `one that has not applied the removal of tenant ${id} could write its rows after they are deleted; nothing deleted`;
+  if (revision !== undefined) {
+    try {
+      await waitForInstances(ctx, revision, REMOVAL_APPLIED_WAIT_MS);
+      return;
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      throw new UserError(
+        `${error.message} (the removal of tenant ${id}): ${risk} (check GET /health/config there, and run again once it has applied it or its registration is gone)`,
+      );
+    }
+  }
   const deadline = Date.now() + REMOVAL_APPLIED_WAIT_MS;
-  for (;;) {
-    const read = await readPrefix(ctx);
+  for (let read = first; ; read = await readPrefix(ctx)) {
     if (read.entries.has(`tenants/${id}`)) return;
     const instances = [...loadState(read).snapshot.instances].map(([instance, info]) => ({
       id: instance,
@@ -104,8 +123,8 @@ async function waitUntilNoInstanceServes(ctx: CtlContext, id: string): Promise<v
     if (serving.length === 0) return;
     if (Date.now() >= deadline) {
       const list = serving.map((s) => `${s.id} (${s.url}: ${s.answer})`).join(', ');
-      const silent = serving.every((s) => s.answer.startsWith('no answer'));
-      const message = `instance(s) ${list} still serve tenant ${id} or cannot be asked ${REMOVAL_APPLIED_WAIT_MS / 1000} s on: one that has not applied its removal could write its rows after they are deleted; nothing deleted (check GET /health/config there, and run again once it has applied it or its registration is gone)`;
+      const silent = serving.every((s) => !s.answer.startsWith('HTTP'));
+      const message = `instance(s) ${list} still serve tenant ${id} or cannot be asked ${REMOVAL_APPLIED_WAIT_MS / 1000} s on (it was removed without \`tenants remove\`, which records the revision to wait for): ${risk} (run again once each has applied it or its registration is gone)`;
       throw silent ? new UnreachableError(message) : new UserError(message);
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -143,7 +162,7 @@ export async function deleteTenantRowsCommand(
     // tenant here: judged again under the lock
     const late = await inUse(ctx, id, opts.shard);
     if (late) throw refused(late);
-    await waitUntilNoInstanceServes(ctx, id);
+    await waitUntilNoInstanceServes(ctx, id, opts.shard);
     // the worker's retention as it enforces it: a rejected value is not what it runs, so no mail
     // is deleted then (a younger one than it keeps would let a redelivered copy be sent twice)
     const retention = rejected.some((r) => r.key === 'mail/outbox_retention_hours')

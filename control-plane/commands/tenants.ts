@@ -319,12 +319,13 @@ export function idAfterRemoval(
  * database password (removal-record.ts), or delete an old one when no rows are left. The removal
  * is written already: a failure here is a warning naming what it risks.
  */
-async function recordRemoval(ctx: CtlContext, id: string, shard: string, rows: RowCheck) {
+async function recordRemoval(ctx: CtlContext, id: string, shard: string, rows: RowCheck, revision: number) {
   await updateRemovalRecord(
     ctx,
     id,
     shard,
     'unchecked' in rows ? 'unchecked' : anyRows(rows) ? 'present' : undefined,
+    revision,
   );
 }
 
@@ -338,6 +339,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   let was = '';
   let shard: string | undefined;
   let shardConfig: ShardConfig | undefined;
+  let removedAt = 0;
   await writeKeys(
     ctx,
     (read) => {
@@ -361,7 +363,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         [`moving/${id}`, undefined],
       ]);
     },
-    { changed: () => [was] },
+    { changed: () => [was], committed: (r) => (removedAt = r) },
   );
   // the rows are keyed by the tenant id: a new directory entry of that id on that shard finds
   // them again, members, librarian and unexpired tokens included. Counted once the removal is
@@ -369,7 +371,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   const rows = shard && shardConfig ? await checkLeftoverRows(ctx.env, id, shard, shardConfig) : undefined;
   const recorded = shard !== undefined && rows !== undefined && ID_PATTERN.test(id);
   ctx.out(idAfterRemoval(id, shard, rows, recorded));
-  if (recorded) await recordRemoval(ctx, id, shard!, rows!);
+  if (recorded) await recordRemoval(ctx, id, shard!, rows!, removedAt);
   await forgetTenantKeys(ctx, id);
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);

@@ -58,6 +58,7 @@ describe('validationProblem', () => {
       few: z.number().min(1),
       under: z.number().lt(10),
       own: z.string().max(3, 'three at most'),
+      id: z.string().length(26),
     });
     const error = schema.safeParse({
       cursor: 'a'.repeat(201),
@@ -67,6 +68,7 @@ describe('validationProblem', () => {
       few: 0,
       under: 10,
       own: 'abcd',
+      id: 'short',
     }).error!;
     expect(validationProblem('query', error).init.extra?.errors).toEqual([
       // before: "Too big: expected string to have <=200 characters" (an outside check)
@@ -77,6 +79,7 @@ describe('validationProblem', () => {
       { field: 'query.few', message: 'must be at least 1' },
       { field: 'query.under', message: 'must be less than 10' },
       { field: 'query.own', message: 'three at most' },
+      { field: 'query.id', message: 'must be exactly 26 characters' },
     ]);
   });
 });

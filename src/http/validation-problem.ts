@@ -72,6 +72,7 @@ function boundMessage(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall):
   const bound = Number(big ? issue.maximum : issue.minimum);
   const inclusive = issue.inclusive !== false;
   if (issue.origin === 'string') {
+    if (issue.exact) return `must be exactly ${bound} character${bound === 1 ? '' : 's'}`;
     if (!big && bound === 1 && inclusive) return 'must not be empty';
     const n = inclusive ? bound : big ? bound - 1 : bound + 1;
     return `must be at ${big ? 'most' : 'least'} ${n} character${n === 1 ? '' : 's'}`;
