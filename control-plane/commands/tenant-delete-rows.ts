@@ -12,8 +12,7 @@
  * id runs meanwhile, and reads the directory again after deleting: an entry placed there
  * meanwhile all the same (written by hand or by `config apply`) is an exit 1 whose line says
  * what was deleted, since its first rows may be gone. Before it deletes, every registered API
- * instance must have stopped serving the removed tenant (instances-serving.ts; up to 10 s): one
- * that has not applied the removal could write its rows after they are deleted.
+ * instance must have applied the removal (waitUntilNoInstanceServes; up to 10 s).
  *
  * Mails: a delivered one is deleted only once the worker's own purge would (delivered, and
  * created, more than `mail/outbox_retention_hours` ago): younger ones keep a redelivered copy from
@@ -36,7 +35,6 @@ import { UnreachableError, UserError } from '../ctl-errors.js';
 import { instancesServing } from '../instances-serving.js';
 import { acquireMoveLock } from '../move-lock.js';
 import { readMoveRecord } from '../move-record.js';
-import { waitForInstances } from '../move-steps.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
@@ -91,40 +89,51 @@ const REMOVAL_APPLIED_WAIT_MS = 10_000;
  * that still serves it could write its rows after they are deleted. `tenants remove` records the
  * revision that deleted the entry, and an instance reports a revision only once its writes begun
  * under the older config have finished (writes-in-flight.ts), as `tenants move` relies on: up to
- * 10 s for all to reach it. A tenant removed otherwise (`etcdctl del`, `config apply`) has no
- * revision recorded; then each instance is asked as a client (instances-serving.ts), which needs
- * its registered URL to be reachable from here. A tenant whose entry places it on another shard
- * (rows left by a move) is served there, rightly, and not waited on.
+ * 10 s for all to reach it. An instance started after the removal never had the tenant but may
+ * never report that revision (its full read reports the newest key left): it is asked as a
+ * client instead (instances-serving.ts), as is every instance when no revision is recorded
+ * (`etcdctl del`, `config apply`, an older CLI), which needs its registered URL to be reachable
+ * from here. A tenant whose entry places it on another shard (rows left by a move) is served
+ * there, rightly, and not waited on.
  */
 async function waitUntilNoInstanceServes(ctx: CtlContext, id: string, shardId: string): Promise<void> {
-  const first = await readPrefix(ctx);
-  if (first.entries.has(`tenants/${id}`)) return;
-  const revision = (await readRemovalRecord(ctx, id, shardId))?.revision;
+  const record = await readRemovalRecord(ctx, id, shardId);
+  const revision = record?.revision;
+  const removedAt = record?.removedAt;
   const risk = `one that has not applied the removal of tenant ${id} could write its rows after they are deleted; nothing deleted`;
-  if (revision !== undefined) {
-    try {
-      await waitForInstances(ctx, revision, REMOVAL_APPLIED_WAIT_MS);
-      return;
-    } catch (error) {
-      if (!(error instanceof UserError)) throw error;
-      throw new UserError(
-        `${error.message} (the removal of tenant ${id}): ${risk} (check GET /health/config there, and run again once it has applied it or its registration is gone)`,
-      );
-    }
-  }
   const deadline = Date.now() + REMOVAL_APPLIED_WAIT_MS;
-  for (let read = first; ; read = await readPrefix(ctx)) {
+  for (;;) {
+    const read = await readPrefix(ctx);
     if (read.entries.has(`tenants/${id}`)) return;
     const instances = [...loadState(read).snapshot.instances].map(([instance, info]) => ({
       id: instance,
       url: info.url,
+      configRevision: info.configRevision,
+      startedAt: info.startedAt,
     }));
-    const serving = await instancesServing(instances, id);
-    if (serving.length === 0) return;
+    // reached the removal's revision: applied it, its writes under the older config finished
+    const below = revision === undefined ? instances : instances.filter((i) => i.configRevision < revision);
+    // one started after the removal never had the tenant, but may never report that revision
+    // (a full read reports the newest key left, and a delete leaves none): asked as a client,
+    // as is every instance when no revision is recorded
+    const askable =
+      revision === undefined
+        ? below
+        : below.filter((i) => removedAt !== undefined && i.startedAt > removedAt);
+    const serving = await instancesServing(askable, id);
+    const behind = below.filter((i) => !askable.includes(i));
+    if (serving.length === 0 && behind.length === 0) return;
     if (Date.now() >= deadline) {
-      const list = serving.map((s) => `${s.id} (${s.url}: ${s.answer})`).join(', ');
-      const silent = serving.every((s) => !s.answer.startsWith('HTTP'));
-      const message = `instance(s) ${list} still serve tenant ${id} or cannot be asked ${REMOVAL_APPLIED_WAIT_MS / 1000} s on (it was removed without \`tenants remove\`, which records the revision to wait for): ${risk} (run again once each has applied it or its registration is gone)`;
+      const list = [
+        ...behind.map((i) => `${i.id} (at revision ${i.configRevision}, the removal's is ${revision})`),
+        ...serving.map((s) => `${s.id} (${s.url}: ${s.answer})`),
+      ].join(', ');
+      const why =
+        revision === undefined
+          ? ' (no revision of the removal is recorded: removed by etcdctl or config apply, by an older CLI, or without rows found then)'
+          : '';
+      const silent = behind.length === 0 && serving.every((s) => !s.answer.startsWith('HTTP'));
+      const message = `instance(s) ${list} have not applied the removal of tenant ${id} or cannot be asked ${REMOVAL_APPLIED_WAIT_MS / 1000} s on${why}: ${risk} (check GET /health/config there, and run again once each has applied it or its registration is gone)`;
       throw silent ? new UnreachableError(message) : new UserError(message);
     }
     await new Promise((r) => setTimeout(r, 200));

@@ -339,7 +339,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   let was = '';
   let shard: string | undefined;
   let shardConfig: ShardConfig | undefined;
-  let removedAt = 0;
+  let removalRevision = 0;
   await writeKeys(
     ctx,
     (read) => {
@@ -363,7 +363,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         [`moving/${id}`, undefined],
       ]);
     },
-    { changed: () => [was], committed: (r) => (removedAt = r) },
+    { changed: () => [was], committed: (r) => (removalRevision = r) },
   );
   // the rows are keyed by the tenant id: a new directory entry of that id on that shard finds
   // them again, members, librarian and unexpired tokens included. Counted once the removal is
@@ -371,7 +371,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   const rows = shard && shardConfig ? await checkLeftoverRows(ctx.env, id, shard, shardConfig) : undefined;
   const recorded = shard !== undefined && rows !== undefined && ID_PATTERN.test(id);
   ctx.out(idAfterRemoval(id, shard, rows, recorded));
-  if (recorded) await recordRemoval(ctx, id, shard!, rows!, removedAt);
+  if (recorded) await recordRemoval(ctx, id, shard!, rows!, removalRevision);
   await forgetTenantKeys(ctx, id);
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
@@ -379,7 +379,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
     // the move copied rows to its target, and its source may keep some: both shards may hold
     // rows of the id now, so both are recorded (the entry's own shard is, above)
     for (const other of [record.from, record.to].filter((s) => s !== shard))
-      await updateRemovalRecord(ctx, id, other, 'unchecked');
+      await updateRemovalRecord(ctx, id, other, 'unchecked', removalRevision);
     await deleteMoveRecord(ctx, id);
     ctx.out(
       `the record of its interrupted move from shard ${record.from} to ${record.to} was deleted; rows it copied may be on both shards`,
