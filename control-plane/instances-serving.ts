@@ -53,7 +53,7 @@ export async function instancesServing(
               ? 'connection refused'
               : (error as Error).name === 'TimeoutError'
                 ? `no answer within ${ASK_TIMEOUT_MS} ms`
-                : `not asked: ${(error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message}`,
+                : `not asked: ${(error as { cause?: { message?: string } }).cause?.message || (error as Error).message}`,
         };
       }
     }),

@@ -89,17 +89,16 @@ const REMOVAL_APPLIED_WAIT_MS = 10_000;
  * that still serves it could write its rows after they are deleted. `tenants remove` records the
  * revision that deleted the entry, and an instance reports a revision only once its writes begun
  * under the older config have finished (writes-in-flight.ts), as `tenants move` relies on: up to
- * 10 s for all to reach it. An instance started after the removal never had the tenant but may
- * never report that revision (its full read reports the newest key left): it is asked as a
- * client instead (instances-serving.ts), as is every instance when no revision is recorded
- * (`etcdctl del`, `config apply`, an older CLI), which needs its registered URL to be reachable
- * from here. A tenant whose entry places it on another shard (rows left by a move) is served
+ * 10 s for all to reach it. An instance registered after the removal (its key's create revision
+ * is later) may never report that revision (its full read reports the newest key left): it is
+ * asked as a client instead (instances-serving.ts), as is every instance when no revision is
+ * recorded (`etcdctl del`, `config apply`, an older CLI), which needs its registered URL to be
+ * reachable from here. A tenant whose entry places it on another shard (rows left by a move) is served
  * there, rightly, and not waited on.
  */
 async function waitUntilNoInstanceServes(ctx: CtlContext, id: string, shardId: string): Promise<void> {
   const record = await readRemovalRecord(ctx, id, shardId);
   const revision = record?.revision;
-  const removedAt = record?.removedAt;
   const risk = `one that has not applied the removal of tenant ${id} could write its rows after they are deleted; nothing deleted`;
   const deadline = Date.now() + REMOVAL_APPLIED_WAIT_MS;
   for (;;) {
@@ -109,17 +108,17 @@ async function waitUntilNoInstanceServes(ctx: CtlContext, id: string, shardId: s
       id: instance,
       url: info.url,
       configRevision: info.configRevision,
-      startedAt: info.startedAt,
     }));
     // reached the removal's revision: applied it, its writes under the older config finished
     const below = revision === undefined ? instances : instances.filter((i) => i.configRevision < revision);
-    // one started after the removal never had the tenant, but may never report that revision
-    // (a full read reports the newest key left, and a delete leaves none): asked as a client,
-    // as is every instance when no revision is recorded
+    // one registered after the removal (by etcd's own order, not a clock) read its config after
+    // it or was cut off across it, and may never report that revision (a full read reports the
+    // newest key left, and a delete leaves none): asked as a client, as is every instance when
+    // no revision is recorded
     const askable =
       revision === undefined
         ? below
-        : below.filter((i) => removedAt !== undefined && i.startedAt > removedAt);
+        : await filterAsync(below, async (i) => ((await registeredAt(ctx, i.id)) ?? 0) > revision);
     const serving = await instancesServing(askable, id);
     const behind = below.filter((i) => !askable.includes(i));
     if (serving.length === 0 && behind.length === 0) return;
@@ -138,6 +137,18 @@ async function waitUntilNoInstanceServes(ctx: CtlContext, id: string, shardId: s
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** the etcd revision that created instance `id`'s registration key (undefined: gone meanwhile) */
+async function registeredAt(ctx: CtlContext, id: string): Promise<number | undefined> {
+  const res = await ctx.call(() => ctx.etcd.get(`${ctx.prefix}instances/${id}`).exec());
+  const created = res.kvs[0]?.create_revision;
+  return created === undefined ? undefined : Number(created);
+}
+
+async function filterAsync<T>(items: T[], keep: (item: T) => Promise<boolean>): Promise<T[]> {
+  const kept = await Promise.all(items.map(keep));
+  return items.filter((_, i) => kept[i]);
 }
 
 export async function deleteTenantRowsCommand(
