@@ -5,8 +5,9 @@
  * other answer (401 asking for a token, 423 readonly, 503) means it still places the tenant
  * somewhere, and no answer within 1 s, a refused connection or an answer from another process
  * (its `X-Served-By` not the instance's id) means it cannot be told. What `tenants delete-rows`
- * waits on when the removal's revision is not recorded (tenant-delete-rows.ts): it needs each
- * registered URL to reach its instance from where the command runs.
+ * asks of an instance registered after the removal, and of every instance when the removal's
+ * revision is not recorded (tenant-delete-rows.ts): it needs each registered URL to reach its
+ * instance from where the command runs.
  */
 export interface StillServing {
   id: string;

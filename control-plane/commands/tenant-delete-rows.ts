@@ -21,10 +21,10 @@
  * not delivered (due, retrying, or dead-lettered) stay too; the line counts both.
  *
  * Failure modes: the master unreachable, or not answering a statement within 30 s, is exit 2
- * (shard-server.ts); an SQL error is exit 1 naming it. Each batch commits on its own and deletes children before parents
- * (tenant-rows.ts deleteTenantRows), so running the command again deletes the rest. The removal
- * record of the id on that shard is deleted once the rows are; Redis entries of the id are
- * cleared as `tenants create` clears them.
+ * (shard-server.ts); an SQL error is exit 1 naming it. Each batch commits on its own and
+ * deletes children before parents (tenant-rows.ts deleteTenantRows), so running the command
+ * again deletes the rest. The removal record of the id on that shard is deleted once the rows
+ * are; Redis entries of the id are cleared as `tenants create` clears them.
  */
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { ID_PATTERN, type ShardConfig } from '../../src/config/schema.js';
@@ -93,8 +93,8 @@ const REMOVAL_APPLIED_WAIT_MS = 10_000;
  * is later) may never report that revision (its full read reports the newest key left): it is
  * asked as a client instead (instances-serving.ts), as is every instance when no revision is
  * recorded (`etcdctl del`, `config apply`, an older CLI), which needs its registered URL to be
- * reachable from here. A tenant whose entry places it on another shard (rows left by a move) is served
- * there, rightly, and not waited on.
+ * reachable from here. A tenant whose entry places it on another shard (rows left by a move) is
+ * served there, rightly, and not waited on.
  */
 async function waitUntilNoInstanceServes(ctx: CtlContext, id: string, shardId: string): Promise<void> {
   const record = await readRemovalRecord(ctx, id, shardId);

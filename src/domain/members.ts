@@ -141,8 +141,9 @@ export async function login(
 /**
  * The member whose password `input` matched, read again right before its token is issued: the
  * same row when its password version has not moved on (a lagging replica's older one, or its
- * lack of the row, is not a change), the newer row when the password matches that one's hash too, else undefined (changed
- * to another password, or the member is gone). At most MAX_RECHECKS reads.
+ * lack of the row, is not a change), the newer row when the password matches that one's hash
+ * too, else undefined (changed to another password, or the member is gone). At most
+ * MAX_RECHECKS reads.
  */
 async function passwordStillChecked(
   data: DataAccess,
