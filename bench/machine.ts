@@ -54,9 +54,12 @@ export function git(): { sha: string; dirty: boolean } {
   let dirty = false;
   try {
     dirty =
-      execFileSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no'], {
-        encoding: 'utf8',
-      }).trim() !== '';
+      execFileSync(
+        'git',
+        // result files are not code: a run right after one was added or removed is not "dirty"
+        ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results'],
+        { encoding: 'utf8' },
+      ).trim() !== '';
   } catch {
     /* not a git checkout: sha says "unknown" */
   }
