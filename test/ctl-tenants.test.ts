@@ -811,6 +811,18 @@ describe('shardgate-ctl shards: the addresses written must take a TCP connection
         `shardgate-ctl: shards add: warning: master ${CLOSED} unreachable (connect ECONNREFUSED ${CLOSED}); writing it anyway (--force)\n`,
       );
       expect(JSON.parse(etcdGet(key)!).master).toEqual({ host: '127.0.0.1', port: 3999 });
+      // the master is not asked again for its schema
+      expect(forced.stdout).toContain('(not checked: its master was unreachable)');
+      cleanUp(key);
+
+      // only a replica unreachable: the master's schema is still looked at
+      const replicaForced = ctl(
+        ['shards', 'add', id, '--master', '127.0.0.1:3316', '--replica', CLOSED, '--force'],
+        stackEnv(),
+      );
+      expect(replicaForced.code).toBe(0);
+      expect(replicaForced.stderr).toContain(`warning: replica ${CLOSED} unreachable`);
+      expect(replicaForced.stdout).toMatch(/schema: up to date \(\d+ migrations applied there\)/);
     } finally {
       cleanUp(key);
     }

@@ -96,22 +96,23 @@ function checkShard(ctx: CtlContext, id: string, shard: ShardConfig): void {
 
 /**
  * Refuse (UserError) unless every endpoint takes a TCP connection; with `force`, warn on stderr
- * naming each one that does not, and go on. `command` names the command in the warning.
+ * naming each one that does not, and go on. `command` names the command in the warning. Returns
+ * the endpoints that did not connect (none unless `force`).
  */
 async function requireReachable(
   ctx: CtlContext,
   command: string,
   endpoints: Endpoint[],
   force: boolean | undefined,
-): Promise<boolean> {
+): Promise<Endpoint[]> {
   const failed = await unreachable(endpoints);
-  if (failed.length === 0) return true;
+  if (failed.length === 0) return [];
   const list = failed
     .map(({ endpoint: e, error }) => `${e.what} ${formatHostPort(e.host, e.port)} unreachable (${error})`)
     .join('; ');
   if (!force) throw new UserError(`${list}; nothing written (--force to write it anyway)`);
   ctx.warn(`${command}: warning: ${list}; writing it anyway (--force)`);
-  return false;
+  return failed.map((f) => f.endpoint);
 }
 
 /**
@@ -420,7 +421,7 @@ export async function addShard(
       throw new UserError(`--replica ${name} is given twice`);
   });
   if (opts.passwordEnv) shard.passwordEnv = opts.passwordEnv;
-  let reachable = true;
+  let masterReachable = true;
   await writeKeys(ctx, async (read) => {
     if (read.entries.has(`shards/${id}`)) throw new UserError(`shard ${id} already exists`);
     checkShard(ctx, id, shard);
@@ -428,17 +429,19 @@ export async function addShard(
       { what: 'master', ...shard.master },
       ...shard.replicas.map((r) => ({ what: 'replica', host: r.host, port: r.port })),
     ];
-    reachable = await requireReachable(ctx, 'shards add', endpoints, opts.force);
+    const failed = await requireReachable(ctx, 'shards add', endpoints, opts.force);
+    masterReachable = !failed.some((e) => e.what === 'master');
     warnSharedDatabase(ctx, 'shards add', read, id, shard);
     return put(id, shard);
   });
   // once written, so a refused add has its one error line and no other
   const unset = passwordEnvWarning('shards add', id, shard.passwordEnv);
   if (unset) ctx.warn(unset);
-  // a server found unreachable (written with --force) is not waited on a second time
-  const state = reachable
+  // the schema is read on the master only; a master found unreachable (written with --force) is
+  // not waited on a second time, while a replica that was is no reason to skip the master's look
+  const state = masterReachable
     ? await schemaState(ctx.env, id, shard)
-    : { unchecked: 'a server of the shard was unreachable' };
+    : { unchecked: 'its master was unreachable' };
   ctx.out(schemaLine(id, state, migrationCount()));
 }
 
@@ -487,7 +490,10 @@ export async function setMaster(
     checkShard(ctx, id, next);
     // the same address again changes nothing, whatever its state
     if (!sameServer(shard.master, master)) {
-      if (await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force)) {
+      if (
+        (await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force))
+          .length === 0
+      ) {
         await requireWritableMaster(ctx, id, next, opts.force);
         await warnReplicasAhead(ctx, id, next);
       }
@@ -521,7 +527,10 @@ export async function addReplica(
     }
     const next = { ...shard, replicas: [...shard.replicas, { ...hp, weight }] };
     checkShard(ctx, id, next);
-    if (await requireReachable(ctx, 'shards add-replica', [{ what: 'replica', ...hp }], opts.force))
+    if (
+      (await requireReachable(ctx, 'shards add-replica', [{ what: 'replica', ...hp }], opts.force)).length ===
+      0
+    )
       await requireFollowing(ctx, id, next, hp, opts.force);
     return put(id, next);
   });
