@@ -107,4 +107,47 @@ describe('OutboxRelay failures', () => {
     await vi.advanceTimersByTimeAsync(2_000);
     await stopped;
   });
+
+  it('bounds the lines of failures whose text differs each time, and counts every unlogged one', async () => {
+    vi.useFakeTimers();
+    const lines: { fields: Record<string, unknown>; msg: string }[] = [];
+    const logger = {
+      error: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
+      info: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
+    } as unknown as Logger;
+    let failing = true;
+    let failures = 0;
+    const store = {
+      shardIds: () => ['s4'],
+      backlog: async () => 0,
+      hasDue: async () => {
+        if (!failing) return false;
+        failures++;
+        throw new DependencyUnavailableError('mysql-master:s4', `odd failure number ${failures}`, {
+          answered: true,
+        });
+      },
+    } as unknown as OutboxStore;
+    const relay = new OutboxRelay({
+      store,
+      amqp: { blockedForMs: () => 0 } as unknown as AmqpConnection,
+      logger,
+      metrics: createPromMetrics(),
+      idleMs: 100,
+    });
+    relay.start();
+    await vi.advanceTimersByTimeAsync(45_000);
+    expect(failures).toBeGreaterThanOrEqual(40);
+    // 20 kinds each on its own, then one line for all further kinds (not one line per failure)
+    expect(lines).toHaveLength(21);
+    expect(lines[20]!.fields).toMatchObject({ moreKinds: true, repeatsSinceLast: 0 });
+    failing = false;
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(lines).toHaveLength(22);
+    expect(lines[21]).toMatchObject({ msg: 'relay failures ended', fields: { shard: 's4' } });
+    expect(lines[21]!.fields.unlogged).toBe(failures - 21);
+    const stopped = relay.stop();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await stopped;
+  });
 });

@@ -25,7 +25,7 @@ import type { OutboxStore } from './outbox-store.js';
 
 /** a relay failure that repeats: logged at once, then once a minute with how many it stands for */
 const FAILURE_LOG_EVERY_MS = 60_000;
-/** distinct failures remembered per shard before the memory starts over */
+/** distinct failures limited each on its own per shard; any further kind shares one limiter */
 const MAX_FAILURE_KINDS = 20;
 
 export class OutboxRelay {
@@ -101,21 +101,26 @@ export class OutboxRelay {
     // the last poll claimed nothing: probe before opening a transaction
     let probe = true;
     // a failure retried every second (a shard without the outbox table) is one line a minute,
-    // each distinct error its own: a second kind of failure is logged at once, not folded in
+    // each distinct error its own: a second kind of failure is logged at once, not folded in.
+    // Past MAX_FAILURE_KINDS kinds (errors whose text varies, e.g. with a number in it) the
+    // further ones share one limiter, so the lines stay bounded (at most 21 a minute) and every
+    // repeat is still counted for the line that ends the failures.
     const limiters = new Map<string, WarnLimiter>();
+    const newLimiter = () => new WarnLimiter(this.opts.logger, FAILURE_LOG_EVERY_MS, Date.now, 'error');
+    const overflow = newLimiter();
     const logFailure = (error: unknown) => {
       const text = String(error);
       let limiter = limiters.get(text);
-      if (!limiter) {
-        if (limiters.size >= MAX_FAILURE_KINDS) limiters.clear();
-        limiter = new WarnLimiter(this.opts.logger, FAILURE_LOG_EVERY_MS, Date.now, 'error');
+      if (!limiter && limiters.size < MAX_FAILURE_KINDS) {
+        limiter = newLimiter();
         limiters.set(text, limiter);
       }
-      limiter.warn({ err: text, shard: shardId }, 'relay failed');
+      if (limiter) limiter.warn({ err: text, shard: shardId }, 'relay failed');
+      else overflow.warn({ err: text, shard: shardId, moreKinds: true }, 'relay failed');
     };
     /** a success ends the failures: how many went unlogged is said once */
     const failuresEnded = () => {
-      let unlogged = 0;
+      let unlogged = overflow.reset();
       for (const limiter of limiters.values()) unlogged += limiter.reset();
       limiters.clear();
       if (unlogged > 0) this.opts.logger.info({ shard: shardId, unlogged }, 'relay failures ended');
