@@ -1,6 +1,6 @@
 /**
  * `npx tsx bench/freeze-instance.ts` — what the writes held by a frozen API instance become.
- * The README's numbers for "An API instance that hangs" come from it.
+ * The numbers of docs/http-api.md for "An API instance that hangs" come from it.
  *
  * Needs the local stack up. Creates a tenant on shard-1 with CLIENTS members, each with a book of
  * many copies, and lets the members borrow in closed loops through HAProxy (:8080), each borrow

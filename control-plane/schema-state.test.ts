@@ -42,7 +42,7 @@ describe('schemaLine', () => {
 
   it('says to create a database the master does not have, before migrating it', () => {
     expect(schemaLine('s9', { unchecked: "shard s9 (10.0.0.5:3306): Unknown database 'lib'" }, 7)).toBe(
-      `next: create its database on the master (shard s9 (10.0.0.5:3306): Unknown database 'lib'; README, "Adding a shard"), then put the schema there with ${migrate}`,
+      `next: create its database on the master (shard s9 (10.0.0.5:3306): Unknown database 'lib'; docs/operations.md, "Adding a shard"), then put the schema there with ${migrate}`,
     );
   });
 });

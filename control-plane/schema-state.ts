@@ -57,7 +57,7 @@ export function schemaLine(id: string, state: SchemaState, inBuild: number | und
   if ('missing' in state)
     return `next: put the schema on it with ${command} before a tenant is created there`;
   if ('unchecked' in state && /\bUnknown database\b/.test(state.unchecked))
-    return `next: create its database on the master (${state.unchecked}; README, "Adding a shard"), then put the schema there with ${command}`;
+    return `next: create its database on the master (${state.unchecked}; docs/operations.md, "Adding a shard"), then put the schema there with ${command}`;
   if ('unchecked' in state)
     return `next: unless its database has this build's schema already, put it there with ${command} before a tenant is created there (not checked: ${state.unchecked})`;
   if (inBuild === undefined)

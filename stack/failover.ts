@@ -1,6 +1,6 @@
 /**
  * The shards of the local stack whose master in etcd is not the topology's: a master failover
- * (README "When a master dies": the replica promoted, `shardgate-ctl shards set-master`). `up`
+ * (docs/operations.md, "When a master dies": the replica promoted, `shards set-master`). `up`
  * then leaves that shard's servers as the failover left them: the old master stays stopped (it
  * would come back writable beside the new one), no replication is configured (the topology's
  * CHANGE MASTER would make the new master a replica of the old one), and a promoted server that

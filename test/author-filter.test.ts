@@ -1,7 +1,8 @@
 /**
  * `GET /v1/books?author=` against real MariaDB: the author column's collation decides what
- * matches (migrations/0005_book_author_collation.sql). Case and accents are ignored (README:
- * `Kérnighan` finds `Kernighan`); characters outside the Basic Multilingual Plane are told apart.
+ * matches (migrations/0005_book_author_collation.sql). Case and accents are ignored
+ * (docs/http-api.md: `Kérnighan` finds `Kernighan`); characters outside the Basic Multilingual
+ * Plane are told apart.
  * Under the database default, utf8mb4_unicode_ci, they all weighed the same: an outside check
  * asked for `🦄 Grin` and got `😀 Grin` and `🐉 Grin`, and `𠮷野` found `𩸽野`.
  */

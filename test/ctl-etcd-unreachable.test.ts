@@ -1,11 +1,12 @@
 /**
  * shardgate-ctl against an etcd that cannot serve (CONTRACT.md §5: exit 2, one line): frozen
  * (the stack's etcd SIGSTOPped: the kernel still accepts connections, nobody answers) and not
- * listening at all. Each gives up within its budget (README: 2000 ms to dial, 3000 ms a call; the
- * line names the one that ran out) with `shardgate-ctl: etcd unreachable at <endpoints>: <reason>`,
- * the reason in operator words and no gRPC internals, and the process ends as soon as that line is
- * written. The call deadline against a server that answers the dial but never a call is a unit
- * test beside the code (control-plane/ctl-context.test.ts): only a stand-in for etcd does that.
+ * listening at all. Each gives up within its budget (docs/configuration.md: 2000 ms to dial,
+ * 3000 ms a call; the line names the one that ran out) with `shardgate-ctl: etcd unreachable at
+ * <endpoints>: <reason>`, the reason in operator words and no gRPC internals, and the process ends
+ * as soon as that line is written. The call deadline against a server that answers the dial but
+ * never a call is a unit test beside the code (control-plane/ctl-context.test.ts): only a stand-in
+ * for etcd does that.
  *
  * One live endpoint among dead ones (CONTRACT.md §3: SHARDGATE_ETCD_ENDPOINTS is a list) is
  * enough: every call, read or guarded write, goes on from a dead endpoint to a live one (an
@@ -25,7 +26,8 @@ import { waitFor } from './helpers/wait-for.js';
 /**
  * A sanity bound only: the budgets themselves (2000 ms dial + 3000 ms call) are asserted through
  * the line's "no answer within N ms"; this leaves room for the CLI's start on a loaded box (the
- * frozen case measured 3.4-4 s, README) but still catches a command that waits on and on.
+ * frozen case measured 3.4-4 s, docs/configuration.md) but still catches a command that waits
+ * on and on.
  */
 const GAVE_UP_WITHIN_MS = 15_000;
 

@@ -1,9 +1,9 @@
 /**
  * A shard whose `passwordEnv` names a variable the process lacks. The instances' config store
  * (EtcdConfigStore, judging by process.env unless told otherwise) rejects it, naming the variable,
- * and keeps the last good value, as README says ("a password variable it lacks"); before, it took
- * the shard and the connection fell back to SHARDGATE_DB_PASSWORD. (shardgate-ctl does not judge
- * this: control-plane/validate-changes.ts says why.)
+ * and keeps the last good value, as docs/configuration.md says ("a password variable it lacks");
+ * before, it took the shard and the connection fell back to SHARDGATE_DB_PASSWORD. (shardgate-ctl
+ * does not judge this: control-plane/validate-changes.ts says why.)
  *
  * Under a prefix of its own (`/ct-pwenv-<hex>/`, outside /shardgate/); each key made is removed
  * with a single-key delete at the end.

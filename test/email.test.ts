@@ -6,7 +6,7 @@
  * - SMTP sink frozen 30 s during 12 registrations (longer than the mail attempts last): all 12
  *   arrive afterwards, none twice;
  * - worker SIGKILLed mid-batch and restarted: none lost; sent again only from the dots-to-COMMIT
- *   gap (README "Email"), one batch at most, each copy the same Message-ID;
+ *   gap (docs/operations.md, "Email"), one batch at most, each copy the same Message-ID;
  * - a poison message ends in the dead-letter queue after the configured attempts, others flow;
  * - a row the relay still holds for a moment is mailed as soon as it is free (no retry);
  * - messages published together whose outbox rows are free / held by another delivery /
@@ -321,9 +321,10 @@ describe('email side effects', () => {
     // none lost: every address got its mail
     expect(new Set(mails.map((m) => m.to)).size).toBe(60);
     // SMTP has no idempotent submission: a kill between a batch's final dots and its durable
-    // COMMIT (a few ms; README "Email") sends that batch again after the restart. Only that gap:
-    // at most one batch (8 mails) twice, each copy the same message (its Message-ID carries the
-    // outbox id, so a receiver can drop it). CI once saw 1 of 60 so; most kills miss the gap.
+    // COMMIT (a few ms; docs/operations.md, "Email") sends that batch again after the restart.
+    // Only that gap: at most one batch (8 mails) twice, each copy the same message (its Message-ID
+    // carries the outbox id, so a receiver can drop it). CI once saw 1 of 60 so; most kills miss
+    // the gap.
     const again = doubled(mails);
     expect(mails.length - 60).toBe(again.length);
     expect(again.length).toBeLessThanOrEqual(8);

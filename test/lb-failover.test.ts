@@ -206,7 +206,7 @@ describe('HAProxy failover', () => {
     const run = `${process.pid}-${Date.now()}`;
     const keyed = Array.from({ length: 12 }, (_, i) => `keyed-${run}-${i}`);
     const keyless = Array.from({ length: 12 }, (_, i) => `keyless-${run}-${i}`);
-    // a client that sends a keyed write until it has a final answer, as the README says; a
+    // a client that sends a keyed write until it has a final answer, as docs/http-api.md says; a
     // keyless one is sent once
     const write = async (title: string, key: boolean) => {
       for (let attempt = 0; ; attempt++) {

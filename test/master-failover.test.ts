@@ -1,8 +1,8 @@
 /**
- * A shard master dies; the operator promotes its replica and points the shard at it (README,
- * "When a master dies"). On a shard of this test's own — a MariaDB master and GTID replica it
- * starts beside the stack, registered with `shardgate-ctl shards add` — so the stack's shards are
- * never touched:
+ * A shard master dies; the operator promotes its replica and points the shard at it
+ * (docs/operations.md, "When a master dies"). On a shard of this test's own — a MariaDB master
+ * and GTID replica it starts beside the stack, registered with `shardgate-ctl shards add` — so the
+ * stack's shards are never touched:
  * - the master SIGKILLed: writes of its tenant answer 503, reads keep coming from the replica;
  * - the replica promoted as a DBA does it (STOP SLAVE, RESET SLAVE ALL, read_only off), then
  *   `shardgate-ctl shards set-master <shard> <replica>`: the address leaves the replica list in
@@ -191,8 +191,8 @@ describe('a shard master dies', () => {
     expect(JSON.parse(etcdGet(`shards/${shard}`)!).master.port).toBe(master.port);
     expect(early.stderr).toContain(`received transactions it has not applied (Gtid_IO_Pos ${receivedAll}`);
 
-    // the DBA's part (README): stop receiving, apply what was received, stop following the dead
-    // master, take writes
+    // the DBA's part (docs/operations.md): stop receiving, apply what was received, stop
+    // following the dead master, take writes
     await sql(replica, 'STOP SLAVE IO_THREAD;');
     await hold.query('ROLLBACK');
     await hold.end();

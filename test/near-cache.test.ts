@@ -54,7 +54,7 @@ async function retitleOnTwo(id: string, title: string): Promise<void> {
   expect(r.status).toBe(200);
 }
 
-/** the near cache's promise: a write is seen on the other instance this soon (README, "Near cache") */
+/** the near cache's promise: a write is seen on the other instance this soon (docs/resilience.md) */
 const BOUND_MS = 1000;
 
 /**
@@ -121,7 +121,7 @@ describe('near cache', () => {
   it("a PATCH on one instance, sent without its token, reaches the other's near cache within the 1 s bound (30 rounds)", async () => {
     // Redis writes the invalidation to the other instance's socket and the answer to the writer's
     // raise one after the other, not atomically: on a loaded box a token-less read that follows
-    // the write at once can, rarely, still meet the old entry (README, "Near cache"). What is
+    // the write at once can, rarely, still meet the old entry (docs/resilience.md). What is
     // promised is the bound; without invalidations the old title would stay for the whole TTL.
     const id = await newBook('Round 0');
     for (let round = 1; round <= 30; round++) {

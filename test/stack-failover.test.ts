@@ -1,7 +1,7 @@
 /**
- * `npm run stack -- up` after a master failover (README "When a master dies"): the shard map in
- * etcd names another master than the topology's, and `up` must leave that shard as the failover
- * left it (stack/failover.ts).
+ * `npm run stack -- up` after a master failover (docs/operations.md, "When a master dies"): the
+ * shard map in etcd names another master than the topology's, and `up` must leave that shard as
+ * the failover left it (stack/failover.ts).
  *
  * Before: `up` started the dead old master again, writable, and ran CHANGE MASTER on the promoted
  * server to make it a replica of the old master (seen in an outside check). Here shard-2's master

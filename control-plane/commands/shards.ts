@@ -133,7 +133,7 @@ async function requireWritableMaster(
   const list = check.problems.join('; ');
   if (!force)
     throw new UserError(
-      `master ${address} cannot take the shard's writes: ${list}; nothing written (see README "When a master dies"; --force to write it anyway)`,
+      `master ${address} cannot take the shard's writes: ${list}; nothing written (see docs/operations.md, "When a master dies"; --force to write it anyway)`,
     );
   ctx.warn(`shards set-master: warning: master ${address}: ${list}; writing it anyway (--force)`);
 }

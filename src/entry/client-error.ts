@@ -73,7 +73,7 @@ export function clientProblemBody(problem: ClientProblem, requestId: string, fie
     detail: problem.detail,
     code: problem.code,
     requestId,
-    // every 400 names what is wrong (README): here the request itself, or the part named
+    // every 400 names what is wrong (docs/http-api.md): here the request itself, or the part named
     ...(problem.status === 400 ? { errors: [{ field, message: problem.detail }] } : {}),
   });
 }

@@ -4,9 +4,9 @@
  * - a path with a `.` or `..` segment, raw or percent-encoded (`/x/%2e%2e/metrics`), or a
  *   backslash where a slash would be (`\`): the WHATWG URL that @hono/node-server builds
  *   resolves them, so `/x/%2e%2e/metrics` was served as `/metrics`, past a frontend rule that
- *   denies `path_beg /metrics` (README). Also a percent-encoded letter, digit, `-`, `.`, `_` or
- *   `~` (RFC 3986's unreserved characters, which no client needs to encode): Hono decodes the
- *   path before it routes, so `/%6detrics` was served as `/metrics` past the same rule (an
+ *   denies `path_beg /metrics` (docs/http-api.md). Also a percent-encoded letter, digit, `-`, `.`,
+ *   `_` or `~` (RFC 3986's unreserved characters, which no client needs to encode): Hono decodes
+ *   the path before it routes, so `/%6detrics` was served as `/metrics` past the same rule (an
  *   outside check). Answered 400, field `path`;
  * - a request target that is neither a path nor an absolute http(s) URL (`OPTIONS *`):
  *   @hono/node-server cannot build a URL of it and answered a bare 400. Answered 400, field `path`

@@ -1,6 +1,6 @@
 /**
- * README's "Problem codes" table names every `code` an answer can carry: the app's own (a
- * problem written with `code: '…'`, a domain failure `fail(kind, '…')`, a route's 409s) and
+ * The "Problem codes" table of docs/http-api.md names every `code` an answer can carry: the app's
+ * own (a problem written with `code: '…'`, a domain failure `fail(kind, '…')`, a route's 409s) and
  * HAProxy's (stack/haproxy-config.ts). A code added without a line there fails this test, so the
  * table a client reads does not fall behind the code.
  */
@@ -35,11 +35,15 @@ function codesInSource(): Set<string> {
   return found;
 }
 
-function codesInReadme(): Set<string> {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf('### Problem codes');
-  expect(start, 'README has a "Problem codes" section').toBeGreaterThan(0);
-  const section = readme.slice(start, readme.indexOf('\n## ', start));
+function codesInDocs(): Set<string> {
+  const doc = readFileSync(join(ROOT, 'docs', 'http-api.md'), 'utf8');
+  const heading = '\n## Problem codes\n';
+  const start = doc.indexOf(heading);
+  expect(start, 'docs/http-api.md has a "Problem codes" section').toBeGreaterThan(0);
+  // up to the next heading of its level or above, or the end of the file
+  const from = start + heading.length;
+  const end = doc.slice(from).search(/^#{1,2} /m);
+  const section = doc.slice(start, end < 0 ? undefined : from + end);
   const found = new Set<string>();
   // the table's rows, past its header and rule
   for (const line of section
@@ -52,12 +56,18 @@ function codesInReadme(): Set<string> {
   return found;
 }
 
-describe('README problem codes', () => {
+describe('docs/http-api.md problem codes', () => {
   it('lists every code the app and HAProxy answer with, and none that no answer has', () => {
     const source = codesInSource();
-    const readme = codesInReadme();
+    const documented = codesInDocs();
     expect(source.size).toBeGreaterThan(30);
-    expect([...source].filter((c) => !readme.has(c)).sort(), 'in the code, not in the README').toEqual([]);
-    expect([...readme].filter((c) => !source.has(c)).sort(), 'in the README, not in the code').toEqual([]);
+    expect(
+      [...source].filter((c) => !documented.has(c)).sort(),
+      'in the code, not in docs/http-api.md',
+    ).toEqual([]);
+    expect(
+      [...documented].filter((c) => !source.has(c)).sort(),
+      'in docs/http-api.md, not in the code',
+    ).toEqual([]);
   });
 });
