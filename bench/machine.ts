@@ -57,7 +57,16 @@ export function git(): { sha: string; dirty: boolean } {
       execFileSync(
         'git',
         // result files are not code: a run right after one was added or removed is not "dirty"
-        ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results'],
+        [
+          '-C',
+          REPO_ROOT,
+          'status',
+          '--porcelain',
+          '--untracked-files=no',
+          '--',
+          '.',
+          ':(exclude)bench/results',
+        ],
         { encoding: 'utf8' },
       ).trim() !== '';
   } catch {

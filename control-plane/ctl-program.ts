@@ -174,7 +174,7 @@ export function buildProgram(): Command {
     .command('delete-rows <id>')
     .summary('delete every row of a removed tenant id on one shard (needs --yes)')
     .description(
-      "delete every row tenant <id> holds on the master of the shard --shard names (members, books, loans, idempotency keys), so the id is free there; its delivered mails once the worker's purge would take them (older than mail/outbox_retention_hours), mails not delivered stay. Refused while the tenant is placed on that shard (tenants remove it first) or a move of it is recorded. Needs SHARDGATE_DB_PASSWORD (or the shard's passwordEnv); cannot be undone, hence --yes",
+      "delete every row tenant <id> holds on the master of the shard --shard names (members, books, loans, idempotency keys), so the id is free there; its delivered mails once the worker's purge would take them (older than mail/outbox_retention_hours), mails not delivered stay. Refused while the tenant is placed on that shard (tenants remove it first) or a move of it is recorded, and when a registered API instance has not applied its removal within 10 s (it puts runtime/barrier and waits for each to report that revision). Needs SHARDGATE_DB_PASSWORD (or the shard's passwordEnv); cannot be undone, hence --yes",
     )
     .requiredOption('--shard <shard>', 'the shard whose rows of the id are deleted (required)')
     .option('--yes', 'confirm: the rows are deleted for good')

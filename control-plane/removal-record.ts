@@ -27,11 +27,6 @@ export interface RemovalRecord {
   removedAt: string | undefined;
   /** whether the removal found rows or could not count them */
   rows: 'present' | 'unchecked' | undefined;
-  /**
-   * the etcd revision that deleted the directory entry (`tenants remove` records it): what
-   * `tenants delete-rows` waits for every instance to have applied; undefined when not recorded
-   */
-  revision: number | undefined;
 }
 
 export const removalRecordKey = (prefix: string, id: string, shard: string) =>
@@ -56,11 +51,7 @@ export async function readRemovalRecord(
       ? parsed.removedAt
       : undefined;
   const rows = parsed.rows === 'present' || parsed.rows === 'unchecked' ? parsed.rows : undefined;
-  const revision =
-    typeof parsed.revision === 'number' && Number.isSafeInteger(parsed.revision) && parsed.revision > 0
-      ? parsed.revision
-      : undefined;
-  return { removedAt, rows, revision };
+  return { removedAt, rows };
 }
 
 export async function writeRemovalRecord(
@@ -68,13 +59,8 @@ export async function writeRemovalRecord(
   id: string,
   shard: string,
   rows: 'present' | 'unchecked',
-  revision?: number,
 ): Promise<void> {
-  const value = JSON.stringify({
-    removedAt: new Date().toISOString(),
-    rows,
-    ...(revision ? { revision } : {}),
-  });
+  const value = JSON.stringify({ removedAt: new Date().toISOString(), rows });
   await ctx.call(
     () =>
       ctx.etcd
@@ -106,10 +92,9 @@ export async function updateRemovalRecord(
   id: string,
   shard: string,
   rows: 'present' | 'unchecked' | undefined,
-  revision?: number,
 ): Promise<void> {
   try {
-    if (rows) await writeRemovalRecord(ctx, id, shard, rows, revision);
+    if (rows) await writeRemovalRecord(ctx, id, shard, rows);
     else await deleteRemovalRecord(ctx, id, shard);
   } catch (error) {
     ctx.warn(

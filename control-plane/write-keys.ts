@@ -23,8 +23,6 @@ export interface WriteReport {
   changed?: (changes: Change[]) => string[];
   /** the line printed when there is nothing to write (a function: worded from what was read) */
   unchanged?: string | (() => string);
-  /** told the revision of the write, once committed */
-  committed?: (revision: number) => void;
 }
 
 export const WRITE_ATTEMPTS = 8;
@@ -66,6 +64,5 @@ export async function writeKeys(
   }
   for (const line of report.changed?.(changes) ?? changes.map(formatChange)) ctx.out(line);
   ctx.out(`revision ${revision}`);
-  report.committed?.(revision);
   return changes;
 }

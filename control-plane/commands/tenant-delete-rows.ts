@@ -12,7 +12,7 @@
  * id runs meanwhile, and reads the directory again after deleting: an entry placed there
  * meanwhile all the same (written by hand or by `config apply`) is an exit 1 whose line says
  * what was deleted, since its first rows may be gone. Before it deletes, every registered API
- * instance must have applied the removal (waitUntilNoInstanceServes; up to 10 s).
+ * instance must have applied the removal (waitUntilEveryInstanceApplied; up to 10 s).
  *
  * Mails: a delivered one is deleted only once the worker's own purge would (delivered, and
  * created, more than `mail/outbox_retention_hours` ago): younger ones keep a redelivered copy from
@@ -27,16 +27,15 @@
  * are; Redis entries of the id are cleared as `tenants create` clears them.
  */
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { ID_PATTERN, type ShardConfig } from '../../src/config/schema.js';
+import { BARRIER_KEY, ID_PATTERN, type ShardConfig } from '../../src/config/schema.js';
 import { shardPassword } from '../../src/db/shard-password.js';
 import { idFloor } from '../../src/domain/ids.js';
 import type { CtlContext } from '../ctl-context.js';
-import { UnreachableError, UserError } from '../ctl-errors.js';
-import { instancesServing } from '../instances-serving.js';
+import { ConcurrentChangeError, UnreachableError, UserError } from '../ctl-errors.js';
 import { acquireMoveLock } from '../move-lock.js';
 import { readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
-import { readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
+import { updateRemovalRecord } from '../removal-record.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
 import { connectShardServer, deleteTenantRows } from '../tenant-rows.js';
 
@@ -83,72 +82,78 @@ const refused = (use: { why: string; first: string }) =>
 
 /** how long the instances get to apply the tenant's removal before the command gives up */
 const REMOVAL_APPLIED_WAIT_MS = 10_000;
+/** tries of the barrier's guarded put while the tenant's keys keep changing */
+const BARRIER_ATTEMPTS = 5;
 
 /**
  * With the tenant out of the directory, every registered instance must have applied that: one
- * that still serves it could write its rows after they are deleted. `tenants remove` records the
- * revision that deleted the entry, and an instance reports a revision only once its writes begun
- * under the older config have finished (writes-in-flight.ts), as `tenants move` relies on: up to
- * 10 s for all to reach it. An instance registered after the removal (its key's create revision
- * is later) may never report that revision (its full read reports the newest key left): it is
- * asked as a client instead (instances-serving.ts), as is every instance when no revision is
- * recorded (`etcdctl del`, `config apply`, an older CLI), which needs its registered URL to be
- * reachable from here. A tenant whose entry places it on another shard (rows left by a move) is
- * served there, rightly, and not waited on.
+ * that still serves it could write its rows after they are deleted. Puts the barrier
+ * (`runtime/barrier`, schema.ts), guarded by the tenant's entry and move mark being as read with
+ * the tenant not on this shard, and waits up to 10 s for every registered instance to report a
+ * config revision at least the barrier's. An instance reports a revision only once its writes
+ * begun under the older config have finished (writes-in-flight.ts), as `tenants move` relies on;
+ * one that read the whole config after the barrier (started later, or its watch cancelled)
+ * reports it too, since the barrier, unlike the entry's delete, is a key. So the wait holds
+ * however the entry went (`tenants remove`, etcdctl, `config apply`) and whatever came before it
+ * (a removal record left from an earlier removal of the id is not trusted). A registration the
+ * config schema rejects cannot be judged and is waited on, and refused, as one behind. Not covered:
+ * an instance cut off from etcd long enough to lose its registration (README, "Taking a tenant off").
  */
-async function waitUntilNoInstanceServes(ctx: CtlContext, id: string, shardId: string): Promise<void> {
-  const record = await readRemovalRecord(ctx, id, shardId);
-  const revision = record?.revision;
-  const risk = `one that has not applied the removal of tenant ${id} could write its rows after they are deleted; nothing deleted`;
+async function waitUntilEveryInstanceApplied(ctx: CtlContext, id: string, shardId: string): Promise<void> {
+  const barrier = await putBarrier(ctx, id, shardId);
   const deadline = Date.now() + REMOVAL_APPLIED_WAIT_MS;
   for (;;) {
     const read = await readPrefix(ctx);
-    if (read.entries.has(`tenants/${id}`)) return;
-    const instances = [...loadState(read).snapshot.instances].map(([instance, info]) => ({
-      id: instance,
-      url: info.url,
-      configRevision: info.configRevision,
-    }));
-    // reached the removal's revision: applied it, its writes under the older config finished
-    const below = revision === undefined ? instances : instances.filter((i) => i.configRevision < revision);
-    // one registered after the removal (by etcd's own order, not a clock) read its config after
-    // it or was cut off across it, and may never report that revision (a full read reports the
-    // newest key left, and a delete leaves none): asked as a client, as is every instance when
-    // no revision is recorded
-    const askable =
-      revision === undefined
-        ? below
-        : await filterAsync(below, async (i) => ((await registeredAt(ctx, i.id)) ?? 0) > revision);
-    const serving = await instancesServing(askable, id);
-    const behind = below.filter((i) => !askable.includes(i));
-    if (serving.length === 0 && behind.length === 0) return;
+    const state = loadState(read);
+    const behind = [
+      ...[...state.snapshot.instances]
+        .filter(([, info]) => info.configRevision < barrier)
+        .map(([instance, info]) => `${instance} (at revision ${info.configRevision})`),
+      ...state.rejected
+        .filter((r) => r.key.startsWith('instances/'))
+        .map((r) => `${r.key.slice('instances/'.length)} (its registration is rejected: ${r.reason})`),
+    ];
+    if (behind.length === 0) return;
     if (Date.now() >= deadline) {
-      const list = [
-        ...behind.map((i) => `${i.id} (at revision ${i.configRevision}, the removal's is ${revision})`),
-        ...serving.map((s) => `${s.id} (${s.url}: ${s.answer})`),
-      ].join(', ');
-      const why =
-        revision === undefined
-          ? ' (no revision of the removal is recorded: removed by etcdctl or config apply, by an older CLI, or without rows found then)'
-          : '';
-      const silent = behind.length === 0 && serving.every((s) => !s.answer.startsWith('HTTP'));
-      const message = `instance(s) ${list} have not applied the removal of tenant ${id} or cannot be asked ${REMOVAL_APPLIED_WAIT_MS / 1000} s on${why}: ${risk} (check GET /health/config there, and run again once each has applied it or its registration is gone)`;
-      throw silent ? new UnreachableError(message) : new UserError(message);
+      throw new UserError(
+        `instance(s) ${behind.join(', ')} have not applied revision ${barrier} (a barrier put after the removal of tenant ${id}) ${REMOVAL_APPLIED_WAIT_MS / 1000} s on: one that has not applied the removal could write the tenant's rows after they are deleted; nothing deleted (check GET /health/config there, and run again once each has applied it or its registration is gone)`,
+      );
     }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-/** the etcd revision that created instance `id`'s registration key (undefined: gone meanwhile) */
-async function registeredAt(ctx: CtlContext, id: string): Promise<number | undefined> {
-  const res = await ctx.call(() => ctx.etcd.get(`${ctx.prefix}instances/${id}`).exec());
-  const created = res.kvs[0]?.create_revision;
-  return created === undefined ? undefined : Number(created);
-}
-
-async function filterAsync<T>(items: T[], keep: (item: T) => Promise<boolean>): Promise<T[]> {
-  const kept = await Promise.all(items.map(keep));
-  return items.filter((_, i) => kept[i]);
+/**
+ * Puts `runtime/barrier` only while the tenant's entry and move mark are as read, with the tenant
+ * not on `shardId` (inUse): the barrier's revision then orders after its removal. Answers that
+ * revision. An entry placed on this shard meanwhile refuses (exit 1), nothing deleted.
+ */
+async function putBarrier(ctx: CtlContext, id: string, shardId: string): Promise<number> {
+  const value = JSON.stringify({
+    by: `tenants delete-rows ${id} --shard ${shardId}`,
+    at: new Date().toISOString(),
+  });
+  for (let attempt = 1; ; attempt++) {
+    const read = await readPrefix(ctx);
+    const use = await inUse(ctx, id, shardId, read);
+    if (use) throw refused(use);
+    const entry = `${ctx.prefix}tenants/${id}`;
+    const mark = `${ctx.prefix}moving/${id}`;
+    const res = await ctx.call(
+      () =>
+        ctx.etcd
+          .if(entry, 'Mod', '==', read.mods.get(`tenants/${id}`) ?? 0)
+          .and(mark, 'Mod', '==', read.mods.get(`moving/${id}`) ?? 0)
+          .then(ctx.etcd.put(`${ctx.prefix}${BARRIER_KEY}`).value(value))
+          .commit(),
+      { write: true },
+    );
+    if (res.succeeded) return Number(res.header.revision);
+    if (attempt >= BARRIER_ATTEMPTS)
+      throw new ConcurrentChangeError(
+        `tenant ${id}'s entry kept changing while this command read it; nothing deleted, re-run the command`,
+      );
+  }
 }
 
 export async function deleteTenantRowsCommand(
@@ -182,7 +187,7 @@ export async function deleteTenantRowsCommand(
     // tenant here: judged again under the lock
     const late = await inUse(ctx, id, opts.shard);
     if (late) throw refused(late);
-    await waitUntilNoInstanceServes(ctx, id, opts.shard);
+    await waitUntilEveryInstanceApplied(ctx, id, opts.shard);
     // the worker's retention as it enforces it: a rejected value is not what it runs, so no mail
     // is deleted then (a younger one than it keeps would let a redelivered copy be sent twice)
     const retention = rejected.some((r) => r.key === 'mail/outbox_retention_hours')

@@ -319,13 +319,12 @@ export function idAfterRemoval(
  * database password (removal-record.ts), or delete an old one when no rows are left. The removal
  * is written already: a failure here is a warning naming what it risks.
  */
-async function recordRemoval(ctx: CtlContext, id: string, shard: string, rows: RowCheck, revision: number) {
+async function recordRemoval(ctx: CtlContext, id: string, shard: string, rows: RowCheck) {
   await updateRemovalRecord(
     ctx,
     id,
     shard,
     'unchecked' in rows ? 'unchecked' : anyRows(rows) ? 'present' : undefined,
-    revision,
   );
 }
 
@@ -339,7 +338,6 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   let was = '';
   let shard: string | undefined;
   let shardConfig: ShardConfig | undefined;
-  let removalRevision = 0;
   await writeKeys(
     ctx,
     (read) => {
@@ -363,7 +361,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         [`moving/${id}`, undefined],
       ]);
     },
-    { changed: () => [was], committed: (r) => (removalRevision = r) },
+    { changed: () => [was] },
   );
   // the rows are keyed by the tenant id: a new directory entry of that id on that shard finds
   // them again, members, librarian and unexpired tokens included. Counted once the removal is
@@ -371,7 +369,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   const rows = shard && shardConfig ? await checkLeftoverRows(ctx.env, id, shard, shardConfig) : undefined;
   const recorded = shard !== undefined && rows !== undefined && ID_PATTERN.test(id);
   ctx.out(idAfterRemoval(id, shard, rows, recorded));
-  if (recorded) await recordRemoval(ctx, id, shard!, rows!, removalRevision);
+  if (recorded) await recordRemoval(ctx, id, shard!, rows!);
   await forgetTenantKeys(ctx, id);
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
@@ -379,7 +377,7 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
     // the move copied rows to its target, and its source may keep some: both shards may hold
     // rows of the id now, so both are recorded (the entry's own shard is, above)
     for (const other of [record.from, record.to].filter((s) => s !== shard))
-      await updateRemovalRecord(ctx, id, other, 'unchecked', removalRevision);
+      await updateRemovalRecord(ctx, id, other, 'unchecked');
     await deleteMoveRecord(ctx, id);
     ctx.out(
       `the record of its interrupted move from shard ${record.from} to ${record.to} was deleted; rows it copied may be on both shards`,

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { envSchema } from '../env.js';
 import { ConfigState, foldChanges } from './config-state.js';
-import { CACHE_EPOCH_KEY, parseConfigKey } from './schema.js';
+import { BARRIER_KEY, CACHE_EPOCH_KEY, parseConfigKey } from './schema.js';
 
 // parseConfigKey itself, counted: a change must parse only the values that changed
 vi.mock('./schema.js', async (original) => {
@@ -55,6 +55,32 @@ describe('ConfigState', () => {
     s.put(CACHE_EPOCH_KEY, '-1', 10);
     expect(s.snapshot.cache.epoch).toBe(1_900_000_000_000_123);
     expect(s.rejected.map((r) => r.key)).toEqual([CACHE_EPOCH_KEY]);
+  });
+
+  it('moves the config revision on runtime/barrier, and a fresh full read reports it, after the delete of a tenant before it', () => {
+    const barrier = JSON.stringify({ by: 'tenants delete-rows t1 --shard s1', at: '2026-12-06T05:00:00Z' });
+    const watching = new ConfigState();
+    watching.load([
+      ['cache/enabled', 'true', 4],
+      ['tenants/t1', '{"shard":"s1","status":"active"}', 5],
+    ]);
+    watching.delete('tenants/t1', 8);
+    expect(watching.put(BARRIER_KEY, barrier, 9)).toEqual([
+      { key: BARRIER_KEY, old: undefined, new: barrier },
+    ]);
+    expect(watching.snapshot.revision).toBe(9);
+    expect(watching.rejected).toEqual([]);
+    // started after both: the delete left no key, the barrier is one
+    const fresh = new ConfigState();
+    fresh.load([
+      ['cache/enabled', 'true', 4],
+      [BARRIER_KEY, barrier, 9],
+    ]);
+    expect(fresh.snapshot.revision).toBe(9);
+    expect(fresh.snapshot.tenants.has('t1')).toBe(false);
+    // a value of another shape is rejected, as any
+    watching.put(BARRIER_KEY, '{"by":"x"}', 10);
+    expect(watching.rejected.map((r) => r.key)).toEqual([BARRIER_KEY]);
   });
 
   it('rejects an invalid value, reports it, and keeps the last good one', () => {

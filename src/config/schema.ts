@@ -261,6 +261,26 @@ export const CACHE_EPOCH_KEY = 'runtime/cache_epoch';
 const cacheEpochSchema = intText(0, Number.MAX_SAFE_INTEGER);
 
 /**
+ * A barrier in the config's order: `shardgate-ctl tenants delete-rows` puts it once the tenant is
+ * out of the directory, then waits for every registered instance to report a config revision at
+ * least the barrier's. A put (unlike the delete of a tenant entry) stays in the prefix, so an
+ * instance that reads the whole config afresh (started later, or a watch cancelled) reports that
+ * revision too, and a watching one reports it only once its writes begun under the older config
+ * have finished (writes-in-flight.ts). Moves the config revision; changes nothing else. Not a
+ * managed setting: `config export` leaves it out.
+ */
+export const BARRIER_KEY = 'runtime/barrier';
+const barrierSchema = z
+  .object({
+    /** the command that put it, e.g. `tenants delete-rows t1 --shard shard-1` */
+    by: z.string().min(1).max(300),
+    /** ISO time */
+    at: z.string().min(1).max(40),
+  })
+  .strict();
+export type Barrier = z.infer<typeof barrierSchema>;
+
+/**
  * Where an instance answers: `http(s)://host:port`, nothing more. `shardgate-ctl status` and
  * `shards list` fetch `<url>/health/config` of every registered instance: a value any etcd writer
  * can put must not make the operator's machine fetch a path, a query, another scheme or send
@@ -317,6 +337,7 @@ export type ParsedKey =
   | { type: 'weight'; id: string; value: number }
   | { type: 'instance'; id: string; value: InstanceInfo }
   | { type: 'cacheEpoch'; value: number }
+  | { type: 'barrier'; value: Barrier }
   | { type: 'moving'; id: string; value: MoveMark };
 
 export type ParseResult = { ok: true; parsed: ParsedKey } | { ok: false; reason: string };
@@ -412,6 +433,9 @@ export function parseConfigKey(key: string, value: string): ParseResult {
   }
   if (key === CACHE_EPOCH_KEY) {
     return withSchema(cacheEpochSchema, value, (v) => ({ type: 'cacheEpoch', value: v }));
+  }
+  if (key === BARRIER_KEY) {
+    return jsonKey(barrierSchema, value, (v) => ({ type: 'barrier', value: v }));
   }
   if (head === 'instances' && parts.length === 2 && a) {
     return jsonKey(instanceSchema, value, (v) => ({ type: 'instance', id: a, value: v }));

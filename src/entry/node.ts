@@ -18,6 +18,7 @@ import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { routeGrpcLog } from '../config/grpc-log.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
+import { INSTANCE_ID_PATTERN } from '../config/schema.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
 import { EnvError, parseEnv, reachableHost } from '../env.js';
@@ -49,6 +50,14 @@ function loadEnv() {
 
 const env = loadEnv();
 const instanceId = env.SHARDGATE_INSTANCE_ID ?? hostname();
+// its registration (instances/<id>) and weight key must be valid keys: one the schema rejects is
+// not seen by `shardgate-ctl status` or `lb`, and `tenants delete-rows` refuses while it is there
+if (!INSTANCE_ID_PATTERN.test(instanceId)) {
+  console.error(
+    `shardgate: this host's name "${instanceId}" is no valid instance id (must match ${INSTANCE_ID_PATTERN.source}): set SHARDGATE_INSTANCE_ID`,
+  );
+  process.exit(1);
+}
 // this process, apart from an earlier or later one of the same id (registration, idempotency claims)
 const startedAt = new Date().toISOString();
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
