@@ -5,6 +5,17 @@
  * BreakerOpenError. amqplib errors become DependencyError('rabbitmq') here and nowhere else.
  * A connection that opens but cannot give its channels or declare the topology is closed before
  * the failure is passed on (one connection per retry would leak otherwise).
+ *
+ * A broker in a resource alarm (memory or disk) sends `connection.blocked` and stops reading the
+ * socket of a connection that publishes on: its publishes wait for confirms that do not come, and
+ * a close frame is not read either. So while blocked, `blockedForMs()` says so (the relay then
+ * claims nothing, as while the breaker is open) and `run()` refuses a publish-side call at once,
+ * without counting it against the breaker; the consumer side goes on (acks are read while the
+ * connection is only "blocking"). The broker says so once a publish arrives: that publish times out, and its
+connection is kept for it to be confirmed after. Before (an outside check), every publish timed out after 2 s,
+ * its connection was dropped and a new one opened: one more blocked connection and consumer each
+ * 2.5 s, none closing until the alarm ended, and the backlog published again once per connection.
+ * A connection dropped is closed within CLOSE_WITHIN_MS, else its socket is destroyed.
  */
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
@@ -12,8 +23,15 @@ import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { CallTimeoutError, DependencyError } from '../resilience/errors.js';
 import { declareMailTopology } from './amqp-topology.js';
 
+/** how long a dropped connection's close may take before its socket is destroyed */
+const CLOSE_WITHIN_MS = 2000;
+/** what blockedForMs() answers while the broker blocks publishing: the relay looks again then */
+const BLOCKED_RECHECK_MS = 1000;
+
 export class AmqpConnection {
   private model: ChannelModel | undefined;
+  /** the broker's reason while it blocks this connection's publishing */
+  private blocked: { reason: string; since: number } | undefined;
   private confirm: ConfirmChannel | undefined;
   private opening: Promise<ConfirmChannel> | undefined;
   private closed = false;
@@ -28,13 +46,30 @@ export class AmqpConnection {
     this.listeners.add(fn);
   }
 
-  /** ms until the rabbitmq breaker lets calls through again (0 = it does now) */
+  /**
+   * ms until a publish may be tried: the rabbitmq breaker's wait, or while the broker blocks
+   * publishing (a resource alarm) a second, to look again (0 = now)
+   */
   blockedForMs(): number {
-    return this.opts.breakers.get('rabbitmq', 'rabbitmq').retryAfterMs();
+    const breaker = this.opts.breakers.get('rabbitmq', 'rabbitmq').retryAfterMs();
+    return this.blocked ? Math.max(breaker, BLOCKED_RECHECK_MS) : breaker;
   }
 
-  /** Run `fn` on the confirm channel through the rabbitmq breaker. */
-  async run<T>(fn: (ch: ConfirmChannel) => Promise<T>): Promise<T> {
+  /** the broker's reason while it blocks publishing on this connection (a resource alarm) */
+  publishingBlocked(): string | undefined {
+    return this.blocked?.reason;
+  }
+
+  /**
+   * Run `fn` on the confirm channel through the rabbitmq breaker. While the broker blocks
+   * publishing, refused at once with a DependencyError (not counted by the breaker: the broker
+   * answers, it holds publishes back by design) unless `consumerSide` (no publish in `fn`).
+   */
+  async run<T>(fn: (ch: ConfirmChannel) => Promise<T>, { consumerSide = false } = {}): Promise<T> {
+    if (this.blocked && !consumerSide)
+      throw new DependencyError('rabbitmq', `rabbitmq blocks publishing: ${this.blocked.reason}`, {
+        answered: true,
+      });
     return this.opts.breakers
       .get('rabbitmq', 'rabbitmq')
       .execute(async () => {
@@ -47,8 +82,11 @@ export class AmqpConnection {
         }
       })
       .catch((error: unknown) => {
-        // an abandoned call leaves its channel in an unknown state: start over on the next call
-        if (error instanceof CallTimeoutError) this.drop();
+        // an abandoned call leaves its channel in an unknown state: start over on the next call;
+        // not while the broker blocks publishing, which is why it went unanswered: the channel is
+        // sound, and its publish is confirmed once the alarm lifts (a new connection would only
+        // be blocked in turn, and the old one not closed: a blocked broker reads nothing)
+        if (error instanceof CallTimeoutError && !this.blocked) this.drop();
         throw error;
       });
   }
@@ -68,6 +106,19 @@ export class AmqpConnection {
     model.on('close', () => {
       if (this.model === model) this.drop();
     });
+    model.on('blocked', (reason: unknown) => {
+      if (this.model !== model || this.blocked) return;
+      this.blocked = { reason: String(reason), since: Date.now() };
+      this.opts.logger.warn(
+        { reason: String(reason) },
+        'rabbitmq blocks publishing (a resource alarm): the outbox is held until it lifts',
+      );
+    });
+    model.on('unblocked', () => {
+      if (this.model !== model || !this.blocked) return;
+      this.opts.logger.info({ blockedMs: Date.now() - this.blocked.since }, 'rabbitmq publishing unblocked');
+      this.blocked = undefined;
+    });
     let ch: ConfirmChannel;
     let consumerChannel: ConfirmChannel;
     try {
@@ -86,7 +137,7 @@ export class AmqpConnection {
     } catch (error) {
       // connected but not usable (no channel, a topology the broker refuses): this connection
       // is nobody's, so it is closed here, else every retry of the caller would leak one
-      model.close().catch(() => {});
+      closeWithin(model, CLOSE_WITHIN_MS);
       throw error;
     }
     this.model = model;
@@ -100,13 +151,37 @@ export class AmqpConnection {
     const model = this.model;
     this.model = undefined;
     this.confirm = undefined;
-    model?.close().catch(() => {});
+    // a new connection is told again if the alarm still holds
+    this.blocked = undefined;
+    if (model) closeWithin(model, CLOSE_WITHIN_MS);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     const model = this.model;
-    this.drop();
-    await model?.close().catch(() => {});
+    this.model = undefined;
+    this.confirm = undefined;
+    this.blocked = undefined;
+    if (model) await closeWithin(model, CLOSE_WITHIN_MS);
   }
+}
+
+/**
+ * Close `model`; a broker that does not answer the close within `ms` (one blocked by an alarm
+ * reads nothing) gets its socket destroyed, so no connection outlives its use.
+ */
+function closeWithin(model: ChannelModel, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const destroyed = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      // amqplib keeps the socket as `connection.stream` (lib/connection.js); nothing else ends it
+      (
+        model as unknown as { connection?: { stream?: { destroy?: () => void } } }
+      ).connection?.stream?.destroy?.();
+      resolve();
+    }, ms);
+    timer.unref?.();
+  });
+  const closed = model.close().catch(() => {});
+  return Promise.race([closed, destroyed]).finally(() => clearTimeout(timer));
 }

@@ -81,7 +81,7 @@ export class MailConsumer {
 
   /** Keep a connection (and so a subscription) open; reconnects every second while down. */
   start(): void {
-    const touch = () => void this.opts.amqp.run(async () => {}).catch(() => {});
+    const touch = () => void this.opts.amqp.run(async () => {}, { consumerSide: true }).catch(() => {});
     touch();
     this.keepAlive = setInterval(touch, 1000);
   }

@@ -57,6 +57,11 @@ export class OutboxRelay {
       help: 'outbox publish batches that failed (rows stay pending)',
       labelNames: ['target'],
     });
+    opts.metrics.gauge({
+      name: 'amqp_publishing_blocked',
+      help: '1 while RabbitMQ blocks this worker publishing (a memory or disk alarm), else 0',
+      collect: (g) => g.set({}, opts.amqp.publishingBlocked?.() === undefined ? 0 : 1),
+    });
     let backlogs = new Map<string, number>();
     opts.metrics.gauge({
       name: 'outbox_backlog',
@@ -129,7 +134,8 @@ export class OutboxRelay {
       let wait = idle;
       const blocked = this.opts.amqp.blockedForMs();
       if (blocked > 0) {
-        // RabbitMQ's breaker is open: claim nothing (no locks held for a publish that cannot happen)
+        // RabbitMQ's breaker is open, or the broker blocks publishing (a resource alarm): claim
+        // nothing (no locks held for a publish that cannot happen)
         await new Promise((r) => setTimeout(r, Math.min(blocked, 1000)));
         continue;
       }

@@ -20,12 +20,16 @@ export function registerQueueGauges({ amqp, metrics }: { amqp: AmqpConnection; m
     labelNames: ['queue'],
     collect: async (g) => {
       try {
-        const depths = await amqp.run(async (ch) => {
-          const count = async (q: string) => (await ch.checkQueue(q)).messageCount;
-          let retry = 0;
-          for (const q of RETRY_QUEUES) retry += await count(q);
-          return { work: await count(WORK_QUEUE), retry, dead: await count(DEAD_QUEUE) };
-        });
+        const depths = await amqp.run(
+          async (ch) => {
+            const count = async (q: string) => (await ch.checkQueue(q)).messageCount;
+            let retry = 0;
+            for (const q of RETRY_QUEUES) retry += await count(q);
+            return { work: await count(WORK_QUEUE), retry, dead: await count(DEAD_QUEUE) };
+            // no publish: answered while the broker blocks publishing
+          },
+          { consumerSide: true },
+        );
         g.set({ queue: WORK_QUEUE }, depths.work);
         g.set({ queue: 'retry' }, depths.retry);
         g.set({ queue: DEAD_QUEUE }, depths.dead);

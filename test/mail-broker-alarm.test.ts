@@ -1,0 +1,112 @@
+/**
+ * RabbitMQ in a resource alarm (here its memory watermark set below what it uses, as a full disk
+ * or memory would): the broker blocks publishing connections. Before (an outside check), each of
+ * the relay's publishes timed out after 2 s, the worker dropped its connection and opened another,
+ * which the blocked broker never closed: one more connection and consumer every ~2.5 s for as long
+ * as the alarm lasted, no line in the log saying why, and the backlog published again once per
+ * abandoned connection when it lifted (1,788 duplicates skipped for 400 mails). Now the worker
+ * says it is blocked (log, `shardgate_amqp_publishing_blocked`), keeps its one connection, holds
+ * the outbox, and sends every mail once after.
+ */
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { binary } from '../stack/preflight.js';
+import { rabbitEnv } from '../stack/rabbitmq.js';
+import { topology } from '../stack/topology.js';
+import { api } from './helpers/api.js';
+import { doubled, mailsTo } from './helpers/mailbox.js';
+import { stackPid } from './helpers/stack.js';
+import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const tenant = uniqueTenantId('mail-alarm');
+const WORKER_METRICS = `http://${topology.host}:9464/metrics`;
+
+function rabbitmqctl(args: string[]): string {
+  return execFileSync(binary('rabbitmqctl'), ['-n', topology.rabbitmq.node, ...args], {
+    env: { ...process.env, ...rabbitEnv() },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+}
+
+/** the email worker's established TCP connections to the broker */
+function workerBrokerConnections(): number {
+  const pid = stackPid('email-worker');
+  if (pid === undefined) throw new Error('email-worker is not running');
+  const lines = execFileSync(
+    'ss',
+    ['-Htnp', 'state', 'established', `( dport = :${topology.rabbitmq.port} )`],
+    {
+      encoding: 'utf8',
+    },
+  ).split('\n');
+  return lines.filter((l) => l.includes(`pid=${pid},`)).length;
+}
+
+/** the sum of a metric's series in the worker's metrics */
+async function workerMetric(name: string): Promise<number> {
+  const text = await (await fetch(WORKER_METRICS)).text();
+  const lines = text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  if (lines.length === 0) throw new Error(`${name} not in the worker's metrics`);
+  return lines.reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+beforeAll(async () => {
+  await createTenant(tenant, 'shard-1');
+});
+
+afterAll(async () => {
+  // whatever happened, the broker's watermark is the stack's again (rabbitmq.conf: 0.2)
+  rabbitmqctl(['set_vm_memory_high_watermark', '0.2']);
+  await removeTenant(tenant);
+});
+
+describe('RabbitMQ blocks publishing (a memory alarm)', () => {
+  it('the worker keeps one connection, says it is blocked, holds the outbox, and sends each mail once after', async () => {
+    const duplicatesBefore = await workerMetric('shardgate_mail_duplicates_skipped_total');
+    expect(workerBrokerConnections()).toBe(1);
+    const emails = Array.from({ length: 5 }, (_, i) => `alarm-${i}-${tenant}@example.com`);
+    try {
+      rabbitmqctl(['set_vm_memory_high_watermark', 'absolute', '1']);
+      // writes go on: the API writes the outbox, not to RabbitMQ
+      for (const email of emails) {
+        const res = await api('POST', '/v1/members', {
+          tenant,
+          body: { email, name: 'Alarm', password: 'correct horse battery staple' },
+        });
+        expect(res.status).toBe(201);
+      }
+      // the broker blocks a connection once it publishes: the relay's first publish
+      await waitFor(async () => (await workerMetric('shardgate_amqp_publishing_blocked')) === 1, {
+        timeoutMs: 10_000,
+        what: 'the worker to report the broker blocking its publishing',
+      });
+      // before: a new connection about every 2.5 s
+      let most = 0;
+      for (let i = 0; i < 8; i++) {
+        most = Math.max(most, workerBrokerConnections());
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(most).toBe(1);
+      // held, not sent
+      expect(mailsTo(new Set(emails))).toHaveLength(0);
+    } finally {
+      rabbitmqctl(['set_vm_memory_high_watermark', '0.2']);
+    }
+    await waitFor(() => mailsTo(new Set(emails)).length >= emails.length, {
+      timeoutMs: 30_000,
+      what: 'the welcome mails after the alarm',
+    });
+    const mails = mailsTo(new Set(emails));
+    expect(doubled(mails)).toEqual([]);
+    expect(mails).toHaveLength(emails.length);
+    expect(await workerMetric('shardgate_amqp_publishing_blocked')).toBe(0);
+    // the publish that met the block is confirmed after it, beside the same rows claimed again:
+    // at most one copy of each. Before: the backlog again once per abandoned connection
+    expect(
+      (await workerMetric('shardgate_mail_duplicates_skipped_total')) - duplicatesBefore,
+    ).toBeLessThanOrEqual(emails.length);
+    expect(workerBrokerConnections()).toBe(1);
+  }, 90_000);
+});
