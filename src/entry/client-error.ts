@@ -38,7 +38,9 @@ export function clientErrorProblem(errorCode: string | undefined): ClientProblem
         status: 431,
         code: 'headers_too_large',
         title: 'Request header fields too large',
-        detail: 'The request headers exceed the size this server accepts.',
+        // Node counts the request line with the headers: a long query string ends here too
+        detail:
+          'The request line and headers exceed the 16 KB this server accepts (the URL counts: a long query string too).',
       };
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
       return {
