@@ -50,25 +50,14 @@ describe('OutboxRelay metrics', () => {
 describe('OutboxRelay failures', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('logs a failure that repeats every second (a shard without the outbox table) at once, then once a minute, and at once again after a success', async () => {
-    vi.useFakeTimers();
+  /** a relay of one shard whose outbox probe is `hasDue`, started, and the lines it logs */
+  function failingRelay(shard: string, hasDue: () => Promise<boolean>) {
     const lines: { fields: Record<string, unknown>; msg: string }[] = [];
     const logger = {
       error: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
       info: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
     } as unknown as Logger;
-    let failure = "ER_NO_SUCH_TABLE: Table 'shardgate.outbox' doesn't exist";
-    let failing = true;
-    let polls = 0;
-    const store = {
-      shardIds: () => ['s3'],
-      backlog: async () => 0,
-      hasDue: async () => {
-        polls++;
-        if (failing) throw new DependencyUnavailableError('mysql-master:s3', failure, { answered: true });
-        return false;
-      },
-    } as unknown as OutboxStore;
+    const store = { shardIds: () => [shard], backlog: async () => 0, hasDue } as unknown as OutboxStore;
     const relay = new OutboxRelay({
       store,
       amqp: { blockedForMs: () => 0 } as unknown as AmqpConnection,
@@ -77,6 +66,19 @@ describe('OutboxRelay failures', () => {
       idleMs: 100,
     });
     relay.start();
+    return { relay, lines };
+  }
+
+  it('logs a failure that repeats every second (a shard without the outbox table) at once, then once a minute, and at once again after a success', async () => {
+    vi.useFakeTimers();
+    let failure = "ER_NO_SUCH_TABLE: Table 'shardgate.outbox' doesn't exist";
+    let failing = true;
+    let polls = 0;
+    const { relay, lines } = failingRelay('s3', async () => {
+      polls++;
+      if (failing) throw new DependencyUnavailableError('mysql-master:s3', failure, { answered: true });
+      return false;
+    });
     await vi.advanceTimersByTimeAsync(30_000);
     expect(polls).toBeGreaterThanOrEqual(25); // retried about every second
     // before: one line per retry
@@ -110,32 +112,15 @@ describe('OutboxRelay failures', () => {
 
   it('bounds the lines of failures whose text differs each time, and counts every unlogged one', async () => {
     vi.useFakeTimers();
-    const lines: { fields: Record<string, unknown>; msg: string }[] = [];
-    const logger = {
-      error: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
-      info: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }),
-    } as unknown as Logger;
     let failing = true;
     let failures = 0;
-    const store = {
-      shardIds: () => ['s4'],
-      backlog: async () => 0,
-      hasDue: async () => {
-        if (!failing) return false;
-        failures++;
-        throw new DependencyUnavailableError('mysql-master:s4', `odd failure number ${failures}`, {
-          answered: true,
-        });
-      },
-    } as unknown as OutboxStore;
-    const relay = new OutboxRelay({
-      store,
-      amqp: { blockedForMs: () => 0 } as unknown as AmqpConnection,
-      logger,
-      metrics: createPromMetrics(),
-      idleMs: 100,
+    const { relay, lines } = failingRelay('s4', async () => {
+      if (!failing) return false;
+      failures++;
+      throw new DependencyUnavailableError('mysql-master:s4', `odd failure number ${failures}`, {
+        answered: true,
+      });
     });
-    relay.start();
     await vi.advanceTimersByTimeAsync(45_000);
     expect(failures).toBeGreaterThanOrEqual(40);
     // 20 kinds each on its own, then one line for all further kinds (not one line per failure)
