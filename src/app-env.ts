@@ -72,6 +72,12 @@ export interface Services {
    */
   requestFingerprints: DerivedMac;
   /**
+   * the same key under SHARDGATE_JWT_SECRET_ACCEPTED (key rotation), never used to make a
+   * fingerprint: a key stored by an instance on the other side of a rolling secret change still
+   * matches its retry here (the stored fingerprint, and a registration's key, were made under it)
+   */
+  acceptedRequestFingerprints?: DerivedMac;
+  /**
    * The body the runtime already read for this request (Node: entry/pre-read-body.ts), or
    * undefined: then the app reads it through the Fetch API with Hono's body limit.
    */

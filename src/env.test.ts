@@ -100,6 +100,47 @@ describe('parseEnv', () => {
   });
 });
 
+describe('SHARDGATE_JWT_SECRET_ACCEPTED (the other secret of a rotation)', () => {
+  const secret = 'x'.repeat(32);
+  const other = 'y'.repeat(32);
+
+  it('is optional, taken when at least 32 characters, and unset when empty', () => {
+    expect(parseEnv({ SHARDGATE_JWT_SECRET: secret }).SHARDGATE_JWT_SECRET_ACCEPTED).toBeUndefined();
+    expect(
+      parseEnv({ SHARDGATE_JWT_SECRET: secret, SHARDGATE_JWT_SECRET_ACCEPTED: other })
+        .SHARDGATE_JWT_SECRET_ACCEPTED,
+    ).toBe(other);
+    expect(
+      parseEnv({ SHARDGATE_JWT_SECRET: secret, SHARDGATE_JWT_SECRET_ACCEPTED: '' })
+        .SHARDGATE_JWT_SECRET_ACCEPTED,
+    ).toBeUndefined();
+  });
+
+  it('stops at start when shorter than 32 characters, with one line naming it and not the value', () => {
+    const parse = () =>
+      parseEnv({ SHARDGATE_JWT_SECRET: secret, SHARDGATE_JWT_SECRET_ACCEPTED: 'sekret-too-short' });
+    expect(parse).toThrow(
+      new EnvError(
+        'invalid environment variable SHARDGATE_JWT_SECRET_ACCEPTED: must be at least 32 characters',
+      ),
+    );
+  });
+
+  it('stops at start when equal to SHARDGATE_JWT_SECRET, in parseEnv and parseEnvOf', () => {
+    const source = { SHARDGATE_JWT_SECRET: secret, SHARDGATE_JWT_SECRET_ACCEPTED: secret };
+    const line =
+      /^invalid environment variable SHARDGATE_JWT_SECRET_ACCEPTED: must differ from SHARDGATE_JWT_SECRET/;
+    expect(() => parseEnv(source, { require: ['SHARDGATE_JWT_SECRET'] })).toThrow(line);
+    expect(() => parseEnvOf(source, ['SHARDGATE_JWT_SECRET', 'SHARDGATE_JWT_SECRET_ACCEPTED'])).toThrow(line);
+    try {
+      parseEnv(source);
+    } catch (error) {
+      expect(error).toBeInstanceOf(EnvError);
+      expect((error as Error).message).not.toContain(secret);
+    }
+  });
+});
+
 describe('parseEnvOf', () => {
   it('parses only the variables named, with their defaults', () => {
     const env = parseEnvOf({ PORT: '', SHARDGATE_ETCD_PREFIX: '/x/' }, [

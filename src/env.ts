@@ -94,6 +94,17 @@ export const envSchema = z.object({
     })
     .optional(),
   SHARDGATE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * a second secret that is accepted wherever the JWT secret is checked (member tokens,
+   * consistency tokens, idempotency fingerprints, a registration's key, the login throttle's
+   * counts) but never signs, seals or keys anything new: the other secret of a rotation (the next
+   * one while it is rolled out, then the one before; src/auth/secret-rotation.ts). Must differ from
+   * SHARDGATE_JWT_SECRET (checked in parseEnv). Empty is unset (`${X:-}` in a compose file).
+   */
+  SHARDGATE_JWT_SECRET_ACCEPTED: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().min(32, 'must be at least 32 characters').optional(),
+  ),
   SHARDGATE_SMTP_URL: urlOf('smtp', 'smtps').default('smtp://127.0.0.1:2525'),
   SHARDGATE_MAIL_FROM: z.email().default('no-reply@shardgate.local'),
   /** TCP port answering HAProxy agent-check (drain / weight %); unset = no agent */
@@ -152,6 +163,7 @@ export function parseEnv(
 ): Env {
   const r = envSchema.safeParse(source);
   if (!r.success) throw firstIssue(r.error);
+  checkAcrossVariables(r.data);
   for (const name of require) {
     if (r.data[name] !== undefined) continue;
     const hint = REQUIRED_HINTS[name];
@@ -172,7 +184,23 @@ export function parseEnvOf<K extends keyof Env>(
   const mask: Partial<Record<keyof Env, true>> = Object.fromEntries(names.map((n) => [n, true]));
   const r = envSchema.pick(mask).safeParse(source);
   if (!r.success) throw firstIssue(r.error);
+  checkAcrossVariables(r.data);
   return r.data as unknown as Pick<Env, K>;
+}
+
+/**
+ * What no single variable's schema can say (a refinement of the object would keep `pick` from
+ * working for parseEnvOf). A secret accepted beside itself would make a rotation look configured
+ * while nothing but the one secret is accepted: the operator meant another value.
+ */
+function checkAcrossVariables(env: Partial<Env>): void {
+  if (
+    env.SHARDGATE_JWT_SECRET_ACCEPTED !== undefined &&
+    env.SHARDGATE_JWT_SECRET_ACCEPTED === env.SHARDGATE_JWT_SECRET
+  )
+    throw new EnvError(
+      'invalid environment variable SHARDGATE_JWT_SECRET_ACCEPTED: must differ from SHARDGATE_JWT_SECRET (it is the other secret of a rotation; unset it when there is none)',
+    );
 }
 
 function firstIssue(error: z.ZodError): EnvError {

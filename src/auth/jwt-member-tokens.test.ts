@@ -106,3 +106,46 @@ describe.each([
     expect((await tokens.verify('a.b.c')).ok).toBe(false);
   });
 });
+
+describe.each([
+  ['Web Crypto', webCryptoHs256Jws],
+  ['node:crypto', nodeHs256Jws],
+])('member JWTs across a secret rotation (%s)', (_name, jws) => {
+  const other = 'the-other-secret-of-a-rotation-of-32-characters';
+
+  it('verify a token of the accepted secret, and sign with the current one only', async () => {
+    const before = new JwtMemberTokens({ secret: other, jws });
+    const after = new JwtMemberTokens({ secret, acceptedSecret: other, jws });
+    expect(await after.verify((await before.issue(principal)).token)).toEqual({ ok: true, principal });
+    // and the other way round (phase one: accept the next secret, still sign with this one)
+    const phaseOne = new JwtMemberTokens({ secret: other, acceptedSecret: secret, jws });
+    const issued = (await after.issue(principal)).token;
+    expect(await phaseOne.verify(issued)).toEqual({ ok: true, principal });
+    // signed with the current secret: the accepted one alone does not verify it
+    expect((await before.verify(issued)).ok).toBe(false);
+    expect((await new JwtMemberTokens({ secret, jws }).verify(issued)).ok).toBe(true);
+  });
+
+  it('keep HS256 pinned and every claim checked under the accepted secret', async () => {
+    const tokens = new JwtMemberTokens({ secret, acceptedSecret: other, jws });
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      sub: principal.memberId,
+      tid: 'acme',
+      pwv: 1,
+      iss: 'shardgate',
+      aud: 'shardgate-api',
+      iat: now,
+      exp: now + 60,
+    };
+    expect((await tokens.verify(await sign(claims, other, 'HS256'))).ok).toBe(true);
+    expect((await tokens.verify(await sign(claims, other, 'HS512'))).ok).toBe(false);
+    expect((await tokens.verify(await sign({ ...claims, iss: 'evil' }, other, 'HS256'))).ok).toBe(false);
+    expect((await tokens.verify(await sign({ ...claims, exp: now - 1 }, other, 'HS256'))).ok).toBe(false);
+    expect((await tokens.verify(await sign(claims, `${other}x`, 'HS256'))).ok).toBe(false);
+  });
+
+  it('refuse an accepted secret shorter than 32 characters', () => {
+    expect(() => new JwtMemberTokens({ secret, acceptedSecret: 'short', jws })).toThrow(/at least 32/);
+  });
+});

@@ -7,6 +7,10 @@
  * `sub`, `tid` and `pwv`.
  *
  * Claims: `sub` member id, `tid` tenant id, `pwv` password version, `iat`, `exp`, `iss`, `aud`.
+ *
+ * Key rotation: tokens are signed with `secret` only; `acceptedSecret`
+ * (SHARDGATE_JWT_SECRET_ACCEPTED) verifies a token the first one does not, still HS256 only and
+ * with every claim check above, so instances of a rolling secret change accept each other's tokens.
  */
 import { isId } from '../domain/ids.js';
 import type { IssuedToken, MemberTokens, Principal, TokenCheck } from '../domain/member-tokens.js';
@@ -21,6 +25,8 @@ const CLOCK_SKEW_SECONDS = 60;
 export interface JwtMemberTokensOptions {
   /** HS256 key (SHARDGATE_JWT_SECRET, at least 32 characters) */
   secret: string;
+  /** a second HS256 key that verifies but never signs (key rotation; at least 32 characters) */
+  acceptedSecret?: string;
   /** the JWS implementation for that key; the default is runtime-neutral (Web Crypto) */
   jws?: (secret: string) => Hs256Jws;
   issuer?: string;
@@ -31,6 +37,7 @@ export interface JwtMemberTokensOptions {
 
 export class JwtMemberTokens implements MemberTokens {
   private readonly jws: Hs256Jws;
+  private readonly acceptedJws: Hs256Jws | undefined;
   private readonly issuer: string;
   private readonly audience: string;
   private readonly ttlSeconds: number;
@@ -38,6 +45,7 @@ export class JwtMemberTokens implements MemberTokens {
 
   constructor({
     secret,
+    acceptedSecret,
     jws = webCryptoHs256Jws,
     issuer = 'shardgate',
     audience = 'shardgate-api',
@@ -45,6 +53,7 @@ export class JwtMemberTokens implements MemberTokens {
     now = Date.now,
   }: JwtMemberTokensOptions) {
     this.jws = jws(secret);
+    this.acceptedJws = acceptedSecret === undefined ? undefined : jws(acceptedSecret);
     this.issuer = issuer;
     this.audience = audience;
     this.ttlSeconds = ttlSeconds;
@@ -77,7 +86,10 @@ export class JwtMemberTokens implements MemberTokens {
     try {
       payload = await this.jws.verify(token);
     } catch (error) {
-      return { ok: false, reason: error instanceof Error ? error.name : 'invalid token' };
+      // the current key's verdict is the one told: a token neither key verifies is its failure
+      const accepted = await this.acceptedJws?.verify(token).catch(() => undefined);
+      if (!accepted) return { ok: false, reason: error instanceof Error ? error.name : 'invalid token' };
+      payload = accepted;
     }
     const { sub, tid, pwv, exp, iss, aud, nbf, iat } = payload;
     if (iss !== this.issuer) return { ok: false, reason: 'bad iss' };

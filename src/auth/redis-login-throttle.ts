@@ -4,8 +4,17 @@
  * id cannot hold one, so no shard's cache namespace `sg:{<tenant>}:<shard>:` covers the counters
  * and a tenant move that clears one leaves them alone), where `<mac>` is a
  * keyed MAC of tenant + normalised email (`keyMac`, derived from the server secret): no email is
- * stored in clear, and one cannot be confirmed by hashing a guess without the secret. Changing the
- * secret orphans the counters (they expire with their window).
+ * stored in clear, and one cannot be confirmed by hashing a guess without the secret.
+ *
+ * Key rotation: an attempt is counted under the current secret's key only; with `acceptedKeyMac`
+ * (SHARDGATE_JWT_SECRET_ACCEPTED) the admission also reads the account's hash under the accepted
+ * secret's key, and decides on both together (its failures, stale attempts as failures, and its
+ * attempts in flight), without writing it: instances on the other side of a rolling secret change
+ * count there, and they read this side's hash in turn, so the fleet keeps one budget per account
+ * and a change of secret clears no lockout. A success clears the failures of both. Read, not
+ * migrated: a count under the accepted key simply expires with its window. (Without an accepted
+ * secret, a change of secret orphaned the counters: every lockout ended at once, and a mixed fleet
+ * gave each secret a budget of its own.)
  *
  * The hash: `f` the window's settled failures, `a:<attempt id>` each attempt in flight with when
  * it was admitted (Redis's own clock, `TIME`, so instances' clocks do not matter). The key's
@@ -69,9 +78,10 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 `;
 
 /**
- * KEYS[1] the account's hash, KEYS[2] its counter of earlier versions; ARGV max failures, window
- * ms, stale attempt ms, attempt id → {1 admitted | 0 refused, ms left in the window, 1 refused
- * for attempts in flight | 0 otherwise}
+ * KEYS[1] the account's hash, KEYS[2] its counter of earlier versions, KEYS[3] its hash under the
+ * accepted secret (read only, when ARGV[5] is `1`); ARGV max failures, window ms, stale attempt
+ * ms, attempt id, `1`|`0` → {1 admitted | 0 refused, ms until the failures that refuse it fall
+ * below the maximum (the window's end), 1 refused for attempts in flight | 0 otherwise}
  */
 const ADMIT = `${NOW}
 local key, legacy = KEYS[1], KEYS[2]
@@ -103,10 +113,26 @@ for i = 1, #fields, 2 do
   end
 end
 if rewrite then redis.call('HSET', key, 'f', failed) end
+local otherFailed, otherInFlight, otherTtl = 0, 0, windowMs
+if ARGV[5] == '1' and redis.call('TYPE', KEYS[3]).ok == 'hash' then
+  otherTtl = redis.call('PTTL', KEYS[3])
+  if otherTtl <= 0 then otherTtl = windowMs end
+  local other = redis.call('HGETALL', KEYS[3])
+  for i = 1, #other, 2 do
+    local name, value = other[i], tonumber(other[i + 1])
+    if name == 'f' then
+      otherFailed = otherFailed + math.max(0, math.floor(value or 0))
+    elseif value == nil or now - value >= staleMs then
+      otherFailed = otherFailed + 1
+    else
+      otherInFlight = otherInFlight + 1
+    end
+  end
+end
 local admitted, busy = 0, 0
-if failed >= max then
+if failed + otherFailed >= max then
   busy = 0
-elseif failed + inFlight >= max then
+elseif failed + otherFailed + inFlight + otherInFlight >= max then
   busy = 1
 else
   redis.call('HSET', key, 'a:' .. ARGV[4], now)
@@ -116,12 +142,23 @@ if redis.call('EXISTS', key) == 1 then
   if ttl <= 0 then ttl = windowMs end
   redis.call('PEXPIRE', key, ttl)
 end
-return {admitted, ttl, busy}
+-- refused for failures: until enough of them expire. Neither side alone reaching the maximum,
+-- the first of the two windows to end brings the sum below it
+local left = ttl
+if failed < max then
+  if otherFailed >= max or failed == 0 then
+    left = otherTtl
+  elseif otherFailed > 0 then
+    left = math.min(ttl, otherTtl)
+  end
+end
+return {admitted, left, busy}
 `;
 
 /**
- * KEYS[1] the account's hash; ARGV attempt id, outcome, stale attempt ms → 1 settled | 0 not
- * (its window ended, or the attempt was stale: counted as a failure)
+ * KEYS[1] the account's hash, KEYS[2] its hash under the accepted secret (a success clears its
+ * failures too, when ARGV[4] is `1`); ARGV attempt id, outcome, stale attempt ms, `1`|`0` → 1
+ * settled | 0 not (its window ended, or the attempt was stale: counted as a failure)
  */
 const SETTLE = `${NOW}
 local key, field = KEYS[1], 'a:' .. ARGV[1]
@@ -135,11 +172,19 @@ if stale or ARGV[2] == 'failed' then
   redis.call('HINCRBY', key, 'f', 1)
 elseif ARGV[2] == 'succeeded' then
   redis.call('HDEL', key, 'f')
+  if ARGV[4] == '1' and redis.call('TYPE', KEYS[2]).ok == 'hash' then
+    local otherTtl = redis.call('PTTL', KEYS[2])
+    redis.call('HDEL', KEYS[2], 'f')
+    if otherTtl > 0 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], otherTtl) end
+  end
 end
 if ttl > 0 and redis.call('EXISTS', key) == 1 then redis.call('PEXPIRE', key, ttl) end
 if stale then return 0 end
 return 1
 `;
+
+/** the HKDF label of the key of the account keys' MAC (`keyMac`, `acceptedKeyMac`) */
+export const LOGIN_THROTTLE_LABEL = 'shardgate/login-throttle/v1';
 
 /** the breaker every Redis call of this instance passes (cache/read-cache.ts uses it too) */
 const BREAKER = 'redis';
@@ -149,12 +194,21 @@ interface ThrottleCommands {
   loginAdmit(
     key: string,
     legacyKey: string,
+    acceptedKey: string,
     maxFailures: number,
     windowMs: number,
     staleAttemptMs: number,
     attemptId: string,
+    withAccepted: '1' | '0',
   ): Promise<[number, number, number]>;
-  loginSettle(key: string, attemptId: string, outcome: LoginOutcome, staleAttemptMs: number): Promise<number>;
+  loginSettle(
+    key: string,
+    acceptedKey: string,
+    attemptId: string,
+    outcome: LoginOutcome,
+    staleAttemptMs: number,
+    withAccepted: '1' | '0',
+  ): Promise<number>;
 }
 
 export interface RedisLoginThrottleOptions {
@@ -164,6 +218,11 @@ export interface RedisLoginThrottleOptions {
   metrics: Metrics;
   /** pseudonymises tenant + email into the key (e.g. nodeDerivedMac of the server secret) */
   keyMac: DerivedMac;
+  /**
+   * the same under SHARDGATE_JWT_SECRET_ACCEPTED (key rotation): the account's count under it is
+   * read with this one's, never written
+   */
+  acceptedKeyMac?: DerivedMac;
   policy?: LoginThrottlePolicy;
   /** hard ceiling per command; the breaker's call_timeout_ms normally abandons the call first */
   commandTimeoutMs?: number;
@@ -180,6 +239,7 @@ export class RedisLoginThrottle implements LoginThrottle {
   private readonly breakers: BreakerRegistry;
   private readonly logger: Logger;
   private readonly keyMac: DerivedMac;
+  private readonly acceptedKeyMac: DerivedMac | undefined;
   private readonly policy: LoginThrottlePolicy;
   private readonly decisions;
   private readonly warnings: WarnLimiter;
@@ -190,6 +250,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     logger,
     metrics,
     keyMac,
+    acceptedKeyMac,
     policy = LOGIN_THROTTLE_POLICY,
     commandTimeoutMs = 1000,
     warnEveryMs = 60_000,
@@ -198,12 +259,13 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter
     this.redis.on('error', () => {});
-    this.redis.defineCommand('loginAdmit', { numberOfKeys: 2, lua: ADMIT });
-    this.redis.defineCommand('loginSettle', { numberOfKeys: 1, lua: SETTLE });
+    this.redis.defineCommand('loginAdmit', { numberOfKeys: 3, lua: ADMIT });
+    this.redis.defineCommand('loginSettle', { numberOfKeys: 2, lua: SETTLE });
     this.commands = this.redis as unknown as ThrottleCommands;
     this.breakers = breakers;
     this.logger = logger.child({ component: 'login-throttle' });
     this.keyMac = keyMac;
+    this.acceptedKeyMac = acceptedKeyMac;
     this.policy = policy;
     this.warnings = new WarnLimiter(this.logger, warnEveryMs, now);
     this.decisions = metrics.counter({
@@ -214,7 +276,10 @@ export class RedisLoginThrottle implements LoginThrottle {
   }
 
   async admit(account: LoginAccount): Promise<LoginAdmission> {
-    const { key, legacyKey } = await this.keys(account);
+    const { key, legacyKey, acceptedKey } = await this.keys(account);
+    // without an accepted secret the script reads no third key: its own, in the same slot, stands in
+    const other = acceptedKey ?? key;
+    const withAccepted = acceptedKey === undefined ? '0' : '1';
     const attemptId = crypto.randomUUID();
     const { maxFailures, windowMs, staleAttemptMs } = this.policy;
     let reply: [number, number, number];
@@ -222,7 +287,16 @@ export class RedisLoginThrottle implements LoginThrottle {
     try {
       reply = await this.call(() => {
         sent = true;
-        return this.commands.loginAdmit(key, legacyKey, maxFailures, windowMs, staleAttemptMs, attemptId);
+        return this.commands.loginAdmit(
+          key,
+          legacyKey,
+          other,
+          maxFailures,
+          windowMs,
+          staleAttemptMs,
+          attemptId,
+          withAccepted,
+        );
       });
     } catch (error) {
       // an admission given up on (the call timeout) may still run: a frozen Redis runs it when it
@@ -244,7 +318,9 @@ export class RedisLoginThrottle implements LoginThrottle {
       attempt: {
         settle: async (outcome) => {
           try {
-            await this.call(() => this.commands.loginSettle(key, attemptId, outcome, staleAttemptMs));
+            await this.call(() =>
+              this.commands.loginSettle(key, other, attemptId, outcome, staleAttemptMs, withAccepted),
+            );
           } catch (error) {
             // left in flight: counted as a failure once stale (policy.staleAttemptMs)
             this.unavailable(`settle ${outcome}`, error);
@@ -280,12 +356,23 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.redis.disconnect();
   }
 
-  private async keys({ tenantId, email }: LoginAccount): Promise<{ key: string; legacyKey: string }> {
-    const mac = await this.keyMac.sign(new TextEncoder().encode(`${tenantId}\u0000${email}`));
-    const hex = Array.from(mac.subarray(0, MAC_HEX_CHARS / 2), (b) => b.toString(16).padStart(2, '0')).join(
-      '',
-    );
-    return { key: `sg:{${tenantId}}:_login:h:${hex}`, legacyKey: `sg:{${tenantId}}:_login:${hex}` };
+  private async keys({
+    tenantId,
+    email,
+  }: LoginAccount): Promise<{ key: string; legacyKey: string; acceptedKey?: string }> {
+    const data = new TextEncoder().encode(`${tenantId}\u0000${email}`);
+    const hexOf = async (keyMac: DerivedMac) =>
+      Array.from((await keyMac.sign(data)).subarray(0, MAC_HEX_CHARS / 2), (b) =>
+        b.toString(16).padStart(2, '0'),
+      ).join('');
+    const hex = await hexOf(this.keyMac);
+    const acceptedKey =
+      this.acceptedKeyMac && `sg:{${tenantId}}:_login:h:${await hexOf(this.acceptedKeyMac)}`;
+    return {
+      key: `sg:{${tenantId}}:_login:h:${hex}`,
+      legacyKey: `sg:{${tenantId}}:_login:${hex}`,
+      acceptedKey,
+    };
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * Builds the data path of a Node process in cluster mode: one mysql2 pool per database node
  * (MysqlNodeSet), the shard router following `shards/*` in the live config with a breaker per
- * node, SqlDataAccess over it, argon2id password hashing, member JWTs and consistency tokens.
+ * node, SqlDataAccess over it, argon2id password hashing, member JWTs and consistency tokens
+ * (signed with SHARDGATE_JWT_SECRET, also verified with SHARDGATE_JWT_SECRET_ACCEPTED when set).
  * `close()` stops the lag probes and ends the pools.
  */
 
@@ -29,7 +30,13 @@ import { SqlDataAccess } from './sql-data-access.js';
 export interface DataServices {
   services: Pick<
     Services,
-    'data' | 'passwords' | 'memberTokens' | 'consistencyTokens' | 'requestFingerprints' | 'replication'
+    | 'data'
+    | 'passwords'
+    | 'memberTokens'
+    | 'consistencyTokens'
+    | 'requestFingerprints'
+    | 'acceptedRequestFingerprints'
+    | 'replication'
   >;
   router: ShardRouter<MysqlSession>;
   close(): Promise<void>;
@@ -56,6 +63,8 @@ export function createDataServices({
 }): DataServices {
   const secret = env.SHARDGATE_JWT_SECRET;
   if (!secret) throw new Error('SHARDGATE_JWT_SECRET is required');
+  // key rotation: verifies, never signs (parseEnv made sure it differs from the secret)
+  const acceptedSecret = env.SHARDGATE_JWT_SECRET_ACCEPTED;
   const nodes = new MysqlNodeSet({
     user: env.SHARDGATE_DB_USER,
     password: (name) => shardPassword(env, name, processEnv),
@@ -71,14 +80,19 @@ export function createDataServices({
       passwords: new Argon2Hasher(),
       // node:crypto variants: same keys and tokens as the Web Crypto defaults, no thread-pool job
       // per MAC or seal
-      memberTokens: new JwtMemberTokens({ secret, jws: nodeHs256Jws }),
+      memberTokens: new JwtMemberTokens({ secret, acceptedSecret, jws: nodeHs256Jws }),
       consistencyTokens: new SealedConsistencyTokens({
         secret,
+        acceptedSecret,
         cipher: nodeDerivedCipher,
         mac: nodeDerivedMac,
         issue: env.SHARDGATE_CONSISTENCY_TOKENS,
       }),
       requestFingerprints: nodeDerivedMac({ secret, label: REQUEST_FINGERPRINT_LABEL }),
+      acceptedRequestFingerprints:
+        acceptedSecret === undefined
+          ? undefined
+          : nodeDerivedMac({ secret: acceptedSecret, label: REQUEST_FINGERPRINT_LABEL }),
     },
     router,
     async close() {

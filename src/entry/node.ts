@@ -8,7 +8,7 @@ import { createServer, type ServerOptions } from 'node:http';
 import { hostname } from 'node:os';
 import { getRequestListener, type HttpBindings, serve } from '@hono/node-server';
 import { BODY_LIMIT_BYTES, createApp } from '../app.js';
-import { RedisLoginThrottle } from '../auth/redis-login-throttle.js';
+import { LOGIN_THROTTLE_LABEL, RedisLoginThrottle } from '../auth/redis-login-throttle.js';
 import { CacheEpochRetirer } from '../cache/cache-epoch.js';
 import { etcdEpochWrite } from '../cache/etcd-cache-epoch.js';
 import { ReadCache } from '../cache/read-cache.js';
@@ -144,7 +144,12 @@ const loginThrottle = new RedisLoginThrottle({
   logger,
   metrics,
   // loadEnv required the secret; its own label keeps these MACs apart from every token's
-  keyMac: nodeDerivedMac({ secret: env.SHARDGATE_JWT_SECRET!, label: 'shardgate/login-throttle/v1' }),
+  keyMac: nodeDerivedMac({ secret: env.SHARDGATE_JWT_SECRET!, label: LOGIN_THROTTLE_LABEL }),
+  // key rotation: the counts under the other secret of a rolling change are read too
+  acceptedKeyMac:
+    env.SHARDGATE_JWT_SECRET_ACCEPTED === undefined
+      ? undefined
+      : nodeDerivedMac({ secret: env.SHARDGATE_JWT_SECRET_ACCEPTED, label: LOGIN_THROTTLE_LABEL }),
 });
 
 const docs = swaggerUiFiles();

@@ -26,6 +26,14 @@
  * back, so the same key may be sent again. Keys are kept a day (IDEMPOTENCY_RETENTION_MS):
  * every so often a stored answer also deletes up to PURGE_BATCH expired keys of the tenant.
  * Without the header nothing here runs beyond one header lookup.
+ *
+ * Key rotation: fingerprints and a registration's digest are made with the current secret's key
+ * (`requestFingerprints`); a key stored under the accepted secret's (`acceptedRequestFingerprints`,
+ * SHARDGATE_JWT_SECRET_ACCEPTED) matches as well: its fingerprint is compared with the retry's
+ * under that key, and a registration's key is looked for under the current digest, then under
+ * that one. Without it, a retry that met an instance on the other side of a secret change was told
+ * 422 "another request" (a client that obeyed wrote twice) or, for a registration, 409
+ * `email_taken`.
  */
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv, Services } from '../app-env.js';
@@ -170,7 +178,11 @@ function canonicalBody(text: string): string {
  * address, so it still finds its key. A body without an address (no route sends one here) keeps
  * `-`. `email` is the address, for the login throttle of a repeat (see `idempotentWrite`).
  */
-async function anonymousScope(mac: DerivedMac, text: string): Promise<{ scope: string; email?: string }> {
+async function anonymousScope(
+  mac: DerivedMac,
+  text: string,
+  accepted: DerivedMac | undefined,
+): Promise<{ scope: string; acceptedScope?: string; email?: string }> {
   let email: unknown;
   try {
     email = (JSON.parse(text) as { email?: unknown } | null)?.email;
@@ -178,7 +190,9 @@ async function anonymousScope(mac: DerivedMac, text: string): Promise<{ scope: s
     return { scope: '-' };
   }
   if (typeof email !== 'string') return { scope: '-' };
-  return { scope: `-${(await fingerprintOf(mac, `email\n${normaliseEmail(email)}`)).slice(0, 22)}`, email };
+  const scopeOf = async (m: DerivedMac) =>
+    `-${(await fingerprintOf(m, `email\n${normaliseEmail(email)}`)).slice(0, 22)}`;
+  return { scope: await scopeOf(mac), acceptedScope: accepted && (await scopeOf(accepted)), email };
 }
 
 /**
@@ -188,6 +202,27 @@ async function anonymousScope(mac: DerivedMac, text: string): Promise<{ scope: s
 async function fingerprintOf(mac: DerivedMac, text: string): Promise<string> {
   const digest = await mac.sign(new TextEncoder().encode(text));
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Whether a stored fingerprint is the one of this request (`fingerprint`, made under the current
+ * key): else the one made under the accepted secret's key (a rotation), each also in the form of
+ * a key stored before no body was taken for `{}` (no body fingerprinted as the empty string).
+ */
+async function sameRequest(
+  stored: string,
+  fingerprint: string,
+  request: string,
+  body: string,
+  services: Pick<Services, 'requestFingerprints' | 'acceptedRequestFingerprints'>,
+): Promise<boolean> {
+  if (stored === fingerprint) return true;
+  const accepted = services.acceptedRequestFingerprints;
+  if (accepted && stored === (await fingerprintOf(accepted, request + body))) return true;
+  if (body !== '{}') return false;
+  for (const mac of accepted ? [services.requestFingerprints, accepted] : [services.requestFingerprints])
+    if (stored === (await fingerprintOf(mac, request))) return true;
+  return false;
 }
 
 /** the name a claim of this process leaves on the key's row: `<instance id> <its start time>` */
@@ -301,14 +336,26 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const principal = c.get('principal');
   const text = await c.req.text();
   // keys are per member: another member's key is another key
-  const anonymous = principal ? undefined : await anonymousScope(services.requestFingerprints, text);
+  const accepted = services.acceptedRequestFingerprints;
+  const anonymous = principal
+    ? undefined
+    : await anonymousScope(services.requestFingerprints, text, accepted);
   const key = `${principal?.memberId ?? anonymous?.scope}/${given}`;
   const request = `${c.req.method}\n${c.req.path}\n`;
   const body = canonicalBody(text);
   const fingerprint = await fingerprintOf(services.requestFingerprints, request + body);
-  const found = await services.data.read(tenant, { from: 'master' }, (repos) =>
-    repos.idempotency.find(key, expiredBefore(new Date())),
-  );
+  // a registration's key filed by an instance on the other side of a secret change is under the
+  // accepted secret's digest of its address: looked for there when not found under this one's.
+  // (Two first attempts racing on both sides of the change claim two keys; the address's
+  // uniqueness then answers the later one 409 `email_taken`, still one member.)
+  const keys = anonymous?.acceptedScope ? [key, `${anonymous.acceptedScope}/${given}`] : [key];
+  const found = await services.data.read(tenant, { from: 'master' }, async (repos) => {
+    for (const k of keys) {
+      const record = await repos.idempotency.find(k, expiredBefore(new Date()));
+      if (record) return record;
+    }
+    return undefined;
+  });
   if (found.value) {
     // a replay is still a request of this token: one revoked since (password changed) gets 401
     if (principal) {
@@ -322,10 +369,7 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
     // differing body counts as a failed login (an equal one counts nothing).
     const attempt = anonymous?.email === undefined ? undefined : await admitRepeat(c, anonymous.email);
     // a key stored before no body was taken for `{}` fingerprinted no body as the empty string
-    const same =
-      found.value.fingerprint === fingerprint ||
-      (body === '{}' &&
-        found.value.fingerprint === (await fingerprintOf(services.requestFingerprints, request)));
+    const same = await sameRequest(found.value.fingerprint, fingerprint, request, body, services);
     await attempt?.settle(same ? 'undecided' : 'failed');
     return answerFrom(c, found.value, same);
   }

@@ -286,3 +286,46 @@ describe.each(implementations)('consistency tokens (%s)', (_name, crypto) => {
     });
   });
 });
+
+describe.each(implementations)('consistency tokens across a secret rotation (%s)', (_name, crypto) => {
+  const other = 'the-other-secret-of-a-rotation-of-32-characters';
+  const before = new SealedConsistencyTokens({ secret: other, ...crypto });
+  const after = new SealedConsistencyTokens({ secret, acceptedSecret: other, ...crypto });
+
+  it('opens a v2 token sealed under the accepted secret, with its tenant check', async () => {
+    const token = await before.sign(position, tenant);
+    expect(await after.verify(token, tenant)).toEqual({ ok: true, position });
+    expect(await after.verify(token, 'other-tenant')).toMatchObject({ ok: true, position: undefined });
+    // and the other way round: phase one accepts the next secret's tokens
+    const phaseOne = new SealedConsistencyTokens({ secret: other, acceptedSecret: secret, ...crypto });
+    expect(await phaseOne.verify(await after.sign(position, tenant), tenant)).toEqual({ ok: true, position });
+  });
+
+  it('verifies a v1 token signed under the accepted secret', async () => {
+    const token = await signV1({ s: 'shard-1', f: 'mariadb', g: '0-11-42' }, other);
+    expect(await after.verify(token, tenant)).toEqual({ ok: true, position });
+    expect(
+      await after.verify(
+        await new SealedConsistencyTokens({ secret: other, ...crypto, issue: 'v1' }).sign(position, tenant),
+        tenant,
+      ),
+    ).toEqual({ ok: true, position });
+  });
+
+  it('issues under the current secret only, and refuses a token no configured secret made', async () => {
+    const issued = await after.sign(position, tenant);
+    expect(await before.verify(issued, tenant)).toEqual({ ok: false, reason: 'bad signature' });
+    expect(await new SealedConsistencyTokens({ secret, ...crypto }).verify(issued, tenant)).toEqual({
+      ok: true,
+      position,
+    });
+    const third = new SealedConsistencyTokens({ secret: `${other}x`, ...crypto });
+    expect(await after.verify(await third.sign(position, tenant), tenant)).toEqual({
+      ok: false,
+      reason: 'bad signature',
+    });
+    expect(
+      await after.verify(await signV1({ s: 'shard-1', f: 'mariadb', g: '0-11-42' }, `${other}x`), tenant),
+    ).toEqual({ ok: false, reason: 'bad signature' });
+  });
+});

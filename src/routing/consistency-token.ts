@@ -23,6 +23,16 @@
  * (src/crypto/derived-mac.ts). Clients hold such tokens and tokens do not expire (a GTID position
  * stays meaningful); a v1 token names no tenant, so it is a floor for any tenant of its shard.
  *
+ * Key rotation: tokens are signed and sealed under `secret` only; `acceptedSecret`
+ * (SHARDGATE_JWT_SECRET_ACCEPTED) opens a v2 token and verifies a v1 token the current key does
+ * not, so a token issued by an instance on the other side of a rolling secret change is honoured.
+ * A token that no configured secret opens stays a 400, as a forged one: the two cannot be told
+ * apart (no key id is in a token, and one would be the forger's to write), and ignoring every
+ * token that does not open would hide a client's bug (a cut or mangled header) behind reads
+ * without their floor. A client holding a token from before the secret it was made under was
+ * dropped is told to drop it (`invalid_consistency_token`); the rotation procedure keeps that
+ * secret accepted long enough (docs/configuration.md).
+ *
  * The Node entry passes the node:crypto implementations (`nodeDerivedCipher`, `nodeDerivedMac`:
  * same keys, same tokens, no thread-pool job); the defaults are runtime-neutral Web Crypto.
  * `verify` never throws: a token that is too long, not of a format, sealed or signed with another
@@ -65,15 +75,20 @@ export type IssuedTokenVersion = 'v1' | 'v2';
 export class SealedConsistencyTokens implements ConsistencyTokens {
   private readonly cipher: DerivedCipher;
   private readonly mac: DerivedMac;
+  /** the keys of `acceptedSecret`, tried after the current ones */
+  private readonly accepted: { cipher: DerivedCipher; mac: DerivedMac } | undefined;
   private readonly issue: IssuedTokenVersion;
 
   constructor({
     secret,
+    acceptedSecret,
     cipher = webCryptoDerivedCipher,
     mac = webCryptoDerivedMac,
     issue = 'v2',
   }: {
     secret: string;
+    /** a second secret whose tokens are verified, never issued (key rotation) */
+    acceptedSecret?: string;
     /**
      * `v1` during a rolling upgrade from a release that knows only v1 (SHARDGATE_CONSISTENCY_TOKENS):
      * an instance of that release answers a v2 token 400, and HAProxy sends a client's reads to
@@ -87,6 +102,13 @@ export class SealedConsistencyTokens implements ConsistencyTokens {
   }) {
     this.cipher = cipher({ secret, label: LABEL_V2 });
     this.mac = mac({ secret, label: LABEL_V1 });
+    this.accepted =
+      acceptedSecret === undefined
+        ? undefined
+        : {
+            cipher: cipher({ secret: acceptedSecret, label: LABEL_V2 }),
+            mac: mac({ secret: acceptedSecret, label: LABEL_V1 }),
+          };
     this.issue = issue;
   }
 
@@ -126,7 +148,8 @@ export class SealedConsistencyTokens implements ConsistencyTokens {
     const sealed = base64UrlToBytes(text);
     if (!sealed) return { ok: false, reason: 'not a consistency token' };
     // too short, another key, altered: all alike (DerivedCipher.open)
-    const plain = await this.cipher.open(sealed, V2_AAD);
+    const plain =
+      (await this.cipher.open(sealed, V2_AAD)) ?? (await this.accepted?.cipher.open(sealed, V2_AAD));
     if (!plain) return { ok: false, reason: 'bad signature' };
     const payload = parsePayload(plain);
     if (!payload) return { ok: false, reason: 'bad payload' };
@@ -142,7 +165,8 @@ export class SealedConsistencyTokens implements ConsistencyTokens {
     const mac = base64UrlToBytes(macText);
     if (!payloadBytes || !mac || mac.length !== 32) return { ok: false, reason: 'not a consistency token' };
     // constant-time comparison (DerivedMac.verify)
-    if (!(await this.mac.verify(encoder.encode(`${V1}.${payloadText}`), mac)))
+    const signed = encoder.encode(`${V1}.${payloadText}`);
+    if (!(await this.mac.verify(signed, mac)) && !(await this.accepted?.mac.verify(signed, mac)))
       return { ok: false, reason: 'bad signature' };
     const payload = parsePayload(payloadBytes);
     if (!payload) return { ok: false, reason: 'bad payload' };
