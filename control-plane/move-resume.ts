@@ -143,7 +143,7 @@ export async function resumeMove(
         ctx.out(
           `its rows on shard ${record.to} were verified before it stopped; what is left is deleting them on ${record.from}`,
         );
-        await waitForInstances(ctx, revision, waitMs);
+        await waitForInstances(ctx, revision, waitMs, id);
         // killed before it restored the status: restored now (a status set by hand since stays)
         if (entry.status === moving && record.status !== moving) {
           const last = await putPlacement(ctx, id, switched, { shard: record.to, status: record.status });
@@ -174,7 +174,7 @@ export async function resumeMove(
         ctx.out(
           `tenant ${id}'s entry was changed since the switch (now ${entry.status}); its rows on both shards are the same, so it keeps that status and the rows on ${record.from} go`,
         );
-        await waitForInstances(ctx, revision, waitMs);
+        await waitForInstances(ctx, revision, waitMs, id);
         p.original = entry.status;
       }
       await dropSource(ctx, p);

@@ -195,7 +195,7 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
       refused = { since: Date.now(), atMost: false };
       const revision = await putPlacement(ctx, id, now, moving);
       done.statusWritten = true;
-      const n = await waitForInstances(ctx, revision, waitMs);
+      const n = await waitForInstances(ctx, revision, waitMs, id);
       ctx.out(
         `tenant ${id}: ${now.status} -> ${moving.status} on shard ${from} while it moves (writes answer 423); revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`,
       );
@@ -264,7 +264,7 @@ export async function finishSwitch(
 ): Promise<void> {
   const { id, from, to, waitMs } = p;
   try {
-    const n = await waitForInstances(ctx, revision, waitMs);
+    const n = await waitForInstances(ctx, revision, waitMs, id);
     const applied = `revision ${revision}, applied by ${n} instance${n === 1 ? '' : 's'}`;
     ctx.out(
       resumed

@@ -131,16 +131,32 @@ export async function withMoveMarkKept<T>(
   }
 }
 
-/** Wait until every instance registered in etcd reports a config revision of at least `revision`. */
-export async function waitForInstances(ctx: CtlContext, revision: number, waitMs: number): Promise<number> {
+/**
+ * Wait until every instance registered in etcd reports a config revision of at least `revision`,
+ * and none lists tenant `tenant`'s entry among those it rejects (instance-registration.ts): such
+ * an instance keeps the entry's last good value, the tenant on its old shard (a shard or
+ * `passwordEnv` it cannot use that the CLI can), and would write there after the switch.
+ */
+export async function waitForInstances(
+  ctx: CtlContext,
+  revision: number,
+  waitMs: number,
+  tenant: string,
+): Promise<number> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const instances = loadState(await readPrefix(ctx)).snapshot.instances;
-    const behind = [...instances].filter(([, i]) => i.configRevision < revision);
+    const behind = [...instances].flatMap(([id, i]) =>
+      i.configRevision < revision
+        ? [`${id} (at revision ${i.configRevision})`]
+        : i.rejectedTenants?.includes(tenant) || i.rejectedTenantsTruncated === true
+          ? [`${id} (rejects the entry of tenant ${tenant}, or more entries than it lists)`]
+          : [],
+    );
     if (behind.length === 0) return instances.size;
     if (Date.now() >= deadline) {
       throw new UserError(
-        `instance${behind.length > 1 ? 's' : ''} ${behind.map(([id, i]) => `${id} (at revision ${i.configRevision})`).join(', ')} did not apply revision ${revision} within ${waitMs} ms`,
+        `instance${behind.length > 1 ? 's' : ''} ${behind.join(', ')} did not apply revision ${revision} within ${waitMs} ms`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));

@@ -222,7 +222,11 @@ describe('tenants delete-rows', () => {
    * With `appliesBarrier`, it reports the revision of each put of runtime/barrier as a real
    * instance would once it applied it; without, it stays where it is (an instance behind).
    */
-  async function standInInstance(instance: string, configRevision: number, { appliesBarrier = false } = {}) {
+  async function standInInstance(
+    instance: string,
+    configRevision: number,
+    { appliesBarrier = false, rejectedTenants = [] as string[] } = {},
+  ) {
     const etcd = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
     const lease = etcd.lease(30);
     const register = (revision: number) =>
@@ -233,6 +237,7 @@ describe('tenants delete-rows', () => {
             url: 'http://127.0.0.1:9',
             configRevision: revision,
             startedAt: new Date().toISOString(),
+            ...(rejectedTenants.length > 0 ? { rejectedTenants } : {}),
           }),
         )
         .exec();
@@ -283,7 +288,7 @@ describe('tenants delete-rows', () => {
       expect(refused.code, refused.stderr).toBe(1);
       expect(refused.stderr).toMatch(
         new RegExp(
-          `instance\\(s\\) ${instance} \\(at revision \\d+\\), ${rejected} \\(its registration is rejected: url: must be http\\(s\\)://host:port[^)]*\\) have not applied revision (\\d+) \\(a barrier put after the removal of tenant ${id}\\) 10 s on: one that has not applied the removal could write the tenant's rows after they are deleted; nothing deleted`,
+          `instance\\(s\\) ${instance} \\(at revision \\d+\\), ${rejected} \\(its registration is rejected: url: must be http\\(s\\)://host:port[^)]*\\), 10 s after revision (\\d+) \\(a barrier put once tenant ${id} was off shard shard-1\\): one that has not applied that revision, or rejects the tenant's entry, could write its rows after they are deleted; nothing deleted`,
         ),
       );
       const barrier = JSON.parse(etcdGet('runtime/barrier')!);
@@ -323,6 +328,34 @@ describe('tenants delete-rows', () => {
     } finally {
       await lagging.gone();
     }
+    const done = await ctlAsync(['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'], stackEnv());
+    expect([done.code, done.stderr]).toEqual([0, '']);
+  }, 60_000);
+
+  it('refuses while an instance that applied the barrier lists the tenant among the entries it rejects (it may serve its last good value)', async () => {
+    const id = uniqueTenantId('delrows-rejecting');
+    await createTenant(id, 'shard-1');
+    await registerAndLogin(id, 'fa@example.com');
+    // the entry placed on shard-2, which this instance could not take (a shard whose passwordEnv
+    // it lacks): it keeps serving the tenant on shard-1, as the CLI cannot see
+    etcdPut(`tenants/${id}`, '{"shard":"shard-2","status":"active"}');
+    const instance = `zz-rejecting-${id.slice(-8)}`;
+    const rejecting = await standInInstance(instance, 1, { appliesBarrier: true, rejectedTenants: [id] });
+    try {
+      const refused = await ctlAsync(
+        ['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'],
+        stackEnv(),
+      );
+      // before (a review): it reported the barrier's revision, and shard-1's rows went
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(
+        `instance(s) ${instance} (rejects the entry of tenant ${id}: it may serve its last good value), 10 s after revision `,
+      );
+      expect((await rowsOf(id)).members).toBe(1);
+    } finally {
+      await rejecting.gone();
+    }
+    etcdDel(`tenants/${id}`);
     const done = await ctlAsync(['tenants', 'delete-rows', id, '--shard', 'shard-1', '--yes'], stackEnv());
     expect([done.code, done.stderr]).toEqual([0, '']);
   }, 60_000);

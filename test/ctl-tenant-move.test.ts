@@ -549,6 +549,42 @@ describe('shardgate-ctl tenants move', () => {
       { timeoutMs: 5000, what: 'the tenant writable again' },
     );
   });
+  it("counts an instance that rejects the tenant's entry as one that has not applied it, and does not switch", async () => {
+    const tenant = await newTenant('move-rejecting');
+    await registerAndLogin(tenant, 'a@example.com');
+    // it reports every revision, but keeps the tenant's last good entry (a shard or passwordEnv
+    // it cannot use that the CLI can), so it would go on writing on shard-1
+    const instance = `zz-rejecting-${tenant.slice(-8)}`;
+    const etcd = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    const lease = etcd.lease(30);
+    await lease
+      .put(`${PREFIX}instances/${instance}`)
+      .value(
+        JSON.stringify({
+          url: 'http://127.0.0.1:9',
+          configRevision: 1e12,
+          startedAt: new Date().toISOString(),
+          rejectedTenants: [tenant],
+        }),
+      )
+      .exec();
+    let r: Awaited<ReturnType<typeof ctlAsync>>;
+    try {
+      r = await ctlAsync(['tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '1000'], ENV);
+    } finally {
+      await lease.revoke().catch(() => {});
+      etcd.close();
+    }
+    // before (a review): it passed, and the rows on shard-1 were deleted under it
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain(
+      `instance ${instance} (rejects the entry of tenant ${tenant}, or more entries than it lists) did not apply revision `,
+    );
+    expect(entry(tenant)?.shard).toBe('shard-1');
+    expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(1);
+    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(0);
+  });
+
   it('refuses a move to a shard whose replica is not replicating before it changes anything', async () => {
     // before: the move set the tenant readonly, copied, waited --wait-ms for the replica, then
     // undid it all, refusing the tenant's writes with 423 the whole time

@@ -96,8 +96,10 @@ const BARRIER_ATTEMPTS = 5;
  * reports it too, since the barrier, unlike the entry's delete, is a key. So the wait holds
  * however the entry went (`tenants remove`, etcdctl, `config apply`) and whatever came before it
  * (a removal record left from an earlier removal of the id is not trusted). A registration the
- * config schema rejects cannot be judged and is waited on, and refused, as one behind. Not covered:
- * an instance cut off from etcd long enough to lose its registration (README, "Taking a tenant off").
+ * config schema rejects cannot be judged and is waited on, and refused, as one behind, as is one
+ * that lists the tenant's entry among those it rejects (instance-registration.ts). Not covered:
+ * an instance cut off from etcd long enough to lose its registration (docs/operations.md, "Taking a
+ * tenant off").
  */
 async function waitUntilEveryInstanceApplied(ctx: CtlContext, id: string, shardId: string): Promise<void> {
   const barrier = await putBarrier(ctx, id, shardId);
@@ -109,6 +111,18 @@ async function waitUntilEveryInstanceApplied(ctx: CtlContext, id: string, shardI
       ...[...state.snapshot.instances]
         .filter(([, info]) => info.configRevision < barrier)
         .map(([instance, info]) => `${instance} (at revision ${info.configRevision})`),
+      // applied it, but rejects the tenant's entry: it may serve its last good value, on this
+      // shard (a shard or passwordEnv it cannot use that the CLI can)
+      ...[...state.snapshot.instances]
+        .filter(
+          ([, info]) =>
+            info.configRevision >= barrier &&
+            (info.rejectedTenants?.includes(id) || info.rejectedTenantsTruncated === true),
+        )
+        .map(
+          ([instance, info]) =>
+            `${instance} (${info.rejectedTenantsTruncated && !info.rejectedTenants?.includes(id) ? 'rejects more tenant entries than it lists' : `rejects the entry of tenant ${id}`}: it may serve its last good value)`,
+        ),
       ...state.rejected
         .filter((r) => r.key.startsWith('instances/'))
         .map((r) => `${r.key.slice('instances/'.length)} (its registration is rejected: ${r.reason})`),
@@ -116,7 +130,7 @@ async function waitUntilEveryInstanceApplied(ctx: CtlContext, id: string, shardI
     if (behind.length === 0) return;
     if (Date.now() >= deadline) {
       throw new UserError(
-        `instance(s) ${behind.join(', ')} have not applied revision ${barrier} (a barrier put after the removal of tenant ${id}) ${REMOVAL_APPLIED_WAIT_MS / 1000} s on: one that has not applied the removal could write the tenant's rows after they are deleted; nothing deleted (check GET /health/config there, and run again once each has applied it or its registration is gone)`,
+        `instance(s) ${behind.join(', ')}, ${REMOVAL_APPLIED_WAIT_MS / 1000} s after revision ${barrier} (a barrier put once tenant ${id} was off shard ${shardId}): one that has not applied that revision, or rejects the tenant's entry, could write its rows after they are deleted; nothing deleted (check GET /health/config there, and run again once each has applied it or its registration is gone)`,
       );
     }
     await new Promise((r) => setTimeout(r, 200));

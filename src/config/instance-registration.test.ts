@@ -1,6 +1,7 @@
 import { EtcdLeaseInvalidError } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import { leaseLostReason } from './instance-registration.js';
+import { leaseLostReason, MAX_REJECTED_TENANTS, registrationValue } from './instance-registration.js';
+import { instanceSchema } from './schema.js';
 
 describe('leaseLostReason', () => {
   it("words etcd3's lease errors, not their garbled message", () => {
@@ -14,5 +15,24 @@ describe('leaseLostReason', () => {
       'etcd no longer holds the lease: expired or revoked',
     );
     expect(leaseLostReason(new Error('14 UNAVAILABLE: x'))).toBe('Error: 14 UNAVAILABLE: x');
+  });
+});
+
+describe('registrationValue', () => {
+  it('lists the rejected tenant ids only when there are some, sorted, at most 100, and says when it left some out', () => {
+    expect(JSON.parse(registrationValue('http://h:1', 7, 'T'))).toEqual({
+      url: 'http://h:1',
+      configRevision: 7,
+      startedAt: 'T',
+    });
+    expect(JSON.parse(registrationValue('http://h:1', 7, 'T', ['b', 'a', 'b']))).toMatchObject({
+      rejectedTenants: ['a', 'b'],
+    });
+    const many = Array.from({ length: MAX_REJECTED_TENANTS + 1 }, (_, i) => `t${String(i).padStart(3, '0')}`);
+    const value = JSON.parse(registrationValue('http://h:1', 7, 'T', many));
+    expect(value.rejectedTenants).toHaveLength(MAX_REJECTED_TENANTS);
+    expect(value.rejectedTenantsTruncated).toBe(true);
+    // what the CLI reads back
+    expect(instanceSchema.safeParse(value).success).toBe(true);
   });
 });

@@ -2,6 +2,11 @@
  * Registers this instance at `instances/<id>` under an etcd lease (CONTRACT.md §4): the key holds
  * `{url, configRevision, startedAt}` and disappears when the instance dies (lease TTL) or
  * deregisters on shutdown. `update()` rewrites it whenever the applied config revision moves.
+ * With it go the ids of the tenants whose directory entry this instance rejects
+ * (`rejectedTenants`, at most MAX_REJECTED_TENANTS, `rejectedTenantsTruncated` past that): it may
+ * serve such a tenant by an entry's last good value that the CLI cannot see (a shard whose
+ * `passwordEnv` it lacks, its own SHARDGATE_DB_HOSTS), so `tenants delete-rows` refuses while one
+ * names the id.
  * Failure mode: a lost lease (etcd down longer than the TTL) is replaced by a new one, retried
  * with backoff; the API keeps serving meanwhile.
  */
@@ -32,9 +37,30 @@ export function leaseLostReason(err: unknown): string {
     : 'etcd no longer holds the lease: expired or revoked';
 }
 
+/** how many rejected tenant ids a registration lists */
+export const MAX_REJECTED_TENANTS = 100;
+
+/** the registration's JSON value; the rejected ids sorted, listed only when there are any */
+export function registrationValue(
+  url: string,
+  configRevision: number,
+  startedAt: string,
+  rejectedTenants: readonly string[] = [],
+): string {
+  const ids = [...new Set(rejectedTenants)].sort();
+  return JSON.stringify({
+    url,
+    configRevision,
+    startedAt,
+    ...(ids.length > 0 ? { rejectedTenants: ids.slice(0, MAX_REJECTED_TENANTS) } : {}),
+    ...(ids.length > MAX_REJECTED_TENANTS ? { rejectedTenantsTruncated: true } : {}),
+  });
+}
+
 export class InstanceRegistration {
   private lease: Lease | undefined;
   private revision = 0;
+  private rejectedTenants: readonly string[] = [];
   private readonly startedAt: string;
   private stopped = false;
   private writing: Promise<void> = Promise.resolve();
@@ -51,20 +77,20 @@ export class InstanceRegistration {
     return `${this.opts.prefix}instances/${this.opts.instanceId}`;
   }
 
-  /** Record the config revision this instance has applied and publish it. */
-  update(configRevision: number): void {
-    if (configRevision === this.revision && this.lease) return;
+  /** Record the config revision this instance has applied, and the tenants it rejects, and publish them. */
+  update(configRevision: number, rejectedTenants: readonly string[] = []): void {
+    const same =
+      rejectedTenants.length === this.rejectedTenants.length &&
+      rejectedTenants.every((id, i) => id === this.rejectedTenants[i]);
+    if (configRevision === this.revision && same && this.lease) return;
     this.revision = configRevision;
+    this.rejectedTenants = [...rejectedTenants];
     this.writing = this.writing.then(() => this.write()).catch(() => {});
   }
 
   private async write(): Promise<void> {
     if (this.stopped) return;
-    const value = JSON.stringify({
-      url: this.opts.url,
-      configRevision: this.revision,
-      startedAt: this.startedAt,
-    });
+    const value = registrationValue(this.opts.url, this.revision, this.startedAt, this.rejectedTenants);
     try {
       if (!this.lease) {
         const lease = this.opts.client.lease(this.opts.ttlSeconds ?? 5);

@@ -313,6 +313,9 @@ export const instanceSchema = z.object({
   url: instanceUrlSchema,
   configRevision: z.number().int().min(0),
   startedAt: z.string(),
+  /** tenants whose directory entry the instance rejects (instance-registration.ts) */
+  rejectedTenants: z.array(z.string().max(300)).max(100).optional(),
+  rejectedTenantsTruncated: z.boolean().optional(),
 });
 export type InstanceInfo = z.infer<typeof instanceSchema>;
 

@@ -84,7 +84,14 @@ const writesInFlight = new WritesInFlight();
 reportAfterWrites(
   config,
   writesInFlight,
-  (revision) => registration.update(revision),
+  (revision) =>
+    registration.update(
+      revision,
+      config
+        .status()
+        .rejected.filter((r) => r.key.startsWith('tenants/'))
+        .map((r) => r.key.slice('tenants/'.length)),
+    ),
   (revision, held) =>
     logger.warn(
       { revision, held },
