@@ -5,8 +5,9 @@
  * which the blocked broker never closed: one more connection and consumer every ~2.5 s for as long
  * as the alarm lasted, no line in the log saying why, and the backlog published again once per
  * abandoned connection when it lifted (1,788 duplicates skipped for 400 mails). Now the worker
- * says it is blocked (log, `shardgate_amqp_publishing_blocked`), keeps its one connection, holds
- * the outbox, and sends every mail once after.
+ * says it is blocked (log, `shardgate_amqp_publishing_blocked`), keeps its two connections (one
+ * publishes, the other consumes and is not blocked), holds the outbox, delivers what is queued,
+ * and sends every mail once after.
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +29,25 @@ function rabbitmqctl(args: string[]): string {
     encoding: 'utf8',
     timeout: 30_000,
   });
+}
+
+/** the broker's state of each of the email worker's connections (running, blocking, blocked) */
+function workerConnectionStates(): string[] {
+  const pid = stackPid('email-worker');
+  const ports = new Set(
+    execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${topology.rabbitmq.port} )`], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((l) => l.includes(`pid=${pid},`))
+      .map((l) => /:(\d+)\s+\S+:\d+\s/.exec(l)?.[1]),
+  );
+  return rabbitmqctl(['list_connections', 'peer_port', 'state', '-q'])
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([port]) => ports.has(port))
+    .map(([, state]) => state ?? '')
+    .sort();
 }
 
 /** the email worker's established TCP connections to the broker */
@@ -63,9 +83,8 @@ afterAll(async () => {
 });
 
 describe('RabbitMQ blocks publishing (a memory alarm)', () => {
-  it('the worker keeps one connection, says it is blocked, holds the outbox, and sends each mail once after', async () => {
+  it('the worker keeps its connections, says it is blocked, holds the outbox, and sends each mail once after', async () => {
     const duplicatesBefore = await workerMetric('shardgate_mail_duplicates_skipped_total');
-    expect(workerBrokerConnections()).toBe(1);
     const emails = Array.from({ length: 5 }, (_, i) => `alarm-${i}-${tenant}@example.com`);
     try {
       rabbitmqctl(['set_vm_memory_high_watermark', 'absolute', '1']);
@@ -88,7 +107,11 @@ describe('RabbitMQ blocks publishing (a memory alarm)', () => {
         most = Math.max(most, workerBrokerConnections());
         await new Promise((r) => setTimeout(r, 1000));
       }
-      expect(most).toBe(1);
+      // one publishes (opened at its first publish), the other consumes
+      expect(most).toBe(2);
+      // the publishing one is blocked; the consuming one is read still (acks, cancels). Before,
+      // one connection did both, and the consumer stopped once the prefetch was used up
+      expect(workerConnectionStates()).toEqual(['blocked', 'running']);
       // held, not sent
       expect(mailsTo(new Set(emails))).toHaveLength(0);
     } finally {
@@ -107,6 +130,6 @@ describe('RabbitMQ blocks publishing (a memory alarm)', () => {
     expect(
       (await workerMetric('shardgate_mail_duplicates_skipped_total')) - duplicatesBefore,
     ).toBeLessThanOrEqual(emails.length);
-    expect(workerBrokerConnections()).toBe(1);
+    expect(workerBrokerConnections()).toBe(2);
   }, 90_000);
 });

@@ -64,7 +64,12 @@ const prefetch = 16;
 // rows per relay message = the largest delivery batch per shard: a batch message is delivered
 // in one transaction
 const MAILS_PER_BATCH = 8;
+// Two connections: the broker in a resource alarm stops reading a connection once it publishes
+// (acks, cancels and queue checks on it included), so the relay publishes on one of its own and
+// the consumer, which publishes only a failed mail's reroute, keeps taking and acking mails on
+// the other.
 const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger, prefetch });
+const publisher = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger });
 // Persistent SMTP sessions, one per mail of a batch until the batch commits: batches (per
 // shard) of up to 8 mails, two of them at a time. Idle sessions are reused; only bursts open more.
 const smtp = new SmtpSender({
@@ -72,7 +77,7 @@ const smtp = new SmtpSender({
   from: env.SHARDGATE_MAIL_FROM,
   maxSessions: 16,
 });
-const relay = new OutboxRelay({ store, amqp, logger, metrics, mailsPerMessage: MAILS_PER_BATCH });
+const relay = new OutboxRelay({ store, amqp: publisher, logger, metrics, mailsPerMessage: MAILS_PER_BATCH });
 registerQueueGauges({ amqp, metrics });
 // deletes delivered rows older than `mail/outbox_retention_hours` (etcd, live)
 const retention = new OutboxRetention({ store, config, logger, metrics });
@@ -108,7 +113,7 @@ async function shutdown(signal: string): Promise<void> {
   await retention.stop();
   await relay.stop();
   await consumer.stop();
-  await amqp.close();
+  await Promise.all([amqp.close(), publisher.close()]);
   smtp.close();
   await store.close();
   await config.close();

@@ -7,13 +7,14 @@
  * the failure is passed on (one connection per retry would leak otherwise).
  *
  * A broker in a resource alarm (memory or disk) sends `connection.blocked` and stops reading the
- * socket of a connection that publishes on: its publishes wait for confirms that do not come, and
- * a close frame is not read either. So while blocked, `blockedForMs()` says so (the relay then
- * claims nothing, as while the breaker is open) and `run()` refuses a publish-side call at once,
- * without counting it against the breaker; the consumer side goes on (acks are read while the
- * connection is only "blocking"). The broker says so once a publish arrives: that publish times out, and its
-connection is kept for it to be confirmed after. Before (an outside check), every publish timed out after 2 s,
- * its connection was dropped and a new one opened: one more blocked connection and consumer each
+ * socket of a connection once it publishes: its publishes wait for confirms that do not come, and
+ * nothing else sent on it (acks, cancels, queue checks, a close frame) is read either. So the
+ * email worker publishes the outbox on a connection of its own (email-worker.ts). While blocked,
+ * `blockedForMs()` says so (the relay then claims nothing, as while the breaker is open) and
+ * `run()` refuses a publish-side call at once, without counting it against the breaker. The
+ * broker says so once a publish arrives: that publish times out, and its connection is kept for
+ * it to be confirmed after. Before (an outside check), every publish timed out after 2 s, its
+ * connection was dropped and a new one opened: one more blocked connection and consumer each
  * 2.5 s, none closing until the alarm ended, and the backlog published again once per connection.
  * A connection dropped is closed within CLOSE_WITHIN_MS, else its socket is destroyed.
  */

@@ -27,6 +27,9 @@ import { type BatchStore, DeliveryBatcher } from './delivery-batcher.js';
 import type { MailSender } from './smtp-sender.js';
 import { splitMailMessage } from './split-mail-message.js';
 
+/** how long stop() waits for the broker to confirm the subscription cancelled */
+const CANCEL_WITHIN_MS = 2000;
+
 export interface MailConsumerOptions {
   amqp: AmqpConnection;
   store: BatchStore;
@@ -95,7 +98,13 @@ export class MailConsumer {
     this.stopping = true;
     clearInterval(this.keepAlive);
     const sub = this.subscription;
-    if (sub) await sub.ch.cancel(sub.consumerTag).catch(() => {});
+    // bounded: a broker that stopped reading this connection (a resource alarm after a reroute
+    // was published on it) never answers the cancel, and heartbeats keep it open
+    if (sub)
+      await Promise.race([
+        sub.ch.cancel(sub.consumerTag).catch(() => {}),
+        new Promise((r) => setTimeout(r, CANCEL_WITHIN_MS).unref()),
+      ]);
     const drained = await this.batcher.drain(this.opts.drainTimeoutMs ?? 10_000);
     if (!drained)
       this.opts.logger.warn({ inFlight: this.batcher.inFlight }, 'stopped with mail deliveries in flight');
