@@ -98,7 +98,7 @@ export const envSchema = z.object({
    * a second secret that is accepted wherever the JWT secret is checked (member tokens,
    * consistency tokens, idempotency fingerprints, a registration's key, the login throttle's
    * counts) but never signs, seals or keys anything new: the other secret of a rotation (the next
-   * one while it is rolled out, then the one before; src/auth/secret-rotation.ts). Must differ from
+   * one while it is rolled out, then the one before; docs/operations.md, "Rotating credentials"). Must differ from
    * SHARDGATE_JWT_SECRET (checked in parseEnv). Empty is unset (`${X:-}` in a compose file).
    */
   SHARDGATE_JWT_SECRET_ACCEPTED: z.preprocess(

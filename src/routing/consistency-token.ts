@@ -31,7 +31,7 @@
  * token that does not open would hide a client's bug (a cut or mangled header) behind reads
  * without their floor. A client holding a token from before the secret it was made under was
  * dropped is told to drop it (`invalid_consistency_token`); the rotation procedure keeps that
- * secret accepted long enough (docs/configuration.md).
+ * secret accepted long enough (docs/operations.md, "Rotating credentials").
  *
  * The Node entry passes the node:crypto implementations (`nodeDerivedCipher`, `nodeDerivedMac`:
  * same keys, same tokens, no thread-pool job); the defaults are runtime-neutral Web Crypto.
