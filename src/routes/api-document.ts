@@ -2,18 +2,22 @@
  * What /openapi.json says beyond the routes' own entries:
  * - `API_INFO`: the document's `info`, whose description states the answers every path can give
  *   and no operation lists (OpenAPI has no place for an answer to a method a path lacks);
- * - `documentDocRoutes`: `/openapi.json` and `/docs` themselves, which are plain routes.
+ * - `documentDocRoutes`: `/openapi.json` and `/docs` themselves, which are plain routes, and the
+ *   components of the headers every answer carries (http/common-response-headers.ts).
  * Documentation only: nothing here runs per request.
  */
 import { type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
+import { registerCommonResponseHeaders, withCommonResponseHeaders } from '../http/common-response-headers.js';
 
 export const API_INFO = {
   title: 'shardgate',
   version: '0.1.0',
   description: [
     'Multi-tenant library API over sharded MariaDB.',
-    'Every error is `application/problem+json` with `code` and `requestId`. Besides what each operation lists, any path can answer:',
+    'Every error is `application/problem+json` with `code` and `requestId`, except the 503 of `GET /health/ready`: a `HealthStatus` in `application/json` (`draining` or `config-not-loaded`), for load balancers. Every answer carries `X-Request-Id` and `X-Served-By`.',
+    "Every path that serves `GET` also serves `HEAD`: the GET's status and headers without a body (`Allow` lists `HEAD`; the document lists no HEAD operations).",
+    'Besides what each operation lists, any path can answer:',
     '- 404 `not_found`: no route for this path;',
     '- 405 `method_not_allowed`, with `Allow`: the path exists, not with this method;',
     '- 204 to `OPTIONS` of a path that exists, with `Allow` (and, under `/v1`, CORS headers for an origin the `cors/allowed_origins` setting lists);',
@@ -25,24 +29,33 @@ export const API_INFO = {
 };
 
 export function documentDocRoutes(app: OpenAPIHono<AppEnv>): void {
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/openapi.json',
-    tags: ['documentation'],
-    summary: 'This document (OpenAPI 3.1)',
-    responses: {
-      200: {
-        description: 'the OpenAPI document',
-        content: { 'application/json': { schema: z.object({}).passthrough() } },
+  registerCommonResponseHeaders(app);
+  app.openAPIRegistry.registerPath(
+    withCommonResponseHeaders({
+      method: 'get',
+      path: '/openapi.json',
+      operationId: 'getOpenApiDocument',
+      tags: ['documentation'],
+      summary: 'This document (OpenAPI 3.1)',
+      security: [],
+      responses: {
+        200: {
+          description: 'the OpenAPI document',
+          content: { 'application/json': { schema: z.object({}).passthrough() } },
+        },
       },
-    },
-  });
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/docs',
-    tags: ['documentation'],
-    summary:
-      'Swagger UI over /openapi.json (its files from this instance; from jsDelivr on a runtime without them)',
-    responses: { 200: { description: 'an HTML page', content: { 'text/html': { schema: z.string() } } } },
-  });
+    }),
+  );
+  app.openAPIRegistry.registerPath(
+    withCommonResponseHeaders({
+      method: 'get',
+      path: '/docs',
+      operationId: 'getDocsPage',
+      tags: ['documentation'],
+      summary:
+        'Swagger UI over /openapi.json (its files from this instance; from jsDelivr on a runtime without them)',
+      security: [],
+      responses: { 200: { description: 'an HTML page', content: { 'text/html': { schema: z.string() } } } },
+    }),
+  );
 }

@@ -13,12 +13,12 @@ import { changePassword, login } from '../domain/members.js';
 import { jsonResponse, textBody } from '../http/response-headers.js';
 import { markWrittenAndInvalidate } from './cached-read.js';
 import { markRead, unwrap, unwrapWrite } from './respond.js';
-import { email, jsonBody, jsonContent, password, problems, tenantHeaders } from './schemas.js';
+import { dateTime, email, jsonBody, jsonContent, password, problems, tenantHeaders } from './schemas.js';
 import { tooManyLoginAttempts } from './too-many-login-attempts.js';
 import { openapiV1, requireMember, requireWritable } from './v1-context.js';
 
 const loginBody = z.strictObject({ email, password: z.string().min(1).max(128) }).openapi('Login');
-const tokenSchema = z.object({ token: z.string(), expiresAt: z.string() }).openapi('MemberToken');
+const tokenSchema = z.object({ token: z.string(), expiresAt: dateTime }).openapi('MemberToken');
 const changePasswordBody = z
   .strictObject({ currentPassword: z.string().min(1).max(128), newPassword: password })
   // the same password again would revoke every token and mail "password changed" for nothing;
@@ -37,7 +37,10 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'post',
       path: '/v1/auth/login',
+      operationId: 'login',
       tags: ['auth'],
+      // ignores a Bearer token (v1-context.ts)
+      security: [],
       summary: 'Log in with email and password',
       description:
         `After ${maxFailures} failed logins of one account (tenant + email, known or not) within ` +
@@ -76,6 +79,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'post',
       path: '/v1/auth/change-password',
+      operationId: 'changePassword',
       tags: ['auth'],
       summary: "Change the calling member's password",
       description:

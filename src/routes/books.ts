@@ -22,6 +22,7 @@ import {
   idParams,
   jsonBody,
   jsonContent,
+  optionalBearer,
   pageLimit,
   pageQuery,
   problems,
@@ -40,6 +41,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'post',
       path: '/v1/books',
+      operationId: 'createBook',
       tags: ['books'],
       summary: 'Add a book (librarian)',
       security: [{ bearerAuth: [] }],
@@ -68,7 +70,10 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'get',
       path: '/v1/books/{id}',
+      operationId: 'getBook',
       tags: ['books'],
+      // public, but a token that is sent is checked (401, 403)
+      security: optionalBearer,
       summary: 'One book',
       request: { headers: tenantHeaders, params: idParams },
       responses: { 200: jsonContent(bookSchema, 'the book'), ...problems(400, 403, 404, 503) },
@@ -90,7 +95,10 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'get',
       path: '/v1/books',
+      operationId: 'listBooks',
       tags: ['books'],
+      // public, but a token that is sent is checked (401, 403)
+      security: optionalBearer,
       summary: 'Books of the tenant, optionally by author, a page at a time',
       request: { headers: tenantHeaders, query: listQuery },
       responses: { 200: jsonContent(bookPage, 'a page of books'), ...problems(400, 403, 404, 503) },
@@ -129,6 +137,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'patch',
       path: '/v1/books/{id}',
+      operationId: 'updateBook',
       tags: ['books'],
       summary: 'Change a book (librarian)',
       security: [{ bearerAuth: [] }],
@@ -160,6 +169,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'delete',
       path: '/v1/books/{id}',
+      operationId: 'deleteBook',
       tags: ['books'],
       summary: 'Delete a book (librarian)',
       security: [{ bearerAuth: [] }],

@@ -11,6 +11,7 @@ import type { AppEnv } from '../app-env.js';
 import type { ReadOptions, ReadOutcome, ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Failure, Result } from '../domain/result.js';
 import { setHeader } from '../http/response-headers.js';
+import { CACHE_HEADER } from './outcome-headers.js';
 import { failureProblem, markRead, markWritten } from './respond.js';
 
 /** `keep`: false for a value that answers this caller but is not to be stored (`keepIf`) */
@@ -45,7 +46,7 @@ export async function cachedRead<T, J>(
       return { value, readFrom: out.readFrom };
     },
   });
-  setHeader(c, 'X-Cache', r.cache);
+  setHeader(c, CACHE_HEADER, r.cache);
   markRead(c, r.readFrom);
   if (!r.value.ok) throw failureProblem(r.value.failure);
   return r.value.json;

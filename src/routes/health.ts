@@ -8,7 +8,9 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { configHealth } from '../config/config-health.js';
+import { withCommonResponseHeaders } from '../http/common-response-headers.js';
 import { jsonResponse } from '../http/response-headers.js';
+import { dateTime } from './schemas.js';
 
 const statusBody = z.object({ status: z.string() }).openapi('HealthStatus');
 
@@ -18,11 +20,11 @@ const configBody = z
     etcdRevision: z.number().int().optional(),
     loaded: z.boolean(),
     connected: z.boolean(),
-    disconnectedSince: z.string().optional(),
+    disconnectedSince: dateTime.optional(),
     source: z.string(),
     lastError: z.string().optional(),
-    loadedAt: z.string().optional(),
-    lastChangeAt: z.string().optional(),
+    loadedAt: dateTime.optional(),
+    lastChangeAt: dateTime.optional(),
     rejected: z.array(z.object({ key: z.string(), reason: z.string() })),
     applied: z.record(z.string(), z.unknown()),
   })
@@ -41,7 +43,7 @@ const breakerBody = z
             'failures less successes since the breaker last closed (never below 0); the breaker opens when it reaches failure_threshold, and while it is open or half-open each failed probe adds one. Write transactions that timed out are counted apart, in a row; the larger count is shown',
         }),
         settings: z.record(z.string(), z.number()),
-        since: z.string(),
+        since: dateTime,
       }),
     ),
   })
@@ -73,12 +75,17 @@ const replicationBody = z
   })
   .openapi('Replication');
 
+/** a route of this file: unauthenticated, with the headers of every answer on each response */
+const healthRoute = <R extends Parameters<typeof createRoute>[0]>(route: R) =>
+  createRoute(withCommonResponseHeaders({ ...route, tags: ['health'], security: [] }));
+
 export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
   app.openapi(
-    createRoute({
+    healthRoute({
       method: 'get',
       path: '/health/replication',
-      tags: ['health'],
+      operationId: 'getReplicationHealth',
+      summary: "This instance's view of replication: each shard's master and replicas, lag and routing state",
       responses: {
         200: {
           description: "this instance's view of every shard: replica lag and whether reads may go there",
@@ -90,10 +97,11 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
   );
 
   app.openapi(
-    createRoute({
+    healthRoute({
       method: 'get',
       path: '/health/circuit-breakers',
-      tags: ['health'],
+      operationId: 'getCircuitBreakers',
+      summary: "This instance's circuit breakers, their state and settings",
       responses: {
         200: {
           description: 'every breaker with its state and the settings in force',
@@ -108,23 +116,30 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
   );
 
   app.openapi(
-    createRoute({
+    healthRoute({
       method: 'get',
       path: '/health',
-      tags: ['health'],
+      operationId: 'getLiveness',
+      summary: 'Liveness: 200 while the process can answer',
       responses: { 200: { description: 'alive', content: { 'application/json': { schema: statusBody } } } },
     }),
     (c) => jsonResponse(c, { status: 'ok' }, 200),
   );
 
   app.openapi(
-    createRoute({
+    healthRoute({
       method: 'get',
       path: '/health/ready',
-      tags: ['health'],
+      operationId: 'getReadiness',
+      summary: 'Readiness: 503 until a first config is loaded and while draining',
       responses: {
         200: { description: 'ready', content: { 'application/json': { schema: statusBody } } },
-        503: { description: 'not ready', content: { 'application/json': { schema: statusBody } } },
+        // by design not a problem+json: the same HealthStatus as the 200, for load balancers
+        503: {
+          description:
+            'not ready: `{"status":"draining"}` or `{"status":"config-not-loaded"}`, as `application/json` (not a problem)',
+          content: { 'application/json': { schema: statusBody } },
+        },
       },
     }),
     (c) => {
@@ -136,10 +151,11 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
   );
 
   app.openapi(
-    createRoute({
+    healthRoute({
       method: 'get',
       path: '/health/config',
-      tags: ['health'],
+      operationId: 'getConfigHealth',
+      summary: 'The config in force: revision, rejected keys with reasons, the etcd link state',
       responses: {
         200: { description: 'config state', content: { 'application/json': { schema: configBody } } },
       },

@@ -38,6 +38,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'post',
       path: '/v1/loans',
+      operationId: 'createLoan',
       tags: ['loans'],
       summary: 'Borrow a copy of a book',
       security: [{ bearerAuth: [] }],
@@ -68,6 +69,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'post',
       path: '/v1/loans/{id}/return',
+      operationId: 'returnLoan',
       tags: ['loans'],
       summary: 'Return a loan (the borrower only)',
       security: [{ bearerAuth: [] }],
@@ -93,6 +95,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'get',
       path: '/v1/loans/{id}',
+      operationId: 'getLoan',
       tags: ['loans'],
       summary: "One of the calling member's loans",
       security: [{ bearerAuth: [] }],
@@ -118,6 +121,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'get',
       path: '/v1/loans',
+      operationId: 'listLoans',
       tags: ['loans'],
       summary: "The calling member's loans, newest first",
       security: [{ bearerAuth: [] }],

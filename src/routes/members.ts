@@ -7,6 +7,7 @@ import type { AppEnv } from '../app-env.js';
 import { getMe, registerMember } from '../domain/members.js';
 import { jsonResponse, setHeader } from '../http/response-headers.js';
 import { cachedRead } from './cached-read.js';
+import { CACHE_HEADER } from './outcome-headers.js';
 import { markRead, markWritten, unwrap, unwrapWrite } from './respond.js';
 import {
   conflicts,
@@ -26,7 +27,10 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'post',
       path: '/v1/members',
+      operationId: 'registerMember',
       tags: ['members'],
+      // ignores a Bearer token (v1-context.ts)
+      security: [],
       summary: 'Register a member (the first member of a tenant becomes its librarian)',
       middleware: [requireWritable] as const,
       request: { headers: tenantHeaders, body: jsonBody(registerBody) },
@@ -57,6 +61,7 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
     createRoute({
       method: 'get',
       path: '/v1/members/me',
+      operationId: 'getCurrentMember',
       tags: ['members'],
       summary: 'The calling member',
       security: [{ bearerAuth: [] }],
@@ -89,7 +94,7 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       if (json.pwv === principal.passwordVersion) return jsonResponse(c, json.member, 200);
       const outcome = await load();
       markRead(c, outcome.readFrom);
-      setHeader(c, 'X-Cache', 'MISS');
+      setHeader(c, CACHE_HEADER, 'MISS');
       return jsonResponse(c, memberJson(unwrap(outcome.value)), 200);
     },
   );

@@ -11,14 +11,8 @@ import { bearerChallenge } from '../http/bearer-challenge.js';
 import { ProblemError } from '../http/problem.js';
 import { setHeader } from '../http/response-headers.js';
 import { fieldProblem } from '../http/validation-problem.js';
-import { CONSISTENCY_HEADER } from './v1-context.js';
+import { CONSISTENCY_HEADER, FAILURE_STATUS, READ_FROM_HEADER } from './outcome-headers.js';
 
-const STATUS: Record<FailureKind, 401 | 403 | 404 | 409> = {
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-};
 const TITLE: Record<FailureKind, string> = {
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
@@ -28,7 +22,7 @@ const TITLE: Record<FailureKind, string> = {
 
 export function failureProblem(failure: Failure): ProblemError {
   return new ProblemError({
-    status: STATUS[failure.kind],
+    status: FAILURE_STATUS[failure.kind],
     code: failure.code,
     title: TITLE[failure.kind],
     detail: failure.detail,
@@ -62,7 +56,7 @@ export function readOptions(c: Context<AppEnv>): ReadOptions {
 }
 
 export function markRead(c: Context<AppEnv>, readFrom: ReadSource): void {
-  setHeader(c, 'X-Read-From', readFrom);
+  setHeader(c, READ_FROM_HEADER, readFrom);
 }
 
 export async function markWritten(

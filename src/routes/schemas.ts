@@ -19,6 +19,15 @@ export const idSchema = z
   .max(64)
   .openapi({ example: '01JD5X8Q9W6ZV1N2M3K4H5G6F7', description: 'an opaque id' });
 
+/** an instant as `Date#toISOString` writes it: ISO 8601 in UTC, milliseconds included */
+export const dateTime = z.string().openapi({ format: 'date-time', example: '2025-01-31T09:30:00.000Z' });
+
+/**
+ * The `security` of a public route that checks a Bearer token when one is sent (401, 403): none
+ * needed, or the member token
+ */
+export const optionalBearer: { [scheme: string]: string[] }[] = [{}, { bearerAuth: [] }];
+
 export const tenantHeaders = z.object({
   'x-tenant-id': z
     .string()
@@ -56,7 +65,7 @@ export function problems<S extends number>(
     408: 'the request was not received completely in time (Node entry: `server.requestTimeout`)',
     409: 'conflict',
     413: 'body too large',
-    415: 'the body is not application/json',
+    415: '`unsupported_media_type`, naming the header at fault: a body sent with a `Content-Type` other than `application/json` or `application/<subtype>+json` with a subtype of letters, `.` and `-` (so `application/problem+json` and `application/merge-patch+json` are taken; any letter case; parameters allowed, but a `charset` only `utf-8` or `utf8`), a body sent without a `Content-Type`, or a compressed one (`Content-Encoding` other than `identity`)',
     422: 'the Idempotency-Key was sent with another request',
     423: 'tenant is read-only; while a move to another shard makes it so (about a second), with Retry-After',
     429: 'too many failed password checks (logins, password changes, registration repeats) for this account: refused until Retry-After',
@@ -185,7 +194,7 @@ export const memberSchema = z
     email: z.string(),
     name: z.string(),
     role: z.enum(['librarian', 'member']),
-    createdAt: z.string(),
+    createdAt: dateTime,
   })
   .openapi('Member');
 
@@ -238,8 +247,8 @@ export const bookSchema = z
     author: z.string(),
     copies: z.number().int(),
     available: z.number().int(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
   })
   .openapi('Book');
 
@@ -262,8 +271,8 @@ export const loanSchema = z
     bookId: idSchema,
     memberId: idSchema,
     status: z.enum(['active', 'returned']),
-    borrowedAt: z.string(),
-    returnedAt: z.string().nullable(),
+    borrowedAt: dateTime,
+    returnedAt: dateTime.nullable(),
   })
   .openapi('Loan');
 

@@ -30,10 +30,11 @@ import { callerBoundWrites } from './caller-bound-writes.js';
 import { directoryBoundWrites, directoryProblem } from './directory-bound-writes.js';
 import { idempotentWrite } from './idempotency.js';
 import { noBody } from './no-body.js';
+import { CONSISTENCY_HEADER } from './outcome-headers.js';
 import { noQuery, urlValidator } from './url-validator.js';
 import { documentV1Responses, READS_BY_POST } from './v1-response-docs.js';
 
-export const CONSISTENCY_HEADER = 'X-Consistency-Token';
+export { CONSISTENCY_HEADER };
 
 /**
  * Routes that need no member and ignore a Bearer token: a client that keeps an expired or

@@ -1,11 +1,13 @@
 /**
  * `documentV1Responses(route)`: the OpenAPI view of what every /v1 operation answers beyond its
  * own responses, added in one place (`openapiV1`) instead of on each route:
- * - the headers of CONTRACT.md §6 on every response (`X-Request-Id`, `X-Served-By`, `X-Shard`),
- *   on successful reads `X-Read-From` and `X-Cache`, on successful writes `X-Consistency-Token`
- *   (and on a write's 403/404/409: a refusal in its transaction answers one too),
- *   `WWW-Authenticate` on 401 and `Retry-After` on 429 and 503 (no `X-Cache` on the loans list,
- *   a login answers like a read);
+ * - the headers of every answer (http/common-response-headers.ts) and of every /v1 answer
+ *   (`X-Shard`, `Cache-Control: no-store`, v1-context.ts);
+ * - the headers of the outcome (outcome-headers.ts): a read's `X-Read-From` (and `X-Cache`
+ *   through the read cache), a write's `X-Consistency-Token`, on the 2xx and on every status a
+ *   domain Failure answers with, since they are set before the Failure is thrown (a login
+ *   answers like a read); `Idempotent-Replayed` on a write's 2xx;
+ * - `WWW-Authenticate` on 401 and `Retry-After` on 423, 429 and 503;
  * - the `X-Consistency-Token` request header on every GET, `Idempotency-Key` on every write
  *   (with its 409 and 422);
  * - 401 on every operation but registration and login (a Bearer token that is sent is checked,
@@ -17,10 +19,12 @@
  * Documentation only: nothing here runs per request.
  */
 import { type RouteConfig, z } from '@hono/zod-openapi';
+import { COMMON_RESPONSE_HEADERS } from '../http/common-response-headers.js';
 import { MAX_TOKEN_LENGTH } from '../routing/consistency-token.js';
+import { CACHE_HEADER, CONSISTENCY_HEADER, FAILURE_STATUSES, READ_FROM_HEADER } from './outcome-headers.js';
 import { problems } from './schemas.js';
 
-type Header = { description: string; schema: { type: 'string'; enum?: string[] } };
+type Header = { description: string; schema: { type: 'string'; enum?: string[] } } | { $ref: string };
 
 const text = (description: string, values?: string[]): Header => ({
   description,
@@ -28,32 +32,37 @@ const text = (description: string, values?: string[]): Header => ({
 });
 
 const EVERY = {
-  'X-Request-Id': text('the request id (the caller’s own when short and plain), also in problem bodies'),
-  'X-Served-By': text('the API instance that answered'),
+  ...COMMON_RESPONSE_HEADERS,
   'X-Shard': text('the tenant’s shard (absent when the tenant is unknown or its header invalid)'),
+  'Cache-Control': text('no /v1 answer is to be kept by a browser or a shared cache', ['no-store']),
 };
-const READ = {
-  'X-Read-From': text('where the data was read (on a cache HIT: where the entry was read)', [
-    'replica',
-    'master',
-  ]),
-  'X-Cache': text('where the read cache applies (book reads, /v1/members/me)', ['HIT', 'MISS', 'BYPASS']),
+const READ_FROM = {
+  [READ_FROM_HEADER]: text(
+    'where the data was read (on a cache HIT: where the entry was read); also on a refusal the read decided (a record not found, a revoked token, wrong credentials)',
+    ['replica', 'master'],
+  ),
+};
+const CACHED_READ = {
+  ...READ_FROM,
+  [CACHE_HEADER]: text(
+    'where the read cache applies (book reads, /v1/members/me); also on a refusal the read decided',
+    ['HIT', 'MISS', 'BYPASS'],
+  ),
 };
 const WRITE = {
-  'X-Consistency-Token': text(
+  [CONSISTENCY_HEADER]: text(
     'opaque; sent back on a later read (to any instance), it sees this write or newer',
   ),
   'Idempotent-Replayed': text('on the stored answer of an earlier request with the same Idempotency-Key', [
     'true',
   ]),
 };
-/** a write refused in its transaction (409, 404 of an id, 403 of a role) */
+/** a write refused in its transaction (409, 404 of an id, 403 of a role, 401 of a revoked token) */
 const REFUSED_WRITE = {
-  'X-Consistency-Token': text(
+  [CONSISTENCY_HEADER]: text(
     'on a refusal decided in the write’s transaction: the master’s position then; a read with it sees what the refusal saw',
   ),
 };
-const REFUSABLE = new Set(['403', '404', '409']);
 const BY_STATUS: Record<string, Record<string, Header>> = {
   '401': {
     'WWW-Authenticate': text(
@@ -100,11 +109,21 @@ const consistencyHeader = z.object({
   }),
 });
 
+/**
+ * The outcome's headers on the response of `status`: on a 2xx, and on a status a domain Failure
+ * answers with (they are set before it is thrown: outcome-headers.ts). `readHeaders` for a read,
+ * undefined for a write.
+ */
+function outcomeHeaders(status: string, readHeaders: Record<string, Header> | undefined) {
+  if (status.startsWith('2')) return readHeaders ?? WRITE;
+  if (!FAILURE_STATUSES.has(status)) return {};
+  return readHeaders ?? REFUSED_WRITE;
+}
+
 export function documentV1Responses<R extends RouteConfig>(route: R): R {
   const op = `${route.method} ${route.path}`;
   const read = route.method === 'get' || READS_BY_POST.has(op);
-  const readHeaders =
-    UNCACHED_READS.has(op) || READS_BY_POST.has(op) ? { 'X-Read-From': READ['X-Read-From'] } : READ;
+  const readHeaders = UNCACHED_READS.has(op) || READS_BY_POST.has(op) ? READ_FROM : CACHED_READ;
   const all: RouteConfig['responses'] = {
     ...(TOKEN_IGNORED.has(op) ? {} : problems(401)),
     // a write without a body refuses one (`noBody`) as a body write refuses a bad one
@@ -114,7 +133,7 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
   };
   const responses: RouteConfig['responses'] = {};
   for (const [status, response] of Object.entries(all)) {
-    const ok = status.startsWith('2');
+    const outcome = outcomeHeaders(status, read ? readHeaders : undefined);
     responses[status] =
       'description' in response
         ? {
@@ -122,7 +141,7 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
             headers: {
               ...((response as { headers?: Record<string, Header> }).headers ?? {}),
               ...EVERY,
-              ...(ok ? (read ? readHeaders : WRITE) : !read && REFUSABLE.has(status) ? REFUSED_WRITE : {}),
+              ...outcome,
               ...BY_STATUS[status],
             },
           }
