@@ -3,8 +3,9 @@
  * the real adapters and call it; unit tests call it with memory adapters and `app.request()`.
  *
  * Cross-cutting contract (CONTRACT.md §6): every answer carries `X-Request-Id` and
- * `X-Served-By`; every error is problem+json; bodies are capped at BODY_LIMIT_BYTES (413);
- * unknown errors are logged with the request id and answered as a generic 500.
+ * `X-Served-By`; every error is problem+json, but the readiness 503 (a HealthStatus); bodies are
+ * capped at BODY_LIMIT_BYTES (413); unknown errors are logged with the request id and answered as
+ * a generic 500.
  */
 
 import { OpenAPIHono } from '@hono/zod-openapi';

@@ -109,9 +109,10 @@ describe('RabbitMQ blocks publishing (a memory alarm)', () => {
       }
       // one publishes (opened at its first publish), the other consumes
       expect(most).toBe(2);
-      // the publishing one is blocked; the consuming one is read still (acks, cancels). Before,
-      // one connection did both, and the consumer stopped once the prefetch was used up
-      expect(workerConnectionStates()).toEqual(['blocked', 'running']);
+      // the publishing one is blocked; the consuming one is read still (acks, cancels): at most
+      // `blocking`, which the broker marks every connection that has not published. Before, one
+      // connection did both, and the consumer stopped once the prefetch was used up
+      expect(workerConnectionStates()).toEqual(['blocked', 'blocking']);
       // held, not sent
       expect(mailsTo(new Set(emails))).toHaveLength(0);
     } finally {

@@ -145,7 +145,10 @@ end
 -- refused for failures: until enough of them expire. Neither side alone reaching the maximum,
 -- the first of the two windows to end brings the sum below it
 local left = ttl
-if failed < max then
+if failed >= max and otherFailed >= max then
+  -- both sides full: until both windows ended
+  left = math.max(ttl, otherTtl)
+elseif failed < max then
   if otherFailed >= max or failed == 0 then
     left = otherTtl
   elseif otherFailed > 0 then
