@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { type CallOptions, callApp } from '../testing/call-app.js';
 import { createMemoryServices } from '../testing/memory-services.js';
 
 type Responses = Record<string, { headers?: Record<string, unknown> }>;
@@ -28,22 +29,8 @@ function setup({ loaded = true, draining = false } = {}) {
     },
   });
   const app = createApp(createMemoryServices({ config, draining: () => draining }));
-  const call = async (
-    method: string,
-    path: string,
-    { body, token }: { body?: unknown; token?: string } = {},
-  ) => {
-    const headers: Record<string, string> = { 'X-Tenant-ID': 'acme' };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await app.request(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { res, json: text && res.headers.get('Content-Type')?.includes('json') ? JSON.parse(text) : text };
-  };
+  const call = (method: string, path: string, options: CallOptions = {}) =>
+    callApp(app, method, path, options);
   return { app, call };
 }
 

@@ -4,6 +4,7 @@ import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { MemoryDataAccess } from '../db/memory-data-access.js';
 import { IdempotencyKeyContended } from '../domain/idempotency.js';
 import { ConflictPersistedError, DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { type CallOptions, callApp } from '../testing/call-app.js';
 import { createMemoryServices } from '../testing/memory-services.js';
 
 function setup() {
@@ -16,23 +17,8 @@ function setup() {
   const services = createMemoryServices({ config });
   const app = createApp(services);
   const data = services.data as MemoryDataAccess;
-  const call = async (
-    method: string,
-    path: string,
-    { body, token, key }: { body?: unknown; token?: string; key?: string } = {},
-  ) => {
-    const headers: Record<string, string> = { 'X-Tenant-ID': 'acme' };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (key !== undefined) headers['Idempotency-Key'] = key;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await app.request(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { res, status: res.status, text, json: text ? JSON.parse(text) : undefined };
-  };
+  const call = (method: string, path: string, options: CallOptions = {}) =>
+    callApp(app, method, path, options);
   const register = async (email: string) => {
     await call('POST', '/v1/members', { body: { email, name: 'N', password: 'correct horse' } });
     return (await call('POST', '/v1/auth/login', { body: { email, password: 'correct horse' } })).json

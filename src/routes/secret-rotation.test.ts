@@ -6,6 +6,7 @@
  * not 422 "another request", after which an obedient client borrowed twice) and of a registration
  * (replayed, not 409 `email_taken`). An app without the accepted secret shows the failures.
  */
+
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import type { Services } from '../app-env.js';
@@ -16,6 +17,7 @@ import { webCryptoDerivedMac } from '../crypto/derived-mac.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { REQUEST_FINGERPRINT_LABEL } from '../domain/idempotency.js';
 import { SealedConsistencyTokens } from '../routing/consistency-token.js';
+import { callApp } from '../testing/call-app.js';
 import { createMemoryServices, TEST_SECRET } from '../testing/memory-services.js';
 
 const NEW_SECRET = 'the-new-secret-of-a-rotation-of-32-characters';
@@ -47,30 +49,7 @@ function setup() {
     consistencyTokens: new SealedConsistencyTokens({ secret: NEW_SECRET }),
     requestFingerprints: fingerprints(NEW_SECRET),
   });
-  const call = async (
-    app: ReturnType<typeof createApp>,
-    method: string,
-    path: string,
-    {
-      body,
-      token,
-      key,
-      consistency,
-    }: { body?: unknown; token?: string; key?: string; consistency?: string } = {},
-  ) => {
-    const headers: Record<string, string> = { 'X-Tenant-ID': 'acme' };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (key !== undefined) headers['Idempotency-Key'] = key;
-    if (consistency !== undefined) headers['X-Consistency-Token'] = consistency;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await app.request(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { res, status: res.status, text, json: text ? JSON.parse(text) : undefined };
-  };
+  const call = callApp;
   // the first phase: signs with the old secret, accepts the new one
   const phaseOne = appOf({
     memberTokens: new JwtMemberTokens({ secret: TEST_SECRET, acceptedSecret: NEW_SECRET }),
