@@ -17,10 +17,11 @@ type Document = { paths: Record<string, Record<string, { responses: Responses }>
 
 const NOT_HEADERS = new Set(['content-type', 'content-length']);
 
-function setup({ loaded = true, draining = false } = {}) {
+function setup({ loaded = true, draining = false, origins = undefined as string | undefined } = {}) {
   const config = new MemoryConfigStore({
     loaded,
     initial: {
+      ...(origins === undefined ? {} : { 'cors/allowed_origins': origins }),
       'shards/shard-1': JSON.stringify({
         master: { host: '127.0.0.1', port: 3316 },
         replicas: [{ host: '127.0.0.1', port: 3317, weight: 1 }],
@@ -210,5 +211,19 @@ describe('/openapi.json lists the headers each answer carries', () => {
         .map(([what, path, res]) => ({ what, missing: undocumented(doc, 'GET', path, res) }))
         .filter((a) => a.missing.length > 0),
     ).toEqual([]);
+  });
+
+  it('lists the CORS headers of a /v1 answer, a refusal included, while origins are allowed', async () => {
+    const { app } = setup({ origins: 'https://app.example' });
+    const doc = (await (await app.request('/openapi.json')).json()) as Document;
+    const headers = { 'X-Tenant-ID': 'acme', Origin: 'https://app.example' };
+    const list = await app.request('/v1/books', { headers });
+    const missing = await app.request('/v1/books/nope', { headers });
+    expect([list.status, missing.status]).toEqual([200, 404]);
+    expect(list.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example');
+    expect(missing.headers.get('Vary')).toContain('Origin');
+    // before (a review): Vary and the Access-Control headers were on every such answer, unlisted
+    expect(undocumented(doc, 'GET', '/v1/books', list)).toEqual([]);
+    expect(undocumented(doc, 'GET', '/v1/books/nope', missing)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The headers a library route sets from its outcome, and the statuses they can be on: the one
- * place respond.ts and cached-read.ts (which set them) and v1-response-docs.ts (which documents
- * them) take them from, so the document cannot miss an answer that carries one.
+ * place respond.ts, cached-read.ts and members.ts (which set them) and v1-response-docs.ts (which
+ * documents them) take them from, so the document cannot miss an answer that carries one.
  * - `X-Read-From` (every read: where it read) and `X-Cache` (a read through the read cache) are
  *   set as soon as the read returned, before a Failure it returned is thrown as its problem;
  * - `X-Consistency-Token` on a committed write, and on a write refused in its transaction (the

@@ -34,8 +34,6 @@ import { CONSISTENCY_HEADER } from './outcome-headers.js';
 import { noQuery, urlValidator } from './url-validator.js';
 import { documentV1Responses, READS_BY_POST } from './v1-response-docs.js';
 
-export { CONSISTENCY_HEADER };
-
 /**
  * Routes that need no member and ignore a Bearer token: a client that keeps an expired or
  * foreign token in its default headers must still be able to log in (or register) for a new one.

@@ -35,6 +35,12 @@ const EVERY = {
   ...COMMON_RESPONSE_HEADERS,
   'X-Shard': text('the tenant’s shard (absent when the tenant is unknown or its header invalid)'),
   'Cache-Control': text('no /v1 answer is to be kept by a browser or a shared cache', ['no-store']),
+  // cors.ts: only with `cors/allowed_origins` set
+  Vary: text('`Origin` while `cors/allowed_origins` lists origins other than `*`'),
+  'Access-Control-Allow-Origin': text(
+    'the request’s `Origin` when `cors/allowed_origins` lists it (`*` when that is `*`), errors included',
+  ),
+  'Access-Control-Expose-Headers': text('the response headers a script of a listed origin may read'),
 };
 const READ_FROM = {
   [READ_FROM_HEADER]: text(
