@@ -7,6 +7,19 @@ import { nodeHs256Jws } from './node-hs256-jws.js';
 const secret = 'a-secret-of-at-least-thirty-two-characters';
 const principal = { tenantId: 'acme', memberId: '01JD5X8Q9W6ZV1N2M3K4H5G6F7', passwordVersion: 1 };
 
+/** the claims of a valid member token issued at `now` (seconds) for a minute */
+function validClaims(now: number) {
+  return {
+    sub: principal.memberId,
+    tid: 'acme',
+    pwv: 1,
+    iss: 'shardgate',
+    aud: 'shardgate-api',
+    iat: now,
+    exp: now + 60,
+  };
+}
+
 it('tokens of the Web Crypto and the node:crypto JWS are accepted by both', async () => {
   const web = new JwtMemberTokens({ secret, jws: webCryptoHs256Jws });
   const node = new JwtMemberTokens({ secret, jws: nodeHs256Jws });
@@ -65,15 +78,7 @@ describe.each([
   it('reject other keys, issuers, audiences, algorithms, expired and exp-less tokens', async () => {
     const tokens = new JwtMemberTokens({ secret, jws });
     const now = Math.floor(Date.now() / 1000);
-    const claims = {
-      sub: principal.memberId,
-      tid: 'acme',
-      pwv: 1,
-      iss: 'shardgate',
-      aud: 'shardgate-api',
-      iat: now,
-      exp: now + 60,
-    };
+    const claims = validClaims(now);
     expect((await tokens.verify(await sign(claims, secret, 'HS256'))).ok).toBe(true);
     expect((await tokens.verify(await sign(claims, `${secret}x`, 'HS256'))).ok).toBe(false);
     expect((await tokens.verify(await sign({ ...claims, iss: 'evil' }, secret, 'HS256'))).ok).toBe(false);
@@ -129,15 +134,7 @@ describe.each([
   it('keep HS256 pinned and every claim checked under the accepted secret', async () => {
     const tokens = new JwtMemberTokens({ secret, acceptedSecret: other, jws });
     const now = Math.floor(Date.now() / 1000);
-    const claims = {
-      sub: principal.memberId,
-      tid: 'acme',
-      pwv: 1,
-      iss: 'shardgate',
-      aud: 'shardgate-api',
-      iat: now,
-      exp: now + 60,
-    };
+    const claims = validClaims(now);
     expect((await tokens.verify(await sign(claims, other, 'HS256'))).ok).toBe(true);
     expect((await tokens.verify(await sign(claims, other, 'HS512'))).ok).toBe(false);
     expect((await tokens.verify(await sign({ ...claims, iss: 'evil' }, other, 'HS256'))).ok).toBe(false);
