@@ -81,6 +81,8 @@ describe('ConfigState', () => {
     // a value of another shape is rejected, as any
     watching.put(BARRIER_KEY, '{"by":"x"}', 10);
     expect(watching.rejected.map((r) => r.key)).toEqual([BARRIER_KEY]);
+    // rejected, it still moves the revision (what a build that does not know the key reports)
+    expect(watching.snapshot.revision).toBe(10);
   });
 
   it('rejects an invalid value, reports it, and keeps the last good one', () => {

@@ -12,6 +12,7 @@ import { type DbHostPolicy, refusedServers } from './db-hosts.js';
 import { LayeredMap } from './layered-map.js';
 import { type ProcessEnv, refusedPasswordEnv } from './password-env.js';
 import {
+  BARRIER_KEY,
   BREAKER_KINDS,
   type BreakerKind,
   type BreakerSettings,
@@ -120,7 +121,8 @@ function byKey(a: { key: string }, b: { key: string }): number {
  * move mark or an instance): checked alone by `recomputeLocal`.
  */
 function isLocalKey(key: string): boolean {
-  return key.startsWith('tenants/') || key.startsWith('moving/') || isRuntimeKey(key);
+  // the barrier is in no map of the snapshot: it moves the revision alone (schema.ts)
+  return key.startsWith('tenants/') || key.startsWith('moving/') || isRuntimeKey(key) || key === BARRIER_KEY;
 }
 
 function isRuntimeKey(key: string): boolean {
