@@ -27,7 +27,14 @@
  * are; Redis entries of the id are cleared as `tenants create` clears them.
  */
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { BARRIER_KEY, ID_PATTERN, type ShardConfig } from '../../src/config/schema.js';
+import { configValueText } from '../../src/config/config-value-text.js';
+import {
+  BARRIER_KEY,
+  ID_PATTERN,
+  type InstanceInfo,
+  parseConfigKey,
+  type ShardConfig,
+} from '../../src/config/schema.js';
 import { shardPassword } from '../../src/db/shard-password.js';
 import { idFloor } from '../../src/domain/ids.js';
 import type { CtlContext } from '../ctl-context.js';
@@ -105,28 +112,17 @@ async function waitUntilEveryInstanceApplied(ctx: CtlContext, id: string, shardI
   const barrier = await putBarrier(ctx, id, shardId);
   const deadline = Date.now() + REMOVAL_APPLIED_WAIT_MS;
   for (;;) {
-    const read = await readPrefix(ctx);
-    const state = loadState(read);
-    const behind = [
-      ...[...state.snapshot.instances]
-        .filter(([, info]) => info.configRevision < barrier)
-        .map(([instance, info]) => `${instance} (at revision ${info.configRevision})`),
+    const behind = (await registrations(ctx)).flatMap(({ instance, info, reason }) => {
+      if (!info) return [`${instance} (its registration is rejected: ${reason})`];
+      if (info.configRevision < barrier) return [`${instance} (at revision ${info.configRevision})`];
       // applied it, but rejects the tenant's entry: it may serve its last good value, on this
       // shard (a shard or passwordEnv it cannot use that the CLI can)
-      ...[...state.snapshot.instances]
-        .filter(
-          ([, info]) =>
-            info.configRevision >= barrier &&
-            (info.rejectedTenants?.includes(id) || info.rejectedTenantsTruncated === true),
-        )
-        .map(
-          ([instance, info]) =>
-            `${instance} (${info.rejectedTenantsTruncated && !info.rejectedTenants?.includes(id) ? 'rejects more tenant entries than it lists' : `rejects the entry of tenant ${id}`}: it may serve its last good value)`,
-        ),
-      ...state.rejected
-        .filter((r) => r.key.startsWith('instances/'))
-        .map((r) => `${r.key.slice('instances/'.length)} (its registration is rejected: ${r.reason})`),
-    ];
+      if (info.rejectedTenants?.includes(id))
+        return [`${instance} (rejects the entry of tenant ${id}: it may serve its last good value)`];
+      if (info.rejectedTenantsTruncated)
+        return [`${instance} (rejects more tenant entries than it lists: it may serve its last good value)`];
+      return [];
+    });
     if (behind.length === 0) return;
     if (Date.now() >= deadline) {
       throw new UserError(
@@ -135,6 +131,23 @@ async function waitUntilEveryInstanceApplied(ctx: CtlContext, id: string, shardI
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * Every registration under `instances/`, read alone (not the whole prefix, every 200 ms): its
+ * value as the instances' schema reads it, or why that rejects it.
+ */
+async function registrations(
+  ctx: CtlContext,
+): Promise<{ instance: string; info?: InstanceInfo; reason?: string }[]> {
+  const res = await ctx.call(() => ctx.etcd.getAll().prefix(`${ctx.prefix}instances/`).exec());
+  return res.kvs.map((kv) => {
+    const key = kv.key.toString('utf8').slice(ctx.prefix.length);
+    const instance = key.slice('instances/'.length);
+    const r = parseConfigKey(key, configValueText(kv.value));
+    if (r.ok && r.parsed.type === 'instance') return { instance, info: r.parsed.value };
+    return { instance, reason: r.ok ? 'not a registration' : r.reason };
+  });
 }
 
 /**
