@@ -348,15 +348,17 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   // accepted secret's digest of its address: looked for there when not found under this one's.
   // (Two first attempts racing on both sides of the change claim two keys; the address's
   // uniqueness then answers the later one 409 `email_taken`, still one member.)
-  const keys = anonymous?.acceptedScope ? [key, `${anonymous.acceptedScope}/${given}`] : [key];
-  const found = await services.data.read(tenant, { from: 'master' }, async (repos) => {
-    for (const k of keys) {
-      const record = await repos.idempotency.find(k, expiredBefore(new Date()));
-      if (record) return record;
-    }
-    return undefined;
-  });
-  if (found.value) {
+  const acceptedKey = anonymous?.acceptedScope ? `${anonymous.acceptedScope}/${given}` : undefined;
+  const find = (keys: string[]) =>
+    services.data.read(tenant, { from: 'master' }, async (repos) => {
+      for (const k of keys) {
+        const record = await repos.idempotency.find(k, expiredBefore(new Date()));
+        if (record) return record;
+      }
+      return undefined;
+    });
+  /** the answer to a repeat of the request `record` holds */
+  const repeat = async (record: IdempotencyRecord) => {
     // a replay is still a request of this token: one revoked since (password changed) gets 401
     if (principal) {
       const member = await currentMember(services.data, tenant, principal);
@@ -369,15 +371,30 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
     // differing body counts as a failed login (an equal one counts nothing).
     const attempt = anonymous?.email === undefined ? undefined : await admitRepeat(c, anonymous.email);
     // a key stored before no body was taken for `{}` fingerprinted no body as the empty string
-    const same = await sameRequest(found.value.fingerprint, fingerprint, request, body, services);
+    const same = await sameRequest(record.fingerprint, fingerprint, request, body, services);
     await attempt?.settle(same ? 'undecided' : 'failed');
-    return answerFrom(c, found.value, same);
-  }
+    return answerFrom(c, record, same);
+  };
+  const found = await find(acceptedKey ? [key, acceptedKey] : [key]);
+  if (found.value) return repeat(found.value);
 
   const writes = new KeyedWrites(services.data, key, fingerprint, claimantOf(services));
   c.set('services', { ...services, data: writes });
   await next();
   const res = c.res;
+  // A registration retried on an instance of the other secret while its first attempt was in
+  // flight there: that attempt's key (under the accepted digest) was not committed when looked
+  // for, so this one claimed its own, and the address, taken once the first committed, refused
+  // it 409. It is that first request's repeat: answered from its key (in progress, or replayed),
+  // not "email taken" (a review).
+  if (!writes.committed && res.status === 409 && acceptedKey) {
+    const first = await find([acceptedKey]);
+    if (first.value) {
+      c.res = undefined;
+      c.res = await repeat(first.value);
+      return;
+    }
+  }
   if (!writes.committed || res.status >= 300) return;
   const headers: Record<string, string> = {};
   for (const name of KEPT_HEADERS) {

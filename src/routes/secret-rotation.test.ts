@@ -15,6 +15,7 @@ import { MemoryLoginThrottle } from '../auth/memory-login-throttle.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { webCryptoDerivedMac } from '../crypto/derived-mac.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
+import type { DataAccess } from '../domain/data-access.js';
 import { REQUEST_FINGERPRINT_LABEL } from '../domain/idempotency.js';
 import { SealedConsistencyTokens } from '../routing/consistency-token.js';
 import { callApp } from '../testing/call-app.js';
@@ -57,7 +58,7 @@ function setup() {
     requestFingerprints: fingerprints(TEST_SECRET),
     acceptedRequestFingerprints: fingerprints(NEW_SECRET),
   });
-  return { before, after, without, phaseOne, call, data };
+  return { before, after, without, phaseOne, call, data, appOf, fingerprints };
 }
 
 describe('a rolling change of the JWT secret', () => {
@@ -141,5 +142,44 @@ describe('a rolling change of the JWT secret', () => {
     expect((await call(after, 'POST', '/v1/members', { key: 'signup', body: bob })).status).toBe(201);
     const bobAgain = await call(without, 'POST', '/v1/members', { key: 'signup', body: bob });
     expect(bobAgain.res.headers.get('Idempotent-Replayed')).toBe('true');
+  });
+
+  it('answers a registration retried across secrets while its first attempt was in flight from that attempt, not 409 email_taken', async () => {
+    const { before, call, data, appOf, fingerprints } = setup();
+    // the retry's look for the key finds nothing: the first attempt's transaction had not
+    // committed then; it has by the time the retry's own insert meets the address
+    let inFlight = true;
+    const racing: DataAccess = {
+      write: (tenant, fn, options) => data.write(tenant, fn, options),
+      admitWrite: (tenant) => data.admitWrite(tenant),
+      read: (tenant, options, fn) => {
+        if (!inFlight) return data.read(tenant, options, fn);
+        inFlight = false;
+        return data.read(tenant, options, (repos) =>
+          fn({ ...repos, idempotency: { ...repos.idempotency, find: async () => undefined } }),
+        );
+      },
+    };
+    const after = appOf({
+      data: racing,
+      memberTokens: new JwtMemberTokens({ secret: NEW_SECRET, acceptedSecret: TEST_SECRET }),
+      consistencyTokens: new SealedConsistencyTokens({ secret: NEW_SECRET, acceptedSecret: TEST_SECRET }),
+      requestFingerprints: fingerprints(NEW_SECRET),
+      acceptedRequestFingerprints: fingerprints(TEST_SECRET),
+    });
+    const alice = { email: 'alice@example.com', name: 'Alice', password: 'correct horse' };
+    const first = await call(before, 'POST', '/v1/members', { key: 'signup', body: alice });
+    expect(first.status).toBe(201);
+    const again = await call(after, 'POST', '/v1/members', { key: 'signup', body: alice });
+    // before (a review): 409 email_taken, a final "no" to the client's own sign-up
+    expect([again.status, again.text, again.res.headers.get('Idempotent-Replayed')]).toEqual([
+      201,
+      first.text,
+      'true',
+    ]);
+    expect(data.committed.members.size).toBe(1);
+    // the address under another key is still taken: 409
+    const taken = await call(after, 'POST', '/v1/members', { key: 'other', body: alice });
+    expect([taken.status, taken.json.code]).toEqual([409, 'email_taken']);
   });
 });
