@@ -66,8 +66,8 @@ const prefetch = 16;
 const MAILS_PER_BATCH = 8;
 // Two connections: the broker in a resource alarm stops reading a connection once it publishes
 // (acks, cancels and queue checks on it included), so the relay publishes on one of its own and
-// the consumer, which publishes only a failed mail's reroute, keeps taking and acking mails on
-// the other.
+// the consumer keeps taking and acking mails on the other, until a failed mail's retry is
+// published there (then it waits for the alarm's end too).
 const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger, prefetch });
 const publisher = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger });
 // Persistent SMTP sessions, one per mail of a batch until the batch commits: batches (per
