@@ -7,10 +7,15 @@
  * abandoned connection when it lifted (1,788 duplicates skipped for 400 mails). Now the worker
  * says it is blocked (log, `shardgate_amqp_publishing_blocked`), keeps its two connections (one
  * publishes, the other consumes and is not blocked), holds the outbox, delivers what is queued,
- * and sends every mail once after.
+ * and sends every mail once after. A mail that fails meanwhile has its retry published on the
+ * publishing connection; before, on the consuming one, which the broker then blocked too: no
+ * ack of any mail was read until the alarm ended.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAIL_DIR } from '../stack/paths.js';
 import { binary } from '../stack/preflight.js';
 import { rabbitEnv } from '../stack/rabbitmq.js';
 import { topology } from '../stack/topology.js';
@@ -109,12 +114,8 @@ describe('RabbitMQ blocks publishing (a memory alarm)', () => {
       }
       // one publishes (opened at its first publish), the other consumes
       expect(most).toBe(2);
-      // the publishing one is blocked. The consuming one is `blocking` (read still: acks go on)
-      // unless a failed delivery's retry was published on it meanwhile, which a mail of an
-      // earlier test still retrying does: then it is blocked too
-      const states = workerConnectionStates();
-      expect(states).toHaveLength(2);
-      expect(states).toContain('blocked');
+      // the publishing one is blocked; the consuming one `blocking`: read still, acks go on
+      expect(workerConnectionStates()).toEqual(['blocked', 'blocking']);
       // held, not sent
       expect(mailsTo(new Set(emails))).toHaveLength(0);
     } finally {
@@ -134,5 +135,69 @@ describe('RabbitMQ blocks publishing (a memory alarm)', () => {
       (await workerMetric('shardgate_mail_duplicates_skipped_total')) - duplicatesBefore,
     ).toBeLessThanOrEqual(emails.length);
     expect(workerBrokerConnections()).toBe(2);
+  }, 90_000);
+
+  it('a mail failing during the alarm is retried on the publishing connection; the consuming one is never blocked', async () => {
+    const refuse = join(MAIL_DIR, '.refuse');
+    const email = `alarm-refused-${tenant}@example.com`;
+    const listed = () => {
+      try {
+        return readFileSync(refuse, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const unlist = () =>
+      writeFileSync(
+        refuse,
+        listed()
+          .split('\n')
+          .filter((l) => l.trim() !== email)
+          .join('\n'),
+      );
+    // the sink refuses it at RCPT TO (550): each delivery fails and is rerouted to a retry tier
+    writeFileSync(refuse, `${listed().trimEnd()}\n${email}\n`.trimStart());
+    try {
+      await new Promise((r) => setTimeout(r, 600)); // the sink re-reads the list every 250 ms
+      const failedBefore = await workerMetric('shardgate_mail_delivery_failed_total');
+      const res = await api('POST', '/v1/members', {
+        tenant,
+        body: { email, name: 'Refused', password: 'correct horse battery staple' },
+      });
+      expect(res.status).toBe(201);
+      await waitFor(async () => (await workerMetric('shardgate_mail_delivery_failed_total')) > failedBefore, {
+        timeoutMs: 10_000,
+        what: 'the first delivery of the refused mail to fail',
+      });
+      try {
+        rabbitmqctl(['set_vm_memory_high_watermark', 'absolute', '1']);
+        // its next try comes back from the 1 s tier during the alarm, fails, and is rerouted
+        const failedInAlarm = await workerMetric('shardgate_mail_delivery_failed_total');
+        await waitFor(
+          async () => (await workerMetric('shardgate_mail_delivery_failed_total')) > failedInAlarm,
+          { timeoutMs: 15_000, what: 'a delivery of the refused mail to fail during the alarm' },
+        );
+        await waitFor(async () => (await workerMetric('shardgate_amqp_publishing_blocked')) === 1, {
+          timeoutMs: 10_000,
+          what: 'the publishing connection blocked by its reroute',
+        });
+        await new Promise((r) => setTimeout(r, 1000));
+        // before: both blocked, the consuming one by the reroute published on it
+        expect(workerConnectionStates()).toEqual(['blocked', 'blocking']);
+      } finally {
+        // the mailbox "fixed" before its attempts run out (4 in the stack)
+        unlist();
+        rabbitmqctl(['set_vm_memory_high_watermark', '0.2']);
+      }
+      // the held reroute is confirmed, and the retry arrives once
+      await waitFor(() => mailsTo(email).length >= 1, {
+        timeoutMs: 30_000,
+        what: 'the once-refused mail after the alarm',
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(mailsTo(email)).toHaveLength(1);
+    } finally {
+      unlist();
+    }
   }, 90_000);
 });

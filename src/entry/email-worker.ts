@@ -65,9 +65,8 @@ const prefetch = 16;
 // in one transaction
 const MAILS_PER_BATCH = 8;
 // Two connections: the broker in a resource alarm stops reading a connection once it publishes
-// (acks, cancels and queue checks on it included), so the relay publishes on one of its own and
-// the consumer keeps taking and acking mails on the other, until a failed mail's retry is
-// published there (then it waits for the alarm's end too).
+// (acks, cancels and queue checks on it included), so the relay and a failed mail's retry
+// publish on one, and the consumer keeps taking and acking mails on the other.
 const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger, prefetch });
 const publisher = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger });
 // Persistent SMTP sessions, one per mail of a batch until the batch commits: batches (per
@@ -83,6 +82,7 @@ registerQueueGauges({ amqp, metrics });
 const retention = new OutboxRetention({ store, config, logger, metrics });
 const consumer = new MailConsumer({
   amqp,
+  reroutes: publisher,
   store,
   smtp,
   logger,

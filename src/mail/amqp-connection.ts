@@ -9,9 +9,10 @@
  * A broker in a resource alarm (memory or disk) sends `connection.blocked` and stops reading the
  * socket of a connection once it publishes: its publishes wait for confirms that do not come, and
  * nothing else sent on it (acks, cancels, queue checks, a close frame) is read either. So the
- * email worker publishes the outbox on a connection of its own (email-worker.ts). While blocked,
- * `blockedForMs()` says so (the relay then claims nothing, as while the breaker is open) and
- * `run()` refuses a publish-side call at once, without counting it against the breaker. The
+ * email worker publishes the outbox, and failed mails' retries, on a connection of its own
+ * (email-worker.ts). While blocked, `blockedForMs()` says so (the relay then claims nothing, as
+ * while the breaker is open) and `run()` refuses a publish-side call at once, without counting it
+ * against the breaker. The
  * broker says so once a publish arrives: that publish times out, and its connection is kept for
  * it to be confirmed after. Before (an outside check), every publish timed out after 2 s, its
  * connection was dropped and a new one opened: one more blocked connection and consumer each
@@ -34,6 +35,8 @@ export class AmqpConnection {
   /** the broker's reason while it blocks this connection's publishing */
   private blocked: { reason: string; since: number } | undefined;
   private confirm: ConfirmChannel | undefined;
+  /** the connection's second confirm channel: `onChannel` listeners get it too */
+  private side: ConfirmChannel | undefined;
   private opening: Promise<ConfirmChannel> | undefined;
   private closed = false;
   private readonly listeners = new Set<(ch: ConfirmChannel) => void>();
@@ -100,6 +103,20 @@ export class AmqpConnection {
     return this.opening;
   }
 
+  /**
+   * The current connection's second confirm channel (the one `onChannel` listeners get),
+   * connecting if need be (not through the breaker); rejects when the broker cannot be reached.
+   * The email worker publishes a failed mail's retry on its publishing connection's, so that a
+   * resource alarm (which blocks a connection that publishes) never blocks the consuming one,
+   * and those publishes' confirms are not mixed with the relay's on `run`'s channel. Unlike
+   * `run`, not refused while the broker blocks publishing: a publish waits to be confirmed.
+   */
+  async sideChannel(): Promise<ConfirmChannel> {
+    await this.channel();
+    if (!this.side) throw new DependencyError('rabbitmq', 'rabbitmq: connection dropped');
+    return this.side;
+  }
+
   private async open(): Promise<ConfirmChannel> {
     if (this.closed) throw new DependencyError('rabbitmq', 'connection closed');
     const model = await amqp.connect(this.opts.url, { timeout: 2000, heartbeat: 5 });
@@ -143,6 +160,7 @@ export class AmqpConnection {
     }
     this.model = model;
     this.confirm = ch;
+    this.side = consumerChannel;
     this.opts.logger.info({}, 'amqp connected; topology declared');
     for (const l of this.listeners) l(consumerChannel);
     return ch;
@@ -152,6 +170,7 @@ export class AmqpConnection {
     const model = this.model;
     this.model = undefined;
     this.confirm = undefined;
+    this.side = undefined;
     // a new connection is told again if the alarm still holds
     this.blocked = undefined;
     if (model) closeWithin(model, CLOSE_WITHIN_MS);
@@ -162,6 +181,7 @@ export class AmqpConnection {
     const model = this.model;
     this.model = undefined;
     this.confirm = undefined;
+    this.side = undefined;
     this.blocked = undefined;
     if (model) await closeWithin(model, CLOSE_WITHIN_MS);
   }

@@ -183,6 +183,12 @@ function mailOf(outboxId: string) {
   };
 }
 
+/** resolves once `done()` holds, looking every tick (rejects after 1 s) */
+async function waitUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !done(); i++) await new Promise((r) => setTimeout(r, 1));
+  if (!done()) throw new Error('condition not reached');
+}
+
 let tag = 0;
 function message(
   outboxId: string,
@@ -196,7 +202,17 @@ function message(
   } as unknown as ConsumeMessage;
 }
 
-function setup({ maxAttempts = 4, maxBatch = 16, maxSessions = 16 } = {}) {
+function setup({
+  maxAttempts = 4,
+  maxBatch = 16,
+  maxSessions = 16,
+  rerouteChannel,
+}: {
+  maxAttempts?: number;
+  maxBatch?: number;
+  maxSessions?: number;
+  rerouteChannel?: () => Promise<FakeChannel>;
+} = {}) {
   const ch = new FakeChannel();
   const store = new FakeStore();
   const sender = new FakeSender();
@@ -209,6 +225,7 @@ function setup({ maxAttempts = 4, maxBatch = 16, maxSessions = 16 } = {}) {
     metrics,
     maxAttempts,
     maxBatch,
+    rerouteChannel,
   });
   const count = (name: string) => metrics.counts.get(name) ?? 0;
   return { ch, store, sender, metrics, batcher, count };
@@ -359,6 +376,58 @@ describe('DeliveryBatcher', () => {
     expect(count('mail_delivery_success_total')).toBe(2);
     expect(count('mail_delivery_failed_total')).toBe(1);
     expect(count('mail_retries_total')).toBe(1);
+  });
+
+  it('publishes a reroute on the reroute channel (another connection) and acks the original on its own once confirmed', async () => {
+    const publisher = new FakeChannel();
+    let confirm = () => {};
+    publisher.confirms = () => new Promise((resolve) => (confirm = resolve));
+    const { ch, store, sender, batcher } = setup({ rerouteChannel: async () => publisher });
+    for (const id of ['a', 'b']) store.rows.add(id);
+    sender.failing.add('b');
+    const [a, b] = [message('a'), message('b')];
+    batcher.add(ch, a);
+    batcher.add(ch, b);
+    // a broker in a resource alarm holds the publish: the consuming channel still acks `a`
+    await waitUntil(() => publisher.published.length === 1);
+    expect(ch.published).toEqual([]);
+    expect(ch.acked).toEqual([a.fields.deliveryTag]);
+    confirm();
+    expect(await batcher.drain(1000)).toBe(true);
+    expect(publisher.published.map((p) => p.routingKey)).toEqual(['shardgate.mail.retry.1s']);
+    expect(publisher.acked).toEqual([]);
+    expect(ch.acked).toEqual([a.fields.deliveryTag, b.fields.deliveryTag]);
+  });
+
+  it("reroutes on the message's own channel when the reroute channel cannot be had", async () => {
+    const { ch, store, sender, batcher, count } = setup({
+      rerouteChannel: () => Promise.reject(new DependencyError('rabbitmq', 'connect ECONNREFUSED')),
+    });
+    store.rows.add('b');
+    sender.failing.add('b');
+    const b = message('b');
+    batcher.add(ch, b);
+    expect(await batcher.drain(1000)).toBe(true);
+    expect(ch.published.map((p) => p.routingKey)).toEqual(['shardgate.mail.retry.1s']);
+    expect(ch.acked).toEqual([b.fields.deliveryTag]);
+    expect(count('mail_retries_total')).toBe(1);
+  });
+
+  it('requeues the original on its own channel when the reroute channel goes before confirming', async () => {
+    const publisher = new FakeChannel();
+    publisher.confirms = async () => {
+      publisher.closed = true;
+      throw new Error('channel closed');
+    };
+    const { ch, store, sender, batcher, count } = setup({ rerouteChannel: async () => publisher });
+    store.rows.add('b');
+    sender.failing.add('b');
+    const b = message('b');
+    batcher.add(ch, b);
+    expect(await batcher.drain(1000)).toBe(true);
+    expect(ch.acked).toEqual([]);
+    expect(ch.requeued).toEqual([b.fields.deliveryTag]);
+    expect(count('mail_retries_total')).toBe(0);
   });
 
   it('acks a message whose row is already delivered without sending it', async () => {

@@ -34,14 +34,17 @@
  *
  * Reroute: re-publish to a retry tier (per-queue TTL, dead-lettered back to the work queue), or to
  * the dead-letter queue once the mail has used up `maxAttempts`; the originals are acked only
- * after the broker confirmed those publishes. When the channel is gone the originals stay unacked
- * and the broker redelivers them. When the broker nacks a reroute on a channel still open, the
- * originals are nacked with requeue (left unacked they would hold prefetch slots until the
- * channel closed, while `mail_in_flight` no longer counts them): they come back on the work
- * queue at once, their headers unchanged (the attempt is not counted), and a reroute the broker
- * did confirm before the nack leaves a second copy, acked as a duplicate by its record. A broker
- * that nacks every reroute (a retry queue refusing publishes) keeps these mails cycling through
- * the work queue without delay until it takes them. Only a failure of the mail itself (`countsAsAttempt`: the SMTP
+ * after the broker confirmed those publishes. They are published on `rerouteChannel` (another
+ * connection: a broker in a resource alarm holds them there, to confirm once it ends, while the
+ * consuming connection goes on acking), else on the message's own channel. When every channel
+ * is gone the originals stay unacked and the broker redelivers them. When the broker nacks a
+ * reroute, or only the publishing channel is gone, the originals are nacked with requeue (left
+ * unacked they would hold prefetch slots until the channel closed, while `mail_in_flight` no
+ * longer counts them): they come back on the work queue at once, their headers unchanged (the
+ * attempt is not counted), and a reroute the broker did confirm before the nack leaves a second
+ * copy, acked as a duplicate by its record. A broker that nacks every reroute (a retry queue
+ * refusing publishes) keeps these mails cycling through the work queue without delay until it
+ * takes them. Only a failure of the mail itself (`countsAsAttempt`: the SMTP
  * server refused it for good, 5xx, or it is poison) uses an attempt (`x-attempts`). An outage —
  * SMTP unreachable, frozen, dropping the connection or answering 4xx "later", the shard
  * unreachable, the row held by another delivery — says nothing about the mail: it is counted
@@ -63,11 +66,8 @@ import type { OutboxStore } from './outbox-store.js';
 import { retryDelayMs, retryRoutingKey } from './retry-tiers.js';
 import type { HeldMail, MailSender } from './smtp-sender.js';
 
-/** the part of an amqplib ConfirmChannel the batcher uses (acks go to a message's own channel) */
-export interface MailChannel {
-  ack(message: ConsumeMessage): void;
-  /** throws on a channel that is gone, as `ack` does (amqplib: IllegalOperationError) */
-  nack(message: ConsumeMessage, allUpTo?: boolean, requeue?: boolean): void;
+/** the part of an amqplib ConfirmChannel a reroute is published on */
+export interface RerouteChannel {
   publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): boolean;
   waitForConfirms(): Promise<void>;
   /** a `mandatory` publish no queue took comes back as `return`, before its confirm (amqplib) */
@@ -75,6 +75,13 @@ export interface MailChannel {
   off(event: 'return', listener: (message: ConsumeMessage) => void): unknown;
   /** ends the channel: the connection is dropped, and the next one declares the topology again */
   close(): Promise<void>;
+}
+
+/** the part of an amqplib ConfirmChannel the batcher uses (acks go to a message's own channel) */
+export interface MailChannel extends RerouteChannel {
+  ack(message: ConsumeMessage): void;
+  /** throws on a channel that is gone, as `ack` does (amqplib: IllegalOperationError) */
+  nack(message: ConsumeMessage, allUpTo?: boolean, requeue?: boolean): void;
 }
 export type BatchStore = Pick<OutboxStore, 'deliverBatch'>;
 
@@ -87,6 +94,15 @@ export interface DeliveryBatcherOptions {
   /** a shard's batch is delivered at once when it holds this many messages (at most the
    *  sender's `maxSessions`: every mail of a batch holds a session until the batch commits) */
   maxBatch?: number;
+  /**
+   * Where reroutes are published: a channel on another connection than the consuming one (the
+   * email worker's publishing connection). A broker in a resource alarm stops reading a
+   * connection once it publishes, its acks included; a retry published on the consuming
+   * connection would stop every ack (and so, after the prefetch, all consumption) until the
+   * alarm ends. Rejects when no channel can be had: the reroute is then published on the
+   * message's own channel. Absent: always on the message's own channel.
+   */
+  rerouteChannel?: () => Promise<RerouteChannel>;
 }
 
 /** the outbox row is held by another transaction: the message is retried later */
@@ -345,7 +361,22 @@ export class DeliveryBatcher {
     await Promise.all([...byChannel].map(([ch, list]) => this.rerouteOn(ch, list)));
   }
 
-  private async rerouteOn(ch: MailChannel, failures: Failure[]): Promise<void> {
+  /** the channel to publish reroutes of `own`'s messages on (see `rerouteChannel`) */
+  private async publishChannel(own: MailChannel): Promise<RerouteChannel> {
+    if (!this.opts.rerouteChannel) return own;
+    try {
+      return await this.opts.rerouteChannel();
+    } catch (error) {
+      this.opts.logger.debug(
+        { err: reasonOf(error) },
+        "no channel for reroutes on the publishing connection; rerouting on the message's own",
+      );
+      return own;
+    }
+  }
+
+  private async rerouteOn(own: MailChannel, failures: Failure[]): Promise<void> {
+    const ch = await this.publishChannel(own);
     const routed: { f: Failure; dead: boolean; attempts: number; reason: string }[] = [];
     // mandatory: a tier or the dead-letter queue deleted by hand takes nothing, and the broker
     // would confirm the publish and drop it (the original acked, the mail lost). A return seen

@@ -13,7 +13,8 @@
  *
  * Failure (render error, SMTP down or refusing, shard unreachable, row locked by another
  * delivery): the message is re-published to a retry tier (per-queue TTL, dead-lettered back to
- * the work queue), and the original is acked only after that publish was confirmed. Only the
+ * the work queue), on the `reroutes` connection, and the original is acked only after that
+ * publish was confirmed. Only the
  * mail's own failures (a 5xx refusal, a poison message) use up its `maxAttempts` and end in the
  * dead-letter queue; an outage is retried for as long as it lasts (`countsAsAttempt` in
  * delivery-batcher.ts, which has every case). A poison message therefore never blocks others.
@@ -32,6 +33,11 @@ const CANCEL_WITHIN_MS = 2000;
 
 export interface MailConsumerOptions {
   amqp: AmqpConnection;
+  /**
+   * the connection a failed mail's retry is published on (the relay's): a broker in a resource
+   * alarm then blocks that one, and this consumer's `amqp` goes on acking. Absent: on `amqp`
+   */
+  reroutes?: AmqpConnection;
   store: BatchStore;
   smtp: MailSender;
   logger: Logger;
@@ -57,6 +63,7 @@ export class MailConsumer {
       metrics: opts.metrics,
       maxAttempts: opts.maxAttempts,
       maxBatch: opts.maxBatch ?? 16,
+      rerouteChannel: opts.reroutes && (() => opts.reroutes!.sideChannel()),
     });
     opts.amqp.onChannel((ch) => {
       if (this.stopping) return;
@@ -99,7 +106,8 @@ export class MailConsumer {
     clearInterval(this.keepAlive);
     const sub = this.subscription;
     // bounded: a broker that stopped reading this connection (a resource alarm after a reroute
-    // was published on it) never answers the cancel, and heartbeats keep it open
+    // was published on it: without `reroutes`, or when that connection could not be had) never
+    // answers the cancel, and heartbeats keep it open
     if (sub)
       await Promise.race([
         sub.ch.cancel(sub.consumerTag).catch(() => {}),
