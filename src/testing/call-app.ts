@@ -10,6 +10,9 @@ export interface CallOptions {
   consistency?: string;
 }
 
+/** an answer: its status, its text, and that text parsed when it is JSON */
+export type CallResult = Awaited<ReturnType<typeof callApp>>;
+
 export async function callApp(
   app: { request: (path: string, init: RequestInit) => Response | Promise<Response> },
   method: string,
