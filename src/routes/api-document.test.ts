@@ -1,7 +1,7 @@
 /**
  * What /openapi.json gives a client generator and a validator beyond each route's shapes:
  * operation ids, security, date-time formats, the media types a body is taken in, and the
- * answers of every path that no operation lists (HEAD, the readiness 503 that is no problem).
+ * answers of every path that no operation lists (HEAD), the readiness 503 a problem as every error.
  */
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
@@ -11,7 +11,10 @@ import { createMemoryServices } from '../testing/memory-services.js';
 type Operation = {
   operationId?: string;
   security?: Record<string, string[]>[];
-  responses: Record<string, { description: string; headers?: Record<string, { $ref?: string }> }>;
+  responses: Record<
+    string,
+    { description: string; headers?: Record<string, { $ref?: string }>; content?: Record<string, unknown> }
+  >;
 };
 type Schema = { properties: Record<string, { format?: string; type?: string | string[] }> };
 type Document = {
@@ -89,14 +92,17 @@ describe('/openapi.json', () => {
       }
   });
 
-  it('says which bodies are taken, HEAD, and the readiness 503 that is no problem', async () => {
+  it('says which bodies are taken, HEAD, and that the readiness 503 is a problem too', async () => {
     const doc = await document();
     const unsupported = doc.paths['/v1/books']?.post?.responses['415']?.description ?? '';
     expect(unsupported).toContain('application/<subtype>+json');
     expect(unsupported).toContain('application/merge-patch+json');
     expect(unsupported).toContain('charset');
     expect(doc.info.description).toContain('`HEAD`');
-    expect(doc.info.description).toContain('except the 503 of `GET /health/ready`');
+    expect(doc.info.description).toContain('the 503 of `GET /health/ready` too');
+    expect(Object.keys(doc.paths['/health/ready']?.get?.responses['503']?.content ?? {})).toEqual([
+      'application/problem+json',
+    ]);
   });
 
   it('takes a body in each media type its 415 says it takes, and refuses the others', async () => {

@@ -15,7 +15,7 @@ export const API_INFO = {
   version: '0.1.0',
   description: [
     'Multi-tenant library API over sharded MariaDB.',
-    'Every error is `application/problem+json` with `code` and `requestId`, except the 503 of `GET /health/ready`: a `HealthStatus` in `application/json` (`draining` or `config-not-loaded`), for load balancers. Every answer carries `X-Request-Id` and `X-Served-By`.',
+    'Every error is `application/problem+json` with `code` and `requestId`, the 503 of `GET /health/ready` too (`draining` or `config_not_loaded`). Every answer carries `X-Request-Id` and `X-Served-By`.',
     "Every path that serves `GET` also serves `HEAD`: the GET's status and headers without a body (`Allow` lists `HEAD`; the document lists no HEAD operations).",
     'Besides what each operation lists, any path can answer:',
     '- 404 `not_found`: no route for this path;',

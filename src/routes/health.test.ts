@@ -28,10 +28,27 @@ describe('health routes', () => {
     expect(res.headers.get('X-Request-Id')).not.toBe('x'.repeat(300));
   });
 
-  it('is not ready before config is loaded, nor while draining', async () => {
-    expect((await build({ loaded: false }).app.request('/health/ready')).status).toBe(503);
-    expect((await build({ draining: true }).app.request('/health/ready')).status).toBe(503);
-    expect((await build().app.request('/health/ready')).status).toBe(200);
+  it('is not ready before config is loaded, nor while draining: a problem, as every error (CONTRACT.md §6)', async () => {
+    const notLoaded = await build({ loaded: false }).app.request('/health/ready');
+    expect([
+      notLoaded.status,
+      notLoaded.headers.get('Content-Type'),
+      notLoaded.headers.get('Retry-After'),
+    ]).toEqual([503, 'application/problem+json', '1']);
+    expect(await notLoaded.json()).toMatchObject({
+      status: 503,
+      code: 'config_not_loaded',
+      requestId: expect.any(String),
+    });
+    const draining = await build({ draining: true }).app.request('/health/ready');
+    expect([
+      draining.status,
+      draining.headers.get('Content-Type'),
+      draining.headers.get('Retry-After'),
+    ]).toEqual([503, 'application/problem+json', null]);
+    expect(await draining.json()).toMatchObject({ status: 503, code: 'draining' });
+    const ready = await build().app.request('/health/ready');
+    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready' }]);
   });
 
   it('lists rejected keys at /health/config while the last good value stays', async () => {

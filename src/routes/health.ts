@@ -2,17 +2,34 @@
  * Health endpoints (CONTRACT.md §6):
  * - `/health` liveness: 200 while the process can answer at all;
  * - `/health/ready` readiness: 503 until a first config is loaded and while draining, else 200
- *   (an open breaker does not make an instance unready: it can still serve other shards);
+ *   (an open breaker does not make an instance unready: it can still serve other shards); the
+ *   503 is a problem (`draining`, `config_not_loaded`) like every error;
  * - `/health/config`: revision in force, rejected keys with reasons, and the etcd link state.
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env.js';
 import { configHealth } from '../config/config-health.js';
 import { withCommonResponseHeaders } from '../http/common-response-headers.js';
+import { ProblemError, type ProblemInit } from '../http/problem.js';
 import { jsonResponse } from '../http/response-headers.js';
-import { dateTime } from './schemas.js';
+import { dateTime, problems } from './schemas.js';
 
 const statusBody = z.object({ status: z.string() }).openapi('HealthStatus');
+
+/** /health/ready's 503s; a load balancer looks at the status only */
+const DRAINING: ProblemInit = {
+  status: 503,
+  code: 'draining',
+  title: 'Not ready',
+  detail: 'this instance is shutting down (SIGTERM): send requests to another',
+};
+const CONFIG_NOT_LOADED: ProblemInit = {
+  status: 503,
+  code: 'config_not_loaded',
+  title: 'Not ready',
+  detail: 'this instance has not read its config from etcd yet',
+  headers: { 'Retry-After': '1' },
+};
 
 const configBody = z
   .object({
@@ -134,18 +151,23 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
       summary: 'Readiness: 503 until a first config is loaded and while draining',
       responses: {
         200: { description: 'ready', content: { 'application/json': { schema: statusBody } } },
-        // by design not a problem+json: the same HealthStatus as the 200, for load balancers
         503: {
           description:
-            'not ready: `{"status":"draining"}` or `{"status":"config-not-loaded"}`, as `application/json` (not a problem)',
-          content: { 'application/json': { schema: statusBody } },
+            'not ready, as every error a problem (CONTRACT.md §6): `draining` (shutting down after SIGTERM: send requests elsewhere) or `config_not_loaded` (no config read from etcd yet, with Retry-After)',
+          headers: {
+            'Retry-After': {
+              description: 'with `config_not_loaded`: seconds until it may be ready',
+              schema: { type: 'string' },
+            },
+          },
+          content: problems(503)[503].content,
         },
       },
     }),
     (c) => {
       const { config, lifecycle } = c.get('services');
-      if (lifecycle.isDraining()) return jsonResponse(c, { status: 'draining' }, 503);
-      if (!config.status().loaded) return jsonResponse(c, { status: 'config-not-loaded' }, 503);
+      if (lifecycle.isDraining()) throw new ProblemError(DRAINING);
+      if (!config.status().loaded) throw new ProblemError(CONFIG_NOT_LOADED);
       return jsonResponse(c, { status: 'ready' }, 200);
     },
   );
