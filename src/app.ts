@@ -28,7 +28,7 @@ import { utf8Text } from './http/utf8-text.js';
 import { fieldProblem, unreadableBody, validationProblem } from './http/validation-problem.js';
 import { loggableError } from './observability/loggable-error.js';
 import { BreakerOpenError, CallTimeoutError, DependencyError } from './resilience/errors.js';
-import { API_INFO, documentDocRoutes } from './routes/api-document.js';
+import { API_INFO, API_SERVERS, documentDocRoutes } from './routes/api-document.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerBookRoutes } from './routes/books.js';
 import { registerDocsRoutes } from './routes/docs-page.js';
@@ -187,7 +187,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
   registerBookRoutes(app);
   registerLoanRoutes(app);
 
-  app.doc31('/openapi.json', { openapi: '3.1.0', info: API_INFO });
+  app.doc31('/openapi.json', { openapi: '3.1.0', info: API_INFO, servers: API_SERVERS });
   // Swagger UI, pinned: from this instance when the entry gives its files, else from jsDelivr
   registerDocsRoutes(app, services.docsAssets);
   documentDocRoutes(app);

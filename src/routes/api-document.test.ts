@@ -19,6 +19,7 @@ type Operation = {
 type Schema = { properties: Record<string, { format?: string; type?: string | string[] }> };
 type Document = {
   info: { description: string };
+  servers?: { url: string }[];
   paths: Record<string, Record<string, Operation>>;
   components: { schemas: Record<string, Schema>; headers?: Record<string, unknown> };
 };
@@ -34,6 +35,10 @@ const operations = (doc: Document) =>
   );
 
 describe('/openapi.json', () => {
+  it('names its server relative to where it was served, for generators and "try it" calls', async () => {
+    expect((await document()).servers?.map((s) => s.url)).toEqual(['/']);
+  });
+
   it('gives every operation a unique camelCase operationId', async () => {
     const ids = operations(await document()).map(({ where, op }) => [where, op.operationId] as const);
     for (const [where, id] of ids) expect(id, where).toMatch(/^[a-z][a-zA-Z0-9]*$/);

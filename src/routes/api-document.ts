@@ -2,6 +2,7 @@
  * What /openapi.json says beyond the routes' own entries:
  * - `API_INFO`: the document's `info`, whose description states the answers every path can give
  *   and no operation lists (OpenAPI has no place for an answer to a method a path lacks);
+ * - `API_SERVERS`: the document's `servers`;
  * - `documentDocRoutes`: `/openapi.json` and `/docs` themselves, which are plain routes, and the
  *   components of the headers every answer carries (http/common-response-headers.ts).
  * Documentation only: nothing here runs per request.
@@ -27,6 +28,12 @@ export const API_INFO = {
     '- 400 `bad_request`: the request is not valid HTTP, an HTTP/1.1 request has no `Host`, or its path has a `.` or `..` segment or a backslash (raw or percent-encoded; the Node entry); or a body cannot be read as JSON at all (not JSON, empty, not UTF-8), with `errors` naming `body`. A body that reads but holds invalid values is `validation_failed`.',
   ].join('\n'),
 };
+
+/**
+ * The document's `servers`: relative, so a client generator or a "try it" call goes to the host
+ * that served the document (an instance, or HAProxy in front of them), whatever its name.
+ */
+export const API_SERVERS = [{ url: '/', description: 'the host that served this document' }];
 
 export function documentDocRoutes(app: OpenAPIHono<AppEnv>): void {
   registerCommonResponseHeaders(app);
