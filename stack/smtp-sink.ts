@@ -6,6 +6,8 @@
  * A recipient listed in `<mail dir>/.refuse` (one address per line, re-read every 250 ms) is
  * refused at RCPT TO with `550 5.1.1`, as a real server refuses a mailbox that does not exist:
  * tests use it to have a mail dead-lettered for real, then fix the "mailbox" and redrive it.
+ * A recipient listed in `<mail dir>/.later` is refused with `451 4.3.0` instead, a transient
+ * refusal: its mail is retried as in an outage, without using its attempts, until taken off.
  * A recipient listed in `<mail dir>/.slow` (`address milliseconds` per line, re-read likewise)
  * has its mail stored at once but the final dot answered that much later, as a server that has
  * taken the mail and is slow to say so: tests use it to show the worker does not send it twice.
@@ -35,10 +37,12 @@ function listLines(name: string): string[] {
   }
 }
 let refused = new Set<string>();
+let later = new Set<string>();
 /** recipient → ms the answer to the final dot is held back */
 let slow = new Map<string, number>();
 function loadLists(): void {
   refused = new Set(listLines('.refuse'));
+  later = new Set(listLines('.later'));
   slow = new Map(
     listLines('.slow').map((l) => {
       const [address = '', ms = '0'] = l.split(/\s+/);
@@ -66,6 +70,8 @@ const server = new SMTPServer({
   onRcptTo(address, _session, callback) {
     if (refused.has(address.address.toLowerCase()))
       return callback(smtpError(550, "5.1.1 mailbox unavailable (listed in the sink's .refuse)"));
+    if (later.has(address.address.toLowerCase()))
+      return callback(smtpError(451, "4.3.0 try again later (listed in the sink's .later)"));
     callback();
   },
   onData(stream, session, callback) {

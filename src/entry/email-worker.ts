@@ -64,11 +64,16 @@ const prefetch = 16;
 // rows per relay message = the largest delivery batch per shard: a batch message is delivered
 // in one transaction
 const MAILS_PER_BATCH = 8;
-// Two connections: the broker in a resource alarm stops reading a connection once it publishes
-// (acks, cancels and queue checks on it included), so the relay and a failed mail's retry
-// publish on one, and the consumer keeps taking and acking mails on the other.
-const amqp = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger, prefetch });
-const publisher = new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger });
+// Three connections, named for the broker's list: a broker in a resource alarm stops reading a
+// connection once it publishes (acks, cancels and queue checks on it included), so the consumer
+// takes and acks mails on one that never publishes, the relay publishes the outbox on another,
+// and a failed mail's retry goes on a third (opened at the first retry), so that neither
+// publisher's dropped connection (a timeout, a tier deleted by hand) fails the other's publishes.
+const connection = (role: string, more: { prefetch?: number } = {}) =>
+  new AmqpConnection({ url: env.SHARDGATE_AMQP_URL, breakers, logger, name: `${id} ${role}`, ...more });
+const amqp = connection('consume', { prefetch });
+const publisher = connection('outbox');
+const retries = connection('retries');
 // Persistent SMTP sessions, one per mail of a batch until the batch commits: batches (per
 // shard) of up to 8 mails, two of them at a time. Idle sessions are reused; only bursts open more.
 const smtp = new SmtpSender({
@@ -82,7 +87,7 @@ registerQueueGauges({ amqp, metrics });
 const retention = new OutboxRetention({ store, config, logger, metrics });
 const consumer = new MailConsumer({
   amqp,
-  reroutes: publisher,
+  reroutes: retries,
   store,
   smtp,
   logger,
@@ -113,7 +118,7 @@ async function shutdown(signal: string): Promise<void> {
   await retention.stop();
   await relay.stop();
   await consumer.stop();
-  await Promise.all([amqp.close(), publisher.close()]);
+  await Promise.all([amqp.close(), publisher.close(), retries.close()]);
   smtp.close();
   await store.close();
   await config.close();

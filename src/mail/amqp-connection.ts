@@ -9,10 +9,10 @@
  * A broker in a resource alarm (memory or disk) sends `connection.blocked` and stops reading the
  * socket of a connection once it publishes: its publishes wait for confirms that do not come, and
  * nothing else sent on it (acks, cancels, queue checks, a close frame) is read either. So the
- * email worker publishes the outbox, and failed mails' retries, on a connection of its own
- * (email-worker.ts). While blocked, `blockedForMs()` says so (the relay then claims nothing, as
- * while the breaker is open) and `run()` refuses a publish-side call at once, without counting it
- * against the breaker. The
+ * email worker publishes the outbox on a connection of its own, and failed mails' retries on
+ * another (email-worker.ts). While blocked, `blockedForMs()` says so (the relay then claims
+ * nothing, as while the breaker is open) and `run()` refuses a publish-side call at once, without
+ * counting it against the breaker. The
  * broker says so once a publish arrives: that publish times out, and its connection is kept for
  * it to be confirmed after. Before (an outside check), every publish timed out after 2 s, its
  * connection was dropped and a new one opened: one more blocked connection and consumer each
@@ -42,7 +42,14 @@ export class AmqpConnection {
   private readonly listeners = new Set<(ch: ConfirmChannel) => void>();
 
   constructor(
-    private readonly opts: { url: string; breakers: BreakerRegistry; logger: Logger; prefetch?: number },
+    private readonly opts: {
+      url: string;
+      breakers: BreakerRegistry;
+      logger: Logger;
+      prefetch?: number;
+      /** the connection's name for the broker (client property `connection_name`: `rabbitmqctl list_connections client_properties`, the management UI) */
+      name?: string;
+    },
   ) {}
 
   /** called with the consumer channel of every new connection (consumers re-subscribe on reconnect) */
@@ -106,10 +113,10 @@ export class AmqpConnection {
   /**
    * The current connection's second confirm channel (the one `onChannel` listeners get),
    * connecting if need be (not through the breaker); rejects when the broker cannot be reached.
-   * The email worker publishes a failed mail's retry on its publishing connection's, so that a
-   * resource alarm (which blocks a connection that publishes) never blocks the consuming one,
-   * and those publishes' confirms are not mixed with the relay's on `run`'s channel. Unlike
-   * `run`, not refused while the broker blocks publishing: a publish waits to be confirmed.
+   * The email worker publishes a failed mail's retry on that of a connection of its own, so
+   * that a resource alarm (which blocks a connection that publishes) never blocks the consuming
+   * one. Unlike `run`, not refused while the broker blocks publishing: a publish waits there to
+   * be confirmed once the alarm ends.
    */
   async sideChannel(): Promise<ConfirmChannel> {
     await this.channel();
@@ -119,7 +126,11 @@ export class AmqpConnection {
 
   private async open(): Promise<ConfirmChannel> {
     if (this.closed) throw new DependencyError('rabbitmq', 'connection closed');
-    const model = await amqp.connect(this.opts.url, { timeout: 2000, heartbeat: 5 });
+    const model = await amqp.connect(this.opts.url, {
+      timeout: 2000,
+      heartbeat: 5,
+      ...(this.opts.name === undefined ? {} : { clientProperties: { connection_name: this.opts.name } }),
+    });
     model.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp connection error'));
     model.on('close', () => {
       if (this.model === model) this.drop();

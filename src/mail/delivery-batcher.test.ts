@@ -49,6 +49,9 @@ class FakeChannel implements MailChannel {
   async close(): Promise<void> {
     this.closed = true;
   }
+  isOpen(): boolean {
+    return !this.closed;
+  }
 }
 
 /**
@@ -411,6 +414,21 @@ describe('DeliveryBatcher', () => {
     expect(ch.published.map((p) => p.routingKey)).toEqual(['shardgate.mail.retry.1s']);
     expect(ch.acked).toEqual([b.fields.deliveryTag]);
     expect(count('mail_retries_total')).toBe(1);
+  });
+
+  it('publishes no retry copy for a message whose own channel is gone: the broker redelivers it anyway', async () => {
+    const publisher = new FakeChannel();
+    const { ch, store, sender, batcher, count } = setup({ rerouteChannel: async () => publisher });
+    store.rows.add('b');
+    sender.failing.add('b');
+    // the consuming connection drops while the mail is being sent
+    sender.gate = (async () => {
+      ch.closed = true;
+    })();
+    batcher.add(ch, message('b'));
+    expect(await batcher.drain(1000)).toBe(true);
+    expect([publisher.published, ch.published, ch.acked, ch.requeued]).toEqual([[], [], [], []]);
+    expect(count('mail_retries_total')).toBe(0);
   });
 
   it('requeues the original on its own channel when the reroute channel goes before confirming', async () => {

@@ -82,6 +82,11 @@ export interface MailChannel extends RerouteChannel {
   ack(message: ConsumeMessage): void;
   /** throws on a channel that is gone, as `ack` does (amqplib: IllegalOperationError) */
   nack(message: ConsumeMessage, allUpTo?: boolean, requeue?: boolean): void;
+  /**
+   * false once the channel closed (absent: taken as open). Its messages are then not rerouted
+   * on `rerouteChannel`: the broker redelivers them, and a retry copy would be one more
+   */
+  isOpen?(): boolean;
 }
 export type BatchStore = Pick<OutboxStore, 'deliverBatch'>;
 
@@ -367,15 +372,25 @@ export class DeliveryBatcher {
     try {
       return await this.opts.rerouteChannel();
     } catch (error) {
-      this.opts.logger.debug(
+      // under a resource alarm this blocks the consuming connection until it ends
+      this.opts.logger.warn(
         { err: reasonOf(error) },
-        "no channel for reroutes on the publishing connection; rerouting on the message's own",
+        "no channel for reroutes on their own connection; rerouting on the message's own",
       );
       return own;
     }
   }
 
   private async rerouteOn(own: MailChannel, failures: Failure[]): Promise<void> {
+    if (own.isOpen?.() === false) {
+      // the broker redelivers them (a copy confirmed in a tier meanwhile would be acked as a
+      // duplicate later; this spares it when the channel went before the reroute began)
+      this.opts.logger.debug(
+        { messages: failures.length },
+        'channel gone before the reroute; left for redelivery',
+      );
+      return;
+    }
     const ch = await this.publishChannel(own);
     const routed: { f: Failure; dead: boolean; attempts: number; reason: string }[] = [];
     // mandatory: a tier or the dead-letter queue deleted by hand takes nothing, and the broker

@@ -24,7 +24,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { WORK_QUEUE } from './amqp-topology.js';
-import { type BatchStore, DeliveryBatcher } from './delivery-batcher.js';
+import { type BatchStore, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
 import type { MailSender } from './smtp-sender.js';
 import { splitMailMessage } from './split-mail-message.js';
 
@@ -34,8 +34,8 @@ const CANCEL_WITHIN_MS = 2000;
 export interface MailConsumerOptions {
   amqp: AmqpConnection;
   /**
-   * the connection a failed mail's retry is published on (the relay's): a broker in a resource
-   * alarm then blocks that one, and this consumer's `amqp` goes on acking. Absent: on `amqp`
+   * the connection a failed mail's retry is published on: a broker in a resource alarm then
+   * blocks that one, and this consumer's `amqp` goes on acking. Absent: on `amqp`
    */
   reroutes?: AmqpConnection;
   store: BatchStore;
@@ -67,6 +67,7 @@ export class MailConsumer {
     });
     opts.amqp.onChannel((ch) => {
       if (this.stopping) return;
+      const mailChannel = mailChannelOf(ch);
       ch.consume(WORK_QUEUE, (msg) => {
         if (!msg) {
           // the broker cancelled the subscription (the work queue was deleted, or its node
@@ -80,7 +81,7 @@ export class MailConsumer {
           return;
         }
         // a batch message of the relay: one delivery per mail, the original acked after all
-        for (const part of splitMailMessage(ch, msg)) this.batcher.add(part.ch, part.msg);
+        for (const part of splitMailMessage(mailChannel, msg)) this.batcher.add(part.ch, part.msg);
       })
         .then(({ consumerTag }) => {
           this.subscription = { ch, consumerTag };
@@ -117,4 +118,22 @@ export class MailConsumer {
     if (!drained)
       this.opts.logger.warn({ inFlight: this.batcher.inFlight }, 'stopped with mail deliveries in flight');
   }
+}
+
+/** `ch` as the batcher sees it, telling whether it is still open (amqplib does not say) */
+function mailChannelOf(ch: ConfirmChannel): MailChannel {
+  let open = true;
+  ch.once('close', () => {
+    open = false;
+  });
+  return {
+    ack: (msg) => ch.ack(msg),
+    nack: (msg, allUpTo, requeue) => ch.nack(msg, allUpTo, requeue),
+    publish: (exchange, routingKey, content, options) => ch.publish(exchange, routingKey, content, options),
+    waitForConfirms: () => ch.waitForConfirms(),
+    on: (event, listener) => ch.on(event, listener),
+    off: (event, listener) => ch.off(event, listener),
+    close: () => ch.close(),
+    isOpen: () => open,
+  };
 }

@@ -69,6 +69,15 @@ describe('splitMailMessage', () => {
     expect(closed()).toBe(1);
   });
 
+  it("tells a part's channel closed once the real one is", () => {
+    let open = true;
+    const real: MailChannel = { ...channel().ch, isOpen: () => open };
+    const [part] = splitMailMessage(real, message(encodeMails([mail(1), mail(2)])));
+    expect(part!.ch.isOpen?.()).toBe(true);
+    open = false;
+    expect(part!.ch.isOpen?.()).toBe(false);
+  });
+
   it('passes a single-mail message (or poison) through on the real channel', () => {
     const { ch } = channel();
     for (const body of [encodeMails([mail(1)]), Buffer.from('{"not":"a mail"}')]) {

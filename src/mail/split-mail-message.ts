@@ -56,6 +56,7 @@ export function splitMailMessage(ch: MailChannel, msg: ConsumeMessage): MessageP
     on: (event, listener) => ch.on(event, listener),
     off: (event, listener) => ch.off(event, listener),
     close: () => ch.close(),
+    isOpen: () => ch.isOpen?.() ?? true,
   };
   return parts.map((part) => ({ ch: view, msg: part }));
 }
