@@ -7,10 +7,12 @@
  * serves the removed tenant (it has not applied the removal) makes it refuse after 10 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteTenantRowsCommand } from '../control-plane/commands/tenant-delete-rows.js';
+import { createCtlContext } from '../control-plane/ctl-context.js';
 import { moveLockKey, moveRecordKey } from '../control-plane/move-record.js';
 import { removalRecordKey } from '../control-plane/removal-record.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
-import { stackEnv } from '../stack/stack-env.js';
+import { dbPassword, stackEnv } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { ctl, ctlAsync } from './helpers/ctl.js';
@@ -376,5 +378,76 @@ describe('tenants delete-rows', () => {
     } finally {
       await fresh.gone();
     }
+  }, 60_000);
+  it("puts the barrier only on the tenant's entry as read: one placed back on the shard meanwhile refuses, nothing deleted; one changed elsewhere is read again", async () => {
+    /** runs delete-rows in-process, `change` run just before its first guarded put of the barrier */
+    async function deleteRowsRacing(
+      id: string,
+      change: () => void,
+    ): Promise<{ error?: Error; changed: boolean }> {
+      const ctx = createCtlContext();
+      ctx.env = { ...ctx.env, SHARDGATE_DB_PASSWORD: dbPassword() };
+      ctx.out = () => {};
+      const etcd = ctx.etcd;
+      let changed = false;
+      ctx.etcd = new Proxy(etcd, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target) as unknown;
+          if (prop !== 'if' || typeof value !== 'function') return value;
+          return (key: string, ...rest: unknown[]) => {
+            const builder = (value as (...a: unknown[]) => { commit(): Promise<unknown> }).call(
+              target,
+              key,
+              ...rest,
+            );
+            if (changed || key !== `${PREFIX}tenants/${id}`) return builder;
+            const commit = builder.commit.bind(builder);
+            builder.commit = async () => {
+              changed = true;
+              change();
+              return commit();
+            };
+            return builder;
+          };
+        },
+      });
+      try {
+        await deleteTenantRowsCommand(ctx, id, { shard: 'shard-1', yes: true });
+        return { changed };
+      } catch (error) {
+        return { error: error as Error, changed };
+      } finally {
+        ctx.close();
+      }
+    }
+
+    const back = uniqueTenantId('delrows-back');
+    await createTenant(back, 'shard-1');
+    await registerAndLogin(back, 'gb@example.com');
+    expect(ctl(['tenants', 'remove', back, '--yes'], stackEnv()).code).toBe(0);
+    // placed on shard-1 again between the command's read and its put (by hand: no lock)
+    const placedBack = await deleteRowsRacing(back, () =>
+      etcdPut(`tenants/${back}`, '{"shard":"shard-1","status":"active"}'),
+    );
+    expect(placedBack.changed).toBe(true);
+    expect(placedBack.error?.message).toBe(
+      `tenant ${back} is in the directory on shard shard-1: its rows are in use; remove it first (tenants remove ${back} --yes); nothing deleted`,
+    );
+    expect((await rowsOf(back)).members).toBe(1);
+    expect((await api('GET', '/v1/books', { tenant: back })).status).toBe(200);
+    removeTenant(back);
+
+    const elsewhere = uniqueTenantId('delrows-elsewhere');
+    await createTenant(elsewhere, 'shard-1');
+    await registerAndLogin(elsewhere, 'ge@example.com');
+    expect(ctl(['tenants', 'remove', elsewhere, '--yes'], stackEnv()).code).toBe(0);
+    // placed on shard-2 meanwhile: the guard fails once, and the second read finds the tenant
+    // off shard-1 still
+    const placedElsewhere = await deleteRowsRacing(elsewhere, () =>
+      etcdPut(`tenants/${elsewhere}`, '{"shard":"shard-2","status":"active"}'),
+    );
+    expect([placedElsewhere.changed, placedElsewhere.error?.message]).toEqual([true, undefined]);
+    expect((await rowsOf(elsewhere)).members).toBe(0);
+    removeTenant(elsewhere);
   }, 60_000);
 });
