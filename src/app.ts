@@ -17,6 +17,7 @@ import { CallerGoneError } from './domain/data-access.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { BODY_LIMIT_BYTES, BODY_LIMIT_DETAIL } from './http/body-limit.js';
 import { answerCors, crossOriginWriteRefusal } from './http/cors.js';
+import { DEPENDENCY_LOG_LINE, dependencyProblem } from './http/dependency-problem.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { echoText } from './http/echo-text.js';
 import { ProblemError, problemResponse } from './http/problem.js';
@@ -235,60 +236,26 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       });
     }
     if (error instanceof DependencyError) {
+      const problem = dependencyProblem(error);
       // an open breaker or an unreachable dependency: the client may retry, say when. A refusal
       // of an open breaker is logged at debug: its opening was logged, and a warning per refused
-      // request (50 a second under load) would bury everything else
+      // request (50 a second under load) would bury everything else. The line names the answer's
+      // code and the tenant: a write that waited on its own tenant's row lock (`write_contended`)
+      // or found the pool full (`dependency_busy`) is not an outage, and one that may have
+      // applied (`write_outcome_unknown`) is the one an operator looks for
       services.logger[error instanceof BreakerOpenError ? 'debug' : 'warn'](
-        { requestId: c.get('requestId'), dependency: error.dependency, err: error.message },
-        'dependency unavailable',
+        {
+          requestId: c.get('requestId'),
+          dependency: error.dependency,
+          code: problem.code,
+          tenant: c.get('tenant')?.id,
+          err: error.message,
+        },
+        DEPENDENCY_LOG_LINE[problem.code] ?? 'dependency unavailable',
       );
       if ((error instanceof CallTimeoutError && error.mayHaveApplied) || error.outcomeUnknown)
         await services.cache.afterUncertainWrite();
-      if (error instanceof CallTimeoutError && error.mayHaveApplied) {
-        return problemResponse(c, {
-          status: 503,
-          code: 'write_outcome_unknown',
-          title: 'Write outcome unknown',
-          detail: `${error.dependency} did not answer in time and the write could not be confirmed stopped: it may still be applied. Retry it with the same Idempotency-Key, or read before retrying`,
-          headers: { 'Retry-After': String(error.retryAfterSeconds) },
-        });
-      }
-      if (error.outcomeUnknown) {
-        return problemResponse(c, {
-          status: 503,
-          code: 'write_outcome_unknown',
-          title: 'Write outcome unknown',
-          detail: `the connection to ${error.dependency} was lost after the write's COMMIT was sent: it may have been applied. Retry it with the same Idempotency-Key, or read before retrying`,
-          headers: { 'Retry-After': String(error.retryAfterSeconds) },
-        });
-      }
-      if ((error instanceof CallTimeoutError && error.ownWait === 'connection') || error.busy) {
-        return problemResponse(c, {
-          status: 503,
-          code: 'dependency_busy',
-          title: 'Service busy',
-          detail: `every connection of this instance to ${error.dependency} was in use (requests waiting on row locks, or a burst) and the request was not sent: it was not applied; retry in ${error.retryAfterSeconds} s`,
-          headers: { 'Retry-After': String(error.retryAfterSeconds) },
-        });
-      }
-      if (error instanceof CallTimeoutError && error.ownWait === 'row-lock') {
-        return problemResponse(c, {
-          status: 503,
-          code: 'write_contended',
-          title: 'Write contended',
-          detail: `the write waited over ${error.timeoutMs} ms for rows another request of this tenant holds (the same book or member, or a long transaction) and was stopped: it was not applied; retry in ${error.retryAfterSeconds} s`,
-          headers: { 'Retry-After': String(error.retryAfterSeconds) },
-        });
-      }
-      return problemResponse(c, {
-        status: 503,
-        code: 'dependency_unavailable',
-        title: 'Service temporarily unavailable',
-        // the dependency's name (`mysql-master:shard-1`), not the error: that names hosts and
-        // ports, which a client has no use for; the log line above has it
-        detail: `${error.dependency} is unavailable; retry in ${error.retryAfterSeconds} s`,
-        headers: { 'Retry-After': String(error.retryAfterSeconds) },
-      });
+      return problemResponse(c, problem);
     }
     if (error instanceof HTTPException) {
       const status = error.status;

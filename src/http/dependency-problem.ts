@@ -1,0 +1,61 @@
+/**
+ * The 503 a DependencyError answers (app.ts's error handler), by what is known of the call: a
+ * write that may have applied, one never sent (the pool full), one that waited on its tenant's
+ * own row lock, or the dependency unavailable; and the line the instance logs for each, so an
+ * operator tells contention and "may have applied" from an outage.
+ */
+import { CallTimeoutError, type DependencyError } from '../resilience/errors.js';
+import type { ProblemInit } from './problem.js';
+
+/** the log line of a 503 by its code; others say `dependency unavailable` */
+export const DEPENDENCY_LOG_LINE: Readonly<Record<string, string>> = {
+  write_outcome_unknown: 'write outcome unknown: it may have applied',
+  dependency_busy: 'dependency busy: every connection in use, the request was not sent',
+  write_contended: "write contended: it waited on its tenant's own row locks, not applied",
+};
+
+/** the 503 a DependencyError answers, by what is known of the call */
+export function dependencyProblem(error: DependencyError): ProblemInit {
+  const headers = { 'Retry-After': String(error.retryAfterSeconds) };
+  if (error instanceof CallTimeoutError && error.mayHaveApplied)
+    return {
+      status: 503,
+      code: 'write_outcome_unknown',
+      title: 'Write outcome unknown',
+      detail: `${error.dependency} did not answer in time and the write could not be confirmed stopped: it may still be applied. Retry it with the same Idempotency-Key, or read before retrying`,
+      headers,
+    };
+  if (error.outcomeUnknown)
+    return {
+      status: 503,
+      code: 'write_outcome_unknown',
+      title: 'Write outcome unknown',
+      detail: `the connection to ${error.dependency} was lost after the write's COMMIT was sent: it may have been applied. Retry it with the same Idempotency-Key, or read before retrying`,
+      headers,
+    };
+  if ((error instanceof CallTimeoutError && error.ownWait === 'connection') || error.busy)
+    return {
+      status: 503,
+      code: 'dependency_busy',
+      title: 'Service busy',
+      detail: `every connection of this instance to ${error.dependency} was in use (requests waiting on row locks, or a burst) and the request was not sent: it was not applied; retry in ${error.retryAfterSeconds} s`,
+      headers,
+    };
+  if (error instanceof CallTimeoutError && error.ownWait === 'row-lock')
+    return {
+      status: 503,
+      code: 'write_contended',
+      title: 'Write contended',
+      detail: `the write waited over ${error.timeoutMs} ms for rows another request of this tenant holds (the same book or member, or a long transaction) and was stopped: it was not applied; retry in ${error.retryAfterSeconds} s`,
+      headers,
+    };
+  return {
+    status: 503,
+    code: 'dependency_unavailable',
+    title: 'Service temporarily unavailable',
+    // the dependency's name (`mysql-master:shard-1`), not the error: that names hosts and
+    // ports, which a client has no use for; the log line has it
+    detail: `${error.dependency} is unavailable; retry in ${error.retryAfterSeconds} s`,
+    headers,
+  };
+}
