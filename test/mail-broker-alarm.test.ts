@@ -76,10 +76,13 @@ function workerBrokerConnections(): number {
   return lines.filter((l) => l.includes(`pid=${pid},`)).length;
 }
 
-/** the sum of a metric's series in the worker's metrics */
-async function workerMetric(name: string): Promise<number> {
+/** the sum of a metric's series in the worker's metrics (those with `label`, `name="value"`, when given) */
+async function workerMetric(name: string, label?: string): Promise<number> {
   const text = await (await fetch(WORKER_METRICS)).text();
-  const lines = text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  const lines = text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .filter((l) => label === undefined || l.slice(0, l.lastIndexOf(' ')).includes(label));
   if (lines.length === 0) throw new Error(`${name} not in the worker's metrics`);
   return lines.reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
@@ -109,10 +112,13 @@ describe('RabbitMQ blocks publishing (a memory alarm)', () => {
         expect(res.status).toBe(201);
       }
       // the broker blocks a connection once it publishes: the relay's first publish
-      await waitFor(async () => (await workerMetric('shardgate_amqp_publishing_blocked')) === 1, {
-        timeoutMs: 10_000,
-        what: 'the worker to report the broker blocking its publishing',
-      });
+      await waitFor(
+        async () => (await workerMetric('shardgate_amqp_publishing_blocked', 'connection="outbox"')) === 1,
+        {
+          timeoutMs: 10_000,
+          what: 'the worker to report the broker blocking its publishing',
+        },
+      );
       // before: a new connection about every 2.5 s
       let most = 0;
       for (let i = 0; i < 8; i++) {
@@ -189,6 +195,8 @@ describe('RabbitMQ blocks publishing (a memory alarm)', () => {
           intervalMs: 500,
           what: 'a retry published during the alarm, on the retries connection',
         });
+        // said at /metrics (before: only the outbox's connection was, and it published nothing)
+        expect(await workerMetric('shardgate_amqp_publishing_blocked', 'connection="retries"')).toBe(1);
         await new Promise((r) => setTimeout(r, 1000));
         // before: the retry went on the consuming connection, which the broker then blocked
         expect(workerConnectionStates().consume).toBe('blocking');

@@ -18,6 +18,7 @@ import { MailConsumer } from '../mail/mail-consumer.js';
 import { OutboxRelay } from '../mail/outbox-relay.js';
 import { OutboxRetention } from '../mail/outbox-retention.js';
 import { OutboxStore } from '../mail/outbox-store.js';
+import { registerPublishingBlockedGauge } from '../mail/publishing-blocked-gauge.js';
 import { registerQueueGauges } from '../mail/queue-gauges.js';
 import { SmtpSender } from '../mail/smtp-sender.js';
 import { createLogger } from '../observability/logger.js';
@@ -83,6 +84,7 @@ const smtp = new SmtpSender({
 });
 const relay = new OutboxRelay({ store, amqp: publisher, logger, metrics, mailsPerMessage: MAILS_PER_BATCH });
 registerQueueGauges({ amqp, metrics });
+registerPublishingBlockedGauge(metrics, { outbox: publisher, retries });
 // deletes delivered rows older than `mail/outbox_retention_hours` (etcd, live)
 const retention = new OutboxRetention({ store, config, logger, metrics });
 const consumer = new MailConsumer({

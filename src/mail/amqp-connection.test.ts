@@ -5,13 +5,15 @@ import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 
 /** the connections amqplib "opened", each failing to give a channel (a broker at its channel_max) */
-const models = vi.hoisted(() => [] as { closed: number }[]);
+const models = vi.hoisted(() => [] as { closed: number; url: string; options: Record<string, unknown> }[]);
 
 vi.mock('amqplib', () => ({
   default: {
-    connect: async () => {
+    connect: async (url: string, options: Record<string, unknown>) => {
       const model = {
         closed: 0,
+        url,
+        options,
         on() {},
         createConfirmChannel: async () => {
           throw new Error('no channel');
@@ -26,7 +28,7 @@ vi.mock('amqplib', () => ({
   },
 }));
 
-const { AmqpConnection } = await import('./amqp-connection.js');
+const { AmqpConnection, withHeartbeat } = await import('./amqp-connection.js');
 
 describe('AmqpConnection', () => {
   beforeEach(() => {
@@ -41,5 +43,30 @@ describe('AmqpConnection', () => {
     await expect(amqp.channel()).rejects.toThrow('no channel');
     expect(models.map((m) => m.closed)).toEqual([1, 1]);
     await amqp.close();
+  });
+
+  it('asks for its heartbeat in the URL (amqplib reads it nowhere else) and gives the broker its name', async () => {
+    const config = new MemoryConfigStore();
+    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
+    const amqp = new AmqpConnection({
+      url: 'amqp://u:p%40ss@broker:5673/vh',
+      breakers,
+      logger: silentLogger,
+      name: 'w1-worker retries',
+    });
+    await expect(amqp.channel()).rejects.toThrow('no channel');
+    expect(models[0]?.url).toBe('amqp://u:p%40ss@broker:5673/vh?heartbeat=5');
+    expect(models[0]?.options.clientProperties).toEqual({ connection_name: 'w1-worker retries' });
+    await amqp.close();
+  });
+});
+
+describe('withHeartbeat', () => {
+  it("adds the heartbeat to a URL's query, keeping what it has; one the URL names wins", () => {
+    expect(withHeartbeat('amqp://localhost', 5)).toBe('amqp://localhost?heartbeat=5');
+    expect(withHeartbeat('amqp://a:b@h:1/v?frameMax=8192', 5)).toBe(
+      'amqp://a:b@h:1/v?frameMax=8192&heartbeat=5',
+    );
+    expect(withHeartbeat('amqps://h/v?heartbeat=30', 5)).toBe('amqps://h/v?heartbeat=30');
   });
 });

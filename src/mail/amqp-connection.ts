@@ -27,6 +27,11 @@ import { declareMailTopology } from './amqp-topology.js';
 
 /** how long a dropped connection's close may take before its socket is destroyed */
 const CLOSE_WITHIN_MS = 2000;
+/**
+ * The heartbeat asked of the broker: a broker or link gone silent is noticed after about two of
+ * them, and the connection's waiting publishes fail (their mails are then retried or redelivered)
+ */
+const HEARTBEAT_SECONDS = 5;
 /** what blockedForMs() answers while the broker blocks publishing: the relay looks again then */
 const BLOCKED_RECHECK_MS = 1000;
 
@@ -40,6 +45,8 @@ export class AmqpConnection {
   private opening: Promise<ConfirmChannel> | undefined;
   private closed = false;
   private readonly listeners = new Set<(ch: ConfirmChannel) => void>();
+  /** the logger, its lines naming the connection when it has a name */
+  private readonly log: Logger;
 
   constructor(
     private readonly opts: {
@@ -50,7 +57,9 @@ export class AmqpConnection {
       /** the connection's name for the broker (client property `connection_name`: `rabbitmqctl list_connections client_properties`, the management UI) */
       name?: string;
     },
-  ) {}
+  ) {
+    this.log = opts.name === undefined ? opts.logger : opts.logger.child({ connection: opts.name });
+  }
 
   /** called with the consumer channel of every new connection (consumers re-subscribe on reconnect) */
   onChannel(fn: (ch: ConfirmChannel) => void): void {
@@ -126,42 +135,42 @@ export class AmqpConnection {
 
   private async open(): Promise<ConfirmChannel> {
     if (this.closed) throw new DependencyError('rabbitmq', 'connection closed');
-    const model = await amqp.connect(this.opts.url, {
+    const model = await amqp.connect(withHeartbeat(this.opts.url, HEARTBEAT_SECONDS), {
       timeout: 2000,
-      heartbeat: 5,
       ...(this.opts.name === undefined ? {} : { clientProperties: { connection_name: this.opts.name } }),
     });
-    model.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp connection error'));
+    model.on('error', (e: Error) => this.log.warn({ err: e.message }, 'amqp connection error'));
     model.on('close', () => {
       if (this.model === model) this.drop();
     });
     model.on('blocked', (reason: unknown) => {
       if (this.model !== model || this.blocked) return;
       this.blocked = { reason: String(reason), since: Date.now() };
-      this.opts.logger.warn(
+      this.log.warn(
         { reason: String(reason) },
-        'rabbitmq blocks publishing (a resource alarm): the outbox is held until it lifts',
+        'rabbitmq blocks publishing on this connection (a resource alarm): its publishes wait until it lifts',
       );
     });
     model.on('unblocked', () => {
       if (this.model !== model || !this.blocked) return;
-      this.opts.logger.info({ blockedMs: Date.now() - this.blocked.since }, 'rabbitmq publishing unblocked');
+      this.log.info({ blockedMs: Date.now() - this.blocked.since }, 'rabbitmq publishing unblocked');
       this.blocked = undefined;
     });
     let ch: ConfirmChannel;
     let consumerChannel: ConfirmChannel;
     try {
-      // Two confirm channels: `run` publishes on one (the relay), consumers get the other, so a
-      // waitForConfirms on one side never waits for (or fails with) the other side's publishes.
+      // Two confirm channels: `run` uses one (the relay's publishes, queue checks), consumers get
+      // the other (`sideChannel()`: the worker's retries), so a waitForConfirms on one side never
+      // waits for (or fails with) the other side's publishes.
       ch = await model.createConfirmChannel();
       consumerChannel = await model.createConfirmChannel();
       for (const c of [ch, consumerChannel]) {
-        c.on('error', (e: Error) => this.opts.logger.warn({ err: e.message }, 'amqp channel error'));
+        c.on('error', (e: Error) => this.log.warn({ err: e.message }, 'amqp channel error'));
         c.on('close', () => {
           if (this.model === model) this.drop();
         });
       }
-      await declareMailTopology(model, this.opts.logger);
+      await declareMailTopology(model, this.log);
       await consumerChannel.prefetch(this.opts.prefetch ?? 16);
     } catch (error) {
       // connected but not usable (no channel, a topology the broker refuses): this connection
@@ -172,7 +181,7 @@ export class AmqpConnection {
     this.model = model;
     this.confirm = ch;
     this.side = consumerChannel;
-    this.opts.logger.info({}, 'amqp connected; topology declared');
+    this.log.info({}, 'amqp connected; topology declared');
     for (const l of this.listeners) l(consumerChannel);
     return ch;
   }
@@ -216,4 +225,16 @@ function closeWithin(model: ChannelModel, ms: number): Promise<void> {
   });
   const closed = model.close().catch(() => {});
   return Promise.race([closed, destroyed]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `url` asking for a `heartbeat` of `seconds`, unless it names one itself. amqplib takes the
+ * heartbeat from a string URL's query only (a `heartbeat` socket option is ignored: before, the
+ * worker asked for 5 s that way and got the broker's 60 s).
+ */
+export function withHeartbeat(url: string, seconds: number): string {
+  const parsed = new URL(url);
+  if (parsed.searchParams.has('heartbeat')) return url;
+  parsed.searchParams.set('heartbeat', String(seconds));
+  return parsed.toString();
 }

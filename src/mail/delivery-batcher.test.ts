@@ -431,6 +431,22 @@ describe('DeliveryBatcher', () => {
     expect(count('mail_retries_total')).toBe(0);
   });
 
+  it('publishes no retry copy either when its own channel goes while the reroute channel is opened', async () => {
+    const publisher = new FakeChannel();
+    const setupResult = setup({
+      rerouteChannel: async () => {
+        setupResult.ch.closed = true;
+        return publisher;
+      },
+    });
+    const { ch, store, sender, batcher } = setupResult;
+    store.rows.add('b');
+    sender.failing.add('b');
+    batcher.add(ch, message('b'));
+    expect(await batcher.drain(1000)).toBe(true);
+    expect([publisher.published, ch.acked, ch.requeued]).toEqual([[], [], []]);
+  });
+
   it('requeues the original on its own channel when the reroute channel goes before confirming', async () => {
     const publisher = new FakeChannel();
     publisher.confirms = async () => {

@@ -38,7 +38,7 @@
  * connection: a broker in a resource alarm holds them there, to confirm once it ends, while the
  * consuming connection goes on acking), else on the message's own channel. When every channel
  * is gone the originals stay unacked and the broker redelivers them. When the broker nacks a
- * reroute, or only the publishing channel is gone, the originals are nacked with requeue (left
+ * reroute, or only the retries channel is gone, the originals are nacked with requeue (left
  * unacked they would hold prefetch slots until the channel closed, while `mail_in_flight` no
  * longer counts them): they come back on the work queue at once, their headers unchanged (the
  * attempt is not counted), and a reroute the broker did confirm before the nack leaves a second
@@ -101,7 +101,7 @@ export interface DeliveryBatcherOptions {
   maxBatch?: number;
   /**
    * Where reroutes are published: a channel on another connection than the consuming one (the
-   * email worker's publishing connection). A broker in a resource alarm stops reading a
+   * email worker's `retries` connection). A broker in a resource alarm stops reading a
    * connection once it publishes, its acks included; a retry published on the consuming
    * connection would stop every ack (and so, after the prefetch, all consumption) until the
    * alarm ends. Rejects when no channel can be had: the reroute is then published on the
@@ -382,16 +382,19 @@ export class DeliveryBatcher {
   }
 
   private async rerouteOn(own: MailChannel, failures: Failure[]): Promise<void> {
-    if (own.isOpen?.() === false) {
-      // the broker redelivers them (a copy confirmed in a tier meanwhile would be acked as a
-      // duplicate later; this spares it when the channel went before the reroute began)
+    // The broker redelivers the messages of a channel that is gone: a retry copy would be one
+    // more (acked as a duplicate if delivered, but a second entry in a tier or the dead-letter
+    // queue). Looked at before and after getting the publishing channel (a connect may take 2 s);
+    // a channel that goes while its retries wait for their confirms still leaves a copy.
+    const gone = () => own.isOpen?.() === false;
+    const ch = gone() ? undefined : await this.publishChannel(own);
+    if (!ch || gone()) {
       this.opts.logger.debug(
         { messages: failures.length },
         'channel gone before the reroute; left for redelivery',
       );
       return;
     }
-    const ch = await this.publishChannel(own);
     const routed: { f: Failure; dead: boolean; attempts: number; reason: string }[] = [];
     // mandatory: a tier or the dead-letter queue deleted by hand takes nothing, and the broker
     // would confirm the publish and drop it (the original acked, the mail lost). A return seen

@@ -121,7 +121,7 @@ export class MailConsumer {
 }
 
 /** `ch` as the batcher sees it, telling whether it is still open (amqplib does not say) */
-function mailChannelOf(ch: ConfirmChannel): MailChannel {
+export function mailChannelOf(ch: ConfirmChannel): MailChannel {
   let open = true;
   ch.once('close', () => {
     open = false;

@@ -57,11 +57,6 @@ export class OutboxRelay {
       help: 'outbox publish batches that failed (rows stay pending)',
       labelNames: ['target'],
     });
-    opts.metrics.gauge({
-      name: 'amqp_publishing_blocked',
-      help: '1 while RabbitMQ blocks this worker publishing (a memory or disk alarm), else 0',
-      collect: (g) => g.set({}, opts.amqp.publishingBlocked?.() === undefined ? 0 : 1),
-    });
     let backlogs = new Map<string, number>();
     opts.metrics.gauge({
       name: 'outbox_backlog',
