@@ -374,7 +374,8 @@ const ROW_LOCK_WAIT_STATES = new Set([
  * What a write abandoned at its call timeout, seen as `thread` (undefined: gone), was waiting for:
  * - `row-lock`: a row lock another transaction holds (InnoDB's `LOCK WAIT`; it outlives the
  *   closed socket, so it is there to be read): the write's own wait. Without the PROCESS
- *   privilege, a statement in a state a row-lock wait shows (`ROW_LOCK_WAIT_STATES`);
+ *   privilege, or with the transaction not listed (a stale INNODB_TRX), a statement in a state a
+ *   row-lock wait shows (`ROW_LOCK_WAIT_STATES`);
  * - `server-wide`: `Waiting for …` (the backup lock of FLUSH TABLES WITH READ LOCK, the commit
  *   lock, a semi-sync ACK, disk space): the server is stuck on writes;
  * - `unclear`: gone, idle, or in between. MariaDB ends a disconnected waiter for a metadata or
@@ -386,10 +387,18 @@ const ROW_LOCK_WAIT_STATES = new Set([
  */
 export function waitSeen(thread: ThreadSeen | undefined): WaitSeen {
   if (!thread) return 'unclear';
+  // INNODB_TRX is a snapshot InnoDB refreshes only once 100 ms passed without a read of it: under
+  // a stream of reads (one per abandoned write, 15 a second in an outside check) it is never
+  // refreshed, and a transaction begun since is not listed (null: read every 50 ms, a transaction
+  // in LOCK WAIT for 1.5 s never showed; every 150 ms, it did at once). Not listed, or not readable
+  // (undefined), the statement's state tells, as without the privilege. Before, such writes,
+  // waiting on their own tenant's row lock in `Statistics`, were taken for a stuck master and
+  // opened its breaker for every tenant of the shard.
   const rowLock =
-    thread.TRX_STATE !== undefined
-      ? thread.TRX_STATE === 'LOCK WAIT'
-      : thread.COMMAND === 'Query' && ROW_LOCK_WAIT_STATES.has(thread.STATE ?? '');
+    thread.TRX_STATE === 'LOCK WAIT' ||
+    ((thread.TRX_STATE === undefined || thread.TRX_STATE === null) &&
+      thread.COMMAND === 'Query' &&
+      ROW_LOCK_WAIT_STATES.has(thread.STATE ?? ''));
   if (rowLock) return 'row-lock';
   return (thread.STATE ?? '').startsWith('Waiting for ') ? 'server-wide' : 'unclear';
 }
