@@ -51,4 +51,32 @@ describe('config change log lines', () => {
     // not the value: a rejected one may hold a secret put there by mistake
     expect(line.value).toBeUndefined();
   });
+
+  it('log the cache epoch, moved in bursts during a Redis outage, once per 10 s with how many moves the line stands for', {
+    timeout: 20_000,
+  }, async () => {
+    const key = 'runtime/cache_epoch';
+    // the last line logged for it (a move by an earlier test) opens the next 10 s window
+    const last = linesOf(0, key)
+      .filter((line) => line.includes('"msg":"config changed"'))
+      .at(-1);
+    const lastAt = last ? Date.parse((JSON.parse(last) as { time: string }).time) : 0;
+    const wait = lastAt + 10_500 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const from = statSync(LOG).size;
+    // before: one info line per move on every process (over 150 lines in 20 s, an outside check)
+    for (let i = 0; i < 5; i++) {
+      etcdPut(key, String(Date.now() * 1000 + i));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await waitFor(async () => linesOf(from, key).some((line) => line.includes('"msg":"config changed"')), {
+      timeoutMs: 3000,
+      what: 'api-1 to log the first move',
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const lines = linesOf(from, key).filter((line) => line.includes('"msg":"config changed"'));
+    // the stack logs at info: the moves after the first within 10 s are at debug only
+    expect(lines.length, lines.join('\n')).toBe(1);
+    expect(lines[0]).toContain('"level":30');
+  });
 });

@@ -33,6 +33,7 @@ import {
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
 import { loggedValue } from './logged-value.js';
 import type { ProcessEnv } from './password-env.js';
+import { CACHE_EPOCH_KEY } from './schema.js';
 
 export interface EtcdConfigStoreOptions {
   client: Etcd3;
@@ -64,6 +65,8 @@ export class EtcdConfigStore implements ConfigStore {
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly disconnectWarnings: WarnLimiter;
+  /** `runtime/cache_epoch` changes at info: one line per 10 s */
+  private readonly epochLines: WarnLimiter;
 
   private readonly dbHosts: DbHostPolicy | undefined;
   private readonly processEnv: ProcessEnv | undefined;
@@ -83,6 +86,7 @@ export class EtcdConfigStore implements ConfigStore {
     this.prefix = prefix;
     this.logger = logger.child({ component: 'config' });
     this.disconnectWarnings = new WarnLimiter(this.logger, 30_000);
+    this.epochLines = new WarnLimiter(this.logger, 10_000, Date.now, 'info');
     this.retryInitialMs = retryInitialMs;
     this.retryMaxMs = retryMaxMs;
     this.notifier = new ConfigNotifier(
@@ -245,8 +249,17 @@ export class EtcdConfigStore implements ConfigStore {
     for (const c of changes) {
       const directory = wholeRead && (c.key.startsWith('tenants/') || c.key.startsWith('moving/'));
       if (directory) entries++;
+      const fields = { key: c.key, old: loggedValue(c.old), new: loggedValue(c.new), revision };
+      // moved by every write that could not reach Redis (about twice a second in a Redis outage,
+      // logged by every process: over 150 lines in 20 s, an outside check): one line per 10 s
+      // at info, with how many moves it stands for, each at debug
+      if (c.key === CACHE_EPOCH_KEY && !wholeRead) {
+        this.logger.debug(fields, msg);
+        this.epochLines.warn(fields, msg);
+        continue;
+      }
       const level = c.key.startsWith('instances/') || directory ? 'debug' : 'info';
-      this.logger[level]({ key: c.key, old: loggedValue(c.old), new: loggedValue(c.new), revision }, msg);
+      this.logger[level](fields, msg);
     }
     if (entries > 0)
       this.logger.info({ entries, revision }, `${msg}: tenant directory (tenants/, moving/; each at debug)`);

@@ -4,7 +4,8 @@
  * the last logged one, each with `repeatsSinceLast` — how many it stands for. `reset()` (the
  * condition ended) makes the next warning log at once. With `everyMs` 60 s, a dependency down
  * for an hour costs 60 lines, not the 3,600 or more of a warning per retry. `level` 'error' logs
- * the same way at error level (a condition that is a fault of the setup, not of a dependency).
+ * the same way at error level (a condition that is a fault of the setup, not of a dependency),
+ * 'info' at info level (an event that is routine one at a time but comes in bursts).
  */
 import type { Logger } from './logger.js';
 
@@ -16,7 +17,7 @@ export class WarnLimiter {
     private readonly logger: Logger,
     private readonly everyMs: number,
     private readonly now: () => number = Date.now,
-    private readonly level: 'warn' | 'error' = 'warn',
+    private readonly level: 'info' | 'warn' | 'error' = 'warn',
   ) {}
 
   warn(fields: Record<string, unknown>, msg: string): void {
