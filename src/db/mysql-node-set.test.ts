@@ -40,14 +40,6 @@ describe('waitSeen (what a write abandoned at its call timeout was waiting for)'
     expect(waitSeen(query('Statistics', 'LOCK WAIT'))).toBe('row-lock');
   });
 
-  it("a statement in a row-lock wait's state whose transaction INNODB_TRX does not list (its snapshot is stale under a stream of reads): its own wait", () => {
-    // seen: 10 of 51 PATCHes of one locked book, abandoned at 15 a second, read so
-    expect(waitSeen(query('Statistics', null))).toBe('row-lock');
-    expect(waitSeen(query('Updating', null))).toBe('row-lock');
-    // listed and running: not waiting on a row lock
-    expect(waitSeen(query('Statistics', 'RUNNING'))).toBe('unclear');
-  });
-
   it('a server-wide wait', () => {
     expect(waitSeen(query('Waiting for backup lock', null))).toBe('server-wide');
     expect(waitSeen(query('Waiting for semi-sync ACK from slave', 'RUNNING'))).toBe('server-wide');

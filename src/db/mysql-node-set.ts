@@ -47,6 +47,7 @@ import { ReplicationWatch } from './replication-watch.js';
 import { SqlContext } from './repos/sql-context.js';
 import { SET_SESSION_SQL_MODE } from './session-sql-mode.js';
 import { StatementBatcher } from './statement-batcher.js';
+import { innodbTrxStates, TrxStates } from './trx-states.js';
 
 export interface MysqlNodeSetOptions {
   user: string;
@@ -318,7 +319,11 @@ const NEVER_SENT: AbandonReport = { mayHaveApplied: false, dependencyStuck: fals
  * whose PROCESSLIST has no QUERY_ID (and which has no `KILL QUERY ID`), without it: such a
  * write's kill is never taken as proof that it stopped.
  */
-async function readThread(connection: Connection, threadId: number): Promise<ThreadSeen | undefined> {
+async function readThread(
+  connection: Connection,
+  threadId: number,
+  trxStates: TrxStates,
+): Promise<ThreadSeen | undefined> {
   const read = (queryId: string) =>
     connection.query<RowDataPacket[]>(
       `SELECT COMMAND, STATE, LEFT(INFO, 16) AS INFO${queryId} FROM information_schema.PROCESSLIST WHERE ID = ?`,
@@ -330,20 +335,19 @@ async function readThread(connection: Connection, threadId: number): Promise<Thr
   });
   const seen = rows[0] as Omit<ThreadSeen, 'TRX_STATE'> | undefined;
   if (!seen) return undefined;
-  // INNODB_TRX needs the PROCESS privilege: without it, the state is not known
-  const trx = await connection
-    .query<RowDataPacket[]>(
-      'SELECT trx_state FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?',
-      [threadId],
-    )
-    .then(
-      ([trxRows]) => (trxRows[0]?.trx_state as string | undefined) ?? null,
+  // the transactions' states as InnoDB has them now (trx-states.ts: not INNODB_TRX, a snapshot
+  // that goes stale under frequent reads); needs the PROCESS privilege: without it, not known.
+  // One read for the kills of the node asking meanwhile
+  const states = await trxStates.read(() =>
+    connection.query<RowDataPacket[]>('SHOW ENGINE INNODB STATUS').then(
+      ([rows]) => innodbTrxStates(String(rows[0]?.Status ?? '')),
       (error: unknown) => {
         if (errnoOf(error) === ER_SPECIFIC_ACCESS_DENIED) return undefined;
         throw error;
       },
-    );
-  return { ...seen, TRX_STATE: trx };
+    ),
+  );
+  return { ...seen, TRX_STATE: states === undefined ? undefined : (states.get(threadId) ?? null) };
 }
 
 /** a thread's row of information_schema.PROCESSLIST, as `killThread` reads it */
@@ -355,13 +359,13 @@ interface ThreadSeen {
   /** that statement's id (MariaDB: every statement of a batch has its own) */
   QUERY_ID?: number | string;
   /**
-   * its InnoDB transaction's state (`LOCK WAIT`: waiting for a row lock), null without one;
+   * its InnoDB transaction's state (`LOCK WAIT`: waiting for a row lock, else `RUNNING`), null without one;
    * undefined when not readable (the account lacks the PROCESS privilege)
    */
   TRX_STATE?: string | null;
 }
 
-/** PROCESSLIST states of a statement waiting for a row lock, for when INNODB_TRX is not readable */
+/** PROCESSLIST states of a statement waiting for a row lock, for when InnoDB's status is not readable */
 const ROW_LOCK_WAIT_STATES = new Set([
   'Updating',
   'Update',
@@ -374,8 +378,7 @@ const ROW_LOCK_WAIT_STATES = new Set([
  * What a write abandoned at its call timeout, seen as `thread` (undefined: gone), was waiting for:
  * - `row-lock`: a row lock another transaction holds (InnoDB's `LOCK WAIT`; it outlives the
  *   closed socket, so it is there to be read): the write's own wait. Without the PROCESS
- *   privilege, or with the transaction not listed (a stale INNODB_TRX), a statement in a state a
- *   row-lock wait shows (`ROW_LOCK_WAIT_STATES`);
+ *   privilege, a statement in a state a row-lock wait shows (`ROW_LOCK_WAIT_STATES`);
  * - `server-wide`: `Waiting for …` (the backup lock of FLUSH TABLES WITH READ LOCK, the commit
  *   lock, a semi-sync ACK, disk space): the server is stuck on writes;
  * - `unclear`: gone, idle, or in between. MariaDB ends a disconnected waiter for a metadata or
@@ -387,18 +390,10 @@ const ROW_LOCK_WAIT_STATES = new Set([
  */
 export function waitSeen(thread: ThreadSeen | undefined): WaitSeen {
   if (!thread) return 'unclear';
-  // INNODB_TRX is a snapshot InnoDB refreshes only once 100 ms passed without a read of it: under
-  // a stream of reads (one per abandoned write, 15 a second in an outside check) it is never
-  // refreshed, and a transaction begun since is not listed (null: read every 50 ms, a transaction
-  // in LOCK WAIT for 1.5 s never showed; every 150 ms, it did at once). Not listed, or not readable
-  // (undefined), the statement's state tells, as without the privilege. Before, such writes,
-  // waiting on their own tenant's row lock in `Statistics`, were taken for a stuck master and
-  // opened its breaker for every tenant of the shard.
   const rowLock =
-    thread.TRX_STATE === 'LOCK WAIT' ||
-    ((thread.TRX_STATE === undefined || thread.TRX_STATE === null) &&
-      thread.COMMAND === 'Query' &&
-      ROW_LOCK_WAIT_STATES.has(thread.STATE ?? ''));
+    thread.TRX_STATE !== undefined
+      ? thread.TRX_STATE === 'LOCK WAIT'
+      : thread.COMMAND === 'Query' && ROW_LOCK_WAIT_STATES.has(thread.STATE ?? '');
   if (rowLock) return 'row-lock';
   return (thread.STATE ?? '').startsWith('Waiting for ') ? 'server-wide' : 'unclear';
 }
@@ -449,6 +444,8 @@ interface Holder {
 
 export class MysqlNodeSet implements NodeSet<MysqlSession> {
   private readonly holders = new Map<string, Holder>();
+  /** per node key: the InnoDB status reads its kills share (trx-states.ts) */
+  private readonly trxStates = new Map<string, TrxStates>();
   private readonly options: Required<Omit<MysqlNodeSetOptions, 'logger' | 'password' | 'user'>>;
   private readonly logger: Logger;
 
@@ -570,6 +567,15 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
    *   that in all): it may still apply when the server resumes; `server-wide`. Logged.
    */
+  private trxStatesOf(key: string): TrxStates {
+    let states = this.trxStates.get(key);
+    if (!states) {
+      states = new TrxStates();
+      this.trxStates.set(key, states);
+    }
+    return states;
+  }
+
   private killThread(spec: NodeSpec, key: string, threadId: number): Promise<KillReport> {
     const deadlineMs = 2 * this.options.connectTimeoutMs;
     let connection: Connection | undefined;
@@ -577,7 +583,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       const own = await createConnection(this.connectionOptions(spec));
       connection = own;
       try {
-        const thread = await readThread(own, threadId);
+        const thread = await readThread(own, threadId, this.trxStatesOf(key));
         if (!thread) return { mayHaveApplied: true, wait: waitSeen(thread) };
         // Interrupt the very statement that was seen, if it still runs: `KILL QUERY ID` (MariaDB)
         // fails once the thread has moved on, so a success proves the batch stopped before its
