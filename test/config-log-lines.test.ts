@@ -52,7 +52,7 @@ describe('config change log lines', () => {
     expect(line.value).toBeUndefined();
   });
 
-  it('log the cache epoch, moved in bursts during a Redis outage, once per 10 s with how many moves the line stands for', {
+  it('log the cache epoch, moved in bursts during a Redis outage, once per 10 s (the moves between at debug)', {
     timeout: 20_000,
   }, async () => {
     const key = 'runtime/cache_epoch';

@@ -252,7 +252,7 @@ export class EtcdConfigStore implements ConfigStore {
       const fields = { key: c.key, old: loggedValue(c.old), new: loggedValue(c.new), revision };
       // moved by every write that could not reach Redis (about twice a second in a Redis outage,
       // logged by every process: over 150 lines in 20 s, an outside check): one line per 10 s
-      // at info, with how many moves it stands for, each at debug
+      // at info, with how many went unlogged since the last (`repeatsSinceLast`), each at debug
       if (c.key === CACHE_EPOCH_KEY && !wholeRead) {
         this.logger.debug(fields, msg);
         this.epochLines.warn(fields, msg);
