@@ -306,8 +306,6 @@ const ER_NO_SUCH_THREAD = 1094;
 const ER_NO_SUCH_QUERY = 1957;
 /** "Unknown column": MySQL's PROCESSLIST has no QUERY_ID */
 const ER_BAD_FIELD_ERROR = 1054;
-/** "Access denied; you need (at least one of) the PROCESS privilege(s)" */
-const ER_SPECIFIC_ACCESS_DENIED = 1227;
 
 const errnoOf = (error: unknown) => (error as { errno?: number }).errno;
 
@@ -337,16 +335,15 @@ async function readThread(
   if (!seen) return undefined;
   // the transactions' states as InnoDB has them now (trx-states.ts: not INNODB_TRX, a snapshot
   // that goes stale under frequent reads); needs the PROCESS privilege: without it, not known.
-  // One read for the kills of the node asking meanwhile
-  const states = await trxStates.read(() =>
-    connection.query<RowDataPacket[]>('SHOW ENGINE INNODB STATUS').then(
-      ([rows]) => innodbTrxStates(String(rows[0]?.Status ?? '')),
-      (error: unknown) => {
-        if (errnoOf(error) === ER_SPECIFIC_ACCESS_DENIED) return undefined;
-        throw error;
-      },
-    ),
-  );
+  // One read for the kills of the node asking meanwhile. A failed one (not readable, or the
+  // connection of the kill that made it gone) tells nothing: this kill goes on to its KILL
+  const states = await trxStates
+    .read(() =>
+      connection
+        .query<RowDataPacket[]>('SHOW ENGINE INNODB STATUS')
+        .then(([rows]) => innodbTrxStates(String(rows[0]?.Status ?? ''))),
+    )
+    .catch(() => undefined);
   return { ...seen, TRX_STATE: states === undefined ? undefined : (states.get(threadId) ?? null) };
 }
 
@@ -549,6 +546,16 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
     };
   }
 
+  /** the InnoDB status reads of the node `key` its kills share */
+  private trxStatesOf(key: string): TrxStates {
+    let states = this.trxStates.get(key);
+    if (!states) {
+      states = new TrxStates();
+      this.trxStates.set(key, states);
+    }
+    return states;
+  }
+
   /**
    * Stops thread `threadId` on the node, over a connection of its own (the pool's may all be
    * busy; a user may kill its own threads without any privilege): `KILL QUERY ID` of the
@@ -567,15 +574,6 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
    *   that in all): it may still apply when the server resumes; `server-wide`. Logged.
    */
-  private trxStatesOf(key: string): TrxStates {
-    let states = this.trxStates.get(key);
-    if (!states) {
-      states = new TrxStates();
-      this.trxStates.set(key, states);
-    }
-    return states;
-  }
-
   private killThread(spec: NodeSpec, key: string, threadId: number): Promise<KillReport> {
     const deadlineMs = 2 * this.options.connectTimeoutMs;
     let connection: Connection | undefined;
