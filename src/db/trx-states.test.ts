@@ -39,7 +39,28 @@ describe('innodbTrxStates', () => {
       [980, 'LOCK WAIT'],
       [979, 'RUNNING'],
     ]);
-    expect(innodbTrxStates('')).toEqual(new Map());
+    expect(innodbTrxStates('')).toBeUndefined();
+  });
+
+  it('reads the TRANSACTIONS section alone, a block without a thread line ending at the next rule', () => {
+    // a deadlock's report (before the section) names threads and holds statements' text
+    const deadlock = `------------------------\nLATEST DETECTED DEADLOCK\n------------------------\n---TRANSACTION 7, ACTIVE\nLOCK WAIT 1 lock struct(s)\nMariaDB thread id 979, OS thread handle 1\n`;
+    expect([...(innodbTrxStates(deadlock + STATUS) ?? [])]).toEqual([
+      [980, 'LOCK WAIT'],
+      [979, 'RUNNING'],
+    ]);
+    // nothing after a "not started" block's rule is read as its header, nor after FILE I/O
+    const after = STATUS.replace(
+      '--------\nFILE I/O\n--------\n',
+      '--------\nMariaDB thread id 5, OS\nFILE I/O\nMariaDB thread id 6, OS\n',
+    );
+    expect([...(innodbTrxStates(after) ?? [])]).toEqual([
+      [980, 'LOCK WAIT'],
+      [979, 'RUNNING'],
+    ]);
+    // a text without the section's end is not one this parser knows
+    expect(innodbTrxStates(STATUS.replace('FILE I/O', 'FILE IO'))).toBeUndefined();
+    expect(innodbTrxStates(STATUS.replace('\nTRANSACTIONS\n', '\nTRX\n'))).toBeUndefined();
   });
 
   it("reads no line of a statement's text: a value holding U+2028/U+2029 or a block of its own fakes nothing", () => {

@@ -32,18 +32,32 @@ export type TrxStateMap = Map<number, string> | undefined;
  * only the lines up to that one are read: the statement's text follows it, and a value in it (a
  * tenant's book title) could hold a line of its own. Lines are split at `\n` alone (mysql2
  * escapes CR and LF in values, not U+2028 or U+2029, which a `^` with the `m` flag would take for
- * line breaks), and a thread named twice keeps its first block.
+ * line breaks), and a thread named twice keeps its first block. Only the TRANSACTIONS section is
+ * read, to the FILE I/O section that follows it; a text without both tells nothing (undefined).
  */
 export function innodbTrxStates(status: string): TrxStateMap {
   if (status.includes('...truncated...')) return undefined;
   const states = new Map<number, string>();
+  let inSection = false;
   let waiting: boolean | undefined;
   for (const line of status.split('\n')) {
+    if (!inSection) {
+      // the sections before (a deadlock's statements among them) are not read
+      if (line === 'TRANSACTIONS') inSection = true;
+      continue;
+    }
+    // the section that follows it in MariaDB and MySQL alike
+    if (line === 'FILE I/O') return states;
     if (line.startsWith('---TRANSACTION ')) {
       waiting = false;
       continue;
     }
     if (waiting === undefined) continue;
+    // a block with no thread line ("not started") ends at the next rule
+    if (line.startsWith('--')) {
+      waiting = undefined;
+      continue;
+    }
     if (line.startsWith('LOCK WAIT ')) waiting = true;
     const thread = /^(?:MariaDB|MySQL) thread id (\d+),/.exec(line)?.[1];
     if (thread === undefined) continue;
@@ -51,7 +65,8 @@ export function innodbTrxStates(status: string): TrxStateMap {
     // the rest of the block (the statement's text, the lock it waits for) is not read
     waiting = undefined;
   }
-  return states;
+  // no TRANSACTIONS section, or not its end: not a text this parser knows
+  return undefined;
 }
 
 /**

@@ -4,19 +4,26 @@ import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 
-/** the connections amqplib "opened", each failing to give a channel (a broker at its channel_max) */
+/**
+ * the connections amqplib "opened", each failing to give a channel (a broker at its channel_max)
+ * unless `broker.channels`; `broker.connecting` holds a connect until it is resolved
+ */
 const models = vi.hoisted(() => [] as { closed: number; url: string; options: Record<string, unknown> }[]);
+const broker = vi.hoisted(() => ({ channels: false, connecting: undefined as Promise<void> | undefined }));
 
+vi.mock('./amqp-topology.js', () => ({ declareMailTopology: async () => {} }));
 vi.mock('amqplib', () => ({
   default: {
     connect: async (url: string, options: Record<string, unknown>) => {
+      await broker.connecting;
       const model = {
         closed: 0,
         url,
         options,
         on() {},
         createConfirmChannel: async () => {
-          throw new Error('no channel');
+          if (!broker.channels) throw new Error('no channel');
+          return { on() {}, prefetch: async () => {} };
         },
         close: async () => {
           model.closed++;
@@ -33,6 +40,28 @@ const { AmqpConnection, withHeartbeat } = await import('./amqp-connection.js');
 describe('AmqpConnection', () => {
   beforeEach(() => {
     models.length = 0;
+    broker.channels = false;
+    broker.connecting = undefined;
+  });
+
+  it('closes a connection that was opening when close() was called, before close() resolves', async () => {
+    const config = new MemoryConfigStore();
+    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
+    const amqp = new AmqpConnection({ url: 'amqp://localhost', breakers, logger: silentLogger });
+    broker.channels = true;
+    let connected = () => {};
+    broker.connecting = new Promise((resolve) => {
+      connected = resolve;
+    });
+    const opening = amqp.channel();
+    const closing = amqp.close();
+    connected();
+    await closing;
+    expect(models.map((m) => m.closed)).toEqual([1]);
+    await expect(opening).rejects.toThrow('connection closed');
+    // and none is opened after
+    await expect(amqp.channel()).rejects.toThrow('connection closed');
+    expect(models).toHaveLength(1);
   });
 
   it('closes a connection whose channels or topology could not be set up', async () => {

@@ -178,6 +178,11 @@ export class AmqpConnection {
       closeWithin(model, CLOSE_WITHIN_MS);
       throw error;
     }
+    if (this.closed) {
+      // close() ran while this connection opened: it is nobody's, and close() waits for this
+      await closeWithin(model, CLOSE_WITHIN_MS);
+      throw new DependencyError('rabbitmq', 'connection closed');
+    }
     this.model = model;
     this.confirm = ch;
     this.side = consumerChannel;
@@ -196,14 +201,29 @@ export class AmqpConnection {
     if (model) closeWithin(model, CLOSE_WITHIN_MS);
   }
 
+  /**
+   * Ends the connection; resolves once no connection of this object is open, one that was opening
+   * included (waited for up to CLOSE_WITHIN_MS; one still opening then is closed when it opens)
+   */
   async close(): Promise<void> {
     this.closed = true;
+    const opening = this.opening;
     const model = this.model;
     this.model = undefined;
     this.confirm = undefined;
     this.side = undefined;
     this.blocked = undefined;
     if (model) await closeWithin(model, CLOSE_WITHIN_MS);
+    // an open() in progress sees `closed` once it has its connection, and closes it; waited for
+    // at most CLOSE_WITHIN_MS (a broker frozen mid-handshake: it is closed when it answers)
+    if (opening) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WITHIN_MS);
+        timer.unref?.();
+      });
+      await Promise.race([opening.catch(() => {}), waited]).finally(() => clearTimeout(timer));
+    }
   }
 }
 
