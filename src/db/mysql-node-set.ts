@@ -32,6 +32,7 @@ import {
   type RunOptions,
   type SqlNode,
 } from '../routing/sql-node.js';
+import { ConnectionShares, ShareWaitEnded } from './connection-shares.js';
 import { flavourOfVersion, VERSION_SQL } from './flavour-sql.js';
 import {
   DatabaseError,
@@ -63,6 +64,11 @@ export interface MysqlNodeSetOptions {
   lockWaitTimeoutSeconds?: number;
   /** a transaction idle this long is ended by the server, its locks released (sessionInitSql) */
   idleTransactionTimeoutSeconds?: number;
+  /**
+   * the connections of a node's pool one tenant's writes may hold at once (connection-shares.ts);
+   * default: the pool's size less 30 % (7 of 10), so 3 are always left to the other tenants
+   */
+  tenantShare?: number;
 }
 
 /**
@@ -92,6 +98,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
     private readonly killThread: (threadId: number) => Promise<KillReport>,
     /** remembers, for the pool's life, whether this node's replication status may be read */
     private readonly replication: ReplicationWatch,
+    /** the connections each tenant's calls (RunOptions.share) may hold at once */
+    private readonly shares: ConnectionShares,
   ) {}
 
   /**
@@ -104,12 +112,56 @@ class MysqlNode implements SqlNode<MysqlSession> {
    * writes fail and opened the master's breaker (about 93 writes answered 503 over 6 s).
    */
   async run<T>(fn: (session: MysqlSession) => Promise<T>, options: RunOptions = {}): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.runOnce(fn, options, attempt < STALE_ATTEMPTS);
-      } catch (error) {
-        if (!(error instanceof StaleConnection)) throw error;
+    const askedAt = performance.now();
+    const share = options.share === undefined ? undefined : await this.takeShare(options.share, options);
+    // the time the share took comes off the wait for a busy pool
+    const runOptions = share?.waitedMs
+      ? {
+          ...options,
+          acquireWithinMs: Math.max(1, this.busyWaitMs(options.acquireWithinMs) - share.waitedMs),
+        }
+      : options;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.runOnce(fn, runOptions, attempt < STALE_ATTEMPTS, askedAt);
+        } catch (error) {
+          if (!(error instanceof StaleConnection)) throw error;
+        }
       }
+    } finally {
+      // held until the call settled: an abandoned write's, once its server thread was stopped
+      share?.release();
+    }
+  }
+
+  /** how long a call may wait for a busy pool (`withinMs`, RunOptions.acquireWithinMs) */
+  private busyWaitMs(withinMs: number | undefined): number {
+    return Math.max(1, Math.min(this.acquireTimeoutMs, withinMs ?? this.acquireTimeoutMs));
+  }
+
+  /**
+   * A connection share of `tenant` (connection-shares.ts), waited for as for a busy pool: within
+   * `acquireWithinMs` (then `busy`, not counted by the breaker), until the call's `signal` aborts
+   * (never sent, so surely not applied)
+   */
+  private async takeShare(
+    tenant: string,
+    { signal, acquireWithinMs }: RunOptions,
+  ): Promise<{ release: () => void; waitedMs: number }> {
+    const askedAt = performance.now();
+    const timeoutMs = this.busyWaitMs(acquireWithinMs);
+    try {
+      const release = await this.shares.take(tenant, stallAwareTimeout, timeoutMs, signal);
+      return { release, waitedMs: performance.now() - askedAt };
+    } catch (error) {
+      if (!(error instanceof ShareWaitEnded)) throw error;
+      if (error.why === 'aborted') throw new CallStoppedError(this.key, NEVER_SENT);
+      throw new DependencyUnavailableError(
+        this.key,
+        `the tenant holds its share of the connections (${this.shares.max}), none freed within ${Math.round(timeoutMs)} ms`,
+        { busy: true },
+      );
     }
   }
 
@@ -117,9 +169,10 @@ class MysqlNode implements SqlNode<MysqlSession> {
     fn: (session: MysqlSession) => Promise<T>,
     options: RunOptions,
     mayRetry: boolean,
+    /** when the call asked for a share and a connection: its wait for both is `queuedMs` */
+    askedAt: number,
   ): Promise<T> {
     const { signal } = options;
-    const askedAt = performance.now();
     const connection = await this.acquire(signal, options.acquireWithinMs);
     const sentAt = performance.now();
     // it has served a call before: it may have died in the pool since
@@ -146,7 +199,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
       connection.destroy();
       const times = { queuedMs: sentAt - askedAt, serverMs: performance.now() - sentAt };
       void this.killThread(threadId).then((kill) =>
-        stop?.(new CallStoppedError(this.key, abandonReport(kill, times))),
+        stop?.(new CallStoppedError(this.key, { ...abandonReport(kill, times), sentAt })),
       );
     };
     signal?.addEventListener('abort', abandon, { once: true });
@@ -204,9 +257,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
   private acquire(signal?: AbortSignal, withinMs?: number): Promise<PoolConnection> {
     const queued = this.poolFull();
     // `withinMs` bounds a wait for a busy pool only: a new connection's is the node's to answer
-    const timeoutMs = queued
-      ? Math.max(1, Math.min(this.acquireTimeoutMs, withinMs ?? this.acquireTimeoutMs))
-      : this.acquireTimeoutMs;
+    const timeoutMs = queued ? this.busyWaitMs(withinMs) : this.acquireTimeoutMs;
     return new Promise((resolve, reject) => {
       let settled = false;
       const fail = (error: Error) => {
@@ -406,7 +457,8 @@ export interface KillReport {
 /**
  * The abandoned write's report for the breaker: a row-lock wait is its own; a server-wide wait
  * is the server's; an unclear one is the server's unless the call spent longer waiting for a
- * connection of the pool (`queuedMs`, every connection busy) than on the server (`serverMs`):
+ * connection (`queuedMs`: its tenant's share, then the pool's, every connection busy) than on the
+ * server (`serverMs`):
  * then the server had too little of its time to be judged (an outside check: 15 borrows of one
  * locked book at once, the 5 beyond the pool's 10 connections got theirs as the first were
  * killed, were read just started, and counted as hung writes).
@@ -457,7 +509,9 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       lockWaitTimeoutSeconds = 5,
       idleTransactionTimeoutSeconds = 10,
     } = base;
+    const tenantShare = base.tenantShare ?? Math.max(1, connectionLimit - Math.ceil(connectionLimit * 0.3));
     this.options = {
+      tenantShare,
       connectionLimit,
       queueLimit,
       connectTimeoutMs,
@@ -479,6 +533,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
         this.options.acquireTimeoutMs,
         (threadId) => this.killThread(spec, key, threadId),
         new ReplicationWatch(key, this.logger),
+        new ConnectionShares(this.options.tenantShare),
       );
       holder = { node, refs: 0 };
       this.holders.set(key, holder);

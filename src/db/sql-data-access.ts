@@ -76,7 +76,10 @@ export class SqlDataAccess implements DataAccess {
   ): Promise<WriteOutcome<T>> {
     const callerGone = options?.callerGone;
     const admitCommit = options?.admitCommit;
-    const runOptions = options?.track ? { ...CANCELLABLE, track: options.track } : CANCELLABLE;
+    // a tenant's writes hold at most its share of the master's connections (RunOptions.share)
+    const runOptions = options?.track
+      ? { ...CANCELLABLE, share: tenant.id, track: options.track }
+      : { ...CANCELLABLE, share: tenant.id };
     const begun = performance.now();
     // asked again before each COMMIT: an error thrown inside the transaction rolls it back, and
     // is not a dependency failure, so the master's breaker counts the call as answered.

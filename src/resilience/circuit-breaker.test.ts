@@ -642,6 +642,50 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
   });
 
+  it('a timed-out write counts as no failure when another write of the node was answered after it was sent', async () => {
+    const { breaker, advance } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    // stopped "stuck, may have applied" (its kill found it gone: it ran on to its COMMIT once a
+    // row lock was released as it was stopped), sent at 0; another write answered at 5
+    const sentAtZero = stopsWith({ mayHaveApplied: true, dependencyStuck: true, sentAt: 0 });
+    const waits = Array.from({ length: 4 }, () =>
+      breaker.execute(sentAtZero, { writes: true }).catch((e: unknown) => e),
+    );
+    advance(5);
+    await breaker.execute(ok, { writes: true });
+    const errors = await Promise.all(waits);
+    // the callers hear what the stop found
+    expect(errors.every((e) => e instanceof CallTimeoutError && e.mayHaveApplied)).toBe(true);
+    expect(breaker.state).toBe('closed');
+    expect(breaker.view().failures).toBe(0);
+    // so reported late too (after the grace): counted at the grace, then taken back
+    const late = ({ signal }: { signal: AbortSignal }) =>
+      new Promise<string>((_, reject) =>
+        signal.addEventListener('abort', () =>
+          setTimeout(
+            () =>
+              reject(new CallStoppedError('db', { mayHaveApplied: true, dependencyStuck: true, sentAt: 5 })),
+            ABANDON_GRACE_MS + 100,
+          ),
+        ),
+      );
+    const lateOne = breaker.execute(late, { writes: true }).catch(() => {});
+    advance(5);
+    await new Promise((r) => setTimeout(r, ABANDON_GRACE_MS + 20));
+    expect(breaker.view().failures).toBe(1);
+    await breaker.execute(ok, { writes: true });
+    await lateOne;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(breaker.view().failures).toBe(0);
+    // a read answered after proves nothing of writes; with no write answered since they were
+    // sent (a node stuck on writes), they are hung writes
+    const sentNow = stopsWith({ mayHaveApplied: true, dependencyStuck: true, sentAt: 10 });
+    advance(1);
+    await breaker.execute(ok);
+    await breaker.execute(sentNow, { writes: true }).catch(() => {});
+    await breaker.execute(sentNow, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('open');
+  });
+
   it('a call that waited for a free connection of a full pool and was never sent counts as no failure', async () => {
     const { breaker } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
     const queuedWrite = stopsWith({ mayHaveApplied: false, dependencyStuck: false, waitedFor: 'connection' });

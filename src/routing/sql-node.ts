@@ -88,6 +88,13 @@ export interface RunOptions {
    * know no COMMIT of the call can land any more waits for it (routes/directory-bound-writes.ts).
    */
   track?: (run: Promise<unknown>) => void;
+  /**
+   * The tenant the call is for: its calls hold at most a share of the node's connections at
+   * once, and wait beyond it for one of their own, never for another tenant's (Node adapter:
+   * connection-shares.ts; bounded as a wait for a busy pool, then `busy`). Given by writes, whose
+   * row-lock waits may hold a connection up to the call timeout. Absent: no share.
+   */
+  share?: string;
 }
 
 export interface NodeSpec {
