@@ -96,9 +96,16 @@ export class UnknownBackendError extends Error {
   }
 }
 
-/** a server's state in one word, as `status` prints it */
-export const serverStateWord = (sv: ServerState): 'maint' | 'drain' | 'up' | 'down' =>
-  sv.maintenance ? 'maint' : sv.draining ? 'drain' : sv.running ? 'up' : 'down';
+/**
+ * a server's state in one word, as `status` prints it. A drained server whose checks fail is
+ * `down`: an instance drains itself as it shuts down, and its drain outlives the process until
+ * the next one's agent reports (before, an exited instance read `drain`)
+ */
+export const serverStateWord = (sv: ServerState): 'maint' | 'drain' | 'up' | 'down' => {
+  if (sv.maintenance) return 'maint';
+  if (sv.draining) return sv.running || sv.starting === true ? 'drain' : 'down';
+  return sv.running ? 'up' : 'down';
+};
 
 /**
  * `show servers state <backend>`: one row per server. Throws UnknownBackendError for a name

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceInfo } from '../../src/config/schema.js';
-import type { ServerState } from './haproxy-runtime.js';
+import { type ServerState, serverStateWord } from './haproxy-runtime.js';
 import { corsDifference, differences, fallbackDifferences, fallbackInUse } from './haproxy-view.js';
 
 const server = (name: string, over: Partial<ServerState> = {}): ServerState => ({
@@ -37,6 +37,8 @@ describe('differences (status: HAProxy next to etcd)', () => {
           server('c', { draining: true }),
           server('d', { running: false, weight: 5 }),
           server('e', { weight: 1 }),
+          // drained by its agent as it shut down, and gone since
+          server('h', { draining: true, running: false }),
           // weight 0 in etcd: drained on purpose, whatever HAProxy shows
           server('f', { maintenance: true, weight: 0 }),
           // no key: the haproxy.cfg weight is asked
@@ -49,6 +51,7 @@ describe('differences (status: HAProxy next to etcd)', () => {
       'c is drained in HAProxy: it gets no new requests',
       'd is down in HAProxy (its checks fail): it gets no requests',
       'e has weight 1 in HAProxy, 2 in etcd (its agent lowers it while the instance lags or its breakers are open)',
+      'h is down in HAProxy (its checks fail): it gets no requests',
       'g has weight 0 in HAProxy (2 in haproxy.cfg, no key in etcd): it gets no requests',
       "ghost is registered with weight 3 but has no server in HAProxy's backend: it gets no requests",
     ]);
@@ -180,5 +183,16 @@ describe('fallbackInUse (status: the main backend empty)', () => {
     expect(
       fallbackInUse('api', main, [at('api-1', { maintenance: true, admin: 1 }), at('api-2', { weight: 0 })]),
     ).toEqual(['api has no usable server, nor has api_fallback: HAProxy answers 503']);
+  });
+});
+
+describe('serverStateWord', () => {
+  it('calls a drained server whose checks fail down (an instance that drained itself and exited)', () => {
+    expect(serverStateWord(server('a'))).toBe('up');
+    expect(serverStateWord(server('a', { draining: true }))).toBe('drain');
+    expect(serverStateWord(server('a', { draining: true, running: false }))).toBe('down');
+    expect(serverStateWord(server('a', { draining: true, running: false, starting: true }))).toBe('drain');
+    expect(serverStateWord(server('a', { maintenance: true, running: false }))).toBe('maint');
+    expect(serverStateWord(server('a', { running: false }))).toBe('down');
   });
 });

@@ -155,7 +155,9 @@ export function differences(
     // or a little more for an initial weight above 100
     const wanted = Math.floor((s.initialWeight * percentFor(asked, s.initialWeight)) / 100);
     if (s.maintenance) lines.push(`${s.name} is in maintenance in HAProxy: it gets no requests`);
-    else if (s.draining) lines.push(`${s.name} is drained in HAProxy: it gets no new requests`);
+    // drained and down (an instance that drained itself and exited): down says more
+    else if (s.draining && (s.running || s.starting === true))
+      lines.push(`${s.name} is drained in HAProxy: it gets no new requests`);
     else if (!s.running) lines.push(`${s.name} is down in HAProxy (its checks fail): it gets no requests`);
     else if (s.weight === 0)
       lines.push(`${s.name} has weight 0 in HAProxy (${asked} ${source}): it gets no requests`);
