@@ -66,7 +66,8 @@ export interface MysqlNodeSetOptions {
   idleTransactionTimeoutSeconds?: number;
   /**
    * the connections of a node's pool one tenant's writes may hold at once (connection-shares.ts);
-   * default: the pool's size less 30 % (7 of 10), so 3 are always left to the other tenants
+   * default: the pool's size less 30 % (7 of 10), so one such tenant leaves the others 3 (two
+   * leave a third fewer); at most the pool's size
    */
   tenantShare?: number;
 }
@@ -82,11 +83,15 @@ function queueFull(error: unknown): boolean {
 
 /** a pooled connection was found gone before anything of the call could apply: run it again */
 class StaleConnection extends Error {}
+/** what a call granted its tenant's share late in its wait still has, to connect and run */
+const SHARE_LEFT_MS = 300;
 /** at most this many connections per call (each gone one is dropped from the pool) */
 const STALE_ATTEMPTS = 4;
 
 class MysqlNode implements SqlNode<MysqlSession> {
   private flavour: Promise<ServerFlavour> | undefined;
+  /** the detection of the flavour in progress: its connection, and how to fail it */
+  private flavourGone: { connection: PoolConnection; fail: (error: unknown) => void } | undefined;
   /** per physical connection: its drizzle handle and prepared statements (gone with it) */
   private readonly statements = new WeakMap<Connection, SqlContext>();
 
@@ -124,7 +129,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.runOnce(fn, runOptions, attempt < STALE_ATTEMPTS, askedAt);
+          return await this.runOnce(fn, runOptions, attempt < STALE_ATTEMPTS, askedAt, share?.waitedMs ?? 0);
         } catch (error) {
           if (!(error instanceof StaleConnection)) throw error;
         }
@@ -150,7 +155,9 @@ class MysqlNode implements SqlNode<MysqlSession> {
     { signal, acquireWithinMs }: RunOptions,
   ): Promise<{ release: () => void; waitedMs: number }> {
     const askedAt = performance.now();
-    const timeoutMs = this.busyWaitMs(acquireWithinMs);
+    // a call granted its share has SHARE_LEFT_MS at least to connect and run
+    const busyWait = this.busyWaitMs(acquireWithinMs);
+    const timeoutMs = busyWait > 2 * SHARE_LEFT_MS ? busyWait - SHARE_LEFT_MS : busyWait / 2;
     try {
       const release = await this.shares.take(tenant, stallAwareTimeout, timeoutMs, signal);
       return { release, waitedMs: performance.now() - askedAt };
@@ -171,9 +178,11 @@ class MysqlNode implements SqlNode<MysqlSession> {
     mayRetry: boolean,
     /** when the call asked for a share and a connection: its wait for both is `queuedMs` */
     askedAt: number,
+    /** how long it waited for its tenant's share (0: none, or at once) */
+    shareWaitedMs: number,
   ): Promise<T> {
     const { signal } = options;
-    const connection = await this.acquire(signal, options.acquireWithinMs);
+    const connection = await this.acquire(signal, options.acquireWithinMs, shareWaitedMs);
     const sentAt = performance.now();
     // it has served a call before: it may have died in the pool since
     const reused = this.statements.has(connection.connection as unknown as Connection);
@@ -196,20 +205,26 @@ class MysqlNode implements SqlNode<MysqlSession> {
       broken = true;
       abandoned = true;
       const { threadId } = connection;
+      this.forgetFlavourOn(connection);
       connection.destroy();
       const times = { queuedMs: sentAt - askedAt, serverMs: performance.now() - sentAt };
       void this.killThread(threadId).then((kill) =>
-        stop?.(new CallStoppedError(this.key, { ...abandonReport(kill, times), sentAt })),
+        stop?.(new CallStoppedError(this.key, abandonReport(kill, times))),
       );
     };
     signal?.addEventListener('abort', abandon, { once: true });
     try {
       // given up on the moment it got its connection: never started, so surely not applied
       if (signal?.aborted && !abandoned) throw new CallStoppedError(this.key, NEVER_SENT);
-      const flavour = await this.detectFlavour(connection);
+      // raced too: mysql2 settles nothing on a connection destroyed meanwhile (abandon)
+      const detecting = this.detectFlavour(connection);
+      const flavour = await (stopped ? Promise.race([detecting, stopped]) : detecting);
       session = new MysqlSession(flavour, this.statementsOf(connection), this.replication);
+      options.onSent?.();
       const work = fn(session);
-      return await (stopped ? Promise.race([work, stopped]) : work);
+      const result = await (stopped ? Promise.race([work, stopped]) : work);
+      if (session.committedWrite) options.onCommitted?.();
+      return result;
     } catch (error) {
       // abandoned: the outcome is how the KILL left the write, whatever `fn` failed with first
       // (its next statement on the closed connection fails at once, before the KILL is done)
@@ -226,8 +241,10 @@ class MysqlNode implements SqlNode<MysqlSession> {
       throw error;
     } finally {
       signal?.removeEventListener('abort', abandon);
-      if (broken) connection.destroy();
-      else connection.release();
+      if (broken) {
+        this.forgetFlavourOn(connection);
+        connection.destroy();
+      } else connection.release();
     }
   }
 
@@ -254,8 +271,9 @@ class MysqlNode implements SqlNode<MysqlSession> {
    * which says nothing of the node) or for a new connection to the node (which does) is read
    * when the wait starts.
    */
-  private acquire(signal?: AbortSignal, withinMs?: number): Promise<PoolConnection> {
+  private acquire(signal?: AbortSignal, withinMs?: number, shareWaitedMs = 0): Promise<PoolConnection> {
     const queued = this.poolFull();
+    const startedAt = performance.now();
     // `withinMs` bounds a wait for a busy pool only: a new connection's is the node's to answer
     const timeoutMs = queued ? this.busyWaitMs(withinMs) : this.acquireTimeoutMs;
     return new Promise((resolve, reject) => {
@@ -282,8 +300,18 @@ class MysqlNode implements SqlNode<MysqlSession> {
           ),
         timeoutMs,
       );
+      // given up on while the node made a new connection: the node's failure, unless the call
+      // waited longer for its tenant's share than the node had to connect (it was granted one
+      // late in its time: a slow connect on a loaded box then says little of the node)
       const onAbort = () =>
-        fail(new CallStoppedError(this.key, queued ? NEVER_SENT : { ...NEVER_SENT, dependencyStuck: true }));
+        fail(
+          new CallStoppedError(
+            this.key,
+            queued || performance.now() - startedAt < shareWaitedMs
+              ? NEVER_SENT
+              : { ...NEVER_SENT, dependencyStuck: true },
+          ),
+        );
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pool.getConnection().then(
         (connection) => {
@@ -321,14 +349,38 @@ class MysqlNode implements SqlNode<MysqlSession> {
   }
 
   private detectFlavour(connection: PoolConnection): Promise<ServerFlavour> {
-    this.flavour ??= connection.query<[]>({ sql: VERSION_SQL, rowsAsArray: true }).then(
-      ([rows]) => flavourOfVersion(String((rows as unknown[][])[0]?.[0] ?? '')),
-      (error: unknown) => {
-        this.flavour = undefined;
-        throw error;
-      },
+    if (this.flavour) return this.flavour;
+    const detection = new Promise<ServerFlavour>((resolve, reject) => {
+      this.flavourGone = { connection, fail: reject };
+      connection
+        .query<[]>({ sql: VERSION_SQL, rowsAsArray: true })
+        .then(([rows]) => resolve(flavourOfVersion(String((rows as unknown[][])[0]?.[0] ?? ''))), reject);
+    });
+    const settled = () => {
+      if (this.flavourGone?.connection === connection) this.flavourGone = undefined;
+    };
+    detection.then(settled, () => {
+      settled();
+      if (this.flavour === detection) this.flavour = undefined;
+    });
+    this.flavour = detection;
+    return detection;
+  }
+
+  /**
+   * `connection` is being destroyed: a detection of the flavour on it would never settle (mysql2
+   * settles nothing on a destroyed connection), and every call of the node waiting for it would
+   * hang, holding its connection and its tenant's share. It fails as a lost connection instead
+   * (a reused connection's call runs again on another), and the next call detects again.
+   */
+  private forgetFlavourOn(connection: PoolConnection): void {
+    if (this.flavourGone?.connection !== connection) return;
+    this.flavourGone.fail(
+      Object.assign(new Error('connection closed while reading the server version'), {
+        code: 'PROTOCOL_CONNECTION_LOST',
+        fatal: true,
+      }),
     );
-    return this.flavour;
   }
 }
 
@@ -509,7 +561,10 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       lockWaitTimeoutSeconds = 5,
       idleTransactionTimeoutSeconds = 10,
     } = base;
-    const tenantShare = base.tenantShare ?? Math.max(1, connectionLimit - Math.ceil(connectionLimit * 0.3));
+    const tenantShare = Math.max(
+      1,
+      Math.min(connectionLimit, base.tenantShare ?? connectionLimit - Math.ceil(connectionLimit * 0.3)),
+    );
     this.options = {
       tenantShare,
       connectionLimit,

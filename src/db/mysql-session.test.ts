@@ -295,3 +295,30 @@ describe('MysqlSession.rolledBackAt', () => {
     expect(destroyed()).toBe(true);
   });
 });
+
+describe('MysqlSession.committedWrite', () => {
+  /** a connection whose COMMIT answers `commitOk`; a position read answers 0-1-5 */
+  function answering(commitOk: unknown, flavour: 'mariadb' | 'mysql' = 'mariadb') {
+    const answer = async (options: { sql: string }) => {
+      if (options.sql === 'COMMIT') return [commitOk, undefined] as [unknown, unknown];
+      return [[['0-1-5']], undefined] as [unknown, unknown];
+    };
+    const sql = { client: { query: answer, queryLast: answer } } as unknown as SqlContext;
+    return new MysqlSession(flavour, sql);
+  }
+
+  it("is true once a COMMIT's answer carried a new last_gtid (MariaDB), never for one that wrote nothing", async () => {
+    const wrote = answering({ stateChanges: { systemVariables: { last_gtid: '0-1-6' } } });
+    expect(wrote.committedWrite).toBe(false);
+    await expect(wrote.transaction(async () => 1)).resolves.toEqual({ value: 1, gtid: '0-1-6' });
+    expect(wrote.committedWrite).toBe(true);
+    // a transaction that wrote nothing: no last_gtid in the answer (what a global read lock lets through)
+    const readOnly = answering({});
+    await readOnly.transaction(async () => 1);
+    expect(readOnly.committedWrite).toBe(false);
+    // MySQL's COMMIT does not say: never
+    const mysql = answering({ stateChanges: { systemVariables: { last_gtid: 'x' } } }, 'mysql');
+    await mysql.transaction(async () => 1);
+    expect(mysql.committedWrite).toBe(false);
+  });
+});

@@ -42,6 +42,11 @@ export class MysqlSession implements NodeSession {
    * when that round trip failed. No extra round trip, so no extra chance to hang.
    */
   rolledBackAt: string | undefined;
+  /**
+   * A transaction of this session committed a write: its COMMIT's OK packet carried a `last_gtid`
+   * (MariaDB). Never set on MySQL, whose COMMIT does not say whether it wrote
+   */
+  committedWrite = false;
 
   constructor(
     readonly flavour: ServerFlavour,
@@ -215,6 +220,7 @@ export class MysqlSession implements NodeSession {
     }
     const tracked = (ok as { stateChanges?: { systemVariables?: Record<string, string> } }).stateChanges
       ?.systemVariables?.last_gtid;
+    if (tracked) this.committedWrite = true;
     return { value, gtid: tracked ? tracked : await this.position('master') };
   }
 }

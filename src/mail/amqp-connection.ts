@@ -175,7 +175,9 @@ export class AmqpConnection {
     } catch (error) {
       // connected but not usable (no channel, a topology the broker refuses): this connection
       // is nobody's, so it is closed here, else every retry of the caller would leak one
-      closeWithin(model, CLOSE_WITHIN_MS);
+      // (awaited once close() was called, which waits for this open: a review)
+      const closing = closeWithin(model, CLOSE_WITHIN_MS);
+      if (this.closed) await closing;
       throw error;
     }
     if (this.closed) {

@@ -1,6 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { BreakerSettings } from '../config/schema.js';
-import { ABANDON_GRACE_MS, type BreakerTransition, CircuitBreaker } from './circuit-breaker.js';
+import {
+  ABANDON_GRACE_MS,
+  type BreakerCall,
+  type BreakerTransition,
+  CircuitBreaker,
+} from './circuit-breaker.js';
 import {
   type AbandonReport,
   BreakerOpenError,
@@ -642,47 +647,58 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
   });
 
-  it('a timed-out write counts as no failure when another write of the node was answered after it was sent', async () => {
+  it('a timed-out write counts as no failure when a call committed a write after it was sent', async () => {
     const { breaker, advance } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
-    // stopped "stuck, may have applied" (its kill found it gone: it ran on to its COMMIT once a
-    // row lock was released as it was stopped), sent at 0; another write answered at 5
-    const sentAtZero = stopsWith({ mayHaveApplied: true, dependencyStuck: true, sentAt: 0 });
+    /** sent at once, then hangs until aborted; stops "stuck, may have applied" (its kill found it gone) */
+    const sentThenStuck = (call: BreakerCall) => {
+      call.sent();
+      return stopsWith({ mayHaveApplied: true, dependencyStuck: true })(call);
+    };
+    /** answers at once; `commits`: a transaction that wrote */
+    const answers = (commits: boolean) => (call: BreakerCall) => {
+      if (commits) call.committed();
+      return Promise.resolve('ok');
+    };
+    // a row lock released as these were stopped: they ran on to their COMMIT, as did a waiter
+    // that was not stopped, which committed after they were sent
     const waits = Array.from({ length: 4 }, () =>
-      breaker.execute(sentAtZero, { writes: true }).catch((e: unknown) => e),
+      breaker.execute(sentThenStuck, { writes: true }).catch((e: unknown) => e),
     );
     advance(5);
-    await breaker.execute(ok, { writes: true });
+    await breaker.execute(answers(true), { writes: true });
     const errors = await Promise.all(waits);
     // the callers hear what the stop found
     expect(errors.every((e) => e instanceof CallTimeoutError && e.mayHaveApplied)).toBe(true);
     expect(breaker.state).toBe('closed');
     expect(breaker.view().failures).toBe(0);
     // so reported late too (after the grace): counted at the grace, then taken back
-    const late = ({ signal }: { signal: AbortSignal }) =>
-      new Promise<string>((_, reject) =>
-        signal.addEventListener('abort', () =>
+    const late = (call: BreakerCall) => {
+      call.sent();
+      return new Promise<string>((_, reject) =>
+        call.signal.addEventListener('abort', () =>
           setTimeout(
-            () =>
-              reject(new CallStoppedError('db', { mayHaveApplied: true, dependencyStuck: true, sentAt: 5 })),
+            () => reject(new CallStoppedError('db', { mayHaveApplied: true, dependencyStuck: true })),
             ABANDON_GRACE_MS + 100,
           ),
         ),
       );
+    };
     const lateOne = breaker.execute(late, { writes: true }).catch(() => {});
     advance(5);
     await new Promise((r) => setTimeout(r, ABANDON_GRACE_MS + 20));
     expect(breaker.view().failures).toBe(1);
-    await breaker.execute(ok, { writes: true });
+    await breaker.execute(answers(true), { writes: true });
     await lateOne;
     await new Promise((r) => setTimeout(r, 150));
     expect(breaker.view().failures).toBe(0);
-    // a read answered after proves nothing of writes; with no write answered since they were
-    // sent (a node stuck on writes), they are hung writes
-    const sentNow = stopsWith({ mayHaveApplied: true, dependencyStuck: true, sentAt: 10 });
+    // answers that commit no write prove nothing (a node behind a global read lock refuses,
+    // rolls back and reads): with only those since they were sent, they are hung writes (a review)
     advance(1);
-    await breaker.execute(ok);
-    await breaker.execute(sentNow, { writes: true }).catch(() => {});
-    await breaker.execute(sentNow, { writes: true }).catch(() => {});
+    const stuck = [1, 2].map(() => breaker.execute(sentThenStuck, { writes: true }).catch(() => {}));
+    advance(1);
+    await breaker.execute(answers(false), { writes: true });
+    await breaker.execute(answers(false));
+    await Promise.all(stuck);
     expect(breaker.state).toBe('open');
   });
 

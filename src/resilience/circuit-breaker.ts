@@ -28,7 +28,7 @@
  *   the breaker is still closed): the node answered, and
  *   requests queued on one busy row (a popular book, a long transaction) must not open the
  *   breaker for every tenant of the shard, however many time out at once. Nor does a write sent
- *   before another write of the node was answered (`hungBy`): the node was committing meanwhile. Nor does a call that
+ *   before another call committed a write (`hungBy`): the node was committing meanwhile. Nor does a call that
  *   waited for a free connection of the pool and was never sent (`DependencyError.busy`, or a
  *   write stopped so: `ownWait` `connection`): the calls holding the connections tell of the
  *   node, each by its own outcome.
@@ -86,6 +86,16 @@ import {
 } from './stall-watch.js';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** what a call is given: its abort signal, and what it may tell of itself (`hungBy`) */
+export interface BreakerCall {
+  /** aborts at the call timeout (created only when read) */
+  readonly signal: AbortSignal;
+  /** the call reached the dependency now (a database call: it has its connection) */
+  sent(): void;
+  /** the call committed a transaction that wrote: the dependency makes progress on writes */
+  committed(): void;
+}
 
 /**
  * With the event loop's idle time known, a call whose answer took this share of
@@ -187,8 +197,8 @@ export class CircuitBreaker {
   private lastFailureAt = Number.NEGATIVE_INFINITY;
   private lastWriteFailureAt = Number.NEGATIVE_INFINITY;
   private writeFailures = 0;
-  /** when a write was last answered (a success, or refused by the node for its own reasons) */
-  private lastWriteAnsweredAt = Number.NEGATIVE_INFINITY;
+  /** when a call last told that it committed a transaction that wrote (`call.committed()`) */
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
   /** which run of hung writes `writeFailures` counts: a new one each time the count goes back to 0 */
   private writeRun = 0;
   /** the breaker last opened on timed-out writes: half-open, only writes probe */
@@ -306,7 +316,7 @@ export class CircuitBreaker {
   }
 
   async execute<T>(
-    fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
+    fn: (call: BreakerCall) => Promise<T>,
     { isFailure = () => true, writes = false, slowFails = false }: ExecuteOptions = {},
   ): Promise<T> {
     const state = this.state;
@@ -322,10 +332,18 @@ export class CircuitBreaker {
       this.probesInFlight++;
     }
     let controller: AbortController | undefined;
-    const call = {
+    /** when the call told it was sent to the dependency (`call.sent()`), on the breaker's clock */
+    let sentAt: number | undefined;
+    const call: BreakerCall = {
       get signal() {
         controller ??= new AbortController();
         return controller.signal;
+      },
+      sent: () => {
+        sentAt ??= this.clock.now();
+      },
+      committed: () => {
+        this.lastCommitAt = this.clock.now();
       },
     };
     let cancelDeadline = () => {};
@@ -367,7 +385,7 @@ export class CircuitBreaker {
         // as hung: that count is taken back while the breaker is still closed, in the same run
         // (after a success reset the count, what it holds is other writes')
         running.catch((error: unknown) => {
-          if (graceOver && error instanceof CallStoppedError && !this.hungBy(error.report))
+          if (graceOver && error instanceof CallStoppedError && !this.hungBy(error.report, sentAt))
             if (countedInRun !== undefined) this.forgiveHungWrite(countedInRun);
         });
       // a call that still succeeded while it stopped is a success: its effect took place
@@ -389,7 +407,9 @@ export class CircuitBreaker {
           : caught;
       // a write stopped while it waited on its own row lock: says nothing of the node
       if (
-        (error instanceof CallTimeoutError && error.abandon !== undefined && !this.hungBy(error.abandon)) ||
+        (error instanceof CallTimeoutError &&
+          error.abandon !== undefined &&
+          !this.hungBy(error.abandon, sentAt)) ||
         (error instanceof DependencyError && error.busy)
       ) {
         // neither: a probe's slot is freed below, the counts stay as they were
@@ -419,10 +439,7 @@ export class CircuitBreaker {
    * reset timeout runs out. One trial loop per breaker, whichever caller started it (its `trial`
    * is used); every `onClosedByTrials` given meanwhile is called once when the loop closed it.
    */
-  executeOrTrial<T>(
-    fn: (call: { readonly signal: AbortSignal }) => Promise<T>,
-    options: TrialOptions,
-  ): Promise<T> {
+  executeOrTrial<T>(fn: (call: BreakerCall) => Promise<T>, options: TrialOptions): Promise<T> {
     if (this.state !== 'half_open' || this.passesHalfOpen(options)) return this.execute(fn, options);
     return Promise.reject(this.refuseAndTrial(options));
   }
@@ -499,22 +516,23 @@ export class CircuitBreaker {
 
   /**
    * Whether a write stopped at its timeout shows its node stuck: not when it reported a wait of
-   * its own (`ownWait`: a row lock, a connection), nor when another write of the node was answered
-   * after it was sent (`sentAt`): the node was committing meanwhile, so this one waited on
-   * something of its own that its stop could not tell, most often a row lock released just as it
-   * was stopped (its write then ran to its COMMIT, and the kill found it gone: "may have
-   * applied"). An outside check: a row held 10 s of every 12, PATCHed 15 times a second; at each
-   * release the waiters stopped in the last ~0.3 s (kills are slower on a loaded box) were
-   * counted as hung, 5 in a row, and the master's breaker opened for every tenant in 3 of 3 runs.
-   * A node stuck on writes (a global read lock, a full disk, a stalled fsync) answers none.
+   * its own (`ownWait`: a row lock, a connection), nor when a call committed a transaction that
+   * wrote (`call.committed()`) after this one was sent (`call.sent()`): the node was committing
+   * writes meanwhile, so this one waited on something of its own that its stop could not tell,
+   * most often a row lock released just as it was stopped (its write then ran on to its COMMIT,
+   * and the kill found it gone: "may have applied"). An outside check: a row held 10 s of every
+   * 12, PATCHed 15 times a second; at each release the waiters stopped in the last ~0.3 s (kills
+   * are slower on a loaded box) were counted as hung, 5 in a row, and the master's breaker opened
+   * for every tenant in 3 of 3 runs. A node stuck on writes (a global read lock, a full disk, a
+   * stalled fsync) commits none; an answer that is no commit (a refusal, a rollback, a duplicate
+   * key, a COMMIT of a transaction that wrote nothing) proves nothing (a review).
    */
-  private hungBy(report: AbandonReport): boolean {
+  private hungBy(report: AbandonReport, sentAt: number | undefined): boolean {
     if (report.dependencyStuck === false) return false;
-    return !(report.sentAt !== undefined && this.lastWriteAnsweredAt > report.sentAt);
+    return !(sentAt !== undefined && this.lastCommitAt > sentAt);
   }
 
   private recordSuccess(probe: boolean, writes: boolean): void {
-    if (writes) this.lastWriteAnsweredAt = this.clock.now();
     if (this.current === 'closed') {
       // one success takes back one failure, not all of them: a node that fails more calls than
       // it answers still opens it (see the class comment); a read shows nothing about writes

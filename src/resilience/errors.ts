@@ -85,11 +85,6 @@ export interface AbandonReport {
    * transaction held; `connection`: a free connection of this process's pool (never sent)
    */
   waitedFor?: 'row-lock' | 'connection';
-  /**
-   * When the call was sent to the dependency (`performance.now()`): a write of the same node
-   * answered after that shows the node was not stuck meanwhile (circuit-breaker.ts)
-   */
-  sentAt?: number;
 }
 
 /** How an abandoned call stopped: what it rejects with once aborted, for the breaker to read. */

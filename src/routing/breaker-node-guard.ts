@@ -73,7 +73,10 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
                 ...options,
                 // a wait for a busy pool ends before the call timeout, as `busy` (not counted)
                 acquireWithinMs: acquireWithin(breaker.callTimeoutMs()),
-                ...(options?.cancellable ? { signal: call.signal } : {}),
+                // a write tells when it was sent and whether it committed (circuit-breaker.ts hungBy)
+                ...(options?.cancellable
+                  ? { signal: call.signal, onSent: call.sent, onCommitted: call.committed }
+                  : {}),
               });
               options?.track?.(run);
               return run.catch((error: unknown) => {

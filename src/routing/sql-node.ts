@@ -95,6 +95,14 @@ export interface RunOptions {
    * row-lock waits may hold a connection up to the call timeout. Absent: no share.
    */
   share?: string;
+  /** told when the call has its connection and sends its first statement (its breaker's `sent`) */
+  onSent?: () => void;
+  /**
+   * told when the call committed a transaction that wrote (its breaker's `committed`: the node
+   * makes progress on writes). Node adapter: on MariaDB, a COMMIT whose OK packet carried a new
+   * `last_gtid`; not on MySQL (a COMMIT there does not say whether it wrote)
+   */
+  onCommitted?: () => void;
 }
 
 export interface NodeSpec {
