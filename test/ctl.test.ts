@@ -2,6 +2,7 @@
  * shardgate-ctl against the real etcd of the local stack: exit codes, export/apply round trip,
  * validation before any write, and instances reporting the config revision they applied.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { ETCD_MAX_TXN_OPS, etcdArgs } from '../stack/etcd.js';
+import { REPO_ROOT } from '../stack/paths.js';
 import { INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { ETCD_ENDPOINT, etcdDel, etcdGet, etcdOverride, etcdPut, PREFIX } from './helpers/etcd.js';
@@ -195,6 +197,21 @@ describe('shardgate-ctl', () => {
       { timeoutMs: 5000, intervalMs: 250, what: 'instances at the new config revision' },
     );
     expect(status.instances.find((i) => i.id === 'api-1')?.configRevision).toBe(status.configRevision);
+    // the build each runs (npm run build's dist/build-info.json): the package version and the
+    // commit of this checkout, and the text says it too
+    const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string })
+      .version;
+    const commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    }).trim();
+    for (const id of ['api-1', 'api-2'])
+      expect((status.instances as { id: string; build?: string }[]).find((i) => i.id === id)?.build).toMatch(
+        new RegExp(`^${version.replaceAll('.', '\\.')}\\+${commit}(-dirty)?$`),
+      );
+    expect(ctl(['status']).stdout).toMatch(
+      new RegExp(`api-1 .* build ${version.replaceAll('.', '\\.')}\\+${commit}`),
+    );
     // live replica lag, as a running instance measures it
     const full = JSON.parse(ctl(['status', '--json']).stdout) as {
       shards: { id: string; replicaLag: { state: string; lagSeconds: number | null }[] | null }[];

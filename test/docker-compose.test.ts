@@ -71,7 +71,7 @@ const SECRETS = Object.fromEntries(
 );
 
 /** settings compose takes from the environment with a default; the test's shell must not set them */
-const SETTINGS = ['SHARDGATE_PUBLISH_HOST', 'SHARDGATE_REDIS_MAXMEMORY'];
+const SETTINGS = ['SHARDGATE_PUBLISH_HOST', 'SHARDGATE_REDIS_MAXMEMORY', 'SHARDGATE_BUILD_COMMIT'];
 
 /**
  * `docker-compose config` of `file`, with `secrets` as the only secrets (and settings of SETTINGS)

@@ -232,6 +232,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       i.health ?? '',
       `config revision ${i.configRevision}${i.configRevision >= view.configRevision ? '' : ' (behind)'}`,
       `since ${i.startedAt}`,
+      // which build each runs: a rolling deploy shows its progress (absent from older builds)
+      i.build === undefined ? '' : `build ${oneLine(i.build)}`,
     ]),
   );
   for (const line of instanceLines) ctx.out(`  ${line}`);

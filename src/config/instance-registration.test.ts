@@ -35,4 +35,15 @@ describe('registrationValue', () => {
     // what the CLI reads back
     expect(instanceSchema.safeParse(value).success).toBe(true);
   });
+
+  it('names the build the instance runs when it knows it', () => {
+    const value = JSON.parse(registrationValue('http://h:1', 7, 'T', [], '0.1.0+1a2b3c4d5e6f'));
+    expect(value).toEqual({
+      url: 'http://h:1',
+      configRevision: 7,
+      startedAt: 'T',
+      build: '0.1.0+1a2b3c4d5e6f',
+    });
+    expect(instanceSchema.parse(value).build).toBe('0.1.0+1a2b3c4d5e6f');
+  });
 });

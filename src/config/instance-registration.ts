@@ -1,6 +1,6 @@
 /**
  * Registers this instance at `instances/<id>` under an etcd lease (CONTRACT.md §4): the key holds
- * `{url, configRevision, startedAt}` and disappears when the instance dies (lease TTL) or
+ * `{url, configRevision, startedAt, build}` and disappears when the instance dies (lease TTL) or
  * deregisters on shutdown. `update()` rewrites it whenever the applied config revision moves.
  * With it go the ids of the tenants whose directory entry this instance rejects
  * (`rejectedTenants`, at most MAX_REJECTED_TENANTS, `rejectedTenantsTruncated` past that): it may
@@ -23,6 +23,8 @@ export interface InstanceRegistrationOptions {
   url: string;
   logger: Logger;
   ttlSeconds?: number;
+  /** the build this process runs (`<version>+<commit>`), registered as `build` */
+  build?: string;
 }
 
 /**
@@ -46,12 +48,14 @@ export function registrationValue(
   configRevision: number,
   startedAt: string,
   rejectedTenants: readonly string[] = [],
+  build?: string,
 ): string {
   const ids = [...new Set(rejectedTenants)].sort();
   return JSON.stringify({
     url,
     configRevision,
     startedAt,
+    ...(build === undefined ? {} : { build }),
     ...(ids.length > 0 ? { rejectedTenants: ids.slice(0, MAX_REJECTED_TENANTS) } : {}),
     ...(ids.length > MAX_REJECTED_TENANTS ? { rejectedTenantsTruncated: true } : {}),
   });
@@ -90,7 +94,13 @@ export class InstanceRegistration {
 
   private async write(): Promise<void> {
     if (this.stopped) return;
-    const value = registrationValue(this.opts.url, this.revision, this.startedAt, this.rejectedTenants);
+    const value = registrationValue(
+      this.opts.url,
+      this.revision,
+      this.startedAt,
+      this.rejectedTenants,
+      this.opts.build,
+    );
     try {
       if (!this.lease) {
         const lease = this.opts.client.lease(this.opts.ttlSeconds ?? 5);

@@ -313,6 +313,8 @@ export const instanceSchema = z.object({
   url: instanceUrlSchema,
   configRevision: z.number().int().min(0),
   startedAt: z.string(),
+  /** the build it runs, `<version>+<commit>` (src/entry/build-info.ts); absent from older builds */
+  build: z.string().max(100).optional(),
   /** tenants whose directory entry the instance rejects (instance-registration.ts) */
   rejectedTenants: z.array(z.string().max(300)).max(100).optional(),
   rejectedTenantsTruncated: z.boolean().optional(),

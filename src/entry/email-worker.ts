@@ -24,6 +24,7 @@ import { SmtpSender } from '../mail/smtp-sender.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
+import { readBuildInfo, registerBuildInfo } from './build-info.js';
 import { workerHttpHandler } from './worker-http.js';
 
 function loadEnv() {
@@ -50,6 +51,7 @@ const config = new EtcdConfigStore({
   dbHosts: env.SHARDGATE_DB_HOSTS,
 });
 const metrics = createPromMetrics({ defaultLabels: { instance: id } });
+registerBuildInfo(metrics, readBuildInfo());
 const breakers = new BreakerRegistry({ config, logger, metrics });
 const store = new OutboxStore({
   config,

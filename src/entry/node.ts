@@ -28,6 +28,7 @@ import { WarnLimiter } from '../observability/warn-limiter.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { reportAfterWrites, WritesInFlight } from '../routing/writes-in-flight.js';
 import { startAgentCheckServer } from './agent-check-server.js';
+import { buildLabel, readBuildInfo, registerBuildInfo } from './build-info.js';
 import { askKernel, callerGoneOf } from './caller-gone.js';
 import { installClientErrorHandler } from './client-error.js';
 import { incomingHeader } from './incoming-header.js';
@@ -49,6 +50,7 @@ function loadEnv() {
 }
 
 const env = loadEnv();
+const build = readBuildInfo();
 const instanceId = env.SHARDGATE_INSTANCE_ID ?? hostname();
 // its registration (instances/<id>) and weight key must be valid keys: one the schema rejects is
 // not seen by `shardgate-ctl status` or `lb`, and `tenants delete-rows` refuses while it is there
@@ -74,6 +76,7 @@ const registration = new InstanceRegistration({
   prefix: env.SHARDGATE_ETCD_PREFIX,
   instanceId,
   startedAt,
+  build: buildLabel(build),
   url: `http://${reachableHost(env.SHARDGATE_LISTEN_HOST)}:${env.PORT}`,
   logger,
 });
@@ -101,6 +104,7 @@ reportAfterWrites(
 
 const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
 registerConfigMetrics(metrics, config);
+registerBuildInfo(metrics, build);
 // a cache call's slowness is the time the event loop waited idle for it, not the time it was
 // busy with other requests meanwhile (circuit-breaker.ts `loopIdleMs`)
 const breakers = new BreakerRegistry({
