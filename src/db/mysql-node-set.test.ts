@@ -75,9 +75,13 @@ describe('abandonReport (whether the server was stuck, for the breaker)', () => 
       });
   });
 
-  it('a server-wide wait always is', () => {
+  it('a server-wide wait always is, and says so (no commit of another write excuses it)', () => {
     for (const times of [onServer, mostlyQueued])
-      expect(abandonReport({ mayHaveApplied: true, wait: 'server-wide' }, times).dependencyStuck).toBe(true);
+      expect(abandonReport({ mayHaveApplied: true, wait: 'server-wide' }, times)).toEqual({
+        mayHaveApplied: true,
+        dependencyStuck: true,
+        serverWide: true,
+      });
   });
 
   it('an unclear one is, unless the call spent longer waiting for a connection than on the server', () => {

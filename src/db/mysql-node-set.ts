@@ -83,6 +83,13 @@ function queueFull(error: unknown): boolean {
 
 /** a pooled connection was found gone before anything of the call could apply: run it again */
 class StaleConnection extends Error {}
+
+/** the flavour was being detected on `connection`, destroyed meanwhile (forgetFlavourOn) */
+class DetectionAbandoned extends Error {
+  constructor(readonly connection: PoolConnection) {
+    super('the server version was being read on a connection closed meanwhile');
+  }
+}
 /** what a call granted its tenant's share late in its wait still has, to connect and run */
 const SHARE_LEFT_MS = 300;
 /** at most this many connections per call (each gone one is dropped from the pool) */
@@ -217,10 +224,10 @@ class MysqlNode implements SqlNode<MysqlSession> {
       // given up on the moment it got its connection: never started, so surely not applied
       if (signal?.aborted && !abandoned) throw new CallStoppedError(this.key, NEVER_SENT);
       // raced too: mysql2 settles nothing on a connection destroyed meanwhile (abandon)
-      const detecting = this.detectFlavour(connection);
+      const detecting = this.flavourFor(connection);
       const flavour = await (stopped ? Promise.race([detecting, stopped]) : detecting);
       session = new MysqlSession(flavour, this.statementsOf(connection), this.replication);
-      options.onSent?.();
+      if (!abandoned) options.onSent?.();
       const work = fn(session);
       const result = await (stopped ? Promise.race([work, stopped]) : work);
       if (session.committedWrite) options.onCommitted?.();
@@ -370,17 +377,27 @@ class MysqlNode implements SqlNode<MysqlSession> {
   /**
    * `connection` is being destroyed: a detection of the flavour on it would never settle (mysql2
    * settles nothing on a destroyed connection), and every call of the node waiting for it would
-   * hang, holding its connection and its tenant's share. It fails as a lost connection instead
-   * (a reused connection's call runs again on another), and the next call detects again.
+   * hang, holding its connection and its tenant's share. It fails with DetectionAbandoned: each
+   * call waiting on another connection detects again on its own (`flavourFor`).
    */
   private forgetFlavourOn(connection: PoolConnection): void {
-    if (this.flavourGone?.connection !== connection) return;
-    this.flavourGone.fail(
-      Object.assign(new Error('connection closed while reading the server version'), {
-        code: 'PROTOCOL_CONNECTION_LOST',
-        fatal: true,
-      }),
-    );
+    const gone = this.flavourGone;
+    if (gone?.connection !== connection) return;
+    this.flavourGone = undefined;
+    this.flavour = undefined;
+    gone.fail(new DetectionAbandoned(connection));
+  }
+
+  /** the node's flavour, detected on `connection` if need be (again, when another's was abandoned) */
+  private async flavourFor(connection: PoolConnection): Promise<ServerFlavour> {
+    for (;;) {
+      try {
+        return await this.detectFlavour(connection);
+      } catch (error) {
+        if (error instanceof DetectionAbandoned && error.connection !== connection) continue;
+        throw error;
+      }
+    }
   }
 }
 
@@ -522,7 +539,10 @@ export function abandonReport(
   if (wait === 'row-lock') return { mayHaveApplied, dependencyStuck: false, waitedFor: 'row-lock' };
   if (wait === 'unclear' && queuedMs > serverMs)
     return { mayHaveApplied, dependencyStuck: false, waitedFor: 'connection' };
-  return { mayHaveApplied, dependencyStuck: true };
+  // seen waiting on the server itself: no commit of another write excuses it (circuit-breaker.ts)
+  return wait === 'server-wide'
+    ? { mayHaveApplied, dependencyStuck: true, serverWide: true }
+    : { mayHaveApplied, dependencyStuck: true };
 }
 
 /**

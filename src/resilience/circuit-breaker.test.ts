@@ -691,6 +691,18 @@ describe('CircuitBreaker', () => {
     await lateOne;
     await new Promise((r) => setTimeout(r, 150));
     expect(breaker.view().failures).toBe(0);
+    // a write its stop saw waiting on the server itself is hung, whatever committed since
+    const serverWide = (call: BreakerCall) => {
+      call.sent();
+      return stopsWith({ mayHaveApplied: false, dependencyStuck: true, serverWide: true })(call);
+    };
+    const blocked = breaker.execute(serverWide, { writes: true }).catch(() => {});
+    advance(1);
+    await breaker.execute(answers(true), { writes: true });
+    await blocked;
+    expect(breaker.view().failures).toBe(1);
+    await breaker.execute(answers(true), { writes: true });
+    expect(breaker.view().failures).toBe(0);
     // answers that commit no write prove nothing (a node behind a global read lock refuses,
     // rolls back and reads): with only those since they were sent, they are hung writes (a review)
     advance(1);

@@ -339,8 +339,9 @@ export class CircuitBreaker {
         controller ??= new AbortController();
         return controller.signal;
       },
+      // the last time counts: a call run again on another connection was sent again then
       sent: () => {
-        sentAt ??= this.clock.now();
+        sentAt = this.clock.now();
       },
       committed: () => {
         this.lastCommitAt = this.clock.now();
@@ -525,10 +526,15 @@ export class CircuitBreaker {
    * are slower on a loaded box) were counted as hung, 5 in a row, and the master's breaker opened
    * for every tenant in 3 of 3 runs. A node stuck on writes (a global read lock, a full disk, a
    * stalled fsync) commits none; an answer that is no commit (a refusal, a rollback, a duplicate
-   * key, a COMMIT of a transaction that wrote nothing) proves nothing (a review).
+   * key, a COMMIT of a transaction that wrote nothing) proves nothing, and a write its stop saw
+   * waiting on the server itself (`serverWide`) is hung whatever committed (reviews). Left: a
+   * node that commits now and then (a disk doing a group commit every few seconds) has most of
+   * its timed-out writes excused.
    */
   private hungBy(report: AbandonReport, sentAt: number | undefined): boolean {
     if (report.dependencyStuck === false) return false;
+    // seen waiting on the server itself: stuck, whatever committed before that wait
+    if (report.serverWide) return true;
     return !(sentAt !== undefined && this.lastCommitAt > sentAt);
   }
 

@@ -85,6 +85,11 @@ export interface AbandonReport {
    * transaction held; `connection`: a free connection of this process's pool (never sent)
    */
   waitedFor?: 'row-lock' | 'connection';
+  /**
+   * stuck: seen waiting on the server itself (a global read lock, a commit or backup lock, a
+   * semi-sync acknowledgement), not merely unexplained
+   */
+  serverWide?: boolean;
 }
 
 /** How an abandoned call stopped: what it rejects with once aborted, for the breaker to read. */
