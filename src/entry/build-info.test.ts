@@ -20,6 +20,10 @@ describe('build info', () => {
     expect(readBuildInfo(join(dir, 'none.json'))).toEqual({ version: 'unknown', commit: 'unknown' });
     expect(readBuildInfo(file('bad.json', '{"version":'))).toEqual({ version: 'unknown', commit: 'unknown' });
     // a value a label or a log line would choke on is not taken
+    // nor one longer than 40 characters (the label must fit the registration's 100)
+    expect(readBuildInfo(file('long.json', `{"version":"${'9'.repeat(41)}","commit":"c"}`)).version).toBe(
+      'unknown',
+    );
     expect(readBuildInfo(file('odd.json', '{"version":"1\\n2","commit":7}'))).toEqual({
       version: 'unknown',
       commit: 'unknown',

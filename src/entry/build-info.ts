@@ -17,8 +17,11 @@ export interface BuildInfo {
 }
 
 const UNKNOWN: BuildInfo = { version: 'unknown', commit: 'unknown' };
-/** what a field may hold: a version or a commit (with `-dirty`), nothing a log or a label would choke on */
-const FIELD = /^[0-9A-Za-z.+_-]{1,64}$/;
+/**
+ * what a field may hold: a version or a commit (with `-dirty`), nothing a log or a label would
+ * choke on; 40 characters each, so the label fits the registration's 100 (schema.ts)
+ */
+const FIELD = /^[0-9A-Za-z.+_-]{1,40}$/;
 
 /** dist/build-info.json beside this file's dist/src/entry/ (absent: unknown) */
 const DEFAULT_PATH = fileURLToPath(new URL('../../build-info.json', import.meta.url));
