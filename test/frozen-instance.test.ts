@@ -166,10 +166,11 @@ describe('an instance frozen with writes queued in its socket buffers', () => {
     expect(Number(copies[0]?.available)).toBe(2);
   }, 60_000);
 
-  it('gives the writes it had in flight their time back: they commit, none waiting for a connection fails, the breaker stays closed; one whose client left is not committed', async () => {
+  it('gives the writes it had in flight their time back: they commit, none waiting for a share of the connections fails, the breaker stays closed; one whose client left is not committed', async () => {
     const bookId = await newBook('Locked', 20);
-    // more than the master breaker's failure_threshold (5), and than the pool's 10 connections:
-    // 10 wait on the master, the rest for a connection of the pool
+    // more than the master breaker's failure_threshold (5), and than the tenant's share of the
+    // pool (7 of its 10 connections, src/db/connection-shares.ts): 7 wait on the master, the rest
+    // for a share (its wait, as the pool's, gives a freeze's time back)
     const writes = 14;
     const loans: string[] = [];
     for (let i = 0; i < writes + 1; i++) {
@@ -220,8 +221,8 @@ describe('an instance frozen with writes queued in its socket buffers', () => {
           api('POST', `/v1/loans/${id}/return`, { tenant, token, base }).then((r) => r.status),
         ),
       );
-      await inQuery(10, 'the returns waiting on the row locks (the pool full)');
-      await new Promise((r) => setTimeout(r, 200)); // the rest queued for a connection
+      await inQuery(7, "the returns waiting on the row locks (the tenant's share full)");
+      await new Promise((r) => setTimeout(r, 200)); // the rest queued for a share
       api3.child.kill('SIGSTOP');
       client.end();
     } finally {
