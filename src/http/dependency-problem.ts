@@ -10,7 +10,8 @@ import type { ProblemInit } from './problem.js';
 /** the log line of a 503 by its code; others say `dependency unavailable` */
 export const DEPENDENCY_LOG_LINE: Readonly<Record<string, string>> = {
   write_outcome_unknown: 'write outcome unknown: it may have applied',
-  dependency_busy: 'dependency busy: every connection in use, the request was not sent',
+  dependency_busy:
+    "dependency busy: every connection it may use in use (the pool's, or its tenant's share), the request was not sent",
   write_contended: "write contended: it waited on its tenant's own row locks, not applied",
 };
 
@@ -38,7 +39,7 @@ export function dependencyProblem(error: DependencyError): ProblemInit {
       status: 503,
       code: 'dependency_busy',
       title: 'Service busy',
-      detail: `every connection of this instance to ${error.dependency} was in use (requests waiting on row locks, or a burst) and the request was not sent: it was not applied; retry in ${error.retryAfterSeconds} s`,
+      detail: `every connection of this instance to ${error.dependency} that this request may use (all of them, or this tenant's share) was in use (requests waiting on row locks, or a burst) and the request was not sent: it was not applied; retry in ${error.retryAfterSeconds} s`,
       headers,
     };
   if (error instanceof CallTimeoutError && error.ownWait === 'row-lock')
