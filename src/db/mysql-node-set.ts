@@ -97,6 +97,8 @@ const STALE_ATTEMPTS = 4;
 
 class MysqlNode implements SqlNode<MysqlSession> {
   private flavour: Promise<ServerFlavour> | undefined;
+  /** the flavour once detected (a server's flavour does not change under its pool) */
+  private flavourKnown: ServerFlavour | undefined;
   /** the detection of the flavour in progress: its connection, and how to fail it */
   private flavourGone: { connection: PoolConnection; fail: (error: unknown) => void } | undefined;
   /** per physical connection: its drizzle handle and prepared statements (gone with it) */
@@ -224,8 +226,12 @@ class MysqlNode implements SqlNode<MysqlSession> {
       // given up on the moment it got its connection: never started, so surely not applied
       if (signal?.aborted && !abandoned) throw new CallStoppedError(this.key, NEVER_SENT);
       // raced too: mysql2 settles nothing on a connection destroyed meanwhile (abandon)
-      const detecting = this.flavourFor(connection);
-      const flavour = await (stopped ? Promise.race([detecting, stopped]) : detecting);
+      // known after the pool's first call: no promise per call
+      const flavour =
+        this.flavourKnown ??
+        (await (stopped
+          ? Promise.race([this.flavourFor(connection), stopped])
+          : this.flavourFor(connection)));
       session = new MysqlSession(flavour, this.statementsOf(connection), this.replication);
       if (!abandoned) options.onSent?.();
       const work = fn(session);
@@ -359,9 +365,11 @@ class MysqlNode implements SqlNode<MysqlSession> {
     if (this.flavour) return this.flavour;
     const detection = new Promise<ServerFlavour>((resolve, reject) => {
       this.flavourGone = { connection, fail: reject };
-      connection
-        .query<[]>({ sql: VERSION_SQL, rowsAsArray: true })
-        .then(([rows]) => resolve(flavourOfVersion(String((rows as unknown[][])[0]?.[0] ?? ''))), reject);
+      connection.query<[]>({ sql: VERSION_SQL, rowsAsArray: true }).then(([rows]) => {
+        const flavour = flavourOfVersion(String((rows as unknown[][])[0]?.[0] ?? ''));
+        this.flavourKnown = flavour;
+        resolve(flavour);
+      }, reject);
     });
     const settled = () => {
       if (this.flavourGone?.connection === connection) this.flavourGone = undefined;

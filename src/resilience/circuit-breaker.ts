@@ -178,6 +178,32 @@ export interface TrialOptions extends ExecuteOptions {
   onClosedByTrials?: () => void;
 }
 
+/** a call's BreakerCall: the controller made only when `signal` is read */
+class Call implements BreakerCall {
+  controller: AbortController | undefined;
+  /** when the call last told it was sent (`sent()`), on the breaker's clock */
+  sentAt: number | undefined;
+
+  constructor(
+    private readonly clock: StallClock,
+    private readonly commits: { lastAt: number },
+  ) {}
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  // the last time counts: a call run again on another connection was sent again then
+  sent(): void {
+    this.sentAt = this.clock.now();
+  }
+
+  committed(): void {
+    this.commits.lastAt = this.clock.now();
+  }
+}
+
 export class CircuitBreaker {
   readonly name: string;
   readonly kind: BreakerKind;
@@ -198,7 +224,7 @@ export class CircuitBreaker {
   private lastWriteFailureAt = Number.NEGATIVE_INFINITY;
   private writeFailures = 0;
   /** when a call last told that it committed a transaction that wrote (`call.committed()`) */
-  private lastCommitAt = Number.NEGATIVE_INFINITY;
+  private readonly commits = { lastAt: Number.NEGATIVE_INFINITY };
   /** which run of hung writes `writeFailures` counts: a new one each time the count goes back to 0 */
   private writeRun = 0;
   /** the breaker last opened on timed-out writes: half-open, only writes probe */
@@ -331,22 +357,8 @@ export class CircuitBreaker {
       if (this.probesInFlight >= s.half_open_max_calls) throw new BreakerOpenError(this.name, 1000);
       this.probesInFlight++;
     }
-    let controller: AbortController | undefined;
-    /** when the call told it was sent to the dependency (`call.sent()`), on the breaker's clock */
-    let sentAt: number | undefined;
-    const call: BreakerCall = {
-      get signal() {
-        controller ??= new AbortController();
-        return controller.signal;
-      },
-      // the last time counts: a call run again on another connection was sent again then
-      sent: () => {
-        sentAt = this.clock.now();
-      },
-      committed: () => {
-        this.lastCommitAt = this.clock.now();
-      },
-    };
+    // one object per call, its methods on the prototype (no closures on every cached read)
+    const call = new Call(this.clock, this.commits);
     let cancelDeadline = () => {};
     let timer: ReturnType<typeof setTimeout> | undefined;
     let grace: ReturnType<typeof setTimeout> | undefined;
@@ -355,11 +367,11 @@ export class CircuitBreaker {
     const timeout = new Promise<never>((_, reject) => {
       const expire = () => {
         const error = new CallTimeoutError(this.name, s.call_timeout_ms);
-        if (!controller) return reject(error);
+        if (!call.controller) return reject(error);
         // the call stops itself on abort: let it finish doing so (a write's KILL on the server)
         // before the caller hears of the timeout, for at most ABANDON_GRACE_MS
         aborted = true;
-        controller.abort(error);
+        call.controller.abort(error);
         grace = setTimeout(() => {
           graceOver = true;
           reject(new CallTimeoutError(this.name, s.call_timeout_ms, UNCONFIRMED));
@@ -386,7 +398,7 @@ export class CircuitBreaker {
         // as hung: that count is taken back while the breaker is still closed, in the same run
         // (after a success reset the count, what it holds is other writes')
         running.catch((error: unknown) => {
-          if (graceOver && error instanceof CallStoppedError && !this.hungBy(error.report, sentAt))
+          if (graceOver && error instanceof CallStoppedError && !this.hungBy(error.report, call.sentAt))
             if (countedInRun !== undefined) this.forgiveHungWrite(countedInRun);
         });
       // a call that still succeeded while it stopped is a success: its effect took place
@@ -410,7 +422,7 @@ export class CircuitBreaker {
       if (
         (error instanceof CallTimeoutError &&
           error.abandon !== undefined &&
-          !this.hungBy(error.abandon, sentAt)) ||
+          !this.hungBy(error.abandon, call.sentAt)) ||
         (error instanceof DependencyError && error.busy)
       ) {
         // neither: a probe's slot is freed below, the counts stay as they were
@@ -535,7 +547,7 @@ export class CircuitBreaker {
     if (report.dependencyStuck === false) return false;
     // seen waiting on the server itself: stuck, whatever committed before that wait
     if (report.serverWide) return true;
-    return !(sentAt !== undefined && this.lastCommitAt > sentAt);
+    return !(sentAt !== undefined && this.commits.lastAt > sentAt);
   }
 
   private recordSuccess(probe: boolean, writes: boolean): void {

@@ -75,7 +75,7 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
                 acquireWithinMs: acquireWithin(breaker.callTimeoutMs()),
                 // a write tells when it was sent and whether it committed (circuit-breaker.ts hungBy)
                 ...(options?.cancellable
-                  ? { signal: call.signal, onSent: call.sent, onCommitted: call.committed }
+                  ? { signal: call.signal, onSent: () => call.sent(), onCommitted: () => call.committed() }
                   : {}),
               });
               options?.track?.(run);
