@@ -24,7 +24,7 @@ describe('ConnectionShares', () => {
     const timers = manualTimers();
     const a1 = await shares.take('a', timers.wait, 1000);
     const a2 = await shares.take('a', timers.wait, 1000);
-    expect(shares.full('a')).toBe(true);
+    expect(shares.heldBy('a')).toBe(shares.max);
     let a3: (() => void) | undefined;
     const waiting = shares.take('a', timers.wait, 1000).then((r) => {
       a3 = r;

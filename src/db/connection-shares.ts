@@ -39,14 +39,9 @@ export class ConnectionShares {
       throw new RangeError(`a share must be a whole number ≥ 1, not ${max}`);
   }
 
-  /** connections `key` holds now (for tests and metrics) */
+  /** connections `key` holds now */
   heldBy(key: string): number {
     return this.entries.get(key)?.held ?? 0;
-  }
-
-  /** whether `key` holds its whole share (its next call would wait) */
-  full(key: string): boolean {
-    return this.heldBy(key) >= this.max;
   }
 
   /**
