@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topology } from '../stack/topology.js';
 import { api, registerAndLogin } from './helpers/api.js';
-import { DB_NODES, rootQuery } from './helpers/shard-db.js';
+import { DB_NODES, node, rootConnection, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -73,6 +73,39 @@ describe('tenant-sharded data path', () => {
       expect(answers.map((a) => a.status)).toEqual(Array(12).fill(201));
       expect(answers.filter((a) => a.json.role === 'librarian')).toHaveLength(1);
     } finally {
+      removeTenant(id);
+    }
+  });
+
+  it("registers a tenant's later members while another transaction holds its counter row", async () => {
+    // the first registration's row lock is only taken until one has committed: later ones read
+    // the row without it, so they do not queue on each other (nor here on a root transaction)
+    const id = uniqueTenantId('dp-ctr');
+    await createTenant(id, shards[0]!);
+    const holder = await rootConnection(node(shards[0]!, 'master').port);
+    try {
+      const first = await api('POST', '/v1/members', {
+        tenant: id,
+        body: { email: 'first@example.com', name: 'First', password: 'password-123' },
+      });
+      expect(first.status).toBe(201);
+      expect(first.json.role).toBe('librarian');
+      await holder.query('START TRANSACTION');
+      await holder.query('SELECT members_registered FROM tenant_state WHERE tenant_id = ? FOR UPDATE', [id]);
+      const later = await Promise.all(
+        Array.from({ length: 3 }, (_, i) =>
+          api('POST', '/v1/members', {
+            tenant: id,
+            body: { email: `later-${i}@example.com`, name: `Later ${i}`, password: 'password-123' },
+          }),
+        ),
+      );
+      expect(later.map((a) => [a.status, a.json.role ?? a.json.code])).toEqual(
+        Array(3).fill([201, 'member']),
+      );
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.destroy();
       removeTenant(id);
     }
   });

@@ -77,10 +77,10 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
         tables().members.set(key(tenantId, member.id), { ...member, tenantId });
         return 'inserted';
       },
-      async claimRegistrationOrdinal() {
+      async claimFirstRegistration() {
         const n = (tables().registrations.get(tenantId) ?? 0) + 1;
         tables().registrations.set(tenantId, n);
-        return n;
+        return n === 1;
       },
       async updatePassword({ id, expectedVersion, passwordHash, at }) {
         const m = tables().members.get(key(tenantId, id));

@@ -47,7 +47,11 @@ const authorType = customType<{ data: string; driverData: string }>({
   dataType: () => 'varchar(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci',
 });
 
-/** One row per tenant on its shard: the registration counter that makes "first member" race-safe. */
+/**
+ * One row per tenant on its shard: the registration counter that makes "first member" race-safe
+ * (member-repo.ts claimFirstRegistration). It counts the registrations made before the first had
+ * committed (usually 1), not every registration: later ones only read it.
+ */
 export const tenantState = mysqlTable('tenant_state', {
   tenantId: tenantIdType('tenant_id').primaryKey(),
   membersRegistered: int('members_registered').notNull().default(0),

@@ -37,12 +37,12 @@ export async function registerMember(
   const email = normaliseEmail(input.email);
   return data.write(tenant, async (repos, tx) => {
     const now = new Date();
-    const ordinal = await repos.members.claimRegistrationOrdinal(now);
+    const first = await repos.members.claimFirstRegistration(now);
     const member: Member = {
       id: newId(now.getTime()),
       email,
       name: input.name,
-      role: ordinal === 1 ? 'librarian' : 'member',
+      role: first ? 'librarian' : 'member',
       passwordVersion: 1,
       passwordHash,
       createdAt: now,

@@ -16,11 +16,12 @@ export interface MemberRepo {
   /** `email_taken` when (tenant, email) exists already */
   insert(member: Member): Promise<'inserted' | 'email_taken'>;
   /**
-   * Counts a registration in the tenant's counter row and returns its 1-based ordinal. The row
-   * stays locked until the transaction ends, so concurrent first registrations are serialised and
-   * exactly one of them sees 1; a rolled-back registration does not count.
+   * True for exactly one committed registration of the tenant, its first (which makes it the
+   * librarian). Concurrent first registrations are serialised on the tenant's counter row until
+   * their transactions end, and a rolled-back one does not count; once one has committed, later
+   * registrations learn they are not the first without waiting for that row.
    */
-  claimRegistrationOrdinal(at: Date): Promise<number>;
+  claimFirstRegistration(at: Date): Promise<boolean>;
   /** compare-and-set on the password version; false when it moved (or the member is gone) */
   updatePassword(input: {
     id: string;
