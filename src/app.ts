@@ -254,7 +254,7 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
         DEPENDENCY_LOG_LINE[problem.code] ?? 'dependency unavailable',
       );
       if ((error instanceof CallTimeoutError && error.mayHaveApplied) || error.outcomeUnknown)
-        await services.cache.afterUncertainWrite();
+        await services.cache.afterUncertainWrite(c.get('tenant')?.id);
       return problemResponse(c, problem);
     }
     if (error instanceof HTTPException) {

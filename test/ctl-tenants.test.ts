@@ -16,6 +16,7 @@ import { createTenant as createTenantCommand, setTenantStatus } from '../control
 import { createCtlContext } from '../control-plane/ctl-context.js';
 import { moveRecordKey } from '../control-plane/move-record.js';
 import { removalRecordKey } from '../control-plane/removal-record.js';
+import { tenantCacheEpochKey } from '../src/config/schema.js';
 import { dbPassword, stackEnv } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES } from './helpers/api.js';
@@ -322,6 +323,8 @@ describe('shardgate-ctl tenants remove', () => {
     expect(refused.stderr).toContain(`removing tenant ${id} makes it answer 404 at once`);
     expect(refused.stderr).toContain('re-run with --yes');
     expect(etcdGet(`tenants/${id}`)).toBeDefined();
+    // its own cache epoch (moved after a write of unknown outcome) goes with it
+    etcdPut(tenantCacheEpochKey(id), '42');
 
     // the tenant never had a row: before, the output still said "the id … is not free"
     const r = ctl(['tenants', 'remove', id, '--yes'], { SHARDGATE_DB_PASSWORD: dbPassword() });
@@ -334,6 +337,7 @@ describe('shardgate-ctl tenants remove', () => {
     );
     expect(r.stdout).not.toContain('not free');
     expect(etcdGet(`tenants/${id}`)).toBeUndefined();
+    expect(etcdGet(tenantCacheEpochKey(id))).toBeUndefined();
     await waitFor(async () => (await answers(id)).every((s) => s === 404), {
       timeoutMs: 5000,
       what: `${id} unknown on every instance`,

@@ -22,6 +22,7 @@ import {
   type ShardConfig,
   TENANT_STATUSES,
   type TenantEntry,
+  tenantCacheEpochKey,
   tenantSchema,
 } from '../../src/config/schema.js';
 import { alignColumns } from '../columns.js';
@@ -356,9 +357,12 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         );
       }
       was = `tenant ${id} removed from the directory (was ${raw}); ${rows}, nothing was deleted there`;
+      // its own cache epoch goes too (written after its writes of unknown outcome): what it
+      // retired is deleted from Redis below, so etcd keeps no key per tenant ever removed
       return new Map([
         [key, undefined],
         [`moving/${id}`, undefined],
+        [tenantCacheEpochKey(id), undefined],
       ]);
     },
     { changed: () => [was] },

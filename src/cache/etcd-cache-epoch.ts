@@ -1,6 +1,6 @@
 /**
- * The cache epoch's etcd adapter: a move of `<prefix>runtime/cache_epoch` (schema.ts), which every
- * instance's config watch picks up. Rejects when etcd does not take it within the client's call
+ * The cache epoch's etcd adapter: a move of `<prefix>runtime/cache_epoch`, or of a tenant's
+ * `<prefix>runtime/tenant_cache_epoch/<id>` (schema.ts), which every instance's config watch picks up. Rejects when etcd does not take it within the client's call
  * deadline (etcd-client.ts).
  *
  * A move is a read, then a put guarded by the key's mod revision read (a compare-and-swap), of
@@ -15,8 +15,9 @@ import type { Etcd3 } from 'etcd3';
 import { CACHE_EPOCH_KEY } from '../config/schema.js';
 import type { EpochWrite } from './cache-epoch.js';
 
-export function etcdEpochWrite(client: Etcd3, prefix: string): EpochWrite {
-  const key = `${prefix}${CACHE_EPOCH_KEY}`;
+/** `key`: the epoch's key under the prefix, the global one unless named */
+export function etcdEpochWrite(client: Etcd3, prefix: string, epochKey = CACHE_EPOCH_KEY): EpochWrite {
+  const key = `${prefix}${epochKey}`;
   return async (value) => {
     const kv = (await client.get(key).exec()).kvs[0];
     const current = kv ? Number(kv.value.toString('utf8')) : Number.NaN;

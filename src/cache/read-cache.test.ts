@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
-import { CACHE_EPOCH_KEY } from '../config/schema.js';
+import { CACHE_EPOCH_KEY, tenantCacheEpochKey } from '../config/schema.js';
 import type { ReplicationPosition } from '../domain/data-access.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
@@ -9,6 +9,7 @@ import { CacheEpochRetirer } from './cache-epoch.js';
 import { MemoryCacheStore } from './memory.js';
 import { mergePositions } from './position-merge.js';
 import { ReadCache } from './read-cache.js';
+import { TenantEpochRetirers } from './tenant-epoch-retirers.js';
 
 function setup() {
   const config = new MemoryConfigStore();
@@ -396,7 +397,8 @@ describe('ReadCache and the cache epoch', () => {
     const store = new MemoryCacheStore();
     const metrics = createNoopMetrics();
     const moves: number[] = [];
-    const make = (epochs?: CacheEpochRetirer) =>
+    const tenantMoves: string[] = [];
+    const make = (epochs?: CacheEpochRetirer, tenantEpochs?: TenantEpochRetirers) =>
       new ReadCache({
         store,
         config,
@@ -404,6 +406,7 @@ describe('ReadCache and the cache epoch', () => {
         logger: silentLogger,
         metrics,
         epochs,
+        tenantEpochs,
       });
     const a = make(
       new CacheEpochRetirer(
@@ -413,16 +416,24 @@ describe('ReadCache and the cache epoch', () => {
         },
         () => {},
       ),
+      new TenantEpochRetirers(
+        (tenantId) => async (value) => {
+          tenantMoves.push(tenantId);
+          config.put(tenantCacheEpochKey(tenantId), String(value));
+        },
+        () => {},
+        { maxTenantsPerSecond: 2 },
+      ),
     );
     const b = make();
     const db = { title: 'v1' };
-    const readOn = (cache: ReadCache) =>
+    const readOn = (cache: ReadCache, tenantId = 'acme') =>
       cache.read({
-        target: { tenantId: 'acme', version: 'book:1', entry: 'book:1' },
+        target: { tenantId, version: 'book:1', entry: 'book:1' },
         shardId: 'shard-1',
         load: async () => ({ value: { title: db.title }, readFrom: 'replica' as const }),
       });
-    return { config, store, a, b, db, readOn, moves };
+    return { config, store, a, b, db, readOn, moves, tenantMoves };
   }
 
   it('a write whose invalidation Redis refused retires the entry on every instance before it answers', async () => {
@@ -453,16 +464,58 @@ describe('ReadCache and the cache epoch', () => {
     b.close();
   });
 
-  it('a write of unknown outcome retires every entry on every instance before it answers', async () => {
-    const { b, a, db, readOn, moves } = twoInstances();
-    await readOn(b);
+  it("a write of unknown outcome retires its tenant's entries on every instance before it answers, and no other tenant's", async () => {
+    const { b, a, db, readOn, moves, tenantMoves } = twoInstances();
+    await readOn(b, 'acme');
+    await readOn(b, 'globex');
     await new Promise((r) => setTimeout(r, 1));
-    expect(await readOn(b)).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
-    db.title = 'v2'; // applied, but the writer never learnt it nor its position
-    await a.afterUncertainWrite();
-    expect(moves).toHaveLength(1);
-    expect(await readOn(b)).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    expect(await readOn(b, 'acme')).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    db.title = 'v2'; // applied for acme, but the writer never learnt it nor its position
+    await a.afterUncertainWrite('acme');
+    expect([moves.length, tenantMoves]).toEqual([0, ['acme']]);
+    expect(await readOn(b, 'acme')).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    expect(await readOn(b, 'globex')).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    // right after the move nothing of acme is cached (a replica may lack the write), globex is
+    await new Promise((r) => setTimeout(r, 1));
+    expect((await readOn(b, 'acme')).cache).toBe('MISS');
+    // a second uncertain write of acme within 0.5 s: covered by the move just made
+    await a.afterUncertainWrite('acme');
+    expect(tenantMoves).toEqual(['acme']);
     a.close();
+    b.close();
+  });
+
+  it('a write of unknown outcome moves the global epoch past the tenant moves a second, or without a tenant', async () => {
+    const { b, a, readOn, moves, tenantMoves } = twoInstances();
+    await a.afterUncertainWrite('t1');
+    await a.afterUncertainWrite('t2');
+    expect([moves.length, tenantMoves]).toEqual([0, ['t1', 't2']]);
+    await readOn(b, 'globex');
+    await new Promise((r) => setTimeout(r, 1));
+    expect((await readOn(b, 'globex')).cache).toBe('HIT');
+    await a.afterUncertainWrite('t3');
+    expect([moves.length, tenantMoves]).toEqual([1, ['t1', 't2']]);
+    expect((await readOn(b, 'globex')).cache).toBe('MISS');
+    const { a: other, moves: otherMoves } = twoInstances();
+    await other.afterUncertainWrite();
+    expect(otherMoves).toHaveLength(1);
+    a.close();
+    b.close();
+    other.close();
+  });
+
+  it("an operator put of a tenant's epoch retires that tenant's entries only; a rejected value keeps them", async () => {
+    const { config, b, readOn } = twoInstances();
+    await readOn(b, 'acme');
+    await readOn(b, 'globex');
+    await new Promise((r) => setTimeout(r, 1));
+    config.put(tenantCacheEpochKey('acme'), '42'); // no time of a move: nothing settles
+    expect((await readOn(b, 'acme')).cache).toBe('MISS');
+    expect((await readOn(b, 'globex')).cache).toBe('HIT');
+    await new Promise((r) => setTimeout(r, 1));
+    expect((await readOn(b, 'acme')).cache).toBe('HIT');
+    config.put(tenantCacheEpochKey('acme'), 'soon');
+    expect((await readOn(b, 'acme')).cache).toBe('HIT');
     b.close();
   });
 

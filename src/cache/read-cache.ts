@@ -35,7 +35,7 @@
 import type { ConfigChange } from '../config/config-state.js';
 import type { ConfigStore } from '../config/interface.js';
 import { looseTenantEntry } from '../config/loose-entry.js';
-import { CACHE_EPOCH_KEY } from '../config/schema.js';
+import { CACHE_EPOCH_KEY, TENANT_CACHE_EPOCH_PREFIX } from '../config/schema.js';
 import type { ReadSource, ReplicationPosition } from '../domain/data-access.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -48,6 +48,7 @@ import type { CacheStore } from './interface.js';
 import { NearCache } from './near-cache.js';
 import { PendingRaises } from './pending-raises.js';
 import { mergePositions } from './position-merge.js';
+import type { TenantEpochRetirers } from './tenant-epoch-retirers.js';
 
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
 
@@ -90,6 +91,8 @@ interface Entry<T> {
   t?: number;
   /** the cache epoch it was filled under (cache-epoch.ts); absent = 0 */
   g?: number;
+  /** its tenant's cache epoch it was filled under (tenant-epoch-retirers.ts); absent = 0 */
+  h?: number;
   d: T;
 }
 
@@ -112,6 +115,7 @@ export class ReadCache {
   private readonly inflight = new Map<string, Promise<{ value: unknown; readFrom: ReadSource }>>();
   private readonly pending: PendingRaises;
   private readonly epochs: CacheEpochRetirer | undefined;
+  private readonly tenantEpochs: TenantEpochRetirers | undefined;
   private readonly store: CacheStore;
   private readonly config: ConfigStore;
   private readonly breakers: BreakerRegistry;
@@ -128,6 +132,8 @@ export class ReadCache {
    * time a move wrote into it (cache-epoch.ts nextEpoch; an operator's small number reads as 0).
    */
   private epochSince = 0;
+  /** the same per tenant, for its own epoch (`runtime/tenant_cache_epoch/<id>`); pruned in noteTenantEpoch */
+  private readonly tenantEpochSince = new Map<string, number>();
   private readonly deferrals: WarnLimiter;
   private readonly storeWatch: ReturnType<typeof setInterval> | undefined;
   /** the store mark was seen (or written) by this instance: its absence now means a loss */
@@ -140,6 +146,7 @@ export class ReadCache {
     logger,
     metrics,
     epochs,
+    tenantEpochs,
     storeWatchMs = 1000,
   }: {
     store: CacheStore;
@@ -149,10 +156,13 @@ export class ReadCache {
     metrics: Metrics;
     /** moves the cache epoch when an invalidation cannot reach Redis; without it, TTL bounds staleness */
     epochs?: CacheEpochRetirer;
+    /** moves a tenant's own epoch after its write of unknown outcome; without it, the global one moves */
+    tenantEpochs?: TenantEpochRetirers;
     /** how often Redis is asked whether it lost its keys (`watchStore`); 0 = never */
     storeWatchMs?: number;
   }) {
     this.epochs = epochs;
+    this.tenantEpochs = tenantEpochs;
     if (storeWatchMs > 0) {
       this.storeWatch = setInterval(() => void this.watchStore(), storeWatchMs);
       this.storeWatch.unref();
@@ -161,11 +171,16 @@ export class ReadCache {
       this.epochSince = Math.min(Date.now(), Math.floor(config.current().cache.epoch / 1000));
     };
     noteEpoch();
+    this.config = config;
+    for (const id of config.current().cache.tenantEpochs.keys()) this.noteTenantEpoch(id);
     this.unsubscribeEpoch = config.onChange((_snapshot, changes) => {
-      if (changes.some((c) => c.key === CACHE_EPOCH_KEY)) noteEpoch();
+      for (const c of changes) {
+        if (c.key === CACHE_EPOCH_KEY) noteEpoch();
+        else if (c.key.startsWith(TENANT_CACHE_EPOCH_PREFIX))
+          this.noteTenantEpoch(c.key.slice(TENANT_CACHE_EPOCH_PREFIX.length));
+      }
     });
     this.store = store;
-    this.config = config;
     this.breakers = breakers;
     this.logger = logger.child({ component: 'cache' });
     this.deferrals = new WarnLimiter(this.logger, 10_000);
@@ -260,8 +275,9 @@ export class ReadCache {
 
   async read<T>(opts: ReadThroughOptions<T>): Promise<CachedRead<T>> {
     const { target, token } = opts;
-    const { enabled, epoch } = this.config.current().cache;
+    const { enabled, epoch, tenantEpochs } = this.config.current().cache;
     if (!enabled) return this.bypass(opts);
+    const tenantEpoch = tenantEpochs.size === 0 ? 0 : (tenantEpochs.get(target.tenantId) ?? 0);
     const k = this.keys(target, opts.shardId);
     // a version key's text says its flavour (a MySQL GTID set has `uuid:`); a floor built from it
     // must carry that flavour, or the router cannot parse it and reads the master
@@ -270,10 +286,19 @@ export class ReadCache {
     if (
       near &&
       (near.entry.g ?? 0) === epoch &&
+      (near.entry.h ?? 0) === tenantEpoch &&
       (!token || this.covers(token.flavour, near.entry.p, token.gtid))
     ) {
       this.nearHits.inc();
-      return this.hit(opts, k, near.version, near.entry as Entry<T>, flavourOf(near.version), epoch);
+      return this.hit(
+        opts,
+        k,
+        near.version,
+        near.entry as Entry<T>,
+        flavourOf(near.version),
+        epoch,
+        tenantEpoch,
+      );
     }
     const ticket = this.near?.begin(k.version);
     let version: string;
@@ -289,17 +314,17 @@ export class ReadCache {
     }
     this.near?.learn(ticket, version);
     // an entry of another epoch is as good as none: its refill replaces it under the same key
-    const entry = raw ? this.decode<T>(raw, epoch) : undefined;
+    const entry = raw ? this.decode<T>(raw, epoch, tenantEpoch) : undefined;
     if (entry?.x) this.near?.put(`${k.prefix}${version}${k.suffix}`, entry, entry.x);
     const flavour = flavourOf(version);
     if (entry && (!token || this.covers(flavour, entry.p, token.gtid))) {
-      return this.hit(opts, k, version, entry, flavour, epoch);
+      return this.hit(opts, k, version, entry, flavour, epoch, tenantEpoch);
     }
     this.results.inc({ result: 'miss' });
     // Read at least at the last write that touched this key, and at the caller's token.
     const floorGtid = this.newer(flavour, version, token?.gtid);
     const floor = floorGtid ? { shardId: opts.shardId, flavour, gtid: floorGtid } : undefined;
-    const loaded = await this.fill(opts, k, version, floor, epoch);
+    const loaded = await this.fill(opts, k, version, floor, epoch, tenantEpoch);
     return { value: loaded.value, cache: 'MISS', readFrom: loaded.readFrom };
   }
 
@@ -310,6 +335,7 @@ export class ReadCache {
     entry: Entry<T>,
     flavour: ReplicationPosition['flavour'],
     epoch: number,
+    tenantEpoch: number,
   ): CachedRead<T> {
     this.results.inc({ result: 'hit' });
     if (this.refreshDue(entry)) {
@@ -317,7 +343,7 @@ export class ReadCache {
       // expires under load and instances do not stampede the database together
       this.refreshes.inc();
       const floor = version ? { shardId: opts.shardId, flavour, gtid: version } : undefined;
-      void this.fill(opts, k, version, floor, epoch).catch(() => {});
+      void this.fill(opts, k, version, floor, epoch, tenantEpoch).catch(() => {});
     }
     return { value: entry.d, cache: 'HIT', readFrom: entry.s };
   }
@@ -325,7 +351,7 @@ export class ReadCache {
   /**
    * Load (single-flight per entry, floor and epoch in this instance) and store the entry under the
    * version it was read for; the stored entry records the floor as the position it includes, and
-   * the epoch in force when the read began (a move of the epoch during the load retires it).
+   * the epochs in force when the read began (a move of either during the load retires it).
    */
   private fill<T>(
     opts: ReadThroughOptions<T>,
@@ -333,8 +359,9 @@ export class ReadCache {
     version: string,
     floor: ReplicationPosition | undefined,
     epoch: number,
+    tenantEpoch: number,
   ): Promise<{ value: T; readFrom: ReadSource }> {
-    const key = `${k.prefix}${version}${k.suffix}|${floor?.gtid ?? ''}|${epoch}`;
+    const key = `${k.prefix}${version}${k.suffix}|${floor?.gtid ?? ''}|${epoch}|${tenantEpoch}`;
     let shared = this.inflight.get(key) as Promise<{ value: T; readFrom: ReadSource }> | undefined;
     if (shared) return shared;
     this.loads.inc({ entry: opts.target.entry.split(':')[0] ?? 'entry' });
@@ -343,7 +370,7 @@ export class ReadCache {
     void shared.then(
       (loaded) => {
         if (opts.cacheable && !opts.cacheable(loaded.value)) return;
-        if (this.settling()) return;
+        if (this.settling(opts.target.tenantId)) return;
         const ttl = this.config.current().cache.ttlSeconds;
         const e: Entry<T> = {
           f: ENTRY_FORMAT,
@@ -352,6 +379,7 @@ export class ReadCache {
           x: Date.now() + ttl * 1000,
           t: ttl * 1000,
           g: epoch,
+          ...(tenantEpoch === 0 ? {} : { h: tenantEpoch }),
           d: loaded.value,
         };
         const key = `${k.prefix}${version}${k.suffix}`;
@@ -364,16 +392,36 @@ export class ReadCache {
   }
 
   /**
-   * True for `replication/max_lag_seconds` + 2 s after the epoch moved: what is read then is
-   * answered but not cached. A move may stand for a write whose version raise never lands (its
-   * writer died holding it), so a fill has no floor at that write and may read a replica that
-   * has not applied it; once that long has passed, every replica the router still reads from has
-   * applied everything committed before the move (its lag is below the limit, probed each second).
+   * True for `replication/max_lag_seconds` + 2 s after the epoch, or the tenant's own, moved:
+   * what is read then is answered but not cached. A move may stand for a write whose version
+   * raise never lands (its writer died holding it, or it is of unknown outcome), so a fill has no
+   * floor at that write and may read a replica that has not applied it; once that long has
+   * passed, every replica the router still reads from has applied everything committed before
+   * the move (its lag is below the limit, probed each second).
    */
-  private settling(): boolean {
-    if (this.epochSince === 0) return false;
-    const ms = (this.config.current().replication.maxLagSeconds + 2) * 1000;
-    return Date.now() - this.epochSince < ms;
+  private settling(tenantId: string): boolean {
+    const since = Math.max(this.epochSince, this.tenantEpochSince.get(tenantId) ?? 0);
+    if (since === 0) return false;
+    return Date.now() - since < this.settleMs();
+  }
+
+  private settleMs(): number {
+    return (this.config.current().replication.maxLagSeconds + 2) * 1000;
+  }
+
+  /**
+   * A tenant's epoch changed: when it took effect here (as `epochSince`). Entries of tenants
+   * whose move is past its settling time are dropped (they no longer matter), so the map holds
+   * only tenants with recent moves.
+   */
+  private noteTenantEpoch(tenantId: string): void {
+    const now = Date.now();
+    const value = this.config.current().cache.tenantEpochs.get(tenantId) ?? 0;
+    const keep = 2 * this.settleMs();
+    for (const [id, since] of this.tenantEpochSince)
+      if (now - since >= keep) this.tenantEpochSince.delete(id);
+    if (value === 0) this.tenantEpochSince.delete(tenantId);
+    else this.tenantEpochSince.set(tenantId, Math.min(now, Math.floor(value / 1000)));
   }
 
   /**
@@ -425,16 +473,26 @@ export class ReadCache {
   }
 
   /**
-   * After a write whose outcome is unknown (its COMMIT sent and not confirmed, or a hung write not
-   * confirmed stopped): it may have applied at a position nobody knows, so no version key can be
-   * raised for it. The cache epoch moves instead (as for a raise Redis refused), so a reader
+   * After a write of `tenantId` whose outcome is unknown (its COMMIT sent and not confirmed, or a
+   * hung write not confirmed stopped): it may have applied at a position nobody knows, so no
+   * version key can be raised for it. The tenant's own cache epoch moves instead, so a reader
    * without a token does not take the entry from before it for the answer ("read before
-   * retrying", the 503 says) and send the write again. Never throws; a move of the last 0.5 s
-   * covers it as above. A hung write that applies later than the settling window after this
-   * move is not covered: its entries live until the next write of the key or `cache/ttl_seconds`.
+   * retrying", the 503 says) and send the write again; other tenants' entries stay. The global
+   * epoch moves instead when this instance has moved too many tenants' epochs in the last second
+   * (tenant-epoch-retirers.ts), or without a tenant. Never throws; a move (the tenant's, or the
+   * global one) of the last 0.5 s covers it as above. A hung write that applies later than the
+   * settling window after this move is not covered: its entries live until the next write of
+   * the key or `cache/ttl_seconds`.
    */
-  async afterUncertainWrite(): Promise<void> {
-    if (Date.now() - this.epochSince >= RECENT_MOVE_MS) await this.epochs?.retire();
+  async afterUncertainWrite(tenantId?: string): Promise<void> {
+    const now = Date.now();
+    if (now - this.epochSince < RECENT_MOVE_MS) return;
+    if (tenantId !== undefined && this.tenantEpochs) {
+      if (now - (this.tenantEpochSince.get(tenantId) ?? 0) < RECENT_MOVE_MS) return;
+      const own = this.tenantEpochs.retire(tenantId);
+      if (own) return own;
+    }
+    await this.epochs?.retire();
   }
 
   /**
@@ -481,11 +539,11 @@ export class ReadCache {
     return { value: loaded.value, cache: 'BYPASS', readFrom: loaded.readFrom };
   }
 
-  /** the entry, unless it is of another format or was filled under another epoch */
-  private decode<T>(raw: string, epoch: number): Entry<T> | undefined {
+  /** the entry, unless it is of another format or was filled under another epoch (or tenant epoch) */
+  private decode<T>(raw: string, epoch: number, tenantEpoch: number): Entry<T> | undefined {
     try {
       const e = JSON.parse(raw) as Entry<T>;
-      return e.f === ENTRY_FORMAT && (e.g ?? 0) === epoch ? e : undefined;
+      return e.f === ENTRY_FORMAT && (e.g ?? 0) === epoch && (e.h ?? 0) === tenantEpoch ? e : undefined;
     } catch {
       return undefined;
     }

@@ -25,7 +25,8 @@ export function configHealth(config: ConfigStore) {
       tenants: snap.tenants.size,
       placement: snap.placement ?? null,
       breakers: snap.breakers,
-      cache: snap.cache,
+      // tenants' own epochs as a count, as the directory (a Map would read `{}`)
+      cache: { ...snap.cache, tenantEpochs: snap.cache.tenantEpochs.size },
       replication: snap.replication,
       mail: snap.mail,
       cors: snap.cors,

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { envSchema } from '../env.js';
 import { ConfigState, foldChanges } from './config-state.js';
-import { BARRIER_KEY, CACHE_EPOCH_KEY, parseConfigKey } from './schema.js';
+import { BARRIER_KEY, CACHE_EPOCH_KEY, parseConfigKey, tenantCacheEpochKey } from './schema.js';
 
 // parseConfigKey itself, counted: a change must parse only the values that changed
 vi.mock('./schema.js', async (original) => {
@@ -22,7 +22,13 @@ describe('ConfigState', () => {
     expect(s.snapshot.breakers.redis.failure_threshold).toBe(7);
     expect(s.snapshot.breakers['mysql-master'].failure_threshold).toBe(3);
     expect(s.snapshot.breakers['mysql-master'].call_timeout_ms).toBe(2000);
-    expect(s.snapshot.cache).toEqual({ enabled: false, ttlSeconds: 60, nearMaxEntries: 0, epoch: 0 });
+    expect(s.snapshot.cache).toEqual({
+      enabled: false,
+      ttlSeconds: 60,
+      nearMaxEntries: 0,
+      epoch: 0,
+      tenantEpochs: new Map(),
+    });
     expect(s.snapshot.mail).toEqual({ outboxRetentionHours: 168 });
     expect(s.snapshot.revision).toBe(7);
     expect(s.rejected).toEqual([]);
@@ -55,6 +61,36 @@ describe('ConfigState', () => {
     s.put(CACHE_EPOCH_KEY, '-1', 10);
     expect(s.snapshot.cache.epoch).toBe(1_900_000_000_000_123);
     expect(s.rejected.map((r) => r.key)).toEqual([CACHE_EPOCH_KEY]);
+  });
+
+  it("takes a tenant's own cache epoch from runtime/tenant_cache_epoch/<id> without moving the config revision", () => {
+    for (const incremental of [true, false]) {
+      const s = new ConfigState({ incremental });
+      s.load([
+        ['cache/enabled', 'true', 7],
+        [tenantCacheEpochKey('t0'), '5', 8],
+      ]);
+      expect([...s.snapshot.cache.tenantEpochs]).toEqual([['t0', 5]]);
+      const before = s.snapshot.cache;
+      s.put(tenantCacheEpochKey('t1'), '1900000000000123', 9);
+      expect(s.snapshot.cache.tenantEpochs.get('t1')).toBe(1_900_000_000_000_123);
+      expect(before.tenantEpochs.get('t1')).toBeUndefined(); // a snapshot handed out stays as it was
+      expect(s.snapshot.cache.epoch).toBe(0);
+      expect(s.snapshot.revision).toBe(7);
+      // an invalid value keeps the last good one; an invalid id is no tenant's
+      s.put(tenantCacheEpochKey('t1'), 'soon', 10);
+      s.put(tenantCacheEpochKey('T_1'), '3', 11);
+      s.put(`${tenantCacheEpochKey('t1')}/x`, '3', 12);
+      expect(s.snapshot.cache.tenantEpochs.get('t1')).toBe(1_900_000_000_000_123);
+      expect(s.rejected.map((r) => r.key)).toEqual([
+        tenantCacheEpochKey('T_1'),
+        tenantCacheEpochKey('t1'),
+        `${tenantCacheEpochKey('t1')}/x`,
+      ]);
+      s.delete(tenantCacheEpochKey('t1'), 13);
+      expect([...s.snapshot.cache.tenantEpochs]).toEqual([['t0', 5]]);
+      expect(s.snapshot.revision).toBe(7);
+    }
   });
 
   it('moves the config revision on runtime/barrier, and a fresh full read reports it, after the delete of a tenant before it', () => {

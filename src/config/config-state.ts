@@ -20,6 +20,7 @@ import {
   DEFAULT_BREAKER_SETTINGS,
   DEFAULT_SCALARS,
   type InstanceInfo,
+  isCacheEpochKey,
   type ParsedKey,
   type ParseResult,
   type Placement,
@@ -28,6 +29,7 @@ import {
   type ScalarValue,
   type ShardConfig,
   scalarSchemas,
+  TENANT_CACHE_EPOCH_PREFIX,
   type TenantEntry,
 } from './schema.js';
 
@@ -54,9 +56,16 @@ export interface ConfigSnapshot {
   breakers: Readonly<Record<BreakerKind, BreakerSettings>>;
   /**
    * nearMaxEntries: in-process entries per instance (near-cache.ts); 0 = no near cache;
-   * epoch: `runtime/cache_epoch` (0 while absent): entries filled under another are not served
+   * epoch: `runtime/cache_epoch` (0 while absent): entries filled under another are not served;
+   * tenantEpochs: `runtime/tenant_cache_epoch/<id>` by tenant id (absent: 0), the same per tenant
    */
-  cache: { enabled: boolean; ttlSeconds: number; nearMaxEntries: number; epoch: number };
+  cache: {
+    enabled: boolean;
+    ttlSeconds: number;
+    nearMaxEntries: number;
+    epoch: number;
+    tenantEpochs: ReadonlyMap<string, number>;
+  };
   replication: { maxLagSeconds: number; rywTimeoutMs: number };
   /**
    * outboxRetentionHours: the email worker deletes outbox rows delivered, and created, longer
@@ -126,7 +135,7 @@ function isLocalKey(key: string): boolean {
 }
 
 function isRuntimeKey(key: string): boolean {
-  return key.startsWith('instances/') || key === CACHE_EPOCH_KEY;
+  return key.startsWith('instances/') || isCacheEpochKey(key);
 }
 
 function defaultScalar(key: ScalarKey): ScalarValue {
@@ -279,6 +288,7 @@ export class ConfigState {
     let moving: Map<string, number> | undefined;
     let instances: Map<string, InstanceInfo> | undefined;
     let epoch = prev.cache.epoch;
+    let tenantEpochs: Map<string, number> | undefined;
     for (const { key, new: now } of changes) {
       const parsed = now === undefined ? undefined : this.good.get(key)?.parsed;
       if (key.startsWith('tenants/')) {
@@ -297,6 +307,11 @@ export class ConfigState {
         else instances.delete(id);
       } else if (key === CACHE_EPOCH_KEY) {
         epoch = parsed?.type === 'cacheEpoch' ? parsed.value : 0;
+      } else if (key.startsWith(TENANT_CACHE_EPOCH_PREFIX)) {
+        tenantEpochs ??= new Map(prev.cache.tenantEpochs);
+        const id = key.slice(TENANT_CACHE_EPOCH_PREFIX.length);
+        if (parsed?.type === 'tenantCacheEpoch') tenantEpochs.set(id, parsed.value);
+        else tenantEpochs.delete(id);
       }
     }
     this.current = {
@@ -308,7 +323,10 @@ export class ConfigState {
           : LayeredMap.over(prev.tenants).with(tenantSets, tenantDeletes),
       moving: moving ?? prev.moving,
       instances: instances ?? prev.instances,
-      cache: epoch === prev.cache.epoch ? prev.cache : { ...prev.cache, epoch },
+      cache:
+        epoch === prev.cache.epoch && !tenantEpochs
+          ? prev.cache
+          : { ...prev.cache, epoch, tenantEpochs: tenantEpochs ?? prev.cache.tenantEpochs },
     };
     return changes;
   }
@@ -444,6 +462,7 @@ export class ConfigState {
     const perKind: Partial<Record<BreakerKind, Partial<BreakerSettings>>> = {};
     let placement: Placement | undefined;
     let cacheEpoch = 0;
+    const tenantEpochs = new Map<string, number>();
     for (const { parsed } of this.good.values()) {
       switch (parsed.type) {
         case 'shard':
@@ -471,6 +490,9 @@ export class ConfigState {
         case 'cacheEpoch':
           cacheEpoch = parsed.value;
           break;
+        case 'tenantCacheEpoch':
+          tenantEpochs.set(parsed.id, parsed.value);
+          break;
         case 'moving':
           moving.set(parsed.id, Date.parse(parsed.value.since));
           break;
@@ -496,6 +518,7 @@ export class ConfigState {
         ttlSeconds: scalar<number>('cache/ttl_seconds'),
         nearMaxEntries: scalar<number>('cache/near_max_entries'),
         epoch: cacheEpoch,
+        tenantEpochs,
       },
       replication: {
         maxLagSeconds: scalar<number>('replication/max_lag_seconds'),

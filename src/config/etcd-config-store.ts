@@ -33,7 +33,7 @@ import {
 import type { ConfigListener, ConfigStatus, ConfigStore } from './interface.js';
 import { loggedValue } from './logged-value.js';
 import type { ProcessEnv } from './password-env.js';
-import { CACHE_EPOCH_KEY } from './schema.js';
+import { CACHE_EPOCH_KEY, isCacheEpochKey, TENANT_CACHE_EPOCH_PREFIX } from './schema.js';
 
 export interface EtcdConfigStoreOptions {
   client: Etcd3;
@@ -65,8 +65,10 @@ export class EtcdConfigStore implements ConfigStore {
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly disconnectWarnings: WarnLimiter;
-  /** `runtime/cache_epoch` changes at info: one line per 10 s */
+  /** `runtime/cache_epoch` and tenants' epoch changes at info: one line per 10 s */
   private readonly epochLines: WarnLimiter;
+  /** the same for the tenants' own epochs (`runtime/tenant_cache_epoch/<id>`), all of them together */
+  private readonly tenantEpochLines: WarnLimiter;
 
   private readonly dbHosts: DbHostPolicy | undefined;
   private readonly processEnv: ProcessEnv | undefined;
@@ -87,6 +89,7 @@ export class EtcdConfigStore implements ConfigStore {
     this.logger = logger.child({ component: 'config' });
     this.disconnectWarnings = new WarnLimiter(this.logger, 30_000);
     this.epochLines = new WarnLimiter(this.logger, 10_000, Date.now, 'info');
+    this.tenantEpochLines = new WarnLimiter(this.logger, 10_000, Date.now, 'info');
     this.retryInitialMs = retryInitialMs;
     this.retryMaxMs = retryMaxMs;
     this.notifier = new ConfigNotifier(
@@ -247,22 +250,29 @@ export class EtcdConfigStore implements ConfigStore {
     const wholeRead = msg !== 'config changed';
     let entries = 0;
     for (const c of changes) {
-      const directory = wholeRead && (c.key.startsWith('tenants/') || c.key.startsWith('moving/'));
+      const directory =
+        wholeRead &&
+        (c.key.startsWith('tenants/') ||
+          c.key.startsWith('moving/') ||
+          c.key.startsWith(TENANT_CACHE_EPOCH_PREFIX));
       if (directory) entries++;
       const fields = { key: c.key, old: loggedValue(c.old), new: loggedValue(c.new), revision };
       // moved by every write that could not reach Redis (about twice a second in a Redis outage,
       // logged by every process: over 150 lines in 20 s, an outside check): one line per 10 s
       // at info, with how many went unlogged since the last (`repeatsSinceLast`), each at debug
-      if (c.key === CACHE_EPOCH_KEY && !wholeRead) {
+      if (isCacheEpochKey(c.key) && !wholeRead) {
         this.logger.debug(fields, msg);
-        this.epochLines.warn(fields, msg);
+        (c.key === CACHE_EPOCH_KEY ? this.epochLines : this.tenantEpochLines).warn(fields, msg);
         continue;
       }
       const level = c.key.startsWith('instances/') || directory ? 'debug' : 'info';
       this.logger[level](fields, msg);
     }
     if (entries > 0)
-      this.logger.info({ entries, revision }, `${msg}: tenant directory (tenants/, moving/; each at debug)`);
+      this.logger.info(
+        { entries, revision },
+        `${msg}: tenant directory (tenants/, moving/, runtime/tenant_cache_epoch/; each at debug)`,
+      );
   }
 
   /**

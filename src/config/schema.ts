@@ -261,6 +261,20 @@ export const CACHE_EPOCH_KEY = 'runtime/cache_epoch';
 const cacheEpochSchema = intText(0, Number.MAX_SAFE_INTEGER);
 
 /**
+ * One tenant's cache generation, beside the global one: a cache entry of the tenant filled under
+ * another value is not served (read-cache.ts). Written by the API instances after a write of the
+ * tenant whose outcome is unknown (`write_outcome_unknown`), so one tenant's uncertain writes
+ * retire its own entries, not every tenant's; and by an operator who wants one tenant's cache
+ * emptied. Absent reads as 0. Runtime like `runtime/cache_epoch`; `tenants remove` deletes it.
+ */
+export const TENANT_CACHE_EPOCH_PREFIX = 'runtime/tenant_cache_epoch/';
+export const tenantCacheEpochKey = (tenantId: string) => `${TENANT_CACHE_EPOCH_PREFIX}${tenantId}`;
+
+/** the global cache epoch or a tenant's: moved by the instances, not settings (config-state.ts) */
+export const isCacheEpochKey = (key: string) =>
+  key === CACHE_EPOCH_KEY || key.startsWith(TENANT_CACHE_EPOCH_PREFIX);
+
+/**
  * A barrier in the config's order: `shardgate-ctl tenants delete-rows` puts it once the tenant is
  * out of the directory, then waits for every registered instance to report a config revision at
  * least the barrier's. A put (unlike the delete of a tenant entry) stays in the prefix, so an
@@ -342,6 +356,7 @@ export type ParsedKey =
   | { type: 'weight'; id: string; value: number }
   | { type: 'instance'; id: string; value: InstanceInfo }
   | { type: 'cacheEpoch'; value: number }
+  | { type: 'tenantCacheEpoch'; id: string; value: number }
   | { type: 'barrier'; value: Barrier }
   | { type: 'moving'; id: string; value: MoveMark };
 
@@ -438,6 +453,11 @@ export function parseConfigKey(key: string, value: string): ParseResult {
   }
   if (key === CACHE_EPOCH_KEY) {
     return withSchema(cacheEpochSchema, value, (v) => ({ type: 'cacheEpoch', value: v }));
+  }
+  if (key.startsWith(TENANT_CACHE_EPOCH_PREFIX) && parts.length === 3 && b) {
+    return idKey(b, () =>
+      withSchema(cacheEpochSchema, value, (v) => ({ type: 'tenantCacheEpoch', id: b, value: v })),
+    );
   }
   if (key === BARRIER_KEY) {
     return jsonKey(barrierSchema, value, (v) => ({ type: 'barrier', value: v }));

@@ -13,12 +13,13 @@ import { CacheEpochRetirer } from '../cache/cache-epoch.js';
 import { etcdEpochWrite } from '../cache/etcd-cache-epoch.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { RedisCacheStore } from '../cache/redis.js';
+import { TenantEpochRetirers } from '../cache/tenant-epoch-retirers.js';
 import { registerConfigMetrics } from '../config/config-metrics.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { routeGrpcLog } from '../config/grpc-log.js';
 import { InstanceRegistration } from '../config/instance-registration.js';
-import { INSTANCE_ID_PATTERN } from '../config/schema.js';
+import { INSTANCE_ID_PATTERN, tenantCacheEpochKey } from '../config/schema.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
 import { EnvError, parseEnv, reachableHost } from '../env.js';
@@ -136,6 +137,23 @@ const cache = new ReadCache({
       epochFailures.warn(
         { err: String(error) },
         'could not move the cache epoch in etcd; entries a deferred invalidation should retire stay readable until it lands or they expire',
+      ),
+  ),
+  tenantEpochs: new TenantEpochRetirers(
+    (tenantId) => {
+      const write = etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX, tenantCacheEpochKey(tenantId));
+      return async (value) => {
+        await write(value);
+        epochMoves.warn(
+          { tenant: tenantId, epoch: value },
+          "a tenant's cache epoch moved after a write of unknown outcome: no instance serves its entries cached before it",
+        );
+      };
+    },
+    (error, tenantId) =>
+      epochFailures.warn(
+        { tenant: tenantId, err: String(error) },
+        "could not move a tenant's cache epoch in etcd; its entries from before a write of unknown outcome stay readable until they expire",
       ),
   ),
 });

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { moveRecordKey } from '../../control-plane/move-record.js';
+import { tenantCacheEpochKey } from '../../src/config/schema.js';
 import { api, INSTANCES } from './api.js';
 import { ctl } from './ctl.js';
 import { etcdDel, etcdDelKey, etcdGet, etcdGetKey, PREFIX } from './etcd.js';
@@ -40,6 +41,8 @@ export function removeTenant(id: string): void {
   if (etcdGet(`moving/${id}`) !== undefined) etcdDel(`moving/${id}`);
   const record = moveRecordKey(PREFIX, id);
   if (etcdGetKey(record) !== undefined) etcdDelKey(record);
+  // its own cache epoch, moved by a write of unknown outcome, as `tenants remove` does
+  if (etcdGet(tenantCacheEpochKey(id)) !== undefined) etcdDel(tenantCacheEpochKey(id));
 }
 
 async function waitForTenant(id: string, ok: (status: number) => boolean): Promise<void> {
