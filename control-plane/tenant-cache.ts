@@ -86,9 +86,13 @@ export function redisFailure(ctx: CtlContext, error: unknown): UnreachableError 
  * instance serves a tenant's entries from Redis whatever created them, so without this a tenant
  * created with a removed or moved-away tenant's id, on a shard whose rows of it are gone, was
  * served the earlier tenant's books until they expired. Never throws: Redis not answering is a
- * warning naming what is left.
+ * warning naming what is left. Answers whether the keys were deleted.
  */
-export async function forgetTenantKeys(ctx: CtlContext, tenantId: string, shardId?: string): Promise<void> {
+export async function forgetTenantKeys(
+  ctx: CtlContext,
+  tenantId: string,
+  shardId?: string,
+): Promise<boolean> {
   let redis: Redis | undefined;
   try {
     redis = await connectRedis(ctx);
@@ -97,10 +101,12 @@ export async function forgetTenantKeys(ctx: CtlContext, tenantId: string, shardI
       ctx.out(
         `deleted ${cleared} cache keys of tenant id ${tenantId}${shardId === undefined ? '' : ` on shard ${shardId}`}`,
       );
+    return true;
   } catch (error) {
     ctx.warn(
       `the cache keys of tenant id ${tenantId} could not be deleted (${(error as Error).message.replace(/ \(a move .*\)$/, '')}): what an earlier tenant of this id left cached expires within cache/ttl_seconds`,
     );
+    return false;
   } finally {
     redis?.disconnect();
   }

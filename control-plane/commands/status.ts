@@ -127,7 +127,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     breakers: snap.breakers,
     /** the breakers the instances report open or half-open now (instance-breakers.ts) */
     openBreakers: troubled,
-    cache: snap.cache,
+    // tenants' own epochs as a count, as the directory (a Map would read `{}`)
+    cache: { ...snap.cache, tenantEpochs: snap.cache.tenantEpochs.size },
     replication: snap.replication,
     mail: snap.mail,
     cors: snap.cors,

@@ -357,12 +357,9 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
         );
       }
       was = `tenant ${id} removed from the directory (was ${raw}); ${rows}, nothing was deleted there`;
-      // its own cache epoch goes too (written after its writes of unknown outcome): what it
-      // retired is deleted from Redis below, so etcd keeps no key per tenant ever removed
       return new Map([
         [key, undefined],
         [`moving/${id}`, undefined],
-        [tenantCacheEpochKey(id), undefined],
       ]);
     },
     { changed: () => [was] },
@@ -374,7 +371,18 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   const recorded = shard !== undefined && rows !== undefined && ID_PATTERN.test(id);
   ctx.out(idAfterRemoval(id, shard, rows, recorded));
   if (recorded) await recordRemoval(ctx, id, shard!, rows!);
-  await forgetTenantKeys(ctx, id);
+  // its own cache epoch (moved after its writes of unknown outcome) goes once what it retired is
+  // deleted from Redis, so etcd keeps no key per tenant ever removed; not before: back at 0, an
+  // entry filled before its first move would be served again (a review). An uncertain write of
+  // the tenant still running may put it again: one number left, harmless.
+  if (await forgetTenantKeys(ctx, id)) {
+    const epochKey = `${ctx.prefix}${tenantCacheEpochKey(id)}`;
+    await ctx
+      .call(() => ctx.etcd.delete().key(epochKey).exec(), { write: true })
+      .catch((error: unknown) =>
+        ctx.warn(`${epochKey} was left in etcd (${(error as Error).message}): one number, harmless`),
+      );
+  }
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
   if (record) {

@@ -6,10 +6,17 @@
  * writes kept timing out on its own row locks).
  *
  * Contract of `retire(tenantId)`: as CacheEpochRetirer.retire for that tenant's key, or
- * `undefined` when this instance has started `maxTenantsPerSecond` tenant moves in the last
- * second already: the caller then moves the global epoch, which retires every tenant's entries
- * at once, so etcd takes a bounded number of writes however many tenants have uncertain writes
- * (a hung master's wave of timeouts spans every tenant on it).
+ * `undefined` when `maxTenantsPerSecond` other tenants have had a move asked for at this instance
+ * in the last second: the caller then moves the global epoch, which retires every tenant's
+ * entries at once, so etcd takes a bounded number of writes however many tenants have uncertain
+ * writes (a hung master's wave of timeouts spans every tenant on it). A tenant counts once per
+ * second however many of its writes ask (they share its moves: a review saw 21 calls of one
+ * tenant within an etcd round trip move the global epoch when each call counted).
+ *
+ * Failure mode: etcd not taking a move. All tenants' moves go to the one etcd, so after a failed
+ * one no caller waits for a move (of any tenant) for `quietMs`, or until one is written again:
+ * it is tried in the background and `retire` resolves at once (as CacheEpochRetirer does for one
+ * key; per tenant, every tenant's first write during an etcd outage waited `deadlineMs`).
  *
  * A tenant's retirer is dropped once idle for `idleMs`, so the map holds only tenants with
  * recent uncertain writes.
@@ -23,10 +30,12 @@ export interface TenantEpochRetirersOptions extends RetirerOptions {
 
 export class TenantEpochRetirers {
   private readonly retirers = new Map<string, { retirer: CacheEpochRetirer; usedAt: number }>();
-  /** when the tenant moves of the last second started (ms), oldest first */
-  private readonly starts: number[] = [];
+  /** tenants counted in the last second, with when (ms), oldest first (a Map keeps insertion order) */
+  private readonly counted = new Map<string, number>();
+  private failedAt = Number.NEGATIVE_INFINITY;
   private readonly maxTenantsPerSecond: number;
   private readonly idleMs: number;
+  private readonly quietMs: number;
   private readonly now: () => number;
 
   constructor(
@@ -36,29 +45,41 @@ export class TenantEpochRetirers {
   ) {
     this.maxTenantsPerSecond = options.maxTenantsPerSecond ?? 20;
     this.idleMs = options.idleMs ?? 60_000;
+    this.quietMs = options.quietMs ?? 5000;
     this.now = options.now ?? Date.now;
   }
 
   retire(tenantId: string): Promise<void> | undefined {
     const now = this.now();
-    while (this.starts.length > 0 && now - (this.starts[0] as number) >= 1000) this.starts.shift();
-    if (this.starts.length >= this.maxTenantsPerSecond) return undefined;
-    this.starts.push(now);
+    for (const [id, at] of this.counted) {
+      if (now - at < 1000) break;
+      this.counted.delete(id);
+    }
+    if (!this.counted.has(tenantId)) {
+      if (this.counted.size >= this.maxTenantsPerSecond) return undefined;
+      this.counted.set(tenantId, now);
+    }
     this.prune(now);
     let held = this.retirers.get(tenantId);
     if (!held) {
-      held = {
-        retirer: new CacheEpochRetirer(
-          this.writeFor(tenantId),
-          (e) => this.onError(e, tenantId),
-          this.options,
-        ),
-        usedAt: now,
-      };
+      const write = this.writeFor(tenantId);
+      const retirer = new CacheEpochRetirer(
+        async (value) => {
+          await write(value);
+          this.failedAt = Number.NEGATIVE_INFINITY; // etcd takes moves again: callers wait for them
+        },
+        (error) => {
+          this.failedAt = this.now();
+          this.onError(error, tenantId);
+        },
+        this.options,
+      );
+      held = { retirer, usedAt: now };
       this.retirers.set(tenantId, held);
     }
     held.usedAt = now;
-    return held.retirer.retire();
+    const move = held.retirer.retire();
+    return now - this.failedAt < this.quietMs ? Promise.resolve() : move;
   }
 
   /** how many tenants' retirers are held (for tests) */

@@ -288,7 +288,9 @@ export class ConfigState {
     let moving: Map<string, number> | undefined;
     let instances: Map<string, InstanceInfo> | undefined;
     let epoch = prev.cache.epoch;
-    let tenantEpochs: Map<string, number> | undefined;
+    // layered as the directory: a copy of every tenant's epoch per move cost 4 ms at 12,000 (a review)
+    const epochSets: [string, number][] = [];
+    const epochDeletes: string[] = [];
     for (const { key, new: now } of changes) {
       const parsed = now === undefined ? undefined : this.good.get(key)?.parsed;
       if (key.startsWith('tenants/')) {
@@ -308,10 +310,9 @@ export class ConfigState {
       } else if (key === CACHE_EPOCH_KEY) {
         epoch = parsed?.type === 'cacheEpoch' ? parsed.value : 0;
       } else if (key.startsWith(TENANT_CACHE_EPOCH_PREFIX)) {
-        tenantEpochs ??= new Map(prev.cache.tenantEpochs);
         const id = key.slice(TENANT_CACHE_EPOCH_PREFIX.length);
-        if (parsed?.type === 'tenantCacheEpoch') tenantEpochs.set(id, parsed.value);
-        else tenantEpochs.delete(id);
+        if (parsed?.type === 'tenantCacheEpoch') epochSets.push([id, parsed.value]);
+        else epochDeletes.push(id);
       }
     }
     this.current = {
@@ -324,9 +325,16 @@ export class ConfigState {
       moving: moving ?? prev.moving,
       instances: instances ?? prev.instances,
       cache:
-        epoch === prev.cache.epoch && !tenantEpochs
+        epoch === prev.cache.epoch && epochSets.length + epochDeletes.length === 0
           ? prev.cache
-          : { ...prev.cache, epoch, tenantEpochs: tenantEpochs ?? prev.cache.tenantEpochs },
+          : {
+              ...prev.cache,
+              epoch,
+              tenantEpochs:
+                epochSets.length + epochDeletes.length === 0
+                  ? prev.cache.tenantEpochs
+                  : LayeredMap.over(prev.cache.tenantEpochs).with(epochSets, epochDeletes),
+            },
     };
     return changes;
   }

@@ -67,6 +67,7 @@ describe('mysql error classification', () => {
     expect(isLockWaitTimeout(deadlock)).toBe(false);
     expect(isTransactionConflict(wait)).toBe(true);
     expect(isTransactionConflict(deadlock)).toBe(true);
+    expect(isTransactionConflict(driverError({ errno: 1020 }))).toBe(true);
     expect(isTransactionConflict(driverError({ errno: 1062 }))).toBe(false);
   });
 

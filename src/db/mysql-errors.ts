@@ -2,7 +2,7 @@
  * The one place mysql2 errors are classified (ARCHITECTURE.md rule 6).
  * - connection-level (refused, timed out, lost, pool full/closed, server going away, a master that
  *   turned read-only during a failover) → `DependencyUnavailableError`, retryable, 503 upstream;
- * - transaction conflicts (deadlock, lock wait timeout) → retried by the write runner;
+ * - transaction conflicts (deadlock, lock wait timeout, a snapshot's row changed) → retried by the write runner;
  * - duplicate key → answered by the repository that expects it;
  * - a commit guard's stop, or a CHECK constraint refusing a guarded statement (commit-guard.ts)
  *   → `CommitGuardError` (commit-guard.ts, mysql-session.ts);
@@ -39,6 +39,13 @@ const POOL_MESSAGES = new Set(['Queue limit reached.', 'Pool is closed.', 'No co
 const READ_ONLY_ERRNO = 1290;
 const DEADLOCK_ERRNO = 1213;
 const LOCK_WAIT_TIMEOUT_ERRNO = 1205;
+/**
+ * ER_CHECKREAD: a row changed since the transaction's snapshot was written to or locked, under
+ * MariaDB's `innodb_snapshot_isolation` (ON by default in newer releases): the transaction must
+ * start again, as after a deadlock (a review: a registration whose plain read of the counter row
+ * came before another's commit answered 500)
+ */
+const CHECKREAD_ERRNO = 1020;
 const DUPLICATE_KEY_ERRNO = 1062;
 /** ER_SUBQUERY_NO_1_ROW: raised on purpose by a commit guard (commit-guard.ts) */
 const SUBQUERY_NO_1_ROW_ERRNO = 1242;
@@ -59,7 +66,8 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 export function isTransactionConflict(error: unknown): boolean {
-  return asDriverError(driverCause(error))?.errno === DEADLOCK_ERRNO || isLockWaitTimeout(error);
+  const errno = asDriverError(driverCause(error))?.errno;
+  return errno === DEADLOCK_ERRNO || errno === CHECKREAD_ERRNO || isLockWaitTimeout(error);
 }
 
 /** `innodb_lock_wait_timeout` ran out on a row lock (the statement failed, the transaction lives) */

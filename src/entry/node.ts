@@ -122,6 +122,9 @@ const writeEpoch = etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX);
 // both conditions last as long as a Redis outage: a line at once, then one per 30 s with a count
 const epochMoves = new WarnLimiter(logger, 30_000);
 const epochFailures = new WarnLimiter(logger, 30_000);
+// tenants' own epochs apart: a tenant's move logged first must not hide the global one's line
+const tenantEpochMoves = new WarnLimiter(logger, 30_000);
+const tenantEpochFailures = new WarnLimiter(logger, 30_000);
 const cache = new ReadCache({
   store: cacheStore,
   config,
@@ -144,14 +147,14 @@ const cache = new ReadCache({
       const write = etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX, tenantCacheEpochKey(tenantId));
       return async (value) => {
         await write(value);
-        epochMoves.warn(
+        tenantEpochMoves.warn(
           { tenant: tenantId, epoch: value },
           "a tenant's cache epoch moved after a write of unknown outcome: no instance serves its entries cached before it",
         );
       };
     },
     (error, tenantId) =>
-      epochFailures.warn(
+      tenantEpochFailures.warn(
         { tenant: tenantId, err: String(error) },
         "could not move a tenant's cache epoch in etcd; its entries from before a write of unknown outcome stay readable until they expire",
       ),
