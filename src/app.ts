@@ -14,6 +14,7 @@ import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv, Services } from './app-env.js';
 import { CallerGoneError } from './domain/data-access.js';
+import { PasswordWorkBusyError } from './domain/password-hasher.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { BODY_LIMIT_BYTES, BODY_LIMIT_DETAIL } from './http/body-limit.js';
 import { answerCors, crossOriginWriteRefusal } from './http/cors.js';
@@ -233,6 +234,17 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
         code: 'client_closed_request',
         title: 'Client closed request',
         detail: `the connection closed ${error.stage}: nothing was written`,
+      });
+    }
+    if (error instanceof PasswordWorkBusyError) {
+      // a flood's excess (the instance's password work gate): counted in
+      // shardgate_password_work_refused_total, not logged one line per request
+      return problemResponse(c, {
+        status: 503,
+        code: 'server_busy',
+        title: 'Server busy',
+        detail: `this instance is checking as many passwords as it may at once, and this request's did not get its turn within ${error.waitedMs} ms: nothing was done; retry in ${error.retryAfterSeconds} s`,
+        headers: { 'Retry-After': String(error.retryAfterSeconds) },
       });
     }
     if (error instanceof DependencyError) {

@@ -123,6 +123,11 @@ export const envSchema = z.object({
    * closed (a client that never finishes its body must not hold the instance up)
    */
   SHARDGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /**
+   * password checks and hashes (argon2id) an API instance runs at once, taking turns by tenant
+   * (auth/password-work-gate.ts); unset = the machine's cores less one, at least 1
+   */
+  SHARDGATE_PASSWORD_WORK_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   /** deliveries of one email before it goes to the dead-letter queue */
   SHARDGATE_MAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   /** port of the email worker's /metrics (0 = off) */

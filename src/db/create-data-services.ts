@@ -1,15 +1,19 @@
 /**
  * Builds the data path of a Node process in cluster mode: one mysql2 pool per database node
  * (MysqlNodeSet), the shard router following `shards/*` in the live config with a breaker per
- * node, SqlDataAccess over it, argon2id password hashing, member JWTs and consistency tokens
+ * node, SqlDataAccess over it, argon2id password hashing (taking turns by tenant at a gate of
+ * SHARDGATE_PASSWORD_WORK_CONCURRENCY at once), member JWTs and consistency tokens
  * (signed with SHARDGATE_JWT_SECRET, also verified with SHARDGATE_JWT_SECRET_ACCEPTED when set).
  * `close()` stops the lag probes and ends the pools.
  */
 
+import { availableParallelism } from 'node:os';
 import type { Services } from '../app-env.js';
 import { Argon2Hasher } from '../auth/argon2-hasher.js';
+import { GatedPasswordHasher } from '../auth/gated-password-hasher.js';
 import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
 import { nodeHs256Jws } from '../auth/node-hs256-jws.js';
+import { PASSWORD_WORK_MAX_WAIT_MS, PasswordWorkGate } from '../auth/password-work-gate.js';
 import type { ConfigStore } from '../config/interface.js';
 import { nodeDerivedCipher } from '../crypto/node-derived-cipher.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
@@ -73,11 +77,25 @@ export function createDataServices({
   const guard = breakerNodeGuard(breakers, { probeId: instanceId.slice(0, 63) });
   const router = new ShardRouter({ config, nodes, logger, guard });
   registerDataMetrics({ metrics, nodes, router });
+  const passwordWork = new PasswordWorkGate(
+    env.SHARDGATE_PASSWORD_WORK_CONCURRENCY ?? Math.max(1, availableParallelism() - 1),
+    PASSWORD_WORK_MAX_WAIT_MS,
+  );
+  metrics.gauge({
+    name: 'password_work_waiting',
+    help: 'password checks and hashes waiting for their turn (auth/password-work-gate.ts)',
+    collect: (g) => g.set({}, passwordWork.waiting),
+  });
+  metrics.gauge({
+    name: 'password_work_refused',
+    help: 'password checks and hashes refused since the start: no turn within 2 s (503 server_busy)',
+    collect: (g) => g.set({}, passwordWork.refused),
+  });
   return {
     services: {
       data: new SqlDataAccess({ router }),
       replication: router,
-      passwords: new Argon2Hasher(),
+      passwords: new GatedPasswordHasher(new Argon2Hasher(), passwordWork),
       // node:crypto variants: same keys and tokens as the Web Crypto defaults, no thread-pool job
       // per MAC or seal
       memberTokens: new JwtMemberTokens({ secret, acceptedSecret, jws: nodeHs256Jws }),

@@ -29,7 +29,7 @@ export async function registerMember(
   tenant: TenantRef,
   input: { email: string; name: string; password: string },
 ): Promise<WriteOutcome<Member>> {
-  const passwords = normalizingHasher(hasher);
+  const passwords = normalizingHasher(hasher, tenant.id);
   // Hash before the transaction: ~20-50 ms of CPU must not hold a connection and row locks. But
   // not ahead of a master whose breaker is open: that answers 503 at once, without the hashing.
   data.admitWrite(tenant);
@@ -104,7 +104,7 @@ export async function login(
   input: { email: string; password: string },
   attempt?: PasswordCheckAttempt,
 ): Promise<ReadOutcome<Result<IssuedToken>>> {
-  const passwords = normalizingHasher(hasher);
+  const passwords = normalizingHasher(hasher, tenant.id);
   const email = normaliseEmail(input.email);
   const find = (repos: TenantRepos) => repos.members.findByEmail(email);
   let refusedByReplica = false;
@@ -185,7 +185,7 @@ export async function changePassword(
   input: { currentPassword: string; newPassword: string },
   guard?: PasswordCheckGuard,
 ): Promise<WriteOutcome<void>> {
-  const passwords = normalizingHasher(hasher);
+  const passwords = normalizingHasher(hasher, tenant.id);
   const current = await data.read(tenant, { from: 'master' }, (repos) =>
     repos.members.findById(principal.memberId),
   );

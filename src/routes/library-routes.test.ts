@@ -7,6 +7,7 @@ import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { webCryptoDerivedMac } from '../crypto/derived-mac.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { encodeCursor, listScope } from '../domain/cursor.js';
+import { PasswordWorkBusyError } from '../domain/password-hasher.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { SealedConsistencyTokens } from '../routing/consistency-token.js';
 import { WritesInFlight } from '../routing/writes-in-flight.js';
@@ -916,6 +917,34 @@ describe('library routes (memory adapters)', () => {
       expect(uncertain).toHaveBeenCalledTimes(outcomeUnknown ? 1 : 0);
       uncertain.mockRestore();
     }
+  });
+
+  it('answers a registration or login whose password work got no turn 503 server_busy with Retry-After, writing nothing', async () => {
+    const owners: (string | undefined)[] = [];
+    const busy = async (_a: string, _b?: string, owner?: string): Promise<never> => {
+      owners.push(owner);
+      throw new PasswordWorkBusyError(2000);
+    };
+    const { call, data } = setup({
+      passwords: {
+        hash: (password, owner) => busy(password, undefined, owner),
+        verify: busy,
+        verifyDummy: (password, owner) => busy(password, undefined, owner),
+      },
+    });
+    const registered = await call('POST', '/v1/members', {
+      body: { email: 'a@example.com', name: 'A', password: 'password1' },
+    });
+    const login = await call('POST', '/v1/auth/login', {
+      body: { email: 'a@example.com', password: 'password1' },
+    });
+    for (const r of [registered, login]) {
+      expect([r.status, r.json.code, r.res.headers.get('Retry-After')]).toEqual([503, 'server_busy', '1']);
+      expect(r.json.detail).toContain('nothing was done');
+    }
+    // the work takes turns by the request's tenant
+    expect(owners).toEqual(['acme', 'acme']);
+    expect(data.committed.members.size).toBe(0);
   });
 
   it('names the shard of a suspended tenant in its 403', async () => {
