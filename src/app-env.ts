@@ -11,7 +11,7 @@ import type { TenantEntry } from './config/schema.js';
 import type { DerivedMac } from './crypto/derived-mac.js';
 import type { DataAccess, ReplicationPosition, TenantRef } from './domain/data-access.js';
 import type { MemberTokens, Principal } from './domain/member-tokens.js';
-import type { PasswordHasher } from './domain/password-hasher.js';
+import type { PasswordHasher, PasswordWork } from './domain/password-hasher.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { BreakerRegistry } from './resilience/breaker-registry.js';
@@ -56,6 +56,8 @@ export interface Services {
   replication: { status(): ShardStatus[] };
   /** argon2id in production, a fast test hasher in unit tests */
   passwords: PasswordHasher;
+  /** turns for password work by tenant (auth/password-work-gate.ts); absent: none */
+  passwordWork?: PasswordWork;
   /** member JWTs (HS256) */
   memberTokens: MemberTokens;
   /**

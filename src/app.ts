@@ -238,12 +238,13 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     }
     if (error instanceof PasswordWorkBusyError) {
       // a flood's excess (the instance's password work gate): counted in
-      // shardgate_password_work_refused_total, not logged one line per request
+      // shardgate_password_work_refused_total, not logged one line per request. A password
+      // change refused at its new password's hash has checked the current one (settled then)
       return problemResponse(c, {
         status: 503,
         code: 'server_busy',
         title: 'Server busy',
-        detail: `this instance is checking as many passwords as it may at once, and this request's did not get its turn within ${error.waitedMs} ms: nothing was done; retry in ${error.retryAfterSeconds} s`,
+        detail: `this instance is checking as many passwords as it may at once, and this request's did not get its turn within ${error.waitedMs} ms: nothing was written; retry in ${error.retryAfterSeconds} s`,
         headers: { 'Retry-After': String(error.retryAfterSeconds) },
       });
     }

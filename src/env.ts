@@ -125,7 +125,7 @@ export const envSchema = z.object({
   SHARDGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /**
    * password checks and hashes (argon2id) an API instance runs at once, taking turns by tenant
-   * (auth/password-work-gate.ts); unset = the machine's cores less one, at least 1
+   * (auth/password-work-gate.ts); unset = the machine's cores less one, 1 to 3 (under libuv's 4 threads)
    */
   SHARDGATE_PASSWORD_WORK_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   /** deliveries of one email before it goes to the dead-letter queue */

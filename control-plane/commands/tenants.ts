@@ -14,6 +14,8 @@
  * an entry the API instances reject (unknown shard, not JSON, a bad status, …) is shown with
  * its `problem`, never hidden.
  */
+
+import { nextEpoch } from '../../src/cache/cache-epoch.js';
 import type { ConfigState } from '../../src/config/config-state.js';
 import { formatHostPort } from '../../src/config/host-port.js';
 import { looseEntry, looseTenantEntry } from '../../src/config/loose-entry.js';
@@ -375,14 +377,21 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   // deleted from Redis, so etcd keeps no key per tenant ever removed; not before: back at 0, an
   // entry filled before its first move would be served again (a review). An uncertain write of
   // the tenant still running may put it again: one number left, harmless.
-  if (await forgetTenantKeys(ctx, id)) {
-    const epochKey = `${ctx.prefix}${tenantCacheEpochKey(id)}`;
-    await ctx
-      .call(() => ctx.etcd.delete().key(epochKey).exec(), { write: true })
-      .catch((error: unknown) =>
-        ctx.warn(`${epochKey} was left in etcd (${(error as Error).message}): one number, harmless`),
-      );
-  }
+  // Redis not answering: a fresh epoch instead, so nothing cached for the id before stays
+  // servable to a tenant created with it later (whose own clear may fail too: a review)
+  const cleared = await forgetTenantKeys(ctx, id);
+  const epochKey = `${ctx.prefix}${tenantCacheEpochKey(id)}`;
+  await ctx
+    .call(
+      async () => {
+        if (cleared) await ctx.etcd.delete().key(epochKey).exec();
+        else await ctx.etcd.put(epochKey).value(String(nextEpoch())).exec();
+      },
+      { write: true },
+    )
+    .catch((error: unknown) =>
+      ctx.warn(`${epochKey} could not be ${cleared ? 'deleted' : 'moved'} (${(error as Error).message})`),
+    );
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
   if (record) {

@@ -22,7 +22,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 
 describe('PasswordWorkGate', () => {
   it("runs at most `limit` works at once, and the waiting ones take turns by owner: one tenant's queue does not hold another's work", async () => {
-    const gate = new PasswordWorkGate(1, 10_000);
+    const gate = new PasswordWorkGate(1, { maxWaitMs: 10_000 });
     const started: string[] = [];
     const works = new Map<string, ReturnType<typeof work>>();
     const results: Promise<string>[] = [];
@@ -46,7 +46,7 @@ describe('PasswordWorkGate', () => {
   });
 
   it('refuses a work that got no turn within maxWaitMs, without running it; a failed work frees its place', async () => {
-    const gate = new PasswordWorkGate(1, 30);
+    const gate = new PasswordWorkGate(1, { maxWaitMs: 30 });
     const started: string[] = [];
     const first = work(started, 'first');
     const running = gate.run('a', first.run);
@@ -67,7 +67,7 @@ describe('PasswordWorkGate', () => {
   });
 
   it('runs `limit` works at once', async () => {
-    const gate = new PasswordWorkGate(2, 10_000);
+    const gate = new PasswordWorkGate(2, { maxWaitMs: 10_000 });
     const started: string[] = [];
     const ws = ['a', 'b', 'c'].map((n) => work(started, n));
     const all = ws.map((w, i) => gate.run(`t${i}`, w.run));
@@ -80,7 +80,23 @@ describe('PasswordWorkGate', () => {
     await Promise.all(all);
   });
 
+  it('refuses at once past maxWaiting waiting works; refused waiters are skipped when their turn comes', async () => {
+    const refusals: number[] = [];
+    const gate = new PasswordWorkGate(1, { maxWaitMs: 20, maxWaiting: 2, onRefused: () => refusals.push(1) });
+    const started: string[] = [];
+    const first = work(started, 'first');
+    const running = gate.run('a', first.run);
+    const waiting = [gate.run('a', async () => 'x'), gate.run('b', async () => 'y')];
+    await expect(gate.run('c', async () => 'z')).rejects.toMatchObject({ waitedMs: 0 });
+    for (const w of waiting) await expect(w).rejects.toBeInstanceOf(PasswordWorkBusyError);
+    expect([gate.waiting, gate.refused, refusals.length]).toEqual([0, 3, 3]);
+    const late = gate.run('a', async () => 'late');
+    first.finish();
+    await running;
+    expect(await late).toBe('late');
+  });
+
   it('refuses a limit below 1', () => {
-    expect(() => new PasswordWorkGate(0, 10)).toThrow(RangeError);
+    expect(() => new PasswordWorkGate(0)).toThrow(RangeError);
   });
 });

@@ -10,10 +10,9 @@
 import { availableParallelism } from 'node:os';
 import type { Services } from '../app-env.js';
 import { Argon2Hasher } from '../auth/argon2-hasher.js';
-import { GatedPasswordHasher } from '../auth/gated-password-hasher.js';
 import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
 import { nodeHs256Jws } from '../auth/node-hs256-jws.js';
-import { PASSWORD_WORK_MAX_WAIT_MS, PasswordWorkGate } from '../auth/password-work-gate.js';
+import { PasswordWorkGate } from '../auth/password-work-gate.js';
 import type { ConfigStore } from '../config/interface.js';
 import { nodeDerivedCipher } from '../crypto/node-derived-cipher.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
@@ -36,6 +35,7 @@ export interface DataServices {
     Services,
     | 'data'
     | 'passwords'
+    | 'passwordWork'
     | 'memberTokens'
     | 'consistencyTokens'
     | 'requestFingerprints'
@@ -77,25 +77,26 @@ export function createDataServices({
   const guard = breakerNodeGuard(breakers, { probeId: instanceId.slice(0, 63) });
   const router = new ShardRouter({ config, nodes, logger, guard });
   registerDataMetrics({ metrics, nodes, router });
+  const refusedWork = metrics.counter({
+    name: 'password_work_refused_total',
+    help: 'password checks and hashes refused (503 server_busy): no turn within 2 s, or too many waiting',
+  });
+  // cores less one, and under the libuv pool's 4 threads (DNS lookups and file reads use it too)
   const passwordWork = new PasswordWorkGate(
-    env.SHARDGATE_PASSWORD_WORK_CONCURRENCY ?? Math.max(1, availableParallelism() - 1),
-    PASSWORD_WORK_MAX_WAIT_MS,
+    env.SHARDGATE_PASSWORD_WORK_CONCURRENCY ?? Math.max(1, Math.min(3, availableParallelism() - 1)),
+    { onRefused: () => refusedWork.inc() },
   );
   metrics.gauge({
     name: 'password_work_waiting',
     help: 'password checks and hashes waiting for their turn (auth/password-work-gate.ts)',
     collect: (g) => g.set({}, passwordWork.waiting),
   });
-  metrics.gauge({
-    name: 'password_work_refused',
-    help: 'password checks and hashes refused since the start: no turn within 2 s (503 server_busy)',
-    collect: (g) => g.set({}, passwordWork.refused),
-  });
   return {
     services: {
       data: new SqlDataAccess({ router }),
       replication: router,
-      passwords: new GatedPasswordHasher(new Argon2Hasher(), passwordWork),
+      passwords: new Argon2Hasher(),
+      passwordWork,
       // node:crypto variants: same keys and tokens as the Web Crypto defaults, no thread-pool job
       // per MAC or seal
       memberTokens: new JwtMemberTokens({ secret, acceptedSecret, jws: nodeHs256Jws }),

@@ -9,7 +9,7 @@ import { currentMember } from './member-access.js';
 import type { IssuedToken, MemberTokens, Principal } from './member-tokens.js';
 import type { Member } from './models.js';
 import { normalizingHasher } from './normalizing-hasher.js';
-import type { PasswordHasher } from './password-hasher.js';
+import { inTurns, type PasswordHasher, type PasswordWork } from './password-hasher.js';
 import type { TenantRepos } from './repositories.js';
 import { fail, ok, type Result } from './result.js';
 import { tenantPayload } from './tenant-payload.js';
@@ -17,6 +17,8 @@ import { tenantPayload } from './tenant-payload.js';
 export interface MemberDeps {
   data: DataAccess;
   passwords: PasswordHasher;
+  /** turns for password work by tenant (absent: none, e.g. in unit tests) */
+  passwordWork?: PasswordWork;
   memberTokens: MemberTokens;
 }
 
@@ -25,11 +27,11 @@ export function normaliseEmail(email: string): string {
 }
 
 export async function registerMember(
-  { data, passwords: hasher }: Pick<MemberDeps, 'data' | 'passwords'>,
+  { data, passwords: hasher, passwordWork }: Pick<MemberDeps, 'data' | 'passwords' | 'passwordWork'>,
   tenant: TenantRef,
   input: { email: string; name: string; password: string },
 ): Promise<WriteOutcome<Member>> {
-  const passwords = normalizingHasher(hasher, tenant.id);
+  const passwords = inTurns(normalizingHasher(hasher), passwordWork, tenant.id);
   // Hash before the transaction: ~20-50 ms of CPU must not hold a connection and row locks. But
   // not ahead of a master whose breaker is open: that answers 503 at once, without the hashing.
   data.admitWrite(tenant);
@@ -94,17 +96,19 @@ const INVALID_CREDENTIALS = fail('unauthorized', 'invalid_credentials', 'email o
  *
  * `attempt` (the login throttle's) is settled once: `succeeded`, `failed` (unknown email or wrong
  * password), or `undecided` when something failed before a verdict. A password a replica's row
- * refused, then the master not answering, is `failed` although the answer is 503: counted as
- * undecided, a master outage made login an unthrottled password oracle (503 for every wrong
- * guess, 200 for the right one; an outside check ran 200 guesses, none counted).
+ * refused, then the master not answering or the master's check refused a turn (password work
+ * takes turns, `passwordWork`), is `failed` although the answer is 503: counted as undecided, a
+ * master outage made login an unthrottled password oracle (503 for every wrong guess, 200 for the
+ * right one; an outside check ran 200 guesses, none counted). Each check, both NFKC forms of it
+ * included, is one turn: a refusal never falls between the halves of one verdict.
  */
 export async function login(
-  { data, passwords: hasher, memberTokens }: MemberDeps,
+  { data, passwords: hasher, passwordWork, memberTokens }: MemberDeps,
   tenant: TenantRef,
   input: { email: string; password: string },
   attempt?: PasswordCheckAttempt,
 ): Promise<ReadOutcome<Result<IssuedToken>>> {
-  const passwords = normalizingHasher(hasher, tenant.id);
+  const passwords = inTurns(normalizingHasher(hasher), passwordWork, tenant.id);
   const email = normaliseEmail(input.email);
   const find = (repos: TenantRepos) => repos.members.findByEmail(email);
   let refusedByReplica = false;
@@ -114,9 +118,11 @@ export async function login(
     found = await data.read(tenant, { from: 'master-else-replica' }, find);
     verified = found.value ? await passwords.verify(found.value.passwordHash, input.password) : false;
     if (!verified && found.readFrom !== 'master') {
+      // a check that ran and said wrong stands as a verdict whatever fails after it (the master
+      // not answering, or the second check refused a turn: a review got 24 of 25 wrong guesses
+      // answered an uncounted 503 while one tenant's registrations kept the turns busy)
       refusedByReplica = found.value !== undefined;
       found = await data.read(tenant, { from: 'master' }, find);
-      refusedByReplica = false;
       verified = found.value ? await passwords.verify(found.value.passwordHash, input.password) : false;
     }
     if (!found.value) await passwords.verifyDummy(input.password);
@@ -179,13 +185,13 @@ export interface PasswordCheckAttempt {
 export type PasswordCheckGuard = (email: string) => Promise<PasswordCheckAttempt>;
 
 export async function changePassword(
-  { data, passwords: hasher }: Pick<MemberDeps, 'data' | 'passwords'>,
+  { data, passwords: hasher, passwordWork }: Pick<MemberDeps, 'data' | 'passwords' | 'passwordWork'>,
   tenant: TenantRef,
   principal: Principal,
   input: { currentPassword: string; newPassword: string },
   guard?: PasswordCheckGuard,
 ): Promise<WriteOutcome<void>> {
-  const passwords = normalizingHasher(hasher, tenant.id);
+  const passwords = inTurns(normalizingHasher(hasher), passwordWork, tenant.id);
   const current = await data.read(tenant, { from: 'master' }, (repos) =>
     repos.members.findById(principal.memberId),
   );

@@ -11,21 +11,20 @@
  */
 import type { PasswordHasher } from './password-hasher.js';
 
-/** `owner`: the tenant every call is made for, passed on to `inner` */
-export function normalizingHasher(inner: PasswordHasher, owner?: string): PasswordHasher {
+export function normalizingHasher(inner: PasswordHasher): PasswordHasher {
   return {
-    hash: (password) => inner.hash(password.normalize('NFKC'), owner),
+    hash: (password) => inner.hash(password.normalize('NFKC')),
     async verify(stored, password) {
       const normal = password.normalize('NFKC');
-      if (await inner.verify(stored, normal, owner)) return true;
-      return normal !== password && inner.verify(stored, password, owner);
+      if (await inner.verify(stored, normal)) return true;
+      return normal !== password && inner.verify(stored, password);
     },
     // as many verifies as `verify` of a wrong password: an unknown email must take as long (with
     // one here, a wrong password NFKC changes took twice as long for a known email: 85 vs 42 ms)
     async verifyDummy(password) {
       const normal = password.normalize('NFKC');
-      await inner.verifyDummy(normal, owner);
-      if (normal !== password) await inner.verifyDummy(password, owner);
+      await inner.verifyDummy(normal);
+      if (normal !== password) await inner.verifyDummy(password);
     },
   };
 }

@@ -920,16 +920,13 @@ describe('library routes (memory adapters)', () => {
   });
 
   it('answers a registration or login whose password work got no turn 503 server_busy with Retry-After, writing nothing', async () => {
-    const owners: (string | undefined)[] = [];
-    const busy = async (_a: string, _b?: string, owner?: string): Promise<never> => {
-      owners.push(owner);
-      throw new PasswordWorkBusyError(2000);
-    };
+    const owners: string[] = [];
     const { call, data } = setup({
-      passwords: {
-        hash: (password, owner) => busy(password, undefined, owner),
-        verify: busy,
-        verifyDummy: (password, owner) => busy(password, undefined, owner),
+      passwordWork: {
+        run: async (owner) => {
+          owners.push(owner);
+          throw new PasswordWorkBusyError(2000);
+        },
       },
     });
     const registered = await call('POST', '/v1/members', {
@@ -940,7 +937,7 @@ describe('library routes (memory adapters)', () => {
     });
     for (const r of [registered, login]) {
       expect([r.status, r.json.code, r.res.headers.get('Retry-After')]).toEqual([503, 'server_busy', '1']);
-      expect(r.json.detail).toContain('nothing was done');
+      expect(r.json.detail).toContain('nothing was written');
     }
     // the work takes turns by the request's tenant
     expect(owners).toEqual(['acme', 'acme']);

@@ -11,6 +11,7 @@ import { TestPasswordHasher } from '../auth/test-password-hasher.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
 import type { DataAccess } from '../domain/data-access.js';
+import { type PasswordWork, PasswordWorkBusyError } from '../domain/password-hasher.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { createMemoryServices } from '../testing/memory-services.js';
 
@@ -40,7 +41,8 @@ class CountingHasher extends TestPasswordHasher {
  * a read `from: 'master'` fails, `master-else-replica` is answered by the replica.
  */
 function masterOutage(inner: MemoryDataAccess) {
-  const state = { down: false };
+  /** replicaReads: the master answers, but `master-else-replica` reads are the replica's */
+  const state = { down: false, replicaReads: false };
   const data: DataAccess = {
     write: (tenant, fn, options) => inner.write(tenant, fn, options),
     admitWrite: (tenant) => inner.admitWrite(tenant),
@@ -48,13 +50,29 @@ function masterOutage(inner: MemoryDataAccess) {
       if (state.down && options.from === 'master')
         throw new DependencyUnavailableError('mysql-master:shard-1', 'ECONNREFUSED');
       const read = await inner.read(tenant, options, fn);
-      return state.down ? { ...read, readFrom: 'replica' } : read;
+      return (state.down || state.replicaReads) && options.from !== 'master'
+        ? { ...read, readFrom: 'replica' }
+        : read;
     },
   };
   return { data, state };
 }
 
-function setup() {
+/** password work turns (PasswordWork) that grant `grants` turns, then refuse as a busy gate */
+function turns(grants = Number.POSITIVE_INFINITY) {
+  const state = { grants, taken: 0 };
+  const work: PasswordWork = {
+    async run(_owner, fn) {
+      state.taken++;
+      if (state.grants <= 0) throw new PasswordWorkBusyError(2000);
+      state.grants--;
+      return fn();
+    },
+  };
+  return { work, state };
+}
+
+function setup({ passwordWork }: { passwordWork?: PasswordWork } = {}) {
   const config = new MemoryConfigStore({
     initial: {
       'shards/shard-1': JSON.stringify({
@@ -70,7 +88,7 @@ function setup() {
   const passwords = new CountingHasher();
   const outage = masterOutage(new MemoryDataAccess());
   const app = createApp(
-    createMemoryServices({ config, passwords, loginThrottle: throttle, data: outage.data }),
+    createMemoryServices({ config, passwords, passwordWork, loginThrottle: throttle, data: outage.data }),
   );
   const post = async (path: string, tenant: string, body: unknown, token?: string) => {
     const res = await app.request(path, {
@@ -222,6 +240,33 @@ describe('failed-login throttling (memory throttle)', () => {
     passwords.failNext = true;
     expect((await login('acme', 'ann@example.com', 'wrong guess')).status).toBe(500);
     expect(throttle.counted(loginAccount('acme', 'ann@example.com'))).toBe(1);
+  });
+
+  it("counts a wrong password the replica's row refused when the master's check then gets no turn (503 server_busy), and then throttles", async () => {
+    // a review: each guess's first check ran and said wrong, the second was refused a turn while
+    // one tenant's registrations kept the turns busy, and the guess went uncounted
+    const gate = turns();
+    const { register, login, outage } = setup({ passwordWork: gate.work });
+    expect((await register('acme', 'ann@example.com')).status).toBe(201);
+    outage.replicaReads = true;
+    for (let i = 0; i < maxFailures; i++) {
+      gate.state.grants = 1; // the replica's check runs, the master's is refused
+      const r = await login('acme', 'ann@example.com', `wrong guess ${i}`);
+      expect([r.status, r.json.code]).toEqual([503, 'server_busy']);
+    }
+    gate.state.grants = Number.POSITIVE_INFINITY;
+    expect((await login('acme', 'ann@example.com', PASSWORD)).status).toBe(429);
+  });
+
+  it('checks both NFKC forms of a password in one turn (a refusal never falls between them)', async () => {
+    const gate = turns();
+    const { register, login } = setup({ passwordWork: gate.work });
+    expect((await register('acme', 'ann@example.com')).status).toBe(201);
+    const before = gate.state.taken;
+    // full-width letters: NFKC changes it, so two checks, as typed and normalised
+    const r = await login('acme', 'ann@example.com', 'ｗｒｏｎｇ ｇｕｅｓｓ');
+    expect(r.status).toBe(401);
+    expect(gate.state.taken - before).toBe(1);
   });
 
   it('counts a password a replica refused while the master does not answer (503), and then throttles', async () => {
