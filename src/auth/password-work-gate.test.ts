@@ -96,6 +96,20 @@ describe('PasswordWorkGate', () => {
     expect(await late).toBe('late');
   });
 
+  it("refuses at once past an owner's maxWaitingPerOwner, and still queues another owner's work", async () => {
+    const gate = new PasswordWorkGate(1, { maxWaitMs: 10_000, maxWaitingPerOwner: 2 });
+    const started: string[] = [];
+    const first = work(started, 'first');
+    const running = gate.run('flood', first.run);
+    const queued = [gate.run('flood', async () => 'f1'), gate.run('flood', async () => 'f2')];
+    await expect(gate.run('flood', async () => 'f3')).rejects.toBeInstanceOf(PasswordWorkBusyError);
+    const other = gate.run('quiet', async () => 'q');
+    expect(gate.waiting).toBe(3);
+    first.finish();
+    await running;
+    expect(await Promise.all([...queued, other])).toEqual(['f1', 'f2', 'q']);
+  });
+
   it('refuses a limit below 1', () => {
     expect(() => new PasswordWorkGate(0)).toThrow(RangeError);
   });

@@ -10,8 +10,8 @@
  *
  * A work that has not had its turn within `maxWaitMs` is refused (PasswordWorkBusyError: 503
  * `server_busy`, Retry-After), having done nothing; so is one that finds `maxWaiting` works
- * waiting already (the queue is bounded: a review refused 200,000 waiters in one go and blocked
- * the event loop 10.8 s). Under a flood, the flooding tenant's excess is shed while the others'
+ * waiting already, or `maxWaitingPerOwner` of its owner's (the queue is bounded: a review refused
+ * 200,000 waiters in one go and blocked the event loop 10.8 s). Under a flood, the flooding tenant's excess is shed while the others'
  * occasional work still gets its turns. In-process only: each instance has its own gate.
  */
 import { type PasswordWork, PasswordWorkBusyError } from '../domain/password-hasher.js';
@@ -21,8 +21,9 @@ import { type PasswordWork, PasswordWorkBusyError } from '../domain/password-has
  * the gate's pace; a client told 503 then retries after a second instead of holding a request.
  */
 export const PASSWORD_WORK_MAX_WAIT_MS = 2000;
-/** works waiting at once, at most, per process */
-export const PASSWORD_WORK_MAX_WAITING = 2000;
+/** works waiting at once, at most, per process and per owner (tenant) */
+export const PASSWORD_WORK_MAX_WAITING = 5000;
+export const PASSWORD_WORK_MAX_WAITING_PER_OWNER = 1000;
 
 interface Waiter {
   start(): void;
@@ -34,6 +35,8 @@ interface Waiter {
 interface Queue {
   items: Waiter[];
   head: number;
+  /** its waiters not refused */
+  waiting: number;
 }
 
 export class PasswordWorkGate implements PasswordWork {
@@ -45,6 +48,7 @@ export class PasswordWorkGate implements PasswordWork {
 
   readonly maxWaitMs: number;
   readonly maxWaiting: number;
+  readonly maxWaitingPerOwner: number;
   private readonly onRefused: () => void;
 
   constructor(
@@ -53,12 +57,18 @@ export class PasswordWorkGate implements PasswordWork {
     {
       maxWaitMs = PASSWORD_WORK_MAX_WAIT_MS,
       maxWaiting = PASSWORD_WORK_MAX_WAITING,
+      maxWaitingPerOwner = PASSWORD_WORK_MAX_WAITING_PER_OWNER,
       onRefused = () => {},
     }: {
       /** the longest a work waits for its turn before it is refused */
       maxWaitMs?: number;
       /** works waiting at once, at most: one more is refused at once */
       maxWaiting?: number;
+      /**
+       * the same per owner: one tenant's flood fills its own, not the process's (a review: with
+       * only the process's, another tenant's logins were refused at once during a flood)
+       */
+      maxWaitingPerOwner?: number;
       /** told of each refusal (a metric) */
       onRefused?: () => void;
     } = {},
@@ -67,6 +77,7 @@ export class PasswordWorkGate implements PasswordWork {
       throw new RangeError(`limit must be a whole number ≥ 1, not ${limit}`);
     this.maxWaitMs = maxWaitMs;
     this.maxWaiting = maxWaiting;
+    this.maxWaitingPerOwner = maxWaitingPerOwner;
     this.onRefused = onRefused;
   }
 
@@ -95,7 +106,8 @@ export class PasswordWorkGate implements PasswordWork {
       this.running++;
       return Promise.resolve();
     }
-    if (this.waitingCount >= this.maxWaiting) {
+    const queue = this.queues.get(owner);
+    if (this.waitingCount >= this.maxWaiting || (queue?.waiting ?? 0) >= this.maxWaitingPerOwner) {
       this.refusedCount++;
       this.onRefused();
       return Promise.reject(new PasswordWorkBusyError(0));
@@ -110,15 +122,17 @@ export class PasswordWorkGate implements PasswordWork {
       };
       const timer = setTimeout(() => {
         waiter.refused = true;
+        own.waiting--;
         this.waitingCount--;
         this.refusedCount++;
         this.onRefused();
         reject(new PasswordWorkBusyError(this.maxWaitMs));
       }, this.maxWaitMs);
       timer.unref?.();
-      const queue = this.queues.get(owner);
-      if (queue) queue.items.push(waiter);
-      else this.queues.set(owner, { items: [waiter], head: 0 });
+      const own = queue ?? { items: [], head: 0, waiting: 0 };
+      if (!queue) this.queues.set(owner, own);
+      own.items.push(waiter);
+      own.waiting++;
       this.waitingCount++;
     });
   }
@@ -131,6 +145,7 @@ export class PasswordWorkGate implements PasswordWork {
       if (!next) continue; // only refused ones were left: the owner leaves the rotation
       // its next work waits behind every other owner's
       if (queue.head < queue.items.length) this.queues.set(owner, queue);
+      queue.waiting--;
       this.waitingCount--;
       next.start();
       return;

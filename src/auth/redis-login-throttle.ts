@@ -365,14 +365,15 @@ export class RedisLoginThrottle implements LoginThrottle {
   }
 
   /**
-   * Once a new connection is ready: the deletes of `forget` that could not be sent. After the
-   * admissions ioredis sends again (it does so right after emitting `ready`, in the same turn).
+   * Once a new connection is ready: the deletes of `forget` that could not be sent, after the
+   * admissions ioredis sends again (it re-sends them before `ready` is emitted, on nextTick). A
+   * delete that fails again is kept again (`forget`), for the connection after.
    */
   private sendUnsentForgets(): void {
     setImmediate(() => {
       for (const [attemptId, key] of this.unsentForgets) {
         this.unsentForgets.delete(attemptId);
-        this.redis.hdel(key, `a:${attemptId}`).catch(() => {});
+        this.forget(key, attemptId);
       }
     });
   }

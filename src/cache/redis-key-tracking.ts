@@ -16,6 +16,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import type { KeyTracking } from './interface.js';
+import { replaceHungConnection } from './replace-hung-connection.js';
 
 const CHANNEL = '__redis__:invalidate';
 
@@ -72,6 +73,8 @@ export class RedisKeyTracking implements KeyTracking {
       });
       this.sub = sub;
       sub.on('error', () => {});
+      // a duplicate is a new client: replaced when hung as the main one is (its heartbeat pings)
+      replaceHungConnection(sub);
       sub.on('close', () => {
         this.subscribedId = undefined;
         this.lose('invalidation connection closed');
