@@ -172,13 +172,19 @@ export class ReadCache {
     };
     noteEpoch();
     this.config = config;
-    for (const id of config.current().cache.tenantEpochs.keys()) this.noteTenantEpoch(id);
+    const startedAt = Date.now();
+    for (const id of config.current().cache.tenantEpochs.keys()) this.noteTenantEpoch(id, startedAt);
     this.unsubscribeEpoch = config.onChange((_snapshot, changes) => {
+      const now = Date.now();
+      let tenants = false;
       for (const c of changes) {
         if (c.key === CACHE_EPOCH_KEY) noteEpoch();
-        else if (c.key.startsWith(TENANT_CACHE_EPOCH_PREFIX))
-          this.noteTenantEpoch(c.key.slice(TENANT_CACHE_EPOCH_PREFIX.length));
+        else if (c.key.startsWith(TENANT_CACHE_EPOCH_PREFIX)) {
+          this.noteTenantEpoch(c.key.slice(TENANT_CACHE_EPOCH_PREFIX.length), now);
+          tenants = true;
+        }
       }
+      if (tenants) this.pruneTenantEpochs(now);
     });
     this.store = store;
     this.breakers = breakers;
@@ -410,18 +416,22 @@ export class ReadCache {
   }
 
   /**
-   * A tenant's epoch changed: when it took effect here (as `epochSince`). Entries of tenants
-   * whose move is past its settling time are dropped (they no longer matter), so the map holds
-   * only tenants with recent moves.
+   * A tenant's epoch changed: when it took effect here (as `epochSince`). A move older than
+   * twice the settling time no longer matters and is not kept, so the map holds only tenants
+   * with recent moves (pruneTenantEpochs drops them once they are that old: once per batch of
+   * changes, not per key, so a whole read of thousands of keys is not quadratic).
    */
-  private noteTenantEpoch(tenantId: string): void {
-    const now = Date.now();
+  private noteTenantEpoch(tenantId: string, now: number): void {
     const value = this.config.current().cache.tenantEpochs.get(tenantId) ?? 0;
+    const since = Math.min(now, Math.floor(value / 1000));
+    if (value === 0 || now - since >= 2 * this.settleMs()) this.tenantEpochSince.delete(tenantId);
+    else this.tenantEpochSince.set(tenantId, since);
+  }
+
+  private pruneTenantEpochs(now: number): void {
     const keep = 2 * this.settleMs();
     for (const [id, since] of this.tenantEpochSince)
       if (now - since >= keep) this.tenantEpochSince.delete(id);
-    if (value === 0) this.tenantEpochSince.delete(tenantId);
-    else this.tenantEpochSince.set(tenantId, Math.min(now, Math.floor(value / 1000)));
   }
 
   /**
