@@ -95,4 +95,22 @@ describe('replaceHungConnection', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect([replaced.length, fake.sockets.length, pending]).toEqual([0, 1, 1]);
   });
+
+  it('keeps a connection whose answer came while the event loop was blocked past the timeout', async () => {
+    const { fake, redis, replaced } = await setup();
+    const socket = fake.sockets[0]!;
+    // the server answers at once, then the process's loop is blocked for 150 ms (over the 100 ms
+    // timeout): the next turn runs the command's timeout before it reads the waiting answer
+    socket.removeAllListeners('data');
+    socket.on('data', () => {
+      socket.write('$-1\r\n');
+      const until = performance.now() + 150;
+      while (performance.now() < until) {
+        // blocked, as a long synchronous start-up import or GC would
+      }
+    });
+    expect(await redis.get('k').catch((e: Error) => e.message)).toBe('Command timed out');
+    await new Promise((r) => setTimeout(r, 50));
+    expect([replaced.length, fake.sockets.length]).toEqual([0, 1]);
+  });
 });

@@ -71,7 +71,7 @@ export class EtcdConfigStore implements ConfigStore {
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly disconnectWarnings: WarnLimiter;
-  /** `runtime/cache_epoch` and tenants' epoch changes at info: one line per 10 s */
+  /** `runtime/cache_epoch` changes at info: one line per 10 s (the moves between at debug) */
   private readonly epochLines: WarnLimiter;
   /** the same for the tenants' own epochs (`runtime/tenant_cache_epoch/<id>`), all of them together */
   private readonly tenantEpochLines: WarnLimiter;
