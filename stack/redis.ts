@@ -9,31 +9,25 @@
  *
  * Why volatile-ttl. Every key shardgate writes has a TTL (cache entries `cache/ttl_seconds`,
  * default 60 s; login-throttle counters their 15-minute window; version keys 24 h from their last
- * raise, src/cache/read-cache.ts), and volatile-ttl evicts the key nearest its expiry: the
+ * raise, an absent one's mark twice the entry TTL, src/cache/read-cache.ts), and volatile-ttl evicts the key nearest its expiry: the
  * short-lived entries go first, a version key only when nothing expiring sooner is at hand. (An
  * LRU/LFU policy would evict a version key that is raised once and rarely read before anything.)
  * It is sampled, not exact: each eviction takes the soonest-expiring key among
  * `maxmemory-samples` random keys with a TTL and a pool of up to 16 earlier candidates; hence 10
  * samples instead of 5 (redis.conf: 10 approximates the exact order very closely, for more CPU).
  *
- * Why evicting a version key does not serve an older entry. A reader that finds the version key
- * absent reads the entry stored under "no version". That entry was filled either
- * (a) after the version key vanished: read with no version floor, so from the master or a replica
- *     within `replication/max_lag_seconds` (5 s) of it; it includes the write the version key
- *     recorded unless that write is younger than that lag; or
- * (b) before the version key was first raised: then it is at most `cache/ttl_seconds` old, and
- *     the version key was raised less than that long ago.
- * So harm needs the eviction of a version key raised within the last minute, i.e. with more than
- * 24 h − 60 s to live. volatile-ttl takes it only when no candidate of that eviction expires
- * sooner: not one cache entry, throttle counter or version key raised earlier among ≥ 10 random
- * keys. Young version keys come only from committed writes (new ones only from writes to items
- * not written for a day), and the chance per eviction is about their share of the keys to the
- * 10th power: 1e-6 at a quarter of the keys, 1e-3 at half.
- * Should it happen all the same, the cache's contract still holds: an entry records the position
- * its read included at least (its floor), and a reader whose consistency token that does not
- * include misses and reads at its token; a reader without a token sees a value at most the entry
- * TTL old (case b) or the replica lag old (case a), the bound the cache already accepts when a
- * version raise is lost (read-cache.ts, MAX_PENDING).
+ * Why evicting a version key does not serve an older entry. Nothing is stored under "no
+ * version": a reader that finds the version key absent sets it to a fresh mark (`~` and Redis'
+ * clock, never a value the key held before; src/cache/redis.ts) and misses, and what it fills is
+ * stored under that mark. So after an eviction (or a deletion by hand) every entry filled before
+ * is out of reach, as after a write. What is filled next is read with no version floor: from the
+ * master or a replica within `replication/max_lag_seconds` (5 s) of it, so it lacks the write the
+ * version key recorded only when that write is younger than that lag; a reader whose consistency
+ * token is newer than an entry's floor misses and reads at its token all the same. (Before, the
+ * reader read the entry stored under "no version", which the item's first reads had filled: an
+ * outside check deleted a book's version key after a PATCH and was served the title from before
+ * it for ~50 s, until that entry's TTL.) volatile-ttl reaches a version key raised by a write
+ * (24 h) only when no candidate of that eviction expires sooner; a mark lives twice the entry TTL.
  *
  * What evicting a throttle counter costs: the account's next attempts come before its window
  * ends. volatile-ttl reaches a counter only when it expires sooner than the cache entries sampled

@@ -1,9 +1,11 @@
 /**
  * Version raises as Redis merges them (the Lua of src/cache/redis.ts, run by the stack's real
  * Redis) give the same text as the memory store's rule (src/cache/position-merge.ts), MySQL GTID
- * sets included: a raise that arrives after a newer one never lowers a version.
+ * sets included: a raise that arrives after a newer one never lowers a version. An absent version
+ * key read through the versioned get is given a fresh mark, which a raise replaces.
  */
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mergePositions } from '../src/cache/position-merge.js';
 import { RedisCacheStore } from '../src/cache/redis.js';
@@ -11,7 +13,11 @@ import { topology } from '../stack/topology.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const store = new RedisCacheStore({ url: `redis://${topology.host}:${topology.redis.port}` });
-afterAll(() => store.close());
+const admin = new Redis(topology.redis.port, topology.host);
+afterAll(() => {
+  admin.disconnect();
+  return store.close();
+});
 const A = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 const B = '0fd4b3b6-0000-11e1-9e33-c80aa9429562';
 
@@ -40,5 +46,37 @@ describe('version raises in Redis', () => {
     await store.raisePositions([key], 'mysql', `${A}:1-10`, 60);
     expect(await store.get(key)).toBe(`${A}:1-11`);
     await store.del([key]);
+  });
+
+  it.each([
+    'mariadb',
+    'mysql',
+  ] as const)('%s: an absent version key is given a fresh mark with the TTL asked, no value; a raise replaces the mark', async (flavour) => {
+    await waitFor(() => store.get('sg:probe').then(() => true), { timeoutMs: 5000, what: 'redis' });
+    const key = `sg:{t-raise-${randomBytes(3).toString('hex')}}:shard-1:v:book:1`;
+    const prefix = key.replace(':v:', ':e:') + ':';
+    // what a fill made before this change left under "no version": never read again
+    await store.set(prefix, 'old', 60);
+    const first = await store.getVersioned(key, prefix, '', 120);
+    expect(first.version).toMatch(/^~\d+\.\d{6}$/);
+    expect(first.value).toBeUndefined();
+    const ttl = await admin.ttl(key);
+    expect(ttl).toBeGreaterThan(110);
+    expect(ttl).toBeLessThanOrEqual(120);
+    // present now: the same mark, and what is stored under it
+    await store.set(`${prefix}${first.version}`, 'under the mark', 60);
+    expect(await store.getVersioned(key, prefix, '', 120)).toEqual({
+      version: first.version,
+      value: 'under the mark',
+    });
+    // deleted (by hand, by eviction): a new mark, later than the first, nothing under it
+    await store.del([key]);
+    const second = await store.getVersioned(key, prefix, '', 120);
+    expect(second.value).toBeUndefined();
+    expect(Number(second.version.slice(1))).toBeGreaterThan(Number(first.version.slice(1)));
+    const position = flavour === 'mariadb' ? '0-11-5' : `${A}:1-5`;
+    await store.raisePositions([key], flavour, position, 60);
+    expect(await store.get(key)).toBe(position);
+    await store.del([key, prefix, `${prefix}${first.version}`]);
   });
 });

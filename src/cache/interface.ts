@@ -5,16 +5,31 @@
  *
  * Every method may throw `DependencyError` (store down or slow); callers treat that as a miss.
  */
+/**
+ * The first character of a version that is no replication position: the mark getVersioned puts
+ * in an absent version key. A raise replaces it whole; it is never a read floor.
+ */
+export const ABSENT_VERSION_MARK = '~';
+
+/** whether `version` is a replication position ('' = none known) rather than an absent key's mark */
+export function versionPosition(version: string): string {
+  return version.startsWith(ABSENT_VERSION_MARK) ? '' : version;
+}
+
 export interface CacheStore {
   get(key: string): Promise<string | undefined>;
   /**
-   * In one round trip: the version stored at `versionKey` ('' when absent) and the value at
-   * `prefix + version + suffix`.
+   * In one round trip: the version stored at `versionKey` and the value at
+   * `prefix + version + suffix`. An absent version key is first set, for `absentTtlSeconds`, to a
+   * fresh mark (ABSENT_VERSION_MARK and the store's clock: never a value the key held before),
+   * and answered with no value: nothing is ever stored under "no version", so a version key that
+   * vanishes (evicted, deleted by hand) cannot bring back an entry filled before a later write.
    */
   getVersioned(
     versionKey: string,
     prefix: string,
     suffix: string,
+    absentTtlSeconds: number,
   ): Promise<{ version: string; value: string | undefined }>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   del(keys: string[]): Promise<void>;

@@ -1,10 +1,12 @@
 /** In-memory CacheStore with TTLs, for unit tests and the embedded mode. */
-import type { CacheStore } from './interface.js';
+import { ABSENT_VERSION_MARK, type CacheStore } from './interface.js';
 import { MemoryKeyTracking } from './memory-key-tracking.js';
 import { mergePositions } from './position-merge.js';
 
 export class MemoryCacheStore implements CacheStore {
   private readonly data = new Map<string, { value: string; expiresAt: number }>();
+  /** the last absent-version mark made (µs), so two in one millisecond differ */
+  private lastMark = 0;
   /** number of calls, so tests can assert on traffic */
   calls = 0;
   /** when set, every call throws it (simulates a dead store) */
@@ -37,9 +39,18 @@ export class MemoryCacheStore implements CacheStore {
     return this.read(key);
   }
 
-  async getVersioned(counterKey: string, prefix: string, suffix: string) {
+  async getVersioned(counterKey: string, prefix: string, suffix: string, absentTtlSeconds: number) {
     await this.touch();
-    const version = this.read(counterKey) ?? '';
+    const version = this.read(counterKey);
+    if (version === undefined) {
+      // as the Redis script: a fresh mark from the clock, never a value the key held before
+      const at = Math.max(this.now() * 1000, this.lastMark + 1);
+      this.lastMark = at;
+      const mark = `${ABSENT_VERSION_MARK}${Math.floor(at / 1e6)}.${String(at % 1e6).padStart(6, '0')}`;
+      this.data.set(counterKey, { value: mark, expiresAt: this.now() + absentTtlSeconds * 1000 });
+      this.tracking.announce([counterKey]);
+      return { version: mark, value: undefined };
+    }
     return { version, value: this.read(`${prefix}${version}${suffix}`) };
   }
 

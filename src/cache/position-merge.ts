@@ -1,4 +1,5 @@
 import { parseGtid } from '../routing/gtid.js';
+import { ABSENT_VERSION_MARK } from './interface.js';
 
 /**
  * Merge of two replication positions as stored in cache version keys, so concurrent raises never
@@ -7,14 +8,15 @@ import { parseGtid } from '../routing/gtid.js';
  * members sorted by key, intervals ascending). Text that does not parse as the flavour's
  * position replaces what was there. The same rule runs in Lua inside Redis (redis.ts) and here
  * for the memory store; the Lua keeps a MySQL set with a number past 2^53 - 1 (15 digits: Lua's
- * doubles) as the newer text replaces it, which this does too.
+ * doubles) as the newer text replaces it, which this does too. An absent key's mark
+ * (ABSENT_VERSION_MARK) is replaced whole, as an absent key.
  */
 export function mergePositions(
   flavour: 'mariadb' | 'mysql',
   current: string | undefined,
   next: string,
 ): string {
-  if (!current) return next;
+  if (!current || current.startsWith(ABSENT_VERSION_MARK)) return next;
   if (flavour === 'mysql') return uniteMySql(current, next) ?? next;
   const domains = new Map<string, { server: string; seq: bigint }>();
   for (const text of [current, next]) {

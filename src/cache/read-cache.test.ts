@@ -78,6 +78,35 @@ describe('ReadCache', () => {
     expect(db.floors.at(-1)).toBe('0-11-7');
   });
 
+  it('a version key that vanishes brings back no entry filled before a later write', async () => {
+    const { cache, db, read, store } = setup();
+    const versionKey = 'sg:{acme}:shard-1:v:book:1';
+    const deleteVersion = () => store.del([versionKey]);
+    // a new item: no version key yet; its first read makes a mark, not a "no version" entry
+    expect((await read()).cache).toBe('MISS');
+    expect(db.floors.at(-1)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 1));
+    expect(await read()).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    db.title = 'v2';
+    await cache.invalidate('acme', ['book:1'], pos('0-11-7'));
+    expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    // an operator deletes the version key (or Redis evicts it): a miss, never 'v1' again
+    await deleteVersion();
+    expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    await new Promise((r) => setTimeout(r, 1));
+    expect(await read()).toMatchObject({ cache: 'HIT', value: { title: 'v2' } });
+    // again after the fill made without a version: a later write, a later deletion
+    db.title = 'v3';
+    await cache.invalidate('acme', ['book:1'], pos('0-11-8'));
+    expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v3' } });
+    await deleteVersion();
+    expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v3' } });
+    // the mark is no floor, and a raise replaces it whole
+    expect(db.floors.at(-1)).toBeUndefined();
+    await cache.invalidate('acme', ['book:1'], pos('0-11-9'));
+    expect(await store.get(versionKey)).toBe('0-11-9');
+  });
+
   it("a token-less miss of a MySQL shard's key reads at a floor of the MySQL flavour", async () => {
     const { cache, db, read } = setup();
     const set = '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7';

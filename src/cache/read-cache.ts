@@ -13,7 +13,10 @@
  * - a miss loads with that position as a read-your-writes floor, so an entry filled after a write
  *   always contains it, even when the read went to a lagging replica (no stale refill);
  * - an entry records the position it is known to include; a caller whose consistency token is
- *   newer than that gets a MISS and a read at its token, never the entry.
+ *   newer than that gets a MISS and a read at its token, never the entry;
+ * - nothing is stored under "no version": a read that finds the version key absent (an item never
+ *   written, or its key expired, evicted, deleted by hand) sets it to a fresh mark and misses
+ *   (CacheStore.getVersioned), so a vanished version key never makes an older entry current again.
  * Concurrent misses of one key in one instance share one database read (single-flight). Across
  * instances, hot entries are renewed early (probabilistically, in the last 20% of their TTL) by
  * one reader, so they do not expire under load and the instances do not refill them together.
@@ -44,7 +47,7 @@ import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { gtidContains, gtidTextFlavour, parseGtid } from '../routing/gtid.js';
 import type { CacheEpochRetirer } from './cache-epoch.js';
 import { cacheNamespace } from './cache-namespace.js';
-import type { CacheStore } from './interface.js';
+import { type CacheStore, versionPosition } from './interface.js';
 import { NearCache } from './near-cache.js';
 import { PendingRaises } from './pending-raises.js';
 import { mergePositions } from './position-merge.js';
@@ -287,7 +290,8 @@ export class ReadCache {
     const k = this.keys(target, opts.shardId);
     // a version key's text says its flavour (a MySQL GTID set has `uuid:`); a floor built from it
     // must carry that flavour, or the router cannot parse it and reads the master
-    const flavourOf = (version: string) => token?.flavour ?? opts.flavour ?? gtidTextFlavour(version);
+    const flavourOf = (version: string) =>
+      token?.flavour ?? opts.flavour ?? gtidTextFlavour(versionPosition(version));
     const near = this.near?.lookup(k.version, (v) => `${k.prefix}${v}${k.suffix}`);
     if (
       near &&
@@ -311,7 +315,7 @@ export class ReadCache {
     let raw: string | undefined;
     try {
       ({ version, value: raw } = await this.redis(() =>
-        this.store.getVersioned(k.version, k.prefix, k.suffix),
+        this.store.getVersioned(k.version, k.prefix, k.suffix, this.absentVersionTtlSeconds()),
       ));
     } catch (error) {
       this.near?.abandon(ticket);
@@ -328,7 +332,7 @@ export class ReadCache {
     }
     this.results.inc({ result: 'miss' });
     // Read at least at the last write that touched this key, and at the caller's token.
-    const floorGtid = this.newer(flavour, version, token?.gtid);
+    const floorGtid = this.newer(flavour, versionPosition(version), token?.gtid);
     const floor = floorGtid ? { shardId: opts.shardId, flavour, gtid: floorGtid } : undefined;
     const loaded = await this.fill(opts, k, version, floor, epoch, tenantEpoch);
     return { value: loaded.value, cache: 'MISS', readFrom: loaded.readFrom };
@@ -348,7 +352,8 @@ export class ReadCache {
       // early refresh: one reader renews a hot entry shortly before it expires, so it never
       // expires under load and instances do not stampede the database together
       this.refreshes.inc();
-      const floor = version ? { shardId: opts.shardId, flavour, gtid: version } : undefined;
+      const position = versionPosition(version);
+      const floor = position ? { shardId: opts.shardId, flavour, gtid: position } : undefined;
       void this.fill(opts, k, version, floor, epoch, tenantEpoch).catch(() => {});
     }
     return { value: entry.d, cache: 'HIT', readFrom: entry.s };
@@ -409,6 +414,15 @@ export class ReadCache {
     const since = Math.max(this.epochSince, this.tenantEpochSince.get(tenantId) ?? 0);
     if (since === 0) return false;
     return Date.now() - since < this.settleMs();
+  }
+
+  /**
+   * How long an absent version key's mark lives: past the entries filled under it (a mark that
+   * expires before them costs one miss, the next read making a new one). Twice the entry TTL:
+   * one such key per item read, where only written items had one.
+   */
+  private absentVersionTtlSeconds(): number {
+    return 2 * this.config.current().cache.ttlSeconds;
   }
 
   private settleMs(): number {

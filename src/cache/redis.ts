@@ -9,13 +9,20 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
-import type { CacheStore } from './interface.js';
+import { ABSENT_VERSION_MARK, type CacheStore } from './interface.js';
 import { RedisKeyTracking } from './redis-key-tracking.js';
 import { replaceHungConnection } from './replace-hung-connection.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 const GET_VERSIONED = `
-local v = redis.call('GET', KEYS[1]) or ''
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.replicate_commands()
+  local t = redis.call('TIME')
+  v = '${ABSENT_VERSION_MARK}' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', KEYS[1], v, 'EX', ARGV[3])
+  return {v, false}
+end
 return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
 `;
 
@@ -75,6 +82,7 @@ end
 
 for _, key in ipairs(KEYS) do
   local cur = redis.call('GET', key)
+  if cur and string.sub(cur, 1, 1) == '${ABSENT_VERSION_MARK}' then cur = nil end
   local nextpos = ARGV[2]
   if cur and ARGV[1] == 'mariadb' then
     local best, order = {}, {}
@@ -175,13 +183,13 @@ export class RedisCacheStore implements CacheStore {
     return this.call(async () => (await this.redis.get(key)) ?? undefined);
   }
 
-  getVersioned(counterKey: string, prefix: string, suffix: string) {
+  getVersioned(counterKey: string, prefix: string, suffix: string, absentTtlSeconds: number) {
     return this.call(async () => {
       const [v, value] = (await (
         this.redis as unknown as {
-          getVersioned(k: string, p: string, s: string): Promise<[string, string | null]>;
+          getVersioned(k: string, p: string, s: string, ttl: number): Promise<[string, string | null]>;
         }
-      ).getVersioned(counterKey, prefix, suffix)) ?? ['', null];
+      ).getVersioned(counterKey, prefix, suffix, absentTtlSeconds)) ?? ['', null];
       return { version: v, value: value ?? undefined };
     });
   }
