@@ -551,6 +551,78 @@ describe('circuit breakers with live settings', () => {
     expect(rows.map((r) => r.title)).toEqual([`${prefix}-after`]);
   });
 
+  it("a DDL queued for a table's metadata lock stops the writes to that table only: the master breaker stays closed, other tables' writes answer 201", async () => {
+    // an outside check: an ALTER TABLE books waiting 11 s behind an open transaction opened the
+    // master breaker of the shard for every tenant ("5 write(s) in a row timed out"), and
+    // registrations, which never touch books, were refused 32 of 49 times
+    const CALL_TIMEOUT = 800;
+    await masterBreaker({ failure_threshold: 3, call_timeout_ms: CALL_TIMEOUT });
+    const base = INSTANCES[0]!;
+    const name = `mysql-master:${shardA.id}`;
+    const prefix = `mdl-${Date.now()}`;
+    const [{ comment }] = (await rootQuery<{ comment: string }>(
+      shardA.master.port,
+      "SELECT TABLE_COMMENT AS comment FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'books'",
+      [topology.database],
+    )) as [{ comment: string }];
+    const holder = await rootConnection(shardA.master.port);
+    const ddl = await rootConnection(shardA.master.port);
+    const books: { title: string; status: number; code?: string }[] = [];
+    const members: number[] = [];
+    let altered: Promise<unknown> = Promise.resolve();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM books LIMIT 1');
+      await ddl.query('SET SESSION lock_wait_timeout = 30');
+      altered = ddl.query("ALTER TABLE books COMMENT = 'shardgate breakers test'").catch((e: unknown) => e);
+      await waitFor(
+        async () =>
+          (
+            await rootQuery<{ n: number }>(
+              shardA.master.port,
+              "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE = 'Waiting for table metadata lock'",
+            )
+          )[0]!.n > 0,
+        { timeoutMs: 5000, what: 'the ALTER waiting for the metadata lock' },
+      );
+      for (let k = 0; k < 5; k++) {
+        const title = `${prefix}-${k}`;
+        const r = await postBook(base, title);
+        books.push({ title, status: r.status, code: (r.json as { code?: string }).code });
+        if (r.status === 503) expect(Number(r.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+      }
+      expect((await breaker(base, name))?.state).toBe('closed');
+      for (let k = 0; k < 3; k++) {
+        const r = await api('POST', '/v1/members', {
+          tenant: tenantA,
+          base,
+          body: { email: `${prefix}-${k}@example.com`, name: 'M', password: 'correct horse battery' },
+        });
+        members.push(r.status);
+      }
+      expect((await breaker(base, name))?.state).toBe('closed');
+    } finally {
+      await holder.query('ROLLBACK').finally(() => holder.end());
+      await altered;
+      await ddl.query('ALTER TABLE books COMMENT = ?', [comment]).finally(() => ddl.end());
+    }
+    // every book write waited behind the ALTER, was stopped, and answered a 503
+    expect(books.map((b) => b.status)).toEqual([503, 503, 503, 503, 503]);
+    expect(
+      books.filter((b) => b.code !== 'dependency_unavailable' && b.code !== 'write_outcome_unknown'),
+    ).toEqual([]);
+    expect(members).toEqual([201, 201, 201]);
+    // "not applied" is never contradicted by a row
+    await new Promise((r) => setTimeout(r, 500));
+    const rows = await rootQuery<{ title: string }>(
+      shardA.master.port,
+      'SELECT title FROM books WHERE tenant_id = ? AND title LIKE ?',
+      [tenantA, `${prefix}-%`],
+    );
+    const applied = new Set(rows.map((r) => r.title));
+    expect(books.filter((b) => b.code === 'dependency_unavailable' && applied.has(b.title))).toEqual([]);
+  });
+
   it('writes a stopped master commits when it resumes, after their call timeout: a 201 when the commit came within the grace, never "not applied" for a row that exists', async () => {
     // the writes wait behind a global read lock; the master is stopped with an UNLOCK queued in
     // its socket; the writes' call timeouts fire and their KILLs wait for the master; on SIGCONT

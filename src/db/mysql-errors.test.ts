@@ -7,8 +7,10 @@ import {
   isLockWaitTimeout,
   isLostConnection,
   isSchemaMissing,
+  isStatementTimeout,
   isTransactionConflict,
   toSchemaMissing,
+  toStatementTimeout,
   toUnavailable,
 } from './mysql-errors.js';
 
@@ -139,5 +141,18 @@ describe('mysql error classification', () => {
     expect(unavailable.reason).toBe(
       "ER_NO_SUCH_TABLE: Table 'x.members' doesn't exist: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard <that shard>)",
     );
+  });
+
+  it("a statement the server ended at its time limit is a retryable answer of the node's, not a connection problem", () => {
+    for (const e of [
+      driverError({ code: 'ER_STATEMENT_TIMEOUT', errno: 1969 }),
+      driverError({ code: 'ER_QUERY_TIMEOUT', errno: 3024 }),
+    ]) {
+      expect([isStatementTimeout(e), isConnectionError(e)]).toEqual([true, false]);
+    }
+    expect(isStatementTimeout(driverError({ code: 'ER_QUERY_INTERRUPTED', errno: 1317 }))).toBe(false);
+    const e = driverError({ code: 'ER_STATEMENT_TIMEOUT', errno: 1969 });
+    expect(toStatementTimeout('node', e)).toMatchObject({ answered: true, outcomeUnknown: false });
+    expect(toStatementTimeout('node', e, { commitSent: true })).toMatchObject({ outcomeUnknown: true });
   });
 });

@@ -8,6 +8,7 @@
  *   → `CommitGuardError` (commit-guard.ts, mysql-session.ts);
  * - a table this build's statements name that the server lacks (a shard never migrated) → `DependencyUnavailableError` naming the fix, 503 upstream,
  *   `answered`: a breaker counts it as the SQL outcome it is, not against the node;
+ * - a statement the server ended at its own time limit (`max_statement_time`) → the same, `answered`;
  * - everything else is a bug and passes through (500, logged).
  */
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
@@ -160,6 +161,37 @@ export function toSchemaMissing(node: string, error: unknown): DependencyUnavail
     node,
     `${e?.code ?? 'schema'}: ${e?.message ?? 'schema missing'}: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard <that shard>)`,
     { answered: true },
+  );
+}
+
+/**
+ * The server ended the statement at its own time limit: MariaDB's ER_STATEMENT_TIMEOUT
+ * (`max_statement_time`), MySQL's ER_QUERY_TIMEOUT (`max_execution_time`, SELECTs only). An
+ * operator's limit, not a bug (an outside check set `max_statement_time` to 2 ms: 7 of ~1,250
+ * requests answered 500).
+ */
+const STATEMENT_TIMEOUT_ERRNOS = new Set([1969, 3024]);
+
+export function isStatementTimeout(error: unknown): boolean {
+  const errno = asDriverError(driverCause(error))?.errno;
+  return errno !== undefined && STATEMENT_TIMEOUT_ERRNOS.has(errno);
+}
+
+/**
+ * `error` (isStatementTimeout) as a retryable 503, `answered`: the node answered, so its breaker
+ * counts it as the SQL outcome it is. The statement did not run to its end: a write whose COMMIT
+ * had not been sent is not applied (its transaction is rolled back); one whose COMMIT was sent may be.
+ */
+export function toStatementTimeout(
+  node: string,
+  error: unknown,
+  { commitSent = false }: { commitSent?: boolean } = {},
+): DependencyUnavailableError {
+  const e = asDriverError(driverCause(error));
+  return new DependencyUnavailableError(
+    node,
+    `${e?.code ?? 'statement timeout'} (${e?.errno}): the server ended the statement at its time limit (max_statement_time / max_execution_time)`,
+    { answered: true, outcomeUnknown: commitSent },
   );
 }
 

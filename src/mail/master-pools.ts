@@ -19,7 +19,14 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { ConfigStore } from '../config/interface.js';
 import type { ShardConfig } from '../config/schema.js';
-import { isConnectionError, isSchemaMissing, toSchemaMissing, toUnavailable } from '../db/mysql-errors.js';
+import {
+  isConnectionError,
+  isSchemaMissing,
+  isStatementTimeout,
+  toSchemaMissing,
+  toStatementTimeout,
+  toUnavailable,
+} from '../db/mysql-errors.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
 import { createOutboxPool, type OutboxPoolOptions } from './outbox-pool.js';
@@ -166,6 +173,7 @@ export class MasterPools {
           // read-only master, or a full or closed pool, counts against the master's breaker
           if (isConnectionError(error)) throw toUnavailable(`mysql-master:${shardId}`, error);
           if (isSchemaMissing(error)) throw toSchemaMissing(`mysql-master:${shardId}`, error);
+          if (isStatementTimeout(error)) throw toStatementTimeout(`mysql-master:${shardId}`, error);
           throw error;
         }
       },
