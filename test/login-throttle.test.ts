@@ -239,6 +239,37 @@ function throttleOnStackRedis(config: MemoryConfigStore, policy: LoginThrottlePo
   });
 }
 
+describe('RedisLoginThrottle and a connection Redis closed', () => {
+  it('counts a login sent while the connection is being made again, instead of letting it through', async () => {
+    // an outside check with Redis' `timeout 1` (idle connections closed by the server): every
+    // login in the ~100 ms until the reconnect failed open, 15 password checks of 20 wrong guesses
+    const config = new MemoryConfigStore();
+    const throttle = throttleOnStackRedis(config, { maxFailures: 2, windowMs: 60_000, staleAttemptMs: 5000 });
+    const closedTenant = `${tenant}-cl`;
+    const own = (throttle as unknown as { redis: Redis }).redis;
+    try {
+      await throttle.ready();
+      const account = loginAccount(closedTenant, 'guess@example.com');
+      const outcomes: boolean[] = [];
+      for (let i = 0; i < 3; i++) {
+        const id = await own.client('ID');
+        const closed = new Promise((r) => own.once('close', r));
+        await redis.client('KILL', 'ID', String(id));
+        await closed;
+        const admission = await throttle.admit(account);
+        outcomes.push(admission.admitted);
+        if (admission.admitted) await admission.attempt.settle('failed');
+      }
+      // two wrong guesses counted, the third refused: none went through uncounted
+      expect(outcomes).toEqual([true, true, false]);
+    } finally {
+      await throttle.close();
+      const keys = await redis.keys(`sg:{${closedTenant}}:_login:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  });
+});
+
 describe('RedisLoginThrottle and a frozen Redis', () => {
   it('leaves no attempt of an admission it gave up on: after the freeze the account has no failures', async () => {
     // an outside check: accounts that only ever sent the right password were locked for the

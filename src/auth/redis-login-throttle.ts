@@ -192,6 +192,15 @@ export const LOGIN_THROTTLE_LABEL = 'shardgate/login-throttle/v1';
 
 /** the breaker every Redis call of this instance passes (cache/read-cache.ts uses it too) */
 const BREAKER = 'redis';
+/**
+ * How long an admission waits for a connection being made (a reconnect: Redis closed an idle
+ * connection at its `timeout`, a `CLIENT KILL`, a replaced hung one) before it fails open. The
+ * client reconnects 100 ms after a close (failFastRedisOptions); without the wait every login in
+ * between went unthrottled (an outside check with `timeout 1`: 15 password checks of 20 wrong
+ * guesses, where the limit is 10). Not while the breaker is open: a Redis that is down is not
+ * waited for by every login.
+ */
+const RECONNECT_WAIT_MS = 250;
 const MAC_HEX_CHARS = 32;
 /** bounds the deletes kept for the next connection (each one admission given up on) */
 const MAX_UNSENT_FORGETS = 10_000;
@@ -293,6 +302,7 @@ export class RedisLoginThrottle implements LoginThrottle {
 
   async admit(account: LoginAccount): Promise<LoginAdmission> {
     const { key, legacyKey, acceptedKey } = await this.keys(account);
+    await this.reconnected();
     // without an accepted secret the script reads no third key: its own, in the same slot, stands in
     const other = acceptedKey ?? key;
     const withAccepted = acceptedKey === undefined ? '0' : '1';
@@ -388,6 +398,22 @@ export class RedisLoginThrottle implements LoginThrottle {
 
   async close(): Promise<void> {
     this.redis.disconnect();
+  }
+
+  /** resolves once a connection being made is ready, or after RECONNECT_WAIT_MS; never rejects */
+  private async reconnected(): Promise<void> {
+    const status = this.redis.status;
+    if (status === 'ready' || status === 'end' || status === 'wait') return;
+    if (this.breakers.get(BREAKER, 'redis').state !== 'closed') return;
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), RECONNECT_WAIT_MS);
+    try {
+      await once(this.redis, 'ready', { signal: stop.signal });
+    } catch {
+      // the wait ended (or the client emitted an error): the admission goes on and fails open
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async keys({
