@@ -53,6 +53,7 @@
  */
 import { once } from 'node:events';
 import { Redis, ReplyError } from 'ioredis';
+import { logConnectionErrors } from '../cache/log-connection-errors.js';
 import { failFastRedisOptions } from '../cache/redis.js';
 import { replaceHungConnection } from '../cache/replace-hung-connection.js';
 import type { DerivedMac } from '../crypto/derived-mac.js';
@@ -275,8 +276,8 @@ export class RedisLoginThrottle implements LoginThrottle {
   }: RedisLoginThrottleOptions) {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter
-    this.redis.on('error', () => {});
     this.logger = logger.child({ component: 'login-throttle' });
+    logConnectionErrors(this.redis, this.logger, 'login-throttle');
     this.redis.on('ready', () => this.sendUnsentForgets());
     replaceHungConnection(this.redis, {
       onReplace: () =>

@@ -16,6 +16,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import type { KeyTracking } from './interface.js';
+import { logConnectionErrors } from './log-connection-errors.js';
 import { replaceHungConnection } from './replace-hung-connection.js';
 
 const CHANNEL = '__redis__:invalidate';
@@ -72,7 +73,7 @@ export class RedisKeyTracking implements KeyTracking {
         lazyConnect: false,
       });
       this.sub = sub;
-      sub.on('error', () => {});
+      logConnectionErrors(sub, this.logger, 'near-cache-invalidations');
       // a duplicate is a new client: replaced when hung as the main one is (its heartbeat pings)
       replaceHungConnection(sub);
       sub.on('close', () => {

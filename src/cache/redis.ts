@@ -10,6 +10,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
 import { ABSENT_VERSION_MARK, type CacheStore } from './interface.js';
+import { logConnectionErrors } from './log-connection-errors.js';
 import { RedisKeyTracking } from './redis-key-tracking.js';
 import { replaceHungConnection } from './replace-hung-connection.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -157,8 +158,8 @@ export class RedisCacheStore implements CacheStore {
 
   constructor({ url, commandTimeoutMs = 1000, logger }: RedisCacheStoreOptions) {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
-    // connection errors surface on the commands; do not crash on the emitter
-    this.redis.on('error', () => {});
+    // connection errors surface on the commands too; logged, at most one line per 30 s
+    logConnectionErrors(this.redis, logger, 'cache');
     replaceHungConnection(this.redis, {
       onReplace: () =>
         logger?.warn({ connection: 'cache' }, 'redis answered nothing on a connection in time: replacing it'),
