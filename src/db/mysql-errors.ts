@@ -8,7 +8,7 @@
  *   → `CommitGuardError` (commit-guard.ts, mysql-session.ts);
  * - a table this build's statements name that the server lacks (a shard never migrated) → `DependencyUnavailableError` naming the fix, 503 upstream,
  *   `answered`: a breaker counts it as the SQL outcome it is, not against the node;
- * - a statement the server ended at its own time limit (`max_statement_time`) → the same, `answered`;
+ * - a statement the server ended at its own time limit (`max_statement_time`) → `DependencyUnavailableError`, not applied;
  * - everything else is a bug and passes through (500, logged).
  */
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
@@ -178,20 +178,19 @@ export function isStatementTimeout(error: unknown): boolean {
 }
 
 /**
- * `error` (isStatementTimeout) as a retryable 503, `answered`: the node answered, so its breaker
- * counts it as the SQL outcome it is. The statement did not run to its end: a write whose COMMIT
- * had not been sent is not applied (its transaction is rolled back); one whose COMMIT was sent may be.
+ * `error` (isStatementTimeout) as a retryable 503. Not `answered`: a statement ended at a time
+ * limit says the node is slow (or waits on a lock), so the breaker counts it as a failure, never
+ * as a success that would close it half-open (a review: a limit under the call timeout made every
+ * write under a global read lock a "success"). Never `outcomeUnknown`: MariaDB does not end a
+ * COMMIT at `max_statement_time` (a review: `SET STATEMENT max_statement_time=0.000001 FOR COMMIT`
+ * committed 5 of 5) and stops a batch at the statement it ended, so the COMMIT after it never
+ * runs; MySQL's limit ends SELECTs only.
  */
-export function toStatementTimeout(
-  node: string,
-  error: unknown,
-  { commitSent = false }: { commitSent?: boolean } = {},
-): DependencyUnavailableError {
+export function toStatementTimeout(node: string, error: unknown): DependencyUnavailableError {
   const e = asDriverError(driverCause(error));
   return new DependencyUnavailableError(
     node,
     `${e?.code ?? 'statement timeout'} (${e?.errno}): the server ended the statement at its time limit (max_statement_time / max_execution_time)`,
-    { answered: true, outcomeUnknown: commitSent },
   );
 }
 

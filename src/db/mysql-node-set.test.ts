@@ -40,17 +40,18 @@ describe('waitSeen (what a write abandoned at its call timeout was waiting for)'
     expect(waitSeen(query('Statistics', 'LOCK WAIT'))).toBe('row-lock');
   });
 
-  it("a lock on its table another session holds or queued for (a DDL's metadata lock): its own wait", () => {
+  it("a lock on its table another session holds or queued for (a DDL's metadata lock)", () => {
     expect(waitSeen(query('Waiting for table metadata lock', 'RUNNING'))).toBe('table-lock');
     expect(waitSeen(query('Waiting for table metadata lock'))).toBe('table-lock');
     expect(waitSeen(query('Waiting for table level lock', null))).toBe('table-lock');
-    expect(waitSeen(query('Waiting for schema metadata lock', null))).toBe('table-lock');
   });
 
   it('a server-wide wait', () => {
     expect(waitSeen(query('Waiting for backup lock', null))).toBe('server-wide');
     expect(waitSeen(query('Waiting for global read lock', null))).toBe('server-wide');
     expect(waitSeen(query('Waiting for commit lock', null))).toBe('server-wide');
+    // a lock on the whole database (DROP or ALTER DATABASE)
+    expect(waitSeen(query('Waiting for schema metadata lock', null))).toBe('server-wide');
     expect(waitSeen(query('Waiting for semi-sync ACK from slave', 'RUNNING'))).toBe('server-wide');
   });
 
@@ -84,12 +85,11 @@ describe('abandonReport (whether the server was stuck, for the breaker)', () => 
       });
   });
 
-  it("a table-lock wait is the write's own too", () => {
+  it("a table-lock wait is the node's, but not server-wide: another write's commit excuses it", () => {
     for (const times of [onServer, mostlyQueued])
       expect(abandonReport({ mayHaveApplied: false, wait: 'table-lock' }, times)).toEqual({
         mayHaveApplied: false,
-        dependencyStuck: false,
-        waitedFor: 'table-lock',
+        dependencyStuck: true,
       });
   });
 

@@ -252,8 +252,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
         throw toUnavailable(this.key, error, { commitSent: session?.commitSent });
       }
       if (isSchemaMissing(error)) throw toSchemaMissing(this.key, error);
-      if (isStatementTimeout(error))
-        throw toStatementTimeout(this.key, error, { commitSent: session?.commitSent });
+      if (isStatementTimeout(error)) throw toStatementTimeout(this.key, error);
       if (isDriverError(error) && !(error instanceof DatabaseError)) throw new DatabaseError(this.key, error);
       throw error;
     } finally {
@@ -509,7 +508,7 @@ const ROW_LOCK_WAIT_STATES = new Set([
  *   closed socket, so it is there to be read): the write's own wait. Without the PROCESS
  *   privilege, a statement in a state a row-lock wait shows (`ROW_LOCK_WAIT_STATES`);
  * - `table-lock`: a metadata or table lock of one table (`TABLE_LOCK_WAIT_STATES`: a DDL
- *   queued behind a transaction, LOCK TABLES): the write's own wait, as a row lock's;
+ *   queued behind a transaction, LOCK TABLES): the node's, not server-wide (abandonReport);
  * - `server-wide`: any other `Waiting for …` (the backup lock of FLUSH TABLES WITH READ LOCK, the
  *   commit lock, a semi-sync ACK, disk space): the server is stuck on writes;
  * - `unclear`: gone, idle, or in between. MariaDB ends a disconnected waiter for a metadata or
@@ -539,11 +538,7 @@ export function waitSeen(thread: ThreadSeen | undefined): WaitSeen {
  * `ALTER TABLE books` waiting 11 s opened the master breaker of the shard for every tenant, and
  * registrations (which never touch books) were refused 32 of 49 times.
  */
-const TABLE_LOCK_WAIT_STATES = new Set([
-  'Waiting for table metadata lock',
-  'Waiting for schema metadata lock',
-  'Waiting for table level lock',
-]);
+const TABLE_LOCK_WAIT_STATES = new Set(['Waiting for table metadata lock', 'Waiting for table level lock']);
 
 export type WaitSeen = 'row-lock' | 'table-lock' | 'server-wide' | 'unclear';
 
@@ -554,7 +549,8 @@ export interface KillReport {
 }
 
 /**
- * The abandoned write's report for the breaker: a row-lock or table-lock wait is its own; a server-wide wait
+ * The abandoned write's report for the breaker: a row-lock wait is its own; a table-lock wait is
+ * the node's but excusable by another write's commit (as an unclear one); a server-wide wait
  * is the server's; an unclear one is the server's unless the call spent longer waiting for a
  * connection (`queuedMs`: its tenant's share, then the pool's, every connection busy) than on the
  * server (`serverMs`):
@@ -566,8 +562,12 @@ export function abandonReport(
   { mayHaveApplied, wait }: KillReport,
   { queuedMs, serverMs }: { queuedMs: number; serverMs: number },
 ): AbandonReport {
-  if (wait === 'row-lock' || wait === 'table-lock')
-    return { mayHaveApplied, dependencyStuck: false, waitedFor: wait };
+  if (wait === 'row-lock') return { mayHaveApplied, dependencyStuck: false, waitedFor: 'row-lock' };
+  // the node's, but not server-wide: excused when another write of the master committed after
+  // it was sent (circuit-breaker.ts), so a lock on one table does not open the breaker while the
+  // other tables' writes commit, and a lock on every table a write touches (LOCK TABLES of all,
+  // a DDL on the outbox or idempotency table) does, nothing committing (a review)
+  if (wait === 'table-lock') return { mayHaveApplied, dependencyStuck: true };
   if (wait === 'unclear' && queuedMs > serverMs)
     return { mayHaveApplied, dependencyStuck: false, waitedFor: 'connection' };
   // seen waiting on the server itself: no commit of another write excuses it (circuit-breaker.ts)

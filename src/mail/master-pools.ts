@@ -9,9 +9,10 @@
  * already use it are done: ending it under a delivery between its final dots and its COMMIT
  * would roll the marks back and send those mails again.
  *
- * Failure modes: a refused, lost or read-only master, or a full or closed pool, rejects with a
- * DependencyError (db/mysql-errors.ts) that counts against the breaker; any other error (a SQL
- * error, a lock wait timeout) passes through unchanged and does not. An unknown shard rejects
+ * Failure modes: a refused, lost or read-only master, a full or closed pool, or a statement
+ * the server ended at its time limit, rejects with a DependencyError (db/mysql-errors.ts) that
+ * counts against the breaker (a missing table too); any other error (a SQL error, a lock wait
+ * timeout) passes through unchanged and does not. An unknown shard rejects
  * with a DependencyError at once. A master that changes starts with a fresh breaker. A pool
  * connection that arrives after the breaker gave up waiting for it (mysql2's pool has no acquire
  * timeout) goes straight back to the pool, as db/mysql-node-set.ts does on the API side.

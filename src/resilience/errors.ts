@@ -82,10 +82,9 @@ export interface AbandonReport {
   dependencyStuck: boolean;
   /**
    * not stuck: what the call waited for instead. `row-lock` (the default): a row lock another
-   * transaction held; `table-lock`: a lock on its table another session held or queued for (a
-   * DDL's metadata lock); `connection`: a free connection of this process's pool (never sent)
+   * transaction held; `connection`: a free connection of this process's pool (never sent)
    */
-  waitedFor?: 'row-lock' | 'table-lock' | 'connection';
+  waitedFor?: 'row-lock' | 'connection';
   /**
    * stuck: seen waiting on the server itself (a global read lock, a commit or backup lock, a
    * semi-sync acknowledgement), not merely unexplained
@@ -126,11 +125,10 @@ export class CallTimeoutError extends DependencyError {
 
   /**
    * A write stopped while it waited on something of its own, not on the node: a row lock another
-   * transaction held (`row-lock`), its table's lock (`table-lock`), or a free connection of the
-   * pool (`connection`: never sent). Undefined when the node was stuck, or could not be confirmed
-   * not to be.
+   * transaction held (`row-lock`), or a free connection of the pool (`connection`: never sent).
+   * Undefined when the node was stuck, or could not be confirmed not to be.
    */
-  get ownWait(): 'row-lock' | 'table-lock' | 'connection' | undefined {
+  get ownWait(): 'row-lock' | 'connection' | undefined {
     if (this.abandon?.dependencyStuck !== false) return undefined;
     return this.abandon.waitedFor ?? 'row-lock';
   }
