@@ -9,7 +9,7 @@
  *
  * Why volatile-ttl. Every key shardgate writes has a TTL (cache entries `cache/ttl_seconds`,
  * default 60 s; login-throttle counters their 15-minute window; version keys 24 h from their last
- * raise, an absent one's mark twice the entry TTL, src/cache/read-cache.ts), and volatile-ttl evicts the key nearest its expiry: the
+ * raise, a mark twice the entry TTL from its last fill, src/cache/read-cache.ts), and volatile-ttl evicts the key nearest its expiry: the
  * short-lived entries go first, a version key only when nothing expiring sooner is at hand. (An
  * LRU/LFU policy would evict a version key that is raised once and rarely read before anything.)
  * It is sampled, not exact: each eviction takes the soonest-expiring key among
@@ -17,17 +17,18 @@
  * samples instead of 5 (redis.conf: 10 approximates the exact order very closely, for more CPU).
  *
  * Why evicting a version key does not serve an older entry. Nothing is stored under "no
- * version": a reader that finds the version key absent sets it to a fresh mark (`~` and Redis'
- * clock, never a value the key held before; src/cache/redis.ts) and misses, and what it fills is
- * stored under that mark. So after an eviction (or a deletion by hand) every entry filled before
- * is out of reach, as after a write. What is filled next is read with no version floor: from the
- * master or a replica within `replication/max_lag_seconds` (5 s) of it, so it lacks the write the
- * version key recorded only when that write is younger than that lag; a reader whose consistency
- * token is newer than an entry's floor misses and reads at its token all the same. (Before, the
- * reader read the entry stored under "no version", which the item's first reads had filled: an
- * outside check deleted a book's version key after a PATCH and was served the title from before
- * it for ~50 s, until that entry's TTL.) volatile-ttl reaches a version key raised by a write
- * (24 h) only when no candidate of that eviction expires sooner; a mark lives twice the entry TTL.
+ * version": a reader that finds the version key absent misses, and its fill sets the key to a
+ * fresh mark (`~` and Redis' clock, never a value the key held before; src/cache/redis.ts) and
+ * stores under that. So after an eviction (or a deletion by hand) every entry filled before is
+ * out of reach, as after a write. What is filled next is read with no version floor: from the
+ * master or a replica within `replication/max_lag_seconds` (5 s) of it, so it lacks the write
+ * the version key recorded only when that write is younger than that lag, and is then served for
+ * up to its TTL to readers without a token; a reader whose consistency token is newer than an
+ * entry's floor misses and reads at its token all the same. (Before, the reader read the entry
+ * stored under "no version", which the item's first reads had filled: an outside check deleted a
+ * book's version key after a PATCH and was served the title from before it for ~50 s, until that
+ * entry's TTL.) volatile-ttl reaches a version key raised by a write (24 h) only when no candidate
+ * of that eviction expires sooner; a mark lives twice the entry TTL from its item's last fill.
  *
  * What evicting a throttle counter costs: the account's next attempts come before its window
  * ends. volatile-ttl reaches a counter only when it expires sooner than the cache entries sampled

@@ -51,32 +51,52 @@ describe('version raises in Redis', () => {
   it.each([
     'mariadb',
     'mysql',
-  ] as const)('%s: an absent version key is given a fresh mark with the TTL asked, no value; a raise replaces the mark', async (flavour) => {
+  ] as const)('%s: an absent version key reads as none; a fill makes a fresh mark, renews it, stores nothing once the key changed; a raise replaces the mark', async (flavour) => {
     await waitFor(() => store.get('sg:probe').then(() => true), { timeoutMs: 5000, what: 'redis' });
     const key = `sg:{t-raise-${randomBytes(3).toString('hex')}}:shard-1:v:book:1`;
-    const prefix = key.replace(':v:', ':e:') + ':';
-    // what a fill made before this change left under "no version": never read again
-    await store.set(prefix, 'old', 60);
-    const first = await store.getVersioned(key, prefix, '', 120);
-    expect(first.version).toMatch(/^~\d+\.\d{6}$/);
-    expect(first.value).toBeUndefined();
-    const ttl = await admin.ttl(key);
-    expect(ttl).toBeGreaterThan(110);
-    expect(ttl).toBeLessThanOrEqual(120);
-    // present now: the same mark, and what is stored under it
-    await store.set(`${prefix}${first.version}`, 'under the mark', 60);
-    expect(await store.getVersioned(key, prefix, '', 120)).toEqual({
-      version: first.version,
-      value: 'under the mark',
+    const prefix = `${key.replace(':v:', ':e:')}:`;
+    const fill = (version: string, value: string) => ({
+      versionKey: key,
+      version,
+      prefix,
+      suffix: '',
+      value,
+      ttlSeconds: 60,
+      markTtlSeconds: 120,
     });
-    // deleted (by hand, by eviction): a new mark, later than the first, nothing under it
-    await store.del([key]);
-    const second = await store.getVersioned(key, prefix, '', 120);
-    expect(second.value).toBeUndefined();
-    expect(Number(second.version.slice(1))).toBeGreaterThan(Number(first.version.slice(1)));
-    const position = flavour === 'mariadb' ? '0-11-5' : `${A}:1-5`;
-    await store.raisePositions([key], flavour, position, 60);
-    expect(await store.get(key)).toBe(position);
-    await store.del([key, prefix, `${prefix}${first.version}`]);
+    try {
+      // what a fill of an earlier build left under "no version": never read
+      await store.set(prefix, 'old', 60);
+      expect(await store.getVersioned(key, prefix, '')).toEqual({ version: '', value: undefined });
+      expect(await admin.exists(key)).toBe(0); // a read writes nothing
+      // the fill of that read: a mark, the entry under it
+      expect(await store.fillVersioned(fill('', 'first'))).toBe(true);
+      const first = await store.getVersioned(key, prefix, '');
+      expect(first.version).toMatch(/^~\d+\.\d{6}$/);
+      expect(first.value).toBe('first');
+      expect(await admin.ttl(key)).toBeGreaterThan(110);
+      // a second fill of an absent key that raced with the first stores nothing
+      expect(await store.fillVersioned(fill('', 'late'))).toBe(false);
+      // a refill under the mark gives the mark its TTL again
+      await admin.expire(key, 5);
+      expect(await store.fillVersioned(fill(first.version, 'refill'))).toBe(true);
+      expect(await admin.ttl(key)).toBeGreaterThan(110);
+      // deleted (by hand, by eviction): read as none, the entry under the mark out of reach
+      await store.del([key]);
+      expect(await store.getVersioned(key, prefix, '')).toEqual({ version: '', value: undefined });
+      expect(await store.fillVersioned(fill('', 'second'))).toBe(true);
+      const second = await store.getVersioned(key, prefix, '');
+      expect(second.value).toBe('second');
+      expect(Number(second.version.slice(1))).toBeGreaterThan(Number(first.version.slice(1)));
+      // a raise replaces the mark; a fill for the mark read before it stores nothing
+      const position = flavour === 'mariadb' ? '0-11-5' : `${A}:1-5`;
+      await store.raisePositions([key], flavour, position, 60);
+      expect(await store.get(key)).toBe(position);
+      expect(await store.fillVersioned(fill(second.version, 'stale'))).toBe(false);
+      expect(await store.get(`${prefix}${second.version}`)).toBe('second');
+    } finally {
+      const keys = await admin.keys(`${prefix}*`);
+      await admin.del(key, ...keys);
+    }
   });
 });

@@ -6,7 +6,7 @@
  * Every method may throw `DependencyError` (store down or slow); callers treat that as a miss.
  */
 /**
- * The first character of a version that is no replication position: the mark getVersioned puts
+ * The first character of a version that is no replication position: the mark fillVersioned puts
  * in an absent version key. A raise replaces it whole; it is never a read floor.
  */
 export const ABSENT_VERSION_MARK = '~';
@@ -16,21 +16,39 @@ export function versionPosition(version: string): string {
   return version.startsWith(ABSENT_VERSION_MARK) ? '' : version;
 }
 
+/** what CacheStore.fillVersioned stores, and under which version */
+export interface VersionedFill {
+  versionKey: string;
+  /** the version the value was read for ('' = the key was absent) */
+  version: string;
+  prefix: string;
+  suffix: string;
+  value: string;
+  ttlSeconds: number;
+  markTtlSeconds: number;
+}
+
 export interface CacheStore {
   get(key: string): Promise<string | undefined>;
   /**
-   * In one round trip: the version stored at `versionKey` and the value at
-   * `prefix + version + suffix`. An absent version key is first set, for `absentTtlSeconds`, to a
-   * fresh mark (ABSENT_VERSION_MARK and the store's clock: never a value the key held before),
-   * and answered with no value: nothing is ever stored under "no version", so a version key that
-   * vanishes (evicted, deleted by hand) cannot bring back an entry filled before a later write.
+   * In one round trip, a read only: the version stored at `versionKey` and the value at
+   * `prefix + version + suffix`; an absent version key answers '' and no value (nothing is ever
+   * stored under "no version", so a version key that vanishes, evicted or deleted by hand, cannot
+   * bring back an entry filled before a later write).
    */
   getVersioned(
     versionKey: string,
     prefix: string,
     suffix: string,
-    absentTtlSeconds: number,
   ): Promise<{ version: string; value: string | undefined }>;
+  /**
+   * Stores `value` at `prefix + version + suffix` for `ttlSeconds` when `versionKey` still holds
+   * `version`, in one round trip. `version` '' (the key was absent when read): the key is first
+   * set, if still absent, to a fresh mark (ABSENT_VERSION_MARK and the store's clock: never a
+   * value the key held before) living `markTtlSeconds`, and the value stored under it. A mark
+   * found is given `markTtlSeconds` again. Answers whether it stored.
+   */
+  fillVersioned(fill: VersionedFill): Promise<boolean>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   del(keys: string[]): Promise<void>;
   /**

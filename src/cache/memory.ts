@@ -1,5 +1,5 @@
 /** In-memory CacheStore with TTLs, for unit tests and the embedded mode. */
-import { ABSENT_VERSION_MARK, type CacheStore } from './interface.js';
+import { ABSENT_VERSION_MARK, type CacheStore, type VersionedFill } from './interface.js';
 import { MemoryKeyTracking } from './memory-key-tracking.js';
 import { mergePositions } from './position-merge.js';
 
@@ -39,19 +39,42 @@ export class MemoryCacheStore implements CacheStore {
     return this.read(key);
   }
 
-  async getVersioned(counterKey: string, prefix: string, suffix: string, absentTtlSeconds: number) {
+  async getVersioned(counterKey: string, prefix: string, suffix: string) {
     await this.touch();
     const version = this.read(counterKey);
-    if (version === undefined) {
-      // as the Redis script: a fresh mark from the clock, never a value the key held before
+    if (version === undefined) return { version: '', value: undefined };
+    return { version, value: this.read(`${prefix}${version}${suffix}`) };
+  }
+
+  /** as the Redis script (redis.ts FILL_VERSIONED) */
+  async fillVersioned({
+    versionKey,
+    version,
+    prefix,
+    suffix,
+    value,
+    ttlSeconds,
+    markTtlSeconds,
+  }: VersionedFill) {
+    await this.touch();
+    let current = this.read(versionKey);
+    const markExpiry = this.now() + markTtlSeconds * 1000;
+    if (version === '') {
+      if (current !== undefined) return false;
+      // a fresh mark from the clock, never a value the key held before
       const at = Math.max(this.now() * 1000, this.lastMark + 1);
       this.lastMark = at;
-      const mark = `${ABSENT_VERSION_MARK}${Math.floor(at / 1e6)}.${String(at % 1e6).padStart(6, '0')}`;
-      this.data.set(counterKey, { value: mark, expiresAt: this.now() + absentTtlSeconds * 1000 });
-      this.tracking.announce([counterKey]);
-      return { version: mark, value: undefined };
+      current = `${ABSENT_VERSION_MARK}${Math.floor(at / 1e6)}.${String(at % 1e6).padStart(6, '0')}`;
+      this.data.set(versionKey, { value: current, expiresAt: markExpiry });
+    } else if (current !== version) {
+      return false;
+    } else if (current.startsWith(ABSENT_VERSION_MARK)) {
+      this.data.set(versionKey, { value: current, expiresAt: markExpiry });
     }
-    return { version, value: this.read(`${prefix}${version}${suffix}`) };
+    const key = `${prefix}${current}${suffix}`;
+    this.data.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
+    this.tracking.announce([versionKey, key]);
+    return true;
   }
 
   async set(key: string, value: string, ttlSeconds: number) {

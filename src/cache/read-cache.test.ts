@@ -107,6 +107,19 @@ describe('ReadCache', () => {
     expect(await store.get(versionKey)).toBe('0-11-9');
   });
 
+  it('a read that caches nothing (not found) leaves no version key behind', async () => {
+    const { cache, store } = setup();
+    const r = await cache.read({
+      target: { tenantId: 'acme', version: 'book:404', entry: 'book:404' },
+      shardId: 'shard-1',
+      cacheable: (v) => v !== undefined,
+      load: async () => ({ value: undefined, readFrom: 'replica' as const }),
+    });
+    expect(r.cache).toBe('MISS');
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await store.get('sg:{acme}:shard-1:v:book:404')).toBeUndefined();
+  });
+
   it("a token-less miss of a MySQL shard's key reads at a floor of the MySQL flavour", async () => {
     const { cache, db, read } = setup();
     const set = '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-7';
@@ -296,6 +309,8 @@ describe('ReadCache early refresh', () => {
       expect(results.every((r) => r.cache === 'HIT')).toBe(true);
       await new Promise((r) => setTimeout(r, 20));
       expect(db.loads).toBe(2);
+      // the renewal, under the mark the first fill made, reads at no floor (a mark is no position)
+      expect(db.floors).toEqual([undefined, undefined]);
     } finally {
       now.mockRestore();
       random.mockRestore();

@@ -15,8 +15,9 @@
  * - an entry records the position it is known to include; a caller whose consistency token is
  *   newer than that gets a MISS and a read at its token, never the entry;
  * - nothing is stored under "no version": a read that finds the version key absent (an item never
- *   written, or its key expired, evicted, deleted by hand) sets it to a fresh mark and misses
- *   (CacheStore.getVersioned), so a vanished version key never makes an older entry current again.
+ *   written, or its key expired, evicted, deleted by hand) misses, and its fill sets the key to a
+ *   fresh mark and stores under that (CacheStore.fillVersioned), so a vanished version key never
+ *   makes an older entry current again.
  * Concurrent misses of one key in one instance share one database read (single-flight). Across
  * instances, hot entries are renewed early (probabilistically, in the last 20% of their TTL) by
  * one reader, so they do not expire under load and the instances do not refill them together.
@@ -315,7 +316,7 @@ export class ReadCache {
     let raw: string | undefined;
     try {
       ({ version, value: raw } = await this.redis(() =>
-        this.store.getVersioned(k.version, k.prefix, k.suffix, this.absentVersionTtlSeconds()),
+        this.store.getVersioned(k.version, k.prefix, k.suffix),
       ));
     } catch (error) {
       this.near?.abandon(ticket);
@@ -340,7 +341,7 @@ export class ReadCache {
 
   private hit<T>(
     opts: ReadThroughOptions<T>,
-    k: { prefix: string; suffix: string },
+    k: { version: string; prefix: string; suffix: string },
     version: string,
     entry: Entry<T>,
     flavour: ReplicationPosition['flavour'],
@@ -366,7 +367,7 @@ export class ReadCache {
    */
   private fill<T>(
     opts: ReadThroughOptions<T>,
-    k: { prefix: string; suffix: string },
+    k: { version: string; prefix: string; suffix: string },
     version: string,
     floor: ReplicationPosition | undefined,
     epoch: number,
@@ -393,9 +394,21 @@ export class ReadCache {
           ...(tenantEpoch === 0 ? {} : { h: tenantEpoch }),
           d: loaded.value,
         };
-        const key = `${k.prefix}${version}${k.suffix}`;
-        this.near?.put(key, e, e.x as number);
-        this.redis(() => this.store.set(key, JSON.stringify(e), ttl)).catch(() => {});
+        // under '' (the version key was absent) the store makes the mark: the next read learns it
+        if (version) this.near?.put(`${k.prefix}${version}${k.suffix}`, e, e.x as number);
+        const value = JSON.stringify(e);
+        const markTtl = this.absentVersionTtlSeconds();
+        this.redis(() =>
+          this.store.fillVersioned({
+            versionKey: k.version,
+            version,
+            prefix: k.prefix,
+            suffix: k.suffix,
+            value,
+            ttlSeconds: ttl,
+            markTtlSeconds: markTtl,
+          }),
+        ).catch(() => {});
       },
       () => {},
     );
@@ -417,9 +430,10 @@ export class ReadCache {
   }
 
   /**
-   * How long an absent version key's mark lives: past the entries filled under it (a mark that
-   * expires before them costs one miss, the next read making a new one). Twice the entry TTL:
-   * one such key per item read, where only written items had one.
+   * How long an absent version key's mark lives from its last fill: past the entries filled under
+   * it (each fill, early refreshes included, gives it this again). Twice the entry TTL: one such
+   * key per item cached, where only written items had one; a read that caches nothing (a 404)
+   * makes none.
    */
   private absentVersionTtlSeconds(): number {
     return 2 * this.config.current().cache.ttlSeconds;

@@ -9,22 +9,40 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
-import { ABSENT_VERSION_MARK, type CacheStore } from './interface.js';
+import { ABSENT_VERSION_MARK, type CacheStore, type VersionedFill } from './interface.js';
 import { logConnectionErrors } from './log-connection-errors.js';
 import { RedisKeyTracking } from './redis-key-tracking.js';
 import { replaceHungConnection } from './replace-hung-connection.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
+/** a read only: an absent version key answers '' and no value (nothing lives under "no version") */
 const GET_VERSIONED = `
 local v = redis.call('GET', KEYS[1])
-if not v then
+if not v then return {'', false} end
+return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
+`;
+
+/**
+ * Stores an entry under the version it was read for, when the version key still holds it: ARGV[1]
+ * '' (the key was absent) sets the key to a fresh mark first, if still absent; a mark is given its
+ * TTL again (hot items never written keep their entries); a key that changed meanwhile (a raise)
+ * stores nothing, as its entry could never be read. Answers 1 when stored.
+ */
+const FILL_VERSIONED = `
+local v = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if v then return 0 end
   redis.replicate_commands()
   local t = redis.call('TIME')
   v = '${ABSENT_VERSION_MARK}' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-  redis.call('SET', KEYS[1], v, 'EX', ARGV[3])
-  return {v, false}
+  redis.call('SET', KEYS[1], v, 'EX', ARGV[6])
+elseif v ~= ARGV[1] then
+  return 0
+elseif string.sub(v, 1, 1) == '${ABSENT_VERSION_MARK}' then
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
 end
-return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
+redis.call('SET', ARGV[2] .. v .. ARGV[3], ARGV[4], 'EX', ARGV[5])
+return 1
 `;
 
 /**
@@ -165,6 +183,7 @@ export class RedisCacheStore implements CacheStore {
         logger?.warn({ connection: 'cache' }, 'redis answered nothing on a connection in time: replacing it'),
     });
     this.redis.defineCommand('getVersioned', { numberOfKeys: 1, lua: GET_VERSIONED });
+    this.redis.defineCommand('fillVersioned', { numberOfKeys: 1, lua: FILL_VERSIONED });
     // numberOfKeys is given per call (the first argument) for a variable number of keys
     this.redis.defineCommand('raisePositions', { lua: RAISE_POSITIONS });
     this.tracking = new RedisKeyTracking(this.redis, { logger });
@@ -184,14 +203,26 @@ export class RedisCacheStore implements CacheStore {
     return this.call(async () => (await this.redis.get(key)) ?? undefined);
   }
 
-  getVersioned(counterKey: string, prefix: string, suffix: string, absentTtlSeconds: number) {
+  getVersioned(counterKey: string, prefix: string, suffix: string) {
     return this.call(async () => {
-      const [v, value] = (await (
+      const answer = await (
         this.redis as unknown as {
-          getVersioned(k: string, p: string, s: string, ttl: number): Promise<[string, string | null]>;
+          getVersioned(k: string, p: string, s: string): Promise<[string, string | null] | null>;
         }
-      ).getVersioned(counterKey, prefix, suffix, absentTtlSeconds)) ?? ['', null];
-      return { version: v, value: value ?? undefined };
+      ).getVersioned(counterKey, prefix, suffix);
+      if (!Array.isArray(answer)) throw new Error('getVersioned: no answer of the script');
+      return { version: answer[0], value: answer[1] ?? undefined };
+    });
+  }
+
+  fillVersioned({ versionKey, version, prefix, suffix, value, ttlSeconds, markTtlSeconds }: VersionedFill) {
+    return this.call(async () => {
+      const stored = await (
+        this.redis as unknown as {
+          fillVersioned(k: string, ...args: (string | number)[]): Promise<number>;
+        }
+      ).fillVersioned(versionKey, version, prefix, suffix, value, ttlSeconds, markTtlSeconds);
+      return stored === 1;
     });
   }
 
