@@ -2,7 +2,7 @@
  * Version raises as Redis merges them (the Lua of src/cache/redis.ts, run by the stack's real
  * Redis) give the same text as the memory store's rule (src/cache/position-merge.ts), MySQL GTID
  * sets included: a raise that arrives after a newer one never lowers a version. An absent version
- * key read through the versioned get is given a fresh mark, which a raise replaces.
+ * key reads as none; a fill gives it a fresh mark, which a raise replaces.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';

@@ -46,7 +46,8 @@ export interface CacheStore {
    * `version`, in one round trip. `version` '' (the key was absent when read): the key is first
    * set, if still absent, to a fresh mark (ABSENT_VERSION_MARK and the store's clock: never a
    * value the key held before) living `markTtlSeconds`, and the value stored under it. A mark
-   * found is given `markTtlSeconds` again. Answers whether it stored.
+   * found with less than `ttlSeconds` left is given `markTtlSeconds` again. Answers whether it
+   * stored.
    */
   fillVersioned(fill: VersionedFill): Promise<boolean>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;

@@ -58,22 +58,30 @@ export class MemoryCacheStore implements CacheStore {
   }: VersionedFill) {
     await this.touch();
     let current = this.read(versionKey);
-    const markExpiry = this.now() + markTtlSeconds * 1000;
+    const now = this.now();
+    const markExpiry = now + markTtlSeconds * 1000;
+    // what Redis announces: the entry key, and the version key when it was written
+    const announced: string[] = [];
     if (version === '') {
       if (current !== undefined) return false;
       // a fresh mark from the clock, never a value the key held before
-      const at = Math.max(this.now() * 1000, this.lastMark + 1);
+      const at = Math.max(now * 1000, this.lastMark + 1);
       this.lastMark = at;
       current = `${ABSENT_VERSION_MARK}${Math.floor(at / 1e6)}.${String(at % 1e6).padStart(6, '0')}`;
       this.data.set(versionKey, { value: current, expiresAt: markExpiry });
+      announced.push(versionKey);
     } else if (current !== version) {
       return false;
-    } else if (current.startsWith(ABSENT_VERSION_MARK)) {
-      this.data.set(versionKey, { value: current, expiresAt: markExpiry });
     }
     const key = `${prefix}${current}${suffix}`;
-    this.data.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
-    this.tracking.announce([versionKey, key]);
+    this.data.set(key, { value, expiresAt: now + ttlSeconds * 1000 });
+    announced.push(key);
+    const left = (this.data.get(versionKey)?.expiresAt ?? now) - now;
+    if (version !== '' && current.startsWith(ABSENT_VERSION_MARK) && left < ttlSeconds * 1000) {
+      this.data.set(versionKey, { value: current, expiresAt: markExpiry });
+      announced.push(versionKey);
+    }
+    this.tracking.announce(announced);
     return true;
   }
 

@@ -101,8 +101,15 @@ describe('ReadCache', () => {
     expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v3' } });
     await deleteVersion();
     expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v3' } });
-    // the mark is no floor, and a raise replaces it whole
+    // the mark is no floor: a miss under it (its entry gone) reads at none
     expect(db.floors.at(-1)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 1));
+    const mark = (await store.getVersioned(versionKey, 'sg:{acme}:shard-1:e:book:1:', '')).version;
+    expect(mark).toMatch(/^~/);
+    await store.del([`sg:{acme}:shard-1:e:book:1:${mark}`]);
+    expect(await read()).toMatchObject({ cache: 'MISS', value: { title: 'v3' } });
+    expect(db.floors.at(-1)).toBeUndefined();
+    // and a raise replaces it whole
     await cache.invalidate('acme', ['book:1'], pos('0-11-9'));
     expect(await store.get(versionKey)).toBe('0-11-9');
   });

@@ -377,12 +377,18 @@ export class ReadCache {
     let shared = this.inflight.get(key) as Promise<{ value: T; readFrom: ReadSource }> | undefined;
     if (shared) return shared;
     this.loads.inc({ entry: opts.target.entry.split(':')[0] ?? 'entry' });
+    const loadStartedAt = Date.now();
     shared = opts.load(floor).finally(() => this.inflight.delete(key));
     this.inflight.set(key, shared);
     void shared.then(
       (loaded) => {
         if (opts.cacheable && !opts.cacheable(loaded.value)) return;
         if (this.settling(opts.target.tenantId)) return;
+        // read with no version floor: stored only when the read took less than the replication
+        // lag limit, so what it lacks is a write at most that old when the key was lost (a write
+        // raised and its key lost during a longer load would be missed for a whole TTL: a review)
+        if (!version && Date.now() - loadStartedAt > this.config.current().replication.maxLagSeconds * 1000)
+          return;
         const ttl = this.config.current().cache.ttlSeconds;
         const e: Entry<T> = {
           f: ENTRY_FORMAT,

@@ -24,9 +24,13 @@ return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
 
 /**
  * Stores an entry under the version it was read for, when the version key still holds it: ARGV[1]
- * '' (the key was absent) sets the key to a fresh mark first, if still absent; a mark is given its
- * TTL again (hot items never written keep their entries); a key that changed meanwhile (a raise)
- * stores nothing, as its entry could never be read. Answers 1 when stored.
+ * '' (the key was absent) sets the key to a fresh mark first, if still absent; a key that changed
+ * meanwhile (a raise) stores nothing, as its entry could never be read. A mark with less than an
+ * entry's TTL left is given its TTL again, after the entry is stored (EXPIRE is no command Redis
+ * refuses out of memory, and a script that wrote is no longer checked: the SET must come first),
+ * so hot items never written keep their entries, and the key is written (announced to every
+ * near cache tracking it) at most once per entry TTL, not at each fill of its family's pages (a
+ * review). Answers 1 when stored.
  */
 const FILL_VERSIONED = `
 local v = redis.call('GET', KEYS[1])
@@ -36,12 +40,14 @@ if ARGV[1] == '' then
   local t = redis.call('TIME')
   v = '${ABSENT_VERSION_MARK}' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
   redis.call('SET', KEYS[1], v, 'EX', ARGV[6])
-elseif v ~= ARGV[1] then
-  return 0
-elseif string.sub(v, 1, 1) == '${ABSENT_VERSION_MARK}' then
+  redis.call('SET', ARGV[2] .. v .. ARGV[3], ARGV[4], 'EX', ARGV[5])
+  return 1
+end
+if v ~= ARGV[1] then return 0 end
+redis.call('SET', ARGV[2] .. v .. ARGV[3], ARGV[4], 'EX', ARGV[5])
+if string.sub(v, 1, 1) == '${ABSENT_VERSION_MARK}' and redis.call('TTL', KEYS[1]) < tonumber(ARGV[5]) then
   redis.call('EXPIRE', KEYS[1], ARGV[6])
 end
-redis.call('SET', ARGV[2] .. v .. ARGV[3], ARGV[4], 'EX', ARGV[5])
 return 1
 `;
 
