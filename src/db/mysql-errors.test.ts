@@ -3,6 +3,7 @@ import {
   commitGuardStopOf,
   driverCause,
   isConnectionError,
+  isConnectionLimit,
   isDuplicateKey,
   isLockWaitTimeout,
   isLostConnection,
@@ -154,5 +155,21 @@ describe('mysql error classification', () => {
     // counted against the node (no `answered`), and never "may have applied"
     const e = toStatementTimeout('node', driverError({ code: 'ER_STATEMENT_TIMEOUT', errno: 1969 }));
     expect(e).toMatchObject({ answered: false, outcomeUnknown: false });
+  });
+
+  it("tells a server's limit on connections (the server's, a user's, an account's) from a server that is down", () => {
+    for (const e of [
+      driverError({ code: 'ER_CON_COUNT_ERROR', errno: 1040, fatal: true }),
+      driverError({ code: 'ER_TOO_MANY_USER_CONNECTIONS', errno: 1203, fatal: true }),
+      driverError({ code: 'ER_USER_LIMIT_REACHED', errno: 1226, fatal: true }),
+      new Error('Failed query', { cause: driverError({ code: 'ER_CON_COUNT_ERROR', errno: 1040 }) }),
+    ])
+      expect(isConnectionLimit(e), e.message).toBe(true);
+    for (const e of [
+      driverError({ code: 'ECONNREFUSED' }),
+      driverError({ code: 'ER_SERVER_SHUTDOWN', errno: 1053 }),
+      driverError({ code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 }),
+    ])
+      expect(isConnectionLimit(e), e.message).toBe(false);
   });
 });

@@ -194,6 +194,19 @@ export function toStatementTimeout(node: string, error: unknown): DependencyUnav
   );
 }
 
+/**
+ * The server refused a new connection for a limit on connections, not for being down:
+ * ER_CON_COUNT_ERROR 1040 (`max_connections`), ER_TOO_MANY_USER_CONNECTIONS 1203 (the global
+ * `max_user_connections`), ER_USER_LIMIT_REACHED 1226 (the account's `MAX_USER_CONNECTIONS` or
+ * `MAX_CONNECTIONS_PER_HOUR`). The connections already open go on answering.
+ */
+const CONNECTION_LIMIT_ERRNOS = new Set([1040, 1203, 1226]);
+
+export function isConnectionLimit(error: unknown): boolean {
+  const errno = asDriverError(driverCause(error))?.errno;
+  return errno !== undefined && CONNECTION_LIMIT_ERRNOS.has(errno);
+}
+
 /** MariaDB's ER_CONNECTION_KILLED, sent to a connection an operator or wait_timeout ended */
 const CONNECTION_KILLED_ERRNO = 1927;
 const LOST_CODES = new Set(['PROTOCOL_CONNECTION_LOST', 'EPIPE', 'ECONNRESET', 'ER_CONNECTION_KILLED']);

@@ -37,6 +37,7 @@ import { flavourOfVersion, VERSION_SQL } from './flavour-sql.js';
 import {
   DatabaseError,
   isConnectionError,
+  isConnectionLimit,
   isDriverError,
   isLostConnection,
   isSchemaMissing,
@@ -83,6 +84,41 @@ function queueFull(error: unknown): boolean {
   return error instanceof Error && error.message === 'Queue limit reached.';
 }
 
+/**
+ * After the server refused a new connection for its limit on connections, how long a pool holds
+ * at the connections it has (MysqlNode.holdAtLive) before it tries another
+ */
+export const HOLD_AT_REFUSAL_MS = 2000;
+/** refusals one wait for a connection lives through (each holds the pool at what it has) */
+const REFUSALS_PER_WAIT = 3;
+
+/** the parts of mysql2's callback pool this adapter reads (and, holding at a refusal, sets) */
+interface PoolInternals {
+  config?: { connectionLimit?: number };
+  _allConnections?: { length: number; get(i: number): unknown };
+  _freeConnections?: { length: number };
+  _connectionQueue?: { length: number };
+}
+
+/** mysql2's pool behind the promise pool: undefined if a mysql2 upgrade renamed it */
+function internalsOf(pool: Pool): PoolInternals | undefined {
+  return (pool as unknown as { pool?: PoolInternals }).pool;
+}
+
+/**
+ * the pool's connections through their handshake and not failed since (one still in its
+ * handshake may be refused as well: not counted)
+ */
+function liveConnections(inner: PoolInternals): number {
+  const all = inner._allConnections;
+  let live = 0;
+  for (let i = 0; all && i < all.length; i++) {
+    const c = all.get(i) as { authorized?: boolean; _fatalError?: unknown } | undefined;
+    if (c?.authorized === true && !c._fatalError) live++;
+  }
+  return live;
+}
+
 /** a pooled connection was found gone before anything of the call could apply: run it again */
 class StaleConnection extends Error {}
 
@@ -105,6 +141,10 @@ class MysqlNode implements SqlNode<MysqlSession> {
   private flavourGone: { connection: PoolConnection; fail: (error: unknown) => void } | undefined;
   /** per physical connection: its drizzle handle and prepared statements (gone with it) */
   private readonly statements = new WeakMap<Connection, SqlContext>();
+  /** the pool's configured size, which a hold at a refusal lowers for a while (holdAtLive) */
+  private readonly connectionLimit: number | undefined;
+  /** ends the hold at the pool's live connections (holdAtLive) */
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly key: string,
@@ -116,7 +156,10 @@ class MysqlNode implements SqlNode<MysqlSession> {
     private readonly replication: ReplicationWatch,
     /** the connections each tenant's calls (RunOptions.share) may hold at once */
     private readonly shares: ConnectionShares,
-  ) {}
+    private readonly logger: Logger,
+  ) {
+    this.connectionLimit = internalsOf(pool)?.config?.connectionLimit;
+  }
 
   /**
    * `fn` on a connection of the pool. A connection that had waited in the pool and turns out
@@ -288,7 +331,9 @@ class MysqlNode implements SqlNode<MysqlSession> {
    * when the wait starts.
    */
   private acquire(signal?: AbortSignal, withinMs?: number, shareWaitedMs = 0): Promise<PoolConnection> {
-    const queued = this.poolFull();
+    // becomes true when the server refuses a new connection for its limit and the call waits
+    // for one of the pool's instead (holdAtLive)
+    let queued = this.poolFull();
     const startedAt = performance.now();
     // `withinMs` bounds a wait for a busy pool only: a new connection's is the node's to answer
     const timeoutMs = queued ? this.busyWaitMs(withinMs) : this.acquireTimeoutMs;
@@ -329,34 +374,80 @@ class MysqlNode implements SqlNode<MysqlSession> {
           ),
         );
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.pool.getConnection().then(
-        (connection) => {
-          if (settled) return connection.release();
-          settled = true;
-          cancelTimer();
-          signal?.removeEventListener('abort', onAbort);
-          resolve(connection);
-        },
-        (error: unknown) =>
-          fail(
-            queueFull(error)
-              ? new DependencyUnavailableError(
+      let refusals = 0;
+      const ask = () =>
+        this.pool.getConnection().then(
+          (connection) => {
+            if (settled) return connection.release();
+            settled = true;
+            cancelTimer();
+            signal?.removeEventListener('abort', onAbort);
+            resolve(connection);
+          },
+          (error: unknown) => {
+            if (settled) return;
+            if (queueFull(error)) {
+              fail(
+                new DependencyUnavailableError(
                   this.key,
                   'every connection is in use and the queue for one is full',
                   {
                     busy: true,
                   },
-                )
-              : toUnavailable(this.key, error),
-          ),
-      );
+                ),
+              );
+            } else if (
+              isConnectionLimit(error) &&
+              ++refusals <= REFUSALS_PER_WAIT &&
+              this.holdAtLive(error)
+            ) {
+              // wait, within the time left, for one of the pool's connections
+              queued = true;
+              ask();
+            } else fail(toUnavailable(this.key, error));
+          },
+        );
+      ask();
     });
+  }
+
+  /**
+   * The server refused a new connection for its limit on connections (`isConnectionLimit`:
+   * `max_connections`, `max_user_connections`, the account's own). When the pool has connections
+   * that answer, it holds at them for HOLD_AT_REFUSAL_MS (mysql2's limit set to their number) and
+   * callers wait for one as for a busy pool (`busy`: not counted by the breaker), instead of each
+   * trying a connection the server refuses and failing. Before, an outside check with
+   * `max_connections` at what was in use saw writes refused and the master's breaker opened
+   * (api-2: 113 answered, 772 × 503) while its 3 live connections answered. False when the pool
+   * has none: then the node cannot be used, and the refusal counts as its failure.
+   */
+  private holdAtLive(error: unknown): boolean {
+    const inner = internalsOf(this.pool);
+    const full = this.connectionLimit;
+    if (!inner?.config || full === undefined) return false;
+    const live = liveConnections(inner);
+    if (live === 0) return false;
+    if (this.holdTimer === undefined) {
+      const e = error as { code?: string; message?: string };
+      this.logger.warn(
+        { node: this.key, connections: live, err: `${e.code ?? 'refused'}: ${e.message ?? ''}` },
+        `the server refuses more connections: the pool holds at its ${live} for ${HOLD_AT_REFUSAL_MS} ms (calls wait for one of them)`,
+      );
+    }
+    inner.config.connectionLimit = Math.min(live, inner.config.connectionLimit ?? full);
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      if (inner.config) inner.config.connectionLimit = full;
+    }, HOLD_AT_REFUSAL_MS);
+    this.holdTimer.unref?.();
+    return true;
   }
 
   /** every connection of the pool is in use: a caller now waits for one to be released */
   private poolFull(): boolean {
-    const inner = (this.pool as unknown as { pool?: Record<string, { length?: number } | undefined> }).pool;
-    const limit = (inner as { config?: { connectionLimit?: number } } | undefined)?.config?.connectionLimit;
+    const inner = internalsOf(this.pool);
+    const limit = inner?.config?.connectionLimit;
     const all = inner?._allConnections?.length;
     const free = inner?._freeConnections?.length;
     // mysql2 internals renamed: taken as not full (the wait then counts against the node, as before)
@@ -640,6 +731,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
         (threadId) => this.killThread(spec, key, threadId),
         new ReplicationWatch(key, this.logger),
         new ConnectionShares(this.options.tenantShare),
+        this.logger,
       );
       holder = { node, refs: 0 };
       this.holders.set(key, holder);
@@ -683,8 +775,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    */
   stats(): { node: string; inUse: number; idle: number; queued: number }[] {
     return [...this.holders.values()].map(({ node }) => {
-      const inner =
-        (node.pool as unknown as { pool?: Record<string, { length?: number } | undefined> }).pool ?? {};
+      const inner = internalsOf(node.pool) ?? {};
       const all = inner._allConnections?.length ?? 0;
       const free = inner._freeConnections?.length ?? 0;
       return {
@@ -734,12 +825,31 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    *   be read, and a write that ran fine answered;
    * - no connection or no answer (a stopped server; bounded by the connect timeout, and twice
    *   that in all): it may still apply when the server resumes; `server-wide`. Logged.
+   * A server that refuses the kill's connection for its limit on connections (`isConnectionLimit`)
+   * is asked over one of the node's pooled connections instead, within the same deadline: an
+   * outside check with `max_connections` reached had 16 of 16 writes answered
+   * `write_outcome_unknown` applied, their kills refused ("Too many connections").
    */
   private killThread(spec: NodeSpec, key: string, threadId: number): Promise<KillReport> {
     const deadlineMs = 2 * this.options.connectTimeoutMs;
     let connection: Connection | undefined;
+    /** a pooled connection the kill borrowed: back to the pool if the kill ended well in time */
+    let pooled: PoolConnection | undefined;
+    let pooledFine = false;
+    let ended = false;
     const kill = async (): Promise<KillReport> => {
-      const own = await createConnection(this.connectionOptions(spec));
+      const own = await createConnection(this.connectionOptions(spec)).catch(async (error: unknown) => {
+        const pool = this.holders.get(key)?.node.pool;
+        if (!pool || !isConnectionLimit(error)) throw error;
+        const borrowed = await pool.getConnection();
+        if (ended) {
+          // came after the deadline: not used
+          borrowed.release();
+          throw error;
+        }
+        pooled = borrowed;
+        return borrowed;
+      });
       connection = own;
       try {
         const thread = await readThread(own, threadId, this.trxStatesOf(key));
@@ -762,9 +872,10 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
         await own.query('KILL CONNECTION ?', [threadId]).catch((error: unknown) => {
           if (errnoOf(error) !== ER_NO_SUCH_THREAD) throw error;
         });
+        if (own === pooled && !ended) pooledFine = true;
         return { mayHaveApplied: !interrupted, wait: waitSeen(thread) };
       } finally {
-        own.destroy();
+        if (own !== pooled) own.destroy();
       }
     };
     return (
@@ -776,8 +887,12 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
           );
           return { mayHaveApplied: true, wait: 'server-wide' as const };
         })
-        // past the deadline: do not keep a hung connection
-        .finally(() => connection?.destroy())
+        // past the deadline: do not keep a hung connection; a pooled one that served goes back
+        .finally(() => {
+          ended = true;
+          if (pooled && pooledFine) pooled.release();
+          else connection?.destroy();
+        })
     );
   }
 
