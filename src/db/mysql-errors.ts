@@ -191,6 +191,7 @@ export function toStatementTimeout(node: string, error: unknown): DependencyUnav
   return new DependencyUnavailableError(
     node,
     `${e?.code ?? 'statement timeout'} (${e?.errno}): the server ended the statement at its time limit (max_statement_time / max_execution_time)`,
+    { endedAtTimeLimit: true },
   );
 }
 

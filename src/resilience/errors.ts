@@ -30,6 +30,12 @@ export class DependencyError extends Error {
    * as any SQL outcome: the node is up, and opening its breaker would refuse the calls that work.
    */
   readonly answered: boolean;
+  /**
+   * The node ended the statement at its own time limit (MariaDB's `max_statement_time`): it is
+   * up, the statement took longer than it allows. A breaker counts it as a failure (a slow node);
+   * a replica that ends a read so is not excluded for every read (shard-router.ts).
+   */
+  readonly endedAtTimeLimit: boolean;
   constructor(
     readonly dependency: string,
     message: string,
@@ -40,6 +46,7 @@ export class DependencyError extends Error {
       writesOnly = false,
       outcomeUnknown = false,
       answered = false,
+      endedAtTimeLimit = false,
     }: DependencyErrorOptions = {},
   ) {
     super(message, { cause });
@@ -49,6 +56,7 @@ export class DependencyError extends Error {
     this.writesOnly = writesOnly;
     this.outcomeUnknown = outcomeUnknown;
     this.answered = answered;
+    this.endedAtTimeLimit = endedAtTimeLimit;
   }
 }
 
@@ -59,6 +67,7 @@ export interface DependencyErrorOptions {
   writesOnly?: boolean;
   outcomeUnknown?: boolean;
   answered?: boolean;
+  endedAtTimeLimit?: boolean;
 }
 
 /** The breaker of `dependency` is open (or half-open with all probe slots taken): the call was not made. */

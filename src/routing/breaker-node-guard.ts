@@ -88,6 +88,7 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
                       writesOnly: error.writesOnly,
                       outcomeUnknown: error.outcomeUnknown,
                       answered: error.answered,
+                      endedAtTimeLimit: error.endedAtTimeLimit,
                     })
                   : error;
               });

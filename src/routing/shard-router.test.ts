@@ -318,6 +318,42 @@ describe('shard router: a node that answers without a table (answered)', () => {
   });
 });
 
+describe('shard router: a replica that ends a read at its statement time limit', () => {
+  /** a read `slowOn` ends as mysql-errors.ts toStatementTimeout words it */
+  const readEndedOn =
+    (slowOn: FakeServer) =>
+    async (s: FakeSession): Promise<FakeServer> => {
+      if (s.server === slowOn)
+        throw new DependencyUnavailableError(
+          'node',
+          'ER_STATEMENT_TIMEOUT (1969): the server ended the statement',
+          {
+            endedAtTimeLimit: true,
+          },
+        );
+      return s.server;
+    };
+
+  it('passes that read to the master and stays admitted for the others, said once a minute', async () => {
+    const warnings: string[] = [];
+    const logger: Logger = {
+      ...silentLogger,
+      warn: (_fields: Record<string, unknown>, msg: string) => warnings.push(msg),
+      child: () => logger,
+    };
+    const { router, tick, replica, master, where } = setup(undefined, { logger });
+    await tick();
+    for (let i = 0; i < 3; i++) {
+      const read = await router.read('s1', {}, readEndedOn(replica));
+      expect([read.readFrom, read.value]).toEqual(['master', master]);
+    }
+    // before: excluded as if unreachable, every read going to the master until its next probe
+    expect(router.status()[0]!.replicas[0]!.state).toBe('admitted');
+    expect(await where()).toBe('replica');
+    expect(warnings.filter((w) => w.includes('statement time limit'))).toHaveLength(1);
+  });
+});
+
 describe('shard router: a replica whose replication stopped on an error', () => {
   const DUPLICATE = "replication stopped: SQL thread error 1062: Duplicate entry 't-1' for key 'PRIMARY'";
 

@@ -98,6 +98,8 @@ interface ReplicaEntry<S extends NodeSession> extends MasterEntry<S> {
   diverged: boolean;
   /** "lacks the schema" at most once a minute: said on a read, which may come thousands a second */
   schemaWarnings: WarnLimiter;
+  /** "ended a read at its time limit", as rarely */
+  timeLimitWarnings: WarnLimiter;
 }
 
 interface ShardEntry<S extends NodeSession> {
@@ -162,7 +164,7 @@ const AHEAD_OF_MASTER =
   "replica has applied transactions the shard's master does not have (its GTID position is ahead of the master's, or names a server the master's binlog does not hold): it does not replicate from this master; excluded";
 /** how long past `ryw_timeout_ms` a read waits for a replica's answer before reading the master */
 const RYW_WAIT_MARGIN_MS = 100;
-/** a replica lacking the schema: one warning a minute (with how many it stands for) */
+/** a replica lacking the schema, or ending reads at its time limit: one warning a minute (with how many it stands for) */
 const SCHEMA_WARN_EVERY_MS = 60_000;
 /**
  * how long a `master-else-replica` read (a token's member check, a login) waits for the master
@@ -430,7 +432,10 @@ export class ShardRouter<S extends NodeSession> {
 
   /**
    * A replica that cannot be reached is excluded at once and the read goes to the master. One
-   * that answered without the schema the read needs (`answered`) is not excluded. One
+   * that answered without the schema the read needs (`answered`) is not excluded, nor one that
+   * ended the read at its own statement time limit (`endedAtTimeLimit`: it serves other reads;
+   * its breaker counts the slowness; before, one such read excluded it for every read until its
+   * next probe). One
    * this instance's pool has no connection for (`busy`: every connection in use and the queue
    * full, this instance's own burst) is not: that read goes to the master, the next may use it.
    */
@@ -450,6 +455,13 @@ export class ShardRouter<S extends NodeSession> {
         replica.schemaWarnings.warn(
           { replica: replica.name, err: error.message },
           'replica lacks the schema; reading from master',
+        );
+        return NOT_REACHED;
+      }
+      if (error.endedAtTimeLimit) {
+        replica.timeLimitWarnings.warn(
+          { replica: replica.name, err: error.message },
+          'replica ended a read at its statement time limit (max_statement_time); reading from master',
         );
         return NOT_REACHED;
       }
@@ -726,6 +738,8 @@ export class ShardRouter<S extends NodeSession> {
         // judged again against a new master
         diverged: (sameMaster && kept?.diverged) || false,
         schemaWarnings: kept?.schemaWarnings ?? new WarnLimiter(this.logger, SCHEMA_WARN_EVERY_MS, this.now),
+        timeLimitWarnings:
+          kept?.timeLimitWarnings ?? new WarnLimiter(this.logger, SCHEMA_WARN_EVERY_MS, this.now),
       };
     });
     return {
