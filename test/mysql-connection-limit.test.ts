@@ -72,13 +72,28 @@ describe('a server refusing connections for its limit', () => {
     const results = await Promise.allSettled(Array.from({ length: 6 }, () => node.run(sleepRead(0.3))));
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
     expect(failed).toEqual([]);
-    const [pool] = nodes.stats();
-    expect(pool!.inUse + pool!.idle).toBeLessThanOrEqual(2);
     // the hold ends: the pool tries its size again (refused again, held again), and still answers
     await new Promise((r) => setTimeout(r, HOLD_AT_REFUSAL_MS + 200));
     const again = await Promise.allSettled(Array.from({ length: 4 }, () => node.run(sleepRead(0.1))));
     expect(again.filter((r) => r.status === 'rejected')).toEqual([]);
     await nodes.close();
+  });
+
+  it('a call held at a refusal waits for a busy pool as long as the caller allows (then busy, not counted)', async () => {
+    const nodes = nodeSet();
+    const node = acquire(nodes);
+    const holding = [node.run(sleepRead(3)), node.run(sleepRead(3))];
+    try {
+      // both connections busy for 3 s; the third call is refused a connection and held
+      await new Promise((r) => setTimeout(r, 300));
+      const failed = await node.run(sleepRead(0), { acquireWithinMs: 500 }).catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(DependencyUnavailableError);
+      // before: the 2 s of a new connection's wait, past a breaker's call timeout
+      expect(failed).toMatchObject({ busy: true, reason: 'no free connection within 500 ms' });
+    } finally {
+      await Promise.allSettled(holding);
+      await nodes.close();
+    }
   });
 
   it('with no connection of its own, the refusal is the node unavailability (not busy)', async () => {
@@ -142,8 +157,10 @@ describe('a server refusing connections for its limit', () => {
       );
       expect(rows).toHaveLength(1);
       expect(Number((rows as { y: unknown }[])[0]!.y)).not.toBe(2001);
-      // the borrowed connection went back to the pool and serves
-      await expect(node.run(sleepRead(0))).resolves.toBeTruthy();
+      // the borrowed connection went back to the pool, which serves: none is left in use
+      const both = await Promise.allSettled([node.run(sleepRead(0.2)), node.run(sleepRead(0.2))]);
+      expect(both.filter((r) => r.status === 'rejected')).toEqual([]);
+      expect(nodes.stats()[0]).toMatchObject({ inUse: 0 });
     } finally {
       locker.destroy();
       await nodes.close();

@@ -92,9 +92,10 @@ export const HOLD_AT_REFUSAL_MS = 2000;
 /** refusals one wait for a connection lives through (each holds the pool at what it has) */
 const REFUSALS_PER_WAIT = 3;
 
-/** the parts of mysql2's callback pool this adapter reads (and, holding at a refusal, sets) */
+/** the parts of mysql2's callback pool this adapter reads */
 interface PoolInternals {
   config?: { connectionLimit?: number };
+  on?: (event: 'release', listener: () => void) => void;
   _allConnections?: { length: number; get(i: number): unknown };
   _freeConnections?: { length: number };
   _connectionQueue?: { length: number };
@@ -106,18 +107,24 @@ function internalsOf(pool: Pool): PoolInternals | undefined {
 }
 
 /**
- * the pool's connections through their handshake and not failed since (one still in its
- * handshake may be refused as well: not counted)
+ * the pool's connections through their handshake and not failed since (`live`), and those still
+ * in their handshake (`connecting`: may yet be refused too)
  */
-function liveConnections(inner: PoolInternals): number {
+function connectionsOf(inner: PoolInternals): { live: number; connecting: number } {
   const all = inner._allConnections;
   let live = 0;
+  let connecting = 0;
   for (let i = 0; all && i < all.length; i++) {
     const c = all.get(i) as { authorized?: boolean; _fatalError?: unknown } | undefined;
-    if (c?.authorized === true && !c._fatalError) live++;
+    if (!c || c._fatalError) continue;
+    if (c.authorized === true) live++;
+    else connecting++;
   }
-  return live;
+  return { live, connecting };
 }
+
+/** how often a call refused while the pool's first connections are in their handshake looks again */
+const HANDSHAKE_POLL_MS = 10;
 
 /** a pooled connection was found gone before anything of the call could apply: run it again */
 class StaleConnection extends Error {}
@@ -141,10 +148,14 @@ class MysqlNode implements SqlNode<MysqlSession> {
   private flavourGone: { connection: PoolConnection; fail: (error: unknown) => void } | undefined;
   /** per physical connection: its drizzle handle and prepared statements (gone with it) */
   private readonly statements = new WeakMap<Connection, SqlContext>();
-  /** the pool's configured size, which a hold at a refusal lowers for a while (holdAtLive) */
-  private readonly connectionLimit: number | undefined;
-  /** ends the hold at the pool's live connections (holdAtLive) */
+  /**
+   * until when (performance.now()) the pool holds at the connections it has (holdAtLive): calls
+   * that find none free wait in `heldWaiters`, and no new connection is tried
+   */
+  private holdUntil = 0;
   private holdTimer: ReturnType<typeof setTimeout> | undefined;
+  /** calls waiting, during a hold, for a connection to be released: woken one per release */
+  private readonly heldWaiters: (() => void)[] = [];
 
   constructor(
     readonly key: string,
@@ -158,7 +169,9 @@ class MysqlNode implements SqlNode<MysqlSession> {
     private readonly shares: ConnectionShares,
     private readonly logger: Logger,
   ) {
-    this.connectionLimit = internalsOf(pool)?.config?.connectionLimit;
+    // mysql2 emits `release` when a connection goes back to its free list (no caller queued in
+    // mysql2 itself for it): the first call waiting through a hold takes it
+    internalsOf(pool)?.on?.('release', () => this.heldWaiters.shift()?.());
   }
 
   /**
@@ -336,7 +349,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
     let queued = this.poolFull();
     const startedAt = performance.now();
     // `withinMs` bounds a wait for a busy pool only: a new connection's is the node's to answer
-    const timeoutMs = queued ? this.busyWaitMs(withinMs) : this.acquireTimeoutMs;
+    let timeoutMs = queued ? this.busyWaitMs(withinMs) : this.acquireTimeoutMs;
     return new Promise((resolve, reject) => {
       let settled = false;
       const fail = (error: Error) => {
@@ -348,19 +361,31 @@ class MysqlNode implements SqlNode<MysqlSession> {
       };
       // the time this process did not run is given back (stall-watch.ts): after a freeze, a
       // wait for a connection must not end as `dependency_busy` before the pool had its turn
-      const cancelTimer = stallAwareTimeout(
-        () =>
-          fail(
-            new DependencyUnavailableError(
-              this.key,
-              `no free connection within ${Math.round(timeoutMs)} ms`,
-              {
-                busy: queued,
-              },
+      const arm = (ms: number) =>
+        stallAwareTimeout(
+          () =>
+            fail(
+              new DependencyUnavailableError(
+                this.key,
+                `no free connection within ${Math.round(timeoutMs)} ms`,
+                {
+                  busy: queued,
+                },
+              ),
             ),
-          ),
-        timeoutMs,
-      );
+          ms,
+        );
+      let cancelTimer = arm(timeoutMs);
+      /** from now on a wait for a busy pool: bounded by `withinMs` from the start, as one */
+      const nowQueued = () => {
+        if (queued) return;
+        queued = true;
+        const busyWait = this.busyWaitMs(withinMs);
+        if (busyWait >= timeoutMs) return;
+        timeoutMs = busyWait;
+        cancelTimer();
+        cancelTimer = arm(Math.max(0, busyWait - (performance.now() - startedAt)));
+      };
       // given up on while the node made a new connection: the node's failure, unless the call
       // waited longer for its tenant's share than the node had to connect (it was granted one
       // late in its time: a slow connect on a loaded box then says little of the node)
@@ -375,7 +400,15 @@ class MysqlNode implements SqlNode<MysqlSession> {
         );
       signal?.addEventListener('abort', onAbort, { once: true });
       let refusals = 0;
-      const ask = () =>
+      const ask = (): void => {
+        if (settled) return;
+        // holding and none free: wait for a release, without a connection the server refuses
+        if (this.holding() && !this.hasFree()) {
+          nowQueued();
+          // a wake-up that finds this call settled passes to the next waiter
+          this.heldWaiters.push(() => (settled ? this.heldWaiters.shift()?.() : ask()));
+          return;
+        }
         this.pool.getConnection().then(
           (connection) => {
             if (settled) return connection.release();
@@ -386,8 +419,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
           },
           (error: unknown) => {
             if (settled) return;
-            if (queueFull(error)) {
-              fail(
+            if (queueFull(error))
+              return fail(
                 new DependencyUnavailableError(
                   this.key,
                   'every connection is in use and the queue for one is full',
@@ -396,52 +429,73 @@ class MysqlNode implements SqlNode<MysqlSession> {
                   },
                 ),
               );
-            } else if (
-              isConnectionLimit(error) &&
-              ++refusals <= REFUSALS_PER_WAIT &&
-              this.holdAtLive(error)
-            ) {
-              // wait, within the time left, for one of the pool's connections
-              queued = true;
-              ask();
-            } else fail(toUnavailable(this.key, error));
+            if (!isConnectionLimit(error) || ++refusals > REFUSALS_PER_WAIT)
+              return fail(toUnavailable(this.key, error));
+            const inner = internalsOf(this.pool);
+            const { live, connecting } = inner ? connectionsOf(inner) : { live: 0, connecting: 0 };
+            if (live > 0) {
+              this.holdAtLive(error, live);
+              return ask();
+            }
+            // the pool's first connections still in their handshake (a burst on an empty pool:
+            // the refusal can come before their OKs): looked at again shortly, none tried
+            if (connecting > 0)
+              return void setTimeout(() => awaitHandshakes(error), HANDSHAKE_POLL_MS).unref?.();
+            fail(toUnavailable(this.key, error));
           },
         );
+      };
+      /** refused while others were in their handshake: hold once one is live, fail once none is left */
+      const awaitHandshakes = (error: unknown): void => {
+        if (settled) return;
+        const inner = internalsOf(this.pool);
+        const { live, connecting } = inner ? connectionsOf(inner) : { live: 0, connecting: 0 };
+        if (live > 0) {
+          this.holdAtLive(error, live);
+          return ask();
+        }
+        if (connecting > 0) return void setTimeout(() => awaitHandshakes(error), HANDSHAKE_POLL_MS).unref?.();
+        fail(toUnavailable(this.key, error));
+      };
       ask();
     });
   }
 
   /**
    * The server refused a new connection for its limit on connections (`isConnectionLimit`:
-   * `max_connections`, `max_user_connections`, the account's own). When the pool has connections
-   * that answer, it holds at them for HOLD_AT_REFUSAL_MS (mysql2's limit set to their number) and
-   * callers wait for one as for a busy pool (`busy`: not counted by the breaker), instead of each
-   * trying a connection the server refuses and failing. Before, an outside check with
-   * `max_connections` at what was in use saw writes refused and the master's breaker opened
-   * (api-2: 113 answered, 772 × 503) while its 3 live connections answered. False when the pool
-   * has none: then the node cannot be used, and the refusal counts as its failure.
+   * `max_connections`, `max_user_connections`, the account's own) while the pool has `live`
+   * connections that answer: for HOLD_AT_REFUSAL_MS the pool tries no new connection, and calls
+   * that find none free wait for one to be released (`heldWaiters`), as for a busy pool (`busy`:
+   * not counted by the breaker), instead of each trying a connection the server refuses and
+   * failing. Before, an outside check with `max_connections` at what was in use saw writes
+   * refused and the master's breaker opened (api-2: 113 answered, 772 × 503) while its 3 live
+   * connections answered. A pool with none counts the refusal as the node's failure (acquire).
+   * When the hold ends, every waiter asks again (a new connection may be tried).
    */
-  private holdAtLive(error: unknown): boolean {
-    const inner = internalsOf(this.pool);
-    const full = this.connectionLimit;
-    if (!inner?.config || full === undefined) return false;
-    const live = liveConnections(inner);
-    if (live === 0) return false;
-    if (this.holdTimer === undefined) {
+  private holdAtLive(error: unknown, live: number): void {
+    if (!this.holding()) {
       const e = error as { code?: string; message?: string };
       this.logger.warn(
         { node: this.key, connections: live, err: `${e.code ?? 'refused'}: ${e.message ?? ''}` },
         `the server refuses more connections: the pool holds at its ${live} for ${HOLD_AT_REFUSAL_MS} ms (calls wait for one of them)`,
       );
     }
-    inner.config.connectionLimit = Math.min(live, inner.config.connectionLimit ?? full);
+    this.holdUntil = performance.now() + HOLD_AT_REFUSAL_MS;
     clearTimeout(this.holdTimer);
     this.holdTimer = setTimeout(() => {
       this.holdTimer = undefined;
-      if (inner.config) inner.config.connectionLimit = full;
+      for (const wake of this.heldWaiters.splice(0)) wake();
     }, HOLD_AT_REFUSAL_MS);
     this.holdTimer.unref?.();
-    return true;
+  }
+
+  private holding(): boolean {
+    return performance.now() < this.holdUntil;
+  }
+
+  /** a connection is free in the pool now: getConnection hands it over without connecting */
+  hasFree(): boolean {
+    return (internalsOf(this.pool)?._freeConnections?.length ?? 0) > 0;
   }
 
   /** every connection of the pool is in use: a caller now waits for one to be released */
@@ -452,7 +506,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
     const free = inner?._freeConnections?.length;
     // mysql2 internals renamed: taken as not full (the wait then counts against the node, as before)
     if (limit === undefined || all === undefined || free === undefined) return false;
-    return all >= limit && free === 0;
+    return free === 0 && (all >= limit || this.holding());
   }
 
   private detectFlavour(connection: PoolConnection): Promise<ServerFlavour> {
@@ -839,9 +893,10 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
     let ended = false;
     const kill = async (): Promise<KillReport> => {
       const own = await createConnection(this.connectionOptions(spec)).catch(async (error: unknown) => {
-        const pool = this.holders.get(key)?.node.pool;
-        if (!pool || !isConnectionLimit(error)) throw error;
-        const borrowed = await pool.getConnection();
+        const node = this.holders.get(key)?.node;
+        // only one free now: waiting would queue the kill behind the calls it should stop
+        if (!node || !isConnectionLimit(error) || !node.hasFree()) throw error;
+        const borrowed = await node.pool.getConnection();
         if (ended) {
           // came after the deadline: not used
           borrowed.release();
