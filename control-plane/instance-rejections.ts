@@ -16,6 +16,8 @@ export interface ConfigHealthAnswer {
   connected?: boolean;
   disconnectedSince?: string | null;
   rejected?: Rejected[];
+  /** the values the process applies (config-health.ts), compared with etcd's (applied-differences.ts) */
+  applied?: Record<string, unknown>;
 }
 
 /** `url`'s own `/health/config` answer within 1 s; undefined when it gives none (or not a 2xx) */
@@ -34,11 +36,18 @@ export async function configHealthOf(url: string): Promise<ConfigHealthAnswer | 
 }
 
 export async function instanceRejections(urls: string[]): Promise<Map<string, Rejected[]>> {
-  const answers = await Promise.all(
-    urls.map(async (url) => {
-      const rejected = (await configHealthOf(url))?.rejected;
-      return Array.isArray(rejected) ? ([url, rejected] as const) : undefined;
-    }),
+  return rejectionsOf(await instanceConfigs(urls));
+}
+
+/** each url's `/health/config` answer, all asked at once; the ones that gave none left out */
+export async function instanceConfigs(urls: string[]): Promise<Map<string, ConfigHealthAnswer>> {
+  const answers = await Promise.all(urls.map(async (url) => [url, await configHealthOf(url)] as const));
+  return new Map(answers.flatMap(([url, a]) => (a ? [[url, a] as const] : [])));
+}
+
+/** the rejected keys of each answer that lists them (keyed by url) */
+export function rejectionsOf(configs: Map<string, ConfigHealthAnswer>): Map<string, Rejected[]> {
+  return new Map(
+    [...configs].flatMap(([url, a]) => (Array.isArray(a.rejected) ? [[url, a.rejected] as const] : [])),
   );
-  return new Map(answers.filter((a) => a !== undefined));
 }

@@ -7,9 +7,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createEtcdClient } from '../src/config/etcd-client.js';
 import { INSTANCES } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
-import { deleteShardUnderTenant, etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
+import { deleteShardUnderTenant, ETCD_ENDPOINT, etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
 import { uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -21,6 +22,14 @@ afterAll(() => {
   if (before === undefined) etcdDel(KEY);
   else etcdPut(KEY, before);
 });
+
+/** a breaker setting of `kind` an instance enforces (a Redis or RabbitMQ kind listed once used) */
+async function breakerSetting(base: string, kind: string, setting: string): Promise<number | undefined> {
+  const body = (await (await fetch(`${base}/health/config`)).json()) as {
+    applied: { breakers: Record<string, Record<string, number>> };
+  };
+  return body.applied.breakers[kind]?.[setting];
+}
 
 /** the mysql-master breakers' failure_threshold an instance enforces */
 async function enforced(base: string): Promise<number | undefined> {
@@ -81,11 +90,78 @@ describe('shardgate-ctl while a key is rejected', () => {
       expect(['default', 'built-in']).toContain(v.source);
       const text = ctl(['breakers', 'get', 'rabbitmq']);
       expect(text.stdout).toContain(
-        `; etcd holds "abc" at ${key}, which the instances reject, with no good value left in etcd's history)`,
+        `; etcd holds "abc" at ${key}, which the instances reject, with no good value left in etcd's history`,
       );
     } finally {
       if (saved === undefined) etcdDel(key);
       else etcdPut(key, saved);
+    }
+  });
+
+  it('after a compaction took the last good value from etcd, breakers get and status show what the instances keep, not the next key down', async () => {
+    // an outside check: `breakers get` and `status` printed 2000 while every process enforced 250
+    const key = 'breakers/rabbitmq/failure_threshold';
+    const saved = etcdGet(key);
+    const client = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+    const kept = 7; // neither the built-in default (5) nor the stack's breakers/default value
+    try {
+      etcdPut(key, String(kept));
+      await waitFor(
+        async () => (await breakerSetting(INSTANCES[0]!, 'rabbitmq', 'failure_threshold')) === kept,
+        { timeoutMs: 2000, what: `the instances to apply ${kept}` },
+      );
+      etcdPut(key, 'abc');
+      await waitFor(
+        async () => {
+          const rejected = await Promise.all(
+            INSTANCES.map(async (base) =>
+              (
+                (await (await fetch(`${base}/health/config`)).json()) as { rejected: { key: string }[] }
+              ).rejected.some((r) => r.key === key),
+            ),
+          );
+          return rejected.every(Boolean);
+        },
+        { timeoutMs: 2000, what: 'the instances to reject "abc"' },
+      );
+      const { header } = await client.get('/').exec();
+      await client.kv.compact({ revision: header.revision });
+      for (const base of INSTANCES)
+        expect(await breakerSetting(base, 'rabbitmq', 'failure_threshold')).toBe(kept);
+
+      const json = ctl(['breakers', 'get', 'rabbitmq', '--json']);
+      expect(json.code, json.stderr).toBe(0);
+      const v = JSON.parse(json.stdout).rabbitmq.failure_threshold as {
+        ignored?: unknown;
+        enforced?: { value: number; by: string[] }[];
+      };
+      expect(v.ignored).toEqual({ key, value: 'abc' });
+      expect(v.enforced).toEqual([{ value: kept, by: ['api-1', 'api-2'] }]);
+      // before: the next key down's value, with nothing saying the instances enforce another
+      const text = ctl(['breakers', 'get', 'rabbitmq']);
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `failure_threshold +${kept} .*the running instances enforce ${kept} \\(api-1, api-2\\), kept from before`,
+        ),
+      );
+      const status = ctl(['status', '--json']);
+      expect(status.code, status.stderr).toBe(0);
+      const differences = (
+        JSON.parse(status.stdout) as {
+          appliedDifferences: { setting: string; enforced: { value: string; by: string[] }[] }[];
+        }
+      ).appliedDifferences.find((d) => d.setting === 'breakers.rabbitmq.failure_threshold');
+      expect(differences?.enforced[0]).toMatchObject({ value: String(kept) });
+      expect(differences?.enforced[0]?.by.slice(0, 2)).toEqual(['api-1', 'api-2']);
+      expect(ctl(['status']).stdout).toMatch(
+        new RegExp(
+          `! breakers\\.rabbitmq\\.failure_threshold: api-1, api-2.* enforce ${kept}, where etcd's keys give`,
+        ),
+      );
+    } finally {
+      if (saved === undefined) etcdDel(key);
+      else etcdPut(key, saved);
+      client.close();
     }
   });
 

@@ -18,6 +18,7 @@ import {
 } from '../../src/config/schema.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { instanceConfigs } from '../instance-rejections.js';
 import { type PrefixRead, readPrefix } from '../prefix-read.js';
 import { settingNumber } from '../setting-number.js';
 import { stateInForce } from '../state-in-force.js';
@@ -51,6 +52,12 @@ interface InForce {
    * `value` comes from further down the chain
    */
   ignored?: { key: string; value: string };
+  /**
+   * with `ignored`: what the registered instances enforce, each value with the instances that do
+   * (from their /health/config). They kept the value they had when the key went bad, which etcd
+   * no longer holds; `value` is what an instance started now would use
+   */
+  enforced?: { value: number; by: string[] }[];
 }
 
 /** The value of `setting` in force for `scope` in `read` (see the top of this file). */
@@ -94,7 +101,7 @@ const describeSource = (f: InForce, setting: string) =>
 export async function getBreakers(ctx: CtlContext, kind: string | undefined, opts: { json?: boolean }) {
   const scopes = kind ? [parseScope(kind)] : [...BREAKER_KINDS];
   const read = await readPrefix(ctx);
-  const { entries, restored } = await stateInForce(ctx, read);
+  const { entries, restored, state } = await stateInForce(ctx, read);
   const effective = { ...read, entries };
   const setting = (scope: Scope, name: BreakerSettingName): InForce => {
     const f = inForce(effective, scope, name);
@@ -103,11 +110,15 @@ export async function getBreakers(ctx: CtlContext, kind: string | undefined, opt
     const shown = ignored ? { ...f, ignored } : f;
     return restored.has(key) ? { ...shown, rejected: read.entries.get(key) } : shown;
   };
-  const view = Object.fromEntries(
+  const view: Record<string, Record<string, InForce>> = Object.fromEntries(
     scopes.map((scope) => [
       scope,
       Object.fromEntries(BREAKER_SETTINGS.map((name) => [name, setting(scope, name)])),
     ]),
+  );
+  await addEnforced(
+    view,
+    [...state.snapshot.instances].map(([id, i]) => ({ id, url: i.url })),
   );
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
   for (const [scope, settings] of Object.entries(view)) {
@@ -118,10 +129,47 @@ export async function getBreakers(ctx: CtlContext, kind: string | undefined, opt
           `etcd holds ${JSON.stringify(v.ignored.value.slice(0, 40))} at ${v.ignored.key}, which the instances reject, with no good value left in etcd's history`,
         v.rejected !== undefined &&
           `its last good value: etcd holds ${JSON.stringify(v.rejected.slice(0, 40))}, which the instances reject`,
+        v.enforced &&
+          (v.enforced.length === 0
+            ? 'no registered instance says what it enforces'
+            : `the running instances enforce ${v.enforced.map((e) => `${e.value} (${e.by.join(', ')})`).join(', ')}, kept from before; an instance started now would use ${v.value}`),
       ].filter(Boolean);
       const note = notes.map((n) => `; ${n}`).join('');
-      ctx.out(`  ${name.padEnd(20)} ${String(v.value).padEnd(8)} (${v.source}${note})`);
+      // in force is what the running instances enforce, when they all say the same
+      const shown = v.enforced?.length === 1 ? v.enforced[0]!.value : v.value;
+      ctx.out(`  ${name.padEnd(20)} ${String(shown).padEnd(8)} (${v.source}${note})`);
     }
+  }
+}
+
+/**
+ * For each setting whose more specific key is rejected with no good value left in etcd's history
+ * (`ignored`), what the registered instances enforce: the value they kept (applied-differences.ts).
+ * Asks the instances only then; a `default` scope has no value of its own in an instance.
+ */
+async function addEnforced(
+  view: Record<string, Record<string, InForce>>,
+  instances: { id: string; url: string }[],
+): Promise<void> {
+  const wanted = Object.entries(view).flatMap(([scope, settings]) =>
+    scope === 'default'
+      ? []
+      : Object.entries(settings)
+          .filter(([, v]) => v.ignored)
+          .map(([name, v]) => ({ scope, name, v })),
+  );
+  if (wanted.length === 0) return;
+  const configs = await instanceConfigs(instances.map((i) => i.url));
+  for (const { scope, name, v } of wanted) {
+    const by = new Map<number, string[]>();
+    for (const { id, url } of instances) {
+      const breakers = configs.get(url)?.applied?.breakers as
+        | Record<string, Record<string, unknown>>
+        | undefined;
+      const value = breakers?.[scope]?.[name];
+      if (typeof value === 'number') by.set(value, [...(by.get(value) ?? []), id]);
+    }
+    v.enforced = [...by].map(([value, ids]) => ({ value, by: ids }));
   }
 }
 

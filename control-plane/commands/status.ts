@@ -9,12 +9,13 @@
  */
 
 import { topology } from '../../stack/topology.js';
+import { appliedDifferences, differenceLine } from '../applied-differences.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { EtcdUnreachableError } from '../ctl-errors.js';
 import { breakerTrouble } from '../instance-breakers.js';
 import { readiness } from '../instance-readiness.js';
-import { instanceRejections } from '../instance-rejections.js';
+import { instanceConfigs, rejectionsOf } from '../instance-rejections.js';
 import { serverStateWord } from '../lb/haproxy-runtime.js';
 import { haproxyView } from '../lb/haproxy-view.js';
 import { type PrefixRead, readPrefix } from '../prefix-read.js';
@@ -80,16 +81,18 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       ctx.warn(`SHARDGATE_WORKER_URLS: ${url} is API instance ${id}, not an email worker; left out`);
   }
   const workers = { ...listed, urls: listed.urls.filter((url) => !instanceByUrl.has(url)) };
-  const [live, ready, rejections, found, troubled, workerRejections, workerTrouble] = await Promise.all([
+  const [live, ready, configs, found, troubled, workerConfigs, workerTrouble] = await Promise.all([
     liveReplication(urls),
     readiness(urls),
-    instanceRejections(urls),
+    instanceConfigs(urls),
     haproxyView(socket, topology.haproxy.backend, snap),
     breakerTrouble([...snap.instances].map(([id, info]) => ({ id, url: info.url }))),
     // a worker answering /health/config is answering; its breakers as the instances'
-    instanceRejections(workers.urls),
+    instanceConfigs(workers.urls),
     breakerTrouble(workers.urls.map((url) => ({ id: url, url }))),
   ]);
+  const rejections = rejectionsOf(configs);
+  const workerRejections = rejectionsOf(workerConfigs);
   // no socket at the default path: not HAProxy's host; at a path set on purpose: a problem to say
   const haproxy =
     found ??
@@ -168,6 +171,23 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
           workerRejections.get(url)?.filter((r) => !ownRejection.has(`${r.key}\n${r.reason}`)) ?? null,
       })),
     workerOpenBreakers: workerTrouble,
+    /**
+     * settings an instance or worker enforces with another value than etcd's keys give
+     * (applied-differences.ts): a rejected key whose last good value was compacted away
+     */
+    appliedDifferences: appliedDifferences(
+      {
+        breakers: snap.breakers,
+        cache: snap.cache,
+        replication: snap.replication,
+        mail: snap.mail,
+        cors: snap.cors,
+      },
+      new Map([
+        ...[...snap.instances].map(([id, i]) => [id, configs.get(i.url)?.applied] as const),
+        ...workers.urls.map((url) => [`worker ${url}`, workerConfigs.get(url)?.applied] as const),
+      ]),
+    ),
   };
   if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
   ctx.out(
@@ -224,6 +244,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     ctx.out(
       `  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: its calls are refused at once`,
     );
+  for (const d of view.appliedDifferences) ctx.out(`  ! ${oneLine(differenceLine(d))}`);
   ctx.out('instances:');
   if (view.instances.length === 0) ctx.out('  none registered');
   const instanceLines = alignColumns(
