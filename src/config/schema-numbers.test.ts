@@ -38,6 +38,14 @@ describe('a plain number in etcd', () => {
         });
   });
 
+  it('names the range for a number of any length (309 digits and more read as Infinity)', () => {
+    for (const digits of [20, 308, 309, 400])
+      expect(parseConfigKey('breakers/redis/call_timeout_ms', '1'.padEnd(digits, '0'))).toMatchObject({
+        ok: false,
+        reason: expect.stringMatching(/must be a whole number from 1 to 600000$/),
+      });
+  });
+
   it('takes true and false with the same blanks only', () => {
     expect(parseConfigKey('cache/enabled', 'false\n')).toMatchObject({ ok: true, parsed: { value: false } });
     expect(parseConfigKey('cache/enabled', '\uFEFFfalse').ok).toBe(false);

@@ -185,17 +185,21 @@ const blanksTrimmed = z.string().transform((s) => s.replace(/^[ \t\r\n]+|[ \t\r\
  */
 const intText = (min: number, max: number) => {
   const range = `must be a whole number from ${min} to ${max}`;
-  return blanksTrimmed
-    .pipe(
-      z
-        .string()
-        .regex(
-          /^(0|[1-9][0-9]*)$/,
-          `${range}, written as plain decimal digits (no sign, point, exponent or leading zero)`,
-        ),
-    )
-    .transform(Number)
-    .pipe(z.number().int(range).min(min, range).max(max, range));
+  return (
+    blanksTrimmed
+      .pipe(
+        z
+          .string()
+          .regex(
+            /^(0|[1-9][0-9]*)$/,
+            `${range}, written as plain decimal digits (no sign, point, exponent or leading zero)`,
+          ),
+      )
+      // 309 digits and more read as Infinity, which z.number() calls "not a number": kept finite, so
+      // the range is what the message names (an outside check got "received Infinity")
+      .transform((text) => Math.min(Number(text), Number.MAX_VALUE))
+      .pipe(z.number().int(range).min(min, range).max(max, range))
+  );
 };
 
 /** each breaker setting's bounds, inclusive (the schema and the CLI's help come from here) */
