@@ -30,3 +30,15 @@ export function terminalSafe(text: string): string {
 export function oneLine(text: string): string {
   return terminalSafe(text).replace(/[\n\t]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/** at most this many characters of an operator's value in a listing (`clipped`) */
+export const SHOWN_CHARS = 300;
+
+/**
+ * `text` cut to `max` characters, saying how long it was: a rejected value can be as long as
+ * etcd takes (an outside check: a 1 MB tenant name printed a 1,000,316-byte line in `tenants
+ * list`, 2 MB in `tenants show`). For display only; `etcdctl get` gives the whole value.
+ */
+export function clipped(text: string, max = SHOWN_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}

@@ -637,6 +637,34 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
     }
   });
 
+  it('cuts a rejected entry’s long value and name in list and show, saying how long they are', () => {
+    // an outside check: a 1 MB name printed a 1,000,316-byte line, 2 MB in show
+    const id = unique('longname');
+    const name = 'n'.repeat(50_000);
+    const raw = JSON.stringify({ shard: 'shard-1', status: 'active', name });
+    put(`tenants/${id}`, raw);
+    try {
+      const text = ctl(['tenants', 'list']);
+      expect(text.code, text.stderr).toBe(0);
+      const line = text.stdout.split('\n').find((l) => l.startsWith(`${id} `)) ?? '';
+      expect(line.length).toBeGreaterThan(0);
+      expect(line.length).toBeLessThan(1000);
+      expect(line).toContain('… (50000 characters)');
+      const show = ctl(['tenants', 'show', id]);
+      expect(show.code, show.stderr).toBe(0);
+      expect(show.stdout.length).toBeLessThan(2000);
+      expect(show.stdout).toContain(`… (${raw.length} characters)`);
+      const json = JSON.parse(ctl(['tenants', 'show', id, '--json']).stdout) as {
+        value: string;
+        valueLength: number;
+      };
+      expect(json.valueLength).toBe(raw.length);
+      expect(json.value.length).toBeLessThan(400);
+    } finally {
+      cleanUp(`tenants/${id}`);
+    }
+  });
+
   it('never prints an escape sequence it read from etcd: list, show, status and --json quote it', () => {
     // anyone who may write etcd can put ESC into a key or a value; a terminal would run it
     const key = `${unique('esc')}\x1b[31mX`;

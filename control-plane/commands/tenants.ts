@@ -38,7 +38,7 @@ import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type RemovalRecord, readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
 import { stateInForce } from '../state-in-force.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
-import { oneLine } from '../terminal-safe.js';
+import { clipped, oneLine, SHOWN_CHARS } from '../terminal-safe.js';
 import { unknownTenant } from '../unknown-tenant.js';
 import { writeKeys } from '../write-keys.js';
 
@@ -406,9 +406,25 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   }
 }
 
+/**
+ * A row as the listings show it: a rejected entry's value, name and problem `clipped` (a valid
+ * name is at most 100 characters); `valueLength` says how long the value is when it was cut.
+ */
+function shownRow(row: TenantRow): TenantRow & { valueLength?: number } {
+  if (!row.problem) return row;
+  const long = row.value !== undefined && row.value.length > SHOWN_CHARS;
+  return {
+    ...row,
+    ...(row.name === undefined ? {} : { name: clipped(row.name) }),
+    problem: clipped(row.problem),
+    ...(row.value === undefined ? {} : { value: clipped(row.value) }),
+    ...(long ? { valueLength: row.value!.length } : {}),
+  };
+}
+
 export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
-  const rows = tenantRows(read, (await stateInForce(ctx, read)).state);
+  const rows = tenantRows(read, (await stateInForce(ctx, read)).state).map(shownRow);
   if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
   if (rows.length === 0) return ctx.out('no tenants');
   const table = rows.map((r) => [
@@ -432,8 +448,9 @@ export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Pr
 
 export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
-  const row = tenantRows(read, (await stateInForce(ctx, read)).state).find((r) => r.id === id);
-  if (!row) throw unknownTenant(id);
+  const found = tenantRows(read, (await stateInForce(ctx, read)).state).find((r) => r.id === id);
+  if (!found) throw unknownTenant(id);
+  const row = shownRow(found);
   const shard = (row.problem && !row.lastGood) || !row.shard ? undefined : state(read).shards.get(row.shard);
   const record = await readMoveRecord(ctx, id).catch((error: Error) => ({ problem: error.message }));
   const move = record && {
