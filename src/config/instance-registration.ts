@@ -8,9 +8,12 @@
  * `passwordEnv` it lacks, its own SHARDGATE_DB_HOSTS), so `tenants delete-rows` refuses while one
  * names the id.
  * Failure mode: a lost lease (etcd down longer than the TTL) is replaced by a new one, retried
- * with backoff; the API keeps serving meanwhile.
+ * with backoff; the API keeps serving meanwhile. A key deleted while its lease lives (an
+ * operator's `etcdctl del`) is put back at once: its own watch sees the delete. Before, it stayed
+ * away until the next config change, and meanwhile `status` listed the instance as not
+ * registered while it served, and the other instances took its idempotency claims for gone.
  */
-import { type Etcd3, EtcdLeaseInvalidError, type Lease } from 'etcd3';
+import { type Etcd3, EtcdLeaseInvalidError, type Lease, type Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 
@@ -69,6 +72,8 @@ export class InstanceRegistration {
   private stopped = false;
   private writing: Promise<void> = Promise.resolve();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** the watch of the instance's own key (a delete puts it back), once the first write started */
+  private watching: Promise<Watcher | undefined> | undefined;
 
   private readonly warnings: WarnLimiter;
 
@@ -89,7 +94,38 @@ export class InstanceRegistration {
     if (configRevision === this.revision && same && this.lease) return;
     this.revision = configRevision;
     this.rejectedTenants = [...rejectedTenants];
+    this.watching ??= this.watchOwnKey();
     this.writing = this.writing.then(() => this.write()).catch(() => {});
+  }
+
+  /**
+   * Puts the key back when it is deleted while this instance runs. A delete that comes with the
+   * lease's end (expired, revoked) is put back too: under the new lease the `lost` handler makes.
+   * A watch that cannot be made is retried by etcd3's watch manager on its own.
+   */
+  private watchOwnKey(): Promise<Watcher | undefined> {
+    return this.opts.client
+      .watch()
+      .key(this.key)
+      .create()
+      .then((watcher) => {
+        watcher.on('delete', () => {
+          if (this.stopped) return;
+          this.opts.logger.warn(
+            { key: this.key },
+            'instance registration deleted from etcd while this instance runs; registering again',
+          );
+          this.writing = this.writing.then(() => this.write()).catch(() => {});
+        });
+        // etcd3 reconnects the watch itself; an error here is only reported
+        watcher.on('error', () => {});
+        return watcher;
+      })
+      .catch((error: unknown) => {
+        this.warnings.warn({ err: String(error) }, 'could not watch the instance registration key');
+        this.watching = undefined;
+        return undefined;
+      });
   }
 
   private async write(): Promise<void> {
@@ -136,6 +172,7 @@ export class InstanceRegistration {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    await (await this.watching)?.cancel().catch(() => {});
     await this.writing;
     const lease = this.lease;
     this.lease = undefined;

@@ -1,0 +1,58 @@
+/**
+ * An instance's registration (src/config/instance-registration.ts) against the local stack's
+ * etcd, under a prefix of this test's own: a key an operator deletes while the instance runs is
+ * put back (an outside check saw it stay away until the next config change, `status` listing the
+ * instance as not registered while it served); a stopped instance's key stays gone.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createEtcdClient } from '../src/config/etcd-client.js';
+import { InstanceRegistration } from '../src/config/instance-registration.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { ETCD_ENDPOINT } from './helpers/etcd.js';
+import { waitFor } from './helpers/wait-for.js';
+
+const PREFIX = `/shardgate-registration-test-${randomBytes(4).toString('hex')}/`;
+const KEY = `${PREFIX}instances/reg-1`;
+const client = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+
+afterAll(async () => {
+  await client.delete().prefix(PREFIX).exec();
+  client.close();
+});
+
+const registered = async () => {
+  const raw = await client.get(KEY).string();
+  return raw === null ? undefined : (JSON.parse(raw) as { configRevision: number });
+};
+
+describe('an instance registration', () => {
+  it('is put back when deleted while the instance runs, and stays gone once it stopped', async () => {
+    const registration = new InstanceRegistration({
+      client,
+      prefix: PREFIX,
+      instanceId: 'reg-1',
+      url: 'http://127.0.0.1:1',
+      logger: silentLogger,
+    });
+    try {
+      registration.update(7);
+      await waitFor(async () => (await registered())?.configRevision === 7, {
+        timeoutMs: 3000,
+        what: 'the registration',
+      });
+      for (let i = 0; i < 2; i++) {
+        await client.delete().key(KEY).exec();
+        await waitFor(async () => (await registered())?.configRevision === 7, {
+          timeoutMs: 3000,
+          what: `the registration put back after delete ${i + 1}`,
+        });
+      }
+    } finally {
+      await registration.stop();
+    }
+    expect(await registered()).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await registered()).toBeUndefined();
+  });
+});
