@@ -21,11 +21,15 @@
  * A call that meets one where nothing listens goes on to the next (createEtcdClient: nothing of it
  * was sent, so `retries: 0` still never repeats a write), and one live endpoint is enough; a call
  * may still meet a frozen one and wait out its deadline.
+ *
+ * etcd that answers and refuses the credentials (SHARDGATE_ETCD_USERNAME / _PASSWORD) or a role's
+ * permission is reachable: a UserError (exit 1) naming it, `etcd refused: authentication …`
+ * (etcd-dial.ts etcdRefusal).
  */
 import type { Etcd3 } from 'etcd3';
 import { createEtcdClient, isConnectFailure } from '../src/config/etcd-client.js';
 import { routeGrpcLog } from '../src/config/grpc-log.js';
-import { type Env, EnvError, parseEnvOf } from '../src/env.js';
+import { type Env, EnvError, etcdCredentials, parseEnvOf } from '../src/env.js';
 import { EtcdUnreachableError, UserError } from './ctl-errors.js';
 import { NOT_CONNECTED_REASONS } from './errno-reason.js';
 import { DIAL_TIMEOUT_MS, dialEtcd, etcdFailureReason, etcdRefusal } from './etcd-dial.js';
@@ -38,6 +42,8 @@ import { terminalSafe } from './terminal-safe.js';
 export const CTL_ENV = [
   'SHARDGATE_ETCD_ENDPOINTS',
   'SHARDGATE_ETCD_PREFIX',
+  'SHARDGATE_ETCD_USERNAME',
+  'SHARDGATE_ETCD_PASSWORD',
   'SHARDGATE_DB_USER',
   'SHARDGATE_DB_PASSWORD',
   'SHARDGATE_DB_HOSTS',
@@ -84,7 +90,12 @@ export function createCtlContext(): CtlContext {
     new EtcdUnreachableError(`etcd unreachable at ${endpoints.join(',')}: ${reason}`);
   // gRPC's own stderr lines would add to the command's one line of its own (grpc-log.ts)
   routeGrpcLog(undefined);
-  const etcd = createEtcdClient({ endpoints, callTimeoutMs: CALL_TIMEOUT_MS, retries: 0 });
+  const etcd = createEtcdClient({
+    endpoints,
+    callTimeoutMs: CALL_TIMEOUT_MS,
+    retries: 0,
+    auth: etcdCredentials(env),
+  });
   let dialed: Promise<void> | undefined;
   const dial = async () => {
     const reason = await dialEtcd(endpoints, DIAL_TIMEOUT_MS);

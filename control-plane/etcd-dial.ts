@@ -5,6 +5,7 @@
  */
 import { type ClientHttp2Session, connect } from 'node:http2';
 import { GRPCDeadlineExceededError } from 'etcd3';
+import { etcdAuthRefusal } from '../src/config/etcd-auth-refusal.js';
 import { errnoReason } from './errno-reason.js';
 
 /** how long the first call waits for an endpoint to answer at all (etcdctl's --dial-timeout default) */
@@ -88,9 +89,14 @@ export function etcdFailureReason(error: unknown, timeoutMs: number): string {
 /**
  * etcd answered and refused the request itself (it is reachable): a one-line user error, or
  * undefined for a failure to reach it. A request over etcd's `--max-request-bytes` (a
- * `config apply` of thousands of long values) was reported as "etcd unreachable", exit 2.
+ * `config apply` of thousands of long values) was reported as "etcd unreachable", exit 2, and so
+ * was a refusal of the etcd credentials ("etcdserver: user name is empty" with etcd's auth
+ * enabled): that one names the variables to set (etcd-auth-refusal.ts). etcd checks a request's
+ * permission before applying any of it: a refused write wrote nothing.
  */
 export function etcdRefusal(error: unknown): string | undefined {
+  const refused = etcdAuthRefusal(error);
+  if (refused) return refused;
   const message = error instanceof Error ? error.message : String(error);
   if (/request is too large/.test(message))
     return 'etcd refused the request as larger than its --max-request-bytes (1.5 MiB unless set); nothing was written: write it in parts (config apply: split the file)';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EnvError, parseEnv, parseEnvOf, reachableHost } from './env.js';
+import { EnvError, etcdCredentials, parseEnv, parseEnvOf, reachableHost } from './env.js';
 
 describe('parseEnv', () => {
   it('fills the defaults of CONTRACT.md §3', () => {
@@ -138,6 +138,42 @@ describe('SHARDGATE_JWT_SECRET_ACCEPTED (the other secret of a rotation)', () =>
       expect(error).toBeInstanceOf(EnvError);
       expect((error as Error).message).not.toContain(secret);
     }
+  });
+});
+
+describe('etcd credentials', () => {
+  const password = 'sekret-etcd-password';
+
+  it('are both or neither; empty is unset', () => {
+    expect(etcdCredentials(parseEnv({}))).toBeUndefined();
+    expect(
+      etcdCredentials(parseEnv({ SHARDGATE_ETCD_USERNAME: '', SHARDGATE_ETCD_PASSWORD: '' })),
+    ).toBeUndefined();
+    expect(
+      etcdCredentials(parseEnv({ SHARDGATE_ETCD_USERNAME: 'sg-api', SHARDGATE_ETCD_PASSWORD: password })),
+    ).toEqual({ username: 'sg-api', password });
+  });
+
+  it.each([
+    [{ SHARDGATE_ETCD_USERNAME: 'sg-api' }, 'SHARDGATE_ETCD_PASSWORD: SHARDGATE_ETCD_USERNAME is set'],
+    [
+      { SHARDGATE_ETCD_USERNAME: 'sg-api', SHARDGATE_ETCD_PASSWORD: '' },
+      'SHARDGATE_ETCD_PASSWORD: SHARDGATE_ETCD_USERNAME is set',
+    ],
+    [{ SHARDGATE_ETCD_PASSWORD: password }, 'SHARDGATE_ETCD_USERNAME: SHARDGATE_ETCD_PASSWORD is set'],
+  ])('stop the process at start when one is missing, naming it (%j)', (source, line) => {
+    const names = ['SHARDGATE_ETCD_USERNAME', 'SHARDGATE_ETCD_PASSWORD'] as const;
+    for (const parse of [() => parseEnv(source), () => parseEnvOf(source, names)]) {
+      expect(parse).toThrow(EnvError);
+      expect(parse).toThrow(
+        new RegExp(`^missing environment variable ${line} \\(etcd credentials are both or neither\\)$`),
+      );
+      expect(parse).not.toThrow(password);
+    }
+  });
+
+  it('are not checked by a process that reads neither', () => {
+    expect(() => parseEnvOf({ SHARDGATE_ETCD_USERNAME: 'sg-api' }, ['SHARDGATE_ETCD_PREFIX'])).not.toThrow();
   });
 });
 

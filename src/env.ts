@@ -70,9 +70,18 @@ export const envSchema = z.object({
   /** `embedded` (no external services) is announced by the contract but not built yet */
   SHARDGATE_MODE: z.enum(['cluster']).default('cluster'),
   SHARDGATE_INSTANCE_ID: z.string().regex(INSTANCE_ID_PATTERN).optional(),
-  SHARDGATE_ETCD_ENDPOINTS: urlListOf('etcd authentication is not taken from the URL').default([
-    'http://127.0.0.1:2379',
-  ]),
+  SHARDGATE_ETCD_ENDPOINTS: urlListOf(
+    'set SHARDGATE_ETCD_USERNAME and SHARDGATE_ETCD_PASSWORD for etcd authentication',
+  ).default(['http://127.0.0.1:2379']),
+  /**
+   * the etcd user every etcd call of the process authenticates as (etcd3's `auth` option; its
+   * roles must grant what the process reads and writes: docs/configuration.md, "etcd
+   * authentication"). Both or neither (checked in checkAcrossVariables); empty is unset (`${X:-}`
+   * in a compose file). Neither: calls carry no token, which an etcd with auth enabled refuses
+   * ("user name is empty"). The password is never logged or repeated in an error.
+   */
+  SHARDGATE_ETCD_USERNAME: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  SHARDGATE_ETCD_PASSWORD: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   SHARDGATE_ETCD_PREFIX: z
     .string()
     .regex(/^\/(.+\/)?$/, 'must start and end with "/"')
@@ -168,7 +177,7 @@ export function parseEnv(
 ): Env {
   const r = envSchema.safeParse(source);
   if (!r.success) throw firstIssue(r.error);
-  checkAcrossVariables(r.data);
+  checkAcrossVariables(r.data, () => true);
   for (const name of require) {
     if (r.data[name] !== undefined) continue;
     const hint = REQUIRED_HINTS[name];
@@ -189,16 +198,28 @@ export function parseEnvOf<K extends keyof Env>(
   const mask: Partial<Record<keyof Env, true>> = Object.fromEntries(names.map((n) => [n, true]));
   const r = envSchema.pick(mask).safeParse(source);
   if (!r.success) throw firstIssue(r.error);
-  checkAcrossVariables(r.data);
+  checkAcrossVariables(r.data, (name) => mask[name] === true);
   return r.data as unknown as Pick<Env, K>;
 }
 
 /**
  * What no single variable's schema can say (a refinement of the object would keep `pick` from
- * working for parseEnvOf). A secret accepted beside itself would make a rotation look configured
- * while nothing but the one secret is accepted: the operator meant another value.
+ * working for parseEnvOf); `parsed` says which variables were read. A secret accepted beside
+ * itself would make a rotation look configured while nothing but the one secret is accepted: the
+ * operator meant another value. An etcd user without a password (or the reverse) would start a
+ * process that authenticates as nobody and is refused at its first etcd call, or not at all
+ * while etcd's auth is off: stopped at start, naming the one missing.
  */
-function checkAcrossVariables(env: Partial<Env>): void {
+function checkAcrossVariables(env: Partial<Env>, parsed: (name: keyof Env) => boolean): void {
+  if (parsed('SHARDGATE_ETCD_USERNAME') && parsed('SHARDGATE_ETCD_PASSWORD')) {
+    const user = env.SHARDGATE_ETCD_USERNAME !== undefined;
+    if (user !== (env.SHARDGATE_ETCD_PASSWORD !== undefined))
+      throw new EnvError(
+        user
+          ? 'missing environment variable SHARDGATE_ETCD_PASSWORD: SHARDGATE_ETCD_USERNAME is set (etcd credentials are both or neither)'
+          : 'missing environment variable SHARDGATE_ETCD_USERNAME: SHARDGATE_ETCD_PASSWORD is set (etcd credentials are both or neither)',
+      );
+  }
   if (
     env.SHARDGATE_JWT_SECRET_ACCEPTED !== undefined &&
     env.SHARDGATE_JWT_SECRET_ACCEPTED === env.SHARDGATE_JWT_SECRET
@@ -211,6 +232,14 @@ function checkAcrossVariables(env: Partial<Env>): void {
 function firstIssue(error: z.ZodError): EnvError {
   const issue = error.issues[0]!;
   return new EnvError(`invalid environment variable ${String(issue.path[0])}: ${issue.message}`);
+}
+
+/** the etcd user and password of createEtcdClient's `auth`, or undefined when neither is set */
+export function etcdCredentials(
+  env: Pick<Env, 'SHARDGATE_ETCD_USERNAME' | 'SHARDGATE_ETCD_PASSWORD'>,
+): { username: string; password: string } | undefined {
+  const { SHARDGATE_ETCD_USERNAME: username, SHARDGATE_ETCD_PASSWORD: password } = env;
+  return username !== undefined && password !== undefined ? { username, password } : undefined;
 }
 
 /**

@@ -27,9 +27,16 @@
  * A unary call to an etcd that takes TCP connections but never answers (SIGSTOPped) waits in gRPC's
  * connect phase until its deadline; the CLI dials first with a budget of its own
  * (control-plane/ctl-context.ts).
+ *
+ * `auth` (SHARDGATE_ETCD_USERNAME / _PASSWORD, env.ts etcdCredentials): etcd3 exchanges them for
+ * a token before the first call and sends it with every call and stream; etcd3's gaps there
+ * (etcd with auth off, a JWT token stale after an auth change, a watch stream's stale token) are
+ * filled by etcd-token-refresh.ts. A refusal of the credentials or of a role's permission is
+ * named by etcd-auth-refusal.ts. Without `auth` every call goes without a token.
  */
 import { ConsecutiveBreaker, circuitBreaker, ExponentialBackoff, handleWhen, retry, wrap } from 'cockatiel';
 import { Etcd3, GRPCUnavailableError, type IOptions, isRecoverableError } from 'etcd3';
+import { installTokenRefresh, isTokenToRenew } from './etcd-token-refresh.js';
 
 /** the first and the longest wait between two reconnects, of gRPC and of a watch (ms) */
 export const RECONNECT_INITIAL_MS = 100;
@@ -46,6 +53,8 @@ export interface EtcdClientOptions {
    * failure on one endpoint moving on to the next is not one (isConnectFailure)
    */
   retries?: number;
+  /** the etcd user to authenticate as (etcd's auth enabled); absent: calls carry no token */
+  auth?: { username: string; password: string };
 }
 
 /**
@@ -59,9 +68,23 @@ export function isConnectFailure(error: unknown): boolean {
   return error instanceof GRPCUnavailableError && /\bNo connection established\b/.test(error.message);
 }
 
-export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 }: EtcdClientOptions): Etcd3 {
-  return new Etcd3({
+export function createEtcdClient({
+  endpoints,
+  callTimeoutMs = 3000,
+  retries = 1,
+  auth,
+}: EtcdClientOptions): Etcd3 {
+  // a call refused for a stale token (or none) is made once more with a new one (etcd-token-refresh.ts):
+  // etcd refused it before applying anything. The token is dropped before that attempt
+  let dropToken = () => {};
+  const staleToken = retry(
+    handleWhen((error) => isTokenToRenew(error.message)),
+    { maxAttempts: auth ? 1 : 0 },
+  );
+  staleToken.onRetry(() => dropToken());
+  const client = new Etcd3({
     hosts: endpoints,
+    ...(auth ? { auth: { username: auth.username, password: auth.password } } : {}),
     grpcOptions: {
       // etcd refuses pings more often than its --grpc-keepalive-min-time (5 s by default) with
       // GOAWAY "too_many_pings"; 6 s + 2 s timeout notices a dead peer within ~8 s
@@ -82,11 +105,12 @@ export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 
           halfOpenAfter: RECONNECT_MAX_MS,
           breaker: new ConsecutiveBreaker(3),
         }),
-      // outermost `retries`; within each of those 1 + `retries` tries, a connect failure moves on
+      // outermost the one retry of a stale token (with `auth` only), then `retries`; within each of those 1 + `retries` tries, a connect failure moves on
       // to the next endpoint, endpoints.length attempts at most (etcd3 shares one shuffle across a
       // call's attempts: with `retries` 0 and no host breaker open, each endpoint once). Each
       // attempt has a deadline of its own (defaultCallOptions is asked again)
       global: wrap(
+        staleToken,
         retry(handleWhen(isRecoverableError), { maxAttempts: retries }),
         retry(handleWhen(isConnectFailure), { maxAttempts: endpoints.length - 1 }),
       ),
@@ -97,4 +121,6 @@ export function createEtcdClient({ endpoints, callTimeoutMs = 3000, retries = 1 
       }) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
     },
   });
+  if (auth) dropToken = installTokenRefresh(client);
+  return client;
 }

@@ -7,6 +7,11 @@
  *   stays false (so `/health/ready` answers 503) until a first read succeeds.
  * - etcd lost later: the last good snapshot stays in force; status reports `connected: false`
  *   and the error; etcd3 re-establishes the watch stream from the last revision it saw.
+ * - etcd refuses the read or the watch for its authentication or a role's permission (auth
+ *   enabled, SHARDGATE_ETCD_USERNAME / _PASSWORD unset or wrong): as unreachable (retried, last
+ *   good config), but the log line and `lastError` say `etcd refused: …` and what to set
+ *   (etcd-auth-refusal.ts), not "etcd unreachable". A watch already open when auth was enabled
+ *   goes on delivering: only a read or a new watch meets the refusal.
  * - watch cancelled (compaction of the revision it would resume from, or any server-side
  *   cancel): close it, re-read the whole prefix and re-watch from the new revision.
  * - a key invalid at the first read: a running instance keeps the last good value of a key that
@@ -23,6 +28,7 @@ import { ConfigNotifier } from './config-notifier.js';
 import { type ConfigSnapshot, foldChanges, type RawEvent } from './config-state.js';
 import { configValueText } from './config-value-text.js';
 import type { DbHostPolicy } from './db-hosts.js';
+import { etcdAuthRefusal } from './etcd-auth-refusal.js';
 import {
   applyRestorePlan,
   type Entry,
@@ -287,10 +293,11 @@ export class EtcdConfigStore implements ConfigStore {
    * (the watch's reconnects fail every few hundred ms, alternating between two messages).
    */
   private markDisconnected(error: unknown): void {
-    const message = error instanceof Error ? error.message : String(error);
+    const refused = etcdAuthRefusal(error);
+    const message = refused ?? (error instanceof Error ? error.message : String(error));
     this.disconnectWarnings.warn(
-      { err: message, loaded: this.notifier.loaded },
-      'etcd unreachable; serving last good config',
+      { err: error instanceof Error ? error.message : String(error), loaded: this.notifier.loaded },
+      `${refused ?? 'etcd unreachable'}; serving last good config`,
     );
     // the outage's start, not its latest retry; before the first connection there is none
     if (this.notifier.connected) this.notifier.disconnectedSince = new Date().toISOString();

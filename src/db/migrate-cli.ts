@@ -16,7 +16,7 @@
  * SHARDGATE_DB_HOSTS is refused before anything runs (nothing migrated), as is an invalid value.
  *
  * Exit codes: 0 done; 1 a shard failed, the shard config is invalid or the arguments are wrong;
- * 2 etcd unreachable. Every failure prints ONE line naming what failed (one per failed shard).
+ * 2 etcd unreachable (1 when it refuses the etcd credentials). Every failure prints ONE line naming what failed (one per failed shard).
  */
 
 import { connect, type Socket } from 'node:net';
@@ -25,9 +25,10 @@ import { migrate } from 'drizzle-orm/mysql2/migrator';
 import { type Connection, type ConnectionOptions, createConnection } from 'mysql2/promise';
 import { configValueText } from '../config/config-value-text.js';
 import { refusedServers } from '../config/db-hosts.js';
+import { etcdAuthRefusal } from '../config/etcd-auth-refusal.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
-import { EnvError, parseEnv } from '../env.js';
+import { type Env, EnvError, etcdCredentials, parseEnv } from '../env.js';
 import { watchLiveness } from './liveness-watch.js';
 import { findMigrationsFolder } from './migrations-folder.js';
 import { parseShardArgs } from './parse-shard-args.js';
@@ -50,18 +51,24 @@ function migrationsFolder(): string {
   return folder;
 }
 
+/**
+ * The shards in etcd (exit 2 when etcd cannot be reached; 1, naming it, when it refuses the
+ * credentials or the read: etcd-auth-refusal.ts)
+ */
 async function readShards(
-  endpoints: string[],
-  prefix: string,
+  env: Env,
   named: Set<string> | undefined,
 ): Promise<Map<string, ShardConfig | undefined>> {
-  const etcd = createEtcdClient({ endpoints, retries: 0 });
+  const { SHARDGATE_ETCD_ENDPOINTS: endpoints, SHARDGATE_ETCD_PREFIX: prefix } = env;
+  const etcd = createEtcdClient({ endpoints, retries: 0, auth: etcdCredentials(env) });
   try {
     const raw = await etcd
       .getAll()
       .prefix(`${prefix}shards/`)
       .buffers()
       .catch((error: unknown) => {
+        const refused = etcdAuthRefusal(error);
+        if (refused) throw new CliError(refused, 1);
         throw new CliError(`etcd unreachable at ${endpoints.join(',')}: ${(error as Error).message}`, 2);
       });
     // undefined: in etcd but not named by --shard
@@ -230,7 +237,7 @@ async function main(): Promise<void> {
   if (!args.ok) throw new CliError(args.reason, 1);
   const named = args.named;
   const folder = migrationsFolder();
-  const shards = await readShards(env.SHARDGATE_ETCD_ENDPOINTS, env.SHARDGATE_ETCD_PREFIX, named);
+  const shards = await readShards(env, named);
   const sorted = [...shards].sort(([a], [b]) => a.localeCompare(b));
   const ordered = sorted.flatMap(([id, shard]) => (shard ? [[id, shard] as const] : []));
   const skipped = sorted.flatMap(([id, shard]) => (shard ? [] : [id]));

@@ -12,7 +12,7 @@ import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { routeGrpcLog } from '../config/grpc-log.js';
 import { shardPassword } from '../db/shard-password.js';
-import { EnvError, parseEnv } from '../env.js';
+import { EnvError, etcdCredentials, parseEnv } from '../env.js';
 import { AmqpConnection } from '../mail/amqp-connection.js';
 import { MailConsumer } from '../mail/mail-consumer.js';
 import { OutboxRelay } from '../mail/outbox-relay.js';
@@ -43,7 +43,7 @@ const env = loadEnv();
 const id = `${env.SHARDGATE_INSTANCE_ID ?? hostname()}-worker`;
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id } });
 routeGrpcLog(logger);
-const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
+const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS, auth: etcdCredentials(env) });
 const config = new EtcdConfigStore({
   client: etcd,
   prefix: env.SHARDGATE_ETCD_PREFIX,

@@ -22,7 +22,7 @@ import { InstanceRegistration } from '../config/instance-registration.js';
 import { INSTANCE_ID_PATTERN, tenantCacheEpochKey } from '../config/schema.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
-import { EnvError, parseEnv, reachableHost } from '../env.js';
+import { EnvError, etcdCredentials, parseEnv, reachableHost } from '../env.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
@@ -65,7 +65,7 @@ if (!INSTANCE_ID_PATTERN.test(instanceId)) {
 const startedAt = new Date().toISOString();
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
 routeGrpcLog(logger);
-const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS });
+const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS, auth: etcdCredentials(env) });
 const config = new EtcdConfigStore({
   client: etcd,
   prefix: env.SHARDGATE_ETCD_PREFIX,
