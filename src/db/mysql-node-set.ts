@@ -452,10 +452,9 @@ class MysqlNode implements SqlNode<MysqlSession> {
         const { live, connecting } = inner ? connectionsOf(inner) : { live: 0, connecting: 0 };
         if (live > 0) {
           this.holdAtLive(error, live);
-          return ask();
-        }
-        if (connecting > 0) return void setTimeout(() => awaitHandshakes(error), HANDSHAKE_POLL_MS).unref?.();
-        fail(toUnavailable(this.key, error));
+          ask();
+        } else if (connecting > 0) setTimeout(() => awaitHandshakes(error), HANDSHAKE_POLL_MS).unref?.();
+        else fail(toUnavailable(this.key, error));
       };
       ask();
     });
