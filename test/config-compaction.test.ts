@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { EtcdConfigStore } from '../src/config/etcd-config-store.js';
-import { silentLogger } from '../src/observability/logger.js';
+import { recordingLogger } from '../src/testing/recording-logger.js';
 import { topology } from '../stack/topology.js';
 import { ETCD_ENDPOINT } from './helpers/etcd.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -54,10 +54,11 @@ const r = relay();
 // a bind failure fails the file here, instead of an unhandled `error` event
 await new Promise<void>((listening, failed) => r.server.once('listening', listening).once('error', failed));
 const viaRelay = createEtcdClient({ endpoints: [`http://${topology.host}:${RELAY_PORT}`] });
+const log = recordingLogger();
 const store = new EtcdConfigStore({
   client: viaRelay,
   prefix: PREFIX,
-  logger: silentLogger,
+  logger: log.logger,
   retryMaxMs: 500,
 });
 
@@ -92,6 +93,12 @@ describe('config store after a compaction', () => {
     await waitFor(
       () => store.current().cache.ttlSeconds === 13 && store.current().replication.maxLagSeconds === 9,
       { timeoutMs: 15_000, intervalMs: 100, what: 'the store to catch up after the compaction' },
+    );
+    // the log says what happened, though etcd 3.4 gives no reason (before: "Watcher canceled: ")
+    const cancelled = log.lines.find((l) => l.msg === 'etcd watch cancelled; re-reading the prefix');
+    expect(cancelled?.obj).toMatchObject({ err: expect.stringMatching(/compacted/) });
+    expect((cancelled?.obj as { lastSeenRevision: number }).lastSeenRevision).toBeLessThan(
+      Number(last.header.revision),
     );
     // and it keeps watching afterwards
     await direct.put(`${PREFIX}cache/ttl_seconds`).value('14').exec();

@@ -193,7 +193,10 @@ export class EtcdConfigStore implements ConfigStore {
     watcher.on('connected', () => this.markConnected());
     watcher.on('error', (error: unknown) => {
       // A cancelled watch (typically: its resume revision was compacted) cannot resume; start over.
-      this.logger.warn({ err: String(error) }, 'etcd watch cancelled; re-reading the prefix');
+      this.logger.warn(
+        { err: watchCancelReason(error), lastSeenRevision: this.etcdRevision },
+        'etcd watch cancelled; re-reading the prefix',
+      );
       if (this.watcher === watcher && !this.closed) {
         this.watcher = undefined; // already cancelled by etcd: nothing to cancel
         void this.sync(this.retryInitialMs);
@@ -352,4 +355,16 @@ export class EtcdConfigStore implements ConfigStore {
   private relative(kv: IKeyValue): string {
     return kv.key.toString('utf8').slice(this.prefix.length);
   }
+}
+
+/**
+ * Why etcd cancelled a watch, for the log: etcd3 words it "Watcher canceled: <etcd's reason>",
+ * and etcd 3.4 gives no reason for the most common cause, a resume revision compacted away (an
+ * outside check's log read `Error: Watcher canceled: ` and nothing more).
+ */
+export function watchCancelReason(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return /^Watcher canceled:\s*$/.test(text)
+    ? 'etcd gave no reason (it gives none when the revision the watch resumes from was compacted)'
+    : text;
 }
