@@ -7,10 +7,6 @@
  *   rows they return (no gap locks), and a plain SELECT sees the latest committed rows.
  * - `innodb_lock_wait_timeout = 1`: a statement waiting on a row lock fails fast with a SQL
  *   error (not a breaker failure).
- * - `lock_wait_timeout = 1`: so does one waiting on a table's metadata lock (an `ALTER TABLE
- *   outbox` queued behind an open transaction makes every later statement on the table wait;
- *   also ER_LOCK_WAIT_TIMEOUT). The server's default is a day: a statement the breaker gave up
- *   on went on waiting on the server, its connection held, until the lock came.
  * - the pinned `sql_mode` (db/session-sql-mode.ts): mysql2 escapes values with backslashes,
  *   which a server with `NO_BACKSLASH_ESCAPES` would not read as escapes.
  * A connection on which either SET fails is destroyed: whatever was queued behind it fails (a
@@ -62,9 +58,8 @@ export function createOutboxPool({
     const destroyOnError = (error: unknown) => {
       if (error) connection.destroy();
     };
-    const lockWait = Math.max(1, Math.floor(lockWaitTimeoutSeconds));
     connection.query(
-      `${SET_SESSION_SQL_MODE}, innodb_lock_wait_timeout = ${lockWait}, lock_wait_timeout = ${lockWait}`,
+      `${SET_SESSION_SQL_MODE}, innodb_lock_wait_timeout = ${Math.max(1, Math.floor(lockWaitTimeoutSeconds))}`,
       destroyOnError,
     );
     connection.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', destroyOnError);
