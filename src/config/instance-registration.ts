@@ -172,7 +172,9 @@ export class InstanceRegistration {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    await (await this.watching)?.cancel().catch(() => {});
+    // not awaited: a watch made while etcd was unreachable settles only once etcd answers (a
+    // review: stop() hung past the 15 s shutdown deadline); cancelled whenever it does
+    void this.watching?.then((watcher) => watcher?.cancel().catch(() => {}));
     await this.writing;
     const lease = this.lease;
     this.lease = undefined;
