@@ -96,6 +96,30 @@ describe('a server refusing connections for its limit', () => {
     }
   });
 
+  it('ends a hold whose connections were all lost: the waiting call gets a new one', async () => {
+    // a review: nothing released during the hold, and the waiter timed out as busy while the
+    // server accepted connections again
+    const nodes = nodeSet();
+    const node = acquire(nodes);
+    const sleepers = [node.run(sleepRead(5)), node.run(sleepRead(5))].map((p) => p.catch((e: unknown) => e));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const waiting = node.run(sleepRead(0)).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 200)); // refused, held
+      const threads = await rootQuery<{ ID: number }>(
+        master.port,
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND INFO LIKE 'SELECT SLEEP(5)%'",
+        [user],
+      );
+      expect(threads).toHaveLength(2);
+      for (const { ID } of threads) await rootQuery(master.port, 'KILL CONNECTION ?', [ID]);
+      expect(await waiting).not.toBeInstanceOf(Error);
+    } finally {
+      await Promise.all(sleepers);
+      await nodes.close();
+    }
+  });
+
   it('with no connection of its own, the refusal is the node unavailability (not busy)', async () => {
     const held: Connection[] = [];
     try {

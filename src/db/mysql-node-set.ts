@@ -94,7 +94,7 @@ const REFUSALS_PER_WAIT = 3;
 
 /** the parts of mysql2's callback pool this adapter reads */
 interface PoolInternals {
-  config?: { connectionLimit?: number };
+  config?: { connectionLimit?: number; queueLimit?: number };
   on?: (event: 'release', listener: () => void) => void;
   _allConnections?: { length: number; get(i: number): unknown };
   _freeConnections?: { length: number };
@@ -125,6 +125,8 @@ function connectionsOf(inner: PoolInternals): { live: number; connecting: number
 
 /** how often a call refused while the pool's first connections are in their handshake looks again */
 const HANDSHAKE_POLL_MS = 10;
+/** how often a hold looks whether its pool still has a live connection (MysqlNode.holdAtLive) */
+const HOLD_WATCH_MS = 100;
 
 /** a pooled connection was found gone before anything of the call could apply: run it again */
 class StaleConnection extends Error {}
@@ -154,8 +156,14 @@ class MysqlNode implements SqlNode<MysqlSession> {
    */
   private holdUntil = 0;
   private holdTimer: ReturnType<typeof setTimeout> | undefined;
-  /** calls waiting, during a hold, for a connection to be released: woken one per release */
-  private readonly heldWaiters: (() => void)[] = [];
+  /** ends the hold early once the pool has no live connection left (nothing would wake its waiters) */
+  private holdWatch: ReturnType<typeof setInterval> | undefined;
+  /**
+   * calls waiting, during a hold, for a connection to be released: woken one per release (a
+   * waiter answers false when its call settled meanwhile, and the next is woken), all when the
+   * hold ends
+   */
+  private readonly heldWaiters: (() => boolean)[] = [];
 
   constructor(
     readonly key: string,
@@ -171,7 +179,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
   ) {
     // mysql2 emits `release` when a connection goes back to its free list (no caller queued in
     // mysql2 itself for it): the first call waiting through a hold takes it
-    internalsOf(pool)?.on?.('release', () => this.heldWaiters.shift()?.());
+    internalsOf(pool)?.on?.('release', () => this.wakeOne());
   }
 
   /**
@@ -405,8 +413,24 @@ class MysqlNode implements SqlNode<MysqlSession> {
         // holding and none free: wait for a release, without a connection the server refuses
         if (this.holding() && !this.hasFree()) {
           nowQueued();
-          // a wake-up that finds this call settled passes to the next waiter
-          this.heldWaiters.push(() => (settled ? this.heldWaiters.shift()?.() : ask()));
+          // as mysql2's own queue is bounded (`queueLimit`)
+          if (this.heldWaiters.length >= (internalsOf(this.pool)?.config?.queueLimit ?? 100)) {
+            fail(
+              new DependencyUnavailableError(
+                this.key,
+                'every connection is in use and the queue for one is full',
+                {
+                  busy: true,
+                },
+              ),
+            );
+            return;
+          }
+          this.heldWaiters.push(() => {
+            if (settled) return false;
+            ask();
+            return true;
+          });
           return;
         }
         this.pool.getConnection().then(
@@ -481,11 +505,33 @@ class MysqlNode implements SqlNode<MysqlSession> {
     }
     this.holdUntil = performance.now() + HOLD_AT_REFUSAL_MS;
     clearTimeout(this.holdTimer);
-    this.holdTimer = setTimeout(() => {
-      this.holdTimer = undefined;
-      for (const wake of this.heldWaiters.splice(0)) wake();
-    }, HOLD_AT_REFUSAL_MS);
+    this.holdTimer = setTimeout(() => this.endHold(), HOLD_AT_REFUSAL_MS);
     this.holdTimer.unref?.();
+    // a connection destroyed during the hold (a lost one, an abandoned write's) releases nothing:
+    // with none live left, the waiters would only time out as busy while the server may accept
+    // new connections again, or be down (a review)
+    this.holdWatch ??= setInterval(() => {
+      const inner = internalsOf(this.pool);
+      if (!inner || connectionsOf(inner).live === 0) this.endHold();
+    }, HOLD_WATCH_MS);
+    this.holdWatch.unref?.();
+  }
+
+  /** the hold is over: every waiter asks again (a new connection may be tried) */
+  private endHold(): void {
+    // before the waiters ask: a timer may fire a little before `holdUntil` (a review: waiters
+    // woken then found the hold still on and waited again, with nothing left to wake them)
+    this.holdUntil = 0;
+    clearTimeout(this.holdTimer);
+    clearInterval(this.holdWatch);
+    this.holdTimer = undefined;
+    this.holdWatch = undefined;
+    for (const wake of this.heldWaiters.splice(0)) wake();
+  }
+
+  /** a connection was released during a hold: the first waiter whose call still waits takes it */
+  private wakeOne(): void {
+    for (let wake = this.heldWaiters.shift(); wake; wake = this.heldWaiters.shift()) if (wake()) return;
   }
 
   private holding(): boolean {
