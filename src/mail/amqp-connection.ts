@@ -21,6 +21,7 @@
  */
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Logger } from '../observability/logger.js';
+import { WarnLimiter } from '../observability/warn-limiter.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { CallTimeoutError, DependencyError } from '../resilience/errors.js';
 import { declareMailTopology } from './amqp-topology.js';
@@ -44,6 +45,8 @@ export class AmqpConnection {
   private side: ConfirmChannel | undefined;
   private opening: Promise<ConfirmChannel> | undefined;
   private closed = false;
+  /** "could not be opened", at most once per 30 s while it lasts */
+  private readonly openFailures: WarnLimiter;
   private readonly listeners = new Set<(ch: ConfirmChannel) => void>();
   /** the logger, its lines naming the connection when it has a name */
   private readonly log: Logger;
@@ -59,6 +62,7 @@ export class AmqpConnection {
     },
   ) {
     this.log = opts.name === undefined ? opts.logger : opts.logger.child({ connection: opts.name });
+    this.openFailures = new WarnLimiter(this.log, 30_000);
   }
 
   /** called with the consumer channel of every new connection (consumers re-subscribe on reconnect) */
@@ -113,9 +117,28 @@ export class AmqpConnection {
 
   channel(): Promise<ConfirmChannel> {
     if (this.confirm) return Promise.resolve(this.confirm);
-    this.opening ??= this.open().finally(() => {
-      this.opening = undefined;
-    });
+    this.opening ??= this.open()
+      .then(
+        (ch) => {
+          if (this.openFailures.warned)
+            this.log.info({ unlogged: this.openFailures.reset() }, 'amqp connection opened again');
+          return ch;
+        },
+        (error: unknown) => {
+          // retried at every call (the relay polls, the consumer re-subscribes): at most one line
+          // per 30 s. Before, a connection the broker refused (a vhost's connection limit) wrote
+          // nothing while deliveries stood still (an outside check)
+          if (!this.closed)
+            this.openFailures.warn(
+              { err: error instanceof Error ? error.message : String(error) },
+              'amqp connection could not be opened; retrying',
+            );
+          throw error;
+        },
+      )
+      .finally(() => {
+        this.opening = undefined;
+      });
     return this.opening;
   }
 
@@ -140,7 +163,13 @@ export class AmqpConnection {
       ...(this.opts.name === undefined ? {} : { clientProperties: { connection_name: this.opts.name } }),
     });
     model.on('error', (e: Error) => this.log.warn({ err: e.message }, 'amqp connection error'));
-    model.on('close', () => {
+    // a close the broker made (an operator's close_connection, a node stopping) carries its
+    // reason; amqplib emits no `error` for CONNECTION_FORCED, so without this line nothing
+    // said the worker was disconnected, nor why (an outside check)
+    // (its channels close first, and drop it: so not only while it is the current connection)
+    model.on('close', (error?: Error) => {
+      if (error && !this.closed)
+        this.log.warn({ err: error.message }, 'amqp connection closed by the broker; reconnecting');
       if (this.model === model) this.drop();
     });
     model.on('blocked', (reason: unknown) => {
