@@ -183,7 +183,7 @@ describe('etcd with auth enabled (simple tokens)', () => {
     const none = await failure(client(url).get(`${PREFIX}a`).string());
     expect(String(none)).toMatch(/user name is empty/);
     expect(etcdAuthRefusal(none)).toBe(
-      "etcd refused: authentication required (etcd's auth is enabled and no user was sent): set SHARDGATE_ETCD_USERNAME and SHARDGATE_ETCD_PASSWORD",
+      "etcd refused: authentication required (etcd's auth is enabled and the call carried no user token): set, or check, SHARDGATE_ETCD_USERNAME and SHARDGATE_ETCD_PASSWORD",
     );
     const wrong = await failure(
       client(url, { username: API, password: 'wrong-password' }).get(`${PREFIX}a`).string(),
@@ -222,7 +222,7 @@ describe('etcd with auth enabled (simple tokens)', () => {
     // the outside check's case: `status` exited 2 "etcd unreachable at …: etcdserver: user name is empty"
     const anonymous = ctl(['status'], ctlEnv('', ''));
     expect(anonymous.stderr).toMatch(
-      /^shardgate-ctl: status: etcd refused: authentication required \(etcd's auth is enabled and no user was sent\): set SHARDGATE_ETCD_USERNAME and SHARDGATE_ETCD_PASSWORD \(see shardgate-ctl status --help\)\n$/,
+      /^shardgate-ctl: status: etcd refused: authentication required \(etcd's auth is enabled and the call carried no user token\): set, or check, SHARDGATE_ETCD_USERNAME and SHARDGATE_ETCD_PASSWORD \(see shardgate-ctl status --help\)\n$/,
     );
     expect(anonymous.code).toBe(1);
     const wrong = ctl(['breakers', 'get'], ctlEnv(CTL, 'not-the-password'));

@@ -4,6 +4,7 @@ import {
   EtcdPermissionDeniedError,
   GRPCDeadlineExceededError,
   GRPCInvalidArgumentError,
+  GRPCUnauthenticatedError,
   GRPCUnavailableError,
 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ describe('etcdAuthRefusal', () => {
       new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: etcdserver: user name is empty'),
     );
     expect(refused).toMatch(
-      /^etcd refused: authentication required .*set SHARDGATE_ETCD_USERNAME and SHARDGATE_ETCD_PASSWORD$/,
+      /^etcd refused: authentication required .*set, or check, SHARDGATE_ETCD_USERNAME and SHARDGATE_ETCD_PASSWORD$/,
     );
     // a watch etcd cancelled for it
     expect(
@@ -58,5 +59,15 @@ describe('etcdAuthRefusal', () => {
       etcdAuthRefusal(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded')),
     ).toBeUndefined();
     expect(etcdAuthRefusal(new Error('connect EACCES 127.0.0.1:2379'))).toBeUndefined();
+  });
+
+  it("leaves an HTTP 401 or 403 of something else at the endpoint to the caller: not etcd's refusal", () => {
+    // gRPC gives them etcd's classes (a review: a proxy's 403 read as "etcd refused: permission denied")
+    expect(
+      etcdAuthRefusal(new EtcdPermissionDeniedError('7 PERMISSION_DENIED: Received HTTP status code 403')),
+    ).toBeUndefined();
+    expect(
+      etcdAuthRefusal(new GRPCUnauthenticatedError('16 UNAUTHENTICATED: Received HTTP status code 401')),
+    ).toBeUndefined();
   });
 });

@@ -27,16 +27,23 @@ const VARIABLES = 'SHARDGATE_ETCD_USERNAME and SHARDGATE_ETCD_PASSWORD';
 /** a token etcd no longer takes: a new one may be asked for (etcd-token-refresh.ts) */
 export const STALE_TOKEN = /\b(invalid auth token|revision of auth store is old)\b/;
 
-/** the one line naming an authentication or permission refusal, or undefined for any other error */
+/**
+ * the one line naming an authentication or permission refusal, or undefined for any other error.
+ * Only etcd's own refusals (`etcdserver: …`): gRPC gives the same error classes to an HTTP 401 or
+ * 403 from whatever answers at the endpoint (a proxy, a gateway, a wrong port), which is not etcd
+ * refusing (a review: such an endpoint read as "etcd refused: permission denied" without any
+ * credentials set)
+ */
 export function etcdAuthRefusal(error: unknown): string | undefined {
   const message = error instanceof Error ? error.message : String(error);
+  if (!/\betcdserver: /.test(message)) return undefined;
   if (
     error instanceof EtcdAuthenticationFailedError ||
     /\bauthentication failed, invalid user ID or password\b/.test(message)
   )
     return `etcd refused: authentication failed (no such user, or a wrong password): check ${VARIABLES}`;
   if (/\buser name is empty\b/.test(message))
-    return `etcd refused: authentication required (etcd's auth is enabled and no user was sent): set ${VARIABLES}`;
+    return `etcd refused: authentication required (etcd's auth is enabled and the call carried no user token): set, or check, ${VARIABLES}`;
   if (
     error instanceof EtcdInvalidAuthTokenError ||
     error instanceof GRPCUnauthenticatedError ||

@@ -25,7 +25,7 @@
  * running without.
  */
 import { Metadata } from '@grpc/grpc-js';
-import type { Etcd3 } from 'etcd3';
+import { type Etcd3, EtcdAuthenticationFailedError } from 'etcd3';
 import { STALE_TOKEN } from './etcd-auth-refusal.js';
 
 /**
@@ -37,6 +37,9 @@ export function isTokenToRenew(message: string): boolean {
 }
 
 const AUTH_NOT_ENABLED = /\bauthentication is not enabled\b/;
+const AUTH_FAILED = /\bauthentication failed, invalid user ID or password\b/;
+/** how long a token request's "not enabled" or "authentication failed" is taken as etcd's answer */
+export const TOKEN_RECHECK_MS = 10_000;
 /** etcd3's WatchManager State.Connected */
 const CONNECTED = 2;
 
@@ -75,17 +78,42 @@ export function installTokenRefresh(client: Etcd3): () => void {
     handleError: manager.handleError.bind(manager),
   };
 
-  // a failed token request leaves none cached (etcd3 resets it): the next call asks again
-  authenticator.getMetadata = () =>
-    getMetadata().catch((error: unknown) => {
-      if (AUTH_NOT_ENABLED.test(error instanceof Error ? error.message : String(error)))
+  // A failed token request leaves none cached (etcd3 resets it), and etcd3 makes a new gRPC
+  // client for each request that it never closes (a review: ~12 KB kept per call, and an
+  // argon-like password check on etcd each time). So the answers that say "no token now" are
+  // kept for TOKEN_RECHECK_MS: "not enabled" (calls go on without one), "authentication failed"
+  // (calls fail so, without asking etcd). Any other failure of the request (etcd3 reports the last
+  // endpoint's error: one endpoint down hid another's "not enabled", a review) lets the call go
+  // on without a token: etcd refuses it if its auth is on ("user name is empty"), and then one
+  // retry asks for a token again (createEtcdClient).
+  let notEnabledUntil = 0;
+  let refused: { error: unknown; until: number } | undefined;
+  const invalidate = () => {
+    notEnabledUntil = 0;
+    refused = undefined;
+    invalidateMetadata();
+  };
+  authenticator.getMetadata = () => {
+    const now = Date.now();
+    if (now < notEnabledUntil) return Promise.resolve(new Metadata());
+    if (refused && now < refused.until) return Promise.reject(refused.error);
+    return getMetadata().catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      if (AUTH_NOT_ENABLED.test(message)) {
+        notEnabledUntil = Date.now() + TOKEN_RECHECK_MS;
         return new Metadata();
-      throw error;
+      }
+      if (error instanceof EtcdAuthenticationFailedError || AUTH_FAILED.test(message)) {
+        refused = { error, until: Date.now() + TOKEN_RECHECK_MS };
+        throw error;
+      }
+      return new Metadata();
     });
+  };
 
   manager.handleCreatedResponse = (res) => {
     if (res.canceled && isTokenToRenew(res.cancel_reason ?? '') && manager.state === CONNECTED) {
-      invalidateMetadata();
+      invalidate();
       handleError(
         new Error(
           `etcd refused the watch stream's token (${res.cancel_reason}): reopening it with a new one`,
@@ -95,5 +123,5 @@ export function installTokenRefresh(client: Etcd3): () => void {
     }
     handleCreatedResponse(res);
   };
-  return invalidateMetadata;
+  return invalidate;
 }
