@@ -38,6 +38,16 @@ export function isTokenToRenew(message: string): boolean {
 
 const AUTH_NOT_ENABLED = /\bauthentication is not enabled\b/;
 const AUTH_FAILED = /\bauthentication failed, invalid user ID or password\b/;
+/** etcd answered a token request: auth not enabled, or a wrong user or password */
+function isTokenAnswer(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return (
+    error instanceof EtcdAuthenticationFailedError ||
+    AUTH_FAILED.test(message) ||
+    AUTH_NOT_ENABLED.test(message)
+  );
+}
+
 /** how long a token request's "not enabled" or "authentication failed" is taken as etcd's answer */
 export const TOKEN_RECHECK_MS = 10_000;
 /** etcd3's WatchManager State.Connected */
@@ -46,6 +56,8 @@ const CONNECTED = 2;
 interface Authenticator {
   getMetadata(): Promise<Metadata>;
   invalidateMetadata(): void;
+  /** one host's token request (etcd3 asks the hosts in order, and reports the last one's error) */
+  getCredentialsFromHost(...args: unknown[]): Promise<string>;
 }
 
 interface WatchManager {
@@ -65,6 +77,7 @@ export function installTokenRefresh(client: Etcd3): () => void {
   if (
     typeof authenticator?.getMetadata !== 'function' ||
     typeof authenticator.invalidateMetadata !== 'function' ||
+    typeof authenticator.getCredentialsFromHost !== 'function' ||
     typeof manager?.handleCreatedResponse !== 'function' ||
     typeof manager.handleError !== 'function'
   )
@@ -79,35 +92,49 @@ export function installTokenRefresh(client: Etcd3): () => void {
   };
 
   // A failed token request leaves none cached (etcd3 resets it), and etcd3 makes a new gRPC
-  // client for each request that it never closes (a review: ~12 KB kept per call, and an
-  // argon-like password check on etcd each time). So the answers that say "no token now" are
-  // kept for TOKEN_RECHECK_MS: "not enabled" (calls go on without one), "authentication failed"
-  // (calls fail so, without asking etcd). Any other failure of the request (etcd3 reports the last
-  // endpoint's error: one endpoint down hid another's "not enabled", a review) lets the call go
-  // on without a token: etcd refuses it if its auth is on ("user name is empty"), and then one
-  // retry asks for a token again (createEtcdClient).
+  // client for each request that it never closes (a review: ~12 KB kept per call, and a
+  // password check on etcd each time). So etcd's answers that say "no token now" are kept for
+  // TOKEN_RECHECK_MS: "not enabled" (calls go on without one), "authentication failed" (calls
+  // fail so, without asking etcd). Taken from whichever host answered so: etcd3 reports only the
+  // last host's error, and one endpoint down hid another's answer (a review). Any other failure
+  // of the request (no host answered it) is the call's failure, as before: etcd unreachable.
   let notEnabledUntil = 0;
   let refused: { error: unknown; until: number } | undefined;
+  /** etcd's answer about the token in the request going on (any host's), if one gave it */
+  let answered: unknown;
+  /** moved by `invalidate`: a request that was going on then keeps nothing it hears */
+  let generation = 0;
   const invalidate = () => {
     notEnabledUntil = 0;
     refused = undefined;
+    generation++;
     invalidateMetadata();
   };
+  const getCredentialsFromHost = authenticator.getCredentialsFromHost.bind(authenticator);
+  authenticator.getCredentialsFromHost = (...args: unknown[]) =>
+    getCredentialsFromHost(...args).catch((error: unknown) => {
+      if (isTokenAnswer(error)) answered = error;
+      throw error;
+    });
   authenticator.getMetadata = () => {
     const now = Date.now();
     if (now < notEnabledUntil) return Promise.resolve(new Metadata());
     if (refused && now < refused.until) return Promise.reject(refused.error);
+    const asked = generation;
+    answered = undefined;
     return getMetadata().catch((error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error);
+      const answer = answered ?? error;
+      const message = answer instanceof Error ? answer.message : String(answer);
+      const current = asked === generation;
       if (AUTH_NOT_ENABLED.test(message)) {
-        notEnabledUntil = Date.now() + TOKEN_RECHECK_MS;
+        if (current) notEnabledUntil = Date.now() + TOKEN_RECHECK_MS;
         return new Metadata();
       }
-      if (error instanceof EtcdAuthenticationFailedError || AUTH_FAILED.test(message)) {
-        refused = { error, until: Date.now() + TOKEN_RECHECK_MS };
-        throw error;
+      if (isTokenAnswer(answer)) {
+        if (current) refused = { error: answer, until: Date.now() + TOKEN_RECHECK_MS };
+        throw answer;
       }
-      return new Metadata();
+      throw error;
     });
   };
 
