@@ -11,7 +11,7 @@
  * maintenance by hand would not do here, since lb sync now holds it in the fallback too (the last
  * test). `lb/weights/api-2` is put back as it was found.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haproxyCommand } from '../control-plane/lb/haproxy-runtime.js';
 import { HAPROXY_SOCKET } from '../stack/paths.js';
 import { topology } from '../stack/topology.js';
@@ -79,6 +79,17 @@ async function upIn(of: string): Promise<Set<string>> {
     .filter((f) => f[1] === of && f[5] === '2');
   return new Set(rows.map((f) => f[3]!));
 }
+
+// every instance up in both backends first: a test before this file may have restarted one, and
+// HAProxy marks it up again only after its next passing check (a CI run found api-1 still down in
+// the fallback, and only api-2 answered)
+beforeAll(async () => {
+  for (const of of [backend, fallback])
+    await waitFor(async () => (await upIn(of)).size === topology.apis.length, {
+      timeoutMs: 15_000,
+      what: `every server of ${of} up`,
+    });
+});
 
 afterAll(async () => {
   if (savedWeight === undefined) {
