@@ -97,6 +97,10 @@ describe('brokerRefusal', () => {
       new Error('Expected ConnectionOpenOk; got <ConnectionClose channel:0>'),
     );
     expect(vhost?.message).toMatch(/^rabbitmq at amqp:\/\/10\.0\.0\.5:5673\/prod refused to open the vhost/);
+    // amqplib words a missing vhost, a denied one and its connection limit alike: all three named
+    expect(vhost?.message).toContain(
+      'no such vhost, the user has no access to it, or its connection limit (max-connections) is reached',
+    );
   });
 
   it('leaves every other failure to the unreachable path', () => {

@@ -18,6 +18,7 @@
  * redrive missing the mail it was asked for), so the second command is refused with a UserError.
  */
 import amqp, { type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
+import { isVhostRefusal, VHOST_REFUSAL_REASONS } from '../src/mail/amqp-open-refusal.js';
 import { DEAD_QUEUE, WORK_QUEUE } from '../src/mail/amqp-topology.js';
 import { decodeMailBatch, decodeMailMessage, type MailMessage } from '../src/mail/mail-message.js';
 import { LEGACY_RETRY_QUEUES, RETRY_QUEUES } from '../src/mail/retry-tiers.js';
@@ -282,8 +283,7 @@ function deadline<T>(p: Promise<T>, what: string): Promise<T> {
 /**
  * The broker's answer to a handshake that it refused, as a UserError; undefined for any other
  * failure. amqplib words these as `Handshake terminated by server: 403 (ACCESS-REFUSED) …` and,
- * for a vhost that does not exist or the user may not open, `Expected ConnectionOpenOk; got
- * <ConnectionClose …>`.
+ * for a vhost refused (amqp-open-refusal.ts), `Expected ConnectionOpenOk; got <ConnectionClose …>`.
  */
 export function brokerRefusal(where: string, error: unknown): UserError | undefined {
   const message = error instanceof Error ? error.message : String(error);
@@ -292,9 +292,9 @@ export function brokerRefusal(where: string, error: unknown): UserError | undefi
       `rabbitmq at ${where} refused the credentials of SHARDGATE_AMQP_URL (ACCESS_REFUSED)`,
     );
   }
-  if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(message)) {
+  if (isVhostRefusal(error)) {
     return new UserError(
-      `rabbitmq at ${where} refused to open the vhost of SHARDGATE_AMQP_URL (no such vhost, or the user has no access to it)`,
+      `rabbitmq at ${where} refused to open the vhost of SHARDGATE_AMQP_URL (${VHOST_REFUSAL_REASONS})`,
     );
   }
   return undefined;

@@ -83,4 +83,26 @@ describe('the email worker’s RabbitMQ connection in the log', () => {
       await amqp.close();
     }
   });
+
+  it('names the possible causes when the broker refuses the vhost (here its connection limit)', async () => {
+    // a vhost of this test's own, limited to 0 connections: amqplib words the refusal like a
+    // missing vhost, so the line must name the limit among the causes
+    const vhost = `log-test-${randomBytes(4).toString('hex')}`;
+    rabbitmqctl(['add_vhost', vhost]);
+    const log = recordingLogger();
+    const amqp = connectionOf(log.logger, `${AMQP_URL}/${vhost}`, 'log-test-vhost-limit');
+    try {
+      rabbitmqctl(['set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*']);
+      rabbitmqctl(['set_vhost_limits', '-p', vhost, '{"max-connections": 0}']);
+      await expect(amqp.channel()).rejects.toThrow();
+      const failed = log.lines.filter((l) => l.msg === 'amqp connection could not be opened; retrying');
+      expect(failed).toHaveLength(1);
+      expect(failed[0]?.obj).toMatchObject({
+        reason: expect.stringContaining('its connection limit (max-connections) is reached'),
+      });
+    } finally {
+      await amqp.close();
+      rabbitmqctl(['delete_vhost', vhost]);
+    }
+  });
 });

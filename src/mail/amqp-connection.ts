@@ -24,6 +24,7 @@ import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { CallTimeoutError, DependencyError } from '../resilience/errors.js';
+import { isVhostRefusal, VHOST_REFUSAL_REASONS } from './amqp-open-refusal.js';
 import { declareMailTopology } from './amqp-topology.js';
 
 /** how long a dropped connection's close may take before its socket is destroyed */
@@ -130,7 +131,10 @@ export class AmqpConnection {
           // nothing while deliveries stood still (an outside check)
           if (!this.closed)
             this.openFailures.warn(
-              { err: error instanceof Error ? error.message : String(error) },
+              {
+                err: error instanceof Error ? error.message : String(error),
+                ...(isVhostRefusal(error) && { reason: `vhost refused: ${VHOST_REFUSAL_REASONS}` }),
+              },
               'amqp connection could not be opened; retrying',
             );
           throw error;
