@@ -355,3 +355,44 @@ describe('etcd with JWT tokens, auth enabled while a client runs', () => {
     await watcher2.cancel();
   });
 });
+
+describe('an instance without credentials when auth is enabled after it started', () => {
+  it('keeps its watch (connected: true) and /health/config names the refused registration as `refused`', async () => {
+    const url = await startEtcd('late');
+    createUsers(url);
+    const port = await freePort();
+    startEntry('src/entry/node.ts', {
+      SHARDGATE_ETCD_ENDPOINTS: url,
+      SHARDGATE_ETCD_PREFIX: PREFIX,
+      PORT: String(port),
+      SHARDGATE_INSTANCE_ID: 'late-none',
+    });
+    const health = async () =>
+      (await fetch(`http://127.0.0.1:${port}/health/config`)).json() as Promise<Record<string, unknown>>;
+    await waitFor(async () => (await health()).loaded === true, {
+      timeoutMs: 30_000,
+      what: 'the first load',
+    });
+    await waitFor(
+      () => etcdctl(url, ['get', `${PREFIX}instances/late-none`], { root: false }).includes('"url"'),
+      {
+        timeoutMs: 10_000,
+        what: 'the registration while auth is off',
+      },
+    );
+    expect((await health()).refused).toBeUndefined();
+
+    etcdctl(url, ['auth', 'enable'], { root: false });
+    // a change the open watch still delivers: the instance applies it and re-registers with the
+    // new revision, a write etcd now refuses ("user name is empty")
+    etcdctl(url, ['put', `${PREFIX}cache/ttl_seconds`, '42']);
+    const status = await waitFor(async () => ((await health()).refused ? health() : undefined), {
+      timeoutMs: 15_000,
+      what: 'refused at /health/config',
+    });
+    expect(status).toMatchObject({ connected: true, loaded: true });
+    expect(status.refused).toMatch(/^etcd refused: authentication required .*SHARDGATE_ETCD_PASSWORD$/);
+    expect(typeof status.refusedSince).toBe('string');
+    expect((status.applied as { cache: { ttlSeconds: number } }).cache.ttlSeconds).toBe(42);
+  });
+});

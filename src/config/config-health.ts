@@ -17,6 +17,8 @@ export function configHealth(config: ConfigStore) {
     disconnectedSince: s.disconnectedSince,
     source: s.source,
     lastError: s.lastError,
+    refused: s.refused,
+    refusedSince: s.refusedSince,
     loadedAt: s.loadedAt,
     lastChangeAt: s.lastChangeAt,
     rejected: [...s.rejected],

@@ -11,6 +11,8 @@ export class ConfigNotifier {
   connected = false;
   disconnectedSince: string | undefined;
   lastError: string | undefined;
+  refused: string | undefined;
+  refusedSince: string | undefined;
   loadedAt: string | undefined;
   lastChangeAt: string | undefined;
   private listeners = new Set<ConfigListener>();
@@ -64,6 +66,8 @@ export class ConfigNotifier {
       connected: this.connected,
       disconnectedSince: this.disconnectedSince,
       lastError: this.lastError,
+      refused: this.refused,
+      refusedSince: this.refusedSince,
       loadedAt: this.loadedAt,
       lastChangeAt: this.lastChangeAt,
     };

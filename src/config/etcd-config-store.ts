@@ -124,6 +124,22 @@ export class EtcdConfigStore implements ConfigStore {
     return { ...this.notifier.status(), etcdRevision: this.etcdRevision };
   }
 
+  /**
+   * Another part of the process (the instance registration) reports that etcd refused its call
+   * (`line`, etcd-auth-refusal.ts wording), or, with undefined, that the call succeeded again.
+   * Shown at /health/config as `refused`: the watch may go on without credentials on a stream
+   * opened before `auth enable`, so `connected` alone hid that the process lacks them.
+   */
+  noteRefusal(line: string | undefined): void {
+    if (line === undefined) {
+      this.notifier.refused = undefined;
+      this.notifier.refusedSince = undefined;
+      return;
+    }
+    this.notifier.refusedSince ??= new Date().toISOString();
+    this.notifier.refused = line;
+  }
+
   onChange(listener: ConfigListener): () => void {
     return this.notifier.subscribe(listener);
   }

@@ -16,6 +16,7 @@
 import { type Etcd3, EtcdLeaseInvalidError, type Lease, type Watcher } from 'etcd3';
 import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
+import { etcdAuthRefusal } from './etcd-auth-refusal.js';
 
 export interface InstanceRegistrationOptions {
   client: Etcd3;
@@ -28,6 +29,11 @@ export interface InstanceRegistrationOptions {
   ttlSeconds?: number;
   /** the build this process runs (`<version>+<commit>`), registered as `build` */
   build?: string;
+  /**
+   * told etcd's refusal of a registration write for want of credentials or permission (the line
+   * of etcd-auth-refusal.ts), and undefined at the next write that succeeds after one
+   */
+  onRefused?: (line: string | undefined) => void;
 }
 
 /**
@@ -70,6 +76,8 @@ export class InstanceRegistration {
   private rejectedTenants: readonly string[] = [];
   private readonly startedAt: string;
   private stopped = false;
+  /** the last write was refused by etcd (auth): the next success is reported */
+  private refused = false;
   private writing: Promise<void> = Promise.resolve();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** the watch of the instance's own key (a delete puts it back), once the first write started */
@@ -149,12 +157,28 @@ export class InstanceRegistration {
         this.lease = lease;
       }
       await this.lease.put(this.key).value(value).exec();
+      if (this.refused) {
+        this.refused = false;
+        this.opts.onRefused?.(undefined);
+      }
       if (this.warnings.warned) {
         this.opts.logger.info({ unloggedWarnings: this.warnings.reset() }, 'instance registered again');
       }
     } catch (error) {
-      // retried every second while etcd is away: at most one warning per 30 s (WarnLimiter)
-      this.warnings.warn({ err: String(error) }, 'instance registration failed; will retry');
+      // retried every second while etcd is away: at most one warning per 30 s (WarnLimiter).
+      // A refusal (auth enabled, this process without credentials) is named as one, with the
+      // variables to set, and reported to /health/config (`refused`)
+      const refused = etcdAuthRefusal(error);
+      if (refused) {
+        this.refused = true;
+        this.opts.onRefused?.(refused);
+      }
+      this.warnings.warn(
+        { err: String(error) },
+        refused
+          ? `instance registration failed: ${refused}; will retry`
+          : 'instance registration failed; will retry',
+      );
       this.lease?.release();
       this.lease = undefined;
       this.scheduleRetry();

@@ -21,6 +21,15 @@ export interface ConfigStatus {
   /** since when it does not (ISO 8601), while `connected` is false after a first connection */
   disconnectedSince?: string;
   lastError?: string;
+  /**
+   * etcd answered and refused another call of this process for want of credentials or of a
+   * role's permission (the instance registration), while the config watch may still run on a
+   * stream opened before `auth enable`: `connected` stays true then, this says what fails
+   * (etcd-auth-refusal.ts wording). Cleared when that call succeeds again.
+   */
+  refused?: string;
+  /** since when (ISO 8601), while `refused` is set */
+  refusedSince?: string;
   loadedAt?: string;
   lastChangeAt?: string;
 }

@@ -80,6 +80,7 @@ const registration = new InstanceRegistration({
   build: buildLabel(build),
   url: `http://${reachableHost(env.SHARDGATE_LISTEN_HOST)}:${env.PORT}`,
   logger,
+  onRefused: (line) => config.noteRefusal(line),
 });
 // Re-register only when the config revision moves: our own registration write must not loop.
 // A revision is reported once the writes it refuses have finished (writes-in-flight.ts): a tenant
