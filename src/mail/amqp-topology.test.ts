@@ -1,5 +1,14 @@
-import { describe, expect, it } from 'vitest';
-import { MAIL_EXCHANGE, MAIL_ROUTING_KEY, retryQueueArguments } from './amqp-topology.js';
+import type { ChannelModel } from 'amqplib';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { recordingLogger } from '../testing/recording-logger.js';
+import {
+  declareMailTopology,
+  legacyRetirement,
+  MAIL_EXCHANGE,
+  MAIL_ROUTING_KEY,
+  retryQueueArguments,
+} from './amqp-topology.js';
+import { LEGACY_RETRY_QUEUES } from './retry-tiers.js';
 
 describe('mail topology', () => {
   it('gives a retry tier its delay and dead-letters it back to the work queue at least once', () => {
@@ -11,6 +20,56 @@ describe('mail topology', () => {
       // without reject-publish overflow, RabbitMQ falls back to at-most-once
       'x-dead-letter-strategy': 'at-least-once',
       'x-overflow': 'reject-publish',
+    });
+  });
+
+  describe('the legacy retry queues', () => {
+    beforeEach(() => {
+      legacyRetirement.done = false;
+    });
+
+    /** a broker where `present` legacy queues exist (empty); every passive check is recorded */
+    function broker(present: Set<string>) {
+      const checked: string[] = [];
+      const channel = {
+        on: () => {},
+        close: async () => {},
+        assertExchange: async () => ({}),
+        assertQueue: async () => ({}),
+        bindQueue: async () => ({}),
+        unbindQueue: async () => ({}),
+        deleteQueue: async (q: string) => {
+          present.delete(q);
+          return { messageCount: 0 };
+        },
+        checkQueue: async (q: string) => {
+          checked.push(q);
+          if (!present.has(q)) throw Object.assign(new Error('NOT_FOUND'), { code: 404 });
+          return { queue: q, messageCount: 0, consumerCount: 0 };
+        },
+      };
+      const model = { createChannel: async () => channel } as unknown as ChannelModel;
+      return { model, checked };
+    }
+
+    it('looks for them at the first connect only once all are gone (each look at a missing one is an error in the broker log)', async () => {
+      const { logger } = recordingLogger();
+      const { model, checked } = broker(new Set());
+      await declareMailTopology(model, logger);
+      expect(checked).toEqual(LEGACY_RETRY_QUEUES);
+      await declareMailTopology(model, logger);
+      expect(checked).toHaveLength(LEGACY_RETRY_QUEUES.length);
+    });
+
+    it('looks again at the next connect while one existed', async () => {
+      const { logger } = recordingLogger();
+      const { model, checked } = broker(new Set([LEGACY_RETRY_QUEUES[2]!]));
+      await declareMailTopology(model, logger);
+      // found and deleted (empty): the next connect makes sure, then stops looking
+      await declareMailTopology(model, logger);
+      await declareMailTopology(model, logger);
+      expect(checked.length).toBeGreaterThan(LEGACY_RETRY_QUEUES.length);
+      expect(checked).toHaveLength(2 * LEGACY_RETRY_QUEUES.length + 1);
     });
   });
 });

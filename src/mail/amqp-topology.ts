@@ -67,6 +67,7 @@ export async function declareMailTopology(model: ChannelModel, logger: Logger): 
       await ch.bindQueue(q, RETRY_EXCHANGE, retryRoutingKey(delay));
     }
   });
+  if (legacyRetirement.done) return;
   if (await retireLegacyQueues(model, logger)) {
     const timer = setTimeout(() => {
       retireLegacyQueues(model, logger).catch((error: unknown) =>
@@ -80,12 +81,22 @@ export async function declareMailTopology(model: ChannelModel, logger: Logger): 
   }
 }
 
+/**
+ * Set once every legacy queue was found missing: later connects of this process (a reconnect, its
+ * second connection) skip the look. Each look at a missing queue is a passive declare the broker
+ * refuses with 404 and logs as an error, 14 lines a connect (an outside check); this process's
+ * workers never declare a legacy queue again. A worker started later looks once more.
+ */
+export const legacyRetirement = { done: false };
+
 /** true while one of them still holds messages */
 async function retireLegacyQueues(model: ChannelModel, logger: Logger): Promise<boolean> {
   let holding = false;
+  let missing = 0;
   for (const delay of RETRY_DELAYS_MS) {
     const legacy = retryRoutingKey(delay);
     const held = await retireLegacyQueue(model, legacy, delay);
+    if (held === -1) missing++;
     if (held > 0) {
       holding = true;
       logger.info(
@@ -94,6 +105,7 @@ async function retireLegacyQueues(model: ChannelModel, logger: Logger): Promise<
       );
     }
   }
+  if (missing === RETRY_DELAYS_MS.length) legacyRetirement.done = true;
   return holding;
 }
 
