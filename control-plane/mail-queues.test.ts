@@ -99,7 +99,7 @@ describe('brokerRefusal', () => {
     expect(vhost?.message).toMatch(/^rabbitmq at amqp:\/\/10\.0\.0\.5:5673\/prod refused to open the vhost/);
     // amqplib words a missing vhost, a denied one and its connection limit alike: all three named
     expect(vhost?.message).toContain(
-      'no such vhost, the user has no access to it, or its connection limit (max-connections) is reached',
+      "no such vhost, the user has no access to it, the vhost's or the user's connection limit (max-connections) is reached, or the vhost is down",
     );
   });
 

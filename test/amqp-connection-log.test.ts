@@ -98,7 +98,9 @@ describe('the email worker’s RabbitMQ connection in the log', () => {
       const failed = log.lines.filter((l) => l.msg === 'amqp connection could not be opened; retrying');
       expect(failed).toHaveLength(1);
       expect(failed[0]?.obj).toMatchObject({
-        reason: expect.stringContaining('its connection limit (max-connections) is reached'),
+        reason: expect.stringContaining(
+          "the vhost's or the user's connection limit (max-connections) is reached",
+        ),
       });
     } finally {
       await amqp.close();

@@ -391,8 +391,19 @@ describe('an instance without credentials when auth is enabled after it started'
       what: 'refused at /health/config',
     });
     expect(status).toMatchObject({ connected: true, loaded: true });
-    expect(status.refused).toMatch(/^etcd refused: authentication required .*SHARDGATE_ETCD_PASSWORD$/);
+    expect(status.refused).toMatch(
+      /^instance registration: etcd refused: authentication required .*SHARDGATE_ETCD_PASSWORD$/,
+    );
     expect(typeof status.refusedSince).toBe('string');
     expect((status.applied as { cache: { ttlSeconds: number } }).cache.ttlSeconds).toBe(42);
+
+    // auth off again: the registration's next retry (every second) succeeds and clears it
+    etcdctl(url, ['auth', 'disable']);
+    const cleared = await waitFor(async () => ((await health()).refused === undefined ? health() : undefined), {
+      timeoutMs: 15_000,
+      what: 'refused gone from /health/config',
+    });
+    expect(cleared.refusedSince).toBeUndefined();
+    expect(etcdctl(url, ['get', `${PREFIX}instances/late-none`], { root: false })).toContain('"url"');
   });
 });

@@ -63,6 +63,8 @@ export interface EtcdConfigStoreOptions {
 
 export class EtcdConfigStore implements ConfigStore {
   private readonly notifier: ConfigNotifier;
+  /** the calls of other parts etcd refuses now (noteRefusal), with the line and since when */
+  private readonly refusals = new Map<string, { line: string; since: string }>();
   private watcher: Watcher | undefined;
   private closed = false;
   private syncing: Promise<void> | undefined;
@@ -125,19 +127,19 @@ export class EtcdConfigStore implements ConfigStore {
   }
 
   /**
-   * Another part of the process (the instance registration) reports that etcd refused its call
-   * (`line`, etcd-auth-refusal.ts wording), or, with undefined, that the call succeeded again.
-   * Shown at /health/config as `refused`: the watch may go on without credentials on a stream
-   * opened before `auth enable`, so `connected` alone hid that the process lacks them.
+   * Another part of the process (`call`: the instance registration, the cache epoch writes)
+   * reports that etcd refused it (`line`, etcd-auth-refusal.ts wording), or, with undefined, that
+   * it succeeded again. Shown at /health/config as `refused` (`<call>: <line>`, the oldest one
+   * still refused): the watch may go on without credentials on a stream opened before
+   * `auth enable`, so `connected` alone hid that the process lacks them.
    */
-  noteRefusal(line: string | undefined): void {
-    if (line === undefined) {
-      this.notifier.refused = undefined;
-      this.notifier.refusedSince = undefined;
-      return;
-    }
-    this.notifier.refusedSince ??= new Date().toISOString();
-    this.notifier.refused = line;
+  noteRefusal(call: string, line: string | undefined): void {
+    if (line === undefined) this.refusals.delete(call);
+    else this.refusals.set(call, { line, since: this.refusals.get(call)?.since ?? new Date().toISOString() });
+    let oldest: [string, { line: string; since: string }] | undefined;
+    for (const entry of this.refusals) if (!oldest || entry[1].since < oldest[1].since) oldest = entry;
+    this.notifier.refused = oldest && `${oldest[0]}: ${oldest[1].line}`;
+    this.notifier.refusedSince = oldest?.[1].since;
   }
 
   onChange(listener: ConfigListener): () => void {

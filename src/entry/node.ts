@@ -9,12 +9,14 @@ import { hostname } from 'node:os';
 import { getRequestListener, type HttpBindings, serve } from '@hono/node-server';
 import { BODY_LIMIT_BYTES, createApp } from '../app.js';
 import { LOGIN_THROTTLE_LABEL, RedisLoginThrottle } from '../auth/redis-login-throttle.js';
+import type { EpochWrite } from '../cache/cache-epoch.js';
 import { CacheEpochRetirer } from '../cache/cache-epoch.js';
 import { etcdEpochWrite } from '../cache/etcd-cache-epoch.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { RedisCacheStore } from '../cache/redis.js';
 import { TenantEpochRetirers } from '../cache/tenant-epoch-retirers.js';
 import { registerConfigMetrics } from '../config/config-metrics.js';
+import { etcdAuthRefusal } from '../config/etcd-auth-refusal.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { routeGrpcLog } from '../config/grpc-log.js';
@@ -80,7 +82,7 @@ const registration = new InstanceRegistration({
   build: buildLabel(build),
   url: `http://${reachableHost(env.SHARDGATE_LISTEN_HOST)}:${env.PORT}`,
   logger,
-  onRefused: (line) => config.noteRefusal(line),
+  onRefused: (line) => config.noteRefusal('instance registration', line),
 });
 // Re-register only when the config revision moves: our own registration write must not loop.
 // A revision is reported once the writes it refuses have finished (writes-in-flight.ts): a tenant
@@ -119,7 +121,23 @@ const breakers = new BreakerRegistry({
 // the first call to Redis
 breakers.get('redis', 'redis');
 const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL, logger });
-const writeEpoch = etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX);
+/**
+ * a cache epoch write whose refusal by etcd (auth enabled, no credentials) is shown at
+ * /health/config as `refused` until one succeeds; other failures leave that as it is
+ */
+const reportingRefusals =
+  (write: EpochWrite): EpochWrite =>
+  async (value) => {
+    try {
+      await write(value);
+    } catch (error) {
+      const refused = etcdAuthRefusal(error);
+      if (refused) config.noteRefusal('cache epoch write', refused);
+      throw error;
+    }
+    config.noteRefusal('cache epoch write', undefined);
+  };
+const writeEpoch = reportingRefusals(etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX));
 // both conditions last as long as a Redis outage: a line at once, then one per 30 s with a count
 const epochMoves = new WarnLimiter(logger, 30_000);
 const epochFailures = new WarnLimiter(logger, 30_000);
@@ -145,7 +163,9 @@ const cache = new ReadCache({
   ),
   tenantEpochs: new TenantEpochRetirers(
     (tenantId) => {
-      const write = etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX, tenantCacheEpochKey(tenantId));
+      const write = reportingRefusals(
+        etcdEpochWrite(etcd, env.SHARDGATE_ETCD_PREFIX, tenantCacheEpochKey(tenantId)),
+      );
       return async (value) => {
         await write(value);
         tenantEpochMoves.warn(

@@ -1,8 +1,9 @@
 import type { ChannelModel } from 'amqplib';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { recordingLogger } from '../testing/recording-logger.js';
 import {
   declareMailTopology,
+  LEGACY_RECHECK_MS,
   legacyRetirement,
   MAIL_EXCHANGE,
   MAIL_ROUTING_KEY,
@@ -25,7 +26,8 @@ describe('mail topology', () => {
 
   describe('the legacy retry queues', () => {
     beforeEach(() => {
-      legacyRetirement.done = false;
+      legacyRetirement.allGoneAt = Number.NEGATIVE_INFINITY;
+      vi.useRealTimers();
     });
 
     /** a broker where `present` legacy queues exist (empty); every passive check is recorded */
@@ -52,13 +54,22 @@ describe('mail topology', () => {
       return { model, checked };
     }
 
-    it('looks for them at the first connect only once all are gone (each look at a missing one is an error in the broker log)', async () => {
+    it('once all were found gone, the connects of the next 10 minutes do not look (each look at a missing one is an error in the broker log); a later one does', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
       const { logger } = recordingLogger();
-      const { model, checked } = broker(new Set());
+      const present = new Set<string>();
+      const { model, checked } = broker(present);
       await declareMailTopology(model, logger);
       expect(checked).toEqual(LEGACY_RETRY_QUEUES);
+      vi.advanceTimersByTime(LEGACY_RECHECK_MS - 1000);
       await declareMailTopology(model, logger);
       expect(checked).toHaveLength(LEGACY_RETRY_QUEUES.length);
+      // an older worker still running declared its queue again: a connect after 10 minutes deletes it
+      present.add(LEGACY_RETRY_QUEUES[0]!);
+      vi.advanceTimersByTime(2000);
+      await declareMailTopology(model, logger);
+      expect(checked).toHaveLength(2 * LEGACY_RETRY_QUEUES.length + 1);
+      expect(present.size).toBe(0);
     });
 
     it('looks again at the next connect while one existed', async () => {

@@ -49,7 +49,7 @@ export function retryQueueArguments(delayMs: number): Record<string, unknown> {
  * Such a queue is unbound first — its routing key reaches the new tier from then on, also from
  * a worker of the older version still running — and deleted once empty; until then its
  * messages still reach the work queue when their delay runs out, and a second look after the
- * longest delay (and every later connect) deletes it. Unbound, nothing can arrive in it between
+ * longest delay (and later connects: see legacyRetirement) deletes it. Unbound, nothing can arrive in it between
  * the count and the delete. Failures of that second look are only logged.
  */
 export async function declareMailTopology(model: ChannelModel, logger: Logger): Promise<void> {
@@ -67,7 +67,7 @@ export async function declareMailTopology(model: ChannelModel, logger: Logger): 
       await ch.bindQueue(q, RETRY_EXCHANGE, retryRoutingKey(delay));
     }
   });
-  if (legacyRetirement.done) return;
+  if (Date.now() - legacyRetirement.allGoneAt < LEGACY_RECHECK_MS) return;
   if (await retireLegacyQueues(model, logger)) {
     const timer = setTimeout(() => {
       retireLegacyQueues(model, logger).catch((error: unknown) =>
@@ -82,12 +82,18 @@ export async function declareMailTopology(model: ChannelModel, logger: Logger): 
 }
 
 /**
- * Set once every legacy queue was found missing: later connects of this process (a reconnect, its
- * second connection) skip the look. Each look at a missing queue is a passive declare the broker
- * refuses with 404 and logs as an error, 14 lines a connect (an outside check); this process's
- * workers never declare a legacy queue again. A worker started later looks once more.
+ * When a look found every legacy queue missing (ms since the epoch): the connects of this process
+ * in the next LEGACY_RECHECK_MS (a reconnect, its other connections) skip the look. Each look at
+ * a missing queue is a passive declare the broker refuses with 404 and logs as an error, 14
+ * lines a connect (an outside check). Not for good: a worker of the older version still running
+ * in a rolling upgrade declares its queue again when it reconnects, and while that queue is bound
+ * each retry is routed to it and to the new tier alike (two copies; the second is acked as a
+ * duplicate once the mail is delivered). A connect after LEGACY_RECHECK_MS looks again.
  */
-export const legacyRetirement = { done: false };
+export const legacyRetirement = { allGoneAt: Number.NEGATIVE_INFINITY };
+
+/** how long a look that found every legacy queue gone spares the next connects theirs */
+export const LEGACY_RECHECK_MS = 10 * 60_000;
 
 /** true while one of them still holds messages */
 async function retireLegacyQueues(model: ChannelModel, logger: Logger): Promise<boolean> {
@@ -105,7 +111,7 @@ async function retireLegacyQueues(model: ChannelModel, logger: Logger): Promise<
       );
     }
   }
-  if (missing === RETRY_DELAYS_MS.length) legacyRetirement.done = true;
+  legacyRetirement.allGoneAt = missing === RETRY_DELAYS_MS.length ? Date.now() : Number.NEGATIVE_INFINITY;
   return holding;
 }
 
