@@ -76,6 +76,7 @@ describe('/openapi.json', () => {
       ['ConfigHealth', 'loadedAt'],
       ['ConfigHealth', 'lastChangeAt'],
       ['ConfigHealth', 'disconnectedSince'],
+      ['ConfigHealth', 'refusedSince'],
     ];
     for (const [schema, field] of fields)
       expect(schemas[schema]?.properties[field]?.format, `${schema}.${field}`).toBe('date-time');

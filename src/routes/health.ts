@@ -40,6 +40,11 @@ const configBody = z
     disconnectedSince: dateTime.optional(),
     source: z.string(),
     lastError: z.string().optional(),
+    refused: z.string().optional().openapi({
+      description:
+        "a call of this process that etcd refuses for want of credentials or permission, and etcd's line (`instance registration: etcd refused: …`); the config watch may still run (`connected: true`) on a stream opened before etcd's auth was enabled. Gone once that call succeeds again",
+    }),
+    refusedSince: dateTime.optional(),
     loadedAt: dateTime.optional(),
     lastChangeAt: dateTime.optional(),
     rejected: z.array(z.object({ key: z.string(), reason: z.string() })),
