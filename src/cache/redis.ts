@@ -168,6 +168,12 @@ export interface RedisCacheStoreOptions {
   commandTimeoutMs?: number;
   /** for the near cache's invalidation tracking (connection lost / live again) */
   logger?: Logger;
+  /**
+   * each time the connection is ready (handshake done), the first time included: the caller
+   * tells the cache's breaker (CircuitBreaker.connectionRestored), so a cache back after a blip
+   * is tried at once rather than after the breaker's reset time
+   */
+  onReady?: () => void;
 }
 
 export class RedisCacheStore implements CacheStore {
@@ -180,8 +186,9 @@ export class RedisCacheStore implements CacheStore {
     this.redis.status === 'ready' ? this.redis.stream : undefined,
   );
 
-  constructor({ url, commandTimeoutMs = 1000, logger }: RedisCacheStoreOptions) {
+  constructor({ url, commandTimeoutMs = 1000, logger, onReady }: RedisCacheStoreOptions) {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
+    if (onReady) this.redis.on('ready', onReady);
     // connection errors surface on the commands too; logged, at most one line per 30 s
     logConnectionErrors(this.redis, logger, 'cache');
     replaceHungConnection(this.redis, {

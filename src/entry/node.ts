@@ -120,7 +120,11 @@ const breakers = new BreakerRegistry({
 // listed at /health/circuit-breakers from the start, as the MySQL breakers are, not only after
 // the first call to Redis
 breakers.get('redis', 'redis');
-const cacheStore = new RedisCacheStore({ url: env.SHARDGATE_REDIS_URL, logger });
+const cacheStore = new RedisCacheStore({
+  url: env.SHARDGATE_REDIS_URL,
+  logger,
+  onReady: () => breakers.get('redis', 'redis').connectionRestored('redis connection ready again'),
+});
 /**
  * a cache epoch write whose refusal by etcd (auth enabled, no credentials) is shown at
  * /health/config as `refused` until one succeeds; other failures leave that as it is

@@ -222,6 +222,8 @@ export class AmqpConnection {
     this.confirm = ch;
     this.side = consumerChannel;
     this.log.info({}, 'amqp connected; topology declared');
+    // the broker answers again: publishing need not wait out the breaker's reset time
+    this.opts.breakers.get('rabbitmq', 'rabbitmq').connectionRestored('amqp connection opened again');
     for (const l of this.listeners) l(consumerChannel);
     return ch;
   }

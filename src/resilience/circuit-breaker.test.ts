@@ -248,6 +248,29 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('closed');
   });
 
+  it('connectionRestored: an open breaker turns half-open at once; closed or half-open, nothing changes', async () => {
+    const { breaker, advance, transitions } = setup();
+    breaker.connectionRestored('client ready');
+    expect(breaker.state).toBe('closed');
+    await breaker.execute(boom).catch(() => {});
+    await breaker.execute(boom).catch(() => {});
+    advance(10); // far from reset_timeout_ms
+    expect(breaker.state).toBe('open');
+    breaker.connectionRestored('client ready');
+    expect(breaker.state).toBe('half_open');
+    expect(transitions.at(-1)).toMatchObject({ from: 'open', to: 'half_open', reason: 'client ready' });
+    breaker.connectionRestored('client ready');
+    expect(transitions).toHaveLength(2);
+    // its probes decide as after the reset time: a failure opens it for a whole reset time again
+    await breaker.execute(boom).catch(() => {});
+    expect(breaker.state).toBe('open');
+    expect(breaker.retryAfterMs()).toBe(1000);
+    breaker.connectionRestored('client ready');
+    await breaker.execute(ok);
+    await breaker.execute(ok);
+    expect(breaker.state).toBe('closed');
+  });
+
   it('a failed probe re-opens it', async () => {
     const { breaker, advance } = setup();
     await breaker.execute(boom).catch(() => {});

@@ -605,6 +605,20 @@ export class CircuitBreaker {
     this.writeFailures = 0;
   }
 
+  /**
+   * The dependency's client reports a new connection that completed its handshake (ioredis
+   * `ready`, an AMQP connection opened with its topology declared): an open breaker turns
+   * half-open now instead of at the end of `reset_timeout_ms`, so its probes find out at once
+   * whether calls pass. Before, a broker or Redis back after a blip of a second still waited the
+   * whole reset time (5 s by default) with mail held and the cache bypassed (outside checks).
+   * A dependency that accepts connections but fails calls costs one more round of probes per
+   * reconnect, each then opening the breaker again for `reset_timeout_ms`. Closed or half-open:
+   * nothing changes.
+   */
+  connectionRestored(reason: string): void {
+    if (this.current === 'open') this.transition('half_open', reason);
+  }
+
   private maybeHalfOpen(): void {
     if (this.current === 'open' && this.now() >= this.openedAt + this.settings().reset_timeout_ms) {
       this.transition('half_open', 'reset timeout elapsed');
