@@ -3,7 +3,7 @@
  * operation ids, security, date-time formats, the media types a body is taken in, and the
  * answers of every path that no operation lists (HEAD), the readiness 503 a problem as every error.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { createMemoryServices } from '../testing/memory-services.js';
@@ -35,6 +35,22 @@ const operations = (doc: Document) =>
   );
 
 describe('/openapi.json', () => {
+  it('is built once, at its first request, not at each (20–73 ms each: a burst emptied the load balancer)', async () => {
+    const app = createApp(createMemoryServices());
+    const build = vi.spyOn(app, 'getOpenAPI31Document');
+    try {
+      const answers = await Promise.all([1, 2, 3].map(() => app.request('/openapi.json')));
+      const texts = await Promise.all(answers.map((a) => a.text()));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(answers[0]!.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(new Set(texts).size).toBe(1);
+      expect(JSON.parse(texts[0]!).openapi).toBe('3.1.0');
+      expect(build).toHaveBeenCalledTimes(1);
+    } finally {
+      build.mockRestore();
+    }
+  });
+
   it('names its server relative to where it was served, for generators and "try it" calls', async () => {
     expect((await document()).servers?.map((s) => s.url)).toEqual(['/']);
   });
