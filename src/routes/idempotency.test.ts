@@ -3,6 +3,7 @@ import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import type { MemoryDataAccess } from '../db/memory-data-access.js';
 import { IdempotencyKeyContended } from '../domain/idempotency.js';
+import { REPEATED_HEADER } from '../http/repeated-header.js';
 import { ConflictPersistedError, DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { type CallOptions, callApp } from '../testing/call-app.js';
 import { createMemoryServices } from '../testing/memory-services.js';
@@ -203,6 +204,15 @@ describe('Idempotency-Key', () => {
       expect([r.status, r.json.code]).toEqual([400, 'validation_failed']);
       expect(r.json.errors).toEqual([
         { field: 'header.Idempotency-Key', message: '1 to 200 visible ASCII characters' },
+      ]);
+    }
+    // sent twice (the runtime joins the values with ", "), or a list: named as such
+    for (const key of ['k-1, k-2', 'k-1, k-1', '"k-1", "k-2"']) {
+      const r = await call('POST', '/v1/books', { token, key, body: book });
+      expect([key, r.status, r.json.errors]).toEqual([
+        key,
+        400,
+        [{ field: 'header.Idempotency-Key', message: REPEATED_HEADER }],
       ]);
     }
     for (const key of ['"unterminated', '"a"b"', '"a\\b"', '"a\\"', '"a\\\\\\"']) {

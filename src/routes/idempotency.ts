@@ -60,6 +60,7 @@ import { normaliseEmail } from '../domain/members.js';
 import type { TenantRepos } from '../domain/repositories.js';
 import { ok, type Result } from '../domain/result.js';
 import { ProblemError } from '../http/problem.js';
+import { REPEATED_HEADER } from '../http/repeated-header.js';
 import { requestHeader } from '../http/request-header.js';
 import { setHeader, textBody } from '../http/response-headers.js';
 import { fieldProblem } from '../http/validation-problem.js';
@@ -319,6 +320,9 @@ export function sfString(raw: string): string | undefined {
 export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const raw = requestHeader(c, IDEMPOTENCY_HEADER);
   if (raw === undefined) return next();
+  // a key holds no space: `a, b` is the header sent twice (joined by the runtime) or a list.
+  // Before, that read "1 to 200 visible ASCII characters" (an outside check)
+  if (raw.includes(', ')) throw fieldProblem(`header.${IDEMPOTENCY_HEADER}`, REPEATED_HEADER);
   // the draft's form is a quoted sf-string ("8e03…", RFC 8941 §3.3.3: `\"` and `\\` inside
   // stand for `"` and `\`); a bare token is taken as the same key. One that opens a quote must
   // close it: `"abc` is a client's bug, not the key `"abc`
