@@ -308,7 +308,7 @@ export function buildProgram(): Command {
     .command('redrive')
     .summary('send dead-lettered mails back to the work queue with their attempts reset')
     .description(
-      'move dead-lettered mails (oldest first; only those of --id if given) to the work queue with their attempts reset. Poison messages stay. The worker mails each outbox id once, so a mail delivered meanwhile is not sent again',
+      'move dead-lettered mails (oldest first; only those of --id if given) to the work queue with their attempts reset. Poison messages stay. The worker mails each outbox id once, so a mail delivered meanwhile is not sent again. The dead-letter mark of each mail on its shard master is cleared first (so the worker re-publishes it should the broker drop it again): needs SHARDGATE_DB_PASSWORD (or the passwordEnv of the shard); a mail whose mark cannot be cleared stays in the dead-letter queue',
     )
     .option('--id <outboxId>', 'only this mail (repeatable)', collect)
     .option('--limit <n>', 'move at most n messages')

@@ -20,6 +20,7 @@ import { DEAD_QUEUE } from '../src/mail/amqp-topology.js';
 import { encodeMails, type MailMessage } from '../src/mail/mail-message.js';
 import { metricValue } from '../stack/metric-samples.js';
 import { MAIL_DIR, STATE_DIR } from '../stack/paths.js';
+import { dbPassword } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { workerUrl } from '../stack/urls.js';
 import { api } from './helpers/api.js';
@@ -32,6 +33,8 @@ import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js
 import { waitFor } from './helpers/wait-for.js';
 
 const SHARD = 'shard-2';
+/** `mail redrive` clears the mails' dead-letter marks on the shard masters first: it needs the password */
+const DB_ENV = { SHARDGATE_DB_PASSWORD: dbPassword() };
 const tenant = uniqueTenantId('ctlmail');
 const REFUSE = join(MAIL_DIR, '.refuse');
 /** CONTRACT.md §5: a user error is exactly one line on stderr, naming the command and the culprit */
@@ -232,7 +235,7 @@ describe('shardgate-ctl mail', () => {
     // the mailbox is fixed: only that mail is sent back
     writeFileSync(REFUSE, `${still}\n`);
     await new Promise((r) => setTimeout(r, 600));
-    const redrive = ctl(['mail', 'redrive', '--id', byRecipient.get(fixed)!]);
+    const redrive = ctl(['mail', 'redrive', '--id', byRecipient.get(fixed)!], DB_ENV);
     expect(redrive.stderr).toBe('');
     expect(redrive.code).toBe(0);
     expect(redrive.stdout).toMatch(/^moved 1 message\(s\) \(1 mail\(s\)\) to the work queue/);
@@ -248,7 +251,7 @@ describe('shardgate-ctl mail', () => {
 
     // redriven while the mailbox still refuses: it goes through all its attempts again (they
     // were reset) and comes back dead, counted as redriven once
-    const again = ctl(['mail', 'redrive', '--id', byRecipient.get(still)!]);
+    const again = ctl(['mail', 'redrive', '--id', byRecipient.get(still)!], DB_ENV);
     expect(again.code).toBe(0);
     await waitFor(
       () => {
@@ -263,7 +266,7 @@ describe('shardgate-ctl mail', () => {
     );
 
     // a second redrive of the mail already sent finds nothing, and says so in one line
-    const none = ctl(['mail', 'redrive', '--id', byRecipient.get(fixed)!]);
+    const none = ctl(['mail', 'redrive', '--id', byRecipient.get(fixed)!], DB_ENV);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(ONE_LINE);
     expect(none.stderr).toMatch(/no dead-lettered mail has outbox id/);
@@ -303,7 +306,7 @@ describe('shardgate-ctl mail', () => {
     expect(gauge).toBe(second.messages);
 
     const missing = outboxId();
-    const r = ctl(['mail', 'redrive', '--id', a, '--id', b, '--id', missing]);
+    const r = ctl(['mail', 'redrive', '--id', a, '--id', b, '--id', missing], DB_ENV);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^moved 3 message\(s\) \(3 mail\(s\)\) to the work queue/);
     expect(r.stdout).toMatch(/left \d+ poison message\(s\)/);
@@ -395,7 +398,7 @@ describe('shardgate-ctl mail', () => {
       a,
       `poison:${p3}`,
     ]);
-    const r = ctl(['mail', 'redrive', '--limit', '1']);
+    const r = ctl(['mail', 'redrive', '--limit', '1'], DB_ENV);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     // the poison counted is all of it: the pass went on to the end once it put P1 back
@@ -422,7 +425,7 @@ describe('shardgate-ctl mail', () => {
       { body: encodeMails([mail(c, toC)]), messageId: c, headers },
       poisonBody(p4!),
     ]);
-    const stop = ctl(['mail', 'redrive', '--limit', '1']);
+    const stop = ctl(['mail', 'redrive', '--limit', '1'], DB_ENV);
     expect(stop.stderr).toBe('');
     expect(stop.code).toBe(0);
     expect(stop.stdout).toMatch(
@@ -434,7 +437,7 @@ describe('shardgate-ctl mail', () => {
 
     // with --id, the pass reads the whole queue: the second copy of C is over the limit and goes
     // back in its place, counted as such
-    const byId = ctl(['mail', 'redrive', '--id', c, '--id', b, '--limit', '1']);
+    const byId = ctl(['mail', 'redrive', '--id', c, '--id', b, '--limit', '1'], DB_ENV);
     expect(byId.code).toBe(0);
     expect(byId.stderr).toBe(`shardgate-ctl: not in the dead-letter queue: ${b}\n`);
     expect(byId.stdout).toBe(

@@ -22,6 +22,7 @@
  */
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
+import { clearDeadLetterMarks } from '../dead-letter-marks.js';
 import { type DeadLetter, MailQueues } from '../mail-queues.js';
 import { wholeNumber } from '../whole-number.js';
 
@@ -135,6 +136,65 @@ export async function listDeadLetters(
   for (const letter of shown) for (const line of describeLetter(letter)) ctx.out(line);
 }
 
+/**
+ * What `mail redrive` moves: poison stays, only the mails of `ids` when given, at most `limit`
+ * messages, and only letters `movable` allows (their dead-letter marks cleared). Each pass gets
+ * a fresh one, with its own counts.
+ */
+function redriveSelection(ids: ReadonlySet<string>, limit: number, movable: (letter: DeadLetter) => boolean) {
+  const s = {
+    found: new Set<string>(),
+    moved: 0,
+    movedMails: 0,
+    poison: 0,
+    overLimit: 0,
+    /** ids of --id whose message was not moved because the limit was reached */
+    notMoved: new Set<string>(),
+    /** messages left because a mail's mark could not be cleared (or it came in meanwhile) */
+    notCleared: 0,
+    notClearedIds: new Set<string>(),
+  };
+  const decide = (letter: DeadLetter): 'requeue' | 'redrive' => {
+    if (letter.poison) {
+      s.poison++;
+      return 'requeue';
+    }
+    let matching = letter.mails;
+    if (ids.size > 0) {
+      matching = letter.mails.filter((m) => ids.has(m.outboxId));
+      if (matching.length === 0) return 'requeue';
+      if (s.moved >= limit) {
+        s.overLimit++;
+        for (const m of matching) s.notMoved.add(m.outboxId);
+        return 'requeue';
+      }
+    } else if (s.moved >= limit) {
+      s.overLimit++;
+      return 'requeue';
+    }
+    if (!movable(letter)) {
+      s.notCleared++;
+      for (const m of matching) s.notClearedIds.add(m.outboxId);
+      return 'requeue';
+    }
+    for (const m of matching) s.found.add(m.outboxId);
+    s.moved++;
+    s.movedMails += letter.mails.length;
+    return 'redrive';
+  };
+  // with no --id to look for, a pass may end as soon as the limit is reached (the pass goes on to
+  // the end anyway once it put a message back, so that the queue keeps its order)
+  const stop = () => ids.size === 0 && s.moved >= limit;
+  return { s, decide, stop };
+}
+
+/**
+ * Two passes: the first only reads which mails would move (every message put back, in order),
+ * then their dead-letter marks on the shard masters are cleared (dead-letter-marks.ts), then the
+ * second moves those whose marks are cleared. A mail whose mark could not be cleared stays in the
+ * dead-letter queue (a warning names the shard and why): moved while still marked, it would not
+ * be re-published by the worker's lost-mail sweep should the broker drop it again.
+ */
 export async function redriveDeadLetters(
   ctx: CtlContext,
   opts: { id?: string[]; limit?: string },
@@ -143,60 +203,48 @@ export async function redriveDeadLetters(
   const ids = new Set(opts.id ?? []);
   for (const id of ids)
     if (!/^[0-9A-Za-z_-]{1,64}$/.test(id)) throw new UserError(`--id '${id}' is not an outbox id`);
-  const found = new Set<string>();
-  let moved = 0;
-  let movedMails = 0;
-  let poison = 0;
-  let overLimit = 0;
-  /** ids of --id whose message was not moved because the limit was reached */
-  const notMoved = new Set<string>();
-  const { taken, total } = await withQueues(ctx, (q) =>
-    q.pass(
-      (letter) => {
-        if (letter.poison) {
-          poison++;
-          return 'requeue';
-        }
-        if (ids.size > 0) {
-          const matching = letter.mails.filter((m) => ids.has(m.outboxId));
-          if (matching.length === 0) return 'requeue';
-          if (moved >= limit) {
-            overLimit++;
-            for (const m of matching) notMoved.add(m.outboxId);
-            return 'requeue';
-          }
-          for (const m of matching) found.add(m.outboxId);
-        } else if (moved >= limit) {
-          overLimit++;
-          return 'requeue';
-        }
-        moved++;
-        movedMails += letter.mails.length;
-        return 'redrive';
-      },
-      // with no --id to look for, the pass may end as soon as the limit is reached (the pass goes
-      // on to the end anyway once it put a message back, so that the queue keeps its order)
-      () => ids.size === 0 && moved >= limit,
-    ),
+  const { taken, total, unclearable, state } = await withQueues(ctx, async (q) => {
+    const planned = redriveSelection(ids, limit, () => true);
+    const toClear: DeadLetter['mails'] = [];
+    await q.pass((letter) => {
+      if (planned.decide(letter) === 'redrive') toClear.push(...letter.mails);
+      return 'requeue';
+    });
+    const { cleared, failures } = await clearDeadLetterMarks(ctx, toClear);
+    for (const f of failures)
+      ctx.warn(`could not clear the dead-letter marks on ${f}; its mails stay in the dead-letter queue`);
+    const sel = redriveSelection(ids, limit, (letter) => letter.mails.every((m) => cleared.has(m.outboxId)));
+    const result = await q.pass(sel.decide, sel.stop);
+    return { ...result, unclearable: failures, state: sel.s };
+  });
+  const missing = [...ids].filter(
+    (id) => !state.found.has(id) && !state.notMoved.has(id) && !state.notClearedIds.has(id),
   );
-  const missing = [...ids].filter((id) => !found.has(id) && !notMoved.has(id));
-  if (ids.size > 0 && found.size === 0)
+  if (ids.size > 0 && state.found.size === 0 && state.notClearedIds.size > 0)
+    throw new UserError(
+      `the dead-letter marks of ${[...state.notClearedIds].join(', ')} could not be cleared (${unclearable.join('; ') || 'they came in during the command'}); nothing moved`,
+    );
+  if (ids.size > 0 && state.found.size === 0)
     throw new UserError(
       `no dead-lettered mail has outbox id ${missing.join(', ')} (looked at ${taken} message(s))`,
     );
   if (missing.length > 0) ctx.warn(`not in the dead-letter queue: ${missing.join(', ')}`);
   const left: string[] = [];
-  if (poison) left.push(`left ${poison} poison message(s) in the dead-letter queue`);
-  if (overLimit)
+  if (state.poison) left.push(`left ${state.poison} poison message(s) in the dead-letter queue`);
+  if (state.overLimit)
     left.push(
-      `left ${overLimit} more mail message(s) there, over --limit ${limit} (it counts messages, not mails)`,
+      `left ${state.overLimit} more mail message(s) there, over --limit ${limit} (it counts messages, not mails)`,
+    );
+  if (state.notCleared)
+    left.push(
+      `left ${state.notCleared} message(s) whose dead-letter marks could not be cleared or that came in during the command (run redrive again)`,
     );
   // the pass ended at the limit before it put any message back: the rest was not read, and stays
   // in its order (so nothing is known about the poison there)
-  if (taken < total && ids.size === 0 && moved >= limit)
+  if (taken < total && ids.size === 0 && state.moved >= limit)
     left.push(`stopped at --limit ${limit}: the ${total - taken} message(s) behind were not read`);
   ctx.out(
-    `moved ${moved} message(s) (${movedMails} mail(s)) to the work queue with their attempts reset${
+    `moved ${state.moved} message(s) (${state.movedMails} mail(s)) to the work queue with their attempts reset${
       left.length ? `; ${left.join('; ')}` : ''
     }`,
   );

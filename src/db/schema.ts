@@ -148,11 +148,22 @@ export const outbox = mysqlTable(
      * that stops a redelivered message (broker redelivery, relay re-publish) from mailing twice.
      */
     deliveredAt: at('delivered_at'),
+    /**
+     * Set by the email worker just before it publishes the mail to the dead-letter queue (and
+     * cleared by `shardgate-ctl mail redrive` before it moves the mail back): the copy of this
+     * mail that exists is the one an operator holds there. The worker's lost-mail sweep
+     * (lost-mail-sweep.ts) re-publishes rows published long ago and never delivered, except these.
+     */
+    deadLetteredAt: at('dead_lettered_at'),
     lastError: varchar('last_error', { length: 500 }),
   },
   (t) => [
     index('outbox_pending_idx').on(t.sentAt, t.availableAt, t.id),
     index('outbox_tenant_created_idx').on(t.tenantId, t.createdAt),
+    // the lost-mail sweep's range: undelivered, not dead-lettered, published before a moment.
+    // Delivered rows (nearly all of a big table) are outside it, so a pass reads only the few
+    // rows in flight or lost, never the whole outbox
+    index('outbox_undelivered_idx').on(t.deliveredAt, t.deadLetteredAt, t.sentAt),
   ],
 );
 

@@ -14,6 +14,7 @@ import { routeGrpcLog } from '../config/grpc-log.js';
 import { shardPassword } from '../db/shard-password.js';
 import { EnvError, etcdCredentials, parseEnv } from '../env.js';
 import { AmqpConnection } from '../mail/amqp-connection.js';
+import { LostMailSweep, readyInMailQueues } from '../mail/lost-mail-sweep.js';
 import { MailConsumer } from '../mail/mail-consumer.js';
 import { OutboxRelay } from '../mail/outbox-relay.js';
 import { OutboxRetention } from '../mail/outbox-retention.js';
@@ -100,6 +101,17 @@ const consumer = new MailConsumer({
   maxBatch: MAILS_PER_BATCH,
 });
 
+// re-publishes rows the broker dropped after confirming them (purge, drop-head, TTL policies):
+// only while the queues are empty and no delivery is in flight here (lost-mail-sweep.ts)
+const sweep = new LostMailSweep({
+  store,
+  readyMessages: readyInMailQueues(amqp),
+  publishingBlockedForMs: () => publisher.blockedForMs(),
+  deliveries: () => consumer.deliveries(),
+  logger,
+  metrics,
+});
+
 const metricsServer =
   env.SHARDGATE_WORKER_METRICS_PORT > 0
     ? createServer(workerHttpHandler({ metrics, breakers, config })).listen(
@@ -112,6 +124,7 @@ await config.start();
 relay.start();
 consumer.start();
 retention.start();
+sweep.start();
 logger.info({ maxAttempts: env.SHARDGATE_MAIL_MAX_ATTEMPTS }, 'email worker started');
 
 let stopping = false;
@@ -120,6 +133,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   logger.info({ signal }, 'email worker stopping');
   await retention.stop();
+  await sweep.stop();
   await relay.stop();
   await consumer.stop();
   await Promise.all([amqp.close(), publisher.close(), retries.close()]);

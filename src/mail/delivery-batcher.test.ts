@@ -71,6 +71,22 @@ class FakeStore implements BatchStore {
   beforeCommit: () => Promise<void> = async () => {};
   /** runs before anything; throw to fail the transaction at BEGIN */
   onBegin: () => Promise<void> = async () => {};
+  /** ids whose row carries `dead_lettered_at` */
+  deadMarks = new Set<string>();
+  /** every markDeadLettered call, and the contents of the dead-letter publishes at that moment */
+  markCalls: { shardId: string; ids: string[] }[] = [];
+  /** throw to fail the mark (the master down) */
+  onMark: () => Promise<void> = async () => {};
+
+  async markDeadLettered(shardId: string, outboxIds: readonly string[]): Promise<void> {
+    this.markCalls.push({ shardId, ids: [...outboxIds] });
+    await this.onMark();
+    for (const id of outboxIds) this.deadMarks.add(id);
+  }
+
+  async clearDeadLettered(_shardId: string, outboxIds: readonly string[]): Promise<void> {
+    for (const id of outboxIds) this.deadMarks.delete(id);
+  }
 
   async deliverBatch(shardId: string, outboxIds: readonly string[], hold: HoldMails): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
@@ -568,6 +584,86 @@ describe('DeliveryBatcher', () => {
     await batcher.drain(1000);
     expect(ch.published[1]?.exchange).toBe(DEAD_EXCHANGE);
     expect(count('mail_dead_lettered_total')).toBe(1);
+  });
+
+  it('marks the outbox row dead-lettered before the mail is published to the dead-letter queue', async () => {
+    const { ch, store, sender, batcher, count } = setup({ maxAttempts: 2 });
+    store.rows.add('a');
+    store.rows.add('b');
+    sender.failing.add('a');
+    sender.failing.add('b');
+    // when the mark is written, nothing is published yet
+    let publishedAtMark = -1;
+    store.onMark = async () => {
+      publishedAtMark = ch.published.length;
+    };
+    batcher.add(ch, message('a', { attempts: 1 }));
+    batcher.add(ch, message('b', { attempts: 0 }));
+    await batcher.drain(1000);
+    expect(store.markCalls).toEqual([{ shardId: 'shard-1', ids: ['a'] }]);
+    expect(publishedAtMark).toBe(0);
+    expect([...store.deadMarks]).toEqual(['a']);
+    expect(ch.published.map((p) => p.exchange)).toEqual([DEAD_EXCHANGE, RETRY_EXCHANGE]);
+    expect(count('mail_dead_lettered_total')).toBe(1);
+  });
+
+  it('marks each mail of a split batch message on its own', async () => {
+    const { ch, store, sender, batcher } = setup({ maxAttempts: 1 });
+    for (const id of ['a', 'b', 'c']) store.rows.add(id);
+    sender.failing.add('a');
+    sender.failing.add('c');
+    const batch = message('a', { body: encodeMails(['a', 'b', 'c'].map(mailOf)) });
+    for (const part of splitMailMessage(ch, batch)) batcher.add(part.ch, part.msg);
+    await batcher.drain(1000);
+    expect([...store.deadMarks].sort()).toEqual(['a', 'c']);
+    expect(ch.published.map((p) => p.exchange)).toEqual([DEAD_EXCHANGE, DEAD_EXCHANGE]);
+    expect(ch.acked).toHaveLength(1); // the batch message, once every part was acked
+  });
+
+  it('a mark that cannot be written (master down) retries the mail as an outage, never dead-letters it unmarked', async () => {
+    const { ch, store, sender, batcher, count } = setup({ maxAttempts: 2 });
+    store.rows.add('a');
+    sender.failing.add('a');
+    store.onMark = async () => {
+      throw new DependencyError('mysql-master:shard-1', 'connect ECONNREFUSED');
+    };
+    batcher.add(ch, message('a', { attempts: 1 }));
+    await batcher.drain(1000);
+    expect(
+      ch.published.map((p) => [p.exchange, p.headers['x-attempts'], p.headers['x-outage-retries']]),
+    ).toEqual([[RETRY_EXCHANGE, 1, 1]]);
+    expect(count('mail_dead_lettered_total')).toBe(0);
+    expect(ch.acked).toHaveLength(1);
+    // the master back: its next failure dead-letters it, marked
+    store.onMark = async () => {};
+    const again = message('a', { attempts: 1 });
+    again.properties.headers!['x-outage-retries'] = 1;
+    batcher.add(ch, again);
+    await batcher.drain(1000);
+    expect(ch.published[1]?.exchange).toBe(DEAD_EXCHANGE);
+    expect([...store.deadMarks]).toEqual(['a']);
+  });
+
+  it('clears the mark again when the dead-letter publish is not confirmed (the mail goes back to the work queue)', async () => {
+    const { ch, store, sender, batcher } = setup({ maxAttempts: 1 });
+    store.rows.add('a');
+    sender.failing.add('a');
+    ch.confirms = async () => {
+      throw new Error('nacked');
+    };
+    batcher.add(ch, message('a'));
+    await batcher.drain(1000);
+    expect(store.markCalls).toHaveLength(1);
+    expect(store.deadMarks.size).toBe(0);
+    expect(ch.requeued).toHaveLength(1);
+  });
+
+  it('dead-letters a poison message without marking anything', async () => {
+    const { ch, store, batcher } = setup({ maxAttempts: 1 });
+    batcher.add(ch, message('x', { body: Buffer.from('not json') }));
+    await batcher.drain(1000);
+    expect(store.markCalls).toEqual([]);
+    expect(ch.published.map((p) => p.exchange)).toEqual([DEAD_EXCHANGE]);
   });
 
   it('a transient SMTP reply (4xx, e.g. greylisting) uses no attempt either', async () => {

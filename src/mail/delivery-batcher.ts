@@ -52,6 +52,19 @@
  * with the same growing delay, up to the longest tier (64 s), for as long as the outage lasts
  * (up to MAX_OUTAGE_RETRIES, about a day), so a mail queued during an outage is not given up.
  *
+ * Dead-lettering marks the outbox rows first (`dead_lettered_at`, OutboxStore.markDeadLettered),
+ * so that the lost-mail sweep (lost-mail-sweep.ts), which re-publishes rows published long ago
+ * and never delivered, leaves alone a mail whose copy waits for an operator in the dead-letter
+ * queue. Only once the mark is written is the mail published there. A mark that cannot be written
+ * (the master down, its breaker open) turns the dead-lettering into an outage retry: the mail
+ * goes to the longest tier with its attempts unchanged, and is dead-lettered at a later failure
+ * once the master answers; it is never dead-lettered unmarked (an unmarked dead letter would be
+ * re-published by the sweep, and dead-lettered again, for ever). A mark written for a mail whose
+ * dead-letter publish then fails (nacked, returned, channel gone: the original goes back to the
+ * work queue) is cleared again, best effort (OutboxStore.clearDeadLettered).
+ * A poison message has no outbox row to mark (nothing could re-publish it) and is dead-lettered
+ * as before; a batch message reaches the batcher split into single mails, each marked on its own.
+ *
  * Metrics, per message: delivered, duplicates, failed (every rerouted message, counted when it
  * is rerouted), then retried or dead (once the broker confirmed).
  */
@@ -88,7 +101,7 @@ export interface MailChannel extends RerouteChannel {
    */
   isOpen?(): boolean;
 }
-export type BatchStore = Pick<OutboxStore, 'deliverBatch'>;
+export type BatchStore = Pick<OutboxStore, 'deliverBatch' | 'markDeadLettered' | 'clearDeadLettered'>;
 
 export interface DeliveryBatcherOptions {
   store: BatchStore;
@@ -159,10 +172,23 @@ interface Failure {
   error: unknown;
 }
 
+/** where a failure is rerouted (DeliveryBatcher.plan) */
+interface Plan {
+  f: Failure;
+  attempts: number;
+  outageRetries: number;
+  dead: boolean;
+  reason: string;
+  /** the mail whose outbox row was marked dead-lettered for this reroute */
+  marked?: MailMessage;
+}
+
 export class DeliveryBatcher {
   private readonly pending = new Map<string, Delivery[]>();
   private flushScheduled = false;
   private inflight = 0;
+  /** messages ever taken (`add`): the lost-mail sweep sees a message that passed through meanwhile */
+  private takenCount = 0;
   private readonly idleWaiters = new Set<() => void>();
   private readonly maxBatch: number;
   private readonly c;
@@ -199,9 +225,15 @@ export class DeliveryBatcher {
     return this.inflight;
   }
 
+  /** messages taken since the start (grows by one per `add`) */
+  get taken(): number {
+    return this.takenCount;
+  }
+
   /** Take one consumed message; it is acked or rerouted later on `ch`. */
   add(ch: MailChannel, msg: ConsumeMessage): void {
     this.inflight++;
+    this.takenCount++;
     let delivery: Delivery;
     try {
       const message = decodeMailMessage(msg.content);
@@ -395,6 +427,7 @@ export class DeliveryBatcher {
       );
       return;
     }
+    const plans = await this.plan(failures);
     const routed: { f: Failure; dead: boolean; attempts: number; reason: string }[] = [];
     // mandatory: a tier or the dead-letter queue deleted by hand takes nothing, and the broker
     // would confirm the publish and drop it (the original acked, the mail lost). A return seen
@@ -406,12 +439,8 @@ export class DeliveryBatcher {
     };
     ch.on('return', onReturn);
     try {
-      for (const f of failures) {
+      for (const { f, attempts, outageRetries, dead, reason } of plans) {
         const { msg } = f;
-        const counted = countsAsAttempt(f.error);
-        const attempts = this.attemptsSoFar(msg) + (counted ? 1 : 0);
-        const outageRetries = this.outageRetriesSoFar(msg) + (counted ? 0 : 1);
-        const reason = reasonOf(f.error);
         const props = {
           persistent: true,
           mandatory: true,
@@ -424,7 +453,6 @@ export class DeliveryBatcher {
             'x-last-error': reason.slice(0, 300),
           },
         };
-        const dead = attempts >= this.opts.maxAttempts || outageRetries >= MAX_OUTAGE_RETRIES;
         const delay = retryDelayMs(attempts + outageRetries);
         if (dead) ch.publish(DEAD_EXCHANGE, '', msg.content, props);
         else ch.publish(RETRY_EXCHANGE, retryRoutingKey(delay), msg.content, props);
@@ -435,6 +463,7 @@ export class DeliveryBatcher {
         // back to the work queue, and a new connection that declares the queues again (else
         // the requeued mails would fail and come back at once, over and over)
         for (const f of failures) this.requeue(f);
+        await this.unmark(plans);
         ch.close().catch(() => {});
         this.opts.logger.warn(
           { returned, messages: failures.length },
@@ -447,6 +476,7 @@ export class DeliveryBatcher {
       // back to the broker, by a nack with requeue or, when the channel is gone, by its close
       let requeued = 0;
       for (const f of failures) if (this.requeue(f)) requeued++;
+      await this.unmark(plans);
       this.opts.logger.warn(
         { err: (e as Error).message, messages: failures.length, requeued },
         'could not reroute failed mails; they will be redelivered',
@@ -467,6 +497,70 @@ export class DeliveryBatcher {
       }
       this.ack(f);
     }
+  }
+
+  /**
+   * Where each failure goes, with its counts: a retry tier, or the dead-letter queue once its
+   * attempts or outage retries are used up. The outbox rows of those bound for the dead-letter
+   * queue are marked first, per shard; where the mark fails they go as an outage retry instead
+   * (attempts unchanged, outage retries kept below MAX_OUTAGE_RETRIES), never unmarked.
+   */
+  private async plan(failures: Failure[]): Promise<Plan[]> {
+    const plans = failures.map((f): Plan => {
+      const counted = countsAsAttempt(f.error);
+      const attempts = this.attemptsSoFar(f.msg) + (counted ? 1 : 0);
+      const outageRetries = this.outageRetriesSoFar(f.msg) + (counted ? 0 : 1);
+      const dead = attempts >= this.opts.maxAttempts || outageRetries >= MAX_OUTAGE_RETRIES;
+      return { f, attempts, outageRetries, dead, reason: reasonOf(f.error) };
+    });
+    const byShard = new Map<string, Plan[]>();
+    for (const p of plans) {
+      if (!p.dead) continue;
+      const mail = decodeMailMessage(p.f.msg.content);
+      // poison: no outbox row to mark
+      if (!mail) continue;
+      p.marked = mail;
+      const list = byShard.get(mail.shardId);
+      if (list) list.push(p);
+      else byShard.set(mail.shardId, [p]);
+    }
+    await Promise.all(
+      [...byShard].map(async ([shardId, list]) => {
+        try {
+          await this.opts.store.markDeadLettered(
+            shardId,
+            list.map((p) => p.marked!.outboxId),
+          );
+        } catch (error) {
+          this.opts.logger.warn(
+            { shard: shardId, mails: list.length, err: reasonOf(error) },
+            'could not mark mails dead-lettered on the shard master; retrying them as an outage instead',
+          );
+          for (const p of list) {
+            p.marked = undefined;
+            p.dead = false;
+            // the master is out, not the mail: its delay grows as an outage's does, and its
+            // next failure once the master answers dead-letters it (marked) after all
+            p.attempts = Math.min(this.attemptsSoFar(p.f.msg), this.opts.maxAttempts - 1);
+            p.outageRetries = Math.min(this.outageRetriesSoFar(p.f.msg) + 1, MAX_OUTAGE_RETRIES - 1);
+            p.reason = `${p.reason} (not dead-lettered: ${reasonOf(error)})`;
+          }
+        }
+      }),
+    );
+    return plans;
+  }
+
+  /** the dead-letter publish of these plans failed: their marks go (best effort, logged) */
+  private async unmark(plans: Plan[]): Promise<void> {
+    const byShard = new Map<string, string[]>();
+    for (const p of plans) {
+      if (!p.marked) continue;
+      const list = byShard.get(p.marked.shardId);
+      if (list) list.push(p.marked.outboxId);
+      else byShard.set(p.marked.shardId, [p.marked.outboxId]);
+    }
+    await Promise.all([...byShard].map(([shardId, ids]) => this.opts.store.clearDeadLettered(shardId, ids)));
   }
 
   /**

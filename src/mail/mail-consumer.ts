@@ -90,6 +90,14 @@ export class MailConsumer {
     });
   }
 
+  /**
+   * Messages in flight now (taken, not yet acked or rerouted) and taken since the start: the
+   * lost-mail sweep runs only while none is in flight and none was taken during its queue reads
+   */
+  deliveries(): { inFlight: number; taken: number } {
+    return { inFlight: this.batcher.inFlight, taken: this.batcher.taken };
+  }
+
   /** Keep a connection (and so a subscription) open; reconnects every second while down. */
   start(): void {
     const touch = () => void this.opts.amqp.run(async () => {}, { consumerSide: true }).catch(() => {});

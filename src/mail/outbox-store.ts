@@ -373,6 +373,88 @@ export class OutboxStore {
     });
   }
 
+  /**
+   * Mark these outbox rows dead-lettered (`dead_lettered_at`), BEFORE their mail is published to
+   * the dead-letter queue: the lost-mail sweep leaves them alone, since their copy is the one an
+   * operator holds there. `relayedUnder` is the shard the message names (resolved as
+   * `deliverBatch` does when that id is gone). Rejects when the master cannot be written (the
+   * batcher then retries the mail as an outage instead of dead-lettering it unmarked). Ids that
+   * no configured shard holds have no row to mark: resolves (nothing could re-publish them).
+   */
+  async markDeadLettered(relayedUnder: string, outboxIds: readonly string[]): Promise<void> {
+    const ids = [...new Set(outboxIds)];
+    if (ids.length === 0) return;
+    let shardId: string;
+    try {
+      shardId = await this.shardHolding(relayedUnder, ids);
+    } catch (error) {
+      if (error instanceof DependencyError && !this.masters.has(relayedUnder)) return;
+      throw error;
+    }
+    await this.masters.onMaster(shardId, (pool) =>
+      pool.query('UPDATE outbox SET dead_lettered_at = NOW(3) WHERE id IN (?)', [ids]),
+    );
+  }
+
+  /**
+   * Undo `markDeadLettered` for mails whose dead-letter publish failed (they go back to the work
+   * queue instead). Best effort, a few tries: a mark left behind only means that this copy, if
+   * the broker then dropped it, would not be re-published by the sweep (logged at error level).
+   */
+  async clearDeadLettered(relayedUnder: string, outboxIds: readonly string[]): Promise<void> {
+    const ids = [...new Set(outboxIds)];
+    if (ids.length === 0) return;
+    for (const delayMs of [0, 200, 1000]) {
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      try {
+        const shardId = this.masters.has(relayedUnder)
+          ? relayedUnder
+          : await this.shardHolding(relayedUnder, ids);
+        await this.masters.onMaster(shardId, (pool) =>
+          pool.query('UPDATE outbox SET dead_lettered_at = NULL WHERE id IN (?)', [ids]),
+        );
+        return;
+      } catch {
+        // tried again below
+      }
+    }
+    this.opts.logger.error(
+      { shard: relayedUnder, ids },
+      'dead-letter marks of mails that went back to the work queue could not be cleared; should the broker drop them, the sweep will not re-publish them',
+    );
+  }
+
+  /**
+   * The lost-mail sweep's step on one shard (lost-mail-sweep.ts; the caller checked that no copy
+   * of a published mail can still be in the broker): rows published more than `graceSeconds`
+   * ago (the master's clock), never delivered and not dead-lettered go back to unsent
+   * (`sent_at = NULL`), up to `limit` of them, oldest first, so the relay publishes them again.
+   * One transaction: `FOR UPDATE SKIP LOCKED` passes over a row a delivery holds right now (its
+   * `delivered_at` is about to commit). Index `outbox_undelivered_idx`: only undelivered rows
+   * are read. Returns how many went back and the oldest `sent_at` among them.
+   */
+  async republishLost(
+    shardId: string,
+    graceSeconds: number,
+    limit: number,
+  ): Promise<{ count: number; oldestSentAt: Date | undefined }> {
+    return this.masters.transaction(shardId, async (sql) => {
+      const [rows] = await sql((c) =>
+        c.query<RowDataPacket[]>(
+          `SELECT id, sent_at FROM outbox
+            WHERE delivered_at IS NULL AND dead_lettered_at IS NULL
+              AND sent_at < NOW(3) - INTERVAL ? SECOND
+            ORDER BY sent_at LIMIT ? FOR UPDATE SKIP LOCKED`,
+          [graceSeconds, limit],
+        ),
+      );
+      if (rows.length === 0) return { count: 0, oldestSentAt: undefined };
+      await sql((c) => c.query('UPDATE outbox SET sent_at = NULL WHERE id IN (?)', [rows.map((r) => r.id)]));
+      const first = rows[0]?.sent_at;
+      return { count: rows.length, oldestSentAt: first instanceof Date ? first : undefined };
+    });
+  }
+
   async backlog(shardId: string): Promise<number> {
     return this.masters.onMaster(shardId, async (pool) => {
       const [rows] = await pool.query<RowDataPacket[]>(
