@@ -399,10 +399,13 @@ describe('an instance without credentials when auth is enabled after it started'
 
     // auth off again: the registration's next retry (every second) succeeds and clears it
     etcdctl(url, ['auth', 'disable']);
-    const cleared = await waitFor(async () => ((await health()).refused === undefined ? health() : undefined), {
-      timeoutMs: 15_000,
-      what: 'refused gone from /health/config',
-    });
+    const cleared = await waitFor(
+      async () => ((await health()).refused === undefined ? health() : undefined),
+      {
+        timeoutMs: 15_000,
+        what: 'refused gone from /health/config',
+      },
+    );
     expect(cleared.refusedSince).toBeUndefined();
     expect(etcdctl(url, ['get', `${PREFIX}instances/late-none`], { root: false })).toContain('"url"');
   });
