@@ -66,7 +66,7 @@ export interface ConfigSnapshot {
     epoch: number;
     tenantEpochs: ReadonlyMap<string, number>;
   };
-  replication: { maxLagSeconds: number; rywTimeoutMs: number };
+  replication: { maxLagSeconds: number; rywTimeoutMs: number; maxLatencyMs: number };
   /**
    * outboxRetentionHours: the email worker deletes outbox rows delivered, and created, longer
    * ago than this (outbox-retention.ts); 0 = keep every row
@@ -531,6 +531,7 @@ export class ConfigState {
       replication: {
         maxLagSeconds: scalar<number>('replication/max_lag_seconds'),
         rywTimeoutMs: scalar<number>('replication/ryw_timeout_ms'),
+        maxLatencyMs: scalar<number>('replication/max_latency_ms'),
       },
       mail: { outboxRetentionHours: scalar<number>('mail/outbox_retention_hours') },
       cors: { allowedOrigins: scalar<readonly string[]>(CORS_ORIGINS_KEY) },

@@ -246,6 +246,7 @@ export const scalarSchemas = {
   'cache/near_max_entries': intText(0, 1_000_000),
   'replication/max_lag_seconds': intText(1, 86_400),
   'replication/ryw_timeout_ms': intText(0, 60_000),
+  'replication/max_latency_ms': intText(0, 60_000),
   'mail/outbox_retention_hours': intText(0, 87_600),
   [CORS_ORIGINS_KEY]: corsOriginsSchema,
 } as const;
@@ -346,6 +347,8 @@ export const DEFAULT_SCALARS: Record<ScalarKey, string> = {
   'cache/near_max_entries': '0',
   'replication/max_lag_seconds': '5',
   'replication/ryw_timeout_ms': '200',
+  // a replica whose probe takes longer (and over 3× its master's) is excluded: shard-router.ts
+  'replication/max_latency_ms': '150',
   'mail/outbox_retention_hours': '168',
   // no origin: browsers on other sites are refused, as before the key existed
   [CORS_ORIGINS_KEY]: '',

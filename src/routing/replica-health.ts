@@ -9,12 +9,25 @@
  * over it; within the limit the lag is unknown — an admitted or never-judged replica goes (back)
  * to `unknown`, not read from, and is admitted by its first exact probe below half the limit; an
  * excluded one stays excluded and its re-admission streak restarts.
+ *
+ * A probe judged slow (`slow`: its round trip over `replication/max_latency_ms` and its master's,
+ * shard-router.ts) counts as no good probe: an admitted replica is excluded at the
+ * SLOW_PROBES_TO_EXCLUDE-th slow probe in a row (one slow probe, a hiccup, is let pass), and an
+ * excluded one is re-admitted only after `readmitProbes` probes in a row that are fast and within
+ * the lag. Before, a replica 100 ms away each way stayed admitted (its lag is small) while most
+ * reads waiting for a consistency position on it ran out of their budget and went to the master
+ * 300 ms late; one 300 ms away was excluded by such reads and re-admitted by its probes every
+ * 3.5–4 s (an outside check).
  */
+
+/** slow probes in a row that exclude an admitted replica */
+export const SLOW_PROBES_TO_EXCLUDE = 2;
 export type ReplicaState = 'unknown' | 'admitted' | 'excluded';
 
 export class ReplicaHealth {
   private stateValue: ReplicaState = 'unknown';
   private goodStreak = 0;
+  private slowStreak = 0;
   private lag = Number.POSITIVE_INFINITY;
   private error: string | undefined;
   private readonly readmitProbes: number;
@@ -40,13 +53,26 @@ export class ReplicaHealth {
     return this.error;
   }
 
-  observe(lagSeconds: number, maxLagSeconds: number, { atLeast = false }: { atLeast?: boolean } = {}): void {
+  observe(
+    lagSeconds: number,
+    maxLagSeconds: number,
+    { atLeast = false, slow }: { atLeast?: boolean; slow?: string } = {},
+  ): void {
     this.lag = lagSeconds;
     this.error = undefined;
     if (lagSeconds > maxLagSeconds) {
       this.exclude();
       return;
     }
+    if (slow) {
+      this.slowStreak += 1;
+      this.error = slow;
+      this.goodStreak = 0;
+      if (this.stateValue === 'admitted' && this.slowStreak < SLOW_PROBES_TO_EXCLUDE) return;
+      this.exclude();
+      return;
+    }
+    this.slowStreak = 0;
     if (atLeast) {
       this.lag = Number.POSITIVE_INFINITY;
       this.error = `lag unknown: at least ${lagSeconds} s (behind the oldest master position this instance knows)`;

@@ -257,6 +257,44 @@ describe('shard router: replica selection', () => {
     expect(await where()).toBe('replica');
   });
 
+  it('excludes a replica whose probes answer over max_latency_ms and 3× the master, at the second in a row; re-admits it after two fast ones', async () => {
+    const { where, tick, replica, router } = setup([{ port: 1001 }], {
+      initial: { 'replication/max_latency_ms': '40' },
+    });
+    await tick();
+    expect(await where()).toBe('replica');
+    replica.positionDelayMs = 90;
+    await tick();
+    expect(await where()).toBe('replica'); // one slow probe is let pass
+    await tick();
+    expect(await where()).toBe('master');
+    expect(router.status()[0]!.replicas[0]).toMatchObject({
+      state: 'excluded',
+      lastError: expect.stringMatching(
+        /^probe answered in \d+ ms, over replication\/max_latency_ms \(40 ms\) and 3× the master's \d+ ms$/,
+      ),
+    });
+    replica.positionDelayMs = 0;
+    await tick();
+    expect(await where()).toBe('master'); // one fast probe is not enough
+    await tick();
+    expect(await where()).toBe('replica');
+  });
+
+  it('keeps a slow replica whose master answers as slowly (a busy instance, far nodes), and with max_latency_ms 0', async () => {
+    const slowBoth = setup([{ port: 1001 }], { initial: { 'replication/max_latency_ms': '40' } });
+    await slowBoth.tick();
+    slowBoth.replica.positionDelayMs = 90;
+    slowBoth.master.positionDelayMs = 60;
+    for (let i = 0; i < 3; i++) await slowBoth.tick();
+    expect(await slowBoth.where()).toBe('replica');
+    const off = setup([{ port: 1001 }], { initial: { 'replication/max_latency_ms': '0' } });
+    await off.tick();
+    off.replica.positionDelayMs = 90;
+    for (let i = 0; i < 3; i++) await off.tick();
+    expect(await off.where()).toBe('replica');
+  });
+
   it('excludes a replica whose probe fails', async () => {
     const { where, tick, replica } = setup();
     await tick();

@@ -481,9 +481,12 @@ export class ShardRouter<S extends NodeSession> {
 
   private async probeShard(shard: ShardEntry<S>): Promise<void> {
     const startedAt = ++this.probeClock;
+    /** this round's master probe's round trip, when it answered */
+    let masterRttMs: number | undefined;
     const master = this.probeNode(shard.master, 'master')
       .then((read) => {
         if (!read) return;
+        masterRttMs = read.rttMs;
         shard.timeline.record(read.position, this.now());
         shard.lastMaster = { ...read, startedAt };
         // only a probe begun after the master was marked: one sent before may answer from a
@@ -510,10 +513,12 @@ export class ShardRouter<S extends NodeSession> {
       const previous = replica.position && { position: replica.position, at: replica.positionAt };
       let pos: GtidPosition | undefined;
       let stopped: string | undefined;
+      let rttMs = 0;
       try {
         const read = await this.probeNode(replica, 'replica');
         pos = read?.position;
         stopped = read?.stopped;
+        rttMs = read?.rttMs ?? 0;
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (replica.health.state !== 'excluded')
@@ -557,9 +562,12 @@ export class ShardRouter<S extends NodeSession> {
       )
         return;
       const before = replica.health.state;
-      const max = this.config.current().replication.maxLagSeconds;
+      const { maxLagSeconds: max, maxLatencyMs } = this.config.current().replication;
       const lag = shard.timeline.lag(pos, this.now());
-      replica.health.observe(lag.seconds, max, { atLeast: lag.atLeast });
+      replica.health.observe(lag.seconds, max, {
+        atLeast: lag.atLeast,
+        slow: slowProbe(rttMs, masterRttMs, maxLatencyMs),
+      });
       if (replica.health.state !== before) {
         this.logger.info(
           {
@@ -568,6 +576,7 @@ export class ShardRouter<S extends NodeSession> {
             to: replica.health.state,
             lagSeconds: replica.health.lagSeconds,
             max,
+            ...(replica.health.lastError ? { reason: replica.health.lastError } : {}),
           },
           'replica admission changed',
         );
@@ -603,7 +612,10 @@ export class ShardRouter<S extends NodeSession> {
   private async probeNode(
     entry: MasterEntry<S>,
     role: 'master' | 'replica',
-  ): Promise<{ position: GtidPosition; state?: ReadonlyMap<string, bigint>; stopped?: string } | undefined> {
+  ): Promise<
+    | { position: GtidPosition; rttMs: number; state?: ReadonlyMap<string, bigint>; stopped?: string }
+    | undefined
+  > {
     if (entry.probing || this.closed) return undefined;
     entry.probing = true;
     let cancel = () => {};
@@ -611,7 +623,11 @@ export class ShardRouter<S extends NodeSession> {
     const probe = entry.node
       .run(async (session) => {
         onServer = true;
+        // the round trip of one query on a connection it holds (no pool wait): judged against
+        // `replication/max_latency_ms` for a replica (probeShard)
+        const sentAt = performance.now();
         const text = await session.position(role);
+        const rttMs = performance.now() - sentAt;
         const position = parseGtid(session.flavour, text);
         if (!position) throw new Error(`unparseable GTID position "${text.slice(0, 80)}"`);
         // read after the position: it holds at least what the position names. One that fails or
@@ -631,7 +647,7 @@ export class ShardRouter<S extends NodeSession> {
         }
         // what it throws fails the probe (the node did not answer); undefined when it cannot tell
         const stopped = role === 'replica' ? await session.replicationStopped?.() : undefined;
-        return { position, ...(state ? { state } : {}), ...(stopped ? { stopped } : {}) };
+        return { position, rttMs, ...(state ? { state } : {}), ...(stopped ? { stopped } : {}) };
       })
       .finally(() => {
         entry.probing = false;
@@ -767,4 +783,26 @@ export class ShardRouter<S extends NodeSession> {
     this.nodes.release(shard.master.spec);
     for (const r of shard.replicas) this.nodes.release(r.spec);
   }
+}
+
+/** how many times its master's round trip a replica's must be to be slow (see slowProbe) */
+export const SLOWER_THAN_MASTER = 3;
+
+/**
+ * Why a replica's probe was slow, or undefined: its round trip (`rttMs`, one query on a held
+ * connection) over `maxLatencyMs` (`replication/max_latency_ms`; 0 turns this off) and over
+ * SLOWER_THAN_MASTER times this round's master probe's (`masterRttMs`). Against the master
+ * because the master is where its reads would go: an instance whose event loop is busy (a 2-core
+ * box under load) delays both answers alike, and a shard whose nodes are all far away has no
+ * nearer node to read from. Without a master answer this round, never slow: its reads have
+ * nowhere better to go.
+ */
+export function slowProbe(
+  rttMs: number,
+  masterRttMs: number | undefined,
+  maxLatencyMs: number,
+): string | undefined {
+  if (maxLatencyMs <= 0 || masterRttMs === undefined) return undefined;
+  if (rttMs <= maxLatencyMs || rttMs <= SLOWER_THAN_MASTER * masterRttMs) return undefined;
+  return `probe answered in ${Math.round(rttMs)} ms, over replication/max_latency_ms (${maxLatencyMs} ms) and ${SLOWER_THAN_MASTER}× the master's ${Math.round(masterRttMs)} ms`;
 }
