@@ -230,7 +230,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     for (const line of haproxy.differences) ctx.out(`  ! ${line}`);
   }
   ctx.out(
-    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h  cors: ${view.cors.allowedOrigins.length === 0 ? 'no origin' : view.cors.allowedOrigins.join(',')}`,
+    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms max_latency=${view.replication.maxLatencyMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h  cors: ${view.cors.allowedOrigins.length === 0 ? 'no origin' : view.cors.allowedOrigins.join(',')}`,
   );
   ctx.out('breakers:');
   for (const [kind, b] of Object.entries(view.breakers)) {

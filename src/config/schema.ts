@@ -246,7 +246,8 @@ export const scalarSchemas = {
   'cache/near_max_entries': intText(0, 1_000_000),
   'replication/max_lag_seconds': intText(1, 86_400),
   'replication/ryw_timeout_ms': intText(0, 60_000),
-  'replication/max_latency_ms': intText(0, 60_000),
+  // past 1,400 nothing is judged: a probe is given up at 1.5 s (shard-router.ts probeTimeoutMs)
+  'replication/max_latency_ms': intText(0, 1_400),
   'mail/outbox_retention_hours': intText(0, 87_600),
   [CORS_ORIGINS_KEY]: corsOriginsSchema,
 } as const;

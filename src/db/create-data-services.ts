@@ -54,6 +54,7 @@ export function createDataServices({
   breakers,
   metrics,
   instanceId,
+  loopIdleMs,
 }: {
   env: Env;
   /** this process's instance id: its row in each master's `breaker_probes` (at most 63 chars kept) */
@@ -64,6 +65,8 @@ export function createDataServices({
   logger: Logger;
   breakers: BreakerRegistry;
   metrics: Metrics;
+  /** the event loop's idle time so far (ms), for the replica probes' round trip (ShardRouter) */
+  loopIdleMs?: () => number;
 }): DataServices {
   const secret = env.SHARDGATE_JWT_SECRET;
   if (!secret) throw new Error('SHARDGATE_JWT_SECRET is required');
@@ -75,7 +78,7 @@ export function createDataServices({
     logger,
   });
   const guard = breakerNodeGuard(breakers, { probeId: instanceId.slice(0, 63) });
-  const router = new ShardRouter({ config, nodes, logger, guard });
+  const router = new ShardRouter({ config, nodes, logger, guard, loopIdleMs });
   registerDataMetrics({ metrics, nodes, router });
   const refusedWork = metrics.counter({
     name: 'password_work_refused_total',

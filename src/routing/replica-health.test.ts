@@ -64,4 +64,53 @@ describe('replica admission with hysteresis', () => {
     h.observe(1, 5);
     expect(h.admitted).toBe(true);
   });
+
+  describe('slow probes (replication/max_latency_ms)', () => {
+    it('an admitted or never-judged replica is excluded at the second slow probe in a row, and re-admitted after two fast ones', () => {
+      for (const start of ['admitted', 'unknown'] as const) {
+        const h = new ReplicaHealth();
+        if (start === 'admitted') h.observe(0, 5);
+        expect(h.state).toBe(start);
+        h.observe(0, 5, { slow: 'far' });
+        expect(h.state).toBe(start);
+        h.observe(0, 5, { slow: 'far' });
+        expect([h.state, h.lastError]).toEqual(['excluded', 'far']);
+        h.observe(0, 5);
+        expect(h.state).toBe('excluded');
+        h.observe(0, 5);
+        expect(h.state).toBe('admitted');
+      }
+    });
+
+    it('a fast probe between two slow ones starts the count again', () => {
+      const h = new ReplicaHealth();
+      h.observe(0, 5);
+      h.observe(0, 5, { slow: 'far' });
+      h.observe(0, 5);
+      h.observe(0, 5, { slow: 'far' });
+      expect(h.state).toBe('admitted');
+    });
+
+    it('a round with nothing to compare with (unjudged) moves neither streak', () => {
+      const h = new ReplicaHealth();
+      h.observe(0, 5);
+      h.observe(0, 5, { slow: 'far' });
+      h.observe(0, 5, { unjudged: true });
+      h.observe(0, 5, { slow: 'far' });
+      expect(h.state).toBe('excluded'); // the unjudged round did not end the slow streak
+      h.observe(0, 5, { unjudged: true });
+      h.observe(0, 5, { unjudged: true });
+      expect(h.state).toBe('excluded'); // nor count as fast probes
+      h.observe(0, 5);
+      h.observe(0, 5);
+      expect(h.state).toBe('admitted');
+    });
+
+    it('a lag over the max excludes whatever the latency', () => {
+      const h = new ReplicaHealth();
+      h.observe(0, 5);
+      h.observe(9, 5, { unjudged: true });
+      expect(h.state).toBe('excluded');
+    });
+  });
 });

@@ -56,7 +56,11 @@ export class ReplicaHealth {
   observe(
     lagSeconds: number,
     maxLagSeconds: number,
-    { atLeast = false, slow }: { atLeast?: boolean; slow?: string } = {},
+    {
+      atLeast = false,
+      slow,
+      unjudged = false,
+    }: { atLeast?: boolean; slow?: string; unjudged?: boolean } = {},
   ): void {
     this.lag = lagSeconds;
     this.error = undefined;
@@ -68,10 +72,16 @@ export class ReplicaHealth {
       this.slowStreak += 1;
       this.error = slow;
       this.goodStreak = 0;
-      if (this.stateValue === 'admitted' && this.slowStreak < SLOW_PROBES_TO_EXCLUDE) return;
+      // a replica not (yet) excluded is let one slow probe pass, a never-judged one too: an
+      // instance is busiest at its start
+      if (this.stateValue !== 'excluded' && this.slowStreak < SLOW_PROBES_TO_EXCLUDE) return;
       this.exclude();
       return;
     }
+    // over the limit in a round whose master probe gave nothing to compare with: this round says
+    // nothing of its latency, so neither streak moves (before, it counted as a fast probe: a far
+    // replica was re-admitted through a master outage, a review)
+    if (unjudged) return;
     this.slowStreak = 0;
     if (atLeast) {
       this.lag = Number.POSITIVE_INFINITY;

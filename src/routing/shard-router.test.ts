@@ -281,6 +281,53 @@ describe('shard router: replica selection', () => {
     expect(await where()).toBe('replica');
   });
 
+  it("judges a replica's round trip by the time the event loop waited idle for it: a busy loop is no slow replica", async () => {
+    let idle = 0;
+    const config = new MemoryConfigStore({
+      initial: { 'shards/s1': shardJson([{ port: 1001 }]), 'replication/max_latency_ms': '40' },
+    });
+    const nodes = new FakeNodeSet();
+    const router = new ShardRouter({
+      config,
+      nodes,
+      logger: silentLogger,
+      autoProbe: false,
+      loopIdleMs: () => idle,
+    });
+    await router.probeOnce();
+    // the replica answers 90 ms late, but the loop was busy (idle time does not move): not slow
+    nodes.server(1001).positionDelayMs = 90;
+    for (let i = 0; i < 3; i++) await router.probeOnce();
+    expect(router.status()[0]!.replicas[0]!.state).toBe('admitted');
+    // the loop waited idle for it: slow
+    const ticking = setInterval(() => (idle += 10), 10);
+    try {
+      await router.probeOnce();
+      await router.probeOnce();
+    } finally {
+      clearInterval(ticking);
+    }
+    expect(router.status()[0]!.replicas[0]!.state).toBe('excluded');
+    router.close();
+  });
+
+  it('moves no streak in a round whose master gave no answer: a far replica is not re-admitted through a master outage', async () => {
+    const { where, tick, replica, master } = setup([{ port: 1001 }], {
+      initial: { 'replication/max_latency_ms': '40' },
+    });
+    await tick();
+    replica.positionDelayMs = 90;
+    await tick();
+    await tick();
+    expect(await where()).toBe('master');
+    master.down = true;
+    await tick();
+    await tick();
+    master.down = false;
+    await tick();
+    expect(await where()).toBe('master');
+  });
+
   it('keeps a slow replica whose master answers as slowly (a busy instance, far nodes), and with max_latency_ms 0', async () => {
     const slowBoth = setup([{ port: 1001 }], { initial: { 'replication/max_latency_ms': '40' } });
     await slowBoth.tick();

@@ -51,7 +51,7 @@ import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
-import { stallAwareTimeout } from '../resilience/stall-watch.js';
+import { stallAwareTimeout, stalledMs } from '../resilience/stall-watch.js';
 import { followsPosition, type GtidPosition, gtidContains, parseBinlogState, parseGtid } from './gtid.js';
 import { MasterTimeline } from './master-timeline.js';
 import { ReplicaHealth, type ReplicaState } from './replica-health.js';
@@ -79,6 +79,11 @@ export interface ShardRouterOptions<S extends NodeSession> {
   autoProbe?: boolean;
   random?: () => number;
   now?: () => number;
+  /**
+   * the event loop's idle time so far (ms; Node: `performance.nodeTiming.idleTime`): a replica
+   * probe's round trip counts only the time the loop waited idle for it (probeNode)
+   */
+  loopIdleMs?: () => number;
 }
 
 interface MasterEntry<S extends NodeSession> {
@@ -184,6 +189,7 @@ export class ShardRouter<S extends NodeSession> {
   private readonly readmitProbes: number;
   private readonly random: () => number;
   private readonly now: () => number;
+  private readonly loopIdleMs: (() => number) | undefined;
   private readonly unsubscribe: () => void;
   private readonly timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
@@ -201,6 +207,7 @@ export class ShardRouter<S extends NodeSession> {
     autoProbe = true,
     random = Math.random,
     now = Date.now,
+    loopIdleMs,
   }: ShardRouterOptions<S>) {
     this.config = config;
     this.nodes = nodes;
@@ -210,6 +217,7 @@ export class ShardRouter<S extends NodeSession> {
     this.readmitProbes = readmitProbes;
     this.random = random;
     this.now = now;
+    this.loopIdleMs = loopIdleMs;
     this.sync(config.current().shards);
     this.unsubscribe = config.onChange((snapshot, changes) => {
       if (changes.some((c) => c.key.startsWith('shards/'))) this.sync(snapshot.shards);
@@ -564,9 +572,10 @@ export class ShardRouter<S extends NodeSession> {
       const before = replica.health.state;
       const { maxLagSeconds: max, maxLatencyMs } = this.config.current().replication;
       const lag = shard.timeline.lag(pos, this.now());
+      const latency = slowProbe(rttMs, masterRttMs, maxLatencyMs);
       replica.health.observe(lag.seconds, max, {
         atLeast: lag.atLeast,
-        slow: slowProbe(rttMs, masterRttMs, maxLatencyMs),
+        ...(latency === UNJUDGED ? { unjudged: true } : { slow: latency }),
       });
       if (replica.health.state !== before) {
         this.logger.info(
@@ -623,11 +632,18 @@ export class ShardRouter<S extends NodeSession> {
     const probe = entry.node
       .run(async (session) => {
         onServer = true;
-        // the round trip of one query on a connection it holds (no pool wait): judged against
-        // `replication/max_latency_ms` for a replica (probeShard)
+        // the round trip of one query on a connection it holds (no pool wait), judged against
+        // `replication/max_latency_ms` for a replica (probeShard). Less the time this process
+        // did not run (a SIGSTOP, a VM pause) and, where the runtime tells it, only the time the
+        // event loop waited idle for the answer: a loop blocked by other work after the master's
+        // answer came in was charged to the replicas alone, and a 200 ms block twice excluded
+        // every replica of a shard at once (a review)
         const sentAt = performance.now();
+        const idleBefore = this.loopIdleMs?.();
         const text = await session.position(role);
-        const rttMs = performance.now() - sentAt;
+        const answeredAt = performance.now();
+        let rttMs = answeredAt - sentAt - stalledMs(sentAt, answeredAt);
+        if (idleBefore !== undefined) rttMs = Math.min(rttMs, this.loopIdleMs!() - idleBefore);
         const position = parseGtid(session.flavour, text);
         if (!position) throw new Error(`unparseable GTID position "${text.slice(0, 80)}"`);
         // read after the position: it holds at least what the position names. One that fails or
@@ -788,21 +804,24 @@ export class ShardRouter<S extends NodeSession> {
 /** how many times its master's round trip a replica's must be to be slow (see slowProbe) */
 export const SLOWER_THAN_MASTER = 3;
 
+/** slowProbe's verdict on a round with no master answer to compare with */
+export const UNJUDGED = Symbol('unjudged');
+
 /**
- * Why a replica's probe was slow, or undefined: its round trip (`rttMs`, one query on a held
- * connection) over `maxLatencyMs` (`replication/max_latency_ms`; 0 turns this off) and over
- * SLOWER_THAN_MASTER times this round's master probe's (`masterRttMs`). Against the master
- * because the master is where its reads would go: an instance whose event loop is busy (a 2-core
- * box under load) delays both answers alike, and a shard whose nodes are all far away has no
- * nearer node to read from. Without a master answer this round, never slow: its reads have
- * nowhere better to go.
+ * Why a replica's probe was slow, or undefined when it was not: its round trip (`rttMs`, one
+ * query on a held connection, this process's own stalls and busy time taken off: probeNode) over
+ * `maxLatencyMs` (`replication/max_latency_ms`; 0 turns this off) and over SLOWER_THAN_MASTER
+ * times this round's master probe's (`masterRttMs`). Against the master because the master is
+ * where its reads would go: a shard whose nodes are all far away has no nearer node to read
+ * from. Over the limit in a round without a master answer: UNJUDGED (no streak moves).
  */
 export function slowProbe(
   rttMs: number,
   masterRttMs: number | undefined,
   maxLatencyMs: number,
-): string | undefined {
-  if (maxLatencyMs <= 0 || masterRttMs === undefined) return undefined;
-  if (rttMs <= maxLatencyMs || rttMs <= SLOWER_THAN_MASTER * masterRttMs) return undefined;
+): string | typeof UNJUDGED | undefined {
+  if (maxLatencyMs <= 0 || rttMs <= maxLatencyMs) return undefined;
+  if (masterRttMs === undefined) return UNJUDGED;
+  if (rttMs <= SLOWER_THAN_MASTER * masterRttMs) return undefined;
   return `probe answered in ${Math.round(rttMs)} ms, over replication/max_latency_ms (${maxLatencyMs} ms) and ${SLOWER_THAN_MASTER}× the master's ${Math.round(masterRttMs)} ms`;
 }
