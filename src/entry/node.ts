@@ -193,6 +193,7 @@ const dataServices = createDataServices({
   breakers,
   metrics,
   instanceId,
+  loopIdleMs: () => performance.nodeTiming.idleTime,
 });
 // its own connection to the cache's Redis, through the same `redis` breaker; fails open
 const loginThrottle = new RedisLoginThrottle({
