@@ -95,8 +95,13 @@ export class AmqpConnection {
       throw new DependencyError('rabbitmq', `rabbitmq blocks publishing: ${this.blocked.reason}`, {
         answered: true,
       });
-    return this.opts.breakers
-      .get('rabbitmq', 'rabbitmq')
+    const breaker = this.opts.breakers.get('rabbitmq', 'rabbitmq');
+    // the breaker refuses every call while open, so no call would open a connection meanwhile:
+    // one is tried beside it (one at a time; the consumer's keep-alive calls every second), and
+    // once open it shortens the breaker's open spell (CircuitBreaker.connectionRestored). Before,
+    // a broker back after a blip still waited out the whole reset time (a review)
+    if (breaker.state === 'open' && !this.confirm && !this.closed) void this.channel().catch(() => {});
+    return breaker
       .execute(async () => {
         try {
           return await fn(await this.channel());

@@ -248,15 +248,18 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('closed');
   });
 
-  it('connectionRestored: an open breaker turns half-open at once; closed or half-open, nothing changes', async () => {
-    const { breaker, advance, transitions } = setup();
+  it('connectionRestored: an open breaker turns half-open 1 s after it opened (call_timeout_ms if longer), not at reset_timeout_ms; closed or half-open, nothing changes', async () => {
+    const { breaker, advance, transitions } = setup({ reset_timeout_ms: 5000 });
     breaker.connectionRestored('client ready');
     expect(breaker.state).toBe('closed');
     await breaker.execute(boom).catch(() => {});
     await breaker.execute(boom).catch(() => {});
-    advance(10); // far from reset_timeout_ms
-    expect(breaker.state).toBe('open');
+    advance(10);
     breaker.connectionRestored('client ready');
+    // not at once: a Redis stalling in bursts answers a handshake between two stalls
+    expect(breaker.state).toBe('open');
+    expect(breaker.retryAfterMs()).toBe(990);
+    advance(990);
     expect(breaker.state).toBe('half_open');
     expect(transitions.at(-1)).toMatchObject({ from: 'open', to: 'half_open', reason: 'client ready' });
     breaker.connectionRestored('client ready');
@@ -264,11 +267,33 @@ describe('CircuitBreaker', () => {
     // its probes decide as after the reset time: a failure opens it for a whole reset time again
     await breaker.execute(boom).catch(() => {});
     expect(breaker.state).toBe('open');
-    expect(breaker.retryAfterMs()).toBe(1000);
+    expect(breaker.retryAfterMs()).toBe(5000);
+    advance(1000);
+    expect(breaker.state).toBe('open'); // the restore of the spell before does not carry over
     breaker.connectionRestored('client ready');
+    expect(breaker.state).toBe('half_open'); // open 1 s already
     await breaker.execute(ok);
     await breaker.execute(ok);
     expect(breaker.state).toBe('closed');
+  });
+
+  it('connectionRestored waits call_timeout_ms when longer than 1 s, and never past reset_timeout_ms', async () => {
+    const slow = setup({ reset_timeout_ms: 5000, call_timeout_ms: 2000 });
+    await slow.breaker.execute(boom).catch(() => {});
+    await slow.breaker.execute(boom).catch(() => {});
+    slow.breaker.connectionRestored('client ready');
+    slow.advance(1999);
+    expect(slow.breaker.state).toBe('open');
+    slow.advance(1);
+    expect(slow.breaker.state).toBe('half_open');
+    const short = setup({ reset_timeout_ms: 400 });
+    await short.breaker.execute(boom).catch(() => {});
+    await short.breaker.execute(boom).catch(() => {});
+    short.breaker.connectionRestored('client ready');
+    expect(short.breaker.retryAfterMs()).toBe(400);
+    short.advance(400);
+    expect(short.breaker.state).toBe('half_open');
+    expect(short.transitions.at(-1)?.reason).toBe('reset timeout elapsed');
   });
 
   it('a failed probe re-opens it', async () => {

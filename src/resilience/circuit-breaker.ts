@@ -106,6 +106,9 @@ export const BUSY_SLOW_SHARE = 0.9;
 /** how long an aborted call that read `signal` may take to stop before its caller is answered */
 export const ABANDON_GRACE_MS = 500;
 
+/** the least an open breaker stays open after its client reported a connection restored */
+export const RESTORED_MIN_OPEN_MS = 1000;
+
 /** an aborted call that did not say how it stopped: assume the worst of both */
 const UNCONFIRMED: AbandonReport = { mayHaveApplied: true, dependencyStuck: true };
 
@@ -237,6 +240,8 @@ export class CircuitBreaker {
   private openedAt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private trialsRunning = false;
+  /** this open spell, a client reported its connection restored (connectionRestored): the reason */
+  private restored: string | undefined;
   private readonly closedByTrials = new Set<() => void>();
 
   constructor({
@@ -273,7 +278,7 @@ export class CircuitBreaker {
   /** ms until an open breaker turns half-open (0 when not open) */
   retryAfterMs(): number {
     if (this.state !== 'open') return 0;
-    return Math.max(0, this.openedAt + this.settings().reset_timeout_ms - this.now());
+    return Math.max(0, this.openedAt + this.openForMs() - this.now());
   }
 
   view(): BreakerView {
@@ -608,26 +613,42 @@ export class CircuitBreaker {
   /**
    * The dependency's client reports a new connection that completed its handshake (ioredis
    * `ready`, an AMQP connection opened with its topology declared): an open breaker turns
-   * half-open now instead of at the end of `reset_timeout_ms`, so its probes find out at once
-   * whether calls pass. Before, a broker or Redis back after a blip of a second still waited the
-   * whole reset time (5 s by default) with mail held and the cache bypassed (outside checks).
-   * A dependency that accepts connections but fails calls costs one more round of probes per
-   * reconnect, each then opening the breaker again for `reset_timeout_ms`. Closed or half-open:
-   * nothing changes.
+   * half-open once it has been open RESTORED_MIN_OPEN_MS, or `call_timeout_ms` if longer (never
+   * past `reset_timeout_ms`), instead of at the end of `reset_timeout_ms`, so its probes find out
+   * soon whether calls pass. Before, a broker or Redis back after a blip of a second still
+   * waited the whole reset time (5 s by default) with mail held and the cache bypassed (outside
+   * checks). Not at once: a Redis that stalls in bursts (a slow disk, a blocking command) answers
+   * a new connection's handshake between two stalls, and half-opening then closed the breaker
+   * into the next stall about twice as often, callers waiting out call timeouts each time (a
+   * review); and a call of the earlier spell still running ends by then, so it cannot count as
+   * a probe of the next one. Closed or half-open: nothing changes; reported once, it holds for
+   * this open spell only.
    */
   connectionRestored(reason: string): void {
-    if (this.current === 'open') this.transition('half_open', reason);
+    if (this.current !== 'open') return;
+    this.restored = reason;
+    this.armTimer();
+    this.maybeHalfOpen();
+  }
+
+  /** how long this spell stays open: `reset_timeout_ms`, shortened by a connection restored */
+  private openForMs(): number {
+    const { reset_timeout_ms, call_timeout_ms } = this.settings();
+    if (this.restored === undefined) return reset_timeout_ms;
+    return Math.min(reset_timeout_ms, Math.max(RESTORED_MIN_OPEN_MS, call_timeout_ms));
   }
 
   private maybeHalfOpen(): void {
-    if (this.current === 'open' && this.now() >= this.openedAt + this.settings().reset_timeout_ms) {
-      this.transition('half_open', 'reset timeout elapsed');
+    if (this.current === 'open' && this.now() >= this.openedAt + this.openForMs()) {
+      const { reset_timeout_ms } = this.settings();
+      const early = this.restored !== undefined && this.now() < this.openedAt + reset_timeout_ms;
+      this.transition('half_open', early ? this.restored! : 'reset timeout elapsed');
     }
   }
 
   private armTimer(): void {
     clearTimeout(this.timer);
-    const delay = Math.max(0, this.openedAt + this.settings().reset_timeout_ms - this.now());
+    const delay = Math.max(0, this.openedAt + this.openForMs() - this.now());
     this.timer = setTimeout(() => this.maybeHalfOpen(), delay + 5);
     // never keep a process alive just to flip a breaker
     if (typeof this.timer === 'object' && 'unref' in this.timer) this.timer.unref();
@@ -642,6 +663,7 @@ export class CircuitBreaker {
     this.trialPassed = false;
     if (to === 'open') {
       this.openedAt = this.sinceMs;
+      this.restored = undefined;
       this.armTimer();
     } else {
       clearTimeout(this.timer);
