@@ -1,11 +1,11 @@
 /**
- * Migration 0007 on a database upgraded from 0006: the rows published and not delivered when it
- * runs (dead-lettered by a worker that marked nothing, purged from the dead-letter queue, or on
+ * Migrations 0007 and 0008 on a database upgraded from 0006, and 0008 on one that had 0007
+ * already: the rows published and not delivered when 0008 runs (dead-lettered by a worker that marked nothing, purged from the dead-letter queue, or on
  * their way) are marked `dead_lettered_at = sent_at`, so the lost-mail sweep never sends them on
  * its own; delivered and unpublished rows stay unmarked. Before, the first sweep after an upgrade
  * re-published every mail dead-lettered or purged before it (a review). A database of this test's
- * own on shard-1's master, migrated with a copy of migrations/ cut at 0006, then with the real
- * folder; dropped at the end.
+ * own on shard-1's master per case, migrated with a copy of migrations/ cut before 0007 or before
+ * 0008, then with the real folder; dropped at the end.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -20,28 +20,34 @@ import { findMigrationsFolder } from '../src/db/migrations-folder.js';
 import { newId } from '../src/domain/ids.js';
 import { topology } from '../stack/topology.js';
 
-const database = `sg_mig7_${randomBytes(4).toString('hex')}`;
+const databases: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'shardgate-mig7-'));
 let conn: Connection | undefined;
 
 afterAll(async () => {
-  await conn?.query(`DROP DATABASE IF EXISTS \`${database}\``);
+  for (const database of databases) await conn?.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await conn?.end();
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('migration 0007 on an outbox of an older release', () => {
-  it('marks the published, undelivered rows as dead-lettered, and no other', async () => {
+describe('the dead-letter marks on an outbox of an older release', () => {
+  it.each([
+    ['0006', 7],
+    ['0007', 8],
+  ])('from %s: the published, undelivered rows are marked as dead-lettered, and no other', async (_, cut) => {
+    const database = `sg_mig_${cut}_${randomBytes(4).toString('hex')}`;
+    databases.push(database);
     const folder = findMigrationsFolder();
-    // the folder as the release before had it: the journal up to 0006
-    const before = join(dir, 'migrations');
+    if (!folder) throw new Error('no migrations folder in this checkout');
+    // the folder as the release before had it: the journal before `cut`
+    const before = join(dir, `migrations-${cut}`);
     cpSync(folder, before, { recursive: true });
     const journalPath = join(before, 'meta', '_journal.json');
     const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as {
       entries: { idx: number; tag: string }[];
     };
-    expect(journal.entries.some((e) => e.tag === '0007_outbox_dead_lettered_at')).toBe(true);
-    journal.entries = journal.entries.filter((e) => e.idx < 7);
+    expect(journal.entries.some((e) => e.tag === '0008_outbox_mark_dead_letters')).toBe(true);
+    journal.entries = journal.entries.filter((e) => e.idx < cut);
     writeFileSync(journalPath, JSON.stringify(journal));
 
     const root = await createConnection({

@@ -171,7 +171,7 @@ export interface RedisCacheStoreOptions {
   /**
    * each time the connection is ready (handshake done), the first time included: the caller
    * tells the cache's breaker (CircuitBreaker.connectionRestored), so a cache back after a blip
-   * is tried at once rather than after the breaker's reset time
+   * is tried after 1 s rather than after the breaker's whole reset time
    */
   onReady?: () => void;
 }

@@ -106,6 +106,19 @@ describe('replica admission with hysteresis', () => {
       expect(h.state).toBe('admitted');
     });
 
+    it('an unjudged round still applies the lag rules: a lag known only as a bound, a lag over half the max', () => {
+      const h = new ReplicaHealth();
+      h.observe(0, 5);
+      h.observe(3, 5, { atLeast: true, unjudged: true });
+      expect([h.state, h.lagSeconds]).toEqual(['unknown', Number.POSITIVE_INFINITY]);
+      const e = new ReplicaHealth();
+      e.observe(9, 5);
+      e.observe(0, 5);
+      e.observe(4, 5, { unjudged: true }); // over half the max: the streak starts again
+      e.observe(0, 5);
+      expect(e.state).toBe('excluded');
+    });
+
     it('a lag over the max excludes whatever the latency', () => {
       const h = new ReplicaHealth();
       h.observe(0, 5);

@@ -79,10 +79,10 @@ export class ReplicaHealth {
       return;
     }
     // over the limit in a round whose master probe gave nothing to compare with: this round says
-    // nothing of its latency, so neither streak moves (before, it counted as a fast probe: a far
-    // replica was re-admitted through a master outage, a review)
-    if (unjudged) return;
-    this.slowStreak = 0;
+    // nothing of its latency, so neither latency streak moves, nor does it count towards a
+    // re-admission (before, it counted as a fast probe: a far replica was re-admitted through a
+    // master outage, a review); the lag rules below still apply
+    if (!unjudged) this.slowStreak = 0;
     if (atLeast) {
       this.lag = Number.POSITIVE_INFINITY;
       this.error = `lag unknown: at least ${lagSeconds} s (behind the oldest master position this instance knows)`;
@@ -92,6 +92,7 @@ export class ReplicaHealth {
     }
     if (this.stateValue === 'admitted') return;
     if (lagSeconds <= maxLagSeconds / 2) {
+      if (unjudged) return;
       this.goodStreak += 1;
       if (this.stateValue === 'unknown' || this.goodStreak >= this.readmitProbes)
         this.stateValue = 'admitted';
