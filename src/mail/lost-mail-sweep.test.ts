@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { DependencyError } from '../resilience/errors.js';
+import { recordingLogger } from '../testing/recording-logger.js';
 import { LostMailSweep, type LostMailSweepOptions } from './lost-mail-sweep.js';
 
 interface Row {
@@ -119,6 +120,45 @@ describe('LostMailSweep', () => {
     store.shards.set('shard-2', new Map([['x', { sentAgoS: 900, delivered: false, deadLettered: false }]]));
     store.down.add('shard-1');
     expect(await sweep.pass()).toEqual({ republished: new Map([['shard-2', 1]]) });
+  });
+
+  it('says when it last looked at every shard (a gauge), not after a skipped pass or a failed shard', async () => {
+    const { store, state, sweep, metrics } = setup();
+    const lastPass = async () =>
+      (await metrics.render()).body.match(/^(?:shardgate_)?mail_lost_sweep_last_pass_timestamp_seconds (\S+)$/m)?.[1];
+    state.ready = 3;
+    await sweep.pass();
+    expect(await lastPass()).toBe('0'); // never
+    state.ready = 0;
+    store.down.add('shard-1');
+    await sweep.pass();
+    expect(await lastPass()).toBe('0');
+    store.down.clear();
+    const before = Date.now() / 1000;
+    await sweep.pass();
+    expect(Number(await lastPass())).toBeGreaterThanOrEqual(Math.floor(before));
+  });
+
+  it('logs each kind of failure and each shard apart, and says when one ended', async () => {
+    const log = recordingLogger();
+    const { store, state, sweep } = setup({ logger: log.logger });
+    store.shards.set('shard-2', new Map());
+    store.down.add('shard-1');
+    await sweep.pass();
+    store.down.delete('shard-1');
+    store.down.add('shard-2');
+    await sweep.pass();
+    state.readFails = true;
+    await sweep.pass();
+    const warned = log.lines
+      .filter((l) => l.level === 'warn' && !l.msg.startsWith('re-publishing'))
+      .map((l) => [l.msg, (l.obj as { shard?: string }).shard]);
+    expect(warned).toEqual([
+      ['lost-mail sweep failed on a shard', 'shard-1'],
+      ['lost-mail sweep failed on a shard', 'shard-2'],
+      ['lost-mail sweep skipped: the mail queues could not be read', undefined],
+    ]);
+    expect(log.lines.filter((l) => l.msg === 'lost-mail sweep works again')).toHaveLength(1);
   });
 
   it('runs its passes on a timer after the first-pass delay, and stop() waits for a pass', async () => {

@@ -82,7 +82,12 @@ export class LostMailSweep {
   private running: Promise<PassOutcome> | undefined;
   private stopped = false;
   private readonly republished;
-  private readonly failures: WarnLimiter;
+  private readonly lastPass;
+  /**
+   * one limiter per kind of failure and per shard: a second shard's failure, or the queues'
+   * after a shard's, is said at once, not folded into the first one's ten minutes (a review)
+   */
+  private readonly failures = new Map<string, WarnLimiter>();
 
   constructor(private readonly opts: LostMailSweepOptions) {
     this.republished = opts.metrics.counter({
@@ -90,7 +95,27 @@ export class LostMailSweep {
       help: 'outbox rows published long ago, never delivered nor dead-lettered, that the worker published again (the broker had dropped them)',
       labelNames: ['shard'],
     });
-    this.failures = new WarnLimiter(opts.logger, 10 * 60_000);
+    this.lastPass = opts.metrics.gauge({
+      name: 'mail_lost_sweep_last_pass_timestamp_seconds',
+      help: 'when the lost-mail sweep last looked at every shard (Unix time): a pass is skipped while the mail queues are not empty or deliveries are in flight, so an old value under sustained traffic means lost mails wait',
+    });
+  }
+
+  private warnOnce(kind: string, obj: Record<string, unknown>, msg: string): void {
+    let limiter = this.failures.get(kind);
+    if (!limiter) {
+      limiter = new WarnLimiter(this.opts.logger, 10 * 60_000);
+      this.failures.set(kind, limiter);
+    }
+    limiter.warn(obj, msg);
+  }
+
+  /** a kind of failure that ended: its next occurrence is said at once */
+  private failureEnded(kind: string): void {
+    const limiter = this.failures.get(kind);
+    if (!limiter?.warned) return;
+    const unlogged = limiter.reset();
+    this.opts.logger.info({ kind, unlogged }, 'lost-mail sweep works again');
   }
 
   start(): void {
@@ -122,12 +147,14 @@ export class LostMailSweep {
     try {
       ready = await this.opts.readyMessages();
     } catch (error) {
-      this.failures.warn(
+      this.warnOnce(
+        'queues',
         { err: String(error) },
         'lost-mail sweep skipped: the mail queues could not be read',
       );
       return { skipped: 'queues unreadable' };
     }
+    this.failureEnded('queues');
     if (ready > 0) return { skipped: 'messages in the queues' };
     // a message taken while the queues were read may have moved from the work queue to a tier
     // behind the reads: the pass is not sure then
@@ -135,8 +162,12 @@ export class LostMailSweep {
     if (after.inFlight > 0 || after.taken !== before.taken) return { skipped: 'deliveries in flight' };
     const grace = this.opts.graceSeconds ?? 120;
     const republished = new Map<string, number>();
+    let everyShard = true;
     for (const shard of this.opts.store.shardIds()) {
-      if (this.stopped) break;
+      if (this.stopped) {
+        everyShard = false;
+        break;
+      }
       try {
         const { count, oldestSentAt } = await this.opts.store.republishLost(
           shard,
@@ -144,6 +175,7 @@ export class LostMailSweep {
           this.opts.limit ?? 1000,
         );
         this.republished.inc({ shard }, count);
+        this.failureEnded(`shard ${shard}`);
         if (count === 0) continue;
         republished.set(shard, count);
         this.opts.logger.warn(
@@ -153,9 +185,11 @@ export class LostMailSweep {
           }) with no delivery record: a broker dropped them (purge, drop-head, TTL?)`,
         );
       } catch (error) {
-        this.failures.warn({ shard, err: String(error) }, 'lost-mail sweep failed on a shard');
+        everyShard = false;
+        this.warnOnce(`shard ${shard}`, { shard, err: String(error) }, 'lost-mail sweep failed on a shard');
       }
     }
+    if (everyShard) this.lastPass.set({}, Date.now() / 1000);
     return { republished };
   }
 
