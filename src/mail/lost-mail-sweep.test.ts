@@ -125,7 +125,9 @@ describe('LostMailSweep', () => {
   it('says when it last looked at every shard (a gauge), not after a skipped pass or a failed shard', async () => {
     const { store, state, sweep, metrics } = setup();
     const lastPass = async () =>
-      (await metrics.render()).body.match(/^(?:shardgate_)?mail_lost_sweep_last_pass_timestamp_seconds (\S+)$/m)?.[1];
+      (await metrics.render()).body.match(
+        /^(?:shardgate_)?mail_lost_sweep_last_pass_timestamp_seconds (\S+)$/m,
+      )?.[1];
     state.ready = 3;
     await sweep.pass();
     expect(await lastPass()).toBe('0'); // never
