@@ -64,6 +64,35 @@ describe('AmqpConnection', () => {
     expect(models).toHaveLength(1);
   });
 
+  it('while the breaker is open, a call tries a connection beside it, at most every 2 s (each refused one is a line in the broker log)', async () => {
+    const config = new MemoryConfigStore();
+    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
+    const amqp = new AmqpConnection({ url: 'amqp://localhost', breakers, logger: silentLogger });
+    const breaker = breakers.get('rabbitmq', 'rabbitmq');
+    for (let i = 0; i < 5; i++)
+      await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});
+    expect(breaker.state).toBe('open');
+    const now = vi.spyOn(Date, 'now');
+    try {
+      let t = 1_000_000;
+      now.mockImplementation(() => t);
+      // the broker refuses channels: each attempt opens a connection and closes it
+      for (let i = 0; i < 5; i++) {
+        await expect(amqp.run(async () => 1, { consumerSide: true })).rejects.toThrow();
+        await new Promise((r) => setImmediate(r));
+        t += 300;
+      }
+      expect(models).toHaveLength(1);
+      t += 2000;
+      await expect(amqp.run(async () => 1, { consumerSide: true })).rejects.toThrow();
+      await new Promise((r) => setImmediate(r));
+      expect(models).toHaveLength(2);
+    } finally {
+      now.mockRestore();
+      await amqp.close();
+    }
+  });
+
   it('closes a connection whose channels or topology could not be set up', async () => {
     const config = new MemoryConfigStore();
     const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });

@@ -37,11 +37,16 @@ const HEARTBEAT_SECONDS = 5;
 /** what blockedForMs() answers while the broker blocks publishing: the relay looks again then */
 const BLOCKED_RECHECK_MS = 1000;
 
+/** how often a connection is tried beside the open rabbitmq breaker (run) */
+export const BESIDE_BREAKER_EVERY_MS = 2000;
+
 export class AmqpConnection {
   private model: ChannelModel | undefined;
   /** the broker's reason while it blocks this connection's publishing */
   private blocked: { reason: string; since: number } | undefined;
   private confirm: ConfirmChannel | undefined;
+  /** when run() last tried a connection beside the open breaker (ms since the epoch) */
+  private triedBesideAt = Number.NEGATIVE_INFINITY;
   /** the connection's second confirm channel: `onChannel` listeners get it too */
   private side: ConfirmChannel | undefined;
   private opening: Promise<ConfirmChannel> | undefined;
@@ -97,10 +102,19 @@ export class AmqpConnection {
       });
     const breaker = this.opts.breakers.get('rabbitmq', 'rabbitmq');
     // the breaker refuses every call while open, so no call would open a connection meanwhile:
-    // one is tried beside it (one at a time; the consumer's keep-alive calls every second), and
-    // once open it shortens the breaker's open spell (CircuitBreaker.connectionRestored). Before,
-    // a broker back after a blip still waited out the whole reset time (a review)
-    if (breaker.state === 'open' && !this.confirm && !this.closed) void this.channel().catch(() => {});
+    // one is tried beside it (one at a time, at most every BESIDE_BREAKER_EVERY_MS: each refused
+    // one is an error line in the broker's log), and once open it shortens the breaker's open
+    // spell (CircuitBreaker.connectionRestored). Before, a broker back after a blip still waited
+    // out the whole reset time (a review)
+    if (
+      breaker.state === 'open' &&
+      !this.confirm &&
+      !this.closed &&
+      Date.now() - this.triedBesideAt >= BESIDE_BREAKER_EVERY_MS
+    ) {
+      this.triedBesideAt = Date.now();
+      void this.channel().catch(() => {});
+    }
     return breaker
       .execute(async () => {
         try {

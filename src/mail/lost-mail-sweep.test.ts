@@ -153,7 +153,7 @@ describe('LostMailSweep', () => {
     state.readFails = true;
     await sweep.pass();
     const warned = log.lines
-      .filter((l) => l.level === 'warn' && !l.msg.startsWith('re-publishing'))
+      .filter((l) => l.level === 'warn' && !(l.msg ?? '').startsWith('re-publishing'))
       .map((l) => [l.msg, (l.obj as { shard?: string }).shard]);
     expect(warned).toEqual([
       ['lost-mail sweep failed on a shard', 'shard-1'],
