@@ -178,7 +178,7 @@ describe('HAProxy config template', () => {
       'http-request set-header X-Request-Id %[var(txn.request_id)]',
       // a declared length above the body limit is not waited for: the instance answers it at once;
       // as a number (16385…2^31-1) and as text (6+ digits, which also catches what the number wraps)
-      'http-request wait-for-body time 10s unless { req.hdr_val(content-length) gt 16384 } || { req.hdr(content-length) -m reg ^0*[1-9][0-9]{5,}$ }',
+      'http-request wait-for-body time 10s at-least 16385 unless { req.hdr_val(content-length) gt 16384 } || { req.hdr(content-length) -m reg ^0*[1-9][0-9]{5,}$ }',
       'tune.bufsize 32768',
     ]) {
       expect(local, line).toContain(line);
