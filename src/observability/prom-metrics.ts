@@ -4,6 +4,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CounterHandle, GaugeHandle, HistogramHandle, Labels, MetricDef, Metrics } from './metrics.js';
+import { renderBatch } from './render-batch.js';
 
 function gaugeHandle(g: Gauge): GaugeHandle {
   return {
@@ -25,6 +26,11 @@ export function createPromMetrics({ prefix = 'shardgate_', defaultLabels = {} } 
     if (!made.has(name)) made.set(name, make());
     return made.get(name) as T;
   };
+  // calls arriving together share one rendering (render-batch.ts: a flood of scrapes)
+  const render = renderBatch(async () => ({
+    contentType: registry.contentType,
+    body: await registry.metrics(),
+  }));
   return {
     registry,
     counter(def: MetricDef): CounterHandle {
@@ -66,8 +72,6 @@ export function createPromMetrics({ prefix = 'shardgate_', defaultLabels = {} } 
         return { observe: (labels: Labels, value: number) => h.observe(labels, value) };
       });
     },
-    async render() {
-      return { contentType: registry.contentType, body: await registry.metrics() };
-    },
+    render,
   };
 }
