@@ -176,6 +176,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
     /** the connections each tenant's calls (RunOptions.share) may hold at once */
     private readonly shares: ConnectionShares,
     private readonly logger: Logger,
+    /** SqlNode.connectBeside: a connection of its own, answered within the bound, closed */
+    readonly connectBeside: (withinMs: number) => Promise<void>,
   ) {
     // mysql2 emits `release` when a connection goes back to its free list (no caller queued in
     // mysql2 itself for it): the first call waiting through a hold takes it
@@ -831,6 +833,7 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
         new ReplicationWatch(key, this.logger),
         new ConnectionShares(this.options.tenantShare),
         this.logger,
+        (withinMs) => this.connectBeside(spec, withinMs),
       );
       holder = { node, refs: 0 };
       this.holders.set(key, holder);
@@ -994,6 +997,38 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
           else connection?.destroy();
         })
     );
+  }
+
+  /**
+   * SqlNode.connectBeside: a connection of its own to the node (outside the pool: no caller
+   * loses a slot to it), its handshake and a COM_PING answered within `withinMs`, then closed
+   * with COM_QUIT (a reset would be an "Aborted connection" line in the server's log every
+   * second). Rejects on a refusal, a handshake error (the server's limit on connections
+   * included: calls would be refused too) or no answer in time; the connection is destroyed
+   * then, so the attempt holds nothing once settled.
+   */
+  private async connectBeside(spec: NodeSpec, withinMs: number): Promise<void> {
+    const bound = Math.max(1, Math.round(withinMs));
+    let connection: Connection | undefined;
+    let ended = false;
+    const attempt = (async () => {
+      const c = await createConnection({ ...this.connectionOptions(spec), connectTimeout: bound });
+      if (ended) {
+        c.destroy();
+        return;
+      }
+      connection = c;
+      await c.ping();
+    })();
+    try {
+      await withDeadline(attempt, bound, `no answer within ${bound} ms`);
+    } catch (error) {
+      ended = true;
+      connection?.destroy();
+      throw error;
+    }
+    ended = true;
+    await withDeadline(connection!.end(), bound, 'COM_QUIT unanswered').catch(() => connection?.destroy());
   }
 
   private createPool(spec: NodeSpec): Pool {

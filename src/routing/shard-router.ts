@@ -40,6 +40,10 @@
  * its `lastError`, whatever its lag: on an idle shard its lag would never grow. A plain `STOP
  * SLAVE`, or an IO thread still connecting to its master, is left to the lag.
  *
+ * A node whose breaker is open is refused its probes; each round tries it beside the breaker
+ * instead (SqlNode.tryBesideBreaker: a connection of its own within `probeTimeoutMs`, at most one
+ * in flight), and an answer shortens the breaker's open spell (beside-breaker.ts).
+ *
  * Failure modes: a probe that fails or takes longer than `probeTimeoutMs` excludes the replica;
  * at most one probe per node is in flight, so a hung server costs one connection, not one per tick.
  * A shard missing from the config throws DependencyUnavailableError.
@@ -488,6 +492,11 @@ export class ShardRouter<S extends NodeSession> {
   }
 
   private async probeShard(shard: ShardEntry<S>): Promise<void> {
+    // a node whose breaker is open is refused its probe below: tried beside the breaker instead
+    // (breaker-node-guard.ts), so a node back after a blip is known about a second later
+    if (!this.closed)
+      for (const entry of [shard.master, ...shard.replicas])
+        entry.node.tryBesideBreaker?.(this.probeTimeoutMs);
     const startedAt = ++this.probeClock;
     /** this round's master probe's round trip, when it answered */
     let masterRttMs: number | undefined;

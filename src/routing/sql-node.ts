@@ -58,6 +58,20 @@ export interface SqlNode<S extends NodeSession = NodeSession> {
    * returns when a call would be tried. Absent = always tried.
    */
   admit?(): void;
+  /**
+   * Opens a connection of its own to the node (never one of the pool's: callers lose no slot),
+   * through its handshake and one round trip, and closes it: resolves when the node answered
+   * within `withinMs`, rejects otherwise (the connection given up on is destroyed). For a node
+   * whose breaker is open, no call reaches it (beside-breaker.ts). Absent: not supported.
+   */
+  connectBeside?(withinMs: number): Promise<void>;
+  /**
+   * Called on every probe round: while the node's breaker is open (not on writes), tries
+   * `connectBeside` (at most one attempt in flight, at most once per BESIDE_EVERY_MS, within
+   * `withinMs`); an answer shortens the breaker's open spell (CircuitBreaker.connectionRestored).
+   * Never throws, never waits. Absent: no breaker (passThroughGuard) or no `connectBeside`.
+   */
+  tryBesideBreaker?(withinMs: number): void;
 }
 
 export interface RunOptions {
