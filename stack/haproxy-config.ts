@@ -64,8 +64,9 @@
  *   fit the buffer arrive with their headers in practice, so normal POSTs do not wait (measured:
  *   no throughput difference). `at-least BODY_LIMIT_BYTES + 1`: a body without a declared length
  *   (chunked) is forwarded as soon as it is past the API's limit, and the instance answers 413 then;
- *   before, one sent slowly waited for its end or a full buffer (~31 KB) and got 408 after 10 s (an
- *   outside check: 18 KB chunked at 2 KB/s).
+ *   before, one whose end came after 10 s waited for it or a full buffer (~31 KB) and got 408 (an
+ *   outside check: 18 KB chunked at 2 KB/s). One that has not passed the limit within the 10 s
+ *   still gets 408.
  * Optional tenant affinity (`tenantAffinity: true`): balance by `hdr(X-Tenant-ID)` with
  * `hash-type consistent`; requests without the header get 400 instead of round-robin.
  * Optional limit on the credential routes (`credentialRatePerMinute` > 0): the POSTs that check

@@ -45,6 +45,47 @@ describe('renderBatch', () => {
     expect(await Promise.all([first, second])).toEqual([1, 2]);
   });
 
+  it('one rendering runs at a time: calls during a slow one share the next, begun after it ends', async () => {
+    let renders = 0;
+    let running = 0;
+    let most = 0;
+    const releases: (() => void)[] = [];
+    const get = renderBatch(async () => {
+      renders += 1;
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise<void>((r) => releases.push(r));
+      running -= 1;
+      return renders;
+    });
+    const first = get();
+    await immediate();
+    await immediate();
+    const during = [get(), get()];
+    await immediate();
+    await immediate();
+    const later = get(); // still before the second rendering begins: joins it
+    expect(renders).toBe(1);
+    releases.shift()!();
+    await first;
+    while (releases.length === 0) await immediate();
+    expect(renders).toBe(2);
+    releases.shift()!();
+    expect(await Promise.all([...during, later])).toEqual([2, 2, 2]);
+    expect(most).toBe(1);
+  });
+
+  it('render throwing before it returns a promise fails its batch, not the process', async () => {
+    let fail = true;
+    const get = renderBatch((): Promise<string> => {
+      if (fail) throw new Error('thrown at once');
+      return Promise.resolve('ok');
+    });
+    await expect(get()).rejects.toThrow('thrown at once');
+    fail = false;
+    expect(await get()).toBe('ok');
+  });
+
   it('a failed rendering fails its batch only', async () => {
     let fail = true;
     const get = renderBatch(async () => {
