@@ -29,7 +29,11 @@ import { withDeadline } from '../resilience/with-deadline.js';
 /** writes a new value of the epoch; rejects when it could not */
 export type EpochWrite = (value: number) => Promise<void>;
 
-/** a fresh epoch: the time in µs plus a random part, so two instances never write the same one */
+/**
+ * a fresh epoch: the time in µs plus a random part, so two instances never write the same one.
+ * Wall clock on purpose: the value is written to etcd, and every instance reads it as the time of
+ * the move (read-cache.ts `epochSince`, against its own wall clock)
+ */
 export function nextEpoch(nowMs = Date.now()): number {
   return nowMs * 1000 + randomInt(1000);
 }
@@ -39,6 +43,7 @@ export interface RetirerOptions {
   /** a move that has not been written by then counts as failed (it may still land) */
   deadlineMs?: number;
   quietMs?: number;
+  /** the clock of the intervals above: monotonic (`performance.now`) unless a test gives one */
   now?: () => number;
 }
 
@@ -55,7 +60,12 @@ export class CacheEpochRetirer {
   constructor(
     private readonly write: EpochWrite,
     private readonly onError: (error: unknown) => void,
-    { minIntervalMs = 100, deadlineMs = 1000, quietMs = 5000, now = Date.now }: RetirerOptions = {},
+    {
+      minIntervalMs = 100,
+      deadlineMs = 1000,
+      quietMs = 5000,
+      now = () => performance.now(),
+    }: RetirerOptions = {},
   ) {
     this.minIntervalMs = minIntervalMs;
     this.deadlineMs = deadlineMs;

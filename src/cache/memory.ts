@@ -16,7 +16,12 @@ export class MemoryCacheStore implements CacheStore {
   /** announces every change (for a near cache) */
   readonly tracking = new MemoryKeyTracking();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /**
+   * `now`: the clock of the TTLs (as Redis's own, a duration that no step of a wall clock
+   * changes): monotonic unless a test gives one. A fresh absent-version mark reads the wall
+   * clock, as the Redis script's `TIME` does.
+   */
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   private async touch(): Promise<void> {
     this.calls++;
@@ -65,7 +70,7 @@ export class MemoryCacheStore implements CacheStore {
     if (version === '') {
       if (current !== undefined) return false;
       // a fresh mark from the clock, never a value the key held before
-      const at = Math.max(now * 1000, this.lastMark + 1);
+      const at = Math.max(Date.now() * 1000, this.lastMark + 1);
       this.lastMark = at;
       current = `${ABSENT_VERSION_MARK}${Math.floor(at / 1e6)}.${String(at % 1e6).padStart(6, '0')}`;
       this.data.set(versionKey, { value: current, expiresAt: markExpiry });

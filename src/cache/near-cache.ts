@@ -29,6 +29,7 @@ export interface NearTicket {
 
 interface Held<E> {
   entry: E;
+  /** on the monotonic clock (performance.now): see `put` */
   expiresAt: number;
   /** `uses` when this entry last moved to the young end */
   usedAt: number;
@@ -95,7 +96,7 @@ export class NearCache<E> {
     const key = entryKey(version);
     const held = this.entries.get(key);
     if (!held) return undefined;
-    if (held.expiresAt <= Date.now()) {
+    if (held.expiresAt <= performance.now()) {
       this.entries.delete(key);
       return undefined;
     }
@@ -133,11 +134,17 @@ export class NearCache<E> {
     if (ticket && this.tickets.get(ticket.key) === ticket.id) this.tickets.delete(ticket.key);
   }
 
-  /** Hold an entry under its full key (which names its version) until `expiresAt` (ms). */
+  /**
+   * Hold an entry under its full key (which names its version) until `expiresAt` (ms, wall clock:
+   * the entry's own expiry, written by whichever instance filled it). Its time left is read from
+   * the wall clock once, here; from then on it runs down on the monotonic clock, so a step of the
+   * wall clock does not hold an entry past its time (a step back) or drop every entry (ahead).
+   */
   put(entryKey: string, entry: E, expiresAt: number): void {
-    if (!this.usable() || expiresAt <= Date.now()) return;
+    const left = expiresAt - Date.now();
+    if (!this.usable() || left <= 0) return;
     this.entries.delete(entryKey);
-    this.entries.set(entryKey, { entry, expiresAt, usedAt: ++this.uses });
+    this.entries.set(entryKey, { entry, expiresAt: performance.now() + left, usedAt: ++this.uses });
     this.trim();
   }
 

@@ -71,16 +71,16 @@ export class PendingRaises {
    * bypassing the breaker. Answers how many raises are left (lost with the process).
    */
   async flush(withinMs: number): Promise<number> {
-    const deadline = Date.now() + withinMs;
+    const deadline = performance.now() + withinMs;
     while (this.pending.size > 0) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
       const [key, { flavour, position }] = this.pending.entries().next().value!;
       try {
         await withDeadline(this.direct(key, flavour, position), left, 'timed out');
         this.dropIfSame(key, position);
       } catch {
-        await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
+        await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - performance.now()))));
       }
     }
     return this.pending.size;

@@ -115,6 +115,18 @@ const PROBE_KEY = 'sg:breaker-probe';
 const STORE_MARK_KEY = 'sg:store-mark';
 const STORE_MARK_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
+/**
+ * When an epoch value (µs, cache-epoch.ts nextEpoch: the wall time of the move on the host that
+ * made it) took effect, on the monotonic clock `now` (performance.now): its age is read once,
+ * against this host's wall clock (a value written by another process can be compared with
+ * nothing else), never less than 0 (a value ahead of the clock took effect now); from then on the
+ * settling time runs on the monotonic clock, so a later step of the wall clock does not stretch
+ * or cut it.
+ */
+function tookEffect(epochUs: number, now: number): number {
+  return now - Math.max(0, Date.now() - Math.floor(epochUs / 1000));
+}
+
 export class ReadCache {
   private readonly inflight = new Map<string, Promise<{ value: unknown; readFrom: ReadSource }>>();
   private readonly pending: PendingRaises;
@@ -132,10 +144,11 @@ export class ReadCache {
   private unsubscribe: (() => void) | undefined;
   private readonly unsubscribeEpoch: () => void;
   /**
-   * When the epoch in force took effect (ms): the earlier of when this instance saw it and the
-   * time a move wrote into it (cache-epoch.ts nextEpoch; an operator's small number reads as 0).
+   * When the epoch in force took effect (ms, performance.now): the earlier of when this instance
+   * saw it and the time a move wrote into it (cache-epoch.ts nextEpoch; an operator's small
+   * number reads as 1970). See `tookEffect`.
    */
-  private epochSince = 0;
+  private epochSince = Number.NEGATIVE_INFINITY;
   /** the same per tenant, for its own epoch (`runtime/tenant_cache_epoch/<id>`); pruned in noteTenantEpoch */
   private readonly tenantEpochSince = new Map<string, number>();
   private readonly deferrals: WarnLimiter;
@@ -172,14 +185,14 @@ export class ReadCache {
       this.storeWatch.unref();
     }
     const noteEpoch = () => {
-      this.epochSince = Math.min(Date.now(), Math.floor(config.current().cache.epoch / 1000));
+      this.epochSince = tookEffect(config.current().cache.epoch, performance.now());
     };
     noteEpoch();
     this.config = config;
-    const startedAt = Date.now();
+    const startedAt = performance.now();
     for (const id of config.current().cache.tenantEpochs.keys()) this.noteTenantEpoch(id, startedAt);
     this.unsubscribeEpoch = config.onChange((_snapshot, changes) => {
-      const now = Date.now();
+      const now = performance.now();
       let tenants = false;
       for (const c of changes) {
         if (c.key === CACHE_EPOCH_KEY) noteEpoch();
@@ -377,7 +390,7 @@ export class ReadCache {
     let shared = this.inflight.get(key) as Promise<{ value: T; readFrom: ReadSource }> | undefined;
     if (shared) return shared;
     this.loads.inc({ entry: opts.target.entry.split(':')[0] ?? 'entry' });
-    const loadStartedAt = Date.now();
+    const loadStartedAt = performance.now();
     shared = opts.load(floor).finally(() => this.inflight.delete(key));
     this.inflight.set(key, shared);
     void shared.then(
@@ -387,13 +400,17 @@ export class ReadCache {
         // read with no version floor: stored only when the read took less than the replication
         // lag limit, so what it lacks is a write at most that old when the key was lost (a write
         // raised and its key lost during a longer load would be missed for a whole TTL: a review)
-        if (!version && Date.now() - loadStartedAt > this.config.current().replication.maxLagSeconds * 1000)
+        if (
+          !version &&
+          performance.now() - loadStartedAt > this.config.current().replication.maxLagSeconds * 1000
+        )
           return;
         const ttl = this.config.current().cache.ttlSeconds;
         const e: Entry<T> = {
           f: ENTRY_FORMAT,
           p: floor?.gtid ?? '',
           s: loaded.readFrom,
+          // wall clock: stored in Redis, read by every instance (refreshDue)
           x: Date.now() + ttl * 1000,
           t: ttl * 1000,
           g: epoch,
@@ -430,9 +447,8 @@ export class ReadCache {
    * the move (its lag is below the limit, probed each second).
    */
   private settling(tenantId: string): boolean {
-    const since = Math.max(this.epochSince, this.tenantEpochSince.get(tenantId) ?? 0);
-    if (since === 0) return false;
-    return Date.now() - since < this.settleMs();
+    const since = Math.max(this.epochSince, this.tenantEpochSince.get(tenantId) ?? Number.NEGATIVE_INFINITY);
+    return performance.now() - since < this.settleMs();
   }
 
   /**
@@ -457,7 +473,7 @@ export class ReadCache {
    */
   private noteTenantEpoch(tenantId: string, now: number): void {
     const value = this.config.current().cache.tenantEpochs.get(tenantId) ?? 0;
-    const since = Math.min(now, Math.floor(value / 1000));
+    const since = tookEffect(value, now);
     if (value === 0 || now - since >= 2 * this.settleMs()) this.tenantEpochSince.delete(tenantId);
     else this.tenantEpochSince.set(tenantId, since);
   }
@@ -475,6 +491,7 @@ export class ReadCache {
   private refreshDue(entry: Entry<unknown>): boolean {
     if (!entry.x || !entry.t) return false;
     const window = entry.t * EARLY_REFRESH_SHARE;
+    // wall clock: `x` was written by whichever instance filled the entry
     const left = entry.x - Date.now();
     if (left > window) return false;
     return Math.random() < 1 - Math.max(0, left) / window;
@@ -512,7 +529,7 @@ export class ReadCache {
       // to spare for clocks; so steady writes during an outage move it about twice a second
       // (when the epoch in force took effect here: an operator's value is no time, and one
       // beyond the clock, 9e15, read as one, stopped every later move until that date)
-      if (Date.now() - this.epochSince >= RECENT_MOVE_MS) await this.epochs?.retire();
+      if (performance.now() - this.epochSince >= RECENT_MOVE_MS) await this.epochs?.retire();
     }
   }
 
@@ -529,10 +546,10 @@ export class ReadCache {
    * the key or `cache/ttl_seconds`.
    */
   async afterUncertainWrite(tenantId?: string): Promise<void> {
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.epochSince < RECENT_MOVE_MS) return;
     if (tenantId !== undefined && this.tenantEpochs) {
-      if (now - (this.tenantEpochSince.get(tenantId) ?? 0) < RECENT_MOVE_MS) return;
+      if (now - (this.tenantEpochSince.get(tenantId) ?? Number.NEGATIVE_INFINITY) < RECENT_MOVE_MS) return;
       const own = this.tenantEpochs.retire(tenantId);
       if (own) return own;
     }

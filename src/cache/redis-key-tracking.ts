@@ -36,7 +36,7 @@ export class RedisKeyTracking implements KeyTracking {
   private sub: Redis | undefined;
   private subscribedId: string | undefined;
   private established = false;
-  /** when the last answered heartbeat was sent */
+  /** when the last answered heartbeat was sent (performance.now: a wall-clock step is no lag) */
   private provedAt = 0;
   /** counts losses, so an establishment that raced with one is not trusted */
   private losses = 0;
@@ -57,7 +57,7 @@ export class RedisKeyTracking implements KeyTracking {
   }
 
   live(): boolean {
-    return this.established && Date.now() - this.provedAt < this.maxLagMs;
+    return this.established && performance.now() - this.provedAt < this.maxLagMs;
   }
 
   onInvalidate(listener: (keys: readonly string[] | null) => void): void {
@@ -122,7 +122,7 @@ export class RedisKeyTracking implements KeyTracking {
       void this.establish();
       return;
     }
-    const sent = Date.now();
+    const sent = performance.now();
     sub.ping().then(
       () => {
         if (sent > this.provedAt) this.provedAt = sent;
@@ -145,7 +145,7 @@ export class RedisKeyTracking implements KeyTracking {
         this.subscribedId = id;
       }
       await this.main.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', this.subscribedId);
-      const sent = Date.now();
+      const sent = performance.now();
       await sub.ping();
       if (this.losses !== losses || this.sub !== sub) return; // lost meanwhile: next beat retries
       this.provedAt = sent;

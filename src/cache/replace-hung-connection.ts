@@ -30,12 +30,13 @@ export interface ReplaceHungOptions {
   minIntervalMs?: number;
   /** told each time the connection is replaced (for a log line) */
   onReplace?: () => void;
+  /** the clock of `minIntervalMs`: monotonic (`performance.now`) unless a test gives one */
   now?: () => number;
 }
 
 export function replaceHungConnection(
   redis: Redis,
-  { minIntervalMs = 2000, onReplace, now = Date.now }: ReplaceHungOptions = {},
+  { minIntervalMs = 2000, onReplace, now = () => performance.now() }: ReplaceHungOptions = {},
 ): void {
   /**
    * Reads from the connection's socket so far: any bytes at all, a late answer to a command

@@ -46,7 +46,7 @@ export class TenantEpochRetirers {
     this.maxTenantsPerSecond = options.maxTenantsPerSecond ?? 20;
     this.idleMs = options.idleMs ?? 60_000;
     this.quietMs = options.quietMs ?? 5000;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => performance.now());
   }
 
   retire(tenantId: string): Promise<void> | undefined {

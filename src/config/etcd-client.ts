@@ -98,6 +98,7 @@ export function createEtcdClient({
       // (5.2 MB, an outside check), reported as "etcd unreachable". 256 MiB is about a million
       'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
     },
+    // a wall-clock deadline is what gRPC takes; grpc-js turns it into a timeout as the call starts
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
       host: () =>

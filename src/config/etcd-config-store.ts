@@ -102,8 +102,8 @@ export class EtcdConfigStore implements ConfigStore {
     this.prefix = prefix;
     this.logger = logger.child({ component: 'config' });
     this.disconnectWarnings = new WarnLimiter(this.logger, 30_000);
-    this.epochLines = new WarnLimiter(this.logger, 10_000, Date.now, 'info');
-    this.tenantEpochLines = new WarnLimiter(this.logger, 10_000, Date.now, 'info');
+    this.epochLines = new WarnLimiter(this.logger, 10_000, undefined, 'info');
+    this.tenantEpochLines = new WarnLimiter(this.logger, 10_000, undefined, 'info');
     this.retryInitialMs = retryInitialMs;
     this.retryMaxMs = retryMaxMs;
     this.notifier = new ConfigNotifier(
@@ -347,6 +347,8 @@ export class EtcdConfigStore implements ConfigStore {
     this.nudger = setInterval(() => {
       this.client
         .get(`${this.prefix}${BARRIER_KEY}`)
+        // gRPC takes a deadline as a wall time and turns it into a timeout at once (grpc-js
+        // getRelativeTimeout): a step of the clock between the two lines is all it can see
         .options({ deadline: Date.now() + NUDGE_DEADLINE_MS })
         .exec()
         .catch(() => {});

@@ -117,7 +117,7 @@ export function installTokenRefresh(client: Etcd3): () => void {
       throw error;
     });
   authenticator.getMetadata = () => {
-    const now = Date.now();
+    const now = performance.now();
     if (now < notEnabledUntil) return Promise.resolve(new Metadata());
     if (refused && now < refused.until) return Promise.reject(refused.error);
     const asked = generation;
@@ -127,11 +127,11 @@ export function installTokenRefresh(client: Etcd3): () => void {
       const message = answer instanceof Error ? answer.message : String(answer);
       const current = asked === generation;
       if (AUTH_NOT_ENABLED.test(message)) {
-        if (current) notEnabledUntil = Date.now() + TOKEN_RECHECK_MS;
+        if (current) notEnabledUntil = performance.now() + TOKEN_RECHECK_MS;
         return new Metadata();
       }
       if (isTokenAnswer(answer)) {
-        if (current) refused = { error: answer, until: Date.now() + TOKEN_RECHECK_MS };
+        if (current) refused = { error: answer, until: performance.now() + TOKEN_RECHECK_MS };
         throw answer;
       }
       throw error;

@@ -87,6 +87,7 @@ export class InstanceRegistration {
 
   constructor(private readonly opts: InstanceRegistrationOptions) {
     this.warnings = new WarnLimiter(opts.logger, 30_000);
+    // wall clock: registered in etcd, where other processes compare it with times of rows
     this.startedAt = opts.startedAt ?? new Date().toISOString();
   }
 

@@ -42,10 +42,10 @@ export const BESIDE_BREAKER_EVERY_MS = 2000;
 
 export class AmqpConnection {
   private model: ChannelModel | undefined;
-  /** the broker's reason while it blocks this connection's publishing */
+  /** the broker's reason while it blocks this connection's publishing, and since when (performance.now) */
   private blocked: { reason: string; since: number } | undefined;
   private confirm: ConfirmChannel | undefined;
-  /** when run() last tried a connection beside the open breaker (ms since the epoch) */
+  /** when run() last tried a connection beside the open breaker (performance.now) */
   private triedBesideAt = Number.NEGATIVE_INFINITY;
   /** the connection's second confirm channel: `onChannel` listeners get it too */
   private side: ConfirmChannel | undefined;
@@ -110,9 +110,9 @@ export class AmqpConnection {
       breaker.state === 'open' &&
       !this.confirm &&
       !this.closed &&
-      Date.now() - this.triedBesideAt >= BESIDE_BREAKER_EVERY_MS
+      performance.now() - this.triedBesideAt >= BESIDE_BREAKER_EVERY_MS
     ) {
-      this.triedBesideAt = Date.now();
+      this.triedBesideAt = performance.now();
       void this.channel().catch(() => {});
     }
     return breaker
@@ -197,7 +197,7 @@ export class AmqpConnection {
     });
     model.on('blocked', (reason: unknown) => {
       if (this.model !== model || this.blocked) return;
-      this.blocked = { reason: String(reason), since: Date.now() };
+      this.blocked = { reason: String(reason), since: performance.now() };
       this.log.warn(
         { reason: String(reason) },
         'rabbitmq blocks publishing on this connection (a resource alarm): its publishes wait until it lifts',
@@ -205,7 +205,10 @@ export class AmqpConnection {
     });
     model.on('unblocked', () => {
       if (this.model !== model || !this.blocked) return;
-      this.log.info({ blockedMs: Date.now() - this.blocked.since }, 'rabbitmq publishing unblocked');
+      this.log.info(
+        { blockedMs: Math.round(performance.now() - this.blocked.since) },
+        'rabbitmq publishing unblocked',
+      );
       this.blocked = undefined;
     });
     let ch: ConfirmChannel;

@@ -67,7 +67,7 @@ export async function declareMailTopology(model: ChannelModel, logger: Logger): 
       await ch.bindQueue(q, RETRY_EXCHANGE, retryRoutingKey(delay));
     }
   });
-  if (Date.now() - legacyRetirement.allGoneAt < LEGACY_RECHECK_MS) return;
+  if (performance.now() - legacyRetirement.allGoneAt < LEGACY_RECHECK_MS) return;
   if (await retireLegacyQueues(model, logger)) {
     const timer = setTimeout(() => {
       retireLegacyQueues(model, logger).catch((error: unknown) =>
@@ -88,7 +88,8 @@ export async function declareMailTopology(model: ChannelModel, logger: Logger): 
  * lines a connect (an outside check). Not for good: a worker of the older version still running
  * in a rolling upgrade declares its queue again when it reconnects, and while that queue is bound
  * each retry is routed to it and to the new tier alike (two copies; the second is acked as a
- * duplicate once the mail is delivered). A connect after LEGACY_RECHECK_MS looks again.
+ * duplicate once the mail is delivered). A connect after LEGACY_RECHECK_MS looks again
+ * (`allGoneAt`: performance.now(), so a step of the wall clock neither stops nor hastens that).
  */
 export const legacyRetirement = { allGoneAt: Number.NEGATIVE_INFINITY };
 
@@ -111,7 +112,8 @@ async function retireLegacyQueues(model: ChannelModel, logger: Logger): Promise<
       );
     }
   }
-  legacyRetirement.allGoneAt = missing === RETRY_DELAYS_MS.length ? Date.now() : Number.NEGATIVE_INFINITY;
+  legacyRetirement.allGoneAt =
+    missing === RETRY_DELAYS_MS.length ? performance.now() : Number.NEGATIVE_INFINITY;
   return holding;
 }
 

@@ -189,6 +189,7 @@ export class LostMailSweep {
         this.warnOnce(`shard ${shard}`, { shard, err: String(error) }, 'lost-mail sweep failed on a shard');
       }
     }
+    // a metric whose value is a Unix time (when the last full pass ended): wall clock
     if (everyShard) this.lastPass.set({}, Date.now() / 1000);
     return { republished };
   }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Logger } from './logger.js';
 import { WarnLimiter } from './warn-limiter.js';
 
@@ -51,5 +51,24 @@ describe('WarnLimiter', () => {
     const limiter = new WarnLimiter(logger, 60_000, () => t, 'error');
     for (let i = 0; i < 10; i++, t += 1000) limiter.warn({}, 'relay failed');
     expect(errors).toEqual(['relay failed']);
+  });
+
+  it('paces on the monotonic clock by default: a wall clock stepped back an hour does not silence it', () => {
+    // Date and performance.now faked apart: setSystemTime steps the wall clock only (NTP, date -s)
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    try {
+      const { lines, logger } = recorder();
+      const limiter = new WarnLimiter(logger, 30_000);
+      limiter.warn({}, 'down');
+      vi.setSystemTime(Date.now() - 3_600_000);
+      for (let i = 0; i < 31; i++) {
+        vi.advanceTimersByTime(1000);
+        limiter.warn({}, 'down');
+      }
+      // on Date.now the second line would have waited for the hour to pass again
+      expect(lines.map((l) => l.fields.repeatsSinceLast)).toEqual([0, 29]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -6,6 +6,10 @@
  * for an hour costs 60 lines, not the 3,600 or more of a warning per retry. `level` 'error' logs
  * the same way at error level (a condition that is a fault of the setup, not of a dependency),
  * 'info' at info level (an event that is routine one at a time but comes in bursts).
+ *
+ * `everyMs` is counted on the monotonic clock (`performance.now`, unless a test gives `now`): on
+ * `Date.now`, a wall clock stepped back (NTP, `date -s`) silenced a repeating warning for as long
+ * as the step (an outside check: one line, then nothing for 3.5 min, `repeatsSinceLast: 372`).
  */
 import type { Logger } from './logger.js';
 
@@ -16,7 +20,7 @@ export class WarnLimiter {
   constructor(
     private readonly logger: Logger,
     private readonly everyMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
     private readonly level: 'info' | 'warn' | 'error' = 'warn',
   ) {}
 

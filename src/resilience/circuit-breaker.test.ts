@@ -60,6 +60,45 @@ const stopsWith =
     );
 
 describe('CircuitBreaker', () => {
+  it('times its open spell on the monotonic clock: a wall clock stepped back an hour keeps it open no longer; since is the wall time of each transition', async () => {
+    // Date and performance.now faked apart: setSystemTime steps the wall clock only (NTP, date -s)
+    vi.useFakeTimers({ toFake: ['Date', 'performance', 'setTimeout', 'clearTimeout'] });
+    try {
+      const breaker = new CircuitBreaker({
+        name: 'redis',
+        kind: 'redis',
+        settings: () => ({
+          failure_threshold: 1,
+          reset_timeout_ms: 1000,
+          half_open_max_calls: 1,
+          call_timeout_ms: 200,
+        }),
+        stalledMs: () => 0,
+        // the default clocks: performance.now for the spell, Date.now for `since`
+      });
+      await breaker.execute(boom).catch(() => {});
+      const openedAt = Date.now();
+      expect(breaker.view()).toMatchObject({ state: 'open', since: new Date(openedAt).toISOString() });
+      vi.setSystemTime(openedAt - 3_600_000);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(breaker.retryAfterMs()).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      // on Date.now it stayed open for the hour the clock went back
+      expect(breaker.view()).toMatchObject({
+        state: 'half_open',
+        since: new Date(openedAt - 3_600_000 + 1000).toISOString(),
+      });
+      // a step ahead does not half-open it early either
+      await breaker.execute(boom).catch(() => {});
+      vi.setSystemTime(Date.now() + 3_600_000);
+      expect(breaker.state).toBe('open');
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(breaker.state).toBe('half_open');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('slowFails: a success after more than half of call_timeout_ms counts as a failure, its answer still given', async () => {
     const { breaker, advance, stall, transitions } = setup();
     /** answers after `ms` on the breaker's clock */

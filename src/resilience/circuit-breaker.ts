@@ -135,7 +135,16 @@ export interface CircuitBreakerOptions {
   kind: BreakerKind;
   settings: () => BreakerSettings;
   onTransition?: (t: BreakerTransition) => void;
+  /**
+   * the clock of the open spell (open → half-open after `reset_timeout_ms`): `monotonicNow` by
+   * default. It was `Date.now` before: a wall clock stepped back an hour (NTP, `date -s`) kept an
+   * open Redis breaker open that hour more, its cache bypassed and its login throttle failing
+   * open, long after Redis was back (an outside check with libfaketime); a step ahead half-opened
+   * it early.
+   */
   now?: () => number;
+  /** the wall clock (default `Date.now`): only for `since` in `view()`, the time of the last transition */
+  wallNow?: () => number;
   /**
    * a clock that never steps (default `performance.now`): a call's deadline is measured on it, so
    * a wall-clock step (NTP, a VM's clock re-synced) is not taken for a stall of this process
@@ -213,6 +222,7 @@ export class CircuitBreaker {
   private readonly settings: () => BreakerSettings;
   private readonly onTransition: (t: BreakerTransition) => void;
   private readonly now: () => number;
+  private readonly wallNow: () => number;
   /** the clock of call deadlines and what stalled it (stall-watch.ts) */
   private readonly clock: StallClock;
   private readonly loopIdleMs: (() => number) | undefined;
@@ -236,7 +246,9 @@ export class CircuitBreaker {
   private trialPassed = false;
   private halfOpenSuccesses = 0;
   private probesInFlight = 0;
-  private sinceMs: number;
+  /** the wall time of the last transition (shown as `since`), read from `wallNow` then */
+  private sinceWallMs: number;
+  /** when the breaker last opened, on `now` (monotonic) */
   private openedAt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private trialsRunning = false;
@@ -249,8 +261,9 @@ export class CircuitBreaker {
     kind,
     settings,
     onTransition = () => {},
-    now = Date.now,
     monotonicNow = () => performance.now(),
+    now = monotonicNow,
+    wallNow = Date.now,
     stalledMs,
     loopIdleMs,
   }: CircuitBreakerOptions) {
@@ -259,10 +272,11 @@ export class CircuitBreaker {
     this.settings = settings;
     this.onTransition = onTransition;
     this.now = now;
+    this.wallNow = wallNow;
     if (!stalledMs) watchStalls();
     this.clock = { now: monotonicNow, stalledMs: stalledMs ?? watchedStalls };
     this.loopIdleMs = loopIdleMs;
-    this.sinceMs = now();
+    this.sinceWallMs = wallNow();
   }
 
   get state(): BreakerState {
@@ -297,7 +311,7 @@ export class CircuitBreaker {
       state,
       failures: Math.max(this.failures, this.writeFailures),
       settings: { ...this.settings() },
-      since: new Date(this.sinceMs).toISOString(),
+      since: new Date(this.sinceWallMs).toISOString(),
     };
   }
 
@@ -666,11 +680,12 @@ export class CircuitBreaker {
     const from = this.current;
     if (from === to) return;
     this.current = to;
-    this.sinceMs = this.now();
+    // two clocks: the wall time is shown (`since`), the monotonic one times the open spell
+    this.sinceWallMs = this.wallNow();
     this.halfOpenSuccesses = 0;
     this.trialPassed = false;
     if (to === 'open') {
-      this.openedAt = this.sinceMs;
+      this.openedAt = this.now();
       this.restored = undefined;
       this.armTimer();
     } else {

@@ -4,7 +4,8 @@
  * application user may not have.
  *
  * The prober samples the master's position about once a second and records each new one with
- * the time it was seen. A replica's lag is `now − (time of the oldest sample it has not applied)`,
+ * the time it was seen (the router's clock: monotonic, so a step of the wall clock is no lag;
+ * the samples never leave the process). A replica's lag is `now − (time of the oldest sample it has not applied)`,
  * or 0 when it has applied them all. So a replica whose SQL thread is stopped shows a lag that
  * grows from the first write it missed, and one that is idle with an idle master shows 0 (it has
  * the same data). The estimate lags reality by at most one probe interval.

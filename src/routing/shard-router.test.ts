@@ -351,6 +351,50 @@ describe('shard router: replica selection', () => {
   });
 });
 
+describe('shard router: a step of the wall clock (NTP, date -s)', () => {
+  it('measures lag on the monotonic clock by default: a step back hides no lag, a step ahead makes none', async () => {
+    // Date and performance.now faked apart: setSystemTime steps the wall clock only
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    const config = new MemoryConfigStore({
+      initial: {
+        'shards/s1': shardJson([{ port: 1001 }]),
+        'replication/max_lag_seconds': '4',
+        'replication/ryw_timeout_ms': '200',
+      },
+    });
+    const nodes = new FakeNodeSet();
+    const router = new ShardRouter({ config, nodes, logger: silentLogger, autoProbe: false });
+    const where = () => router.read('s1', {}, async (s) => s.server).then((r) => r.readFrom);
+    const lag = () => router.status()[0]!.replicas[0]!.lagSeconds;
+    const tick = async (ms = 1000) => {
+      vi.advanceTimersByTime(ms);
+      await router.probeOnce();
+    };
+    const master = nodes.server(1000);
+    const replica = nodes.server(1001);
+    await tick();
+    // a step ahead between a sample and the probe that reads the replica's lag against it
+    master.position = '0-1-2';
+    await tick();
+    vi.setSystemTime(Date.now() + 3 * 3_600_000);
+    await tick();
+    expect(lag()).toBe(1); // on Date.now: 10801, and excluded
+    expect(await where()).toBe('replica');
+    replica.position = '0-1-2';
+    await tick();
+    // the replica's SQL thread stops; the wall clock goes back an hour
+    master.position = '0-1-3';
+    await tick();
+    vi.setSystemTime(Date.now() - 3_600_000);
+    await tick(3000);
+    expect(lag()).toBe(3); // on Date.now: 0
+    await tick(1500);
+    expect(lag()).toBe(4.5);
+    expect(await where()).toBe('master');
+    router.close();
+  });
+});
+
 describe('shard router: a node that answers without a table (answered)', () => {
   /** a read whose table `lacking` does not have, as mysql-errors.ts toSchemaMissing words it */
   const readLacking =

@@ -82,6 +82,13 @@ export interface ShardRouterOptions<S extends NodeSession> {
   /** start the probe timer (tests drive `probeOnce` themselves) */
   autoProbe?: boolean;
   random?: () => number;
+  /**
+   * the clock of the master timeline's samples and the lags read from it (and of the schema
+   * warnings' pacing): monotonic by default (`performance.now`). On `Date.now`, a wall clock
+   * stepped back an hour showed a replica whose SQL thread was stopped as lag 0 and read from it
+   * 18 s stale (max 5 s); one stepped 3 h ahead showed a healthy replica 10,805 s behind and
+   * excluded it (an outside check with libfaketime). The samples never leave this process.
+   */
   now?: () => number;
   /**
    * the event loop's idle time so far (ms; Node: `performance.nodeTiming.idleTime`): a replica
@@ -210,7 +217,7 @@ export class ShardRouter<S extends NodeSession> {
     readmitProbes = 2,
     autoProbe = true,
     random = Math.random,
-    now = Date.now,
+    now = () => performance.now(),
     loopIdleMs,
   }: ShardRouterOptions<S>) {
     this.config = config;

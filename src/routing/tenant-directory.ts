@@ -69,7 +69,8 @@ export function writeRefusal(
   now = Date.now(),
 ): DirectoryRefusal | undefined {
   if (status !== 'readonly') return undefined;
-  // symmetric: a mark dated ahead (the CLI host's clock) counts within the window, not for years
+  // wall clock on purpose: `movingSince` is the `since` of the move's mark in etcd, written by
+  // the CLI's host; symmetric: a mark dated ahead (the CLI host's clock) counts within the window, not for years
   if (movingSince !== undefined && Math.abs(now - movingSince) < MOVE_RETRY_WINDOW_MS)
     return {
       status: 423,

@@ -9,8 +9,12 @@ import { api } from './api.js';
 import { startEntry } from './start-entry.js';
 import { waitFor } from './wait-for.js';
 
-/** starts the instance and answers its base URL once it is ready */
-export async function startInstanceWithRedis(id: string, redisUrl: string): Promise<string> {
+/** starts the instance (`env`: more of its environment) and answers its base URL once it is ready */
+export async function startInstanceWithRedis(
+  id: string,
+  redisUrl: string,
+  env: Record<string, string> = {},
+): Promise<string> {
   const port = await freePort('127.0.0.1');
   const instance = startEntry('src/entry/node.ts', {
     ...stackEnv(),
@@ -21,6 +25,7 @@ export async function startInstanceWithRedis(id: string, redisUrl: string): Prom
     SHARDGATE_REDIS_URL: redisUrl,
     SHARDGATE_DRAIN_MS: '0',
     LOG_LEVEL: 'silent',
+    ...env,
   });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(
