@@ -3,8 +3,10 @@
  * sides — a token whose header names another `alg` (or `none`) fails — and the signature is
  * compared in constant time. Claims (iss, aud, exp and the rest) are the caller's business:
  * JwtMemberTokens checks them, with its own clock, so both implementations below accept and
- * reject exactly the same tokens. `iat` is not compared with the clock, so an instance whose clock
- * is a little behind the issuing one still accepts a fresh token.
+ * reject exactly the same tokens. The JWS layer compares no claim with the clock (`exp`, `nbf`,
+ * `iat` off here); JwtMemberTokens does, with a leeway of 60 s for `iat` and `nbf` ahead of its
+ * clock: an instance whose clock is a little behind the issuing one still accepts a fresh token,
+ * one more than 60 s behind refuses it (and warns, naming the offset).
  *
  * Implementations: `webCryptoHs256Jws` (hono/jwt over Web Crypto, runtime-neutral) and
  * `nodeHs256Jws` (fast-jwt over node:crypto, synchronous; node-hs256-jws.ts) for the Node entry,

@@ -1,5 +1,7 @@
 import { sign } from 'hono/jwt';
 import { describe, expect, it } from 'vitest';
+import { createPromMetrics } from '../observability/prom-metrics.js';
+import { recordingLogger } from '../testing/recording-logger.js';
 import { webCryptoHs256Jws } from './hs256-jws.js';
 import { JwtMemberTokens } from './jwt-member-tokens.js';
 import { nodeHs256Jws } from './node-hs256-jws.js';
@@ -73,6 +75,39 @@ describe.each([
     expect((await tokens.verify(issued.token)).ok).toBe(true);
     now += 5000 + 60_000;
     expect(await tokens.verify(issued.token)).toMatchObject({ ok: false, reason: 'token expired' });
+  });
+
+  it('say why a token of an issuer whose clock is ahead is refused: a warning with the offset, a counter by reason', async () => {
+    const { logger, lines } = recordingLogger();
+    const metrics = createPromMetrics();
+    let now = Math.floor(Date.now() / 1000) * 1000;
+    const issuer = new JwtMemberTokens({ secret, jws, now: () => now + 300_000 });
+    const tokens = new JwtMemberTokens({ secret, jws, now: () => now, logger, metrics });
+    const { token } = await issuer.issue(principal);
+    expect(await tokens.verify(token)).toEqual({ ok: false, reason: 'iat in the future' });
+    expect(await tokens.verify(token)).toEqual({ ok: false, reason: 'iat in the future' });
+    // one line (limited), at warn, naming the offset and this clock; no token, no other claim
+    const warned = lines.filter((l) => l.level === 'warn');
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.obj).toMatchObject({ claim: 'iat', aheadSeconds: 300, leewaySeconds: 60 });
+    expect(warned[0]!.msg).toMatch(/300 s ahead of this instance's clock.*clock may be behind/);
+    const logged = JSON.stringify(lines);
+    for (const secretish of [token, token.split('.')[2]!, principal.memberId, secret, 'acme'])
+      expect(logged).not.toContain(secretish);
+    // nbf too, and a token without iat whose exp is beyond the lifetime
+    now += 120_000;
+    const nowSeconds = Math.floor(now / 1000);
+    await tokens.verify(await sign({ ...validClaims(nowSeconds), nbf: nowSeconds + 120 }, secret, 'HS256'));
+    const { iat: _iat, ...noIat } = validClaims(nowSeconds);
+    await tokens.verify(await sign({ ...noIat, exp: nowSeconds + 3600 + 300 }, secret, 'HS256'));
+    await tokens.verify(await sign({ ...validClaims(nowSeconds), exp: nowSeconds - 1 }, secret, 'HS256'));
+    await tokens.verify('a.b.c');
+    const { body } = await metrics.render();
+    const count = (reason: string) =>
+      Number(new RegExp(`auth_token_refusals_total\\{reason="${reason}"\\} (\\d+)`).exec(body)?.[1] ?? 0);
+    expect(
+      ['iat_in_future', 'nbf_in_future', 'exp_beyond_lifetime', 'expired', 'malformed'].map(count),
+    ).toEqual([2, 1, 1, 1, 1]);
   });
 
   it('reject other keys, issuers, audiences, algorithms, expired and exp-less tokens', async () => {

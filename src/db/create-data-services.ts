@@ -102,7 +102,7 @@ export function createDataServices({
       passwordWork,
       // node:crypto variants: same keys and tokens as the Web Crypto defaults, no thread-pool job
       // per MAC or seal
-      memberTokens: new JwtMemberTokens({ secret, acceptedSecret, jws: nodeHs256Jws }),
+      memberTokens: new JwtMemberTokens({ secret, acceptedSecret, jws: nodeHs256Jws, logger, metrics }),
       consistencyTokens: new SealedConsistencyTokens({
         secret,
         acceptedSecret,

@@ -37,7 +37,7 @@ export function createMemoryServices(
     data: new MemoryDataAccess(),
     replication: { status: () => [] },
     passwords: new TestPasswordHasher(),
-    memberTokens: new JwtMemberTokens({ secret: TEST_SECRET }),
+    memberTokens: new JwtMemberTokens({ secret: TEST_SECRET, logger, metrics }),
     loginThrottle: new MemoryLoginThrottle(),
     consistencyTokens: new SealedConsistencyTokens({ secret: TEST_SECRET }),
     requestFingerprints: webCryptoDerivedMac({ secret: TEST_SECRET, label: REQUEST_FINGERPRINT_LABEL }),
