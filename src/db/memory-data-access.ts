@@ -3,7 +3,8 @@
  * promise chain and run on a copy of the tables that replaces the live ones only when the domain
  * function succeeds — a Failure or a throw leaves nothing behind, like a rolled-back transaction.
  * Each commit advances a MariaDB-shaped position `0-1-<n>`. Reads report `master` when asked
- * for the master or given a position, else `replica`.
+ * for the master or given a position, else `replica`. `tx.now()` is the clock given to the
+ * constructor (default Date.now), read once per write: it stands for the database server's.
  */
 import {
   CallerGoneError,
@@ -24,6 +25,12 @@ export class MemoryDataAccess implements DataAccess {
   private tables: MemoryTables = emptyTables();
   private chain: Promise<unknown> = Promise.resolve();
   private seq = 0;
+  /** the "database server's" clock of `tx.now()` (ms since the epoch); tests may set their own */
+  private readonly clock: () => number;
+
+  constructor({ now = Date.now }: { now?: () => number } = {}) {
+    this.clock = now;
+  }
 
   /** the committed tables (tests inspect row counts and the outbox) */
   get committed(): MemoryTables {
@@ -51,7 +58,12 @@ export class MemoryDataAccess implements DataAccess {
         if (committed) throw new Error('a statement after commitWith');
         return draft;
       };
+      let at: Date | undefined;
       const tx: WriteTransaction = {
+        now: async () => {
+          at ??= new Date(this.clock());
+          return at;
+        },
         commitWith: async (last) => {
           if (committed) throw new Error('commitWith called twice in one transaction');
           refuseUnwanted('before its commit');
@@ -60,7 +72,7 @@ export class MemoryDataAccess implements DataAccess {
           return value;
         },
       };
-      const result = await fn(memoryTenantRepos(tables, tenant.id), tx);
+      const result = await fn(memoryTenantRepos(tables, tenant.id, this.clock), tx);
       if (!result.ok) {
         if (committed) throw new Error(`a write answered the failure ${result.code} after commitWith`);
         // as the SQL adapter: the position the refusal saw
@@ -88,7 +100,7 @@ export class MemoryDataAccess implements DataAccess {
     options: ReadOptions,
     fn: (repos: TenantRepos) => Promise<T>,
   ): Promise<ReadOutcome<T>> {
-    const value = await fn(memoryTenantRepos(() => this.tables, tenant.id));
+    const value = await fn(memoryTenantRepos(() => this.tables, tenant.id, this.clock));
     return { value, readFrom: options.from || options.position ? 'master' : 'replica' };
   }
 }

@@ -58,7 +58,12 @@ const strip = <T extends { tenantId: string }>(row: T | undefined): Omit<T, 'ten
   return { ...rest };
 };
 
-export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string): TenantRepos {
+/** `now`: the store's clock (the database server's, in the SQL adapter), for `IdempotencyRecord.readAt` */
+export function memoryTenantRepos(
+  tables: () => MemoryTables,
+  tenantId: string,
+  now: () => number = Date.now,
+): TenantRepos {
   return {
     tenantId,
     members: {
@@ -173,7 +178,13 @@ export function memoryTenantRepos(tables: () => MemoryTables, tenantId: string):
       async find(idemKey, since) {
         const r = strip(tables().idempotency.get(key(tenantId, idemKey)));
         if (r && r.createdAt < since) return undefined;
-        return r && { ...r, response: r.response && { ...r.response, headers: { ...r.response.headers } } };
+        return (
+          r && {
+            ...r,
+            response: r.response && { ...r.response, headers: { ...r.response.headers } },
+            readAt: new Date(now()),
+          }
+        );
       },
       async claim(idemKey, fingerprint, at, claimant) {
         const t = tables();

@@ -16,6 +16,7 @@
  * *a superset of the commit: safe (a reader waits for at most a little more than needed); MySQL
  *  is detected and handled but not exercised by the test suite (the local stack is MariaDB).
  */
+import { sql } from 'drizzle-orm';
 import { CommitGuardError, type WriteTransaction } from '../domain/data-access.js';
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
@@ -58,6 +59,23 @@ export class MysqlSession implements NodeSession {
   private async scalar(sql: string, params: unknown[] = []): Promise<unknown> {
     const [rows] = await this.sql.client.query({ sql, rowsAsArray: true }, params);
     return (rows as unknown[][])[0]?.[0];
+  }
+
+  /**
+   * The server's clock, `NOW(3)`, as an instant (UNIX_TIMESTAMP reads it in the session's time
+   * zone). The times the application stores are written as UTC text (drizzle) and compared with
+   * `NOW(3)` by other processes (the outbox relay): the servers run in UTC, as those comparisons
+   * already assume.
+   */
+  async serverTime(): Promise<Date> {
+    // through drizzle, as the repositories' reads: a statement joins a round trip only with
+    // statements of the same typeCast (statement-batcher.ts), and this one rides with theirs
+    const [rows] = (await this.sql.db.execute(sql`SELECT UNIX_TIMESTAMP(NOW(3)) AS now`)) as unknown as [
+      { now: unknown }[],
+    ];
+    const seconds = Number(rows[0]?.now);
+    if (!Number.isFinite(seconds)) throw new Error('the server did not answer its time');
+    return new Date(Math.round(seconds * 1000));
   }
 
   async position(role: 'master' | 'replica'): Promise<string> {
@@ -144,9 +162,16 @@ export class MysqlSession implements NodeSession {
     let committed = false;
     /** what commitWith's COMMIT failed with (stopped, cancelled, refused or lost) */
     let commitFailure: unknown;
+    let serverNow: Promise<Date> | undefined;
     const tx: SessionTransaction = {
       get committed() {
         return committed;
+      },
+      // one read of the master's clock per transaction, issued when first asked (in the round
+      // trip of the statements issued in that turn); see WriteTransaction.now
+      now: () => {
+        serverNow ??= this.serverTime();
+        return serverNow;
       },
       commitWith: async (last) => {
         if (commit) throw new Error('commitWith called twice in one transaction');

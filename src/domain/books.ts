@@ -27,9 +27,9 @@ export function createBook(
   input: BookInput,
 ): Promise<WriteOutcome<Book>> {
   return data.write(tenant, async (repos, tx) => {
-    const actor = await actingMember(repos, principal, { librarian: true });
+    // the time is the database server's (tx.now), read beside the member
+    const [actor, now] = await Promise.all([actingMember(repos, principal, { librarian: true }), tx.now()]);
     if (!actor.ok) return actor;
-    const now = new Date();
     const book: Book = {
       id: newId(now.getTime()),
       ...input,
@@ -77,7 +77,7 @@ export function updateBook(
   patch: Partial<BookInput>,
 ): Promise<WriteOutcome<Book>> {
   return data.write(tenant, async (repos, tx) => {
-    const actor = await actingMember(repos, principal, { librarian: true });
+    const [actor, now] = await Promise.all([actingMember(repos, principal, { librarian: true }), tx.now()]);
     if (!actor.ok) return actor;
     const book = await repos.books.findByIdForUpdate(id);
     if (!book) return BOOK_NOT_FOUND;
@@ -90,7 +90,9 @@ export function updateBook(
         `${onLoan(book.copies - book.available)} on loan; copies cannot go below that`,
       );
     }
-    const updated: Book = { ...book, ...patch, copies, available, updatedAt: new Date() };
+    // never before its creation (a row written while an instance's clock set the times)
+    const updatedAt = now < book.createdAt ? book.createdAt : now;
+    const updated: Book = { ...book, ...patch, copies, available, updatedAt };
     await tx.commitWith(() => repos.books.update(updated));
     return ok(updated);
   });

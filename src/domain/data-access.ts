@@ -74,6 +74,17 @@ export interface WriteTransaction {
    * throws (in the SQL adapter, committed).
    */
   commitWith<V>(last: () => Promise<V>): Promise<V>;
+  /**
+   * The time of this write: the database server's clock (SQL adapter: one `NOW(3)` of the
+   * master, read once per transaction, in the round trip of the statements issued in the same
+   * turn; the memory adapter's injectable clock). Every time the write stores goes by it, never
+   * by this process's clock: other processes compare those times with the server's (the relay
+   * sends outbox rows whose `available_at <= NOW(3)`), and an instance whose clock ran 300 s
+   * ahead held its mails back 300 s, and returned loans before they were borrowed (an outside
+   * check under libfaketime). Call it beside the write's first reads (`Promise.all`): alone
+   * before them it costs a round trip of its own.
+   */
+  now(): Promise<Date>;
 }
 
 /**

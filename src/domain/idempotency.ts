@@ -45,6 +45,11 @@ export interface IdempotencyRecord {
   response?: StoredResponse;
   /** the process that claimed the key (routes/idempotency.ts claimantOf); absent on older rows */
   claimedBy?: string;
+  /**
+   * the store's clock when the row was read (SQL: the server's `NOW(3)` in the same SELECT), the
+   * clock `createdAt` is of (the write's `tx.now()`): the row's age without this instance's clock
+   */
+  readAt?: Date;
 }
 
 /** Thrown by `IdempotencyRepo.claim` when a committed row holds the key already. */

@@ -17,6 +17,10 @@
  * before it knows the token's member is still valid (an invalid one rolls back in the same
  * request), and reads the loan's book beside it; its mark of the loan is guarded like a borrow's
  * copy (`LoanRepo.markReturnedOrStop`).
+ *
+ * Times (a loan's, its book's `updated_at`, the receipt's outbox row) are the database server's
+ * clock (`tx.now()`, read in the first round trip), not this instance's; a return never ends
+ * before its borrow (`endOfLoan`).
  */
 import { encodeCursor, listScope } from './cursor.js';
 import {
@@ -42,10 +46,14 @@ export function borrowBook(
 ): Promise<WriteOutcome<Loan>> {
   return data.write(tenant, async (repos, tx) => {
     // the book is a plain read: the title and author for the receipt, and 404 before anything is written
-    const [actor, book] = await Promise.all([actingMember(repos, principal), repos.books.findById(bookId)]);
+    // and the time of the borrow, the database server's (tx.now), read beside them
+    const [actor, book, now] = await Promise.all([
+      actingMember(repos, principal),
+      repos.books.findById(bookId),
+      tx.now(),
+    ]);
     if (!actor.ok) return actor;
     if (!book) return fail('not_found', 'book_not_found', 'no such book in this tenant');
-    const now = new Date();
     const loan: Loan = {
       id: newId(now.getTime()),
       bookId,
@@ -105,23 +113,24 @@ export function returnLoan(
 ): Promise<WriteOutcome<Loan>> {
   return data.write(tenant, async (repos, tx) => {
     // the loan locked, and its book (title and author for the receipt) read plainly beside it
-    const [actor, loan, book] = await Promise.all([
+    const [actor, loan, book, now] = await Promise.all([
       actingMember(repos, principal),
       repos.loans.findByIdForUpdate(loanId),
       repos.books.findByLoan(loanId),
+      tx.now(),
     ]);
     if (!actor.ok) return actor;
     if (!loan || loan.memberId !== actor.value.id)
       return fail('not_found', 'loan_not_found', 'no such loan of yours');
     if (loan.returnedAt !== null)
       return fail('conflict', 'already_returned', 'this loan was returned already');
-    const now = new Date();
+    const returnedAt = endOfLoan(loan.borrowedAt, now);
     try {
       // the mark, the receipt and the copy put back leave with the COMMIT; the mark's guard
       // cannot stop it while the loan row is locked, and keeps the rule if that ever changes
       await tx.commitWith(() =>
         Promise.all([
-          repos.loans.markReturnedOrStop(loanId, now),
+          repos.loans.markReturnedOrStop(loanId, returnedAt),
           repos.outbox.add(
             {
               kind: 'return_receipt',
@@ -135,7 +144,7 @@ export function returnLoan(
                 title: book?.title ?? null,
                 author: book?.author ?? null,
                 borrowedAt: loan.borrowedAt.toISOString(),
-                returnedAt: now.toISOString(),
+                returnedAt: returnedAt.toISOString(),
               },
             },
             now,
@@ -150,8 +159,20 @@ export function returnLoan(
       }
       throw error;
     }
-    return ok({ ...loan, returnedAt: now });
+    return ok({ ...loan, returnedAt });
   });
+}
+
+/**
+ * When a loan returned at `now` (the server's clock) ends: never before it began. Both times come
+ * from the master's clock since the borrow and the return read it (tx.now); before, each came from
+ * the clock of the instance that served its request, and a loan borrowed on an instance 300 s ahead
+ * and returned on one with the right time ended 298 s before it began (an outside check). A loan
+ * borrowed so, or on a master whose clock was ahead of its successor's, ends when it began rather
+ * than before: the return's mail still leaves at once (its outbox row takes `now`).
+ */
+export function endOfLoan(borrowedAt: Date, now: Date): Date {
+  return now.getTime() < borrowedAt.getTime() ? borrowedAt : now;
 }
 
 /** One loan of the calling member; another member's loan does not exist (404), as on return. */

@@ -38,7 +38,9 @@ export async function registerMember(
   const passwordHash = await passwords.hash(input.password);
   const email = normaliseEmail(input.email);
   return data.write(tenant, async (repos, tx) => {
-    const now = new Date();
+    // the database server's clock (tx.now): the welcome mail's outbox row is due at it, and the
+    // relay compares it with the server's NOW(3)
+    const now = await tx.now();
     const first = await repos.members.claimFirstRegistration(now);
     const member: Member = {
       id: newId(now.getTime()),
@@ -219,7 +221,8 @@ export async function changePassword(
   }
   const passwordHash = await passwords.hash(input.newPassword);
   return data.write(tenant, async (repos, tx) => {
-    const now = new Date();
+    // the server's clock, as every time a write stores (tx.now)
+    const now = await tx.now();
     // compare-and-set: a concurrent change (or a revoked token) loses instead of overwriting
     const changed = await repos.members.updatePassword({
       id: member.id,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
-import type { MemoryDataAccess } from '../db/memory-data-access.js';
+import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { IdempotencyKeyContended } from '../domain/idempotency.js';
 import { REPEATED_HEADER } from '../http/repeated-header.js';
 import { ConflictPersistedError, DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
@@ -350,6 +350,39 @@ describe('Idempotency-Key', () => {
     const lost = await call('POST', '/v1/books', { token, key: 'k-2', body: book });
     expect([lost.status, lost.json.code]).toEqual([409, 'idempotency_key_answer_lost']);
     expect(data.committed.books.size).toBe(1);
+  });
+
+  it("measures a key's age by the store's clock, not this instance's (the database server 300 s behind it)", async () => {
+    const config = new MemoryConfigStore({
+      initial: {
+        'shards/shard-1': JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [] }),
+        'tenants/acme': '{"shard":"shard-1","status":"active"}',
+      },
+    });
+    // this instance's clock is 300 s ahead of the database server's
+    const server = () => Date.now() - 300_000;
+    const data = new MemoryDataAccess({ now: server });
+    const app = createApp(createMemoryServices({ config, data }));
+    const call = (method: string, path: string, options: CallOptions = {}) =>
+      callApp(app, method, path, options);
+    await call('POST', '/v1/members', {
+      body: { email: 'lib@example.com', name: 'N', password: 'correct horse' },
+    });
+    const { token } = (
+      await call('POST', '/v1/auth/login', { body: { email: 'lib@example.com', password: 'correct horse' } })
+    ).json;
+    const book = { isbn: '9780306406157', title: 'Once', author: 'A', copies: 1 };
+    await call('POST', '/v1/books', { token, key: 'k-clock', body: book });
+    const row = [...data.committed.idempotency.values()].find((r) => r.key.endsWith('/k-clock'))!;
+    // claimed at the server's time
+    expect(Math.abs(row.createdAt.getTime() - server())).toBeLessThan(5_000);
+    delete row.response;
+    // a second old by the server: still being answered (it was "answer lost" by this clock)
+    const running = await call('POST', '/v1/books', { token, key: 'k-clock', body: book });
+    expect([running.status, running.json.code]).toEqual([409, 'idempotency_key_in_progress']);
+    row.createdAt = new Date(server() - 60_000);
+    const lost = await call('POST', '/v1/books', { token, key: 'k-clock', body: book });
+    expect([lost.status, lost.json.code]).toEqual([409, 'idempotency_key_answer_lost']);
   });
 
   it('answers answer_lost at once, not in progress, when the process that claimed the key runs no more', async () => {

@@ -114,7 +114,8 @@ class KeyedWrites implements DataAccess {
         async (repos, tx) => {
           // each attempt of the write (a conflict is retried) claims again
           try {
-            await repos.idempotency.claim(this.key, this.fingerprint, new Date(), this.claimant);
+            // at the database server's time (tx.now), which a repeat measures the row's age by
+            await repos.idempotency.claim(this.key, this.fingerprint, await tx.now(), this.claimant);
             this.claimContended = false;
           } catch (error) {
             this.claimContended = error instanceof IdempotencyKeyContended;
@@ -238,7 +239,7 @@ const REGISTRATION_GRACE_MS = 10_000;
  * a later start of the same instance id runs (this process, or the one registered at
  * `instances/<id>`), or the id has no registration (its 5 s lease ran out) though the claim was
  * made over REGISTRATION_GRACE_MS after its claimant started (a new instance registers just
- * after it is ready): both times are of the claimant's clock, so no skew between hosts counts.
+ * after it is ready).
  * Not known, so false: a row from before claims were named; a name that does not parse; a
  * registration of an earlier start (two processes with one instance id: ids must be unique, as
  * they are HAProxy's server names too); an instance whose config is not connected to etcd, or that
@@ -250,7 +251,11 @@ const REGISTRATION_GRACE_MS = 10_000;
 export function claimantGone(
   claimedBy: string | undefined,
   services: Pick<Services, 'instanceId' | 'startedAt' | 'config'>,
-  /** when the claim was made (the row's `created_at`, of the claimant's clock) */
+  /**
+   * when the claim was made (the row's `created_at`: the database server's clock, compared with
+   * the claimant's start time by its own clock, so a claimant whose clock is behind by more than
+   * the grace looks gone a little sooner while unregistered)
+   */
   claimedAt: Date,
 ): boolean {
   if (claimedBy === undefined) return false;
@@ -282,7 +287,9 @@ function answerFrom(c: Parameters<MiddlewareHandler<AppEnv>>[0], record: Idempot
   }
   const { response } = record;
   if (!response) {
-    const young = Date.now() - record.createdAt.getTime() < IN_PROGRESS_MS;
+    // the row's age by one clock, the store's (the server's, with the row), not this instance's:
+    // a row claimed on an instance 300 s ahead was "in progress" for 310 s
+    const young = (record.readAt ?? new Date()).getTime() - record.createdAt.getTime() < IN_PROGRESS_MS;
     if (young && !claimantGone(record.claimedBy, c.get('services'), record.createdAt)) throw inProgress();
     throw new ProblemError({
       status: 409,

@@ -4,7 +4,7 @@
  * INSERT of the same key wait for this transaction, and find the key there once it committed
  * (IdempotencyKeyTaken), or go ahead once it rolled back.
  */
-import { and, eq, gte, lt, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, gte, lt, sql } from 'drizzle-orm';
 import {
   expiredBefore,
   IdempotencyKeyContended,
@@ -34,7 +34,7 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
 
   async find(key: string, since: Date): Promise<IdempotencyRecord | undefined> {
     const [row] = await this.db
-      .select()
+      .select({ ...getTableColumns(idempotencyKeys), readAt: sql<string>`UNIX_TIMESTAMP(NOW(3))` })
       .from(idempotencyKeys)
       .where(and(this.where(key), gte(idempotencyKeys.createdAt, since)))
       .limit(1);
@@ -45,6 +45,8 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
       createdAt: row.createdAt,
       ...(row.response ? { response: JSON.parse(row.response) as StoredResponse } : {}),
       ...(row.claimedBy ? { claimedBy: row.claimedBy } : {}),
+      // the server's clock, which `created_at` is of (claims take the write's tx.now())
+      readAt: new Date(Math.round(Number(row.readAt) * 1000)),
     };
   }
 
