@@ -284,14 +284,6 @@ export class CircuitBreaker {
     return this.current;
   }
 
-  /**
-   * Open on timed-out (or read-only-refused) writes: the node answers reads and connections, so
-   * a connection that answers says nothing of what this spell waits for (beside-breaker.ts)
-   */
-  get openedOnWrites(): boolean {
-    return this.state === 'open' && this.openedByWrites;
-  }
-
   /** the live `call_timeout_ms` */
   callTimeoutMs(): number {
     return this.settings().call_timeout_ms;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { BreakerSettings } from '../config/schema.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { DependencyError } from '../resilience/errors.js';
-import { BESIDE_EVERY_MS, BesideBreaker } from './beside-breaker.js';
+import { BESIDE_EVERY_MS, BESIDE_MAX_EVERY_MS, BesideBreaker, besideBreakerOf } from './beside-breaker.js';
 
 const SETTINGS: BreakerSettings = {
   failure_threshold: 1,
@@ -12,25 +12,30 @@ const SETTINGS: BreakerSettings = {
 };
 
 /** a breaker on a clock the test moves, and a BesideBreaker over it with a `connect` it controls */
-function setup() {
+function setup(settings: BreakerSettings = SETTINGS) {
   const clock = { ms: 1_000_000 };
   const breaker = new CircuitBreaker({
     name: 'mysql-master:s1',
     kind: 'mysql-master',
-    settings: () => SETTINGS,
+    settings: () => settings,
     now: () => clock.ms,
     monotonicNow: () => clock.ms,
     stalledMs: () => 0,
   });
-  const attempts: { withinMs: number; answer: () => void; fail: () => void }[] = [];
-  const beside = new BesideBreaker(
-    () => breaker,
-    (withinMs) =>
-      new Promise<void>((resolve, reject) => {
-        attempts.push({ withinMs, answer: resolve, fail: () => reject(new Error('ECONNREFUSED')) });
-      }),
-    () => clock.ms,
-  );
+  const attempts: { withinMs: number; answer: () => void; fail: (afterMs?: number) => void }[] = [];
+  const connect = (withinMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      attempts.push({
+        withinMs,
+        answer: resolve,
+        fail: (afterMs = 0) => {
+          clock.ms += afterMs;
+          reject(new Error(afterMs > 0 ? 'timed out' : 'ECONNREFUSED'));
+        },
+      });
+    });
+  const beside = new BesideBreaker(breaker, () => clock.ms);
+  const tryNow = (withinMs = 1500) => beside.maybeTry(withinMs, connect);
   const open = async (writes = false) => {
     await breaker
       .execute(
@@ -46,63 +51,131 @@ function setup() {
     expect(breaker.state).toBe('open');
   };
   const settle = () => new Promise((r) => setTimeout(r, 0));
-  return { clock, breaker, beside, attempts, open, settle };
+  /** one attempt that fails at once, then the next one allowed */
+  const failOnce = async () => {
+    tryNow();
+    attempts.at(-1)!.fail();
+    await settle();
+    clock.ms += BESIDE_EVERY_MS;
+  };
+  return { clock, breaker, beside, attempts, tryNow, open, settle, failOnce };
 }
 
 describe('BesideBreaker', () => {
   it('tries nothing while the breaker is closed', () => {
-    const { beside, attempts } = setup();
-    beside.maybeTry(1500);
+    const { tryNow, attempts } = setup();
+    tryNow();
     expect(attempts).toEqual([]);
   });
 
-  it('an answer beside the open breaker half-opens it after call_timeout_ms, not reset_timeout_ms', async () => {
-    const { clock, breaker, beside, attempts, open, settle } = setup();
+  it('an answer after a failed attempt half-opens it after call_timeout_ms, not reset_timeout_ms', async () => {
+    const { clock, breaker, attempts, tryNow, open, settle, failOnce } = setup();
     await open();
-    clock.ms += 1000;
-    beside.maybeTry(1500);
-    expect(attempts.map((a) => a.withinMs)).toEqual([1500]);
-    attempts[0]!.answer();
+    await failOnce();
+    tryNow();
+    expect(attempts.map((a) => a.withinMs)).toEqual([1500, 1500]);
+    attempts[1]!.answer();
     await settle();
-    expect(breaker.state).toBe('open'); // open 1 s of at least call_timeout_ms (2 s)
-    clock.ms += 1000;
+    expect(breaker.state).toBe('open'); // open 0.9 s of at least call_timeout_ms (2 s)
+    clock.ms += 1100;
     expect(breaker.state).toBe('half_open');
     expect(breaker.retryAfterMs()).toBe(0);
   });
 
-  it('a failed attempt changes nothing; one in flight at a time, one per BESIDE_EVERY_MS', async () => {
-    const { clock, breaker, beside, attempts, open, settle } = setup();
+  it('a node whose connections answer all along (a read lock, read_only) keeps its reset time', async () => {
+    for (const writes of [false, true]) {
+      const { clock, breaker, attempts, tryNow, open, settle } = setup();
+      await open(writes);
+      for (let i = 0; i < 5; i++) {
+        tryNow();
+        attempts.at(-1)!.answer();
+        await settle();
+        clock.ms += BESIDE_EVERY_MS;
+      }
+      expect(attempts).toHaveLength(5);
+      expect(breaker.state).toBe('open');
+      expect(breaker.retryAfterMs()).toBe(15_000 - 5 * BESIDE_EVERY_MS);
+    }
+  });
+
+  it('a breaker opened on writes is shortened too once a connection failed, then answered (a blackholed path)', async () => {
+    const { clock, breaker, attempts, tryNow, open, settle } = setup();
+    await open(true);
+    tryNow();
+    attempts[0]!.fail(1500); // ran out its time
+    await settle();
+    clock.ms += 2 * BESIDE_EVERY_MS;
+    tryNow();
+    attempts[1]!.answer();
+    await settle();
+    clock.ms += 2000;
+    expect(breaker.state).toBe('half_open');
+  });
+
+  it('a failed attempt changes nothing; one in flight at a time, one per BESIDE_EVERY_MS after refusals', async () => {
+    const { clock, breaker, attempts, tryNow, open, settle } = setup();
     await open();
-    beside.maybeTry(1500);
-    beside.maybeTry(1500); // in flight
+    tryNow();
+    tryNow(); // in flight
     expect(attempts).toHaveLength(1);
     attempts[0]!.fail();
     await settle();
-    beside.maybeTry(1500); // too soon
+    tryNow(); // too soon
     expect(attempts).toHaveLength(1);
     clock.ms += BESIDE_EVERY_MS;
-    beside.maybeTry(1500);
+    tryNow();
     expect(attempts).toHaveLength(2);
     clock.ms += 3000;
     expect(breaker.state).toBe('open'); // the failure shortened nothing: open until 15 s
     expect(breaker.retryAfterMs()).toBe(15_000 - 3000 - BESIDE_EVERY_MS);
   });
 
-  it('tries nothing while the breaker is open on writes: its node answers connections all along', async () => {
-    const { breaker, beside, attempts, open } = setup();
-    await open(true);
-    expect(breaker.openedOnWrites).toBe(true);
-    beside.maybeTry(1500);
-    expect(attempts).toEqual([]);
+  it('attempts that run out their time are spaced twice as far each time, up to BESIDE_MAX_EVERY_MS; an answer resets it', async () => {
+    // a reset time longer than the series, so the breaker stays open through it
+    const { clock, breaker, attempts, tryNow, open, settle } = setup({
+      ...SETTINGS,
+      reset_timeout_ms: 120_000,
+    });
+    await open();
+    const gaps: number[] = [];
+    let last = clock.ms;
+    for (let i = 0; i < 7; i++) {
+      // step 100 ms at a time until an attempt is made
+      for (let steps = 0; attempts.length === i; steps++) {
+        if (steps > 1000) throw new Error(`no attempt ${i}`);
+        clock.ms += 100;
+        tryNow();
+      }
+      gaps.push(clock.ms - last);
+      last = clock.ms;
+      attempts[i]!.fail(1500);
+      await settle();
+    }
+    // after the first: 2×, 4×, 8× the base (less the 1.5 s each attempt took), then the cap
+    expect(gaps.slice(1)).toEqual([1800, 3600, 7200, 8000, 8000, 8000].map((g) => Math.max(g, 1500)));
+    expect(Math.max(...gaps)).toBe(BESIDE_MAX_EVERY_MS);
+    for (let steps = 0; attempts.length === 7; steps++) {
+      if (steps > 1000) throw new Error('no attempt 7');
+      clock.ms += 100;
+      tryNow();
+    }
+    attempts[7]!.answer();
+    await settle();
+    expect(breaker.state).toBe('half_open'); // failed, then answered: restored (open long enough)
+    await open(); // its trial fails: open again
+    clock.ms += BESIDE_EVERY_MS;
+    tryNow();
+    expect(attempts).toHaveLength(9); // the spacing is back to BESIDE_EVERY_MS
   });
 
   it('an answer that comes once the breaker left open does nothing', async () => {
-    const { clock, breaker, beside, attempts, open, settle } = setup();
+    const { clock, breaker, attempts, tryNow, open, settle, failOnce } = setup();
     await open();
-    beside.maybeTry(1500);
+    await failOnce();
+    tryNow();
     clock.ms += SETTINGS.reset_timeout_ms;
     expect(breaker.state).toBe('half_open');
-    attempts[0]!.answer();
+    attempts[1]!.answer();
     await settle();
     expect(breaker.state).toBe('half_open');
   });
@@ -110,17 +183,19 @@ describe('BesideBreaker', () => {
   it('a connect that throws at once counts as a failed attempt', async () => {
     const { clock, open, breaker, settle } = setup();
     await open();
-    const beside = new BesideBreaker(
-      () => breaker,
-      () => {
-        throw new Error('no connect');
-      },
-      () => clock.ms,
-    );
-    expect(() => beside.maybeTry(1500)).not.toThrow();
+    const beside = new BesideBreaker(breaker, () => clock.ms);
+    const throwing = () => {
+      throw new Error('no connect');
+    };
+    expect(() => beside.maybeTry(1500, throwing)).not.toThrow();
     await settle();
     clock.ms += BESIDE_EVERY_MS;
-    expect(() => beside.maybeTry(1500)).not.toThrow();
+    expect(() => beside.maybeTry(1500, throwing)).not.toThrow();
     expect(breaker.state).toBe('open');
+  });
+
+  it('one state per breaker, whatever number of wraps ask for it', () => {
+    const { breaker } = setup();
+    expect(besideBreakerOf(breaker)).toBe(besideBreakerOf(breaker));
   });
 });

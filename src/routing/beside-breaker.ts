@@ -7,75 +7,111 @@
  * such a spell when their client connects again (CircuitBreaker.connectionRestored); this does
  * the same for a MariaDB node: on each probe round (`maybeTry`, every second), while the breaker
  * is open, a connection of its own is opened to the node (`connect`: handshake and one round
- * trip, no slot of the pool) — not through the breaker and not counted by it. An answer calls
- * `connectionRestored(reason)`: the breaker turns half-open once it has been open
- * max(RESTORED_MIN_OPEN_MS, `call_timeout_ms`) (2 s for a master by default), and its trials
- * (reads, then a master's write trials) decide whether it closes.
+ * trip, no slot of the pool) — not through the breaker and not counted by it.
  *
- * - at most one attempt in flight, and one per BESIDE_EVERY_MS: a node that hangs costs one
- *   socket, and a refused one one attempt a second (each a line in the server's log at most:
- *   `connect` closes an answered connection with COM_QUIT, not a reset);
- * - an attempt is bounded by `withinMs` (the router's probe timeout, 1.5 s): `connect` gives up
- *   then; a failed one changes nothing and logs nothing (the breaker logged its opening, and
- *   its trials log what they find);
- * - not while the breaker is open on writes (`openedOnWrites`: a master behind a global read
- *   lock, read-only, a full disk): its node answers connections all along, and half-opening it
- *   every 2 s instead of every 5 s would only hang a write trial more often;
- * - the floor of max(1 s, `call_timeout_ms`) is kept (CircuitBreaker.openForMs): the calls in
+ * - **Failed, then answered.** An answer calls `connectionRestored(reason)` only when an earlier
+ *   attempt failed since the last one that counted (or since the breaker was last seen closed):
+ *   a connection that answers disproves a failure only where connections failed. A node whose
+ *   connections answer all along while its calls fail — a global read lock, `read_only`, a
+ *   statement time limit, a table or metadata lock, an overloaded server — is left to
+ *   `reset_timeout_ms`: a review measured a master under FLUSH TABLES WITH READ LOCK with a 1 s
+ *   `max_statement_time` (writes failing as "ended at the time limit", not as hung writes)
+ *   reopened every ~4 s instead of 7 s, 57 writes sent to it in 25 s instead of 35, when any
+ *   answer counted. The same rule covers a breaker opened on writes (an earlier version skipped
+ *   those, and a blackholed path under write load — its writes timing out first — recovered only
+ *   after the whole reset time, 14.2 s with 15 s).
+ * - **One at a time, and fewer while they time out.** At most one attempt in flight; one per
+ *   BESIDE_EVERY_MS, doubled after each attempt that ran out its time (up to BESIDE_MAX_EVERY_MS)
+ *   and back to it at an answer. A server frozen (SIGSTOP) or overloaded keeps each attempt in its
+ *   listen queue and counts it as an aborted connect when it resumes; one a second over a long
+ *   freeze could reach `max_connect_errors` and get this host blocked (error 1129, a review: 21
+ *   aborted connects against 9 over a 30 s freeze with the limit at 10). A refusal or reset is
+ *   not slowed down: it costs the server nothing.
+ * - An attempt is bounded by `withinMs` (the router's probe timeout, 1.5 s): `connect` gives up
+ *   then; a failed one logs nothing (the breaker logged its opening, its trials log what they
+ *   find); an answered connection is closed with COM_QUIT, not reset.
+ * - The floor of max(1 s, `call_timeout_ms`) is kept (CircuitBreaker.openForMs): the calls in
  *   flight when it opened have ended by then, and a path that flaps within a second (a proxy
  *   resetting some connections) does not close the breaker into the next failure. The cost: an
  *   outage shorter than 2 s still keeps writes refused until 2 s after the breaker opened.
+ * - The state lives as long as the breaker (besideBreakerOf): the router wraps a node again at
+ *   every change of the shard map, and a fresh state each time let two attempts overlap.
  *
  * Runtime-neutral: `connect` is the adapter's (SqlNode.connectBeside).
  */
 
 /** the least time between two attempts on one node: about one per probe round (1 s), a timer's jitter allowed */
 export const BESIDE_EVERY_MS = 900;
+/** the most time between two attempts while they time out */
+export const BESIDE_MAX_EVERY_MS = 8000;
+/** an attempt that took this share of its bound or more ran out its time (not a quick refusal) */
+const TIMED_OUT_SHARE = 0.9;
 
 /** what of its breaker an attempt reads and tells (CircuitBreaker) */
 export interface BesideBreakerTarget {
   readonly state: 'closed' | 'open' | 'half_open';
-  readonly openedOnWrites: boolean;
   connectionRestored(reason: string): void;
 }
 
 export class BesideBreaker {
   private inFlight = false;
   private lastAt = Number.NEGATIVE_INFINITY;
+  private everyMs = BESIDE_EVERY_MS;
+  /** an attempt failed since the last answer that counted, or since the breaker was seen closed */
+  private sawFailure = false;
 
   constructor(
-    private readonly breaker: () => BesideBreakerTarget,
-    private readonly connect: (withinMs: number) => Promise<void>,
+    private readonly breaker: BesideBreakerTarget,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** see the file comment; never throws, never waits */
-  maybeTry(withinMs: number): void {
-    if (this.inFlight) return;
-    const breaker = this.breaker();
-    if (breaker.state !== 'open' || breaker.openedOnWrites) return;
-    const now = this.now();
-    if (now - this.lastAt < BESIDE_EVERY_MS) return;
-    this.lastAt = now;
+  maybeTry(withinMs: number, connect: (withinMs: number) => Promise<void>): void {
+    if (this.breaker.state === 'closed') {
+      this.sawFailure = false;
+      this.everyMs = BESIDE_EVERY_MS;
+    }
+    if (this.inFlight || this.breaker.state !== 'open') return;
+    const startedAt = this.now();
+    if (startedAt - this.lastAt < this.everyMs) return;
+    this.lastAt = startedAt;
     this.inFlight = true;
     let attempt: Promise<void>;
     try {
-      attempt = this.connect(withinMs);
+      attempt = connect(withinMs);
     } catch (error) {
       attempt = Promise.reject(error);
     }
     attempt
       .then(
         () => {
-          // the breaker in force now (a node replaced meanwhile has a fresh one, closed)
-          const current = this.breaker();
-          if (current.state === 'open' && !current.openedOnWrites)
-            current.connectionRestored('a connection beside the open breaker was answered');
+          this.everyMs = BESIDE_EVERY_MS;
+          if (!this.sawFailure || this.breaker.state !== 'open') return;
+          this.sawFailure = false;
+          this.breaker.connectionRestored(
+            'a connection beside the open breaker was answered after one had failed',
+          );
         },
-        () => {},
+        () => {
+          this.sawFailure = true;
+          if (this.now() - startedAt >= withinMs * TIMED_OUT_SHARE)
+            this.everyMs = Math.min(this.everyMs * 2, BESIDE_MAX_EVERY_MS);
+        },
       )
       .finally(() => {
         this.inFlight = false;
       });
   }
+}
+
+const besideOf = new WeakMap<BesideBreakerTarget, BesideBreaker>();
+
+/** the one BesideBreaker of `breaker`, made at the first ask (its state outlives the node's wraps) */
+export function besideBreakerOf(breaker: BesideBreakerTarget): BesideBreaker {
+  let beside = besideOf.get(breaker);
+  if (!beside) {
+    beside = new BesideBreaker(breaker);
+    besideOf.set(breaker, beside);
+  }
+  return beside;
 }

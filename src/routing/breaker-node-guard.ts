@@ -18,9 +18,9 @@
  * `breaker_probes` table (migration 0004 not applied) fails the trial with an SQL error, which
  * counts as an answer: the breaker closes as if a write had gone through.
  *
- * While a node's breaker is open (not on writes), each probe round tries the node beside it
- * (`tryBesideBreaker`, beside-breaker.ts: a connection of its own, not counted by the breaker),
- * and an answer shortens the open spell: a node back after a blip is tried by the breaker's
+ * While a node's breaker is open, each probe round tries the node beside it (`tryBesideBreaker`,
+ * beside-breaker.ts: a connection of its own, not counted by the breaker), and an answer after a
+ * failed attempt shortens the open spell: a node back after a blip is tried by the breaker's
  * trials about a second later, not only after `reset_timeout_ms`.
  *
  * A breaker belongs to the node it was made for: when a name comes to stand for another node
@@ -31,7 +31,7 @@
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
-import { BesideBreaker } from './beside-breaker.js';
+import { besideBreakerOf } from './beside-breaker.js';
 import type { NodeGuard, NodeIdentity, NodeSession, SqlNode } from './sql-node.js';
 
 /**
@@ -66,7 +66,6 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
           : undefined;
       const trials = { trial: () => node.run((s) => s.position(role)), writeTrial, isFailure };
       const connectBeside = node.connectBeside?.bind(node);
-      const beside = connectBeside && new BesideBreaker(() => breaker, connectBeside);
       const writeTrials = { ...trials, writes: true };
       return {
         key: node.key,
@@ -107,7 +106,12 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
           ),
         // asked before a write only (ahead of hashing a password): refused as its write would be
         admit: () => breaker.refuseIfOpen(writeTrials),
-        ...(beside ? { tryBesideBreaker: (withinMs: number) => beside.maybeTry(withinMs) } : {}),
+        ...(connectBeside
+          ? {
+              tryBesideBreaker: (withinMs: number) =>
+                besideBreakerOf(breaker).maybeTry(withinMs, connectBeside),
+            }
+          : {}),
       };
     },
     retain(names: ReadonlySet<string>): void {

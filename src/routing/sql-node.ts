@@ -66,9 +66,9 @@ export interface SqlNode<S extends NodeSession = NodeSession> {
    */
   connectBeside?(withinMs: number): Promise<void>;
   /**
-   * Called on every probe round: while the node's breaker is open (not on writes), tries
-   * `connectBeside` (at most one attempt in flight, at most once per BESIDE_EVERY_MS, within
-   * `withinMs`); an answer shortens the breaker's open spell (CircuitBreaker.connectionRestored).
+   * Called on every probe round: while the node's breaker is open, tries `connectBeside` (at
+   * most one attempt in flight, spaced as beside-breaker.ts says, within `withinMs`); an answer
+   * after a failed attempt shortens the breaker's open spell (CircuitBreaker.connectionRestored).
    * Never throws, never waits. Absent: no breaker (passThroughGuard) or no `connectBeside`.
    */
   tryBesideBreaker?(withinMs: number): void;
