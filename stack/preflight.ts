@@ -3,7 +3,8 @@
  * - every binary the stack runs exists, else ONE line naming the Debian packages to install;
  * - no process the stack did not start holds one of the ports it is about to use, else one line
  *   per port naming the process that holds it (the stack never kills what it did not start).
- * `npm test` additionally needs docker-compose (to validate docker/compose.yml).
+ * `npm test` additionally needs docker-compose (to validate docker/compose.yml), iproute2 (`ss`)
+ * and faketime (the clock tests preload its libfaketime).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -41,6 +42,8 @@ const TEST_BINARIES: Binary[] = [
   ...STACK_BINARIES,
   { name: 'docker-compose', paths: ['/usr/bin/docker-compose'], pkg: 'docker-compose' },
   { name: 'ss', paths: ['/usr/bin/ss', '/bin/ss'], pkg: 'iproute2' },
+  // its libfaketime, preloaded by the clock tests (test/helpers/libfaketime.ts)
+  { name: 'faketime', paths: ['/usr/bin/faketime'], pkg: 'faketime' },
 ];
 
 /**

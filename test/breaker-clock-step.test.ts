@@ -11,7 +11,7 @@
  * Debian's `faketime` package (.ci/run installs it): without it this test fails, it does not skip.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -22,6 +22,7 @@ import { binary } from '../stack/preflight.js';
 import { api } from './helpers/api.js';
 import { etcdGet } from './helpers/etcd.js';
 import { redisBreaker, startInstanceWithRedis } from './helpers/instance-with-redis.js';
+import { libfaketime } from './helpers/libfaketime.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { stopStartedEntries } from './helpers/start-entry.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -32,17 +33,6 @@ const tenant = uniqueTenantId('clockstep');
 const dir = mkdtempSync(join(tmpdir(), 'shardgate-clockstep-'));
 const clockFile = join(dir, 'faketime');
 let redis: ChildProcess | undefined;
-
-/** libfaketime.so.1 of the machine's multiarch directory (/usr/lib/<triplet>/faketime/) */
-function libfaketime(): string {
-  const found = readdirSync('/usr/lib', { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => join('/usr/lib', d.name, 'faketime', 'libfaketime.so.1'))
-    .find((path) => existsSync(path));
-  if (!found)
-    throw new Error('libfaketime.so.1 not found under /usr/lib/*/faketime/: apt-get install faketime');
-  return found;
-}
 
 function startRedis(port: number): ChildProcess {
   return spawn(

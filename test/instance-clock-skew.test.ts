@@ -12,12 +12,11 @@
  * The stack's processes and clocks are left alone. libfaketime is Debian's `faketime` package
  * (.ci/run installs it): without it this test fails, it does not skip.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { stackEnv } from '../stack/stack-env.js';
 import { api } from './helpers/api.js';
+import { libfaketime } from './helpers/libfaketime.js';
 import { mailsTo } from './helpers/mailbox.js';
 import { scrapeMetric } from './helpers/metrics.js';
 import { node, rootQuery } from './helpers/shard-db.js';
@@ -28,17 +27,6 @@ import { waitFor } from './helpers/wait-for.js';
 const SHARD = 'shard-1';
 const tenant = uniqueTenantId('clockskew');
 const master = () => node(SHARD, 'master').port;
-
-/** libfaketime.so.1 of the machine's multiarch directory (/usr/lib/<triplet>/faketime/) */
-function libfaketime(): string {
-  const found = readdirSync('/usr/lib', { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => join('/usr/lib', d.name, 'faketime', 'libfaketime.so.1'))
-    .find((path) => existsSync(path));
-  if (!found)
-    throw new Error('libfaketime.so.1 not found under /usr/lib/*/faketime/: apt-get install faketime');
-  return found;
-}
 
 /** an API instance from source on the stack's services; `env` adds to its environment */
 async function startInstance(id: string, env: Record<string, string> = {}): Promise<string> {

@@ -28,7 +28,9 @@ export class MemoryLoginThrottle implements LoginThrottle {
 
   constructor({
     policy = LOGIN_THROTTLE_POLICY,
-    now = Date.now,
+    // windows are durations in this process: a monotonic clock (a wall-clock step back would
+    // keep a window, and its refusals, open for the step's length)
+    now = () => performance.now(),
   }: { policy?: LoginThrottlePolicy; now?: () => number } = {}) {
     this.policy = policy;
     this.now = now;

@@ -244,6 +244,7 @@ export interface RedisLoginThrottleOptions {
   commandTimeoutMs?: number;
   /** at most one "throttle unavailable" warning per this many ms */
   warnEveryMs?: number;
+  /** the clock of the warning limiter: monotonic (a wall-clock step must not silence it) */
   now?: () => number;
 }
 
@@ -272,7 +273,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     policy = LOGIN_THROTTLE_POLICY,
     commandTimeoutMs = 1000,
     warnEveryMs = 60_000,
-    now = Date.now,
+    now = () => performance.now(),
   }: RedisLoginThrottleOptions) {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
     // connection errors surface on the commands; do not crash on the emitter

@@ -106,7 +106,7 @@ export class OutboxRelay {
     // further ones share one limiter, so the lines stay bounded (at most 21 a minute) and every
     // repeat is still counted for the line that ends the failures.
     const limiters = new Map<string, WarnLimiter>();
-    const newLimiter = () => new WarnLimiter(this.opts.logger, FAILURE_LOG_EVERY_MS, Date.now, 'error');
+    const newLimiter = () => new WarnLimiter(this.opts.logger, FAILURE_LOG_EVERY_MS, undefined, 'error');
     const overflow = newLimiter();
     const logFailure = (error: unknown) => {
       const text = String(error);

@@ -98,7 +98,7 @@ export class OutboxRetention {
         // read per batch: a changed retention applies from the next DELETE on
         const hours = this.opts.config.current().mail.outboxRetentionHours;
         if (hours === 0 || !this.opts.store.shardIds().includes(shardId)) break;
-        const started = Date.now();
+        const started = performance.now();
         const n = await this.opts.store.purgeDelivered(shardId, hours, batch);
         total += n;
         // 0 too: the shard's series shows from its first round on
@@ -106,7 +106,7 @@ export class OutboxRetention {
         if (n < batch) break;
         // a DELETE slowed by a busy master makes the next one wait longer: a purge takes at
         // most a fifth of the time it runs
-        const pause = Math.max(this.opts.pauseMs ?? 100, 4 * (Date.now() - started));
+        const pause = Math.max(this.opts.pauseMs ?? 100, 4 * (performance.now() - started));
         await new Promise((r) => setTimeout(r, pause));
       }
     } catch (error) {
