@@ -34,6 +34,7 @@ import { startAgentCheckServer } from './agent-check-server.js';
 import { buildLabel, readBuildInfo, registerBuildInfo } from './build-info.js';
 import { askKernel, callerGoneOf } from './caller-gone.js';
 import { installClientErrorHandler } from './client-error.js';
+import { softOpenFiles, warnIfFewOpenFiles } from './file-limit.js';
 import { incomingHeader } from './incoming-header.js';
 import { NoContentResponse } from './no-content-response.js';
 import { installExpectContinue, preReadBodies, preReadBodyOf } from './pre-read-body.js';
@@ -67,6 +68,9 @@ if (!INSTANCE_ID_PATTERN.test(instanceId)) {
 const startedAt = new Date().toISOString();
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
 routeGrpcLog(logger);
+// below the documented minimum the instance may fail to start with misleading errors (EMFILE
+// reported as `Cannot find package`) or run short of descriptors under load (file-limit.ts)
+warnIfFewOpenFiles(logger, 'API instance');
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS, auth: etcdCredentials(env) });
 const config = new EtcdConfigStore({
   client: etcd,
@@ -116,6 +120,7 @@ const breakers = new BreakerRegistry({
   logger,
   metrics,
   loopIdleMs: () => performance.nodeTiming.idleTime,
+  softFileLimit: softOpenFiles,
 });
 // listed at /health/circuit-breakers from the start, as the MySQL breakers are, not only after
 // the first call to Redis

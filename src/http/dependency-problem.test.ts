@@ -44,8 +44,36 @@ describe('dependencyProblem', () => {
         'dependency_unavailable',
       ],
       [new DependencyError(MASTER, 'ECONNREFUSED'), 'dependency_unavailable'],
+      // this process out of descriptors: as the breaker guard gives mysql2's fatal socket error
+      [
+        new DependencyError(MASTER, 'EMFILE', {
+          cause: Object.assign(new Error('connect EMFILE 127.0.0.1:3316 - Local (undefined:undefined)'), {
+            code: 'EMFILE',
+            errno: -24,
+            syscall: 'connect',
+            fatal: true,
+          }),
+        }),
+        'instance_out_of_resources',
+      ],
     ];
     expect(cases.map(([error]) => dependencyProblem(error).code)).toEqual(cases.map(([, code]) => code));
+  });
+
+  it('says an instance out of descriptors is this instance, not the dependency, with Retry-After', () => {
+    const problem = dependencyProblem(
+      new DependencyError(MASTER, `${MASTER}: ENFILE`, {
+        cause: Object.assign(new Error('x'), { code: 'ENFILE' }),
+      }),
+    );
+    expect([problem.status, problem.code, problem.headers]).toEqual([
+      503,
+      'instance_out_of_resources',
+      { 'Retry-After': '1' },
+    ]);
+    expect(problem.detail).toMatch(
+      /^this instance ran out of the system's file table \(ENFILE\).*itself may be fine/,
+    );
   });
 
   it("logs the answer's code and the tenant with the call's error", async () => {

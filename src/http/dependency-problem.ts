@@ -1,10 +1,12 @@
 /**
  * The 503 a DependencyError answers (app.ts's error handler), by what is known of the call: a
- * write that may have applied, one never sent (the pool full), one that waited on its tenant's
+ * write that may have applied, one never sent (the pool full, or this process out of file
+ * descriptors: `instance_out_of_resources`), one that waited on its tenant's
  * own row lock, or the dependency unavailable; and the line the instance logs for each, so an
  * operator tells contention and "may have applied" from an outage.
  */
 import { CallTimeoutError, type DependencyError } from '../resilience/errors.js';
+import { ownResourceShortage } from '../resilience/own-resources.js';
 import type { ProblemInit } from './problem.js';
 
 /** the log line of a 503 by its code; others say `dependency unavailable` */
@@ -13,11 +15,23 @@ export const DEPENDENCY_LOG_LINE: Readonly<Record<string, string>> = {
   dependency_busy:
     "dependency busy: every connection it may use in use (the pool's, or its tenant's share), the request was not sent",
   write_contended: "write contended: it waited on its tenant's own row locks, not applied",
+  instance_out_of_resources:
+    'instance out of resources: this process could not open a connection (EMFILE/ENFILE), the request was not sent',
 };
 
 /** the 503 a DependencyError answers, by what is known of the call */
 export function dependencyProblem(error: DependencyError): ProblemInit {
   const headers = { 'Retry-After': String(error.retryAfterSeconds) };
+  // before the others: a socket this process could not open was never a request sent
+  const shortage = error instanceof CallTimeoutError ? undefined : ownResourceShortage(error);
+  if (shortage)
+    return {
+      status: 503,
+      code: 'instance_out_of_resources',
+      title: 'Instance out of resources',
+      detail: `this instance ran out of ${shortage === 'EMFILE' ? 'file descriptors' : "the system's file table"} (${shortage}) and could not open a connection to ${error.dependency}: the request was not sent, it was not applied. ${error.dependency} itself may be fine; retry in ${error.retryAfterSeconds} s (another instance may serve it)`,
+      headers,
+    };
   if (error instanceof CallTimeoutError && error.mayHaveApplied)
     return {
       status: 503,

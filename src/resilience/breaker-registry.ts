@@ -8,6 +8,7 @@ import type { BreakerKind } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { type BreakerState, type BreakerView, CircuitBreaker } from './circuit-breaker.js';
+import { ResourceShortage } from './own-resources.js';
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
@@ -18,19 +19,28 @@ export class BreakerRegistry {
   private readonly transitions;
 
   private readonly loopIdleMs: (() => number) | undefined;
+  /**
+   * calls of any breaker that failed because this process is out of file descriptors
+   * (own-resources.ts): not counted by the breaker; `/health/ready` answers 503 meanwhile
+   */
+  readonly shortage: ResourceShortage;
 
   constructor({
     config,
     logger,
     metrics,
     loopIdleMs,
+    softFileLimit,
   }: {
     config: ConfigStore;
     logger: Logger;
     metrics: Metrics;
     /** the event loop's idle time, where the runtime tells it (circuit-breaker.ts `loopIdleMs`) */
     loopIdleMs?: () => number;
+    /** the soft limit on open files of this process, where the runtime tells it (own-resources.ts) */
+    softFileLimit?: () => number | undefined;
   }) {
+    this.shortage = new ResourceShortage({ logger, metrics, softLimit: softFileLimit });
     this.config = config;
     this.loopIdleMs = loopIdleMs;
     this.logger = logger.child({ component: 'breakers' });
@@ -66,6 +76,7 @@ export class BreakerRegistry {
         kind,
         settings: () => this.config.current().breakers[kind],
         loopIdleMs: this.loopIdleMs,
+        onOwnShortage: (code, error) => this.shortage.note(code, name, error),
         onTransition: (t) => {
           this.transitions.inc({ breaker: t.name, kind: t.kind, from: t.from, to: t.to });
           this.logger.warn(

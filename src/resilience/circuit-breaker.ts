@@ -31,7 +31,8 @@
  *   before another call committed a write (`hungBy`): the node was committing meanwhile. Nor does a call that
  *   waited for a free connection of the pool and was never sent (`DependencyError.busy`, or a
  *   write stopped so: `ownWait` `connection`): the calls holding the connections tell of the
- *   node, each by its own outcome.
+ *   node, each by its own outcome. Nor does a call that failed because this process is out of
+ *   file descriptors (EMFILE/ENFILE, own-resources.ts): it is told to `onOwnShortage` instead.
  * - open: calls fail at once with BreakerOpenError (Retry-After = time left); after
  *   `reset_timeout_ms` it turns half-open.
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
@@ -78,6 +79,7 @@ import {
   CallTimeoutError,
   DependencyError,
 } from './errors.js';
+import { ownResourceShortage, type ShortageCode } from './own-resources.js';
 import {
   type StallClock,
   stallAwareTimeout,
@@ -158,6 +160,11 @@ export interface CircuitBreakerOptions {
    * tell. With it, `slowFails` judges a call by the time the process waited on it (see there).
    */
   loopIdleMs?: () => number;
+  /**
+   * a call failed because this process is out of file descriptors (own-resources.ts: EMFILE,
+   * ENFILE): not counted, told here (readiness, a counter, a warning)
+   */
+  onOwnShortage?: (code: ShortageCode, error: unknown) => void;
 }
 
 export interface ExecuteOptions {
@@ -226,6 +233,7 @@ export class CircuitBreaker {
   /** the clock of call deadlines and what stalled it (stall-watch.ts) */
   private readonly clock: StallClock;
   private readonly loopIdleMs: (() => number) | undefined;
+  private readonly onOwnShortage: ((code: ShortageCode, error: unknown) => void) | undefined;
   private current: BreakerState = 'closed';
   /**
    * failures less successes since the breaker last closed (never below 0): all but the timeouts
@@ -266,6 +274,7 @@ export class CircuitBreaker {
     wallNow = Date.now,
     stalledMs,
     loopIdleMs,
+    onOwnShortage,
   }: CircuitBreakerOptions) {
     this.name = name;
     this.kind = kind;
@@ -276,6 +285,7 @@ export class CircuitBreaker {
     if (!stalledMs) watchStalls();
     this.clock = { now: monotonicNow, stalledMs: stalledMs ?? watchedStalls };
     this.loopIdleMs = loopIdleMs;
+    this.onOwnShortage = onOwnShortage;
     this.sinceWallMs = wallNow();
   }
 
@@ -437,8 +447,12 @@ export class CircuitBreaker {
               caught instanceof CallStoppedError ? caught.report : UNCONFIRMED,
             )
           : caught;
+      // this process out of descriptors (the socket never opened): says nothing of the node
+      const shortage = error instanceof CallTimeoutError ? undefined : ownResourceShortage(error);
+      if (shortage) this.onOwnShortage?.(shortage, error);
       // a write stopped while it waited on its own row lock: says nothing of the node
       if (
+        shortage ||
         (error instanceof CallTimeoutError &&
           error.abandon !== undefined &&
           !this.hungBy(error.abandon, call.sentAt)) ||

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { createMemoryServices } from '../testing/memory-services.js';
+import { outOfResources } from './health.js';
 
 function build({ loaded = true, draining = false } = {}) {
   const config = new MemoryConfigStore({ loaded });
@@ -83,5 +84,27 @@ describe('health routes', () => {
     const res = await build().app.request('/openapi.json');
     expect(res.status).toBe(200);
     expect(((await res.json()) as { openapi: string }).openapi).toBe('3.1.0');
+  });
+});
+
+describe('readiness while out of file descriptors', () => {
+  it('is not ready for 5 s after a call failed with EMFILE, naming it and the soft limit', async () => {
+    const config = new MemoryConfigStore({ loaded: true });
+    const services = createMemoryServices({ config });
+    const app = createApp(services);
+    expect((await app.request('/health/ready')).status).toBe(200);
+    services.breakers.shortage.note('EMFILE', 'mysql-master:shard-1');
+    const res = await app.request('/health/ready');
+    expect([res.status, res.headers.get('Content-Type'), res.headers.get('Retry-After')]).toEqual([
+      503,
+      'application/problem+json',
+      '5',
+    ]);
+    const body = (await res.json()) as { code: string; detail: string };
+    expect(body.code).toBe('instance_out_of_resources');
+    expect(body.detail).toMatch(/^this instance ran out of file descriptors .*\(EMFILE\)/);
+    expect(outOfResources({ code: 'EMFILE', agoMs: 1234, softLimit: 64 }).detail).toContain(
+      '(soft limit on open files: 64) 1.2 s ago',
+    );
   });
 });

@@ -1,9 +1,11 @@
 /**
  * Health endpoints (CONTRACT.md §6):
  * - `/health` liveness: 200 while the process can answer at all;
- * - `/health/ready` readiness: 503 until a first config is loaded and while draining, else 200
+ * - `/health/ready` readiness: 503 until a first config is loaded, while draining, and for 5 s
+ *   after a call failed because this process is out of file descriptors (EMFILE/ENFILE,
+ *   resilience/own-resources.ts: HAProxy then sends traffic to the other instances), else 200
  *   (an open breaker does not make an instance unready: it can still serve other shards); the
- *   503 is a problem (`draining`, `config_not_loaded`) like every error;
+ *   503 is a problem (`draining`, `config_not_loaded`, `instance_out_of_resources`) like every error;
  * - `/health/config`: revision in force, rejected keys with reasons, and the etcd link state.
  */
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
@@ -12,6 +14,7 @@ import { configHealth } from '../config/config-health.js';
 import { withCommonResponseHeaders } from '../http/common-response-headers.js';
 import { ProblemError, type ProblemInit } from '../http/problem.js';
 import { jsonResponse } from '../http/response-headers.js';
+import type { ShortageSeen } from '../resilience/own-resources.js';
 import { dateTime, problems } from './schemas.js';
 
 const statusBody = z.object({ status: z.string() }).openapi('HealthStatus');
@@ -30,6 +33,19 @@ const CONFIG_NOT_LOADED: ProblemInit = {
   detail: 'this instance has not read its config from etcd yet',
   headers: { 'Retry-After': '1' },
 };
+
+/** /health/ready's 503 while this process is short of file descriptors (own-resources.ts) */
+export function outOfResources(short: ShortageSeen): ProblemInit {
+  const what = short.code === 'EMFILE' ? 'file descriptors' : "the system's file table";
+  const limit = short.softLimit === undefined ? '' : ` (soft limit on open files: ${short.softLimit})`;
+  return {
+    status: 503,
+    code: 'instance_out_of_resources',
+    title: 'Not ready',
+    detail: `this instance ran out of ${what}${limit} ${Math.round(short.agoMs / 100) / 10} s ago (${short.code}): it cannot open connections to its dependencies; send requests to another`,
+    headers: { 'Retry-After': '5' },
+  };
+}
 
 const configBody = z
   .object({
@@ -153,12 +169,13 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
       method: 'get',
       path: '/health/ready',
       operationId: 'getReadiness',
-      summary: 'Readiness: 503 until a first config is loaded and while draining',
+      summary:
+        'Readiness: 503 until a first config is loaded, while draining, and while out of file descriptors',
       responses: {
         200: { description: 'ready', content: { 'application/json': { schema: statusBody } } },
         503: {
           description:
-            'not ready, as every error a problem (CONTRACT.md §6): `draining` (shutting down after SIGTERM: send requests elsewhere) or `config_not_loaded` (no config read from etcd yet, with Retry-After)',
+            'not ready, as every error a problem (CONTRACT.md §6): `draining` (shutting down after SIGTERM: send requests elsewhere), `config_not_loaded` (no config read from etcd yet, with Retry-After) or `instance_out_of_resources` (a connection failed in the last 5 s because this process is out of file descriptors: EMFILE/ENFILE; with Retry-After)',
           headers: {
             'Retry-After': {
               description: 'with `config_not_loaded`: seconds until it may be ready',
@@ -170,9 +187,11 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
       },
     }),
     (c) => {
-      const { config, lifecycle } = c.get('services');
+      const { config, lifecycle, breakers } = c.get('services');
       if (lifecycle.isDraining()) throw new ProblemError(DRAINING);
       if (!config.status().loaded) throw new ProblemError(CONFIG_NOT_LOADED);
+      const short = breakers.shortage.current();
+      if (short) throw new ProblemError(outOfResources(short));
       return jsonResponse(c, { status: 'ready' }, 200);
     },
   );
