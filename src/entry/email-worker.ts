@@ -26,6 +26,7 @@ import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { readBuildInfo, registerBuildInfo } from './build-info.js';
+import { softOpenFiles, warnIfFewOpenFiles } from './file-limit.js';
 import { workerHttpHandler } from './worker-http.js';
 
 function loadEnv() {
@@ -44,6 +45,7 @@ const env = loadEnv();
 const id = `${env.SHARDGATE_INSTANCE_ID ?? hostname()}-worker`;
 const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id } });
 routeGrpcLog(logger);
+warnIfFewOpenFiles(logger, 'email worker');
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS, auth: etcdCredentials(env) });
 const config = new EtcdConfigStore({
   client: etcd,
@@ -53,7 +55,7 @@ const config = new EtcdConfigStore({
 });
 const metrics = createPromMetrics({ defaultLabels: { instance: id } });
 registerBuildInfo(metrics, readBuildInfo());
-const breakers = new BreakerRegistry({ config, logger, metrics });
+const breakers = new BreakerRegistry({ config, logger, metrics, softFileLimit: softOpenFiles });
 const store = new OutboxStore({
   config,
   breakers,
