@@ -126,7 +126,7 @@ describe("a shard master's path broken and healed", () => {
           l.msg === 'breaker transition' &&
           (l.obj as { to?: string; reason?: string }).to === 'half_open' &&
           (l.obj as { reason?: string }).reason ===
-            'a connection beside the open breaker was answered after one had failed',
+            'a connection beside the open breaker was answered after one had failed (unreachable)',
       ),
     ).toBe(true);
   }, 40_000);

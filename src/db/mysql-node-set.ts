@@ -24,6 +24,7 @@ import { DependencyUnavailableError } from '../resilience/dependency-unavailable
 import { type AbandonReport, CallStoppedError, DependencyError } from '../resilience/errors.js';
 import { stallAwareTimeout, watchStalls } from '../resilience/stall-watch.js';
 import { withDeadline } from '../resilience/with-deadline.js';
+import type { BesideOutcome } from '../routing/beside-breaker.js';
 import type { ServerFlavour } from '../routing/gtid.js';
 import {
   type NodeSet,
@@ -32,6 +33,7 @@ import {
   type RunOptions,
   type SqlNode,
 } from '../routing/sql-node.js';
+import { besideOutcomeOf } from './beside-outcome.js';
 import { ConnectionShares, ShareWaitEnded } from './connection-shares.js';
 import { flavourOfVersion, VERSION_SQL } from './flavour-sql.js';
 import {
@@ -177,7 +179,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
     private readonly shares: ConnectionShares,
     private readonly logger: Logger,
     /** SqlNode.connectBeside: a connection of its own, answered within the bound, closed */
-    readonly connectBeside: (withinMs: number) => Promise<void>,
+    readonly connectBeside: (withinMs: number) => Promise<BesideOutcome>,
   ) {
     // mysql2 emits `release` when a connection goes back to its free list (no caller queued in
     // mysql2 itself for it): the first call waiting through a hold takes it
@@ -1003,12 +1005,14 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
    * SqlNode.connectBeside: a connection of its own to the node (outside the pool: no caller
    * loses a slot to it), its handshake and a COM_PING answered within `withinMs`, then closed
    * with COM_QUIT (a reset would be an "Aborted connection" line in the server's log every
-   * second). Rejects on a refusal, a handshake error (the server's limit on connections
-   * included: calls would be refused too) or no answer in time; the connection is destroyed
-   * then, so the attempt holds nothing once settled.
+   * second). Answers what it found (beside-outcome.ts): `answered`, or how it failed — a
+   * refusal or reset, an error packet of the server (its limit on connections, access denied),
+   * no answer in time, no socket in this process; the connection is destroyed then, so the
+   * attempt holds nothing once settled. Never rejects.
    */
-  private async connectBeside(spec: NodeSpec, withinMs: number): Promise<void> {
+  private async connectBeside(spec: NodeSpec, withinMs: number): Promise<BesideOutcome> {
     const bound = Math.max(1, Math.round(withinMs));
+    const deadline = `no answer within ${bound} ms`;
     let connection: Connection | undefined;
     let ended = false;
     const attempt = (async () => {
@@ -1021,14 +1025,15 @@ export class MysqlNodeSet implements NodeSet<MysqlSession> {
       await c.ping();
     })();
     try {
-      await withDeadline(attempt, bound, `no answer within ${bound} ms`);
+      await withDeadline(attempt, bound, deadline);
     } catch (error) {
       ended = true;
       connection?.destroy();
-      throw error;
+      return besideOutcomeOf(error, deadline);
     }
     ended = true;
     await withDeadline(connection!.end(), bound, 'COM_QUIT unanswered').catch(() => connection?.destroy());
+    return 'answered';
   }
 
   private createPool(spec: NodeSpec): Pool {

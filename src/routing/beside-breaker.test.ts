@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { BreakerSettings } from '../config/schema.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { DependencyError } from '../resilience/errors.js';
-import { BESIDE_EVERY_MS, BESIDE_MAX_EVERY_MS, BesideBreaker, besideBreakerOf } from './beside-breaker.js';
+import {
+  BESIDE_EVERY_MS,
+  BESIDE_MAX_EVERY_MS,
+  BesideBreaker,
+  type BesideOutcome,
+  besideBreakerOf,
+} from './beside-breaker.js';
 
 const SETTINGS: BreakerSettings = {
   failure_threshold: 1,
@@ -22,16 +28,24 @@ function setup(settings: BreakerSettings = SETTINGS) {
     monotonicNow: () => clock.ms,
     stalledMs: () => 0,
   });
-  const attempts: { withinMs: number; answer: () => void; fail: (afterMs?: number) => void }[] = [];
+  const attempts: {
+    withinMs: number;
+    answer: () => void;
+    /** the path failed: refused at once, or silent for `afterMs` (timed out) */
+    fail: (afterMs?: number) => void;
+    /** the server answered with an error packet (too many connections) */
+    serverError: () => void;
+  }[] = [];
   const connect = (withinMs: number) =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<BesideOutcome>((resolve) => {
       attempts.push({
         withinMs,
-        answer: resolve,
+        answer: () => resolve('answered'),
         fail: (afterMs = 0) => {
           clock.ms += afterMs;
-          reject(new Error(afterMs > 0 ? 'timed out' : 'ECONNREFUSED'));
+          resolve(afterMs > 0 ? 'timed_out' : 'unreachable');
         },
+        serverError: () => resolve('server_error'),
       });
     });
   const beside = new BesideBreaker(breaker, () => clock.ms);
@@ -192,6 +206,86 @@ describe('BesideBreaker', () => {
     clock.ms += BESIDE_EVERY_MS;
     expect(() => beside.maybeTry(1500, throwing)).not.toThrow();
     expect(breaker.state).toBe('open');
+  });
+
+  it('an error packet of the server is no failure of the path: an answer after it shortens nothing', async () => {
+    const { clock, breaker, attempts, tryNow, open, settle } = setup();
+    await open();
+    for (let i = 0; i < 4; i++) {
+      tryNow();
+      if (i % 2 === 0) attempts.at(-1)!.serverError();
+      else attempts.at(-1)!.answer();
+      await settle();
+      clock.ms += BESIDE_EVERY_MS;
+    }
+    expect(attempts).toHaveLength(4);
+    expect(breaker.state).toBe('open');
+    expect(breaker.retryAfterMs()).toBe(15_000 - 4 * BESIDE_EVERY_MS);
+  });
+
+  it('one failure buys one shortening: an answer clears it, whatever the state it finds', async () => {
+    const { clock, breaker, attempts, tryNow, open, settle, failOnce } = setup();
+    await open();
+    await failOnce();
+    tryNow();
+    attempts.at(-1)!.answer();
+    await settle();
+    clock.ms += 2000;
+    expect(breaker.state).toBe('half_open');
+    await open(); // its trial failed
+    clock.ms += BESIDE_EVERY_MS;
+    tryNow();
+    attempts.at(-1)!.answer(); // no failure since the last answer
+    await settle();
+    clock.ms += 2000;
+    expect(breaker.state).toBe('open');
+  });
+
+  it('an answer that comes while half-open clears the failure: the next spell is not shortened by it', async () => {
+    const { clock, breaker, attempts, tryNow, open, settle, failOnce } = setup();
+    await open();
+    await failOnce();
+    tryNow(); // in flight when the breaker half-opens
+    clock.ms += SETTINGS.reset_timeout_ms;
+    expect(breaker.state).toBe('half_open');
+    attempts.at(-1)!.answer();
+    await settle();
+    await open();
+    clock.ms += BESIDE_EVERY_MS;
+    tryNow();
+    attempts.at(-1)!.answer();
+    await settle();
+    clock.ms += 2000;
+    expect(breaker.state).toBe('open');
+  });
+
+  it('no second attempt while one is in flight, however long it runs', () => {
+    const { clock, attempts, tryNow, open } = setup({ ...SETTINGS, reset_timeout_ms: 120_000 });
+    return open().then(() => {
+      tryNow();
+      clock.ms += 10_000;
+      tryNow();
+      expect(attempts).toHaveLength(1);
+    });
+  });
+
+  it('a refusal after timed-out attempts brings the spacing back to BESIDE_EVERY_MS', async () => {
+    const { clock, attempts, tryNow, open, settle } = setup({ ...SETTINGS, reset_timeout_ms: 120_000 });
+    await open();
+    tryNow();
+    attempts[0]!.fail(1500);
+    await settle();
+    clock.ms += 2 * BESIDE_EVERY_MS;
+    tryNow();
+    attempts[1]!.fail(1500); // spacing 4 × base now
+    await settle();
+    clock.ms += 4 * BESIDE_EVERY_MS;
+    tryNow();
+    attempts[2]!.fail(); // refused at once
+    await settle();
+    clock.ms += BESIDE_EVERY_MS;
+    tryNow();
+    expect(attempts).toHaveLength(4);
   });
 
   it('one state per breaker, whatever number of wraps ask for it', () => {

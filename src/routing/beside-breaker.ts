@@ -10,8 +10,13 @@
  * trip, no slot of the pool) — not through the breaker and not counted by it.
  *
  * - **Failed, then answered.** An answer calls `connectionRestored(reason)` only when an earlier
- *   attempt failed since the last one that counted (or since the breaker was last seen closed):
- *   a connection that answers disproves a failure only where connections failed. A node whose
+ *   attempt failed on the path (`timed_out`, `unreachable`: BesideOutcome) since the last answer
+ *   (or since the breaker was last seen closed): a connection that answers disproves a failure
+ *   only where connections failed. An error packet of the server (`server_error`: its limit on
+ *   connections, a blocked host) or a socket this process could not open (`local`) is no such
+ *   failure: a second review saw a master under a global read lock half-open early at 4 of 4
+ *   spells while another client kept its `max_connections` nearly full, when any failure
+ *   counted. Any answer clears the failure, whatever the breaker's state then. A node whose
  *   connections answer all along while its calls fail — a global read lock, `read_only`, a
  *   statement time limit, a table or metadata lock, an overloaded server — is left to
  *   `reset_timeout_ms`: a review measured a master under FLUSH TABLES WITH READ LOCK with a 1 s
@@ -21,9 +26,11 @@
  *   those, and a blackholed path under write load — its writes timing out first — recovered only
  *   after the whole reset time, 14.2 s with 15 s).
  * - **One at a time, and fewer while they time out.** At most one attempt in flight; one per
- *   BESIDE_EVERY_MS, doubled after each attempt that ran out its time (up to BESIDE_MAX_EVERY_MS)
- *   and back to it at an answer. A server frozen (SIGSTOP) or overloaded keeps each attempt in its
- *   listen queue and counts it as an aborted connect when it resumes; one a second over a long
+ *   BESIDE_EVERY_MS, doubled after each attempt that ran out its time (`timed_out`, told by the
+ *   adapter from the error, not from the time elapsed, which a busy event loop inflates; up to
+ *   BESIDE_MAX_EVERY_MS) and back to it at any other outcome (a long silence ending in refusals
+ *   was found 3.6 s late when only an answer reset it). A server frozen (SIGSTOP) or overloaded
+ *   keeps each attempt in its listen queue and counts it as an aborted connect when it resumes; one a second over a long
  *   freeze could reach `max_connect_errors` and get this host blocked (error 1129, a review: 21
  *   aborted connects against 9 over a 30 s freeze with the limit at 10). A refusal or reset is
  *   not slowed down: it costs the server nothing.
@@ -44,8 +51,14 @@
 export const BESIDE_EVERY_MS = 900;
 /** the most time between two attempts while they time out */
 export const BESIDE_MAX_EVERY_MS = 8000;
-/** an attempt that took this share of its bound or more ran out its time (not a quick refusal) */
-const TIMED_OUT_SHARE = 0.9;
+
+/**
+ * What an attempt found (the adapter tells, db/beside-outcome.ts for MariaDB): `answered`; the
+ * path failed — `timed_out` (silent within the bound), `unreachable` (refused, reset, lost); or
+ * no verdict on the path — `server_error` (the server answered with an error packet), `local`
+ * (this process could not open a socket).
+ */
+export type BesideOutcome = 'answered' | 'timed_out' | 'unreachable' | 'server_error' | 'local';
 
 /** what of its breaker an attempt reads and tells (CircuitBreaker) */
 export interface BesideBreakerTarget {
@@ -57,8 +70,9 @@ export class BesideBreaker {
   private inFlight = false;
   private lastAt = Number.NEGATIVE_INFINITY;
   private everyMs = BESIDE_EVERY_MS;
-  /** an attempt failed since the last answer that counted, or since the breaker was seen closed */
+  /** an attempt failed on the path since the last answer, or since the breaker was seen closed */
   private sawFailure = false;
+  private lastFailure: 'timed_out' | 'unreachable' = 'unreachable';
 
   constructor(
     private readonly breaker: BesideBreakerTarget,
@@ -66,41 +80,45 @@ export class BesideBreaker {
   ) {}
 
   /** see the file comment; never throws, never waits */
-  maybeTry(withinMs: number, connect: (withinMs: number) => Promise<void>): void {
+  maybeTry(withinMs: number, connect: (withinMs: number) => Promise<BesideOutcome>): void {
     if (this.breaker.state === 'closed') {
       this.sawFailure = false;
       this.everyMs = BESIDE_EVERY_MS;
     }
     if (this.inFlight || this.breaker.state !== 'open') return;
-    const startedAt = this.now();
-    if (startedAt - this.lastAt < this.everyMs) return;
-    this.lastAt = startedAt;
+    const now = this.now();
+    if (now - this.lastAt < this.everyMs) return;
+    this.lastAt = now;
     this.inFlight = true;
-    let attempt: Promise<void>;
+    let attempt: Promise<BesideOutcome>;
     try {
       attempt = connect(withinMs);
-    } catch (error) {
-      attempt = Promise.reject(error);
+    } catch {
+      attempt = Promise.resolve('unreachable');
     }
     attempt
-      .then(
-        () => {
-          this.everyMs = BESIDE_EVERY_MS;
-          if (!this.sawFailure || this.breaker.state !== 'open') return;
-          this.sawFailure = false;
-          this.breaker.connectionRestored(
-            'a connection beside the open breaker was answered after one had failed',
-          );
-        },
-        () => {
-          this.sawFailure = true;
-          if (this.now() - startedAt >= withinMs * TIMED_OUT_SHARE)
-            this.everyMs = Math.min(this.everyMs * 2, BESIDE_MAX_EVERY_MS);
-        },
-      )
+      .catch((): BesideOutcome => 'unreachable')
+      .then((outcome) => this.found(outcome))
       .finally(() => {
         this.inFlight = false;
       });
+  }
+
+  private found(outcome: BesideOutcome): void {
+    this.everyMs =
+      outcome === 'timed_out' ? Math.min(this.everyMs * 2, BESIDE_MAX_EVERY_MS) : BESIDE_EVERY_MS;
+    if (outcome === 'timed_out' || outcome === 'unreachable') {
+      this.sawFailure = true;
+      this.lastFailure = outcome;
+      return;
+    }
+    if (outcome !== 'answered') return;
+    const failed = this.sawFailure;
+    this.sawFailure = false;
+    if (failed && this.breaker.state === 'open')
+      this.breaker.connectionRestored(
+        `a connection beside the open breaker was answered after one had failed (${this.lastFailure})`,
+      );
   }
 }
 

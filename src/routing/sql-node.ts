@@ -5,6 +5,7 @@
  * exactly `run` via `NodeGuard`. Sessions are adapter-specific (`S`): the MySQL adapter gives
  * repositories a drizzle handle on one dedicated connection; the router only needs the GTID calls.
  */
+import type { BesideOutcome } from './beside-breaker.js';
 import type { ServerFlavour } from './gtid.js';
 
 export interface NodeSession {
@@ -60,11 +61,12 @@ export interface SqlNode<S extends NodeSession = NodeSession> {
   admit?(): void;
   /**
    * Opens a connection of its own to the node (never one of the pool's: callers lose no slot),
-   * through its handshake and one round trip, and closes it: resolves when the node answered
-   * within `withinMs`, rejects otherwise (the connection given up on is destroyed). For a node
-   * whose breaker is open, no call reaches it (beside-breaker.ts). Absent: not supported.
+   * through its handshake and one round trip, and closes it; answers what it found (`answered`
+   * within `withinMs`, or how it failed: BesideOutcome), never rejects (the connection given up
+   * on is destroyed). For a node whose breaker is open, no call reaches it (beside-breaker.ts).
+   * Absent: not supported.
    */
-  connectBeside?(withinMs: number): Promise<void>;
+  connectBeside?(withinMs: number): Promise<BesideOutcome>;
   /**
    * Called on every probe round: while the node's breaker is open, tries `connectBeside` (at
    * most one attempt in flight, spaced as beside-breaker.ts says, within `withinMs`); an answer
