@@ -61,7 +61,7 @@ async function aheadMs(base: string): Promise<number> {
 afterAll(async () => {
   stopStartedEntries();
   removeTenant(tenant);
-  for (const table of ['loans', 'books', 'members', 'tenant_state'])
+  for (const table of ['loans', 'books', 'members', 'tenant_state', 'outbox', 'idempotency_keys'])
     await rootQuery(master(), `DELETE FROM ${table} WHERE tenant_id = ?`, [tenant]);
 });
 

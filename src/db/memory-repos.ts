@@ -175,9 +175,9 @@ export function memoryTenantRepos(
     // writes are serialised here (memory-data-access.ts): a key held by a committed write is
     // taken, there is no transaction in flight to wait for
     idempotency: {
-      async find(idemKey, since) {
+      async find(idemKey) {
         const r = strip(tables().idempotency.get(key(tenantId, idemKey)));
-        if (r && r.createdAt < since) return undefined;
+        if (r && r.createdAt < expiredBefore(new Date(now()))) return undefined;
         return (
           r && {
             ...r,
@@ -203,8 +203,9 @@ export function memoryTenantRepos(
         const row = tables().idempotency.get(key(tenantId, idemKey));
         if (row) row.response = response;
       },
-      async purge(before, limit) {
+      async purge(limit) {
         const t = tables();
+        const before = expiredBefore(new Date(now()));
         let n = 0;
         for (const [k, row] of t.idempotency) {
           if (n >= limit) break;

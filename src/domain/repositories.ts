@@ -88,8 +88,14 @@ export interface OutboxRepo {
 }
 
 export interface IdempotencyRepo {
-  /** the key's row, unless it is expired (created before `since`): then as if absent */
-  find(key: string, since: Date): Promise<IdempotencyRecord | undefined>;
+  /**
+   * the key's row, unless it is expired by the store's clock (created before `expiredBefore` of
+   * the database server's now, the clock `claim`'s `at` and so `createdAt` are of): then as if
+   * absent. Judged by the instance's clock, a key of 23 h 58 min by the server was absent to
+   * `claim` but present here on an instance 300 s ahead: 409 in progress instead of a replay
+   * (a review).
+   */
+  find(key: string): Promise<IdempotencyRecord | undefined>;
   /**
    * Inside a write, before its own statements: claims `key` for this transaction (the row commits
    * or rolls back with the write). A transaction of another request holding the key makes this
@@ -100,8 +106,8 @@ export interface IdempotencyRepo {
   claim(key: string, fingerprint: string, at: Date, claimant: string): Promise<void>;
   /** stores the answer of the write that claimed `key` (after its commit) */
   complete(key: string, response: StoredResponse): Promise<void>;
-  /** deletes up to `limit` of the tenant's keys created before `before`; answers how many */
-  purge(before: Date, limit: number): Promise<number>;
+  /** deletes up to `limit` of the tenant's keys expired by the store's clock (as `find`); answers how many */
+  purge(limit: number): Promise<number>;
 }
 
 export interface TenantRepos {

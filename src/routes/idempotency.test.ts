@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
-import { IdempotencyKeyContended } from '../domain/idempotency.js';
+import { IDEMPOTENCY_RETENTION_MS, IdempotencyKeyContended } from '../domain/idempotency.js';
 import { REPEATED_HEADER } from '../http/repeated-header.js';
 import { ConflictPersistedError, DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { type CallOptions, callApp } from '../testing/call-app.js';
@@ -383,6 +383,39 @@ describe('Idempotency-Key', () => {
     row.createdAt = new Date(server() - 60_000);
     const lost = await call('POST', '/v1/books', { token, key: 'k-clock', body: book });
     expect([lost.status, lost.json.code]).toEqual([409, 'idempotency_key_answer_lost']);
+  });
+
+  it("decides a key's expiry by the store's clock: a key 23 h 58 min old by the server replays on an instance 300 s ahead", async () => {
+    const config = new MemoryConfigStore({
+      initial: {
+        'shards/shard-1': JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [] }),
+        'tenants/acme': '{"shard":"shard-1","status":"active"}',
+      },
+    });
+    const server = () => Date.now() - 300_000;
+    const data = new MemoryDataAccess({ now: server });
+    const app = createApp(createMemoryServices({ config, data }));
+    const call = (method: string, path: string, options: CallOptions = {}) =>
+      callApp(app, method, path, options);
+    await call('POST', '/v1/members', {
+      body: { email: 'lib@example.com', name: 'N', password: 'correct horse' },
+    });
+    const { token } = (
+      await call('POST', '/v1/auth/login', { body: { email: 'lib@example.com', password: 'correct horse' } })
+    ).json;
+    const book = { isbn: '9780306406157', title: 'Once', author: 'A', copies: 1 };
+    const first = await call('POST', '/v1/books', { token, key: 'k-old', body: book });
+    expect(first.status).toBe(201);
+    const row = [...data.committed.idempotency.values()].find((r) => r.key.endsWith('/k-old'))!;
+    // kept 24 h by the server's clock: 2 min left there, expired by this instance's (5 min ahead)
+    row.createdAt = new Date(server() - IDEMPOTENCY_RETENTION_MS + 120_000);
+    const again = await call('POST', '/v1/books', { token, key: 'k-old', body: book });
+    // a review: 409 idempotency_key_in_progress here, the key absent to the lookup (this clock)
+    // and present to the claim (the server's)
+    expect(again.status).toBe(201);
+    expect(again.res.headers.get('Idempotent-Replayed')).toBe('true');
+    expect(again.json.id).toBe(first.json.id);
+    expect(data.committed.books.size).toBe(1);
   });
 
   it('answers answer_lost at once, not in progress, when the process that claimed the key runs no more', async () => {

@@ -47,10 +47,8 @@ import type {
   WriteTransaction,
 } from '../domain/data-access.js';
 import {
-  expiredBefore,
   IDEMPOTENCY_HEADER,
   IDEMPOTENCY_KEY_PATTERN,
-  IDEMPOTENCY_RETENTION_MS,
   IdempotencyKeyContended,
   IdempotencyKeyTaken,
   type IdempotencyRecord,
@@ -363,7 +361,7 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const find = (keys: string[]) =>
     services.data.read(tenant, { from: 'master' }, async (repos) => {
       for (const k of keys) {
-        const record = await repos.idempotency.find(k, expiredBefore(new Date()));
+        const record = await repos.idempotency.find(k);
         if (record) return record;
       }
       return undefined;
@@ -416,8 +414,7 @@ export const idempotentWrite: MiddlewareHandler<AppEnv> = async (c, next) => {
   const store = () =>
     services.data.write(tenant, async (repos) => {
       await repos.idempotency.complete(key, response);
-      if (Math.random() < PURGE_SHARE)
-        await repos.idempotency.purge(new Date(Date.now() - IDEMPOTENCY_RETENTION_MS), PURGE_BATCH);
+      if (Math.random() < PURGE_SHARE) await repos.idempotency.purge(PURGE_BATCH);
       return ok(undefined);
     });
   try {

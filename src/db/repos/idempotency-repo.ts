@@ -4,9 +4,10 @@
  * INSERT of the same key wait for this transaction, and find the key there once it committed
  * (IdempotencyKeyTaken), or go ahead once it rolled back.
  */
-import { and, eq, getTableColumns, gte, lt, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, lt, sql } from 'drizzle-orm';
 import {
   expiredBefore,
+  IDEMPOTENCY_RETENTION_MS,
   IdempotencyKeyContended,
   IdempotencyKeyTaken,
   type IdempotencyRecord,
@@ -32,13 +33,16 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
     return and(eq(idempotencyKeys.tenantId, this.tenantId), eq(idempotencyKeys.key, key));
   }
 
-  async find(key: string, since: Date): Promise<IdempotencyRecord | undefined> {
+  async find(key: string): Promise<IdempotencyRecord | undefined> {
     const [row] = await this.db
       .select({ ...getTableColumns(idempotencyKeys), readAt: sql<string>`UNIX_TIMESTAMP(NOW(3))` })
       .from(idempotencyKeys)
-      .where(and(this.where(key), gte(idempotencyKeys.createdAt, since)))
+      .where(this.where(key))
       .limit(1);
     if (!row) return undefined;
+    const readAt = new Date(Math.round(Number(row.readAt) * 1000));
+    // expired by the server's clock, which `created_at` is of (IdempotencyRepo.find)
+    if (row.createdAt < expiredBefore(readAt)) return undefined;
     return {
       key: row.key,
       fingerprint: row.fingerprint,
@@ -46,7 +50,7 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
       ...(row.response ? { response: JSON.parse(row.response) as StoredResponse } : {}),
       ...(row.claimedBy ? { claimedBy: row.claimedBy } : {}),
       // the server's clock, which `created_at` is of (claims take the write's tx.now())
-      readAt: new Date(Math.round(Number(row.readAt) * 1000)),
+      readAt,
     };
   }
 
@@ -93,9 +97,11 @@ export class DrizzleIdempotencyRepo implements IdempotencyRepo {
       .where(this.where(key));
   }
 
-  async purge(before: Date, limit: number): Promise<number> {
+  async purge(limit: number): Promise<number> {
+    // on the server's clock, as `find` and `claim` judge expiry
+    const retentionUs = sql.raw(String(IDEMPOTENCY_RETENTION_MS * 1000));
     const result = await this.db.execute(
-      sql`DELETE FROM ${idempotencyKeys} WHERE ${and(eq(idempotencyKeys.tenantId, this.tenantId), lt(idempotencyKeys.createdAt, before))} LIMIT ${sql.raw(String(Math.max(1, Math.floor(limit))))}`,
+      sql`DELETE FROM ${idempotencyKeys} WHERE ${and(eq(idempotencyKeys.tenantId, this.tenantId), lt(idempotencyKeys.createdAt, sql`NOW(3) - INTERVAL ${retentionUs} MICROSECOND`))} LIMIT ${sql.raw(String(Math.max(1, Math.floor(limit))))}`,
     );
     return affectedRows(result);
   }
