@@ -20,9 +20,10 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { stackEnv } from '../stack/stack-env.js';
-import { registerAndLogin } from './helpers/api.js';
+import { api, registerAndLogin } from './helpers/api.js';
+import { ctl } from './helpers/ctl.js';
 import { startEntry, stopStartedEntries } from './helpers/start-entry.js';
-import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
+import { removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const tenant = uniqueTenantId('fdout');
@@ -84,8 +85,6 @@ const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 describe('an instance out of file descriptors', () => {
   it('is not ready, answers instance_out_of_resources without opening its master breaker, and recovers', async () => {
-    await createTenant(tenant, 'shard-1');
-    const { token } = await registerAndLogin(tenant, 'librarian@fd.example');
     const port = await freePort('127.0.0.1');
     const instance = startEntry('src/entry/node.ts', {
       ...stackEnv(),
@@ -104,6 +103,17 @@ describe('an instance out of file descriptors', () => {
       },
       { timeoutMs: 30_000, intervalMs: 200, what: 'the instance ready' },
     );
+    // the tenant, known to this instance (not waited for on the stack's instances: one may be
+    // down for another reason, and this test needs only its own)
+    const created = ctl(['tenants', 'create', tenant, '--shard', 'shard-1']);
+    expect(created.code, created.stderr).toBe(0);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await api('GET', '/v1/books', { tenant, base })).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'the tenant known to the instance',
+    });
+    const { token } = await registerAndLogin(tenant, 'librarian@fd.example', { base });
     let n = 0;
     const write = () =>
       call(

@@ -22,6 +22,8 @@ class FakeServer {
   down = false;
   /** this process's pool to it is full (every connection in use, the queue full): `busy` */
   busy = false;
+  /** this process is out of file descriptors: a new connection to it fails with EMFILE */
+  emfile = false;
   /** what waitFor does: reach the position within the wait, or not */
   catchesUpOnWait = false;
   /** the wait never answers (a replica SIGSTOPped mid-read) */
@@ -67,6 +69,14 @@ class FakeNodeSet implements NodeSet<FakeSession> {
         if (server.poolWait) await server.poolWait;
         if (server.down) throw new DependencyUnavailableError(key, 'ECONNREFUSED');
         if (server.busy) throw new DependencyUnavailableError(key, 'queue full', { busy: true });
+        if (server.emfile)
+          throw new DependencyUnavailableError(key, 'EMFILE', {
+            cause: Object.assign(new Error('connect EMFILE 127.0.0.1:1001'), {
+              code: 'EMFILE',
+              errno: -24,
+              fatal: true,
+            }),
+          });
         return fn({
           server,
           flavour: 'mariadb',
@@ -241,6 +251,17 @@ describe('shard router: replica selection', () => {
     expect(await where()).toBe('master');
     replica.busy = false;
     // before: excluded as if unreachable, until its probes re-admitted it
+    expect(router.status()[0]!.replicas[0]!.state).not.toBe('excluded');
+    expect(await where()).toBe('replica');
+  });
+
+  it('reads the master when this process is out of descriptors for the replica (EMFILE), and does not exclude it', async () => {
+    const { where, tick, replica, router } = setup();
+    await tick();
+    replica.emfile = true;
+    expect(await where()).toBe('master');
+    replica.emfile = false;
+    // before: excluded as unreachable, though the replica was fine
     expect(router.status()[0]!.replicas[0]!.state).not.toBe('excluded');
     expect(await where()).toBe('replica');
   });

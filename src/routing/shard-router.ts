@@ -55,6 +55,7 @@ import type { Logger } from '../observability/logger.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
+import { ownResourceShortage } from '../resilience/own-resources.js';
 import { stallAwareTimeout, stalledMs } from '../resilience/stall-watch.js';
 import { followsPosition, type GtidPosition, gtidContains, parseBinlogState, parseGtid } from './gtid.js';
 import { MasterTimeline } from './master-timeline.js';
@@ -456,7 +457,8 @@ export class ShardRouter<S extends NodeSession> {
    * its breaker counts the slowness; before, one such read excluded it for every read until its
    * next probe). One
    * this instance's pool has no connection for (`busy`: every connection in use and the queue
-   * full, this instance's own burst) is not: that read goes to the master, the next may use it.
+   * full, this instance's own burst) is not, nor one this process could not open a socket for
+   * (EMFILE/ENFILE): that read goes to the master, the next may use it.
    */
   private async runOnReplica<T>(
     replica: ReplicaEntry<S>,
@@ -467,7 +469,8 @@ export class ShardRouter<S extends NodeSession> {
     } catch (error) {
       // unreachable, timed out, or its breaker is open: all mean "not now" for this replica
       if (!(error instanceof DependencyError)) throw error;
-      if (error.busy) return NOT_REACHED;
+      // or this process out of file descriptors (own-resources.ts): the replica is not at fault
+      if (error.busy || ownResourceShortage(error)) return NOT_REACHED;
       // it answered, lacking a table (DDL of a migration not applied there yet): this read goes
       // to the master, and the replica stays admitted
       if (error.answered) {
