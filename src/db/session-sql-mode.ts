@@ -18,5 +18,18 @@
  */
 export const SESSION_SQL_MODE = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
 
-/** the statement, also as the first assignment of a longer `SET SESSION` (sessionInitSql) */
-export const SET_SESSION_SQL_MODE = `SET SESSION sql_mode = '${SESSION_SQL_MODE}'`;
+/**
+ * The session's time zone, pinned with the mode: every time column is `DATETIME(3)` (no zone),
+ * written by Drizzle as UTC text, and the worker compares those with `NOW(3)` (`available_at <=
+ * NOW(3)`, the lost-mail sweep's age, the retention), which is in the session's zone. On a server
+ * whose zone is not UTC (`SYSTEM` on a host set to another zone, or a DBA's `time_zone`) a
+ * master 5 h west of UTC would hold every mail 5 h (a review; the stack's servers run in UTC,
+ * so nothing showed it). `+00:00` needs no time zone tables.
+ */
+export const SESSION_TIME_ZONE = '+00:00';
+
+/**
+ * the statement (sql_mode and time_zone), also as the first assignments of a longer `SET
+ * SESSION` (sessionInitSql)
+ */
+export const SET_SESSION_SQL_MODE = `SET SESSION sql_mode = '${SESSION_SQL_MODE}', time_zone = '${SESSION_TIME_ZONE}'`;
