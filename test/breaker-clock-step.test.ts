@@ -10,19 +10,18 @@
  * breaker-reconnect.test.ts). The stack's processes and clocks are left alone. libfaketime is
  * Debian's `faketime` package (.ci/run installs it): without it this test fails, it does not skip.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { newId } from '../src/domain/ids.js';
-import { binary } from '../stack/preflight.js';
 import { api } from './helpers/api.js';
 import { etcdGet } from './helpers/etcd.js';
 import { redisBreaker, startInstanceWithRedis } from './helpers/instance-with-redis.js';
 import { libfaketime } from './helpers/libfaketime.js';
+import { redisAnswers, startRedis } from './helpers/redis-server.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { stopStartedEntries } from './helpers/start-entry.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -33,28 +32,6 @@ const tenant = uniqueTenantId('clockstep');
 const dir = mkdtempSync(join(tmpdir(), 'shardgate-clockstep-'));
 const clockFile = join(dir, 'faketime');
 let redis: ChildProcess | undefined;
-
-function startRedis(port: number): ChildProcess {
-  return spawn(
-    binary('redis-server'),
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-}
-
-async function redisAnswers(port: number): Promise<void> {
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  probe.on('error', () => {}); // refused until the server listens
-  try {
-    await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', {
-      timeoutMs: 10_000,
-      intervalMs: 20,
-      what: "the test's redis-server answering",
-    });
-  } finally {
-    probe.disconnect();
-  }
-}
 
 /** how far the instance's wall clock is behind this process's (ms), from its `Date` header (1 s steps) */
 async function behindMs(base: string): Promise<number> {

@@ -9,9 +9,8 @@
  * alone). RabbitMQ: a connection of this test's own to the stack's broker, closed by
  * `rabbitmqctl close_connection`, with a breaker registry of its own.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { MemoryConfigStore } from '../src/config/memory-config-store.js';
@@ -27,6 +26,7 @@ import { topology } from '../stack/topology.js';
 import { api } from './helpers/api.js';
 import { etcdGet } from './helpers/etcd.js';
 import { redisBreaker, startInstanceWithRedis } from './helpers/instance-with-redis.js';
+import { redisAnswers, startRedis } from './helpers/redis-server.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { AMQP_URL } from './helpers/stack.js';
 import { stopStartedEntries } from './helpers/start-entry.js';
@@ -35,28 +35,6 @@ import { waitFor } from './helpers/wait-for.js';
 
 const tenant = uniqueTenantId('redisback');
 let redis: ChildProcess | undefined;
-
-function startRedis(port: number): ChildProcess {
-  return spawn(
-    binary('redis-server'),
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-}
-
-async function redisAnswers(port: number): Promise<void> {
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  probe.on('error', () => {}); // refused until the server listens
-  try {
-    await waitFor(async () => (await probe.ping().catch(() => '')) === 'PONG', {
-      timeoutMs: 10_000,
-      intervalMs: 20,
-      what: "the test's redis-server answering",
-    });
-  } finally {
-    probe.disconnect();
-  }
-}
 
 afterAll(async () => {
   stopStartedEntries();

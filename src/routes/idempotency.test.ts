@@ -29,6 +29,31 @@ function setup() {
   return { call, register, data, book, services };
 }
 
+/**
+ * An app whose store (the database server) runs 300 s behind this instance's clock, with a
+ * librarian registered and logged in
+ */
+async function behindStore() {
+  const config = new MemoryConfigStore({
+    initial: {
+      'shards/shard-1': JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [] }),
+      'tenants/acme': '{"shard":"shard-1","status":"active"}',
+    },
+  });
+  const server = () => Date.now() - 300_000;
+  const data = new MemoryDataAccess({ now: server });
+  const app = createApp(createMemoryServices({ config, data }));
+  const call = (method: string, path: string, options: CallOptions = {}) =>
+    callApp(app, method, path, options);
+  await call('POST', '/v1/members', {
+    body: { email: 'lib@example.com', name: 'N', password: 'correct horse' },
+  });
+  const { token } = (
+    await call('POST', '/v1/auth/login', { body: { email: 'lib@example.com', password: 'correct horse' } })
+  ).json;
+  return { server, data, call, token: token as string };
+}
+
 describe('Idempotency-Key', () => {
   it('does a write once: the repeat gets the first answer again, marked replayed', async () => {
     const { call, register, data, book } = setup();
@@ -353,24 +378,7 @@ describe('Idempotency-Key', () => {
   });
 
   it("measures a key's age by the store's clock, not this instance's (the database server 300 s behind it)", async () => {
-    const config = new MemoryConfigStore({
-      initial: {
-        'shards/shard-1': JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [] }),
-        'tenants/acme': '{"shard":"shard-1","status":"active"}',
-      },
-    });
-    // this instance's clock is 300 s ahead of the database server's
-    const server = () => Date.now() - 300_000;
-    const data = new MemoryDataAccess({ now: server });
-    const app = createApp(createMemoryServices({ config, data }));
-    const call = (method: string, path: string, options: CallOptions = {}) =>
-      callApp(app, method, path, options);
-    await call('POST', '/v1/members', {
-      body: { email: 'lib@example.com', name: 'N', password: 'correct horse' },
-    });
-    const { token } = (
-      await call('POST', '/v1/auth/login', { body: { email: 'lib@example.com', password: 'correct horse' } })
-    ).json;
+    const { server, data, call, token } = await behindStore();
     const book = { isbn: '9780306406157', title: 'Once', author: 'A', copies: 1 };
     await call('POST', '/v1/books', { token, key: 'k-clock', body: book });
     const row = [...data.committed.idempotency.values()].find((r) => r.key.endsWith('/k-clock'))!;
@@ -386,23 +394,7 @@ describe('Idempotency-Key', () => {
   });
 
   it("decides a key's expiry by the store's clock: a key 23 h 58 min old by the server replays on an instance 300 s ahead", async () => {
-    const config = new MemoryConfigStore({
-      initial: {
-        'shards/shard-1': JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [] }),
-        'tenants/acme': '{"shard":"shard-1","status":"active"}',
-      },
-    });
-    const server = () => Date.now() - 300_000;
-    const data = new MemoryDataAccess({ now: server });
-    const app = createApp(createMemoryServices({ config, data }));
-    const call = (method: string, path: string, options: CallOptions = {}) =>
-      callApp(app, method, path, options);
-    await call('POST', '/v1/members', {
-      body: { email: 'lib@example.com', name: 'N', password: 'correct horse' },
-    });
-    const { token } = (
-      await call('POST', '/v1/auth/login', { body: { email: 'lib@example.com', password: 'correct horse' } })
-    ).json;
+    const { server, data, call, token } = await behindStore();
     const book = { isbn: '9780306406157', title: 'Once', author: 'A', copies: 1 };
     const first = await call('POST', '/v1/books', { token, key: 'k-old', body: book });
     expect(first.status).toBe(201);
