@@ -129,12 +129,15 @@ export function toUnavailable(
 ): DependencyUnavailableError {
   const e = asDriverError(driverCause(error));
   const readOnly = e?.errno === READ_ONLY_ERRNO;
+  // this process out of descriptors: kept as the cause, so it is found by its code
+  // (resilience/own-resources.ts), never by reading a message
+  const ownShortage = e?.code === 'EMFILE' || e?.code === 'ENFILE';
   return new DependencyUnavailableError(
     node,
     readOnly
       ? 'the server is read-only (ER_OPTION_PREVENTS_STATEMENT)'
       : (e?.code ?? e?.message ?? 'connection failed'),
-    { writesOnly: readOnly, outcomeUnknown: commitSent && !readOnly },
+    { writesOnly: readOnly, outcomeUnknown: commitSent && !readOnly, ...(ownShortage ? { cause: e } : {}) },
   );
 }
 

@@ -447,8 +447,15 @@ export class CircuitBreaker {
               caught instanceof CallStoppedError ? caught.report : UNCONFIRMED,
             )
           : caught;
-      // this process out of descriptors (the socket never opened): says nothing of the node
-      const shortage = error instanceof CallTimeoutError ? undefined : ownResourceShortage(error);
+      // this process out of descriptors (the socket never opened): says nothing of the node.
+      // Looked for only in what would count as the node's failure (a conflict or a statement's
+      // error passes here too, and is no shortage whatever it wraps)
+      const shortage =
+        error instanceof CallTimeoutError ||
+        !isFailure(error) ||
+        (error instanceof DependencyError && error.answered)
+          ? undefined
+          : ownResourceShortage(error);
       if (shortage) this.onOwnShortage?.(shortage, error);
       // a write stopped while it waited on its own row lock: says nothing of the node
       if (

@@ -80,6 +80,33 @@ describe('ownResourceShortage', () => {
     expect(ownResourceShortage('EMFILE')).toBeUndefined();
     expect(ownResourceShortage(undefined)).toBeUndefined();
   });
+
+  it("never reads a shortage in a client's data: a statement's parameters, a server's message, an adapter's reason", () => {
+    // a review: drizzle puts a statement's parameters in its message, and a deadlock on a claim
+    // with `Idempotency-Key: EMFILE` was taken for this process out of descriptors
+    const deadlock = Object.assign(new Error('Deadlock found when trying to get lock'), {
+      code: 'ER_LOCK_DEADLOCK',
+      errno: 1213,
+      sqlState: '40001',
+    });
+    const drizzle = Object.assign(
+      new Error('Failed query: insert into `idempotency_keys` … values (?, ?)\nparams: acme,EMFILE', {
+        cause: deadlock,
+      }),
+      { query: 'insert …', params: ['acme', 'EMFILE'] },
+    );
+    expect(ownResourceShortage(drizzle)).toBeUndefined();
+    expect(ownResourceShortage(new Error('a title: EMFILE'))).toBeUndefined();
+    // a server error whose text names it (a message is never read but grpc-js's shape)
+    const server = Object.assign(new Error("Duplicate entry 'EMFILE' for key 'PRIMARY'"), {
+      code: 'ER_DUP_ENTRY',
+      errno: 1062,
+      sqlState: '23000',
+    });
+    expect(ownResourceShortage(server)).toBeUndefined();
+    // the adapter's error for a driver message that names it, without the code
+    expect(ownResourceShortage(toUnavailable('n', new Error('connect EMFILE')))).toBeUndefined();
+  });
 });
 
 describe('a breaker meeting EMFILE', () => {
@@ -108,6 +135,22 @@ describe('a breaker meeting EMFILE', () => {
         breaker.execute(() => Promise.reject(toUnavailable('n', mysql2Error('ECONNREFUSED')))),
       ).rejects.toThrow();
     expect(breaker.state).toBe('open');
+  });
+
+  it('does not look for one in what it does not count as the node failing (a conflict, a statement error)', async () => {
+    const told: string[] = [];
+    const breaker = new CircuitBreaker({
+      name: 'mysql-master:shard-1',
+      kind: 'mysql-master',
+      settings: () => settings,
+      stalledMs: () => 0,
+      onOwnShortage: (code) => told.push(code),
+    });
+    const conflict = Object.assign(new Error('conflict'), { cause: mysql2Error('EMFILE') });
+    await expect(breaker.execute(() => Promise.reject(conflict), { isFailure: () => false })).rejects.toBe(
+      conflict,
+    );
+    expect(told).toEqual([]);
   });
 });
 

@@ -8,11 +8,18 @@
  *
  * - `ownResourceShortage(error)` finds such a failure as the libraries give it: a Node `net`/`fs`
  *   error (`code: 'EMFILE'`, `errno: -24`), as mysql2 and ioredis pass it on (mysql2 marks it
- *   `fatal`), wrapped as a `cause` (drizzle, DependencyError), in an AggregateError's `errors`,
- *   or only in a message (grpc-js: `No connection established. Last error: connect EMFILE …`;
- *   amqplib rethrows the socket's error). The circuit breaker counts it as neither a failure nor
- *   a success (as a call that waited for a busy pool: `DependencyError.busy`); the caller gets
- *   503 `instance_out_of_resources` (http/dependency-problem.ts).
+ *   `fatal`), wrapped as a `cause` (drizzle, DependencyError: db/mysql-errors.ts toUnavailable
+ *   keeps such a driver error as its cause), in an AggregateError's `errors`, or only in
+ *   grpc-js's message (`No connection established. Last error: connect EMFILE …`; amqplib
+ *   rethrows the socket's error). Never in any other message: a review found the first version's
+ *   match of `EMFILE` anywhere in a message taking a deadlock's `Failed query: … params: EMFILE`
+ *   (drizzle puts a statement's parameters in its message: a client's `Idempotency-Key` or a
+ *   book's title) for a shortage, so any client could make both instances unready. An error the
+ *   server answered (`sqlState`) is never one, nor is anything it wraps. The circuit breaker
+ *   looks for one only in an error it would count as the dependency's failure, and counts it as
+ *   neither a failure nor a success (as a call that waited for a busy pool:
+ *   `DependencyError.busy`); the caller gets 503 `instance_out_of_resources`
+ *   (http/dependency-problem.ts).
  * - `ResourceShortage` remembers the last one seen: for SHORTAGE_WINDOW_MS after it,
  *   `/health/ready` answers 503 `instance_out_of_resources`, so HAProxy sends the traffic to the
  *   other instances; each is counted (`process_descriptors_exhausted_total`) and warned about at
@@ -35,7 +42,8 @@ const ERRNO: Readonly<Record<number, ShortageCode>> = {
   24: 'EMFILE',
   23: 'ENFILE',
 };
-const IN_MESSAGE = /\b(EMFILE|ENFILE)\b/;
+/** grpc-js's message of a channel that could not connect (etcd3's calls): the only message read */
+const IN_GRPC_MESSAGE = /Last error: connect (EMFILE|ENFILE)\b/;
 
 interface Shaped {
   code?: unknown;
@@ -44,17 +52,20 @@ interface Shaped {
   message?: unknown;
   cause?: unknown;
   errors?: unknown;
+  sqlState?: unknown;
 }
 
 /** the shortage `error` (or an error it wraps, up to a few levels) tells of, if any */
 export function ownResourceShortage(error: unknown, depth = 0): ShortageCode | undefined {
   if (typeof error !== 'object' || error === null || depth > 5) return undefined;
   const e = error as Shaped;
+  // the server answered: whatever its text says, nothing of this process
+  if (typeof e.sqlState === 'string') return undefined;
   if (e.code === 'EMFILE' || e.code === 'ENFILE') return e.code;
   // a numeric errno only with a syscall beside it: MariaDB's own errnos (1040, …) have none
   if (typeof e.errno === 'number' && typeof e.syscall === 'string' && ERRNO[e.errno]) return ERRNO[e.errno];
   if (typeof e.message === 'string') {
-    const m = IN_MESSAGE.exec(e.message);
+    const m = IN_GRPC_MESSAGE.exec(e.message);
     if (m) return m[1] as ShortageCode;
   }
   if (Array.isArray(e.errors))
