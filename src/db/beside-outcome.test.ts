@@ -19,6 +19,9 @@ describe('besideOutcomeOf', () => {
       sqlState: '28000',
     });
     expect(besideOutcomeOf(denied, DEADLINE)).toBe('server_error');
+    // before the handshake mysql2 gives an error packet an empty sqlState (no `#` marker)
+    const early = Object.assign(new Error('Too many connections'), { errno: 1040, sqlState: '' });
+    expect(besideOutcomeOf(early, DEADLINE)).toBe('server_error');
   });
 
   it('our bound or mysql2 connectTimeout: timed out', () => {
@@ -36,5 +39,7 @@ describe('besideOutcomeOf', () => {
   it('out of descriptors in this process: local', () => {
     expect(besideOutcomeOf(netError('EMFILE'), DEADLINE)).toBe('local');
     expect(besideOutcomeOf(netError('ENFILE'), DEADLINE)).toBe('local');
+    // no local port left to bind
+    expect(besideOutcomeOf(netError('EADDRNOTAVAIL'), DEADLINE)).toBe('local');
   });
 });

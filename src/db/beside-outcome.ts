@@ -9,11 +9,12 @@
  *   host blocked, 1045 access denied, …): it is alive, which says nothing of why calls fail —
  *   a review saw a master under a global read lock half-open early at every spell once another
  *   client kept its `max_connections` nearly full, when any failure counted;
- * - `local`: this process could not open a socket (EMFILE, ENFILE): nothing about the node.
+ * - `local`: this process could not open a socket (EMFILE, ENFILE, no buffer or local port):
+ *   nothing about the node.
  */
 import type { BesideOutcome } from '../routing/beside-breaker.js';
 
-const LOCAL_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+const LOCAL_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
 
 /** `deadlineMessage`: the message of the bound's own rejection (withDeadline) */
 export function besideOutcomeOf(error: unknown, deadlineMessage: string): Exclude<BesideOutcome, 'answered'> {

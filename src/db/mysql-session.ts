@@ -64,8 +64,8 @@ export class MysqlSession implements NodeSession {
   /**
    * The server's clock, `NOW(3)`, as an instant (UNIX_TIMESTAMP reads it in the session's time
    * zone). The times the application stores are written as UTC text (drizzle) and compared with
-   * `NOW(3)` by other processes (the outbox relay): the servers run in UTC, as those comparisons
-   * already assume.
+   * `NOW(3)` by other processes (the outbox relay): every session pins its zone to UTC
+   * (session-sql-mode.ts), so those comparisons hold on a server in any zone.
    */
   async serverTime(): Promise<Date> {
     // through drizzle, as the repositories' reads: a statement joins a round trip only with

@@ -288,6 +288,38 @@ describe('BesideBreaker', () => {
     expect(attempts).toHaveLength(4);
   });
 
+  it('a socket this process could not open changes neither the spacing nor the failure seen', async () => {
+    const { clock, breaker, open, settle } = setup({
+      ...SETTINGS,
+      reset_timeout_ms: 120_000,
+    });
+    await open();
+    const beside = new BesideBreaker(breaker, () => clock.ms);
+    const local = () => Promise.resolve<BesideOutcome>('local');
+    const timedOut = () => {
+      clock.ms += 1500;
+      return Promise.resolve<BesideOutcome>('timed_out');
+    };
+    beside.maybeTry(1500, timedOut); // spacing 2 × base
+    await settle();
+    clock.ms += 2 * BESIDE_EVERY_MS;
+    beside.maybeTry(1500, local);
+    await settle();
+    clock.ms += BESIDE_EVERY_MS; // base spacing: not enough if the local outcome kept 2 × base
+    let tried = false;
+    beside.maybeTry(1500, () => {
+      tried = true;
+      return Promise.resolve<BesideOutcome>('answered');
+    });
+    expect(tried).toBe(false);
+    clock.ms += BESIDE_EVERY_MS;
+    beside.maybeTry(1500, () => Promise.resolve<BesideOutcome>('answered'));
+    await settle();
+    // the failure seen before the local outcome still counts: restored
+    clock.ms += 2000;
+    expect(breaker.state).toBe('half_open');
+  });
+
   it('one state per breaker, whatever number of wraps ask for it', () => {
     const { breaker } = setup();
     expect(besideBreakerOf(breaker)).toBe(besideBreakerOf(breaker));

@@ -28,8 +28,8 @@
  * - **One at a time, and fewer while they time out.** At most one attempt in flight; one per
  *   BESIDE_EVERY_MS, doubled after each attempt that ran out its time (`timed_out`, told by the
  *   adapter from the error, not from the time elapsed, which a busy event loop inflates; up to
- *   BESIDE_MAX_EVERY_MS) and back to it at any other outcome (a long silence ending in refusals
- *   was found 3.6 s late when only an answer reset it). A server frozen (SIGSTOP) or overloaded
+ *   BESIDE_MAX_EVERY_MS) and back to it at any other outcome but `local` (a long silence ending
+ *   in refusals was found 3.6 s late when only an answer reset it). A server frozen (SIGSTOP) or overloaded
  *   keeps each attempt in its listen queue and counts it as an aborted connect when it resumes; one a second over a long
  *   freeze could reach `max_connect_errors` and get this host blocked (error 1129, a review: 21
  *   aborted connects against 9 over a 30 s freeze with the limit at 10). A refusal or reset is
@@ -105,6 +105,8 @@ export class BesideBreaker {
   }
 
   private found(outcome: BesideOutcome): void {
+    // a socket this process could not open says nothing of the node: the spacing stays
+    if (outcome === 'local') return;
     this.everyMs =
       outcome === 'timed_out' ? Math.min(this.everyMs * 2, BESIDE_MAX_EVERY_MS) : BESIDE_EVERY_MS;
     if (outcome === 'timed_out' || outcome === 'unreachable') {
