@@ -237,6 +237,42 @@ describe('a guard of the COMMIT (takeCopyOrStop)', () => {
     }
   });
 
+  it("never moves a book's updated_at back: a time read before the row lock, the later committer's", async () => {
+    const { connection, session } = await countedSession();
+    const book = bookIds[2]!;
+    const updatedAt = async () => {
+      const [rows] = await connection.query(
+        'SELECT UNIX_TIMESTAMP(updated_at) * 1000 AS t FROM books WHERE tenant_id = ? AND id = ?',
+        [tenant, book],
+      );
+      return Number((rows as { t: string }[])[0]!.t);
+    };
+    try {
+      const before = await updatedAt();
+      const earlier = new Date(before - 3_600_000);
+      await session.transaction(async (sql, tx) => {
+        const repos = drizzleTenantRepos(sql, tenant);
+        await tx.commitWith(() => repos.books.takeCopyOrStop(book, earlier));
+      });
+      expect(await updatedAt()).toBe(before);
+      await session.transaction(async (sql, tx) => {
+        const repos = drizzleTenantRepos(sql, tenant);
+        await tx.commitWith(() => repos.books.returnCopy(book, earlier));
+      });
+      expect(await updatedAt()).toBe(before);
+      // a later time still moves it
+      const later = new Date(before + 1_000);
+      await session.transaction(async (sql, tx) => {
+        const repos = drizzleTenantRepos(sql, tenant);
+        await tx.commitWith(() => repos.books.takeCopyOrStop(book, later));
+      });
+      expect(await updatedAt()).toBe(later.getTime());
+    } finally {
+      await connection.query('UPDATE books SET available = copies WHERE tenant_id = ? AND id = ?', [tenant, book]);
+      await connection.end();
+    }
+  });
+
   it.each([
     { no: 'free copy', book: 'none-free' },
     { no: 'such book', book: 'missing' },

@@ -7,6 +7,7 @@
 
 import { CommitGuardError } from '../domain/data-access.js';
 import { expiredBefore, IdempotencyKeyTaken, type IdempotencyRecord } from '../domain/idempotency.js';
+import { latest } from '../domain/latest.js';
 import type { Book, Loan, Member, OutboxKind } from '../domain/models.js';
 import type { BookListQuery, LoanListQuery, TenantRepos } from '../domain/repositories.js';
 
@@ -132,13 +133,13 @@ export function memoryTenantRepos(
         if (!b) throw new CommitGuardError('no such book', 'no_row');
         if (b.available <= 0) throw new CommitGuardError('no free copy of the book', 'check');
         b.available -= 1;
-        b.updatedAt = at;
+        b.updatedAt = latest(b.updatedAt, at);
       },
       async returnCopy(id, at) {
         const b = tables().books.get(key(tenantId, id));
         if (b && b.available < b.copies) {
           b.available += 1;
-          b.updatedAt = at;
+          b.updatedAt = latest(b.updatedAt, at);
         }
       },
     },

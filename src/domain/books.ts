@@ -6,6 +6,7 @@
 import { encodeCursor, listScope } from './cursor.js';
 import type { DataAccess, ReadOptions, ReadOutcome, TenantRef, WriteOutcome } from './data-access.js';
 import { newId } from './ids.js';
+import { latest } from './latest.js';
 import { actingMember } from './member-access.js';
 import type { Principal } from './member-tokens.js';
 import type { Book, Page } from './models.js';
@@ -90,8 +91,10 @@ export function updateBook(
         `${onLoan(book.copies - book.available)} on loan; copies cannot go below that`,
       );
     }
-    // never before its creation (a row written while an instance's clock set the times)
-    const updatedAt = now < book.createdAt ? book.createdAt : now;
+    // never before the row's creation or last change: `now` is read before the row lock, so a
+    // PATCH that waited for a concurrent one holds an earlier time (and rows written while an
+    // instance's clock set the times may be ahead of the server's)
+    const updatedAt = latest(now, book.updatedAt, book.createdAt);
     const updated: Book = { ...book, ...patch, copies, available, updatedAt };
     await tx.commitWith(() => repos.books.update(updated));
     return ok(updated);

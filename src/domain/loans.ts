@@ -32,6 +32,7 @@ import {
   type WriteOutcome,
 } from './data-access.js';
 import { newId } from './ids.js';
+import { latest } from './latest.js';
 import { actingMember, readAsMember } from './member-access.js';
 import type { Principal } from './member-tokens.js';
 import type { Loan, Page } from './models.js';
@@ -172,7 +173,7 @@ export function returnLoan(
  * than before: the return's mail still leaves at once (its outbox row takes `now`).
  */
 export function endOfLoan(borrowedAt: Date, now: Date): Date {
-  return now.getTime() < borrowedAt.getTime() ? borrowedAt : now;
+  return latest(now, borrowedAt);
 }
 
 /** One loan of the calling member; another member's loan does not exist (404), as on return. */

@@ -97,6 +97,32 @@ describe('the times a write stores', () => {
     expect(mail.createdAt.getTime()).toBe(server);
   });
 
+  it("never move a book's updated_at back: a PATCH or a borrow holding a time read before the row lock", async () => {
+    let server = Date.now();
+    const { data, principal } = await setup(() => server);
+    const created = await createBook(data, tenant, principal, {
+      isbn: '9780306406157',
+      title: 'T',
+      author: 'A',
+      copies: 2,
+    });
+    if (!created.result.ok) throw new Error('book not created');
+    const id = created.result.value.id;
+    server += 5_000;
+    await updateBook(data, tenant, principal, id, { title: 'U' });
+    const changedAt = server;
+    // the PATCH that waited for that one read the time before it (as its first round trip does)
+    server -= 2_000;
+    const patched = await updateBook(data, tenant, principal, id, { title: 'V' });
+    expect(patched.result.ok && patched.result.value.updatedAt.getTime()).toBe(changedAt);
+    const loan = await borrowBook(data, tenant, principal, id);
+    if (!loan.result.ok) throw new Error('not borrowed');
+    expect(data.committed.books.get(`acme/${id}`)!.updatedAt.getTime()).toBe(changedAt);
+    server += 10_000;
+    await returnLoan(data, tenant, principal, loan.result.value.id);
+    expect(data.committed.books.get(`acme/${id}`)!.updatedAt.getTime()).toBe(server);
+  });
+
   it('endOfLoan: the later of the return and the borrow', () => {
     const t = new Date('2026-01-01T00:00:00Z');
     expect(endOfLoan(t, new Date(t.getTime() + 1))).toEqual(new Date(t.getTime() + 1));

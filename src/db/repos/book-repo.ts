@@ -29,8 +29,13 @@ function toBook(row: Row): Book {
 }
 
 const byId = and(eq(books.tenantId, p('tenantId')), eq(books.id, p('id')));
-/** `at` encoded like a literal Date of that column (drizzle's `set` types do not take a placeholder) */
-const updatedAt = sql`${param(p('at'), books.updatedAt)}`;
+/**
+ * `at` encoded like a literal Date of that column (drizzle's `set` types do not take a placeholder),
+ * never before the row's last change: `at` is read before the row lock, so of two writes racing for
+ * it the later committer may hold the earlier time (a borrow reads its book plainly and locks it at
+ * the COMMIT), and `updated_at` would go backwards
+ */
+const updatedAt = sql`GREATEST(${books.updatedAt}, ${param(p('at'), books.updatedAt)})`;
 const findById = (db: Queryable) => db.select().from(books).where(byId).limit(1).prepare();
 const findByIdForUpdate = (db: Queryable) =>
   db.select().from(books).where(byId).limit(1).for('update').prepare();
