@@ -33,6 +33,8 @@ import { WarnLimiter } from '../observability/warn-limiter.js';
 import { type Hs256Jws, webCryptoHs256Jws } from './hs256-jws.js';
 
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** a JWS in compact form: three dot-separated base64url parts */
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** an HS256 signature (32 bytes) as base64url without padding: 43 characters, the last one's 2 low bits 0 */
 const CANONICAL_HS256_SIGNATURE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 /** how far another instance's clock may run ahead of this one's (docs/http-api.md, tokens) */
@@ -140,6 +142,7 @@ export class JwtMemberTokens implements MemberTokens {
   ): Promise<{ ok: true; principal: Principal } | { ok: false; reason: string; refusal: TokenRefusal }> {
     const refuse = (refusal: TokenRefusal, reason: string) => ({ ok: false as const, reason, refusal });
     if (token.length > 2048) return refuse('malformed', 'token too long');
+    if (!JWS_COMPACT.test(token)) return refuse('malformed', 'not three dot-separated base64url parts');
     // one spelling per token: base64url leaves the last character's low bits unused, and a
     // decoder ignores them, so 4 spellings of one signature would verify (harmless for the
     // signature, but a token string kept as a key, in a log search or a denylist, would differ)

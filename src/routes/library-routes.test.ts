@@ -8,6 +8,7 @@ import { webCryptoDerivedMac } from '../crypto/derived-mac.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { encodeCursor, listScope } from '../domain/cursor.js';
 import { PasswordWorkBusyError } from '../domain/password-hasher.js';
+import { createPromMetrics } from '../observability/prom-metrics.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { SealedConsistencyTokens } from '../routing/consistency-token.js';
 import { WritesInFlight } from '../routing/writes-in-flight.js';
@@ -983,7 +984,8 @@ describe('library routes (memory adapters)', () => {
   });
 
   it('words its refusals for people: password length, copies on loan, a token that is not one', async () => {
-    const { call, register } = setup();
+    const metrics = createPromMetrics();
+    const { call, register } = setup({ metrics });
     const short = await call('POST', '/v1/members', {
       body: { email: 'short@example.com', name: 'S', password: 'seven77' },
     });
@@ -1011,6 +1013,9 @@ describe('library routes (memory adapters)', () => {
     expect(basic.json.detail).toBe(
       'header.Authorization: must be "Bearer " followed by the member token from /v1/auth/login',
     );
+    // the token of the wrong shape is counted with the other refused tokens; the other scheme is not a token
+    const { body } = await metrics.render();
+    expect(/auth_token_refusals_total\{reason="malformed"\} (\d+)/.exec(body)?.[1]).toBe('1');
   });
 
   it('documents the library API in /openapi.json', async () => {

@@ -127,7 +127,9 @@ export const requireWritable: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /** the scheme name is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` work too */
-const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
+const BEARER = /^Bearer +(\S+)$/i;
+/** a member token's shape: three dot-separated base64url parts (a JWS in compact form) */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 function unauthorized(code: string, detail: string): ProblemError {
   return new ProblemError({
@@ -141,17 +143,22 @@ function unauthorized(code: string, detail: string): ProblemError {
 
 /** The member an `Authorization` header names, for the request's tenant; throws 401 / 403. */
 async function authenticate(c: Context<AppEnv>, header: string): Promise<Principal> {
-  const match = BEARER.exec(header);
-  if (!match) {
+  const memberTokens = c.get('services').memberTokens;
+  const credentials = BEARER.exec(header)?.[1];
+  if (credentials === undefined || !JWT_SHAPE.test(credentials)) {
+    // a Bearer credential of the wrong shape is refused by the verifier too, so it is counted
+    // with every other refused token (auth_token_refusals_total{reason="malformed"}); another
+    // scheme, or none, carries no token to refuse
+    if (credentials !== undefined) await memberTokens.verify(credentials);
     // say which part is wrong: the scheme, or the token after it
     const detail = header.includes(',')
       ? `header.Authorization: ${REPEATED_HEADER}`
-      : /^Bearer +\S/i.test(header)
+      : credentials !== undefined
         ? 'header.Authorization: the token after "Bearer " is not a member token (a JWT: three dot-separated parts)'
         : 'header.Authorization: must be "Bearer " followed by the member token from /v1/auth/login';
     throw unauthorized('invalid_token', detail);
   }
-  const check = await c.get('services').memberTokens.verify(match[1]!);
+  const check = await memberTokens.verify(credentials);
   if (!check.ok) throw unauthorized('invalid_token', 'the member token is invalid or expired');
   if (check.principal.tenantId !== c.get('tenant').id) {
     throw new ProblemError({
