@@ -9,10 +9,12 @@
  *   (`returnedAt >= borrowedAt` in the answer, the row and the mail); it ended 298 s before;
  * - a token of the instance ahead, refused by the real-clock one (iat 300 s in the future, over
  *   the 60 s leeway), is counted by reason (`auth_token_refusals_total{reason="iat_in_future"}`).
+ * - a keyed write retried on an instance a day ahead (or behind) of the first one's is answered
+ *   from the key, not applied again: the key's 24 h retention is judged on the master's clock.
  * The stack's processes and clocks are left alone. libfaketime is Debian's `faketime` package
  * (.ci/run installs it): without it this test fails, it does not skip.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { stackEnv } from '../stack/stack-env.js';
 import { api } from './helpers/api.js';
@@ -58,6 +60,7 @@ async function aheadMs(base: string): Promise<number> {
   return Date.parse(date!) - Date.now();
 }
 
+beforeAll(() => createTenant(tenant, SHARD));
 afterAll(async () => {
   stopStartedEntries();
   removeTenant(tenant);
@@ -77,7 +80,6 @@ describe('instances whose wall clocks disagree', () => {
     ]);
     expect(Math.abs((await aheadMs(ahead)) - 300_000)).toBeLessThan(2000);
     expect(Math.abs(await aheadMs(real))).toBeLessThan(2000);
-    await createTenant(tenant, SHARD);
     for (const base of [ahead, real])
       await waitFor(async () => (await api('GET', '/v1/books', { tenant, base })).status === 200, {
         timeoutMs: 5000,
@@ -158,5 +160,45 @@ describe('instances whose wall clocks disagree', () => {
       [tenant],
     );
     expect(Number(receipts!.notDue)).toBe(0);
+  }, 90_000);
+
+  it('apply a keyed write once when its retry goes to an instance a day ahead, or a day behind', async () => {
+    // 25 hours: past the key's 24 h retention by this instance's clock, not by the master's
+    const [dayAhead, real] = await Promise.all([
+      startInstance('clock-day-ahead', {
+        LD_PRELOAD: libfaketime(),
+        FAKETIME: '+25h',
+        FAKETIME_DONT_FAKE_MONOTONIC: '1',
+      }),
+      startInstance('clock-real-2'),
+    ]);
+    expect(Math.abs((await aheadMs(dayAhead)) - 25 * 3_600_000)).toBeLessThan(2000);
+    for (const base of [dayAhead, real])
+      await waitFor(async () => (await api('GET', '/v1/books', { tenant, base })).status === 200, {
+        timeoutMs: 5000,
+        what: `the tenant known to ${base}`,
+      });
+    for (const [first, retry, name] of [
+      [real, dayAhead, 'ahead'],
+      [dayAhead, real, 'behind'],
+    ] as const) {
+      const email = `day-${name}-${tenant}@example.com`;
+      const headers = { 'Idempotency-Key': `day-${name}-${tenant}` };
+      const body = { email, name: 'Day', password: 'correct horse battery' };
+      const done = await api('POST', '/v1/members', { tenant, base: first, headers, body });
+      expect(done.status).toBe(201);
+      const again = await api('POST', '/v1/members', { tenant, base: retry, headers, body });
+      expect([again.status, again.headers.get('Idempotent-Replayed'), again.json.id]).toEqual([
+        201,
+        'true',
+        done.json.id,
+      ]);
+      const [members] = await rootQuery<{ n: number }>(
+        master(),
+        'SELECT COUNT(*) AS n FROM members WHERE tenant_id = ? AND email = ?',
+        [tenant, email],
+      );
+      expect(Number(members!.n)).toBe(1);
+    }
   }, 90_000);
 });
