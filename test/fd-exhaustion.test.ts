@@ -162,9 +162,14 @@ describe('an instance out of file descriptors', () => {
     const breakers = (await call(port, 'GET', '/health/circuit-breakers')).json.breakers!;
     const master = breakers.find((b) => b.name === 'mysql-master:shard-1');
     expect(master?.state).toBe('closed');
-    expect((await call(port, 'GET', '/metrics')).text).toMatch(
+    const metrics = (await call(port, 'GET', '/metrics')).text;
+    expect(metrics).toMatch(
       /\nshardgate_process_descriptors_exhausted_total\{[^}]*code="EMFILE"[^}]*\} [1-9]/,
     );
+    // the descriptor gauges show the shortage: the limit as lowered, and all of it open (the
+    // count needs a descriptor; prom-client's froze at the count before)
+    expect(/\nprocess_max_fds\{[^}]*\} (\d+)/.exec(metrics)?.[1]).toBe(String(limit));
+    expect(/\nprocess_open_fds\{[^}]*\} (\d+)/.exec(metrics)?.[1]).toBe(String(limit));
 
     // the sockets go: the descriptors come back, and with them the writes
     for (const s of idle.splice(0)) s.destroy();

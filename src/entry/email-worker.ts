@@ -53,7 +53,7 @@ const config = new EtcdConfigStore({
   logger,
   dbHosts: env.SHARDGATE_DB_HOSTS,
 });
-const metrics = createPromMetrics({ defaultLabels: { instance: id } });
+const metrics = createPromMetrics({ defaultLabels: { instance: id }, softOpenFiles });
 registerBuildInfo(metrics, readBuildInfo());
 const breakers = new BreakerRegistry({ config, logger, metrics, softFileLimit: softOpenFiles });
 const store = new OutboxStore({

@@ -110,7 +110,7 @@ reportAfterWrites(
     ),
 );
 
-const metrics = createPromMetrics({ defaultLabels: { instance: instanceId } });
+const metrics = createPromMetrics({ defaultLabels: { instance: instanceId }, softOpenFiles });
 registerConfigMetrics(metrics, config);
 registerBuildInfo(metrics, build);
 // a cache call's slowness is the time the event loop waited idle for it, not the time it was

@@ -3,6 +3,7 @@
  * default Node metrics (including `nodejs_eventloop_lag_seconds`) and the families modules declare.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { replaceFdGauges } from './fd-gauges.js';
 import type { CounterHandle, GaugeHandle, HistogramHandle, Labels, MetricDef, Metrics } from './metrics.js';
 import { renderBatch } from './render-batch.js';
 
@@ -15,12 +16,22 @@ function gaugeHandle(g: Gauge): GaugeHandle {
   };
 }
 
-export function createPromMetrics({ prefix = 'shardgate_', defaultLabels = {} } = {}): Metrics & {
+export function createPromMetrics({
+  prefix = 'shardgate_',
+  defaultLabels = {},
+  softOpenFiles = () => undefined,
+}: {
+  prefix?: string;
+  defaultLabels?: Record<string, string>;
+  /** the soft limit on open files, shown as `process_max_fds`, and as `process_open_fds` when out of them (fd-gauges.ts) */
+  softOpenFiles?: () => number | undefined;
+} = {}): Metrics & {
   registry: Registry;
 } {
   const registry = new Registry();
   registry.setDefaultLabels(defaultLabels);
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  replaceFdGauges(registry, { softLimit: softOpenFiles });
   const made = new Map<string, unknown>();
   const once = <T>(name: string, make: () => T): T => {
     if (!made.has(name)) made.set(name, make());
