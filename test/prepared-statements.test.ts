@@ -268,7 +268,10 @@ describe('a guard of the COMMIT (takeCopyOrStop)', () => {
       });
       expect(await updatedAt()).toBe(later.getTime());
     } finally {
-      await connection.query('UPDATE books SET available = copies WHERE tenant_id = ? AND id = ?', [tenant, book]);
+      await connection.query('UPDATE books SET available = copies WHERE tenant_id = ? AND id = ?', [
+        tenant,
+        book,
+      ]);
       await connection.end();
     }
   });
