@@ -7,7 +7,9 @@
  * `dependency_unavailable` naming the master, and `/health/ready` stayed 200, so HAProxy kept
  * sending traffic. Now: the breaker is not counted against, writes answer 503
  * `instance_out_of_resources` with Retry-After, `/health/ready` answers 503 naming it, and once
- * the sockets are closed writes are 201 again.
+ * the sockets are closed writes are 201 again. Its Redis connections, dropped while it is short,
+ * cannot reconnect: the cache's and the login throttle's commands fail meanwhile, and the `redis`
+ * breaker does not count that (before: it opened after 5).
  *
  * The test's own requests go over keep-alive connections opened before the limit is lowered (a
  * new one would not be accepted meanwhile); the idle sockets are closed well before the
@@ -20,6 +22,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { stackEnv } from '../stack/stack-env.js';
+import { topology } from '../stack/topology.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
 import { startEntry, stopStartedEntries } from './helpers/start-entry.js';
@@ -124,7 +127,9 @@ describe('an instance out of file descriptors', () => {
         { 'x-tenant-id': tenant, authorization: `Bearer ${token}` },
       );
     // the master works, and the test's keep-alive connections are open (8 of them)
-    expect((await write()).status).toBe(201);
+    const first = await write();
+    expect(first.status).toBe(201);
+    const bookId = (first.json as { id?: string }).id!;
     await Promise.all(Array.from({ length: 8 }, () => call(port, 'GET', '/health')));
     // a few descriptors above what it holds, then idle sockets take them
     const limit = openFds(pid) + 6;
@@ -171,7 +176,50 @@ describe('an instance out of file descriptors', () => {
     expect(/\nprocess_max_fds\{[^}]*\} (\d+)/.exec(metrics)?.[1]).toBe(String(limit));
     expect(/\nprocess_open_fds\{[^}]*\} (\d+)/.exec(metrics)?.[1]).toBe(String(limit));
 
+    // its Redis connections dropped (CLIENT KILL) under a limit far below what it holds, so that
+    // the descriptors they free do not let it reconnect: the read cache's and the login throttle's
+    // commands fail while connecting fails with EMFILE, which is not Redis's failure (before: the
+    // `redis` breaker counted each and opened)
+    // (far below: the soft limit only, the hard one stays, so that it can be raised back without privileges)
+    execFileSync('prlimit', ['--pid', String(pid), `--nofile=16:${limit}`]);
+    const redisPorts = execFileSync(
+      'ss',
+      ['-Htnp', 'state', 'established', `( dport = :${topology.redis.port} )`],
+      { encoding: 'utf8' },
+    )
+      .split('\n')
+      .filter((l) => l.includes(`pid=${pid},`))
+      .map((l) => /:(\d+)\s+\S+:\d+\s/.exec(l)?.[1]);
+    expect(redisPorts.length).toBeGreaterThan(0);
+    for (const local of redisPorts)
+      execFileSync('redis-cli', [
+        '-p',
+        String(topology.redis.port),
+        'CLIENT',
+        'KILL',
+        'ADDR',
+        `127.0.0.1:${local}`,
+      ]);
+    for (let i = 0; i < 12; i++) {
+      await call(port, 'GET', `/v1/books/${bookId}`, undefined, { 'x-tenant-id': tenant });
+      await call(
+        port,
+        'POST',
+        '/v1/auth/login',
+        { email: 'librarian@fd.example', password: 'wrong password' },
+        {
+          'x-tenant-id': tenant,
+        },
+      );
+    }
+    const whileShort = (await call(port, 'GET', '/health/circuit-breakers')).json.breakers!;
+    // (a command cut by the kill itself is Redis's doing and may count: at most that one)
+    const redisBreaker = whileShort.find((b) => b.name === 'redis')!;
+    expect(redisBreaker.state).toBe('closed');
+    expect(redisBreaker.failures).toBeLessThanOrEqual(1);
+
     // the sockets go: the descriptors come back, and with them the writes
+    execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limit}:${limit}`]);
     for (const s of idle.splice(0)) s.destroy();
     await waitFor(async () => (await write()).status === 201, {
       timeoutMs: 20_000,

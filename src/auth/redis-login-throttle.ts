@@ -53,6 +53,7 @@
  */
 import { once } from 'node:events';
 import { Redis, ReplyError } from 'ioredis';
+import { connectShortage, type WithConnectShortage } from '../cache/connect-shortage.js';
 import { logConnectionErrors } from '../cache/log-connection-errors.js';
 import { failFastRedisOptions } from '../cache/redis.js';
 import { replaceHungConnection } from '../cache/replace-hung-connection.js';
@@ -252,6 +253,8 @@ export class RedisLoginThrottle implements LoginThrottle {
   // A connection of its own, not the read cache's: that one has CLIENT TRACKING on for the near
   // cache, and Redis would then track every login key it touched and announce each change.
   private readonly redis: Redis;
+  /** a command that failed for want of a descriptor to connect says so (cache/connect-shortage.ts) */
+  private readonly withConnectShortage: WithConnectShortage;
   /** attempt id → key of the deletes `forget` could not send, for the next connection */
   private readonly unsentForgets = new Map<string, string>();
   private readonly commands: ThrottleCommands;
@@ -276,6 +279,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     now = () => performance.now(),
   }: RedisLoginThrottleOptions) {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
+    this.withConnectShortage = connectShortage(this.redis);
     // connection errors surface on the commands; do not crash on the emitter
     this.logger = logger.child({ component: 'login-throttle' });
     logConnectionErrors(this.redis, this.logger, 'login-throttle');
@@ -444,7 +448,13 @@ export class RedisLoginThrottle implements LoginThrottle {
    * timeout.
    */
   private call<T>(fn: () => Promise<T>): Promise<T> {
-    return this.breakers.get(BREAKER, 'redis').executeOrTrial(() => fn(), this.trials);
+    return this.breakers.get(BREAKER, 'redis').executeOrTrial(
+      () =>
+        fn().catch((error: unknown) => {
+          throw this.withConnectShortage(error);
+        }),
+      this.trials,
+    );
   }
 
   // slow answers count as failures, as the read cache's on the same breaker; an error Redis

@@ -9,6 +9,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
+import { connectShortage, type WithConnectShortage } from './connect-shortage.js';
 import { ABSENT_VERSION_MARK, type CacheStore, type VersionedFill } from './interface.js';
 import { logConnectionErrors } from './log-connection-errors.js';
 import { RedisKeyTracking } from './redis-key-tracking.js';
@@ -178,6 +179,8 @@ export interface RedisCacheStoreOptions {
 
 export class RedisCacheStore implements CacheStore {
   private readonly redis: Redis;
+  /** a command that failed for want of a descriptor to connect says so (connect-shortage.ts) */
+  private readonly withConnectShortage: WithConnectShortage;
   /** invalidations of the keys read on this store's connection, for the near cache */
   readonly tracking: RedisKeyTracking;
   /** one write per event-loop turn instead of one per command: on 2 cores, cached reads +14–16 %,
@@ -188,6 +191,7 @@ export class RedisCacheStore implements CacheStore {
 
   constructor({ url, commandTimeoutMs = 1000, logger, onReady }: RedisCacheStoreOptions) {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
+    this.withConnectShortage = connectShortage(this.redis);
     if (onReady) this.redis.on('ready', onReady);
     // connection errors surface on the commands too; logged, at most one line per 30 s
     logConnectionErrors(this.redis, logger, 'cache');
@@ -207,7 +211,8 @@ export class RedisCacheStore implements CacheStore {
     this.coalescer.beforeWrite();
     try {
       return await fn();
-    } catch (error) {
+    } catch (caught) {
+      const error = this.withConnectShortage(caught);
       throw new DependencyError('redis', `redis: ${(error as Error).message}`, { cause: error });
     }
   }
