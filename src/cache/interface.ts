@@ -64,6 +64,11 @@ export interface CacheStore {
     position: string,
     ttlSeconds: number,
   ): Promise<void>;
+  /**
+   * Deletes every key matching `pattern` (Redis glob: `*` any characters), a page of keys at a
+   * time; answers how many. Not atomic: a key written meanwhile may stay or go.
+   */
+  deleteMatching(pattern: string): Promise<number>;
   close(): Promise<void>;
   /** server-assisted invalidation of the keys this store has read, when the store offers it */
   readonly tracking?: KeyTracking;

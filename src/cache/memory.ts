@@ -102,6 +102,15 @@ export class MemoryCacheStore implements CacheStore {
     this.tracking.announce(keys);
   }
 
+  async deleteMatching(pattern: string) {
+    await this.touch();
+    const glob = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+    const keys = [...this.data.keys()].filter((k) => glob.test(k));
+    for (const k of keys) this.data.delete(k);
+    this.tracking.announce(keys);
+    return keys.length;
+  }
+
   async raisePositions(
     keys: readonly string[],
     flavour: 'mariadb' | 'mysql',

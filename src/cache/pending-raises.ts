@@ -53,6 +53,11 @@ export class PendingRaises {
     }
   }
 
+  /** forgets the raises kept for keys that `which` picks (their positions no longer hold) */
+  drop(which: (key: string) => boolean): void {
+    for (const key of [...this.pending.keys()]) if (which(key)) this.pending.delete(key);
+  }
+
   /** one pass over what is kept, stopping at the first refusal; never throws */
   async retryNow(): Promise<void> {
     for (const [key, { flavour, position }] of [...this.pending]) {

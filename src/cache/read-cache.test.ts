@@ -78,6 +78,28 @@ describe('ReadCache', () => {
     expect(db.floors.at(-1)).toBe('0-11-7');
   });
 
+  it("forgets a shard whose master's history went back: a write at a lower sequence number is seen, other shards kept", async () => {
+    const { cache, store, db, read } = setup();
+    await cache.invalidate('acme', ['book:1'], pos('0-11-8314'));
+    await read();
+    await new Promise((r) => setTimeout(r, 1));
+    expect(await read()).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    await store.set('sg:{acme}:shard-2:v:book:1', '0-21-9', 60);
+    await store.set('sg:{acme}:shard-10:v:book:1', '0-31-9', 60);
+    // RESET MASTER: the next write numbers 0-11-3, which does not raise 0-11-8314
+    db.title = 'v2';
+    await cache.invalidate('acme', ['book:1'], pos('0-11-3'));
+    expect(await read(pos('0-11-3'))).toMatchObject({ cache: 'HIT', value: { title: 'v1' } });
+    cache.forgetShard('shard-1');
+    await vi.waitFor(async () => expect(await store.get('sg:{acme}:shard-1:v:book:1')).toBeUndefined());
+    expect(await read(pos('0-11-3'))).toMatchObject({ cache: 'MISS', value: { title: 'v2' } });
+    db.title = 'v3';
+    await cache.invalidate('acme', ['book:1'], pos('0-11-4'));
+    expect(await read(pos('0-11-4'))).toMatchObject({ value: { title: 'v3' } });
+    expect(await store.get('sg:{acme}:shard-2:v:book:1')).toBe('0-21-9');
+    expect(await store.get('sg:{acme}:shard-10:v:book:1')).toBe('0-31-9');
+  });
+
   it('a version key that vanishes brings back no entry filled before a later write', async () => {
     const { cache, db, read, store } = setup();
     const versionKey = 'sg:{acme}:shard-1:v:book:1';

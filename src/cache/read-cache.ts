@@ -155,6 +155,9 @@ export class ReadCache {
   private readonly storeWatch: ReturnType<typeof setInterval> | undefined;
   /** the store mark was seen (or written) by this instance: its absence now means a loss */
   private storeMarked = false;
+  /** shards whose keys `forgetShard` is deleting */
+  private readonly forgetting = new Set<string>();
+  private closed = false;
 
   constructor({
     store,
@@ -587,7 +590,50 @@ export class ReadCache {
     }
   }
 
+  /**
+   * A shard's master history went back (ShardRouter `onHistoryReset`: `RESET MASTER`, a restore
+   * from a backup, a new master without the old one's last writes). Its tenants' version keys
+   * hold positions that the new history numbers again: a write at a lower sequence number does
+   * not raise them (a raise keeps the highest per domain), so an entry cached before the reset
+   * stayed current after later writes, also for readers with their own write's token (an outside
+   * check: 42 % of token reads stale for 4 minutes, until the sequence passed the old one). Every
+   * key of the shard's tenants is deleted (a version key absent is never an entry's: the next
+   * fill starts a fresh mark), the raises kept for them are dropped, and the near cache forgets
+   * what it holds. Retried every 2 s while Redis refuses it; never throws.
+   */
+  forgetShard(shardId: string): void {
+    const match = cacheNamespace('*', shardId);
+    const ofShard = (key: string) => key.includes(`}:${shardId}:`);
+    this.pending.drop(ofShard);
+    this.near?.clear();
+    if (this.forgetting.has(shardId)) return;
+    this.forgetting.add(shardId);
+    let failures = 0;
+    const attempt = async (): Promise<void> => {
+      if (this.closed) return;
+      try {
+        const removed = await this.store.deleteMatching(`${match}:*`);
+        this.forgetting.delete(shardId);
+        this.near?.clear();
+        this.logger.warn(
+          { shard: shardId, removed, failedAttempts: failures },
+          "the shard's cached entries and versions are deleted: its master's history went back",
+        );
+      } catch (error) {
+        // said once; the success says how many attempts failed
+        if (failures++ === 0)
+          this.logger.warn(
+            { shard: shardId, err: String(error) },
+            "could not delete the shard's cached entries after its master's history went back; trying again every 2 s",
+          );
+        setTimeout(() => void attempt(), 2000).unref();
+      }
+    };
+    void attempt();
+  }
+
   close(): void {
+    this.closed = true;
     if (this.storeWatch) clearInterval(this.storeWatch);
     this.pending.stop();
     this.unsubscribe?.();

@@ -272,6 +272,17 @@ export class RedisCacheStore implements CacheStore {
     });
   }
 
+  async deleteMatching(pattern: string) {
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const [next, keys] = await this.call(() => this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+      cursor = next;
+      if (keys.length > 0) removed += await this.call(() => this.redis.unlink(...keys));
+    } while (cursor !== '0');
+    return removed;
+  }
+
   async close() {
     this.tracking.close();
     this.redis.disconnect();

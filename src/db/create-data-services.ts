@@ -13,6 +13,7 @@ import { Argon2Hasher } from '../auth/argon2-hasher.js';
 import { JwtMemberTokens } from '../auth/jwt-member-tokens.js';
 import { nodeHs256Jws } from '../auth/node-hs256-jws.js';
 import { PasswordWorkGate } from '../auth/password-work-gate.js';
+import { MASTER_HISTORY_RESETS } from '../cache/master-history-marks.js';
 import type { ConfigStore } from '../config/interface.js';
 import { nodeDerivedCipher } from '../crypto/node-derived-cipher.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
@@ -23,6 +24,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { breakerNodeGuard } from '../routing/breaker-node-guard.js';
 import { SealedConsistencyTokens } from '../routing/consistency-token.js';
+import type { GtidPosition } from '../routing/gtid.js';
 import { ShardRouter } from '../routing/shard-router.js';
 import { registerDataMetrics } from './data-metrics.js';
 import { MysqlNodeSet } from './mysql-node-set.js';
@@ -55,6 +57,8 @@ export function createDataServices({
   metrics,
   instanceId,
   loopIdleMs,
+  onMasterHistoryReset,
+  onMasterPosition,
 }: {
   env: Env;
   /** this process's instance id: its row in each master's `breaker_probes` (at most 63 chars kept) */
@@ -67,6 +71,10 @@ export function createDataServices({
   metrics: Metrics;
   /** the event loop's idle time so far (ms), for the replica probes' round trip (ShardRouter) */
   loopIdleMs?: () => number;
+  /** a shard master's GTID history went back (ShardRouter `onHistoryReset`): the read cache forgets the shard */
+  onMasterHistoryReset?: (shardId: string) => void;
+  /** each position a shard master answered its probe with (ShardRouter `onMasterPosition`) */
+  onMasterPosition?: (shardId: string, position: GtidPosition) => void;
 }): DataServices {
   const secret = env.SHARDGATE_JWT_SECRET;
   if (!secret) throw new Error('SHARDGATE_JWT_SECRET is required');
@@ -78,7 +86,19 @@ export function createDataServices({
     logger,
   });
   const guard = breakerNodeGuard(breakers, { probeId: instanceId.slice(0, 63) });
-  const router = new ShardRouter({ config, nodes, logger, guard, loopIdleMs });
+  const historyResets = metrics.counter(MASTER_HISTORY_RESETS);
+  const router = new ShardRouter({
+    config,
+    nodes,
+    logger,
+    guard,
+    loopIdleMs,
+    onHistoryReset: (shardId) => {
+      historyResets.inc({ shard: shardId });
+      onMasterHistoryReset?.(shardId);
+    },
+    onMasterPosition,
+  });
   registerDataMetrics({ metrics, nodes, router });
   const refusedWork = metrics.counter({
     name: 'password_work_refused_total',

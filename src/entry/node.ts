@@ -12,6 +12,7 @@ import { LOGIN_THROTTLE_LABEL, RedisLoginThrottle } from '../auth/redis-login-th
 import type { EpochWrite } from '../cache/cache-epoch.js';
 import { CacheEpochRetirer } from '../cache/cache-epoch.js';
 import { etcdEpochWrite } from '../cache/etcd-cache-epoch.js';
+import { MASTER_HISTORY_RESETS, MasterHistoryMarks } from '../cache/master-history-marks.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { RedisCacheStore } from '../cache/redis.js';
 import { TenantEpochRetirers } from '../cache/tenant-epoch-retirers.js';
@@ -190,6 +191,17 @@ const cache = new ReadCache({
       ),
   ),
 });
+// a master's history that went back while no instance ran (all stopped for a restore) is found
+// at start by the mark the instances keep in Redis; running instances see it in their probes
+const historyResetsAtStart = metrics.counter(MASTER_HISTORY_RESETS);
+const historyMarks = new MasterHistoryMarks(cacheStore, (shardId, from, to) => {
+  logger.error(
+    { shard: shardId, from, to },
+    "the shard master's GTID position is behind the one instances last saw (RESET MASTER or a restore from a backup while no instance ran, or a new master without the last writes): writes answered before it may be gone; the shard's cache is cleared",
+  );
+  historyResetsAtStart.inc({ shard: shardId });
+  cache.forgetShard(shardId);
+});
 const dataServices = createDataServices({
   env,
   processEnv: process.env,
@@ -199,6 +211,8 @@ const dataServices = createDataServices({
   metrics,
   instanceId,
   loopIdleMs: () => performance.nodeTiming.idleTime,
+  onMasterHistoryReset: (shardId) => cache.forgetShard(shardId),
+  onMasterPosition: (shardId, position) => historyMarks.seen(shardId, position),
 });
 // its own connection to the cache's Redis, through the same `redis` breaker; fails open
 const loginThrottle = new RedisLoginThrottle({

@@ -188,3 +188,17 @@ export function gtidContains(a: GtidPosition, b: GtidPosition): boolean {
   }
   return false;
 }
+
+/** A position as the server writes it (MariaDB `domain-server-seq,…`; MySQL `uuid:1-5:7,…`), for logs. */
+export function gtidText(position: GtidPosition): string {
+  if (position.flavour === 'mariadb')
+    return [...position.domains]
+      .map(([domain, seq]) => `${domain}-${position.servers?.get(domain) ?? '?'}-${seq}`)
+      .join(',');
+  return [...position.sets]
+    .map(
+      ([uuid, intervals]) =>
+        `${uuid}:${intervals.map(([s, e]) => (s === e ? `${s}` : `${s}-${e}`)).join(':')}`,
+    )
+    .join(',');
+}

@@ -73,4 +73,31 @@ describe('lag from the master timeline', () => {
     expect(t.lag(p('0-1-1'), 20_000)).toEqual({ seconds: 18, atLeast: false });
     expect(t.lag(p('0-1-0'), 20_000)).toEqual({ seconds: 19, atLeast: true });
   });
+
+  it('restarts from a position that lacks the last one (the history went back) and says which it left', () => {
+    const t = new MasterTimeline();
+    expect(t.record(p('0-11-8314'), 1000)).toBeUndefined();
+    expect(t.record(p('0-11-8315'), 2000)).toBeUndefined();
+    // RESET MASTER: sequence numbers start again
+    expect(t.record(p('0-11-3'), 3000)).toEqual(p('0-11-8315'));
+    expect(t.size).toBe(1);
+    // a replica that follows the new history is not behind the old samples
+    expect(t.lag(p('0-11-3'), 60_000)).toEqual({ seconds: 0, atLeast: false });
+    expect(t.record(p('0-11-4'), 4000)).toBeUndefined();
+    expect(t.lag(p('0-11-3'), 5000).seconds).toBe(1);
+    // a domain gone is a history gone too; a new domain beside the others is not
+    expect(t.record(p('0-11-4,5-11-1'), 5000)).toBeUndefined();
+    expect(t.record(p('5-11-2'), 6000)).toEqual(p('0-11-4,5-11-1'));
+  });
+
+  it("compares a new master's first position with the previous master's last", () => {
+    const kept = new MasterTimeline(undefined, p('0-11-100'));
+    expect(kept.record(p('0-12-101'), 1000)).toBeUndefined();
+    expect(kept.record(p('0-12-102'), 2000)).toBeUndefined();
+    // promoted while 3 writes behind: those writes are not in its history
+    const behind = new MasterTimeline(undefined, p('0-11-100'));
+    expect(behind.record(p('0-12-97'), 1000)).toEqual(p('0-11-100'));
+    expect(behind.record(p('0-12-98'), 2000)).toBeUndefined();
+    expect(behind.last).toEqual(p('0-12-98'));
+  });
 });

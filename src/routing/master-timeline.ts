@@ -48,7 +48,14 @@ export class MasterTimeline {
   private samples: Sample[] = [];
   private readonly maxSamples: number;
 
-  constructor(maxSamples = 900) {
+  /**
+   * `before`: the last position of the shard's previous master (a master change), which the new
+   * master's first position is compared with as with a last sample
+   */
+  constructor(
+    maxSamples = 900,
+    private before?: GtidPosition,
+  ) {
     this.maxSamples = Math.max(2, maxSamples);
   }
 
@@ -56,14 +63,36 @@ export class MasterTimeline {
     return this.samples.length;
   }
 
-  record(position: GtidPosition, at: number): void {
+  /**
+   * Records the master's position seen at `at`. A master's positions only grow: one that does not
+   * contain the last sample (or, on an empty timeline, the `before` it was created with) means
+   * the master's history went back — `RESET MASTER`, a restore from a backup, a new master that
+   * lacks the last writes of the old one. The timeline then restarts from it (the older samples
+   * would show a replica that follows the new history as lagging, growing, until the sequence
+   * numbers passed the old ones: ~4 minutes excluded in an outside check) and the position it
+   * went back from is returned; otherwise undefined.
+   */
+  record(position: GtidPosition, at: number): GtidPosition | undefined {
     const last = this.samples[this.samples.length - 1];
-    if (last && gtidContains(last.position, position)) return;
+    const previous = last?.position ?? this.before;
+    if (previous && !gtidContains(position, previous)) {
+      this.samples = [{ at, position }];
+      this.before = undefined;
+      return previous;
+    }
+    this.before = undefined;
+    if (last && gtidContains(last.position, position)) return undefined;
     this.samples.push({ at, position });
     if (this.samples.length > this.maxSamples) {
       const [, older, newer] = this.samples as [Sample, Sample, Sample];
       this.samples.splice(1, 2, { at: older.at, position: newer.position });
     }
+    return undefined;
+  }
+
+  /** the newest position recorded, if any */
+  get last(): GtidPosition | undefined {
+    return this.samples[this.samples.length - 1]?.position;
   }
 
   lag(replica: GtidPosition, now: number): ReplicaLag {

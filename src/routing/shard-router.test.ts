@@ -5,6 +5,7 @@ import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { DependencyError } from '../resilience/errors.js';
+import { recordingLogger } from '../testing/recording-logger.js';
 import { breakerNodeGuard } from './breaker-node-guard.js';
 import { ShardRouter } from './shard-router.js';
 import {
@@ -149,8 +150,10 @@ function setup(
     initial = {},
     guardOf,
     logger = silentLogger,
+    onHistoryReset,
   }: {
     logger?: Logger;
+    onHistoryReset?: (shardId: string) => void;
     random?: () => number;
     /** more etcd keys */
     initial?: Record<string, string>;
@@ -175,6 +178,7 @@ function setup(
     now: () => now,
     random,
     guard: guardOf?.(config),
+    onHistoryReset,
   });
   const where = () => router.read('s1', {}, async (s) => s.server).then((r) => r.readFrom);
   return {
@@ -550,6 +554,38 @@ describe('shard router: a replica whose replication stopped on an error', () => 
     Object.defineProperty(master, 'stopped', { get: () => void asked++ });
     await tick();
     expect(asked).toBe(0);
+  });
+});
+
+describe('shard router: a master whose history went back (RESET MASTER, a restore)', () => {
+  it('tells it once, reads from the replica that follows the new history within the readmit probes, and measures its lag from then', async () => {
+    const resets: string[] = [];
+    const { logger, lines } = recordingLogger();
+    const { router, where, tick, master, replica } = setup([{ port: 1001 }], {
+      onHistoryReset: (id) => resets.push(id),
+      logger,
+    });
+    master.position = '0-1-8314';
+    replica.position = '0-1-8314';
+    await tick();
+    await tick();
+    expect(await where()).toBe('replica');
+    // RESET MASTER on both; the master numbers from 1 again, the replica follows
+    master.position = '0-1-3';
+    replica.position = '0-1-3';
+    await tick();
+    expect(resets).toEqual(['s1']);
+    const told = lines.filter((l) => l.level === 'error');
+    expect(told).toHaveLength(1);
+    expect(told[0]!.obj).toMatchObject({ shard: 's1', from: '0-1-8314', to: '0-1-3' });
+    for (let i = 4; i < 30; i++) {
+      master.position = `0-1-${i}`;
+      replica.position = `0-1-${i}`;
+      await tick();
+    }
+    expect(resets).toEqual(['s1']);
+    expect(await where()).toBe('replica');
+    expect(router.status()[0]!.replicas[0]).toMatchObject({ state: 'admitted', lagSeconds: 0 });
   });
 });
 

@@ -57,7 +57,14 @@ import { DependencyUnavailableError } from '../resilience/dependency-unavailable
 import { DependencyError } from '../resilience/errors.js';
 import { ownResourceShortage } from '../resilience/own-resources.js';
 import { stallAwareTimeout, stalledMs } from '../resilience/stall-watch.js';
-import { followsPosition, type GtidPosition, gtidContains, parseBinlogState, parseGtid } from './gtid.js';
+import {
+  followsPosition,
+  type GtidPosition,
+  gtidContains,
+  gtidText,
+  parseBinlogState,
+  parseGtid,
+} from './gtid.js';
 import { MasterTimeline } from './master-timeline.js';
 import { ReplicaHealth, type ReplicaState } from './replica-health.js';
 import {
@@ -96,6 +103,10 @@ export interface ShardRouterOptions<S extends NodeSession> {
    * probe's round trip counts only the time the loop waited idle for it (probeNode)
    */
   loopIdleMs?: () => number;
+  /** a shard's master history went back (`historyWentBack`): the read cache forgets the shard */
+  onHistoryReset?: (shardId: string) => void;
+  /** each position a shard's master answered its probe with (cache/master-history-marks.ts) */
+  onMasterPosition?: (shardId: string, position: GtidPosition) => void;
 }
 
 interface MasterEntry<S extends NodeSession> {
@@ -202,6 +213,8 @@ export class ShardRouter<S extends NodeSession> {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly loopIdleMs: (() => number) | undefined;
+  private readonly onHistoryReset: ((shardId: string) => void) | undefined;
+  private readonly onMasterPosition: ((shardId: string, position: GtidPosition) => void) | undefined;
   private readonly unsubscribe: () => void;
   private readonly timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
@@ -220,7 +233,11 @@ export class ShardRouter<S extends NodeSession> {
     random = Math.random,
     now = () => performance.now(),
     loopIdleMs,
+    onHistoryReset,
+    onMasterPosition,
   }: ShardRouterOptions<S>) {
+    this.onHistoryReset = onHistoryReset;
+    this.onMasterPosition = onMasterPosition;
     this.config = config;
     this.nodes = nodes;
     this.logger = logger.child({ component: 'shard-router' });
@@ -514,7 +531,9 @@ export class ShardRouter<S extends NodeSession> {
       .then((read) => {
         if (!read) return;
         masterRttMs = read.rttMs;
-        shard.timeline.record(read.position, this.now());
+        const wentBack = shard.timeline.record(read.position, this.now());
+        if (wentBack) this.historyWentBack(shard, wentBack, read.position);
+        this.onMasterPosition?.(shard.id, read.position);
         shard.lastMaster = { ...read, startedAt };
         // only a probe begun after the master was marked: one sent before may answer from a
         // master that hangs since
@@ -807,11 +826,27 @@ export class ShardRouter<S extends NodeSession> {
         probing: false,
       },
       replicas,
-      timeline: sameMaster ? old.timeline : new MasterTimeline(),
+      // a new master is compared with the old one's last position: one that lacks it went back
+      timeline: sameMaster ? old.timeline : new MasterTimeline(undefined, old?.timeline.last),
       lastMaster: sameMaster ? old.lastMaster : undefined,
       masterUnanswered: sameMaster ? old.masterUnanswered : undefined,
       masterUnansweredAt: sameMaster ? old.masterUnansweredAt : 0,
     };
+  }
+
+  /**
+   * The shard's master answered a position that does not contain the one seen before it (the
+   * last sample of its timeline, or of the previous master's on a master change): its history
+   * went back. The timeline restarted from it (master-timeline.ts); said at error level, as
+   * writes answered before may be gone, and told to `onHistoryReset` (the read cache forgets the
+   * shard: its version keys hold positions the new history numbers again).
+   */
+  private historyWentBack(shard: ShardEntry<S>, from: GtidPosition, to: GtidPosition): void {
+    this.logger.error(
+      { shard: shard.id, master: shard.master.name, from: gtidText(from), to: gtidText(to) || '(empty)' },
+      "the shard master's GTID position went back (RESET MASTER, a restore from a backup, or a new master without the last writes of the old one): writes answered before it may be gone; replica lag is measured from now, the shard's cache is cleared",
+    );
+    this.onHistoryReset?.(shard.id);
   }
 
   private teardown(shard: ShardEntry<S>): void {
