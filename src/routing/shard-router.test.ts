@@ -353,6 +353,34 @@ describe('shard router: replica selection', () => {
     expect(await where()).toBe('master');
   });
 
+  it('keeps reading from a replica that lacks only what a crashed master never sent; one that lagged before stays excluded', async () => {
+    const { router, nodes, where, tick, master, replica } = setup([
+      { port: 1001, weight: 1 },
+      { port: 1002, weight: 1 },
+    ]);
+    const stalled = nodes.server(1002);
+    master.position = '0-1-10';
+    replica.position = '0-1-10';
+    stalled.position = '0-1-2'; // its SQL thread stopped long ago
+    for (let i = 0; i < 7; i++) await tick();
+    const states = () => router.status()[0]!.replicas.map((r) => r.state);
+    expect(states()).toEqual(['admitted', 'excluded']);
+    // the master's last transaction is in its last sample, cut from its binlog by the crash: no
+    // replica will receive it
+    master.position = '0-1-11';
+    await tick();
+    master.down = true;
+    for (let i = 0; i < 10; i++) await tick();
+    expect(states()).toEqual(['admitted', 'excluded']);
+    expect(await where()).toBe('replica');
+    // back: lag is judged on the clock again, and the replica gets the write
+    master.down = false;
+    replica.position = '0-1-11';
+    await tick();
+    await tick();
+    expect(states()).toEqual(['admitted', 'excluded']);
+  });
+
   it('keeps a slow replica whose master answers as slowly (a busy instance, far nodes), and with max_latency_ms 0', async () => {
     const slowBoth = setup([{ port: 1001 }], { initial: { 'replication/max_latency_ms': '40' } });
     await slowBoth.tick();

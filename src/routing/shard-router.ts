@@ -148,6 +148,8 @@ interface ShardEntry<S extends NodeSession> {
   masterUnanswered: string | undefined;
   /** the probe clock when `masterUnanswered` was set: a probe begun before cannot clear it */
   masterUnansweredAt: number;
+  /** the router's clock (`now`) at the master's last answered probe; replica lag is judged at it while the master does not answer */
+  masterAnsweredAt?: number;
 }
 
 class ProbeTimeoutError extends Error {
@@ -293,7 +295,9 @@ export class ShardRouter<S extends NodeSession> {
    * at once. Before, each one waited out the breaker's call timeout (2 s) until enough of them had
    * failed to open it (an outside check: token reads of a tenant whose master was SIGSTOPped took
    * 2 s each). Revocation and login then rest on a replica's row, as while the master is down:
-   * while no master probe answers, the replica's lag is measured against the master's last sample.
+   * while no master probe answers, the replica's lag is judged at the master's last answer (its
+   * last sample): a replica that had applied what the master had then stays admitted, one that
+   * lagged by more than `max_lag_seconds` then stays excluded.
    */
   private async readMasterElseReplica<T>(
     shard: ShardEntry<S>,
@@ -531,6 +535,7 @@ export class ShardRouter<S extends NodeSession> {
       .then((read) => {
         if (!read) return;
         masterRttMs = read.rttMs;
+        shard.masterAnsweredAt = this.now();
         const wentBack = shard.timeline.record(read.position, this.now());
         if (wentBack) this.historyWentBack(shard, wentBack, read.position);
         this.onMasterPosition?.(shard.id, read.position);
@@ -609,7 +614,15 @@ export class ShardRouter<S extends NodeSession> {
         return;
       const before = replica.health.state;
       const { maxLagSeconds: max, maxLatencyMs } = this.config.current().replication;
-      const lag = shard.timeline.lag(pos, this.now());
+      // while the master does not answer, lag is judged at its last answer: the replica cannot
+      // receive what a dead master had not sent (a crash cut its binlog's last event: an outside
+      // check saw the replica excluded 5 s after the crash and every read of the shard 503 for a
+      // minute, while it held all the master had replicated), and nothing newer is reachable
+      const judgedAt =
+        shard.masterUnanswered !== undefined && shard.masterAnsweredAt !== undefined
+          ? shard.masterAnsweredAt
+          : this.now();
+      const lag = shard.timeline.lag(pos, judgedAt);
       const latency = slowProbe(rttMs, masterRttMs, maxLatencyMs);
       replica.health.observe(lag.seconds, max, {
         atLeast: lag.atLeast,
@@ -829,6 +842,7 @@ export class ShardRouter<S extends NodeSession> {
       // a new master is compared with the old one's last position: one that lacks it went back
       timeline: sameMaster ? old.timeline : new MasterTimeline(undefined, old?.timeline.last),
       lastMaster: sameMaster ? old.lastMaster : undefined,
+      masterAnsweredAt: sameMaster ? old.masterAnsweredAt : undefined,
       masterUnanswered: sameMaster ? old.masterUnanswered : undefined,
       masterUnansweredAt: sameMaster ? old.masterUnansweredAt : 0,
     };
