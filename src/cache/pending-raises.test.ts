@@ -35,6 +35,30 @@ describe('PendingRaises', () => {
     ]);
   });
 
+  it('sends no raise dropped during a pass (a shard forgotten after its history went back)', async () => {
+    const sent: string[] = [];
+    let release: () => void = () => {};
+    let first = true;
+    const fn: RaiseFn = async (key, _flavour, position) => {
+      if (first) {
+        first = false;
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      }
+      sent.push(`${key}=${position}`);
+    };
+    const pending = new PendingRaises(fn, fn);
+    pending.keep('sg:{a}:shard-2:v:book:1', pos('0-21-5'));
+    pending.keep('sg:{a}:shard-1:v:book:1', pos('0-11-8314'));
+    const retry = pending.retryNow();
+    pending.drop((key) => key.includes('}:shard-1:'));
+    release();
+    await retry;
+    expect(sent).toEqual(['sg:{a}:shard-2:v:book:1=0-21-5']);
+    expect(pending.size).toBe(0);
+  });
+
   it('does not drop a newer raise kept while an older one for the same key was in flight', async () => {
     const sent: string[] = [];
     let release: () => void = () => {};

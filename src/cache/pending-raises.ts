@@ -60,7 +60,11 @@ export class PendingRaises {
 
   /** one pass over what is kept, stopping at the first refusal; never throws */
   async retryNow(): Promise<void> {
-    for (const [key, { flavour, position }] of [...this.pending]) {
+    for (const key of [...this.pending.keys()]) {
+      // as kept now: dropped meanwhile (`drop`: its position no longer holds), it is not sent
+      const kept = this.pending.get(key);
+      if (!kept) continue;
+      const { flavour, position } = kept;
       try {
         await this.viaBreaker(key, flavour, position);
         this.dropIfSame(key, position);

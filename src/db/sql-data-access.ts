@@ -104,7 +104,8 @@ export class SqlDataAccess implements DataAccess {
     for (let attempt = 0; ; attempt++) {
       if (callerGone?.()) throw new CallerGoneError('before the write began');
       try {
-        return await this.router.master(tenant.shardId).run(async (session) => {
+        const master = this.router.master(tenant.shardId);
+        return await master.run(async (session) => {
           try {
             const { value, gtid } = await session.transaction(async (sql, tx) => {
               const result = await fn(drizzleTenantRepos(sql, tenant.id), tx);
@@ -115,6 +116,7 @@ export class SqlDataAccess implements DataAccess {
               }
               return result;
             }, beforeCommit);
+            if (gtid) this.router.noteCommitted(tenant.shardId, master, session.flavour, gtid);
             return { result: value, position: { shardId: tenant.shardId, flavour: session.flavour, gtid } };
           } catch (error) {
             if (!(error instanceof Rollback)) throw error;

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { followsPosition, gtidContains, parseBinlogState, parseGtid, writtenBy } from './gtid.js';
+import {
+  followsPosition,
+  gtidContains,
+  gtidText,
+  gtidUnion,
+  parseBinlogState,
+  parseGtid,
+  writtenBy,
+} from './gtid.js';
 
 const maria = (t: string) => parseGtid('mariadb', t)!;
 const mysql = (t: string) => parseGtid('mysql', t)!;
@@ -112,5 +120,21 @@ describe('MariaDB binlog state (writtenBy)', () => {
     expect(writtenBy(state, maria('0-21-300,1-21-1'))).toBe(false);
     // MySQL positions name their servers in the set: not judged here
     expect(writtenBy(state, mysql('3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5'))).toBe(true);
+  });
+});
+
+describe('gtidUnion', () => {
+  it('keeps the higher sequence per MariaDB domain, with its server id', () => {
+    const u = gtidUnion(parseGtid('mariadb', '0-11-100,1-5-7')!, parseGtid('mariadb', '0-12-101,2-3-1')!);
+    expect(gtidText(u)).toBe('0-12-101,1-5-7,2-3-1');
+    expect(gtidContains(u, parseGtid('mariadb', '0-11-100')!)).toBe(true);
+  });
+
+  it('merges MySQL intervals so that many single commits stay one interval', () => {
+    const uuid = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
+    let u = parseGtid('mysql', `${uuid}:1-5`)!;
+    for (let n = 6; n <= 50; n++) u = gtidUnion(u, parseGtid('mysql', `${uuid}:${n}`)!);
+    expect(gtidText(u)).toBe(`${uuid}:1-50`);
+    expect(gtidText(gtidUnion(u, parseGtid('mysql', `${uuid}:60-61`)!))).toBe(`${uuid}:1-50:60-61`);
   });
 });

@@ -202,3 +202,39 @@ export function gtidText(position: GtidPosition): string {
     )
     .join(',');
 }
+
+/**
+ * Everything of `a` and of `b`: per MariaDB domain the higher sequence number (and its server id),
+ * per MySQL source the union of the intervals (merged, so that a union of many single commits
+ * stays a few intervals). Positions of different flavours: `a`.
+ */
+export function gtidUnion(a: GtidPosition, b: GtidPosition): GtidPosition {
+  if (a.flavour === 'mariadb' && b.flavour === 'mariadb') {
+    const domains = new Map(a.domains);
+    const servers = new Map(a.servers ?? []);
+    for (const [domain, seq] of b.domains) {
+      const have = domains.get(domain);
+      if (have !== undefined && have >= seq) continue;
+      domains.set(domain, seq);
+      const server = b.servers?.get(domain);
+      if (server === undefined) servers.delete(domain);
+      else servers.set(domain, server);
+    }
+    return { flavour: 'mariadb', domains, servers };
+  }
+  if (a.flavour === 'mysql' && b.flavour === 'mysql') {
+    const sets = new Map<string, readonly (readonly [bigint, bigint])[]>(a.sets);
+    for (const [key, intervals] of b.sets) {
+      const all = [...(sets.get(key) ?? []), ...intervals].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+      const merged: [bigint, bigint][] = [];
+      for (const [s, e] of all) {
+        const last = merged[merged.length - 1];
+        if (last && s <= last[1] + 1n) last[1] = e > last[1] ? e : last[1];
+        else merged.push([s, e]);
+      }
+      sets.set(key, merged);
+    }
+    return { flavour: 'mysql', sets };
+  }
+  return a;
+}

@@ -62,8 +62,10 @@ import {
   type GtidPosition,
   gtidContains,
   gtidText,
+  gtidUnion,
   parseBinlogState,
   parseGtid,
+  type ServerFlavour,
 } from './gtid.js';
 import { MasterTimeline } from './master-timeline.js';
 import { ReplicaHealth, type ReplicaState } from './replica-health.js';
@@ -150,6 +152,15 @@ interface ShardEntry<S extends NodeSession> {
   masterUnansweredAt: number;
   /** the router's clock (`now`) at the master's last answered probe; replica lag is judged at it while the master does not answer */
   masterAnsweredAt?: number;
+  /** the positions of the writes this instance committed on this master (`noteCommitted`) */
+  committed?: GtidPosition;
+}
+
+/** what a shard's master is known to have had: its last probe sample and the writes committed on it */
+function lastKnown(shard: { timeline: MasterTimeline; committed?: GtidPosition } | undefined) {
+  const last = shard?.timeline.last;
+  const committed = shard?.committed;
+  return last && committed ? gtidUnion(last, committed) : (last ?? committed);
 }
 
 class ProbeTimeoutError extends Error {
@@ -258,6 +269,19 @@ export class ShardRouter<S extends NodeSession> {
       (this.timer as { unref?: () => void }).unref?.();
       void this.probeOnce();
     }
+  }
+
+  /**
+   * A write committed at `gtid` on `master` (the node `master(shardId)` gave): kept, so that a
+   * new master of the shard that lacks it is taken as a history gone back. A node no longer the
+   * shard's master is ignored.
+   */
+  noteCommitted(shardId: string, master: SqlNode<S>, flavour: ServerFlavour, gtid: string): void {
+    const shard = this.shards.get(shardId);
+    if (!shard || shard.master.node !== master) return;
+    const position = parseGtid(flavour, gtid);
+    if (!position) return;
+    shard.committed = shard.committed ? gtidUnion(shard.committed, position) : position;
   }
 
   /** The master of a shard: every write and transaction runs through it. */
@@ -534,6 +558,10 @@ export class ShardRouter<S extends NodeSession> {
     const master = this.probeNode(shard.master, 'master')
       .then((read) => {
         if (!read) return;
+        // an answer to a probe of an entry replaced since (a shard map change keeps the timeline
+        // of the same master) may be older than the new entry's first: recorded, it read as a
+        // history gone back (a review)
+        if (this.shards.get(shard.id) !== shard) return;
         masterRttMs = read.rttMs;
         shard.masterAnsweredAt = this.now();
         const wentBack = shard.timeline.record(read.position, this.now());
@@ -839,8 +867,11 @@ export class ShardRouter<S extends NodeSession> {
         probing: false,
       },
       replicas,
-      // a new master is compared with the old one's last position: one that lacks it went back
-      timeline: sameMaster ? old.timeline : new MasterTimeline(undefined, old?.timeline.last),
+      // a new master is compared with the old one's last position and the writes this instance
+      // committed there: one that lacks them went back (a failover's lost writes are newer than
+      // the last probe sample)
+      timeline: sameMaster ? old.timeline : new MasterTimeline(undefined, lastKnown(old)),
+      committed: sameMaster ? old.committed : undefined,
       lastMaster: sameMaster ? old.lastMaster : undefined,
       masterAnsweredAt: sameMaster ? old.masterAnsweredAt : undefined,
       masterUnanswered: sameMaster ? old.masterUnanswered : undefined,
