@@ -460,7 +460,11 @@ export class RedisLoginThrottle implements LoginThrottle {
   // slow answers count as failures, as the read cache's on the same breaker; an error Redis
   // answered (ReplyError: a script's or a key type's) does not: Redis is up
   private readonly trials = {
-    trial: () => this.redis.ping(),
+    // a PING refused for want of a descriptor to reconnect is no more Redis's failure than a command
+    trial: () =>
+      this.redis.ping().catch((error: unknown) => {
+        throw this.withConnectShortage(error);
+      }),
     slowFails: true,
     isFailure: (error: unknown) => !(error instanceof ReplyError),
   };

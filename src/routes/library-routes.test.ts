@@ -1004,18 +1004,22 @@ describe('library routes (memory adapters)', () => {
       409,
       '1 copy is on loan; copies cannot go below that',
     ]);
-    const notJwt = await call('GET', '/v1/members/me', { headers: { Authorization: 'Bearer abc' } });
-    expect([notJwt.status, notJwt.json.detail]).toEqual([
-      401,
-      'header.Authorization: the token after "Bearer " is not a member token (a JWT: three dot-separated parts)',
-    ]);
+    for (const credential of ['abc', 'abc def', 'a.b.c extra']) {
+      const notJwt = await call('GET', '/v1/members/me', {
+        headers: { Authorization: `Bearer ${credential}` },
+      });
+      expect([notJwt.status, notJwt.json.detail]).toEqual([
+        401,
+        'header.Authorization: the token after "Bearer " is not a member token (a JWT: three dot-separated parts)',
+      ]);
+    }
     const basic = await call('GET', '/v1/members/me', { headers: { Authorization: 'Basic YTpi' } });
     expect(basic.json.detail).toBe(
       'header.Authorization: must be "Bearer " followed by the member token from /v1/auth/login',
     );
     // the token of the wrong shape is counted with the other refused tokens; the other scheme is not a token
     const { body } = await metrics.render();
-    expect(/auth_token_refusals_total\{reason="malformed"\} (\d+)/.exec(body)?.[1]).toBe('1');
+    expect(/auth_token_refusals_total\{reason="malformed"\} (\d+)/.exec(body)?.[1]).toBe('3');
   });
 
   it('documents the library API in /openapi.json', async () => {

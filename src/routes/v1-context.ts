@@ -127,7 +127,7 @@ export const requireWritable: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /** the scheme name is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` work too */
-const BEARER = /^Bearer +(\S+)$/i;
+const BEARER = /^Bearer +(\S.*)$/i;
 /** a member token's shape: three dot-separated base64url parts (a JWS in compact form) */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
