@@ -10,7 +10,9 @@ import {
   isSchemaMissing,
   isStatementTimeout,
   isTransactionConflict,
+  serverShortageOf,
   toSchemaMissing,
+  toServerShortage,
   toStatementTimeout,
   toUnavailable,
 } from './mysql-errors.js';
@@ -171,5 +173,113 @@ describe('mysql error classification', () => {
       driverError({ code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 }),
     ])
       expect(isConnectionLimit(e), e.message).toBe(false);
+  });
+
+  describe('a server out of disk space or memory', () => {
+    /** as mysql2 rejects with an error the server answered: its message is the server's */
+    const serverError = (errno: number, code: string, sqlMessage: string, sqlState = 'HY000') =>
+      Object.assign(new Error(sqlMessage), { errno, code, sqlState, sqlMessage });
+    // what an outside check got from a MariaDB 10.11 master whose tmpfs was full
+    const binlogFull = serverError(
+      3,
+      'EE_WRITE',
+      'Error writing file \'/tmp/m/mysql-bin.000003\' (Errcode: 28 "No space left on device")',
+    );
+    const binlogOnWrite = serverError(
+      1026,
+      'ER_ERROR_ON_WRITE',
+      'Error writing file \'/tmp/m/mysql-bin\' (errno: 28 "No space left on device")',
+    );
+    const tableFull = serverError(1114, 'ER_RECORD_FILE_FULL', "The table 'members' is full");
+    const diskFull = serverError(
+      1021,
+      'ER_DISK_FULL',
+      'Disk full (./shardgate/loans.ibd); waiting for someone to free some space... (errno: 28 "No space left on device")',
+    );
+
+    it('is told by the server error code, through drizzle’s wrapper too', () => {
+      for (const e of [binlogFull, binlogOnWrite, tableFull, diskFull])
+        for (const wrapped of [e, new Error('Failed query: insert into …', { cause: e })])
+          expect(serverShortageOf(wrapped), e.message).toBe('disk_space');
+      // a file the server could not write for another reason than space: its disk still
+      expect(
+        serverShortageOf(
+          serverError(1026, 'ER_ERROR_ON_WRITE', 'Error writing file \'./mysql-bin\' (errno: 5 "I/O error")'),
+        ),
+      ).toBe('disk_write');
+      expect(serverShortageOf(serverError(3, 'EE_WRITE', "Error writing file 'x' (Errcode: 30)"))).toBe(
+        'disk_write',
+      );
+      for (const e of [
+        serverError(5, 'EE_OUTOFMEMORY', 'Out of memory (Needed 65536 bytes)'),
+        serverError(
+          1037,
+          'ER_OUTOFMEMORY',
+          'Out of memory; restart server and try again (needed 1024 bytes)',
+          'HY001',
+        ),
+        serverError(
+          1041,
+          'ER_OUT_OF_RESOURCES',
+          'Out of memory; check if mysqld or some other process uses all available memory',
+        ),
+      ])
+        expect(serverShortageOf(e), e.message).toBe('memory');
+    });
+
+    it('is not a bug of the statement nor anything else: no other error, and no text, makes one', () => {
+      for (const e of [
+        serverError(
+          1062,
+          'ER_DUP_ENTRY',
+          "Duplicate entry 'No space left on device' for key 'members_email'",
+        ),
+        // a session's sort buffer too small for one query: not the server's shortage
+        serverError(
+          1038,
+          'ER_OUT_OF_SORTMEMORY',
+          'Out of sort memory, consider increasing server sort buffer size',
+          'HY001',
+        ),
+        serverError(
+          1030,
+          'ER_GET_ERRNO',
+          'Got error 28 "No space left on device" from storage engine InnoDB',
+        ),
+        // a socket's errno is no server error code, even one of the same number
+        Object.assign(new Error('write EIO'), { errno: 5, code: 'EIO', syscall: 'write' }),
+        driverError({ code: 'ECONNREFUSED' }),
+        new Error('The table is full'),
+      ])
+        expect(serverShortageOf(e), e.message).toBeUndefined();
+      for (const e of [binlogFull, tableFull]) expect(isConnectionError(e)).toBe(false);
+    });
+
+    it('a statement that failed so: counted against the node on writes (as a read-only one), not applied', () => {
+      for (const e of [binlogFull, binlogOnWrite, tableFull, diskFull]) {
+        const unavailable = toServerShortage('mysql-master:shard-1', e);
+        expect(unavailable, e.message).toMatchObject({
+          serverShortage: 'disk_space',
+          writesOnly: true,
+          outcomeUnknown: false,
+          answered: false,
+          retryable: true,
+        });
+        // the log line (never a client's answer) names the cause and the server's words
+        expect(unavailable.message).toContain('mysql-master:shard-1: the server is out of disk space: ');
+        expect(unavailable.message).toContain(e.message);
+      }
+      // memory fails reads too: an ordinary failure of the node
+      const memory = toServerShortage('m', serverError(1041, 'ER_OUT_OF_RESOURCES', 'Out of memory'));
+      expect(memory).toMatchObject({ serverShortage: 'memory', writesOnly: false, outcomeUnknown: false });
+    });
+
+    it('at the COMMIT: may have applied (MariaDB reports a failed binlog rotation to a committed write), except a row the engine refused', () => {
+      for (const e of [binlogFull, binlogOnWrite, diskFull])
+        expect(toServerShortage('m', e, { commitSent: true }).outcomeUnknown, e.message).toBe(true);
+      // "The table is full" is a statement's error: in the COMMIT's round trip it stopped the
+      // batch before the COMMIT
+      expect(toServerShortage('m', tableFull, { commitSent: true }).outcomeUnknown).toBe(false);
+    });
   });
 });

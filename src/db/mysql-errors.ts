@@ -9,15 +9,20 @@
  * - a table this build's statements name that the server lacks (a shard never migrated) → `DependencyUnavailableError` naming the fix, 503 upstream,
  *   `answered`: a breaker counts it as the SQL outcome it is, not against the node;
  * - a statement the server ended at its own time limit (`max_statement_time`) → `DependencyUnavailableError`, not applied;
+ * - a server out of disk space or memory (a full disk: binlog, tablespace, temporary files) →
+ *   `DependencyUnavailableError` with `serverShortage`, counted against the node (503 upstream);
  * - everything else is a bug and passes through (500, logged).
  */
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import type { ServerShortage } from '../resilience/errors.js';
 
 interface DriverError {
   code?: string;
   errno?: number;
   fatal?: boolean;
   message?: string;
+  /** set on an error the server answered (mysql2), never on a socket's or the pool's */
+  sqlState?: string;
 }
 
 const CONNECTION_CODES = new Set([
@@ -224,6 +229,86 @@ export function isLostConnection(error: unknown): boolean {
   if (!e) return false;
   if (e.errno === CONNECTION_KILLED_ERRNO || (e.code && LOST_CODES.has(e.code))) return true;
   return typeof e.message === 'string' && e.message.includes('connection is in closed state');
+}
+
+/**
+ * The server is out of a resource of its own, server-wide (not a bug of the statement, and not
+ * this process's: resilience/own-resources.ts), by the server's error code:
+ * - its storage (`disk_space`, `disk_write`): ER_RECORD_FILE_FULL 1114 (InnoDB could not grow a
+ *   tablespace: "The table 'members' is full"), ER_DISK_FULL 1021 (an engine's write failed with
+ *   ENOSPC: MariaDB's handler::print_error), mysys EE_DISK_FULL 20, and the file-write errors
+ *   EE_WRITE 3 and ER_ERROR_ON_WRITE 1026 (a binlog, temporary or data file it could not write;
+ *   on a full disk `(Errcode: 28 "No space left on device")`). These two carry the OS error
+ *   only in their text: read there (28 ENOSPC, 122 EDQUOT) to tell `disk_space` from another
+ *   write failure (EIO, EROFS), never to decide whether it is one;
+ * - its memory (`memory`): mysys EE_OUTOFMEMORY 5, ER_OUTOFMEMORY 1037, ER_OUT_OF_RESOURCES
+ *   1041. Not ER_OUT_OF_SORTMEMORY 1038: a session's `sort_buffer_size` too small for one query,
+ *   which would open the node's breaker for every tenant for one statement's sake.
+ * An outside check filled a master's disk (MariaDB 10.11 on a small tmpfs): EE_WRITE and
+ * ER_ERROR_ON_WRITE on the binlog, ER_RECORD_FILE_FULL on `members` and `idempotency_keys`,
+ * each answered 500 and counted as the node's success, its breaker closed while the disk
+ * stayed full. The mysys codes (under 1000) count only in the server's answer (`sqlState`): a
+ * socket's errno is another number space.
+ */
+const RECORD_FILE_FULL_ERRNO = 1114;
+const SHORTAGE_ERRNOS: ReadonlyMap<number, ServerShortage | 'file_write'> = new Map<
+  number,
+  ServerShortage | 'file_write'
+>([
+  [RECORD_FILE_FULL_ERRNO, 'disk_space'],
+  [1021, 'disk_space'],
+  [20, 'disk_space'],
+  [3, 'file_write'],
+  [1026, 'file_write'],
+  [5, 'memory'],
+  [1037, 'memory'],
+  [1041, 'memory'],
+]);
+/** ENOSPC, EDQUOT (Linux), as MariaDB prints them: `(Errcode: 28 "…")`, `(errno: 28 "…")` */
+const NO_SPACE_OS_ERRNOS = new Set([28, 122]);
+const OS_ERRNO_IN_TEXT = /\((?:Errcode|errno): (\d+)\b/;
+
+/** what the server is out of, by its error code (see above); undefined for any other error */
+export function serverShortageOf(error: unknown): ServerShortage | undefined {
+  const e = asDriverError(driverCause(error));
+  if (e?.errno === undefined || (e.errno < 1000 && typeof e.sqlState !== 'string')) return undefined;
+  const kind = SHORTAGE_ERRNOS.get(e.errno);
+  if (kind !== 'file_write') return kind;
+  const os = OS_ERRNO_IN_TEXT.exec(e.message ?? '');
+  return os && NO_SPACE_OS_ERRNOS.has(Number(os[1])) ? 'disk_space' : 'disk_write';
+}
+
+const SHORTAGE_REASONS: Readonly<Record<ServerShortage, string>> = {
+  disk_space: 'the server is out of disk space',
+  disk_write: 'the server could not write its files',
+  memory: 'the server is out of memory',
+};
+
+/**
+ * `error` (serverShortageOf) as the node's unavailability, counted against it: its disk's with
+ * the read-only server's refusals (`writesOnly`: its reads still answer, so only a write that
+ * commits closes its breaker), its memory's as any failure. Not applied, as the transaction
+ * around the statement is rolled back, except when it came after the write's COMMIT was sent
+ * (`commitSent`): MariaDB reports a binlog write error at COMMIT also for a transaction it has
+ * committed (a binlog rotation that fails after the group commit gives the leader
+ * ER_ERROR_ON_WRITE, its `delayed_error`, sql/log.cc), so the outcome is unknown there, as for a
+ * connection lost then. ER_RECORD_FILE_FULL is the engine refusing a row, a statement's error
+ * that a COMMIT does not raise; in a COMMIT's round trip (commitWith) it stopped the batch before
+ * the COMMIT (statement-batcher.ts): not applied either way.
+ */
+export function toServerShortage(
+  node: string,
+  error: unknown,
+  { commitSent = false }: { commitSent?: boolean } = {},
+): DependencyUnavailableError {
+  const e = asDriverError(driverCause(error));
+  const shortage = serverShortageOf(error) ?? 'disk_write';
+  const mayHaveApplied = commitSent && e?.errno !== RECORD_FILE_FULL_ERRNO;
+  return new DependencyUnavailableError(
+    node,
+    `${SHORTAGE_REASONS[shortage]}: ${e?.code ?? 'error'} (${e?.errno}): ${e?.message ?? String(error)}${mayHaveApplied ? ' (after the COMMIT was sent: it may have applied)' : ''}`,
+    { serverShortage: shortage, writesOnly: shortage !== 'memory', outcomeUnknown: mayHaveApplied },
+  );
 }
 
 /**

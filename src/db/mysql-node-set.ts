@@ -44,7 +44,9 @@ import {
   isLostConnection,
   isSchemaMissing,
   isStatementTimeout,
+  serverShortageOf,
   toSchemaMissing,
+  toServerShortage,
   toStatementTimeout,
   toUnavailable,
 } from './mysql-errors.js';
@@ -321,6 +323,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
       }
       if (isSchemaMissing(error)) throw toSchemaMissing(this.key, error);
       if (isStatementTimeout(error)) throw toStatementTimeout(this.key, error);
+      if (serverShortageOf(error))
+        throw toServerShortage(this.key, error, { commitSent: session?.commitSent });
       if (isDriverError(error) && !(error instanceof DatabaseError)) throw new DatabaseError(this.key, error);
       throw error;
     } finally {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
+import { toServerShortage } from '../db/mysql-errors.js';
 import type { DataAccess } from '../domain/data-access.js';
 import { CallTimeoutError, DependencyError } from '../resilience/errors.js';
 import { callApp } from '../testing/call-app.js';
@@ -55,6 +56,19 @@ describe('dependencyProblem', () => {
           }),
         }),
         'instance_out_of_resources',
+      ],
+      [
+        new DependencyError(MASTER, 'EE_WRITE', { serverShortage: 'disk_space', writesOnly: true }),
+        'dependency_out_of_resources',
+      ],
+      [
+        new DependencyError(MASTER, 'ER_OUT_OF_RESOURCES', { serverShortage: 'memory' }),
+        'dependency_out_of_resources',
+      ],
+      // failed at its COMMIT: the existing rule for an uncertain COMMIT
+      [
+        new DependencyError(MASTER, 'EE_WRITE', { serverShortage: 'disk_space', outcomeUnknown: true }),
+        'write_outcome_unknown',
       ],
     ];
     expect(cases.map(([error]) => dependencyProblem(error).code)).toEqual(cases.map(([, code]) => code));
@@ -105,5 +119,55 @@ describe('dependencyProblem', () => {
       tenant: 'acme',
       requestId: res.json.requestId,
     });
+  });
+
+  it('names a master out of disk space, says nothing was written, and logs it at warn, never as an unhandled error', async () => {
+    const { logger, lines } = recordingLogger();
+    const config = new MemoryConfigStore({
+      initial: {
+        'shards/shard-1': JSON.stringify({ master: { host: '127.0.0.1', port: 3316 }, replicas: [] }),
+        'tenants/acme': '{"shard":"shard-1","status":"active"}',
+      },
+    });
+    const memory = new MemoryDataAccess();
+    // what the master's node set throws for the binlog write an outside check saw fail
+    const full = toServerShortage(
+      MASTER,
+      Object.assign(
+        new Error('Error writing file \'/tmp/m/mysql-bin.000003\' (Errcode: 28 "No space left on device")'),
+        {
+          errno: 3,
+          code: 'EE_WRITE',
+          sqlState: 'HY000',
+        },
+      ),
+    );
+    const data: DataAccess = {
+      read: (tenant, options, fn) => memory.read(tenant, options, fn),
+      admitWrite: (tenant) => memory.admitWrite(tenant),
+      write: async () => {
+        throw full;
+      },
+    };
+    const app = createApp(createMemoryServices({ config, data, logger }));
+    const res = await callApp(app, 'POST', '/v1/members', {
+      body: { email: 'a@example.com', name: 'A', password: 'correct horse' },
+    });
+    expect([res.status, res.json.code, res.res.headers.get('Retry-After')]).toEqual([
+      503,
+      'dependency_out_of_resources',
+      '1',
+    ]);
+    expect(res.res.headers.get('Content-Type')).toContain('application/problem+json');
+    expect(res.json.detail).toBe(
+      `${MASTER} is out of disk space: the request failed there and nothing was written. Retry in 1 s`,
+    );
+    // the server's text (its file names) stays in the log
+    expect(JSON.stringify(res.json)).not.toContain('mysql-bin');
+    expect(lines.some((l) => l.msg === 'unhandled error')).toBe(false);
+    const line = lines.find((l) => (l.obj as { dependency?: string }).dependency === MASTER);
+    expect(line?.level).toBe('warn');
+    expect(line?.obj).toMatchObject({ code: 'dependency_out_of_resources', tenant: 'acme' });
+    expect((line?.obj as { err: string }).err).toContain('Errcode: 28');
   });
 });

@@ -2,10 +2,11 @@
  * The 503 a DependencyError answers (app.ts's error handler), by what is known of the call: a
  * write that may have applied, one never sent (the pool full, or this process out of file
  * descriptors: `instance_out_of_resources`), one that waited on its tenant's
- * own row lock, or the dependency unavailable; and the line the instance logs for each, so an
- * operator tells contention and "may have applied" from an outage.
+ * own row lock, a dependency whose server is out of disk space or memory
+ * (`dependency_out_of_resources`), or the dependency unavailable; and the line the instance logs
+ * for each, so an operator tells contention and "may have applied" from an outage.
  */
-import { CallTimeoutError, type DependencyError } from '../resilience/errors.js';
+import { CallTimeoutError, type DependencyError, type ServerShortage } from '../resilience/errors.js';
 import { ownResourceShortage } from '../resilience/own-resources.js';
 import type { ProblemInit } from './problem.js';
 
@@ -17,6 +18,15 @@ export const DEPENDENCY_LOG_LINE: Readonly<Record<string, string>> = {
   write_contended: "write contended: it waited on its tenant's own row locks, not applied",
   instance_out_of_resources:
     'instance out of resources: this process could not open a connection (EMFILE/ENFILE), the request was not sent',
+  dependency_out_of_resources:
+    "dependency out of resources: the database server is out of disk space or memory (the log line's err says which), not applied",
+};
+
+/** what a client is told the dependency's server ran out of */
+const SHORTAGE_TEXT: Readonly<Record<ServerShortage, string>> = {
+  disk_space: 'is out of disk space',
+  disk_write: 'cannot write to its disk',
+  memory: 'is out of memory',
 };
 
 /** the 503 a DependencyError answers, by what is known of the call */
@@ -45,7 +55,9 @@ export function dependencyProblem(error: DependencyError): ProblemInit {
       status: 503,
       code: 'write_outcome_unknown',
       title: 'Write outcome unknown',
-      detail: `the connection to ${error.dependency} was lost after the write's COMMIT was sent: it may have been applied. Retry it with the same Idempotency-Key, or read before retrying`,
+      detail: error.serverShortage
+        ? `${error.dependency} ${SHORTAGE_TEXT[error.serverShortage]} and failed the write's COMMIT: a server may report that also for a write it committed, so it may have been applied. Retry it with the same Idempotency-Key in ${error.retryAfterSeconds} s, or read before retrying`
+        : `the connection to ${error.dependency} was lost after the write's COMMIT was sent: it may have been applied. Retry it with the same Idempotency-Key, or read before retrying`,
       headers,
     };
   if ((error instanceof CallTimeoutError && error.ownWait === 'connection') || error.busy)
@@ -62,6 +74,15 @@ export function dependencyProblem(error: DependencyError): ProblemInit {
       code: 'write_contended',
       title: 'Write contended',
       detail: `the write waited over ${error.timeoutMs} ms for rows another request of this tenant holds (the same book or member, or a long transaction) and was stopped: it was not applied; retry in ${error.retryAfterSeconds} s`,
+      headers,
+    };
+  if (error.serverShortage)
+    return {
+      status: 503,
+      code: 'dependency_out_of_resources',
+      title: 'Dependency out of resources',
+      // the dependency's name only, as below: the server's text names its files
+      detail: `${error.dependency} ${SHORTAGE_TEXT[error.serverShortage]}: the request failed there and nothing was written. Retry in ${error.retryAfterSeconds} s`,
       headers,
     };
   return {

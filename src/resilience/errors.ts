@@ -2,6 +2,13 @@
  * Typed errors of dependency calls. Adapters turn library errors into these in one place each;
  * the app's error handler answers `DependencyError`s with 503 + Retry-After.
  */
+
+/**
+ * What the dependency's server itself ran out of (not this process: resilience/own-resources.ts):
+ * `disk_space` (a full disk or tablespace), `disk_write` (it could not write its files for another
+ * reason the OS gave: an I/O error, a read-only file system), `memory`.
+ */
+export type ServerShortage = 'disk_space' | 'disk_write' | 'memory';
 export class DependencyError extends Error {
   readonly retryable = true;
   /** seconds a client should wait before retrying (Retry-After) */
@@ -15,8 +22,9 @@ export class DependencyError extends Error {
   readonly busy: boolean;
   /**
    * The node refused the call as a write (a read-only server: a master demoted, or set
-   * `read_only` by hand) while it may still answer reads: a breaker counts it with timed-out
-   * writes, so its half-open trials are writes, not reads that would close it at once.
+   * `read_only` by hand; a server out of disk space) while it may still answer reads: a breaker
+   * counts it with timed-out writes, so its half-open trials are writes, not reads that would
+   * close it at once.
    */
   readonly writesOnly: boolean;
   /**
@@ -36,6 +44,12 @@ export class DependencyError extends Error {
    * a replica that ends a read so is not excluded for every read (shard-router.ts).
    */
   readonly endedAtTimeLimit: boolean;
+  /**
+   * The node's server is out of a resource of its own, server-wide (its disk, its memory): 503
+   * `dependency_out_of_resources` naming it (http/dependency-problem.ts), counted against the
+   * node as any failure (with `writesOnly` for its disk).
+   */
+  readonly serverShortage: ServerShortage | undefined;
   constructor(
     readonly dependency: string,
     message: string,
@@ -47,6 +61,7 @@ export class DependencyError extends Error {
       outcomeUnknown = false,
       answered = false,
       endedAtTimeLimit = false,
+      serverShortage,
     }: DependencyErrorOptions = {},
   ) {
     super(message, { cause });
@@ -57,6 +72,7 @@ export class DependencyError extends Error {
     this.outcomeUnknown = outcomeUnknown;
     this.answered = answered;
     this.endedAtTimeLimit = endedAtTimeLimit;
+    this.serverShortage = serverShortage;
   }
 }
 
@@ -68,6 +84,7 @@ export interface DependencyErrorOptions {
   outcomeUnknown?: boolean;
   answered?: boolean;
   endedAtTimeLimit?: boolean;
+  serverShortage?: ServerShortage;
 }
 
 /** The breaker of `dependency` is open (or half-open with all probe slots taken): the call was not made. */

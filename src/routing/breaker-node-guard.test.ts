@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { toServerShortage } from '../db/mysql-errors.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
@@ -133,5 +134,48 @@ describe('breaker node guard, half-open', () => {
     expect(trials.length).toBeGreaterThan(0);
     expect(new Set(trials)).toEqual(new Set(['master']));
     expect(await node.run(async () => 'after')).toBe('after');
+  });
+
+  it('opens on the writes a master out of disk space fails, its reads answering between them, and keeps the cause', async () => {
+    const config = new MemoryConfigStore({
+      initial: {
+        'breakers/mysql-master/failure_threshold': '3',
+        'breakers/mysql-master/reset_timeout_ms': '60000',
+      },
+    });
+    const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
+    // as the node set classifies what MariaDB answered an INSERT on a full tablespace
+    const full = toServerShortage(
+      '10.0.0.5:3306/shardgate',
+      Object.assign(new Error("The table 'members' is full"), {
+        errno: 1114,
+        code: 'ER_RECORD_FILE_FULL',
+        sqlState: 'HY000',
+      }),
+    );
+    const node = breakerNodeGuard(breakers, PROBE).wrap(
+      {
+        key: '10.0.0.5:3306/shardgate',
+        run: async <T>(fn: (s: NodeSession) => Promise<T>, options?: RunOptions): Promise<T> => {
+          if (options?.cancellable) throw full;
+          return fn({} as NodeSession);
+        },
+      },
+      identity,
+    );
+    const breaker = breakers.get(identity.name, identity.kind);
+    for (let i = 0; i < 3; i++) {
+      expect(breaker.state).toBe('closed');
+      expect(await node.run(async () => 'read')).toBe('read');
+      const error = await node.run(async () => 'write', { cancellable: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DependencyUnavailableError);
+      expect(error).toMatchObject({
+        dependency: 'mysql-master:shard-1',
+        serverShortage: 'disk_space',
+        writesOnly: true,
+        outcomeUnknown: false,
+      });
+    }
+    expect(breaker.state).toBe('open');
   });
 });

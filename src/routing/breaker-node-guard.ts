@@ -96,6 +96,7 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
                       outcomeUnknown: error.outcomeUnknown,
                       answered: error.answered,
                       endedAtTimeLimit: error.endedAtTimeLimit,
+                      serverShortage: error.serverShortage,
                     })
                   : error;
               });
