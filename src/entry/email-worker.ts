@@ -22,6 +22,7 @@ import { OutboxStore } from '../mail/outbox-store.js';
 import { registerPublishingBlockedGauge } from '../mail/publishing-blocked-gauge.js';
 import { registerQueueGauges } from '../mail/queue-gauges.js';
 import { SmtpSender } from '../mail/smtp-sender.js';
+import { LogDestination } from '../observability/log-destination.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
@@ -43,7 +44,10 @@ function loadEnv() {
 
 const env = loadEnv();
 const id = `${env.SHARDGATE_INSTANCE_ID ?? hostname()}-worker`;
-const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id } });
+// a log destination that refuses lines (a full disk) drops and counts them: it never stops the
+// process (log-destination.ts)
+const logDestination = new LogDestination();
+const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: id }, destination: logDestination });
 routeGrpcLog(logger);
 warnIfFewOpenFiles(logger, 'email worker');
 const etcd = createEtcdClient({ endpoints: env.SHARDGATE_ETCD_ENDPOINTS, auth: etcdCredentials(env) });
@@ -54,6 +58,7 @@ const config = new EtcdConfigStore({
   dbHosts: env.SHARDGATE_DB_HOSTS,
 });
 const metrics = createPromMetrics({ defaultLabels: { instance: id }, softOpenFiles });
+logDestination.countDropsIn(metrics);
 registerBuildInfo(metrics, readBuildInfo());
 const breakers = new BreakerRegistry({ config, logger, metrics, softFileLimit: softOpenFiles });
 const store = new OutboxStore({

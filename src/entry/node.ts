@@ -26,6 +26,7 @@ import { INSTANCE_ID_PATTERN, tenantCacheEpochKey } from '../config/schema.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
 import { EnvError, etcdCredentials, parseEnv, reachableHost } from '../env.js';
+import { LogDestination } from '../observability/log-destination.js';
 import { createLogger } from '../observability/logger.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
@@ -67,7 +68,14 @@ if (!INSTANCE_ID_PATTERN.test(instanceId)) {
 }
 // this process, apart from an earlier or later one of the same id (registration, idempotency claims)
 const startedAt = new Date().toISOString();
-const logger = createLogger({ level: env.LOG_LEVEL, base: { instance: instanceId } });
+// a log destination that refuses lines (a full disk) drops and counts them: it never stops the
+// process (log-destination.ts)
+const logDestination = new LogDestination();
+const logger = createLogger({
+  level: env.LOG_LEVEL,
+  base: { instance: instanceId },
+  destination: logDestination,
+});
 routeGrpcLog(logger);
 // below the documented minimum the instance may fail to start with misleading errors (EMFILE
 // reported as `Cannot find package`) or run short of descriptors under load (file-limit.ts)
@@ -112,6 +120,7 @@ reportAfterWrites(
 );
 
 const metrics = createPromMetrics({ defaultLabels: { instance: instanceId }, softOpenFiles });
+logDestination.countDropsIn(metrics);
 registerConfigMetrics(metrics, config);
 registerBuildInfo(metrics, build);
 // a cache call's slowness is the time the event loop waited idle for it, not the time it was
