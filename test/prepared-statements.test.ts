@@ -324,7 +324,10 @@ describe('a borrow and a return through the domain', () => {
     const { connection, session, sent } = await countedSession();
     // the domain over this one counted session (the router's part is not under test here)
     const data = new SqlDataAccess({
-      router: { master: () => ({ run: (f: never) => (f as (s: unknown) => unknown)(session) }) } as never,
+      router: {
+        master: () => ({ run: (f: never) => (f as (s: unknown) => unknown)(session) }),
+        noteCommitted: () => {},
+      } as never,
     });
     const ref = { id: tenant, shardId: topology.shards[0]!.id };
     const principal = { tenantId: tenant, memberId, passwordVersion: 1 };
