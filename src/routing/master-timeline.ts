@@ -95,12 +95,22 @@ export class MasterTimeline {
     return this.samples[this.samples.length - 1]?.position;
   }
 
-  lag(replica: GtidPosition, now: number): ReplicaLag {
+  /**
+   * `forgiveLast`: the newest sample is not required (while the master does not answer: a crash
+   * may have cut its last transactions from its binlog, so no replica will ever receive them);
+   * a replica lacking an earlier one still shows the lag from it, on the clock.
+   */
+  lag(
+    replica: GtidPosition,
+    now: number,
+    { forgiveLast = false }: { forgiveLast?: boolean } = {},
+  ): ReplicaLag {
     const age = (sample: Sample) => Math.max(0, (now - sample.at) / 1000);
     const [first, ...rest] = this.samples;
     if (!first) return { seconds: 0, atLeast: true };
+    const required = forgiveLast && rest.length > 0 ? rest.slice(0, -1) : rest;
     if (!gtidContains(replica, first.position)) return { seconds: age(first), atLeast: true };
-    for (const sample of rest) {
+    for (const sample of required) {
       if (!gtidContains(replica, sample.position)) return { seconds: age(sample), atLeast: false };
     }
     return { seconds: 0, atLeast: false };

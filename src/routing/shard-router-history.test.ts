@@ -122,3 +122,34 @@ it('takes a new master that has every write committed on the old one for the sam
   await round();
   expect(resets).toEqual([]);
 });
+
+it('counts a commit noted through the node of an entry rebuilt since (another wrapper of the same master)', async () => {
+  const { config, nodes, resets, router: r, round } = setup();
+  positions.set(1000, '0-11-100');
+  positions.set(2001, '0-11-100');
+  positions.set(1001, '0-11-100');
+  await round();
+  const before = nodes.made.get(1000)!;
+  config.put('shards/s1', shard(1000, 2)); // a weight change: the master's node is wrapped anew
+  expect(nodes.made.get(1000)).not.toBe(before);
+  r.noteCommitted('s1', before, 'mariadb', '0-11-101');
+  config.put('shards/s1', shard(1001));
+  await round();
+  expect(resets).toEqual(['s1']);
+});
+
+it('compares a master change after a history gone back with the new history only', async () => {
+  const { config, nodes, resets, router: r, round } = setup();
+  positions.set(1000, '0-11-100');
+  positions.set(2001, '0-11-100');
+  await round();
+  r.noteCommitted('s1', nodes.made.get(1000)!, 'mariadb', '0-11-101');
+  positions.set(1000, '0-11-3'); // RESET MASTER
+  await round();
+  expect(resets).toEqual(['s1']);
+  // a clean switch to a server holding the whole new history
+  positions.set(1001, '0-11-3');
+  config.put('shards/s1', shard(1001));
+  await round();
+  expect(resets).toEqual(['s1']);
+});

@@ -381,6 +381,23 @@ describe('shard router: replica selection', () => {
     expect(states()).toEqual(['admitted', 'excluded']);
   });
 
+  it('excludes a replica stalled behind earlier samples while the master does not answer (dead, or unreachable from here only)', async () => {
+    const { router, where, tick, master, replica } = setup();
+    master.position = '0-1-10';
+    replica.position = '0-1-10';
+    await tick();
+    await tick();
+    expect(await where()).toBe('replica');
+    // the replica's SQL thread stalls; the master takes two more writes, then stops answering
+    master.position = '0-1-11';
+    await tick();
+    master.position = '0-1-12';
+    await tick();
+    master.down = true;
+    for (let i = 0; i < 6; i++) await tick();
+    expect(router.status()[0]!.replicas[0]!.state).toBe('excluded');
+  });
+
   it('keeps a slow replica whose master answers as slowly (a busy instance, far nodes), and with max_latency_ms 0', async () => {
     const slowBoth = setup([{ port: 1001 }], { initial: { 'replication/max_latency_ms': '40' } });
     await slowBoth.tick();

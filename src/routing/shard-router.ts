@@ -150,8 +150,6 @@ interface ShardEntry<S extends NodeSession> {
   masterUnanswered: string | undefined;
   /** the probe clock when `masterUnanswered` was set: a probe begun before cannot clear it */
   masterUnansweredAt: number;
-  /** the router's clock (`now`) at the master's last answered probe; replica lag is judged at it while the master does not answer */
-  masterAnsweredAt?: number;
   /** the positions of the writes this instance committed on this master (`noteCommitted`) */
   committed?: GtidPosition;
 }
@@ -278,7 +276,8 @@ export class ShardRouter<S extends NodeSession> {
    */
   noteCommitted(shardId: string, master: SqlNode<S>, flavour: ServerFlavour, gtid: string): void {
     const shard = this.shards.get(shardId);
-    if (!shard || shard.master.node !== master) return;
+    // by key: the node of a rebuilt entry (any shards/<id> change) is another wrapper of the same one
+    if (!shard || shard.master.node.key !== master.key) return;
     const position = parseGtid(flavour, gtid);
     if (!position) return;
     shard.committed = shard.committed ? gtidUnion(shard.committed, position) : position;
@@ -319,9 +318,8 @@ export class ShardRouter<S extends NodeSession> {
    * at once. Before, each one waited out the breaker's call timeout (2 s) until enough of them had
    * failed to open it (an outside check: token reads of a tenant whose master was SIGSTOPped took
    * 2 s each). Revocation and login then rest on a replica's row, as while the master is down:
-   * while no master probe answers, the replica's lag is judged at the master's last answer (its
-   * last sample): a replica that had applied what the master had then stays admitted, one that
-   * lagged by more than `max_lag_seconds` then stays excluded.
+   * while no master probe answers, the replica's lag is measured against the master's samples
+   * but the last one (which a crash may have cut from the master's binlog).
    */
   private async readMasterElseReplica<T>(
     shard: ShardEntry<S>,
@@ -563,7 +561,6 @@ export class ShardRouter<S extends NodeSession> {
         // history gone back (a review)
         if (this.shards.get(shard.id) !== shard) return;
         masterRttMs = read.rttMs;
-        shard.masterAnsweredAt = this.now();
         const wentBack = shard.timeline.record(read.position, this.now());
         if (wentBack) this.historyWentBack(shard, wentBack, read.position);
         this.onMasterPosition?.(shard.id, read.position);
@@ -642,15 +639,14 @@ export class ShardRouter<S extends NodeSession> {
         return;
       const before = replica.health.state;
       const { maxLagSeconds: max, maxLatencyMs } = this.config.current().replication;
-      // while the master does not answer, lag is judged at its last answer: the replica cannot
-      // receive what a dead master had not sent (a crash cut its binlog's last event: an outside
-      // check saw the replica excluded 5 s after the crash and every read of the shard 503 for a
-      // minute, while it held all the master had replicated), and nothing newer is reachable
-      const judgedAt =
-        shard.masterUnanswered !== undefined && shard.masterAnsweredAt !== undefined
-          ? shard.masterAnsweredAt
-          : this.now();
-      const lag = shard.timeline.lag(pos, judgedAt);
+      // while the master does not answer, its last sample is not required: a crash may have cut
+      // its binlog's last event, which no replica will receive (an outside check saw the replica
+      // excluded 5 s after such a crash and every read of the shard 503 for a minute, while it
+      // held all the master had replicated). Earlier samples still count on the clock: a replica
+      // stalled behind them is excluded as ever, whether the master is dead, or alive and only
+      // unreachable from here (freezing the clock instead kept such a replica admitted however
+      // stale it grew: a review)
+      const lag = shard.timeline.lag(pos, this.now(), { forgiveLast: shard.masterUnanswered !== undefined });
       const latency = slowProbe(rttMs, masterRttMs, maxLatencyMs);
       replica.health.observe(lag.seconds, max, {
         atLeast: lag.atLeast,
@@ -873,7 +869,6 @@ export class ShardRouter<S extends NodeSession> {
       timeline: sameMaster ? old.timeline : new MasterTimeline(undefined, lastKnown(old)),
       committed: sameMaster ? old.committed : undefined,
       lastMaster: sameMaster ? old.lastMaster : undefined,
-      masterAnsweredAt: sameMaster ? old.masterAnsweredAt : undefined,
       masterUnanswered: sameMaster ? old.masterUnanswered : undefined,
       masterUnansweredAt: sameMaster ? old.masterUnansweredAt : 0,
     };
@@ -887,6 +882,9 @@ export class ShardRouter<S extends NodeSession> {
    * shard: its version keys hold positions the new history numbers again).
    */
   private historyWentBack(shard: ShardEntry<S>, from: GtidPosition, to: GtidPosition): void {
+    // the writes committed on the history left are not the new one's: a later master change is
+    // compared with this history only (kept, a clean set-master afterwards read as another reset)
+    shard.committed = undefined;
     this.logger.error(
       { shard: shard.id, master: shard.master.name, from: gtidText(from), to: gtidText(to) || '(empty)' },
       "the shard master's GTID position went back (RESET MASTER, a restore from a backup, or a new master without the last writes of the old one): writes answered before it may be gone; replica lag is measured from now, the shard's cache is cleared",
