@@ -125,6 +125,35 @@ describe('LogDestination', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('at exit, tries held lines again until the reader takes them, or counts what is still held as dropped', () => {
+    const exitOf = (dest: LogDestination) => (dest as unknown as { atExit: () => void }).atExit;
+    // a reader that takes the lines a few tries later
+    const slow = new FakeFd();
+    slow.failing = 'EAGAIN';
+    let refusals = 3;
+    const writeSync = slow.writeSync;
+    const later = new LogDestination({
+      fd: 99,
+      writeSync: (fd, data) =>
+        refusals-- > 0 ? slow.writeSync(fd, data) : ((slow.failing = undefined), writeSync(fd, data)),
+    });
+    later.write(line(0));
+    later.write(line(1));
+    exitOf(later)();
+    expect(slow.written).toBe(line(0) + line(1));
+    expect(later.dropped()).toEqual({});
+    // a reader that never reads again: counted
+    const stuck = new FakeFd();
+    stuck.failing = 'EAGAIN';
+    const lost = new LogDestination({ fd: 99, writeSync: stuck.writeSync });
+    lost.write(line(2));
+    lost.write(line(3));
+    const calls = stuck.calls;
+    exitOf(lost)();
+    expect(stuck.calls - calls).toBeGreaterThan(1);
+    expect(lost.dropped()).toEqual({ EAGAIN: 2 });
+  });
+
   it('drops the lines that do not fit in maxHeldBytes while EAGAIN lasts, as EAGAIN', async () => {
     vi.useFakeTimers();
     const fd = new FakeFd();

@@ -8,8 +8,9 @@
  * - written with `fs.writeSync`, looping over partial writes;
  * - EAGAIN (also EBUSY, EINTR, or a write of 0 bytes) — stdout a non-blocking pipe whose reader is
  *   slow: what is left of the line, and every line after it, is held in order and written once
- *   the destination takes it: tried again at the next line, every `retryMs` meanwhile, and once
- *   more when the process exits. Nothing sleeps. While lines are held, a line that would take
+ *   the destination takes it: tried again at the next line, every `retryMs` meanwhile, and for up
+ *   to a second when the process exits (10 ms apart; what is left then is counted as dropped).
+ *   Nothing sleeps before that. While lines are held, a line that would take
  *   them past `maxHeldBytes` is dropped (reason `EAGAIN`): a reader that falls behind for a while
  *   loses nothing, one that stops reading costs at most `maxHeldBytes` of memory.
  * - any other error (ENOSPC, EDQUOT, EFBIG, EIO, EPIPE, EBADF, …): the line is dropped and counted
@@ -49,6 +50,9 @@ export const LOG_LINES_DROPPED = 'log_lines_dropped_total';
 /** errors after which the destination may take the same bytes later: held, not dropped */
 const TRY_LATER = new Set(['EAGAIN', 'EWOULDBLOCK', 'EBUSY', 'EINTR']);
 const NEWLINE = Buffer.from('\n');
+/** how long exiting waits for held lines */
+const EXIT_FLUSH_MS = 1000;
+const EXIT_SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 export interface LogDestinationOptions {
   /** file descriptor the lines go to: stdout */
@@ -88,7 +92,24 @@ export class LogDestination {
   private reportScheduled = false;
   private reporter: ((dropped: number, reason: string) => void) | undefined;
   private counter: CounterHandle | undefined;
-  private readonly atExit = () => this.pump();
+  /**
+   * Exiting with lines held (a pipe whose reader is slow): tried for up to EXIT_FLUSH_MS, 10 ms
+   * apart (the process is ending: sleeping blocks nothing else), then what is still held is
+   * counted as dropped (`EAGAIN`) — before, one more try and the last lines of an instance
+   * (`stopped`, `shutdown did not finish`) were lost uncounted (a review).
+   */
+  private readonly atExit = () => {
+    const deadline = performance.now() + EXIT_FLUSH_MS;
+    this.pump();
+    while (this.held.length > 0 && performance.now() < deadline) {
+      Atomics.wait(EXIT_SLEEP, 0, 0, 10);
+      this.pump();
+    }
+    for (let i = 0; i < this.held.length; i++) this.drop('EAGAIN');
+    this.held.length = 0;
+    this.heldBytes = 0;
+    this.headStarted = false;
+  };
 
   constructor({
     fd = 1,
