@@ -134,8 +134,10 @@ describe('LogDestination', () => {
     const writeSync = slow.writeSync;
     const later = new LogDestination({
       fd: 99,
-      writeSync: (fd, data) =>
-        refusals-- > 0 ? slow.writeSync(fd, data) : ((slow.failing = undefined), writeSync(fd, data)),
+      writeSync: (fd, data) => {
+        if (refusals-- <= 0) slow.failing = undefined;
+        return writeSync(fd, data);
+      },
     });
     later.write(line(0));
     later.write(line(1));
