@@ -96,19 +96,22 @@ export class MasterTimeline {
   }
 
   /**
-   * `forgiveLast`: the newest sample is not required (while the master does not answer: a crash
-   * may have cut its last transactions from its binlog, so no replica will ever receive them);
-   * a replica lacking an earlier one still shows the lag from it, on the clock.
+   * `forgiveFrom`: the newest sample is not required when it was recorded at or after this time
+   * (while the master does not answer, from shortly before it stopped: a crash may have cut its
+   * last transactions from its binlog, so no replica will ever receive them). An older newest
+   * sample is required as ever (it was in the binlog for longer: a replica stopped before it is
+   * behind, not cut off: a review), and so is any earlier one, on the clock. The first sample
+   * (the lower bound) is never forgiven.
    */
-  lag(
-    replica: GtidPosition,
-    now: number,
-    { forgiveLast = false }: { forgiveLast?: boolean } = {},
-  ): ReplicaLag {
+  lag(replica: GtidPosition, now: number, { forgiveFrom }: { forgiveFrom?: number } = {}): ReplicaLag {
     const age = (sample: Sample) => Math.max(0, (now - sample.at) / 1000);
     const [first, ...rest] = this.samples;
     if (!first) return { seconds: 0, atLeast: true };
-    const required = forgiveLast && rest.length > 0 ? rest.slice(0, -1) : rest;
+    const newest = rest[rest.length - 1];
+    const required =
+      forgiveFrom !== undefined && newest !== undefined && newest.at >= forgiveFrom
+        ? rest.slice(0, -1)
+        : rest;
     if (!gtidContains(replica, first.position)) return { seconds: age(first), atLeast: true };
     for (const sample of required) {
       if (!gtidContains(replica, sample.position)) return { seconds: age(sample), atLeast: false };

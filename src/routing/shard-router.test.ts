@@ -381,6 +381,21 @@ describe('shard router: replica selection', () => {
     expect(states()).toEqual(['admitted', 'excluded']);
   });
 
+  it('forgives only a newest sample recorded just before the master stopped answering, not one it held for long', async () => {
+    const { router, tick, master, replica } = setup();
+    master.position = '0-1-10';
+    replica.position = '0-1-10';
+    await tick();
+    await tick();
+    // the replica's SQL thread stops just before the master's write; the master then idles a minute
+    master.position = '0-1-11';
+    for (let i = 0; i < 60; i++) await tick();
+    expect(router.status()[0]!.replicas[0]!.state).toBe('excluded');
+    master.down = true;
+    for (let i = 0; i < 5; i++) await tick();
+    expect(router.status()[0]!.replicas[0]!.state).toBe('excluded');
+  });
+
   it('excludes a replica stalled behind earlier samples while the master does not answer (dead, or unreachable from here only)', async () => {
     const { router, where, tick, master, replica } = setup();
     master.position = '0-1-10';

@@ -150,6 +150,8 @@ interface ShardEntry<S extends NodeSession> {
   masterUnanswered: string | undefined;
   /** the probe clock when `masterUnanswered` was set: a probe begun before cannot clear it */
   masterUnansweredAt: number;
+  /** the router's clock (`now`) when `masterUnanswered` was first set, until it is cleared */
+  masterUnansweredSince?: number;
   /** the positions of the writes this instance committed on this master (`noteCommitted`) */
   committed?: GtidPosition;
 }
@@ -220,6 +222,7 @@ export class ShardRouter<S extends NodeSession> {
   private readonly logger: Logger;
   private readonly guard: NodeGuard;
   private readonly probeTimeoutMs: number;
+  private readonly probeIntervalMs: number;
   private readonly readmitProbes: number;
   private readonly random: () => number;
   private readonly now: () => number;
@@ -254,6 +257,7 @@ export class ShardRouter<S extends NodeSession> {
     this.logger = logger.child({ component: 'shard-router' });
     this.guard = guard;
     this.probeTimeoutMs = probeTimeoutMs;
+    this.probeIntervalMs = probeIntervalMs;
     this.readmitProbes = readmitProbes;
     this.random = random;
     this.now = now;
@@ -397,6 +401,7 @@ export class ShardRouter<S extends NodeSession> {
         { master: shard.master.name, reason },
         'master not answering; reads that may use a replica go to one until a probe of the master answers',
       );
+    if (shard.masterUnanswered === undefined) shard.masterUnansweredSince = this.now();
     shard.masterUnanswered = reason;
     shard.masterUnansweredAt = ++this.probeClock;
   }
@@ -573,6 +578,7 @@ export class ShardRouter<S extends NodeSession> {
             'master answers its probe again; reads use it again',
           );
           shard.masterUnanswered = undefined;
+          shard.masterUnansweredSince = undefined;
         }
       })
       .catch((error: unknown) => {
@@ -639,14 +645,20 @@ export class ShardRouter<S extends NodeSession> {
         return;
       const before = replica.health.state;
       const { maxLagSeconds: max, maxLatencyMs } = this.config.current().replication;
-      // while the master does not answer, its last sample is not required: a crash may have cut
-      // its binlog's last event, which no replica will receive (an outside check saw the replica
+      // while the master does not answer, its last sample, if recorded within a probe round
+      // before it stopped, is not required: a crash may have cut its binlog's last event, which no replica will receive (an outside check saw the replica
       // excluded 5 s after such a crash and every read of the shard 503 for a minute, while it
       // held all the master had replicated). Earlier samples still count on the clock: a replica
       // stalled behind them is excluded as ever, whether the master is dead, or alive and only
       // unreachable from here (freezing the clock instead kept such a replica admitted however
       // stale it grew: a review)
-      const lag = shard.timeline.lag(pos, this.now(), { forgiveLast: shard.masterUnanswered !== undefined });
+      const lag = shard.timeline.lag(
+        pos,
+        this.now(),
+        shard.masterUnansweredSince === undefined
+          ? {}
+          : { forgiveFrom: shard.masterUnansweredSince - this.probeIntervalMs - this.probeTimeoutMs },
+      );
       const latency = slowProbe(rttMs, masterRttMs, maxLatencyMs);
       replica.health.observe(lag.seconds, max, {
         atLeast: lag.atLeast,
@@ -871,6 +883,7 @@ export class ShardRouter<S extends NodeSession> {
       lastMaster: sameMaster ? old.lastMaster : undefined,
       masterUnanswered: sameMaster ? old.masterUnanswered : undefined,
       masterUnansweredAt: sameMaster ? old.masterUnansweredAt : 0,
+      masterUnansweredSince: sameMaster ? old.masterUnansweredSince : undefined,
     };
   }
 
