@@ -5,9 +5,16 @@ import type { Metrics } from '../observability/metrics.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
 import { DependencyError } from '../resilience/errors.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
-import { type BatchStore, countsAsAttempt, DeliveryBatcher, type MailChannel } from './delivery-batcher.js';
+import {
+  type BatchStore,
+  countsAsAttempt,
+  DeliveryBatcher,
+  type MailChannel,
+  MailSentUnrecordedError,
+  SENT_AT_HEADER,
+} from './delivery-batcher.js';
 import { decodeMailMessage, encodeMailMessage, encodeMails } from './mail-message.js';
-import type { BatchDelivery, HoldMails } from './outbox-store.js';
+import { type BatchDelivery, DeliveryUnrecordedError, type HoldMails } from './outbox-store.js';
 import type { HeldMail, MailSender, OutgoingMail } from './smtp-sender.js';
 import { splitMailMessage } from './split-mail-message.js';
 
@@ -58,7 +65,9 @@ class FakeChannel implements MailChannel {
  * The outbox of a fake shard: ids in `delivered` have `delivered_at`, ids in `lockedElsewhere`
  * are held by another transaction, ids in neither and not in `rows` have no row. Follows the
  * contract of OutboxStore.deliverBatch: hold, mark, write the dots, commit, then the answers;
- * a refused mail's mark is cleared; a failure before the dots cancels the held mails.
+ * a refused mail's mark is cleared; a failure before the dots cancels the held mails; a COMMIT
+ * failing after the dots rejects with DeliveryUnrecordedError naming the mails accepted; ids
+ * `sentBefore` are marked without being held (`recorded`).
  */
 class FakeStore implements BatchStore {
   rows = new Set<string>();
@@ -88,14 +97,21 @@ class FakeStore implements BatchStore {
     for (const id of outboxIds) this.deadMarks.delete(id);
   }
 
-  async deliverBatch(shardId: string, outboxIds: readonly string[], hold: HoldMails): Promise<BatchDelivery> {
+  async deliverBatch(
+    shardId: string,
+    outboxIds: readonly string[],
+    hold: HoldMails,
+    sentBefore: ReadonlySet<string> = new Set(),
+  ): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
     this.calls.push({ shardId, ids });
     await this.onBegin();
     const duplicate = ids.filter((id) => this.delivered.has(id) && !this.lockedElsewhere.has(id));
     const locked = ids.filter((id) => this.lockedElsewhere.has(id));
-    const missing = ids.filter((id) => !this.rows.has(id));
-    const toSend = ids.filter((id) => !duplicate.includes(id) && !locked.includes(id));
+    const open = ids.filter((id) => !duplicate.includes(id) && !locked.includes(id));
+    const recorded = open.filter((id) => sentBefore.has(id));
+    const missing = open.filter((id) => !this.rows.has(id) && !sentBefore.has(id));
+    const toSend = open.filter((id) => !sentBefore.has(id));
     const held = toSend.length > 0 ? await hold(toSend) : new Map<string, HeldMail>();
     try {
       await this.beforeDots();
@@ -105,8 +121,16 @@ class FakeStore implements BatchStore {
     }
     const released = [...held].map(([id, h]) => [id, h.release()] as const);
     await Promise.allSettled(released.map(([, r]) => r.written));
-    await this.beforeCommit();
-    const marked = [...held.keys()].filter((id) => this.rows.has(id));
+    try {
+      await this.beforeCommit();
+    } catch (error) {
+      const answers = await Promise.allSettled(released.map(([, r]) => r.accepted));
+      throw new DeliveryUnrecordedError(
+        released.filter((_, i) => answers[i]?.status === 'fulfilled').map(([id]) => id),
+        error,
+      );
+    }
+    const marked = [...held.keys(), ...recorded].filter((id) => this.rows.has(id));
     for (const id of marked) this.delivered.add(id);
     const sent: string[] = [];
     const refused = new Map<string, unknown>();
@@ -119,7 +143,7 @@ class FakeStore implements BatchStore {
         this.delivered.delete(id);
       }
     }
-    return { duplicate, locked, sent, missing, refused };
+    return { duplicate, locked, sent, missing, refused, recorded };
   }
 }
 
@@ -268,6 +292,20 @@ describe('countsAsAttempt', () => {
         nodemailerError('Greeting never received', 'ETIMEDOUT', 'CONN'),
       ].map(countsAsAttempt),
     ).toEqual([true, true, true, false, false, false]);
+  });
+
+  it('a master out of disk space or memory is an outage; a mail sent and not recorded is no attempt', () => {
+    const mysql = (errno: number, code: string) =>
+      Object.assign(new Error(`${code} from the server`), { errno, code, sqlState: 'HY000' });
+    expect(
+      [
+        mysql(1021, 'ER_DISK_FULL'),
+        mysql(1114, 'ER_RECORD_FILE_FULL'),
+        mysql(1041, 'ER_OUT_OF_RESOURCES'),
+        new MailSentUnrecordedError(new Error('COMMIT failed')),
+        mysql(1064, 'ER_PARSE_ERROR'),
+      ].map(countsAsAttempt),
+    ).toEqual([false, false, false, false, true]);
   });
 });
 
@@ -533,18 +571,17 @@ describe('DeliveryBatcher', () => {
     expect(count('mail_duplicates_skipped_total')).toBe(1);
   });
 
-  it('reroutes every message of the batch when the transaction fails, dead-lettering the last attempt', async () => {
+  it('reroutes every message of the batch when the transaction fails before the dots, dead-lettering the last attempt', async () => {
     const { ch, store, sender, batcher, count } = setup({ maxAttempts: 4 });
     store.rows.add('a');
     store.rows.add('b');
-    store.beforeCommit = async () => {
-      throw new Error('COMMIT failed: connection lost');
+    store.beforeDots = async () => {
+      throw new Error('UPDATE failed: a SQL error');
     };
     batcher.add(ch, message('a', { attempts: 3 }));
     batcher.add(ch, message('b', { attempts: 0 }));
     await batcher.drain(1000);
-    expect(sender.sent.sort()).toEqual(['a', 'b']); // the known window: the dots out, no COMMIT
-    expect(store.delivered.size).toBe(0);
+    expect(sender.sent).toEqual([]);
     expect(ch.published.map((p) => [p.exchange, p.routingKey, p.headers['x-attempts']])).toEqual([
       [DEAD_EXCHANGE, '', 4],
       [RETRY_EXCHANGE, 'shardgate.mail.retry.1s', 1],
@@ -554,6 +591,106 @@ describe('DeliveryBatcher', () => {
     expect(count('mail_dead_lettered_total')).toBe(1);
     expect(count('mail_retries_total')).toBe(1);
     expect(count('mail_delivery_success_total')).toBe(0);
+  });
+
+  describe('a COMMIT that fails after the final dots (a master out of disk)', () => {
+    /** a and b sent, their COMMIT failed once: the rerouted copies as the broker hands them back */
+    async function failedCommit(opts: { attempts?: number } = {}) {
+      const rig = setup({ maxAttempts: 4 });
+      const { ch, store, sender, batcher } = rig;
+      store.rows.add('a');
+      store.rows.add('b');
+      store.beforeCommit = async () => {
+        throw Object.assign(new Error("Error writing file 'binlog' (Errcode: 28)"), {
+          errno: 3,
+          code: 'EE_WRITE',
+          sqlState: 'HY000',
+        });
+      };
+      batcher.add(ch, message('a', { attempts: opts.attempts ?? 3 }));
+      batcher.add(ch, message('b', { attempts: 0 }));
+      await batcher.drain(1000);
+      expect(sender.sent.sort()).toEqual(['a', 'b']); // the dots out, no record
+      expect(store.delivered.size).toBe(0);
+      store.beforeCommit = async () => {};
+      const retries = ch.published.map((p, i) => {
+        const m = message(decodeMailMessage(ch.contents[i]!)!.outboxId);
+        m.properties.headers = p.headers;
+        return m;
+      });
+      return { ...rig, retries };
+    }
+
+    it('retries the mails sent as an outage, saying when they were sent, and the retry records them unsent', async () => {
+      const { ch, store, sender, batcher, count, retries } = await failedCommit();
+      // no attempt used: the mail itself is fine (a on its last attempt is not dead-lettered)
+      expect(
+        ch.published.map((p) => [p.exchange, p.headers['x-attempts'], p.headers['x-outage-retries']]),
+      ).toEqual([
+        [RETRY_EXCHANGE, 3, 1],
+        [RETRY_EXCHANGE, 0, 1],
+      ]);
+      for (const p of ch.published) expect(Date.parse(String(p.headers[SENT_AT_HEADER]))).toBeGreaterThan(0);
+      expect(String(ch.published[0]?.headers['x-last-error'])).toMatch(
+        /^sent; its delivery could not be recorded/,
+      );
+      expect(count('mail_dead_lettered_total')).toBe(0);
+      for (const m of retries) batcher.add(ch, m);
+      await batcher.drain(1000);
+      expect(sender.sent.sort()).toEqual(['a', 'b']); // not sent again
+      expect([...store.delivered].sort()).toEqual(['a', 'b']);
+      expect(ch.acked).toHaveLength(4);
+      expect(count('mail_duplicates_skipped_total')).toBe(2);
+      // once recorded, nothing is remembered: a later copy is a plain duplicate
+      batcher.add(ch, message('a'));
+      await batcher.drain(1000);
+      expect(store.calls.at(-1)).toEqual({ shardId: 'shard-1', ids: ['a'] });
+      expect(sender.sent).toHaveLength(2);
+    });
+
+    it('a copy without the header (a relay publishing the row again) is recorded, not sent, by the process that sent it', async () => {
+      const { ch, store, sender, batcher, count } = await failedCommit();
+      batcher.add(ch, message('a'));
+      await batcher.drain(1000);
+      expect(sender.sent.sort()).toEqual(['a', 'b']);
+      expect([...store.delivered]).toEqual(['a']);
+      expect(count('mail_duplicates_skipped_total')).toBe(1);
+    });
+
+    it('another worker records a mail by its header alone', async () => {
+      const { retries } = await failedCommit();
+      const other = setup();
+      other.store.rows.add('a');
+      other.batcher.add(other.ch, retries[0]!);
+      await other.batcher.drain(1000);
+      expect(other.sender.sent).toEqual([]);
+      expect([...other.store.delivered]).toEqual(['a']);
+      expect(other.ch.acked).toHaveLength(1);
+    });
+
+    it('a record that fails again keeps the header, and uses no attempt either', async () => {
+      const { ch, store, sender, batcher, retries } = await failedCommit();
+      store.onBegin = async () => {
+        throw Object.assign(new Error('Disk full (binlog); waiting for someone to free some space'), {
+          errno: 1021,
+          code: 'ER_DISK_FULL',
+          sqlState: 'HY000',
+        });
+      };
+      const before = ch.published.length;
+      for (const m of retries) batcher.add(ch, m);
+      await batcher.drain(1000);
+      const again = ch.published.slice(before);
+      expect(again.map((p) => [p.headers['x-attempts'], p.headers['x-outage-retries']])).toEqual([
+        [3, 2],
+        [0, 2],
+      ]);
+      // the time of the send, kept from the copy it came with
+      expect(again.map((p) => p.headers[SENT_AT_HEADER])).toEqual(
+        retries.map((m) => m.properties.headers?.[SENT_AT_HEADER]),
+      );
+      expect(sender.sent).toHaveLength(2);
+    });
   });
 
   it('an SMTP outage uses no attempt: the mail is retried with a growing delay, never dead-lettered for it', async () => {

@@ -29,8 +29,15 @@
  * - the worker dies before the final dots → the server discards the held mails, the database
  *   rolls the marks back, the broker redelivers: sent once, later. After the COMMIT → the mails
  *   and the marks are both there: acked as duplicates on redelivery. The window left is between
- *   the final dots and the COMMIT (one turn of the event loop), and a COMMIT that fails after
- *   the dots: those mails are sent again on the retry.
+ *   the final dots and the COMMIT (one turn of the event loop);
+ * - the COMMIT failed after the final dots (a master out of disk, a lost connection) → the mails
+ *   the SMTP server accepted are remembered as sent: in this process (`sentUnrecorded`, up to
+ *   SENT_UNRECORDED_MAX ids) and in their reroute's `x-mail-sent-at` header, so the retry, on any
+ *   worker, only records them (`sentBefore` of OutboxStore.deliverBatch), acked as duplicates;
+ *   an outage retry, not an attempt. Sent twice only when both are lost: the reroute not
+ *   confirmed (its original redelivered without the header) and the redelivery taken by another
+ *   worker or after a restart. Any copy of such a mail (a relay's second publish) that this
+ *   process takes is recorded, not sent, too.
  *
  * Reroute: re-publish to a retry tier (per-queue TTL, dead-lettered back to the work queue), or to
  * the dead-letter queue once the mail has used up `maxAttempts`; the originals are acked only
@@ -69,13 +76,14 @@
  * is rerouted), then retried or dead (once the broker confirmed).
  */
 import type { ConsumeMessage, Options } from 'amqplib';
+import { serverShortageOf } from '../db/mysql-errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DependencyError } from '../resilience/errors.js';
 import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
 import { decodeMailMessage, type MailMessage } from './mail-message.js';
 import { InvalidMailError, type RenderedMail, renderMail } from './mail-templates.js';
-import type { OutboxStore } from './outbox-store.js';
+import { DeliveryUnrecordedError, type OutboxStore } from './outbox-store.js';
 import { retryDelayMs, retryRoutingKey } from './retry-tiers.js';
 import type { HeldMail, MailSender } from './smtp-sender.js';
 
@@ -134,6 +142,26 @@ export class OutboxRowLockedError extends Error {
 /** outage retries of one mail before it is dead-lettered anyway: about a day at the 64 s tier */
 export const MAX_OUTAGE_RETRIES = 1400;
 
+/** header of a rerouted mail the SMTP server accepted while its record failed: when (ISO 8601) */
+export const SENT_AT_HEADER = 'x-mail-sent-at';
+
+/**
+ * outbox ids a process remembers as sent but not recorded; the oldest is forgotten beyond (its
+ * retry's header still says it). ~100 bytes each: a few MB at most
+ */
+export const SENT_UNRECORDED_MAX = 20_000;
+
+/**
+ * The mail was accepted by the SMTP server, and only its record (`delivered_at`) failed: the
+ * retry records it without sending. Not an attempt: nothing is wrong with the mail.
+ */
+export class MailSentUnrecordedError extends Error {
+  constructor(cause: unknown) {
+    super(`sent; its delivery could not be recorded yet: ${reasonOf(cause)}`, { cause });
+    this.name = 'MailSentUnrecordedError';
+  }
+}
+
 /**
  * Whether a failure uses one of the mail's attempts. No: an outage of a dependency (a
  * DependencyError without an SMTP reply code — refused, timed out, no greeting, connection
@@ -145,7 +173,11 @@ export const MAX_OUTAGE_RETRIES = 1400;
  * either, so retrying it as an outage would go on for a day), a poison message, any other error.
  */
 export function countsAsAttempt(error: unknown): boolean {
-  if (error instanceof OutboxRowLockedError) return false;
+  if (error instanceof OutboxRowLockedError || error instanceof MailSentUnrecordedError) return false;
+  // a master out of disk space or memory (db/mysql-errors.ts; the worker's pools pass these on
+  // as they are): an outage of the master, not of the mail. Counted, five of them in a row
+  // dead-lettered mails the master could not record before their dots, unsent
+  if (serverShortageOf(error) !== undefined) return false;
   if (error instanceof DependencyError) {
     const cause = error.cause as { responseCode?: unknown; code?: unknown; command?: unknown } | undefined;
     if (cause?.command === 'API' && (cause.code === 'EENVELOPE' || cause.code === 'EMESSAGE')) return true;
@@ -170,6 +202,8 @@ interface Failure {
   ch: MailChannel;
   msg: ConsumeMessage;
   error: unknown;
+  /** accepted by the SMTP server at this time (ISO 8601), not recorded: said in the reroute's header */
+  sentAt?: string;
 }
 
 /** where a failure is rerouted (DeliveryBatcher.plan) */
@@ -190,6 +224,8 @@ export class DeliveryBatcher {
   /** messages ever taken (`add`): the lost-mail sweep sees a message that passed through meanwhile */
   private takenCount = 0;
   private readonly idleWaiters = new Set<() => void>();
+  /** outbox id → when the SMTP server accepted it (ISO 8601), for mails whose record failed */
+  private readonly sentUnrecorded = new Map<string, string>();
   private readonly maxBatch: number;
   private readonly c;
 
@@ -304,34 +340,62 @@ export class DeliveryBatcher {
       else byId.set(d.message.outboxId, [d]);
     }
     const holdErrors = new Map<string, unknown>();
+    // sent at an earlier try whose record failed: recorded now, not sent again
+    const sentBefore = new Map<string, string>();
+    for (const [id, copies] of byId) {
+      const at =
+        this.sentUnrecorded.get(id) ?? copies.map((d) => sentAtOf(d.msg)).find((a) => a !== undefined);
+      if (at !== undefined) sentBefore.set(id, at);
+    }
     let result: Awaited<ReturnType<BatchStore['deliverBatch']>>;
     try {
-      result = await this.opts.store.deliverBatch(shardId, [...byId.keys()], async (ids) => {
-        const mails = ids.map((id) => {
-          const d = byId.get(id)?.[0];
-          if (!d) throw new Error(`outbox id ${id} is not in the batch`);
-          return { to: d.message.recipient, outboxId: id, mail: d.mail };
-        });
-        const outcomes = await this.opts.sender.hold(mails);
-        const held = new Map<string, HeldMail>();
-        outcomes.forEach((o, i) => {
-          if (o instanceof Error) holdErrors.set(ids[i]!, o);
-          else held.set(ids[i]!, o);
-        });
-        return held;
-      });
+      result = await this.opts.store.deliverBatch(
+        shardId,
+        [...byId.keys()],
+        async (ids) => {
+          const mails = ids.map((id) => {
+            const d = byId.get(id)?.[0];
+            if (!d) throw new Error(`outbox id ${id} is not in the batch`);
+            return { to: d.message.recipient, outboxId: id, mail: d.mail };
+          });
+          const outcomes = await this.opts.sender.hold(mails);
+          const held = new Map<string, HeldMail>();
+          outcomes.forEach((o, i) => {
+            if (o instanceof Error) holdErrors.set(ids[i]!, o);
+            else held.set(ids[i]!, o);
+          });
+          return held;
+        },
+        new Set(sentBefore.keys()),
+      );
     } catch (error) {
+      if (error instanceof DeliveryUnrecordedError) {
+        const at = new Date().toISOString();
+        for (const id of error.sent) if (!sentBefore.has(id)) sentBefore.set(id, at);
+      }
+      for (const [id, at] of sentBefore) this.rememberSent(id, at);
+      const cause = error instanceof DeliveryUnrecordedError ? error.cause : error;
       this.c.failed.inc({ target: 'smtp' }, batch.length);
       this.opts.logger.warn(
-        { shard: shardId, messages: batch.length, err: reasonOf(error) },
-        'mail batch not delivered; rerouting all of it',
+        { shard: shardId, messages: batch.length, sentUnrecorded: sentBefore.size, err: reasonOf(cause) },
+        sentBefore.size > 0
+          ? 'mail batch not recorded; rerouting all of it, the mails sent recorded at their retry'
+          : 'mail batch not delivered; rerouting all of it',
       );
-      await this.reroute(batch.map((d) => ({ ch: d.ch, msg: d.msg, error })));
+      await this.reroute(
+        batch.map((d) => {
+          const sentAt = sentBefore.get(d.message.outboxId);
+          return sentAt === undefined
+            ? { ch: d.ch, msg: d.msg, error: cause }
+            : { ch: d.ch, msg: d.msg, error: new MailSentUnrecordedError(cause), sentAt };
+        }),
+      );
       return;
     }
 
     const sent = new Set(result.sent);
-    const duplicate = new Set(result.duplicate);
+    const duplicate = new Set([...result.duplicate, ...result.recorded]);
+    for (const id of [...sent, ...duplicate]) this.sentUnrecorded.delete(id);
     const locked = new Set(result.locked);
     const failures: Failure[] = [];
     for (const [id, [first, ...copies]] of byId) {
@@ -349,9 +413,10 @@ export class DeliveryBatcher {
       const error = locked.has(id)
         ? new OutboxRowLockedError(id)
         : (result.refused.get(id) ?? holdErrors.get(id) ?? new Error(`outbox id ${id} was not delivered`));
+      const sentAt = sentBefore.get(id);
       for (const d of [first, ...copies]) {
         this.c.failed.inc({ target: 'smtp' });
-        failures.push({ ch: d.ch, msg: d.msg, error });
+        failures.push({ ch: d.ch, msg: d.msg, error, ...(sentAt === undefined ? {} : { sentAt }) });
       }
     }
     if (failures.length > 0) {
@@ -366,6 +431,16 @@ export class DeliveryBatcher {
       );
     }
     await this.reroute(failures);
+  }
+
+  /** remembers a mail as sent and not recorded, the oldest forgotten beyond SENT_UNRECORDED_MAX */
+  private rememberSent(outboxId: string, at: string): void {
+    this.sentUnrecorded.delete(outboxId);
+    this.sentUnrecorded.set(outboxId, at);
+    if (this.sentUnrecorded.size > SENT_UNRECORDED_MAX) {
+      const oldest = this.sentUnrecorded.keys().next().value;
+      if (oldest !== undefined) this.sentUnrecorded.delete(oldest);
+    }
   }
 
   /** an ack on a channel that is gone is lost; the broker redelivers and the record dedups it */
@@ -451,6 +526,7 @@ export class DeliveryBatcher {
             'x-attempts': attempts,
             'x-outage-retries': outageRetries,
             'x-last-error': reason.slice(0, 300),
+            ...(f.sentAt === undefined ? {} : { [SENT_AT_HEADER]: f.sentAt }),
           },
         };
         const delay = retryDelayMs(attempts + outageRetries);
@@ -575,6 +651,12 @@ export class DeliveryBatcher {
   private outageRetriesSoFar(msg: ConsumeMessage): number {
     return countHeader(msg, 'x-outage-retries') ?? MAX_OUTAGE_RETRIES;
   }
+}
+
+/** when the SMTP server accepted this mail at an earlier try whose record failed (SENT_AT_HEADER) */
+function sentAtOf(msg: ConsumeMessage): string | undefined {
+  const at = msg.properties.headers?.[SENT_AT_HEADER];
+  return typeof at === 'string' && at.length > 0 && at.length <= 40 ? at : undefined;
 }
 
 /** a header holding a count (absent = 0); undefined when it holds anything else */

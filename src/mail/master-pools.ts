@@ -176,10 +176,10 @@ export class MasterPools {
           if (isConnectionError(error)) throw toUnavailable(`mysql-master:${shardId}`, error);
           if (isSchemaMissing(error)) throw toSchemaMissing(`mysql-master:${shardId}`, error);
           if (isStatementTimeout(error)) throw toStatementTimeout(`mysql-master:${shardId}`, error);
-          // not a server out of disk or memory (db/mysql-errors.ts serverShortageOf): as a
-          // DependencyError it would not count as a delivery's attempt, and a delivery whose
-          // COMMIT fails after its mails' final dots (a full binlog disk) would be sent again
-          // without end (a review); left as it is, it counts, at most 5 times, then dead-lettered
+          // not a server out of disk or memory (db/mysql-errors.ts serverShortageOf): passed on
+          // as it is, not counted against the breaker (a full disk still answers reads); the
+          // batcher retries such a delivery as an outage (countsAsAttempt), and one whose COMMIT
+          // failed after its mails' final dots only records them at the retry
           throw error;
         }
       },

@@ -136,3 +136,65 @@ describe('OutboxRelay failures', () => {
     await stopped;
   });
 });
+
+describe('OutboxRelay claims whose COMMIT fails', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('marks rows it published before a failed COMMIT without publishing them again', async () => {
+    vi.useFakeTimers();
+    const rows = ['r1', 'r2'].map((id) => ({
+      id,
+      tenantId: 't',
+      kind: 'welcome',
+      recipient: `${id}@x.org`,
+      payload: {},
+    }));
+    let sentAt = false; // the rows' sent_at as committed
+    let commitFails = 3; // a full binlog disk: the next three COMMITs fail
+    const published: string[] = [];
+    const store = {
+      shardIds: () => ['s1'],
+      backlog: async () => 0,
+      hasDue: async () => !sentAt,
+      claim: async (_shard: string, _limit: number, publish: (r: typeof rows) => Promise<void>) => {
+        if (sentAt) return 0;
+        await publish(rows);
+        if (commitFails-- > 0)
+          throw Object.assign(new Error('Disk full'), {
+            errno: 1021,
+            code: 'ER_DISK_FULL',
+            sqlState: 'HY000',
+          });
+        sentAt = true;
+        return rows.length;
+      },
+    } as unknown as OutboxStore;
+    const channel = {
+      on() {},
+      off() {},
+      publish: (_ex: string, _key: string, content: Buffer) => {
+        published.push(...JSON.parse(content.toString()).mails.map((m: { outboxId: string }) => m.outboxId));
+        return true;
+      },
+      waitForConfirms: async () => {},
+    };
+    const relay = new OutboxRelay({
+      store,
+      amqp: {
+        blockedForMs: () => 0,
+        run: (fn: (ch: unknown) => Promise<void>) => fn(channel),
+      } as unknown as AmqpConnection,
+      logger: { error() {}, info() {} } as unknown as Logger,
+      metrics: createPromMetrics(),
+      idleMs: 100,
+    });
+    relay.start();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(sentAt).toBe(true);
+    expect(commitFails).toBe(-1); // the COMMIT was tried four times…
+    expect(published).toEqual(['r1', 'r2']); // …and the rows published once (before: four times)
+    const stopped = relay.stop();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await stopped;
+  });
+});

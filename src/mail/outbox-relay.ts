@@ -11,6 +11,13 @@
  * nothing, the next one first asks with one plain SELECT (OutboxStore.hasDue) and opens a claim
  * transaction only when that sees a due row — an idle poll is that one SELECT.
  * Shards added to or removed from etcd are followed on the next round.
+ *
+ * A claim whose COMMIT fails after the broker confirmed its publish (a master out of disk, the
+ * connection lost) leaves its rows unsent: the relay remembers their ids (`publishedUnmarked`, up
+ * to PUBLISHED_UNMARKED_MAX) and, when it claims them again, marks them sent without publishing
+ * them again — before, a full binlog disk had every due row published once a second until the
+ * disk had room. Another relay (worker process) claiming them, or this one after a restart,
+ * publishes them again: a copy the consumer acks as a duplicate once the first is recorded.
  */
 
 import type { ConfirmChannel } from 'amqplib';
@@ -27,10 +34,14 @@ import type { OutboxStore } from './outbox-store.js';
 const FAILURE_LOG_EVERY_MS = 60_000;
 /** distinct failures limited each on its own per shard; any further kind shares one limiter */
 const MAX_FAILURE_KINDS = 20;
+/** outbox ids remembered as published while their claim did not commit; the oldest forgotten beyond */
+export const PUBLISHED_UNMARKED_MAX = 20_000;
 
 export class OutboxRelay {
   private stopped = false;
   private readonly loops = new Map<string, Promise<void>>();
+  /** outbox ids whose publish the broker confirmed while their claim's COMMIT failed */
+  private readonly publishedUnmarked = new Set<string>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly published;
   private readonly failed;
@@ -136,7 +147,7 @@ export class OutboxRelay {
       }
       try {
         if (!probe || (await this.opts.store.hasDue(shardId))) {
-          const n = await this.opts.store.claim(shardId, batch, (rows) => this.publish(shardId, rows));
+          const n = await this.claimOnce(shardId, batch);
           probe = n === 0;
           if (n > 0) this.published.inc({ target: 'rabbitmq' }, n);
           if (n >= batch) wait = 0;
@@ -149,6 +160,31 @@ export class OutboxRelay {
         if (!(error instanceof DependencyError) || error.answered) logFailure(error);
       }
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /** one claim: rows published before by a claim that did not commit are marked, not published */
+  private async claimOnce(shardId: string, batch: number): Promise<number> {
+    let confirmed: string[] = [];
+    try {
+      const n = await this.opts.store.claim(shardId, batch, async (rows) => {
+        const fresh = rows.filter((r) => !this.publishedUnmarked.has(r.id));
+        if (fresh.length > 0) await this.publish(shardId, fresh);
+        confirmed = rows.map((r) => r.id);
+      });
+      for (const id of confirmed) this.publishedUnmarked.delete(id);
+      return n;
+    } catch (error) {
+      // confirmed by the broker, then the UPDATE or the COMMIT failed (or its answer was lost)
+      for (const id of confirmed) {
+        this.publishedUnmarked.delete(id);
+        this.publishedUnmarked.add(id);
+      }
+      for (const id of this.publishedUnmarked) {
+        if (this.publishedUnmarked.size <= PUBLISHED_UNMARKED_MAX) break;
+        this.publishedUnmarked.delete(id);
+      }
+      throw error;
     }
   }
 

@@ -1,11 +1,12 @@
 import type { Pool } from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { newId } from '../domain/ids.js';
 import { silentLogger } from '../observability/logger.js';
 import { createNoopMetrics } from '../observability/metrics.js';
 import { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { DependencyError } from '../resilience/errors.js';
-import { type HoldMails, OutboxStore } from './outbox-store.js';
+import { DeliveryUnrecordedError, type HoldMails, OutboxStore } from './outbox-store.js';
 import type { HeldMail } from './smtp-sender.js';
 
 // port 1 on the loopback: nothing listens, so a connection is refused at once
@@ -48,6 +49,8 @@ describe('OutboxStore', () => {
 class FakeOutboxPool {
   delivered = new Map<string, boolean>();
   commitLost = false;
+  /** the COMMIT fails and does not apply (MariaDB: a binlog it cannot write, ER_ERROR_ON_WRITE) */
+  commitFails = false;
   async getConnection() {
     const marks = new Set<string>();
     return {
@@ -67,6 +70,15 @@ class FakeOutboxPool {
         throw new Error(`unexpected ${text}`);
       },
       commit: async () => {
+        if (this.commitFails)
+          throw Object.assign(
+            new Error('Error writing file \'./binlog.000002\' (Errcode: 28 "No space left on device")'),
+            {
+              errno: 3,
+              code: 'EE_WRITE',
+              sqlState: 'HY000',
+            },
+          );
         for (const id of marks) this.delivered.set(id, true);
         if (this.commitLost)
           throw Object.assign(new Error('Connection lost'), {
@@ -75,7 +87,8 @@ class FakeOutboxPool {
           });
       },
       rollback: async () => {
-        if (this.commitLost) throw new Error("Can't add new command when connection is in closed state");
+        if (this.commitLost && !this.commitFails)
+          throw new Error("Can't add new command when connection is in closed state");
       },
       release: () => {},
       destroy: () => {},
@@ -90,7 +103,7 @@ class FakeOutboxPool {
 }
 
 describe('OutboxStore.deliverBatch', () => {
-  it('clears the mark of a mail refused after its dot when the COMMIT fails but applied', async () => {
+  function rig() {
     const config = new MemoryConfigStore({ initial: { 'shards/shard-1': shard(3306) } });
     const breakers = new BreakerRegistry({ config, logger: silentLogger, metrics: createNoopMetrics() });
     const pool = new FakeOutboxPool();
@@ -102,12 +115,14 @@ describe('OutboxStore.deliverBatch', () => {
       password: () => undefined,
       createPool: () => pool as unknown as Pool,
     });
-    const [a, b] = ['01JABCDEFGHJKMNPQRSTVWXYZ0', '01JABCDEFGHJKMNPQRSTVWXYZ1'];
+    const [a, b] = ['01JABCDEFGHJKMNPQRSTVWXYZ0', '01JABCDEFGHJKMNPQRSTVWXYZ1'] as const;
     pool.delivered.set(a, false).set(b, false);
-    pool.commitLost = true;
     const refusal = new DependencyError('smtp', '550 rejected after DATA');
-    const hold: HoldMails = async (ids) =>
-      new Map(
+    /** ids given to hold, in order; b is refused after its dot */
+    const offered: string[][] = [];
+    const hold: HoldMails = async (ids) => {
+      offered.push([...ids]);
+      return new Map(
         ids.map((id): [string, HeldMail] => [
           id,
           {
@@ -120,14 +135,48 @@ describe('OutboxStore.deliverBatch', () => {
           },
         ]),
       );
+    };
+    return { pool, outbox, a, b, hold, offered };
+  }
+
+  it('clears the mark of a mail refused after its dot when the COMMIT fails but applied', async () => {
+    const { pool, outbox, a, b, hold } = rig();
+    pool.commitLost = true;
     try {
-      await expect(outbox.deliverBatch('shard-1', [a, b], hold)).rejects.toBeInstanceOf(DependencyError);
+      const error = await outbox.deliverBatch('shard-1', [a, b], hold).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DeliveryUnrecordedError);
+      expect((error as DeliveryUnrecordedError).sent).toEqual([a]);
+      expect((error as Error).cause).toBeInstanceOf(DependencyError);
       // a's mark committed: the retry acks it as a duplicate; b was refused: the retry sends it
       expect(Object.fromEntries(pool.delivered)).toEqual({ [a]: true, [b]: false });
       pool.commitLost = false;
       const retry = await outbox.deliverBatch('shard-1', [a, b], hold);
       expect(retry.duplicate).toEqual([a]);
       expect(retry.refused.has(b)).toBe(true);
+    } finally {
+      await outbox.close();
+    }
+  });
+
+  it('names the mails sent when the COMMIT fails after their dots, and records them at the retry without sending', async () => {
+    const { pool, outbox, a, b, hold, offered } = rig();
+    pool.commitFails = true;
+    try {
+      const error = await outbox.deliverBatch('shard-1', [a, b], hold).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DeliveryUnrecordedError);
+      expect((error as DeliveryUnrecordedError).sent).toEqual([a]); // b was refused after its dot
+      expect(Object.fromEntries(pool.delivered)).toEqual({ [a]: false, [b]: false });
+      pool.commitFails = false;
+      const missing = newId(); // sent before, and no row to record it in (a young id: not purged)
+      const retry = await outbox.deliverBatch('shard-1', [a, b, missing], hold, new Set([a, missing]));
+      expect(offered).toEqual([[a, b], [b]]); // a and the missing one were not given to hold again
+      expect(retry.recorded.sort()).toEqual([a, missing].sort());
+      expect(retry.missing).toEqual([]);
+      expect(retry.refused.has(b)).toBe(true);
+      expect(Object.fromEntries(pool.delivered)).toEqual({ [a]: true, [b]: false });
+      // once recorded, a copy given as sent before is a duplicate
+      const again = await outbox.deliverBatch('shard-1', [a], hold, new Set([a]));
+      expect(again).toMatchObject({ duplicate: [a], recorded: [] });
     } finally {
       await outbox.close();
     }

@@ -47,6 +47,33 @@ export interface BatchDelivery {
   missing: string[];
   /** released but not accepted (refused, or the session broke first): not marked delivered */
   refused: Map<string, unknown>;
+  /**
+   * ids given in `sentBefore` (accepted by the SMTP server at an earlier try whose COMMIT
+   * failed): `delivered_at` committed now, or no row to record it in; nothing sent
+   */
+  recorded: string[];
+}
+
+/**
+ * A batch's COMMIT failed after its final dots (a full binlog disk, a lost connection, the
+ * breaker giving up on it): the mails of `sent` were accepted by the SMTP server, and their
+ * `delivered_at` may not have committed. The caller remembers them as sent (DeliveryBatcher:
+ * `sentBefore` at the next try), so a retry records them instead of sending them again.
+ * `cause` is the COMMIT's error.
+ */
+export class DeliveryUnrecordedError extends Error {
+  constructor(
+    readonly sent: readonly string[],
+    cause: unknown,
+  ) {
+    super(
+      `mails sent, their delivery not recorded: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
+    this.name = 'DeliveryUnrecordedError';
+  }
 }
 
 /**
@@ -172,9 +199,13 @@ export class OutboxStore {
    * rows still held are reported `locked` (told from `missing` by a plain SELECT, which sees the
    * latest committed rows without waiting) and are not sent — the caller retries them later,
    * when they show `delivered_at` if that other delivery committed.
+   * Ids in `sentBefore` were accepted by the SMTP server at an earlier try whose COMMIT failed:
+   * their rows are locked and marked like the others but not given to `hold` (`recorded`); one
+   * already delivered is a `duplicate`, one without a row is `recorded` too (nothing to record).
    * Any SQL error before the dots cancels every held mail (the server discards them), rolls back
-   * and rejects. COMMIT failing after the dots rejects too: those mails may have arrived without
-   * a record, and are sent again on the retry. Such a COMMIT may also have applied (its answer
+   * and rejects with that error. COMMIT failing after the dots rejects with DeliveryUnrecordedError
+   * naming the mails the server accepted: they may have arrived without a record, and the caller
+   * gives them as `sentBefore` at the retry. Such a COMMIT may also have applied (its answer
    * lost, or the breaker gave up on it): before rejecting, the SMTP answers are awaited and the
    * marks of the mails refused after their dot are cleared as in step 4, so the retry sends them
    * rather than acking them as duplicates. The window left there: a clearing that fails for good
@@ -184,16 +215,18 @@ export class OutboxStore {
     relayedUnder: string,
     outboxIds: readonly string[],
     hold: HoldMails,
+    sentBefore: ReadonlySet<string> = new Set(),
   ): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
-    if (ids.length === 0) return { duplicate: [], locked: [], sent: [], missing: [], refused: new Map() };
+    if (ids.length === 0)
+      return { duplicate: [], locked: [], sent: [], missing: [], refused: new Map(), recorded: [] };
     const shardId = await this.shardHolding(relayedUnder, ids);
     // the batch as it stood when the dots were written: set once `deliverLocked` returned, so a
     // transaction that fails after that failed at its COMMIT
     let dotted: PendingDelivery | undefined;
     const attempt = (mode: 'wait' | 'skip') =>
       this.masters.transaction(shardId, async (sql) => {
-        dotted = await this.deliverLocked(sql, ids, hold, mode);
+        dotted = await this.deliverLocked(sql, ids, hold, mode, sentBefore);
         return dotted;
       });
     let pending: PendingDelivery;
@@ -210,9 +243,9 @@ export class OutboxStore {
       // retry would ack those mails as duplicates and they would never be sent; clearing a mark
       // that never committed is harmless. The clearing UPDATE waits for the row locks the batch
       // held (1 s lock wait, then clearMarks' retries), so it lands after a COMMIT the server
-      // was still applying. The accepted ones stay as the COMMIT left them (sent again on the
-      // retry if it did not apply).
-      if (dotted) await this.settleAnswers(shardId, dotted);
+      // was still applying. The accepted ones stay as the COMMIT left them, named to the
+      // caller, who gives them as `sentBefore` at the retry: recorded there, not sent again.
+      if (dotted) throw new DeliveryUnrecordedError((await this.settleAnswers(shardId, dotted)).sent, error);
       throw error;
     }
     const { released, marked, ...outcome } = pending;
@@ -283,6 +316,7 @@ export class OutboxStore {
     ids: string[],
     hold: HoldMails,
     mode: 'wait' | 'skip',
+    sentBefore: ReadonlySet<string>,
   ): Promise<PendingDelivery> {
     const [rows] = await sql(async (c) => {
       try {
@@ -316,15 +350,20 @@ export class OutboxStore {
       ...ids.filter((id) => delivered.get(id) === true),
       ...absent.filter((id) => !existing.has(id) && isPurged(id)),
     ];
-    const missing = absent.filter((id) => !existing.has(id) && !isPurged(id));
-    const toSend = [...ids.filter((id) => delivered.get(id) === false), ...missing];
+    const unrowed = absent.filter((id) => !existing.has(id) && !isPurged(id));
+    // sent at an earlier try: recorded, not sent again
+    const recordOnly = ids.filter((id) => sentBefore.has(id) && delivered.get(id) === false);
+    const recorded = [...recordOnly, ...unrowed.filter((id) => sentBefore.has(id))];
+    const missing = unrowed.filter((id) => !sentBefore.has(id));
+    const toSend = [...ids.filter((id) => delivered.get(id) === false && !sentBefore.has(id)), ...missing];
     const offered = new Set(toSend);
     const held = toSend.length > 0 ? await hold(toSend) : new Map<string, HeldMail>();
     const marked = new Set([...held.keys()].filter((id) => delivered.get(id) === false));
+    const marks = [...marked, ...recordOnly];
     try {
       for (const id of held.keys()) if (!offered.has(id)) throw new Error(`hold returned ${id}, not offered`);
-      if (marked.size > 0) {
-        await sql((c) => c.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id IN (?)', [[...marked]]));
+      if (marks.length > 0) {
+        await sql((c) => c.query('UPDATE outbox SET delivered_at = NOW(3) WHERE id IN (?)', [marks]));
       }
     } catch (error) {
       for (const h of held.values()) h.cancel();
@@ -334,7 +373,7 @@ export class OutboxStore {
     // COMMIT (by `transaction`, right after this returns) once every dot left the process; a
     // session that broke first fails its `accepted` too and is handled with the refusals
     await Promise.allSettled(released.map(([, r]) => r.written));
-    return { duplicate, locked, missing, released, marked };
+    return { duplicate, locked, missing, released, marked, recorded };
   }
 
   /**

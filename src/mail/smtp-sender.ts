@@ -17,6 +17,8 @@
  * (OutboxStore.deliverBatch). A crash before that COMMIT leaves mails the server got but the
  * database does not know of, which are sent again on the retry; holding the dot shrinks that
  * window from "until the server answered and the batch committed" to one turn of the event loop.
+ * (A COMMIT that fails while the worker lives is no such window: the batcher remembers the mails
+ * the server accepted and the retry only records them, delivery-batcher.ts.)
  *
  * Failure modes:
  * - short timeouts before the final dot: a frozen server fails a mail after `socketTimeout`
