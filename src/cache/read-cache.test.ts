@@ -100,6 +100,35 @@ describe('ReadCache', () => {
     expect(await store.get('sg:{acme}:shard-10:v:book:1')).toBe('0-31-9');
   });
 
+  it('forgets a shard again when asked while its deletion runs (keys filled during the first pass)', async () => {
+    const { store, cache } = setup();
+    await store.set('sg:{acme}:shard-1:v:book:1', '0-11-9', 60);
+    const passes: string[][] = [];
+    const deleteMatching = store.deleteMatching.bind(store);
+    let release = () => {};
+    const firstPassHeld = new Promise<void>((r) => (release = r));
+    store.deleteMatching = async (pattern: string) => {
+      const n = await deleteMatching(pattern);
+      passes.push([pattern]);
+      if (passes.length === 1) await firstPassHeld; // the first SCAN is still on its way
+      return n;
+    };
+    cache.forgetShard('shard-1');
+    await vi.waitFor(() => expect(passes).toHaveLength(1));
+    // filled behind the first pass's cursor, then a second reset is detected
+    await store.set('sg:{acme}:shard-1:v:book:2', '0-11-10', 60);
+    cache.forgetShard('shard-1');
+    cache.forgetShard('shard-1'); // asked twice meanwhile: one more pass
+    release();
+    await vi.waitFor(() => expect(passes).toHaveLength(2));
+    expect(await store.get('sg:{acme}:shard-1:v:book:2')).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(passes).toHaveLength(2);
+    // done: a later reset starts a new deletion
+    cache.forgetShard('shard-1');
+    await vi.waitFor(() => expect(passes).toHaveLength(3));
+  });
+
   it('a version key that vanishes brings back no entry filled before a later write', async () => {
     const { cache, db, read, store } = setup();
     const versionKey = 'sg:{acme}:shard-1:v:book:1';

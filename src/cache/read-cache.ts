@@ -157,6 +157,8 @@ export class ReadCache {
   private storeMarked = false;
   /** shards whose keys `forgetShard` is deleting */
   private readonly forgetting = new Set<string>();
+  /** shards forgotten again while their deletion ran: it runs once more when done */
+  private readonly forgetAgain = new Set<string>();
   private closed = false;
 
   constructor({
@@ -599,26 +601,36 @@ export class ReadCache {
    * check: 42 % of token reads stale for 4 minutes, until the sequence passed the old one). Every
    * key of the shard's tenants is deleted (a version key absent is never an entry's: the next
    * fill starts a fresh mark), the raises kept for them are dropped, and the near cache forgets
-   * what it holds. Retried every 2 s while Redis refuses it; never throws.
+   * what it holds. Retried every 2 s while Redis refuses it; never throws. Called again while
+   * a deletion of the shard runs (a second reset within its SCAN, which may have passed keys
+   * filled since), the deletion runs once more when it ends.
    */
   forgetShard(shardId: string): void {
     const match = cacheNamespace('*', shardId);
     const ofShard = (key: string) => key.includes(`}:${shardId}:`);
     this.pending.drop(ofShard);
     this.near?.clear();
-    if (this.forgetting.has(shardId)) return;
+    if (this.forgetting.has(shardId)) {
+      this.forgetAgain.add(shardId);
+      return;
+    }
     this.forgetting.add(shardId);
     let failures = 0;
     const attempt = async (): Promise<void> => {
       if (this.closed) return;
       try {
         const removed = await this.store.deleteMatching(`${match}:*`);
-        this.forgetting.delete(shardId);
         this.near?.clear();
         this.logger.warn(
           { shard: shardId, removed, failedAttempts: failures },
           "the shard's cached entries and versions are deleted: its master's history went back",
         );
+        if (this.forgetAgain.delete(shardId)) {
+          failures = 0;
+          void attempt();
+          return;
+        }
+        this.forgetting.delete(shardId);
       } catch (error) {
         // said once; the success says how many attempts failed
         if (failures++ === 0)
