@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, INSTANCES } from './helpers/api.js';
 import { etcdOverride } from './helpers/etcd.js';
 import { configInForce } from './helpers/live-config.js';
+import { scrapeMetric } from './helpers/metrics.js';
 import { node, rootConnection, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -30,6 +31,7 @@ interface ReplicaStatus {
   state: string;
   lagSeconds: number | null;
   lastError?: string;
+  cause?: string;
 }
 
 /** this shard's replica as an instance reports it in /health/replication */
@@ -117,6 +119,23 @@ describe('a replica whose SQL thread stopped on a duplicate key', () => {
     const tookMs = Math.round(performance.now() - brokeAt);
     console.log(`excluded ${tookMs} ms after the conflicting write: ${excluded.lastError}`);
     expect(excluded.lastError).toMatch(/^replication stopped: SQL thread error 1062: .*Duplicate entry/);
+    // the cause as a word, in the status and as a metric
+    expect(excluded.cause).toBe('replication_stopped');
+    const replicaName = (
+      (await api('GET', '/health/replication', { base })).json?.shards as {
+        id: string;
+        replicas: { name: string; node: string }[];
+      }[]
+    )
+      .find((x) => x.id === shard)
+      ?.replicas.find((x) => x.node.includes(`:${replicaPort}/`))?.name;
+    expect(
+      await scrapeMetric(base, 'shardgate_replica_excluded', {
+        shard,
+        replica: replicaName ?? '?',
+        cause: 'replication_stopped',
+      }),
+    ).toBe(1);
     // the other instance says so too
     for (const other of INSTANCES.slice(1)) {
       await waitFor(async () => /1062/.test((await replicaStatus(other))?.lastError ?? ''), {
@@ -138,5 +157,11 @@ describe('a replica whose SQL thread stopped on a duplicate key', () => {
     });
     console.log(`re-admitted ${Math.round(performance.now() - repairedAt)} ms after the repair`);
     expect((await replicaStatus(base))?.lastError).toBeUndefined();
+    expect((await replicaStatus(base))?.cause).toBeUndefined();
+    expect(
+      (await (await fetch(`${base}/metrics`)).text())
+        .split('\n')
+        .filter((l) => l.startsWith('shardgate_replica_excluded{') && l.includes(`shard="${shard}"`)),
+    ).toEqual([]);
   });
 });

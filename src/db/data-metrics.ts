@@ -2,7 +2,9 @@
  * Metrics of the data tier, collected at scrape time (no background work):
  * - `db_pool_connections{node,state}` (in_use | idle) and `db_pool_queued{node}` per host pool;
  * - `replica_lag_seconds{shard,replica}` as the router measures it (GTID-based), and
- *   `replica_routable{shard,replica}` (1 when reads may go there);
+ *   `replica_routable{shard,replica}` (1 when reads may go there), `replica_excluded{shard,replica,
+ *   cause}` (1 for the cause a replica is not read from now, routing/replica-health.ts
+ *   ReplicaCause; no series while it is admitted);
  * - `outbox_backlog{shard}`: unsent outbox rows per shard master, counted through the master's
  *   breaker (a dead master leaves the last value and does not fail the scrape).
  */
@@ -58,6 +60,17 @@ export function registerDataMetrics({
     collect: (g) => {
       for (const s of router.status()) {
         for (const r of s.replicas) g.set({ shard: s.id, replica: r.name }, r.state === 'admitted' ? 1 : 0);
+      }
+    },
+  });
+  metrics.gauge({
+    name: 'replica_excluded',
+    help: '1 for the cause each replica not read from now is out (lag, readmitting, lag_unknown, slow, unreachable, replication_stopped, ahead_of_master, not_probed)',
+    labelNames: ['shard', 'replica', 'cause'],
+    collect: (g) => {
+      g.reset();
+      for (const s of router.status()) {
+        for (const r of s.replicas) if (r.cause) g.set({ shard: s.id, replica: r.name, cause: r.cause }, 1);
       }
     },
   });

@@ -106,6 +106,10 @@ const replicationBody = z
             state: z.string(),
             lagSeconds: z.number().nullable(),
             lastError: z.string().optional(),
+            cause: z.string().optional().openapi({
+              description:
+                'why reads do not go to it now, absent while admitted: lag, readmitting, lag_unknown, slow, unreachable, replication_stopped, ahead_of_master, not_probed',
+            }),
           }),
         ),
       }),

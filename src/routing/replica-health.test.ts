@@ -127,3 +127,31 @@ describe('replica admission with hysteresis', () => {
     });
   });
 });
+
+describe('ReplicaHealth cause', () => {
+  it('names why a replica is not read from, and none while admitted', () => {
+    const h = new ReplicaHealth({ readmitProbes: 2 });
+    expect(h.cause).toBe('not_probed');
+    h.observe(1, 10);
+    expect([h.state, h.cause]).toEqual(['admitted', undefined]);
+    h.observe(11, 10);
+    expect([h.state, h.cause]).toEqual(['excluded', 'lag']);
+    h.observe(7, 10); // over half the max while excluded
+    expect(h.cause).toBe('lag');
+    h.observe(2, 10);
+    expect([h.state, h.cause]).toEqual(['excluded', 'readmitting']);
+    h.observe(2, 10);
+    expect(h.cause).toBeUndefined();
+    h.observe(1, 10, { slow: 'rtt 300 ms' });
+    h.observe(1, 10, { slow: 'rtt 300 ms' });
+    expect([h.state, h.cause]).toEqual(['excluded', 'slow']);
+    h.fail('connect ECONNREFUSED');
+    expect(h.cause).toBe('unreachable');
+    h.fail('Slave_SQL_Running: No (1032)', 'replication_stopped');
+    expect(h.cause).toBe('replication_stopped');
+    h.fail('ahead', 'ahead_of_master');
+    expect(h.cause).toBe('ahead_of_master');
+    h.observe(3, 10, { atLeast: true });
+    expect([h.state, h.cause]).toEqual(['excluded', 'lag_unknown']);
+  });
+});

@@ -20,6 +20,27 @@
  * 3.5–4 s (an outside check).
  */
 
+/**
+ * Why a replica is not admitted now, as a word a metric can carry (`replica_excluded{cause}`):
+ * - `lag`: its lag over `max_lag_seconds`, or over half of it while excluded;
+ * - `readmitting`: within half the limit (and fast), waiting for `readmitProbes` good probes;
+ * - `lag_unknown`: behind the oldest master position this instance knows (`atLeast`);
+ * - `slow`: its probes' round trips over `replication/max_latency_ms` and its master's;
+ * - `unreachable`: a probe or a read failed (refused, timed out, no answer);
+ * - `replication_stopped`: its IO or SQL thread stopped on an error (replication-stopped.ts);
+ * - `ahead_of_master`: it holds transactions its master does not (another master, a direct write);
+ * - `not_probed`: no probe judged it yet.
+ */
+export type ReplicaCause =
+  | 'lag'
+  | 'readmitting'
+  | 'lag_unknown'
+  | 'slow'
+  | 'unreachable'
+  | 'replication_stopped'
+  | 'ahead_of_master'
+  | 'not_probed';
+
 /** slow probes in a row that exclude an admitted replica */
 export const SLOW_PROBES_TO_EXCLUDE = 2;
 export type ReplicaState = 'unknown' | 'admitted' | 'excluded';
@@ -30,6 +51,7 @@ export class ReplicaHealth {
   private slowStreak = 0;
   private lag = Number.POSITIVE_INFINITY;
   private error: string | undefined;
+  private causeValue: ReplicaCause = 'not_probed';
   private readonly readmitProbes: number;
 
   constructor({ readmitProbes = 2 }: { readmitProbes?: number } = {}) {
@@ -53,6 +75,11 @@ export class ReplicaHealth {
     return this.error;
   }
 
+  /** why it is not admitted now (ReplicaCause); undefined while admitted */
+  get cause(): ReplicaCause | undefined {
+    return this.stateValue === 'admitted' ? undefined : this.causeValue;
+  }
+
   observe(
     lagSeconds: number,
     maxLagSeconds: number,
@@ -65,7 +92,7 @@ export class ReplicaHealth {
     this.lag = lagSeconds;
     this.error = undefined;
     if (lagSeconds > maxLagSeconds) {
-      this.exclude();
+      this.exclude('lag');
       return;
     }
     if (slow) {
@@ -75,7 +102,7 @@ export class ReplicaHealth {
       // a replica not (yet) excluded is let one slow probe pass, a never-judged one too: an
       // instance is busiest at its start
       if (this.stateValue !== 'excluded' && this.slowStreak < SLOW_PROBES_TO_EXCLUDE) return;
-      this.exclude();
+      this.exclude('slow');
       return;
     }
     // over the limit in a round whose master probe gave nothing to compare with: this round says
@@ -87,6 +114,7 @@ export class ReplicaHealth {
       this.lag = Number.POSITIVE_INFINITY;
       this.error = `lag unknown: at least ${lagSeconds} s (behind the oldest master position this instance knows)`;
       this.goodStreak = 0;
+      this.causeValue = 'lag_unknown';
       if (this.stateValue === 'admitted') this.stateValue = 'unknown';
       return;
     }
@@ -96,19 +124,25 @@ export class ReplicaHealth {
       this.goodStreak += 1;
       if (this.stateValue === 'unknown' || this.goodStreak >= this.readmitProbes)
         this.stateValue = 'admitted';
+      else this.causeValue = 'readmitting';
     } else {
-      this.exclude();
+      this.exclude('lag');
     }
   }
 
-  fail(reason: string): void {
+  /** excluded at once: `reason` says it in words (`lastError`), `cause` as a word */
+  fail(
+    reason: string,
+    cause: 'unreachable' | 'replication_stopped' | 'ahead_of_master' = 'unreachable',
+  ): void {
     this.lag = Number.POSITIVE_INFINITY;
     this.error = reason;
-    this.exclude();
+    this.exclude(cause);
   }
 
-  private exclude(): void {
+  private exclude(cause: ReplicaCause): void {
     this.stateValue = 'excluded';
+    this.causeValue = cause;
     this.goodStreak = 0;
   }
 }

@@ -68,7 +68,7 @@ import {
   type ServerFlavour,
 } from './gtid.js';
 import { MasterTimeline } from './master-timeline.js';
-import { ReplicaHealth, type ReplicaState } from './replica-health.js';
+import { type ReplicaCause, ReplicaHealth, type ReplicaState } from './replica-health.js';
 import {
   type NodeGuard,
   type NodeSession,
@@ -180,6 +180,8 @@ export interface ReplicaStatus {
   state: ReplicaState;
   lagSeconds: number | null;
   lastError?: string;
+  /** why it is not admitted now (replica-health.ts ReplicaCause); absent while admitted */
+  cause?: ReplicaCause;
 }
 
 export interface ShardStatus {
@@ -617,7 +619,7 @@ export class ShardRouter<S extends NodeSession> {
       await master;
       if (this.aheadOfMaster(shard, replica, previous)) {
         if (replica.health.state !== 'excluded') this.logger.warn({ replica: replica.name }, AHEAD_OF_MASTER);
-        replica.health.fail(AHEAD_OF_MASTER);
+        replica.health.fail(AHEAD_OF_MASTER, 'ahead_of_master');
         return;
       }
       // its replication stopped on an error (replication-stopped.ts): it will only fall further
@@ -629,7 +631,7 @@ export class ShardRouter<S extends NodeSession> {
             { replica: replica.name, reason: stopped },
             'replica excluded: its replication stopped',
           );
-        replica.health.fail(stopped);
+        replica.health.fail(stopped, 'replication_stopped');
         return;
       }
       // never judged yet and not (yet) following this round's master sample: a foreign replica,
@@ -786,6 +788,7 @@ export class ShardRouter<S extends NodeSession> {
         state: r.health.state,
         lagSeconds: Number.isFinite(r.health.lagSeconds) ? r.health.lagSeconds : null,
         lastError: r.health.lastError,
+        ...(r.health.cause === undefined ? {} : { cause: r.health.cause }),
       })),
     }));
   }
