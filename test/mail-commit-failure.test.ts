@@ -4,7 +4,8 @@
  * master is set `read_only` while the email worker's delivery sits between its `UPDATE … SET
  * delivered_at` and its COMMIT (a trigger of this test makes that UPDATE last 1.5 s for its
  * tenant only), so the worker's account gets 1290 at COMMIT after the SMTP sink accepted the
- * mail — as a full binlog disk does (ER_ERROR_ON_WRITE at COMMIT). Once the master is writable
+ * mail — the same point a full binlog disk fails at (ER_ERROR_ON_WRITE at COMMIT; its error's
+ * classification as an outage is the unit tests'). Once the master is writable
  * again, the retry records the mail without sending it: one .eml, the row marked delivered, the
  * worker's duplicates counter up by one. Before, the retry sent the mail a second time.
  */
@@ -92,8 +93,9 @@ describe('a delivery whose COMMIT fails after the final dot', () => {
       },
       { timeoutMs: 30_000, what: 'the delivery recorded' },
     );
-    expect(await scrapeMetric(workerUrl, 'shardgate_mail_duplicates_skipped_total')).toBe(
-      duplicatesBefore + 1,
+    // recorded as a duplicate (other files' leftover retries may add to the worker's count)
+    expect(await scrapeMetric(workerUrl, 'shardgate_mail_duplicates_skipped_total')).toBeGreaterThan(
+      duplicatesBefore,
     );
     await sleep(2000); // a second copy would have arrived by now (the retry sends within ms)
     expect(mailsTo(email)).toHaveLength(1);

@@ -74,6 +74,8 @@ class FakeStore implements BatchStore {
   delivered = new Set<string>();
   lockedElsewhere = new Set<string>();
   calls: { shardId: string; ids: string[] }[] = [];
+  /** the `sentBefore` of each call, in order */
+  sentBeforeCalls: string[][] = [];
   /** runs after `hold`, before the dots (the UPDATE); throw to fail the transaction there */
   beforeDots: () => Promise<void> = async () => {};
   /** runs after the dots were written; throw to fail the COMMIT */
@@ -105,6 +107,7 @@ class FakeStore implements BatchStore {
   ): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
     this.calls.push({ shardId, ids });
+    this.sentBeforeCalls.push([...sentBefore].sort());
     await this.onBegin();
     const duplicate = ids.filter((id) => this.delivered.has(id) && !this.lockedElsewhere.has(id));
     const locked = ids.filter((id) => this.lockedElsewhere.has(id));
@@ -125,9 +128,14 @@ class FakeStore implements BatchStore {
       await this.beforeCommit();
     } catch (error) {
       const answers = await Promise.allSettled(released.map(([, r]) => r.accepted));
+      const refused = new Map<string, unknown>();
+      answers.forEach((a, i) => {
+        if (a.status === 'rejected') refused.set(released[i]![0], a.reason);
+      });
       throw new DeliveryUnrecordedError(
         released.filter((_, i) => answers[i]?.status === 'fulfilled').map(([id]) => id),
         error,
+        refused,
       );
     }
     const marked = [...held.keys(), ...recorded].filter((id) => this.rows.has(id));
@@ -635,16 +643,20 @@ describe('DeliveryBatcher', () => {
         /^sent; its delivery could not be recorded/,
       );
       expect(count('mail_dead_lettered_total')).toBe(0);
+      expect(count('mail_delivery_success_total')).toBe(2); // accepted by the server
       for (const m of retries) batcher.add(ch, m);
       await batcher.drain(1000);
+      expect(store.sentBeforeCalls.at(-1)).toEqual(['a', 'b']);
       expect(sender.sent.sort()).toEqual(['a', 'b']); // not sent again
       expect([...store.delivered].sort()).toEqual(['a', 'b']);
       expect(ch.acked).toHaveLength(4);
       expect(count('mail_duplicates_skipped_total')).toBe(2);
+      expect(count('mail_delivery_success_total')).toBe(2);
       // once recorded, nothing is remembered: a later copy is a plain duplicate
       batcher.add(ch, message('a'));
       await batcher.drain(1000);
       expect(store.calls.at(-1)).toEqual({ shardId: 'shard-1', ids: ['a'] });
+      expect(store.sentBeforeCalls.at(-1)).toEqual([]);
       expect(sender.sent).toHaveLength(2);
     });
 
@@ -655,6 +667,47 @@ describe('DeliveryBatcher', () => {
       expect(sender.sent.sort()).toEqual(['a', 'b']);
       expect([...store.delivered]).toEqual(['a']);
       expect(count('mail_duplicates_skipped_total')).toBe(1);
+    });
+
+    it('a copy whose batch begins while the first one is still on its way waits for it, and records the mail', async () => {
+      const { ch, store, sender, batcher, count } = setup();
+      store.rows.add('a');
+      let open = () => {};
+      sender.gate = new Promise((r) => (open = r)); // the first batch waits in its SMTP step
+      store.beforeCommit = async () => {
+        store.beforeCommit = async () => {};
+        throw new Error('COMMIT failed: Disk full');
+      };
+      batcher.add(ch, message('a'));
+      await new Promise((r) => setImmediate(r)); // flushed: the first batch holds the mail
+      batcher.add(ch, message('a')); // another process's relay published the row too
+      await new Promise((r) => setImmediate(r));
+      open();
+      await batcher.drain(1000);
+      expect(sender.sent).toEqual(['a']); // before: ['a', 'a'], the second batch ran beside the first
+      expect(store.sentBeforeCalls).toEqual([[], ['a']]);
+      expect([...store.delivered]).toEqual(['a']);
+      expect(count('mail_duplicates_skipped_total')).toBe(1);
+    });
+
+    it('a mail refused after its dot in that batch keeps its own reason: a 5xx uses an attempt', async () => {
+      const { ch, store, sender, batcher } = setup();
+      store.rows.add('a');
+      store.rows.add('b');
+      sender.refusing.add('b');
+      store.beforeCommit = async () => {
+        throw new Error('COMMIT failed: Disk full');
+      };
+      batcher.add(ch, message('a'));
+      batcher.add(ch, message('b'));
+      await batcher.drain(1000);
+      const byId = (id: string) =>
+        ch.published.find((_, i) => decodeMailMessage(ch.contents[i]!)?.outboxId === id)?.headers;
+      expect(byId('a')).toMatchObject({ 'x-attempts': 0, 'x-outage-retries': 1 });
+      expect(byId('a')?.[SENT_AT_HEADER]).toBeDefined();
+      expect(byId('b')).toMatchObject({ 'x-attempts': 1, 'x-outage-retries': 0 });
+      expect(String(byId('b')?.['x-last-error'])).toMatch(/552 refused/);
+      expect(byId('b')?.[SENT_AT_HEADER]).toBeUndefined();
     });
 
     it('another worker records a mail by its header alone', async () => {

@@ -37,7 +37,11 @@
  *   an outage retry, not an attempt. Sent twice only when both are lost: the reroute not
  *   confirmed (its original redelivered without the header) and the redelivery taken by another
  *   worker or after a restart. Any copy of such a mail (a relay's second publish) that this
- *   process takes is recorded, not sent, too.
+ *   process takes is recorded, not sent, too: copies of one outbox id are delivered one batch
+ *   after another in a process (`delivering`), so a copy whose batch began while the first one's
+ *   COMMIT was failing waits for it and then knows the mail was sent (before, it took the row
+ *   lock the failed COMMIT let go and sent the mail again, a review). Counted as delivered when
+ *   the server accepted it, as a duplicate when its record is made.
  *
  * Reroute: re-publish to a retry tier (per-queue TTL, dead-lettered back to the work queue), or to
  * the dead-letter queue once the mail has used up `maxAttempts`; the originals are acked only
@@ -226,6 +230,8 @@ export class DeliveryBatcher {
   private readonly idleWaiters = new Set<() => void>();
   /** outbox id → when the SMTP server accepted it (ISO 8601), for mails whose record failed */
   private readonly sentUnrecorded = new Map<string, string>();
+  /** outbox id → the delivery of the last batch that holds it (settled: never rejects) */
+  private readonly delivering = new Map<string, Promise<void>>();
   private readonly maxBatch: number;
   private readonly c;
 
@@ -332,7 +338,30 @@ export class DeliveryBatcher {
       });
   }
 
-  private async deliver(shardId: string, batch: Delivery[]): Promise<void> {
+  /**
+   * Delivers `batch` once every earlier batch of this process holding one of its outbox ids has
+   * ended (at once when none does): such a batch may have sent a mail whose record then failed,
+   * which this one must know of before it locks the row.
+   */
+  private deliver(shardId: string, batch: Delivery[]): Promise<void> {
+    const ids = new Set(batch.map((d) => d.message.outboxId));
+    const earlier = [...new Set([...ids].flatMap((id) => this.delivering.get(id) ?? []))];
+    const run =
+      earlier.length === 0
+        ? this.deliverNow(shardId, batch)
+        : Promise.all(earlier).then(() => this.deliverNow(shardId, batch));
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    for (const id of ids) this.delivering.set(id, settled);
+    void settled.then(() => {
+      for (const id of ids) if (this.delivering.get(id) === settled) this.delivering.delete(id);
+    });
+    return run;
+  }
+
+  private async deliverNow(shardId: string, batch: Delivery[]): Promise<void> {
     const byId = new Map<string, Delivery[]>();
     for (const d of batch) {
       const copies = byId.get(d.message.outboxId);
@@ -369,9 +398,12 @@ export class DeliveryBatcher {
         new Set(sentBefore.keys()),
       );
     } catch (error) {
+      const refused = error instanceof DeliveryUnrecordedError ? error.refused : new Map<string, unknown>();
       if (error instanceof DeliveryUnrecordedError) {
         const at = new Date().toISOString();
         for (const id of error.sent) if (!sentBefore.has(id)) sentBefore.set(id, at);
+        // accepted by the server: delivered, whatever becomes of the record
+        this.c.delivered.inc({ target: 'smtp' }, error.sent.length);
       }
       for (const [id, at] of sentBefore) this.rememberSent(id, at);
       const cause = error instanceof DeliveryUnrecordedError ? error.cause : error;
@@ -385,8 +417,9 @@ export class DeliveryBatcher {
       await this.reroute(
         batch.map((d) => {
           const sentAt = sentBefore.get(d.message.outboxId);
+          // a mail the server refused after its dot keeps its own reason (a 5xx is an attempt)
           return sentAt === undefined
-            ? { ch: d.ch, msg: d.msg, error: cause }
+            ? { ch: d.ch, msg: d.msg, error: refused.get(d.message.outboxId) ?? cause }
             : { ch: d.ch, msg: d.msg, error: new MailSentUnrecordedError(cause), sentAt };
         }),
       );

@@ -197,4 +197,60 @@ describe('OutboxRelay claims whose COMMIT fails', () => {
     await vi.advanceTimersByTimeAsync(2_000);
     await stopped;
   });
+
+  it('publishes such rows again once they were remembered for a minute without a failed claim', async () => {
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'],
+    });
+    const rows = [{ id: 'r1', tenantId: 't', kind: 'welcome', recipient: 'r1@x.org', payload: {} }];
+    let due = true;
+    let commitFails = true;
+    const published: string[] = [];
+    const store = {
+      shardIds: () => ['s1'],
+      backlog: async () => 0,
+      hasDue: async () => due,
+      claim: async (_shard: string, _limit: number, publish: (r: typeof rows) => Promise<void>) => {
+        if (!due) return 0;
+        await publish(rows);
+        if (commitFails) {
+          commitFails = false;
+          due = false; // it did apply (its answer lost): nothing to claim…
+          throw new Error('Connection lost: the server closed the connection.');
+        }
+        due = false;
+        return 1;
+      },
+    } as unknown as OutboxStore;
+    const channel = {
+      on() {},
+      off() {},
+      publish: (_ex: string, _key: string, content: Buffer) => {
+        published.push(JSON.parse(content.toString()).outboxId);
+        return true;
+      },
+      waitForConfirms: async () => {},
+    };
+    const relay = new OutboxRelay({
+      store,
+      amqp: {
+        blockedForMs: () => 0,
+        run: (fn: (ch: unknown) => Promise<void>) => fn(channel),
+      } as unknown as AmqpConnection,
+      logger: { error() {}, info() {} } as unknown as Logger,
+      metrics: createPromMetrics(),
+      idleMs: 100,
+    });
+    relay.start();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(published).toEqual(['r1']);
+    // …until the lost-mail sweep puts it back (the broker lost the message) minutes later
+    await vi.advanceTimersByTimeAsync(120_000);
+    due = true;
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(published).toEqual(['r1', 'r1']);
+    const stopped = relay.stop();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await stopped;
+  });
 });

@@ -14,10 +14,13 @@
  *
  * A claim whose COMMIT fails after the broker confirmed its publish (a master out of disk, the
  * connection lost) leaves its rows unsent: the relay remembers their ids (`publishedUnmarked`, up
- * to PUBLISHED_UNMARKED_MAX) and, when it claims them again, marks them sent without publishing
- * them again — before, a full binlog disk had every due row published once a second until the
- * disk had room. Another relay (worker process) claiming them, or this one after a restart,
- * publishes them again: a copy the consumer acks as a duplicate once the first is recorded.
+ * to PUBLISHED_UNMARKED_MAX, each for PUBLISHED_UNMARKED_TTL_MS from its last failed claim) and,
+ * when it claims them again, marks them sent without publishing them again — before, a full
+ * binlog disk had every due row published once a second until the disk had room. Another relay
+ * (worker process) claiming them, or this one after a restart, publishes them again: one more
+ * copy per process (the consumer records it, or sends it when no process that sent the mail
+ * takes it). The time limit: a COMMIT reported failed that did apply leaves its ids here; should
+ * the broker then lose the message, the lost-mail sweep's reset (minutes later) must publish it.
  */
 
 import type { ConfirmChannel } from 'amqplib';
@@ -36,12 +39,14 @@ const FAILURE_LOG_EVERY_MS = 60_000;
 const MAX_FAILURE_KINDS = 20;
 /** outbox ids remembered as published while their claim did not commit; the oldest forgotten beyond */
 export const PUBLISHED_UNMARKED_MAX = 20_000;
+/** how long such an id is remembered after its last failed claim (well under the sweep's grace) */
+export const PUBLISHED_UNMARKED_TTL_MS = 60_000;
 
 export class OutboxRelay {
   private stopped = false;
   private readonly loops = new Map<string, Promise<void>>();
-  /** outbox ids whose publish the broker confirmed while their claim's COMMIT failed */
-  private readonly publishedUnmarked = new Set<string>();
+  /** outbox id → when (performance.now()) the broker confirmed its publish and its claim failed */
+  private readonly publishedUnmarked = new Map<string, number>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly published;
   private readonly failed;
@@ -168,7 +173,8 @@ export class OutboxRelay {
     let confirmed: string[] = [];
     try {
       const n = await this.opts.store.claim(shardId, batch, async (rows) => {
-        const fresh = rows.filter((r) => !this.publishedUnmarked.has(r.id));
+        const since = performance.now() - PUBLISHED_UNMARKED_TTL_MS;
+        const fresh = rows.filter((r) => (this.publishedUnmarked.get(r.id) ?? Number.NEGATIVE_INFINITY) < since);
         if (fresh.length > 0) await this.publish(shardId, fresh);
         confirmed = rows.map((r) => r.id);
       });
@@ -176,11 +182,12 @@ export class OutboxRelay {
       return n;
     } catch (error) {
       // confirmed by the broker, then the UPDATE or the COMMIT failed (or its answer was lost)
+      const now = performance.now();
       for (const id of confirmed) {
         this.publishedUnmarked.delete(id);
-        this.publishedUnmarked.add(id);
+        this.publishedUnmarked.set(id, now);
       }
-      for (const id of this.publishedUnmarked) {
+      for (const id of this.publishedUnmarked.keys()) {
         if (this.publishedUnmarked.size <= PUBLISHED_UNMARKED_MAX) break;
         this.publishedUnmarked.delete(id);
       }

@@ -65,6 +65,8 @@ export class DeliveryUnrecordedError extends Error {
   constructor(
     readonly sent: readonly string[],
     cause: unknown,
+    /** released mails the server refused after their dot (marks cleared): their own reasons */
+    readonly refused: ReadonlyMap<string, unknown> = new Map(),
   ) {
     super(
       `mails sent, their delivery not recorded: ${cause instanceof Error ? cause.message : String(cause)}`,
@@ -245,7 +247,10 @@ export class OutboxStore {
       // held (1 s lock wait, then clearMarks' retries), so it lands after a COMMIT the server
       // was still applying. The accepted ones stay as the COMMIT left them, named to the
       // caller, who gives them as `sentBefore` at the retry: recorded there, not sent again.
-      if (dotted) throw new DeliveryUnrecordedError((await this.settleAnswers(shardId, dotted)).sent, error);
+      if (dotted) {
+        const { sent, refused } = await this.settleAnswers(shardId, dotted);
+        throw new DeliveryUnrecordedError(sent, error, refused);
+      }
       throw error;
     }
     const { released, marked, ...outcome } = pending;
