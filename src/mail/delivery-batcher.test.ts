@@ -1,5 +1,5 @@
 import type { ConsumeMessage, Options } from 'amqplib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
@@ -690,17 +690,22 @@ describe('DeliveryBatcher', () => {
       expect(count('mail_duplicates_skipped_total')).toBe(1);
     });
 
-    it('a mail refused after its dot in that batch keeps its own reason: a 5xx uses an attempt', async () => {
+    it('a mail refused in that batch, at RCPT or after its dot, keeps its own reason: a 5xx uses an attempt', async () => {
       const { ch, store, sender, batcher } = setup();
-      store.rows.add('a');
-      store.rows.add('b');
+      for (const id of ['a', 'b', 'c']) store.rows.add(id);
       sender.refusing.add('b');
+      sender.failing.add('c'); // 550 at RCPT
       store.beforeCommit = async () => {
-        throw new Error('COMMIT failed: Disk full');
+        // an outage of the master, no attempt of its own
+        throw Object.assign(new Error("Error writing file 'binlog' (Errcode: 28)"), {
+          errno: 1026,
+          code: 'ER_ERROR_ON_WRITE',
+          sqlState: 'HY000',
+        });
       };
-      batcher.add(ch, message('a'));
-      batcher.add(ch, message('b'));
+      for (const id of ['a', 'b', 'c']) batcher.add(ch, message(id));
       await batcher.drain(1000);
+      expect(sender.sent).toEqual(['a']);
       const byId = (id: string) =>
         ch.published.find((_, i) => decodeMailMessage(ch.contents[i]!)?.outboxId === id)?.headers;
       expect(byId('a')).toMatchObject({ 'x-attempts': 0, 'x-outage-retries': 1 });
@@ -708,6 +713,29 @@ describe('DeliveryBatcher', () => {
       expect(byId('b')).toMatchObject({ 'x-attempts': 1, 'x-outage-retries': 0 });
       expect(String(byId('b')?.['x-last-error'])).toMatch(/552 refused/);
       expect(byId('b')?.[SENT_AT_HEADER]).toBeUndefined();
+      expect(byId('c')).toMatchObject({ 'x-attempts': 1, 'x-outage-retries': 0 });
+      expect(String(byId('c')?.['x-last-error'])).toMatch(/550 mailbox unavailable/);
+    });
+
+    it("a copy waits only for the earlier batch's record, not its reroute; the other mails of its batch go at once", async () => {
+      const { ch, store, sender, batcher } = setup();
+      for (const id of ['a', 'x', 'b']) store.rows.add(id);
+      sender.refusing.add('x');
+      let confirm = () => {};
+      ch.confirms = () => new Promise<void>((r) => (confirm = r)); // the broker holds x's reroute
+      batcher.add(ch, message('a'));
+      batcher.add(ch, message('x'));
+      await new Promise((r) => setImmediate(r));
+      await vi.waitFor(() => expect(ch.published).toHaveLength(1)); // x's reroute, not confirmed
+      expect([...store.delivered]).toEqual(['a']);
+      batcher.add(ch, message('a')); // a copy of a…
+      batcher.add(ch, message('b')); // …with an unrelated mail
+      await vi.waitFor(() => expect(sender.sent.sort()).toEqual(['a', 'b']));
+      await vi.waitFor(() => expect(store.calls).toHaveLength(3)); // the copy ran on its own
+      expect(store.calls.at(-1)?.ids).toEqual(['a']);
+      expect(sender.sent.filter((id) => id === 'a')).toHaveLength(1);
+      confirm();
+      expect(await batcher.drain(1000)).toBe(true);
     });
 
     it('another worker records a mail by its header alone', async () => {

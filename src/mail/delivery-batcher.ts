@@ -37,10 +37,11 @@
  *   an outage retry, not an attempt. Sent twice only when both are lost: the reroute not
  *   confirmed (its original redelivered without the header) and the redelivery taken by another
  *   worker or after a restart. Any copy of such a mail (a relay's second publish) that this
- *   process takes is recorded, not sent, too: copies of one outbox id are delivered one batch
- *   after another in a process (`delivering`), so a copy whose batch began while the first one's
- *   COMMIT was failing waits for it and then knows the mail was sent (before, it took the row
- *   lock the failed COMMIT let go and sent the mail again, a review). Counted as delivered when
+ *   process takes is recorded, not sent, too: a copy of an outbox id that an earlier batch of the
+ *   process holds waits until that batch settled with the store (`delivering`), then knows the
+ *   mail was sent (before, it took the row lock the failed COMMIT let go and sent the mail
+ *   again, a review); the other mails of its batch go at once. A mail refused in such a batch
+ *   keeps its own reason (RCPT or after its dot: a 5xx is an attempt). Counted as delivered when
  *   the server accepted it, as a duplicate when its record is made.
  *
  * Reroute: re-publish to a retry tier (per-queue TTL, dead-lettered back to the work queue), or to
@@ -230,7 +231,10 @@ export class DeliveryBatcher {
   private readonly idleWaiters = new Set<() => void>();
   /** outbox id → when the SMTP server accepted it (ISO 8601), for mails whose record failed */
   private readonly sentUnrecorded = new Map<string, string>();
-  /** outbox id → the delivery of the last batch that holds it (settled: never rejects) */
+  /**
+   * outbox id → resolves once the last batch holding it has settled with the store (its mails
+   * recorded, or remembered as sent), or ended; never rejects
+   */
   private readonly delivering = new Map<string, Promise<void>>();
   private readonly maxBatch: number;
   private readonly c;
@@ -339,29 +343,46 @@ export class DeliveryBatcher {
   }
 
   /**
-   * Delivers `batch` once every earlier batch of this process holding one of its outbox ids has
-   * ended (at once when none does): such a batch may have sent a mail whose record then failed,
-   * which this one must know of before it locks the row.
+   * Delivers the messages of `batch` whose outbox id no earlier batch of this process holds at
+   * once, and the others once those batches settled with the store (their mails recorded, or
+   * remembered as sent: such a batch may have sent a mail whose record then failed, which a copy
+   * must know of before it locks the row). Not once they ended: their reroutes may wait for the
+   * broker, and their dots' answers up to 10 minutes (a review).
    */
   private deliver(shardId: string, batch: Delivery[]): Promise<void> {
-    const ids = new Set(batch.map((d) => d.message.outboxId));
-    const earlier = [...new Set([...ids].flatMap((id) => this.delivering.get(id) ?? []))];
+    const later = batch.filter((d) => this.delivering.has(d.message.outboxId));
+    if (later.length === 0) return this.deliverAfter(shardId, batch, []);
+    const now = batch.filter((d) => !this.delivering.has(d.message.outboxId));
+    const earlier = [...new Set(later.map((d) => this.delivering.get(d.message.outboxId)!))];
+    return Promise.all([
+      now.length > 0 ? this.deliverAfter(shardId, now, []) : undefined,
+      this.deliverAfter(shardId, later, earlier),
+    ]).then(() => {});
+  }
+
+  /** `deliverNow` once `earlier` resolved (at once, in this turn, when there is none) */
+  private deliverAfter(shardId: string, batch: Delivery[], earlier: Promise<void>[]): Promise<void> {
+    let stored = () => {};
+    const known = new Promise<void>((r) => (stored = r));
     const run =
       earlier.length === 0
-        ? this.deliverNow(shardId, batch)
-        : Promise.all(earlier).then(() => this.deliverNow(shardId, batch));
-    const settled = run.then(
+        ? this.deliverNow(shardId, batch, stored)
+        : Promise.all(earlier).then(() => this.deliverNow(shardId, batch, stored));
+    const ended = run.then(
       () => {},
       () => {},
     );
-    for (const id of ids) this.delivering.set(id, settled);
-    void settled.then(() => {
-      for (const id of ids) if (this.delivering.get(id) === settled) this.delivering.delete(id);
+    const gate = Promise.race([known, ended]);
+    const ids = new Set(batch.map((d) => d.message.outboxId));
+    for (const id of ids) this.delivering.set(id, gate);
+    void ended.then(() => {
+      for (const id of ids) if (this.delivering.get(id) === gate) this.delivering.delete(id);
     });
     return run;
   }
 
-  private async deliverNow(shardId: string, batch: Delivery[]): Promise<void> {
+  /** `stored` is called once the store has its say: mails recorded, or remembered as sent */
+  private async deliverNow(shardId: string, batch: Delivery[], stored: () => void): Promise<void> {
     const byId = new Map<string, Delivery[]>();
     for (const d of batch) {
       const copies = byId.get(d.message.outboxId);
@@ -406,6 +427,7 @@ export class DeliveryBatcher {
         this.c.delivered.inc({ target: 'smtp' }, error.sent.length);
       }
       for (const [id, at] of sentBefore) this.rememberSent(id, at);
+      stored();
       const cause = error instanceof DeliveryUnrecordedError ? error.cause : error;
       this.c.failed.inc({ target: 'smtp' }, batch.length);
       this.opts.logger.warn(
@@ -419,7 +441,11 @@ export class DeliveryBatcher {
           const sentAt = sentBefore.get(d.message.outboxId);
           // a mail the server refused after its dot keeps its own reason (a 5xx is an attempt)
           return sentAt === undefined
-            ? { ch: d.ch, msg: d.msg, error: refused.get(d.message.outboxId) ?? cause }
+            ? {
+                ch: d.ch,
+                msg: d.msg,
+                error: refused.get(d.message.outboxId) ?? holdErrors.get(d.message.outboxId) ?? cause,
+              }
             : { ch: d.ch, msg: d.msg, error: new MailSentUnrecordedError(cause), sentAt };
         }),
       );
@@ -429,6 +455,7 @@ export class DeliveryBatcher {
     const sent = new Set(result.sent);
     const duplicate = new Set([...result.duplicate, ...result.recorded]);
     for (const id of [...sent, ...duplicate]) this.sentUnrecorded.delete(id);
+    stored();
     const locked = new Set(result.locked);
     const failures: Failure[] = [];
     for (const [id, [first, ...copies]] of byId) {

@@ -21,6 +21,9 @@
  * copy per process (the consumer records it, or sends it when no process that sent the mail
  * takes it). The time limit: a COMMIT reported failed that did apply leaves its ids here; should
  * the broker then lose the message, the lost-mail sweep's reset (minutes later) must publish it.
+ * Only a claim that reaches its publish refreshes an id: after a minute in which none did (the
+ * master unreachable, its breaker open, the broker blocking publishes), the rows are published
+ * once more — a copy the consumer records, not a second mail from a process that sent it.
  */
 
 import type { ConfirmChannel } from 'amqplib';
@@ -174,7 +177,9 @@ export class OutboxRelay {
     try {
       const n = await this.opts.store.claim(shardId, batch, async (rows) => {
         const since = performance.now() - PUBLISHED_UNMARKED_TTL_MS;
-        const fresh = rows.filter((r) => (this.publishedUnmarked.get(r.id) ?? Number.NEGATIVE_INFINITY) < since);
+        const fresh = rows.filter(
+          (r) => (this.publishedUnmarked.get(r.id) ?? Number.NEGATIVE_INFINITY) < since,
+        );
         if (fresh.length > 0) await this.publish(shardId, fresh);
         confirmed = rows.map((r) => r.id);
       });
