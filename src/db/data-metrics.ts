@@ -65,7 +65,7 @@ export function registerDataMetrics({
   });
   metrics.gauge({
     name: 'replica_excluded',
-    help: '1 for the cause each replica not read from now is out (lag, readmitting, lag_unknown, slow, unreachable, replication_stopped, ahead_of_master, not_probed)',
+    help: '1 for the cause each replica not read from now is out (lag, readmitting, lag_unknown, slow, unreachable, read_timeout, replication_stopped, ahead_of_master, not_probed)',
     labelNames: ['shard', 'replica', 'cause'],
     collect: (g) => {
       g.reset();

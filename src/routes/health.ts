@@ -108,7 +108,7 @@ const replicationBody = z
             lastError: z.string().optional(),
             cause: z.string().optional().openapi({
               description:
-                'why reads do not go to it now, absent while admitted: lag, readmitting, lag_unknown, slow, unreachable, replication_stopped, ahead_of_master, not_probed',
+                'why reads do not go to it now, absent while admitted: lag, readmitting, lag_unknown, slow, unreachable, read_timeout, replication_stopped, ahead_of_master, not_probed',
             }),
           }),
         ),

@@ -154,4 +154,20 @@ describe('ReplicaHealth cause', () => {
     h.observe(3, 10, { atLeast: true });
     expect([h.state, h.cause]).toEqual(['excluded', 'lag_unknown']);
   });
+
+  it('says readmitting once a failed replica answers within the lag, also in a round it cannot judge', () => {
+    const h = new ReplicaHealth({ readmitProbes: 2 });
+    h.observe(1, 10);
+    h.fail('connect ECONNREFUSED');
+    h.observe(1, 10, { unjudged: true }); // the master did not answer this round
+    expect([h.state, h.cause, h.lastError]).toEqual(['excluded', 'readmitting', undefined]);
+  });
+
+  it('says slow from the first slow probe of a never-judged replica; a read past its budget is read_timeout', () => {
+    const h = new ReplicaHealth();
+    h.observe(1, 10, { slow: 'rtt 300 ms' });
+    expect([h.state, h.cause]).toEqual(['unknown', 'slow']);
+    h.fail('no answer to a read within 900 ms', 'read_timeout');
+    expect(h.cause).toBe('read_timeout');
+  });
 });

@@ -27,6 +27,7 @@
  * - `lag_unknown`: behind the oldest master position this instance knows (`atLeast`);
  * - `slow`: its probes' round trips over `replication/max_latency_ms` and its master's;
  * - `unreachable`: a probe or a read failed (refused, timed out, no answer);
+ * - `read_timeout`: a read waited past its budget for it (it answers, too slowly for reads);
  * - `replication_stopped`: its IO or SQL thread stopped on an error (replication-stopped.ts);
  * - `ahead_of_master`: it holds transactions its master does not (another master, a direct write);
  * - `not_probed`: no probe judged it yet.
@@ -37,6 +38,7 @@ export type ReplicaCause =
   | 'lag_unknown'
   | 'slow'
   | 'unreachable'
+  | 'read_timeout'
   | 'replication_stopped'
   | 'ahead_of_master'
   | 'not_probed';
@@ -98,6 +100,7 @@ export class ReplicaHealth {
     if (slow) {
       this.slowStreak += 1;
       this.error = slow;
+      this.causeValue = 'slow';
       this.goodStreak = 0;
       // a replica not (yet) excluded is let one slow probe pass, a never-judged one too: an
       // instance is busiest at its start
@@ -120,6 +123,8 @@ export class ReplicaHealth {
     }
     if (this.stateValue === 'admitted') return;
     if (lagSeconds <= maxLagSeconds / 2) {
+      // within the lag again: what excluded it is over, whatever it was
+      if (this.stateValue === 'excluded') this.causeValue = 'readmitting';
       if (unjudged) return;
       this.goodStreak += 1;
       if (this.stateValue === 'unknown' || this.goodStreak >= this.readmitProbes)
@@ -133,7 +138,7 @@ export class ReplicaHealth {
   /** excluded at once: `reason` says it in words (`lastError`), `cause` as a word */
   fail(
     reason: string,
-    cause: 'unreachable' | 'replication_stopped' | 'ahead_of_master' = 'unreachable',
+    cause: 'unreachable' | 'read_timeout' | 'replication_stopped' | 'ahead_of_master' = 'unreachable',
   ): void {
     this.lag = Number.POSITIVE_INFINITY;
     this.error = reason;

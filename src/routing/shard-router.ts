@@ -488,7 +488,7 @@ export class ShardRouter<S extends NodeSession> {
             { replica: replica.name, ms },
             'replica did not answer a read in time; excluded until its probes re-admit it',
           );
-        replica?.health.fail(`no answer to a read within ${ms} ms`);
+        replica?.health.fail(`no answer to a read within ${ms} ms`, 'read_timeout');
         resolve(NOT_REACHED);
       }, timeoutMs + RYW_WAIT_MARGIN_MS);
     });
