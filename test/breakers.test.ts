@@ -17,7 +17,7 @@ import { portOpen } from '../stack/probes.js';
 import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
-import { etcdDel, etcdOverride, etcdPut, etcdQuickPutter } from './helpers/etcd.js';
+import { etcdDel, etcdGet, etcdOverride, etcdPut, etcdQuickPutter } from './helpers/etcd.js';
 import { breakerSettingsInForce, cacheEnabledInForce } from './helpers/live-config.js';
 import { scrapeMetric } from './helpers/metrics.js';
 import { rootConnection, rootQuery } from './helpers/shard-db.js';
@@ -31,6 +31,7 @@ interface BreakerRow {
   failures: number;
   settings: Record<string, number>;
   since: string;
+  writesOnly?: true;
 }
 
 async function breakersOf(base: string): Promise<{ configRevision: number; breakers: BreakerRow[] }> {
@@ -679,13 +680,30 @@ describe('circuit breakers with live settings', () => {
     expect(answers).toHaveLength(12);
   });
 
-  it('a master set read_only by hand: its breaker opens on the refused writes and stays open while writes would fail, though its reads answer; closed again once writable', async () => {
+  it('a master set read_only by hand: its breaker opens on the refused writes and stays open while writes would fail, and its reads pass it; closed again once writable', async () => {
     const RESET = 600;
     await masterBreaker({ failure_threshold: 3, reset_timeout_ms: RESET });
     const base = INSTANCES[0]!;
     const name = `mysql-master:${shardA.id}`;
     const states: string[] = [];
     const answers: string[] = [];
+    const reads: string[] = [];
+    let writesOnly: boolean | undefined;
+    // the shard's reads go to its master (its replica weighted 0), as when the replica is excluded
+    const shardKey = `shards/${shardA.id}`;
+    const map = JSON.parse(etcdGet(shardKey)!) as { replicas: { weight?: number }[] };
+    const restoreMap = etcdOverride(
+      shardKey,
+      JSON.stringify({ ...map, replicas: map.replicas.map((r) => ({ ...r, weight: 0 })) }),
+    );
+    restores.push(restoreMap);
+    await waitFor(
+      async () => {
+        const r = await api('GET', '/v1/books?limit=1', { tenant: tenantA, base });
+        return r.headers.get('X-Read-From') === 'master';
+      },
+      { timeoutMs: 5000, what: 'reads of the shard on its master' },
+    );
     await rootQuery(shardA.master.port, 'SET GLOBAL read_only = 1');
     try {
       await waitFor(
@@ -701,18 +719,26 @@ describe('circuit breakers with live settings', () => {
       // read trial closed it within 50 ms each time (10 s of failing writes under a closed breaker)
       const until = Date.now() + 5 * RESET;
       while (Date.now() < until) {
-        const [w] = await Promise.all([
+        const [w, r] = await Promise.all([
           postBook(base, 'read-only'),
           api('GET', '/v1/books?limit=1', { tenant: tenantA, base }),
         ]);
         answers.push(`${w.status} ${(w.json as { code?: string }).code}`);
+        reads.push(`${r.status} ${r.headers.get('X-Read-From')}`);
         states.push((await breaker(base, name))?.state ?? 'none');
         await new Promise((r) => setTimeout(r, 50));
       }
+      writesOnly = (await breaker(base, name))?.writesOnly;
     } finally {
       await rootQuery(shardA.master.port, 'SET GLOBAL read_only = 0');
+      restoreMap();
     }
     expect(states).not.toContain('closed');
+    expect(states).toContain('open');
+    // the reads answered from the master all along, its breaker open for writes or not (before:
+    // refused 503 for each open spell)
+    expect(reads.filter((r) => r !== '200 master')).toEqual([]);
+    expect(writesOnly).toBe(true); // said at /health/circuit-breakers
     // refused, never applied: each says so
     expect(answers.filter((a) => a !== '503 dependency_unavailable')).toEqual([]);
     const books = await rootQuery<{ n: number }>(

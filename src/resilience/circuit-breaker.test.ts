@@ -940,8 +940,9 @@ describe('CircuitBreaker', () => {
     await breaker.execute(hang, write).catch(() => {});
     advance(1000);
     expect(breaker.state).toBe('half_open');
-    // a read caller starts the trials (an idle instance's position probe): no write ever comes
-    await expect(breaker.executeOrTrial(ok, reads)).rejects.toBeInstanceOf(BreakerOpenError);
+    // a read caller (an idle instance's position probe) passes and starts the trials: no write
+    // ever comes
+    await expect(breaker.executeOrTrial(ok, reads)).resolves.toBe('ok');
     await new Promise((r) => setTimeout(r, 10));
     expect(log).toEqual(['read trial', 'write trial', 'write trial']);
     expect(breaker.state).toBe('closed');
@@ -969,12 +970,57 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
     expect(transitions.at(-1)?.reason).toMatch(/^2 write\(s\) in a row were refused: /);
     advance(1000);
-    // before: the read trial closed it (2 successful probes) while every write still failed
-    await expect(breaker.executeOrTrial(ok, trials)).rejects.toBeInstanceOf(BreakerOpenError);
+    // before: the read trial closed it (2 successful probes) while every write still failed. A
+    // caller's read passes (writes alone failed) and starts the trials
+    await expect(breaker.executeOrTrial(ok, trials)).resolves.toBe('ok');
     await new Promise((r) => setTimeout(r, 10));
     expect(log).toEqual(['read trial', 'write trial']);
     expect(breaker.state).toBe('open');
     expect(transitions.map((t) => t.to)).not.toContain('closed');
+  });
+
+  it('open after refused writes: reads pass, writes are refused, and a failed read makes it refuse reads too', async () => {
+    const { breaker, advance, transitions } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    const full = () =>
+      Promise.reject(new DependencyError('db', 'db: the server is out of disk space', { writesOnly: true }));
+    const write = { writes: true, isFailure: (e: unknown) => e instanceof DependencyError };
+    const read = { isFailure: (e: unknown) => e instanceof DependencyError };
+    await breaker.execute(full, write).catch(() => {});
+    await breaker.execute(full, write).catch(() => {});
+    expect(breaker.state).toBe('open');
+    expect(breaker.view().writesOnly).toBe(true);
+    // before: a read was refused as the writes are
+    await expect(breaker.execute(ok, read)).resolves.toBe('ok');
+    await expect(breaker.execute(ok, write)).rejects.toBeInstanceOf(BreakerOpenError);
+    expect(() => breaker.refuseIfOpen({ trial: ok, writes: true })).toThrow(BreakerOpenError);
+    expect(() => breaker.refuseIfOpen({ trial: ok })).not.toThrow();
+    expect(breaker.state).toBe('open'); // a read's success closes nothing
+    // a read that fails: the node fails more than writes, its reads are refused for the spell
+    await breaker
+      .execute(() => Promise.reject(new DependencyError('db', 'db: connection refused')), read)
+      .catch(() => {});
+    expect(breaker.view().writesOnly).toBeUndefined();
+    await expect(breaker.execute(ok, read)).rejects.toBeInstanceOf(BreakerOpenError);
+    expect(transitions.at(-1)).toMatchObject({
+      from: 'open',
+      to: 'open',
+      reason: expect.stringMatching(/^a read failed while open for writes/),
+    });
+    // a read's own error that is no dependency failure (a SQL error) changes nothing
+    advance(1000);
+    expect(breaker.state).toBe('half_open');
+  });
+
+  it("open after refused writes: a read whose error is not the dependency's keeps reads passing", async () => {
+    const { breaker } = setup({ failure_threshold: 1, call_timeout_ms: 10 });
+    const full = () =>
+      Promise.reject(new DependencyError('db', 'db: the server is out of disk space', { writesOnly: true }));
+    await breaker
+      .execute(full, { writes: true, isFailure: (e) => e instanceof DependencyError })
+      .catch(() => {});
+    const read = { isFailure: (e: unknown) => e instanceof DependencyError };
+    await breaker.execute(() => Promise.reject(new Error('ER_PARSE_ERROR')), read).catch(() => {});
+    await expect(breaker.execute(ok, read)).resolves.toBe('ok');
   });
 
   it("half-open after hung writes with a write trial: reads pass, callers' writes are refused, a hung write trial re-opens it", async () => {
@@ -1014,7 +1060,7 @@ describe('CircuitBreaker', () => {
     // opened by hung writes again; this time the write trial hangs and re-opens it, still by writes
     await breaker.execute(hang, write).catch(() => {});
     advance(1000);
-    await expect(breaker.executeOrTrial(ok, reads)).rejects.toBeInstanceOf(BreakerOpenError);
+    await expect(breaker.executeOrTrial(ok, reads)).resolves.toBe('ok'); // passes, starts the trials
     // the hung write trial times out (its call timeout and one turn) and opens it again
     await vi.waitFor(() => expect(breaker.state).toBe('open'), { timeout: 2_000, interval: 5 });
     expect(transitions.at(-1)?.reason).toMatch(/^probe failed: /);

@@ -34,7 +34,12 @@
  *   node, each by its own outcome. Nor does a call that failed because this process is out of
  *   file descriptors (EMFILE/ENFILE, own-resources.ts): it is told to `onOwnShortage` instead.
  * - open: calls fail at once with BreakerOpenError (Retry-After = time left); after
- *   `reset_timeout_ms` it turns half-open.
+ *   `reset_timeout_ms` it turns half-open. When timed-out or refused writes opened it, only writes
+ *   are refused: reads pass as if closed (the node answers them, its position probes do), and a
+ *   dependency failure of one of them makes it refuse reads too for the rest of the open spell;
+ *   half-open, such reads pass too (`executeOrTrial` starts the trials meanwhile).
+ *   Before, a master whose binlog disk was full refused its reads for every open spell (an outside
+ *   check: about half of a shard's reads answered 503 while its writes failed).
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
  *   that many consecutive successes close it, any failure re-opens it. When timed-out writes
  *   opened it, only writes are probes (a read's success proves nothing about them) and other
@@ -130,6 +135,8 @@ export interface BreakerView {
   failures: number;
   settings: BreakerSettings;
   since: string;
+  /** open or half-open after failed writes alone: reads pass, writes are refused or probe */
+  writesOnly?: true;
 }
 
 export interface CircuitBreakerOptions {
@@ -314,6 +321,7 @@ export class CircuitBreaker {
       failures: Math.max(this.failures, this.writeFailures),
       settings: { ...this.settings() },
       since: new Date(this.sinceWallMs).toISOString(),
+      ...(state !== 'closed' && this.openedByWrites ? { writesOnly: true as const } : {}),
     };
   }
 
@@ -358,11 +366,17 @@ export class CircuitBreaker {
    */
   refuseIfOpen(trials?: TrialOptions): void {
     const state = this.state;
-    if (state === 'open') throw new BreakerOpenError(this.name, this.retryAfterMs());
+    if (state === 'open' && !this.readsPass(trials?.writes ?? false))
+      throw new BreakerOpenError(this.name, this.retryAfterMs());
     if (state !== 'half_open') return;
     if (trials && !this.passesHalfOpen(trials)) throw this.refuseAndTrial(trials);
     if (this.probes(trials?.writes ?? false) && this.probesInFlight >= this.settings().half_open_max_calls)
       throw new BreakerOpenError(this.name, 1000);
+  }
+
+  /** open, whether a call passes: a read, while the writes alone opened it */
+  private readsPass(writes: boolean): boolean {
+    return this.openedByWrites && !writes;
   }
 
   /** half-open, whether a call is a probe (counted against `half_open_max_calls`) */
@@ -378,10 +392,12 @@ export class CircuitBreaker {
     const started = slowFails ? this.clock.now() : 0;
     const idleBefore = slowFails && this.loopIdleMs ? this.loopIdleMs() : undefined;
     const s = this.settings();
-    if (state === 'open') throw new BreakerOpenError(this.name, this.retryAfterMs());
+    const readPasses = state === 'open' && this.readsPass(writes);
+    if (state === 'open' && !readPasses) throw new BreakerOpenError(this.name, this.retryAfterMs());
     const probe = state === 'half_open' && this.probes(writes);
-    // half-open after timed-out writes: a read passes, and its dependency failure re-opens
-    const passed = state === 'half_open' && !probe;
+    // open or half-open after timed-out or refused writes: a read passes, and its dependency
+    // failure re-opens (refusing reads too)
+    const passed = (state === 'half_open' && !probe) || readPasses;
     if (probe) {
       if (this.probesInFlight >= s.half_open_max_calls) throw new BreakerOpenError(this.name, 1000);
       this.probesInFlight++;
@@ -494,6 +510,12 @@ export class CircuitBreaker {
    */
   executeOrTrial<T>(fn: (call: BreakerCall) => Promise<T>, options: TrialOptions): Promise<T> {
     if (this.state !== 'half_open' || this.passesHalfOpen(options)) return this.execute(fn, options);
+    if (this.openedByWrites && !options.writes) {
+      // writes alone failed: a read passes, as it did while open, and starts the trials that
+      // tell when writes work again (an instance that gets no writes must close it too)
+      if (!this.trialsRunning) void this.runTrials(options);
+      return this.execute(fn, options);
+    }
     return Promise.reject(this.refuseAndTrial(options));
   }
 
@@ -607,7 +629,7 @@ export class CircuitBreaker {
   }
 
   /**
-   * `counted`: a probe, or a call passed while half-open (not a late one from before);
+   * `counted`: a probe, or a call passed while half-open or open (not a late one from before);
    * `hungWrite`: a write that timed out, or that the node refused as read-only
    * (`DependencyError.writesOnly`): either way its reads may still answer
    */
@@ -632,6 +654,18 @@ export class CircuitBreaker {
       // trials (reads) can tell when it is back
       if (!hungWrite) this.openedByWrites = false;
       this.transition('open', `probe failed: ${reason}`);
+    } else if (this.current === 'open' && counted && !hungWrite && this.openedByWrites) {
+      // a read passed while writes alone had opened it, and failed: the node fails more than
+      // writes now; its reads are refused too until the spell ends (its trials are reads then)
+      this.openedByWrites = false;
+      this.onTransition({
+        name: this.name,
+        kind: this.kind,
+        from: 'open',
+        to: 'open',
+        failures: Math.max(this.failures, this.writeFailures),
+        reason: `a read failed while open for writes: ${reason}`,
+      });
     }
   }
 

@@ -82,6 +82,10 @@ const breakerBody = z
         }),
         settings: z.record(z.string(), z.number()),
         since: dateTime,
+        writesOnly: z.literal(true).optional().openapi({
+          description:
+            'open or half-open because writes alone failed (timed out, or refused by a read-only or full server): reads still pass, writes are refused (open) or probe (half-open)',
+        }),
       }),
     ),
   })
