@@ -10,12 +10,14 @@ export interface BreakerTrouble {
   /** e.g. `mysql-master:shard-1` */
   breaker: string;
   state: 'open' | 'half_open';
+  /** opened by writes the server refused (read-only, out of disk): its reads still pass */
+  writesOnly?: true;
   /** the instances reporting it so, in registration order */
   instances: string[];
 }
 
 interface BreakerBody {
-  breakers?: { name?: unknown; state?: unknown }[];
+  breakers?: { name?: unknown; state?: unknown; writesOnly?: unknown }[];
 }
 
 export async function breakerTrouble(instances: { id: string; url: string }[]): Promise<BreakerTrouble[]> {
@@ -30,7 +32,14 @@ export async function breakerTrouble(instances: { id: string; url: string }[]): 
         const body = (await res.json()) as BreakerBody;
         return (body.breakers ?? []).flatMap((b) =>
           typeof b.name === 'string' && (b.state === 'open' || b.state === 'half_open')
-            ? [{ id, breaker: b.name, state: b.state as BreakerTrouble['state'] }]
+            ? [
+                {
+                  id,
+                  breaker: b.name,
+                  state: b.state as BreakerTrouble['state'],
+                  writesOnly: b.writesOnly === true,
+                },
+              ]
             : [],
         );
       } catch {
@@ -39,9 +48,14 @@ export async function breakerTrouble(instances: { id: string; url: string }[]): 
     }),
   );
   const byBreaker = new Map<string, BreakerTrouble>();
-  for (const { id, breaker, state } of reports.flat()) {
-    const key = `${breaker}\n${state}`;
-    const entry = byBreaker.get(key) ?? { breaker, state, instances: [] };
+  for (const { id, breaker, state, writesOnly } of reports.flat()) {
+    const key = `${breaker}\n${state}\n${writesOnly}`;
+    const entry: BreakerTrouble = byBreaker.get(key) ?? {
+      breaker,
+      state,
+      ...(writesOnly ? { writesOnly: true as const } : {}),
+      instances: [],
+    };
     entry.instances.push(id);
     byBreaker.set(key, entry);
   }

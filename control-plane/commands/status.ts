@@ -242,7 +242,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   }
   for (const b of view.openBreakers)
     ctx.out(
-      `  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: its calls are refused at once`,
+      `  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: ${b.writesOnly ? 'its writes are refused at once (the server refuses them; reads pass)' : 'its calls are refused at once'}`,
     );
   for (const d of view.appliedDifferences) ctx.out(`  ! ${oneLine(differenceLine(d))}`);
   ctx.out('instances:');

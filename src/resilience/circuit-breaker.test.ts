@@ -940,9 +940,8 @@ describe('CircuitBreaker', () => {
     await breaker.execute(hang, write).catch(() => {});
     advance(1000);
     expect(breaker.state).toBe('half_open');
-    // a read caller (an idle instance's position probe) passes and starts the trials: no write
-    // ever comes
-    await expect(breaker.executeOrTrial(ok, reads)).resolves.toBe('ok');
+    // a read caller starts the trials (an idle instance's position probe): no write ever comes
+    await expect(breaker.executeOrTrial(ok, reads)).rejects.toBeInstanceOf(BreakerOpenError);
     await new Promise((r) => setTimeout(r, 10));
     expect(log).toEqual(['read trial', 'write trial', 'write trial']);
     expect(breaker.state).toBe('closed');
@@ -1001,14 +1000,53 @@ describe('CircuitBreaker', () => {
       .catch(() => {});
     expect(breaker.view().writesOnly).toBeUndefined();
     await expect(breaker.execute(ok, read)).rejects.toBeInstanceOf(BreakerOpenError);
-    expect(transitions.at(-1)).toMatchObject({
-      from: 'open',
-      to: 'open',
-      reason: expect.stringMatching(/^a read failed while open for writes/),
-    });
-    // a read's own error that is no dependency failure (a SQL error) changes nothing
+    expect(transitions.map((t) => t.to)).toEqual(['open']);
+  });
+
+  it('open after refused writes, then a failed read: half-open, read trials alone do not close it', async () => {
+    const { breaker, advance } = setup({ failure_threshold: 2, half_open_max_calls: 2, call_timeout_ms: 10 });
+    const full = () =>
+      Promise.reject(new DependencyError('db', 'db: the server is read-only', { writesOnly: true }));
+    const log: string[] = [];
+    const trials = {
+      trial: async () => void log.push('read trial'),
+      writeTrial: async () => {
+        log.push('write trial');
+        return full();
+      },
+      isFailure: (e: unknown) => e instanceof DependencyError,
+    };
+    await breaker.executeOrTrial(full, { ...trials, writes: true }).catch(() => {});
+    await breaker.executeOrTrial(full, { ...trials, writes: true }).catch(() => {});
+    await breaker.executeOrTrial(hang, trials).catch(() => {}); // a read times out while open
     advance(1000);
-    expect(breaker.state).toBe('half_open');
+    await breaker.executeOrTrial(ok, trials).catch(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+    expect(log).toEqual(['read trial', 'write trial']); // before this fix: two read trials, closed
+    expect(breaker.state).toBe('open');
+  });
+
+  it('open after timed-out writes: reads are refused, not let through to wait the call timeout', async () => {
+    const { breaker, advance } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    await breaker.execute(hang, { writes: true }).catch(() => {});
+    await breaker.execute(hang, { writes: true }).catch(() => {});
+    expect(breaker.state).toBe('open');
+    expect(breaker.view().writesOnly).toBeUndefined();
+    let ran = 0;
+    const reads = Array.from({ length: 20 }, () =>
+      breaker.execute(async () => {
+        ran++;
+        return hang();
+      }),
+    );
+    const outcomes = await Promise.allSettled(reads);
+    expect(ran).toBe(0);
+    expect(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof BreakerOpenError)).toBe(true);
+    advance(1000);
+    // half-open: a read waits for the read trial as before
+    await expect(breaker.executeOrTrial(ok, { trial: hang, writeTrial: ok })).rejects.toBeInstanceOf(
+      BreakerOpenError,
+    );
   });
 
   it("open after refused writes: a read whose error is not the dependency's keeps reads passing", async () => {
@@ -1060,7 +1098,7 @@ describe('CircuitBreaker', () => {
     // opened by hung writes again; this time the write trial hangs and re-opens it, still by writes
     await breaker.execute(hang, write).catch(() => {});
     advance(1000);
-    await expect(breaker.executeOrTrial(ok, reads)).resolves.toBe('ok'); // passes, starts the trials
+    await expect(breaker.executeOrTrial(ok, reads)).rejects.toBeInstanceOf(BreakerOpenError);
     // the hung write trial times out (its call timeout and one turn) and opens it again
     await vi.waitFor(() => expect(breaker.state).toBe('open'), { timeout: 2_000, interval: 5 });
     expect(transitions.at(-1)?.reason).toMatch(/^probe failed: /);

@@ -34,12 +34,14 @@
  *   node, each by its own outcome. Nor does a call that failed because this process is out of
  *   file descriptors (EMFILE/ENFILE, own-resources.ts): it is told to `onOwnShortage` instead.
  * - open: calls fail at once with BreakerOpenError (Retry-After = time left); after
- *   `reset_timeout_ms` it turns half-open. When timed-out or refused writes opened it, only writes
- *   are refused: reads pass as if closed (the node answers them, its position probes do), and a
- *   dependency failure of one of them makes it refuse reads too for the rest of the open spell;
- *   half-open, such reads pass too (`executeOrTrial` starts the trials meanwhile).
- *   Before, a master whose binlog disk was full refused its reads for every open spell (an outside
- *   check: about half of a shard's reads answered 503 while its writes failed).
+ *   `reset_timeout_ms` it turns half-open. When writes the server refused while answering
+ *   (`DependencyError.writesOnly`: read-only, out of disk) opened it, only writes are refused:
+ *   reads pass as if closed, and a dependency failure of one of them makes it refuse reads too
+ *   for the rest of the open spell; half-open, such reads pass too (`executeOrTrial` starts the
+ *   trials meanwhile). Before, a master whose binlog disk was full refused its reads for every
+ *   open spell (an outside check: about half of a shard's reads answered 503 while its writes
+ *   failed). Writes that timed out refuse reads as any failure does: a node that hangs on
+ *   everything times writes out first, and a read let through would wait the call timeout.
  * - half_open: at most `half_open_max_calls` probe calls run concurrently (others are refused);
  *   that many consecutive successes close it, any failure re-opens it. When timed-out writes
  *   opened it, only writes are probes (a read's success proves nothing about them) and other
@@ -257,6 +259,14 @@ export class CircuitBreaker {
   private writeRun = 0;
   /** the breaker last opened on timed-out writes: half-open, only writes probe */
   private openedByWrites = false;
+  /**
+   * with `openedByWrites`: the writes were refused by a server that answered (`writesOnly`: read
+   * only, out of disk), not timed out, and no read of this open spell failed as the node's fault:
+   * callers' reads pass while open or half-open. Not after timeouts: a node that hangs on
+   * everything (SIGSTOP, a blackholed path) times writes out first, and each read let through
+   * would wait the call timeout (a review: 20 of 20 concurrent reads did, refused at once before)
+   */
+  private writesRefused = false;
   /** this half-open spell, a read trial succeeded: with `openedByWrites` and no write trial, callers' writes probe now */
   private trialPassed = false;
   private halfOpenSuccesses = 0;
@@ -321,7 +331,7 @@ export class CircuitBreaker {
       failures: Math.max(this.failures, this.writeFailures),
       settings: { ...this.settings() },
       since: new Date(this.sinceWallMs).toISOString(),
-      ...(state !== 'closed' && this.openedByWrites ? { writesOnly: true as const } : {}),
+      ...(state !== 'closed' && this.readsPass(false) ? { writesOnly: true as const } : {}),
     };
   }
 
@@ -345,6 +355,7 @@ export class CircuitBreaker {
     const recent = (at: number) => now - at <= Math.max(reset_timeout_ms, call_timeout_ms);
     if (this.writeFailures >= threshold && recent(this.lastWriteFailureAt)) {
       this.openedByWrites = true;
+      this.writesRefused = false;
       this.transition(
         'open',
         `failure_threshold lowered to ${threshold}: ${this.writeFailures} write(s) in a row failed`,
@@ -369,14 +380,18 @@ export class CircuitBreaker {
     if (state === 'open' && !this.readsPass(trials?.writes ?? false))
       throw new BreakerOpenError(this.name, this.retryAfterMs());
     if (state !== 'half_open') return;
+    if (trials && this.readsPass(trials.writes ?? false)) {
+      this.startTrials(trials);
+      return;
+    }
     if (trials && !this.passesHalfOpen(trials)) throw this.refuseAndTrial(trials);
     if (this.probes(trials?.writes ?? false) && this.probesInFlight >= this.settings().half_open_max_calls)
       throw new BreakerOpenError(this.name, 1000);
   }
 
-  /** open, whether a call passes: a read, while the writes alone opened it */
+  /** open or half-open, whether a read passes as if closed (`writesRefused`) */
   private readsPass(writes: boolean): boolean {
-    return this.openedByWrites && !writes;
+    return this.openedByWrites && this.writesRefused && !writes;
   }
 
   /** half-open, whether a call is a probe (counted against `half_open_max_calls`) */
@@ -510,13 +525,19 @@ export class CircuitBreaker {
    */
   executeOrTrial<T>(fn: (call: BreakerCall) => Promise<T>, options: TrialOptions): Promise<T> {
     if (this.state !== 'half_open' || this.passesHalfOpen(options)) return this.execute(fn, options);
-    if (this.openedByWrites && !options.writes) {
-      // writes alone failed: a read passes, as it did while open, and starts the trials that
-      // tell when writes work again (an instance that gets no writes must close it too)
-      if (!this.trialsRunning) void this.runTrials(options);
+    if (this.readsPass(options.writes ?? false)) {
+      // writes alone were refused: a read passes, as it did while open, and starts the trials
+      // that tell when writes work again (an instance that gets no writes must close it too)
+      this.startTrials(options);
       return this.execute(fn, options);
     }
     return Promise.reject(this.refuseAndTrial(options));
+  }
+
+  /** the background trials (one loop per breaker); `onClosedByTrials` registered */
+  private startTrials(options: TrialOptions): void {
+    if (options.onClosedByTrials) this.closedByTrials.add(options.onClosedByTrials);
+    if (!this.trialsRunning) void this.runTrials(options);
   }
 
   /** half-open, whether `executeOrTrial` lets the call through (as `execute`) */
@@ -527,8 +548,7 @@ export class CircuitBreaker {
 
   /** half-open: starts the trials (one loop per breaker) and returns the caller's refusal */
   private refuseAndTrial(options: TrialOptions): BreakerOpenError {
-    if (options.onClosedByTrials) this.closedByTrials.add(options.onClosedByTrials);
-    if (!this.trialsRunning) void this.runTrials(options);
+    this.startTrials(options);
     return new BreakerOpenError(this.name, this.retryAfterMs());
   }
 
@@ -641,10 +661,12 @@ export class CircuitBreaker {
       else this.lastFailureAt = this.clock.now();
       if (hungWrite && ++this.writeFailures >= threshold) {
         this.openedByWrites = true;
+        this.writesRefused = !(error instanceof CallTimeoutError);
         const how = error instanceof CallTimeoutError ? 'timed out' : 'were refused';
         this.transition('open', `${this.writeFailures} write(s) in a row ${how}: ${reason}`);
       } else if (!hungWrite && ++this.failures >= threshold) {
         this.openedByWrites = false;
+        this.writesRefused = false;
         this.transition('open', reason);
       }
     } else if (this.current === 'half_open' && counted) {
@@ -653,19 +675,14 @@ export class CircuitBreaker {
       // anything but a hung write: the node fails more than writes now, and the background
       // trials (reads) can tell when it is back
       if (!hungWrite) this.openedByWrites = false;
+      this.writesRefused = hungWrite && !(error instanceof CallTimeoutError);
       this.transition('open', `probe failed: ${reason}`);
-    } else if (this.current === 'open' && counted && !hungWrite && this.openedByWrites) {
-      // a read passed while writes alone had opened it, and failed: the node fails more than
-      // writes now; its reads are refused too until the spell ends (its trials are reads then)
-      this.openedByWrites = false;
-      this.onTransition({
-        name: this.name,
-        kind: this.kind,
-        from: 'open',
-        to: 'open',
-        failures: Math.max(this.failures, this.writeFailures),
-        reason: `a read failed while open for writes: ${reason}`,
-      });
+    } else if (this.current === 'open' && counted && !hungWrite) {
+      // a read passed while refused writes had opened it, and failed as the node's fault: the
+      // node fails more than writes now; its reads are refused too for the rest of the spell.
+      // It stays opened by writes: half-open, a read trial first, then write trials close it
+      // (a read trial alone must not: a review)
+      this.writesRefused = false;
     }
   }
 
@@ -742,6 +759,7 @@ export class CircuitBreaker {
       this.failures = 0;
       this.resetWriteFailures();
       this.openedByWrites = false;
+      this.writesRefused = false;
     }
     this.onTransition({
       name: this.name,

@@ -10,7 +10,9 @@
  * costs no request the call timeout each time the reset timeout runs out. Write transactions
  * (`cancellable`) are counted apart from reads (CircuitBreaker `writes`): a master that hangs only
  * on writes (a global read lock, a full disk) opens its breaker although its position probes
- * answer every second. Half-open, a background read trial lets the callers' reads pass again,
+ * answer every second. Opened so by writes the server refused (read-only, out of disk), the
+ * callers' reads pass while it is open and half-open (CircuitBreaker `writesRefused`). Half-open
+ * after writes that timed out, a background read trial lets the callers' reads pass again,
  * then background write trials probe it (`probeWrite`: this process's `breaker_probes` row,
  * stopped on the server when abandoned, as a caller's write): callers' writes are refused until
  * `half_open_max_calls` of them committed in a row, so none waits on a master that still hangs,
