@@ -104,6 +104,7 @@ class FakeStore implements BatchStore {
     outboxIds: readonly string[],
     hold: HoldMails,
     sentBefore: ReadonlySet<string> = new Set(),
+    onCommitted: () => void = () => {},
   ): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
     this.calls.push({ shardId, ids });
@@ -140,6 +141,7 @@ class FakeStore implements BatchStore {
     }
     const marked = [...held.keys(), ...recorded].filter((id) => this.rows.has(id));
     for (const id of marked) this.delivered.add(id);
+    onCommitted();
     const sent: string[] = [];
     const refused = new Map<string, unknown>();
     for (const [id, r] of released) {
@@ -180,6 +182,8 @@ class FakeSender implements MailSender {
   /** refused after the final dot (e.g. 552 at the end of DATA) */
   refusing = new Set<string>();
   gate: Promise<void> = Promise.resolve();
+  /** the server's answer to these mails' final dots waits for the promise */
+  slowAnswers = new Map<string, Promise<void>>();
   async hold(mails: readonly OutgoingMail[]): Promise<(HeldMail | Error)[]> {
     await this.gate;
     return mails.map(({ outboxId }) => {
@@ -190,9 +194,10 @@ class FakeSender implements MailSender {
         release: () => {
           const refused = this.refusing.has(outboxId);
           if (!refused) this.sent.push(outboxId);
+          const answer = this.slowAnswers.get(outboxId) ?? Promise.resolve();
           const accepted = refused
-            ? Promise.reject(smtpReply(552, `refused (${outboxId})`))
-            : Promise.resolve();
+            ? answer.then(() => Promise.reject(smtpReply(552, `refused (${outboxId})`)))
+            : answer;
           accepted.catch(() => {});
           return { written: Promise.resolve(), accepted };
         },
@@ -735,6 +740,24 @@ describe('DeliveryBatcher', () => {
       expect(store.calls.at(-1)?.ids).toEqual(['a']);
       expect(sender.sent.filter((id) => id === 'a')).toHaveLength(1);
       confirm();
+      expect(await batcher.drain(1000)).toBe(true);
+    });
+
+    it("a copy does not wait for the earlier batch's answers to its dots: only for its COMMIT", async () => {
+      const { ch, store, sender, batcher, count } = setup();
+      store.rows.add('a');
+      store.rows.add('x');
+      let answer = () => {};
+      sender.slowAnswers.set('x', new Promise<void>((r) => (answer = r))); // up to 10 min
+      batcher.add(ch, message('a'));
+      batcher.add(ch, message('x'));
+      await vi.waitFor(() => expect([...store.delivered].sort()).toEqual(['a', 'x'])); // committed
+      batcher.add(ch, message('a'));
+      // the copy ran while x's answer is still awaited (before: it waited for it)
+      await vi.waitFor(() => expect(store.calls).toHaveLength(2));
+      expect(sender.sent.filter((id) => id === 'a')).toHaveLength(1);
+      expect(count('mail_duplicates_skipped_total')).toBe(1);
+      answer();
       expect(await batcher.drain(1000)).toBe(true);
     });
 

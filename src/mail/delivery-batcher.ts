@@ -2,6 +2,7 @@
  * Batched delivery of `shardgate.mail.work` messages: the messages that arrive together (in the
  * same turn of the event loop, up to `maxBatch` per shard — at most the consumer's prefetch and
  * the sender's SMTP sessions) are delivered per shard in ONE transaction on the shard master
+ * (copies of outbox ids an earlier batch still holds in a second one, once that one committed)
  * (OutboxStore.deliverBatch), their mails held by the SMTP server without their final dot until
  * the transaction is ready to commit (smtp-sender.ts). A batch is flushed on the next
  * `setImmediate`, or at once when it reaches `maxBatch`; batches do not wait for each other.
@@ -330,7 +331,7 @@ export class DeliveryBatcher {
   private flushShard(shardId: string): void {
     const batch = this.pending.get(shardId);
     this.pending.delete(shardId);
-    if (batch && batch.length > 0) this.track(this.deliver(shardId, batch), batch.length);
+    if (batch && batch.length > 0) this.deliver(shardId, batch);
   }
 
   private track(work: Promise<void>, messages: number): void {
@@ -349,15 +350,13 @@ export class DeliveryBatcher {
    * must know of before it locks the row). Not once they ended: their reroutes may wait for the
    * broker, and their dots' answers up to 10 minutes (a review).
    */
-  private deliver(shardId: string, batch: Delivery[]): Promise<void> {
+  private deliver(shardId: string, batch: Delivery[]): void {
     const later = batch.filter((d) => this.delivering.has(d.message.outboxId));
-    if (later.length === 0) return this.deliverAfter(shardId, batch, []);
-    const now = batch.filter((d) => !this.delivering.has(d.message.outboxId));
+    const now = later.length === 0 ? batch : batch.filter((d) => !this.delivering.has(d.message.outboxId));
     const earlier = [...new Set(later.map((d) => this.delivering.get(d.message.outboxId)!))];
-    return Promise.all([
-      now.length > 0 ? this.deliverAfter(shardId, now, []) : undefined,
-      this.deliverAfter(shardId, later, earlier),
-    ]).then(() => {});
+    // each part leaves `mail_in_flight` when it ends
+    if (now.length > 0) this.track(this.deliverAfter(shardId, now, []), now.length);
+    if (later.length > 0) this.track(this.deliverAfter(shardId, later, earlier), later.length);
   }
 
   /** `deliverNow` once `earlier` resolved (at once, in this turn, when there is none) */
@@ -381,7 +380,11 @@ export class DeliveryBatcher {
     return run;
   }
 
-  /** `stored` is called once the store has its say: mails recorded, or remembered as sent */
+  /**
+   * `stored` is called once the store has its say: at the COMMIT (a copy then finds the rows
+   * marked; a mail the server refuses after its dot is unmarked and rerouted by its original),
+   * or once a failed batch's sent mails are remembered
+   */
   private async deliverNow(shardId: string, batch: Delivery[], stored: () => void): Promise<void> {
     const byId = new Map<string, Delivery[]>();
     for (const d of batch) {
@@ -417,6 +420,7 @@ export class DeliveryBatcher {
           return held;
         },
         new Set(sentBefore.keys()),
+        stored,
       );
     } catch (error) {
       const refused = error instanceof DeliveryUnrecordedError ? error.refused : new Map<string, unknown>();

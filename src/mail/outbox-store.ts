@@ -218,6 +218,8 @@ export class OutboxStore {
     outboxIds: readonly string[],
     hold: HoldMails,
     sentBefore: ReadonlySet<string> = new Set(),
+    /** told right after the COMMIT, before the SMTP server's answers are awaited */
+    onCommitted: () => void = () => {},
   ): Promise<BatchDelivery> {
     const ids = [...new Set(outboxIds)];
     if (ids.length === 0)
@@ -253,6 +255,7 @@ export class OutboxStore {
       }
       throw error;
     }
+    onCommitted();
     const { released, marked, ...outcome } = pending;
     const { sent, refused } = await this.settleAnswers(shardId, pending);
     return { ...outcome, sent, refused };
