@@ -4,8 +4,8 @@
  * master is set `read_only` while the email worker's delivery sits between its `UPDATE … SET
  * delivered_at` and its COMMIT (a trigger of this test makes that UPDATE last 1.5 s for its
  * tenant only), so the worker's account gets 1290 at COMMIT after the SMTP sink accepted the
- * mail — the same point a full binlog disk fails at (ER_ERROR_ON_WRITE at COMMIT; its error's
- * classification as an outage is the unit tests'). Once the master is writable
+ * mail — the point where a full binlog disk makes the COMMIT fail (ER_ERROR_ON_WRITE) or, more
+ * often, wait until the call timeout (src/mail/master-pools.test.ts). Once the master is writable
  * again, the retry records the mail without sending it: one .eml, the row marked delivered, the
  * worker's duplicates counter up by one. Before, the retry sent the mail a second time.
  */

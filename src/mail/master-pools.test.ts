@@ -11,7 +11,11 @@ import type { OutboxPoolOptions } from './outbox-pool.js';
 class FakePool {
   handedOut = 0;
   returned = 0;
+  destroyed = 0;
+  rollbacks = 0;
   ended = false;
+  /** a COMMIT that waits (for disk space) until this resolves; a ROLLBACK queues behind it */
+  commitWaits: Promise<void> | undefined;
   constructor(
     readonly options: OutboxPoolOptions,
     private readonly delayMs = () => 0,
@@ -23,13 +27,23 @@ class FakePool {
         const back = () => {
           this.returned++;
         };
+        let queue: Promise<unknown> = Promise.resolve();
         resolve({
           beginTransaction: async () => {},
-          commit: async () => {},
-          rollback: async () => {},
+          commit: () => {
+            queue = this.commitWaits ?? Promise.resolve();
+            return queue;
+          },
+          rollback: async () => {
+            this.rollbacks++;
+            await queue;
+          },
           query: async () => [[]],
           release: back,
-          destroy: back,
+          destroy: () => {
+            this.destroyed++;
+            back();
+          },
         });
       }, this.delayMs()),
     );
@@ -66,6 +80,28 @@ function setup(initial: Record<string, string>, delayMs?: () => number) {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('MasterPools', () => {
+  it('destroys the connection of a COMMIT the breaker gave up on, at once: no ROLLBACK queued behind it', async () => {
+    const { masters, pools } = setup({
+      'shards/s1': shard('db1'),
+      'breakers/mysql-master/call_timeout_ms': '40',
+    });
+    let free = () => {};
+    pools[0]!.commitWaits = new Promise<void>((r) => (free = r)); // a full binlog: the COMMIT waits
+    const started = performance.now();
+    const done = masters
+      .transaction('s1', async () => 'marked')
+      .then(
+        () => 'committed',
+        (e: Error) => e.name,
+      );
+    expect(await done).toBe('CallTimeoutError');
+    expect(performance.now() - started).toBeLessThan(1000); // before: until the disk had room
+    expect(pools[0]!.destroyed).toBe(1);
+    expect(pools[0]!.rollbacks).toBe(0);
+    free();
+    await masters.close();
+  });
+
   it('releases a connection the pool hands over after the breaker gave up waiting for it', async () => {
     const { masters, pools } = setup(
       { 'shards/s1': shard('db1'), 'breakers/mysql-master/call_timeout_ms': '40' },

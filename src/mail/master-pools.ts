@@ -30,8 +30,12 @@ import {
   toUnavailable,
 } from '../db/mysql-errors.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
-import { DependencyError } from '../resilience/errors.js';
+import { CallTimeoutError, DependencyError } from '../resilience/errors.js';
+import { withDeadline } from '../resilience/with-deadline.js';
 import { createOutboxPool, type OutboxPoolOptions } from './outbox-pool.js';
+
+/** a ROLLBACK that takes longer ends its connection instead (the server rolls back then) */
+export const ROLLBACK_TIMEOUT_MS = 1000;
 
 /** runs one statement on the transaction's connection, through the master's breaker */
 export type Sql = <R>(statement: (conn: PoolConnection) => Promise<R>) => Promise<R>;
@@ -234,9 +238,18 @@ export class MasterPools {
       await sql((c) => c.commit());
       return result;
     } catch (error) {
-      await conn.rollback().catch(() => {
-        broken = true;
-      });
+      // a statement the breaker gave up on (its call timeout) may still run on the connection,
+      // and a ROLLBACK would queue behind it: behind a COMMIT waiting for disk space it waited
+      // until the server had room (MariaDB retries a full binlog every 60 s), holding the
+      // delivery, its consumer slot and the connection (an outside check: 11 deliveries for 2
+      // minutes). Such a connection is destroyed instead (the server rolls back what it has not
+      // committed; a COMMIT already sent may still apply, as a lost answer's), and so is one whose
+      // ROLLBACK does not answer within ROLLBACK_TIMEOUT_MS.
+      if (error instanceof CallTimeoutError) broken = true;
+      else
+        await withDeadline(conn.rollback(), ROLLBACK_TIMEOUT_MS, 'ROLLBACK timed out').catch(() => {
+          broken = true;
+        });
       throw error;
     } finally {
       if (broken) conn.destroy();

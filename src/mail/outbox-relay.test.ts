@@ -47,6 +47,29 @@ describe('OutboxRelay metrics', () => {
   });
 });
 
+describe('OutboxRelay backlog gauge', () => {
+  it("shows a hanging master's last backlog after half a second, the others' fresh", async () => {
+    const metrics = createPromMetrics();
+    let hang = false;
+    const store = {
+      shardIds: () => ['s1', 's2'],
+      backlog: async (id: string) =>
+        hang && id === 's1' ? new Promise<number>(() => {}) : id === 's1' ? 3 : 7,
+    } as unknown as OutboxStore;
+    new OutboxRelay({ store, amqp: {} as AmqpConnection, logger: {} as Logger, metrics });
+    const series = async () =>
+      (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('shardgate_outbox_backlog{'));
+    expect(await series()).toHaveLength(2);
+    hang = true; // a COMMIT waiting for disk space holds the master's reads too
+    const started = performance.now();
+    expect((await series()).sort()).toEqual([
+      'shardgate_outbox_backlog{shard="s1"} 3',
+      'shardgate_outbox_backlog{shard="s2"} 7',
+    ]);
+    expect(performance.now() - started).toBeLessThan(1500); // before: as long as the master hung
+  });
+});
+
 describe('OutboxRelay failures', () => {
   afterEach(() => vi.useRealTimers());
 
