@@ -979,7 +979,7 @@ describe('CircuitBreaker', () => {
   });
 
   it('open after refused writes: reads pass, writes are refused, and a failed read makes it refuse reads too', async () => {
-    const { breaker, advance, transitions } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
+    const { breaker, transitions } = setup({ failure_threshold: 2, call_timeout_ms: 10 });
     const full = () =>
       Promise.reject(new DependencyError('db', 'db: the server is out of disk space', { writesOnly: true }));
     const write = { writes: true, isFailure: (e: unknown) => e instanceof DependencyError };
