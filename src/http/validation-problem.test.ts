@@ -33,6 +33,13 @@ describe('validationProblem', () => {
     ]);
   });
 
+  it('words a number out of range (1e400 parses as Infinity) without "a Infinity"', () => {
+    const error = z.strictObject({ copies: z.number() }).safeParse({ copies: JSON.parse('1e400') }).error!;
+    expect(validationProblem('json', error).init.extra?.errors).toEqual([
+      { field: 'body.copies', message: 'must be a number, not infinite (out of range)' },
+    ]);
+  });
+
   it('stays small whatever the request holds: the first fields, each name cut, and how many more', () => {
     // 1,500 unknown query parameters once made a 400 of 115 KB
     const query = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`p${i}`, '1']));

@@ -58,7 +58,9 @@ function issueMessage(issue: z.core.$ZodIssue): string {
       ? 'a whole number'
       : type === 'null' || type === 'NaN' || type === 'never'
         ? type
-        : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+        : type === 'Infinity'
+          ? 'infinite (out of range)'
+          : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
   return `must be ${noun(expected)}, not ${noun(received)}`;
 }
 
