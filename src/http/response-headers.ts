@@ -11,8 +11,8 @@
  * - `jsonResponse(c, object, status)` and `textBody(c, text, status, contentType)` (text or bytes) build the
  *   answer with every header set so far; a header set after that is not in it.
  * - `finishHeaders(c)` is for createApp's first middleware, after the route ran: an answer built
- *   some other way (the OpenAPI document, the docs page, anything Hono builds itself) gets the
- *   headers then, so every answer carries `X-Request-Id` and `X-Served-By`.
+ *   some other way (the OpenAPI document, the docs page, anything Hono builds itself) is made
+ *   again with the headers then, so every answer carries `X-Request-Id` and `X-Served-By`.
  * Runtime-neutral: on other runtimes the plain object becomes the Response's headers as usual.
  */
 import type { Context, TypedResponse } from 'hono';
@@ -63,5 +63,13 @@ export function finishHeaders(c: Context<AppEnv>): void {
   if (built.has(res)) return;
   const headers = c.get('responseHeaders');
   if (!headers) return;
-  for (const name in headers) res.headers.set(name, headers[name]!);
+  // a new Response with every header, not the old one's headers changed: a HEAD's answer is made
+  // from the GET's (`new Response(null, res)`), and under @hono/node-server's lightweight
+  // Response that took the headers the answer was made with (`HEAD /docs` came without
+  // `nosniff`, `X-Request-Id`, `X-Served-By`: an outside check)
+  const merged = new Headers(res.headers);
+  for (const name in headers) merged.set(name, headers[name]!);
+  const answer = new Response(res.body, { status: res.status, statusText: res.statusText, headers: merged });
+  built.add(answer);
+  c.res = answer;
 }
