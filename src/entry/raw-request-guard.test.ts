@@ -110,6 +110,17 @@ describe('a refusal before Hono (an outside check: unseen in /metrics, a fresh i
     return line === undefined ? 0 : Number(line.split(' ').pop());
   };
 
+  it('answers a transfer coding other than chunked alone 501, saying so; chunked alone is served', async () => {
+    const gzipped = await send('/v1/auth/login', { 'Transfer-Encoding': 'gzip, chunked' }, 'POST');
+    expect(gzipped.status).toBe(501);
+    expect(JSON.parse(gzipped.body)).toMatchObject({
+      code: 'not_implemented',
+      detail: expect.stringMatching(/"chunked" alone/),
+    });
+    const plain = await send('/v1/auth/login', { 'Transfer-Encoding': 'Chunked' }, 'POST');
+    expect([plain.status, plain.body]).toEqual([200, 'served']);
+  });
+
   it('keeps a valid caller X-Request-Id, as the app does, and a fresh one for an invalid id', async () => {
     for (const [path, host] of [
       ['/x/%2e%2e/metrics', 'api.example'],

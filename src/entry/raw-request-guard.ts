@@ -14,6 +14,10 @@
  * - an HTTP/1.1 request without `Host` (RFC 9112 §3.2): Node's own answer was a bare 400 with no
  *   body (`requireHostHeader` is turned off for this). Answered 400, field `header.Host`;
  * - `Expect` other than `100-continue` ('checkExpectation'): Node's own was a bare 417;
+ * - a `Transfer-Encoding` other than `chunked` alone (`gzip, chunked`): Node decodes the chunks
+ *   and ignores the rest, so a login whose body was declared gzip was served as plain JSON, and
+ *   real gzip bytes answered 400 "not valid UTF-8" (an outside check). Answered 501 (RFC 9112
+ *   §6.1), and the connection closed;
  * - `CONNECT` ('connect'): Node closed the connection without a word. Answered 405 on the raw
  *   socket, which is then closed (its bytes after the request line are not HTTP to us).
  * A Host that @hono/node-server cannot build a URL with (`x:abc`, `a b`, `[::1`) is answered by
@@ -106,6 +110,12 @@ const EXPECTATION: ClientProblem = {
   code: 'expectation_failed',
   title: 'Expectation failed',
   detail: 'The only expectation this server meets is "Expect: 100-continue".',
+};
+const TRANSFER_CODING: ClientProblem = {
+  status: 501,
+  code: 'not_implemented',
+  title: 'Not implemented',
+  detail: 'The only transfer coding served is "chunked" alone: send the body uncompressed.',
 };
 const CONNECT: ClientProblem = {
   status: 405,
@@ -211,6 +221,11 @@ export function requestErrorResponse(error: unknown, options: Options): Response
   return new Response(body, { status: problem.status, headers });
 }
 
+/** a `Transfer-Encoding` other than `chunked` alone (any case, spaces around) */
+export function unservedTransferCoding(value: string | undefined): boolean {
+  return value !== undefined && value.trim().toLowerCase() !== 'chunked';
+}
+
 /** `listener` behind the path and Host checks; the server must be made with `requireHostHeader: false` */
 export function guardRawRequests(listener: RequestListener, options: Options): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -221,6 +236,8 @@ export function guardRawRequests(listener: RequestListener, options: Options): R
       refuse(req, res, NO_HOST, 'header.Host', options);
     else if (req.headers.host !== undefined && !HOST_SYNTAX.test(req.headers.host))
       refuse(req, res, HOST, 'header.Host', options);
+    else if (unservedTransferCoding(req.headers['transfer-encoding']))
+      answerAndClose(req, res, TRANSFER_CODING, 'header.Transfer-Encoding', options);
     else {
       // a host is case-insensitive, and its port may be empty (RFC 3986 §3.2.3); @hono/node-server
       // refuses one in capitals with a port (`API.example:80`: the URL's lowercased hostname is
