@@ -11,7 +11,7 @@
  */
 
 /** the sections of `applied` compared (shards, tenants and weights are shown by their own lines) */
-export const COMPARED_SECTIONS = ['breakers', 'cache', 'replication', 'mail', 'cors'] as const;
+export const COMPARED_SECTIONS = ['breakers', 'cache', 'replication', 'mail', 'cors', 'http'] as const;
 /** leaves that are state, not settings */
 const NOT_SETTINGS = new Set(['cache.epoch', 'cache.tenantEpochs']);
 

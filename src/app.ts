@@ -21,6 +21,7 @@ import { answerCors, crossOriginWriteRefusal } from './http/cors.js';
 import { DEPENDENCY_LOG_LINE, dependencyProblem } from './http/dependency-problem.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { echoText } from './http/echo-text.js';
+import { hostRefusal } from './http/host-check.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestDurationHistogram, UNMATCHED_ROUTE } from './http/request-duration.js';
 import { requestHeader } from './http/request-header.js';
@@ -92,9 +93,13 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
     });
     const started = performance.now();
     try {
-      // a preflight from an allowed origin is answered here, before any tenant or body check
-      const preflight = answerCors(c, services.config.current().cors.allowedOrigins, methodsOn);
-      if (preflight) c.res = preflight;
+      const config = services.config.current();
+      // a Host not in http/allowed_hosts (DNS rebinding) first, on every path; then a preflight
+      // from an allowed origin, before any tenant or body check
+      const misdirected = hostRefusal(requestHeader(c, 'Host'), config.http.allowedHosts);
+      const preflight = misdirected ? undefined : answerCors(c, config.cors.allowedOrigins, methodsOn);
+      if (misdirected) c.res = problemResponse(c, misdirected);
+      else if (preflight) c.res = preflight;
       else {
         await next();
         finishHeaders(c);

@@ -135,6 +135,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     replication: snap.replication,
     mail: snap.mail,
     cors: snap.cors,
+    http: snap.http,
     /**
      * `rejected`: the keys the instance rejects and this command does not (its own environment
      * differs); null when it did not answer /health/config
@@ -182,6 +183,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
         replication: snap.replication,
         mail: snap.mail,
         cors: snap.cors,
+        http: snap.http,
       },
       new Map([
         ...[...snap.instances].map(([id, i]) => [id, configs.get(i.url)?.applied] as const),
@@ -230,7 +232,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     for (const line of haproxy.differences) ctx.out(`  ! ${line}`);
   }
   ctx.out(
-    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms max_latency=${view.replication.maxLatencyMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h  cors: ${view.cors.allowedOrigins.length === 0 ? 'no origin' : view.cors.allowedOrigins.join(',')}`,
+    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms max_latency=${view.replication.maxLatencyMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h  cors: ${view.cors.allowedOrigins.length === 0 ? 'no origin' : view.cors.allowedOrigins.join(',')}  hosts: ${view.http.allowedHosts.length === 0 || view.http.allowedHosts[0] === '*' ? 'any' : view.http.allowedHosts.join(',')}`,
   );
   ctx.out('breakers:');
   for (const [kind, b] of Object.entries(view.breakers)) {

@@ -32,6 +32,7 @@ export function configHealth(config: ConfigStore) {
       replication: snap.replication,
       mail: snap.mail,
       cors: snap.cors,
+      http: snap.http,
       lbWeights: Object.fromEntries(snap.lbWeights),
     },
   };

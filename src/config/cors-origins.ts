@@ -11,30 +11,13 @@
  * → `https://app.example.com`), and the last good value stays in force.
  */
 import { z } from 'zod';
+import { type Listed, parseList } from './list-text.js';
 
 export const CORS_ORIGINS_KEY = 'cors/allowed_origins';
 /** at most this many origins; more is a list that belongs in a frontend rule */
 export const MAX_CORS_ORIGINS = 100;
-const MAX_TEXT = 8192;
 /** a host name (as the URL parser writes it: lower case, IDNs as `xn--`), IPv4, or [IPv6] */
 const ORIGIN_HOST = /^(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])$/;
-
-type Listed = { ok: true; items: string[] } | { ok: false; reason: string };
-
-/** the entries as written: a JSON array of strings, or text split at commas and blanks */
-function entries(text: string): Listed {
-  const trimmed = text.trim();
-  if (!trimmed.startsWith('[')) return { ok: true, items: trimmed.split(/[\s,]+/).filter((s) => s !== '') };
-  let data: unknown;
-  try {
-    data = JSON.parse(trimmed);
-  } catch {
-    return { ok: false, reason: 'starts with "[" but is not a JSON array' };
-  }
-  if (!Array.isArray(data) || !data.every((s): s is string => typeof s === 'string'))
-    return { ok: false, reason: 'must be a JSON array of strings' };
-  return { ok: true, items: data.map((s) => s.trim()).filter((s) => s !== '') };
-}
 
 /** why `entry` is not an origin a browser sends, or undefined when it is one */
 function originProblem(entry: string): string | undefined {
@@ -63,24 +46,12 @@ function originProblem(entry: string): string | undefined {
 
 /** the origins of a value, or the first reason it is refused */
 export function parseCorsOrigins(text: string): Listed {
-  if (text.length > MAX_TEXT) return { ok: false, reason: `must be at most ${MAX_TEXT} characters` };
-  const listed = entries(text);
-  if (!listed.ok) return listed;
-  const { items } = listed;
-  if (items.includes('*'))
-    return items.length === 1
-      ? listed
-      : { ok: false, reason: '"*" allows every origin: it must be the only entry' };
-  if (items.length > MAX_CORS_ORIGINS)
-    return { ok: false, reason: `lists ${items.length} origins; at most ${MAX_CORS_ORIGINS}` };
-  const seen = new Set<string>();
-  for (const item of items) {
-    const problem = originProblem(item);
-    if (problem) return { ok: false, reason: problem };
-    if (seen.has(item)) return { ok: false, reason: `lists ${JSON.stringify(item)} more than once` };
-    seen.add(item);
-  }
-  return listed;
+  return parseList(text, {
+    star: 'allows every origin',
+    maxItems: MAX_CORS_ORIGINS,
+    noun: 'origins',
+    problem: originProblem,
+  });
 }
 
 export const corsOriginsSchema = z.string().transform((text, ctx): readonly string[] => {

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { withoutHiddenText } from '../domain/visible-text.js';
 import { duplicateJsonKey } from '../http/duplicate-json-key.js';
+import { ALLOWED_HOSTS_KEY, allowedHostsSchema } from './allowed-hosts.js';
 import { isNotUtf8 } from './config-value-text.js';
 import { CORS_ORIGINS_KEY, corsOriginsSchema } from './cors-origins.js';
 import { formatHostPort } from './host-port.js';
@@ -250,9 +251,10 @@ export const scalarSchemas = {
   'replication/max_latency_ms': intText(0, 1_400),
   'mail/outbox_retention_hours': intText(0, 87_600),
   [CORS_ORIGINS_KEY]: corsOriginsSchema,
+  [ALLOWED_HOSTS_KEY]: allowedHostsSchema,
 } as const;
 export type ScalarKey = keyof typeof scalarSchemas;
-/** what a plain setting parses to: a number, a boolean, or a list (`cors/allowed_origins`) */
+/** what a plain setting parses to: a number, a boolean, or a list (`cors/allowed_origins`, `http/allowed_hosts`) */
 export type ScalarValue = number | boolean | readonly string[];
 
 export const weightSchema = intText(0, 256);
@@ -353,6 +355,8 @@ export const DEFAULT_SCALARS: Record<ScalarKey, string> = {
   'mail/outbox_retention_hours': '168',
   // no origin: browsers on other sites are refused, as before the key existed
   [CORS_ORIGINS_KEY]: '',
+  // every host: a list is for a deployment whose names are known (DNS rebinding, allowed-hosts.ts)
+  [ALLOWED_HOSTS_KEY]: '',
 };
 
 export type ParsedKey =

@@ -25,6 +25,7 @@ export const API_INFO = {
     "- 403 `origin_not_allowed`: a `/v1` write whose `Origin` is neither in `cors/allowed_origins` nor the API's own host (a browser page on another site); nothing is written;",
     '- 408 `request_timeout` and 431 `headers_too_large` (the Node entry): the request came too slowly, or its headers exceed 16 KB; the connection is closed after them;',
     '- 417 `expectation_failed` (the Node entry): an `Expect` other than `100-continue`;',
+    '- 421 `host_not_allowed`: the `Host` is not a name the `http/allowed_hosts` setting lists (an IP address, `localhost` and a request without `Host` always pass); nothing is read or written;',
     '- 400 `bad_request`: the request is not valid HTTP, an HTTP/1.1 request has no `Host`, or its path has a `.` or `..` segment or a backslash (raw or percent-encoded; the Node entry); or a body cannot be read as JSON at all (not JSON, empty, not UTF-8), with `errors` naming `body`. A body that reads but holds invalid values is `validation_failed`.',
   ].join('\n'),
 };

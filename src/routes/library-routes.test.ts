@@ -161,6 +161,22 @@ describe('library routes (memory adapters)', () => {
     }
   });
 
+  it('a registration names its own email limit, 253, however long the address (255 was told 254)', async () => {
+    const { call } = setup();
+    for (const length of [254, 255, 300]) {
+      const email = `${'a'.repeat(60)}@${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(length - 60 - 1 - 122 - 4)}.com`;
+      expect(email.length).toBe(length);
+      const r = await call('POST', '/v1/members', {
+        body: { email, name: 'Ann', password: 'long enough pw' },
+      });
+      expect([length, r.status, r.json.errors]).toEqual([
+        length,
+        400,
+        [{ field: 'body.email', message: 'must be at most 253 characters' }],
+      ]);
+    }
+  });
+
   it('change-password revokes older tokens and the old password', async () => {
     const { call, register, data } = setup();
     const { token } = await register('acme', 'ann@example.com', 'old-password');

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { parseAllowedHosts } from './allowed-hosts.js';
+import { parseConfigKey } from './schema.js';
+
+const hosts = (text: string) => {
+  const r = parseAllowedHosts(text);
+  return r.ok ? r.items : `refused: ${r.reason}`;
+};
+
+describe('http/allowed_hosts', () => {
+  it('takes names separated by commas or blanks, or a JSON array; lower case, no final dot', () => {
+    expect(hosts('')).toEqual([]);
+    expect(hosts('api.example.com, *.Library.Example.org\nAPI2.example.com.')).toEqual([
+      'api.example.com',
+      '*.library.example.org',
+      'api2.example.com',
+    ]);
+    expect(hosts('["api.example.com", "127.0.0.1", "[::1]", "localhost"]')).toEqual([
+      'api.example.com',
+      '127.0.0.1',
+      '[::1]',
+      'localhost',
+    ]);
+    expect(hosts('*')).toEqual(['*']);
+  });
+
+  it('refuses what is no host name, saying what to write', () => {
+    expect(hosts('https://api.example.com')).toBe(
+      'refused: "https://api.example.com" is a URL: write the host name alone, as api.example.com',
+    );
+    expect(hosts('api.example.com:8080')).toContain('has a port: write the name alone');
+    expect(hosts('api.example.com [::1]:8080')).toContain('"[::1]:8080" has a port');
+    expect(hosts('api.example.com/v1')).toContain('no path, query or credentials');
+    expect(hosts('api.*.example.com')).toContain('"*" may only begin a name');
+    expect(hosts('*.*.example.com')).toContain('"*" may only begin a name');
+    expect(hosts('*.')).toContain('is not a host name');
+    expect(hosts('api..example.com')).toContain('is not a host name');
+    expect(hosts('-api.example.com')).toContain('is not a host name');
+    expect(hosts(`${'a'.repeat(64)}.example.com`)).toContain('is not a host name');
+    expect(hosts('bücher.example')).toBe(
+      'refused: "bücher.example" is not ASCII: write "xn--bcher-kva.example"',
+    );
+    expect(hosts('*.bücher.example')).toContain('write "*.xn--bcher-kva.example"');
+    expect(hosts('api;.example.com')).toContain('is not a host name');
+  });
+
+  it('refuses "*" beside names, a duplicate, too many names, too long a text, a broken JSON array', () => {
+    expect(hosts('*, api.example.com')).toBe('refused: "*" answers every host: it must be the only entry');
+    expect(hosts('api.example.com API.example.com.')).toBe('refused: lists "api.example.com" more than once');
+    const many = Array.from({ length: 101 }, (_, i) => `h${i}.example.com`).join(',');
+    expect(hosts(many)).toBe('refused: lists 101 names; at most 100 (use *.example.com)');
+    expect(hosts(`${'a,'.repeat(4100)}`)).toBe('refused: must be at most 8192 characters');
+    expect(hosts('["api.example.com"')).toBe('refused: starts with "[" but is not a JSON array');
+    expect(hosts('[1]')).toBe('refused: must be a JSON array of strings');
+  });
+
+  it('is a config key: a refused value names the key and its reason', () => {
+    expect(parseConfigKey('http/allowed_hosts', 'api.example.com')).toEqual({
+      ok: true,
+      parsed: { type: 'scalar', key: 'http/allowed_hosts', value: ['api.example.com'] },
+    });
+    const refused = parseConfigKey('http/allowed_hosts', 'api.example.com:443');
+    expect(refused.ok).toBe(false);
+    expect(JSON.stringify(refused)).toContain('has a port');
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * The 421 of a request whose `Host` is not a name `http/allowed_hosts` lists (config/allowed-hosts.ts):
+ * DNS rebinding — a page on another site whose name was pointed at an instance — reads nothing
+ * and writes nothing. Checked first, for every path (`/health/config` is what such a page would
+ * read), before CORS and before the tenant.
+ *
+ * Contract: the list empty or `*` alone → every request passes. Otherwise a request passes when
+ * its `Host`, without the port, lower-cased and without a final dot, is listed, is under a listed
+ * `*.name`, is an IP address or `localhost`, or is missing or empty (HTTP/1.0: HAProxy's health
+ * checks). Anything else gets 421 `host_not_allowed` naming the host and the key.
+ */
+import { isAlwaysAnswered, plainHostName } from '../config/allowed-hosts.js';
+import { echoText } from './echo-text.js';
+import type { ProblemInit } from './problem.js';
+
+/** the name of a `Host` value: no port (an IPv6 address keeps its brackets), lower case, no final dot */
+function nameOf(host: string): string {
+  const value = host.trim();
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    return (end < 0 ? value : value.slice(0, end + 1)).toLowerCase();
+  }
+  const colon = value.lastIndexOf(':');
+  return plainHostName(colon < 0 ? value : value.slice(0, colon));
+}
+
+function listed(name: string, allowed: readonly string[]): boolean {
+  for (const entry of allowed) {
+    if (entry.startsWith('*.') ? name.endsWith(entry.slice(1)) : name === entry) return true;
+  }
+  return false;
+}
+
+/** the 421 for a request with this `Host`, or undefined when it may be answered */
+export function hostRefusal(host: string | undefined, allowed: readonly string[]): ProblemInit | undefined {
+  if (allowed.length === 0 || allowed[0] === '*' || host === undefined) return undefined;
+  const name = nameOf(host);
+  if (name === '' || isAlwaysAnswered(name) || listed(name, allowed)) return undefined;
+  return {
+    status: 421,
+    code: 'host_not_allowed',
+    title: 'Misdirected Request',
+    detail: `this API does not answer to the host "${echoText(name)}": it is not in http/allowed_hosts`,
+  };
+}
