@@ -116,10 +116,15 @@ export function buildProgram(): Command {
     .action(run((ctx, id: string, hp: string, opts: { force?: boolean }) => setMaster(ctx, id, hp, opts)));
   shards
     .command('add-replica <id> <host:port>')
-    .summary('add a replica to a shard (it must take a TCP connection, or --force)')
-    .description(`add a replica to a shard. ${REACH_HELP}`)
+    .summary('add a replica to a shard (it must take a TCP connection and replicate the master, or --force)')
+    .description(
+      `add a replica to a shard. ${REACH_HELP} Then the server is asked, with the application's database credentials, whether it replicates the shard's master: one ahead of the master (it holds transactions the master lacks) or with no replication set up is refused unless --force.`,
+    )
     .option('--weight <n>', 'replica weight 0-256', '1')
-    .option('--force', FORCE_HELP)
+    .option(
+      '--force',
+      'write even if the address takes no TCP connection, is ahead of the master or replicates nothing (warns on stderr)',
+    )
     .action(
       run((ctx, id: string, hp: string, opts: { weight?: string; force?: boolean }) =>
         addReplica(ctx, id, hp, opts),

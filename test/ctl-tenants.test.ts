@@ -154,6 +154,27 @@ describe('shardgate-ctl tenants set-status', () => {
     expect(again2.stdout).toBe(`tenant ${id}: already readonly; nothing written\n`);
   });
 
+  it('fixing a rejected entry goes from the status in force and keeps the name the rejected entry lost', async () => {
+    const id = unique('fix');
+    created.add(`tenants/${id}`);
+    expect(ctl(['tenants', 'create', id, '--shard', 'shard-1', '--name', 'Docs Library A']).code).toBe(0);
+    // an operator's put the instances reject: `status` given twice, and no name
+    put(`tenants/${id}`, '{"shard":"shard-1","status":"active","status":"readonly"}');
+    const r = ctl(['tenants', 'set-status', id, 'active']);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    // before: "readonly -> active" (the rejected entry's last status), and the name dropped
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^tenant ${id}: active \\(in force; its entry was rejected: [^\\n]*status[^\\n]*\\) -> active; name "Docs Library A" kept from the value in force\\n`,
+      ),
+    );
+    expect(JSON.parse(etcdGet(`tenants/${id}`)!)).toEqual({
+      shard: 'shard-1',
+      status: 'active',
+      name: 'Docs Library A',
+    });
+  });
+
   it('refuses a status outside the schema and an unknown tenant, with one line and nothing written', async () => {
     const id = await newTenant('badstatus');
     const before = etcdGet(`tenants/${id}`);
@@ -308,7 +329,12 @@ describe('shardgate-ctl tenants set-status of an entry the instances reject', ()
     put(key, JSON.stringify({ shard: 'shard-1', status: 'frozen' }));
     const fixed = ctl(['tenants', 'set-status', id, 'readonly']);
     expect(fixed.stderr).toBe('');
-    expect(fixed.stdout).toMatch(new RegExp(`^tenant ${id}: frozen -> readonly\\n`));
+    // from the status the instances enforce (its last good value), not the rejected entry's
+    expect(fixed.stdout).toMatch(
+      new RegExp(
+        `^tenant ${id}: suspended \\(in force; its entry was rejected: status: [^\\n]*\\) -> readonly\\n`,
+      ),
+    );
     expect(fixed.code).toBe(0);
   });
 });
@@ -623,7 +649,9 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
       // the command may be what fixes a bad status; a non-JSON entry it cannot read
       const fixed = ctl(['tenants', 'set-status', badStatus, 'active']);
       expect(fixed.code, fixed.stderr).toBe(0);
-      expect(fixed.stdout).toContain(`tenant ${badStatus}: frozen -> active`);
+      expect(fixed.stdout).toMatch(
+        new RegExp(`^tenant ${badStatus}: rejected \\(status: [^\\n]*\\), none in force -> active\\n`),
+      );
       const unreadable = ctl(['tenants', 'set-status', notJson, 'active']);
       expect(unreadable.code).toBe(1);
       expect(unreadable.stderr).toMatch(ONE_LINE);

@@ -265,8 +265,16 @@ describe('shardgate-ctl', () => {
     expect(text).toMatch(
       new RegExp(`  ! ${breaker} (open|half_open) on [^\n]*api-1[^\n]*: its calls are refused at once`),
     );
-    // the excluded replica with its reason, as --json gives it
+    // the excluded replica with its reason, as --json gives it, and whose view the lag is
     expect(text).toMatch(/127\.0\.0\.1:3998\/shardgate +excluded +lag [^\n]+ \(.+\)/);
+    expect(text).toMatch(/^shards \(replica lag as http:\/\/[^ ]+ measures it\):$/m);
+    // a tenant that is not active is counted by its status (an outside check: nothing said so)
+    expect(ctl(['tenants', 'set-status', tenant, 'suspended']).code).toBe(0);
+    const counted = JSON.parse(ctl(['status', '--json']).stdout) as {
+      tenantsNotActive: Record<string, number>;
+    };
+    expect(counted.tenantsNotActive.suspended).toBeGreaterThanOrEqual(1);
+    expect(ctl(['status']).stdout).toMatch(/^tenants: \d+ \((\d+ readonly, )?\d+ suspended\)$/m);
     etcdDel(`tenants/${tenant}`);
     etcdDel(`shards/${shard}`);
   });

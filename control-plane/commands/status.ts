@@ -8,6 +8,7 @@
  * With etcd not answering, what can be asked without it (status-without-etcd.ts), then exit 2.
  */
 
+import { TENANT_STATUSES } from '../../src/config/schema.js';
 import { topology } from '../../stack/topology.js';
 import { appliedDifferences, differenceLine } from '../applied-differences.js';
 import { alignColumns } from '../columns.js';
@@ -126,6 +127,12 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     })),
     lagFrom: live?.from ?? null,
     tenants: snap.tenants.size,
+    /** how many tenants are not active, by status (none: `{}`) */
+    tenantsNotActive: Object.fromEntries(
+      TENANT_STATUSES.filter((st) => st !== 'active')
+        .map((st) => [st, [...snap.tenants.values()].filter((t) => t.status === st).length] as const)
+        .filter(([, n]) => n > 0),
+    ),
     lbWeights: Object.fromEntries(snap.lbWeights),
     breakers: snap.breakers,
     /** the breakers the instances report open or half-open now (instance-breakers.ts) */
@@ -195,7 +202,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   ctx.out(
     `etcd ${view.etcd.endpoints.join(',')} prefix ${view.etcd.prefix} revision ${view.etcd.revision}; config revision ${view.configRevision}`,
   );
-  ctx.out('shards:');
+  // lag is one instance's view (each measures its own): say whose
+  ctx.out(live ? `shards (replica lag as ${live.from} measures it):` : 'shards:');
   const shardLine = shardLines(view.shards);
   for (const [i, sh] of view.shards.entries()) {
     ctx.out(`  ${shardLine[i]}`);
@@ -210,7 +218,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       ctx.out(`    replica lag: not measured (${live.from} does not route to a shard whose key is rejected)`);
     else ctx.out(`    replica lag: unknown (not reported by ${live.from})`);
   }
-  ctx.out(`tenants: ${view.tenants}`);
+  const notActive = Object.entries(view.tenantsNotActive).map(([st, n]) => `${n} ${st}`);
+  ctx.out(`tenants: ${view.tenants}${notActive.length > 0 ? ` (${notActive.join(', ')})` : ''}`);
   ctx.out(
     `lb weights: ${
       Object.entries(view.lbWeights)

@@ -8,7 +8,9 @@
  * see, so picking from every shard could place a tenant on one that policy leaves out.
  *
  * `set-status` refuses an entry the instances reject (they keep enforcing its last good value,
- * unknown here), unless the new status is exactly what makes the entry valid again.
+ * unknown here), unless the new status is exactly what makes the entry valid again: then it says
+ * it goes from the status in force (the last good value in etcd's history) and keeps that value's
+ * name when the rejected entry has none.
  *
  * `list` and `show` read every `tenants/` key etcd holds, not only the ones the schema accepts:
  * an entry the API instances reject (unknown shard, not JSON, a bad status, …) is shown with
@@ -228,6 +230,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
   const status = parseStatus(statusText, 'status');
   const key = `${TENANTS}${id}`;
   let from = '';
+  let keptNote = '';
   let markOnly = false;
   await writeKeys(
     ctx,
@@ -243,8 +246,11 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
           `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object); nothing written. Fix it, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(fix)}'\`, or remove it with \`tenants remove\``,
         );
       }
-      const next = JSON.stringify({ ...entry, status });
+      let next = JSON.stringify({ ...entry, status });
       const problem = await tenantProblem(ctx, read, id);
+      // an absent status is the schema's default
+      from = entry.status === undefined ? 'active' : String(entry.status);
+      keptNote = '';
       if (problem !== undefined) {
         const after = { ...read, entries: new Map(read.entries).set(key, next) };
         if ((await tenantProblem(ctx, after, id)) !== undefined) {
@@ -260,9 +266,19 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
             `tenant ${id} has an entry the API instances reject (${problem}): they keep its last good value, if they had one, so its status in force is not known here; nothing written. Make the entry valid first, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(fix)}'\``,
           );
         }
+        // the new status makes the entry valid: the instances go from the value they enforce, its
+        // last good one, not from the rejected entry's status (an outside check: "readonly ->
+        // active" was printed for a tenant active in force); a name the rejected entry lost is
+        // kept from that value (it was dropped, and the tenant's mails changed their subject)
+        const good = (await stateInForce(ctx, read)).state.snapshot.tenants.get(id);
+        from = good
+          ? `${good.status} (in force; its entry was rejected: ${problem})`
+          : `rejected (${problem}), none in force`;
+        if (good?.name !== undefined && entry.name === undefined) {
+          next = JSON.stringify({ ...entry, status, name: good.name });
+          keptNote = `; name ${JSON.stringify(good.name)} kept from the value in force`;
+        }
       }
-      // an absent status is the schema's default
-      from = entry.status === undefined ? 'active' : String(entry.status);
       // an operator's status is no move's: a move mark left by a stopped move goes with it, also
       // when the status stays (an operator keeping a stopped move's tenant readonly)
       markOnly = from === status && problem === undefined;
@@ -276,7 +292,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
       changed: () => [
         markOnly
           ? `tenant ${id}: ${status}, now as an operator's (the mark of a stopped move, moving/${id}, deleted: its writes no longer answer Retry-After)`
-          : `tenant ${id}: ${from} -> ${status}`,
+          : `tenant ${id}: ${from} -> ${status}${keptNote}`,
       ],
       unchanged: `tenant ${id}: already ${status}; nothing written`,
     },
