@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { problemCodeRows } from './problem-code-table.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -37,23 +38,7 @@ function codesInSource(): Set<string> {
 
 function codesInDocs(): Set<string> {
   const doc = readFileSync(join(ROOT, 'docs', 'http-api.md'), 'utf8');
-  const heading = '\n## Problem codes\n';
-  const start = doc.indexOf(heading);
-  expect(start, 'docs/http-api.md has a "Problem codes" section').toBeGreaterThan(0);
-  // up to the next heading of its level or above, or the end of the file
-  const from = start + heading.length;
-  const end = doc.slice(from).search(/^#{1,2} /m);
-  const section = doc.slice(start, end < 0 ? undefined : from + end);
-  const found = new Set<string>();
-  // the table's rows, past its header and rule
-  for (const line of section
-    .split('\n')
-    .filter((l) => l.startsWith('| '))
-    .slice(1)) {
-    const cell = line.split('|')[2] ?? '';
-    for (const m of cell.matchAll(/`([a-z_]+)`/g)) found.add(m[1]!);
-  }
-  return found;
+  return new Set(problemCodeRows(doc).flatMap((row) => row.codes));
 }
 
 describe('docs/http-api.md problem codes', () => {

@@ -51,13 +51,8 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, body: jsonBody(loginBody) },
       responses: {
         200: jsonContent(tokenSchema, 'a member token (JWT HS256) and when it expires'),
-        ...problems(400, 404, 413, 429, 503),
-        // a login looks at no Bearer token: its own 401 and 403 are of the tenant and the account
-        401: {
-          ...problems(401)[401],
-          description: '`invalid_credentials`: the email or the password is wrong',
-        },
-        403: { ...problems(403)[403], description: 'the tenant is suspended' },
+        // a login looks at no Bearer token (v1-context.ts): its only 401 is of the credentials
+        ...problems('invalid_credentials', 'too_many_login_attempts', 'server_busy'),
       },
     }),
     async (c) => {
@@ -93,12 +88,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, body: jsonBody(changePasswordBody) },
       responses: {
         204: { description: 'changed; older tokens and the old password stop working' },
-        ...problems(400, 401, 404, 413, 423, 429, 503),
-        403: {
-          ...problems(403)[403],
-          description:
-            'currentPassword is wrong (`wrong_current_password`), the tenant is suspended, or the token is of another tenant',
-        },
+        ...problems('wrong_current_password', 'too_many_login_attempts', 'server_busy'),
       },
     }),
     async (c) => {

@@ -18,7 +18,6 @@ import {
   bookJson,
   bookPatchBody,
   bookSchema,
-  conflicts,
   idParams,
   jsonBody,
   jsonContent,
@@ -52,7 +51,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
           ...jsonContent(bookSchema, 'the new book'),
           headers: { Location: { description: 'the new book: /v1/books/{id}', schema: { type: 'string' } } },
         },
-        ...problems(400, 401, 403, 404, 413, 423, 503),
+        ...problems('librarian_required'),
       },
     }),
     async (c) => {
@@ -76,7 +75,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       security: optionalBearer,
       summary: 'One book',
       request: { headers: tenantHeaders, params: idParams },
-      responses: { 200: jsonContent(bookSchema, 'the book'), ...problems(400, 403, 404, 503) },
+      responses: { 200: jsonContent(bookSchema, 'the book'), ...problems('book_not_found') },
     }),
     async (c) => {
       const id = c.req.valid('param').id;
@@ -101,7 +100,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       security: optionalBearer,
       summary: 'Books of the tenant, optionally by author, a page at a time',
       request: { headers: tenantHeaders, query: listQuery },
-      responses: { 200: jsonContent(bookPage, 'a page of books'), ...problems(400, 403, 404, 503) },
+      responses: { 200: jsonContent(bookPage, 'a page of books') },
     }),
     async (c) => {
       const query = c.req.valid('query');
@@ -145,8 +144,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, params: idParams, body: jsonBody(bookPatchBody) },
       responses: {
         200: jsonContent(bookSchema, 'the changed book'),
-        ...problems(400, 401, 403, 404, 413, 423, 503),
-        ...conflicts({ copies_on_loan: 'copies would go below the copies on loan' }),
+        ...problems('librarian_required', 'book_not_found', 'copies_on_loan'),
       },
     }),
     async (c) => {
@@ -177,8 +175,7 @@ export function registerBookRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, params: idParams },
       responses: {
         204: { description: 'deleted' },
-        ...problems(400, 401, 403, 404, 423, 503),
-        ...conflicts({ book_on_loan: 'a copy of the book is on loan' }),
+        ...problems('librarian_required', 'book_not_found', 'book_on_loan'),
       },
     }),
     async (c) => {

@@ -15,7 +15,7 @@ import { withCommonResponseHeaders } from '../http/common-response-headers.js';
 import { ProblemError, type ProblemInit } from '../http/problem.js';
 import { jsonResponse } from '../http/response-headers.js';
 import type { ShortageSeen } from '../resilience/own-resources.js';
-import { dateTime, problems } from './schemas.js';
+import { dateTime, problemContent } from './schemas.js';
 
 const statusBody = z.object({ status: z.string() }).openapi('HealthStatus');
 
@@ -190,7 +190,7 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>): void {
               schema: { type: 'string' },
             },
           },
-          content: problems(503)[503].content,
+          content: problemContent,
         },
       },
     }),

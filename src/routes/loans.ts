@@ -12,7 +12,6 @@ import { jsonResponse, setHeader } from '../http/response-headers.js';
 import { bookVersions, markWrittenAndInvalidate } from './cached-read.js';
 import { invalidQuery, markRead, readOptions, unwrap, unwrapWrite } from './respond.js';
 import {
-  conflicts,
   idParams,
   idSchema,
   jsonBody,
@@ -49,8 +48,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
           ...jsonContent(loanSchema, 'the loan; queues a receipt email'),
           headers: { Location: { description: 'the new loan: /v1/loans/{id}', schema: { type: 'string' } } },
         },
-        ...problems(400, 401, 403, 404, 413, 423, 503),
-        ...conflicts({ no_copy_available: 'every copy is on loan, or the book has no copies' }),
+        ...problems('book_not_found', 'no_copy_available'),
       },
     }),
     async (c) => {
@@ -77,8 +75,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, params: idParams },
       responses: {
         200: jsonContent(loanSchema, 'the returned loan; queues a return email'),
-        ...problems(400, 401, 403, 404, 423, 503),
-        ...conflicts({ already_returned: 'the loan was returned already' }),
+        ...problems('loan_not_found', 'already_returned'),
       },
     }),
     async (c) => {
@@ -101,7 +98,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       security: [{ bearerAuth: [] }],
       middleware: [requireMember] as const,
       request: { headers: tenantHeaders, params: idParams },
-      responses: { 200: jsonContent(loanSchema, 'the loan'), ...problems(400, 401, 403, 404, 503) },
+      responses: { 200: jsonContent(loanSchema, 'the loan'), ...problems('loan_not_found') },
     }),
     async (c) => {
       const outcome = await getLoan(
@@ -127,7 +124,7 @@ export function registerLoanRoutes(app: OpenAPIHono<AppEnv>): void {
       security: [{ bearerAuth: [] }],
       middleware: [requireMember] as const,
       request: { headers: tenantHeaders, query: listQuery },
-      responses: { 200: jsonContent(loanPage, 'a page of loans'), ...problems(400, 401, 403, 404, 503) },
+      responses: { 200: jsonContent(loanPage, 'a page of loans') },
     }),
     async (c) => {
       const query = c.req.valid('query');

@@ -10,7 +10,6 @@ import { cachedRead } from './cached-read.js';
 import { CACHE_HEADER } from './outcome-headers.js';
 import { markRead, markWritten, unwrap, unwrapWrite } from './respond.js';
 import {
-  conflicts,
   jsonBody,
   jsonContent,
   memberJson,
@@ -36,16 +35,12 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders, body: jsonBody(registerBody) },
       responses: {
         201: jsonContent(memberSchema, 'the new member; queues a welcome email'),
-        ...problems(400, 404, 413, 423, 503),
-        // a repeat of an Idempotency-Key compares the password it was first sent with
-        429: {
-          ...problems(429)[429],
-          description:
-            'an Idempotency-Key sent again for this address while its account is throttled: a repeat is a password check (one with another body counts as a failed login)',
-        },
-        // a registration looks at no Bearer token
-        403: { ...problems(403)[403], description: 'the tenant is suspended' },
-        ...conflicts({ email_taken: 'a member with this email (in any letter case) exists in this tenant' }),
+        // a registration looks at no Bearer token (v1-context.ts): no 401
+        ...problems('email_taken', 'server_busy', {
+          // a repeat of an Idempotency-Key compares the password it was first sent with
+          too_many_login_attempts:
+            'an Idempotency-Key sent again for this address while its account is throttled: a repeat is a password check (one with another body counts as a failed login); refused until `Retry-After`',
+        }),
       },
     }),
     async (c) => {
@@ -69,7 +64,6 @@ export function registerMemberRoutes(app: OpenAPIHono<AppEnv>): void {
       request: { headers: tenantHeaders },
       responses: {
         200: jsonContent(memberSchema, 'the member the token belongs to'),
-        ...problems(400, 401, 403, 404, 503),
       },
     }),
     async (c) => {

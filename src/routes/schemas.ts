@@ -8,6 +8,7 @@ import { ID_PATTERN } from '../config/schema.js';
 import { isbnCheckDigitValid, isbnPrefixValid } from '../domain/isbn.js';
 import type { Book, Loan, Member } from '../domain/models.js';
 import { withoutHiddenText } from '../domain/visible-text.js';
+import { PROBLEM_CODES, type ProblemCode } from './problem-codes.js';
 
 /**
  * An id a client sends. Ids are opaque (CONTRACT.md §6): any bounded string is taken, and one
@@ -45,49 +46,62 @@ export const problemSchema = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
-    code: z.string(),
+    code: z.string().openapi({
+      description: 'stable and machine-readable; each response lists the ones it can carry',
+    }),
     requestId: z.string(),
     errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
   })
   .openapi('Problem');
 
-const problemContent = { 'application/problem+json': { schema: problemSchema } };
+/** a problem answer's content, any code (the /v1 operations list theirs: `problems`) */
+export const problemContent = { 'application/problem+json': { schema: problemSchema } };
 
-/** OpenAPI entries for the error answers a route can give */
-export function problems<S extends number>(
-  ...statuses: S[]
-): Record<S, { description: string; content: typeof problemContent }> {
-  const text: Record<number, string> = {
-    400: 'invalid request (names the field)',
-    401: 'missing, invalid or revoked member token (a token sent to a public route is checked too)',
-    403: 'tenant suspended, token of another tenant, or not allowed',
-    404: 'unknown tenant or record',
-    408: 'the request was not received completely in time (Node entry: `server.requestTimeout`)',
-    409: 'conflict',
-    413: 'body too large',
-    415: '`unsupported_media_type`, naming the header at fault: a body sent with a `Content-Type` other than `application/json` or `application/<subtype>+json` with a subtype of letters, `.` and `-` (so `application/problem+json` and `application/merge-patch+json` are taken; any letter case; parameters allowed, but a `charset` only `utf-8` or `utf8`), a body sent without a `Content-Type`, or a compressed one (`Content-Encoding` other than `identity`)',
-    422: 'the Idempotency-Key was sent with another request',
-    423: 'tenant is read-only; while a move to another shard makes it so (about a second), with Retry-After',
-    429: 'too many failed password checks (logins, password changes, registration repeats) for this account: refused until Retry-After',
-    431: 'request headers too large (Node entry: over 16 KB)',
-    503: 'a dependency is unavailable (Retry-After): `dependency_unavailable`; on a write `write_contended` when it waited past the call timeout for rows another request holds (not applied), `dependency_busy` when every connection of the instance to the master was in use (not sent), `instance_out_of_resources` when this instance is out of file descriptors and could not open a connection (not sent; the dependency may be fine), `dependency_out_of_resources` when the database server is out of disk space or memory (nothing written), `write_outcome_unknown` when the master did not answer in time and the write could not be confirmed stopped (it may still apply: retry with the same Idempotency-Key), `tenant_moved` when the tenant was switched to another shard twice while the write ran (not applied: retry; switched once, the write goes to the new shard), `config_not_loaded` from an instance that has not read the tenant directory from etcd yet (just started, or etcd unreachable since), or `server_busy` on a registration, login or password change whose password check got no turn within 2 s at an instance checking as many as it may at once, the turns going round the tenants (nothing written)',
+/** where a problem response keeps its codes, for documentV1Responses to add to them */
+export const PROBLEM_CODES_OF: unique symbol = Symbol('problem codes');
+
+/** codes of one status, each with what the route says of it (else the table's meaning) */
+export type CodeList = readonly (readonly [ProblemCode, string | undefined])[];
+
+/** A status's problem response: `code` limited to its codes, each named in the description. */
+export interface ProblemResponse {
+  description: string;
+  content: { 'application/problem+json': { schema: z.ZodType } };
+  [PROBLEM_CODES_OF]: CodeList;
+}
+
+/** the response of one status answering `codes` (all of that status in PROBLEM_CODES) */
+export function problemResponse(codes: CodeList): ProblemResponse {
+  const names = codes.map(([code]) => code) as [ProblemCode, ...ProblemCode[]];
+  return {
+    description: codes
+      .map(([code, note]) => `\`${code}\`: ${note ?? PROBLEM_CODES[code].meaning}`)
+      .join('; '),
+    content: {
+      'application/problem+json': { schema: problemSchema.and(z.object({ code: z.enum(names) })) },
+    },
+    [PROBLEM_CODES_OF]: codes,
   };
-  return Object.fromEntries(
-    statuses.map((s) => [s, { description: text[s] ?? 'error', content: problemContent }]),
-  ) as Record<S, { description: string; content: typeof problemContent }>;
 }
 
 /**
- * A route's own 409 answers, by their problem `code` (documentV1Responses adds the
- * Idempotency-Key's conflicts to them)
+ * The error responses of a route's own problem codes, by the status PROBLEM_CODES gives each: a
+ * code, or codes with what this route says of them (`{ too_many_login_attempts: '…' }`).
+ * documentV1Responses adds the codes every route of its kind answers (the tenant, the token,
+ * the body, a write's key, the dependencies).
  */
-export function conflicts(codes: Record<string, string>): {
-  409: { description: string; content: typeof problemContent };
-} {
-  const description = Object.entries(codes)
-    .map(([code, when]) => `\`${code}\`: ${when}`)
-    .join('; ');
-  return { 409: { description, content: problemContent } };
+export function problems(...entries: (ProblemCode | Partial<Record<ProblemCode, string>>)[]) {
+  const byStatus = new Map<number, [ProblemCode, string | undefined][]>();
+  const pairs = entries.flatMap((entry): [ProblemCode, string | undefined][] =>
+    typeof entry === 'string' ? [[entry, undefined]] : (Object.entries(entry) as [ProblemCode, string][]),
+  );
+  for (const [code, note] of pairs) {
+    const status = PROBLEM_CODES[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), [code, note]]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, codes]) => [status, problemResponse(codes)]),
+  ) as Record<number, ProblemResponse>;
 }
 
 /** a lone UTF-16 surrogate: JSON can carry one, but neither utf8mb4 nor MariaDB's JSON can store it */

@@ -204,10 +204,12 @@ export function openapiV1<R extends RouteConfig>(
   route: R,
   handler: RouteHandler<R, AppEnv>,
 ): void {
-  const { middleware: _middleware, hide: _hide, ...documented } = documentV1Responses(route);
+  const own = route.middleware === undefined ? [] : [route.middleware].flat();
+  // the problem codes it lists follow from the checks it makes
+  const kind = { member: own.includes(requireMember), writable: own.includes(requireWritable) };
+  const { middleware: _middleware, hide: _hide, ...documented } = documentV1Responses(route, kind);
   app.openAPIRegistry.registerPath(documented);
   const { headers: _checkedByTenantContext, params, query, ...request } = route.request ?? {};
-  const own = route.middleware === undefined ? [] : [route.middleware].flat();
   const write = route.method !== 'get' && !READS_BY_POST.has(`${route.method} ${route.path}`);
   const middleware = [
     ...own,

@@ -1,20 +1,19 @@
 /**
  * `documentV1Responses(route)`: the OpenAPI view of what every /v1 operation answers beyond its
  * own responses, added in one place (`openapiV1`) instead of on each route:
+ * - the problem codes of each error status: the route names its own (`problems(…)`, schemas.ts),
+ *   the codes of its kind are added here (`codesOfKind`: the tenant, a token where one is looked
+ *   at, a GET's consistency token, a body, a member route, a write's directory check and
+ *   Idempotency-Key, the dependencies, the Node entry's 408 and 431), each status's response
+ *   listing them as the `enum` of `code` and with their meanings (routes/problem-codes.ts);
  * - the headers of every answer (http/common-response-headers.ts) and of every /v1 answer
  *   (`X-Shard`, `Cache-Control: no-store`, v1-context.ts);
  * - the headers of the outcome (outcome-headers.ts): a read's `X-Read-From` (and `X-Cache`
  *   through the read cache), a write's `X-Consistency-Token`, on the 2xx and on every status a
  *   domain Failure answers with, since they are set before the Failure is thrown (a login
  *   answers like a read); `Idempotent-Replayed` on a write's 2xx;
- * - `WWW-Authenticate` on 401 and `Retry-After` on 423, 429 and 503;
- * - the `X-Consistency-Token` request header on every GET, `Idempotency-Key` on every write
- *   (with its 409 and 422);
- * - 401 on every operation but registration and login (a Bearer token that is sent is checked,
- *   public routes included);
- * - 415 on every operation with a body (a `Content-Type` other than JSON);
- * - 408 and 431 on every operation (Node's HTTP server: a request too slow to arrive, headers
- *   too large; entry/client-error.ts);
+ * - `WWW-Authenticate` on 401 and `Retry-After` on 423, 429, 503 and a write's 409;
+ * - the `X-Consistency-Token` request header on every GET, `Idempotency-Key` on every write;
  * - on a write that takes no body, that it takes none (routes/no-body.ts).
  * Documentation only: nothing here runs per request.
  */
@@ -22,7 +21,8 @@ import { type RouteConfig, z } from '@hono/zod-openapi';
 import { COMMON_RESPONSE_HEADERS } from '../http/common-response-headers.js';
 import { MAX_TOKEN_LENGTH } from '../routing/consistency-token.js';
 import { CACHE_HEADER, CONSISTENCY_HEADER, FAILURE_STATUSES, READ_FROM_HEADER } from './outcome-headers.js';
-import { problems } from './schemas.js';
+import { PROBLEM_CODES, type ProblemCode } from './problem-codes.js';
+import { PROBLEM_CODES_OF, type ProblemResponse, problemResponse } from './schemas.js';
 
 type Header = { description: string; schema: { type: 'string'; enum?: string[] } } | { $ref: string };
 
@@ -126,29 +126,108 @@ function outcomeHeaders(status: string, readHeaders: Record<string, Header> | un
   return readHeaders ?? REFUSED_WRITE;
 }
 
-export function documentV1Responses<R extends RouteConfig>(route: R): R {
+/** what a /v1 route's own middleware checks (v1-context.ts `openapiV1`) */
+export interface V1RouteKind {
+  /** `requireMember`: a Bearer member token is needed, and its member's row decides */
+  member: boolean;
+  /** `requireWritable`: refused while the tenant is read-only */
+  writable: boolean;
+}
+
+/**
+ * The problem codes a /v1 route answers by its kind, whatever the route does (its own codes are
+ * its `problems(…)`): the order of a request's checks, v1-context.ts, app.ts and the write
+ * middleware of `openapiV1`.
+ */
+function codesOfKind(route: RouteConfig, { member, writable }: V1RouteKind): ProblemCode[] {
+  const op = `${route.method} ${route.path}`;
+  const get = route.method === 'get';
+  const write = !get && !READS_BY_POST.has(op);
+  const codes: (ProblemCode | false)[] = [
+    // tenantContext: the X-Tenant-ID header, the tenant; a Bearer token where one is looked at;
+    // a GET's consistency token
+    'validation_failed',
+    'tenant_not_found',
+    'tenant_suspended',
+    !TOKEN_IGNORED.has(op) && 'invalid_token',
+    !TOKEN_IGNORED.has(op) && 'tenant_mismatch',
+    get && 'invalid_consistency_token',
+    // app.ts, on every method but GET: a write from another site, then the body (its size, its
+    // type and encoding, UTF-8)
+    !get && 'origin_not_allowed',
+    !get && 'payload_too_large',
+    !get && 'unsupported_media_type',
+    !get && 'bad_request',
+    // requireMember, then the member's row (domain/member-access.ts)
+    member && 'unauthorized',
+    member && 'token_revoked',
+    // requireWritable; directoryBoundWrites before the COMMIT; idempotentWrite; a write on the master
+    (writable || write) && 'tenant_readonly',
+    write && 'tenant_moved',
+    write && 'idempotency_key_in_progress',
+    write && 'idempotency_key_answer_lost',
+    write && 'idempotency_key_reused',
+    write && 'write_contended',
+    write && 'write_outcome_unknown',
+    // the tenant directory not read yet; a database node or Redis (http/dependency-problem.ts)
+    'config_not_loaded',
+    'dependency_unavailable',
+    'dependency_busy',
+    'instance_out_of_resources',
+    'dependency_out_of_resources',
+    // the Node entry, before any route
+    'request_timeout',
+    'headers_too_large',
+  ];
+  return codes.filter((code): code is ProblemCode => code !== false);
+}
+
+/**
+ * The error responses of a route: its own codes (`problems(…)` among its responses) and those of
+ * its kind, by status; the route's own first, each once.
+ */
+function problemResponses(route: RouteConfig, kind: V1RouteKind): Record<string, ProblemResponse> {
+  const byStatus = new Map<number, (readonly [ProblemCode, string | undefined])[]>();
+  const add = (code: ProblemCode, note: string | undefined) => {
+    const status = PROBLEM_CODES[code].status;
+    const codes = byStatus.get(status) ?? [];
+    if (!codes.some(([known]) => known === code)) codes.push([code, note]);
+    byStatus.set(status, codes);
+  };
+  for (const response of Object.values(route.responses))
+    for (const [code, note] of (response as Partial<ProblemResponse>)[PROBLEM_CODES_OF] ?? [])
+      add(code, note);
+  for (const code of codesOfKind(route, kind)) add(code, undefined);
+  return Object.fromEntries([...byStatus].map(([status, codes]) => [status, problemResponse(codes)]));
+}
+
+export function documentV1Responses<R extends RouteConfig>(route: R, kind: V1RouteKind): R {
   const op = `${route.method} ${route.path}`;
   const read = route.method === 'get' || READS_BY_POST.has(op);
   const readHeaders = UNCACHED_READS.has(op) || READS_BY_POST.has(op) ? READ_FROM : CACHED_READ;
-  const all: RouteConfig['responses'] = {
-    ...(TOKEN_IGNORED.has(op) ? {} : problems(401)),
-    // a write without a body refuses one (`noBody`) as a body write refuses a bad one
-    ...(route.request?.body ? problems(415) : read ? {} : problems(413, 415)),
-    ...route.responses,
-    ...problems(408, 431),
-  };
+  const own = Object.entries(route.responses).filter(([, r]) => !(PROBLEM_CODES_OF in r));
+  const all: RouteConfig['responses'] = { ...Object.fromEntries(own), ...problemResponses(route, kind) };
   const responses: RouteConfig['responses'] = {};
   for (const [status, response] of Object.entries(all)) {
     const outcome = outcomeHeaders(status, read ? readHeaders : undefined);
+    const { [PROBLEM_CODES_OF]: _codes, ...documented } = response as Partial<ProblemResponse>;
     responses[status] =
       'description' in response
         ? {
-            ...response,
+            ...(documented as typeof response),
             headers: {
               ...((response as { headers?: Record<string, Header> }).headers ?? {}),
               ...EVERY,
               ...outcome,
               ...BY_STATUS[status],
+              // a write's key still in use (idempotency.ts)
+              ...(status === '409' && !read
+                ? {
+                    'Retry-After': text(
+                      'with `idempotency_key_in_progress`: seconds until the key’s answer may be there',
+                    ),
+                  }
+                : {}),
             },
           }
         : response;
@@ -161,23 +240,6 @@ export function documentV1Responses<R extends RouteConfig>(route: R): R {
     extra && headers instanceof z.ZodObject
       ? { ...route.request, headers: headers.extend(extra.shape) }
       : route.request;
-  if (!read) {
-    // a route's own 409 says what else conflicts; the key's conflicts come on top
-    const own = responses['409'] as { description?: string } | undefined;
-    responses['409'] = {
-      ...problems(409)['409'],
-      ...(own ?? {}),
-      description: `${own?.description ? `${own.description}; ` : ''}a request with this Idempotency-Key still running, or done with its answer lost`,
-      headers: {
-        ...EVERY,
-        ...REFUSED_WRITE,
-        'Retry-After': text(
-          'with `idempotency_key_in_progress`: seconds until the key’s answer may be there',
-        ),
-      },
-    };
-    responses['422'] = { ...problems(422)['422'], headers: { ...EVERY } };
-  }
   const description =
     !read && !route.request?.body
       ? [route.description, NO_BODY].filter(Boolean).join('\n\n')
