@@ -35,15 +35,18 @@
  *   the SMTP server accepted are remembered as sent: in this process (`sentUnrecorded`, up to
  *   SENT_UNRECORDED_MAX ids) and in their reroute's `x-mail-sent-at` header, so the retry, on any
  *   worker, only records them (`sentBefore` of OutboxStore.deliverBatch), acked as duplicates;
- *   an outage retry, not an attempt. Sent twice only when both are lost: the reroute not
- *   confirmed (its original redelivered without the header) and the redelivery taken by another
- *   worker or after a restart. Any copy of such a mail (a relay's second publish) that this
- *   process takes is recorded, not sent, too: a copy of an outbox id that an earlier batch of the
- *   process holds waits until that batch settled with the store (`delivering`), then knows the
- *   mail was sent (before, it took the row lock the failed COMMIT let go and sent the mail
- *   again, a review); the other mails of its batch go at once. A mail refused in such a batch
- *   keeps its own reason (RCPT or after its dot: a 5xx is an attempt). Counted as delivered when
- *   the server accepted it, as a duplicate when its record is made.
+ *   an outage retry, not an attempt. With one worker process the mail arrives once. With
+ *   several, each other process may send it once while its record keeps failing (its relay
+ *   claims the row again and publishes a copy without the header), and once more when the
+ *   original is redelivered without the header (the reroute not confirmed, an ack lost with its
+ *   channel) to another process or after a restart (docs/resilience.md). Any copy of such a
+ *   mail (a relay's second publish) that this process takes is recorded, not sent, too: a copy
+ *   of an outbox id that an earlier batch of the process holds waits until that batch settled
+ *   with the store (`delivering`), then knows the mail was sent (before, it took the row lock
+ *   the failed COMMIT let go and sent the mail again, a review); the other mails of its batch go
+ *   at once. A mail refused in such a batch keeps its own reason (RCPT or after its dot: a 5xx
+ *   is an attempt). Counted as delivered when the server accepted it, as a duplicate when its
+ *   record is made.
  *
  * Reroute: re-publish to a retry tier (per-queue TTL, dead-lettered back to the work queue), or to
  * the dead-letter queue once the mail has used up `maxAttempts`; the originals are acked only
@@ -90,6 +93,7 @@ import { DEAD_EXCHANGE, RETRY_EXCHANGE } from './amqp-topology.js';
 import { decodeMailMessage, type MailMessage } from './mail-message.js';
 import { InvalidMailError, type RenderedMail, renderMail } from './mail-templates.js';
 import { DeliveryUnrecordedError, type OutboxStore } from './outbox-store.js';
+import { rememberNewest } from './remember-newest.js';
 import { retryDelayMs, retryRoutingKey } from './retry-tiers.js';
 import type { HeldMail, MailSender } from './smtp-sender.js';
 
@@ -499,12 +503,7 @@ export class DeliveryBatcher {
 
   /** remembers a mail as sent and not recorded, the oldest forgotten beyond SENT_UNRECORDED_MAX */
   private rememberSent(outboxId: string, at: string): void {
-    this.sentUnrecorded.delete(outboxId);
-    this.sentUnrecorded.set(outboxId, at);
-    if (this.sentUnrecorded.size > SENT_UNRECORDED_MAX) {
-      const oldest = this.sentUnrecorded.keys().next().value;
-      if (oldest !== undefined) this.sentUnrecorded.delete(oldest);
-    }
+    rememberNewest(this.sentUnrecorded, outboxId, at, SENT_UNRECORDED_MAX);
   }
 
   /** an ack on a channel that is gone is lost; the broker redelivers and the record dedups it */

@@ -36,6 +36,7 @@ import type { AmqpConnection } from './amqp-connection.js';
 import { MAIL_EXCHANGE, MAIL_ROUTING_KEY } from './amqp-topology.js';
 import { encodeMails, MAX_MAILS_PER_MESSAGE } from './mail-message.js';
 import type { OutboxStore } from './outbox-store.js';
+import { rememberNewest } from './remember-newest.js';
 
 /** a relay failure that repeats: logged at once, then once a minute with how many it stands for */
 const FAILURE_LOG_EVERY_MS = 60_000;
@@ -198,14 +199,7 @@ export class OutboxRelay {
     } catch (error) {
       // confirmed by the broker, then the UPDATE or the COMMIT failed (or its answer was lost)
       const now = performance.now();
-      for (const id of confirmed) {
-        this.publishedUnmarked.delete(id);
-        this.publishedUnmarked.set(id, now);
-      }
-      for (const id of this.publishedUnmarked.keys()) {
-        if (this.publishedUnmarked.size <= PUBLISHED_UNMARKED_MAX) break;
-        this.publishedUnmarked.delete(id);
-      }
+      for (const id of confirmed) rememberNewest(this.publishedUnmarked, id, now, PUBLISHED_UNMARKED_MAX);
       throw error;
     }
   }
