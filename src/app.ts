@@ -96,7 +96,14 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       const config = services.config.current();
       // a Host not in http/allowed_hosts (DNS rebinding) first, on every path; then a preflight
       // from an allowed origin, before any tenant or body check
-      const misdirected = hostRefusal(requestHeader(c, 'Host'), config.http.allowedHosts);
+      // c.req.url: the Host's, or an absolute-form target's authority; without a Host, the
+      // listen address's (SHARDGATE_LISTEN_HOST), which is not the caller's to judge
+      const host = requestHeader(c, 'Host');
+      const misdirected = hostRefusal(
+        host,
+        config.http.allowedHosts,
+        host === undefined ? undefined : c.req.url,
+      );
       const preflight = misdirected ? undefined : answerCors(c, config.cors.allowedOrigins, methodsOn);
       if (misdirected) c.res = problemResponse(c, misdirected);
       else if (preflight) c.res = preflight;

@@ -175,6 +175,23 @@ describe('shardgate-ctl tenants set-status', () => {
     });
   });
 
+  it('refuses to fix a rejected entry by writing another shard than the one in force: that would route the tenant without its rows', async () => {
+    const id = unique('fixshard');
+    created.add(`tenants/${id}`);
+    expect(ctl(['tenants', 'create', id, '--shard', 'shard-1', '--name', 'Shard Kept']).code).toBe(0);
+    const rejected = '{"shard":"shard-1","shard":"shard-2","status":"active"}';
+    put(`tenants/${id}`, rejected);
+    const r = ctl(['tenants', 'set-status', id, 'active']);
+    expect([r.code, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toMatch(ONE_LINE);
+    expect(r.stderr).toContain(
+      `names shard shard-2, while they route the tenant to shard shard-1 (its last good value): writing it would send the tenant to a shard without its rows; nothing written`,
+    );
+    expect(r.stderr).toContain(`tenants move ${id} --to shard-2`);
+    // before: written as {"shard":"shard-2",…}, the tenant routed to shard-2
+    expect(etcdGet(`tenants/${id}`)).toBe(rejected);
+  });
+
   it('refuses a status outside the schema and an unknown tenant, with one line and nothing written', async () => {
     const id = await newTenant('badstatus');
     const before = etcdGet(`tenants/${id}`);
@@ -650,7 +667,9 @@ describe('shardgate-ctl tenants list|show of entries the schema rejects', () => 
       const fixed = ctl(['tenants', 'set-status', badStatus, 'active']);
       expect(fixed.code, fixed.stderr).toBe(0);
       expect(fixed.stdout).toMatch(
-        new RegExp(`^tenant ${badStatus}: rejected \\(status: [^\\n]*\\), none in force -> active\\n`),
+        new RegExp(
+          `^tenant ${badStatus}: rejected \\(status: [^\\n]*\\), with no good value in etcd's history \\(never valid, or compacted away[^\\n]*\\) -> active\\n`,
+        ),
       );
       const unreadable = ctl(['tenants', 'set-status', notJson, 'active']);
       expect(unreadable.code).toBe(1);

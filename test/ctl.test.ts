@@ -738,7 +738,7 @@ describe("shardgate-ctl config apply: files over etcd's default transaction size
     expect(r.stderr).toMatch(ONE_LINE);
     // the misspelt section once, with its nearest name, not each of its keys
     expect(r.stderr).toContain(
-      'invalid /shardgate/cach: not a config section (1 key(s) under it; the sections are shards, tenants, placement, breakers, cache, replication, mail, cors, lb): did you mean cache?',
+      'invalid /shardgate/cach: not a config section (1 key(s) under it; the sections are shards, tenants, placement, breakers, cache, replication, mail, cors, http, lb): did you mean cache?',
     );
     expect(r.stderr).toContain('invalid /shardgate/cache/enabled: empty value');
     expect(r.stderr).toMatch(

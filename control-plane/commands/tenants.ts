@@ -271,12 +271,24 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
         // active" was printed for a tenant active in force); a name the rejected entry lost is
         // kept from that value (it was dropped, and the tenant's mails changed their subject)
         const good = (await stateInForce(ctx, read)).state.snapshot.tenants.get(id);
+        // the entry as written, parsed as the instances will (a duplicate key's last value)
+        const fixed = JSON.parse(next) as { shard?: unknown; name?: unknown };
+        if (good && fixed.shard !== good.shard) {
+          // a review: `{"shard":"s1","shard":"s2"}` with s1 in force was written as s2, the tenant
+          // routed to a shard without its rows, no move run
+          const restore = { shard: good.shard, status, ...keptName(fixed.name ?? good.name) };
+          throw new UserError(
+            `tenant ${id} has an entry the API instances reject (${problem}) that names shard ${String(fixed.shard)}, while they route the tenant to shard ${good.shard} (its last good value): writing it would send the tenant to a shard without its rows; nothing written. Put the entry back on its shard, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(restore)}'\`, then \`tenants move ${id} --to ${String(fixed.shard)}\` if it should move`,
+          );
+        }
         from = good
           ? `${good.status} (in force; its entry was rejected: ${problem})`
-          : `rejected (${problem}), none in force`;
-        if (good?.name !== undefined && entry.name === undefined) {
+          : `rejected (${problem}), with no good value in etcd's history (never valid, or compacted away: the instances may still enforce an older one)`;
+        if (good?.name !== undefined && fixed.name === undefined) {
           next = JSON.stringify({ ...entry, status, name: good.name });
           keptNote = `; name ${JSON.stringify(good.name)} kept from the value in force`;
+        } else if (good && fixed.name !== good.name) {
+          keptNote = `; name ${JSON.stringify(good.name ?? id)} in force becomes ${JSON.stringify(fixed.name ?? id)}`;
         }
       }
       // an operator's status is no move's: a move mark left by a stopped move goes with it, also

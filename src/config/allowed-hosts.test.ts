@@ -29,7 +29,7 @@ describe('http/allowed_hosts', () => {
       'refused: "https://api.example.com" is a URL: write the host name alone, as api.example.com',
     );
     expect(hosts('api.example.com:8080')).toContain('has a port: write the name alone');
-    expect(hosts('api.example.com [::1]:8080')).toContain('"[::1]:8080" has a port');
+    expect(hosts('api.example.com [::1]:8080')).toContain('"[::1]:8080" looks like an IPv6 address');
     expect(hosts('api.example.com/v1')).toContain('no path, query or credentials');
     expect(hosts('api.*.example.com')).toContain('"*" may only begin a name');
     expect(hosts('*.*.example.com')).toContain('"*" may only begin a name');
@@ -42,6 +42,10 @@ describe('http/allowed_hosts', () => {
     );
     expect(hosts('*.bücher.example')).toContain('write "*.xn--bcher-kva.example"');
     expect(hosts('api;.example.com')).toContain('is not a host name');
+    expect(hosts('*.com')).toBe(
+      'refused: "*.com" covers a whole top-level domain: name at least two labels after "*.", as *.example.com',
+    );
+    expect(hosts('::1')).toContain('looks like an IPv6 address: addresses are always answered');
   });
 
   it('refuses "*" beside names, a duplicate, too many names, too long a text, a broken JSON array', () => {

@@ -17,8 +17,9 @@
  *
  * Refused, with the reason, while the last good value stays in force: a URL, a port, a path, a
  * character no DNS name has, a name that is not ASCII (with its `xn--` spelling), `*` anywhere but
- * alone or as a leading `*.`, `*` beside names, a duplicate, more than MAX_ALLOWED_HOSTS names or
- * 8,192 characters.
+ * alone or as a leading `*.`, a wildcard of one label (`*.com`), `*` beside names, a duplicate,
+ * more than MAX_ALLOWED_HOSTS names or 8,192 characters. (A public suffix of two labels such as
+ * `*.co.uk` is not known here and is taken.)
  */
 import { z } from 'zod';
 import { type Listed, parseList } from './list-text.js';
@@ -49,6 +50,8 @@ function hostProblem(entry: string): string | undefined {
   if (/[/?#@]/.test(entry)) return `${shown} is not a host name: no path, query or credentials`;
   const name = plainHostName(entry.startsWith('*.') ? entry.slice(2) : entry);
   if (IP_HOST.test(name) && !entry.startsWith('*.')) return undefined;
+  if ((name.match(/:/g) ?? []).length > 1)
+    return `${shown} looks like an IPv6 address: addresses are always answered; list names only`;
   if (/:\d*$/.test(name)) return `${shown} has a port: write the name alone (the port is not compared)`;
   if (name.includes('*')) return `${shown}: "*" may only begin a name, as *.example.com`;
   if (/[^\x21-\x7e]/.test(name)) {
@@ -62,6 +65,9 @@ function hostProblem(entry: string): string | undefined {
   }
   if (name.length > 253 || !DNS_NAME.test(name))
     return `${shown} is not a host name: labels of letters, digits, "-" and "_" (up to 63 each), separated by "."`;
+  // `*.com` would answer every page under a top-level domain: the list would guard nothing
+  if (entry.startsWith('*.') && !name.includes('.'))
+    return `${shown} covers a whole top-level domain: name at least two labels after "*.", as *.example.com`;
   return undefined;
 }
 

@@ -1,5 +1,5 @@
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestDurationHistogram } from '../http/request-duration.js';
 import { createPromMetrics } from '../observability/prom-metrics.js';
@@ -119,6 +119,27 @@ describe('a refusal before Hono (an outside check: unseen in /metrics, a fresh i
     });
     const plain = await send('/v1/auth/login', { 'Transfer-Encoding': 'Chunked' }, 'POST');
     expect([plain.status, plain.body]).toEqual([200, 'served']);
+  });
+
+  it('answers two Host headers 400 naming header.Host; one is served', async () => {
+    const raw = (head: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.end(`GET /health HTTP/1.1\r\n${head}Connection: close\r\n\r\n`),
+        );
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (d: string) => {
+          text += d;
+        });
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+    const two = await raw('Host: [::1]\r\nHost: rebound.example\r\n');
+    expect(two).toMatch(/^HTTP\/1\.1 400 /);
+    expect(two).toContain('"field":"header.Host"');
+    expect(two).toContain('one Host header, not several');
+    expect(await raw('Host: 127.0.0.1\r\n')).toMatch(/^HTTP\/1\.1 200 [\s\S]*served$/);
   });
 
   it('keeps a valid caller X-Request-Id, as the app does, and a fresh one for an invalid id', async () => {

@@ -12,7 +12,9 @@
  *   @hono/node-server cannot build a URL of it and answered a bare 400. Answered 400, field `path`
  *   (an absolute URL's scheme is taken in any case: `servableTarget`);
  * - an HTTP/1.1 request without `Host` (RFC 9112 §3.2): Node's own answer was a bare 400 with no
- *   body (`requireHostHeader` is turned off for this). Answered 400, field `header.Host`;
+ *   body (`requireHostHeader` is turned off for this). Answered 400, field `header.Host`; so is
+ *   one with two `Host` headers (the same section: Node kept the first, the app's reading joined
+ *   both, and `[::1], evil.example` began like an address to the allowed-hosts check);
  * - `Expect` other than `100-continue` ('checkExpectation'): Node's own was a bare 417;
  * - a `Transfer-Encoding` other than `chunked` alone (`gzip, chunked`): Node decodes the chunks
  *   and ignores the rest, so a login whose body was declared gzip was served as plain JSON, and
@@ -105,6 +107,14 @@ const PATH = badRequest(
 const TARGET = badRequest('The request target must be a path starting with "/" ("*" is not served).');
 const HOST = badRequest('The Host header is not a valid host with an optional port.');
 const NO_HOST = badRequest('An HTTP/1.1 request must carry a Host header.');
+const TWO_HOSTS = badRequest('A request must carry one Host header, not several.');
+
+/** how many `Host` headers a request carries (Node keeps the first in `headers`) */
+function hostCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
 const EXPECTATION: ClientProblem = {
   status: 417,
   code: 'expectation_failed',
@@ -236,6 +246,8 @@ export function guardRawRequests(listener: RequestListener, options: Options): R
       refuse(req, res, NO_HOST, 'header.Host', options);
     else if (req.headers.host !== undefined && !HOST_SYNTAX.test(req.headers.host))
       refuse(req, res, HOST, 'header.Host', options);
+    else if (req.headers.host !== undefined && hostCount(req.rawHeaders) > 1)
+      refuse(req, res, TWO_HOSTS, 'header.Host', options);
     else if (unservedTransferCoding(req.headers['transfer-encoding']))
       answerAndClose(req, res, TRANSFER_CODING, 'header.Transfer-Encoding', options);
     else {

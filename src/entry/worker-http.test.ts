@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
@@ -66,5 +66,37 @@ describe('the email worker HTTP port', () => {
       'GET, HEAD, OPTIONS',
       '',
     ]);
+  });
+
+  it('answers 421 host_not_allowed to a Host http/allowed_hosts does not list, as the instances do', async () => {
+    const { base, config } = await serve();
+    const get = (path: string, host: string) =>
+      new Promise<{ status: number; type: string | undefined; body: string }>((resolve, reject) => {
+        const url = new URL(path, base);
+        const req = request(
+          { host: url.hostname, port: url.port, path, setHost: false, headers: { Host: host } },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => {
+              body += d;
+            });
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    expect((await get('/health/config', 'rebound.attacker.example')).status).toBe(200);
+    config.put('http/allowed_hosts', 'worker.example.com');
+    for (const path of ['/health/config', '/metrics', '/health/circuit-breakers']) {
+      const refused = await get(path, 'rebound.attacker.example:9464');
+      expect([path, refused.status, refused.type]).toEqual([path, 421, 'application/problem+json']);
+      expect(JSON.parse(refused.body)).toMatchObject({ code: 'host_not_allowed', status: 421 });
+    }
+    for (const host of ['worker.example.com:9464', '127.0.0.1:9464', 'localhost'])
+      expect([host, (await get('/metrics', host)).status]).toEqual([host, 200]);
   });
 });

@@ -5,11 +5,15 @@
  * (CONTRACT.md §6), so every dependency call's breaker is visible somewhere, and `GET
  * /health/config` as the instances answer it (a value the worker rejected was in its log only: an
  * outside check). Anything else is 404;
- * OPTIONS is 204 and a method other than GET or HEAD 405, both with `Allow`.
+ * OPTIONS is 204 and a method other than GET or HEAD 405, both with `Allow`. A `Host` that
+ * `http/allowed_hosts` does not list gets 421 `host_not_allowed` first, as at the instances (a
+ * page that rebound its name to the worker's address would read its metrics and config).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { configHealth } from '../config/config-health.js';
 import type { ConfigStore } from '../config/interface.js';
+import { hostRefusal } from '../http/host-check.js';
+import { PROBLEM_TYPE_BASE } from '../http/problem.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 
@@ -26,6 +30,14 @@ export function workerHttpHandler({
   config: ConfigStore;
 }): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
+    const misdirected = hostRefusal(req.headers.host, config.current().http.allowedHosts, req.url);
+    if (misdirected) {
+      const { status, code, title, detail } = misdirected;
+      res
+        .writeHead(status, { 'Content-Type': 'application/problem+json', 'Cache-Control': 'no-store' })
+        .end(JSON.stringify({ type: `${PROBLEM_TYPE_BASE}${code}`, title, status, detail, code }));
+      return;
+    }
     const path = req.url?.split('?')[0] ?? '';
     if (!PATHS.has(path)) {
       res

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { createMemoryServices } from '../testing/memory-services.js';
+import { hostRefusal } from './host-check.js';
 
 const SHARD = JSON.stringify({
   master: { host: '127.0.0.1', port: 3316 },
@@ -108,5 +109,16 @@ describe('http/allowed_hosts: a Host not listed gets 421 (DNS rebinding)', () =>
     expect((await get('/health/config', 'other.example.com')).status).toBe(421);
     config.delete('http/allowed_hosts');
     expect((await get('/health/config', 'other.example.com')).status).toBe(200);
+  });
+
+  it("judges an absolute-form target's authority as the Host it replaces, and two Host headers as none listed", () => {
+    const allowed = ['api.example.com'];
+    expect(hostRefusal('api.example.com', allowed, 'http://api.example.com/health/config')).toBeUndefined();
+    expect(hostRefusal('api.example.com', allowed, 'http://rebound.example/health/config')?.status).toBe(421);
+    expect(hostRefusal('api.example.com', allowed, '/health/config')).toBeUndefined();
+    // as @hono/node-server joins them: "[::1]" first made it look like an address
+    expect(hostRefusal('[::1], rebound.example', allowed)?.status).toBe(421);
+    expect(hostRefusal('api.example.com, api.example.com', allowed)?.status).toBe(421);
+    expect(hostRefusal(undefined, allowed)).toBeUndefined();
   });
 });
