@@ -18,6 +18,7 @@ import { recordingLogger } from '../src/testing/recording-logger.js';
 import { binary } from '../stack/preflight.js';
 import { rabbitEnv } from '../stack/rabbitmq.js';
 import { topology } from '../stack/topology.js';
+import { faultRelay } from './helpers/fault-relay.js';
 import { AMQP_URL } from './helpers/stack.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -66,6 +67,44 @@ describe('the email worker’s RabbitMQ connection in the log', () => {
       await amqp.close();
     }
   });
+
+  it('names a broker that stopped answering as such, not as a close the broker made', async () => {
+    // the path to the broker goes silent (as a SIGSTOPped broker is to its clients): amqplib's
+    // heartbeat timeout closes the connection after two missed heartbeats (5 s each)
+    const relay = await faultRelay(topology.rabbitmq.port);
+    const log = recordingLogger();
+    const amqp = connectionOf(
+      log.logger,
+      `amqp://guest:guest@127.0.0.1:${relay.port}`,
+      `hb-test-${randomBytes(3).toString('hex')}`,
+    );
+    try {
+      await amqp.channel();
+      relay.mode('blackhole');
+      const lost = await waitFor(
+        () => log.lines.find((l) => (l.msg ?? '').startsWith('amqp connection lost')),
+        {
+          timeoutMs: 20_000,
+          intervalMs: 100,
+          what: 'the heartbeat timeout in the log',
+        },
+      );
+      expect(lost).toMatchObject({
+        level: 'warn',
+        obj: { err: expect.stringMatching(/heartbeat timeout/i) },
+      });
+      expect(lost.msg).toBe(
+        'amqp connection lost: the broker sent nothing within two heartbeats (frozen or unreachable); reconnecting',
+      );
+      // before: "amqp connection closed by the broker", which sent an operator to the broker's log
+      expect(log.lines.some((l) => l.msg === 'amqp connection closed by the broker; reconnecting')).toBe(
+        false,
+      );
+    } finally {
+      relay.close();
+      await amqp.close();
+    }
+  }, 30_000);
 
   it('says once that a connection cannot be opened, however often it is tried', async () => {
     const port = await freePort(topology.host);

@@ -53,6 +53,14 @@ async function liveReplication(
   return undefined;
 }
 
+/** what an open or half-open breaker does to its calls, in a `status` line */
+function refusedLine(state: string): string {
+  // half-open lets its trial calls through (an outside check read "refused at once" of one)
+  return state === 'half_open'
+    ? 'its calls are refused at once but its trials, which test whether it is back'
+    : 'its calls are refused at once';
+}
+
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   let read: PrefixRead;
   try {
@@ -253,7 +261,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   }
   for (const b of view.openBreakers)
     ctx.out(
-      `  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: ${b.writesOnly ? 'its writes are refused at once (the server refuses them; reads pass)' : 'its calls are refused at once'}`,
+      `  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: ${b.writesOnly ? 'its writes are refused at once (the server refuses them; reads pass)' : refusedLine(b.state)}`,
     );
   for (const d of view.appliedDifferences) ctx.out(`  ! ${oneLine(differenceLine(d))}`);
   ctx.out('instances:');
@@ -291,9 +299,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   ctx.out('email workers:');
   for (const w of view.workers) ctx.out(`  ${w.url}  ${w.answering ? 'answering' : 'not answering'}`);
   for (const b of view.workerOpenBreakers)
-    ctx.out(
-      `  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: its calls are refused at once`,
-    );
+    ctx.out(`  ! ${oneLine(b.breaker)} ${b.state} on ${b.instances.join(', ')}: ${refusedLine(b.state)}`);
   for (const w of view.workers)
     for (const r of w.rejected ?? [])
       ctx.out(`rejected by worker ${w.url} ${ctx.prefix}${oneLine(r.key)}: ${oneLine(r.reason)}`);

@@ -34,6 +34,14 @@ const CLOSE_WITHIN_MS = 2000;
  * them, and the connection's waiting publishes fail (their mails are then retried or redelivered)
  */
 const HEARTBEAT_SECONDS = 5;
+
+/** what a connection's close with `message` says in the log */
+function closeLine(message: string): string {
+  if (/^Connection closed: /.test(message)) return 'amqp connection closed by the broker; reconnecting';
+  if (/heartbeat timeout/i.test(message))
+    return 'amqp connection lost: the broker sent nothing within two heartbeats (frozen or unreachable); reconnecting';
+  return 'amqp connection lost: the socket closed without the broker closing it (the network, or a broker killed); reconnecting';
+}
 /** what blockedForMs() answers while the broker blocks publishing: the relay looks again then */
 const BLOCKED_RECHECK_MS = 1000;
 
@@ -190,9 +198,12 @@ export class AmqpConnection {
     // reason; amqplib emits no `error` for CONNECTION_FORCED, so without this line nothing
     // said the worker was disconnected, nor why (an outside check)
     // (its channels close first, and drop it: so not only while it is the current connection)
+    // only a `Connection closed: …` error is the broker's close (with its reason); a heartbeat
+    // timeout is amqplib's own (the broker stopped answering: frozen, the network gone) and an
+    // "Unexpected close" a socket that ended without the broker's word (an outside check read
+    // "closed by the broker" of a SIGSTOPped broker)
     model.on('close', (error?: Error) => {
-      if (error && !this.closed)
-        this.log.warn({ err: error.message }, 'amqp connection closed by the broker; reconnecting');
+      if (error && !this.closed) this.log.warn({ err: error.message }, closeLine(error.message));
       if (this.model === model) this.drop();
     });
     model.on('blocked', (reason: unknown) => {

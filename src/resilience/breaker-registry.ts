@@ -92,10 +92,16 @@ export class BreakerRegistry {
 
   /**
    * Forget a breaker (its node was removed or replaced); the next `get` of the name makes a new,
-   * closed one. A call in flight on the old breaker finishes on it.
+   * closed one. A call in flight on the old breaker finishes on it; the old one is retired (no
+   * timer, no transition logged or counted). Its `breaker_transitions_total` series stay (a
+   * counter's past is not taken back); its `breaker_state` series goes.
    */
   remove(name: string): void {
-    if (this.breakers.delete(name)) this.logger.info({ breaker: name }, 'breaker removed');
+    const b = this.breakers.get(name);
+    if (!b) return;
+    this.breakers.delete(name);
+    b.retire();
+    this.logger.info({ breaker: name }, 'breaker removed');
   }
 
   list(): BreakerView[] {

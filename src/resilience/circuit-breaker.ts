@@ -276,6 +276,7 @@ export class CircuitBreaker {
   /** when the breaker last opened, on `now` (monotonic) */
   private openedAt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private retired = false;
   private trialsRunning = false;
   /** this open spell, a client reported its connection restored (connectionRestored): the reason */
   private restored: string | undefined;
@@ -732,8 +733,20 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * Its node was removed (BreakerRegistry.remove): no timer flips it any more and its transitions
+   * are no longer reported (logged, counted). A call in flight still finishes on it. Before, a
+   * removed shard's open breaker went on logging "breaker transition" open→half-open and feeding
+   * `shardgate_breaker_transitions_total` after "breaker removed" (an outside check).
+   */
+  retire(): void {
+    this.retired = true;
+    clearTimeout(this.timer);
+  }
+
   private armTimer(): void {
     clearTimeout(this.timer);
+    if (this.retired) return;
     const delay = Math.max(0, this.openedAt + this.openForMs() - this.now());
     this.timer = setTimeout(() => this.maybeHalfOpen(), delay + 5);
     // never keep a process alive just to flip a breaker
@@ -761,6 +774,7 @@ export class CircuitBreaker {
       this.openedByWrites = false;
       this.writesRefused = false;
     }
+    if (this.retired) return;
     this.onTransition({
       name: this.name,
       kind: this.kind,

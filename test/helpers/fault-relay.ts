@@ -7,7 +7,8 @@
  * - `blackhole`: connections it holds stop forwarding, and new ones are accepted and never
  *   answered nor forwarded (the client waits for its own timeouts).
  * Connections made in one mode keep that mode's treatment: a connection opened in `blackhole` is
- * never forwarded, even after `pass` (as a proxy that dropped its packets).
+ * never forwarded, even after `pass` (as a proxy that dropped its packets); nor is the server's
+ * close of a connection blackholed (it reaches the client only when the client closes).
  */
 import { createServer, type Server, Socket } from 'node:net';
 import { topology } from '../../stack/topology.js';
@@ -54,7 +55,12 @@ export function faultRelay(upstreamPort: number): Promise<FaultRelay> {
     upstream.on('data', (chunk) => {
       if (pair.forward) client.write(chunk);
     });
-    upstream.on('error', close).on('close', close);
+    // blackholed, the server's own close does not reach the client either (the path is silent
+    // both ways: a frozen server's client learns of it by its own timeouts, heartbeats included)
+    const upstreamGone = () => {
+      if (pair.forward) close();
+    };
+    upstream.on('error', upstreamGone).on('close', upstreamGone);
   });
   return new Promise((resolve) =>
     server.listen(0, topology.host, () =>

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryConfigStore } from '../config/memory-config-store.js';
+import { createPromMetrics } from '../observability/prom-metrics.js';
+import { recordingLogger } from '../testing/recording-logger.js';
+import { BreakerRegistry } from './breaker-registry.js';
+
+describe('BreakerRegistry.remove', () => {
+  it('retires the breaker: an open one no longer flips to half-open, logs or counts a transition', async () => {
+    const config = new MemoryConfigStore({
+      initial: {
+        'breakers/mysql-master/failure_threshold': '1',
+        'breakers/mysql-master/reset_timeout_ms': '100',
+      },
+    });
+    const { logger, lines } = recordingLogger();
+    const metrics = createPromMetrics();
+    const breakers = new BreakerRegistry({ config, logger, metrics });
+    const old = breakers.get('mysql-master:gone', 'mysql-master');
+    await old
+      .execute(async () => {
+        throw new Error('ECONNREFUSED');
+      })
+      .catch(() => {});
+    expect(old.state).toBe('open');
+    const transitions = () => lines.filter((l) => l.msg === 'breaker transition').length;
+    expect(transitions()).toBe(1);
+    breakers.remove('mysql-master:gone');
+    // past the reset timeout: before, the removed breaker went half-open and said so
+    await new Promise((r) => setTimeout(r, 250));
+    expect(transitions()).toBe(1);
+    const { body } = await metrics.render();
+    expect(body).toMatch(/breaker_transitions_total\{[^}]*breaker="mysql-master:gone"[^}]*to="open"\} 1/);
+    expect(body).not.toMatch(/breaker_transitions_total\{[^}]*to="half_open"/);
+    expect(body).not.toMatch(/breaker_state\{[^}]*mysql-master:gone/);
+    // the name makes a new, closed breaker
+    expect(breakers.get('mysql-master:gone', 'mysql-master').state).toBe('closed');
+  });
+});
