@@ -381,9 +381,13 @@ class MysqlNode implements SqlNode<MysqlSession> {
         stallAwareTimeout(
           () =>
             fail(
+              // which wait it was, in words: a frozen replica's breaker said "no free connection"
+              // while the pool's own gauges showed nothing queued (an outside check)
               new DependencyUnavailableError(
                 this.key,
-                `no free connection within ${Math.round(timeoutMs)} ms`,
+                queued
+                  ? `no free connection within ${Math.round(timeoutMs)} ms (every connection of the pool is busy with a call that has not come back: the server may be slow or not answering)`
+                  : `no new connection within ${Math.round(timeoutMs)} ms (the server did not complete the connect)`,
                 {
                   busy: queued,
                 },
