@@ -558,6 +558,11 @@ describe('email side effects', () => {
       /^shardgate_mail_retries_total\{[^}]*target="rabbitmq"[^}]*\} \d+/m,
       /^shardgate_mail_dead_lettered_total\{[^}]*target="rabbitmq"[^}]*\} \d+/m,
       /^shardgate_outbox_backlog\{[^}]*shard="shard-2"[^}]*\} \d+/m,
+      // the live config as the instances export it (an outside check: the worker had none, while
+      // it rejected keys in its log)
+      /^shardgate_config_rejected_keys\{[^}]*\} \d+/m,
+      /^shardgate_config_source_connected\{[^}]*\} 1$/m,
+      /^shardgate_config_revision\{[^}]*\} \d+/m,
     ]) {
       expect(text).toMatch(line);
     }

@@ -278,7 +278,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
           // routed to a shard without its rows, no move run
           const restore = { shard: good.shard, status, ...keptName(fixed.name ?? good.name) };
           throw new UserError(
-            `tenant ${id} has an entry the API instances reject (${problem}) that names shard ${String(fixed.shard)}, while they route the tenant to shard ${good.shard} (its last good value): writing it would send the tenant to a shard without its rows; nothing written. Put the entry back on its shard, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(restore)}'\`, then \`tenants move ${id} --to ${String(fixed.shard)}\` if it should move`,
+            `tenant ${id} has an entry the API instances reject (${problem}) that names shard ${String(fixed.shard)}, while they route the tenant to shard ${good.shard} (its last good value): writing it would send the tenant to a shard without its rows; nothing written. Put the entry back on its shard, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(restore)}'\`, then \`tenants move ${id} --to ${String(fixed.shard)}\` if it should move (if its rows are on shard ${String(fixed.shard)} already, put the entry yourself: \`etcdctl put ${ctx.prefix}${key} '${next}'\`)`,
           );
         }
         from = good

@@ -17,9 +17,10 @@
  *
  * Refused, with the reason, while the last good value stays in force: a URL, a port, a path, a
  * character no DNS name has, a name that is not ASCII (with its `xn--` spelling), `*` anywhere but
- * alone or as a leading `*.`, a wildcard of one label (`*.com`), `*` beside names, a duplicate,
- * more than MAX_ALLOWED_HOSTS names or 8,192 characters. (A public suffix of two labels such as
- * `*.co.uk` is not known here and is taken.)
+ * alone or as a leading `*.`, `*` beside names, a duplicate, more than MAX_ALLOWED_HOSTS names or
+ * 8,192 characters. A wildcard of one label is taken as written: `*.internal`, `*.localhost` and
+ * `*.test` are what private networks use (a review: refusing them made a list that held one fall
+ * back to the default, every host), and `*.com` answers every name under `com`, as it says.
  */
 import { z } from 'zod';
 import { type Listed, parseList } from './list-text.js';
@@ -65,9 +66,6 @@ function hostProblem(entry: string): string | undefined {
   }
   if (name.length > 253 || !DNS_NAME.test(name))
     return `${shown} is not a host name: labels of letters, digits, "-" and "_" (up to 63 each), separated by "."`;
-  // `*.com` would answer every page under a top-level domain: the list would guard nothing
-  if (entry.startsWith('*.') && !name.includes('.'))
-    return `${shown} covers a whole top-level domain: name at least two labels after "*.", as *.example.com`;
   return undefined;
 }
 

@@ -8,6 +8,7 @@
 
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
+import { registerConfigMetrics } from '../config/config-metrics.js';
 import { createEtcdClient } from '../config/etcd-client.js';
 import { EtcdConfigStore } from '../config/etcd-config-store.js';
 import { routeGrpcLog } from '../config/grpc-log.js';
@@ -94,6 +95,8 @@ const smtp = new SmtpSender({
 });
 const relay = new OutboxRelay({ store, amqp: publisher, logger, metrics, mailsPerMessage: MAILS_PER_BATCH });
 registerQueueGauges({ amqp, metrics });
+// the live config, as the API instances export it: a rejected key is seen without its log
+registerConfigMetrics(metrics, config);
 registerPublishingBlockedGauge(metrics, { outbox: publisher, retries });
 // deletes delivered rows older than `mail/outbox_retention_hours` (etcd, live)
 const retention = new OutboxRetention({ store, config, logger, metrics });

@@ -199,3 +199,43 @@ describe('a refusal before Hono (an outside check: unseen in /metrics, a fresh i
     expect(body).not.toMatch(/shardgate_http_request_duration_seconds_count\{[^}]*(metrics|x0)/);
   });
 });
+
+describe('an absolute-form target without Host', () => {
+  it('becomes the Host (RFC 9112 §3.2.2), so the host checks behind judge it', async () => {
+    const seen: (string | undefined)[] = [];
+    const options = {
+      logger: recordingLogger().logger,
+      servedBy: 'api-test',
+      metrics: createPromMetrics(),
+      newId: () => 'rid',
+    };
+    const server = createServer(
+      { requireHostHeader: false },
+      guardRawRequests((req, res) => {
+        const raw = req.rawHeaders.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === 'host');
+        seen.push(req.headers.host, raw < 0 ? undefined : req.rawHeaders[raw + 1]);
+        res.end('served');
+      }, options),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.end('GET http://rebound.example:8080/health/config HTTP/1.0\r\n\r\n'),
+        );
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (d: string) => {
+          text += d;
+        });
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).toMatch(/served$/);
+      expect(seen).toEqual(['rebound.example:8080', 'rebound.example:8080']);
+    } finally {
+      server.close();
+    }
+  });
+});

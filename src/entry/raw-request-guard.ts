@@ -258,6 +258,16 @@ export function guardRawRequests(listener: RequestListener, options: Options): R
       if (host !== undefined && (UPPER.test(host) || host.endsWith(':')))
         req.headers.host = host.toLowerCase().replace(/:$/, '');
       if (target !== undefined && target !== req.url) req.url = target;
+      // an absolute-form target names the host in place of Host (RFC 9112 §3.2.2): without a
+      // Host (HTTP/1.0) it becomes the Host, so the allowed-hosts check judges it (a review:
+      // `GET http://evil.example/health/config HTTP/1.0` was answered under any list)
+      if (host === undefined && target !== undefined && ABSOLUTE.test(target)) {
+        const authority = URL.canParse(target) ? new URL(target).host : '';
+        if (authority !== '') {
+          req.headers.host = authority;
+          req.rawHeaders.push('Host', authority);
+        }
+      }
       listener(req, res);
     }
   };
