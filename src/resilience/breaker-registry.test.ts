@@ -35,4 +35,26 @@ describe('BreakerRegistry.remove', () => {
     // the name makes a new, closed breaker
     expect(breakers.get('mysql-master:gone', 'mysql-master').state).toBe('closed');
   });
+
+  it('logs an opening at warn and the recovery to closed at info', async () => {
+    const config = new MemoryConfigStore({
+      initial: { 'breakers/redis/failure_threshold': '1', 'breakers/redis/reset_timeout_ms': '100' },
+    });
+    const { logger, lines } = recordingLogger();
+    const breakers = new BreakerRegistry({ config, logger, metrics: createPromMetrics() });
+    const b = breakers.get('redis', 'redis');
+    await b
+      .execute(async () => {
+        throw new Error('ECONNREFUSED');
+      })
+      .catch(() => {});
+    await new Promise((r) => setTimeout(r, 150));
+    for (let i = 0; i < 3 && b.state !== 'closed'; i++) await b.execute(async () => 'ok').catch(() => {});
+    expect(b.state).toBe('closed');
+    const levels = lines
+      .filter((l) => l.msg === 'breaker transition')
+      .map((l) => [(l.obj as { to: string }).to, l.level]);
+    expect(levels[0]).toEqual(['open', 'warn']);
+    expect(levels.at(-1)).toEqual(['closed', 'info']);
+  });
 });

@@ -79,7 +79,9 @@ export class BreakerRegistry {
         onOwnShortage: (code, error) => this.shortage.note(code, name, error),
         onTransition: (t) => {
           this.transitions.inc({ breaker: t.name, kind: t.kind, from: t.from, to: t.to });
-          this.logger.warn(
+          // a recovery is news, not a warning (an outside check: every line of four outages was
+          // at warn, the all-clear too); opening and probing stay at warn
+          this.logger[t.to === 'closed' ? 'info' : 'warn'](
             { breaker: t.name, kind: t.kind, from: t.from, to: t.to, failures: t.failures, reason: t.reason },
             'breaker transition',
           );
