@@ -165,3 +165,49 @@ describe('a replica whose SQL thread stopped on a duplicate key', () => {
     ).toEqual([]);
   });
 });
+
+describe('a replica whose threads were stopped by hand (STOP SLAVE)', () => {
+  it('is judged by its lag, and says its threads are stopped while the lag excludes it', async () => {
+    const base = INSTANCES[0]!;
+    const restoreLag = etcdOverride('replication/max_lag_seconds', '1');
+    try {
+      await configInForce((a) => a.replication.maxLagSeconds === 1, 'replication/max_lag_seconds 1');
+      await waitFor(async () => (await replicaStatus(base))?.state === 'admitted', {
+        timeoutMs: 10_000,
+        what: `replica :${replicaPort} admitted on ${base}`,
+      });
+      await rootQuery(replicaPort, 'STOP SLAVE');
+      // a write the replica does not get: its lag grows from it
+      await api('POST', '/v1/members', {
+        tenant,
+        base,
+        body: { email: `paused-${Date.now()}@example.org`, name: 'Paused', password: 'a long password' },
+      });
+      const excluded = await waitFor(
+        async () => {
+          const s = await replicaStatus(base);
+          return s?.state === 'excluded' && s.cause === 'lag' && s.lastError ? s : undefined;
+        },
+        {
+          timeoutMs: 10_000,
+          intervalMs: 100,
+          what: `replica :${replicaPort} excluded for its lag, saying why`,
+        },
+      );
+      // before: only `lag`, no lastError — a stopped replica looked like a slow one (an outside check)
+      expect(excluded.lastError).toBe(
+        'replication IO and SQL thread stopped without an error (STOP SLAVE); it falls behind until started',
+      );
+    } finally {
+      await rootQuery(replicaPort, 'START SLAVE');
+      restoreLag();
+    }
+    await configInForce((a) => a.replication.maxLagSeconds === 60, 'replication/max_lag_seconds 60 again');
+    await waitFor(async () => (await replicaStatus(base))?.state === 'admitted', {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: `replica :${replicaPort} re-admitted on ${base} once started`,
+    });
+    expect((await replicaStatus(base))?.lastError).toBeUndefined();
+  });
+});

@@ -87,6 +87,10 @@ export class MysqlSession implements NodeSession {
     return String((await this.scalar(BINLOG_STATE_SQL)) ?? '');
   }
 
+  replicationPaused(): string | undefined {
+    return this.replication?.paused;
+  }
+
   async replicationStopped(): Promise<string | undefined> {
     if (!this.replication) return undefined;
     return this.replication.stopped(this.flavour, async (sql) => {

@@ -17,7 +17,11 @@
  */
 import type { Logger } from '../observability/logger.js';
 import type { ServerFlavour } from '../routing/gtid.js';
-import { type ReplicationStatusRow, replicationStopped } from '../routing/replication-stopped.js';
+import {
+  type ReplicationStatusRow,
+  replicationPaused,
+  replicationStopped,
+} from '../routing/replication-stopped.js';
 import { replicationStatusSql } from './flavour-sql.js';
 import { isConnectionError } from './mysql-errors.js';
 
@@ -26,6 +30,8 @@ const DENIED_ERRNOS = new Set([1227, 1142]);
 
 export class ReplicationWatch {
   private denied = false;
+  /** the last check's replicationPaused: threads stopped without an error; undefined when unknown */
+  paused: string | undefined;
   /** errno of the last failed check already logged; undefined after a success */
   private loggedErrno: number | undefined;
 
@@ -42,6 +48,7 @@ export class ReplicationWatch {
   ): Promise<string | undefined> {
     if (this.denied) return undefined;
     let rows: ReplicationStatusRow[];
+    this.paused = undefined;
     try {
       rows = await query(replicationStatusSql(flavour));
     } catch (error) {
@@ -66,6 +73,7 @@ export class ReplicationWatch {
       return undefined;
     }
     this.loggedErrno = undefined;
+    this.paused = replicationPaused(rows);
     return replicationStopped(rows);
   }
 }

@@ -9,6 +9,18 @@ describe('replica admission with hysteresis', () => {
     expect(h.admitted).toBe(true);
   });
 
+  it('shows why it may lag (threads stopped by hand) as lastError while the lag excludes it, and only then', () => {
+    const h = new ReplicaHealth();
+    const note =
+      'replication IO and SQL thread stopped without an error (STOP SLAVE); it falls behind until started';
+    h.observe(1, 5, { note });
+    expect([h.state, h.lastError]).toEqual(['admitted', undefined]);
+    h.observe(6, 5, { note });
+    expect([h.state, h.cause, h.lastError]).toEqual(['excluded', 'lag', note]);
+    h.observe(7, 5);
+    expect([h.cause, h.lastError]).toEqual(['lag', undefined]);
+  });
+
   it('excludes above the max and re-admits only after 2 probes below max/2', () => {
     const h = new ReplicaHealth();
     h.observe(0, 5);

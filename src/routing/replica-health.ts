@@ -89,12 +89,20 @@ export class ReplicaHealth {
       atLeast = false,
       slow,
       unjudged = false,
-    }: { atLeast?: boolean; slow?: string; unjudged?: boolean } = {},
+      note,
+    }: {
+      atLeast?: boolean;
+      slow?: string;
+      unjudged?: boolean;
+      /** why it may lag, shown as `lastError` while the lag excludes it (threads stopped by hand) */
+      note?: string;
+    } = {},
   ): void {
     this.lag = lagSeconds;
     this.error = undefined;
     if (lagSeconds > maxLagSeconds) {
       this.exclude('lag');
+      if (note) this.error = note;
       return;
     }
     if (slow) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { replicationStopped } from './replication-stopped.js';
+import { replicationPaused, replicationStopped } from './replication-stopped.js';
 
 const DUPLICATE =
   "Could not execute Write_rows_v1 event on table shardgate.books; Duplicate entry 't1-b1' for key 'PRIMARY', Error_code: 1062; handler error HA_ERR_FOUND_DUPP_KEY";
@@ -128,5 +128,29 @@ describe('replicationStopped', () => {
         mariadb({ Slave_SQL_Running: bytes('No'), Last_SQL_Errno: '1062', Last_SQL_Error: bytes('dup') }),
       ]),
     ).toBe('replication stopped: SQL thread error 1062: dup');
+  });
+});
+
+describe('replicationPaused', () => {
+  it('names threads stopped without an error (STOP SLAVE), and nothing else', () => {
+    expect(replicationPaused([mariadb({ Slave_IO_Running: 'No', Slave_SQL_Running: 'No' })])).toBe(
+      'replication IO and SQL thread stopped without an error (STOP SLAVE); it falls behind until started',
+    );
+    expect(replicationPaused([mysql({ Replica_SQL_Running: 'No' })])).toBe(
+      'replication SQL thread stopped without an error (STOP SLAVE); it falls behind until started',
+    );
+    // a client error the IO thread retried, then a STOP SLAVE: stopped by hand
+    expect(
+      replicationPaused([mariadb({ Connection_name: 'm2', Slave_IO_Running: 'No', Last_IO_Errno: 2003 })]),
+    ).toContain("IO thread stopped (connection 'm2') without an error");
+    // running, retrying its master, stopped on an error (replicationStopped's), or no row: none
+    expect(replicationPaused([mariadb()])).toBeUndefined();
+    expect(replicationPaused([mariadb({ Slave_IO_Running: 'Connecting' })])).toBeUndefined();
+    expect(
+      replicationPaused([
+        mariadb({ Slave_SQL_Running: 'No', Last_SQL_Errno: 1062, Last_SQL_Error: DUPLICATE }),
+      ]),
+    ).toBeUndefined();
+    expect(replicationPaused([])).toBeUndefined();
   });
 });

@@ -48,6 +48,26 @@ function stoppedReason(row: ReplicationStatusRow): string | undefined {
   return undefined;
 }
 
+/**
+ * Replication stopped without an error (a `STOP SLAVE`: the operator's choice, judged by the lag),
+ * in words for the replica's `lastError`, or undefined: every thread running (`Connecting`
+ * included), no row, or a reason `replicationStopped` gives. An outside check saw a replica with
+ * both threads stopped shown only as growing lag, nothing saying why.
+ */
+export function replicationPaused(rows: readonly ReplicationStatusRow[]): string | undefined {
+  if (replicationStopped(rows)) return undefined;
+  for (const row of rows) {
+    const io = threadRunning(row, 'IO');
+    const sql = threadRunning(row, 'SQL');
+    if (io !== 'No' && sql !== 'No') continue;
+    const connection = text(column(row, 'Connection_name') ?? column(row, 'Channel_Name'));
+    const where = connection ? ` (connection '${connection}')` : '';
+    const stopped = [io === 'No' && 'IO', sql === 'No' && 'SQL'].filter(Boolean).join(' and ');
+    return `replication ${stopped} thread stopped${where} without an error (STOP SLAVE); it falls behind until started`;
+  }
+  return undefined;
+}
+
 /** `Yes`, `No`, `Connecting` (IO thread), or '' when the column is missing */
 function threadRunning(row: ReplicationStatusRow, thread: 'IO' | 'SQL'): string {
   return text(column(row, `Slave_${thread}_Running`) ?? column(row, `Replica_${thread}_Running`));

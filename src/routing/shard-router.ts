@@ -597,11 +597,13 @@ export class ShardRouter<S extends NodeSession> {
       const previous = replica.position && { position: replica.position, at: replica.positionAt };
       let pos: GtidPosition | undefined;
       let stopped: string | undefined;
+      let paused: string | undefined;
       let rttMs = 0;
       try {
         const read = await this.probeNode(replica, 'replica');
         pos = read?.position;
         stopped = read?.stopped;
+        paused = read?.paused;
         rttMs = read?.rttMs ?? 0;
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
@@ -664,6 +666,7 @@ export class ShardRouter<S extends NodeSession> {
       const latency = slowProbe(rttMs, masterRttMs, maxLatencyMs);
       replica.health.observe(lag.seconds, max, {
         atLeast: lag.atLeast,
+        ...(paused ? { note: paused } : {}),
         ...(latency === UNJUDGED ? { unjudged: true } : { slow: latency }),
       });
       if (replica.health.state !== before) {
@@ -711,7 +714,13 @@ export class ShardRouter<S extends NodeSession> {
     entry: MasterEntry<S>,
     role: 'master' | 'replica',
   ): Promise<
-    | { position: GtidPosition; rttMs: number; state?: ReadonlyMap<string, bigint>; stopped?: string }
+    | {
+        position: GtidPosition;
+        rttMs: number;
+        state?: ReadonlyMap<string, bigint>;
+        stopped?: string;
+        paused?: string;
+      }
     | undefined
   > {
     if (entry.probing || this.closed) return undefined;
@@ -752,7 +761,14 @@ export class ShardRouter<S extends NodeSession> {
         }
         // what it throws fails the probe (the node did not answer); undefined when it cannot tell
         const stopped = role === 'replica' ? await session.replicationStopped?.() : undefined;
-        return { position, rttMs, ...(state ? { state } : {}), ...(stopped ? { stopped } : {}) };
+        const paused = role === 'replica' ? session.replicationPaused?.() : undefined;
+        return {
+          position,
+          rttMs,
+          ...(state ? { state } : {}),
+          ...(stopped ? { stopped } : {}),
+          ...(paused ? { paused } : {}),
+        };
       })
       .finally(() => {
         entry.probing = false;

@@ -32,6 +32,11 @@ export interface NodeSession {
    */
   replicationStopped?(): Promise<string | undefined>;
   /**
+   * After `replicationStopped`: its threads stopped without an error (`STOP SLAVE`), in words, or
+   * undefined. Only shown (the replica's `lastError` while its lag excludes it): the lag judges.
+   */
+  replicationPaused?(): string | undefined;
+  /**
    * True once this server has applied `gtid` (MariaDB `MASTER_GTID_WAIT`, MySQL
    * `WAIT_FOR_EXECUTED_GTID_SET`), waiting at most `timeoutMs`; false on timeout.
    */
