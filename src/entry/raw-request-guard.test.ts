@@ -12,6 +12,20 @@ import {
   servableTarget,
 } from './raw-request-guard.js';
 
+/** `request` written raw to 127.0.0.1:`port`, then the whole answer until the server closes */
+function exchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(request));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      text += d;
+    });
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
 describe('dotSegmentPath', () => {
   it('finds "." and ".." segments, raw or percent-encoded, and backslashes, in the path only', () => {
     for (const url of [
@@ -122,19 +136,7 @@ describe('a refusal before Hono (an outside check: unseen in /metrics, a fresh i
   });
 
   it('answers two Host headers 400 naming header.Host; one is served', async () => {
-    const raw = (head: string) =>
-      new Promise<string>((resolve, reject) => {
-        const socket = connect(port, '127.0.0.1', () =>
-          socket.end(`GET /health HTTP/1.1\r\n${head}Connection: close\r\n\r\n`),
-        );
-        let text = '';
-        socket.setEncoding('utf8');
-        socket.on('data', (d: string) => {
-          text += d;
-        });
-        socket.on('end', () => resolve(text));
-        socket.on('error', reject);
-      });
+    const raw = (head: string) => exchange(port, `GET /health HTTP/1.1\r\n${head}Connection: close\r\n\r\n`);
     const two = await raw('Host: [::1]\r\nHost: rebound.example\r\n');
     expect(two).toMatch(/^HTTP\/1\.1 400 /);
     expect(two).toContain('"field":"header.Host"');
@@ -220,18 +222,7 @@ describe('an absolute-form target without Host', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     try {
-      const answer = await new Promise<string>((resolve, reject) => {
-        const socket = connect(port, '127.0.0.1', () =>
-          socket.end('GET http://rebound.example:8080/health/config HTTP/1.0\r\n\r\n'),
-        );
-        let text = '';
-        socket.setEncoding('utf8');
-        socket.on('data', (d: string) => {
-          text += d;
-        });
-        socket.on('end', () => resolve(text));
-        socket.on('error', reject);
-      });
+      const answer = await exchange(port, 'GET http://rebound.example:8080/health/config HTTP/1.0\r\n\r\n');
       expect(answer).toMatch(/served$/);
       expect(seen).toEqual(['rebound.example:8080', 'rebound.example:8080']);
     } finally {
