@@ -7,8 +7,6 @@
  * - refusals of each kind, driven through the in-process app with memory adapters, carry a code
  *   their operation lists under their status.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createApp, type Services } from '../app.js';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
@@ -16,13 +14,14 @@ import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { PasswordWorkBusyError } from '../domain/password-hasher.js';
 import { problemCodeRows } from '../http/problem-code-table.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
+import { docText } from '../testing/docs-text.js';
 import { createMemoryServices } from '../testing/memory-services.js';
 
 type Schema = { $ref?: string; allOf?: Schema[]; properties?: Record<string, { enum?: string[] }> };
 type Response = { description: string; content?: Record<string, { schema?: Schema }> };
 type Document = { paths: Record<string, Record<string, { responses: Record<string, Response> }>> };
 
-const DOCS = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'http-api.md'), 'utf8');
+const DOCS = docText('http-api.md');
 
 /** code → the statuses docs/http-api.md's table gives it */
 function documentedStatuses(): Map<string, Set<number>> {
