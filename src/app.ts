@@ -21,7 +21,7 @@ import { answerCors, crossOriginWriteRefusal } from './http/cors.js';
 import { DEPENDENCY_LOG_LINE, dependencyProblem } from './http/dependency-problem.js';
 import { duplicateJsonKey } from './http/duplicate-json-key.js';
 import { echoText } from './http/echo-text.js';
-import { hostRefusal } from './http/host-check.js';
+import { answersEveryHost, hostRefusal } from './http/host-check.js';
 import { ProblemError, problemResponse } from './http/problem.js';
 import { requestDurationHistogram, UNMATCHED_ROUTE } from './http/request-duration.js';
 import { requestHeader } from './http/request-header.js';
@@ -98,12 +98,10 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       // from an allowed origin, before any tenant or body check
       // c.req.url: the Host's, or an absolute-form target's authority; without a Host, the
       // listen address's (SHARDGATE_LISTEN_HOST), which is not the caller's to judge
-      const host = requestHeader(c, 'Host');
-      const misdirected = hostRefusal(
-        host,
-        config.http.allowedHosts,
-        host === undefined ? undefined : c.req.url,
-      );
+      // (no header read while every host is answered, the default: this runs on every request)
+      const allowedHosts = config.http.allowedHosts;
+      const host = answersEveryHost(allowedHosts) ? undefined : requestHeader(c, 'Host');
+      const misdirected = host === undefined ? undefined : hostRefusal(host, allowedHosts, c.req.url);
       const preflight = misdirected ? undefined : answerCors(c, config.cors.allowedOrigins, methodsOn);
       if (misdirected) c.res = problemResponse(c, misdirected);
       else if (preflight) c.res = preflight;

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
-import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { createMemoryServices } from '../testing/memory-services.js';
+import { oneShardConfig } from '../testing/one-shard-config.js';
 import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from './cors.js';
 
-const SHARD = JSON.stringify({
-  master: { host: '127.0.0.1', port: 3316 },
-  replicas: [{ host: '127.0.0.1', port: 3317, weight: 1 }],
-});
-
 function setup(allowed?: string) {
-  const config = new MemoryConfigStore({
-    initial: {
-      'shards/shard-1': SHARD,
-      'tenants/acme': '{"shard":"shard-1","status":"active"}',
-      ...(allowed === undefined ? {} : { 'cors/allowed_origins': allowed }),
-    },
-  });
+  const config = oneShardConfig(allowed === undefined ? {} : { 'cors/allowed_origins': allowed });
   const app = createApp(createMemoryServices({ config }));
   const cors = (res: Response) =>
     Object.fromEntries(

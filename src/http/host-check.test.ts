@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
-import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { createMemoryServices } from '../testing/memory-services.js';
+import { oneShardConfig } from '../testing/one-shard-config.js';
 import { hostRefusal } from './host-check.js';
 
-const SHARD = JSON.stringify({
-  master: { host: '127.0.0.1', port: 3316 },
-  replicas: [{ host: '127.0.0.1', port: 3317, weight: 1 }],
-});
-
 function setup(allowed?: string) {
-  const config = new MemoryConfigStore({
-    initial: {
-      'shards/shard-1': SHARD,
-      'tenants/acme': '{"shard":"shard-1","status":"active"}',
-      ...(allowed === undefined ? {} : { 'http/allowed_hosts': allowed }),
-    },
-  });
+  const config = oneShardConfig(allowed === undefined ? {} : { 'http/allowed_hosts': allowed });
   const app = createApp(createMemoryServices({ config }));
   const get = (path: string, host?: string, extra: Record<string, string> = {}) =>
     app.request(path, { headers: { ...(host === undefined ? {} : { Host: host }), ...extra } });

@@ -47,6 +47,11 @@ function listed(name: string, allowed: readonly string[]): boolean {
   return false;
 }
 
+/** the list empty or `*` alone (the default): no request is refused for its host */
+export function answersEveryHost(allowed: readonly string[]): boolean {
+  return allowed.length === 0 || allowed[0] === '*';
+}
+
 /**
  * The 421 for a request with this `Host` and request target (a path, or an absolute URL as
  * @hono/node-server's `c.req.url` is), or undefined when it may be answered
@@ -56,7 +61,7 @@ export function hostRefusal(
   allowed: readonly string[],
   target?: string,
 ): ProblemInit | undefined {
-  if (allowed.length === 0 || allowed[0] === '*') return undefined;
+  if (answersEveryHost(allowed)) return undefined;
   const fromHost = host === undefined ? '' : nameOf(host);
   const fromTarget = target === undefined ? undefined : targetName(target);
   for (const name of [fromHost, fromTarget]) {

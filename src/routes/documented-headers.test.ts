@@ -8,9 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../app.js';
-import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { type CallOptions, callApp } from '../testing/call-app.js';
 import { createMemoryServices } from '../testing/memory-services.js';
+import { oneShardConfig } from '../testing/one-shard-config.js';
 
 type Responses = Record<string, { headers?: Record<string, unknown> }>;
 type Document = { paths: Record<string, Record<string, { responses: Responses }>> };
@@ -18,17 +18,7 @@ type Document = { paths: Record<string, Record<string, { responses: Responses }>
 const NOT_HEADERS = new Set(['content-type', 'content-length']);
 
 function setup({ loaded = true, draining = false, origins = undefined as string | undefined } = {}) {
-  const config = new MemoryConfigStore({
-    loaded,
-    initial: {
-      ...(origins === undefined ? {} : { 'cors/allowed_origins': origins }),
-      'shards/shard-1': JSON.stringify({
-        master: { host: '127.0.0.1', port: 3316 },
-        replicas: [{ host: '127.0.0.1', port: 3317, weight: 1 }],
-      }),
-      'tenants/acme': '{"shard":"shard-1","status":"active"}',
-    },
-  });
+  const config = oneShardConfig(origins === undefined ? {} : { 'cors/allowed_origins': origins }, { loaded });
   const app = createApp(createMemoryServices({ config, draining: () => draining }));
   const call = (method: string, path: string, options: CallOptions = {}) =>
     callApp(app, method, path, options);

@@ -8,12 +8,12 @@ import { createApp } from '../app.js';
 import { LOGIN_THROTTLE_POLICY, loginAccount } from '../auth/login-throttle.js';
 import { MemoryLoginThrottle } from '../auth/memory-login-throttle.js';
 import { TestPasswordHasher } from '../auth/test-password-hasher.js';
-import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
 import type { DataAccess } from '../domain/data-access.js';
 import { type PasswordWork, PasswordWorkBusyError } from '../domain/password-hasher.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { createMemoryServices } from '../testing/memory-services.js';
+import { oneShardConfig } from '../testing/one-shard-config.js';
 
 const { maxFailures, windowMs } = LOGIN_THROTTLE_POLICY;
 const PASSWORD = 'correct horse';
@@ -73,16 +73,7 @@ function turns(grants = Number.POSITIVE_INFINITY) {
 }
 
 function setup({ passwordWork }: { passwordWork?: PasswordWork } = {}) {
-  const config = new MemoryConfigStore({
-    initial: {
-      'shards/shard-1': JSON.stringify({
-        master: { host: '127.0.0.1', port: 3316 },
-        replicas: [{ host: '127.0.0.1', port: 3317, weight: 1 }],
-      }),
-      'tenants/acme': '{"shard":"shard-1","status":"active"}',
-      'tenants/globex': '{"shard":"shard-1","status":"active"}',
-    },
-  });
+  const config = oneShardConfig({ 'tenants/globex': '{"shard":"shard-1","status":"active"}' });
   let now = 1_700_000_000_000;
   const throttle = new MemoryLoginThrottle({ now: () => now });
   const passwords = new CountingHasher();

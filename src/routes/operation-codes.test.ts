@@ -9,13 +9,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createApp, type Services } from '../app.js';
-import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { MemoryDataAccess } from '../db/memory-data-access.js';
 import { PasswordWorkBusyError } from '../domain/password-hasher.js';
 import { problemCodeRows } from '../http/problem-code-table.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { docText } from '../testing/docs-text.js';
 import { createMemoryServices } from '../testing/memory-services.js';
+import { oneShardConfig } from '../testing/one-shard-config.js';
 
 type Schema = { $ref?: string; allOf?: Schema[]; properties?: Record<string, { enum?: string[] }> };
 type Response = { description: string; content?: Record<string, { schema?: Schema }> };
@@ -52,20 +52,14 @@ function operationOf(doc: Document, method: string, path: string) {
 }
 
 function config({ loaded = true } = {}) {
-  const shard = JSON.stringify({
-    master: { host: '127.0.0.1', port: 3316 },
-    replicas: [{ host: '127.0.0.1', port: 3317, weight: 1 }],
-  });
-  return new MemoryConfigStore({
-    loaded,
-    initial: {
-      'shards/shard-1': shard,
-      'tenants/acme': '{"shard":"shard-1","status":"active"}',
+  return oneShardConfig(
+    {
       'tenants/globex': '{"shard":"shard-1","status":"active"}',
       'tenants/frozen': '{"shard":"shard-1","status":"readonly"}',
       'tenants/gone': '{"shard":"shard-1","status":"suspended"}',
     },
-  });
+    { loaded },
+  );
 }
 
 interface Init {
