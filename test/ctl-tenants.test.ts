@@ -178,7 +178,7 @@ describe('shardgate-ctl tenants set-status', () => {
   it('refuses to fix a rejected entry by writing another shard than the one in force: that would route the tenant without its rows', async () => {
     const id = unique('fixshard');
     created.add(`tenants/${id}`);
-    expect(ctl(['tenants', 'create', id, '--shard', 'shard-1', '--name', 'Shard Kept']).code).toBe(0);
+    expect(ctl(['tenants', 'create', id, '--shard', 'shard-1', '--name', "Shard O'Kept"]).code).toBe(0);
     const rejected = '{"shard":"shard-1","shard":"shard-2","status":"active"}';
     put(`tenants/${id}`, rejected);
     const r = ctl(['tenants', 'set-status', id, 'active']);
@@ -188,6 +188,15 @@ describe('shardgate-ctl tenants set-status', () => {
       `names shard shard-2, while they route the tenant to shard shard-1 (its last good value): writing it would send the tenant to a shard without its rows; nothing written`,
     );
     expect(r.stderr).toContain(`tenants move ${id} --to shard-2`);
+    // both suggested puts keep the name in force, quoted for the shell (a review: the second
+    // dropped it, and an apostrophe broke both)
+    const name = `"name":"Shard O'\\''Kept"`;
+    expect(r.stderr).toContain(
+      `\`etcdctl put ${PREFIX}tenants/${id} '{"shard":"shard-1","status":"active",${name}}'\``,
+    );
+    expect(r.stderr).toContain(
+      `put the entry yourself: \`etcdctl put ${PREFIX}tenants/${id} '{"shard":"shard-2","status":"active",${name}}'\``,
+    );
     // before: written as {"shard":"shard-2",…}, the tenant routed to shard-2
     expect(etcdGet(`tenants/${id}`)).toBe(rejected);
   });

@@ -33,6 +33,7 @@ import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
+import { etcdctlPut } from '../etcdctl-put.js';
 import { anyRows, checkLeftoverRows, type RowCheck, uncheckedWarning } from '../leftover-rows.js';
 import { withMoveLock } from '../move-lock.js';
 import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
@@ -243,7 +244,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
         const good = (await stateInForce(ctx, read)).state.snapshot.tenants.get(id);
         const fix = { shard: good?.shard ?? '<shard>', status, ...keptName(good?.name) };
         throw new UserError(
-          `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object); nothing written. Fix it, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(fix)}'\`, or remove it with \`tenants remove\``,
+          `tenant ${id} has no readable entry (${ctx.prefix}${key} = ${raw} is not a JSON object); nothing written. Fix it, e.g. \`${etcdctlPut(ctx.prefix + key, JSON.stringify(fix))}\`, or remove it with \`tenants remove\``,
         );
       }
       let next = JSON.stringify({ ...entry, status });
@@ -263,7 +264,7 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
             typeof entry.shard === 'string' && state(read).shards.has(entry.shard) ? entry.shard : '<shard>';
           const fix = { shard, status, ...keptName(entry.name) };
           throw new UserError(
-            `tenant ${id} has an entry the API instances reject (${problem}): they keep its last good value, if they had one, so its status in force is not known here; nothing written. Make the entry valid first, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(fix)}'\``,
+            `tenant ${id} has an entry the API instances reject (${problem}): they keep its last good value, if they had one, so its status in force is not known here; nothing written. Make the entry valid first, e.g. \`${etcdctlPut(ctx.prefix + key, JSON.stringify(fix))}\``,
           );
         }
         // the new status makes the entry valid: the instances go from the value they enforce, its
@@ -273,23 +274,24 @@ export async function setTenantStatus(ctx: CtlContext, id: string, statusText: s
         const good = (await stateInForce(ctx, read)).state.snapshot.tenants.get(id);
         // the entry as written, parsed as the instances will (a duplicate key's last value)
         const fixed = JSON.parse(next) as { shard?: unknown; name?: unknown };
-        if (good && fixed.shard !== good.shard) {
-          // a review: `{"shard":"s1","shard":"s2"}` with s1 in force was written as s2, the tenant
-          // routed to a shard without its rows, no move run
-          const restore = { shard: good.shard, status, ...keptName(fixed.name ?? good.name) };
-          throw new UserError(
-            `tenant ${id} has an entry the API instances reject (${problem}) that names shard ${String(fixed.shard)}, while they route the tenant to shard ${good.shard} (its last good value): writing it would send the tenant to a shard without its rows; nothing written. Put the entry back on its shard, e.g. \`etcdctl put ${ctx.prefix}${key} '${JSON.stringify(restore)}'\`, then \`tenants move ${id} --to ${String(fixed.shard)}\` if it should move (if its rows are on shard ${String(fixed.shard)} already, put the entry yourself: \`etcdctl put ${ctx.prefix}${key} '${next}'\`)`,
-          );
-        }
-        from = good
-          ? `${good.status} (in force; its entry was rejected: ${problem})`
-          : `rejected (${problem}), with no good value in etcd's history (never valid, or compacted away: the instances may still enforce an older one)`;
+        // (before the shard check: its hint to put the entry as it is keeps the name too)
         if (good?.name !== undefined && fixed.name === undefined) {
           next = JSON.stringify({ ...entry, status, name: good.name });
           keptNote = `; name ${JSON.stringify(good.name)} kept from the value in force`;
         } else if (good && fixed.name !== good.name) {
           keptNote = `; name ${JSON.stringify(good.name ?? id)} in force becomes ${JSON.stringify(fixed.name ?? id)}`;
         }
+        if (good && fixed.shard !== good.shard) {
+          // a review: `{"shard":"s1","shard":"s2"}` with s1 in force was written as s2, the tenant
+          // routed to a shard without its rows, no move run
+          const restore = { shard: good.shard, status, ...keptName(fixed.name ?? good.name) };
+          throw new UserError(
+            `tenant ${id} has an entry the API instances reject (${problem}) that names shard ${String(fixed.shard)}, while they route the tenant to shard ${good.shard} (its last good value): writing it would send the tenant to a shard without its rows; nothing written. Put the entry back on its shard, e.g. \`${etcdctlPut(ctx.prefix + key, JSON.stringify(restore))}\`, then \`tenants move ${id} --to ${String(fixed.shard)}\` if it should move (if its rows are on shard ${String(fixed.shard)} already, put the entry yourself: \`${etcdctlPut(ctx.prefix + key, next)}\`)`,
+          );
+        }
+        from = good
+          ? `${good.status} (in force; its entry was rejected: ${problem})`
+          : `rejected (${problem}), with no good value in etcd's history (never valid, or compacted away: the instances may still enforce an older one)`;
       }
       // an operator's status is no move's: a move mark left by a stopped move goes with it, also
       // when the status stays (an operator keeping a stopped move's tenant readonly)
