@@ -377,24 +377,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
       };
       // the time this process did not run is given back (stall-watch.ts): after a freeze, a
       // wait for a connection must not end as `dependency_busy` before the pool had its turn
-      const arm = (ms: number) =>
-        stallAwareTimeout(
-          () =>
-            fail(
-              // which wait it was, in words: a frozen replica's breaker said "no free connection"
-              // while the pool's own gauges showed nothing queued (an outside check)
-              new DependencyUnavailableError(
-                this.key,
-                queued
-                  ? `no free connection within ${Math.round(timeoutMs)} ms (every connection of the pool is busy with a call that has not come back: the server may be slow or not answering)`
-                  : `no new connection within ${Math.round(timeoutMs)} ms (the server did not complete the connect)`,
-                {
-                  busy: queued,
-                },
-              ),
-            ),
-          ms,
-        );
+      const arm = (ms: number) => stallAwareTimeout(() => fail(this.waitFailed(queued, timeoutMs)), ms);
       let cancelTimer = arm(timeoutMs);
       /** from now on a wait for a busy pool: bounded by `withinMs` from the start, as one */
       const nowQueued = () => {
@@ -548,6 +531,33 @@ class MysqlNode implements SqlNode<MysqlSession> {
 
   private holding(): boolean {
     return performance.now() < this.holdUntil;
+  }
+
+  /**
+   * A wait for a connection that timed out, in words: a frozen replica's breaker said "no free
+   * connection" while the pool's own gauges showed nothing queued (an outside check). A wait for
+   * a full pool (`queued`) is this instance's burst (`busy`, not the node's fault) unless some of
+   * the pool's connections are still in their handshake when it ends: the server is then not
+   * completing connects, which is the node's (a review: a server frozen before its handshake
+   * filled the pool with pending connects, and every call after was told "busy with a call").
+   */
+  private waitFailed(queued: boolean, timeoutMs: number): DependencyUnavailableError {
+    const inner = internalsOf(this.pool);
+    const connecting = inner ? connectionsOf(inner).connecting : 0;
+    const ms = Math.round(timeoutMs);
+    if (queued && connecting === 0)
+      return new DependencyUnavailableError(
+        this.key,
+        `no free connection within ${ms} ms (every connection of the pool is busy with a call that has not come back: the server may be slow or not answering)`,
+        { busy: true },
+      );
+    return new DependencyUnavailableError(
+      this.key,
+      queued
+        ? `no connection within ${ms} ms (${connecting} of the pool's connections still connecting: the server did not complete the connect)`
+        : `no new connection within ${ms} ms (the server did not complete the connect)`,
+      { busy: false },
+    );
   }
 
   /** a connection is free in the pool now: getConnection hands it over without connecting */
