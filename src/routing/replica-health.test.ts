@@ -19,6 +19,13 @@ describe('replica admission with hysteresis', () => {
     expect([h.state, h.cause, h.lastError]).toEqual(['excluded', 'lag', note]);
     h.observe(7, 5);
     expect([h.cause, h.lastError]).toEqual(['lag', undefined]);
+    // on its way back, between max/2 and the max, or readmitting: still kept out, still said
+    h.observe(4, 5, { note });
+    expect([h.state, h.cause, h.lastError]).toEqual(['excluded', 'lag', note]);
+    h.observe(2, 5, { note });
+    expect([h.state, h.cause, h.lastError]).toEqual(['excluded', 'readmitting', note]);
+    h.observe(1, 5, { note });
+    expect([h.state, h.lastError]).toEqual(['admitted', undefined]);
   });
 
   it('excludes above the max and re-admits only after 2 probes below max/2', () => {

@@ -133,14 +133,18 @@ export class ReplicaHealth {
     if (lagSeconds <= maxLagSeconds / 2) {
       // within the lag again: what excluded it is over, whatever it was
       if (this.stateValue === 'excluded') this.causeValue = 'readmitting';
-      if (unjudged) return;
-      this.goodStreak += 1;
-      if (this.stateValue === 'unknown' || this.goodStreak >= this.readmitProbes)
-        this.stateValue = 'admitted';
-      else this.causeValue = 'readmitting';
+      if (!unjudged) {
+        this.goodStreak += 1;
+        if (this.stateValue === 'unknown' || this.goodStreak >= this.readmitProbes)
+          this.stateValue = 'admitted';
+        else this.causeValue = 'readmitting';
+      }
     } else {
       this.exclude('lag');
     }
+    // still kept out by its lag (over max/2 on its way back, or readmitting): stopped by hand,
+    // it will not catch up, and says so (a review: only a lag over the max showed the note)
+    if (note && this.stateValue !== 'admitted') this.error = note;
   }
 
   /** excluded at once: `reason` says it in words (`lastError`), `cause` as a word */
