@@ -1,5 +1,5 @@
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryConfigStore } from '../config/memory-config-store.js';
 import { silentLogger } from '../observability/logger.js';
@@ -98,5 +98,13 @@ describe('the email worker HTTP port', () => {
     }
     for (const host of ['worker.example.com:9464', '127.0.0.1:9464', 'localhost'])
       expect([host, (await get('/metrics', host)).status]).toEqual([host, 200]);
+    // two Host headers are judged together, as at the instances (a review: the first alone was)
+    const socket = connect(Number(new URL(base).port), '127.0.0.1');
+    socket.end(
+      'GET /metrics HTTP/1.1\r\nHost: worker.example.com\r\nHost: rebound.attacker.example\r\nConnection: close\r\n\r\n',
+    );
+    let answer = '';
+    for await (const chunk of socket) answer += String(chunk);
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 421 Misdirected Request');
   });
 });

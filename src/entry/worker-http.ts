@@ -30,7 +30,9 @@ export function workerHttpHandler({
   config: ConfigStore;
 }): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
-    const misdirected = hostRefusal(req.headers.host, config.current().http.allowedHosts, req.url);
+    // every Host header, joined: two never match a name (this port has no raw-request guard's 400)
+    const host = req.headersDistinct.host?.join(', ');
+    const misdirected = hostRefusal(host, config.current().http.allowedHosts, req.url);
     if (misdirected) {
       const { status, code, title, detail } = misdirected;
       res
