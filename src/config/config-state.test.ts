@@ -226,11 +226,36 @@ describe('ConfigState', () => {
       'x\\udb40\\udc41',
       'x\\ue000',
       '   ',
+      // a lone surrogate: no mail of the tenant could be queued (utf8mb4 cannot hold one)
+      'a\\ud800b',
+      'a\\udfffb',
     ])
       expect(parseConfigKey('tenants/t1', `{"shard":"s1","name":"${name}"}`)).toMatchObject({
         ok: false,
-        reason: expect.stringMatching(/control characters|bidi|tag characters|private-use|invisible|blank/),
+        reason: expect.stringMatching(
+          /control characters|bidi|tag characters|private-use|invisible|blank|well-formed Unicode/,
+        ),
       });
+  });
+
+  it('rejects a value over 65,536 characters unread, and cuts a long reason at 500', () => {
+    const deep = `{"shard":"s1","x":${'['.repeat(700_000)}${']'.repeat(700_000)}}`;
+    expect(parseConfigKey('tenants/t1', deep)).toEqual({
+      ok: false,
+      reason: 'is 1,400,019 characters long; a value holds at most 65,536',
+    });
+    // (before: parsed, 1.7 s of JSON.parse and the duplicate-key scan, then "Unrecognized key")
+    expect(parseConfigKey('cors/allowed_origins', `https://a.example${' '.repeat(65_536)}`)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^is 65,553 characters long/),
+    });
+    const fields = Array.from({ length: 3000 }, (_, i) => `"k${i}":1`).join(',');
+    const refused = parseConfigKey('tenants/t1', `{"shard":"s1",${fields}}`);
+    expect(refused).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^Unrecognized keys: "k0", .*…$/),
+    });
+    expect((refused as { reason: string }).reason.length).toBe(500);
   });
 
   it('ignores blanks around a boolean as around a number (a newline from echo | etcdctl put)', () => {

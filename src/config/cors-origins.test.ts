@@ -36,6 +36,9 @@ describe('cors/allowed_origins', () => {
     expect(origins('app.example.com')).toContain('is not an origin: write scheme://host[:port]');
     expect(origins('ftp://app.example.com')).toContain('the scheme must be http or https');
     expect(origins('null')).toContain('is not an origin');
+    // port 0: the URL parser takes it, no page is served from it (an outside check)
+    expect(origins('https://a.example:0')).toContain('port 0 is not a port a page is served from');
+    expect(origins('https://a.example:65535')).toEqual(['https://a.example:65535']);
   });
 
   it('refuses a host no page has, such as a `;` typed for a comma (HAProxy would read it as a command end)', () => {

@@ -35,6 +35,8 @@ function originProblem(entry: string): string | undefined {
   // HAProxy's runtime API would read a `;` as the end of a command (control-plane/lb/cors-sync.ts)
   if (!ORIGIN_HOST.test(url.hostname))
     return `${shown} is not an origin: the host must be letters, digits, "-", "_" and "." (or an IP address)`;
+  // port 0 is no port a page is served from (the URL parser takes it; 65536 and up it refuses)
+  if (url.port === '0') return `${shown} is not an origin: port 0 is not a port a page is served from`;
   if (url.origin !== entry) {
     const plain = url.username === '' && url.password === '' && url.search === '' && url.hash === '';
     return plain

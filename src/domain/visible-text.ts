@@ -24,6 +24,13 @@
  */
 import type { z } from 'zod';
 
+/**
+ * a lone UTF-16 surrogate: JSON can carry one (`"\ud800"`), but neither utf8mb4 nor MariaDB's
+ * JSON can store it — a tenant name holding one made every write that queues a mail fail (500)
+ */
+export const LONE_SURROGATE = /\p{Cs}/u;
+export const LONE_SURROGATE_MESSAGE = 'must be well-formed Unicode (it has a lone surrogate)';
+
 export const BIDI_OR_MARK = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
 export const BIDI_MESSAGE =
   'must not contain bidi controls or direction marks (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)';

@@ -7,7 +7,7 @@ import { z } from '@hono/zod-openapi';
 import { ID_PATTERN } from '../config/schema.js';
 import { isbnCheckDigitValid, isbnPrefixValid } from '../domain/isbn.js';
 import type { Book, Loan, Member } from '../domain/models.js';
-import { withoutHiddenText } from '../domain/visible-text.js';
+import { LONE_SURROGATE, LONE_SURROGATE_MESSAGE, withoutHiddenText } from '../domain/visible-text.js';
 import { PROBLEM_CODES, type ProblemCode } from './problem-codes.js';
 
 /**
@@ -104,8 +104,6 @@ export function problems(...entries: (ProblemCode | Partial<Record<ProblemCode, 
   ) as Record<number, ProblemResponse>;
 }
 
-/** a lone UTF-16 surrogate: JSON can carry one, but neither utf8mb4 nor MariaDB's JSON can store it */
-const LONE_SURROGATE = /\p{Cs}/u;
 /**
  * C0/C1 control characters (NUL, newline, ESC, …) and the Unicode line and paragraph separators
  * (U+2028, U+2029): never part of a one-line name, title or author
@@ -137,7 +135,7 @@ function text(max: number) {
       .overwrite(trimBlanks)
       .min(1)
       .max(max)
-      .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
+      .refine((s) => !LONE_SURROGATE.test(s), LONE_SURROGATE_MESSAGE)
       .refine((s) => !CONTROL.test(s), 'must not contain control characters or line breaks'),
   )
     .refine((s) => !NONCHARACTER.test(s), 'must not contain Unicode noncharacters (U+FFFE, U+FFFF, …)')
@@ -194,7 +192,7 @@ export const password = z
   // both as typed and as hashed: NFKC also makes some characters longer ("\ufdfa" is 18, and
   // one character was taken — a review)
   .refine((s) => [...s].length >= 8 && [...s.normalize('NFKC')].length >= 8, 'must be at least 8 characters')
-  .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (it has a lone surrogate)')
+  .refine((s) => !LONE_SURROGATE.test(s), LONE_SURROGATE_MESSAGE)
   .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
   .refine((s) => VISIBLE.test(s), 'must not be only spaces or invisible characters')
   .openapi({
