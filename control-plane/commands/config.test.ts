@@ -25,4 +25,18 @@ describe('parseConfigFile (config apply: how a file is read, and how its problem
       cache: { ttl_seconds: 5 },
     });
   });
+
+  it('a circular alias is one line naming where, not a stack trace; an alias of another node is fine', () => {
+    expect(() => parseConfigFile('a.yaml', 'a: &a [*a]\n')).toThrow(
+      'a.yaml is not a config tree: an alias at a.0 refers to a node that holds it (a circular structure)',
+    );
+    expect(() => parseConfigFile('c.yaml', 'cache: &c\n  x: *c\n')).toThrow(/an alias at cache\.x refers/);
+    expect(() => parseConfigFile('t.yaml', 'tenants:\n  t1: &t\n    shard: shard-1\n    name: *t\n')).toThrow(
+      /an alias at tenants\.t1\.name refers/,
+    );
+    expect(parseConfigFile('ok.yaml', 'x: &v 5\ncache:\n  ttl_seconds: *v\n')).toEqual({
+      x: 5,
+      cache: { ttl_seconds: 5 },
+    });
+  });
 });

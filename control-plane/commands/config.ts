@@ -90,6 +90,24 @@ export const isJsonFile = (file: string) => file.toLowerCase().endsWith('.json')
  * JSON.parse would take, the last one winning). A .json file must be JSON as well: YAML takes a
  * trailing comma or a comment that JSON does not, a sign of a hand edit gone wrong.
  */
+/**
+ * The path (`a.b.0`) of the first place where `value` holds itself, or undefined for a tree: YAML
+ * makes such a structure of an alias inside the node it names (`a: &a [*a]`), which crashed the
+ * command with a stack trace (an outside check). An alias of a node elsewhere is fine.
+ */
+function circularPath(value: unknown, path: string[] = [], holders = new Set<unknown>()): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (holders.has(value)) return path.join('.') || '(the top)';
+  holders.add(value);
+  const children = value instanceof Map ? [...value] : Object.entries(value);
+  for (const [key, child] of children) {
+    const found = circularPath(child, [...path, String(key)], holders);
+    if (found !== undefined) return found;
+  }
+  holders.delete(value);
+  return undefined;
+}
+
 export function parseConfigFile(file: string, text: string): unknown {
   const json = isJsonFile(file);
   // the yaml library's first line ends with ":" before a code frame that is not printed
@@ -108,6 +126,11 @@ export function parseConfigFile(file: string, text: string): unknown {
     const what = json ? 'valid JSON read as YAML (of which JSON is a part)' : 'valid YAML';
     throw new UserError(`${file} is not ${what}: ${firstLine((error as Error).message)}`);
   }
+  const loop = circularPath(parsed);
+  if (loop !== undefined)
+    throw new UserError(
+      `${file} is not a config tree: an alias at ${loop} refers to a node that holds it (a circular structure)`,
+    );
   if (json) {
     try {
       JSON.parse(text);
