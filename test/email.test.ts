@@ -24,6 +24,7 @@ import { DEAD_QUEUE, MAIL_EXCHANGE, MAIL_ROUTING_KEY } from '../src/mail/amqp-to
 import { encodeMails } from '../src/mail/mail-message.js';
 import { mailBoundary } from '../src/mail/mime-message.js';
 import { createOutboxPool } from '../src/mail/outbox-pool.js';
+import { type Labels, metricValue } from '../stack/metric-samples.js';
 import { MAIL_DIR, STATE_DIR } from '../stack/paths.js';
 import { isAlive } from '../stack/process-manager.js';
 import { topology } from '../stack/topology.js';
@@ -130,7 +131,8 @@ async function takeDeadLetter(ch: amqp.Channel, messageId: string): Promise<amqp
   return undefined;
 }
 
-const workerCounter = (name: string) => scrapeMetric(workerUrl, `shardgate_${name}`);
+const workerCounter = (name: string, labels: Labels = {}) =>
+  scrapeMetric(workerUrl, `shardgate_${name}`, labels);
 
 /** no mail of this test run in flight: the count stays put for a moment */
 async function quiet(): Promise<void> {
@@ -231,11 +233,19 @@ describe('email side effects', () => {
       const metrics = await workerMetrics();
       expect(metrics).toContain('# TYPE shardgate_mail_queue_messages gauge');
       expect(metrics).not.toMatch(/^shardgate_mail_queue_messages\{/m);
+      // how late the mail is: the oldest due row has waited since before the 2 s pause
+      const oldest = metricValue(metrics, 'shardgate_outbox_oldest_unsent_seconds', { shard: SHARD });
+      expect(oldest).toBeGreaterThanOrEqual(2);
+      expect(metricValue(metrics, 'shardgate_outbox_backlog', { shard: SHARD })).toBeGreaterThan(0);
     } finally {
       signalGroup(topology.rabbitmq.name, 'SIGCONT');
     }
     expect(answers.filter((a) => a.status !== 201)).toEqual([]);
     await allArrive(emails, 60_000);
+    // published: no row waits long any more
+    await waitFor(async () => (await workerCounter('outbox_oldest_unsent_seconds', { shard: SHARD })) < 1, {
+      what: 'the oldest unsent row to be published',
+    });
     await new Promise((r) => setTimeout(r, 2000));
     const mails = mailsTo(new Set(emails));
     expect(mails.length).toBe(100);

@@ -6,14 +6,19 @@
  *   cause}` (1 for the cause a replica is not read from now, routing/replica-health.ts
  *   ReplicaCause; no series while it is admitted);
  * - `outbox_backlog{shard}`: unsent outbox rows per shard master, counted through the master's
- *   breaker (a dead master leaves the last value and does not fail the scrape).
+ *   breaker, half a second at most (a dead or hanging master leaves the last value and does not
+ *   fail or hold the scrape); the email worker exports it too, with the oldest row's wait.
  */
 import { count, isNull } from 'drizzle-orm';
 import type { Metrics } from '../observability/metrics.js';
+import { withDeadline } from '../resilience/with-deadline.js';
 import type { ShardRouter } from '../routing/shard-router.js';
 import type { MysqlNodeSet } from './mysql-node-set.js';
 import type { MysqlSession } from './mysql-session.js';
 import { outbox } from './schema.js';
+
+/** how long a scrape waits for a shard's backlog count */
+const BACKLOG_SCRAPE_MS = 500;
 
 export function registerDataMetrics({
   metrics,
@@ -82,11 +87,17 @@ export function registerDataMetrics({
       await Promise.all(
         router.status().map(async (s) => {
           try {
-            const [row] = await router
-              .master(s.id)
-              .run((session) =>
-                session.sql.db.select({ n: count() }).from(outbox).where(isNull(outbox.sentAt)),
-              );
+            // half a second at most, as the worker's (mail/outbox-gauges.ts): a master that
+            // hangs kept a scrape as long as its breaker's call timeout
+            const [row] = await withDeadline(
+              router
+                .master(s.id)
+                .run((session) =>
+                  session.sql.db.select({ n: count() }).from(outbox).where(isNull(outbox.sentAt)),
+                ),
+              BACKLOG_SCRAPE_MS,
+              'backlog read timed out',
+            );
             g.set({ shard: s.id }, Number(row?.n ?? 0));
           } catch {
             /* master unavailable: keep the last value */

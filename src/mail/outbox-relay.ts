@@ -31,10 +31,10 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { WarnLimiter } from '../observability/warn-limiter.js';
 import { BreakerOpenError, DependencyError } from '../resilience/errors.js';
-import { withDeadline } from '../resilience/with-deadline.js';
 import type { AmqpConnection } from './amqp-connection.js';
 import { MAIL_EXCHANGE, MAIL_ROUTING_KEY } from './amqp-topology.js';
 import { encodeMails, MAX_MAILS_PER_MESSAGE } from './mail-message.js';
+import { registerOutboxGauges } from './outbox-gauges.js';
 import type { OutboxStore } from './outbox-store.js';
 import { rememberNewest } from './remember-newest.js';
 
@@ -42,8 +42,6 @@ import { rememberNewest } from './remember-newest.js';
 const FAILURE_LOG_EVERY_MS = 60_000;
 /** distinct failures limited each on its own per shard; any further kind shares one limiter */
 const MAX_FAILURE_KINDS = 20;
-/** how long a scrape waits for a shard's backlog count; its last value is shown after that */
-const BACKLOG_SCRAPE_MS = 500;
 /** outbox ids remembered as published while their claim did not commit; the oldest forgotten beyond */
 export const PUBLISHED_UNMARKED_MAX = 20_000;
 /** how long such an id is remembered after its last failed claim (well under the sweep's grace) */
@@ -80,35 +78,7 @@ export class OutboxRelay {
       help: 'outbox publish batches that failed (rows stay pending)',
       labelNames: ['target'],
     });
-    let backlogs = new Map<string, number>();
-    opts.metrics.gauge({
-      name: 'outbox_backlog',
-      help: 'unsent outbox rows per shard master',
-      labelNames: ['shard'],
-      // the shards configured now, and only those: a removed shard's series goes (before, it
-      // stayed at its last value for good); one that does not answer keeps its last value
-      // every shard at once, each given BACKLOG_SCRAPE_MS: a master that hangs (a COMMIT waiting
-      // for disk space holds its reads too) kept the worker's /metrics 3.4 s (an outside check)
-      collect: async (g) => {
-        const now = new Map<string, number>();
-        await Promise.all(
-          opts.store.shardIds().map(async (id) => {
-            try {
-              now.set(
-                id,
-                await withDeadline(opts.store.backlog(id), BACKLOG_SCRAPE_MS, 'backlog read timed out'),
-              );
-            } catch {
-              const last = backlogs.get(id);
-              if (last !== undefined) now.set(id, last);
-            }
-          }),
-        );
-        backlogs = now;
-        g.reset();
-        for (const [shard, n] of now) g.set({ shard }, n);
-      },
-    });
+    registerOutboxGauges({ metrics: opts.metrics, store: opts.store });
   }
 
   start(): void {

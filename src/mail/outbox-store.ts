@@ -91,6 +91,12 @@ interface PendingDelivery extends Omit<BatchDelivery, 'sent' | 'refused'> {
   marked: Set<string>;
 }
 
+/** a shard's unsent outbox rows, and the wait of the oldest due one in seconds (0 when none) */
+export interface OutboxBacklog {
+  unsent: number;
+  oldestWaitSeconds: number;
+}
+
 export interface OutboxRow {
   id: string;
   tenantId: string;
@@ -502,12 +508,19 @@ export class OutboxStore {
     });
   }
 
-  async backlog(shardId: string): Promise<number> {
+  /**
+   * The shard's unsent rows, and how long the oldest due one has waited (the master's clock), in
+   * one statement on `outbox_pending_idx` (sent_at, available_at): the count is the index range,
+   * the oldest its first entry.
+   */
+  async backlog(shardId: string): Promise<OutboxBacklog> {
     return this.masters.onMaster(shardId, async (pool) => {
       const [rows] = await pool.query<RowDataPacket[]>(
-        'SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL',
+        `SELECT COUNT(*) AS n,
+                GREATEST(0, TIMESTAMPDIFF(MICROSECOND, MIN(available_at), NOW(3))) AS waited_us
+           FROM outbox WHERE sent_at IS NULL`,
       );
-      return Number(rows[0]?.n ?? 0);
+      return { unsent: Number(rows[0]?.n ?? 0), oldestWaitSeconds: Number(rows[0]?.waited_us ?? 0) / 1e6 };
     });
   }
 
