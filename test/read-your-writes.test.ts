@@ -12,6 +12,7 @@ import { STATE_DIR } from '../stack/paths.js';
 import { api, INSTANCES, registerAndLogin } from './helpers/api.js';
 import { etcdOverride } from './helpers/etcd.js';
 import { configInForce } from './helpers/live-config.js';
+import { scrapeMetric } from './helpers/metrics.js';
 import { node, rootQuery } from './helpers/shard-db.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -72,7 +73,14 @@ describe('read-your-writes with a stopped replica', () => {
     expect(consistency).toBeTruthy();
     const path = `/v1/books/${created.json.id}`;
 
-    // with the token, on the other instance: the new data, from the master
+    // with the token, on the other instance: the new data, from the master, and counted so
+    const tokenReadsFromMaster = () =>
+      scrapeMetric(reader, 'shardgate_db_reads_total', {
+        shard,
+        wanted: 'replica_at_token',
+        served: 'master',
+      });
+    const before = await tokenReadsFromMaster();
     const withToken = await api('GET', path, {
       tenant,
       base: reader,
@@ -81,6 +89,7 @@ describe('read-your-writes with a stopped replica', () => {
     expect(withToken.status).toBe(200);
     expect(withToken.json.title).toBe('Written while the replica sleeps');
     expect(withToken.headers.get('X-Read-From')).toBe('master');
+    expect(await tokenReadsFromMaster()).toBeGreaterThanOrEqual(before + 1);
 
     // without it: still the replica (which does not have the book yet)
     const without = await api('GET', path, { tenant, base: reader });

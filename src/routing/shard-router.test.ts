@@ -7,7 +7,7 @@ import { DependencyUnavailableError } from '../resilience/dependency-unavailable
 import { DependencyError } from '../resilience/errors.js';
 import { recordingLogger } from '../testing/recording-logger.js';
 import { breakerNodeGuard } from './breaker-node-guard.js';
-import { ShardRouter } from './shard-router.js';
+import { ShardRouter, type ShardRouterOptions } from './shard-router.js';
 import {
   type NodeGuard,
   type NodeSession,
@@ -151,9 +151,11 @@ function setup(
     guardOf,
     logger = silentLogger,
     onHistoryReset,
+    onRead,
   }: {
     logger?: Logger;
     onHistoryReset?: (shardId: string) => void;
+    onRead?: ShardRouterOptions<FakeSession>['onRead'];
     random?: () => number;
     /** more etcd keys */
     initial?: Record<string, string>;
@@ -179,6 +181,7 @@ function setup(
     random,
     guard: guardOf?.(config),
     onHistoryReset,
+    onRead,
   });
   const where = () => router.read('s1', {}, async (s) => s.server).then((r) => r.readFrom);
   return {
@@ -268,6 +271,32 @@ describe('shard router: replica selection', () => {
     // before: excluded as unreachable, though the replica was fine
     expect(router.status()[0]!.replicas[0]!.state).not.toBe('excluded');
     expect(await where()).toBe('replica');
+  });
+
+  it('tells each read served, with what it asked for and where it was read (db_reads_total)', async () => {
+    const seen: string[] = [];
+    const { where, tick, router, master, replica } = setup([{ port: 1001 }], {
+      onRead: (shard, wanted, served) => seen.push(`${shard} ${wanted} ${served}`),
+    });
+    master.position = '0-1-5';
+    replica.position = '0-1-5';
+    await tick();
+    const read = (request: Parameters<typeof router.read>[1]) =>
+      router.read('s1', request, async () => 'x').then((r) => r.readFrom);
+    expect(await where()).toBe('replica');
+    const position = (gtid: string) => ({ shardId: 's1', flavour: 'mariadb' as const, gtid });
+    expect(await read({ position: position('0-1-5') })).toBe('replica');
+    // a write the replica has not applied within ryw_timeout_ms: the master serves it
+    expect(await read({ position: position('0-1-6') })).toBe('master');
+    expect(await read({ from: 'master' })).toBe('master');
+    expect(await read({ from: 'master-else-replica' })).toBe('master');
+    expect(seen).toEqual([
+      's1 replica replica',
+      's1 replica_at_token replica',
+      's1 replica_at_token master',
+      's1 master master',
+      's1 master_else_replica master',
+    ]);
   });
 
   it('falls back to the master when the chosen replica is unreachable, and excludes it', async () => {

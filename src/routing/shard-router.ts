@@ -109,7 +109,16 @@ export interface ShardRouterOptions<S extends NodeSession> {
   onHistoryReset?: (shardId: string) => void;
   /** each position a shard's master answered its probe with (cache/master-history-marks.ts) */
   onMasterPosition?: (shardId: string, position: GtidPosition) => void;
+  /** each read served: what it asked for and where it was read (db/read-counter.ts) */
+  onRead?: (shardId: string, wanted: ReadWanted, servedFrom: ReadSource) => void;
 }
+
+/**
+ * What a read asked for: a replica (`replica`), a replica that applied a consistency token's write
+ * (`replica_at_token`), the master (`master`), or the master unless it does not answer
+ * (`master_else_replica`: a token's member check, a login)
+ */
+export type ReadWanted = 'replica' | 'replica_at_token' | 'master' | 'master_else_replica';
 
 interface MasterEntry<S extends NodeSession> {
   name: string;
@@ -202,6 +211,12 @@ export interface RoutedRead<T> {
   readFrom: ReadSource;
 }
 
+function wantedOf(request: ReadRequest): ReadWanted {
+  if (request.from === 'master') return 'master';
+  if (request.from === 'master-else-replica') return 'master_else_replica';
+  return request.position ? 'replica_at_token' : 'replica';
+}
+
 const NOT_REACHED = Symbol('not-reached');
 const AHEAD_OF_MASTER =
   "replica has applied transactions the shard's master does not have (its GTID position is ahead of the master's, or names a server the master's binlog does not hold): it does not replicate from this master; excluded";
@@ -231,6 +246,7 @@ export class ShardRouter<S extends NodeSession> {
   private readonly loopIdleMs: (() => number) | undefined;
   private readonly onHistoryReset: ((shardId: string) => void) | undefined;
   private readonly onMasterPosition: ((shardId: string, position: GtidPosition) => void) | undefined;
+  private readonly onRead: ShardRouterOptions<S>['onRead'];
   private readonly unsubscribe: () => void;
   private readonly timer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
@@ -251,7 +267,9 @@ export class ShardRouter<S extends NodeSession> {
     loopIdleMs,
     onHistoryReset,
     onMasterPosition,
+    onRead,
   }: ShardRouterOptions<S>) {
+    this.onRead = onRead;
     this.onHistoryReset = onHistoryReset;
     this.onMasterPosition = onMasterPosition;
     this.config = config;
@@ -299,7 +317,16 @@ export class ShardRouter<S extends NodeSession> {
     request: ReadRequest,
     fn: (session: S) => Promise<T>,
   ): Promise<RoutedRead<T>> {
-    const shard = this.entry(shardId);
+    const routed = await this.route(this.entry(shardId), request, fn);
+    this.onRead?.(shardId, wantedOf(request), routed.readFrom);
+    return routed;
+  }
+
+  private async route<T>(
+    shard: ShardEntry<S>,
+    request: ReadRequest,
+    fn: (session: S) => Promise<T>,
+  ): Promise<RoutedRead<T>> {
     if (request.from === 'master-else-replica') return this.readMasterElseReplica(shard, fn);
     if (request.from !== 'master') {
       const served = await this.readFromReplica(shard, request.position, fn);
