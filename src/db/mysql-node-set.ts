@@ -363,6 +363,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
     // becomes true when the server refuses a new connection for its limit and the call waits
     // for one of the pool's instead (holdAtLive)
     let queued = this.poolFull();
+    // the handshakes under way as the wait begins: one still under way when it ends is the node's
+    const connectingAtStart = this.connectingNow();
     const startedAt = performance.now();
     // `withinMs` bounds a wait for a busy pool only: a new connection's is the node's to answer
     let timeoutMs = queued ? this.busyWaitMs(withinMs) : this.acquireTimeoutMs;
@@ -377,7 +379,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
       };
       // the time this process did not run is given back (stall-watch.ts): after a freeze, a
       // wait for a connection must not end as `dependency_busy` before the pool had its turn
-      const arm = (ms: number) => stallAwareTimeout(() => fail(this.waitFailed(queued, timeoutMs)), ms);
+      const arm = (ms: number) =>
+        stallAwareTimeout(() => fail(this.waitFailed(queued, timeoutMs, connectingAtStart)), ms);
       let cancelTimer = arm(timeoutMs);
       /** from now on a wait for a busy pool: bounded by `withinMs` from the start, as one */
       const nowQueued = () => {
@@ -536,16 +539,22 @@ class MysqlNode implements SqlNode<MysqlSession> {
   /**
    * A wait for a connection that timed out, in words: a frozen replica's breaker said "no free
    * connection" while the pool's own gauges showed nothing queued (an outside check). A wait for
-   * a full pool (`queued`) is this instance's burst (`busy`, not the node's fault) unless some of
-   * the pool's connections are still in their handshake when it ends: the server is then not
-   * completing connects, which is the node's (a review: a server frozen before its handshake
-   * filled the pool with pending connects, and every call after was told "busy with a call").
+   * a full pool (`queued`) is this instance's burst (`busy`, not the node's fault) unless a
+   * connection that was in its handshake when the wait began (`connectingAtStart`) still is when
+   * it ends: the server is then not completing connects, which is the node's (a review: a server
+   * frozen before its handshake filled the pool with pending connects, and every call after was
+   * told "busy with a call"). A handshake begun during the wait (a busy pool replacing a dropped
+   * connection) is not held against the node: it had less than the wait to answer (a second review).
    */
-  private waitFailed(queued: boolean, timeoutMs: number): DependencyUnavailableError {
-    const inner = internalsOf(this.pool);
-    const connecting = inner ? connectionsOf(inner).connecting : 0;
+  private waitFailed(
+    queued: boolean,
+    timeoutMs: number,
+    connectingAtStart: ReadonlySet<unknown>,
+  ): DependencyUnavailableError {
     const ms = Math.round(timeoutMs);
-    if (queued && connecting === 0)
+    let stuck = 0;
+    if (queued) for (const c of this.connectingNow()) if (connectingAtStart.has(c)) stuck++;
+    if (queued && stuck === 0)
       return new DependencyUnavailableError(
         this.key,
         `no free connection within ${ms} ms (every connection of the pool is busy with a call that has not come back: the server may be slow or not answering)`,
@@ -554,10 +563,21 @@ class MysqlNode implements SqlNode<MysqlSession> {
     return new DependencyUnavailableError(
       this.key,
       queued
-        ? `no connection within ${ms} ms (${connecting} of the pool's connections still connecting: the server did not complete the connect)`
+        ? `no connection within ${ms} ms (${stuck} of the pool's connections still connecting since before the wait: the server did not complete the connect)`
         : `no new connection within ${ms} ms (the server did not complete the connect)`,
       { busy: false },
     );
+  }
+
+  /** the pool's connections in their handshake now (none when mysql2's internals were renamed) */
+  private connectingNow(): Set<unknown> {
+    const all = internalsOf(this.pool)?._allConnections;
+    const connecting = new Set<unknown>();
+    for (let i = 0; all && i < all.length; i++) {
+      const c = all.get(i) as { authorized?: boolean; _fatalError?: unknown } | undefined;
+      if (c && !c._fatalError && c.authorized !== true) connecting.add(c);
+    }
+    return connecting;
   }
 
   /** a connection is free in the pool now: getConnection hands it over without connecting */
