@@ -108,6 +108,8 @@ describe('http/allowed_hosts: a Host not listed gets 421 (DNS rebinding)', () =>
     // as @hono/node-server joins them: "[::1]" first made it look like an address
     expect(hostRefusal('[::1], rebound.example', allowed)?.status).toBe(421);
     expect(hostRefusal('api.example.com, api.example.com', allowed)?.status).toBe(421);
+    // under a wildcard too: the joined value ends like a listed name (a review)
+    expect(hostRefusal('rebound.attacker.test, worker.example.com', ['*.example.com'])?.status).toBe(421);
     expect(hostRefusal(undefined, allowed)).toBeUndefined();
   });
 });

@@ -41,6 +41,8 @@ function targetName(target: string): string | undefined {
 }
 
 function listed(name: string, allowed: readonly string[]): boolean {
+  // two Host headers joined: no name (`evil.example, api.example.com` ends like a `*.example.com`)
+  if (name.includes(',')) return false;
   for (const entry of allowed) {
     if (entry.startsWith('*.') ? name.endsWith(entry.slice(1)) : name === entry) return true;
   }
