@@ -2,41 +2,36 @@
  * The email worker's outbox gauges, read from every shard master at scrape time:
  * - `outbox_backlog{shard}`: unsent outbox rows;
  * - `outbox_oldest_unsent_seconds{shard}`: how long the oldest unsent row that was due
- *   (`available_at` passed) has waited for the relay, by the master's clock; 0 when none waits.
- *   The backlog says how much mail is stuck, this how late it is: a relay that cannot publish
- *   (RabbitMQ down, its breaker open) shows here within a scrape, while a burst the relay is
- *   working through stays at a second or two (an outside check found no such metric).
+ *   (`available_at` passed) has waited, by the master's clock; 0 when none waits. The backlog
+ *   says how much mail is stuck, this how late it is: a relay that cannot publish (RabbitMQ down,
+ *   its breaker open) shows here within a scrape, while a burst the relay is working through stays
+ *   at a second or two (an outside check found no such metric). A row the lost-mail sweep puts
+ *   back counts from when it was first due: the mail is that late.
  *
- * One read per shard serves both (OutboxStore.backlog: the count and the age in one statement
- * from the pending index). Failure modes: every shard is read at once, each given
- * BACKLOG_SCRAPE_MS — a master that hangs (a COMMIT waiting for disk space holds its reads too)
- * kept the worker's /metrics 3.4 s (an outside check); a shard that does not answer in time
- * keeps its last values; a shard no longer configured loses its series.
+ * Each gauge reads on its own (OutboxStore.backlog, .oldestDueWait; the age is one index entry,
+ * the count a range that grows with the backlog). Failure modes: every shard is read at once,
+ * each given BACKLOG_SCRAPE_MS — a master that hangs (a COMMIT waiting for disk space holds its
+ * reads too) kept the worker's /metrics 3.4 s (an outside check); a shard that does not answer in
+ * time keeps its last value; a shard no longer configured loses its series.
  */
-import type { Metrics } from '../observability/metrics.js';
+import type { GaugeHandle, Metrics } from '../observability/metrics.js';
 import { withDeadline } from '../resilience/with-deadline.js';
-import type { OutboxBacklog, OutboxStore } from './outbox-store.js';
+import type { OutboxStore } from './outbox-store.js';
 
-/** how long a scrape waits for a shard's backlog; its last values are shown after that */
+/** how long a scrape waits for a shard's value; its last one is shown after that */
 const BACKLOG_SCRAPE_MS = 500;
-/** a read this recent serves the other gauge of the same scrape */
-const SHARED_READ_MS = 1000;
 
-export function registerOutboxGauges({
-  metrics,
-  store,
-}: {
-  metrics: Metrics;
-  store: Pick<OutboxStore, 'shardIds' | 'backlog'>;
-}): void {
-  let last = new Map<string, OutboxBacklog>();
-  let read: { at: number; done: Promise<Map<string, OutboxBacklog>> } | undefined;
-  const readAll = async (): Promise<Map<string, OutboxBacklog>> => {
-    const now = new Map<string, OutboxBacklog>();
+type Store = Pick<OutboxStore, 'shardIds' | 'backlog' | 'oldestDueWait'>;
+
+/** a gauge's collect: `read` of every shard configured now, at once, the last value kept for one that fails */
+function perShard(store: Store, read: (shardId: string) => Promise<number>) {
+  let last = new Map<string, number>();
+  return async (g: GaugeHandle) => {
+    const now = new Map<string, number>();
     await Promise.all(
       store.shardIds().map(async (id) => {
         try {
-          now.set(id, await withDeadline(store.backlog(id), BACKLOG_SCRAPE_MS, 'backlog read timed out'));
+          now.set(id, await withDeadline(read(id), BACKLOG_SCRAPE_MS, 'outbox read timed out'));
         } catch {
           const kept = last.get(id);
           if (kept !== undefined) now.set(id, kept);
@@ -44,32 +39,22 @@ export function registerOutboxGauges({
       }),
     );
     last = now;
-    return now;
+    g.reset();
+    for (const [shard, value] of now) g.set({ shard }, value);
   };
-  /** the backlogs of this scrape: one read for both gauges */
-  const backlogs = () => {
-    if (read === undefined || performance.now() - read.at > SHARED_READ_MS)
-      read = { at: performance.now(), done: readAll() };
-    return read.done;
-  };
+}
+
+export function registerOutboxGauges({ metrics, store }: { metrics: Metrics; store: Store }): void {
   metrics.gauge({
     name: 'outbox_backlog',
     help: 'unsent outbox rows per shard master',
     labelNames: ['shard'],
-    collect: async (g) => {
-      const now = await backlogs();
-      g.reset();
-      for (const [shard, b] of now) g.set({ shard }, b.unsent);
-    },
+    collect: perShard(store, (id) => store.backlog(id)),
   });
   metrics.gauge({
     name: 'outbox_oldest_unsent_seconds',
-    help: 'how long the oldest due, unsent outbox row of each shard has waited for the relay (0 when none)',
+    help: 'how long the oldest due, unsent outbox row of each shard has waited (0 when none)',
     labelNames: ['shard'],
-    collect: async (g) => {
-      const now = await backlogs();
-      g.reset();
-      for (const [shard, b] of now) g.set({ shard }, b.oldestWaitSeconds);
-    },
+    collect: perShard(store, (id) => store.oldestDueWait(id)),
   });
 }

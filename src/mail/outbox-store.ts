@@ -91,12 +91,6 @@ interface PendingDelivery extends Omit<BatchDelivery, 'sent' | 'refused'> {
   marked: Set<string>;
 }
 
-/** a shard's unsent outbox rows, and the wait of the oldest due one in seconds (0 when none) */
-export interface OutboxBacklog {
-  unsent: number;
-  oldestWaitSeconds: number;
-}
-
 export interface OutboxRow {
   id: string;
   tenantId: string;
@@ -508,19 +502,28 @@ export class OutboxStore {
     });
   }
 
-  /**
-   * The shard's unsent rows, and how long the oldest due one has waited (the master's clock), in
-   * one statement on `outbox_pending_idx` (sent_at, available_at): the count is the index range,
-   * the oldest its first entry.
-   */
-  async backlog(shardId: string): Promise<OutboxBacklog> {
+  /** the shard's unsent outbox rows (a count of `outbox_pending_idx`'s NULL range) */
+  async backlog(shardId: string): Promise<number> {
     return this.masters.onMaster(shardId, async (pool) => {
       const [rows] = await pool.query<RowDataPacket[]>(
-        `SELECT COUNT(*) AS n,
-                GREATEST(0, TIMESTAMPDIFF(MICROSECOND, MIN(available_at), NOW(3))) AS waited_us
-           FROM outbox WHERE sent_at IS NULL`,
+        'SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL',
       );
-      return { unsent: Number(rows[0]?.n ?? 0), oldestWaitSeconds: Number(rows[0]?.waited_us ?? 0) / 1e6 };
+      return Number(rows[0]?.n ?? 0);
+    });
+  }
+
+  /**
+   * How long, in seconds by the master's clock, the oldest due unsent row has waited (0 when
+   * none): the first entry of `outbox_pending_idx` (sent_at, available_at), whatever the backlog
+   * (a review: read with the count, it took 2–3 s at 3 million unsent rows).
+   */
+  async oldestDueWait(shardId: string): Promise<number> {
+    return this.masters.onMaster(shardId, async (pool) => {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SELECT GREATEST(0, TIMESTAMPDIFF(MICROSECOND, available_at, NOW(3))) AS waited_us
+           FROM outbox WHERE sent_at IS NULL ORDER BY available_at LIMIT 1`,
+      );
+      return Number(rows[0]?.waited_us ?? 0) / 1e6;
     });
   }
 
