@@ -58,3 +58,49 @@ describe('BreakerRegistry.remove', () => {
     expect(levels.at(-1)).toEqual(['closed', 'info']);
   });
 });
+
+describe('dependency_call_duration_seconds', () => {
+  it('times every call let through by outcome (ok, error, timeout), per breaker; a refused call is not in it', async () => {
+    const config = new MemoryConfigStore({
+      initial: {
+        'breakers/redis/failure_threshold': '2',
+        'breakers/redis/call_timeout_ms': '50',
+      },
+    });
+    const metrics = createPromMetrics();
+    const breakers = new BreakerRegistry({ config, logger: recordingLogger().logger, metrics });
+    const redis = breakers.get('redis', 'redis');
+    await redis.execute(async () => 'PONG');
+    // the caller's own error (isFailure false) is an answer: ok
+    await redis
+      .execute(
+        async () => {
+          throw new Error('WRONGTYPE');
+        },
+        { isFailure: () => false },
+      )
+      .catch(() => {});
+    await redis
+      .execute(async () => {
+        throw new Error('ECONNREFUSED');
+      })
+      .catch(() => {});
+    await redis.execute(() => new Promise(() => {})).catch(() => {});
+    expect(redis.state).toBe('open');
+    await redis.execute(async () => 'PONG').catch(() => {}); // refused: never reached Redis
+    const { body } = await metrics.render();
+    const count = (outcome: string) =>
+      Number(
+        body.match(
+          new RegExp(
+            `^shardgate_dependency_call_duration_seconds_count\\{breaker="redis",kind="redis",outcome="${outcome}"\\} (\\d+)$`,
+            'm',
+          ),
+        )?.[1],
+      );
+    expect([count('ok'), count('error'), count('timeout')]).toEqual([2, 1, 1]);
+    // the timeout took its call_timeout_ms: not in the 25 ms bucket, in the 250 ms one
+    expect(body).toMatch(/_bucket\{le="0.025",breaker="redis",kind="redis",outcome="timeout"\} 0$/m);
+    expect(body).toMatch(/_bucket\{le="0.25",breaker="redis",kind="redis",outcome="timeout"\} 1$/m);
+  });
+});

@@ -17,6 +17,7 @@ export class BreakerRegistry {
   private readonly config: ConfigStore;
   private readonly logger: Logger;
   private readonly transitions;
+  private readonly callSeconds;
 
   private readonly loopIdleMs: (() => number) | undefined;
   /**
@@ -49,6 +50,14 @@ export class BreakerRegistry {
       help: 'circuit breaker state transitions',
       labelNames: ['breaker', 'kind', 'from', 'to'],
     });
+    // how long each dependency takes to answer, per node: a replica or Redis slowing down shows
+    // here before its breaker counts it (an outside check found no latency per dependency)
+    this.callSeconds = metrics.histogram({
+      name: 'dependency_call_duration_seconds',
+      help: "calls to each dependency (per breaker) by outcome: ok (an answer, or the caller's own error), error (a failure of the dependency), timeout (abandoned at call_timeout_ms); calls a breaker refused are not in it",
+      labelNames: ['breaker', 'kind', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    });
     metrics.gauge({
       name: 'breaker_state',
       help: 'circuit breaker state (0 closed, 1 half-open, 2 open)',
@@ -77,6 +86,8 @@ export class BreakerRegistry {
         settings: () => this.config.current().breakers[kind],
         loopIdleMs: this.loopIdleMs,
         onOwnShortage: (code, error) => this.shortage.note(code, name, error),
+        onCallEnded: (outcome, seconds) =>
+          this.callSeconds.observe({ breaker: name, kind, outcome }, seconds),
         onTransition: (t) => {
           this.transitions.inc({ breaker: t.name, kind: t.kind, from: t.from, to: t.to });
           // a recovery is news, not a warning (an outside check: every line of four outages was

@@ -174,7 +174,16 @@ export interface CircuitBreakerOptions {
    * ENFILE): not counted, told here (readiness, a counter, a warning)
    */
   onOwnShortage?: (code: ShortageCode, error: unknown) => void;
+  /**
+   * each call let through, once it ended: how (`ok`: an answer, or an error that is the caller's
+   * own, as a duplicate key; `error`: a failure of the dependency; `timeout`: abandoned at
+   * `call_timeout_ms`) and how long it took in seconds, on the monotonic clock. Calls the breaker
+   * refused are not told (they never reached the dependency).
+   */
+  onCallEnded?: (outcome: CallOutcome, seconds: number) => void;
 }
+
+export type CallOutcome = 'ok' | 'error' | 'timeout';
 
 export interface ExecuteOptions {
   /** errors for which this returns false are the caller's fault (e.g. a duplicate key) and count as success */
@@ -243,6 +252,7 @@ export class CircuitBreaker {
   private readonly clock: StallClock;
   private readonly loopIdleMs: (() => number) | undefined;
   private readonly onOwnShortage: ((code: ShortageCode, error: unknown) => void) | undefined;
+  private readonly onCallEnded: CircuitBreakerOptions['onCallEnded'];
   private current: BreakerState = 'closed';
   /**
    * failures less successes since the breaker last closed (never below 0): all but the timeouts
@@ -293,7 +303,9 @@ export class CircuitBreaker {
     stalledMs,
     loopIdleMs,
     onOwnShortage,
+    onCallEnded,
   }: CircuitBreakerOptions) {
+    this.onCallEnded = onCallEnded;
     this.name = name;
     this.kind = kind;
     this.settings = settings;
@@ -420,6 +432,8 @@ export class CircuitBreaker {
     }
     // one object per call, its methods on the prototype (no closures on every cached read)
     const call = new Call(this.clock, this.commits);
+    const calledAt = this.onCallEnded ? this.clock.now() : 0;
+    let outcome: CallOutcome = 'ok';
     let cancelDeadline = () => {};
     let timer: ReturnType<typeof setTimeout> | undefined;
     let grace: ReturnType<typeof setTimeout> | undefined;
@@ -479,6 +493,8 @@ export class CircuitBreaker {
               caught instanceof CallStoppedError ? caught.report : UNCONFIRMED,
             )
           : caught;
+      if (error instanceof CallTimeoutError) outcome = 'timeout';
+      else if (isFailure(error) && !(error instanceof DependencyError && error.answered)) outcome = 'error';
       // this process out of descriptors (the socket never opened): says nothing of the node.
       // Looked for only in what would count as the node's failure (a conflict or a statement's
       // error passes here too, and is no shortage whatever it wraps)
@@ -514,6 +530,7 @@ export class CircuitBreaker {
       clearTimeout(timer);
       clearTimeout(grace);
       if (probe) this.probesInFlight--;
+      this.onCallEnded?.(outcome, (this.clock.now() - calledAt) / 1000);
     }
   }
 
