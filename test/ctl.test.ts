@@ -86,6 +86,10 @@ describe('shardgate-ctl', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr, args.join(' ')).toMatch(ONE_LINE);
     }
+    // an id no shard could have says so, as a tenant's does (an outside check read it as a typo)
+    expect(ctl(['shards', 'remove', 'BAD ID']).stderr).toContain(
+      'unknown shard "BAD ID": not a valid shard id either (must match',
+    );
   });
 
   it('is not stopped by a malformed variable it does not read; one it reads is named', () => {

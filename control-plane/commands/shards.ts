@@ -72,7 +72,13 @@ export function parseHostPort(text: string, what: string): HostPort {
 
 function shardOf(read: PrefixRead, id: string): ShardConfig {
   const raw = read.entries.get(`shards/${id}`);
-  if (!raw) throw new UserError(`unknown shard ${id}`);
+  if (!raw)
+    throw new UserError(
+      // as unknownTenant says of a tenant id (an outside check: "unknown shard BAD ID" read as a typo)
+      ID_PATTERN.test(id)
+        ? `unknown shard ${id}`
+        : `unknown shard "${id}": not a valid shard id either (must match ${ID_PATTERN.source})`,
+    );
   const r = parseConfigKey(`shards/${id}`, raw);
   if (r.ok && r.parsed.type === 'shard') return r.parsed.value;
   // an invalid entry: the command may be what fixes it, and the write is validated anyway
