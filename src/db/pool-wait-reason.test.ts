@@ -5,14 +5,9 @@ import { silentLogger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { MysqlNodeSet } from './mysql-node-set.js';
 
-// a server that accepts TCP and never sends its handshake: a MariaDB frozen (SIGSTOP) before it
-// answered. A local socket, not a mock of MariaDB: no byte of the protocol is spoken.
-it("a full pool whose connects the server never completes is the node's fault, not busy calls", async () => {
-  const sockets: Socket[] = [];
-  const server = createServer((socket) => sockets.push(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const nodes = new MysqlNodeSet({
+/** pools of 2 connections that wait 400 ms for one and give a connect 5 s */
+const twoConnectionPools = () =>
+  new MysqlNodeSet({
     user: 'u',
     password: () => 'p',
     logger: silentLogger,
@@ -20,6 +15,15 @@ it("a full pool whose connects the server never completes is the node's fault, n
     connectTimeoutMs: 5000,
     acquireTimeoutMs: 400,
   });
+
+// a server that accepts TCP and never sends its handshake: a MariaDB frozen (SIGSTOP) before it
+// answered. A local socket, not a mock of MariaDB: no byte of the protocol is spoken.
+it("a full pool whose connects the server never completes is the node's fault, not busy calls", async () => {
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const nodes = twoConnectionPools();
   try {
     const node = nodes.acquire({ host: '127.0.0.1', port, database: 'd' });
     const failure = (e: unknown) => e as DependencyUnavailableError;
@@ -113,14 +117,7 @@ it("a busy pool's wait is not the node's fault for a handshake begun during it",
     }) as (...args: never[]) => void);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const nodes = new MysqlNodeSet({
-    user: 'u',
-    password: () => 'p',
-    logger: silentLogger,
-    connectionLimit: 2,
-    connectTimeoutMs: 5000,
-    acquireTimeoutMs: 400,
-  });
+  const nodes = twoConnectionPools();
   try {
     const node = nodes.acquire({ host: '127.0.0.1', port: server._server.address().port, database: 'd' });
     let inside = 0;
