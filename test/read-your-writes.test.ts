@@ -77,7 +77,7 @@ describe('read-your-writes with a stopped replica', () => {
     const tokenReadsFromMaster = () =>
       scrapeMetric(reader, 'shardgate_db_reads_total', {
         shard,
-        wanted: 'replica_at_token',
+        wanted: 'replica_at_position',
         served: 'master',
       });
     const before = await tokenReadsFromMaster();

@@ -87,12 +87,13 @@ export function createDataServices({
   });
   const guard = breakerNodeGuard(breakers, { probeId: instanceId.slice(0, 63) });
   const historyResets = metrics.counter(MASTER_HISTORY_RESETS);
-  // a token's read served by the master (wanted=replica_at_token, served=master) is one no replica
-  // had applied in time, or no replica was routable: the price of read-your-writes, and a replica
-  // falling behind shows here before its lag reaches the limit (an outside check found no count)
+  // a read at a write's position served by the master (wanted=replica_at_position, served=master)
+  // is one no replica had applied in time, or no replica was routable: the price of
+  // read-your-writes, and a replica falling behind shows here before its lag reaches the limit
+  // (an outside check found no count)
   const reads = metrics.counter({
     name: 'db_reads_total',
-    help: 'database reads by what they asked for (replica, replica_at_token, master, master_else_replica) and where they were served (replica, master)',
+    help: 'database reads by what they asked for (replica, replica_at_position, master, master_else_replica) and where they were served (replica, master)',
     labelNames: ['shard', 'wanted', 'served'],
   });
   const router = new ShardRouter({

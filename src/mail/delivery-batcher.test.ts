@@ -217,6 +217,7 @@ function fakeMetrics(): Metrics & { counts: Map<string, number> } {
     dec() {},
     reset() {},
     observe() {},
+    remove() {},
   });
   return {
     counts,

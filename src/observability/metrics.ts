@@ -17,6 +17,8 @@ export interface GaugeHandle {
 }
 export interface HistogramHandle {
   observe(labels: Labels, value: number): void;
+  /** forget the series of these labels (a node removed from the topology) */
+  remove(labels: Labels): void;
 }
 
 export interface MetricDef {
@@ -34,7 +36,7 @@ export interface Metrics {
 }
 
 export function createNoopMetrics(): Metrics {
-  const handle = { inc() {}, set() {}, dec() {}, reset() {}, observe() {} };
+  const handle = { inc() {}, set() {}, dec() {}, reset() {}, observe() {}, remove() {} };
   return {
     counter: () => handle,
     gauge: () => handle,

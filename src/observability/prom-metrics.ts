@@ -80,7 +80,10 @@ export function createPromMetrics({
           buckets: def.buckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
           registers: [registry],
         });
-        return { observe: (labels: Labels, value: number) => h.observe(labels, value) };
+        return {
+          observe: (labels: Labels, value: number) => h.observe(labels, value),
+          remove: (labels: Labels) => h.remove(labels),
+        };
       });
     },
     render,

@@ -102,5 +102,10 @@ describe('dependency_call_duration_seconds', () => {
     // the timeout took its call_timeout_ms: not in the 25 ms bucket, in the 250 ms one
     expect(body).toMatch(/_bucket\{le="0.025",breaker="redis",kind="redis",outcome="timeout"\} 0$/m);
     expect(body).toMatch(/_bucket\{le="0.25",breaker="redis",kind="redis",outcome="timeout"\} 1$/m);
+    // removed from the topology: its series go with it
+    breakers.remove('redis');
+    expect((await metrics.render()).body).not.toMatch(
+      /dependency_call_duration_seconds_\w+\{[^}]*breaker="redis"/,
+    );
   });
 });

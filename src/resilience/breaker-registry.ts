@@ -7,7 +7,7 @@ import type { ConfigStore } from '../config/interface.js';
 import type { BreakerKind } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { type BreakerState, type BreakerView, CircuitBreaker } from './circuit-breaker.js';
+import { type BreakerState, type BreakerView, CALL_OUTCOMES, CircuitBreaker } from './circuit-breaker.js';
 import { ResourceShortage } from './own-resources.js';
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
@@ -107,13 +107,17 @@ export class BreakerRegistry {
    * Forget a breaker (its node was removed or replaced); the next `get` of the name makes a new,
    * closed one. A call in flight on the old breaker finishes on it; the old one is retired (no
    * timer, no transition logged or counted). Its `breaker_transitions_total` series stay (a
-   * counter's past is not taken back); its `breaker_state` series goes.
+   * counter's past is not taken back); its `breaker_state` and `dependency_call_duration_seconds`
+   * series go.
    */
   remove(name: string): void {
     const b = this.breakers.get(name);
     if (!b) return;
     this.breakers.delete(name);
     b.retire();
+    // its latency series go with it (shards come and go under new ids: an outside check saw a
+    // removed shard's 32 lines stay in every scrape)
+    for (const outcome of CALL_OUTCOMES) this.callSeconds.remove({ breaker: name, kind: b.kind, outcome });
     this.logger.info({ breaker: name }, 'breaker removed');
   }
 

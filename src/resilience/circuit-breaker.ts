@@ -183,7 +183,8 @@ export interface CircuitBreakerOptions {
   onCallEnded?: (outcome: CallOutcome, seconds: number) => void;
 }
 
-export type CallOutcome = 'ok' | 'error' | 'timeout';
+export const CALL_OUTCOMES = ['ok', 'error', 'timeout'] as const;
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
 export interface ExecuteOptions {
   /** errors for which this returns false are the caller's fault (e.g. a duplicate key) and count as success */

@@ -292,8 +292,8 @@ describe('shard router: replica selection', () => {
     expect(await read({ from: 'master-else-replica' })).toBe('master');
     expect(seen).toEqual([
       's1 replica replica',
-      's1 replica_at_token replica',
-      's1 replica_at_token master',
+      's1 replica_at_position replica',
+      's1 replica_at_position master',
       's1 master master',
       's1 master_else_replica master',
     ]);

@@ -114,11 +114,12 @@ export interface ShardRouterOptions<S extends NodeSession> {
 }
 
 /**
- * What a read asked for: a replica (`replica`), a replica that applied a consistency token's write
- * (`replica_at_token`), the master (`master`), or the master unless it does not answer
+ * What a read asked for: a replica (`replica`), a replica that applied a given write
+ * (`replica_at_position`: a consistency token's, or a cache entry's floor when a read after a
+ * write refills it), the master (`master`), or the master unless it does not answer
  * (`master_else_replica`: a token's member check, a login)
  */
-export type ReadWanted = 'replica' | 'replica_at_token' | 'master' | 'master_else_replica';
+export type ReadWanted = 'replica' | 'replica_at_position' | 'master' | 'master_else_replica';
 
 interface MasterEntry<S extends NodeSession> {
   name: string;
@@ -214,7 +215,7 @@ export interface RoutedRead<T> {
 function wantedOf(request: ReadRequest): ReadWanted {
   if (request.from === 'master') return 'master';
   if (request.from === 'master-else-replica') return 'master_else_replica';
-  return request.position ? 'replica_at_token' : 'replica';
+  return request.position ? 'replica_at_position' : 'replica';
 }
 
 const NOT_REACHED = Symbol('not-reached');
