@@ -127,6 +127,7 @@ function connectionsOf(inner: PoolInternals): { live: number; connecting: number
   return { live, connecting };
 }
 
+const NONE_CONNECTING: ReadonlySet<unknown> = new Set();
 /** how often a call refused while the pool's first connections are in their handshake looks again */
 const HANDSHAKE_POLL_MS = 10;
 /** how often a hold looks whether its pool still has a live connection (MysqlNode.holdAtLive) */
@@ -364,7 +365,8 @@ class MysqlNode implements SqlNode<MysqlSession> {
     // for one of the pool's instead (holdAtLive)
     let queued = this.poolFull();
     // the handshakes under way as the wait begins: one still under way when it ends is the node's
-    const connectingAtStart = this.connectingNow();
+    // (not looked for when a connection is free, as on almost every call: it is handed over now)
+    const connectingAtStart = this.hasFree() ? NONE_CONNECTING : this.connectingNow();
     const startedAt = performance.now();
     // `withinMs` bounds a wait for a busy pool only: a new connection's is the node's to answer
     let timeoutMs = queued ? this.busyWaitMs(withinMs) : this.acquireTimeoutMs;
