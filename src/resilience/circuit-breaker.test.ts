@@ -572,6 +572,43 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('closed');
   });
 
+  it('executeOrTrial counts a call in the state it admitted it in: the reset timeout running out meanwhile makes no caller the probe', async () => {
+    // a CI run: a caller's write let through while open became half-open's probe and waited the
+    // call timeout on a master under a global read lock, though background trials probe it
+    let t = 0;
+    /** each reading of the clock moves it by this much (the reset timeout runs out in between) */
+    let step = 0;
+    const breaker = new CircuitBreaker({
+      name: 'mysql-master:shard-1',
+      kind: 'mysql-master',
+      settings: () => ({
+        failure_threshold: 1,
+        reset_timeout_ms: 1000,
+        half_open_max_calls: 1,
+        call_timeout_ms: 200,
+      }),
+      now: () => {
+        const now = t;
+        t += step;
+        return now;
+      },
+      monotonicNow: () => t,
+      stalledMs: () => 0,
+    });
+    await breaker.execute(boom).catch(() => {});
+    expect(breaker.state).toBe('open');
+    t = 999.5; // half a millisecond before half-open: the next reading passes it
+    step = 1;
+    let called = 0;
+    const caller = () => {
+      called++;
+      return ok();
+    };
+    const answer = await breaker.executeOrTrial(caller, { trial: async () => {} }).catch((e: unknown) => e);
+    expect(answer).toBeInstanceOf(BreakerOpenError);
+    expect(called).toBe(0);
+  });
+
   it('half-open, executeOrTrial refuses callers at once and runs one background trial loop for all of them', async () => {
     const { breaker, advance } = setup();
     await breaker.execute(boom).catch(() => {});

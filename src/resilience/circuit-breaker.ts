@@ -413,11 +413,21 @@ export class CircuitBreaker {
     return !this.openedByWrites || writes;
   }
 
-  async execute<T>(
+  execute<T>(fn: (call: BreakerCall) => Promise<T>, options: ExecuteOptions = {}): Promise<T> {
+    return this.run(fn, options, this.state);
+  }
+
+  /**
+   * `execute` in the state the call was admitted in (`state`): `executeOrTrial` judged it in one
+   * state, and the reset timeout may run out before the call is counted. Read again here, a
+   * caller's write let through as "open" became half-open's probe and waited the call timeout
+   * on a master still under a global read lock (a CI run), while background trials probe.
+   */
+  private async run<T>(
     fn: (call: BreakerCall) => Promise<T>,
-    { isFailure = () => true, writes = false, slowFails = false }: ExecuteOptions = {},
+    { isFailure = () => true, writes = false, slowFails = false }: ExecuteOptions,
+    state: BreakerState,
   ): Promise<T> {
-    const state = this.state;
     const started = slowFails ? this.clock.now() : 0;
     const idleBefore = slowFails && this.loopIdleMs ? this.loopIdleMs() : undefined;
     const s = this.settings();
@@ -543,12 +553,13 @@ export class CircuitBreaker {
    * is used); every `onClosedByTrials` given meanwhile is called once when the loop closed it.
    */
   executeOrTrial<T>(fn: (call: BreakerCall) => Promise<T>, options: TrialOptions): Promise<T> {
-    if (this.state !== 'half_open' || this.passesHalfOpen(options)) return this.execute(fn, options);
+    const state = this.state;
+    if (state !== 'half_open' || this.passesHalfOpen(options)) return this.run(fn, options, state);
     if (this.readsPass(options.writes ?? false)) {
       // writes alone were refused: a read passes, as it did while open, and starts the trials
       // that tell when writes work again (an instance that gets no writes must close it too)
       this.startTrials(options);
-      return this.execute(fn, options);
+      return this.run(fn, options, state);
     }
     return Promise.reject(this.refuseAndTrial(options));
   }
