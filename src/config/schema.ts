@@ -381,7 +381,6 @@ export type ParsedKey =
 
 export type ParseResult = { ok: true; parsed: ParsedKey } | { ok: false; reason: string };
 
-/** each issue once: a value past a bound and past the safe integers breaks two checks of one message */
 /**
  * a config value's length, in UTF-16 units, beyond which it is rejected unread: four times the
  * longest valid one (a placement of 1,000 shard ids of 63 characters is 66,039; a review)
@@ -392,6 +391,7 @@ const MAX_JSON_DEPTH = 16;
 /** a rejection's reason is cut here: 6,000 unknown fields were all listed, in every reader's report */
 const MAX_REASON_CHARS = 500;
 
+/** each issue once: a value past a bound and past the safe integers breaks two checks of one message */
 function describe(error: z.ZodError): string {
   const lines = error.issues.map((i) =>
     i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message,
