@@ -57,6 +57,21 @@ describe('http/allowed_hosts', () => {
     expect(hosts('[1]')).toBe('refused: must be a JSON array of strings');
   });
 
+  it('refuses a JSON null, boolean or string alone instead of reading it as a name', () => {
+    // an outside check put `null` meaning "none", and "null" became the one allowed host
+    expect(hosts('null')).toBe(
+      'refused: is JSON null, not a list: write the items bare, separated by commas or blanks, or as a JSON array of strings; empty for the default',
+    );
+    expect(hosts(' true ')).toContain('is JSON true, not a list');
+    expect(hosts('false')).toContain('is JSON false, not a list');
+    expect(hosts('"api.example.com"')).toBe(
+      'refused: is a JSON string, not a list: write the items bare, separated by commas or blanks, or as a JSON array of strings',
+    );
+    // as part of a list or a name, the words are names
+    expect(hosts('null.example.com, nullable')).toEqual(['null.example.com', 'nullable']);
+    expect(hosts('["null"]')).toEqual(['null']);
+  });
+
   it('is a config key: a refused value names the key and its reason', () => {
     expect(parseConfigKey('http/allowed_hosts', 'api.example.com')).toEqual({
       ok: true,

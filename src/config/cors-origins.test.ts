@@ -35,7 +35,8 @@ describe('cors/allowed_origins', () => {
     expect(origins('https://user:pw@app.example.com')).toContain('no credentials, path, query or fragment');
     expect(origins('app.example.com')).toContain('is not an origin: write scheme://host[:port]');
     expect(origins('ftp://app.example.com')).toContain('the scheme must be http or https');
-    expect(origins('null')).toContain('is not an origin');
+    expect(origins('null')).toContain('is JSON null, not a list');
+    expect(origins('null https://a.example')).toContain('"null" is not an origin');
     // port 0: the URL parser takes it, no page is served from it (an outside check)
     expect(origins('https://a.example:0')).toContain('port 0 is not a port a page is served from');
     expect(origins('https://a.example:65535')).toEqual(['https://a.example:65535']);

@@ -5,9 +5,18 @@
  */
 export type Listed = { ok: true; items: string[] } | { ok: false; reason: string };
 
-/** the items of `text` as written, or why it is no list */
+/** how a list is written, for the reasons below */
+const LIST_FORM = 'write the items bare, separated by commas or blanks, or as a JSON array of strings';
+
+/**
+ * the items of `text` as written, or why it is no list. A JSON literal or string alone is refused:
+ * `null` put for "none" was read as the name "null" (an outside check), a quoted name kept its quotes
+ */
 export function listItems(text: string): Listed {
   const trimmed = text.trim();
+  if (/^(null|true|false)$/.test(trimmed))
+    return { ok: false, reason: `is JSON ${trimmed}, not a list: ${LIST_FORM}; empty for the default` };
+  if (trimmed.startsWith('"')) return { ok: false, reason: `is a JSON string, not a list: ${LIST_FORM}` };
   if (!trimmed.startsWith('[')) return { ok: true, items: trimmed.split(/[\s,]+/).filter((s) => s !== '') };
   let data: unknown;
   try {
