@@ -58,6 +58,44 @@ describe('an instance registration', () => {
     expect(await registered()).toBeUndefined();
   });
 
+  it('writes a burst of changes as a few writes of the latest, at least the interval apart', async () => {
+    // every process watching the prefix reads each registration write: one per config change
+    // made a burst of operator puts three watch events per process (an outside check)
+    const key = `${PREFIX}instances/reg-3`;
+    const puts: { revision: number }[] = [];
+    const watcher = await client.watch().key(key).create();
+    watcher.on('put', (kv) => {
+      puts.push({ revision: JSON.parse(kv.value.toString()).configRevision });
+    });
+    const registration = new InstanceRegistration({
+      client,
+      prefix: PREFIX,
+      instanceId: 'reg-3',
+      url: 'http://127.0.0.1:1',
+      logger: silentLogger,
+      minIntervalMs: 200,
+    });
+    try {
+      const started = performance.now();
+      // 60 revisions over ~600 ms, as a burst of puts applied one by one
+      for (let revision = 1; revision <= 60; revision++) {
+        registration.update(revision);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const burst = performance.now() - started;
+      await waitFor(() => puts.at(-1)?.revision === 60, { timeoutMs: 3000, what: 'the latest revision' });
+      await new Promise((r) => setTimeout(r, 400));
+      // one write per interval begun, and the first at once: at most burst / 200 ms + 2
+      expect(puts.length).toBeGreaterThanOrEqual(2);
+      expect(puts.length).toBeLessThanOrEqual(Math.ceil(burst / 200) + 2);
+      expect(puts.map((p) => p.revision)).toEqual([...puts.map((p) => p.revision)].sort((a, b) => a - b));
+      expect(puts.at(-1)?.revision).toBe(60);
+    } finally {
+      await registration.stop();
+      await watcher.cancel();
+    }
+  });
+
   it('stops while etcd is unreachable: its watch of the key is not waited for', async () => {
     // a review: stop() waited for a watch that settles only once etcd answers, past the 15 s
     // shutdown deadline of an instance
