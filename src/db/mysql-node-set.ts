@@ -542,11 +542,14 @@ class MysqlNode implements SqlNode<MysqlSession> {
    * A wait for a connection that timed out, in words: a frozen replica's breaker said "no free
    * connection" while the pool's own gauges showed nothing queued (an outside check). A wait for
    * a full pool (`queued`) is this instance's burst (`busy`, not the node's fault) unless a
-   * connection that was in its handshake when the wait began (`connectingAtStart`) still is when
-   * it ends: the server is then not completing connects, which is the node's (a review: a server
-   * frozen before its handshake filled the pool with pending connects, and every call after was
-   * told "busy with a call"). A handshake begun during the wait (a busy pool replacing a dropped
-   * connection) is not held against the node: it had less than the wait to answer (a second review).
+   * connection that was in its handshake when the wait began (`connectingAtStart`) has not
+   * completed it when the wait ends, still connecting or given up (its connect timeout): the
+   * server is then not completing connects, which is the node's (a review: a server frozen before
+   * its handshake filled the pool with pending connects, and every call after was told "busy with
+   * a call"; a third: a wait that outlived those connects' timeout found only their successors,
+   * begun during it, and was told "busy" again). A handshake begun during the wait (a busy pool
+   * replacing a dropped connection) is not held against the node: it had less than the wait to
+   * answer (a second review).
    */
   private waitFailed(
     queued: boolean,
@@ -555,7 +558,9 @@ class MysqlNode implements SqlNode<MysqlSession> {
   ): DependencyUnavailableError {
     const ms = Math.round(timeoutMs);
     let stuck = 0;
-    if (queued) for (const c of this.connectingNow()) if (connectingAtStart.has(c)) stuck++;
+    if (queued)
+      for (const c of connectingAtStart as ReadonlySet<{ authorized?: boolean }>)
+        if (c.authorized !== true) stuck++;
     if (queued && stuck === 0)
       return new DependencyUnavailableError(
         this.key,
@@ -565,7 +570,7 @@ class MysqlNode implements SqlNode<MysqlSession> {
     return new DependencyUnavailableError(
       this.key,
       queued
-        ? `no connection within ${ms} ms (${stuck} of the pool's connections still connecting since before the wait: the server did not complete the connect)`
+        ? `no connection within ${ms} ms (${stuck} of the pool's connections begun before the wait did not complete their connect: the server is not completing connects)`
         : `no new connection within ${ms} ms (the server did not complete the connect)`,
       { busy: false },
     );
