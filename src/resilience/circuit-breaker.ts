@@ -541,7 +541,9 @@ export class CircuitBreaker {
       clearTimeout(timer);
       clearTimeout(grace);
       if (probe) this.probesInFlight--;
-      this.onCallEnded?.(outcome, (this.clock.now() - calledAt) / 1000);
+      // not once retired: its series were removed with it, and a call that ends after (a read
+      // on a dead node, to its call timeout) would write them again (a review)
+      if (!this.retired) this.onCallEnded?.(outcome, (this.clock.now() - calledAt) / 1000);
     }
   }
 
@@ -764,7 +766,7 @@ export class CircuitBreaker {
 
   /**
    * Its node was removed (BreakerRegistry.remove): no timer flips it any more and its transitions
-   * are no longer reported (logged, counted). A call in flight still finishes on it. Before, a
+   * are no longer reported (logged, counted), nor its calls timed. A call in flight still finishes on it. Before, a
    * removed shard's open breaker went on logging "breaker transition" open→half-open and feeding
    * `shardgate_breaker_transitions_total` after "breaker removed" (an outside check).
    */
