@@ -8,10 +8,12 @@
  * - `outbox_backlog{shard}`: unsent outbox rows per shard master, counted through the master's
  *   breaker, half a second at most (a dead or hanging master leaves the last value and does not
  *   fail or hold the scrape); the email worker exports it too, with the oldest row's wait.
+ * A pool, replica or shard no longer there loses its series at the next scrape (a review: a
+ * removed shard's stayed in every scrape).
  */
 import { count, isNull } from 'drizzle-orm';
+import { lastValuePerShard } from '../observability/last-value-per-shard.js';
 import type { Metrics } from '../observability/metrics.js';
-import { withDeadline } from '../resilience/with-deadline.js';
 import type { ShardRouter } from '../routing/shard-router.js';
 import type { MysqlNodeSet } from './mysql-node-set.js';
 import type { MysqlSession } from './mysql-session.js';
@@ -34,6 +36,7 @@ export function registerDataMetrics({
     help: 'connections of each host pool by state',
     labelNames: ['node', 'state'],
     collect: (g) => {
+      g.reset();
       for (const p of nodes.stats()) {
         g.set({ node: p.node, state: 'in_use' }, p.inUse);
         g.set({ node: p.node, state: 'idle' }, p.idle);
@@ -45,6 +48,7 @@ export function registerDataMetrics({
     help: 'callers waiting for a connection of each host pool',
     labelNames: ['node'],
     collect: (g) => {
+      g.reset();
       for (const p of nodes.stats()) g.set({ node: p.node }, p.queued);
     },
   });
@@ -53,6 +57,7 @@ export function registerDataMetrics({
     help: 'replication lag of each replica as measured by the router (-1 unknown)',
     labelNames: ['shard', 'replica'],
     collect: (g) => {
+      g.reset();
       for (const s of router.status()) {
         for (const r of s.replicas) g.set({ shard: s.id, replica: r.name }, r.lagSeconds ?? -1);
       }
@@ -63,6 +68,7 @@ export function registerDataMetrics({
     help: '1 while reads may be routed to the replica',
     labelNames: ['shard', 'replica'],
     collect: (g) => {
+      g.reset();
       for (const s of router.status()) {
         for (const r of s.replicas) g.set({ shard: s.id, replica: r.name }, r.state === 'admitted' ? 1 : 0);
       }
@@ -83,27 +89,17 @@ export function registerDataMetrics({
     name: 'outbox_backlog',
     help: 'unsent outbox rows per shard master',
     labelNames: ['shard'],
-    collect: async (g) => {
-      await Promise.all(
-        router.status().map(async (s) => {
-          try {
-            // half a second at most, as the worker's (mail/outbox-gauges.ts): a master that
-            // hangs kept a scrape as long as its breaker's call timeout
-            const [row] = await withDeadline(
-              router
-                .master(s.id)
-                .run((session) =>
-                  session.sql.db.select({ n: count() }).from(outbox).where(isNull(outbox.sentAt)),
-                ),
-              BACKLOG_SCRAPE_MS,
-              'backlog read timed out',
-            );
-            g.set({ shard: s.id }, Number(row?.n ?? 0));
-          } catch {
-            /* master unavailable: keep the last value */
-          }
-        }),
-      );
-    },
+    // as the worker's (mail/outbox-gauges.ts): half a second at most per shard (a master that
+    // hangs kept a scrape as long as its breaker's call timeout), a removed shard's series dropped
+    collect: lastValuePerShard(
+      () => router.status().map((s) => s.id),
+      async (id) => {
+        const [row] = await router
+          .master(id)
+          .run((session) => session.sql.db.select({ n: count() }).from(outbox).where(isNull(outbox.sentAt)));
+        return Number(row?.n ?? 0);
+      },
+      BACKLOG_SCRAPE_MS,
+    ),
   });
 }

@@ -14,8 +14,8 @@
  * reads too) kept the worker's /metrics 3.4 s (an outside check); a shard that does not answer in
  * time keeps its last value; a shard no longer configured loses its series.
  */
-import type { GaugeHandle, Metrics } from '../observability/metrics.js';
-import { withDeadline } from '../resilience/with-deadline.js';
+import { lastValuePerShard } from '../observability/last-value-per-shard.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { OutboxStore } from './outbox-store.js';
 
 /** how long a scrape waits for a shard's value; its last one is shown after that */
@@ -23,38 +23,25 @@ const BACKLOG_SCRAPE_MS = 500;
 
 type Store = Pick<OutboxStore, 'shardIds' | 'backlog' | 'oldestDueWait'>;
 
-/** a gauge's collect: `read` of every shard configured now, at once, the last value kept for one that fails */
-function perShard(store: Store, read: (shardId: string) => Promise<number>) {
-  let last = new Map<string, number>();
-  return async (g: GaugeHandle) => {
-    const now = new Map<string, number>();
-    await Promise.all(
-      store.shardIds().map(async (id) => {
-        try {
-          now.set(id, await withDeadline(read(id), BACKLOG_SCRAPE_MS, 'outbox read timed out'));
-        } catch {
-          const kept = last.get(id);
-          if (kept !== undefined) now.set(id, kept);
-        }
-      }),
-    );
-    last = now;
-    g.reset();
-    for (const [shard, value] of now) g.set({ shard }, value);
-  };
-}
-
 export function registerOutboxGauges({ metrics, store }: { metrics: Metrics; store: Store }): void {
   metrics.gauge({
     name: 'outbox_backlog',
     help: 'unsent outbox rows per shard master',
     labelNames: ['shard'],
-    collect: perShard(store, (id) => store.backlog(id)),
+    collect: lastValuePerShard(
+      () => store.shardIds(),
+      (id) => store.backlog(id),
+      BACKLOG_SCRAPE_MS,
+    ),
   });
   metrics.gauge({
     name: 'outbox_oldest_unsent_seconds',
     help: 'how long the oldest due, unsent outbox row of each shard has waited (0 when none)',
     labelNames: ['shard'],
-    collect: perShard(store, (id) => store.oldestDueWait(id)),
+    collect: lastValuePerShard(
+      () => store.shardIds(),
+      (id) => store.oldestDueWait(id),
+      BACKLOG_SCRAPE_MS,
+    ),
   });
 }
