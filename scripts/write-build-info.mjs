@@ -1,7 +1,8 @@
-// Writes dist/build-info.json after `tsc` (npm run build): the package version and the commit the
-// build was made from, which every API instance registers (instances/<id> `build`), `shardgate-ctl
-// status` lists and /metrics exports (shardgate_build_info), so a rolling deploy shows which
-// instance runs what. The commit: SHARDGATE_BUILD_COMMIT when set (a Docker build has no .git:
+// Writes build-info.json into dist/, or the folder given, after `tsc` (scripts/build.mjs): the
+// package version and the commit the build was made from, which every API instance registers
+// (instances/<id> `build`), `shardgate-ctl status` lists and /metrics exports
+// (shardgate_build_info), so a rolling deploy shows which instance runs what. The commit:
+// SHARDGATE_BUILD_COMMIT when set (a Docker build has no .git:
 // `--build-arg SHARDGATE_BUILD_COMMIT=$(git rev-parse --short=12 HEAD)`), else `git rev-parse` of
 // this checkout (with `-dirty` when tracked files have uncommitted changes), else `unknown`.
 import { execFileSync } from 'node:child_process';
@@ -30,4 +31,6 @@ function commit() {
 }
 
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-writeFileSync(join(root, 'dist', 'build-info.json'), `${JSON.stringify({ version, commit: commit() })}\n`);
+// into the build's folder: dist/ unless given (scripts/build.mjs writes its staging folder)
+const out = process.argv[2] ?? join(root, 'dist');
+writeFileSync(join(out, 'build-info.json'), `${JSON.stringify({ version, commit: commit() })}\n`);

@@ -2,8 +2,9 @@
  * `dist/` for the stack's Node processes (APIs, worker, lb sync, SMTP sink, `shardgate-ctl init`,
  * migrations): rebuilt with `npm run build` (tsc -p tsconfig.build.json) when the API entry is
  * missing or older than any non-test .ts file under src/, control-plane/ or stack/.
- * Failure mode: tsc emits even when it reports type errors, so after a failed build the entry is
- * back-dated — the next `up` builds again instead of running what a broken build left behind.
+ * Failure mode: a failed build leaves dist/ as it was (scripts/build.mjs compiles into a folder of
+ * its own and puts it in place only when it succeeded); its entry is back-dated all the same, so the
+ * next `up` builds again instead of running the build before.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, utimesSync } from 'node:fs';
