@@ -65,9 +65,44 @@ export async function readMoveRecord(ctx: CtlContext, id: string): Promise<MoveR
   return result.data;
 }
 
-export async function writeMoveRecord(ctx: CtlContext, id: string, record: MoveRecord): Promise<void> {
+/**
+ * A move's record was deleted (or, for a new move, found) where its own writes expected otherwise:
+ * another command took the tenant while this move was stopped past its lock's lease (`tenants
+ * remove` deletes the record with the entry). The move writes nothing more.
+ */
+export class MoveRecordGoneError extends UserError {}
+
+/**
+ * Writes the record: a new move's only where there is none (`create`), a running move's update
+ * only where its record still is. Before, an update was a plain put: a move stopped (SIGSTOP)
+ * past its lock's lease while `tenants remove` took the tenant wrote its record back, marked
+ * verified, and no command could clear it (an outside check). Throws MoveRecordGoneError, naming
+ * what the move found, when the guard fails.
+ */
+export async function writeMoveRecord(
+  ctx: CtlContext,
+  id: string,
+  record: MoveRecord,
+  { create = false }: { create?: boolean } = {},
+): Promise<void> {
   const key = moveRecordKey(ctx.prefix, id);
-  await ctx.call(() => ctx.etcd.put(key).value(JSON.stringify(record)).exec(), { write: true });
+  const written = await ctx.call(
+    async () =>
+      (
+        await ctx.etcd
+          .if(key, 'Version', create ? '==' : '>', 0)
+          .then(ctx.etcd.put(key).value(JSON.stringify(record)))
+          .commit()
+      ).succeeded,
+    { write: true },
+  );
+  if (!written) {
+    throw new MoveRecordGoneError(
+      create
+        ? `tenant ${id} has the record of another move (${key}) written since this one read it: another command took the tenant; this move writes nothing more`
+        : `the record of this move of tenant ${id} (${key}) was deleted while it ran (\`tenants remove\` deletes it, once this move's lock had lapsed: the move was stopped for over 10 s); this move writes nothing more`,
+    );
+  }
 }
 
 export async function deleteMoveRecord(ctx: CtlContext, id: string): Promise<void> {
@@ -80,6 +115,28 @@ export async function moveRunning(ctx: CtlContext, id: string): Promise<boolean>
   const key = moveLockKey(ctx.prefix, id);
   // etcd3's Lock puts exactly this key under its lease
   return (await ctx.call(() => ctx.etcd.get(key).string())) !== null;
+}
+
+/**
+ * Every tenant with a move record, and whether that move holds its lock now (`running`) or died
+ * (`interrupted`: `tenants show <id>` says how to finish it or take it back). Two key-only
+ * range reads. For `status`: an outside check found an interrupted move only with `tenants show`,
+ * the tenant otherwise listed as merely readonly.
+ */
+export async function recordedMoves(
+  ctx: CtlContext,
+): Promise<{ tenant: string; state: 'running' | 'interrupted' }[]> {
+  const records = `${base(ctx.prefix)}.moves/`;
+  const locks = moveLockKey(ctx.prefix, '');
+  const [moves, held] = await Promise.all([
+    ctx.call(() => ctx.etcd.getAll().prefix(records).keys()),
+    ctx.call(() => ctx.etcd.getAll().prefix(locks).keys()),
+  ]);
+  const locked = new Set(held.map((k) => k.slice(locks.length)));
+  return moves
+    .map((k) => k.slice(records.length))
+    .sort()
+    .map((tenant) => ({ tenant, state: locked.has(tenant) ? 'running' : 'interrupted' }));
 }
 
 /** how many versions of a tenant's entry `entryHistory` reads back at most */

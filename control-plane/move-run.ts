@@ -19,6 +19,7 @@ import { UnreachableError, UserError } from './ctl-errors.js';
 import {
   deleteMoveRecord,
   type MoveRecord,
+  MoveRecordGoneError,
   moveRecordKey,
   movingStatus,
   writeMoveRecord,
@@ -189,7 +190,7 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
         startedAt: new Date(started).toISOString(),
         ...(p.startRevision === undefined ? {} : { startRevision: p.startRevision }),
       };
-      await writeMoveRecord(ctx, id, p.record);
+      await writeMoveRecord(ctx, id, p.record, { create: true });
     }
     if (moving.status !== now.status) {
       refused = { since: Date.now(), atMost: false };
@@ -305,9 +306,40 @@ export async function finishSwitch(
       ctx.out(`tenant ${id}: ${switched.status} -> ${p.original} on shard ${to}; revision ${last}${refused}`);
     }
   } catch (error) {
-    const message = `${error instanceof Error ? error.message : String(error)}; tenant ${id} is on shard ${to}, ${switched.status}, with its rows on both shards: run \`shardgate-ctl tenants move ${id} --to ${to}\` again to finish the move`;
+    const cause = error instanceof Error ? error.message : String(error);
+    const now = await entryNow(ctx, id);
+    if (error instanceof MoveRecordGoneError || now.absent) {
+      // taken by another command (a removal) while this move was stopped: nothing to finish
+      throw new UserError(`${cause}; ${leftAfterTakeover(id, now, [from, to])}`);
+    }
+    // the entry as it is now: a `config apply` may have set the status meanwhile (an outside
+    // check read "readonly" of a tenant made active so)
+    const message = `${cause}; tenant ${id} is on ${now.text ?? `shard ${to}, ${switched.status}`}, with its rows on both shards: run \`shardgate-ctl tenants move ${id} --to ${to}\` again to finish the move`;
     throw error instanceof UnreachableError ? new UnreachableError(message) : new UserError(message);
   }
+}
+
+/**
+ * The tenant's entry now, in words (`shard shard-2, readonly`); `absent` when etcd answered that
+ * there is none; neither when etcd did not answer.
+ */
+async function entryNow(ctx: CtlContext, id: string): Promise<{ text?: string; absent?: boolean }> {
+  try {
+    const now = loadState(await readPrefix(ctx)).snapshot.tenants.get(id);
+    return now ? { text: `shard ${now.shard}, ${now.status}` } : { absent: true };
+  } catch {
+    return {};
+  }
+}
+
+/** what a move taken over by another command leaves, and what to do with it */
+function leftAfterTakeover(id: string, now: { text?: string; absent?: boolean }, shards: string[]): string {
+  const deletes = shards
+    .map((s) => `\`shardgate-ctl tenants delete-rows ${id} --shard ${s} --yes\``)
+    .join(' and ');
+  if (now.absent)
+    return `tenant ${id} has no entry now (removed while this move ran): its rows may be on shards ${shards.join(' and ')}, which no instance serves; delete them with ${deletes}`;
+  return `its entry now names ${now.text ?? 'what etcd did not say (it did not answer)'}; its rows may be on shards ${shards.join(' and ')}: check the tenant (\`tenants show ${id}\`), then delete the rows on the shard its entry does not name with \`tenants delete-rows\``;
 }
 
 /** the record says the copy was verified: only the status and the source's deletion are left */
@@ -432,7 +464,7 @@ async function undo(
   let problem: string | undefined;
   try {
     if (done.statusWritten || done.switchSent) {
-      await putPlacement(ctx, p.id, moving, original);
+      await putPlacementRetried(ctx, p.id, moving, original);
       if (done.statusWritten) steps.push(`tenant ${p.id} back to ${original.status} on shard ${p.from}`);
       onSource = true;
     } else {
@@ -468,13 +500,13 @@ async function undo(
   if (problem === undefined) {
     return `move of tenant ${p.id} undone: ${steps.join(', ') || 'nothing had changed'}`;
   }
-  let where = 'unknown (etcd did not answer)';
-  try {
-    const now = loadState(await readPrefix(ctx)).snapshot.tenants.get(p.id);
-    if (now) where = `shard ${now.shard}, ${now.status}`;
-  } catch {
-    /* etcd still unreachable */
+  const now = await entryNow(ctx, p.id);
+  if (now.absent) {
+    // removed while this move ran (an outside check was told "unknown (etcd did not answer)",
+    // and to run moves that answer "unknown tenant")
+    return `move of tenant ${p.id} could not be undone (${problem}): ${leftAfterTakeover(p.id, now, done.copy === 'none' ? [p.from] : [p.from, p.to])}`;
   }
+  const where = now.text ?? 'unknown (etcd did not answer)';
   const copies =
     done.copy === 'made'
       ? ` and on shard ${p.to}`
@@ -482,4 +514,35 @@ async function undo(
         ? ` (and on shard ${p.to} if the copy's COMMIT landed)`
         : '';
   return `move of tenant ${p.id} could not be undone (${problem}): its entry now names ${where}; its rows are on shard ${p.from}${copies}, nothing was deleted. Run \`shardgate-ctl tenants move ${p.id} --to ${p.to}\` again to finish it, or \`--to ${p.from}\` to take it back (before the switch only)`;
+}
+
+/** how often, and how far apart, an undo tries to put the entry back while etcd does not answer */
+const UNDO_TRIES = 3;
+const UNDO_RETRY_MS = 1000;
+
+/**
+ * putPlacement for an undo, tried again while etcd does not answer: after a freeze of a few
+ * seconds the first call often failed on a channel gRPC had closed, while etcd answered the next
+ * (an outside check: the tenant stayed readonly until an operator ran the move again). A try that
+ * answered an error may have landed: one that then finds the entry already at `next` is done.
+ */
+async function putPlacementRetried(
+  ctx: CtlContext,
+  id: string,
+  expected: Placement,
+  next: Placement,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await putPlacement(ctx, id, expected, next);
+      return;
+    } catch (error) {
+      if (attempt > 1 && error instanceof UserError) {
+        const now = loadState(await readPrefix(ctx)).snapshot.tenants.get(id);
+        if (now?.shard === next.shard && now.status === next.status) return;
+      }
+      if (!(error instanceof UnreachableError) || attempt >= UNDO_TRIES) throw error;
+      await new Promise((r) => setTimeout(r, UNDO_RETRY_MS));
+    }
+  }
 }

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
-import { moveRecordKey } from '../control-plane/move-record.js';
+import { moveLockKey, moveRecordKey } from '../control-plane/move-record.js';
 import { createEtcdClient } from '../src/config/etcd-client.js';
 import { binary } from '../stack/preflight.js';
 import { dbPassword } from '../stack/stack-env.js';
@@ -387,4 +387,163 @@ describe('shardgate-ctl tenants move when Redis stops answering', () => {
       server.kill('SIGKILL');
     }
   });
+});
+
+/** `n` books of `tenant` written straight into its shard's master: a move's copy and compare take a while */
+async function bulkBooks(tenant: string, port: number, n: number): Promise<void> {
+  const db = await rootConnection(port);
+  try {
+    const now = new Date();
+    for (let i = 0; i < n; i += 1000) {
+      const rows = Array.from({ length: Math.min(1000, n - i) }, (_, k) => [
+        tenant,
+        `01BULK${String(i + k).padStart(20, '0')}`,
+        '9780131103627',
+        `Bulk ${i + k}`,
+        'Bulk Author',
+        1,
+        1,
+        now,
+        now,
+      ]);
+      await db.query(
+        'INSERT INTO shardgate.books (tenant_id,id,isbn,title,author,copies,available,created_at,updated_at) VALUES ?',
+        [rows],
+      );
+    }
+  } finally {
+    await db.end();
+  }
+}
+
+/**
+ * `tenants move <tenant> --to shard-2`, stopped (SIGSTOP) at `at` until its lock's lease has run
+ * out, `meanwhile` run, then resumed: `switched` when etcd holds the entry on shard-2, `copied`
+ * when it printed its copy (a replica held, so it waits there).
+ */
+async function moveStopped(
+  tenant: string,
+  at: 'switched' | 'copied',
+  meanwhile: () => Promise<void>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const watcher = createEtcdClient({ endpoints: [ETCD_ENDPOINT] });
+  try {
+    const child = spawn(process.execPath, [BIN, 'tenants', 'move', tenant, '--to', 'shard-2'], {
+      env: { ...process.env, ...ENV },
+    });
+    let stopped: (() => void) | undefined;
+    const stoppedNow = new Promise<void>((resolve) => {
+      stopped = resolve;
+    });
+    const stop = () => {
+      if (!stopped) return;
+      child.kill('SIGSTOP');
+      stopped();
+      stopped = undefined;
+    };
+    const watch = await watcher.watch().key(`${PREFIX}tenants/${tenant}`).create();
+    watch.on('put', (kv) => {
+      if (at === 'switched' && (JSON.parse(kv.value.toString()) as { shard: string }).shard === 'shard-2')
+        stop();
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (at === 'copied' && /^copied from shard/m.test(stdout)) stop();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    await Promise.race([stoppedNow, exited]);
+    await watch.cancel();
+    try {
+      // the lock's lease (10 s) runs out while the command cannot keep it alive
+      await waitFor(async () => etcdGetKey(moveLockKey(PREFIX, tenant)) === undefined, {
+        timeoutMs: 20_000,
+        intervalMs: 250,
+        what: `the move's lock lapsed: ${stdout} ${stderr}`,
+      });
+      await meanwhile();
+    } finally {
+      child.kill('SIGCONT');
+    }
+    return { code: await exited, stdout, stderr };
+  } finally {
+    watcher.close();
+  }
+}
+
+describe('shardgate-ctl tenants move taken over while it is stopped past its lock', () => {
+  // an outside check stopped a move, removed the tenant meanwhile (its lock had lapsed), resumed
+  // it: it wrote its record back, marked verified, and no command could clear it (delete-rows
+  // refused, move and show said "unknown tenant"); before the switch its undo said the entry named
+  // "unknown (etcd did not answer)" and told to run moves that could not run
+  const removeIt = (tenant: string) => async () => {
+    const removed = await ctlAsync(['tenants', 'remove', tenant, '--yes']);
+    expect(removed.code, removed.stderr).toBe(0);
+  };
+  const deleteRowsOn = async (tenant: string, shards: string[]) => {
+    for (const shard of shards) {
+      const r = await ctlAsync(['tenants', 'delete-rows', tenant, '--shard', shard, '--yes'], ENV);
+      expect(r.code, `${shard}: ${r.stderr}`).toBe(0);
+      // its mails stay until the worker's retention would take them (delete-rows' contract)
+      const { outbox: _mails, ...counts } = await tenantRowCounts(node(shard, 'master').port, tenant);
+      expect(
+        Object.values(counts).every((n) => n === 0),
+        JSON.stringify(counts),
+      ).toBe(true);
+    }
+  };
+
+  it('removed after the switch: the move writes no record back, says the tenant is gone, and delete-rows clears both shards', async () => {
+    const tenant = await newTenant('takenswitched');
+    await bulkBooks(tenant, node('shard-1', 'master').port, 20_000);
+    const r = await moveStopped(tenant, 'switched', async () => {
+      // its lock lapsed: `status` lists the move as interrupted (it was found only with `tenants show`)
+      const status = await ctlAsync(['status']);
+      expect(status.stdout).toMatch(
+        new RegExp(`^moves: .*${tenant} \\(interrupted: tenants show ${tenant}\\)`, 'm'),
+      );
+      const json = await ctlAsync(['status', '--json']);
+      expect((JSON.parse(json.stdout) as { moves: unknown[] }).moves).toContainEqual({
+        tenant,
+        state: 'interrupted',
+      });
+      await removeIt(tenant)();
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    const line = r.stderr.trim();
+    expect(line.split('\n'), r.stderr).toHaveLength(1);
+    expect(line).toMatch(/was deleted while it ran/);
+    expect(line).toMatch(/has no entry now \(removed while this move ran\)/);
+    expect(line).toContain(`shardgate-ctl tenants delete-rows ${tenant} --shard shard-1 --yes`);
+    expect(moveRecord(tenant)).toBeUndefined();
+    expect(entry(tenant)).toBeNull();
+    await deleteRowsOn(tenant, ['shard-1', 'shard-2']);
+  }, 90_000);
+
+  it('removed before the switch: the undo says the tenant has no entry, and delete-rows clears both shards', async () => {
+    const tenant = await newTenant('takencopied');
+    const release = await holdReplicaAt(tenant);
+    let r: { code: number; stdout: string; stderr: string };
+    try {
+      r = await moveStopped(tenant, 'copied', async () => {
+        await removeIt(tenant)();
+        await release();
+      });
+    } finally {
+      await release();
+    }
+    expect(r.code, r.stdout + r.stderr).toBeGreaterThan(0);
+    const line = r.stderr.trim();
+    expect(line.split('\n'), r.stderr).toHaveLength(1);
+    expect(line).toMatch(/could not be undone/);
+    expect(line).toMatch(/has no entry now \(removed while this move ran\)/);
+    expect(line).not.toMatch(/etcd did not answer/);
+    expect(line).toContain(`shardgate-ctl tenants delete-rows ${tenant} --shard shard-2 --yes`);
+    expect(moveRecord(tenant)).toBeUndefined();
+    await deleteRowsOn(tenant, ['shard-1', 'shard-2']);
+  }, 90_000);
 });

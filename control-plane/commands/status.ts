@@ -19,6 +19,7 @@ import { readiness } from '../instance-readiness.js';
 import { instanceConfigs, rejectionsOf } from '../instance-rejections.js';
 import { serverStateWord } from '../lb/haproxy-runtime.js';
 import { haproxyView } from '../lb/haproxy-view.js';
+import { recordedMoves } from '../move-record.js';
 import { type PrefixRead, readPrefix } from '../prefix-read.js';
 import { stateInForce } from '../state-in-force.js';
 import { oneLine } from '../terminal-safe.js';
@@ -61,6 +62,9 @@ function refusedLine(state: string): string {
     : 'its calls are refused at once';
 }
 
+/** how many recorded moves the text lists */
+const MOVES_LISTED = 20;
+
 export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): Promise<void> {
   let read: PrefixRead;
   try {
@@ -90,7 +94,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
       ctx.warn(`SHARDGATE_WORKER_URLS: ${url} is API instance ${id}, not an email worker; left out`);
   }
   const workers = { ...listed, urls: listed.urls.filter((url) => !instanceByUrl.has(url)) };
-  const [live, ready, configs, found, troubled, workerConfigs, workerTrouble] = await Promise.all([
+  const [live, ready, configs, found, troubled, workerConfigs, workerTrouble, moves] = await Promise.all([
     liveReplication(urls),
     readiness(urls),
     instanceConfigs(urls),
@@ -99,6 +103,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     // a worker answering /health/config is answering; its breakers as the instances'
     instanceConfigs(workers.urls),
     breakerTrouble(workers.urls.map((url) => ({ id: url, url }))),
+    recordedMoves(ctx),
   ]);
   const rejections = rejectionsOf(configs);
   const workerRejections = rejectionsOf(workerConfigs);
@@ -141,6 +146,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
         .map((st) => [st, [...snap.tenants.values()].filter((t) => t.status === st).length] as const)
         .filter(([, n]) => n > 0),
     ),
+    /** the tenants with a move record: `running` (its lock held) or `interrupted` */
+    moves,
     lbWeights: Object.fromEntries(snap.lbWeights),
     breakers: snap.breakers,
     /** the breakers the instances report open or half-open now (instance-breakers.ts) */
@@ -228,6 +235,17 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   }
   const notActive = Object.entries(view.tenantsNotActive).map(([st, n]) => `${n} ${st}`);
   ctx.out(`tenants: ${view.tenants}${notActive.length > 0 ? ` (${notActive.join(', ')})` : ''}`);
+  if (view.moves.length > 0) {
+    const shown = view.moves
+      .slice(0, MOVES_LISTED)
+      .map((m) =>
+        m.state === 'running'
+          ? `${m.tenant} (running)`
+          : `${m.tenant} (interrupted: tenants show ${m.tenant})`,
+      );
+    const more = view.moves.length - shown.length;
+    ctx.out(`moves: ${shown.join(', ')}${more > 0 ? `, and ${more} more (--json lists them)` : ''}`);
+  }
   ctx.out(
     `lb weights: ${
       Object.entries(view.lbWeights)
@@ -249,7 +267,7 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     for (const line of haproxy.differences) ctx.out(`  ! ${line}`);
   }
   ctx.out(
-    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms max_latency=${view.replication.maxLatencyMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h  cors: ${view.cors.allowedOrigins.length === 0 ? 'no origin' : view.cors.allowedOrigins.join(',')}  hosts: ${view.http.allowedHosts.length === 0 || view.http.allowedHosts[0] === '*' ? 'any' : view.http.allowedHosts.join(',')}`,
+    `cache: enabled=${view.cache.enabled} ttl=${view.cache.ttlSeconds}s near_max_entries=${view.cache.nearMaxEntries}  replication: max_lag=${view.replication.maxLagSeconds}s ryw_timeout=${view.replication.rywTimeoutMs}ms max_latency=${view.replication.maxLatencyMs}ms  mail: outbox_retention=${view.mail.outboxRetentionHours}h  cors: ${view.cors.allowedOrigins.length === 0 ? 'no origin' : view.cors.allowedOrigins.join(',')}  hosts: ${view.http.allowedHosts.length === 0 || view.http.allowedHosts[0] === '*' ? 'any' : view.http.allowedHosts.join(',')}  access_log: ${view.http.accessLog}`,
   );
   ctx.out('breakers:');
   for (const [kind, b] of Object.entries(view.breakers)) {
