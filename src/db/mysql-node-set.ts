@@ -558,9 +558,16 @@ class MysqlNode implements SqlNode<MysqlSession> {
   ): DependencyUnavailableError {
     const ms = Math.round(timeoutMs);
     let stuck = 0;
+    // not a connect the server answered with a refusal (1040 at max_connections: closing, no
+    // fatal error; the hold at the live connections makes that wait busy, a review), nor one this
+    // process closed; a timed-out one carries its ETIMEDOUT as the fatal error
     if (queued)
-      for (const c of connectingAtStart as ReadonlySet<{ authorized?: boolean }>)
-        if (c.authorized !== true) stuck++;
+      for (const c of connectingAtStart as ReadonlySet<{
+        authorized?: boolean;
+        _fatalError?: unknown;
+        _closing?: boolean;
+      }>)
+        if (c.authorized !== true && (c._fatalError || !c._closing)) stuck++;
     if (queued && stuck === 0)
       return new DependencyUnavailableError(
         this.key,

@@ -90,6 +90,7 @@ interface ServerConnection {
   on(event: string, listener: (...args: never[]) => void): void;
   serverHandshake(options: Record<string, number | string>): void;
   writeOk(): void;
+  writeError(args: { code: number; message: string }): void;
   writeTextResult(rows: Record<string, string>[], columns: Record<string, number | string>[]): void;
 }
 
@@ -173,6 +174,102 @@ it("a busy pool's wait is not the node's fault for a handshake begun during it",
       reason: expect.stringMatching(/^no free connection within 400 ms/),
     });
     await Promise.all(holding);
+  } finally {
+    for (const c of connections) c.stream.destroy();
+    server.close();
+    await nodes.close();
+  }
+}, 20_000);
+
+// a server at max_connections: connection 1 is live; every later connect is refused with 1040
+// (connection 2 after 60 ms, the time of a slow handshake). A call that begins while connection 2
+// is in its handshake, is refused itself, holds at the live connection (holdAtLive: `busy`) and
+// times out while the pool is busy: connection 2 was refused (the server answered), which is not
+// a connect the server failed to complete (a review: it was counted so, and blamed the node).
+it('a wait held at a refusal for max_connections is busy, though a connect begun before it was refused', async () => {
+  const connections: ServerConnection[] = [];
+  const server = (
+    mysql as unknown as {
+      createServer(): {
+        on(event: 'connection', listener: (c: ServerConnection) => void): void;
+        listen(port: number, host: string, done: () => void): void;
+        close(): void;
+        _server: { address(): { port: number } };
+      };
+    }
+  ).createServer();
+  server.on('connection', (conn) => {
+    connections.push(conn);
+    const id = connections.length;
+    conn.on('error', () => {});
+    if (id >= 2) {
+      setTimeout(() => conn.writeError({ code: 1040, message: 'Too many connections' }), id === 2 ? 60 : 0);
+      return;
+    }
+    conn.serverHandshake({
+      protocolVersion: 10,
+      serverVersion: '10.11.6-MariaDB',
+      connectionId: id,
+      statusFlags: 2,
+      characterSet: 8,
+      capabilityFlags: 0xffffff & ~0x800 & ~0x20,
+    });
+    conn.on('stmt_prepare', () => {
+      conn.sequenceId = 1;
+      conn.writeOk();
+    });
+    conn.on('query', ((sql: string) => {
+      conn.sequenceId = 1;
+      if (/VERSION\(\)/.test(sql))
+        conn.writeTextResult(
+          [{ v: '10.11.6-MariaDB' }],
+          [
+            {
+              name: 'v',
+              columnType: 253,
+              columnLength: 64,
+              characterSet: 33,
+              flags: 0,
+              decimals: 0,
+              catalog: 'def',
+              schema: '',
+              table: '',
+              orgTable: '',
+              orgName: 'v',
+            },
+          ],
+        );
+      else conn.writeOk();
+    }) as (...args: never[]) => void);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const nodes = new MysqlNodeSet({
+    user: 'u',
+    password: () => 'p',
+    logger: silentLogger,
+    connectionLimit: 3,
+    connectTimeoutMs: 5000,
+    acquireTimeoutMs: 400,
+  });
+  try {
+    const node = nodes.acquire({ host: '127.0.0.1', port: server._server.address().port, database: 'd' });
+    let inside = false;
+    const holding = node
+      .run(async () => {
+        inside = true;
+        await new Promise((resolve) => setTimeout(resolve, 1200));
+      })
+      .catch(() => {});
+    while (!inside) await new Promise((resolve) => setTimeout(resolve, 5));
+    // X begins connection 2 (refused at 60 ms)
+    const x = node.run(async () => 1).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    // Y begins while connection 2 is in its handshake
+    const y = (await node.run(async () => 1).catch((e: unknown) => e)) as DependencyUnavailableError;
+    await x;
+    expect(y).toBeInstanceOf(DependencyUnavailableError);
+    expect(y).toMatchObject({ busy: true });
+    await holding;
   } finally {
     for (const c of connections) c.stream.destroy();
     server.close();
