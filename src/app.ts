@@ -13,8 +13,10 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv, Services } from './app-env.js';
+import { accessLogged } from './config/access-log-mode.js';
 import { CallerGoneError } from './domain/data-access.js';
 import { PasswordWorkBusyError } from './domain/password-hasher.js';
+import { accessLine } from './http/access-line.js';
 import { type AllowedMethods, allowedMethods } from './http/allowed-methods.js';
 import { BODY_LIMIT_BYTES, BODY_LIMIT_DETAIL } from './http/body-limit.js';
 import { answerCors, crossOriginWriteRefusal } from './http/cors.js';
@@ -92,8 +94,8 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       'X-Content-Type-Options': 'nosniff',
     });
     const started = performance.now();
+    const config = services.config.current();
     try {
-      const config = services.config.current();
       // a Host not in http/allowed_hosts (DNS rebinding) first, on every path; then a preflight
       // from an allowed origin, before any tenant or body check
       // c.req.url: the Host's, or an absolute-form target's authority; without a Host, the
@@ -119,10 +121,11 @@ export function createApp(services: Services): OpenAPIHono<AppEnv> {
       const route = own.endsWith('*')
         ? (matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path ?? UNMATCHED_ROUTE)
         : own;
-      requestDuration.observe(
-        { route, method: c.req.method, status: c.res.status },
-        (performance.now() - started) / 1000,
-      );
+      const ms = performance.now() - started;
+      requestDuration.observe({ route, method: c.req.method, status: c.res.status }, ms / 1000);
+      // http/access_log (off by default): one line per answer it selects
+      if (accessLogged(config.http.accessLog, c.res.status))
+        services.logger.info(accessLine(c, route, ms), 'request');
     }
   });
   const tooLarge = (): never => {

@@ -7,6 +7,7 @@
  * shard is rejected, and deleting a shard that still holds tenants is refused (the shard stays).
  */
 
+import { ACCESS_LOG_KEY, type AccessLogMode } from './access-log-mode.js';
 import { ALLOWED_HOSTS_KEY } from './allowed-hosts.js';
 import { CORS_ORIGINS_KEY } from './cors-origins.js';
 import { type DbHostPolicy, refusedServers } from './db-hosts.js';
@@ -76,7 +77,7 @@ export interface ConfigSnapshot {
   /** `cors/allowed_origins` (cors-origins.ts): empty = none, `['*']` = every origin */
   cors: { allowedOrigins: readonly string[] };
   /** `http/allowed_hosts` (allowed-hosts.ts): empty or `['*']` = every host */
-  http: { allowedHosts: readonly string[] };
+  http: { allowedHosts: readonly string[]; accessLog: AccessLogMode };
   lbWeights: ReadonlyMap<string, number>;
   /** tenant id → when its move made it readonly (ms since the epoch): `moving/<id>` */
   moving: ReadonlyMap<string, number>;
@@ -538,7 +539,10 @@ export class ConfigState {
       },
       mail: { outboxRetentionHours: scalar<number>('mail/outbox_retention_hours') },
       cors: { allowedOrigins: scalar<readonly string[]>(CORS_ORIGINS_KEY) },
-      http: { allowedHosts: scalar<readonly string[]>(ALLOWED_HOSTS_KEY) },
+      http: {
+        allowedHosts: scalar<readonly string[]>(ALLOWED_HOSTS_KEY),
+        accessLog: scalar<AccessLogMode>(ACCESS_LOG_KEY),
+      },
       lbWeights,
       moving,
       instances,

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { withoutHiddenText } from '../domain/visible-text.js';
 import { duplicateJsonKey } from '../http/duplicate-json-key.js';
+import { ACCESS_LOG_KEY, accessLogSchema } from './access-log-mode.js';
 import { ALLOWED_HOSTS_KEY, allowedHostsSchema } from './allowed-hosts.js';
 import { isNotUtf8 } from './config-value-text.js';
 import { CORS_ORIGINS_KEY, corsOriginsSchema } from './cors-origins.js';
@@ -259,10 +260,14 @@ export const scalarSchemas = {
   'mail/outbox_retention_hours': intText(0, 87_600),
   [CORS_ORIGINS_KEY]: corsOriginsSchema,
   [ALLOWED_HOSTS_KEY]: allowedHostsSchema,
+  [ACCESS_LOG_KEY]: accessLogSchema,
 } as const;
 export type ScalarKey = keyof typeof scalarSchemas;
-/** what a plain setting parses to: a number, a boolean, or a list (`cors/allowed_origins`, `http/allowed_hosts`) */
-export type ScalarValue = number | boolean | readonly string[];
+/**
+ * what a plain setting parses to: a number, a boolean, a list (`cors/allowed_origins`,
+ * `http/allowed_hosts`) or a word (`http/access_log`)
+ */
+export type ScalarValue = number | boolean | string | readonly string[];
 
 export const weightSchema = intText(0, 256);
 
@@ -364,6 +369,8 @@ export const DEFAULT_SCALARS: Record<ScalarKey, string> = {
   [CORS_ORIGINS_KEY]: '',
   // every host: a list is for a deployment whose names are known (DNS rebinding, allowed-hosts.ts)
   [ALLOWED_HOSTS_KEY]: '',
+  // no line per request: it costs CPU on the hot path (access-log-mode.ts)
+  [ACCESS_LOG_KEY]: 'off',
 };
 
 export type ParsedKey =
