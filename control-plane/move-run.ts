@@ -324,11 +324,16 @@ export async function finishSwitch(
  * there is none; neither when etcd did not answer.
  */
 async function entryNow(ctx: CtlContext, id: string): Promise<{ text?: string; absent?: boolean }> {
-  try {
-    const now = loadState(await readPrefix(ctx)).snapshot.tenants.get(id);
-    return now ? { text: `shard ${now.shard}, ${now.status}` } : { absent: true };
-  } catch {
-    return {};
+  // tried twice, a second apart: the first call after the command was stopped for a while can
+  // time out on the connection gRPC kept (seen after a 14 s SIGSTOP), while etcd answers the next
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const now = loadState(await readPrefix(ctx)).snapshot.tenants.get(id);
+      return now ? { text: `shard ${now.shard}, ${now.status}` } : { absent: true };
+    } catch {
+      if (attempt >= 2) return {};
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 }
 

@@ -516,7 +516,9 @@ describe('shardgate-ctl tenants move taken over while it is stopped past its loc
     expect(r.code, r.stdout + r.stderr).toBe(1);
     const line = r.stderr.trim();
     expect(line.split('\n'), r.stderr).toHaveLength(1);
-    expect(line).toMatch(/was deleted while it ran/);
+    // the guarded record write refused, or the first etcd call after a stop of over 10 s timing
+    // out on the channel gRPC had kept (as seen once): either way the takeover is named
+    expect(line).toMatch(/was deleted while it ran|etcd unreachable/);
     expect(line).toMatch(/has no entry now \(removed while this move ran\)/);
     expect(line).toContain(`shardgate-ctl tenants delete-rows ${tenant} --shard shard-1 --yes`);
     expect(moveRecord(tenant)).toBeUndefined();
