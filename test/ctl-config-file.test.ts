@@ -214,6 +214,40 @@ describe('shardgate-ctl config: small fixes', () => {
     expect(etcdGetKey(record)).toBeUndefined();
   });
 
+  it('config apply --prune of many tenants says so in one line, not one per tenant', () => {
+    // an outside check's --prune of 10,000 tenants printed 10,000 lines of ~170 characters;
+    // under a prefix of its own, so the prune meets only these tenants
+    const prefix = `/cb-bulk-${randomBytes(4).toString('hex')}/`;
+    const ids = Array.from({ length: 12 }, (_, i) => `cb-bulk-${String(i).padStart(2, '0')}`);
+    const keys = ['shards/cb-s7', ...ids.map((id) => `tenants/${id}`)];
+    try {
+      etcdPutKey(`${prefix}shards/cb-s7`, shard(3326));
+      for (const id of ids) {
+        etcdPutKey(`${prefix}tenants/${id}`, TENANT('cb-s7'));
+        records.add(removalRecordKey(prefix, id, 'cb-s7'));
+      }
+      const file = join(dir, 'bulk-prune.yaml');
+      writeFileSync(
+        file,
+        'shards:\n  cb-s7: {master: {host: 127.0.0.1, port: 3326}, replicas: [], database: shardgate}\n',
+      );
+      const pruned = ctl(['config', 'apply', '-f', file, '--prune', '--force'], {
+        SHARDGATE_ETCD_PREFIX: prefix,
+      });
+      expect(pruned.code, pruned.stderr).toBe(0);
+      const lines = pruned.stdout.split('\n').filter((l) => l.includes('removed from the directory'));
+      expect(lines).toEqual([
+        `12 tenants removed from the directory (${ids.slice(0, 10).join(', ')}, …): the rows of each stay on its shard, and \`tenants create\` of the id there refuses it while they cannot be counted, unless --adopt-rows; \`tenants delete-rows <id> --shard <shard> --yes\` deletes them`,
+      ]);
+      for (const id of ids)
+        expect(JSON.parse(etcdGetKey(removalRecordKey(prefix, id, 'cb-s7'))!)).toMatchObject({
+          rows: 'unchecked',
+        });
+    } finally {
+      for (const key of keys) etcdDelKey(`${prefix}${key}`);
+    }
+  });
+
   it('config apply warns of a tenant a file points at another shard: its rows do not follow', () => {
     // an outside check: a tenant of 3,302 members repointed with only the diff line printed
     put('shards/cb-s5', shard(3316));

@@ -342,6 +342,7 @@ async function removedTenantProblems(ctx: CtlContext, changes: readonly Change[]
  * that record goes.
  */
 async function recordTenantChanges(ctx: CtlContext, changes: readonly Change[], adopted: boolean) {
+  const removed: { id: string; shard: string }[] = [];
   for (const c of changes) {
     if (!c.key.startsWith('tenants/')) continue;
     const id = c.key.slice('tenants/'.length);
@@ -354,15 +355,30 @@ async function recordTenantChanges(ctx: CtlContext, changes: readonly Change[], 
     // deleted, or pointed at another shard: the rows stay where they were
     if (before && before !== after) {
       await updateRemovalRecord(ctx, id, before, 'unchecked');
-      if (c.new === undefined)
-        ctx.out(
-          `tenant ${id} removed from the directory: its rows stay on shard ${before}, and \`tenants create\` of the id there refuses it while they cannot be counted, unless --adopt-rows`,
-        );
+      if (c.new === undefined) removed.push({ id, shard: before });
     }
     // brought back on a shard recorded (removedTenantProblems let it through): its rows are its own
     if (after && after !== before && adopted) await updateRemovalRecord(ctx, id, after, undefined);
   }
+  const rule =
+    '`tenants create` of the id there refuses it while they cannot be counted, unless --adopt-rows';
+  if (removed.length <= REMOVED_LINES_MAX) {
+    for (const { id, shard } of removed)
+      ctx.out(`tenant ${id} removed from the directory: its rows stay on shard ${shard}, and ${rule}`);
+    return;
+  }
+  // one line for a bulk removal: an outside check's --prune of 10,000 tenants printed 10,000
+  const listed = removed
+    .slice(0, REMOVED_LINES_MAX)
+    .map((r) => r.id)
+    .join(', ');
+  ctx.out(
+    `${removed.length} tenants removed from the directory (${listed}, …): the rows of each stay on its shard, and ${rule}; \`tenants delete-rows <id> --shard <shard> --yes\` deletes them`,
+  );
 }
+
+/** up to this many tenants removed by a file get a line each; more, one line for all */
+const REMOVED_LINES_MAX = 10;
 
 /**
  * A shard the file writes with a `passwordEnv` this command's environment lacks, new or changed
