@@ -5,8 +5,10 @@ import { silentLogger } from '../observability/logger.js';
 import { DependencyUnavailableError } from '../resilience/dependency-unavailable.js';
 import { MysqlNodeSet } from './mysql-node-set.js';
 
-/** pools of 2 connections that wait 400 ms for one and give a connect 5 s */
-const twoConnectionPools = () =>
+/** pools of 2 connections (unless given) that wait 400 ms for one and give a connect 5 s */
+const testPools = (
+  options: { connectionLimit?: number; connectTimeoutMs?: number; acquireTimeoutMs?: number } = {},
+) =>
   new MysqlNodeSet({
     user: 'u',
     password: () => 'p',
@@ -14,6 +16,7 @@ const twoConnectionPools = () =>
     connectionLimit: 2,
     connectTimeoutMs: 5000,
     acquireTimeoutMs: 400,
+    ...options,
   });
 
 // a server that accepts TCP and never sends its handshake: a MariaDB frozen (SIGSTOP) before it
@@ -23,7 +26,7 @@ it("a full pool whose connects the server never completes is the node's fault, n
   const server = createServer((socket) => sockets.push(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  const nodes = twoConnectionPools();
+  const nodes = testPools();
   try {
     const node = nodes.acquire({ host: '127.0.0.1', port, database: 'd' });
     const failure = (e: unknown) => e as DependencyUnavailableError;
@@ -57,14 +60,7 @@ it("a wait that outlives its pool's stuck connects is still the node's fault", a
   const server = createServer((socket) => sockets.push(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  const nodes = new MysqlNodeSet({
-    user: 'u',
-    password: () => 'p',
-    logger: silentLogger,
-    connectionLimit: 2,
-    connectTimeoutMs: 500,
-    acquireTimeoutMs: 450,
-  });
+  const nodes = testPools({ connectTimeoutMs: 500, acquireTimeoutMs: 450 });
   try {
     const node = nodes.acquire({ host: '127.0.0.1', port, database: 'd' });
     const first = [1, 2].map(() => node.run(async () => 1).catch((e: unknown) => e));
@@ -94,10 +90,12 @@ interface ServerConnection {
   writeTextResult(rows: Record<string, string>[], columns: Record<string, number | string>[]): void;
 }
 
-// a healthy server whose handshakes take 50 ms: a busy pool loses a connection 30 ms before a
-// queued call's wait ends, and mysql2 begins a connect in its place (a review: that wait was
-// blamed on the node, and counted by its breaker, though the connect completed soon after)
-it("a busy pool's wait is not the node's fault for a handshake begun during it", async () => {
+/**
+ * mysql2's own server on a free local port: each connection is given to `greet` with its number
+ * (from 1) and `serve`, which sends the handshake; served ones answer statements with OK and the
+ * version query with MariaDB's
+ */
+async function mysqlServer(greet: (conn: ServerConnection, id: number, serve: () => void) => void) {
   const connections: ServerConnection[] = [];
   const server = (
     mysql as unknown as {
@@ -113,16 +111,6 @@ it("a busy pool's wait is not the node's fault for a handshake begun during it",
     connections.push(conn);
     const id = connections.length;
     conn.on('error', () => {});
-    const handshake = () =>
-      conn.serverHandshake({
-        protocolVersion: 10,
-        serverVersion: '10.11.6-MariaDB',
-        connectionId: id,
-        statusFlags: 2,
-        characterSet: 8,
-        capabilityFlags: 0xffffff & ~0x800 & ~0x20,
-      });
-    setTimeout(handshake, id >= 3 ? 50 : 0);
     conn.on('stmt_prepare', () => {
       conn.sequenceId = 1;
       conn.writeOk();
@@ -150,11 +138,38 @@ it("a busy pool's wait is not the node's fault for a handshake begun during it",
         );
       else conn.writeOk();
     }) as (...args: never[]) => void);
+    greet(conn, id, () =>
+      conn.serverHandshake({
+        protocolVersion: 10,
+        serverVersion: '10.11.6-MariaDB',
+        connectionId: id,
+        statusFlags: 2,
+        characterSet: 8,
+        capabilityFlags: 0xffffff & ~0x800 & ~0x20,
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const nodes = twoConnectionPools();
+  return {
+    connections,
+    port: server._server.address().port,
+    close: () => {
+      for (const c of connections) c.stream.destroy();
+      server.close();
+    },
+  };
+}
+
+// a healthy server whose handshakes take 50 ms: a busy pool loses a connection 30 ms before a
+// queued call's wait ends, and mysql2 begins a connect in its place (a review: that wait was
+// blamed on the node, and counted by its breaker, though the connect completed soon after)
+it("a busy pool's wait is not the node's fault for a handshake begun during it", async () => {
+  const { connections, port, close } = await mysqlServer((_conn, id, serve) => {
+    setTimeout(serve, id >= 3 ? 50 : 0);
+  });
+  const nodes = testPools();
   try {
-    const node = nodes.acquire({ host: '127.0.0.1', port: server._server.address().port, database: 'd' });
+    const node = nodes.acquire({ host: '127.0.0.1', port, database: 'd' });
     let inside = 0;
     const holding = [1, 2].map(() =>
       node
@@ -175,8 +190,7 @@ it("a busy pool's wait is not the node's fault for a handshake begun during it",
     });
     await Promise.all(holding);
   } finally {
-    for (const c of connections) c.stream.destroy();
-    server.close();
+    close();
     await nodes.close();
   }
 }, 20_000);
@@ -187,72 +201,14 @@ it("a busy pool's wait is not the node's fault for a handshake begun during it",
 // times out while the pool is busy: connection 2 was refused (the server answered), which is not
 // a connect the server failed to complete (a review: it was counted so, and blamed the node).
 it('a wait held at a refusal for max_connections is busy, though a connect begun before it was refused', async () => {
-  const connections: ServerConnection[] = [];
-  const server = (
-    mysql as unknown as {
-      createServer(): {
-        on(event: 'connection', listener: (c: ServerConnection) => void): void;
-        listen(port: number, host: string, done: () => void): void;
-        close(): void;
-        _server: { address(): { port: number } };
-      };
-    }
-  ).createServer();
-  server.on('connection', (conn) => {
-    connections.push(conn);
-    const id = connections.length;
-    conn.on('error', () => {});
-    if (id >= 2) {
+  const { port, close } = await mysqlServer((conn, id, serve) => {
+    if (id === 1) serve();
+    else
       setTimeout(() => conn.writeError({ code: 1040, message: 'Too many connections' }), id === 2 ? 60 : 0);
-      return;
-    }
-    conn.serverHandshake({
-      protocolVersion: 10,
-      serverVersion: '10.11.6-MariaDB',
-      connectionId: id,
-      statusFlags: 2,
-      characterSet: 8,
-      capabilityFlags: 0xffffff & ~0x800 & ~0x20,
-    });
-    conn.on('stmt_prepare', () => {
-      conn.sequenceId = 1;
-      conn.writeOk();
-    });
-    conn.on('query', ((sql: string) => {
-      conn.sequenceId = 1;
-      if (/VERSION\(\)/.test(sql))
-        conn.writeTextResult(
-          [{ v: '10.11.6-MariaDB' }],
-          [
-            {
-              name: 'v',
-              columnType: 253,
-              columnLength: 64,
-              characterSet: 33,
-              flags: 0,
-              decimals: 0,
-              catalog: 'def',
-              schema: '',
-              table: '',
-              orgTable: '',
-              orgName: 'v',
-            },
-          ],
-        );
-      else conn.writeOk();
-    }) as (...args: never[]) => void);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const nodes = new MysqlNodeSet({
-    user: 'u',
-    password: () => 'p',
-    logger: silentLogger,
-    connectionLimit: 3,
-    connectTimeoutMs: 5000,
-    acquireTimeoutMs: 400,
-  });
+  const nodes = testPools({ connectionLimit: 3 });
   try {
-    const node = nodes.acquire({ host: '127.0.0.1', port: server._server.address().port, database: 'd' });
+    const node = nodes.acquire({ host: '127.0.0.1', port, database: 'd' });
     let inside = false;
     const holding = node
       .run(async () => {
@@ -271,8 +227,7 @@ it('a wait held at a refusal for max_connections is busy, though a connect begun
     expect(y).toMatchObject({ busy: true });
     await holding;
   } finally {
-    for (const c of connections) c.stream.destroy();
-    server.close();
+    close();
     await nodes.close();
   }
 }, 20_000);
