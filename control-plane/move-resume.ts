@@ -168,7 +168,7 @@ export async function resumeMove(
         );
         if (changed.length > 0) {
           throw new UserError(
-            `${what}: tenant ${id}'s entry was changed since the switch (now ${entry.status} on ${record.to}${history === 'unknown' ? ", or etcd's history cannot tell" : ''}), and its rows of ${changed.join(', ')} differ between the shards: nothing deleted. Compare them; delete the rows on ${record.from} by hand if ${record.to} has them all, then delete ${key} with etcdctl`,
+            `${what}: tenant ${id}'s entry was changed since the switch (now ${entry.status} on ${record.to}${history === 'unknown' ? ", or etcd's history cannot tell" : ''}), and its rows of ${changed.join(', ')} differ between the shards: nothing deleted. Compare them; if ${record.to} has them all, delete ${key} and ${ctx.prefix}moving/${id} with etcdctl, then the rows on ${record.from} with \`shardgate-ctl tenants delete-rows ${id} --shard ${record.from} --yes\` (it refuses while the record is there)`,
           );
         }
         ctx.out(

@@ -926,6 +926,17 @@ describe('shardgate-ctl tenants move', () => {
     const book = await api('GET', `/v1/books/${bookId}`, { tenant });
     expect(book.status).toBe(200);
     expect(moveRecord(tenant)).toBeDefined();
+    // the line's way out, in its order (an outside check was told to delete the rows first, which
+    // delete-rows refuses while the record is there): the record and the mark, then delete-rows
+    const refused = await rerun(['tenants', 'move', tenant, '--to', 'shard-2']);
+    const advice = `delete ${moveRecordKey(PREFIX, tenant)} and ${PREFIX}moving/${tenant} with etcdctl, then the rows on shard-1 with \`shardgate-ctl tenants delete-rows ${tenant} --shard shard-1 --yes\``;
+    expect(refused.stderr).toContain(advice);
+    etcdDelKey(moveRecordKey(PREFIX, tenant));
+    etcdDel(`moving/${tenant}`);
+    const deleted = ctl(['tenants', 'delete-rows', tenant, '--shard', 'shard-1', '--yes'], ENV);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(0);
+    expect((await tenantRowCounts(masterPort('shard-2'), tenant)).books).toBe(1);
   });
   it('after a move killed at its switch and its entry pointed back by hand, neither a re-run nor a take-back deletes or overwrites a copy', async () => {
     const tenant = await newTenant('move-killed-back');
