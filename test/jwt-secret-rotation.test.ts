@@ -96,7 +96,15 @@ async function member(email: string, base: string): Promise<string> {
 beforeAll(async () => {
   await createTenant(tenant, 'shard-1');
   [phaseB, phaseA] = await Promise.all([startInstance('b', NEW, OLD), startInstance('a', OLD, NEW)]);
-  for (const { id } of [phaseA, phaseB]) expect(etcdGet(`instances/${id}`)).toBeDefined();
+  // an instance registers just after it is ready (instance-registration.ts; idempotency.ts gives a
+  // new instance 10 s of grace for it): its registration is waited for, not expected at once (CI
+  // read the key before the first write had landed)
+  for (const { id } of [phaseA, phaseB]) {
+    await waitFor(() => etcdGet(`instances/${id}`), {
+      timeoutMs: 10_000,
+      what: `instances/${id} registered`,
+    });
+  }
 }, 60_000);
 
 afterAll(async () => {
