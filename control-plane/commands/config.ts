@@ -1,6 +1,7 @@
 /**
  * `config export [-o file] [--json]` and `config apply -f file [--dry-run] [--prune] [--force]`.
- * Apply validates everything first, prints a diff, and writes in one guarded transaction. A file
+ * Apply validates everything first, prints a diff, and writes in one guarded transaction; one
+ * refused because etcd changed since its read is planned again from a new read (applyAttempt). A file
  * with an export revision N (the YAML header `# shardgate config, etcd revision N`, or the
  * `$etcdRevision` field of a JSON export) is also refused where it would change a key that changed
  * in etcd after revision N, or re-create one deleted after it (someone's later edit), unless
@@ -25,7 +26,7 @@ import { ID_PATTERN, parseConfigKey, type ShardConfig } from '../../src/config/s
 import { type Change, formatChange, isManagedKey, planChanges } from '../change-plan.js';
 import { nonNameKeys, readDocument, toDocument, toYaml } from '../config-document.js';
 import type { CtlContext } from '../ctl-context.js';
-import { UserError } from '../ctl-errors.js';
+import { ConcurrentChangeError, UserError } from '../ctl-errors.js';
 import { exportableEntries } from '../export-keys.js';
 import {
   EXPORT_HEADER,
@@ -50,6 +51,7 @@ import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
 import { unmanagedKeyProblems } from '../unmanaged-keys.js';
 import { problemsMessage, validateChanges } from '../validate-changes.js';
+import { WRITE_ATTEMPTS } from '../write-keys.js';
 import { drainLeavesNoReadyServer, servingInstances } from './lb.js';
 import { sameServer, writableMasterCheck } from './shards.js';
 
@@ -182,6 +184,61 @@ export async function applyCommand(
   );
   fileProblems.push(...unplain);
   for (const n of unplain) named.add(n.key);
+  for (let attempt = 1; ; attempt++) {
+    // warnings of this attempt, printed once it is the one that ends the command: a retried
+    // attempt's would be printed again, and may differ from the last read's
+    const warnings: string[] = [];
+    const outcome = await applyAttempt(
+      { ...ctx, warn: (line: string) => warnings.push(line) },
+      { ...opts, exportedAt, wanted, fileProblems, named },
+    );
+    if (outcome.kind === 'conflict' && attempt < WRITE_ATTEMPTS) {
+      await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
+      continue;
+    }
+    for (const line of warnings) ctx.warn(line);
+    if (outcome.kind === 'conflict') throw outcome.error;
+    for (const line of outcome.lines) ctx.out(line);
+    if (outcome.kind === 'applied')
+      await recordTenantChanges(ctx, outcome.changes, Boolean(opts.force || opts.adoptRows));
+    return;
+  }
+}
+
+/** what one attempt of `config apply` (one read of etcd) came to */
+type ApplyOutcome =
+  | { kind: 'applied'; changes: Change[]; lines: string[] }
+  | { kind: 'not written'; lines: string[] }
+  | { kind: 'conflict'; error: ConcurrentChangeError };
+
+/**
+ * One read of etcd, the file planned and judged against it, and its guarded commit. A commit
+ * refused because etcd changed since the read is a `conflict`: applyCommand reads again and plans
+ * the file anew against the new read, up to WRITE_ATTEMPTS times, as writeKeys does (an outside
+ * check's bulk loads in parts were refused while another operator moved tenants). The file is
+ * judged again each time, its export revision included, so a retry writes only what a re-run
+ * would. Written through `ctx.warn` (held by the caller) and the lines answered; a problem throws.
+ * Every managed section guards the commit, tenant entries alone too (not narrow, as guardFor says
+ * why): a narrow guard costs a compare per tenant written, so a file of 130 tenants would take 140
+ * operations of etcd's --max-txn-ops, not 130; and with --prune a tenant created meanwhile must
+ * refuse it, to be pruned by the next attempt.
+ */
+async function applyAttempt(
+  ctx: CtlContext,
+  opts: {
+    file: string;
+    dryRun?: boolean;
+    prune?: boolean;
+    force?: boolean;
+    adoptRows?: boolean;
+    exportedAt: number | undefined;
+    wanted: ReadonlyMap<string, string>;
+    fileProblems: readonly RejectedKey[];
+    /** keys whose problem the file's checks named already */
+    named: ReadonlySet<string>;
+  },
+): Promise<ApplyOutcome> {
+  const { exportedAt, wanted, named } = opts;
   const read = await readPrefix(ctx);
   const desired = new Map<string, string | undefined>(wanted);
   if (opts.prune) {
@@ -196,7 +253,7 @@ export async function applyCommand(
   // judged as commitChanges and the instances judge it: over the values in force
   const inForce = await stateInForce(ctx, read);
   const problems = [
-    ...fileProblems,
+    ...opts.fileProblems,
     ...since.problems,
     ...validateChanges(read, changes, inForce.entries).filter((p) => !named.has(p.key)),
   ];
@@ -235,8 +292,7 @@ export async function applyCommand(
   if (changes.length === 0) {
     warnUnchecked();
     warnRejected();
-    ctx.out('no changes');
-    return;
+    return { kind: 'not written', lines: ['no changes'] };
   }
   if (opts.dryRun) {
     warnUnchecked();
@@ -249,16 +305,25 @@ export async function applyCommand(
         `config apply: warning: the ${changes.length} change(s) make one etcd transaction of ${operations} operations: an etcd with the default --max-txn-ops (${ETCD_DEFAULT_MAX_TXN_OPS}) refuses it; apply the file in parts, or raise etcd's --max-txn-ops`,
       );
     }
-    for (const c of changes) ctx.out(formatChange(c));
-    ctx.out(`dry run: ${changes.length} change(s) not applied`);
-    return;
+    return {
+      kind: 'not written',
+      lines: [...changes.map(formatChange), `dry run: ${changes.length} change(s) not applied`],
+    };
   }
-  const revision = await commitChanges(ctx, read, changes);
+  let revision: number;
+  try {
+    revision = await commitChanges(ctx, read, changes);
+  } catch (error) {
+    if (error instanceof ConcurrentChangeError) return { kind: 'conflict', error };
+    throw error;
+  }
   warnUnchecked();
   warnRejected();
-  for (const c of changes) ctx.out(formatChange(c));
-  ctx.out(`applied ${changes.length} change(s) at revision ${revision}`);
-  await recordTenantChanges(ctx, changes, Boolean(opts.force || opts.adoptRows));
+  return {
+    kind: 'applied',
+    changes,
+    lines: [...changes.map(formatChange), `applied ${changes.length} change(s) at revision ${revision}`],
+  };
 }
 
 /**
