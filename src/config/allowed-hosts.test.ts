@@ -67,8 +67,14 @@ describe('http/allowed_hosts', () => {
     expect(hosts('"api.example.com"')).toBe(
       'refused: is a JSON string, not a list: write the items bare, separated by commas or blanks, or as a JSON array of strings',
     );
+    // names are compared in lower case: such a word alone, in any case, is refused too (a review)
+    for (const word of ['NULL', 'Null', 'TRUE', 'None', 'nil', 'undefined'])
+      expect(hosts(word)).toBe(
+        `refused: is the word ${word} alone, which names nothing: write the items bare, separated by commas or blanks, or as a JSON array of strings; empty for the default`,
+      );
     // as part of a list or a name, the words are names
     expect(hosts('null.example.com, nullable')).toEqual(['null.example.com', 'nullable']);
+    expect(hosts('none, api.example.com')).toEqual(['none', 'api.example.com']);
     expect(hosts('["null"]')).toEqual(['null']);
   });
 

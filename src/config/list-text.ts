@@ -10,12 +10,19 @@ const LIST_FORM = 'write the items bare, separated by commas or blanks, or as a 
 
 /**
  * the items of `text` as written, or why it is no list. A JSON literal or string alone is refused:
- * `null` put for "none" was read as the name "null" (an outside check), a quoted name kept its quotes
+ * `null` put for "none" was read as the name "null" (an outside check), a quoted name kept its
+ * quotes. So is a word for "nothing" alone in any case (`NULL`, `None`, `nil`): names are compared
+ * in lower case, so `NULL` had become the one allowed host "null" (a review)
  */
 export function listItems(text: string): Listed {
   const trimmed = text.trim();
   if (/^(null|true|false)$/.test(trimmed))
     return { ok: false, reason: `is JSON ${trimmed}, not a list: ${LIST_FORM}; empty for the default` };
+  if (/^(null|true|false|none|nil|undefined)$/i.test(trimmed))
+    return {
+      ok: false,
+      reason: `is the word ${trimmed} alone, which names nothing: ${LIST_FORM}; empty for the default`,
+    };
   if (trimmed.startsWith('"')) return { ok: false, reason: `is a JSON string, not a list: ${LIST_FORM}` };
   if (!trimmed.startsWith('[')) return { ok: true, items: trimmed.split(/[\s,]+/).filter((s) => s !== '') };
   let data: unknown;
