@@ -10,6 +10,7 @@
  * reach etcd): it says where that move was going, the tenant's status before it, and whether the
  * source rows were to be kept, which is what the later move needs to finish it or take it back.
  */
+import type { DeleteBuilder, PutBuilder } from 'etcd3';
 import { z } from 'zod';
 import { looseTenantEntry } from '../src/config/loose-entry.js';
 import { ID_PATTERN, TENANT_STATUSES, type TenantEntry } from '../src/config/schema.js';
@@ -57,6 +58,7 @@ export async function readMoveRecord(ctx: CtlContext, id: string): Promise<MoveR
     parsed = undefined;
   }
   const result = recordSchema.safeParse(parsed);
+  if (result.success) storedText.set(result.data, raw);
   if (!result.success) {
     throw new UserError(
       `the record of an interrupted move of tenant ${id} (${key}) is not readable: ${raw.slice(0, 200)}; check the tenant's rows on its shards, then delete the key with etcdctl`,
@@ -66,48 +68,94 @@ export async function readMoveRecord(ctx: CtlContext, id: string): Promise<MoveR
 }
 
 /**
- * A move's record was deleted (or, for a new move, found) where its own writes expected otherwise:
- * another command took the tenant while this move was stopped past its lock's lease (`tenants
- * remove` deletes the record with the entry). The move writes nothing more.
+ * A move's record was deleted or rewritten (or, for a new move, found) where its own writes
+ * expected otherwise: another command took the tenant while this move was stopped past its lock's
+ * lease (`tenants remove` deletes the record with the entry; another `tenants move` resumes it and
+ * writes it anew). The move writes nothing more.
  */
 export class MoveRecordGoneError extends UserError {}
 
 /**
+ * The text each record object holds in etcd, as this process read or wrote it: the guard of the
+ * next write or delete of it (writeMoveRecord, deleteMoveRecord).
+ */
+const storedText = new WeakMap<MoveRecord, string>();
+
+/**
  * Writes the record: a new move's only where there is none (`create`), a running move's update
- * only where its record still is. Before, an update was a plain put: a move stopped (SIGSTOP)
- * past its lock's lease while `tenants remove` took the tenant wrote its record back, marked
- * verified, and no command could clear it (an outside check). Throws MoveRecordGoneError, naming
- * what the move found, when the guard fails.
+ * (`replacing` the record it read or wrote last) only where etcd still holds exactly that. Before,
+ * an update was a plain put: a move stopped (SIGSTOP) past its lock's lease while `tenants remove`
+ * took the tenant wrote its record back, marked verified, and no command could clear it (an
+ * outside check); and a guard of "a record is there" let such a move overwrite the record of
+ * another move that had resumed it meanwhile (a review). Throws MoveRecordGoneError, naming what
+ * the move found, when the guard fails.
  */
 export async function writeMoveRecord(
   ctx: CtlContext,
   id: string,
   record: MoveRecord,
-  { create = false }: { create?: boolean } = {},
+  guard: { create: true } | { replacing: MoveRecord },
 ): Promise<void> {
   const key = moveRecordKey(ctx.prefix, id);
+  const text = JSON.stringify(record);
   const written = await ctx.call(
     async () =>
       (
-        await ctx.etcd
-          .if(key, 'Version', create ? '==' : '>', 0)
-          .then(ctx.etcd.put(key).value(JSON.stringify(record)))
+        await ('create' in guard
+          ? ctx.etcd.if(key, 'Version', '==', 0)
+          : ctx.etcd.if(key, 'Value', '==', textOf(guard.replacing))
+        )
+          .then(ctx.etcd.put(key).value(text))
           .commit()
       ).succeeded,
     { write: true },
   );
   if (!written) {
     throw new MoveRecordGoneError(
-      create
+      'create' in guard
         ? `tenant ${id} has the record of another move (${key}) written since this one read it: another command took the tenant; this move writes nothing more`
-        : `the record of this move of tenant ${id} (${key}) was deleted while it ran (\`tenants remove\` deletes it, once this move's lock had lapsed: the move was stopped for over 10 s); this move writes nothing more`,
+        : `the record of this move of tenant ${id} (${key}) was deleted or rewritten while it ran (\`tenants remove\` deletes it, another \`tenants move\` resumes it, once this move's lock had lapsed: the move was stopped for over 10 s); this move writes nothing more`,
     );
   }
+  storedText.set(record, text);
 }
 
-export async function deleteMoveRecord(ctx: CtlContext, id: string): Promise<void> {
+const textOf = (record: MoveRecord) => storedText.get(record) ?? JSON.stringify(record);
+
+/**
+ * Runs `op` (a put or delete of another key) in one etcd transaction with the check that etcd
+ * still holds exactly the record `ours`; false, nothing done, when it does not: another command
+ * took the tenant, and what it wrote stands.
+ */
+export async function whileRecordIs(
+  ctx: CtlContext,
+  id: string,
+  ours: MoveRecord,
+  op: PutBuilder | DeleteBuilder,
+): Promise<boolean> {
   const key = moveRecordKey(ctx.prefix, id);
-  await ctx.call(() => ctx.etcd.delete().key(key).exec(), { write: true });
+  return ctx.call(
+    async () => (await ctx.etcd.if(key, 'Value', '==', textOf(ours)).then(op).commit()).succeeded,
+    { write: true },
+  );
+}
+
+/**
+ * Deletes the record; given the record this move read or wrote last, only where etcd still holds
+ * exactly that (false when it does not: another command took the tenant, and its record stays).
+ */
+export async function deleteMoveRecord(ctx: CtlContext, id: string, ours?: MoveRecord): Promise<boolean> {
+  const key = moveRecordKey(ctx.prefix, id);
+  if (!ours) {
+    await ctx.call(() => ctx.etcd.delete().key(key).exec(), { write: true });
+    return true;
+  }
+  return ctx.call(
+    async () =>
+      (await ctx.etcd.if(key, 'Value', '==', textOf(ours)).then(ctx.etcd.delete().key(key)).commit())
+        .succeeded,
+    { write: true },
+  );
 }
 
 /** Whether a move of the tenant holds its lock now (a running move, not an interrupted one). */

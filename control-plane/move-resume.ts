@@ -219,6 +219,10 @@ async function takeBack(
   } finally {
     await targetDb.end().catch(() => {});
   }
-  await deleteMoveRecord(ctx, id);
+  if (!(await deleteMoveRecord(ctx, id, record))) {
+    throw new UserError(
+      `the interrupted move's record ${moveRecordKey(ctx.prefix, id)} was rewritten by another command while this one took the move back (this one was stopped past its lock): tenant ${id} stays on shard ${record.from}; \`tenants show ${id}\` says what the record holds now`,
+    );
+  }
   ctx.out(`the interrupted move of tenant ${id} is taken back; it stays on shard ${record.from}`);
 }

@@ -22,6 +22,7 @@ import {
   MoveRecordGoneError,
   moveRecordKey,
   movingStatus,
+  whileRecordIs,
   writeMoveRecord,
 } from './move-record.js';
 import {
@@ -34,7 +35,7 @@ import {
   withMoveMarkKept,
 } from './move-steps.js';
 import { loadState, readPrefix } from './prefix-read.js';
-import { updateRemovalRecord } from './removal-record.js';
+import { removalRecordKey, updateRemovalRecord } from './removal-record.js';
 import { clearCache, connectRedis, redisFailure } from './tenant-cache.js';
 import {
   connectShardServer,
@@ -180,18 +181,30 @@ async function runMove(ctx: CtlContext, p: MovePlan): Promise<void> {
   // force, at most since that one began (an outside check: a resumed move whose tenant had been
   // set active again in between reported 16.0 s refused, for about 1.5 s)
   let refused = { since: started, atMost: Boolean(p.record) };
-  try {
-    if (!p.record) {
-      p.record = {
-        from,
-        to,
-        status: p.original,
-        keepSource: Boolean(p.opts.keepSource),
-        startedAt: new Date(started).toISOString(),
-        ...(p.startRevision === undefined ? {} : { startRevision: p.startRevision }),
-      };
-      await writeMoveRecord(ctx, id, p.record, { create: true });
+  if (!p.record) {
+    const record: MoveRecord = {
+      from,
+      to,
+      status: p.original,
+      keepSource: Boolean(p.opts.keepSource),
+      startedAt: new Date(started).toISOString(),
+      ...(p.startRevision === undefined ? {} : { startRevision: p.startRevision }),
+    };
+    try {
+      await writeMoveRecord(ctx, id, record, { create: true });
+    } catch (error) {
+      // another move's record, written since this one read none (this one was stopped past its
+      // lock): nothing of this move changed anything, and the record is the other's to keep.
+      // Before, the undo deleted it, and that move could then neither write its record nor be
+      // resumed (a review)
+      if (error instanceof MoveRecordGoneError) throw error;
+      // not answered: it may have landed; the undo deletes it, once the entry names the source
+      p.record = record;
+      throw await undone(ctx, p, moving, original, done, error);
     }
+    p.record = record;
+  }
+  try {
     if (moving.status !== now.status) {
       refused = { since: Date.now(), atMost: false };
       const revision = await putPlacement(ctx, id, now, moving);
@@ -347,11 +360,28 @@ function leftAfterTakeover(id: string, now: { text?: string; absent?: boolean },
   return `its entry now names ${now.text ?? 'what etcd did not say (it did not answer)'}; its rows may be on shards ${shards.join(' and ')}: check the tenant (\`tenants show ${id}\`), then delete the rows on the shard its entry does not name with \`tenants delete-rows\``;
 }
 
+/**
+ * Deletes the target's removal record while the move's record is `ours` (whileRecordIs): false
+ * when it is not. An etcd failure is a warning, as updateRemovalRecord's, and counts as done.
+ */
+async function voidTargetRemoval(ctx: CtlContext, p: MovePlan, ours: MoveRecord): Promise<boolean> {
+  const key = removalRecordKey(ctx.prefix, p.id, p.to);
+  try {
+    return await whileRecordIs(ctx, p.id, ours, ctx.etcd.delete().key(key));
+  } catch (error) {
+    ctx.warn(
+      `the removal record of tenant id ${p.id} on shard ${p.to} (${key}) could not be deleted (${(error as Error).message.split('\n')[0]}): a \`tenants create\` of the id there without a database password will refuse it; delete the key with etcdctl`,
+    );
+    return true;
+  }
+}
+
 /** the record says the copy was verified: only the status and the source's deletion are left */
 async function markVerified(ctx: CtlContext, p: MovePlan): Promise<void> {
   if (!p.record || p.record.verified) return;
-  p.record = { ...p.record, verified: true };
-  await writeMoveRecord(ctx, p.id, p.record);
+  const verified = { ...p.record, verified: true };
+  await writeMoveRecord(ctx, p.id, verified, { replacing: p.record });
+  p.record = verified;
 }
 
 /**
@@ -365,8 +395,16 @@ export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
   if (p.original === 'readonly') {
     ctx.out(`tenant ${id} stays readonly, as it was when the move started`);
   }
-  // the target's rows are the tenant's now: an earlier removal's record there is void
-  await updateRemovalRecord(ctx, id, p.to, undefined);
+  // the target's rows are the tenant's now: an earlier removal's record there is void. Only while
+  // this move's record is as it wrote it: a command that took the tenant while this one was
+  // stopped past its lock (`tenants remove`) recorded the rows on both shards, and they must stay
+  // recorded and undeleted (a review: a move resumed then erased the target's record)
+  if (p.record && !(await voidTargetRemoval(ctx, p, p.record))) {
+    const now = await entryNow(ctx, id);
+    throw new MoveRecordGoneError(
+      `the record of this move of tenant ${id} (${moveRecordKey(ctx.prefix, id)}) was deleted or rewritten while it ran (another command took the tenant once this move's lock had lapsed: the move was stopped for over 10 s); this move writes and deletes nothing more: ${leftAfterTakeover(id, now, [from, p.to])}`,
+    );
+  }
   if (p.opts.keepSource) {
     ctx.out(
       `the rows of tenant ${id} stay on shard ${from} (--keep-source); a move back there needs --overwrite`,
@@ -401,7 +439,10 @@ export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
     }
   }
   try {
-    await deleteMoveRecord(ctx, id);
+    if (!(await deleteMoveRecord(ctx, id, p.record)))
+      ctx.warn(
+        `the move is done, but its record ${moveRecordKey(ctx.prefix, id)} was rewritten by another command meanwhile (this one was stopped past its lock), and stays: \`tenants show ${id}\` says what it holds`,
+      );
   } catch (error) {
     ctx.warn(
       `the move is done, but its record ${moveRecordKey(ctx.prefix, id)} could not be deleted (${(error as Error).message}): the next move of ${id} finishes at once, or delete it with etcdctl`,
@@ -473,7 +514,12 @@ async function undo(
       if (done.statusWritten) steps.push(`tenant ${p.id} back to ${original.status} on shard ${p.from}`);
       onSource = true;
     } else {
-      onSource = loadState(await readPrefix(ctx)).snapshot.tenants.get(p.id)?.shard === p.from;
+      // a readonly or suspended tenant's move writes no status: the entry as it is now
+      const entry = loadState(await readPrefix(ctx)).snapshot.tenants.get(p.id);
+      onSource = entry?.shard === p.from;
+      // removed while this move was stopped past its lock: said, with the rows left and how to
+      // clear them, not "undone: the copy kept" (a review)
+      if (!entry) problem = 'the tenant was removed meanwhile';
     }
   } catch (error) {
     problem = error instanceof Error ? error.message : String(error);
@@ -497,7 +543,8 @@ async function undo(
   }
   if (problem === undefined && onSource && !copyLeft) {
     try {
-      await deleteMoveRecord(ctx, p.id);
+      if (!(await deleteMoveRecord(ctx, p.id, p.record)))
+        problem = `its record ${record} was rewritten by another command meanwhile (this move was stopped past its lock), and stays`;
     } catch (error) {
       problem = `its record ${record} stays: ${(error as Error).message}`;
     }

@@ -27,7 +27,7 @@ import { binary } from '../stack/preflight.js';
 import { dbPassword } from '../stack/stack-env.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { ctlAsync } from './helpers/ctl.js';
-import { ETCD_ENDPOINT, etcdGet, etcdGetKey, PREFIX } from './helpers/etcd.js';
+import { ETCD_ENDPOINT, etcdGet, etcdGetKey, etcdPutKey, PREFIX } from './helpers/etcd.js';
 import { node, rootConnection, rootQuery, tenantRowCounts } from './helpers/shard-db.js';
 import { stackCli, stackPid } from './helpers/stack.js';
 import { createTenant, removeTenant, uniqueTenantId } from './helpers/tenants.js';
@@ -58,6 +58,16 @@ async function newTenant(label: string, shard = 'shard-1'): Promise<string> {
 const entry = (id: string) =>
   JSON.parse(etcdGet(`tenants/${id}`) ?? 'null') as { shard: string; status: string } | null;
 const moveRecord = (id: string) => etcdGetKey(moveRecordKey(PREFIX, id));
+
+/**
+ * The command's one error line, its last on stderr; any line before it is a warning that a
+ * replica connection did not outlive the stop (the command goes on without it: seen under load).
+ */
+function errorLine(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  for (const warning of lines.slice(0, -1)) expect(warning).toMatch(/unreachable: .*going on without it/);
+  return lines.at(-1)!;
+}
 
 interface MoveRun {
   code: number;
@@ -475,28 +485,28 @@ async function moveStopped(
   }
 }
 
+const removeIt = (tenant: string) => async () => {
+  const removed = await ctlAsync(['tenants', 'remove', tenant, '--yes']);
+  expect(removed.code, removed.stderr).toBe(0);
+};
+const deleteRowsOn = async (tenant: string, shards: string[]) => {
+  for (const shard of shards) {
+    const r = await ctlAsync(['tenants', 'delete-rows', tenant, '--shard', shard, '--yes'], ENV);
+    expect(r.code, `${shard}: ${r.stderr}`).toBe(0);
+    // its mails stay until the worker's retention would take them (delete-rows' contract)
+    const { outbox: _mails, ...counts } = await tenantRowCounts(node(shard, 'master').port, tenant);
+    expect(
+      Object.values(counts).every((n) => n === 0),
+      JSON.stringify(counts),
+    ).toBe(true);
+  }
+};
+
 describe('shardgate-ctl tenants move taken over while it is stopped past its lock', () => {
   // an outside check stopped a move, removed the tenant meanwhile (its lock had lapsed), resumed
   // it: it wrote its record back, marked verified, and no command could clear it (delete-rows
   // refused, move and show said "unknown tenant"); before the switch its undo said the entry named
   // "unknown (etcd did not answer)" and told to run moves that could not run
-  const removeIt = (tenant: string) => async () => {
-    const removed = await ctlAsync(['tenants', 'remove', tenant, '--yes']);
-    expect(removed.code, removed.stderr).toBe(0);
-  };
-  const deleteRowsOn = async (tenant: string, shards: string[]) => {
-    for (const shard of shards) {
-      const r = await ctlAsync(['tenants', 'delete-rows', tenant, '--shard', shard, '--yes'], ENV);
-      expect(r.code, `${shard}: ${r.stderr}`).toBe(0);
-      // its mails stay until the worker's retention would take them (delete-rows' contract)
-      const { outbox: _mails, ...counts } = await tenantRowCounts(node(shard, 'master').port, tenant);
-      expect(
-        Object.values(counts).every((n) => n === 0),
-        JSON.stringify(counts),
-      ).toBe(true);
-    }
-  };
-
   it('removed after the switch: the move writes no record back, says the tenant is gone, and delete-rows clears both shards', async () => {
     const tenant = await newTenant('takenswitched');
     await bulkBooks(tenant, node('shard-1', 'master').port, 20_000);
@@ -513,12 +523,13 @@ describe('shardgate-ctl tenants move taken over while it is stopped past its loc
       });
       await removeIt(tenant)();
     });
-    expect(r.code, r.stdout + r.stderr).toBe(1);
-    const line = r.stderr.trim();
-    expect(line.split('\n'), r.stderr).toHaveLength(1);
+    // 2: the etcd call in flight when it was stopped timed out (below)
+    expect([1, 2], r.stdout + r.stderr).toContain(r.code);
+    const line = errorLine(r.stderr);
     // the guarded record write refused, or the first etcd call after a stop of over 10 s timing
-    // out on the channel gRPC had kept (as seen once): either way the takeover is named
-    expect(line).toMatch(/was deleted while it ran|etcd unreachable/);
+    // out on the channel gRPC had kept, or the switch's own put, stopped in flight, answered no
+    // more (each seen under load): either way the takeover is named
+    expect(line).toMatch(/was deleted or rewritten while it ran|etcd unreachable/);
     expect(line).toMatch(/has no entry now \(removed while this move ran\)/);
     expect(line).toContain(`shardgate-ctl tenants delete-rows ${tenant} --shard shard-1 --yes`);
     expect(moveRecord(tenant)).toBeUndefined();
@@ -539,11 +550,55 @@ describe('shardgate-ctl tenants move taken over while it is stopped past its loc
       await release();
     }
     expect(r.code, r.stdout + r.stderr).toBeGreaterThan(0);
-    const line = r.stderr.trim();
-    expect(line.split('\n'), r.stderr).toHaveLength(1);
+    const line = errorLine(r.stderr);
     expect(line).toMatch(/could not be undone/);
     expect(line).toMatch(/has no entry now \(removed while this move ran\)/);
     expect(line).not.toMatch(/etcd did not answer/);
+    expect(line).toContain(`shardgate-ctl tenants delete-rows ${tenant} --shard shard-2 --yes`);
+    expect(moveRecord(tenant)).toBeUndefined();
+    await deleteRowsOn(tenant, ['shard-1', 'shard-2']);
+  }, 90_000);
+});
+
+describe('shardgate-ctl tenants move, its tenant removed while it runs', () => {
+  it('a readonly tenant removed while its move waits for the target replica: the undo, which wrote no status, says the tenant has no entry, not "undone"', async () => {
+    // a review: the undo of a move that wrote no status (the tenant readonly already) read "move
+    // undone: the copy on shard-2 kept", the removal unsaid
+    const tenant = await newTenant('takenreadonly');
+    const raw = JSON.parse(etcdGetKey(`${PREFIX}tenants/${tenant}`)!) as Record<string, unknown>;
+    etcdPutKey(`${PREFIX}tenants/${tenant}`, JSON.stringify({ ...raw, status: 'readonly' }));
+    const release = await holdReplicaAt(tenant);
+    let stdout = '';
+    let stderr = '';
+    try {
+      const child = spawn(
+        process.execPath,
+        [BIN, 'tenants', 'move', tenant, '--to', 'shard-2', '--wait-ms', '4000'],
+        {
+          env: { ...process.env, ...ENV },
+        },
+      );
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const exited = new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+      // copied, now waiting for the held replica: the tenant is removed meanwhile
+      await waitFor(() => /^copied from shard/m.test(stdout), {
+        timeoutMs: 30_000,
+        what: `the copy: ${stderr}`,
+      });
+      await removeIt(tenant)();
+      expect(await exited, stdout + stderr).toBeGreaterThan(0);
+    } finally {
+      await release();
+    }
+    const line = errorLine(stderr);
+    expect(line).not.toMatch(/undone:/);
+    expect(line).toMatch(/could not be undone \(the tenant was removed meanwhile\)/);
+    expect(line).toMatch(/has no entry now \(removed while this move ran\)/);
     expect(line).toContain(`shardgate-ctl tenants delete-rows ${tenant} --shard shard-2 --yes`);
     expect(moveRecord(tenant)).toBeUndefined();
     await deleteRowsOn(tenant, ['shard-1', 'shard-2']);

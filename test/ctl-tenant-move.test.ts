@@ -7,6 +7,7 @@
 
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { moveTenant } from '../control-plane/commands/tenant-move.js';
 import { createCtlContext } from '../control-plane/ctl-context.js';
 import { moveRecordKey } from '../control-plane/move-record.js';
 import { withMoveMarkKept } from '../control-plane/move-steps.js';
@@ -952,5 +953,132 @@ describe('shardgate-ctl tenants move', () => {
     }
     expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(1);
     expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(1);
+  });
+});
+
+describe('shardgate-ctl tenants move, its record written by another command meanwhile', () => {
+  /**
+   * A move run in this process whose etcd writes, before its first guarded write of the record
+   * (`Version` for a new record, `Value` for an update), the record `other` as another command
+   * would have while this one was stopped past its lock.
+   */
+  async function moveMeetingRecord(
+    tenant: string,
+    target: 'Version' | 'Value',
+    other: () => string | undefined,
+    /** which guarded call of that kind meets it (1: the first) */
+    nth = 1,
+  ): Promise<{ error: unknown; out: string[] }> {
+    const saved = process.env.SHARDGATE_DB_PASSWORD;
+    process.env.SHARDGATE_DB_PASSWORD = dbPassword();
+    const ctx = createCtlContext();
+    if (saved === undefined) delete process.env.SHARDGATE_DB_PASSWORD;
+    else process.env.SHARDGATE_DB_PASSWORD = saved;
+    const out: string[] = [];
+    ctx.out = (line) => out.push(line);
+    ctx.warn = (line) => out.push(line);
+    const key = moveRecordKey(PREFIX, tenant);
+    const guarded = ctx.etcd.if.bind(ctx.etcd);
+    let met = false;
+    let seen = 0;
+    ctx.etcd.if = ((k: string, field: 'Version' | 'Value', ...rest: unknown[]) => {
+      if (!met && k === key && field === target && ++seen === nth) {
+        met = true;
+        const value = other();
+        if (value === undefined) etcdDelKey(key);
+        else etcdPutKey(key, value);
+      }
+      return (guarded as (...a: unknown[]) => ReturnType<typeof guarded>)(k, field, ...rest);
+    }) as typeof ctx.etcd.if;
+    try {
+      const error = await moveTenant(ctx, tenant, { to: 'shard-2' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(met).toBe(true);
+      return { error, out };
+    } finally {
+      ctx.close();
+    }
+  }
+
+  const otherRecord = (from: string, to: string) =>
+    JSON.stringify({ from, to, status: 'active', keepSource: false, startedAt: new Date().toISOString() });
+
+  it("a new move that finds another move's record where it read none stops, changing nothing, and leaves that record", async () => {
+    // a review: its undo deleted the other move's record, which could then not be resumed
+    const tenant = await newTenant('move-fenced-new');
+    await registerAndLogin(tenant, 'lib@example.com');
+    const key = moveRecordKey(PREFIX, tenant);
+    let theirs = '';
+    try {
+      const { error } = await moveMeetingRecord(tenant, 'Version', () => {
+        theirs = otherRecord('shard-1', 'shard-2');
+        return theirs;
+      });
+      expect(String(error)).toMatch(
+        /has the record of another move .* another command took the tenant; this move writes nothing more/,
+      );
+      expect(String(error)).not.toMatch(/undone/);
+      expect(etcdGetKey(key)).toBe(theirs);
+      expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
+      expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(0);
+    } finally {
+      etcdDelKey(key);
+    }
+  });
+
+  it('a move whose record another move rewrote meanwhile does not write over it, nor delete it at its end', async () => {
+    // a guard of "a record is there" let a move resumed after its lock lapsed overwrite the record
+    // of the move that had taken the tenant over meanwhile
+    const tenant = await newTenant('move-fenced-update');
+    await registerAndLogin(tenant, 'lib@example.com');
+    const key = moveRecordKey(PREFIX, tenant);
+    let theirs = '';
+    try {
+      const { error } = await moveMeetingRecord(tenant, 'Value', () => {
+        // as another `tenants move` that resumed this one would have rewritten it
+        theirs = JSON.stringify({ ...JSON.parse(etcdGetKey(key)!), startedAt: new Date(0).toISOString() });
+        return theirs;
+      });
+      expect(String(error)).toMatch(/was deleted or rewritten while it ran .* this move writes nothing more/);
+      expect(etcdGetKey(key)).toBe(theirs);
+    } finally {
+      etcdDelKey(key);
+    }
+  });
+
+  it('a move whose tenant is removed after it verified the copy deletes no rows and keeps the removal records of both shards', async () => {
+    // a review: resumed after `tenants remove` took the tenant, the move erased the target's
+    // removal record (its rows "the tenant's now") and deleted the source's rows
+    const tenant = await newTenant('move-fenced-drop');
+    await registerAndLogin(tenant, 'lib@example.com');
+    const key = moveRecordKey(PREFIX, tenant);
+    const records = ['shard-1', 'shard-2'].map((shard) => removalRecordKey(PREFIX, tenant, shard));
+    try {
+      // the second guarded use of the record (the first is its `verified` mark): the tenant is
+      // taken as `tenants remove` takes it, its entry and record deleted, both shards recorded
+      const { error } = await moveMeetingRecord(
+        tenant,
+        'Value',
+        () => {
+          etcdDel(`tenants/${tenant}`);
+          for (const record of records)
+            etcdPutKey(record, JSON.stringify({ removedAt: new Date().toISOString(), rows: 'unchecked' }));
+          return undefined;
+        },
+        2,
+      );
+      expect(String(error)).toMatch(
+        /was deleted or rewritten while it ran .* this move writes and deletes nothing more/,
+      );
+      expect(String(error)).toMatch(/has no entry now \(removed while this move ran\)/);
+      for (const record of records) expect(etcdGetKey(record)).toBeDefined();
+      expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(1);
+      expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(1);
+    } finally {
+      for (const record of records) etcdDelKey(record);
+      etcdDelKey(key);
+    }
   });
 });
