@@ -34,6 +34,7 @@ import {
   REVISION_FIELD,
   splitExportRevision,
 } from '../export-revision.js';
+import { forgetMoveRecord } from '../forget-move-record.js';
 import {
   commitChanges,
   ETCD_DEFAULT_MAX_TXN_OPS,
@@ -41,6 +42,7 @@ import {
   guardedTxn,
   txnOperationCount,
 } from '../guarded-commit.js';
+import { readMoveRecord, recordedMoves } from '../move-record.js';
 import { passwordEnvWarning } from '../password-env-warning.js';
 import { nonPlainNumbers } from '../plain-numbers.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
@@ -425,6 +427,7 @@ async function recordTenantChanges(ctx: CtlContext, changes: readonly Change[], 
     // brought back on a shard recorded (removedTenantProblems let it through): its rows are its own
     if (after && after !== before && adopted) await updateRemovalRecord(ctx, id, after, undefined);
   }
+  await forgetLeftMoves(ctx, removed);
   const rule =
     '`tenants create` of the id there refuses it while they cannot be counted, unless --adopt-rows';
   if (removed.length <= REMOVED_LINES_MAX) {
@@ -439,6 +442,33 @@ async function recordTenantChanges(ctx: CtlContext, changes: readonly Change[], 
     .join(', ');
   ctx.out(
     `${removed.length} tenants removed from the directory (${listed}, …): the rows of each stay on its shard, and ${rule}; \`tenants delete-rows <id> --shard <shard> --yes\` deletes them`,
+  );
+}
+
+/**
+ * The records of dead moves of the tenants the file deleted go as `tenants remove` makes them go
+ * (forgetMoveRecord): before, such a record outlived the entry, and no command but etcdctl could
+ * clear it (a review). A move still holding its lock keeps its record: it finds the entry gone
+ * itself. One read of the records for the whole file.
+ */
+async function forgetLeftMoves(ctx: CtlContext, removed: readonly { id: string; shard: string }[]) {
+  if (removed.length === 0) return;
+  const interrupted = new Set(
+    (await recordedMoves(ctx)).filter((m) => m.state === 'interrupted').map((m) => m.tenant),
+  );
+  const lines: string[] = [];
+  for (const { id, shard } of removed) {
+    if (!interrupted.has(id)) continue;
+    const record = await readMoveRecord(ctx, id).catch(() => undefined);
+    const line = record && (await forgetMoveRecord(ctx, id, record, shard));
+    if (line) lines.push(`tenant ${id}: ${line}`);
+  }
+  if (lines.length <= REMOVED_LINES_MAX) {
+    for (const line of lines) ctx.out(line);
+    return;
+  }
+  ctx.out(
+    `${lines.length} tenants removed had the record of an interrupted move, deleted: rows it copied may be on both of its shards, each recorded`,
   );
 }
 

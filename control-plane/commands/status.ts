@@ -103,7 +103,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
     // a worker answering /health/config is answering; its breakers as the instances'
     instanceConfigs(workers.urls),
     breakerTrouble(workers.urls.map((url) => ({ id: url, url }))),
-    recordedMoves(ctx),
+    // unreadable (a role without read access to the records, etcd slow): said, not fatal
+    recordedMoves(ctx).catch((error: unknown) => ({ error: (error as Error).message })),
   ]);
   const rejections = rejectionsOf(configs);
   const workerRejections = rejectionsOf(workerConfigs);
@@ -146,8 +147,9 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
         .map((st) => [st, [...snap.tenants.values()].filter((t) => t.status === st).length] as const)
         .filter(([, n]) => n > 0),
     ),
-    /** the tenants with a move record: `running` (its lock held) or `interrupted` */
-    moves,
+    /** the tenants with a move record: `running` (its lock held) or `interrupted`; null: unread */
+    moves: 'error' in moves ? null : moves,
+    ...('error' in moves ? { movesError: moves.error } : {}),
     lbWeights: Object.fromEntries(snap.lbWeights),
     breakers: snap.breakers,
     /** the breakers the instances report open or half-open now (instance-breakers.ts) */
@@ -235,7 +237,8 @@ export async function statusCommand(ctx: CtlContext, opts: { json?: boolean }): 
   }
   const notActive = Object.entries(view.tenantsNotActive).map(([st, n]) => `${n} ${st}`);
   ctx.out(`tenants: ${view.tenants}${notActive.length > 0 ? ` (${notActive.join(', ')})` : ''}`);
-  if (view.moves.length > 0) {
+  if (view.moves === null) ctx.out(`moves: unknown (the move records could not be read: ${view.movesError})`);
+  else if (view.moves.length > 0) {
     const shown = view.moves
       .slice(0, MOVES_LISTED)
       .map((m) =>

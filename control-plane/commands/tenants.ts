@@ -34,9 +34,10 @@ import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
 import { checkDisplayName, printableName } from '../display-name.js';
 import { etcdctlPut } from '../etcdctl-put.js';
+import { forgetMoveRecord } from '../forget-move-record.js';
 import { anyRows, checkLeftoverRows, type RowCheck, uncheckedWarning } from '../leftover-rows.js';
 import { withMoveLock } from '../move-lock.js';
-import { deleteMoveRecord, moveRunning, readMoveRecord } from '../move-record.js';
+import { moveRunning, readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type RemovalRecord, readRemovalRecord, updateRemovalRecord } from '../removal-record.js';
 import { stateInForce } from '../state-in-force.js';
@@ -371,10 +372,12 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   let was = '';
   let shard: string | undefined;
   let shardConfig: ShardConfig | undefined;
+  let absent = false;
   await writeKeys(
     ctx,
     (read) => {
       const raw = read.entries.get(key);
+      absent = raw === undefined;
       if (raw === undefined) throw unknownTenant(id);
       shard = looseTenantEntry(raw)?.shard;
       shardConfig = shard ? state(read).shards.get(shard) : undefined;
@@ -395,7 +398,11 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
       ]);
     },
     { changed: () => [was] },
-  );
+  ).catch(async (error: unknown) => {
+    if (!absent) throw error;
+    await removeLeftRecord(ctx, id, opts.yes);
+  });
+  if (absent) return;
   // the rows are keyed by the tenant id: a new directory entry of that id on that shard finds
   // them again, members, librarian and unexpired tokens included. Counted once the removal is
   // written; a count that cannot run is said in remove's own line (idAfterRemoval), no warning.
@@ -425,15 +432,29 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
   if (record) {
-    // the move copied rows to its target, and its source may keep some: both shards may hold
-    // rows of the id now, so both are recorded (the entry's own shard is, above)
-    for (const other of [record.from, record.to].filter((s) => s !== shard))
-      await updateRemovalRecord(ctx, id, other, 'unchecked');
-    await deleteMoveRecord(ctx, id);
-    ctx.out(
-      `the record of its interrupted move from shard ${record.from} to ${record.to} was deleted; rows it copied may be on both shards`,
+    const line = await forgetMoveRecord(ctx, id, record, shard);
+    if (line) ctx.out(line);
+  }
+}
+
+/**
+ * `tenants remove` of an id without an entry (deleted by hand, or by a `config apply` of an
+ * earlier version) whose dead move's record is still there: what `remove` does with such a record
+ * (forgetMoveRecord), with --yes. Without a record, or while a move holds its lock, the id is an
+ * unknown tenant.
+ */
+async function removeLeftRecord(ctx: CtlContext, id: string, yes: boolean | undefined): Promise<void> {
+  const record = await readMoveRecord(ctx, id).catch(() => undefined);
+  if (!record || (await moveRunning(ctx, id))) throw unknownTenant(id);
+  if (!yes) {
+    throw new UserError(
+      `tenant ${id} has no entry, but the record of its interrupted move from shard ${record.from} to ${record.to} is there; re-run with --yes to delete the record (the rows stay, recorded on both shards)`,
     );
   }
+  const line = await forgetMoveRecord(ctx, id, record);
+  if (!line)
+    throw new UserError(`the record of the move of tenant ${id} changed meanwhile; nothing deleted, re-run`);
+  ctx.out(`tenant ${id} has no entry; ${line}`);
 }
 
 /**
@@ -479,7 +500,14 @@ export async function listTenants(ctx: CtlContext, opts: { json?: boolean }): Pr
 export async function showTenant(ctx: CtlContext, id: string, opts: { json?: boolean }): Promise<void> {
   const read = await readPrefix(ctx);
   const found = tenantRows(read, (await stateInForce(ctx, read)).state).find((r) => r.id === id);
-  if (!found) throw unknownTenant(id);
+  if (!found) {
+    // an entry deleted by hand while a dead move's record stays: `status` lists that move
+    const record = await readMoveRecord(ctx, id).catch(() => undefined);
+    if (!record || (await moveRunning(ctx, id))) throw unknownTenant(id);
+    throw new UserError(
+      `tenant ${id} has no entry, but the record of its interrupted move from shard ${record.from} to ${record.to} (started ${record.startedAt}) is there: rows of it may be on both shards; \`tenants remove ${id} --yes\` deletes the record, then \`tenants delete-rows ${id} --shard <shard> --yes\` deletes the rows`,
+    );
+  }
   const row = shownRow(found);
   const shard = (row.problem && !row.lastGood) || !row.shard ? undefined : state(read).shards.get(row.shard);
   const record = await readMoveRecord(ctx, id).catch((error: Error) => ({ problem: error.message }));
