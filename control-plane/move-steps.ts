@@ -145,6 +145,10 @@ export async function waitForInstances(
 ): Promise<number> {
   const deadline = Date.now() + waitMs;
   for (;;) {
+    // judged by a read begun by the deadline's end: a command stopped (SIGSTOP, a stalled VM)
+    // past it between its read and this check gave up on what it read before the stop (seen in a
+    // takeover test: the instances had applied the revision, and more, meanwhile)
+    const readAt = Date.now();
     const instances = loadState(await readPrefix(ctx)).snapshot.instances;
     const behind = [...instances].flatMap(([id, i]) =>
       i.configRevision < revision
@@ -154,7 +158,7 @@ export async function waitForInstances(
           : [],
     );
     if (behind.length === 0) return instances.size;
-    if (Date.now() >= deadline) {
+    if (readAt >= deadline) {
       throw new UserError(
         `instance${behind.length > 1 ? 's' : ''} ${behind.join(', ')} did not apply revision ${revision} within ${waitMs} ms`,
       );
