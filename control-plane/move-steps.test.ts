@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CtlContext } from './ctl-context.js';
+import { fakeCtlContext } from './fake-ctl-context.js';
 import { waitForInstances } from './move-steps.js';
 
 /**
@@ -8,35 +8,25 @@ import { waitForInstances } from './move-steps.js';
  */
 function etcdOf(reads: number[], firstReadMs: number) {
   let n = 0;
-  const ctx = {
-    prefix: '/sg/',
-    env: {},
-    out: () => {},
-    warn: () => {},
-    call: <T>(fn: () => Promise<T>) => fn(),
-    close: () => {},
-    etcd: {
-      getAll: () => ({
-        prefix: () => ({
-          exec: async () => {
-            const at = reads[Math.min(n, reads.length - 1)]!;
-            if (n++ === 0) await new Promise((r) => setTimeout(r, firstReadMs));
-            const value = JSON.stringify({
-              url: 'http://127.0.0.1:1',
-              configRevision: at,
-              startedAt: '2026-01-01T00:00:00.000Z',
-            });
-            return {
-              header: { revision: '100' },
-              kvs: [
-                { key: Buffer.from('/sg/instances/api-1'), value: Buffer.from(value), mod_revision: '99' },
-              ],
-            };
-          },
-        }),
+  const ctx = fakeCtlContext({
+    getAll: () => ({
+      prefix: () => ({
+        exec: async () => {
+          const at = reads[Math.min(n, reads.length - 1)]!;
+          if (n++ === 0) await new Promise((r) => setTimeout(r, firstReadMs));
+          const value = JSON.stringify({
+            url: 'http://127.0.0.1:1',
+            configRevision: at,
+            startedAt: '2026-01-01T00:00:00.000Z',
+          });
+          return {
+            header: { revision: '100' },
+            kvs: [{ key: Buffer.from('/sg/instances/api-1'), value: Buffer.from(value), mod_revision: '99' }],
+          };
+        },
       }),
-    },
-  } as unknown as CtlContext;
+    }),
+  });
   return { ctx, reads: () => n };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { CtlContext } from './ctl-context.js';
 import { ConcurrentChangeError } from './ctl-errors.js';
+import { fakeCtlContext } from './fake-ctl-context.js';
 import { WRITE_ATTEMPTS, writeKeys } from './write-keys.js';
 
 /**
@@ -12,14 +12,8 @@ function busyEtcd(conflicts: number) {
   const txns: number[] = [];
   const out: string[] = [];
   const shard = '{"master":{"host":"127.0.0.1","port":3316},"replicas":[]}';
-  const ctx = {
-    prefix: '/sg/',
-    env: {},
-    out: (line: string) => out.push(line),
-    warn: () => {},
-    call: <T>(fn: () => Promise<T>) => fn(),
-    close: () => {},
-    etcd: {
+  const ctx = fakeCtlContext(
+    {
       getAll: () => ({
         prefix: () => ({
           exec: async () => ({
@@ -35,7 +29,8 @@ function busyEtcd(conflicts: number) {
         },
       },
     },
-  } as unknown as CtlContext;
+    out,
+  );
   return { ctx, txns, out };
 }
 

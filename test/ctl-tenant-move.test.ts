@@ -1002,14 +1002,19 @@ describe('shardgate-ctl tenants move, its record written by another command mean
     }
   }
 
+  /** a tenant of shard-1 with its librarian, and the key of its move record */
+  async function tenantToMove(label: string): Promise<{ tenant: string; key: string }> {
+    const tenant = await newTenant(label);
+    await registerAndLogin(tenant, 'lib@example.com');
+    return { tenant, key: moveRecordKey(PREFIX, tenant) };
+  }
+
   const otherRecord = (from: string, to: string) =>
     JSON.stringify({ from, to, status: 'active', keepSource: false, startedAt: new Date().toISOString() });
 
   it("a new move that finds another move's record where it read none stops, changing nothing, and leaves that record", async () => {
     // a review: its undo deleted the other move's record, which could then not be resumed
-    const tenant = await newTenant('move-fenced-new');
-    await registerAndLogin(tenant, 'lib@example.com');
-    const key = moveRecordKey(PREFIX, tenant);
+    const { tenant, key } = await tenantToMove('move-fenced-new');
     let theirs = '';
     try {
       const { error } = await moveMeetingRecord(tenant, 'Version', () => {
@@ -1031,9 +1036,7 @@ describe('shardgate-ctl tenants move, its record written by another command mean
   it('a move whose record another move rewrote meanwhile does not write over it, nor delete it at its end', async () => {
     // a guard of "a record is there" let a move resumed after its lock lapsed overwrite the record
     // of the move that had taken the tenant over meanwhile
-    const tenant = await newTenant('move-fenced-update');
-    await registerAndLogin(tenant, 'lib@example.com');
-    const key = moveRecordKey(PREFIX, tenant);
+    const { tenant, key } = await tenantToMove('move-fenced-update');
     let theirs = '';
     try {
       const { error } = await moveMeetingRecord(tenant, 'Value', () => {
@@ -1051,9 +1054,7 @@ describe('shardgate-ctl tenants move, its record written by another command mean
   it('a move whose tenant is removed after it verified the copy deletes no rows and keeps the removal records of both shards', async () => {
     // a review: resumed after `tenants remove` took the tenant, the move erased the target's
     // removal record (its rows "the tenant's now") and deleted the source's rows
-    const tenant = await newTenant('move-fenced-drop');
-    await registerAndLogin(tenant, 'lib@example.com');
-    const key = moveRecordKey(PREFIX, tenant);
+    const { tenant, key } = await tenantToMove('move-fenced-drop');
     const records = ['shard-1', 'shard-2'].map((shard) => removalRecordKey(PREFIX, tenant, shard));
     try {
       // the second guarded use of the record (the first is its `verified` mark): the tenant is
