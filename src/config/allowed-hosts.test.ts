@@ -72,6 +72,9 @@ describe('http/allowed_hosts', () => {
       expect(hosts(word)).toBe(
         `refused: is the word ${word} alone, which names nothing: write the items bare, separated by commas or blanks, or as a JSON array of strings; empty for the default`,
       );
+    // alone beside separators too
+    expect(hosts('NULL,')).toContain('is the word NULL alone, which names nothing');
+    expect(hosts(' , None , ')).toContain('is the word None alone, which names nothing');
     // as part of a list or a name, the words are names
     expect(hosts('null.example.com, nullable')).toEqual(['null.example.com', 'nullable']);
     expect(hosts('none, api.example.com')).toEqual(['none', 'api.example.com']);

@@ -18,13 +18,18 @@ export function listItems(text: string): Listed {
   const trimmed = text.trim();
   if (/^(null|true|false)$/.test(trimmed))
     return { ok: false, reason: `is JSON ${trimmed}, not a list: ${LIST_FORM}; empty for the default` };
-  if (/^(null|true|false|none|nil|undefined)$/i.test(trimmed))
-    return {
-      ok: false,
-      reason: `is the word ${trimmed} alone, which names nothing: ${LIST_FORM}; empty for the default`,
-    };
   if (trimmed.startsWith('"')) return { ok: false, reason: `is a JSON string, not a list: ${LIST_FORM}` };
-  if (!trimmed.startsWith('[')) return { ok: true, items: trimmed.split(/[\s,]+/).filter((s) => s !== '') };
+  if (!trimmed.startsWith('[')) {
+    const items = trimmed.split(/[\s,]+/).filter((s) => s !== '');
+    // alone also beside separators (`NULL,`: a review)
+    const [only] = items;
+    if (items.length === 1 && only && /^(null|true|false|none|nil|undefined)$/i.test(only))
+      return {
+        ok: false,
+        reason: `is the word ${only} alone, which names nothing: ${LIST_FORM}; empty for the default`,
+      };
+    return { ok: true, items };
+  }
   let data: unknown;
   try {
     data = JSON.parse(trimmed);
