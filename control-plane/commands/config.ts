@@ -193,7 +193,12 @@ export async function applyCommand(
     const outcome = await applyAttempt(
       { ...ctx, warn: (line: string) => warnings.push(line) },
       { ...opts, exportedAt, wanted, fileProblems, named },
-    );
+    ).catch((error: unknown) => {
+      // a commit whose outcome is unknown (etcd may have applied it) keeps the warnings about
+      // what it may have written (a review: a repointed tenant went unwarned); a refusal has none
+      for (const line of warnings) ctx.warn(line);
+      throw error;
+    });
     if (outcome.kind === 'conflict' && attempt < WRITE_ATTEMPTS) {
       await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
       continue;
@@ -446,21 +451,22 @@ async function recordTenantChanges(ctx: CtlContext, changes: readonly Change[], 
 }
 
 /**
- * The records of dead moves of the tenants the file deleted go as `tenants remove` makes them go
- * (forgetMoveRecord): before, such a record outlived the entry, and no command but etcdctl could
- * clear it (a review). A move still holding its lock keeps its record: it finds the entry gone
- * itself. One read of the records for the whole file.
+ * The move records of the tenants the file deleted go as `tenants remove` makes them go
+ * (forgetMoveRecord): before, a dead move's record outlived the entry, and no command but etcdctl
+ * could clear it (a review). A running move's too, as `remove` does: its writes are fenced by its
+ * record, and a readonly tenant's move past its switch reads the entry no more, so kept, the
+ * record let it void the target's removal record (a second review). One read of the records for
+ * the whole file.
  */
 async function forgetLeftMoves(ctx: CtlContext, removed: readonly { id: string; shard: string }[]) {
   if (removed.length === 0) return;
-  const interrupted = new Set(
-    (await recordedMoves(ctx)).filter((m) => m.state === 'interrupted').map((m) => m.tenant),
-  );
+  const recorded = new Map((await recordedMoves(ctx)).map((m) => [m.tenant, m.state]));
   const lines: string[] = [];
   for (const { id, shard } of removed) {
-    if (!interrupted.has(id)) continue;
+    const state = recorded.get(id);
+    if (!state) continue;
     const record = await readMoveRecord(ctx, id).catch(() => undefined);
-    const line = record && (await forgetMoveRecord(ctx, id, record, shard));
+    const line = record && (await forgetMoveRecord(ctx, id, record, shard, state === 'running'));
     if (line) lines.push(`tenant ${id}: ${line}`);
   }
   if (lines.length <= REMOVED_LINES_MAX) {
@@ -468,7 +474,7 @@ async function forgetLeftMoves(ctx: CtlContext, removed: readonly { id: string; 
     return;
   }
   ctx.out(
-    `${lines.length} tenants removed had the record of an interrupted move, deleted: rows it copied may be on both of its shards, each recorded`,
+    `${lines.length} tenants removed had the record of a move, deleted: rows it copied may be on both of its shards, each recorded`,
   );
 }
 
