@@ -142,20 +142,29 @@ export async function whileRecordIs(
 
 /**
  * Deletes the record; given the record this move read or wrote last, only where etcd still holds
- * exactly that (false when it does not: another command took the tenant, and its record stays).
+ * exactly that. Answers `deleted`; `absent` when there was none to delete (deleted by another
+ * command, or a create that did not land: etcd fails a compare on a missing key, and "rewritten"
+ * said so wrongly, a review); `rewritten` when etcd holds another record (another command took the
+ * tenant, and its record stays).
  */
-export async function deleteMoveRecord(ctx: CtlContext, id: string, ours?: MoveRecord): Promise<boolean> {
+export async function deleteMoveRecord(
+  ctx: CtlContext,
+  id: string,
+  ours?: MoveRecord,
+): Promise<'deleted' | 'absent' | 'rewritten'> {
   const key = moveRecordKey(ctx.prefix, id);
   if (!ours) {
     await ctx.call(() => ctx.etcd.delete().key(key).exec(), { write: true });
-    return true;
+    return 'deleted';
   }
-  return ctx.call(
+  const deleted = await ctx.call(
     async () =>
       (await ctx.etcd.if(key, 'Value', '==', textOf(ours)).then(ctx.etcd.delete().key(key)).commit())
         .succeeded,
     { write: true },
   );
+  if (deleted) return 'deleted';
+  return (await ctx.call(() => ctx.etcd.get(key).string())) === null ? 'absent' : 'rewritten';
 }
 
 /** Whether a move of the tenant holds its lock now (a running move, not an interrupted one). */

@@ -219,7 +219,7 @@ async function takeBack(
   } finally {
     await targetDb.end().catch(() => {});
   }
-  if (!(await deleteMoveRecord(ctx, id, record))) {
+  if ((await deleteMoveRecord(ctx, id, record)) === 'rewritten') {
     throw new UserError(
       `the interrupted move's record ${moveRecordKey(ctx.prefix, id)} was rewritten by another command while this one took the move back (this one was stopped past its lock): tenant ${id} stays on shard ${record.from}; \`tenants show ${id}\` says what the record holds now`,
     );

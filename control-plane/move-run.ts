@@ -362,17 +362,20 @@ function leftAfterTakeover(id: string, now: { text?: string; absent?: boolean },
 
 /**
  * Deletes the target's removal record while the move's record is `ours` (whileRecordIs): false
- * when it is not. An etcd failure is a warning, as updateRemovalRecord's, and counts as done.
+ * when it is not. An etcd failure stops the move before it deletes any row (an UnreachableError
+ * saying to re-run): that check is the one a command stopped past its lock needs, and its first
+ * etcd call after the stop is the one likely to time out (a review: counted as done, the source's
+ * rows were deleted unchecked).
  */
 async function voidTargetRemoval(ctx: CtlContext, p: MovePlan, ours: MoveRecord): Promise<boolean> {
   const key = removalRecordKey(ctx.prefix, p.id, p.to);
   try {
     return await whileRecordIs(ctx, p.id, ours, ctx.etcd.delete().key(key));
   } catch (error) {
-    ctx.warn(
-      `the removal record of tenant id ${p.id} on shard ${p.to} (${key}) could not be deleted (${(error as Error).message.split('\n')[0]}): a \`tenants create\` of the id there without a database password will refuse it; delete the key with etcdctl`,
+    if (!(error instanceof UnreachableError)) throw error;
+    throw new UnreachableError(
+      `${error.message}; tenant ${p.id} is on shard ${p.to}, its copy verified, and its rows on shard ${p.from} are not deleted: run \`shardgate-ctl tenants move ${p.id} --to ${p.to}\` again to finish`,
     );
-    return true;
   }
 }
 
@@ -439,9 +442,14 @@ export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
     }
   }
   try {
-    if (!(await deleteMoveRecord(ctx, id, p.record)))
+    const outcome = await deleteMoveRecord(ctx, id, p.record);
+    if (outcome === 'rewritten')
       ctx.warn(
         `the move is done, but its record ${moveRecordKey(ctx.prefix, id)} was rewritten by another command meanwhile (this one was stopped past its lock), and stays: \`tenants show ${id}\` says what it holds`,
+      );
+    else if (outcome === 'absent')
+      ctx.warn(
+        `the move is done, but its record ${moveRecordKey(ctx.prefix, id)} was deleted by another command meanwhile (\`tenants remove\` deletes it with the entry): \`tenants show ${id}\` says whether the tenant is still there`,
       );
   } catch (error) {
     ctx.warn(
@@ -543,7 +551,8 @@ async function undo(
   }
   if (problem === undefined && onSource && !copyLeft) {
     try {
-      if (!(await deleteMoveRecord(ctx, p.id, p.record)))
+      // absent: none to delete (a create not answered that did not land, or deleted meanwhile)
+      if ((await deleteMoveRecord(ctx, p.id, p.record)) === 'rewritten')
         problem = `its record ${record} was rewritten by another command meanwhile (this move was stopped past its lock), and stays`;
     } catch (error) {
       problem = `its record ${record} stays: ${(error as Error).message}`;

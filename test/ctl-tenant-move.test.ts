@@ -1082,4 +1082,32 @@ describe('shardgate-ctl tenants move, its record written by another command mean
       etcdDelKey(key);
     }
   });
+
+  it('a move whose check of its record before it deletes the source rows gets no answer deletes none, and a re-run finishes it', async () => {
+    // a review: an etcd failure of that check was counted as done, and the source's rows were
+    // deleted unchecked, in the very case the check is for (the first call after a long stop)
+    const { tenant, key } = await tenantToMove('move-fenced-timeout');
+    try {
+      const { error } = await moveMeetingRecord(
+        tenant,
+        'Value',
+        () => {
+          throw new Error('14 UNAVAILABLE: no connection established');
+        },
+        2,
+      );
+      expect(String(error)).toMatch(
+        /its copy verified, and its rows on shard shard-1 are not deleted: run `shardgate-ctl tenants move .* --to shard-2` again to finish/,
+      );
+      expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(1);
+      expect(JSON.parse(etcdGetKey(key)!)).toMatchObject({ verified: true });
+      const again = ctl(['tenants', 'move', tenant, '--to', 'shard-2'], ENV);
+      expect(again.code, again.stderr).toBe(0);
+      expect((await tenantRowCounts(masterPort('shard-1'), tenant)).members).toBe(0);
+      expect((await tenantRowCounts(masterPort('shard-2'), tenant)).members).toBe(1);
+      expect(etcdGetKey(key)).toBeUndefined();
+    } finally {
+      etcdDelKey(key);
+    }
+  });
 });

@@ -453,7 +453,9 @@ async function removeLeftRecord(ctx: CtlContext, id: string, yes: boolean | unde
   }
   const line = await forgetMoveRecord(ctx, id, record);
   if (!line)
-    throw new UserError(`the record of the move of tenant ${id} changed meanwhile; nothing deleted, re-run`);
+    throw new UserError(
+      `another record of a move of tenant ${id} was written meanwhile, and stays (the rows are recorded on shards ${record.from} and ${record.to}): \`tenants show ${id}\` says what it holds`,
+    );
   ctx.out(`tenant ${id} has no entry; ${line}`);
 }
 
