@@ -141,29 +141,19 @@ export async function whileRecordIs(
 }
 
 /**
- * Deletes the record; given the record this move read or wrote last, only where etcd still holds
- * exactly that. Answers `deleted`; `absent` when there was none to delete (deleted by another
- * command, or a create that did not land: etcd fails a compare on a missing key, and "rewritten"
- * said so wrongly, a review); `rewritten` when etcd holds another record (another command took the
- * tenant, and its record stays).
+ * Deletes the record where etcd still holds exactly `ours`, the record the command read or wrote
+ * last (whileRecordIs). Answers `deleted`; `absent` when there was none to delete (deleted by
+ * another command, or a create that did not land: etcd fails a compare on a missing key, and
+ * "rewritten" said so wrongly, a review); `rewritten` when etcd holds another record (another
+ * command took the tenant, and its record stays).
  */
 export async function deleteMoveRecord(
   ctx: CtlContext,
   id: string,
-  ours?: MoveRecord,
+  ours: MoveRecord,
 ): Promise<'deleted' | 'absent' | 'rewritten'> {
   const key = moveRecordKey(ctx.prefix, id);
-  if (!ours) {
-    await ctx.call(() => ctx.etcd.delete().key(key).exec(), { write: true });
-    return 'deleted';
-  }
-  const deleted = await ctx.call(
-    async () =>
-      (await ctx.etcd.if(key, 'Value', '==', textOf(ours)).then(ctx.etcd.delete().key(key)).commit())
-        .succeeded,
-    { write: true },
-  );
-  if (deleted) return 'deleted';
+  if (await whileRecordIs(ctx, id, ours, ctx.etcd.delete().key(key))) return 'deleted';
   return (await ctx.call(() => ctx.etcd.get(key).string())) === null ? 'absent' : 'rewritten';
 }
 

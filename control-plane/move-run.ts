@@ -442,7 +442,8 @@ export async function dropSource(ctx: CtlContext, p: MovePlan): Promise<void> {
     }
   }
   try {
-    const outcome = await deleteMoveRecord(ctx, id, p.record);
+    // always there: a new move writes its record before any step, a resumed one read it
+    const outcome = p.record ? await deleteMoveRecord(ctx, id, p.record) : 'deleted';
     if (outcome === 'rewritten')
       ctx.warn(
         `the move is done, but its record ${moveRecordKey(ctx.prefix, id)} was rewritten by another command meanwhile (this one was stopped past its lock), and stays: \`tenants show ${id}\` says what it holds`,
@@ -552,7 +553,7 @@ async function undo(
   if (problem === undefined && onSource && !copyLeft) {
     try {
       // absent: none to delete (a create not answered that did not land, or deleted meanwhile)
-      if ((await deleteMoveRecord(ctx, p.id, p.record)) === 'rewritten')
+      if (p.record && (await deleteMoveRecord(ctx, p.id, p.record)) === 'rewritten')
         problem = `its record ${record} was rewritten by another command meanwhile (this move was stopped past its lock), and stays`;
     } catch (error) {
       problem = `its record ${record} stays: ${(error as Error).message}`;

@@ -432,7 +432,8 @@ export async function removeTenant(ctx: CtlContext, id: string, opts: { yes?: bo
   // a tenant created later with this id must not inherit a dead move's record
   const record = await readMoveRecord(ctx, id).catch(() => undefined);
   if (record) {
-    const line = await forgetMoveRecord(ctx, id, record, shard);
+    const running = await moveRunning(ctx, id).catch(() => false);
+    const line = await forgetMoveRecord(ctx, id, record, shard, running);
     if (line) ctx.out(line);
   }
 }
