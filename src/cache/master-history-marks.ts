@@ -10,9 +10,9 @@
  * of each shard is compared with the stored mark — a stored position it does not contain calls
  * `wentBack` — and stored; later ones are stored at most every `everyMs`. So a mark is at most
  * that old: a history that went back within `everyMs` of the last instance stopping is not seen.
- * The store is asked directly, not through the `redis` breaker (a background task; a command fails
- * within the client's timeout); a first comparison that fails is tried again at the next sample,
- * a store that fails is not retried. A mark unread (another flavour, an unparseable text) compares
+ * The Node entry gives it the store through the `redis` breaker (guarded-by-breaker.ts): while the
+ * breaker is open no mark is read or written. A first comparison that fails (or is refused) is
+ * tried again at the next sample; a store that fails is not retried. A mark unread (another flavour, an unparseable text) compares
  * with nothing.
  */
 import { type GtidPosition, gtidContains, gtidText, parseGtid } from '../routing/gtid.js';

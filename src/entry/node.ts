@@ -12,6 +12,7 @@ import { LOGIN_THROTTLE_LABEL, RedisLoginThrottle } from '../auth/redis-login-th
 import type { EpochWrite } from '../cache/cache-epoch.js';
 import { CacheEpochRetirer } from '../cache/cache-epoch.js';
 import { etcdEpochWrite } from '../cache/etcd-cache-epoch.js';
+import { guardedByBreaker } from '../cache/guarded-by-breaker.js';
 import { MASTER_HISTORY_RESETS, MasterHistoryMarks } from '../cache/master-history-marks.js';
 import { ReadCache } from '../cache/read-cache.js';
 import { RedisCacheStore } from '../cache/redis.js';
@@ -203,14 +204,17 @@ const cache = new ReadCache({
 // a master's history that went back while no instance ran (all stopped for a restore) is found
 // at start by the mark the instances keep in Redis; running instances see it in their probes
 const historyResetsAtStart = metrics.counter(MASTER_HISTORY_RESETS);
-const historyMarks = new MasterHistoryMarks(cacheStore, (shardId, from, to) => {
-  logger.error(
-    { shard: shardId, from, to },
-    "the shard master's GTID position is behind the one instances last saw (RESET MASTER or a restore from a backup while no instance ran, or a new master without the last writes): writes answered before it may be gone; the shard's cache is cleared",
-  );
-  historyResetsAtStart.inc({ shard: shardId });
-  cache.forgetShard(shardId);
-});
+const historyMarks = new MasterHistoryMarks(
+  guardedByBreaker(cacheStore, breakers.get('redis', 'redis')),
+  (shardId, from, to) => {
+    logger.error(
+      { shard: shardId, from, to },
+      "the shard master's GTID position is behind the one instances last saw (RESET MASTER or a restore from a backup while no instance ran, or a new master without the last writes): writes answered before it may be gone; the shard's cache is cleared",
+    );
+    historyResetsAtStart.inc({ shard: shardId });
+    cache.forgetShard(shardId);
+  },
+);
 const dataServices = createDataServices({
   env,
   processEnv: process.env,
