@@ -28,6 +28,14 @@ export interface WriteReport {
 export const WRITE_ATTEMPTS = 8;
 
 /**
+ * The pause before attempt `attempt + 1` of a write refused for a change in between: growing with
+ * the attempts, with a random part so that two commands refused by each other do not meet again.
+ */
+export function retryPause(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
+}
+
+/**
  * Read, compute the changes from the read, commit them guarded by its revision; on a change in
  * between, again from a new read (up to WRITE_ATTEMPTS in all). Answers the changes committed
  * and the revision written (the read's when nothing changes).
@@ -44,7 +52,7 @@ export async function commitFromRead(
       return { changes, revision: await commitChanges(ctx, read, changes, { narrow: true }) };
     } catch (error) {
       if (!(error instanceof ConcurrentChangeError) || attempt >= WRITE_ATTEMPTS) throw error;
-      await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
+      await retryPause(attempt);
     }
   }
 }

@@ -53,7 +53,7 @@ import { terminalSafe } from '../terminal-safe.js';
 import { readTextFile, writeTextFile } from '../text-file.js';
 import { unmanagedKeyProblems } from '../unmanaged-keys.js';
 import { problemsMessage, validateChanges } from '../validate-changes.js';
-import { WRITE_ATTEMPTS } from '../write-keys.js';
+import { retryPause, WRITE_ATTEMPTS } from '../write-keys.js';
 import { drainLeavesNoReadyServer, servingInstances } from './lb.js';
 import { sameServer, writableMasterCheck } from './shards.js';
 
@@ -200,7 +200,7 @@ export async function applyCommand(
       throw error;
     });
     if (outcome.kind === 'conflict' && attempt < WRITE_ATTEMPTS) {
-      await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
+      await retryPause(attempt);
       continue;
     }
     for (const line of warnings) ctx.warn(line);
