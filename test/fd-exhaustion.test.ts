@@ -22,9 +22,9 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/ceiling.js';
 import { stackEnv } from '../stack/stack-env.js';
-import { topology } from '../stack/topology.js';
 import { api, registerAndLogin } from './helpers/api.js';
 import { ctl } from './helpers/ctl.js';
+import { killRedisConnections, redisLocalPorts, redisSockets } from './helpers/redis-sockets.js';
 import { startEntry, stopStartedEntries } from './helpers/start-entry.js';
 import { removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -85,14 +85,6 @@ function call(
 }
 
 const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
-/** `ss` lines of the sockets `pid` holds to the stack's Redis, in `state` */
-const redisSockets = (pid: number, state: 'established' | 'all') =>
-  execFileSync('ss', ['-Htnp', 'state', state, `( dport = :${topology.redis.port} )`], {
-    encoding: 'utf8',
-  })
-    .split('\n')
-    .filter((l) => l.includes(`pid=${pid},`));
-
 describe('an instance out of file descriptors', () => {
   it('is not ready, answers instance_out_of_resources without opening its master breaker, and recovers', async () => {
     const port = await freePort('127.0.0.1');
@@ -189,17 +181,9 @@ describe('an instance out of file descriptors', () => {
     // `redis` breaker counted each and opened)
     // (far below: the soft limit only, the hard one stays, so that it can be raised back without privileges)
     execFileSync('prlimit', ['--pid', String(pid), `--nofile=16:${limit}`]);
-    const redisPorts = redisSockets(pid, 'established').map((l) => /:(\d+)\s+\S+:\d+\s/.exec(l)?.[1]);
+    const redisPorts = redisLocalPorts(pid);
     expect(redisPorts.length).toBeGreaterThan(0);
-    for (const local of redisPorts)
-      execFileSync('redis-cli', [
-        '-p',
-        String(topology.redis.port),
-        'CLIENT',
-        'KILL',
-        'ADDR',
-        `127.0.0.1:${local}`,
-      ]);
+    killRedisConnections(redisPorts);
     // the instance saw the kills (it holds no socket to Redis in any state), then 1 s: each client's
     // first reconnect (100 ms after the drop, failFastRedisOptions) has failed with EMFILE. A
     // command in those 100 ms fails as "Stream isn't writeable" with no connect error known yet,

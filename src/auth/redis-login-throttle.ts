@@ -53,8 +53,8 @@
  */
 import { once } from 'node:events';
 import { Redis, ReplyError } from 'ioredis';
-import { connectShortage, type WithConnectShortage } from '../cache/connect-shortage.js';
 import { logConnectionErrors } from '../cache/log-connection-errors.js';
+import { type NotConnectedCause, notConnectedCause } from '../cache/not-connected-cause.js';
 import { failFastRedisOptions } from '../cache/redis.js';
 import { replaceHungConnection } from '../cache/replace-hung-connection.js';
 import type { DerivedMac } from '../crypto/derived-mac.js';
@@ -253,8 +253,8 @@ export class RedisLoginThrottle implements LoginThrottle {
   // A connection of its own, not the read cache's: that one has CLIENT TRACKING on for the near
   // cache, and Redis would then track every login key it touched and announce each change.
   private readonly redis: Redis;
-  /** a command that failed for want of a descriptor to connect says so (cache/connect-shortage.ts) */
-  private readonly withConnectShortage: WithConnectShortage;
+  /** a command refused while not connected says why (cache/not-connected-cause.ts) */
+  private readonly withCause: NotConnectedCause;
   /** attempt id → key of the deletes `forget` could not send, for the next connection */
   private readonly unsentForgets = new Map<string, string>();
   private readonly commands: ThrottleCommands;
@@ -279,7 +279,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     now = () => performance.now(),
   }: RedisLoginThrottleOptions) {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
-    this.withConnectShortage = connectShortage(this.redis);
+    this.withCause = notConnectedCause(this.redis);
     // connection errors surface on the commands; do not crash on the emitter
     this.logger = logger.child({ component: 'login-throttle' });
     logConnectionErrors(this.redis, this.logger, 'login-throttle');
@@ -451,7 +451,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     return this.breakers.get(BREAKER, 'redis').executeOrTrial(
       () =>
         fn().catch((error: unknown) => {
-          throw this.withConnectShortage(error);
+          throw this.withCause(error);
         }),
       this.trials,
     );
@@ -463,7 +463,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     // a PING refused for want of a descriptor to reconnect is no more Redis's failure than a command
     trial: () =>
       this.redis.ping().catch((error: unknown) => {
-        throw this.withConnectShortage(error);
+        throw this.withCause(error);
       }),
     slowFails: true,
     isFailure: (error: unknown) => !(error instanceof ReplyError),

@@ -9,9 +9,9 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { DependencyError } from '../resilience/errors.js';
-import { connectShortage, type WithConnectShortage } from './connect-shortage.js';
 import { ABSENT_VERSION_MARK, type CacheStore, type VersionedFill } from './interface.js';
 import { logConnectionErrors } from './log-connection-errors.js';
+import { type NotConnectedCause, notConnectedCause } from './not-connected-cause.js';
 import { RedisKeyTracking } from './redis-key-tracking.js';
 import { replaceHungConnection } from './replace-hung-connection.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -152,7 +152,8 @@ export function failFastRedisOptions({
     // a connection ended (replace-hung-connection.ts) on a dead path gets no answer to its FIN:
     // destroyed after this long instead of ioredis's 2 s, in which every command fails at once
     disconnectTimeout: 200,
-    retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+    // at once after a drop (commands meanwhile are refused: not-connected-cause.ts), then backing off
+    retryStrategy: (times) => (times === 1 ? 0 : Math.min(50 * 2 ** times, 2000)),
     lazyConnect: false,
     // Off on purpose: ioredis 5's Pipeline objects (auto-pipelining, and `pipeline()` too) kept
     // each command, its reply and the awaiting request alive across young-generation GCs. On one
@@ -179,8 +180,8 @@ export interface RedisCacheStoreOptions {
 
 export class RedisCacheStore implements CacheStore {
   private readonly redis: Redis;
-  /** a command that failed for want of a descriptor to connect says so (connect-shortage.ts) */
-  private readonly withConnectShortage: WithConnectShortage;
+  /** a command refused while not connected says why (not-connected-cause.ts) */
+  private readonly withCause: NotConnectedCause;
   /** invalidations of the keys read on this store's connection, for the near cache */
   readonly tracking: RedisKeyTracking;
   /** one write per event-loop turn instead of one per command: on 2 cores, cached reads +14–16 %,
@@ -191,7 +192,7 @@ export class RedisCacheStore implements CacheStore {
 
   constructor({ url, commandTimeoutMs = 1000, logger, onReady }: RedisCacheStoreOptions) {
     this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
-    this.withConnectShortage = connectShortage(this.redis);
+    this.withCause = notConnectedCause(this.redis);
     if (onReady) this.redis.on('ready', onReady);
     // connection errors surface on the commands too; logged, at most one line per 30 s
     logConnectionErrors(this.redis, logger, 'cache');
@@ -212,8 +213,12 @@ export class RedisCacheStore implements CacheStore {
     try {
       return await fn();
     } catch (caught) {
-      const error = this.withConnectShortage(caught);
-      throw new DependencyError('redis', `redis: ${(error as Error).message}`, { cause: error });
+      const error = this.withCause(caught);
+      throw new DependencyError('redis', `redis: ${(error as Error).message}`, {
+        cause: error,
+        // refused while reconnecting after a drop: counted for neither side (not-connected-cause.ts)
+        busy: error instanceof DependencyError && error.busy,
+      });
     }
   }
 
