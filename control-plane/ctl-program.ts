@@ -101,8 +101,14 @@ export function buildProgram(): Command {
     .action(run((ctx, id: string, opts) => addShard(ctx, id, opts)));
   shards
     .command('remove <id>')
-    .description('remove a shard (refused while it holds tenants or placement lists it)')
-    .action(run((ctx, id: string) => removeShard(ctx, id)));
+    .description(
+      'remove a shard (refused while it holds tenants or placement lists it; and, unless --force, while a move record or a removal record names it, or its outbox holds mail not delivered yet)',
+    )
+    .option(
+      '--force',
+      'remove it although a move, left rows or undelivered mail would be stranded (warns on stderr)',
+    )
+    .action(run((ctx, id: string, opts: { force?: boolean }) => removeShard(ctx, id, opts)));
   shards
     .command('set-master <id> <host:port>')
     .summary('point a shard at a new master (it must take writes, or --force)')

@@ -15,6 +15,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { ShardConfig } from '../src/config/schema.js';
 import { shardPassword } from '../src/db/shard-password.js';
 import type { CtlContext } from './ctl-context.js';
+import { NO_SUCH_TABLE_ERRNO } from './schema-state.js';
 import { connectShardServer } from './tenant-rows.js';
 
 export interface RowCounts {
@@ -28,9 +29,6 @@ export interface RowCounts {
  * when the server answered that the tables are not there (the shard was never migrated).
  */
 export type RowCheck = RowCounts | { unchecked: string; noSchema?: true };
-
-/** ER_NO_SUCH_TABLE */
-const NO_SUCH_TABLE_ERRNO = 1146;
 
 /** Counts the rows; a missing password or a failed check is `{ unchecked: reason }`, never thrown. */
 export async function checkLeftoverRows(

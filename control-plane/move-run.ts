@@ -36,6 +36,7 @@ import {
 } from './move-steps.js';
 import { loadState, readPrefix } from './prefix-read.js';
 import { removalRecordKey, updateRemovalRecord } from './removal-record.js';
+import { NO_SUCH_TABLE_ERRNO } from './schema-state.js';
 import { clearCache, connectRedis, redisFailure } from './tenant-cache.js';
 import {
   connectShardServer,
@@ -141,7 +142,14 @@ export async function moveLocked(
         `shards ${start.from} and ${start.to} reach the same database (the server says so, whatever their addresses): the tenant's rows are there already; point tenants/${id} at ${start.to} with \`etcdctl put\` or \`config apply\` instead`,
       );
     }
-    const stale = await countTenantRows(c.targetDb, id);
+    const stale = await countTenantRows(c.targetDb, id).catch((error: unknown) => {
+      // a target never migrated: one line, as `tenants create` says it (before, a stack trace)
+      if ((error as { errno?: number }).errno === NO_SUCH_TABLE_ERRNO)
+        throw new UserError(
+          `shard ${start.to} has no schema (${(error as Error).message}): put it there first with \`npm run migrate -- --shard ${start.to}\`; nothing changed`,
+        );
+      throw error;
+    });
     if (stale > 0 && !opts.overwrite) {
       throw new UserError(
         `shard ${start.to} holds ${stale} rows of tenant ${id} already (left by \`tenants remove\` or \`--keep-source\`; no instance serves them while the directory names ${start.from}): re-run with --overwrite to replace them with the tenant's rows from ${start.from}`,

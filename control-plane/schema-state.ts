@@ -20,7 +20,7 @@ export type SchemaState =
   | { unchecked: string };
 
 /** ER_NO_SUCH_TABLE */
-const NO_SUCH_TABLE_ERRNO = 1146;
+export const NO_SUCH_TABLE_ERRNO = 1146;
 /** a count of a few rows: far more than it takes */
 const STATEMENT_TIMEOUT_MS = 5000;
 

@@ -855,7 +855,7 @@ describe('shardgate-ctl tenants move', () => {
       // the move this refuses went through before: the tenant back first, so the shard can go
       if (entry(tenant).shard === target)
         etcdPut(`tenants/${tenant}`, JSON.stringify({ shard: ahead.id, status: 'active' }));
-      const removed = ctl(['shards', 'remove', target]);
+      const removed = ctl(['shards', 'remove', target, '--force']);
       if (removed.code !== 0) etcdDel(`shards/${target}`);
     }
   });
@@ -879,7 +879,7 @@ describe('shardgate-ctl tenants move', () => {
       expect((await tenantRowCounts(master.port, tenant)).members).toBe(1);
       expect(moveRecord(tenant)).toBeUndefined();
     } finally {
-      ctl(['shards', 'remove', alias]);
+      ctl(['shards', 'remove', alias, '--force']);
     }
     // the same database under another name: the server itself says it is the same
     const named = uniqueTenantId('alias-name');
@@ -891,7 +891,7 @@ describe('shardgate-ctl tenants move', () => {
       expect(entry(tenant)).toEqual({ shard: 'shard-1', status: 'active' });
       expect((await tenantRowCounts(master.port, tenant)).members).toBe(1);
     } finally {
-      ctl(['shards', 'remove', named]);
+      ctl(['shards', 'remove', named, '--force']);
     }
   });
   it('after a move killed at its switch, a write taken on the new shard by hand is never copied over, and nothing is deleted', async () => {

@@ -16,7 +16,7 @@ import { ctl } from './helpers/ctl.js';
 import { etcdDel, etcdGet, etcdPut } from './helpers/etcd.js';
 import { runMigrate } from './helpers/migrate.js';
 import { node, rootQuery } from './helpers/shard-db.js';
-import { uniqueTenantId } from './helpers/tenants.js';
+import { removeTenant, uniqueTenantId } from './helpers/tenants.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const suffix = randomBytes(3).toString('hex');
@@ -69,6 +69,22 @@ describe('a shard whose database was never migrated', () => {
       `shardgate-ctl: tenants create: shard ${shard} has no schema (Table '${database}.members' doesn't exist): put it there first with \`npm run migrate -- --shard ${shard}\`; nothing written (see shardgate-ctl tenants create --help)\n`,
     );
     expect(etcdGet(`tenants/${tenant}`)).toBeUndefined();
+    // nor can a tenant move there: one line, nothing changed (before, a stack trace)
+    const mover = uniqueTenantId('nomig-mv');
+    expect(ctl(['tenants', 'create', mover, '--shard', 'shard-1'], stackEnv()).code).toBe(0);
+    try {
+      const moved = ctl(['tenants', 'move', mover, '--to', shard], stackEnv());
+      expect(moved.code).toBe(1);
+      expect(moved.stderr.trim().split('\n')).toHaveLength(1);
+      expect(moved.stderr).toMatch(
+        new RegExp(
+          `^shardgate-ctl: .*shard ${shard} has no schema \\(Table '${database}\\.\\w+' doesn't exist\\): put it there first with \`npm run migrate -- --shard ${shard}\`; nothing changed`,
+        ),
+      );
+      expect(JSON.parse(etcdGet(`tenants/${mover}`)!)).toEqual({ shard: 'shard-1', status: 'active' });
+    } finally {
+      removeTenant(mover);
+    }
   }, 60_000);
 
   it('a tenant placed there anyway gets 503 dependency_unavailable, the log naming the fix; after migrate, 201', async () => {
@@ -111,7 +127,7 @@ describe('a shard whose database was never migrated', () => {
     const log = readFileSync(join(LOG_DIR, `${topology.apis[0]!.id}.log`), 'utf8');
     const line = log.split('\n').find((l) => l.includes(`"dependency":"mysql-master:${shard}"`));
     expect(line).toContain(
-      `doesn't exist: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard <that shard>)`,
+      `doesn't exist: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard ${shard})`,
     );
     // an answer of the node, not its failure: the replica stays admitted (before, every read
     // excluded it) and the master's breaker counts no failure

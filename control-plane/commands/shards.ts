@@ -37,6 +37,7 @@ import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { type Endpoint, unreachable } from '../reachability.js';
 import { sameDatabase } from '../same-database.js';
 import { schemaLine, schemaState } from '../schema-state.js';
+import { shardLeftovers } from '../shard-leftovers.js';
 import { stateInForce } from '../state-in-force.js';
 import {
   connectShardServer,
@@ -471,9 +472,34 @@ function warnSharedDatabase(
   }
 }
 
-export async function removeShard(ctx: CtlContext, id: string): Promise<void> {
-  await writeKeys(ctx, (read) => {
-    shardOf(read, id);
+/**
+ * Refused while tenants or `placement` name the shard (the config's own rule), and, unless
+ * `force`, while something would be stranded there (shard-leftovers.ts): with `force` those are
+ * printed as warnings and the shard goes all the same.
+ */
+export async function removeShard(
+  ctx: CtlContext,
+  id: string,
+  opts: { force?: boolean } = {},
+): Promise<void> {
+  let checked: string | undefined;
+  await writeKeys(ctx, async (read) => {
+    const shard = shardOf(read, id);
+    // once per command (a retried write reads again, the same shard's leftovers stand)
+    const text = read.entries.get(`shards/${id}`);
+    if (checked !== text) {
+      checked = text;
+      const sharedWith = [...loadState(read).snapshot.shards].find(
+        ([other, config]) => other !== id && sameDatabase(config, shard),
+      )?.[0];
+      const left = await shardLeftovers(ctx, id, shard, sharedWith);
+      if (left.length > 0 && !opts.force)
+        throw new UserError(
+          `shard ${id} still has what removing it would strand: ${left.join('; ')}; nothing written (--force removes it all the same)`,
+        );
+      if (left.length > 0)
+        ctx.warn(`shards remove: warning: ${left.join('; ')}; removing it anyway (--force)`);
+    }
     return new Map([[`shards/${id}`, undefined]]);
   });
 }

@@ -27,8 +27,10 @@ import { SealedConsistencyTokens } from '../routing/consistency-token.js';
 import type { GtidPosition } from '../routing/gtid.js';
 import { ShardRouter } from '../routing/shard-router.js';
 import { registerDataMetrics } from './data-metrics.js';
+import { isUnknownColumn, toSchemaBehind, withShardNamed } from './mysql-errors.js';
 import { MysqlNodeSet } from './mysql-node-set.js';
 import type { MysqlSession } from './mysql-session.js';
+import { SchemaWatch } from './schema-watch.js';
 import { shardPassword } from './shard-password.js';
 import { SqlDataAccess } from './sql-data-access.js';
 
@@ -59,6 +61,7 @@ export function createDataServices({
   loopIdleMs,
   onMasterHistoryReset,
   onMasterPosition,
+  migrationsInBuild,
 }: {
   env: Env;
   /** this process's instance id: its row in each master's `breaker_probes` (at most 63 chars kept) */
@@ -75,6 +78,8 @@ export function createDataServices({
   onMasterHistoryReset?: (shardId: string) => void;
   /** each position a shard master answered its probe with (ShardRouter `onMasterPosition`) */
   onMasterPosition?: (shardId: string, position: GtidPosition) => void;
+  /** this build's migration count (its journal): each shard's schema is compared with it (schema-watch.ts) */
+  migrationsInBuild?: number;
 }): DataServices {
   const secret = env.SHARDGATE_JWT_SECRET;
   if (!secret) throw new Error('SHARDGATE_JWT_SECRET is required');
@@ -85,7 +90,16 @@ export function createDataServices({
     password: (name) => shardPassword(env, name, processEnv),
     logger,
   });
-  const guard = breakerNodeGuard(breakers, { probeId: instanceId.slice(0, 63) });
+  // made once the router is: the guard asks it only on a call's failure
+  let schemas: SchemaWatch | undefined;
+  const guard = breakerNodeGuard(breakers, {
+    probeId: instanceId.slice(0, 63),
+    explain: (error, { name, shardId }) => {
+      const behind = isUnknownColumn(error) ? schemas?.behind(shardId) : undefined;
+      if (behind) return toSchemaBehind(name, shardId, error, behind);
+      return withShardNamed(error, shardId);
+    },
+  });
   const historyResets = metrics.counter(MASTER_HISTORY_RESETS);
   // a read at a write's position served by the master (wanted=replica_at_position, served=master)
   // is one no replica had applied in time, or no replica was routable: the price of
@@ -110,6 +124,16 @@ export function createDataServices({
     onRead: (shard, wanted, served) => reads.inc({ shard, wanted, served }),
   });
   registerDataMetrics({ metrics, nodes, router });
+  if (migrationsInBuild !== undefined) {
+    schemas = new SchemaWatch({
+      inBuild: migrationsInBuild,
+      shards: () => router.status().map((s) => s.id),
+      countApplied: (shardId) => router.master(shardId).run((s) => s.appliedMigrations()),
+      logger,
+      metrics,
+    });
+    schemas.start();
+  }
   const refusedWork = metrics.counter({
     name: 'password_work_refused_total',
     help: 'password checks and hashes refused (503 server_busy): no turn within 2 s, or too many waiting',
@@ -148,6 +172,7 @@ export function createDataServices({
     },
     router,
     async close() {
+      schemas?.close();
       router.close();
       await nodes.close();
     },

@@ -5,7 +5,8 @@
  * Idempotent: drizzle's migrator records applied migrations in `__drizzle_migrations` and skips
  * them. Two runs at once against one master are serialised by `GET_LOCK('shardgate.migrate')` on
  * the migrating connection. MySQL DDL is not transactional: a migration that fails half-way must
- * be repaired by hand (the error names the shard and the statement).
+ * be repaired by hand (the error names the shard, the server's message and the first migration
+ * not recorded there; docs/operations.md says how).
  *
  * `--shard <id>` (repeatable) migrates only the shards named; the others in etcd are listed as not
  * migrated and neither their values nor their servers are checked (`npm run stack -- up` names the
@@ -30,7 +31,7 @@ import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
 import { type Env, EnvError, etcdCredentials, parseEnv } from '../env.js';
 import { watchLiveness } from './liveness-watch.js';
-import { findMigrationsFolder } from './migrations-folder.js';
+import { findMigrationsFolder, migrationTags } from './migrations-folder.js';
 import { parseShardArgs } from './parse-shard-args.js';
 import { SET_SESSION_SQL_MODE } from './session-sql-mode.js';
 import { missingPasswordHint, shardPassword } from './shard-password.js';
@@ -190,10 +191,16 @@ async function migrateShard(
       return Number((rows as unknown[][])[0]?.[0] ?? 0);
     };
     const before = await count();
-    await migrate(drizzle(connection), { migrationsFolder: folder }).catch((error: unknown) => {
+    await migrate(drizzle(connection), { migrationsFolder: folder }).catch(async (error: unknown) => {
       const cause = (error as { cause?: { message?: string } }).cause?.message;
+      // where to look: the first migration not recorded (drizzle records each after its
+      // statements, in a transaction that DDL commits as it goes, so those before are recorded)
+      const firstUnrecorded = migrationTags(folder)[await count().catch(() => -1)];
+      const which = firstUnrecorded
+        ? ` (the first migration not recorded there: ${firstUnrecorded}; if its statements ran in part, an interrupted run or one run by hand, see docs/operations.md, "A migration that failed part-way")`
+        : '';
       throw new CliError(
-        `shard ${id} (${where}): ${cause ?? (error as Error).message}`.replace(/\s+/g, ' '),
+        `shard ${id} (${where}): ${cause ?? (error as Error).message}${which}`.replace(/\s+/g, ' '),
         1,
       );
     });

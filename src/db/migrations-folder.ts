@@ -21,12 +21,21 @@ export function findMigrationsFolder(): string | undefined {
 
 /** the number of migrations in the folder's journal; undefined when it cannot be read */
 export function migrationCount(folder = findMigrationsFolder()): number | undefined {
+  return journalEntries(folder)?.length;
+}
+
+/** the tags of the folder's migrations in the order they apply (`0007_outbox_dead_lettered_at`); [] when unread */
+export function migrationTags(folder = findMigrationsFolder()): string[] {
+  return (journalEntries(folder) ?? []).map((e) => String((e as { tag?: unknown } | null)?.tag ?? '?'));
+}
+
+function journalEntries(folder: string | undefined): unknown[] | undefined {
   if (!folder) return undefined;
   try {
     const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as {
       entries?: unknown[];
     };
-    return Array.isArray(journal.entries) ? journal.entries.length : undefined;
+    return Array.isArray(journal.entries) ? journal.entries : undefined;
   } catch {
     return undefined;
   }

@@ -167,7 +167,45 @@ export function toSchemaMissing(node: string, error: unknown): DependencyUnavail
   const e = asDriverError(driverCause(error));
   return new DependencyUnavailableError(
     node,
-    `${e?.code ?? 'schema'}: ${e?.message ?? 'schema missing'}: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard <that shard>)`,
+    `${e?.code ?? 'schema'}: ${e?.message ?? 'schema missing'}: the shard's schema is missing or older than this build's migrations (run: npm run migrate -- --shard ${SHARD_PLACEHOLDER})`,
+    { answered: true },
+  );
+}
+
+/** where a reason made by a node that does not know its shard names it (breaker-node-guard.ts fills it in) */
+export const SHARD_PLACEHOLDER = '<that shard>';
+
+/** `error` (toSchemaMissing's, made where the shard is not known) with the shard named in its fix */
+export function withShardNamed(error: unknown, shardId: string): unknown {
+  if (!(error instanceof DependencyUnavailableError) || !error.reason.includes(SHARD_PLACEHOLDER))
+    return error;
+  return new DependencyUnavailableError(error.dependency, error.reason.replace(SHARD_PLACEHOLDER, shardId), {
+    cause: error.cause,
+    answered: error.answered,
+  });
+}
+
+/** ER_BAD_FIELD_ERROR: a statement names a column the table lacks */
+export function isUnknownColumn(error: unknown): boolean {
+  return asDriverError(driverCause(error))?.errno === 1054;
+}
+
+/**
+ * An unknown column (isUnknownColumn) on a shard whose schema is known to be behind this build's
+ * (db/schema-watch.ts): the shard was not migrated, not a bug of the statement, so a retryable
+ * 503 (`answered`: not held against the node) whose reason, for the log, names the fix. On a
+ * shard up to date it stays a 500 (see SCHEMA_MISSING_ERRNOS).
+ */
+export function toSchemaBehind(
+  node: string,
+  shardId: string,
+  error: unknown,
+  { applied, inBuild }: { applied: number; inBuild: number },
+): DependencyUnavailableError {
+  const e = asDriverError(driverCause(error));
+  return new DependencyUnavailableError(
+    node,
+    `${e?.code ?? 'schema'}: ${e?.message ?? 'unknown column'}: the shard's schema is behind this build (${applied} of its ${inBuild} migrations applied there; run: npm run migrate -- --shard ${shardId})`,
     { answered: true },
   );
 }

@@ -21,7 +21,7 @@ import { CommitGuardError, type WriteTransaction } from '../domain/data-access.j
 import { gtidContains, parseGtid, type ServerFlavour } from '../routing/gtid.js';
 import type { NodeSession } from '../routing/sql-node.js';
 import { BINLOG_STATE_SQL, positionSql, waitSql } from './flavour-sql.js';
-import { commitGuardStopOf, isConnectionError } from './mysql-errors.js';
+import { commitGuardStopOf, isConnectionError, isSchemaMissing } from './mysql-errors.js';
 import type { ReplicationWatch } from './replication-watch.js';
 import type { SqlContext } from './repos/sql-context.js';
 import type { StatementBatcher } from './statement-batcher.js';
@@ -89,6 +89,19 @@ export class MysqlSession implements NodeSession {
 
   replicationPaused(): string | undefined {
     return this.replication?.paused;
+  }
+
+  /**
+   * The migrations recorded on this node (`__drizzle_migrations`, written by `npm run migrate`);
+   * 0 when it has no record (never migrated).
+   */
+  async appliedMigrations(): Promise<number> {
+    try {
+      return Number(await this.scalar('SELECT COUNT(*) FROM `__drizzle_migrations`'));
+    } catch (error) {
+      if (isSchemaMissing(error)) return 0;
+      throw error;
+    }
   }
 
   async replicationStopped(): Promise<string | undefined> {

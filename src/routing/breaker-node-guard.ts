@@ -46,8 +46,19 @@ export const BREAKER_ACQUIRE_MARGIN_MS = 100;
 export const acquireWithin = (callTimeoutMs: number) =>
   callTimeoutMs - Math.min(BREAKER_ACQUIRE_MARGIN_MS, callTimeoutMs / 10);
 
-/** `probeId`: this process's instance id, the key of its `breaker_probes` row on each master */
-export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probeId: string }): NodeGuard {
+/**
+ * `probeId`: this process's instance id, the key of its `breaker_probes` row on each master.
+ * `explain`: gives a call's error back as what it means on that node, before the breaker judges
+ * it (the data layer's: an unknown column on a shard whose schema is behind is the schema's
+ * unavailability, not a bug); absent, errors pass as they are.
+ */
+export function breakerNodeGuard(
+  breakers: BreakerRegistry,
+  {
+    probeId,
+    explain = (error) => error,
+  }: { probeId: string; explain?: (error: unknown, identity: NodeIdentity) => unknown },
+): NodeGuard {
   /** breaker name → the key (host:port/database) of the node its breaker was made for */
   const nodeOf = new Map<string, string>();
   return {
@@ -88,7 +99,8 @@ export function breakerNodeGuard(breakers: BreakerRegistry, { probeId }: { probe
                   : {}),
               });
               options?.track?.(run);
-              return run.catch((error: unknown) => {
+              return run.catch((caught: unknown) => {
+                const error = explain(caught, identity);
                 throw error instanceof DependencyUnavailableError && error.dependency === node.key
                   ? new DependencyUnavailableError(identity.name, error.reason, {
                       cause: error,
