@@ -278,18 +278,25 @@ export class RedisLoginThrottle implements LoginThrottle {
     warnEveryMs = 60_000,
     now = () => performance.now(),
   }: RedisLoginThrottleOptions) {
-    this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
-    this.withCause = notConnectedCause(this.redis);
+    let cause: NotConnectedCause | undefined;
+    this.redis = new Redis(
+      url,
+      failFastRedisOptions({ commandTimeoutMs, reconnectAtOnce: () => cause?.reconnectAtOnce() ?? false }),
+    );
+    this.withCause = cause = notConnectedCause(this.redis);
     // connection errors surface on the commands; do not crash on the emitter
     this.logger = logger.child({ component: 'login-throttle' });
     logConnectionErrors(this.redis, this.logger, 'login-throttle');
     this.redis.on('ready', () => this.sendUnsentForgets());
     replaceHungConnection(this.redis, {
-      onReplace: () =>
+      onReplace: () => {
+        // this process's own drop: no grace (the timeouts that led here counted)
+        this.withCause.forgoNextGrace();
         this.logger.warn(
           { connection: 'login-throttle' },
           'redis answered nothing on a connection in time: replacing it',
-        ),
+        );
+      },
     });
     this.redis.defineCommand('loginAdmit', { numberOfKeys: 3, lua: ADMIT });
     this.redis.defineCommand('loginSettle', { numberOfKeys: 2, lua: SETTLE });

@@ -11,12 +11,16 @@
  *   connection had dropped counted each such command against the `redis` breaker and opened it.
  *   The connect error is forgotten when the client is ready again or a later attempt fails
  *   otherwise.
- * - Within RECONNECT_GRACE_MS of a ready connection dropping (a `CLIENT KILL`, a reset, a hung
- *   connection replaced), until a reconnect attempt fails: the error is given back as a
+ * - Within RECONNECT_GRACE_MS of a connection dropping that had been ready for STABLE_MS (a
+ *   `CLIENT KILL`, a reset), until a reconnect attempt fails: the error is given back as a
  *   DependencyError `busy`, which the breaker also counts as neither (the command was not sent,
- *   and a connection that comes back at once says nothing against Redis). The client reconnects
- *   at once after a drop (`failFastRedisOptions`' retryStrategy), so this lasts the few ms of a
- *   new handshake. Before, every command in the 100 ms until the first reconnect counted: under
+ *   and a connection that comes back at once says nothing against Redis). Such a drop is opened
+ *   again at once (`reconnectAtOnce`, read by `failFastRedisOptions`' retryStrategy), so this
+ *   lasts the few ms of a new handshake. At most one grace per GRACE_SPACING_MS, none for a
+ *   connection this process replaced as hung (`forgoNextGrace`): a server that drops every
+ *   connection just after its handshake (client eviction, a proxy, a `CLIENT KILL` loop) gets
+ *   the backoff and is counted, where a grace on every drop reconnected ~250 times a second and
+ *   hid the outage from the breaker (a review). Before, every command in the 100 ms until the first reconnect counted: under
  *   1,000 cached reads/s on one instance a single `CLIENT KILL` opened the breaker, and ~450
  *   reads went to the database in the second before it closed. A Redis that is down fails the
  *   first reconnect at once (refused) and the next commands count; one that does not answer
@@ -28,38 +32,62 @@ import type { Redis } from 'ioredis';
 import { DependencyError } from '../resilience/errors.js';
 import { ownResourceShortage } from '../resilience/own-resources.js';
 
-export type NotConnectedCause = (error: unknown) => unknown;
+/** gives a command's error back with why the client was not connected (see above) */
+export interface NotConnectedCause {
+  (error: unknown): unknown;
+  /** whether the connection dropping now earns a grace: read by the retryStrategy, to reopen it at once */
+  reconnectAtOnce(): boolean;
+  /** the next drop is this process's own (a hung connection replaced): no grace for it */
+  forgoNextGrace(): void;
+}
 
 /** how long after a ready connection dropped its client's refusals count for neither side */
 export const RECONNECT_GRACE_MS = 500;
+/** how long a connection must have been ready for its drop to earn a grace */
+export const STABLE_MS = 1000;
+/** at most one grace in this long */
+export const GRACE_SPACING_MS = 5000;
 
 export function notConnectedCause(
   redis: Redis,
   {
     graceMs = RECONNECT_GRACE_MS,
+    stableMs = STABLE_MS,
+    spacingMs = GRACE_SPACING_MS,
     now = () => performance.now(),
-  }: { graceMs?: number; now?: () => number } = {},
+  }: { graceMs?: number; stableMs?: number; spacingMs?: number; now?: () => number } = {},
 ): NotConnectedCause {
   let shortage: Error | undefined;
-  let ready = redis.status === 'ready';
+  /** when the connection was last ready, while it is (this listener's view) */
+  let readyAt: number | undefined = redis.status === 'ready' ? now() : undefined;
+  let lastGraceAt = Number.NEGATIVE_INFINITY;
+  let forgo = false;
   /** when the ready connection dropped, while no reconnect attempt has failed since */
   let droppedAt: number | undefined;
+  // asked by the retryStrategy (ioredis calls it in its close handler, before the `close` event
+  // reaches the listener below) and by that listener: the same answer both times
+  const earnsGrace = () =>
+    !forgo && readyAt !== undefined && now() - readyAt >= stableMs && now() - lastGraceAt >= spacingMs;
   redis.on('error', (error: unknown) => {
     shortage = error instanceof Error && ownResourceShortage(error) ? error : undefined;
     // an error of the ready connection itself (a reset) comes before its close; one after is an
     // attempt to reconnect that failed
-    if (!ready) droppedAt = undefined;
+    if (readyAt === undefined) droppedAt = undefined;
   });
   redis.on('ready', () => {
     shortage = undefined;
-    ready = true;
+    readyAt = now();
     droppedAt = undefined;
   });
   redis.on('close', () => {
-    if (ready) droppedAt = now();
-    ready = false;
+    if (earnsGrace()) {
+      droppedAt = now();
+      lastGraceAt = droppedAt;
+    }
+    readyAt = undefined;
+    forgo = false;
   });
-  return (error) => {
+  const cause = (error: unknown): unknown => {
     if (redis.status === 'ready' || ownResourceShortage(error)) return error;
     const message = error instanceof Error ? error.message : String(error);
     if (shortage !== undefined)
@@ -71,4 +99,10 @@ export function notConnectedCause(
       });
     return error;
   };
+  return Object.assign(cause, {
+    reconnectAtOnce: earnsGrace,
+    forgoNextGrace: () => {
+      forgo = true;
+    },
+  });
 }

@@ -141,8 +141,11 @@ return #KEYS
  */
 export function failFastRedisOptions({
   commandTimeoutMs = 1000,
+  reconnectAtOnce = () => false,
 }: {
   commandTimeoutMs?: number;
+  /** whether a connection dropping now is opened again at once (NotConnectedCause.reconnectAtOnce) */
+  reconnectAtOnce?: () => boolean;
 } = {}): RedisOptions {
   return {
     enableOfflineQueue: false,
@@ -152,8 +155,9 @@ export function failFastRedisOptions({
     // a connection ended (replace-hung-connection.ts) on a dead path gets no answer to its FIN:
     // destroyed after this long instead of ioredis's 2 s, in which every command fails at once
     disconnectTimeout: 200,
-    // at once after a drop (commands meanwhile are refused: not-connected-cause.ts), then backing off
-    retryStrategy: (times) => (times === 1 ? 0 : Math.min(50 * 2 ** times, 2000)),
+    // at once after the drop of a connection that was steady (commands meanwhile are refused:
+    // not-connected-cause.ts), else and then backing off
+    retryStrategy: (times) => (times === 1 && reconnectAtOnce() ? 0 : Math.min(50 * 2 ** times, 2000)),
     lazyConnect: false,
     // Off on purpose: ioredis 5's Pipeline objects (auto-pipelining, and `pipeline()` too) kept
     // each command, its reply and the awaiting request alive across young-generation GCs. On one
@@ -191,14 +195,21 @@ export class RedisCacheStore implements CacheStore {
   );
 
   constructor({ url, commandTimeoutMs = 1000, logger, onReady }: RedisCacheStoreOptions) {
-    this.redis = new Redis(url, failFastRedisOptions({ commandTimeoutMs }));
-    this.withCause = notConnectedCause(this.redis);
+    let cause: NotConnectedCause | undefined;
+    this.redis = new Redis(
+      url,
+      failFastRedisOptions({ commandTimeoutMs, reconnectAtOnce: () => cause?.reconnectAtOnce() ?? false }),
+    );
+    this.withCause = cause = notConnectedCause(this.redis);
     if (onReady) this.redis.on('ready', onReady);
     // connection errors surface on the commands too; logged, at most one line per 30 s
     logConnectionErrors(this.redis, logger, 'cache');
     replaceHungConnection(this.redis, {
-      onReplace: () =>
-        logger?.warn({ connection: 'cache' }, 'redis answered nothing on a connection in time: replacing it'),
+      onReplace: () => {
+        // this process's own drop: no grace (the timeouts that led here counted)
+        this.withCause.forgoNextGrace();
+        logger?.warn({ connection: 'cache' }, 'redis answered nothing on a connection in time: replacing it');
+      },
     });
     this.redis.defineCommand('getVersioned', { numberOfKeys: 1, lua: GET_VERSIONED });
     this.redis.defineCommand('fillVersioned', { numberOfKeys: 1, lua: FILL_VERSIONED });
