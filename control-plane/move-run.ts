@@ -12,8 +12,9 @@
  * A frozen master (SIGSTOP) once held a tenant read-only until it was resumed.
  */
 import type { Redis } from 'ioredis';
-import type { Connection } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ShardConfig, TenantEntry } from '../src/config/schema.js';
+import { migrationCount } from '../src/db/migrations-folder.js';
 import type { CtlContext } from './ctl-context.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 import {
@@ -124,6 +125,19 @@ interface MoveStart {
   startRevision?: number;
 }
 
+/** the migrations recorded on the connection's database; undefined when it has no record (never migrated) */
+async function appliedMigrations(connection: Connection): Promise<number | undefined> {
+  try {
+    const [rows] = await connection.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM `__drizzle_migrations`',
+    );
+    return Number(rows[0]?.n ?? 0);
+  } catch (error) {
+    if ((error as { errno?: number }).errno === NO_SUCH_TABLE_ERRNO) return undefined;
+    throw error;
+  }
+}
+
 /**
  * The move, under its lock: refused when the two shards reach one database, or when the target
  * holds rows of the tenant already (unless --overwrite); then runMove.
@@ -142,14 +156,15 @@ export async function moveLocked(
         `shards ${start.from} and ${start.to} reach the same database (the server says so, whatever their addresses): the tenant's rows are there already; point tenants/${id} at ${start.to} with \`etcdctl put\` or \`config apply\` instead`,
       );
     }
-    const stale = await countTenantRows(c.targetDb, id).catch((error: unknown) => {
-      // a target never migrated: one line, as `tenants create` says it (before, a stack trace)
-      if ((error as { errno?: number }).errno === NO_SUCH_TABLE_ERRNO)
-        throw new UserError(
-          `shard ${start.to} has no schema (${(error as Error).message}): put it there first with \`npm run migrate -- --shard ${start.to}\`; nothing changed`,
-        );
-      throw error;
-    });
+    // a target never migrated, or behind this build: one line, as `tenants create` says it
+    // (before, a stack trace; a target behind failed later, in the copy)
+    const applied = await appliedMigrations(c.targetDb);
+    const inBuild = migrationCount();
+    if (applied === undefined || (inBuild !== undefined && applied < inBuild))
+      throw new UserError(
+        `shard ${start.to} ${applied === undefined ? 'has no schema' : `has ${applied} of this build's ${inBuild} migrations`}: bring it up to date first with \`npm run migrate -- --shard ${start.to}\`; nothing changed`,
+      );
+    const stale = await countTenantRows(c.targetDb, id);
     if (stale > 0 && !opts.overwrite) {
       throw new UserError(
         `shard ${start.to} holds ${stale} rows of tenant ${id} already (left by \`tenants remove\` or \`--keep-source\`; no instance serves them while the directory names ${start.from}): re-run with --overwrite to replace them with the tenant's rows from ${start.from}`,

@@ -26,7 +26,7 @@
  * again deletes the rest. The removal record of the id on that shard is deleted once the rows
  * are; Redis entries of the id are cleared as `tenants create` clears them.
  */
-import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { configValueText } from '../../src/config/config-value-text.js';
 import {
   BARRIER_KEY,
@@ -44,7 +44,7 @@ import { readMoveRecord } from '../move-record.js';
 import { loadState, type PrefixRead, readPrefix } from '../prefix-read.js';
 import { updateRemovalRecord } from '../removal-record.js';
 import { forgetTenantKeys } from '../tenant-cache.js';
-import { connectShardServer, deleteTenantRows } from '../tenant-rows.js';
+import { connectShardServer, deleteTenantRows, TENANT_TABLES } from '../tenant-rows.js';
 
 const DELIVERED_PAGE_ROWS = 1000;
 
@@ -245,7 +245,9 @@ export async function deleteTenantRowsCommand(
         ? `${done.undelivered} mail(s) not delivered (due, retrying or dead-lettered) stay in the outbox`
         : '',
     ].filter(Boolean);
-    const line = `shard ${opts.shard}: deleted ${counts} of tenant ${id}${kept.map((k) => `; ${k}`).join('')}`;
+    const line = done.noSchema
+      ? `shard ${opts.shard}: its database has no schema (never migrated), so no rows of tenant ${id}`
+      : `shard ${opts.shard}: deleted ${counts} of tenant ${id}${kept.map((k) => `; ${k}`).join('')}`;
     if (placed)
       throw new UserError(
         `${line}; but meanwhile ${placed.why}: rows it wrote before the delete ended may be gone`,
@@ -267,12 +269,18 @@ async function deleteOnMaster(
   mails: number;
   recent: number;
   undelivered: number;
+  /** the database has none of the tenant tables: never migrated */
+  noSchema?: true;
 }> {
   // every statement bounded: a master that stops answering is exit 2, and the move lock goes
   const connection = await connectShardServer(ctx.env, shardId, shard, shard.master, {
     statementTimeoutMs: STATEMENT_TIMEOUT_MS,
   });
   try {
+    // a database never migrated holds no rows: the id is free there (before, the removal record
+    // of a tenant placed there could only be deleted with etcdctl: an outside check)
+    if (!(await hasTenantTables(connection)))
+      return { rows: noRows(), mails: 0, recent: 0, undelivered: 0, noSchema: true };
     const rows = await deleteTenantRows(connection, id);
     let mails = 0;
     // as the worker's purge (outbox-store.ts purgeDelivered): created and delivered that long ago
@@ -302,6 +310,22 @@ async function deleteOnMaster(
   } finally {
     connection.destroy();
   }
+}
+
+/** whether the connection's database has any of the tables that hold a tenant's rows */
+async function hasTenantTables(connection: Connection): Promise<boolean> {
+  const names = [...TENANT_TABLES.map((t) => t.name), 'outbox'];
+  const [rows] = await connection.query<RowDataPacket[]>(
+    `SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN (${names.map(() => '?').join(', ')})`,
+    names,
+  );
+  return Number(rows[0]?.n ?? 0) > 0;
+}
+
+function noRows(): Awaited<ReturnType<typeof deleteTenantRows>> {
+  return Object.fromEntries(TENANT_TABLES.map((t) => [t.name, 0])) as Awaited<
+    ReturnType<typeof deleteTenantRows>
+  >;
 }
 
 const HOUR_MS = 3_600_000;

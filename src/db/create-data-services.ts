@@ -27,9 +27,10 @@ import { SealedConsistencyTokens } from '../routing/consistency-token.js';
 import type { GtidPosition } from '../routing/gtid.js';
 import { ShardRouter } from '../routing/shard-router.js';
 import { registerDataMetrics } from './data-metrics.js';
-import { isUnknownColumn, toSchemaBehind, withShardNamed } from './mysql-errors.js';
+import { isUnknownColumn, toReplicaColumnMissing, toSchemaBehind, withShardNamed } from './mysql-errors.js';
 import { MysqlNodeSet } from './mysql-node-set.js';
 import type { MysqlSession } from './mysql-session.js';
+import type { JournalEntry } from './pending-migrations.js';
 import { SchemaWatch } from './schema-watch.js';
 import { shardPassword } from './shard-password.js';
 import { SqlDataAccess } from './sql-data-access.js';
@@ -61,7 +62,7 @@ export function createDataServices({
   loopIdleMs,
   onMasterHistoryReset,
   onMasterPosition,
-  migrationsInBuild,
+  migrations,
 }: {
   env: Env;
   /** this process's instance id: its row in each master's `breaker_probes` (at most 63 chars kept) */
@@ -78,8 +79,8 @@ export function createDataServices({
   onMasterHistoryReset?: (shardId: string) => void;
   /** each position a shard master answered its probe with (ShardRouter `onMasterPosition`) */
   onMasterPosition?: (shardId: string, position: GtidPosition) => void;
-  /** this build's migration count (its journal): each shard's schema is compared with it (schema-watch.ts) */
-  migrationsInBuild?: number;
+  /** this build's migrations (its journal): each shard's schema is compared with them (schema-watch.ts) */
+  migrations?: readonly JournalEntry[];
 }): DataServices {
   const secret = env.SHARDGATE_JWT_SECRET;
   if (!secret) throw new Error('SHARDGATE_JWT_SECRET is required');
@@ -94,9 +95,12 @@ export function createDataServices({
   let schemas: SchemaWatch | undefined;
   const guard = breakerNodeGuard(breakers, {
     probeId: instanceId.slice(0, 63),
-    explain: (error, { name, shardId }) => {
-      const behind = isUnknownColumn(error) ? schemas?.behind(shardId) : undefined;
-      if (behind) return toSchemaBehind(name, shardId, error, behind);
+    explain: (error, { name, kind, shardId }) => {
+      if (isUnknownColumn(error)) {
+        const behind = schemas?.behind(shardId);
+        if (behind) return toSchemaBehind(name, shardId, error, behind);
+        if (kind === 'mysql-replica') return toReplicaColumnMissing(name, error);
+      }
       return withShardNamed(error, shardId);
     },
   });
@@ -124,11 +128,16 @@ export function createDataServices({
     onRead: (shard, wanted, served) => reads.inc({ shard, wanted, served }),
   });
   registerDataMetrics({ metrics, nodes, router });
-  if (migrationsInBuild !== undefined) {
+  if (migrations === undefined)
+    logger.warn(
+      { journal: 'migrations/meta/_journal.json' },
+      "this build's migrations journal was not found: shards' schemas are not compared with it",
+    );
+  else {
     schemas = new SchemaWatch({
-      inBuild: migrationsInBuild,
+      journal: migrations,
       shards: () => router.status().map((s) => s.id),
-      countApplied: (shardId) => router.master(shardId).run((s) => s.appliedMigrations()),
+      recorded: (shardId) => router.master(shardId).run((s) => s.recordedMigrations()),
       logger,
       metrics,
     });

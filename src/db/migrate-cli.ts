@@ -31,8 +31,9 @@ import { createEtcdClient } from '../config/etcd-client.js';
 import { parseConfigKey, type ShardConfig } from '../config/schema.js';
 import { type Env, EnvError, etcdCredentials, parseEnv } from '../env.js';
 import { watchLiveness } from './liveness-watch.js';
-import { findMigrationsFolder, migrationTags } from './migrations-folder.js';
+import { findMigrationsFolder, migrationJournal } from './migrations-folder.js';
 import { parseShardArgs } from './parse-shard-args.js';
+import { pendingMigrations } from './pending-migrations.js';
 import { SET_SESSION_SQL_MODE } from './session-sql-mode.js';
 import { missingPasswordHint, shardPassword } from './shard-password.js';
 
@@ -42,6 +43,25 @@ class CliError extends Error {
     readonly exitCode: number,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Who holds `shardgate.migrate`, for the refusal: the lock is the server's, so the holder may be
+ * migrating another database there (an outside check found the bare "another migration" vague)
+ */
+async function lockHolder(connection: Connection): Promise<string> {
+  try {
+    const [rows] = await connection.query<[]>({
+      sql: "SELECT p.ID, p.USER, p.HOST, p.DB, p.TIME FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK('shardgate.migrate')",
+      rowsAsArray: true,
+    });
+    const row = (rows as unknown[][])[0];
+    if (!row) return '';
+    const [threadId, user, host, db, seconds] = row;
+    return ` (connection ${String(threadId)} of ${String(user)}@${String(host)}, on database ${String(db ?? '(none)')} for ${String(seconds)} s; the lock covers the whole server, every database on it)`;
+  } catch {
+    return '';
   }
 }
 
@@ -179,7 +199,10 @@ async function migrateShard(
       rowsAsArray: true,
     });
     if (Number((locked as unknown[][])[0]?.[0]) !== 1) {
-      throw new CliError(`shard ${id} (${where}): another migration holds the lock for over 60 s`, 1);
+      throw new CliError(
+        `shard ${id} (${where}): another migration holds the lock for over 60 s${await lockHolder(connection)}`,
+        1,
+      );
     }
     const count = async () => {
       const [rows] = await connection
@@ -191,11 +214,33 @@ async function migrateShard(
       return Number((rows as unknown[][])[0]?.[0] ?? 0);
     };
     const before = await count();
+    const journal = migrationJournal(folder) ?? [];
+    const inBuild = journal.length;
+    // a read-only server (a replica named as the master): drizzle's first statement, a CREATE
+    // TABLE IF NOT EXISTS, fails there even with nothing to apply (an outside check)
+    const [readOnly] = await connection.query<[]>({ sql: 'SELECT @@global.read_only', rowsAsArray: true });
+    if (Number((readOnly as unknown[][])[0]?.[0]) === 1) {
+      if (before >= inBuild)
+        return `shard ${id} (${where}): 0 applied, ${before} in total (a read-only server)`;
+      throw new CliError(
+        `shard ${id} (${where}): the server is read-only (read_only=ON: a replica?) and has ${before} of this build's ${inBuild} migrations; migrate the shard's master (shards/${id} names this server: shards set-master if it is not the master)`,
+        1,
+      );
+    }
     await migrate(drizzle(connection), { migrationsFolder: folder }).catch(async (error: unknown) => {
       const cause = (error as { cause?: { message?: string } }).cause?.message;
-      // where to look: the first migration not recorded (drizzle records each after its
-      // statements, in a transaction that DDL commits as it goes, so those before are recorded)
-      const firstUnrecorded = migrationTags(folder)[await count().catch(() => -1)];
+      // where to look: the first migration not recorded there (as drizzle judges it, by the
+      // `created_at` of each record); unnamed when the records cannot be read (the connection lost)
+      const firstUnrecorded = await connection
+        .query<[]>({ sql: 'SELECT created_at FROM `__drizzle_migrations`', rowsAsArray: true })
+        .then(
+          ([rows]) =>
+            pendingMigrations(
+              journal,
+              (rows as unknown[][]).map((r) => Number(r[0])),
+            ).pending[0]?.tag,
+        )
+        .catch(() => undefined);
       const which = firstUnrecorded
         ? ` (the first migration not recorded there: ${firstUnrecorded}; if its statements ran in part, an interrupted run or one run by hand, see docs/operations.md, "A migration that failed part-way")`
         : '';
@@ -205,7 +250,9 @@ async function migrateShard(
       );
     });
     const after = await count();
-    return `shard ${id} (${where}): ${after - before} applied, ${after} in total`;
+    // an older build run against a schema a newer one migrated (a rollback): said, not refused
+    const newer = after > inBuild ? ` (more than this build's ${inBuild}: a newer build migrated it)` : '';
+    return `shard ${id} (${where}): ${after - before} applied, ${after} in total${newer}`;
   } catch (error) {
     throw frozen ?? error;
   } finally {

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { JournalEntry } from './pending-migrations.js';
 
 /** migrations/ of this checkout: $SHARDGATE_MIGRATIONS_DIR, else the nearest one above this file */
 export function findMigrationsFolder(): string | undefined {
@@ -24,9 +25,12 @@ export function migrationCount(folder = findMigrationsFolder()): number | undefi
   return journalEntries(folder)?.length;
 }
 
-/** the tags of the folder's migrations in the order they apply (`0007_outbox_dead_lettered_at`); [] when unread */
-export function migrationTags(folder = findMigrationsFolder()): string[] {
-  return (journalEntries(folder) ?? []).map((e) => String((e as { tag?: unknown } | null)?.tag ?? '?'));
+/** the folder's migrations in the order they apply, with what drizzle records of each; undefined when unread */
+export function migrationJournal(folder = findMigrationsFolder()): JournalEntry[] | undefined {
+  return journalEntries(folder)?.map((e) => {
+    const { tag, when } = (e ?? {}) as { tag?: unknown; when?: unknown };
+    return { tag: String(tag ?? '?'), when: Number(when) };
+  });
 }
 
 function journalEntries(folder: string | undefined): unknown[] | undefined {

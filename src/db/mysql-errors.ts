@@ -200,15 +200,34 @@ export function toSchemaBehind(
   node: string,
   shardId: string,
   error: unknown,
-  { applied, inBuild }: { applied: number; inBuild: number },
+  { pending, first, inBuild }: { pending: number; first: string; inBuild: number },
 ): DependencyUnavailableError {
   const e = asDriverError(driverCause(error));
   return new DependencyUnavailableError(
     node,
-    `${e?.code ?? 'schema'}: ${e?.message ?? 'unknown column'}: the shard's schema is behind this build (${applied} of its ${inBuild} migrations applied there; run: npm run migrate -- --shard ${shardId})`,
+    `${e?.code ?? 'schema'}: ${e?.message ?? 'unknown column'}: the shard's schema is behind this build (${pending} of its ${inBuild} migrations not recorded there, the first ${first}; run: npm run migrate -- --shard ${shardId})`,
+    // an operator's fix, not a blip: clients come back after the watch's next look
+    { answered: true, retryAfterSeconds: SCHEMA_RETRY_AFTER_SECONDS },
+  );
+}
+
+/**
+ * An unknown column on a replica of a shard whose master is not known to be behind: the replica
+ * has not applied a migration's DDL yet (or never will: the master decides). `answered`, so the
+ * router reads from the master and the replica stays admitted; a column the master lacks too (a
+ * bug of the statement) then fails there, a 500 as before.
+ */
+export function toReplicaColumnMissing(node: string, error: unknown): DependencyUnavailableError {
+  const e = asDriverError(driverCause(error));
+  return new DependencyUnavailableError(
+    node,
+    `${e?.code ?? 'schema'}: ${e?.message ?? 'unknown column'}: the replica lacks a column this build reads (a migration's DDL not applied there yet?)`,
     { answered: true },
   );
 }
+
+/** Retry-After of a statement refused for a schema behind (schema-watch.ts looks every 30 s) */
+export const SCHEMA_RETRY_AFTER_SECONDS = 30;
 
 /**
  * The server ended the statement at its own time limit: MariaDB's ER_STATEMENT_TIMEOUT

@@ -92,14 +92,18 @@ export class MysqlSession implements NodeSession {
   }
 
   /**
-   * The migrations recorded on this node (`__drizzle_migrations`, written by `npm run migrate`);
-   * 0 when it has no record (never migrated).
+   * What `npm run migrate` recorded on this node of each migration it applied (its journal
+   * `when`, drizzle's `created_at`); none when it has no record (never migrated).
    */
-  async appliedMigrations(): Promise<number> {
+  async recordedMigrations(): Promise<number[]> {
     try {
-      return Number(await this.scalar('SELECT COUNT(*) FROM `__drizzle_migrations`'));
+      const [rows] = await this.sql.client.query({
+        sql: 'SELECT created_at FROM `__drizzle_migrations`',
+        rowsAsArray: true,
+      });
+      return (rows as unknown[][]).map((r) => Number(r[0]));
     } catch (error) {
-      if (isSchemaMissing(error)) return 0;
+      if (isSchemaMissing(error)) return [];
       throw error;
     }
   }

@@ -3,16 +3,21 @@ import { createPromMetrics } from '../observability/prom-metrics.js';
 import { recordingLogger } from '../testing/recording-logger.js';
 import { SchemaWatch } from './schema-watch.js';
 
-function setUp(applied: Record<string, number | Error>) {
+/** a build of 9 migrations, `when` 1..9 */
+const journal = Array.from({ length: 9 }, (_, i) => ({ tag: `000${i}_m`, when: i + 1 }));
+/** the records of a shard with the first n applied */
+const firstN = (n: number) => journal.slice(0, n).map((e) => e.when);
+
+function setUp(applied: Record<string, number[] | Error>) {
   const { logger, lines } = recordingLogger();
   const metrics = createPromMetrics();
   let now = 0;
   const shards = Object.keys(applied);
   const asked: string[] = [];
   const watch = new SchemaWatch({
-    inBuild: 9,
+    journal,
     shards: () => shards,
-    countApplied: async (id) => {
+    recorded: async (id: string) => {
       asked.push(id);
       const n = applied[id]!;
       if (n instanceof Error) throw n;
@@ -35,15 +40,15 @@ function setUp(applied: Record<string, number | Error>) {
 
 describe('SchemaWatch', () => {
   it('finds a shard behind the build, logs it once per warnEveryMs with the command, and tells the data path', async () => {
-    const t = setUp({ 's-1': 9, 's-2': 7, 's-3': 11 });
+    const t = setUp({ 's-1': firstN(9), 's-2': firstN(7), 's-3': [...firstN(9), 10, 11] });
     await t.watch.checkDue();
     expect(t.watch.behind('s-1')).toBeUndefined();
-    expect(t.watch.behind('s-2')).toEqual({ applied: 7, inBuild: 9 });
+    expect(t.watch.behind('s-2')).toEqual({ pending: 2, first: '0007_m', inBuild: 9 });
     expect(t.watch.behind('s-3')).toBeUndefined();
     expect(await t.gauge()).toEqual(['s-1=0', 's-2=2', 's-3=-2']);
     const errors = () => t.lines.filter((l) => l.level === 'error');
     expect(errors().map((l) => l.msg)).toEqual([
-      "the shard's schema is behind this build (7 of its 9 migrations applied there): statements that need the rest fail with 503 dependency_unavailable; run: npm run migrate -- --shard s-2",
+      "the shard's schema is behind this build (2 of its 9 migrations not recorded there, the first 0007_m): statements that need them fail with 503 dependency_unavailable; run: npm run migrate -- --shard s-2",
     ]);
     // not due again before everyMs; again after, without a second line before warnEveryMs
     await t.watch.checkDue();
@@ -56,7 +61,7 @@ describe('SchemaWatch', () => {
     await t.watch.checkDue();
     expect(errors()).toHaveLength(2);
     // migrated: no longer behind, one info line
-    t.applied['s-2'] = 9;
+    t.applied['s-2'] = firstN(9);
     t.advance(30_000);
     await t.watch.checkDue();
     expect(t.watch.behind('s-2')).toBeUndefined();
@@ -65,15 +70,34 @@ describe('SchemaWatch', () => {
   });
 
   it('keeps the last finding when a check fails, and forgets a shard no longer configured', async () => {
-    const t = setUp({ 's-1': 7 });
+    const t = setUp({ 's-1': firstN(7) });
     await t.watch.checkDue();
     t.applied['s-1'] = new Error('ECONNREFUSED');
     t.advance(30_000);
     await t.watch.checkDue();
-    expect(t.watch.behind('s-1')).toEqual({ applied: 7, inBuild: 9 });
+    expect(t.watch.behind('s-1')).toEqual({ pending: 2, first: '0007_m', inBuild: 9 });
     t.shards.splice(0);
     await t.watch.checkDue();
     expect(t.watch.behind('s-1')).toBeUndefined();
     expect(await t.gauge()).toEqual([]);
+  });
+
+  it('judges by what is recorded, not by a count: a record made twice hides no missing migration', async () => {
+    // 0003 recorded twice by a repair, 0004 missing: 9 records, as many as the build has
+    const recorded = [1, 2, 3, 4, 4, 6, 7, 8, 9];
+    const t = setUp({ 's-1': recorded });
+    await t.watch.checkDue();
+    expect(t.watch.behind('s-1')).toEqual({ pending: 1, first: '0004_m', inBuild: 9 });
+    // a newer build's schema: one warning, a negative gauge
+    t.applied['s-1'] = [...firstN(9), 10];
+    t.advance(30_000);
+    await t.watch.checkDue();
+    t.advance(30_000);
+    await t.watch.checkDue();
+    expect(t.watch.behind('s-1')).toBeUndefined();
+    expect(await t.gauge()).toEqual(['s-1=-1']);
+    expect(t.lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+      "the shard's schema is newer than this build (1 migration(s) it does not know recorded there): fine while the newer build only added to it; upgrade this instance",
+    ]);
   });
 });

@@ -1,7 +1,7 @@
 /**
- * Whether each shard master holds this build's schema: the number of migrations recorded there
- * (`__drizzle_migrations`, written by `npm run migrate`) against this build's own (its journal,
- * read by the entry: `inBuild`). An instance started on a shard whose schema is behind (a rolling
+ * Whether each shard master holds this build's schema: the migrations recorded there
+ * (`__drizzle_migrations`, written by `npm run migrate`) against this build's journal (read by
+ * the entry), as drizzle judges them (pending-migrations.ts). An instance started on a shard whose schema is behind (a rolling
  * upgrade that skipped `npm run migrate`) stays ready and serves what the old schema allows, but
  * the statements that need a newer column fail: an outside check saw registrations, loans,
  * returns, password changes and every write with an `Idempotency-Key` answer a bare 500 while
@@ -12,25 +12,30 @@
  * `behind(shard)` answers it, which the data path uses to answer such a failure 503
  * `dependency_unavailable` (mysql-errors.ts `toSchemaBehind`); one up to date again gets an info
  * line. `shardgate_shard_schema_migrations_pending{shard}` is the number missing (0 up to date,
- * negative when the shard's schema is newer than this build, absent until known). A shard never
- * migrated (no record) counts all of them. A check that fails (the master down) keeps what the
- * last one found.
+ * minus the number of newer ones when the shard's schema is newer than this build (one warning
+ * line then: a column an older build still names may be gone), absent until known). A shard
+ * never migrated (no record) counts all of them. A check that fails (the master down) keeps what
+ * the last one found.
  */
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { type JournalEntry, type MigrationsFound, pendingMigrations } from './pending-migrations.js';
 
 export interface SchemaBehind {
-  applied: number;
+  /** how many of this build's migrations are not recorded there */
+  pending: number;
+  /** the first of them */
+  first: string;
   inBuild: number;
 }
 
 export interface SchemaWatchOptions {
-  /** this build's migration count */
-  inBuild: number;
+  /** this build's migrations */
+  journal: readonly JournalEntry[];
   /** the shards configured now */
   shards: () => readonly string[];
-  /** the migrations recorded on the shard's master; 0 when it has no record of any */
-  countApplied: (shardId: string) => Promise<number>;
+  /** what the shard's master recorded of the migrations applied there (none: never migrated) */
+  recorded: (shardId: string) => Promise<number[]>;
   logger: Logger;
   metrics?: Metrics;
   everyMs?: number;
@@ -39,7 +44,8 @@ export interface SchemaWatchOptions {
 }
 
 export class SchemaWatch {
-  private readonly applied = new Map<string, number>();
+  private readonly found = new Map<string, MigrationsFound>();
+  private readonly warnedNewer = new Set<string>();
   private readonly warnedAt = new Map<string, number>();
   private readonly checking = new Set<string>();
   private readonly checkedAt = new Map<string, number>();
@@ -58,8 +64,8 @@ export class SchemaWatch {
       labelNames: ['shard'],
       collect: (g) => {
         const shards = new Set(options.shards());
-        for (const [shard, applied] of this.applied)
-          if (shards.has(shard)) g.set({ shard }, options.inBuild - applied);
+        for (const [shard, { pending, newer }] of this.found)
+          if (shards.has(shard)) g.set({ shard }, pending.length > 0 ? pending.length : -newer);
       },
     });
   }
@@ -77,20 +83,21 @@ export class SchemaWatch {
 
   /** the shard's schema as last found, when it is behind this build's */
   behind(shardId: string): SchemaBehind | undefined {
-    const applied = this.applied.get(shardId);
-    return applied !== undefined && applied < this.options.inBuild
-      ? { applied, inBuild: this.options.inBuild }
+    const pending = this.found.get(shardId)?.pending;
+    return pending && pending.length > 0
+      ? { pending: pending.length, first: pending[0]!.tag, inBuild: this.options.journal.length }
       : undefined;
   }
 
   /** one round: every shard due (first seen, or checked over `everyMs` ago) */
   async checkDue(): Promise<void> {
     const shards = new Set(this.options.shards());
-    for (const shard of [...this.applied.keys()])
+    for (const shard of [...this.found.keys()])
       if (!shards.has(shard)) {
-        this.applied.delete(shard);
+        this.found.delete(shard);
         this.checkedAt.delete(shard);
         this.warnedAt.delete(shard);
+        this.warnedNewer.delete(shard);
       }
     const at = this.now();
     const due = [...shards].filter(
@@ -104,22 +111,29 @@ export class SchemaWatch {
     this.checking.add(shard);
     this.checkedAt.set(shard, this.now());
     try {
-      const applied = await this.options.countApplied(shard);
+      const found = pendingMigrations(this.options.journal, await this.options.recorded(shard));
       const wasBehind = this.behind(shard) !== undefined;
-      this.applied.set(shard, applied);
-      const { inBuild } = this.options;
-      if (applied < inBuild) {
+      this.found.set(shard, found);
+      const behind = this.behind(shard);
+      if (behind) {
         const last = this.warnedAt.get(shard);
         if (last === undefined || this.now() - last >= this.warnEveryMs) {
           this.warnedAt.set(shard, this.now());
           this.options.logger.error(
-            { shard, applied, inBuild },
-            `the shard's schema is behind this build (${applied} of its ${inBuild} migrations applied there): statements that need the rest fail with 503 dependency_unavailable; run: npm run migrate -- --shard ${shard}`,
+            { shard, pending: behind.pending, first: behind.first, inBuild: behind.inBuild },
+            `the shard's schema is behind this build (${behind.pending} of its ${behind.inBuild} migrations not recorded there, the first ${behind.first}): statements that need them fail with 503 dependency_unavailable; run: npm run migrate -- --shard ${shard}`,
           );
         }
       } else if (wasBehind) {
         this.warnedAt.delete(shard);
-        this.options.logger.info({ shard, applied, inBuild }, "the shard's schema is up to date again");
+        this.options.logger.info({ shard }, "the shard's schema is up to date again");
+      }
+      if (found.newer > 0 && !this.warnedNewer.has(shard)) {
+        this.warnedNewer.add(shard);
+        this.options.logger.warn(
+          { shard, newer: found.newer },
+          `the shard's schema is newer than this build (${found.newer} migration(s) it does not know recorded there): fine while the newer build only added to it; upgrade this instance`,
+        );
       }
     } catch {
       // the master down or slow: its breaker and probes tell; the last finding stays

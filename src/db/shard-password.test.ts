@@ -19,13 +19,16 @@ describe('shard password', () => {
     ).toBe(' (no password given: is SHARDGATE_DB_PASSWORD_NOPE set?)');
   });
 
-  it('names the variable to set only when no password was sent', () => {
+  it('names the variable to set when no password, or an empty one, was sent', () => {
     expect(missingPasswordHint(undefined, undefined)).toBe(
       ' (no password given: is SHARDGATE_DB_PASSWORD set?)',
     );
     expect(missingPasswordHint(undefined, 'SHARDGATE_DB_PASSWORD_EU')).toBe(
       ' (no password given: is SHARDGATE_DB_PASSWORD_EU set?)',
     );
-    expect(missingPasswordHint('', undefined)).toBe('');
+    expect(missingPasswordHint('', undefined)).toBe(
+      ' (an empty password given: SHARDGATE_DB_PASSWORD is set but empty)',
+    );
+    expect(missingPasswordHint('secret', undefined)).toBe('');
   });
 });

@@ -21,11 +21,13 @@ export function shardPassword(
 }
 
 /**
- * What to add to a server's "access denied" when no password was sent (the server does not say
- * which variable was missing); '' otherwise.
+ * What to add to a server's "access denied" when no password, or an empty one, was sent (the
+ * server does not say which variable was missing; an empty one read as the unset case's error
+ * without its hint: an outside check); '' otherwise.
  */
 export function missingPasswordHint(password: string | undefined, passwordEnv: string | undefined): string {
-  return password === undefined
-    ? ` (no password given: is ${passwordEnv ?? 'SHARDGATE_DB_PASSWORD'} set?)`
-    : '';
+  const name = passwordEnv ?? 'SHARDGATE_DB_PASSWORD';
+  if (password === undefined) return ` (no password given: is ${name} set?)`;
+  if (password === '') return ` (an empty password given: ${name} is set but empty)`;
+  return '';
 }

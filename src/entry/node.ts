@@ -26,7 +26,7 @@ import { InstanceRegistration } from '../config/instance-registration.js';
 import { INSTANCE_ID_PATTERN, tenantCacheEpochKey } from '../config/schema.js';
 import { nodeDerivedMac } from '../crypto/node-derived-mac.js';
 import { createDataServices } from '../db/create-data-services.js';
-import { migrationCount } from '../db/migrations-folder.js';
+import { migrationJournal } from '../db/migrations-folder.js';
 import { EnvError, etcdCredentials, parseEnv, reachableHost } from '../env.js';
 import { LogDestination } from '../observability/log-destination.js';
 import { createLogger } from '../observability/logger.js';
@@ -228,7 +228,7 @@ const dataServices = createDataServices({
   onMasterHistoryReset: (shardId) => cache.forgetShard(shardId),
   onMasterPosition: (shardId, position) => historyMarks.seen(shardId, position),
   // each shard's schema is compared with this build's journal (db/schema-watch.ts)
-  migrationsInBuild: migrationCount(),
+  migrations: migrationJournal(),
 });
 // its own connection to the cache's Redis, through the same `redis` breaker; fails open
 const loginThrottle = new RedisLoginThrottle({

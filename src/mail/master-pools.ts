@@ -28,6 +28,7 @@ import {
   toSchemaMissing,
   toStatementTimeout,
   toUnavailable,
+  withShardNamed,
 } from '../db/mysql-errors.js';
 import type { BreakerRegistry } from '../resilience/breaker-registry.js';
 import { CallTimeoutError, DependencyError } from '../resilience/errors.js';
@@ -178,7 +179,8 @@ export class MasterPools {
           // classified as the API's adapters do (db/mysql-errors.ts): a refused, lost or
           // read-only master, or a full or closed pool, counts against the master's breaker
           if (isConnectionError(error)) throw toUnavailable(`mysql-master:${shardId}`, error);
-          if (isSchemaMissing(error)) throw toSchemaMissing(`mysql-master:${shardId}`, error);
+          if (isSchemaMissing(error))
+            throw withShardNamed(toSchemaMissing(`mysql-master:${shardId}`, error), shardId);
           if (isStatementTimeout(error)) throw toStatementTimeout(`mysql-master:${shardId}`, error);
           // not a server out of disk or memory (db/mysql-errors.ts serverShortageOf): passed on
           // as it is, not counted against the breaker (a full disk still answers reads); the
