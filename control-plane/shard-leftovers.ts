@@ -18,11 +18,15 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { ShardConfig } from '../src/config/schema.js';
 import type { CtlContext } from './ctl-context.js';
+import { UnreachableError } from './ctl-errors.js';
 import { base, readMoveRecord } from './move-record.js';
+import { NO_SUCH_TABLE_ERRNO } from './schema-state.js';
 import { connectShardServer } from './shard-server.js';
 
 /** a count of an indexed range: far more than it takes */
 const STATEMENT_TIMEOUT_MS = 5000;
+/** ER_BAD_FIELD_ERROR */
+const UNKNOWN_COLUMN_ERRNO = 1054;
 
 /** `sharedWith`: another configured shard id for the same database, whose outbox stays read */
 export async function shardLeftovers(
@@ -37,7 +41,15 @@ export async function shardLeftovers(
     k.slice(moves.length),
   );
   for (const tenant of moving.sort()) {
-    const record = await readMoveRecord(ctx, tenant).catch(() => undefined);
+    // an unreadable record may name this shard: said, not skipped; etcd not answering stops the
+    // command (exit 2), as everywhere
+    const record = await readMoveRecord(ctx, tenant).catch((error: unknown) => {
+      if (error instanceof UnreachableError) throw error;
+      found.push(
+        `the move record of tenant ${tenant} cannot be read (${(error as Error).message}): it may name this shard; \`tenants show ${tenant}\` says what to do`,
+      );
+      return undefined;
+    });
     if (record && (record.from === id || record.to === id))
       found.push(
         `the move of tenant ${tenant} from shard ${record.from} to ${record.to} is not finished: run \`tenants move ${tenant} --to ${record.to}\` to finish it first`,
@@ -67,9 +79,14 @@ async function undeliveredMail(ctx: CtlContext, id: string, shard: ShardConfig):
     connection = await connectShardServer(ctx.env, id, shard, shard.master, {
       statementTimeoutMs: STATEMENT_TIMEOUT_MS,
     });
-    const [rows] = await connection.query<RowDataPacket[]>({
-      sql: 'SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND dead_lettered_at IS NULL',
-      timeout: STATEMENT_TIMEOUT_MS,
+    const ask = (sql: string) => connection!.query<RowDataPacket[]>({ sql, timeout: STATEMENT_TIMEOUT_MS });
+    // a schema before 0007 has no dead-letter mark: every undelivered row counts
+    const [rows] = await ask(
+      'SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND dead_lettered_at IS NULL',
+    ).catch((error: unknown) => {
+      if ((error as { errno?: number }).errno === UNKNOWN_COLUMN_ERRNO)
+        return ask('SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL');
+      throw error;
     });
     const n = Number(rows[0]?.n ?? 0);
     return n > 0
@@ -77,7 +94,7 @@ async function undeliveredMail(ctx: CtlContext, id: string, shard: ShardConfig):
       : undefined;
   } catch (error) {
     // never migrated: no outbox, no mail
-    if ((error as { errno?: number }).errno === 1146) return undefined;
+    if ((error as { errno?: number }).errno === NO_SUCH_TABLE_ERRNO) return undefined;
     return `its outbox could not be checked for mail not delivered yet (${(error as Error).message.split('\n')[0]})`;
   } finally {
     connection?.destroy();

@@ -18,8 +18,8 @@ import { newId } from '../src/domain/ids.js';
 import { stackEnv } from '../stack/stack-env.js';
 import { topology } from '../stack/topology.js';
 import { ctl } from './helpers/ctl.js';
-import { etcdDel, etcdDelKey, etcdGet, etcdPutKey, PREFIX } from './helpers/etcd.js';
-import { uniqueTenantId } from './helpers/tenants.js';
+import { etcdDel, etcdDelKey, etcdGet, etcdPut, etcdPutKey, PREFIX } from './helpers/etcd.js';
+import { removeTenant, uniqueTenantId } from './helpers/tenants.js';
 
 const suffix = randomBytes(3).toString('hex');
 const shard = `left-${suffix}`;
@@ -94,5 +94,30 @@ describe('shards remove of a shard that still has something to strand', () => {
       ),
     );
     expect(etcdGet(`shards/${shard}`)).toBeUndefined();
+  }, 60_000);
+
+  it("a tenant whose shard's key was deleted by hand: tenants move names the key and the way back", () => {
+    const gone = `gone-${suffix}`;
+    const tenant = uniqueTenantId('leftgone');
+    const added = ctl(
+      ['shards', 'add', gone, '--master', `${H}:${masterPort}`, '--database', database],
+      stackEnv(),
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const saved = etcdGet(`shards/${gone}`)!;
+    try {
+      expect(ctl(['tenants', 'create', tenant, '--shard', gone], stackEnv()).code).toBe(0);
+      etcdDel(`shards/${gone}`);
+      const moved = ctl(['tenants', 'move', tenant, '--to', 'shard-2'], stackEnv());
+      expect(moved.code).toBe(1);
+      expect(moved.stderr).toContain(
+        `tenant ${tenant} has an entry the API instances reject (unknown shard "${gone}"): its shard's key shards/${gone} is gone (the instances keep serving the tenant from their last good value); put it back with \`shards add ${gone} --master …\``,
+      );
+    } finally {
+      etcdPut(`shards/${gone}`, saved);
+      removeTenant(tenant);
+      ctl(['shards', 'remove', gone, '--force'], stackEnv());
+      etcdDel(`shards/${gone}`);
+    }
   }, 60_000);
 });

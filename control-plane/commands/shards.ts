@@ -28,6 +28,7 @@ import {
   type ShardConfig,
 } from '../../src/config/schema.js';
 import { migrationCount } from '../../src/db/migrations-folder.js';
+import { shardPassword } from '../../src/db/shard-password.js';
 import { alignColumns } from '../columns.js';
 import type { CtlContext } from '../ctl-context.js';
 import { UserError } from '../ctl-errors.js';
@@ -129,29 +130,36 @@ async function requireReachable(
  */
 async function requireWritableMaster(
   ctx: CtlContext,
+  command: 'shards add' | 'shards set-master',
   id: string,
   shard: ShardConfig,
   force: boolean | undefined,
 ): Promise<void> {
   const address = formatHostPort(shard.master.host, shard.master.port);
   const check = await writableMasterCheck(ctx, id, shard);
-  for (const warning of check.warnings) ctx.warn(`shards set-master: warning: ${address}: ${warning}`);
+  // a new shard's master that cannot be asked (a login refused) is said by its schema line; a
+  // new master of a shard in use must be asked
+  if (check.unchecked && command === 'shards add') return;
+  for (const warning of check.warnings) ctx.warn(`${command}: warning: ${address}: ${warning}`);
   if (check.problems.length === 0) return;
   const list = check.problems.join('; ');
   if (!force)
     throw new UserError(
       `master ${address} cannot take the shard's writes: ${list}; nothing written (see docs/operations.md, "When a master dies"; --force to write it anyway)`,
     );
-  ctx.warn(`shards set-master: warning: master ${address}: ${list}; writing it anyway (--force)`);
+  ctx.warn(`${command}: warning: master ${address}: ${list}; writing it anyway (--force)`);
 }
 
-/** writable-master.ts's check of a shard's master; one that cannot be made is its problem */
+/**
+ * writable-master.ts's check of a shard's master; one that cannot be made is its problem, and
+ * `unchecked` says so
+ */
 export async function writableMasterCheck(
   ctx: CtlContext,
   id: string,
   shard: ShardConfig,
-): Promise<MasterCheck> {
-  let check: MasterCheck;
+): Promise<MasterCheck & { unchecked?: true }> {
+  let check: MasterCheck & { unchecked?: true };
   try {
     const connection = await connectShardServer(ctx.env, id, shard, shard.master);
     try {
@@ -161,7 +169,7 @@ export async function writableMasterCheck(
     }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    check = { problems: [`it could not be checked (${reason})`], warnings: [] };
+    check = { problems: [`it could not be checked (${reason})`], warnings: [], unchecked: true };
   }
   return check;
 }
@@ -242,22 +250,30 @@ async function requireFollowing(
  * from such a replica until it is re-seeded from the new master. A replica that cannot be checked
  * is a warning too, for the same reason.
  */
-async function warnReplicasAhead(ctx: CtlContext, id: string, shard: ShardConfig): Promise<void> {
+async function warnReplicasAhead(
+  ctx: CtlContext,
+  command: 'shards add' | 'shards set-master',
+  id: string,
+  shard: ShardConfig,
+): Promise<void> {
   const m = formatHostPort(shard.master.host, shard.master.port);
+  const the = command === 'shards add' ? 'the master' : 'the new master';
   for (const replica of shard.replicas) {
     const r = formatHostPort(replica.host, replica.port);
     const check = await followCheck(ctx, id, shard, replica, shard.master);
-    if ('error' in check)
+    // (`shards add`: only what was found; a server that could not be asked is not the point)
+    if ('error' in check) {
+      if (command === 'shards set-master')
+        ctx.warn(
+          `${command}: warning: whether replica ${r} replicates from ${the} ${m} could not be checked (${check.error})`,
+        );
+    } else if (check.follows === false)
       ctx.warn(
-        `shards set-master: warning: whether replica ${r} replicates from the new master ${m} could not be checked (${check.error})`,
-      );
-    else if (check.follows === false)
-      ctx.warn(
-        `shards set-master: warning: ${check.notReplicating ? notFollowingReason(r, `${m} (the new master)`, check) : `replica ${r} has applied transactions the new master ${m} does not have ${followPositions(check)}`}: it will not be read from until it is re-seeded from the new master`,
+        `${command}: warning: ${check.notReplicating ? notFollowingReason(r, `${m} (${the})`, check) : `replica ${r} has applied transactions ${the} ${m} does not have ${followPositions(check)}`}: it will not be read from until it is re-seeded from ${the}`,
       );
     else if (check.follows === undefined)
       ctx.warn(
-        `shards set-master: warning: whether replica ${r} replicates from the new master ${m} could not be checked: their positions cannot be compared ${followPositions(check)}`,
+        `${command}: warning: whether replica ${r} replicates from ${the} ${m} could not be checked: their positions cannot be compared ${followPositions(check)}`,
       );
   }
 }
@@ -429,6 +445,8 @@ export async function addShard(
   });
   if (opts.passwordEnv) shard.passwordEnv = opts.passwordEnv;
   let masterReachable = true;
+  /** once per command: a write retried for a change in between does not ask the servers again */
+  let checkedServers = false;
   await writeKeys(ctx, async (read) => {
     if (read.entries.has(`shards/${id}`)) throw new UserError(`shard ${id} already exists`);
     checkShard(ctx, id, shard);
@@ -438,6 +456,14 @@ export async function addShard(
     ];
     const failed = await requireReachable(ctx, 'shards add', endpoints, opts.force);
     masterReachable = !failed.some((e) => e.what === 'master');
+    // what set-master asks of a master, and whether the replicas follow it (an outside check: a
+    // read-only replica was written as a new shard's master, and another shard's replica as its
+    // replica, without a word); not without the database password, which the schema line says
+    if (masterReachable && !checkedServers && shardPassword(ctx.env, shard.passwordEnv) !== undefined) {
+      checkedServers = true;
+      await requireWritableMaster(ctx, 'shards add', id, shard, opts.force);
+      await warnReplicasAhead(ctx, 'shards add', id, shard);
+    }
     warnSharedDatabase(ctx, 'shards add', read, id, shard);
     return put(id, shard);
   });
@@ -487,9 +513,12 @@ export async function removeShard(
     const shard = shardOf(read, id);
     // once per command (a retried write reads again, the same shard's leftovers stand)
     const text = read.entries.get(`shards/${id}`);
-    if (checked !== text) {
-      checked = text;
-      const sharedWith = [...loadState(read).snapshot.shards].find(
+    // the config's own rule first (it refuses the write): a shard refused anyway costs no look
+    const { snapshot } = loadState(read);
+    const held =
+      [...snapshot.tenants.values()].some((t) => t.shard === id) || snapshot.placement?.shards.includes(id);
+    if (!held && checked !== text) {
+      const sharedWith = [...snapshot.shards].find(
         ([other, config]) => other !== id && sameDatabase(config, shard),
       )?.[0];
       const left = await shardLeftovers(ctx, id, shard, sharedWith);
@@ -499,6 +528,7 @@ export async function removeShard(
         );
       if (left.length > 0)
         ctx.warn(`shards remove: warning: ${left.join('; ')}; removing it anyway (--force)`);
+      checked = text;
     }
     return new Map([[`shards/${id}`, undefined]]);
   });
@@ -526,8 +556,8 @@ export async function setMaster(
         (await requireReachable(ctx, 'shards set-master', [{ what: 'master', ...master }], opts.force))
           .length === 0
       ) {
-        await requireWritableMaster(ctx, id, next, opts.force);
-        await warnReplicasAhead(ctx, id, next);
+        await requireWritableMaster(ctx, 'shards set-master', id, next, opts.force);
+        await warnReplicasAhead(ctx, 'shards set-master', id, next);
       }
       warnSharedDatabase(ctx, 'shards set-master', read, id, next);
     }

@@ -62,8 +62,12 @@ async function checkAndMove(ctx: CtlContext, id: string, opts: MoveOptions): Pro
   const state = loadState(read);
   const problem = state.rejected.find((r) => r.key === `tenants/${id}`);
   if (problem) {
+    // the entry itself may be fine, its shard's key gone (deleted by hand): the way out is the key
+    const shardGone = /^unknown shard "([^"]+)"/.exec(problem.reason)?.[1];
     throw new UserError(
-      `tenant ${id} has an entry the API instances reject (${problem.reason}): make it valid before moving it`,
+      shardGone
+        ? `tenant ${id} has an entry the API instances reject (${problem.reason}): its shard's key shards/${shardGone} is gone (the instances keep serving the tenant from their last good value); put it back with \`shards add ${shardGone} --master …\` (the same servers and database), then move the tenant`
+        : `tenant ${id} has an entry the API instances reject (${problem.reason}): make it valid before moving it`,
     );
   }
   const entry = state.snapshot.tenants.get(id);
