@@ -89,7 +89,7 @@ export function buildProgram(): Command {
     .command('add <id>')
     .summary('add a shard (its addresses must take a TCP connection, or --force)')
     .description(
-      `add a shard. ${REACH_HELP} With a database password, the master is then asked, as by set-master, whether it can take the shard's writes (refused unless --force: read_only, still replicating, not logged in to), and each replica whether it replicates from it (a warning).`,
+      `add a shard. ${REACH_HELP} With a database password, the master is then asked, as by set-master, whether it can take the shard's writes (refused unless --force: read_only, still replicating; a server that cannot be asked is left to the schema line), and each replica whether it replicates from it (a warning).`,
     )
     .requiredOption('--master <host:port>', 'master address (required)')
     .option(

@@ -14,7 +14,8 @@
 import type { Redis } from 'ioredis';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ShardConfig, TenantEntry } from '../src/config/schema.js';
-import { migrationCount } from '../src/db/migrations-folder.js';
+import { migrationJournal } from '../src/db/migrations-folder.js';
+import { pendingMigrations } from '../src/db/pending-migrations.js';
 import type { CtlContext } from './ctl-context.js';
 import { UnreachableError, UserError } from './ctl-errors.js';
 import {
@@ -125,13 +126,11 @@ interface MoveStart {
   startRevision?: number;
 }
 
-/** the migrations recorded on the connection's database; undefined when it has no record (never migrated) */
-async function appliedMigrations(connection: Connection): Promise<number | undefined> {
+/** what `npm run migrate` recorded on the connection's database (drizzle's `created_at` of each); undefined when it has no record (never migrated) */
+async function recordedMigrations(connection: Connection): Promise<number[] | undefined> {
   try {
-    const [rows] = await connection.query<RowDataPacket[]>(
-      'SELECT COUNT(*) AS n FROM `__drizzle_migrations`',
-    );
-    return Number(rows[0]?.n ?? 0);
+    const [rows] = await connection.query<RowDataPacket[]>('SELECT created_at FROM `__drizzle_migrations`');
+    return rows.map((r) => Number(r.created_at));
   } catch (error) {
     if ((error as { errno?: number }).errno === NO_SUCH_TABLE_ERRNO) return undefined;
     throw error;
@@ -158,12 +157,17 @@ export async function moveLocked(
     }
     // a target never migrated, or behind this build: one line, as `tenants create` says it
     // (before, a stack trace; a target behind failed later, in the copy)
-    const applied = await appliedMigrations(c.targetDb);
-    const inBuild = migrationCount();
-    if (applied === undefined || (inBuild !== undefined && applied < inBuild))
-      throw new UserError(
-        `shard ${start.to} ${applied === undefined ? 'has no schema' : `has ${applied} of this build's ${inBuild} migrations`}: bring it up to date first with \`npm run migrate -- --shard ${start.to}\`; nothing changed`,
-      );
+    // (a new move only: a resumed one copied there already, and must be able to finish or take
+    // back what its tenant is in the middle of whatever this CLI's build is)
+    if (!start.record) {
+      const recorded = await recordedMigrations(c.targetDb);
+      const journal = migrationJournal();
+      const pending = recorded && journal ? pendingMigrations(journal, recorded).pending : [];
+      if (recorded === undefined || pending.length > 0)
+        throw new UserError(
+          `shard ${start.to} ${recorded === undefined ? 'has no schema' : `lacks ${pending.length} of this build's ${journal?.length} migrations (the first ${pending[0]?.tag})`}: bring it up to date first with \`npm run migrate -- --shard ${start.to}\`; nothing changed`,
+        );
+    }
     const stale = await countTenantRows(c.targetDb, id);
     if (stale > 0 && !opts.overwrite) {
       throw new UserError(

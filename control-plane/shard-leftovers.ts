@@ -46,7 +46,7 @@ export async function shardLeftovers(
     const record = await readMoveRecord(ctx, tenant).catch((error: unknown) => {
       if (error instanceof UnreachableError) throw error;
       found.push(
-        `the move record of tenant ${tenant} cannot be read (${(error as Error).message}): it may name this shard; \`tenants show ${tenant}\` says what to do`,
+        `the move record of tenant ${tenant} cannot be read (${(error as Error).message}): it may name this shard`,
       );
       return undefined;
     });

@@ -250,7 +250,9 @@ export async function deleteTenantRowsCommand(
       : `shard ${opts.shard}: deleted ${counts} of tenant ${id}${kept.map((k) => `; ${k}`).join('')}`;
     if (placed)
       throw new UserError(
-        `${line}; but meanwhile ${placed.why}: rows it wrote before the delete ended may be gone`,
+        done.noSchema
+          ? `${line}; but meanwhile ${placed.why}`
+          : `${line}; but meanwhile ${placed.why}: rows it wrote before the delete ended may be gone`,
       );
     ctx.out(`${line}; the id is free there`);
   } finally {

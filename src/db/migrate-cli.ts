@@ -59,7 +59,7 @@ async function lockHolder(connection: Connection): Promise<string> {
     const row = (rows as unknown[][])[0];
     if (!row) return '';
     const [threadId, user, host, db, seconds] = row;
-    return ` (connection ${String(threadId)} of ${String(user)}@${String(host)}, on database ${String(db ?? '(none)')} for ${String(seconds)} s; the lock covers the whole server, every database on it)`;
+    return ` (connection ${String(threadId)} of ${String(user)}@${String(host)}, on database ${String(db ?? '(none)')}, ${String(seconds)} s in its current statement; the lock covers the whole server, every database on it)`;
   } catch {
     return '';
   }
@@ -216,31 +216,36 @@ async function migrateShard(
     const before = await count();
     const journal = migrationJournal(folder) ?? [];
     const inBuild = journal.length;
+    /** what drizzle judges by (pending-migrations.ts); undefined when the records cannot be read */
+    const found = async () =>
+      connection
+        .query<[]>({ sql: 'SELECT created_at FROM `__drizzle_migrations`', rowsAsArray: true })
+        .then(([rows]) =>
+          pendingMigrations(
+            journal,
+            (rows as unknown[][]).map((r) => Number(r[0])),
+          ),
+        )
+        .catch((error: unknown) =>
+          (error as { errno?: number }).errno === 1146 ? pendingMigrations(journal, []) : undefined,
+        );
     // a read-only server (a replica named as the master): drizzle's first statement, a CREATE
     // TABLE IF NOT EXISTS, fails there even with nothing to apply (an outside check)
     const [readOnly] = await connection.query<[]>({ sql: 'SELECT @@global.read_only', rowsAsArray: true });
     if (Number((readOnly as unknown[][])[0]?.[0]) === 1) {
-      if (before >= inBuild)
+      const there = await found();
+      if (there && there.pending.length === 0)
         return `shard ${id} (${where}): 0 applied, ${before} in total (a read-only server)`;
       throw new CliError(
-        `shard ${id} (${where}): the server is read-only (read_only=ON: a replica?) and has ${before} of this build's ${inBuild} migrations; migrate the shard's master (shards/${id} names this server: shards set-master if it is not the master)`,
+        `shard ${id} (${where}): the server is read-only (read_only=ON: a replica?)${there ? ` and lacks ${there.pending.length} of this build's ${inBuild} migrations` : ''}; migrate the shard's master (shards/${id} names this server: shards set-master if it is not the master)`,
         1,
       );
     }
     await migrate(drizzle(connection), { migrationsFolder: folder }).catch(async (error: unknown) => {
       const cause = (error as { cause?: { message?: string } }).cause?.message;
-      // where to look: the first migration not recorded there (as drizzle judges it, by the
-      // `created_at` of each record); unnamed when the records cannot be read (the connection lost)
-      const firstUnrecorded = await connection
-        .query<[]>({ sql: 'SELECT created_at FROM `__drizzle_migrations`', rowsAsArray: true })
-        .then(
-          ([rows]) =>
-            pendingMigrations(
-              journal,
-              (rows as unknown[][]).map((r) => Number(r[0])),
-            ).pending[0]?.tag,
-        )
-        .catch(() => undefined);
+      // where to look: the first migration drizzle was to apply (the first newer than the last
+      // recorded); unnamed when the records cannot be read (the connection lost)
+      const firstUnrecorded = (await found())?.pending[0]?.tag;
       const which = firstUnrecorded
         ? ` (the first migration not recorded there: ${firstUnrecorded}; if its statements ran in part, an interrupted run or one run by hand, see docs/operations.md, "A migration that failed part-way")`
         : '';
@@ -251,7 +256,9 @@ async function migrateShard(
     });
     const after = await count();
     // an older build run against a schema a newer one migrated (a rollback): said, not refused
-    const newer = after > inBuild ? ` (more than this build's ${inBuild}: a newer build migrated it)` : '';
+    const newerThere = (await found())?.newer ?? 0;
+    const newer =
+      newerThere > 0 ? ` (${newerThere} more than this build knows: a newer build migrated it)` : '';
     return `shard ${id} (${where}): ${after - before} applied, ${after} in total${newer}`;
   } catch (error) {
     throw frozen ?? error;

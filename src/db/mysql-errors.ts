@@ -205,7 +205,7 @@ export function toSchemaBehind(
   const e = asDriverError(driverCause(error));
   return new DependencyUnavailableError(
     node,
-    `${e?.code ?? 'schema'}: ${e?.message ?? 'unknown column'}: the shard's schema is behind this build (${pending} of its ${inBuild} migrations not recorded there, the first ${first}; run: npm run migrate -- --shard ${shardId})`,
+    `${e?.code ?? 'schema'}: ${e?.message ?? 'unknown column'}: the shard's schema is behind this build (${pending} of its ${inBuild} migrations not applied there, the first ${first}; run: npm run migrate -- --shard ${shardId})`,
     // an operator's fix, not a blip: clients come back after the watch's next look
     { answered: true, retryAfterSeconds: SCHEMA_RETRY_AFTER_SECONDS },
   );

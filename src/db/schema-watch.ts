@@ -46,6 +46,7 @@ export interface SchemaWatchOptions {
 export class SchemaWatch {
   private readonly found = new Map<string, MigrationsFound>();
   private readonly warnedNewer = new Set<string>();
+  private readonly warnedSkipped = new Set<string>();
   private readonly warnedAt = new Map<string, number>();
   private readonly checking = new Set<string>();
   private readonly checkedAt = new Map<string, number>();
@@ -98,6 +99,7 @@ export class SchemaWatch {
         this.checkedAt.delete(shard);
         this.warnedAt.delete(shard);
         this.warnedNewer.delete(shard);
+        this.warnedSkipped.delete(shard);
       }
     const at = this.now();
     const due = [...shards].filter(
@@ -121,12 +123,20 @@ export class SchemaWatch {
           this.warnedAt.set(shard, this.now());
           this.options.logger.error(
             { shard, pending: behind.pending, first: behind.first, inBuild: behind.inBuild },
-            `the shard's schema is behind this build (${behind.pending} of its ${behind.inBuild} migrations not recorded there, the first ${behind.first}): statements that need them fail with 503 dependency_unavailable; run: npm run migrate -- --shard ${shard}`,
+            `the shard's schema is behind this build (${behind.pending} of its ${behind.inBuild} migrations not applied there, the first ${behind.first}): statements that need them fail with 503 dependency_unavailable; run: npm run migrate -- --shard ${shard}`,
           );
         }
       } else if (wasBehind) {
         this.warnedAt.delete(shard);
         this.options.logger.info({ shard }, "the shard's schema is up to date again");
+      }
+      // older than the last recorded and not recorded: migrate never applies them (a gap)
+      if (found.skipped.length > 0 && !this.warnedSkipped.has(shard)) {
+        this.warnedSkipped.add(shard);
+        this.options.logger.error(
+          { shard, skipped: found.skipped.map((e) => e.tag) },
+          `the shard's schema lacks migrations that npm run migrate will not apply (${found.skipped.map((e) => e.tag).join(', ')}: not recorded, older than the last recorded): apply and record them by hand (docs/operations.md, "A migration that failed part-way")`,
+        );
       }
       if (found.newer > 0 && !this.warnedNewer.has(shard)) {
         this.warnedNewer.add(shard);
