@@ -92,9 +92,10 @@ describe('notConnectedCause', () => {
     let now = 0;
     const withCause = notConnectedCause(redis, { now: () => now });
     const refused = new Error("Stream isn't writeable and enableOfflineQueue options is false");
-    const drop = (readyFor: number) => {
+    const drop = (readyFor: number, own = false) => {
       redis.emit('ready');
       now += readyFor;
+      if (own) withCause.forgoNextGrace();
       const atOnce = withCause.reconnectAtOnce();
       redis.emit('close');
       now += 1;
@@ -105,8 +106,12 @@ describe('notConnectedCause', () => {
     // the next drop, 1 s later: within the 5 s spacing
     expect(drop(1000)).toEqual([false, false]);
     now += 5000;
+    expect(drop(1000, true)).toEqual([false, false]);
+    now += 5000;
+    expect(drop(1000)).toEqual([true, true]);
+    // a replacement asked while reconnecting (no close follows) does not outlive the handshake
+    now += 5000;
     withCause.forgoNextGrace();
-    expect(drop(1000)).toEqual([false, false]);
     expect(drop(1000)).toEqual([true, true]);
   });
 });

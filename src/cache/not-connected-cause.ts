@@ -62,6 +62,8 @@ export function notConnectedCause(
   let readyAt: number | undefined = redis.status === 'ready' ? now() : undefined;
   let lastGraceAt = Number.NEGATIVE_INFINITY;
   let forgo = false;
+  /** what `reconnectAtOnce` answered for the drop whose close event is still to come */
+  let decided: boolean | undefined;
   /** when the ready connection dropped, while no reconnect attempt has failed since */
   let droppedAt: number | undefined;
   // asked by the retryStrategy (ioredis calls it in its close handler, before the `close` event
@@ -78,12 +80,17 @@ export function notConnectedCause(
     shortage = undefined;
     readyAt = now();
     droppedAt = undefined;
+    // a replacement asked while reconnecting closes nothing: it must not outlive the handshake
+    forgo = false;
   });
   redis.on('close', () => {
-    if (earnsGrace()) {
+    // decided once, when ioredis asked (its retryStrategy runs before this event), else here
+    const grace = decided ?? earnsGrace();
+    decided = undefined;
+    if (grace) {
       droppedAt = now();
       lastGraceAt = droppedAt;
-    }
+    } else droppedAt = undefined;
     readyAt = undefined;
     forgo = false;
   });
@@ -100,7 +107,10 @@ export function notConnectedCause(
     return error;
   };
   return Object.assign(cause, {
-    reconnectAtOnce: earnsGrace,
+    reconnectAtOnce: () => {
+      decided = earnsGrace();
+      return decided;
+    },
     forgoNextGrace: () => {
       forgo = true;
     },

@@ -71,6 +71,10 @@ export class RedisKeyTracking implements KeyTracking {
         autoResubscribe: false,
         enableAutoPipelining: false,
         lazyConnect: false,
+        // its own backoff: the main client's retryStrategy asks the main connection's
+        // NotConnectedCause whether to reconnect at once (a review: a subscriber evicted after
+        // each handshake reconnected in a tight loop on the main connection's say-so)
+        retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
       });
       this.sub = sub;
       logConnectionErrors(sub, this.logger, 'near-cache-invalidations');
